@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+/**
+ * Every configuration option, its type, default and documentation.
+ * Keys are flat so that each maps to one env var: `accessTokenTtl` <-> `LATCHKEY_ACCESS_TOKEN_TTL`.
+ * docs/configuration.md is generated from `optionDocs` below.
+ */
+const seconds = (def: number) => z.coerce.number().int().positive().max(10 * 365 * 86400).default(def);
+
+const issuerSchema = z
+  .string()
+  .url()
+  .refine((v) => {
+    const u = new URL(v);
+    // RFC 8414 §2: the issuer has no query or fragment component.
+    return (u.protocol === 'https:' || u.protocol === 'http:') && !u.search && !u.hash && !v.endsWith('/');
+  }, 'must be an http(s) URL without query, fragment or trailing slash');
+
+export const configSchema = z
+  .object({
+    issuer: issuerSchema.default('http://127.0.0.1:9000'),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.coerce.number().int().min(0).max(65535).default(9000),
+    dataDir: z.string().min(1).default('./data'),
+    databaseUrl: z
+      .string()
+      .min(1)
+      .refine((v) => v.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(v), 'must start with sqlite: or postgres://')
+      .optional(),
+    keyEncryptionKey: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url-encoded (43 characters)')
+      .optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    bodyLimit: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+    accessTokenTtl: seconds(3600),
+    idTokenTtl: seconds(3600),
+    refreshTokenTtl: seconds(30 * 86400),
+    authorizationCodeTtl: z.coerce.number().int().min(1).max(600).default(60),
+    interactionTtl: seconds(600),
+    sessionTtl: seconds(14 * 86400),
+    sessionIdleTtl: seconds(86400),
+    accessTokenFormat: z.enum(['opaque', 'jwt']).default('opaque'),
+    demo: z
+      .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+      .transform((v) => v === true || v === 'true' || v === '1')
+      .default(true),
+    loginRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
+    loginRateWindow: seconds(300),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export const optionDocs: Record<keyof Config, string> = {
+  issuer: 'The issuer identifier; every URL the server prints is built from it, never from the Host header.',
+  host: 'Address to listen on.',
+  port: 'Port to listen on (0 picks a free one).',
+  dataDir: 'Folder for the SQLite database and the generated key-encryption key.',
+  databaseUrl: 'sqlite:PATH (default sqlite:<dataDir>/latchkey.db) or postgres://…',
+  keyEncryptionKey:
+    'Encrypts private signing keys at rest and keys the secret hashes (32 bytes base64url). Generated to <dataDir>/master.key (mode 0600) when unset. Set it explicitly when several instances share a database.',
+  logLevel: 'pino log level.',
+  bodyLimit: 'Largest accepted request body, in bytes (larger bodies get 413).',
+  accessTokenTtl: 'Access token lifetime, seconds.',
+  idTokenTtl: 'ID token lifetime, seconds.',
+  refreshTokenTtl: 'Refresh token absolute lifetime, seconds.',
+  authorizationCodeTtl: 'Authorization code lifetime, seconds (at most 600; RFC 6749 §4.1.2 recommends ≤ 10 minutes).',
+  interactionTtl: 'How long a pending authorization request (ticket) waits for login/consent, seconds.',
+  sessionTtl: 'Browser session absolute lifetime, seconds.',
+  sessionIdleTtl: 'Browser session idle lifetime, seconds.',
+  accessTokenFormat: 'Default access token format: opaque (random, stored hashed) or jwt (RFC 9068). Clients may override.',
+  demo: 'On a fresh database, create a demo client and a demo user and print how to use them.',
+  loginRateLimit: 'Failed logins allowed per account and per address within loginRateWindow.',
+  loginRateWindow: 'Window for loginRateLimit, seconds.',
+};

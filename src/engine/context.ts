@@ -1,0 +1,43 @@
+import type { TenantKeys } from '../keys/keystore.js';
+import type { Store } from '../store/types.js';
+import type { Hasher, RandomSource } from '../tokens/handles.js';
+import type { EngineLogger } from './result.js';
+
+/** Per-tenant policy the engine reads. Defaults come from the server config; a tenant may override. */
+export interface TenantSettings {
+  accessTokenTtl: number;
+  idTokenTtl: number;
+  refreshTokenTtl: number;
+  authorizationCodeTtl: number;
+  interactionTtl: number;
+  sessionTtl: number;
+  sessionIdleTtl: number;
+  accessTokenFormat: 'opaque' | 'jwt';
+  loginRateLimit: number;
+  loginRateWindow: number;
+}
+
+export interface EngineContext {
+  tenant: { id: string; issuer: string; settings: TenantSettings };
+  store: Store;
+  keys: () => Promise<TenantKeys>;
+  hasher: Hasher;
+  /** Milliseconds since the epoch; injected so tests control time. */
+  clock: () => number;
+  random: RandomSource;
+  log?: EngineLogger;
+}
+
+export const nowSeconds = (ctx: Pick<EngineContext, 'clock'>): number => Math.floor(ctx.clock() / 1000);
+
+/** Every URL the server prints is built from the issuer, never from the request's Host header. */
+export function endpointsOf(issuer: string) {
+  return {
+    authorization: `${issuer}/oauth/authorize`,
+    token: `${issuer}/oauth/token`,
+    userinfo: `${issuer}/oauth/userinfo`,
+    jwks: `${issuer}/.well-known/jwks.json`,
+    login: `${issuer}/login`,
+    consent: `${issuer}/consent`,
+  };
+}

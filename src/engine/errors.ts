@@ -1,0 +1,69 @@
+import type { ResultCode } from './result-codes.js';
+
+/** Error codes from the OAuth/OIDC error registries (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; OIDC Core §3.1.2.6). */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'unsupported_response_type'
+  | 'invalid_scope'
+  | 'access_denied'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'unsupported_token_type'
+  | 'invalid_target'
+  | 'login_required'
+  | 'consent_required'
+  | 'interaction_required'
+  | 'account_selection_required'
+  | 'invalid_request_uri'
+  | 'invalid_request_object'
+  | 'request_not_supported'
+  | 'request_uri_not_supported'
+  | 'registration_not_supported'
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce';
+
+export interface OAuthErrorOptions {
+  resultCode?: ResultCode;
+  status?: number;
+  /** Full WWW-Authenticate header value, when the spec requires one. */
+  wwwAuthenticate?: string;
+  /** Internal detail for logs and resultMessage; never sent to the client. */
+  detail?: string;
+}
+
+/** A protocol failure inside the engine. One function (toErrorResult) turns it into a Result. */
+export class OAuthError extends Error {
+  override name = 'OAuthError';
+  readonly resultCode: ResultCode | undefined;
+  readonly status: number | undefined;
+  readonly wwwAuthenticate: string | undefined;
+  readonly detail: string | undefined;
+
+  constructor(
+    readonly code: OAuthErrorCode,
+    readonly description: string,
+    opts: OAuthErrorOptions = {},
+  ) {
+    super(`${code}: ${description}`);
+    this.resultCode = opts.resultCode;
+    this.status = opts.status;
+    this.wwwAuthenticate = opts.wwwAuthenticate;
+    this.detail = opts.detail;
+  }
+
+  /** The RFC 6749 §5.2 JSON error body. */
+  body(): { error: string; error_description: string } {
+    return { error: this.code, error_description: this.description };
+  }
+}

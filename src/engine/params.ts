@@ -1,0 +1,89 @@
+import { OAuthError } from './errors.js';
+
+/**
+ * Parsed application/x-www-form-urlencoded (or query string) parameters.
+ * RFC 6749 §3.1: a parameter sent without a value is treated as omitted; one sent more than once is invalid_request.
+ */
+export class Params {
+  private constructor(private readonly map: Map<string, string>) {}
+
+  static parse(raw: string | undefined | null, opts: { allowRepeated?: readonly string[] } = {}): Params {
+    const map = new Map<string, string>();
+    if (raw) {
+      const seen = new Set<string>();
+      for (const [k, v] of new URLSearchParams(raw)) {
+        if (v === '') continue;
+        if (seen.has(k)) {
+          if (opts.allowRepeated?.includes(k)) continue;
+          throw new OAuthError('invalid_request', `parameter ${safeName(k)} is repeated`, { resultCode: 'LK0002' });
+        }
+        seen.add(k);
+        map.set(k, v);
+      }
+    }
+    return new Params(map);
+  }
+
+  static fromRecord(rec: Record<string, string | undefined>): Params {
+    const map = new Map<string, string>();
+    for (const [k, v] of Object.entries(rec)) if (v !== undefined && v !== '') map.set(k, v);
+    return new Params(map);
+  }
+
+  get(name: string): string | undefined {
+    return this.map.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.map.has(name);
+  }
+
+  require(name: string): string {
+    const v = this.map.get(name);
+    if (v === undefined) {
+      throw new OAuthError('invalid_request', `missing required parameter ${name}`, { resultCode: 'LK0003' });
+    }
+    return v;
+  }
+
+  entries(): IterableIterator<[string, string]> {
+    return this.map.entries();
+  }
+
+  toRecord(): Record<string, string> {
+    return Object.fromEntries(this.map);
+  }
+
+  toString(): string {
+    return new URLSearchParams([...this.map]).toString();
+  }
+}
+
+/** Parameter names echoed in error descriptions are shortened and stripped of anything that is not plain text. */
+export function safeName(name: string): string {
+  const cleaned = name.replace(/[^\x20-\x7e]/g, '?');
+  return cleaned.length > 40 ? cleaned.slice(0, 40) + '…' : cleaned;
+}
+
+/** RFC 6749 §3.3: scope is a space-delimited list of case-sensitive NQCHAR tokens. */
+export function parseScope(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const out: string[] = [];
+  for (const s of value.split(' ')) {
+    if (s === '') continue;
+    if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s)) {
+      throw new OAuthError('invalid_scope', 'scope contains characters not allowed by RFC 6749 §3.3', { resultCode: 'LK2003' });
+    }
+    if (!out.includes(s)) out.push(s);
+  }
+  return out;
+}
+
+/** RFC 6749 §3.2, §4.1.3: back-channel requests are application/x-www-form-urlencoded. */
+export function checkFormContentType(contentType: string | undefined): void {
+  if (contentType === undefined) return;
+  const mime = contentType.split(';')[0]!.trim().toLowerCase();
+  if (mime !== 'application/x-www-form-urlencoded') {
+    throw new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded', { resultCode: 'LK0005' });
+  }
+}

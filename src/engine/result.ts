@@ -1,0 +1,99 @@
+import { OAuthError } from './errors.js';
+import { resultCodes, type ResultCode } from './result-codes.js';
+
+/**
+ * What every engine endpoint returns. `action` is the only thing a caller branches on.
+ * `status`, `contentType` and `headers` say how the built-in HTTP server replies for that action, so that
+ * the adapter is mechanical and Core API callers can do the same.
+ */
+export interface Result<A extends string = string> {
+  action: A;
+  resultCode: ResultCode;
+  resultMessage: string;
+  /** Exactly what goes to the client: a JSON body, a redirect URL (LOCATION) or an HTML page (FORM). */
+  responseContent: string;
+  status: number;
+  contentType?: 'application/json' | 'text/html' | 'application/jwt' | 'application/token-introspection+jwt';
+  headers?: Record<string, string>;
+}
+
+/** Logger the engine may use for unexpected failures (pino-compatible subset). */
+export interface EngineLogger {
+  error(obj: unknown, msg?: string): void;
+  warn(obj: unknown, msg?: string): void;
+  info(obj: unknown, msg?: string): void;
+}
+
+export const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
+
+export function jsonResult<A extends string>(
+  action: A,
+  status: number,
+  resultCode: ResultCode,
+  body: unknown,
+  opts: { headers?: Record<string, string>; message?: string } = {},
+): Result<A> {
+  return {
+    action,
+    resultCode,
+    resultMessage: opts.message ?? resultCodes[resultCode],
+    responseContent: JSON.stringify(body),
+    status,
+    contentType: 'application/json',
+    headers: { ...NO_STORE, ...opts.headers },
+  };
+}
+
+/**
+ * The one place an OAuthError becomes a JSON error Result (RFC 6749 §5.2 shape).
+ * `actionFor` maps the OAuth error to the endpoint's action vocabulary.
+ */
+export function errorResult<A extends string>(err: OAuthError, actionFor: (e: OAuthError) => A, defaultStatus = 400): Result<A> {
+  const headers: Record<string, string> = {};
+  if (err.wwwAuthenticate) headers['WWW-Authenticate'] = err.wwwAuthenticate;
+  const rc = err.resultCode ?? defaultResultCode(err);
+  return jsonResult(actionFor(err), err.status ?? defaultStatus, rc, err.body(), {
+    headers,
+    message: err.detail ? `${resultCodes[rc]} ${err.detail}` : `${resultCodes[rc]} (${err.description})`,
+  });
+}
+
+export function internalErrorResult<A extends string>(action: A, cause: unknown, log?: EngineLogger): Result<A> {
+  log?.error({ err: cause }, 'engine: unexpected failure');
+  return jsonResult(action, 500, 'LK0001', { error: 'server_error', error_description: 'internal server error' });
+}
+
+function defaultResultCode(err: OAuthError): ResultCode {
+  switch (err.code) {
+    case 'invalid_client':
+      return 'LK1002';
+    case 'unauthorized_client':
+      return 'LK1007';
+    case 'unsupported_grant_type':
+      return 'LK2002';
+    case 'invalid_scope':
+      return 'LK2003';
+    case 'invalid_token':
+      return 'LK4003';
+    default:
+      return 'LK0004';
+  }
+}
+
+/**
+ * Run an engine body: OAuthErrors become error Results via `actionFor`, anything else an INTERNAL_SERVER_ERROR
+ * with a generic body and the cause logged. Never a stack trace to the client.
+ */
+export async function runEngine<A extends string>(
+  body: () => Promise<Result<A>>,
+  actionFor: (e: OAuthError) => A,
+  internalAction: A,
+  log?: EngineLogger,
+): Promise<Result<A>> {
+  try {
+    return await body();
+  } catch (e) {
+    if (e instanceof OAuthError) return errorResult(e, actionFor);
+    return internalErrorResult(internalAction, e, log);
+  }
+}

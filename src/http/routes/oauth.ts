@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import { token } from '../../engine/token/index.js';
+import type { Latchkey } from '../../server/latchkey.js';
+import { DEFAULT_TENANT } from '../../store/types.js';
+import { header, sendResult } from '../adapt.js';
+
+/** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
+export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): Promise<void> {
+  const ctx = await lk.context(DEFAULT_TENANT);
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+    scope.post('/oauth/token', async (req, reply) => {
+      const result = await token(
+        {
+          parameters: typeof req.body === 'string' ? req.body : '',
+          contentType: req.headers['content-type'] ?? '',
+          authorization: header(req.headers.authorization),
+        },
+        ctx,
+      );
+      return sendResult(reply, result);
+    });
+  });
+}

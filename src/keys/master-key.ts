@@ -1,0 +1,41 @@
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface MasterKeys {
+  /** Keys the HMAC that stores secrets as hashes. */
+  hashKey: Buffer;
+  /** Encrypts private signing keys at rest (JWE dir + A256GCM). */
+  keyEncryptionKey: Uint8Array;
+}
+
+/**
+ * The root secret comes from config (LATCHKEY_KEY_ENCRYPTION_KEY) or from <dataDir>/master.key, which is
+ * generated with mode 0600 on first start. Sub-keys are derived with HKDF so one secret serves both uses.
+ */
+export function loadMasterKeys(opts: { configured?: string; dataDir: string }): { keys: MasterKeys; source: string } {
+  let root: Buffer;
+  let source: string;
+  if (opts.configured) {
+    root = Buffer.from(opts.configured, 'base64url');
+    source = 'configuration';
+  } else {
+    const file = join(opts.dataDir, 'master.key');
+    if (existsSync(file)) {
+      root = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
+      if (root.length !== 32) throw new Error(`${file} does not hold a 32-byte base64url key`);
+    } else {
+      mkdirSync(opts.dataDir, { recursive: true });
+      root = randomBytes(32);
+      writeFileSync(file, root.toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
+      chmodSync(file, 0o600);
+    }
+    source = file;
+  }
+  return { keys: deriveMasterKeys(root), source };
+}
+
+export function deriveMasterKeys(root: Buffer): MasterKeys {
+  const derive = (info: string) => Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), info, 32));
+  return { hashKey: derive('latchkey/secret-hash/v1'), keyEncryptionKey: new Uint8Array(derive('latchkey/key-encryption/v1')) };
+}

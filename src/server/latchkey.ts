@@ -1,0 +1,112 @@
+import { resolve, join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { EngineContext, TenantSettings } from '../engine/context.js';
+import type { EngineLogger } from '../engine/result.js';
+import { KeyManager } from '../keys/keystore.js';
+import { loadMasterKeys } from '../keys/master-key.js';
+import { openStore } from '../store/open.js';
+import { DEFAULT_TENANT, type Store, type TenantRecord } from '../store/types.js';
+import { Hasher, secureRandom, type RandomSource } from '../tokens/handles.js';
+
+export interface LatchkeyOptions {
+  config: Config;
+  log?: EngineLogger;
+  clock?: () => number;
+  random?: RandomSource;
+  /** Use this store instead of opening config.databaseUrl (tests). */
+  store?: Store;
+}
+
+export function databaseUrlOf(config: Config): string {
+  return config.databaseUrl ?? `sqlite:${join(resolve(config.dataDir), 'latchkey.db')}`;
+}
+
+export function tenantSettingsFrom(config: Config): TenantSettings {
+  return {
+    accessTokenTtl: config.accessTokenTtl,
+    idTokenTtl: config.idTokenTtl,
+    refreshTokenTtl: config.refreshTokenTtl,
+    authorizationCodeTtl: config.authorizationCodeTtl,
+    interactionTtl: config.interactionTtl,
+    sessionTtl: config.sessionTtl,
+    sessionIdleTtl: config.sessionIdleTtl,
+    accessTokenFormat: config.accessTokenFormat,
+    loginRateLimit: config.loginRateLimit,
+    loginRateWindow: config.loginRateWindow,
+  };
+}
+
+/**
+ * One running Latchkey: the store, the key manager and a cached engine context per tenant.
+ * The HTTP server, the CLI and the Core API all work through this object.
+ */
+export class Latchkey {
+  private readonly contexts = new Map<string, EngineContext>();
+
+  private constructor(
+    readonly config: Config,
+    readonly store: Store,
+    readonly keys: KeyManager,
+    readonly hasher: Hasher,
+    readonly clock: () => number,
+    readonly random: RandomSource,
+    private log: EngineLogger | undefined,
+  ) {}
+
+  /** Attach the server's logger (engine failures are logged through it). */
+  setLogger(log: EngineLogger): void {
+    this.log = log;
+    for (const ctx of this.contexts.values()) ctx.log = log;
+  }
+
+  static async open(opts: LatchkeyOptions): Promise<Latchkey> {
+    const { config } = opts;
+    const clock = opts.clock ?? Date.now;
+    const { keys: master } = loadMasterKeys({ configured: config.keyEncryptionKey, dataDir: resolve(config.dataDir) });
+    const store = opts.store ?? (await openStore({ url: databaseUrlOf(config) }));
+    const keys = new KeyManager(store, master.keyEncryptionKey, clock);
+    const lk = new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log);
+    await lk.ensureDefaultTenant();
+    return lk;
+  }
+
+  /** The default tenant, served at the root, is created on first start with its signing keys. */
+  private async ensureDefaultTenant(): Promise<void> {
+    const existing = await this.store.findTenant(DEFAULT_TENANT);
+    if (!existing) {
+      try {
+        await this.store.createTenant({ id: DEFAULT_TENANT, issuer: this.config.issuer, settings: {}, createdAt: Math.floor(this.clock() / 1000) });
+      } catch (e) {
+        if (!(await this.store.findTenant(DEFAULT_TENANT))) throw e; // another instance won the race
+      }
+    }
+    await this.keys.ensureKeys(DEFAULT_TENANT);
+  }
+
+  /** Issuer of a tenant: the default tenant follows the configured issuer. */
+  private issuerOf(t: TenantRecord): string {
+    return t.id === DEFAULT_TENANT ? this.config.issuer : t.issuer;
+  }
+
+  async context(tenantId: string = DEFAULT_TENANT): Promise<EngineContext> {
+    const hit = this.contexts.get(tenantId);
+    if (hit) return hit;
+    const t = await this.store.findTenant(tenantId);
+    if (!t) throw new Error(`unknown tenant ${tenantId}`);
+    const ctx: EngineContext = {
+      tenant: { id: t.id, issuer: this.issuerOf(t), settings: { ...tenantSettingsFrom(this.config), ...(t.settings as Partial<TenantSettings>) } },
+      store: this.store,
+      keys: () => this.keys.forTenant(t.id),
+      hasher: this.hasher,
+      clock: this.clock,
+      random: this.random,
+      log: this.log,
+    };
+    this.contexts.set(tenantId, ctx);
+    return ctx;
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}

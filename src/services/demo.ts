@@ -1,0 +1,43 @@
+import type { EngineContext } from '../engine/context.js';
+import { endpointsOf } from '../engine/context.js';
+import { newHandle } from '../tokens/handles.js';
+import { registerClient } from './clients.js';
+import { createUser } from './users.js';
+
+export const DEMO_CLIENT_ID = 'demo-client';
+export const DEMO_USERNAME = 'demo';
+
+/**
+ * On a database with no clients and no users, create a demo confidential client and a demo user with fresh
+ * random secrets, and return instructions (the secrets are shown only this once). Returns undefined otherwise.
+ */
+export async function ensureDemo(ctx: EngineContext): Promise<string | undefined> {
+  const [clients, users] = await Promise.all([ctx.store.listClients(ctx.tenant.id), ctx.store.listUsers(ctx.tenant.id)]);
+  if (clients.length || users.length) return undefined;
+  const issuer = ctx.tenant.issuer;
+  const redirectUri = `${issuer}/demo/callback`;
+  const { json } = await registerClient(ctx, {
+    client_id: DEMO_CLIENT_ID,
+    client_name: 'Latchkey demo client',
+    redirect_uris: [redirectUri],
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    scope: 'openid profile email address phone offline_access api:read',
+  });
+  const password = newHandle(ctx.random, 12);
+  await createUser(ctx, {
+    username: DEMO_USERNAME,
+    password,
+    claims: { name: 'Demo User', given_name: 'Demo', family_name: 'User', email: 'demo@example.com', email_verified: true },
+  });
+  const e = endpointsOf(issuer);
+  return [
+    'latchkey: fresh database, created a demo client and user (secrets shown only now):',
+    `  client_id     ${DEMO_CLIENT_ID}`,
+    `  client_secret ${json.client_secret as string}`,
+    `  redirect_uri  ${redirectUri}`,
+    `  user          ${DEMO_USERNAME} / ${password}`,
+    '  try:',
+    `    curl -s -u ${DEMO_CLIENT_ID}:${json.client_secret as string} -d grant_type=client_credentials -d scope=api:read ${e.token}`,
+    `    open ${e.authorization}?response_type=code&client_id=${DEMO_CLIENT_ID}&scope=openid%20profile&redirect_uri=${encodeURIComponent(redirectUri)}&state=xyz`,
+  ].join('\n');
+}

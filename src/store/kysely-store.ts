@@ -1,0 +1,381 @@
+import type { Kysely, Transaction } from 'kysely';
+import type {
+  AuthorizationCodeRecord,
+  ClientRecord,
+  ConsentRecord,
+  GrantRecord,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+  TenantRecord,
+  TicketRecord,
+  TokenRecord,
+  UserRecord,
+} from './types.js';
+import { migrateToLatest } from './migrations/index.js';
+
+/* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
+interface TenantRow { id: string; issuer: string; settings: string; created_at: number }
+interface ClientRow { tenant_id: string; client_id: string; secret_hash: string | null; metadata: string; created_at: number }
+interface UserRow { tenant_id: string; id: string; username: string; password_hash: string; claims: string; disabled: number; created_at: number }
+interface KeyRow { tenant_id: string; kid: string; alg: string; status: string; public_jwk: string; private_jwe: string; created_at: number; seq: number }
+interface TokenRow {
+  tenant_id: string; hash: string; kind: string; client_id: string; subject: string | null; scope: string;
+  grant_id: string | null; issued_at: number; expires_at: number; revoked_at: number | null; consumed_at: number | null; data: string;
+}
+interface GrantRow { tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string }
+interface CodeRow { tenant_id: string; hash: string; client_id: string; grant_id: string; expires_at: number; consumed_at: number | null; data: string }
+interface TicketRow { tenant_id: string; hash: string; client_id: string; expires_at: number; consumed_at: number | null; data: string }
+interface SessionRow {
+  tenant_id: string; hash: string; sid: string; subject: string; auth_time: number; acr: string | null; created_at: number;
+  last_seen_at: number; expires_at: number; ended_at: number | null; data: string;
+}
+interface ConsentRow { tenant_id: string; subject: string; client_id: string; scope: string; updated_at: number }
+interface RateRow { key: string; window_start: number; count: number; expires_at: number }
+
+export interface Database {
+  tenants: TenantRow;
+  clients: ClientRow;
+  users: UserRow;
+  signing_keys: KeyRow;
+  tokens: TokenRow;
+  grants: GrantRow;
+  authorization_codes: CodeRow;
+  tickets: TicketRow;
+  sessions: SessionRow;
+  consents: ConsentRow;
+  rate_limits: RateRow;
+}
+
+const j = (v: unknown) => JSON.stringify(v);
+const p = <T>(s: string): T => JSON.parse(s) as T;
+const sc = (s: string[]) => s.join(' ');
+const ps = (s: string) => (s === '' ? [] : s.split(' '));
+const n = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+const toTenant = (r: TenantRow): TenantRecord => ({ id: r.id, issuer: r.issuer, settings: p(r.settings), createdAt: Number(r.created_at) });
+const toClient = (r: ClientRow): ClientRecord => ({
+  ...p<Omit<ClientRecord, 'tenantId' | 'clientId' | 'secretHash' | 'createdAt'>>(r.metadata),
+  tenantId: r.tenant_id,
+  clientId: r.client_id,
+  secretHash: r.secret_hash,
+  createdAt: Number(r.created_at),
+});
+const toUser = (r: UserRow): UserRecord => ({
+  tenantId: r.tenant_id, id: r.id, username: r.username, passwordHash: r.password_hash,
+  claims: p(r.claims), disabled: Number(r.disabled) === 1, createdAt: Number(r.created_at),
+});
+const toKey = (r: KeyRow): SigningKeyRecord => ({
+  tenantId: r.tenant_id, kid: r.kid, alg: r.alg, status: r.status as SigningKeyRecord['status'],
+  publicJwk: p(r.public_jwk), privateJwe: r.private_jwe, createdAt: Number(r.created_at),
+});
+const toToken = (r: TokenRow): TokenRecord => ({
+  tenantId: r.tenant_id, hash: r.hash, kind: r.kind as TokenRecord['kind'], clientId: r.client_id, subject: r.subject,
+  scope: ps(r.scope), grantId: r.grant_id, issuedAt: Number(r.issued_at), expiresAt: Number(r.expires_at),
+  revokedAt: n(r.revoked_at), consumedAt: n(r.consumed_at), data: p(r.data),
+});
+const toGrant = (r: GrantRow): GrantRecord => ({
+  tenantId: r.tenant_id, id: r.id, clientId: r.client_id, subject: r.subject, scope: ps(r.scope),
+  createdAt: Number(r.created_at), revokedAt: n(r.revoked_at), data: p(r.data),
+});
+const toCode = (r: CodeRow): AuthorizationCodeRecord => ({
+  tenantId: r.tenant_id, hash: r.hash, clientId: r.client_id, grantId: r.grant_id,
+  expiresAt: Number(r.expires_at), consumedAt: n(r.consumed_at), data: p(r.data),
+});
+const toTicket = (r: TicketRow): TicketRecord => ({
+  tenantId: r.tenant_id, hash: r.hash, clientId: r.client_id, expiresAt: Number(r.expires_at), consumedAt: n(r.consumed_at), data: p(r.data),
+});
+const toSession = (r: SessionRow): SessionRecord => ({
+  tenantId: r.tenant_id, hash: r.hash, sid: r.sid, subject: r.subject, authTime: Number(r.auth_time), acr: r.acr,
+  createdAt: Number(r.created_at), lastSeenAt: Number(r.last_seen_at), expiresAt: Number(r.expires_at), endedAt: n(r.ended_at), data: p(r.data),
+});
+
+function clientRow(c: ClientRecord): ClientRow {
+  const { tenantId, clientId, secretHash, createdAt, ...metadata } = c;
+  return { tenant_id: tenantId, client_id: clientId, secret_hash: secretHash, metadata: j(metadata), created_at: createdAt };
+}
+
+/**
+ * One Store implementation over Kysely for both dialects. The dialect only changes how the connection is made
+ * (see sqlite.ts, postgres.ts); every query here is portable SQL (RETURNING and ON CONFLICT exist in both).
+ */
+export class KyselyStore implements Store {
+  constructor(
+    private readonly db: Kysely<Database> | Transaction<Database>,
+    readonly dialect: 'sqlite' | 'postgres',
+    private readonly onClose: () => Promise<void> = async () => {},
+    private readonly inTransaction = false,
+  ) {}
+
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.inTransaction) return fn(this);
+    return (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true)));
+  }
+
+  async migrate(): Promise<string[]> {
+    return migrateToLatest(this.db as Kysely<Database>);
+  }
+
+  async ping(): Promise<void> {
+    await this.db.selectFrom('tenants').select('id').limit(1).execute();
+  }
+
+  async close(): Promise<void> {
+    await this.onClose();
+  }
+
+  // tenants
+  async findTenant(id: string) {
+    const r = await this.db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toTenant(r);
+  }
+  async createTenant(t: TenantRecord) {
+    await this.db.insertInto('tenants').values({ id: t.id, issuer: t.issuer, settings: j(t.settings), created_at: t.createdAt }).execute();
+  }
+  async listTenants() {
+    return (await this.db.selectFrom('tenants').selectAll().orderBy('created_at').execute()).map(toTenant);
+  }
+
+  // clients
+  async findClient(tenantId: string, clientId: string) {
+    const r = await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+    return r && toClient(r);
+  }
+  async createClient(c: ClientRecord) {
+    await this.db.insertInto('clients').values(clientRow(c)).execute();
+  }
+  async updateClient(c: ClientRecord) {
+    const row = clientRow(c);
+    await this.db
+      .updateTable('clients')
+      .set({ secret_hash: row.secret_hash, metadata: row.metadata })
+      .where('tenant_id', '=', c.tenantId)
+      .where('client_id', '=', c.clientId)
+      .execute();
+  }
+  async listClients(tenantId: string) {
+    return (await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('client_id').execute()).map(toClient);
+  }
+  async deleteClient(tenantId: string, clientId: string) {
+    const r = await this.db.deleteFrom('clients').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // users
+  async findUserById(tenantId: string, id: string) {
+    const r = await this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return r && toUser(r);
+  }
+  async findUserByUsername(tenantId: string, username: string) {
+    const r = await this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('username', '=', username).executeTakeFirst();
+    return r && toUser(r);
+  }
+  async createUser(u: UserRecord) {
+    await this.db
+      .insertInto('users')
+      .values({
+        tenant_id: u.tenantId, id: u.id, username: u.username, password_hash: u.passwordHash,
+        claims: j(u.claims), disabled: u.disabled ? 1 : 0, created_at: u.createdAt,
+      })
+      .execute();
+  }
+  async listUsers(tenantId: string) {
+    return (await this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('username').execute()).map(toUser);
+  }
+  async deleteUser(tenantId: string, id: string) {
+    const r = await this.db.deleteFrom('users').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // signing keys
+  async listKeys(tenantId: string) {
+    return (await this.db.selectFrom('signing_keys').selectAll().where('tenant_id', '=', tenantId).orderBy('seq').execute()).map(toKey);
+  }
+  async addActiveKeys(keys: SigningKeyRecord[]) {
+    await this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      for (const k of keys) {
+        const max = await db.selectFrom('signing_keys').select((eb) => eb.fn.max('seq').as('m')).where('tenant_id', '=', k.tenantId).executeTakeFirst();
+        const seq = Number(max?.m ?? 0) + 1;
+        await db
+          .updateTable('signing_keys')
+          .set({ status: 'published' })
+          .where('tenant_id', '=', k.tenantId)
+          .where('alg', '=', k.alg)
+          .where('status', '=', 'active')
+          .execute();
+        await db
+          .insertInto('signing_keys')
+          .values({
+            tenant_id: k.tenantId, kid: k.kid, alg: k.alg, status: 'active', public_jwk: j(k.publicJwk),
+            private_jwe: k.privateJwe, created_at: k.createdAt, seq,
+          })
+          .execute();
+      }
+    });
+  }
+  async keysVersion(tenantId: string) {
+    const r = await this.db.selectFrom('signing_keys').select((eb) => eb.fn.max('seq').as('m')).where('tenant_id', '=', tenantId).executeTakeFirst();
+    return Number(r?.m ?? 0);
+  }
+
+  // tokens
+  async insertToken(t: TokenRecord) {
+    await this.db
+      .insertInto('tokens')
+      .values({
+        tenant_id: t.tenantId, hash: t.hash, kind: t.kind, client_id: t.clientId, subject: t.subject, scope: sc(t.scope),
+        grant_id: t.grantId, issued_at: t.issuedAt, expires_at: t.expiresAt, revoked_at: t.revokedAt, consumed_at: t.consumedAt, data: j(t.data),
+      })
+      .execute();
+  }
+  async findToken(tenantId: string, hash: string) {
+    const r = await this.db.selectFrom('tokens').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    return r && toToken(r);
+  }
+  async consumeToken(tenantId: string, hash: string, now: number) {
+    const r = await this.db
+      .updateTable('tokens')
+      .set({ consumed_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('consumed_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    return r && toToken(r);
+  }
+  async revokeToken(tenantId: string, hash: string, now: number) {
+    await this.db
+      .updateTable('tokens')
+      .set({ revoked_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+
+  // grants
+  async insertGrant(g: GrantRecord) {
+    await this.db
+      .insertInto('grants')
+      .values({
+        tenant_id: g.tenantId, id: g.id, client_id: g.clientId, subject: g.subject, scope: sc(g.scope),
+        created_at: g.createdAt, revoked_at: g.revokedAt, data: j(g.data),
+      })
+      .execute();
+  }
+  async findGrant(tenantId: string, id: string) {
+    const r = await this.db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return r && toGrant(r);
+  }
+  async revokeGrant(tenantId: string, id: string, now: number) {
+    await this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      await db.updateTable('grants').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('id', '=', id).where('revoked_at', 'is', null).execute();
+      await db.updateTable('tokens').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('grant_id', '=', id).where('revoked_at', 'is', null).execute();
+    });
+  }
+
+  // authorization codes
+  async insertCode(c: AuthorizationCodeRecord) {
+    await this.db
+      .insertInto('authorization_codes')
+      .values({ tenant_id: c.tenantId, hash: c.hash, client_id: c.clientId, grant_id: c.grantId, expires_at: c.expiresAt, consumed_at: c.consumedAt, data: j(c.data) })
+      .execute();
+  }
+  async consumeCode(tenantId: string, hash: string, now: number) {
+    const won = await this.db
+      .updateTable('authorization_codes')
+      .set({ consumed_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('consumed_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    if (won) return { code: toCode(won), firstUse: true };
+    const seen = await this.db.selectFrom('authorization_codes').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    return seen && { code: toCode(seen), firstUse: false };
+  }
+
+  // tickets
+  async insertTicket(t: TicketRecord) {
+    await this.db
+      .insertInto('tickets')
+      .values({ tenant_id: t.tenantId, hash: t.hash, client_id: t.clientId, expires_at: t.expiresAt, consumed_at: t.consumedAt, data: j(t.data) })
+      .execute();
+  }
+  async findTicket(tenantId: string, hash: string) {
+    const r = await this.db.selectFrom('tickets').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    return r && toTicket(r);
+  }
+  async consumeTicket(tenantId: string, hash: string, now: number) {
+    const r = await this.db
+      .updateTable('tickets')
+      .set({ consumed_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('consumed_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    return r && toTicket(r);
+  }
+
+  // sessions
+  async insertSession(s: SessionRecord) {
+    await this.db
+      .insertInto('sessions')
+      .values({
+        tenant_id: s.tenantId, hash: s.hash, sid: s.sid, subject: s.subject, auth_time: s.authTime, acr: s.acr, created_at: s.createdAt,
+        last_seen_at: s.lastSeenAt, expires_at: s.expiresAt, ended_at: s.endedAt, data: j(s.data),
+      })
+      .execute();
+  }
+  async findSession(tenantId: string, hash: string) {
+    const r = await this.db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    return r && toSession(r);
+  }
+  async touchSession(tenantId: string, hash: string, now: number) {
+    await this.db.updateTable('sessions').set({ last_seen_at: now }).where('tenant_id', '=', tenantId).where('hash', '=', hash).execute();
+  }
+  async endSession(tenantId: string, hash: string, now: number) {
+    await this.db.updateTable('sessions').set({ ended_at: now }).where('tenant_id', '=', tenantId).where('hash', '=', hash).where('ended_at', 'is', null).execute();
+  }
+
+  // consents
+  async findConsent(tenantId: string, subject: string, clientId: string) {
+    const r = await this.db
+      .selectFrom('consents')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('subject', '=', subject)
+      .where('client_id', '=', clientId)
+      .executeTakeFirst();
+    return r && ({ tenantId: r.tenant_id, subject: r.subject, clientId: r.client_id, scope: ps(r.scope), updatedAt: Number(r.updated_at) } satisfies ConsentRecord);
+  }
+  async saveConsent(c: ConsentRecord) {
+    await this.db
+      .insertInto('consents')
+      .values({ tenant_id: c.tenantId, subject: c.subject, client_id: c.clientId, scope: sc(c.scope), updated_at: c.updatedAt })
+      .onConflict((oc) => oc.columns(['tenant_id', 'subject', 'client_id']).doUpdateSet({ scope: sc(c.scope), updated_at: c.updatedAt }))
+      .execute();
+  }
+
+  // rate limits
+  async hit(key: string, windowStart: number, expiresAt: number) {
+    const r = await this.db
+      .insertInto('rate_limits')
+      .values({ key, window_start: windowStart, count: 1, expires_at: expiresAt })
+      .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet((eb) => ({ count: eb('rate_limits.count', '+', 1) })))
+      .returning('count')
+      .executeTakeFirstOrThrow();
+    return Number(r.count);
+  }
+  async count(key: string, windowStart: number) {
+    const r = await this.db.selectFrom('rate_limits').select('count').where('key', '=', key).where('window_start', '=', windowStart).executeTakeFirst();
+    return r ? Number(r.count) : 0;
+  }
+  async reset(key: string) {
+    await this.db.deleteFrom('rate_limits').where('key', '=', key).execute();
+  }
+}

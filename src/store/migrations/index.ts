@@ -1,0 +1,162 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+
+/**
+ * Portable schema: text, bigint (epoch seconds) and JSON-as-text only, so that SQLite and PostgreSQL share
+ * every migration and every query. Migrations are append-only: never edit one that has shipped.
+ */
+const m001: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('tenants')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('issuer', 'text', (c) => c.notNull())
+      .addColumn('settings', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('clients')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('secret_hash', 'text')
+      .addColumn('metadata', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('clients_pk', ['tenant_id', 'client_id'])
+      .execute();
+
+    await db.schema
+      .createTable('users')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('username', 'text', (c) => c.notNull())
+      .addColumn('password_hash', 'text', (c) => c.notNull())
+      .addColumn('claims', 'text', (c) => c.notNull())
+      .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('users_pk', ['tenant_id', 'id'])
+      .addUniqueConstraint('users_username_uq', ['tenant_id', 'username'])
+      .execute();
+
+    await db.schema
+      .createTable('signing_keys')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('kid', 'text', (c) => c.notNull())
+      .addColumn('alg', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('public_jwk', 'text', (c) => c.notNull())
+      .addColumn('private_jwe', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('seq', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('signing_keys_pk', ['tenant_id', 'kid'])
+      .execute();
+
+    await db.schema
+      .createTable('tokens')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text')
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('grant_id', 'text')
+      .addColumn('issued_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('consumed_at', 'bigint')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('tokens_pk', ['tenant_id', 'hash'])
+      .execute();
+    await db.schema.createIndex('tokens_grant_idx').on('tokens').columns(['tenant_id', 'grant_id']).execute();
+    await db.schema.createIndex('tokens_expires_idx').on('tokens').column('expires_at').execute();
+
+    await db.schema
+      .createTable('grants')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text')
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('grants_pk', ['tenant_id', 'id'])
+      .execute();
+
+    await db.schema
+      .createTable('authorization_codes')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('grant_id', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('consumed_at', 'bigint')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('authorization_codes_pk', ['tenant_id', 'hash'])
+      .execute();
+
+    await db.schema
+      .createTable('tickets')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('consumed_at', 'bigint')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('tickets_pk', ['tenant_id', 'hash'])
+      .execute();
+
+    await db.schema
+      .createTable('sessions')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('sid', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('auth_time', 'bigint', (c) => c.notNull())
+      .addColumn('acr', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('ended_at', 'bigint')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('sessions_pk', ['tenant_id', 'hash'])
+      .execute();
+    await db.schema.createIndex('sessions_sid_idx').on('sessions').columns(['tenant_id', 'sid']).execute();
+
+    await db.schema
+      .createTable('consents')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('consents_pk', ['tenant_id', 'subject', 'client_id'])
+      .execute();
+
+    await db.schema
+      .createTable('rate_limits')
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('window_start', 'bigint', (c) => c.notNull())
+      .addColumn('count', 'integer', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('rate_limits_pk', ['key', 'window_start'])
+      .execute();
+    void sql;
+  },
+};
+
+export const migrations: Record<string, Migration> = {
+  '0001_initial': m001,
+};
+
+class InlineProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations;
+  }
+}
+
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new InlineProvider() });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

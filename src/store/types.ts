@@ -1,0 +1,244 @@
+/**
+ * Storage contracts. Each engine module depends on the narrow interface it uses (fosite-style);
+ * `Store` composes them. All timestamps are epoch seconds. All secrets (codes, tokens, client secrets,
+ * tickets, session ids) are stored only as keyed hashes and looked up by hash.
+ */
+
+export const DEFAULT_TENANT = 'default';
+
+export interface TenantRecord {
+  id: string;
+  issuer: string;
+  settings: Record<string, unknown>;
+  createdAt: number;
+}
+
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+/** RFC 7591 client metadata plus Latchkey's per-client policy (camelCase inside, snake_case on the wire). */
+export interface ClientMetadata {
+  clientName?: string;
+  logoUri?: string;
+  clientUri?: string;
+  redirectUris: string[];
+  grantTypes: string[];
+  responseTypes: string[];
+  /** Scopes this client may request. */
+  scope: string[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  applicationType: 'web' | 'native';
+  idTokenSignedResponseAlg: string;
+  /** Latchkey policy: PKCE required even for a confidential client. Always true for public clients. */
+  requirePkce: boolean;
+  /** Latchkey policy: first-party client, consent is not asked. */
+  skipConsent: boolean;
+  accessTokenFormat?: 'opaque' | 'jwt';
+  postLogoutRedirectUris?: string[];
+  contacts?: string[];
+}
+
+export interface ClientRecord extends ClientMetadata {
+  tenantId: string;
+  clientId: string;
+  /** Keyed hash of the client secret; null for public clients. */
+  secretHash: string | null;
+  createdAt: number;
+}
+
+export interface ClientStore {
+  findClient(tenantId: string, clientId: string): Promise<ClientRecord | undefined>;
+  createClient(client: ClientRecord): Promise<void>;
+  updateClient(client: ClientRecord): Promise<void>;
+  listClients(tenantId: string): Promise<ClientRecord[]>;
+  deleteClient(tenantId: string, clientId: string): Promise<boolean>;
+}
+
+export interface UserRecord {
+  tenantId: string;
+  /** The `sub`. */
+  id: string;
+  username: string;
+  passwordHash: string;
+  /** OIDC standard claims (name, email, email_verified, address, …). */
+  claims: Record<string, unknown>;
+  disabled: boolean;
+  createdAt: number;
+}
+
+export interface UserStore {
+  findUserById(tenantId: string, id: string): Promise<UserRecord | undefined>;
+  findUserByUsername(tenantId: string, username: string): Promise<UserRecord | undefined>;
+  createUser(user: UserRecord): Promise<void>;
+  listUsers(tenantId: string): Promise<UserRecord[]>;
+  deleteUser(tenantId: string, id: string): Promise<boolean>;
+}
+
+export interface SigningKeyRecord {
+  tenantId: string;
+  kid: string;
+  alg: string;
+  /** active: signs new tokens; published: verifies only (rotated out, still in the JWKS). */
+  status: 'active' | 'published' | 'retired';
+  publicJwk: Record<string, unknown>;
+  /** Private JWK, encrypted (JWE dir/A256GCM) with the key-encryption key. */
+  privateJwe: string;
+  createdAt: number;
+}
+
+export interface KeyStoreRepo {
+  listKeys(tenantId: string): Promise<SigningKeyRecord[]>;
+  /** Adds new active keys and demotes the previous active key of the same alg to 'published', atomically. */
+  addActiveKeys(keys: SigningKeyRecord[]): Promise<void>;
+  /** A number that changes whenever a tenant's keys change (cheap to poll). */
+  keysVersion(tenantId: string): Promise<number>;
+}
+
+export type TokenKind = 'access_token' | 'refresh_token';
+
+export interface TokenRecord {
+  tenantId: string;
+  hash: string;
+  kind: TokenKind;
+  clientId: string;
+  subject: string | null;
+  scope: string[];
+  grantId: string | null;
+  issuedAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  /** Refresh tokens: set once rotated. */
+  consumedAt: number | null;
+  /** Everything else (aud, auth_time, acr, sid, jti, claims, cnf, format, parent refresh hash, …). */
+  data: Record<string, unknown>;
+}
+
+export interface TokenStore {
+  insertToken(token: TokenRecord): Promise<void>;
+  findToken(tenantId: string, hash: string): Promise<TokenRecord | undefined>;
+  /**
+   * Atomically mark an unconsumed, unrevoked refresh token consumed and return it; undefined when it was not
+   * in that state (already rotated, revoked or unknown). One conditional statement: two racers cannot both win.
+   */
+  consumeToken(tenantId: string, hash: string, now: number): Promise<TokenRecord | undefined>;
+  revokeToken(tenantId: string, hash: string, now: number): Promise<void>;
+}
+
+export interface GrantRecord {
+  tenantId: string;
+  id: string;
+  clientId: string;
+  subject: string | null;
+  scope: string[];
+  createdAt: number;
+  revokedAt: number | null;
+  data: Record<string, unknown>;
+}
+
+export interface GrantStore {
+  insertGrant(grant: GrantRecord): Promise<void>;
+  findGrant(tenantId: string, id: string): Promise<GrantRecord | undefined>;
+  /** Revoke the grant and every token it issued: one store call (code reuse, refresh reuse, logout). */
+  revokeGrant(tenantId: string, id: string, now: number): Promise<void>;
+}
+
+export interface AuthorizationCodeRecord {
+  tenantId: string;
+  hash: string;
+  clientId: string;
+  grantId: string;
+  expiresAt: number;
+  consumedAt: number | null;
+  /** redirect_uri, code_challenge, nonce, auth_time, acr, sid, scope, claims … */
+  data: Record<string, unknown>;
+}
+
+export interface CodeStore {
+  insertCode(code: AuthorizationCodeRecord): Promise<void>;
+  /** Atomically consume; returns { code, firstUse }. A second redemption returns firstUse=false with the record. */
+  consumeCode(tenantId: string, hash: string, now: number): Promise<{ code: AuthorizationCodeRecord; firstUse: boolean } | undefined>;
+}
+
+/** A pending authorization request between the two steps (authorization -> issue/fail). */
+export interface TicketRecord {
+  tenantId: string;
+  hash: string;
+  clientId: string;
+  expiresAt: number;
+  consumedAt: number | null;
+  data: Record<string, unknown>;
+}
+
+export interface TicketStore {
+  insertTicket(ticket: TicketRecord): Promise<void>;
+  findTicket(tenantId: string, hash: string): Promise<TicketRecord | undefined>;
+  consumeTicket(tenantId: string, hash: string, now: number): Promise<TicketRecord | undefined>;
+}
+
+export interface SessionRecord {
+  tenantId: string;
+  /** keyed hash of the cookie value */
+  hash: string;
+  /** the public `sid` claim */
+  sid: string;
+  subject: string;
+  authTime: number;
+  acr: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  endedAt: number | null;
+  data: Record<string, unknown>;
+}
+
+export interface SessionStore {
+  insertSession(session: SessionRecord): Promise<void>;
+  findSession(tenantId: string, hash: string): Promise<SessionRecord | undefined>;
+  touchSession(tenantId: string, hash: string, now: number): Promise<void>;
+  endSession(tenantId: string, hash: string, now: number): Promise<void>;
+}
+
+export interface ConsentRecord {
+  tenantId: string;
+  subject: string;
+  clientId: string;
+  scope: string[];
+  updatedAt: number;
+}
+
+export interface ConsentStore {
+  findConsent(tenantId: string, subject: string, clientId: string): Promise<ConsentRecord | undefined>;
+  saveConsent(consent: ConsentRecord): Promise<void>;
+}
+
+export interface RateLimitStore {
+  /** Increment the counter for key in the window starting at windowStart; returns the new count. */
+  hit(key: string, windowStart: number, expiresAt: number): Promise<number>;
+  count(key: string, windowStart: number): Promise<number>;
+  reset(key: string): Promise<void>;
+}
+
+export interface TenantStore {
+  findTenant(id: string): Promise<TenantRecord | undefined>;
+  createTenant(t: TenantRecord): Promise<void>;
+  listTenants(): Promise<TenantRecord[]>;
+}
+
+export interface Store
+  extends TenantStore,
+    ClientStore,
+    UserStore,
+    KeyStoreRepo,
+    TokenStore,
+    GrantStore,
+    CodeStore,
+    TicketStore,
+    SessionStore,
+    ConsentStore,
+    RateLimitStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Run fn in one database transaction; the store passed to fn is bound to it. */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** Cheap liveness query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

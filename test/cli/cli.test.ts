@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const BIN = resolve('bin/latchkey.js');
+
+/** Runs the built CLI (scripts/test.sh builds dist/ first) in a fresh folder. */
+function cli(dir: string, args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    input,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...(process.env.LATCHKEY_TEST_DATABASE_URL ? { LATCHKEY_DATABASE_URL: process.env.LATCHKEY_TEST_DATABASE_URL } : {}) },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('latchkey CLI', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cli-'));
+
+  it('init creates the key-encryption key (0600), database and signing keys', () => {
+    const r = cli(dir, ['init', '--json']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.out);
+    expect(out.keys.map((k: any) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'PS256', 'RS256']);
+    const mode = spawnSync('stat', ['-c', '%a', join(dir, 'data', 'master.key')], { encoding: 'utf8' }).stdout.trim();
+    expect(mode).toBe('600');
+  });
+
+  it('client create from stdin JSON with an explicit id and secret, then list, show, delete', () => {
+    const meta = { client_id: 'svc-a', client_secret: 's'.repeat(40), grant_types: ['client_credentials'], scope: 'api:read' };
+    const c = cli(dir, ['client', 'create', '--file', '-', '--json'], JSON.stringify(meta));
+    expect(c.code).toBe(0);
+    const created = JSON.parse(c.out);
+    expect(created).toMatchObject({ client_id: 'svc-a', client_secret: 's'.repeat(40), grant_types: ['client_credentials'] });
+    const l = JSON.parse(cli(dir, ['client', 'list', '--json']).out);
+    expect(l.map((x: any) => x.client_id)).toContain('svc-a');
+    expect(JSON.stringify(l)).not.toContain('s'.repeat(40));
+    const sh = JSON.parse(cli(dir, ['client', 'show', 'svc-a', '--json']).out);
+    expect(sh.client_secret).toBeUndefined();
+    expect(cli(dir, ['client', 'delete', 'svc-a']).code).toBe(0);
+    expect(cli(dir, ['client', 'show', 'svc-a']).code).not.toBe(0);
+  });
+
+  it('client create with flags generates id and a high-entropy secret', () => {
+    const r = cli(dir, ['client', 'create', '--name', 'Web', '--redirect-uri', 'https://app.example/cb', '--grant', 'authorization_code', '--json']);
+    expect(r.code).toBe(0);
+    const c = JSON.parse(r.out);
+    expect(Buffer.from(c.client_secret, 'base64url').length).toBe(32);
+    expect(c.redirect_uris).toEqual(['https://app.example/cb']);
+  });
+
+  it('bad input exits non-zero with one clear line', () => {
+    const short = cli(dir, ['client', 'create', '--secret', 'short', '--json']);
+    expect(short.code).not.toBe(0);
+    expect(short.err.trim().split('\n')).toHaveLength(1);
+    expect(short.err).toMatch(/client_secret/);
+    const badUri = cli(dir, ['client', 'create', '--redirect-uri', 'not a uri', '--grant', 'authorization_code']);
+    expect(badUri.code).not.toBe(0);
+    expect(badUri.err).toMatch(/invalid_redirect_uri/);
+    const badJson = cli(dir, ['client', 'create', '--file', '-'], '{nope');
+    expect(badJson.code).not.toBe(0);
+    expect(badJson.err).toMatch(/not valid JSON/);
+    const badCfg = spawnSync(process.execPath, [BIN, 'keys', 'list'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, LATCHKEY_PORT: 'x' } });
+    expect(badCfg.status).not.toBe(0);
+    expect(badCfg.stderr.trim()).toMatch(/^latchkey: invalid configuration option LATCHKEY_PORT/);
+    expect(cli(dir, ['frobnicate']).code).not.toBe(0);
+  });
+
+  it('user create hashes with argon2id; list never shows the hash', () => {
+    const r = cli(dir, ['user', 'create', '--username', 'alice', '--password', 'correct horse', '--claims', '{"email":"alice@example.com","email_verified":true}', '--json']);
+    expect(r.code).toBe(0);
+    const list = cli(dir, ['user', 'list', '--json']);
+    expect(list.out).toContain('alice@example.com');
+    expect(list.out).not.toMatch(/argon2id/);
+    expect(cli(dir, ['user', 'create', '--username', 'bob', '--password', 'x']).code).not.toBe(0);
+    expect(cli(dir, ['user', 'create', '--username', 'carol', '--password', 'long enough', '--claims', '{"email":"nope"}']).err).toMatch(/claims.email/);
+  });
+
+  it('keys rotate adds new active keys and keeps the old ones published', () => {
+    const before = JSON.parse(cli(dir, ['keys', 'list', '--json']).out);
+    expect(cli(dir, ['keys', 'rotate', '--alg', 'ES256']).code).toBe(0);
+    const after = JSON.parse(cli(dir, ['keys', 'list', '--json']).out);
+    expect(after.length).toBe(before.length + 1);
+    expect(after.filter((k: any) => k.alg === 'ES256').map((k: any) => k.status).sort()).toEqual(['active', 'published']);
+    expect(cli(dir, ['keys', 'rotate', '--alg', 'HS256']).code).not.toBe(0);
+  });
+
+  it('serve on a fresh machine creates a demo client and user and prints how to use them', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'latchkey-serve-'));
+    writeFileSync(join(d, 'latchkey.config.json'), JSON.stringify({ port: 0, logLevel: 'silent' }));
+    const { spawn } = await import('node:child_process');
+    const p = spawn(process.execPath, [BIN, 'serve'], { cwd: d, env: { PATH: process.env.PATH } });
+    let out = '';
+    p.stdout.on('data', (b) => (out += b));
+    await new Promise<void>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error('serve did not start: ' + out)), 20_000);
+      p.stdout.on('data', () => {
+        if (out.includes('serving')) {
+          clearTimeout(timer);
+          res();
+        }
+      });
+    });
+    p.kill('SIGTERM');
+    await new Promise((r) => p.once('exit', r));
+    expect(out).toMatch(/client_id\s+demo-client/);
+    expect(out).toMatch(/client_secret\s+\S{43}/);
+    expect(out).toMatch(/user\s+demo \/ \S+/);
+  });
+});

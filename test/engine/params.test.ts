@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { OAuthError } from '../../src/engine/errors.js';
+import { checkFormContentType, Params, parseScope } from '../../src/engine/params.js';
+
+describe('Params', () => {
+  it('RFC 6749 §3.1: a parameter sent more than once is invalid_request', () => {
+    expect(() => Params.parse('grant_type=a&grant_type=b')).toThrowError(OAuthError);
+    try {
+      Params.parse('scope=a&scope=a');
+    } catch (e) {
+      expect((e as OAuthError).code).toBe('invalid_request');
+      expect((e as OAuthError).resultCode).toBe('LK0002');
+    }
+  });
+
+  it('RFC 6749 §3.1: a parameter sent without a value is treated as omitted', () => {
+    const p = Params.parse('scope=&state=x&scope=');
+    expect(p.has('scope')).toBe(false);
+    expect(p.get('state')).toBe('x');
+  });
+
+  it('decodes form encoding (+ is a space, percent-escapes)', () => {
+    expect(Params.parse('a=b+c%2Bd').get('a')).toBe('b c+d');
+  });
+
+  it('require names the missing parameter', () => {
+    expect(() => Params.parse('').require('grant_type')).toThrow(/grant_type/);
+  });
+
+  it('never throws anything but OAuthError on arbitrary input', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (s) => {
+        try {
+          Params.parse(s);
+        } catch (e) {
+          expect(e).toBeInstanceOf(OAuthError);
+        }
+      }),
+      { seed: 42, numRuns: 500 },
+    );
+  });
+});
+
+describe('parseScope', () => {
+  it('RFC 6749 §3.3: splits on spaces, drops empties and duplicates', () => {
+    expect(parseScope('a  b a')).toEqual(['a', 'b']);
+  });
+  it('RFC 6749 §3.3: rejects characters outside NQCHAR', () => {
+    expect(() => parseScope('a "b"')).toThrow(OAuthError);
+    expect(() => parseScope('a\\b')).toThrow(OAuthError);
+  });
+});
+
+describe('checkFormContentType', () => {
+  it('RFC 6749 §3.2: accepts form encoding with parameters, rejects JSON', () => {
+    expect(() => checkFormContentType('application/x-www-form-urlencoded; charset=UTF-8')).not.toThrow();
+    expect(() => checkFormContentType('application/json')).toThrow(/x-www-form-urlencoded/);
+  });
+});

@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import type { EngineContext } from '../../src/engine/context.js';
+import { buildApp } from '../../src/http/app.js';
+import { Latchkey } from '../../src/server/latchkey.js';
+import { registerClient } from '../../src/services/clients.js';
+import { createUser } from '../../src/services/users.js';
+import { DEFAULT_TENANT } from '../../src/store/types.js';
+import type { RandomSource } from '../../src/tokens/handles.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The database a test uses: LATCHKEY_TEST_DATABASE_URL when the suite runs against PostgreSQL
+ * (scripts/test.sh sets it for the second pass), otherwise a fresh SQLite file in a temp folder.
+ */
+export function testDatabaseUrl(dir: string): string {
+  return process.env.LATCHKEY_TEST_DATABASE_URL ?? `sqlite:${join(dir, 'latchkey.db')}`;
+}
+
+export interface TestLatchkey {
+  lk: Latchkey;
+  ctx: EngineContext;
+  dir: string;
+  close(): Promise<void>;
+  client(meta: Record<string, unknown>): Promise<{ clientId: string; clientSecret?: string }>;
+  user(username: string, password: string, claims?: Record<string, unknown>): Promise<string>;
+}
+
+/** A Latchkey (store, keys, default tenant) without HTTP, for engine tests. */
+export async function openTestLatchkey(
+  overrides: ConfigInput = {},
+  opts: { clock?: () => number; random?: RandomSource } = {},
+): Promise<TestLatchkey> {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-test-'));
+  const config = loadConfig({
+    env: {},
+    file: undefined,
+    overrides: {
+      dataDir: dir,
+      databaseUrl: testDatabaseUrl(dir),
+      keyEncryptionKey: randomBytes(32).toString('base64url'),
+      logLevel: 'silent',
+      demo: false,
+      ...overrides,
+    },
+  });
+  const lk = await Latchkey.open({ config, clock: opts.clock, random: opts.random });
+  const ctx = await lk.context(DEFAULT_TENANT);
+  return {
+    lk,
+    ctx,
+    dir,
+    async close() {
+      await lk.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async client(meta) {
+      const { json } = await registerClient(ctx, meta);
+      return { clientId: json.client_id as string, clientSecret: json.client_secret as string | undefined };
+    },
+    async user(username, password, claims = {}) {
+      return (await createUser(ctx, { username, password, claims })).id;
+    },
+  };
+}
+
+export interface TestServer extends TestLatchkey {
+  app: FastifyInstance;
+  issuer: string;
+  url(path: string): string;
+}
+
+/** The real HTTP server on a random loopback port, issuer = its own URL. */
+export async function startTestServer(overrides: ConfigInput = {}, opts: { clock?: () => number } = {}): Promise<TestServer> {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const t = await openTestLatchkey({ issuer, port, ...overrides }, opts);
+  const app = await buildApp(t.lk, { logger: false });
+  await app.listen({ host: '127.0.0.1', port });
+  return {
+    ...t,
+    app,
+    issuer,
+    url: (path: string) => issuer + path,
+    async close() {
+      await app.close();
+      await t.close();
+    },
+  };
+}
+
+export function basic(id: string, secret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return 'Basic ' + Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64');
+}
+
+export async function postForm(url: string, body: string | Record<string, string>, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: typeof body === 'string' ? body : new URLSearchParams(body).toString(),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
