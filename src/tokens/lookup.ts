@@ -1,0 +1,45 @@
+import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import type { EngineContext } from '../engine/context.js';
+import { nowSeconds } from '../engine/context.js';
+import type { TokenRecord } from '../store/types.js';
+
+/** A JWS compact serialization: three base64url parts. */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+export type TokenState = { active: true; record: TokenRecord; jwt?: JWTPayload } | { active: false; record?: TokenRecord };
+
+/**
+ * Find the stored record of a token we issued, opaque or JWT, and say whether it is active (known, of this
+ * tenant, not expired, not revoked; refresh tokens also not yet rotated). JWT access tokens are verified with
+ * `jose` against the tenant's keys first, then looked up by jti, so a revoked JWT is inactive too.
+ * Never throws for malformed input: anything unrecognised is simply inactive.
+ */
+export async function lookupToken(ctx: EngineContext, token: string): Promise<TokenState> {
+  if (token.length === 0 || token.length > 8192) return { active: false };
+  let handle = token;
+  let jwt: JWTPayload | undefined;
+  if (JWT_SHAPE.test(token) && token.length > 100) {
+    try {
+      const keys = await ctx.keys();
+      const { kid } = decodeProtectedHeader(token);
+      const key = kid ? keys.publicKey(kid) : undefined;
+      if (!key) return { active: false };
+      const verified = await jwtVerify(token, key, {
+        issuer: ctx.tenant.issuer,
+        typ: 'at+jwt',
+        currentDate: new Date(ctx.clock()),
+        algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+      });
+      if (typeof verified.payload.jti !== 'string') return { active: false };
+      jwt = verified.payload;
+      handle = verified.payload.jti;
+    } catch {
+      return { active: false };
+    }
+  }
+  const record = await ctx.store.findToken(ctx.tenant.id, ctx.hasher.hash(handle));
+  if (!record) return { active: false };
+  if (record.revokedAt !== null || record.consumedAt !== null || record.expiresAt <= nowSeconds(ctx)) return { active: false, record };
+  if (jwt && record.kind !== 'access_token') return { active: false, record };
+  return jwt ? { active: true, record, jwt } : { active: true, record };
+}
