@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import type { Latchkey } from '../server/latchkey.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
+import { registerUiRoutes } from './routes/ui.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
 
 export interface AppOptions {
@@ -46,6 +47,7 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   await app.register(async (scope) => {
     await registerWellKnownRoutes(scope, lk);
     await registerOAuthRoutes(scope, lk);
+    await registerUiRoutes(scope, lk);
   });
   return app;
 }

@@ -85,23 +85,50 @@ export class KeyManager {
       records.push({ tenantId, kid, alg, status: 'active', publicJwk: publicOnly(publicJwk, alg, kid) as Record<string, unknown>, privateJwe, createdAt: now });
     }
     await this.repo.addActiveKeys(records);
-    this.cache.delete(tenantId);
+    // Reload now rather than dropping the cache, so no later request has to load keys on its own path.
+    const keys = await this.load(tenantId, await this.repo.keysVersion(tenantId));
+    this.cache.set(tenantId, { keys, checkedAt: this.clock() });
     return records;
   }
 
-  /** Loaded keys for a tenant: imported once, re-read only when the store's key version changes. */
+  /**
+   * Loaded keys for a tenant: imported once, then served from memory. Every recheckMs a background check compares
+   * the store's key version (another instance may have rotated) and reloads on change. Only the very first load
+   * of a tenant waits for the store (Latchkey preloads it when it builds the tenant's context), so minting a token
+   * inside a database transaction never needs a second connection.
+   */
   async forTenant(tenantId: string): Promise<TenantKeys> {
     const hit = this.cache.get(tenantId);
-    const now = this.clock();
-    if (hit && now - hit.checkedAt < this.recheckMs) return hit.keys;
-    const version = await this.repo.keysVersion(tenantId);
-    if (hit && hit.keys.version === version) {
-      hit.checkedAt = now;
-      return hit.keys;
+    if (!hit) {
+      const keys = await this.load(tenantId, await this.repo.keysVersion(tenantId));
+      this.cache.set(tenantId, { keys, checkedAt: this.clock() });
+      return keys;
     }
-    const keys = await this.load(tenantId, version);
-    this.cache.set(tenantId, { keys, checkedAt: now });
-    return keys;
+    const now = this.clock();
+    if (now - hit.checkedAt >= this.recheckMs && !this.refreshing.has(tenantId)) {
+      hit.checkedAt = now;
+      const p = this.refresh(tenantId, hit.keys.version).finally(() => this.refreshing.delete(tenantId));
+      this.refreshing.set(tenantId, p);
+    }
+    return hit.keys;
+  }
+
+  private readonly refreshing = new Map<string, Promise<void>>();
+
+  private async refresh(tenantId: string, known: number): Promise<void> {
+    try {
+      const version = await this.repo.keysVersion(tenantId);
+      if (version === known) return;
+      const keys = await this.load(tenantId, version);
+      this.cache.set(tenantId, { keys, checkedAt: this.clock() });
+    } catch {
+      // Keep serving the keys we have; the next check tries again.
+    }
+  }
+
+  /** Wait for any background refresh (tests, shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all(this.refreshing.values());
   }
 
   invalidate(tenantId?: string): void {

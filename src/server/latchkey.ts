@@ -93,6 +93,7 @@ export class Latchkey {
     if (hit) return hit;
     const t = await this.store.findTenant(tenantId);
     if (!t) throw new Error(`unknown tenant ${tenantId}`);
+    await this.keys.forTenant(t.id); // preload: requests never load keys themselves
     const ctx: EngineContext = {
       tenant: { id: t.id, issuer: this.issuerOf(t), settings: { ...tenantSettingsFrom(this.config), ...(t.settings as Partial<TenantSettings>) } },
       store: this.store,
@@ -107,6 +108,7 @@ export class Latchkey {
   }
 
   async close(): Promise<void> {
+    await this.keys.settled();
     await this.store.close();
   }
 }

@@ -309,6 +309,9 @@ export class KyselyStore implements Store {
     const r = await this.db.selectFrom('tickets').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
     return r && toTicket(r);
   }
+  async updateTicketData(tenantId: string, hash: string, data: Record<string, unknown>) {
+    await this.db.updateTable('tickets').set({ data: j(data) }).where('tenant_id', '=', tenantId).where('hash', '=', hash).where('consumed_at', 'is', null).execute();
+  }
   async consumeTicket(tenantId: string, hash: string, now: number) {
     const r = await this.db
       .updateTable('tickets')

@@ -171,6 +171,8 @@ export interface TicketRecord {
 export interface TicketStore {
   insertTicket(ticket: TicketRecord): Promise<void>;
   findTicket(tenantId: string, hash: string): Promise<TicketRecord | undefined>;
+  /** Replace the data of a pending (unconsumed) ticket. */
+  updateTicketData(tenantId: string, hash: string, data: Record<string, unknown>): Promise<void>;
   consumeTicket(tenantId: string, hash: string, now: number): Promise<TicketRecord | undefined>;
 }
 

@@ -3,13 +3,17 @@ import type { EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { checkFormContentType, Params } from '../params.js';
 import { runEngine, type Result } from '../result.js';
+import { authorizationCode } from './authorization-code.js';
 import { clientCredentials } from './client-credentials.js';
+import { refreshToken } from './refresh-token.js';
 import type { GrantHandler, TokenAction, TokenInput } from './types.js';
 
 export type { TokenAction, TokenInput } from './types.js';
 
 /** One handler per grant type; a grant is supported exactly when it is in this table. */
 export const grantHandlers: Record<string, GrantHandler> = {
+  authorization_code: authorizationCode,
+  refresh_token: refreshToken,
   client_credentials: clientCredentials,
 };
 

@@ -1,5 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { token } from '../../engine/token/index.js';
+import { userinfo } from '../../engine/userinfo.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import { header, sendResult } from '../adapt.js';
@@ -22,5 +23,20 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
       );
       return sendResult(reply, result);
     });
+
+    // OIDC Core §5.3.1: GET and POST; the token in the header or, for POST, the form body (RFC 6750 §2.2).
+    const ui = async (req: FastifyRequest, reply: FastifyReply) => {
+      const result = await userinfo(
+        {
+          authorization: header(req.headers.authorization),
+          parameters: req.method === 'POST' && typeof req.body === 'string' ? req.body : undefined,
+          contentType: req.headers['content-type'],
+        },
+        ctx,
+      );
+      return sendResult(reply, result);
+    };
+    scope.get('/oauth/userinfo', ui);
+    scope.post('/oauth/userinfo', ui);
   });
 }

@@ -1,0 +1,76 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { nowSeconds } from '../context.js';
+import { OAuthError } from '../errors.js';
+import { jsonResult } from '../result.js';
+import { issueUserTokens } from './issue.js';
+import type { GrantHandler } from './types.js';
+
+const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/; // RFC 7636 §4.1
+
+const invalidGrant = (rc: 'LK2004' | 'LK2005' | 'LK2006' | 'LK2007', description: string) =>
+  new OAuthError('invalid_grant', description, { resultCode: rc });
+
+/** RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge, compared in constant time. */
+function pkceMatches(verifier: string, challenge: string): boolean {
+  const computed = Buffer.from(createHash('sha256').update(verifier, 'ascii').digest('base64url'));
+  const expected = Buffer.from(challenge);
+  return computed.length === expected.length && timingSafeEqual(computed, expected);
+}
+
+/** RFC 6749 §4.1.3: exchange an authorization code. Single use; a reused code revokes what it issued (§4.1.2). */
+export const authorizationCode: GrantHandler = async (params, { client }, ctx) => {
+  const code = params.require('code');
+  const redirectUri = params.get('redirect_uri');
+  const verifier = params.get('code_verifier');
+  const now = nowSeconds(ctx);
+  if (code.length > 200) throw invalidGrant('LK2004', 'invalid authorization code');
+  const hash = ctx.hasher.hash(code);
+
+  // Consume and issue in one transaction: a failure part-way leaves the code unused and nothing issued.
+  const outcome = await ctx.store.transaction(async (tx) => {
+    const consumed = await tx.consumeCode(ctx.tenant.id, hash, now);
+    if (!consumed) return { error: invalidGrant('LK2004', 'invalid authorization code') };
+    const { code: rec, firstUse } = consumed;
+    if (!firstUse) return { reuse: rec.grantId };
+    if (rec.clientId !== client.clientId) return { error: invalidGrant('LK2004', 'invalid authorization code') };
+    if (rec.expiresAt <= now) return { error: invalidGrant('LK2004', 'authorization code expired') };
+    const d = rec.data as {
+      subject: string; scope: string[]; redirectUri: string; redirectUriSent: boolean; codeChallenge?: string;
+      nonce?: string; authTime?: number; acr?: string; amr?: string[]; sid?: string;
+    };
+    // RFC 6749 §4.1.3: when redirect_uri was in the authorization request, it must be here and identical.
+    if ((d.redirectUriSent || redirectUri !== undefined) && redirectUri !== d.redirectUri) {
+      return { error: invalidGrant('LK2006', 'redirect_uri does not match the authorization request') };
+    }
+    if (d.codeChallenge !== undefined) {
+      if (verifier === undefined) return { error: invalidGrant('LK2007', 'missing code_verifier') };
+      if (!VERIFIER.test(verifier) || !pkceMatches(verifier, d.codeChallenge)) return { error: invalidGrant('LK2007', 'code_verifier does not match') };
+    } else if (verifier !== undefined) {
+      // RFC 9700 §4.8.2: a verifier for a code issued without a challenge signals a PKCE downgrade attempt.
+      return { error: invalidGrant('LK2007', 'code_verifier sent but no code_challenge was used') };
+    }
+    const grant = await tx.findGrant(ctx.tenant.id, rec.grantId);
+    if (!grant || grant.revokedAt !== null) return { error: invalidGrant('LK2004', 'the grant was revoked') };
+    const body = await issueUserTokens(ctx, tx, {
+      client,
+      grantId: rec.grantId,
+      subject: d.subject,
+      scope: d.scope,
+      authTime: d.authTime,
+      acr: d.acr,
+      amr: d.amr,
+      sid: d.sid,
+      nonce: d.nonce,
+    });
+    return { body };
+  });
+
+  if ('reuse' in outcome) {
+    // Outside the transaction above so the revocation is not rolled back with the failed request.
+    await ctx.store.revokeGrant(ctx.tenant.id, outcome.reuse!, now);
+    ctx.log?.warn({ tenant: ctx.tenant.id, client: client.clientId, event: 'code_reuse' }, 'authorization code reused; grant revoked');
+    throw invalidGrant('LK2005', 'authorization code already used');
+  }
+  if ('error' in outcome) throw outcome.error;
+  return jsonResult('OK', 200, 'LK2001', outcome.body);
+};

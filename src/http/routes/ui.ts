@@ -1,0 +1,254 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  authorization,
+  authorizationFail,
+  authorizationIssue,
+  loadTicket,
+  type AuthorizationResult,
+  type LoadedTicket,
+} from '../../engine/authorization/index.js';
+import type { EngineContext } from '../../engine/context.js';
+import { nowSeconds } from '../../engine/context.js';
+import type { Latchkey } from '../../server/latchkey.js';
+import { dummyPasswordHash, verifyPassword } from '../../services/users.js';
+import { DEFAULT_TENANT } from '../../store/types.js';
+import { consentPage, demoCallbackPage, errorPage, loginPage, STYLESHEET } from '../../ui/html.js';
+import { decide } from '../../ui/interaction.js';
+import { clearAccountFailures, loginBlocked, recordLoginFailure, retryAfter } from '../../ui/rate-limit.js';
+import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js';
+import { parseCookies, serializeCookie } from '../cookies.js';
+
+/** Security headers for every HTML page (RFC 9700 §4.16 clickjacking; no referrer leaks of codes or tickets). */
+function htmlHeaders(reply: FastifyReply, formTargets: string[] = []): FastifyReply {
+  // Chrome applies form-action to the redirects that follow a form submission, so the client's origin is allowed.
+  const formAction = ["'self'", ...new Set(formTargets)].join(' ');
+  return reply
+    .header(
+      'Content-Security-Policy',
+      `default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+    )
+    .header('X-Frame-Options', 'DENY')
+    .header('Referrer-Policy', 'no-referrer')
+    .header('Cache-Control', 'no-store')
+    .type('text/html; charset=utf-8');
+}
+
+function origin(uri: string): string {
+  try {
+    const u = new URL(uri);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : `${u.protocol}`;
+  } catch {
+    return '';
+  }
+}
+
+function rawQuery(req: FastifyRequest): string {
+  const i = req.raw.url?.indexOf('?') ?? -1;
+  return i >= 0 ? req.raw.url!.slice(i + 1) : '';
+}
+
+/** The built-in login/consent UI: one caller of the engine's two-step authorization, like any Core API caller. */
+export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Promise<void> {
+  const ctx = await lk.context(DEFAULT_TENANT);
+  const secure = ctx.tenant.issuer.startsWith('https:');
+  const ixPath = (ticket: string) => `/interaction/${ticket}`;
+  const bindName = 'lk_ix';
+  const binding = (ticket: string) => ctx.hasher.hash(`bind:${ticket}`);
+  const csrfFor = (ticket: string) => ctx.hasher.hash(`csrf:${ticket}`);
+
+  function sendEngineResult(reply: FastifyReply, r: AuthorizationResult, formTargets: string[] = []): FastifyReply {
+    if (r.action === 'LOCATION') return reply.code(r.status).headers(r.headers ?? {}).header('Location', r.responseContent).send();
+    let message = 'The request could not be processed.';
+    let code: string | undefined;
+    try {
+      const body = JSON.parse(r.responseContent) as { error?: string; error_description?: string };
+      message = body.error_description ?? message;
+      code = body.error;
+    } catch {
+      /* keep generic text */
+    }
+    const title = r.action === 'INTERNAL_SERVER_ERROR' ? 'Something went wrong' : 'Invalid request';
+    return htmlHeaders(reply.code(r.status >= 400 ? r.status : 400), formTargets).send(errorPage(title, message, code));
+  }
+
+  /** Decide and act for a pending ticket: show login or consent, or finish through the engine. */
+  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket): Promise<FastifyReply> {
+    const targets = [origin(t.request.redirectUri)];
+    const cookies = parseCookies(req.headers.cookie);
+    const live = await readSession(ctx, cookies[SESSION_COOKIE]);
+    const consent = live ? await ctx.store.findConsent(ctx.tenant.id, live.user.id, t.client.clientId) : undefined;
+    const tk = await ctx.store.findTicket(ctx.tenant.id, ctx.hasher.hash(ticket));
+    const d = decide({
+      request: t.request,
+      client: t.client,
+      loggedInForTicket: tk?.data.loggedIn === true,
+      session: live?.session,
+      user: live?.user,
+      consent,
+      now: nowSeconds(ctx),
+    });
+    const clientName = t.client.clientName ?? t.client.clientId;
+    switch (d.kind) {
+      case 'fail':
+        return sendEngineResult(reply, await authorizationFail({ ticket, reason: d.reason }, ctx), targets);
+      case 'login':
+        return htmlHeaders(reply, targets).send(
+          loginPage({ action: `${ixPath(ticket)}/login`, csrf: csrfFor(ticket), clientName, username: t.request.loginHint, continueAs: d.continueAs }),
+        );
+      case 'consent':
+        return htmlHeaders(reply, targets).send(
+          consentPage({
+            action: `${ixPath(ticket)}/consent`,
+            csrf: csrfFor(ticket),
+            clientName,
+            logoUri: t.client.logoUri,
+            scopes: t.request.scope,
+            username: live!.user.username,
+          }),
+        );
+      case 'issue':
+        return sendEngineResult(
+          reply,
+          await authorizationIssue(
+            { ticket, subject: live!.user.id, authTime: live!.session.authTime, acr: live!.session.acr ?? undefined, amr: live!.session.data.amr as string[] | undefined, sid: live!.session.sid },
+            ctx,
+          ),
+          targets,
+        );
+    }
+  }
+
+  /** The ticket of an interaction URL, only in the browser that started it (binding cookie) and with a CSRF token on POST. */
+  async function guard(req: FastifyRequest, reply: FastifyReply, post: boolean): Promise<{ ticket: string; t: LoadedTicket; form: URLSearchParams } | undefined> {
+    const ticket = (req.params as { ticket: string }).ticket;
+    const t = await loadTicket(ctx, ticket);
+    if (!t) {
+      htmlHeaders(reply.code(400)).send(errorPage('Sign-in expired', 'This sign-in request is unknown or has expired. Go back to the application and start again.'));
+      return undefined;
+    }
+    const cookies = parseCookies(req.headers.cookie);
+    if (cookies[bindName] !== binding(ticket)) {
+      htmlHeaders(reply.code(403)).send(errorPage('Sign-in not allowed', 'This sign-in request was started in another browser. Go back to the application and start again.'));
+      return undefined;
+    }
+    const form = new URLSearchParams(post && typeof req.body === 'string' ? req.body : '');
+    if (post && form.get('csrf') !== csrfFor(ticket)) {
+      htmlHeaders(reply.code(403)).send(errorPage('Request rejected', 'The form was missing its security token. Reload the page and try again.'));
+      return undefined;
+    }
+    return { ticket, t, form };
+  }
+
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+    scope.get('/assets/latchkey.css', (_req, reply) => {
+      void reply.header('Cache-Control', 'public, max-age=86400').type('text/css; charset=utf-8').send(STYLESHEET);
+    });
+
+    // OIDC Core §3.1.2.1: GET and POST (form-encoded) are both supported.
+    const authorize = async (req: FastifyRequest, reply: FastifyReply) => {
+      const parameters = req.method === 'POST' ? (typeof req.body === 'string' ? req.body : '') : rawQuery(req);
+      const r = await authorization({ parameters }, ctx);
+      if (r.action !== 'INTERACTION' && r.action !== 'NO_INTERACTION') return sendEngineResult(reply, r);
+      const ticket = r.ticket!;
+      reply.header('Set-Cookie', serializeCookie(bindName, binding(ticket), { path: ixPath(ticket), secure, maxAge: ctx.tenant.settings.interactionTtl }));
+      const t = await loadTicket(ctx, ticket);
+      if (!t) return sendEngineResult(reply, r);
+      // Answer at once when no page is needed (prompt=none, signed-in user with consent); otherwise go to the UI URL.
+      if (r.action === 'NO_INTERACTION') return proceed(req, reply, ticket, t);
+      return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ticket)).send();
+    };
+    scope.get('/oauth/authorize', authorize);
+    scope.post('/oauth/authorize', authorize);
+
+    scope.get('/interaction/:ticket', async (req, reply) => {
+      const g = await guard(req, reply, false);
+      if (!g) return reply;
+      return proceed(req, reply, g.ticket, g.t);
+    });
+
+    scope.post('/interaction/:ticket/login', async (req, reply) => {
+      const g = await guard(req, reply, true);
+      if (!g) return reply;
+      const { ticket, t, form } = g;
+      const targets = [origin(t.request.redirectUri)];
+      const tkHash = ctx.hasher.hash(ticket);
+      const tk = await ctx.store.findTicket(ctx.tenant.id, tkHash);
+      const markLoggedIn = () => ctx.store.updateTicketData(ctx.tenant.id, tkHash, { ...tk!.data, loggedIn: true });
+
+      if (form.get('continue') === '1') {
+        // select_account: the user chose the account already signed in.
+        const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+        if (live) {
+          await markLoggedIn();
+          return reply.code(303).header('Location', ixPath(ticket)).send();
+        }
+      }
+      const username = (form.get('username') ?? '').slice(0, 100);
+      const password = (form.get('password') ?? '').slice(0, 1024);
+      const clientName = t.client.clientName ?? t.client.clientId;
+      const again = (status: number, error: string) =>
+        htmlHeaders(reply.code(status), targets).send(loginPage({ action: `${ixPath(ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error }));
+
+      if (!username || !password) return again(400, 'Enter your username and password.');
+      if (await loginBlocked(ctx, username, req.ip)) {
+        reply.header('Retry-After', String(retryAfter(ctx)));
+        return again(429, 'Too many failed sign-in attempts. Wait a few minutes and try again.');
+      }
+      const user = await ctx.store.findUserByUsername(ctx.tenant.id, username);
+      // Verify against a dummy hash for unknown users so the answer takes as long either way.
+      const ok = (await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password)) && user !== undefined && !user.disabled;
+      if (!ok) {
+        await recordLoginFailure(ctx, username, req.ip);
+        req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
+        return again(401, 'Wrong username or password.');
+      }
+      await clearAccountFailures(ctx, username, req.ip);
+      const { cookie } = await createSession(ctx, user.id);
+      reply.header(
+        'Set-Cookie',
+        serializeCookie(SESSION_COOKIE, cookie, { secure, maxAge: ctx.tenant.settings.sessionTtl }),
+      );
+      await markLoggedIn();
+      req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
+      return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ticket)).send();
+    });
+
+    scope.post('/interaction/:ticket/consent', async (req, reply) => {
+      const g = await guard(req, reply, true);
+      if (!g) return reply;
+      const { ticket, t, form } = g;
+      const targets = [origin(t.request.redirectUri)];
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+      if (!live) return reply.code(303).header('Location', ixPath(ticket)).send();
+      if (form.get('decision') !== 'approve') {
+        return sendEngineResult(reply, await authorizationFail({ ticket, reason: 'ACCESS_DENIED' }, ctx), targets);
+      }
+      const prior = await ctx.store.findConsent(ctx.tenant.id, live.user.id, t.client.clientId);
+      await ctx.store.saveConsent({
+        tenantId: ctx.tenant.id,
+        subject: live.user.id,
+        clientId: t.client.clientId,
+        scope: [...new Set([...(prior?.scope ?? []), ...t.request.scope])],
+        updatedAt: nowSeconds(ctx),
+      });
+      return sendEngineResult(
+        reply,
+        await authorizationIssue(
+          { ticket, subject: live.user.id, authTime: live.session.authTime, acr: live.session.acr ?? undefined, amr: live.session.data.amr as string[] | undefined, sid: live.session.sid },
+          ctx,
+        ),
+        targets,
+      );
+    });
+
+    if (lk.config.demo) {
+      scope.get('/demo/callback', (req, reply) => {
+        void htmlHeaders(reply).send(demoCallbackPage(new URLSearchParams(rawQuery(req))));
+      });
+    }
+  });
+  void (ctx satisfies EngineContext);
+}
