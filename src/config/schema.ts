@@ -27,6 +27,7 @@ export const configSchema = z
       .min(1)
       .refine((v) => v.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(v), 'must start with sqlite: or postgres://')
       .optional(),
+    databasePoolSize: z.coerce.number().int().min(1).max(1000).default(10),
     keyEncryptionKey: z
       .string()
       .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url-encoded (43 characters)')
@@ -58,7 +59,9 @@ export const optionDocs: Record<keyof Config, string> = {
   host: 'Address to listen on.',
   port: 'Port to listen on (0 picks a free one).',
   dataDir: 'Folder for the SQLite database and the generated key-encryption key.',
-  databaseUrl: 'sqlite:PATH (default sqlite:<dataDir>/latchkey.db) or postgres://…',
+  databaseUrl:
+    'sqlite:PATH (default sqlite:<dataDir>/latchkey.db) or postgres://USER:PASSWORD@HOST:PORT/DB. For TLS to PostgreSQL add ?sslmode=verify-full (and &sslrootcert=/path/ca.pem for a private CA) to the URL.',
+  databasePoolSize: 'PostgreSQL connections per instance (ignored for SQLite).',
   keyEncryptionKey:
     'Encrypts private signing keys at rest and keys the secret hashes (32 bytes base64url). Generated to <dataDir>/master.key (mode 0600) when unset. Set it explicitly when several instances share a database.',
   logLevel: 'pino log level.',

@@ -36,6 +36,19 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
   };
 }
 
+/** The default tenant, served at the root, is created on first start with its signing keys. */
+async function ensureDefaultTenant(config: Config, store: Store, keys: KeyManager, clock: () => number): Promise<void> {
+  const existing = await store.findTenant(DEFAULT_TENANT);
+  if (!existing) {
+    try {
+      await store.createTenant({ id: DEFAULT_TENANT, issuer: config.issuer, settings: {}, createdAt: Math.floor(clock() / 1000) });
+    } catch (e) {
+      if (!(await store.findTenant(DEFAULT_TENANT))) throw e; // another instance won the race
+    }
+  }
+  await keys.ensureKeys(DEFAULT_TENANT);
+}
+
 /**
  * One running Latchkey: the store, the key manager and a cached engine context per tenant.
  * The HTTP server, the CLI and the Core API all work through this object.
@@ -63,24 +76,27 @@ export class Latchkey {
     const { config } = opts;
     const clock = opts.clock ?? Date.now;
     const { keys: master } = loadMasterKeys({ configured: config.keyEncryptionKey, dataDir: resolve(config.dataDir) });
-    const store = opts.store ?? (await openStore({ url: databaseUrlOf(config) }));
-    const keys = new KeyManager(store, master.keyEncryptionKey, clock);
-    const lk = new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log);
-    await lk.ensureDefaultTenant();
-    return lk;
-  }
-
-  /** The default tenant, served at the root, is created on first start with its signing keys. */
-  private async ensureDefaultTenant(): Promise<void> {
-    const existing = await this.store.findTenant(DEFAULT_TENANT);
-    if (!existing) {
+    let store: Store;
+    if (opts.store) {
+      store = opts.store;
+      await ensureDefaultTenant(config, store, new KeyManager(store, master.keyEncryptionKey, clock), clock);
+    } else {
+      const opened = await openStore({ url: databaseUrlOf(config), migrate: false, poolSize: config.databasePoolSize });
       try {
-        await this.store.createTenant({ id: DEFAULT_TENANT, issuer: this.config.issuer, settings: {}, createdAt: Math.floor(this.clock() / 1000) });
+        // Several instances may start at once on one PostgreSQL database: migrations and the bootstrap run
+        // under one database-wide lock, so exactly one of them creates the default tenant and its first keys.
+        await opened.exclusive(async (s) => {
+          await s.migrate();
+          await ensureDefaultTenant(config, s, new KeyManager(s, master.keyEncryptionKey, clock), clock);
+        });
       } catch (e) {
-        if (!(await this.store.findTenant(DEFAULT_TENANT))) throw e; // another instance won the race
+        await opened.close();
+        throw e;
       }
+      store = opened;
     }
-    await this.keys.ensureKeys(DEFAULT_TENANT);
+    const keys = new KeyManager(store, master.keyEncryptionKey, clock);
+    return new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log);
   }
 
   /** Issuer of a tenant: the default tenant follows the configured issuer. */

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, type Transaction, sql } from 'kysely';
 import type {
   AuthorizationCodeRecord,
   ClientRecord,
@@ -97,7 +97,9 @@ function clientRow(c: ClientRecord): ClientRow {
 
 /**
  * One Store implementation over Kysely for both dialects. The dialect only changes how the connection is made
- * (see sqlite.ts, postgres.ts); every query here is portable SQL (RETURNING and ON CONFLICT exist in both).
+ * (see open.ts); every query here is portable SQL (RETURNING and ON CONFLICT exist in both). The few places
+ * where PostgreSQL's concurrency differs (SQLite runs one writer at a time, PostgreSQL many) take an advisory
+ * lock on PostgreSQL only.
  */
 export class KyselyStore implements Store {
   constructor(
@@ -105,15 +107,49 @@ export class KyselyStore implements Store {
     readonly dialect: 'sqlite' | 'postgres',
     private readonly onClose: () => Promise<void> = async () => {},
     private readonly inTransaction = false,
+    /** Bound to one connection that holds the start-up lock (see exclusive). */
+    private readonly pinned = false,
   ) {}
 
   async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn(this);
-    return (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true)));
+    return (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true, this.pinned)));
   }
 
   async migrate(): Promise<string[]> {
     return migrateToLatest(this.db as Kysely<Database>);
+  }
+
+  /**
+   * Run fn holding the start-up lock: a session-level advisory lock on PostgreSQL, on a connection of its own
+   * that fn's store also uses (so a pool of one cannot deadlock, and Kysely's Migrator can still open its own
+   * transactions, which an advisory *transaction* lock would forbid). On SQLite fn simply runs.
+   */
+  async exclusive<T>(fn: (store: KyselyStore) => Promise<T>): Promise<T> {
+    if (this.dialect !== 'postgres' || this.pinned || this.inTransaction) return fn(this);
+    return (this.db as Kysely<Database>).connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(hashtext('latchkey.startup'))`.execute(conn);
+      let ok = false;
+      try {
+        const out = await fn(new KyselyStore(conn, this.dialect, async () => {}, false, true));
+        ok = true;
+        return out;
+      } finally {
+        // When the connection itself failed, its session (and the lock) is gone already.
+        await sql`select pg_advisory_unlock(hashtext('latchkey.startup'))`.execute(conn).catch((e) => {
+          if (ok) throw e;
+        });
+      }
+    });
+  }
+
+  /**
+   * Inside a transaction: serialise writers of one tenant's row family on PostgreSQL (read-modify-write
+   * sequences such as "max(seq) + 1, demote the active key"). SQLite already runs one write transaction at a time.
+   */
+  private async lockTenant(db: Kysely<Database> | Transaction<Database>, scope: string, tenantId: string): Promise<void> {
+    if (this.dialect !== 'postgres') return;
+    await sql`select pg_advisory_xact_lock(hashtext(${scope}), hashtext(${tenantId}))`.execute(db);
   }
 
   async ping(): Promise<void> {
@@ -194,6 +230,8 @@ export class KyselyStore implements Store {
   async addActiveKeys(keys: SigningKeyRecord[]) {
     await this.transaction(async (tx) => {
       const db = (tx as KyselyStore).db;
+      // Two rotations at once would both read the same max(seq) and both leave an active key per alg.
+      for (const tenantId of [...new Set(keys.map((k) => k.tenantId))].sort()) await this.lockTenant(db, 'latchkey.signing_keys', tenantId);
       for (const k of keys) {
         const max = await db.selectFrom('signing_keys').select((eb) => eb.fn.max('seq').as('m')).where('tenant_id', '=', k.tenantId).executeTakeFirst();
         const seq = Number(max?.m ?? 0) + 1;

@@ -6,7 +6,7 @@ import { KyselyStore } from './kysely-store.js';
 import type { Store } from './types.js';
 
 export interface OpenStoreOptions {
-  /** sqlite:PATH, sqlite::memory:, or postgres://… */
+  /** sqlite:PATH, sqlite::memory:, or postgres://… (TLS through the URL: ?sslmode=verify-full&sslrootcert=PATH). */
   url: string;
   /** Apply pending migrations (default true). */
   migrate?: boolean;
@@ -14,9 +14,27 @@ export interface OpenStoreOptions {
   poolSize?: number;
 }
 
-export async function openStore(opts: OpenStoreOptions): Promise<Store & { migrate(): Promise<string[]> }> {
+/** What openStore returns: a Store that can also migrate and serialise start-up work across instances. */
+export interface OpenedStore extends Store {
+  migrate(): Promise<string[]>;
+  /**
+   * Run fn while holding the database-wide start-up lock (a PostgreSQL advisory lock; on SQLite just fn), with a
+   * store bound to the connection that holds it. Two instances starting at once on one database run their
+   * migrations and bootstrap (default tenant, first keys) one after the other.
+   */
+  exclusive<T>(fn: (store: OpenedStore) => Promise<T>): Promise<T>;
+}
+
+export async function openStore(opts: OpenStoreOptions): Promise<OpenedStore> {
   const store = opts.url.startsWith('sqlite:') ? await openSqlite(opts.url.slice('sqlite:'.length)) : await openPostgres(opts.url, opts.poolSize ?? 10);
-  if (opts.migrate !== false) await store.migrate();
+  if (opts.migrate !== false) {
+    try {
+      await store.exclusive((s) => s.migrate());
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
   return store;
 }
 
@@ -33,11 +51,27 @@ async function openSqlite(path: string): Promise<KyselyStore> {
   return new KyselyStore(db, 'sqlite', async () => db.destroy());
 }
 
+const INT8_OID = 20;
+
 async function openPostgres(url: string, poolSize: number): Promise<KyselyStore> {
-  const pg = await import('pg');
-  // int8 columns hold epoch seconds, well inside Number's exact range.
-  pg.default.types.setTypeParser(20, (v: string) => Number(v));
-  const pool = new pg.default.Pool({ connectionString: url, max: poolSize });
+  const { default: pg } = await import('pg');
+  // int8 (bigint columns, count(*), max(seq)) arrives as a string by default; ours hold epoch seconds and
+  // counters, well inside Number's exact range. Set per pool, not on the pg module every user of it shares.
+  const types = {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+  };
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types });
+  // An idle connection can fail (server restart, network): pg then emits 'error' on the pool, which would
+  // crash the process if unhandled. The pool drops that connection and opens a new one on the next query.
+  // After close, connections still shutting down may report errors of no interest to anyone.
+  let closing = false;
+  pool.on('error', (err) => {
+    if (!closing) process.emitWarning(`latchkey: idle PostgreSQL connection failed: ${err.message}`);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return new KyselyStore(db, 'postgres', async () => db.destroy());
+  return new KyselyStore(db, 'postgres', async () => {
+    closing = true;
+    await db.destroy();
+  });
 }

@@ -1,10 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { adminDatabaseUrl, dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
 
 const BIN = resolve('bin/latchkey.js');
+
+/** On the PostgreSQL pass, the database the spawned CLI uses (none: its default SQLite file in data/). */
+const databaseEnv = (url: string | undefined): Record<string, string> => (url ? { LATCHKEY_DATABASE_URL: url } : {});
+/** Set per describe block (see beforeAll below): its tests build on each other, like its shared data folder. */
+let databaseUrl: string | undefined;
 
 /** Runs the built CLI (scripts/test.sh builds dist/ first) in a fresh folder. */
 function cli(dir: string, args: string[], input?: string) {
@@ -12,13 +18,19 @@ function cli(dir: string, args: string[], input?: string) {
     cwd: dir,
     input,
     encoding: 'utf8',
-    env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...(process.env.LATCHKEY_TEST_DATABASE_URL ? { LATCHKEY_DATABASE_URL: process.env.LATCHKEY_TEST_DATABASE_URL } : {}) },
+    env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...databaseEnv(databaseUrl) },
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
 describe('latchkey CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-cli-'));
+  beforeAll(async () => {
+    databaseUrl = adminDatabaseUrl() ? await testDatabaseUrl(dir) : undefined;
+  });
+  afterAll(async () => {
+    if (databaseUrl) await dropTestDatabase(databaseUrl);
+  });
 
   it('init creates the key-encryption key (0600), database and signing keys', () => {
     const r = cli(dir, ['init', '--json']);
@@ -28,6 +40,8 @@ describe('latchkey CLI', () => {
     expect(out.keys.map((k: any) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'PS256', 'RS256']);
     const mode = spawnSync('stat', ['-c', '%a', join(dir, 'data', 'master.key')], { encoding: 'utf8' }).stdout.trim();
     expect(mode).toBe('600');
+    // On the PostgreSQL pass the CLI really used PostgreSQL.
+    expect(existsSync(join(dir, 'data', 'latchkey.db'))).toBe(!databaseUrl);
   });
 
   it('client create from stdin JSON with an explicit id and secret, then list, show, delete', () => {
@@ -92,8 +106,13 @@ describe('latchkey CLI', () => {
   it('serve on a fresh machine creates a demo client and user and prints how to use them', async () => {
     const d = mkdtempSync(join(tmpdir(), 'latchkey-serve-'));
     writeFileSync(join(d, 'latchkey.config.json'), JSON.stringify({ port: 0, logLevel: 'silent' }));
+    // A fresh machine: a database of its own, not the one the other tests filled.
+    const serveDb = adminDatabaseUrl() ? await testDatabaseUrl(d) : undefined;
+    onTestFinished(async () => {
+      if (serveDb) await dropTestDatabase(serveDb);
+    });
     const { spawn } = await import('node:child_process');
-    const p = spawn(process.execPath, [BIN, 'serve'], { cwd: d, env: { PATH: process.env.PATH } });
+    const p = spawn(process.execPath, [BIN, 'serve'], { cwd: d, env: { PATH: process.env.PATH, ...databaseEnv(serveDb) } });
     let out = '';
     p.stdout.on('data', (b) => (out += b));
     await new Promise<void>((res, rej) => {
@@ -110,5 +129,6 @@ describe('latchkey CLI', () => {
     expect(out).toMatch(/client_id\s+demo-client/);
     expect(out).toMatch(/client_secret\s+\S{43}/);
     expect(out).toMatch(/user\s+demo \/ \S+/);
+    expect(existsSync(join(d, 'data', 'latchkey.db'))).toBe(!serveDb);
   });
 });

@@ -13,6 +13,7 @@ import { registerClient } from '../../src/services/clients.js';
 import { createUser } from '../../src/services/users.js';
 import { DEFAULT_TENANT } from '../../src/store/types.js';
 import type { RandomSource } from '../../src/tokens/handles.js';
+import { dropTestDatabase, testDatabaseUrl } from './database.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -26,12 +27,10 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * The database a test uses: LATCHKEY_TEST_DATABASE_URL when the suite runs against PostgreSQL
- * (scripts/test.sh sets it for the second pass), otherwise a fresh SQLite file in a temp folder.
+ * The database a test uses: a fresh PostgreSQL database per call when LATCHKEY_TEST_DATABASE_URL is set
+ * (scripts/with-postgres.sh sets it for the second pass), otherwise a fresh SQLite file in the temp folder.
  */
-export function testDatabaseUrl(dir: string): string {
-  return process.env.LATCHKEY_TEST_DATABASE_URL ?? `sqlite:${join(dir, 'latchkey.db')}`;
-}
+export { dropTestDatabase, testDatabaseUrl } from './database.js';
 
 export interface TestLatchkey {
   lk: Latchkey;
@@ -48,19 +47,30 @@ export async function openTestLatchkey(
   opts: { clock?: () => number; random?: RandomSource } = {},
 ): Promise<TestLatchkey> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-test-'));
-  const config = loadConfig({
-    env: {},
-    file: undefined,
-    overrides: {
-      dataDir: dir,
-      databaseUrl: testDatabaseUrl(dir),
-      keyEncryptionKey: randomBytes(32).toString('base64url'),
-      logLevel: 'silent',
-      demo: false,
-      ...overrides,
-    },
-  });
-  const lk = await Latchkey.open({ config, clock: opts.clock, random: opts.random });
+  const ownDatabase = overrides.databaseUrl === undefined ? await testDatabaseUrl(dir) : undefined;
+  const cleanup = async () => {
+    if (ownDatabase) await dropTestDatabase(ownDatabase);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  let lk: Latchkey;
+  try {
+    const config = loadConfig({
+      env: {},
+      file: undefined,
+      overrides: {
+        dataDir: dir,
+        keyEncryptionKey: randomBytes(32).toString('base64url'),
+        logLevel: 'silent',
+        demo: false,
+        ...overrides,
+        databaseUrl: overrides.databaseUrl ?? ownDatabase,
+      },
+    });
+    lk = await Latchkey.open({ config, clock: opts.clock, random: opts.random });
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
   const ctx = await lk.context(DEFAULT_TENANT);
   return {
     lk,
@@ -68,7 +78,7 @@ export async function openTestLatchkey(
     dir,
     async close() {
       await lk.close();
-      rmSync(dir, { recursive: true, force: true });
+      await cleanup();
     },
     async client(meta) {
       const { json } = await registerClient(ctx, meta);

@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import pg from 'pg';
+
+/**
+ * Test databases. When LATCHKEY_TEST_DATABASE_URL is set (scripts/with-postgres.sh sets it to a superuser URL
+ * for the PostgreSQL pass), every call creates a fresh PostgreSQL database through it, so tests that create
+ * fixed ids (`svc-a`, `demo-client`) never meet each other; otherwise a SQLite file in the test's folder.
+ */
+export const adminDatabaseUrl = (): string | undefined => process.env.LATCHKEY_TEST_DATABASE_URL || undefined;
+
+let admin: pg.Pool | undefined;
+function adminPool(url: string): pg.Pool {
+  if (!admin) {
+    // Small and quick to let go: vitest workers must be able to exit while it is idle.
+    admin = new pg.Pool({ connectionString: url, max: 2, idleTimeoutMillis: 1000, allowExitOnIdle: true });
+    admin.on('error', () => {});
+  }
+  return admin;
+}
+
+const created = new Map<string, { adminUrl: string; name: string }>();
+
+/** A fresh database URL for one Latchkey instance (see dropTestDatabase). */
+export async function testDatabaseUrl(dir: string): Promise<string> {
+  const adminUrl = adminDatabaseUrl();
+  if (!adminUrl) return `sqlite:${join(dir, 'latchkey.db')}`;
+  const name = `lk_${randomBytes(8).toString('hex')}`;
+  await adminPool(adminUrl).query(`CREATE DATABASE "${name}"`);
+  const u = new URL(adminUrl); // keeps credentials and ?sslmode=…
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  created.set(url, { adminUrl, name });
+  return url;
+}
+
+/** Drop a database made by testDatabaseUrl (best effort; a SQLite file goes with its folder). */
+export async function dropTestDatabase(url: string): Promise<void> {
+  const db = created.get(url);
+  if (!db) return;
+  created.delete(url);
+  try {
+    await adminPool(db.adminUrl).query(`DROP DATABASE IF EXISTS "${db.name}" WITH (FORCE)`);
+  } catch {
+    // The cluster is thrown away after the run anyway.
+  }
+}

@@ -1,0 +1,349 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type OpenedStore } from '../../src/store/open.js';
+import type {
+  AuthorizationCodeRecord,
+  ClientRecord,
+  GrantRecord,
+  SessionRecord,
+  SigningKeyRecord,
+  TicketRecord,
+  TokenRecord,
+  UserRecord,
+} from '../../src/store/types.js';
+import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+
+/**
+ * The store contract: every backend (SQLite on the first pass, PostgreSQL on the second; see
+ * scripts/with-postgres.sh) must pass the same checks, including the exactly-once guarantees under real
+ * concurrency that SQLite gives for free and PostgreSQL must get from its queries.
+ */
+
+const NOW = 1_700_000_000;
+/** Past 2038: epoch seconds must survive as numbers, not int4 overflow or int8 strings. */
+const FAR = 4_102_444_800;
+const RACERS = 50;
+
+const id = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
+
+const client = (tenantId: string, clientId: string, extra: Partial<ClientRecord> = {}): ClientRecord => ({
+  tenantId,
+  clientId,
+  secretHash: 'h:' + clientId,
+  createdAt: NOW,
+  clientName: 'Ünïcode client ✓',
+  redirectUris: ['https://app.example/cb'],
+  grantTypes: ['authorization_code'],
+  responseTypes: ['code'],
+  scope: ['openid', 'profile'],
+  tokenEndpointAuthMethod: 'client_secret_basic',
+  applicationType: 'web',
+  idTokenSignedResponseAlg: 'RS256',
+  requirePkce: true,
+  skipConsent: false,
+  ...extra,
+});
+
+const user = (tenantId: string, userId: string, username: string): UserRecord => ({
+  tenantId,
+  id: userId,
+  username,
+  passwordHash: '$argon2id$fake',
+  claims: { email: `${username}@example.com`, email_verified: true, address: { country: 'NZ' } },
+  disabled: false,
+  createdAt: NOW,
+});
+
+const token = (tenantId: string, hash: string, extra: Partial<TokenRecord> = {}): TokenRecord => ({
+  tenantId,
+  hash,
+  kind: 'refresh_token',
+  clientId: 'c1',
+  subject: 'alice',
+  scope: ['openid', 'offline_access'],
+  grantId: null,
+  issuedAt: NOW,
+  expiresAt: FAR,
+  revokedAt: null,
+  consumedAt: null,
+  data: { aud: ['https://api.example'], cnf: { jkt: 'abc' } },
+  ...extra,
+});
+
+const grant = (tenantId: string, grantId: string): GrantRecord => ({
+  tenantId, id: grantId, clientId: 'c1', subject: 'alice', scope: ['openid'], createdAt: NOW, revokedAt: null, data: { k: 1 },
+});
+
+const code = (tenantId: string, hash: string, grantId: string): AuthorizationCodeRecord => ({
+  tenantId, hash, clientId: 'c1', grantId, expiresAt: NOW + 60, consumedAt: null, data: { redirect_uri: 'https://app.example/cb', nonce: 'n' },
+});
+
+const ticket = (tenantId: string, hash: string): TicketRecord => ({
+  tenantId, hash, clientId: 'c1', expiresAt: NOW + 600, consumedAt: null, data: { scope: 'openid' },
+});
+
+const session = (tenantId: string, hash: string): SessionRecord => ({
+  tenantId, hash, sid: id('sid'), subject: 'alice', authTime: NOW, acr: null, createdAt: NOW, lastSeenAt: NOW, expiresAt: FAR, endedAt: null, data: {},
+});
+
+const key = (tenantId: string, kid: string, alg: string): SigningKeyRecord => ({
+  tenantId, kid, alg, status: 'active', publicJwk: { kty: 'EC', kid }, privateJwe: 'a.b.c.d.e', createdAt: NOW,
+});
+
+describe(`store contract (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqlite'})`, () => {
+  let dir: string;
+  let url: string;
+  let store: OpenedStore;
+  // Every test works in tenants of its own, so tests stay independent in one database.
+  let A: string;
+  let B: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
+    url = await testDatabaseUrl(dir);
+    store = await openStore({ url });
+  });
+  afterAll(async () => {
+    await store?.close();
+    if (url) await dropTestDatabase(url);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    A = id('tenant-a');
+    B = id('tenant-b');
+  });
+
+  it('reports its dialect and answers ping', async () => {
+    expect(store.dialect).toBe(url.startsWith('sqlite:') ? 'sqlite' : 'postgres');
+    await store.ping();
+  });
+
+  it('migrating again is a no-op', async () => {
+    expect(await store.migrate()).toEqual([]);
+  });
+
+  it('tenants: create, find, list', async () => {
+    await store.createTenant({ id: A, issuer: 'https://a.example', settings: { accessTokenTtl: 60 }, createdAt: NOW });
+    expect(await store.findTenant(A)).toEqual({ id: A, issuer: 'https://a.example', settings: { accessTokenTtl: 60 }, createdAt: NOW });
+    expect(await store.findTenant(B)).toBeUndefined();
+    expect((await store.listTenants()).map((t) => t.id)).toContain(A);
+    await expect(store.createTenant({ id: A, issuer: 'https://other.example', settings: {}, createdAt: NOW })).rejects.toThrow();
+  });
+
+  it('clients: create, find, update, list, delete; a duplicate id is rejected', async () => {
+    const c = client(A, 'web');
+    await store.createClient(c);
+    expect(await store.findClient(A, 'web')).toEqual(c);
+    await expect(store.createClient(c)).rejects.toThrow();
+    await store.updateClient({ ...c, secretHash: null, scope: ['openid'] });
+    expect(await store.findClient(A, 'web')).toMatchObject({ secretHash: null, scope: ['openid'] });
+    await store.createClient(client(A, 'api', { createdAt: NOW + 1 }));
+    expect((await store.listClients(A)).map((x) => x.clientId)).toEqual(['web', 'api']);
+    expect(await store.deleteClient(A, 'web')).toBe(true);
+    expect(await store.deleteClient(A, 'web')).toBe(false);
+    expect(await store.findClient(A, 'web')).toBeUndefined();
+  });
+
+  it('users: create, find by id and username, list, delete; usernames are unique per tenant', async () => {
+    const u = user(A, 'sub-1', 'alice');
+    await store.createUser(u);
+    expect(await store.findUserById(A, 'sub-1')).toEqual(u);
+    expect(await store.findUserByUsername(A, 'alice')).toEqual(u);
+    await expect(store.createUser(user(A, 'sub-2', 'alice'))).rejects.toThrow();
+    await store.createUser({ ...user(A, 'sub-3', 'bob'), disabled: true, createdAt: NOW + 1 });
+    expect((await store.listUsers(A)).map((x) => [x.username, x.disabled])).toEqual([['alice', false], ['bob', true]]);
+    expect(await store.deleteUser(A, 'sub-1')).toBe(true);
+    expect(await store.findUserByUsername(A, 'alice')).toBeUndefined();
+  });
+
+  it('tokens: insert and find round-trip every field; revokeToken marks it revoked', async () => {
+    const t = token(A, id('h'), { kind: 'access_token', subject: null, scope: [] });
+    await store.insertToken(t);
+    const found = await store.findToken(A, t.hash);
+    expect(found).toEqual(t);
+    expect(typeof found!.expiresAt).toBe('number');
+    await store.revokeToken(A, t.hash, NOW + 5);
+    await store.revokeToken(A, t.hash, NOW + 9); // first revocation time stays
+    expect((await store.findToken(A, t.hash))!.revokedAt).toBe(NOW + 5);
+    await expect(store.insertToken(t)).rejects.toThrow();
+  });
+
+  it(`consumeToken is exactly-once: ${RACERS} concurrent calls, one winner`, async () => {
+    const t = token(A, id('rt'));
+    await store.insertToken(t);
+    const results = await Promise.all(Array.from({ length: RACERS }, (_, i) => store.consumeToken(A, t.hash, NOW + i)));
+    const winners = results.filter((r) => r !== undefined);
+    expect(winners).toHaveLength(1);
+    expect(winners[0]).toMatchObject({ hash: t.hash, consumedAt: expect.any(Number) });
+    expect((await store.findToken(A, t.hash))!.consumedAt).toBe(winners[0]!.consumedAt);
+    expect(await store.consumeToken(A, t.hash, NOW)).toBeUndefined();
+  });
+
+  it('consumeToken refuses a revoked or unknown token', async () => {
+    const t = token(A, id('rt'));
+    await store.insertToken(t);
+    await store.revokeToken(A, t.hash, NOW);
+    expect(await store.consumeToken(A, t.hash, NOW)).toBeUndefined();
+    expect(await store.consumeToken(A, 'nope', NOW)).toBeUndefined();
+  });
+
+  it(`consumeCode is exactly-once: ${RACERS} concurrent calls, one firstUse, the rest see the consumed code`, async () => {
+    const g = id('g');
+    const c = code(A, id('code'), g);
+    await store.insertCode(c);
+    const results = await Promise.all(Array.from({ length: RACERS }, () => store.consumeCode(A, c.hash, NOW + 1)));
+    expect(results.every((r) => r !== undefined && r.code.hash === c.hash && r.code.grantId === g)).toBe(true);
+    expect(results.filter((r) => r!.firstUse)).toHaveLength(1);
+    expect(results.filter((r) => !r!.firstUse).every((r) => r!.code.consumedAt === NOW + 1)).toBe(true);
+    expect(await store.consumeCode(A, 'unknown', NOW)).toBeUndefined();
+  });
+
+  it(`consumeTicket is exactly-once: ${RACERS} concurrent calls, one winner`, async () => {
+    const t = ticket(A, id('tk'));
+    await store.insertTicket(t);
+    expect(await store.findTicket(A, t.hash)).toEqual(t);
+    const results = await Promise.all(Array.from({ length: RACERS }, () => store.consumeTicket(A, t.hash, NOW)));
+    expect(results.filter((r) => r !== undefined)).toHaveLength(1);
+  });
+
+  it('revokeGrant revokes the grant and every token with that grant id, and nothing else', async () => {
+    const g = id('g');
+    const other = id('g');
+    await store.insertGrant(grant(A, g));
+    await store.insertGrant(grant(A, other));
+    const mine = Array.from({ length: 5 }, (_, i) => token(A, id('t'), { grantId: g, kind: i % 2 ? 'access_token' : 'refresh_token' }));
+    const theirs = token(A, id('t'), { grantId: other });
+    const loose = token(A, id('t'), { grantId: null });
+    for (const t of [...mine, theirs, loose]) await store.insertToken(t);
+    await store.revokeToken(A, mine[0]!.hash, NOW - 10);
+
+    await store.revokeGrant(A, g, NOW);
+    expect((await store.findGrant(A, g))!.revokedAt).toBe(NOW);
+    const after = await Promise.all(mine.map((t) => store.findToken(A, t.hash)));
+    expect(after.map((t) => t!.revokedAt)).toEqual([NOW - 10, NOW, NOW, NOW, NOW]);
+    expect((await store.findToken(A, theirs.hash))!.revokedAt).toBeNull();
+    expect((await store.findToken(A, loose.hash))!.revokedAt).toBeNull();
+    expect((await store.findGrant(A, other))!.revokedAt).toBeNull();
+    // A revoked refresh token can no longer be rotated.
+    expect(await store.consumeToken(A, mine[2]!.hash, NOW)).toBeUndefined();
+  });
+
+  it('sessions: insert, find, touch, end', async () => {
+    const s = session(A, id('s'));
+    await store.insertSession(s);
+    expect(await store.findSession(A, s.hash)).toEqual(s);
+    await store.touchSession(A, s.hash, NOW + 30);
+    await store.endSession(A, s.hash, NOW + 40);
+    await store.endSession(A, s.hash, NOW + 50);
+    expect(await store.findSession(A, s.hash)).toMatchObject({ lastSeenAt: NOW + 30, endedAt: NOW + 40 });
+  });
+
+  it('consents: save is an upsert', async () => {
+    await store.saveConsent({ tenantId: A, subject: 'alice', clientId: 'c1', scope: ['openid'], updatedAt: NOW });
+    await store.saveConsent({ tenantId: A, subject: 'alice', clientId: 'c1', scope: ['openid', 'email'], updatedAt: NOW + 1 });
+    expect(await store.findConsent(A, 'alice', 'c1')).toEqual({ tenantId: A, subject: 'alice', clientId: 'c1', scope: ['openid', 'email'], updatedAt: NOW + 1 });
+    expect(await store.findConsent(A, 'alice', 'c2')).toBeUndefined();
+  });
+
+  it(`rate limit: ${RACERS} concurrent hits count 1..${RACERS} exactly once each; windows are separate; reset clears`, async () => {
+    const k = id('login:alice');
+    const counts = await Promise.all(Array.from({ length: RACERS }, () => store.hit(k, NOW, NOW + 300)));
+    expect(counts.slice().sort((a, b) => a - b)).toEqual(Array.from({ length: RACERS }, (_, i) => i + 1));
+    expect(await store.count(k, NOW)).toBe(RACERS);
+    expect(await store.hit(k, NOW + 300, NOW + 600)).toBe(1);
+    expect(await store.count(k, NOW + 600)).toBe(0);
+    await store.reset(k);
+    expect(await store.count(k, NOW)).toBe(0);
+    expect(await store.hit(k, NOW, NOW + 300)).toBe(1);
+  });
+
+  it('addActiveKeys demotes the previous active key of the same alg only; keysVersion moves', async () => {
+    expect(await store.keysVersion(A)).toBe(0);
+    await store.addActiveKeys([key(A, 'es-1', 'ES256'), key(A, 'rs-1', 'RS256')]);
+    const v1 = await store.keysVersion(A);
+    expect(typeof v1).toBe('number');
+    expect(v1).toBeGreaterThan(0);
+    await store.addActiveKeys([key(A, 'es-2', 'ES256')]);
+    expect(await store.keysVersion(A)).toBeGreaterThan(v1);
+    const keys = await store.listKeys(A);
+    expect(keys.map((k) => [k.kid, k.status])).toEqual([['es-1', 'published'], ['rs-1', 'active'], ['es-2', 'active']]);
+    expect(keys[2]).toEqual(key(A, 'es-2', 'ES256'));
+  });
+
+  it('addActiveKeys from concurrent rotations leaves exactly one active key per alg', async () => {
+    await store.addActiveKeys([key(A, 'k-0', 'ES256')]);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => store.addActiveKeys([key(A, `k-${i + 1}`, 'ES256')])));
+    const keys = await store.listKeys(A);
+    expect(keys).toHaveLength(11);
+    expect(keys.filter((k) => k.status === 'active')).toHaveLength(1);
+    expect(new Set(keys.map((k) => k.kid)).size).toBe(11);
+  });
+
+  it('transaction: a failure rolls back every write in it', async () => {
+    const t = token(A, id('t'));
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.insertToken(t);
+        await tx.insertGrant(grant(A, 'g'));
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await store.findToken(A, t.hash)).toBeUndefined();
+    expect(await store.findGrant(A, 'g')).toBeUndefined();
+    await store.transaction(async (tx) => tx.insertToken(t));
+    expect(await store.findToken(A, t.hash)).toBeDefined();
+  });
+
+  it('tenant isolation: a row of tenant A is never returned, consumed, revoked or deleted through tenant B', async () => {
+    const same = 'same-id';
+    await store.createClient(client(A, same));
+    await store.createUser(user(A, same, same));
+    await store.insertGrant(grant(A, same));
+    await store.insertToken(token(A, same, { grantId: same }));
+    await store.insertCode(code(A, same, same));
+    await store.insertTicket(ticket(A, same));
+    await store.insertSession(session(A, same));
+    await store.saveConsent({ tenantId: A, subject: same, clientId: same, scope: ['openid'], updatedAt: NOW });
+    await store.addActiveKeys([key(A, same, 'ES256')]);
+
+    expect(await store.findClient(B, same)).toBeUndefined();
+    expect(await store.listClients(B)).toEqual([]);
+    expect(await store.findUserById(B, same)).toBeUndefined();
+    expect(await store.findUserByUsername(B, same)).toBeUndefined();
+    expect(await store.listUsers(B)).toEqual([]);
+    expect(await store.findGrant(B, same)).toBeUndefined();
+    expect(await store.findToken(B, same)).toBeUndefined();
+    expect(await store.consumeToken(B, same, NOW)).toBeUndefined();
+    expect(await store.consumeCode(B, same, NOW)).toBeUndefined();
+    expect(await store.findTicket(B, same)).toBeUndefined();
+    expect(await store.consumeTicket(B, same, NOW)).toBeUndefined();
+    expect(await store.findSession(B, same)).toBeUndefined();
+    expect(await store.findConsent(B, same, same)).toBeUndefined();
+    expect(await store.listKeys(B)).toEqual([]);
+    expect(await store.keysVersion(B)).toBe(0);
+    expect(await store.deleteClient(B, same)).toBe(false);
+    expect(await store.deleteUser(B, same)).toBe(false);
+    await store.revokeGrant(B, same, NOW);
+    await store.revokeToken(B, same, NOW);
+    await store.endSession(B, same, NOW);
+    await store.touchSession(B, same, NOW + 99);
+
+    // The same ids in tenant B are independent rows.
+    await store.createClient(client(B, same));
+    await store.createUser(user(B, same, same));
+    await store.insertToken(token(B, same));
+    await store.addActiveKeys([key(B, same, 'ES256')]);
+
+    expect(await store.findClient(A, same)).toBeDefined();
+    expect(await store.findUserByUsername(A, same)).toBeDefined();
+    expect(await store.findGrant(A, same)).toMatchObject({ revokedAt: null });
+    expect(await store.findToken(A, same)).toMatchObject({ revokedAt: null, consumedAt: null });
+    expect(await store.consumeCode(A, same, NOW)).toMatchObject({ firstUse: true });
+    expect(await store.consumeTicket(A, same, NOW)).toBeDefined();
+    expect(await store.findSession(A, same)).toMatchObject({ endedAt: null, lastSeenAt: NOW });
+    expect((await store.listKeys(A)).map((k) => k.status)).toEqual(['active']);
+  });
+});
