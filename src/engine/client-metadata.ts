@@ -29,6 +29,8 @@ const wireSchema = z.object({
   require_pkce: z.boolean().optional(),
   skip_consent: z.boolean().optional(),
   access_token_format: z.enum(['opaque', 'jwt']).optional(),
+  introspection_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
+  introspection_own_tokens_only: z.boolean().optional(),
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -115,6 +117,8 @@ export function validateClientMetadata(input: unknown): ValidatedMetadata {
     requirePkce: method === 'none' ? true : (m.require_pkce ?? false), // RFC 9700 §2.1.1
     skipConsent: m.skip_consent ?? false,
     accessTokenFormat: m.access_token_format,
+    introspectionSignedResponseAlg: m.introspection_signed_response_alg,
+    introspectionOwnTokensOnly: m.introspection_own_tokens_only,
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -139,6 +143,8 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     require_pkce: c.requirePkce,
     skip_consent: c.skipConsent,
     access_token_format: c.accessTokenFormat,
+    introspection_signed_response_alg: c.introspectionSignedResponseAlg,
+    introspection_own_tokens_only: c.introspectionOwnTokensOnly,
   };
   if (c.secretHash) out.client_secret_expires_at = 0;
   return JSON.parse(JSON.stringify(out)) as Record<string, unknown>;

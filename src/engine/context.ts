@@ -36,6 +36,8 @@ export function endpointsOf(issuer: string) {
     authorization: `${issuer}/oauth/authorize`,
     token: `${issuer}/oauth/token`,
     userinfo: `${issuer}/oauth/userinfo`,
+    introspection: `${issuer}/oauth/introspect`,
+    revocation: `${issuer}/oauth/revoke`,
     jwks: `${issuer}/.well-known/jwks.json`,
     login: `${issuer}/login`,
     consent: `${issuer}/consent`,

@@ -28,6 +28,11 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth'): Rec
   }
   doc.grant_types_supported = grants;
   doc.token_endpoint_auth_methods_supported = ['client_secret_basic', 'client_secret_post', ...(hasCodeFlow ? ['none'] : [])];
+  doc.introspection_endpoint = e.introspection; // RFC 7662, RFC 8414 §2
+  doc.introspection_endpoint_auth_methods_supported = ['client_secret_basic', 'client_secret_post']; // no public clients (RFC 7662 §2.1)
+  doc.introspection_signing_alg_values_supported = [...SIGNING_ALGS]; // RFC 9701 §7
+  doc.revocation_endpoint = e.revocation; // RFC 7009, RFC 8414 §2
+  doc.revocation_endpoint_auth_methods_supported = doc.token_endpoint_auth_methods_supported; // RFC 7009 §2.1: public clients too
   if (kind === 'openid' || hasCodeFlow) {
     doc.subject_types_supported = ['public'];
     doc.id_token_signing_alg_values_supported = [...SIGNING_ALGS];

@@ -47,6 +47,14 @@ export const resultCodes = {
   LK4003: 'The access token is invalid, expired or revoked (RFC 6750 §3.1).',
   LK4004: 'The access token lacks the scope needed (RFC 6750 §3.1).',
   LK4005: 'The access token was presented in more than one way (RFC 6750 §2).',
+  // introspection (RFC 7662, RFC 9701) and revocation (RFC 7009)
+  LK5001: 'Introspection: the token is active.',
+  LK5002: 'Introspection: the token is inactive (unknown, expired, revoked, rotated, of another tenant, or not visible to this client); the message says which.',
+  LK5003: 'Public clients may not call the introspection endpoint (RFC 7662 §2.1: the caller must be authorized).',
+  LK5004: 'Revocation: the access token was revoked.',
+  LK5005: 'Revocation: the refresh token and its whole grant (every token issued from it) were revoked (RFC 7009 §2.1).',
+  LK5006: 'Revocation: nothing to revoke; the token is unknown, of another tenant, or already expired.',
+  LK5007: 'Revocation: the token was issued to another client and was not revoked; answered 200 all the same (RFC 7009 §2.2).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

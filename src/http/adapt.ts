@@ -6,6 +6,7 @@ export function sendResult(reply: FastifyReply, result: Result): FastifyReply {
   reply.code(result.status);
   if (result.headers) reply.headers(result.headers);
   if (result.headers?.Location !== undefined) return reply.send();
+  if (result.responseContent === '' && !result.contentType) return reply.send(); // an empty 200 (RFC 7009 §2.2) has no type
   if (result.contentType) reply.type(result.contentType === 'text/html' ? 'text/html; charset=utf-8' : result.contentType);
   return reply.send(result.responseContent);
 }

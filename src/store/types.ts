@@ -33,6 +33,10 @@ export interface ClientMetadata {
   /** Latchkey policy: first-party client, consent is not asked. */
   skipConsent: boolean;
   accessTokenFormat?: 'opaque' | 'jwt';
+  /** RFC 9701 §6: alg of signed introspection responses; RS256 when absent. */
+  introspectionSignedResponseAlg?: string;
+  /** Latchkey policy: this client may introspect only tokens issued to itself (default: any token of the tenant). */
+  introspectionOwnTokensOnly?: boolean;
   postLogoutRedirectUris?: string[];
   contacts?: string[];
 }

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { token } from '../../engine/token/index.js';
+import { introspection } from '../../engine/introspection.js';
+import { revocation } from '../../engine/revocation.js';
 import { userinfo } from '../../engine/userinfo.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
@@ -14,6 +16,31 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
 
     scope.post('/oauth/token', async (req, reply) => {
       const result = await token(
+        {
+          parameters: typeof req.body === 'string' ? req.body : '',
+          contentType: req.headers['content-type'] ?? '',
+          authorization: header(req.headers.authorization),
+        },
+        ctx,
+      );
+      return sendResult(reply, result);
+    });
+
+    scope.post('/oauth/introspect', async (req, reply) => {
+      const result = await introspection(
+        {
+          parameters: typeof req.body === 'string' ? req.body : '',
+          contentType: req.headers['content-type'] ?? '',
+          authorization: header(req.headers.authorization),
+          accept: header(req.headers.accept),
+        },
+        ctx,
+      );
+      return sendResult(reply, result);
+    });
+
+    scope.post('/oauth/revoke', async (req, reply) => {
+      const result = await revocation(
         {
           parameters: typeof req.body === 'string' ? req.body : '',
           contentType: req.headers['content-type'] ?? '',

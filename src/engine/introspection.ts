@@ -1,0 +1,180 @@
+import type { ClientRecord, TokenRecord } from '../store/types.js';
+import { signJwt, SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
+import { lookupToken, type TokenState } from '../tokens/lookup.js';
+import { authenticateClient, presentedCredentials } from './client-auth.js';
+import { nowSeconds, type EngineContext } from './context.js';
+import { OAuthError } from './errors.js';
+import { checkFormContentType, Params } from './params.js';
+import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
+import { resultCodes } from './result-codes.js';
+
+export type IntrospectionAction = 'OK' | 'INVALID_CLIENT' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
+
+/** The introspection request as received (DESIGN: the engine contract). */
+export interface IntrospectionInput {
+  /** The raw application/x-www-form-urlencoded body, unmodified. */
+  parameters: string;
+  contentType?: string;
+  /** The raw Authorization header; decoded here when clientId/clientSecret are not given. */
+  authorization?: string;
+  clientId?: string;
+  clientSecret?: string;
+  /** The raw Accept header: asking for application/token-introspection+jwt gets an RFC 9701 signed answer. */
+  accept?: string;
+}
+
+/** RFC 9701 §4, §5: the media type a resource server accepts and the JWT answer comes back as. */
+export const INTROSPECTION_JWT_TYPE = 'application/token-introspection+jwt';
+
+const actionFor = (e: OAuthError): IntrospectionAction => (e.code === 'invalid_client' ? 'INVALID_CLIENT' : 'BAD_REQUEST');
+
+/**
+ * The introspection endpoint (RFC 7662 §2). The caller is a confidential client authenticating with its
+ * registered method. Policy (RFC 7662 §4 leaves it to the server): a confidential client may introspect any
+ * access token of its tenant, since resource servers introspect tokens issued to other clients, unless it was
+ * registered with `introspection_own_tokens_only`; a refresh token is only ever shown to the client it was
+ * issued to (resource servers never hold refresh tokens). Whatever is not shown is answered `{"active":false}`,
+ * exactly like an unknown token, so the answer never says why.
+ */
+export function introspection(input: IntrospectionInput, ctx: EngineContext): Promise<Result<IntrospectionAction>> {
+  return runEngine(
+    async () => {
+      checkFormContentType(input.contentType);
+      const params = Params.parse(input.parameters);
+      const { client, method } = await authenticateClient(
+        { store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id },
+        presentedCredentials(input),
+        params,
+      );
+      if (method === 'none') {
+        // RFC 7662 §2.1: the endpoint MUST require authorization; a client_id alone proves nothing.
+        throw new OAuthError('invalid_client', 'client authentication failed', {
+          status: 401,
+          resultCode: 'LK5003',
+          detail: 'public clients cannot introspect',
+        });
+      }
+      const token = params.require('token');
+      // RFC 7662 §2.1: token_type_hint only speeds up a lookup; ours finds any token by its hash, so the hint
+      // (known or not) is ignored.
+      const answer = await describe(ctx, client, await lookupToken(ctx, token));
+      return respond(ctx, client, input.accept, answer);
+    },
+    actionFor,
+    'INTERNAL_SERVER_ERROR',
+    ctx.log,
+  );
+}
+
+type Answer = { active: true; body: Record<string, unknown> } | { active: false; reason: string };
+
+/** Why a token is inactive, for the result message only; the client never sees it. */
+function inactiveReason(state: TokenState, now: number): string {
+  const r = state.record;
+  if (!r) return 'unknown token (or not ours, or a JWT that does not verify)';
+  if (r.revokedAt !== null) return 'revoked';
+  if (r.consumedAt !== null) return 'rotated';
+  if (r.expiresAt <= now) return 'expired';
+  return 'not an access token';
+}
+
+async function describe(ctx: EngineContext, caller: ClientRecord, state: TokenState): Promise<Answer> {
+  if (!state.active) return { active: false, reason: inactiveReason(state, nowSeconds(ctx)) };
+  const r = state.record;
+  if (r.clientId !== caller.clientId) {
+    // RFC 7662 §2.2: a token the caller may not introspect is answered as inactive.
+    if (r.kind === 'refresh_token') return { active: false, reason: 'refresh token of another client' };
+    if (caller.introspectionOwnTokensOnly) return { active: false, reason: 'issued to another client (introspection_own_tokens_only)' };
+  }
+  return { active: true, body: await activeBody(ctx, r) };
+}
+
+/** RFC 7662 §2.2 members for an active token. Field order follows the RFC's list. */
+async function activeBody(ctx: EngineContext, r: TokenRecord): Promise<Record<string, unknown>> {
+  const body: Record<string, unknown> = { active: true };
+  if (r.scope.length) body.scope = r.scope.join(' ');
+  body.client_id = r.clientId;
+  if (r.subject !== null) {
+    const user = await ctx.store.findUserById(ctx.tenant.id, r.subject);
+    if (user) body.username = user.username;
+  }
+  const cnf = isObject(r.data.cnf) ? r.data.cnf : undefined;
+  // RFC 7662 §2.2: token_type is an access token type (RFC 6749 §7.1); RFC 9449 §6.2: DPoP-bound tokens say DPoP.
+  if (r.kind === 'access_token') body.token_type = typeof cnf?.jkt === 'string' ? 'DPoP' : 'Bearer';
+  body.exp = r.expiresAt;
+  body.iat = r.issuedAt;
+  body.nbf = r.issuedAt;
+  // RFC 9068 §2.2: a client acting for itself is the JWT access token's sub; opaque tokens say the same, so a
+  // resource server sees one shape whatever the format.
+  body.sub = r.subject ?? r.clientId;
+  const aud = r.data.aud;
+  if (Array.isArray(aud) && aud.length) body.aud = aud.length === 1 ? aud[0] : aud;
+  else if (typeof aud === 'string') body.aud = aud;
+  body.iss = ctx.tenant.issuer;
+  if (typeof r.data.jti === 'string') body.jti = r.data.jti;
+  if (cnf) body.cnf = cnf; // RFC 7800 §3.1, RFC 8705 §3.2, RFC 9449 §6.2
+  // RFC 9470 §6.1: step-up needs what the user authenticated with, and when.
+  if (typeof r.data.auth_time === 'number') body.auth_time = r.data.auth_time;
+  if (typeof r.data.acr === 'string') body.acr = r.data.acr;
+  return body;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+async function respond(ctx: EngineContext, caller: ClientRecord, accept: string | undefined, answer: Answer): Promise<Result<IntrospectionAction>> {
+  const body = answer.active ? answer.body : { active: false };
+  const resultCode = answer.active ? 'LK5001' : 'LK5002';
+  const message = answer.active ? resultCodes.LK5001 : `${resultCodes.LK5002} (${answer.reason})`;
+  if (!wantsJwt(accept)) return jsonResult('OK', 200, resultCode, body, { message });
+  return {
+    action: 'OK',
+    resultCode,
+    resultMessage: message,
+    responseContent: await jwtAnswer(ctx, caller, body),
+    status: 200,
+    contentType: INTROSPECTION_JWT_TYPE,
+    headers: { ...NO_STORE },
+  };
+}
+
+/**
+ * RFC 9701 §5: the RFC 7662 object goes inside `token_introspection`, never at the top level, and the JWT is
+ * explicitly typed, so it cannot be taken for an access token or an ID token (RFC 9701 §8.1, RFC 8725 §3.11).
+ * `aud` is the resource server that asked.
+ */
+async function jwtAnswer(ctx: EngineContext, caller: ClientRecord, body: Record<string, unknown>): Promise<string> {
+  const key = (await ctx.keys()).signingKey(introspectionSigningAlg(caller));
+  const claims = { iss: ctx.tenant.issuer, aud: caller.clientId, iat: nowSeconds(ctx), token_introspection: body };
+  return signJwt(key, claims, { typ: 'token-introspection+jwt' });
+}
+
+/**
+ * RFC 9701 §4: the resource server asks for a JWT with `Accept: application/token-introspection+jwt`. It wins
+ * when listed with a q-value at least as high as any JSON alternative; otherwise the RFC 7662 JSON answer.
+ */
+export function wantsJwt(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let jwtQ = 0;
+  let jsonQ = 0;
+  for (const part of accept.split(',')) {
+    const [type, ...rest] = part.split(';');
+    const mime = type!.trim().toLowerCase();
+    let q = 1;
+    for (const p of rest) {
+      const m = /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p);
+      if (m) q = Number(m[1]);
+    }
+    if (!Number.isFinite(q) || q < 0 || q > 1) continue;
+    if (mime === INTROSPECTION_JWT_TYPE) jwtQ = Math.max(jwtQ, q);
+    else if (mime === 'application/json' || mime === 'application/*' || mime === '*/*') jsonQ = Math.max(jsonQ, q);
+  }
+  return jwtQ > 0 && jwtQ >= jsonQ;
+}
+
+export function introspectionSigningAlg(client: ClientRecord): SigningAlg {
+  const alg = client.introspectionSignedResponseAlg;
+  // RFC 9701 §6: RS256 unless the client registered another.
+  return alg !== undefined && (SIGNING_ALGS as readonly string[]).includes(alg) ? (alg as SigningAlg) : 'RS256';
+}

@@ -1,0 +1,82 @@
+import { lookupToken } from '../tokens/lookup.js';
+import { authenticateClient, presentedCredentials } from './client-auth.js';
+import { nowSeconds, type EngineContext } from './context.js';
+import type { OAuthError } from './errors.js';
+import { checkFormContentType, Params } from './params.js';
+import { NO_STORE, runEngine, type Result } from './result.js';
+import { resultCodes, type ResultCode } from './result-codes.js';
+
+export type RevocationAction = 'OK' | 'INVALID_CLIENT' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
+
+/** The revocation request as received (DESIGN: the engine contract). */
+export interface RevocationInput {
+  /** The raw application/x-www-form-urlencoded body, unmodified. */
+  parameters: string;
+  contentType?: string;
+  /** The raw Authorization header; decoded here when clientId/clientSecret are not given. */
+  authorization?: string;
+  clientId?: string;
+  clientSecret?: string;
+}
+
+const actionFor = (e: OAuthError): RevocationAction => (e.code === 'invalid_client' ? 'INVALID_CLIENT' : 'BAD_REQUEST');
+
+/**
+ * RFC 7009 §2.2: every outcome a client can act on is the same 200; the body is ignored by the client, so it
+ * is empty. The result code tells operators what actually happened.
+ */
+function done(resultCode: ResultCode, detail?: string): Result<RevocationAction> {
+  return {
+    action: 'OK',
+    resultCode,
+    resultMessage: detail ? `${resultCodes[resultCode]} (${detail})` : resultCodes[resultCode],
+    responseContent: '',
+    status: 200,
+    headers: { ...NO_STORE },
+  };
+}
+
+/**
+ * The revocation endpoint (RFC 7009 §2). Confidential clients authenticate with their registered method;
+ * public clients identify with client_id alone (RFC 7009 §2.1) and may revoke their own tokens.
+ *
+ * - An access token (opaque or JWT, through its stored row) is revoked on its own; the refresh token it came
+ *   with stays valid (RFC 7009 §2.1 only says MAY).
+ * - A refresh token revokes its grant, the token family: every refresh and access token issued from it
+ *   (RFC 7009 §2.1: SHOULD also invalidate the access tokens of the same grant). That holds for a rotated or
+ *   expired refresh token too: the client is saying it is done with the grant.
+ * - `token_type_hint` is ignored: the lookup finds any token by its hash, and RFC 7009 §2.1 makes the server
+ *   search every type anyway. `unsupported_token_type` (§2.2.1) is therefore never sent: both kinds of token
+ *   we issue are revocable, and no hint can make a findable token unrevocable.
+ */
+export function revocation(input: RevocationInput, ctx: EngineContext): Promise<Result<RevocationAction>> {
+  return runEngine(
+    async () => {
+      checkFormContentType(input.contentType);
+      const params = Params.parse(input.parameters);
+      const { client } = await authenticateClient(
+        { store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id },
+        presentedCredentials(input),
+        params,
+      );
+      const token = params.require('token');
+      const { active, record } = await lookupToken(ctx, token);
+      // RFC 7009 §2.2: an invalid token is not an error, the client could not handle one.
+      if (!record) return done('LK5006');
+      // RFC 7009 §2.1: only the client the token was issued to may revoke it. The refusal is answered like an
+      // invalid token (§2.2), so a stolen token cannot be probed through this endpoint.
+      if (record.clientId !== client.clientId) return done('LK5007', `token of ${record.clientId}`);
+      const now = nowSeconds(ctx);
+      if (record.kind === 'refresh_token') {
+        if (record.grantId !== null) await ctx.store.revokeGrant(ctx.tenant.id, record.grantId, now);
+        await ctx.store.revokeToken(ctx.tenant.id, record.hash, now); // a refresh token without a grant, too
+        return done('LK5005', record.grantId !== null ? `grant ${record.grantId}` : 'no grant');
+      }
+      await ctx.store.revokeToken(ctx.tenant.id, record.hash, now);
+      return done('LK5004', active ? undefined : 'it was already inactive');
+    },
+    actionFor,
+    'INTERNAL_SERVER_ERROR',
+    ctx.log,
+  );
+}
