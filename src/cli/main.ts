@@ -9,6 +9,7 @@ import { registerClient } from '../services/clients.js';
 import { createUser, UserInputError } from '../services/users.js';
 import { SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { DEFAULT_TENANT } from '../store/types.js';
+import { performLogout } from '../engine/logout.js';
 import { serve } from './serve.js';
 
 const USAGE = `usage: latchkey <command> [options]
@@ -22,6 +23,7 @@ const USAGE = `usage: latchkey <command> [options]
   user create --username U --password P [--claims JSON] [--id SUB]
   user list | delete ID
   keys list | rotate [--alg ES256|RS256|PS256|EdDSA]...
+  session list --user SUB | end SID   (ending a session notifies its clients, back-channel)
 
 Common options: --config FILE, --json (machine-readable output).`;
 
@@ -81,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
       'skip-consent': { type: 'boolean' },
       'require-pkce': { type: 'boolean' },
       username: { type: 'string' },
+      user: { type: 'string' },
       password: { type: 'string' },
       claims: { type: 'string' },
       id: { type: 'string' },
@@ -126,6 +129,8 @@ export async function main(argv: string[]): Promise<number> {
       return withLatchkey(config, (lk) => userCommand(lk, sub, arg, values, out));
     case 'keys':
       return withLatchkey(config, (lk) => keysCommand(lk, sub, values, out));
+    case 'session':
+      return withLatchkey(config, (lk) => sessionCommand(lk, sub, arg, values, out));
     default:
       throw new CliError(`unknown command ${cmd}; try latchkey --help`);
   }
@@ -228,6 +233,34 @@ async function keysCommand(lk: Latchkey, sub: string | undefined, v: Values, out
     }
     default:
       throw new CliError('usage: latchkey keys list|rotate');
+  }
+}
+
+async function sessionCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+  const ctx = await lk.context(DEFAULT_TENANT);
+  switch (sub) {
+    case 'list': {
+      if (!v.user) throw new CliError('session list needs --user SUB');
+      const sessions = await lk.store.listSessionsBySubject(DEFAULT_TENANT, v.user as string, Math.floor(lk.clock() / 1000));
+      const rows = await Promise.all(
+        sessions.map(async (s) => ({
+          sid: s.sid, auth_time: s.authTime, last_seen_at: s.lastSeenAt, expires_at: s.expiresAt,
+          clients: [...new Set((await lk.store.listGrantsBySid(DEFAULT_TENANT, s.sid)).map((g) => g.clientId))],
+        })),
+      );
+      out.print(rows.map((r) => `${r.sid}\tauth ${new Date(r.auth_time * 1000).toISOString()}\t${r.clients.join(',')}`).join('\n') || '(no live sessions)', rows);
+      return 0;
+    }
+    case 'end': {
+      if (!arg) throw new CliError('session end needs a sid');
+      const outcome = await performLogout(ctx, arg);
+      if (!outcome.ended) throw new CliError(`no live session ${arg}`);
+      await lk.backchannel.deliver(outcome.backchannel, 10_000);
+      out.print(`ended session ${arg}; notified ${outcome.backchannel.length} client(s) by back-channel`, { ended: arg, backchannel: outcome.backchannel.length });
+      return 0;
+    }
+    default:
+      throw new CliError('usage: latchkey session list --user SUB | end SID');
   }
 }
 

@@ -55,6 +55,10 @@ export const resultCodes = {
   LK5005: 'Revocation: the refresh token and its whole grant (every token issued from it) were revoked (RFC 7009 §2.1).',
   LK5006: 'Revocation: nothing to revoke; the token is unknown, of another tenant, or already expired.',
   LK5007: 'Revocation: the token was issued to another client and was not revoked; answered 200 all the same (RFC 7009 §2.2).',
+  // logout (LK9xxx)
+  LK9001: 'The logout request is invalid (id_token_hint or client_id).',
+  LK9002: 'post_logout_redirect_uri is not registered for the client; no redirect is made.',
+  LK9003: 'The logout request is valid.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

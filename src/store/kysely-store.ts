@@ -4,6 +4,7 @@ import type {
   ClientRecord,
   ConsentRecord,
   GrantRecord,
+  LogoutDeliveryRecord,
   SessionRecord,
   SigningKeyRecord,
   Store,
@@ -23,7 +24,11 @@ interface TokenRow {
   tenant_id: string; hash: string; kind: string; client_id: string; subject: string | null; scope: string;
   grant_id: string | null; issued_at: number; expires_at: number; revoked_at: number | null; consumed_at: number | null; data: string;
 }
-interface GrantRow { tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string }
+interface GrantRow { tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string; sid: string | null }
+interface DeliveryRow {
+  tenant_id: string; id: string; client_id: string; uri: string; logout_token: string; attempts: number;
+  next_attempt_at: number | null; delivered_at: number | null; last_error: string | null; created_at: number;
+}
 interface CodeRow { tenant_id: string; hash: string; client_id: string; grant_id: string; expires_at: number; consumed_at: number | null; data: string }
 interface TicketRow { tenant_id: string; hash: string; client_id: string; expires_at: number; consumed_at: number | null; data: string }
 interface SessionRow {
@@ -45,6 +50,7 @@ export interface Database {
   sessions: SessionRow;
   consents: ConsentRow;
   rate_limits: RateRow;
+  logout_deliveries: DeliveryRow;
 }
 
 const j = (v: unknown) => JSON.stringify(v);
@@ -76,7 +82,11 @@ const toToken = (r: TokenRow): TokenRecord => ({
 });
 const toGrant = (r: GrantRow): GrantRecord => ({
   tenantId: r.tenant_id, id: r.id, clientId: r.client_id, subject: r.subject, scope: ps(r.scope),
-  createdAt: Number(r.created_at), revokedAt: n(r.revoked_at), data: p(r.data),
+  createdAt: Number(r.created_at), revokedAt: n(r.revoked_at), data: p(r.data), sid: r.sid,
+});
+const toDelivery = (r: DeliveryRow): LogoutDeliveryRecord => ({
+  tenantId: r.tenant_id, id: r.id, clientId: r.client_id, uri: r.uri, logoutToken: r.logout_token, attempts: Number(r.attempts),
+  nextAttemptAt: n(r.next_attempt_at), deliveredAt: n(r.delivered_at), lastError: r.last_error, createdAt: Number(r.created_at),
 });
 const toCode = (r: CodeRow): AuthorizationCodeRecord => ({
   tenantId: r.tenant_id, hash: r.hash, clientId: r.client_id, grantId: r.grant_id,
@@ -89,6 +99,13 @@ const toSession = (r: SessionRow): SessionRecord => ({
   tenantId: r.tenant_id, hash: r.hash, sid: r.sid, subject: r.subject, authTime: Number(r.auth_time), acr: r.acr,
   createdAt: Number(r.created_at), lastSeenAt: Number(r.last_seen_at), expiresAt: Number(r.expires_at), endedAt: n(r.ended_at), data: p(r.data),
 });
+
+function deliveryRow(d: LogoutDeliveryRecord): DeliveryRow {
+  return {
+    tenant_id: d.tenantId, id: d.id, client_id: d.clientId, uri: d.uri, logout_token: d.logoutToken, attempts: d.attempts,
+    next_attempt_at: d.nextAttemptAt, delivered_at: d.deliveredAt, last_error: d.lastError, created_at: d.createdAt,
+  };
+}
 
 function clientRow(c: ClientRecord): ClientRow {
   const { tenantId, clientId, secretHash, createdAt, ...metadata } = c;
@@ -299,9 +316,12 @@ export class KyselyStore implements Store {
       .insertInto('grants')
       .values({
         tenant_id: g.tenantId, id: g.id, client_id: g.clientId, subject: g.subject, scope: sc(g.scope),
-        created_at: g.createdAt, revoked_at: g.revokedAt, data: j(g.data),
+        created_at: g.createdAt, revoked_at: g.revokedAt, data: j(g.data), sid: g.sid ?? null,
       })
       .execute();
+  }
+  async listGrantsBySid(tenantId: string, sid: string) {
+    return (await this.db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('sid', '=', sid).orderBy('created_at').execute()).map(toGrant);
   }
   async findGrant(tenantId: string, id: string) {
     const r = await this.db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
@@ -381,6 +401,59 @@ export class KyselyStore implements Store {
   }
   async endSession(tenantId: string, hash: string, now: number) {
     await this.db.updateTable('sessions').set({ ended_at: now }).where('tenant_id', '=', tenantId).where('hash', '=', hash).where('ended_at', 'is', null).execute();
+  }
+
+  async findSessionBySid(tenantId: string, sid: string) {
+    const r = await this.db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('sid', '=', sid).executeTakeFirst();
+    return r && toSession(r);
+  }
+  async listSessionsBySubject(tenantId: string, subject: string, now: number) {
+    const rows = await this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('subject', '=', subject)
+      .where('ended_at', 'is', null)
+      .where('expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .execute();
+    return rows.map(toSession);
+  }
+  async endSessionBySid(tenantId: string, sid: string, now: number) {
+    const r = await this.db.updateTable('sessions').set({ ended_at: now }).where('tenant_id', '=', tenantId).where('sid', '=', sid).where('ended_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  // back-channel logout deliveries
+  async insertDelivery(d: LogoutDeliveryRecord) {
+    await this.db.insertInto('logout_deliveries').values(deliveryRow(d)).execute();
+  }
+  async updateDelivery(d: LogoutDeliveryRecord) {
+    const row = deliveryRow(d);
+    await this.db
+      .updateTable('logout_deliveries')
+      .set({ attempts: row.attempts, next_attempt_at: row.next_attempt_at, delivered_at: row.delivered_at, last_error: row.last_error })
+      .where('tenant_id', '=', d.tenantId)
+      .where('id', '=', d.id)
+      .execute();
+  }
+  async dueDeliveries(now: number, limit: number) {
+    return (await this.db.selectFrom('logout_deliveries').selectAll().where('next_attempt_at', '<=', now).orderBy('next_attempt_at').limit(limit).execute()).map(toDelivery);
+  }
+  async claimDelivery(tenantId: string, id: string, expectedNext: number, leaseUntil: number) {
+    const r = await this.db
+      .updateTable('logout_deliveries')
+      .set({ next_attempt_at: leaseUntil })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('next_attempt_at', '=', expectedNext)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+  async listDeliveries(tenantId: string, clientId?: string) {
+    let q = this.db.selectFrom('logout_deliveries').selectAll().where('tenant_id', '=', tenantId);
+    if (clientId) q = q.where('client_id', '=', clientId);
+    return (await q.orderBy('created_at').execute()).map(toDelivery);
   }
 
   // consents

@@ -193,7 +193,7 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
     const grantId = newHandle(ctx.random, 16);
     const code = newHandle(ctx.random);
     await ctx.store.transaction(async (tx) => {
-      await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: {} });
+      await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: {}, sid: input.sid ?? null });
       await tx.insertCode({
         tenantId: ctx.tenant.id,
         hash: ctx.hasher.hash(code),

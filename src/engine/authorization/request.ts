@@ -1,5 +1,5 @@
-import { decodeProtectedHeader, jwtVerify } from 'jose';
 import type { ClientRecord } from '../../store/types.js';
+import { audienceOf, verifyOwnJwt } from '../../tokens/verify-own.js';
 import type { EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
@@ -166,22 +166,9 @@ export const checkHints: Check = (s) => {
 export const checkIdTokenHint: Check = async (s) => {
   const hint = s.params.get('id_token_hint');
   if (hint === undefined) return;
-  try {
-    const keys = await s.ctx.keys();
-    const { kid } = decodeProtectedHeader(hint);
-    const key = kid ? keys.publicKey(kid) : undefined;
-    if (!key) throw new Error('unknown kid');
-    const { payload } = await jwtVerify(hint, key, {
-      issuer: s.ctx.tenant.issuer,
-      // An expired ID token is still a valid hint of who the user is.
-      currentDate: new Date(0),
-      algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'],
-    });
-    if (typeof payload.sub !== 'string') throw new Error('no sub');
-    const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-    if (!aud.includes(s.client!.clientId)) throw new Error('not issued to this client');
-    s.request.idTokenHintSub = payload.sub;
-  } catch {
+  const payload = await verifyOwnJwt(s.ctx, hint, { allowExpired: true });
+  if (!payload || !audienceOf(payload).includes(s.client!.clientId)) {
     throw new OAuthError('invalid_request', 'id_token_hint is not a valid ID token issued by this provider to this client');
   }
+  s.request.idTokenHintSub = payload.sub;
 };
