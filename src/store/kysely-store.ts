@@ -60,13 +60,16 @@ const ps = (s: string) => (s === '' ? [] : s.split(' '));
 const n = (v: number | string | null): number | null => (v === null ? null : Number(v));
 
 const toTenant = (r: TenantRow): TenantRecord => ({ id: r.id, issuer: r.issuer, settings: p(r.settings), createdAt: Number(r.created_at) });
-const toClient = (r: ClientRow): ClientRecord => ({
-  ...p<Omit<ClientRecord, 'tenantId' | 'clientId' | 'secretHash' | 'createdAt'>>(r.metadata),
-  tenantId: r.tenant_id,
-  clientId: r.client_id,
-  secretHash: r.secret_hash,
-  createdAt: Number(r.created_at),
-});
+// Extends the freshly parsed object instead of spreading it: spreading a JSON.parse result into a literal is
+// several times slower, and this runs on every authenticated request.
+const toClient = (r: ClientRow): ClientRecord => {
+  const c = p<ClientRecord>(r.metadata);
+  c.tenantId = r.tenant_id;
+  c.clientId = r.client_id;
+  c.secretHash = r.secret_hash;
+  c.createdAt = Number(r.created_at);
+  return c;
+};
 const toUser = (r: UserRow): UserRecord => ({
   tenantId: r.tenant_id, id: r.id, username: r.username, passwordHash: r.password_hash,
   claims: p(r.claims), disabled: Number(r.disabled) === 1, createdAt: Number(r.created_at),
