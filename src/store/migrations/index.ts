@@ -168,9 +168,26 @@ const m005: Migration = {
   },
 };
 
+/**
+ * Most tokens (client_credentials) have no grant: a partial index keeps their inserts from touching it.
+ * Measured: about a third off the cost of an insert on SQLite (bench/README.md).
+ */
+const m007: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.dropIndex('tokens_grant_idx').execute();
+    await db.schema
+      .createIndex('tokens_grant_idx')
+      .on('tokens')
+      .columns(['tenant_id', 'grant_id'])
+      .where(sql.ref('grant_id'), 'is not', null)
+      .execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
+  '0007_tokens_partial_grant_idx': m007,
 };
 
 class InlineProvider implements MigrationProvider {
