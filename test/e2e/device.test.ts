@@ -93,6 +93,17 @@ describe('device authorization grant through HTTP: the /device page and a pollin
     expect(ok.html).toContain('wants to access your account');
   });
 
+  it('RFC 8628 §3.5: once expired, the page says so and the device gets expired_token', async () => {
+    const d = await start();
+    const agent = new Agent(s.issuer);
+    const codePage = await signedInCodePage(agent, d.user_code);
+    clock += (d.expires_in + 1) * 1000;
+    const r = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code } });
+    expect(r.status).toBe(400);
+    expect(r.html).toContain('expired');
+    await expect(poll(d.device_code)).rejects.toMatchObject({ error: 'expired_token' });
+  });
+
   it('the /device forms need the CSRF token bound to the browser', async () => {
     const d = await start();
     const agent = new Agent(s.issuer);

@@ -58,8 +58,6 @@ export interface CheckState {
   redirectUri?: string;
   request: Partial<AuthorizationRequest>;
   endpoint?: AuthorizationEndpoint;
-  /** The parameters as sent, when `params` was replaced by a request object's or a pushed request's. */
-  outer?: Params;
 }
 
 export type Check = (s: CheckState) => void | Promise<void>;
@@ -115,7 +113,6 @@ export const checkPushedRequestUri: Check = async (s) => {
   if (!rec || rec.expiresAt <= now || rec.clientId !== s.client!.clientId) {
     throw new OAuthError('invalid_request_uri', 'request_uri is unknown, expired or already used', { resultCode: 'LK7006' });
   }
-  s.outer = s.params;
   s.params = Params.parse(String(rec.data.parameters ?? ''));
   s.request.pushed = true;
 };
@@ -156,7 +153,6 @@ export const checkRequestObject: Check = async (s) => {
   if (outerType !== undefined && innerType !== undefined && normalizeResponseType(outerType) !== normalizeResponseType(innerType)) {
     throw new OAuthError('invalid_request', 'response_type differs from the one in the request object', { resultCode: 'LK7027' });
   }
-  s.outer = s.params;
   s.params = inner;
 };
 
