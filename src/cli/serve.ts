@@ -10,6 +10,7 @@ export async function serve(config: Config): Promise<void> {
   const app = await buildApp(lk);
   const log = app.log;
   lk.setLogger(log);
+  if (config.insecureAllowHttpJwksUri) log.warn('insecureAllowHttpJwksUri is on: client keys may be fetched over plain http and forged in transit');
   if (config.demo) {
     const demo = await ensureDemo(await lk.context(DEFAULT_TENANT));
     if (demo) process.stdout.write(demo + '\n');

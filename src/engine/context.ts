@@ -1,7 +1,9 @@
 import type { TenantKeys } from '../keys/keystore.js';
+import type { SecretBox } from '../keys/secret-box.js';
 import type { Store } from '../store/types.js';
 import type { Hasher, RandomSource } from '../tokens/handles.js';
 import type { EngineLogger } from './result.js';
+import type { ClientSettings } from './client-settings.js';
 
 /** Per-tenant policy the engine reads. Defaults come from the server config; a tenant may override. */
 export interface TenantSettings {
@@ -26,6 +28,10 @@ export interface EngineContext {
   clock: () => number;
   random: RandomSource;
   log?: EngineLogger;
+  /** Encrypts the secrets that must stay recoverable (client_secret_jwt); the Latchkey object holds the key. */
+  secrets?: SecretBox;
+  /** Server-wide client policy: certificate trust, client key fetching, dynamic registration. */
+  clients?: ClientSettings;
 }
 
 export const nowSeconds = (ctx: Pick<EngineContext, 'clock'>): number => Math.floor(ctx.clock() / 1000);
@@ -41,5 +47,6 @@ export function endpointsOf(issuer: string) {
     jwks: `${issuer}/.well-known/jwks.json`,
     login: `${issuer}/login`,
     consent: `${issuer}/consent`,
+    registration: `${issuer}/oauth/register`,
   };
 }

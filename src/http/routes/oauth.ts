@@ -2,14 +2,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { token } from '../../engine/token/index.js';
 import { introspection } from '../../engine/introspection.js';
 import { revocation } from '../../engine/revocation.js';
+import { registration, registrationManagement } from '../../engine/registration.js';
 import { userinfo } from '../../engine/userinfo.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import { header, sendResult } from '../adapt.js';
+import { clientCertificateSource } from '../client-certificate.js';
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
 export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): Promise<void> {
   const ctx = await lk.context(DEFAULT_TENANT);
+  const certificateOf = clientCertificateSource(lk.config);
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -20,6 +23,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           parameters: typeof req.body === 'string' ? req.body : '',
           contentType: req.headers['content-type'] ?? '',
           authorization: header(req.headers.authorization),
+          clientCertificate: certificateOf(req),
         },
         ctx,
       );
@@ -33,6 +37,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           contentType: req.headers['content-type'] ?? '',
           authorization: header(req.headers.authorization),
           accept: header(req.headers.accept),
+          clientCertificate: certificateOf(req),
         },
         ctx,
       );
@@ -45,6 +50,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           parameters: typeof req.body === 'string' ? req.body : '',
           contentType: req.headers['content-type'] ?? '',
           authorization: header(req.headers.authorization),
+          clientCertificate: certificateOf(req),
         },
         ctx,
       );
@@ -65,5 +71,32 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
     };
     scope.get('/oauth/userinfo', ui);
     scope.post('/oauth/userinfo', ui);
+
+    // RFC 7591 §3 registration and RFC 7592 §2 management: only routed when registration is enabled.
+    if (lk.config.registration !== 'off') {
+      scope.post('/oauth/register', async (req, reply) => {
+        const result = await registration(
+          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization) },
+          ctx,
+        );
+        return sendResult(reply, result);
+      });
+      const manage = async (req: FastifyRequest<{ Params: { clientId: string } }>, reply: FastifyReply) => {
+        const result = await registrationManagement(
+          {
+            method: req.method as 'GET' | 'PUT' | 'DELETE',
+            clientId: req.params.clientId,
+            body: typeof req.body === 'string' ? req.body : '',
+            contentType: req.headers['content-type'],
+            authorization: header(req.headers.authorization),
+          },
+          ctx,
+        );
+        return sendResult(reply, result);
+      };
+      scope.get('/oauth/register/:clientId', manage);
+      scope.put('/oauth/register/:clientId', manage);
+      scope.delete('/oauth/register/:clientId', manage);
+    }
   });
 }
