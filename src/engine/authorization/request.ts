@@ -1,7 +1,7 @@
 import type { ClientRecord } from '../../store/types.js';
 import { audienceOf, verifyOwnJwt } from '../../tokens/verify-own.js';
 import { type ClaimsRequest, parseClaimsParameter } from '../claims.js';
-import { DEVICE_CODE_GRANT, normalizeResponseType } from '../client-metadata.js';
+import { DEVICE_CODE_GRANT, normalizeResponseType, redirectUriMatches } from '../client-metadata.js';
 import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
@@ -76,12 +76,15 @@ export const checkClient: Check = async (s) => {
   s.request.clientId = client.clientId;
 };
 
-/** RFC 9700 §4.1.3: exact string match against a registered URI; OIDC Core §3.1.2.1: required for OpenID requests. */
+/**
+ * RFC 9700 §4.1.3: exact string match against a registered URI (any port for a native client's loopback IP
+ * URI, RFC 8252 §7.3); OIDC Core §3.1.2.1: required for OpenID requests.
+ */
 export const checkRedirectUri: Check = (s) => {
   const client = s.client!;
   const sent = s.params.get('redirect_uri');
   if (sent !== undefined) {
-    if (!client.redirectUris.includes(sent)) {
+    if (!redirectUriMatches(client, sent)) {
       throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client', { resultCode: 'LK3004' });
     }
     s.redirectUri = sent;
