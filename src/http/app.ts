@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import type { Latchkey } from '../server/latchkey.js';
+import { registerCoreApiRoutes } from './routes/core-api.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerUiRoutes } from './routes/ui.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
@@ -50,6 +51,7 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
     await registerWellKnownRoutes(scope, lk);
     await registerOAuthRoutes(scope, lk);
     await registerUiRoutes(scope, lk);
+    await registerCoreApiRoutes(scope, lk);
   });
   return app;
 }
