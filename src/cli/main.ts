@@ -29,6 +29,7 @@ import {
 import { DEFAULT_TENANT } from '../store/types.js';
 import { performLogout } from '../engine/logout.js';
 import { serve } from './serve.js';
+import { createServiceToken, listServiceTokens, revokeServiceToken, serviceTokenView } from '../services/service-tokens.js';
 
 const USAGE = `usage: latchkey <command> [options]
 
@@ -50,6 +51,8 @@ const USAGE = `usage: latchkey <command> [options]
   registration-token create [--name N] [--expires-in SECONDS] [--uses N] | list | revoke ID
                                     initial access tokens for dynamic client registration (RFC 7591)
   session list --user SUB | end SID   (ending a session notifies its clients, back-channel)
+  service create ID [--issuer URL] | list          services (tenants) for the Core API
+  service-token create [--service ID] [--name N] | list | revoke ID   Core API access tokens
 
 Common options: --config FILE, --json (machine-readable output), --tenant ID (default: default).`;
 
@@ -120,6 +123,8 @@ export async function main(argv: string[]): Promise<number> {
       uses: { type: 'string' },
       'auth-method': { type: 'string' },
       'jwks-uri': { type: 'string' },
+      service: { type: 'string' },
+      issuer: { type: 'string' },
     },
   });
   const [cmd, sub, arg] = positionals;
@@ -168,6 +173,10 @@ export async function main(argv: string[]): Promise<number> {
       return withLatchkey(config, (lk) => tokenCommand(lk, cmd, sub, arg, values, out));
     case 'session':
       return withLatchkey(config, (lk) => sessionCommand(lk, sub, arg, values, out));
+    case 'service':
+      return withLatchkey(config, (lk) => serviceCommand(lk, sub, arg, values, out));
+    case 'service-token':
+      return withLatchkey(config, (lk) => serviceTokenCommand(lk, sub, arg, values, out));
     default:
       throw new CliError(`unknown command ${cmd}; try latchkey --help`);
   }
@@ -417,6 +426,51 @@ async function sessionCommand(lk: Latchkey, sub: string | undefined, arg: string
     }
     default:
       throw new CliError('usage: latchkey session list --user SUB | end SID');
+  }
+}
+
+async function serviceCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+  switch (sub) {
+    case 'create': {
+      if (!arg) throw new CliError('service create needs an id');
+      const t = tenantView(await createTenant(lk, { id: arg, issuer: v.issuer as string | undefined }), lk);
+      out.print(`created service ${arg} (issuer ${t.issuer as string}) with its own signing keys`, t);
+      return 0;
+    }
+    case 'list': {
+      const ts = (await listTenants(lk)).map((t) => tenantView(t, lk));
+      out.print(ts.map((t) => `${t.id as string}\t${t.issuer as string}`).join('\n'), ts);
+      return 0;
+    }
+    default:
+      throw new CliError('usage: latchkey service create ID [--issuer URL] | list');
+  }
+}
+
+async function serviceTokenCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+  switch (sub) {
+    case 'create': {
+      const { record, token } = await createServiceToken(lk, { serviceId: v.service as string | undefined, name: v.name as string | undefined });
+      const scope = record.tenantId === null ? 'every service' : `service ${record.tenantId}`;
+      out.print(`service token ${record.id} for ${scope} (shown only this once):\n${token}`, { ...serviceTokenView(record), token });
+      return 0;
+    }
+    case 'list': {
+      const ts = (await listServiceTokens(lk)).map(serviceTokenView);
+      out.print(
+        ts.map((t) => `${t.id as string}\t${t.service as string}\t${(t.name as string | null) ?? ''}${t.revoked_at !== null ? '\t(revoked)' : ''}`).join('\n') || '(no service tokens)',
+        ts,
+      );
+      return 0;
+    }
+    case 'revoke': {
+      if (!arg) throw new CliError('service-token revoke needs a token id');
+      await revokeServiceToken(lk, arg);
+      out.print(`revoked service token ${arg}`, { revoked: arg });
+      return 0;
+    }
+    default:
+      throw new CliError('usage: latchkey service-token create [--service ID] [--name N] | list | revoke ID');
   }
 }
 

@@ -112,6 +112,25 @@ export const resultCodes = {
   LK8028: 'Registration: the registration access token is missing or invalid, or the client does not exist (RFC 7592 §2).',
   LK8029: 'Registration: dynamic client registration is turned off on this server.',
   LK8030: 'Registration: the request body is not a JSON object (RFC 7591 §3.1).',
+  // Core API (issue 7): the JSON protocol API for delegating applications (LK11xxx)
+  LK11001: 'Core API: the request body is not valid JSON.',
+  LK11002: 'Core API: a field is missing, of the wrong type, or not recognised; the message names it.',
+  LK11003: 'Core API: the request body must be application/json.',
+  LK11004: 'Core API: no service access token was presented (Authorization: Bearer).',
+  LK11005: 'Core API: the service access token is unknown or revoked.',
+  LK11006: 'Core API: the service access token is not valid for this service.',
+  LK11007: 'Core API: no such service.',
+  LK11008: 'Core API: no such endpoint.',
+  LK11009: 'Core API: the request body is too large.',
+  LK11010: 'Core API: the service configuration (OpenID Provider / RFC 8414 metadata) of the service.',
+  LK11011: 'Core API: the JWK Set (public signing keys) of the service.',
+  LK11012: 'UserInfo: the access token is valid; gather the claims named in `claims` and call auth/userinfo/issue.',
+  LK11013: 'The access token was issued for another subject than the one the resource belongs to.',
+  LK11014: 'The access token is DPoP-bound and no DPoP proof was presented (RFC 9449 §7.1).',
+  LK11015: 'The DPoP proof is invalid: malformed, badly signed, for another method or URI, too old, replayed, or without the access token hash (RFC 9449 §4.3).',
+  LK11016: 'The DPoP proof was signed with another key than the one the access token is bound to (RFC 9449 §7.1).',
+  LK11017: 'The access token is bound to a client certificate and none, or another one, was presented (RFC 8705 §3).',
+  LK11018: 'The access token is not a b64token (RFC 6750 §2.1): the request is malformed.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyError, type FastifyHttpsOptions, ty
 import { ConfigError } from '../config/load.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerCoreApiRoutes } from './routes/core-api.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerUiRoutes } from './routes/ui.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
@@ -84,6 +85,7 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
     await registerOAuthRoutes(scope, lk);
     await registerUiRoutes(scope, lk);
     await registerAdminRoutes(scope, lk);
+    await registerCoreApiRoutes(scope, lk);
   });
   return app;
 }

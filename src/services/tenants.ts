@@ -39,21 +39,42 @@ export async function tenantContext(lk: Latchkey, id: string): Promise<EngineCon
   return lk.context(id);
 }
 
+const issuerOf = (t: TenantRecord, lk: Latchkey) => (t.id === DEFAULT_TENANT ? lk.config.issuer : t.issuer);
+
+/** RFC 8414 §2, OIDC Discovery §3: an http(s) URL without query or fragment; no trailing slash, so paths join. */
+function checkIssuer(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw badRequest(`issuer ${JSON.stringify(value)} is not a URL`);
+  }
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.search || u.hash || value.endsWith('/') || u.username || u.password) {
+    throw badRequest('issuer must be an http(s) URL without query, fragment, credentials or trailing slash');
+  }
+  return value;
+}
+
 /**
- * A new tenant with its own signing keys. Its issuer is `<issuer>/t/<id>`; serving requests under that issuer is
- * the routing layer's business (not done yet): the tenant, its keys, clients and users can be managed already.
+ * A new tenant (a Core API "service") with its own signing keys. Its issuer defaults to `<issuer>/t/<id>`; a service
+ * used through the Core API takes the issuer of the application that fronts it. Two tenants never share an issuer:
+ * an issuer names exactly one authorization server (RFC 8414 §2).
  */
-export async function createTenant(lk: Latchkey, input: { id: string; settings?: unknown }): Promise<TenantRecord> {
+export async function createTenant(lk: Latchkey, input: { id: string; issuer?: string; settings?: unknown }): Promise<TenantRecord> {
   if (!TENANT_ID.test(input.id)) throw badRequest('tenant id must be 1-63 lower-case letters, digits and dashes, starting with a letter or digit');
   const parsed = tenantSettingsSchema.safeParse(input.settings ?? {});
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
     throw badRequest(`settings${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`);
   }
-  if (await lk.store.findTenant(input.id)) throw conflict(`tenant ${input.id} already exists`);
+  const issuer = checkIssuer(input.issuer ?? `${lk.config.issuer}/t/${input.id}`);
+  const existing = await lk.store.listTenants();
+  if (existing.some((t) => t.id === input.id)) throw conflict(`tenant ${input.id} already exists`);
+  const clash = existing.find((t) => issuerOf(t, lk) === issuer);
+  if (clash) throw conflict(`issuer ${issuer} is already the issuer of tenant ${clash.id}`);
   const t: TenantRecord = {
     id: input.id,
-    issuer: `${lk.config.issuer}/t/${input.id}`,
+    issuer,
     settings: parsed.data,
     createdAt: Math.floor(lk.clock() / 1000),
   };
@@ -65,4 +86,15 @@ export async function createTenant(lk: Latchkey, input: { id: string; settings?:
   }
   await lk.keys.ensureKeys(t.id);
   return t;
+}
+
+/** The engine context of a service, or undefined when there is no such service (Core API routing). */
+export async function serviceContext(lk: Latchkey, id: string): Promise<EngineContext | undefined> {
+  if (!TENANT_ID.test(id)) return undefined;
+  try {
+    return await lk.context(id); // cached after the first call
+  } catch (e) {
+    if (!(await lk.store.findTenant(id))) return undefined;
+    throw e;
+  }
 }

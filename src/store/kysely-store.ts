@@ -8,6 +8,7 @@ import type {
   ConsentRecord,
   GrantRecord,
   LogoutDeliveryRecord,
+  ServiceTokenRecord,
   SessionRecord,
   SigningKeyRecord,
   Store,
@@ -42,6 +43,7 @@ interface SessionRow {
 }
 interface ConsentRow { tenant_id: string; subject: string; client_id: string; scope: string; updated_at: number }
 interface RateRow { key: string; window_start: number; count: number; expires_at: number }
+interface ServiceTokenRow { id: string; tenant_id: string | null; hash: string; name: string | null; created_at: number; revoked_at: number | null }
 interface PushedRow { tenant_id: string; hash: string; client_id: string; expires_at: number; consumed_at: number | null; data: string }
 interface DeviceRow {
   tenant_id: string; hash: string; user_code_hash: string; client_id: string; scope: string; status: string; poll_interval: number;
@@ -71,6 +73,7 @@ export interface Database {
   device_codes: DeviceRow;
   jti_replay_cache: JtiRow;
   management_tokens: ManagementTokenRow;
+  service_tokens: ServiceTokenRow;
 }
 
 const j = (v: unknown) => JSON.stringify(v);
@@ -117,6 +120,9 @@ const toCode = (r: CodeRow): AuthorizationCodeRecord => ({
 });
 const toTicket = (r: TicketRow): TicketRecord => ({
   tenantId: r.tenant_id, hash: r.hash, clientId: r.client_id, expiresAt: Number(r.expires_at), consumedAt: n(r.consumed_at), data: p(r.data),
+});
+const toServiceToken = (r: ServiceTokenRow): ServiceTokenRecord => ({
+  id: r.id, tenantId: r.tenant_id, hash: r.hash, name: r.name, createdAt: Number(r.created_at), revokedAt: n(r.revoked_at),
 });
 const toSession = (r: SessionRow): SessionRecord => ({
   tenantId: r.tenant_id, hash: r.hash, sid: r.sid, subject: r.subject, authTime: Number(r.auth_time), acr: r.acr,
@@ -816,6 +822,25 @@ export class KyselyStore implements Store {
       .where('id', '=', id)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  // Core API service tokens
+  async insertServiceToken(t: ServiceTokenRecord) {
+    await this.db
+      .insertInto('service_tokens')
+      .values({ id: t.id, tenant_id: t.tenantId, hash: t.hash, name: t.name, created_at: t.createdAt, revoked_at: t.revokedAt })
+      .execute();
+  }
+  async findServiceTokenByHash(hash: string) {
+    const r = await this.db.selectFrom('service_tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+    return r && toServiceToken(r);
+  }
+  async listServiceTokens() {
+    return (await this.db.selectFrom('service_tokens').selectAll().orderBy('created_at').orderBy('id').execute()).map(toServiceToken);
+  }
+  async revokeServiceToken(id: string, now: number) {
+    const r = await this.db.updateTable('service_tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 }

@@ -421,6 +421,29 @@ export interface ManagementTokenStore {
   revokeManagementToken(kind: ManagementTokenRecord['kind'], id: string, now: number): Promise<boolean>;
 }
 
+/**
+ * A Core API credential (issue 7): a bearer token a delegating application presents to call the JSON protocol
+ * API, for one service (tenant) or, with tenantId null, for every service. Stored only as a keyed hash.
+ */
+export interface ServiceTokenRecord {
+  /** Public identifier, for listing and revoking; not a secret. */
+  id: string;
+  /** The service the token may act for; null: every service. */
+  tenantId: string | null;
+  hash: string;
+  name: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface ServiceTokenStore {
+  insertServiceToken(t: ServiceTokenRecord): Promise<void>;
+  findServiceTokenByHash(hash: string): Promise<ServiceTokenRecord | undefined>;
+  listServiceTokens(): Promise<ServiceTokenRecord[]>;
+  /** Revoke by id; false when there is no such live token. */
+  revokeServiceToken(id: string, now: number): Promise<boolean>;
+}
+
 export interface Store
   extends TenantStore,
     ClientStore,
@@ -437,7 +460,8 @@ export interface Store
     PushedRequestStore,
     DeviceCodeStore,
     ReplayCacheStore,
-    ManagementTokenStore {
+    ManagementTokenStore,
+    ServiceTokenStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Run fn in one database transaction; the store passed to fn is bound to it. */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;

@@ -257,12 +257,29 @@ const m0004Clients: Migration = {
   },
 };
 
+/** Core API (issue 7): service access tokens, looked up by their keyed hash; tenant_id null = every service. */
+const m0008Core: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('service_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text')
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('name', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .addUniqueConstraint('service_tokens_hash_uq', ['hash'])
+      .execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
   '0007_tokens_partial_grant_idx': m007,
   '0003_front_par_device': m003FrontParDevice,
   '0004_clients_auth': m0004Clients,
+  '0008_core_service_tokens': m0008Core,
 };
 
 class InlineProvider implements MigrationProvider {
