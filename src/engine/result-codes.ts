@@ -59,6 +59,14 @@ export const resultCodes = {
   LK9001: 'The logout request is invalid (id_token_hint or client_id).',
   LK9002: 'post_logout_redirect_uri is not registered for the client; no redirect is made.',
   LK9003: 'The logout request is valid.',
+  // resource-server helpers (src/resource-server; LK12xxx)
+  LK12001: 'Resource server: the DPoP proof is missing or invalid (RFC 9449 §4.3: one proof, dpop+jwt, asymmetric signature by its jwk, htm, htu, iat window, ath, single use).',
+  LK12002: 'Resource server: the DPoP proof is signed by a key other than the one the access token is bound to (cnf.jkt, RFC 9449 §7.1).',
+  LK12003: 'Resource server: a DPoP-bound access token was presented as a Bearer token, or an unbound one with the DPoP scheme (RFC 9449 §7.2).',
+  LK12004: 'Resource server: the access token is bound to a TLS client certificate (cnf.x5t#S256) that was not presented (RFC 8705 §3).',
+  LK12005: 'Resource server: the access token is not meant for this resource server (aud, RFC 9068 §4).',
+  LK12006: 'Resource server: the authorization server could not be reached or answered nonsense (discovery, JWKS or introspection); answered 503.',
+  LK12007: 'Resource server: an opaque access token was presented but no introspection credentials are configured.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;
