@@ -3,7 +3,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { adminDatabaseUrl, dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
 import { startProcess } from '../helpers/process.js';
 import { freePort } from '../helpers/server.js';
 
@@ -81,12 +82,17 @@ describe('npm package', () => {
     run(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', resolve('node_modules/@types'), 'probe.ts'], project);
   }, 60_000);
 
-  it('`latchkey serve` from node_modules/.bin starts and answers discovery', async () => {
+  it('`latchkey serve` from node_modules/.bin starts (SQLite, or PostgreSQL on that pass) and answers discovery', async () => {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
+    // On the PostgreSQL pass the installed package runs on PostgreSQL (through its own `pg` dependency).
+    const databaseUrl = adminDatabaseUrl() ? await testDatabaseUrl(dir) : undefined;
+    onTestFinished(async () => {
+      if (databaseUrl) await dropTestDatabase(databaseUrl);
+    });
     const server = await startProcess(join(project, 'node_modules/.bin/latchkey'), ['serve'], {
       cwd: project,
-      env: { PATH: process.env.PATH, LATCHKEY_ISSUER: issuer, LATCHKEY_PORT: String(port), LATCHKEY_DATA_DIR: join(dir, 'data'), LATCHKEY_LOG_LEVEL: 'silent' },
+      env: { PATH: process.env.PATH, LATCHKEY_ISSUER: issuer, LATCHKEY_PORT: String(port), LATCHKEY_DATA_DIR: join(dir, 'data'), LATCHKEY_LOG_LEVEL: 'silent', ...(databaseUrl ? { LATCHKEY_DATABASE_URL: databaseUrl } : {}) },
       readyPattern: /latchkey: serving (\S+)/,
       timeoutMs: 30_000,
     });
