@@ -20,6 +20,10 @@ export { createUser } from './services/users.js';
 // `ctx` comes from `latchkey.context()`.
 export { authorization, authorizationIssue, authorizationFail } from './engine/authorization/index.js';
 export type { AuthorizationAction, AuthorizationResult, AuthorizationIssueInput, FailReason } from './engine/authorization/index.js';
+export { pushedAuthorizationRequest } from './engine/par.js';
+export type { PushedAuthorizationAction, BackChannelInput } from './engine/par.js';
+export { deviceAuthorization, deviceVerification, deviceComplete } from './engine/device.js';
+export type { DeviceAuthorizationAction, DeviceVerificationAction, DeviceVerificationResult, DeviceCompleteAction, DeviceCompleteInput } from './engine/device.js';
 export { token } from './engine/token/index.js';
 export type { TokenAction, TokenInput } from './engine/token/index.js';
 export { introspection } from './engine/introspection.js';
