@@ -131,6 +131,14 @@ export const resultCodes = {
   LK11016: 'The DPoP proof was signed with another key than the one the access token is bound to (RFC 9449 §7.1).',
   LK11017: 'The access token is bound to a client certificate and none, or another one, was presented (RFC 8705 §3).',
   LK11018: 'The access token is not a b64token (RFC 6750 §2.1): the request is malformed.',
+  // resource-server helpers (src/resource-server; LK12xxx)
+  LK12001: 'Resource server: the DPoP proof is missing or invalid (RFC 9449 §4.3: one proof, dpop+jwt, asymmetric signature by its jwk, htm, htu, iat window, ath, single use).',
+  LK12002: 'Resource server: the DPoP proof is signed by a key other than the one the access token is bound to (cnf.jkt, RFC 9449 §7.1).',
+  LK12003: 'Resource server: a DPoP-bound access token was presented as a Bearer token, or an unbound one with the DPoP scheme (RFC 9449 §7.2).',
+  LK12004: 'Resource server: the access token is bound to a TLS client certificate (cnf.x5t#S256) that was not presented (RFC 8705 §3).',
+  LK12005: 'Resource server: the access token is not meant for this resource server (aud, RFC 9068 §4).',
+  LK12006: 'Resource server: the authorization server could not be reached or answered nonsense (discovery, JWKS or introspection); answered 503.',
+  LK12007: 'Resource server: an opaque access token was presented but no introspection credentials are configured.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;
