@@ -1,7 +1,8 @@
 // oidcc-discovery-endpoint-verification (OIDCCDiscoveryEndpointVerification, OP-Discovery-*): the config plan's one
 // module. Beyond the suite's static checks, every value advertised is exercised: "Discovery lists exactly what works".
 import * as client from 'openid-client';
-import { createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { createRemoteJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
 import { basic, openTestLatchkey } from '../helpers/server.js';
@@ -178,7 +179,10 @@ describe('oidcc-discovery-endpoint-verification', () => {
     it('OIDC Core §9, RFC 6749 §2.3: every advertised token_endpoint_auth_method authenticates a client at the token endpoint', async () => {
       const t = T();
       for (const method of t.discovery.token_endpoint_auth_methods_supported as string[]) {
-        const c = await t.client({ token_endpoint_auth_method: method });
+        // private_key_jwt needs the client's public key registered; the assertion is signed with its private half.
+        const pair = method === 'private_key_jwt' ? await generateKeyPair('ES256') : undefined;
+        const jwk = pair ? { ...(await exportJWK(pair.publicKey)), alg: 'ES256', kid: 'k1', use: 'sig' } : undefined;
+        const c = await t.client({ token_endpoint_auth_method: method, ...(jwk ? { jwks: { keys: [jwk] } } : {}) });
         const verifier = client.randomPKCECodeVerifier();
         const browser = t.browser();
         const page = await browser.follow(authorizationUrl(t, c.clientId, {
@@ -190,7 +194,16 @@ describe('oidcc-discovery-endpoint-verification', () => {
         if (method === 'client_secret_basic') headers.authorization = basic(c.clientId, c.clientSecret);
         else if (method === 'client_secret_post') Object.assign(form, { client_id: c.clientId, client_secret: c.clientSecret });
         else if (method === 'none') form.client_id = c.clientId;
-        else throw new Error(`advertised token_endpoint_auth_method ${method} has no test here`);
+        else if (method === 'client_secret_jwt' || method === 'private_key_jwt') {
+          // RFC 7523 §2.2, §3: a JWT with iss = sub = client_id, aud = the token endpoint, exp and a fresh jti.
+          const assertion = new SignJWT({ jti: randomUUID() })
+            .setProtectedHeader(method === 'private_key_jwt' ? { alg: 'ES256', kid: 'k1' } : { alg: 'HS256' })
+            .setIssuer(c.clientId).setSubject(c.clientId).setAudience(t.discovery.token_endpoint).setIssuedAt().setExpirationTime('60s');
+          Object.assign(form, {
+            client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+            client_assertion: await assertion.sign(pair ? pair.privateKey : new TextEncoder().encode(c.clientSecret)),
+          });
+        } else throw new Error(`advertised token_endpoint_auth_method ${method} has no test here`);
         const res = await fetch(t.discovery.token_endpoint, { method: 'POST', headers, body: new URLSearchParams(form) });
         expect(res.status, method).toBe(200);
       }
