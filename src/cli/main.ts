@@ -1,3 +1,5 @@
+import { auditEventView } from '../audit/audit.js';
+import { listAuditEvents, parseAuditQuery } from '../services/audit.js';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -14,7 +16,7 @@ import {
   managementTokenView,
   revokeManagementToken,
 } from '../services/management-tokens.js';
-import { createTenant, listTenants, tenantContext, tenantView } from '../services/tenants.js';
+import { createTenant, getTenant, listTenants, tenantContext, tenantView } from '../services/tenants.js';
 import {
   createUser,
   deleteUser,
@@ -53,6 +55,7 @@ const USAGE = `usage: latchkey <command> [options]
   session list --user SUB | end SID   (ending a session notifies its clients, back-channel)
   service create ID [--issuer URL] | list          services (tenants) for the Core API
   service-token create [--service ID] [--name N] | list | revoke ID   Core API access tokens
+  audit list [--type T] [--since TIME] [--limit N]   security events, newest first (docs/audit.md)
 
 Common options: --config FILE, --json (machine-readable output), --tenant ID (default: default).`;
 
@@ -125,6 +128,9 @@ export async function main(argv: string[]): Promise<number> {
       'jwks-uri': { type: 'string' },
       service: { type: 'string' },
       issuer: { type: 'string' },
+      type: { type: 'string' },
+      limit: { type: 'string' },
+      since: { type: 'string' },
     },
   });
   const [cmd, sub, arg] = positionals;
@@ -177,6 +183,8 @@ export async function main(argv: string[]): Promise<number> {
       return withLatchkey(config, (lk) => serviceCommand(lk, sub, arg, values, out));
     case 'service-token':
       return withLatchkey(config, (lk) => serviceTokenCommand(lk, sub, arg, values, out));
+    case 'audit':
+      return withLatchkey(config, (lk) => auditCommand(lk, sub, values, out));
     default:
       throw new CliError(`unknown command ${cmd}; try latchkey --help`);
   }
@@ -493,4 +501,15 @@ export async function run(argv: string[]): Promise<void> {
       process.exitCode = 1;
     }
   }
+}
+
+async function auditCommand(lk: Latchkey, sub: string | undefined, v: Values, out: Out): Promise<number> {
+  if (sub !== 'list') throw new CliError('usage: latchkey audit list [--type T] [--since TIME] [--limit N]');
+  const tenant = (await getTenant(lk, tenantOf(v))).id;
+  const events = (await listAuditEvents(lk, tenant, parseAuditQuery({ type: v.type as string | undefined, since: v.since as string | undefined, limit: v.limit as string | undefined }))).map(auditEventView);
+  out.print(
+    events.map((e) => [e.at, e.type, e.client_id ?? '-', e.subject ?? '-', e.ip ?? '-', e.result_code ?? '-', JSON.stringify(e.detail)].join('\t')).join('\n') || '(no events)',
+    events,
+  );
+  return 0;
 }
