@@ -23,6 +23,7 @@ import {
   getUser,
   listUsers,
   setDisabled,
+  unlockUser,
   setPassword,
   updateUser,
   userView,
@@ -45,6 +46,7 @@ const USAGE = `usage: latchkey <command> [options]
   client rotate-secret ID [--grace SECONDS]   new secret; the old one works for SECONDS more (default 0)
   user create --username U --password P [--claims JSON] [--id SUB]
   user list | show SUB | delete SUB | disable SUB | enable SUB
+  user unlock SUB                   forget failed sign-ins of a locked account (docs/security.md)
   user update SUB [--username U] [--claims JSON]
   user set-password SUB --password P
   keys list | rotate [--alg ES256|RS256|PS256|EdDSA]... | retire KID
@@ -319,13 +321,18 @@ async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | 
       show(u, sub === 'disable' ? `disabled ${u.username}: sessions ended, grants and tokens revoked` : `enabled ${u.username}`);
       return 0;
     }
+    case 'unlock': {
+      const u = await unlockUser(ctx, need());
+      show(u, `unlocked ${u.username}: failed sign-ins forgotten`);
+      return 0;
+    }
     case 'delete': {
       await deleteUser(ctx, need());
       out.print(`deleted user ${arg}`, { deleted: arg });
       return 0;
     }
     default:
-      throw new CliError('usage: latchkey user create|list|show|update|set-password|disable|enable|delete');
+      throw new CliError('usage: latchkey user create|list|show|update|set-password|disable|enable|unlock|delete');
   }
 }
 

@@ -30,6 +30,8 @@ export interface TenantSettings {
   deviceCodeTtl?: number;
   deviceCodeInterval?: number;
   userCodeRateLimit?: number;
+  /** Failed logins per address within loginRateWindow (default loginRateLimit). */
+  loginRateLimitPerIp?: number;
 }
 
 export interface EngineContext {

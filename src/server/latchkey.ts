@@ -50,6 +50,7 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     deviceCodeTtl: config.deviceCodeTtl,
     deviceCodeInterval: config.deviceCodeInterval,
     userCodeRateLimit: config.userCodeRateLimit,
+    loginRateLimitPerIp: config.loginRateLimitPerIp,
   };
 }
 

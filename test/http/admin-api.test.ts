@@ -228,6 +228,12 @@ describe('admin API (through /admin/openapi.json)', () => {
     expect((await api('GET /admin/tenants/{tenant_id}/initial-access-tokens', { tenant_id: 'acme' })).body.map((x: any) => x.id)).not.toContain(created.body.id);
   });
 
+  it('users: unlock an account locked by failed sign-ins; an unknown user is 404', async () => {
+    const u = await api('POST /admin/tenants/{tenant_id}/users', { tenant_id: 'default' }, { username: 'locked-out', password: 'locked-out-password' });
+    expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/unlock', { tenant_id: 'default', sub: u.body.sub })).status).toBe(200);
+    expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/unlock', { tenant_id: 'default', sub: 'nobody' })).status).toBe(404);
+  });
+
   it('audit events: the admin writes above are listed, newest first (docs/audit.md)', async () => {
     const list = await api('GET /admin/tenants/{tenant_id}/audit-events', { tenant_id: 'default' });
     expect(list.status).toBe(200);

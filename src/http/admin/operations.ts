@@ -32,6 +32,7 @@ import {
   sessionView,
   setDisabled,
   setPassword,
+  unlockUser,
   updateUser,
   userView,
 } from '../../services/users.js';
@@ -235,6 +236,12 @@ export const operations: AdminOperation[] = [
     operationId: 'enableUser', method: 'POST', path: `${T}/users/{sub}/enable`, summary: 'Enable a disabled user', tag: 'users',
     response: { status: 200, schema: 'User', description: 'The user' },
     handler: async (lk, req) => userView(await setDisabled(await ctxOf(lk, req), req.params.sub!, false)),
+  },
+  {
+    operationId: 'unlockUser', method: 'POST', path: `${T}/users/{sub}/unlock`,
+    summary: 'Unlock an account locked by failed sign-ins (the lock otherwise ends with loginRateWindow)', tag: 'users',
+    response: { status: 200, schema: 'User', description: 'The user' },
+    handler: async (lk, req) => userView(await unlockUser(await ctxOf(lk, req), req.params.sub!)),
   },
   {
     operationId: 'listUserGrants', method: 'GET', path: `${T}/users/{sub}/grants`, summary: 'List a user\'s grants', tag: 'grants',
