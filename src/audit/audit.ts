@@ -49,6 +49,7 @@ export const auditTypeByResultCode: Readonly<Record<string, AuditEventType>> = {
   LK8010: 'client.auth_failed',
   LK8011: 'client.auth_failed',
   LK8012: 'client.auth_failed',
+  LK14001: 'rate_limited',
 };
 
 export interface AuditEventInput {

@@ -32,6 +32,10 @@ export interface TenantSettings {
   userCodeRateLimit?: number;
   /** Failed logins per address within loginRateWindow (default loginRateLimit). */
   loginRateLimitPerIp?: number;
+  /** Abuse limits (src/engine/abuse-limit.ts): requests per client, per address, window seconds. */
+  rateLimitPerClient?: number;
+  rateLimitPerIp?: number;
+  rateLimitWindow?: number;
 }
 
 export interface EngineContext {

@@ -51,6 +51,9 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     deviceCodeInterval: config.deviceCodeInterval,
     userCodeRateLimit: config.userCodeRateLimit,
     loginRateLimitPerIp: config.loginRateLimitPerIp,
+    rateLimitPerClient: config.rateLimitPerClient,
+    rateLimitPerIp: config.rateLimitPerIp,
+    rateLimitWindow: config.rateLimitWindow,
   };
 }
 

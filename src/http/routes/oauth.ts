@@ -19,6 +19,7 @@ interface BackChannelRequest {
   authorization?: string;
   accept?: string;
   clientCertificate?: string;
+  clientAddress?: string;
 }
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
@@ -42,6 +43,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
             authorization: header(req.headers.authorization),
             accept: header(req.headers.accept),
             clientCertificate: certificateOf(req),
+            clientAddress: req.ip,
           },
           ctx,
         );
@@ -74,7 +76,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
     if (lk.config.registration !== 'off') {
       scope.post('/oauth/register', async (req, reply) => {
         const result = await registration(
-          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization) },
+          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip },
           ctx,
         );
         return sendResult(reply, result);
@@ -87,6 +89,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
             body: typeof req.body === 'string' ? req.body : '',
             contentType: req.headers['content-type'],
             authorization: header(req.headers.authorization),
+            clientAddress: req.ip,
           },
           ctx,
         );
