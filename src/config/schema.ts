@@ -80,6 +80,10 @@ export const configSchema = z
     deviceCodeTtl: z.coerce.number().int().min(60).max(3600).default(600),
     deviceCodeInterval: z.coerce.number().int().min(1).max(60).default(5),
     userCodeRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
+    loginRateLimitPerIp: z.coerce.number().int().min(1).max(100000).optional(),
+    rateLimitPerClient: z.coerce.number().int().min(0).max(10_000_000).default(0),
+    rateLimitPerIp: z.coerce.number().int().min(0).max(10_000_000).default(0),
+    rateLimitWindow: z.coerce.number().int().min(1).max(86400).default(60),
     // Clients (issue 6): TLS, client certificates, dynamic registration.
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
@@ -139,6 +143,10 @@ export const optionDocs: Record<keyof Config, string> = {
   demo: 'On a fresh database, create a demo client and a demo user and print how to use them.',
   loginRateLimit: 'Failed logins allowed per account and per address within loginRateWindow.',
   loginRateWindow: 'Window for loginRateLimit, seconds.',
+  rateLimitPerClient: 'Requests a client may make to each of the token, introspection and registration-management endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit: a busy machine client legitimately makes many requests; set it for your traffic.',
+  rateLimitPerIp: 'Requests an address may make to each of the token, introspection and registration endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit (clients behind one NAT or proxy share an address); set it for your traffic.',
+  rateLimitWindow: 'Window for rateLimitPerClient and rateLimitPerIp, seconds.',
+  loginRateLimitPerIp: 'Failed logins allowed per client address within loginRateWindow (default: loginRateLimit). Raise it when many users share an address.',
   requirePushedAuthorizationRequests:
     'Every authorization request must come through the pushed authorization request endpoint (RFC 9126 §4). Clients may also require it one by one (require_pushed_authorization_requests).',
   pushedAuthorizationRequestTtl: 'Lifetime of a pushed request_uri, seconds (at most 60).',

@@ -30,6 +30,12 @@ export interface TenantSettings {
   deviceCodeTtl?: number;
   deviceCodeInterval?: number;
   userCodeRateLimit?: number;
+  /** Failed logins per address within loginRateWindow (default loginRateLimit). */
+  loginRateLimitPerIp?: number;
+  /** Abuse limits (src/engine/abuse-limit.ts): requests per client, per address, window seconds. */
+  rateLimitPerClient?: number;
+  rateLimitPerIp?: number;
+  rateLimitWindow?: number;
 }
 
 export interface EngineContext {

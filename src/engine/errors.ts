@@ -42,6 +42,8 @@ export interface OAuthErrorOptions {
   wwwAuthenticate?: string;
   /** Internal detail for logs and resultMessage; never sent to the client. */
   detail?: string;
+  /** RFC 6585 §4: seconds to send as Retry-After (with status 429). */
+  retryAfter?: number;
 }
 
 /** A protocol failure inside the engine. One function (toErrorResult) turns it into a Result. */
@@ -51,6 +53,7 @@ export class OAuthError extends Error {
   readonly status: number | undefined;
   readonly wwwAuthenticate: string | undefined;
   readonly detail: string | undefined;
+  readonly retryAfter: number | undefined;
 
   constructor(
     readonly code: OAuthErrorCode,
@@ -62,6 +65,7 @@ export class OAuthError extends Error {
     this.status = opts.status;
     this.wwwAuthenticate = opts.wwwAuthenticate;
     this.detail = opts.detail;
+    this.retryAfter = opts.retryAfter;
   }
 
   /** The RFC 6749 §5.2 JSON error body. */

@@ -139,6 +139,8 @@ export const resultCodes = {
   LK12005: 'Resource server: the access token is not meant for this resource server (aud, RFC 9068 §4).',
   LK12006: 'Resource server: the authorization server could not be reached or answered nonsense (discovery, JWKS or introspection); answered 503.',
   LK12007: 'Resource server: an opaque access token was presented but no introspection credentials are configured.',
+  // security (issue 11; LK14xxx)
+  LK14001: 'Rate limited: too many requests from this client or address at this endpoint; answered 429 with Retry-After (RFC 6585 §4).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

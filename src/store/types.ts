@@ -444,6 +444,33 @@ export interface ServiceTokenStore {
   revokeServiceToken(id: string, now: number): Promise<boolean>;
 }
 
+/** A security event (docs/audit.md): login, consent, token issued/revoked, reuse detected, client auth failure, admin action. */
+export interface AuditEventRecord {
+  id: string;
+  tenantId: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  type: string;
+  clientId: string | null;
+  subject: string | null;
+  ip: string | null;
+  resultCode: string | null;
+  detail: Record<string, unknown>;
+}
+
+export interface AuditEventQuery {
+  type?: string;
+  /** Only events at or after this time (ms since the epoch). */
+  since?: number;
+  limit: number;
+}
+
+export interface AuditStore {
+  insertAuditEvents(events: AuditEventRecord[]): Promise<void>;
+  /** Newest first. */
+  listAuditEvents(tenantId: string, q: AuditEventQuery): Promise<AuditEventRecord[]>;
+}
+
 export interface Store
   extends TenantStore,
     ClientStore,
@@ -461,7 +488,8 @@ export interface Store
     DeviceCodeStore,
     ReplayCacheStore,
     ManagementTokenStore,
-    ServiceTokenStore {
+    ServiceTokenStore,
+    AuditStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Run fn in one database transaction; the store passed to fn is bound to it. */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;

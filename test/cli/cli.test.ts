@@ -158,6 +158,15 @@ describe('latchkey CLI', () => {
     expect(cli(dir, ['client', 'list', '--tenant', 'nope']).err).toMatch(/tenant nope not found/);
   });
 
+  it('audit list: security events as JSON, filtered by type and limit; a bad filter exits non-zero (docs/audit.md)', () => {
+    const all = cli(dir, ['audit', 'list', '--json']);
+    expect(all.code).toBe(0);
+    expect(Array.isArray(JSON.parse(all.out))).toBe(true);
+    expect(JSON.parse(cli(dir, ['audit', 'list', '--type', 'login.failure', '--limit', '5', '--json']).out)).toEqual([]);
+    expect(cli(dir, ['audit', 'list', '--type', 'nonsense']).err).toMatch(/type must be one of/);
+    expect(cli(dir, ['audit', 'list', '--limit', '0']).code).not.toBe(0);
+  });
+
   it('admin-token and registration-token: shown once, listed without the value, revocable', () => {
     const made = JSON.parse(cli(dir, ['admin-token', 'create', '--name', 'ops', '--json']).out);
     expect(made.token).toMatch(/^lka_/);

@@ -1,3 +1,4 @@
+import { limitAddress, limitClient } from '../abuse-limit.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from '../client-auth.js';
 import { endpointsOf, type EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
@@ -32,11 +33,13 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<Result<Tok
       checkFormContentType(input.contentType);
       const params = Params.parse(input.parameters);
       const grantType = params.require('grant_type');
+      await limitAddress(ctx, 'token', input.clientAddress);
       const auth = await authenticateClient(
         clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).token),
         presentedCredentials(input),
         params,
       );
+      await limitClient(ctx, 'token', auth.client.clientId);
       const handler = Object.hasOwn(grantHandlers, grantType) ? grantHandlers[grantType] : undefined;
       if (!handler) throw new OAuthError('unsupported_grant_type', 'unsupported grant_type', { resultCode: 'LK2002' });
       if (!auth.client.grantTypes.includes(grantType)) {

@@ -20,6 +20,8 @@ export interface TokenInput {
   dpop?: string;
   htm?: string;
   htu?: string;
+  /** The caller's network address, for the abuse limits (src/engine/abuse-limit.ts). */
+  clientAddress?: string;
 }
 
 export type GrantHandler = (params: Params, auth: AuthenticatedClient, ctx: EngineContext, input: TokenInput) => Promise<Result<TokenAction>>;

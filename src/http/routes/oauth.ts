@@ -11,6 +11,7 @@ import { DEFAULT_TENANT } from '../../store/types.js';
 import type { Result } from '../../engine/result.js';
 import { header, sendResult } from '../adapt.js';
 import { clientCertificateSource } from '../client-certificate.js';
+import { auditResult } from '../audit.js';
 
 interface BackChannelRequest {
   parameters: string;
@@ -18,6 +19,7 @@ interface BackChannelRequest {
   authorization?: string;
   accept?: string;
   clientCertificate?: string;
+  clientAddress?: string;
 }
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
@@ -33,26 +35,27 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
      * Accept headers, and the TLS client certificate (from the socket, or a trusted proxy's header).
      */
     const backChannel =
-      (engine: (input: BackChannelRequest, c: typeof ctx) => Promise<Result>) => async (req: FastifyRequest, reply: FastifyReply) =>
-        sendResult(
-          reply,
-          await engine(
-            {
-              parameters: typeof req.body === 'string' ? req.body : '',
-              contentType: req.headers['content-type'] ?? '',
-              authorization: header(req.headers.authorization),
-              accept: header(req.headers.accept),
-              clientCertificate: certificateOf(req),
-            },
-            ctx,
-          ),
+      (engine: (input: BackChannelRequest, c: typeof ctx) => Promise<Result>, endpoint: string) => async (req: FastifyRequest, reply: FastifyReply) => {
+        const result = await engine(
+          {
+            parameters: typeof req.body === 'string' ? req.body : '',
+            contentType: req.headers['content-type'] ?? '',
+            authorization: header(req.headers.authorization),
+            accept: header(req.headers.accept),
+            clientCertificate: certificateOf(req),
+            clientAddress: req.ip,
+          },
+          ctx,
         );
+        auditResult(lk, ctx.tenant.id, endpoint, req, result);
+        return sendResult(reply, result);
+      };
 
-    scope.post('/oauth/token', backChannel(token));
-    scope.post('/oauth/introspect', backChannel(introspection));
-    scope.post('/oauth/revoke', backChannel(revocation));
-    scope.post('/oauth/par', backChannel(pushedAuthorizationRequest)); // RFC 9126 §2
-    scope.post('/oauth/device_authorization', backChannel(deviceAuthorization)); // RFC 8628 §3.1
+    scope.post('/oauth/token', backChannel(token, 'token'));
+    scope.post('/oauth/introspect', backChannel(introspection, 'introspection'));
+    scope.post('/oauth/revoke', backChannel(revocation, 'revocation'));
+    scope.post('/oauth/par', backChannel(pushedAuthorizationRequest, 'par')); // RFC 9126 §2
+    scope.post('/oauth/device_authorization', backChannel(deviceAuthorization, 'device_authorization')); // RFC 8628 §3.1
 
     // OIDC Core §5.3.1: GET and POST; the token in the header or, for POST, the form body (RFC 6750 §2.2).
     const ui = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -73,7 +76,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
     if (lk.config.registration !== 'off') {
       scope.post('/oauth/register', async (req, reply) => {
         const result = await registration(
-          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization) },
+          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip },
           ctx,
         );
         return sendResult(reply, result);
@@ -86,6 +89,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
             body: typeof req.body === 'string' ? req.body : '',
             contentType: req.headers['content-type'],
             authorization: header(req.headers.authorization),
+            clientAddress: req.ip,
           },
           ctx,
         );
