@@ -49,6 +49,8 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     deviceCodeTtl: config.deviceCodeTtl,
     deviceCodeInterval: config.deviceCodeInterval,
     userCodeRateLimit: config.userCodeRateLimit,
+    dpopNonces: config.dpopNonces,
+    dpopProofWindow: config.dpopProofWindow,
   };
 }
 

@@ -18,6 +18,8 @@ interface BackChannelRequest {
   authorization?: string;
   accept?: string;
   clientCertificate?: string;
+  /** RFC 9449 §4.1: the DPoP header (token endpoint, PAR). */
+  dpop?: string;
 }
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
@@ -43,6 +45,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
               authorization: header(req.headers.authorization),
               accept: header(req.headers.accept),
               clientCertificate: certificateOf(req),
+              dpop: header(req.headers.dpop),
             },
             ctx,
           ),
@@ -61,6 +64,9 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           authorization: header(req.headers.authorization),
           parameters: req.method === 'POST' && typeof req.body === 'string' ? req.body : undefined,
           contentType: req.headers['content-type'],
+          dpop: header(req.headers.dpop),
+          method: req.method,
+          clientCertificate: certificateOf(req),
         },
         ctx,
       );
