@@ -3,6 +3,7 @@ import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { bearerError } from './bearer.js';
 import { endpointsOf, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
+import { Params } from './params.js';
 import { verifyDpopProof } from './dpop.js';
 
 /** What a client presented beside its access token to prove it holds the key the token is bound to. */
@@ -101,4 +102,19 @@ export function checkRefreshBinding(ctx: EngineContext, record: TokenRecord): vo
   if (jkt !== undefined && ctx.confirmation?.jkt !== jkt) {
     throw new OAuthError('invalid_grant', 'the refresh token is bound to another DPoP key', { resultCode: 'LK13004' });
   }
+}
+
+/**
+ * RFC 9449 §10.1: a DPoP proof sent with a pushed authorization request binds the code like dpop_jkt; when both
+ * are sent they must name the same key. Returns the parameters to keep, with dpop_jkt set. Called after the
+ * checks, so that it applies to the parameters of a request object too.
+ */
+export async function pushedDpopJkt(ctx: EngineContext, dpop: string | undefined, params: Params): Promise<Params> {
+  if (dpop === undefined) return params;
+  const { jkt } = await verifyDpopProof(ctx, dpop, { htm: 'POST', htu: endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest, site: 'token' });
+  const sent = params.get('dpop_jkt');
+  if (sent !== undefined && sent !== jkt) {
+    throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the key of the DPoP proof', { resultCode: 'LK13006' });
+  }
+  return Params.fromRecord({ ...Object.fromEntries(params.entries()), dpop_jkt: jkt });
 }

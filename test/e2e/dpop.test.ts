@@ -25,16 +25,21 @@ async function setup(s: TestServer) {
   return { as, pub, sub };
 }
 
-/** Code flow with oauth4webapi's DPoP handle, retrying once on use_dpop_nonce as the library expects. */
-async function dpopCodeFlow(s: TestServer, as: oauth.AuthorizationServer, client: oauth.Client, DPoP: oauth.DPoPHandle) {
+/** Sign alice in and return the callback parameters; `extra` goes into the authorization request. */
+async function authorize(s: TestServer, as: oauth.AuthorizationServer, client: oauth.Client, extra: Record<string, string> = {}) {
   const verifier = oauth.generateRandomCodeVerifier();
   const url = new URL(as.authorization_endpoint!);
   url.search = new URLSearchParams({
     client_id: client.client_id, redirect_uri: CB, response_type: 'code', scope: 'openid offline_access',
-    code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
   }).toString();
   const cb = await new Agent(s.issuer).authorize(url.href, 'alice', 'alice-password');
-  const params = oauth.validateAuthResponse(as, client, cb, oauth.expectNoState);
+  return { params: oauth.validateAuthResponse(as, client, cb, oauth.expectNoState), verifier };
+}
+
+/** Code flow with oauth4webapi's DPoP handle, retrying once on use_dpop_nonce as the library expects. */
+async function dpopCodeFlow(s: TestServer, as: oauth.AuthorizationServer, client: oauth.Client, DPoP: oauth.DPoPHandle) {
+  const { params, verifier } = await authorize(s, as, client);
   const grant = () => oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, CB, verifier, { ...insecure, DPoP });
   try {
     return await oauth.processAuthorizationCodeResponse(as, client, await grant());
@@ -172,6 +177,59 @@ describe('RFC 9449 DPoP', () => {
     expect(none.json).toMatchObject({ error: 'invalid_request' });
     const ok = await postForm(tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(svc.clientId, svc.clientSecret!), dpop: await proof(await generateKeyPair('ES256'), 'POST', tokenUrl) });
     expect(ok.status).toBe(200);
+  });
+
+  it('RFC 9449 §10: dpop_jkt at the authorization endpoint binds the code: another key or no proof is invalid_grant', async () => {
+    const client: oauth.Client = { client_id: pub.clientId };
+    const keys = await oauth.generateKeyPair('ES256');
+    const dpop_jkt = await calculateJwkThumbprint(await exportJWK(keys.publicKey));
+    const exchange = async (opts: { DPoP?: oauth.DPoPHandle }) => {
+      const { params, verifier } = await authorize(s, as, client, { dpop_jkt });
+      return oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, CB, verifier, { ...insecure, ...opts });
+    };
+    const other = await exchange({ DPoP: oauth.DPoP(client, await oauth.generateKeyPair('ES256')) });
+    expect(other.status).toBe(400);
+    expect(await other.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(await (await exchange({})).json()).toMatchObject({ error: 'invalid_grant' });
+    const ok = await oauth.processAuthorizationCodeResponse(as, client, await exchange({ DPoP: oauth.DPoP(client, keys) }));
+    expect(ok.token_type).toBe('dpop');
+    // A malformed dpop_jkt is refused at the authorization endpoint.
+    const url = new URL(as.authorization_endpoint!);
+    url.search = new URLSearchParams({ client_id: client.client_id, redirect_uri: CB, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', dpop_jkt: 'short' }).toString();
+    const res = await new Agent(s.issuer).follow(url.href);
+    expect(new URL(res.location!).searchParams.get('error')).toBe('invalid_request');
+  });
+
+  it('RFC 9449 §10.1: a DPoP proof with a pushed authorization request binds the code to its key', async () => {
+    const client: oauth.Client = { client_id: pub.clientId };
+    const keys = await oauth.generateKeyPair('ES256');
+    const DPoP = oauth.DPoP(client, keys);
+    const push = async (extra: Record<string, string> = {}) => {
+      const verifier = oauth.generateRandomCodeVerifier();
+      const res = await oauth.pushedAuthorizationRequest(as, client, oauth.None(), {
+        redirect_uri: CB, response_type: 'code', scope: 'openid', code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
+      }, { ...insecure, DPoP });
+      return { res, verifier };
+    };
+    const mismatch = await push({ dpop_jkt: 'A'.repeat(43) });
+    expect(mismatch.res.status).toBe(400);
+    expect(await mismatch.res.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+    const { res, verifier } = await push();
+    const pushed = await oauth.processPushedAuthorizationResponse(as, client, res);
+    const url = new URL(as.authorization_endpoint!);
+    url.search = new URLSearchParams({ client_id: client.client_id, request_uri: pushed.request_uri }).toString();
+    const cb = await new Agent(s.issuer).authorize(url.href, 'alice', 'alice-password');
+    const params = oauth.validateAuthResponse(as, client, cb, oauth.expectNoState);
+    const other = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, CB, verifier, { ...insecure, DPoP: oauth.DPoP(client, await oauth.generateKeyPair('ES256')) });
+    expect(await other.json()).toMatchObject({ error: 'invalid_grant' });
+    // The code is single use: a second push with the same key, then the right proof, gets tokens.
+    const again = await push();
+    const pushed2 = await oauth.processPushedAuthorizationResponse(as, client, again.res);
+    url.search = new URLSearchParams({ client_id: client.client_id, request_uri: pushed2.request_uri }).toString();
+    const cb2 = await new Agent(s.issuer).authorize(url.href, 'alice', 'alice-password');
+    const params2 = oauth.validateAuthResponse(as, client, cb2, oauth.expectNoState);
+    const tokens = await oauth.processAuthorizationCodeResponse(as, client, await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params2, CB, again.verifier, { ...insecure, DPoP }));
+    expect(tokens.token_type).toBe('dpop');
   });
 
   it('RFC 9449 §6.2: introspection answers cnf.jkt and token_type DPoP', async () => {
