@@ -272,6 +272,20 @@ describe('RFC 9449 §8, §9: server nonces (dpopNonces)', () => {
     expect(info.sub).toBe(sub);
   });
 
+  it('RFC 9449 §8.2: a successful token response to a DPoP request carries a fresh DPoP-Nonce', async () => {
+    const svc = await s.client({ grant_types: ['client_credentials'], scope: 'api:read' });
+    const keys = await generateKeyPair('ES256');
+    const tokenUrl = s.url('/oauth/token');
+    const cc = async (nonce?: string) =>
+      postForm(tokenUrl, { grant_type: 'client_credentials' }, { authorization: basic(svc.clientId, svc.clientSecret!), dpop: await proof(keys, 'POST', tokenUrl, nonce ? { nonce } : {}) });
+    const first = await cc();
+    expect(first.json).toMatchObject({ error: 'use_dpop_nonce' });
+    const ok = await cc(first.headers.get('dpop-nonce')!);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('dpop-nonce')).toBeTruthy();
+    expect((await cc('not-a-nonce-of-ours')).json).toMatchObject({ error: 'use_dpop_nonce' });
+  });
+
   it('RFC 9449 §9: at UserInfo a proof without the nonce gets 401 with error="use_dpop_nonce" and a DPoP-Nonce header', async () => {
     const client: oauth.Client = { client_id: pub.clientId };
     const keys = await oauth.generateKeyPair('ES256');

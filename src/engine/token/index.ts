@@ -9,6 +9,7 @@ import { deviceCode } from './device-code.js';
 import { refreshToken } from './refresh-token.js';
 import type { GrantHandler, TokenAction, TokenInput } from './types.js';
 import { tokenRequestConfirmation } from '../token-binding.js';
+import { currentDpopNonce } from '../dpop.js';
 
 export type { TokenAction, TokenInput } from './types.js';
 
@@ -45,7 +46,10 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<Result<Tok
       }
       const confirmation = await tokenRequestConfirmation(ctx, auth.client, input);
       const result = await handler(params, auth, confirmation ? { ...ctx, confirmation } : ctx, input);
-      return confirmation?.jkt ? dpopTokenType(result) : result;
+      const answered = confirmation?.jkt ? dpopTokenType(result) : result;
+      // RFC 9449 §8.2: with nonces on, every answer to a DPoP request carries a fresh nonce for the next proof.
+      if (input.dpop !== undefined && ctx.tenant.settings.dpopNonces) answered.headers = { ...answered.headers, 'DPoP-Nonce': currentDpopNonce(ctx) };
+      return answered;
     },
     actionFor,
     'INTERNAL_SERVER_ERROR',
