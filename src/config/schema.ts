@@ -84,6 +84,8 @@ export const configSchema = z
     rateLimitPerClient: z.coerce.number().int().min(0).max(10_000_000).default(0),
     rateLimitPerIp: z.coerce.number().int().min(0).max(10_000_000).default(0),
     rateLimitWindow: z.coerce.number().int().min(1).max(86400).default(60),
+    dpopNonces: flag(false),
+    dpopProofWindow: z.coerce.number().int().min(5).max(600).default(60),
     // Clients (issue 6): TLS, client certificates, dynamic registration.
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
@@ -156,6 +158,9 @@ export const optionDocs: Record<keyof Config, string> = {
   defaultAcr:
     'The acr value of a password sign-in, the only authentication method built in. ID tokens carry it; an essential acr request for any other value fails with access_denied (OIDC Core §5.5.1.1).',
   deviceCodeTtl: 'Lifetime of a device_code / user_code pair, seconds (RFC 8628 §3.2 expires_in).',
+  dpopNonces:
+    'Require server-provided nonces in DPoP proofs (RFC 9449 §8, §9): a proof without a current nonce is answered use_dpop_nonce with a DPoP-Nonce header. Nonces are stateless (HMAC of a time slot) and work across instances.',
+  dpopProofWindow: 'How far a DPoP proof\'s iat may lie from the server clock, either way, seconds (RFC 9449 §11.1).',
   deviceCodeInterval: 'Seconds a device must wait between token polls (RFC 8628 §3.2 interval); polling faster raises it by 5 (slow_down).',
   userCodeRateLimit: 'Wrong user codes a signed-in user, and an address, may enter on the /device page within loginRateWindow (RFC 8628 §5.1).',
   tlsCert: 'Path to a PEM certificate (chain): serve HTTPS directly. Goes with tlsKey.',

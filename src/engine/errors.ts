@@ -44,6 +44,8 @@ export interface OAuthErrorOptions {
   detail?: string;
   /** RFC 6585 §4: seconds to send as Retry-After (with status 429). */
   retryAfter?: number;
+  /** Further response headers the spec requires (RFC 9449 §8: DPoP-Nonce). */
+  headers?: Record<string, string>;
 }
 
 /** A protocol failure inside the engine. One function (toErrorResult) turns it into a Result. */
@@ -54,6 +56,7 @@ export class OAuthError extends Error {
   readonly wwwAuthenticate: string | undefined;
   readonly detail: string | undefined;
   readonly retryAfter: number | undefined;
+  readonly headers: Record<string, string> | undefined;
 
   constructor(
     readonly code: OAuthErrorCode,
@@ -66,6 +69,7 @@ export class OAuthError extends Error {
     this.wwwAuthenticate = opts.wwwAuthenticate;
     this.detail = opts.detail;
     this.retryAfter = opts.retryAfter;
+    this.headers = opts.headers;
   }
 
   /** The RFC 6749 §5.2 JSON error body. */

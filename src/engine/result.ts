@@ -52,6 +52,7 @@ export function errorResult<A extends string>(err: OAuthError, actionFor: (e: OA
   const headers: Record<string, string> = {};
   if (err.wwwAuthenticate) headers['WWW-Authenticate'] = err.wwwAuthenticate;
   if (err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
+  if (err.headers) Object.assign(headers, err.headers);
   const rc = err.resultCode ?? defaultResultCode(err);
   return jsonResult(actionFor(err), err.status ?? defaultStatus, rc, err.body(), {
     headers,

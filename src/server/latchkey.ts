@@ -54,6 +54,8 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     rateLimitPerClient: config.rateLimitPerClient,
     rateLimitPerIp: config.rateLimitPerIp,
     rateLimitWindow: config.rateLimitWindow,
+    dpopNonces: config.dpopNonces,
+    dpopProofWindow: config.dpopProofWindow,
   };
 }
 

@@ -82,6 +82,10 @@ export interface ClientMetadata {
   softwareVersion?: string;
   /** RFC 7591 §3.2.1: a verified software statement is returned unmodified. */
   softwareStatement?: string;
+  /** RFC 9449 §5.2: this client's access tokens must be DPoP-bound (token requests without a proof are refused). */
+  dpopBoundAccessTokens?: boolean;
+  /** RFC 8705 §3.4: access tokens are bound to the client certificate presented at the token endpoint. */
+  tlsClientCertificateBoundAccessTokens?: boolean;
 }
 
 export interface ClientRecord extends ClientMetadata {

@@ -37,6 +37,7 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
   if (req.authTime !== undefined) data.auth_time = req.authTime;
   if (req.acr !== undefined) data.acr = req.acr;
   if (req.sid !== undefined) data.sid = req.sid;
+  if (ctx.confirmation) data.cnf = { ...ctx.confirmation }; // RFC 9449 §6, RFC 8705 §3.1
 
   let token: string;
   let handle: string;
@@ -58,6 +59,7 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
     if (req.authTime !== undefined) payload.auth_time = req.authTime;
     if (req.acr !== undefined) payload.acr = req.acr;
     if (req.sid !== undefined) payload.sid = req.sid;
+    if (ctx.confirmation) payload.cnf = { ...ctx.confirmation }; // RFC 9449 §6.1, RFC 8705 §3.1
     token = signJwt(keys.signingKey('ES256'), payload, { typ: 'at+jwt' }); // RFC 9068 §2.1
   } else {
     token = newHandle(ctx.random);

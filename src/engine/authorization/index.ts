@@ -34,6 +34,7 @@ import {
   errorResponseMode,
 } from './request.js';
 import { authorizationResponse, type ResponseTarget } from './response.js';
+import { checkDpopJkt } from './dpop-jkt.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
 
@@ -86,6 +87,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkNonce,             X, X, _],
   [checkIdTokenHint,       X, X, _],
   [checkClaims,            X, X, _],
+  [checkDpopJkt,           X, X, _], // RFC 9449 §10
 ];
 
 const COLUMN: Record<AuthorizationEndpoint, 1 | 2 | 3> = { authorization: 1, par: 2, device_authorization: 3 };
@@ -265,6 +267,7 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
             amr: input.amr,
             sid: input.sid,
             claims: req.claims,
+            ...(req.dpopJkt ? { dpopJkt: req.dpopJkt } : {}), // RFC 9449 §10
           },
         });
       }

@@ -47,6 +47,8 @@ export interface AuthorizationRequest {
   claimsSub?: string;
   /** RFC 9126: the request came through the pushed authorization request endpoint. */
   pushed?: boolean;
+  /** RFC 9449 §10: the DPoP key thumbprint the code is bound to. */
+  dpopJkt?: string;
 }
 
 /** State threaded through the checks: what is known so far. */

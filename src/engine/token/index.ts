@@ -9,6 +9,8 @@ import { clientCredentials } from './client-credentials.js';
 import { deviceCode } from './device-code.js';
 import { refreshToken } from './refresh-token.js';
 import type { GrantHandler, TokenAction, TokenInput } from './types.js';
+import { tokenRequestConfirmation } from '../token-binding.js';
+import { currentDpopNonce } from '../dpop.js';
 
 export type { TokenAction, TokenInput } from './types.js';
 
@@ -45,10 +47,23 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<Result<Tok
       if (!auth.client.grantTypes.includes(grantType)) {
         throw new OAuthError('unauthorized_client', `client is not allowed the ${grantType} grant`, { resultCode: 'LK1007' });
       }
-      return handler(params, auth, ctx, input);
+      const confirmation = await tokenRequestConfirmation(ctx, auth.client, input);
+      const result = await handler(params, auth, confirmation ? { ...ctx, confirmation } : ctx, input);
+      const answered = confirmation?.jkt ? dpopTokenType(result) : result;
+      // RFC 9449 §8.2: with nonces on, every answer to a DPoP request carries a fresh nonce for the next proof.
+      if (input.dpop !== undefined && ctx.tenant.settings.dpopNonces) answered.headers = { ...answered.headers, 'DPoP-Nonce': currentDpopNonce(ctx) };
+      return answered;
     },
     actionFor,
     'INTERNAL_SERVER_ERROR',
     ctx.log,
   );
+}
+
+/** RFC 9449 §5: a DPoP-bound access token is answered with token_type DPoP, whichever grant minted it. */
+function dpopTokenType(result: Result<TokenAction>): Result<TokenAction> {
+  if (result.action !== 'OK' || !result.responseContent) return result;
+  const body = JSON.parse(result.responseContent) as Record<string, unknown>;
+  if (typeof body.access_token !== 'string' || body.token_type !== 'Bearer') return result;
+  return { ...result, responseContent: JSON.stringify({ ...body, token_type: 'DPoP' }) };
 }

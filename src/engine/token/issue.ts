@@ -65,7 +65,11 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
       expiresAt,
       revokedAt: null,
       consumedAt: null,
-      data: { authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, ...(g.claims ? { claimsRequest: g.claims } : {}) },
+      data: {
+        authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, ...(g.claims ? { claimsRequest: g.claims } : {}),
+        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a confidential client authenticates).
+        ...(ctx.confirmation?.jkt && g.client.tokenEndpointAuthMethod === 'none' ? { cnf: { jkt: ctx.confirmation.jkt } } : {}),
+      },
     });
     body.refresh_token = rt;
   }

@@ -5,6 +5,7 @@ import { parseScope } from '../params.js';
 import { jsonResult } from '../result.js';
 import { issueUserTokens } from './issue.js';
 import type { GrantHandler } from './types.js';
+import { checkRefreshBinding } from '../token-binding.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description, { resultCode: 'LK2008' });
 
@@ -23,6 +24,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   if (rec.revokedAt !== null) throw invalid('refresh token revoked');
   if (rec.consumedAt !== null) return reuse(rec.grantId!);
   if (rec.expiresAt <= now) throw invalid('refresh token expired');
+  checkRefreshBinding(ctx, rec); // RFC 9449 §5
 
   const requested = params.has('scope') ? parseScope(params.get('scope')) : rec.scope;
   for (const s of requested) {

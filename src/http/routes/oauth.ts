@@ -20,6 +20,8 @@ interface BackChannelRequest {
   accept?: string;
   clientCertificate?: string;
   clientAddress?: string;
+  /** RFC 9449 §4.1: the DPoP header (token endpoint, PAR). */
+  dpop?: string;
 }
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
@@ -44,6 +46,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
             accept: header(req.headers.accept),
             clientCertificate: certificateOf(req),
             clientAddress: req.ip,
+            dpop: header(req.headers.dpop),
           },
           ctx,
         );
@@ -64,6 +67,9 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           authorization: header(req.headers.authorization),
           parameters: req.method === 'POST' && typeof req.body === 'string' ? req.body : undefined,
           contentType: req.headers['content-type'],
+          dpop: header(req.headers.dpop),
+          method: req.method,
+          clientCertificate: certificateOf(req),
         },
         ctx,
       );
