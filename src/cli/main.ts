@@ -6,6 +6,7 @@ import { clientToJson } from '../engine/client-metadata.js';
 import { OAuthError } from '../engine/errors.js';
 import { Latchkey } from '../server/latchkey.js';
 import { registerClient } from '../services/clients.js';
+import { registerResourceServer, resourceServerToJson } from '../services/resources.js';
 import { createUser, UserInputError } from '../services/users.js';
 import { SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { DEFAULT_TENANT } from '../store/types.js';
@@ -22,6 +23,8 @@ const USAGE = `usage: latchkey <command> [options]
   user create --username U --password P [--claims JSON] [--id SUB]
   user list | delete ID
   keys list | rotate [--alg ES256|RS256|PS256|EdDSA]...
+  resource create --identifier URI [--scope "a b"] [--name N] [--format opaque|jwt] [--ttl SECONDS]
+  resource list | delete URI
 
 Common options: --config FILE, --json (machine-readable output).`;
 
@@ -85,6 +88,9 @@ export async function main(argv: string[]): Promise<number> {
       claims: { type: 'string' },
       id: { type: 'string' },
       alg: { type: 'string', multiple: true },
+      identifier: { type: 'string' },
+      format: { type: 'string' },
+      ttl: { type: 'string' },
     },
   });
   const [cmd, sub, arg] = positionals;
@@ -126,6 +132,8 @@ export async function main(argv: string[]): Promise<number> {
       return withLatchkey(config, (lk) => userCommand(lk, sub, arg, values, out));
     case 'keys':
       return withLatchkey(config, (lk) => keysCommand(lk, sub, values, out));
+    case 'resource':
+      return withLatchkey(config, (lk) => resourceCommand(lk, sub, arg, values, out));
     default:
       throw new CliError(`unknown command ${cmd}; try latchkey --help`);
   }
@@ -228,6 +236,43 @@ async function keysCommand(lk: Latchkey, sub: string | undefined, v: Values, out
     }
     default:
       throw new CliError('usage: latchkey keys list|rotate');
+  }
+}
+
+/** Resource servers (RFC 8707): what clients may name with `resource`, and the audience of their tokens. */
+async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+  const ctx = await lk.context(DEFAULT_TENANT);
+  switch (sub) {
+    case 'create': {
+      const base = (v.file ? readJsonInput(v.file as string) : {}) as Record<string, unknown>;
+      if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new CliError('a resource server must be a JSON object');
+      const meta: Record<string, unknown> = { ...base };
+      if (v.identifier) meta.identifier = v.identifier;
+      if (v.scope) meta.scope = v.scope;
+      if (v.name) meta.name = v.name;
+      if (v.format) meta.access_token_format = v.format;
+      if (v.ttl) meta.access_token_lifetime = v.ttl;
+      if (meta.identifier === undefined) throw new CliError('resource create needs --identifier');
+      const rs = await registerResourceServer(ctx, meta);
+      out.print(`created resource server ${rs.identifier}`, resourceServerToJson(rs));
+      return 0;
+    }
+    case 'list': {
+      const all = await lk.store.listResourceServers(DEFAULT_TENANT);
+      out.print(
+        all.map((r) => `${r.identifier}\t${r.scopes.join(' ')}\t${r.accessTokenFormat ?? ''}`).join('\n') || '(no resource servers)',
+        all.map(resourceServerToJson),
+      );
+      return 0;
+    }
+    case 'delete': {
+      if (!arg) throw new CliError('resource delete needs an identifier');
+      if (!(await lk.store.deleteResourceServer(DEFAULT_TENANT, arg))) throw new CliError(`no resource server ${arg}`);
+      out.print(`deleted resource server ${arg}`, { deleted: arg });
+      return 0;
+    }
+    default:
+      throw new CliError('usage: latchkey resource create|list|delete');
   }
 }
 

@@ -48,6 +48,12 @@ export const configSchema = z
       .default(true),
     loginRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
     loginRateWindow: seconds(300),
+    refreshTokenIdleTtl: z.coerce.number().int().min(0).max(10 * 365 * 86400).default(0),
+    refreshTokenRotation: z
+      .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+      .transform((v) => v === true || v === 'true' || v === '1')
+      .default(true),
+    refreshTokenReuseInterval: z.coerce.number().int().min(0).max(300).default(0),
   })
   .strict();
 
@@ -77,4 +83,10 @@ export const optionDocs: Record<keyof Config, string> = {
   demo: 'On a fresh database, create a demo client and a demo user and print how to use them.',
   loginRateLimit: 'Failed logins allowed per account and per address within loginRateWindow.',
   loginRateWindow: 'Window for loginRateLimit, seconds.',
+  refreshTokenIdleTtl:
+    'Refresh token idle lifetime, seconds: a refresh token unused this long expires (0 = none, only refreshTokenTtl). Clients may override (refresh_token_idle_lifetime).',
+  refreshTokenRotation:
+    'Issue a new refresh token on every refresh and detect replays (RFC 9700 §4.14.2). When false, the same refresh token is returned and stays valid; public clients always rotate. Clients may override (refresh_token_rotation).',
+  refreshTokenReuseInterval:
+    'Seconds after a rotation during which the rotated refresh token is accepted once more (a client retry) instead of revoking the family; 0 = never. At most 300. Clients may override (refresh_token_reuse_interval).',
 };

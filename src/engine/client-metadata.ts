@@ -2,13 +2,19 @@ import { z } from 'zod';
 import type { ClientMetadata, ClientRecord } from '../store/types.js';
 import { SIGNING_ALGS } from '../tokens/jwt.js';
 import { OAuthError } from './errors.js';
+import { isResourceIndicator } from './resources.js';
+import { defaultExchangePolicy, EXCHANGE_INPUT_TYPES, TOKEN_EXCHANGE_GRANT } from './token/exchange-policy.js';
 
-/** Grant and response types a client may register today. */
-export const REGISTRABLE_GRANTS = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/**
+ * Grant and response types a client may register today. `password` (RFC 6749 §4.3) only together with
+ * `insecure_password_grant: true`: RFC 9700 §2.4 says the grant MUST NOT be used, so it takes a knowing opt-in.
+ */
+export const REGISTRABLE_GRANTS = ['authorization_code', 'refresh_token', 'client_credentials', 'password', TOKEN_EXCHANGE_GRANT] as const;
 export const REGISTRABLE_RESPONSE_TYPES = ['code'] as const;
 export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'address', 'phone', 'offline_access'];
 
 const scopeToken = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+const lifetime = z.number().int().positive().max(10 * 365 * 86400);
 
 /** RFC 7591 §2 client metadata on the wire (snake_case), plus Latchkey's policy fields. Unknown fields are ignored. */
 const wireSchema = z.object({
@@ -31,6 +37,24 @@ const wireSchema = z.object({
   access_token_format: z.enum(['opaque', 'jwt']).optional(),
   introspection_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   introspection_own_tokens_only: z.boolean().optional(),
+  resources: z.array(z.string().max(2000)).max(50).optional(),
+  access_token_lifetime: lifetime.optional(),
+  id_token_lifetime: lifetime.optional(),
+  refresh_token_lifetime: lifetime.optional(),
+  refresh_token_idle_lifetime: z.number().int().min(0).max(10 * 365 * 86400).optional(),
+  refresh_token_rotation: z.boolean().optional(),
+  refresh_token_reuse_interval: z.number().int().min(0).max(300).optional(),
+  insecure_password_grant: z.boolean().optional(),
+  token_exchange: z
+    .object({
+      subject_token_types: z.array(z.string()).max(10).optional(),
+      actor_token_types: z.array(z.string()).max(10).optional(),
+      subject_token_audiences: z.array(z.string().max(2000)).max(50).optional(),
+      delegation: z.boolean().optional(),
+      impersonation: z.boolean().optional(),
+    })
+    .strict()
+    .optional(),
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -100,6 +124,35 @@ export function validateClientMetadata(input: unknown): ValidatedMetadata {
   for (const u of m.post_logout_redirect_uris ?? []) checkRedirectUri(u, applicationType);
   const scope = m.scope === undefined ? [...STANDARD_SCOPES] : [...new Set(m.scope.split(' ').filter(Boolean))];
   for (const s of scope) if (!scopeToken.test(s)) throw invalid(`scope: ${JSON.stringify(s)} is not a valid scope token`);
+  if (grantTypes.includes('password') && m.insecure_password_grant !== true) {
+    throw invalid('grant_types: password needs insecure_password_grant: true (RFC 9700 §2.4 says the grant MUST NOT be used)');
+  }
+  const exchange = grantTypes.includes(TOKEN_EXCHANGE_GRANT);
+  if (exchange && method === 'none') throw invalid('a public client (token_endpoint_auth_method none) cannot use token exchange');
+  const resources = m.resources === undefined ? undefined : [...new Set(m.resources)];
+  for (const r of resources ?? []) {
+    if (!isResourceIndicator(r)) throw invalid(`resources: ${JSON.stringify(r.slice(0, 100))} is not an absolute URI without a fragment (RFC 8707 §2)`);
+  }
+  // RFC 9700 §4.14.2: a public client's refresh tokens are not sender-constrained here, so they must rotate.
+  if (method === 'none' && m.refresh_token_rotation === false) throw invalid('refresh_token_rotation: public clients always rotate refresh tokens (RFC 9700 §4.14.2)');
+  let tokenExchange: ClientMetadata['tokenExchange'];
+  if (exchange) {
+    const d = defaultExchangePolicy();
+    const te = m.token_exchange ?? {};
+    tokenExchange = {
+      subjectTokenTypes: [...new Set(te.subject_token_types ?? d.subjectTokenTypes)],
+      actorTokenTypes: [...new Set(te.actor_token_types ?? d.actorTokenTypes)],
+      subjectTokenAudiences: [...new Set(te.subject_token_audiences ?? d.subjectTokenAudiences)],
+      delegation: te.delegation ?? d.delegation,
+      impersonation: te.impersonation ?? d.impersonation,
+    };
+    for (const t of [...tokenExchange.subjectTokenTypes, ...tokenExchange.actorTokenTypes]) {
+      if (!EXCHANGE_INPUT_TYPES.includes(t)) throw invalid(`token_exchange: token type ${JSON.stringify(t.slice(0, 100))} is not supported`);
+    }
+    if (!tokenExchange.delegation && !tokenExchange.impersonation) throw invalid('token_exchange: allow delegation, impersonation or both');
+  } else if (m.token_exchange !== undefined) {
+    throw invalid(`token_exchange: the client must register the ${TOKEN_EXCHANGE_GRANT} grant`);
+  }
 
   const metadata: ClientMetadata = {
     clientName: m.client_name,
@@ -119,6 +172,15 @@ export function validateClientMetadata(input: unknown): ValidatedMetadata {
     accessTokenFormat: m.access_token_format,
     introspectionSignedResponseAlg: m.introspection_signed_response_alg,
     introspectionOwnTokensOnly: m.introspection_own_tokens_only,
+    resources,
+    accessTokenLifetime: m.access_token_lifetime,
+    idTokenLifetime: m.id_token_lifetime,
+    refreshTokenLifetime: m.refresh_token_lifetime,
+    refreshTokenIdleLifetime: m.refresh_token_idle_lifetime,
+    refreshTokenRotation: m.refresh_token_rotation,
+    refreshTokenReuseInterval: m.refresh_token_reuse_interval,
+    insecurePasswordGrant: m.insecure_password_grant,
+    tokenExchange,
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -145,6 +207,21 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     access_token_format: c.accessTokenFormat,
     introspection_signed_response_alg: c.introspectionSignedResponseAlg,
     introspection_own_tokens_only: c.introspectionOwnTokensOnly,
+    resources: c.resources,
+    access_token_lifetime: c.accessTokenLifetime,
+    id_token_lifetime: c.idTokenLifetime,
+    refresh_token_lifetime: c.refreshTokenLifetime,
+    refresh_token_idle_lifetime: c.refreshTokenIdleLifetime,
+    refresh_token_rotation: c.refreshTokenRotation,
+    refresh_token_reuse_interval: c.refreshTokenReuseInterval,
+    insecure_password_grant: c.insecurePasswordGrant,
+    token_exchange: c.tokenExchange && {
+      subject_token_types: c.tokenExchange.subjectTokenTypes,
+      actor_token_types: c.tokenExchange.actorTokenTypes,
+      subject_token_audiences: c.tokenExchange.subjectTokenAudiences,
+      delegation: c.tokenExchange.delegation,
+      impersonation: c.tokenExchange.impersonation,
+    },
   };
   if (c.secretHash) out.client_secret_expires_at = 0;
   return JSON.parse(JSON.stringify(out)) as Record<string, unknown>;

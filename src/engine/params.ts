@@ -5,23 +5,30 @@ import { OAuthError } from './errors.js';
  * RFC 6749 §3.1: a parameter sent without a value is treated as omitted; one sent more than once is invalid_request.
  */
 export class Params {
-  private constructor(private readonly map: Map<string, string>) {}
+  private constructor(
+    private readonly map: Map<string, string>,
+    /** Every value of the parameters allowed to repeat (RFC 8707 §2 resource, RFC 8693 §2.1 audience). */
+    private readonly multi: Map<string, string[]> = new Map(),
+  ) {}
 
   static parse(raw: string | undefined | null, opts: { allowRepeated?: readonly string[] } = {}): Params {
     const map = new Map<string, string>();
+    const multi = new Map<string, string[]>();
     if (raw) {
       const seen = new Set<string>();
       for (const [k, v] of new URLSearchParams(raw)) {
         if (v === '') continue;
+        const repeatable = opts.allowRepeated?.includes(k) === true;
+        if (repeatable) multi.set(k, [...(multi.get(k) ?? []), v]);
         if (seen.has(k)) {
-          if (opts.allowRepeated?.includes(k)) continue;
+          if (repeatable) continue;
           throw new OAuthError('invalid_request', `parameter ${safeName(k)} is repeated`, { resultCode: 'LK0002' });
         }
         seen.add(k);
         map.set(k, v);
       }
     }
-    return new Params(map);
+    return new Params(map, multi);
   }
 
   static fromRecord(rec: Record<string, string | undefined>): Params {
@@ -32,6 +39,14 @@ export class Params {
 
   get(name: string): string | undefined {
     return this.map.get(name);
+  }
+
+  /** Every value of a parameter, in order: several only for names parsed with allowRepeated. */
+  getAll(name: string): string[] {
+    const all = this.multi.get(name);
+    if (all) return [...all];
+    const one = this.map.get(name);
+    return one === undefined ? [] : [one];
   }
 
   has(name: string): boolean {

@@ -55,6 +55,30 @@ export const resultCodes = {
   LK5005: 'Revocation: the refresh token and its whole grant (every token issued from it) were revoked (RFC 7009 §2.1).',
   LK5006: 'Revocation: nothing to revoke; the token is unknown, of another tenant, or already expired.',
   LK5007: 'Revocation: the token was issued to another client and was not revoked; answered 200 all the same (RFC 7009 §2.2).',
+  // token services (issue 4): resource indicators (RFC 8707), JWT access tokens (RFC 9068), token exchange
+  // (RFC 8693), the password grant (RFC 6749 §4.3) and refresh policies (RFC 9700 §4.14.2)
+  LK6001: 'invalid_target: a resource value is not an absolute URI without a fragment, or too many were sent (RFC 8707 §2).',
+  LK6002: 'invalid_target: the resource is not a registered resource server of this tenant (RFC 8707 §2).',
+  LK6003: 'invalid_target: the client may not request tokens for this resource (its resources allow-list).',
+  LK6004: 'invalid_target: the resource was not part of the original grant; only those or a subset may be named (RFC 8707 §2.2).',
+  LK6005: 'invalid_target: the requested scope has no meaning at the requested resource (RFC 8707 §2, RFC 9068 §2.2.3).',
+  LK6006: 'invalid_scope: the scopes belong to different resource servers and no resource was named (RFC 9068 §3).',
+  LK6010: 'Password grant: verify the username and password, then call tokenIssue or tokenFail with the ticket.',
+  LK6011: 'Password grant: wrong username or password, or a disabled account (invalid_grant, RFC 6749 §5.2).',
+  LK6012: 'Password grant: too many failed sign-ins for this account or address; refused without checking (invalid_grant).',
+  LK6013: 'Password grant: the ticket is unknown, expired or already used.',
+  LK6014: 'Password grant: the username or password is longer than accepted.',
+  LK6015: 'Password grant: the caller could not verify the credentials (server_error).',
+  LK6020: 'Token exchange: subject_token_type or actor_token_type is unsupported or not allowed for this client (RFC 8693 §2.2.2).',
+  LK6021: 'Token exchange: the subject_token is invalid, expired, revoked, of another type, or not acceptable to this client (RFC 8693 §2.2.2).',
+  LK6022: 'Token exchange: the actor_token is invalid, expired, revoked, of another type, or not acceptable to this client (RFC 8693 §2.2.2).',
+  LK6023: 'Token exchange: impersonation (no actor_token) is not allowed for this client.',
+  LK6024: 'Token exchange: delegation (an actor_token) is not allowed for this client.',
+  LK6025: 'Token exchange: the requested_token_type cannot be issued (access_token and jwt can).',
+  LK6026: 'Token exchange: actor_token and actor_token_type go together (RFC 8693 §2.1).',
+  LK6027: 'Token exchange: the requested scope exceeds the subject token\'s or the client\'s (invalid_scope).',
+  LK6030: 'Token issued: a rotated refresh token was presented again within the reuse interval and accepted once more; its family stays valid (RFC 9700 §4.14.2).',
+  LK6031: 'Token issued: refresh token rotation is off for this client; the same refresh token was returned and stays valid.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -33,6 +33,9 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     accessTokenFormat: config.accessTokenFormat,
     loginRateLimit: config.loginRateLimit,
     loginRateWindow: config.loginRateWindow,
+    refreshTokenIdleTtl: config.refreshTokenIdleTtl,
+    refreshTokenRotation: config.refreshTokenRotation,
+    refreshTokenReuseInterval: config.refreshTokenReuseInterval,
   };
 }
 

@@ -19,6 +19,9 @@ export async function registerClient(ctx: EngineContext, input: unknown): Promis
     createdAt: nowSeconds(ctx),
   };
   await ctx.store.createClient(client);
+  if (client.grantTypes.includes('password')) {
+    ctx.log?.warn({ tenant: ctx.tenant.id, client: id }, 'client registered for the password grant (insecure_password_grant; RFC 9700 §2.4 says MUST NOT)');
+  }
   const json = clientToJson(client);
   if (secret) json.client_secret = secret;
   return { client, json };

@@ -4,6 +4,7 @@ import type {
   ClientRecord,
   ConsentRecord,
   GrantRecord,
+  ResourceServerRecord,
   SessionRecord,
   SigningKeyRecord,
   Store,
@@ -22,6 +23,7 @@ interface KeyRow { tenant_id: string; kid: string; alg: string; status: string; 
 interface TokenRow {
   tenant_id: string; hash: string; kind: string; client_id: string; subject: string | null; scope: string;
   grant_id: string | null; issued_at: number; expires_at: number; revoked_at: number | null; consumed_at: number | null; data: string;
+  reused_at?: number | null;
 }
 interface GrantRow { tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string }
 interface CodeRow { tenant_id: string; hash: string; client_id: string; grant_id: string; expires_at: number; consumed_at: number | null; data: string }
@@ -32,6 +34,7 @@ interface SessionRow {
 }
 interface ConsentRow { tenant_id: string; subject: string; client_id: string; scope: string; updated_at: number }
 interface RateRow { key: string; window_start: number; count: number; expires_at: number }
+interface ResourceServerRow { tenant_id: string; identifier: string; metadata: string; created_at: number }
 
 export interface Database {
   tenants: TenantRow;
@@ -45,6 +48,7 @@ export interface Database {
   sessions: SessionRow;
   consents: ConsentRow;
   rate_limits: RateRow;
+  resource_servers: ResourceServerRow;
 }
 
 const j = (v: unknown) => JSON.stringify(v);
@@ -88,6 +92,13 @@ const toTicket = (r: TicketRow): TicketRecord => ({
 const toSession = (r: SessionRow): SessionRecord => ({
   tenantId: r.tenant_id, hash: r.hash, sid: r.sid, subject: r.subject, authTime: Number(r.auth_time), acr: r.acr,
   createdAt: Number(r.created_at), lastSeenAt: Number(r.last_seen_at), expiresAt: Number(r.expires_at), endedAt: n(r.ended_at), data: p(r.data),
+});
+
+const toResourceServer = (r: ResourceServerRow): ResourceServerRecord => ({
+  ...p<Omit<ResourceServerRecord, 'tenantId' | 'identifier' | 'createdAt'>>(r.metadata),
+  tenantId: r.tenant_id,
+  identifier: r.identifier,
+  createdAt: Number(r.created_at),
 });
 
 function clientRow(c: ClientRecord): ClientRow {
@@ -283,6 +294,28 @@ export class KyselyStore implements Store {
       .executeTakeFirst();
     return r && toToken(r);
   }
+  async extendToken(tenantId: string, hash: string, expiresAt: number) {
+    await this.db
+      .updateTable('tokens')
+      .set({ expires_at: expiresAt })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+  async reuseRotatedToken(tenantId: string, hash: string, now: number, rotatedSince: number) {
+    const r = await this.db
+      .updateTable('tokens')
+      .set({ reused_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('consumed_at', '>=', rotatedSince)
+      .where('reused_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    return r && toToken(r);
+  }
   async revokeToken(tenantId: string, hash: string, now: number) {
     await this.db
       .updateTable('tokens')
@@ -418,5 +451,22 @@ export class KyselyStore implements Store {
   }
   async reset(key: string) {
     await this.db.deleteFrom('rate_limits').where('key', '=', key).execute();
+  }
+
+  // resource servers (RFC 8707)
+  async findResourceServer(tenantId: string, identifier: string) {
+    const r = await this.db.selectFrom('resource_servers').selectAll().where('tenant_id', '=', tenantId).where('identifier', '=', identifier).executeTakeFirst();
+    return r && toResourceServer(r);
+  }
+  async listResourceServers(tenantId: string) {
+    return (await this.db.selectFrom('resource_servers').selectAll().where('tenant_id', '=', tenantId).orderBy('identifier').execute()).map(toResourceServer);
+  }
+  async createResourceServer(rs: ResourceServerRecord) {
+    const { tenantId, identifier, createdAt, ...metadata } = rs;
+    await this.db.insertInto('resource_servers').values({ tenant_id: tenantId, identifier, metadata: j(metadata), created_at: createdAt }).execute();
+  }
+  async deleteResourceServer(tenantId: string, identifier: string) {
+    const r = await this.db.deleteFrom('resource_servers').where('tenant_id', '=', tenantId).where('identifier', '=', identifier).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 }

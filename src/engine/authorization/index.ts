@@ -17,6 +17,7 @@ import {
   checkPrompt,
   checkRedirectUri,
   checkRequestObject,
+  checkResource,
   checkResponseMode,
   checkResponseType,
   checkScope,
@@ -37,6 +38,8 @@ export interface AuthorizationResult extends Result<AuthorizationAction> {
   idTokenHintSub?: string;
   acrs?: string[];
   uiLocales?: string[];
+  /** RFC 8707: the resource servers the client asked access to. */
+  resources?: string[];
 }
 
 /**
@@ -51,6 +54,7 @@ export const AUTHORIZATION_CHECKS: Record<'authorization', Check[]> = {
     checkResponseType,
     checkResponseMode,
     checkScope,
+    checkResource,
     checkPkce,
     checkPrompt,
     checkMaxAge,
@@ -103,7 +107,7 @@ function clientView(c: ClientRecord): NonNullable<AuthorizationResult['client']>
 export async function authorization(input: { parameters: string }, ctx: EngineContext): Promise<AuthorizationResult> {
   const state: CheckState = { params: Params.parse(''), ctx, request: {} };
   try {
-    state.params = Params.parse(input.parameters);
+    state.params = Params.parse(input.parameters, { allowRepeated: ['resource'] }); // RFC 8707 §2
     for (const check of AUTHORIZATION_CHECKS.authorization) await check(state);
     const req = state.request as AuthorizationRequest;
     const ticket = newHandle(ctx.random);
@@ -132,6 +136,7 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
       idTokenHintSub: req.idTokenHintSub,
       acrs: req.acrValues,
       uiLocales: req.uiLocales,
+      resources: req.resources,
     };
   } catch (e) {
     if (!(e instanceof OAuthError)) return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
@@ -193,7 +198,8 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
     const grantId = newHandle(ctx.random, 16);
     const code = newHandle(ctx.random);
     await ctx.store.transaction(async (tx) => {
-      await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: {} });
+      const resources = req.resources ?? [];
+      await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources } });
       await tx.insertCode({
         tenantId: ctx.tenant.id,
         hash: ctx.hasher.hash(code),
@@ -212,6 +218,7 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
           acr: input.acr,
           amr: input.amr,
           sid: input.sid,
+          resources, // RFC 8707 §2.1: applicable to the full grant
         },
       });
     });

@@ -1,8 +1,9 @@
-import { decodeProtectedHeader, jwtVerify } from 'jose';
 import type { ClientRecord } from '../../store/types.js';
+import { verifyIdToken } from '../../tokens/id-token.js';
 import type { EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
+import { loadResources, resourceParams } from '../resources.js';
 
 /**
  * The validated authorization request, as kept with its ticket between the two steps.
@@ -30,6 +31,8 @@ export interface AuthorizationRequest {
   claimsLocales?: string[];
   acrValues?: string[];
   display?: string;
+  /** RFC 8707 §2.1: the resource servers the whole grant is for (empty: none named). */
+  resources?: string[];
 }
 
 /** State threaded through the checks: what is known so far. */
@@ -167,21 +170,20 @@ export const checkIdTokenHint: Check = async (s) => {
   const hint = s.params.get('id_token_hint');
   if (hint === undefined) return;
   try {
-    const keys = await s.ctx.keys();
-    const { kid } = decodeProtectedHeader(hint);
-    const key = kid ? keys.publicKey(kid) : undefined;
-    if (!key) throw new Error('unknown kid');
-    const { payload } = await jwtVerify(hint, key, {
-      issuer: s.ctx.tenant.issuer,
-      // An expired ID token is still a valid hint of who the user is.
-      currentDate: new Date(0),
-      algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'],
-    });
-    if (typeof payload.sub !== 'string') throw new Error('no sub');
-    const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-    if (!aud.includes(s.client!.clientId)) throw new Error('not issued to this client');
+    const payload = await verifyIdToken(s.ctx, hint, { audience: s.client!.clientId, allowExpired: true });
     s.request.idTokenHintSub = payload.sub;
   } catch {
     throw new OAuthError('invalid_request', 'id_token_hint is not a valid ID token issued by this provider to this client');
   }
+};
+
+/**
+ * RFC 8707 §2.1: `resource` may repeat; each must be an absolute URI without a fragment, a registered resource
+ * server, and allowed for the client, else invalid_target (redirected: client and redirect_uri are verified).
+ * The code then carries the granted set; the token request may name it or a subset (RFC 8707 §2.2).
+ */
+export const checkResource: Check = async (s) => {
+  const named = resourceParams(s.params);
+  await loadResources(s.ctx, s.client!, named);
+  s.request.resources = named;
 };

@@ -2,19 +2,26 @@ import { authenticateClient, presentedCredentials } from '../client-auth.js';
 import type { EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { checkFormContentType, Params } from '../params.js';
-import { runEngine, type Result } from '../result.js';
+import { runEngine } from '../result.js';
 import { authorizationCode } from './authorization-code.js';
 import { clientCredentials } from './client-credentials.js';
+import { TOKEN_EXCHANGE_GRANT } from './exchange-policy.js';
+import { passwordGrant } from './password.js';
 import { refreshToken } from './refresh-token.js';
-import type { GrantHandler, TokenAction, TokenInput } from './types.js';
+import { tokenExchange } from './token-exchange.js';
+import type { GrantHandler, TokenAction, TokenInput, TokenResult } from './types.js';
 
-export type { TokenAction, TokenInput } from './types.js';
+export type { TokenAction, TokenInput, TokenResult } from './types.js';
+export { tokenFail, tokenIssue, type PasswordFailReason, type TokenIssueInput } from './password.js';
 
 /** One handler per grant type; a grant is supported exactly when it is in this table. */
 export const grantHandlers: Record<string, GrantHandler> = {
   authorization_code: authorizationCode,
   refresh_token: refreshToken,
   client_credentials: clientCredentials,
+  // RFC 6749 §4.3: listed in discovery because a client can opt in; off for every client that did not.
+  password: passwordGrant,
+  [TOKEN_EXCHANGE_GRANT]: tokenExchange, // RFC 8693
 };
 
 export function registerGrant(grantType: string, handler: GrantHandler): void {
@@ -24,11 +31,12 @@ export function registerGrant(grantType: string, handler: GrantHandler): void {
 const actionFor = (e: OAuthError): TokenAction => (e.code === 'invalid_client' ? 'INVALID_CLIENT' : 'BAD_REQUEST');
 
 /** The token endpoint (RFC 6749 §3.2). */
-export function token(input: TokenInput, ctx: EngineContext): Promise<Result<TokenAction>> {
-  return runEngine(
+export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResult> {
+  return runEngine<TokenAction>(
     async () => {
       checkFormContentType(input.contentType);
-      const params = Params.parse(input.parameters);
+      // RFC 8707 §2 and RFC 8693 §2.1: resource and audience may repeat.
+      const params = Params.parse(input.parameters, { allowRepeated: ['resource', 'audience'] });
       const grantType = params.require('grant_type');
       const auth = await authenticateClient(
         { store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id },

@@ -4,6 +4,7 @@ import { introspection } from '../../engine/introspection.js';
 import { revocation } from '../../engine/revocation.js';
 import { userinfo } from '../../engine/userinfo.js';
 import type { Latchkey } from '../../server/latchkey.js';
+import { completePasswordGrant } from '../../services/password-grant.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import { header, sendResult } from '../adapt.js';
 
@@ -23,6 +24,8 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
         },
         ctx,
       );
+      // RFC 6749 §4.3: the engine asks its caller to verify the resource owner's credentials.
+      if (result.action === 'PASSWORD') return sendResult(reply, await completePasswordGrant(ctx, result, req.ip));
       return sendResult(reply, result);
     });
 

@@ -14,7 +14,7 @@ import { dummyPasswordHash, verifyPassword } from '../../services/users.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import { consentPage, demoCallbackPage, errorPage, loginPage, STYLESHEET } from '../../ui/html.js';
 import { decide } from '../../ui/interaction.js';
-import { clearAccountFailures, loginBlocked, recordLoginFailure, retryAfter } from '../../ui/rate-limit.js';
+import { clearAccountFailures, loginBlocked, recordLoginFailure, retryAfter } from '../../services/rate-limit.js';
 import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
 
