@@ -27,6 +27,15 @@ export interface UserGrant {
   keepRefreshToken?: string;
 }
 
+/**
+ * Whether a grant gets a refresh token: the client must be registered for the refresh_token grant, and for
+ * OpenID requests the user must have granted offline_access (OIDC Core §11); plain OAuth grants get one.
+ */
+export function wantsRefreshToken(client: ClientRecord, scope: string[]): boolean {
+  if (!client.grantTypes.includes('refresh_token')) return false;
+  return scope.includes('offline_access') || !scope.includes('openid');
+}
+
 /** The refresh-token policy of a client: its own settings over the tenant's. */
 export interface RefreshPolicy {
   /** Absolute lifetime of a family, seconds. */
@@ -52,15 +61,6 @@ export function refreshPolicy(ctx: EngineContext, client: ClientRecord): Refresh
 /** A refresh token's expiry: the family's absolute end, or sooner when it goes unused for the idle lifetime. */
 export function refreshExpiry(policy: RefreshPolicy, absolute: number, now: number): number {
   return policy.idle > 0 ? Math.min(absolute, now + policy.idle) : absolute;
-}
-
-/**
- * Whether a grant gets a refresh token: the client must be registered for the refresh_token grant, and for
- * OpenID requests the user must have granted offline_access (OIDC Core §11); plain OAuth grants get one.
- */
-export function wantsRefreshToken(client: ClientRecord, scope: string[]): boolean {
-  if (!client.grantTypes.includes('refresh_token')) return false;
-  return scope.includes('offline_access') || !scope.includes('openid');
 }
 
 /** Mint access, refresh and ID tokens for a user grant inside the given store (a transaction). */

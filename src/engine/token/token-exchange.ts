@@ -5,7 +5,7 @@ import { lookupToken } from '../../tokens/lookup.js';
 import type { EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
-import { loadResources, MAX_RESOURCES, resourceParams, tokenTarget } from '../resources.js';
+import { loadResources, MAX_RESOURCES, OIDC_SCOPES, resourceParams, tokenTarget } from '../resources.js';
 import type { ResultCode } from '../result-codes.js';
 import { jsonResult } from '../result.js';
 import { USER_SCOPES } from './client-credentials.js';
@@ -17,7 +17,11 @@ interface ExchangeParty {
   /** The user's sub, or the client a client-only token stands for. */
   sub: string;
   isUser: boolean;
-  /** The token's scope; undefined for ID tokens, which carry none. */
+  /**
+   * The most a token exchanged from it may carry: what the user granted when the token belongs to a grant
+   * (the token itself may be down-scoped to one resource), else the token's own scope; undefined for ID
+   * tokens, which carry none.
+   */
   scope?: string[];
   grantId: string | null;
   expiresAt: number;
@@ -42,9 +46,10 @@ const invalidRequest = (rc: ResultCode, description: string, detail?: string) =>
  * - whose tokens: access tokens issued to the client itself, or whose `aud` includes one of its
  *   `subject_token_audiences` (a resource server exchanging the tokens it receives). Refresh tokens only of
  *   the client itself; ID tokens only those issued to it, unexpired.
- * Targets (`resource`, `audience`) are registered resource servers the client may use (resources.ts); the new
- * token's scope is at most the subject token's and the client's, down-scoped to the targets. It never outlives
- * the subject or actor token, and stays in the subject's grant, so revoking that grant revokes it too.
+ * Targets (`resource`, `audience`) are registered resource servers the client may use (resources.ts). The new
+ * token's scope is at most the user's grant (a token for API 1 may become one for API 2 within what the user
+ * consented to) and the client's registered scope, down-scoped to the targets. It never outlives the subject
+ * or actor token, and stays in the subject's grant, so revoking that grant revokes it too.
  * Chains: an exchanged token can be exchanged again; its `act` becomes the nested prior actor (RFC 8693 §4.1).
  * Errors: a bad or unacceptable token is invalid_request (RFC 8693 §2.2.2 MUST); a refused target invalid_target.
  */
@@ -79,9 +84,9 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   const subject = await validateParty(ctx, client, policy, subjectToken, subjectType, 'subject');
   const actor = actorToken === undefined ? undefined : await validateParty(ctx, client, policy, actorToken, actorType!, 'actor');
 
-  // The new token carries at most what the subject token carries, and only what this client may hold. An ID
-  // token carries no scope: it proves who the user is, not what they consented to, so only the client's API
-  // scopes (never UserInfo's) can follow from one.
+  // The new token carries at most what the user granted (or a client-only subject token carries), and only
+  // what this client may hold; the target then down-scopes it. An ID token carries no scope: it proves who the
+  // user is, not what they consented to, so only the client's API scopes (never UserInfo's) follow from one.
   const ceiling = subject.scope !== undefined ? subject.scope.filter((s) => client.scope.includes(s)) : client.scope.filter((s) => !USER_SCOPES.has(s));
   const requested = parseScope(params.get('scope'));
   for (const s of requested) {
@@ -90,7 +95,8 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   const scopeRequested = params.has('scope');
   const target = await tokenTarget(ctx, client, {
     resources: await loadResources(ctx, client, targets),
-    scope: scopeRequested ? requested : ceiling,
+    // Unasked, an exchange is for resource servers: OpenID scopes (UserInfo, offline access) come only on request.
+    scope: scopeRequested ? requested : ceiling.filter((s) => !OIDC_SCOPES.has(s)),
     scopeRequested,
   });
 
@@ -138,7 +144,7 @@ async function validateParty(
   const rc: ResultCode = role === 'subject' ? 'LK6021' : 'LK6022';
   const refuse = (detail: string) => invalidRequest(rc, `the ${role}_token is invalid or not acceptable`, detail);
 
-  const fromRecord = (r: TokenRecord): ExchangeParty => {
+  const fromRecord = async (r: TokenRecord): Promise<ExchangeParty> => {
     if (r.clientId !== client.clientId) {
       // A refresh token is only ever usable by its own client (RFC 6749 §6).
       if (r.kind === 'refresh_token') throw refuse('refresh token of another client');
@@ -148,10 +154,12 @@ async function validateParty(
       }
     }
     const d = r.data;
+    const grant = r.grantId !== null ? await ctx.store.findGrant(ctx.tenant.id, r.grantId) : undefined;
+    if (grant && grant.revokedAt !== null) throw refuse('its grant was revoked');
     return {
       sub: r.subject ?? (typeof d.sub === 'string' ? d.sub : r.clientId),
       isUser: r.subject !== null,
-      scope: r.scope,
+      scope: grant ? grant.scope : r.scope,
       grantId: r.grantId,
       expiresAt: r.expiresAt,
       act: isObject(d.act) ? d.act : undefined,
@@ -186,7 +194,7 @@ async function validateParty(
       const kind = type === TOKEN_TYPE.accessToken ? 'access_token' : 'refresh_token';
       if (!state.active) throw refuse('unknown, expired, revoked or rotated');
       if (state.record.kind !== kind) throw refuse(`not a ${kind}`);
-      return fromRecord(state.record);
+      return await fromRecord(state.record);
     }
     case TOKEN_TYPE.idToken:
       return fromIdToken();
@@ -194,7 +202,7 @@ async function validateParty(
       // RFC 8693 §3: any JWT; ours are JWT access tokens (at+jwt) and ID tokens.
       if (!JWT_SHAPE.test(token)) throw refuse('not a JWT');
       const state = await lookupToken(ctx, token);
-      if (state.active && state.jwt) return fromRecord(state.record);
+      if (state.active && state.jwt) return await fromRecord(state.record);
       if (state.record) throw refuse('expired or revoked');
       return fromIdToken();
     }
