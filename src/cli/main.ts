@@ -10,6 +10,7 @@ import { registerResourceServer, resourceServerToJson } from '../services/resour
 import { createUser, UserInputError } from '../services/users.js';
 import { SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { DEFAULT_TENANT } from '../store/types.js';
+import { performLogout } from '../engine/logout.js';
 import { serve } from './serve.js';
 
 const USAGE = `usage: latchkey <command> [options]
@@ -25,6 +26,7 @@ const USAGE = `usage: latchkey <command> [options]
   keys list | rotate [--alg ES256|RS256|PS256|EdDSA]...
   resource create --identifier URI [--scope "a b"] [--name N] [--format opaque|jwt] [--ttl SECONDS]
   resource list | delete URI
+  session list --user SUB | end SID   (ending a session notifies its clients, back-channel)
 
 Common options: --config FILE, --json (machine-readable output).`;
 
@@ -84,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
       'skip-consent': { type: 'boolean' },
       'require-pkce': { type: 'boolean' },
       username: { type: 'string' },
+      user: { type: 'string' },
       password: { type: 'string' },
       claims: { type: 'string' },
       id: { type: 'string' },
@@ -134,6 +137,8 @@ export async function main(argv: string[]): Promise<number> {
       return withLatchkey(config, (lk) => keysCommand(lk, sub, values, out));
     case 'resource':
       return withLatchkey(config, (lk) => resourceCommand(lk, sub, arg, values, out));
+    case 'session':
+      return withLatchkey(config, (lk) => sessionCommand(lk, sub, arg, values, out));
     default:
       throw new CliError(`unknown command ${cmd}; try latchkey --help`);
   }
@@ -273,6 +278,34 @@ async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: strin
     }
     default:
       throw new CliError('usage: latchkey resource create|list|delete');
+  }
+}
+
+async function sessionCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+  const ctx = await lk.context(DEFAULT_TENANT);
+  switch (sub) {
+    case 'list': {
+      if (!v.user) throw new CliError('session list needs --user SUB');
+      const sessions = await lk.store.listSessionsBySubject(DEFAULT_TENANT, v.user as string, Math.floor(lk.clock() / 1000));
+      const rows = await Promise.all(
+        sessions.map(async (s) => ({
+          sid: s.sid, auth_time: s.authTime, last_seen_at: s.lastSeenAt, expires_at: s.expiresAt,
+          clients: [...new Set((await lk.store.listGrantsBySid(DEFAULT_TENANT, s.sid)).map((g) => g.clientId))],
+        })),
+      );
+      out.print(rows.map((r) => `${r.sid}\tauth ${new Date(r.auth_time * 1000).toISOString()}\t${r.clients.join(',')}`).join('\n') || '(no live sessions)', rows);
+      return 0;
+    }
+    case 'end': {
+      if (!arg) throw new CliError('session end needs a sid');
+      const outcome = await performLogout(ctx, arg);
+      if (!outcome.ended) throw new CliError(`no live session ${arg}`);
+      await lk.backchannel.deliver(outcome.backchannel, 10_000);
+      out.print(`ended session ${arg}; notified ${outcome.backchannel.length} client(s) by back-channel`, { ended: arg, backchannel: outcome.backchannel.length });
+      return 0;
+    }
+    default:
+      throw new CliError('usage: latchkey session list --user SUB | end SID');
   }
 }
 

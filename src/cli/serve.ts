@@ -15,6 +15,7 @@ export async function serve(config: Config): Promise<void> {
     if (demo) process.stdout.write(demo + '\n');
   }
   await app.listen({ host: config.host, port: config.port });
+  lk.backchannel.start(); // retries of back-channel logout deliveries
   process.stdout.write(`latchkey: serving ${config.issuer} (listening on ${config.host}:${(app.server.address() as { port: number }).port})\n`);
 
   let closing = false;

@@ -26,6 +26,10 @@ const wireSchema = z.object({
   contacts: z.array(z.string().max(320)).max(20).optional(),
   redirect_uris: z.array(z.string()).max(50).optional(),
   post_logout_redirect_uris: z.array(z.string()).max(50).optional(),
+  backchannel_logout_uri: z.string().url().max(2000).optional(),
+  backchannel_logout_session_required: z.boolean().optional(),
+  frontchannel_logout_uri: z.string().url().max(2000).optional(),
+  frontchannel_logout_session_required: z.boolean().optional(),
   grant_types: z.array(z.string()).max(10).optional(),
   response_types: z.array(z.string()).max(10).optional(),
   scope: z.string().max(2000).optional(),
@@ -34,6 +38,7 @@ const wireSchema = z.object({
   id_token_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   require_pkce: z.boolean().optional(),
   skip_consent: z.boolean().optional(),
+  session_refresh_tokens: z.boolean().optional(),
   access_token_format: z.enum(['opaque', 'jwt']).optional(),
   introspection_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   introspection_own_tokens_only: z.boolean().optional(),
@@ -122,6 +127,10 @@ export function validateClientMetadata(input: unknown): ValidatedMetadata {
   }
   for (const u of redirectUris) checkRedirectUri(u, applicationType);
   for (const u of m.post_logout_redirect_uris ?? []) checkRedirectUri(u, applicationType);
+  // Back-Channel Logout §2.2 / Front-Channel Logout §2: absolute http(s) URIs without a fragment.
+  for (const [field, u] of [['backchannel_logout_uri', m.backchannel_logout_uri], ['frontchannel_logout_uri', m.frontchannel_logout_uri]] as const) {
+    if (u !== undefined && (!/^https?:\/\//.test(u) || u.includes('#'))) throw invalid(`${field}: must be an http(s) URI without a fragment`);
+  }
   const scope = m.scope === undefined ? [...STANDARD_SCOPES] : [...new Set(m.scope.split(' ').filter(Boolean))];
   for (const s of scope) if (!scopeToken.test(s)) throw invalid(`scope: ${JSON.stringify(s)} is not a valid scope token`);
   if (grantTypes.includes('password') && m.insecure_password_grant !== true) {
@@ -161,6 +170,10 @@ export function validateClientMetadata(input: unknown): ValidatedMetadata {
     contacts: m.contacts,
     redirectUris,
     postLogoutRedirectUris: m.post_logout_redirect_uris,
+    backchannelLogoutUri: m.backchannel_logout_uri,
+    backchannelLogoutSessionRequired: m.backchannel_logout_session_required,
+    frontchannelLogoutUri: m.frontchannel_logout_uri,
+    frontchannelLogoutSessionRequired: m.frontchannel_logout_session_required,
     grantTypes,
     responseTypes,
     scope,
@@ -169,6 +182,7 @@ export function validateClientMetadata(input: unknown): ValidatedMetadata {
     idTokenSignedResponseAlg: m.id_token_signed_response_alg ?? 'RS256', // OIDC Registration §2
     requirePkce: method === 'none' ? true : (m.require_pkce ?? false), // RFC 9700 §2.1.1
     skipConsent: m.skip_consent ?? false,
+    sessionRefreshTokens: m.session_refresh_tokens,
     accessTokenFormat: m.access_token_format,
     introspectionSignedResponseAlg: m.introspection_signed_response_alg,
     introspectionOwnTokensOnly: m.introspection_own_tokens_only,
@@ -196,6 +210,10 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     contacts: c.contacts,
     redirect_uris: c.redirectUris,
     post_logout_redirect_uris: c.postLogoutRedirectUris,
+    backchannel_logout_uri: c.backchannelLogoutUri,
+    backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
+    frontchannel_logout_uri: c.frontchannelLogoutUri,
+    frontchannel_logout_session_required: c.frontchannelLogoutSessionRequired,
     grant_types: c.grantTypes,
     response_types: c.responseTypes,
     scope: c.scope.join(' '),
@@ -204,6 +222,7 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     id_token_signed_response_alg: c.idTokenSignedResponseAlg,
     require_pkce: c.requirePkce,
     skip_consent: c.skipConsent,
+    session_refresh_tokens: c.sessionRefreshTokens,
     access_token_format: c.accessTokenFormat,
     introspection_signed_response_alg: c.introspectionSignedResponseAlg,
     introspection_own_tokens_only: c.introspectionOwnTokensOnly,

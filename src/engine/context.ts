@@ -45,6 +45,7 @@ export function endpointsOf(issuer: string) {
     introspection: `${issuer}/oauth/introspect`,
     revocation: `${issuer}/oauth/revoke`,
     jwks: `${issuer}/.well-known/jwks.json`,
+    endSession: `${issuer}/oauth/logout`,
     login: `${issuer}/login`,
     consent: `${issuer}/consent`,
   };

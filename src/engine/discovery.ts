@@ -23,6 +23,12 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth'): Rec
     doc.code_challenge_methods_supported = ['S256'];
     doc.authorization_response_iss_parameter_supported = true; // RFC 9207
     doc.prompt_values_supported = ['none', 'login', 'consent', 'select_account'];
+    // RP-Initiated, Front-Channel and Back-Channel Logout 1.0
+    doc.end_session_endpoint = e.endSession;
+    doc.frontchannel_logout_supported = true;
+    doc.frontchannel_logout_session_supported = true;
+    doc.backchannel_logout_supported = true;
+    doc.backchannel_logout_session_supported = true;
   } else {
     doc.response_types_supported = [];
   }

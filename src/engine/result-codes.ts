@@ -79,6 +79,10 @@ export const resultCodes = {
   LK6027: 'Token exchange: the requested scope exceeds the subject token\'s or the client\'s (invalid_scope).',
   LK6030: 'Token issued: a rotated refresh token was presented again within the reuse interval and accepted once more; its family stays valid (RFC 9700 §4.14.2).',
   LK6031: 'Token issued: refresh token rotation is off for this client; the same refresh token was returned and stays valid.',
+  // logout (LK9xxx)
+  LK9001: 'The logout request is invalid (id_token_hint or client_id).',
+  LK9002: 'post_logout_redirect_uri is not registered for the client; no redirect is made.',
+  LK9003: 'The logout request is valid.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -5,6 +5,7 @@ import type { EngineLogger } from '../engine/result.js';
 import { KeyManager } from '../keys/keystore.js';
 import { loadMasterKeys } from '../keys/master-key.js';
 import { openStore } from '../store/open.js';
+import { BackchannelDispatcher, type BackchannelOptions } from '../services/backchannel.js';
 import { DEFAULT_TENANT, type Store, type TenantRecord } from '../store/types.js';
 import { Hasher, secureRandom, type RandomSource } from '../tokens/handles.js';
 
@@ -13,6 +14,7 @@ export interface LatchkeyOptions {
   log?: EngineLogger;
   clock?: () => number;
   random?: RandomSource;
+  backchannel?: BackchannelOptions;
   /** Use this store instead of opening config.databaseUrl (tests). */
   store?: Store;
 }
@@ -67,11 +69,18 @@ export class Latchkey {
     readonly clock: () => number,
     readonly random: RandomSource,
     private log: EngineLogger | undefined,
-  ) {}
+    backchannel: BackchannelOptions | undefined,
+  ) {
+    this.backchannel = new BackchannelDispatcher(store, clock, log, backchannel);
+  }
+
+  /** Back-channel logout deliveries (and their retries). */
+  readonly backchannel: BackchannelDispatcher;
 
   /** Attach the server's logger (engine failures are logged through it). */
   setLogger(log: EngineLogger): void {
     this.log = log;
+    this.backchannel.log = log;
     for (const ctx of this.contexts.values()) ctx.log = log;
   }
 
@@ -99,7 +108,7 @@ export class Latchkey {
       store = opened;
     }
     const keys = new KeyManager(store, master.keyEncryptionKey, clock);
-    return new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log);
+    return new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log, opts.backchannel);
   }
 
   /** Issuer of a tenant: the default tenant follows the configured issuer. */
@@ -127,6 +136,7 @@ export class Latchkey {
   }
 
   async close(): Promise<void> {
+    this.backchannel.stop();
     await this.keys.settled();
     await this.store.close();
   }

@@ -5,6 +5,7 @@ import type {
   ConsentRecord,
   GrantRecord,
   ResourceServerRecord,
+  LogoutDeliveryRecord,
   SessionRecord,
   SigningKeyRecord,
   Store,
@@ -14,6 +15,8 @@ import type {
   UserRecord,
 } from './types.js';
 import { migrateToLatest } from './migrations/index.js';
+import type BetterSqlite3 from 'better-sqlite3';
+import { SqliteInsertBatcher } from './sqlite-batch.js';
 
 /* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
 interface TenantRow { id: string; issuer: string; settings: string; created_at: number }
@@ -25,7 +28,11 @@ interface TokenRow {
   grant_id: string | null; issued_at: number; expires_at: number; revoked_at: number | null; consumed_at: number | null; data: string;
   reused_at?: number | null;
 }
-interface GrantRow { tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string }
+interface GrantRow { tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string; sid: string | null }
+interface DeliveryRow {
+  tenant_id: string; id: string; client_id: string; uri: string; logout_token: string; attempts: number;
+  next_attempt_at: number | null; delivered_at: number | null; last_error: string | null; created_at: number;
+}
 interface CodeRow { tenant_id: string; hash: string; client_id: string; grant_id: string; expires_at: number; consumed_at: number | null; data: string }
 interface TicketRow { tenant_id: string; hash: string; client_id: string; expires_at: number; consumed_at: number | null; data: string }
 interface SessionRow {
@@ -49,6 +56,7 @@ export interface Database {
   consents: ConsentRow;
   rate_limits: RateRow;
   resource_servers: ResourceServerRow;
+  logout_deliveries: DeliveryRow;
 }
 
 const j = (v: unknown) => JSON.stringify(v);
@@ -58,13 +66,16 @@ const ps = (s: string) => (s === '' ? [] : s.split(' '));
 const n = (v: number | string | null): number | null => (v === null ? null : Number(v));
 
 const toTenant = (r: TenantRow): TenantRecord => ({ id: r.id, issuer: r.issuer, settings: p(r.settings), createdAt: Number(r.created_at) });
-const toClient = (r: ClientRow): ClientRecord => ({
-  ...p<Omit<ClientRecord, 'tenantId' | 'clientId' | 'secretHash' | 'createdAt'>>(r.metadata),
-  tenantId: r.tenant_id,
-  clientId: r.client_id,
-  secretHash: r.secret_hash,
-  createdAt: Number(r.created_at),
-});
+// Extends the freshly parsed object instead of spreading it: spreading a JSON.parse result into a literal is
+// several times slower, and this runs on every authenticated request.
+const toClient = (r: ClientRow): ClientRecord => {
+  const c = p<ClientRecord>(r.metadata);
+  c.tenantId = r.tenant_id;
+  c.clientId = r.client_id;
+  c.secretHash = r.secret_hash;
+  c.createdAt = Number(r.created_at);
+  return c;
+};
 const toUser = (r: UserRow): UserRecord => ({
   tenantId: r.tenant_id, id: r.id, username: r.username, passwordHash: r.password_hash,
   claims: p(r.claims), disabled: Number(r.disabled) === 1, createdAt: Number(r.created_at),
@@ -80,7 +91,11 @@ const toToken = (r: TokenRow): TokenRecord => ({
 });
 const toGrant = (r: GrantRow): GrantRecord => ({
   tenantId: r.tenant_id, id: r.id, clientId: r.client_id, subject: r.subject, scope: ps(r.scope),
-  createdAt: Number(r.created_at), revokedAt: n(r.revoked_at), data: p(r.data),
+  createdAt: Number(r.created_at), revokedAt: n(r.revoked_at), data: p(r.data), sid: r.sid,
+});
+const toDelivery = (r: DeliveryRow): LogoutDeliveryRecord => ({
+  tenantId: r.tenant_id, id: r.id, clientId: r.client_id, uri: r.uri, logoutToken: r.logout_token, attempts: Number(r.attempts),
+  nextAttemptAt: n(r.next_attempt_at), deliveredAt: n(r.delivered_at), lastError: r.last_error, createdAt: Number(r.created_at),
 });
 const toCode = (r: CodeRow): AuthorizationCodeRecord => ({
   tenantId: r.tenant_id, hash: r.hash, clientId: r.client_id, grantId: r.grant_id,
@@ -100,6 +115,42 @@ const toResourceServer = (r: ResourceServerRow): ResourceServerRecord => ({
   identifier: r.identifier,
   createdAt: Number(r.created_at),
 });
+function deliveryRow(d: LogoutDeliveryRecord): DeliveryRow {
+  return {
+    tenant_id: d.tenantId, id: d.id, client_id: d.clientId, uri: d.uri, logout_token: d.logoutToken, attempts: d.attempts,
+    next_attempt_at: d.nextAttemptAt, delivered_at: d.deliveredAt, last_error: d.lastError, created_at: d.createdAt,
+  };
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** A small TTL map of client records, frozen so that no caller can change what others will read. */
+class ClientCache {
+  private readonly map = new Map<string, { c: ClientRecord; at: number }>();
+  constructor(private readonly ttlMs: number, private readonly max = 10_000) {}
+  get(tenantId: string, clientId: string): ClientRecord | undefined {
+    const e = this.map.get(`${tenantId}\u0000${clientId}`);
+    if (!e) return undefined;
+    if (Date.now() - e.at > this.ttlMs) {
+      this.map.delete(`${tenantId}\u0000${clientId}`);
+      return undefined;
+    }
+    return e.c;
+  }
+  set(c: ClientRecord): void {
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+    this.map.set(`${c.tenantId}\u0000${c.clientId}`, { c: deepFreeze(c), at: Date.now() });
+  }
+  delete(tenantId: string, clientId: string): void {
+    this.map.delete(`${tenantId}\u0000${clientId}`);
+  }
+}
 
 function clientRow(c: ClientRecord): ClientRow {
   const { tenantId, clientId, secretHash, createdAt, ...metadata } = c;
@@ -120,11 +171,37 @@ export class KyselyStore implements Store {
     private readonly inTransaction = false,
     /** Bound to one connection that holds the start-up lock (see exclusive). */
     private readonly pinned = false,
-  ) {}
+  ) {
+    this.clientCache = inTransaction || pinned ? undefined : new ClientCache(5000);
+  }
+
+  /**
+   * Clients are read on every back-channel request and change rarely: the root store keeps them for a few seconds
+   * (transaction-bound stores never cache). A change made here is seen at once; one made by another process or
+   * instance within clientCacheTtlMs.
+   */
+  private readonly clientCache: ClientCache | undefined;
+
+  /** SQLite only: group commit for token inserts made outside a transaction (see sqlite-batch.ts). */
+  private tokenBatcher: SqliteInsertBatcher | undefined;
+  private openTransactions = 0;
+
+  enableSqliteBatching(database: BetterSqlite3.Database): void {
+    this.tokenBatcher = new SqliteInsertBatcher(
+      database,
+      `insert into "tokens" ("tenant_id", "hash", "kind", "client_id", "subject", "scope", "grant_id", "issued_at", "expires_at", "revoked_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      () => this.openTransactions > 0,
+    );
+  }
 
   async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn(this);
-    return (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true, this.pinned)));
+    this.openTransactions++;
+    try {
+      return await (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true, this.pinned)));
+    } finally {
+      if (--this.openTransactions === 0) this.tokenBatcher?.resume();
+    }
   }
 
   async migrate(): Promise<string[]> {
@@ -185,13 +262,19 @@ export class KyselyStore implements Store {
 
   // clients
   async findClient(tenantId: string, clientId: string) {
+    const hit = this.clientCache?.get(tenantId, clientId);
+    if (hit) return hit;
     const r = await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
-    return r && toClient(r);
+    const c = r && toClient(r);
+    if (c) this.clientCache?.set(c);
+    return c;
   }
   async createClient(c: ClientRecord) {
+    this.clientCache?.delete(c.tenantId, c.clientId);
     await this.db.insertInto('clients').values(clientRow(c)).execute();
   }
   async updateClient(c: ClientRecord) {
+    this.clientCache?.delete(c.tenantId, c.clientId);
     const row = clientRow(c);
     await this.db
       .updateTable('clients')
@@ -204,6 +287,7 @@ export class KyselyStore implements Store {
     return (await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('client_id').execute()).map(toClient);
   }
   async deleteClient(tenantId: string, clientId: string) {
+    this.clientCache?.delete(tenantId, clientId);
     const r = await this.db.deleteFrom('clients').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
@@ -270,6 +354,11 @@ export class KyselyStore implements Store {
 
   // tokens
   async insertToken(t: TokenRecord) {
+    if (this.tokenBatcher) {
+      return this.tokenBatcher.insert([
+        t.tenantId, t.hash, t.kind, t.clientId, t.subject, sc(t.scope), t.grantId, t.issuedAt, t.expiresAt, t.revokedAt, t.consumedAt, j(t.data),
+      ]);
+    }
     await this.db
       .insertInto('tokens')
       .values({
@@ -332,9 +421,12 @@ export class KyselyStore implements Store {
       .insertInto('grants')
       .values({
         tenant_id: g.tenantId, id: g.id, client_id: g.clientId, subject: g.subject, scope: sc(g.scope),
-        created_at: g.createdAt, revoked_at: g.revokedAt, data: j(g.data),
+        created_at: g.createdAt, revoked_at: g.revokedAt, data: j(g.data), sid: g.sid ?? null,
       })
       .execute();
+  }
+  async listGrantsBySid(tenantId: string, sid: string) {
+    return (await this.db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('sid', '=', sid).orderBy('created_at').execute()).map(toGrant);
   }
   async findGrant(tenantId: string, id: string) {
     const r = await this.db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
@@ -414,6 +506,59 @@ export class KyselyStore implements Store {
   }
   async endSession(tenantId: string, hash: string, now: number) {
     await this.db.updateTable('sessions').set({ ended_at: now }).where('tenant_id', '=', tenantId).where('hash', '=', hash).where('ended_at', 'is', null).execute();
+  }
+
+  async findSessionBySid(tenantId: string, sid: string) {
+    const r = await this.db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('sid', '=', sid).executeTakeFirst();
+    return r && toSession(r);
+  }
+  async listSessionsBySubject(tenantId: string, subject: string, now: number) {
+    const rows = await this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('subject', '=', subject)
+      .where('ended_at', 'is', null)
+      .where('expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .execute();
+    return rows.map(toSession);
+  }
+  async endSessionBySid(tenantId: string, sid: string, now: number) {
+    const r = await this.db.updateTable('sessions').set({ ended_at: now }).where('tenant_id', '=', tenantId).where('sid', '=', sid).where('ended_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  // back-channel logout deliveries
+  async insertDelivery(d: LogoutDeliveryRecord) {
+    await this.db.insertInto('logout_deliveries').values(deliveryRow(d)).execute();
+  }
+  async updateDelivery(d: LogoutDeliveryRecord) {
+    const row = deliveryRow(d);
+    await this.db
+      .updateTable('logout_deliveries')
+      .set({ attempts: row.attempts, next_attempt_at: row.next_attempt_at, delivered_at: row.delivered_at, last_error: row.last_error })
+      .where('tenant_id', '=', d.tenantId)
+      .where('id', '=', d.id)
+      .execute();
+  }
+  async dueDeliveries(now: number, limit: number) {
+    return (await this.db.selectFrom('logout_deliveries').selectAll().where('next_attempt_at', '<=', now).orderBy('next_attempt_at').limit(limit).execute()).map(toDelivery);
+  }
+  async claimDelivery(tenantId: string, id: string, expectedNext: number, leaseUntil: number) {
+    const r = await this.db
+      .updateTable('logout_deliveries')
+      .set({ next_attempt_at: leaseUntil })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('next_attempt_at', '=', expectedNext)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+  async listDeliveries(tenantId: string, clientId?: string) {
+    let q = this.db.selectFrom('logout_deliveries').selectAll().where('tenant_id', '=', tenantId);
+    if (clientId) q = q.where('client_id', '=', clientId);
+    return (await q.orderBy('created_at').execute()).map(toDelivery);
   }
 
   // consents

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import type BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import type { Database } from './kysely-store.js';
 import { KyselyStore } from './kysely-store.js';
 import type { Store } from './types.js';
@@ -47,11 +48,36 @@ async function openSqlite(path: string): Promise<KyselyStore> {
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-  return new KyselyStore(db, 'sqlite', async () => db.destroy());
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const store = new KyselyStore(db, 'sqlite', async () => db.destroy());
+  store.enableSqliteBatching(database);
+  return store;
 }
 
 const INT8_OID = 20;
+
+/**
+ * Kysely's SQLite driver prepares every statement on every call, and preparing costs more than running the small
+ * queries the hot paths make (bench/README.md). Kysely emits the same SQL text for the same query shape, with
+ * values as parameters, so statements are cached by text. Bounded, so that shapes whose text varies (IN lists of
+ * different lengths) cannot grow it without limit. Safe to share: better-sqlite3 runs a statement to completion
+ * synchronously, and the driver serialises every query on its single connection.
+ */
+export function withStatementCache(database: BetterSqlite3.Database, max = 500): SqliteDatabase {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        stmt = database.prepare(sql);
+        if (cache.size >= max) cache.delete(cache.keys().next().value!);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
+}
 
 async function openPostgres(url: string, poolSize: number): Promise<KyselyStore> {
   const { default: pg } = await import('pg');

@@ -32,12 +32,21 @@ export interface ClientMetadata {
   requirePkce: boolean;
   /** Latchkey policy: first-party client, consent is not asked. */
   skipConsent: boolean;
+  /**
+   * Latchkey policy: OpenID requests get a refresh token even without offline_access; it is bound to the browser
+   * session and revoked when the session ends (offline_access grants outlive sessions, OIDC Core §11).
+   */
+  sessionRefreshTokens?: boolean;
   accessTokenFormat?: 'opaque' | 'jwt';
   /** RFC 9701 §6: alg of signed introspection responses; RS256 when absent. */
   introspectionSignedResponseAlg?: string;
   /** Latchkey policy: this client may introspect only tokens issued to itself (default: any token of the tenant). */
   introspectionOwnTokensOnly?: boolean;
   postLogoutRedirectUris?: string[];
+  backchannelLogoutUri?: string;
+  backchannelLogoutSessionRequired?: boolean;
+  frontchannelLogoutUri?: string;
+  frontchannelLogoutSessionRequired?: boolean;
   contacts?: string[];
   /** RFC 8707: resource servers this client may ask tokens for; absent = every registered one of the tenant. */
   resources?: string[];
@@ -171,11 +180,15 @@ export interface GrantRecord {
   createdAt: number;
   revokedAt: number | null;
   data: Record<string, unknown>;
+  /** The browser session the grant was made in (OIDC session management), if any. */
+  sid?: string | null;
 }
 
 export interface GrantStore {
   insertGrant(grant: GrantRecord): Promise<void>;
   findGrant(tenantId: string, id: string): Promise<GrantRecord | undefined>;
+  /** Grants made in one browser session (the clients that received tokens in it). */
+  listGrantsBySid(tenantId: string, sid: string): Promise<GrantRecord[]>;
   /** Revoke the grant and every token it issued: one store call (code reuse, refresh reuse, logout). */
   revokeGrant(tenantId: string, id: string, now: number): Promise<void>;
 }
@@ -236,6 +249,36 @@ export interface SessionStore {
   findSession(tenantId: string, hash: string): Promise<SessionRecord | undefined>;
   touchSession(tenantId: string, hash: string, now: number): Promise<void>;
   endSession(tenantId: string, hash: string, now: number): Promise<void>;
+  findSessionBySid(tenantId: string, sid: string): Promise<SessionRecord | undefined>;
+  /** Live (not ended, not expired) sessions of a user, newest first. */
+  listSessionsBySubject(tenantId: string, subject: string, now: number): Promise<SessionRecord[]>;
+  /** End by sid; returns whether a live session was ended (exactly once). */
+  endSessionBySid(tenantId: string, sid: string, now: number): Promise<boolean>;
+}
+
+/** A back-channel logout token waiting to be delivered (OIDC Back-Channel Logout 1.0 §2.5, with retries). */
+export interface LogoutDeliveryRecord {
+  tenantId: string;
+  id: string;
+  clientId: string;
+  uri: string;
+  logoutToken: string;
+  attempts: number;
+  /** null once delivered or given up. */
+  nextAttemptAt: number | null;
+  deliveredAt: number | null;
+  lastError: string | null;
+  createdAt: number;
+}
+
+export interface LogoutDeliveryStore {
+  insertDelivery(d: LogoutDeliveryRecord): Promise<void>;
+  updateDelivery(d: LogoutDeliveryRecord): Promise<void>;
+  /** Deliveries whose next attempt is due, across tenants. */
+  dueDeliveries(now: number, limit: number): Promise<LogoutDeliveryRecord[]>;
+  /** Take a due delivery for an attempt (moves its next attempt to leaseUntil); false if another worker took it. */
+  claimDelivery(tenantId: string, id: string, expectedNext: number, leaseUntil: number): Promise<boolean>;
+  listDeliveries(tenantId: string, clientId?: string): Promise<LogoutDeliveryRecord[]>;
 }
 
 export interface ConsentRecord {
@@ -298,6 +341,7 @@ export interface Store
     SessionStore,
     ConsentStore,
     RateLimitStore,
+    LogoutDeliveryStore,
     ResourceServerStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Run fn in one database transaction; the store passed to fn is bound to it. */

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { ClientRecord } from '../store/types.js';
@@ -52,30 +51,3 @@ export async function mintIdToken(ctx: EngineContext, req: IdTokenRequest): Prom
   return signJwt(key, payload);
 }
 
-/**
- * Verify an ID token this tenant issued (signature against our keys by kid, iss, a string sub), with `jose`
- * as for every untrusted JWT. The one verifier for id_token_hint (OIDC Core §3.1.2.1) and for ID tokens
- * presented to token exchange (RFC 8693 §3). Only untyped (or `typ: JWT`) tokens count: our access tokens
- * (at+jwt) and introspection answers (token-introspection+jwt) are never taken for ID tokens (RFC 8725 §3.11).
- * Throws on any failure; callers turn that into their own error.
- */
-export async function verifyIdToken(
-  ctx: EngineContext,
-  token: string,
-  opts: { audience: string; allowExpired: boolean },
-): Promise<JWTPayload & { sub: string }> {
-  const header = decodeProtectedHeader(token);
-  if (header.typ !== undefined && header.typ.toUpperCase() !== 'JWT') throw new Error('not an ID token (typ)');
-  const key = header.kid ? (await ctx.keys()).publicKey(header.kid) : undefined;
-  if (!key) throw new Error('unknown kid');
-  const { payload } = await jwtVerify(token, key, {
-    issuer: ctx.tenant.issuer,
-    audience: opts.audience,
-    // An expired ID token is still a valid hint of who the user is.
-    currentDate: opts.allowExpired ? new Date(0) : new Date(ctx.clock()),
-    algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'],
-  });
-  if (typeof payload.sub !== 'string') throw new Error('no sub');
-  if ('token_introspection' in payload || 'client_id' in payload) throw new Error('not an ID token (claims)');
-  return payload as JWTPayload & { sub: string };
-}

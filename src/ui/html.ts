@@ -106,3 +106,31 @@ export function demoCallbackPage(params: URLSearchParams): string {
   return layout('Demo callback', `<h1>Demo client callback</h1><p>The authorization server redirected here with:</p><ul>${rows}</ul>
 <p class="muted">Exchange the code at the token endpoint with the demo client's credentials.</p>`);
 }
+
+export function logoutConfirmPage(m: { action: string; csrf: string; clientName?: string; username?: string }): string {
+  return layout(
+    'Sign out?',
+    `<h1>Sign out?</h1>
+${m.clientName ? `<p class="muted"><strong>${esc(m.clientName)}</strong> asked to sign you out.</p>` : ''}
+${m.username ? `<p>You are signed in as <strong>${esc(m.username)}</strong>.</p>` : ''}
+<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}">
+<div class="actions"><button type="submit" name="decision" value="stay">Stay signed in</button><button type="submit" name="decision" value="logout" class="primary">Sign out</button></div>
+</form>`,
+  );
+}
+
+/**
+ * The signed-out page. Front-Channel Logout §3: each client's frontchannel_logout_uri in a hidden iframe; once they
+ * have loaded (or after a few seconds) the user goes on to the post-logout redirect URI, if there is one.
+ */
+export function signedOutPage(m: { frames: string[]; next?: string; nonce: string }): string {
+  const frames = m.frames.map((u) => `<iframe src="${esc(u)}" hidden title="sign-out notification"></iframe>`).join('');
+  const script = m.next
+    ? `<script nonce="${esc(m.nonce)}">(function(){var f=document.querySelectorAll('iframe'),n=f.length,go=function(){location.replace(${JSON.stringify(m.next).replace(/</g, '\\u003c')});};if(!n){go();return;}f.forEach(function(x){x.addEventListener('load',function(){if(--n===0)go();});});setTimeout(go,4000);})();</script>`
+    : '';
+  return layout(
+    'Signed out',
+    `<h1>You are signed out</h1>${m.next ? `<p class="muted"><a href="${esc(m.next)}">Continue</a></p>` : '<p>You can close this window.</p>'}${frames}${script}`,
+  );
+}

@@ -199,7 +199,7 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
     const code = newHandle(ctx.random);
     await ctx.store.transaction(async (tx) => {
       const resources = req.resources ?? [];
-      await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources } });
+      await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources }, sid: input.sid ?? null });
       await tx.insertCode({
         tenantId: ctx.tenant.id,
         hash: ctx.hasher.hash(code),

@@ -1,5 +1,5 @@
 import type { ClientRecord } from '../../store/types.js';
-import { verifyIdToken } from '../../tokens/id-token.js';
+import { verifyOwnIdToken } from '../../tokens/verify-own.js';
 import type { EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
@@ -169,12 +169,11 @@ export const checkHints: Check = (s) => {
 export const checkIdTokenHint: Check = async (s) => {
   const hint = s.params.get('id_token_hint');
   if (hint === undefined) return;
-  try {
-    const payload = await verifyIdToken(s.ctx, hint, { audience: s.client!.clientId, allowExpired: true });
-    s.request.idTokenHintSub = payload.sub;
-  } catch {
+  const payload = await verifyOwnIdToken(s.ctx, hint, { allowExpired: true, audience: s.client!.clientId });
+  if (!payload) {
     throw new OAuthError('invalid_request', 'id_token_hint is not a valid ID token issued by this provider to this client');
   }
+  s.request.idTokenHintSub = payload.sub;
 };
 
 /**

@@ -29,11 +29,12 @@ export interface UserGrant {
 
 /**
  * Whether a grant gets a refresh token: the client must be registered for the refresh_token grant, and for
- * OpenID requests the user must have granted offline_access (OIDC Core §11); plain OAuth grants get one.
+ * OpenID requests the user must have granted offline_access (OIDC Core §11) or the client asked for session-bound
+ * refresh tokens (they die with the session); plain OAuth grants get one.
  */
 export function wantsRefreshToken(client: ClientRecord, scope: string[]): boolean {
   if (!client.grantTypes.includes('refresh_token')) return false;
-  return scope.includes('offline_access') || !scope.includes('openid');
+  return scope.includes('offline_access') || !scope.includes('openid') || client.sessionRefreshTokens === true;
 }
 
 /** The refresh-token policy of a client: its own settings over the tenant's. */

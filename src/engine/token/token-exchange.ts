@@ -1,7 +1,7 @@
 import type { ClientRecord, TokenExchangePolicy, TokenRecord } from '../../store/types.js';
 import { mintAccessToken } from '../../tokens/access-token.js';
-import { verifyIdToken } from '../../tokens/id-token.js';
 import { lookupToken } from '../../tokens/lookup.js';
+import { verifyOwnIdToken } from '../../tokens/verify-own.js';
 import type { EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
@@ -170,21 +170,18 @@ async function validateParty(
   };
 
   const fromIdToken = async (): Promise<ExchangeParty> => {
-    try {
-      // Our own ID token, unexpired, issued to this very client.
-      const p = await verifyIdToken(ctx, token, { audience: client.clientId, allowExpired: false });
-      return {
-        sub: p.sub,
-        isUser: true,
-        grantId: null,
-        expiresAt: typeof p.exp === 'number' ? p.exp : 0,
-        authTime: typeof p.auth_time === 'number' ? p.auth_time : undefined,
-        acr: typeof p.acr === 'string' ? p.acr : undefined,
-        amr: Array.isArray(p.amr) ? (p.amr as string[]) : undefined,
-      };
-    } catch {
-      throw refuse('not a valid, unexpired ID token of this issuer for this client');
-    }
+    // Our own ID token, unexpired, issued to this very client.
+    const p = await verifyOwnIdToken(ctx, token, { audience: client.clientId, allowExpired: false });
+    if (!p) throw refuse('not a valid, unexpired ID token of this issuer for this client');
+    return {
+      sub: p.sub,
+      isUser: true,
+      grantId: null,
+      expiresAt: typeof p.exp === 'number' ? p.exp : 0,
+      authTime: typeof p.auth_time === 'number' ? p.auth_time : undefined,
+      acr: typeof p.acr === 'string' ? p.acr : undefined,
+      amr: Array.isArray(p.amr) ? (p.amr as string[]) : undefined,
+    };
   };
 
   switch (type) {

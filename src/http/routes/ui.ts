@@ -12,20 +12,25 @@ import { nowSeconds } from '../../engine/context.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { dummyPasswordHash, verifyPassword } from '../../services/users.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
-import { consentPage, demoCallbackPage, errorPage, loginPage, STYLESHEET } from '../../ui/html.js';
+import { consentPage, demoCallbackPage, errorPage, loginPage, logoutConfirmPage, messagePage, signedOutPage, STYLESHEET } from '../../ui/html.js';
+import { endSessionRequest, performLogout, type LogoutOutcome } from '../../engine/logout.js';
+import { newHandle } from '../../tokens/handles.js';
 import { decide } from '../../ui/interaction.js';
 import { clearAccountFailures, loginBlocked, recordLoginFailure, retryAfter } from '../../services/rate-limit.js';
 import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
 
 /** Security headers for every HTML page (RFC 9700 §4.16 clickjacking; no referrer leaks of codes or tickets). */
-function htmlHeaders(reply: FastifyReply, formTargets: string[] = []): FastifyReply {
+function htmlHeaders(reply: FastifyReply, formTargets: string[] = [], extra: { frames?: string[]; scriptNonce?: string } = {}): FastifyReply {
   // Chrome applies form-action to the redirects that follow a form submission, so the client's origin is allowed.
-  const formAction = ["'self'", ...new Set(formTargets)].join(' ');
+  const formAction = ["'self'", ...new Set(formTargets.filter(Boolean))].join(' ');
+  const frames = [...new Set((extra.frames ?? []).filter(Boolean))];
   return reply
     .header(
       'Content-Security-Policy',
-      `default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+      `default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'` +
+        (frames.length ? `; frame-src ${frames.join(' ')}` : '') +
+        (extra.scriptNonce ? `; script-src 'nonce-${extra.scriptNonce}'` : ''),
     )
     .header('X-Frame-Options', 'DENY')
     .header('Referrer-Policy', 'no-referrer')
@@ -243,6 +248,65 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
         targets,
       );
     });
+
+    // OpenID Connect RP-Initiated Logout 1.0: GET and POST.
+    const logout = async (req: FastifyRequest, reply: FastifyReply) => {
+      const parameters = req.method === 'POST' ? (typeof req.body === 'string' ? req.body : '') : rawQuery(req);
+      const r = await endSessionRequest({ parameters }, ctx);
+      if (r.action !== 'OK') return sendEngineResult(reply, r as unknown as AuthorizationResult);
+      const cookie = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+      const live = await readSession(ctx, cookie);
+      if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, r.postLogoutRedirectUri);
+      // §2: without proof the request comes from this session's RP (a matching id_token_hint), ask the user first.
+      const tied = r.hintSid !== undefined ? r.hintSid === live.session.sid : r.hintSub !== undefined && r.hintSub === live.user.id;
+      if (tied) return finishLogout(reply, live.session.sid, r.postLogoutRedirectUri);
+      const ticket = newHandle(ctx.random);
+      const now = nowSeconds(ctx);
+      await ctx.store.insertTicket({
+        tenantId: ctx.tenant.id,
+        hash: ctx.hasher.hash(ticket),
+        clientId: r.clientId ?? '',
+        expiresAt: now + ctx.tenant.settings.interactionTtl,
+        consumedAt: null,
+        data: { kind: 'logout', next: r.postLogoutRedirectUri ?? null, createdAt: now },
+      });
+      return htmlHeaders(reply).send(
+        logoutConfirmPage({ action: `/logout/${ticket}`, csrf: ctx.hasher.hash(`logout-csrf:${ticket}`), clientName: r.clientName, username: live.user.username }),
+      );
+    };
+    scope.get('/oauth/logout', logout);
+    scope.post('/oauth/logout', logout);
+
+    scope.post('/logout/:ticket', async (req, reply) => {
+      const ticket = (req.params as { ticket: string }).ticket;
+      const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
+      if (ticket.length > 100 || form.get('csrf') !== ctx.hasher.hash(`logout-csrf:${ticket}`)) {
+        return htmlHeaders(reply.code(403)).send(errorPage('Request rejected', 'The form was missing its security token. Reload the page and try again.'));
+      }
+      const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), nowSeconds(ctx));
+      if (!t || t.data.kind !== 'logout' || t.expiresAt <= nowSeconds(ctx)) {
+        return htmlHeaders(reply.code(400)).send(errorPage('Sign-out expired', 'This sign-out request is unknown or has expired.'));
+      }
+      const next = (t.data.next as string | null) ?? undefined;
+      if (form.get('decision') !== 'logout') return htmlHeaders(reply).send(messagePage('Still signed in', 'You are still signed in.'));
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+      if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, next);
+      return finishLogout(reply, live.session.sid, next);
+    });
+
+    async function finishLogout(reply: FastifyReply, sid: string, next: string | undefined) {
+      const outcome = await performLogout(ctx, sid);
+      await lk.backchannel.deliver(outcome.backchannel);
+      return signedOut(reply, outcome, next);
+    }
+
+    function signedOut(reply: FastifyReply, outcome: LogoutOutcome, next: string | undefined) {
+      reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, '', { secure, maxAge: 0 }));
+      const frames = outcome.frontchannel.map((f) => f.uri);
+      if (!frames.length && next) return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
+      const nonce = newHandle(ctx.random, 16);
+      return htmlHeaders(reply, [], { frames: frames.map(origin), scriptNonce: nonce }).send(signedOutPage({ frames, next, nonce }));
+    }
 
     if (lk.config.demo) {
       scope.get('/demo/callback', (req, reply) => {

@@ -144,6 +144,46 @@ const m001: Migration = {
   },
 };
 
+/** Sessions and logout: which grants a browser session produced, and back-channel logout deliveries. */
+const m005: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('grants').addColumn('sid', 'text').execute();
+    await db.schema.createIndex('grants_sid_idx').on('grants').columns(['tenant_id', 'sid']).execute();
+    await db.schema.createIndex('sessions_subject_idx').on('sessions').columns(['tenant_id', 'subject']).execute();
+    await db.schema
+      .createTable('logout_deliveries')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('uri', 'text', (c) => c.notNull())
+      .addColumn('logout_token', 'text', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('next_attempt_at', 'bigint')
+      .addColumn('delivered_at', 'bigint')
+      .addColumn('last_error', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('logout_deliveries_pk', ['tenant_id', 'id'])
+      .execute();
+    await db.schema.createIndex('logout_deliveries_due_idx').on('logout_deliveries').column('next_attempt_at').execute();
+  },
+};
+
+/**
+ * Most tokens (client_credentials) have no grant: a partial index keeps their inserts from touching it.
+ * Measured: about a third off the cost of an insert on SQLite (bench/README.md).
+ */
+const m007: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.dropIndex('tokens_grant_idx').execute();
+    await db.schema
+      .createIndex('tokens_grant_idx')
+      .on('tokens')
+      .columns(['tenant_id', 'grant_id'])
+      .where(sql.ref('grant_id'), 'is not', null)
+      .execute();
+  },
+};
+
 /** Token services (issue 4): the resource server registry (RFC 8707) and the refresh-token reuse grace mark. */
 const m002TokenServices: Migration = {
   async up(db: Kysely<any>) {
@@ -162,6 +202,8 @@ const m002TokenServices: Migration = {
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
+  '0005_sessions_logout': m005,
+  '0007_tokens_partial_grant_idx': m007,
   '0002_token_services': m002TokenServices,
 };
 

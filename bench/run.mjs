@@ -1,0 +1,311 @@
+#!/usr/bin/env node
+// Side-by-side load test: Latchkey, oidc-provider and bare node:http, each in its own process pinned to one core,
+// driven by autocannon pinned to the other. Every request goes to 127.0.0.1; every run is bounded in time.
+//
+//   npm run bench                      full run (10 s per cell after a 2 s warm-up), writes bench/RESULTS.md
+//   npm run bench -- --quick           ~3 s per cell, prints the table only (add --out FILE to keep it)
+//   node bench/run.mjs --servers latchkey,oidc-provider --scenarios client_credentials --quick
+//
+// Options: --quick, --servers a,b, --scenarios x,y, --out FILE, --json FILE, --profile DIR (node --cpu-prof for
+// every server, profiles written to DIR on shutdown; summarise with bench/profile-summary.mjs), --no-pin.
+// Env: BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_CONNECTIONS, BENCH_PROFILE_INTERVAL (µs, with --profile),
+// BENCH_QUIET_WAIT (s to wait for quiet cores before a cell), BENCH_RETRIES (re-measure a disturbed cell).
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { allowedCpus, canPin, coreSeconds, cpuSeconds, freePort } from './lib/proc.mjs';
+import { consoleTable, machineInfo, markdown, packageVersions, ratios } from './lib/report.mjs';
+import { comparisons, probe, scenarios } from './lib/scenarios.mjs';
+import { servers } from './lib/servers.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SERVER_CPU = 0;
+const LOAD_CPU = 1;
+
+function usage(message) {
+  console.error(`bench: ${message} (see node bench/run.mjs --help)`);
+  process.exit(2);
+}
+
+let opts;
+try {
+  ({ values: opts } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      servers: { type: 'string' },
+      scenarios: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'string' },
+      profile: { type: 'string' },
+      'no-pin': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }));
+} catch (e) {
+  usage(e.message);
+}
+if (opts.help) {
+  const src = (await import('node:fs')).readFileSync(fileURLToPath(import.meta.url), 'utf8');
+  const lines = src.split('\n').slice(1);
+  process.stdout.write(lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.exit(0);
+}
+
+const positive = (name, fallback, max, { zero = false } = {}) => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !zero) || n > max) usage(`${name} must be a number in ${zero ? '[0' : '(0'}, ${max}], got ${raw}`);
+  return n;
+};
+const settings = {
+  duration: positive('BENCH_DURATION', opts.quick ? 3 : 10, 300),
+  warmup: positive('BENCH_WARMUP', opts.quick ? 1 : 2, 60),
+  connections: Math.round(positive('BENCH_CONNECTIONS', 50, 1000)),
+  pin: !opts['no-pin'] && canPin(cpus().length),
+  serverCpu: SERVER_CPU,
+  loadCpu: LOAD_CPU,
+  profileIntervalUs: Math.round(positive('BENCH_PROFILE_INTERVAL', 1000, 100_000)),
+  // Full runs wait for quiet cores and measure a disturbed cell again; quick runs do neither.
+  quietWaitS: opts.quick ? 0 : positive('BENCH_QUIET_WAIT', 20, 300, { zero: true }),
+  retries: opts.quick ? 0 : Math.round(positive('BENCH_RETRIES', 2, 5, { zero: true })),
+};
+
+const pick = (list, csv, what) => {
+  if (!csv) return list;
+  const names = csv.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) if (!list.some((x) => x.name === n)) usage(`unknown ${what} ${n}; one of ${list.map((x) => x.name).join(', ')}`);
+  return list.filter((x) => names.includes(x.name));
+};
+const chosenServers = pick(servers, opts.servers, 'server');
+const chosenScenarios = pick(scenarios, opts.scenarios, 'scenario');
+const cellsPlanned = chosenServers.flatMap((srv) => chosenScenarios.filter((sc) => srv.paths[sc.endpoint]).map((sc) => ({ srv, sc })));
+if (!cellsPlanned.length) usage('no chosen server serves any chosen scenario');
+
+// The whole run is bounded: every cell's warm-up and measurement plus generous start-up slack.
+const perAttemptS = settings.duration + settings.warmup + settings.quietWaitS + 15;
+const budgetMs = (cellsPlanned.length * (settings.retries + 1) * perAttemptS + chosenServers.length * 60 + 30) * 1000;
+
+// The load generator runs in this process; re-run it pinned to its own core before doing anything else.
+if (settings.pin && process.env.BENCH_LOADGEN_PINNED !== '1') {
+  const r = spawnSync('taskset', ['-c', String(LOAD_CPU), process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_LOADGEN_PINNED: '1' },
+    timeout: budgetMs + 30_000,
+    killSignal: 'SIGINT',
+  });
+  if (r.error) console.error(`bench: ${r.error.message}`);
+  process.exit(r.status ?? 1);
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`bench: gave up after ${Math.round(budgetMs / 1000)} s (the run is bounded); stopping every server`);
+  process.exit(3);
+}, budgetMs);
+watchdog.unref();
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)); // 'exit' handler kills children
+
+const client = { id: 'bench', secret: randomBytes(36).toString('base64url'), scope: 'api:read' };
+const machine = machineInfo(ROOT);
+const versions = packageVersions(ROOT);
+const startedAt = new Date().toISOString();
+
+if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
+  console.error('bench: dist/ is missing; run `npm run bench` (it builds first) or `npx tsc -p tsconfig.build.json`');
+  process.exit(2);
+}
+if (opts.profile) mkdirSync(resolve(opts.profile), { recursive: true });
+
+console.log(
+  `bench: ${cellsPlanned.length} cells, ${settings.duration} s each after ${settings.warmup} s warm-up, ${settings.connections} connections, ` +
+    (settings.pin ? `servers on CPU ${SERVER_CPU}, autocannon on CPU ${LOAD_CPU} (this process: CPUs ${allowedCpus(process.pid)})` : 'NOT pinned') +
+    `; load average ${machine.loadBefore}`,
+);
+if (loadavg()[0] > 0.5) console.log('bench: note: the machine is already busy (1-min load > 0.5); figures will be lower and noisier');
+
+function load(url, req, seconds, verifyBody) {
+  return autocannon({
+    url,
+    method: req.method,
+    headers: req.headers,
+    body: req.body,
+    connections: settings.connections,
+    pipelining: 1,
+    duration: seconds,
+    timeout: 10,
+    verifyBody,
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Wait, at most `maxMs`, for both cores to be quiet (under 10% busy over one second) so a cell does not start in
+ * the middle of someone else's test run. Returns how busy they were at the last look.
+ */
+async function waitQuiet(maxMs) {
+  const deadline = Date.now() + maxMs;
+  let last;
+  do {
+    const a = [coreSeconds(SERVER_CPU), coreSeconds(LOAD_CPU)];
+    const self0 = process.cpuUsage();
+    await sleep(1000);
+    const self = process.cpuUsage(self0);
+    const b = [coreSeconds(SERVER_CPU), coreSeconds(LOAD_CPU)];
+    if (!a[0] || !b[0] || !a[1] || !b[1]) return undefined;
+    last = [b[0].busy - a[0].busy, Math.max(0, b[1].busy - a[1].busy - (self.user + self.system) / 1e6)];
+    if (last[0] < 0.1 && last[1] < 0.1) return last;
+  } while (Date.now() < deadline);
+  return last;
+}
+
+/** One measured run (after its warm-up): figures plus how much else ran on either core meanwhile. */
+async function measure(url, req, verifier, pid) {
+  const warm = await load(url, req, settings.warmup, verifier);
+  const cpu0 = cpuSeconds(pid);
+  const cores0 = [coreSeconds(SERVER_CPU), coreSeconds(LOAD_CPU)];
+  const self0 = process.cpuUsage();
+  const r = await load(url, req, settings.duration, verifier);
+  const self = process.cpuUsage(self0);
+  const cores1 = [coreSeconds(SERVER_CPU), coreSeconds(LOAD_CPU)];
+  const cpu1 = cpuSeconds(pid);
+  const m = {
+    requests: r.requests.total,
+    ok2xx: r['2xx'],
+    durationS: r.duration,
+    rps: r['2xx'] / r.duration,
+    p50: r.latency.p50,
+    p90: r.latency.p90,
+    p99: r.latency.p99,
+    latencyMean: r.latency.mean,
+    bytesPerResponse: r.requests.total ? r.throughput.total / r.requests.total : undefined,
+    statusCodes: r.statusCodeStats,
+    bad: { non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, mismatches: r.mismatches },
+    warmBad: warm.non2xx + warm.errors + warm.mismatches,
+    // The load generator's own core: near 100% means autocannon, not the server, set the pace.
+    loadgenBusy: (self.user + self.system) / 1e6 / r.duration,
+  };
+  if (cpu0 && cpu1 && r.requests.total) {
+    const user = cpu1.user - cpu0.user;
+    const sys = cpu1.sys - cpu0.sys;
+    m.cpuPerRequestUs = ((user + sys) / r.requests.total) * 1e6;
+    m.cpuSysPerRequestUs = (sys / r.requests.total) * 1e6;
+    m.cpuBusy = (user + sys) / r.duration;
+    // What else ran on each core meanwhile (other processes on a shared machine, or the hypervisor).
+    if (settings.pin && cores0.every(Boolean) && cores1.every(Boolean)) {
+      m.otherOnServerCore = Math.max(0, (cores1[0].busy - cores0[0].busy - user - sys) / r.duration);
+      m.otherOnLoadCore = Math.max(0, (cores1[1].busy - cores0[1].busy) / r.duration - m.loadgenBusy);
+      m.stealOnServerCore = (cores1[0].steal - cores0[0].steal) / r.duration;
+    }
+  }
+  return m;
+}
+
+const contamination = (m) => Math.max(m.otherOnServerCore ?? 0, m.otherOnLoadCore ?? 0);
+
+async function runCell(srv, sc, issuer, pid) {
+  const url = issuer + srv.paths[sc.endpoint];
+  const req = sc.request(client);
+  const ctx = { client, issuer };
+  const cell = { server: srv.name, scenario: sc.name, ok: false };
+  try {
+    for (let i = 0; i < 3; i++) {
+      const problem = await probe(url, sc, client, ctx);
+      if (problem) throw new Error(`probe: ${problem}`);
+    }
+    const verifier = sc.verifier(ctx);
+    // On a shared machine, a run that other processes disturbed is measured again (a bounded number of times);
+    // the least disturbed run is kept. Every run's responses are checked all the same.
+    const failures = [];
+    let best;
+    for (let attempt = 0; attempt <= settings.retries; attempt++) {
+      if (settings.quietWaitS) await waitQuiet(settings.quietWaitS * 1000);
+      const m = await measure(url, req, verifier, pid);
+      m.attempt = attempt + 1;
+      for (const [k, n] of Object.entries(m.bad)) if (n > 0) failures.push(`${n} ${k}`);
+      if (m.warmBad) failures.push(`${m.warmBad} bad responses during warm-up`);
+      if (!m.ok2xx) failures.push('no 2xx response');
+      if (!best || contamination(m) < contamination(best)) best = m;
+      if (failures.length || contamination(m) < 0.1 || attempt === settings.retries) break;
+      console.log(`  ${sc.name.padEnd(20)} disturbed (others took ${Math.round(contamination(m) * 100)}% of a core); measuring again`);
+    }
+    const { bad, warmBad, ...figures } = best;
+    Object.assign(cell, figures, bad);
+    for (let i = 0; i < 3 && !failures.length; i++) {
+      const problem = await probe(url, sc, client, ctx);
+      if (problem) failures.push(`after the load: ${problem}`);
+    }
+    if (failures.length) throw new Error(failures.join(', '));
+    cell.ok = true;
+  } catch (e) {
+    cell.error = e.message.split('\n')[0];
+  }
+  const pct = (x) => `${Math.round((x ?? NaN) * 100)}%`;
+  const fig = cell.ok
+    ? `${Math.round(cell.rps)} req/s, p50 ${cell.p50} ms, p99 ${cell.p99} ms, ${Math.round(cell.cpuPerRequestUs ?? NaN)} µs CPU/req ` +
+      `(${Math.round(cell.cpuSysPerRequestUs ?? NaN)} in the kernel); server ${pct(cell.cpuBusy)} of its core, autocannon ${pct(cell.loadgenBusy)} of its; ` +
+      `others ${pct(cell.otherOnServerCore)} / ${pct(cell.otherOnLoadCore)}`
+    : `FAILED: ${cell.error}`;
+  console.log(`  ${sc.name.padEnd(20)} ${fig}`);
+  return cell;
+}
+
+const cells = [];
+for (const srv of chosenServers) {
+  const mine = cellsPlanned.filter((c) => c.srv === srv);
+  if (!mine.length) continue;
+  const dir = mkdtempSync(join(tmpdir(), `latchkey-bench-${srv.name}-`));
+  const port = await freePort();
+  let started;
+  try {
+    console.log(`${srv.label}: starting on 127.0.0.1:${port}`);
+    started = await srv.start({ root: ROOT, port, cpu: SERVER_CPU, pin: settings.pin, dir, client, profileDir: opts.profile && resolve(opts.profile), profileIntervalUs: settings.profileIntervalUs });
+    const allowed = allowedCpus(started.proc.pid);
+    if (settings.pin && allowed !== String(SERVER_CPU)) throw new Error(`${srv.name} runs on CPUs ${allowed}, expected ${SERVER_CPU}`);
+    for (const { sc } of mine) cells.push(await runCell(srv, sc, started.issuer, started.proc.pid));
+  } catch (e) {
+    console.log(`  FAILED to start: ${e.message}`);
+    for (const { sc } of mine) if (!cells.some((c) => c.server === srv.name && c.scenario === sc.name)) {
+      cells.push({ server: srv.name, scenario: sc.name, ok: false, error: `server did not start: ${e.message.split('\n')[0]}` });
+    }
+  } finally {
+    await started?.proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Table order: by scenario, then by server, as declared.
+const order = (list, name) => list.findIndex((x) => x.name === name);
+cells.sort((a, b) => order(scenarios, a.scenario) - order(scenarios, b.scenario) || order(servers, a.server) - order(servers, b.server));
+const labelOf = (name) => servers.find((s) => s.name === name)?.label ?? name;
+const ratioRows = ratios(cells, comparisons, chosenScenarios.map((s) => s.name));
+console.log('\n' + consoleTable(cells, ratioRows, labelOf));
+
+const args = process.argv.slice(2).join(' ');
+const envShown = ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_CONNECTIONS', 'BENCH_QUIET_WAIT', 'BENCH_RETRIES'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).join(' ');
+const commands = [
+  'npx tsc -p tsconfig.build.json   # npm run bench builds first',
+  `${envShown ? envShown + ' ' : ''}node bench/run.mjs${args ? ' ' + args : ''}`,
+  ...(settings.pin ? [`# which runs itself again as: taskset -c ${LOAD_CPU} node bench/run.mjs …  (autocannon ${versions.autocannon} in that process)`] : []),
+  '# and starts each server in turn ($PORT: a free loopback port, $TMP: a fresh temp folder), e.g.:',
+  ...chosenServers.flatMap((s) => [`# ${s.name}:`, ...s.commands.map((c) => `#   ${settings.pin ? c : c.replace('taskset -c 0 ', '')}`)]),
+];
+const out = opts.out ?? (opts.quick ? undefined : join(ROOT, 'bench', 'RESULTS.md'));
+if (out) {
+  const text = markdown({
+    cells, ratioRows, labelOf, machine, versions, settings, startedAt, commands,
+    servers: chosenServers, scenarios: chosenScenarios,
+    loadAfter: loadavg().map((x) => x.toFixed(2)).join(' '),
+  });
+  writeFileSync(out, text);
+  console.log(`wrote ${relative(process.cwd(), out) || out}`);
+}
+if (opts.json) writeFileSync(opts.json, JSON.stringify({ startedAt, machine, versions, settings, cells, ratios: ratioRows }, null, 2) + '\n');
+
+const failed = cells.filter((c) => !c.ok);
+process.exitCode = failed.length ? 1 : 0;

@@ -1,0 +1,151 @@
+import type { ClientRecord, LogoutDeliveryRecord } from '../store/types.js';
+import { newHandle } from '../tokens/handles.js';
+import { mintLogoutToken } from '../tokens/logout-token.js';
+import { audienceOf, verifyOwnIdToken } from '../tokens/verify-own.js';
+import { type EngineContext, nowSeconds } from './context.js';
+import { OAuthError } from './errors.js';
+import { Params } from './params.js';
+import { jsonResult, runEngine, type Result } from './result.js';
+import { resultCodes } from './result-codes.js';
+
+export type EndSessionAction = 'OK' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
+
+export interface EndSessionResult extends Result<EndSessionAction> {
+  clientId?: string;
+  clientName?: string;
+  /** Where to send the user once signed out, with state (RP-Initiated Logout §3); absent: show a signed-out page. */
+  postLogoutRedirectUri?: string;
+  /** sub and sid of a valid id_token_hint: when they match the browser's session, no confirmation is needed (§2). */
+  hintSub?: string;
+  hintSid?: string;
+  logoutHint?: string;
+  uiLocales?: string[];
+}
+
+/**
+ * OpenID Connect RP-Initiated Logout 1.0 §2-§3: validate a logout request. Ending the session is a separate
+ * step (performLogout), taken by the caller once it knows the request is tied to the user's session or the user
+ * confirmed it.
+ */
+export async function endSessionRequest(input: { parameters: string }, ctx: EngineContext): Promise<EndSessionResult> {
+  return runEngine<EndSessionAction>(
+    async () => {
+      const params = Params.parse(input.parameters);
+      const hint = params.get('id_token_hint');
+      let client: ClientRecord | undefined;
+      let hintSub: string | undefined;
+      let hintSid: string | undefined;
+      if (hint !== undefined) {
+        // §2: an expired ID token is still acceptable as a hint.
+        const payload = await verifyOwnIdToken(ctx, hint, { allowExpired: true });
+        if (!payload) throw new OAuthError('invalid_request', 'id_token_hint is not an ID token issued by this provider', { resultCode: 'LK9001' });
+        hintSub = payload.sub;
+        hintSid = typeof payload.sid === 'string' ? payload.sid : undefined;
+        const aud = audienceOf(payload);
+        const clientId = params.get('client_id');
+        if (clientId !== undefined && !aud.includes(clientId)) {
+          throw new OAuthError('invalid_request', 'client_id does not match the id_token_hint audience', { resultCode: 'LK9001' });
+        }
+        client = await ctx.store.findClient(ctx.tenant.id, clientId ?? aud[0] ?? '');
+      } else if (params.has('client_id')) {
+        client = await ctx.store.findClient(ctx.tenant.id, params.get('client_id')!.slice(0, 255));
+        if (!client) throw new OAuthError('invalid_request', 'unknown client_id', { resultCode: 'LK9001' });
+      }
+      let postLogoutRedirectUri: string | undefined;
+      const target = params.get('post_logout_redirect_uri');
+      if (target !== undefined) {
+        // §3: exact match against the identified client's registered URIs; never redirect anywhere else.
+        if (!client || !(client.postLogoutRedirectUris ?? []).includes(target)) {
+          throw new OAuthError('invalid_request', 'post_logout_redirect_uri is not registered for this client', { resultCode: 'LK9002' });
+        }
+        const u = new URL(target);
+        const state = params.get('state');
+        if (state !== undefined) u.searchParams.append('state', state);
+        postLogoutRedirectUri = u.toString();
+      }
+      const result = jsonResult('OK', 200, 'LK9003', {}) as EndSessionResult;
+      return Object.assign(result, {
+        responseContent: postLogoutRedirectUri ?? '',
+        clientId: client?.clientId,
+        clientName: client?.clientName ?? client?.clientId,
+        postLogoutRedirectUri,
+        hintSub,
+        hintSid,
+        logoutHint: params.get('logout_hint'),
+        uiLocales: params.get('ui_locales')?.split(' ').filter(Boolean),
+        resultMessage: resultCodes.LK9003,
+      });
+    },
+    () => 'BAD_REQUEST',
+    'INTERNAL_SERVER_ERROR',
+    ctx.log,
+  ) as Promise<EndSessionResult>;
+}
+
+export interface LogoutOutcome {
+  /** Whether a live session was ended by this call (false if it had already ended). */
+  ended: boolean;
+  /** Front-Channel Logout §3: URIs the signed-out page loads in iframes. */
+  frontchannel: { clientId: string; uri: string }[];
+  /** Back-Channel Logout §2.5: deliveries recorded, to be POSTed by the dispatcher. */
+  backchannel: LogoutDeliveryRecord[];
+}
+
+/**
+ * End a browser session: mark it ended (exactly once), revoke what its grants must lose (everything but
+ * offline_access grants, which outlive the session: OIDC Core §11), and prepare the front- and back-channel
+ * notifications for every client that received tokens in it.
+ */
+export async function performLogout(ctx: EngineContext, sid: string): Promise<LogoutOutcome> {
+  const now = nowSeconds(ctx);
+  const session = await ctx.store.findSessionBySid(ctx.tenant.id, sid);
+  const ended = await ctx.store.endSessionBySid(ctx.tenant.id, sid, now);
+  if (!ended || !session) return { ended: false, frontchannel: [], backchannel: [] };
+  const grants = await ctx.store.listGrantsBySid(ctx.tenant.id, sid);
+  for (const g of grants) {
+    if (g.revokedAt === null && !g.scope.includes('offline_access')) await ctx.store.revokeGrant(ctx.tenant.id, g.id, now);
+  }
+  const outcome: LogoutOutcome = { ended: true, frontchannel: [], backchannel: [] };
+  for (const clientId of [...new Set(grants.map((g) => g.clientId))]) {
+    const client = await ctx.store.findClient(ctx.tenant.id, clientId);
+    if (!client) continue;
+    if (client.frontchannelLogoutUri) {
+      const u = new URL(client.frontchannelLogoutUri);
+      // Front-Channel Logout §2: iss and sid are added when the client requires the session.
+      if (client.frontchannelLogoutSessionRequired) {
+        u.searchParams.set('iss', ctx.tenant.issuer);
+        u.searchParams.set('sid', sid);
+      }
+      outcome.frontchannel.push({ clientId, uri: u.toString() });
+    }
+    if (client.backchannelLogoutUri) {
+      const logoutToken = await mintLogoutToken(ctx, client, { sub: session.subject, sid });
+      const d: LogoutDeliveryRecord = {
+        tenantId: ctx.tenant.id,
+        id: newHandle(ctx.random, 16),
+        clientId,
+        uri: client.backchannelLogoutUri,
+        logoutToken,
+        attempts: 0,
+        nextAttemptAt: now,
+        deliveredAt: null,
+        lastError: null,
+        createdAt: now,
+      };
+      await ctx.store.insertDelivery(d);
+      outcome.backchannel.push(d);
+    }
+  }
+  return outcome;
+}
+
+/** End every live session of a user (admin action, user disabled, password changed). */
+export async function logoutUserEverywhere(ctx: EngineContext, subject: string): Promise<LogoutOutcome> {
+  const all: LogoutOutcome = { ended: false, frontchannel: [], backchannel: [] };
+  for (const s of await ctx.store.listSessionsBySubject(ctx.tenant.id, subject, nowSeconds(ctx))) {
+    const o = await performLogout(ctx, s.sid);
+    all.ended ||= o.ended;
+    all.backchannel.push(...o.backchannel);
+  }
+  return all;
+}

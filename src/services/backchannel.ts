@@ -1,0 +1,94 @@
+import type { LogoutDeliveryRecord, Store } from '../store/types.js';
+import type { EngineLogger } from '../engine/result.js';
+
+export interface BackchannelOptions {
+  /** Per-attempt timeout, ms. */
+  timeoutMs?: number;
+  /** Delay before each retry, seconds; after the last one the delivery is given up and kept as failed. */
+  retryDelays?: number[];
+  /** How often the background sweep looks for due retries, ms. */
+  sweepMs?: number;
+}
+
+/**
+ * Delivers back-channel logout tokens (OIDC Back-Channel Logout 1.0 §2.5): form POST of logout_token, success
+ * on 200/204 (§2.8), redirects not followed, a timeout per attempt, retries with growing delays. Every attempt
+ * is recorded on the delivery row (attempts, last_error, delivered_at), so failures are visible to operators and
+ * retries survive a restart; a conditional claim keeps two instances from sending the same retry.
+ */
+export class BackchannelDispatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly timeoutMs: number;
+  private readonly retryDelays: number[];
+  private readonly sweepMs: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: () => number,
+    public log?: EngineLogger,
+    opts: BackchannelOptions = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.retryDelays = opts.retryDelays ?? [10, 60, 300, 1800];
+    this.sweepMs = opts.sweepMs ?? 5000;
+  }
+
+  private now(): number {
+    return Math.floor(this.clock() / 1000);
+  }
+
+  /** Attempt these deliveries now, waiting at most waitMs for them (the rest carry on in the background). */
+  async deliver(deliveries: LogoutDeliveryRecord[], waitMs = 2000): Promise<void> {
+    if (!deliveries.length) return;
+    const all = Promise.all(deliveries.map((d) => this.claimAndAttempt(d)));
+    await Promise.race([all, new Promise((r) => setTimeout(r, waitMs).unref())]);
+  }
+
+  private async claimAndAttempt(d: LogoutDeliveryRecord): Promise<void> {
+    if (d.nextAttemptAt === null) return;
+    const lease = this.now() + Math.ceil(this.timeoutMs / 1000) + 30;
+    if (!(await this.store.claimDelivery(d.tenantId, d.id, d.nextAttemptAt, lease))) return;
+    await this.attempt({ ...d, nextAttemptAt: lease });
+  }
+
+  private async attempt(d: LogoutDeliveryRecord): Promise<void> {
+    let error: string | null = null;
+    try {
+      const res = await fetch(d.uri, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: d.logoutToken }).toString(),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status !== 200 && res.status !== 204) error = `HTTP ${res.status}`;
+    } catch (e) {
+      error = (e as Error).name === 'TimeoutError' ? 'timeout' : ((e as Error).message ?? 'network error').slice(0, 200);
+    }
+    const attempts = d.attempts + 1;
+    const next: LogoutDeliveryRecord = error
+      ? { ...d, attempts, lastError: error, nextAttemptAt: attempts <= this.retryDelays.length ? this.now() + this.retryDelays[attempts - 1]! : null }
+      : { ...d, attempts, lastError: null, nextAttemptAt: null, deliveredAt: this.now() };
+    await this.store.updateDelivery(next);
+    if (error) this.log?.warn({ event: 'backchannel_logout_failed', client: d.clientId, attempts, error, gaveUp: next.nextAttemptAt === null }, 'back-channel logout delivery failed');
+  }
+
+  /** One sweep: attempt every due delivery. Returns how many were attempted. */
+  async runOnce(limit = 100): Promise<number> {
+    const due = await this.store.dueDeliveries(this.now(), limit);
+    await Promise.all(due.map((d) => this.claimAndAttempt(d)));
+    return due.length;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.runOnce().catch((e) => this.log?.error({ err: e }, 'back-channel sweep failed')), this.sweepMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
