@@ -1,12 +1,9 @@
 import { mintAccessToken } from '../../tokens/access-token.js';
 import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
-import { loadResources, resourceParams, tokenTarget } from '../resources.js';
+import { loadResources, OIDC_SCOPES, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
 import type { GrantHandler } from './types.js';
-
-/** Scopes that only make sense with a user; never granted to a client acting on its own behalf. */
-export const USER_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email', 'address', 'phone']);
 
 /**
  * RFC 6749 §4.4: the client requests an access token for itself. Only confidential clients (§4.4.2).
@@ -17,7 +14,8 @@ export const clientCredentials: GrantHandler = async (params, { client, method }
   if (method === 'none') {
     throw new OAuthError('unauthorized_client', 'public clients cannot use client_credentials', { resultCode: 'LK1007' });
   }
-  const allowed = client.scope.filter((s) => !USER_SCOPES.has(s));
+  // Scopes that only make sense with a user are never granted to a client acting on its own behalf.
+  const allowed = client.scope.filter((s) => !OIDC_SCOPES.has(s));
   const requested = parseScope(params.get('scope'));
   for (const s of requested) {
     if (!allowed.includes(s)) throw new OAuthError('invalid_scope', `scope ${s} is not allowed for this client`, { resultCode: 'LK2003' });

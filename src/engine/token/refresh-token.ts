@@ -45,11 +45,8 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   if (!rec || rec.kind !== 'refresh_token' || rec.clientId !== client.clientId) throw invalid('invalid refresh token');
   if (rec.revokedAt !== null) throw invalid('refresh token revoked');
   const policy = refreshPolicy(ctx, client);
-  let grace = false;
-  if (rec.consumedAt !== null) {
-    grace = await retryWithinInterval();
-    if (!grace) return reuse(rec.grantId!);
-  }
+  const retryAllowed = policy.rotation && policy.reuseInterval > 0;
+  if (rec.consumedAt !== null && !(retryAllowed && rec.consumedAt >= now - policy.reuseInterval)) return reuse(rec.grantId!);
   if (rec.expiresAt <= now) throw invalid('refresh token expired');
 
   const requested = params.has('scope') ? parseScope(params.get('scope')) : rec.scope;
@@ -64,6 +61,13 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   const resources = await loadResources(ctx, client, requestedResources.length ? requestedResources : granted);
   const target = await tokenTarget(ctx, client, { resources, scope: requested, scopeRequested: params.has('scope') });
   const absolute = d.absoluteExpiresAt ?? rec.expiresAt;
+  // A retry within the interval is claimed only once the request is known to be good, so a bad one does not
+  // use it up.
+  let grace = false;
+  if (rec.consumedAt !== null) {
+    grace = await retryWithinInterval();
+    if (!grace) return reuse(rec.grantId!);
+  }
 
   const outcome = await ctx.store.transaction(async (tx) => {
     if (policy.rotation && !grace) {
@@ -101,7 +105,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
 
   /** RFC 9700 §4.14.2 grace: one more use of a just-rotated token, claimed atomically. */
   async function retryWithinInterval(store = ctx.store): Promise<boolean> {
-    if (!policy.rotation || policy.reuseInterval <= 0) return false;
+    if (!retryAllowed) return false;
     const r: TokenRecord | undefined = await store.reuseRotatedToken(ctx.tenant.id, hash, now, now - policy.reuseInterval);
     if (r) ctx.log?.info({ tenant: ctx.tenant.id, client: client.clientId, event: 'refresh_retry' }, 'rotated refresh token accepted once more within the reuse interval');
     return r !== undefined;

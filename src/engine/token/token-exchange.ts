@@ -8,7 +8,6 @@ import { parseScope } from '../params.js';
 import { loadResources, MAX_RESOURCES, OIDC_SCOPES, resourceParams, tokenTarget } from '../resources.js';
 import type { ResultCode } from '../result-codes.js';
 import { jsonResult } from '../result.js';
-import { USER_SCOPES } from './client-credentials.js';
 import { defaultExchangePolicy, EXCHANGE_OUTPUT_TYPES, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from './exchange-policy.js';
 import type { GrantHandler } from './types.js';
 
@@ -87,7 +86,7 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   // The new token carries at most what the user granted (or a client-only subject token carries), and only
   // what this client may hold; the target then down-scopes it. An ID token carries no scope: it proves who the
   // user is, not what they consented to, so only the client's API scopes (never UserInfo's) follow from one.
-  const ceiling = subject.scope !== undefined ? subject.scope.filter((s) => client.scope.includes(s)) : client.scope.filter((s) => !USER_SCOPES.has(s));
+  const ceiling = subject.scope !== undefined ? subject.scope.filter((s) => client.scope.includes(s)) : client.scope.filter((s) => !OIDC_SCOPES.has(s));
   const requested = parseScope(params.get('scope'));
   for (const s of requested) {
     if (!ceiling.includes(s)) throw new OAuthError('invalid_scope', `scope ${s} exceeds what the subject token and the client allow`, { resultCode: 'LK6027' });
