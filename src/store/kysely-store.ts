@@ -173,7 +173,15 @@ export class KyselyStore implements Store {
     private readonly pinned = false,
   ) {
     this.clientCache = inTransaction || pinned ? undefined : new ClientCache(5000);
+    this.resourceServerCache = inTransaction || pinned ? undefined : new Map();
   }
+
+  /**
+   * The resource server registry (RFC 8707) is read on token requests (to infer a default audience from the
+   * scope, RFC 9068 §3) and changes rarely: like clients, the root store keeps each tenant's list for 5 s,
+   * frozen; a change made here is seen at once, one made by another instance within 5 s.
+   */
+  private readonly resourceServerCache: Map<string, { list: readonly ResourceServerRecord[]; at: number }> | undefined;
 
   /**
    * Clients are read on every back-channel request and change rarely: the root store keeps them for a few seconds
@@ -600,18 +608,28 @@ export class KyselyStore implements Store {
 
   // resource servers (RFC 8707)
   async findResourceServer(tenantId: string, identifier: string) {
+    if (this.resourceServerCache) return (await this.listResourceServers(tenantId)).find((r) => r.identifier === identifier);
     const r = await this.db.selectFrom('resource_servers').selectAll().where('tenant_id', '=', tenantId).where('identifier', '=', identifier).executeTakeFirst();
     return r && toResourceServer(r);
   }
   async listResourceServers(tenantId: string) {
-    return (await this.db.selectFrom('resource_servers').selectAll().where('tenant_id', '=', tenantId).orderBy('identifier').execute()).map(toResourceServer);
+    const hit = this.resourceServerCache?.get(tenantId);
+    if (hit && Date.now() - hit.at <= 5000) return hit.list as ResourceServerRecord[];
+    const list = (await this.db.selectFrom('resource_servers').selectAll().where('tenant_id', '=', tenantId).orderBy('identifier').execute()).map(toResourceServer);
+    if (this.resourceServerCache) {
+      if (this.resourceServerCache.size >= 10_000) this.resourceServerCache.delete(this.resourceServerCache.keys().next().value!);
+      this.resourceServerCache.set(tenantId, { list: deepFreeze(list), at: Date.now() });
+    }
+    return list;
   }
   async createResourceServer(rs: ResourceServerRecord) {
     const { tenantId, identifier, createdAt, ...metadata } = rs;
     await this.db.insertInto('resource_servers').values({ tenant_id: tenantId, identifier, metadata: j(metadata), created_at: createdAt }).execute();
+    this.resourceServerCache?.delete(tenantId);
   }
   async deleteResourceServer(tenantId: string, identifier: string) {
     const r = await this.db.deleteFrom('resource_servers').where('tenant_id', '=', tenantId).where('identifier', '=', identifier).executeTakeFirst();
+    this.resourceServerCache?.delete(tenantId);
     return Number(r.numDeletedRows) > 0;
   }
 }

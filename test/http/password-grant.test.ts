@@ -78,9 +78,11 @@ describe('resource owner password credentials grant (RFC 6749 §4.3) over HTTP',
     expect(wrong.headers.get('cache-control')).toBe('no-store');
   });
 
-  it('RFC 6749 §4.3.2: username and password are required (invalid_request)', async () => {
+  it('RFC 6749 §4.3.2: username and password are required, and bounded in length (invalid_request)', async () => {
     expect((await token(pw, { grant_type: 'password', username: 'dave' })).json.error).toBe('invalid_request');
     expect((await token(pw, { grant_type: 'password', password: 'x' })).json.error).toBe('invalid_request');
+    const long = await token(pw, { grant_type: 'password', username: 'dave', password: 'x'.repeat(1025) });
+    expect(long.json).toEqual({ error: 'invalid_request', error_description: 'username or password is too long' });
   });
 
   it('brute-force protection is shared with the login page: failed grants lock the account there, and the right password is refused too', async () => {
@@ -142,7 +144,12 @@ describe('password grant through the engine (Core API callers verify credentials
     const r2 = await start();
     expect((await tokenFail({ ticket: r2.ticket!, reason: 'NOPE' as never }, t.ctx)).status).toBe(400);
     const limited = await tokenFail({ ticket: r2.ticket!, reason: 'RATE_LIMITED', retryAfter: 42 }, t.ctx);
+    expect(limited).toMatchObject({ action: 'BAD_REQUEST', resultCode: 'LK6012' });
     expect(limited.headers?.['Retry-After']).toBe('42');
+    const r3 = await start();
+    const broken = await tokenFail({ ticket: r3.ticket!, reason: 'SERVER_ERROR' }, t.ctx);
+    expect(broken).toMatchObject({ action: 'INTERNAL_SERVER_ERROR', status: 500, resultCode: 'LK6015' });
+    expect(JSON.parse(broken.responseContent).error).toBe('server_error');
   });
 
   it('an authorization ticket is not a password ticket, nor the other way round', async () => {

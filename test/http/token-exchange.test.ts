@@ -159,37 +159,40 @@ describe('token exchange (RFC 8693)', () => {
 
   it('RFC 8693 §2.2.2: tokens the policy does not accept are invalid_request', async () => {
     const user = await userTokens();
-    const cases: [Creds, Record<string, string>, RegExp?][] = [
+    const cases: [Creds, Record<string, string>, RegExp][] = [
       // subject_token_type not allowed for this client (default policy: access tokens only)
-      [strict, { subject_token: user.id_token, subject_token_type: IDT }],
+      [strict, { subject_token: user.id_token, subject_token_type: IDT }, /subject_token_type/],
       // unknown token type
-      [svc1, { subject_token: user.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:saml2' }],
+      [svc1, { subject_token: user.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:saml2' }, /subject_token_type/],
       // the user's token is for API 1, and strict lists no subject_token_audiences
-      [strict, { subject_token: user.access_token, subject_token_type: AT, actor_token: await ownToken(strict), actor_token_type: AT }],
+      [strict, { subject_token: user.access_token, subject_token_type: AT, actor_token: await ownToken(strict), actor_token_type: AT }, /subject_token is invalid/],
       // impersonation not allowed (no actor_token) for strict
-      [strict, { subject_token: await ownToken(strict), subject_token_type: AT }],
+      [strict, { subject_token: await ownToken(strict), subject_token_type: AT }, /only with an actor_token/],
       // delegation not allowed for noDelegation
-      [noDelegation, { subject_token: user.access_token, subject_token_type: AT, actor_token: await ownToken(noDelegation), actor_token_type: AT }],
+      [noDelegation, { subject_token: user.access_token, subject_token_type: AT, actor_token: await ownToken(noDelegation), actor_token_type: AT }, /may not use an actor_token/],
       // a refresh token of another client
-      [svc1, { subject_token: user.refresh_token, subject_token_type: AT }],
+      [svc1, { subject_token: user.refresh_token, subject_token_type: AT }, /subject_token is invalid/],
       // the type does not match the token
-      [app, { subject_token: user.access_token, subject_token_type: RT }],
+      [app, { subject_token: user.access_token, subject_token_type: RT }, /subject_token is invalid/],
       // an ID token issued to another client
-      [svc1, { subject_token: user.id_token, subject_token_type: JWT }],
+      [svc1, { subject_token: user.id_token, subject_token_type: JWT }, /subject_token is invalid/],
       // garbage
-      [svc1, { subject_token: 'not-a-token', subject_token_type: AT }],
+      [svc1, { subject_token: 'not-a-token', subject_token_type: AT }, /subject_token is invalid/],
+      // an actor token that is not one of ours, or revoked
+      [svc1, { subject_token: user.access_token, subject_token_type: AT, actor_token: 'not-a-token', actor_token_type: AT }, /actor_token is invalid/],
       // actor_token without its type, and the type without the token
-      [svc1, { subject_token: user.access_token, subject_token_type: AT, actor_token: user.access_token }],
-      [svc1, { subject_token: user.access_token, subject_token_type: AT, actor_token_type: AT }],
+      [svc1, { subject_token: user.access_token, subject_token_type: AT, actor_token: user.access_token }, /go together|sent together/],
+      [svc1, { subject_token: user.access_token, subject_token_type: AT, actor_token_type: AT }, /sent together/],
       // a token type we cannot issue
-      [svc1, { subject_token: user.access_token, subject_token_type: AT, requested_token_type: RT }],
+      [svc1, { subject_token: user.access_token, subject_token_type: AT, requested_token_type: RT }, /requested_token_type/],
       // missing subject_token
-      [svc1, { subject_token_type: AT }],
+      [svc1, { subject_token_type: AT }, /subject_token/],
     ];
-    for (const [c, body] of cases) {
+    for (const [c, body, why] of cases) {
       const r = await exchange(c, body);
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.json.error, JSON.stringify(body)).toBe('invalid_request');
+      expect(r.json.error_description, JSON.stringify(body)).toMatch(why);
     }
   });
 
