@@ -10,6 +10,9 @@ export async function serve(config: Config): Promise<void> {
   const app = await buildApp(lk);
   const log = app.log;
   lk.setLogger(log);
+  if (config.allowRemoteRequestUri) {
+    log.warn('allowRemoteRequestUri is on: the server fetches request objects from clients\' registered https request_uris (RFC 9101 §10.4)');
+  }
   if (config.demo) {
     const demo = await ensureDemo(await lk.context(DEFAULT_TENANT));
     if (demo) process.stdout.write(demo + '\n');

@@ -7,6 +7,12 @@ import { z } from 'zod';
  */
 const seconds = (def: number) => z.coerce.number().int().positive().max(10 * 365 * 86400).default(def);
 
+const flag = (def: boolean) =>
+  z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+    .transform((v) => v === true || v === 'true' || v === '1')
+    .default(def);
+
 const issuerSchema = z
   .string()
   .url()
@@ -54,6 +60,14 @@ export const configSchema = z
       .transform((v) => v === true || v === 'true' || v === '1')
       .default(true),
     refreshTokenReuseInterval: z.coerce.number().int().min(0).max(300).default(0),
+    requirePushedAuthorizationRequests: flag(false),
+    pushedAuthorizationRequestTtl: z.coerce.number().int().min(5).max(60).default(60),
+    allowRemoteRequestUri: flag(false),
+    allowRegistration: flag(false),
+    defaultAcr: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').default('urn:latchkey:acr:password'),
+    deviceCodeTtl: z.coerce.number().int().min(60).max(3600).default(600),
+    deviceCodeInterval: z.coerce.number().int().min(1).max(60).default(5),
+    userCodeRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
   })
   .strict();
 
@@ -89,4 +103,15 @@ export const optionDocs: Record<keyof Config, string> = {
     'Issue a new refresh token on every refresh and detect replays (RFC 9700 §4.14.2). When false, the same refresh token is returned and stays valid; public clients always rotate. Clients may override (refresh_token_rotation).',
   refreshTokenReuseInterval:
     'Seconds after a rotation during which the rotated refresh token is accepted once more (a client retry) instead of revoking the family; 0 = never. At most 300. Clients may override (refresh_token_reuse_interval).',
+  requirePushedAuthorizationRequests:
+    'Every authorization request must come through the pushed authorization request endpoint (RFC 9126 §4). Clients may also require it one by one (require_pushed_authorization_requests).',
+  pushedAuthorizationRequestTtl: 'Lifetime of a pushed request_uri, seconds (at most 60).',
+  allowRemoteRequestUri:
+    'Fetch request objects by reference (request_uri = an https URL the client registered in request_uris), with a 3 s timeout and a 64 KiB limit. Off by default: the server then makes outbound requests on behalf of clients (RFC 9101 §10.4). A PAR request_uri always works.',
+  allowRegistration: 'Let users create an account from the sign-in flow (prompt=create, Initiating User Registration via OpenID Connect 1.0).',
+  defaultAcr:
+    'The acr value of a password sign-in, the only authentication method built in. ID tokens carry it; an essential acr request for any other value fails with access_denied (OIDC Core §5.5.1.1).',
+  deviceCodeTtl: 'Lifetime of a device_code / user_code pair, seconds (RFC 8628 §3.2 expires_in).',
+  deviceCodeInterval: 'Seconds a device must wait between token polls (RFC 8628 §3.2 interval); polling faster raises it by 5 (slow_down).',
+  userCodeRateLimit: 'Wrong user codes a signed-in user, and an address, may enter on the /device page within loginRateWindow (RFC 8628 §5.1).',
 };

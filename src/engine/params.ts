@@ -31,10 +31,22 @@ export class Params {
     return new Params(map, multi);
   }
 
-  static fromRecord(rec: Record<string, string | undefined>): Params {
+  /** From name/value pairs; an array value is a repeated parameter (RFC 8707 §2.1: resource in a request object). */
+  static fromRecord(rec: Record<string, string | readonly string[] | undefined>): Params {
     const map = new Map<string, string>();
-    for (const [k, v] of Object.entries(rec)) if (v !== undefined && v !== '') map.set(k, v);
-    return new Params(map);
+    const multi = new Map<string, string[]>();
+    for (const [k, v] of Object.entries(rec)) {
+      if (typeof v === 'string') {
+        if (v !== '') map.set(k, v);
+      } else if (v !== undefined) {
+        const values = v.filter((x) => x !== '');
+        if (values.length) {
+          map.set(k, values[0]!);
+          multi.set(k, values);
+        }
+      }
+    }
+    return new Params(map, multi);
   }
 
   get(name: string): string | undefined {
@@ -70,7 +82,7 @@ export class Params {
   }
 
   toString(): string {
-    return new URLSearchParams([...this.map]).toString();
+    return new URLSearchParams([...this.map].flatMap(([k, v]) => (this.multi.get(k) ?? [v]).map((x): [string, string] => [k, x]))).toString();
   }
 }
 

@@ -38,6 +38,14 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     refreshTokenIdleTtl: config.refreshTokenIdleTtl,
     refreshTokenRotation: config.refreshTokenRotation,
     refreshTokenReuseInterval: config.refreshTokenReuseInterval,
+    requirePushedAuthorizationRequests: config.requirePushedAuthorizationRequests,
+    pushedAuthorizationRequestTtl: config.pushedAuthorizationRequestTtl,
+    allowRemoteRequestUri: config.allowRemoteRequestUri,
+    allowRegistration: config.allowRegistration,
+    defaultAcr: config.defaultAcr,
+    deviceCodeTtl: config.deviceCodeTtl,
+    deviceCodeInterval: config.deviceCodeInterval,
+    userCodeRateLimit: config.userCodeRateLimit,
   };
 }
 

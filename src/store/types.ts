@@ -48,6 +48,18 @@ export interface ClientMetadata {
   frontchannelLogoutUri?: string;
   frontchannelLogoutSessionRequired?: boolean;
   contacts?: string[];
+  /** JARM: alg of signed authorization responses; RS256 when absent. */
+  authorizationSignedResponseAlg?: string;
+  /** RFC 9126 §6: this client must use pushed authorization requests. */
+  requirePushedAuthorizationRequests?: boolean;
+  /** RFC 7591 §2: the client's public keys, inline (request objects; client JWT authentication). */
+  jwks?: { keys: Record<string, unknown>[] };
+  /** RFC 7591 §2: where the client's public keys are published. */
+  jwksUri?: string;
+  /** OIDC Registration §2: the only alg accepted for this client's request objects ('none' only when registered so). */
+  requestObjectSigningAlg?: string;
+  /** OIDC Registration §2: request_uri values the server may fetch (only when remote request_uri fetching is enabled). */
+  requestUris?: string[];
   /** RFC 8707: resource servers this client may ask tokens for; absent = every registered one of the tenant. */
   resources?: string[];
   /** Lifetimes (seconds) and refresh policy overriding the tenant's settings. */
@@ -329,6 +341,65 @@ export interface TenantStore {
   listTenants(): Promise<TenantRecord[]>;
 }
 
+/** RFC 9126: a pushed authorization request, referenced by its request_uri (stored hashed) until used once. */
+export interface PushedRequestRecord {
+  tenantId: string;
+  hash: string;
+  clientId: string;
+  expiresAt: number;
+  consumedAt: number | null;
+  /** { parameters: the validated request parameters, form-encoded } */
+  data: Record<string, unknown>;
+}
+
+export interface PushedRequestStore {
+  insertPushedRequest(r: PushedRequestRecord): Promise<void>;
+  /** Atomically mark an unused pushed request used and return it; undefined when unknown or already used. */
+  consumePushedRequest(tenantId: string, hash: string, now: number): Promise<PushedRequestRecord | undefined>;
+}
+
+/** RFC 8628: a device authorization, found by the device code's hash (client polling) or the user code's hash (user). */
+export interface DeviceCodeRecord {
+  tenantId: string;
+  hash: string;
+  userCodeHash: string;
+  clientId: string;
+  scope: string[];
+  status: 'pending' | 'approved' | 'denied';
+  /** Seconds the client must wait between polls; raised by 5 on every too-early poll (RFC 8628 §3.5). */
+  interval: number;
+  lastPolledAt: number | null;
+  createdAt: number;
+  expiresAt: number;
+  subject: string | null;
+  decidedAt: number | null;
+  /** Set once tokens were issued for it. */
+  consumedAt: number | null;
+  /** auth_time, acr, amr, sid of the approving user … */
+  data: Record<string, unknown>;
+}
+
+export interface DeviceCodeStore {
+  /** Throws when the user code hash is taken (unique per tenant); the caller retries with a new user code. */
+  insertDeviceCode(r: DeviceCodeRecord): Promise<void>;
+  findDeviceCodeByUserCode(tenantId: string, userCodeHash: string): Promise<DeviceCodeRecord | undefined>;
+  /**
+   * Record a poll. When the previous poll was at least `interval` seconds ago (or there was none) the poll is
+   * stamped and slowDown is false; otherwise the interval is raised by 5 seconds and slowDown is true. Each
+   * outcome is one conditional statement, so two racing polls cannot both be on time.
+   */
+  pollDeviceCode(tenantId: string, hash: string, now: number): Promise<{ record: DeviceCodeRecord; slowDown: boolean } | undefined>;
+  /** Approve or deny a pending, unexpired device code, once; undefined when it was not in that state. */
+  decideDeviceCode(
+    tenantId: string,
+    userCodeHash: string,
+    decision: { status: 'approved' | 'denied'; subject: string | null; scope?: string[]; data: Record<string, unknown> },
+    now: number,
+  ): Promise<DeviceCodeRecord | undefined>;
+  /** Atomically mark an approved, unconsumed device code consumed and return it (tokens are issued once). */
+  consumeDeviceCode(tenantId: string, hash: string, now: number): Promise<DeviceCodeRecord | undefined>;
+}
+
 export interface Store
   extends TenantStore,
     ClientStore,
@@ -342,6 +413,8 @@ export interface Store
     ConsentStore,
     RateLimitStore,
     LogoutDeliveryStore,
+    PushedRequestStore,
+    DeviceCodeStore,
     ResourceServerStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Run fn in one database transaction; the store passed to fn is bound to it. */

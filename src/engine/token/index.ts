@@ -7,6 +7,7 @@ import { authorizationCode } from './authorization-code.js';
 import { clientCredentials } from './client-credentials.js';
 import { TOKEN_EXCHANGE_GRANT } from './exchange-policy.js';
 import { passwordGrant } from './password.js';
+import { deviceCode } from './device-code.js';
 import { refreshToken } from './refresh-token.js';
 import { tokenExchange } from './token-exchange.js';
 import type { GrantHandler, TokenAction, TokenInput, TokenResult } from './types.js';
@@ -22,6 +23,7 @@ export const grantHandlers: Record<string, GrantHandler> = {
   // RFC 6749 §4.3: listed in discovery because a client can opt in; off for every client that did not.
   password: passwordGrant,
   [TOKEN_EXCHANGE_GRANT]: tokenExchange, // RFC 8693
+  'urn:ietf:params:oauth:grant-type:device_code': deviceCode, // RFC 8628 §3.4
 };
 
 export function registerGrant(grantType: string, handler: GrantHandler): void {

@@ -2,6 +2,7 @@ import type { ClientRecord, Store } from '../../store/types.js';
 import { mintAccessToken } from '../../tokens/access-token.js';
 import { newHandle } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
+import { accessTokenClaimsRecord, type ClaimsRequest, requestedUserClaims } from '../claims.js';
 import { type EngineContext, nowSeconds } from '../context.js';
 import type { TokenTarget } from '../resources.js';
 
@@ -25,6 +26,8 @@ export interface UserGrant {
   refreshExpiresAt?: number;
   /** Rotation off: this refresh token stays valid and is returned as it is. */
   keepRefreshToken?: string;
+  /** OIDC Core §5.5: claims asked for by name; UserInfo releases the userinfo ones, the ID token carries the id_token ones. */
+  claims?: ClaimsRequest;
 }
 
 /**
@@ -80,6 +83,7 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
     acr: g.acr,
     amr: g.amr,
     sid: g.sid,
+    extra: accessTokenClaimsRecord(g.claims),
   });
   // RFC 6749 §5.1: scope is the access token's, which resource down-scoping may have narrowed (RFC 8707 §2.2).
   const body: Record<string, unknown> = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn, scope: g.target.scope.join(' ') };
@@ -101,12 +105,18 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
       expiresAt: refreshExpiry(policy, absolute, now),
       revokedAt: null,
       consumedAt: null,
-      data: { authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, resources: g.resources, absoluteExpiresAt: absolute },
+      data: {
+        authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, resources: g.resources, absoluteExpiresAt: absolute,
+        ...(g.claims ? { claimsRequest: g.claims } : {}),
+      },
     });
     body.refresh_token = rt;
   }
   if (g.target.scope.includes('openid')) {
+    const wanted = g.claims?.id_token;
+    const user = wanted ? await tx.findUserById(ctx.tenant.id, g.subject) : undefined;
     body.id_token = await mintIdToken(txCtx, {
+      claims: user ? requestedUserClaims(wanted, user.claims) : undefined,
       client: g.client,
       subject: g.subject,
       authTime: g.authTime,

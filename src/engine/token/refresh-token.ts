@@ -1,4 +1,5 @@
 import type { TokenRecord } from '../../store/types.js';
+import type { ClaimsRequest } from '../claims.js';
 import { nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
@@ -17,6 +18,8 @@ interface RefreshData {
   resources?: string[];
   /** The family's absolute expiry; the row's own expiry may be sooner (idle lifetime). */
   absoluteExpiresAt?: number;
+  /** OIDC Core §5.5: the claims request of the original authorization, kept for UserInfo and the ID token. */
+  claimsRequest?: ClaimsRequest;
 }
 
 /**
@@ -95,6 +98,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
       sid: d.sid,
       refreshExpiresAt: absolute,
       keepRefreshToken: policy.rotation ? undefined : presented,
+      claims: d.claimsRequest,
     });
     return { body };
   });

@@ -184,6 +184,45 @@ const m007: Migration = {
   },
 };
 
+/** Pushed authorization requests (RFC 9126) and device authorizations (RFC 8628). */
+const m003FrontParDevice: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('pushed_requests')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('consumed_at', 'bigint')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('pushed_requests_pk', ['tenant_id', 'hash'])
+      .execute();
+    await db.schema.createIndex('pushed_requests_expires_idx').on('pushed_requests').column('expires_at').execute();
+
+    await db.schema
+      .createTable('device_codes')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('user_code_hash', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('poll_interval', 'integer', (c) => c.notNull())
+      .addColumn('last_polled_at', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('subject', 'text')
+      .addColumn('decided_at', 'bigint')
+      .addColumn('consumed_at', 'bigint')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('device_codes_pk', ['tenant_id', 'hash'])
+      // Two live authorizations must never share a user code: the user would approve the wrong device.
+      .addUniqueConstraint('device_codes_user_code_uq', ['tenant_id', 'user_code_hash'])
+      .execute();
+    await db.schema.createIndex('device_codes_expires_idx').on('device_codes').column('expires_at').execute();
+  },
+};
+
 /** Token services (issue 4): the resource server registry (RFC 8707) and the refresh-token reuse grace mark. */
 const m002TokenServices: Migration = {
   async up(db: Kysely<any>) {
@@ -204,6 +243,7 @@ export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
   '0007_tokens_partial_grant_idx': m007,
+  '0003_front_par_device': m003FrontParDevice,
   '0002_token_services': m002TokenServices,
 };
 
@@ -214,7 +254,9 @@ class InlineProvider implements MigrationProvider {
 }
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InlineProvider() });
+  // Branches developed in parallel append migrations with interleaved names; each one is independent of the
+  // others, so a database that already ran 0005 may still run 0003 when it arrives.
+  const migrator = new Migrator({ db, provider: new InlineProvider(), allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
