@@ -13,6 +13,7 @@ export async function serve(config: Config): Promise<void> {
   if (config.allowRemoteRequestUri) {
     log.warn('allowRemoteRequestUri is on: the server fetches request objects from clients\' registered https request_uris (RFC 9101 §10.4)');
   }
+  if (config.insecureAllowHttpJwksUri) log.warn('insecureAllowHttpJwksUri is on: client keys may be fetched over plain http and forged in transit');
   if (config.demo) {
     const demo = await ensureDemo(await lk.context(DEFAULT_TENANT));
     if (demo) process.stdout.write(demo + '\n');

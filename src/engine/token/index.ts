@@ -1,5 +1,5 @@
-import { authenticateClient, presentedCredentials } from '../client-auth.js';
-import type { EngineContext } from '../context.js';
+import { authenticateClient, clientAuthDeps, presentedCredentials } from '../client-auth.js';
+import { endpointsOf, type EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { checkFormContentType, Params } from '../params.js';
 import { runEngine } from '../result.js';
@@ -13,7 +13,7 @@ import { tokenExchange } from './token-exchange.js';
 import type { GrantHandler, TokenAction, TokenInput, TokenResult } from './types.js';
 
 export type { TokenAction, TokenInput, TokenResult } from './types.js';
-export { tokenFail, tokenIssue, type PasswordFailReason, type TokenIssueInput } from './password.js';
+export { PASSWORD_FAIL_REASONS, tokenFail, tokenIssue, type PasswordFailReason, type TokenIssueInput } from './password.js';
 
 /** One handler per grant type; a grant is supported exactly when it is in this table. */
 export const grantHandlers: Record<string, GrantHandler> = {
@@ -41,7 +41,7 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResul
       const params = Params.parse(input.parameters, { allowRepeated: ['resource', 'audience'] });
       const grantType = params.require('grant_type');
       const auth = await authenticateClient(
-        { store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id },
+        clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).token),
         presentedCredentials(input),
         params,
       );
