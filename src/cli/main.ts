@@ -29,6 +29,7 @@ import {
   userView,
   UserInputError,
 } from '../services/users.js';
+import { registerResourceServer, resourceServerToJson } from '../services/resources.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { performLogout } from '../engine/logout.js';
 import { serve } from './serve.js';
@@ -54,6 +55,8 @@ const USAGE = `usage: latchkey <command> [options]
   admin-token create [--name N] [--expires-in SECONDS] | list | revoke ID
   registration-token create [--name N] [--expires-in SECONDS] [--uses N] | list | revoke ID
                                     initial access tokens for dynamic client registration (RFC 7591)
+  resource create --identifier URI [--scope "a b"] [--name N] [--format opaque|jwt] [--ttl SECONDS]
+  resource list | delete URI        resource servers (RFC 8707): what clients may name as resource
   session list --user SUB | end SID   (ending a session notifies its clients, back-channel)
   service create ID [--issuer URL] | list          services (tenants) for the Core API
   service-token create [--service ID] [--name N] | list | revoke ID   Core API access tokens
@@ -154,6 +157,9 @@ export async function main(argv: string[]): Promise<number> {
       claims: { type: 'string' },
       id: { type: 'string' },
       alg: { type: 'string', multiple: true },
+      identifier: { type: 'string' },
+      format: { type: 'string' },
+      ttl: { type: 'string' },
       tenant: { type: 'string' },
       grace: { type: 'string' },
       'expires-in': { type: 'string' },
@@ -211,6 +217,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'admin-token':
     case 'registration-token':
       return withLatchkey(config, (lk) => tokenCommand(lk, cmd, sub, arg, values, out));
+    case 'resource':
+      return withLatchkey(config, (lk) => resourceCommand(lk, sub, arg, values, out));
     case 'session':
       return withLatchkey(config, (lk) => sessionCommand(lk, sub, arg, values, out));
     case 'service':
@@ -445,6 +453,43 @@ async function tokenCommand(lk: Latchkey, cmd: string, sub: string | undefined, 
     }
     default:
       throw new CliError(`usage: latchkey ${cmd} create|list|revoke`);
+  }
+}
+
+/** Resource servers (RFC 8707): what clients may name with `resource`, and the audience of their tokens. */
+async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+  const ctx = await tenantContext(lk, tenantOf(v));
+  switch (sub) {
+    case 'create': {
+      const base = (v.file ? readJsonInput(v.file as string) : {}) as Record<string, unknown>;
+      if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new CliError('a resource server must be a JSON object');
+      const meta: Record<string, unknown> = { ...base };
+      if (v.identifier) meta.identifier = v.identifier;
+      if (v.scope) meta.scope = v.scope;
+      if (v.name) meta.name = v.name;
+      if (v.format) meta.access_token_format = v.format;
+      if (v.ttl) meta.access_token_lifetime = v.ttl;
+      if (meta.identifier === undefined) throw new CliError('resource create needs --identifier');
+      const rs = await registerResourceServer(ctx, meta);
+      out.print(`created resource server ${rs.identifier}`, resourceServerToJson(rs));
+      return 0;
+    }
+    case 'list': {
+      const all = await ctx.store.listResourceServers(ctx.tenant.id);
+      out.print(
+        all.map((r) => `${r.identifier}\t${r.scopes.join(' ')}\t${r.accessTokenFormat ?? ''}`).join('\n') || '(no resource servers)',
+        all.map(resourceServerToJson),
+      );
+      return 0;
+    }
+    case 'delete': {
+      if (!arg) throw new CliError('resource delete needs an identifier');
+      if (!(await ctx.store.deleteResourceServer(ctx.tenant.id, arg))) throw new CliError(`no resource server ${arg}`);
+      out.print(`deleted resource server ${arg}`, { deleted: arg });
+      return 0;
+    }
+    default:
+      throw new CliError('usage: latchkey resource create|list|delete');
   }
 }
 

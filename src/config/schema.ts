@@ -72,6 +72,12 @@ export const configSchema = z
       .default(true),
     loginRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
     loginRateWindow: seconds(300),
+    refreshTokenIdleTtl: z.coerce.number().int().min(0).max(10 * 365 * 86400).default(0),
+    refreshTokenRotation: z
+      .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+      .transform((v) => v === true || v === 'true' || v === '1')
+      .default(true),
+    refreshTokenReuseInterval: z.coerce.number().int().min(0).max(300).default(0),
     requirePushedAuthorizationRequests: flag(false),
     pushedAuthorizationRequestTtl: z.coerce.number().int().min(5).max(60).default(60),
     allowRemoteRequestUri: flag(false),
@@ -149,6 +155,12 @@ export const optionDocs: Record<keyof Config, string> = {
   rateLimitPerIp: 'Requests an address may make to each of the token, introspection and registration endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit (clients behind one NAT or proxy share an address); set it for your traffic.',
   rateLimitWindow: 'Window for rateLimitPerClient and rateLimitPerIp, seconds.',
   loginRateLimitPerIp: 'Failed logins allowed per client address within loginRateWindow (default: loginRateLimit). Raise it when many users share an address.',
+  refreshTokenIdleTtl:
+    'Refresh token idle lifetime, seconds: a refresh token unused this long expires (0 = none, only refreshTokenTtl). Clients may override (refresh_token_idle_lifetime).',
+  refreshTokenRotation:
+    'Issue a new refresh token on every refresh and detect replays (RFC 9700 §4.14.2). When false, the same refresh token is returned and stays valid; public clients always rotate. Clients may override (refresh_token_rotation).',
+  refreshTokenReuseInterval:
+    'Seconds after a rotation during which the rotated refresh token is accepted once more (a client retry) instead of revoking the family; 0 = never. At most 300. Clients may override (refresh_token_reuse_interval).',
   requirePushedAuthorizationRequests:
     'Every authorization request must come through the pushed authorization request endpoint (RFC 9126 §4). Clients may also require it one by one (require_pushed_authorization_requests).',
   pushedAuthorizationRequestTtl: 'Lifetime of a pushed request_uri, seconds (at most 60).',

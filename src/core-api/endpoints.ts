@@ -6,7 +6,7 @@ import { serviceConfiguration, serviceJwks } from '../engine/metadata.js';
 import { resourceIntrospection } from '../engine/resource-introspection.js';
 import type { Result } from '../engine/result.js';
 import { revocation } from '../engine/revocation.js';
-import { token } from '../engine/token/index.js';
+import { PASSWORD_FAIL_REASONS, type PasswordFailReason, token, tokenFail, tokenIssue } from '../engine/token/index.js';
 import { userinfoIssue, userinfoRequest } from '../engine/userinfo.js';
 
 /*
@@ -15,8 +15,8 @@ import { userinfoIssue, userinfoRequest } from '../engine/userinfo.js';
  * fields of the answer (documentation), and the engine function the built-in endpoint calls too. No protocol
  * rule lives here: a row only renames fields into the engine's input.
  *
- * To wire after merge: auth/token/issue and auth/token/fail (password grant, branch tok2), pushed authorization
- * requests and device authorization (branch front), client registration (branch clients): one row each.
+ * To wire after merge: pushed authorization requests and device authorization (branch front), client registration
+ * (branch clients): one row each.
  */
 
 export interface CoreApiEndpoint<S extends z.ZodType = z.ZodType> {
@@ -92,6 +92,7 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
       idTokenHintSub: z.string().optional().describe('The sub of a valid id_token_hint: the user the client expects.'),
       acrs: strings.optional().describe('Requested acr_values, in order of preference.'),
       uiLocales: strings.optional(),
+      resources: strings.optional().describe('RFC 8707: the resource servers the client asks access to.'),
     }),
     call: (i, ctx) => authorization({ parameters: i.parameters }, ctx),
   }),
@@ -134,11 +135,55 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     summary: 'The token endpoint (RFC 6749 §3.2)',
     description:
       'OK, INVALID_CLIENT, BAD_REQUEST, INTERNAL_SERVER_ERROR: reply to the client with status, headers and responseContent (JSON). ' +
-      'PASSWORD (resource owner password grant, once enabled): verify username and password, then call the password grant\'s issue or fail endpoint.',
+      'PASSWORD (resource owner password grant, RFC 6749 §4.3, for clients that opted in): verify username and password your way ' +
+      '(with brute-force limits), then call auth/token/issue with the ticket and the user\'s subject, or auth/token/fail.',
     input: z.object({ parameters, contentType, ...clientAuth, ...proof }).strict().superRefine(credentialFields).superRefine(proofFields),
     actions: ['OK', 'INVALID_CLIENT', 'BAD_REQUEST', 'PASSWORD', 'INTERNAL_SERVER_ERROR'],
-    output: noExtra,
+    output: z.object({
+      ticket: z.string().optional().describe('With PASSWORD: pass it to auth/token/issue or /fail (single use, 120 seconds).'),
+      username: z.string().optional().describe('With PASSWORD: the username as sent.'),
+      password: z.string().optional().describe('With PASSWORD: the password as sent; Latchkey never stores it.'),
+      clientId: z.string().optional(),
+      scopes: strings.optional().describe('With PASSWORD: the scopes the tokens will carry.'),
+      resources: strings.optional().describe('With PASSWORD: the resource servers named (RFC 8707).'),
+    }),
     call: (i, ctx) => token(i, ctx),
+  }),
+  endpoint({
+    path: 'auth/token/issue',
+    summary: 'Finish a password grant: the credentials are right (RFC 6749 §4.3.3)',
+    description:
+      'OK: reply to the client with status, headers and responseContent (the token response). ' +
+      'BAD_REQUEST: the ticket is unknown, expired or used (invalid_grant for the client). INTERNAL_SERVER_ERROR: reply 500.',
+    input: z
+      .object({
+        ticket: z.string().min(1),
+        subject: z.string().min(1).max(255).describe('The resource owner\'s stable identifier: the sub of the tokens.'),
+        authTime: z.number().int().nonnegative().optional().describe('When the credentials were verified, epoch seconds; now when absent.'),
+        acr: z.string().optional(),
+        amr: strings.optional().describe('RFC 8176 methods; ["pwd"] when absent.'),
+      })
+      .strict(),
+    actions: ['OK', 'BAD_REQUEST', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => tokenIssue(i, ctx),
+  }),
+  endpoint({
+    path: 'auth/token/fail',
+    summary: 'Finish a password grant with an error for the client',
+    description:
+      'BAD_REQUEST: reply to the client with status, headers and responseContent (invalid_grant; with RATE_LIMITED a Retry-After header). ' +
+      'INTERNAL_SERVER_ERROR (reason SERVER_ERROR): reply 500 with the server_error body.',
+    input: z
+      .object({
+        ticket: z.string().min(1),
+        reason: z.enum(Object.keys(PASSWORD_FAIL_REASONS) as [PasswordFailReason, ...PasswordFailReason[]]),
+        retryAfter: z.number().int().positive().optional().describe('With RATE_LIMITED: seconds until the client may try again.'),
+      })
+      .strict(),
+    actions: ['BAD_REQUEST', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => tokenFail(i, ctx),
   }),
   endpoint({
     path: 'auth/introspection',

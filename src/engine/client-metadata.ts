@@ -4,11 +4,18 @@ import type { ClientMetadata, ClientRecord, TokenEndpointAuthMethod } from '../s
 import { SIGNING_ALGS } from '../tokens/jwt.js';
 import { ASYMMETRIC_ASSERTION_ALGS, HMAC_ASSERTION_ALGS } from './client-assertion.js';
 import { OAuthError } from './errors.js';
+import { isResourceIndicator } from './resources.js';
+import { defaultExchangePolicy, EXCHANGE_INPUT_TYPES, TOKEN_EXCHANGE_GRANT } from './token/exchange-policy.js';
 import { parseRfc4514 } from './mtls.js';
 
-/** Grant and response types a client may register today. */
+/**
+ * Grant and response types a client may register today. `password` (RFC 6749 §4.3) only together with
+ * `insecure_password_grant: true`: RFC 9700 §2.4 says the grant MUST NOT be used, so it takes a knowing opt-in.
+ */
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'; // RFC 8628 §3.4
-export const REGISTRABLE_GRANTS = ['authorization_code', 'refresh_token', 'client_credentials', 'implicit', DEVICE_CODE_GRANT] as const;
+export const REGISTRABLE_GRANTS = [
+  'authorization_code', 'refresh_token', 'client_credentials', 'implicit', DEVICE_CODE_GRANT, 'password', TOKEN_EXCHANGE_GRANT,
+] as const;
 /**
  * OIDC Core §3 and OAuth 2.0 Multiple Response Type Encoding Practices §3-§5, in canonical order. Implicit and
  * hybrid types are off unless a client registers them (RFC 9700 §2.1.2 discourages the implicit grant).
@@ -27,6 +34,7 @@ export function normalizeResponseType(value: string): string | undefined {
 export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'address', 'phone', 'offline_access'];
 
 const scopeToken = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+const lifetime = z.number().int().positive().max(10 * 365 * 86400);
 
 /** Every token endpoint authentication method a client may register (RFC 7591 §2, RFC 7523, RFC 8705). */
 export const TOKEN_ENDPOINT_AUTH_METHODS = [
@@ -70,6 +78,24 @@ const wireSchema = z.object({
   access_token_format: z.enum(['opaque', 'jwt']).optional(),
   introspection_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   introspection_own_tokens_only: z.boolean().optional(),
+  resources: z.array(z.string().max(2000)).max(50).optional(),
+  access_token_lifetime: lifetime.optional(),
+  id_token_lifetime: lifetime.optional(),
+  refresh_token_lifetime: lifetime.optional(),
+  refresh_token_idle_lifetime: z.number().int().min(0).max(10 * 365 * 86400).optional(),
+  refresh_token_rotation: z.boolean().optional(),
+  refresh_token_reuse_interval: z.number().int().min(0).max(300).optional(),
+  insecure_password_grant: z.boolean().optional(),
+  token_exchange: z
+    .object({
+      subject_token_types: z.array(z.string()).max(10).optional(),
+      actor_token_types: z.array(z.string()).max(10).optional(),
+      subject_token_audiences: z.array(z.string().max(2000)).max(50).optional(),
+      delegation: z.boolean().optional(),
+      impersonation: z.boolean().optional(),
+    })
+    .strict()
+    .optional(),
   authorization_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   require_pushed_authorization_requests: z.boolean().optional(),
   request_object_signing_alg: z.enum([...SIGNING_ALGS, 'none']).optional(),
@@ -165,7 +191,12 @@ export interface ValidateOptions {
 }
 
 /** Fields only an operator (CLI, admin API) sets; a dynamically registering client cannot (RFC 7591 §2: MAY ignore). */
-export const OPERATOR_ONLY_FIELDS = ['client_id', 'client_secret', 'skip_consent'] as const;
+export const OPERATOR_ONLY_FIELDS = [
+  'client_id', 'client_secret', 'skip_consent',
+  // Token services: weaker or longer-lived tokens, the password grant and exchange policy are the operator's call.
+  'insecure_password_grant', 'token_exchange', 'access_token_lifetime', 'id_token_lifetime', 'refresh_token_lifetime',
+  'refresh_token_idle_lifetime', 'refresh_token_rotation', 'refresh_token_reuse_interval',
+] as const;
 
 const TLS_SUBJECT_FIELDS = [
   'tls_client_auth_subject_dn', 'tls_client_auth_san_dns', 'tls_client_auth_san_uri', 'tls_client_auth_san_ip', 'tls_client_auth_san_email',
@@ -279,6 +310,36 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;
   const scope = m.scope === undefined ? [...defaultScope] : [...new Set(m.scope.split(' ').filter(Boolean))];
   for (const s of scope) if (!scopeToken.test(s)) throw invalid(`scope: ${JSON.stringify(s)} is not a valid scope token`);
+  if (grantTypes.includes('password') && m.insecure_password_grant !== true) {
+    throw invalid('grant_types: password needs insecure_password_grant: true (RFC 9700 §2.4 says the grant MUST NOT be used)');
+  }
+  const exchange = grantTypes.includes(TOKEN_EXCHANGE_GRANT);
+  if (exchange && method === 'none') throw invalid('a public client (token_endpoint_auth_method none) cannot use token exchange');
+  if (exchange && opts.dynamic) throw invalid('grant_types: token exchange is set up by an operator, not by dynamic registration');
+  const resources = m.resources === undefined ? undefined : [...new Set(m.resources)];
+  for (const r of resources ?? []) {
+    if (!isResourceIndicator(r)) throw invalid(`resources: ${JSON.stringify(r.slice(0, 100))} is not an absolute URI without a fragment (RFC 8707 §2)`);
+  }
+  // RFC 9700 §4.14.2: a public client's refresh tokens are not sender-constrained here, so they must rotate.
+  if (method === 'none' && m.refresh_token_rotation === false) throw invalid('refresh_token_rotation: public clients always rotate refresh tokens (RFC 9700 §4.14.2)');
+  let tokenExchange: ClientMetadata['tokenExchange'];
+  if (exchange) {
+    const d = defaultExchangePolicy();
+    const te = m.token_exchange ?? {};
+    tokenExchange = {
+      subjectTokenTypes: [...new Set(te.subject_token_types ?? d.subjectTokenTypes)],
+      actorTokenTypes: [...new Set(te.actor_token_types ?? d.actorTokenTypes)],
+      subjectTokenAudiences: [...new Set(te.subject_token_audiences ?? d.subjectTokenAudiences)],
+      delegation: te.delegation ?? d.delegation,
+      impersonation: te.impersonation ?? d.impersonation,
+    };
+    for (const t of [...tokenExchange.subjectTokenTypes, ...tokenExchange.actorTokenTypes]) {
+      if (!EXCHANGE_INPUT_TYPES.includes(t)) throw invalid(`token_exchange: token type ${JSON.stringify(t.slice(0, 100))} is not supported`);
+    }
+    if (!tokenExchange.delegation && !tokenExchange.impersonation) throw invalid('token_exchange: allow delegation, impersonation or both');
+  } else if (m.token_exchange !== undefined) {
+    throw invalid(`token_exchange: the client must register the ${TOKEN_EXCHANGE_GRANT} grant`);
+  }
   if (opts.dynamic) {
     const refused = scope.filter((s) => !opts.dynamic!.allowedScopes.includes(s));
     if (refused.length) throw invalid(`scope: ${refused.join(' ')} may not be registered dynamically (allowed: ${opts.dynamic.allowedScopes.join(' ')})`);
@@ -307,6 +368,15 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     accessTokenFormat: m.access_token_format,
     introspectionSignedResponseAlg: m.introspection_signed_response_alg,
     introspectionOwnTokensOnly: m.introspection_own_tokens_only,
+    resources,
+    accessTokenLifetime: m.access_token_lifetime,
+    idTokenLifetime: m.id_token_lifetime,
+    refreshTokenLifetime: m.refresh_token_lifetime,
+    refreshTokenIdleLifetime: m.refresh_token_idle_lifetime,
+    refreshTokenRotation: m.refresh_token_rotation,
+    refreshTokenReuseInterval: m.refresh_token_reuse_interval,
+    insecurePasswordGrant: m.insecure_password_grant,
+    tokenExchange,
     authorizationSignedResponseAlg: m.authorization_signed_response_alg,
     requirePushedAuthorizationRequests: m.require_pushed_authorization_requests,
     jwks: m.jwks as ClientMetadata['jwks'],
@@ -357,6 +427,21 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     access_token_format: c.accessTokenFormat,
     introspection_signed_response_alg: c.introspectionSignedResponseAlg,
     introspection_own_tokens_only: c.introspectionOwnTokensOnly,
+    resources: c.resources,
+    access_token_lifetime: c.accessTokenLifetime,
+    id_token_lifetime: c.idTokenLifetime,
+    refresh_token_lifetime: c.refreshTokenLifetime,
+    refresh_token_idle_lifetime: c.refreshTokenIdleLifetime,
+    refresh_token_rotation: c.refreshTokenRotation,
+    refresh_token_reuse_interval: c.refreshTokenReuseInterval,
+    insecure_password_grant: c.insecurePasswordGrant,
+    token_exchange: c.tokenExchange && {
+      subject_token_types: c.tokenExchange.subjectTokenTypes,
+      actor_token_types: c.tokenExchange.actorTokenTypes,
+      subject_token_audiences: c.tokenExchange.subjectTokenAudiences,
+      delegation: c.tokenExchange.delegation,
+      impersonation: c.tokenExchange.impersonation,
+    },
     authorization_signed_response_alg: c.authorizationSignedResponseAlg,
     require_pushed_authorization_requests: c.requirePushedAuthorizationRequests,
     jwks: c.jwks,

@@ -17,6 +17,12 @@ export interface TenantSettings {
   accessTokenFormat: 'opaque' | 'jwt';
   loginRateLimit: number;
   loginRateWindow: number;
+  /** Refresh token idle lifetime, seconds; 0 = none (only the absolute refreshTokenTtl). */
+  refreshTokenIdleTtl: number;
+  /** RFC 9700 §4.14.2: a new refresh token on every use (public clients always rotate). */
+  refreshTokenRotation: boolean;
+  /** Seconds after a rotation during which the old refresh token is accepted once more; 0 = never. */
+  refreshTokenReuseInterval: number;
   /** RFC 9126 §4: authorization requests must be pushed. */
   requirePushedAuthorizationRequests?: boolean;
   /** Lifetime of a pushed request_uri, seconds (≤ 60). */

@@ -113,7 +113,8 @@ async function activeBody(ctx: EngineContext, r: TokenRecord): Promise<Record<st
   body.nbf = r.issuedAt;
   // RFC 9068 §2.2: a client acting for itself is the JWT access token's sub; opaque tokens say the same, so a
   // resource server sees one shape whatever the format.
-  body.sub = r.subject ?? r.clientId;
+  // A token exchanged from another client's own token stands for that client (data.sub, RFC 8693).
+  body.sub = r.subject ?? (typeof r.data.sub === 'string' ? r.data.sub : r.clientId);
   const aud = r.data.aud;
   if (Array.isArray(aud) && aud.length) body.aud = aud.length === 1 ? aud[0] : aud;
   else if (typeof aud === 'string') body.aud = aud;
@@ -123,6 +124,7 @@ async function activeBody(ctx: EngineContext, r: TokenRecord): Promise<Record<st
   // RFC 9470 §6.1: step-up needs what the user authenticated with, and when.
   if (typeof r.data.auth_time === 'number') body.auth_time = r.data.auth_time;
   if (typeof r.data.acr === 'string') body.acr = r.data.acr;
+  if (isObject(r.data.act)) body.act = r.data.act; // RFC 8693 §4.1: who acts for the subject (delegation)
   return body;
 }
 

@@ -1,7 +1,7 @@
 import type { ClientRecord, LogoutDeliveryRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { mintLogoutToken } from '../tokens/logout-token.js';
-import { audienceOf, verifyOwnJwt } from '../tokens/verify-own.js';
+import { audienceOf, verifyOwnIdToken } from '../tokens/verify-own.js';
 import { type EngineContext, nowSeconds } from './context.js';
 import { OAuthError } from './errors.js';
 import { Params } from './params.js';
@@ -37,7 +37,7 @@ export async function endSessionRequest(input: { parameters: string }, ctx: Engi
       let hintSid: string | undefined;
       if (hint !== undefined) {
         // §2: an expired ID token is still acceptable as a hint.
-        const payload = await verifyOwnJwt(ctx, hint, { allowExpired: true });
+        const payload = await verifyOwnIdToken(ctx, hint, { allowExpired: true });
         if (!payload) throw new OAuthError('invalid_request', 'id_token_hint is not an ID token issued by this provider', { resultCode: 'LK9001' });
         hintSub = payload.sub;
         hintSid = typeof payload.sid === 'string' ? payload.sid : undefined;

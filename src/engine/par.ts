@@ -41,10 +41,13 @@ export function pushedAuthorizationRequest(input: BackChannelInput, ctx: EngineC
   return runEngine(
     async () => {
       checkFormContentType(input.contentType);
-      const body = Params.parse(input.parameters);
+      const body = Params.parse(input.parameters, { allowRepeated: ['resource'] }); // RFC 8707 §2
       const { client } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest), presentedCredentials(input), body);
       const kept = Object.fromEntries([...body.entries()].filter(([k]) => !CLIENT_AUTH_PARAMS.includes(k)));
-      const state: CheckState = { params: Params.fromRecord({ ...kept, client_id: client.clientId }), ctx, client, request: { clientId: client.clientId } };
+      const resource = body.getAll('resource');
+      const state: CheckState = {
+        params: Params.fromRecord({ ...kept, ...(resource.length ? { resource } : {}), client_id: client.clientId }), ctx, client, request: { clientId: client.clientId },
+      };
       await runChecks('par', state);
       state.params = await pushedDpopJkt(ctx, input.dpop, state.params); // RFC 9449 §10.1
       const handle = newHandle(ctx.random);

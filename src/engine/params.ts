@@ -5,33 +5,60 @@ import { OAuthError } from './errors.js';
  * RFC 6749 §3.1: a parameter sent without a value is treated as omitted; one sent more than once is invalid_request.
  */
 export class Params {
-  private constructor(private readonly map: Map<string, string>) {}
+  private constructor(
+    private readonly map: Map<string, string>,
+    /** Every value of the parameters allowed to repeat (RFC 8707 §2 resource, RFC 8693 §2.1 audience). */
+    private readonly multi: Map<string, string[]> = new Map(),
+  ) {}
 
   static parse(raw: string | undefined | null, opts: { allowRepeated?: readonly string[] } = {}): Params {
     const map = new Map<string, string>();
+    const multi = new Map<string, string[]>();
     if (raw) {
       const seen = new Set<string>();
       for (const [k, v] of new URLSearchParams(raw)) {
         if (v === '') continue;
+        const repeatable = opts.allowRepeated?.includes(k) === true;
+        if (repeatable) multi.set(k, [...(multi.get(k) ?? []), v]);
         if (seen.has(k)) {
-          if (opts.allowRepeated?.includes(k)) continue;
+          if (repeatable) continue;
           throw new OAuthError('invalid_request', `parameter ${safeName(k)} is repeated`, { resultCode: 'LK0002' });
         }
         seen.add(k);
         map.set(k, v);
       }
     }
-    return new Params(map);
+    return new Params(map, multi);
   }
 
-  static fromRecord(rec: Record<string, string | undefined>): Params {
+  /** From name/value pairs; an array value is a repeated parameter (RFC 8707 §2.1: resource in a request object). */
+  static fromRecord(rec: Record<string, string | readonly string[] | undefined>): Params {
     const map = new Map<string, string>();
-    for (const [k, v] of Object.entries(rec)) if (v !== undefined && v !== '') map.set(k, v);
-    return new Params(map);
+    const multi = new Map<string, string[]>();
+    for (const [k, v] of Object.entries(rec)) {
+      if (typeof v === 'string') {
+        if (v !== '') map.set(k, v);
+      } else if (v !== undefined) {
+        const values = v.filter((x) => x !== '');
+        if (values.length) {
+          map.set(k, values[0]!);
+          multi.set(k, values);
+        }
+      }
+    }
+    return new Params(map, multi);
   }
 
   get(name: string): string | undefined {
     return this.map.get(name);
+  }
+
+  /** Every value of a parameter, in order: several only for names parsed with allowRepeated. */
+  getAll(name: string): string[] {
+    const all = this.multi.get(name);
+    if (all) return [...all];
+    const one = this.map.get(name);
+    return one === undefined ? [] : [one];
   }
 
   has(name: string): boolean {
@@ -55,7 +82,7 @@ export class Params {
   }
 
   toString(): string {
-    return new URLSearchParams([...this.map]).toString();
+    return new URLSearchParams([...this.map].flatMap(([k, v]) => (this.multi.get(k) ?? [v]).map((x): [string, string] => [k, x]))).toString();
   }
 }
 

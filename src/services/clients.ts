@@ -28,6 +28,9 @@ export async function registerClient(ctx: EngineContext, input: unknown): Promis
     if (await ctx.store.findClient(ctx.tenant.id, client.clientId)) throw conflict(`client_id ${client.clientId} already exists`);
     throw e;
   }
+  if (client.grantTypes.includes('password')) {
+    ctx.log?.warn({ tenant: ctx.tenant.id, client: client.clientId }, 'client registered for the password grant (insecure_password_grant; RFC 9700 §2.4 says MUST NOT)');
+  }
   return { client, json: { ...clientView(client), ...clientResponse(ctx, client, issued) } };
 }
 

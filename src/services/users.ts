@@ -5,7 +5,7 @@ import { logoutUserEverywhere, performLogout } from '../engine/logout.js';
 import { nowSeconds } from '../engine/context.js';
 import type { GrantRecord, SessionRecord, UserRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
-import { unlockAccount } from '../ui/rate-limit.js';
+import { unlockAccount } from './rate-limit.js';
 import { ServiceError, conflict, notFound } from './errors.js';
 
 /** argon2id with OWASP's recommended baseline (19 MiB, t=2, p=1). */

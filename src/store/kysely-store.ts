@@ -7,6 +7,7 @@ import type {
   PushedRequestRecord,
   ConsentRecord,
   GrantRecord,
+  ResourceServerRecord,
   LogoutDeliveryRecord,
   ServiceTokenRecord,
   SessionRecord,
@@ -31,6 +32,7 @@ interface KeyRow { tenant_id: string; kid: string; alg: string; status: string; 
 interface TokenRow {
   tenant_id: string; hash: string; kind: string; client_id: string; subject: string | null; scope: string;
   grant_id: string | null; issued_at: number; expires_at: number; revoked_at: number | null; consumed_at: number | null; data: string;
+  reused_at?: number | null;
 }
 interface GrantRow { tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string; sid: string | null }
 interface DeliveryRow {
@@ -45,6 +47,7 @@ interface SessionRow {
 }
 interface ConsentRow { tenant_id: string; subject: string; client_id: string; scope: string; updated_at: number }
 interface RateRow { key: string; window_start: number; count: number; expires_at: number }
+interface ResourceServerRow { tenant_id: string; identifier: string; metadata: string; created_at: number }
 interface ServiceTokenRow { id: string; tenant_id: string | null; hash: string; name: string | null; created_at: number; revoked_at: number | null }
 interface PushedRow { tenant_id: string; hash: string; client_id: string; expires_at: number; consumed_at: number | null; data: string }
 interface DeviceRow {
@@ -74,6 +77,7 @@ export interface Database {
   sessions: SessionRow;
   consents: ConsentRow;
   rate_limits: RateRow;
+  resource_servers: ResourceServerRow;
   logout_deliveries: DeliveryRow;
   pushed_requests: PushedRow;
   device_codes: DeviceRow;
@@ -136,6 +140,12 @@ const toSession = (r: SessionRow): SessionRecord => ({
   createdAt: Number(r.created_at), lastSeenAt: Number(r.last_seen_at), expiresAt: Number(r.expires_at), endedAt: n(r.ended_at), data: p(r.data),
 });
 
+const toResourceServer = (r: ResourceServerRow): ResourceServerRecord => ({
+  ...p<Omit<ResourceServerRecord, 'tenantId' | 'identifier' | 'createdAt'>>(r.metadata),
+  tenantId: r.tenant_id,
+  identifier: r.identifier,
+  createdAt: Number(r.created_at),
+});
 function deliveryRow(d: LogoutDeliveryRecord): DeliveryRow {
   return {
     tenant_id: d.tenantId, id: d.id, client_id: d.clientId, uri: d.uri, logout_token: d.logoutToken, attempts: d.attempts,
@@ -209,11 +219,19 @@ export class KyselyStore implements Store {
     rootClientCache?: ClientCache,
   ) {
     this.clientCache = inTransaction || pinned ? undefined : new ClientCache(5000);
+    this.resourceServerCache = inTransaction || pinned ? undefined : new Map();
     this.staleClients = this.clientCache ?? rootClientCache;
   }
 
   /** Where client writes invalidate cached records (the root's cache, also from inside a transaction). */
   private readonly staleClients: ClientCache | undefined;
+
+  /**
+   * The resource server registry (RFC 8707) is read on token requests (to infer a default audience from the
+   * scope, RFC 9068 §3) and changes rarely: like clients, the root store keeps each tenant's list for 5 s,
+   * frozen; a change made here is seen at once, one made by another instance within 5 s.
+   */
+  private readonly resourceServerCache: Map<string, { list: readonly ResourceServerRecord[]; at: number }> | undefined;
 
   /**
    * Clients are read on every back-channel request and change rarely: the root store keeps them for a few seconds
@@ -423,6 +441,28 @@ export class KyselyStore implements Store {
       .executeTakeFirst();
     return r && toToken(r);
   }
+  async extendToken(tenantId: string, hash: string, expiresAt: number) {
+    await this.db
+      .updateTable('tokens')
+      .set({ expires_at: expiresAt })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+  async reuseRotatedToken(tenantId: string, hash: string, now: number, rotatedSince: number) {
+    const r = await this.db
+      .updateTable('tokens')
+      .set({ reused_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('consumed_at', '>=', rotatedSince)
+      .where('reused_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    return r && toToken(r);
+  }
   async revokeToken(tenantId: string, hash: string, now: number) {
     await this.db
       .updateTable('tokens')
@@ -615,6 +655,34 @@ export class KyselyStore implements Store {
   async reset(key: string) {
     await this.db.deleteFrom('rate_limits').where('key', '=', key).execute();
   }
+
+  // resource servers (RFC 8707)
+  async findResourceServer(tenantId: string, identifier: string) {
+    if (this.resourceServerCache) return (await this.listResourceServers(tenantId)).find((r) => r.identifier === identifier);
+    const r = await this.db.selectFrom('resource_servers').selectAll().where('tenant_id', '=', tenantId).where('identifier', '=', identifier).executeTakeFirst();
+    return r && toResourceServer(r);
+  }
+  async listResourceServers(tenantId: string) {
+    const hit = this.resourceServerCache?.get(tenantId);
+    if (hit && Date.now() - hit.at <= 5000) return hit.list as ResourceServerRecord[];
+    const list = (await this.db.selectFrom('resource_servers').selectAll().where('tenant_id', '=', tenantId).orderBy('identifier').execute()).map(toResourceServer);
+    if (this.resourceServerCache) {
+      if (this.resourceServerCache.size >= 10_000) this.resourceServerCache.delete(this.resourceServerCache.keys().next().value!);
+      this.resourceServerCache.set(tenantId, { list: deepFreeze(list), at: Date.now() });
+    }
+    return list;
+  }
+  async createResourceServer(rs: ResourceServerRecord) {
+    const { tenantId, identifier, createdAt, ...metadata } = rs;
+    await this.db.insertInto('resource_servers').values({ tenant_id: tenantId, identifier, metadata: j(metadata), created_at: createdAt }).execute();
+    this.resourceServerCache?.delete(tenantId);
+  }
+  async deleteResourceServer(tenantId: string, identifier: string) {
+    const r = await this.db.deleteFrom('resource_servers').where('tenant_id', '=', tenantId).where('identifier', '=', identifier).executeTakeFirst();
+    this.resourceServerCache?.delete(tenantId);
+    return Number(r.numDeletedRows) > 0;
+  }
+
   // pushed authorization requests (RFC 9126)
   async insertPushedRequest(r: PushedRequestRecord) {
     await this.db

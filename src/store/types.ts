@@ -67,6 +67,20 @@ export interface ClientMetadata {
   requestObjectSigningAlg?: string;
   /** OIDC Registration §2: request_uri values the server may fetch (only when remote request_uri fetching is enabled). */
   requestUris?: string[];
+  /** RFC 8707: resource servers this client may ask tokens for; absent = every registered one of the tenant. */
+  resources?: string[];
+  /** Lifetimes (seconds) and refresh policy overriding the tenant's settings. */
+  accessTokenLifetime?: number;
+  idTokenLifetime?: number;
+  refreshTokenLifetime?: number;
+  /** 0 = no idle expiry. */
+  refreshTokenIdleLifetime?: number;
+  refreshTokenRotation?: boolean;
+  refreshTokenReuseInterval?: number;
+  /** RFC 6749 §4.3 password grant opt-in (RFC 9700 §2.4 says MUST NOT; off unless set). */
+  insecurePasswordGrant?: boolean;
+  /** RFC 8693 token exchange policy; present when the client registered the token-exchange grant. */
+  tokenExchange?: TokenExchangePolicy;
   // Client authentication (issue 6): keys, certificate expectations, software statement.
   /** OIDC Registration §2: the only alg accepted for client_secret_jwt / private_key_jwt assertions. */
   tokenEndpointAuthSigningAlg?: string;
@@ -86,6 +100,20 @@ export interface ClientMetadata {
   dpopBoundAccessTokens?: boolean;
   /** RFC 8705 §3.4: access tokens are bound to the client certificate presented at the token endpoint. */
   tlsClientCertificateBoundAccessTokens?: boolean;
+}
+
+/** Which token exchanges (RFC 8693) a client may perform. */
+export interface TokenExchangePolicy {
+  /** Token type URIs accepted as subject_token (RFC 8693 §3). */
+  subjectTokenTypes: string[];
+  /** Token type URIs accepted as actor_token. */
+  actorTokenTypes: string[];
+  /** Access tokens issued to other clients are accepted when their aud includes one of these. */
+  subjectTokenAudiences: string[];
+  /** With an actor_token: the new token carries `act` (RFC 8693 §4.1). */
+  delegation: boolean;
+  /** Without an actor_token: the new token stands for the subject alone (RFC 8693 §1.1). */
+  impersonation: boolean;
 }
 
 export interface ClientRecord extends ClientMetadata {
@@ -178,6 +206,13 @@ export interface TokenRecord {
 
 export interface TokenStore {
   insertToken(token: TokenRecord): Promise<void>;
+  /** Move the expiry of an unrevoked token (a non-rotating refresh token's idle expiry slides). */
+  extendToken(tenantId: string, hash: string, expiresAt: number): Promise<void>;
+  /**
+   * RFC 9700 §4.14.2 grace for client retries: atomically mark a refresh token that was rotated at or after
+   * `rotatedSince` (and is not revoked) as re-used, once; undefined when it was not in that state.
+   */
+  reuseRotatedToken(tenantId: string, hash: string, now: number, rotatedSince: number): Promise<TokenRecord | undefined>;
   findToken(tenantId: string, hash: string): Promise<TokenRecord | undefined>;
   /**
    * Atomically mark an unconsumed, unrevoked refresh token consumed and return it; undefined when it was not
@@ -321,6 +356,28 @@ export interface RateLimitStore {
   hit(key: string, windowStart: number, expiresAt: number): Promise<number>;
   count(key: string, windowStart: number): Promise<number>;
   reset(key: string): Promise<void>;
+}
+
+/** A protected resource (RFC 8707 §2) the tenant issues access tokens for. */
+export interface ResourceServerRecord {
+  tenantId: string;
+  /** The resource indicator: an absolute URI without fragment, and the `aud` of its tokens. */
+  identifier: string;
+  name?: string;
+  /** Scopes meaningful at this resource: its tokens carry no others (RFC 8707 §2.2, RFC 9068 §2.2.3). */
+  scopes: string[];
+  /** Overrides the client's and the tenant's access token format for tokens aimed at it. */
+  accessTokenFormat?: 'opaque' | 'jwt';
+  /** Access token lifetime (seconds) for tokens aimed at it; the shortest of the client's and the resources' wins. */
+  accessTokenLifetime?: number;
+  createdAt: number;
+}
+
+export interface ResourceServerStore {
+  findResourceServer(tenantId: string, identifier: string): Promise<ResourceServerRecord | undefined>;
+  listResourceServers(tenantId: string): Promise<ResourceServerRecord[]>;
+  createResourceServer(r: ResourceServerRecord): Promise<void>;
+  deleteResourceServer(tenantId: string, identifier: string): Promise<boolean>;
 }
 
 export interface TenantStore {
@@ -493,7 +550,8 @@ export interface Store
     ReplayCacheStore,
     ManagementTokenStore,
     ServiceTokenStore,
-    AuditStore {
+    AuditStore,
+    ResourceServerStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Run fn in one database transaction; the store passed to fn is bound to it. */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;

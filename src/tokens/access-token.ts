@@ -9,10 +9,21 @@ export interface AccessTokenRequest {
   subject: string | null;
   scope: string[];
   grantId: string | null;
-  /** Audience (resource indicators); defaults to the client. */
+  /** Audience (resource indicators, see engine/resources.ts tokenTarget); defaults to the issuer. */
   audience?: string[];
+  /** Format asked for by the token's resource servers or the request; else the client's, else the tenant's. */
+  format?: 'opaque' | 'jwt';
+  /** Lifetime asked for by the token's resource servers; the shorter of it and the client's wins. */
+  lifetime?: number;
+  /** Hard upper bound on exp (a token exchange never outlives the tokens it came from). */
+  notAfter?: number;
+  /** `sub` of a token with no user: the client it stands for, when not the one it is issued to (token exchange). */
+  clientSubject?: string;
+  /** RFC 8693 §4.1 actor claim (delegation); nested for chains. */
+  act?: Record<string, unknown>;
   authTime?: number;
   acr?: string;
+  amr?: string[];
   sid?: string;
   /** Claims to keep with the token (for UserInfo's claims-by-request, the original grant type, …). */
   extra?: Record<string, unknown>;
@@ -30,12 +41,19 @@ export interface IssuedAccessToken {
  */
 export async function mintAccessToken(ctx: EngineContext, req: AccessTokenRequest): Promise<IssuedAccessToken> {
   const now = nowSeconds(ctx);
-  const ttl = ctx.tenant.settings.accessTokenTtl;
-  const format = req.client.accessTokenFormat ?? ctx.tenant.settings.accessTokenFormat;
-  const audience = req.audience && req.audience.length ? req.audience : [req.client.clientId];
+  const lifetimes = [req.client.accessTokenLifetime, req.lifetime].filter((v): v is number => typeof v === 'number');
+  let expiresAt = now + (lifetimes.length ? Math.min(...lifetimes) : ctx.tenant.settings.accessTokenTtl);
+  if (req.notAfter !== undefined && req.notAfter < expiresAt) expiresAt = req.notAfter;
+  const ttl = expiresAt - now;
+  const format = req.format ?? req.client.accessTokenFormat ?? ctx.tenant.settings.accessTokenFormat;
+  // RFC 9068 §3: with no resource indicated, a default audience; see tokenTarget for how it is chosen.
+  const audience = req.audience && req.audience.length ? req.audience : [ctx.tenant.issuer];
   const data: Record<string, unknown> = { format, aud: audience, ...req.extra };
+  if (req.clientSubject !== undefined) data.sub = req.clientSubject;
+  if (req.act !== undefined) data.act = req.act;
   if (req.authTime !== undefined) data.auth_time = req.authTime;
   if (req.acr !== undefined) data.acr = req.acr;
+  if (req.amr !== undefined) data.amr = req.amr;
   if (req.sid !== undefined) data.sid = req.sid;
   if (ctx.confirmation) data.cnf = { ...ctx.confirmation }; // RFC 9449 §6, RFC 8705 §3.1
 
@@ -46,20 +64,26 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
     handle = jti;
     data.jti = jti;
     const keys = await ctx.keys();
+    // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat and jti are required.
     const payload: Record<string, unknown> = {
       iss: ctx.tenant.issuer,
-      sub: req.subject ?? req.client.clientId, // RFC 9068 §2.2: client_credentials tokens carry the client as sub
-      aud: audience.length === 1 ? audience[0] : audience,
+      exp: expiresAt,
+      aud: audience.length === 1 ? audience[0] : audience, // RFC 7519 §4.1.3: a string when there is one
+      // RFC 9068 §2.2: with no resource owner (client_credentials), sub names the client.
+      sub: req.subject ?? req.clientSubject ?? req.client.clientId,
       client_id: req.client.clientId,
       iat: now,
-      exp: now + ttl,
       jti,
     };
-    if (req.scope.length) payload.scope = req.scope.join(' ');
+    if (req.scope.length) payload.scope = req.scope.join(' '); // RFC 9068 §2.2.3
+    // RFC 9068 §2.2.1: how and when the user authenticated. The session id (sid) stays on the row: a resource
+    // server has no use for it and RFC 9068 §6 asks to minimise what tokens reveal.
     if (req.authTime !== undefined) payload.auth_time = req.authTime;
     if (req.acr !== undefined) payload.acr = req.acr;
     if (req.sid !== undefined) payload.sid = req.sid;
     if (ctx.confirmation) payload.cnf = { ...ctx.confirmation }; // RFC 9449 §6.1, RFC 8705 §3.1
+    if (req.amr !== undefined) payload.amr = req.amr;
+    if (req.act !== undefined) payload.act = req.act; // RFC 8693 §4.1
     token = signJwt(keys.signingKey('ES256'), payload, { typ: 'at+jwt' }); // RFC 9068 §2.1
   } else {
     token = newHandle(ctx.random);
@@ -74,7 +98,7 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
     scope: req.scope,
     grantId: req.grantId,
     issuedAt: now,
-    expiresAt: now + ttl,
+    expiresAt,
     revokedAt: null,
     consumedAt: null,
     data,

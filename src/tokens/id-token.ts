@@ -37,7 +37,7 @@ export async function mintIdToken(ctx: EngineContext, req: IdTokenRequest): Prom
     iss: ctx.tenant.issuer,
     sub: req.subject,
     aud: req.client.clientId,
-    exp: now + ctx.tenant.settings.idTokenTtl,
+    exp: now + (req.client.idTokenLifetime ?? ctx.tenant.settings.idTokenTtl),
     iat: now,
   };
   if (req.authTime !== undefined) payload.auth_time = req.authTime;
@@ -50,3 +50,4 @@ export async function mintIdToken(ctx: EngineContext, req: IdTokenRequest): Prom
   if (req.code !== undefined) payload.c_hash = halfHash(req.code, alg);
   return signJwt(key, payload);
 }
+

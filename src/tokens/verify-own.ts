@@ -29,3 +29,24 @@ export async function verifyOwnJwt(ctx: EngineContext, jwt: string, opts: { allo
 export function audienceOf(payload: JWTPayload): string[] {
   return Array.isArray(payload.aud) ? payload.aud : payload.aud === undefined ? [] : [payload.aud];
 }
+
+/**
+ * An ID token this tenant issued: verifyOwnJwt, and only untyped (or `typ: JWT`) tokens without access-token or
+ * introspection claims, so our JWT access tokens (at+jwt) and introspection answers (token-introspection+jwt)
+ * are never taken for ID tokens (RFC 8725 §3.11), whatever their `aud`. With `audience`, it must be among the
+ * token's. The one check for id_token_hint (OIDC Core §3.1.2.1, RP-Initiated Logout §2) and for ID tokens
+ * presented to token exchange (RFC 8693 §3). Undefined for anything else.
+ */
+export async function verifyOwnIdToken(
+  ctx: EngineContext,
+  jwt: string,
+  opts: { allowExpired: boolean; audience?: string },
+): Promise<(JWTPayload & { sub: string }) | undefined> {
+  const payload = await verifyOwnJwt(ctx, jwt, { allowExpired: opts.allowExpired });
+  if (!payload) return undefined;
+  const { typ } = decodeProtectedHeader(jwt);
+  if (typ !== undefined && typ.toUpperCase() !== 'JWT') return undefined;
+  if ('client_id' in payload || 'token_introspection' in payload) return undefined;
+  if (opts.audience !== undefined && !audienceOf(payload).includes(opts.audience)) return undefined;
+  return payload as JWTPayload & { sub: string };
+}

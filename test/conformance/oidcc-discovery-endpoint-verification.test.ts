@@ -235,6 +235,31 @@ describe('oidcc-discovery-endpoint-verification', () => {
           expect((await res.json()).scope).toBe('api:read');
         },
         'urn:ietf:params:oauth:grant-type:device_code': deviceGrant,
+        // RFC 6749 §4.3: advertised because a client may opt in; it works for one that did.
+        password: async (t) => {
+          const c = await t.client({ grant_types: ['password'], redirect_uris: [], insecure_password_grant: true, scope: 'openid' });
+          const res = await fetch(t.discovery.token_endpoint, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(c.clientId, c.clientSecret) },
+            body: new URLSearchParams({ grant_type: 'password', username: USER.username, password: USER.password, scope: 'openid' }),
+          });
+          expect(res.status).toBe(200);
+          expect((await res.json()).id_token).toBeTruthy();
+        },
+        // RFC 8693: a client trades its own access token (impersonation allowed by its policy).
+        'urn:ietf:params:oauth:grant-type:token-exchange': async (t) => {
+          const grant = 'urn:ietf:params:oauth:grant-type:token-exchange';
+          const c = await t.client({ grant_types: ['client_credentials', grant], redirect_uris: [], scope: 'api:read', token_exchange: { impersonation: true } });
+          const post = async (body: Record<string, string>) => fetch(t.discovery.token_endpoint, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(c.clientId, c.clientSecret) },
+            body: new URLSearchParams(body),
+          });
+          const own = await (await post({ grant_type: 'client_credentials' })).json();
+          const res = await post({ grant_type: grant, subject_token: own.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token' });
+          expect(res.status).toBe(200);
+          expect((await res.json()).issued_token_type).toBe('urn:ietf:params:oauth:token-type:access_token');
+        },
       };
       for (const grant of t.discovery.grant_types_supported as string[]) {
         expect(cases, `advertised grant ${grant} has no test here`).toHaveProperty([grant]);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importJWK, jwtVerify } from 'jose';
+import { createLocalJWKSet, importJWK, jwtVerify } from 'jose';
 import { CORE_API } from '../../src/core-api/endpoints.js';
 import { brokenContext, core, testService, type TestService } from '../helpers/core-api.js';
 import { basic, startTestServer, type TestServer } from '../helpers/server.js';
@@ -10,7 +10,7 @@ const form = (p: Record<string, string>) => new URLSearchParams(p).toString();
 /**
  * The Core API contract: every endpoint, every action it can answer with, through HTTP as a delegating
  * application calls it. (FORM is in the authorization vocabulary for response_mode=form_post, which is not
- * supported yet; PASSWORD arrives with the password grant.)
+ * supported yet.)
  */
 describe('Core API contract', () => {
   let s: TestServer;
@@ -191,7 +191,7 @@ describe('Core API contract', () => {
     it('OK: the token is valid, with subject, scopes, client, expiry, auth time, claims', async () => {
       const t = await tokens('openid profile email');
       const r = await call('auth/introspection', { token: t.access_token, scopes: ['openid', 'email'], subject: 'user-1' });
-      expect(r.json).toMatchObject({ action: 'OK', resultCode: 'LK4001', status: 200, responseContent: '', subject: 'user-1', clientId: app.clientId, scopes: ['openid', 'profile', 'email'], tokenType: 'Bearer', audience: [app.clientId] });
+      expect(r.json).toMatchObject({ action: 'OK', resultCode: 'LK4001', status: 200, responseContent: '', subject: 'user-1', clientId: app.clientId, scopes: ['openid', 'profile', 'email'], tokenType: 'Bearer', audience: ['https://login.acme.example'] }); // RFC 9068 §3: no resource named: the issuer
       expect(r.json.expiresAt).toBeGreaterThan(now());
       expect(typeof r.json.authTime).toBe('number');
       expect(r.json.claims).toEqual(expect.arrayContaining(['name', 'email', 'email_verified']));
@@ -315,12 +315,44 @@ describe('Core API contract', () => {
     });
   });
 
+  describe('auth/token PASSWORD, auth/token/issue, auth/token/fail (RFC 6749 §4.3)', () => {
+    let pw: { clientId: string; clientSecret?: string };
+    beforeAll(async () => {
+      pw = await svc.client({ grant_types: ['password', 'refresh_token'], insecure_password_grant: true, scope: 'openid offline_access' });
+    });
+    const start = async () => {
+      const r = await call('auth/token', { parameters: form({ grant_type: 'password', username: 'zed@acme.example', password: 'pw-123', scope: 'openid offline_access' }), authorization: basic(pw.clientId, pw.clientSecret!) });
+      expect(r.json).toMatchObject({ action: 'PASSWORD', resultCode: 'LK6010', username: 'zed@acme.example', password: 'pw-123', clientId: pw.clientId, scopes: ['openid', 'offline_access'] });
+      return r.json.ticket as string;
+    };
+
+    it('PASSWORD, then OK: the caller verified the credentials; tokens for its subject, issued by the service', async () => {
+      const r = await call('auth/token/issue', { ticket: await start(), subject: 'user-zed' });
+      expect(r.json).toMatchObject({ action: 'OK', status: 200 });
+      const body = JSON.parse(r.json.responseContent);
+      expect(body.refresh_token).toBeTruthy();
+      const jwks = createLocalJWKSet(JSON.parse((await call('service/jwks/get', {})).json.responseContent));
+      const { payload } = await jwtVerify(body.id_token, jwks, { issuer: 'https://login.acme.example', audience: pw.clientId });
+      expect(payload).toMatchObject({ sub: 'user-zed', amr: ['pwd'] });
+    });
+
+    it('BAD_REQUEST: failed credentials are invalid_grant for the client; a spent ticket too', async () => {
+      const ticket = await start();
+      const r = await call('auth/token/fail', { ticket, reason: 'RATE_LIMITED', retryAfter: 30 });
+      expect(r.json).toMatchObject({ action: 'BAD_REQUEST', status: 400, resultCode: 'LK6012', headers: { 'Retry-After': '30' } });
+      expect(JSON.parse(r.json.responseContent).error).toBe('invalid_grant');
+      expect((await call('auth/token/issue', { ticket, subject: 'x' })).json).toMatchObject({ action: 'BAD_REQUEST', resultCode: 'LK6013' });
+    });
+  });
+
   describe('INTERNAL_SERVER_ERROR', () => {
     const inputs: Record<string, unknown> = {
       'auth/authorization': { parameters: form({ response_type: 'code', client_id: 'x', redirect_uri: CB }) },
       'auth/authorization/issue': { ticket: 't', subject: 's', authTime: 1 },
       'auth/authorization/fail': { ticket: 't', reason: 'ACCESS_DENIED' },
       'auth/token': { parameters: 'grant_type=client_credentials', clientId: 'c', clientSecret: 's' },
+      'auth/token/issue': { ticket: 't', subject: 's' },
+      'auth/token/fail': { ticket: 't', reason: 'INVALID_CREDENTIALS' },
       'auth/introspection': { token: 'tok', scopes: [] },
       'auth/introspection/standard': { parameters: 'token=t', clientId: 'c', clientSecret: 's' },
       'auth/revocation': { parameters: 'token=t', clientId: 'c', clientSecret: 's' },

@@ -51,7 +51,7 @@ describe('introspection endpoint (engine, injected clock)', () => {
       iat,
       nbf: iat,
       sub: app.clientId,
-      aud: app.clientId,
+      aud: t.ctx.tenant.issuer, // RFC 9068 §3: no resource named, none inferred from the scope: the issuer
       iss: t.ctx.tenant.issuer,
     });
   });

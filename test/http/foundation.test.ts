@@ -91,7 +91,9 @@ describe('foundation over HTTP', () => {
 
     it('unsupported_grant_type, invalid_scope, unauthorized_client', async () => {
       const auth = { authorization: basic(cc.clientId, cc.clientSecret!) };
-      expect((await postForm(url(), { grant_type: 'password' }, auth)).json.error).toBe('unsupported_grant_type');
+      expect((await postForm(url(), { grant_type: 'urn:example:magic' }, auth)).json.error).toBe('unsupported_grant_type');
+      // The password grant exists, but only for clients that opted in (RFC 9700 §2.4).
+      expect((await postForm(url(), { grant_type: 'password', username: 'u', password: 'p' }, auth)).json.error).toBe('unauthorized_client');
       expect((await postForm(url(), { grant_type: 'client_credentials', scope: 'admin' }, auth)).json.error).toBe('invalid_scope');
       const other = await s.client({ redirect_uris: ['https://app.example/cb'] });
       const r = await postForm(url(), { grant_type: 'client_credentials' }, { authorization: basic(other.clientId, other.clientSecret!) });

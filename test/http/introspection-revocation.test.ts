@@ -60,7 +60,7 @@ describe('introspection (RFC 7662, RFC 9701) and revocation (RFC 7009) over HTTP
   it('RFC 7662 §2.2: a JWT access token (RFC 9068) is active, with its jti', async () => {
     const at = await issue(jwtApp);
     const r = await introspect(at);
-    expect(r.json).toMatchObject({ active: true, client_id: jwtApp.clientId, jti: decodeJwt(at).jti, aud: jwtApp.clientId });
+    expect(r.json).toMatchObject({ active: true, client_id: jwtApp.clientId, jti: decodeJwt(at).jti, aud: s.issuer });
   });
 
   it('RFC 7662 §2.2: unknown, malformed and expired tokens are {"active":false} only', async () => {

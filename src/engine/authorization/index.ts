@@ -6,6 +6,7 @@ import { accessTokenClaimsRecord, claimsForScopes, type ClaimsRequest, essential
 import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError, type OAuthErrorCode } from '../errors.js';
 import { Params } from '../params.js';
+import { loadResources, tokenTarget, type TokenTarget } from '../resources.js';
 import { internalErrorResult, jsonResult, type Result } from '../result.js';
 import { resultCodes, type ResultCode } from '../result-codes.js';
 import {
@@ -27,6 +28,7 @@ import {
   checkPushedRequired,
   checkRedirectUri,
   checkRequestObject,
+  checkResource,
   checkResponseMode,
   checkResponseType,
   checkResponseTypeScope,
@@ -51,6 +53,8 @@ export interface AuthorizationResult extends Result<AuthorizationAction> {
   idTokenHintSub?: string;
   acrs?: string[];
   uiLocales?: string[];
+  /** RFC 8707: the resource servers the client asked access to. */
+  resources?: string[];
   /** OIDC Core §5.5: the claims the client asked for by name (for the consent page). */
   claims?: ClaimsRequest;
   /** With LOCATION / FORM: the client's redirect URI the response goes to (its origin is the form-action target). */
@@ -80,6 +84,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkResponseMode,      X, X, _],
   [checkScope,             X, X, X],
   [checkResponseTypeScope, X, X, _],
+  [checkResource,          X, X, _], // RFC 8707 §2.1
   [checkPkce,              X, X, _],
   [checkPrompt,            X, X, _],
   [checkMaxAge,            X, X, _],
@@ -132,7 +137,7 @@ const targetOf = (req: AuthorizationRequest, client: ClientRecord): ResponseTarg
 export async function authorization(input: { parameters: string }, ctx: EngineContext): Promise<AuthorizationResult> {
   const state: CheckState = { params: Params.parse(''), ctx, request: {} };
   try {
-    state.params = Params.parse(input.parameters);
+    state.params = Params.parse(input.parameters, { allowRepeated: ['resource'] }); // RFC 8707 §2
     await runChecks('authorization', state);
     const req = state.request as AuthorizationRequest;
     const ticket = newHandle(ctx.random);
@@ -161,6 +166,7 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
       idTokenHintSub: req.idTokenHintSub,
       acrs: req.acrValues,
       uiLocales: req.uiLocales,
+      resources: req.resources,
       claims: req.claims,
     };
   } catch (e) {
@@ -245,8 +251,10 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
     const grantId = newHandle(ctx.random, 16);
     const code = parts.includes('code') ? newHandle(ctx.random) : undefined;
     let at: IssuedAccessToken | undefined;
+    let atTarget: TokenTarget | undefined;
+    const resources = req.resources ?? [];
     await ctx.store.transaction(async (tx) => {
-      await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: {}, sid: input.sid ?? null });
+      await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources }, sid: input.sid ?? null });
       if (code !== undefined) {
         await tx.insertCode({
           tenantId: ctx.tenant.id,
@@ -268,20 +276,25 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
             sid: input.sid,
             claims: req.claims,
             ...(req.dpopJkt ? { dpopJkt: req.dpopJkt } : {}), // RFC 9449 §10
+            resources, // RFC 8707 §2.1: applicable to the full grant
           },
         });
       }
       if (parts.includes('token')) {
         // RFC 6749 §4.2.2: an access token straight from the authorization endpoint; never a refresh token.
-        at = await mintAccessToken({ ...ctx, store: tx }, {
-          client: t.client, subject: input.subject, scope, grantId, authTime: input.authTime, acr, sid: input.sid,
+        // RFC 8707 §2.1: in the implicit flow the requested resources are that access token's audience.
+        const txCtx = { ...ctx, store: tx };
+        atTarget = await tokenTarget(txCtx, t.client, { resources: await loadResources(txCtx, t.client, resources), scope, scopeRequested: false });
+        at = await mintAccessToken(txCtx, {
+          client: t.client, subject: input.subject, scope: atTarget.scope, audience: atTarget.audience, format: atTarget.format,
+          lifetime: atTarget.lifetime, grantId, authTime: input.authTime, acr, amr: input.amr, sid: input.sid,
           extra: accessTokenClaimsRecord(req.claims),
         });
       }
     });
     const params: Record<string, string | undefined> = { code };
     if (at) {
-      Object.assign(params, { access_token: at.token, token_type: 'Bearer', expires_in: String(at.expiresIn), scope: scope.join(' ') });
+      Object.assign(params, { access_token: at.token, token_type: 'Bearer', expires_in: String(at.expiresIn), scope: (atTarget?.scope ?? scope).join(' ') });
     }
     if (parts.includes('id_token')) {
       const user = await ctx.store.findUserById(ctx.tenant.id, input.subject);

@@ -91,10 +91,12 @@ export function requestObjectParams(claims: JWTPayload, clientId: string): Param
   if ('request' in claims || 'request_uri' in claims) {
     throw new OAuthError('invalid_request_object', 'a request object cannot contain request or request_uri', { resultCode: 'LK7009' });
   }
-  const rec: Record<string, string | undefined> = {};
+  const rec: Record<string, string | string[] | undefined> = {};
   for (const [k, v] of Object.entries(claims)) {
     if (v === null || v === undefined) continue;
-    rec[k] = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+    // RFC 8707 §2.1: several resource values are a JSON array of strings.
+    if (k === 'resource' && Array.isArray(v) && v.every((x) => typeof x === 'string')) rec[k] = v as string[];
+    else rec[k] = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
   }
   rec.client_id = clientId;
   return Params.fromRecord(rec);

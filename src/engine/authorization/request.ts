@@ -1,10 +1,11 @@
 import type { ClientRecord } from '../../store/types.js';
-import { audienceOf, verifyOwnJwt } from '../../tokens/verify-own.js';
+import { verifyOwnIdToken } from '../../tokens/verify-own.js';
 import { type ClaimsRequest, parseClaimsParameter } from '../claims.js';
 import { DEVICE_CODE_GRANT, normalizeResponseType, redirectUriMatches } from '../client-metadata.js';
 import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
+import { loadResources, resourceParams } from '../resources.js';
 import { fetchRequestUri, PAR_URN_PREFIX, requestObjectParams, verifyRequestObject } from './request-object.js';
 
 /** Where an authorization response goes (resolved: `jwt` becomes query.jwt or fragment.jwt, JARM §2.3.4). */
@@ -49,6 +50,8 @@ export interface AuthorizationRequest {
   pushed?: boolean;
   /** RFC 9449 §10: the DPoP key thumbprint the code is bound to. */
   dpopJkt?: string;
+  /** RFC 8707 §2.1: the resource servers the whole grant is for (empty: none named). */
+  resources?: string[];
 }
 
 /** State threaded through the checks: what is known so far. */
@@ -118,7 +121,7 @@ export const checkPushedRequestUri: Check = async (s) => {
   if (!rec || rec.expiresAt <= now || rec.clientId !== s.client!.clientId) {
     throw new OAuthError('invalid_request_uri', 'request_uri is unknown, expired or already used', { resultCode: 'LK7006' });
   }
-  s.params = Params.parse(String(rec.data.parameters ?? ''));
+  s.params = Params.parse(String(rec.data.parameters ?? ''), { allowRepeated: ['resource'] }); // RFC 8707 §2
   s.request.pushed = true;
 };
 
@@ -323,11 +326,22 @@ export const checkHints: Check = (s) => {
 export const checkIdTokenHint: Check = async (s) => {
   const hint = s.params.get('id_token_hint');
   if (hint === undefined) return;
-  const payload = await verifyOwnJwt(s.ctx, hint, { allowExpired: true });
-  if (!payload || !audienceOf(payload).includes(s.client!.clientId)) {
+  const payload = await verifyOwnIdToken(s.ctx, hint, { allowExpired: true, audience: s.client!.clientId });
+  if (!payload) {
     throw new OAuthError('invalid_request', 'id_token_hint is not a valid ID token issued by this provider to this client');
   }
   s.request.idTokenHintSub = payload.sub;
+};
+
+/**
+ * RFC 8707 §2.1: `resource` may repeat; each must be an absolute URI without a fragment, a registered resource
+ * server, and allowed for the client, else invalid_target (redirected: client and redirect_uri are verified).
+ * The code then carries the granted set; the token request may name it or a subset (RFC 8707 §2.2).
+ */
+export const checkResource: Check = async (s) => {
+  const named = resourceParams(s.params);
+  await loadResources(s.ctx, s.client!, named);
+  s.request.resources = named;
 };
 
 /** OIDC Core §3.2.2.1, §3.3.2.11: nonce is required whenever the authorization endpoint returns an ID token. */

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ClaimsRequest } from '../claims.js';
 import { nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
+import { checkSubset, loadResources, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
 import { issueUserTokens } from './issue.js';
 import type { GrantHandler } from './types.js';
@@ -25,6 +26,7 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
   const verifier = params.get('code_verifier');
   const now = nowSeconds(ctx);
   if (code.length > 200) throw invalidGrant('LK2004', 'invalid authorization code');
+  const requestedResources = resourceParams(params); // RFC 8707 §2.2; malformed values fail before the code is spent
   const hash = ctx.hasher.hash(code);
 
   // Consume and issue in one transaction: a failure part-way leaves the code unused and nothing issued.
@@ -37,7 +39,7 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
     if (rec.expiresAt <= now) return { error: invalidGrant('LK2004', 'authorization code expired') };
     const d = rec.data as {
       subject: string; scope: string[]; redirectUri: string; redirectUriSent: boolean; codeChallenge?: string;
-      nonce?: string; authTime?: number; acr?: string; amr?: string[]; sid?: string; claims?: ClaimsRequest; dpopJkt?: string;
+      nonce?: string; authTime?: number; acr?: string; amr?: string[]; sid?: string; resources?: string[]; claims?: ClaimsRequest; dpopJkt?: string;
     };
     // RFC 9449 §10: a code bound with dpop_jkt is exchanged only with a proof by that key.
     if (d.dpopJkt !== undefined && ctx.confirmation?.jkt !== d.dpopJkt) {
@@ -56,11 +58,26 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
     }
     const grant = await tx.findGrant(ctx.tenant.id, rec.grantId);
     if (!grant || grant.revokedAt !== null) return { error: invalidGrant('LK2004', 'the grant was revoked') };
+    const txCtx = { ...ctx, store: tx };
+    const granted = d.resources ?? [];
+    let target;
+    try {
+      // RFC 8707 §2.2: the named resources must be among those granted; the access token is for that subset
+      // (all granted when none is named), the refresh token stays bound to the whole grant.
+      checkSubset(requestedResources, granted);
+      const resources = await loadResources(txCtx, client, requestedResources.length ? requestedResources : granted);
+      target = await tokenTarget(txCtx, client, { resources, scope: d.scope, scopeRequested: false });
+    } catch (e) {
+      if (e instanceof OAuthError) return { error: e }; // the code stays spent: single use, whatever went wrong
+      throw e;
+    }
     const body = await issueUserTokens(ctx, tx, {
       client,
       grantId: rec.grantId,
       subject: d.subject,
-      scope: d.scope,
+      target,
+      resources: granted,
+      refreshScope: d.scope,
       authTime: d.authTime,
       acr: d.acr,
       amr: d.amr,

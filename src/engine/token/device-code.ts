@@ -1,6 +1,7 @@
 import { newHandle } from '../../tokens/handles.js';
 import { nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
+import { checkSubset, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
 import { issueUserTokens } from './issue.js';
 import type { GrantHandler } from './types.js';
@@ -16,6 +17,8 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   const now = nowSeconds(ctx);
   const invalid = () => new OAuthError('invalid_grant', 'invalid device code', { resultCode: 'LK7021' });
   if (presented.length > 200) throw invalid();
+  // RFC 8707 §2.2: the device authorization named no resources, so a resource here asks for more than was granted.
+  checkSubset(resourceParams(params), []);
   const hash = ctx.hasher.hash(presented);
   const polled = await ctx.store.pollDeviceCode(ctx.tenant.id, hash, now);
   if (!polled || polled.record.clientId !== client.clientId || polled.record.consumedAt !== null) throw invalid();
@@ -31,7 +34,11 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
     const d = won.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string };
     const grantId = newHandle(ctx.random, 16);
     await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: client.clientId, subject: won.subject, scope: won.scope, createdAt: now, revokedAt: null, data: { grantType: 'device_code' } });
-    return issueUserTokens(ctx, tx, { client, grantId, subject: won.subject, scope: won.scope, authTime: d.authTime, acr: d.acr, amr: d.amr, sid: d.sid });
+    // RFC 9068 §3: no resource named, so the audience is inferred from the scope (or is the issuer).
+    const target = await tokenTarget({ ...ctx, store: tx }, client, { resources: [], scope: won.scope, scopeRequested: false });
+    return issueUserTokens(ctx, tx, {
+      client, grantId, subject: won.subject, target, resources: [], refreshScope: won.scope, authTime: d.authTime, acr: d.acr, amr: d.amr, sid: d.sid,
+    });
   });
   if (!outcome) throw invalid();
   return jsonResult('OK', 200, 'LK2001', outcome);

@@ -6,19 +6,26 @@ import { checkFormContentType, Params } from '../params.js';
 import { runEngine, type Result } from '../result.js';
 import { authorizationCode } from './authorization-code.js';
 import { clientCredentials } from './client-credentials.js';
+import { TOKEN_EXCHANGE_GRANT } from './exchange-policy.js';
+import { passwordGrant } from './password.js';
 import { deviceCode } from './device-code.js';
 import { refreshToken } from './refresh-token.js';
-import type { GrantHandler, TokenAction, TokenInput } from './types.js';
+import { tokenExchange } from './token-exchange.js';
+import type { GrantHandler, TokenAction, TokenInput, TokenResult } from './types.js';
 import { tokenRequestConfirmation } from '../token-binding.js';
 import { currentDpopNonce } from '../dpop.js';
 
-export type { TokenAction, TokenInput } from './types.js';
+export type { TokenAction, TokenInput, TokenResult } from './types.js';
+export { PASSWORD_FAIL_REASONS, tokenFail, tokenIssue, type PasswordFailReason, type TokenIssueInput } from './password.js';
 
 /** One handler per grant type; a grant is supported exactly when it is in this table. */
 export const grantHandlers: Record<string, GrantHandler> = {
   authorization_code: authorizationCode,
   refresh_token: refreshToken,
   client_credentials: clientCredentials,
+  // RFC 6749 §4.3: listed in discovery because a client can opt in; off for every client that did not.
+  password: passwordGrant,
+  [TOKEN_EXCHANGE_GRANT]: tokenExchange, // RFC 8693
   'urn:ietf:params:oauth:grant-type:device_code': deviceCode, // RFC 8628 §3.4
 };
 
@@ -29,11 +36,12 @@ export function registerGrant(grantType: string, handler: GrantHandler): void {
 const actionFor = (e: OAuthError): TokenAction => (e.code === 'invalid_client' ? 'INVALID_CLIENT' : 'BAD_REQUEST');
 
 /** The token endpoint (RFC 6749 §3.2). */
-export function token(input: TokenInput, ctx: EngineContext): Promise<Result<TokenAction>> {
-  return runEngine(
+export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResult> {
+  return runEngine<TokenAction>(
     async () => {
       checkFormContentType(input.contentType);
-      const params = Params.parse(input.parameters);
+      // RFC 8707 §2 and RFC 8693 §2.1: resource and audience may repeat.
+      const params = Params.parse(input.parameters, { allowRepeated: ['resource', 'audience'] });
       const grantType = params.require('grant_type');
       await limitAddress(ctx, 'token', input.clientAddress);
       const auth = await authenticateClient(

@@ -4,22 +4,28 @@ import { newHandle } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
 import { accessTokenClaimsRecord, type ClaimsRequest, requestedUserClaims } from '../claims.js';
 import { type EngineContext, nowSeconds } from '../context.js';
+import type { TokenTarget } from '../resources.js';
 
-/** What a user-bound grant (code, refresh) carries into a token response. */
+/** What a user-bound grant (code, refresh, password) carries into a token response. */
 export interface UserGrant {
   client: ClientRecord;
   grantId: string;
   subject: string;
-  scope: string[];
+  /** The access token's audience, down-scoped scope, format and lifetime (resources.ts tokenTarget). */
+  target: TokenTarget;
+  /** Every resource of the grant: the refresh token stays bound to all of them (RFC 8707 §2.2). */
+  resources: string[];
   authTime?: number;
   acr?: string;
   amr?: string[];
   sid?: string;
   nonce?: string;
-  /** Scope of the refresh token, when it differs from the access token's (a narrowed refresh, RFC 6749 §6). */
-  refreshScope?: string[];
-  /** Absolute expiry of the refresh-token family (kept across rotations). */
+  /** Scope of the refresh token (the grant's); decides whether one is issued. */
+  refreshScope: string[];
+  /** Absolute expiry of the refresh-token family (kept across rotations); a new family when absent. */
   refreshExpiresAt?: number;
+  /** Rotation off: this refresh token stays valid and is returned as it is. */
+  keepRefreshToken?: string;
   /** OIDC Core §5.5: claims asked for by name; UserInfo releases the userinfo ones, the ID token carries the id_token ones. */
   claims?: ClaimsRequest;
 }
@@ -34,6 +40,33 @@ export function wantsRefreshToken(client: ClientRecord, scope: string[]): boolea
   return scope.includes('offline_access') || !scope.includes('openid') || client.sessionRefreshTokens === true;
 }
 
+/** The refresh-token policy of a client: its own settings over the tenant's. */
+export interface RefreshPolicy {
+  /** Absolute lifetime of a family, seconds. */
+  lifetime: number;
+  /** Idle lifetime, seconds; 0 = none. */
+  idle: number;
+  rotation: boolean;
+  /** Seconds after a rotation in which the rotated token is accepted once more; 0 = never. */
+  reuseInterval: number;
+}
+
+export function refreshPolicy(ctx: EngineContext, client: ClientRecord): RefreshPolicy {
+  const s = ctx.tenant.settings;
+  return {
+    lifetime: client.refreshTokenLifetime ?? s.refreshTokenTtl,
+    idle: client.refreshTokenIdleLifetime ?? s.refreshTokenIdleTtl,
+    // RFC 9700 §4.14.2: refresh tokens of public clients must be sender-constrained or rotated; we rotate.
+    rotation: client.tokenEndpointAuthMethod === 'none' ? true : (client.refreshTokenRotation ?? s.refreshTokenRotation),
+    reuseInterval: client.refreshTokenReuseInterval ?? s.refreshTokenReuseInterval,
+  };
+}
+
+/** A refresh token's expiry: the family's absolute end, or sooner when it goes unused for the idle lifetime. */
+export function refreshExpiry(policy: RefreshPolicy, absolute: number, now: number): number {
+  return policy.idle > 0 ? Math.min(absolute, now + policy.idle) : absolute;
+}
+
 /** Mint access, refresh and ID tokens for a user grant inside the given store (a transaction). */
 export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGrant): Promise<Record<string, unknown>> {
   const txCtx: EngineContext = { ...ctx, store: tx };
@@ -41,39 +74,47 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
   const at = await mintAccessToken(txCtx, {
     client: g.client,
     subject: g.subject,
-    scope: g.scope,
+    scope: g.target.scope,
+    audience: g.target.audience,
+    format: g.target.format,
+    lifetime: g.target.lifetime,
     grantId: g.grantId,
     authTime: g.authTime,
     acr: g.acr,
+    amr: g.amr,
     sid: g.sid,
     extra: accessTokenClaimsRecord(g.claims),
   });
-  const body: Record<string, unknown> = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn, scope: g.scope.join(' ') };
-  const refreshScope = g.refreshScope ?? g.scope;
-  if (wantsRefreshToken(g.client, refreshScope)) {
+  // RFC 6749 §5.1: scope is the access token's, which resource down-scoping may have narrowed (RFC 8707 §2.2).
+  const body: Record<string, unknown> = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn, scope: g.target.scope.join(' ') };
+  if (g.keepRefreshToken !== undefined) {
+    body.refresh_token = g.keepRefreshToken;
+  } else if (wantsRefreshToken(g.client, g.refreshScope)) {
+    const policy = refreshPolicy(ctx, g.client);
     const rt = newHandle(ctx.random);
-    const expiresAt = g.refreshExpiresAt ?? now + ctx.tenant.settings.refreshTokenTtl;
+    const absolute = g.refreshExpiresAt ?? now + policy.lifetime;
     await tx.insertToken({
       tenantId: ctx.tenant.id,
       hash: ctx.hasher.hash(rt),
       kind: 'refresh_token',
       clientId: g.client.clientId,
       subject: g.subject,
-      scope: refreshScope,
+      scope: g.refreshScope,
       grantId: g.grantId,
       issuedAt: now,
-      expiresAt,
+      expiresAt: refreshExpiry(policy, absolute, now),
       revokedAt: null,
       consumedAt: null,
       data: {
-        authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, ...(g.claims ? { claimsRequest: g.claims } : {}),
+        authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, resources: g.resources, absoluteExpiresAt: absolute,
+        ...(g.claims ? { claimsRequest: g.claims } : {}),
         // RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a confidential client authenticates).
         ...(ctx.confirmation?.jkt && g.client.tokenEndpointAuthMethod === 'none' ? { cnf: { jkt: ctx.confirmation.jkt } } : {}),
       },
     });
     body.refresh_token = rt;
   }
-  if (g.scope.includes('openid')) {
+  if (g.target.scope.includes('openid')) {
     const wanted = g.claims?.id_token;
     const user = wanted ? await tx.findUserById(ctx.tenant.id, g.subject) : undefined;
     body.id_token = await mintIdToken(txCtx, {

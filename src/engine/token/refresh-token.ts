@@ -1,28 +1,56 @@
+import type { TokenRecord } from '../../store/types.js';
 import type { ClaimsRequest } from '../claims.js';
 import { nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
+import { checkSubset, loadResources, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
-import { issueUserTokens } from './issue.js';
+import { issueUserTokens, refreshExpiry, refreshPolicy } from './issue.js';
 import type { GrantHandler } from './types.js';
 import { checkRefreshBinding } from '../token-binding.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description, { resultCode: 'LK2008' });
 
+interface RefreshData {
+  authTime?: number;
+  acr?: string;
+  amr?: string[];
+  sid?: string;
+  resources?: string[];
+  /** The family's absolute expiry; the row's own expiry may be sooner (idle lifetime). */
+  absoluteExpiresAt?: number;
+  /** OIDC Core §5.5: the claims request of the original authorization, kept for UserInfo and the ID token. */
+  claimsRequest?: ClaimsRequest;
+}
+
 /**
- * RFC 6749 §6 with rotation (RFC 9700 §4.14.2): each use returns a new refresh token; presenting one that was
- * already rotated revokes the whole family (the grant), since either the client or an attacker holds a copy.
+ * RFC 6749 §6 with the client's refresh policy (refreshPolicy: its settings over the tenant's):
+ *
+ * - Rotation on (the default, and always for public clients): each use returns a new refresh token; presenting
+ *   one that was already rotated revokes the whole family (the grant), since either the client or an attacker
+ *   holds a copy (RFC 9700 §4.14.2). With a reuse interval, a rotated token presented again within that many
+ *   seconds of its rotation is accepted exactly once more and the family is kept: a client that lost the
+ *   response (or two tabs racing) retries without logging the user out, while a second replay, or a replay
+ *   after the interval, still revokes the family. The earlier successor stays valid: the server cannot tell
+ *   which copy the legitimate client kept.
+ * - Rotation off: the same refresh token is returned and stays valid; an idle lifetime slides with each use.
+ * - Expiry: absolute for the family (refresh_token_lifetime), and idle (refresh_token_idle_lifetime) per token.
+ * - Resources (RFC 8707 §2.2): the request may name some of the originally granted resources and gets an
+ *   access token for just those, down-scoped; the refresh token stays bound to the whole grant.
  */
 export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   const presented = params.require('refresh_token');
   const now = nowSeconds(ctx);
   if (presented.length > 200) throw invalid('invalid refresh token');
+  const requestedResources = resourceParams(params);
   const hash = ctx.hasher.hash(presented);
   const rec = await ctx.store.findToken(ctx.tenant.id, hash);
   // A token of another client is not touched: that client did not present it (RFC 6749 §6: bound to the client).
   if (!rec || rec.kind !== 'refresh_token' || rec.clientId !== client.clientId) throw invalid('invalid refresh token');
   if (rec.revokedAt !== null) throw invalid('refresh token revoked');
-  if (rec.consumedAt !== null) return reuse(rec.grantId!);
+  const policy = refreshPolicy(ctx, client);
+  const retryAllowed = policy.rotation && policy.reuseInterval > 0;
+  if (rec.consumedAt !== null && !(retryAllowed && rec.consumedAt >= now - policy.reuseInterval)) return reuse(rec.grantId!);
   if (rec.expiresAt <= now) throw invalid('refresh token expired');
   checkRefreshBinding(ctx, rec); // RFC 9449 §5
 
@@ -32,32 +60,62 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
       throw new OAuthError('invalid_scope', `scope ${s} was not granted originally`, { resultCode: 'LK2010' }); // RFC 6749 §6
     }
   }
+  const d = rec.data as RefreshData;
+  const granted = d.resources ?? [];
+  checkSubset(requestedResources, granted);
+  const resources = await loadResources(ctx, client, requestedResources.length ? requestedResources : granted);
+  const target = await tokenTarget(ctx, client, { resources, scope: requested, scopeRequested: params.has('scope') });
+  const absolute = d.absoluteExpiresAt ?? rec.expiresAt;
+  // A retry within the interval is claimed only once the request is known to be good, so a bad one does not
+  // use it up.
+  let grace = false;
+  if (rec.consumedAt !== null) {
+    grace = await retryWithinInterval();
+    if (!grace) return reuse(rec.grantId!);
+  }
 
   const outcome = await ctx.store.transaction(async (tx) => {
-    const won = await tx.consumeToken(ctx.tenant.id, hash, now);
-    if (!won) return { reuse: true as const };
+    if (policy.rotation && !grace) {
+      const won = await tx.consumeToken(ctx.tenant.id, hash, now);
+      // Lost a race against another use of the same token: within the interval that is the retry it allows.
+      if (!won) {
+        if (!(await retryWithinInterval(tx))) return { reuse: true as const };
+        grace = true;
+      }
+    }
     const grant = await tx.findGrant(ctx.tenant.id, rec.grantId!);
     if (!grant || grant.revokedAt !== null) return { error: invalid('the grant was revoked') };
-    const d = rec.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string; claimsRequest?: ClaimsRequest };
+    if (!policy.rotation && policy.idle > 0) await tx.extendToken(ctx.tenant.id, hash, refreshExpiry(policy, absolute, now));
     const body = await issueUserTokens(ctx, tx, {
       client,
       grantId: rec.grantId!,
       subject: rec.subject!,
       // RFC 6749 §6: a narrowed request narrows the access token; the new refresh token keeps the original scope.
-      scope: requested,
+      target,
+      resources: granted,
       refreshScope: rec.scope,
       authTime: d.authTime,
       acr: d.acr,
       amr: d.amr,
       sid: d.sid,
-      refreshExpiresAt: rec.expiresAt,
+      refreshExpiresAt: absolute,
+      keepRefreshToken: policy.rotation ? undefined : presented,
       claims: d.claimsRequest,
     });
     return { body };
   });
   if ('reuse' in outcome) return reuse(rec.grantId!);
   if ('error' in outcome) throw outcome.error;
-  return jsonResult('OK', 200, 'LK2001', outcome.body);
+  const rc = grace ? 'LK6030' : policy.rotation ? 'LK2001' : 'LK6031';
+  return jsonResult('OK', 200, rc, outcome.body);
+
+  /** RFC 9700 §4.14.2 grace: one more use of a just-rotated token, claimed atomically. */
+  async function retryWithinInterval(store = ctx.store): Promise<boolean> {
+    if (!retryAllowed) return false;
+    const r: TokenRecord | undefined = await store.reuseRotatedToken(ctx.tenant.id, hash, now, now - policy.reuseInterval);
+    if (r) ctx.log?.info({ tenant: ctx.tenant.id, client: client.clientId, event: 'refresh_retry' }, 'rotated refresh token accepted once more within the reuse interval');
+    return r !== undefined;
+  }
 
   async function reuse(grantId: string): Promise<never> {
     await ctx.store.revokeGrant(ctx.tenant.id, grantId, now);

@@ -24,4 +24,16 @@ export interface TokenInput {
   clientAddress?: string;
 }
 
-export type GrantHandler = (params: Params, auth: AuthenticatedClient, ctx: EngineContext, input: TokenInput) => Promise<Result<TokenAction>>;
+/** The token endpoint's Result; PASSWORD (RFC 6749 §4.3) also carries what the caller needs to verify. */
+export interface TokenResult extends Result<TokenAction> {
+  /** PASSWORD: hand it back to tokenIssue or tokenFail. */
+  ticket?: string;
+  /** PASSWORD: the credentials as sent, for the caller to verify. Never stored. */
+  username?: string;
+  password?: string;
+  clientId?: string;
+  scopes?: string[];
+  resources?: string[];
+}
+
+export type GrantHandler = (params: Params, auth: AuthenticatedClient, ctx: EngineContext, input: TokenInput) => Promise<TokenResult>;

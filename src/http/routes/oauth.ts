@@ -7,6 +7,7 @@ import { userinfo } from '../../engine/userinfo.js';
 import { pushedAuthorizationRequest } from '../../engine/par.js';
 import { deviceAuthorization } from '../../engine/device.js';
 import type { Latchkey } from '../../server/latchkey.js';
+import { completePasswordGrant } from '../../services/password-grant.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import type { Result } from '../../engine/result.js';
 import { header, sendResult } from '../adapt.js';
@@ -22,6 +23,8 @@ interface BackChannelRequest {
   clientAddress?: string;
   /** RFC 9449 §4.1: the DPoP header (token endpoint, PAR). */
   dpop?: string;
+  /** The peer address: the password grant's brute-force limits count per address, as the login page's do. */
+  ip: string;
 }
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
@@ -47,6 +50,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
             clientCertificate: certificateOf(req),
             clientAddress: req.ip,
             dpop: header(req.headers.dpop),
+            ip: req.ip,
           },
           ctx,
         );
@@ -54,7 +58,11 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
         return sendResult(reply, result);
       };
 
-    scope.post('/oauth/token', backChannel(token, 'token'));
+    // RFC 6749 §4.3: for the password grant the engine asks its caller to verify the resource owner's credentials.
+    scope.post('/oauth/token', backChannel(async (input, c) => {
+      const result = await token(input, c);
+      return result.action === 'PASSWORD' ? completePasswordGrant(c, result, input.ip) : result;
+    }, 'token'));
     scope.post('/oauth/introspect', backChannel(introspection, 'introspection'));
     scope.post('/oauth/revoke', backChannel(revocation, 'revocation'));
     scope.post('/oauth/par', backChannel(pushedAuthorizationRequest, 'par')); // RFC 9126 §2

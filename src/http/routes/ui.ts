@@ -25,7 +25,7 @@ import { consentScopes, decide } from '../../ui/interaction.js';
 import {
   clearAccountFailures, loginBlocked, recordLoginFailure, recordRegistration, recordUserCodeFailure, registrationBlocked, retryAfter,
   userCodeBlocked,
-} from '../../ui/rate-limit.js';
+} from '../../services/rate-limit.js';
 import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
 import { parseCookies, serializeCookie } from '../cookies.js';

@@ -292,6 +292,22 @@ const m0010SecAudit: Migration = {
   },
 };
 
+/** Token services (issue 4): the resource server registry (RFC 8707) and the refresh-token reuse grace mark. */
+const m002TokenServices: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('resource_servers')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('identifier', 'text', (c) => c.notNull())
+      .addColumn('metadata', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('resource_servers_pk', ['tenant_id', 'identifier'])
+      .execute();
+    // RFC 9700 §4.14.2: when a rotated refresh token was accepted once more within the reuse interval.
+    await db.schema.alterTable('tokens').addColumn('reused_at', 'bigint').execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -300,6 +316,7 @@ export const migrations: Record<string, Migration> = {
   '0004_clients_auth': m0004Clients,
   '0008_core_service_tokens': m0008Core,
   '0010_sec_audit_events': m0010SecAudit,
+  '0002_token_services': m002TokenServices,
 };
 
 class InlineProvider implements MigrationProvider {

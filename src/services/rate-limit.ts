@@ -2,7 +2,9 @@ import { type EngineContext, nowSeconds } from '../engine/context.js';
 
 /**
  * Failed-login limits per account and per client address, in fixed windows kept in the store (so they hold
- * across instances). The same answer is given whether or not the account exists.
+ * across instances). The same answer is given whether or not the account exists. Shared by everything that
+ * checks a password: the login page and the password grant (RFC 6749 §4.3) count against the same limits, so
+ * neither is a way around the other.
  */
 function keys(ctx: EngineContext, username: string, ip: string): [string, string] {
   return [`login:acct:${ctx.tenant.id}:${username.toLowerCase()}`, `login:ip:${ctx.tenant.id}:${ip}`];

@@ -1,0 +1,139 @@
+import type { ClientRecord, ResourceServerRecord } from '../store/types.js';
+import type { EngineContext } from './context.js';
+import { OAuthError } from './errors.js';
+import type { Params } from './params.js';
+
+/**
+ * Resource indicators (RFC 8707) and the audience of access tokens (RFC 9068 §3).
+ *
+ * The tenant keeps a registry of resource servers (store: resource_servers), each with its identifier (the
+ * resource indicator, used verbatim as `aud`), the scopes meaningful there, and optionally the access token
+ * format and lifetime its tokens get. A client may name registered resources only, and only those on its
+ * `resources` allow-list when it has one. Identifiers are compared as exact strings: RFC 8707 §2 lets the
+ * server map values, and exact matching leaves no room for two spellings of one resource.
+ */
+
+/** Scopes about the user at the authorization server itself (UserInfo, refresh); never a resource server's. */
+export const OIDC_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+
+/** At most this many resources in one request: RFC 8707 §3 encourages one; a handful covers real use. */
+export const MAX_RESOURCES = 10;
+
+/** RFC 3986 §4.3 absolute-URI characters (scheme ":" hier-part ["?" query]); no "#", so no fragment (RFC 8707 §2). */
+const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})+$/;
+
+/** RFC 8707 §2: a resource indicator is an absolute URI without a fragment component. */
+export function isResourceIndicator(value: string): boolean {
+  return value.length <= 2000 && ABSOLUTE_URI.test(value);
+}
+
+const invalidTarget = (rc: 'LK6001' | 'LK6002' | 'LK6003' | 'LK6004' | 'LK6005', description: string) =>
+  new OAuthError('invalid_target', description, { resultCode: rc });
+
+/** The `resource` values of a request, validated for shape (RFC 8707 §2) and de-duplicated. */
+export function resourceParams(params: Params, name = 'resource'): string[] {
+  const values = [...new Set(params.getAll(name))];
+  if (values.length > MAX_RESOURCES) throw invalidTarget('LK6001', `at most ${MAX_RESOURCES} resource values are accepted`);
+  for (const v of values) {
+    if (!isResourceIndicator(v)) throw invalidTarget('LK6001', 'resource must be an absolute URI without a fragment (RFC 8707 §2)');
+  }
+  return values;
+}
+
+/** The registered resource servers behind identifiers, checked against the client's allow-list. */
+export async function loadResources(ctx: EngineContext, client: ClientRecord, identifiers: readonly string[]): Promise<ResourceServerRecord[]> {
+  const out: ResourceServerRecord[] = [];
+  for (const id of identifiers) {
+    const rs = await ctx.store.findResourceServer(ctx.tenant.id, id);
+    if (!rs) throw invalidTarget('LK6002', `unknown resource ${JSON.stringify(id.slice(0, 100))}`);
+    checkAllowed(client, rs);
+    out.push(rs);
+  }
+  return out;
+}
+
+function checkAllowed(client: ClientRecord, rs: ResourceServerRecord): void {
+  if (client.resources !== undefined && !client.resources.includes(rs.identifier)) {
+    throw invalidTarget('LK6003', `the client may not request tokens for ${JSON.stringify(rs.identifier.slice(0, 100))}`);
+  }
+}
+
+/** RFC 8707 §2.2: a code or refresh request may name only resources of the original grant (or a subset). */
+export function checkSubset(requested: readonly string[], granted: readonly string[]): void {
+  for (const r of requested) {
+    if (!granted.includes(r)) throw invalidTarget('LK6004', `resource ${JSON.stringify(r.slice(0, 100))} was not part of the original grant`);
+  }
+}
+
+/** What an access token is for: its audience, its (down-scoped) scope, and the format and lifetime they ask for. */
+export interface TokenTarget {
+  /** The resource servers the token is for, named or inferred; empty when it is for the authorization server. */
+  resources: ResourceServerRecord[];
+  audience: string[];
+  scope: string[];
+  format?: 'opaque' | 'jwt';
+  lifetime?: number;
+}
+
+export interface TargetRequest {
+  /** Resource servers named for this token (explicitly, or through the original grant). */
+  resources: ResourceServerRecord[];
+  /** The scope the token would carry before down-scoping. */
+  scope: string[];
+  /** Whether the scope was asked for in this request: then a scope no named resource understands is an error. */
+  scopeRequested: boolean;
+}
+
+/**
+ * Work out an access token's audience and scope.
+ *
+ * - Named resources: `aud` is their identifiers (RFC 8707 §2, RFC 9068 §3: the same value as `resource`). The
+ *   scope is down-scoped to what those resources understand (RFC 8707 §2.2); a scope asked for in this very
+ *   request that none of them understands is `invalid_target`, the "invalid combination of resource and scope"
+ *   of RFC 8707 §2.
+ * - No resource named: RFC 9068 §3 says to infer the default from the scope. When the non-OpenID scopes all
+ *   belong to one registered resource server, that is the audience; when they belong to different ones, the
+ *   request is `invalid_scope` (RFC 9068 §3). Otherwise the token is for the authorization server itself and
+ *   `aud` is the issuer: the one audience that is always right for UserInfo, and never mistaken for an API.
+ * - OpenID scopes are meaningful only at the authorization server: when `openid` is granted the issuer joins the
+ *   audience (UserInfo accepts the token), otherwise they are dropped from a token aimed at resource servers
+ *   (RFC 9068 §2.2.3: every scope must mean something to the audience).
+ */
+export async function tokenTarget(ctx: EngineContext, client: ClientRecord, req: TargetRequest): Promise<TokenTarget> {
+  const named = req.resources.length > 0;
+  const resources = named ? req.resources : await inferResource(ctx, client, req.scope);
+  if (resources.length === 0) return { resources: [], audience: [ctx.tenant.issuer], scope: req.scope };
+
+  const atIssuer = req.scope.includes('openid');
+  const scope = req.scope.filter((s) => (OIDC_SCOPES.has(s) ? atIssuer : resources.some((r) => r.scopes.includes(s))));
+  if (named && req.scopeRequested) {
+    const meaningless = req.scope.find((s) => !scope.includes(s));
+    if (meaningless !== undefined) {
+      throw invalidTarget('LK6005', `scope ${meaningless} has no meaning at the requested resource`);
+    }
+  }
+  const audience = resources.map((r) => r.identifier);
+  if (atIssuer) audience.push(ctx.tenant.issuer);
+  // A resource that wants JWTs gets them (it validates locally); opaque tokens are asked for explicitly.
+  const format = resources.some((r) => r.accessTokenFormat === 'jwt') ? 'jwt' : resources.some((r) => r.accessTokenFormat === 'opaque') ? 'opaque' : undefined;
+  const lifetimes = resources.map((r) => r.accessTokenLifetime).filter((v): v is number => typeof v === 'number');
+  return { resources, audience, scope, format, lifetime: lifetimes.length ? Math.min(...lifetimes) : undefined };
+}
+
+/** RFC 9068 §3: the default resource indicator, inferred from the scope; [] when the scope names none. */
+async function inferResource(ctx: EngineContext, client: ClientRecord, scope: readonly string[]): Promise<ResourceServerRecord[]> {
+  const api = scope.filter((s) => !OIDC_SCOPES.has(s));
+  if (api.length === 0) return [];
+  const all = await ctx.store.listResourceServers(ctx.tenant.id);
+  const owners = all.filter((r) => api.some((s) => r.scopes.includes(s)));
+  if (owners.length === 0) return [];
+  const whole = owners.filter((r) => api.every((s) => r.scopes.includes(s)));
+  if (whole.length !== 1) {
+    // RFC 9068 §3: scopes that refer to different default resources SHOULD be rejected with invalid_scope.
+    throw new OAuthError('invalid_scope', 'the requested scopes belong to different resource servers; name one with the resource parameter', {
+      resultCode: 'LK6006',
+    });
+  }
+  checkAllowed(client, whole[0]!);
+  return whole;
+}

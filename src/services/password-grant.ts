@@ -1,0 +1,34 @@
+import type { EngineContext } from '../engine/context.js';
+import { nowSeconds } from '../engine/context.js';
+import type { Result } from '../engine/result.js';
+import { tokenFail, tokenIssue, type TokenAction, type TokenResult } from '../engine/token/index.js';
+import { clearAccountFailures, loginBlocked, recordLoginFailure, retryAfter } from './rate-limit.js';
+import { dummyPasswordHash, verifyPassword } from './users.js';
+
+/**
+ * The built-in server's half of the password grant (RFC 6749 §4.3): given the engine's PASSWORD result, check
+ * the credentials against the tenant's users (argon2id) behind the login page's rate limits, then finish with
+ * tokenIssue or tokenFail. A Core API caller does the same against its own user store.
+ */
+export async function completePasswordGrant(ctx: EngineContext, r: TokenResult, ip: string): Promise<Result<TokenAction>> {
+  const ticket = r.ticket!;
+  const username = r.username!;
+  try {
+    if (await loginBlocked(ctx, username, ip)) {
+      return tokenFail({ ticket, reason: 'RATE_LIMITED', retryAfter: retryAfter(ctx) }, ctx);
+    }
+    const user = await ctx.store.findUserByUsername(ctx.tenant.id, username);
+    // Verify against a dummy hash for unknown users so the answer takes as long either way.
+    const ok = (await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), r.password!)) && user !== undefined && !user.disabled;
+    if (!ok) {
+      await recordLoginFailure(ctx, username, ip);
+      ctx.log?.info({ event: 'password_grant_failure', tenant: ctx.tenant.id, client: r.clientId }, 'password grant: wrong credentials');
+      return tokenFail({ ticket, reason: 'INVALID_CREDENTIALS' }, ctx);
+    }
+    await clearAccountFailures(ctx, username, ip);
+    return tokenIssue({ ticket, subject: user.id, authTime: nowSeconds(ctx), amr: ['pwd'] }, ctx);
+  } catch (e) {
+    ctx.log?.error({ err: e }, 'password grant: credentials check failed');
+    return tokenFail({ ticket, reason: 'SERVER_ERROR' }, ctx);
+  }
+}

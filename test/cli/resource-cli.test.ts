@@ -1,0 +1,45 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminDatabaseUrl, dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+
+const BIN = resolve('bin/latchkey.js');
+
+describe('latchkey resource (RFC 8707 resource servers)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cli-rs-'));
+  let databaseUrl: string | undefined;
+  /** Runs the built CLI (scripts/test.sh builds dist/ first) in a fresh folder. */
+  const cli = (args: string[], input?: string) => {
+    const r = spawnSync(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      input,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...(databaseUrl ? { LATCHKEY_DATABASE_URL: databaseUrl } : {}) },
+    });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  beforeAll(async () => {
+    databaseUrl = adminDatabaseUrl() ? await testDatabaseUrl(dir) : undefined;
+  });
+  afterAll(async () => {
+    if (databaseUrl) await dropTestDatabase(databaseUrl);
+  });
+
+  it('create with flags, list, delete; a bad identifier exits non-zero with one clear line', () => {
+    const c = cli(['resource', 'create', '--identifier', 'https://api.example/', '--scope', 'orders:read orders:write', '--format', 'jwt', '--ttl', '600', '--json']);
+    expect(c.err).toBe('');
+    expect(c.code).toBe(0);
+    expect(JSON.parse(c.out)).toMatchObject({ identifier: 'https://api.example/', scope: 'orders:read orders:write', access_token_format: 'jwt', access_token_lifetime: 600 });
+    const l = JSON.parse(cli(['resource', 'list', '--json']).out);
+    expect(l.map((r: any) => r.identifier)).toEqual(['https://api.example/']);
+    const bad = cli(['resource', 'create', '--identifier', 'https://api.example/#frag']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err.trim().split('\n')).toHaveLength(1);
+    expect(bad.err).toMatch(/identifier/);
+    expect(cli(['resource', 'create', '--identifier', 'https://api.example/']).code).not.toBe(0); // exists
+    expect(cli(['resource', 'delete', 'https://api.example/']).code).toBe(0);
+    expect(cli(['resource', 'delete', 'https://api.example/']).code).not.toBe(0);
+  });
+});
