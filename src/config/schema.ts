@@ -7,6 +7,12 @@ import { z } from 'zod';
  */
 const seconds = (def: number) => z.coerce.number().int().positive().max(10 * 365 * 86400).default(def);
 
+const flag = (def: boolean) =>
+  z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+    .transform((v) => v === true || v === 'true' || v === '1')
+    .default(def);
+
 const issuerSchema = z
   .string()
   .url()
@@ -48,6 +54,14 @@ export const configSchema = z
       .default(true),
     loginRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
     loginRateWindow: seconds(300),
+    workers: z.coerce.number().int().min(1).max(256).optional(),
+    migrateOnStart: flag(true),
+    accessLog: flag(false),
+    metrics: flag(true),
+    shutdownTimeout: z.coerce.number().int().min(1).max(3600).default(10),
+    cleanupInterval: z.coerce.number().int().min(0).max(86400).default(300),
+    cleanupGrace: z.coerce.number().int().min(0).max(365 * 86400).default(3600),
+    cleanupRetention: seconds(7 * 86400),
   })
   .strict();
 
@@ -77,4 +91,14 @@ export const optionDocs: Record<keyof Config, string> = {
   demo: 'On a fresh database, create a demo client and a demo user and print how to use them.',
   loginRateLimit: 'Failed logins allowed per account and per address within loginRateWindow.',
   loginRateWindow: 'Window for loginRateLimit, seconds.',
+  workers:
+    'Processes that serve requests (`latchkey serve --workers N`): a primary runs migrations and start-up once, then forks N workers sharing the port, and restarts a worker that dies. Default: the number of CPU cores available. 1 serves from one process, no cluster.',
+  migrateOnStart:
+    'Apply pending database migrations at start. Set false where `latchkey migrate` runs as its own deployment step: then a server whose schema is behind refuses to start, with one line saying so.',
+  accessLog: 'Log one line per request at info level (method, route, status, time, request id; never query values that may be secret).',
+  metrics: 'Serve Prometheus metrics at GET /metrics (restrict it at the proxy; see docs/operations.md).',
+  shutdownTimeout: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before connections are cut, seconds.',
+  cleanupInterval: 'How often expired codes, tickets, tokens, sessions, rate-limit windows and old logout deliveries are deleted, seconds (one process of the cluster, or of all instances sharing a database, runs each sweep). 0 turns the cleanup off.',
+  cleanupGrace: 'How long expired or ended rows are kept before the cleanup deletes them, seconds (keeps recent history for reuse detection and diagnosis).',
+  cleanupRetention: 'How long delivered or abandoned back-channel logout deliveries are kept, seconds.',
 };

@@ -3,15 +3,37 @@ import type { Latchkey } from '../server/latchkey.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerUiRoutes } from './routes/ui.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
+import { registerOpsRoutes } from './routes/ops.js';
+import { REDACT_PATHS, requestIdOf, safeUrl, serializeRequest } from '../ops/log.js';
+import type { MetricsSnapshot } from '../ops/metrics.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The engine result code of the reply (set by sendResult), for metrics and the access log. */
+    resultCode: string;
+  }
+}
 
 export interface AppOptions {
   logger?: boolean | Record<string, unknown>;
+  /**
+   * Where GET /metrics gets its figures: by default this process's registry; a cluster worker passes a function
+   * that asks the primary for the sum over all workers.
+   */
+  collectMetrics?: () => Promise<MetricsSnapshot>;
+  /** Where the default logger writes (default stdout); tests read the log lines from here. */
+  logStream?: { write(line: string): void };
 }
+
+const STATUS_CLASS = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 /** The HTTP server: thin adapters from requests to engine inputs and from Results to replies. */
 export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? { level: lk.config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers.dpop'] },
+    logger: opts.logger ?? { level: lk.config.logLevel, redact: REDACT_PATHS, serializers: { req: serializeRequest }, ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    // Request ids: an incoming X-Request-Id (from a proxy) when it is a short safe token, else a fresh UUID.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     bodyLimit: lk.config.bodyLimit,
     // Per-request lines only at debug/trace: synchronous logging on every request costs more than the request.
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(lk.config.logLevel) }),
@@ -21,9 +43,33 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   });
 
   // Callback style, not async: an async hook costs a promise per response on every endpoint.
-  app.addHook('onSend', (_req, reply, payload, done) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('X-Request-Id', req.id);
+    // Draining for shutdown: a keep-alive connection closes after this response instead of idling until its timeout.
+    if (lk.draining) reply.header('Connection', 'close');
     done(null, payload);
+  });
+
+  // Metrics on every response, and (opt-in, accessLog) one info line per request. Callback style, like onSend.
+  app.decorateRequest('resultCode', '');
+  const m = lk.metrics;
+  const accessLog = lk.config.accessLog;
+  app.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const status = reply.statusCode;
+    const labels = [req.method, route, STATUS_CLASS[(status / 100) | 0] ?? 'other'];
+    const ms = reply.elapsedTime;
+    m.requests.inc(labels);
+    m.latency.observe(labels, ms / 1000);
+    if (req.resultCode) m.results.inc([req.resultCode]);
+    if (accessLog) {
+      req.log.info(
+        { event: 'access', method: req.method, url: safeUrl(req.url, req.routeOptions.url), route, status, ms: Math.round(ms * 100) / 100, ip: req.ip, resultCode: req.resultCode || undefined },
+        'request',
+      );
+    }
+    done();
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -47,6 +93,7 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   });
 
   await app.register(async (scope) => {
+    await registerOpsRoutes(scope, lk, { collectMetrics: opts.collectMetrics });
     await registerWellKnownRoutes(scope, lk);
     await registerOAuthRoutes(scope, lk);
     await registerUiRoutes(scope, lk);

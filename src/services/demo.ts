@@ -16,13 +16,20 @@ export async function ensureDemo(ctx: EngineContext): Promise<string | undefined
   if (clients.length || users.length) return undefined;
   const issuer = ctx.tenant.issuer;
   const redirectUri = `${issuer}/demo/callback`;
-  const { json } = await registerClient(ctx, {
-    client_id: DEMO_CLIENT_ID,
-    client_name: 'Latchkey demo client',
-    redirect_uris: [redirectUri],
-    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-    scope: 'openid profile email address phone offline_access api:read',
-  });
+  let json: Record<string, unknown>;
+  try {
+    ({ json } = await registerClient(ctx, {
+      client_id: DEMO_CLIENT_ID,
+      client_name: 'Latchkey demo client',
+      redirect_uris: [redirectUri],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      scope: 'openid profile email address phone offline_access api:read',
+    }));
+  } catch (e) {
+    // Several instances starting at once on one fresh database: the one that created the demo prints it.
+    if (await ctx.store.findClient(ctx.tenant.id, DEMO_CLIENT_ID)) return undefined;
+    throw e;
+  }
   const password = newHandle(ctx.random, 12);
   await createUser(ctx, {
     username: DEMO_USERNAME,

@@ -13,7 +13,8 @@ import type {
   TokenRecord,
   UserRecord,
 } from './types.js';
-import { migrateToLatest } from './migrations/index.js';
+import { migrateToLatest, pendingMigrations } from './migrations/index.js';
+import type { PurgeTarget } from './types.js';
 
 /* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
 interface TenantRow { id: string; issuer: string; settings: string; created_at: number }
@@ -37,6 +38,7 @@ interface SessionRow {
 }
 interface ConsentRow { tenant_id: string; subject: string; client_id: string; scope: string; updated_at: number }
 interface RateRow { key: string; window_start: number; count: number; expires_at: number }
+interface LeaseRow { name: string; holder: string; expires_at: number }
 
 export interface Database {
   tenants: TenantRow;
@@ -51,6 +53,7 @@ export interface Database {
   consents: ConsentRow;
   rate_limits: RateRow;
   logout_deliveries: DeliveryRow;
+  ops_leases: LeaseRow;
 }
 
 const j = (v: unknown) => JSON.stringify(v);
@@ -138,6 +141,11 @@ export class KyselyStore implements Store {
 
   async migrate(): Promise<string[]> {
     return migrateToLatest(this.db as Kysely<Database>);
+  }
+
+  /** Migrations this build has that the database has not run. */
+  async pendingMigrations(): Promise<string[]> {
+    return pendingMigrations(this.db as Kysely<Database>);
   }
 
   /**
@@ -495,4 +503,40 @@ export class KyselyStore implements Store {
   async reset(key: string) {
     await this.db.deleteFrom('rate_limits').where('key', '=', key).execute();
   }
+
+  // operations: cleanup leases and bounded deletes
+  async acquireLease(name: string, holder: string, now: number, until: number) {
+    const inserted = await this.db
+      .insertInto('ops_leases')
+      .values({ name, holder, expires_at: until })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return true;
+    const r = await this.db
+      .updateTable('ops_leases')
+      .set({ holder, expires_at: until })
+      .where('name', '=', name)
+      .where('expires_at', '<=', now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async purgeExpired(target: PurgeTarget, cutoff: number, limit: number) {
+    const p = PURGES[target];
+    const keys = sql.join(p.keys.map((k) => sql.ref(k)));
+    // Portable bounded delete: the primary keys of at most `limit` dead rows, then those rows (row values in IN
+    // work on SQLite ≥ 3.15 and PostgreSQL; neither has DELETE … LIMIT in every build).
+    const r = await sql`delete from ${sql.table(p.table)} where (${keys}) in (select ${keys} from ${sql.table(p.table)} where ${p.dead(cutoff)} limit ${limit})`.execute(this.db);
+    return Number(r.numAffectedRows ?? 0);
+  }
 }
+
+/** What "dead" means per table for the cleanup job (see MaintenanceStore.purgeExpired). */
+const PURGES: Record<PurgeTarget, { table: string; keys: string[]; dead: (cutoff: number) => ReturnType<typeof sql> }> = {
+  authorization_codes: { table: 'authorization_codes', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
+  tickets: { table: 'tickets', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
+  tokens: { table: 'tokens', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
+  sessions: { table: 'sessions', keys: ['tenant_id', 'hash'], dead: (c) => sql`(expires_at < ${c} or ended_at < ${c})` },
+  rate_limits: { table: 'rate_limits', keys: ['key', 'window_start'], dead: (c) => sql`expires_at < ${c}` },
+  logout_deliveries: { table: 'logout_deliveries', keys: ['tenant_id', 'id'], dead: (c) => sql`next_attempt_at is null and created_at < ${c}` },
+};

@@ -23,6 +23,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
         },
         ctx,
       );
+      if (result.action === 'OK') lk.metrics.tokensIssued.inc([grantTypeOf(req.body)]);
       return sendResult(reply, result);
     });
 
@@ -66,4 +67,18 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
     scope.get('/oauth/userinfo', ui);
     scope.post('/oauth/userinfo', ui);
   });
+}
+
+/**
+ * The grant_type of a request the engine has just answered OK, for the tokens-issued metric only (no protocol
+ * decision rests on it): the engine accepted it, so it is present once and names a registered grant handler.
+ */
+function grantTypeOf(body: unknown): string {
+  const m = typeof body === 'string' ? /(?:^|&)grant_type=([^&]*)/.exec(body) : null;
+  if (!m) return 'unknown';
+  try {
+    return decodeURIComponent(m[1]!.replace(/\+/g, ' ')).slice(0, 100);
+  } catch {
+    return 'unknown';
+  }
 }

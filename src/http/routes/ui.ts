@@ -62,6 +62,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
   const csrfFor = (ticket: string) => ctx.hasher.hash(`csrf:${ticket}`);
 
   function sendEngineResult(reply: FastifyReply, r: AuthorizationResult, formTargets: string[] = []): FastifyReply {
+    reply.request.resultCode = r.resultCode;
     if (r.action === 'LOCATION') return reply.code(r.status).headers(r.headers ?? {}).header('Location', r.responseContent).send();
     let message = 'The request could not be processed.';
     let code: string | undefined;
@@ -199,6 +200,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
 
       if (!username || !password) return again(400, 'Enter your username and password.');
       if (await loginBlocked(ctx, username, req.ip)) {
+        lk.metrics.loginRateLimited.inc();
         reply.header('Retry-After', String(retryAfter(ctx)));
         return again(429, 'Too many failed sign-in attempts. Wait a few minutes and try again.');
       }
@@ -207,6 +209,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       const ok = (await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password)) && user !== undefined && !user.disabled;
       if (!ok) {
         await recordLoginFailure(ctx, username, req.ip);
+        lk.metrics.loginFailures.inc();
         req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
         return again(401, 'Wrong username or password.');
       }
