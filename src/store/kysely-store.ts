@@ -15,6 +15,8 @@ import type {
 } from './types.js';
 import { migrateToLatest, pendingMigrations } from './migrations/index.js';
 import type { PurgeTarget } from './types.js';
+import type BetterSqlite3 from 'better-sqlite3';
+import { SqliteInsertBatcher } from './sqlite-batch.js';
 
 /* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
 interface TenantRow { id: string; issuer: string; settings: string; created_at: number }
@@ -113,6 +115,36 @@ function deliveryRow(d: LogoutDeliveryRecord): DeliveryRow {
   };
 }
 
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** A small TTL map of client records, frozen so that no caller can change what others will read. */
+class ClientCache {
+  private readonly map = new Map<string, { c: ClientRecord; at: number }>();
+  constructor(private readonly ttlMs: number, private readonly max = 10_000) {}
+  get(tenantId: string, clientId: string): ClientRecord | undefined {
+    const e = this.map.get(`${tenantId}\u0000${clientId}`);
+    if (!e) return undefined;
+    if (Date.now() - e.at > this.ttlMs) {
+      this.map.delete(`${tenantId}\u0000${clientId}`);
+      return undefined;
+    }
+    return e.c;
+  }
+  set(c: ClientRecord): void {
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+    this.map.set(`${c.tenantId}\u0000${c.clientId}`, { c: deepFreeze(c), at: Date.now() });
+  }
+  delete(tenantId: string, clientId: string): void {
+    this.map.delete(`${tenantId}\u0000${clientId}`);
+  }
+}
+
 function clientRow(c: ClientRecord): ClientRow {
   const { tenantId, clientId, secretHash, createdAt, ...metadata } = c;
   return { tenant_id: tenantId, client_id: clientId, secret_hash: secretHash, metadata: j(metadata), created_at: createdAt };
@@ -132,11 +164,37 @@ export class KyselyStore implements Store {
     private readonly inTransaction = false,
     /** Bound to one connection that holds the start-up lock (see exclusive). */
     private readonly pinned = false,
-  ) {}
+  ) {
+    this.clientCache = inTransaction || pinned ? undefined : new ClientCache(5000);
+  }
+
+  /**
+   * Clients are read on every back-channel request and change rarely: the root store keeps them for a few seconds
+   * (transaction-bound stores never cache). A change made here is seen at once; one made by another process or
+   * instance within clientCacheTtlMs.
+   */
+  private readonly clientCache: ClientCache | undefined;
+
+  /** SQLite only: group commit for token inserts made outside a transaction (see sqlite-batch.ts). */
+  private tokenBatcher: SqliteInsertBatcher | undefined;
+  private openTransactions = 0;
+
+  enableSqliteBatching(database: BetterSqlite3.Database): void {
+    this.tokenBatcher = new SqliteInsertBatcher(
+      database,
+      `insert into "tokens" ("tenant_id", "hash", "kind", "client_id", "subject", "scope", "grant_id", "issued_at", "expires_at", "revoked_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      () => this.openTransactions > 0,
+    );
+  }
 
   async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn(this);
-    return (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true, this.pinned)));
+    this.openTransactions++;
+    try {
+      return await (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true, this.pinned)));
+    } finally {
+      if (--this.openTransactions === 0) this.tokenBatcher?.resume();
+    }
   }
 
   async migrate(): Promise<string[]> {
@@ -202,13 +260,19 @@ export class KyselyStore implements Store {
 
   // clients
   async findClient(tenantId: string, clientId: string) {
+    const hit = this.clientCache?.get(tenantId, clientId);
+    if (hit) return hit;
     const r = await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
-    return r && toClient(r);
+    const c = r && toClient(r);
+    if (c) this.clientCache?.set(c);
+    return c;
   }
   async createClient(c: ClientRecord) {
+    this.clientCache?.delete(c.tenantId, c.clientId);
     await this.db.insertInto('clients').values(clientRow(c)).execute();
   }
   async updateClient(c: ClientRecord) {
+    this.clientCache?.delete(c.tenantId, c.clientId);
     const row = clientRow(c);
     await this.db
       .updateTable('clients')
@@ -221,6 +285,7 @@ export class KyselyStore implements Store {
     return (await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('client_id').execute()).map(toClient);
   }
   async deleteClient(tenantId: string, clientId: string) {
+    this.clientCache?.delete(tenantId, clientId);
     const r = await this.db.deleteFrom('clients').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
@@ -287,6 +352,11 @@ export class KyselyStore implements Store {
 
   // tokens
   async insertToken(t: TokenRecord) {
+    if (this.tokenBatcher) {
+      return this.tokenBatcher.insert([
+        t.tenantId, t.hash, t.kind, t.clientId, t.subject, sc(t.scope), t.grantId, t.issuedAt, t.expiresAt, t.revokedAt, t.consumedAt, j(t.data),
+      ]);
+    }
     await this.db
       .insertInto('tokens')
       .values({

@@ -51,7 +51,9 @@ async function openSqlite(path: string): Promise<KyselyStore> {
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
-  return new KyselyStore(db, 'sqlite', async () => db.destroy());
+  const store = new KyselyStore(db, 'sqlite', async () => db.destroy());
+  store.enableSqliteBatching(database);
+  return store;
 }
 
 const INT8_OID = 20;

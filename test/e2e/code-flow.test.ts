@@ -119,6 +119,21 @@ describe('authorization code flow end to end', () => {
     expect(payload.sub).toBe(aliceSub);
   });
 
+  for (const alg of ['PS256', 'EdDSA'] as const) {
+    it(`OIDC Core §3.1.3.7: a client registered for ${alg} gets ${alg} ID tokens that jose verifies by kid`, async () => {
+      const c = await s.client({ redirect_uris: [CB], id_token_signed_response_alg: alg, skip_consent: true });
+      const url = `${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: c.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid' });
+      const cb = await new Agent(s.issuer).authorize(url, 'alice', 'alice-password');
+      const r = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code: cb.searchParams.get('code')!, redirect_uri: CB }, { authorization: basic(c.clientId, c.clientSecret!) });
+      const { protectedHeader, payload } = await jwtVerify(r.json.id_token, createRemoteJWKSet(new URL(s.url('/.well-known/jwks.json'))), { issuer: s.issuer, audience: c.clientId, algorithms: [alg] });
+      expect(protectedHeader.alg).toBe(alg);
+      // at_hash uses the alg's hash: SHA-512 for EdDSA over Ed25519, SHA-256 otherwise (OIDC Core §3.1.3.6).
+      const { createHash } = await import('node:crypto');
+      const d = createHash(alg === 'EdDSA' ? 'sha512' : 'sha256').update(r.json.access_token).digest();
+      expect(payload.at_hash).toBe(d.subarray(0, d.length / 2).toString('base64url'));
+    });
+  }
+
   describe('prompt, max_age and sessions', () => {
     const authUrl = (extra: Record<string, string>) =>
       `${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: es.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'st', ...extra });
@@ -153,6 +168,18 @@ describe('authorization code flow end to end', () => {
       clock += 2000;
       expect((await agent.follow(authUrl({ max_age: '1' }))).html).toContain('name="password"');
       expect(new URL((await agent.follow(authUrl({ max_age: '1', prompt: 'none' }))).location!).searchParams.get('error')).toBe('login_required');
+    });
+
+    it('OIDC Core §3.1.2.1: prompt=select_account offers the signed-in account or another one', async () => {
+      const agent = new Agent(s.issuer);
+      await agent.authorize(authUrl({}), 'alice', 'alice-password');
+      const page = await agent.follow(authUrl({ prompt: 'select_account' }));
+      expect(page.html).toContain('Continue as alice');
+      expect(page.html).toContain('name="password"');
+      const r = await agent.follow(Agent.formAction(page.html, '/login'), { form: { csrf: Agent.formValue(page.html, 'csrf')!, continue: '1' } });
+      expect(new URL(r.location!).searchParams.get('code')).toBeTruthy();
+      const none = await new Agent(s.issuer).follow(authUrl({ prompt: 'none select_account' }));
+      expect(new URL(none.location!).searchParams.get('error')).toBe('invalid_request');
     });
 
     it('prompt=none when consent is missing answers consent_required', async () => {

@@ -169,6 +169,22 @@ const m005: Migration = {
 };
 
 /**
+ * Most tokens (client_credentials) have no grant: a partial index keeps their inserts from touching it.
+ * Measured: about a third off the cost of an insert on SQLite (bench/README.md).
+ */
+const m007: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.dropIndex('tokens_grant_idx').execute();
+    await db.schema
+      .createIndex('tokens_grant_idx')
+      .on('tokens')
+      .columns(['tenant_id', 'grant_id'])
+      .where(sql.ref('grant_id'), 'is not', null)
+      .execute();
+  },
+};
+
+/**
  * Operations (issue 8): the lease table that lets one process of a cluster (or of all instances on one database)
  * run each cleanup sweep, and the expiry indexes the sweeps' bounded deletes use.
  */
@@ -192,6 +208,7 @@ const m006ops: Migration = {
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
+  '0007_tokens_partial_grant_idx': m007,
   '0006_ops_cleanup': m006ops,
 };
 
@@ -201,8 +218,15 @@ class InlineProvider implements MigrationProvider {
   }
 }
 
+/**
+ * Topics land in parallel branches, so a database may have run a later-numbered migration (0007) before an
+ * earlier-numbered one of another topic (0006) exists: such migrations run when they appear instead of the
+ * migrator refusing the database as corrupted. Each migration touches only its own topic's tables and indexes.
+ */
+const allowUnorderedMigrations = true;
+
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InlineProvider() });
+  const migrator = new Migrator({ db, provider: new InlineProvider(), allowUnorderedMigrations });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
@@ -210,6 +234,6 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
 
 /** Names of the migrations this build knows that the database has not run yet (empty: the schema is current). */
 export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InlineProvider() });
+  const migrator = new Migrator({ db, provider: new InlineProvider(), allowUnorderedMigrations });
   return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
 }
