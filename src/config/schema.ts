@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -62,6 +63,20 @@ export const configSchema = z
     cleanupInterval: z.coerce.number().int().min(0).max(86400).default(300),
     cleanupGrace: z.coerce.number().int().min(0).max(365 * 86400).default(3600),
     cleanupRetention: seconds(7 * 86400),
+    trustProxy: z
+      .string()
+      .refine(
+        (v) =>
+          v.split(',').every((item) => {
+            const t = item.trim();
+            if (['loopback', 'linklocal', 'uniquelocal'].includes(t)) return true;
+            const [ip, bits, extra] = t.split('/');
+            if (extra !== undefined || !isIP(ip ?? '')) return false;
+            return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(ip!) === 4 ? 32 : 128));
+          }),
+        'must be a comma-separated list of proxy addresses or CIDR ranges (or loopback, linklocal, uniquelocal)',
+      )
+      .optional(),
   })
   .strict();
 
@@ -101,4 +116,6 @@ export const optionDocs: Record<keyof Config, string> = {
   cleanupInterval: 'How often expired codes, tickets, tokens, sessions, rate-limit windows and old logout deliveries are deleted, seconds (one process of the cluster, or of all instances sharing a database, runs each sweep). 0 turns the cleanup off.',
   cleanupGrace: 'How long expired or ended rows are kept before the cleanup deletes them, seconds (keeps recent history for reuse detection and diagnosis).',
   cleanupRetention: 'How long delivered or abandoned back-channel logout deliveries are kept, seconds.',
+  trustProxy:
+    'Addresses of your reverse proxies (comma-separated IPs or CIDR ranges, e.g. `127.0.0.1,10.0.0.0/8`): X-Forwarded-For is believed only from them, so login rate limits and logs see the client address instead of the proxy\'s. Unset: X-Forwarded-For is ignored.',
 };

@@ -25,7 +25,6 @@ export interface AppOptions {
   logStream?: { write(line: string): void };
 }
 
-const STATUS_CLASS = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 /** The HTTP server: thin adapters from requests to engine inputs and from Results to replies. */
 export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<FastifyInstance> {
@@ -37,7 +36,8 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
     bodyLimit: lk.config.bodyLimit,
     // Per-request lines only at debug/trace: synchronous logging on every request costs more than the request.
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(lk.config.logLevel) }),
-    trustProxy: false,
+    // Only the configured proxies may say who the client is (X-Forwarded-For); the login rate limit keys on it.
+    trustProxy: lk.config.trustProxy ?? false,
     // Query strings are handed to the engine raw; Fastify's own parse is only used for routing.
     routerOptions: { maxParamLength: 200 },
   });
@@ -58,10 +58,8 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
-    const labels = [req.method, route, STATUS_CLASS[(status / 100) | 0] ?? 'other'];
     const ms = reply.elapsedTime;
-    m.requests.inc(labels);
-    m.latency.observe(labels, ms / 1000);
+    m.http.observe(req.method, route, status, ms / 1000);
     if (req.resultCode) m.results.inc([req.resultCode]);
     if (accessLog) {
       req.log.info(

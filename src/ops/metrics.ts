@@ -33,10 +33,15 @@ export class Counter {
   ) {}
 
   inc(labels: readonly string[] = [], by = 1): void {
+    this.seriesFor(labels).value += by;
+  }
+
+  /** The series of these labels, created at 0 (hot paths keep it and add to `value` directly). */
+  seriesFor(labels: readonly string[]): Series {
     const key = labels.length === 1 ? labels[0]! : labels.join(SEP);
-    const s = this.series.get(key);
-    if (s) s.value += by;
-    else this.series.set(key, { labels: [...labels], value: by });
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = { labels: [...labels], value: 0 }));
+    return s;
   }
 
   /** Current value for these labels (tests, readiness). */
@@ -55,12 +60,18 @@ export class Histogram {
   ) {}
 
   observe(labels: readonly string[], value: number): void {
+    this.record(this.seriesFor(labels), value);
+  }
+
+  /** The series of these labels, created empty (hot paths keep it and call record). */
+  seriesFor(labels: readonly string[]): HistogramSeries {
     const key = labels.length === 1 ? labels[0]! : labels.join(SEP);
     let s = this.series.get(key);
-    if (!s) {
-      s = { labels: [...labels], counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 };
-      this.series.set(key, s);
-    }
+    if (!s) this.series.set(key, (s = { labels: [...labels], counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 }));
+    return s;
+  }
+
+  record(s: HistogramSeries, value: number): void {
     let i = 0;
     while (i < this.buckets.length && value > this.buckets[i]!) i++;
     s.counts[i]!++;
@@ -187,11 +198,39 @@ export function renderSnapshot(snap: MetricsSnapshot): string {
   return out.join('\n') + '\n';
 }
 
+/**
+ * The per-request pair (count and latency by method, route, status class) with the series looked up once per
+ * distinct label set and then reached through two small maps: this runs on every response.
+ */
+export class RequestMetrics {
+  private readonly cache = new Map<string, Map<number, { count: Series; hist: HistogramSeries }>>();
+  constructor(
+    private readonly requests: Counter,
+    private readonly latency: Histogram,
+  ) {}
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const routeKey = method + ' ' + route;
+    let byStatus = this.cache.get(routeKey);
+    if (!byStatus) this.cache.set(routeKey, (byStatus = new Map()));
+    const cls = (status / 100) | 0;
+    let e = byStatus.get(cls);
+    if (!e) {
+      const labels = [method, route, cls >= 1 && cls <= 5 ? `${cls}xx` : 'other'];
+      e = { count: this.requests.seriesFor(labels), hist: this.latency.seriesFor(labels) };
+      byStatus.set(cls, e);
+    }
+    e.count.value++;
+    this.latency.record(e.hist, seconds);
+  }
+}
+
 /** Latchkey's metrics: one set per process (each cluster worker has its own; the primary sums them). */
 export class LatchkeyMetrics {
   readonly registry = new Registry();
   readonly requests = this.registry.counter('latchkey_http_requests_total', 'HTTP requests answered, by method, route and status class.', ['method', 'route', 'status_class']);
   readonly latency = this.registry.histogram('latchkey_http_request_duration_seconds', 'Time from request to response, by method, route and status class.', ['method', 'route', 'status_class']);
+  readonly http = new RequestMetrics(this.requests, this.latency);
   readonly tokensIssued = this.registry.counter('latchkey_tokens_issued_total', 'Successful token responses, by grant type.', ['grant_type']);
   readonly loginFailures = this.registry.counter('latchkey_login_failures_total', 'Failed sign-ins (wrong username or password) at the login page.');
   readonly loginRateLimited = this.registry.counter('latchkey_login_rate_limited_total', 'Sign-ins refused because of the failed-login rate limit.');

@@ -101,6 +101,7 @@ describe('operations endpoints', () => {
     });
     expect(res.status).toBe(200);
 
+    expect((await fetch(s.url('/no/such/path'))).status).toBe(404);
     const m = await fetch(s.url('/metrics'));
     expect(m.status).toBe(200);
     expect(m.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
@@ -115,6 +116,8 @@ describe('operations endpoints', () => {
     expect(v['latchkey_engine_results_total{code="LK1002"}']).toBe(1);
     expect(v['latchkey_engine_results_total{code="LK3007"}']).toBe(1); // authorization issued
     expect(v['latchkey_login_failures_total']).toBe(1);
+    // Unknown paths share one series: a scanner cannot grow the registry.
+    expect(v['latchkey_http_requests_total{method="GET",route="unmatched",status_class="4xx"}']).toBe(1);
     // Path parameters never become label values (one series per route, not per ticket).
     expect(Object.keys(v).some((k) => k.includes('route="/interaction/:ticket/login"'))).toBe(true);
     expect(Object.keys(v).every((k) => !/route="\/interaction\/[^:]/.test(k))).toBe(true);
@@ -199,6 +202,25 @@ describe('logs', () => {
     } finally {
       await app.close();
       await t.close();
+    }
+  });
+
+  it('X-Forwarded-For is believed only from a configured proxy (trustProxy): the log and the login limits see that address', async () => {
+    for (const trustProxy of [undefined, '127.0.0.1']) {
+      const port = await freePort();
+      const t = await openTestLatchkey({ issuer: `http://127.0.0.1:${port}`, port, logLevel: 'info', accessLog: true, ...(trustProxy ? { trustProxy } : {}) });
+      const lines: string[] = [];
+      const app = await buildApp(t.lk, { logStream: { write: (l: string) => void lines.push(l) } });
+      await app.listen({ host: '127.0.0.1', port });
+      try {
+        await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+        await new Promise((r) => setImmediate(r));
+        const access = lines.map((l) => JSON.parse(l)).find((r) => r.event === 'access');
+        expect(access.ip).toBe(trustProxy ? '203.0.113.7' : '127.0.0.1');
+      } finally {
+        await app.close();
+        await t.close();
+      }
     }
   });
 
