@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import { hostname } from 'node:os';
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import { LatchkeyMetrics, mergeSnapshots, type MetricsSnapshot } from '../ops/metrics.js';
@@ -35,7 +36,7 @@ type ToWorker = { lk: 'collect'; id: number } | { lk: 'metrics'; id: number; sna
 const COLLECT_TIMEOUT_MS = 1000;
 
 export async function runPrimary(config: Config, workers: number): Promise<void> {
-  const log = pino({ level: config.logLevel, base: { pid: process.pid, role: 'primary' } });
+  const log = pino({ level: config.logLevel, base: { pid: process.pid, hostname: hostname(), role: 'primary' } });
 
   // Start-up work, once: the workers only check the schema.
   const lk = await Latchkey.open({ config });

@@ -34,7 +34,7 @@ async function serveProcess(config: Config, opts: { worker: boolean }): Promise<
   channel?.registerSnapshotSource(() => lk.metrics.registry.snapshot());
   let app: FastifyInstance;
   try {
-    app = await buildApp(lk, { collectMetrics: channel?.collectMetrics });
+    app = await buildApp(lk, { collectMetrics: channel?.collectMetrics, logFields: opts.worker ? { worker: cluster.worker?.id } : undefined });
   } catch (e) {
     await lk.close();
     throw e;

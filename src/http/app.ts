@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import type { Latchkey } from '../server/latchkey.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
@@ -23,13 +24,21 @@ export interface AppOptions {
   collectMetrics?: () => Promise<MetricsSnapshot>;
   /** Where the default logger writes (default stdout); tests read the log lines from here. */
   logStream?: { write(line: string): void };
+  /** Fields on every log line besides pid and hostname (a cluster worker adds its number). */
+  logFields?: Record<string, unknown>;
 }
 
 
 /** The HTTP server: thin adapters from requests to engine inputs and from Results to replies. */
 export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? { level: lk.config.logLevel, redact: REDACT_PATHS, serializers: { req: serializeRequest }, ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    logger: opts.logger ?? {
+      level: lk.config.logLevel,
+      redact: REDACT_PATHS,
+      serializers: { req: serializeRequest },
+      ...(opts.logStream ? { stream: opts.logStream } : {}),
+      ...(opts.logFields ? { base: { pid: process.pid, hostname: hostname(), ...opts.logFields } } : {}),
+    },
     // Request ids: an incoming X-Request-Id (from a proxy) when it is a short safe token, else a fresh UUID.
     requestIdHeader: false,
     genReqId: requestIdOf,

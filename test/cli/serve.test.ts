@@ -241,6 +241,44 @@ describe('latchkey serve --workers N (node:cluster)', () => {
   });
 });
 
+describe('cleanup', () => {
+  it('serve sweeps expired rows on its interval, in one worker of the cluster; `latchkey cleanup` sweeps at once', async () => {
+    const folder = await freshFolder();
+    const s = await serve(['--workers', '2'], { LATCHKEY_CLEANUP_INTERVAL: '2', LATCHKEY_DEMO: 'false' }, folder);
+    await s.waitFor(/latchkey: serving/);
+    // Rows written by another process (this test) while the cluster runs: on SQLite, a third process on the file.
+    const { openStore } = await import('../../src/store/open.js');
+    const store = await openStore({ url: folder.env.LATCHKEY_DATABASE_URL ?? `sqlite:${join(folder.dir, 'data', 'latchkey.db')}` });
+    try {
+      const long = Math.floor(Date.now() / 1000) - 2 * 86400;
+      const mark = s.out().length;
+      // In one transaction, so that no sweep sees some of them.
+      await store.transaction(async (tx) => {
+        for (const h of ['a', 'b', 'c']) {
+          await tx.insertCode({ tenantId: 'default', hash: `expired-${h}`, clientId: 'c', grantId: 'g', expiresAt: long, consumedAt: null, data: {} });
+        }
+        await tx.insertCode({ tenantId: 'default', hash: 'live', clientId: 'c', grantId: 'g', expiresAt: long + 3 * 86400, consumedAt: null, data: {} });
+      });
+      const line = await s.waitFor(/\{[^\n]*"event":"cleanup"[^\n]*\}/, mark);
+      const record = JSON.parse(line[0]);
+      expect(record.deleted.authorization_codes).toBe(3);
+      expect(record.worker).toBeGreaterThanOrEqual(1); // a worker swept, not the primary
+      expect((await store.consumeCode('default', 'expired-a', 0))).toBeUndefined();
+      expect((await store.consumeCode('default', 'live', 0))?.firstUse).toBe(true);
+      const metrics = await (await fetch(`${s.base}/metrics`)).text();
+      expect(metrics).toMatch(/^latchkey_cleanup_deleted_rows_total\{table="authorization_codes"\} 3$/m);
+    } finally {
+      await store.close();
+    }
+    s.proc.kill('SIGTERM');
+    expect((await s.exited).code).toBe(0);
+
+    const once = spawnSync(process.execPath, [BIN, 'cleanup', '--json'], { cwd: folder.dir, encoding: 'utf8', env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...folder.env } });
+    expect(once.status).toBe(0);
+    expect(JSON.parse(once.stdout).deleted).toEqual({ authorization_codes: 0, tickets: 0, rate_limits: 0, sessions: 0, tokens: 0, logout_deliveries: 0 });
+  });
+});
+
 describe('explicit migrations (migrateOnStart: false)', () => {
   it('serve refuses, with one line, a database whose schema is behind; after `latchkey migrate` it starts', async () => {
     const folder = await freshFolder();
