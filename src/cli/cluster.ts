@@ -6,6 +6,7 @@ import { LatchkeyMetrics, mergeSnapshots, type MetricsSnapshot } from '../ops/me
 import { Latchkey } from '../server/latchkey.js';
 import { ensureDemo } from '../services/demo.js';
 import { DEFAULT_TENANT } from '../store/types.js';
+import { startupWarnings } from './serve.js';
 
 /**
  * `latchkey serve --workers N` (node:cluster).
@@ -39,6 +40,7 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   const log = pino({ level: config.logLevel, base: { pid: process.pid, hostname: hostname(), role: 'primary' } });
 
   // Start-up work, once: the workers only check the schema.
+  startupWarnings(config, log);
   const lk = await Latchkey.open({ config });
   try {
     if (config.demo) {

@@ -41,6 +41,8 @@ async function serveProcess(config: Config, opts: { worker: boolean }): Promise<
   }
   const log = app.log;
   lk.setLogger(log);
+  // Start-up warnings once per server: in a cluster the primary gives them.
+  if (!opts.worker) startupWarnings(config, log);
   if (config.demo && !opts.worker) {
     const demo = await ensureDemo(await lk.context(DEFAULT_TENANT));
     if (demo) process.stdout.write(demo + '\n');
@@ -95,3 +97,10 @@ export async function drain(app: FastifyInstance, lk: Latchkey, timeoutS: number
 }
 
 export type { MetricsSnapshot };
+
+/** Options that weaken something say so at start (DESIGN: configuration). */
+export function startupWarnings(config: Config, log: { warn(msg: string): void }): void {
+  if (config.allowRemoteRequestUri) {
+    log.warn('allowRemoteRequestUri is on: the server fetches request objects from clients\' registered https request_uris (RFC 9101 §10.4)');
+  }
+}

@@ -55,6 +55,14 @@ export const configSchema = z
       .default(true),
     loginRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
     loginRateWindow: seconds(300),
+    requirePushedAuthorizationRequests: flag(false),
+    pushedAuthorizationRequestTtl: z.coerce.number().int().min(5).max(60).default(60),
+    allowRemoteRequestUri: flag(false),
+    allowRegistration: flag(false),
+    defaultAcr: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').default('urn:latchkey:acr:password'),
+    deviceCodeTtl: z.coerce.number().int().min(60).max(3600).default(600),
+    deviceCodeInterval: z.coerce.number().int().min(1).max(60).default(5),
+    userCodeRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
     workers: z.coerce.number().int().min(1).max(256).optional(),
     migrateOnStart: flag(true),
     accessLog: flag(false),
@@ -106,6 +114,17 @@ export const optionDocs: Record<keyof Config, string> = {
   demo: 'On a fresh database, create a demo client and a demo user and print how to use them.',
   loginRateLimit: 'Failed logins allowed per account and per address within loginRateWindow.',
   loginRateWindow: 'Window for loginRateLimit, seconds.',
+  requirePushedAuthorizationRequests:
+    'Every authorization request must come through the pushed authorization request endpoint (RFC 9126 §4). Clients may also require it one by one (require_pushed_authorization_requests).',
+  pushedAuthorizationRequestTtl: 'Lifetime of a pushed request_uri, seconds (at most 60).',
+  allowRemoteRequestUri:
+    'Fetch request objects by reference (request_uri = an https URL the client registered in request_uris), with a 3 s timeout and a 64 KiB limit. Off by default: the server then makes outbound requests on behalf of clients (RFC 9101 §10.4). A PAR request_uri always works.',
+  allowRegistration: 'Let users create an account from the sign-in flow (prompt=create, Initiating User Registration via OpenID Connect 1.0).',
+  defaultAcr:
+    'The acr value of a password sign-in, the only authentication method built in. ID tokens carry it; an essential acr request for any other value fails with access_denied (OIDC Core §5.5.1.1).',
+  deviceCodeTtl: 'Lifetime of a device_code / user_code pair, seconds (RFC 8628 §3.2 expires_in).',
+  deviceCodeInterval: 'Seconds a device must wait between token polls (RFC 8628 §3.2 interval); polling faster raises it by 5 (slow_down).',
+  userCodeRateLimit: 'Wrong user codes a signed-in user, and an address, may enter on the /device page within loginRateWindow (RFC 8628 §5.1).',
   workers:
     'Processes that serve requests (`latchkey serve --workers N`): a primary runs migrations and start-up once, then forks N workers sharing the port, and restarts a worker that dies. Default: the number of CPU cores available. 1 serves from one process, no cluster.',
   migrateOnStart:
@@ -113,7 +132,7 @@ export const optionDocs: Record<keyof Config, string> = {
   accessLog: 'Log one line per request at info level (method, route, status, time, request id; never query values that may be secret).',
   metrics: 'Serve Prometheus metrics at GET /metrics (restrict it at the proxy; see docs/operations.md).',
   shutdownTimeout: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before connections are cut, seconds.',
-  cleanupInterval: 'How often expired codes, tickets, tokens, sessions, rate-limit windows and old logout deliveries are deleted, seconds (one process of the cluster, or of all instances sharing a database, runs each sweep). 0 turns the cleanup off.',
+  cleanupInterval: 'How often expired codes, tickets, pushed requests, device codes, tokens, sessions, rate-limit windows and old logout deliveries are deleted, seconds (one process of the cluster, or of all instances sharing a database, runs each sweep). 0 turns the cleanup off.',
   cleanupGrace: 'How long expired or ended rows are kept before the cleanup deletes them, seconds (keeps recent history for reuse detection and diagnosis).',
   cleanupRetention: 'How long delivered or abandoned back-channel logout deliveries are kept, seconds.',
   trustProxy:

@@ -4,8 +4,27 @@ import { SIGNING_ALGS } from '../tokens/jwt.js';
 import { OAuthError } from './errors.js';
 
 /** Grant and response types a client may register today. */
-export const REGISTRABLE_GRANTS = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
-export const REGISTRABLE_RESPONSE_TYPES = ['code'] as const;
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'; // RFC 8628 §3.4
+export const REGISTRABLE_GRANTS = ['authorization_code', 'refresh_token', 'client_credentials', 'implicit', DEVICE_CODE_GRANT] as const;
+/**
+ * OIDC Core §3 and OAuth 2.0 Multiple Response Type Encoding Practices §3-§5, in canonical order. Implicit and
+ * hybrid types are off unless a client registers them (RFC 9700 §2.1.2 discourages the implicit grant).
+ */
+export const REGISTRABLE_RESPONSE_TYPES = ['code', 'id_token', 'id_token token', 'code id_token', 'code token', 'code id_token token', 'token'] as const;
+
+/** A response_type with its values in canonical order (code, id_token, token); undefined when not a known combination. */
+export function normalizeResponseType(value: string): string | undefined {
+  const parts = value.split(' ').filter(Boolean);
+  const order = ['code', 'id_token', 'token'];
+  if (new Set(parts).size !== parts.length || parts.some((p) => !order.includes(p))) return undefined;
+  const canonical = order.filter((o) => parts.includes(o)).join(' ');
+  return (REGISTRABLE_RESPONSE_TYPES as readonly string[]).includes(canonical) ? canonical : undefined;
+}
+
+/** Private or symmetric key members: a client's registered key set holds public keys only. */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const jwkSchema = z.record(z.string(), z.unknown()).refine((k) => typeof k.kty === 'string', 'every key needs kty')
+  .refine((k) => !PRIVATE_JWK_MEMBERS.some((m) => m in k), 'keys must be public (no private or symmetric key material)');
 export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'address', 'phone', 'offline_access'];
 
 const scopeToken = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
@@ -36,6 +55,12 @@ const wireSchema = z.object({
   access_token_format: z.enum(['opaque', 'jwt']).optional(),
   introspection_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   introspection_own_tokens_only: z.boolean().optional(),
+  authorization_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
+  require_pushed_authorization_requests: z.boolean().optional(),
+  jwks: z.object({ keys: z.array(jwkSchema).max(20) }).optional(),
+  jwks_uri: z.string().url().refine((u) => u.startsWith('https://'), 'must be an https URL').optional(),
+  request_object_signing_alg: z.enum([...SIGNING_ALGS, 'none']).optional(),
+  request_uris: z.array(z.string().url().refine((u) => u.startsWith('https://'), 'must be https URLs')).max(20).optional(),
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -85,21 +110,29 @@ export function validateClientMetadata(input: unknown): ValidatedMetadata {
   for (const g of grantTypes) {
     if (!(REGISTRABLE_GRANTS as readonly string[]).includes(g)) throw invalid(`grant_types: ${g} is not supported`);
   }
-  const responseTypes = [...new Set(m.response_types ?? (grantTypes.includes('authorization_code') ? ['code'] : []))];
-  for (const r of responseTypes) {
-    if (!(REGISTRABLE_RESPONSE_TYPES as readonly string[]).includes(r)) throw invalid(`response_types: ${r} is not supported`);
+  const responseTypes: string[] = [];
+  for (const r of m.response_types ?? (grantTypes.includes('authorization_code') ? ['code'] : [])) {
+    const canonical = normalizeResponseType(r);
+    if (!canonical) throw invalid(`response_types: ${r} is not supported`);
+    if (!responseTypes.includes(canonical)) responseTypes.push(canonical);
   }
-  // RFC 7591 §2.1: grant_types and response_types must agree.
-  if (responseTypes.includes('code') !== grantTypes.includes('authorization_code')) {
-    throw invalid('response_types "code" goes with grant_types "authorization_code" (RFC 7591 §2.1)');
+  // RFC 7591 §2.1 (and OIDC Registration §2 for id_token): grant_types and response_types must agree, both ways.
+  const withCode = responseTypes.some((r) => r.split(' ').includes('code'));
+  const withFront = responseTypes.some((r) => r.split(' ').some((p) => p === 'token' || p === 'id_token'));
+  if (withCode !== grantTypes.includes('authorization_code')) {
+    throw invalid('response_types with "code" go with grant_types "authorization_code" (RFC 7591 §2.1)');
   }
+  if (withFront !== grantTypes.includes('implicit')) {
+    throw invalid('response_types with "token" or "id_token" go with grant_types "implicit" (RFC 7591 §2.1)');
+  }
+  if (m.jwks && m.jwks_uri) throw invalid('jwks and jwks_uri cannot both be registered (RFC 7591 §2)');
   if (method === 'none' && grantTypes.includes('client_credentials')) {
     throw invalid('a public client (token_endpoint_auth_method none) cannot use client_credentials');
   }
   if (method === 'none' && m.client_secret) throw invalid('a public client has no client_secret');
   const redirectUris = [...new Set(m.redirect_uris ?? [])];
-  if (grantTypes.includes('authorization_code') && redirectUris.length === 0) {
-    throw new OAuthError('invalid_redirect_uri', 'redirect_uris: at least one is required for the authorization_code grant');
+  if ((grantTypes.includes('authorization_code') || grantTypes.includes('implicit')) && redirectUris.length === 0) {
+    throw new OAuthError('invalid_redirect_uri', 'redirect_uris: at least one is required for the authorization_code and implicit grants');
   }
   for (const u of redirectUris) checkRedirectUri(u, applicationType);
   for (const u of m.post_logout_redirect_uris ?? []) checkRedirectUri(u, applicationType);
@@ -133,6 +166,12 @@ export function validateClientMetadata(input: unknown): ValidatedMetadata {
     accessTokenFormat: m.access_token_format,
     introspectionSignedResponseAlg: m.introspection_signed_response_alg,
     introspectionOwnTokensOnly: m.introspection_own_tokens_only,
+    authorizationSignedResponseAlg: m.authorization_signed_response_alg,
+    requirePushedAuthorizationRequests: m.require_pushed_authorization_requests,
+    jwks: m.jwks as ClientMetadata['jwks'],
+    jwksUri: m.jwks_uri,
+    requestObjectSigningAlg: m.request_object_signing_alg,
+    requestUris: m.request_uris,
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -164,6 +203,12 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     access_token_format: c.accessTokenFormat,
     introspection_signed_response_alg: c.introspectionSignedResponseAlg,
     introspection_own_tokens_only: c.introspectionOwnTokensOnly,
+    authorization_signed_response_alg: c.authorizationSignedResponseAlg,
+    require_pushed_authorization_requests: c.requirePushedAuthorizationRequests,
+    jwks: c.jwks,
+    jwks_uri: c.jwksUri,
+    request_object_signing_alg: c.requestObjectSigningAlg,
+    request_uris: c.requestUris,
   };
   if (c.secretHash) out.client_secret_expires_at = 0;
   return JSON.parse(JSON.stringify(out)) as Record<string, unknown>;

@@ -15,6 +15,19 @@ export interface TenantSettings {
   accessTokenFormat: 'opaque' | 'jwt';
   loginRateLimit: number;
   loginRateWindow: number;
+  /** RFC 9126 §4: authorization requests must be pushed. */
+  requirePushedAuthorizationRequests?: boolean;
+  /** Lifetime of a pushed request_uri, seconds (≤ 60). */
+  pushedAuthorizationRequestTtl?: number;
+  /** RFC 9101 §5.2: fetch request objects from registered https request_uris. */
+  allowRemoteRequestUri?: boolean;
+  /** prompt=create: users may create an account from the sign-in flow. */
+  allowRegistration?: boolean;
+  /** acr of the built-in password sign-in. */
+  defaultAcr?: string;
+  deviceCodeTtl?: number;
+  deviceCodeInterval?: number;
+  userCodeRateLimit?: number;
 }
 
 export interface EngineContext {
@@ -42,5 +55,9 @@ export function endpointsOf(issuer: string) {
     endSession: `${issuer}/oauth/logout`,
     login: `${issuer}/login`,
     consent: `${issuer}/consent`,
+    pushedAuthorizationRequest: `${issuer}/oauth/par`,
+    deviceAuthorization: `${issuer}/oauth/device_authorization`,
+    device: `${issuer}/device`,
+    formPostScript: `${issuer}/assets/form-post.js`,
   };
 }

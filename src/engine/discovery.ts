@@ -1,5 +1,8 @@
 import { SIGNING_ALGS } from '../tokens/jwt.js';
-import { endpointsOf } from './context.js';
+import { REQUEST_OBJECT_ALGS } from './authorization/request-object.js';
+import { RESPONSE_MODES } from './authorization/request.js';
+import { REGISTRABLE_RESPONSE_TYPES } from './client-metadata.js';
+import { endpointsOf, type TenantSettings } from './context.js';
 import { grantHandlers } from './token/index.js';
 
 /**
@@ -7,7 +10,7 @@ import { grantHandlers } from './token/index.js';
  * Lists exactly what is implemented: grant types come from the grant table, so nothing is advertised that
  * has no handler.
  */
-export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth'): Record<string, unknown> {
+export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', settings: Partial<TenantSettings> = {}): Record<string, unknown> {
   const e = endpointsOf(issuer);
   const grants = Object.keys(grantHandlers);
   const hasCodeFlow = grants.includes('authorization_code');
@@ -18,11 +21,15 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth'): Rec
   if (hasCodeFlow) {
     doc.userinfo_endpoint = e.userinfo;
     doc.scopes_supported = ['openid', 'profile', 'email', 'address', 'phone', 'offline_access'];
-    doc.response_types_supported = ['code'];
-    doc.response_modes_supported = ['query'];
+    // Every type works for a client that registered it; implicit ones stay off until a client does (RFC 9700 §2.1.2).
+    doc.response_types_supported = [...REGISTRABLE_RESPONSE_TYPES];
+    doc.response_modes_supported = [...RESPONSE_MODES]; // OAuth 2.0 Form Post Response Mode; JARM §3
+    doc.authorization_signing_alg_values_supported = [...SIGNING_ALGS]; // JARM §3
     doc.code_challenge_methods_supported = ['S256'];
     doc.authorization_response_iss_parameter_supported = true; // RFC 9207
-    doc.prompt_values_supported = ['none', 'login', 'consent', 'select_account'];
+    doc.prompt_values_supported = ['none', 'login', 'consent', 'select_account', ...(settings.allowRegistration ? ['create'] : [])];
+    doc.pushed_authorization_request_endpoint = e.pushedAuthorizationRequest; // RFC 9126 §5
+    doc.require_pushed_authorization_requests = settings.requirePushedAuthorizationRequests ?? false;
     // RP-Initiated, Front-Channel and Back-Channel Logout 1.0
     doc.end_session_endpoint = e.endSession;
     doc.frontchannel_logout_supported = true;
@@ -32,7 +39,9 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth'): Rec
   } else {
     doc.response_types_supported = [];
   }
-  doc.grant_types_supported = grants;
+  // implicit has no token-endpoint handler: it is listed because response_types with token/id_token work.
+  doc.grant_types_supported = hasCodeFlow ? [...grants.slice(0, 1), 'implicit', ...grants.slice(1)] : grants;
+  doc.device_authorization_endpoint = e.deviceAuthorization; // RFC 8628 §4
   doc.token_endpoint_auth_methods_supported = ['client_secret_basic', 'client_secret_post', ...(hasCodeFlow ? ['none'] : [])];
   doc.introspection_endpoint = e.introspection; // RFC 7662, RFC 8414 §2
   doc.introspection_endpoint_auth_methods_supported = ['client_secret_basic', 'client_secret_post']; // no public clients (RFC 7662 §2.1)
@@ -44,14 +53,19 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth'): Rec
     doc.id_token_signing_alg_values_supported = [...SIGNING_ALGS];
     doc.userinfo_signing_alg_values_supported = undefined;
     doc.claims_supported = [
-      'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'sid',
+      'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'c_hash', 'sid',
       'name', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture',
       'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at', 'email', 'email_verified', 'address',
       'phone_number', 'phone_number_verified',
     ];
-    doc.claims_parameter_supported = false;
-    doc.request_parameter_supported = false;
-    doc.request_uri_parameter_supported = false;
+    doc.claims_parameter_supported = true; // OIDC Core §5.5
+    doc.acr_values_supported = [settings.defaultAcr ?? 'urn:latchkey:acr:password'];
+    doc.request_parameter_supported = true; // RFC 9101 §10.5
+    // OIDC Discovery §3 defaults this to true, so it is always said: by-reference fetching is off unless enabled.
+    doc.request_uri_parameter_supported = settings.allowRemoteRequestUri ?? false;
+    if (settings.allowRemoteRequestUri) doc.require_request_uri_registration = true;
+    // 'none' is accepted only from clients that registered request_object_signing_alg "none".
+    doc.request_object_signing_alg_values_supported = [...REQUEST_OBJECT_ALGS, 'none'];
   }
   return JSON.parse(JSON.stringify(doc)) as Record<string, unknown>;
 }

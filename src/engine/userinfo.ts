@@ -1,5 +1,5 @@
 import { lookupToken } from '../tokens/lookup.js';
-import { claimsForScopes } from './claims.js';
+import { claimsForScopes, USER_CLAIMS } from './claims.js';
 import type { EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
@@ -63,7 +63,10 @@ export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Resu
       if (!state.record.scope.includes('openid')) throw bearerError('insufficient_scope', 'the access token lacks the openid scope', 403);
       const user = await ctx.store.findUserById(ctx.tenant.id, state.record.subject);
       if (!user || user.disabled) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401);
-      const body = { ...claimsForScopes(state.record.scope, user.claims), sub: user.id };
+      // OIDC Core §5.5: claims requested for UserInfo by name are released even without their scope.
+      const named = Array.isArray(state.record.data.claims) ? (state.record.data.claims as string[]) : [];
+      const byName = Object.fromEntries(named.filter((n) => USER_CLAIMS.has(n) && user.claims[n] !== undefined).map((n) => [n, user.claims[n]]));
+      const body = { ...claimsForScopes(state.record.scope, user.claims), ...byName, sub: user.id };
       return jsonResult('OK', 200, 'LK4001', body);
     },
     actionFor,

@@ -46,6 +46,14 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     accessTokenFormat: config.accessTokenFormat,
     loginRateLimit: config.loginRateLimit,
     loginRateWindow: config.loginRateWindow,
+    requirePushedAuthorizationRequests: config.requirePushedAuthorizationRequests,
+    pushedAuthorizationRequestTtl: config.pushedAuthorizationRequestTtl,
+    allowRemoteRequestUri: config.allowRemoteRequestUri,
+    allowRegistration: config.allowRegistration,
+    defaultAcr: config.defaultAcr,
+    deviceCodeTtl: config.deviceCodeTtl,
+    deviceCodeInterval: config.deviceCodeInterval,
+    userCodeRateLimit: config.userCodeRateLimit,
   };
 }
 

@@ -2,6 +2,8 @@ import { type Kysely, type Transaction, sql } from 'kysely';
 import type {
   AuthorizationCodeRecord,
   ClientRecord,
+  DeviceCodeRecord,
+  PushedRequestRecord,
   ConsentRecord,
   GrantRecord,
   LogoutDeliveryRecord,
@@ -41,6 +43,12 @@ interface SessionRow {
 interface ConsentRow { tenant_id: string; subject: string; client_id: string; scope: string; updated_at: number }
 interface RateRow { key: string; window_start: number; count: number; expires_at: number }
 interface LeaseRow { name: string; holder: string; expires_at: number }
+interface PushedRow { tenant_id: string; hash: string; client_id: string; expires_at: number; consumed_at: number | null; data: string }
+interface DeviceRow {
+  tenant_id: string; hash: string; user_code_hash: string; client_id: string; scope: string; status: string; poll_interval: number;
+  last_polled_at: number | null; created_at: number; expires_at: number; subject: string | null; decided_at: number | null;
+  consumed_at: number | null; data: string;
+}
 
 export interface Database {
   tenants: TenantRow;
@@ -55,6 +63,8 @@ export interface Database {
   consents: ConsentRow;
   rate_limits: RateRow;
   logout_deliveries: DeliveryRow;
+  pushed_requests: PushedRow;
+  device_codes: DeviceRow;
   ops_leases: LeaseRow;
 }
 
@@ -144,6 +154,15 @@ class ClientCache {
     this.map.delete(`${tenantId}\u0000${clientId}`);
   }
 }
+const toPushed = (r: PushedRow): PushedRequestRecord => ({
+  tenantId: r.tenant_id, hash: r.hash, clientId: r.client_id, expiresAt: Number(r.expires_at), consumedAt: n(r.consumed_at), data: p(r.data),
+});
+const toDevice = (r: DeviceRow): DeviceCodeRecord => ({
+  tenantId: r.tenant_id, hash: r.hash, userCodeHash: r.user_code_hash, clientId: r.client_id, scope: ps(r.scope),
+  status: r.status as DeviceCodeRecord['status'], interval: Number(r.poll_interval), lastPolledAt: n(r.last_polled_at),
+  createdAt: Number(r.created_at), expiresAt: Number(r.expires_at), subject: r.subject, decidedAt: n(r.decided_at),
+  consumedAt: n(r.consumed_at), data: p(r.data),
+});
 
 function clientRow(c: ClientRecord): ClientRow {
   const { tenantId, clientId, secretHash, createdAt, ...metadata } = c;
@@ -573,7 +592,94 @@ export class KyselyStore implements Store {
   async reset(key: string) {
     await this.db.deleteFrom('rate_limits').where('key', '=', key).execute();
   }
+  // pushed authorization requests (RFC 9126)
+  async insertPushedRequest(r: PushedRequestRecord) {
+    await this.db
+      .insertInto('pushed_requests')
+      .values({ tenant_id: r.tenantId, hash: r.hash, client_id: r.clientId, expires_at: r.expiresAt, consumed_at: r.consumedAt, data: j(r.data) })
+      .execute();
+  }
+  async consumePushedRequest(tenantId: string, hash: string, now: number) {
+    const r = await this.db
+      .updateTable('pushed_requests')
+      .set({ consumed_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('consumed_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    return r && toPushed(r);
+  }
 
+  // device authorizations (RFC 8628)
+  async insertDeviceCode(d: DeviceCodeRecord) {
+    await this.db
+      .insertInto('device_codes')
+      .values({
+        tenant_id: d.tenantId, hash: d.hash, user_code_hash: d.userCodeHash, client_id: d.clientId, scope: sc(d.scope), status: d.status,
+        poll_interval: d.interval, last_polled_at: d.lastPolledAt, created_at: d.createdAt, expires_at: d.expiresAt, subject: d.subject,
+        decided_at: d.decidedAt, consumed_at: d.consumedAt, data: j(d.data),
+      })
+      .execute();
+  }
+  async findDeviceCodeByUserCode(tenantId: string, userCodeHash: string) {
+    const r = await this.db.selectFrom('device_codes').selectAll().where('tenant_id', '=', tenantId).where('user_code_hash', '=', userCodeHash).executeTakeFirst();
+    return r && toDevice(r);
+  }
+  async pollDeviceCode(tenantId: string, hash: string, now: number) {
+    const onTime = await this.db
+      .updateTable('device_codes')
+      .set({ last_polled_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where((eb) => eb.or([eb('last_polled_at', 'is', null), eb(eb('last_polled_at', '+', eb.ref('poll_interval')), '<=', now)]))
+      .returningAll()
+      .executeTakeFirst();
+    if (onTime) return { record: toDevice(onTime), slowDown: false };
+    const early = await this.db
+      .updateTable('device_codes')
+      .set((eb) => ({ poll_interval: eb('poll_interval', '+', 5), last_polled_at: now }))
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .returningAll()
+      .executeTakeFirst();
+    return early && { record: toDevice(early), slowDown: true };
+  }
+  async decideDeviceCode(
+    tenantId: string,
+    userCodeHash: string,
+    decision: { status: 'approved' | 'denied'; subject: string | null; scope?: string[]; data: Record<string, unknown> },
+    now: number,
+  ) {
+    const r = await this.db
+      .updateTable('device_codes')
+      .set({
+        status: decision.status,
+        subject: decision.subject,
+        decided_at: now,
+        data: j(decision.data),
+        ...(decision.scope ? { scope: sc(decision.scope) } : {}),
+      })
+      .where('tenant_id', '=', tenantId)
+      .where('user_code_hash', '=', userCodeHash)
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', now)
+      .returningAll()
+      .executeTakeFirst();
+    return r && toDevice(r);
+  }
+  async consumeDeviceCode(tenantId: string, hash: string, now: number) {
+    const r = await this.db
+      .updateTable('device_codes')
+      .set({ consumed_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('status', '=', 'approved')
+      .where('consumed_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    return r && toDevice(r);
+  }
   // operations: cleanup leases and bounded deletes
   async acquireLease(name: string, holder: string, now: number, until: number) {
     const inserted = await this.db
@@ -609,4 +715,6 @@ const PURGES: Record<PurgeTarget, { table: string; keys: string[]; dead: (cutoff
   sessions: { table: 'sessions', keys: ['tenant_id', 'hash'], dead: (c) => sql`(expires_at < ${c} or ended_at < ${c})` },
   rate_limits: { table: 'rate_limits', keys: ['key', 'window_start'], dead: (c) => sql`expires_at < ${c}` },
   logout_deliveries: { table: 'logout_deliveries', keys: ['tenant_id', 'id'], dead: (c) => sql`next_attempt_at is null and created_at < ${c}` },
+  pushed_requests: { table: 'pushed_requests', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
+  device_codes: { table: 'device_codes', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
 };

@@ -48,6 +48,18 @@ export interface ClientMetadata {
   frontchannelLogoutUri?: string;
   frontchannelLogoutSessionRequired?: boolean;
   contacts?: string[];
+  /** JARM: alg of signed authorization responses; RS256 when absent. */
+  authorizationSignedResponseAlg?: string;
+  /** RFC 9126 §6: this client must use pushed authorization requests. */
+  requirePushedAuthorizationRequests?: boolean;
+  /** RFC 7591 §2: the client's public keys, inline (request objects; client JWT authentication). */
+  jwks?: { keys: Record<string, unknown>[] };
+  /** RFC 7591 §2: where the client's public keys are published. */
+  jwksUri?: string;
+  /** OIDC Registration §2: the only alg accepted for this client's request objects ('none' only when registered so). */
+  requestObjectSigningAlg?: string;
+  /** OIDC Registration §2: request_uri values the server may fetch (only when remote request_uri fetching is enabled). */
+  requestUris?: string[];
 }
 
 export interface ClientRecord extends ClientMetadata {
@@ -272,6 +284,65 @@ export interface TenantStore {
   listTenants(): Promise<TenantRecord[]>;
 }
 
+/** RFC 9126: a pushed authorization request, referenced by its request_uri (stored hashed) until used once. */
+export interface PushedRequestRecord {
+  tenantId: string;
+  hash: string;
+  clientId: string;
+  expiresAt: number;
+  consumedAt: number | null;
+  /** { parameters: the validated request parameters, form-encoded } */
+  data: Record<string, unknown>;
+}
+
+export interface PushedRequestStore {
+  insertPushedRequest(r: PushedRequestRecord): Promise<void>;
+  /** Atomically mark an unused pushed request used and return it; undefined when unknown or already used. */
+  consumePushedRequest(tenantId: string, hash: string, now: number): Promise<PushedRequestRecord | undefined>;
+}
+
+/** RFC 8628: a device authorization, found by the device code's hash (client polling) or the user code's hash (user). */
+export interface DeviceCodeRecord {
+  tenantId: string;
+  hash: string;
+  userCodeHash: string;
+  clientId: string;
+  scope: string[];
+  status: 'pending' | 'approved' | 'denied';
+  /** Seconds the client must wait between polls; raised by 5 on every too-early poll (RFC 8628 §3.5). */
+  interval: number;
+  lastPolledAt: number | null;
+  createdAt: number;
+  expiresAt: number;
+  subject: string | null;
+  decidedAt: number | null;
+  /** Set once tokens were issued for it. */
+  consumedAt: number | null;
+  /** auth_time, acr, amr, sid of the approving user … */
+  data: Record<string, unknown>;
+}
+
+export interface DeviceCodeStore {
+  /** Throws when the user code hash is taken (unique per tenant); the caller retries with a new user code. */
+  insertDeviceCode(r: DeviceCodeRecord): Promise<void>;
+  findDeviceCodeByUserCode(tenantId: string, userCodeHash: string): Promise<DeviceCodeRecord | undefined>;
+  /**
+   * Record a poll. When the previous poll was at least `interval` seconds ago (or there was none) the poll is
+   * stamped and slowDown is false; otherwise the interval is raised by 5 seconds and slowDown is true. Each
+   * outcome is one conditional statement, so two racing polls cannot both be on time.
+   */
+  pollDeviceCode(tenantId: string, hash: string, now: number): Promise<{ record: DeviceCodeRecord; slowDown: boolean } | undefined>;
+  /** Approve or deny a pending, unexpired device code, once; undefined when it was not in that state. */
+  decideDeviceCode(
+    tenantId: string,
+    userCodeHash: string,
+    decision: { status: 'approved' | 'denied'; subject: string | null; scope?: string[]; data: Record<string, unknown> },
+    now: number,
+  ): Promise<DeviceCodeRecord | undefined>;
+  /** Atomically mark an approved, unconsumed device code consumed and return it (tokens are issued once). */
+  consumeDeviceCode(tenantId: string, hash: string, now: number): Promise<DeviceCodeRecord | undefined>;
+}
+
 export interface Store
   extends TenantStore,
     ClientStore,
@@ -284,7 +355,9 @@ export interface Store
     SessionStore,
     ConsentStore,
     RateLimitStore,
-    LogoutDeliveryStore {
+    LogoutDeliveryStore,
+    PushedRequestStore,
+    DeviceCodeStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Run fn in one database transaction; the store passed to fn is bound to it. */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
@@ -297,7 +370,15 @@ export interface Store
  * Operations (issue 8): what the cleanup job needs. Declared as a merge into Store so that adding it is one
  * appended block (other branches extend Store too).
  */
-export type PurgeTarget = 'authorization_codes' | 'tickets' | 'tokens' | 'sessions' | 'rate_limits' | 'logout_deliveries';
+export type PurgeTarget =
+  | 'authorization_codes'
+  | 'tickets'
+  | 'tokens'
+  | 'sessions'
+  | 'rate_limits'
+  | 'logout_deliveries'
+  | 'pushed_requests'
+  | 'device_codes';
 
 export interface MaintenanceStore {
   /**
@@ -307,7 +388,7 @@ export interface MaintenanceStore {
   acquireLease(name: string, holder: string, now: number, until: number): Promise<boolean>;
   /**
    * Delete at most `limit` rows of `target` that are dead before `cutoff` (epoch seconds) and return how many:
-   * codes, tickets, tokens and rate-limit windows by expires_at; sessions by expires_at or ended_at; logout
+   * codes, tickets, tokens, rate-limit windows, pushed requests and device codes by expires_at; sessions by expires_at or ended_at; logout
    * deliveries that are finished (delivered or given up) by created_at. One bounded statement per call.
    */
   purgeExpired(target: PurgeTarget, cutoff: number, limit: number): Promise<number>;

@@ -35,18 +35,23 @@ export interface LoginPageModel {
   error?: string;
   /** select_account: offer to continue with the signed-in account. */
   continueAs?: string;
+  /** Replaces "to continue to <client>" (the /device page signs in for a device, not a client). */
+  purpose?: string;
+  /** Extra hidden fields carried through the form. */
+  hidden?: Record<string, string>;
 }
 
 export function loginPage(m: LoginPageModel): string {
   return layout(
     'Sign in',
     `<h1>Sign in</h1>
-<p class="muted">to continue to <strong>${esc(m.clientName)}</strong></p>
+<p class="muted">${m.purpose ? esc(m.purpose) : `to continue to <strong>${esc(m.clientName)}</strong>`}</p>
 ${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
 ${m.continueAs ? `<form method="post" action="${esc(m.action)}"><input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="continue" value="1">
 <div class="actions"><button type="submit" class="primary">Continue as ${esc(m.continueAs)}</button></div></form><p class="muted">or sign in with another account:</p>` : ''}
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
+${Object.entries(m.hidden ?? {}).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('')}
 <label for="username">Username</label>
 <input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${esc(m.username)}"${m.username ? '' : ' autofocus'}>
 <label for="password">Password</label>
@@ -75,8 +80,18 @@ export interface ConsentPageModel {
   clientName: string;
   logoUri?: string;
   scopes: string[];
+  /** User claims asked for by name (OIDC Core §5.5 claims parameter). */
+  claims?: string[];
   username: string;
 }
+
+const CLAIM_WORDS: Record<string, string> = {
+  name: 'your name', given_name: 'your first name', family_name: 'your last name', middle_name: 'your middle name',
+  nickname: 'your nickname', preferred_username: 'your username', profile: 'your profile page', picture: 'your picture',
+  website: 'your website', gender: 'your gender', birthdate: 'your birth date', zoneinfo: 'your time zone', locale: 'your locale',
+  updated_at: 'when your profile last changed', email: 'your email address', email_verified: 'whether your email address is verified',
+  address: 'your postal address', phone_number: 'your phone number', phone_number_verified: 'whether your phone number is verified',
+};
 
 export function consentPage(m: ConsentPageModel): string {
   return layout(
@@ -84,7 +99,9 @@ export function consentPage(m: ConsentPageModel): string {
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${esc(m.clientName)} wants to access your account</h1>
 <p class="muted">Signed in as <strong>${esc(m.username)}</strong></p>
 <p>It is asking to:</p>
-<ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>
+<ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}${
+      m.claims?.length ? `<li>Read ${esc(m.claims.map((c) => CLAIM_WORDS[c] ?? c).join(', '))}</li>` : ''
+    }</ul>
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 <div class="actions"><button type="submit" name="decision" value="deny">Deny</button><button type="submit" name="decision" value="approve" class="primary">Allow</button></div>
@@ -120,6 +137,37 @@ ${m.username ? `<p>You are signed in as <strong>${esc(m.username)}</strong>.</p>
   );
 }
 
+export interface CreateAccountPageModel {
+  action: string;
+  csrf: string;
+  clientName: string;
+  username?: string;
+  name?: string;
+  email?: string;
+  error?: string;
+}
+
+export function createAccountPage(m: CreateAccountPageModel): string {
+  return layout(
+    'Create an account',
+    `<h1>Create an account</h1>
+<p class="muted">to continue to <strong>${esc(m.clientName)}</strong></p>
+${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
+<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}">
+<label for="username">Username</label>
+<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus value="${esc(m.username)}">
+<label for="password">Password (at least 8 characters)</label>
+<input type="password" id="password" name="password" autocomplete="new-password" minlength="8" required>
+<label for="name">Name (optional)</label>
+<input type="text" id="name" name="name" autocomplete="name" value="${esc(m.name)}">
+<label for="email">Email (optional)</label>
+<input type="text" id="email" name="email" autocomplete="email" inputmode="email" value="${esc(m.email)}">
+<div class="actions"><button type="submit" class="primary">Create account</button></div>
+</form>`,
+  );
+}
+
 /**
  * The signed-out page. Front-Channel Logout §3: each client's frontchannel_logout_uri in a hidden iframe; once they
  * have loaded (or after a few seconds) the user goes on to the post-logout redirect URI, if there is one.
@@ -132,5 +180,55 @@ export function signedOutPage(m: { frames: string[]; next?: string; nonce: strin
   return layout(
     'Signed out',
     `<h1>You are signed out</h1>${m.next ? `<p class="muted"><a href="${esc(m.next)}">Continue</a></p>` : '<p>You can close this window.</p>'}${frames}${script}`,
+  );
+}
+
+export interface DeviceCodePageModel {
+  action: string;
+  csrf: string;
+  username: string;
+  userCode?: string;
+  error?: string;
+}
+
+/** RFC 8628 §3.3: the user types the code their device shows. */
+export function deviceCodePage(m: DeviceCodePageModel): string {
+  return layout(
+    'Connect a device',
+    `<h1>Connect a device</h1>
+<p class="muted">Signed in as <strong>${esc(m.username)}</strong></p>
+${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
+<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}">
+<label for="user_code">Enter the code shown on your device</label>
+<input type="text" id="user_code" name="user_code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required autofocus placeholder="XXXX-XXXX" value="${esc(m.userCode)}">
+<div class="actions"><button type="submit" class="primary">Continue</button></div>
+</form>`,
+  );
+}
+
+export interface DeviceConfirmPageModel {
+  action: string;
+  csrf: string;
+  userCode: string;
+  clientName: string;
+  logoUri?: string;
+  scopes: string[];
+  username: string;
+}
+
+/** RFC 8628 §5.4: say which application asks, so a user tricked into entering someone else's code can refuse. */
+export function deviceConfirmPage(m: DeviceConfirmPageModel): string {
+  return layout(
+    'Allow this device?',
+    `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${esc(m.clientName)} wants to access your account</h1>
+<p class="muted">Signed in as <strong>${esc(m.username)}</strong>; code <strong>${esc(m.userCode)}</strong></p>
+<p>Only continue if you started this on a device you own and it shows this code. It is asking to:</p>
+<ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>
+<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}">
+<input type="hidden" name="user_code" value="${esc(m.userCode)}">
+<div class="actions"><button type="submit" name="decision" value="deny">Deny</button><button type="submit" name="decision" value="approve" class="primary">Allow</button></div>
+</form>`,
   );
 }

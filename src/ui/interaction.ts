@@ -1,8 +1,23 @@
 import type { FailReason } from '../engine/authorization/index.js';
 import type { AuthorizationRequest } from '../engine/authorization/request.js';
+import { requestedClaimNames, SCOPE_CLAIMS } from '../engine/claims.js';
 import type { ClientRecord, ConsentRecord, SessionRecord, UserRecord } from '../store/types.js';
 
-export type Decision = { kind: 'login'; continueAs?: string } | { kind: 'consent' } | { kind: 'issue' } | { kind: 'fail'; reason: FailReason };
+export type Decision =
+  | { kind: 'login'; continueAs?: string }
+  | { kind: 'create' }
+  | { kind: 'consent' }
+  | { kind: 'issue' }
+  | { kind: 'fail'; reason: FailReason };
+
+/**
+ * What a consent covers: the scopes, plus `claim:<name>` for each user claim asked for by name through the claims
+ * parameter (OIDC Core §5.5) that none of the scopes already releases.
+ */
+export function consentScopes(r: Pick<AuthorizationRequest, 'scope' | 'claims'>): string[] {
+  const byScope = new Set(r.scope.flatMap((s) => SCOPE_CLAIMS[s] ?? []));
+  return [...r.scope, ...requestedClaimNames(r.claims).filter((n) => !byScope.has(n)).map((n) => `claim:${n}`)];
+}
 
 export interface InteractionState {
   request: AuthorizationRequest;
@@ -24,12 +39,16 @@ export function decide(s: InteractionState): Decision {
   const none = r.prompt.includes('none');
   const live = s.session && s.user && !s.user.disabled ? s.session : undefined;
 
+  // Initiating User Registration via OpenID Connect §4: prompt=create shows the sign-up page first.
+  if (r.prompt.includes('create') && !s.loggedInForTicket) return { kind: 'create' };
+
   let login = !live;
+  const named = r.idTokenHintSub ?? r.claimsSub;
   if (live && !s.loggedInForTicket) {
     if (r.prompt.includes('login')) login = true;
     // max_age=0 is prompt=login; otherwise re-authenticate once the last login is older than max_age.
     if (r.maxAge !== undefined && (r.maxAge === 0 || s.now - live.authTime > r.maxAge)) login = true;
-    if (r.idTokenHintSub !== undefined && r.idTokenHintSub !== live.subject) {
+    if (named !== undefined && named !== live.subject) {
       if (none) return { kind: 'fail', reason: 'LOGIN_REQUIRED' };
       login = true;
     }
@@ -37,7 +56,7 @@ export function decide(s: InteractionState): Decision {
   }
   if (login) return none ? { kind: 'fail', reason: 'LOGIN_REQUIRED' } : { kind: 'login' };
 
-  const covered = s.consent !== undefined && r.scope.every((sc) => s.consent!.scope.includes(sc));
+  const covered = s.consent !== undefined && consentScopes(r).every((sc) => s.consent!.scope.includes(sc));
   const consent = !s.client.skipConsent && (r.prompt.includes('consent') || !covered);
   if (consent) return none ? { kind: 'fail', reason: 'CONSENT_REQUIRED' } : { kind: 'consent' };
   return { kind: 'issue' };

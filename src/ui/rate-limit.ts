@@ -34,3 +34,30 @@ export async function clearAccountFailures(ctx: EngineContext, username: string,
 export function retryAfter(ctx: EngineContext): number {
   return window(ctx).end - nowSeconds(ctx);
 }
+
+/** RFC 8628 §5.1: wrong user codes per signed-in user and per address, in the login window. */
+function userCodeKeys(ctx: EngineContext, subject: string, ip: string): [string, string] {
+  return [`usercode:user:${ctx.tenant.id}:${subject}`, `usercode:ip:${ctx.tenant.id}:${ip}`];
+}
+
+export async function userCodeBlocked(ctx: EngineContext, subject: string, ip: string): Promise<boolean> {
+  const { start } = window(ctx);
+  const limit = ctx.tenant.settings.userCodeRateLimit ?? 10;
+  const counts = await Promise.all(userCodeKeys(ctx, subject, ip).map((k) => ctx.store.count(k, start)));
+  return counts.some((c) => c >= limit);
+}
+
+export async function recordUserCodeFailure(ctx: EngineContext, subject: string, ip: string): Promise<void> {
+  const { start, end } = window(ctx);
+  for (const k of userCodeKeys(ctx, subject, ip)) await ctx.store.hit(k, start, end);
+}
+
+/** prompt=create: accounts created per address in the login window (the same limit as failed logins). */
+export async function registrationBlocked(ctx: EngineContext, ip: string): Promise<boolean> {
+  return (await ctx.store.count(`register:ip:${ctx.tenant.id}:${ip}`, window(ctx).start)) >= ctx.tenant.settings.loginRateLimit;
+}
+
+export async function recordRegistration(ctx: EngineContext, ip: string): Promise<void> {
+  const { start, end } = window(ctx);
+  await ctx.store.hit(`register:ip:${ctx.tenant.id}:${ip}`, start, end);
+}

@@ -69,8 +69,18 @@ describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqli
     await delivery('d-delivered-recent', NOW - 100, null, NOW - 90);
     await delivery('d-pending-old', NOW - RETENTION - 10, NOW + 60, null); // still being retried: kept
 
+    for (const [h, exp] of [['p-old', old], ['p-live', live]] as const) {
+      await store.insertPushedRequest({ tenantId: T, hash: h, clientId: 'c', expiresAt: exp, consumedAt: null, data: {} });
+      await store.insertDeviceCode({
+        tenantId: T, hash: 'dc' + h, userCodeHash: 'uc' + h, clientId: 'c', scope: [], status: 'pending', interval: 5, lastPolledAt: null,
+        createdAt: exp - 600, expiresAt: exp, subject: null, decidedAt: null, consumedAt: null, data: {},
+      });
+    }
+
     const deleted = await job(store).sweep();
-    expect(deleted).toEqual({ authorization_codes: 1, tickets: 1, rate_limits: 1, sessions: 2, tokens: 2, logout_deliveries: 2 });
+    expect(deleted).toEqual({
+      authorization_codes: 1, tickets: 1, pushed_requests: 1, device_codes: 1, rate_limits: 1, sessions: 2, tokens: 2, logout_deliveries: 2,
+    });
 
     expect((await store.consumeCode(T, 'c-old', NOW))).toBeUndefined();
     expect((await store.consumeCode(T, 'c-recent', NOW))?.code.hash).toBe('c-recent');
@@ -89,6 +99,10 @@ describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqli
     expect(await store.count('login:acct:x', NOW - 600)).toBe(0);
     expect(await store.count('login:acct:x', NOW - 100)).toBe(1);
     expect((await store.listDeliveries(T)).map((d) => d.id).sort()).toEqual(['d-delivered-recent', 'd-pending-old']);
+    expect(await store.consumePushedRequest(T, 'p-old', NOW)).toBeUndefined();
+    expect(await store.consumePushedRequest(T, 'p-live', NOW)).toBeDefined();
+    expect(await store.findDeviceCodeByUserCode(T, 'ucp-old')).toBeUndefined();
+    expect(await store.findDeviceCodeByUserCode(T, 'ucp-live')).toBeDefined();
 
     // Nothing left to do: a second sweep deletes nothing.
     expect(Object.values(await job(store).sweep()).every((n) => n === 0)).toBe(true);

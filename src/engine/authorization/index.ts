@@ -1,28 +1,41 @@
 import type { ClientRecord } from '../../store/types.js';
+import { type IssuedAccessToken, mintAccessToken } from '../../tokens/access-token.js';
 import { newHandle } from '../../tokens/handles.js';
+import { mintIdToken } from '../../tokens/id-token.js';
+import { accessTokenClaimsRecord, claimsForScopes, type ClaimsRequest, essentialAcrMet, requestedUserClaims } from '../claims.js';
 import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError, type OAuthErrorCode } from '../errors.js';
 import { Params } from '../params.js';
-import { internalErrorResult, jsonResult, NO_STORE, type Result } from '../result.js';
+import { internalErrorResult, jsonResult, type Result } from '../result.js';
 import { resultCodes, type ResultCode } from '../result-codes.js';
 import {
+  type AuthorizationEndpoint,
   type AuthorizationRequest,
   type Check,
   type CheckState,
+  checkClaims,
   checkClient,
+  checkDeviceGrant,
   checkHints,
   checkIdTokenHint,
   checkMaxAge,
+  checkNonce,
+  checkNoRequestUri,
   checkPkce,
   checkPrompt,
+  checkPushedRequestUri,
+  checkPushedRequired,
   checkRedirectUri,
   checkRequestObject,
   checkResponseMode,
   checkResponseType,
+  checkResponseTypeScope,
   checkScope,
+  errorResponseMode,
 } from './request.js';
+import { authorizationResponse, type ResponseTarget } from './response.js';
 
-export type { AuthorizationRequest } from './request.js';
+export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
 
 export type AuthorizationAction = 'INTERACTION' | 'NO_INTERACTION' | 'LOCATION' | 'FORM' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
@@ -37,53 +50,55 @@ export interface AuthorizationResult extends Result<AuthorizationAction> {
   idTokenHintSub?: string;
   acrs?: string[];
   uiLocales?: string[];
+  /** OIDC Core §5.5: the claims the client asked for by name (for the consent page). */
+  claims?: ClaimsRequest;
+  /** With LOCATION / FORM: the client's redirect URI the response goes to (its origin is the form-action target). */
+  redirectUri?: string;
 }
+
+const X = true;
+const _ = false;
 
 /**
- * Which checks each authorization-family endpoint runs, in order. One table shows the whole policy; a new
- * endpoint (PAR, device authorization) is a new row, not a copy.
+ * Which checks each authorization-family endpoint runs, in order: one row per check, one column per endpoint.
+ * The order is this table's alone; an endpoint's column says which rows it runs.
+ *   authorization:        GET/POST /oauth/authorize (the client is identified by client_id)
+ *   par:                  POST /oauth/par, RFC 9126 (the client authenticated first; errors are JSON)
+ *   device_authorization: POST /oauth/device_authorization, RFC 8628 (the client authenticated first)
  */
-export const AUTHORIZATION_CHECKS: Record<'authorization', Check[]> = {
-  authorization: [
-    checkClient,
-    checkRedirectUri,
-    checkRequestObject,
-    checkResponseType,
-    checkResponseMode,
-    checkScope,
-    checkPkce,
-    checkPrompt,
-    checkMaxAge,
-    checkHints,
-    checkIdTokenHint,
-  ],
-};
+//                                                     authorization  par  device_authorization
+export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, boolean])[] = [
+  [checkClient,            X, _, _],
+  [checkPushedRequestUri,  X, _, _], // RFC 9126 §4: the pushed parameters replace the ones sent
+  [checkNoRequestUri,      _, X, _], // RFC 9126 §2.1
+  [checkRequestObject,     X, X, _], // RFC 9101: the request object's parameters replace the ones sent
+  [checkDeviceGrant,       _, _, X],
+  [checkRedirectUri,       X, X, _], // from here on, authorization errors are redirected to the client
+  [checkPushedRequired,    X, _, _], // RFC 9126 §4 (after the redirect URI, so the refusal reaches the client)
+  [checkResponseType,      X, X, _],
+  [checkResponseMode,      X, X, _],
+  [checkScope,             X, X, X],
+  [checkResponseTypeScope, X, X, _],
+  [checkPkce,              X, X, _],
+  [checkPrompt,            X, X, _],
+  [checkMaxAge,            X, X, _],
+  [checkHints,             X, X, _],
+  [checkNonce,             X, X, _],
+  [checkIdTokenHint,       X, X, _],
+  [checkClaims,            X, X, _],
+];
 
-/** RFC 6749 §4.1.2 / §4.1.2.1 response parameters, appended to the redirect URI keeping its query (§3.1.2). */
-export function redirectWith(redirectUri: string, params: Record<string, string | undefined>): string {
-  const u = new URL(redirectUri);
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.append(k, v);
-  return u.toString();
+const COLUMN: Record<AuthorizationEndpoint, 1 | 2 | 3> = { authorization: 1, par: 2, device_authorization: 3 };
+
+/** The checks an endpoint runs, in table order. */
+export function checksFor(endpoint: AuthorizationEndpoint): Check[] {
+  return AUTHORIZATION_CHECKS.filter((row) => row[COLUMN[endpoint]]).map((row) => row[0]);
 }
 
-function locationResult(url: string, resultCode: ResultCode, message?: string): AuthorizationResult {
-  return {
-    action: 'LOCATION',
-    resultCode,
-    resultMessage: message ?? resultCodes[resultCode],
-    responseContent: url,
-    // 303: the browser follows with GET, never re-posting a login or consent form (RFC 9700 §4.12).
-    status: 303,
-    headers: { ...NO_STORE, Location: url },
-  };
-}
-
-function errorRedirect(ctx: EngineContext, redirectUri: string, state: string | undefined, err: OAuthError, rc: ResultCode): AuthorizationResult {
-  return locationResult(
-    redirectWith(redirectUri, { error: err.code, error_description: err.description, state, iss: ctx.tenant.issuer }), // RFC 9207
-    rc,
-    `${resultCodes[rc]} (${err.code}: ${err.description})`,
-  );
+/** Run an endpoint's column of the table over a check state. */
+export async function runChecks(endpoint: AuthorizationEndpoint, state: CheckState): Promise<void> {
+  state.endpoint = endpoint;
+  for (const check of checksFor(endpoint)) await check(state);
 }
 
 function badRequest(err: OAuthError): AuthorizationResult {
@@ -91,20 +106,32 @@ function badRequest(err: OAuthError): AuthorizationResult {
   return jsonResult('BAD_REQUEST', 400, rc, err.body(), { message: `${resultCodes[rc]} (${err.description})` }) as AuthorizationResult;
 }
 
+/** An error response through the client's response mode (RFC 6749 §4.1.2.1, §4.2.2.1; JARM §2). */
+async function errorResponse(ctx: EngineContext, target: ResponseTarget, err: OAuthError, rc: ResultCode): Promise<AuthorizationResult> {
+  return authorizationResponse(ctx, target, { error: err.code, error_description: err.description }, rc, `${resultCodes[rc]} (${err.code}: ${err.description})`);
+}
+
 function clientView(c: ClientRecord): NonNullable<AuthorizationResult['client']> {
   return { clientId: c.clientId, clientName: c.clientName, logoUri: c.logoUri, clientUri: c.clientUri };
 }
 
+const targetOf = (req: AuthorizationRequest, client: ClientRecord): ResponseTarget => ({
+  client,
+  redirectUri: req.redirectUri,
+  responseMode: req.responseMode,
+  state: req.state,
+});
+
 /**
  * Step one (OIDC Core §3.1.2.1, RFC 6749 §4.1.1): validate the request and park it under a ticket.
  * Until client_id and redirect_uri are verified, errors are BAD_REQUEST (shown to the user, never redirected);
- * after that they are redirected to the client with state and iss.
+ * after that they go back to the client, with state and iss, in the response mode the request asked for.
  */
 export async function authorization(input: { parameters: string }, ctx: EngineContext): Promise<AuthorizationResult> {
   const state: CheckState = { params: Params.parse(''), ctx, request: {} };
   try {
     state.params = Params.parse(input.parameters);
-    for (const check of AUTHORIZATION_CHECKS.authorization) await check(state);
+    await runChecks('authorization', state);
     const req = state.request as AuthorizationRequest;
     const ticket = newHandle(ctx.random);
     const now = nowSeconds(ctx);
@@ -132,11 +159,17 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
       idTokenHintSub: req.idTokenHintSub,
       acrs: req.acrValues,
       uiLocales: req.uiLocales,
+      claims: req.claims,
     };
   } catch (e) {
     if (!(e instanceof OAuthError)) return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
     if (state.redirectUri === undefined) return badRequest(e);
-    return errorRedirect(ctx, state.redirectUri, state.request.state, e, e.resultCode ?? 'LK3005');
+    try {
+      const target: ResponseTarget = { client: state.client!, redirectUri: state.redirectUri, responseMode: errorResponseMode(state), state: state.request.state };
+      return await errorResponse(ctx, target, e, e.resultCode ?? 'LK3005');
+    } catch (inner) {
+      return internalErrorResult('INTERNAL_SERVER_ERROR', inner, ctx.log) as AuthorizationResult;
+    }
   }
 }
 
@@ -174,6 +207,7 @@ export interface AuthorizationIssueInput {
   subject: string;
   /** When the user authenticated (epoch seconds). */
   authTime: number;
+  /** How the user authenticated; the tenant's defaultAcr (a password sign-in) when absent. */
   acr?: string;
   amr?: string[];
   /** The browser session's sid, for the ID token (OIDC Front/Back-Channel Logout). */
@@ -182,40 +216,85 @@ export interface AuthorizationIssueInput {
   scopes?: string[];
 }
 
-/** Step two, success: mint the code and send the user agent back to the client (RFC 6749 §4.1.2). */
+/**
+ * Step two, success: mint what the response type asks for and send the user agent back to the client
+ * (RFC 6749 §4.1.2, §4.2.2; OIDC Core §3.2.2.5, §3.3.2.5). The code, the access token and the ID token all come
+ * from the existing mint functions; every one records the same grant, so revoking the grant revokes them all.
+ */
 export async function authorizationIssue(input: AuthorizationIssueInput, ctx: EngineContext): Promise<AuthorizationResult> {
   try {
     const t = await consumeTicket(ctx, input.ticket);
     if (!t) return unknownTicket();
     const req = t.request;
+    const target = targetOf(req, t.client);
+    // OIDC Core §3.1.2.1 (id_token_hint), §5.5.1 (sub value): never answer for another user than the one named.
+    const named = req.claimsSub ?? req.idTokenHintSub;
+    if (named !== undefined && named !== input.subject) {
+      return await errorResponse(ctx, target, new OAuthError('login_required', 'the signed-in user is not the one the request named'), 'LK7015');
+    }
+    const acr = input.acr ?? ctx.tenant.settings.defaultAcr;
+    // OIDC Core §5.5.1.1: an essential acr that was not obtained is a failed authentication.
+    if (!essentialAcrMet(req.claims, acr)) {
+      return await errorResponse(ctx, target, new OAuthError('access_denied', 'the requested authentication context could not be met'), 'LK7014');
+    }
+    const parts = req.responseType.split(' ');
     const scope = input.scopes ? req.scope.filter((s) => input.scopes!.includes(s)) : req.scope;
     const now = nowSeconds(ctx);
     const grantId = newHandle(ctx.random, 16);
-    const code = newHandle(ctx.random);
+    const code = parts.includes('code') ? newHandle(ctx.random) : undefined;
+    let at: IssuedAccessToken | undefined;
     await ctx.store.transaction(async (tx) => {
       await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: {}, sid: input.sid ?? null });
-      await tx.insertCode({
-        tenantId: ctx.tenant.id,
-        hash: ctx.hasher.hash(code),
-        clientId: req.clientId,
-        grantId,
-        expiresAt: now + ctx.tenant.settings.authorizationCodeTtl,
-        consumedAt: null,
-        data: {
-          subject: input.subject,
-          scope,
-          redirectUri: req.redirectUri,
-          redirectUriSent: req.redirectUriSent,
-          codeChallenge: req.codeChallenge,
-          nonce: req.nonce,
-          authTime: input.authTime,
-          acr: input.acr,
-          amr: input.amr,
-          sid: input.sid,
-        },
-      });
+      if (code !== undefined) {
+        await tx.insertCode({
+          tenantId: ctx.tenant.id,
+          hash: ctx.hasher.hash(code),
+          clientId: req.clientId,
+          grantId,
+          expiresAt: now + ctx.tenant.settings.authorizationCodeTtl,
+          consumedAt: null,
+          data: {
+            subject: input.subject,
+            scope,
+            redirectUri: req.redirectUri,
+            redirectUriSent: req.redirectUriSent,
+            codeChallenge: req.codeChallenge,
+            nonce: req.nonce,
+            authTime: input.authTime,
+            acr,
+            amr: input.amr,
+            sid: input.sid,
+            claims: req.claims,
+          },
+        });
+      }
+      if (parts.includes('token')) {
+        // RFC 6749 §4.2.2: an access token straight from the authorization endpoint; never a refresh token.
+        at = await mintAccessToken({ ...ctx, store: tx }, {
+          client: t.client, subject: input.subject, scope, grantId, authTime: input.authTime, acr, sid: input.sid,
+          extra: accessTokenClaimsRecord(req.claims),
+        });
+      }
     });
-    return locationResult(redirectWith(req.redirectUri, { code, state: req.state, iss: ctx.tenant.issuer }), 'LK3007');
+    const params: Record<string, string | undefined> = { code };
+    if (at) {
+      Object.assign(params, { access_token: at.token, token_type: 'Bearer', expires_in: String(at.expiresIn), scope: scope.join(' ') });
+    }
+    if (parts.includes('id_token')) {
+      const user = await ctx.store.findUserById(ctx.tenant.id, input.subject);
+      const userClaims = user?.claims ?? {};
+      // OIDC Core §5.4: when no access token is ever issued (response_type id_token) the scope's claims go in the ID token.
+      const claims = {
+        ...(req.responseType === 'id_token' ? claimsForScopes(scope, userClaims) : {}),
+        ...requestedUserClaims(req.claims?.id_token, userClaims), // OIDC Core §5.5
+      };
+      // OIDC Core §3.3.2.11: c_hash with a code, at_hash with an access token.
+      params.id_token = await mintIdToken(ctx, {
+        client: t.client, subject: input.subject, authTime: input.authTime, nonce: req.nonce, acr, amr: input.amr, sid: input.sid,
+        accessToken: at?.token, code, claims,
+      });
+    }
+    return await authorizationResponse(ctx, target, params, 'LK3007');
   } catch (e) {
     if (e instanceof OAuthError) return badRequest(e);
     return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
@@ -234,7 +313,7 @@ export const FAIL_REASONS = {
 } as const satisfies Record<string, readonly [OAuthErrorCode, string]>;
 export type FailReason = keyof typeof FAIL_REASONS;
 
-/** Step two, failure: send the error back to the client by redirect (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6). */
+/** Step two, failure: send the error back to the client in its response mode (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6). */
 export async function authorizationFail(input: { ticket: string; reason: FailReason; description?: string }, ctx: EngineContext): Promise<AuthorizationResult> {
   try {
     const pair = Object.hasOwn(FAIL_REASONS, input.reason) ? FAIL_REASONS[input.reason] : undefined;
@@ -244,7 +323,8 @@ export async function authorizationFail(input: { ticket: string; reason: FailRea
     const t = await consumeTicket(ctx, input.ticket);
     if (!t) return unknownTicket();
     const err = new OAuthError(pair[0], input.description?.slice(0, 200) ?? pair[1]);
-    return errorRedirect(ctx, t.request.redirectUri, t.request.state, err, pair[0] === 'login_required' || pair[0] === 'consent_required' || pair[0] === 'interaction_required' ? 'LK3011' : 'LK3008');
+    const rc = pair[0] === 'login_required' || pair[0] === 'consent_required' || pair[0] === 'interaction_required' ? 'LK3011' : 'LK3008';
+    return await errorResponse(ctx, targetOf(t.request, t.client), err, rc);
   } catch (e) {
     return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
   }

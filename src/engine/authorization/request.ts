@@ -1,8 +1,18 @@
 import type { ClientRecord } from '../../store/types.js';
 import { audienceOf, verifyOwnJwt } from '../../tokens/verify-own.js';
-import type { EngineContext } from '../context.js';
+import { type ClaimsRequest, parseClaimsParameter } from '../claims.js';
+import { DEVICE_CODE_GRANT, normalizeResponseType } from '../client-metadata.js';
+import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
+import { fetchRequestUri, PAR_URN_PREFIX, requestObjectParams, verifyRequestObject } from './request-object.js';
+
+/** Where an authorization response goes (resolved: `jwt` becomes query.jwt or fragment.jwt, JARM §2.3.4). */
+export type ResponseMode = 'query' | 'fragment' | 'form_post' | 'query.jwt' | 'fragment.jwt' | 'form_post.jwt';
+export const RESPONSE_MODES = ['query', 'fragment', 'form_post', 'query.jwt', 'fragment.jwt', 'form_post.jwt', 'jwt'] as const;
+
+/** The authorization-family endpoints that share the checks (a column each in AUTHORIZATION_CHECKS). */
+export type AuthorizationEndpoint = 'authorization' | 'par' | 'device_authorization';
 
 /**
  * The validated authorization request, as kept with its ticket between the two steps.
@@ -14,8 +24,9 @@ export interface AuthorizationRequest {
   redirectUri: string;
   /** Whether redirect_uri was sent: RFC 6749 §4.1.3 then requires it, identical, at the token endpoint. */
   redirectUriSent: boolean;
+  /** Canonical order: code, id_token, token. */
   responseType: string;
-  responseMode: 'query';
+  responseMode: ResponseMode;
   scope: string[];
   state?: string;
   nonce?: string;
@@ -30,6 +41,12 @@ export interface AuthorizationRequest {
   claimsLocales?: string[];
   acrValues?: string[];
   display?: string;
+  /** OIDC Core §5.5: the claims parameter. */
+  claims?: ClaimsRequest;
+  /** OIDC Core §5.5.1: the sub value the claims parameter insists on (the response must be for that user). */
+  claimsSub?: string;
+  /** RFC 9126: the request came through the pushed authorization request endpoint. */
+  pushed?: boolean;
 }
 
 /** State threaded through the checks: what is known so far. */
@@ -40,6 +57,7 @@ export interface CheckState {
   /** Set once client_id and redirect_uri are verified; from then on errors are redirected (RFC 6749 §4.1.2.1). */
   redirectUri?: string;
   request: Partial<AuthorizationRequest>;
+  endpoint?: AuthorizationEndpoint;
 }
 
 export type Check = (s: CheckState) => void | Promise<void>;
@@ -82,30 +100,133 @@ export const checkRedirectUri: Check = (s) => {
   s.request.state = s.params.get('state');
 };
 
-/** OIDC Core §6: request objects are not supported yet, and discovery says so. */
-export const checkRequestObject: Check = (s) => {
-  if (s.params.has('request')) throw new OAuthError('request_not_supported', 'the request parameter is not supported');
-  if (s.params.has('request_uri')) throw new OAuthError('request_uri_not_supported', 'the request_uri parameter is not supported');
+/** RFC 9126 §4: a request_uri from the PAR endpoint stands for the parameters pushed, once, by the same client. */
+export const checkPushedRequestUri: Check = async (s) => {
+  const uri = s.params.get('request_uri');
+  if (uri === undefined || !uri.startsWith(PAR_URN_PREFIX)) return;
+  if (s.params.has('request')) {
+    throw new OAuthError('invalid_request', 'request and request_uri cannot both be sent', { resultCode: 'LK7009' });
+  }
+  const handle = uri.slice(PAR_URN_PREFIX.length);
+  const now = nowSeconds(s.ctx);
+  const rec = handle && handle.length <= 100 ? await s.ctx.store.consumePushedRequest(s.ctx.tenant.id, s.ctx.hasher.hash(handle), now) : undefined;
+  if (!rec || rec.expiresAt <= now || rec.clientId !== s.client!.clientId) {
+    throw new OAuthError('invalid_request_uri', 'request_uri is unknown, expired or already used', { resultCode: 'LK7006' });
+  }
+  s.params = Params.parse(String(rec.data.parameters ?? ''));
+  s.request.pushed = true;
 };
 
+/** RFC 9126 §4: PAR may be required per client (require_pushed_authorization_requests) or for the whole tenant. */
+export const checkPushedRequired: Check = (s) => {
+  if (s.request.pushed) return;
+  if (s.client!.requirePushedAuthorizationRequests || s.ctx.tenant.settings.requirePushedAuthorizationRequests) {
+    throw new OAuthError('invalid_request', 'authorization requests must be pushed to the pushed authorization request endpoint', { resultCode: 'LK7007' });
+  }
+};
+
+/** RFC 9126 §2.1: a pushed request cannot itself reference a request_uri. */
+export const checkNoRequestUri: Check = (s) => {
+  if (s.params.has('request_uri')) {
+    throw new OAuthError('invalid_request', 'request_uri is not allowed in a pushed authorization request', { resultCode: 'LK7005' });
+  }
+};
+
+/**
+ * RFC 9101 §6.3: with `request` (or a fetched `request_uri`), only the request object's parameters are used,
+ * and its client_id must be the one sent. OIDC Core §6.1 also sends response_type outside; when it is sent
+ * there it must agree with the request object (parameters outside are otherwise ignored).
+ */
+export const checkRequestObject: Check = async (s) => {
+  if (s.request.pushed) return; // verified and unpacked when it was pushed
+  const value = s.params.get('request');
+  const uri = s.params.get('request_uri');
+  if (value === undefined && uri === undefined) return;
+  if (value !== undefined && uri !== undefined) {
+    throw new OAuthError('invalid_request', 'request and request_uri cannot both be sent', { resultCode: 'LK7009' });
+  }
+  const jwt = value ?? (await fetchRequestUri(s.ctx, s.client!, uri!));
+  const claims = await verifyRequestObject(s.ctx, s.client!, jwt);
+  const inner = requestObjectParams(claims, s.client!.clientId);
+  const outerType = s.params.get('response_type');
+  const innerType = inner.get('response_type');
+  if (outerType !== undefined && innerType !== undefined && normalizeResponseType(outerType) !== normalizeResponseType(innerType)) {
+    throw new OAuthError('invalid_request', 'response_type differs from the one in the request object', { resultCode: 'LK7027' });
+  }
+  s.params = inner;
+};
+
+/** RFC 8628 §3.1: only clients registered for the device grant may start one. */
+export const checkDeviceGrant: Check = (s) => {
+  if (!s.client!.grantTypes.includes(DEVICE_CODE_GRANT)) {
+    throw new OAuthError('unauthorized_client', 'the client may not use the device authorization grant', { resultCode: 'LK7026' });
+  }
+};
+
+/**
+ * OIDC Core §3 and Multiple Response Types §3-§5: the seven combinations, in any order. The client must have
+ * registered the type, and the grants it implies (RFC 7591 §2.1: code → authorization_code, token/id_token → implicit).
+ */
 export const checkResponseType: Check = (s) => {
   const rt = s.params.get('response_type');
   if (!rt) throw new OAuthError('invalid_request', 'missing response_type', { resultCode: 'LK0003' });
-  const normalized = rt.split(' ').filter(Boolean).sort().join(' ');
-  if (normalized !== 'code') throw new OAuthError('unsupported_response_type', `response_type ${JSON.stringify(rt.slice(0, 40))} is not supported`, { resultCode: 'LK3009' });
-  if (!s.client!.responseTypes.includes(normalized) || !s.client!.grantTypes.includes('authorization_code')) {
+  const normalized = normalizeResponseType(rt);
+  if (!normalized) throw new OAuthError('unsupported_response_type', `response_type ${JSON.stringify(rt.slice(0, 40))} is not supported`, { resultCode: 'LK3009' });
+  const parts = normalized.split(' ');
+  const c = s.client!;
+  if (
+    !c.responseTypes.includes(normalized) ||
+    (parts.includes('code') && !c.grantTypes.includes('authorization_code')) ||
+    (parts.some((p) => p !== 'code') && !c.grantTypes.includes('implicit'))
+  ) {
     throw new OAuthError('unauthorized_client', 'the client may not use this response_type', { resultCode: 'LK1007' });
   }
   s.request.responseType = normalized;
 };
 
+/** Whether a response type puts tokens in the front channel (then query encoding is forbidden). */
+export const returnsTokens = (responseType: string): boolean => responseType.split(' ').some((p) => p === 'token' || p === 'id_token');
+
+/**
+ * Multiple Response Types §2.1, §5: query by default for code, fragment for anything returning tokens, and
+ * never query for those. JARM §2.3.4: `jwt` means query.jwt or fragment.jwt by the same rule; §2.3.1: query.jwt
+ * is not allowed with tokens unless encrypted (we do not encrypt responses).
+ */
 export const checkResponseMode: Check = (s) => {
   const mode = s.params.get('response_mode');
-  if (mode !== undefined && mode !== 'query') {
-    throw new OAuthError('invalid_request', `response_mode ${JSON.stringify(mode.slice(0, 40))} is not supported`);
+  const tokens = returnsTokens(s.request.responseType!);
+  if (mode !== undefined && !(RESPONSE_MODES as readonly string[]).includes(mode)) {
+    throw new OAuthError('invalid_request', `response_mode ${JSON.stringify(mode.slice(0, 40))} is not supported`, { resultCode: 'LK7001' });
   }
-  s.request.responseMode = 'query';
+  const resolved = resolveResponseMode(mode, tokens);
+  if (tokens && (resolved === 'query' || resolved === 'query.jwt')) {
+    throw new OAuthError('invalid_request', `response_mode ${mode} cannot carry tokens; use fragment or form_post`, { resultCode: 'LK7001' });
+  }
+  s.request.responseMode = resolved;
 };
+
+export function resolveResponseMode(mode: string | undefined, tokens: boolean): ResponseMode {
+  if (mode === undefined) return tokens ? 'fragment' : 'query';
+  if (mode === 'jwt') return tokens ? 'fragment.jwt' : 'query.jwt';
+  return mode as ResponseMode;
+}
+
+/**
+ * The mode an error goes back in, before checkResponseMode has run: the requested mode when it is valid and
+ * safe, else the default for the response_type sent (fragment when it names token or id_token).
+ */
+export function errorResponseMode(s: CheckState): ResponseMode {
+  if (s.request.responseMode) return s.request.responseMode;
+  const rt = s.params.get('response_type') ?? '';
+  const tokens = returnsTokens(rt);
+  const mode = s.params.get('response_mode');
+  if (mode !== undefined && (RESPONSE_MODES as readonly string[]).includes(mode)) {
+    const resolved = resolveResponseMode(mode, tokens);
+    if (!(tokens && resolved.startsWith('query'))) return resolved;
+    return resolved.endsWith('.jwt') ? 'fragment.jwt' : 'fragment'; // a JARM client still gets a JWT
+  }
+  return tokens ? 'fragment' : 'query';
+}
 
 /**
  * RFC 6749 §3.3: the server may partially ignore the requested scope. Scopes the client may not use are
@@ -116,8 +237,25 @@ export const checkScope: Check = (s) => {
   s.request.scope = requested.filter((sc) => s.client!.scope.includes(sc));
 };
 
+/**
+ * OIDC Core §3.2.2.1, §3.3.2.1: an ID token from the authorization endpoint needs the openid scope. `token` alone
+ * is OAuth 2.0's implicit grant, not an OpenID Connect response type: it must not carry openid (use id_token token).
+ */
+export const checkResponseTypeScope: Check = (s) => {
+  const rt = s.request.responseType!;
+  const openid = s.request.scope!.includes('openid');
+  if (rt.split(' ').includes('id_token') && !openid) {
+    throw new OAuthError('invalid_request', `response_type ${rt} requires the openid scope`, { resultCode: 'LK7003' });
+  }
+  if (rt === 'token' && openid) {
+    throw new OAuthError('invalid_request', 'response_type token is OAuth 2.0 only; OpenID Connect uses id_token token', { resultCode: 'LK7003' });
+  }
+};
+
 /** RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1: S256 only, required for public clients and clients configured so. */
 export const checkPkce: Check = (s) => {
+  // No code is issued (implicit): there is nothing for PKCE to bind.
+  if (s.request.responseType !== undefined && !s.request.responseType.split(' ').includes('code')) return;
   const challenge = s.params.get('code_challenge');
   const method = s.params.get('code_challenge_method');
   if (challenge === undefined) {
@@ -137,7 +275,9 @@ export const checkPkce: Check = (s) => {
 /** OIDC Core §3.1.2.1: prompt values; `none` must stand alone. */
 export const checkPrompt: Check = (s) => {
   const prompt = [...new Set((s.params.get('prompt') ?? '').split(' ').filter(Boolean))];
-  for (const p of prompt) if (!PROMPTS.includes(p)) throw new OAuthError('invalid_request', `unsupported prompt value ${JSON.stringify(p.slice(0, 40))}`);
+  // Initiating User Registration via OpenID Connect §4: create only where registration is offered (and advertised).
+  const known = s.ctx.tenant.settings.allowRegistration ? [...PROMPTS, 'create'] : PROMPTS;
+  for (const p of prompt) if (!known.includes(p)) throw new OAuthError('invalid_request', `unsupported prompt value ${JSON.stringify(p.slice(0, 40))}`);
   if (prompt.includes('none') && prompt.length > 1) throw new OAuthError('invalid_request', 'prompt=none cannot be combined with other values');
   s.request.prompt = prompt;
 };
@@ -171,4 +311,30 @@ export const checkIdTokenHint: Check = async (s) => {
     throw new OAuthError('invalid_request', 'id_token_hint is not a valid ID token issued by this provider to this client');
   }
   s.request.idTokenHintSub = payload.sub;
+};
+
+/** OIDC Core §3.2.2.1, §3.3.2.11: nonce is required whenever the authorization endpoint returns an ID token. */
+export const checkNonce: Check = (s) => {
+  if (s.request.responseType!.split(' ').includes('id_token') && s.request.nonce === undefined) {
+    throw new OAuthError('invalid_request', 'nonce is required when an ID token is returned from the authorization endpoint', { resultCode: 'LK7002' });
+  }
+};
+
+/**
+ * OIDC Core §5.5: the claims parameter, kept for the ID token and UserInfo. A sub value (§5.5.1) names the only
+ * user the response may be for; it must agree with id_token_hint when both are sent.
+ */
+export const checkClaims: Check = (s) => {
+  const raw = s.params.get('claims');
+  if (raw === undefined) return;
+  const claims = parseClaimsParameter(raw);
+  s.request.claims = claims;
+  const sub = claims.id_token?.sub?.value;
+  if (sub !== undefined) {
+    if (typeof sub !== 'string') throw new OAuthError('invalid_request', 'claims parameter: id_token.sub.value must be a string', { resultCode: 'LK7013' });
+    if (s.request.idTokenHintSub !== undefined && s.request.idTokenHintSub !== sub) {
+      throw new OAuthError('invalid_request', 'claims sub value and id_token_hint name different users', { resultCode: 'LK7013' });
+    }
+    s.request.claimsSub = sub;
+  }
 };

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ClaimsRequest } from '../claims.js';
 import { nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { jsonResult } from '../result.js';
@@ -36,7 +37,7 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
     if (rec.expiresAt <= now) return { error: invalidGrant('LK2004', 'authorization code expired') };
     const d = rec.data as {
       subject: string; scope: string[]; redirectUri: string; redirectUriSent: boolean; codeChallenge?: string;
-      nonce?: string; authTime?: number; acr?: string; amr?: string[]; sid?: string;
+      nonce?: string; authTime?: number; acr?: string; amr?: string[]; sid?: string; claims?: ClaimsRequest;
     };
     // RFC 6749 §4.1.3: when redirect_uri was in the authorization request, it must be here and identical.
     if ((d.redirectUriSent || redirectUri !== undefined) && redirectUri !== d.redirectUri) {
@@ -61,6 +62,7 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
       amr: d.amr,
       sid: d.sid,
       nonce: d.nonce,
+      claims: d.claims,
     });
     return { body };
   });

@@ -5,6 +5,7 @@ import { checkFormContentType, Params } from '../params.js';
 import { runEngine, type Result } from '../result.js';
 import { authorizationCode } from './authorization-code.js';
 import { clientCredentials } from './client-credentials.js';
+import { deviceCode } from './device-code.js';
 import { refreshToken } from './refresh-token.js';
 import type { GrantHandler, TokenAction, TokenInput } from './types.js';
 
@@ -15,6 +16,7 @@ export const grantHandlers: Record<string, GrantHandler> = {
   authorization_code: authorizationCode,
   refresh_token: refreshToken,
   client_credentials: clientCredentials,
+  'urn:ietf:params:oauth:grant-type:device_code': deviceCode, // RFC 8628 §3.4
 };
 
 export function registerGrant(grantType: string, handler: GrantHandler): void {

@@ -2,6 +2,7 @@ import type { ClientRecord, Store } from '../../store/types.js';
 import { mintAccessToken } from '../../tokens/access-token.js';
 import { newHandle } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
+import { accessTokenClaimsRecord, type ClaimsRequest, requestedUserClaims } from '../claims.js';
 import { type EngineContext, nowSeconds } from '../context.js';
 
 /** What a user-bound grant (code, refresh) carries into a token response. */
@@ -19,6 +20,8 @@ export interface UserGrant {
   refreshScope?: string[];
   /** Absolute expiry of the refresh-token family (kept across rotations). */
   refreshExpiresAt?: number;
+  /** OIDC Core §5.5: claims asked for by name; UserInfo releases the userinfo ones, the ID token carries the id_token ones. */
+  claims?: ClaimsRequest;
 }
 
 /**
@@ -43,6 +46,7 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
     authTime: g.authTime,
     acr: g.acr,
     sid: g.sid,
+    extra: accessTokenClaimsRecord(g.claims),
   });
   const body: Record<string, unknown> = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn, scope: g.scope.join(' ') };
   const refreshScope = g.refreshScope ?? g.scope;
@@ -61,12 +65,15 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
       expiresAt,
       revokedAt: null,
       consumedAt: null,
-      data: { authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid },
+      data: { authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, ...(g.claims ? { claimsRequest: g.claims } : {}) },
     });
     body.refresh_token = rt;
   }
   if (g.scope.includes('openid')) {
+    const wanted = g.claims?.id_token;
+    const user = wanted ? await tx.findUserById(ctx.tenant.id, g.subject) : undefined;
     body.id_token = await mintIdToken(txCtx, {
+      claims: user ? requestedUserClaims(wanted, user.claims) : undefined,
       client: g.client,
       subject: g.subject,
       authTime: g.authTime,

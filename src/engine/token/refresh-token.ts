@@ -1,3 +1,4 @@
+import type { ClaimsRequest } from '../claims.js';
 import { nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
@@ -35,7 +36,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
     if (!won) return { reuse: true as const };
     const grant = await tx.findGrant(ctx.tenant.id, rec.grantId!);
     if (!grant || grant.revokedAt !== null) return { error: invalid('the grant was revoked') };
-    const d = rec.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string };
+    const d = rec.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string; claimsRequest?: ClaimsRequest };
     const body = await issueUserTokens(ctx, tx, {
       client,
       grantId: rec.grantId!,
@@ -48,6 +49,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
       amr: d.amr,
       sid: d.sid,
       refreshExpiresAt: rec.expiresAt,
+      claims: d.claimsRequest,
     });
     return { body };
   });

@@ -3,6 +3,8 @@ import { token } from '../../engine/token/index.js';
 import { introspection } from '../../engine/introspection.js';
 import { revocation } from '../../engine/revocation.js';
 import { userinfo } from '../../engine/userinfo.js';
+import { pushedAuthorizationRequest } from '../../engine/par.js';
+import { deviceAuthorization } from '../../engine/device.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import { header, sendResult } from '../adapt.js';
@@ -66,6 +68,32 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
     };
     scope.get('/oauth/userinfo', ui);
     scope.post('/oauth/userinfo', ui);
+
+    // RFC 9126 §2: pushed authorization requests.
+    scope.post('/oauth/par', async (req, reply) => {
+      const result = await pushedAuthorizationRequest(
+        {
+          parameters: typeof req.body === 'string' ? req.body : '',
+          contentType: req.headers['content-type'] ?? '',
+          authorization: header(req.headers.authorization),
+        },
+        ctx,
+      );
+      return sendResult(reply, result);
+    });
+
+    // RFC 8628 §3.1: device authorization.
+    scope.post('/oauth/device_authorization', async (req, reply) => {
+      const result = await deviceAuthorization(
+        {
+          parameters: typeof req.body === 'string' ? req.body : '',
+          contentType: req.headers['content-type'] ?? '',
+          authorization: header(req.headers.authorization),
+        },
+        ctx,
+      );
+      return sendResult(reply, result);
+    });
   });
 }
 

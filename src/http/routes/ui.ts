@@ -7,17 +7,27 @@ import {
   type AuthorizationResult,
   type LoadedTicket,
 } from '../../engine/authorization/index.js';
+import { requestedClaimNames } from '../../engine/claims.js';
 import type { EngineContext } from '../../engine/context.js';
 import { nowSeconds } from '../../engine/context.js';
+import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode } from '../../engine/device.js';
+import { FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
-import { dummyPasswordHash, verifyPassword } from '../../services/users.js';
+import { createUser, dummyPasswordHash, UserInputError, verifyPassword } from '../../services/users.js';
+import type { UserRecord } from '../../store/types.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
-import { consentPage, demoCallbackPage, errorPage, loginPage, logoutConfirmPage, messagePage, signedOutPage, STYLESHEET } from '../../ui/html.js';
+import {
+  consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
+  signedOutPage, STYLESHEET,
+} from '../../ui/html.js';
 import { endSessionRequest, performLogout, type LogoutOutcome } from '../../engine/logout.js';
-import { newHandle } from '../../tokens/handles.js';
-import { decide } from '../../ui/interaction.js';
-import { clearAccountFailures, loginBlocked, recordLoginFailure, retryAfter } from '../../ui/rate-limit.js';
+import { consentScopes, decide } from '../../ui/interaction.js';
+import {
+  clearAccountFailures, loginBlocked, recordLoginFailure, recordRegistration, recordUserCodeFailure, registrationBlocked, retryAfter,
+  userCodeBlocked,
+} from '../../ui/rate-limit.js';
 import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js';
+import { newHandle } from '../../tokens/handles.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
 
 /** Security headers for every HTML page (RFC 9700 §4.16 clickjacking; no referrer leaks of codes or tickets). */
@@ -64,6 +74,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
   function sendEngineResult(reply: FastifyReply, r: AuthorizationResult, formTargets: string[] = []): FastifyReply {
     reply.request.resultCode = r.resultCode;
     if (r.action === 'LOCATION') return reply.code(r.status).headers(r.headers ?? {}).header('Location', r.responseContent).send();
+    // form_post: the engine built the page and its headers (CSP allowing just the one script and the client's origin).
+    if (r.action === 'FORM') return reply.code(r.status).headers(r.headers ?? {}).type('text/html; charset=utf-8').send(r.responseContent);
     let message = 'The request could not be processed.';
     let code: string | undefined;
     try {
@@ -101,6 +113,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
         return htmlHeaders(reply, targets).send(
           loginPage({ action: `${ixPath(ticket)}/login`, csrf: csrfFor(ticket), clientName, username: t.request.loginHint, continueAs: d.continueAs }),
         );
+      case 'create':
+        return htmlHeaders(reply, targets).send(createAccountPage({ action: `${ixPath(ticket)}/create`, csrf: csrfFor(ticket), clientName }));
       case 'consent':
         return htmlHeaders(reply, targets).send(
           consentPage({
@@ -109,6 +123,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
             clientName,
             logoUri: t.client.logoUri,
             scopes: t.request.scope,
+            claims: requestedClaimNames(t.request.claims),
             username: live!.user.username,
           }),
         );
@@ -122,6 +137,46 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
           targets,
         );
     }
+  }
+
+  /**
+   * The password check behind every sign-in form (interaction and /device): rate limits per account and address,
+   * the same answer and timing whether or not the account exists, a fresh session cookie on success.
+   * Returns the user, or undefined once it has answered (with `again`).
+   */
+  async function passwordLogin(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    form: URLSearchParams,
+    again: (status: number, error: string, username?: string) => FastifyReply,
+  ): Promise<UserRecord | undefined> {
+    const username = (form.get('username') ?? '').slice(0, 100);
+    const password = (form.get('password') ?? '').slice(0, 1024);
+    if (!username || !password) {
+      again(400, 'Enter your username and password.', username);
+      return undefined;
+    }
+    if (await loginBlocked(ctx, username, req.ip)) {
+      lk.metrics.loginRateLimited.inc();
+      reply.header('Retry-After', String(retryAfter(ctx)));
+      again(429, 'Too many failed sign-in attempts. Wait a few minutes and try again.', username);
+      return undefined;
+    }
+    const user = await ctx.store.findUserByUsername(ctx.tenant.id, username);
+    // Verify against a dummy hash for unknown users so the answer takes as long either way.
+    const ok = (await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password)) && user !== undefined && !user.disabled;
+    if (!ok) {
+      await recordLoginFailure(ctx, username, req.ip);
+      lk.metrics.loginFailures.inc();
+      req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
+      again(401, 'Wrong username or password.', username);
+      return undefined;
+    }
+    await clearAccountFailures(ctx, username, req.ip);
+    const { cookie } = await createSession(ctx, user.id);
+    reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, cookie, { secure, maxAge: ctx.tenant.settings.sessionTtl }));
+    req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
+    return user;
   }
 
   /** The ticket of an interaction URL, only in the browser that started it (binding cookie) and with a CSRF token on POST. */
@@ -151,6 +206,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
 
     scope.get('/assets/latchkey.css', (_req, reply) => {
       void reply.header('Cache-Control', 'public, max-age=86400').type('text/css; charset=utf-8').send(STYLESHEET);
+    });
+    // The one script a form_post response page runs (its CSP allows this URL and nothing else).
+    scope.get('/assets/form-post.js', (_req, reply) => {
+      void reply.header('Cache-Control', 'public, max-age=86400').type('text/javascript; charset=utf-8').send(FORM_POST_SCRIPT);
     });
 
     // OIDC Core §3.1.2.1: GET and POST (form-encoded) are both supported.
@@ -192,35 +251,51 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
           return reply.code(303).header('Location', ixPath(ticket)).send();
         }
       }
-      const username = (form.get('username') ?? '').slice(0, 100);
-      const password = (form.get('password') ?? '').slice(0, 1024);
       const clientName = t.client.clientName ?? t.client.clientId;
-      const again = (status: number, error: string) =>
+      const again = (status: number, error: string, username?: string) =>
         htmlHeaders(reply.code(status), targets).send(loginPage({ action: `${ixPath(ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error }));
-
-      if (!username || !password) return again(400, 'Enter your username and password.');
-      if (await loginBlocked(ctx, username, req.ip)) {
-        lk.metrics.loginRateLimited.inc();
-        reply.header('Retry-After', String(retryAfter(ctx)));
-        return again(429, 'Too many failed sign-in attempts. Wait a few minutes and try again.');
-      }
-      const user = await ctx.store.findUserByUsername(ctx.tenant.id, username);
-      // Verify against a dummy hash for unknown users so the answer takes as long either way.
-      const ok = (await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password)) && user !== undefined && !user.disabled;
-      if (!ok) {
-        await recordLoginFailure(ctx, username, req.ip);
-        lk.metrics.loginFailures.inc();
-        req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
-        return again(401, 'Wrong username or password.');
-      }
-      await clearAccountFailures(ctx, username, req.ip);
-      const { cookie } = await createSession(ctx, user.id);
-      reply.header(
-        'Set-Cookie',
-        serializeCookie(SESSION_COOKIE, cookie, { secure, maxAge: ctx.tenant.settings.sessionTtl }),
-      );
+      const user = await passwordLogin(req, reply, form, again);
+      if (!user) return reply;
       await markLoggedIn();
-      req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
+      return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ticket)).send();
+    });
+
+    // prompt=create (Initiating User Registration via OpenID Connect): only when registration is enabled.
+    scope.post('/interaction/:ticket/create', async (req, reply) => {
+      const g = await guard(req, reply, true);
+      if (!g) return reply;
+      const { ticket, t, form } = g;
+      const targets = [origin(t.request.redirectUri)];
+      const clientName = t.client.clientName ?? t.client.clientId;
+      const fields = {
+        username: (form.get('username') ?? '').slice(0, 100),
+        name: (form.get('name') ?? '').slice(0, 200),
+        email: (form.get('email') ?? '').slice(0, 320),
+      };
+      const again = (status: number, error: string) =>
+        htmlHeaders(reply.code(status), targets).send(createAccountPage({ action: `${ixPath(ticket)}/create`, csrf: csrfFor(ticket), clientName, error, ...fields }));
+      if (!ctx.tenant.settings.allowRegistration || !t.request.prompt.includes('create')) return again(403, 'Account creation is not available.');
+      if (await registrationBlocked(ctx, req.ip)) {
+        reply.header('Retry-After', String(retryAfter(ctx)));
+        return again(429, 'Too many accounts were created from this address. Wait a few minutes and try again.');
+      }
+      await recordRegistration(ctx, req.ip);
+      let user: UserRecord;
+      try {
+        const claims: Record<string, unknown> = {};
+        if (fields.name) claims.name = fields.name;
+        if (fields.email) Object.assign(claims, { email: fields.email, email_verified: false });
+        user = await createUser(ctx, { username: fields.username, password: (form.get('password') ?? '').slice(0, 1024), claims });
+      } catch (e) {
+        if (e instanceof UserInputError) return again(400, e.message.replace(/^claims\./, ''));
+        throw e;
+      }
+      const { cookie } = await createSession(ctx, user.id);
+      reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, cookie, { secure, maxAge: ctx.tenant.settings.sessionTtl }));
+      const tkHash = ctx.hasher.hash(ticket);
+      const tk = await ctx.store.findTicket(ctx.tenant.id, tkHash);
+      await ctx.store.updateTicketData(ctx.tenant.id, tkHash, { ...tk!.data, loggedIn: true });
+      req.log.info({ event: 'user_registered', tenant: ctx.tenant.id, sub: user.id }, 'account created');
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ticket)).send();
     });
 
@@ -239,7 +314,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
         tenantId: ctx.tenant.id,
         subject: live.user.id,
         clientId: t.client.clientId,
-        scope: [...new Set([...(prior?.scope ?? []), ...t.request.scope])],
+        scope: [...new Set([...(prior?.scope ?? []), ...consentScopes(t.request)])],
         updatedAt: nowSeconds(ctx),
       });
       return sendEngineResult(
@@ -310,6 +385,117 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       const nonce = newHandle(ctx.random, 16);
       return htmlHeaders(reply, [], { frames: frames.map(origin), scriptNonce: nonce }).send(signedOutPage({ frames, next, nonce }));
     }
+
+    // RFC 8628 §3.3: the verification page. The user signs in (the same password check as every sign-in form),
+    // enters the code (rate-limited, §5.1), sees which client asks for what, and approves or denies (§5.4).
+    const DEVICE_COOKIE = 'lk_dev';
+    const deviceCsrfOf = (v: string) => ctx.hasher.hash(`csrf:device:${v}`);
+    /** CSRF for the /device forms: the keyed hash of a random per-browser cookie (set when missing). */
+    const deviceCsrf = (req: FastifyRequest, reply: FastifyReply): string => {
+      let v = parseCookies(req.headers.cookie)[DEVICE_COOKIE];
+      if (!v || !/^[A-Za-z0-9_-]{43}$/.test(v)) {
+        v = newHandle(ctx.random);
+        reply.header('Set-Cookie', serializeCookie(DEVICE_COOKIE, v, { path: '/device', secure, maxAge: ctx.tenant.settings.sessionTtl }));
+      }
+      return deviceCsrfOf(v);
+    };
+    const deviceForm = (req: FastifyRequest, reply: FastifyReply): URLSearchParams | undefined => {
+      const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
+      const v = parseCookies(req.headers.cookie)[DEVICE_COOKIE];
+      if (!v || form.get('csrf') !== deviceCsrfOf(v)) {
+        htmlHeaders(reply.code(403)).send(errorPage('Request rejected', 'The form was missing its security token. Reload the page and try again.'));
+        return undefined;
+      }
+      return form;
+    };
+    const codePage = (reply: FastifyReply, csrf: string, username: string, userCode: string, error?: string, status = 200) =>
+      htmlHeaders(reply.code(status)).send(deviceCodePage({ action: '/device', csrf, username, userCode, error }));
+    const deviceLoginPage = (reply: FastifyReply, csrf: string, userCode: string, error?: string, username?: string, status = 200) =>
+      htmlHeaders(reply.code(status)).send(
+        loginPage({ action: '/device/login', csrf, clientName: 'your device', purpose: 'to connect a device to your account', hidden: { user_code: userCode }, username, error }),
+      );
+
+    scope.get('/device', async (req, reply) => {
+      const userCode = (new URLSearchParams(rawQuery(req)).get('user_code') ?? '').slice(0, 64);
+      const csrf = deviceCsrf(req, reply);
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+      if (!live) return deviceLoginPage(reply, csrf, userCode);
+      return codePage(reply, csrf, live.user.username, userCode);
+    });
+
+    scope.post('/device/login', async (req, reply) => {
+      const form = deviceForm(req, reply);
+      if (!form) return reply;
+      const userCode = (form.get('user_code') ?? '').slice(0, 64);
+      const csrf = form.get('csrf')!;
+      const user = await passwordLogin(req, reply, form, (status, error, username) => deviceLoginPage(reply, csrf, userCode, error, username, status));
+      if (!user) return reply;
+      const next = userCode ? `/device?user_code=${encodeURIComponent(userCode)}` : '/device';
+      return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
+    });
+
+    scope.post('/device', async (req, reply) => {
+      const form = deviceForm(req, reply);
+      if (!form) return reply;
+      const csrf = form.get('csrf')!;
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+      const entered = (form.get('user_code') ?? '').slice(0, 64);
+      if (!live) return deviceLoginPage(reply, csrf, entered);
+      if (await userCodeBlocked(ctx, live.user.id, req.ip)) {
+        reply.header('Retry-After', String(retryAfter(ctx)));
+        return codePage(reply, csrf, live.user.username, entered, 'Too many wrong codes. Wait a few minutes and try again.', 429);
+      }
+      const v = await deviceVerification({ userCode: entered }, ctx);
+      if (v.action !== 'VALID') {
+        if (v.action === 'INTERNAL_SERVER_ERROR') return sendEngineResult(reply, v as unknown as AuthorizationResult);
+        await recordUserCodeFailure(ctx, live.user.id, req.ip);
+        const why = v.action === 'EXPIRED' ? 'That code has expired. Start again on your device.' : 'That code is not valid. Check it and try again.';
+        return codePage(reply, csrf, live.user.username, entered, why, 400);
+      }
+      return htmlHeaders(reply).send(
+        deviceConfirmPage({
+          action: '/device/confirm',
+          csrf,
+          userCode: formatUserCode(normalizeUserCode(entered)!),
+          clientName: v.client!.clientName ?? v.client!.clientId,
+          logoUri: v.client!.logoUri,
+          scopes: v.scopes ?? [],
+          username: live.user.username,
+        }),
+      );
+    });
+
+    scope.post('/device/confirm', async (req, reply) => {
+      const form = deviceForm(req, reply);
+      if (!form) return reply;
+      const csrf = form.get('csrf')!;
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+      const userCode = (form.get('user_code') ?? '').slice(0, 64);
+      if (!live) return deviceLoginPage(reply, csrf, userCode);
+      const approve = form.get('decision') === 'approve';
+      const r = await deviceComplete(
+        {
+          userCode,
+          result: approve ? 'AUTHORIZED' : 'ACCESS_DENIED',
+          subject: live.user.id,
+          authTime: live.session.authTime,
+          acr: live.session.acr ?? undefined,
+          amr: live.session.data.amr as string[] | undefined,
+          sid: live.session.sid,
+        },
+        ctx,
+      );
+      if (r.action === 'SUCCESS') {
+        return htmlHeaders(reply).send(
+          approve
+            ? messagePage('Device connected', 'Your device is now signed in. You can close this page and return to it.')
+            : messagePage('Request denied', 'The device was not given access. You can close this page.'),
+        );
+      }
+      if (r.action === 'INTERNAL_SERVER_ERROR') return sendEngineResult(reply, r as unknown as AuthorizationResult);
+      const why = r.action === 'USER_CODE_EXPIRED' ? 'That code has expired. Start again on your device.' : 'That code is no longer valid. Start again on your device.';
+      return codePage(reply, csrf, live.user.username, '', why, 400);
+    });
 
     if (lk.config.demo) {
       scope.get('/demo/callback', (req, reply) => {

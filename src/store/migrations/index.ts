@@ -184,6 +184,45 @@ const m007: Migration = {
   },
 };
 
+/** Pushed authorization requests (RFC 9126) and device authorizations (RFC 8628). */
+const m003FrontParDevice: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('pushed_requests')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('consumed_at', 'bigint')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('pushed_requests_pk', ['tenant_id', 'hash'])
+      .execute();
+    await db.schema.createIndex('pushed_requests_expires_idx').on('pushed_requests').column('expires_at').execute();
+
+    await db.schema
+      .createTable('device_codes')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('user_code_hash', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('poll_interval', 'integer', (c) => c.notNull())
+      .addColumn('last_polled_at', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('subject', 'text')
+      .addColumn('decided_at', 'bigint')
+      .addColumn('consumed_at', 'bigint')
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('device_codes_pk', ['tenant_id', 'hash'])
+      // Two live authorizations must never share a user code: the user would approve the wrong device.
+      .addUniqueConstraint('device_codes_user_code_uq', ['tenant_id', 'user_code_hash'])
+      .execute();
+    await db.schema.createIndex('device_codes_expires_idx').on('device_codes').column('expires_at').execute();
+  },
+};
+
 /**
  * Operations (issue 8): the lease table that lets one process of a cluster (or of all instances on one database)
  * run each cleanup sweep, and the expiry indexes the sweeps' bounded deletes use.
@@ -209,6 +248,7 @@ export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
   '0007_tokens_partial_grant_idx': m007,
+  '0003_front_par_device': m003FrontParDevice,
   '0006_ops_cleanup': m006ops,
 };
 
@@ -218,15 +258,10 @@ class InlineProvider implements MigrationProvider {
   }
 }
 
-/**
- * Topics land in parallel branches, so a database may have run a later-numbered migration (0007) before an
- * earlier-numbered one of another topic (0006) exists: such migrations run when they appear instead of the
- * migrator refusing the database as corrupted. Each migration touches only its own topic's tables and indexes.
- */
-const allowUnorderedMigrations = true;
-
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InlineProvider(), allowUnorderedMigrations });
+  // Branches developed in parallel append migrations with interleaved names; each one is independent of the
+  // others, so a database that already ran 0005 may still run 0003 when it arrives.
+  const migrator = new Migrator({ db, provider: new InlineProvider(), allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
@@ -234,6 +269,6 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
 
 /** Names of the migrations this build knows that the database has not run yet (empty: the schema is current). */
 export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InlineProvider(), allowUnorderedMigrations });
+  const migrator = new Migrator({ db, provider: new InlineProvider(), allowUnorderedMigrations: true });
   return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
 }

@@ -1,0 +1,192 @@
+import type { ClientRecord, DeviceCodeRecord } from '../store/types.js';
+import { newHandle, type RandomSource } from '../tokens/handles.js';
+import { runChecks } from './authorization/index.js';
+import type { CheckState } from './authorization/request.js';
+import { authenticateClient, presentedCredentials } from './client-auth.js';
+import { type EngineContext, endpointsOf, nowSeconds } from './context.js';
+import type { OAuthError } from './errors.js';
+import { checkFormContentType, Params } from './params.js';
+import type { BackChannelInput } from './par.js';
+import { internalErrorResult, jsonResult, runEngine, type Result } from './result.js';
+import { resultCodes } from './result-codes.js';
+
+/**
+ * RFC 8628 §6.1: user codes from 20 consonants (no vowels, so no words; no look-alike digits), 8 of them shown
+ * as XXXX-XXXX: 20^8 ≈ 2^34.6 per guess, entered on a rate-limited page.
+ */
+export const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
+const USER_CODE_LENGTH = 8;
+
+/** Uniform characters by rejection sampling (240 = 12 × 20, so no modulo bias). */
+export function newUserCode(random: RandomSource): string {
+  let out = '';
+  while (out.length < USER_CODE_LENGTH) {
+    for (const b of random(16)) {
+      if (b < 240 && out.length < USER_CODE_LENGTH) out += USER_CODE_ALPHABET[b % 20];
+    }
+  }
+  return out;
+}
+
+/** Case-insensitive, hyphens, spaces and other separators ignored (RFC 8628 §6.1); undefined when it cannot be a code. */
+export function normalizeUserCode(entered: string): string | undefined {
+  if (entered.length > 64) return undefined;
+  const letters = entered.toUpperCase().replace(/[^A-Z]/g, '');
+  if (letters.length !== USER_CODE_LENGTH || [...letters].some((c) => !USER_CODE_ALPHABET.includes(c))) return undefined;
+  return letters;
+}
+
+export const formatUserCode = (code: string): string => `${code.slice(0, 4)}-${code.slice(4)}`;
+
+const userCodeHash = (ctx: EngineContext, code: string) => ctx.hasher.hash(`user_code:${code}`);
+
+export type DeviceAuthorizationAction = 'OK' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'INTERNAL_SERVER_ERROR';
+
+/**
+ * The device authorization endpoint (RFC 8628 §3.1, §3.2). Confidential clients authenticate; public clients
+ * identify themselves with client_id. The scope goes through the authorization checks' device column.
+ */
+export function deviceAuthorization(input: BackChannelInput, ctx: EngineContext): Promise<Result<DeviceAuthorizationAction>> {
+  return runEngine(
+    async () => {
+      checkFormContentType(input.contentType);
+      const params = Params.parse(input.parameters);
+      const { client } = await authenticateClient({ store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id }, presentedCredentials(input), params);
+      const state: CheckState = { params, ctx, client, request: { clientId: client.clientId } };
+      await runChecks('device_authorization', state);
+      const now = nowSeconds(ctx);
+      const ttl = ctx.tenant.settings.deviceCodeTtl ?? 600;
+      const interval = ctx.tenant.settings.deviceCodeInterval ?? 5;
+      const deviceCode = newHandle(ctx.random);
+      let userCode = '';
+      for (let attempt = 0; ; attempt++) {
+        userCode = newUserCode(ctx.random);
+        try {
+          await ctx.store.insertDeviceCode({
+            tenantId: ctx.tenant.id,
+            hash: ctx.hasher.hash(deviceCode),
+            userCodeHash: userCodeHash(ctx, userCode),
+            clientId: client.clientId,
+            scope: state.request.scope ?? [],
+            status: 'pending',
+            interval,
+            lastPolledAt: null,
+            createdAt: now,
+            expiresAt: now + ttl,
+            subject: null,
+            decidedAt: null,
+            consumedAt: null,
+            data: {},
+          });
+          break;
+        } catch (e) {
+          // A user code already taken (1 in 2^34 per stored code): draw another.
+          if (attempt >= 4) throw e;
+        }
+      }
+      const verification = endpointsOf(ctx.tenant.issuer).device;
+      const shown = formatUserCode(userCode);
+      return jsonResult('OK', 200, 'LK7016', {
+        device_code: deviceCode,
+        user_code: shown,
+        verification_uri: verification,
+        verification_uri_complete: `${verification}?user_code=${shown}`, // RFC 8628 §3.3.1
+        expires_in: ttl,
+        interval,
+      });
+    },
+    (e: OAuthError): DeviceAuthorizationAction => (e.status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST'),
+    'INTERNAL_SERVER_ERROR',
+    ctx.log,
+  );
+}
+
+export type DeviceVerificationAction = 'VALID' | 'NOT_EXIST' | 'EXPIRED' | 'INTERNAL_SERVER_ERROR';
+
+export interface DeviceVerificationResult extends Result<DeviceVerificationAction> {
+  /** With VALID: who asks, and for what, to show the user before they approve (RFC 8628 §5.4). */
+  client?: { clientId: string; clientName?: string; logoUri?: string; clientUri?: string };
+  scopes?: string[];
+  expiresAt?: number;
+}
+
+function verificationResult(action: DeviceVerificationAction, rc: 'LK7022' | 'LK7023' | 'LK7024', extra: Partial<DeviceVerificationResult> = {}): DeviceVerificationResult {
+  const body = action === 'VALID' ? { action } : { action, error: action === 'EXPIRED' ? 'expired_token' : 'invalid_request' };
+  return { ...jsonResult(action, action === 'VALID' ? 200 : 400, rc, body), ...extra };
+}
+
+const view = (c: ClientRecord) => ({ clientId: c.clientId, clientName: c.clientName, logoUri: c.logoUri, clientUri: c.clientUri });
+
+/**
+ * Look up a user code the user entered (RFC 8628 §3.3): is it pending, and for which client and scopes?
+ * Read-only; the caller rate-limits failed entries (§5.1).
+ */
+export async function deviceVerification(input: { userCode: string }, ctx: EngineContext): Promise<DeviceVerificationResult> {
+  try {
+    const code = normalizeUserCode(String(input.userCode ?? ''));
+    const rec = code ? await ctx.store.findDeviceCodeByUserCode(ctx.tenant.id, userCodeHash(ctx, code)) : undefined;
+    if (!rec || rec.status !== 'pending') return verificationResult('NOT_EXIST', 'LK7023');
+    if (rec.expiresAt <= nowSeconds(ctx)) return verificationResult('EXPIRED', 'LK7024');
+    const client = await ctx.store.findClient(ctx.tenant.id, rec.clientId);
+    if (!client) return verificationResult('NOT_EXIST', 'LK7023');
+    return verificationResult('VALID', 'LK7022', { client: view(client), scopes: rec.scope, expiresAt: rec.expiresAt });
+  } catch (e) {
+    return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as DeviceVerificationResult;
+  }
+}
+
+export type DeviceCompleteAction = 'SUCCESS' | 'USER_CODE_NOT_EXIST' | 'USER_CODE_EXPIRED' | 'INVALID_REQUEST' | 'INTERNAL_SERVER_ERROR';
+
+export interface DeviceCompleteInput {
+  userCode: string;
+  /** The user's decision. */
+  result: 'AUTHORIZED' | 'ACCESS_DENIED';
+  /** With AUTHORIZED: the user (sub) and how they authenticated. */
+  subject?: string;
+  authTime?: number;
+  acr?: string;
+  amr?: string[];
+  sid?: string;
+  /** Narrow the scopes (the user unticked some); never widens. */
+  scopes?: string[];
+}
+
+/**
+ * Record the user's decision on a pending device authorization, exactly once (one conditional update): the
+ * polling client then gets its tokens (approved) or access_denied (denied) at the token endpoint.
+ */
+export async function deviceComplete(input: DeviceCompleteInput, ctx: EngineContext): Promise<Result<DeviceCompleteAction>> {
+  const fail = (action: DeviceCompleteAction, rc: 'LK7023' | 'LK7024' | 'LK0004', description: string) =>
+    jsonResult(action, 400, rc, { action, error: action === 'USER_CODE_EXPIRED' ? 'expired_token' : 'invalid_request', error_description: description });
+  try {
+    if (input.result !== 'AUTHORIZED' && input.result !== 'ACCESS_DENIED') return fail('INVALID_REQUEST', 'LK0004', 'result must be AUTHORIZED or ACCESS_DENIED');
+    if (input.result === 'AUTHORIZED' && (typeof input.subject !== 'string' || !input.subject)) return fail('INVALID_REQUEST', 'LK0004', 'subject is required');
+    const code = normalizeUserCode(String(input.userCode ?? ''));
+    if (!code) return fail('USER_CODE_NOT_EXIST', 'LK7023', 'unknown user code');
+    const hash = userCodeHash(ctx, code);
+    const now = nowSeconds(ctx);
+    const approved = input.result === 'AUTHORIZED';
+    let scope: string[] | undefined;
+    if (approved && input.scopes) {
+      const current = await ctx.store.findDeviceCodeByUserCode(ctx.tenant.id, hash);
+      scope = current?.scope.filter((s) => input.scopes!.includes(s));
+    }
+    const data: DeviceCodeRecord['data'] = approved
+      ? { authTime: input.authTime ?? now, acr: input.acr ?? ctx.tenant.settings.defaultAcr, amr: input.amr, sid: input.sid }
+      : {};
+    const won = await ctx.store.decideDeviceCode(
+      ctx.tenant.id,
+      hash,
+      { status: approved ? 'approved' : 'denied', subject: approved ? input.subject! : null, scope, data },
+      now,
+    );
+    if (!won) {
+      const rec = await ctx.store.findDeviceCodeByUserCode(ctx.tenant.id, hash);
+      if (rec && rec.status === 'pending' && rec.expiresAt <= now) return fail('USER_CODE_EXPIRED', 'LK7024', 'the user code expired');
+      return fail('USER_CODE_NOT_EXIST', 'LK7023', 'unknown or already decided user code');
+    }
+    return jsonResult('SUCCESS', 200, 'LK7025', { action: 'SUCCESS' }, { message: `${resultCodes.LK7025} (${won.status})` });
+  } catch (e) {
+    return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log);
+  }
+}

@@ -1,0 +1,60 @@
+import { newHandle } from '../tokens/handles.js';
+import { runChecks } from './authorization/index.js';
+import type { CheckState } from './authorization/request.js';
+import { PAR_URN_PREFIX } from './authorization/request-object.js';
+import { authenticateClient, presentedCredentials } from './client-auth.js';
+import { type EngineContext, nowSeconds } from './context.js';
+import type { OAuthError } from './errors.js';
+import { checkFormContentType, Params } from './params.js';
+import { jsonResult, runEngine, type Result } from './result.js';
+
+export type PushedAuthorizationAction = 'CREATED' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'INTERNAL_SERVER_ERROR';
+
+/** A back-channel request as received (DESIGN: the engine contract). */
+export interface BackChannelInput {
+  /** The raw application/x-www-form-urlencoded body, unmodified. */
+  parameters: string;
+  contentType?: string;
+  /** The raw Authorization header; decoded here when clientId/clientSecret are not given. */
+  authorization?: string;
+  clientId?: string;
+  clientSecret?: string;
+}
+
+/** Client authentication parameters: they authenticate the push and are never stored with the request. */
+const CLIENT_AUTH_PARAMS = ['client_secret', 'client_assertion', 'client_assertion_type'];
+
+const actionFor = (e: OAuthError): PushedAuthorizationAction => (e.status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST');
+
+/**
+ * The pushed authorization request endpoint (RFC 9126 §2). The client authenticates as at the token endpoint;
+ * the parameters (or the request object they carry, §3) go through the same checks as at the authorization
+ * endpoint, and any failure is answered here as JSON (§2.3). The validated parameters are kept under a
+ * single-use request_uri that lives at most 60 seconds (§2.2), stored only as a hash.
+ */
+export function pushedAuthorizationRequest(input: BackChannelInput, ctx: EngineContext): Promise<Result<PushedAuthorizationAction>> {
+  return runEngine(
+    async () => {
+      checkFormContentType(input.contentType);
+      const body = Params.parse(input.parameters);
+      const { client } = await authenticateClient({ store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id }, presentedCredentials(input), body);
+      const kept = Object.fromEntries([...body.entries()].filter(([k]) => !CLIENT_AUTH_PARAMS.includes(k)));
+      const state: CheckState = { params: Params.fromRecord({ ...kept, client_id: client.clientId }), ctx, client, request: { clientId: client.clientId } };
+      await runChecks('par', state);
+      const handle = newHandle(ctx.random);
+      const ttl = Math.min(60, ctx.tenant.settings.pushedAuthorizationRequestTtl ?? 60);
+      await ctx.store.insertPushedRequest({
+        tenantId: ctx.tenant.id,
+        hash: ctx.hasher.hash(handle),
+        clientId: client.clientId,
+        expiresAt: nowSeconds(ctx) + ttl,
+        consumedAt: null,
+        data: { parameters: state.params.toString() },
+      });
+      return jsonResult('CREATED', 201, 'LK7004', { request_uri: PAR_URN_PREFIX + handle, expires_in: ttl });
+    },
+    actionFor,
+    'INTERNAL_SERVER_ERROR',
+    ctx.log,
+  );
+}

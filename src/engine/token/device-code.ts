@@ -1,0 +1,38 @@
+import { newHandle } from '../../tokens/handles.js';
+import { nowSeconds } from '../context.js';
+import { OAuthError } from '../errors.js';
+import { jsonResult } from '../result.js';
+import { issueUserTokens } from './issue.js';
+import type { GrantHandler } from './types.js';
+
+/**
+ * RFC 8628 §3.4, §3.5: the device polls with its device_code. The poll is stamped first (one conditional
+ * statement), so polling before the interval elapsed is slow_down and raises the interval by 5 s; then the
+ * user's decision answers authorization_pending, access_denied or expired_token, or — once, by a conditional
+ * update inside the issuing transaction — the tokens.
+ */
+export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
+  const presented = params.require('device_code');
+  const now = nowSeconds(ctx);
+  const invalid = () => new OAuthError('invalid_grant', 'invalid device code', { resultCode: 'LK7021' });
+  if (presented.length > 200) throw invalid();
+  const hash = ctx.hasher.hash(presented);
+  const polled = await ctx.store.pollDeviceCode(ctx.tenant.id, hash, now);
+  if (!polled || polled.record.clientId !== client.clientId || polled.record.consumedAt !== null) throw invalid();
+  const rec = polled.record;
+  if (rec.expiresAt <= now) throw new OAuthError('expired_token', 'the device code expired', { resultCode: 'LK7020' });
+  if (polled.slowDown) throw new OAuthError('slow_down', `polling too fast; wait ${rec.interval} seconds between requests`, { resultCode: 'LK7018' });
+  if (rec.status === 'denied') throw new OAuthError('access_denied', 'the user denied the request', { resultCode: 'LK7019' });
+  if (rec.status === 'pending') throw new OAuthError('authorization_pending', 'the user has not decided yet', { resultCode: 'LK7017' });
+
+  const outcome = await ctx.store.transaction(async (tx) => {
+    const won = await tx.consumeDeviceCode(ctx.tenant.id, hash, now);
+    if (!won || !won.subject) return undefined;
+    const d = won.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string };
+    const grantId = newHandle(ctx.random, 16);
+    await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: client.clientId, subject: won.subject, scope: won.scope, createdAt: now, revokedAt: null, data: { grantType: 'device_code' } });
+    return issueUserTokens(ctx, tx, { client, grantId, subject: won.subject, scope: won.scope, authTime: d.authTime, acr: d.acr, amr: d.amr, sid: d.sid });
+  });
+  if (!outcome) throw invalid();
+  return jsonResult('OK', 200, 'LK2001', outcome);
+};
