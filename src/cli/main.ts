@@ -17,8 +17,7 @@ const USAGE = `usage: latchkey <command> [options]
   init                              create the data folder, key-encryption key, database and signing keys
   serve [--port N] [--host H] [--workers N]
                                     start the server (creates a demo client and user on a fresh database);
-                                    --workers N: N processes on the shared port (default: one per core on
-                                    PostgreSQL, 1 on SQLite)
+                                    --workers N: N processes on the shared port (default: one per core)
   migrate                           apply database migrations and exit
   cleanup                           delete expired codes, tickets, tokens, sessions now (serve does it periodically)
   client create [--file F|-] [--client-id ID] [--secret S] [--name N] [--redirect-uri U]... [--public]

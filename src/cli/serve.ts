@@ -4,19 +4,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { buildApp } from '../http/app.js';
 import type { MetricsSnapshot } from '../ops/metrics.js';
-import { databaseUrlOf, Latchkey } from '../server/latchkey.js';
+import { Latchkey } from '../server/latchkey.js';
 import { ensureDemo } from '../services/demo.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { runPrimary, workerChannel } from './cluster.js';
 
-/**
- * Worker processes `serve` runs: the `workers` option; else one per available core on PostgreSQL, and one on SQLite,
- * where several processes on one file are correct but each write costs about twice the CPU (every process must
- * reread the pages another one changed), so a second worker buys no throughput (docs/operations.md, Sizing).
- */
+/** Worker processes `serve` runs: the `workers` option, else one per available core. */
 export function workerCount(config: Config): number {
-  if (config.workers !== undefined) return config.workers;
-  return databaseUrlOf(config).startsWith('sqlite:') ? 1 : availableParallelism();
+  return config.workers ?? availableParallelism();
 }
 
 /**

@@ -126,7 +126,7 @@ export const optionDocs: Record<keyof Config, string> = {
   deviceCodeInterval: 'Seconds a device must wait between token polls (RFC 8628 §3.2 interval); polling faster raises it by 5 (slow_down).',
   userCodeRateLimit: 'Wrong user codes a signed-in user, and an address, may enter on the /device page within loginRateWindow (RFC 8628 §5.1).',
   workers:
-    'Processes that serve requests (`latchkey serve --workers N`): a primary runs migrations and start-up once, then forks N workers sharing the port, and restarts a worker that dies. 1 serves from one process, no cluster. Default: on PostgreSQL the number of CPU cores available; on SQLite 1 (several workers on one SQLite file are correct, but every write then costs about twice the CPU, so they add no throughput; see docs/operations.md).',
+    'Processes that serve requests (`latchkey serve --workers N`): a primary runs migrations and start-up once, then forks N workers sharing the port, and restarts a worker that dies. Default: the number of CPU cores available. 1 serves from one process, no cluster.',
   migrateOnStart:
     'Apply pending database migrations at start. Set false where `latchkey migrate` runs as its own deployment step: then a server whose schema is behind refuses to start, with one line saying so.',
   accessLog: 'Log one line per request at info level (method, route, status, time, request id; never query values that may be secret).',
