@@ -9,6 +9,7 @@ npm run build --silent
 echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit
 if [ -f scripts/ensure-chromium.sh ]; then bash scripts/ensure-chromium.sh; fi
+bash scripts/ensure-python-authlib.sh
 
 echo "== tests on SQLite"
 npx vitest run "$@"

@@ -2,15 +2,34 @@ import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { clientToJson } from '../engine/client-metadata.js';
 import { OAuthError } from '../engine/errors.js';
 import { Latchkey } from '../server/latchkey.js';
-import { registerClient } from '../services/clients.js';
-import { createUser, UserInputError } from '../services/users.js';
-import { SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
+import { clientView, deleteClient, getClient, listClients, registerClient, replaceClient, rotateClientSecret } from '../services/clients.js';
+import { ServiceError } from '../services/errors.js';
+import { keyView, listKeys, retireKey, rotateKeys } from '../services/keys.js';
+import {
+  createAdminToken,
+  createInitialAccessToken,
+  listManagementTokens,
+  managementTokenView,
+  revokeManagementToken,
+} from '../services/management-tokens.js';
+import { createTenant, listTenants, tenantContext, tenantView } from '../services/tenants.js';
+import {
+  createUser,
+  deleteUser,
+  getUser,
+  listUsers,
+  setDisabled,
+  setPassword,
+  updateUser,
+  userView,
+  UserInputError,
+} from '../services/users.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { performLogout } from '../engine/logout.js';
 import { serve } from './serve.js';
+import { createServiceToken, listServiceTokens, revokeServiceToken, serviceTokenView } from '../services/service-tokens.js';
 
 const USAGE = `usage: latchkey <command> [options]
 
@@ -21,14 +40,24 @@ const USAGE = `usage: latchkey <command> [options]
   migrate                           apply database migrations and exit
   cleanup                           delete expired codes, tickets, tokens, sessions now (serve does it periodically)
   client create [--file F|-] [--client-id ID] [--secret S] [--name N] [--redirect-uri U]... [--public]
-                [--grant G]... [--scope "a b"] [--skip-consent] [--require-pkce]
+                [--grant G]... [--scope "a b"] [--skip-consent] [--require-pkce] [--auth-method M] [--jwks-uri U]
   client list | show ID | delete ID
+  client update ID --file F|-                 replace the metadata (the secret is kept)
+  client rotate-secret ID [--grace SECONDS]   new secret; the old one works for SECONDS more (default 0)
   user create --username U --password P [--claims JSON] [--id SUB]
-  user list | delete ID
-  keys list | rotate [--alg ES256|RS256|PS256|EdDSA]...
+  user list | show SUB | delete SUB | disable SUB | enable SUB
+  user update SUB [--username U] [--claims JSON]
+  user set-password SUB --password P
+  keys list | rotate [--alg ES256|RS256|PS256|EdDSA]... | retire KID
+  tenant list | create ID
+  admin-token create [--name N] [--expires-in SECONDS] | list | revoke ID
+  registration-token create [--name N] [--expires-in SECONDS] [--uses N] | list | revoke ID
+                                    initial access tokens for dynamic client registration (RFC 7591)
   session list --user SUB | end SID   (ending a session notifies its clients, back-channel)
+  service create ID [--issuer URL] | list          services (tenants) for the Core API
+  service-token create [--service ID] [--name N] | list | revoke ID   Core API access tokens
 
-Common options: --config FILE, --json (machine-readable output).`;
+Common options: --config FILE, --json (machine-readable output), --tenant ID (default: default).`;
 
 export class CliError extends Error {}
 
@@ -92,6 +121,14 @@ export async function main(argv: string[]): Promise<number> {
       claims: { type: 'string' },
       id: { type: 'string' },
       alg: { type: 'string', multiple: true },
+      tenant: { type: 'string' },
+      grace: { type: 'string' },
+      'expires-in': { type: 'string' },
+      uses: { type: 'string' },
+      'auth-method': { type: 'string' },
+      'jwks-uri': { type: 'string' },
+      service: { type: 'string' },
+      issuer: { type: 'string' },
     },
   });
   const [cmd, sub, arg] = positionals;
@@ -143,9 +180,18 @@ export async function main(argv: string[]): Promise<number> {
     case 'user':
       return withLatchkey(config, (lk) => userCommand(lk, sub, arg, values, out));
     case 'keys':
-      return withLatchkey(config, (lk) => keysCommand(lk, sub, values, out));
+      return withLatchkey(config, (lk) => keysCommand(lk, sub, arg, values, out));
+    case 'tenant':
+      return withLatchkey(config, (lk) => tenantCommand(lk, sub, arg, out));
+    case 'admin-token':
+    case 'registration-token':
+      return withLatchkey(config, (lk) => tokenCommand(lk, cmd, sub, arg, values, out));
     case 'session':
       return withLatchkey(config, (lk) => sessionCommand(lk, sub, arg, values, out));
+    case 'service':
+      return withLatchkey(config, (lk) => serviceCommand(lk, sub, arg, values, out));
+    case 'service-token':
+      return withLatchkey(config, (lk) => serviceTokenCommand(lk, sub, arg, values, out));
     default:
       throw new CliError(`unknown command ${cmd}; try latchkey --help`);
   }
@@ -153,8 +199,32 @@ export async function main(argv: string[]): Promise<number> {
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
+const tenantOf = (v: Values) => (v.tenant as string | undefined) ?? DEFAULT_TENANT;
+
+function intOption(v: Values, name: string): number | undefined {
+  const raw = v[name] as string | undefined;
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,10}$/.test(raw)) throw new CliError(`--${name} must be a non-negative integer`);
+  return Number(raw);
+}
+
+function parseClaimsOption(v: Values): unknown {
+  if (v.claims === undefined) return undefined;
+  try {
+    return JSON.parse(v.claims as string);
+  } catch {
+    throw new CliError('--claims must be a JSON object of OIDC standard claims');
+  }
+}
+
+/* Every command goes through src/services/, the same operations the admin API runs. */
+
 async function clientCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
-  const ctx = await lk.context(DEFAULT_TENANT);
+  const ctx = await tenantContext(lk, tenantOf(v));
+  const need = () => {
+    if (!arg) throw new CliError(`client ${sub} needs a client_id`);
+    return arg;
+  };
   switch (sub) {
     case 'create': {
       const base = (v.file ? readJsonInput(v.file as string) : {}) as Record<string, unknown>;
@@ -167,6 +237,8 @@ async function clientCommand(lk: Latchkey, sub: string | undefined, arg: string 
       if (v.grant) meta.grant_types = v.grant;
       if (v.scope) meta.scope = v.scope;
       if (v.public) meta.token_endpoint_auth_method = 'none';
+      if (v['auth-method']) meta.token_endpoint_auth_method = v['auth-method'];
+      if (v['jwks-uri']) meta.jwks_uri = v['jwks-uri'];
       if (v['skip-consent']) meta.skip_consent = true;
       if (v['require-pkce']) meta.require_pkce = true;
       if (meta.grant_types === undefined && meta.redirect_uris === undefined && !v.file) meta.grant_types = ['client_credentials'];
@@ -175,79 +247,172 @@ async function clientCommand(lk: Latchkey, sub: string | undefined, arg: string 
       return 0;
     }
     case 'list': {
-      const clients = await lk.store.listClients(DEFAULT_TENANT);
-      out.print(clients.map((c) => `${c.clientId}\t${c.clientName ?? ''}\t${c.tokenEndpointAuthMethod}\t${c.grantTypes.join(',')}`).join('\n') || '(no clients)', clients.map(clientToJson));
+      const clients = await listClients(ctx);
+      out.print(
+        clients.map((c) => `${c.clientId}\t${c.clientName ?? ''}\t${c.tokenEndpointAuthMethod}\t${c.grantTypes.join(',')}`).join('\n') || '(no clients)',
+        clients.map(clientView),
+      );
       return 0;
     }
     case 'show': {
-      if (!arg) throw new CliError('client show needs a client_id');
-      const c = await lk.store.findClient(DEFAULT_TENANT, arg);
-      if (!c) throw new CliError(`no client ${arg}`);
-      out.print(JSON.stringify(clientToJson(c), null, 2), clientToJson(c));
+      const c = clientView(await getClient(ctx, need()));
+      out.print(JSON.stringify(c, null, 2), c);
+      return 0;
+    }
+    case 'update': {
+      if (!v.file) throw new CliError('client update needs --file with the complete metadata (JSON)');
+      const { json } = await replaceClient(ctx, need(), readJsonInput(v.file as string));
+      out.print(JSON.stringify(json, null, 2) + (json.client_secret ? '\n(the new client_secret is shown only this once)' : ''), json);
+      return 0;
+    }
+    case 'rotate-secret': {
+      const grace = intOption(v, 'grace') ?? 0;
+      const { json } = await rotateClientSecret(ctx, need(), grace);
+      out.print(
+        `new client_secret for ${arg}: ${json.client_secret as string}\n` +
+          (grace ? `(the previous secret keeps working for ${grace} seconds; the new one is shown only this once)` : '(the previous secret no longer works)'),
+        json,
+      );
       return 0;
     }
     case 'delete': {
-      if (!arg) throw new CliError('client delete needs a client_id');
-      if (!(await lk.store.deleteClient(DEFAULT_TENANT, arg))) throw new CliError(`no client ${arg}`);
-      out.print(`deleted client ${arg}`, { deleted: arg });
+      await deleteClient(ctx, need());
+      out.print(`deleted client ${arg}; its grants and tokens are revoked`, { deleted: arg });
       return 0;
     }
     default:
-      throw new CliError('usage: latchkey client create|list|show|delete');
+      throw new CliError('usage: latchkey client create|list|show|update|rotate-secret|delete');
   }
 }
 
 async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
-  const ctx = await lk.context(DEFAULT_TENANT);
+  const ctx = await tenantContext(lk, tenantOf(v));
+  const need = () => {
+    if (!arg) throw new CliError(`user ${sub} needs a user id (sub)`);
+    return arg;
+  };
+  const show = (u: Parameters<typeof userView>[0], human: string) => out.print(human, userView(u));
   switch (sub) {
     case 'create': {
       if (!v.username || !v.password) throw new CliError('user create needs --username and --password');
-      let claims: unknown = {};
-      if (v.claims) {
-        try {
-          claims = JSON.parse(v.claims as string);
-        } catch {
-          throw new CliError('--claims must be a JSON object of OIDC standard claims');
-        }
-      }
-      const u = await createUser(ctx, { username: v.username as string, password: v.password as string, claims, id: v.id as string | undefined });
-      out.print(`created user ${u.username} (sub ${u.id})`, { sub: u.id, username: u.username, claims: u.claims });
+      const u = await createUser(ctx, { username: v.username as string, password: v.password as string, claims: parseClaimsOption(v) ?? {}, id: v.id as string | undefined });
+      show(u, `created user ${u.username} (sub ${u.id})`);
       return 0;
     }
     case 'list': {
-      const users = await lk.store.listUsers(DEFAULT_TENANT);
-      out.print(users.map((u) => `${u.id}\t${u.username}${u.disabled ? '\t(disabled)' : ''}`).join('\n') || '(no users)',
-        users.map((u) => ({ sub: u.id, username: u.username, disabled: u.disabled, claims: u.claims })));
+      const users = await listUsers(ctx);
+      out.print(users.map((u) => `${u.id}\t${u.username}${u.disabled ? '\t(disabled)' : ''}`).join('\n') || '(no users)', users.map(userView));
+      return 0;
+    }
+    case 'show': {
+      const u = await getUser(ctx, need());
+      show(u, JSON.stringify(userView(u), null, 2));
+      return 0;
+    }
+    case 'update': {
+      const u = await updateUser(ctx, need(), { username: v.username as string | undefined, claims: parseClaimsOption(v) });
+      show(u, `updated user ${u.username} (sub ${u.id})`);
+      return 0;
+    }
+    case 'set-password': {
+      if (!v.password) throw new CliError('user set-password needs --password');
+      await setPassword(ctx, need(), v.password as string);
+      out.print(`password changed for ${arg}; their sessions ended`, { sub: arg });
+      return 0;
+    }
+    case 'disable':
+    case 'enable': {
+      const u = await setDisabled(ctx, need(), sub === 'disable');
+      show(u, sub === 'disable' ? `disabled ${u.username}: sessions ended, grants and tokens revoked` : `enabled ${u.username}`);
       return 0;
     }
     case 'delete': {
-      if (!arg) throw new CliError('user delete needs a user id (sub)');
-      if (!(await lk.store.deleteUser(DEFAULT_TENANT, arg))) throw new CliError(`no user ${arg}`);
+      await deleteUser(ctx, need());
       out.print(`deleted user ${arg}`, { deleted: arg });
       return 0;
     }
     default:
-      throw new CliError('usage: latchkey user create|list|delete');
+      throw new CliError('usage: latchkey user create|list|show|update|set-password|disable|enable|delete');
   }
 }
 
-async function keysCommand(lk: Latchkey, sub: string | undefined, v: Values, out: Out): Promise<number> {
-  const show = (ks: Awaited<ReturnType<typeof lk.keys.list>>) => ks.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt }));
+async function keysCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+  const tenant = (await tenantContext(lk, tenantOf(v))).tenant.id;
+  const show = (ks: Awaited<ReturnType<typeof listKeys>>) => ks.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt }));
   switch (sub) {
     case 'list': {
-      const ks = await lk.keys.list(DEFAULT_TENANT);
+      const ks = await listKeys(lk, tenant);
       out.print(ks.map((k) => `${k.kid}\t${k.alg}\t${k.status}`).join('\n'), show(ks));
       return 0;
     }
     case 'rotate': {
-      const algs = (v.alg as string[] | undefined) ?? [...SIGNING_ALGS];
-      for (const a of algs) if (!(SIGNING_ALGS as readonly string[]).includes(a)) throw new CliError(`unknown alg ${a}; one of ${SIGNING_ALGS.join(', ')}`);
-      const added = await lk.keys.rotate(DEFAULT_TENANT, algs as SigningAlg[]);
+      let added;
+      try {
+        added = await rotateKeys(lk, tenant, v.alg as string[] | undefined);
+      } catch (e) {
+        if (e instanceof ServiceError) throw new CliError(e.message);
+        throw e;
+      }
       out.print(added.map((k) => `new active key ${k.kid} (${k.alg}); the previous one stays published`).join('\n'), show(added));
       return 0;
     }
+    case 'retire': {
+      if (!arg) throw new CliError('keys retire needs a kid');
+      const k = await retireKey(lk, tenant, arg);
+      out.print(`retired ${k.kid} (${k.alg}): it is no longer in the JWKS`, keyView(k));
+      return 0;
+    }
     default:
-      throw new CliError('usage: latchkey keys list|rotate');
+      throw new CliError('usage: latchkey keys list|rotate|retire');
+  }
+}
+
+async function tenantCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, out: Out): Promise<number> {
+  switch (sub) {
+    case 'list': {
+      const ts = (await listTenants(lk)).map((t) => tenantView(t, lk));
+      out.print(ts.map((t) => `${t.id as string}\t${t.issuer as string}`).join('\n'), ts);
+      return 0;
+    }
+    case 'create': {
+      if (!arg) throw new CliError('tenant create needs an id');
+      const t = tenantView(await createTenant(lk, { id: arg }), lk);
+      out.print(`created tenant ${arg} (issuer ${t.issuer as string})`, t);
+      return 0;
+    }
+    default:
+      throw new CliError('usage: latchkey tenant list|create');
+  }
+}
+
+async function tokenCommand(lk: Latchkey, cmd: string, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+  const kind = cmd === 'admin-token' ? 'admin' : 'initial_access';
+  switch (sub) {
+    case 'create': {
+      const input = { name: v.name as string | undefined, expiresIn: intOption(v, 'expires-in') };
+      const { record, token } =
+        kind === 'admin'
+          ? await createAdminToken(lk, input)
+          : await createInitialAccessToken(lk, { ...input, tenantId: tenantOf(v), uses: intOption(v, 'uses') });
+      out.print(`${token}\n(id ${record.id}; the token is shown only this once)`, { ...managementTokenView(record), token });
+      return 0;
+    }
+    case 'list': {
+      const ts = (await listManagementTokens(lk, kind)).map(managementTokenView);
+      out.print(
+        ts.map((t) => `${t.id as string}\t${(t.name as string | null) ?? ''}${t.revoked_at !== null ? '\t(revoked)' : ''}`).join('\n') || '(none)',
+        ts,
+      );
+      return 0;
+    }
+    case 'revoke': {
+      if (!arg) throw new CliError(`${cmd} revoke needs an id`);
+      await revokeManagementToken(lk, kind, arg);
+      out.print(`revoked ${arg}`, { revoked: arg });
+      return 0;
+    }
+    default:
+      throw new CliError(`usage: latchkey ${cmd} create|list|revoke`);
   }
 }
 
@@ -279,12 +444,57 @@ async function sessionCommand(lk: Latchkey, sub: string | undefined, arg: string
   }
 }
 
+async function serviceCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+  switch (sub) {
+    case 'create': {
+      if (!arg) throw new CliError('service create needs an id');
+      const t = tenantView(await createTenant(lk, { id: arg, issuer: v.issuer as string | undefined }), lk);
+      out.print(`created service ${arg} (issuer ${t.issuer as string}) with its own signing keys`, t);
+      return 0;
+    }
+    case 'list': {
+      const ts = (await listTenants(lk)).map((t) => tenantView(t, lk));
+      out.print(ts.map((t) => `${t.id as string}\t${t.issuer as string}`).join('\n'), ts);
+      return 0;
+    }
+    default:
+      throw new CliError('usage: latchkey service create ID [--issuer URL] | list');
+  }
+}
+
+async function serviceTokenCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+  switch (sub) {
+    case 'create': {
+      const { record, token } = await createServiceToken(lk, { serviceId: v.service as string | undefined, name: v.name as string | undefined });
+      const scope = record.tenantId === null ? 'every service' : `service ${record.tenantId}`;
+      out.print(`service token ${record.id} for ${scope} (shown only this once):\n${token}`, { ...serviceTokenView(record), token });
+      return 0;
+    }
+    case 'list': {
+      const ts = (await listServiceTokens(lk)).map(serviceTokenView);
+      out.print(
+        ts.map((t) => `${t.id as string}\t${t.service as string}\t${(t.name as string | null) ?? ''}${t.revoked_at !== null ? '\t(revoked)' : ''}`).join('\n') || '(no service tokens)',
+        ts,
+      );
+      return 0;
+    }
+    case 'revoke': {
+      if (!arg) throw new CliError('service-token revoke needs a token id');
+      await revokeServiceToken(lk, arg);
+      out.print(`revoked service token ${arg}`, { revoked: arg });
+      return 0;
+    }
+    default:
+      throw new CliError('usage: latchkey service-token create [--service ID] [--name N] | list | revoke ID');
+  }
+}
+
 /** Entry point: one clear line and a non-zero exit on bad input, never a stack trace. */
 export async function run(argv: string[]): Promise<void> {
   try {
     process.exitCode = await main(argv);
   } catch (e) {
-    if (e instanceof CliError || e instanceof ConfigError || e instanceof UserInputError) {
+    if (e instanceof CliError || e instanceof ConfigError || e instanceof UserInputError || e instanceof ServiceError) {
       process.stderr.write(`latchkey: ${e.message}\n`);
       process.exitCode = 2;
     } else if (e instanceof OAuthError) {

@@ -23,6 +23,23 @@ const issuerSchema = z
     return (u.protocol === 'https:' || u.protocol === 'http:') && !u.search && !u.hash && !v.endsWith('/');
   }, 'must be an http(s) URL without query, fragment or trailing slash');
 
+/** An IP address or CIDR block (trustedProxies). */
+const ipOrCidr = z.string().refine((v) => {
+  const [addr, bits, ...rest] = v.trim().split('/');
+  const family = isIP(addr ?? '');
+  if (!family || rest.length) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}, 'must be an IP address or CIDR block (10.0.0.0/8, ::1)');
+
+/** A list from a JSON array (config file) or a comma-separated string (environment). */
+const list = (item: z.ZodType<string, string>, separator: RegExp = /,/) =>
+  z
+    .union([z.array(z.string()), z.string()])
+    .transform((v) => (Array.isArray(v) ? v : v.split(separator)).map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(item));
+
 export const configSchema = z
   .object({
     issuer: issuerSchema.default('http://127.0.0.1:9000'),
@@ -63,6 +80,25 @@ export const configSchema = z
     deviceCodeTtl: z.coerce.number().int().min(60).max(3600).default(600),
     deviceCodeInterval: z.coerce.number().int().min(1).max(60).default(5),
     userCodeRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
+    // Clients (issue 6): TLS, client certificates, dynamic registration.
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    tlsClientCa: z.string().min(1).optional(),
+    clientCertificateHeader: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,100}$/, 'must be an HTTP header name')
+      .transform((v) => v.toLowerCase())
+      .optional(),
+    trustedProxies: list(ipOrCidr).default([]),
+    registration: z.enum(['off', 'open', 'token']).default('off'),
+    registrationScopes: list(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be scope tokens (RFC 6749 §3.3)'), /[\s,]+/).default([
+      'openid', 'profile', 'email', 'address', 'phone', 'offline_access',
+    ]),
+    softwareStatementJwks: z.string().min(1).optional(),
+    insecureAllowHttpJwksUri: z
+      .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+      .transform((v) => v === true || v === 'true' || v === '1')
+      .default(false),
     workers: z.coerce.number().int().min(1).max(256).optional(),
     migrateOnStart: flag(true),
     accessLog: flag(false),
@@ -71,22 +107,19 @@ export const configSchema = z
     cleanupInterval: z.coerce.number().int().min(0).max(86400).default(300),
     cleanupGrace: z.coerce.number().int().min(0).max(365 * 86400).default(3600),
     cleanupRetention: seconds(7 * 86400),
-    trustProxy: z
-      .string()
-      .refine(
-        (v) =>
-          v.split(',').every((item) => {
-            const t = item.trim();
-            if (['loopback', 'linklocal', 'uniquelocal'].includes(t)) return true;
-            const [ip, bits, extra] = t.split('/');
-            if (extra !== undefined || !isIP(ip ?? '')) return false;
-            return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(ip!) === 4 ? 32 : 128));
-          }),
-        'must be a comma-separated list of proxy addresses or CIDR ranges (or loopback, linklocal, uniquelocal)',
-      )
-      .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c.tlsCert === undefined ? 'tlsCert' : 'tlsKey'], message: 'tlsCert and tlsKey go together' });
+    }
+    if (c.tlsClientCa !== undefined && c.tlsCert === undefined && c.clientCertificateHeader === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tlsClientCa'], message: 'needs tlsCert/tlsKey or clientCertificateHeader: client certificates must reach the server' });
+    }
+    if (c.clientCertificateHeader !== undefined && c.trustedProxies.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['trustedProxies'], message: 'clientCertificateHeader is only read from trusted proxies; list them' });
+    }
+  });
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
@@ -125,6 +158,19 @@ export const optionDocs: Record<keyof Config, string> = {
   deviceCodeTtl: 'Lifetime of a device_code / user_code pair, seconds (RFC 8628 §3.2 expires_in).',
   deviceCodeInterval: 'Seconds a device must wait between token polls (RFC 8628 §3.2 interval); polling faster raises it by 5 (slow_down).',
   userCodeRateLimit: 'Wrong user codes a signed-in user, and an address, may enter on the /device page within loginRateWindow (RFC 8628 §5.1).',
+  tlsCert: 'Path to a PEM certificate (chain): serve HTTPS directly. Goes with tlsKey.',
+  tlsKey: 'Path to the PEM private key of tlsCert.',
+  tlsClientCa:
+    'Path to PEM CA certificates trusted for tls_client_auth (RFC 8705 §2.1). With HTTPS, clients are asked for a certificate but not required to send one.',
+  clientCertificateHeader:
+    "Header a TLS-terminating proxy puts the client certificate in, URL-encoded PEM (nginx: $ssl_client_escaped_cert). Read only from trustedProxies.",
+  trustedProxies:
+    'IP addresses or CIDR blocks (comma-separated in the environment) of your reverse proxies: their clientCertificateHeader and their X-Forwarded-For are believed (so login rate limits and logs see the client\'s address, not the proxy\'s); nobody else\'s.',
+  registration: "Dynamic client registration (RFC 7591) at /oauth/register: off, open (anyone), or token (an initial access token is required).",
+  registrationScopes: 'Scopes a dynamically registered client may register (space or comma separated list in the environment).',
+  softwareStatementJwks:
+    'Path to a JWK Set of issuers trusted to sign software statements (RFC 7591 §2.3). Unset: registrations carrying a software_statement are rejected.',
+  insecureAllowHttpJwksUri: 'Allow http:// client jwks_uri values (development only: keys fetched without TLS can be forged). Logs a warning.',
   workers:
     'Processes that serve requests (`latchkey serve --workers N`): a primary runs migrations and start-up once, then forks N workers sharing the port, and restarts a worker that dies. Default: the number of CPU cores available. 1 serves from one process, no cluster.',
   migrateOnStart:
@@ -132,9 +178,7 @@ export const optionDocs: Record<keyof Config, string> = {
   accessLog: 'Log one line per request at info level (method, route, status, time, request id; never query values that may be secret).',
   metrics: 'Serve Prometheus metrics at GET /metrics (restrict it at the proxy; see docs/operations.md).',
   shutdownTimeout: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before connections are cut, seconds.',
-  cleanupInterval: 'How often expired codes, tickets, pushed requests, device codes, tokens, sessions, rate-limit windows and old logout deliveries are deleted, seconds (one process of the cluster, or of all instances sharing a database, runs each sweep). 0 turns the cleanup off.',
+  cleanupInterval: 'How often expired codes, tickets, pushed requests, device codes, replay-cache entries, tokens, sessions, rate-limit windows and old logout deliveries are deleted, seconds (one process of the cluster, or of all instances sharing a database, runs each sweep). 0 turns the cleanup off.',
   cleanupGrace: 'How long expired or ended rows are kept before the cleanup deletes them, seconds (keeps recent history for reuse detection and diagnosis).',
   cleanupRetention: 'How long delivered or abandoned back-channel logout deliveries are kept, seconds.',
-  trustProxy:
-    'Addresses of your reverse proxies (comma-separated IPs or CIDR ranges, e.g. `127.0.0.1,10.0.0.0/8`): X-Forwarded-For is believed only from them, so login rate limits and logs see the client address instead of the proxy\'s. Unset: X-Forwarded-For is ignored.',
 };

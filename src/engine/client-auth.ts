@@ -1,6 +1,12 @@
-import type { ClientRecord, ClientStore } from '../store/types.js';
+import type { SecretBox } from '../keys/secret-box.js';
+import type { ClientRecord, ClientStore, ReplayCacheStore } from '../store/types.js';
 import type { Hasher } from '../tokens/handles.js';
+import { assertionClientId, assertionMethod, JWT_BEARER_ASSERTION_TYPE, verifyClientAssertion } from './client-assertion.js';
+import { clientJwks, clientKeySet } from './client-keys.js';
+import type { ClientSettings } from './client-settings.js';
+import type { EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
+import { certificateMatchesClient, certificateMatchesJwks, chainsTo, parseCertificate, withinValidity } from './mtls.js';
 import type { Params } from './params.js';
 
 /** Client credentials as presented, before any check. */
@@ -8,6 +14,38 @@ export interface PresentedCredentials {
   /** From HTTP Basic, already decoded (see parseBasicAuth). */
   clientId?: string;
   clientSecret?: string;
+  /** The TLS client certificate (PEM) of the connection, when there was one (RFC 8705 §2). */
+  clientCertificate?: string;
+}
+
+/**
+ * What client authentication needs. The first three suffice for the secret-based methods and `none`; the JWT
+ * and certificate methods also need the rest, which clientAuthDeps(ctx, endpoint) fills in.
+ */
+export interface ClientAuthDeps {
+  store: ClientStore & Partial<ReplayCacheStore>;
+  hasher: Hasher;
+  tenantId: string;
+  issuer?: string;
+  /** URL of the endpoint being called: also accepted as a client assertion audience. */
+  endpoint?: string;
+  clock?: () => number;
+  secrets?: SecretBox;
+  clients?: ClientSettings;
+}
+
+/** Everything client authentication needs, from an engine context. `endpoint` is the URL being called. */
+export function clientAuthDeps(ctx: EngineContext, endpoint?: string): ClientAuthDeps {
+  return {
+    store: ctx.store,
+    hasher: ctx.hasher,
+    tenantId: ctx.tenant.id,
+    issuer: ctx.tenant.issuer,
+    endpoint,
+    clock: ctx.clock,
+    secrets: ctx.secrets,
+    clients: ctx.clients,
+  };
 }
 
 /**
@@ -29,11 +67,23 @@ export function parseBasicAuth(header: string | undefined): PresentedCredentials
   }
 }
 
-/** Credentials from a request input: decoded Basic values if the caller gave them, else the raw header. */
-export function presentedCredentials(input: { authorization?: string; clientId?: string; clientSecret?: string }): PresentedCredentials | undefined {
-  if (input.clientId !== undefined) return { clientId: input.clientId, clientSecret: input.clientSecret ?? '' };
-  return parseBasicAuth(input.authorization);
+/**
+ * Credentials from a request input: decoded Basic values if the caller gave them, else the raw header; plus
+ * the TLS client certificate when the input carries one.
+ */
+export function presentedCredentials(input: {
+  authorization?: string;
+  clientId?: string;
+  clientSecret?: string;
+  clientCertificate?: string;
+}): PresentedCredentials | undefined {
+  const basic = input.clientId !== undefined ? { clientId: input.clientId, clientSecret: input.clientSecret ?? '' } : parseBasicAuth(input.authorization);
+  if (!input.clientCertificate) return basic;
+  return { ...basic, clientCertificate: input.clientCertificate };
 }
+
+/** Methods that prove the client by its TLS certificate; the request carries only client_id (RFC 8705 §2). */
+const CERTIFICATE_METHODS: readonly string[] = ['tls_client_auth', 'self_signed_tls_client_auth'];
 
 export interface AuthenticatedClient {
   client: ClientRecord;
@@ -51,37 +101,137 @@ function invalidClient(usedBasic: boolean, resultCode: 'LK1001' | 'LK1002' | 'LK
 }
 
 /**
- * Authenticate the client of a back-channel request. Each client has exactly one registered method; any other
- * method is invalid_client. Failures never say whether the client exists.
+ * Authenticate the client of a back-channel request (token, introspection, revocation, PAR, device
+ * authorization). Each client has exactly one registered method; any other method is invalid_client.
+ * Failures never say whether the client exists.
+ *
+ * - client_secret_basic / client_secret_post: RFC 6749 §2.3.1; during a secret rotation the previous secret
+ *   also works until its grace period ends.
+ * - client_secret_jwt / private_key_jwt: RFC 7523 §2.2 and §3, OIDC Core §9 (see client-assertion.ts).
+ * - tls_client_auth / self_signed_tls_client_auth: RFC 8705 §2; the request carries client_id, the connection
+ *   the certificate.
+ * - none: a public client identifies itself with client_id alone.
  */
 export async function authenticateClient(
-  deps: { store: ClientStore; hasher: Hasher; tenantId: string },
+  deps: ClientAuthDeps,
   presented: PresentedCredentials | undefined,
   params: Params,
 ): Promise<AuthenticatedClient> {
   const bodyId = params.get('client_id');
   const bodySecret = params.get('client_secret');
+  const assertionType = params.get('client_assertion_type');
+  const assertion = params.get('client_assertion');
   const usedBasic = presented?.clientId !== undefined;
+  const usedAssertion = assertion !== undefined || assertionType !== undefined;
 
-  if (usedBasic && bodySecret !== undefined) {
+  if ([usedBasic, bodySecret !== undefined, usedAssertion].filter(Boolean).length > 1) {
     // RFC 6749 §2.3: a client MUST NOT use more than one authentication method in each request.
     throw new OAuthError('invalid_request', 'more than one client authentication method used', { resultCode: 'LK1004' });
   }
   if (usedBasic && bodyId !== undefined && bodyId !== presented!.clientId) {
     throw new OAuthError('invalid_request', 'client_id does not match the authenticated client', { resultCode: 'LK1006' });
   }
+  if (usedAssertion) return authenticateAssertion(deps, bodyId, assertionType, assertion);
+
   const clientId = usedBasic ? presented!.clientId! : bodyId;
   if (clientId === undefined) throw invalidClient(false, 'LK1001', 'no client identification');
+  const client = await findClient(deps, clientId, usedBasic);
+  const registered = client.tokenEndpointAuthMethod;
 
-  const method: AuthenticatedClient['method'] = usedBasic ? 'client_secret_basic' : bodySecret !== undefined ? 'client_secret_post' : 'none';
+  if (!usedBasic && bodySecret === undefined) {
+    // client_id alone: a public client, or one the TLS connection authenticates.
+    if (registered === 'none') return { client, method: 'none' };
+    if (CERTIFICATE_METHODS.includes(registered)) {
+      await verifyCertificate(deps, client, presented?.clientCertificate);
+      return { client, method: registered };
+    }
+    throw invalidClient(false, 'LK1003', `client registered ${registered}, used none`);
+  }
+  const method = usedBasic ? 'client_secret_basic' : 'client_secret_post';
+  if (registered !== method) throw invalidClient(usedBasic, 'LK1003', `client registered ${registered}, used ${method}`);
+  const secret = usedBasic ? presented!.clientSecret! : bodySecret!;
+  if (!secretMatches(deps, client, secret)) throw invalidClient(usedBasic, 'LK1002', 'wrong secret');
+  return { client, method };
+}
+
+async function findClient(deps: ClientAuthDeps, clientId: string, usedBasic: boolean): Promise<ClientRecord> {
   const client = clientId.length <= 255 ? await deps.store.findClient(deps.tenantId, clientId) : undefined;
   if (!client) throw invalidClient(usedBasic, 'LK1001', `unknown client ${JSON.stringify(clientId.slice(0, 64))}`);
+  return client;
+}
+
+/** The current secret, or the previous one while its rotation grace lasts. */
+function secretMatches(deps: ClientAuthDeps, client: ClientRecord, secret: string): boolean {
+  if (client.secretHash && deps.hasher.verify(secret, client.secretHash)) return true;
+  if (!client.previousSecretHash || client.previousSecretExpiresAt === undefined) return false;
+  const now = Math.floor((deps.clock ?? Date.now)() / 1000);
+  return client.previousSecretExpiresAt > now && deps.hasher.verify(secret, client.previousSecretHash);
+}
+
+/** RFC 7523 §2.2: client_assertion_type and client_assertion, the client identified by the assertion itself. */
+async function authenticateAssertion(
+  deps: ClientAuthDeps,
+  bodyId: string | undefined,
+  assertionType: string | undefined,
+  assertion: string | undefined,
+): Promise<AuthenticatedClient> {
+  if (assertionType === undefined) throw new OAuthError('invalid_request', 'missing required parameter client_assertion_type', { resultCode: 'LK0003' });
+  if (assertion === undefined) throw new OAuthError('invalid_request', 'missing required parameter client_assertion', { resultCode: 'LK0003' });
+  if (assertionType !== JWT_BEARER_ASSERTION_TYPE) {
+    throw new OAuthError('invalid_client', 'client authentication failed', {
+      status: 401,
+      resultCode: 'LK8006',
+      detail: `unsupported client_assertion_type ${JSON.stringify(assertionType.slice(0, 80))}`,
+    });
+  }
+  const clientId = assertionClientId(assertion);
+  if (bodyId !== undefined && bodyId !== clientId) {
+    throw new OAuthError('invalid_request', 'client_id does not match the client assertion', { resultCode: 'LK1006' });
+  }
+  const client = await findClient(deps, clientId, false);
+  const method = assertionMethod(assertion);
   if (client.tokenEndpointAuthMethod !== method) {
-    throw invalidClient(usedBasic, 'LK1003', `client registered ${client.tokenEndpointAuthMethod}, used ${method}`);
+    throw invalidClient(false, 'LK1003', `client registered ${client.tokenEndpointAuthMethod}, used ${method}`);
   }
-  if (method !== 'none') {
-    const secret = usedBasic ? presented!.clientSecret! : bodySecret!;
-    if (!client.secretHash || !deps.hasher.verify(secret, client.secretHash)) throw invalidClient(usedBasic, 'LK1002', 'wrong secret');
-  }
+  await verifyClientAssertion(deps, client, assertion, method);
   return { client, method };
+}
+
+/** RFC 8705 §2.1 (a certificate from a trusted CA, matching the registered subject) or §2.2 (a registered certificate). */
+async function verifyCertificate(deps: ClientAuthDeps, client: ClientRecord, pem: string | undefined): Promise<void> {
+  const fail = (resultCode: 'LK8009' | 'LK8010' | 'LK8011' | 'LK8012', detail: string) =>
+    new OAuthError('invalid_client', 'client authentication failed', { status: 401, resultCode, detail });
+  if (!pem) throw fail('LK8009', `${client.tokenEndpointAuthMethod}: no client certificate on the connection`);
+  const cert = parseCertificate(pem);
+  if (!cert) throw fail('LK8010', 'the client certificate does not parse');
+  const nowMs = (deps.clock ?? Date.now)();
+  if (!withinValidity(cert, nowMs)) throw fail('LK8010', 'the client certificate is expired or not yet valid');
+  if (client.tokenEndpointAuthMethod === 'tls_client_auth') {
+    if (!chainsTo(cert, deps.clients?.trustAnchors ?? [], nowMs)) throw fail('LK8010', 'the client certificate is not issued by a trusted CA (tlsClientCa)');
+    if (!certificateMatchesClient(cert, client)) throw fail('LK8011', 'the client certificate does not match the registered subject');
+    return;
+  }
+  let matched: boolean;
+  try {
+    const set = clientKeySet(client, deps.clients?.keySet);
+    if (!set) throw new Error('client registered no jwks or jwks_uri');
+    matched = await certificateMatchesJwks(cert, await clientJwks(set));
+    // A certificate we have not seen may be new at the client's jwks_uri (rotation): refetch, rate-limited.
+    if (!matched && 'reload' in set) matched = await certificateMatchesJwks(cert, await clientJwks(set, { refetch: true }));
+  } catch (e) {
+    throw fail('LK8012', `client keys unavailable: ${(e as Error).message}`);
+  }
+  if (!matched) throw fail('LK8012', 'the client certificate is not among the registered ones');
+}
+
+/**
+ * The methods this server can verify, for discovery and registration: the certificate methods only when a client
+ * certificate can reach us (HTTPS listener or trusted proxy header), tls_client_auth only with trusted CAs.
+ */
+export function supportedClientAuthMethods(settings: ClientSettings | undefined, opts: { publicClients?: boolean } = {}): string[] {
+  const methods = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'];
+  if (settings?.certificatesAvailable && settings.trustAnchors.length) methods.push('tls_client_auth');
+  if (settings?.certificatesAvailable) methods.push('self_signed_tls_client_auth');
+  if (opts.publicClients !== false) methods.push('none');
+  return methods;
 }

@@ -1,7 +1,10 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { ClientMetadata, ClientRecord } from '../store/types.js';
+import type { ClientMetadata, ClientRecord, TokenEndpointAuthMethod } from '../store/types.js';
 import { SIGNING_ALGS } from '../tokens/jwt.js';
+import { ASYMMETRIC_ASSERTION_ALGS, HMAC_ASSERTION_ALGS } from './client-assertion.js';
 import { OAuthError } from './errors.js';
+import { parseRfc4514 } from './mtls.js';
 
 /** Grant and response types a client may register today. */
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'; // RFC 8628 §3.4
@@ -21,21 +24,33 @@ export function normalizeResponseType(value: string): string | undefined {
   return (REGISTRABLE_RESPONSE_TYPES as readonly string[]).includes(canonical) ? canonical : undefined;
 }
 
-/** Private or symmetric key members: a client's registered key set holds public keys only. */
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
-const jwkSchema = z.record(z.string(), z.unknown()).refine((k) => typeof k.kty === 'string', 'every key needs kty')
-  .refine((k) => !PRIVATE_JWK_MEMBERS.some((m) => m in k), 'keys must be public (no private or symmetric key material)');
 export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'address', 'phone', 'offline_access'];
 
 const scopeToken = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/** Every token endpoint authentication method a client may register (RFC 7591 §2, RFC 7523, RFC 8705). */
+export const TOKEN_ENDPOINT_AUTH_METHODS = [
+  'client_secret_basic', 'client_secret_post', 'none', 'client_secret_jwt', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth',
+] as const satisfies readonly TokenEndpointAuthMethod[];
+/** Methods whose client holds a client_secret. */
+export const SECRET_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'];
+
+/** A human-facing link (logo, home page, terms, policy): http(s) only, never javascript: or data:. */
+const webUrl = z.string().max(2000).url().refine((v) => /^https?:\/\//i.test(v), 'must be an http(s) URL');
+/** A public JWK (RFC 7517 §4): private members are refused, so a client cannot hand us its private key by mistake. */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const jwkSchema = z
+  .record(z.string(), z.unknown())
+  .refine((k) => typeof k.kty === 'string', 'every key needs a kty')
+  .refine((k) => !PRIVATE_JWK_MEMBERS.some((m) => m in k), 'must hold public keys only (no d, p, q, k …)');
 
 /** RFC 7591 §2 client metadata on the wire (snake_case), plus Latchkey's policy fields. Unknown fields are ignored. */
 const wireSchema = z.object({
   client_id: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters').optional(),
   client_secret: z.string().min(32, 'an operator-supplied secret must be at least 32 characters (DESIGN: secrets are high-entropy)').max(512).optional(),
   client_name: z.string().max(200).optional(),
-  logo_uri: z.string().url().optional(),
-  client_uri: z.string().url().optional(),
+  logo_uri: webUrl.optional(),
+  client_uri: webUrl.optional(),
   contacts: z.array(z.string().max(320)).max(20).optional(),
   redirect_uris: z.array(z.string()).max(50).optional(),
   post_logout_redirect_uris: z.array(z.string()).max(50).optional(),
@@ -46,7 +61,7 @@ const wireSchema = z.object({
   grant_types: z.array(z.string()).max(10).optional(),
   response_types: z.array(z.string()).max(10).optional(),
   scope: z.string().max(2000).optional(),
-  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional(),
+  token_endpoint_auth_method: z.enum(TOKEN_ENDPOINT_AUTH_METHODS).optional(),
   application_type: z.enum(['web', 'native']).optional(),
   id_token_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   require_pkce: z.boolean().optional(),
@@ -57,33 +72,141 @@ const wireSchema = z.object({
   introspection_own_tokens_only: z.boolean().optional(),
   authorization_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   require_pushed_authorization_requests: z.boolean().optional(),
-  jwks: z.object({ keys: z.array(jwkSchema).max(20) }).optional(),
-  jwks_uri: z.string().url().refine((u) => u.startsWith('https://'), 'must be an https URL').optional(),
   request_object_signing_alg: z.enum([...SIGNING_ALGS, 'none']).optional(),
   request_uris: z.array(z.string().url().refine((u) => u.startsWith('https://'), 'must be https URLs')).max(20).optional(),
+  // client authentication (RFC 7591 §2, RFC 7523, RFC 8705 §2.1.2, OIDC Registration §2)
+  token_endpoint_auth_signing_alg: z.enum([...ASYMMETRIC_ASSERTION_ALGS, ...HMAC_ASSERTION_ALGS]).optional(),
+  jwks: z.object({ keys: z.array(jwkSchema).min(1).max(100) }).optional(),
+  jwks_uri: z.string().max(2000).url().optional(),
+  tls_client_auth_subject_dn: z.string().min(1).max(1000).optional(),
+  tls_client_auth_san_dns: z.string().min(1).max(255).optional(),
+  tls_client_auth_san_uri: z.string().min(1).max(2000).url().optional(),
+  tls_client_auth_san_ip: z.string().refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address').optional(),
+  tls_client_auth_san_email: z.string().min(3).max(320).regex(/^[^@\s]+@[^@\s]+$/, 'must be an email address').optional(),
+  tos_uri: webUrl.optional(),
+  policy_uri: webUrl.optional(),
+  software_id: z.string().min(1).max(200).optional(),
+  software_version: z.string().min(1).max(200).optional(),
+  software_statement: z.string().max(16 * 1024).optional(),
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
 
 function invalid(msg: string): OAuthError {
-  return new OAuthError('invalid_client_metadata', msg);
+  return new OAuthError('invalid_client_metadata', msg, { resultCode: 'LK8024' });
 }
 
-/** RFC 6749 §3.1.2: absolute URI, no fragment. RFC 8252 §7: native apps may use custom schemes and loopback. */
-function checkRedirectUri(uri: string, applicationType: 'web' | 'native'): void {
+function invalidRedirect(uri: string, why: string, field = 'redirect_uris'): OAuthError {
+  return new OAuthError('invalid_redirect_uri', `${field}: ${JSON.stringify(uri.slice(0, 200))} ${why}`, { resultCode: 'LK8025' });
+}
+
+const LOOPBACK_IPS = ['127.0.0.1', '[::1]'];
+const isLoopbackHost = (host: string) => LOOPBACK_IPS.includes(host) || host === 'localhost';
+
+/**
+ * Redirect URI rules by client type:
+ * - every URI is absolute without a fragment (RFC 6749 §3.1.2);
+ * - web clients use https, or http on the loopback interface for development (RFC 6749 §3.1.2.1);
+ * - native clients (RFC 8252 §7) use a private-use scheme named after a domain they control, reversed (§7.1:
+ *   it contains a period), a claimed https URI (§7.2), or http on a loopback address (§7.3; localhost works
+ *   but is not recommended, §8.3);
+ * - schemes that run code or read files are never accepted.
+ */
+function checkRedirectUri(uri: string, applicationType: 'web' | 'native', field = 'redirect_uris'): void {
   let u: URL;
   try {
     u = new URL(uri);
   } catch {
-    throw new OAuthError('invalid_redirect_uri', `redirect_uri ${JSON.stringify(uri)} is not an absolute URI`);
+    throw invalidRedirect(uri, 'is not an absolute URI', field);
   }
-  if (u.hash || uri.includes('#')) throw new OAuthError('invalid_redirect_uri', `redirect_uri ${JSON.stringify(uri)} must not have a fragment`);
-  if (applicationType === 'web' && u.protocol !== 'https:' && u.protocol !== 'http:') {
-    throw new OAuthError('invalid_redirect_uri', `redirect_uri ${JSON.stringify(uri)}: web clients use http(s) URIs`);
+  if (u.hash || uri.includes('#')) throw invalidRedirect(uri, 'must not have a fragment (RFC 6749 §3.1.2)', field);
+  if (/^(javascript|data|vbscript|file|blob|about|filesystem):$/i.test(u.protocol)) throw invalidRedirect(uri, 'uses a forbidden scheme', field);
+  if (u.protocol === 'https:') return;
+  if (u.protocol === 'http:') {
+    if (isLoopbackHost(u.hostname)) return;
+    throw invalidRedirect(uri, 'must use https (http is only allowed on the loopback interface: 127.0.0.1, [::1], localhost)', field);
   }
-  if (/^(javascript|data|vbscript|file):$/i.test(u.protocol)) {
-    throw new OAuthError('invalid_redirect_uri', `redirect_uri ${JSON.stringify(uri)} uses a forbidden scheme`);
+  if (applicationType === 'web') throw invalidRedirect(uri, 'must use https: custom schemes are for native clients (application_type native)', field);
+  // RFC 8252 §7.1: a private-use scheme is a reversed domain name, so it contains a period.
+  if (!u.protocol.slice(0, -1).includes('.')) {
+    throw invalidRedirect(uri, 'uses a private-use scheme that is not a reversed domain name (RFC 8252 §7.1: e.g. com.example.app:/cb)', field);
   }
+}
+
+/**
+ * RFC 9700 §4.1.3: exact string match, with one exception. RFC 8252 §7.3: for a native client's loopback IP
+ * redirect URI, the port is chosen at run time, so any port matches.
+ */
+export function redirectUriMatches(client: Pick<ClientMetadata, 'redirectUris' | 'applicationType'>, sent: string): boolean {
+  if (client.redirectUris.includes(sent)) return true;
+  if (client.applicationType !== 'native') return false;
+  // Compared as strings with only the port taken out: no URL normalisation may make two different URIs equal.
+  const portless = (uri: string) => {
+    const m = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::\d{1,5})?([/?][^#]*)?$/.exec(uri);
+    return m ? `http://${m[1]}${m[2] ?? ''}` : undefined;
+  };
+  const key = portless(sent);
+  return key !== undefined && client.redirectUris.some((r) => portless(r) === key);
+}
+
+/** Options for validateClientMetadata. */
+export interface ValidateOptions {
+  /**
+   * Dynamic registration (RFC 7591): the client chose the metadata, so operator-only fields (client_id,
+   * client_secret, skip_consent) are ignored and only these scopes may be registered.
+   */
+  dynamic?: { allowedScopes: readonly string[] };
+  /** Authentication methods this server can verify (discovery's list); others are invalid_client_metadata. */
+  supportedAuthMethods?: readonly string[];
+  /** Accept http:// jwks_uri values (configuration insecureAllowHttpJwksUri). */
+  allowHttpJwksUri?: boolean;
+}
+
+/** Fields only an operator (CLI, admin API) sets; a dynamically registering client cannot (RFC 7591 §2: MAY ignore). */
+export const OPERATOR_ONLY_FIELDS = ['client_id', 'client_secret', 'skip_consent'] as const;
+
+const TLS_SUBJECT_FIELDS = [
+  'tls_client_auth_subject_dn', 'tls_client_auth_san_dns', 'tls_client_auth_san_uri', 'tls_client_auth_san_ip', 'tls_client_auth_san_email',
+] as const;
+
+/** Client authentication metadata: each method with exactly what it needs (RFC 7591 §2, RFC 7523, RFC 8705). */
+function checkAuthMetadata(m: z.output<typeof wireSchema>, method: TokenEndpointAuthMethod, opts: ValidateOptions): void {
+  if (opts.supportedAuthMethods && !opts.supportedAuthMethods.includes(method)) {
+    throw invalid(`token_endpoint_auth_method: ${method} is not enabled on this server (supported: ${opts.supportedAuthMethods.join(', ')})`);
+  }
+  // RFC 7591 §2: jwks and jwks_uri MUST NOT both be present.
+  if (m.jwks && m.jwks_uri) throw invalid('jwks and jwks_uri are mutually exclusive: register one, not both (RFC 7591 §2)');
+  if (m.jwks_uri !== undefined) {
+    const u = new URL(m.jwks_uri);
+    if (u.hash) throw invalid('jwks_uri must not have a fragment');
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && opts.allowHttpJwksUri)) throw invalid('jwks_uri must use https');
+  }
+  if ((method === 'private_key_jwt' || method === 'self_signed_tls_client_auth') && !m.jwks && !m.jwks_uri) {
+    throw invalid(`token_endpoint_auth_method ${method} needs the client's keys: jwks or jwks_uri`);
+  }
+  const tlsFields = TLS_SUBJECT_FIELDS.filter((f) => m[f] !== undefined);
+  if (method === 'tls_client_auth') {
+    // RFC 8705 §2.1.2: exactly one of them.
+    if (tlsFields.length !== 1) throw invalid(`tls_client_auth needs exactly one of ${TLS_SUBJECT_FIELDS.join(', ')} (RFC 8705 §2.1.2)`);
+    if (m.tls_client_auth_subject_dn !== undefined && !parseRfc4514(m.tls_client_auth_subject_dn)) {
+      throw invalid('tls_client_auth_subject_dn: not an RFC 4514 distinguished name (e.g. CN=client,O=Example,C=NZ)');
+    }
+  } else if (tlsFields.length) {
+    throw invalid(`${tlsFields[0]} goes with token_endpoint_auth_method tls_client_auth`);
+  }
+  const alg = m.token_endpoint_auth_signing_alg;
+  if (alg !== undefined) {
+    if (method === 'client_secret_jwt' && !(HMAC_ASSERTION_ALGS as readonly string[]).includes(alg)) {
+      throw invalid('token_endpoint_auth_signing_alg: client_secret_jwt uses an HMAC alg (HS256, HS384, HS512)');
+    }
+    if (method === 'private_key_jwt' && !(ASYMMETRIC_ASSERTION_ALGS as readonly string[]).includes(alg)) {
+      throw invalid('token_endpoint_auth_signing_alg: private_key_jwt uses an asymmetric alg (RS256, PS256, ES256, EdDSA, …)');
+    }
+    if (method !== 'client_secret_jwt' && method !== 'private_key_jwt') {
+      throw invalid('token_endpoint_auth_signing_alg goes with client_secret_jwt or private_key_jwt');
+    }
+  }
+  if (m.client_secret !== undefined && !SECRET_METHODS.includes(method)) throw invalid(`a client using ${method} has no client_secret`);
 }
 
 export interface ValidatedMetadata {
@@ -92,16 +215,27 @@ export interface ValidatedMetadata {
   metadata: ClientMetadata;
 }
 
+/** RFC 7591 §2: the field names a client may send, for messages. */
+export function metadataFieldNames(): string[] {
+  return Object.keys(wireSchema.shape);
+}
+
 /**
  * Validate RFC 7591 metadata and apply defaults (RFC 7591 §2: grant_types defaults to authorization_code,
  * response_types to code, token_endpoint_auth_method to client_secret_basic). Throws OAuthError
  * invalid_client_metadata / invalid_redirect_uri with a message naming the field.
  */
-export function validateClientMetadata(input: unknown): ValidatedMetadata {
-  const parsed = wireSchema.safeParse(input);
+export function validateClientMetadata(input: unknown, opts: ValidateOptions = {}): ValidatedMetadata {
+  let raw = input;
+  if (opts.dynamic && typeof input === 'object' && input !== null && !Array.isArray(input)) {
+    raw = Object.fromEntries(Object.entries(input).filter(([k]) => !(OPERATOR_ONLY_FIELDS as readonly string[]).includes(k)));
+  }
+  const parsed = wireSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw invalid(`${issue.path.join('.') || 'metadata'}: ${issue.message}`);
+    const field = issue.path.join('.') || 'metadata';
+    if (issue.path[0] === 'redirect_uris') throw new OAuthError('invalid_redirect_uri', `${field}: ${issue.message}`, { resultCode: 'LK8025' });
+    throw invalid(`${field}: ${issue.message}`);
   }
   const m = parsed.data;
   const method = m.token_endpoint_auth_method ?? 'client_secret_basic';
@@ -125,23 +259,28 @@ export function validateClientMetadata(input: unknown): ValidatedMetadata {
   if (withFront !== grantTypes.includes('implicit')) {
     throw invalid('response_types with "token" or "id_token" go with grant_types "implicit" (RFC 7591 §2.1)');
   }
-  if (m.jwks && m.jwks_uri) throw invalid('jwks and jwks_uri cannot both be registered (RFC 7591 §2)');
   if (method === 'none' && grantTypes.includes('client_credentials')) {
     throw invalid('a public client (token_endpoint_auth_method none) cannot use client_credentials');
   }
   if (method === 'none' && m.client_secret) throw invalid('a public client has no client_secret');
+  checkAuthMetadata(m, method, opts);
   const redirectUris = [...new Set(m.redirect_uris ?? [])];
   if ((grantTypes.includes('authorization_code') || grantTypes.includes('implicit')) && redirectUris.length === 0) {
     throw new OAuthError('invalid_redirect_uri', 'redirect_uris: at least one is required for the authorization_code and implicit grants');
   }
   for (const u of redirectUris) checkRedirectUri(u, applicationType);
-  for (const u of m.post_logout_redirect_uris ?? []) checkRedirectUri(u, applicationType);
+  for (const u of m.post_logout_redirect_uris ?? []) checkRedirectUri(u, applicationType, 'post_logout_redirect_uris');
   // Back-Channel Logout §2.2 / Front-Channel Logout §2: absolute http(s) URIs without a fragment.
   for (const [field, u] of [['backchannel_logout_uri', m.backchannel_logout_uri], ['frontchannel_logout_uri', m.frontchannel_logout_uri]] as const) {
     if (u !== undefined && (!/^https?:\/\//.test(u) || u.includes('#'))) throw invalid(`${field}: must be an http(s) URI without a fragment`);
   }
-  const scope = m.scope === undefined ? [...STANDARD_SCOPES] : [...new Set(m.scope.split(' ').filter(Boolean))];
+  const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;
+  const scope = m.scope === undefined ? [...defaultScope] : [...new Set(m.scope.split(' ').filter(Boolean))];
   for (const s of scope) if (!scopeToken.test(s)) throw invalid(`scope: ${JSON.stringify(s)} is not a valid scope token`);
+  if (opts.dynamic) {
+    const refused = scope.filter((s) => !opts.dynamic!.allowedScopes.includes(s));
+    if (refused.length) throw invalid(`scope: ${refused.join(' ')} may not be registered dynamically (allowed: ${opts.dynamic.allowedScopes.join(' ')})`);
+  }
 
   const metadata: ClientMetadata = {
     clientName: m.client_name,
@@ -172,6 +311,17 @@ export function validateClientMetadata(input: unknown): ValidatedMetadata {
     jwksUri: m.jwks_uri,
     requestObjectSigningAlg: m.request_object_signing_alg,
     requestUris: m.request_uris,
+    tokenEndpointAuthSigningAlg: m.token_endpoint_auth_signing_alg,
+    tlsClientAuthSubjectDn: m.tls_client_auth_subject_dn,
+    tlsClientAuthSanDns: m.tls_client_auth_san_dns,
+    tlsClientAuthSanUri: m.tls_client_auth_san_uri,
+    tlsClientAuthSanIp: m.tls_client_auth_san_ip,
+    tlsClientAuthSanEmail: m.tls_client_auth_san_email,
+    tosUri: m.tos_uri,
+    policyUri: m.policy_uri,
+    softwareId: m.software_id,
+    softwareVersion: m.software_version,
+    softwareStatement: m.software_statement,
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -209,7 +359,22 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     jwks_uri: c.jwksUri,
     request_object_signing_alg: c.requestObjectSigningAlg,
     request_uris: c.requestUris,
+    token_endpoint_auth_signing_alg: c.tokenEndpointAuthSigningAlg,
+    tls_client_auth_subject_dn: c.tlsClientAuthSubjectDn,
+    tls_client_auth_san_dns: c.tlsClientAuthSanDns,
+    tls_client_auth_san_uri: c.tlsClientAuthSanUri,
+    tls_client_auth_san_ip: c.tlsClientAuthSanIp,
+    tls_client_auth_san_email: c.tlsClientAuthSanEmail,
+    tos_uri: c.tosUri,
+    policy_uri: c.policyUri,
+    software_id: c.softwareId,
+    software_version: c.softwareVersion,
+    software_statement: c.softwareStatement,
   };
+  // RFC 7591 §3.2.1: REQUIRED when a secret was issued; 0 = it does not expire.
   if (c.secretHash) out.client_secret_expires_at = 0;
   return JSON.parse(JSON.stringify(out)) as Record<string, unknown>;
 }
+
+/** The RFC 7591 metadata schema (wire names), for documents generated from it (the admin API's OpenAPI). */
+export const clientMetadataSchema = wireSchema;

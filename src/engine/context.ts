@@ -1,7 +1,9 @@
 import type { TenantKeys } from '../keys/keystore.js';
+import type { SecretBox } from '../keys/secret-box.js';
 import type { Store } from '../store/types.js';
 import type { Hasher, RandomSource } from '../tokens/handles.js';
 import type { EngineLogger } from './result.js';
+import type { ClientSettings } from './client-settings.js';
 
 /** Per-tenant policy the engine reads. Defaults come from the server config; a tenant may override. */
 export interface TenantSettings {
@@ -39,6 +41,10 @@ export interface EngineContext {
   clock: () => number;
   random: RandomSource;
   log?: EngineLogger;
+  /** Encrypts the secrets that must stay recoverable (client_secret_jwt); the Latchkey object holds the key. */
+  secrets?: SecretBox;
+  /** Server-wide client policy: certificate trust, client key fetching, dynamic registration. */
+  clients?: ClientSettings;
 }
 
 export const nowSeconds = (ctx: Pick<EngineContext, 'clock'>): number => Math.floor(ctx.clock() / 1000);
@@ -59,5 +65,6 @@ export function endpointsOf(issuer: string) {
     deviceAuthorization: `${issuer}/oauth/device_authorization`,
     device: `${issuer}/device`,
     formPostScript: `${issuer}/assets/form-post.js`,
+    registration: `${issuer}/oauth/register`,
   };
 }

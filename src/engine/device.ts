@@ -2,7 +2,7 @@ import type { ClientRecord, DeviceCodeRecord } from '../store/types.js';
 import { newHandle, type RandomSource } from '../tokens/handles.js';
 import { runChecks } from './authorization/index.js';
 import type { CheckState } from './authorization/request.js';
-import { authenticateClient, presentedCredentials } from './client-auth.js';
+import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
 import { type EngineContext, endpointsOf, nowSeconds } from './context.js';
 import type { OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
@@ -51,7 +51,7 @@ export function deviceAuthorization(input: BackChannelInput, ctx: EngineContext)
     async () => {
       checkFormContentType(input.contentType);
       const params = Params.parse(input.parameters);
-      const { client } = await authenticateClient({ store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id }, presentedCredentials(input), params);
+      const { client } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).deviceAuthorization), presentedCredentials(input), params);
       const state: CheckState = { params, ctx, client, request: { clientId: client.clientId } };
       await runChecks('device_authorization', state);
       const now = nowSeconds(ctx);

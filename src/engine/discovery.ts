@@ -2,6 +2,9 @@ import { SIGNING_ALGS } from '../tokens/jwt.js';
 import { REQUEST_OBJECT_ALGS } from './authorization/request-object.js';
 import { RESPONSE_MODES } from './authorization/request.js';
 import { REGISTRABLE_RESPONSE_TYPES } from './client-metadata.js';
+import { ASYMMETRIC_ASSERTION_ALGS, HMAC_ASSERTION_ALGS } from './client-assertion.js';
+import { supportedClientAuthMethods } from './client-auth.js';
+import type { ClientSettings } from './client-settings.js';
 import { endpointsOf, type TenantSettings } from './context.js';
 import { grantHandlers } from './token/index.js';
 
@@ -10,7 +13,15 @@ import { grantHandlers } from './token/index.js';
  * Lists exactly what is implemented: grant types come from the grant table, so nothing is advertised that
  * has no handler.
  */
-export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', settings: Partial<TenantSettings> = {}): Record<string, unknown> {
+export interface DiscoveryOptions {
+  /** The server's client settings: which authentication methods work, whether registration is on. */
+  clients?: ClientSettings;
+  /** Tenant settings that change what is offered (PAR required, account creation). */
+  settings?: Partial<TenantSettings>;
+}
+
+export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts: DiscoveryOptions = {}): Record<string, unknown> {
+  const settings = opts.settings ?? {};
   const e = endpointsOf(issuer);
   const grants = Object.keys(grantHandlers);
   const hasCodeFlow = grants.includes('authorization_code');
@@ -42,12 +53,18 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', sett
   // implicit has no token-endpoint handler: it is listed because response_types with token/id_token work.
   doc.grant_types_supported = hasCodeFlow ? [...grants.slice(0, 1), 'implicit', ...grants.slice(1)] : grants;
   doc.device_authorization_endpoint = e.deviceAuthorization; // RFC 8628 §4
-  doc.token_endpoint_auth_methods_supported = ['client_secret_basic', 'client_secret_post', ...(hasCodeFlow ? ['none'] : [])];
+  doc.token_endpoint_auth_methods_supported = supportedClientAuthMethods(opts.clients, { publicClients: hasCodeFlow });
+  // RFC 8414 §2: REQUIRED when client_secret_jwt or private_key_jwt is listed.
+  doc.token_endpoint_auth_signing_alg_values_supported = [...ASYMMETRIC_ASSERTION_ALGS, ...HMAC_ASSERTION_ALGS];
   doc.introspection_endpoint = e.introspection; // RFC 7662, RFC 8414 §2
-  doc.introspection_endpoint_auth_methods_supported = ['client_secret_basic', 'client_secret_post']; // no public clients (RFC 7662 §2.1)
+  doc.introspection_endpoint_auth_methods_supported = supportedClientAuthMethods(opts.clients, { publicClients: false }); // RFC 7662 §2.1
+  doc.introspection_endpoint_auth_signing_alg_values_supported = doc.token_endpoint_auth_signing_alg_values_supported;
   doc.introspection_signing_alg_values_supported = [...SIGNING_ALGS]; // RFC 9701 §7
   doc.revocation_endpoint = e.revocation; // RFC 7009, RFC 8414 §2
   doc.revocation_endpoint_auth_methods_supported = doc.token_endpoint_auth_methods_supported; // RFC 7009 §2.1: public clients too
+  doc.revocation_endpoint_auth_signing_alg_values_supported = doc.token_endpoint_auth_signing_alg_values_supported;
+  // RFC 8414 §2, RFC 7591: only when registration is enabled.
+  if (opts.clients && opts.clients.registration !== 'off') doc.registration_endpoint = e.registration;
   if (kind === 'openid' || hasCodeFlow) {
     doc.subject_types_supported = ['public'];
     doc.id_token_signing_alg_values_supported = [...SIGNING_ALGS];

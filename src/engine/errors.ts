@@ -31,7 +31,9 @@ export type OAuthErrorCode =
   | 'slow_down'
   | 'expired_token'
   | 'invalid_dpop_proof'
-  | 'use_dpop_nonce';
+  | 'use_dpop_nonce'
+  | 'invalid_software_statement' // RFC 7591 §3.2.2
+  | 'unapproved_software_statement'; // RFC 7591 §3.2.2
 
 export interface OAuthErrorOptions {
   resultCode?: ResultCode;

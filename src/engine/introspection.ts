@@ -1,8 +1,8 @@
 import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { signJwt, SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { lookupToken, type TokenState } from '../tokens/lookup.js';
-import { authenticateClient, presentedCredentials } from './client-auth.js';
-import { nowSeconds, type EngineContext } from './context.js';
+import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
+import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
 import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
@@ -21,6 +21,8 @@ export interface IntrospectionInput {
   clientSecret?: string;
   /** The raw Accept header: asking for application/token-introspection+jwt gets an RFC 9701 signed answer. */
   accept?: string;
+  /** The TLS client certificate (PEM), for tls_client_auth / self_signed_tls_client_auth (RFC 8705 §2). */
+  clientCertificate?: string;
 }
 
 /** RFC 9701 §4, §5: the media type a resource server accepts and the JWT answer comes back as. */
@@ -42,7 +44,7 @@ export function introspection(input: IntrospectionInput, ctx: EngineContext): Pr
       checkFormContentType(input.contentType);
       const params = Params.parse(input.parameters);
       const { client, method } = await authenticateClient(
-        { store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id },
+        clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).introspection),
         presentedCredentials(input),
         params,
       );

@@ -2,8 +2,8 @@ import { newHandle } from '../tokens/handles.js';
 import { runChecks } from './authorization/index.js';
 import type { CheckState } from './authorization/request.js';
 import { PAR_URN_PREFIX } from './authorization/request-object.js';
-import { authenticateClient, presentedCredentials } from './client-auth.js';
-import { type EngineContext, nowSeconds } from './context.js';
+import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
+import { type EngineContext, endpointsOf, nowSeconds } from './context.js';
 import type { OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
 import { jsonResult, runEngine, type Result } from './result.js';
@@ -19,6 +19,8 @@ export interface BackChannelInput {
   authorization?: string;
   clientId?: string;
   clientSecret?: string;
+  /** The TLS client certificate (PEM), for tls_client_auth / self_signed_tls_client_auth (RFC 8705 §2). */
+  clientCertificate?: string;
 }
 
 /** Client authentication parameters: they authenticate the push and are never stored with the request. */
@@ -37,7 +39,7 @@ export function pushedAuthorizationRequest(input: BackChannelInput, ctx: EngineC
     async () => {
       checkFormContentType(input.contentType);
       const body = Params.parse(input.parameters);
-      const { client } = await authenticateClient({ store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id }, presentedCredentials(input), body);
+      const { client } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest), presentedCredentials(input), body);
       const kept = Object.fromEntries([...body.entries()].filter(([k]) => !CLIENT_AUTH_PARAMS.includes(k)));
       const state: CheckState = { params: Params.fromRecord({ ...kept, client_id: client.clientId }), ctx, client, request: { clientId: client.clientId } };
       await runChecks('par', state);

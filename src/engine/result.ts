@@ -13,7 +13,7 @@ export interface Result<A extends string = string> {
   /** Exactly what goes to the client: a JSON body, a redirect URL (LOCATION) or an HTML page (FORM). */
   responseContent: string;
   status: number;
-  contentType?: 'application/json' | 'text/html' | 'application/jwt' | 'application/token-introspection+jwt';
+  contentType?: 'application/json' | 'text/html' | 'application/jwt' | 'application/token-introspection+jwt' | 'application/jwk-set+json';
   headers?: Record<string, string>;
 }
 

@@ -1,6 +1,6 @@
 import { lookupToken } from '../tokens/lookup.js';
-import { authenticateClient, presentedCredentials } from './client-auth.js';
-import { nowSeconds, type EngineContext } from './context.js';
+import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
+import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import type { OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
 import { NO_STORE, runEngine, type Result } from './result.js';
@@ -17,6 +17,8 @@ export interface RevocationInput {
   authorization?: string;
   clientId?: string;
   clientSecret?: string;
+  /** The TLS client certificate (PEM), for tls_client_auth / self_signed_tls_client_auth (RFC 8705 §2). */
+  clientCertificate?: string;
 }
 
 const actionFor = (e: OAuthError): RevocationAction => (e.code === 'invalid_client' ? 'INVALID_CLIENT' : 'BAD_REQUEST');
@@ -55,7 +57,7 @@ export function revocation(input: RevocationInput, ctx: EngineContext): Promise<
       checkFormContentType(input.contentType);
       const params = Params.parse(input.parameters);
       const { client } = await authenticateClient(
-        { store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id },
+        clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).revocation),
         presentedCredentials(input),
         params,
       );

@@ -1,73 +1,121 @@
-import { lookupToken } from '../tokens/lookup.js';
-import { claimsForScopes, USER_CLAIMS } from './claims.js';
+import type { TokenRecord } from '../store/types.js';
+import { activeAccessToken, bearerError, extractBearer, type BearerInput, type ResourceAction, runResource } from './bearer.js';
+import { claimsForScopes, SCOPE_CLAIMS, USER_CLAIMS } from './claims.js';
 import type { EngineContext } from './context.js';
-import { OAuthError } from './errors.js';
-import { checkFormContentType, Params } from './params.js';
+import type { OAuthError } from './errors.js';
 import { jsonResult, runEngine, type Result } from './result.js';
+import { resultCodes } from './result-codes.js';
+import { checkTokenBinding, type PresentedProof } from './token-binding.js';
 
-export type UserInfoAction = 'OK' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'INTERNAL_SERVER_ERROR';
+export { extractBearer } from './bearer.js';
 
-export interface UserInfoInput {
-  /** The raw Authorization header. */
-  authorization?: string;
-  /** Or the access token already extracted by the caller. */
-  accessToken?: string;
-  /** The raw form body of a POST (RFC 6750 §2.2), with its content type. */
-  parameters?: string;
-  contentType?: string;
+export type UserInfoAction = ResourceAction;
+
+/** The built-in endpoint's input: the request as received. */
+export type UserInfoInput = BearerInput;
+
+/*
+ * UserInfo (OIDC Core §5.3) in two steps, so that an application holding its own users can serve it through the
+ * Core API: step one checks the access token and says whose claims are wanted (userinfoRequest); the caller
+ * gathers them; step two builds the response from them (userinfoIssue). The built-in /oauth/userinfo runs the
+ * same two steps with the claims from the user store.
+ */
+
+/** Step one's rule: an active access token, for a user, with the openid scope (OIDC Core §5.3, §5.3.3). */
+async function userInfoToken(ctx: EngineContext, token: string | undefined): Promise<TokenRecord> {
+  if (token === undefined || token === '') throw bearerError(undefined, 'no access token', 401); // RFC 6750 §3.1: no error code
+  const record = await activeAccessToken(ctx, token);
+  if (!record.subject) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401);
+  if (!record.scope.includes('openid')) {
+    throw bearerError('insufficient_scope', 'the access token lacks the openid scope', 403, { scope: ['openid'] });
+  }
+  return record;
 }
 
-/** RFC 6750 §3: WWW-Authenticate for a bearer-protected resource. */
-function bearerError(code: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | undefined, description: string, status: number): OAuthError {
-  const parts = ['realm="latchkey"'];
-  if (code) parts.push(`error="${code}"`, `error_description="${description}"`);
-  return new OAuthError(code ?? 'invalid_token', description, {
-    status,
-    wwwAuthenticate: `Bearer ${parts.join(', ')}`,
-    resultCode: code === 'insufficient_scope' ? 'LK4004' : code === 'invalid_request' ? 'LK4005' : code ? 'LK4003' : 'LK4002',
+/** Names of the claims the token's scopes release (OIDC Core §5.4), for the caller to gather. */
+export function userInfoClaimNames(scopes: readonly string[], requested: readonly string[] = []): string[] {
+  return [...new Set([...scopes.flatMap((s) => SCOPE_CLAIMS[s] ?? []), ...requested.filter((n) => USER_CLAIMS.has(n))])];
+}
+
+/** Claims requested for UserInfo by name (the claims parameter), recorded on the token at issue. */
+function requestedByName(record: TokenRecord): string[] {
+  return Array.isArray(record.data.claims) ? (record.data.claims as string[]) : [];
+}
+
+/**
+ * Step two's rule: the claims the token's scopes release, plus those requested by name (OIDC Core §5.5: released
+ * even without their scope), and sub, always the token's (OIDC Core §5.3.2).
+ */
+function userInfoBody(record: TokenRecord, claims: Record<string, unknown>): Record<string, unknown> {
+  const byName = Object.fromEntries(requestedByName(record).filter((n) => USER_CLAIMS.has(n) && claims[n] !== undefined).map((n) => [n, claims[n]]));
+  return { ...claimsForScopes(record.scope, claims), ...byName, sub: record.subject };
+}
+
+export interface UserInfoRequestInput extends PresentedProof {
+  /** The access token the client presented. */
+  token: string;
+}
+
+export interface UserInfoRequestResult extends Result<UserInfoAction> {
+  subject?: string;
+  scopes?: string[];
+  clientId?: string;
+  /** The claim names to gather for auth/userinfo/issue. */
+  claims?: string[];
+}
+
+/**
+ * Step one (Core API auth/userinfo): OK with the subject and the claim names, or a refusal whose
+ * `responseContent` is the WWW-Authenticate value to send (RFC 6750 §3, RFC 9449 §7.1).
+ */
+export function userinfoRequest(input: UserInfoRequestInput, ctx: EngineContext): Promise<UserInfoRequestResult> {
+  return runResource(ctx, async (): Promise<UserInfoRequestResult> => {
+    const record = await userInfoToken(ctx, input.token);
+    await checkTokenBinding(ctx, record, input.token, input);
+    return {
+      action: 'OK',
+      resultCode: 'LK11012',
+      resultMessage: resultCodes.LK11012,
+      responseContent: '',
+      status: 200,
+      subject: record.subject!,
+      scopes: record.scope,
+      clientId: record.clientId,
+      claims: userInfoClaimNames(record.scope, requestedByName(record)),
+    };
   });
 }
 
-/** RFC 6750 §2.1, §2.2: the token in the header or the form body, never both. */
-export function extractBearer(input: UserInfoInput): string | undefined {
-  if (input.accessToken !== undefined) return input.accessToken;
-  const h = input.authorization;
-  const fromHeader = h !== undefined ? /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(h)?.[1] : undefined;
-  if (h !== undefined && fromHeader === undefined && /^Bearer\b/i.test(h)) throw bearerError('invalid_request', 'malformed Authorization header', 400);
-  let fromBody: string | undefined;
-  if (input.parameters) {
-    try {
-      checkFormContentType(input.contentType ?? '');
-      fromBody = Params.parse(input.parameters).get('access_token');
-    } catch {
-      throw bearerError('invalid_request', 'malformed request body', 400);
-    }
-  }
-  if (fromHeader !== undefined && fromBody !== undefined) throw bearerError('invalid_request', 'access token presented more than once', 400);
-  return fromHeader ?? fromBody;
+export interface UserInfoIssueInput {
+  token: string;
+  /** The user's claims as the caller holds them; only those the token's scopes release are sent. */
+  claims: Record<string, unknown>;
 }
 
-const actionFor = (e: OAuthError): UserInfoAction =>
-  e.status === 401 ? 'UNAUTHORIZED' : e.status === 403 ? 'FORBIDDEN' : 'BAD_REQUEST';
+/**
+ * Step two (Core API auth/userinfo/issue): the UserInfo response from the caller's claims. The token is checked
+ * again (it may have expired or been revoked since step one); its key binding was checked in step one.
+ */
+export function userinfoIssue(input: UserInfoIssueInput, ctx: EngineContext): Promise<Result<UserInfoAction>> {
+  return runResource(ctx, async () => {
+    const record = await userInfoToken(ctx, input.token);
+    return jsonResult('OK', 200, 'LK4001', userInfoBody(record, input.claims));
+  });
+}
 
-/** OIDC Core §5.3: claims about the authenticated user, by the scopes the access token carries. */
+const actionFor = (e: OAuthError): UserInfoAction => (e.status === 401 ? 'UNAUTHORIZED' : e.status === 403 ? 'FORBIDDEN' : 'BAD_REQUEST');
+
+/** The built-in UserInfo endpoint (OIDC Core §5.3): step one, the claims from the user store, step two. */
 export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Result<UserInfoAction>> {
   return runEngine(
     async () => {
       const token = extractBearer(input);
-      if (token === undefined) throw bearerError(undefined, 'no access token', 401); // RFC 6750 §3.1: no error code
-      const state = await lookupToken(ctx, token);
-      if (!state.active || state.record.kind !== 'access_token' || !state.record.subject) {
-        throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401);
-      }
-      if (!state.record.scope.includes('openid')) throw bearerError('insufficient_scope', 'the access token lacks the openid scope', 403);
-      const user = await ctx.store.findUserById(ctx.tenant.id, state.record.subject);
+      const record = await userInfoToken(ctx, token);
+      // No proof reaches this endpoint yet: a sender-constrained token is refused here (fails closed).
+      await checkTokenBinding(ctx, record, token!, {});
+      const user = await ctx.store.findUserById(ctx.tenant.id, record.subject!);
       if (!user || user.disabled) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401);
-      // OIDC Core §5.5: claims requested for UserInfo by name are released even without their scope.
-      const named = Array.isArray(state.record.data.claims) ? (state.record.data.claims as string[]) : [];
-      const byName = Object.fromEntries(named.filter((n) => USER_CLAIMS.has(n) && user.claims[n] !== undefined).map((n) => [n, user.claims[n]]));
-      const body = { ...claimsForScopes(state.record.scope, user.claims), ...byName, sub: user.id };
-      return jsonResult('OK', 200, 'LK4001', body);
+      return jsonResult('OK', 200, 'LK4001', userInfoBody(record, user.claims));
     },
     actionFor,
     'INTERNAL_SERVER_ERROR',

@@ -1,6 +1,12 @@
+import { readFileSync } from 'node:fs';
+import type { Server, ServerOptions } from 'node:https';
 import { hostname } from 'node:os';
-import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
+import { resolve } from 'node:path';
+import Fastify, { LogController, type FastifyError, type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { ConfigError } from '../config/load.js';
 import type { Latchkey } from '../server/latchkey.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import { registerCoreApiRoutes } from './routes/core-api.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerUiRoutes } from './routes/ui.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
@@ -28,10 +34,35 @@ export interface AppOptions {
   logFields?: Record<string, unknown>;
 }
 
+/**
+ * HTTPS options when tlsCert/tlsKey are configured. Client certificates are requested but not required
+ * (RFC 8705 §2: only clients registered for a certificate method need one) and not verified by the TLS layer:
+ * self-signed ones are legitimate (§2.2), and the engine checks each against the client's registration.
+ */
+function httpsOptions(lk: Latchkey): ServerOptions | undefined {
+  const { tlsCert, tlsKey, tlsClientCa } = lk.config;
+  if (!tlsCert || !tlsKey) return undefined;
+  const read = (path: string, option: string) => {
+    try {
+      return readFileSync(resolve(path));
+    } catch (e) {
+      throw new ConfigError(`cannot read ${option} ${path}: ${(e as Error).message}`);
+    }
+  };
+  return {
+    cert: read(tlsCert, 'tlsCert'),
+    key: read(tlsKey, 'tlsKey'),
+    // Sent to clients as the acceptable issuers of their certificate.
+    ...(tlsClientCa ? { ca: read(tlsClientCa, 'tlsClientCa') } : {}),
+    requestCert: true,
+    rejectUnauthorized: false,
+  };
+}
 
 /** The HTTP server: thin adapters from requests to engine inputs and from Results to replies. */
 export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({
+  const https = httpsOptions(lk);
+  const options: FastifyServerOptions = {
     logger: opts.logger ?? {
       level: lk.config.logLevel,
       redact: REDACT_PATHS,
@@ -46,10 +77,12 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
     // Per-request lines only at debug/trace: synchronous logging on every request costs more than the request.
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(lk.config.logLevel) }),
     // Only the configured proxies may say who the client is (X-Forwarded-For); the login rate limit keys on it.
-    trustProxy: lk.config.trustProxy ?? false,
+    trustProxy: lk.config.trustedProxies.length ? [...lk.config.trustedProxies] : false,
     // Query strings are handed to the engine raw; Fastify's own parse is only used for routing.
     routerOptions: { maxParamLength: 200 },
-  });
+  };
+  // One instance type for both: routes only see requests, and read the TLS socket through req.raw.socket.
+  const app = (https ? Fastify({ ...options, https } as FastifyHttpsOptions<Server>) : Fastify(options)) as unknown as FastifyInstance;
 
   // Callback style, not async: an async hook costs a promise per response on every endpoint.
   app.addHook('onSend', (req, reply, payload, done) => {
@@ -104,6 +137,8 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
     await registerWellKnownRoutes(scope, lk);
     await registerOAuthRoutes(scope, lk);
     await registerUiRoutes(scope, lk);
+    await registerAdminRoutes(scope, lk);
+    await registerCoreApiRoutes(scope, lk);
   });
   return app;
 }

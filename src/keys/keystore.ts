@@ -73,6 +73,19 @@ export class KeyManager {
     return this.repo.listKeys(tenantId);
   }
 
+  /**
+   * Retire a published (rotated-out) key: it leaves the JWKS, so tokens it signed no longer verify. The active
+   * key of an alg cannot be retired (rotate first). False when there is no such published key.
+   */
+  async retire(tenantId: string, kid: string): Promise<boolean> {
+    const done = await this.repo.retireKey(tenantId, kid);
+    if (done) {
+      const keys = await this.load(tenantId, await this.repo.keysVersion(tenantId));
+      this.cache.set(tenantId, { keys, checkedAt: this.clock() });
+    }
+    return done;
+  }
+
   private async addKeys(tenantId: string, algs: readonly SigningAlg[]): Promise<SigningKeyRecord[]> {
     const now = Math.floor(this.clock() / 1000);
     const records: SigningKeyRecord[] = [];

@@ -19,14 +19,15 @@ export interface CleanupOptions {
 
 /** Dead rows by table, in the order the sweep visits them. */
 const TARGETS: readonly PurgeTarget[] = [
-  'authorization_codes', 'tickets', 'pushed_requests', 'device_codes', 'rate_limits', 'sessions', 'tokens', 'logout_deliveries',
+  'authorization_codes', 'tickets', 'pushed_requests', 'device_codes', 'jti_replay_cache', 'rate_limits', 'sessions', 'tokens',
+  'logout_deliveries',
 ];
 
 const LEASE = 'cleanup';
 
 /**
- * Deletes dead rows (expired codes, tickets, pushed requests, device codes, tokens and rate-limit windows; expired or
- * ended sessions; finished logout deliveries) in bounded batches, so the tables stop growing without one long statement holding locks.
+ * Deletes dead rows (expired codes, tickets, pushed requests, device codes, replay-cache entries, tokens and
+ * rate-limit windows; expired or ended sessions; finished logout deliveries) in bounded batches, so the tables stop growing without one long statement holding locks.
  *
  * Every serving process runs this timer, but a sweep needs the `cleanup` lease row (MaintenanceStore.acquireLease):
  * the lease lasts one interval and is taken by one conditional UPDATE, so across the workers of a cluster and across

@@ -1,8 +1,14 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
+import type { JSONWebKeySet } from 'jose';
+import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { EngineContext, TenantSettings } from '../engine/context.js';
 import type { EngineLogger } from '../engine/result.js';
+import type { ClientSettings } from '../engine/client-settings.js';
 import { KeyManager } from '../keys/keystore.js';
+import { secretBox, type SecretBox } from '../keys/secret-box.js';
 import { loadMasterKeys } from '../keys/master-key.js';
 import { openStore } from '../store/open.js';
 import { BackchannelDispatcher, type BackchannelOptions } from '../services/backchannel.js';
@@ -57,6 +63,47 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
   };
 }
 
+/** Every certificate in a PEM bundle. */
+export function readCertificates(path: string, option: string): X509Certificate[] {
+  let text: string;
+  try {
+    text = readFileSync(resolve(path), 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read ${option} ${path}: ${(e as Error).message}`);
+  }
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!blocks.length) throw new ConfigError(`${option} ${path} holds no PEM certificate`);
+  try {
+    return blocks.map((b) => new X509Certificate(b));
+  } catch (e) {
+    throw new ConfigError(`${option} ${path}: ${(e as Error).message}`);
+  }
+}
+
+function readJwks(path: string, option: string): JSONWebKeySet {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(resolve(path), 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read ${option} ${path}: ${(e as Error).message}`);
+  }
+  const keys = (parsed as { keys?: unknown })?.keys;
+  if (!Array.isArray(keys) || !keys.length) throw new ConfigError(`${option} ${path} must be a JWK Set ({"keys": [...]})`);
+  return parsed as JSONWebKeySet;
+}
+
+/** The server-wide client settings from the configuration (files are read once, at start). */
+export function clientSettingsFrom(config: Config): ClientSettings {
+  return {
+    trustAnchors: config.tlsClientCa ? readCertificates(config.tlsClientCa, 'tlsClientCa') : [],
+    certificatesAvailable: config.tlsCert !== undefined || config.clientCertificateHeader !== undefined,
+    keySet: { allowHttp: config.insecureAllowHttpJwksUri },
+    registration: config.registration,
+    registrationScopes: config.registrationScopes,
+    softwareStatementKeys: config.softwareStatementJwks ? readJwks(config.softwareStatementJwks, 'softwareStatementJwks') : undefined,
+  };
+}
+
 /** The default tenant, served at the root, is created on first start with its signing keys. */
 async function ensureDefaultTenant(config: Config, store: Store, keys: KeyManager, clock: () => number): Promise<void> {
   const existing = await store.findTenant(DEFAULT_TENANT);
@@ -85,6 +132,9 @@ export class Latchkey {
     readonly clock: () => number,
     readonly random: RandomSource,
     private log: EngineLogger | undefined,
+    /** Encrypts recoverable secrets (client_secret_jwt) under the key-encryption key. */
+    readonly secrets: SecretBox,
+    readonly clientSettings: ClientSettings,
     backchannel: BackchannelOptions | undefined,
   ) {
     this.backchannel = new BackchannelDispatcher(store, clock, log, backchannel);
@@ -121,6 +171,7 @@ export class Latchkey {
     const { config } = opts;
     const clock = opts.clock ?? Date.now;
     const { keys: master } = loadMasterKeys({ configured: config.keyEncryptionKey, dataDir: resolve(config.dataDir) });
+    const clientSettings = clientSettingsFrom(config);
     let store: Store;
     if (opts.store) {
       store = opts.store;
@@ -150,7 +201,8 @@ export class Latchkey {
       store = opened;
     }
     const keys = new KeyManager(store, master.keyEncryptionKey, clock, opts.keyRecheckMs);
-    return new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log, opts.backchannel);
+    const secrets = secretBox(master.keyEncryptionKey, 'client-secret');
+    return new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log, secrets, clientSettings, opts.backchannel);
   }
 
   /** Issuer of a tenant: the default tenant follows the configured issuer. */
@@ -172,6 +224,8 @@ export class Latchkey {
       clock: this.clock,
       random: this.random,
       log: this.log,
+      secrets: this.secrets,
+      clients: this.clientSettings,
     };
     this.contexts.set(tenantId, ctx);
     return ctx;

@@ -1,25 +1,83 @@
-import { clientToJson, validateClientMetadata } from '../engine/client-metadata.js';
+import { clientToJson } from '../engine/client-metadata.js';
+import { clientResponse, newClientRecord, replacedClientRecord, rotatedSecretRecord } from '../engine/client-records.js';
 import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
-import { OAuthError } from '../engine/errors.js';
 import type { ClientRecord } from '../store/types.js';
-import { newHandle } from '../tokens/handles.js';
+import { badRequest, conflict, notFound } from './errors.js';
 
-/** Operations on clients shared by the CLI, the admin API and dynamic registration. */
+/**
+ * Operations on clients shared by the CLI, the admin API and the demo bootstrap. Dynamic registration (RFC 7591)
+ * builds its records with the same engine functions (engine/client-records.ts).
+ */
+
+/** The client as the admin API and CLI show it: RFC 7591 metadata, plus the end of a secret rotation grace. */
+export function clientView(c: ClientRecord): Record<string, unknown> {
+  const json = clientToJson(c);
+  if (c.previousSecretExpiresAt !== undefined && c.previousSecretHash) json.previous_secret_expires_at = c.previousSecretExpiresAt;
+  if (c.registrationAccessTokenHash) json.dynamically_registered = true;
+  return json;
+}
+
+/** Register a client from RFC 7591 metadata (an operator may choose client_id and client_secret). */
 export async function registerClient(ctx: EngineContext, input: unknown): Promise<{ client: ClientRecord; json: Record<string, unknown> }> {
-  const { clientId, clientSecret, metadata } = validateClientMetadata(input);
-  const id = clientId ?? newHandle(ctx.random, 16);
-  if (await ctx.store.findClient(ctx.tenant.id, id)) throw new OAuthError('invalid_client_metadata', `client_id ${id} already exists`);
-  const secret = metadata.tokenEndpointAuthMethod === 'none' ? undefined : (clientSecret ?? newHandle(ctx.random, 32));
-  const client: ClientRecord = {
-    ...metadata,
-    tenantId: ctx.tenant.id,
-    clientId: id,
-    secretHash: secret ? ctx.hasher.hash(secret) : null,
-    createdAt: nowSeconds(ctx),
-  };
-  await ctx.store.createClient(client);
-  const json = clientToJson(client);
-  if (secret) json.client_secret = secret;
-  return { client, json };
+  const { client, issued } = await newClientRecord(ctx, input, { dynamic: false });
+  if (await ctx.store.findClient(ctx.tenant.id, client.clientId)) throw conflict(`client_id ${client.clientId} already exists`);
+  try {
+    await ctx.store.createClient(client);
+  } catch (e) {
+    if (await ctx.store.findClient(ctx.tenant.id, client.clientId)) throw conflict(`client_id ${client.clientId} already exists`);
+    throw e;
+  }
+  return { client, json: { ...clientView(client), ...clientResponse(ctx, client, issued) } };
+}
+
+export async function listClients(ctx: EngineContext): Promise<ClientRecord[]> {
+  return ctx.store.listClients(ctx.tenant.id);
+}
+
+export async function getClient(ctx: EngineContext, clientId: string): Promise<ClientRecord> {
+  const c = clientId.length <= 255 ? await ctx.store.findClient(ctx.tenant.id, clientId) : undefined;
+  if (!c) throw notFound(`client ${clientId}`);
+  return c;
+}
+
+/** Replace a client's metadata; its secret is kept unless client_secret is given (or its new method needs one). */
+export async function replaceClient(ctx: EngineContext, clientId: string, input: unknown): Promise<{ client: ClientRecord; json: Record<string, unknown> }> {
+  const existing = await getClient(ctx, clientId);
+  const body = input as Record<string, unknown> | null;
+  if (body && typeof body === 'object' && body.client_id !== undefined && body.client_id !== clientId) {
+    throw badRequest('client_id in the body differs from the client being updated');
+  }
+  const { client, issued } = await replacedClientRecord(ctx, existing, input, { dynamic: false });
+  await ctx.store.updateClient(client);
+  return { client, json: { ...clientView(client), ...clientResponse(ctx, client, issued) } };
+}
+
+/** Delete a client and revoke every grant and token issued to it. */
+export async function deleteClient(ctx: EngineContext, clientId: string): Promise<void> {
+  await getClient(ctx, clientId);
+  await ctx.store.transaction(async (tx) => {
+    await tx.revokeClientTokens(ctx.tenant.id, clientId, nowSeconds(ctx));
+    await tx.deleteClient(ctx.tenant.id, clientId);
+  });
+}
+
+/** A new secret; the old one keeps working for graceSeconds. */
+export async function rotateClientSecret(
+  ctx: EngineContext,
+  clientId: string,
+  graceSeconds: number,
+): Promise<{ client: ClientRecord; json: Record<string, unknown> }> {
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 90 * 86400) {
+    throw badRequest('grace_seconds must be an integer between 0 and 7776000 (90 days)');
+  }
+  const existing = await getClient(ctx, clientId);
+  let rotated;
+  try {
+    rotated = await rotatedSecretRecord(ctx, existing, graceSeconds);
+  } catch (e) {
+    throw badRequest((e as Error & { description?: string }).description ?? (e as Error).message);
+  }
+  await ctx.store.updateClient(rotated.client);
+  return { client: rotated.client, json: { ...clientView(rotated.client), client_secret: rotated.secret } };
 }

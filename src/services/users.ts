@@ -1,9 +1,11 @@
 import { hash, verify } from '@node-rs/argon2';
 import { z } from 'zod';
 import type { EngineContext } from '../engine/context.js';
+import { logoutUserEverywhere, performLogout } from '../engine/logout.js';
 import { nowSeconds } from '../engine/context.js';
-import type { UserRecord } from '../store/types.js';
+import type { GrantRecord, SessionRecord, UserRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
+import { ServiceError, conflict, notFound } from './errors.js';
 
 /** argon2id with OWASP's recommended baseline (19 MiB, t=2, p=1). */
 const ARGON2 = { algorithm: 2 as const, memoryCost: 19456, timeCost: 2, parallelism: 1 };
@@ -37,29 +39,148 @@ export const claimsSchema = z.object({
   address: addressSchema.optional(), updated_at: z.number().int().optional(),
 }).strict();
 
-export class UserInputError extends Error {}
+/** Bad input to a user operation (400 in the admin API). */
+export class UserInputError extends ServiceError {
+  constructor(message: string) {
+    super(400, 'invalid_request', message);
+  }
+}
+
+function checkUsername(username: string): void {
+  if (!/^[^\s\x00-\x1f]{1,100}$/.test(username)) throw new UserInputError('username must be 1-100 characters without spaces');
+}
+function checkPassword(password: string): void {
+  if (password.length < 8 || password.length > 1024) throw new UserInputError('password must be 8-1024 characters');
+}
+function parseClaims(claims: unknown): z.output<typeof claimsSchema> {
+  const parsed = claimsSchema.safeParse(claims ?? {});
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new UserInputError(`claims.${i.path.join('.') || ''}: ${i.message}`);
+  }
+  return parsed.data;
+}
 
 export async function createUser(
   ctx: EngineContext,
   input: { username: string; password: string; claims?: unknown; id?: string },
 ): Promise<UserRecord> {
-  if (!/^[^\s\x00-\x1f]{1,100}$/.test(input.username)) throw new UserInputError('username must be 1-100 characters without spaces');
-  if (input.password.length < 8 || input.password.length > 1024) throw new UserInputError('password must be 8-1024 characters');
-  const parsed = claimsSchema.safeParse(input.claims ?? {});
-  if (!parsed.success) {
-    const i = parsed.error.issues[0]!;
-    throw new UserInputError(`claims.${i.path.join('.') || ''}: ${i.message}`);
-  }
-  if (await ctx.store.findUserByUsername(ctx.tenant.id, input.username)) throw new UserInputError(`user ${input.username} already exists`);
+  checkUsername(input.username);
+  checkPassword(input.password);
+  const claims = parseClaims(input.claims);
+  if (input.id !== undefined && !/^[\x21-\x7e]{1,255}$/.test(input.id)) throw new UserInputError('id (sub) must be 1-255 printable ASCII characters');
+  if (await ctx.store.findUserByUsername(ctx.tenant.id, input.username)) throw conflict(`user ${input.username} already exists`);
+  if (input.id !== undefined && (await ctx.store.findUserById(ctx.tenant.id, input.id))) throw conflict(`a user with sub ${input.id} already exists`);
   const user: UserRecord = {
     tenantId: ctx.tenant.id,
     id: input.id ?? newHandle(ctx.random, 16),
     username: input.username,
     passwordHash: await hashPassword(input.password),
-    claims: { preferred_username: input.username, ...parsed.data },
+    claims: { preferred_username: input.username, ...claims },
     disabled: false,
     createdAt: nowSeconds(ctx),
   };
   await ctx.store.createUser(user);
   return user;
+}
+
+/* ---------- management operations (CLI and admin API) ---------- */
+
+/** A user as the admin API and CLI show it: never the password hash. */
+export function userView(u: UserRecord): Record<string, unknown> {
+  return { sub: u.id, username: u.username, disabled: u.disabled, claims: u.claims, created_at: u.createdAt };
+}
+
+export async function getUser(ctx: EngineContext, sub: string): Promise<UserRecord> {
+  const u = sub.length <= 255 ? await ctx.store.findUserById(ctx.tenant.id, sub) : undefined;
+  if (!u) throw notFound(`user ${sub}`);
+  return u;
+}
+
+export async function listUsers(ctx: EngineContext): Promise<UserRecord[]> {
+  return ctx.store.listUsers(ctx.tenant.id);
+}
+
+/** Change username and/or claims (claims are replaced as a whole). */
+export async function updateUser(ctx: EngineContext, sub: string, input: { username?: string; claims?: unknown }): Promise<UserRecord> {
+  const u = await getUser(ctx, sub);
+  const next: UserRecord = { ...u };
+  if (input.username !== undefined && input.username !== u.username) {
+    checkUsername(input.username);
+    if (await ctx.store.findUserByUsername(ctx.tenant.id, input.username)) throw conflict(`user ${input.username} already exists`);
+    next.username = input.username;
+  }
+  if (input.claims !== undefined) next.claims = { preferred_username: next.username, ...parseClaims(input.claims) };
+  await ctx.store.updateUser(next);
+  return next;
+}
+
+/** Password reset by an operator. The user's sessions end, so a stolen session does not outlive the reset. */
+export async function setPassword(ctx: EngineContext, sub: string, password: string): Promise<void> {
+  checkPassword(password);
+  const u = await getUser(ctx, sub);
+  await ctx.store.updateUser({ ...u, passwordHash: await hashPassword(password) });
+  await logoutUserEverywhere(ctx, sub);
+}
+
+/**
+ * Disable (or enable) a user. Disabling ends their sessions and revokes every grant and token they hold, so no
+ * refresh token keeps working; enabling does not bring them back.
+ */
+export async function setDisabled(ctx: EngineContext, sub: string, disabled: boolean): Promise<UserRecord> {
+  const u = await getUser(ctx, sub);
+  const next = { ...u, disabled };
+  const now = nowSeconds(ctx);
+  await ctx.store.transaction(async (tx) => {
+    await tx.updateUser(next);
+    if (disabled) await tx.revokeSubject(ctx.tenant.id, sub, now);
+  });
+  // Sessions end the way a logout ends them: clients are told (back-channel deliveries, sent by the sweep).
+  if (disabled) await logoutUserEverywhere(ctx, sub);
+  return next;
+}
+
+/** Delete a user, revoking their grants and tokens and ending their sessions. */
+export async function deleteUser(ctx: EngineContext, sub: string): Promise<void> {
+  await getUser(ctx, sub);
+  const now = nowSeconds(ctx);
+  await ctx.store.transaction(async (tx) => {
+    await tx.revokeSubject(ctx.tenant.id, sub, now);
+    await tx.deleteUser(ctx.tenant.id, sub);
+  });
+  await logoutUserEverywhere(ctx, sub);
+}
+
+export function grantView(g: GrantRecord): Record<string, unknown> {
+  return { id: g.id, client_id: g.clientId, scope: g.scope.join(' '), created_at: g.createdAt, revoked_at: g.revokedAt };
+}
+
+export async function listUserGrants(ctx: EngineContext, sub: string): Promise<GrantRecord[]> {
+  await getUser(ctx, sub);
+  return ctx.store.listGrantsOfSubject(ctx.tenant.id, sub);
+}
+
+/** Revoke one of a user's grants and every token it issued. */
+export async function revokeUserGrant(ctx: EngineContext, sub: string, grantId: string): Promise<void> {
+  const g = grantId.length <= 255 ? await ctx.store.findGrant(ctx.tenant.id, grantId) : undefined;
+  if (!g || g.subject !== sub) throw notFound(`grant ${grantId} of user ${sub}`);
+  await ctx.store.revokeGrant(ctx.tenant.id, grantId, nowSeconds(ctx));
+}
+
+export function sessionView(s: SessionRecord): Record<string, unknown> {
+  return {
+    sid: s.sid, auth_time: s.authTime, acr: s.acr, created_at: s.createdAt, last_seen_at: s.lastSeenAt, expires_at: s.expiresAt,
+  };
+}
+
+/** The user's live sessions (not ended, not expired). */
+export async function listUserSessions(ctx: EngineContext, sub: string): Promise<SessionRecord[]> {
+  await getUser(ctx, sub);
+  return ctx.store.listSessionsBySubject(ctx.tenant.id, sub, nowSeconds(ctx));
+}
+
+/** End one of the user's sessions as a logout would: its non-offline grants revoked, its clients notified. */
+export async function endUserSession(ctx: EngineContext, sub: string, sid: string): Promise<void> {
+  const s = sid.length <= 100 ? await ctx.store.findSessionBySid(ctx.tenant.id, sid) : undefined;
+  if (!s || s.subject !== sub || !(await performLogout(ctx, sid)).ended) throw notFound(`session ${sid} of user ${sub}`);
 }

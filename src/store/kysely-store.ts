@@ -1,12 +1,14 @@
 import { type Kysely, type Transaction, sql } from 'kysely';
 import type {
   AuthorizationCodeRecord,
+  ManagementTokenRecord,
   ClientRecord,
   DeviceCodeRecord,
   PushedRequestRecord,
   ConsentRecord,
   GrantRecord,
   LogoutDeliveryRecord,
+  ServiceTokenRecord,
   SessionRecord,
   SigningKeyRecord,
   Store,
@@ -43,11 +45,17 @@ interface SessionRow {
 interface ConsentRow { tenant_id: string; subject: string; client_id: string; scope: string; updated_at: number }
 interface RateRow { key: string; window_start: number; count: number; expires_at: number }
 interface LeaseRow { name: string; holder: string; expires_at: number }
+interface ServiceTokenRow { id: string; tenant_id: string | null; hash: string; name: string | null; created_at: number; revoked_at: number | null }
 interface PushedRow { tenant_id: string; hash: string; client_id: string; expires_at: number; consumed_at: number | null; data: string }
 interface DeviceRow {
   tenant_id: string; hash: string; user_code_hash: string; client_id: string; scope: string; status: string; poll_interval: number;
   last_polled_at: number | null; created_at: number; expires_at: number; subject: string | null; decided_at: number | null;
   consumed_at: number | null; data: string;
+};
+interface JtiRow { tenant_id: string; namespace: string; jti: string; expires_at: number }
+interface ManagementTokenRow {
+  id: string; kind: string; tenant_id: string | null; hash: string; name: string | null; created_at: number;
+  expires_at: number | null; revoked_at: number | null; remaining_uses: number | null;
 }
 
 export interface Database {
@@ -65,6 +73,9 @@ export interface Database {
   logout_deliveries: DeliveryRow;
   pushed_requests: PushedRow;
   device_codes: DeviceRow;
+  jti_replay_cache: JtiRow;
+  management_tokens: ManagementTokenRow;
+  service_tokens: ServiceTokenRow;
   ops_leases: LeaseRow;
 }
 
@@ -112,6 +123,9 @@ const toCode = (r: CodeRow): AuthorizationCodeRecord => ({
 });
 const toTicket = (r: TicketRow): TicketRecord => ({
   tenantId: r.tenant_id, hash: r.hash, clientId: r.client_id, expiresAt: Number(r.expires_at), consumedAt: n(r.consumed_at), data: p(r.data),
+});
+const toServiceToken = (r: ServiceTokenRow): ServiceTokenRecord => ({
+  id: r.id, tenantId: r.tenant_id, hash: r.hash, name: r.name, createdAt: Number(r.created_at), revokedAt: n(r.revoked_at),
 });
 const toSession = (r: SessionRow): SessionRecord => ({
   tenantId: r.tenant_id, hash: r.hash, sid: r.sid, subject: r.subject, authTime: Number(r.auth_time), acr: r.acr,
@@ -163,6 +177,10 @@ const toDevice = (r: DeviceRow): DeviceCodeRecord => ({
   createdAt: Number(r.created_at), expiresAt: Number(r.expires_at), subject: r.subject, decidedAt: n(r.decided_at),
   consumedAt: n(r.consumed_at), data: p(r.data),
 });
+const toManagementToken = (r: ManagementTokenRow): ManagementTokenRecord => ({
+  id: r.id, kind: r.kind as ManagementTokenRecord['kind'], tenantId: r.tenant_id, hash: r.hash, name: r.name,
+  createdAt: Number(r.created_at), expiresAt: n(r.expires_at), revokedAt: n(r.revoked_at), remainingUses: n(r.remaining_uses),
+});
 
 function clientRow(c: ClientRecord): ClientRow {
   const { tenantId, clientId, secretHash, createdAt, ...metadata } = c;
@@ -183,9 +201,15 @@ export class KyselyStore implements Store {
     private readonly inTransaction = false,
     /** Bound to one connection that holds the start-up lock (see exclusive). */
     private readonly pinned = false,
+    /** The root store's client cache: a store bound to a transaction does not read it but must invalidate it. */
+    rootClientCache?: ClientCache,
   ) {
     this.clientCache = inTransaction || pinned ? undefined : new ClientCache(5000);
+    this.staleClients = this.clientCache ?? rootClientCache;
   }
+
+  /** Where client writes invalidate cached records (the root's cache, also from inside a transaction). */
+  private readonly staleClients: ClientCache | undefined;
 
   /**
    * Clients are read on every back-channel request and change rarely: the root store keeps them for a few seconds
@@ -210,7 +234,7 @@ export class KyselyStore implements Store {
     if (this.inTransaction) return fn(this);
     this.openTransactions++;
     try {
-      return await (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true, this.pinned)));
+      return await (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true, this.pinned, this.staleClients)));
     } finally {
       if (--this.openTransactions === 0) this.tokenBatcher?.resume();
     }
@@ -236,7 +260,7 @@ export class KyselyStore implements Store {
       await sql`select pg_advisory_lock(hashtext('latchkey.startup'))`.execute(conn);
       let ok = false;
       try {
-        const out = await fn(new KyselyStore(conn, this.dialect, async () => {}, false, true));
+        const out = await fn(new KyselyStore(conn, this.dialect, async () => {}, false, true, this.staleClients));
         ok = true;
         return out;
       } finally {
@@ -287,11 +311,11 @@ export class KyselyStore implements Store {
     return c;
   }
   async createClient(c: ClientRecord) {
-    this.clientCache?.delete(c.tenantId, c.clientId);
+    this.staleClients?.delete(c.tenantId, c.clientId);
     await this.db.insertInto('clients').values(clientRow(c)).execute();
   }
   async updateClient(c: ClientRecord) {
-    this.clientCache?.delete(c.tenantId, c.clientId);
+    this.staleClients?.delete(c.tenantId, c.clientId);
     const row = clientRow(c);
     await this.db
       .updateTable('clients')
@@ -304,7 +328,7 @@ export class KyselyStore implements Store {
     return (await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('client_id').execute()).map(toClient);
   }
   async deleteClient(tenantId: string, clientId: string) {
-    this.clientCache?.delete(tenantId, clientId);
+    this.staleClients?.delete(tenantId, clientId);
     const r = await this.db.deleteFrom('clients').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
@@ -680,6 +704,153 @@ export class KyselyStore implements Store {
       .executeTakeFirst();
     return r && toDevice(r);
   }
+
+  // users (issue 6)
+  async updateUser(u: UserRecord) {
+    const r = await this.db
+      .updateTable('users')
+      .set({ username: u.username, password_hash: u.passwordHash, claims: j(u.claims), disabled: u.disabled ? 1 : 0 })
+      .where('tenant_id', '=', u.tenantId)
+      .where('id', '=', u.id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  // signing keys (issue 6)
+  async retireKey(tenantId: string, kid: string) {
+    return this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      await this.lockTenant(db, 'latchkey.signing_keys', tenantId);
+      // keysVersion is max(seq): the retired row takes the next seq, so every instance sees a new version.
+      const max = await db.selectFrom('signing_keys').select((eb) => eb.fn.max('seq').as('m')).where('tenant_id', '=', tenantId).executeTakeFirst();
+      const r = await db
+        .updateTable('signing_keys')
+        .set({ status: 'retired', seq: Number(max?.m ?? 0) + 1 })
+        .where('tenant_id', '=', tenantId)
+        .where('kid', '=', kid)
+        .where('status', '=', 'published')
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
+    });
+  }
+
+  // grants and sessions by user or client (issue 6)
+  async listGrantsOfSubject(tenantId: string, subject: string) {
+    const rows = await this.db
+      .selectFrom('grants')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('subject', '=', subject)
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .execute();
+    return rows.map(toGrant);
+  }
+  async revokeSubject(tenantId: string, subject: string, now: number) {
+    await this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      await db.updateTable('grants').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('revoked_at', 'is', null).execute();
+      await db.updateTable('tokens').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('revoked_at', 'is', null).execute();
+    });
+  }
+  async revokeClientTokens(tenantId: string, clientId: string, now: number) {
+    await this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      await db.updateTable('grants').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('client_id', '=', clientId).where('revoked_at', 'is', null).execute();
+      await db.updateTable('tokens').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('client_id', '=', clientId).where('revoked_at', 'is', null).execute();
+    });
+  }
+  // replay cache (issue 6)
+  private lastJtiPurge = 0;
+  async rememberJti(tenantId: string, namespace: string, jti: string, expiresAt: number, now: number) {
+    // An expired entry may be taken over (its assertion can no longer be accepted anyway); a live one may not.
+    // INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING is one statement on both dialects: 0 rows = replay.
+    const r = await this.db
+      .insertInto('jti_replay_cache')
+      .values({ tenant_id: tenantId, namespace, jti, expires_at: expiresAt })
+      .onConflict((oc) =>
+        oc
+          .columns(['tenant_id', 'namespace', 'jti'])
+          .doUpdateSet({ expires_at: expiresAt })
+          .where('jti_replay_cache.expires_at', '<=', now),
+      )
+      .returning('jti')
+      .executeTakeFirst();
+    if (now - this.lastJtiPurge >= 60) {
+      this.lastJtiPurge = now;
+      await this.db.deleteFrom('jti_replay_cache').where('expires_at', '<=', now).execute();
+    }
+    return r !== undefined;
+  }
+
+  // management tokens (issue 6)
+  async insertManagementToken(t: ManagementTokenRecord) {
+    await this.db
+      .insertInto('management_tokens')
+      .values({
+        id: t.id, kind: t.kind, tenant_id: t.tenantId, hash: t.hash, name: t.name, created_at: t.createdAt,
+        expires_at: t.expiresAt, revoked_at: t.revokedAt, remaining_uses: t.remainingUses,
+      })
+      .execute();
+  }
+  async listManagementTokens(kind: ManagementTokenRecord['kind']) {
+    return (await this.db.selectFrom('management_tokens').selectAll().where('kind', '=', kind).orderBy('created_at').orderBy('id').execute()).map(toManagementToken);
+  }
+  async findManagementToken(kind: ManagementTokenRecord['kind'], hash: string, now: number) {
+    const r = await this.db
+      .selectFrom('management_tokens')
+      .selectAll()
+      .where('kind', '=', kind)
+      .where('hash', '=', hash)
+      .where('revoked_at', 'is', null)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .where((eb) => eb.or([eb('remaining_uses', 'is', null), eb('remaining_uses', '>', 0)]))
+      .executeTakeFirst();
+    return r && toManagementToken(r);
+  }
+  async useManagementToken(kind: ManagementTokenRecord['kind'], hash: string, now: number) {
+    // One conditional statement: a counted token cannot be used more often than allowed, even by racers.
+    const r = await this.db
+      .updateTable('management_tokens')
+      .set((eb) => ({ remaining_uses: eb.case().when('remaining_uses', 'is', null).then(null).else(eb('remaining_uses', '-', 1)).end() }))
+      .where('kind', '=', kind)
+      .where('hash', '=', hash)
+      .where('revoked_at', 'is', null)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .where((eb) => eb.or([eb('remaining_uses', 'is', null), eb('remaining_uses', '>', 0)]))
+      .returningAll()
+      .executeTakeFirst();
+    return r && toManagementToken(r);
+  }
+  async revokeManagementToken(kind: ManagementTokenRecord['kind'], id: string, now: number) {
+    const r = await this.db
+      .updateTable('management_tokens')
+      .set({ revoked_at: now })
+      .where('kind', '=', kind)
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  // Core API service tokens
+  async insertServiceToken(t: ServiceTokenRecord) {
+    await this.db
+      .insertInto('service_tokens')
+      .values({ id: t.id, tenant_id: t.tenantId, hash: t.hash, name: t.name, created_at: t.createdAt, revoked_at: t.revokedAt })
+      .execute();
+  }
+  async findServiceTokenByHash(hash: string) {
+    const r = await this.db.selectFrom('service_tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+    return r && toServiceToken(r);
+  }
+  async listServiceTokens() {
+    return (await this.db.selectFrom('service_tokens').selectAll().orderBy('created_at').orderBy('id').execute()).map(toServiceToken);
+  }
+  async revokeServiceToken(id: string, now: number) {
+    const r = await this.db.updateTable('service_tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
   // operations: cleanup leases and bounded deletes
   async acquireLease(name: string, holder: string, now: number, until: number) {
     const inserted = await this.db
@@ -717,4 +888,5 @@ const PURGES: Record<PurgeTarget, { table: string; keys: string[]; dead: (cutoff
   logout_deliveries: { table: 'logout_deliveries', keys: ['tenant_id', 'id'], dead: (c) => sql`next_attempt_at is null and created_at < ${c}` },
   pushed_requests: { table: 'pushed_requests', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
   device_codes: { table: 'device_codes', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
+  jti_replay_cache: { table: 'jti_replay_cache', keys: ['tenant_id', 'namespace', 'jti'], dead: (c) => sql`expires_at < ${c}` },
 };

@@ -13,7 +13,14 @@ export interface TenantRecord {
   createdAt: number;
 }
 
-export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+export type TokenEndpointAuthMethod =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'none'
+  | 'client_secret_jwt' // RFC 7523 §2.2, OIDC Core §9
+  | 'private_key_jwt' // RFC 7523 §2.2, OIDC Core §9
+  | 'tls_client_auth' // RFC 8705 §2.1
+  | 'self_signed_tls_client_auth'; // RFC 8705 §2.2
 
 /** RFC 7591 client metadata plus Latchkey's per-client policy (camelCase inside, snake_case on the wire). */
 export interface ClientMetadata {
@@ -60,6 +67,21 @@ export interface ClientMetadata {
   requestObjectSigningAlg?: string;
   /** OIDC Registration §2: request_uri values the server may fetch (only when remote request_uri fetching is enabled). */
   requestUris?: string[];
+  // Client authentication (issue 6): keys, certificate expectations, software statement.
+  /** OIDC Registration §2: the only alg accepted for client_secret_jwt / private_key_jwt assertions. */
+  tokenEndpointAuthSigningAlg?: string;
+  /** RFC 8705 §2.1.2: exactly one of these for tls_client_auth. */
+  tlsClientAuthSubjectDn?: string;
+  tlsClientAuthSanDns?: string;
+  tlsClientAuthSanUri?: string;
+  tlsClientAuthSanIp?: string;
+  tlsClientAuthSanEmail?: string;
+  tosUri?: string;
+  policyUri?: string;
+  softwareId?: string;
+  softwareVersion?: string;
+  /** RFC 7591 §3.2.1: a verified software statement is returned unmodified. */
+  softwareStatement?: string;
 }
 
 export interface ClientRecord extends ClientMetadata {
@@ -68,6 +90,15 @@ export interface ClientRecord extends ClientMetadata {
   /** Keyed hash of the client secret; null for public clients. */
   secretHash: string | null;
   createdAt: number;
+  // Credential material besides secretHash (issue 6). Never part of the client's JSON.
+  /** client_secret_jwt only: the secret itself, encrypted (JWE dir/A256GCM), for HMAC verification. */
+  secretJwe?: string;
+  /** Secret rotation: the previous secret keeps working until previousSecretExpiresAt (epoch seconds). */
+  previousSecretHash?: string;
+  previousSecretJwe?: string;
+  previousSecretExpiresAt?: number;
+  /** RFC 7592 §1.2: keyed hash of the registration access token (dynamically registered clients only). */
+  registrationAccessTokenHash?: string;
 }
 
 export interface ClientStore {
@@ -96,6 +127,8 @@ export interface UserStore {
   createUser(user: UserRecord): Promise<void>;
   listUsers(tenantId: string): Promise<UserRecord[]>;
   deleteUser(tenantId: string, id: string): Promise<boolean>;
+  /** Replace username, password hash, claims and disabled flag; false when there is no such user. */
+  updateUser(user: UserRecord): Promise<boolean>;
 }
 
 export interface SigningKeyRecord {
@@ -116,6 +149,8 @@ export interface KeyStoreRepo {
   addActiveKeys(keys: SigningKeyRecord[]): Promise<void>;
   /** A number that changes whenever a tenant's keys change (cheap to poll). */
   keysVersion(tenantId: string): Promise<number>;
+  /** Mark a published (not active) key retired: it leaves the JWKS. False when no such published key. */
+  retireKey(tenantId: string, kid: string): Promise<boolean>;
 }
 
 export type TokenKind = 'access_token' | 'refresh_token';
@@ -168,6 +203,12 @@ export interface GrantStore {
   listGrantsBySid(tenantId: string, sid: string): Promise<GrantRecord[]>;
   /** Revoke the grant and every token it issued: one store call (code reuse, refresh reuse, logout). */
   revokeGrant(tenantId: string, id: string, now: number): Promise<void>;
+  /** Grants of one user, newest first. */
+  listGrantsOfSubject(tenantId: string, subject: string): Promise<GrantRecord[]>;
+  /** Revoke every grant and token of a user (user disabled or deleted). */
+  revokeSubject(tenantId: string, subject: string, now: number): Promise<void>;
+  /** Revoke every grant and token issued to a client (client deleted, RFC 7592 §2.3). */
+  revokeClientTokens(tenantId: string, clientId: string, now: number): Promise<void>;
 }
 
 export interface AuthorizationCodeRecord {
@@ -343,6 +384,66 @@ export interface DeviceCodeStore {
   consumeDeviceCode(tenantId: string, hash: string, now: number): Promise<DeviceCodeRecord | undefined>;
 }
 
+/** One-time identifiers (JWT client assertion jti, RFC 7523 §3 item 7) remembered until they expire. */
+export interface ReplayCacheStore {
+  /**
+   * Remember `jti` in `namespace` until expiresAt. True the first time; false when it is already remembered and
+   * not yet expired (a replay). One atomic statement, so instances sharing the database agree.
+   */
+  rememberJti(tenantId: string, namespace: string, jti: string, expiresAt: number, now: number): Promise<boolean>;
+}
+
+/**
+ * Bearer credentials for the management surfaces: admin API tokens and RFC 7591 initial access tokens.
+ * Stored by keyed hash; `id` is a public handle for listing and revoking.
+ */
+export interface ManagementTokenRecord {
+  id: string;
+  kind: 'admin' | 'initial_access';
+  /** Tenant an initial access token registers clients in; null for admin tokens (all tenants). */
+  tenantId: string | null;
+  hash: string;
+  name: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  /** Uses left (initial access tokens); null = unlimited. */
+  remainingUses: number | null;
+}
+
+export interface ManagementTokenStore {
+  insertManagementToken(t: ManagementTokenRecord): Promise<void>;
+  listManagementTokens(kind: ManagementTokenRecord['kind']): Promise<ManagementTokenRecord[]>;
+  /** The live token with this hash (not revoked, not expired, uses left), without consuming a use. */
+  findManagementToken(kind: ManagementTokenRecord['kind'], hash: string, now: number): Promise<ManagementTokenRecord | undefined>;
+  /** The live token with this hash (not revoked, not expired, uses left), consuming one use when counted. Atomic. */
+  useManagementToken(kind: ManagementTokenRecord['kind'], hash: string, now: number): Promise<ManagementTokenRecord | undefined>;
+  revokeManagementToken(kind: ManagementTokenRecord['kind'], id: string, now: number): Promise<boolean>;
+}
+
+/**
+ * A Core API credential (issue 7): a bearer token a delegating application presents to call the JSON protocol
+ * API, for one service (tenant) or, with tenantId null, for every service. Stored only as a keyed hash.
+ */
+export interface ServiceTokenRecord {
+  /** Public identifier, for listing and revoking; not a secret. */
+  id: string;
+  /** The service the token may act for; null: every service. */
+  tenantId: string | null;
+  hash: string;
+  name: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface ServiceTokenStore {
+  insertServiceToken(t: ServiceTokenRecord): Promise<void>;
+  findServiceTokenByHash(hash: string): Promise<ServiceTokenRecord | undefined>;
+  listServiceTokens(): Promise<ServiceTokenRecord[]>;
+  /** Revoke by id; false when there is no such live token. */
+  revokeServiceToken(id: string, now: number): Promise<boolean>;
+}
+
 export interface Store
   extends TenantStore,
     ClientStore,
@@ -357,7 +458,10 @@ export interface Store
     RateLimitStore,
     LogoutDeliveryStore,
     PushedRequestStore,
-    DeviceCodeStore {
+    DeviceCodeStore,
+    ReplayCacheStore,
+    ManagementTokenStore,
+    ServiceTokenStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Run fn in one database transaction; the store passed to fn is bound to it. */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
@@ -378,7 +482,8 @@ export type PurgeTarget =
   | 'rate_limits'
   | 'logout_deliveries'
   | 'pushed_requests'
-  | 'device_codes';
+  | 'device_codes'
+  | 'jti_replay_cache';
 
 export interface MaintenanceStore {
   /**
@@ -388,8 +493,9 @@ export interface MaintenanceStore {
   acquireLease(name: string, holder: string, now: number, until: number): Promise<boolean>;
   /**
    * Delete at most `limit` rows of `target` that are dead before `cutoff` (epoch seconds) and return how many:
-   * codes, tickets, tokens, rate-limit windows, pushed requests and device codes by expires_at; sessions by expires_at or ended_at; logout
-   * deliveries that are finished (delivered or given up) by created_at. One bounded statement per call.
+   * codes, tickets, tokens, rate-limit windows, pushed requests, device codes and replay-cache entries by
+   * expires_at; sessions by expires_at or ended_at; logout deliveries that are finished (delivered or given up) by
+   * created_at. One bounded statement per call.
    */
   purgeExpired(target: PurgeTarget, cutoff: number, limit: number): Promise<number>;
 }

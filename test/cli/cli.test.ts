@@ -103,6 +103,66 @@ describe('latchkey CLI', () => {
     expect(cli(dir, ['keys', 'rotate', '--alg', 'HS256']).code).not.toBe(0);
   });
 
+  it('keys retire: the active key is refused, a rotated-out key is retired', () => {
+    const keys = JSON.parse(cli(dir, ['keys', 'list', '--json']).out);
+    const active = keys.find((k: any) => k.alg === 'ES256' && k.status === 'active');
+    const published = keys.find((k: any) => k.alg === 'ES256' && k.status === 'published');
+    const refused = cli(dir, ['keys', 'retire', active.kid]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toMatch(/rotate first/);
+    const r = cli(dir, ['keys', 'retire', published.kid, '--json']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).status).toBe('retired');
+  });
+
+  it('client rotate-secret --grace and client update go through the shared services', () => {
+    const created = JSON.parse(cli(dir, ['client', 'create', '--client-id', 'svc-rot', '--json']).out);
+    const rotated = cli(dir, ['client', 'rotate-secret', 'svc-rot', '--grace', '600', '--json']);
+    expect(rotated.code).toBe(0);
+    const body = JSON.parse(rotated.out);
+    expect(body.client_secret).not.toBe(created.client_secret);
+    expect(body.previous_secret_expires_at).toBeGreaterThan(Date.now() / 1000);
+    const upd = cli(dir, ['client', 'update', 'svc-rot', '--file', '-', '--json'], JSON.stringify({ client_name: 'Rotated', grant_types: ['client_credentials'] }));
+    expect(upd.code).toBe(0);
+    expect(JSON.parse(upd.out)).toMatchObject({ client_id: 'svc-rot', client_name: 'Rotated' });
+    expect(cli(dir, ['client', 'rotate-secret', 'nobody']).err).toMatch(/not found/);
+  });
+
+  it('user show, disable, enable, set-password', () => {
+    const u = JSON.parse(cli(dir, ['user', 'create', '--username', 'dave', '--password', 'dave-password', '--json']).out);
+    expect(JSON.parse(cli(dir, ['user', 'disable', u.sub, '--json']).out).disabled).toBe(true);
+    expect(JSON.parse(cli(dir, ['user', 'show', u.sub, '--json']).out).disabled).toBe(true);
+    expect(JSON.parse(cli(dir, ['user', 'enable', u.sub, '--json']).out).disabled).toBe(false);
+    expect(cli(dir, ['user', 'set-password', u.sub, '--password', 'a-new-password']).code).toBe(0);
+    expect(cli(dir, ['user', 'set-password', u.sub, '--password', 'short']).code).not.toBe(0);
+    expect(cli(dir, ['user', 'create', '--username', 'dave', '--password', 'dave-password']).err).toMatch(/already exists/);
+  });
+
+  it('tenant create and list; clients are created per tenant', () => {
+    const t = JSON.parse(cli(dir, ['tenant', 'create', 'acme', '--json']).out);
+    expect(t.issuer).toMatch(/\/t\/acme$/);
+    expect(JSON.parse(cli(dir, ['tenant', 'list', '--json']).out).map((x: any) => x.id)).toEqual(expect.arrayContaining(['default', 'acme']));
+    cli(dir, ['client', 'create', '--client-id', 'acme-svc', '--tenant', 'acme', '--json']);
+    expect(JSON.parse(cli(dir, ['client', 'list', '--tenant', 'acme', '--json']).out).map((c: any) => c.client_id)).toEqual(['acme-svc']);
+    expect(JSON.parse(cli(dir, ['client', 'list', '--json']).out).map((c: any) => c.client_id)).not.toContain('acme-svc');
+    expect(cli(dir, ['client', 'list', '--tenant', 'nope']).err).toMatch(/tenant nope not found/);
+  });
+
+  it('admin-token and registration-token: shown once, listed without the value, revocable', () => {
+    const made = JSON.parse(cli(dir, ['admin-token', 'create', '--name', 'ops', '--json']).out);
+    expect(made.token).toMatch(/^lka_/);
+    const list = cli(dir, ['admin-token', 'list', '--json']);
+    expect(list.out).not.toContain(made.token);
+    expect(JSON.parse(list.out).map((x: any) => x.id)).toContain(made.id);
+    expect(cli(dir, ['admin-token', 'revoke', made.id]).code).toBe(0);
+    expect(JSON.parse(cli(dir, ['admin-token', 'list', '--json']).out).find((x: any) => x.id === made.id).revoked_at).not.toBeNull();
+    expect(cli(dir, ['admin-token', 'revoke', made.id]).code).not.toBe(0);
+    const iat = JSON.parse(cli(dir, ['registration-token', 'create', '--uses', '2', '--expires-in', '3600', '--json']).out);
+    expect(iat).toMatchObject({ kind: 'initial_access', remaining_uses: 2, tenant_id: 'default' });
+    expect(iat.token).toMatch(/^lki_/);
+  });
+
   it('serve on a fresh machine creates a demo client and user and prints how to use them', async () => {
     const d = mkdtempSync(join(tmpdir(), 'latchkey-serve-'));
     writeFileSync(join(d, 'latchkey.config.json'), JSON.stringify({ port: 0, logLevel: 'silent' }));

@@ -275,7 +275,7 @@ describe('cleanup', () => {
 
     const once = spawnSync(process.execPath, [BIN, 'cleanup', '--json'], { cwd: folder.dir, encoding: 'utf8', env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...folder.env } });
     expect(once.status).toBe(0);
-    expect(Object.values(JSON.parse(once.stdout).deleted)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(Object.values(JSON.parse(once.stdout).deleted).every((n) => n === 0)).toBe(true);
   });
 });
 

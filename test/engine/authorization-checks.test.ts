@@ -349,7 +349,7 @@ describe('authorization checks (engine units)', () => {
     it('RFC 7591 §2: jwks holds public keys only, and not together with jwks_uri', () => {
       expect(() => meta({ jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'secret' }] } })).toThrow(/public/);
       expect(() => meta({ jwks: { keys: [{ kty: 'oct', k: 'secret' }] } })).toThrow(/public/);
-      expect(() => meta({ jwks: { keys: [] }, jwks_uri: 'https://rp.example/jwks' })).toThrow(/both/);
+      expect(() => meta({ jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }] }, jwks_uri: 'https://rp.example/jwks' })).toThrow(/both/);
       expect(() => meta({ jwks_uri: 'http://rp.example/jwks' })).toThrow(/https/);
     });
 

@@ -96,10 +96,11 @@ export interface TestServer extends TestLatchkey {
   url(path: string): string;
 }
 
-/** The real HTTP server on a random loopback port, issuer = its own URL. */
+/** The real HTTP(S) server on a random loopback port, issuer = its own URL. */
 export async function startTestServer(overrides: ConfigInput = {}, opts: { clock?: () => number } = {}): Promise<TestServer> {
   const port = await freePort();
-  const issuer = `http://127.0.0.1:${port}`;
+  // With tlsCert/tlsKey the server speaks HTTPS itself, so its issuer does too.
+  const issuer = `${overrides.tlsCert ? 'https' : 'http'}://127.0.0.1:${port}`;
   const t = await openTestLatchkey({ issuer, port, ...overrides }, opts);
   const app = await buildApp(t.lk, { logger: false });
   await app.listen({ host: '127.0.0.1', port });

@@ -39,7 +39,8 @@ describe('introspection (RFC 7662, RFC 9701) and revocation (RFC 7009) over HTTP
     for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
       const d = await (await fetch(s.url(path))).json();
       expect(d.introspection_endpoint).toBe(`${s.issuer}/oauth/introspect`);
-      expect(d.introspection_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post']);
+      // Every confidential method; never none (RFC 7662 §2.1).
+      expect(d.introspection_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt']);
       expect(d.introspection_signing_alg_values_supported).toContain('RS256');
       expect(d.revocation_endpoint).toBe(`${s.issuer}/oauth/revoke`);
       expect(d.revocation_endpoint_auth_methods_supported).toEqual(d.token_endpoint_auth_methods_supported);

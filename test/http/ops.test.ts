@@ -205,10 +205,10 @@ describe('logs', () => {
     }
   });
 
-  it('X-Forwarded-For is believed only from a configured proxy (trustProxy): the log and the login limits see that address', async () => {
-    for (const trustProxy of [undefined, '127.0.0.1']) {
+  it('X-Forwarded-For is believed only from a configured proxy (trustedProxies): the log and the login limits see that address', async () => {
+    for (const trustedProxies of [undefined, '127.0.0.1']) {
       const port = await freePort();
-      const t = await openTestLatchkey({ issuer: `http://127.0.0.1:${port}`, port, logLevel: 'info', accessLog: true, ...(trustProxy ? { trustProxy } : {}) });
+      const t = await openTestLatchkey({ issuer: `http://127.0.0.1:${port}`, port, logLevel: 'info', accessLog: true, ...(trustedProxies ? { trustedProxies } : {}) });
       const lines: string[] = [];
       const app = await buildApp(t.lk, { logStream: { write: (l: string) => void lines.push(l) } });
       await app.listen({ host: '127.0.0.1', port });
@@ -216,7 +216,7 @@ describe('logs', () => {
         await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
         await new Promise((r) => setImmediate(r));
         const access = lines.map((l) => JSON.parse(l)).find((r) => r.event === 'access');
-        expect(access.ip).toBe(trustProxy ? '203.0.113.7' : '127.0.0.1');
+        expect(access.ip).toBe(trustedProxies ? '203.0.113.7' : '127.0.0.1');
       } finally {
         await app.close();
         await t.close();

@@ -77,9 +77,13 @@ describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqli
       });
     }
 
+    expect(await store.rememberJti(T, 'client_assertion', 'jti-old', old, old - 60)).toBe(true);
+    expect(await store.rememberJti(T, 'client_assertion', 'jti-live', live, NOW)).toBe(true);
+
     const deleted = await job(store).sweep();
     expect(deleted).toEqual({
-      authorization_codes: 1, tickets: 1, pushed_requests: 1, device_codes: 1, rate_limits: 1, sessions: 2, tokens: 2, logout_deliveries: 2,
+      authorization_codes: 1, tickets: 1, pushed_requests: 1, device_codes: 1, jti_replay_cache: 1, rate_limits: 1, sessions: 2, tokens: 2,
+      logout_deliveries: 2,
     });
 
     expect((await store.consumeCode(T, 'c-old', NOW))).toBeUndefined();
@@ -103,6 +107,8 @@ describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqli
     expect(await store.consumePushedRequest(T, 'p-live', NOW)).toBeDefined();
     expect(await store.findDeviceCodeByUserCode(T, 'ucp-old')).toBeUndefined();
     expect(await store.findDeviceCodeByUserCode(T, 'ucp-live')).toBeDefined();
+    expect(await store.rememberJti(T, 'client_assertion', 'jti-live', live, NOW)).toBe(false); // still remembered: a replay
+    expect(await count(store, 'jti_replay_cache')).toBe(1);
 
     // Nothing left to do: a second sweep deletes nothing.
     expect(Object.values(await job(store).sweep()).every((n) => n === 0)).toBe(true);

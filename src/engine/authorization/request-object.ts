@@ -56,7 +56,12 @@ export async function verifyRequestObject(ctx: EngineContext, client: ClientReco
     if (registered === 'none') throw invalidObject('this client registered unsigned request objects'); // OIDC Registration §2
     const algorithms = registered ? [registered] : [...REQUEST_OBJECT_ALGS];
     if (!header.alg || !algorithms.includes(header.alg)) throw invalidObject(`request object alg ${String(header.alg).slice(0, 20)} is not accepted`);
-    const keys = clientKeySet(client);
+    let keys: ReturnType<typeof clientKeySet>;
+    try {
+      keys = clientKeySet(client, ctx.clients?.keySet);
+    } catch (e) {
+      throw invalidObject('the client\'s jwks_uri cannot be used', (e as Error).message);
+    }
     if (!keys) {
       throw new OAuthError('invalid_request_object', 'the client has no registered keys to verify request objects with', { resultCode: 'LK7010' });
     }

@@ -1,7 +1,7 @@
 import type { ClientRecord } from '../../store/types.js';
 import { audienceOf, verifyOwnJwt } from '../../tokens/verify-own.js';
 import { type ClaimsRequest, parseClaimsParameter } from '../claims.js';
-import { DEVICE_CODE_GRANT, normalizeResponseType } from '../client-metadata.js';
+import { DEVICE_CODE_GRANT, normalizeResponseType, redirectUriMatches } from '../client-metadata.js';
 import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
@@ -76,12 +76,15 @@ export const checkClient: Check = async (s) => {
   s.request.clientId = client.clientId;
 };
 
-/** RFC 9700 §4.1.3: exact string match against a registered URI; OIDC Core §3.1.2.1: required for OpenID requests. */
+/**
+ * RFC 9700 §4.1.3: exact string match against a registered URI (any port for a native client's loopback IP
+ * URI, RFC 8252 §7.3); OIDC Core §3.1.2.1: required for OpenID requests.
+ */
 export const checkRedirectUri: Check = (s) => {
   const client = s.client!;
   const sent = s.params.get('redirect_uri');
   if (sent !== undefined) {
-    if (!client.redirectUris.includes(sent)) {
+    if (!redirectUriMatches(client, sent)) {
       throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client', { resultCode: 'LK3004' });
     }
     s.redirectUri = sent;
@@ -145,13 +148,25 @@ export const checkRequestObject: Check = async (s) => {
   if (value !== undefined && uri !== undefined) {
     throw new OAuthError('invalid_request', 'request and request_uri cannot both be sent', { resultCode: 'LK7009' });
   }
-  const jwt = value ?? (await fetchRequestUri(s.ctx, s.client!, uri!));
-  const claims = await verifyRequestObject(s.ctx, s.client!, jwt);
-  const inner = requestObjectParams(claims, s.client!.clientId);
-  const outerType = s.params.get('response_type');
-  const innerType = inner.get('response_type');
-  if (outerType !== undefined && innerType !== undefined && normalizeResponseType(outerType) !== normalizeResponseType(innerType)) {
-    throw new OAuthError('invalid_request', 'response_type differs from the one in the request object', { resultCode: 'LK7027' });
+  let inner: Params;
+  try {
+    const jwt = value ?? (await fetchRequestUri(s.ctx, s.client!, uri!));
+    const claims = await verifyRequestObject(s.ctx, s.client!, jwt);
+    inner = requestObjectParams(claims, s.client!.clientId);
+    const outerType = s.params.get('response_type');
+    const innerType = inner.get('response_type');
+    if (outerType !== undefined && innerType !== undefined && normalizeResponseType(outerType) !== normalizeResponseType(innerType)) {
+      throw new OAuthError('invalid_request', 'response_type differs from the one in the request object', { resultCode: 'LK7027' });
+    }
+  } catch (e) {
+    // RFC 9101 §7, OIDC Core §3.1.2.6: these errors go back to the client as in RFC 6749 §4.1.2.1, so to the
+    // redirect_uri sent beside the object when it is one the client registered (never to one from the object).
+    const outer = s.params.get('redirect_uri');
+    if (e instanceof OAuthError && outer !== undefined && s.client!.redirectUris.includes(outer)) {
+      s.redirectUri = outer;
+      s.request.state = s.params.get('state');
+    }
+    throw e;
   }
   s.params = inner;
 };

@@ -1,5 +1,5 @@
-import { authenticateClient, presentedCredentials } from '../client-auth.js';
-import type { EngineContext } from '../context.js';
+import { authenticateClient, clientAuthDeps, presentedCredentials } from '../client-auth.js';
+import { endpointsOf, type EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { checkFormContentType, Params } from '../params.js';
 import { runEngine, type Result } from '../result.js';
@@ -33,7 +33,7 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<Result<Tok
       const params = Params.parse(input.parameters);
       const grantType = params.require('grant_type');
       const auth = await authenticateClient(
-        { store: ctx.store, hasher: ctx.hasher, tenantId: ctx.tenant.id },
+        clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).token),
         presentedCredentials(input),
         params,
       );

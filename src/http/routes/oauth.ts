@@ -2,57 +2,63 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { token } from '../../engine/token/index.js';
 import { introspection } from '../../engine/introspection.js';
 import { revocation } from '../../engine/revocation.js';
+import { registration, registrationManagement } from '../../engine/registration.js';
 import { userinfo } from '../../engine/userinfo.js';
 import { pushedAuthorizationRequest } from '../../engine/par.js';
 import { deviceAuthorization } from '../../engine/device.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
+import type { Result } from '../../engine/result.js';
 import { header, sendResult } from '../adapt.js';
+import { clientCertificateSource } from '../client-certificate.js';
+
+interface BackChannelRequest {
+  parameters: string;
+  contentType: string;
+  authorization?: string;
+  accept?: string;
+  clientCertificate?: string;
+}
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
 export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): Promise<void> {
   const ctx = await lk.context(DEFAULT_TENANT);
+  const certificateOf = clientCertificateSource(lk.config);
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-    scope.post('/oauth/token', async (req, reply) => {
-      const result = await token(
-        {
-          parameters: typeof req.body === 'string' ? req.body : '',
-          contentType: req.headers['content-type'] ?? '',
-          authorization: header(req.headers.authorization),
-        },
-        ctx,
-      );
-      if (result.action === 'OK') lk.metrics.tokensIssued.inc([grantTypeOf(req.body)]);
-      return sendResult(reply, result);
-    });
+    /**
+     * The request as received, for any back-channel engine endpoint: raw body, content type, Authorization and
+     * Accept headers, and the TLS client certificate (from the socket, or a trusted proxy's header).
+     */
+    const backChannel =
+      (engine: (input: BackChannelRequest, c: typeof ctx) => Promise<Result>) => async (req: FastifyRequest, reply: FastifyReply) =>
+        sendResult(
+          reply,
+          await engine(
+            {
+              parameters: typeof req.body === 'string' ? req.body : '',
+              contentType: req.headers['content-type'] ?? '',
+              authorization: header(req.headers.authorization),
+              accept: header(req.headers.accept),
+              clientCertificate: certificateOf(req),
+            },
+            ctx,
+          ),
+        );
 
-    scope.post('/oauth/introspect', async (req, reply) => {
-      const result = await introspection(
-        {
-          parameters: typeof req.body === 'string' ? req.body : '',
-          contentType: req.headers['content-type'] ?? '',
-          authorization: header(req.headers.authorization),
-          accept: header(req.headers.accept),
-        },
-        ctx,
-      );
-      return sendResult(reply, result);
-    });
-
-    scope.post('/oauth/revoke', async (req, reply) => {
-      const result = await revocation(
-        {
-          parameters: typeof req.body === 'string' ? req.body : '',
-          contentType: req.headers['content-type'] ?? '',
-          authorization: header(req.headers.authorization),
-        },
-        ctx,
-      );
-      return sendResult(reply, result);
-    });
+    // Successful token responses are counted by grant type (latchkey_tokens_issued_total).
+    const countedToken = async (input: BackChannelRequest, c: typeof ctx) => {
+      const result = await token(input, c);
+      if (result.action === 'OK') lk.metrics.tokensIssued.inc([grantTypeOf(input.parameters)]);
+      return result;
+    };
+    scope.post('/oauth/token', backChannel(countedToken));
+    scope.post('/oauth/introspect', backChannel(introspection));
+    scope.post('/oauth/revoke', backChannel(revocation));
+    scope.post('/oauth/par', backChannel(pushedAuthorizationRequest)); // RFC 9126 §2
+    scope.post('/oauth/device_authorization', backChannel(deviceAuthorization)); // RFC 8628 §3.1
 
     // OIDC Core §5.3.1: GET and POST; the token in the header or, for POST, the form body (RFC 6750 §2.2).
     const ui = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -69,31 +75,32 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
     scope.get('/oauth/userinfo', ui);
     scope.post('/oauth/userinfo', ui);
 
-    // RFC 9126 §2: pushed authorization requests.
-    scope.post('/oauth/par', async (req, reply) => {
-      const result = await pushedAuthorizationRequest(
-        {
-          parameters: typeof req.body === 'string' ? req.body : '',
-          contentType: req.headers['content-type'] ?? '',
-          authorization: header(req.headers.authorization),
-        },
-        ctx,
-      );
-      return sendResult(reply, result);
-    });
-
-    // RFC 8628 §3.1: device authorization.
-    scope.post('/oauth/device_authorization', async (req, reply) => {
-      const result = await deviceAuthorization(
-        {
-          parameters: typeof req.body === 'string' ? req.body : '',
-          contentType: req.headers['content-type'] ?? '',
-          authorization: header(req.headers.authorization),
-        },
-        ctx,
-      );
-      return sendResult(reply, result);
-    });
+    // RFC 7591 §3 registration and RFC 7592 §2 management: only routed when registration is enabled.
+    if (lk.config.registration !== 'off') {
+      scope.post('/oauth/register', async (req, reply) => {
+        const result = await registration(
+          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization) },
+          ctx,
+        );
+        return sendResult(reply, result);
+      });
+      const manage = async (req: FastifyRequest<{ Params: { clientId: string } }>, reply: FastifyReply) => {
+        const result = await registrationManagement(
+          {
+            method: req.method as 'GET' | 'PUT' | 'DELETE',
+            clientId: req.params.clientId,
+            body: typeof req.body === 'string' ? req.body : '',
+            contentType: req.headers['content-type'],
+            authorization: header(req.headers.authorization),
+          },
+          ctx,
+        );
+        return sendResult(reply, result);
+      };
+      scope.get('/oauth/register/:clientId', manage);
+      scope.put('/oauth/register/:clientId', manage);
+      scope.delete('/oauth/register/:clientId', manage);
+    }
   });
 }
 
@@ -101,8 +108,8 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
  * The grant_type of a request the engine has just answered OK, for the tokens-issued metric only (no protocol
  * decision rests on it): the engine accepted it, so it is present once and names a registered grant handler.
  */
-function grantTypeOf(body: unknown): string {
-  const m = typeof body === 'string' ? /(?:^|&)grant_type=([^&]*)/.exec(body) : null;
+function grantTypeOf(body: string): string {
+  const m = /(?:^|&)grant_type=([^&]*)/.exec(body);
   if (!m) return 'unknown';
   try {
     return decodeURIComponent(m[1]!.replace(/\+/g, ' ')).slice(0, 100);

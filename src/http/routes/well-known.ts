@@ -6,8 +6,8 @@ import { DEFAULT_TENANT } from '../../store/types.js';
 /** Discovery and JWKS: constant documents, built once as ready-to-send strings and rebuilt when keys change. */
 export async function registerWellKnownRoutes(app: FastifyInstance, lk: Latchkey): Promise<void> {
   const ctx = await lk.context(DEFAULT_TENANT);
-  const openid = JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'openid', ctx.tenant.settings));
-  const oauth = JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'oauth', ctx.tenant.settings));
+  const openid = JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'openid', { clients: ctx.clients, settings: ctx.tenant.settings }));
+  const oauth = JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'oauth', { clients: ctx.clients, settings: ctx.tenant.settings }));
   const cacheable = 'public, max-age=300';
 
   app.get('/.well-known/openid-configuration', (_req, reply) => {

@@ -149,7 +149,6 @@ const m005: Migration = {
   async up(db: Kysely<any>) {
     await db.schema.alterTable('grants').addColumn('sid', 'text').execute();
     await db.schema.createIndex('grants_sid_idx').on('grants').columns(['tenant_id', 'sid']).execute();
-    await db.schema.createIndex('sessions_subject_idx').on('sessions').columns(['tenant_id', 'subject']).execute();
     await db.schema
       .createTable('logout_deliveries')
       .addColumn('tenant_id', 'text', (c) => c.notNull())
@@ -223,6 +222,57 @@ const m003FrontParDevice: Migration = {
   },
 };
 
+/** Issue 6 (clients): the client-assertion replay cache, management tokens, lookups by user and by client. */
+const m0004Clients: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('jti_replay_cache')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('namespace', 'text', (c) => c.notNull())
+      .addColumn('jti', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('jti_replay_cache_pk', ['tenant_id', 'namespace', 'jti'])
+      .execute();
+    await db.schema.createIndex('idx_0004_jti_replay_expires').on('jti_replay_cache').column('expires_at').execute();
+
+    await db.schema
+      .createTable('management_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('tenant_id', 'text')
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('name', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint')
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('remaining_uses', 'integer')
+      .addUniqueConstraint('management_tokens_hash_uq', ['hash'])
+      .execute();
+
+    await db.schema.createIndex('idx_0004_tokens_subject').on('tokens').columns(['tenant_id', 'subject']).execute();
+    await db.schema.createIndex('idx_0004_tokens_client').on('tokens').columns(['tenant_id', 'client_id']).execute();
+    await db.schema.createIndex('idx_0004_grants_subject').on('grants').columns(['tenant_id', 'subject']).execute();
+    await db.schema.createIndex('idx_0004_grants_client').on('grants').columns(['tenant_id', 'client_id']).execute();
+    await db.schema.createIndex('idx_0004_sessions_subject').on('sessions').columns(['tenant_id', 'subject']).execute();
+  },
+};
+
+/** Core API (issue 7): service access tokens, looked up by their keyed hash; tenant_id null = every service. */
+const m0008Core: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('service_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text')
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('name', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .addUniqueConstraint('service_tokens_hash_uq', ['hash'])
+      .execute();
+  },
+};
+
 /**
  * Operations (issue 8): the lease table that lets one process of a cluster (or of all instances on one database)
  * run each cleanup sweep, and the expiry indexes the sweeps' bounded deletes use.
@@ -249,6 +299,8 @@ export const migrations: Record<string, Migration> = {
   '0005_sessions_logout': m005,
   '0007_tokens_partial_grant_idx': m007,
   '0003_front_par_device': m003FrontParDevice,
+  '0004_clients_auth': m0004Clients,
+  '0008_core_service_tokens': m0008Core,
   '0006_ops_cleanup': m006ops,
 };
 

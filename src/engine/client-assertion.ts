@@ -1,0 +1,153 @@
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { ClientRecord } from '../store/types.js';
+import { clientKeySet, ClientKeysError } from './client-keys.js';
+import type { ClientAuthDeps } from './client-auth.js';
+import { endpointsOf } from './context.js';
+import { OAuthError } from './errors.js';
+import type { ResultCode } from './result-codes.js';
+
+/** RFC 7523 §2.2: the client assertion type of a JWT client assertion. */
+export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/** Algorithms a private_key_jwt assertion may use (never `none`, never HMAC). */
+export const ASYMMETRIC_ASSERTION_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+/** Algorithms a client_secret_jwt assertion may use: HMAC with the client secret (OIDC Core §9). */
+export const HMAC_ASSERTION_ALGS = ['HS256', 'HS384', 'HS512'] as const;
+
+/** Largest `exp - now` accepted: an assertion is meant for one request, minted just before it. */
+export const ASSERTION_MAX_LIFETIME = 300;
+/** Clock skew tolerated on exp, nbf and iat. */
+export const ASSERTION_CLOCK_SKEW = 30;
+const MAX_ASSERTION_LENGTH = 16 * 1024;
+
+function failure(resultCode: ResultCode, detail: string): OAuthError {
+  // RFC 7521 §4.2.1: whatever is wrong with a client assertion, the answer is invalid_client.
+  return new OAuthError('invalid_client', 'client authentication failed', { status: 401, resultCode, detail });
+}
+
+/** The method an assertion stands for, from its header alg: HMAC is client_secret_jwt, anything else private_key_jwt. */
+export function assertionMethod(assertion: string): 'client_secret_jwt' | 'private_key_jwt' {
+  try {
+    const { alg } = decodeProtectedHeader(assertion);
+    return typeof alg === 'string' && alg.startsWith('HS') ? 'client_secret_jwt' : 'private_key_jwt';
+  } catch {
+    throw failure('LK8001', 'client_assertion is not a JWS');
+  }
+}
+
+/**
+ * Who the assertion claims to be, before any verification. RFC 7523 §3 items 1-2 and OIDC Core §9: iss and sub
+ * are both the client_id.
+ */
+export function assertionClientId(assertion: string): string {
+  if (assertion.length > MAX_ASSERTION_LENGTH) throw failure('LK8001', 'client_assertion too long');
+  let claims: JWTPayload;
+  try {
+    claims = decodeJwt(assertion);
+  } catch {
+    throw failure('LK8001', 'client_assertion is not a JWT');
+  }
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 255) throw failure('LK8001', 'client_assertion has no usable sub');
+  if (claims.iss !== claims.sub) throw failure('LK8001', 'client_assertion iss and sub differ (both must be the client_id)');
+  return claims.sub;
+}
+
+/** The HMAC keys a client_secret_jwt client may sign with: its secret, and its previous one during a rotation grace. */
+async function hmacKeys(deps: ClientAuthDeps, client: ClientRecord, now: number): Promise<Uint8Array[]> {
+  if (!deps.secrets) throw new Error('client_secret_jwt needs ctx.secrets (use clientAuthDeps(ctx))');
+  const jwes = [client.secretJwe];
+  if (client.previousSecretJwe && (client.previousSecretExpiresAt ?? 0) > now) jwes.push(client.previousSecretJwe);
+  const keys: Uint8Array[] = [];
+  for (const jwe of jwes) if (jwe) keys.push(new TextEncoder().encode(await deps.secrets.decrypt(jwe)));
+  return keys;
+}
+
+function mapJoseError(e: unknown): OAuthError {
+  if (e instanceof OAuthError) return e;
+  if (e instanceof errors.JWTExpired) return failure('LK8004', `client_assertion expired (${e.claim})`);
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    if (e.claim === 'aud') return failure('LK8003', 'client_assertion aud is neither the issuer nor the endpoint');
+    if (e.claim === 'jti') return failure('LK8005', 'client_assertion has no jti');
+    if (e.claim === 'exp' || e.claim === 'nbf' || e.claim === 'iat') return failure('LK8004', `client_assertion ${e.claim}: ${e.reason}`);
+    return failure('LK8001', `client_assertion ${e.claim}: ${e.reason}`);
+  }
+  if (e instanceof errors.JOSEAlgNotAllowed) return failure('LK8007', 'client_assertion alg not allowed for this client');
+  if (e instanceof errors.JWKSTimeout || e instanceof ClientKeysError || e instanceof errors.JWKSInvalid) {
+    return failure('LK8008', `client keys unavailable: ${(e as Error).message}`);
+  }
+  if (e instanceof errors.JWSSignatureVerificationFailed || e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) {
+    return failure('LK8002', `client_assertion signature: ${(e as Error).message}`);
+  }
+  if (e instanceof errors.JOSEError) return failure('LK8001', `client_assertion: ${e.message}`);
+  if (e instanceof TypeError || (e instanceof Error && /fetch/i.test(e.message))) return failure('LK8008', `client keys unavailable: ${e.message}`);
+  return failure('LK8001', `client_assertion: ${(e as Error)?.message ?? String(e)}`);
+}
+
+/**
+ * Verify a JWT client assertion for `client` (RFC 7523 §3, OIDC Core §9), signed with the client's secret
+ * (client_secret_jwt) or one of its registered keys (private_key_jwt); then remember its jti until it expires,
+ * so it is accepted once (the replay cache is in the store, shared by every instance).
+ */
+export async function verifyClientAssertion(
+  deps: ClientAuthDeps,
+  client: ClientRecord,
+  assertion: string,
+  method: 'client_secret_jwt' | 'private_key_jwt',
+): Promise<void> {
+  if (!deps.issuer || !deps.store.rememberJti) throw new Error('JWT client authentication needs the issuer and the replay cache (use clientAuthDeps(ctx))');
+  const nowMs = (deps.clock ?? Date.now)();
+  const now = Math.floor(nowMs / 1000);
+  const allowed: readonly string[] = method === 'client_secret_jwt' ? HMAC_ASSERTION_ALGS : ASYMMETRIC_ASSERTION_ALGS;
+  // OIDC Registration §2: a registered token_endpoint_auth_signing_alg is the only one accepted.
+  const algorithms = client.tokenEndpointAuthSigningAlg ? allowed.filter((a) => a === client.tokenEndpointAuthSigningAlg) : [...allowed];
+  // RFC 7523 §3 item 3: the audience identifies us: the issuer, the token endpoint, or the endpoint called.
+  const audience = [...new Set([deps.issuer, endpointsOf(deps.issuer).token, ...(deps.endpoint ? [deps.endpoint] : [])])];
+  const options = {
+    algorithms,
+    issuer: client.clientId,
+    subject: client.clientId,
+    audience,
+    currentDate: new Date(nowMs),
+    clockTolerance: ASSERTION_CLOCK_SKEW,
+    // RFC 7523 §3 item 4 (exp); OIDC Core §9 (jti).
+    requiredClaims: ['exp', 'jti'],
+  };
+
+  let payload: JWTPayload;
+  try {
+    if (method === 'client_secret_jwt') {
+      const keys = await hmacKeys(deps, client, now);
+      if (!keys.length) throw failure('LK8002', 'client has no secret for client_secret_jwt');
+      let last: unknown;
+      payload = undefined as unknown as JWTPayload;
+      for (const key of keys) {
+        try {
+          payload = (await jwtVerify(assertion, key, options)).payload;
+          last = undefined;
+          break;
+        } catch (e) {
+          last = e;
+          if (!(e instanceof errors.JWSSignatureVerificationFailed)) break;
+        }
+      }
+      if (last !== undefined) throw last;
+    } else {
+      const set = clientKeySet(client, deps.clients?.keySet);
+      if (!set) throw failure('LK8002', 'client registered no jwks or jwks_uri');
+      payload = (await jwtVerify(assertion, set as JWTVerifyGetKey, options)).payload;
+    }
+  } catch (e) {
+    throw mapJoseError(e);
+  }
+
+  const exp = payload.exp!;
+  if (exp > now + ASSERTION_MAX_LIFETIME + ASSERTION_CLOCK_SKEW) {
+    throw failure('LK8004', `client_assertion exp is more than ${ASSERTION_MAX_LIFETIME}s ahead`);
+  }
+  if (payload.iat !== undefined && payload.iat > now + ASSERTION_CLOCK_SKEW) throw failure('LK8004', 'client_assertion iat is in the future');
+  const jti = payload.jti;
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 255) throw failure('LK8005', 'client_assertion jti must be a string of 1-255 characters');
+  // RFC 7523 §3 item 7: remembered until the assertion could no longer be accepted (exp plus the skew).
+  const fresh = await deps.store.rememberJti(deps.tenantId, `client_assertion:${client.clientId}`, jti, exp + ASSERTION_CLOCK_SKEW, now);
+  if (!fresh) throw failure('LK8005', 'client_assertion jti was already used');
+}

@@ -1,0 +1,150 @@
+import type { ClientRecord } from '../store/types.js';
+import { newHandle } from '../tokens/handles.js';
+import { supportedClientAuthMethods } from './client-auth.js';
+import { clientToJson, SECRET_METHODS, validateClientMetadata, type ValidateOptions } from './client-metadata.js';
+import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
+import { OAuthError } from './errors.js';
+import { applySoftwareStatement } from './software-statement.js';
+
+/**
+ * Building and changing client records: one implementation for dynamic registration (RFC 7591/7592), the admin
+ * API and the CLI. Secrets are generated here (256 bits), stored as keyed hashes, and for client_secret_jwt also
+ * encrypted, since verifying an HMAC needs the secret itself.
+ */
+
+/** Credentials issued by an operation; each is shown to the caller once and never stored in the clear. */
+export interface IssuedCredentials {
+  clientSecret?: string;
+  registrationAccessToken?: string;
+}
+
+/** Validation options from the server's client settings. */
+export function clientValidateOptions(ctx: EngineContext, dynamic: boolean): ValidateOptions {
+  return {
+    supportedAuthMethods: supportedClientAuthMethods(ctx.clients),
+    allowHttpJwksUri: ctx.clients?.keySet.allowHttp ?? false,
+    dynamic: dynamic ? { allowedScopes: ctx.clients?.registrationScopes ?? [] } : undefined,
+  };
+}
+
+function asObject(input: unknown): Record<string, unknown> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new OAuthError('invalid_client_metadata', 'client metadata must be a JSON object', { resultCode: 'LK8030' });
+  }
+  return input as Record<string, unknown>;
+}
+
+/** Secret material for a method: a hash always, the encrypted secret too for client_secret_jwt. */
+async function secretFields(ctx: EngineContext, method: string, secret: string): Promise<Pick<ClientRecord, 'secretHash' | 'secretJwe'>> {
+  if (method !== 'client_secret_jwt') return { secretHash: ctx.hasher.hash(secret), secretJwe: undefined };
+  if (!ctx.secrets) throw new Error('client_secret_jwt needs ctx.secrets to encrypt the secret');
+  return { secretHash: ctx.hasher.hash(secret), secretJwe: await ctx.secrets.encrypt(secret) };
+}
+
+const NO_PREVIOUS_SECRET = { previousSecretHash: undefined, previousSecretJwe: undefined, previousSecretExpiresAt: undefined };
+
+/** A new client from RFC 7591 metadata (not yet stored). Dynamic registrations also get a registration access token. */
+export async function newClientRecord(ctx: EngineContext, input: unknown, opts: { dynamic: boolean }): Promise<{ client: ClientRecord; issued: IssuedCredentials }> {
+  const merged = await applySoftwareStatement(ctx, asObject(input));
+  const { clientId, clientSecret, metadata } = validateClientMetadata(merged, clientValidateOptions(ctx, opts.dynamic));
+  const id = clientId ?? newHandle(ctx.random, 16);
+  const method = metadata.tokenEndpointAuthMethod;
+  const secret = SECRET_METHODS.includes(method) ? (clientSecret ?? newHandle(ctx.random, 32)) : undefined;
+  const issued: IssuedCredentials = { clientSecret: secret };
+  const client: ClientRecord = {
+    ...metadata,
+    tenantId: ctx.tenant.id,
+    clientId: id,
+    createdAt: nowSeconds(ctx),
+    ...(secret ? await secretFields(ctx, method, secret) : { secretHash: null }),
+  };
+  if (opts.dynamic) {
+    issued.registrationAccessToken = newHandle(ctx.random);
+    client.registrationAccessTokenHash = ctx.hasher.hash(issued.registrationAccessToken);
+  }
+  return { client, issued };
+}
+
+/**
+ * Replace a client's metadata (RFC 7592 §2.2: omitted fields are deleted). The secret is kept; a client moving
+ * to a method that needs one it does not have (or, for client_secret_jwt, one we can recover) gets a new one.
+ * Operator-only fields (skip_consent) survive a dynamic update. Dynamic updates rotate the registration access
+ * token. An operator may set client_secret explicitly; a client may not (§2.2).
+ */
+export async function replacedClientRecord(
+  ctx: EngineContext,
+  existing: ClientRecord,
+  input: unknown,
+  opts: { dynamic: boolean },
+): Promise<{ client: ClientRecord; issued: IssuedCredentials }> {
+  const merged = await applySoftwareStatement(ctx, { ...asObject(input), client_id: existing.clientId });
+  const { clientSecret, metadata } = validateClientMetadata(merged, clientValidateOptions(ctx, opts.dynamic));
+  if (opts.dynamic) metadata.skipConsent = existing.skipConsent;
+  const method = metadata.tokenEndpointAuthMethod;
+  const issued: IssuedCredentials = {};
+  const base = {
+    tenantId: existing.tenantId,
+    clientId: existing.clientId,
+    createdAt: existing.createdAt,
+    registrationAccessTokenHash: existing.registrationAccessTokenHash,
+  };
+  let secretPart: Partial<ClientRecord>;
+  if (!SECRET_METHODS.includes(method)) {
+    secretPart = { secretHash: null, secretJwe: undefined, ...NO_PREVIOUS_SECRET };
+  } else if (clientSecret !== undefined) {
+    secretPart = { ...(await secretFields(ctx, method, clientSecret)), ...NO_PREVIOUS_SECRET };
+  } else if (existing.secretHash && (method !== 'client_secret_jwt' || existing.secretJwe)) {
+    secretPart = {
+      secretHash: existing.secretHash,
+      secretJwe: method === 'client_secret_jwt' ? existing.secretJwe : undefined,
+      previousSecretHash: existing.previousSecretHash,
+      previousSecretJwe: method === 'client_secret_jwt' ? existing.previousSecretJwe : undefined,
+      previousSecretExpiresAt: existing.previousSecretExpiresAt,
+    };
+  } else {
+    issued.clientSecret = newHandle(ctx.random, 32);
+    secretPart = { ...(await secretFields(ctx, method, issued.clientSecret)), ...NO_PREVIOUS_SECRET };
+  }
+  const client: ClientRecord = { ...metadata, ...base, secretHash: null, ...secretPart };
+  if (opts.dynamic) {
+    issued.registrationAccessToken = newHandle(ctx.random);
+    client.registrationAccessTokenHash = ctx.hasher.hash(issued.registrationAccessToken);
+  }
+  return { client, issued };
+}
+
+/**
+ * A new secret for a client; the current one keeps working for graceSeconds (0: stops at once), so deployed
+ * instances can be updated one by one.
+ */
+export async function rotatedSecretRecord(ctx: EngineContext, existing: ClientRecord, graceSeconds: number): Promise<{ client: ClientRecord; secret: string }> {
+  const method = existing.tokenEndpointAuthMethod;
+  if (!SECRET_METHODS.includes(method)) throw new OAuthError('invalid_request', `a client using ${method} has no client_secret to rotate`);
+  const secret = newHandle(ctx.random, 32);
+  const keepOld = graceSeconds > 0 && existing.secretHash !== null;
+  const client: ClientRecord = {
+    ...existing,
+    ...(await secretFields(ctx, method, secret)),
+    previousSecretHash: keepOld ? existing.secretHash! : undefined,
+    previousSecretJwe: keepOld && method === 'client_secret_jwt' ? existing.secretJwe : undefined,
+    previousSecretExpiresAt: keepOld ? nowSeconds(ctx) + graceSeconds : undefined,
+  };
+  return { client, secret };
+}
+
+/** The registration_client_uri of a client (RFC 7592 §3), built from the issuer. */
+export function registrationClientUri(ctx: EngineContext, clientId: string): string {
+  return `${endpointsOf(ctx.tenant.issuer).registration}/${encodeURIComponent(clientId)}`;
+}
+
+/** The client's JSON plus what was issued now (RFC 7591 §3.2.1, RFC 7592 §3). */
+export function clientResponse(ctx: EngineContext, client: ClientRecord, issued: IssuedCredentials, registrationAccessToken?: string): Record<string, unknown> {
+  const json = clientToJson(client);
+  if (issued.clientSecret) json.client_secret = issued.clientSecret;
+  const rat = issued.registrationAccessToken ?? registrationAccessToken;
+  if (rat) {
+    json.registration_access_token = rat;
+    json.registration_client_uri = registrationClientUri(ctx, client.clientId);
+  }
+  return json;
+}

@@ -1,0 +1,19 @@
+import type { X509Certificate } from 'node:crypto';
+import type { JSONWebKeySet } from 'jose';
+import type { ClientKeySetOptions } from './client-keys.js';
+
+/** Server-wide client policy the engine reads (ctx.clients), built once from the configuration. */
+export interface ClientSettings {
+  /** CA certificates trusted for tls_client_auth (RFC 8705 §2.1); empty: no PKI client certificate verifies. */
+  trustAnchors: readonly X509Certificate[];
+  /** Whether a client certificate can reach the engine at all (an HTTPS listener or a trusted proxy header). */
+  certificatesAvailable: boolean;
+  /** How client jwks_uri documents are fetched and cached. */
+  keySet: ClientKeySetOptions;
+  /** Dynamic client registration (RFC 7591): off, open, or gated by initial access tokens. */
+  registration: 'off' | 'open' | 'token';
+  /** Scopes a dynamically registered client may register. */
+  registrationScopes: readonly string[];
+  /** Keys of issuers trusted to sign software statements (RFC 7591 §2.3); absent: statements are rejected. */
+  softwareStatementKeys?: JSONWebKeySet;
+}

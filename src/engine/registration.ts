@@ -1,0 +1,163 @@
+import type { ClientRecord } from '../store/types.js';
+import { clientResponse, newClientRecord, replacedClientRecord } from './client-records.js';
+import { nowSeconds, type EngineContext } from './context.js';
+import { OAuthError } from './errors.js';
+import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
+
+export type RegistrationAction = 'CREATED' | 'OK' | 'DELETED' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'INTERNAL_SERVER_ERROR';
+
+/** A registration (RFC 7591 §3.1) or management (RFC 7592 §2) request as received. */
+export interface RegistrationInput {
+  /** The raw request body (JSON), unmodified. */
+  body?: string;
+  contentType?: string;
+  /** The raw Authorization header: an initial access token (registration) or registration access token (management). */
+  authorization?: string;
+}
+
+export interface RegistrationManagementInput extends RegistrationInput {
+  method: 'GET' | 'PUT' | 'DELETE';
+  /** The client_id from the registration_client_uri path. */
+  clientId: string;
+}
+
+/** The prefix of initial access tokens, so they are recognisable in logs and secret scanners. */
+export const INITIAL_ACCESS_TOKEN_PREFIX = 'lki_';
+
+const actionFor = (e: OAuthError): RegistrationAction =>
+  e.code === 'invalid_token' ? 'UNAUTHORIZED' : e.status === 403 ? 'FORBIDDEN' : 'BAD_REQUEST';
+
+function bearerToken(header: string | undefined): string | undefined {
+  const m = header === undefined ? null : /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+  return m ? m[1] : undefined;
+}
+
+function invalidToken(resultCode: 'LK8027' | 'LK8028', detail: string): OAuthError {
+  // RFC 6750 §3.1: a missing or bad bearer token is 401 with WWW-Authenticate.
+  return new OAuthError('invalid_token', 'the access token is missing, invalid or expired', {
+    status: 401,
+    resultCode,
+    detail,
+    wwwAuthenticate: 'Bearer error="invalid_token"',
+  });
+}
+
+function parseJsonBody(input: RegistrationInput): Record<string, unknown> {
+  const mime = (input.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  // RFC 7591 §3.1: the request is an HTTP POST with a JSON body (application/json).
+  if (mime !== 'application/json') {
+    throw new OAuthError('invalid_request', 'the request body must be application/json', { resultCode: 'LK8030' });
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(input.body ?? '');
+  } catch {
+    throw new OAuthError('invalid_request', 'the request body is not valid JSON', { resultCode: 'LK8030' });
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new OAuthError('invalid_client_metadata', 'the request body must be a JSON object of client metadata', { resultCode: 'LK8030' });
+  }
+  return body as Record<string, unknown>;
+}
+
+function registrationOff(ctx: EngineContext): Result<RegistrationAction> | undefined {
+  if ((ctx.clients?.registration ?? 'off') !== 'off') return undefined;
+  return jsonResult('FORBIDDEN', 403, 'LK8029', { error: 'access_denied', error_description: 'dynamic client registration is not enabled' });
+}
+
+/**
+ * The client registration endpoint (RFC 7591 §3). Open, or protected by initial access tokens (`registration:
+ * token`), which are bearer tokens created by an operator, stored hashed, optionally limited in time and uses.
+ * The client gets its client_id, a secret when its method needs one, and a registration access token for
+ * RFC 7592 management. Operator-only fields (client_id, client_secret, skip_consent) are ignored and scopes are
+ * limited to `registrationScopes`.
+ */
+export function registration(input: RegistrationInput, ctx: EngineContext): Promise<Result<RegistrationAction>> {
+  return runEngine(
+    async () => {
+      const off = registrationOff(ctx);
+      if (off) return off;
+      let gate: string | undefined;
+      if (ctx.clients?.registration === 'token') {
+        const token = bearerToken(input.authorization);
+        if (!token) throw invalidToken('LK8027', 'no initial access token');
+        gate = ctx.hasher.hash(token);
+        const live = await ctx.store.findManagementToken('initial_access', gate, nowSeconds(ctx));
+        if (!live || live.tenantId !== ctx.tenant.id) throw invalidToken('LK8027', 'unknown, expired, revoked or used-up initial access token');
+      }
+      const body = parseJsonBody(input);
+      const { client, issued } = await newClientRecord(ctx, body, { dynamic: true });
+      // A use is spent only on a registration that succeeds (a typo in the metadata does not burn a one-time
+      // token); the conditional decrement still settles races between requests holding the same token.
+      if (gate !== undefined && !(await ctx.store.useManagementToken('initial_access', gate, nowSeconds(ctx)))) {
+        throw invalidToken('LK8027', 'the initial access token was used up meanwhile');
+      }
+      await ctx.store.createClient(client);
+      // RFC 7591 §3.2.1: 201 Created, with everything registered (defaults included).
+      return jsonResult('CREATED', 201, 'LK8020', clientResponse(ctx, client, issued), { message: `client ${client.clientId} registered` });
+    },
+    actionFor,
+    'INTERNAL_SERVER_ERROR',
+    ctx.log,
+  );
+}
+
+/**
+ * The client configuration endpoint (RFC 7592 §2): read, update, delete, with the registration access token.
+ * Decision: every successful update rotates the registration access token (§2.2 allows it; the old one stops
+ * working at once), a read returns the token that was presented, and the secret is never returned after
+ * registration (it is stored hashed), except a new one when an update moves the client to a secret method.
+ */
+export function registrationManagement(input: RegistrationManagementInput, ctx: EngineContext): Promise<Result<RegistrationAction>> {
+  return runEngine(
+    async () => {
+      const off = registrationOff(ctx);
+      if (off) return off;
+      const token = bearerToken(input.authorization);
+      if (!token) throw invalidToken('LK8028', 'no registration access token');
+      const client = input.clientId.length <= 255 ? await ctx.store.findClient(ctx.tenant.id, input.clientId) : undefined;
+      // RFC 7592 §2.1: an unknown client and a wrong token get the same 401.
+      if (!client?.registrationAccessTokenHash || !ctx.hasher.verify(token, client.registrationAccessTokenHash)) {
+        throw invalidToken('LK8028', client ? 'wrong registration access token' : 'unknown client');
+      }
+      switch (input.method) {
+        case 'GET':
+          return jsonResult('OK', 200, 'LK8021', clientResponse(ctx, client, {}, token));
+        case 'PUT':
+          return update(ctx, client, parseJsonBody(input));
+        case 'DELETE': {
+          // RFC 7592 §2.3: the client's grants and tokens go with it.
+          await ctx.store.transaction(async (tx) => {
+            await tx.revokeClientTokens(ctx.tenant.id, client.clientId, nowSeconds(ctx));
+            await tx.deleteClient(ctx.tenant.id, client.clientId);
+          });
+          return { action: 'DELETED', resultCode: 'LK8023', resultMessage: `client ${client.clientId} deleted`, responseContent: '', status: 204, headers: { ...NO_STORE } };
+        }
+      }
+    },
+    actionFor,
+    'INTERNAL_SERVER_ERROR',
+    ctx.log,
+  );
+}
+
+/** RFC 7592 §2.2 fields the server issues; a client sends them back at its peril. */
+const SERVER_ISSUED = ['registration_access_token', 'registration_client_uri', 'client_secret_expires_at', 'client_id_issued_at'];
+
+async function update(ctx: EngineContext, client: ClientRecord, body: Record<string, unknown>): Promise<Result<RegistrationAction>> {
+  // RFC 7592 §2.2: the request MUST include client_id, the same as issued ...
+  if (body.client_id !== client.clientId) {
+    throw new OAuthError('invalid_request', 'client_id must be present and equal to the registered client_id (RFC 7592 §2.2)', { resultCode: 'LK8024' });
+  }
+  // ... MUST NOT include the fields the server issues ...
+  const issuedField = SERVER_ISSUED.find((f) => f in body);
+  if (issuedField) throw new OAuthError('invalid_request', `${issuedField} must not be sent in an update (RFC 7592 §2.2)`, { resultCode: 'LK8024' });
+  // ... and a client_secret, if sent, MUST match the current one: the client cannot choose its secret.
+  if (body.client_secret !== undefined) {
+    const matches = typeof body.client_secret === 'string' && client.secretHash !== null && ctx.hasher.verify(body.client_secret, client.secretHash);
+    if (!matches) throw new OAuthError('invalid_request', 'client_secret does not match the current secret (RFC 7592 §2.2)', { resultCode: 'LK8024' });
+  }
+  const { client: updated, issued } = await replacedClientRecord(ctx, client, body, { dynamic: true });
+  await ctx.store.updateClient(updated);
+  return jsonResult('OK', 200, 'LK8022', clientResponse(ctx, updated, issued));
+}

@@ -1,0 +1,298 @@
+import { z } from 'zod';
+import { clientMetadataSchema } from '../../engine/client-metadata.js';
+import type { Latchkey } from '../../server/latchkey.js';
+import {
+  clientView,
+  deleteClient,
+  getClient,
+  listClients,
+  registerClient,
+  replaceClient,
+  rotateClientSecret,
+} from '../../services/clients.js';
+import { notFound } from '../../services/errors.js';
+import { keyView, listKeys, retireKey, rotateKeys } from '../../services/keys.js';
+import {
+  createInitialAccessToken,
+  listManagementTokens,
+  managementTokenView,
+  revokeManagementToken,
+} from '../../services/management-tokens.js';
+import { createTenant, getTenant, listTenants, tenantContext, tenantSettingsSchema, tenantView } from '../../services/tenants.js';
+import {
+  createUser,
+  deleteUser,
+  endUserSession,
+  getUser,
+  grantView,
+  listUserGrants,
+  listUserSessions,
+  listUsers,
+  revokeUserGrant,
+  sessionView,
+  setDisabled,
+  setPassword,
+  updateUser,
+  userView,
+} from '../../services/users.js';
+import { SIGNING_ALGS } from '../../tokens/jwt.js';
+
+/**
+ * The admin API as one table: each operation's method, path, schemas and handler. The routes and the OpenAPI
+ * document (/admin/openapi.json) are both generated from it, so the document cannot drift from what is served.
+ * Handlers only translate: the operations themselves are in src/services/, shared with the CLI.
+ */
+
+const int = z.number().int();
+const nullableInt = int.nullable();
+
+/** Named schemas, published under components/schemas. */
+export const schemas = {
+  Error: z.object({ error: z.string(), error_description: z.string() }),
+  Tenant: z.looseObject({ id: z.string(), issuer: z.string(), settings: z.record(z.string(), z.unknown()), created_at: int }),
+  TenantCreate: z.object({ id: z.string().describe('1-63 lower-case letters, digits and dashes'), settings: tenantSettingsSchema.optional() }),
+  ClientMetadata: clientMetadataSchema.describe('RFC 7591 §2 client metadata (operators may also set client_id, client_secret, skip_consent)'),
+  Client: clientMetadataSchema
+    .extend({
+      client_id: z.string(),
+      client_id_issued_at: int,
+      client_secret: z.string().optional().describe('Only in the response that issued it'),
+      client_secret_expires_at: int.optional(),
+      previous_secret_expires_at: int.optional().describe('While a rotated-out secret still works'),
+      dynamically_registered: z.boolean().optional(),
+    })
+    .loose(),
+  SecretRotation: z.object({
+    grace_seconds: int.min(0).max(90 * 86400).optional().describe('How long the previous secret keeps working (default 0)'),
+  }),
+  User: z.looseObject({ sub: z.string(), username: z.string(), disabled: z.boolean(), claims: z.record(z.string(), z.unknown()), created_at: int }),
+  UserCreate: z.object({
+    username: z.string(),
+    password: z.string(),
+    claims: z.record(z.string(), z.unknown()).optional().describe('OIDC Core §5.1 standard claims'),
+    sub: z.string().optional(),
+  }),
+  UserUpdate: z.object({ username: z.string().optional(), claims: z.record(z.string(), z.unknown()).optional() }),
+  PasswordReset: z.object({ password: z.string() }),
+  Grant: z.looseObject({ id: z.string(), client_id: z.string(), scope: z.string(), created_at: int, revoked_at: nullableInt }),
+  Session: z.looseObject({
+    sid: z.string(), auth_time: int, acr: z.string().nullable(), created_at: int, last_seen_at: int, expires_at: int,
+  }),
+  Key: z.looseObject({
+    kid: z.string(), alg: z.string(), status: z.enum(['active', 'published', 'retired']), created_at: int,
+    public_jwk: z.record(z.string(), z.unknown()),
+  }),
+  KeyRotation: z.object({ algs: z.array(z.enum(SIGNING_ALGS)).optional().describe('Default: every alg') }),
+  InitialAccessToken: z.looseObject({
+    id: z.string(), kind: z.literal('initial_access'), name: z.string().nullable(), tenant_id: z.string().nullable(),
+    created_at: int, expires_at: nullableInt, revoked_at: nullableInt, remaining_uses: nullableInt,
+    token: z.string().optional().describe('Only in the response that created it'),
+  }),
+  InitialAccessTokenCreate: z.object({
+    name: z.string().optional(),
+    expires_in: int.positive().optional().describe('Seconds; default: no expiry'),
+    uses: int.positive().optional().describe('Registrations allowed; default: unlimited'),
+  }),
+} satisfies Record<string, z.ZodType>;
+
+export type SchemaName = keyof typeof schemas;
+
+export interface AdminRequest {
+  params: Record<string, string>;
+  body: unknown;
+}
+
+export interface AdminOperation {
+  operationId: string;
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** OpenAPI path template (`{name}` parameters). */
+  path: string;
+  summary: string;
+  tag: string;
+  body?: SchemaName;
+  /** Validate the body against its schema before the handler (off where the service gives richer, RFC-shaped errors). */
+  validateBody?: boolean;
+  response: { status: 200 | 201 | 204; schema?: SchemaName; array?: boolean; description: string };
+  handler: (lk: Latchkey, req: AdminRequest) => Promise<unknown>;
+}
+
+const T = '/admin/tenants/{tenant_id}';
+const ctxOf = (lk: Latchkey, req: AdminRequest) => tenantContext(lk, req.params.tenant_id!);
+type Body = Record<string, unknown>;
+
+export const operations: AdminOperation[] = [
+  // tenants
+  {
+    operationId: 'listTenants', method: 'GET', path: '/admin/tenants', summary: 'List tenants', tag: 'tenants',
+    response: { status: 200, schema: 'Tenant', array: true, description: 'Every tenant' },
+    handler: async (lk) => (await listTenants(lk)).map((t) => tenantView(t, lk)),
+  },
+  {
+    operationId: 'createTenant', method: 'POST', path: '/admin/tenants', summary: 'Create a tenant (issuer <issuer>/t/<id>) with its signing keys', tag: 'tenants',
+    body: 'TenantCreate', validateBody: true,
+    response: { status: 201, schema: 'Tenant', description: 'The tenant' },
+    handler: async (lk, req) => {
+      const b = req.body as z.output<typeof schemas.TenantCreate>;
+      return tenantView(await createTenant(lk, { id: b.id, settings: b.settings }), lk);
+    },
+  },
+  {
+    operationId: 'getTenant', method: 'GET', path: T, summary: 'Read a tenant', tag: 'tenants',
+    response: { status: 200, schema: 'Tenant', description: 'The tenant' },
+    handler: async (lk, req) => tenantView(await getTenant(lk, req.params.tenant_id!), lk),
+  },
+  // clients
+  {
+    operationId: 'listClients', method: 'GET', path: `${T}/clients`, summary: 'List clients', tag: 'clients',
+    response: { status: 200, schema: 'Client', array: true, description: 'Every client of the tenant' },
+    handler: async (lk, req) => (await listClients(await ctxOf(lk, req))).map(clientView),
+  },
+  {
+    operationId: 'createClient', method: 'POST', path: `${T}/clients`, summary: 'Register a client (the secret is shown only in this response)', tag: 'clients',
+    body: 'ClientMetadata',
+    response: { status: 201, schema: 'Client', description: 'The client, with client_secret when its method uses one' },
+    handler: async (lk, req) => (await registerClient(await ctxOf(lk, req), req.body)).json,
+  },
+  {
+    operationId: 'getClient', method: 'GET', path: `${T}/clients/{client_id}`, summary: 'Read a client', tag: 'clients',
+    response: { status: 200, schema: 'Client', description: 'The client (never its secret)' },
+    handler: async (lk, req) => clientView(await getClient(await ctxOf(lk, req), req.params.client_id!)),
+  },
+  {
+    operationId: 'replaceClient', method: 'PUT', path: `${T}/clients/{client_id}`, summary: 'Replace a client\'s metadata (the secret is kept)', tag: 'clients',
+    body: 'ClientMetadata',
+    response: { status: 200, schema: 'Client', description: 'The client as now registered' },
+    handler: async (lk, req) => (await replaceClient(await ctxOf(lk, req), req.params.client_id!, req.body)).json,
+  },
+  {
+    operationId: 'deleteClient', method: 'DELETE', path: `${T}/clients/{client_id}`, summary: 'Delete a client and revoke its grants and tokens', tag: 'clients',
+    response: { status: 204, description: 'Deleted' },
+    handler: async (lk, req) => deleteClient(await ctxOf(lk, req), req.params.client_id!),
+  },
+  {
+    operationId: 'rotateClientSecret', method: 'POST', path: `${T}/clients/{client_id}/secret`,
+    summary: 'Issue a new client secret; the previous one keeps working for grace_seconds', tag: 'clients',
+    body: 'SecretRotation', validateBody: true,
+    response: { status: 200, schema: 'Client', description: 'The client with its new client_secret (shown only now)' },
+    handler: async (lk, req) =>
+      (await rotateClientSecret(await ctxOf(lk, req), req.params.client_id!, (req.body as z.output<typeof schemas.SecretRotation>).grace_seconds ?? 0)).json,
+  },
+  // users
+  {
+    operationId: 'listUsers', method: 'GET', path: `${T}/users`, summary: 'List users', tag: 'users',
+    response: { status: 200, schema: 'User', array: true, description: 'Every user of the tenant' },
+    handler: async (lk, req) => (await listUsers(await ctxOf(lk, req))).map(userView),
+  },
+  {
+    operationId: 'createUser', method: 'POST', path: `${T}/users`, summary: 'Create a user (password hashed with argon2id)', tag: 'users',
+    body: 'UserCreate', validateBody: true,
+    response: { status: 201, schema: 'User', description: 'The user' },
+    handler: async (lk, req) => {
+      const b = req.body as z.output<typeof schemas.UserCreate>;
+      return userView(await createUser(await ctxOf(lk, req), { username: b.username, password: b.password, claims: b.claims, id: b.sub }));
+    },
+  },
+  {
+    operationId: 'getUser', method: 'GET', path: `${T}/users/{sub}`, summary: 'Read a user', tag: 'users',
+    response: { status: 200, schema: 'User', description: 'The user' },
+    handler: async (lk, req) => userView(await getUser(await ctxOf(lk, req), req.params.sub!)),
+  },
+  {
+    operationId: 'updateUser', method: 'PATCH', path: `${T}/users/{sub}`, summary: 'Change a user\'s username or claims', tag: 'users',
+    body: 'UserUpdate', validateBody: true,
+    response: { status: 200, schema: 'User', description: 'The user' },
+    handler: async (lk, req) => userView(await updateUser(await ctxOf(lk, req), req.params.sub!, req.body as Body)),
+  },
+  {
+    operationId: 'deleteUser', method: 'DELETE', path: `${T}/users/{sub}`, summary: 'Delete a user, revoking their grants and sessions', tag: 'users',
+    response: { status: 204, description: 'Deleted' },
+    handler: async (lk, req) => deleteUser(await ctxOf(lk, req), req.params.sub!),
+  },
+  {
+    operationId: 'resetPassword', method: 'POST', path: `${T}/users/{sub}/password`, summary: 'Set a new password; the user\'s sessions end', tag: 'users',
+    body: 'PasswordReset', validateBody: true,
+    response: { status: 204, description: 'Changed' },
+    handler: async (lk, req) => setPassword(await ctxOf(lk, req), req.params.sub!, (req.body as { password: string }).password),
+  },
+  {
+    operationId: 'disableUser', method: 'POST', path: `${T}/users/{sub}/disable`,
+    summary: 'Disable a user: sessions end, every grant and token (refresh tokens included) is revoked', tag: 'users',
+    response: { status: 200, schema: 'User', description: 'The user' },
+    handler: async (lk, req) => userView(await setDisabled(await ctxOf(lk, req), req.params.sub!, true)),
+  },
+  {
+    operationId: 'enableUser', method: 'POST', path: `${T}/users/{sub}/enable`, summary: 'Enable a disabled user', tag: 'users',
+    response: { status: 200, schema: 'User', description: 'The user' },
+    handler: async (lk, req) => userView(await setDisabled(await ctxOf(lk, req), req.params.sub!, false)),
+  },
+  {
+    operationId: 'listUserGrants', method: 'GET', path: `${T}/users/{sub}/grants`, summary: 'List a user\'s grants', tag: 'grants',
+    response: { status: 200, schema: 'Grant', array: true, description: 'Grants, newest first' },
+    handler: async (lk, req) => (await listUserGrants(await ctxOf(lk, req), req.params.sub!)).map(grantView),
+  },
+  {
+    operationId: 'revokeUserGrant', method: 'DELETE', path: `${T}/users/{sub}/grants/{grant_id}`, summary: 'Revoke a grant and every token it issued', tag: 'grants',
+    response: { status: 204, description: 'Revoked' },
+    handler: async (lk, req) => revokeUserGrant(await ctxOf(lk, req), req.params.sub!, req.params.grant_id!),
+  },
+  {
+    operationId: 'listUserSessions', method: 'GET', path: `${T}/users/{sub}/sessions`, summary: 'List a user\'s live browser sessions', tag: 'sessions',
+    response: { status: 200, schema: 'Session', array: true, description: 'Sessions, newest first' },
+    handler: async (lk, req) => (await listUserSessions(await ctxOf(lk, req), req.params.sub!)).map(sessionView),
+  },
+  {
+    operationId: 'endUserSession', method: 'DELETE', path: `${T}/users/{sub}/sessions/{sid}`, summary: 'End a browser session', tag: 'sessions',
+    response: { status: 204, description: 'Ended' },
+    handler: async (lk, req) => endUserSession(await ctxOf(lk, req), req.params.sub!, req.params.sid!),
+  },
+  // keys
+  {
+    operationId: 'listKeys', method: 'GET', path: `${T}/keys`, summary: 'List signing keys', tag: 'keys',
+    response: { status: 200, schema: 'Key', array: true, description: 'Keys, oldest first' },
+    handler: async (lk, req) => (await listKeys(lk, (await getTenant(lk, req.params.tenant_id!)).id)).map(keyView),
+  },
+  {
+    operationId: 'rotateKeys', method: 'POST', path: `${T}/keys/rotate`, summary: 'New active keys; the previous ones stay published', tag: 'keys',
+    body: 'KeyRotation', validateBody: true,
+    response: { status: 201, schema: 'Key', array: true, description: 'The new keys' },
+    handler: async (lk, req) => {
+      const t = await getTenant(lk, req.params.tenant_id!);
+      return (await rotateKeys(lk, t.id, (req.body as z.output<typeof schemas.KeyRotation>).algs)).map(keyView);
+    },
+  },
+  {
+    operationId: 'retireKey', method: 'POST', path: `${T}/keys/{kid}/retire`, summary: 'Retire a published key: it leaves the JWKS', tag: 'keys',
+    response: { status: 200, schema: 'Key', description: 'The retired key' },
+    handler: async (lk, req) => keyView(await retireKey(lk, (await getTenant(lk, req.params.tenant_id!)).id, req.params.kid!)),
+  },
+  // initial access tokens (RFC 7591 §3)
+  {
+    operationId: 'listInitialAccessTokens', method: 'GET', path: `${T}/initial-access-tokens`, summary: 'List initial access tokens', tag: 'registration',
+    response: { status: 200, schema: 'InitialAccessToken', array: true, description: 'Tokens (never their value)' },
+    handler: async (lk, req) => {
+      const t = await getTenant(lk, req.params.tenant_id!);
+      return (await listManagementTokens(lk, 'initial_access')).filter((x) => x.tenantId === t.id).map(managementTokenView);
+    },
+  },
+  {
+    operationId: 'createInitialAccessToken', method: 'POST', path: `${T}/initial-access-tokens`,
+    summary: 'Create an initial access token for dynamic registration (shown only in this response)', tag: 'registration',
+    body: 'InitialAccessTokenCreate', validateBody: true,
+    response: { status: 201, schema: 'InitialAccessToken', description: 'The token record and its value' },
+    handler: async (lk, req) => {
+      const b = req.body as z.output<typeof schemas.InitialAccessTokenCreate>;
+      const { record, token } = await createInitialAccessToken(lk, { tenantId: req.params.tenant_id!, name: b.name, expiresIn: b.expires_in, uses: b.uses });
+      return { ...managementTokenView(record), token };
+    },
+  },
+  {
+    operationId: 'revokeInitialAccessToken', method: 'DELETE', path: `${T}/initial-access-tokens/{token_id}`, summary: 'Revoke an initial access token', tag: 'registration',
+    response: { status: 204, description: 'Revoked' },
+    handler: async (lk, req) => {
+      const t = await getTenant(lk, req.params.tenant_id!);
+      const tok = (await listManagementTokens(lk, 'initial_access')).find((x) => x.id === req.params.token_id && x.tenantId === t.id);
+      if (!tok) throw notFound(`initial access token ${req.params.token_id}`);
+      return revokeManagementToken(lk, 'initial_access', tok.id);
+    },
+  },
+];

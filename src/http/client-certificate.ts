@@ -1,0 +1,53 @@
+import { BlockList, isIP } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { FastifyRequest } from 'fastify';
+import type { Config } from '../config/schema.js';
+
+/** Where a request's TLS client certificate comes from. */
+export type ClientCertificateOf = (req: FastifyRequest) => string | undefined;
+
+function trustedList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const e of entries) {
+    const [addr, bits] = e.split('/') as [string, string | undefined];
+    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr, family);
+    else list.addSubnet(addr, Number(bits), family);
+  }
+  return list;
+}
+
+/**
+ * The client certificate (PEM) of a request: transport only, every check is the engine's (engine/mtls.ts).
+ *
+ * - From a trusted proxy (`trustedProxies`), the proxy's header (`clientCertificateHeader`, URL-encoded PEM as
+ *   nginx's $ssl_client_escaped_cert) and nothing else: the connection's own certificate, if any, is the proxy's.
+ * - From anyone else, the certificate of our own TLS connection, if we serve HTTPS and one was sent; the header
+ *   is ignored, since anybody can send a header.
+ */
+export function clientCertificateSource(config: Pick<Config, 'clientCertificateHeader' | 'trustedProxies'>): ClientCertificateOf {
+  const header = config.clientCertificateHeader;
+  const proxies = trustedList(config.trustedProxies);
+  const fromProxy = (req: FastifyRequest): boolean => {
+    const addr = req.raw.socket.remoteAddress;
+    if (!addr) return false;
+    return proxies.check(addr, isIP(addr) === 6 ? 'ipv6' : 'ipv4');
+  };
+  return (req) => {
+    if (header && config.trustedProxies.length && fromProxy(req)) {
+      const raw = req.headers[header];
+      const value = Array.isArray(raw) ? undefined : raw;
+      if (!value || value.length > 64 * 1024) return undefined;
+      let pem: string;
+      try {
+        pem = decodeURIComponent(value);
+      } catch {
+        return undefined;
+      }
+      return pem.includes('-----BEGIN CERTIFICATE-----') ? pem : undefined;
+    }
+    const socket = req.raw.socket as Partial<TLSSocket>;
+    if (!socket.encrypted || typeof socket.getPeerX509Certificate !== 'function') return undefined;
+    return socket.getPeerX509Certificate()?.toString();
+  };
+}

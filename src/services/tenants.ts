@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import type { EngineContext } from '../engine/context.js';
+import type { Latchkey } from '../server/latchkey.js';
+import { DEFAULT_TENANT, type TenantRecord } from '../store/types.js';
+import { badRequest, conflict, notFound } from './errors.js';
+
+/** Tenant operations shared by the CLI and the admin API. */
+
+const seconds = z.number().int().positive().max(10 * 365 * 86400);
+/** Per-tenant overrides of the server's defaults (TenantSettings in engine/context.ts). */
+export const tenantSettingsSchema = z
+  .object({
+    accessTokenTtl: seconds, idTokenTtl: seconds, refreshTokenTtl: seconds, authorizationCodeTtl: z.number().int().min(1).max(600),
+    interactionTtl: seconds, sessionTtl: seconds, sessionIdleTtl: seconds, accessTokenFormat: z.enum(['opaque', 'jwt']),
+    loginRateLimit: z.number().int().min(1).max(10000), loginRateWindow: seconds,
+  })
+  .partial()
+  .strict();
+
+export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export function tenantView(t: TenantRecord, lk: Latchkey): Record<string, unknown> {
+  return { id: t.id, issuer: t.id === DEFAULT_TENANT ? lk.config.issuer : t.issuer, settings: t.settings, created_at: t.createdAt };
+}
+
+export async function listTenants(lk: Latchkey): Promise<TenantRecord[]> {
+  return lk.store.listTenants();
+}
+
+export async function getTenant(lk: Latchkey, id: string): Promise<TenantRecord> {
+  const t = id.length <= 63 ? await lk.store.findTenant(id) : undefined;
+  if (!t) throw notFound(`tenant ${id}`);
+  return t;
+}
+
+/** The engine context of a tenant, or a 404 (not a crash) when there is no such tenant. */
+export async function tenantContext(lk: Latchkey, id: string): Promise<EngineContext> {
+  await getTenant(lk, id);
+  return lk.context(id);
+}
+
+const issuerOf = (t: TenantRecord, lk: Latchkey) => (t.id === DEFAULT_TENANT ? lk.config.issuer : t.issuer);
+
+/** RFC 8414 §2, OIDC Discovery §3: an http(s) URL without query or fragment; no trailing slash, so paths join. */
+function checkIssuer(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw badRequest(`issuer ${JSON.stringify(value)} is not a URL`);
+  }
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.search || u.hash || value.endsWith('/') || u.username || u.password) {
+    throw badRequest('issuer must be an http(s) URL without query, fragment, credentials or trailing slash');
+  }
+  return value;
+}
+
+/**
+ * A new tenant (a Core API "service") with its own signing keys. Its issuer defaults to `<issuer>/t/<id>`; a service
+ * used through the Core API takes the issuer of the application that fronts it. Two tenants never share an issuer:
+ * an issuer names exactly one authorization server (RFC 8414 §2).
+ */
+export async function createTenant(lk: Latchkey, input: { id: string; issuer?: string; settings?: unknown }): Promise<TenantRecord> {
+  if (!TENANT_ID.test(input.id)) throw badRequest('tenant id must be 1-63 lower-case letters, digits and dashes, starting with a letter or digit');
+  const parsed = tenantSettingsSchema.safeParse(input.settings ?? {});
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw badRequest(`settings${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`);
+  }
+  const issuer = checkIssuer(input.issuer ?? `${lk.config.issuer}/t/${input.id}`);
+  const existing = await lk.store.listTenants();
+  if (existing.some((t) => t.id === input.id)) throw conflict(`tenant ${input.id} already exists`);
+  const clash = existing.find((t) => issuerOf(t, lk) === issuer);
+  if (clash) throw conflict(`issuer ${issuer} is already the issuer of tenant ${clash.id}`);
+  const t: TenantRecord = {
+    id: input.id,
+    issuer,
+    settings: parsed.data,
+    createdAt: Math.floor(lk.clock() / 1000),
+  };
+  try {
+    await lk.store.createTenant(t);
+  } catch (e) {
+    if (await lk.store.findTenant(input.id)) throw conflict(`tenant ${input.id} already exists`);
+    throw e;
+  }
+  await lk.keys.ensureKeys(t.id);
+  return t;
+}
+
+/** The engine context of a service, or undefined when there is no such service (Core API routing). */
+export async function serviceContext(lk: Latchkey, id: string): Promise<EngineContext | undefined> {
+  if (!TENANT_ID.test(id)) return undefined;
+  try {
+    return await lk.context(id); // cached after the first call
+  } catch (e) {
+    if (!(await lk.store.findTenant(id))) return undefined;
+    throw e;
+  }
+}

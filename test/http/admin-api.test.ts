@@ -1,0 +1,235 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Ajv2020 from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import { createAdminToken, revokeManagementToken } from '../../src/services/management-tokens.js';
+import { createSession } from '../../src/ui/session.js';
+import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
+import { insertRefreshFamily } from '../helpers/tokens.js';
+
+type Doc = {
+  openapi: string;
+  paths: Record<string, Record<string, { operationId: string; requestBody?: unknown; responses: Record<string, { content?: { 'application/json': { schema: unknown } } }> }>>;
+  components: { schemas: Record<string, unknown> };
+};
+
+/**
+ * The admin API, driven through its own OpenAPI document: every call names an operation as `METHOD /path`,
+ * which must exist in /admin/openapi.json, and every answer is validated against the schema declared there
+ * for its status. At the end, every documented operation must have been exercised.
+ */
+describe('admin API (through /admin/openapi.json)', () => {
+  let s: TestServer;
+  let doc: Doc;
+  let token: string;
+  const called = new Set<string>();
+  const ajv = new (Ajv2020 as unknown as typeof Ajv2020.default)({ strict: false, allErrors: true });
+  (addFormats as unknown as typeof addFormats.default)(ajv);
+
+  beforeAll(async () => {
+    s = await startTestServer();
+    token = (await createAdminToken(s.lk, { name: 'test' })).token;
+    const res = await fetch(s.url('/admin/openapi.json'));
+    expect(res.status).toBe(200);
+    doc = (await res.json()) as Doc;
+    ajv.addSchema(doc as object, 'openapi');
+  });
+  afterAll(() => s.close());
+
+  async function api(operation: string, params: Record<string, string> = {}, body?: unknown, auth: string | null = token) {
+    const [method, path] = operation.split(' ') as [string, string];
+    const spec = doc.paths[path]?.[method.toLowerCase()];
+    expect(spec, `${operation} is in the OpenAPI document`).toBeDefined();
+    called.add(operation);
+    const url = path.replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(params[name]!));
+    const res = await fetch(s.url(url), {
+      method,
+      headers: { ...(auth ? { authorization: `Bearer ${auth}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    const json = text ? JSON.parse(text) : undefined;
+    const declared = spec!.responses[String(res.status)];
+    expect(declared, `${operation} declares status ${res.status} (${text.slice(0, 200)})`).toBeDefined();
+    const schema = declared!.content?.['application/json']?.schema;
+    if (schema) {
+      const validate = ajv.compile(rebase(schema));
+      expect(validate(json), `${operation} ${res.status} matches its schema: ${ajv.errorsText(validate.errors)}`).toBe(true);
+    } else {
+      expect(text).toBe('');
+    }
+    return { status: res.status, body: json, headers: res.headers };
+  }
+  /** Point the document's local references at the schema added as 'openapi'. */
+  const rebase = (schema: unknown): object => JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"openapi#/components/'));
+
+  it('the document is OpenAPI 3.1 and names the admin token scheme', () => {
+    expect(doc.openapi).toBe('3.1.0');
+    expect(JSON.stringify(doc)).toContain('"scheme":"bearer"');
+  });
+
+  it('every operation needs a live admin token', async () => {
+    expect((await api('GET /admin/tenants', {}, undefined, null)).status).toBe(401);
+    expect((await api('GET /admin/tenants', {}, undefined, 'lka_' + 'x'.repeat(43))).status).toBe(401);
+    const other = await createAdminToken(s.lk, { name: 'short-lived' });
+    expect((await api('GET /admin/tenants', {}, undefined, other.token)).status).toBe(200);
+    await revokeManagementToken(s.lk, 'admin', other.record.id);
+    expect((await api('GET /admin/tenants', {}, undefined, other.token)).status).toBe(401);
+  });
+
+  it('tenants: list, create (issuer <issuer>/t/<id>, own keys), read, conflicts and bad input', async () => {
+    const list = await api('GET /admin/tenants');
+    expect(list.body.map((t: any) => t.id)).toContain('default');
+    const created = await api('POST /admin/tenants', {}, { id: 'acme', settings: { accessTokenTtl: 600 } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ id: 'acme', issuer: `${s.issuer}/t/acme`, settings: { accessTokenTtl: 600 } });
+    expect((await api('GET /admin/tenants/{tenant_id}', { tenant_id: 'acme' })).body.id).toBe('acme');
+    expect((await api('POST /admin/tenants', {}, { id: 'acme' })).status).toBe(409);
+    expect((await api('POST /admin/tenants', {}, { id: 'Not Valid' })).status).toBe(400);
+    expect((await api('POST /admin/tenants', {}, { id: 'x', settings: { accessTokenTtl: -1 } })).status).toBe(400);
+    expect((await api('GET /admin/tenants/{tenant_id}', { tenant_id: 'nope' })).status).toBe(404);
+    const keys = await api('GET /admin/tenants/{tenant_id}/keys', { tenant_id: 'acme' });
+    expect(keys.body.filter((k: any) => k.status === 'active').length).toBeGreaterThanOrEqual(2);
+    const acmeClient = await api('POST /admin/tenants/{tenant_id}/clients', { tenant_id: 'acme' }, { grant_types: ['client_credentials'] });
+    expect(acmeClient.status).toBe(201);
+    const defaultClients = await api('GET /admin/tenants/{tenant_id}/clients', { tenant_id: 'default' });
+    expect(defaultClients.body.map((c: any) => c.client_id)).not.toContain(acmeClient.body.client_id);
+  });
+
+  it('clients: create, read, list, replace, delete; invalid metadata is a 400 naming the rule', async () => {
+    const t = { tenant_id: 'default' };
+    const c = await api('POST /admin/tenants/{tenant_id}/clients', t, { client_id: 'svc-admin', client_name: 'Service', grant_types: ['client_credentials'], scope: 'api:read', skip_consent: true });
+    expect(c.status).toBe(201);
+    expect(c.body.client_secret).toBeTruthy();
+    expect(c.body.skip_consent).toBe(true); // operators may set it; dynamic registration may not
+    const read = await api('GET /admin/tenants/{tenant_id}/clients/{client_id}', { ...t, client_id: 'svc-admin' });
+    expect(read.body.client_secret).toBeUndefined();
+    expect((await api('GET /admin/tenants/{tenant_id}/clients', t)).body.map((x: any) => x.client_id)).toContain('svc-admin');
+    const put = await api('PUT /admin/tenants/{tenant_id}/clients/{client_id}', { ...t, client_id: 'svc-admin' }, { client_name: 'Renamed', grant_types: ['client_credentials'], scope: 'api:read api:write' });
+    expect(put.status).toBe(200);
+    expect(put.body).toMatchObject({ client_name: 'Renamed', scope: 'api:read api:write', skip_consent: false });
+    const tok = await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basic('svc-admin', c.body.client_secret) });
+    expect(tok.status).toBe(200); // the secret survived the replacement
+    const bad = await api('POST /admin/tenants/{tenant_id}/clients', t, { redirect_uris: ['http://app.example/cb'] });
+    expect([bad.status, bad.body.error]).toEqual([400, 'invalid_redirect_uri']);
+    expect((await api('POST /admin/tenants/{tenant_id}/clients', t, { client_id: 'svc-admin', grant_types: ['client_credentials'] })).status).toBe(409);
+    expect((await api('DELETE /admin/tenants/{tenant_id}/clients/{client_id}', { ...t, client_id: 'svc-admin' })).status).toBe(204);
+    expect((await api('GET /admin/tenants/{tenant_id}/clients/{client_id}', { ...t, client_id: 'svc-admin' })).status).toBe(404);
+    // the deleted client's tokens were revoked with it
+    const rs = await s.client({ grant_types: ['client_credentials'] });
+    const intro = await postForm(s.url('/oauth/introspect'), { token: tok.json.access_token }, { authorization: basic(rs.clientId, rs.clientSecret!) });
+    expect(intro.json).toEqual({ active: false });
+  });
+
+  it('client secret rotation: the old secret keeps working only for the grace period', async () => {
+    const t = { tenant_id: 'default' };
+    const c = await api('POST /admin/tenants/{tenant_id}/clients', t, { grant_types: ['client_credentials'] });
+    const id = c.body.client_id as string;
+    const rotated = await api('POST /admin/tenants/{tenant_id}/clients/{client_id}/secret', { ...t, client_id: id }, { grace_seconds: 3600 });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.client_secret).not.toBe(c.body.client_secret);
+    expect(rotated.body.previous_secret_expires_at).toBeGreaterThan(Date.now() / 1000);
+    const use = (secret: string) => postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basic(id, secret) });
+    expect((await use(c.body.client_secret)).status).toBe(200);
+    expect((await use(rotated.body.client_secret)).status).toBe(200);
+    const again = await api('POST /admin/tenants/{tenant_id}/clients/{client_id}/secret', { ...t, client_id: id }, {});
+    expect((await use(rotated.body.client_secret)).status).toBe(401); // grace 0 by default
+    expect((await use(again.body.client_secret)).status).toBe(200);
+    expect((await api('POST /admin/tenants/{tenant_id}/clients/{client_id}/secret', { ...t, client_id: id }, { grace_seconds: -5 })).status).toBe(400);
+  });
+
+  it('users: create, read, list, update, password reset, disable (revokes refresh tokens), enable, delete', async () => {
+    const t = { tenant_id: 'default' };
+    const u = await api('POST /admin/tenants/{tenant_id}/users', t, { username: 'mallory', password: 'first-password', claims: { email: 'm@example.com' } });
+    expect(u.status).toBe(201);
+    const sub = u.body.sub as string;
+    expect(JSON.stringify(u.body)).not.toContain('argon2');
+    expect((await api('POST /admin/tenants/{tenant_id}/users', t, { username: 'mallory', password: 'another-one' })).status).toBe(409);
+    expect((await api('POST /admin/tenants/{tenant_id}/users', t, { username: 'short', password: 'x' })).status).toBe(400);
+    expect((await api('GET /admin/tenants/{tenant_id}/users/{sub}', { ...t, sub })).body.username).toBe('mallory');
+    expect((await api('GET /admin/tenants/{tenant_id}/users', t)).body.map((x: any) => x.sub)).toContain(sub);
+    const patched = await api('PATCH /admin/tenants/{tenant_id}/users/{sub}', { ...t, sub }, { claims: { name: 'Mallory' } });
+    expect(patched.body.claims).toMatchObject({ name: 'Mallory', preferred_username: 'mallory' });
+    expect((await api('PATCH /admin/tenants/{tenant_id}/users/{sub}', { ...t, sub }, { claims: { email: 'nope' } })).status).toBe(400);
+    expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/password', { ...t, sub }, { password: 'second-password' })).status).toBe(204);
+
+    // A refresh-token family and a browser session for the user.
+    const app = await s.client({ redirect_uris: ['https://app.example/cb'], grant_types: ['authorization_code', 'refresh_token'] });
+    const fam = await insertRefreshFamily(s.ctx, { clientId: app.clientId, subject: sub });
+    await createSession(s.ctx, sub);
+    const grants = await api('GET /admin/tenants/{tenant_id}/users/{sub}/grants', { ...t, sub });
+    expect(grants.body.map((g: any) => g.id)).toContain(fam.grantId);
+    const sessions = await api('GET /admin/tenants/{tenant_id}/users/{sub}/sessions', { ...t, sub });
+    expect(sessions.body).toHaveLength(1);
+
+    const disabled = await api('POST /admin/tenants/{tenant_id}/users/{sub}/disable', { ...t, sub });
+    expect(disabled.body.disabled).toBe(true);
+    const refresh = await postForm(s.url('/oauth/token'), { grant_type: 'refresh_token', refresh_token: fam.refreshToken }, { authorization: basic(app.clientId, app.clientSecret!) });
+    expect([refresh.status, refresh.json.error]).toEqual([400, 'invalid_grant']);
+    expect((await api('GET /admin/tenants/{tenant_id}/users/{sub}/sessions', { ...t, sub })).body).toHaveLength(0);
+    expect((await api('GET /admin/tenants/{tenant_id}/users/{sub}/grants', { ...t, sub })).body[0].revoked_at).not.toBeNull();
+    expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/enable', { ...t, sub })).body.disabled).toBe(false);
+
+    expect((await api('DELETE /admin/tenants/{tenant_id}/users/{sub}', { ...t, sub })).status).toBe(204);
+    expect((await api('GET /admin/tenants/{tenant_id}/users/{sub}', { ...t, sub })).status).toBe(404);
+  });
+
+  it('grants and sessions: revoke one grant (its tokens go with it), end one session', async () => {
+    const t = { tenant_id: 'default' };
+    const u = await api('POST /admin/tenants/{tenant_id}/users', t, { username: 'grace', password: 'grace-password' });
+    const sub = u.body.sub as string;
+    const app = await s.client({ redirect_uris: ['https://app.example/cb'], grant_types: ['authorization_code', 'refresh_token'] });
+    const keep = await insertRefreshFamily(s.ctx, { clientId: app.clientId, subject: sub });
+    const drop = await insertRefreshFamily(s.ctx, { clientId: app.clientId, subject: sub });
+    expect((await api('DELETE /admin/tenants/{tenant_id}/users/{sub}/grants/{grant_id}', { ...t, sub, grant_id: drop.grantId })).status).toBe(204);
+    expect((await api('DELETE /admin/tenants/{tenant_id}/users/{sub}/grants/{grant_id}', { ...t, sub, grant_id: 'nope' })).status).toBe(404);
+    const refresh = (rt: string) => postForm(s.url('/oauth/token'), { grant_type: 'refresh_token', refresh_token: rt }, { authorization: basic(app.clientId, app.clientSecret!) });
+    expect((await refresh(drop.refreshToken)).status).toBe(400);
+    expect((await refresh(keep.refreshToken)).status).toBe(200);
+
+    const { session } = await createSession(s.ctx, sub);
+    await createSession(s.ctx, sub);
+    expect((await api('DELETE /admin/tenants/{tenant_id}/users/{sub}/sessions/{sid}', { ...t, sub, sid: session.sid })).status).toBe(204);
+    const left = await api('GET /admin/tenants/{tenant_id}/users/{sub}/sessions', { ...t, sub });
+    expect(left.body.map((x: any) => x.sid)).not.toContain(session.sid);
+    expect(left.body).toHaveLength(1);
+    expect((await api('DELETE /admin/tenants/{tenant_id}/users/{sub}/sessions/{sid}', { ...t, sub, sid: session.sid })).status).toBe(404);
+  });
+
+  it('keys: rotate, then retire the rotated-out key: it leaves the JWKS; an active key cannot be retired', async () => {
+    const t = { tenant_id: 'default' };
+    const before = await api('GET /admin/tenants/{tenant_id}/keys', t);
+    const oldEs = before.body.find((k: any) => k.alg === 'ES256' && k.status === 'active');
+    const rotated = await api('POST /admin/tenants/{tenant_id}/keys/rotate', t, { algs: ['ES256'] });
+    expect(rotated.status).toBe(201);
+    expect(rotated.body).toHaveLength(1);
+    const jwks = async () => ((await (await fetch(s.url('/.well-known/jwks.json'))).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+    expect(await jwks()).toEqual(expect.arrayContaining([oldEs.kid, rotated.body[0].kid]));
+    expect((await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: rotated.body[0].kid })).status).toBe(409);
+    const retired = await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: oldEs.kid });
+    expect(retired.body.status).toBe('retired');
+    expect(await jwks()).not.toContain(oldEs.kid);
+    expect(await jwks()).toContain(rotated.body[0].kid);
+    expect((await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: 'no-such-kid' })).status).toBe(404);
+    expect((await api('POST /admin/tenants/{tenant_id}/keys/rotate', t, { algs: ['HS256'] })).status).toBe(400);
+  });
+
+  it('initial access tokens: create (shown once), list, revoke', async () => {
+    const t = { tenant_id: 'default' };
+    const created = await api('POST /admin/tenants/{tenant_id}/initial-access-tokens', t, { name: 'partner', uses: 5, expires_in: 3600 });
+    expect(created.status).toBe(201);
+    expect(created.body.token).toMatch(/^lki_/);
+    expect(created.body.remaining_uses).toBe(5);
+    const list = await api('GET /admin/tenants/{tenant_id}/initial-access-tokens', t);
+    const listed = list.body.find((x: any) => x.id === created.body.id);
+    expect(listed).toBeDefined();
+    expect(listed.token).toBeUndefined();
+    expect((await api('DELETE /admin/tenants/{tenant_id}/initial-access-tokens/{token_id}', { ...t, token_id: created.body.id })).status).toBe(204);
+    expect((await api('DELETE /admin/tenants/{tenant_id}/initial-access-tokens/{token_id}', { ...t, token_id: created.body.id })).status).toBe(404);
+    expect((await api('GET /admin/tenants/{tenant_id}/initial-access-tokens', { tenant_id: 'acme' })).body.map((x: any) => x.id)).not.toContain(created.body.id);
+  });
+
+  it('every operation in the document was exercised by this test', () => {
+    const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
+    expect(documented.filter((o) => !called.has(o))).toEqual([]);
+  });
+});

@@ -1,0 +1,164 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type OpenedStore } from '../../src/store/open.js';
+import type { ClientRecord, ManagementTokenRecord, SessionRecord, TokenRecord } from '../../src/store/types.js';
+import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+
+/**
+ * The store contract for the calls added with clients (issue 6): the client-assertion replay cache, management
+ * tokens, key retirement, and lookups and revocation by user and by client. Runs on SQLite and PostgreSQL, with
+ * real concurrency for the exactly-once guarantees.
+ */
+
+const NOW = 1_700_000_000;
+const RACERS = 40;
+const id = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
+
+const token = (tenantId: string, extra: Partial<TokenRecord>): TokenRecord => ({
+  tenantId, hash: id('h'), kind: 'refresh_token', clientId: 'c1', subject: 'alice', scope: ['openid'], grantId: null, issuedAt: NOW,
+  expiresAt: NOW + 3600, revokedAt: null, consumedAt: null, data: {}, ...extra,
+});
+const session = (tenantId: string, subject: string, createdAt = NOW): SessionRecord => ({
+  tenantId, hash: id('s'), sid: id('sid'), subject, authTime: NOW, acr: null, createdAt, lastSeenAt: NOW, expiresAt: NOW + 3600, endedAt: null, data: {},
+});
+const mtoken = (extra: Partial<ManagementTokenRecord> = {}): ManagementTokenRecord => ({
+  id: id('mt'), kind: 'initial_access', tenantId: 'default', hash: id('hash'), name: null, createdAt: NOW, expiresAt: null, revokedAt: null,
+  remainingUses: null, ...extra,
+});
+
+describe(`store contract, clients (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqlite'})`, () => {
+  let dir: string;
+  let url: string;
+  let store: OpenedStore;
+  let A: string;
+  let B: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
+    url = await testDatabaseUrl(dir);
+    store = await openStore({ url });
+  });
+  afterAll(async () => {
+    await store?.close();
+    if (url) await dropTestDatabase(url);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    A = id('tenant-a');
+    B = id('tenant-b');
+  });
+
+  it(`rememberJti is exactly-once: ${RACERS} concurrent calls, one true`, async () => {
+    const results = await Promise.all(Array.from({ length: RACERS }, () => store.rememberJti(A, 'ns', 'jti-1', NOW + 60, NOW)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await store.rememberJti(A, 'ns', 'jti-1', NOW + 60, NOW + 30)).toBe(false);
+  });
+
+  it('rememberJti: namespaces and tenants are separate; an expired entry may be taken again', async () => {
+    expect(await store.rememberJti(A, 'ns', 'j', NOW + 60, NOW)).toBe(true);
+    expect(await store.rememberJti(A, 'other', 'j', NOW + 60, NOW)).toBe(true);
+    expect(await store.rememberJti(B, 'ns', 'j', NOW + 60, NOW)).toBe(true);
+    expect(await store.rememberJti(A, 'ns', 'j', NOW + 200, NOW + 61)).toBe(true);
+    expect(await store.rememberJti(A, 'ns', 'j', NOW + 300, NOW + 100)).toBe(false);
+  });
+
+  it(`useManagementToken consumes counted uses exactly: ${RACERS} racers, 3 uses, 3 winners`, async () => {
+    const t = mtoken({ remainingUses: 3 });
+    await store.insertManagementToken(t);
+    const results = await Promise.all(Array.from({ length: RACERS }, () => store.useManagementToken('initial_access', t.hash, NOW)));
+    expect(results.filter((r) => r !== undefined)).toHaveLength(3);
+    expect((await store.listManagementTokens('initial_access')).find((x) => x.id === t.id)!.remainingUses).toBe(0);
+    expect(await store.findManagementToken('initial_access', t.hash, NOW)).toBeUndefined(); // used up
+  });
+
+  it('useManagementToken: unlimited, expired, revoked, wrong kind', async () => {
+    const unlimited = mtoken();
+    const expiring = mtoken({ expiresAt: NOW + 10 });
+    const admin = mtoken({ kind: 'admin', tenantId: null });
+    for (const t of [unlimited, expiring, admin]) await store.insertManagementToken(t);
+    for (let i = 0; i < 3; i++) expect(await store.useManagementToken('initial_access', unlimited.hash, NOW)).toMatchObject({ id: unlimited.id, remainingUses: null });
+    expect(await store.findManagementToken('initial_access', expiring.hash, NOW + 9)).toMatchObject({ id: expiring.id });
+    expect(await store.findManagementToken('initial_access', expiring.hash, NOW + 10)).toBeUndefined();
+    expect(await store.findManagementToken('admin', expiring.hash, NOW)).toBeUndefined();
+    expect(await store.useManagementToken('initial_access', expiring.hash, NOW + 9)).toBeDefined();
+    expect(await store.useManagementToken('initial_access', expiring.hash, NOW + 10)).toBeUndefined();
+    expect(await store.useManagementToken('initial_access', admin.hash, NOW)).toBeUndefined();
+    expect(await store.useManagementToken('admin', admin.hash, NOW)).toMatchObject({ kind: 'admin', tenantId: null });
+    expect(await store.revokeManagementToken('initial_access', unlimited.id, NOW)).toBe(true);
+    expect(await store.revokeManagementToken('initial_access', unlimited.id, NOW)).toBe(false);
+    expect(await store.useManagementToken('initial_access', unlimited.hash, NOW)).toBeUndefined();
+    await expect(store.insertManagementToken({ ...mtoken(), hash: admin.hash })).rejects.toThrow();
+  });
+
+  it('retireKey retires only a published key, and moves keysVersion', async () => {
+    const key = (kid: string) => ({ tenantId: A, kid, alg: 'ES256', status: 'active' as const, publicJwk: { kty: 'EC', kid }, privateJwe: 'a.b.c.d.e', createdAt: NOW });
+    await store.addActiveKeys([key('k1')]);
+    await store.addActiveKeys([key('k2')]);
+    expect(await store.retireKey(A, 'k2')).toBe(false); // active
+    const v = await store.keysVersion(A);
+    expect(await store.retireKey(A, 'k1')).toBe(true);
+    expect(await store.keysVersion(A)).toBeGreaterThan(v);
+    expect(await store.retireKey(A, 'k1')).toBe(false);
+    expect(await store.retireKey(B, 'k2')).toBe(false);
+    expect(Object.fromEntries((await store.listKeys(A)).map((k) => [k.kid, k.status]))).toEqual({ k1: 'retired', k2: 'active' });
+  });
+
+  it('updateUser replaces username, hash, claims and disabled; false for an unknown user', async () => {
+    const u = { tenantId: A, id: 'u1', username: 'alice', passwordHash: 'h1', claims: { a: 1 }, disabled: false, createdAt: NOW };
+    await store.createUser(u);
+    expect(await store.updateUser({ ...u, username: 'alicia', passwordHash: 'h2', claims: { b: 2 }, disabled: true })).toBe(true);
+    expect(await store.findUserById(A, 'u1')).toEqual({ ...u, username: 'alicia', passwordHash: 'h2', claims: { b: 2 }, disabled: true });
+    expect(await store.updateUser({ ...u, tenantId: B })).toBe(false);
+  });
+
+  it('revokeSubject revokes every grant and token of one user only; revokeClientTokens those of one client only', async () => {
+    const grant = (gid: string, subject: string, clientId: string) =>
+      store.insertGrant({ tenantId: A, id: gid, clientId, subject, scope: ['openid'], createdAt: NOW, revokedAt: null, data: {} });
+    await grant('g-alice', 'alice', 'c1');
+    await grant('g-bob', 'bob', 'c1');
+    await grant('g-bob-c2', 'bob', 'c2');
+    const ta = token(A, { subject: 'alice', grantId: 'g-alice' });
+    const tb = token(A, { subject: 'bob', grantId: 'g-bob' });
+    const tb2 = token(A, { subject: 'bob', grantId: 'g-bob-c2', clientId: 'c2', kind: 'access_token' });
+    const tOther = token(B, { subject: 'alice' });
+    for (const t of [ta, tb, tb2, tOther]) await store.insertToken(t);
+    await store.revokeSubject(A, 'alice', NOW + 1);
+    expect((await store.findGrant(A, 'g-alice'))!.revokedAt).toBe(NOW + 1);
+    expect((await store.findToken(A, ta.hash))!.revokedAt).toBe(NOW + 1);
+    expect((await store.findGrant(A, 'g-bob'))!.revokedAt).toBeNull();
+    expect((await store.findToken(B, tOther.hash))!.revokedAt).toBeNull();
+    await store.revokeClientTokens(A, 'c2', NOW + 2);
+    expect((await store.findGrant(A, 'g-bob-c2'))!.revokedAt).toBe(NOW + 2);
+    expect((await store.findToken(A, tb2.hash))!.revokedAt).toBe(NOW + 2);
+    expect((await store.findToken(A, tb.hash))!.revokedAt).toBeNull();
+    expect((await store.listGrantsOfSubject(A, 'bob')).map((g) => g.id).sort()).toEqual(['g-bob', 'g-bob-c2']);
+    expect(await store.listGrantsOfSubject(B, 'bob')).toEqual([]);
+  });
+
+  it('sessions by user: list live ones newest first, end one by sid exactly once', async () => {
+    const s1 = session(A, 'alice', NOW);
+    const s2 = session(A, 'alice', NOW + 5);
+    const other = session(A, 'bob');
+    for (const s of [s1, s2, other]) await store.insertSession(s);
+    expect((await store.listSessionsBySubject(A, 'alice', NOW)).map((s) => s.sid)).toEqual([s2.sid, s1.sid]);
+    expect(await store.endSessionBySid(B, s1.sid, NOW)).toBe(false); // another tenant's
+    expect(await store.endSessionBySid(A, s1.sid, NOW)).toBe(true);
+    expect(await store.endSessionBySid(A, s1.sid, NOW)).toBe(false);
+    expect((await store.listSessionsBySubject(A, 'alice', NOW)).map((s) => s.sid)).toEqual([s2.sid]);
+    expect(await store.listSessionsBySubject(A, 'bob', NOW)).toHaveLength(1);
+  });
+
+  it('client credential fields round-trip through the client record', async () => {
+    const c: ClientRecord = {
+      tenantId: A, clientId: 'c', secretHash: 'h', createdAt: NOW, redirectUris: [], grantTypes: ['client_credentials'], responseTypes: [],
+      scope: [], tokenEndpointAuthMethod: 'client_secret_jwt', applicationType: 'web', idTokenSignedResponseAlg: 'RS256', requirePkce: false,
+      skipConsent: false, secretJwe: 'jwe', previousSecretHash: 'ph', previousSecretJwe: 'pj', previousSecretExpiresAt: NOW + 60,
+      registrationAccessTokenHash: 'rat', jwks: { keys: [{ kty: 'EC' }] }, tlsClientAuthSubjectDn: 'CN=x',
+    };
+    await store.createClient(c);
+    expect(await store.findClient(A, 'c')).toEqual(c);
+  });
+});
