@@ -231,7 +231,7 @@ export class LatchkeyMetrics {
   readonly requests = this.registry.counter('latchkey_http_requests_total', 'HTTP requests answered, by method, route and status class.', ['method', 'route', 'status_class']);
   readonly latency = this.registry.histogram('latchkey_http_request_duration_seconds', 'Time from request to response, by method, route and status class.', ['method', 'route', 'status_class']);
   readonly http = new RequestMetrics(this.requests, this.latency);
-  readonly tokensIssued = this.registry.counter('latchkey_tokens_issued_total', 'Successful token responses, by grant type.', ['grant_type']);
+  readonly tokensIssued = this.registry.counter('latchkey_tokens_issued_total', 'Successful token responses at POST /oauth/token, by grant type (Core API calls count in latchkey_engine_results_total).', ['grant_type']);
   readonly loginFailures = this.registry.counter('latchkey_login_failures_total', 'Failed sign-ins (wrong username or password) at the login page.');
   readonly loginRateLimited = this.registry.counter('latchkey_login_rate_limited_total', 'Sign-ins refused because of the failed-login rate limit.');
   readonly results = this.registry.counter('latchkey_engine_results_total', 'Engine results sent, by result code (docs/result-codes.md).', ['code']);
