@@ -93,12 +93,44 @@ function readJsonInput(file: string): unknown {
   }
 }
 
+/**
+ * Ids are positionals, and a generated id (a key's RFC 7638 thumbprint, a random client id) may begin with '-':
+ * node's parseArgs would read it as an option. Words that look like options but are not ours become positionals
+ * (placed after `--`), and a value beginning with '-' after a string option is joined to it (`--opt=value`).
+ */
+export function separateIds(argv: string[], options: Record<string, { type: 'string' | 'boolean'; short?: string }>): string[] {
+  const known = (a: string) => {
+    if (a === '--') return true;
+    const m = /^--([^=]+)/.exec(a);
+    if (m) return Object.hasOwn(options, m[1]!);
+    return a.length === 2 && Object.values(options).some((o) => o.short === a[1]);
+  };
+  const out: string[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      ids.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('-') && !known(a)) {
+      ids.push(a);
+      continue;
+    }
+    const name = /^--([^=]+)$/.exec(a)?.[1];
+    const next = argv[i + 1];
+    if (name && options[name]?.type === 'string' && next !== undefined && next.startsWith('-') && next !== '--') {
+      out.push(`${a}=${next}`);
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return ids.length ? [...out, '--', ...ids] : out;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
+  const options = {
       config: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -129,8 +161,8 @@ export async function main(argv: string[]): Promise<number> {
       'jwks-uri': { type: 'string' },
       service: { type: 'string' },
       issuer: { type: 'string' },
-    },
-  });
+    } as const;
+  const { values, positionals } = parseArgs({ args: separateIds(argv, options), allowPositionals: true, strict: true, options });
   const [cmd, sub, arg] = positionals;
   if (values.help || !cmd) {
     process.stdout.write(USAGE + '\n');
