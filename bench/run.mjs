@@ -18,7 +18,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { allowedCpus, canPin, coreSeconds, cpuSeconds, freePort } from './lib/proc.mjs';
+import { allowedCpus, canPin, coreSeconds, cpuSecondsOf, freePort, setAffinity } from './lib/proc.mjs';
 import { consoleTable, machineInfo, markdown, packageVersions, ratios } from './lib/report.mjs';
 import { comparisons, probe, scenarios } from './lib/scenarios.mjs';
 import { servers } from './lib/servers.mjs';
@@ -82,7 +82,17 @@ const pick = (list, csv, what) => {
   for (const n of names) if (!list.some((x) => x.name === n)) usage(`unknown ${what} ${n}; one of ${list.map((x) => x.name).join(', ')}`);
   return list.filter((x) => names.includes(x.name));
 };
-const chosenServers = pick(servers, opts.servers, 'server');
+let chosenServers = pick(servers, opts.servers, 'server');
+// Servers on PostgreSQL need a cluster (bash scripts/with-postgres.sh node bench/run.mjs …): skipped otherwise,
+// unless asked for by name.
+if (!process.env.LATCHKEY_TEST_DATABASE_URL) {
+  const named = (opts.servers ?? '').split(',').map((x) => x.trim());
+  const missing = chosenServers.filter((s) => s.needsPostgres && named.includes(s.name));
+  if (missing.length) usage(`${missing.map((s) => s.name).join(', ')} need PostgreSQL: run under bash scripts/with-postgres.sh node bench/run.mjs …`);
+  const skipped = chosenServers.filter((s) => s.needsPostgres);
+  if (skipped.length) console.log(`bench: skipping ${skipped.map((s) => s.name).join(', ')} (no PostgreSQL; run under scripts/with-postgres.sh to include them)`);
+  chosenServers = chosenServers.filter((s) => !s.needsPostgres);
+}
 const chosenScenarios = pick(scenarios, opts.scenarios, 'scenario');
 const cellsPlanned = chosenServers.flatMap((srv) => chosenScenarios.filter((sc) => srv.paths[sc.endpoint]).map((sc) => ({ srv, sc })));
 if (!cellsPlanned.length) usage('no chosen server serves any chosen scenario');
@@ -164,16 +174,21 @@ async function waitQuiet(maxMs) {
   return last;
 }
 
-/** One measured run (after its warm-up): figures plus how much else ran on either core meanwhile. */
-async function measure(url, req, verifier, pid) {
+/**
+ * One measured run (after its warm-up): figures plus how much else ran on either core meanwhile. `pids` are the
+ * server's processes (a cluster's primary and workers, a database), fixed after the warm-up. An `unpinned` server
+ * shares both cores with autocannon, so "others" is then what neither took of the two cores together.
+ */
+async function measure(url, req, verifier, cpuPids, unpinned) {
   const warm = await load(url, req, settings.warmup, verifier);
-  const cpu0 = cpuSeconds(pid);
+  const pids = cpuPids();
+  const cpu0 = cpuSecondsOf(pids);
   const cores0 = [coreSeconds(SERVER_CPU), coreSeconds(LOAD_CPU)];
   const self0 = process.cpuUsage();
   const r = await load(url, req, settings.duration, verifier);
   const self = process.cpuUsage(self0);
   const cores1 = [coreSeconds(SERVER_CPU), coreSeconds(LOAD_CPU)];
-  const cpu1 = cpuSeconds(pid);
+  const cpu1 = cpuSecondsOf(pids);
   const m = {
     requests: r.requests.total,
     ok2xx: r['2xx'],
@@ -197,7 +212,11 @@ async function measure(url, req, verifier, pid) {
     m.cpuSysPerRequestUs = (sys / r.requests.total) * 1e6;
     m.cpuBusy = (user + sys) / r.duration;
     // What else ran on each core meanwhile (other processes on a shared machine, or the hypervisor).
-    if (settings.pin && cores0.every(Boolean) && cores1.every(Boolean)) {
+    if (settings.pin && unpinned && cores0.every(Boolean) && cores1.every(Boolean)) {
+      const busy = cores1[0].busy - cores0[0].busy + cores1[1].busy - cores0[1].busy;
+      m.otherOnServerCore = m.otherOnLoadCore = Math.max(0, (busy - user - sys) / r.duration - m.loadgenBusy) / 2;
+      m.stealOnServerCore = (cores1[0].steal - cores0[0].steal) / r.duration;
+    } else if (settings.pin && cores0.every(Boolean) && cores1.every(Boolean)) {
       m.otherOnServerCore = Math.max(0, (cores1[0].busy - cores0[0].busy - user - sys) / r.duration);
       m.otherOnLoadCore = Math.max(0, (cores1[1].busy - cores0[1].busy) / r.duration - m.loadgenBusy);
       m.stealOnServerCore = (cores1[0].steal - cores0[0].steal) / r.duration;
@@ -208,11 +227,11 @@ async function measure(url, req, verifier, pid) {
 
 const contamination = (m) => Math.max(m.otherOnServerCore ?? 0, m.otherOnLoadCore ?? 0);
 
-async function runCell(srv, sc, issuer, pid) {
+async function runCell(srv, sc, issuer, cpuPids) {
   const url = issuer + srv.paths[sc.endpoint];
   const req = sc.request(client);
   const ctx = { client, issuer };
-  const cell = { server: srv.name, scenario: sc.name, ok: false };
+  const cell = { server: srv.name, scenario: sc.name, ok: false, ...(srv.unpinned && settings.pin ? { unpinned: true } : {}) };
   try {
     for (let i = 0; i < 3; i++) {
       const problem = await probe(url, sc, client, ctx);
@@ -225,7 +244,7 @@ async function runCell(srv, sc, issuer, pid) {
     let best;
     for (let attempt = 0; attempt <= settings.retries; attempt++) {
       if (settings.quietWaitS) await waitQuiet(settings.quietWaitS * 1000);
-      const m = await measure(url, req, verifier, pid);
+      const m = await measure(url, req, verifier, cpuPids, srv.unpinned);
       m.attempt = attempt + 1;
       for (const [k, n] of Object.entries(m.bad)) if (n > 0) failures.push(`${n} ${k}`);
       if (m.warmBad) failures.push(`${m.warmBad} bad responses during warm-up`);
@@ -262,12 +281,16 @@ for (const srv of chosenServers) {
   const dir = mkdtempSync(join(tmpdir(), `latchkey-bench-${srv.name}-`));
   const port = await freePort();
   let started;
+  // An unpinned server (a cluster using both cores): autocannon in this process may use both cores meanwhile.
+  const widen = settings.pin && srv.unpinned;
+  if (widen && !setAffinity(process.pid, `0-${cpus().length - 1}`)) console.log('  note: could not widen the load generator to every CPU');
   try {
-    console.log(`${srv.label}: starting on 127.0.0.1:${port}`);
+    console.log(`${srv.label}: starting on 127.0.0.1:${port}${widen ? ' (unpinned: server and autocannon share every CPU)' : ''}`);
     started = await srv.start({ root: ROOT, port, cpu: SERVER_CPU, pin: settings.pin, dir, client, profileDir: opts.profile && resolve(opts.profile), profileIntervalUs: settings.profileIntervalUs });
     const allowed = allowedCpus(started.proc.pid);
-    if (settings.pin && allowed !== String(SERVER_CPU)) throw new Error(`${srv.name} runs on CPUs ${allowed}, expected ${SERVER_CPU}`);
-    for (const { sc } of mine) cells.push(await runCell(srv, sc, started.issuer, started.proc.pid));
+    if (settings.pin && !srv.unpinned && allowed !== String(SERVER_CPU)) throw new Error(`${srv.name} runs on CPUs ${allowed}, expected ${SERVER_CPU}`);
+    const cpuPids = started.cpuPids ?? (() => [started.proc.pid]);
+    for (const { sc } of mine) cells.push(await runCell(srv, sc, started.issuer, cpuPids));
   } catch (e) {
     console.log(`  FAILED to start: ${e.message}`);
     for (const { sc } of mine) if (!cells.some((c) => c.server === srv.name && c.scenario === sc.name)) {
@@ -275,6 +298,7 @@ for (const srv of chosenServers) {
     }
   } finally {
     await started?.proc.stop();
+    if (widen) setAffinity(process.pid, String(LOAD_CPU));
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,6 @@
 // Child processes for the bench: free ports, CPU pinning, readiness, CPU-time accounting, bounded shutdown.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 export const HOST = '127.0.0.1';
@@ -133,4 +133,60 @@ export async function startProcess({ name, cmd, args, env, cwd, ready, timeoutMs
       return r;
     },
   };
+}
+
+/** Parent pid of a process (Linux /proc), or undefined. */
+function parentOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every live descendant of pid (children, grandchildren, …): a cluster's workers, for CPU accounting. */
+export function descendants(pid) {
+  let entries = [];
+  try {
+    entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  } catch {
+    return [];
+  }
+  const children = new Map();
+  for (const p of entries) {
+    const pp = parentOf(p);
+    if (pp === undefined) continue;
+    if (!children.has(pp)) children.set(pp, []);
+    children.get(pp).push(p);
+  }
+  const out = [];
+  const stack = [...(children.get(pid) ?? [])];
+  while (stack.length) {
+    const p = stack.pop();
+    out.push(p);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/** Summed { user, sys } CPU seconds of several processes; processes that are gone count as 0. */
+export function cpuSecondsOf(pids) {
+  let user = 0;
+  let sys = 0;
+  let any = false;
+  for (const pid of pids) {
+    const c = cpuSeconds(pid);
+    if (!c) continue;
+    any = true;
+    user += c.user;
+    sys += c.sys;
+  }
+  return any ? { user, sys } : undefined;
+}
+
+/** Move a running process (all its threads) to the given CPUs, e.g. "0" or "0,1". Returns whether taskset succeeded. */
+export function setAffinity(pid, cpuList) {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { encoding: 'utf8' });
+  return r.status === 0;
 }

@@ -77,6 +77,7 @@ const pct = (x) => (x === undefined ? '—' : `${Math.round(x * 100)}%`);
 export function caveat(c) {
   const notes = [];
   if (c.loadgenBusy !== undefined && c.loadgenBusy >= 0.9 && (c.cpuBusy ?? 1) < 0.9) notes.push('load-generator bound');
+  if (c.unpinned) notes.push('unpinned: server and autocannon share both cores');
   if (Math.max(c.otherOnServerCore ?? 0, c.otherOnLoadCore ?? 0) >= 0.1) notes.push('shared core');
   return notes.join(', ');
 }
@@ -133,6 +134,7 @@ export function markdown({ cells, ratioRows, labelOf, machine, versions, setting
   out.push('- p50/p99: autocannon latency percentiles over the same requests, in milliseconds (autocannon resolves whole milliseconds), at the connection count below.');
   out.push('- CPU µs/req: user+system CPU time of the server process during the measured run, divided by its responses.');
   out.push('- server core: that CPU time over the wall time (100% = the server saturated its core). autocannon core: the load generator\'s own CPU over the wall time. others: CPU time that other processes (this machine is shared) or the hypervisor took on the server\'s core and on the load generator\'s core meanwhile. A full run waits for quiet cores before each cell and measures a disturbed cell again (up to BENCH_RETRIES times), keeping the least disturbed run.');
+  out.push('- unpinned rows (a cluster of workers): the server may use both cores and so may autocannon; CPU µs/req sums every process of the server (primary, workers, PostgreSQL when used); "others" is then what neither took, averaged over both cores. Their req/s against a pinned one-process row is the scaling you get on this 2-core machine with the load generator on the same cores, not a clean 2× ceiling.');
   out.push('- load-generator bound: autocannon used ≥ 90% of its core while the server used < 90% of its own, so req/s is autocannon\'s limit, not the server\'s; compare CPU µs/req instead. shared core: other processes took ≥ 10% of a core, so req/s is low and noisy.');
   out.push('- bytes/resp: response size including headers.');
   out.push('- A cell with any non-2xx answer, socket error, timeout, or body that failed the scenario\'s check (see bench/lib/scenarios.mjs) is reported as FAILED and has no figures.', '');

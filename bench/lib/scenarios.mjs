@@ -138,5 +138,8 @@ export const scenarios = [
 export const comparisons = [
   { label: 'Latchkey / oidc-provider', a: 'latchkey', b: 'oidc-provider' },
   { label: 'Latchkey / oidc-provider (SQLite adapter)', a: 'latchkey', b: 'oidc-provider-sqlite' },
+  { label: 'Latchkey --workers 2 (unpinned) / Latchkey', a: 'latchkey-w2', b: 'latchkey', scenarios: ['client_credentials'] },
+  { label: 'Latchkey on PostgreSQL / Latchkey on SQLite', a: 'latchkey-pg', b: 'latchkey', scenarios: ['client_credentials'] },
+  { label: 'Latchkey on PostgreSQL --workers 2 (unpinned) / on PostgreSQL', a: 'latchkey-pg-w2', b: 'latchkey-pg', scenarios: ['client_credentials'] },
   { label: 'Latchkey / bare node:http hello', a: 'latchkey', b: 'bare', bScenario: 'hello', scenarios: ['discovery', 'jwks'] },
 ];

@@ -1,9 +1,12 @@
 // The servers under test: how to start each one in its own pinned process, and which path serves each endpoint.
-// A later issue adds a server (Latchkey on PostgreSQL, Latchkey --workers 2, …) by adding an entry here.
+// `unpinned: true` servers run on every CPU and the runner lets autocannon do the same for them (see run.mjs);
+// `needsPostgres: true` servers need the run under scripts/with-postgres.sh.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { HOST, pinned, startProcess } from './proc.mjs';
+import { descendants, HOST, pinned, setAffinity, startProcess } from './proc.mjs';
 
 /** Environment for a server child: the caller's, minus anything that configures Latchkey, plus `extra`. */
 function childEnv(extra) {
@@ -26,9 +29,9 @@ export const servers = [
   {
     name: 'latchkey',
     label: 'Latchkey',
-    description: 'bin/latchkey.js serve (built dist/), SQLite in a temp folder, opaque access tokens',
+    description: 'bin/latchkey.js serve (built dist/), one process (`--workers 1`), SQLite in a temp folder, opaque access tokens',
     commands: [
-      'export LATCHKEY_DEMO=false LATCHKEY_LOG_LEVEL=warn LATCHKEY_DATA_DIR=$TMP/data LATCHKEY_HOST=127.0.0.1 LATCHKEY_PORT=$PORT LATCHKEY_ISSUER=http://127.0.0.1:$PORT LATCHKEY_RATE_LIMIT_PER_CLIENT=10000000 LATCHKEY_RATE_LIMIT_PER_IP=10000000',
+      'export LATCHKEY_DEMO=false LATCHKEY_LOG_LEVEL=warn LATCHKEY_WORKERS=1 LATCHKEY_DATA_DIR=$TMP/data LATCHKEY_HOST=127.0.0.1 LATCHKEY_PORT=$PORT LATCHKEY_ISSUER=http://127.0.0.1:$PORT',
       `echo '{"client_id":"bench","client_secret":"<48 random characters>","grant_types":["client_credentials"],"scope":"api:read"}' | node bin/latchkey.js client create --file - --json`,
       'taskset -c 0 node bin/latchkey.js serve',
     ],
@@ -37,32 +40,40 @@ export const servers = [
       discovery: '/.well-known/openid-configuration',
       jwks: '/.well-known/jwks.json',
     },
-    async start(run) {
-      const issuer = `http://${HOST}:${run.port}`;
-      const env = childEnv({
-        LATCHKEY_DEMO: 'false',
-        LATCHKEY_LOG_LEVEL: 'warn',
-        LATCHKEY_DATA_DIR: join(run.dir, 'data'),
-        LATCHKEY_HOST: HOST,
-        LATCHKEY_PORT: String(run.port),
-        LATCHKEY_ISSUER: issuer,
-        // One client from one address is the whole load: lift the abuse limits (their counters are still kept).
-        LATCHKEY_RATE_LIMIT_PER_CLIENT: '10000000',
-        LATCHKEY_RATE_LIMIT_PER_IP: '10000000',
-      });
-      const bin = join(run.root, 'bin', 'latchkey.js');
-      // The bench client is created through the CLI, exactly as an operator would.
-      const meta = { client_id: run.client.id, client_secret: run.client.secret, grant_types: ['client_credentials'], scope: run.client.scope };
-      const created = spawnSync(process.execPath, [bin, 'client', 'create', '--file', '-', '--json'], {
-        cwd: run.dir, env, input: JSON.stringify(meta), encoding: 'utf8', timeout: 60_000,
-      });
-      if (created.status !== 0) throw new Error(`latchkey client create failed (exit ${created.status}): ${created.stderr || created.error}`);
-      const json = JSON.parse(created.stdout);
-      if (json.client_id !== run.client.id) throw new Error(`latchkey client create returned client_id ${json.client_id}`);
-      const [cmd, args] = pinned(run.cpu, process.execPath, nodeArgs(run, bin, ['serve']), run.pin);
-      const proc = await startProcess({ name: 'latchkey', cmd, args, env, cwd: run.dir, ready: /latchkey: serving/ });
-      return { issuer, proc };
-    },
+    start: (run) => startLatchkey(run, { name: 'latchkey', workers: 1 }),
+  },
+  {
+    name: 'latchkey-w2',
+    label: 'Latchkey --workers 2 (unpinned)',
+    unpinned: true,
+    description:
+      'the same on SQLite with `--workers 2` (a primary and two workers sharing the port); NOT pinned: the workers and autocannon share both cores, so compare its req/s with the pinned one-process row knowing that the load generator took part of the second core; CPU µs/req sums the primary and both workers',
+    commands: ['LATCHKEY_WORKERS=2 node bin/latchkey.js serve   # as above, no taskset; the runner lets autocannon use both CPUs for this server'],
+    paths: { token: '/oauth/token' },
+    start: (run) => startLatchkey(run, { name: 'latchkey-w2', workers: 2, pin: false }),
+  },
+  {
+    name: 'latchkey-pg',
+    label: 'Latchkey (PostgreSQL)',
+    needsPostgres: true,
+    description:
+      'Latchkey `--workers 1` on PostgreSQL (the cluster of `scripts/with-postgres.sh`, a fresh database with synchronous_commit=on; that cluster runs with fsync=off, test data only), pool of 10; the PostgreSQL processes are moved to CPU 0 with the server, and CPU µs/req counts them too',
+    commands: [
+      'bash scripts/with-postgres.sh node bench/run.mjs --servers latchkey-pg …   # the runner creates a database through LATCHKEY_TEST_DATABASE_URL',
+      'LATCHKEY_DATABASE_URL=postgres://…/lk_bench_… taskset -c 0 node bin/latchkey.js serve   # and taskset -a -p -c 0 on every PostgreSQL process',
+    ],
+    paths: { token: '/oauth/token' },
+    start: (run) => startLatchkey(run, { name: 'latchkey-pg', workers: 1, postgres: true }),
+  },
+  {
+    name: 'latchkey-pg-w2',
+    label: 'Latchkey (PostgreSQL) --workers 2 (unpinned)',
+    needsPostgres: true,
+    unpinned: true,
+    description: 'Latchkey `--workers 2` on PostgreSQL; NOT pinned: two workers, PostgreSQL and autocannon share both cores; CPU µs/req counts the primary, the workers and the PostgreSQL processes',
+    commands: ['LATCHKEY_WORKERS=2 LATCHKEY_DATABASE_URL=postgres://…/lk_bench_… node bin/latchkey.js serve'],
+    paths: { token: '/oauth/token' },
+    start: (run) => startLatchkey(run, { name: 'latchkey-pg-w2', workers: 2, postgres: true, pin: false }),
   },
   {
     name: 'oidc-provider',
@@ -94,6 +105,73 @@ export const servers = [
     },
   },
 ];
+
+/**
+ * Latchkey from the built CLI: the bench client is created through the CLI, exactly as an operator would, then
+ * `serve`. With `postgres`, a fresh database in the cluster named by LATCHKEY_TEST_DATABASE_URL (run the bench
+ * under scripts/with-postgres.sh), whose processes are pinned with the server when the run is pinned; `cpuPids`
+ * then names them, so CPU per request covers the database too.
+ */
+async function startLatchkey(run, { name, workers, postgres = false, pin = run.pin }) {
+  const issuer = `http://${HOST}:${run.port}`;
+  let databaseUrl;
+  let pgPids = () => [];
+  if (postgres) {
+    const admin = process.env.LATCHKEY_TEST_DATABASE_URL;
+    if (!admin) throw new Error('needs PostgreSQL: run the bench under `bash scripts/with-postgres.sh node bench/run.mjs …`');
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: admin });
+    await client.connect();
+    try {
+      const db = `lk_bench_${randomBytes(6).toString('hex')}`;
+      await client.query(`CREATE DATABASE "${db}"`);
+      // with-postgres.sh turns synchronous commits off for tests; a bench database commits as production would.
+      await client.query(`ALTER DATABASE "${db}" SET synchronous_commit = on`);
+      const u = new URL(admin);
+      u.pathname = `/${db}`;
+      databaseUrl = u.toString();
+      // The postmaster (parent of every backend) and its children: pinned now, new backends inherit it.
+      const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+      const postmaster = parentPid(rows[0].pid);
+      pgPids = () => (postmaster ? [postmaster, ...descendants(postmaster)] : []);
+      // Pinned run: the database shares the server's core. Unpinned server: the database may use every core too.
+      if (postmaster) for (const p of pgPids()) setAffinity(p, pin ? String(run.cpu) : `0-${cpus().length - 1}`);
+    } finally {
+      await client.end();
+    }
+  }
+  const env = childEnv({
+    LATCHKEY_DEMO: 'false',
+    LATCHKEY_LOG_LEVEL: 'warn',
+    LATCHKEY_WORKERS: String(workers),
+    LATCHKEY_DATA_DIR: join(run.dir, 'data'),
+    LATCHKEY_HOST: HOST,
+    LATCHKEY_PORT: String(run.port),
+    LATCHKEY_ISSUER: issuer,
+    ...(databaseUrl ? { LATCHKEY_DATABASE_URL: databaseUrl } : {}),
+  });
+  const bin = join(run.root, 'bin', 'latchkey.js');
+  const meta = { client_id: run.client.id, client_secret: run.client.secret, grant_types: ['client_credentials'], scope: run.client.scope };
+  const created = spawnSync(process.execPath, [bin, 'client', 'create', '--file', '-', '--json'], {
+    cwd: run.dir, env, input: JSON.stringify(meta), encoding: 'utf8', timeout: 60_000,
+  });
+  if (created.status !== 0) throw new Error(`latchkey client create failed (exit ${created.status}): ${created.stderr || created.error}`);
+  const json = JSON.parse(created.stdout);
+  if (json.client_id !== run.client.id) throw new Error(`latchkey client create returned client_id ${json.client_id}`);
+  const [cmd, args] = pinned(run.cpu, process.execPath, nodeArgs(run, bin, ['serve']), pin);
+  const proc = await startProcess({ name, cmd, args, env, cwd: run.dir, ready: /latchkey: serving/ });
+  // A cluster's CPU is its primary's and its workers'; on PostgreSQL the database's processes count too.
+  return { issuer, proc, cpuPids: () => [proc.pid, ...descendants(proc.pid), ...pgPids()] };
+}
+
+function parentPid(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
 
 async function startOidcProvider(run, adapter) {
   const dataDir = join(run.dir, 'data');

@@ -38,8 +38,11 @@ import { createServiceToken, listServiceTokens, revokeServiceToken, serviceToken
 const USAGE = `usage: latchkey <command> [options]
 
   init                              create the data folder, key-encryption key, database and signing keys
-  serve [--port N] [--host H]       start the server (creates a demo client and user on a fresh database)
+  serve [--port N] [--host H] [--workers N]
+                                    start the server (creates a demo client and user on a fresh database);
+                                    --workers N: N processes on the shared port (default: one per core)
   migrate                           apply database migrations and exit
+  cleanup                           delete expired codes, tickets, tokens, sessions now (serve does it periodically)
   client create [--file F|-] [--client-id ID] [--secret S] [--name N] [--redirect-uri U]... [--public]
                 [--grant G]... [--scope "a b"] [--skip-consent] [--require-pkce] [--auth-method M] [--jwks-uri U]
   client list | show ID | delete ID
@@ -80,8 +83,8 @@ function makeOut(json: boolean): Out {
   };
 }
 
-async function withLatchkey<T>(config: Config, fn: (lk: Latchkey) => Promise<T>): Promise<T> {
-  const lk = await Latchkey.open({ config });
+async function withLatchkey<T>(config: Config, fn: (lk: Latchkey) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
+  const lk = await Latchkey.open({ config, migrate: opts.migrate });
   try {
     return await fn(lk);
   } finally {
@@ -141,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
       port: { type: 'string' },
       host: { type: 'string' },
+      workers: { type: 'string' },
       file: { type: 'string' },
       'client-id': { type: 'string' },
       secret: { type: 'string' },
@@ -181,7 +185,11 @@ export async function main(argv: string[]): Promise<number> {
   const out = makeOut(values.json!);
   const config = loadConfig({
     file: values.config,
-    overrides: { ...(values.port !== undefined ? { port: values.port } : {}), ...(values.host !== undefined ? { host: values.host } : {}) },
+    overrides: {
+      ...(values.port !== undefined ? { port: values.port } : {}),
+      ...(values.host !== undefined ? { host: values.host } : {}),
+      ...(values.workers !== undefined ? { workers: values.workers } : {}),
+    },
   });
 
   switch (cmd) {
@@ -199,11 +207,18 @@ export async function main(argv: string[]): Promise<number> {
           keys: keys.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status })),
         });
         return 0;
-      });
+      }, { migrate: true });
     }
     case 'migrate':
+      // Always migrates, whatever migrateOnStart says: this is the explicit step.
       return withLatchkey(config, async () => {
         out.print('database is up to date', { ok: true });
+        return 0;
+      }, { migrate: true });
+    case 'cleanup':
+      return withLatchkey(config, async (lk) => {
+        const deleted = await lk.cleanup.sweep();
+        out.print(Object.entries(deleted).map(([t, n]) => `${t}\t${n}`).join('\n'), { deleted });
         return 0;
       });
     case 'client':

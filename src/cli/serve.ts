@@ -1,36 +1,107 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { buildApp } from '../http/app.js';
+import type { MetricsSnapshot } from '../ops/metrics.js';
 import { Latchkey } from '../server/latchkey.js';
 import { ensureDemo } from '../services/demo.js';
 import { DEFAULT_TENANT } from '../store/types.js';
+import { runPrimary, workerChannel } from './cluster.js';
 
-/** `latchkey serve`: open, bootstrap the demo on a fresh database, listen, shut down gracefully. */
+/** Worker processes `serve` runs: the `workers` option, else one per available core. */
+export function workerCount(config: Config): number {
+  return config.workers ?? availableParallelism();
+}
+
+/**
+ * `latchkey serve`. With one worker: one process opens the database (migrating and bootstrapping it), listens and
+ * serves. With more: the primary does the start-up work once, then forks workers that share the port (see
+ * cluster.ts). Either way SIGTERM/SIGINT drain in-flight requests before the process exits.
+ */
 export async function serve(config: Config): Promise<void> {
-  const lk = await Latchkey.open({ config });
-  const app = await buildApp(lk);
+  if (cluster.isWorker) return serveProcess(config, { worker: true });
+  const n = workerCount(config);
+  if (n > 1) return runPrimary(config, n);
+  return serveProcess(config, { worker: false });
+}
+
+/** Open, bootstrap the demo on a fresh database (not in a worker: the primary did), listen, drain on a signal. */
+async function serveProcess(config: Config, opts: { worker: boolean }): Promise<void> {
+  const channel = opts.worker ? workerChannel() : undefined;
+  // A worker's schema was migrated (or checked) by the primary; it only checks, never migrates.
+  const lk = await Latchkey.open({ config, migrate: opts.worker ? false : undefined });
+  channel?.registerSnapshotSource(() => lk.metrics.registry.snapshot());
+  let app: FastifyInstance;
+  try {
+    app = await buildApp(lk, { collectMetrics: channel?.collectMetrics, logFields: opts.worker ? { worker: cluster.worker?.id } : undefined });
+  } catch (e) {
+    await lk.close();
+    throw e;
+  }
   const log = app.log;
   lk.setLogger(log);
-  if (config.allowRemoteRequestUri) {
-    log.warn('allowRemoteRequestUri is on: the server fetches request objects from clients\' registered https request_uris (RFC 9101 §10.4)');
-  }
-  if (config.insecureAllowHttpJwksUri) log.warn('insecureAllowHttpJwksUri is on: client keys may be fetched over plain http and forged in transit');
-  if (config.demo) {
+  // Start-up warnings once per server: in a cluster the primary gives them.
+  if (!opts.worker) startupWarnings(config, log);
+  if (config.demo && !opts.worker) {
     const demo = await ensureDemo(await lk.context(DEFAULT_TENANT));
     if (demo) process.stdout.write(demo + '\n');
   }
   await app.listen({ host: config.host, port: config.port });
   lk.backchannel.start(); // retries of back-channel logout deliveries
-  process.stdout.write(`latchkey: serving ${config.issuer} (listening on ${config.host}:${(app.server.address() as { port: number }).port})\n`);
+  lk.cleanup.start(); // expired rows; one process of the cluster (or of all instances) per sweep
+  const port = (app.server.address() as { port: number }).port;
+  if (channel) channel.ready(port);
+  else process.stdout.write(`latchkey: serving ${config.issuer} (listening on ${config.host}:${port})\n`);
 
   let closing = false;
-  const shutdown = async (signal: string) => {
+  const shutdown = async (reason: string) => {
     if (closing) return;
     closing = true;
-    log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
-    await app.close();
-    await lk.close();
-    process.exit(0);
+    const clean = await drain(app, lk, config.shutdownTimeout, reason);
+    await channel?.finalMetrics(lk.metrics.registry.snapshot());
+    process.exit(clean ? 0 : 1);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // A worker whose primary is gone (killed) drains and exits rather than serving on as an orphan.
+  if (opts.worker) process.on('disconnect', () => void shutdown('primary gone'));
+}
+
+/**
+ * Graceful shutdown: /readyz turns 503, background jobs stop, the listener closes (no new connections; idle
+ * keep-alive connections are closed), in-flight requests finish within timeoutS seconds, after which the remaining
+ * connections are cut; then the key refresh settles and the database pool closes. Returns whether it was clean.
+ */
+export async function drain(app: FastifyInstance, lk: Latchkey, timeoutS: number, reason: string): Promise<boolean> {
+  const log = app.log;
+  log.info({ event: 'shutdown', reason }, 'shutting down: no new connections, finishing in-flight requests');
+  lk.draining = true;
+  lk.backchannel.stop();
+  const cleanupStopped = lk.cleanup.stop();
+  let timer: NodeJS.Timeout | undefined;
+  const clean = await Promise.race([
+    app.close().then(() => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), timeoutS * 1000);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!clean) {
+    log.warn({ event: 'shutdown_timeout', timeoutS }, 'shutdown: requests still running after shutdownTimeout; closing their connections');
+    app.server.closeAllConnections();
+  }
+  await cleanupStopped;
+  await lk.close();
+  return clean;
+}
+
+export type { MetricsSnapshot };
+
+/** Options that weaken something say so at start (DESIGN: configuration). */
+export function startupWarnings(config: Config, log: { warn(msg: string): void }): void {
+  if (config.allowRemoteRequestUri) {
+    log.warn('allowRemoteRequestUri is on: the server fetches request objects from clients\' registered https request_uris (RFC 9101 §10.4)');
+  }
+  if (config.insecureAllowHttpJwksUri) log.warn('insecureAllowHttpJwksUri is on: client keys may be fetched over plain http and forged in transit');
 }

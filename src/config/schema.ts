@@ -111,6 +111,14 @@ export const configSchema = z
       .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
       .transform((v) => v === true || v === 'true' || v === '1')
       .default(false),
+    workers: z.coerce.number().int().min(1).max(256).optional(),
+    migrateOnStart: flag(true),
+    accessLog: flag(false),
+    metrics: flag(true),
+    shutdownTimeout: z.coerce.number().int().min(1).max(3600).default(10),
+    cleanupInterval: z.coerce.number().int().min(0).max(86400).default(300),
+    cleanupGrace: z.coerce.number().int().min(0).max(365 * 86400).default(3600),
+    cleanupRetention: seconds(7 * 86400),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -181,10 +189,21 @@ export const optionDocs: Record<keyof Config, string> = {
     'Path to PEM CA certificates trusted for tls_client_auth (RFC 8705 §2.1). With HTTPS, clients are asked for a certificate but not required to send one.',
   clientCertificateHeader:
     "Header a TLS-terminating proxy puts the client certificate in, URL-encoded PEM (nginx: $ssl_client_escaped_cert). Read only from trustedProxies.",
-  trustedProxies: 'IP addresses or CIDR blocks (comma-separated in the environment) whose clientCertificateHeader is believed.',
+  trustedProxies:
+    'IP addresses or CIDR blocks (comma-separated in the environment) of your reverse proxies: their clientCertificateHeader and their X-Forwarded-For are believed (so login rate limits and logs see the client\'s address, not the proxy\'s); nobody else\'s.',
   registration: "Dynamic client registration (RFC 7591) at /oauth/register: off, open (anyone), or token (an initial access token is required).",
   registrationScopes: 'Scopes a dynamically registered client may register (space or comma separated list in the environment).',
   softwareStatementJwks:
     'Path to a JWK Set of issuers trusted to sign software statements (RFC 7591 §2.3). Unset: registrations carrying a software_statement are rejected.',
   insecureAllowHttpJwksUri: 'Allow http:// client jwks_uri values (development only: keys fetched without TLS can be forged). Logs a warning.',
+  workers:
+    'Processes that serve requests (`latchkey serve --workers N`): a primary runs migrations and start-up once, then forks N workers sharing the port, and restarts a worker that dies. Default: the number of CPU cores available. 1 serves from one process, no cluster.',
+  migrateOnStart:
+    'Apply pending database migrations at start. Set false where `latchkey migrate` runs as its own deployment step: then a server whose schema is behind refuses to start, with one line saying so.',
+  accessLog: 'Log one line per request at info level (method, route, status, time, request id; never query values that may be secret).',
+  metrics: 'Serve Prometheus metrics at GET /metrics (restrict it at the proxy; see docs/operations.md).',
+  shutdownTimeout: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before connections are cut, seconds.',
+  cleanupInterval: 'How often expired codes, tickets, pushed requests, device codes, replay-cache entries, tokens, sessions, rate-limit windows and old logout deliveries are deleted, seconds (one process of the cluster, or of all instances sharing a database, runs each sweep). 0 turns the cleanup off.',
+  cleanupGrace: 'How long expired or ended rows are kept before the cleanup deletes them, seconds (keeps recent history for reuse detection and diagnosis).',
+  cleanupRetention: 'How long delivered or abandoned back-channel logout deliveries are kept, seconds.',
 };

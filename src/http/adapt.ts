@@ -3,6 +3,7 @@ import type { Result } from '../engine/result.js';
 
 /** Result -> reply. Mechanical on purpose: every protocol decision (status, headers, body) was made by the engine. */
 export function sendResult(reply: FastifyReply, result: Result): FastifyReply {
+  reply.request.resultCode = result.resultCode; // for metrics and the access log
   reply.code(result.status);
   if (result.headers) reply.headers(result.headers);
   if (result.headers?.Location !== undefined) return reply.send();

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Server, ServerOptions } from 'node:https';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import Fastify, { LogController, type FastifyError, type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ConfigError } from '../config/load.js';
@@ -9,9 +10,28 @@ import { registerCoreApiRoutes } from './routes/core-api.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerUiRoutes } from './routes/ui.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
+import { registerOpsRoutes } from './routes/ops.js';
+import { REDACT_PATHS, requestIdOf, safeUrl, serializeRequest } from '../ops/log.js';
+import type { MetricsSnapshot } from '../ops/metrics.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The engine result code of the reply (set by sendResult), for metrics and the access log. */
+    resultCode: string;
+  }
+}
 
 export interface AppOptions {
   logger?: boolean | Record<string, unknown>;
+  /**
+   * Where GET /metrics gets its figures: by default this process's registry; a cluster worker passes a function
+   * that asks the primary for the sum over all workers.
+   */
+  collectMetrics?: () => Promise<MetricsSnapshot>;
+  /** Where the default logger writes (default stdout); tests read the log lines from here. */
+  logStream?: { write(line: string): void };
+  /** Fields on every log line besides pid and hostname (a cluster worker adds its number). */
+  logFields?: Record<string, unknown>;
 }
 
 /**
@@ -43,11 +63,21 @@ function httpsOptions(lk: Latchkey): ServerOptions | undefined {
 export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<FastifyInstance> {
   const https = httpsOptions(lk);
   const options: FastifyServerOptions = {
-    logger: opts.logger ?? { level: lk.config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers.dpop'] },
+    logger: opts.logger ?? {
+      level: lk.config.logLevel,
+      redact: REDACT_PATHS,
+      serializers: { req: serializeRequest },
+      ...(opts.logStream ? { stream: opts.logStream } : {}),
+      ...(opts.logFields ? { base: { pid: process.pid, hostname: hostname(), ...opts.logFields } } : {}),
+    },
+    // Request ids: an incoming X-Request-Id (from a proxy) when it is a short safe token, else a fresh UUID.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     bodyLimit: lk.config.bodyLimit,
     // Per-request lines only at debug/trace: synchronous logging on every request costs more than the request.
     logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(lk.config.logLevel) }),
-    trustProxy: false,
+    // Only the configured proxies may say who the client is (X-Forwarded-For); the login rate limit keys on it.
+    trustProxy: lk.config.trustedProxies.length ? [...lk.config.trustedProxies] : false,
     // Query strings are handed to the engine raw; Fastify's own parse is only used for routing.
     routerOptions: { maxParamLength: 200 },
   };
@@ -55,9 +85,31 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   const app = (https ? Fastify({ ...options, https } as FastifyHttpsOptions<Server>) : Fastify(options)) as unknown as FastifyInstance;
 
   // Callback style, not async: an async hook costs a promise per response on every endpoint.
-  app.addHook('onSend', (_req, reply, payload, done) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('X-Request-Id', req.id);
+    // Draining for shutdown: a keep-alive connection closes after this response instead of idling until its timeout.
+    if (lk.draining) reply.header('Connection', 'close');
     done(null, payload);
+  });
+
+  // Metrics on every response, and (opt-in, accessLog) one info line per request. Callback style, like onSend.
+  app.decorateRequest('resultCode', '');
+  const m = lk.metrics;
+  const accessLog = lk.config.accessLog;
+  app.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const status = reply.statusCode;
+    const ms = reply.elapsedTime;
+    m.http.observe(req.method, route, status, ms / 1000);
+    if (req.resultCode) m.results.inc([req.resultCode]);
+    if (accessLog) {
+      req.log.info(
+        { event: 'access', method: req.method, url: safeUrl(req.url, req.routeOptions.url), route, status, ms: Math.round(ms * 100) / 100, ip: req.ip, resultCode: req.resultCode || undefined },
+        'request',
+      );
+    }
+    done();
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -81,6 +133,7 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   });
 
   await app.register(async (scope) => {
+    await registerOpsRoutes(scope, lk, { collectMetrics: opts.collectMetrics });
     await registerWellKnownRoutes(scope, lk);
     await registerOAuthRoutes(scope, lk);
     await registerUiRoutes(scope, lk);

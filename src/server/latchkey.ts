@@ -15,6 +15,13 @@ import { openStore } from '../store/open.js';
 import { BackchannelDispatcher, type BackchannelOptions } from '../services/backchannel.js';
 import { DEFAULT_TENANT, type Store, type TenantRecord } from '../store/types.js';
 import { Hasher, secureRandom, type RandomSource } from '../tokens/handles.js';
+import { LatchkeyMetrics } from '../ops/metrics.js';
+import { CleanupJob } from '../ops/cleanup.js';
+
+/** The database schema is older than this build and migrations are not run at start (migrateOnStart: false). */
+export class SchemaBehindError extends Error {
+  override name = 'SchemaBehindError';
+}
 
 export interface LatchkeyOptions {
   config: Config;
@@ -24,6 +31,10 @@ export interface LatchkeyOptions {
   backchannel?: BackchannelOptions;
   /** Use this store instead of opening config.databaseUrl (tests). */
   store?: Store;
+  /** Apply pending migrations (default: config.migrateOnStart). When false, a schema behind this build is an error. */
+  migrate?: boolean;
+  /** How often cached signing keys are re-validated against the store, ms (default 30 s; tests lower it). */
+  keyRecheckMs?: number;
 }
 
 export function databaseUrlOf(config: Config): string {
@@ -138,10 +149,26 @@ export class Latchkey {
   ) {
     this.backchannel = new BackchannelDispatcher(store, clock, log, backchannel);
     this.audit = new AuditLog(store, clock, log);
+    this.cleanup = new CleanupJob(
+      store,
+      clock,
+      { intervalS: config.cleanupInterval, graceS: config.cleanupGrace, retentionS: config.cleanupRetention },
+      this.metrics,
+      log,
+    );
   }
 
   /** The audit trail (docs/audit.md). */
   readonly audit: AuditLog;
+
+  /** This process's metrics (GET /metrics; a cluster primary sums its workers'). */
+  readonly metrics = new LatchkeyMetrics();
+
+  /** The cleanup job (started by `serve`). */
+  readonly cleanup: CleanupJob;
+
+  /** Set when shutting down: /readyz answers 503 so balancers stop sending requests. */
+  draining = false;
 
   /** Back-channel logout deliveries (and their retries). */
   readonly backchannel: BackchannelDispatcher;
@@ -151,6 +178,7 @@ export class Latchkey {
     this.log = log;
     this.backchannel.log = log;
     this.audit.log = log;
+    this.cleanup.log = log;
     for (const ctx of this.contexts.values()) ctx.log = log;
   }
 
@@ -165,11 +193,20 @@ export class Latchkey {
       await ensureDefaultTenant(config, store, new KeyManager(store, master.keyEncryptionKey, clock), clock);
     } else {
       const opened = await openStore({ url: databaseUrlOf(config), migrate: false, poolSize: config.databasePoolSize });
+      const migrate = opts.migrate ?? config.migrateOnStart;
       try {
         // Several instances may start at once on one PostgreSQL database: migrations and the bootstrap run
         // under one database-wide lock, so exactly one of them creates the default tenant and its first keys.
         await opened.exclusive(async (s) => {
-          await s.migrate();
+          if (migrate) await s.migrate();
+          else {
+            const pending = await s.pendingMigrations();
+            if (pending.length) {
+              throw new SchemaBehindError(
+                `the database schema is behind this version (${pending.length} pending migration${pending.length > 1 ? 's' : ''}: ${pending.join(', ')}); run \`latchkey migrate\` first (migrateOnStart is false)`,
+              );
+            }
+          }
           await ensureDefaultTenant(config, s, new KeyManager(s, master.keyEncryptionKey, clock), clock);
         });
       } catch (e) {
@@ -178,7 +215,7 @@ export class Latchkey {
       }
       store = opened;
     }
-    const keys = new KeyManager(store, master.keyEncryptionKey, clock);
+    const keys = new KeyManager(store, master.keyEncryptionKey, clock, opts.keyRecheckMs);
     const secrets = secretBox(master.keyEncryptionKey, 'client-secret');
     return new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log, secrets, clientSettings, opts.backchannel);
   }
@@ -211,6 +248,7 @@ export class Latchkey {
 
   async close(): Promise<void> {
     this.backchannel.stop();
+    await this.cleanup.stop();
     await this.keys.settled();
     await this.audit.flush(); // a clean shutdown loses no audit event
     await this.store.close();

@@ -26,12 +26,18 @@ export async function ensureDemo(ctx: EngineContext): Promise<string | undefined
   };
   let json: Record<string, unknown>;
   try {
-    ({ json } = await registerClient(ctx, demo));
+    try {
+      ({ json } = await registerClient(ctx, demo));
+    } catch (e) {
+      // An http issuer off the loopback interface cannot have http redirect URIs: the demo is then client_credentials only.
+      if (!(e instanceof OAuthError) || e.code !== 'invalid_redirect_uri') throw e;
+      redirectUri = undefined;
+      ({ json } = await registerClient(ctx, { ...demo, redirect_uris: undefined, grant_types: ['client_credentials'] }));
+    }
   } catch (e) {
-    // An http issuer off the loopback interface cannot have http redirect URIs: the demo is then client_credentials only.
-    if (!(e instanceof OAuthError) || e.code !== 'invalid_redirect_uri') throw e;
-    redirectUri = undefined;
-    ({ json } = await registerClient(ctx, { ...demo, redirect_uris: undefined, grant_types: ['client_credentials'] }));
+    // Several instances starting at once on one fresh database: the one that created the demo prints it.
+    if (await ctx.store.findClient(ctx.tenant.id, DEMO_CLIENT_ID)) return undefined;
+    throw e;
   }
   const password = newHandle(ctx.random, 12);
   await createUser(ctx, {

@@ -20,7 +20,8 @@ import type {
   AuditEventQuery,
   AuditEventRecord,
 } from './types.js';
-import { migrateToLatest } from './migrations/index.js';
+import { migrateToLatest, pendingMigrations } from './migrations/index.js';
+import type { PurgeTarget } from './types.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { SqliteInsertBatcher } from './sqlite-batch.js';
 
@@ -48,6 +49,7 @@ interface SessionRow {
 interface ConsentRow { tenant_id: string; subject: string; client_id: string; scope: string; updated_at: number }
 interface RateRow { key: string; window_start: number; count: number; expires_at: number }
 interface ResourceServerRow { tenant_id: string; identifier: string; metadata: string; created_at: number }
+interface LeaseRow { name: string; holder: string; expires_at: number }
 interface ServiceTokenRow { id: string; tenant_id: string | null; hash: string; name: string | null; created_at: number; revoked_at: number | null }
 interface PushedRow { tenant_id: string; hash: string; client_id: string; expires_at: number; consumed_at: number | null; data: string }
 interface DeviceRow {
@@ -85,6 +87,7 @@ export interface Database {
   management_tokens: ManagementTokenRow;
   service_tokens: ServiceTokenRow;
   audit_events: AuditRow;
+  ops_leases: LeaseRow;
 }
 
 const j = (v: unknown) => JSON.stringify(v);
@@ -264,6 +267,11 @@ export class KyselyStore implements Store {
 
   async migrate(): Promise<string[]> {
     return migrateToLatest(this.db as Kysely<Database>);
+  }
+
+  /** Migrations this build has that the database has not run. */
+  async pendingMigrations(): Promise<string[]> {
+    return pendingMigrations(this.db as Kysely<Database>);
   }
 
   /**
@@ -940,4 +948,42 @@ export class KyselyStore implements Store {
       resultCode: r.result_code, detail: p<Record<string, unknown>>(r.detail),
     }));
   }
+  // operations: cleanup leases and bounded deletes
+  async acquireLease(name: string, holder: string, now: number, until: number) {
+    const inserted = await this.db
+      .insertInto('ops_leases')
+      .values({ name, holder, expires_at: until })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return true;
+    const r = await this.db
+      .updateTable('ops_leases')
+      .set({ holder, expires_at: until })
+      .where('name', '=', name)
+      .where('expires_at', '<=', now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async purgeExpired(target: PurgeTarget, cutoff: number, limit: number) {
+    const p = PURGES[target];
+    const keys = sql.join(p.keys.map((k) => sql.ref(k)));
+    // Portable bounded delete: the primary keys of at most `limit` dead rows, then those rows (row values in IN
+    // work on SQLite ≥ 3.15 and PostgreSQL; neither has DELETE … LIMIT in every build).
+    const r = await sql`delete from ${sql.table(p.table)} where (${keys}) in (select ${keys} from ${sql.table(p.table)} where ${p.dead(cutoff)} limit ${limit})`.execute(this.db);
+    return Number(r.numAffectedRows ?? 0);
+  }
 }
+
+/** What "dead" means per table for the cleanup job (see MaintenanceStore.purgeExpired). */
+const PURGES: Record<PurgeTarget, { table: string; keys: string[]; dead: (cutoff: number) => ReturnType<typeof sql> }> = {
+  authorization_codes: { table: 'authorization_codes', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
+  tickets: { table: 'tickets', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
+  tokens: { table: 'tokens', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
+  sessions: { table: 'sessions', keys: ['tenant_id', 'hash'], dead: (c) => sql`(expires_at < ${c} or ended_at < ${c})` },
+  rate_limits: { table: 'rate_limits', keys: ['key', 'window_start'], dead: (c) => sql`expires_at < ${c}` },
+  logout_deliveries: { table: 'logout_deliveries', keys: ['tenant_id', 'id'], dead: (c) => sql`next_attempt_at is null and created_at < ${c}` },
+  pushed_requests: { table: 'pushed_requests', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
+  device_codes: { table: 'device_codes', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
+  jti_replay_cache: { table: 'jti_replay_cache', keys: ['tenant_id', 'namespace', 'jti'], dead: (c) => sql`expires_at < ${c}` },
+};

@@ -18,6 +18,8 @@ export interface OpenStoreOptions {
 /** What openStore returns: a Store that can also migrate and serialise start-up work across instances. */
 export interface OpenedStore extends Store {
   migrate(): Promise<string[]>;
+  /** Migrations this build has that the database has not run (empty: the schema is current). */
+  pendingMigrations(): Promise<string[]>;
   /**
    * Run fn while holding the database-wide start-up lock (a PostgreSQL advisory lock; on SQLite just fn), with a
    * store bound to the connection that holds it. Two instances starting at once on one database run their
@@ -68,6 +70,11 @@ export function withStatementCache(database: BetterSqlite3.Database, max = 500):
   return {
     close: () => database.close(),
     prepare(sql: string) {
+      // Kysely opens transactions with a plain (deferred) BEGIN. With several processes on one file (`serve
+      // --workers N`), a deferred transaction that reads and then writes fails with SQLITE_BUSY at once, without
+      // waiting, when another process wrote in between (WAL snapshot upgrade); IMMEDIATE takes the write lock at
+      // BEGIN, where busy_timeout makes it wait its turn. In one process the driver serialises transactions anyway.
+      if (sql === 'begin') sql = 'begin immediate';
       let stmt = cache.get(sql);
       if (!stmt) {
         stmt = database.prepare(sql);

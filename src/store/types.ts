@@ -559,3 +559,36 @@ export interface Store
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Operations (issue 8): what the cleanup job needs. Declared as a merge into Store so that adding it is one
+ * appended block (other branches extend Store too).
+ */
+export type PurgeTarget =
+  | 'authorization_codes'
+  | 'tickets'
+  | 'tokens'
+  | 'sessions'
+  | 'rate_limits'
+  | 'logout_deliveries'
+  | 'pushed_requests'
+  | 'device_codes'
+  | 'jti_replay_cache';
+
+export interface MaintenanceStore {
+  /**
+   * Take the named lease until `until` (epoch seconds) if it is free: never taken, or expired at `now`. One
+   * conditional statement, so of many processes (or instances on one database) asking at once, one gets it.
+   */
+  acquireLease(name: string, holder: string, now: number, until: number): Promise<boolean>;
+  /**
+   * Delete at most `limit` rows of `target` that are dead before `cutoff` (epoch seconds) and return how many:
+   * codes, tickets, tokens, rate-limit windows, pushed requests, device codes and replay-cache entries by
+   * expires_at; sessions by expires_at or ended_at; logout deliveries that are finished (delivered or given up) by
+   * created_at. One bounded statement per call.
+   */
+  purgeExpired(target: PurgeTarget, cutoff: number, limit: number): Promise<number>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface Store extends MaintenanceStore {}

@@ -72,6 +72,15 @@ describe('bench servers answer every bench scenario correctly', () => {
     });
   });
 
+  it('Latchkey --workers 2 (a cluster sharing the port) issues tokens like the one-process server', async () => {
+    await withServer('latchkey-w2', async () => {});
+  });
+
+  it.runIf(process.env.LATCHKEY_TEST_DATABASE_URL)('Latchkey on PostgreSQL, one process and --workers 2, issue tokens', async () => {
+    await withServer('latchkey-pg', async () => {});
+    await withServer('latchkey-pg-w2', async () => {});
+  });
+
   it('the bare node:http baseline answers hello', async () => {
     await withServer('bare', async () => {});
   });

@@ -38,4 +38,17 @@ describe('configuration', () => {
     writeFileSync(f, JSON.stringify({ prot: 1 }));
     expect(() => loadConfig({ file: f, env: {} })).toThrow(/unknown configuration option: prot/);
   });
+
+  it('operations options: workers, migrateOnStart, accessLog and cleanup timings parse from env', () => {
+    const c = loadConfig({
+      env: {
+        LATCHKEY_WORKERS: '3', LATCHKEY_MIGRATE_ON_START: 'false', LATCHKEY_ACCESS_LOG: '1', LATCHKEY_CLEANUP_INTERVAL: '0',
+      },
+    });
+    expect(c).toMatchObject({ workers: 3, migrateOnStart: false, accessLog: true, cleanupInterval: 0 });
+    const d = loadConfig({ env: {} });
+    expect(d).toMatchObject({ migrateOnStart: true, accessLog: false, metrics: true, cleanupInterval: 300, shutdownTimeout: 10 });
+    expect(d.workers).toBeUndefined(); // one per core
+    expect(() => loadConfig({ env: { LATCHKEY_WORKERS: '0' } })).toThrow(/LATCHKEY_WORKERS/);
+  });
 });

@@ -44,7 +44,7 @@ export interface TestLatchkey {
 /** A Latchkey (store, keys, default tenant) without HTTP, for engine tests. */
 export async function openTestLatchkey(
   overrides: ConfigInput = {},
-  opts: { clock?: () => number; random?: RandomSource } = {},
+  opts: { clock?: () => number; random?: RandomSource; keyRecheckMs?: number } = {},
 ): Promise<TestLatchkey> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-test-'));
   const ownDatabase = overrides.databaseUrl === undefined ? await testDatabaseUrl(dir) : undefined;
@@ -66,7 +66,7 @@ export async function openTestLatchkey(
         databaseUrl: overrides.databaseUrl ?? ownDatabase,
       },
     });
-    lk = await Latchkey.open({ config, clock: opts.clock, random: opts.random });
+    lk = await Latchkey.open({ config, clock: opts.clock, random: opts.random, keyRecheckMs: opts.keyRecheckMs });
   } catch (e) {
     await cleanup();
     throw e;
@@ -135,4 +135,56 @@ export async function postForm(url: string, body: string | Record<string, string
     json = undefined;
   }
   return { status: res.status, headers: res.headers, text, json };
+}
+
+export interface TestInstance extends TestServer {
+  /** This instance's own address (the issuer is shared by all instances and only identifies them). */
+  base: string;
+}
+
+/**
+ * Several Latchkey HTTP servers sharing ONE database and ONE keyEncryptionKey, like instances behind a load
+ * balancer: each listens on its own loopback port and is called there (`url(path)`, `base`), while all carry the
+ * same issuer string, since tokens name the issuer and must be valid at every instance. On the PostgreSQL pass
+ * the database is a fresh PostgreSQL database; on SQLite, one file (one host, several processes' worth of stores).
+ */
+export async function startTestInstances(
+  n: number,
+  overrides: ConfigInput = {},
+  opts: { clock?: () => number; keyRecheckMs?: number } = {},
+): Promise<{ instances: TestInstance[]; issuer: string; databaseUrl: string; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-instances-'));
+  const databaseUrl = await testDatabaseUrl(dir);
+  const keyEncryptionKey = randomBytes(32).toString('base64url');
+  const issuer = 'http://login.latchkey.test';
+  const instances: TestInstance[] = [];
+  const close = async () => {
+    await Promise.all(instances.map((i) => i.close()));
+    await dropTestDatabase(databaseUrl);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < n; i++) {
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const t = await openTestLatchkey({ issuer, port, databaseUrl, keyEncryptionKey, dataDir: dir, ...overrides }, opts);
+      const app = await buildApp(t.lk, { logger: false });
+      await app.listen({ host: '127.0.0.1', port });
+      instances.push({
+        ...t,
+        app,
+        issuer,
+        base,
+        url: (path: string) => base + path,
+        async close() {
+          await app.close();
+          await t.close();
+        },
+      });
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { instances, issuer, databaseUrl, close };
 }

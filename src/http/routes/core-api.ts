@@ -83,6 +83,7 @@ export async function registerCoreApiRoutes(app: FastifyInstance, lk: Latchkey):
         if (!parsed.success) return fail(reply, 400, 'CALLER_ERROR', 'LK11002', `(${describeIssue(parsed.error.issues[0]!)})`);
 
         const result = await e.call(parsed.data, ctx);
+        if (typeof (result as { resultCode?: unknown }).resultCode === 'string') req.resultCode = (result as { resultCode: string }).resultCode; // metrics
         return reply.code(200).header('Cache-Control', 'no-store').type('application/json').send(JSON.stringify(result));
       };
 

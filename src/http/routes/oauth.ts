@@ -59,10 +59,14 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
       };
 
     // RFC 6749 §4.3: for the password grant the engine asks its caller to verify the resource owner's credentials.
-    scope.post('/oauth/token', backChannel(async (input, c) => {
-      const result = await token(input, c);
-      return result.action === 'PASSWORD' ? completePasswordGrant(c, result, input.ip) : result;
-    }, 'token'));
+    // Successful token responses are counted by grant type (latchkey_tokens_issued_total).
+    const tokenEndpoint = async (input: BackChannelRequest, c: typeof ctx) => {
+      const first = await token(input, c);
+      const result = first.action === 'PASSWORD' ? await completePasswordGrant(c, first, input.ip) : first;
+      if (result.action === 'OK') lk.metrics.tokensIssued.inc([grantTypeOf(input.parameters)]);
+      return result;
+    };
+    scope.post('/oauth/token', backChannel(tokenEndpoint, 'token'));
     scope.post('/oauth/introspect', backChannel(introspection, 'introspection'));
     scope.post('/oauth/revoke', backChannel(revocation, 'revocation'));
     scope.post('/oauth/par', backChannel(pushedAuthorizationRequest, 'par')); // RFC 9126 §2
@@ -114,4 +118,18 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
       scope.delete('/oauth/register/:clientId', manage);
     }
   });
+}
+
+/**
+ * The grant_type of a request the engine has just answered OK, for the tokens-issued metric only (no protocol
+ * decision rests on it): the engine accepted it, so it is present once and names a registered grant handler.
+ */
+function grantTypeOf(body: string): string {
+  const m = /(?:^|&)grant_type=([^&]*)/.exec(body);
+  if (!m) return 'unknown';
+  try {
+    return decodeURIComponent(m[1]!.replace(/\+/g, ' ')).slice(0, 100);
+  } catch {
+    return 'unknown';
+  }
 }

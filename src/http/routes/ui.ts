@@ -72,6 +72,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
   const csrfFor = (ticket: string) => ctx.hasher.hash(`csrf:${ticket}`);
 
   function sendEngineResult(reply: FastifyReply, r: AuthorizationResult, formTargets: string[] = []): FastifyReply {
+    reply.request.resultCode = r.resultCode;
     if (r.action === 'LOCATION') return reply.code(r.status).headers(r.headers ?? {}).header('Location', r.responseContent).send();
     // form_post: the engine built the page and its headers (CSP allowing just the one script and the client's origin).
     if (r.action === 'FORM') return reply.code(r.status).headers(r.headers ?? {}).type('text/html; charset=utf-8').send(r.responseContent);
@@ -157,6 +158,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
     }
     if (await loginBlocked(ctx, username, req.ip)) {
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.locked', ip: req.ip, detail: { username } });
+      lk.metrics.loginRateLimited.inc();
       reply.header('Retry-After', String(retryAfter(ctx)));
       again(429, 'Too many failed sign-in attempts. Wait a few minutes and try again.', username);
       return undefined;
@@ -166,6 +168,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
     const ok = (await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password)) && user !== undefined && !user.disabled;
     if (!ok) {
       await recordLoginFailure(ctx, username, req.ip);
+      lk.metrics.loginFailures.inc();
       req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: user?.id ?? null, ip: req.ip, detail: { username } });
       again(401, 'Wrong username or password.', username);

@@ -308,6 +308,27 @@ const m002TokenServices: Migration = {
   },
 };
 
+/**
+ * Operations (issue 8): the lease table that lets one process of a cluster (or of all instances on one database)
+ * run each cleanup sweep, and the expiry indexes the sweeps' bounded deletes use.
+ */
+const m006ops: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('ops_leases')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('holder', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('idx_0006_ops_codes_expires').on('authorization_codes').column('expires_at').execute();
+    await db.schema.createIndex('idx_0006_ops_tickets_expires').on('tickets').column('expires_at').execute();
+    await db.schema.createIndex('idx_0006_ops_sessions_expires').on('sessions').column('expires_at').execute();
+    await db.schema.createIndex('idx_0006_ops_sessions_ended').on('sessions').column('ended_at').execute();
+    await db.schema.createIndex('idx_0006_ops_rate_limits_expires').on('rate_limits').column('expires_at').execute();
+    await db.schema.createIndex('idx_0006_ops_deliveries_created').on('logout_deliveries').column('created_at').execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -317,6 +338,7 @@ export const migrations: Record<string, Migration> = {
   '0008_core_service_tokens': m0008Core,
   '0010_sec_audit_events': m0010SecAudit,
   '0002_token_services': m002TokenServices,
+  '0006_ops_cleanup': m006ops,
 };
 
 class InlineProvider implements MigrationProvider {
@@ -332,4 +354,10 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** Names of the migrations this build knows that the database has not run yet (empty: the schema is current). */
+export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new InlineProvider(), allowUnorderedMigrations: true });
+  return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
 }

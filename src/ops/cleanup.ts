@@ -1,0 +1,125 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { EngineLogger } from '../engine/result.js';
+import type { PurgeTarget, Store } from '../store/types.js';
+import type { LatchkeyMetrics } from './metrics.js';
+
+export interface CleanupOptions {
+  /** Seconds between sweeps, cluster-wide; 0: never. */
+  intervalS: number;
+  /** Expired or ended rows are kept this long past their end, seconds. */
+  graceS: number;
+  /** Finished back-channel logout deliveries are kept this long, seconds. */
+  retentionS: number;
+  /** Rows per DELETE statement. */
+  batchSize?: number;
+  /** At most this many statements per table per sweep (the rest waits for the next sweep). */
+  maxBatches?: number;
+}
+
+/** Dead rows by table, in the order the sweep visits them. */
+const TARGETS: readonly PurgeTarget[] = [
+  'authorization_codes', 'tickets', 'pushed_requests', 'device_codes', 'jti_replay_cache', 'rate_limits', 'sessions', 'tokens',
+  'logout_deliveries',
+];
+
+const LEASE = 'cleanup';
+
+/**
+ * Deletes dead rows (expired codes, tickets, pushed requests, device codes, replay-cache entries, tokens and
+ * rate-limit windows; expired or ended sessions; finished logout deliveries) in bounded batches, so the tables stop growing without one long statement holding locks.
+ *
+ * Every serving process runs this timer, but a sweep needs the `cleanup` lease row (MaintenanceStore.acquireLease):
+ * the lease lasts one interval and is taken by one conditional UPDATE, so across the workers of a cluster and across
+ * instances sharing a PostgreSQL database, one process sweeps per interval. Processes check more often than the
+ * interval (a fifth of it, at most a minute), so the sweep happens on time whichever process is alive.
+ */
+export class CleanupJob {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = false;
+  readonly holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly batchSize: number;
+  private readonly maxBatches: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: () => number,
+    private readonly opts: CleanupOptions,
+    private readonly metrics?: LatchkeyMetrics,
+    public log?: EngineLogger,
+  ) {
+    this.batchSize = opts.batchSize ?? 500;
+    this.maxBatches = opts.maxBatches ?? 200;
+  }
+
+  private now(): number {
+    return Math.floor(this.clock() / 1000);
+  }
+
+  /** One sweep over every table, without the lease (tests, `latchkey` maintenance). Returns rows deleted per table. */
+  async sweep(): Promise<Record<PurgeTarget, number>> {
+    const now = this.now();
+    const deleted = {} as Record<PurgeTarget, number>;
+    for (const target of TARGETS) {
+      // Rate-limit windows need no grace: past its end a window counts for nothing.
+      const cutoff = target === 'logout_deliveries' ? now - this.opts.retentionS : target === 'rate_limits' ? now : now - this.opts.graceS;
+      let total = 0;
+      for (let i = 0; i < this.maxBatches && !this.stopped; i++) {
+        const n = await this.store.purgeExpired(target, cutoff, this.batchSize);
+        total += n;
+        if (n < this.batchSize) break;
+        // Let requests in between batches (on SQLite each batch holds the one write lock while it runs).
+        await new Promise((r) => setImmediate(r));
+      }
+      deleted[target] = total;
+      if (total) this.metrics?.cleanupDeleted.inc([target], total);
+    }
+    return deleted;
+  }
+
+  /** Sweep if this process wins the lease for the current interval. Returns the counts, or undefined when another did. */
+  async runIfLeader(): Promise<Record<PurgeTarget, number> | undefined> {
+    const now = this.now();
+    if (!(await this.store.acquireLease(LEASE, this.holder, now, now + this.opts.intervalS))) return undefined;
+    const deleted = await this.sweep();
+    const sum = Object.values(deleted).reduce((a, b) => a + b, 0);
+    this.metrics?.cleanupRuns.inc(['ok']);
+    if (sum) this.log?.info({ event: 'cleanup', deleted }, `cleanup: deleted ${sum} dead rows`);
+    return deleted;
+  }
+
+  start(): void {
+    if (this.timer || this.opts.intervalS <= 0) return;
+    this.stopped = false;
+    const periodMs = Math.max(1000, Math.min(60_000, (this.opts.intervalS * 1000) / 5));
+    const tick = () => {
+      if (this.running || this.stopped) return;
+      this.running = this.runIfLeader()
+        .catch((e) => {
+          this.metrics?.cleanupRuns.inc(['failed']);
+          this.log?.warn({ event: 'cleanup_failed', error: (e as Error).message }, 'cleanup sweep failed; the next one will try again');
+        })
+        .finally(() => (this.running = undefined));
+    };
+    // A random first delay spreads the processes of a cluster started together.
+    const first = setTimeout(() => {
+      tick();
+      this.timer = setInterval(tick, periodMs);
+      this.timer.unref();
+    }, Math.floor(Math.random() * periodMs));
+    first.unref();
+    this.timer = first;
+  }
+
+  /** Stop the timer and let a running sweep end after its current batch. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      clearInterval(this.timer);
+    }
+    this.timer = undefined;
+    await this.running;
+  }
+}

@@ -1,0 +1,151 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { CleanupJob } from '../../src/ops/cleanup.js';
+import { LatchkeyMetrics } from '../../src/ops/metrics.js';
+import { openStore, type OpenedStore } from '../../src/store/open.js';
+import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+
+/**
+ * The cleanup job (issue 8): dead rows go in bounded batches, live ones stay, and of many processes (or instances
+ * on one PostgreSQL database) one runs each sweep. Runs on SQLite and on PostgreSQL (the second pass).
+ */
+const NOW = 1_800_000_000;
+const GRACE = 3600;
+const RETENTION = 7 * 86400;
+
+async function freshStore(): Promise<OpenedStore> {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cleanup-'));
+  const url = await testDatabaseUrl(dir);
+  const store = await openStore({ url });
+  onTestFinished(async () => {
+    await store.close();
+    await dropTestDatabase(url);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
+const job = (store: OpenedStore, opts: { batchSize?: number; intervalS?: number; now?: number } = {}) =>
+  new CleanupJob(store, () => (opts.now ?? NOW) * 1000, { intervalS: opts.intervalS ?? 300, graceS: GRACE, retentionS: RETENTION, batchSize: opts.batchSize }, new LatchkeyMetrics());
+
+async function count(store: OpenedStore, table: string): Promise<number> {
+  // Through the store's own connection: the test database may be either dialect.
+  const db = (store as unknown as { db: import('kysely').Kysely<any> }).db;
+  const r = await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqlite'})`, () => {
+  it('deletes expired codes, tickets, tokens, sessions (expired or ended), rate-limit windows and finished logout deliveries; keeps live rows and rows within the grace period', async () => {
+    const store = await freshStore();
+    const T = 'default';
+    const old = NOW - GRACE - 10; // dead for longer than the grace period
+    const recent = NOW - 10; // dead, but within the grace period
+    const live = NOW + 600;
+    for (const [h, exp] of [['c-old', old], ['c-recent', recent], ['c-live', live]] as const) {
+      await store.insertCode({ tenantId: T, hash: h, clientId: 'c', grantId: 'g', expiresAt: exp, consumedAt: null, data: {} });
+      await store.insertTicket({ tenantId: T, hash: 't' + h, clientId: 'c', expiresAt: exp, consumedAt: null, data: {} });
+      await store.insertToken({
+        tenantId: T, hash: 'k' + h, kind: 'refresh_token', clientId: 'c', subject: 's', scope: [], grantId: 'g',
+        issuedAt: NOW - 100_000, expiresAt: exp, revokedAt: null, consumedAt: NOW - 50_000, data: {},
+      });
+    }
+    // Another tenant's expired token goes too: the sweep is global.
+    await store.insertToken({ tenantId: 'other', hash: 'k-other', kind: 'access_token', clientId: 'c', subject: null, scope: [], grantId: null, issuedAt: 1, expiresAt: old, revokedAt: null, consumedAt: null, data: {} });
+    const session = (hash: string, expiresAt: number, endedAt: number | null) =>
+      store.insertSession({ tenantId: T, hash, sid: 'sid-' + hash, subject: 's', authTime: 1, acr: null, createdAt: 1, lastSeenAt: 1, expiresAt, endedAt, data: {} });
+    await session('s-expired', old, null);
+    await session('s-ended', live + 86400, old);
+    await session('s-ended-recently', live + 86400, recent);
+    await session('s-live', live, null);
+    await store.hit('login:acct:x', NOW - 600, NOW - 300); // a window that is over
+    await store.hit('login:acct:x', NOW - 100, NOW + 200); // the current window
+    const delivery = (id: string, createdAt: number, nextAttemptAt: number | null, deliveredAt: number | null) =>
+      store.insertDelivery({ tenantId: T, id, clientId: 'c', uri: 'https://rp.example/bc', logoutToken: 'x', attempts: 1, nextAttemptAt, deliveredAt, lastError: null, createdAt });
+    await delivery('d-delivered-old', NOW - RETENTION - 10, null, NOW - RETENTION - 5);
+    await delivery('d-given-up-old', NOW - RETENTION - 10, null, null);
+    await delivery('d-delivered-recent', NOW - 100, null, NOW - 90);
+    await delivery('d-pending-old', NOW - RETENTION - 10, NOW + 60, null); // still being retried: kept
+
+    for (const [h, exp] of [['p-old', old], ['p-live', live]] as const) {
+      await store.insertPushedRequest({ tenantId: T, hash: h, clientId: 'c', expiresAt: exp, consumedAt: null, data: {} });
+      await store.insertDeviceCode({
+        tenantId: T, hash: 'dc' + h, userCodeHash: 'uc' + h, clientId: 'c', scope: [], status: 'pending', interval: 5, lastPolledAt: null,
+        createdAt: exp - 600, expiresAt: exp, subject: null, decidedAt: null, consumedAt: null, data: {},
+      });
+    }
+
+    // (The store also drops expired entries itself now and then, when assertions arrive; the sweep does not wait for that.)
+    expect(await store.rememberJti(T, 'client_assertion', 'jti-live', live, NOW)).toBe(true);
+    expect(await store.rememberJti(T, 'client_assertion', 'jti-old', old, old - 60)).toBe(true);
+
+    const deleted = await job(store).sweep();
+    expect(deleted).toEqual({
+      authorization_codes: 1, tickets: 1, pushed_requests: 1, device_codes: 1, jti_replay_cache: 1, rate_limits: 1, sessions: 2, tokens: 2,
+      logout_deliveries: 2,
+    });
+
+    expect((await store.consumeCode(T, 'c-old', NOW))).toBeUndefined();
+    expect((await store.consumeCode(T, 'c-recent', NOW))?.code.hash).toBe('c-recent');
+    expect((await store.consumeCode(T, 'c-live', NOW))?.firstUse).toBe(true);
+    expect(await store.findTicket(T, 'tc-old')).toBeUndefined();
+    expect(await store.findTicket(T, 'tc-recent')).toBeDefined();
+    expect(await store.findTicket(T, 'tc-live')).toBeDefined();
+    expect(await store.findToken(T, 'kc-old')).toBeUndefined();
+    expect(await store.findToken('other', 'k-other')).toBeUndefined();
+    expect(await store.findToken(T, 'kc-recent')).toBeDefined(); // a replay within the grace period is still recognised
+    expect(await store.findToken(T, 'kc-live')).toBeDefined();
+    expect(await store.findSession(T, 's-expired')).toBeUndefined();
+    expect(await store.findSession(T, 's-ended')).toBeUndefined();
+    expect(await store.findSession(T, 's-ended-recently')).toBeDefined();
+    expect(await store.findSession(T, 's-live')).toBeDefined();
+    expect(await store.count('login:acct:x', NOW - 600)).toBe(0);
+    expect(await store.count('login:acct:x', NOW - 100)).toBe(1);
+    expect((await store.listDeliveries(T)).map((d) => d.id).sort()).toEqual(['d-delivered-recent', 'd-pending-old']);
+    expect(await store.consumePushedRequest(T, 'p-old', NOW)).toBeUndefined();
+    expect(await store.consumePushedRequest(T, 'p-live', NOW)).toBeDefined();
+    expect(await store.findDeviceCodeByUserCode(T, 'ucp-old')).toBeUndefined();
+    expect(await store.findDeviceCodeByUserCode(T, 'ucp-live')).toBeDefined();
+    expect(await store.rememberJti(T, 'client_assertion', 'jti-live', live, NOW)).toBe(false); // still remembered: a replay
+    expect(await count(store, 'jti_replay_cache')).toBe(1);
+
+    // Nothing left to do: a second sweep deletes nothing.
+    expect(Object.values(await job(store).sweep()).every((n) => n === 0)).toBe(true);
+  });
+
+  it('deletes in bounded batches until the backlog is gone', async () => {
+    const store = await freshStore();
+    for (let i = 0; i < 23; i++) {
+      await store.insertCode({ tenantId: 'default', hash: `old-${i}`, clientId: 'c', grantId: 'g', expiresAt: NOW - GRACE - 1, consumedAt: null, data: {} });
+    }
+    await store.insertCode({ tenantId: 'default', hash: 'live', clientId: 'c', grantId: 'g', expiresAt: NOW + 60, consumedAt: null, data: {} });
+    expect(await store.purgeExpired('authorization_codes', NOW - GRACE, 5)).toBe(5); // one statement deletes at most the limit
+    const j = job(store, { batchSize: 5 });
+    expect((await j.sweep()).authorization_codes).toBe(18);
+    expect(await count(store, 'authorization_codes')).toBe(1);
+  });
+
+  it('the cleanup lease: of many concurrent takers exactly one gets it; it is free again once it expires', async () => {
+    const store = await freshStore();
+    const takers = await Promise.all(Array.from({ length: 20 }, (_, i) => store.acquireLease('cleanup', `p${i}`, NOW, NOW + 300)));
+    expect(takers.filter(Boolean)).toHaveLength(1);
+    expect(await store.acquireLease('cleanup', 'late', NOW + 299, NOW + 599)).toBe(false);
+    const again = await Promise.all(Array.from({ length: 20 }, (_, i) => store.acquireLease('cleanup', `q${i}`, NOW + 300, NOW + 600)));
+    expect(again.filter(Boolean)).toHaveLength(1);
+    // Leases are independent by name.
+    expect(await store.acquireLease('other-job', 'p0', NOW, NOW + 10)).toBe(true);
+  });
+
+  it('one sweep per interval across processes: of three jobs ticking at once, one sweeps; the next interval another may', async () => {
+    const store = await freshStore();
+    await store.insertCode({ tenantId: 'default', hash: 'old', clientId: 'c', grantId: 'g', expiresAt: NOW - GRACE - 1, consumedAt: null, data: {} });
+    const jobs = [job(store), job(store), job(store)];
+    const outcomes = await Promise.all(jobs.map((j) => j.runIfLeader()));
+    expect(outcomes.filter((o) => o !== undefined)).toHaveLength(1);
+    expect(outcomes.find((o) => o)!.authorization_codes).toBe(1);
+    expect(await job(store, { now: NOW + 299 }).runIfLeader()).toBeUndefined();
+    expect(await job(store, { now: NOW + 300 }).runIfLeader()).toBeDefined();
+  });
+});
