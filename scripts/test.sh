@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ -x node_modules/.bin/vitest ] || npm ci --no-audit --no-fund
+[ -x node_modules/.bin/vitest ] || npm install --no-audit --no-fund
 echo "== dependency audit (npm audit --omit=dev; exceptions in SECURITY.md)"
 node scripts/audit-deps.mjs
 npm run build --silent
