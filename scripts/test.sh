@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -x node_modules/.bin/vitest ] || npm ci --no-audit --no-fund
+echo "== dependency audit (npm audit --omit=dev; exceptions in SECURITY.md)"
+node scripts/audit-deps.mjs
 npm run build --silent
 echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit

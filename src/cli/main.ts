@@ -1,3 +1,5 @@
+import { auditEventView } from '../audit/audit.js';
+import { listAuditEvents, parseAuditQuery } from '../services/audit.js';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -14,13 +16,14 @@ import {
   managementTokenView,
   revokeManagementToken,
 } from '../services/management-tokens.js';
-import { createTenant, listTenants, tenantContext, tenantView } from '../services/tenants.js';
+import { createTenant, getTenant, listTenants, tenantContext, tenantView } from '../services/tenants.js';
 import {
   createUser,
   deleteUser,
   getUser,
   listUsers,
   setDisabled,
+  unlockUser,
   setPassword,
   updateUser,
   userView,
@@ -44,6 +47,7 @@ const USAGE = `usage: latchkey <command> [options]
   client rotate-secret ID [--grace SECONDS]   new secret; the old one works for SECONDS more (default 0)
   user create --username U --password P [--claims JSON] [--id SUB]
   user list | show SUB | delete SUB | disable SUB | enable SUB
+  user unlock SUB                   forget failed sign-ins of a locked account (docs/security.md)
   user update SUB [--username U] [--claims JSON]
   user set-password SUB --password P
   keys list | rotate [--alg ES256|RS256|PS256|EdDSA]... | retire KID
@@ -56,6 +60,7 @@ const USAGE = `usage: latchkey <command> [options]
   session list --user SUB | end SID   (ending a session notifies its clients, back-channel)
   service create ID [--issuer URL] | list          services (tenants) for the Core API
   service-token create [--service ID] [--name N] | list | revoke ID   Core API access tokens
+  audit list [--type T] [--since TIME] [--limit N]   security events, newest first (docs/audit.md)
 
 Common options: --config FILE, --json (machine-readable output), --tenant ID (default: default).`;
 
@@ -93,12 +98,44 @@ function readJsonInput(file: string): unknown {
   }
 }
 
+/**
+ * Ids are positionals, and a generated id (a key's RFC 7638 thumbprint, a random client id) may begin with '-':
+ * node's parseArgs would read it as an option. Words that look like options but are not ours become positionals
+ * (placed after `--`), and a value beginning with '-' after a string option is joined to it (`--opt=value`).
+ */
+export function separateIds(argv: string[], options: Record<string, { type: 'string' | 'boolean'; short?: string }>): string[] {
+  const known = (a: string) => {
+    if (a === '--') return true;
+    const m = /^--([^=]+)/.exec(a);
+    if (m) return Object.hasOwn(options, m[1]!);
+    return a.length === 2 && Object.values(options).some((o) => o.short === a[1]);
+  };
+  const out: string[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      ids.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('-') && !known(a)) {
+      ids.push(a);
+      continue;
+    }
+    const name = /^--([^=]+)$/.exec(a)?.[1];
+    const next = argv[i + 1];
+    if (name && options[name]?.type === 'string' && next !== undefined && next.startsWith('-') && next !== '--') {
+      out.push(`${a}=${next}`);
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return ids.length ? [...out, '--', ...ids] : out;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
+  const options = {
       config: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -131,8 +168,11 @@ export async function main(argv: string[]): Promise<number> {
       'jwks-uri': { type: 'string' },
       service: { type: 'string' },
       issuer: { type: 'string' },
-    },
-  });
+      type: { type: 'string' },
+      limit: { type: 'string' },
+      since: { type: 'string' },
+    } as const;
+  const { values, positionals } = parseArgs({ args: separateIds(argv, options), allowPositionals: true, strict: true, options });
   const [cmd, sub, arg] = positionals;
   if (values.help || !cmd) {
     process.stdout.write(USAGE + '\n');
@@ -185,6 +225,8 @@ export async function main(argv: string[]): Promise<number> {
       return withLatchkey(config, (lk) => serviceCommand(lk, sub, arg, values, out));
     case 'service-token':
       return withLatchkey(config, (lk) => serviceTokenCommand(lk, sub, arg, values, out));
+    case 'audit':
+      return withLatchkey(config, (lk) => auditCommand(lk, sub, values, out));
     default:
       throw new CliError(`unknown command ${cmd}; try latchkey --help`);
   }
@@ -319,13 +361,18 @@ async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | 
       show(u, sub === 'disable' ? `disabled ${u.username}: sessions ended, grants and tokens revoked` : `enabled ${u.username}`);
       return 0;
     }
+    case 'unlock': {
+      const u = await unlockUser(ctx, need());
+      show(u, `unlocked ${u.username}: failed sign-ins forgotten`);
+      return 0;
+    }
     case 'delete': {
       await deleteUser(ctx, need());
       out.print(`deleted user ${arg}`, { deleted: arg });
       return 0;
     }
     default:
-      throw new CliError('usage: latchkey user create|list|show|update|set-password|disable|enable|delete');
+      throw new CliError('usage: latchkey user create|list|show|update|set-password|disable|enable|unlock|delete');
   }
 }
 
@@ -538,4 +585,15 @@ export async function run(argv: string[]): Promise<void> {
       process.exitCode = 1;
     }
   }
+}
+
+async function auditCommand(lk: Latchkey, sub: string | undefined, v: Values, out: Out): Promise<number> {
+  if (sub !== 'list') throw new CliError('usage: latchkey audit list [--type T] [--since TIME] [--limit N]');
+  const tenant = (await getTenant(lk, tenantOf(v))).id;
+  const events = (await listAuditEvents(lk, tenant, parseAuditQuery({ type: v.type as string | undefined, since: v.since as string | undefined, limit: v.limit as string | undefined }))).map(auditEventView);
+  out.print(
+    events.map((e) => [e.at, e.type, e.client_id ?? '-', e.subject ?? '-', e.ip ?? '-', e.result_code ?? '-', JSON.stringify(e.detail)].join('\t')).join('\n') || '(no events)',
+    events,
+  );
+  return 0;
 }

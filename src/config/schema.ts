@@ -86,6 +86,12 @@ export const configSchema = z
     deviceCodeTtl: z.coerce.number().int().min(60).max(3600).default(600),
     deviceCodeInterval: z.coerce.number().int().min(1).max(60).default(5),
     userCodeRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
+    loginRateLimitPerIp: z.coerce.number().int().min(1).max(100000).optional(),
+    rateLimitPerClient: z.coerce.number().int().min(0).max(10_000_000).default(0),
+    rateLimitPerIp: z.coerce.number().int().min(0).max(10_000_000).default(0),
+    rateLimitWindow: z.coerce.number().int().min(1).max(86400).default(60),
+    dpopNonces: flag(false),
+    dpopProofWindow: z.coerce.number().int().min(5).max(600).default(60),
     // Clients (issue 6): TLS, client certificates, dynamic registration.
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
@@ -151,6 +157,10 @@ export const optionDocs: Record<keyof Config, string> = {
     'Issue a new refresh token on every refresh and detect replays (RFC 9700 §4.14.2). When false, the same refresh token is returned and stays valid; public clients always rotate. Clients may override (refresh_token_rotation).',
   refreshTokenReuseInterval:
     'Seconds after a rotation during which the rotated refresh token is accepted once more (a client retry) instead of revoking the family; 0 = never. At most 300. Clients may override (refresh_token_reuse_interval).',
+  rateLimitPerClient: 'Requests a client may make to each of the token, introspection and registration-management endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit: a busy machine client legitimately makes many requests; set it for your traffic.',
+  rateLimitPerIp: 'Requests an address may make to each of the token, introspection and registration endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit (clients behind one NAT or proxy share an address); set it for your traffic.',
+  rateLimitWindow: 'Window for rateLimitPerClient and rateLimitPerIp, seconds.',
+  loginRateLimitPerIp: 'Failed logins allowed per client address within loginRateWindow (default: loginRateLimit). Raise it when many users share an address.',
   requirePushedAuthorizationRequests:
     'Every authorization request must come through the pushed authorization request endpoint (RFC 9126 §4). Clients may also require it one by one (require_pushed_authorization_requests).',
   pushedAuthorizationRequestTtl: 'Lifetime of a pushed request_uri, seconds (at most 60).',
@@ -160,6 +170,9 @@ export const optionDocs: Record<keyof Config, string> = {
   defaultAcr:
     'The acr value of a password sign-in, the only authentication method built in. ID tokens carry it; an essential acr request for any other value fails with access_denied (OIDC Core §5.5.1.1).',
   deviceCodeTtl: 'Lifetime of a device_code / user_code pair, seconds (RFC 8628 §3.2 expires_in).',
+  dpopNonces:
+    'Require server-provided nonces in DPoP proofs (RFC 9449 §8, §9): a proof without a current nonce is answered use_dpop_nonce with a DPoP-Nonce header. Nonces are stateless (HMAC of a time slot) and work across instances.',
+  dpopProofWindow: 'How far a DPoP proof\'s iat may lie from the server clock, either way, seconds (RFC 9449 §11.1).',
   deviceCodeInterval: 'Seconds a device must wait between token polls (RFC 8628 §3.2 interval); polling faster raises it by 5 (slow_down).',
   userCodeRateLimit: 'Wrong user codes a signed-in user, and an address, may enter on the /device page within loginRateWindow (RFC 8628 §5.1).',
   tlsCert: 'Path to a PEM certificate (chain): serve HTTPS directly. Goes with tlsKey.',

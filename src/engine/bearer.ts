@@ -14,7 +14,7 @@ import { resultCodes, type ResultCode } from './result-codes.js';
 
 export type ResourceAction = 'OK' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'INTERNAL_SERVER_ERROR';
 
-export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof';
+export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof' | 'use_dpop_nonce';
 
 export interface ChallengeOptions {
   /** RFC 9449 §7.1: a DPoP-bound token is challenged with the DPoP scheme. */
@@ -22,6 +22,8 @@ export interface ChallengeOptions {
   /** RFC 6750 §3: the scopes needed to access the resource, with insufficient_scope. */
   scope?: readonly string[];
   resultCode?: ResultCode;
+  /** Further headers of the refusal (RFC 9449 §9: DPoP-Nonce). */
+  headers?: Record<string, string>;
 }
 
 /** RFC 9449 §5, §7.1: the algorithms we accept DPoP proofs in, advertised in a DPoP challenge. */
@@ -43,6 +45,7 @@ export function bearerError(code: BearerErrorCode | undefined, description: stri
   return new OAuthError(code ?? 'invalid_token', description, {
     status,
     wwwAuthenticate: `${scheme} ${parts.join(', ')}`,
+    headers: opts.headers,
     resultCode:
       opts.resultCode ?? (code === 'insufficient_scope' ? 'LK4004' : code === 'invalid_request' ? 'LK4005' : code ? 'LK4003' : 'LK4002'),
   });
@@ -109,7 +112,7 @@ export function challengeResult(err: OAuthError): Result<ResourceAction> {
     resultMessage: err.detail ? `${resultCodes[rc]} ${err.detail}` : `${resultCodes[rc]} (${err.description})`,
     responseContent: challenge,
     status: err.status ?? 400,
-    headers: { ...NO_STORE, 'WWW-Authenticate': challenge },
+    headers: { ...NO_STORE, ...err.headers, 'WWW-Authenticate': challenge },
   };
 }
 

@@ -114,6 +114,8 @@ const wireSchema = z.object({
   software_id: z.string().min(1).max(200).optional(),
   software_version: z.string().min(1).max(200).optional(),
   software_statement: z.string().max(16 * 1024).optional(),
+  dpop_bound_access_tokens: z.boolean().optional(), // RFC 9449 §5.2
+  tls_client_certificate_bound_access_tokens: z.boolean().optional(), // RFC 8705 §3.4
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -392,6 +394,8 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     softwareId: m.software_id,
     softwareVersion: m.software_version,
     softwareStatement: m.software_statement,
+    dpopBoundAccessTokens: m.dpop_bound_access_tokens,
+    tlsClientCertificateBoundAccessTokens: m.tls_client_certificate_bound_access_tokens,
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -455,6 +459,8 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     software_id: c.softwareId,
     software_version: c.softwareVersion,
     software_statement: c.softwareStatement,
+    dpop_bound_access_tokens: c.dpopBoundAccessTokens,
+    tls_client_certificate_bound_access_tokens: c.tlsClientCertificateBoundAccessTokens,
   };
   // RFC 7591 §3.2.1: REQUIRED when a secret was issued; 0 = it does not expire.
   if (c.secretHash) out.client_secret_expires_at = 0;

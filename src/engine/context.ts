@@ -36,6 +36,16 @@ export interface TenantSettings {
   deviceCodeTtl?: number;
   deviceCodeInterval?: number;
   userCodeRateLimit?: number;
+  /** Failed logins per address within loginRateWindow (default loginRateLimit). */
+  loginRateLimitPerIp?: number;
+  /** Abuse limits (src/engine/abuse-limit.ts): requests per client, per address, window seconds. */
+  rateLimitPerClient?: number;
+  rateLimitPerIp?: number;
+  rateLimitWindow?: number;
+  /** RFC 9449 §8, §9: DPoP proofs must carry a server nonce. */
+  dpopNonces?: boolean;
+  /** RFC 9449 §11.1: accepted distance of a DPoP proof's iat from now, seconds (default 60). */
+  dpopProofWindow?: number;
 }
 
 export interface EngineContext {
@@ -51,6 +61,11 @@ export interface EngineContext {
   secrets?: SecretBox;
   /** Server-wide client policy: certificate trust, client key fetching, dynamic registration. */
   clients?: ClientSettings;
+  /**
+   * Set by the token endpoint for one request: the key the tokens it mints are bound to (RFC 7800 cnf: jkt from a
+   * DPoP proof, RFC 9449 §6; x5t#S256 from the client certificate, RFC 8705 §3.1).
+   */
+  confirmation?: { jkt?: string; 'x5t#S256'?: string };
 }
 
 export const nowSeconds = (ctx: Pick<EngineContext, 'clock'>): number => Math.floor(ctx.clock() / 1000);

@@ -7,6 +7,7 @@ import { supportedClientAuthMethods } from './client-auth.js';
 import type { ClientSettings } from './client-settings.js';
 import { endpointsOf, type TenantSettings } from './context.js';
 import { grantHandlers } from './token/index.js';
+import { DPOP_ALGS } from './bearer.js';
 
 /**
  * Authorization server metadata (RFC 8414 §2) and OpenID Provider metadata (OIDC Discovery §3).
@@ -56,6 +57,9 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
   doc.token_endpoint_auth_methods_supported = supportedClientAuthMethods(opts.clients, { publicClients: hasCodeFlow });
   // RFC 8414 §2: REQUIRED when client_secret_jwt or private_key_jwt is listed.
   doc.token_endpoint_auth_signing_alg_values_supported = [...ASYMMETRIC_ASSERTION_ALGS, ...HMAC_ASSERTION_ALGS];
+  doc.dpop_signing_alg_values_supported = [...DPOP_ALGS]; // RFC 9449 §5.1
+  // RFC 8705 §3.3: only when a client certificate can reach us (an HTTPS listener or a trusted proxy header).
+  if (opts.clients?.certificatesAvailable) doc.tls_client_certificate_bound_access_tokens = true;
   doc.introspection_endpoint = e.introspection; // RFC 7662, RFC 8414 §2
   doc.introspection_endpoint_auth_methods_supported = supportedClientAuthMethods(opts.clients, { publicClients: false }); // RFC 7662 §2.1
   doc.introspection_endpoint_auth_signing_alg_values_supported = doc.token_endpoint_auth_signing_alg_values_supported;

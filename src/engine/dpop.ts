@@ -2,14 +2,29 @@ import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import { bearerError, DPOP_ALGS } from './bearer.js';
 import { type EngineContext, nowSeconds } from './context.js';
+import { OAuthError } from './errors.js';
 
-/** How long after its creation a proof is accepted (RFC 9449 §11.1: seconds or minutes), and how far ahead. */
-export const DPOP_PROOF_MAX_AGE = 300;
-const FUTURE_SKEW = 60;
+/*
+ * The one DPoP proof validator (RFC 9449 §4.3) of the engine: the token endpoint, PAR, UserInfo and the Core API
+ * all call verifyDpopProof. Only the shape of a refusal differs: a JSON error at the token endpoint (§5), a
+ * WWW-Authenticate challenge at a protected resource (§7.1).
+ */
+
+/** Default distance of a proof's iat from now, either way, seconds (RFC 9449 §11.1: seconds or minutes). */
+export const DPOP_PROOF_WINDOW = 60;
+/** Length of a nonce time slot, seconds; the current and the previous slot's nonces are accepted (RFC 9449 §8). */
+const NONCE_SLOT = 300;
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-const invalidProof = (why: string) => bearerError('invalid_dpop_proof', why, 401, { scheme: 'DPoP', resultCode: 'LK11015' });
+/** Where the proof came: the token endpoint (and PAR) answer JSON errors, resources answer challenges. */
+export type DpopSite = 'token' | 'resource';
+
+function invalidProof(site: DpopSite, why: string): OAuthError {
+  // RFC 9449 §5: 400 invalid_dpop_proof at the token endpoint; §7.1: 401 with a DPoP challenge at a resource.
+  if (site === 'token') return new OAuthError('invalid_dpop_proof', why, { resultCode: 'LK13001', status: 400 });
+  return bearerError('invalid_dpop_proof', why, 401, { scheme: 'DPoP', resultCode: 'LK11015' });
+}
 
 /** RFC 9449 §4.3 step 9: the URI without query and fragment, normalized (RFC 3986 §6.2.2, §6.2.3). */
 function targetUri(value: string): string | undefined {
@@ -29,24 +44,50 @@ export function accessTokenHash(accessToken: string): string {
   return createHash('sha256').update(accessToken, 'ascii').digest('base64url');
 }
 
+/** RFC 9449 §8: a stateless server nonce, a keyed hash of the tenant and a time slot (works on every instance). */
+function nonceFor(ctx: EngineContext, slot: number): string {
+  return ctx.hasher.hash(`dpop-nonce:${ctx.tenant.id}:${slot}`).replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+/** The nonce to hand out now (RFC 9449 §8.1: in the DPoP-Nonce header). */
+export function currentDpopNonce(ctx: EngineContext): string {
+  return nonceFor(ctx, Math.floor(nowSeconds(ctx) / NONCE_SLOT));
+}
+
+function nonceIsFresh(ctx: EngineContext, nonce: unknown): boolean {
+  if (typeof nonce !== 'string') return false;
+  const slot = Math.floor(nowSeconds(ctx) / NONCE_SLOT);
+  return nonce === nonceFor(ctx, slot) || nonce === nonceFor(ctx, slot - 1);
+}
+
+function useNonce(ctx: EngineContext, site: DpopSite): OAuthError {
+  const headers = { 'DPoP-Nonce': currentDpopNonce(ctx) };
+  // RFC 9449 §8: 400 use_dpop_nonce at the token endpoint; §9: 401 challenge error="use_dpop_nonce" at a resource.
+  if (site === 'token') return new OAuthError('use_dpop_nonce', 'a DPoP nonce from this server is required', { resultCode: 'LK13002', status: 400, headers });
+  return bearerError('use_dpop_nonce', 'a DPoP nonce from this server is required', 401, { scheme: 'DPoP', resultCode: 'LK13002', headers });
+}
+
 export interface DpopRequest {
   /** The HTTP method of the request the proof came with. */
   htm?: string;
-  /** The URI of that request. */
+  /** The URI of that request, built from the issuer (endpointsOf), never from the Host header. */
   htu?: string;
   /** The access token presented with it, at a protected resource (§7). */
   accessToken?: string;
+  /** The refusal style; 'resource' when absent. */
+  site?: DpopSite;
 }
 
 /**
- * Check a DPoP proof (RFC 9449 §4.3) and return the RFC 7638 thumbprint of its key. Every check of §4.3 except
- * nonces (we never ask for one). A proof is accepted once per target URI (§11.1): its jti is remembered for as
- * long as the proof would be accepted, in the store's counter table (shared by every instance).
+ * Check a DPoP proof (RFC 9449 §4.3) and return the RFC 7638 thumbprint of its key. A proof is accepted once per
+ * target URI (§11.1): its jti goes to the store's replay cache (rememberJti, one atomic statement shared by every
+ * instance) for as long as the proof would be accepted. Server nonces (§8, §9) when the tenant enables them.
  */
 export async function verifyDpopProof(ctx: EngineContext, proof: string, req: DpopRequest): Promise<{ jkt: string }> {
-  if (proof.length > 8192 || !JWT_SHAPE.test(proof)) throw invalidProof('the DPoP proof is not a JWT');
+  const site = req.site ?? 'resource';
+  if (proof.length > 8192 || !JWT_SHAPE.test(proof)) throw invalidProof(site, 'the DPoP proof is not a JWT'); // §4.3 steps 1, 2
   const htu = req.htu !== undefined ? targetUri(req.htu) : undefined;
-  if (!req.htm || !htu) throw invalidProof('the request method and URI are needed to check the DPoP proof');
+  if (!req.htm || !htu) throw invalidProof(site, 'the request method and URI are needed to check the DPoP proof');
   let header: ReturnType<typeof decodeProtectedHeader>;
   let payload: Record<string, unknown>;
   try {
@@ -55,22 +96,27 @@ export async function verifyDpopProof(ctx: EngineContext, proof: string, req: Dp
     const verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [...DPOP_ALGS] });
     payload = verified.payload as Record<string, unknown>;
   } catch {
-    throw invalidProof('the DPoP proof does not verify');
+    throw invalidProof(site, 'the DPoP proof does not verify');
   }
   const jwk = header.jwk as JWK | undefined;
-  if (!jwk || 'd' in jwk) throw invalidProof('the DPoP proof must carry a public key'); // §4.3 step 7
+  if (!jwk || 'd' in jwk || 'p' in jwk || 'k' in jwk) throw invalidProof(site, 'the DPoP proof must carry a public key'); // §4.3 step 7
   const { jti, htm, iat, ath } = payload;
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw invalidProof('the DPoP proof has no valid jti');
-  if (htm !== req.htm) throw invalidProof('the DPoP proof is for another HTTP method'); // §4.3 step 8
-  if (typeof payload.htu !== 'string' || targetUri(payload.htu) !== htu) throw invalidProof('the DPoP proof is for another URI'); // step 9
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw invalidProof(site, 'the DPoP proof has no valid jti');
+  if (htm !== req.htm) throw invalidProof(site, 'the DPoP proof is for another HTTP method'); // §4.3 step 8
+  if (typeof payload.htu !== 'string' || targetUri(payload.htu) !== htu) throw invalidProof(site, 'the DPoP proof is for another URI'); // step 9
   const now = nowSeconds(ctx);
-  if (typeof iat !== 'number' || iat < now - DPOP_PROOF_MAX_AGE || iat > now + FUTURE_SKEW) throw invalidProof('the DPoP proof is too old or from the future'); // step 11
+  const window = ctx.tenant.settings.dpopProofWindow ?? DPOP_PROOF_WINDOW;
+  if (typeof iat !== 'number' || iat < now - window || iat > now + window) throw invalidProof(site, 'the DPoP proof is too old or from the future'); // step 11
   if (req.accessToken !== undefined && ath !== accessTokenHash(req.accessToken)) {
-    throw invalidProof('the DPoP proof does not carry the hash of this access token'); // §4.3 step 12, §7
+    throw invalidProof(site, 'the DPoP proof does not carry the hash of this access token'); // §4.3 step 12, §7
   }
+  if (ctx.tenant.settings.dpopNonces && !nonceIsFresh(ctx, payload.nonce)) throw useNonce(ctx, site); // §4.3 step 10
   const jkt = await calculateJwkThumbprint(jwk, 'sha256');
   // §11.1: a proof seen before at this URI is a replay. Recorded last, so that broken proofs cost no storage.
-  const key = `dpop-jti:${ctx.tenant.id}:${ctx.hasher.hash(`${htu} ${jkt} ${jti}`)}`;
-  if ((await ctx.store.hit(key, 0, iat + DPOP_PROOF_MAX_AGE + FUTURE_SKEW)) > 1) throw invalidProof('the DPoP proof was used before');
+  const key = ctx.hasher.hash(`${htu} ${jkt} ${jti}`);
+  if (!(await ctx.store.rememberJti(ctx.tenant.id, 'dpop', key, iat + window + 1, now))) throw invalidProof(site, 'the DPoP proof was used before');
   return { jkt };
 }
+
+/** RFC 9449 §10: a dpop_jkt parameter is an RFC 7638 SHA-256 thumbprint, 43 base64url characters. */
+export const JKT_SHAPE = /^[A-Za-z0-9_-]{43}$/;

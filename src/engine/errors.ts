@@ -42,6 +42,10 @@ export interface OAuthErrorOptions {
   wwwAuthenticate?: string;
   /** Internal detail for logs and resultMessage; never sent to the client. */
   detail?: string;
+  /** RFC 6585 §4: seconds to send as Retry-After (with status 429). */
+  retryAfter?: number;
+  /** Further response headers the spec requires (RFC 9449 §8: DPoP-Nonce). */
+  headers?: Record<string, string>;
 }
 
 /** A protocol failure inside the engine. One function (toErrorResult) turns it into a Result. */
@@ -51,6 +55,8 @@ export class OAuthError extends Error {
   readonly status: number | undefined;
   readonly wwwAuthenticate: string | undefined;
   readonly detail: string | undefined;
+  readonly retryAfter: number | undefined;
+  readonly headers: Record<string, string> | undefined;
 
   constructor(
     readonly code: OAuthErrorCode,
@@ -62,6 +68,8 @@ export class OAuthError extends Error {
     this.status = opts.status;
     this.wwwAuthenticate = opts.wwwAuthenticate;
     this.detail = opts.detail;
+    this.retryAfter = opts.retryAfter;
+    this.headers = opts.headers;
   }
 
   /** The RFC 6749 §5.2 JSON error body. */

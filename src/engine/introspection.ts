@@ -1,6 +1,7 @@
 import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { signJwt, SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { lookupToken, type TokenState } from '../tokens/lookup.js';
+import { limitAddress, limitClient } from './abuse-limit.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
@@ -23,6 +24,8 @@ export interface IntrospectionInput {
   accept?: string;
   /** The TLS client certificate (PEM), for tls_client_auth / self_signed_tls_client_auth (RFC 8705 §2). */
   clientCertificate?: string;
+  /** The caller's network address, for the abuse limits (src/engine/abuse-limit.ts). */
+  clientAddress?: string;
 }
 
 /** RFC 9701 §4, §5: the media type a resource server accepts and the JWT answer comes back as. */
@@ -43,11 +46,13 @@ export function introspection(input: IntrospectionInput, ctx: EngineContext): Pr
     async () => {
       checkFormContentType(input.contentType);
       const params = Params.parse(input.parameters);
+      await limitAddress(ctx, 'introspection', input.clientAddress);
       const { client, method } = await authenticateClient(
         clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).introspection),
         presentedCredentials(input),
         params,
       );
+      await limitClient(ctx, 'introspection', client.clientId);
       if (method === 'none') {
         // RFC 7662 §2.1: the endpoint MUST require authorization; a client_id alone proves nothing.
         throw new OAuthError('invalid_client', 'client authentication failed', {

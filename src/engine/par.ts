@@ -7,6 +7,7 @@ import { type EngineContext, endpointsOf, nowSeconds } from './context.js';
 import type { OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
 import { jsonResult, runEngine, type Result } from './result.js';
+import { pushedDpopJkt } from './token-binding.js';
 
 export type PushedAuthorizationAction = 'CREATED' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'INTERNAL_SERVER_ERROR';
 
@@ -21,6 +22,8 @@ export interface BackChannelInput {
   clientSecret?: string;
   /** The TLS client certificate (PEM), for tls_client_auth / self_signed_tls_client_auth (RFC 8705 §2). */
   clientCertificate?: string;
+  /** RFC 9449 §10.1: the DPoP header of the pushed request. */
+  dpop?: string;
 }
 
 /** Client authentication parameters: they authenticate the push and are never stored with the request. */
@@ -46,6 +49,7 @@ export function pushedAuthorizationRequest(input: BackChannelInput, ctx: EngineC
         params: Params.fromRecord({ ...kept, ...(resource.length ? { resource } : {}), client_id: client.clientId }), ctx, client, request: { clientId: client.clientId },
       };
       await runChecks('par', state);
+      state.params = await pushedDpopJkt(ctx, input.dpop, state.params); // RFC 9449 §10.1
       const handle = newHandle(ctx.random);
       const ttl = Math.min(60, ctx.tenant.settings.pushedAuthorizationRequestTtl ?? 60);
       await ctx.store.insertPushedRequest({

@@ -1,3 +1,4 @@
+import { limitAddress, limitClient } from './abuse-limit.js';
 import type { ClientRecord } from '../store/types.js';
 import { clientResponse, newClientRecord, replacedClientRecord } from './client-records.js';
 import { nowSeconds, type EngineContext } from './context.js';
@@ -13,6 +14,8 @@ export interface RegistrationInput {
   contentType?: string;
   /** The raw Authorization header: an initial access token (registration) or registration access token (management). */
   authorization?: string;
+  /** The caller's network address, for the abuse limits (src/engine/abuse-limit.ts). */
+  clientAddress?: string;
 }
 
 export interface RegistrationManagementInput extends RegistrationInput {
@@ -77,6 +80,7 @@ export function registration(input: RegistrationInput, ctx: EngineContext): Prom
     async () => {
       const off = registrationOff(ctx);
       if (off) return off;
+      await limitAddress(ctx, 'registration', input.clientAddress);
       let gate: string | undefined;
       if (ctx.clients?.registration === 'token') {
         const token = bearerToken(input.authorization);
@@ -113,6 +117,7 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
     async () => {
       const off = registrationOff(ctx);
       if (off) return off;
+      await limitAddress(ctx, 'registration', input.clientAddress);
       const token = bearerToken(input.authorization);
       if (!token) throw invalidToken('LK8028', 'no registration access token');
       const client = input.clientId.length <= 255 ? await ctx.store.findClient(ctx.tenant.id, input.clientId) : undefined;
@@ -120,6 +125,7 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
       if (!client?.registrationAccessTokenHash || !ctx.hasher.verify(token, client.registrationAccessTokenHash)) {
         throw invalidToken('LK8028', client ? 'wrong registration access token' : 'unknown client');
       }
+      await limitClient(ctx, 'registration', client.clientId);
       switch (input.method) {
         case 'GET':
           return jsonResult('OK', 200, 'LK8021', clientResponse(ctx, client, {}, token));

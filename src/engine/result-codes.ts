@@ -163,6 +163,16 @@ export const resultCodes = {
   LK12005: 'Resource server: the access token is not meant for this resource server (aud, RFC 9068 §4).',
   LK12006: 'Resource server: the authorization server could not be reached or answered nonsense (discovery, JWKS or introspection); answered 503.',
   LK12007: 'Resource server: an opaque access token was presented but no introspection credentials are configured.',
+  // security (issue 11; LK14xxx)
+  LK14001: 'Rate limited: too many requests from this client or address at this endpoint; answered 429 with Retry-After (RFC 6585 §4).',
+  // issue 9 (dpop): sender-constrained tokens
+  LK13001: 'Token endpoint: the DPoP proof is invalid: malformed, badly signed, for another method or URI, too old or replayed (RFC 9449 §4.3, §5).',
+  LK13002: 'A DPoP proof without a current server nonce: retry with the nonce in the DPoP-Nonce header (RFC 9449 §8, §9).',
+  LK13003: 'The client registered dpop_bound_access_tokens and sent no DPoP proof (RFC 9449 §5.2).',
+  LK13004: 'The refresh token is DPoP-bound and the proof is missing or signed with another key (RFC 9449 §5).',
+  LK13005: 'The authorization code is bound to a DPoP key (dpop_jkt) and the proof is missing or signed with another key (RFC 9449 §10).',
+  LK13006: 'dpop_jkt is not a JWK SHA-256 thumbprint, or does not match the DPoP proof sent with the pushed request (RFC 9449 §10).',
+  LK13007: 'The client registered tls_client_certificate_bound_access_tokens and presented no client certificate (RFC 8705 §3).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -51,6 +51,8 @@ export function jsonResult<A extends string>(
 export function errorResult<A extends string>(err: OAuthError, actionFor: (e: OAuthError) => A, defaultStatus = 400): Result<A> {
   const headers: Record<string, string> = {};
   if (err.wwwAuthenticate) headers['WWW-Authenticate'] = err.wwwAuthenticate;
+  if (err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
+  if (err.headers) Object.assign(headers, err.headers);
   const rc = err.resultCode ?? defaultResultCode(err);
   return jsonResult(actionFor(err), err.status ?? defaultStatus, rc, err.body(), {
     headers,

@@ -1,7 +1,9 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import type { TokenRecord } from '../store/types.js';
+import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { bearerError } from './bearer.js';
-import type { EngineContext } from './context.js';
+import { endpointsOf, type EngineContext } from './context.js';
+import { OAuthError } from './errors.js';
+import { Params } from './params.js';
 import { verifyDpopProof } from './dpop.js';
 
 /** What a client presented beside its access token to prove it holds the key the token is bound to. */
@@ -56,4 +58,63 @@ export async function checkTokenBinding(ctx: EngineContext, record: TokenRecord,
       throw bearerError('invalid_token', 'the access token is bound to another client certificate', 401, { resultCode: 'LK11017' });
     }
   }
+}
+
+/** What the token endpoint receives beside the grant: the DPoP header and the client certificate. */
+export interface TokenRequestProof {
+  dpop?: string;
+  htm?: string;
+  htu?: string;
+  clientCertificate?: string;
+}
+
+/**
+ * The confirmation the tokens of this token request are bound to: the DPoP proof's key (RFC 9449 §5, checked with
+ * the token endpoint's URL built from the issuer unless a Core API caller names its own), and the client
+ * certificate when the client registered tls_client_certificate_bound_access_tokens (RFC 8705 §3).
+ */
+export async function tokenRequestConfirmation(
+  ctx: EngineContext,
+  client: ClientRecord,
+  input: TokenRequestProof,
+): Promise<EngineContext['confirmation']> {
+  const cnf: NonNullable<EngineContext['confirmation']> = {};
+  if (input.dpop !== undefined) {
+    const proof = await verifyDpopProof(ctx, input.dpop, { htm: input.htm ?? 'POST', htu: input.htu ?? endpointsOf(ctx.tenant.issuer).token, site: 'token' });
+    cnf.jkt = proof.jkt;
+  } else if (client.dpopBoundAccessTokens) {
+    throw new OAuthError('invalid_request', 'this client must send a DPoP proof', { resultCode: 'LK13003' }); // RFC 9449 §5.2
+  }
+  if (client.tlsClientCertificateBoundAccessTokens) {
+    const x5t = input.clientCertificate ? certificateThumbprint(input.clientCertificate) : undefined;
+    if (!x5t) throw new OAuthError('invalid_request', 'this client must present its TLS client certificate', { resultCode: 'LK13007' }); // RFC 8705 §3
+    cnf['x5t#S256'] = x5t;
+  }
+  return cnf.jkt || cnf['x5t#S256'] ? cnf : undefined;
+}
+
+/**
+ * RFC 9449 §5: a refresh token bound to a DPoP key (public clients) is used only with a proof by that key.
+ * `record` is the refresh token's.
+ */
+export function checkRefreshBinding(ctx: EngineContext, record: TokenRecord): void {
+  const { jkt } = confirmationOf(record);
+  if (jkt !== undefined && ctx.confirmation?.jkt !== jkt) {
+    throw new OAuthError('invalid_grant', 'the refresh token is bound to another DPoP key', { resultCode: 'LK13004' });
+  }
+}
+
+/**
+ * RFC 9449 §10.1: a DPoP proof sent with a pushed authorization request binds the code like dpop_jkt; when both
+ * are sent they must name the same key. Returns the parameters to keep, with dpop_jkt set. Called after the
+ * checks, so that it applies to the parameters of a request object too.
+ */
+export async function pushedDpopJkt(ctx: EngineContext, dpop: string | undefined, params: Params): Promise<Params> {
+  if (dpop === undefined) return params;
+  const { jkt } = await verifyDpopProof(ctx, dpop, { htm: 'POST', htu: endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest, site: 'token' });
+  const sent = params.get('dpop_jkt');
+  if (sent !== undefined && sent !== jkt) {
+    throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the key of the DPoP proof', { resultCode: 'LK13006' });
+  }
+  return Params.fromRecord({ ...Object.fromEntries(params.entries()), dpop_jkt: jkt });
 }

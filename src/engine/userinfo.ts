@@ -1,18 +1,31 @@
 import type { TokenRecord } from '../store/types.js';
 import { activeAccessToken, bearerError, extractBearer, type BearerInput, type ResourceAction, runResource } from './bearer.js';
 import { claimsForScopes, SCOPE_CLAIMS, USER_CLAIMS } from './claims.js';
-import type { EngineContext } from './context.js';
+import { endpointsOf, type EngineContext } from './context.js';
 import type { OAuthError } from './errors.js';
 import { jsonResult, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
-import { checkTokenBinding, type PresentedProof } from './token-binding.js';
+import { checkTokenBinding, confirmationOf, type PresentedProof } from './token-binding.js';
 
 export { extractBearer } from './bearer.js';
 
 export type UserInfoAction = ResourceAction;
 
 /** The built-in endpoint's input: the request as received. */
-export type UserInfoInput = BearerInput;
+export interface UserInfoInput extends BearerInput {
+  /** The DPoP header (RFC 9449 §7.1), the HTTP method, and the client's TLS certificate (RFC 8705 §3). */
+  dpop?: string;
+  method?: string;
+  clientCertificate?: string;
+}
+
+/** RFC 9449 §7.1: `Authorization: DPoP <token>`; undefined when the header uses another scheme. */
+function dpopAuthorization(h: string | undefined): string | undefined {
+  if (h === undefined || !/^DPoP\b/i.test(h)) return undefined;
+  const token = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(h)?.[1];
+  if (token === undefined) throw bearerError('invalid_request', 'malformed Authorization header', 400, { scheme: 'DPoP' });
+  return token;
+}
 
 /*
  * UserInfo (OIDC Core §5.3) in two steps, so that an application holding its own users can serve it through the
@@ -109,10 +122,21 @@ const actionFor = (e: OAuthError): UserInfoAction => (e.status === 401 ? 'UNAUTH
 export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Result<UserInfoAction>> {
   return runEngine(
     async () => {
-      const token = extractBearer(input);
+      const dpopToken = dpopAuthorization(input.authorization);
+      const token = dpopToken ?? extractBearer(input);
       const record = await userInfoToken(ctx, token);
-      // No proof reaches this endpoint yet: a sender-constrained token is refused here (fails closed).
-      await checkTokenBinding(ctx, record, token!, {});
+      const bound = confirmationOf(record);
+      if (dpopToken !== undefined && bound.jkt === undefined) {
+        // The DPoP scheme is for DPoP-bound tokens only; a bearer token must say Bearer (RFC 9449 §7.1, RFC 6750 §2.1).
+        throw bearerError('invalid_token', 'the access token is not DPoP-bound: present it as Bearer', 401, { resultCode: 'LK4003' });
+      }
+      await checkTokenBinding(ctx, record, token!, {
+        // RFC 9449 §7.2: a DPoP-bound token presented as Bearer is refused, proof or not.
+        dpop: dpopToken !== undefined ? input.dpop : undefined,
+        htm: input.method ?? 'GET',
+        htu: endpointsOf(ctx.tenant.issuer).userinfo,
+        clientCertificate: input.clientCertificate,
+      });
       const user = await ctx.store.findUserById(ctx.tenant.id, record.subject!);
       if (!user || user.disabled) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401);
       return jsonResult('OK', 200, 'LK4001', userInfoBody(record, user.claims));

@@ -1,3 +1,4 @@
+import { AuditLog } from '../audit/audit.js';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
@@ -52,6 +53,12 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     deviceCodeTtl: config.deviceCodeTtl,
     deviceCodeInterval: config.deviceCodeInterval,
     userCodeRateLimit: config.userCodeRateLimit,
+    loginRateLimitPerIp: config.loginRateLimitPerIp,
+    rateLimitPerClient: config.rateLimitPerClient,
+    rateLimitPerIp: config.rateLimitPerIp,
+    rateLimitWindow: config.rateLimitWindow,
+    dpopNonces: config.dpopNonces,
+    dpopProofWindow: config.dpopProofWindow,
   };
 }
 
@@ -130,7 +137,11 @@ export class Latchkey {
     backchannel: BackchannelOptions | undefined,
   ) {
     this.backchannel = new BackchannelDispatcher(store, clock, log, backchannel);
+    this.audit = new AuditLog(store, clock, log);
   }
+
+  /** The audit trail (docs/audit.md). */
+  readonly audit: AuditLog;
 
   /** Back-channel logout deliveries (and their retries). */
   readonly backchannel: BackchannelDispatcher;
@@ -139,6 +150,7 @@ export class Latchkey {
   setLogger(log: EngineLogger): void {
     this.log = log;
     this.backchannel.log = log;
+    this.audit.log = log;
     for (const ctx of this.contexts.values()) ctx.log = log;
   }
 
@@ -200,6 +212,7 @@ export class Latchkey {
   async close(): Promise<void> {
     this.backchannel.stop();
     await this.keys.settled();
+    await this.audit.flush(); // a clean shutdown loses no audit event
     await this.store.close();
   }
 }

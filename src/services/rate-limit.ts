@@ -18,9 +18,9 @@ function window(ctx: EngineContext): { start: number; end: number } {
 
 export async function loginBlocked(ctx: EngineContext, username: string, ip: string): Promise<boolean> {
   const { start } = window(ctx);
-  const limit = ctx.tenant.settings.loginRateLimit;
-  const counts = await Promise.all(keys(ctx, username, ip).map((k) => ctx.store.count(k, start)));
-  return counts.some((c) => c >= limit);
+  const s = ctx.tenant.settings;
+  const [acct, addr] = await Promise.all(keys(ctx, username, ip).map((k) => ctx.store.count(k, start)));
+  return acct! >= s.loginRateLimit || addr! >= (s.loginRateLimitPerIp ?? s.loginRateLimit);
 }
 
 export async function recordLoginFailure(ctx: EngineContext, username: string, ip: string): Promise<void> {
@@ -62,4 +62,12 @@ export async function registrationBlocked(ctx: EngineContext, ip: string): Promi
 export async function recordRegistration(ctx: EngineContext, ip: string): Promise<void> {
   const { start, end } = window(ctx);
   await ctx.store.hit(`register:ip:${ctx.tenant.id}:${ip}`, start, end);
+}
+
+/**
+ * Operator unlock (admin API `POST …/users/{sub}/unlock`, `latchkey user unlock SUB`): forget the account's failed
+ * logins so it can sign in at once. The per-address counters stay: they limit the attacker, not the user.
+ */
+export async function unlockAccount(ctx: EngineContext, username: string): Promise<void> {
+  await ctx.store.reset(keys(ctx, username, '')[0]);
 }

@@ -5,6 +5,7 @@ import { logoutUserEverywhere, performLogout } from '../engine/logout.js';
 import { nowSeconds } from '../engine/context.js';
 import type { GrantRecord, SessionRecord, UserRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
+import { unlockAccount } from './rate-limit.js';
 import { ServiceError, conflict, notFound } from './errors.js';
 
 /** argon2id with OWASP's recommended baseline (19 MiB, t=2, p=1). */
@@ -138,6 +139,16 @@ export async function setDisabled(ctx: EngineContext, sub: string, disabled: boo
   // Sessions end the way a logout ends them: clients are told (back-channel deliveries, sent by the sweep).
   if (disabled) await logoutUserEverywhere(ctx, sub);
   return next;
+}
+
+/**
+ * Unlock an account locked by failed sign-ins (loginRateLimit within loginRateWindow). A lock also ends on its
+ * own when the window ends, so an attacker cannot lock a user out for longer than loginRateWindow at a time.
+ */
+export async function unlockUser(ctx: EngineContext, sub: string): Promise<UserRecord> {
+  const u = await getUser(ctx, sub);
+  await unlockAccount(ctx, u.username);
+  return u;
 }
 
 /** Delete a user, revoking their grants and tokens and ending their sessions. */

@@ -17,6 +17,8 @@ import type {
   TicketRecord,
   TokenRecord,
   UserRecord,
+  AuditEventQuery,
+  AuditEventRecord,
 } from './types.js';
 import { migrateToLatest } from './migrations/index.js';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -53,6 +55,10 @@ interface DeviceRow {
   last_polled_at: number | null; created_at: number; expires_at: number; subject: string | null; decided_at: number | null;
   consumed_at: number | null; data: string;
 };
+interface AuditRow {
+  id: string; tenant_id: string; at: number; type: string; client_id: string | null; subject: string | null; ip: string | null;
+  result_code: string | null; detail: string;
+}
 interface JtiRow { tenant_id: string; namespace: string; jti: string; expires_at: number }
 interface ManagementTokenRow {
   id: string; kind: string; tenant_id: string | null; hash: string; name: string | null; created_at: number;
@@ -78,6 +84,7 @@ export interface Database {
   jti_replay_cache: JtiRow;
   management_tokens: ManagementTokenRow;
   service_tokens: ServiceTokenRow;
+  audit_events: AuditRow;
 }
 
 const j = (v: unknown) => JSON.stringify(v);
@@ -910,5 +917,27 @@ export class KyselyStore implements Store {
   async revokeServiceToken(id: string, now: number) {
     const r = await this.db.updateTable('service_tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
+  }
+
+  // audit events (docs/audit.md)
+  async insertAuditEvents(events: AuditEventRecord[]) {
+    if (events.length === 0) return;
+    await this.db
+      .insertInto('audit_events')
+      .values(events.map((e) => ({
+        id: e.id, tenant_id: e.tenantId, at: e.at, type: e.type, client_id: e.clientId, subject: e.subject, ip: e.ip,
+        result_code: e.resultCode, detail: j(e.detail),
+      })))
+      .execute();
+  }
+  async listAuditEvents(tenantId: string, q: AuditEventQuery) {
+    let query = this.db.selectFrom('audit_events').selectAll().where('tenant_id', '=', tenantId);
+    if (q.type !== undefined) query = query.where('type', '=', q.type);
+    if (q.since !== undefined) query = query.where('at', '>=', q.since);
+    const rows = await query.orderBy('at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
+    return rows.map((r) => ({
+      id: r.id, tenantId: r.tenant_id, at: Number(r.at), type: r.type, clientId: r.client_id, subject: r.subject, ip: r.ip,
+      resultCode: r.result_code, detail: p<Record<string, unknown>>(r.detail),
+    }));
   }
 }

@@ -96,6 +96,10 @@ export interface ClientMetadata {
   softwareVersion?: string;
   /** RFC 7591 §3.2.1: a verified software statement is returned unmodified. */
   softwareStatement?: string;
+  /** RFC 9449 §5.2: this client's access tokens must be DPoP-bound (token requests without a proof are refused). */
+  dpopBoundAccessTokens?: boolean;
+  /** RFC 8705 §3.4: access tokens are bound to the client certificate presented at the token endpoint. */
+  tlsClientCertificateBoundAccessTokens?: boolean;
 }
 
 /** Which token exchanges (RFC 8693) a client may perform. */
@@ -501,6 +505,33 @@ export interface ServiceTokenStore {
   revokeServiceToken(id: string, now: number): Promise<boolean>;
 }
 
+/** A security event (docs/audit.md): login, consent, token issued/revoked, reuse detected, client auth failure, admin action. */
+export interface AuditEventRecord {
+  id: string;
+  tenantId: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  type: string;
+  clientId: string | null;
+  subject: string | null;
+  ip: string | null;
+  resultCode: string | null;
+  detail: Record<string, unknown>;
+}
+
+export interface AuditEventQuery {
+  type?: string;
+  /** Only events at or after this time (ms since the epoch). */
+  since?: number;
+  limit: number;
+}
+
+export interface AuditStore {
+  insertAuditEvents(events: AuditEventRecord[]): Promise<void>;
+  /** Newest first. */
+  listAuditEvents(tenantId: string, q: AuditEventQuery): Promise<AuditEventRecord[]>;
+}
+
 export interface Store
   extends TenantStore,
     ClientStore,
@@ -519,6 +550,7 @@ export interface Store
     ReplayCacheStore,
     ManagementTokenStore,
     ServiceTokenStore,
+    AuditStore,
     ResourceServerStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Run fn in one database transaction; the store passed to fn is bound to it. */

@@ -55,6 +55,7 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
   if (req.acr !== undefined) data.acr = req.acr;
   if (req.amr !== undefined) data.amr = req.amr;
   if (req.sid !== undefined) data.sid = req.sid;
+  if (ctx.confirmation) data.cnf = { ...ctx.confirmation }; // RFC 9449 §6, RFC 8705 §3.1
 
   let token: string;
   let handle: string;
@@ -81,6 +82,7 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
     if (req.acr !== undefined) payload.acr = req.acr;
     if (req.amr !== undefined) payload.amr = req.amr;
     if (req.act !== undefined) payload.act = req.act; // RFC 8693 §4.1
+    if (ctx.confirmation) payload.cnf = { ...ctx.confirmation }; // RFC 9449 §6.1, RFC 8705 §3.1
     token = signJwt(keys.signingKey('ES256'), payload, { typ: 'at+jwt' }); // RFC 9068 §2.1
   } else {
     token = newHandle(ctx.random);

@@ -103,6 +103,15 @@ describe('latchkey CLI', () => {
     expect(cli(dir, ['keys', 'rotate', '--alg', 'HS256']).code).not.toBe(0);
   });
 
+  it('a client whose id begins with a dash can be shown and deleted', () => {
+    const meta = { client_id: '-dash-client', grant_types: ['client_credentials'], scope: 'api' };
+    expect(cli(dir, ['client', 'create', '--file', '-', '--json'], JSON.stringify(meta)).code).toBe(0);
+    const shown = cli(dir, ['client', 'show', '-dash-client', '--json']);
+    expect(shown.err).toBe('');
+    expect(JSON.parse(shown.out).client_id).toBe('-dash-client');
+    expect(cli(dir, ['client', 'delete', '-dash-client']).code).toBe(0);
+  });
+
   it('keys retire: the active key is refused, a rotated-out key is retired', () => {
     const keys = JSON.parse(cli(dir, ['keys', 'list', '--json']).out);
     const active = keys.find((k: any) => k.alg === 'ES256' && k.status === 'active');
@@ -149,6 +158,15 @@ describe('latchkey CLI', () => {
     expect(cli(dir, ['client', 'list', '--tenant', 'nope']).err).toMatch(/tenant nope not found/);
   });
 
+  it('audit list: security events as JSON, filtered by type and limit; a bad filter exits non-zero (docs/audit.md)', () => {
+    const all = cli(dir, ['audit', 'list', '--json']);
+    expect(all.code).toBe(0);
+    expect(Array.isArray(JSON.parse(all.out))).toBe(true);
+    expect(JSON.parse(cli(dir, ['audit', 'list', '--type', 'login.failure', '--limit', '5', '--json']).out)).toEqual([]);
+    expect(cli(dir, ['audit', 'list', '--type', 'nonsense']).err).toMatch(/type must be one of/);
+    expect(cli(dir, ['audit', 'list', '--limit', '0']).code).not.toBe(0);
+  });
+
   it('admin-token and registration-token: shown once, listed without the value, revocable', () => {
     const made = JSON.parse(cli(dir, ['admin-token', 'create', '--name', 'ops', '--json']).out);
     expect(made.token).toMatch(/^lka_/);
@@ -191,4 +209,16 @@ describe('latchkey CLI', () => {
     expect(out).toMatch(/user\s+demo \/ \S+/);
     expect(existsSync(join(d, 'data', 'latchkey.db'))).toBe(!serveDb);
   });
+});
+
+describe('CLI arguments: ids that begin with a dash', () => {
+  it('separateIds keeps a dash-leading id positional and joins a dash-leading option value', async () => {
+    const { separateIds } = await import('../../src/cli/main.js');
+    const options = { json: { type: 'boolean' as const }, password: { type: 'string' as const }, help: { type: 'boolean' as const, short: 'h' } };
+    expect(separateIds(['keys', 'retire', '-Uabc', '--json'], options)).toEqual(['keys', 'retire', '--json', '--', '-Uabc']);
+    expect(separateIds(['user', 'set-password', 'sub', '--password', '-secret-'], options)).toEqual(['user', 'set-password', 'sub', '--password=-secret-']);
+    expect(separateIds(['-h'], options)).toEqual(['-h']);
+    expect(separateIds(['a', '--', '-x'], options)).toEqual(['a', '--', '-x']);
+  });
+
 });

@@ -228,6 +228,18 @@ describe('admin API (through /admin/openapi.json)', () => {
     expect((await api('GET /admin/tenants/{tenant_id}/initial-access-tokens', { tenant_id: 'acme' })).body.map((x: any) => x.id)).not.toContain(created.body.id);
   });
 
+  it('users: unlock an account locked by failed sign-ins; an unknown user is 404', async () => {
+    const u = await api('POST /admin/tenants/{tenant_id}/users', { tenant_id: 'default' }, { username: 'locked-out', password: 'locked-out-password' });
+    expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/unlock', { tenant_id: 'default', sub: u.body.sub })).status).toBe(200);
+    expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/unlock', { tenant_id: 'default', sub: 'nobody' })).status).toBe(404);
+  });
+
+  it('audit events: the admin writes above are listed, newest first (docs/audit.md)', async () => {
+    const list = await api('GET /admin/tenants/{tenant_id}/audit-events', { tenant_id: 'default' });
+    expect(list.status).toBe(200);
+    expect(list.body.some((e: any) => e.type === 'admin.action' && e.detail.operation === 'createInitialAccessToken')).toBe(true);
+  });
+
   it('every operation in the document was exercised by this test', () => {
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
     expect(documented.filter((o) => !called.has(o))).toEqual([]);

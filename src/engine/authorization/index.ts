@@ -36,6 +36,7 @@ import {
   errorResponseMode,
 } from './request.js';
 import { authorizationResponse, type ResponseTarget } from './response.js';
+import { checkDpopJkt } from './dpop-jkt.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
 
@@ -91,6 +92,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkNonce,             X, X, _],
   [checkIdTokenHint,       X, X, _],
   [checkClaims,            X, X, _],
+  [checkDpopJkt,           X, X, _], // RFC 9449 §10
 ];
 
 const COLUMN: Record<AuthorizationEndpoint, 1 | 2 | 3> = { authorization: 1, par: 2, device_authorization: 3 };
@@ -274,6 +276,7 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
             sid: input.sid,
             claims: req.claims,
             resources, // RFC 8707 §2.1: applicable to the full grant
+            ...(req.dpopJkt ? { dpopJkt: req.dpopJkt } : {}), // RFC 9449 §10
           },
         });
       }

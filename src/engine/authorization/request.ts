@@ -50,6 +50,8 @@ export interface AuthorizationRequest {
   pushed?: boolean;
   /** RFC 8707 §2.1: the resource servers the whole grant is for (empty: none named). */
   resources?: string[];
+  /** RFC 9449 §10: the DPoP key thumbprint the code is bound to. */
+  dpopJkt?: string;
 }
 
 /** State threaded through the checks: what is known so far. */

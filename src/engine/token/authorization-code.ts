@@ -40,7 +40,12 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
     const d = rec.data as {
       subject: string; scope: string[]; redirectUri: string; redirectUriSent: boolean; codeChallenge?: string;
       nonce?: string; authTime?: number; acr?: string; amr?: string[]; sid?: string; resources?: string[]; claims?: ClaimsRequest;
+      dpopJkt?: string;
     };
+    // RFC 9449 §10: a code bound with dpop_jkt is exchanged only with a proof by that key.
+    if (d.dpopJkt !== undefined && ctx.confirmation?.jkt !== d.dpopJkt) {
+      return { error: new OAuthError('invalid_grant', 'the authorization code is bound to another DPoP key', { resultCode: 'LK13005' }) };
+    }
     // RFC 6749 §4.1.3: when redirect_uri was in the authorization request, it must be here and identical.
     if ((d.redirectUriSent || redirectUri !== undefined) && redirectUri !== d.redirectUri) {
       return { error: invalidGrant('LK2006', 'redirect_uri does not match the authorization request') };

@@ -1,8 +1,9 @@
+import { limitAddress, limitClient } from '../abuse-limit.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from '../client-auth.js';
 import { endpointsOf, type EngineContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { checkFormContentType, Params } from '../params.js';
-import { runEngine } from '../result.js';
+import { runEngine, type Result } from '../result.js';
 import { authorizationCode } from './authorization-code.js';
 import { clientCredentials } from './client-credentials.js';
 import { TOKEN_EXCHANGE_GRANT } from './exchange-policy.js';
@@ -11,6 +12,8 @@ import { deviceCode } from './device-code.js';
 import { refreshToken } from './refresh-token.js';
 import { tokenExchange } from './token-exchange.js';
 import type { GrantHandler, TokenAction, TokenInput, TokenResult } from './types.js';
+import { tokenRequestConfirmation } from '../token-binding.js';
+import { currentDpopNonce } from '../dpop.js';
 
 export type { TokenAction, TokenInput, TokenResult } from './types.js';
 export { PASSWORD_FAIL_REASONS, tokenFail, tokenIssue, type PasswordFailReason, type TokenIssueInput } from './password.js';
@@ -40,20 +43,35 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResul
       // RFC 8707 §2 and RFC 8693 §2.1: resource and audience may repeat.
       const params = Params.parse(input.parameters, { allowRepeated: ['resource', 'audience'] });
       const grantType = params.require('grant_type');
+      await limitAddress(ctx, 'token', input.clientAddress);
       const auth = await authenticateClient(
         clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).token),
         presentedCredentials(input),
         params,
       );
+      await limitClient(ctx, 'token', auth.client.clientId);
       const handler = Object.hasOwn(grantHandlers, grantType) ? grantHandlers[grantType] : undefined;
       if (!handler) throw new OAuthError('unsupported_grant_type', 'unsupported grant_type', { resultCode: 'LK2002' });
       if (!auth.client.grantTypes.includes(grantType)) {
         throw new OAuthError('unauthorized_client', `client is not allowed the ${grantType} grant`, { resultCode: 'LK1007' });
       }
-      return handler(params, auth, ctx, input);
+      const confirmation = await tokenRequestConfirmation(ctx, auth.client, input);
+      const result = await handler(params, auth, confirmation ? { ...ctx, confirmation } : ctx, input);
+      const answered = confirmation?.jkt ? dpopTokenType(result) : result;
+      // RFC 9449 §8.2: with nonces on, every answer to a DPoP request carries a fresh nonce for the next proof.
+      if (input.dpop !== undefined && ctx.tenant.settings.dpopNonces) answered.headers = { ...answered.headers, 'DPoP-Nonce': currentDpopNonce(ctx) };
+      return answered;
     },
     actionFor,
     'INTERNAL_SERVER_ERROR',
     ctx.log,
   );
+}
+
+/** RFC 9449 §5: a DPoP-bound access token is answered with token_type DPoP, whichever grant minted it. */
+function dpopTokenType(result: Result<TokenAction>): Result<TokenAction> {
+  if (result.action !== 'OK' || !result.responseContent) return result;
+  const body = JSON.parse(result.responseContent) as Record<string, unknown>;
+  if (typeof body.access_token !== 'string' || body.token_type !== 'Bearer') return result;
+  return { ...result, responseContent: JSON.stringify({ ...body, token_type: 'DPoP' }) };
 }

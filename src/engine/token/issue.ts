@@ -108,6 +108,8 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
       data: {
         authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, resources: g.resources, absoluteExpiresAt: absolute,
         ...(g.claims ? { claimsRequest: g.claims } : {}),
+        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a confidential client authenticates).
+        ...(ctx.confirmation?.jkt && g.client.tokenEndpointAuthMethod === 'none' ? { cnf: { jkt: ctx.confirmation.jkt } } : {}),
       },
     });
     body.refresh_token = rt;

@@ -7,6 +7,7 @@ import { checkSubset, loadResources, resourceParams, tokenTarget } from '../reso
 import { jsonResult } from '../result.js';
 import { issueUserTokens, refreshExpiry, refreshPolicy } from './issue.js';
 import type { GrantHandler } from './types.js';
+import { checkRefreshBinding } from '../token-binding.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description, { resultCode: 'LK2008' });
 
@@ -51,6 +52,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   const retryAllowed = policy.rotation && policy.reuseInterval > 0;
   if (rec.consumedAt !== null && !(retryAllowed && rec.consumedAt >= now - policy.reuseInterval)) return reuse(rec.grantId!);
   if (rec.expiresAt <= now) throw invalid('refresh token expired');
+  checkRefreshBinding(ctx, rec); // RFC 9449 §5
 
   const requested = params.has('scope') ? parseScope(params.get('scope')) : rec.scope;
   for (const s of requested) {

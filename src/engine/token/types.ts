@@ -20,6 +20,8 @@ export interface TokenInput {
   dpop?: string;
   htm?: string;
   htu?: string;
+  /** The caller's network address, for the abuse limits (src/engine/abuse-limit.ts). */
+  clientAddress?: string;
 }
 
 /** The token endpoint's Result; PASSWORD (RFC 6749 §4.3) also carries what the caller needs to verify. */

@@ -10,7 +10,8 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, u
 const ref = (name: string, io: 'input' | 'output') => ({ $ref: `#/components/schemas/${io === 'input' ? `${name}Input` : name}` });
 
 function operationObject(op: AdminOperation): Record<string, unknown> {
-  const params = [...op.path.matchAll(/\{([^}]+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+  const params: Record<string, unknown>[] = [...op.path.matchAll(/\{([^}]+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+  for (const q of op.query ?? []) params.push({ name: q.name, in: 'query', required: false, description: q.description, schema: { type: q.type } });
   const responses: Record<string, unknown> = {};
   if (op.response.schema) {
     const item = ref(op.response.schema, 'output');

@@ -32,10 +32,13 @@ import {
   sessionView,
   setDisabled,
   setPassword,
+  unlockUser,
   updateUser,
   userView,
 } from '../../services/users.js';
 import { SIGNING_ALGS } from '../../tokens/jwt.js';
+import { auditEventView } from '../../audit/audit.js';
+import { listAuditEvents, parseAuditQuery } from '../../services/audit.js';
 
 /**
  * The admin API as one table: each operation's method, path, schemas and handler. The routes and the OpenAPI
@@ -93,6 +96,11 @@ export const schemas = {
     expires_in: int.positive().optional().describe('Seconds; default: no expiry'),
     uses: int.positive().optional().describe('Registrations allowed; default: unlimited'),
   }),
+  AuditEvent: z.object({
+    id: z.string(), tenant_id: z.string(), at: z.string().describe('RFC 3339 time'), type: z.string(),
+    client_id: z.string().nullable(), subject: z.string().nullable(), ip: z.string().nullable(), result_code: z.string().nullable(),
+    detail: z.record(z.string(), z.unknown()),
+  }).describe('A security event (docs/audit.md)'),
 } satisfies Record<string, z.ZodType>;
 
 export type SchemaName = keyof typeof schemas;
@@ -100,6 +108,8 @@ export type SchemaName = keyof typeof schemas;
 export interface AdminRequest {
   params: Record<string, string>;
   body: unknown;
+  /** Query string parameters (operations that declare `query`). */
+  query?: Record<string, string>;
 }
 
 export interface AdminOperation {
@@ -113,6 +123,8 @@ export interface AdminOperation {
   /** Validate the body against its schema before the handler (off where the service gives richer, RFC-shaped errors). */
   validateBody?: boolean;
   response: { status: 200 | 201 | 204; schema?: SchemaName; array?: boolean; description: string };
+  /** Query string parameters, for the OpenAPI document. */
+  query?: { name: string; description: string; type: 'string' | 'integer' }[];
   handler: (lk: Latchkey, req: AdminRequest) => Promise<unknown>;
 }
 
@@ -226,6 +238,12 @@ export const operations: AdminOperation[] = [
     handler: async (lk, req) => userView(await setDisabled(await ctxOf(lk, req), req.params.sub!, false)),
   },
   {
+    operationId: 'unlockUser', method: 'POST', path: `${T}/users/{sub}/unlock`,
+    summary: 'Unlock an account locked by failed sign-ins (the lock otherwise ends with loginRateWindow)', tag: 'users',
+    response: { status: 200, schema: 'User', description: 'The user' },
+    handler: async (lk, req) => userView(await unlockUser(await ctxOf(lk, req), req.params.sub!)),
+  },
+  {
     operationId: 'listUserGrants', method: 'GET', path: `${T}/users/{sub}/grants`, summary: 'List a user\'s grants', tag: 'grants',
     response: { status: 200, schema: 'Grant', array: true, description: 'Grants, newest first' },
     handler: async (lk, req) => (await listUserGrants(await ctxOf(lk, req), req.params.sub!)).map(grantView),
@@ -293,6 +311,20 @@ export const operations: AdminOperation[] = [
       const tok = (await listManagementTokens(lk, 'initial_access')).find((x) => x.id === req.params.token_id && x.tenantId === t.id);
       if (!tok) throw notFound(`initial access token ${req.params.token_id}`);
       return revokeManagementToken(lk, 'initial_access', tok.id);
+    },
+  },
+  // audit trail (docs/audit.md)
+  {
+    operationId: 'listAuditEvents', method: 'GET', path: `${T}/audit-events`, summary: 'List security events, newest first', tag: 'audit',
+    query: [
+      { name: 'type', description: 'Only events of this type (e.g. login.failure)', type: 'string' },
+      { name: 'since', description: 'Only events at or after this time (RFC 3339, or seconds since the epoch)', type: 'string' },
+      { name: 'limit', description: 'At most this many events (1-1000, default 100)', type: 'integer' },
+    ],
+    response: { status: 200, schema: 'AuditEvent', array: true, description: 'Events, newest first' },
+    handler: async (lk, req) => {
+      const t = await getTenant(lk, req.params.tenant_id!);
+      return (await listAuditEvents(lk, t.id, parseAuditQuery(req.query ?? {}))).map(auditEventView);
     },
   },
 ];

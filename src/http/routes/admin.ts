@@ -6,6 +6,7 @@ import { verifyAdminToken } from '../../services/management-tokens.js';
 import { header } from '../adapt.js';
 import { adminOpenApiDocument } from '../admin/openapi.js';
 import { operations, schemas } from '../admin/operations.js';
+import { DEFAULT_TENANT } from '../../store/types.js';
 
 function sendError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
   return reply.code(status).header('Cache-Control', 'no-store').type('application/json').send(JSON.stringify({ error, error_description: description }));
@@ -43,7 +44,19 @@ export async function registerAdminRoutes(app: FastifyInstance, lk: Latchkey): P
           body = parsed.data;
         }
         try {
-          const out = await op.handler(lk, { params: req.params as Record<string, string>, body });
+          const out = await op.handler(lk, { params: req.params as Record<string, string>, body, query: req.query as Record<string, string> });
+          if (op.method !== 'GET') {
+            // docs/audit.md: every admin write is an audit event (the body is not recorded: it may carry secrets).
+            const params = req.params as Record<string, string>;
+            lk.audit.record({
+              tenantId: params.tenant_id ?? (op.operationId === 'createTenant' ? String((body as { id?: unknown }).id) : DEFAULT_TENANT),
+              type: 'admin.action',
+              clientId: params.client_id ?? null,
+              subject: params.sub ?? null,
+              ip: req.ip,
+              detail: { operation: op.operationId, method: op.method, path: req.url.split('?')[0] },
+            });
+          }
           reply.code(op.response.status).header('Cache-Control', 'no-store');
           if (op.response.status === 204) return reply.send();
           return reply.type('application/json').send(JSON.stringify(out));

@@ -12,6 +12,7 @@ import { DEFAULT_TENANT } from '../../store/types.js';
 import type { Result } from '../../engine/result.js';
 import { header, sendResult } from '../adapt.js';
 import { clientCertificateSource } from '../client-certificate.js';
+import { auditResult } from '../audit.js';
 
 interface BackChannelRequest {
   parameters: string;
@@ -19,8 +20,9 @@ interface BackChannelRequest {
   authorization?: string;
   accept?: string;
   clientCertificate?: string;
-  /** The peer address: the password grant's brute-force limits count per address, as the login page's do. */
-  ip: string;
+  clientAddress?: string;
+  /** RFC 9449 §4.1: the DPoP header (token endpoint, PAR). */
+  dpop?: string;
 }
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
@@ -36,31 +38,33 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
      * Accept headers, and the TLS client certificate (from the socket, or a trusted proxy's header).
      */
     const backChannel =
-      (engine: (input: BackChannelRequest, c: typeof ctx) => Promise<Result>) => async (req: FastifyRequest, reply: FastifyReply) =>
-        sendResult(
-          reply,
-          await engine(
-            {
-              parameters: typeof req.body === 'string' ? req.body : '',
-              contentType: req.headers['content-type'] ?? '',
-              authorization: header(req.headers.authorization),
-              accept: header(req.headers.accept),
-              clientCertificate: certificateOf(req),
-              ip: req.ip,
-            },
-            ctx,
-          ),
+      (engine: (input: BackChannelRequest, c: typeof ctx) => Promise<Result>, endpoint: string) => async (req: FastifyRequest, reply: FastifyReply) => {
+        const result = await engine(
+          {
+            parameters: typeof req.body === 'string' ? req.body : '',
+            contentType: req.headers['content-type'] ?? '',
+            authorization: header(req.headers.authorization),
+            accept: header(req.headers.accept),
+            clientCertificate: certificateOf(req),
+            clientAddress: req.ip,
+            dpop: header(req.headers.dpop),
+          },
+          ctx,
         );
+        auditResult(lk, ctx.tenant.id, endpoint, req, result);
+        return sendResult(reply, result);
+      };
 
     // RFC 6749 §4.3: for the password grant the engine asks its caller to verify the resource owner's credentials.
-    scope.post('/oauth/token', backChannel(async (input, c) => {
+    const tokenEndpoint = async (input: BackChannelRequest, c: typeof ctx): Promise<Result> => {
       const result = await token(input, c);
-      return result.action === 'PASSWORD' ? completePasswordGrant(c, result, input.ip) : result;
-    }));
-    scope.post('/oauth/introspect', backChannel(introspection));
-    scope.post('/oauth/revoke', backChannel(revocation));
-    scope.post('/oauth/par', backChannel(pushedAuthorizationRequest)); // RFC 9126 §2
-    scope.post('/oauth/device_authorization', backChannel(deviceAuthorization)); // RFC 8628 §3.1
+      return result.action === 'PASSWORD' ? completePasswordGrant(c, result, input.clientAddress ?? '') : result;
+    };
+    scope.post('/oauth/token', backChannel(tokenEndpoint, 'token'));
+    scope.post('/oauth/introspect', backChannel(introspection, 'introspection'));
+    scope.post('/oauth/revoke', backChannel(revocation, 'revocation'));
+    scope.post('/oauth/par', backChannel(pushedAuthorizationRequest, 'par')); // RFC 9126 §2
+    scope.post('/oauth/device_authorization', backChannel(deviceAuthorization, 'device_authorization')); // RFC 8628 §3.1
 
     // OIDC Core §5.3.1: GET and POST; the token in the header or, for POST, the form body (RFC 6750 §2.2).
     const ui = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -69,6 +73,9 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           authorization: header(req.headers.authorization),
           parameters: req.method === 'POST' && typeof req.body === 'string' ? req.body : undefined,
           contentType: req.headers['content-type'],
+          dpop: header(req.headers.dpop),
+          method: req.method,
+          clientCertificate: certificateOf(req),
         },
         ctx,
       );
@@ -81,7 +88,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
     if (lk.config.registration !== 'off') {
       scope.post('/oauth/register', async (req, reply) => {
         const result = await registration(
-          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization) },
+          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip },
           ctx,
         );
         return sendResult(reply, result);
@@ -94,6 +101,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
             body: typeof req.body === 'string' ? req.body : '',
             contentType: req.headers['content-type'],
             authorization: header(req.headers.authorization),
+            clientAddress: req.ip,
           },
           ctx,
         );

@@ -156,6 +156,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       return undefined;
     }
     if (await loginBlocked(ctx, username, req.ip)) {
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.locked', ip: req.ip, detail: { username } });
       reply.header('Retry-After', String(retryAfter(ctx)));
       again(429, 'Too many failed sign-in attempts. Wait a few minutes and try again.', username);
       return undefined;
@@ -166,6 +167,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
     if (!ok) {
       await recordLoginFailure(ctx, username, req.ip);
       req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: user?.id ?? null, ip: req.ip, detail: { username } });
       again(401, 'Wrong username or password.', username);
       return undefined;
     }
@@ -173,6 +175,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
     const { cookie } = await createSession(ctx, user.id);
     reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, cookie, { secure, maxAge: ctx.tenant.settings.sessionTtl }));
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
+    lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username } });
     return user;
   }
 
@@ -304,6 +307,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
       if (!live) return reply.code(303).header('Location', ixPath(ticket)).send();
       if (form.get('decision') !== 'approve') {
+        lk.audit.record({ tenantId: ctx.tenant.id, type: 'consent.denied', clientId: t.client.clientId, subject: live.user.id, ip: req.ip, detail: { scope: consentScopes(t.request).join(' ') } });
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: 'ACCESS_DENIED' }, ctx), targets);
       }
       const prior = await ctx.store.findConsent(ctx.tenant.id, live.user.id, t.client.clientId);
@@ -314,6 +318,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
         scope: [...new Set([...(prior?.scope ?? []), ...consentScopes(t.request)])],
         updatedAt: nowSeconds(ctx),
       });
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'consent.granted', clientId: t.client.clientId, subject: live.user.id, ip: req.ip, detail: { scope: consentScopes(t.request).join(' ') } });
       return sendEngineResult(
         reply,
         await authorizationIssue(

@@ -273,6 +273,25 @@ const m0008Core: Migration = {
   },
 };
 
+/** Issue 11 (sec): the audit trail (docs/audit.md). */
+const m0010SecAudit: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('audit_events')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text')
+      .addColumn('subject', 'text')
+      .addColumn('ip', 'text')
+      .addColumn('result_code', 'text')
+      .addColumn('detail', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('audit_events_tenant_at_idx').on('audit_events').columns(['tenant_id', 'at']).execute();
+  },
+};
+
 /** Token services (issue 4): the resource server registry (RFC 8707) and the refresh-token reuse grace mark. */
 const m002TokenServices: Migration = {
   async up(db: Kysely<any>) {
@@ -296,6 +315,7 @@ export const migrations: Record<string, Migration> = {
   '0003_front_par_device': m003FrontParDevice,
   '0004_clients_auth': m0004Clients,
   '0008_core_service_tokens': m0008Core,
+  '0010_sec_audit_events': m0010SecAudit,
   '0002_token_services': m002TokenServices,
 };
 

@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import type { EngineLogger } from '../engine/result.js';
+import type { AuditEventRecord, Store } from '../store/types.js';
+
+/**
+ * The audit trail (docs/audit.md): security events in one stable shape, written to the logs at once and to the
+ * store in batches, off the request path. An audit write failure is logged and never fails a request; close()
+ * writes whatever is still queued, so a clean shutdown loses nothing.
+ */
+
+export const AUDIT_EVENT_TYPES = [
+  'login.success',
+  'login.failure',
+  'login.locked',
+  'consent.granted',
+  'consent.denied',
+  'token.issued',
+  'token.revoked',
+  'code.reuse_detected',
+  'refresh.reuse_detected',
+  'client.auth_failed',
+  'rate_limited',
+  'admin.action',
+] as const;
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+/**
+ * Engine result code -> audit event type: the one table that turns protocol outcomes into audit events.
+ * Applied where every back-channel engine Result passes (src/http/audit.ts), so no engine module records events.
+ */
+export const auditTypeByResultCode: Readonly<Record<string, AuditEventType>> = {
+  LK2001: 'token.issued',
+  LK2005: 'code.reuse_detected',
+  LK2009: 'refresh.reuse_detected',
+  LK5004: 'token.revoked',
+  LK5005: 'token.revoked',
+  LK1001: 'client.auth_failed',
+  LK1002: 'client.auth_failed',
+  LK1003: 'client.auth_failed',
+  LK8001: 'client.auth_failed',
+  LK8002: 'client.auth_failed',
+  LK8003: 'client.auth_failed',
+  LK8004: 'client.auth_failed',
+  LK8005: 'client.auth_failed',
+  LK8006: 'client.auth_failed',
+  LK8007: 'client.auth_failed',
+  LK8008: 'client.auth_failed',
+  LK8009: 'client.auth_failed',
+  LK8010: 'client.auth_failed',
+  LK8011: 'client.auth_failed',
+  LK8012: 'client.auth_failed',
+  LK14001: 'rate_limited',
+  // token services: refreshes under a client's policy issue tokens too; the password grant is a sign-in
+  LK6030: 'token.issued',
+  LK6031: 'token.issued',
+  LK6011: 'login.failure',
+  LK6012: 'login.locked',
+};
+
+export interface AuditEventInput {
+  tenantId: string;
+  type: AuditEventType;
+  clientId?: string | null;
+  subject?: string | null;
+  ip?: string | null;
+  resultCode?: string | null;
+  detail?: Record<string, unknown>;
+}
+
+/** The JSON shape of an event, as logged and as served by the admin API. */
+export function auditEventView(e: AuditEventRecord): Record<string, unknown> {
+  return {
+    id: e.id, tenant_id: e.tenantId, at: new Date(e.at).toISOString(), type: e.type, client_id: e.clientId, subject: e.subject,
+    ip: e.ip, result_code: e.resultCode, detail: e.detail,
+  };
+}
+
+const BATCH = 200;
+const DELAY_MS = 50;
+
+export class AuditLog {
+  private queue: AuditEventRecord[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: () => number,
+    public log: EngineLogger | undefined,
+  ) {}
+
+  /** Queue an event (logged now, stored within DELAY_MS). Never throws. */
+  record(input: AuditEventInput): void {
+    const e: AuditEventRecord = {
+      id: randomUUID(),
+      tenantId: input.tenantId,
+      at: this.clock(),
+      type: input.type,
+      clientId: input.clientId ?? null,
+      subject: input.subject ?? null,
+      ip: input.ip ?? null,
+      resultCode: input.resultCode ?? null,
+      detail: input.detail ?? {},
+    };
+    this.log?.info({ audit: auditEventView(e) }, `audit ${e.type}`);
+    this.queue.push(e);
+    if (this.queue.length >= BATCH) void this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), DELAY_MS);
+      this.timer.unref();
+    }
+  }
+
+  /** Write every queued event; resolves once they are stored (or their failure logged). */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = this.queue;
+    this.queue = [];
+    // Chained: batches are written in order, one at a time.
+    this.writing = this.writing.then(async () => {
+      if (batch.length === 0) return;
+      try {
+        await this.store.insertAuditEvents(batch);
+      } catch (err) {
+        this.log?.error({ err, lost: batch.length }, 'audit: could not store events');
+      }
+    });
+    return this.writing;
+  }
+}
