@@ -50,6 +50,11 @@ export const auditTypeByResultCode: Readonly<Record<string, AuditEventType>> = {
   LK8011: 'client.auth_failed',
   LK8012: 'client.auth_failed',
   LK14001: 'rate_limited',
+  // token services: refreshes under a client's policy issue tokens too; the password grant is a sign-in
+  LK6030: 'token.issued',
+  LK6031: 'token.issued',
+  LK6011: 'login.failure',
+  LK6012: 'login.locked',
 };
 
 export interface AuditEventInput {

@@ -62,6 +62,20 @@ describe('resource owner password credentials grant (RFC 6749 §4.3) over HTTP',
     expect(refreshed.status).toBe(200);
   });
 
+  it('RFC 9449 §5: a password grant with a DPoP proof gets DPoP-bound tokens (the binding survives the two steps)', async () => {
+    const issuer = new URL(s.issuer);
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { [oauth.allowInsecureRequests]: true }));
+    const c: oauth.Client = { client_id: pw.clientId };
+    const keys = await oauth.generateKeyPair('ES256');
+    const res = await oauth.genericTokenEndpointRequest(as, c, oauth.ClientSecretBasic(pw.clientSecret!), 'password', { username: 'dave', password: 'dave-password', scope: 'api:read' }, {
+      [oauth.allowInsecureRequests]: true, DPoP: oauth.DPoP(c, keys),
+    });
+    const body = await oauth.processGenericTokenEndpointResponse(as, c, res);
+    expect(body.token_type).toBe('dpop');
+    const intro = await postForm(s.url('/oauth/introspect'), { token: body.access_token }, { authorization: basic(pw.clientId, pw.clientSecret!) });
+    expect(intro.json).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt: expect.any(String) } });
+  });
+
   it('RFC 6749 §4.3.2: a public client uses the grant without a secret; scope beyond the client\'s is invalid_scope', async () => {
     const r = await token(pub, { grant_type: 'password', username: 'dave', password: 'dave-password' });
     expect(r.status).toBe(200);

@@ -233,6 +233,17 @@ describe('token exchange (RFC 8693)', () => {
     });
   });
 
+  it('RFC 7591: a dynamically registering client cannot set up token exchange, the password grant or its own lifetimes', () => {
+    const dynamic = { dynamic: { allowedScopes: ['openid'] } };
+    expect(() => validateClientMetadata({ grant_types: [GRANT] }, dynamic)).toThrow(OAuthError);
+    // Operator-only fields are dropped from a dynamic registration (RFC 7591 §2: the server MAY ignore metadata).
+    expect(() => validateClientMetadata({ grant_types: ['password'], insecure_password_grant: true, redirect_uris: [] }, dynamic)).toThrow(/insecure_password_grant/);
+    const m = validateClientMetadata({ redirect_uris: ['https://rp.example/cb'], access_token_lifetime: 999_999, refresh_token_rotation: false, resources: [API1] }, dynamic).metadata;
+    expect(m.accessTokenLifetime).toBeUndefined();
+    expect(m.refreshTokenRotation).toBeUndefined();
+    expect(m.resources).toEqual([API1]); // narrowing itself is the client's own business
+  });
+
   it('RFC 6749 §5.2: a client without the grant is unauthorized_client', async () => {
     const cc = await s.client({ grant_types: ['client_credentials'], scope: 'api1' });
     const r = await exchange(cc, { subject_token: 'x', subject_token_type: AT });

@@ -26,6 +26,8 @@ interface PasswordTicket {
   scope: string[];
   scopeRequested: boolean;
   resources: string[];
+  /** The DPoP key (RFC 9449 §5) or certificate (RFC 8705 §3) the token request proved: the tokens are bound to it. */
+  confirmation?: EngineContext['confirmation'];
 }
 
 export const passwordGrant: GrantHandler = async (params, { client }, ctx) => {
@@ -45,7 +47,7 @@ export const passwordGrant: GrantHandler = async (params, { client }, ctx) => {
   await tokenTarget(ctx, client, { resources: await loadResources(ctx, client, named), scope, scopeRequested: params.has('scope') });
 
   const ticket = newHandle(ctx.random);
-  const data: PasswordTicket = { scope, scopeRequested: params.has('scope'), resources: named };
+  const data: PasswordTicket = { scope, scopeRequested: params.has('scope'), resources: named, ...(ctx.confirmation ? { confirmation: ctx.confirmation } : {}) };
   await ctx.store.insertTicket({
     tenantId: ctx.tenant.id,
     hash: ticketHash(ctx, ticket),
@@ -105,8 +107,10 @@ export function tokenIssue(input: TokenIssueInput, ctx: EngineContext): Promise<
       const { client, data } = await consume(ctx, input.ticket);
       const now = nowSeconds(ctx);
       const grantId = newHandle(ctx.random, 16);
+      // The binding proved at the token request holds for the tokens issued now.
+      const bound: EngineContext = data.confirmation ? { ...ctx, confirmation: data.confirmation } : ctx;
       const body = await ctx.store.transaction(async (tx) => {
-        const txCtx = { ...ctx, store: tx };
+        const txCtx = { ...bound, store: tx };
         const resources = await loadResources(txCtx, client, data.resources);
         const target = await tokenTarget(txCtx, client, { resources, scope: data.scope, scopeRequested: data.scopeRequested });
         await tx.insertGrant({
@@ -119,7 +123,7 @@ export function tokenIssue(input: TokenIssueInput, ctx: EngineContext): Promise<
           revokedAt: null,
           data: { resources: data.resources, gty: 'password' },
         });
-        return issueUserTokens(ctx, tx, {
+        return issueUserTokens(bound, tx, {
           client,
           grantId,
           subject: input.subject,
@@ -131,6 +135,7 @@ export function tokenIssue(input: TokenIssueInput, ctx: EngineContext): Promise<
           amr: input.amr ?? ['pwd'],
         });
       });
+      if (data.confirmation?.jkt && body.token_type === 'Bearer') body.token_type = 'DPoP'; // RFC 9449 §5
       return jsonResult('OK', 200, 'LK2001', body);
     },
     actionFor,

@@ -23,8 +23,6 @@ interface BackChannelRequest {
   clientAddress?: string;
   /** RFC 9449 §4.1: the DPoP header (token endpoint, PAR). */
   dpop?: string;
-  /** The peer address: the password grant's brute-force limits count per address, as the login page's do. */
-  ip: string;
 }
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
@@ -50,7 +48,6 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
             clientCertificate: certificateOf(req),
             clientAddress: req.ip,
             dpop: header(req.headers.dpop),
-            ip: req.ip,
           },
           ctx,
         );
@@ -60,9 +57,9 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
 
     // RFC 6749 §4.3: for the password grant the engine asks its caller to verify the resource owner's credentials.
     // Successful token responses are counted by grant type (latchkey_tokens_issued_total).
-    const tokenEndpoint = async (input: BackChannelRequest, c: typeof ctx) => {
+    const tokenEndpoint = async (input: BackChannelRequest, c: typeof ctx): Promise<Result> => {
       const first = await token(input, c);
-      const result = first.action === 'PASSWORD' ? await completePasswordGrant(c, first, input.ip) : first;
+      const result = first.action === 'PASSWORD' ? await completePasswordGrant(c, first, input.clientAddress ?? '') : first;
       if (result.action === 'OK') lk.metrics.tokensIssued.inc([grantTypeOf(input.parameters)]);
       return result;
     };
