@@ -88,6 +88,11 @@ function challenge(res, r) {
 
 /** The access token of a request (Authorization: Bearer or DPoP); '' when there is none. */
 const accessToken = (req) => /^(?:Bearer|DPoP) +(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+/** The scheme it came with, so that Latchkey refuses a DPoP-bound token sent as Bearer (RFC 9449 §7.2). */
+function schemeOf(req) {
+  const s = /^(Bearer|DPoP) /i.exec(req.headers.authorization ?? '')?.[1]?.toLowerCase();
+  return s === 'dpop' ? 'DPoP' : s === 'bearer' ? 'Bearer' : undefined;
+}
 
 /** What Latchkey needs to check a DPoP proof sent with this request, if any. */
 function proofOf(req, path) {
@@ -189,15 +194,26 @@ async function login(req, res, id, body) {
     interactions.delete(id);
     return refuse(res, ix.ticket, 'ACCESS_DENIED');
   }
-  const user = USERS.find((u) => u.username === form.get('username'));
-  const ok = checkPassword(user ?? DUMMY, form.get('password') ?? '') && user !== undefined;
-  if (!ok) return loginPage(res, id, ix, 'Wrong username or password.', 401);
+  const user = passwordUser(form);
+  if (!user) return loginPage(res, id, ix, 'Wrong username or password.', 401);
   interactions.delete(id);
+  const { session, setCookie } = signIn(user);
+  res.setHeader('Set-Cookie', [setCookie, `${cookie('ex_ix', '', '/login')}; Max-Age=0`]);
+  return finish(res, ix.ticket, session);
+}
+
+/** A new session for a user whose password checked out, and the cookie that carries it. */
+function signIn(user) {
   const session = { sid: handle(), sub: user.sub, authTime: now() };
   const value = handle();
   sessions.set(value, session);
-  res.setHeader('Set-Cookie', [cookie('ex_session', value), `${cookie('ex_ix', '', '/login')}; Max-Age=0`]);
-  return finish(res, ix.ticket, session);
+  return { session, setCookie: cookie('ex_session', value) };
+}
+
+/** The user whose username and password these are, or undefined (the same work either way). */
+function passwordUser(form) {
+  const user = USERS.find((u) => u.username === form.get('username'));
+  return checkPassword(user ?? DUMMY, form.get('password') ?? '') && user !== undefined ? user : undefined;
 }
 
 async function tokenEndpoint(req, res, body) {
@@ -213,7 +229,7 @@ async function tokenEndpoint(req, res, body) {
 
 async function userinfoEndpoint(req, res) {
   const token = accessToken(req);
-  const r = await core('auth/userinfo', { token, ...proofOf(req, '/userinfo') });
+  const r = await core('auth/userinfo', { token, scheme: schemeOf(req), ...proofOf(req, '/userinfo') });
   if (r.action !== 'OK') return challenge(res, r);
   const user = USERS.find((u) => u.sub === r.subject);
   if (!user) return res.writeHead(401, { 'WWW-Authenticate': 'Bearer error="invalid_token"' }).end(); // the user is gone
@@ -224,10 +240,100 @@ async function userinfoEndpoint(req, res) {
 
 /** A protected API of this application: it needs the profile scope. */
 async function profileApi(req, res) {
-  const r = await core('auth/introspection', { token: accessToken(req), scopes: ['profile'], ...proofOf(req, '/api/profile') });
+  const r = await core('auth/introspection', { token: accessToken(req), scheme: schemeOf(req), scopes: ['profile'], ...proofOf(req, '/api/profile') });
   if (r.action !== 'OK') return challenge(res, r);
   const user = USERS.find((u) => u.sub === r.subject);
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify({ sub: r.subject, name: user?.claims.name, client: r.clientId }));
+}
+
+/* ---------- the device verification page (RFC 8628 §3.3), at the verification_uri Latchkey hands out ---------- */
+
+const codeFailures = new Map(); // user -> wrong user codes entered; RFC 8628 §5.1: user codes are short, so limit guesses
+const MAX_CODE_FAILURES = 5;
+
+function deviceForm(res, csrf, session, userCode, error = '', status = 200) {
+  page(
+    res,
+    status,
+    'Connect a device',
+    `${error ? `<p role="alert">${esc(error)}</p>` : ''}
+    <form method="post" action="/device">
+      <input type="hidden" name="csrf" value="${esc(csrf)}">
+      <label>Code shown on your device <input name="user_code" value="${esc(userCode)}" autocomplete="off"></label>
+      ${session ? '' : '<label>Username <input name="username" autocomplete="username"></label> <label>Password <input name="password" type="password" autocomplete="current-password"></label>'}
+      <button>Continue</button>
+    </form>`,
+  );
+}
+
+/** GET /device[?user_code=…]: the code form (prefilled from verification_uri_complete), with a sign-in when needed. */
+function deviceStart(req, res, userCode) {
+  let csrf = cookies(req).ex_device;
+  if (!csrf) {
+    csrf = handle();
+    res.setHeader('Set-Cookie', cookie('ex_device', csrf, '/device'));
+  }
+  return deviceForm(res, csrf, currentSession(req), userCode.slice(0, 64));
+}
+
+/** POST /device: sign in if needed, look the code up, and ask the user to approve what it asks for. */
+async function deviceEntry(req, res, body) {
+  const form = new URLSearchParams(body);
+  const csrf = cookies(req).ex_device;
+  if (!csrf || form.get('csrf') !== csrf) return page(res, 403, 'Request rejected', '<p>Open the page again.</p>');
+  const userCode = (form.get('user_code') ?? '').slice(0, 64);
+  let session = currentSession(req);
+  if (!session) {
+    const user = passwordUser(form);
+    if (!user) return deviceForm(res, csrf, undefined, userCode, 'Wrong username or password.', 401);
+    const signedIn = signIn(user);
+    session = signedIn.session;
+    res.setHeader('Set-Cookie', signedIn.setCookie);
+  }
+  if ((codeFailures.get(session.sub) ?? 0) >= MAX_CODE_FAILURES) return deviceForm(res, csrf, session, '', 'Too many wrong codes.', 429);
+  const v = userCode ? await core('device/verification', { userCode }) : { action: 'NOT_EXIST' };
+  if (v.action === 'INTERNAL_SERVER_ERROR') return errorPage(res, 500, v);
+  if (v.action !== 'VALID') {
+    codeFailures.set(session.sub, (codeFailures.get(session.sub) ?? 0) + 1);
+    const why = v.action === 'EXPIRED' ? 'That code has expired. Start again on your device.' : 'That code is not valid. Check it and try again.';
+    return deviceForm(res, csrf, session, userCode, why, 400);
+  }
+  const name = v.client.clientName ?? v.client.clientId;
+  page(
+    res,
+    200,
+    `Connect ${name}?`,
+    `<p>${esc(name)} wants: ${v.scopes.map(esc).join(', ') || 'your sign-in'}. Approve only if you started this on a device you hold.</p>
+    <form method="post" action="/device/confirm">
+      <input type="hidden" name="csrf" value="${esc(csrf)}">
+      <input type="hidden" name="user_code" value="${esc(userCode)}">
+      <button name="decision" value="approve">Approve</button>
+      <button name="decision" value="deny">Deny</button>
+    </form>`,
+  );
+}
+
+/** POST /device/confirm: record the decision; the device's next poll gets tokens or access_denied. */
+async function deviceConfirm(req, res, body) {
+  const form = new URLSearchParams(body);
+  const csrf = cookies(req).ex_device;
+  const session = currentSession(req);
+  if (!csrf || form.get('csrf') !== csrf || !session) return page(res, 403, 'Request rejected', '<p>Open the page again.</p>');
+  const userCode = (form.get('user_code') ?? '').slice(0, 64);
+  const approve = form.get('decision') === 'approve';
+  const decision = approve
+    ? { result: 'AUTHORIZED', subject: session.sub, authTime: session.authTime, sid: session.sid, amr: ['pwd'] }
+    : { result: 'ACCESS_DENIED' };
+  const r = userCode ? await core('device/complete', { userCode, ...decision }) : { action: 'USER_CODE_NOT_EXIST' };
+  switch (r.action) {
+    case 'SUCCESS':
+      return page(res, 200, approve ? 'Device connected' : 'Request denied', '<p>You can close this page and return to your device.</p>');
+    case 'USER_CODE_NOT_EXIST':
+    case 'USER_CODE_EXPIRED':
+      return page(res, 400, 'That code is no longer valid', '<p>Start again on your device.</p>');
+    default:
+      return errorPage(res, 500, r);
+  }
 }
 
 let discovery;
@@ -242,8 +348,11 @@ async function configuration() {
     introspection_endpoint: `${ISSUER}/introspect`,
     revocation_endpoint: `${ISSUER}/revoke`,
     jwks_uri: `${ISSUER}/jwks`,
+    pushed_authorization_request_endpoint: `${ISSUER}/par`,
+    device_authorization_endpoint: `${ISSUER}/device_authorization`, // its verification_uri is ${ISSUER}/device
   });
-  for (const k of Object.keys(doc)) if (/^(end_session_endpoint|frontchannel_logout|backchannel_logout)/.test(k)) delete doc[k];
+  // Not served here: logout, and dynamic registration (client/registration would do it; this example does not offer it).
+  for (const k of Object.keys(doc)) if (/^(end_session_endpoint|frontchannel_logout|backchannel_logout|registration_endpoint)/.test(k)) delete doc[k];
   discovery = { at: Date.now(), json: JSON.stringify(doc) };
   return discovery.json;
 }
@@ -272,6 +381,13 @@ async function route(req, res) {
   if ((is('GET', '/authorize') || is('POST', '/authorize'))) return authorize(req, res, url, body);
   if (req.method === 'POST' && p.startsWith('/login/')) return login(req, res, p.slice('/login/'.length), body);
   if (is('POST', '/token')) return tokenEndpoint(req, res, body);
+  // Back-channel requests Latchkey answers whole: pass them on as received, send back what it says.
+  const backChannel = { parameters: body, contentType: req.headers['content-type'], authorization: req.headers.authorization };
+  if (is('POST', '/par')) return relay(res, await core('pushed_auth_req', { ...backChannel, ...proofOf(req, '/par') }));
+  if (is('POST', '/device_authorization')) return relay(res, await core('device/authorization', backChannel));
+  if (is('GET', '/device')) return deviceStart(req, res, url.searchParams.get('user_code') ?? '');
+  if (is('POST', '/device')) return deviceEntry(req, res, body);
+  if (is('POST', '/device/confirm')) return deviceConfirm(req, res, body);
   if (is('GET', '/userinfo') || is('POST', '/userinfo')) return userinfoEndpoint(req, res);
   if (is('POST', '/introspect')) {
     const r = await core('auth/introspection/standard', { parameters: body, contentType: req.headers['content-type'], authorization: req.headers.authorization, accept: req.headers.accept });

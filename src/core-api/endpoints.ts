@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { authorization, authorizationFail, authorizationIssue, FAIL_REASONS, type FailReason } from '../engine/authorization/index.js';
 import type { EngineContext } from '../engine/context.js';
+import { deviceAuthorization, deviceComplete, deviceVerification } from '../engine/device.js';
 import { introspection } from '../engine/introspection.js';
+import { pushedAuthorizationRequest } from '../engine/par.js';
+import { registration, registrationManagement } from '../engine/registration.js';
 import { serviceConfiguration, serviceJwks } from '../engine/metadata.js';
 import { resourceIntrospection } from '../engine/resource-introspection.js';
 import type { Result } from '../engine/result.js';
@@ -13,10 +16,8 @@ import { userinfoIssue, userinfoRequest } from '../engine/userinfo.js';
  * The Core API: the protocol engine as a JSON service. One row per endpoint: the path under /api/{serviceId}/,
  * the request schema (checked at the edge, camelCase fields), the actions the engine can answer with, the extra
  * fields of the answer (documentation), and the engine function the built-in endpoint calls too. No protocol
- * rule lives here: a row only renames fields into the engine's input.
- *
- * To wire after merge: pushed authorization requests and device authorization (branch front), client registration
- * (branch clients): one row each.
+ * rule lives here: a row only renames fields into the engine's input. Every endpoint of the issue's list has its
+ * row; a new engine endpoint becomes a new row (and a section in docs/core-api.md), nothing else.
  */
 
 export interface CoreApiEndpoint<S extends z.ZodType = z.ZodType> {
@@ -54,6 +55,15 @@ const proof = {
   clientCertificate: z.string().optional().describe('The client\'s TLS certificate, PEM (RFC 8705).'),
 };
 const strings = z.array(z.string());
+const scheme = z
+  .enum(['Bearer', 'DPoP'])
+  .optional()
+  .describe('The scheme of the Authorization header the token came in (RFC 6750 §2.1, RFC 9449 §7.1), normalised to this case. Pass it: a DPoP-bound token presented as Bearer is then refused even with a proof (RFC 9449 §7.2), an unbound one presented as DPoP too. When absent, a dpop proof means DPoP.');
+const userCode = z.string().min(1).max(64).describe('The user code as the user entered it; case, hyphens and spaces do not matter (RFC 8628 §6.1).');
+const registrationBody = z.string().describe('The request body exactly as received: the client metadata as a JSON document (RFC 7591 §3.1), not parsed.');
+const registrationContentType = z.string().optional().describe('The Content-Type the request came with; anything but application/json is invalid_request. Absent: application/json.');
+const registrationAuthorization = z.string().optional().describe('The Authorization header as received (Bearer and the registration access token, RFC 7592 §3).');
+const registeredClientId = z.string().min(1).max(255).describe('The client_id from the path of your registration_client_uri.');
 
 /** A caller's mistake with the client-credential fields is named, not silently ignored. */
 function credentialFields(v: { authorization?: string; clientId?: string; clientSecret?: string }, ctx: z.RefinementCtx): void {
@@ -196,6 +206,7 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
         token: z.string().describe('The access token the client presented.'),
         scopes: strings.describe('Scopes the resource requires; all must have been granted. [] for none.'),
         subject: z.string().optional().describe('When given, the token must belong to this subject.'),
+        scheme,
         ...proof,
       })
       .strict()
@@ -243,7 +254,7 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     description:
       'OK: gather the values of `claims` for `subject` and call auth/userinfo/issue. UNAUTHORIZED, FORBIDDEN, BAD_REQUEST: reply with status and a WWW-Authenticate header whose value is responseContent. ' +
       'INTERNAL_SERVER_ERROR: reply 500.',
-    input: z.object({ token: z.string().describe('The access token the client presented.'), ...proof }).strict().superRefine(proofFields),
+    input: z.object({ token: z.string().describe('The access token the client presented.'), scheme, ...proof }).strict().superRefine(proofFields),
     actions: ['OK', 'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'],
     output: z.object({
       subject: z.string().optional(),
@@ -266,6 +277,120 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     actions: ['OK', 'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'],
     output: noExtra,
     call: (i, ctx) => userinfoIssue(i, ctx),
+  }),
+  endpoint({
+    path: 'device/authorization',
+    summary: 'The device authorization endpoint (RFC 8628 §3.1)',
+    description:
+      'OK: reply with status 200 and responseContent (device_code, user_code, verification_uri under the service\'s issuer, expires_in, interval); ' +
+      'serve the verification page at verification_uri and use device/verification and device/complete there. ' +
+      'UNAUTHORIZED (client authentication failed), BAD_REQUEST, INTERNAL_SERVER_ERROR: reply with status, headers and responseContent. ' +
+      'The device then polls auth/token with the device_code grant.',
+    input: z.object({ parameters, contentType, ...clientAuth, clientCertificate: proof.clientCertificate }).strict().superRefine(credentialFields),
+    actions: ['OK', 'BAD_REQUEST', 'UNAUTHORIZED', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => deviceAuthorization(i, ctx),
+  }),
+  endpoint({
+    path: 'device/verification',
+    summary: 'Look up the user code a signed-in user entered on the verification page (RFC 8628 §3.3)',
+    description:
+      'VALID: show the user who asks (client) and for what (scopes), and ask them to approve or deny; then call device/complete. ' +
+      'NOT_EXIST, EXPIRED: tell the user the code is wrong or expired, and count the failure against the user and address: ' +
+      'user codes are short, so failed entries must be rate-limited (RFC 8628 §5.1). INTERNAL_SERVER_ERROR: show a 500 page.',
+    input: z.object({ userCode }).strict(),
+    actions: ['VALID', 'NOT_EXIST', 'EXPIRED', 'INTERNAL_SERVER_ERROR'],
+    output: z.object({
+      client: clientView.optional().describe('With VALID: the client that asks.'),
+      scopes: strings.optional().describe('With VALID: the scopes it asks for.'),
+      expiresAt: z.number().int().optional().describe('With VALID: when the user code expires, epoch seconds.'),
+    }),
+    call: (i, ctx) => deviceVerification(i, ctx),
+  }),
+  endpoint({
+    path: 'device/complete',
+    summary: 'Record the user\'s decision on a device authorization (RFC 8628 §3.3)',
+    description:
+      'SUCCESS: tell the user they may return to their device; its next poll of auth/token gets the tokens (AUTHORIZED) or access_denied (ACCESS_DENIED). ' +
+      'USER_CODE_NOT_EXIST (unknown or already decided), USER_CODE_EXPIRED: tell the user to start again on the device. INTERNAL_SERVER_ERROR: show a 500 page.',
+    input: z
+      .object({
+        userCode,
+        result: z.enum(['AUTHORIZED', 'ACCESS_DENIED']).describe('The user\'s decision.'),
+        subject: z.string().min(1).max(255).optional().describe('Required with AUTHORIZED: the user\'s stable identifier, the sub of the tokens.'),
+        authTime: z.number().int().nonnegative().optional().describe('When the user authenticated, epoch seconds; now when absent.'),
+        acr: z.string().optional(),
+        amr: strings.optional(),
+        sid: z.string().max(255).optional().describe('The caller\'s session id for the ID token\'s sid.'),
+        scopes: strings.optional().describe('The scopes the user approved; narrows the request\'s, never widens it.'),
+      })
+      .strict()
+      .superRefine((v, c) => {
+        if (v.result === 'AUTHORIZED' && v.subject === undefined) c.addIssue({ code: 'custom', path: ['subject'], message: 'required with AUTHORIZED' });
+      }),
+    actions: ['SUCCESS', 'USER_CODE_NOT_EXIST', 'USER_CODE_EXPIRED', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => deviceComplete(i, ctx),
+  }),
+  endpoint({
+    path: 'pushed_auth_req',
+    summary: 'The pushed authorization request endpoint (RFC 9126 §2)',
+    description:
+      'CREATED: reply 201 with responseContent (request_uri, expires_in); the client then sends the user to your authorization endpoint with ' +
+      'client_id and request_uri, which auth/authorization resolves. UNAUTHORIZED (client authentication failed), BAD_REQUEST (the request would ' +
+      'be refused at the authorization endpoint: RFC 9126 §2.3), INTERNAL_SERVER_ERROR: reply with status, headers and responseContent.',
+    input: z.object({ parameters, contentType, ...clientAuth, ...proof }).strict().superRefine(credentialFields).superRefine(proofFields),
+    actions: ['CREATED', 'BAD_REQUEST', 'UNAUTHORIZED', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => pushedAuthorizationRequest(i, ctx),
+  }),
+  endpoint({
+    path: 'client/registration',
+    summary: 'Dynamic client registration (RFC 7591 §3)',
+    description:
+      'CREATED: reply 201 with responseContent (the client\'s metadata, client_id, client_secret when its method needs one, registration_access_token ' +
+      'and registration_client_uri under the service\'s issuer: serve client/registration/get, /update and /delete there). ' +
+      'BAD_REQUEST (invalid_client_metadata, invalid_redirect_uri, …), UNAUTHORIZED (registration needs an initial access token and none valid ' +
+      'came), FORBIDDEN (registration is off on this server), INTERNAL_SERVER_ERROR: reply with status, headers and responseContent.',
+    input: z.object({ body: registrationBody, contentType: registrationContentType, authorization: z.string().optional().describe('The Authorization header as received (Bearer and an initial access token, when registration needs one).') }).strict(),
+    actions: ['CREATED', 'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => registration({ ...i, contentType: i.contentType ?? 'application/json' }, ctx),
+  }),
+  endpoint({
+    path: 'client/registration/get',
+    summary: 'Read a registered client\'s configuration (RFC 7592 §2.1): a GET of its registration_client_uri',
+    description:
+      'OK: reply 200 with responseContent (the client\'s metadata). UNAUTHORIZED (unknown client or wrong registration access token, told apart ' +
+      'only in resultMessage: RFC 7592 §2.1), FORBIDDEN (registration is off), BAD_REQUEST (status 429: too many requests for this client), ' +
+      'INTERNAL_SERVER_ERROR: reply with status, headers and responseContent.',
+    input: z.object({ clientId: registeredClientId, authorization: registrationAuthorization }).strict(),
+    actions: ['OK', 'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => registrationManagement({ ...i, method: 'GET' }, ctx),
+  }),
+  endpoint({
+    path: 'client/registration/update',
+    summary: 'Replace a registered client\'s metadata (RFC 7592 §2.2): a PUT to its registration_client_uri',
+    description:
+      'OK: reply 200 with responseContent (the metadata now registered, with a new registration_access_token: the old one stops working). ' +
+      'BAD_REQUEST (invalid metadata, a client_id that differs, server-issued fields sent back; status 429 when rate-limited), UNAUTHORIZED, FORBIDDEN, ' +
+      'INTERNAL_SERVER_ERROR: reply with status, headers and responseContent.',
+    input: z.object({ clientId: registeredClientId, body: registrationBody, contentType: registrationContentType, authorization: registrationAuthorization }).strict(),
+    actions: ['OK', 'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => registrationManagement({ ...i, contentType: i.contentType ?? 'application/json', method: 'PUT' }, ctx),
+  }),
+  endpoint({
+    path: 'client/registration/delete',
+    summary: 'Delete a registered client (RFC 7592 §2.3): a DELETE of its registration_client_uri',
+    description:
+      'DELETED: reply 204 with no body; the client\'s grants and tokens are revoked with it. UNAUTHORIZED, FORBIDDEN, BAD_REQUEST (status 429: ' +
+      'rate-limited), INTERNAL_SERVER_ERROR: reply with status, headers and responseContent.',
+    input: z.object({ clientId: registeredClientId, authorization: registrationAuthorization }).strict(),
+    actions: ['DELETED', 'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => registrationManagement({ ...i, method: 'DELETE' }, ctx),
   }),
   endpoint({
     path: 'service/configuration',

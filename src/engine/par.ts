@@ -24,6 +24,9 @@ export interface BackChannelInput {
   clientCertificate?: string;
   /** RFC 9449 §10.1: the DPoP header of the pushed request. */
   dpop?: string;
+  /** With dpop: the method and URL of the request (RFC 9449 §4.3); a Core API caller names its own endpoint. POST to ours when absent. */
+  htm?: string;
+  htu?: string;
 }
 
 /** Client authentication parameters: they authenticate the push and are never stored with the request. */
@@ -49,7 +52,7 @@ export function pushedAuthorizationRequest(input: BackChannelInput, ctx: EngineC
         params: Params.fromRecord({ ...kept, ...(resource.length ? { resource } : {}), client_id: client.clientId }), ctx, client, request: { clientId: client.clientId },
       };
       await runChecks('par', state);
-      state.params = await pushedDpopJkt(ctx, input.dpop, state.params); // RFC 9449 §10.1
+      state.params = await pushedDpopJkt(ctx, input.dpop, state.params, input); // RFC 9449 §10.1
       const handle = newHandle(ctx.random);
       const ttl = Math.min(60, ctx.tenant.settings.pushedAuthorizationRequestTtl ?? 60);
       await ctx.store.insertPushedRequest({

@@ -2,7 +2,7 @@ import { activeAccessToken, bearerError, type ChallengeOptions, type ResourceAct
 import type { EngineContext } from './context.js';
 import { resultCodes } from './result-codes.js';
 import type { Result } from './result.js';
-import { checkTokenBinding, confirmationOf, type PresentedProof } from './token-binding.js';
+import { checkTokenBinding, confirmationOf, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
 import { userInfoClaimNames } from './userinfo.js';
 
 export type ResourceIntrospectionAction = ResourceAction;
@@ -15,6 +15,8 @@ export interface ResourceIntrospectionInput extends PresentedProof {
   scopes?: readonly string[];
   /** When given, the token must have been issued for this subject (the resource's owner). */
   subject?: string;
+  /** The Authorization scheme the token came with; when given, RFC 9449 §7.1/§7.2 apply (else a dpop proof means DPoP). */
+  scheme?: TokenScheme;
 }
 
 export interface ResourceIntrospectionResult extends Result<ResourceIntrospectionAction> {
@@ -44,10 +46,10 @@ export interface ResourceIntrospectionResult extends Result<ResourceIntrospectio
 export function resourceIntrospection(input: ResourceIntrospectionInput, ctx: EngineContext): Promise<ResourceIntrospectionResult> {
   return runResource(ctx, async (): Promise<ResourceIntrospectionResult> => {
     // RFC 9449 §7.1: a request made with a DPoP proof is answered with the DPoP scheme.
-    const challenge: ChallengeOptions = { scheme: input.dpop ? 'DPoP' : 'Bearer' };
+    const challenge: ChallengeOptions = { scheme: input.scheme ?? (input.dpop ? 'DPoP' : 'Bearer') };
     if (!input.token) throw bearerError(undefined, 'no access token', 401, challenge); // RFC 6750 §3.1: no error code
     const record = await activeAccessToken(ctx, input.token, challenge);
-    await checkTokenBinding(ctx, record, input.token, input);
+    await checkTokenBinding(ctx, record, input.token, input.scheme ? proofForScheme(record, input.scheme, input) : input);
     const required = input.scopes ?? [];
     if (required.some((s) => !record.scope.includes(s))) {
       throw bearerError('insufficient_scope', 'the access token lacks a scope this resource requires', 403, { ...challenge, scope: required });

@@ -60,6 +60,21 @@ export async function checkTokenBinding(ctx: EngineContext, record: TokenRecord,
   }
 }
 
+/** The scheme of the Authorization header an access token came in: RFC 6750 §2.1 or RFC 9449 §7.1. */
+export type TokenScheme = 'Bearer' | 'DPoP';
+
+/**
+ * The proof to check a token's binding with, given the scheme it was presented with: the DPoP scheme is for
+ * DPoP-bound tokens only (RFC 9449 §7.1), and a DPoP-bound token presented as Bearer is refused whatever proof came
+ * with it (RFC 9449 §7.2: no downgrade), so its proof is dropped and checkTokenBinding refuses it.
+ */
+export function proofForScheme(record: TokenRecord, scheme: TokenScheme, presented: PresentedProof): PresentedProof {
+  if (scheme === 'DPoP' && confirmationOf(record).jkt === undefined) {
+    throw bearerError('invalid_token', 'the access token is not DPoP-bound: present it as Bearer', 401, { resultCode: 'LK4003' });
+  }
+  return scheme === 'DPoP' ? presented : { ...presented, dpop: undefined };
+}
+
 /** What the token endpoint receives beside the grant: the DPoP header and the client certificate. */
 export interface TokenRequestProof {
   dpop?: string;
@@ -109,9 +124,9 @@ export function checkRefreshBinding(ctx: EngineContext, record: TokenRecord): vo
  * are sent they must name the same key. Returns the parameters to keep, with dpop_jkt set. Called after the
  * checks, so that it applies to the parameters of a request object too.
  */
-export async function pushedDpopJkt(ctx: EngineContext, dpop: string | undefined, params: Params): Promise<Params> {
+export async function pushedDpopJkt(ctx: EngineContext, dpop: string | undefined, params: Params, target: { htm?: string; htu?: string } = {}): Promise<Params> {
   if (dpop === undefined) return params;
-  const { jkt } = await verifyDpopProof(ctx, dpop, { htm: 'POST', htu: endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest, site: 'token' });
+  const { jkt } = await verifyDpopProof(ctx, dpop, { htm: target.htm ?? 'POST', htu: target.htu ?? endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest, site: 'token' });
   const sent = params.get('dpop_jkt');
   if (sent !== undefined && sent !== jkt) {
     throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the key of the DPoP proof', { resultCode: 'LK13006' });

@@ -5,7 +5,7 @@ import { endpointsOf, type EngineContext } from './context.js';
 import type { OAuthError } from './errors.js';
 import { jsonResult, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
-import { checkTokenBinding, confirmationOf, type PresentedProof } from './token-binding.js';
+import { checkTokenBinding, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
 
 export { extractBearer } from './bearer.js';
 
@@ -67,6 +67,8 @@ function userInfoBody(record: TokenRecord, claims: Record<string, unknown>): Rec
 export interface UserInfoRequestInput extends PresentedProof {
   /** The access token the client presented. */
   token: string;
+  /** The scheme it came with; when given, the RFC 9449 §7.1/§7.2 scheme rules apply (else a dpop proof means DPoP). */
+  scheme?: TokenScheme;
 }
 
 export interface UserInfoRequestResult extends Result<UserInfoAction> {
@@ -84,7 +86,7 @@ export interface UserInfoRequestResult extends Result<UserInfoAction> {
 export function userinfoRequest(input: UserInfoRequestInput, ctx: EngineContext): Promise<UserInfoRequestResult> {
   return runResource(ctx, async (): Promise<UserInfoRequestResult> => {
     const record = await userInfoToken(ctx, input.token);
-    await checkTokenBinding(ctx, record, input.token, input);
+    await checkTokenBinding(ctx, record, input.token, input.scheme ? proofForScheme(record, input.scheme, input) : input);
     return {
       action: 'OK',
       resultCode: 'LK11012',
@@ -125,18 +127,17 @@ export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Resu
       const dpopToken = dpopAuthorization(input.authorization);
       const token = dpopToken ?? extractBearer(input);
       const record = await userInfoToken(ctx, token);
-      const bound = confirmationOf(record);
-      if (dpopToken !== undefined && bound.jkt === undefined) {
-        // The DPoP scheme is for DPoP-bound tokens only; a bearer token must say Bearer (RFC 9449 §7.1, RFC 6750 §2.1).
-        throw bearerError('invalid_token', 'the access token is not DPoP-bound: present it as Bearer', 401, { resultCode: 'LK4003' });
-      }
-      await checkTokenBinding(ctx, record, token!, {
-        // RFC 9449 §7.2: a DPoP-bound token presented as Bearer is refused, proof or not.
-        dpop: dpopToken !== undefined ? input.dpop : undefined,
-        htm: input.method ?? 'GET',
-        htu: endpointsOf(ctx.tenant.issuer).userinfo,
-        clientCertificate: input.clientCertificate,
-      });
+      await checkTokenBinding(
+        ctx,
+        record,
+        token!,
+        proofForScheme(record, dpopToken !== undefined ? 'DPoP' : 'Bearer', {
+          dpop: input.dpop,
+          htm: input.method ?? 'GET',
+          htu: endpointsOf(ctx.tenant.issuer).userinfo,
+          clientCertificate: input.clientCertificate,
+        }),
+      );
       const user = await ctx.store.findUserById(ctx.tenant.id, record.subject!);
       if (!user || user.disabled) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401);
       return jsonResult('OK', 200, 'LK4001', userInfoBody(record, user.claims));

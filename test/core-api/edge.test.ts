@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CORE_API } from '../../src/core-api/endpoints.js';
 import { createServiceToken, revokeServiceToken } from '../../src/services/service-tokens.js';
@@ -32,6 +33,12 @@ describe('Core API edge', () => {
       expect(r.json).toEqual({ action: 'SERVICE_UNAUTHORIZED', resultCode: 'LK11006', resultMessage: expect.any(String), responseContent: '' });
       expect(r.headers.get('www-authenticate')).toBe('Bearer realm="latchkey-core-api", error="invalid_token"');
       expect((await conf('beta', tokenB)).json.action).toBe('OK');
+    });
+
+    it.each(CORE_API.map((e) => [e.path]))('%s: a token for service A is refused at service B, before the body is read', async (path) => {
+      const r = await core(s, 'beta', path, {}, tokenA);
+      expect(r.status).toBe(401);
+      expect(r.json).toMatchObject({ action: 'SERVICE_UNAUTHORIZED', resultCode: 'LK11006' });
     });
 
     it('an all-services token calls every service, the default one included', async () => {
@@ -99,6 +106,13 @@ describe('Core API edge', () => {
       expect(await message('auth/authorization/issue', { ticket: 't', authTime: 1 })).toMatch(/\(subject: required\)$/);
       expect(await message('auth/introspection', { token: 't' })).toMatch(/\(scopes: required\)$/);
       expect(await message('auth/userinfo/issue', { token: 't' })).toMatch(/\(claims: required\)$/);
+      expect(await message('device/verification', {})).toMatch(/\(userCode: required\)$/);
+      expect(await message('device/complete', { userCode: 'BCDF-GHJK' })).toMatch(/\(result: /);
+      expect(await message('device/complete', { userCode: 'BCDF-GHJK', result: 'AUTHORIZED' })).toMatch(/\(subject: required with AUTHORIZED\)$/);
+      expect(await message('pushed_auth_req', {})).toMatch(/\(parameters: required\)$/);
+      expect(await message('client/registration', {})).toMatch(/\(body: required\)$/);
+      expect(await message('client/registration/get', { authorization: 'Bearer x' })).toMatch(/\(clientId: required\)$/);
+      expect(await message('client/registration/update', { clientId: 'c' })).toMatch(/\(body: required\)$/);
     });
 
     it('a field of the wrong type is named with what was expected', async () => {
@@ -116,6 +130,9 @@ describe('Core API edge', () => {
     it('inconsistent fields are named: clientSecret without clientId, dpop without htm/htu', async () => {
       expect(await message('auth/token', { parameters: '', clientSecret: 'x' })).toMatch(/clientId: required with clientSecret/);
       expect(await message('auth/introspection', { token: 't', scopes: [], dpop: 'a.b.c' })).toMatch(/htm: required with dpop/);
+      expect(await message('pushed_auth_req', { parameters: '', dpop: 'a.b.c', htm: 'POST' })).toMatch(/htu: required with dpop/);
+      expect(await message('device/authorization', { parameters: '', clientSecret: 'x' })).toMatch(/clientId: required with clientSecret/);
+      expect(await message('auth/userinfo', { token: 't', scheme: 'Basic' })).toMatch(/scheme: /);
     });
 
     it('a body that is not JSON is 415; an unknown endpoint 404; a body too large 413', async () => {
@@ -128,6 +145,19 @@ describe('Core API edge', () => {
       const big = await call('auth/authorization', { parameters: 'x'.repeat(5000) });
       expect(big.status).toBe(413);
       expect(big.json).toMatchObject({ action: 'CALLER_ERROR', resultCode: 'LK11009' });
+    });
+  });
+
+  describe('docs/core-api.md', () => {
+    it('has a section for every endpoint of the table, and lists every action it can answer with', () => {
+      const doc = readFileSync('docs/core-api.md', 'utf8');
+      for (const e of CORE_API) {
+        const at = doc.search(new RegExp(`^### .*\`${e.path}\``, 'm'));
+        expect(at, e.path).toBeGreaterThanOrEqual(0);
+        const next = doc.indexOf('\n### ', at + 1);
+        const section = doc.slice(at, next < 0 ? undefined : next);
+        for (const a of e.actions) expect(section, `${e.path}: ${a}`).toContain(a);
+      }
     });
   });
 

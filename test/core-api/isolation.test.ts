@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createInitialAccessToken } from '../../src/services/management-tokens.js';
 import { createServiceToken } from '../../src/services/service-tokens.js';
 import { core, testService, type TestService } from '../helpers/core-api.js';
 import { basic, startTestServer, type TestServer } from '../helpers/server.js';
@@ -6,6 +7,7 @@ import { basic, startTestServer, type TestServer } from '../helpers/server.js';
 const CB = 'https://app.example/cb';
 const form = (p: Record<string, string>) => new URLSearchParams(p).toString();
 const now = () => Math.floor(Date.now() / 1000);
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 /**
  * Services are tenants: nothing one issues (ticket, code, token, client, key) is accepted by another, through
@@ -19,7 +21,7 @@ describe('Core API tenant isolation', () => {
   const creds: Record<string, { clientId: string; clientSecret?: string }> = {};
 
   beforeAll(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ registration: 'token' });
     a = await testService(s, 'svc-a', 'https://a.example');
     b = await testService(s, 'svc-b', 'https://b.example');
     all = (await createServiceToken(s.lk, { name: 'all' })).token;
@@ -27,6 +29,9 @@ describe('Core API tenant isolation', () => {
     creds.a = await a.client(meta);
     creds.b = await b.client(meta);
     creds.aOnly = await a.client({ client_id: 'a-only', redirect_uris: [CB] });
+    const tv = { client_id: 'shared-tv', grant_types: [DEVICE_GRANT], token_endpoint_auth_method: 'none', scope: 'openid' };
+    await a.client(tv);
+    await b.client(tv);
   });
   afterAll(() => s.close());
 
@@ -117,6 +122,50 @@ describe('Core API tenant isolation', () => {
     const kids = async (svc: TestService) => JSON.parse((await call(svc, 'service/jwks/get', {})).json.responseContent).keys.map((k: any) => k.kid);
     const [ka, kb] = [await kids(a), await kids(b)];
     expect(ka.filter((k: string) => kb.includes(k))).toEqual([]);
+  });
+
+  it('device/authorization, /verification, /complete: a client of A is unknown to B; A\'s user code and device code mean nothing at B', async () => {
+    expect((await call(b, 'device/authorization', { parameters: 'client_id=a-only&scope=openid' })).json.action).toBe('UNAUTHORIZED');
+    const d = JSON.parse((await call(a, 'device/authorization', { parameters: 'client_id=shared-tv&scope=openid' })).json.responseContent);
+    expect((await call(b, 'device/verification', { userCode: d.user_code })).json.action).toBe('NOT_EXIST');
+    expect((await call(b, 'device/complete', { userCode: d.user_code, result: 'AUTHORIZED', subject: 'mallory' })).json.action).toBe('USER_CODE_NOT_EXIST');
+    const poll = (svc: TestService) => call(svc, 'auth/token', { parameters: form({ grant_type: DEVICE_GRANT, device_code: d.device_code, client_id: 'shared-tv' }) });
+    expect((await call(a, 'device/verification', { userCode: d.user_code })).json.action).toBe('VALID'); // untouched at A
+    expect((await call(a, 'device/complete', { userCode: d.user_code, result: 'AUTHORIZED', subject: 'alice' })).json.action).toBe('SUCCESS');
+    const atB = await poll(b);
+    expect(atB.json).toMatchObject({ action: 'BAD_REQUEST', resultCode: 'LK7021' });
+    expect(JSON.parse(atB.json.responseContent).error).toBe('invalid_grant');
+    const atA = await poll(a);
+    expect(atA.json.action).toBe('OK');
+  });
+
+  it('pushed_auth_req: A\'s request_uri is refused at B\'s auth/authorization, and stays usable at A', async () => {
+    const pushed = await call(a, 'pushed_auth_req', { parameters: form({ response_type: 'code', redirect_uri: CB, scope: 'openid', state: 's' }), authorization: basic('shared-app', creds.a!.clientSecret!) });
+    expect(pushed.json.action).toBe('CREATED');
+    const front = form({ client_id: 'shared-app', request_uri: JSON.parse(pushed.json.responseContent).request_uri });
+    const atB = await call(b, 'auth/authorization', { parameters: front });
+    expect(atB.json).toMatchObject({ action: 'BAD_REQUEST', resultCode: 'LK7006' });
+    expect((await call(a, 'auth/authorization', { parameters: front })).json.action).toBe('INTERACTION');
+    // A's client secret does not push at B.
+    const wrong = await call(b, 'pushed_auth_req', { parameters: form({ response_type: 'code', redirect_uri: CB }), authorization: basic('shared-app', creds.a!.clientSecret!) });
+    expect(wrong.json.action).toBe('UNAUTHORIZED');
+  });
+
+  it('client/registration (+ get/update/delete): A\'s initial access token does not register at B; A\'s registration access token manages nothing at B', async () => {
+    const { token: initialA } = await createInitialAccessToken(s.lk, { tenantId: a.id });
+    const body = JSON.stringify({ redirect_uris: [CB], client_name: 'Dyn' });
+    const atB = await call(b, 'client/registration', { body, authorization: `Bearer ${initialA}` });
+    expect(atB.json).toMatchObject({ action: 'UNAUTHORIZED', resultCode: 'LK8027' });
+    const created = await call(a, 'client/registration', { body, authorization: `Bearer ${initialA}` });
+    expect(created.json.action).toBe('CREATED');
+    const c = JSON.parse(created.json.responseContent);
+    expect(c.registration_client_uri).toMatch(/^https:\/\/a\.example\/oauth\/register\//);
+    const auth = `Bearer ${c.registration_access_token}`;
+    expect((await call(b, 'client/registration/get', { clientId: c.client_id, authorization: auth })).json.action).toBe('UNAUTHORIZED');
+    expect((await call(b, 'client/registration/update', { clientId: c.client_id, authorization: auth, body: JSON.stringify({ client_id: c.client_id, redirect_uris: [CB] }) })).json.action).toBe('UNAUTHORIZED');
+    expect((await call(b, 'client/registration/delete', { clientId: c.client_id, authorization: auth })).json.action).toBe('UNAUTHORIZED');
+    expect((await authz(b, c.client_id)).json.action).toBe('BAD_REQUEST'); // unknown to B
+    expect((await call(a, 'client/registration/get', { clientId: c.client_id, authorization: auth })).json.action).toBe('OK'); // intact at A
   });
 
   it('the built-in endpoints (default tenant) accept nothing of service A', async () => {

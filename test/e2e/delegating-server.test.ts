@@ -8,6 +8,7 @@ import { testService } from '../helpers/core-api.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
 
 const CB = 'https://rp.example/cb';
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 /** Start examples/delegating-server as its own process, talking to Latchkey only over HTTP. */
 async function startExample(env: Record<string, string>): Promise<{ proc: ChildProcess; stderr: () => string }> {
@@ -31,15 +32,18 @@ describe('the delegating-server example: an OpenID Provider built on the Core AP
   let issuer: string;
   let rp: { clientId: string; clientSecret?: string };
   let config: client.Configuration;
+  let tvConfig: client.Configuration;
 
   beforeAll(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ deviceCodeInterval: 1 });
     const port = await freePort();
     issuer = `http://127.0.0.1:${port}`;
     const svc = await testService(s, 'acme', issuer); // the service's issuer is the example's URL
     rp = await svc.client({ client_name: 'Relying Party', redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid profile email offline_access' });
     example = await startExample({ LATCHKEY_URL: s.issuer, SERVICE_ID: 'acme', SERVICE_TOKEN: svc.token, ISSUER: issuer, PORT: String(port) });
     config = await client.discovery(new URL(issuer), rp.clientId, rp.clientSecret, client.ClientSecretBasic(rp.clientSecret!), { execute: [client.allowInsecureRequests] });
+    const tv = await svc.client({ client_name: 'Living Room TV', grant_types: [DEVICE_GRANT], token_endpoint_auth_method: 'none', scope: 'openid profile' });
+    tvConfig = await client.discovery(new URL(issuer), tv.clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
   });
   afterAll(async () => {
     example?.proc.kill('SIGTERM');
@@ -104,6 +108,42 @@ describe('the delegating-server example: an OpenID Provider built on the Core AP
     const silent = await agent.request(client.buildAuthorizationUrl(config, { redirect_uri: CB, scope: 'openid', state: 's2', prompt: 'none' }).href);
     expect(silent.status).toBe(303);
     expect(new URL(silent.location!).searchParams.get('code')).toBeTruthy();
+  });
+
+  it('RFC 9126: openid-client pushes the request to the example\'s /par (pushed_auth_req), the request_uri signs in and the code redeems', async () => {
+    expect(config.serverMetadata().pushed_authorization_request_endpoint).toBe(`${issuer}/par`);
+    const verifier = client.randomPKCECodeVerifier();
+    const url = await client.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: CB, scope: 'openid profile', state: 'par-state',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    expect(url.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    expect(url.searchParams.get('redirect_uri')).toBeNull(); // only client_id and request_uri travel through the browser
+    const agent = new Agent(issuer);
+    const done = await agent.login(await agent.follow(url.href), 'bob', 'bob-the-builder');
+    const tokens = await client.authorizationCodeGrant(config, new URL(done.location!), { pkceCodeVerifier: verifier, expectedState: 'par-state' });
+    expect(tokens.claims()).toMatchObject({ iss: issuer, sub: 'u-1002' });
+  });
+
+  it('RFC 8628: a device flow through the example\'s /device_authorization and its own verification page (device/verification, device/complete)', async () => {
+    expect(tvConfig.serverMetadata().device_authorization_endpoint).toBe(`${issuer}/device_authorization`);
+    const d = await client.initiateDeviceAuthorization(tvConfig, { scope: 'openid profile' });
+    expect(d.verification_uri).toBe(`${issuer}/device`);
+    const agent = new Agent(issuer);
+    const form = await agent.follow(d.verification_uri_complete!);
+    expect(Agent.formValue(form.html, 'user_code')).toBe(d.user_code);
+    const csrf = Agent.formValue(form.html, 'csrf')!;
+    const wrong = await agent.request(`${issuer}/device`, { form: { csrf, user_code: 'BCDF-GHJK', username: 'alice', password: 'alice-in-wonderland' } });
+    expect(wrong.status).toBe(400); // signed in now, but that code is nobody's
+    expect(wrong.html).toContain('not valid');
+    const confirm = await agent.request(`${issuer}/device`, { form: { csrf, user_code: d.user_code.toLowerCase() } });
+    expect(confirm.html).toContain('Living Room TV wants: openid, profile');
+    const done = await agent.request(`${issuer}/device/confirm`, { form: { csrf, user_code: Agent.formValue(confirm.html, 'user_code')!, decision: 'approve' } });
+    expect(done.html).toContain('Device connected');
+    const tokens = await client.pollDeviceAuthorizationGrant(tvConfig, d);
+    expect(tokens.claims()).toMatchObject({ iss: issuer, sub: 'u-1001', aud: tvConfig.clientMetadata().client_id });
+    const info = await client.fetchUserInfo(tvConfig, tokens.access_token, 'u-1001');
+    expect(info).toMatchObject({ sub: 'u-1001', name: 'Alice Liddell' });
   });
 
   it('prompt=none without a session: login_required goes back to the client (OIDC Core §3.1.2.6)', async () => {
