@@ -2,25 +2,27 @@
 // Side-by-side load test: Latchkey, oidc-provider and bare node:http, each in its own process pinned to one core,
 // driven by autocannon pinned to the other. Every request goes to 127.0.0.1; every run is bounded in time.
 //
-//   npm run bench                      full run (10 s per cell after a 2 s warm-up), writes bench/RESULTS.md
+//   npm run bench                      full run (8 s per cell after a 2 s warm-up, about 10 minutes in all with the
+//                                      PostgreSQL variants), writes bench/RESULTS.md and bench/results.svg
 //   npm run bench -- --quick           ~3 s per cell, prints the table only (add --out FILE to keep it)
 //   node bench/run.mjs --servers latchkey,oidc-provider --scenarios client_credentials --quick
 //
 // Options: --quick, --servers a,b, --scenarios x,y, --out FILE, --json FILE, --profile DIR (node --cpu-prof for
 // every server, profiles written to DIR on shutdown; summarise with bench/profile-summary.mjs), --no-pin.
 // Env: BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_CONNECTIONS, BENCH_PROFILE_INTERVAL (µs, with --profile),
-// BENCH_QUIET_WAIT (s to wait for quiet cores before a cell), BENCH_RETRIES (re-measure a disturbed cell).
+// BENCH_QUIET_WAIT (s to wait for quiet cores before a cell), BENCH_RETRIES (re-measure a disturbed cell),
+// BENCH_TIME_BUDGET (s: waiting for quiet cores and re-measuring stop when the run would exceed it; default 570
+// for a full run). The SVG chart goes next to the markdown file (results.svg beside RESULTS.md).
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import { allowedCpus, canPin, coreSeconds, cpuSecondsOf, freePort, setAffinity } from './lib/proc.mjs';
-import { consoleTable, machineInfo, markdown, packageVersions, ratios } from './lib/report.mjs';
-import { comparisons, probe, scenarios } from './lib/scenarios.mjs';
+import { loadScenario } from './lib/load.mjs';
+import { chartSvg, consoleTable, machineInfo, markdown, packageVersions, ratios } from './lib/report.mjs';
+import { benchClient, comparisons, probe, scenarios, serves } from './lib/scenarios.mjs';
 import { servers } from './lib/servers.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -64,7 +66,7 @@ const positive = (name, fallback, max, { zero = false } = {}) => {
   return n;
 };
 const settings = {
-  duration: positive('BENCH_DURATION', opts.quick ? 3 : 10, 300),
+  duration: positive('BENCH_DURATION', opts.quick ? 3 : 8, 300),
   warmup: positive('BENCH_WARMUP', opts.quick ? 1 : 2, 60),
   connections: Math.round(positive('BENCH_CONNECTIONS', 50, 1000)),
   pin: !opts['no-pin'] && canPin(cpus().length),
@@ -74,6 +76,8 @@ const settings = {
   // Full runs wait for quiet cores and measure a disturbed cell again; quick runs do neither.
   quietWaitS: opts.quick ? 0 : positive('BENCH_QUIET_WAIT', 20, 300, { zero: true }),
   retries: opts.quick ? 0 : Math.round(positive('BENCH_RETRIES', 2, 5, { zero: true })),
+  // Quiet waits and re-measures are spent only while the whole run stays within this many seconds.
+  timeBudgetS: positive('BENCH_TIME_BUDGET', opts.quick ? 0 : 570, 7200, { zero: true }),
 };
 
 const pick = (list, csv, what) => {
@@ -94,7 +98,7 @@ if (!process.env.LATCHKEY_TEST_DATABASE_URL) {
   chosenServers = chosenServers.filter((s) => !s.needsPostgres);
 }
 const chosenScenarios = pick(scenarios, opts.scenarios, 'scenario');
-const cellsPlanned = chosenServers.flatMap((srv) => chosenScenarios.filter((sc) => srv.paths[sc.endpoint]).map((sc) => ({ srv, sc })));
+const cellsPlanned = chosenServers.flatMap((srv) => chosenScenarios.filter((sc) => serves(srv, sc)).map((sc) => ({ srv, sc })));
 if (!cellsPlanned.length) usage('no chosen server serves any chosen scenario');
 
 // The whole run is bounded: every cell's warm-up and measurement plus generous start-up slack.
@@ -120,7 +124,7 @@ const watchdog = setTimeout(() => {
 watchdog.unref();
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)); // 'exit' handler kills children
 
-const client = { id: 'bench', secret: randomBytes(36).toString('base64url'), scope: 'api:read' };
+const client = benchClient();
 const machine = machineInfo(ROOT);
 const versions = packageVersions(ROOT);
 const startedAt = new Date().toISOString();
@@ -138,18 +142,17 @@ console.log(
 );
 if (loadavg()[0] > 0.5) console.log('bench: note: the machine is already busy (1-min load > 0.5); figures will be lower and noisier');
 
-function load(url, req, seconds, verifyBody) {
-  return autocannon({
-    url,
-    method: req.method,
-    headers: req.headers,
-    body: req.body,
-    connections: settings.connections,
-    pipelining: 1,
-    duration: seconds,
-    timeout: 10,
-    verifyBody,
-  });
+/** Load for `seconds` (autocannon, or the code flow's loop: lib/load.mjs). */
+function load(cellCtx, sc, req, seconds, verifyBody) {
+  return loadScenario(cellCtx, sc, req, { connections: settings.connections, seconds, verifyBody });
+}
+
+const runStarted = Date.now();
+/** Seconds left of the time budget for optional waiting, after `cellsLeft` cells of at least their fixed time. */
+function spareSeconds(cellsLeft) {
+  if (!settings.timeBudgetS) return Infinity;
+  const elapsed = (Date.now() - runStarted) / 1000;
+  return settings.timeBudgetS - elapsed - cellsLeft * (settings.duration + settings.warmup + 3); // + probes, set-up, start-ups
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -179,13 +182,13 @@ async function waitQuiet(maxMs) {
  * server's processes (a cluster's primary and workers, a database), fixed after the warm-up. An `unpinned` server
  * shares both cores with autocannon, so "others" is then what neither took of the two cores together.
  */
-async function measure(url, req, verifier, cpuPids, unpinned) {
-  const warm = await load(url, req, settings.warmup, verifier);
+async function measure(cellCtx, sc, req, verifier, cpuPids, unpinned) {
+  const warm = await load(cellCtx, sc, req, settings.warmup, verifier);
   const pids = cpuPids();
   const cpu0 = cpuSecondsOf(pids);
   const cores0 = [coreSeconds(SERVER_CPU), coreSeconds(LOAD_CPU)];
   const self0 = process.cpuUsage();
-  const r = await load(url, req, settings.duration, verifier);
+  const r = await load(cellCtx, sc, req, settings.duration, verifier);
   const self = process.cpuUsage(self0);
   const cores1 = [coreSeconds(SERVER_CPU), coreSeconds(LOAD_CPU)];
   const cpu1 = cpuSecondsOf(pids);
@@ -202,6 +205,9 @@ async function measure(url, req, verifier, cpuPids, unpinned) {
     statusCodes: r.statusCodeStats,
     bad: { non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, mismatches: r.mismatches },
     warmBad: warm.non2xx + warm.errors + warm.mismatches,
+    ...(r.problem || warm.problem ? { firstProblem: r.problem ?? warm.problem } : {}),
+    // A multi-request scenario: the HTTP requests one iteration took (redirects included).
+    ...(sc.iterate && r.requests.total ? { requestsPerIteration: r.httpRequests / r.requests.total } : {}),
     // The load generator's own core: near 100% means autocannon, not the server, set the pace.
     loadgenBusy: (self.user + self.system) / 1e6 / r.duration,
   };
@@ -227,50 +233,56 @@ async function measure(url, req, verifier, cpuPids, unpinned) {
 
 const contamination = (m) => Math.max(m.otherOnServerCore ?? 0, m.otherOnLoadCore ?? 0);
 
-async function runCell(srv, sc, issuer, cpuPids) {
-  const url = issuer + srv.paths[sc.endpoint];
-  const req = sc.request(client);
-  const ctx = { client, issuer };
-  const cell = { server: srv.name, scenario: sc.name, ok: false, ...(srv.unpinned && settings.pin ? { unpinned: true } : {}) };
+async function runCell(srv, sc, issuer, cpuPids, cellsLeft) {
+  const ctx = { client, issuer, paths: srv.paths, url: issuer + srv.paths[sc.endpoint], connections: settings.connections };
+  const cell = { server: srv.name, scenario: sc.name, ok: false, ...(srv.unpinned && settings.pin ? { unpinned: true } : {}), ...(sc.iterate ? { iterations: true } : {}) };
   try {
+    await sc.setup?.(ctx);
+    const req = sc.iterate ? undefined : sc.request(client, ctx);
     for (let i = 0; i < 3; i++) {
-      const problem = await probe(url, sc, client, ctx);
+      const problem = await probe(sc, ctx);
       if (problem) throw new Error(`probe: ${problem}`);
     }
-    const verifier = sc.verifier(ctx);
-    // On a shared machine, a run that other processes disturbed is measured again (a bounded number of times);
-    // the least disturbed run is kept. Every run's responses are checked all the same.
+    const verifier = sc.verifier?.(ctx);
+    // On a shared machine, a run that other processes disturbed is measured again (a bounded number of times,
+    // and only while the run's time budget allows); the least disturbed run is kept. Every run's responses are
+    // checked all the same.
     const failures = [];
     let best;
     for (let attempt = 0; attempt <= settings.retries; attempt++) {
-      if (settings.quietWaitS) await waitQuiet(settings.quietWaitS * 1000);
-      const m = await measure(url, req, verifier, cpuPids, srv.unpinned);
+      const spare = spareSeconds(cellsLeft);
+      if (attempt > 0 && spare < settings.duration + settings.warmup) break;
+      if (settings.quietWaitS) await waitQuiet(Math.max(0, Math.min(settings.quietWaitS, spare)) * 1000);
+      const m = await measure(ctx, sc, req, verifier, cpuPids, srv.unpinned);
       m.attempt = attempt + 1;
       for (const [k, n] of Object.entries(m.bad)) if (n > 0) failures.push(`${n} ${k}`);
       if (m.warmBad) failures.push(`${m.warmBad} bad responses during warm-up`);
+      if (m.firstProblem && failures.length) failures.push(`first: ${m.firstProblem}`);
       if (!m.ok2xx) failures.push('no 2xx response');
       if (!best || contamination(m) < contamination(best)) best = m;
       if (failures.length || contamination(m) < 0.1 || attempt === settings.retries) break;
-      console.log(`  ${sc.name.padEnd(20)} disturbed (others took ${Math.round(contamination(m) * 100)}% of a core); measuring again`);
+      console.log(`  ${sc.name.padEnd(24)} disturbed (others took ${Math.round(contamination(m) * 100)}% of a core); measuring again`);
     }
     const { bad, warmBad, ...figures } = best;
     Object.assign(cell, figures, bad);
     for (let i = 0; i < 3 && !failures.length; i++) {
-      const problem = await probe(url, sc, client, ctx);
+      const problem = await probe(sc, ctx);
       if (problem) failures.push(`after the load: ${problem}`);
     }
     if (failures.length) throw new Error(failures.join(', '));
     cell.ok = true;
   } catch (e) {
     cell.error = e.message.split('\n')[0];
+  } finally {
+    sc.teardown?.(ctx);
   }
   const pct = (x) => `${Math.round((x ?? NaN) * 100)}%`;
   const fig = cell.ok
-    ? `${Math.round(cell.rps)} req/s, p50 ${cell.p50} ms, p99 ${cell.p99} ms, ${Math.round(cell.cpuPerRequestUs ?? NaN)} µs CPU/req ` +
+    ? `${Math.round(cell.rps)} ${cell.iterations ? `iterations/s (${(cell.requestsPerIteration ?? NaN).toFixed(1)} requests each)` : 'req/s'}, p50 ${Math.round(cell.p50)} ms, p99 ${Math.round(cell.p99)} ms, ${Math.round(cell.cpuPerRequestUs ?? NaN)} µs CPU/req ` +
       `(${Math.round(cell.cpuSysPerRequestUs ?? NaN)} in the kernel); server ${pct(cell.cpuBusy)} of its core, autocannon ${pct(cell.loadgenBusy)} of its; ` +
       `others ${pct(cell.otherOnServerCore)} / ${pct(cell.otherOnLoadCore)}`
     : `FAILED: ${cell.error}`;
-  console.log(`  ${sc.name.padEnd(20)} ${fig}`);
+  console.log(`  ${sc.name.padEnd(24)} ${fig}`);
   return cell;
 }
 
@@ -286,11 +298,14 @@ for (const srv of chosenServers) {
   if (widen && !setAffinity(process.pid, `0-${cpus().length - 1}`)) console.log('  note: could not widen the load generator to every CPU');
   try {
     console.log(`${srv.label}: starting on 127.0.0.1:${port}${widen ? ' (unpinned: server and autocannon share every CPU)' : ''}`);
-    started = await srv.start({ root: ROOT, port, cpu: SERVER_CPU, pin: settings.pin, dir, client, profileDir: opts.profile && resolve(opts.profile), profileIntervalUs: settings.profileIntervalUs });
+    started = await srv.start({
+      root: ROOT, port, cpu: SERVER_CPU, pin: settings.pin, dir, client, profileDir: opts.profile && resolve(opts.profile), profileIntervalUs: settings.profileIntervalUs,
+      scenarios: mine.map((c) => c.sc.name),
+    });
     const allowed = allowedCpus(started.proc.pid);
     if (settings.pin && !srv.unpinned && allowed !== String(SERVER_CPU)) throw new Error(`${srv.name} runs on CPUs ${allowed}, expected ${SERVER_CPU}`);
     const cpuPids = started.cpuPids ?? (() => [started.proc.pid]);
-    for (const { sc } of mine) cells.push(await runCell(srv, sc, started.issuer, cpuPids));
+    for (const { sc } of mine) cells.push(await runCell(srv, sc, started.issuer, cpuPids, cellsPlanned.length - cells.length - 1));
   } catch (e) {
     console.log(`  FAILED to start: ${e.message}`);
     for (const { sc } of mine) if (!cells.some((c) => c.server === srv.name && c.scenario === sc.name)) {
@@ -320,14 +335,18 @@ const commands = [
   ...chosenServers.flatMap((s) => [`# ${s.name}:`, ...s.commands.map((c) => `#   ${settings.pin ? c : c.replace('taskset -c 0 ', '')}`)]),
 ];
 const out = opts.out ?? (opts.quick ? undefined : join(ROOT, 'bench', 'RESULTS.md'));
+// The chart beside the markdown: bench/results.svg for bench/RESULTS.md, X.svg for any other X.md.
+const svgOut = out && (basename(out) === 'RESULTS.md' ? join(dirname(out), 'results.svg') : out.replace(/(\.md)?$/i, '.svg'));
 if (out) {
   const text = markdown({
-    cells, ratioRows, labelOf, machine, versions, settings, startedAt, commands,
+    cells, ratioRows, labelOf, machine, versions, settings, startedAt, commands, chart: svgOut && basename(svgOut),
     servers: chosenServers, scenarios: chosenScenarios,
     loadAfter: loadavg().map((x) => x.toFixed(2)).join(' '),
   });
   writeFileSync(out, text);
   console.log(`wrote ${relative(process.cwd(), out) || out}`);
+  writeFileSync(svgOut, chartSvg({ cells, labelOf, servers: chosenServers, scenarios: chosenScenarios, startedAt, machine }));
+  console.log(`wrote ${relative(process.cwd(), svgOut) || svgOut}`);
 }
 if (opts.json) writeFileSync(opts.json, JSON.stringify({ startedAt, machine, versions, settings, cells, ratios: ratioRows }, null, 2) + '\n');
 
