@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { uuidv7 } from '../tokens/handles.js';
 import type { EngineLogger } from '../engine/result.js';
 import type { AuditEventRecord, Store } from '../store/types.js';
 
@@ -92,7 +92,7 @@ export class AuditLog {
   /** Queue an event (logged now, stored within DELAY_MS). Never throws. */
   record(input: AuditEventInput): void {
     const e: AuditEventRecord = {
-      id: randomUUID(),
+      id: uuidv7(this.clock()),
       tenantId: input.tenantId,
       at: this.clock(),
       type: input.type,
@@ -102,7 +102,9 @@ export class AuditLog {
       resultCode: input.resultCode ?? null,
       detail: input.detail ?? {},
     };
-    this.log?.info({ audit: auditEventView(e) }, `audit ${e.type}`);
+    // The JSON view is built only when info lines are written (pino's isLevelEnabled; any other logger: always).
+    const log = this.log as (EngineLogger & { isLevelEnabled?: (level: string) => boolean }) | undefined;
+    if (log && (typeof log.isLevelEnabled !== 'function' || log.isLevelEnabled('info'))) log.info({ audit: auditEventView(e) }, `audit ${e.type}`);
     this.queue.push(e);
     if (this.queue.length >= BATCH) void this.flush();
     else if (!this.timer) {

@@ -1,8 +1,13 @@
 import { readFileSync } from 'node:fs';
-import type { Server, ServerOptions } from 'node:https';
+import type { ServerOptions } from 'node:https';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import Fastify, { LogController, type FastifyError, type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { DEFAULT_TENANT } from '../store/types.js';
+import { clientCertificateSource } from './client-certificate.js';
+import { createFastPath, type FastPath } from './fast-path.js';
 import { ConfigError } from '../config/load.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { registerAdminRoutes } from './routes/admin.js';
@@ -32,6 +37,8 @@ export interface AppOptions {
   logStream?: { write(line: string): void };
   /** Fields on every log line besides pid and hostname (a cluster worker adds its number). */
   logFields?: Record<string, unknown>;
+  /** Answer the hot endpoints before Fastify routes them (fast-path.ts; default true). Tests compare both ways. */
+  fastPath?: boolean;
 }
 
 /**
@@ -81,8 +88,25 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
     // Query strings are handed to the engine raw; Fastify's own parse is only used for routing.
     routerOptions: { maxParamLength: 200 },
   };
+  // The server is ours (Fastify's serverFactory) so that the fast path sees each request first; it is set up as
+  // Fastify sets up its own: keep-alive timeout 72 s, no request or socket timeout.
+  let fast: FastPath | undefined;
+  const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (!fast?.handle(req, res)) handler(req, res);
+    };
+    const server = https ? createHttpsServer(https, onRequest) : createHttpServer(onRequest);
+    server.keepAliveTimeout = 72_000;
+    server.requestTimeout = 0;
+    server.setTimeout(0);
+    return server;
+  };
   // One instance type for both: routes only see requests, and read the TLS socket through req.raw.socket.
-  const app = (https ? Fastify({ ...options, https } as FastifyHttpsOptions<Server>) : Fastify(options)) as unknown as FastifyInstance;
+  const app = Fastify({ ...options, serverFactory } as FastifyServerOptions) as unknown as FastifyInstance;
+  const requestLogging = ['debug', 'trace'].includes(lk.config.logLevel);
+  if (opts.fastPath !== false && !lk.config.accessLog && !requestLogging) {
+    fast = createFastPath(lk, await lk.context(DEFAULT_TENANT), clientCertificateSource(lk.config), app.log);
+  }
 
   // Callback style, not async: an async hook costs a promise per response on every endpoint.
   app.addHook('onSend', (req, reply, payload, done) => {

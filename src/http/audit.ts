@@ -1,14 +1,21 @@
-import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import { auditTypeByResultCode } from '../audit/audit.js';
 import type { Result } from '../engine/result.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { header } from './adapt.js';
 
+/** What the audit reads of a request: a Fastify request, or the fast path's (fast-path.ts). */
+export interface AuditRequest {
+  body?: unknown;
+  headers: IncomingHttpHeaders;
+  ip: string;
+}
+
 /**
  * Who the request says it comes from, for the audit record only (never for a decision): client_id from the form
  * body, else the user name of HTTP Basic credentials (RFC 6749 §2.3.1 form-encodes it).
  */
-function presentedClientId(req: FastifyRequest): string | null {
+function presentedClientId(req: AuditRequest): string | null {
   const body = typeof req.body === 'string' ? req.body : '';
   try {
     const fromBody = new URLSearchParams(body).get('client_id');
@@ -29,7 +36,7 @@ function presentedClientId(req: FastifyRequest): string | null {
   }
 }
 
-function formField(req: FastifyRequest, name: string): string | undefined {
+function formField(req: AuditRequest, name: string): string | undefined {
   if (typeof req.body !== 'string') return undefined;
   try {
     return new URLSearchParams(req.body).get(name)?.slice(0, 200) ?? undefined;
@@ -42,7 +49,7 @@ function formField(req: FastifyRequest, name: string): string | undefined {
  * The one place back-channel engine Results become audit events: the Result's result code, through the table in
  * src/audit/audit.ts, says whether the outcome is a security event. Results that are not, cost one map lookup.
  */
-export function auditResult(lk: Latchkey, tenantId: string, endpoint: string, req: FastifyRequest, result: Result): void {
+export function auditResult(lk: Latchkey, tenantId: string, endpoint: string, req: AuditRequest, result: Result): void {
   const type = auditTypeByResultCode[result.resultCode];
   if (!type) return;
   const detail: Record<string, unknown> = { endpoint };

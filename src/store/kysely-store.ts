@@ -245,12 +245,24 @@ export class KyselyStore implements Store {
 
   /** SQLite only: group commit for token inserts made outside a transaction (see sqlite-batch.ts). */
   private tokenBatcher: SqliteInsertBatcher | undefined;
+  /** SQLite only: audit rows through one prepared statement (Kysely would compile a new multi-row insert per batch). */
+  private auditBatcher: SqliteInsertBatcher | undefined;
   private openTransactions = 0;
 
+  /** SQLite only: the hottest read as a prepared statement, run directly when no transaction is open. */
+  private tokenRead: BetterSqlite3.Statement | undefined;
+  private sqliteDatabase: BetterSqlite3.Database | undefined;
+
   enableSqliteBatching(database: BetterSqlite3.Database): void {
+    this.sqliteDatabase = database;
     this.tokenBatcher = new SqliteInsertBatcher(
       database,
       `insert into "tokens" ("tenant_id", "hash", "kind", "client_id", "subject", "scope", "grant_id", "issued_at", "expires_at", "revoked_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      () => this.openTransactions > 0,
+    );
+    this.auditBatcher = new SqliteInsertBatcher(
+      database,
+      `insert into "audit_events" ("id", "tenant_id", "at", "type", "client_id", "subject", "ip", "result_code", "detail") values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       () => this.openTransactions > 0,
     );
   }
@@ -261,7 +273,10 @@ export class KyselyStore implements Store {
     try {
       return await (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true, this.pinned, this.staleClients)));
     } finally {
-      if (--this.openTransactions === 0) this.tokenBatcher?.resume();
+      if (--this.openTransactions === 0) {
+        this.tokenBatcher?.resume();
+        this.auditBatcher?.resume();
+      }
     }
   }
 
@@ -434,6 +449,14 @@ export class KyselyStore implements Store {
       .execute();
   }
   async findToken(tenantId: string, hash: string) {
+    // Every introspection, revocation and UserInfo call reads one token by key. Kysely compiles the query anew on
+    // each call; on SQLite a prepared statement does the same read for a fraction. Only outside transactions: a
+    // transaction spans awaits on the one connection, and a direct read meanwhile would see its uncommitted rows.
+    if (this.sqliteDatabase && this.openTransactions === 0) {
+      this.tokenRead ??= this.sqliteDatabase.prepare('select * from "tokens" where "tenant_id" = ? and "hash" = ?');
+      const row = this.tokenRead.get(tenantId, hash) as TokenRow | undefined;
+      return row && toToken(row);
+    }
     const r = await this.db.selectFrom('tokens').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
     return r && toToken(r);
   }
@@ -930,6 +953,11 @@ export class KyselyStore implements Store {
   // audit events (docs/audit.md)
   async insertAuditEvents(events: AuditEventRecord[]) {
     if (events.length === 0) return;
+    if (this.auditBatcher) {
+      const b = this.auditBatcher;
+      await Promise.all(events.map((e) => b.insert([e.id, e.tenantId, e.at, e.type, e.clientId, e.subject, e.ip, e.resultCode, j(e.detail)])));
+      return;
+    }
     await this.db
       .insertInto('audit_events')
       .values(events.map((e) => ({

@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kys
 import type { Database } from './kysely-store.js';
 import { KyselyStore } from './kysely-store.js';
 import type { Store } from './types.js';
+import { BACKSTOP_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 
 export interface OpenStoreOptions {
   /** sqlite:PATH, sqlite::memory:, or postgres://… (TLS through the URL: ?sslmode=verify-full&sslrootcert=PATH). */
@@ -50,8 +51,22 @@ async function openSqlite(path: string): Promise<KyselyStore> {
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('busy_timeout = 5000');
+  // 32 MiB of page cache (the default is 2 MiB): the token index takes random inserts, and once it outgrows the
+  // cache every insert reads pages back from the OS.
+  database.pragma('cache_size = -32768');
+  // Checkpoints (and their fsyncs) run in a worker thread, not inside a request's commit (sqlite-checkpointer.ts).
+  let checkpointer: Checkpointer | undefined;
+  if (path !== ':memory:') {
+    database.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+    // After the log restarts from its beginning, its file is cut back to this size (bytes).
+    database.pragma('journal_size_limit = 67108864');
+    checkpointer = startCheckpointer(resolve(path), { onError: (m) => process.emitWarning(`latchkey: WAL checkpoint failed: ${m}`) });
+  }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
-  const store = new KyselyStore(db, 'sqlite', async () => db.destroy());
+  const store = new KyselyStore(db, 'sqlite', async () => {
+    await checkpointer?.stop();
+    await db.destroy();
+  });
   store.enableSqliteBatching(database);
   return store;
 }

@@ -2,7 +2,26 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Source of randomness, injected so engine tests are deterministic. */
 export type RandomSource = (bytes: number) => Buffer;
-export const secureRandom: RandomSource = (n) => randomBytes(n);
+export const secureRandom: RandomSource = (n) => (n <= POOL_TAKE ? pooled(n) : randomBytes(n));
+
+/*
+ * Random bytes come from the CSPRNG in 4 KiB draws rather than one call per handle: a call costs more than the
+ * 32 bytes it returns (bench/README.md). Each byte is handed out once; an exhausted pool is replaced by a new
+ * buffer, never refilled in place, so a slice handed out earlier never changes under its holder.
+ */
+const POOL_SIZE = 4096;
+const POOL_TAKE = 256;
+let pool = Buffer.alloc(0);
+let offset = 0;
+function pooled(n: number): Buffer {
+  if (offset + n > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    offset = 0;
+  }
+  const out = pool.subarray(offset, offset + n);
+  offset += n;
+  return out;
+}
 
 /** A bearer handle (token, code, ticket, session id): 256 bits, base64url. RFC 6749 §10.10, RFC 9700: ≥128 bits. */
 export function newHandle(random: RandomSource, bytes = 32): string {
@@ -26,4 +45,19 @@ export class Hasher {
     const b = Buffer.from(storedHash);
     return a.length === b.length && timingSafeEqual(a, b);
   }
+}
+
+/**
+ * A UUID version 7 (RFC 9562 §5.7): 48 bits of Unix milliseconds, then random bits. Rows keyed by it (audit
+ * events) are inserted at the end of their index instead of at random places in it, which measured about four
+ * times cheaper per insert on SQLite (bench/README.md).
+ */
+export function uuidv7(ms: number): string {
+  const b = Buffer.allocUnsafe(16);
+  b.writeUIntBE(Math.max(0, Math.floor(ms)) % 2 ** 48, 0, 6);
+  pooled(10).copy(b, 6);
+  b[6] = (b[6]! & 0x0f) | 0x70; // version 7
+  b[8] = (b[8]! & 0x3f) | 0x80; // RFC 9562 variant
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

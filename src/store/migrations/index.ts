@@ -329,6 +329,23 @@ const m006ops: Migration = {
   },
 };
 
+/**
+ * Tokens without a subject (client_credentials) need no entry in the by-subject index: a partial index keeps
+ * their inserts from touching it. Lookups by subject (`subject = ?`) imply `subject IS NOT NULL`, so both SQLite
+ * and PostgreSQL still use it.
+ */
+const m0011PerfSubjectIdx: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.dropIndex('idx_0004_tokens_subject').execute();
+    await db.schema
+      .createIndex('idx_0011_tokens_subject')
+      .on('tokens')
+      .columns(['tenant_id', 'subject'])
+      .where(sql.ref('subject'), 'is not', null)
+      .execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -339,6 +356,7 @@ export const migrations: Record<string, Migration> = {
   '0010_sec_audit_events': m0010SecAudit,
   '0002_token_services': m002TokenServices,
   '0006_ops_cleanup': m006ops,
+  '0011_perf_tokens_subject_idx': m0011PerfSubjectIdx,
 };
 
 class InlineProvider implements MigrationProvider {

@@ -1,0 +1,201 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BlockList, isIP } from 'node:net';
+import type { FastifyBaseLogger } from 'fastify';
+import type { EngineContext } from '../engine/context.js';
+import type { Result } from '../engine/result.js';
+import { requestIdOf } from '../ops/log.js';
+import type { Latchkey } from '../server/latchkey.js';
+import { auditResult } from './audit.js';
+import { backChannelEngines, backChannelInput, type BackChannelEngine } from './back-channel.js';
+import type { ClientCertificateOf } from './client-certificate.js';
+import { cacheable, metadataDocuments } from './routes/well-known.js';
+
+/*
+ * The hot endpoints answered before Fastify routes the request: the token, introspection and revocation endpoints
+ * and the three metadata documents of the default tenant. Fastify's per-request machinery (request and reply
+ * objects, hook runners, content-type parsing, a child logger) cost about as much as a discovery request itself
+ * (bench/README.md). Nothing protocol-related is skipped: a request taken here reaches the very same engine
+ * function as through routes/oauth.ts, with the same input, and its Result is written as sendResult writes it,
+ * with the headers the app's onSend hook adds, the same metrics, and the same audit events.
+ *
+ * Only plain requests are taken: an exact path, a form-encoded body with a Content-Length within the body limit
+ * (POST) or no body at all (GET). Anything else (HEAD, chunked bodies, other content types, odd paths, request
+ * logging turned on) goes to Fastify, which answers it as before. test/http/fast-path.test.ts sends the same
+ * requests both ways and compares the answers.
+ */
+
+interface PostRoute {
+  engine: BackChannelEngine;
+  /** Audit endpoint name, as routes/oauth.ts names it. */
+  name: string;
+}
+
+export interface FastPath {
+  /** Answers the request and returns true, or returns false having touched nothing (Fastify takes it). */
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i;
+
+/** As Fastify's reply.send types a string: JSON media types without a charset get `; charset=utf-8`. */
+function typed(type: string): string {
+  const semi = type.indexOf(';');
+  const media = semi < 0 ? type : type.slice(0, semi);
+  return media.includes('json') && !/;\s*charset=/i.test(type) ? `${type}; charset=utf-8` : type;
+}
+
+/** The client address as Fastify's trustProxy computes it: the nearest untrusted hop (proxy-addr semantics). */
+export function clientAddressOf(trusted: readonly string[]): (req: IncomingMessage) => string {
+  const socketAddress = (req: IncomingMessage) => req.socket.remoteAddress ?? '';
+  if (!trusted.length) return socketAddress;
+  const list = new BlockList();
+  for (const e of trusted) {
+    const [addr, bits] = e.split('/') as [string, string | undefined];
+    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr, family);
+    else list.addSubnet(addr, Number(bits), family);
+  }
+  const isTrusted = (addr: string): boolean => {
+    const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
+    const a = v4mapped ? v4mapped[1]! : addr;
+    const family = isIP(a);
+    if (!family) return false;
+    return list.check(a, family === 6 ? 'ipv6' : 'ipv4');
+  };
+  return (req) => {
+    let addr = socketAddress(req);
+    if (!isTrusted(addr)) return addr;
+    const forwarded = req.headers['x-forwarded-for'];
+    const hops = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    for (let i = hops.length - 1; i >= 0; i--) {
+      addr = hops[i]!;
+      if (!isTrusted(addr)) return addr;
+    }
+    return addr;
+  };
+}
+
+export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: ClientCertificateOf, log: FastifyBaseLogger): FastPath {
+  const engines = backChannelEngines(lk);
+  const post = new Map<string, PostRoute>([
+    ['/oauth/token', { engine: engines.token, name: 'token' }],
+    ['/oauth/introspect', { engine: engines.introspection, name: 'introspection' }],
+    ['/oauth/revoke', { engine: engines.revocation, name: 'revocation' }],
+  ]);
+  const { openid, oauth } = metadataDocuments(ctx);
+  const documents = new Map<string, () => Promise<{ body: string; type: string }>>([
+    ['/.well-known/openid-configuration', async () => ({ body: openid, type: 'application/json; charset=utf-8' })],
+    ['/.well-known/oauth-authorization-server', async () => ({ body: oauth, type: 'application/json; charset=utf-8' })],
+    ['/.well-known/jwks.json', async () => ({ body: (await ctx.keys()).jwksJson, type: typed('application/jwk-set+json') })],
+  ]);
+  const limit = lk.config.bodyLimit;
+  const ipOf = clientAddressOf(lk.config.trustedProxies);
+  const m = lk.metrics;
+
+  /** The app's onSend headers and its onResponse metrics, for a reply written here. */
+  function finish(req: IncomingMessage, res: ServerResponse, route: string, id: string, started: number, status: number, resultCode: string, headers: Record<string, string>, body: string) {
+    headers['X-Content-Type-Options'] = 'nosniff';
+    headers['X-Request-Id'] = id;
+    if (lk.draining) headers.Connection = 'close';
+    headers['content-length'] = String(Buffer.byteLength(body));
+    res.writeHead(status, headers);
+    res.end(body);
+    m.http.observe(req.method!, route, status, (performance.now() - started) / 1000);
+    if (resultCode) m.results.inc([resultCode]);
+  }
+
+  /** As the app's error handler answers an unexpected failure: logged here, generic to the client. */
+  function fail(req: IncomingMessage, res: ServerResponse, route: string, id: string, started: number, err: unknown) {
+    log.error({ err, reqId: id }, 'unhandled error');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = JSON.stringify({ error: 'server_error', error_description: 'internal server error' });
+    finish(req, res, route, id, started, 500, '', { 'Cache-Control': 'no-store', 'content-type': 'application/json; charset=utf-8' }, body);
+  }
+
+  /** sendResult's mapping from a Result to a reply. */
+  function sendResult(req: IncomingMessage, res: ServerResponse, route: string, id: string, started: number, result: Result) {
+    const headers: Record<string, string> = { ...(result.headers ?? {}) };
+    let body = '';
+    if (result.headers?.Location === undefined && !(result.responseContent === '' && !result.contentType)) {
+      body = result.responseContent;
+      headers['content-type'] = !result.contentType ? 'text/plain; charset=utf-8' : result.contentType === 'text/html' ? 'text/html; charset=utf-8' : typed(result.contentType);
+    }
+    finish(req, res, route, id, started, result.status, result.resultCode, headers, body);
+  }
+
+  function handlePost(req: IncomingMessage, res: ServerResponse, path: string, route: PostRoute): boolean {
+    const type = req.headers['content-type'];
+    const length = req.headers['content-length'];
+    if (type === undefined || !FORM.test(type) || length === undefined || req.headers['transfer-encoding'] !== undefined) return false;
+    const expected = Number(length);
+    if (!Number.isSafeInteger(expected) || expected < 0 || expected > limit) return false;
+    const started = performance.now();
+    const id = requestIdOf(req);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      chunks.push(chunk);
+    });
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      if (received !== expected) {
+        res.destroy(); // Node's parser delivers exactly Content-Length bytes; anything else is a broken connection.
+        return;
+      }
+      const body = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, received).toString('utf8');
+      const ip = ipOf(req);
+      const fake = { headers: req.headers, raw: req };
+      let input;
+      try {
+        input = backChannelInput(body, req.headers, ip, certificateOf(fake));
+      } catch (e) {
+        fail(req, res, path, id, started, e);
+        return;
+      }
+      route.engine(input, ctx).then(
+        (result) => {
+          try {
+            auditResult(lk, ctx.tenant.id, route.name, { body, headers: req.headers, ip }, result);
+            sendResult(req, res, path, id, started, result);
+          } catch (e) {
+            fail(req, res, path, id, started, e);
+          }
+        },
+        (e: unknown) => fail(req, res, path, id, started, e),
+      );
+    });
+    return true;
+  }
+
+  function handleGet(req: IncomingMessage, res: ServerResponse, path: string, document: () => Promise<{ body: string; type: string }>): boolean {
+    if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
+    const started = performance.now();
+    const id = requestIdOf(req);
+    document().then(
+      (d) => finish(req, res, path, id, started, 200, '', { 'Cache-Control': cacheable, 'content-type': d.type }, d.body),
+      (e: unknown) => fail(req, res, path, id, started, e),
+    );
+    return true;
+  }
+
+  return {
+    handle(req, res) {
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      const path = q < 0 ? url : url.slice(0, q);
+      if (req.method === 'POST') {
+        const route = post.get(path);
+        return route ? handlePost(req, res, path, route) : false;
+      }
+      if (req.method === 'GET') {
+        const document = documents.get(path);
+        return document ? handleGet(req, res, path, document) : false;
+      }
+      return false;
+    },
+  };
+}
