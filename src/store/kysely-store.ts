@@ -23,7 +23,7 @@ import type {
 import { migrateToLatest, pendingMigrations } from './migrations/index.js';
 import type { PurgeTarget } from './types.js';
 import type BetterSqlite3 from 'better-sqlite3';
-import { SqliteInsertBatcher } from './sqlite-batch.js';
+import { MultiRowInsertBatcher, SqliteInsertBatcher } from './sqlite-batch.js';
 
 /* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
 interface TenantRow { id: string; issuer: string; settings: string; created_at: number }
@@ -249,6 +249,23 @@ export class KyselyStore implements Store {
   private auditBatcher: SqliteInsertBatcher | undefined;
   private openTransactions = 0;
 
+  /** PostgreSQL only: group commit of token inserts made outside a transaction (see MultiRowInsertBatcher). */
+  private pgTokenBatcher: MultiRowInsertBatcher<TokenRecord> | undefined;
+
+  enablePostgresBatching(): void {
+    if (this.dialect !== 'postgres' || this.inTransaction || this.pinned) return;
+    const db = this.db as Kysely<Database>;
+    this.pgTokenBatcher = new MultiRowInsertBatcher<TokenRecord>(async (rows) => {
+      await db
+        .insertInto('tokens')
+        .values(rows.map((t) => ({
+          tenant_id: t.tenantId, hash: t.hash, kind: t.kind, client_id: t.clientId, subject: t.subject, scope: sc(t.scope),
+          grant_id: t.grantId, issued_at: t.issuedAt, expires_at: t.expiresAt, revoked_at: t.revokedAt, consumed_at: t.consumedAt, data: j(t.data),
+        })))
+        .execute();
+    });
+  }
+
   /** SQLite only: the hottest read as a prepared statement, run directly when no transaction is open. */
   private tokenRead: BetterSqlite3.Statement | undefined;
   private sqliteDatabase: BetterSqlite3.Database | undefined;
@@ -435,6 +452,7 @@ export class KyselyStore implements Store {
 
   // tokens
   async insertToken(t: TokenRecord) {
+    if (this.pgTokenBatcher) return this.pgTokenBatcher.insert(t);
     if (this.tokenBatcher) {
       return this.tokenBatcher.insert([
         t.tenantId, t.hash, t.kind, t.clientId, t.subject, sc(t.scope), t.grantId, t.issuedAt, t.expiresAt, t.revokedAt, t.consumedAt, j(t.data),

@@ -118,8 +118,10 @@ async function openPostgres(url: string, poolSize: number): Promise<KyselyStore>
     if (!closing) process.emitWarning(`latchkey: idle PostgreSQL connection failed: ${err.message}`);
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return new KyselyStore(db, 'postgres', async () => {
+  const store = new KyselyStore(db, 'postgres', async () => {
     closing = true;
     await db.destroy();
   });
+  store.enablePostgresBatching();
+  return store;
 }

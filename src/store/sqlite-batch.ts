@@ -83,3 +83,46 @@ export class SqliteInsertBatcher {
     }
   }
 }
+
+/**
+ * Group commit for PostgreSQL: token rows queued during one turn of the event loop go to the database as ONE
+ * multi-row INSERT (one statement, one commit, one WAL flush) instead of one round trip and commit each. Each
+ * caller's promise settles after that statement committed (autocommit), so nothing is acknowledged before it is
+ * durable. Flushes run concurrently on the pool. A failed batch is retried row by row, so one bad row (a duplicate
+ * key) fails alone.
+ */
+export class MultiRowInsertBatcher<Row> {
+  private queue: { row: Row; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly insertMany: (rows: Row[]) => Promise<void>,
+    /** Rows per statement (PostgreSQL allows 65,535 parameters in one statement). */
+    private readonly maxRows = 500,
+  ) {}
+
+  insert(row: Row): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ row, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, this.maxRows);
+      this.insertMany(batch.map((b) => b.row)).then(
+        () => {
+          for (const b of batch) b.resolve();
+        },
+        () => {
+          for (const b of batch) this.insertMany([b.row]).then(b.resolve, b.reject);
+        },
+      );
+    }
+  }
+}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type OpenedStore } from '../../src/store/open.js';
 import type { TokenRecord } from '../../src/store/types.js';
+import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
 
 const tok = (hash: string, extra: Partial<TokenRecord> = {}): TokenRecord => ({
   tenantId: 'default', hash, kind: 'access_token', clientId: 'c', subject: null, scope: ['a'], grantId: null,
@@ -54,5 +55,46 @@ describe('SQLite group commit of token inserts', () => {
     await outside;
     expect(await store.findToken('default', 'inside')).toBeUndefined();
     expect(await store.findToken('default', 'outside')).toBeDefined();
+  });
+});
+
+// The same promises on whichever database this pass runs on (PostgreSQL: MultiRowInsertBatcher).
+describe('group commit of token inserts on the test database', () => {
+  let store: OpenedStore;
+  let url: string;
+  beforeAll(async () => {
+    url = await testDatabaseUrl(mkdtempSync(join(tmpdir(), 'lk-batch-')));
+    store = await openStore({ url });
+  });
+  afterAll(async () => {
+    await store.close();
+    await dropTestDatabase(url);
+  });
+
+  it('concurrent inserts all settle, each row readable once its promise resolves', async () => {
+    await Promise.all(
+      Array.from({ length: 300 }, async (_, i) => {
+        await store.insertToken(tok(`g${i}`));
+        expect(await store.findToken('default', `g${i}`)).toBeDefined();
+      }),
+    );
+  });
+
+  it('a duplicate key in a batch rejects alone; the rows beside it are written', async () => {
+    await store.insertToken(tok('gdup'));
+    const results = await Promise.allSettled([store.insertToken(tok('g-n1')), store.insertToken(tok('gdup')), store.insertToken(tok('g-n2'))]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await store.findToken('default', 'g-n1')).toBeDefined();
+    expect(await store.findToken('default', 'g-n2')).toBeDefined();
+  });
+
+  it('an insert inside a transaction is not batched: it rolls back with its transaction', async () => {
+    await store
+      .transaction(async (tx) => {
+        await tx.insertToken(tok('g-inside'));
+        throw new Error('roll back');
+      })
+      .catch(() => undefined);
+    expect(await store.findToken('default', 'g-inside')).toBeUndefined();
   });
 });
