@@ -1,4 +1,4 @@
-import { type Kysely, type Transaction, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction, sql } from 'kysely';
 import type {
   AuthorizationCodeRecord,
   ManagementTokenRecord,
@@ -475,7 +475,9 @@ export class KyselyStore implements Store {
       const row = this.tokenRead.get(tenantId, hash) as TokenRow | undefined;
       return row && toToken(row);
     }
-    const r = await this.db.selectFrom('tokens').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    // Elsewhere the SQL text is fixed too: skip the query builder and its compiler.
+    const text = this.dialect === 'postgres' ? 'select * from "tokens" where "tenant_id" = $1 and "hash" = $2' : 'select * from "tokens" where "tenant_id" = ? and "hash" = ?';
+    const r = (await this.db.executeQuery<TokenRow>(CompiledQuery.raw(text, [tenantId, hash]))).rows[0];
     return r && toToken(r);
   }
   async consumeToken(tenantId: string, hash: string, now: number) {
