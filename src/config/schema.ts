@@ -119,6 +119,7 @@ export const configSchema = z
     cleanupInterval: z.coerce.number().int().min(0).max(86400).default(300),
     cleanupGrace: z.coerce.number().int().min(0).max(365 * 86400).default(3600),
     cleanupRetention: seconds(7 * 86400),
+    auditRetention: z.coerce.number().int().min(0).max(10 * 365 * 86400).default(90 * 86400),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -206,4 +207,5 @@ export const optionDocs: Record<keyof Config, string> = {
   cleanupInterval: 'How often expired codes, tickets, pushed requests, device codes, replay-cache entries, tokens, sessions, rate-limit windows and old logout deliveries are deleted, seconds (one process of the cluster, or of all instances sharing a database, runs each sweep). 0 turns the cleanup off.',
   cleanupGrace: 'How long expired or ended rows are kept before the cleanup deletes them, seconds (keeps recent history for reuse detection and diagnosis).',
   cleanupRetention: 'How long delivered or abandoned back-channel logout deliveries are kept, seconds.',
+  auditRetention: 'How long audit events are kept before the cleanup deletes them, seconds (default 90 days); 0 keeps them forever.',
 };

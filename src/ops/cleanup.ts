@@ -11,6 +11,8 @@ export interface CleanupOptions {
   graceS: number;
   /** Finished back-channel logout deliveries are kept this long, seconds. */
   retentionS: number;
+  /** Audit events are kept this long, seconds; 0: forever. */
+  auditRetentionS?: number;
   /** Rows per DELETE statement. */
   batchSize?: number;
   /** At most this many statements per table per sweep (the rest waits for the next sweep). */
@@ -20,7 +22,7 @@ export interface CleanupOptions {
 /** Dead rows by table, in the order the sweep visits them. */
 const TARGETS: readonly PurgeTarget[] = [
   'authorization_codes', 'tickets', 'pushed_requests', 'device_codes', 'jti_replay_cache', 'rate_limits', 'sessions', 'tokens',
-  'logout_deliveries',
+  'logout_deliveries', 'audit_events',
 ];
 
 const LEASE = 'cleanup';
@@ -62,8 +64,16 @@ export class CleanupJob {
     const now = this.now();
     const deleted = {} as Record<PurgeTarget, number>;
     for (const target of TARGETS) {
+      if (target === 'audit_events' && !this.opts.auditRetentionS) {
+        deleted[target] = 0;
+        continue;
+      }
       // Rate-limit windows need no grace: past its end a window counts for nothing.
-      const cutoff = target === 'logout_deliveries' ? now - this.opts.retentionS : target === 'rate_limits' ? now : now - this.opts.graceS;
+      const cutoff =
+        target === 'logout_deliveries' ? now - this.opts.retentionS
+        : target === 'audit_events' ? now - this.opts.auditRetentionS!
+        : target === 'rate_limits' ? now
+        : now - this.opts.graceS;
       let total = 0;
       for (let i = 0; i < this.maxBatches && !this.stopped; i++) {
         const n = await this.store.purgeExpired(target, cutoff, this.batchSize);

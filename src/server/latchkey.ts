@@ -152,7 +152,7 @@ export class Latchkey {
     this.cleanup = new CleanupJob(
       store,
       clock,
-      { intervalS: config.cleanupInterval, graceS: config.cleanupGrace, retentionS: config.cleanupRetention },
+      { intervalS: config.cleanupInterval, graceS: config.cleanupGrace, retentionS: config.cleanupRetention, auditRetentionS: config.auditRetention },
       this.metrics,
       log,
     );

@@ -1034,4 +1034,6 @@ const PURGES: Record<PurgeTarget, { table: string; keys: string[]; dead: (cutoff
   pushed_requests: { table: 'pushed_requests', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
   device_codes: { table: 'device_codes', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
   jti_replay_cache: { table: 'jti_replay_cache', keys: ['tenant_id', 'namespace', 'jti'], dead: (c) => sql`expires_at < ${c}` },
+  // Audit events carry milliseconds; the cutoff is in seconds.
+  audit_events: { table: 'audit_events', keys: ['id'], dead: (c) => sql`at < ${c * 1000}` },
 };

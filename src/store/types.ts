@@ -573,7 +573,8 @@ export type PurgeTarget =
   | 'logout_deliveries'
   | 'pushed_requests'
   | 'device_codes'
-  | 'jti_replay_cache';
+  | 'jti_replay_cache'
+  | 'audit_events';
 
 export interface MaintenanceStore {
   /**

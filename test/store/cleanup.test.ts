@@ -85,6 +85,7 @@ describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqli
     expect(deleted).toEqual({
       authorization_codes: 1, tickets: 1, pushed_requests: 1, device_codes: 1, jti_replay_cache: 1, rate_limits: 1, sessions: 2, tokens: 2,
       logout_deliveries: 2,
+      audit_events: 0, // this job has no auditRetention: events are kept
     });
 
     expect((await store.consumeCode(T, 'c-old', NOW))).toBeUndefined();
@@ -147,5 +148,24 @@ describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqli
     expect(outcomes.find((o) => o)!.authorization_codes).toBe(1);
     expect(await job(store, { now: NOW + 299 }).runIfLeader()).toBeUndefined();
     expect(await job(store, { now: NOW + 300 }).runIfLeader()).toBeDefined();
+  });
+});
+
+describe(`audit retention (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqlite'})`, () => {
+  const event = (id: string, atSeconds: number) => ({
+    id, tenantId: 'default', at: atSeconds * 1000, type: 'token.issued' as const, clientId: 'c', subject: null, ip: null, resultCode: 'LK2001', detail: {},
+  });
+
+  it('audit events older than auditRetention are deleted, newer ones kept; auditRetention 0 keeps every event', async () => {
+    const store = await freshStore();
+    const DAY = 86400;
+    await store.insertAuditEvents([event('a-old', NOW - 91 * DAY), event('a-older', NOW - 400 * DAY), event('a-new', NOW - 89 * DAY), event('a-now', NOW)]);
+    const keepAll = new CleanupJob(store, () => NOW * 1000, { intervalS: 300, graceS: GRACE, retentionS: RETENTION, auditRetentionS: 0 }, new LatchkeyMetrics());
+    expect((await keepAll.sweep()).audit_events).toBe(0);
+    expect(await count(store, 'audit_events')).toBe(4);
+    const ninetyDays = new CleanupJob(store, () => NOW * 1000, { intervalS: 300, graceS: GRACE, retentionS: RETENTION, auditRetentionS: 90 * DAY, batchSize: 1 }, new LatchkeyMetrics());
+    expect((await ninetyDays.sweep()).audit_events).toBe(2);
+    const left = await store.listAuditEvents('default', { limit: 10 });
+    expect(left.map((e) => e.id).sort()).toEqual(['a-new', 'a-now']);
   });
 });

@@ -337,6 +337,8 @@ const m006ops: Migration = {
 const m0011PerfSubjectIdx: Migration = {
   async up(db: Kysely<any>) {
     await db.schema.dropIndex('idx_0004_tokens_subject').execute();
+    // The cleanup deletes audit events by age across tenants (auditRetention).
+    await db.schema.createIndex('idx_0011_audit_events_at').on('audit_events').column('at').execute();
     await db.schema
       .createIndex('idx_0011_tokens_subject')
       .on('tokens')
