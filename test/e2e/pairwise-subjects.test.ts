@@ -114,6 +114,20 @@ describe('pairwise subject identifiers', () => {
     expect(new URL(wrong.page.location!).searchParams.get('error')).toBe('login_required'); // the local sub is not this client's
   });
 
+  it('RP-Initiated Logout §2: a pairwise client\'s id_token_hint ends the session at once (tied by sid, not by sub)', async () => {
+    const c = await t.client({ subject_type: 'pairwise', post_logout_redirect_uris: ['https://rp.example/bye'] });
+    const config = await t.rp(c);
+    const browser = t.browser();
+    const tokens = await redeem(config, await authorize(config, browser));
+    expect(tokens.claims()!.sid).toBeTruthy();
+    const r = await browser.request(`${t.issuer}/oauth/logout?${new URLSearchParams({ id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'https://rp.example/bye', state: 's' })}`);
+    expect(r.status).toBe(303); // no confirmation page
+    expect(r.location).toBe('https://rp.example/bye?state=s');
+    // The session is gone: prompt=none now answers login_required.
+    const again = await startAuthorization(config, browser, { prompt: 'none' });
+    expect(new URL(again.page.location!).searchParams.get('error')).toBe('login_required');
+  });
+
   it('OIDC Registration §5: an update (RFC 7592 §2.2) checks the sector document again', async () => {
     const doc = sector('/update/redirect_uris.json', [CB]);
     const reg = await fetch(t.discovery.registration_endpoint, {
