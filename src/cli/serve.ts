@@ -104,4 +104,7 @@ export function startupWarnings(config: Config, log: { warn(msg: string): void }
     log.warn('allowRemoteRequestUri is on: the server fetches request objects from clients\' registered https request_uris (RFC 9101 §10.4)');
   }
   if (config.insecureAllowHttpJwksUri) log.warn('insecureAllowHttpJwksUri is on: client keys may be fetched over plain http and forged in transit');
+  if (config.insecureAllowHttpSectorIdentifierUri) {
+    log.warn('insecureAllowHttpSectorIdentifierUri is on: sector_identifier_uri documents may be fetched over plain http and forged in transit');
+  }
 }

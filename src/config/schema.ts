@@ -111,6 +111,7 @@ export const configSchema = z
       .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
       .transform((v) => v === true || v === 'true' || v === '1')
       .default(false),
+    insecureAllowHttpSectorIdentifierUri: flag(false),
     workers: z.coerce.number().int().min(1).max(256).optional(),
     migrateOnStart: flag(true),
     accessLog: flag(false),
@@ -197,6 +198,8 @@ export const optionDocs: Record<keyof Config, string> = {
   softwareStatementJwks:
     'Path to a JWK Set of issuers trusted to sign software statements (RFC 7591 §2.3). Unset: registrations carrying a software_statement are rejected.',
   insecureAllowHttpJwksUri: 'Allow http:// client jwks_uri values (development only: keys fetched without TLS can be forged). Logs a warning.',
+  insecureAllowHttpSectorIdentifierUri:
+    'Allow http:// sector_identifier_uri values (development only: a document fetched without TLS can be forged, and with it the pairwise sector). Logs a warning.',
   workers:
     'Processes that serve requests (`latchkey serve --workers N`): a primary runs migrations and start-up once, then forks N workers sharing the port, and restarts a worker that dies. Default: the number of CPU cores available. 1 serves from one process, no cluster.',
   migrateOnStart:

@@ -116,6 +116,10 @@ const wireSchema = z.object({
   software_statement: z.string().max(16 * 1024).optional(),
   dpop_bound_access_tokens: z.boolean().optional(), // RFC 9449 §5.2
   tls_client_certificate_bound_access_tokens: z.boolean().optional(), // RFC 8705 §3.4
+  // OIDC Registration §2: subject identifiers (OIDC Core §8) and signed UserInfo (OIDC Core §5.3.2)
+  subject_type: z.enum(['public', 'pairwise']).optional(),
+  sector_identifier_uri: z.string().max(2000).url().optional(),
+  userinfo_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -188,6 +192,8 @@ export interface ValidateOptions {
   supportedAuthMethods?: readonly string[];
   /** Accept http:// jwks_uri values (configuration insecureAllowHttpJwksUri). */
   allowHttpJwksUri?: boolean;
+  /** Accept http:// sector_identifier_uri values (configuration insecureAllowHttpSectorIdentifierUri). */
+  allowHttpSectorIdentifierUri?: boolean;
 }
 
 /** Fields only an operator (CLI, admin API) sets; a dynamically registering client cannot (RFC 7591 §2: MAY ignore). */
@@ -240,6 +246,24 @@ function checkAuthMetadata(m: z.output<typeof wireSchema>, method: TokenEndpoint
     }
   }
   if (m.client_secret !== undefined && !SECRET_METHODS.includes(method)) throw invalid(`a client using ${method} has no client_secret`);
+}
+
+/**
+ * OIDC Registration §2 and OIDC Core §8.1: sector_identifier_uri is an https URL (checked against its document
+ * later, when it is fetched: client-records.ts); a pairwise client needs one sector, so redirect URIs on several
+ * hosts need a sector_identifier_uri.
+ */
+function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[], opts: ValidateOptions): void {
+  if (m.sector_identifier_uri !== undefined) {
+    const u = new URL(m.sector_identifier_uri);
+    if (u.hash) throw invalid('sector_identifier_uri must not have a fragment');
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && opts.allowHttpSectorIdentifierUri)) throw invalid('sector_identifier_uri must use https (OIDC Registration §2)');
+  }
+  if (m.subject_type === 'pairwise' && m.sector_identifier_uri === undefined) {
+    const hosts = new Set(redirectUris.map((r) => new URL(r).host.toLowerCase()));
+    if (hosts.size === 0) throw invalid('subject_type pairwise needs redirect_uris or a sector_identifier_uri to name its sector (OIDC Core §8.1)');
+    if (hosts.size > 1) throw invalid('subject_type pairwise with redirect_uris on several hosts needs a sector_identifier_uri (OIDC Core §8.1)');
+  }
 }
 
 export interface ValidatedMetadata {
@@ -307,6 +331,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   for (const [field, u] of [['backchannel_logout_uri', m.backchannel_logout_uri], ['frontchannel_logout_uri', m.frontchannel_logout_uri]] as const) {
     if (u !== undefined && (!/^https?:\/\//.test(u) || u.includes('#'))) throw invalid(`${field}: must be an http(s) URI without a fragment`);
   }
+  checkSubjectType(m, redirectUris, opts);
   const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;
   const scope = m.scope === undefined ? [...defaultScope] : [...new Set(m.scope.split(' ').filter(Boolean))];
   for (const s of scope) if (!scopeToken.test(s)) throw invalid(`scope: ${JSON.stringify(s)} is not a valid scope token`);
@@ -396,6 +421,9 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     softwareStatement: m.software_statement,
     dpopBoundAccessTokens: m.dpop_bound_access_tokens,
     tlsClientCertificateBoundAccessTokens: m.tls_client_certificate_bound_access_tokens,
+    subjectType: m.subject_type,
+    sectorIdentifierUri: m.sector_identifier_uri,
+    userinfoSignedResponseAlg: m.userinfo_signed_response_alg,
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -461,6 +489,9 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     software_statement: c.softwareStatement,
     dpop_bound_access_tokens: c.dpopBoundAccessTokens,
     tls_client_certificate_bound_access_tokens: c.tlsClientCertificateBoundAccessTokens,
+    subject_type: c.subjectType,
+    sector_identifier_uri: c.sectorIdentifierUri,
+    userinfo_signed_response_alg: c.userinfoSignedResponseAlg,
   };
   // RFC 7591 §3.2.1: REQUIRED when a secret was issued; 0 = it does not expire.
   if (c.secretHash) out.client_secret_expires_at = 0;

@@ -5,6 +5,7 @@ import { clientToJson, SECRET_METHODS, validateClientMetadata, type ValidateOpti
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
 import { applySoftwareStatement } from './software-statement.js';
+import { checkSectorIdentifierUri } from './sector-identifier.js';
 
 /**
  * Building and changing client records: one implementation for dynamic registration (RFC 7591/7592), the admin
@@ -23,6 +24,7 @@ export function clientValidateOptions(ctx: EngineContext, dynamic: boolean): Val
   return {
     supportedAuthMethods: supportedClientAuthMethods(ctx.clients),
     allowHttpJwksUri: ctx.clients?.keySet.allowHttp ?? false,
+    allowHttpSectorIdentifierUri: ctx.clients?.allowHttpSectorIdentifierUri ?? false,
     dynamic: dynamic ? { allowedScopes: ctx.clients?.registrationScopes ?? [] } : undefined,
   };
 }
@@ -47,6 +49,7 @@ const NO_PREVIOUS_SECRET = { previousSecretHash: undefined, previousSecretJwe: u
 export async function newClientRecord(ctx: EngineContext, input: unknown, opts: { dynamic: boolean }): Promise<{ client: ClientRecord; issued: IssuedCredentials }> {
   const merged = await applySoftwareStatement(ctx, asObject(input));
   const { clientId, clientSecret, metadata } = validateClientMetadata(merged, clientValidateOptions(ctx, opts.dynamic));
+  await checkSectorIdentifierUri(ctx, metadata);
   const id = clientId ?? newHandle(ctx.random, 16);
   const method = metadata.tokenEndpointAuthMethod;
   const secret = SECRET_METHODS.includes(method) ? (clientSecret ?? newHandle(ctx.random, 32)) : undefined;
@@ -79,6 +82,7 @@ export async function replacedClientRecord(
 ): Promise<{ client: ClientRecord; issued: IssuedCredentials }> {
   const merged = await applySoftwareStatement(ctx, { ...asObject(input), client_id: existing.clientId });
   const { clientSecret, metadata } = validateClientMetadata(merged, clientValidateOptions(ctx, opts.dynamic));
+  await checkSectorIdentifierUri(ctx, metadata);
   if (opts.dynamic) metadata.skipConsent = existing.skipConsent;
   const method = metadata.tokenEndpointAuthMethod;
   const issued: IssuedCredentials = {};

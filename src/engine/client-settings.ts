@@ -16,4 +16,6 @@ export interface ClientSettings {
   registrationScopes: readonly string[];
   /** Keys of issuers trusted to sign software statements (RFC 7591 §2.3); absent: statements are rejected. */
   softwareStatementKeys?: JSONWebKeySet;
+  /** Fetch http:// sector_identifier_uri documents too (development only; insecureAllowHttpSectorIdentifierUri). */
+  allowHttpSectorIdentifierUri?: boolean;
 }

@@ -70,9 +70,9 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
   // RFC 8414 §2, RFC 7591: only when registration is enabled.
   if (opts.clients && opts.clients.registration !== 'off') doc.registration_endpoint = e.registration;
   if (kind === 'openid' || hasCodeFlow) {
-    doc.subject_types_supported = ['public'];
+    doc.subject_types_supported = ['public', 'pairwise']; // OIDC Core §8; pairwise: src/engine/subject.ts
     doc.id_token_signing_alg_values_supported = [...SIGNING_ALGS];
-    doc.userinfo_signing_alg_values_supported = undefined;
+    doc.userinfo_signing_alg_values_supported = [...SIGNING_ALGS]; // OIDC Core §5.3.2, userinfo_signed_response_alg
     doc.claims_supported = [
       'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'c_hash', 'sid',
       'name', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture',

@@ -8,6 +8,7 @@ import { OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
 import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
+import { subjectFor } from './subject.js';
 
 export type IntrospectionAction = 'OK' | 'INVALID_CLIENT' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
@@ -114,7 +115,9 @@ async function activeBody(ctx: EngineContext, r: TokenRecord): Promise<Record<st
   // RFC 9068 §2.2: a client acting for itself is the JWT access token's sub; opaque tokens say the same, so a
   // resource server sees one shape whatever the format.
   // A token exchanged from another client's own token stands for that client (data.sub, RFC 8693).
-  body.sub = r.subject ?? (typeof r.data.sub === 'string' ? r.data.sub : r.clientId);
+  // OIDC Core §8: a user's sub as the token's client knows it (pairwise clients get their own).
+  const owner = r.subject !== null ? await ctx.store.findClient(ctx.tenant.id, r.clientId) : undefined;
+  body.sub = (r.subject !== null ? subjectFor(ctx, owner, r.subject) : undefined) ?? (typeof r.data.sub === 'string' ? r.data.sub : r.clientId);
   const aud = r.data.aud;
   if (Array.isArray(aud) && aud.length) body.aud = aud.length === 1 ? aud[0] : aud;
   else if (typeof aud === 'string') body.aud = aud;

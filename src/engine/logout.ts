@@ -47,6 +47,9 @@ export async function endSessionRequest(input: { parameters: string }, ctx: Engi
           throw new OAuthError('invalid_request', 'client_id does not match the id_token_hint audience', { resultCode: 'LK9001' });
         }
         client = await ctx.store.findClient(ctx.tenant.id, clientId ?? aud[0] ?? '');
+        // OIDC Core §8: a pairwise client's sub is not the local one, so it cannot tie the request to a session
+        // by sub; its sid still can.
+        if (client?.subjectType === 'pairwise') hintSub = undefined;
       } else if (params.has('client_id')) {
         client = await ctx.store.findClient(ctx.tenant.id, params.get('client_id')!.slice(0, 255));
         if (!client) throw new OAuthError('invalid_request', 'unknown client_id', { resultCode: 'LK9001' });

@@ -6,6 +6,8 @@ export interface BoundedFetchOptions {
   timeoutMs?: number;
   maxBytes?: number;
   accept?: string;
+  /** Also fetch http:// URLs (development only: an operator's insecure* option). */
+  allowHttp?: boolean;
 }
 
 export class RemoteFetchError extends Error {
@@ -15,7 +17,7 @@ export class RemoteFetchError extends Error {
 export async function fetchBounded(url: string, opts: BoundedFetchOptions = {}): Promise<{ status: number; contentType: string; body: string }> {
   const timeoutMs = opts.timeoutMs ?? 3000;
   const maxBytes = opts.maxBytes ?? 64 * 1024;
-  if (!url.startsWith('https://')) throw new RemoteFetchError('only https URLs are fetched');
+  if (!url.startsWith('https://') && !(opts.allowHttp && url.startsWith('http://'))) throw new RemoteFetchError('only https URLs are fetched');
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {

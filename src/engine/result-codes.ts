@@ -173,6 +173,9 @@ export const resultCodes = {
   LK13005: 'The authorization code is bound to a DPoP key (dpop_jkt) and the proof is missing or signed with another key (RFC 9449 §10).',
   LK13006: 'dpop_jkt is not a JWK SHA-256 thumbprint, or does not match the DPoP proof sent with the pushed request (RFC 9449 §10).',
   LK13007: 'The client registered tls_client_certificate_bound_access_tokens and presented no client certificate (RFC 8705 §3).',
+  // issue 12 (dynamic conformance): pairwise subjects, sector_identifier_uri, signed UserInfo (LK94xx)
+  LK9401: 'Registration: sector_identifier_uri could not be fetched, is not a JSON array of URIs, or does not list every redirect URI (OIDC Registration §5); answered invalid_client_metadata.',
+  LK9402: 'UserInfo: answered as a JWT signed with the client\'s userinfo_signed_response_alg (OIDC Core §5.3.2).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

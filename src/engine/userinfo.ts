@@ -1,9 +1,11 @@
 import type { TokenRecord } from '../store/types.js';
 import { activeAccessToken, bearerError, extractBearer, type BearerInput, type ResourceAction, runResource } from './bearer.js';
 import { claimsForScopes, SCOPE_CLAIMS, USER_CLAIMS } from './claims.js';
-import { endpointsOf, type EngineContext } from './context.js';
+import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import type { OAuthError } from './errors.js';
-import { jsonResult, runEngine, type Result } from './result.js';
+import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
+import { subjectFor } from './subject.js';
+import { signJwt, SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { resultCodes } from './result-codes.js';
 import { checkTokenBinding, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
 
@@ -59,9 +61,24 @@ function requestedByName(record: TokenRecord): string[] {
  * Step two's rule: the claims the token's scopes release, plus those requested by name (OIDC Core §5.5: released
  * even without their scope), and sub, always the token's (OIDC Core §5.3.2).
  */
-function userInfoBody(record: TokenRecord, claims: Record<string, unknown>): Record<string, unknown> {
+function userInfoBody(record: TokenRecord, claims: Record<string, unknown>, sub: string): Record<string, unknown> {
   const byName = Object.fromEntries(requestedByName(record).filter((n) => USER_CLAIMS.has(n) && claims[n] !== undefined).map((n) => [n, claims[n]]));
-  return { ...claimsForScopes(record.scope, claims), ...byName, sub: record.subject };
+  return { ...claimsForScopes(record.scope, claims), ...byName, sub };
+}
+
+/**
+ * The UserInfo response for the token's client: sub as that client knows the user (OIDC Core §8: pairwise
+ * clients get their own), as JSON, or (OIDC Core §5.3.2, OIDC Registration §2 userinfo_signed_response_alg) as a
+ * JWT signed by us, with iss and aud so the client can tell it is meant for it.
+ */
+async function userInfoAnswer(ctx: EngineContext, record: TokenRecord, claims: Record<string, unknown>): Promise<Result<UserInfoAction>> {
+  const client = await ctx.store.findClient(ctx.tenant.id, record.clientId);
+  const body = userInfoBody(record, claims, subjectFor(ctx, client, record.subject!));
+  const alg = client?.userinfoSignedResponseAlg;
+  if (alg === undefined || !(SIGNING_ALGS as readonly string[]).includes(alg)) return jsonResult('OK', 200, 'LK4001', body);
+  const key = (await ctx.keys()).signingKey(alg as SigningAlg);
+  const jwt = signJwt(key, { ...body, iss: ctx.tenant.issuer, aud: record.clientId, iat: nowSeconds(ctx) });
+  return { action: 'OK', resultCode: 'LK9402', resultMessage: resultCodes.LK9402, responseContent: jwt, status: 200, contentType: 'application/jwt', headers: { ...NO_STORE } };
 }
 
 export interface UserInfoRequestInput extends PresentedProof {
@@ -114,7 +131,7 @@ export interface UserInfoIssueInput {
 export function userinfoIssue(input: UserInfoIssueInput, ctx: EngineContext): Promise<Result<UserInfoAction>> {
   return runResource(ctx, async () => {
     const record = await userInfoToken(ctx, input.token);
-    return jsonResult('OK', 200, 'LK4001', userInfoBody(record, input.claims));
+    return userInfoAnswer(ctx, record, input.claims);
   });
 }
 
@@ -140,7 +157,7 @@ export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Resu
       );
       const user = await ctx.store.findUserById(ctx.tenant.id, record.subject!);
       if (!user || user.disabled) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401);
-      return jsonResult('OK', 200, 'LK4001', userInfoBody(record, user.claims));
+      return userInfoAnswer(ctx, record, user.claims);
     },
     actionFor,
     'INTERNAL_SERVER_ERROR',

@@ -111,6 +111,7 @@ export function clientSettingsFrom(config: Config): ClientSettings {
     registration: config.registration,
     registrationScopes: config.registrationScopes,
     softwareStatementKeys: config.softwareStatementJwks ? readJwks(config.softwareStatementJwks, 'softwareStatementJwks') : undefined,
+    allowHttpSectorIdentifierUri: config.insecureAllowHttpSectorIdentifierUri,
   };
 }
 

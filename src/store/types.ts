@@ -100,6 +100,12 @@ export interface ClientMetadata {
   dpopBoundAccessTokens?: boolean;
   /** RFC 8705 §3.4: access tokens are bound to the client certificate presented at the token endpoint. */
   tlsClientCertificateBoundAccessTokens?: boolean;
+  /** OIDC Core §8, OIDC Registration §2: public (default) or pairwise subject identifiers for this client. */
+  subjectType?: 'public' | 'pairwise';
+  /** OIDC Registration §2: an https URL listing the client's redirect URIs; its host is the pairwise sector (OIDC Core §8.1). */
+  sectorIdentifierUri?: string;
+  /** OIDC Registration §2: UserInfo responses are JWTs signed with this alg (OIDC Core §5.3.2); JSON when absent. */
+  userinfoSignedResponseAlg?: string;
 }
 
 /** Which token exchanges (RFC 8693) a client may perform. */

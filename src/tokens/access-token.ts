@@ -3,6 +3,7 @@ import { nowSeconds } from '../engine/context.js';
 import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { newHandle } from './handles.js';
 import { signJwt } from './jwt.js';
+import { subjectFor } from '../engine/subject.js';
 
 export interface AccessTokenRequest {
   client: ClientRecord;
@@ -70,7 +71,8 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
       exp: expiresAt,
       aud: audience.length === 1 ? audience[0] : audience, // RFC 7519 §4.1.3: a string when there is one
       // RFC 9068 §2.2: with no resource owner (client_credentials), sub names the client.
-      sub: req.subject ?? req.clientSubject ?? req.client.clientId,
+      // OIDC Core §8: a pairwise client (and whoever it shows the token to) sees its own sub, never the local one.
+      sub: (req.subject === null ? undefined : subjectFor(ctx, req.client, req.subject)) ?? req.clientSubject ?? req.client.clientId,
       client_id: req.client.clientId,
       iat: now,
       jti,

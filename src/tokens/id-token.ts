@@ -3,6 +3,7 @@ import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { ClientRecord } from '../store/types.js';
 import { signJwt, type SigningAlg } from './jwt.js';
+import { subjectFor } from '../engine/subject.js';
 
 /**
  * OIDC Core §3.1.3.6 / §3.3.2.11: at_hash and c_hash are the left half of the hash of the ASCII value, with the
@@ -35,7 +36,7 @@ export async function mintIdToken(ctx: EngineContext, req: IdTokenRequest): Prom
   const payload: Record<string, unknown> = {
     ...req.claims,
     iss: ctx.tenant.issuer,
-    sub: req.subject,
+    sub: subjectFor(ctx, req.client, req.subject), // OIDC Core §8: pairwise clients see their own sub
     aud: req.client.clientId,
     exp: now + (req.client.idTokenLifetime ?? ctx.tenant.settings.idTokenTtl),
     iat: now,

@@ -3,6 +3,7 @@ import { nowSeconds } from '../engine/context.js';
 import type { ClientRecord } from '../store/types.js';
 import { newHandle } from './handles.js';
 import { signJwt, type SigningAlg } from './jwt.js';
+import { subjectFor } from '../engine/subject.js';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -20,7 +21,7 @@ export async function mintLogoutToken(ctx: EngineContext, client: ClientRecord, 
     exp: now + 120,
     jti: newHandle(ctx.random, 16),
     events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
-    sub: who.sub,
+    sub: subjectFor(ctx, client, who.sub), // the sub this client knows the user by (OIDC Core §8)
   };
   if (who.sid !== undefined) payload.sid = who.sid;
   return signJwt(key, payload, { typ: 'logout+jwt' });

@@ -39,12 +39,33 @@ export interface LoginPageModel {
   purpose?: string;
   /** Extra hidden fields carried through the form. */
   hidden?: Record<string, string>;
+  /** OIDC Registration §2: the client's logo, privacy policy and terms of service, shown to the user. */
+  logoUri?: string;
+  policyUri?: string;
+  tosUri?: string;
+}
+
+/**
+ * OIDC Registration §2: the OP SHOULD show the End-User the client's policy_uri and tos_uri (and display its
+ * logo_uri). They are client-chosen http(s) URLs (validated at registration), shown as plain links.
+ */
+export function clientLinks(m: { policyUri?: string; tosUri?: string }): string {
+  const links = [
+    m.policyUri ? `<a href="${esc(m.policyUri)}" rel="noopener noreferrer" target="_blank">Privacy policy</a>` : '',
+    m.tosUri ? `<a href="${esc(m.tosUri)}" rel="noopener noreferrer" target="_blank">Terms of service</a>` : '',
+  ].filter(Boolean);
+  return links.length ? `<p class="muted client-links">${links.join(' · ')}</p>` : '';
+}
+
+/** What a page shows of the client besides its name (OIDC Registration §2 logo_uri, policy_uri, tos_uri). */
+export function clientBranding(c: { logoUri?: string; policyUri?: string; tosUri?: string }): { logoUri?: string; policyUri?: string; tosUri?: string } {
+  return { logoUri: c.logoUri, policyUri: c.policyUri, tosUri: c.tosUri };
 }
 
 export function loginPage(m: LoginPageModel): string {
   return layout(
     'Sign in',
-    `<h1>Sign in</h1>
+    `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>Sign in</h1>
 <p class="muted">${m.purpose ? esc(m.purpose) : `to continue to <strong>${esc(m.clientName)}</strong>`}</p>
 ${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
 ${m.continueAs ? `<form method="post" action="${esc(m.action)}"><input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="continue" value="1">
@@ -57,7 +78,7 @@ ${Object.entries(m.hidden ?? {}).map(([k, v]) => `<input type="hidden" name="${e
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required${m.username ? ' autofocus' : ''}>
 <div class="actions"><button type="submit" class="primary">Sign in</button></div>
-</form>`,
+</form>${clientLinks(m)}`,
   );
 }
 
@@ -83,6 +104,8 @@ export interface ConsentPageModel {
   /** User claims asked for by name (OIDC Core §5.5 claims parameter). */
   claims?: string[];
   username: string;
+  policyUri?: string;
+  tosUri?: string;
 }
 
 const CLAIM_WORDS: Record<string, string> = {
@@ -105,7 +128,7 @@ export function consentPage(m: ConsentPageModel): string {
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 <div class="actions"><button type="submit" name="decision" value="deny">Deny</button><button type="submit" name="decision" value="approve" class="primary">Allow</button></div>
-</form>`,
+</form>${clientLinks(m)}`,
   );
 }
 

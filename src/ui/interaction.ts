@@ -28,6 +28,8 @@ export interface InteractionState {
   user?: UserRecord;
   consent?: ConsentRecord;
   now: number;
+  /** The sub the client knows a local user by (OIDC Core §8: pairwise clients get their own); identity when absent. */
+  subjectOf?: (localSub: string) => string;
 }
 
 /**
@@ -48,7 +50,7 @@ export function decide(s: InteractionState): Decision {
     if (r.prompt.includes('login')) login = true;
     // max_age=0 is prompt=login; otherwise re-authenticate once the last login is older than max_age.
     if (r.maxAge !== undefined && (r.maxAge === 0 || s.now - live.authTime > r.maxAge)) login = true;
-    if (named !== undefined && named !== live.subject) {
+    if (named !== undefined && named !== (s.subjectOf ? s.subjectOf(live.subject) : live.subject)) {
       if (none) return { kind: 'fail', reason: 'LOGIN_REQUIRED' };
       login = true;
     }

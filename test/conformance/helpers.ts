@@ -180,11 +180,18 @@ export async function redeem(
  * CheckForSubjectInIdToken, ValidateIdTokenNonce): verified by jose against the JWKS, the key chosen by kid;
  * iss, aud, exp and iat as OIDC Core §3.1.3.7 requires.
  */
-export async function validateIdToken(t: Conformance, idToken: string, clientId: string, nonce?: string): Promise<{ payload: JWTPayload; alg: string; kid?: string }> {
+export async function validateIdToken(
+  t: Conformance,
+  idToken: string,
+  clientId: string,
+  nonce?: string,
+  /** The sub this client should see: the test user's (public), or a pairwise one (OIDC Core §8.1). */
+  expectedSub: string = t.sub,
+): Promise<{ payload: JWTPayload; alg: string; kid?: string }> {
   const header = decodeProtectedHeader(idToken);
   expect(typeof header.kid).toBe('string');
   const { payload } = await jwtVerify(idToken, t.jwks, { issuer: t.issuer, audience: clientId, clockTolerance: 60 });
-  expect(payload.sub).toBe(t.sub);
+  expect(payload.sub).toBe(expectedSub);
   expect(typeof payload.exp).toBe('number');
   expect(typeof payload.iat).toBe('number');
   if (Array.isArray(payload.aud) && payload.aud.length > 1) expect(payload.azp).toBe(clientId); // OIDC Core §2

@@ -1,4 +1,5 @@
 // oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported (OP-request-Unsigned).
+import { exportJWK, generateKeyPair } from 'jose';
 import * as client from 'openid-client';
 import { describe, expect, it } from 'vitest';
 import { CB, completeAuthorization, redeem, requestObjectUrl, unsignedRequestObject, useConformance, validateIdToken } from './helpers.js';
@@ -27,9 +28,20 @@ describe('oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsup
     expect((await validateIdToken(t, tokens.id_token!, c.clientId, inner.nonce)).payload.nonce).toBe(inner.nonce);
   });
 
-  it('OIDC Registration §2, RFC 9101 §6.2: from a client that did not register alg none, an unsigned object is invalid_request_object, sent back to it', async () => {
+  it('OIDC Registration §2: a client that registered no request_object_signing_alg may use any supported alg, none included', async () => {
     const t = T();
     const c = await t.client();
+    const inner = { response_type: 'code', scope: 'openid', redirect_uri: CB, state: client.randomState(), nonce: client.randomNonce() };
+    const browser = t.browser();
+    const callback = await completeAuthorization(browser, await browser.follow(requestObjectUrl(t, c.clientId, inner, { request: unsignedRequestObject(t, c.clientId, inner) })));
+    expect(callback.searchParams.get('state')).toBe(inner.state);
+    await redeem(await t.rp(c), { callback, state: inner.state, nonce: inner.nonce, params: inner });
+  });
+
+  it('OIDC Registration §2, RFC 9101 §6.2: from a client that registered a signing alg, an unsigned object is invalid_request_object, sent back to it', async () => {
+    const t = T();
+    const { publicKey } = await generateKeyPair('RS256', { extractable: true });
+    const c = await t.client({ request_object_signing_alg: 'RS256', jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1' }] } });
     const inner = { response_type: 'code', scope: 'openid', redirect_uri: CB, state: 'inner', nonce: 'n' };
     const r = await t.browser().follow(requestObjectUrl(t, c.clientId, inner, { request: unsignedRequestObject(t, c.clientId, inner) }, { state: 'outer' }));
     const u = new URL(r.location!);

@@ -284,9 +284,11 @@ describe('authorization checks (engine units)', () => {
       expect((await run(checkRequestObject, state({ request: 'x', request_uri: 'https://x.example/r' }, signer)))?.resultCode).toBe('LK7009');
     });
 
-    it('alg none is refused unless the client registered request_object_signing_alg none (then only unsigned objects)', async () => {
+    it('OIDC Registration §2: alg none is refused from a client that registered a signing alg, accepted with none or no alg registered (none: only unsigned)', async () => {
       const unsigned = new UnsecuredJWT({ response_type: 'code', scope: 'openid' }).encode();
-      expect((await run(checkRequestObject, ro(unsigned, signer)))?.resultCode).toBe('LK7008');
+      const strict = { ...signer, requestObjectSigningAlg: 'ES256' };
+      expect((await run(checkRequestObject, ro(unsigned, strict)))?.resultCode).toBe('LK7008');
+      expect(await run(checkRequestObject, ro(unsigned, signer))).toBeUndefined(); // no alg registered: any, none included
       const s = ro(unsigned, unsignedOk);
       expect(await run(checkRequestObject, s)).toBeUndefined();
       expect(s.params.get('scope')).toBe('openid');

@@ -37,6 +37,7 @@ import {
 } from './request.js';
 import { authorizationResponse, type ResponseTarget } from './response.js';
 import { checkDpopJkt } from './dpop-jkt.js';
+import { subjectFor } from '../subject.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
 
@@ -237,7 +238,7 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
     const target = targetOf(req, t.client);
     // OIDC Core §3.1.2.1 (id_token_hint), §5.5.1 (sub value): never answer for another user than the one named.
     const named = req.claimsSub ?? req.idTokenHintSub;
-    if (named !== undefined && named !== input.subject) {
+    if (named !== undefined && named !== subjectFor(ctx, t.client, input.subject)) {
       return await errorResponse(ctx, target, new OAuthError('login_required', 'the signed-in user is not the one the request named'), 'LK7015');
     }
     const acr = input.acr ?? ctx.tenant.settings.defaultAcr;

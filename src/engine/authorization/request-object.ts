@@ -11,8 +11,9 @@ export const PAR_URN_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
 /**
  * Algorithms a request object may be signed with. Asymmetric only: client secrets are stored hashed, so an
- * HMAC-signed request object could not be verified. `none` only for clients registered with
- * request_object_signing_alg "none" (OIDC Registration §2).
+ * HMAC-signed request object could not be verified. `none` from clients that registered request_object_signing_alg
+ * "none" or no alg at all (OIDC Registration §2: then any supported alg may be used), never from one that
+ * registered a signing alg.
  */
 export const REQUEST_OBJECT_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
@@ -45,7 +46,10 @@ export async function verifyRequestObject(ctx: EngineContext, client: ClientReco
   const options = { currentDate: new Date(ctx.clock()), clockTolerance: 30 };
   let payload: JWTPayload;
   if (header.alg === 'none') {
-    if (registered !== 'none') throw invalidObject('unsigned request objects are not accepted from this client');
+    // OIDC Registration §2: with no request_object_signing_alg registered, "any algorithm supported by the OP and
+    // the RP MAY be used", and none is among ours. An unsigned object is worth exactly what plain parameters are
+    // worth, and is treated so; a client that registered a signing alg never has unsigned objects accepted.
+    if (registered !== 'none' && registered !== undefined) throw invalidObject('unsigned request objects are not accepted from this client');
     if (parts[2] !== '') throw invalidObject('an unsigned request object has an empty signature');
     try {
       payload = UnsecuredJWT.decode(jwt, options).payload;

@@ -28,6 +28,8 @@ import {
 } from '../../services/rate-limit.js';
 import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
+import { subjectFor } from '../../engine/subject.js';
+import { clientBranding } from '../../ui/html.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
 
 /** Security headers for every HTML page (RFC 9700 §4.16 clickjacking; no referrer leaks of codes or tickets). */
@@ -104,6 +106,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       user: live?.user,
       consent,
       now: nowSeconds(ctx),
+      subjectOf: (sub) => subjectFor(ctx, t.client, sub),
     });
     const clientName = t.client.clientName ?? t.client.clientId;
     switch (d.kind) {
@@ -111,7 +114,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: d.reason }, ctx), targets);
       case 'login':
         return htmlHeaders(reply, targets).send(
-          loginPage({ action: `${ixPath(ticket)}/login`, csrf: csrfFor(ticket), clientName, username: t.request.loginHint, continueAs: d.continueAs }),
+          loginPage({ action: `${ixPath(ticket)}/login`, csrf: csrfFor(ticket), clientName, username: t.request.loginHint, continueAs: d.continueAs, ...clientBranding(t.client) }),
         );
       case 'create':
         return htmlHeaders(reply, targets).send(createAccountPage({ action: `${ixPath(ticket)}/create`, csrf: csrfFor(ticket), clientName }));
@@ -121,7 +124,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
             action: `${ixPath(ticket)}/consent`,
             csrf: csrfFor(ticket),
             clientName,
-            logoUri: t.client.logoUri,
+            ...clientBranding(t.client),
             scopes: t.request.scope,
             claims: requestedClaimNames(t.request.claims),
             username: live!.user.username,
@@ -256,7 +259,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       }
       const clientName = t.client.clientName ?? t.client.clientId;
       const again = (status: number, error: string, username?: string) =>
-        htmlHeaders(reply.code(status), targets).send(loginPage({ action: `${ixPath(ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error }));
+        htmlHeaders(reply.code(status), targets).send(loginPage({ action: `${ixPath(ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error, ...clientBranding(t.client) }));
       const user = await passwordLogin(req, reply, form, again);
       if (!user) return reply;
       await markLoggedIn();
