@@ -111,6 +111,7 @@ export const configSchema = z
       .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
       .transform((v) => v === true || v === 'true' || v === '1')
       .default(false),
+    insecureRemoteFetchAddresses: z.enum(['public', 'loopback', 'any']).default('public'),
     workers: z.coerce.number().int().min(1).max(256).optional(),
     migrateOnStart: flag(true),
     accessLog: flag(false),
@@ -196,6 +197,8 @@ export const optionDocs: Record<keyof Config, string> = {
   softwareStatementJwks:
     'Path to a JWK Set of issuers trusted to sign software statements (RFC 7591 §2.3). Unset: registrations carrying a software_statement are rejected.',
   insecureAllowHttpJwksUri: 'Allow http:// client jwks_uri values (development only: keys fetched without TLS can be forged). Logs a warning.',
+  insecureRemoteFetchAddresses:
+    "Which addresses the server may connect to when it fetches a URL a client chose (jwks_uri, request_uri by reference): public (default) only public unicast addresses; loopback also 127.0.0.0/8 and ::1 (development, tests); any also private, link-local and other special-purpose ranges. Checked on the resolved address when connecting, so DNS rebinding cannot bypass it. Anything but public logs a warning: a client could make the server reach your internal network (SSRF).",
   workers:
     'Processes that serve requests (`latchkey serve --workers N`): a primary runs migrations and start-up once, then forks N workers sharing the port, and restarts a worker that dies. Default: the number of CPU cores available. 1 serves from one process, no cluster.',
   migrateOnStart:

@@ -62,6 +62,8 @@ export async function openTestLatchkey(
         keyEncryptionKey: randomBytes(32).toString('base64url'),
         logLevel: 'silent',
         demo: false,
+        // Tests serve jwks_uri documents and request objects from loopback servers.
+        insecureRemoteFetchAddresses: 'loopback',
         ...overrides,
         databaseUrl: overrides.databaseUrl ?? ownDatabase,
       },
