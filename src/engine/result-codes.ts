@@ -173,6 +173,8 @@ export const resultCodes = {
   LK13005: 'The authorization code is bound to a DPoP key (dpop_jkt) and the proof is missing or signed with another key (RFC 9449 §10).',
   LK13006: 'dpop_jkt is not a JWK SHA-256 thumbprint, or does not match the DPoP proof sent with the pushed request (RFC 9449 §10).',
   LK13007: 'The client registered tls_client_certificate_bound_access_tokens and presented no client certificate (RFC 8705 §3).',
+  // reliability (issue 11 follow-up; LK95xx)
+  LK9501: 'The database could not be reached (restarting, failing over, network); nothing was issued or changed. Answered 503 temporarily_unavailable with Retry-After.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;
