@@ -12,7 +12,7 @@ import { DEFAULT_TENANT } from '../../store/types.js';
 import type { Result } from '../../engine/result.js';
 import { header, sendResult } from '../adapt.js';
 import { clientCertificateSource } from '../client-certificate.js';
-import { auditResult } from '../audit.js';
+import { auditRegistration, auditResult } from '../audit.js';
 
 interface BackChannelRequest {
   parameters: string;
@@ -94,6 +94,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip },
           ctx,
         );
+        auditRegistration(lk, ctx.tenant.id, req, result);
         return sendResult(reply, result);
       });
       const manage = async (req: FastifyRequest<{ Params: { clientId: string } }>, reply: FastifyReply) => {
@@ -108,6 +109,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           },
           ctx,
         );
+        auditRegistration(lk, ctx.tenant.id, req, result, req.params.clientId);
         return sendResult(reply, result);
       };
       scope.get('/oauth/register/:clientId', manage);
