@@ -16,4 +16,9 @@ export interface ClientSettings {
   registrationScopes: readonly string[];
   /** Keys of issuers trusted to sign software statements (RFC 7591 §2.3); absent: statements are rejected. */
   softwareStatementKeys?: JSONWebKeySet;
+  /**
+   * RFC 8705 §5: where the mTLS endpoint aliases are (configuration mtlsBaseUrl): the server's issuer and the base
+   * URL that replaces it in the aliases. A tenant whose issuer lies under the server's gets aliases under the base.
+   */
+  mtls?: { issuer: string; baseUrl: string };
 }

@@ -112,6 +112,7 @@ export function clientSettingsFrom(config: Config): ClientSettings {
     registration: config.registration,
     registrationScopes: config.registrationScopes,
     softwareStatementKeys: config.softwareStatementJwks ? readJwks(config.softwareStatementJwks, 'softwareStatementJwks') : undefined,
+    ...(config.mtlsBaseUrl ? { mtls: { issuer: config.issuer, baseUrl: config.mtlsBaseUrl } } : {}),
   };
 }
 
