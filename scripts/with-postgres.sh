@@ -6,6 +6,7 @@
 # Installs Debian's postgresql when missing (as root, non-interactive), starts a private cluster in a temp
 # folder on a free loopback port (fsync off: test data only), creates a superuser role for the tests, exports
 #   LATCHKEY_TEST_DATABASE_URL=postgres://latchkey:…@127.0.0.1:PORT/postgres   (the admin URL)
+#   LATCHKEY_TEST_PG_BIN=/usr/lib/postgresql/N/bin, LATCHKEY_TEST_PG_OS_USER=postgres (when run as root)
 # runs the command, then always stops the cluster and deletes the folder. Exits with the command's status.
 set -euo pipefail
 
@@ -123,6 +124,10 @@ PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
   -c "CREATE ROLE latchkey LOGIN SUPERUSER PASSWORD '$PASSWORD'" >/dev/null
 
 export LATCHKEY_TEST_DATABASE_URL="postgres://latchkey:$PASSWORD@127.0.0.1:$PORT/postgres"
+# For tests that stop and start PostgreSQL itself (test/reliability/crash.test.ts): they start a private cluster of
+# their own with these binaries (as this OS user), so restarting it does not break the tests running beside them.
+export LATCHKEY_TEST_PG_BIN="$PGBIN"
+if [ "$(id -u)" = 0 ]; then export LATCHKEY_TEST_PG_OS_USER=postgres; fi
 say "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT, ready in $(( $(date +%s%3N) - start_ms )) ms"
 
 # In the background so that a TERM to this script reaches the command and the cluster is still torn down;

@@ -21,6 +21,12 @@ export const AUDIT_EVENT_TYPES = [
   'client.auth_failed',
   'rate_limited',
   'admin.action',
+  'device.approved',
+  'device.denied',
+  'logout',
+  'client.registered',
+  'client.updated',
+  'client.deleted',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
@@ -55,6 +61,10 @@ export const auditTypeByResultCode: Readonly<Record<string, AuditEventType>> = {
   LK6031: 'token.issued',
   LK6011: 'login.failure',
   LK6012: 'login.locked',
+  // dynamic client registration (RFC 7591 §3, RFC 7592 §2)
+  LK8020: 'client.registered',
+  LK8022: 'client.updated',
+  LK8023: 'client.deleted',
 };
 
 export interface AuditEventInput {

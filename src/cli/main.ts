@@ -1,4 +1,4 @@
-import { auditEventView } from '../audit/audit.js';
+import { auditEventView, type AuditEventInput } from '../audit/audit.js';
 import { listAuditEvents, parseAuditQuery } from '../services/audit.js';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -71,6 +71,8 @@ export class CliError extends Error {}
 
 interface Out {
   json: boolean;
+  /** What the last print showed (the audit record takes the ids of what a command created from it). */
+  last?: unknown;
   print(human: string, data: unknown): void;
 }
 
@@ -78,9 +80,76 @@ function makeOut(json: boolean): Out {
   return {
     json,
     print(human, data) {
+      this.last = data;
       process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : human + '\n');
     },
   };
+}
+
+/** The CLI commands that change something, by command and subcommand. */
+const CLI_WRITES: Readonly<Record<string, readonly string[]>> = {
+  client: ['create', 'update', 'rotate-secret', 'delete'],
+  user: ['create', 'update', 'set-password', 'disable', 'enable', 'unlock', 'delete'],
+  keys: ['rotate', 'retire'],
+  tenant: ['create'],
+  service: ['create'],
+  'admin-token': ['create', 'revoke'],
+  'registration-token': ['create', 'revoke'],
+  resource: ['create', 'delete'],
+  session: ['end'],
+  'service-token': ['create', 'revoke'],
+};
+
+/**
+ * The audit event of a successful CLI write: `admin.action` with `detail.source: "cli"`, the command and the id it
+ * acted on (the argument, or the id of what it created, read from its output: never the secret printed beside it).
+ */
+export function cliAuditEvent(cmd: string | undefined, sub: string | undefined, arg: string | undefined, v: Values, printed: unknown): AuditEventInput | undefined {
+  if (!cmd || !sub || !CLI_WRITES[cmd]?.includes(sub)) return undefined;
+  const data = (printed ?? {}) as Record<string, unknown>;
+  const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
+  let tenantId = tenantOf(v);
+  let target = arg;
+  let clientId: string | null = null;
+  let subject: string | null = null;
+  const detail: Record<string, unknown> = { source: 'cli', command: `${cmd} ${sub}` };
+  switch (cmd) {
+    case 'client':
+      clientId = arg ?? str(data.client_id) ?? null;
+      target = clientId ?? undefined;
+      break;
+    case 'user':
+      subject = arg ?? str(data.sub) ?? null;
+      target = subject ?? undefined;
+      break;
+    case 'keys':
+      if (Array.isArray(printed)) detail.kids = printed.map((k) => (k as { kid?: unknown }).kid);
+      else target = arg ?? str(data.kid);
+      break;
+    case 'tenant':
+    case 'service':
+      tenantId = arg ?? tenantId;
+      break;
+    case 'admin-token':
+      tenantId = DEFAULT_TENANT;
+      target = arg ?? str(data.id);
+      break;
+    case 'service-token':
+      tenantId = (v.service as string | undefined) ?? DEFAULT_TENANT;
+      target = arg ?? str(data.id);
+      break;
+    case 'registration-token':
+      target = arg ?? str(data.id);
+      break;
+    case 'resource':
+      target = arg ?? str(data.identifier);
+      break;
+    case 'session':
+      tenantId = DEFAULT_TENANT;
+      break;
+  }
+  if (target) detail.target = target;
+  return { tenantId, type: 'admin.action', clientId, subject, detail };
 }
 
 async function withLatchkey<T>(config: Config, fn: (lk: Latchkey) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
@@ -183,6 +252,16 @@ export async function main(argv: string[]): Promise<number> {
     return cmd || values.help ? 0 : 2;
   }
   const out = makeOut(values.json!);
+  // docs/audit.md: a successful CLI write is an audit event, like an admin API write (ids only, never secrets).
+  const audited = (fn: (lk: Latchkey) => Promise<number>) =>
+    withLatchkey(config, async (lk) => {
+      const rc = await fn(lk);
+      if (rc === 0) {
+        const e = cliAuditEvent(cmd, sub, arg, values, out.last);
+        if (e) lk.audit.record(e);
+      }
+      return rc;
+    });
   const config = loadConfig({
     file: values.config,
     overrides: {
@@ -222,24 +301,24 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       });
     case 'client':
-      return withLatchkey(config, (lk) => clientCommand(lk, sub, arg, values, out));
+      return audited((lk) => clientCommand(lk, sub, arg, values, out));
     case 'user':
-      return withLatchkey(config, (lk) => userCommand(lk, sub, arg, values, out));
+      return audited((lk) => userCommand(lk, sub, arg, values, out));
     case 'keys':
-      return withLatchkey(config, (lk) => keysCommand(lk, sub, arg, values, out));
+      return audited((lk) => keysCommand(lk, sub, arg, values, out));
     case 'tenant':
-      return withLatchkey(config, (lk) => tenantCommand(lk, sub, arg, out));
+      return audited((lk) => tenantCommand(lk, sub, arg, out));
     case 'admin-token':
     case 'registration-token':
-      return withLatchkey(config, (lk) => tokenCommand(lk, cmd, sub, arg, values, out));
+      return audited((lk) => tokenCommand(lk, cmd, sub, arg, values, out));
     case 'resource':
-      return withLatchkey(config, (lk) => resourceCommand(lk, sub, arg, values, out));
+      return audited((lk) => resourceCommand(lk, sub, arg, values, out));
     case 'session':
-      return withLatchkey(config, (lk) => sessionCommand(lk, sub, arg, values, out));
+      return audited((lk) => sessionCommand(lk, sub, arg, values, out));
     case 'service':
-      return withLatchkey(config, (lk) => serviceCommand(lk, sub, arg, values, out));
+      return audited((lk) => serviceCommand(lk, sub, arg, values, out));
     case 'service-token':
-      return withLatchkey(config, (lk) => serviceTokenCommand(lk, sub, arg, values, out));
+      return audited((lk) => serviceTokenCommand(lk, sub, arg, values, out));
     case 'audit':
       return withLatchkey(config, (lk) => auditCommand(lk, sub, values, out));
     default:
@@ -527,6 +606,7 @@ async function sessionCommand(lk: Latchkey, sub: string | undefined, arg: string
       if (!arg) throw new CliError('session end needs a sid');
       const outcome = await performLogout(ctx, arg);
       if (!outcome.ended) throw new CliError(`no live session ${arg}`);
+      lk.audit.record({ tenantId: DEFAULT_TENANT, type: 'logout', subject: outcome.subject ?? null, detail: { method: 'session_end', sid: arg, source: 'cli' } });
       await lk.backchannel.deliver(outcome.backchannel, 10_000);
       out.print(`ended session ${arg}; notified ${outcome.backchannel.length} client(s) by back-channel`, { ended: arg, backchannel: outcome.backchannel.length });
       return 0;

@@ -112,6 +112,8 @@ export const configSchema = z
       .transform((v) => v === true || v === 'true' || v === '1')
       .default(false),
     insecureAllowHttpSectorIdentifierUri: flag(false),
+    insecureRemoteFetchAddresses: z.enum(['public', 'loopback', 'any']).default('public'),
+    mtlsBaseUrl: issuerSchema.refine((v) => v.startsWith('https://'), 'must be an https URL').optional(),
     workers: z.coerce.number().int().min(1).max(256).optional(),
     migrateOnStart: flag(true),
     accessLog: flag(false),
@@ -129,6 +131,14 @@ export const configSchema = z
     }
     if (c.tlsClientCa !== undefined && c.tlsCert === undefined && c.clientCertificateHeader === undefined) {
       ctx.addIssue({ code: 'custom', path: ['tlsClientCa'], message: 'needs tlsCert/tlsKey or clientCertificateHeader: client certificates must reach the server' });
+    }
+    if (c.mtlsBaseUrl !== undefined) {
+      if (c.tlsCert === undefined && c.clientCertificateHeader === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['mtlsBaseUrl'], message: 'needs tlsCert/tlsKey or clientCertificateHeader: client certificates must reach the server' });
+      } else if (new URL(c.mtlsBaseUrl).pathname !== new URL(c.issuer).pathname) {
+        // The aliases are the same routes reached under another scheme/host/port, so the path must be the issuer's.
+        ctx.addIssue({ code: 'custom', path: ['mtlsBaseUrl'], message: 'must have the same path as issuer (only the scheme, host and port differ)' });
+      }
     }
     if (c.clientCertificateHeader !== undefined && c.trustedProxies.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['trustedProxies'], message: 'clientCertificateHeader is only read from trusted proxies; list them' });
@@ -200,6 +210,10 @@ export const optionDocs: Record<keyof Config, string> = {
   insecureAllowHttpJwksUri: 'Allow http:// client jwks_uri values (development only: keys fetched without TLS can be forged). Logs a warning.',
   insecureAllowHttpSectorIdentifierUri:
     'Allow http:// sector_identifier_uri values (development only: a document fetched without TLS can be forged, and with it the pairwise sector). Logs a warning.',
+  mtlsBaseUrl:
+    'RFC 8705 §5 mTLS endpoint aliases: an https base URL (e.g. https://mtls.example.com) where clients using mutual TLS reach the token, introspection, revocation, UserInfo, PAR and device authorization endpoints; discovery then lists them in mtls_endpoint_aliases. It must reach this same server (only scheme, host and port differ from issuer), through its own HTTPS listener (tlsCert) or a TLS-terminating proxy that asks for client certificates and forwards them (clientCertificateHeader), so that the main host never prompts browsers for a certificate. DPoP proofs are checked against the main endpoints.',
+  insecureRemoteFetchAddresses:
+    "Which addresses the server may connect to when it fetches a URL a client chose (jwks_uri, request_uri by reference): public (default) only public unicast addresses; loopback also 127.0.0.0/8 and ::1 (development, tests); any also private, link-local and other special-purpose ranges. Checked on the resolved address when connecting, so DNS rebinding cannot bypass it. Anything but public logs a warning: a client could make the server reach your internal network (SSRF).",
   workers:
     'Processes that serve requests (`latchkey serve --workers N`): a primary runs migrations and start-up once, then forks N workers sharing the port, and restarts a worker that dies. Default: the number of CPU cores available. 1 serves from one process, no cluster.',
   migrateOnStart:

@@ -8,6 +8,7 @@ import {
   type RemoteJWKSet,
 } from 'jose';
 import type { ClientMetadata } from '../store/types.js';
+import { guardedFetch } from './remote.js';
 
 /** How a client's jwks_uri is fetched and cached. */
 export interface ClientKeySetOptions {
@@ -21,7 +22,7 @@ export interface ClientKeySetOptions {
   cooldownMs?: number;
   /** Fetched keys are reused for this long, in milliseconds (default 10 minutes). */
   cacheMaxAgeMs?: number;
-  /** The fetch to use (tests). */
+  /** The fetch to use: guardedFetch(insecureRemoteFetchAddresses), which refuses private addresses (tests stub it). */
   fetch?: typeof fetch;
 }
 
@@ -97,7 +98,7 @@ export function clientKeySet(client: Pick<ClientMetadata, 'jwks' | 'jwksUri'>, o
         cooldownDuration: opts.cooldownMs ?? 60_000,
         cacheMaxAge: opts.cacheMaxAgeMs ?? 600_000,
         headers: { accept: 'application/jwk-set+json, application/json' },
-        [customFetch]: limitedFetch(opts.maxBytes ?? 64 * 1024, opts.fetch ?? fetch),
+        [customFetch]: limitedFetch(opts.maxBytes ?? 64 * 1024, opts.fetch ?? guardedFetch('public')),
       }),
     );
   }

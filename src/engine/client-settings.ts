@@ -18,4 +18,9 @@ export interface ClientSettings {
   softwareStatementKeys?: JSONWebKeySet;
   /** Fetch http:// sector_identifier_uri documents too (development only; insecureAllowHttpSectorIdentifierUri). */
   allowHttpSectorIdentifierUri?: boolean;
+  /**
+   * RFC 8705 §5: where the mTLS endpoint aliases are (configuration mtlsBaseUrl): the server's issuer and the base
+   * URL that replaces it in the aliases. A tenant whose issuer lies under the server's gets aliases under the base.
+   */
+  mtls?: { issuer: string; baseUrl: string };
 }

@@ -155,7 +155,7 @@ export interface DeviceCompleteInput {
  * Record the user's decision on a pending device authorization, exactly once (one conditional update): the
  * polling client then gets its tokens (approved) or access_denied (denied) at the token endpoint.
  */
-export async function deviceComplete(input: DeviceCompleteInput, ctx: EngineContext): Promise<Result<DeviceCompleteAction>> {
+export async function deviceComplete(input: DeviceCompleteInput, ctx: EngineContext): Promise<Result<DeviceCompleteAction> & { clientId?: string }> {
   const fail = (action: DeviceCompleteAction, rc: 'LK7023' | 'LK7024' | 'LK0004', description: string) =>
     jsonResult(action, 400, rc, { action, error: action === 'USER_CODE_EXPIRED' ? 'expired_token' : 'invalid_request', error_description: description });
   try {
@@ -185,7 +185,8 @@ export async function deviceComplete(input: DeviceCompleteInput, ctx: EngineCont
       if (rec && rec.status === 'pending' && rec.expiresAt <= now) return fail('USER_CODE_EXPIRED', 'LK7024', 'the user code expired');
       return fail('USER_CODE_NOT_EXIST', 'LK7023', 'unknown or already decided user code');
     }
-    return jsonResult('SUCCESS', 200, 'LK7025', { action: 'SUCCESS' }, { message: `${resultCodes.LK7025} (${won.status})` });
+    // clientId: for the caller's audit record (not in responseContent).
+    return { ...jsonResult('SUCCESS', 200, 'LK7025', { action: 'SUCCESS' }, { message: `${resultCodes.LK7025} (${won.status})` }), clientId: won.clientId };
   } catch (e) {
     return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log);
   }

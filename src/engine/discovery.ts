@@ -67,6 +67,18 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
   doc.revocation_endpoint = e.revocation; // RFC 7009, RFC 8414 §2
   doc.revocation_endpoint_auth_methods_supported = doc.token_endpoint_auth_methods_supported; // RFC 7009 §2.1: public clients too
   doc.revocation_endpoint_auth_signing_alg_values_supported = doc.token_endpoint_auth_signing_alg_values_supported;
+  // RFC 8705 §5: where clients using mutual TLS send their requests, when a separate mTLS host is configured.
+  const mtls = opts.clients?.mtls;
+  if (mtls && (issuer === mtls.issuer || issuer.startsWith(`${mtls.issuer}/`))) {
+    const a = endpointsOf(mtls.baseUrl + issuer.slice(mtls.issuer.length));
+    doc.mtls_endpoint_aliases = {
+      token_endpoint: a.token,
+      ...(hasCodeFlow ? { userinfo_endpoint: a.userinfo, pushed_authorization_request_endpoint: a.pushedAuthorizationRequest } : {}),
+      introspection_endpoint: a.introspection,
+      revocation_endpoint: a.revocation,
+      device_authorization_endpoint: a.deviceAuthorization,
+    };
+  }
   // RFC 8414 §2, RFC 7591: only when registration is enabled.
   if (opts.clients && opts.clients.registration !== 'off') doc.registration_endpoint = e.registration;
   if (kind === 'openid' || hasCodeFlow) {

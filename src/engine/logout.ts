@@ -92,6 +92,8 @@ export interface LogoutOutcome {
   frontchannel: { clientId: string; uri: string }[];
   /** Back-Channel Logout §2.5: deliveries recorded, to be POSTed by the dispatcher. */
   backchannel: LogoutDeliveryRecord[];
+  /** The user whose session ended (for the caller's audit record). */
+  subject?: string;
 }
 
 /**
@@ -108,7 +110,7 @@ export async function performLogout(ctx: EngineContext, sid: string): Promise<Lo
   for (const g of grants) {
     if (g.revokedAt === null && !g.scope.includes('offline_access')) await ctx.store.revokeGrant(ctx.tenant.id, g.id, now);
   }
-  const outcome: LogoutOutcome = { ended: true, frontchannel: [], backchannel: [] };
+  const outcome: LogoutOutcome = { ended: true, frontchannel: [], backchannel: [], subject: session.subject };
   for (const clientId of [...new Set(grants.map((g) => g.clientId))]) {
     const client = await ctx.store.findClient(ctx.tenant.id, clientId);
     if (!client) continue;

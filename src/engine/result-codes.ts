@@ -176,6 +176,8 @@ export const resultCodes = {
   // issue 12 (dynamic conformance): pairwise subjects, sector_identifier_uri, signed UserInfo (LK94xx)
   LK9401: 'Registration: sector_identifier_uri could not be fetched, is not a JSON array of URIs, or does not list every redirect URI (OIDC Registration §5); answered invalid_client_metadata.',
   LK9402: 'UserInfo: answered as a JWT signed with the client\'s userinfo_signed_response_alg (OIDC Core §5.3.2).',
+  // reliability (issue 11 follow-up; LK95xx)
+  LK9501: 'The database could not be reached (restarting, failing over, network); nothing was issued or changed. Answered 503 temporarily_unavailable with Retry-After.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -1,5 +1,6 @@
 import { OAuthError } from './errors.js';
 import { resultCodes, type ResultCode } from './result-codes.js';
+import { isStoreUnavailable } from '../store/unavailable.js';
 
 /**
  * What every engine endpoint returns. `action` is the only thing a caller branches on.
@@ -61,6 +62,12 @@ export function errorResult<A extends string>(err: OAuthError, actionFor: (e: OA
 }
 
 export function internalErrorResult<A extends string>(action: A, cause: unknown, log?: EngineLogger): Result<A> {
+  if (isStoreUnavailable(cause)) {
+    // The database is away (restart, failover): a retry soon will likely work, so say so (503 + Retry-After)
+    // rather than claim a server bug. The statement failed, so nothing was issued (crash.test.ts proves it).
+    log?.warn({ err: cause }, 'engine: database unavailable');
+    return jsonResult(action, 503, 'LK9501', { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry later' }, { headers: { 'Retry-After': '1' } });
+  }
   log?.error({ err: cause }, 'engine: unexpected failure');
   return jsonResult(action, 500, 'LK0001', { error: 'server_error', error_description: 'internal server error' });
 }

@@ -18,7 +18,8 @@ export async function checkSectorIdentifierUri(ctx: EngineContext, metadata: Pic
   if (uri === undefined) return;
   let listed: unknown;
   try {
-    const r = await fetchBounded(uri, { accept: 'application/json', allowHttp: ctx.clients?.allowHttpSectorIdentifierUri ?? false });
+    // Through the configured address policy (insecureRemoteFetchAddresses), as jwks_uri is: no SSRF by sector URI.
+    const r = await fetchBounded(uri, { accept: 'application/json', allowHttp: ctx.clients?.allowHttpSectorIdentifierUri ?? false, fetch: ctx.clients?.keySet.fetch });
     if (r.status !== 200) throw invalid(`sector_identifier_uri answered HTTP ${r.status} (OIDC Registration §5)`);
     listed = JSON.parse(r.body);
   } catch (e) {

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { auditTypeByResultCode } from '../audit/audit.js';
 import type { Result } from '../engine/result.js';
@@ -49,12 +50,56 @@ function formField(req: AuditRequest, name: string): string | undefined {
  * The one place back-channel engine Results become audit events: the Result's result code, through the table in
  * src/audit/audit.ts, says whether the outcome is a security event. Results that are not, cost one map lookup.
  */
-export function auditResult(lk: Latchkey, tenantId: string, endpoint: string, req: AuditRequest, result: Result): void {
+export function auditResult(lk: Latchkey, tenantId: string, endpoint: string, req: AuditRequest, result: Result, clientId?: string | null): void {
   const type = auditTypeByResultCode[result.resultCode];
   if (!type) return;
   const detail: Record<string, unknown> = { endpoint };
   const grantType = endpoint === 'token' ? formField(req, 'grant_type') : undefined;
   if (grantType) detail.grant_type = grantType;
   if (type === 'client.auth_failed' || type.endsWith('reuse_detected')) detail.message = result.resultMessage;
-  lk.audit.record({ tenantId, type, clientId: presentedClientId(req), ip: req.ip, resultCode: result.resultCode, detail });
+  lk.audit.record({ tenantId, type, clientId: clientId !== undefined ? clientId : presentedClientId(req), ip: req.ip, resultCode: result.resultCode, detail });
+}
+
+/**
+ * Dynamic registration (RFC 7591 §3, RFC 7592 §2): bodies are JSON, so the client is the path's (management) or
+ * the one just registered (its client_id from the response; the secret in it is never read).
+ */
+export function auditRegistration(lk: Latchkey, tenantId: string, req: FastifyRequest, result: Result, pathClientId?: string): void {
+  if (!auditTypeByResultCode[result.resultCode]) return;
+  let clientId = pathClientId?.slice(0, 200) ?? null;
+  if (!clientId && result.resultCode === 'LK8020') {
+    try {
+      clientId = String((JSON.parse(result.responseContent) as { client_id?: unknown }).client_id ?? '') || null;
+    } catch {
+      /* no body */
+    }
+  }
+  auditResult(lk, tenantId, 'registration', req, result, clientId);
+}
+
+/**
+ * Core API results (POST /api/{service}/…), through the same result-code table as the built-in endpoints: one call
+ * from the Core API's generic handler, for every endpoint. The client is the one the call names (clientId, or
+ * client_id in the protocol parameters); `ip` is the caller's (the delegating server), as it is for any request.
+ */
+export function auditCoreApiResult(lk: Latchkey, tenantId: string, endpoint: string, req: FastifyRequest, input: unknown, result: unknown): void {
+  const rc = (result as { resultCode?: unknown } | undefined)?.resultCode;
+  const type = typeof rc === 'string' ? auditTypeByResultCode[rc] : undefined;
+  if (!type) return;
+  const i = (input ?? {}) as { clientId?: unknown; subject?: unknown; parameters?: unknown };
+  let params: URLSearchParams | undefined;
+  try {
+    params = typeof i.parameters === 'string' ? new URLSearchParams(i.parameters) : undefined;
+  } catch {
+    params = undefined;
+  }
+  const clientId = typeof i.clientId === 'string' ? i.clientId : (params?.get('client_id') ?? null);
+  const detail: Record<string, unknown> = { endpoint, via: 'core_api' };
+  const grantType = params?.get('grant_type');
+  if (grantType) detail.grant_type = grantType.slice(0, 100);
+  if (type === 'client.auth_failed' || type.endsWith('reuse_detected')) detail.message = (result as { resultMessage?: unknown }).resultMessage;
+  lk.audit.record({
+    tenantId, type, clientId: clientId?.slice(0, 200) ?? null, subject: typeof i.subject === 'string' ? i.subject.slice(0, 255) : null,
+    ip: req.ip, resultCode: rc as string, detail,
+  });
 }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { ConfigError } from '../config/load.js';
+import { guardedFetch } from '../engine/remote.js';
 import type { Config } from '../config/schema.js';
 import type { EngineContext, TenantSettings } from '../engine/context.js';
 import type { EngineLogger } from '../engine/result.js';
@@ -107,11 +108,12 @@ export function clientSettingsFrom(config: Config): ClientSettings {
   return {
     trustAnchors: config.tlsClientCa ? readCertificates(config.tlsClientCa, 'tlsClientCa') : [],
     certificatesAvailable: config.tlsCert !== undefined || config.clientCertificateHeader !== undefined,
-    keySet: { allowHttp: config.insecureAllowHttpJwksUri },
+    keySet: { allowHttp: config.insecureAllowHttpJwksUri, fetch: guardedFetch(config.insecureRemoteFetchAddresses) },
     registration: config.registration,
     registrationScopes: config.registrationScopes,
     softwareStatementKeys: config.softwareStatementJwks ? readJwks(config.softwareStatementJwks, 'softwareStatementJwks') : undefined,
     allowHttpSectorIdentifierUri: config.insecureAllowHttpSectorIdentifierUri,
+    ...(config.mtlsBaseUrl ? { mtls: { issuer: config.issuer, baseUrl: config.mtlsBaseUrl } } : {}),
   };
 }
 

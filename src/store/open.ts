@@ -109,13 +109,24 @@ async function openPostgres(url: string, poolSize: number): Promise<KyselyStore>
     getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
       oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
   };
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, types });
+  // A connection attempt to a database that does not answer (network partition, host down) fails after 10 s
+  // instead of queueing requests for ever; a refused one fails at once.
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types, connectionTimeoutMillis: 10_000 });
   // An idle connection can fail (server restart, network): pg then emits 'error' on the pool, which would
   // crash the process if unhandled. The pool drops that connection and opens a new one on the next query.
   // After close, connections still shutting down may report errors of no interest to anyone.
   let closing = false;
   pool.on('error', (err) => {
     if (!closing) process.emitWarning(`latchkey: idle PostgreSQL connection failed: ${err.message}`);
+  });
+  // A connection that is checked out (inside a transaction, between two statements) and dies with the server has
+  // no pool listener: pg then emits 'error' on the client, which would crash the process on a database restart
+  // (test/reliability/crash.test.ts). Every client gets a listener of its own; the statement that uses the dead
+  // connection fails (the request answers 5xx) and the pool discards the connection when it is released.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => {
+      if (!closing) process.emitWarning(`latchkey: PostgreSQL connection failed: ${err.message}`);
+    });
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const store = new KyselyStore(db, 'postgres', async () => {

@@ -1,7 +1,7 @@
 // oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported (OP-request_uri-Unsigned): whichever
 // discovery advertises. By default fetching is off, so the refusal; with allowRemoteRequestUri, the support.
 import * as client from 'openid-client';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { CB, completeAuthorization, redeem, requestObjectUrl, unsignedRequestObject, useConformance, validateIdToken } from './helpers.js';
 
 const REQUEST_URI = 'https://rp.example/request.jwt';
@@ -48,12 +48,16 @@ describe('oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsuppor
       const c = await t.client({ request_object_signing_alg: 'none', request_uris: [REQUEST_URI] });
       const inner = { response_type: 'code', scope: 'openid', redirect_uri: CB, state: client.randomState(), nonce: client.randomNonce() };
       const object = unsignedRequestObject(t, c.clientId, inner);
-      // The RP serves the object (the suite's own request_uri endpoint); everything else goes to the network.
-      const realFetch = globalThis.fetch;
-      vi.stubGlobal('fetch', (url: string | URL | Request, init?: RequestInit) =>
+      // The RP serves the object (the suite's own request_uri endpoint): the server's outbound fetch is replaced.
+      const settings = (await t.s.lk.context('default')).clients!.keySet;
+      const realFetch = settings.fetch!;
+      settings.fetch = ((url: string | URL | Request, init?: RequestInit) =>
         String(url) === REQUEST_URI
           ? Promise.resolve(new Response(object, { headers: { 'content-type': 'application/oauth-authz-req+jwt' } }))
-          : realFetch(url, init));
+          : realFetch(url, init)) as typeof fetch;
+      onTestFinished(() => {
+        settings.fetch = realFetch;
+      });
       const browser = t.browser();
       const callback = await completeAuthorization(browser, await browser.follow(requestObjectUrl(t, c.clientId, inner, { request_uri: REQUEST_URI })));
       expect(callback.searchParams.get('state')).toBe(inner.state);

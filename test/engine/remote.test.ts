@@ -12,17 +12,25 @@ import { openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
  * rules around them, not TLS, are under test here.
  */
 type Stub = (url: string, init: RequestInit) => Promise<Response>;
-const stubFetch = (fn: Stub) => vi.stubGlobal('fetch', vi.fn(fn));
 
 describe('remote fetches on a client\'s behalf', () => {
   let t: TestLatchkey;
   let keys: Awaited<ReturnType<typeof generateKeyPair>>;
   let byReference: ClientRecord;
   let remoteKeys: ClientRecord;
+  let realFetch: typeof fetch | undefined;
+  // The server's outbound fetch (ctx.clients.keySet.fetch, guarded by insecureRemoteFetchAddresses) replaced.
+  const stubFetch = (fn: Stub) => {
+    const f = vi.fn(fn);
+    t.ctx.clients!.keySet.fetch = f as unknown as typeof fetch;
+    return f;
+  };
+  const stubbed = () => ({ fetch: t.ctx.clients!.keySet.fetch });
   const jwk = async () => ({ ...(await exportJWK(keys.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' });
 
   beforeAll(async () => {
     t = await openTestLatchkey();
+    realFetch = t.ctx.clients!.keySet.fetch;
     keys = await generateKeyPair('ES256', { extractable: true });
     const find = async (id: string) => (await t.ctx.store.findClient(t.ctx.tenant.id, id))!;
     byReference = await find((await t.client({ redirect_uris: ['https://rp.example/cb'], jwks: { keys: [await jwk()] }, request_uris: ['https://rp.example/ro.jwt#v1'] })).clientId);
@@ -30,7 +38,7 @@ describe('remote fetches on a client\'s behalf', () => {
   });
   afterAll(() => t.close());
   afterEach(() => {
-    vi.unstubAllGlobals();
+    t.ctx.clients!.keySet.fetch = realFetch;
     t.ctx.tenant.settings.allowRemoteRequestUri = false;
   });
 
@@ -39,26 +47,26 @@ describe('remote fetches on a client\'s behalf', () => {
 
   describe('fetchBounded', () => {
     it('RFC 9101 §10.4: https only, no redirects followed', async () => {
-      await expect(fetchBounded('http://rp.example/x')).rejects.toThrow(RemoteFetchError);
+      await expect(fetchBounded('http://rp.example/x', stubbed())).rejects.toThrow(RemoteFetchError);
       let seen: RequestInit | undefined;
       stubFetch(async (_u, init) => {
         seen = init;
         return new Response('', { status: 302, headers: { location: 'https://elsewhere.example/' } });
       });
-      expect((await fetchBounded('https://rp.example/x')).status).toBe(302);
+      expect((await fetchBounded('https://rp.example/x', stubbed())).status).toBe(302);
       expect(seen?.redirect).toBe('manual');
     });
 
     it('a body larger than the limit is refused, declared or streamed', async () => {
       stubFetch(async () => new Response('x'.repeat(100), { headers: { 'content-length': '100' } }));
-      await expect(fetchBounded('https://rp.example/x', { maxBytes: 50 })).rejects.toThrow(/too large/);
+      await expect(fetchBounded('https://rp.example/x', { maxBytes: 50, ...stubbed() })).rejects.toThrow(/too large/);
       stubFetch(async () => new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(40)); } })));
-      await expect(fetchBounded('https://rp.example/x', { maxBytes: 100 })).rejects.toThrow(/too large/);
+      await expect(fetchBounded('https://rp.example/x', { maxBytes: 100, ...stubbed() })).rejects.toThrow(/too large/);
     });
 
     it('a server that never answers is given up on after the timeout', async () => {
       stubFetch((_u, init) => new Promise((_, reject) => init.signal!.addEventListener('abort', () => reject(new Error('aborted')))));
-      await expect(fetchBounded('https://rp.example/x', { timeoutMs: 20 })).rejects.toThrow(/timed out/);
+      await expect(fetchBounded('https://rp.example/x', { timeoutMs: 20, ...stubbed() })).rejects.toThrow(/timed out/);
     });
   });
 
@@ -79,8 +87,7 @@ describe('remote fetches on a client\'s behalf', () => {
 
     it('an unregistered URI is never fetched; a failed fetch is invalid_request_uri', async () => {
       t.ctx.tenant.settings.allowRemoteRequestUri = true;
-      const fetched = vi.fn(async () => new Response('nope', { status: 404 }));
-      vi.stubGlobal('fetch', fetched);
+      const fetched = stubFetch(async () => new Response('nope', { status: 404 }));
       const err1 = await Promise.resolve().then(() => checkRequestObject(state(byReference, { request_uri: 'https://rp.example/other.jwt' }))).catch((e: OAuthError) => e);
       expect(err1).toMatchObject({ code: 'invalid_request_uri', resultCode: 'LK7011' });
       expect(fetched).not.toHaveBeenCalled();

@@ -62,6 +62,8 @@ export async function openTestLatchkey(
         keyEncryptionKey: randomBytes(32).toString('base64url'),
         logLevel: 'silent',
         demo: false,
+        // Tests serve jwks_uri documents and request objects from loopback servers.
+        insecureRemoteFetchAddresses: 'loopback',
         ...overrides,
         databaseUrl: overrides.databaseUrl ?? ownDatabase,
       },
@@ -98,9 +100,10 @@ export interface TestServer extends TestLatchkey {
 
 /** The real HTTP(S) server on a random loopback port, issuer = its own URL. */
 export async function startTestServer(overrides: ConfigInput = {}, opts: { clock?: () => number } = {}): Promise<TestServer> {
-  const port = await freePort();
+  // A test that needs its URLs before the server starts (mtlsBaseUrl) may choose the port and issuer itself.
+  const port = overrides.port !== undefined ? Number(overrides.port) : await freePort();
   // With tlsCert/tlsKey the server speaks HTTPS itself, so its issuer does too.
-  const issuer = `${overrides.tlsCert ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const issuer = (overrides.port !== undefined && overrides.issuer) || `${overrides.tlsCert ? 'https' : 'http'}://127.0.0.1:${port}`;
   const t = await openTestLatchkey({ issuer, port, ...overrides }, opts);
   const app = await buildApp(t.lk, { logger: false });
   await app.listen({ host: '127.0.0.1', port });

@@ -121,7 +121,7 @@ export async function fetchRequestUri(ctx: EngineContext, client: ClientRecord, 
   }
   let body: string;
   try {
-    const r = await fetchBounded(strip(uri)!, { timeoutMs: 3000, maxBytes: 64 * 1024, accept: 'application/oauth-authz-req+jwt, application/jwt' });
+    const r = await fetchBounded(strip(uri)!, { timeoutMs: 3000, maxBytes: 64 * 1024, accept: 'application/oauth-authz-req+jwt, application/jwt', fetch: ctx.clients?.keySet.fetch });
     if (r.status !== 200) throw new Error(`status ${r.status}`);
     body = r.body.trim();
   } catch (e) {

@@ -56,6 +56,9 @@ export async function registerAdminRoutes(app: FastifyInstance, lk: Latchkey): P
               ip: req.ip,
               detail: { operation: op.operationId, method: op.method, path: req.url.split('?')[0] },
             });
+            if (op.operationId === 'endUserSession') {
+              lk.audit.record({ tenantId: params.tenant_id ?? DEFAULT_TENANT, type: 'logout', subject: params.sub ?? null, ip: req.ip, detail: { method: 'session_end', sid: params.sid, source: 'admin_api' } });
+            }
           }
           reply.code(op.response.status).header('Cache-Control', 'no-store');
           if (op.response.status === 204) return reply.send();

@@ -7,6 +7,7 @@ import type { Latchkey } from '../../server/latchkey.js';
 import { authenticateServiceToken } from '../../services/service-tokens.js';
 import { serviceContext } from '../../services/tenants.js';
 import { header } from '../adapt.js';
+import { auditCoreApiResult } from '../audit.js';
 
 type CoreAction = 'CALLER_ERROR' | 'SERVICE_UNAUTHORIZED' | 'SERVICE_NOT_FOUND' | 'INTERNAL_SERVER_ERROR';
 
@@ -83,6 +84,7 @@ export async function registerCoreApiRoutes(app: FastifyInstance, lk: Latchkey):
         if (!parsed.success) return fail(reply, 400, 'CALLER_ERROR', 'LK11002', `(${describeIssue(parsed.error.issues[0]!)})`);
 
         const result = await e.call(parsed.data, ctx);
+        auditCoreApiResult(lk, ctx.tenant.id, e.path, req, parsed.data, result);
         if (typeof (result as { resultCode?: unknown }).resultCode === 'string') req.resultCode = (result as { resultCode: string }).resultCode; // metrics
         return reply.code(200).header('Cache-Control', 'no-store').type('application/json').send(JSON.stringify(result));
       };

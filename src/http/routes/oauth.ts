@@ -5,7 +5,7 @@ import type { Latchkey } from '../../server/latchkey.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import { header, sendResult } from '../adapt.js';
 import { clientCertificateSource } from '../client-certificate.js';
-import { auditResult } from '../audit.js';
+import { auditRegistration, auditResult } from '../audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from '../back-channel.js';
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
@@ -58,6 +58,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip },
           ctx,
         );
+        auditRegistration(lk, ctx.tenant.id, req, result);
         return sendResult(reply, result);
       });
       const manage = async (req: FastifyRequest<{ Params: { clientId: string } }>, reply: FastifyReply) => {
@@ -72,6 +73,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           },
           ctx,
         );
+        auditRegistration(lk, ctx.tenant.id, req, result, req.params.clientId);
         return sendResult(reply, result);
       };
       scope.get('/oauth/register/:clientId', manage);

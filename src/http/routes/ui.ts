@@ -345,7 +345,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, r.postLogoutRedirectUri);
       // §2: without proof the request comes from this session's RP (a matching id_token_hint), ask the user first.
       const tied = r.hintSid !== undefined ? r.hintSid === live.session.sid : r.hintSub !== undefined && r.hintSub === live.user.id;
-      if (tied) return finishLogout(reply, live.session.sid, r.postLogoutRedirectUri);
+      if (tied) return finishLogout(reply, live.session.sid, r.postLogoutRedirectUri, r.clientId);
       const ticket = newHandle(ctx.random);
       const now = nowSeconds(ctx);
       await ctx.store.insertTicket({
@@ -377,11 +377,14 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       if (form.get('decision') !== 'logout') return htmlHeaders(reply).send(messagePage('Still signed in', 'You are still signed in.'));
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
       if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, next);
-      return finishLogout(reply, live.session.sid, next);
+      return finishLogout(reply, live.session.sid, next, t.clientId);
     });
 
-    async function finishLogout(reply: FastifyReply, sid: string, next: string | undefined) {
+    async function finishLogout(reply: FastifyReply, sid: string, next: string | undefined, clientId?: string) {
       const outcome = await performLogout(ctx, sid);
+      if (outcome.ended) {
+        lk.audit.record({ tenantId: ctx.tenant.id, type: 'logout', clientId: clientId || null, subject: outcome.subject ?? null, ip: reply.request.ip, detail: { method: 'rp_initiated', sid } });
+      }
       await lk.backchannel.deliver(outcome.backchannel);
       return signedOut(reply, outcome, next);
     }
@@ -494,6 +497,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
         ctx,
       );
       if (r.action === 'SUCCESS') {
+        lk.audit.record({ tenantId: ctx.tenant.id, type: approve ? 'device.approved' : 'device.denied', clientId: r.clientId, subject: live.user.id, ip: req.ip, resultCode: r.resultCode });
         return htmlHeaders(reply).send(
           approve
             ? messagePage('Device connected', 'Your device is now signed in. You can close this page and return to it.')

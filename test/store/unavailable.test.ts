@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { internalErrorResult } from '../../src/engine/result.js';
+import { isStoreUnavailable } from '../../src/store/unavailable.js';
+
+describe('database unavailable vs. server bug', () => {
+  it('connection failures and server shutdown codes count as the database being unavailable', () => {
+    const err = (props: Record<string, unknown>, message = 'x') => Object.assign(new Error(message), props);
+    for (const e of [
+      err({ code: 'ECONNREFUSED' }), err({ code: '57P01' }), err({ code: '57P03' }), err({ code: '08006' }),
+      new Error('Connection terminated unexpectedly'), new Error('timeout exceeded when trying to connect'),
+      new AggregateError([err({ code: 'ECONNREFUSED' })]), err({ cause: err({ code: 'ECONNRESET' }) }),
+    ]) expect(isStoreUnavailable(e), String((e as Error).message || (e as { code?: string }).code)).toBe(true);
+    for (const e of [new TypeError('x is undefined'), err({ code: '23505' }), err({ code: '42P01' }), 'string', null]) expect(isStoreUnavailable(e)).toBe(false);
+  });
+
+  it('an unavailable database is answered 503 temporarily_unavailable with Retry-After; a bug stays 500 server_error', () => {
+    const down = internalErrorResult('INTERNAL_SERVER_ERROR', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+    expect(down).toMatchObject({ status: 503, resultCode: 'LK9501', headers: { 'Retry-After': '1' } });
+    expect(JSON.parse(down.responseContent)).toEqual({ error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry later' });
+    const bug = internalErrorResult('INTERNAL_SERVER_ERROR', new TypeError('boom'));
+    expect(bug).toMatchObject({ status: 500, resultCode: 'LK0001' });
+    expect(JSON.parse(bug.responseContent).error).toBe('server_error');
+  });
+});
