@@ -228,13 +228,17 @@ export async function expectedSub(d: Dynamic, c: DynamicClient): Promise<string>
 /**
  * The RP's request_uri endpoint (AbstractOIDCCRequestUriServerTest.handleRequestUriRequest): request_uris must be
  * registered https URLs, so the one URL is answered in-process (content type application/jose, as the suite
- * serves it); every other fetch goes to the network. Returns the undo function.
+ * serves it) by replacing the server's outbound fetch (the one behind its SSRF address guard); every other fetch
+ * goes through the guard as before. Returns the undo function.
  */
-export function serveRequestUri(uri: string, object: string): () => void {
-  const realFetch = globalThis.fetch;
-  vi.stubGlobal('fetch', (url: string | URL | Request, init?: RequestInit) =>
-    String(url) === uri.split('#')[0] ? Promise.resolve(new Response(object, { headers: { 'content-type': 'application/jose' } })) : realFetch(url, init));
-  return () => vi.unstubAllGlobals();
+export function serveRequestUri(d: Dynamic, uri: string, object: string): () => void {
+  const settings = d.s.ctx.clients!.keySet;
+  const realFetch = settings.fetch!;
+  settings.fetch = ((url: string | URL | Request, init?: RequestInit) =>
+    String(url) === uri.split('#')[0] ? Promise.resolve(new Response(object, { headers: { 'content-type': 'application/jose' } })) : realFetch(url, init)) as typeof fetch;
+  return () => {
+    settings.fetch = realFetch;
+  };
 }
 
 /** CreateRandomRequestUri: an https request_uri on the RP, unique per test. */

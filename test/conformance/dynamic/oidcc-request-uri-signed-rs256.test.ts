@@ -23,7 +23,7 @@ describe('oidcc-request-uri-signed-rs256', () => {
     const inner = { response_type: 'code', scope: 'openid', redirect_uri: CB, state: client.randomState(), nonce: client.randomNonce(), client_id: c.clientId };
     // ConvertAuthorizationEndpointRequestToRequestObject, AddAudToRequestObject, AddIssToRequestObject, SignRequestObject
     const object = await new SignJWT(inner).setProtectedHeader({ alg: 'RS256', kid: c.key.jwk.kid }).setIssuer(c.clientId).setAudience(d.issuer).sign(c.key.privateKey);
-    undo = serveRequestUri(uri, object);
+    undo = serveRequestUri(d, uri, object);
     const browser = d.browser();
     const callback = await completeAuthorization(browser, await browser.follow(requestObjectUrl(d, c.clientId, inner, { request_uri: uri })));
     expect(callback.searchParams.get('state')).toBe(inner.state);
@@ -36,7 +36,7 @@ describe('oidcc-request-uri-signed-rs256', () => {
     const uri = randomRequestUri();
     const c = await d.register({ request_uris: [uri], request_object_signing_alg: 'RS256' });
     const inner = { response_type: 'code', scope: 'openid', redirect_uri: CB, state: client.randomState(), nonce: client.randomNonce() };
-    undo = serveRequestUri(uri, unsignedRequestObject(d, c.clientId, inner));
+    undo = serveRequestUri(d, uri, unsignedRequestObject(d, c.clientId, inner));
     const r = await d.browser().follow(requestObjectUrl(d, c.clientId, inner, { request_uri: uri }));
     expect(new URL(r.location!).searchParams.get('error')).toBe('invalid_request_object');
   });

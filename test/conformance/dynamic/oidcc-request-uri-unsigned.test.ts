@@ -21,7 +21,7 @@ describe('oidcc-request-uri-unsigned', () => {
     const c = await d.register({ request_uris: [uri] }); // AddRequestUriToDynamicRegistrationRequest
     expect(c.registered.request_uris).toEqual([uri]);
     const inner = { response_type: 'code', scope: 'openid', redirect_uri: CB, state: client.randomState(), nonce: client.randomNonce(), client_id: c.clientId };
-    undo = serveRequestUri(uri, unsignedRequestObject(d, c.clientId, inner)); // SerializeRequestObjectWithNullAlgorithm
+    undo = serveRequestUri(d, uri, unsignedRequestObject(d, c.clientId, inner)); // SerializeRequestObjectWithNullAlgorithm
     const browser = d.browser();
     // BuildRequestObjectByReferenceRedirectToAuthorizationEndpoint
     const callback = await completeAuthorization(browser, await browser.follow(requestObjectUrl(d, c.clientId, inner, { request_uri: uri })));
