@@ -119,6 +119,7 @@ export const configSchema = z
     cleanupInterval: z.coerce.number().int().min(0).max(86400).default(300),
     cleanupGrace: z.coerce.number().int().min(0).max(365 * 86400).default(3600),
     cleanupRetention: seconds(7 * 86400),
+    keyActivationDelay: z.coerce.number().int().min(0).max(7 * 86400).default(360),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -206,4 +207,6 @@ export const optionDocs: Record<keyof Config, string> = {
   cleanupInterval: 'How often expired codes, tickets, pushed requests, device codes, replay-cache entries, tokens, sessions, rate-limit windows and old logout deliveries are deleted, seconds (one process of the cluster, or of all instances sharing a database, runs each sweep). 0 turns the cleanup off.',
   cleanupGrace: 'How long expired or ended rows are kept before the cleanup deletes them, seconds (keeps recent history for reuse detection and diagnosis).',
   cleanupRetention: 'How long delivered or abandoned back-channel logout deliveries are kept, seconds.',
+  keyActivationDelay:
+    'Seconds between a key rotation and the new key\'s first signature. The new key is in the JWKS at once; the previous key keeps signing until then, so every instance (each re-validates its keys every 30 s) and every relying party that caches the JWKS (served with max-age 300) has the new key before any token needs it. The default, 360, is twice the re-validation interval plus that max-age. 0 signs at once: right for a single process only. `latchkey keys rotate --now` skips the delay (a compromised key). See docs/operations.md.',
 };

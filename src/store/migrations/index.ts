@@ -329,6 +329,17 @@ const m006ops: Migration = {
   },
 };
 
+/**
+ * Staged key activation (issue 8): a rotated-in key is published at once and signs only from activates_at, so
+ * every instance publishes it before any instance signs with it. Keys that existed before signed from creation.
+ */
+const m0012KeysStaged: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('signing_keys').addColumn('activates_at', 'bigint').execute();
+    await db.updateTable('signing_keys').set({ activates_at: sql`created_at` }).execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -339,6 +350,7 @@ export const migrations: Record<string, Migration> = {
   '0010_sec_audit_events': m0010SecAudit,
   '0002_token_services': m002TokenServices,
   '0006_ops_cleanup': m006ops,
+  '0012_keys_staged_activation': m0012KeysStaged,
 };
 
 class InlineProvider implements MigrationProvider {
