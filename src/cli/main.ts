@@ -53,7 +53,10 @@ const USAGE = `usage: latchkey <command> [options]
   user unlock SUB                   forget failed sign-ins of a locked account (docs/security.md)
   user update SUB [--username U] [--claims JSON]
   user set-password SUB --password P
-  keys list | rotate [--alg ES256|RS256|PS256|EdDSA]... | retire KID
+  keys list | rotate [--alg ES256|RS256|PS256|EdDSA]... [--now] | retire KID
+                                    rotate: the new keys are published at once and sign after keyActivationDelay;
+                                    --now signs at once (compromised key: what it signs fails to verify at
+                                    instances and relying parties until they fetch the JWKS again)
   tenant list | create ID
   admin-token create [--name N] [--expires-in SECONDS] | list | revoke ID
   registration-token create [--name N] [--expires-in SECONDS] [--uses N] | list | revoke ID
@@ -244,6 +247,7 @@ export async function main(argv: string[]): Promise<number> {
       type: { type: 'string' },
       limit: { type: 'string' },
       since: { type: 'string' },
+      now: { type: 'boolean' },
     } as const;
   const { values, positionals } = parseArgs({ args: separateIds(argv, options), allowPositionals: true, strict: true, options });
   const [cmd, sub, arg] = positionals;
@@ -472,22 +476,28 @@ async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | 
 
 async function keysCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
   const tenant = (await tenantContext(lk, tenantOf(v))).tenant.id;
-  const show = (ks: Awaited<ReturnType<typeof listKeys>>) => ks.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: k.createdAt }));
+  const show = (ks: Awaited<ReturnType<typeof listKeys>>) =>
+    ks.map((k) => ({ kid: k.kid, alg: k.alg, status: k.state, created_at: k.createdAt, activates_at: k.activatesAt }));
+  const at = (s: number) => new Date(s * 1000).toISOString();
   switch (sub) {
     case 'list': {
       const ks = await listKeys(lk, tenant);
-      out.print(ks.map((k) => `${k.kid}\t${k.alg}\t${k.status}`).join('\n'), show(ks));
+      out.print(ks.map((k) => `${k.kid}\t${k.alg}\t${k.state}${k.state === 'pending' ? ` (signs from ${at(k.activatesAt)})` : ''}`).join('\n'), show(ks));
       return 0;
     }
     case 'rotate': {
       let added;
       try {
-        added = await rotateKeys(lk, tenant, v.alg as string[] | undefined);
+        added = await rotateKeys(lk, tenant, v.alg as string[] | undefined, { immediate: v.now === true });
       } catch (e) {
         if (e instanceof ServiceError) throw new CliError(e.message);
         throw e;
       }
-      out.print(added.map((k) => `new active key ${k.kid} (${k.alg}); the previous one stays published`).join('\n'), show(added));
+      const line = (k: (typeof added)[number]) =>
+        k.state === 'pending'
+          ? `new key ${k.kid} (${k.alg}) published; it signs from ${at(k.activatesAt)}, the current one until then`
+          : `new active key ${k.kid} (${k.alg}); the previous one stays published`;
+      out.print(added.map(line).join('\n'), show(added));
       return 0;
     }
     case 'retire': {

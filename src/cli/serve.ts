@@ -108,4 +108,9 @@ export function startupWarnings(config: Config, log: { warn(msg: string): void }
   if (config.insecureAllowHttpSectorIdentifierUri) {
     log.warn('insecureAllowHttpSectorIdentifierUri is on: sector_identifier_uri documents may be fetched over plain http and forged in transit');
   }
+  // Several processes (workers, or instances on one PostgreSQL database) each re-validate their keys every 30 s.
+  const severalProcesses = config.workers !== 1 || /^postgres(ql)?:/.test(config.databaseUrl ?? '');
+  if (severalProcesses && config.keyActivationDelay < 60) {
+    log.warn(`keyActivationDelay is ${config.keyActivationDelay} s: after a key rotation one process may sign with the new key before the others (and relying parties) have it in their JWKS (docs/operations.md)`);
+  }
 }

@@ -123,6 +123,7 @@ export const configSchema = z
     cleanupGrace: z.coerce.number().int().min(0).max(365 * 86400).default(3600),
     cleanupRetention: seconds(7 * 86400),
     auditRetention: z.coerce.number().int().min(0).max(10 * 365 * 86400).default(90 * 86400),
+    keyActivationDelay: z.coerce.number().int().min(0).max(7 * 86400).default(360),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -225,4 +226,6 @@ export const optionDocs: Record<keyof Config, string> = {
   cleanupGrace: 'How long expired or ended rows are kept before the cleanup deletes them, seconds (keeps recent history for reuse detection and diagnosis).',
   cleanupRetention: 'How long delivered or abandoned back-channel logout deliveries are kept, seconds.',
   auditRetention: 'How long audit events are kept before the cleanup deletes them, seconds (default 90 days); 0 keeps them forever.',
+  keyActivationDelay:
+    'Seconds between a key rotation and the new key\'s first signature. The new key is in the JWKS at once; the previous key keeps signing until then, so every instance (each re-validates its keys every 30 s) and every relying party that caches the JWKS (served with max-age 300) has the new key before any token needs it. The default, 360, is twice the re-validation interval plus that max-age. 0 signs at once: right for a single process only. `latchkey keys rotate --now` skips the delay (a compromised key). See docs/operations.md.',
 };

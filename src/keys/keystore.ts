@@ -11,10 +11,10 @@ const PUBLIC_MEMBERS: Record<string, string[]> = { EC: ['crv', 'x', 'y'], RSA: [
 
 export interface TenantKeys {
   readonly version: number;
-  /** The ready-to-send JWKS body (RFC 7517 §5), built once per key change. */
+  /** The ready-to-send JWKS body (RFC 7517 §5), built once per key change (and once per activation). */
   readonly jwksJson: string;
   readonly jwks: { keys: JWK[] };
-  /** Active signing key for alg; throws when the tenant has none. */
+  /** Active signing key for alg, as of now (staged keys take over at their activation time); throws when none. */
   signingKey(alg: SigningAlg): SigningKey;
   /** Algorithms that have an active key. */
   readonly algs: SigningAlg[];
@@ -39,6 +39,38 @@ async function generateKey(alg: SigningAlg): Promise<{ privateJwk: JsonWebKey; p
   return { privateJwk: pair.privateKey.export({ format: 'jwk' }), publicJwk: pair.publicKey.export({ format: 'jwk' }) };
 }
 
+/**
+ * A key's state at a moment (issue 8, staged activation):
+ * - pending: published in the JWKS, signs from its activation time on;
+ * - active: the newest key of its alg whose activation time has passed: it signs;
+ * - published: replaced by a newer active key (or demoted by an immediate rotation): verifies only;
+ * - retired: gone from the JWKS.
+ */
+export type KeyState = 'pending' | 'active' | 'published' | 'retired';
+
+export type KeyListing = SigningKeyRecord & { state: KeyState; activatesAt: number };
+
+const activationOf = (r: SigningKeyRecord): number => r.activatesAt ?? r.createdAt;
+
+/**
+ * The state of each key at `now` (epoch seconds). `records` in store order (oldest first). Every instance derives
+ * the same answer from the same rows and the time, so all of them switch signing keys at once without a store call.
+ */
+export function keyStates(records: readonly SigningKeyRecord[], now: number): KeyListing[] {
+  const signer = new Map<string, SigningKeyRecord>();
+  for (const r of records) if (r.status === 'active' && activationOf(r) <= now) signer.set(r.alg, r); // the newest wins
+  return records.map((r) => {
+    let state: KeyState = r.status;
+    if (r.status === 'active') {
+      const current = signer.get(r.alg);
+      if (current === r) state = 'active';
+      else if (current && records.indexOf(r) < records.indexOf(current)) state = 'published';
+      else state = 'pending';
+    }
+    return { ...r, state, activatesAt: activationOf(r) };
+  });
+}
+
 function publicOnly(jwk: JsonWebKey, alg: string, kid: string): JWK {
   const out: JWK = { kty: jwk.kty as string, use: 'sig', alg, kid };
   for (const m of PUBLIC_MEMBERS[jwk.kty as string] ?? []) (out as Record<string, unknown>)[m] = (jwk as Record<string, unknown>)[m];
@@ -54,31 +86,44 @@ export class KeyManager {
     private readonly clock: () => number = Date.now,
     /** How often (ms) a cached key set is re-validated against the store's version (other instances may rotate). */
     private readonly recheckMs = 30_000,
+    /**
+     * Seconds between a rotation and the new key's first signature (keyActivationDelay). Longer than recheckMs,
+     * every instance publishes the key before any signs with it; 0 signs at once (one process only).
+     */
+    readonly activationDelayS = 0,
   ) {}
 
-  /** Create keys for every signing alg that has no active key yet. Returns the algs created. */
+  /** Create keys (signing at once) for every signing alg that has no active or pending key yet. Returns the algs created. */
   async ensureKeys(tenantId: string): Promise<SigningAlg[]> {
     const existing = await this.repo.listKeys(tenantId);
     const missing = SIGNING_ALGS.filter((a) => !existing.some((k) => k.alg === a && k.status === 'active'));
-    if (missing.length) await this.addKeys(tenantId, missing);
+    if (missing.length) await this.addKeys(tenantId, missing, () => true);
     return missing;
   }
 
-  /** New active keys for the given algs; the previous active keys stay published in the JWKS. */
-  async rotate(tenantId: string, algs: readonly SigningAlg[] = SIGNING_ALGS): Promise<SigningKeyRecord[]> {
-    return this.addKeys(tenantId, algs);
+  /**
+   * New keys for the given algs, published at once. They sign from activationDelayS on; until then the current
+   * keys keep signing, and afterwards they stay published. `immediate` (a compromised key) signs at once: RPs and
+   * instances that have not fetched the new JWKS yet reject the new tokens until they do.
+   */
+  async rotate(tenantId: string, algs: readonly SigningAlg[] = SIGNING_ALGS, opts: { immediate?: boolean } = {}): Promise<SigningKeyRecord[]> {
+    const states = keyStates(await this.repo.listKeys(tenantId), Math.floor(this.clock() / 1000));
+    // An alg that nobody signs with yet has nothing to stage against.
+    const signing = new Set(states.filter((k) => k.state === 'active').map((k) => k.alg));
+    return this.addKeys(tenantId, algs, (alg) => opts.immediate === true || this.activationDelayS === 0 || !signing.has(alg));
   }
 
-  async list(tenantId: string): Promise<SigningKeyRecord[]> {
-    return this.repo.listKeys(tenantId);
+  /** The tenant's keys, oldest first, with their state now. */
+  async list(tenantId: string): Promise<KeyListing[]> {
+    return keyStates(await this.repo.listKeys(tenantId), Math.floor(this.clock() / 1000));
   }
 
   /**
    * Retire a published (rotated-out) key: it leaves the JWKS, so tokens it signed no longer verify. The active
-   * key of an alg cannot be retired (rotate first). False when there is no such published key.
+   * key of an alg cannot be retired (rotate first), nor a pending one. False when there is no such published key.
    */
   async retire(tenantId: string, kid: string): Promise<boolean> {
-    const done = await this.repo.retireKey(tenantId, kid);
+    const done = await this.repo.retireKey(tenantId, kid, Math.floor(this.clock() / 1000));
     if (done) {
       const keys = await this.load(tenantId, await this.repo.keysVersion(tenantId));
       this.cache.set(tenantId, { keys, checkedAt: this.clock() });
@@ -86,7 +131,7 @@ export class KeyManager {
     return done;
   }
 
-  private async addKeys(tenantId: string, algs: readonly SigningAlg[]): Promise<SigningKeyRecord[]> {
+  private async addKeys(tenantId: string, algs: readonly SigningAlg[], immediate: (alg: SigningAlg) => boolean): Promise<SigningKeyRecord[]> {
     const now = Math.floor(this.clock() / 1000);
     const records: SigningKeyRecord[] = [];
     for (const alg of algs) {
@@ -95,7 +140,8 @@ export class KeyManager {
       const privateJwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(privateJwk)))
         .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: 'jwk+json' })
         .encrypt(this.encryptionKey);
-      records.push({ tenantId, kid, alg, status: 'active', publicJwk: publicOnly(publicJwk, alg, kid) as Record<string, unknown>, privateJwe, createdAt: now });
+      const activatesAt = immediate(alg) ? now : now + this.activationDelayS;
+      records.push({ tenantId, kid, alg, status: 'active', publicJwk: publicOnly(publicJwk, alg, kid) as Record<string, unknown>, privateJwe, createdAt: now, activatesAt });
     }
     await this.repo.addActiveKeys(records);
     // Reload now rather than dropping the cache, so no later request has to load keys on its own path.
@@ -151,28 +197,56 @@ export class KeyManager {
 
   private async load(tenantId: string, version: number): Promise<TenantKeys> {
     const records = (await this.repo.listKeys(tenantId)).filter((k) => k.status !== 'retired');
-    const active = new Map<SigningAlg, SigningKey>();
     const publics = new Map<string, KeyObject>();
+    /** Per alg, the keys that sign now or later, newest first, with their activation time in ms. */
+    const candidates = new Map<SigningAlg, { at: number; key: SigningKey }[]>();
     for (const r of records) {
       publics.set(r.kid, createPublicKey({ key: r.publicJwk as JsonWebKey, format: 'jwk' }));
       if (r.status === 'active') {
         const { plaintext } = await compactDecrypt(r.privateJwe, this.encryptionKey);
         const jwk = JSON.parse(new TextDecoder().decode(plaintext)) as JsonWebKey;
-        active.set(r.alg as SigningAlg, { kid: r.kid, alg: r.alg as SigningAlg, privateKey: createPrivateKey({ key: jwk, format: 'jwk' }) });
+        const key = { kid: r.kid, alg: r.alg as SigningAlg, privateKey: createPrivateKey({ key: jwk, format: 'jwk' }) };
+        const list = candidates.get(key.alg) ?? [];
+        list.unshift({ at: activationOf(r) * 1000, key });
+        candidates.set(key.alg, list);
       }
     }
-    // Newest first, so clients that pick the first matching key pick the active one.
-    const jwks = { keys: records.slice().reverse().map((r) => r.publicJwk as JWK) };
-    const jwksJson = JSON.stringify(jwks);
+    const clock = this.clock;
+    // The JWKS and the alg list change only when a pending key activates: rebuilt then, once, not per request.
+    const build = (now: number) => {
+      let next = Infinity;
+      for (const list of candidates.values()) for (const c of list) if (c.at > now) next = Math.min(next, c.at);
+      const states = keyStates(records, Math.floor(now / 1000));
+      const rank = (k: KeyListing) => (k.state === 'active' ? 0 : k.state === 'pending' ? 1 : 2);
+      // Newest first, the signing keys before the others, so clients that pick the first matching key pick the active one.
+      const ordered = states.map((k, i) => ({ k, i })).sort((a, b) => rank(a.k) - rank(b.k) || b.i - a.i);
+      const jwks = { keys: ordered.map(({ k }) => k.publicJwk as JWK) };
+      const algs = [...candidates.entries()].filter(([, list]) => list.some((c) => c.at <= now)).map(([alg]) => alg);
+      return { builtAt: now, next, jwks, jwksJson: JSON.stringify(jwks), algs };
+    };
+    let view = build(clock());
+    const current = () => {
+      const now = clock();
+      if (now >= view.next || now < view.builtAt) view = build(now);
+      return view;
+    };
     return {
       version,
-      jwks,
-      jwksJson,
-      algs: [...active.keys()],
+      get jwks() {
+        return current().jwks;
+      },
+      get jwksJson() {
+        return current().jwksJson;
+      },
+      get algs() {
+        return current().algs;
+      },
+      // A time check per signature on the preloaded set: every instance switches at the activation time, no store call.
       signingKey(alg) {
-        const k = active.get(alg);
+        const now = clock();
+        const k = candidates.get(alg)?.find((c) => c.at <= now);
         if (!k) throw new Error(`no active ${alg} signing key for tenant ${tenantId}`);
-        return k;
+        return k.key;
       },
       publicKey: (kid) => publics.get(kid),
     };

@@ -218,7 +218,7 @@ export class Latchkey {
       }
       store = opened;
     }
-    const keys = new KeyManager(store, master.keyEncryptionKey, clock, opts.keyRecheckMs);
+    const keys = new KeyManager(store, master.keyEncryptionKey, clock, opts.keyRecheckMs, config.keyActivationDelay);
     const secrets = secretBox(master.keyEncryptionKey, 'client-secret');
     return new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log, secrets, clientSettings, opts.backchannel);
   }

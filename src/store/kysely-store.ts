@@ -29,7 +29,7 @@ import { MultiRowInsertBatcher, SqliteInsertBatcher } from './sqlite-batch.js';
 interface TenantRow { id: string; issuer: string; settings: string; created_at: number }
 interface ClientRow { tenant_id: string; client_id: string; secret_hash: string | null; metadata: string; created_at: number }
 interface UserRow { tenant_id: string; id: string; username: string; password_hash: string; claims: string; disabled: number; created_at: number }
-interface KeyRow { tenant_id: string; kid: string; alg: string; status: string; public_jwk: string; private_jwe: string; created_at: number; seq: number }
+interface KeyRow { tenant_id: string; kid: string; alg: string; status: string; public_jwk: string; private_jwe: string; created_at: number; seq: number; activates_at: number | null }
 interface TokenRow {
   tenant_id: string; hash: string; kind: string; client_id: string; subject: string | null; scope: string;
   grant_id: string | null; issued_at: number; expires_at: number; revoked_at: number | null; consumed_at: number | null; data: string;
@@ -114,6 +114,7 @@ const toUser = (r: UserRow): UserRecord => ({
 const toKey = (r: KeyRow): SigningKeyRecord => ({
   tenantId: r.tenant_id, kid: r.kid, alg: r.alg, status: r.status as SigningKeyRecord['status'],
   publicJwk: p(r.public_jwk), privateJwe: r.private_jwe, createdAt: Number(r.created_at),
+  activatesAt: r.activates_at === null || r.activates_at === undefined ? Number(r.created_at) : Number(r.activates_at),
 });
 const toToken = (r: TokenRow): TokenRecord => ({
   tenantId: r.tenant_id, hash: r.hash, kind: r.kind as TokenRecord['kind'], clientId: r.client_id, subject: r.subject,
@@ -428,18 +429,22 @@ export class KyselyStore implements Store {
       for (const k of keys) {
         const max = await db.selectFrom('signing_keys').select((eb) => eb.fn.max('seq').as('m')).where('tenant_id', '=', k.tenantId).executeTakeFirst();
         const seq = Number(max?.m ?? 0) + 1;
-        await db
-          .updateTable('signing_keys')
-          .set({ status: 'published' })
-          .where('tenant_id', '=', k.tenantId)
-          .where('alg', '=', k.alg)
-          .where('status', '=', 'active')
-          .execute();
+        const activatesAt = k.activatesAt ?? k.createdAt;
+        // A staged key (issue 8) leaves the current key signing until its activation time.
+        if (activatesAt <= k.createdAt) {
+          await db
+            .updateTable('signing_keys')
+            .set({ status: 'published' })
+            .where('tenant_id', '=', k.tenantId)
+            .where('alg', '=', k.alg)
+            .where('status', '=', 'active')
+            .execute();
+        }
         await db
           .insertInto('signing_keys')
           .values({
             tenant_id: k.tenantId, kid: k.kid, alg: k.alg, status: 'active', public_jwk: j(k.publicJwk),
-            private_jwe: k.privateJwe, created_at: k.createdAt, seq,
+            private_jwe: k.privateJwe, created_at: k.createdAt, seq, activates_at: activatesAt,
           })
           .execute();
       }
@@ -835,7 +840,7 @@ export class KyselyStore implements Store {
   }
 
   // signing keys (issue 6)
-  async retireKey(tenantId: string, kid: string) {
+  async retireKey(tenantId: string, kid: string, now?: number) {
     return this.transaction(async (tx) => {
       const db = (tx as KyselyStore).db;
       await this.lockTenant(db, 'latchkey.signing_keys', tenantId);
@@ -846,7 +851,22 @@ export class KyselyStore implements Store {
         .set({ status: 'retired', seq: Number(max?.m ?? 0) + 1 })
         .where('tenant_id', '=', tenantId)
         .where('kid', '=', kid)
-        .where('status', '=', 'published')
+        .where((eb) => {
+          const published = eb('status', '=', 'published');
+          if (now === undefined) return published;
+          // Staged activation (issue 8): an 'active' row is replaced once a newer active row of its alg has activated.
+          const replaced = eb.exists(
+            eb
+              .selectFrom('signing_keys as newer')
+              .select('newer.kid')
+              .whereRef('newer.tenant_id', '=', 'signing_keys.tenant_id')
+              .whereRef('newer.alg', '=', 'signing_keys.alg')
+              .whereRef('newer.seq', '>', 'signing_keys.seq')
+              .where('newer.status', '=', 'active')
+              .where('newer.activates_at', '<=', now),
+          );
+          return eb.or([published, eb.and([eb('status', '=', 'active'), replaced])]);
+        })
         .executeTakeFirst();
       return Number(r.numUpdatedRows) > 0;
     });

@@ -179,16 +179,27 @@ export interface SigningKeyRecord {
   /** Private JWK, encrypted (JWE dir/A256GCM) with the key-encryption key. */
   privateJwe: string;
   createdAt: number;
+  /**
+   * Staged activation (issue 8): an 'active' key signs only from this time (epoch seconds) on, and only until a
+   * newer active key of its alg reaches its own activation time. Absent on input: createdAt (signs at once).
+   */
+  activatesAt?: number;
 }
 
 export interface KeyStoreRepo {
   listKeys(tenantId: string): Promise<SigningKeyRecord[]>;
-  /** Adds new active keys and demotes the previous active key of the same alg to 'published', atomically. */
+  /**
+   * Adds new active keys and demotes the previous active key of the same alg to 'published', atomically. A key
+   * staged for later (activatesAt > createdAt) demotes nothing: the previous key keeps signing until then.
+   */
   addActiveKeys(keys: SigningKeyRecord[]): Promise<void>;
   /** A number that changes whenever a tenant's keys change (cheap to poll). */
   keysVersion(tenantId: string): Promise<number>;
-  /** Mark a published (not active) key retired: it leaves the JWKS. False when no such published key. */
-  retireKey(tenantId: string, kid: string): Promise<boolean>;
+  /**
+   * Mark a published (not active) key retired: it leaves the JWKS. False when no such published key. With `now`
+   * (epoch seconds), an 'active' key that a newer active key of its alg has replaced by then counts as published.
+   */
+  retireKey(tenantId: string, kid: string, now?: number): Promise<boolean>;
 }
 
 export type TokenKind = 'access_token' | 'refresh_token';

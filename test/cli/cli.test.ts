@@ -94,12 +94,22 @@ describe('latchkey CLI', () => {
     expect(cli(dir, ['user', 'create', '--username', 'carol', '--password', 'long enough', '--claims', '{"email":"nope"}']).err).toMatch(/claims.email/);
   });
 
-  it('keys rotate adds new active keys and keeps the old ones published', () => {
+  it('keys rotate publishes a pending key (signs after keyActivationDelay); rotate --now signs at once and keeps the old ones published', () => {
     const before = JSON.parse(cli(dir, ['keys', 'list', '--json']).out);
-    expect(cli(dir, ['keys', 'rotate', '--alg', 'ES256']).code).toBe(0);
+    const staged = cli(dir, ['keys', 'rotate', '--alg', 'ES256']);
+    expect(staged.code).toBe(0);
+    expect(staged.out).toMatch(/published; it signs from \d{4}-/);
     const after = JSON.parse(cli(dir, ['keys', 'list', '--json']).out);
     expect(after.length).toBe(before.length + 1);
-    expect(after.filter((k: any) => k.alg === 'ES256').map((k: any) => k.status).sort()).toEqual(['active', 'published']);
+    const es = after.filter((k: any) => k.alg === 'ES256');
+    expect(es.map((k: any) => k.status)).toEqual(['active', 'pending']);
+    expect(es[1].activates_at - es[1].created_at).toBe(360); // the default delay
+    expect(cli(dir, ['keys', 'list']).out).toMatch(/pending \(signs from /);
+    const now = cli(dir, ['keys', 'rotate', '--alg', 'ES256', '--now', '--json']);
+    expect(now.code).toBe(0);
+    expect(JSON.parse(now.out)[0].status).toBe('active');
+    const last = JSON.parse(cli(dir, ['keys', 'list', '--json']).out).filter((k: any) => k.alg === 'ES256');
+    expect(last.map((k: any) => k.status)).toEqual(['published', 'published', 'active']);
     expect(cli(dir, ['keys', 'rotate', '--alg', 'HS256']).code).not.toBe(0);
   });
 

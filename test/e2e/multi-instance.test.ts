@@ -69,7 +69,7 @@ describe.runIf(adminDatabaseUrl())('three instances on one PostgreSQL database',
     expect(ui.status).toBe(401);
   });
 
-  it('a key rotated at one instance is served by all once their cache period (30 s) has passed', async () => {
+  it('a key rotated at one instance is served by all once their cache period (30 s) has passed, and signs only after keyActivationDelay', async () => {
     const before = (await jwksAt(B)).keys.map((k) => k.kid);
     const [added] = await A.lk.keys.rotate('default', ['RS256']);
     // A serves it at once; B and C keep their cached set until the recheck interval has passed (documented lag).
@@ -80,13 +80,18 @@ describe.runIf(adminDatabaseUrl())('three instances on one PostgreSQL database',
       await jwksAt(at); // this request notices the interval has passed and re-validates in the background
       await at.lk.keys.settled();
       const kids = (await jwksAt(at)).keys.map((k) => k.kid);
-      expect(kids[0]).toBe(added!.kid); // newest first
+      expect(kids).toContain(added!.kid);
       expect(kids).toEqual(expect.arrayContaining(before)); // the previous keys stay published
     }
+    // Staged activation: still pending everywhere (default keyActivationDelay 360 s), the old key signs.
+    const early = await redeemAt(C, await codeAt(B));
+    expect(decodeProtectedHeader(early.json.id_token).kid).not.toBe(added!.kid);
+    now += 360_000;
     // New ID tokens from any instance are signed with the new key (RS256 is the default ID token alg).
     const res = await redeemAt(C, await codeAt(B));
     expect(decodeProtectedHeader(res.json.id_token).kid).toBe(added!.kid);
-    await jwtVerify(res.json.id_token, createLocalJWKSet(await jwksAt(A)), { issuer: cluster.issuer });
+    await jwtVerify(res.json.id_token, createLocalJWKSet(await jwksAt(A)), { issuer: cluster.issuer, currentDate: new Date(now) });
+    await jwtVerify(early.json.id_token, createLocalJWKSet(await jwksAt(B)), { issuer: cluster.issuer, currentDate: new Date(now) });
   });
 
   it('failed-login limits are counted together: failures spread over three instances lock the account at a fourth attempt anywhere', async () => {
@@ -109,5 +114,90 @@ describe.runIf(adminDatabaseUrl())('three instances on one PostgreSQL database',
     const all = await Promise.all(Array.from({ length: 50 }, (_, i) => redeemAt(cluster.instances[i % 3]!, code)));
     expect(all.filter((r) => r.status === 200)).toHaveLength(1);
     expect(all.filter((r) => r.status !== 200).every((r) => r.status === 400 && r.json.error === 'invalid_grant')).toBe(true);
+  });
+});
+
+/**
+ * Staged key activation (issue 8), on SQLite and PostgreSQL alike: two instances on one database, an injected clock
+ * and a short re-validation interval. A key rotated at one instance is published by both before either signs with
+ * it; from its activation time both sign with it, each without asking the store, and each verifies the other's
+ * tokens; what the old key signed still verifies.
+ */
+describe('staged key activation across two instances', () => {
+  const RECHECK_MS = 5_000;
+  const DELAY_S = 12; // more than twice the re-validation interval
+  let cluster: Awaited<ReturnType<typeof startTestInstances>>;
+  let A: TestInstance, B: TestInstance;
+  let now = Date.now();
+  let rp: { clientId: string; clientSecret?: string };
+
+  beforeAll(async () => {
+    cluster = await startTestInstances(2, { keyActivationDelay: DELAY_S }, { clock: () => now, keyRecheckMs: RECHECK_MS });
+    [A, B] = cluster.instances as [TestInstance, TestInstance];
+    rp = await A.client({
+      redirect_uris: [CB], grant_types: ['authorization_code'], skip_consent: true, scope: 'openid', access_token_format: 'jwt',
+    });
+    await A.user('frank', 'frank-password');
+  });
+  afterAll(() => cluster?.close());
+
+  const verifier = 'v'.repeat(43);
+  const authUrl = (at: TestInstance, extra: Record<string, string> = {}) =>
+    at.url('/oauth/authorize?') +
+    new URLSearchParams({
+      client_id: rp.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'st', nonce: 'n2',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256', ...extra,
+    });
+  /** A code flow entirely at one instance: its ID token (RS256) and JWT access token (ES256). */
+  const tokensFrom = async (at: TestInstance) => {
+    const code = (await new Agent(at.base).authorize(authUrl(at), 'frank', 'frank-password')).searchParams.get('code')!;
+    const res = await postForm(
+      at.url('/oauth/token'),
+      { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier },
+      { authorization: basic(rp.clientId, rp.clientSecret!) },
+    );
+    expect(res.status).toBe(200);
+    return { idToken: res.json.id_token as string, accessToken: res.json.access_token as string };
+  };
+  const kids = (t: { idToken: string; accessToken: string }) => [decodeProtectedHeader(t.idToken).kid, decodeProtectedHeader(t.accessToken).kid];
+  const jwksAt = async (at: TestInstance) => (await (await fetch(at.url('/.well-known/jwks.json'))).json()) as JSONWebKeySet;
+  const published = async (at: TestInstance) => (await jwksAt(at)).keys.map((k) => k.kid);
+  /** Verified against the instance's JWKS as an RP fetched it, and accepted there (userinfo, id_token_hint). */
+  const acceptedAt = async (at: TestInstance, t: { idToken: string; accessToken: string }) => {
+    await jwtVerify(t.idToken, createLocalJWKSet(await jwksAt(at)), { issuer: cluster.issuer, audience: rp.clientId, currentDate: new Date(now) });
+    const ui = await fetch(at.url('/oauth/userinfo'), { headers: { authorization: `Bearer ${t.accessToken}` } });
+    expect(ui.status).toBe(200);
+    // OIDC Core §3.1.2.1: a valid hint with prompt=none and no session is login_required, not invalid_request.
+    const hinted = await fetch(authUrl(at, { prompt: 'none', id_token_hint: t.idToken }), { redirect: 'manual' });
+    expect(new URL(hinted.headers.get('location')!).searchParams.get('error')).toBe('login_required');
+  };
+
+  it('a rotated key is published by both instances before either signs with it; after its activation both sign with it and verify each other\'s tokens', async () => {
+    const old = await tokensFrom(A);
+    const oldKids = kids(old);
+    const added = await A.lk.keys.rotate('default', ['RS256', 'ES256']);
+    const newKids = ['RS256', 'ES256'].map((alg) => added.find((k) => k.alg === alg)!.kid);
+    expect(added.every((k) => k.activatesAt === Math.floor(now / 1000) + DELAY_S)).toBe(true);
+
+    // Published at A at once, at B once its re-validation interval has passed: both before the activation time.
+    expect(await published(A)).toEqual(expect.arrayContaining([...newKids, ...oldKids]));
+    now += RECHECK_MS;
+    await published(B); // this request notices the interval has passed and re-validates in the background
+    await B.lk.keys.settled();
+    expect(await published(B)).toEqual(expect.arrayContaining([...newKids, ...oldKids]));
+    // Nobody signs with the new keys yet.
+    expect(kids(await tokensFrom(A))).toEqual(oldKids);
+    expect(kids(await tokensFrom(B))).toEqual(oldKids);
+
+    now += DELAY_S * 1000; // past the activation time: each instance switches by itself
+    const fromA = await tokensFrom(A);
+    const fromB = await tokensFrom(B);
+    expect(kids(fromA)).toEqual(newKids);
+    expect(kids(fromB)).toEqual(newKids);
+    await acceptedAt(B, fromA);
+    await acceptedAt(A, fromB);
+    // What the old keys signed still verifies at both: they stay published.
+    for (const at of [A, B]) await acceptedAt(at, old);
+    expect((await A.lk.keys.list('default')).filter((k) => oldKids.includes(k.kid)).map((k) => k.state)).toEqual(['published', 'published']);
   });
 });

@@ -195,15 +195,21 @@ describe('admin API (through /admin/openapi.json)', () => {
     expect((await api('DELETE /admin/tenants/{tenant_id}/users/{sub}/sessions/{sid}', { ...t, sub, sid: session.sid })).status).toBe(404);
   });
 
-  it('keys: rotate, then retire the rotated-out key: it leaves the JWKS; an active key cannot be retired', async () => {
+  it('keys: rotate (pending, then immediate), then retire the rotated-out key: it leaves the JWKS; an active or pending key cannot be retired', async () => {
     const t = { tenant_id: 'default' };
     const before = await api('GET /admin/tenants/{tenant_id}/keys', t);
     const oldEs = before.body.find((k: any) => k.alg === 'ES256' && k.status === 'active');
-    const rotated = await api('POST /admin/tenants/{tenant_id}/keys/rotate', t, { algs: ['ES256'] });
+    const staged = await api('POST /admin/tenants/{tenant_id}/keys/rotate', t, { algs: ['ES256'] });
+    expect(staged.status).toBe(201);
+    expect(staged.body[0]).toMatchObject({ status: 'pending', activates_at: staged.body[0].created_at + 360 });
+    expect((await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: staged.body[0].kid })).status).toBe(409);
+    expect((await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: oldEs.kid })).status).toBe(409); // still signing
+    const rotated = await api('POST /admin/tenants/{tenant_id}/keys/rotate', t, { algs: ['ES256'], immediate: true });
     expect(rotated.status).toBe(201);
     expect(rotated.body).toHaveLength(1);
+    expect(rotated.body[0].status).toBe('active');
     const jwks = async () => ((await (await fetch(s.url('/.well-known/jwks.json'))).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
-    expect(await jwks()).toEqual(expect.arrayContaining([oldEs.kid, rotated.body[0].kid]));
+    expect(await jwks()).toEqual(expect.arrayContaining([oldEs.kid, staged.body[0].kid, rotated.body[0].kid]));
     expect((await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: rotated.body[0].kid })).status).toBe(409);
     const retired = await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: oldEs.kid });
     expect(retired.body.status).toBe('retired');

@@ -33,11 +33,11 @@ describe('key manager', () => {
     }
   });
 
-  it('rotation adds a new active key; the old public key stays in the JWKS and still verifies', async () => {
+  it('an immediate rotation (--now) adds a new active key; the old public key stays in the JWKS and still verifies', async () => {
     const before = await t.ctx.keys();
     const oldKey = before.signingKey('ES256');
     const oldToken = signJwt(oldKey, { sub: 'x' });
-    await t.lk.keys.rotate(t.ctx.tenant.id, ['ES256']);
+    await t.lk.keys.rotate(t.ctx.tenant.id, ['ES256'], { immediate: true });
     t.lk.keys.invalidate();
     const after = await t.ctx.keys();
     expect(after.signingKey('ES256').kid).not.toBe(oldKey.kid);

@@ -270,7 +270,7 @@ describe(`store contract (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' 
     expect(await store.keysVersion(A)).toBeGreaterThan(v1);
     const keys = await store.listKeys(A);
     expect(keys.map((k) => [k.kid, k.status])).toEqual([['es-1', 'published'], ['rs-1', 'active'], ['es-2', 'active']]);
-    expect(keys[2]).toEqual(key(A, 'es-2', 'ES256'));
+    expect(keys[2]).toEqual({ ...key(A, 'es-2', 'ES256'), activatesAt: NOW }); // no activatesAt given: signs from creation
   });
 
   it('addActiveKeys from concurrent rotations leaves exactly one active key per alg', async () => {

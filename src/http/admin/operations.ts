@@ -82,10 +82,14 @@ export const schemas = {
     sid: z.string(), auth_time: int, acr: z.string().nullable(), created_at: int, last_seen_at: int, expires_at: int,
   }),
   Key: z.looseObject({
-    kid: z.string(), alg: z.string(), status: z.enum(['active', 'published', 'retired']), created_at: int,
+    kid: z.string(), alg: z.string(), status: z.enum(['pending', 'active', 'published', 'retired']), created_at: int,
     public_jwk: z.record(z.string(), z.unknown()),
+    activates_at: int.optional().describe('When the key signs (pending) or began to (docs/operations.md: staged activation)'),
   }),
-  KeyRotation: z.object({ algs: z.array(z.enum(SIGNING_ALGS)).optional().describe('Default: every alg') }),
+  KeyRotation: z.object({
+    algs: z.array(z.enum(SIGNING_ALGS)).optional().describe('Default: every alg'),
+    immediate: z.boolean().optional().describe('Sign with the new keys at once, skipping keyActivationDelay (a compromised key): until they fetch the JWKS again, other instances and relying parties reject what they sign'),
+  }),
   InitialAccessToken: z.looseObject({
     id: z.string(), kind: z.literal('initial_access'), name: z.string().nullable(), tenant_id: z.string().nullable(),
     created_at: int, expires_at: nullableInt, revoked_at: nullableInt, remaining_uses: nullableInt,
@@ -270,12 +274,13 @@ export const operations: AdminOperation[] = [
     handler: async (lk, req) => (await listKeys(lk, (await getTenant(lk, req.params.tenant_id!)).id)).map(keyView),
   },
   {
-    operationId: 'rotateKeys', method: 'POST', path: `${T}/keys/rotate`, summary: 'New active keys; the previous ones stay published', tag: 'keys',
+    operationId: 'rotateKeys', method: 'POST', path: `${T}/keys/rotate`, summary: 'New keys, published at once, signing after keyActivationDelay; the previous ones stay published', tag: 'keys',
     body: 'KeyRotation', validateBody: true,
     response: { status: 201, schema: 'Key', array: true, description: 'The new keys' },
     handler: async (lk, req) => {
       const t = await getTenant(lk, req.params.tenant_id!);
-      return (await rotateKeys(lk, t.id, (req.body as z.output<typeof schemas.KeyRotation>).algs)).map(keyView);
+      const body = req.body as z.output<typeof schemas.KeyRotation>;
+      return (await rotateKeys(lk, t.id, body.algs, { immediate: body.immediate })).map(keyView);
     },
   },
   {

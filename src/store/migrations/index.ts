@@ -348,6 +348,17 @@ const m0011PerfSubjectIdx: Migration = {
   },
 };
 
+/**
+ * Staged key activation (issue 8): a rotated-in key is published at once and signs only from activates_at, so
+ * every instance publishes it before any instance signs with it. Keys that existed before signed from creation.
+ */
+const m0012KeysStaged: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('signing_keys').addColumn('activates_at', 'bigint').execute();
+    await db.updateTable('signing_keys').set({ activates_at: sql`created_at` }).execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -359,6 +370,7 @@ export const migrations: Record<string, Migration> = {
   '0002_token_services': m002TokenServices,
   '0006_ops_cleanup': m006ops,
   '0011_perf_tokens_subject_idx': m0011PerfSubjectIdx,
+  '0012_keys_staged_activation': m0012KeysStaged,
 };
 
 class InlineProvider implements MigrationProvider {

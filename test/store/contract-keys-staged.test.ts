@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { keyStates } from '../../src/keys/keystore.js';
+import { openStore, type OpenedStore } from '../../src/store/open.js';
+import type { SigningKeyRecord } from '../../src/store/types.js';
+import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+
+/**
+ * The store contract for staged key activation (issue 8): a staged key is stored with its activation time and
+ * demotes nothing; a key that a newer one has replaced by a given time is retirable then, the signing one never.
+ * Runs on SQLite and PostgreSQL.
+ */
+
+const NOW = 1_700_000_000;
+const id = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
+const key = (tenantId: string, kid: string, alg: string, activatesAt?: number): SigningKeyRecord => ({
+  tenantId, kid, alg, status: 'active', publicJwk: { kty: 'EC', kid }, privateJwe: 'a.b.c.d.e', createdAt: NOW,
+  ...(activatesAt === undefined ? {} : { activatesAt }),
+});
+
+describe(`store contract, staged key activation (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqlite'})`, () => {
+  let dir: string;
+  let url: string;
+  let store: OpenedStore;
+  let A: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
+    url = await testDatabaseUrl(dir);
+    store = await openStore({ url });
+  });
+  afterAll(async () => {
+    await store?.close();
+    if (url) await dropTestDatabase(url);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    A = id('tenant-a');
+  });
+
+  it('a staged key keeps its activation time and leaves the current key active; an immediate one demotes it', async () => {
+    await store.addActiveKeys([key(A, 'k1', 'ES256')]);
+    const v = await store.keysVersion(A);
+    await store.addActiveKeys([key(A, 'k2', 'ES256', NOW + 360)]);
+    expect(await store.keysVersion(A)).toBeGreaterThan(v); // other instances notice and publish it
+    const rows = await store.listKeys(A);
+    expect(rows.map((k) => [k.kid, k.status, k.activatesAt])).toEqual([['k1', 'active', NOW], ['k2', 'active', NOW + 360]]);
+    expect(keyStates(rows, NOW + 359).map((k) => k.state)).toEqual(['active', 'pending']);
+    expect(keyStates(rows, NOW + 360).map((k) => k.state)).toEqual(['published', 'active']);
+    // An emergency rotation signs at once: every earlier key, pending or active, only verifies from now on.
+    await store.addActiveKeys([key(A, 'k3', 'ES256')]);
+    expect((await store.listKeys(A)).map((k) => [k.kid, k.status])).toEqual([['k1', 'published'], ['k2', 'published'], ['k3', 'active']]);
+  });
+
+  it('retireKey with a time: the replaced key is retirable once its successor has activated, never the signing or a pending one', async () => {
+    await store.addActiveKeys([key(A, 'old', 'ES256'), key(A, 'rs', 'RS256')]);
+    await store.addActiveKeys([key(A, 'new', 'ES256', NOW + 60)]);
+    expect(await store.retireKey(A, 'old', NOW + 59)).toBe(false); // still signing until 'new' activates
+    expect(await store.retireKey(A, 'new', NOW + 59)).toBe(false); // pending
+    expect(await store.retireKey(A, 'old')).toBe(false); // without a time, only rows stored as published
+    expect(await store.retireKey(A, 'rs', NOW + 60)).toBe(false); // another alg's key does not replace it
+    const v = await store.keysVersion(A);
+    expect(await store.retireKey(A, 'old', NOW + 60)).toBe(true);
+    expect(await store.keysVersion(A)).toBeGreaterThan(v);
+    expect(await store.retireKey(A, 'old', NOW + 60)).toBe(false);
+    expect(await store.retireKey(A, 'new', NOW + 1000)).toBe(false); // the signing key
+    expect(Object.fromEntries((await store.listKeys(A)).map((k) => [k.kid, k.status]))).toEqual({ old: 'retired', rs: 'active', new: 'active' });
+    expect(keyStates(await store.listKeys(A), NOW + 60).map((k) => [k.kid, k.state])).toEqual([['rs', 'active'], ['new', 'active'], ['old', 'retired']]);
+  });
+
+  it('concurrent retirements of one replaced key: exactly one succeeds', async () => {
+    await store.addActiveKeys([key(A, 'a', 'ES256')]);
+    await store.addActiveKeys([key(A, 'b', 'ES256', NOW + 10)]);
+    const results = await Promise.all(Array.from({ length: 10 }, () => store.retireKey(A, 'a', NOW + 10)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+});
