@@ -16,7 +16,7 @@ import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import * as oauth from 'oauth4webapi';
 import * as client from 'openid-client';
-import { afterAll, beforeAll, expect, vi } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { subjectFor } from '../../../src/engine/subject.js';
 import type { Agent } from '../../helpers/agent.js';

@@ -34,7 +34,9 @@ describe('oidcc-server-rotate-keys', () => {
     const old = await dynamicCodeFlow(d, c);
     const oldKid = decodeProtectedHeader(old.tokens.id_token!).kid!;
 
-    await rotateKeys(d.s.lk, DEFAULT_TENANT); // TellUserToRotateOpKeys
+    // TellUserToRotateOpKeys. A rotation is staged (keyActivationDelay): the new keys are published at once and
+    // sign only later, so every instance and every cached JWKS has them first.
+    await rotateKeys(d.s.lk, DEFAULT_TENANT);
 
     const after = await fetchJwks(d.discovery.jwks_uri);
     const beforeKids = before.keys.map((k) => k.kid);
@@ -42,15 +44,20 @@ describe('oidcc-server-rotate-keys', () => {
     expect(added.length).toBeGreaterThan(0); // VerifyNewJwksHasNewSigningKey
     expect(added.some((k) => k.kty === 'RSA')).toBe(true);
     for (const kid of beforeKids) expect(after.keys.map((k) => k.kid)).toContain(kid); // VerifyNewJwksStillHasOldSigningKey
+    const staged = await dynamicCodeFlow(d, c);
+    expect(decodeProtectedHeader(staged.tokens.id_token!).kid).toBe(oldKid); // published, not yet signing
 
-    // Beyond the suite (which does not check it): new ID tokens are signed with the new RS256 key, and the ID token
-    // signed before the rotation still verifies against the published JWKS.
+    // Beyond the suite (which does not check it): once a new key signs (here the operator's immediate rotation,
+    // `keys rotate --now`), new ID tokens carry its kid, and the ID token signed before still verifies.
     // The RP's cached key set would wait out its refetch cooldown for the unknown kid: it starts afresh instead.
+    await rotateKeys(d.s.lk, DEFAULT_TENANT, undefined, { immediate: true });
+    const latest = await fetchJwks(d.discovery.jwks_uri);
+    for (const kid of beforeKids) expect(latest.keys.map((k) => k.kid)).toContain(kid);
     d.jwks = createRemoteJWKSet(new URL(d.discovery.jwks_uri));
     const fresh = await dynamicCodeFlow(d, c);
     const newKid = decodeProtectedHeader(fresh.tokens.id_token!).kid!;
     expect(newKid).not.toBe(oldKid);
-    expect(added.map((k) => k.kid)).toContain(newKid);
-    await jwtVerify(old.tokens.id_token!, createLocalJWKSet(after), { issuer: d.issuer, audience: c.clientId, clockTolerance: 60 });
+    expect(latest.keys.map((k) => k.kid)).toContain(newKid);
+    await jwtVerify(old.tokens.id_token!, createLocalJWKSet(latest), { issuer: d.issuer, audience: c.clientId, clockTolerance: 60 });
   });
 });
