@@ -7,9 +7,7 @@ import { ConfigError } from '../config/load.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerCoreApiRoutes } from './routes/core-api.js';
-import { registerOAuthRoutes } from './routes/oauth.js';
-import { registerUiRoutes } from './routes/ui.js';
-import { registerWellKnownRoutes } from './routes/well-known.js';
+import { registerProtocolRoutes } from './mount.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { REDACT_PATHS, requestIdOf, safeUrl, serializeRequest } from '../ops/log.js';
 import type { MetricsSnapshot } from '../ops/metrics.js';
@@ -134,9 +132,7 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
 
   await app.register(async (scope) => {
     await registerOpsRoutes(scope, lk, { collectMetrics: opts.collectMetrics });
-    await registerWellKnownRoutes(scope, lk);
-    await registerOAuthRoutes(scope, lk);
-    await registerUiRoutes(scope, lk);
+    await registerProtocolRoutes(scope, lk); // the default tenant at the root, every other at /t/:service
     await registerAdminRoutes(scope, lk);
     await registerCoreApiRoutes(scope, lk);
   });

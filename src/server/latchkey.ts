@@ -17,6 +17,7 @@ import { DEFAULT_TENANT, type Store, type TenantRecord } from '../store/types.js
 import { Hasher, secureRandom, type RandomSource } from '../tokens/handles.js';
 import { LatchkeyMetrics } from '../ops/metrics.js';
 import { CleanupJob } from '../ops/cleanup.js';
+import { issuerOfTenant } from './tenant-issuer.js';
 
 /** The database schema is older than this build and migrations are not run at start (migrateOnStart: false). */
 export class SchemaBehindError extends Error {
@@ -222,7 +223,7 @@ export class Latchkey {
 
   /** Issuer of a tenant: the default tenant follows the configured issuer. */
   private issuerOf(t: TenantRecord): string {
-    return t.id === DEFAULT_TENANT ? this.config.issuer : t.issuer;
+    return issuerOfTenant(this.config.issuer, t);
   }
 
   async context(tenantId: string = DEFAULT_TENANT): Promise<EngineContext> {

@@ -13,6 +13,8 @@ import type { Result } from '../../engine/result.js';
 import { header, sendResult } from '../adapt.js';
 import { clientCertificateSource } from '../client-certificate.js';
 import { auditResult } from '../audit.js';
+import type { EngineContext } from '../../engine/context.js';
+import { fixedContext, type ContextOf } from '../tenant.js';
 
 interface BackChannelRequest {
   parameters: string;
@@ -26,8 +28,9 @@ interface BackChannelRequest {
 }
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
-export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): Promise<void> {
-  const ctx = await lk.context(DEFAULT_TENANT);
+export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf): Promise<void> {
+  // The default tenant's context once, or (under /t/:service) the request's tenant.
+  const ctxOf = contextOf ?? fixedContext(await lk.context(DEFAULT_TENANT));
   const certificateOf = clientCertificateSource(lk.config);
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -38,7 +41,8 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
      * Accept headers, and the TLS client certificate (from the socket, or a trusted proxy's header).
      */
     const backChannel =
-      (engine: (input: BackChannelRequest, c: typeof ctx) => Promise<Result>, endpoint: string) => async (req: FastifyRequest, reply: FastifyReply) => {
+      (engine: (input: BackChannelRequest, c: EngineContext) => Promise<Result>, endpoint: string) => async (req: FastifyRequest, reply: FastifyReply) => {
+        const ctx = ctxOf(req);
         const result = await engine(
           {
             parameters: typeof req.body === 'string' ? req.body : '',
@@ -57,7 +61,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
 
     // RFC 6749 §4.3: for the password grant the engine asks its caller to verify the resource owner's credentials.
     // Successful token responses are counted by grant type (latchkey_tokens_issued_total).
-    const tokenEndpoint = async (input: BackChannelRequest, c: typeof ctx): Promise<Result> => {
+    const tokenEndpoint = async (input: BackChannelRequest, c: EngineContext): Promise<Result> => {
       const first = await token(input, c);
       const result = first.action === 'PASSWORD' ? await completePasswordGrant(c, first, input.clientAddress ?? '') : first;
       if (result.action === 'OK') lk.metrics.tokensIssued.inc([grantTypeOf(input.parameters)]);
@@ -80,7 +84,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           method: req.method,
           clientCertificate: certificateOf(req),
         },
-        ctx,
+        ctxOf(req),
       );
       return sendResult(reply, result);
     };
@@ -92,7 +96,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
       scope.post('/oauth/register', async (req, reply) => {
         const result = await registration(
           { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip },
-          ctx,
+          ctxOf(req),
         );
         return sendResult(reply, result);
       });
@@ -106,7 +110,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
             authorization: header(req.headers.authorization),
             clientAddress: req.ip,
           },
-          ctx,
+          ctxOf(req),
         );
         return sendResult(reply, result);
       };
