@@ -57,10 +57,9 @@ function httpsOptions(lk: Latchkey): ServerOptions | undefined {
   };
 }
 
-/** The HTTP server: thin adapters from requests to engine inputs and from Results to replies. */
-export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<FastifyInstance> {
-  const https = httpsOptions(lk);
-  const options: FastifyServerOptions = {
+/** The Fastify server options of a Latchkey server (the standalone one, and the one behind createLatchkey's handler). */
+export function serverOptions(lk: Latchkey, opts: AppOptions = {}): FastifyServerOptions {
+  return {
     logger: opts.logger ?? {
       level: lk.config.logLevel,
       redact: REDACT_PATHS,
@@ -79,9 +78,35 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
     // Query strings are handed to the engine raw; Fastify's own parse is only used for routing.
     routerOptions: { maxParamLength: 200 },
   };
+}
+
+/** The HTTP server: thin adapters from requests to engine inputs and from Results to replies. */
+export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<FastifyInstance> {
+  const https = httpsOptions(lk);
+  const options = serverOptions(lk, opts);
   // One instance type for both: routes only see requests, and read the TLS socket through req.raw.socket.
   const app = (https ? Fastify({ ...options, https } as FastifyHttpsOptions<Server>) : Fastify(options)) as unknown as FastifyInstance;
+  installCommon(app, lk);
 
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.code(404).type('application/json').send(JSON.stringify({ error: 'not_found', error_description: 'no such endpoint' }));
+  });
+
+  await app.register(async (scope) => {
+    await registerOpsRoutes(scope, lk, { collectMetrics: opts.collectMetrics });
+    await registerProtocolRoutes(scope, lk); // the default tenant at the root, every other at /t/:service
+    await registerAdminRoutes(scope, lk);
+    await registerCoreApiRoutes(scope, lk);
+  });
+  return app;
+}
+
+/**
+ * What every Latchkey route relies on, in the scope it is registered in (the standalone app's root, or the scope an
+ * embedding app mounts Latchkey in): security and request-id headers, metrics and the access log, and an error
+ * handler that answers Fastify-level failures in OAuth's shape and never with a stack trace.
+ */
+export function installCommon(app: FastifyInstance, lk: Latchkey): void {
   // Callback style, not async: an async hook costs a promise per response on every endpoint.
   app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('X-Content-Type-Options', 'nosniff');
@@ -125,16 +150,4 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
       .type('application/json')
       .send(JSON.stringify({ error: status === 500 ? 'server_error' : 'invalid_request', error_description: description }));
   });
-
-  app.setNotFoundHandler((_req, reply) => {
-    void reply.code(404).type('application/json').send(JSON.stringify({ error: 'not_found', error_description: 'no such endpoint' }));
-  });
-
-  await app.register(async (scope) => {
-    await registerOpsRoutes(scope, lk, { collectMetrics: opts.collectMetrics });
-    await registerProtocolRoutes(scope, lk); // the default tenant at the root, every other at /t/:service
-    await registerAdminRoutes(scope, lk);
-    await registerCoreApiRoutes(scope, lk);
-  });
-  return app;
 }

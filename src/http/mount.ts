@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Latchkey } from '../server/latchkey.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
-import { registerUiRoutes } from './routes/ui.js';
+import { registerUiRoutes, type UiOptions } from './routes/ui.js';
 import { registerWellKnownRoutes, sendOAuthMetadata } from './routes/well-known.js';
 import { registerTenantScope } from './tenant.js';
 
@@ -12,6 +12,10 @@ export interface ProtocolRouteOptions {
    * issuer with a path would forward them) or the issuer's path (an app embedding Latchkey under e.g. /auth).
    */
   mountPath?: string;
+  /** Whether the RFC 8414 metadata routes go on `app` (only where `app` is the root of the host). Default true. */
+  oauthMetadataRoutes?: boolean;
+  /** The built-in UI's options for the default tenant (an embedding application's own sign-in page). */
+  ui?: UiOptions;
 }
 
 /**
@@ -23,22 +27,24 @@ export async function registerProtocolRoutes(app: FastifyInstance, lk: Latchkey,
   const mount = opts.mountPath ?? '';
   // RFC 8414 §3.1: the OAuth metadata of an issuer with a path is at the host's root, the path after the
   // well-known segment (/.well-known/oauth-authorization-server/t/acme), so these two routes sit outside the mount.
-  const defaultContext = await lk.context(DEFAULT_TENANT);
-  app.get(`/.well-known/oauth-authorization-server${mount}`, (_req, reply) => sendOAuthMetadata(defaultContext, reply));
-  await registerTenantScope(
-    app,
-    lk,
-    async (scope, ctxOf) => {
-      scope.get('/', { prefixTrailingSlash: 'no-slash' }, (req, reply) => sendOAuthMetadata(ctxOf(req), reply));
-    },
-    `/.well-known/oauth-authorization-server${mount}/t/:service`,
-  );
+  if (opts.oauthMetadataRoutes !== false) {
+    const defaultContext = await lk.context(DEFAULT_TENANT);
+    app.get(`/.well-known/oauth-authorization-server${mount}`, (_req, reply) => sendOAuthMetadata(defaultContext, reply));
+    await registerTenantScope(
+      app,
+      lk,
+      async (scope, ctxOf) => {
+        scope.get('/', { prefixTrailingSlash: 'no-slash' }, (req, reply) => sendOAuthMetadata(ctxOf(req), reply));
+      },
+      `/.well-known/oauth-authorization-server${mount}/t/:service`,
+    );
+  }
 
   await app.register(
     async (scope) => {
       await registerWellKnownRoutes(scope, lk);
       await registerOAuthRoutes(scope, lk);
-      await registerUiRoutes(scope, lk);
+      await registerUiRoutes(scope, lk, undefined, opts.ui);
       await registerTenantScope(scope, lk, async (tenant, ctxOf) => {
         await registerWellKnownRoutes(tenant, lk, ctxOf);
         await registerOAuthRoutes(tenant, lk, ctxOf);

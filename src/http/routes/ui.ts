@@ -13,7 +13,9 @@ import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode } from '../../engine/device.js';
 import { FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
-import { createUser, dummyPasswordHash, UserInputError, verifyPassword } from '../../services/users.js';
+import { createUser, UserInputError } from '../../services/users.js';
+import { verifyCredentials } from '../../services/accounts.js';
+import type { Account } from '../../engine/accounts.js';
 import type { UserRecord } from '../../store/types.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import {
@@ -66,7 +68,16 @@ function rawQuery(req: FastifyRequest): string {
 }
 
 /** The built-in login/consent UI: one caller of the engine's two-step authorization, like any Core API caller. */
-export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf): Promise<void> {
+export interface UiOptions {
+  /**
+   * An embedding application's own sign-in and consent page (createLatchkey's interactionUrl): the authorization
+   * endpoint sends the user there with `?ticket=…` instead of to the built-in pages, and the application finishes
+   * with authorizationIssue / authorizationFail, exactly as a Core API caller does.
+   */
+  interactionUrl?: string;
+}
+
+export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf, opts: UiOptions = {}): Promise<void> {
   // The default tenant's context once, or (under /t/:service) the request's tenant. Page URLs and cookie paths come
   // from the tenant's issuer (pagesOf), never from the request; cookie names are the tenant's own.
   const fixed = contextOf ? undefined : await lk.context(DEFAULT_TENANT);
@@ -157,7 +168,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     reply: FastifyReply,
     form: URLSearchParams,
     again: (status: number, error: string, username?: string) => FastifyReply,
-  ): Promise<UserRecord | undefined> {
+  ): Promise<Account | undefined> {
     const ctx = ctxOf(req);
     const username = (form.get('username') ?? '').slice(0, 100);
     const password = (form.get('password') ?? '').slice(0, 1024);
@@ -172,14 +183,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       again(429, 'Too many failed sign-in attempts. Wait a few minutes and try again.', username);
       return undefined;
     }
-    const user = await ctx.store.findUserByUsername(ctx.tenant.id, username);
-    // Verify against a dummy hash for unknown users so the answer takes as long either way.
-    const ok = (await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password)) && user !== undefined && !user.disabled;
-    if (!ok) {
+    // The tenant's users (argon2id, same timing for unknown users), or an embedding application's accounts.
+    const { account: user, knownSubject } = await verifyCredentials(ctx, username, password);
+    if (!user) {
       await recordLoginFailure(ctx, username, req.ip);
       lk.metrics.loginFailures.inc();
       req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
-      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: user?.id ?? null, ip: req.ip, detail: { username } });
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: knownSubject ?? null, ip: req.ip, detail: { username } });
       again(401, 'Wrong username or password.', username);
       return undefined;
     }
@@ -241,6 +251,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const r = await authorization({ parameters }, ctx);
       if (r.action !== 'INTERACTION' && r.action !== 'NO_INTERACTION') return sendEngineResult(reply, r);
       const ticket = r.ticket!;
+      if (opts.interactionUrl) {
+        const to = `${opts.interactionUrl}${opts.interactionUrl.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(ticket)}`;
+        return reply.code(303).header('Cache-Control', 'no-store').header('Location', to).send();
+      }
       reply.header('Set-Cookie', serializeCookie(bindName(ctx), binding(ticket), cookieOptions(ctx, ctx.tenant.settings.interactionTtl, `/interaction/${ticket}`)));
       const t = await loadTicket(ctx, ticket);
       if (!t) return sendEngineResult(reply, r);
