@@ -29,7 +29,9 @@ export async function registerProtocolRoutes(app: FastifyInstance, lk: Latchkey,
   // well-known segment (/.well-known/oauth-authorization-server/t/acme), so these two routes sit outside the mount.
   if (opts.oauthMetadataRoutes !== false) {
     const defaultContext = await lk.context(DEFAULT_TENANT);
-    app.get(`/.well-known/oauth-authorization-server${mount}`, (_req, reply) => sendOAuthMetadata(defaultContext, reply));
+    app.get(`/.well-known/oauth-authorization-server${mount}`, (_req, reply) => {
+      sendOAuthMetadata(defaultContext, reply);
+    });
     await registerTenantScope(
       app,
       lk,

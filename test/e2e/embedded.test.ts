@@ -82,6 +82,15 @@ describe.each([
     const info = await client.fetchUserInfo(config, tokens.access_token, 'u-1001');
     expect(info).toMatchObject({ sub: 'u-1001', name: 'Alice Liddell', email: 'alice@example.com', preferred_username: 'alice' });
   });
+
+  it('OIDC Core §3.1.2.6: prompt=none without a session is answered login_required at the client', async () => {
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: CB, scope: 'openid', prompt: 'none', state: 's1', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256' });
+    const r = await new Agent(origin).follow(url.href);
+    const back = new URL(r.location!);
+    expect(back.origin + back.pathname).toBe(CB);
+    expect(back.searchParams.get('error')).toBe('login_required');
+    expect(back.searchParams.get('state')).toBe('s1');
+  });
 });
 
 /** Latchkey as a node:http (or Express/Connect) request handler, in this process. */

@@ -7,7 +7,11 @@ import { createAdminToken } from '../../src/services/management-tokens.js';
 import { createTenant } from '../../src/services/tenants.js';
 import { createUser } from '../../src/services/users.js';
 import { Agent } from '../helpers/agent.js';
-import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
+import { basic, dropTestDatabase, openTestLatchkey, postForm, startTestServer, testDatabaseUrl, type TestServer } from '../helpers/server.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 
 const CB = 'https://rp.example/cb';
 const DEVICE = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -250,4 +254,44 @@ describe('tenants served at /t/{service}: each its own issuer, pages, cookies an
     expect(tokens.refresh_token).toBeTruthy();
     return tokens.refresh_token!;
   }
+});
+
+describe('tenant issuers: derived from the configured issuer unless one was given', () => {
+  it('a tenant created without an issuer follows the configured issuer (nothing stored); an explicit one is kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-issuers-'));
+    const databaseUrl = await testDatabaseUrl(dir);
+    const shared = { databaseUrl, dataDir: dir, keyEncryptionKey: randomBytes(32).toString('base64url') };
+    try {
+      const one = await openTestLatchkey({ issuer: 'https://one.example', ...shared });
+      await createTenant(one.lk, { id: 'acme' });
+      await createTenant(one.lk, { id: 'shop', issuer: 'https://login.shop.example' });
+      // RFC 8414 §2: an issuer names one authorization server, so no two tenants share one.
+      await expect(createTenant(one.lk, { id: 'copy', issuer: 'https://one.example/t/acme' })).rejects.toThrow(/already the issuer of tenant acme/);
+      expect((await one.lk.store.findTenant('acme'))!.issuer).toBe('');
+      expect((await one.lk.context('acme')).tenant.issuer).toBe('https://one.example/t/acme');
+      await one.lk.close();
+      const two = await openTestLatchkey({ issuer: 'https://two.example', ...shared });
+      expect((await two.lk.context('acme')).tenant.issuer).toBe('https://two.example/t/acme');
+      expect((await two.lk.context('shop')).tenant.issuer).toBe('https://login.shop.example');
+      await two.lk.close();
+    } finally {
+      await dropTestDatabase(databaseUrl);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a tenant with an explicit issuer is still served at /t/{id}, printing every URL from its own issuer (for a proxy that maps it)', async () => {
+    const s = await startTestServer();
+    try {
+      await createTenant(s.lk, { id: 'shop', issuer: 'https://login.shop.example' });
+      const d = (await (await fetch(s.url('/t/shop/.well-known/openid-configuration'))).json()) as Record<string, string>;
+      expect(d.issuer).toBe('https://login.shop.example');
+      expect(d.authorization_endpoint).toBe('https://login.shop.example/oauth/authorize');
+      const res = await fetch(s.url('/t/shop/device'));
+      expect(res.headers.get('set-cookie')).toMatch(/^lk_dev_shop=[^;]+; Path=\/device;/);
+      expect(await res.text()).toContain('action="/device/login"');
+    } finally {
+      await s.close();
+    }
+  });
 });

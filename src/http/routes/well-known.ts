@@ -29,12 +29,14 @@ export function sendOAuthMetadata(ctx: EngineContext, reply: FastifyReply): void
  * `contextOf` is given for the tenant scope (/t/:service); without it, the default tenant's.
  */
 export async function registerWellKnownRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf): Promise<void> {
-  const ctxOf = contextOf ?? fixedContext(await lk.context(DEFAULT_TENANT));
+  const fixed = contextOf ? undefined : await lk.context(DEFAULT_TENANT);
+  const ctxOf = contextOf ?? fixedContext(fixed!);
+  const fixedDocs = fixed && documentsOf(fixed); // the default tenant's: no lookup per request
   const cacheable = 'public, max-age=300';
 
   // OIDC Discovery §4.1: the issuer followed by /.well-known/openid-configuration (for every tenant).
   app.get('/.well-known/openid-configuration', (req, reply) => {
-    void reply.header('Cache-Control', cacheable).type('application/json').send(documentsOf(ctxOf(req)).openid);
+    void reply.header('Cache-Control', cacheable).type('application/json').send((fixedDocs ?? documentsOf(ctxOf(req))).openid);
   });
   // RFC 8414 §3.1: for an issuer with a path, the path goes after the well-known segment, so the OAuth metadata
   // routes are registered at the root of the host, outside the issuer's path (http/mount.ts).
