@@ -4,6 +4,10 @@
  * Resource-server helpers are also at `latchkey/resource-server`, which pulls in no server code.
  */
 
+// Embedding: a configured instance with a Fastify plugin and a node:http/Express handler (docs/library.md).
+export { createLatchkey, issuerPath } from './library.js';
+export type { CreateLatchkeyOptions, LatchkeyInstance, InteractionDetails, InteractionResult, AccountClaims, NodeHandler } from './library.js';
+
 // Running the server from code: open a Latchkey (store, keys, tenants), serve it over HTTP.
 export { Latchkey } from './server/latchkey.js';
 export type { LatchkeyOptions } from './server/latchkey.js';

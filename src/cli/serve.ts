@@ -2,9 +2,9 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { buildApp } from '../http/app.js';
 import type { MetricsSnapshot } from '../ops/metrics.js';
-import { Latchkey } from '../server/latchkey.js';
+import type { Latchkey } from '../server/latchkey.js';
+import { createLatchkey } from '../library.js';
 import { ensureDemo } from '../services/demo.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { runPrimary, workerChannel } from './cluster.js';
@@ -29,12 +29,14 @@ export async function serve(config: Config): Promise<void> {
 /** Open, bootstrap the demo on a fresh database (not in a worker: the primary did), listen, drain on a signal. */
 async function serveProcess(config: Config, opts: { worker: boolean }): Promise<void> {
   const channel = opts.worker ? workerChannel() : undefined;
+  // The same entry point as an embedding application (createLatchkey); background jobs start once listening.
   // A worker's schema was migrated (or checked) by the primary; it only checks, never migrates.
-  const lk = await Latchkey.open({ config, migrate: opts.worker ? false : undefined });
+  const instance = await createLatchkey({ config, migrate: opts.worker ? false : undefined, backgroundJobs: false });
+  const lk = instance.latchkey;
   channel?.registerSnapshotSource(() => lk.metrics.registry.snapshot());
   let app: FastifyInstance;
   try {
-    app = await buildApp(lk, { collectMetrics: channel?.collectMetrics, logFields: opts.worker ? { worker: cluster.worker?.id } : undefined });
+    app = await instance.server({ collectMetrics: channel?.collectMetrics, logFields: opts.worker ? { worker: cluster.worker?.id } : undefined });
   } catch (e) {
     await lk.close();
     throw e;

@@ -49,7 +49,15 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
       source[k] = k;
     }
   }
-  const result = configSchema.safeParse(merged);
+  return validateConfig(merged, source);
+}
+
+/**
+ * Validate configuration given in code (createLatchkey), with the same one-line errors as loadConfig. `source`
+ * names where each option came from, for the message.
+ */
+export function validateConfig(input: ConfigInput | Record<string, unknown>, source: Record<string, string> = {}): Config {
+  const result = configSchema.safeParse(input);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0] ?? '');

@@ -4,6 +4,7 @@ import type { Store } from '../store/types.js';
 import type { Hasher, RandomSource } from '../tokens/handles.js';
 import type { EngineLogger } from './result.js';
 import type { ClientSettings } from './client-settings.js';
+import type { AccountSource } from './accounts.js';
 
 /** Per-tenant policy the engine reads. Defaults come from the server config; a tenant may override. */
 export interface TenantSettings {
@@ -66,6 +67,8 @@ export interface EngineContext {
    * DPoP proof, RFC 9449 §6; x5t#S256 from the client certificate, RFC 8705 §3.1).
    */
   confirmation?: { jkt?: string; 'x5t#S256'?: string };
+  /** Accounts of an application embedding Latchkey (createLatchkey), used instead of the users table for claims. */
+  accounts?: AccountSource;
 }
 
 export const nowSeconds = (ctx: Pick<EngineContext, 'clock'>): number => Math.floor(ctx.clock() / 1000);

@@ -1,4 +1,5 @@
 import type { ClientRecord, TokenRecord } from '../store/types.js';
+import { findAccount } from './accounts.js';
 import { signJwt, SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { lookupToken, type TokenState } from '../tokens/lookup.js';
 import { limitAddress, limitClient } from './abuse-limit.js';
@@ -103,7 +104,7 @@ async function activeBody(ctx: EngineContext, r: TokenRecord): Promise<Record<st
   if (r.scope.length) body.scope = r.scope.join(' ');
   body.client_id = r.clientId;
   if (r.subject !== null) {
-    const user = await ctx.store.findUserById(ctx.tenant.id, r.subject);
+    const user = await findAccount(ctx, ctx.store, r.subject);
     if (user) body.username = user.username;
   }
   const cnf = isObject(r.data.cnf) ? r.data.cnf : undefined;

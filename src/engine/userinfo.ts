@@ -1,4 +1,5 @@
 import type { TokenRecord } from '../store/types.js';
+import { findAccount } from './accounts.js';
 import { activeAccessToken, bearerError, extractBearer, type BearerInput, type ResourceAction, runResource } from './bearer.js';
 import { claimsForScopes, SCOPE_CLAIMS, USER_CLAIMS } from './claims.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
@@ -155,7 +156,7 @@ export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Resu
           clientCertificate: input.clientCertificate,
         }),
       );
-      const user = await ctx.store.findUserById(ctx.tenant.id, record.subject!);
+      const user = await findAccount(ctx, ctx.store, record.subject!);
       if (!user || user.disabled) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401);
       return userInfoAnswer(ctx, record, user.claims);
     },

@@ -12,9 +12,7 @@ import { ConfigError } from '../config/load.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerCoreApiRoutes } from './routes/core-api.js';
-import { registerOAuthRoutes } from './routes/oauth.js';
-import { registerUiRoutes } from './routes/ui.js';
-import { registerWellKnownRoutes } from './routes/well-known.js';
+import { registerProtocolRoutes } from './mount.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { REDACT_PATHS, requestIdOf, safeUrl, serializeRequest } from '../ops/log.js';
 import type { MetricsSnapshot } from '../ops/metrics.js';
@@ -66,10 +64,9 @@ function httpsOptions(lk: Latchkey): ServerOptions | undefined {
   };
 }
 
-/** The HTTP server: thin adapters from requests to engine inputs and from Results to replies. */
-export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<FastifyInstance> {
-  const https = httpsOptions(lk);
-  const options: FastifyServerOptions = {
+/** The Fastify server options of a Latchkey server (the standalone one, and the one behind createLatchkey's handler). */
+export function serverOptions(lk: Latchkey, opts: AppOptions = {}): FastifyServerOptions {
+  return {
     logger: opts.logger ?? {
       level: lk.config.logLevel,
       redact: REDACT_PATHS,
@@ -88,6 +85,12 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
     // Query strings are handed to the engine raw; Fastify's own parse is only used for routing.
     routerOptions: { maxParamLength: 200 },
   };
+}
+
+/** The HTTP server: thin adapters from requests to engine inputs and from Results to replies. */
+export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<FastifyInstance> {
+  const https = httpsOptions(lk);
+  const options = serverOptions(lk, opts);
   // The server is ours (Fastify's serverFactory) so that the fast path sees each request first; it is set up as
   // Fastify sets up its own: keep-alive timeout 72 s, no request or socket timeout.
   let fast: FastPath | undefined;
@@ -103,11 +106,31 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   };
   // One instance type for both: routes only see requests, and read the TLS socket through req.raw.socket.
   const app = Fastify({ ...options, serverFactory } as FastifyServerOptions) as unknown as FastifyInstance;
+  installCommon(app, lk);
   const requestLogging = ['debug', 'trace'].includes(lk.config.logLevel);
   if (opts.fastPath !== false && !lk.config.accessLog && !requestLogging) {
     fast = createFastPath(lk, await lk.context(DEFAULT_TENANT), clientCertificateSource(lk.config), app.log);
   }
 
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.code(404).type('application/json').send(JSON.stringify({ error: 'not_found', error_description: 'no such endpoint' }));
+  });
+
+  await app.register(async (scope) => {
+    await registerOpsRoutes(scope, lk, { collectMetrics: opts.collectMetrics });
+    await registerProtocolRoutes(scope, lk); // the default tenant at the root, every other at /t/:service
+    await registerAdminRoutes(scope, lk);
+    await registerCoreApiRoutes(scope, lk);
+  });
+  return app;
+}
+
+/**
+ * What every Latchkey route relies on, in the scope it is registered in (the standalone app's root, or the scope an
+ * embedding app mounts Latchkey in): security and request-id headers, metrics and the access log, and an error
+ * handler that answers Fastify-level failures in OAuth's shape and never with a stack trace.
+ */
+export function installCommon(app: FastifyInstance, lk: Latchkey): void {
   // Callback style, not async: an async hook costs a promise per response on every endpoint.
   app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('X-Content-Type-Options', 'nosniff');
@@ -151,18 +174,4 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
       .type('application/json')
       .send(JSON.stringify({ error: status === 500 ? 'server_error' : 'invalid_request', error_description: description }));
   });
-
-  app.setNotFoundHandler((_req, reply) => {
-    void reply.code(404).type('application/json').send(JSON.stringify({ error: 'not_found', error_description: 'no such endpoint' }));
-  });
-
-  await app.register(async (scope) => {
-    await registerOpsRoutes(scope, lk, { collectMetrics: opts.collectMetrics });
-    await registerWellKnownRoutes(scope, lk);
-    await registerOAuthRoutes(scope, lk);
-    await registerUiRoutes(scope, lk);
-    await registerAdminRoutes(scope, lk);
-    await registerCoreApiRoutes(scope, lk);
-  });
-  return app;
 }

@@ -18,6 +18,8 @@ import { DEFAULT_TENANT, type Store, type TenantRecord } from '../store/types.js
 import { Hasher, secureRandom, type RandomSource } from '../tokens/handles.js';
 import { LatchkeyMetrics } from '../ops/metrics.js';
 import { CleanupJob } from '../ops/cleanup.js';
+import { issuerOfTenant } from './tenant-issuer.js';
+import type { AccountSource } from '../engine/accounts.js';
 
 /** The database schema is older than this build and migrations are not run at start (migrateOnStart: false). */
 export class SchemaBehindError extends Error {
@@ -36,6 +38,8 @@ export interface LatchkeyOptions {
   migrate?: boolean;
   /** How often cached signing keys are re-validated against the store, ms (default 30 s; tests lower it). */
   keyRecheckMs?: number;
+  /** The default tenant's accounts live in an embedding application (createLatchkey), not in the users table. */
+  accounts?: AccountSource;
 }
 
 export function databaseUrlOf(config: Config): string {
@@ -170,6 +174,9 @@ export class Latchkey {
   /** The cleanup job (started by `serve`). */
   readonly cleanup: CleanupJob;
 
+  /** The default tenant's accounts when an embedding application keeps them (createLatchkey's findAccount). */
+  accounts: AccountSource | undefined;
+
   /** Set when shutting down: /readyz answers 503 so balancers stop sending requests. */
   draining = false;
 
@@ -220,12 +227,14 @@ export class Latchkey {
     }
     const keys = new KeyManager(store, master.keyEncryptionKey, clock, opts.keyRecheckMs, config.keyActivationDelay);
     const secrets = secretBox(master.keyEncryptionKey, 'client-secret');
-    return new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log, secrets, clientSettings, opts.backchannel);
+    const lk = new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log, secrets, clientSettings, opts.backchannel);
+    lk.accounts = opts.accounts;
+    return lk;
   }
 
   /** Issuer of a tenant: the default tenant follows the configured issuer. */
   private issuerOf(t: TenantRecord): string {
-    return t.id === DEFAULT_TENANT ? this.config.issuer : t.issuer;
+    return issuerOfTenant(this.config.issuer, t);
   }
 
   async context(tenantId: string = DEFAULT_TENANT): Promise<EngineContext> {
@@ -244,6 +253,7 @@ export class Latchkey {
       log: this.log,
       secrets: this.secrets,
       clients: this.clientSettings,
+      ...(t.id === DEFAULT_TENANT && this.accounts ? { accounts: this.accounts } : {}),
     };
     this.contexts.set(tenantId, ctx);
     return ctx;

@@ -3,7 +3,7 @@ import { nowSeconds } from '../engine/context.js';
 import type { Result } from '../engine/result.js';
 import { tokenFail, tokenIssue, type TokenAction, type TokenResult } from '../engine/token/index.js';
 import { clearAccountFailures, loginBlocked, recordLoginFailure, retryAfter } from './rate-limit.js';
-import { dummyPasswordHash, verifyPassword } from './users.js';
+import { verifyCredentials } from './accounts.js';
 
 /**
  * The built-in server's half of the password grant (RFC 6749 §4.3): given the engine's PASSWORD result, check
@@ -17,10 +17,8 @@ export async function completePasswordGrant(ctx: EngineContext, r: TokenResult, 
     if (await loginBlocked(ctx, username, ip)) {
       return tokenFail({ ticket, reason: 'RATE_LIMITED', retryAfter: retryAfter(ctx) }, ctx);
     }
-    const user = await ctx.store.findUserByUsername(ctx.tenant.id, username);
-    // Verify against a dummy hash for unknown users so the answer takes as long either way.
-    const ok = (await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), r.password!)) && user !== undefined && !user.disabled;
-    if (!ok) {
+    const { account: user } = await verifyCredentials(ctx, username, r.password!);
+    if (!user) {
       await recordLoginFailure(ctx, username, ip);
       ctx.log?.info({ event: 'password_grant_failure', tenant: ctx.tenant.id, client: r.clientId }, 'password grant: wrong credentials');
       return tokenFail({ ticket, reason: 'INVALID_CREDENTIALS' }, ctx);

@@ -3,6 +3,7 @@ import type { EngineContext } from '../engine/context.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { DEFAULT_TENANT, type TenantRecord } from '../store/types.js';
 import { badRequest, conflict, notFound } from './errors.js';
+import { issuerOfTenant } from '../server/tenant-issuer.js';
 
 /** Tenant operations shared by the CLI and the admin API. */
 
@@ -20,7 +21,7 @@ export const tenantSettingsSchema = z
 export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export function tenantView(t: TenantRecord, lk: Latchkey): Record<string, unknown> {
-  return { id: t.id, issuer: t.id === DEFAULT_TENANT ? lk.config.issuer : t.issuer, settings: t.settings, created_at: t.createdAt };
+  return { id: t.id, issuer: issuerOf(t, lk), settings: t.settings, created_at: t.createdAt };
 }
 
 export async function listTenants(lk: Latchkey): Promise<TenantRecord[]> {
@@ -39,7 +40,7 @@ export async function tenantContext(lk: Latchkey, id: string): Promise<EngineCon
   return lk.context(id);
 }
 
-const issuerOf = (t: TenantRecord, lk: Latchkey) => (t.id === DEFAULT_TENANT ? lk.config.issuer : t.issuer);
+const issuerOf = (t: TenantRecord, lk: Latchkey) => issuerOfTenant(lk.config.issuer, t);
 
 /** RFC 8414 §2, OIDC Discovery §3: an http(s) URL without query or fragment; no trailing slash, so paths join. */
 function checkIssuer(value: string): string {
@@ -56,9 +57,10 @@ function checkIssuer(value: string): string {
 }
 
 /**
- * A new tenant (a Core API "service") with its own signing keys. Its issuer defaults to `<issuer>/t/<id>`; a service
- * used through the Core API takes the issuer of the application that fronts it. Two tenants never share an issuer:
- * an issuer names exactly one authorization server (RFC 8414 §2).
+ * A new tenant (a Core API "service") with its own signing keys. Its issuer defaults to `<issuer>/t/<id>`, where the
+ * built-in endpoints serve it; that default is not stored but derived (issuerOfTenant), so it follows the configured
+ * issuer. A service used through the Core API takes the issuer of the application that fronts it (stored as given).
+ * Two tenants never share an issuer: an issuer names exactly one authorization server (RFC 8414 §2).
  */
 export async function createTenant(lk: Latchkey, input: { id: string; issuer?: string; settings?: unknown }): Promise<TenantRecord> {
   if (!TENANT_ID.test(input.id)) throw badRequest('tenant id must be 1-63 lower-case letters, digits and dashes, starting with a letter or digit');
@@ -67,14 +69,15 @@ export async function createTenant(lk: Latchkey, input: { id: string; issuer?: s
     const i = parsed.error.issues[0]!;
     throw badRequest(`settings${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`);
   }
-  const issuer = checkIssuer(input.issuer ?? `${lk.config.issuer}/t/${input.id}`);
+  const issuer = checkIssuer(input.issuer ?? issuerOfTenant(lk.config.issuer, { id: input.id, issuer: '' }));
   const existing = await lk.store.listTenants();
   if (existing.some((t) => t.id === input.id)) throw conflict(`tenant ${input.id} already exists`);
   const clash = existing.find((t) => issuerOf(t, lk) === issuer);
   if (clash) throw conflict(`issuer ${issuer} is already the issuer of tenant ${clash.id}`);
   const t: TenantRecord = {
     id: input.id,
-    issuer,
+    // The default issuer is stored as '' (derived); an explicit one as given.
+    issuer: issuer === issuerOfTenant(lk.config.issuer, { id: input.id, issuer: '' }) ? '' : issuer,
     settings: parsed.data,
     createdAt: Math.floor(lk.clock() / 1000),
   };

@@ -1,7 +1,8 @@
 import type { FailReason } from '../engine/authorization/index.js';
 import type { AuthorizationRequest } from '../engine/authorization/request.js';
 import { requestedClaimNames, SCOPE_CLAIMS } from '../engine/claims.js';
-import type { ClientRecord, ConsentRecord, SessionRecord, UserRecord } from '../store/types.js';
+import type { ClientRecord, ConsentRecord, SessionRecord } from '../store/types.js';
+import type { Account } from '../engine/accounts.js';
 
 export type Decision =
   | { kind: 'login'; continueAs?: string }
@@ -25,7 +26,7 @@ export interface InteractionState {
   /** Set by the built-in UI on the ticket once the user signed in (or chose an account) for this request. */
   loggedInForTicket: boolean;
   session?: SessionRecord;
-  user?: UserRecord;
+  user?: Account;
   consent?: ConsentRecord;
   now: number;
   /** The sub the client knows a local user by (OIDC Core §8: pairwise clients get their own); identity when absent. */

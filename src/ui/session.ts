@@ -1,18 +1,19 @@
 import { type EngineContext, nowSeconds } from '../engine/context.js';
-import type { SessionRecord, UserRecord } from '../store/types.js';
+import type { SessionRecord } from '../store/types.js';
+import { findAccount, type Account } from '../engine/accounts.js';
 import { newHandle } from '../tokens/handles.js';
 
 export const SESSION_COOKIE = 'lk_session';
 
 /** The live browser session behind a cookie value: not ended, within absolute and idle lifetimes, user enabled. */
-export async function readSession(ctx: EngineContext, cookie: string | undefined): Promise<{ session: SessionRecord; user: UserRecord } | undefined> {
+export async function readSession(ctx: EngineContext, cookie: string | undefined): Promise<{ session: SessionRecord; user: Account } | undefined> {
   if (!cookie || cookie.length > 100) return undefined;
   const hash = ctx.hasher.hash(cookie);
   const session = await ctx.store.findSession(ctx.tenant.id, hash);
   const now = nowSeconds(ctx);
   if (!session || session.endedAt !== null || session.expiresAt <= now) return undefined;
   if (now - session.lastSeenAt > ctx.tenant.settings.sessionIdleTtl) return undefined;
-  const user = await ctx.store.findUserById(ctx.tenant.id, session.subject);
+  const user = await findAccount(ctx, ctx.store, session.subject);
   if (!user || user.disabled) return undefined;
   if (now - session.lastSeenAt > 60) await ctx.store.touchSession(ctx.tenant.id, hash, now);
   return { session, user };

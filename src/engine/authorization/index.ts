@@ -1,4 +1,5 @@
 import type { ClientRecord } from '../../store/types.js';
+import { findAccount } from '../accounts.js';
 import { type IssuedAccessToken, mintAccessToken } from '../../tokens/access-token.js';
 import { newHandle } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
@@ -298,7 +299,7 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
       Object.assign(params, { access_token: at.token, token_type: 'Bearer', expires_in: String(at.expiresIn), scope: (atTarget?.scope ?? scope).join(' ') });
     }
     if (parts.includes('id_token')) {
-      const user = await ctx.store.findUserById(ctx.tenant.id, input.subject);
+      const user = await findAccount(ctx, ctx.store, input.subject);
       const userClaims = user?.claims ?? {};
       // OIDC Core §5.4: when no access token is ever issued (response_type id_token) the scope's claims go in the ID token.
       const claims = {

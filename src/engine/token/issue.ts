@@ -1,4 +1,5 @@
 import type { ClientRecord, Store } from '../../store/types.js';
+import { findAccount } from '../accounts.js';
 import { mintAccessToken } from '../../tokens/access-token.js';
 import { newHandle } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
@@ -116,7 +117,7 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
   }
   if (g.target.scope.includes('openid')) {
     const wanted = g.claims?.id_token;
-    const user = wanted ? await tx.findUserById(ctx.tenant.id, g.subject) : undefined;
+    const user = wanted ? await findAccount(ctx, tx, g.subject) : undefined;
     body.id_token = await mintIdToken(txCtx, {
       claims: user ? requestedUserClaims(wanted, user.claims) : undefined,
       client: g.client,

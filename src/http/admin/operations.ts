@@ -53,7 +53,11 @@ const nullableInt = int.nullable();
 export const schemas = {
   Error: z.object({ error: z.string(), error_description: z.string() }),
   Tenant: z.looseObject({ id: z.string(), issuer: z.string(), settings: z.record(z.string(), z.unknown()), created_at: int }),
-  TenantCreate: z.object({ id: z.string().describe('1-63 lower-case letters, digits and dashes'), settings: tenantSettingsSchema.optional() }),
+  TenantCreate: z.object({
+    id: z.string().describe('1-63 lower-case letters, digits and dashes'),
+    settings: tenantSettingsSchema.optional(),
+    issuer: z.string().optional().describe('An explicit issuer (an application or host fronting the tenant); default <issuer>/t/<id>, served at /t/<id>'),
+  }),
   ClientMetadata: clientMetadataSchema.describe('RFC 7591 §2 client metadata (operators may also set client_id, client_secret, skip_consent)'),
   Client: clientMetadataSchema
     .extend({
@@ -144,12 +148,12 @@ export const operations: AdminOperation[] = [
     handler: async (lk) => (await listTenants(lk)).map((t) => tenantView(t, lk)),
   },
   {
-    operationId: 'createTenant', method: 'POST', path: '/admin/tenants', summary: 'Create a tenant (issuer <issuer>/t/<id>) with its signing keys', tag: 'tenants',
+    operationId: 'createTenant', method: 'POST', path: '/admin/tenants', summary: 'Create a tenant (issuer <issuer>/t/<id>, served there, unless one is given) with its signing keys', tag: 'tenants',
     body: 'TenantCreate', validateBody: true,
     response: { status: 201, schema: 'Tenant', description: 'The tenant' },
     handler: async (lk, req) => {
       const b = req.body as z.output<typeof schemas.TenantCreate>;
-      return tenantView(await createTenant(lk, { id: b.id, settings: b.settings }), lk);
+      return tenantView(await createTenant(lk, { id: b.id, settings: b.settings, issuer: b.issuer }), lk);
     },
   },
   {

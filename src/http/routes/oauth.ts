@@ -7,10 +7,12 @@ import { header, sendResult } from '../adapt.js';
 import { clientCertificateSource } from '../client-certificate.js';
 import { auditRegistration, auditResult } from '../audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from '../back-channel.js';
+import { fixedContext, type ContextOf } from '../tenant.js';
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
-export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): Promise<void> {
-  const ctx = await lk.context(DEFAULT_TENANT);
+export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf): Promise<void> {
+  // The default tenant's context once, or (under /t/:service) the request's tenant.
+  const ctxOf = contextOf ?? fixedContext(await lk.context(DEFAULT_TENANT));
   const certificateOf = clientCertificateSource(lk.config);
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -21,6 +23,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
      * Accept headers, and the TLS client certificate (from the socket, or a trusted proxy's header).
      */
     const backChannel = (engine: BackChannelEngine, endpoint: string) => async (req: FastifyRequest, reply: FastifyReply) => {
+      const ctx = ctxOf(req);
       const result = await engine(backChannelInput(req.body, req.headers, req.ip, certificateOf(req)), ctx);
       auditResult(lk, ctx.tenant.id, endpoint, req, result);
       return sendResult(reply, result);
@@ -44,7 +47,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
           method: req.method,
           clientCertificate: certificateOf(req),
         },
-        ctx,
+        ctxOf(req),
       );
       return sendResult(reply, result);
     };
@@ -56,9 +59,9 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
       scope.post('/oauth/register', async (req, reply) => {
         const result = await registration(
           { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip },
-          ctx,
+          ctxOf(req),
         );
-        auditRegistration(lk, ctx.tenant.id, req, result);
+        auditRegistration(lk, ctxOf(req).tenant.id, req, result);
         return sendResult(reply, result);
       });
       const manage = async (req: FastifyRequest<{ Params: { clientId: string } }>, reply: FastifyReply) => {
@@ -71,9 +74,9 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey): P
             authorization: header(req.headers.authorization),
             clientAddress: req.ip,
           },
-          ctx,
+          ctxOf(req),
         );
-        auditRegistration(lk, ctx.tenant.id, req, result, req.params.clientId);
+        auditRegistration(lk, ctxOf(req).tenant.id, req, result, req.params.clientId);
         return sendResult(reply, result);
       };
       scope.get('/oauth/register/:clientId', manage);

@@ -13,7 +13,9 @@ import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode } from '../../engine/device.js';
 import { FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
-import { createUser, dummyPasswordHash, UserInputError, verifyPassword } from '../../services/users.js';
+import { createUser, UserInputError } from '../../services/users.js';
+import { verifyCredentials } from '../../services/accounts.js';
+import type { Account } from '../../engine/accounts.js';
 import type { UserRecord } from '../../store/types.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import {
@@ -31,6 +33,7 @@ import { newHandle } from '../../tokens/handles.js';
 import { subjectFor } from '../../engine/subject.js';
 import { clientBranding } from '../../ui/html.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
+import { cookiePath, fixedContext, pagesOf, type ContextOf } from '../tenant.js';
 
 /** Security headers for every HTML page (RFC 9700 §4.16 clickjacking; no referrer leaks of codes or tickets). */
 function htmlHeaders(reply: FastifyReply, formTargets: string[] = [], extra: { frames?: string[]; scriptNonce?: string } = {}): FastifyReply {
@@ -59,19 +62,34 @@ function origin(uri: string): string {
   }
 }
 
+const STYLESHEET_LINK = 'href="/assets/latchkey.css"';
+
 function rawQuery(req: FastifyRequest): string {
   const i = req.raw.url?.indexOf('?') ?? -1;
   return i >= 0 ? req.raw.url!.slice(i + 1) : '';
 }
 
 /** The built-in login/consent UI: one caller of the engine's two-step authorization, like any Core API caller. */
-export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Promise<void> {
-  const ctx = await lk.context(DEFAULT_TENANT);
-  const secure = ctx.tenant.issuer.startsWith('https:');
-  const ixPath = (ticket: string) => `/interaction/${ticket}`;
-  const bindName = 'lk_ix';
-  const binding = (ticket: string) => ctx.hasher.hash(`bind:${ticket}`);
-  const csrfFor = (ticket: string) => ctx.hasher.hash(`csrf:${ticket}`);
+export interface UiOptions {
+  /**
+   * An embedding application's own sign-in and consent page (createLatchkey's interactionUrl): the authorization
+   * endpoint sends the user there with `?ticket=…` instead of to the built-in pages, and the application finishes
+   * with authorizationIssue / authorizationFail, exactly as a Core API caller does.
+   */
+  interactionUrl?: string;
+}
+
+export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf, opts: UiOptions = {}): Promise<void> {
+  // The default tenant's context once, or (under /t/:service) the request's tenant. Page URLs and cookie paths come
+  // from the tenant's issuer (pagesOf), never from the request; cookie names are the tenant's own.
+  const fixed = contextOf ? undefined : await lk.context(DEFAULT_TENANT);
+  const ctxOf = contextOf ?? fixedContext(fixed!);
+  const ixPath = (ctx: EngineContext, ticket: string) => `${pagesOf(ctx).base}/interaction/${ticket}`;
+  const bindName = (ctx: EngineContext) => pagesOf(ctx).cookie('lk_ix');
+  const sessionName = (ctx: EngineContext) => pagesOf(ctx).cookie(SESSION_COOKIE);
+  const cookieOptions = (ctx: EngineContext, maxAge: number, sub = '') => ({ path: cookiePath(pagesOf(ctx), sub), secure: pagesOf(ctx).secure, maxAge });
+  const binding = (ticket: string) => lk.hasher.hash(`bind:${ticket}`);
+  const csrfFor = (ticket: string) => lk.hasher.hash(`csrf:${ticket}`);
 
   function sendEngineResult(reply: FastifyReply, r: AuthorizationResult, formTargets: string[] = []): FastifyReply {
     reply.request.resultCode = r.resultCode;
@@ -93,9 +111,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
 
   /** Decide and act for a pending ticket: show login or consent, or finish through the engine. */
   async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket): Promise<FastifyReply> {
+    const ctx = ctxOf(req);
     const targets = [origin(t.request.redirectUri)];
     const cookies = parseCookies(req.headers.cookie);
-    const live = await readSession(ctx, cookies[SESSION_COOKIE]);
+    const live = await readSession(ctx, cookies[sessionName(ctx)]);
     const consent = live ? await ctx.store.findConsent(ctx.tenant.id, live.user.id, t.client.clientId) : undefined;
     const tk = await ctx.store.findTicket(ctx.tenant.id, ctx.hasher.hash(ticket));
     const d = decide({
@@ -114,14 +133,14 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: d.reason }, ctx), targets);
       case 'login':
         return htmlHeaders(reply, targets).send(
-          loginPage({ action: `${ixPath(ticket)}/login`, csrf: csrfFor(ticket), clientName, username: t.request.loginHint, continueAs: d.continueAs, ...clientBranding(t.client) }),
+          loginPage({ action: `${ixPath(ctx, ticket)}/login`, csrf: csrfFor(ticket), clientName, username: t.request.loginHint, continueAs: d.continueAs, ...clientBranding(t.client) }),
         );
       case 'create':
-        return htmlHeaders(reply, targets).send(createAccountPage({ action: `${ixPath(ticket)}/create`, csrf: csrfFor(ticket), clientName }));
+        return htmlHeaders(reply, targets).send(createAccountPage({ action: `${ixPath(ctx, ticket)}/create`, csrf: csrfFor(ticket), clientName }));
       case 'consent':
         return htmlHeaders(reply, targets).send(
           consentPage({
-            action: `${ixPath(ticket)}/consent`,
+            action: `${ixPath(ctx, ticket)}/consent`,
             csrf: csrfFor(ticket),
             clientName,
             ...clientBranding(t.client),
@@ -152,7 +171,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
     reply: FastifyReply,
     form: URLSearchParams,
     again: (status: number, error: string, username?: string) => FastifyReply,
-  ): Promise<UserRecord | undefined> {
+  ): Promise<Account | undefined> {
+    const ctx = ctxOf(req);
     const username = (form.get('username') ?? '').slice(0, 100);
     const password = (form.get('password') ?? '').slice(0, 1024);
     if (!username || !password) {
@@ -166,20 +186,19 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       again(429, 'Too many failed sign-in attempts. Wait a few minutes and try again.', username);
       return undefined;
     }
-    const user = await ctx.store.findUserByUsername(ctx.tenant.id, username);
-    // Verify against a dummy hash for unknown users so the answer takes as long either way.
-    const ok = (await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password)) && user !== undefined && !user.disabled;
-    if (!ok) {
+    // The tenant's users (argon2id, same timing for unknown users), or an embedding application's accounts.
+    const { account: user, knownSubject } = await verifyCredentials(ctx, username, password);
+    if (!user) {
       await recordLoginFailure(ctx, username, req.ip);
       lk.metrics.loginFailures.inc();
       req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
-      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: user?.id ?? null, ip: req.ip, detail: { username } });
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: knownSubject ?? null, ip: req.ip, detail: { username } });
       again(401, 'Wrong username or password.', username);
       return undefined;
     }
     await clearAccountFailures(ctx, username, req.ip);
     const { cookie } = await createSession(ctx, user.id);
-    reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, cookie, { secure, maxAge: ctx.tenant.settings.sessionTtl }));
+    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
     lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username } });
     return user;
@@ -187,6 +206,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
 
   /** The ticket of an interaction URL, only in the browser that started it (binding cookie) and with a CSRF token on POST. */
   async function guard(req: FastifyRequest, reply: FastifyReply, post: boolean): Promise<{ ticket: string; t: LoadedTicket; form: URLSearchParams } | undefined> {
+    const ctx = ctxOf(req);
     const ticket = (req.params as { ticket: string }).ticket;
     const t = await loadTicket(ctx, ticket);
     if (!t) {
@@ -194,7 +214,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       return undefined;
     }
     const cookies = parseCookies(req.headers.cookie);
-    if (cookies[bindName] !== binding(ticket)) {
+    if (cookies[bindName(ctx)] !== binding(ticket)) {
       htmlHeaders(reply.code(403)).send(errorPage('Sign-in not allowed', 'This sign-in request was started in another browser. Go back to the application and start again.'));
       return undefined;
     }
@@ -210,6 +230,15 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
+    // The pages link the stylesheet at /assets/latchkey.css; under an issuer with a path (a tenant, or an embedding
+    // app's prefix) it is served below that path, so the link is rewritten there. Nothing to do at the root.
+    if (!fixed || pagesOf(fixed).base) {
+      scope.addHook('onSend', (req, _reply, payload, done) => {
+        if (typeof payload !== 'string' || !payload.startsWith('<!doctype html>')) return done(null, payload);
+        done(null, payload.replace(STYLESHEET_LINK, `href="${pagesOf(ctxOf(req)).base}/assets/latchkey.css"`));
+      });
+    }
+
     scope.get('/assets/latchkey.css', (_req, reply) => {
       void reply.header('Cache-Control', 'public, max-age=86400').type('text/css; charset=utf-8').send(STYLESHEET);
     });
@@ -220,16 +249,21 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
 
     // OIDC Core §3.1.2.1: GET and POST (form-encoded) are both supported.
     const authorize = async (req: FastifyRequest, reply: FastifyReply) => {
+      const ctx = ctxOf(req);
       const parameters = req.method === 'POST' ? (typeof req.body === 'string' ? req.body : '') : rawQuery(req);
       const r = await authorization({ parameters }, ctx);
       if (r.action !== 'INTERACTION' && r.action !== 'NO_INTERACTION') return sendEngineResult(reply, r);
       const ticket = r.ticket!;
-      reply.header('Set-Cookie', serializeCookie(bindName, binding(ticket), { path: ixPath(ticket), secure, maxAge: ctx.tenant.settings.interactionTtl }));
+      if (opts.interactionUrl) {
+        const to = `${opts.interactionUrl}${opts.interactionUrl.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(ticket)}`;
+        return reply.code(303).header('Cache-Control', 'no-store').header('Location', to).send();
+      }
+      reply.header('Set-Cookie', serializeCookie(bindName(ctx), binding(ticket), cookieOptions(ctx, ctx.tenant.settings.interactionTtl, `/interaction/${ticket}`)));
       const t = await loadTicket(ctx, ticket);
       if (!t) return sendEngineResult(reply, r);
       // Answer at once when no page is needed (prompt=none, signed-in user with consent); otherwise go to the UI URL.
       if (r.action === 'NO_INTERACTION') return proceed(req, reply, ticket, t);
-      return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ticket)).send();
+      return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
     };
     scope.get('/oauth/authorize', authorize);
     scope.post('/oauth/authorize', authorize);
@@ -241,6 +275,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
     });
 
     scope.post('/interaction/:ticket/login', async (req, reply) => {
+      const ctx = ctxOf(req);
       const g = await guard(req, reply, true);
       if (!g) return reply;
       const { ticket, t, form } = g;
@@ -251,23 +286,24 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
 
       if (form.get('continue') === '1') {
         // select_account: the user chose the account already signed in.
-        const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+        const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
         if (live) {
           await markLoggedIn();
-          return reply.code(303).header('Location', ixPath(ticket)).send();
+          return reply.code(303).header('Location', ixPath(ctx, ticket)).send();
         }
       }
       const clientName = t.client.clientName ?? t.client.clientId;
       const again = (status: number, error: string, username?: string) =>
-        htmlHeaders(reply.code(status), targets).send(loginPage({ action: `${ixPath(ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error, ...clientBranding(t.client) }));
+        htmlHeaders(reply.code(status), targets).send(loginPage({ action: `${ixPath(ctx, ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error, ...clientBranding(t.client) }));
       const user = await passwordLogin(req, reply, form, again);
       if (!user) return reply;
       await markLoggedIn();
-      return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ticket)).send();
+      return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
     });
 
     // prompt=create (Initiating User Registration via OpenID Connect): only when registration is enabled.
     scope.post('/interaction/:ticket/create', async (req, reply) => {
+      const ctx = ctxOf(req);
       const g = await guard(req, reply, true);
       if (!g) return reply;
       const { ticket, t, form } = g;
@@ -279,7 +315,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
         email: (form.get('email') ?? '').slice(0, 320),
       };
       const again = (status: number, error: string) =>
-        htmlHeaders(reply.code(status), targets).send(createAccountPage({ action: `${ixPath(ticket)}/create`, csrf: csrfFor(ticket), clientName, error, ...fields }));
+        htmlHeaders(reply.code(status), targets).send(createAccountPage({ action: `${ixPath(ctx, ticket)}/create`, csrf: csrfFor(ticket), clientName, error, ...fields }));
       if (!ctx.tenant.settings.allowRegistration || !t.request.prompt.includes('create')) return again(403, 'Account creation is not available.');
       if (await registrationBlocked(ctx, req.ip)) {
         reply.header('Retry-After', String(retryAfter(ctx)));
@@ -297,21 +333,22 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
         throw e;
       }
       const { cookie } = await createSession(ctx, user.id);
-      reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, cookie, { secure, maxAge: ctx.tenant.settings.sessionTtl }));
+      reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
       const tkHash = ctx.hasher.hash(ticket);
       const tk = await ctx.store.findTicket(ctx.tenant.id, tkHash);
       await ctx.store.updateTicketData(ctx.tenant.id, tkHash, { ...tk!.data, loggedIn: true });
       req.log.info({ event: 'user_registered', tenant: ctx.tenant.id, sub: user.id }, 'account created');
-      return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ticket)).send();
+      return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
     });
 
     scope.post('/interaction/:ticket/consent', async (req, reply) => {
+      const ctx = ctxOf(req);
       const g = await guard(req, reply, true);
       if (!g) return reply;
       const { ticket, t, form } = g;
       const targets = [origin(t.request.redirectUri)];
-      const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
-      if (!live) return reply.code(303).header('Location', ixPath(ticket)).send();
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
+      if (!live) return reply.code(303).header('Location', ixPath(ctx, ticket)).send();
       if (form.get('decision') !== 'approve') {
         lk.audit.record({ tenantId: ctx.tenant.id, type: 'consent.denied', clientId: t.client.clientId, subject: live.user.id, ip: req.ip, detail: { scope: consentScopes(t.request).join(' ') } });
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: 'ACCESS_DENIED' }, ctx), targets);
@@ -337,10 +374,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
 
     // OpenID Connect RP-Initiated Logout 1.0: GET and POST.
     const logout = async (req: FastifyRequest, reply: FastifyReply) => {
+      const ctx = ctxOf(req);
       const parameters = req.method === 'POST' ? (typeof req.body === 'string' ? req.body : '') : rawQuery(req);
       const r = await endSessionRequest({ parameters }, ctx);
       if (r.action !== 'OK') return sendEngineResult(reply, r as unknown as AuthorizationResult);
-      const cookie = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+      const cookie = parseCookies(req.headers.cookie)[sessionName(ctx)];
       const live = await readSession(ctx, cookie);
       if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, r.postLogoutRedirectUri);
       // §2: without proof the request comes from this session's RP (a matching id_token_hint), ask the user first.
@@ -357,13 +395,14 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
         data: { kind: 'logout', next: r.postLogoutRedirectUri ?? null, createdAt: now },
       });
       return htmlHeaders(reply).send(
-        logoutConfirmPage({ action: `/logout/${ticket}`, csrf: ctx.hasher.hash(`logout-csrf:${ticket}`), clientName: r.clientName, username: live.user.username }),
+        logoutConfirmPage({ action: `${pagesOf(ctx).base}/logout/${ticket}`, csrf: ctx.hasher.hash(`logout-csrf:${ticket}`), clientName: r.clientName, username: live.user.username }),
       );
     };
     scope.get('/oauth/logout', logout);
     scope.post('/oauth/logout', logout);
 
     scope.post('/logout/:ticket', async (req, reply) => {
+      const ctx = ctxOf(req);
       const ticket = (req.params as { ticket: string }).ticket;
       const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
       if (ticket.length > 100 || form.get('csrf') !== ctx.hasher.hash(`logout-csrf:${ticket}`)) {
@@ -375,12 +414,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       }
       const next = (t.data.next as string | null) ?? undefined;
       if (form.get('decision') !== 'logout') return htmlHeaders(reply).send(messagePage('Still signed in', 'You are still signed in.'));
-      const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, next);
       return finishLogout(reply, live.session.sid, next, t.clientId);
     });
 
     async function finishLogout(reply: FastifyReply, sid: string, next: string | undefined, clientId?: string) {
+      const ctx = ctxOf(reply.request);
       const outcome = await performLogout(ctx, sid);
       if (outcome.ended) {
         lk.audit.record({ tenantId: ctx.tenant.id, type: 'logout', clientId: clientId || null, subject: outcome.subject ?? null, ip: reply.request.ip, detail: { method: 'rp_initiated', sid } });
@@ -390,7 +430,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
     }
 
     function signedOut(reply: FastifyReply, outcome: LogoutOutcome, next: string | undefined) {
-      reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, '', { secure, maxAge: 0 }));
+      const ctx = ctxOf(reply.request);
+      reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', cookieOptions(ctx, 0)));
       const frames = outcome.frontchannel.map((f) => f.uri);
       if (!frames.length && next) return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
       const nonce = newHandle(ctx.random, 16);
@@ -399,20 +440,22 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
 
     // RFC 8628 §3.3: the verification page. The user signs in (the same password check as every sign-in form),
     // enters the code (rate-limited, §5.1), sees which client asks for what, and approves or denies (§5.4).
-    const DEVICE_COOKIE = 'lk_dev';
-    const deviceCsrfOf = (v: string) => ctx.hasher.hash(`csrf:device:${v}`);
+    const DEVICE_COOKIE = (ctx: EngineContext) => pagesOf(ctx).cookie('lk_dev');
+    const deviceCsrfOf = (v: string) => lk.hasher.hash(`csrf:device:${v}`);
     /** CSRF for the /device forms: the keyed hash of a random per-browser cookie (set when missing). */
     const deviceCsrf = (req: FastifyRequest, reply: FastifyReply): string => {
-      let v = parseCookies(req.headers.cookie)[DEVICE_COOKIE];
+      const ctx = ctxOf(req);
+      let v = parseCookies(req.headers.cookie)[DEVICE_COOKIE(ctx)];
       if (!v || !/^[A-Za-z0-9_-]{43}$/.test(v)) {
         v = newHandle(ctx.random);
-        reply.header('Set-Cookie', serializeCookie(DEVICE_COOKIE, v, { path: '/device', secure, maxAge: ctx.tenant.settings.sessionTtl }));
+        reply.header('Set-Cookie', serializeCookie(DEVICE_COOKIE(ctx), v, cookieOptions(ctx, ctx.tenant.settings.sessionTtl, '/device')));
       }
       return deviceCsrfOf(v);
     };
     const deviceForm = (req: FastifyRequest, reply: FastifyReply): URLSearchParams | undefined => {
+      const ctx = ctxOf(req);
       const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
-      const v = parseCookies(req.headers.cookie)[DEVICE_COOKIE];
+      const v = parseCookies(req.headers.cookie)[DEVICE_COOKIE(ctx)];
       if (!v || form.get('csrf') !== deviceCsrfOf(v)) {
         htmlHeaders(reply.code(403)).send(errorPage('Request rejected', 'The form was missing its security token. Reload the page and try again.'));
         return undefined;
@@ -420,36 +463,39 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       return form;
     };
     const codePage = (reply: FastifyReply, csrf: string, username: string, userCode: string, error?: string, status = 200) =>
-      htmlHeaders(reply.code(status)).send(deviceCodePage({ action: '/device', csrf, username, userCode, error }));
+      htmlHeaders(reply.code(status)).send(deviceCodePage({ action: `${pagesOf(ctxOf(reply.request)).base}/device`, csrf, username, userCode, error }));
     const deviceLoginPage = (reply: FastifyReply, csrf: string, userCode: string, error?: string, username?: string, status = 200) =>
       htmlHeaders(reply.code(status)).send(
-        loginPage({ action: '/device/login', csrf, clientName: 'your device', purpose: 'to connect a device to your account', hidden: { user_code: userCode }, username, error }),
+        loginPage({ action: `${pagesOf(ctxOf(reply.request)).base}/device/login`, csrf, clientName: 'your device', purpose: 'to connect a device to your account', hidden: { user_code: userCode }, username, error }),
       );
 
     scope.get('/device', async (req, reply) => {
+      const ctx = ctxOf(req);
       const userCode = (new URLSearchParams(rawQuery(req)).get('user_code') ?? '').slice(0, 64);
       const csrf = deviceCsrf(req, reply);
-      const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       if (!live) return deviceLoginPage(reply, csrf, userCode);
       return codePage(reply, csrf, live.user.username, userCode);
     });
 
     scope.post('/device/login', async (req, reply) => {
+      const ctx = ctxOf(req);
       const form = deviceForm(req, reply);
       if (!form) return reply;
       const userCode = (form.get('user_code') ?? '').slice(0, 64);
       const csrf = form.get('csrf')!;
       const user = await passwordLogin(req, reply, form, (status, error, username) => deviceLoginPage(reply, csrf, userCode, error, username, status));
       if (!user) return reply;
-      const next = userCode ? `/device?user_code=${encodeURIComponent(userCode)}` : '/device';
+      const next = `${pagesOf(ctx).base}/device` + (userCode ? `?user_code=${encodeURIComponent(userCode)}` : '');
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
     });
 
     scope.post('/device', async (req, reply) => {
+      const ctx = ctxOf(req);
       const form = deviceForm(req, reply);
       if (!form) return reply;
       const csrf = form.get('csrf')!;
-      const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       const entered = (form.get('user_code') ?? '').slice(0, 64);
       if (!live) return deviceLoginPage(reply, csrf, entered);
       if (await userCodeBlocked(ctx, live.user.id, req.ip)) {
@@ -465,7 +511,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       }
       return htmlHeaders(reply).send(
         deviceConfirmPage({
-          action: '/device/confirm',
+          action: `${pagesOf(ctx).base}/device/confirm`,
           csrf,
           userCode: formatUserCode(normalizeUserCode(entered)!),
           clientName: v.client!.clientName ?? v.client!.clientId,
@@ -477,10 +523,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
     });
 
     scope.post('/device/confirm', async (req, reply) => {
+      const ctx = ctxOf(req);
       const form = deviceForm(req, reply);
       if (!form) return reply;
       const csrf = form.get('csrf')!;
-      const live = await readSession(ctx, parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       const userCode = (form.get('user_code') ?? '').slice(0, 64);
       if (!live) return deviceLoginPage(reply, csrf, userCode);
       const approve = form.get('decision') === 'approve';
@@ -509,11 +556,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey): Prom
       return codePage(reply, csrf, live.user.username, '', why, 400);
     });
 
-    if (lk.config.demo) {
+    if (lk.config.demo && !contextOf) {
       scope.get('/demo/callback', (req, reply) => {
         void htmlHeaders(reply).send(demoCallbackPage(new URLSearchParams(rawQuery(req))));
       });
     }
   });
-  void (ctx satisfies EngineContext);
 }

@@ -1,33 +1,48 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { discoveryDocument } from '../../engine/discovery.js';
 import type { EngineContext } from '../../engine/context.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
+import { fixedContext, type ContextOf } from '../tenant.js';
 
 export const cacheable = 'public, max-age=300';
 
-/** The two metadata documents of a tenant, as sent (also served by the fast path, fast-path.ts). */
+/** A tenant's two metadata documents, built once per tenant context as ready-to-send strings (also served by the fast path, fast-path.ts). */
+const documents = new WeakMap<EngineContext, { openid: string; oauth: string }>();
 export function metadataDocuments(ctx: EngineContext): { openid: string; oauth: string } {
-  return {
-    openid: JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'openid', { clients: ctx.clients, settings: ctx.tenant.settings })),
-    oauth: JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'oauth', { clients: ctx.clients, settings: ctx.tenant.settings })),
-  };
+  let d = documents.get(ctx);
+  if (!d) {
+    d = {
+      openid: JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'openid', { clients: ctx.clients, settings: ctx.tenant.settings })),
+      oauth: JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'oauth', { clients: ctx.clients, settings: ctx.tenant.settings })),
+    };
+    documents.set(ctx, d);
+  }
+  return d;
 }
 
-/** Discovery and JWKS: constant documents, built once as ready-to-send strings and rebuilt when keys change. */
-export async function registerWellKnownRoutes(app: FastifyInstance, lk: Latchkey): Promise<void> {
-  const ctx = await lk.context(DEFAULT_TENANT);
-  const { openid, oauth } = metadataDocuments(ctx);
+/** The RFC 8414 metadata document of a request's tenant (for the path-inserted route registered outside the tenant scope). */
+export function sendOAuthMetadata(ctx: EngineContext, reply: FastifyReply): void {
+  void reply.header('Cache-Control', 'public, max-age=300').type('application/json').send(metadataDocuments(ctx).oauth);
+}
 
-  app.get('/.well-known/openid-configuration', (_req, reply) => {
-    void reply.header('Cache-Control', cacheable).type('application/json').send(openid);
+/**
+ * Discovery and JWKS: constant documents, built once as ready-to-send strings and rebuilt when keys change.
+ * `contextOf` is given for the tenant scope (/t/:service); without it, the default tenant's.
+ */
+export async function registerWellKnownRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf): Promise<void> {
+  const fixed = contextOf ? undefined : await lk.context(DEFAULT_TENANT);
+  const ctxOf = contextOf ?? fixedContext(fixed!);
+  const fixedDocs = fixed && metadataDocuments(fixed); // the default tenant's: no lookup per request
+
+  // OIDC Discovery §4.1: the issuer followed by /.well-known/openid-configuration (for every tenant).
+  app.get('/.well-known/openid-configuration', (req, reply) => {
+    void reply.header('Cache-Control', cacheable).type('application/json').send((fixedDocs ?? metadataDocuments(ctxOf(req))).openid);
   });
-  // RFC 8414 §3: for an issuer with a path, the path goes after the well-known segment.
-  app.get('/.well-known/oauth-authorization-server', (_req, reply) => {
-    void reply.header('Cache-Control', cacheable).type('application/json').send(oauth);
-  });
-  app.get('/.well-known/jwks.json', async (_req, reply) => {
-    const keys = await ctx.keys();
+  // RFC 8414 §3.1: for an issuer with a path, the path goes after the well-known segment, so the OAuth metadata
+  // routes are registered at the root of the host, outside the issuer's path (http/mount.ts).
+  app.get('/.well-known/jwks.json', async (req, reply) => {
+    const keys = await ctxOf(req).keys();
     return reply.header('Cache-Control', cacheable).type('application/jwk-set+json').send(keys.jwksJson);
   });
 }

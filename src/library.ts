@@ -1,0 +1,270 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
+import { ConfigError, validateConfig } from './config/load.js';
+import type { Config, ConfigInput } from './config/schema.js';
+import type { AccountSource } from './engine/accounts.js';
+import { authorizationFail, authorizationIssue, loadTicket, type AuthorizationIssueInput, type AuthorizationResult, type FailReason } from './engine/authorization/index.js';
+import { requestedClaimNames } from './engine/claims.js';
+import { nowSeconds, type EngineContext } from './engine/context.js';
+import type { EngineLogger, Result } from './engine/result.js';
+import { buildApp, installCommon, serverOptions, type AppOptions } from './http/app.js';
+import { registerProtocolRoutes } from './http/mount.js';
+import type { BackchannelOptions } from './services/backchannel.js';
+import { Latchkey } from './server/latchkey.js';
+import { DEFAULT_TENANT, type Store } from './store/types.js';
+import type { RandomSource } from './tokens/handles.js';
+
+type Awaitable<T> = T | Promise<T>;
+
+/** Claims of one of your users (OIDC Core §5.1 names: name, email, email_verified, …); `sub` is filled in. */
+export type AccountClaims = Record<string, unknown>;
+
+export interface CreateLatchkeyOptions {
+  /**
+   * The configuration: the same options as the config file and the LATCHKEY_* variables (docs/configuration.md),
+   * checked by the same schema. `issuer` is the public URL Latchkey answers at, e.g. `https://app.example.com/auth`;
+   * its path is where the routes are mounted. `demo` defaults to false here.
+   */
+  config: ConfigInput;
+  /**
+   * Your user lookup: the claims of the account with this `sub`, or null when there is none (or it is disabled).
+   * With it, Latchkey's users table is not used for the default tenant: ID tokens, UserInfo and the sign-in pages
+   * read your accounts.
+   */
+  findAccount?: (sub: string) => Awaitable<AccountClaims | null | undefined>;
+  /**
+   * Your password check, for the built-in sign-in page and the password grant: the account's `sub`, or null.
+   * Needs findAccount. Without it (and with findAccount), only your own pages (interactionUrl) can sign users in.
+   */
+  authenticate?: (username: string, password: string) => Awaitable<string | null | undefined>;
+  /**
+   * Your own sign-in/consent page instead of Latchkey's: the authorization endpoint redirects the browser to
+   * `<interactionUrl>?ticket=…`; read the request with `interaction(ticket)`, sign the user in, then answer with
+   * `respond(res, await issue({ ticket, subject }))` (or `fail`).
+   */
+  interactionUrl?: string;
+  /** Engine failures are logged here (default: the Fastify app's logger once mounted). */
+  log?: EngineLogger;
+  /** Run the cleanup of expired rows and back-channel logout retries in this process (default true). */
+  backgroundJobs?: boolean;
+  /** Apply pending database migrations at start (default: config.migrateOnStart). */
+  migrate?: boolean;
+  /** For tests: time, randomness, a store, key re-validation interval, back-channel delivery options. */
+  clock?: () => number;
+  random?: RandomSource;
+  store?: Store;
+  keyRecheckMs?: number;
+  backchannel?: BackchannelOptions;
+}
+
+/** What a pending authorization request asks for: what your own sign-in/consent page shows. */
+export interface InteractionDetails {
+  ticket: string;
+  client: { clientId: string; clientName?: string; logoUri?: string; clientUri?: string };
+  scopes: string[];
+  /** User claims asked for by name (OIDC Core §5.5), besides those the scopes release. */
+  claims: string[];
+  /** OIDC Core §3.1.2.1: `none` means answer without any page (issue for a signed-in user, else fail LOGIN_REQUIRED). */
+  prompt: string[];
+  maxAge?: number;
+  loginHint?: string;
+  /** The sub an id_token_hint named: the user must be that one. */
+  idTokenHintSub?: string;
+  acrValues?: string[];
+  uiLocales?: string[];
+  redirectUri: string;
+}
+
+/** A step-two answer (issue/fail) to send to the browser: a redirect to the client, an auto-submitting form, or an error. */
+export type InteractionResult = AuthorizationResult;
+
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+export interface LatchkeyInstance {
+  readonly config: Config;
+  readonly issuer: string;
+  /** The issuer's path ('' at the root of the host): where the routes are mounted. */
+  readonly mountPath: string;
+  /** The running core (store, keys, tenants): for the engine functions and the provisioning services. */
+  readonly latchkey: Latchkey;
+  /**
+   * A Fastify plugin: `await app.register(auth.plugin)` (or with `{ prefix: auth.mountPath }`). The routes go under
+   * the issuer's path; the RFC 8414 metadata at `/.well-known/oauth-authorization-server<path>` at the root.
+   */
+  readonly plugin: FastifyPluginAsync<{ prefix?: string }>;
+  /**
+   * A `(req, res, next?)` handler for node:http, Express or Connect. Requests outside the issuer's path (and its
+   * RFC 8414 metadata URL) go to `next` (404 without one). Mount it before any body parser.
+   */
+  readonly handler: NodeHandler;
+  /** The default tenant's engine context, for calling the engine functions directly. */
+  context(): Promise<EngineContext>;
+  /** A pending authorization request (your own sign-in page), or undefined when the ticket is unknown or expired. */
+  interaction(ticket: string): Promise<InteractionDetails | undefined>;
+  /** Step two, success: the user `subject` signed in (authTime defaults to now). */
+  issue(input: Omit<AuthorizationIssueInput, 'authTime'> & { authTime?: number }): Promise<InteractionResult>;
+  /** Step two, failure (ACCESS_DENIED, LOGIN_REQUIRED, CONSENT_REQUIRED, …). */
+  fail(ticket: string, reason: FailReason): Promise<InteractionResult>;
+  /** Send an engine Result on a node:http/Express response or a Fastify reply. */
+  respond(target: ServerResponse | FastifyReply, result: Result): void;
+  /** The standalone server's Fastify app (`latchkey serve` uses this): every route, admin and Core API included. */
+  server(opts?: AppOptions): Promise<FastifyInstance>;
+  close(): Promise<void>;
+}
+
+/** The issuer's path, where an embedding app mounts the routes ('' for an issuer at the root of its host). */
+export function issuerPath(issuer: string): string {
+  const p = new URL(issuer).pathname;
+  return p === '/' ? '' : p;
+}
+
+/**
+ * A configured Latchkey to run inside your application (docs/library.md). It opens the database (migrating it),
+ * creates the default tenant and its keys on first start, and gives a Fastify plugin and a node:http handler that
+ * serve the same routes as `latchkey serve`, built by the same functions.
+ */
+export async function createLatchkey(options: CreateLatchkeyOptions): Promise<LatchkeyInstance> {
+  const config = validateConfig({ demo: false, ...options.config });
+  if (options.authenticate && !options.findAccount) throw new ConfigError('authenticate needs findAccount: the claims of the account it returns');
+  if (options.findAccount && config.allowRegistration) {
+    throw new ConfigError('allowRegistration creates accounts in Latchkey\'s users table; with findAccount your application owns the accounts');
+  }
+  if (options.interactionUrl !== undefined && !/^(https?:\/\/|\/)/.test(options.interactionUrl)) {
+    throw new ConfigError('interactionUrl must be an absolute http(s) URL or a path starting with /');
+  }
+  const accounts: AccountSource | undefined = options.findAccount
+    ? {
+        findAccount: async (sub) => (await options.findAccount!(sub)) ?? undefined,
+        ...(options.authenticate ? { authenticate: async (u: string, p: string) => (await options.authenticate!(u, p)) ?? null } : {}),
+      }
+    : undefined;
+  const lk = await Latchkey.open({
+    config,
+    log: options.log,
+    clock: options.clock,
+    random: options.random,
+    store: options.store,
+    migrate: options.migrate,
+    keyRecheckMs: options.keyRecheckMs,
+    backchannel: options.backchannel,
+    accounts,
+  });
+  const mountPath = issuerPath(config.issuer);
+  const ui = { interactionUrl: options.interactionUrl };
+  if (options.backgroundJobs !== false) {
+    lk.backchannel.start();
+    lk.cleanup.start();
+  }
+
+  const plugin: FastifyPluginAsync<{ prefix?: string }> = async (app, opts) => {
+    // Registered without encapsulation (below), so `prefix` is ours to apply: it must be the issuer's path.
+    const outer = app.prefix;
+    const wanted = outer + (opts.prefix ?? '');
+    if ((wanted !== outer && wanted !== mountPath) || !mountPath.startsWith(outer)) {
+      throw new ConfigError(`Latchkey's routes go under its issuer's path (${mountPath || '/'}): register the plugin with no prefix or with { prefix: '${mountPath}' }`);
+    }
+    if (!options.log) lk.setLogger(app.log);
+    await app.register(async (scope) => {
+      installCommon(scope, lk);
+      // RFC 8414 §3.1 metadata lives at the host's root: only possible when mounted from the root.
+      await registerProtocolRoutes(scope, lk, { mountPath: mountPath.slice(outer.length), oauthMetadataRoutes: outer === '', ui });
+    });
+  };
+  // Like fastify-plugin: run in the caller's context, so the prefix option is not applied twice.
+  Object.assign(plugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'latchkey' });
+
+  let handlerApp: Promise<{ app: FastifyInstance; route: (req: IncomingMessage, res: ServerResponse) => void }> | undefined;
+  const buildHandlerApp = async () => {
+    let route!: (req: IncomingMessage, res: ServerResponse) => void;
+    const app = Fastify({
+      ...serverOptions(lk),
+      serverFactory: (h) => {
+        route = h;
+        return createServer();
+      },
+    }) as unknown as FastifyInstance;
+    app.setNotFoundHandler((_req, reply) => {
+      void reply.code(404).type('application/json').send(JSON.stringify({ error: 'not_found', error_description: 'no such endpoint' }));
+    });
+    await app.register(plugin);
+    await app.ready();
+    return { app, route };
+  };
+  const metadataPath = `/.well-known/oauth-authorization-server${mountPath}`;
+  const ours = (path: string) =>
+    mountPath === '' || path === mountPath || path.startsWith(mountPath + '/') || path === metadataPath || path.startsWith(metadataPath + '/');
+  const handler: NodeHandler = (req, res, next) => {
+    // Express strips its own mount path from req.url; the full path is what the routes (and the issuer) know.
+    const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    const q = url.indexOf('?');
+    if (!ours(q >= 0 ? url.slice(0, q) : url)) {
+      if (next) return next();
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    req.url = url;
+    handlerApp ??= buildHandlerApp();
+    handlerApp.then(
+      ({ route }) => route(req, res),
+      (e: unknown) => {
+        (options.log ?? console).error({ err: e }, 'latchkey: could not build the request handler');
+        res.statusCode = 500;
+        res.end();
+      },
+    );
+  };
+
+  const context = () => lk.context(DEFAULT_TENANT);
+  return {
+    config,
+    issuer: config.issuer,
+    mountPath,
+    latchkey: lk,
+    plugin,
+    handler,
+    context,
+    async interaction(ticket) {
+      const t = await loadTicket(await context(), ticket);
+      if (!t) return undefined;
+      const r = t.request;
+      return {
+        ticket,
+        client: { clientId: t.client.clientId, clientName: t.client.clientName, logoUri: t.client.logoUri, clientUri: t.client.clientUri },
+        scopes: r.scope,
+        claims: requestedClaimNames(r.claims),
+        prompt: r.prompt,
+        maxAge: r.maxAge,
+        loginHint: r.loginHint,
+        idTokenHintSub: r.idTokenHintSub ?? r.claimsSub,
+        acrValues: r.acrValues,
+        uiLocales: r.uiLocales,
+        redirectUri: r.redirectUri,
+      };
+    },
+    async issue(input) {
+      const ctx = await context();
+      return authorizationIssue({ ...input, authTime: input.authTime ?? nowSeconds(ctx) }, ctx);
+    },
+    async fail(ticket, reason) {
+      return authorizationFail({ ticket, reason }, await context());
+    },
+    respond(target, result) {
+      const headers: Record<string, string> = { ...result.headers };
+      if (result.action === 'LOCATION') headers.Location = result.responseContent;
+      else if (result.contentType) headers['Content-Type'] = result.contentType === 'text/html' ? 'text/html; charset=utf-8' : result.contentType;
+      const body = result.action === 'LOCATION' ? undefined : result.responseContent;
+      if ('raw' in target) {
+        void target.code(result.status).headers(headers).send(body);
+        return;
+      }
+      target.writeHead(result.status, headers);
+      target.end(body);
+    },
+    server: (opts) => buildApp(lk, opts),
+    async close() {
+      if (handlerApp) await (await handlerApp.catch(() => undefined))?.app.close();
+      await lk.close();
+    },
+  };
+}

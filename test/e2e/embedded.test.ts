@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Fastify from 'fastify';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLatchkey, registerClient, type LatchkeyInstance } from '../../src/index.js';
+import { Agent } from '../helpers/agent.js';
+import { startProcess, type RunningProcess } from '../helpers/process.js';
+import { basic, dropTestDatabase, freePort, postForm, testDatabaseUrl } from '../helpers/server.js';
+
+const CB = 'https://rp.example/cb';
+const secret = () => randomBytes(32).toString('base64url');
+
+/**
+ * examples/embedded runs as users would run it (`node examples/embedded/server.mjs`, importing `latchkey`, i.e. the
+ * built dist/; scripts/test.sh builds first): a Fastify app with its own users that mounts Latchkey under /auth.
+ */
+describe.each([
+  ['Latchkey\'s sign-in and consent pages', false],
+  ['the application\'s own sign-in page (two-step engine API)', true],
+])('examples/embedded: a Fastify app is its own OpenID Provider at <origin>/auth, with %s', (_name, ownLogin) => {
+  let dir: string;
+  let databaseUrl: string;
+  let proc: RunningProcess;
+  let origin: string;
+  let issuer: string;
+  const rp = { clientId: 'example-rp', clientSecret: secret() };
+  let config: client.Configuration;
+
+  beforeAll(async () => {
+    expect(existsSync('dist/index.js'), 'dist/ is missing: run `npm run build` first').toBe(true);
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-embedded-'));
+    databaseUrl = await testDatabaseUrl(dir);
+    const port = await freePort();
+    origin = `http://127.0.0.1:${port}`;
+    issuer = `${origin}/auth`;
+    proc = await startProcess(process.execPath, [resolve('examples/embedded/server.mjs')], {
+      env: {
+        PATH: process.env.PATH, PORT: String(port), DATA_DIR: dir, DATABASE_URL: databaseUrl, KEY_ENCRYPTION_KEY: secret(),
+        CLIENT_ID: rp.clientId, CLIENT_SECRET: rp.clientSecret, REDIRECT_URI: CB, ...(ownLogin ? { OWN_LOGIN: '1' } : {}),
+      },
+      readyPattern: /listening on (http:\/\/\S+)/,
+      timeoutMs: 60_000,
+    });
+    config = await client.discovery(new URL(issuer), rp.clientId, rp.clientSecret, client.ClientSecretBasic(rp.clientSecret), { execute: [client.allowInsecureRequests] });
+  }, 90_000);
+  afterAll(async () => {
+    await proc?.stop();
+    await dropTestDatabase(databaseUrl);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('OIDC Discovery §4 under the issuer\'s path, RFC 8414 §3.1 at the path-inserted URL; the host\'s own routes still answer', async () => {
+    expect(config.serverMetadata().issuer).toBe(issuer);
+    expect(config.serverMetadata().token_endpoint).toBe(`${issuer}/oauth/token`);
+    const oauthMeta = (await (await fetch(`${origin}/.well-known/oauth-authorization-server/auth`)).json()) as { issuer: string };
+    expect(oauthMeta.issuer).toBe(issuer);
+    expect(await (await fetch(`${origin}/`)).text()).toContain('Example app');
+  });
+
+  it('openid-client code flow with PKCE: the claims of the ID token and UserInfo come from the application\'s users', async () => {
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: CB, scope: 'openid profile email', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, nonce });
+    const agent = new Agent(origin);
+    const first = await agent.follow(url.href);
+    expect(first.html).toContain('name="password"');
+    expect(new URL(Agent.formAction(first.html, '/login'), origin).pathname).toMatch(ownLogin ? /^\/login$/ : /^\/auth\/interaction\//);
+    // A wrong password is refused by the application's own check (through authenticate, or its page).
+    const wrong = await agent.follow(Agent.formAction(first.html, '/login'), { form: { csrf: Agent.formValue(first.html, 'csrf') ?? '', username: 'alice', password: 'nope' } });
+    expect(wrong.status).toBe(401);
+    const cb = await agent.authorize(url.href, 'alice', 'alice-in-wonderland');
+    expect(cb.searchParams.get('iss')).toBe(issuer); // RFC 9207
+    const tokens = await client.authorizationCodeGrant(config, cb, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    const claims = tokens.claims()!;
+    expect(claims.iss).toBe(issuer);
+    expect(claims.sub).toBe('u-1001');
+    const info = await client.fetchUserInfo(config, tokens.access_token, 'u-1001');
+    expect(info).toMatchObject({ sub: 'u-1001', name: 'Alice Liddell', email: 'alice@example.com', preferred_username: 'alice' });
+  });
+
+  it('OIDC Core §3.1.2.6: prompt=none without a session is answered login_required at the client', async () => {
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: CB, scope: 'openid', prompt: 'none', state: 's1', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256' });
+    const r = await new Agent(origin).follow(url.href);
+    const back = new URL(r.location!);
+    expect(back.origin + back.pathname).toBe(CB);
+    expect(back.searchParams.get('error')).toBe('login_required');
+    expect(back.searchParams.get('state')).toBe('s1');
+  });
+});
+
+/** Latchkey as a node:http (or Express/Connect) request handler, in this process. */
+describe('createLatchkey: a node:http request handler mounted at the issuer\'s path', () => {
+  let dir: string;
+  let databaseUrl: string;
+  let auth: LatchkeyInstance;
+  let server: Server;
+  let origin: string;
+  let rp: { clientId: string; clientSecret: string };
+  const users: Record<string, { sub: string; password: string; claims: Record<string, unknown> }> = {
+    carol: { sub: 'c-7', password: 'carol-password', claims: { name: 'Carol', email: 'carol@example.com' } },
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-handler-'));
+    databaseUrl = await testDatabaseUrl(dir);
+    const port = await freePort();
+    origin = `http://127.0.0.1:${port}`;
+    auth = await createLatchkey({
+      config: { issuer: `${origin}/sso`, dataDir: dir, databaseUrl, keyEncryptionKey: secret(), logLevel: 'silent' },
+      findAccount: (sub) => {
+        const u = Object.entries(users).find(([, v]) => v.sub === sub);
+        return u ? { preferred_username: u[0], ...u[1].claims } : null;
+      },
+      authenticate: async (username, password) => (users[username]?.password === password ? users[username]!.sub : null),
+      backgroundJobs: false,
+    });
+    const { json } = await registerClient(await auth.context(), { redirect_uris: [CB], grant_types: ['authorization_code', 'password'], insecure_password_grant: true, scope: 'openid profile email', skip_consent: true });
+    rp = { clientId: json.client_id as string, clientSecret: json.client_secret as string };
+    // The host: its own routes, with Latchkey's handler first and the rest falling through to `next`.
+    server = createServer((req, res) => {
+      auth.handler(req, res, () => {
+        res.setHeader('content-type', 'text/plain');
+        res.end(`host page ${req.url}`);
+      });
+    });
+    await new Promise<void>((ok) => server.listen(port, '127.0.0.1', ok));
+  });
+  afterAll(async () => {
+    if (server) await new Promise((ok) => server.close(ok));
+    await auth?.close();
+    await dropTestDatabase(databaseUrl);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the mount path is the issuer\'s path; other paths are the host\'s', async () => {
+    expect(auth.mountPath).toBe('/sso');
+    expect(await (await fetch(`${origin}/hello`)).text()).toBe('host page /hello');
+    expect(await (await fetch(`${origin}/ssofoo`)).text()).toBe('host page /ssofoo');
+    const d = (await (await fetch(`${origin}/sso/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    expect(d.issuer).toBe(`${origin}/sso`);
+    expect(d.authorization_endpoint).toBe(`${origin}/sso/oauth/authorize`);
+    expect((await fetch(`${origin}/.well-known/oauth-authorization-server/sso`)).status).toBe(200);
+  });
+
+  it('openid-client code flow through Latchkey\'s pages, signing in with the host\'s authenticate; claims from its findAccount', async () => {
+    const config = await client.discovery(new URL(`${origin}/sso`), rp.clientId, rp.clientSecret, client.ClientSecretBasic(rp.clientSecret), { execute: [client.allowInsecureRequests] });
+    const verifier = client.randomPKCECodeVerifier();
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: CB, scope: 'openid email', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const agent = new Agent(origin);
+    const cb = await agent.authorize(url.href, 'carol', 'carol-password');
+    expect(agent.cookies()).toContain('lk_session');
+    const tokens = await client.authorizationCodeGrant(config, cb, { pkceCodeVerifier: verifier });
+    expect(tokens.claims()!.sub).toBe('c-7');
+    expect(await client.fetchUserInfo(config, tokens.access_token, 'c-7')).toMatchObject({ sub: 'c-7', email: 'carol@example.com' });
+  });
+
+  it('RFC 6749 §4.3: the password grant checks the host\'s authenticate', async () => {
+    const ok = await postForm(`${origin}/sso/oauth/token`, { grant_type: 'password', username: 'carol', password: 'carol-password', scope: 'openid' }, { authorization: basic(rp.clientId, rp.clientSecret) });
+    expect(ok.status).toBe(200);
+    expect(ok.json.access_token).toBeTruthy();
+    const bad = await postForm(`${origin}/sso/oauth/token`, { grant_type: 'password', username: 'carol', password: 'wrong', scope: 'openid' }, { authorization: basic(rp.clientId, rp.clientSecret) });
+    expect(bad.json.error).toBe('invalid_grant');
+  });
+
+  it('Express-style mounting: req.url stripped of the mount path, req.originalUrl whole', async () => {
+    const port = await freePort();
+    const express = createServer((req, res) => {
+      const original = req.url!;
+      if (original.startsWith('/sso')) Object.assign(req, { originalUrl: original, url: original.slice(4) || '/' });
+      auth.handler(req, res);
+    });
+    await new Promise<void>((ok) => express.listen(port, '127.0.0.1', ok));
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/sso/.well-known/jwks.json`);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { keys: unknown[] }).keys.length).toBeGreaterThan(0);
+      expect((await fetch(`http://127.0.0.1:${port}/elsewhere`)).status).toBe(404); // no next: 404
+    } finally {
+      await new Promise((ok) => express.close(ok));
+    }
+  });
+
+  it('the Fastify plugin refuses a prefix other than the issuer\'s path, and mounts with it or with none', async () => {
+    const wrong = Fastify();
+    await expect(wrong.register(auth.plugin, { prefix: '/other' }).ready()).rejects.toThrow(/issuer's path/);
+    await wrong.close().catch(() => {});
+    for (const opts of [{}, { prefix: '/sso' }]) {
+      const app = Fastify();
+      await app.register(auth.plugin, opts);
+      const res = await app.inject({ url: '/sso/.well-known/openid-configuration' });
+      expect(res.json().issuer).toBe(`${origin}/sso`);
+      expect((await app.inject({ url: '/.well-known/oauth-authorization-server/sso' })).statusCode).toBe(200);
+      await app.close();
+    }
+  });
+});
