@@ -109,8 +109,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     return htmlHeaders(reply.code(r.status >= 400 ? r.status : 400), formTargets).send(errorPage(title, message, code));
   }
 
-  /** Decide and act for a pending ticket: show login or consent, or finish through the engine. */
-  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket): Promise<FastifyReply> {
+  /**
+   * Decide and act for a pending ticket: show login or consent, or finish through the engine. With `issueOnly`,
+   * act only when the decision is to issue (no page needed), and otherwise answer nothing and return undefined.
+   */
+  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket): Promise<FastifyReply>;
+  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket, issueOnly: true): Promise<FastifyReply | undefined>;
+  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket, issueOnly = false): Promise<FastifyReply | undefined> {
     const ctx = ctxOf(req);
     const targets = [origin(t.request.redirectUri)];
     const cookies = parseCookies(req.headers.cookie);
@@ -127,6 +132,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       now: nowSeconds(ctx),
       subjectOf: (sub) => subjectFor(ctx, t.client, sub),
     });
+    if (issueOnly && d.kind !== 'issue') return undefined;
     const clientName = t.client.clientName ?? t.client.clientId;
     switch (d.kind) {
       case 'fail':
@@ -258,11 +264,17 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         const to = `${opts.interactionUrl}${opts.interactionUrl.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(ticket)}`;
         return reply.code(303).header('Cache-Control', 'no-store').header('Location', to).send();
       }
-      reply.header('Set-Cookie', serializeCookie(bindName(ctx), binding(ticket), cookieOptions(ctx, ctx.tenant.settings.interactionTtl, `/interaction/${ticket}`)));
       const t = await loadTicket(ctx, ticket);
       if (!t) return sendEngineResult(reply, r);
-      // Answer at once when no page is needed (prompt=none, signed-in user with consent); otherwise go to the UI URL.
+      // Answer at once when no page is needed: prompt=none, or a signed-in user whose session and consent already
+      // cover the request (single sign-on: the same decision the interaction URL would make, without the detour).
       if (r.action === 'NO_INTERACTION') return proceed(req, reply, ticket, t);
+      if (parseCookies(req.headers.cookie)[sessionName(ctx)] !== undefined) {
+        const done = await proceed(req, reply, ticket, t, true);
+        if (done) return done;
+      }
+      // Otherwise a page is needed: on to the interaction URL, bound to this browser.
+      reply.header('Set-Cookie', serializeCookie(bindName(ctx), binding(ticket), cookieOptions(ctx, ctx.tenant.settings.interactionTtl, `/interaction/${ticket}`)));
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
     };
     scope.get('/oauth/authorize', authorize);
