@@ -227,7 +227,10 @@ export class Latchkey {
     }
     const keys = new KeyManager(store, master.keyEncryptionKey, clock, opts.keyRecheckMs, config.keyActivationDelay);
     const secrets = secretBox(master.keyEncryptionKey, 'client-secret');
-    const lk = new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log, secrets, clientSettings, opts.backchannel);
+    const lk = new Latchkey(config, store, keys, new Hasher(master.hashKey), clock, opts.random ?? secureRandom, opts.log, secrets, clientSettings, {
+      fetch: guardedFetch(config.insecureRemoteFetchAddresses),
+      ...opts.backchannel,
+    });
     lk.accounts = opts.accounts;
     return lk;
   }

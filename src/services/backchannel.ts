@@ -8,6 +8,11 @@ export interface BackchannelOptions {
   retryDelays?: number[];
   /** How often the background sweep looks for due retries, ms. */
   sweepMs?: number;
+  /**
+   * The fetch deliveries go through: the server passes its SSRF-guarded one (insecureRemoteFetchAddresses), since
+   * backchannel_logout_uri is a URL the client chose (with dynamic registration, anybody).
+   */
+  fetch?: typeof fetch;
 }
 
 /**
@@ -21,6 +26,7 @@ export class BackchannelDispatcher {
   private readonly timeoutMs: number;
   private readonly retryDelays: number[];
   private readonly sweepMs: number;
+  private readonly fetch: typeof fetch;
 
   constructor(
     private readonly store: Store,
@@ -31,6 +37,7 @@ export class BackchannelDispatcher {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.retryDelays = opts.retryDelays ?? [10, 60, 300, 1800];
     this.sweepMs = opts.sweepMs ?? 5000;
+    this.fetch = opts.fetch ?? fetch;
   }
 
   private now(): number {
@@ -54,7 +61,7 @@ export class BackchannelDispatcher {
   private async attempt(d: LogoutDeliveryRecord): Promise<void> {
     let error: string | null = null;
     try {
-      const res = await fetch(d.uri, {
+      const res = await this.fetch(d.uri, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ logout_token: d.logoutToken }).toString(),

@@ -39,7 +39,8 @@ describe('authorization with an existing session', () => {
   it('a request the session does not cover (prompt=login, consent for a new scope) still goes to the interaction URL', async () => {
     const agent = new Agent(s.issuer);
     await agent.authorize(url(), 'sso', 'sso-password');
-    for (const extra of [{ prompt: 'login' }, { prompt: 'consent' }, { scope: 'openid profile' }, { max_age: '0' }]) {
+    const cases: Record<string, string>[] = [{ prompt: 'login' }, { prompt: 'consent' }, { scope: 'openid profile' }, { max_age: '0' }];
+    for (const extra of cases) {
       const r = await agent.request(url(extra));
       expect(r.status, JSON.stringify(extra)).toBe(303);
       expect(new URL(r.location!, s.issuer).pathname).toMatch(/^\/interaction\//);
