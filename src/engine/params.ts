@@ -18,6 +18,10 @@ export class Params {
       const seen = new Set<string>();
       for (const [k, v] of new URLSearchParams(raw)) {
         if (v === '') continue;
+        // RFC 6749 Appendix A: no parameter's syntax admits %x00 (and PostgreSQL text cannot hold it).
+        if (v.includes('\u0000') || k.includes('\u0000')) {
+          throw new OAuthError('invalid_request', `parameter ${safeName(k)} holds a NUL character`, { resultCode: 'LK0004' });
+        }
         const repeatable = opts.allowRepeated?.includes(k) === true;
         if (repeatable) multi.set(k, [...(multi.get(k) ?? []), v]);
         if (seen.has(k)) {

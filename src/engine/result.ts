@@ -1,6 +1,6 @@
 import { OAuthError } from './errors.js';
 import { resultCodes, type ResultCode } from './result-codes.js';
-import { isStoreUnavailable } from '../store/unavailable.js';
+import { isStoreRejectedInput, isStoreUnavailable } from '../store/unavailable.js';
 
 /**
  * What every engine endpoint returns. `action` is the only thing a caller branches on.
@@ -103,6 +103,9 @@ export async function runEngine<A extends string>(
     return await body();
   } catch (e) {
     if (e instanceof OAuthError) return errorResult(e, actionFor);
+    if (isStoreRejectedInput(e)) {
+      return errorResult(new OAuthError('invalid_request', 'the request holds characters no valid request holds', { resultCode: 'LK0004' }), actionFor);
+    }
     return internalErrorResult(internalAction, e, log);
   }
 }

@@ -6,6 +6,19 @@
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03']);
 const MESSAGES = /^(Connection terminated|Client was closed and is not queryable|Client has encountered a connection error and is not queryable|timeout exceeded when trying to connect)/;
 
+/**
+ * Whether the database refused a value itself (PostgreSQL SQLSTATE 22021 character_not_in_repertoire, e.g. a NUL
+ * byte in text; 22P05 untranslatable_character): the request carried something no valid request holds, so it is
+ * the client's error (400), not the server's.
+ */
+export function isStoreRejectedInput(e: unknown): boolean {
+  for (let err = e, depth = 0; err && typeof err === 'object' && depth < 5; err = (err as { cause?: unknown }).cause, depth++) {
+    const code = (err as { code?: unknown }).code;
+    if (code === '22021' || code === '22P05') return true;
+  }
+  return false;
+}
+
 export function isStoreUnavailable(e: unknown): boolean {
   for (let err = e, depth = 0; err && typeof err === 'object' && depth < 5; err = (err as { cause?: unknown }).cause, depth++) {
     const code = (err as { code?: unknown }).code;

@@ -54,3 +54,24 @@ describe('authorization with an existing session', () => {
     expect(new URL(r.location!, s.issuer).pathname).toMatch(/^\/interaction\//);
   });
 });
+
+describe('NUL characters in page forms and queries', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(() => s.close());
+
+  it('a login form whose username holds NUL, and a /device query holding one, get an error page, never a 500', async () => {
+    const clientId = (await s.client({ redirect_uris: [CB], token_endpoint_auth_method: 'none', scope: 'openid' })).clientId;
+    const agent = new Agent(s.issuer);
+    const page = await agent.follow(
+      `${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }),
+    );
+    const r = await agent.login(page, 'a\u0000b', 'x');
+    expect(r.status).toBe(400);
+    expect(r.html).toMatch(/Invalid request/);
+    const d = await agent.request(`${s.issuer}/device?user_code=AB%00CD`);
+    expect(d.status).toBe(400);
+  });
+});

@@ -4,6 +4,19 @@ import { OAuthError } from '../../src/engine/errors.js';
 import { checkFormContentType, Params, parseScope } from '../../src/engine/params.js';
 
 describe('Params', () => {
+  it('RFC 6749 Appendix A: a NUL character in a parameter name or value is invalid_request', () => {
+    for (const raw of ['client_id=%00', 'scope=a%00b', 'a%00=b']) {
+      let error: unknown;
+      try {
+        Params.parse(raw);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, raw).toBeInstanceOf(OAuthError);
+      expect((error as OAuthError).code).toBe('invalid_request');
+    }
+  });
+
   it('RFC 6749 §3.1: a parameter sent more than once is invalid_request', () => {
     expect(() => Params.parse('grant_type=a&grant_type=b')).toThrowError(OAuthError);
     try {

@@ -121,6 +121,10 @@ describe('the fast path answers exactly as the Fastify routes do', () => {
       ['/oauth/token?grant_type=client_credentials', { 'content-type': 'application/x-www-form-urlencoded', authorization: auth }, ''],
       ['/oauth/token', { 'content-type': 'application/x-www-form-urlencoded', authorization: auth }, 'a'.repeat(5000)],
       ['/oauth/introspect', { 'content-type': 'application/x-www-form-urlencoded' }, 'token=abc'],
+      // NUL bytes (PostgreSQL text cannot hold them): in a form value, and inside HTTP Basic credentials.
+      ['/oauth/token', { 'content-type': 'application/x-www-form-urlencoded' }, 'grant_type=client_credentials&client_id=%00'],
+      ['/oauth/token', { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('a\u0000b', 'x') }, 'grant_type=client_credentials'],
+      ['/oauth/introspect', { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('a\u0000b', 'x') }, 'token=abc'],
       // RFC 7009 §2.2: an unknown token answers 200 even with a hint the server does not know.
       ['/oauth/revoke', { 'content-type': 'application/x-www-form-urlencoded', authorization: auth }, 'token=abc&token_type_hint=bogus'],
     ];

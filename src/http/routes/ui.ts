@@ -236,6 +236,17 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
+    // No form field or parameter of any page admits a NUL character (RFC 6749 Appendix A for the protocol ones),
+    // and PostgreSQL text cannot hold one: such a request is answered with an error page before any lookup.
+    scope.addHook('preHandler', (req, reply, done) => {
+      const body = typeof req.body === 'string' ? req.body : '';
+      if (/%00|\u0000/i.test(req.url) || /%00|\u0000/i.test(body)) {
+        htmlHeaders(reply.code(400)).send(errorPage('Invalid request', 'The request holds characters that no valid request holds.'));
+        return;
+      }
+      done();
+    });
+
     // The pages link the stylesheet at /assets/latchkey.css; under an issuer with a path (a tenant, or an embedding
     // app's prefix) it is served below that path, so the link is rewritten there. Nothing to do at the root.
     if (!fixed || pagesOf(fixed).base) {
