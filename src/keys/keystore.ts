@@ -173,6 +173,24 @@ export class KeyManager {
   }
 
   private readonly refreshing = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  /**
+   * Re-validate cached key sets on a timer too, not only when a request asks for keys: an instance that was idle
+   * while another rotated or retired a key would otherwise sign its first request with the key set it had.
+   */
+  startBackgroundChecks(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      for (const tenantId of this.cache.keys()) void this.forTenant(tenantId).catch(() => undefined);
+    }, Math.max(1000, this.recheckMs));
+    this.timer.unref();
+  }
+
+  stopBackgroundChecks(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
 
   private async refresh(tenantId: string, known: number): Promise<void> {
     try {

@@ -232,6 +232,7 @@ export class Latchkey {
       ...opts.backchannel,
     });
     lk.accounts = opts.accounts;
+    keys.startBackgroundChecks();
     return lk;
   }
 
@@ -265,6 +266,7 @@ export class Latchkey {
   async close(): Promise<void> {
     this.backchannel.stop();
     await this.cleanup.stop();
+    this.keys.stopBackgroundChecks();
     await this.keys.settled();
     await this.audit.flush(); // a clean shutdown loses no audit event
     await this.store.close();
