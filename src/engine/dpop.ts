@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
 import { bearerError, DPOP_ALGS } from './bearer.js';
 import { type EngineContext, nowSeconds } from './context.js';
 import { OAuthError } from './errors.js';
@@ -67,6 +67,24 @@ function useNonce(ctx: EngineContext, site: DpopSite): OAuthError {
   return bearerError('use_dpop_nonce', 'a DPoP nonce from this server is required', 401, { scheme: 'DPoP', resultCode: 'LK13002', headers });
 }
 
+/**
+ * Proof keys already imported, by alg and public members: a client signs every proof with the same key, and
+ * importing it (WebCrypto) costs more than verifying the signature. Bounded; the oldest entry goes first.
+ */
+const proofKeys = new Map<string, { key: CryptoKey | Uint8Array; jkt: string }>();
+const PROOF_KEYS_MAX = 1000;
+
+async function proofKey(jwk: JWK, alg: string): Promise<{ key: CryptoKey | Uint8Array; jkt: string }> {
+  const id = `${alg} ${JSON.stringify([jwk.kty, jwk.crv, jwk.x, jwk.y, jwk.n, jwk.e])}`;
+  const hit = proofKeys.get(id);
+  if (hit) return hit;
+  const key = await importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, n: jwk.n, e: jwk.e } as JWK, alg);
+  const entry = { key, jkt: await calculateJwkThumbprint(jwk, 'sha256') };
+  if (proofKeys.size >= PROOF_KEYS_MAX) proofKeys.delete(proofKeys.keys().next().value!);
+  proofKeys.set(id, entry);
+  return entry;
+}
+
 export interface DpopRequest {
   /** The HTTP method of the request the proof came with. */
   htm?: string;
@@ -89,17 +107,29 @@ export async function verifyDpopProof(ctx: EngineContext, proof: string, req: Dp
   const htu = req.htu !== undefined ? targetUri(req.htu) : undefined;
   if (!req.htm || !htu) throw invalidProof(site, 'the request method and URI are needed to check the DPoP proof');
   let header: ReturnType<typeof decodeProtectedHeader>;
-  let payload: Record<string, unknown>;
   try {
     header = decodeProtectedHeader(proof);
-    // RFC 9449 §4.3 steps 4-7: typ, an asymmetric alg we support, a signature by the public key in the header.
-    const verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [...DPOP_ALGS] });
-    payload = verified.payload as Record<string, unknown>;
   } catch {
     throw invalidProof(site, 'the DPoP proof does not verify');
   }
+  // RFC 9449 §4.3 step 7: the header's jwk is a public key (no private or symmetric members).
   const jwk = header.jwk as JWK | undefined;
-  if (!jwk || 'd' in jwk || 'p' in jwk || 'k' in jwk) throw invalidProof(site, 'the DPoP proof must carry a public key'); // §4.3 step 7
+  if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk) || 'd' in jwk || 'p' in jwk || 'k' in jwk || jwk.kty === 'oct') {
+    throw invalidProof(site, 'the DPoP proof must carry a public key');
+  }
+  let payload: Record<string, unknown>;
+  let jkt: string;
+  try {
+    // RFC 9449 §4.3 steps 4-7: typ, an asymmetric alg we support, a signature by the public key in the header.
+    if (typeof header.alg !== 'string' || !(DPOP_ALGS as readonly string[]).includes(header.alg)) throw new Error('alg');
+    const k = await proofKey(jwk, header.alg);
+    if (k.key instanceof Uint8Array || k.key.type !== 'public') throw new Error('not a public key');
+    const verified = await jwtVerify(proof, k.key, { typ: 'dpop+jwt', algorithms: [...DPOP_ALGS] });
+    payload = verified.payload as Record<string, unknown>;
+    jkt = k.jkt;
+  } catch {
+    throw invalidProof(site, 'the DPoP proof does not verify');
+  }
   const { jti, htm, iat, ath } = payload;
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw invalidProof(site, 'the DPoP proof has no valid jti');
   if (htm !== req.htm) throw invalidProof(site, 'the DPoP proof is for another HTTP method'); // §4.3 step 8
@@ -111,7 +141,6 @@ export async function verifyDpopProof(ctx: EngineContext, proof: string, req: Dp
     throw invalidProof(site, 'the DPoP proof does not carry the hash of this access token'); // §4.3 step 12, §7
   }
   if (ctx.tenant.settings.dpopNonces && !nonceIsFresh(ctx, payload.nonce)) throw useNonce(ctx, site); // §4.3 step 10
-  const jkt = await calculateJwkThumbprint(jwk, 'sha256');
   // §11.1: a proof seen before at this URI is a replay. Recorded last, so that broken proofs cost no storage.
   const key = ctx.hasher.hash(`${htu} ${jkt} ${jti}`);
   if (!(await ctx.store.rememberJti(ctx.tenant.id, 'dpop', key, iat + window + 1, now))) throw invalidProof(site, 'the DPoP proof was used before');

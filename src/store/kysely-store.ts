@@ -246,6 +246,8 @@ export class KyselyStore implements Store {
 
   /** SQLite only: group commit for token inserts made outside a transaction (see sqlite-batch.ts). */
   private tokenBatcher: SqliteInsertBatcher | undefined;
+  /** SQLite only: replay-cache upserts (DPoP proofs, client assertions) group-committed like token inserts. */
+  private jtiBatcher: SqliteInsertBatcher | undefined;
   /** SQLite only: audit rows through one prepared statement (Kysely would compile a new multi-row insert per batch). */
   private auditBatcher: SqliteInsertBatcher | undefined;
   private openTransactions = 0;
@@ -278,6 +280,12 @@ export class KyselyStore implements Store {
       `insert into "tokens" ("tenant_id", "hash", "kind", "client_id", "subject", "scope", "grant_id", "issued_at", "expires_at", "revoked_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       () => this.openTransactions > 0,
     );
+    this.jtiBatcher = new SqliteInsertBatcher(
+      database,
+      `insert into "jti_replay_cache" ("tenant_id", "namespace", "jti", "expires_at") values (?, ?, ?, ?) on conflict ("tenant_id", "namespace", "jti") do update set "expires_at" = ? where "jti_replay_cache"."expires_at" <= ? returning "jti"`,
+      () => this.openTransactions > 0,
+      'get',
+    );
     this.auditBatcher = new SqliteInsertBatcher(
       database,
       `insert into "audit_events" ("id", "tenant_id", "at", "type", "client_id", "subject", "ip", "result_code", "detail") values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -294,6 +302,7 @@ export class KyselyStore implements Store {
       if (--this.openTransactions === 0) {
         this.tokenBatcher?.resume();
         this.auditBatcher?.resume();
+        this.jtiBatcher?.resume();
       }
     }
   }
@@ -459,9 +468,10 @@ export class KyselyStore implements Store {
   async insertToken(t: TokenRecord) {
     if (this.pgTokenBatcher) return this.pgTokenBatcher.insert(t);
     if (this.tokenBatcher) {
-      return this.tokenBatcher.insert([
+      await this.tokenBatcher.insert([
         t.tenantId, t.hash, t.kind, t.clientId, t.subject, sc(t.scope), t.grantId, t.issuedAt, t.expiresAt, t.revokedAt, t.consumedAt, j(t.data),
       ]);
+      return;
     }
     await this.db
       .insertInto('tokens')
@@ -903,17 +913,20 @@ export class KyselyStore implements Store {
   async rememberJti(tenantId: string, namespace: string, jti: string, expiresAt: number, now: number) {
     // An expired entry may be taken over (its assertion can no longer be accepted anyway); a live one may not.
     // INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING is one statement on both dialects: 0 rows = replay.
-    const r = await this.db
-      .insertInto('jti_replay_cache')
-      .values({ tenant_id: tenantId, namespace, jti, expires_at: expiresAt })
-      .onConflict((oc) =>
-        oc
-          .columns(['tenant_id', 'namespace', 'jti'])
-          .doUpdateSet({ expires_at: expiresAt })
-          .where('jti_replay_cache.expires_at', '<=', now),
-      )
-      .returning('jti')
-      .executeTakeFirst();
+    // On SQLite, outside transactions, the statements of one event-loop turn share one commit (sqlite-batch.ts).
+    const r = this.jtiBatcher
+      ? await this.jtiBatcher.insert([tenantId, namespace, jti, expiresAt, expiresAt, now])
+      : await this.db
+          .insertInto('jti_replay_cache')
+          .values({ tenant_id: tenantId, namespace, jti, expires_at: expiresAt })
+          .onConflict((oc) =>
+            oc
+              .columns(['tenant_id', 'namespace', 'jti'])
+              .doUpdateSet({ expires_at: expiresAt })
+              .where('jti_replay_cache.expires_at', '<=', now),
+          )
+          .returning('jti')
+          .executeTakeFirst();
     if (now - this.lastJtiPurge >= 60) {
       this.lastJtiPurge = now;
       await this.db.deleteFrom('jti_replay_cache').where('expires_at', '<=', now).execute();

@@ -2,8 +2,9 @@ import type BetterSqlite3 from 'better-sqlite3';
 
 interface Pending {
   params: unknown[];
-  resolve: () => void;
+  resolve: (value: unknown) => void;
   reject: (e: unknown) => void;
+  result?: unknown;
 }
 
 /**
@@ -23,21 +24,24 @@ export class SqliteInsertBatcher {
     private readonly db: BetterSqlite3.Database,
     private readonly sql: string,
     private readonly transactionOpen: () => boolean,
+    /** 'get': each caller gets the row its statement returned (an upsert's RETURNING), else undefined. */
+    private readonly mode: 'run' | 'get' = 'run',
   ) {}
 
   /** Prepared on first use: the table exists only once migrations ran. */
   private get p() {
     if (!this.prepared) {
       const stmt = this.db.prepare(this.sql);
+      const get = this.mode === 'get';
       const many = this.db.transaction((rows: Pending[]) => {
-        for (const r of rows) stmt.run(...r.params);
+        for (const r of rows) r.result = get ? stmt.get(...r.params) : stmt.run(...r.params);
       });
       this.prepared = { stmt, many };
     }
     return this.prepared;
   }
 
-  insert(params: unknown[]): Promise<void> {
+  insert(params: unknown[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.queue.push({ params, resolve, reject });
       this.schedule();
@@ -69,13 +73,12 @@ export class SqliteInsertBatcher {
     }
     try {
       p.many(batch);
-      for (const x of batch) x.resolve();
+      for (const x of batch) x.resolve(this.mode === 'get' ? x.result : undefined);
     } catch {
       // One bad row must not fail its neighbours: write them one by one to find it.
       for (const x of batch) {
         try {
-          p.stmt.run(...x.params);
-          x.resolve();
+          x.resolve(this.mode === 'get' ? p.stmt.get(...x.params) : (p.stmt.run(...x.params), undefined));
         } catch (e) {
           x.reject(e);
         }

@@ -51,6 +51,22 @@ describe('the DPoP proof validator (engine)', () => {
     await expect(verify(await proof({ nonce, iat: now() - 29 }))).resolves.toBeTruthy();
   });
 
+  it('RFC 9449 §4.3 step 6: a proof is verified against its own header key every time, also once that key was seen (imported keys are cached)', async () => {
+    const nonce = currentDpopNonce(t.ctx);
+    expect((await verify(await proof({ nonce }))).jkt).toMatch(/^[A-Za-z0-9_-]{43}$/); // the header key is now cached
+    // The same public key in the header, the signature by another private key: refused.
+    const other = await generateKeyPair('ES256', { extractable: true });
+    const forged = await new SignJWT({ htm: 'POST', htu: HTU, jti: crypto.randomUUID(), iat: now(), nonce })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(keys.publicKey) })
+      .sign(other.privateKey);
+    expect((await errorOf(verify(forged)))?.code).toBe('invalid_dpop_proof');
+    // A private key in the header is refused before anything else (§4.3 step 7).
+    const withPrivate = await new SignJWT({ htm: 'POST', htu: HTU, jti: crypto.randomUUID(), iat: now(), nonce })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(other.privateKey) })
+      .sign(other.privateKey);
+    expect((await errorOf(verify(withPrivate)))?.code).toBe('invalid_dpop_proof');
+  });
+
   it('RFC 9449 §11.1: the jti goes to the shared replay cache (rememberJti): a second use is refused', async () => {
     const p = await proof({ nonce: currentDpopNonce(t.ctx) });
     await verify(p);

@@ -88,6 +88,14 @@ describe('group commit of token inserts on the test database', () => {
     expect(await store.findToken('default', 'g-n2')).toBeDefined();
   });
 
+  it('replay cache: of concurrent uses of one jti exactly one is first; an expired entry may be taken over', async () => {
+    const now = 1_000_000;
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.rememberJti('default', 'dpop', 'same-jti', now + 60, now)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await store.rememberJti('default', 'dpop', 'same-jti', now + 200, now + 30)).toBe(false); // still live
+    expect(await store.rememberJti('default', 'dpop', 'same-jti', now + 200, now + 61)).toBe(true); // expired: taken over
+  });
+
   it('an insert inside a transaction is not batched: it rolls back with its transaction', async () => {
     await store
       .transaction(async (tx) => {
