@@ -14,6 +14,7 @@ import { registerAdminRoutes } from './routes/admin.js';
 import { registerCoreApiRoutes } from './routes/core-api.js';
 import { registerProtocolRoutes } from './mount.js';
 import { registerOpsRoutes } from './routes/ops.js';
+import { isStoreRejectedInput, isStoreUnavailable } from '../store/unavailable.js';
 import { REDACT_PATHS, requestIdOf, safeUrl, serializeRequest } from '../ops/log.js';
 import type { MetricsSnapshot } from '../ops/metrics.js';
 
@@ -162,7 +163,19 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     // Fastify-level failures (body too large, unparseable body) are client errors with an OAuth-shaped body;
     // anything else is logged and answered generically: never a stack trace to the client.
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    // Outside the engine too (the sign-in pages, the admin API): a database that is away is 503 with Retry-After
+    // (as the engine answers, LK9501), a value the database refuses (a NUL byte) is the client's 400.
+    if (isStoreUnavailable(err)) {
+      req.log.warn({ err }, 'database unavailable');
+      void reply
+        .code(503)
+        .header('Retry-After', '1')
+        .header('Cache-Control', 'no-store')
+        .type('application/json')
+        .send(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry later' }));
+      return;
+    }
+    const status = isStoreRejectedInput(err) ? 400 : err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) req.log.error({ err }, 'unhandled error');
     const description =
       err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body too large'
