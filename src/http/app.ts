@@ -165,7 +165,9 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
     // anything else is logged and answered generically: never a stack trace to the client.
     // Outside the engine too (the sign-in pages, the admin API): a database that is away is 503 with Retry-After
     // (as the engine answers, LK9501), a value the database refuses (a NUL byte) is the client's 400.
-    if (isStoreUnavailable(err)) {
+    // Fastify's own client errors (an aborted or malformed body: ECONNRESET with a 4xx statusCode) are not the database.
+    const clientError = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500;
+    if (!clientError && isStoreUnavailable(err)) {
       req.log.warn({ err }, 'database unavailable');
       void reply
         .code(503)
@@ -175,7 +177,7 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
         .send(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry later' }));
       return;
     }
-    const status = isStoreRejectedInput(err) ? 400 : err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const status = clientError ? err.statusCode! : isStoreRejectedInput(err) ? 400 : 500;
     if (status === 500) req.log.error({ err }, 'unhandled error');
     const description =
       err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body too large'

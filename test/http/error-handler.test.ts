@@ -20,6 +20,8 @@ describe('the app error handler', () => {
     app.get('/away', fail(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })));
     app.get('/nul', fail(Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' })));
     app.get('/bug', fail(new Error('secret internals at /srv/app.js:12')));
+    // A request body the client aborted: Fastify's error carries ECONNRESET and a 400 statusCode.
+    app.get('/aborted', fail(Object.assign(new Error('aborted'), { code: 'ECONNRESET', statusCode: 400 })));
     await app.ready();
   });
   afterAll(async () => {
@@ -36,6 +38,12 @@ describe('the app error handler', () => {
 
   it('a value the database refuses (SQLSTATE 22021): 400 invalid_request', async () => {
     const r = await app.inject('/nul');
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error).toBe('invalid_request');
+  });
+
+  it('a client error Fastify raised (an aborted body, ECONNRESET with statusCode 400) stays a 400, not a database outage', async () => {
+    const r = await app.inject('/aborted');
     expect(r.statusCode).toBe(400);
     expect(r.json().error).toBe('invalid_request');
   });
