@@ -1,38 +1,8 @@
 // oidcc-registration-tos-uri (OIDCCRegistrationTosUri, OP-Registration-tos_uri): a client registered with tos_uri; in a fresh browser,
 // the login page links to the client's terms of service (the suite asks the tester for a screenshot of that page; the test asserts it).
-import { describe, expect, it } from 'vitest';
-import { completeAuthorization, redeem, startAuthorization } from '../helpers.js';
-import { rpKey, useDynamic } from './helpers.js';
+import { displayMetadataModule } from './display-metadata.js';
 
-const URI = 'https://rp.example/tos.html';
-
-describe('oidcc-registration-tos-uri', () => {
-  const D = useDynamic();
-
-  it('OIDC Registration §2: tos_uri is registered and returned as sent', async () => {
-    const c = await D().register({ tos_uri: URI });
-    expect(c.registered.tos_uri).toBe(URI);
-  });
-
-  it('OIDC Registration §2: the login page links to the client\'s terms of service, and the flow completes', async () => {
-    const d = D();
-    const c = await d.register({ tos_uri: URI });
-    const config = await d.dynamicRp(c);
-    const browser = d.browser(); // "remove any cookies you may have received from the OP"
-    const started = await startAuthorization(config, browser);
-    const page = started.page;
-    expect(page.status).toBe(200);
-    expect(page.html).toContain('name="password"'); // a login page
-    expect(page.html).toMatch(/<a href="https:\/\/rp\.example\/tos\.html"[^>]*>Terms of service<\/a>/); // ExpectLoginPageWithTosUri
-    const callback = await completeAuthorization(browser, page);
-    const tokens = await redeem(config, { ...started, callback });
-    expect(tokens.id_token).toBeTruthy();
-  });
-
-  it('OIDC Registration §2: a tos_uri that is not an http(s) URL is refused with invalid_client_metadata', async () => {
-    const d = D();
-    const r = await d.registerRaw(d.registrationRequest(await rpKey(), { tos_uri: 'javascript:alert(1)' }));
-    expect(r.status).toBe(400);
-    expect(r.body.error).toBe('invalid_client_metadata');
-  });
+displayMetadataModule('oidcc-registration-tos-uri', 'tos_uri', 'https://rp.example/tos.html', {
+  what: 'links to the client\'s terms of service',
+  page: /<a href="https:\/\/rp\.example\/tos\.html"[^>]*>Terms of service<\/a>/, // ExpectLoginPageWithTosUri
 });
