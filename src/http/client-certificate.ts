@@ -13,6 +13,21 @@ export interface CertificateRequest {
   raw: { socket: Socket };
 }
 
+/**
+ * Whether an address is one of the configured trusted proxies (addresses or CIDR ranges). IPv4-mapped IPv6
+ * addresses (a dual-stack socket's ::ffff:a.b.c.d) are judged as the IPv4 address; anything not an IP is untrusted.
+ */
+export function trustedAddresses(entries: readonly string[]): (addr: string | undefined) => boolean {
+  const list = trustedList(entries);
+  return (addr) => {
+    if (!addr || !entries.length) return false;
+    const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
+    const a = v4mapped ? v4mapped[1]! : addr;
+    const family = isIP(a);
+    return family !== 0 && list.check(a, family === 6 ? 'ipv6' : 'ipv4');
+  };
+}
+
 function trustedList(entries: readonly string[]): BlockList {
   const list = new BlockList();
   for (const e of entries) {
@@ -34,12 +49,8 @@ function trustedList(entries: readonly string[]): BlockList {
  */
 export function clientCertificateSource(config: Pick<Config, 'clientCertificateHeader' | 'trustedProxies'>): ClientCertificateOf {
   const header = config.clientCertificateHeader;
-  const proxies = trustedList(config.trustedProxies);
-  const fromProxy = (req: CertificateRequest): boolean => {
-    const addr = req.raw.socket.remoteAddress;
-    if (!addr) return false;
-    return proxies.check(addr, isIP(addr) === 6 ? 'ipv6' : 'ipv4');
-  };
+  const isTrusted = trustedAddresses(config.trustedProxies);
+  const fromProxy = (req: CertificateRequest): boolean => isTrusted(req.raw.socket.remoteAddress);
   return (req) => {
     if (header && config.trustedProxies.length && fromProxy(req)) {
       const raw = req.headers[header];

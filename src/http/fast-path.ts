@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BlockList, isIP } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EngineContext } from '../engine/context.js';
 import type { Result } from '../engine/result.js';
@@ -7,7 +6,7 @@ import { requestIdOf } from '../ops/log.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { auditResult } from './audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from './back-channel.js';
-import type { ClientCertificateOf } from './client-certificate.js';
+import { trustedAddresses, type ClientCertificateOf } from './client-certificate.js';
 import { cacheable, metadataDocuments } from './routes/well-known.js';
 
 /*
@@ -48,20 +47,7 @@ function typed(type: string): string {
 export function clientAddressOf(trusted: readonly string[]): (req: IncomingMessage) => string {
   const socketAddress = (req: IncomingMessage) => req.socket.remoteAddress ?? '';
   if (!trusted.length) return socketAddress;
-  const list = new BlockList();
-  for (const e of trusted) {
-    const [addr, bits] = e.split('/') as [string, string | undefined];
-    const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, family);
-    else list.addSubnet(addr, Number(bits), family);
-  }
-  const isTrusted = (addr: string): boolean => {
-    const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
-    const a = v4mapped ? v4mapped[1]! : addr;
-    const family = isIP(a);
-    if (!family) return false;
-    return list.check(a, family === 6 ? 'ipv6' : 'ipv4');
-  };
+  const isTrusted = trustedAddresses(trusted);
   return (req) => {
     let addr = socketAddress(req);
     if (!isTrusted(addr)) return addr;

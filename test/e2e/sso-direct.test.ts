@@ -73,5 +73,9 @@ describe('NUL characters in page forms and queries', () => {
     expect(r.html).toMatch(/Invalid request/);
     const d = await agent.request(`${s.issuer}/device?user_code=AB%00CD`);
     expect(d.status).toBe(400);
+    // The authorization endpoint's parameters are the engine's: RFC 6749 Appendix A, invalid_request from Params.
+    const a = await agent.request(`${s.issuer}/oauth/authorize?client_id=${clientId}&redirect_uri=${encodeURIComponent(CB)}&response_type=code&scope=openid&state=a%00b`);
+    expect(a.status).toBe(400);
+    expect(a.html).toMatch(/NUL character/);
   });
 });

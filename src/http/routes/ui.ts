@@ -236,9 +236,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-    // No form field or parameter of any page admits a NUL character (RFC 6749 Appendix A for the protocol ones),
-    // and PostgreSQL text cannot hold one: such a request is answered with an error page before any lookup.
+    // No field of the sign-in, consent, device and logout forms admits a NUL character, and PostgreSQL text cannot
+    // hold one: such a request gets an error page before any lookup. The authorization endpoint is the engine's
+    // (Params.parse refuses NUL as invalid_request, RFC 6749 Appendix A), so it is left to it.
     scope.addHook('preHandler', (req, reply, done) => {
+      if (req.routeOptions.url?.endsWith('/oauth/authorize')) return done();
       const body = typeof req.body === 'string' ? req.body : '';
       if (/%00|\u0000/i.test(req.url) || /%00|\u0000/i.test(body)) {
         htmlHeaders(reply.code(400)).send(errorPage('Invalid request', 'The request holds characters that no valid request holds.'));
