@@ -1,7 +1,7 @@
 import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { ClientRecord, TokenRecord } from '../store/types.js';
-import { newHandle } from './handles.js';
+import { newOrderedHandle, tokenKey } from './handles.js';
 import { signJwt } from './jwt.js';
 import { subjectFor } from '../engine/subject.js';
 
@@ -61,7 +61,7 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
   let token: string;
   let handle: string;
   if (format === 'jwt') {
-    const jti = newHandle(ctx.random, 16);
+    const jti = newOrderedHandle(ctx.random, ctx.clock(), 16);
     handle = jti;
     data.jti = jti;
     const keys = await ctx.keys();
@@ -88,12 +88,12 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
     if (req.act !== undefined) payload.act = req.act; // RFC 8693 §4.1
     token = signJwt(keys.signingKey('ES256'), payload, { typ: 'at+jwt' }); // RFC 9068 §2.1
   } else {
-    token = newHandle(ctx.random);
+    token = newOrderedHandle(ctx.random, ctx.clock());
     handle = token;
   }
   const record: TokenRecord = {
     tenantId: ctx.tenant.id,
-    hash: ctx.hasher.hash(handle),
+    hash: tokenKey(ctx.hasher, handle),
     kind: 'access_token',
     clientId: req.client.clientId,
     subject: req.subject,

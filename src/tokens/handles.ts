@@ -29,6 +29,31 @@ export function newHandle(random: RandomSource, bytes = 32): string {
 }
 
 /**
+ * A handle for a row of the tokens table (opaque access and refresh tokens, JWT ids): 12 hex digits of the issue
+ * time in milliseconds, then `bytes` random bytes in base64url (256 bits by default; the time adds none and is
+ * not counted). Its stored key (tokenKey) starts with the same 12 digits, so new rows go to the end of the
+ * table's primary-key index instead of a random page of it: on SQLite that measured about 2.5 times cheaper per
+ * insert with 200,000 rows (bench/README.md). The time is no secret: it is when the token was issued.
+ */
+export function newOrderedHandle(random: RandomSource, ms: number, bytes = 32): string {
+  const t = (Math.max(0, Math.floor(ms)) % 2 ** 48).toString(16).padStart(12, '0');
+  return t + random(bytes).toString('base64url');
+}
+
+/** Handles made by newOrderedHandle with 32 (tokens) or 16 (JWT ids) random bytes; nothing else has these lengths. */
+const ORDERED = /^[0-9a-f]{12}(?:[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{22})$/;
+
+/**
+ * The key a token row is stored and found under: the keyed hash of the handle, prefixed with the issue time of
+ * an ordered handle. Handles issued before ordered ones existed (43 or 22 characters, never 55 or 34) keep
+ * their plain hash, so they stay valid.
+ */
+export function tokenKey(hasher: Hasher, handle: string): string {
+  const h = hasher.hash(handle);
+  return (handle.length === 55 || handle.length === 34) && ORDERED.test(handle) ? handle.slice(0, 12) + h : h;
+}
+
+/**
  * Keyed hash for high-entropy secrets: HMAC-SHA-256 under a server key. Used to store and look up codes,
  * tokens, tickets, session ids and client secrets; a leaked database does not reveal usable values.
  */

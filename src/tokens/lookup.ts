@@ -2,6 +2,7 @@ import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { TokenRecord } from '../store/types.js';
+import { tokenKey } from './handles.js';
 
 /** A JWS compact serialization: three base64url parts. */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -37,7 +38,7 @@ export async function lookupToken(ctx: EngineContext, token: string): Promise<To
       return { active: false };
     }
   }
-  const record = await ctx.store.findToken(ctx.tenant.id, ctx.hasher.hash(handle));
+  const record = await ctx.store.findToken(ctx.tenant.id, tokenKey(ctx.hasher, handle));
   if (!record) return { active: false };
   if (record.revokedAt !== null || record.consumedAt !== null || record.expiresAt <= nowSeconds(ctx)) return { active: false, record };
   if (jwt && record.kind !== 'access_token') return { active: false, record };

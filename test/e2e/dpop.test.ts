@@ -4,6 +4,7 @@ import { decodeJwt, exportJWK, generateKeyPair, SignJWT, calculateJwkThumbprint,
 import { Agent } from '../helpers/agent.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 import { accessTokenHash } from '../../src/engine/dpop.js';
+import { tokenKey } from '../../src/tokens/handles.js';
 
 const CB = 'https://rp.example/cb';
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
@@ -73,7 +74,7 @@ describe('RFC 9449 DPoP', () => {
     const tokens = await dpopCodeFlow(s, as, client, DPoP);
     expect(tokens.token_type).toBe('dpop');
     const jkt = await calculateJwkThumbprint(await exportJWK(keys.publicKey));
-    const rec = await s.ctx.store.findToken(s.ctx.tenant.id, s.ctx.hasher.hash(tokens.access_token));
+    const rec = await s.ctx.store.findToken(s.ctx.tenant.id, tokenKey(s.ctx.hasher, tokens.access_token));
     expect(rec!.data.cnf).toEqual({ jkt });
 
     const info = await oauth.processUserInfoResponse(as, client, sub, await oauth.userInfoRequest(as, client, tokens.access_token, { ...insecure, DPoP }));

@@ -5,6 +5,7 @@ import { token } from '../../src/engine/token/index.js';
 import { registerClient } from '../../src/services/clients.js';
 import { openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
 import { insertRefreshFamily } from '../helpers/tokens.js';
+import { tokenKey } from '../../src/tokens/handles.js';
 
 describe('introspection endpoint (engine, injected clock)', () => {
   let t: TestLatchkey;
@@ -84,7 +85,7 @@ describe('introspection endpoint (engine, injected clock)', () => {
 
   it('RFC 7662 §2.2: revoked and unknown tokens are inactive, without saying which', async () => {
     const at = await issue(app);
-    await t.ctx.store.revokeToken(t.ctx.tenant.id, t.ctx.hasher.hash(at), Math.floor(now / 1000));
+    await t.ctx.store.revokeToken(t.ctx.tenant.id, tokenKey(t.ctx.hasher, at), Math.floor(now / 1000));
     const revoked = await introspect(at);
     const unknown = await introspect('no-such-token-' + 'x'.repeat(30));
     expect(revoked.responseContent).toBe('{"active":false}');
@@ -208,5 +209,28 @@ describe('introspection endpoint (engine, injected clock)', () => {
     expect(r.action).toBe('INTERNAL_SERVER_ERROR');
     expect(r.status).toBe(500);
     expect(r.responseContent).not.toMatch(/disk on fire|at /);
+  });
+
+  it('ordered token handles: a new opaque token and JWT id carry their issue time, and the row key starts with it', async () => {
+    const at = await issue(app);
+    expect(at).toMatch(/^[0-9a-f]{12}[A-Za-z0-9_-]{43}$/);
+    expect(parseInt(at.slice(0, 12), 16)).toBe(now);
+    const row = await t.ctx.store.findToken(t.ctx.tenant.id, at.slice(0, 12) + t.ctx.hasher.hash(at));
+    expect(row?.kind).toBe('access_token');
+    expect(await t.ctx.store.findToken(t.ctx.tenant.id, t.ctx.hasher.hash(at))).toBeUndefined();
+    const jwt = await issue(jwtApp);
+    expect(decodeJwt(jwt).jti).toMatch(/^[0-9a-f]{12}[A-Za-z0-9_-]{22}$/);
+    expect(JSON.parse((await introspect(jwt)).responseContent).active).toBe(true);
+  });
+
+  it('tokens issued before ordered handles (stored under the plain keyed hash) stay active and revocable', async () => {
+    const fam = await insertRefreshFamily(t.ctx, { clientId: app.clientId, subject: 'legacy-user', scope: ['api:read'] });
+    expect(fam.accessToken).toHaveLength(43);
+    expect(JSON.parse((await introspect(fam.accessToken)).responseContent)).toMatchObject({ active: true, client_id: app.clientId });
+    // A 43-character handle never takes the ordered form, even when it happens to start with 12 hex digits.
+    const lookalike = '0123456789ab' + fam.accessToken.slice(12);
+    expect(JSON.parse((await introspect(lookalike)).responseContent)).toEqual({ active: false });
+    await t.ctx.store.revokeToken(t.ctx.tenant.id, t.ctx.hasher.hash(fam.accessToken), Math.floor(now / 1000));
+    expect(JSON.parse((await introspect(fam.accessToken)).responseContent)).toEqual({ active: false });
   });
 });

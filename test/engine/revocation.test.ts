@@ -4,6 +4,7 @@ import { token } from '../../src/engine/token/index.js';
 import { lookupToken } from '../../src/tokens/lookup.js';
 import { openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
 import { insertRefreshFamily } from '../helpers/tokens.js';
+import { tokenKey } from '../../src/tokens/handles.js';
 
 describe('revocation endpoint (engine, injected clock)', () => {
   let t: TestLatchkey;
@@ -38,7 +39,7 @@ describe('revocation endpoint (engine, injected clock)', () => {
     expect(r).toMatchObject({ action: 'OK', status: 200, resultCode: 'LK5004', responseContent: '' });
     expect(r.headers?.['Cache-Control']).toBe('no-store');
     expect(await active(at)).toBe(false);
-    const rec = await t.ctx.store.findToken(t.ctx.tenant.id, t.ctx.hasher.hash(at));
+    const rec = await t.ctx.store.findToken(t.ctx.tenant.id, tokenKey(t.ctx.hasher, at));
     expect(rec!.revokedAt).toBe(Math.floor(now / 1000));
     expect((await revoke(at)).status).toBe(200); // idempotent
   });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { token } from '../../src/engine/token/index.js';
 import { openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
+import { tokenKey } from '../../src/tokens/handles.js';
 
 describe('token endpoint: client_credentials (engine, injected clock and randomness)', () => {
   let t: TestLatchkey;
@@ -25,7 +26,7 @@ describe('token endpoint: client_credentials (engine, injected clock and randomn
     const body = JSON.parse(r.responseContent);
     expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'api:read' });
     expect(Buffer.from(body.access_token, 'base64url').length).toBeGreaterThanOrEqual(16);
-    const rec = await t.ctx.store.findToken(t.ctx.tenant.id, t.ctx.hasher.hash(body.access_token));
+    const rec = await t.ctx.store.findToken(t.ctx.tenant.id, tokenKey(t.ctx.hasher, body.access_token));
     expect(rec).toMatchObject({ kind: 'access_token', clientId: client.clientId, scope: ['api:read'] });
     expect(rec!.expiresAt).toBe(fixedNow / 1000 + 3600);
     expect(await t.ctx.store.findToken(t.ctx.tenant.id, body.access_token)).toBeUndefined();

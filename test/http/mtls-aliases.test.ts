@@ -6,6 +6,7 @@ import { makeTestPki, type Pem, type TestPki } from '../helpers/certs.js';
 import { tlsFetch } from '../helpers/https-fetch.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
 import { insertRefreshFamily } from '../helpers/tokens.js';
+import { tokenKey } from '../../src/tokens/handles.js';
 
 const x5t = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url');
 
@@ -72,7 +73,7 @@ describe('RFC 8705 §5: mtls_endpoint_aliases (mtlsBaseUrl)', () => {
     };
     const tok = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.TlsClientAuth(), refreshToken, recording));
     expect(seen).toEqual([`${alias}/oauth/token`]);
-    const rec = await s.ctx.store.findToken(s.ctx.tenant.id, s.ctx.hasher.hash(tok.access_token));
+    const rec = await s.ctx.store.findToken(s.ctx.tenant.id, tokenKey(s.ctx.hasher, tok.access_token));
     expect(rec!.data.cnf).toEqual({ 'x5t#S256': x5t(good.cert) });
 
     const info = await oauth.processUserInfoResponse(as, client, sub, await oauth.userInfoRequest(as, client, tok.access_token, recording));

@@ -6,6 +6,7 @@ import { makeTestPki, type Pem, type TestPki } from '../helpers/certs.js';
 import { tlsFetch } from '../helpers/https-fetch.js';
 import { basic, startTestServer, type TestServer } from '../helpers/server.js';
 import { insertRefreshFamily } from '../helpers/tokens.js';
+import { tokenKey } from '../../src/tokens/handles.js';
 
 const x5t = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url');
 
@@ -104,7 +105,7 @@ describe('RFC 8705 §3: certificate-bound access tokens behind a TLS-terminating
     const res = await call('/oauth/token', cert.cert, { method: 'POST', headers: form, body });
     expect(res.status).toBe(200);
     const tok = (await res.json()) as { access_token: string };
-    const rec = await s.ctx.store.findToken(s.ctx.tenant.id, s.ctx.hasher.hash(tok.access_token));
+    const rec = await s.ctx.store.findToken(s.ctx.tenant.id, tokenKey(s.ctx.hasher, tok.access_token));
     expect(rec!.data.cnf).toEqual({ 'x5t#S256': x5t(cert.cert) });
     const none = await call('/oauth/token', undefined, { method: 'POST', headers: form, body });
     expect(none.status).toBe(400);

@@ -1,7 +1,7 @@
 import type { ClientRecord } from '../../store/types.js';
 import { findAccount } from '../accounts.js';
 import { type IssuedAccessToken, mintAccessToken } from '../../tokens/access-token.js';
-import { newHandle } from '../../tokens/handles.js';
+import { newHandle, newOrderedHandle } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
 import { accessTokenClaimsRecord, claimsForScopes, type ClaimsRequest, essentialAcrMet, requestedUserClaims } from '../claims.js';
 import { type EngineContext, nowSeconds } from '../context.js';
@@ -250,7 +250,7 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
     const parts = req.responseType.split(' ');
     const scope = input.scopes ? req.scope.filter((s) => input.scopes!.includes(s)) : req.scope;
     const now = nowSeconds(ctx);
-    const grantId = newHandle(ctx.random, 16);
+    const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
     const code = parts.includes('code') ? newHandle(ctx.random) : undefined;
     let at: IssuedAccessToken | undefined;
     let atTarget: TokenTarget | undefined;

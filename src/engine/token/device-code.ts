@@ -1,4 +1,4 @@
-import { newHandle } from '../../tokens/handles.js';
+import { newHandle, newOrderedHandle } from '../../tokens/handles.js';
 import { nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { checkSubset, resourceParams, tokenTarget } from '../resources.js';
@@ -32,7 +32,7 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
     const won = await tx.consumeDeviceCode(ctx.tenant.id, hash, now);
     if (!won || !won.subject) return undefined;
     const d = won.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string };
-    const grantId = newHandle(ctx.random, 16);
+    const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
     await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: client.clientId, subject: won.subject, scope: won.scope, createdAt: now, revokedAt: null, data: { grantType: 'device_code' } });
     // RFC 9068 §3: no resource named, so the audience is inferred from the scope (or is the issuer).
     const target = await tokenTarget({ ...ctx, store: tx }, client, { resources: [], scope: won.scope, scopeRequested: false });

@@ -1,7 +1,7 @@
 import type { ClientRecord, Store } from '../../store/types.js';
 import { findAccount } from '../accounts.js';
 import { mintAccessToken } from '../../tokens/access-token.js';
-import { newHandle } from '../../tokens/handles.js';
+import { newOrderedHandle, tokenKey } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
 import { accessTokenClaimsRecord, type ClaimsRequest, requestedUserClaims } from '../claims.js';
 import { type EngineContext, nowSeconds } from '../context.js';
@@ -92,11 +92,11 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
     body.refresh_token = g.keepRefreshToken;
   } else if (wantsRefreshToken(g.client, g.refreshScope)) {
     const policy = refreshPolicy(ctx, g.client);
-    const rt = newHandle(ctx.random);
+    const rt = newOrderedHandle(ctx.random, ctx.clock());
     const absolute = g.refreshExpiresAt ?? now + policy.lifetime;
     await tx.insertToken({
       tenantId: ctx.tenant.id,
-      hash: ctx.hasher.hash(rt),
+      hash: tokenKey(ctx.hasher, rt),
       kind: 'refresh_token',
       clientId: g.client.clientId,
       subject: g.subject,

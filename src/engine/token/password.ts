@@ -1,4 +1,4 @@
-import { newHandle } from '../../tokens/handles.js';
+import { newHandle, newOrderedHandle } from '../../tokens/handles.js';
 import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
@@ -106,7 +106,7 @@ export function tokenIssue(input: TokenIssueInput, ctx: EngineContext): Promise<
       }
       const { client, data } = await consume(ctx, input.ticket);
       const now = nowSeconds(ctx);
-      const grantId = newHandle(ctx.random, 16);
+      const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
       // The binding proved at the token request holds for the tokens issued now.
       const bound: EngineContext = data.confirmation ? { ...ctx, confirmation: data.confirmation } : ctx;
       const body = await ctx.store.transaction(async (tx) => {

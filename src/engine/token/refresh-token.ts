@@ -8,6 +8,7 @@ import { jsonResult } from '../result.js';
 import { issueUserTokens, refreshExpiry, refreshPolicy } from './issue.js';
 import type { GrantHandler } from './types.js';
 import { checkRefreshBinding } from '../token-binding.js';
+import { tokenKey } from '../../tokens/handles.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description, { resultCode: 'LK2008' });
 
@@ -43,7 +44,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   const now = nowSeconds(ctx);
   if (presented.length > 200) throw invalid('invalid refresh token');
   const requestedResources = resourceParams(params);
-  const hash = ctx.hasher.hash(presented);
+  const hash = tokenKey(ctx.hasher, presented);
   const rec = await ctx.store.findToken(ctx.tenant.id, hash);
   // A token of another client is not touched: that client did not present it (RFC 6749 §6: bound to the client).
   if (!rec || rec.kind !== 'refresh_token' || rec.clientId !== client.clientId) throw invalid('invalid refresh token');
