@@ -78,14 +78,35 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
   const ipOf = clientAddressOf(lk.config.trustedProxies);
   const m = lk.metrics;
 
+  /*
+   * Replies finished during one turn of the event loop are written together, in that turn's check phase, instead
+   * of each as soon as its engine call settles. A write to a loopback or LAN peer that is idle in epoll costs the
+   * writer a wake-up of that peer; written back to back, most of a turn's replies find their peers already awake.
+   * With 50 keep-alive connections this took introspection from ~169 to ~90-115 µs of server CPU per request and
+   * halved its kernel time (bench/README.md). A reply waits at most for the rest of the current turn.
+   */
+  const replies: { res: ServerResponse; status: number; headers: Record<string, string>; body: string }[] = [];
+  function writeReplies() {
+    const batch = replies.splice(0);
+    for (const r of batch) {
+      try {
+        r.res.writeHead(r.status, r.headers);
+        r.res.end(r.body);
+      } catch (e) {
+        log.error({ err: e }, 'reply write failed');
+        r.res.destroy();
+      }
+    }
+  }
+
   /** The app's onSend headers and its onResponse metrics, for a reply written here. */
   function finish(req: IncomingMessage, res: ServerResponse, route: string, id: string, started: number, status: number, resultCode: string, headers: Record<string, string>, body: string) {
     headers['X-Content-Type-Options'] = 'nosniff';
     headers['X-Request-Id'] = id;
     if (lk.draining) headers.Connection = 'close';
     headers['content-length'] = String(Buffer.byteLength(body));
-    res.writeHead(status, headers);
-    res.end(body);
+    replies.push({ res, status, headers, body });
+    if (replies.length === 1) setImmediate(writeReplies);
     m.http.observe(req.method!, route, status, (performance.now() - started) / 1000);
     if (resultCode) m.results.inc([resultCode]);
   }
