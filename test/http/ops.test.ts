@@ -189,6 +189,39 @@ describe('logs', () => {
     }
   });
 
+  it('single sign-on: an authorization answered from the session is one reply, with no "already sent" warning', async () => {
+    const port = await freePort();
+    const issuer = `http://127.0.0.1:${port}`;
+    const t = await openTestLatchkey({ issuer, port, logLevel: 'warn' });
+    const lines: string[] = [];
+    const app = await buildApp(t.lk, { logStream: { write: (l: string) => void lines.push(l) } });
+    t.lk.setLogger(app.log);
+    await app.listen({ host: '127.0.0.1', port });
+    try {
+      const web = await t.client({ redirect_uris: [CB], grant_types: ['authorization_code'], skip_consent: true });
+      const password = 'pw-' + randomBytes(8).toString('hex');
+      await t.user('erin', password);
+      const challenge = createHash('sha256').update('v'.repeat(43)).digest('base64url');
+      const authUrl = (state: string) =>
+        `${issuer}/oauth/authorize?${new URLSearchParams({ client_id: web.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state, code_challenge: challenge, code_challenge_method: 'S256' })}`;
+      const agent = new Agent(issuer);
+      await agent.login(await agent.follow(authUrl('one')), 'erin', password);
+      // Signed in: the next authorization is answered at once, straight to the client.
+      const again = await agent.request(authUrl('two'));
+      expect(again.status).toBe(303);
+      const cb = new URL(again.location!);
+      expect(cb.origin + cb.pathname).toBe(CB);
+      expect(cb.searchParams.get('state')).toBe('two');
+      expect(cb.searchParams.get('code')).toBeTruthy();
+      await new Promise((r) => setTimeout(r, 20));
+      const warnings = lines.map((l) => JSON.parse(l)).filter((r) => r.level >= 40);
+      expect(warnings).toEqual([]);
+    } finally {
+      await app.close();
+      await t.close();
+    }
+  });
+
   it('without accessLog, a request writes no log line at info level', async () => {
     const port = await freePort();
     const t = await openTestLatchkey({ issuer: `http://127.0.0.1:${port}`, port, logLevel: 'info' });

@@ -113,9 +113,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
    * Decide and act for a pending ticket: show login or consent, or finish through the engine. With `issueOnly`,
    * act only when the decision is to issue (no page needed), and otherwise answer nothing and return undefined.
    */
+  // A FastifyReply is a thenable (it settles, with undefined, once the response finished): awaiting a promise of
+  // one yields undefined, never the reply. So the issue-only form says whether it answered with a plain value.
   async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket): Promise<FastifyReply>;
-  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket, issueOnly: true): Promise<FastifyReply | undefined>;
-  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket, issueOnly = false): Promise<FastifyReply | undefined> {
+  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket, issueOnly: true): Promise<'answered' | undefined>;
+  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket, issueOnly = false): Promise<FastifyReply | 'answered' | undefined> {
     const ctx = ctxOf(req);
     const targets = [origin(t.request.redirectUri)];
     const cookies = parseCookies(req.headers.cookie);
@@ -155,8 +157,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
             username: live!.user.username,
           }),
         );
-      case 'issue':
-        return sendEngineResult(
+      case 'issue': {
+        const sent = sendEngineResult(
           reply,
           await authorizationIssue(
             { ticket, subject: live!.user.id, authTime: live!.session.authTime, acr: live!.session.acr ?? undefined, amr: live!.session.data.amr as string[] | undefined, sid: live!.session.sid },
@@ -164,6 +166,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
           ),
           targets,
         );
+        return issueOnly ? 'answered' : sent;
+      }
     }
   }
 
@@ -283,8 +287,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       // cover the request (single sign-on: the same decision the interaction URL would make, without the detour).
       if (r.action === 'NO_INTERACTION') return proceed(req, reply, ticket, t);
       if (parseCookies(req.headers.cookie)[sessionName(ctx)] !== undefined) {
-        const done = await proceed(req, reply, ticket, t, true);
-        if (done) return done;
+        if ((await proceed(req, reply, ticket, t, true)) === 'answered') return reply;
       }
       // Otherwise a page is needed: on to the interaction URL, bound to this browser.
       reply.header('Set-Cookie', serializeCookie(bindName(ctx), binding(ticket), cookieOptions(ctx, ctx.tenant.settings.interactionTtl, `/interaction/${ticket}`)));
