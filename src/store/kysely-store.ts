@@ -205,6 +205,31 @@ function clientRow(c: ClientRecord): ClientRow {
   return { tenant_id: tenantId, client_id: clientId, secret_hash: secretHash, metadata: j(metadata), created_at: createdAt };
 }
 
+const INSERT_TOKEN =
+  'insert into "tokens" ("tenant_id", "hash", "kind", "client_id", "subject", "scope", "grant_id", "issued_at", "expires_at", "revoked_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+
+/** Prepared statements of KyselyStore.fixed, per SQLite connection; the texts are constants, so the set is small. */
+const prepared = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
+function preparedFor(database: BetterSqlite3.Database, text: string): BetterSqlite3.Statement {
+  let byText = prepared.get(database);
+  if (!byText) prepared.set(database, (byText = new Map()));
+  let stmt = byText.get(text);
+  if (!stmt) byText.set(text, (stmt = database.prepare(text)));
+  return stmt;
+}
+
+/** PostgreSQL numbers its placeholders: `?` becomes `$1`, `$2`, … (the fixed texts hold no other `?`). */
+const numberedTexts = new Map<string, string>();
+function numbered(text: string): string {
+  let out = numberedTexts.get(text);
+  if (out === undefined) {
+    let i = 0;
+    out = text.replace(/\?/g, () => `$${++i}`);
+    numberedTexts.set(text, out);
+  }
+  return out;
+}
+
 /**
  * One Store implementation over Kysely for both dialects. The dialect only changes how the connection is made
  * (see open.ts); every query here is portable SQL (RETURNING and ON CONFLICT exist in both). The few places
@@ -269,15 +294,14 @@ export class KyselyStore implements Store {
     });
   }
 
-  /** SQLite only: the hottest read as a prepared statement, run directly when no transaction is open. */
-  private tokenRead: BetterSqlite3.Statement | undefined;
+  /** SQLite only: the one connection, for group commit and for fixed() statements run on it directly. */
   private sqliteDatabase: BetterSqlite3.Database | undefined;
 
   enableSqliteBatching(database: BetterSqlite3.Database): void {
     this.sqliteDatabase = database;
     this.tokenBatcher = new SqliteInsertBatcher(
       database,
-      `insert into "tokens" ("tenant_id", "hash", "kind", "client_id", "subject", "scope", "grant_id", "issued_at", "expires_at", "revoked_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      INSERT_TOKEN,
       () => this.openTransactions > 0,
     );
     this.jtiBatcher = new SqliteInsertBatcher(
@@ -297,7 +321,11 @@ export class KyselyStore implements Store {
     if (this.inTransaction) return fn(this);
     this.openTransactions++;
     try {
-      return await (this.db as Kysely<Database>).transaction().execute((trx) => fn(new KyselyStore(trx, this.dialect, async () => {}, true, this.pinned, this.staleClients)));
+      return await (this.db as Kysely<Database>).transaction().execute((trx) => {
+        const tx = new KyselyStore(trx, this.dialect, async () => {}, true, this.pinned, this.staleClients);
+        tx.sqliteDatabase = this.sqliteDatabase; // the transaction holds the one connection: fixed() may use it
+        return fn(tx);
+      });
     } finally {
       if (--this.openTransactions === 0) {
         this.tokenBatcher?.resume();
@@ -305,6 +333,25 @@ export class KyselyStore implements Store {
         this.jtiBatcher?.resume();
       }
     }
+  }
+
+  /**
+   * Run a statement whose text never varies (`?` placeholders), without the query builder: building and
+   * compiling a query costs more than running these point reads and single-row writes (bench/README.md). On
+   * SQLite a cached prepared statement runs on the connection directly when that is safe: inside this store's own
+   * transaction (which holds the connection) or when no transaction is open (another one's uncommitted rows would
+   * be visible); otherwise, and on PostgreSQL, the fixed text goes through Kysely's executor.
+   */
+  private async fixed<R>(text: string, params: readonly unknown[]): Promise<R[]> {
+    const database = this.sqliteDatabase;
+    if (database && (this.inTransaction || this.openTransactions === 0)) {
+      const stmt = preparedFor(database, text);
+      if (stmt.reader) return stmt.all(...params) as R[];
+      stmt.run(...params);
+      return [];
+    }
+    const compiled = CompiledQuery.raw(this.dialect === 'postgres' ? numbered(text) : text, params as unknown[]);
+    return (await this.db.executeQuery<R>(compiled)).rows as R[];
   }
 
   async migrate(): Promise<string[]> {
@@ -402,7 +449,7 @@ export class KyselyStore implements Store {
 
   // users
   async findUserById(tenantId: string, id: string) {
-    const r = await this.db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    const r = (await this.fixed<UserRow>('select * from "users" where "tenant_id" = ? and "id" = ?', [tenantId, id]))[0];
     return r && toUser(r);
   }
   async findUserByUsername(tenantId: string, username: string) {
@@ -473,26 +520,13 @@ export class KyselyStore implements Store {
       ]);
       return;
     }
-    await this.db
-      .insertInto('tokens')
-      .values({
-        tenant_id: t.tenantId, hash: t.hash, kind: t.kind, client_id: t.clientId, subject: t.subject, scope: sc(t.scope),
-        grant_id: t.grantId, issued_at: t.issuedAt, expires_at: t.expiresAt, revoked_at: t.revokedAt, consumed_at: t.consumedAt, data: j(t.data),
-      })
-      .execute();
+    await this.fixed(INSERT_TOKEN, [
+      t.tenantId, t.hash, t.kind, t.clientId, t.subject, sc(t.scope), t.grantId, t.issuedAt, t.expiresAt, t.revokedAt, t.consumedAt, j(t.data),
+    ]);
   }
   async findToken(tenantId: string, hash: string) {
-    // Every introspection, revocation and UserInfo call reads one token by key. Kysely compiles the query anew on
-    // each call; on SQLite a prepared statement does the same read for a fraction. Only outside transactions: a
-    // transaction spans awaits on the one connection, and a direct read meanwhile would see its uncommitted rows.
-    if (this.sqliteDatabase && this.openTransactions === 0) {
-      this.tokenRead ??= this.sqliteDatabase.prepare('select * from "tokens" where "tenant_id" = ? and "hash" = ?');
-      const row = this.tokenRead.get(tenantId, hash) as TokenRow | undefined;
-      return row && toToken(row);
-    }
-    // Elsewhere the SQL text is fixed too: skip the query builder and its compiler.
-    const text = this.dialect === 'postgres' ? 'select * from "tokens" where "tenant_id" = $1 and "hash" = $2' : 'select * from "tokens" where "tenant_id" = ? and "hash" = ?';
-    const r = (await this.db.executeQuery<TokenRow>(CompiledQuery.raw(text, [tenantId, hash]))).rows[0];
+    // Every introspection, revocation and UserInfo call reads one token by key (see fixed()).
+    const r = (await this.fixed<TokenRow>('select * from "tokens" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];
     return r && toToken(r);
   }
   async consumeToken(tenantId: string, hash: string, now: number) {
@@ -541,19 +575,16 @@ export class KyselyStore implements Store {
 
   // grants
   async insertGrant(g: GrantRecord) {
-    await this.db
-      .insertInto('grants')
-      .values({
-        tenant_id: g.tenantId, id: g.id, client_id: g.clientId, subject: g.subject, scope: sc(g.scope),
-        created_at: g.createdAt, revoked_at: g.revokedAt, data: j(g.data), sid: g.sid ?? null,
-      })
-      .execute();
+    await this.fixed(
+      'insert into "grants" ("tenant_id", "id", "client_id", "subject", "scope", "created_at", "revoked_at", "data", "sid") values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [g.tenantId, g.id, g.clientId, g.subject, sc(g.scope), g.createdAt, g.revokedAt, j(g.data), g.sid ?? null],
+    );
   }
   async listGrantsBySid(tenantId: string, sid: string) {
     return (await this.db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('sid', '=', sid).orderBy('created_at').execute()).map(toGrant);
   }
   async findGrant(tenantId: string, id: string) {
-    const r = await this.db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    const r = (await this.fixed<GrantRow>('select * from "grants" where "tenant_id" = ? and "id" = ?', [tenantId, id]))[0];
     return r && toGrant(r);
   }
   async revokeGrant(tenantId: string, id: string, now: number) {
@@ -566,48 +597,37 @@ export class KyselyStore implements Store {
 
   // authorization codes
   async insertCode(c: AuthorizationCodeRecord) {
-    await this.db
-      .insertInto('authorization_codes')
-      .values({ tenant_id: c.tenantId, hash: c.hash, client_id: c.clientId, grant_id: c.grantId, expires_at: c.expiresAt, consumed_at: c.consumedAt, data: j(c.data) })
-      .execute();
+    await this.fixed(
+      'insert into "authorization_codes" ("tenant_id", "hash", "client_id", "grant_id", "expires_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?)',
+      [c.tenantId, c.hash, c.clientId, c.grantId, c.expiresAt, c.consumedAt, j(c.data)],
+    );
   }
   async consumeCode(tenantId: string, hash: string, now: number) {
-    const won = await this.db
-      .updateTable('authorization_codes')
-      .set({ consumed_at: now })
-      .where('tenant_id', '=', tenantId)
-      .where('hash', '=', hash)
-      .where('consumed_at', 'is', null)
-      .returningAll()
-      .executeTakeFirst();
+    const won = (
+      await this.fixed<CodeRow>('update "authorization_codes" set "consumed_at" = ? where "tenant_id" = ? and "hash" = ? and "consumed_at" is null returning *', [now, tenantId, hash])
+    )[0];
     if (won) return { code: toCode(won), firstUse: true };
-    const seen = await this.db.selectFrom('authorization_codes').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    const seen = (await this.fixed<CodeRow>('select * from "authorization_codes" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];
     return seen && { code: toCode(seen), firstUse: false };
   }
 
   // tickets
   async insertTicket(t: TicketRecord) {
-    await this.db
-      .insertInto('tickets')
-      .values({ tenant_id: t.tenantId, hash: t.hash, client_id: t.clientId, expires_at: t.expiresAt, consumed_at: t.consumedAt, data: j(t.data) })
-      .execute();
+    await this.fixed('insert into "tickets" ("tenant_id", "hash", "client_id", "expires_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?)', [
+      t.tenantId, t.hash, t.clientId, t.expiresAt, t.consumedAt, j(t.data),
+    ]);
   }
   async findTicket(tenantId: string, hash: string) {
-    const r = await this.db.selectFrom('tickets').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    const r = (await this.fixed<TicketRow>('select * from "tickets" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];
     return r && toTicket(r);
   }
   async updateTicketData(tenantId: string, hash: string, data: Record<string, unknown>) {
     await this.db.updateTable('tickets').set({ data: j(data) }).where('tenant_id', '=', tenantId).where('hash', '=', hash).where('consumed_at', 'is', null).execute();
   }
   async consumeTicket(tenantId: string, hash: string, now: number) {
-    const r = await this.db
-      .updateTable('tickets')
-      .set({ consumed_at: now })
-      .where('tenant_id', '=', tenantId)
-      .where('hash', '=', hash)
-      .where('consumed_at', 'is', null)
-      .returningAll()
-      .executeTakeFirst();
+    const r = (
+      await this.fixed<TicketRow>('update "tickets" set "consumed_at" = ? where "tenant_id" = ? and "hash" = ? and "consumed_at" is null returning *', [now, tenantId, hash])
+    )[0];
     return r && toTicket(r);
   }
 
@@ -622,7 +642,7 @@ export class KyselyStore implements Store {
       .execute();
   }
   async findSession(tenantId: string, hash: string) {
-    const r = await this.db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    const r = (await this.fixed<SessionRow>('select * from "sessions" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];
     return r && toSession(r);
   }
   async touchSession(tenantId: string, hash: string, now: number) {
@@ -687,13 +707,9 @@ export class KyselyStore implements Store {
 
   // consents
   async findConsent(tenantId: string, subject: string, clientId: string) {
-    const r = await this.db
-      .selectFrom('consents')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .where('subject', '=', subject)
-      .where('client_id', '=', clientId)
-      .executeTakeFirst();
+    const r = (
+      await this.fixed<ConsentRow>('select * from "consents" where "tenant_id" = ? and "subject" = ? and "client_id" = ?', [tenantId, subject, clientId])
+    )[0];
     return r && ({ tenantId: r.tenant_id, subject: r.subject, clientId: r.client_id, scope: ps(r.scope), updatedAt: Number(r.updated_at) } satisfies ConsentRecord);
   }
   async saveConsent(c: ConsentRecord) {
