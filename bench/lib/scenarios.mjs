@@ -398,6 +398,13 @@ export const scenarios = [
     },
     verifier: () => (body) => body === 'hello\n',
   },
+  {
+    name: 'hello_doc',
+    endpoint: 'hello_doc',
+    summary: 'GET /doc on bare node:http: a constant 3,400-byte JSON document, about the size of the discovery document (baseline)',
+    request: () => ({ method: 'GET' }),
+    ...constantDocument((doc) => (doc && typeof doc.padding === 'string' ? undefined : 'not the padding document')),
+  },
 ];
 
 /** Whether a server runs a scenario: it serves every endpoint the scenario needs and, if it restricts them, lists it. */
@@ -419,4 +426,5 @@ export const comparisons = [
   { label: 'PostgreSQL vs SQLite: Latchkey on PostgreSQL / on SQLite', a: 'latchkey-pg', b: 'latchkey', scenarios: TOKEN_SCENARIOS },
   { label: '2 workers vs 1 on PostgreSQL: --workers 2 (unpinned) / 1', a: 'latchkey-pg-w2', b: 'latchkey-pg', scenarios: TOKEN_SCENARIOS },
   { label: 'Latchkey / bare node:http hello', a: 'latchkey', b: 'bare', bScenario: 'hello', scenarios: ['client_credentials', 'discovery', 'jwks'], targets: { client_credentials: 0.35, discovery: 0.8, jwks: 0.8 } },
+  { label: 'Latchkey / bare node:http serving a document of the same size (3.4 KB)', a: 'latchkey', b: 'bare', bScenario: 'hello_doc', scenarios: ['discovery'] },
 ];

@@ -109,7 +109,7 @@ export const servers = [
     label: 'bare node:http',
     description: 'node:http replying "hello" with no framework: the ceiling for one core',
     commands: ['PORT=$PORT taskset -c 0 node bench/servers/bare.mjs'],
-    paths: { hello: '/' },
+    paths: { hello: '/', hello_doc: '/doc' },
     async start(run) {
       const [cmd, args] = pinned(run.cpu, process.execPath, nodeArgs(run, join(run.root, 'bench', 'servers', 'bare.mjs')), run.pin);
       const proc = await startProcess({ name: 'bare', cmd, args, env: childEnv({ PORT: String(run.port) }), cwd: run.dir, ready: /^ready /m });
