@@ -61,6 +61,21 @@ export interface AuthorizationResult extends Result<AuthorizationAction> {
   claims?: ClaimsRequest;
   /** With LOCATION / FORM: the client's redirect URI the response goes to (its origin is the form-action target). */
   redirectUri?: string;
+  /** With `{ defer: true }` and INTERACTION / NO_INTERACTION: the request, validated but not parked yet. */
+  pending?: PendingAuthorization;
+}
+
+/**
+ * A request `authorization` validated with `{ defer: true }`, not yet stored under its ticket. The built-in UI
+ * answers a signed-in user who needs no page at once (authorizationIssuePending), so it never writes a ticket only
+ * to consume it in the same request; for anything else (a page, a failure, another UI) it parks it first.
+ */
+export interface PendingAuthorization {
+  readonly ticket: string;
+  readonly loaded: LoadedTicket;
+  /** Store the ticket, exactly as `authorization` does without `defer`. At most once; a parked request is no longer pending. */
+  park(): Promise<void>;
+  readonly parked: boolean;
 }
 
 const X = true;
@@ -136,7 +151,7 @@ const targetOf = (req: AuthorizationRequest, client: ClientRecord): ResponseTarg
  * Until client_id and redirect_uri are verified, errors are BAD_REQUEST (shown to the user, never redirected);
  * after that they go back to the client, with state and iss, in the response mode the request asked for.
  */
-export async function authorization(input: { parameters: string }, ctx: EngineContext): Promise<AuthorizationResult> {
+export async function authorization(input: { parameters: string }, ctx: EngineContext, opts: { defer?: boolean } = {}): Promise<AuthorizationResult> {
   const state: CheckState = { params: Params.parse(''), ctx, request: {} };
   try {
     state.params = Params.parse(input.parameters, { allowRepeated: ['resource'] }); // RFC 8707 §2
@@ -144,14 +159,32 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
     const req = state.request as AuthorizationRequest;
     const ticket = newHandle(ctx.random);
     const now = nowSeconds(ctx);
-    await ctx.store.insertTicket({
+    const record = {
       tenantId: ctx.tenant.id,
       hash: ctx.hasher.hash(ticket),
       clientId: req.clientId,
       expiresAt: now + ctx.tenant.settings.interactionTtl,
       consumedAt: null,
       data: { request: req, createdAt: now },
-    });
+    };
+    let pending: PendingAuthorization | undefined;
+    if (opts.defer) {
+      let parked = false;
+      pending = {
+        ticket,
+        loaded: { request: req, client: state.client!, createdAt: now },
+        get parked() {
+          return parked;
+        },
+        async park() {
+          if (parked) return;
+          parked = true;
+          await ctx.store.insertTicket(record);
+        },
+      };
+    } else {
+      await ctx.store.insertTicket(record);
+    }
     const none = req.prompt.includes('none');
     return {
       action: none ? 'NO_INTERACTION' : 'INTERACTION',
@@ -170,6 +203,7 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
       uiLocales: req.uiLocales,
       resources: req.resources,
       claims: req.claims,
+      ...(pending ? { pending } : {}),
     };
   } catch (e) {
     if (!(e instanceof OAuthError)) return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
@@ -235,88 +269,106 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
   try {
     const t = await consumeTicket(ctx, input.ticket);
     if (!t) return unknownTicket();
-    const req = t.request;
-    const target = targetOf(req, t.client);
-    // OIDC Core §3.1.2.1 (id_token_hint), §5.5.1 (sub value): never answer for another user than the one named.
-    const named = req.claimsSub ?? req.idTokenHintSub;
-    if (named !== undefined && named !== subjectFor(ctx, t.client, input.subject)) {
-      return await errorResponse(ctx, target, new OAuthError('login_required', 'the signed-in user is not the one the request named'), 'LK7015');
-    }
-    const acr = input.acr ?? ctx.tenant.settings.defaultAcr;
-    // OIDC Core §5.5.1.1: an essential acr that was not obtained is a failed authentication.
-    if (!essentialAcrMet(req.claims, acr)) {
-      return await errorResponse(ctx, target, new OAuthError('access_denied', 'the requested authentication context could not be met'), 'LK7014');
-    }
-    const parts = req.responseType.split(' ');
-    const scope = input.scopes ? req.scope.filter((s) => input.scopes!.includes(s)) : req.scope;
-    const now = nowSeconds(ctx);
-    const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
-    const code = parts.includes('code') ? newHandle(ctx.random) : undefined;
-    let at: IssuedAccessToken | undefined;
-    let atTarget: TokenTarget | undefined;
-    const resources = req.resources ?? [];
-    await ctx.store.transaction(async (tx) => {
-      await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources }, sid: input.sid ?? null });
-      if (code !== undefined) {
-        await tx.insertCode({
-          tenantId: ctx.tenant.id,
-          hash: ctx.hasher.hash(code),
-          clientId: req.clientId,
-          grantId,
-          expiresAt: now + ctx.tenant.settings.authorizationCodeTtl,
-          consumedAt: null,
-          data: {
-            subject: input.subject,
-            scope,
-            redirectUri: req.redirectUri,
-            redirectUriSent: req.redirectUriSent,
-            codeChallenge: req.codeChallenge,
-            nonce: req.nonce,
-            authTime: input.authTime,
-            acr,
-            amr: input.amr,
-            sid: input.sid,
-            claims: req.claims,
-            ...(req.dpopJkt ? { dpopJkt: req.dpopJkt } : {}), // RFC 9449 §10
-            resources, // RFC 8707 §2.1: applicable to the full grant
-          },
-        });
-      }
-      if (parts.includes('token')) {
-        // RFC 6749 §4.2.2: an access token straight from the authorization endpoint; never a refresh token.
-        // RFC 8707 §2.1: in the implicit flow the requested resources are that access token's audience.
-        const txCtx = { ...ctx, store: tx };
-        atTarget = await tokenTarget(txCtx, t.client, { resources: await loadResources(txCtx, t.client, resources), scope, scopeRequested: false });
-        at = await mintAccessToken(txCtx, {
-          client: t.client, subject: input.subject, scope: atTarget.scope, audience: atTarget.audience, format: atTarget.format,
-          lifetime: atTarget.lifetime, grantId, authTime: input.authTime, acr, amr: input.amr, sid: input.sid,
-          extra: accessTokenClaimsRecord(req.claims),
-        });
-      }
-    });
-    const params: Record<string, string | undefined> = { code };
-    if (at) {
-      Object.assign(params, { access_token: at.token, token_type: 'Bearer', expires_in: String(at.expiresIn), scope: (atTarget?.scope ?? scope).join(' ') });
-    }
-    if (parts.includes('id_token')) {
-      const user = await findAccount(ctx, ctx.store, input.subject);
-      const userClaims = user?.claims ?? {};
-      // OIDC Core §5.4: when no access token is ever issued (response_type id_token) the scope's claims go in the ID token.
-      const claims = {
-        ...(req.responseType === 'id_token' ? claimsForScopes(scope, userClaims) : {}),
-        ...requestedUserClaims(req.claims?.id_token, userClaims), // OIDC Core §5.5
-      };
-      // OIDC Core §3.3.2.11: c_hash with a code, at_hash with an access token.
-      params.id_token = await mintIdToken(ctx, {
-        client: t.client, subject: input.subject, authTime: input.authTime, nonce: req.nonce, acr, amr: input.amr, sid: input.sid,
-        accessToken: at?.token, code, claims,
-      });
-    }
-    return await authorizationResponse(ctx, target, params, 'LK3007');
+    return await issue(t, input, ctx);
   } catch (e) {
     if (e instanceof OAuthError) return badRequest(e);
     return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
   }
+}
+
+/**
+ * authorizationIssue for a request validated in this same call and never parked: nothing to consume, so nothing
+ * else can have used it; everything after is the same step. A parked request goes through its ticket instead.
+ */
+export async function authorizationIssuePending(pending: PendingAuthorization, input: Omit<AuthorizationIssueInput, 'ticket'>, ctx: EngineContext): Promise<AuthorizationResult> {
+  if (pending.parked) return authorizationIssue({ ...input, ticket: pending.ticket }, ctx);
+  try {
+    return await issue(pending.loaded, { ...input, ticket: pending.ticket }, ctx);
+  } catch (e) {
+    if (e instanceof OAuthError) return badRequest(e);
+    return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
+  }
+}
+
+async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: EngineContext): Promise<AuthorizationResult> {
+  const req = t.request;
+  const target = targetOf(req, t.client);
+  // OIDC Core §3.1.2.1 (id_token_hint), §5.5.1 (sub value): never answer for another user than the one named.
+  const named = req.claimsSub ?? req.idTokenHintSub;
+  if (named !== undefined && named !== subjectFor(ctx, t.client, input.subject)) {
+    return await errorResponse(ctx, target, new OAuthError('login_required', 'the signed-in user is not the one the request named'), 'LK7015');
+  }
+  const acr = input.acr ?? ctx.tenant.settings.defaultAcr;
+  // OIDC Core §5.5.1.1: an essential acr that was not obtained is a failed authentication.
+  if (!essentialAcrMet(req.claims, acr)) {
+    return await errorResponse(ctx, target, new OAuthError('access_denied', 'the requested authentication context could not be met'), 'LK7014');
+  }
+  const parts = req.responseType.split(' ');
+  const scope = input.scopes ? req.scope.filter((s) => input.scopes!.includes(s)) : req.scope;
+  const now = nowSeconds(ctx);
+  const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
+  const code = parts.includes('code') ? newHandle(ctx.random) : undefined;
+  let at: IssuedAccessToken | undefined;
+  let atTarget: TokenTarget | undefined;
+  const resources = req.resources ?? [];
+  await ctx.store.transaction(async (tx) => {
+    await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources }, sid: input.sid ?? null });
+    if (code !== undefined) {
+      await tx.insertCode({
+        tenantId: ctx.tenant.id,
+        hash: ctx.hasher.hash(code),
+        clientId: req.clientId,
+        grantId,
+        expiresAt: now + ctx.tenant.settings.authorizationCodeTtl,
+        consumedAt: null,
+        data: {
+          subject: input.subject,
+          scope,
+          redirectUri: req.redirectUri,
+          redirectUriSent: req.redirectUriSent,
+          codeChallenge: req.codeChallenge,
+          nonce: req.nonce,
+          authTime: input.authTime,
+          acr,
+          amr: input.amr,
+          sid: input.sid,
+          claims: req.claims,
+          ...(req.dpopJkt ? { dpopJkt: req.dpopJkt } : {}), // RFC 9449 §10
+          resources, // RFC 8707 §2.1: applicable to the full grant
+        },
+      });
+    }
+    if (parts.includes('token')) {
+      // RFC 6749 §4.2.2: an access token straight from the authorization endpoint; never a refresh token.
+      // RFC 8707 §2.1: in the implicit flow the requested resources are that access token's audience.
+      const txCtx = { ...ctx, store: tx };
+      atTarget = await tokenTarget(txCtx, t.client, { resources: await loadResources(txCtx, t.client, resources), scope, scopeRequested: false });
+      at = await mintAccessToken(txCtx, {
+        client: t.client, subject: input.subject, scope: atTarget.scope, audience: atTarget.audience, format: atTarget.format,
+        lifetime: atTarget.lifetime, grantId, authTime: input.authTime, acr, amr: input.amr, sid: input.sid,
+        extra: accessTokenClaimsRecord(req.claims),
+      });
+    }
+  });
+  const params: Record<string, string | undefined> = { code };
+  if (at) {
+    Object.assign(params, { access_token: at.token, token_type: 'Bearer', expires_in: String(at.expiresIn), scope: (atTarget?.scope ?? scope).join(' ') });
+  }
+  if (parts.includes('id_token')) {
+    const user = await findAccount(ctx, ctx.store, input.subject);
+    const userClaims = user?.claims ?? {};
+    // OIDC Core §5.4: when no access token is ever issued (response_type id_token) the scope's claims go in the ID token.
+    const claims = {
+      ...(req.responseType === 'id_token' ? claimsForScopes(scope, userClaims) : {}),
+      ...requestedUserClaims(req.claims?.id_token, userClaims), // OIDC Core §5.5
+    };
+    // OIDC Core §3.3.2.11: c_hash with a code, at_hash with an access token.
+    params.id_token = await mintIdToken(ctx, {
+      client: t.client, subject: input.subject, authTime: input.authTime, nonce: req.nonce, acr, amr: input.amr, sid: input.sid,
+      accessToken: at?.token, code, claims,
+    });
+  }
+  return await authorizationResponse(ctx, target, params, 'LK3007');
 }
 
 /** Why the caller could not complete the request; each maps to the OIDC/OAuth error the client receives. */

@@ -3,6 +3,7 @@ import {
   authorization,
   authorizationFail,
   authorizationIssue,
+  authorizationIssuePending,
   loadTicket,
   type AuthorizationResult,
   type LoadedTicket,
@@ -109,32 +110,43 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     return htmlHeaders(reply.code(r.status >= 400 ? r.status : 400), formTargets).send(errorPage(title, message, code));
   }
 
-  /**
-   * Decide and act for a pending ticket: show login or consent, or finish through the engine. With `issueOnly`,
-   * act only when the decision is to issue (no page needed), and otherwise answer nothing and return undefined.
-   */
-  // A FastifyReply is a thenable (it settles, with undefined, once the response finished): awaiting a promise of
-  // one yields undefined, never the reply. So the issue-only form says whether it answered with a plain value.
-  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket): Promise<FastifyReply>;
-  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket, issueOnly: true): Promise<'answered' | undefined>;
-  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket, issueOnly = false): Promise<FastifyReply | 'answered' | undefined> {
+  /** What to do for a request, given the browser's session and the user's consent (ui/interaction.ts decide). */
+  async function decision(req: FastifyRequest, t: LoadedTicket, loggedInForTicket: boolean) {
     const ctx = ctxOf(req);
-    const targets = [origin(t.request.redirectUri)];
-    const cookies = parseCookies(req.headers.cookie);
-    const live = await readSession(ctx, cookies[sessionName(ctx)]);
+    const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
     const consent = live ? await ctx.store.findConsent(ctx.tenant.id, live.user.id, t.client.clientId) : undefined;
-    const tk = await ctx.store.findTicket(ctx.tenant.id, ctx.hasher.hash(ticket));
     const d = decide({
       request: t.request,
       client: t.client,
-      loggedInForTicket: tk?.data.loggedIn === true,
+      loggedInForTicket,
       session: live?.session,
       user: live?.user,
       consent,
       now: nowSeconds(ctx),
       subjectOf: (sub) => subjectFor(ctx, t.client, sub),
     });
-    if (issueOnly && d.kind !== 'issue') return undefined;
+    return { d, live };
+  }
+
+  /** The issue step's input for the signed-in user of a live session. */
+  const issueInput = (live: NonNullable<Awaited<ReturnType<typeof decision>>['live']>) => ({
+    subject: live.user.id,
+    authTime: live.session.authTime,
+    acr: live.session.acr ?? undefined,
+    amr: live.session.data.amr as string[] | undefined,
+    sid: live.session.sid,
+  });
+
+  /**
+   * Decide and act for a parked ticket: show login or consent, or finish through the engine.
+   * NB: a FastifyReply is a thenable (it settles, with undefined, once the response finished): awaiting a promise
+   * of one yields undefined, never the reply; a helper that must say whether it answered returns a plain value.
+   */
+  async function proceed(req: FastifyRequest, reply: FastifyReply, ticket: string, t: LoadedTicket): Promise<FastifyReply> {
+    const ctx = ctxOf(req);
+    const targets = [origin(t.request.redirectUri)];
+    const tk = await ctx.store.findTicket(ctx.tenant.id, ctx.hasher.hash(ticket));
+    const { d, live } = await decision(req, t, tk?.data.loggedIn === true);
     const clientName = t.client.clientName ?? t.client.clientId;
     switch (d.kind) {
       case 'fail':
@@ -158,15 +170,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
           }),
         );
       case 'issue': {
-        const sent = sendEngineResult(
-          reply,
-          await authorizationIssue(
-            { ticket, subject: live!.user.id, authTime: live!.session.authTime, acr: live!.session.acr ?? undefined, amr: live!.session.data.amr as string[] | undefined, sid: live!.session.sid },
-            ctx,
-          ),
-          targets,
-        );
-        return issueOnly ? 'answered' : sent;
+        return sendEngineResult(reply, await authorizationIssue({ ticket, ...issueInput(live!) }, ctx), targets);
       }
     }
   }
@@ -274,21 +278,30 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     const authorize = async (req: FastifyRequest, reply: FastifyReply) => {
       const ctx = ctxOf(req);
       const parameters = req.method === 'POST' ? (typeof req.body === 'string' ? req.body : '') : rawQuery(req);
-      const r = await authorization({ parameters }, ctx);
+      const r = await authorization({ parameters }, ctx, { defer: true });
       if (r.action !== 'INTERACTION' && r.action !== 'NO_INTERACTION') return sendEngineResult(reply, r);
-      const ticket = r.ticket!;
+      const pending = r.pending!;
+      const ticket = pending.ticket;
+      // Single sign-on: a signed-in user whose session and consent already cover the request is answered at once
+      // (the same decision the interaction would make, without the detour), and the request is never parked: no
+      // ticket row is written only to be consumed in this same request. Anything else parks it first.
+      const signedIn = parseCookies(req.headers.cookie)[sessionName(ctx)] !== undefined;
+      if (!opts.interactionUrl && (r.action === 'NO_INTERACTION' || signedIn)) {
+        const { d, live } = await decision(req, pending.loaded, false);
+        if (d.kind === 'issue') {
+          sendEngineResult(reply, await authorizationIssuePending(pending, issueInput(live!), ctx), [origin(pending.loaded.request.redirectUri)]);
+          return reply;
+        }
+      }
+      await pending.park();
       if (opts.interactionUrl) {
         const to = `${opts.interactionUrl}${opts.interactionUrl.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(ticket)}`;
         return reply.code(303).header('Cache-Control', 'no-store').header('Location', to).send();
       }
       const t = await loadTicket(ctx, ticket);
       if (!t) return sendEngineResult(reply, r);
-      // Answer at once when no page is needed: prompt=none, or a signed-in user whose session and consent already
-      // cover the request (single sign-on: the same decision the interaction URL would make, without the detour).
+      // prompt=none that could not be answered above: the engine's failure for the client (login_required, …).
       if (r.action === 'NO_INTERACTION') return proceed(req, reply, ticket, t);
-      if (parseCookies(req.headers.cookie)[sessionName(ctx)] !== undefined) {
-        if ((await proceed(req, reply, ticket, t, true)) === 'answered') return reply;
-      }
       // Otherwise a page is needed: on to the interaction URL, bound to this browser.
       reply.header('Set-Cookie', serializeCookie(bindName(ctx), binding(ticket), cookieOptions(ctx, ctx.tenant.settings.interactionTtl, `/interaction/${ticket}`)));
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
