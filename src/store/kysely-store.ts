@@ -584,6 +584,10 @@ export class KyselyStore implements Store {
     const seen = await this.db.selectFrom('authorization_codes').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
     return seen && { code: toCode(seen), firstUse: false };
   }
+  async findCode(tenantId: string, hash: string) {
+    const r = await this.db.selectFrom('authorization_codes').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    return r && toCode(r);
+  }
 
   // tickets
   async insertTicket(t: TicketRecord) {
