@@ -64,6 +64,7 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   const fork = (): Worker => {
     const w = cluster.fork();
     w.on('message', (msg: ToPrimary) => onMessage(w, msg));
+    log.info({ event: 'worker_forked', worker: w.id, workerPid: w.process.pid }, 'worker forked');
     return w;
   };
 
@@ -102,6 +103,11 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
       case 'ready': {
         ready.add(w.id);
         port = msg.port;
+        // Shutting down while it started: its stop handler is in place now (serve.ts installs it before 'ready').
+        if (shuttingDown) {
+          w.process.kill('SIGTERM');
+          return;
+        }
         log.info({ event: 'worker_ready', worker: w.id, workerPid: w.process.pid }, 'worker ready');
         if (!everReady && ready.size === workers) {
           everReady = true;
@@ -130,12 +136,16 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   }
 
   cluster.on('exit', (w, code, signal) => {
-    ready.delete(w.id);
+    const wasReady = ready.delete(w.id);
     const last = lastSnapshot.get(w.id);
     if (last) retired = mergeSnapshots([retired, last]);
     lastSnapshot.delete(w.id);
     if (shuttingDown) {
-      if (code !== 0) failedExit = true;
+      // A stop signal can reach a starting worker before Node runs any of its code (systemd signals the whole
+      // control group, Ctrl-C the process group), and the default action kills it. Its listener is installed before
+      // it listens (stop-signals.ts, serve.ts), so a worker killed that way never accepted a connection: a clean stop.
+      const killedBeforeListening = !wasReady && (signal === 'SIGTERM' || signal === 'SIGINT');
+      if (code !== 0 && !killedBeforeListening) failedExit = true;
       log.info({ event: 'worker_exit', worker: w.id, workerPid: w.process.pid, code, signal }, 'worker exited');
       if (!live().length) finishShutdown();
       return;
@@ -173,7 +183,9 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
     log.info({ event: 'shutdown', reason: signal, workers: live().length }, 'shutting down: draining every worker');
     const workersNow = live();
     if (!workersNow.length) return finishShutdown();
-    for (const w of workersNow) w.process.kill('SIGTERM');
+    // A worker still starting is signalled when it reports ready (onMessage): until its code has loaded it has no
+    // SIGTERM listener, and the default action would kill it. The force timer below also covers one stuck starting.
+    for (const w of workersNow) if (ready.has(w.id)) w.process.kill('SIGTERM');
     // Workers cut their own connections after shutdownTimeout; this is the backstop for a stuck one.
     forceTimer = setTimeout(() => {
       for (const w of live()) {

@@ -8,6 +8,7 @@ import { createLatchkey } from '../library.js';
 import { ensureDemo } from '../services/demo.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { runPrimary, workerChannel } from './cluster.js';
+import { catchStopSignals, onStopSignal, stopRequested } from './stop-signals.js';
 
 /** Worker processes `serve` runs: the `workers` option, else one per available core. */
 export function workerCount(config: Config): number {
@@ -28,6 +29,9 @@ export async function serve(config: Config): Promise<void> {
 
 /** Open, bootstrap the demo on a fresh database (not in a worker: the primary did), listen, drain on a signal. */
 async function serveProcess(config: Config, opts: { worker: boolean }): Promise<void> {
+  // SIGTERM/SIGINT at any point of start-up stop the process cleanly, never by the default action (stop-signals.ts;
+  // a worker caught them from its first moment).
+  catchStopSignals();
   const channel = opts.worker ? workerChannel() : undefined;
   // The same entry point as an embedding application (createLatchkey); background jobs start once listening.
   // A worker's schema was migrated (or checked) by the primary; it only checks, never migrates.
@@ -49,12 +53,17 @@ async function serveProcess(config: Config, opts: { worker: boolean }): Promise<
     const demo = await ensureDemo(await lk.context(DEFAULT_TENANT));
     if (demo) process.stdout.write(demo + '\n');
   }
+  // Told to stop while starting: never listen. Nothing was accepted, so there is nothing to drain.
+  const early = stopRequested();
+  if (early) {
+    log.info({ event: 'shutdown', reason: early }, 'shutting down before listening');
+    await lk.close();
+    process.exit(0);
+  }
   await app.listen({ host: config.host, port: config.port });
   lk.backchannel.start(); // retries of back-channel logout deliveries
   lk.cleanup.start(); // expired rows; one process of the cluster (or of all instances) per sweep
   const port = (app.server.address() as { port: number }).port;
-  if (channel) channel.ready(port);
-  else process.stdout.write(`latchkey: serving ${config.issuer} (listening on ${config.host}:${port})\n`);
 
   let closing = false;
   const shutdown = async (reason: string) => {
@@ -64,10 +73,17 @@ async function serveProcess(config: Config, opts: { worker: boolean }): Promise<
     await channel?.finalMetrics(lk.metrics.registry.snapshot());
     process.exit(clean ? 0 : 1);
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Drains at once if a signal came while listening started. Installed before the worker reports ready: the primary
+  // signals a worker only once it is ready, so no signal from it can meet a worker without this.
+  onStopSignal((reason) => void shutdown(reason));
   // A worker whose primary is gone (killed) drains and exits rather than serving on as an orphan.
-  if (opts.worker) process.on('disconnect', () => void shutdown('primary gone'));
+  if (opts.worker) {
+    process.on('disconnect', () => void shutdown('primary gone'));
+    if (!process.connected) void shutdown('primary gone');
+  }
+  if (closing) return;
+  if (channel) channel.ready(port);
+  else process.stdout.write(`latchkey: serving ${config.issuer} (listening on ${config.host}:${port})\n`);
 }
 
 /**

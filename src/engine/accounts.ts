@@ -34,3 +34,36 @@ export async function findAccount(ctx: Pick<EngineContext, 'accounts' | 'tenant'
   const name = claims.preferred_username;
   return { id: sub, username: typeof name === 'string' ? name : sub, claims: { ...claims, sub }, disabled: false };
 }
+
+/**
+ * An embedding application's account, looked up before a store transaction for use inside it.
+ *
+ * ctx.accounts is the host's code: it may do slow I/O, or use Latchkey (so the store) itself. Called inside a
+ * transaction it would hold the transaction (on SQLite the write lock) open while it runs, and a store call of its
+ * own would wait for the transaction that waits for it: on SQLite, one connection behind a mutex, a deadlock. So the
+ * grants look the host's account up before their transaction (prefetchAccount) and issue with what it answered
+ * (accountInTransaction); the tenant's users table is still read inside, through the transaction.
+ */
+export interface PrefetchedAccount {
+  sub: string;
+  account: Account | undefined;
+}
+
+/** The host's account of sub, when there is a host (ctx.accounts) and the issuance will need it; else undefined. */
+export async function prefetchAccount(ctx: Pick<EngineContext, 'accounts' | 'tenant' | 'store'>, sub: string | null | undefined, needed: boolean): Promise<PrefetchedAccount | undefined> {
+  if (!ctx.accounts || !needed || sub === null || sub === undefined) return undefined;
+  return { sub, account: await findAccount(ctx, ctx.store, sub) };
+}
+
+/** Inside a transaction: the users table through tx, or the host's account prefetched for this sub (never a host call). */
+export async function accountInTransaction(
+  ctx: Pick<EngineContext, 'accounts' | 'tenant'>,
+  tx: Pick<Store, 'findUserById'>,
+  sub: string,
+  prefetched: PrefetchedAccount | undefined,
+): Promise<Account | undefined> {
+  if (!ctx.accounts) return findAccount(ctx, tx, sub);
+  if (prefetched?.sub === sub) return prefetched.account;
+  // A programming error, not a protocol one: the grant must call prefetchAccount before its transaction.
+  throw new Error(`the host account of ${sub} was not looked up before the store transaction`);
+}

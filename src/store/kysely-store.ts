@@ -610,6 +610,10 @@ export class KyselyStore implements Store {
     const seen = (await this.fixed<CodeRow>('select * from "authorization_codes" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];
     return seen && { code: toCode(seen), firstUse: false };
   }
+  async findCode(tenantId: string, hash: string) {
+    const r = await this.db.selectFrom('authorization_codes').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    return r && toCode(r);
+  }
 
   // tickets
   async insertTicket(t: TicketRecord) {

@@ -282,6 +282,8 @@ export interface CodeStore {
   insertCode(code: AuthorizationCodeRecord): Promise<void>;
   /** Atomically consume; returns { code, firstUse }. A second redemption returns firstUse=false with the record. */
   consumeCode(tenantId: string, hash: string, now: number): Promise<{ code: AuthorizationCodeRecord; firstUse: boolean } | undefined>;
+  /** Read a code without consuming it (to look up its user before the redeeming transaction). */
+  findCode(tenantId: string, hash: string): Promise<AuthorizationCodeRecord | undefined>;
 }
 
 /** A pending authorization request between the two steps (authorization -> issue/fail). */

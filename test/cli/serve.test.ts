@@ -41,12 +41,13 @@ async function freshFolder(): Promise<{ dir: string; env: Record<string, string>
   return { dir, env: url ? { LATCHKEY_DATABASE_URL: url } : {} };
 }
 
-async function serve(args: string[], env: Record<string, string> = {}, folder?: { dir: string; env: Record<string, string> }): Promise<Served> {
+async function serve(args: string[], env: Record<string, string> = {}, folder?: { dir: string; env: Record<string, string> }, detached = false): Promise<Served> {
   const { dir, env: dbEnv } = folder ?? (await freshFolder());
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const proc = spawn(process.execPath, [BIN, 'serve', ...args], {
     cwd: dir,
+    detached, // its own process group, to signal the primary and its workers at once
     env: { PATH: process.env.PATH, LATCHKEY_PORT: String(port), LATCHKEY_ISSUER: base, LATCHKEY_LOG_LEVEL: 'info', ...dbEnv, ...env },
   });
   let out = '';
@@ -121,6 +122,8 @@ function slowTokenRequest(port: number, auth: string, body: string) {
     });
     req.on('error', rej);
   });
+  // A test that fails before awaiting the response must not leave its rejection unhandled (it is still awaited).
+  response.catch(() => {});
   const half = Math.floor(body.length / 2);
   req.write(body.slice(0, half));
   return { response, finish: () => req.end(body.slice(half)) };
@@ -163,6 +166,37 @@ describe('latchkey serve: graceful shutdown', () => {
       expect(await s.exited).toEqual({ code: 0, signal: null });
     });
   }
+
+  it('--workers 2: SIGTERM while the workers are still starting stops each of them cleanly (none is killed by the signal), and the process exits 0', async () => {
+    const s = await serve(['--workers', '2']);
+    // Both workers forked: each is loading its code, opening the database or listening, not yet ready. Whatever
+    // point each has reached when the signal comes, it must end with exit code 0, not by SIGTERM's default action.
+    await s.waitUntil((o) => (o.match(/"event":"worker_forked"/g) ?? []).length === 2, 'two forked workers');
+    s.proc.kill('SIGTERM');
+    const result = await s.exited;
+    const exits = [...s.out().matchAll(/"event":"worker_exit"[^\n]*/g)].map((m) => m[0]);
+    expect(exits, s.out()).toHaveLength(2);
+    for (const line of exits) expect(line).toMatch(/"code":0,"signal":null/);
+    expect(result, s.out()).toEqual({ code: 0, signal: null });
+  });
+
+  it('--workers 2: SIGTERM to every process at once (systemd, Ctrl-C) while the workers are starting stops the cluster cleanly, and the process exits 0', async () => {
+    const s = await serve(['--workers', '2'], {}, undefined, true);
+    await s.waitUntil((o) => (o.match(/"event":"worker_forked"/g) ?? []).length === 2, 'two forked workers');
+    // The primary first, so that it is shutting down when a worker stops on its own signal (as systemd's
+    // KillMode=control-group, which signals the main process first); then the whole group, the workers included.
+    const mark = s.out().length;
+    s.proc.kill('SIGTERM');
+    await s.waitFor(/"msg":"shutting down: draining every worker"/, mark);
+    process.kill(-s.proc.pid!, 'SIGTERM');
+    const result = await s.exited;
+    // Each worker stopped on its own listener (before listening, or draining), or was killed by the signal before
+    // any of its code ran (nothing was listening then); the primary counts either as clean.
+    const exits = [...s.out().matchAll(/"event":"worker_exit"[^\n]*/g)].map((m) => m[0]);
+    expect(exits, s.out()).toHaveLength(2);
+    for (const line of exits) expect(line).toMatch(/"code":0,"signal":null|"code":null,"signal":"SIGTERM"/);
+    expect(result, s.out()).toEqual({ code: 0, signal: null });
+  });
 });
 
 describe('latchkey serve --workers N (node:cluster)', () => {

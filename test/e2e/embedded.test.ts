@@ -199,3 +199,121 @@ describe('createLatchkey: a node:http request handler mounted at the issuer\'s p
     }
   });
 });
+
+/**
+ * The host's findAccount is its own code: it may be slow or use Latchkey's store itself. The engine never calls it
+ * with a store transaction open (on SQLite, one connection behind a mutex, a store call of its own would deadlock).
+ */
+describe('createLatchkey: findAccount runs outside every store transaction', () => {
+  let dir: string;
+  let databaseUrl: string;
+  let auth: LatchkeyInstance;
+  let server: Server;
+  let origin: string;
+  let rp: { clientId: string; clientSecret: string };
+  let config: client.Configuration;
+  const accounts: Record<string, Record<string, unknown>> = {
+    'd-9': { preferred_username: 'dora', name: 'Dora', email: 'dora@example.com', email_verified: true },
+  };
+  const calls: { sub: string; openTransactions: number }[] = [];
+  let failLookups = false;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-accounts-'));
+    databaseUrl = await testDatabaseUrl(dir);
+    const port = await freePort();
+    origin = `http://127.0.0.1:${port}`;
+    auth = await createLatchkey({
+      config: { issuer: `${origin}/sso`, dataDir: dir, databaseUrl, keyEncryptionKey: secret(), logLevel: 'silent' },
+      findAccount: async (sub) => {
+        // The probe: transactions open on Latchkey's store right now (its own count; requests here are one at a time).
+        const openTransactions = (auth.latchkey.store as unknown as { openTransactions: number }).openTransactions;
+        calls.push({ sub, openTransactions });
+        if (openTransactions !== 0) throw new Error('findAccount called inside a store transaction');
+        // A host that uses Latchkey's store itself, then does slow I/O of its own.
+        await auth.latchkey.store.findClient('default', rp.clientId);
+        await new Promise((r) => setTimeout(r, 5));
+        if (failLookups) throw new Error('the host\'s user database is down');
+        return accounts[sub] ?? null;
+      },
+      authenticate: async (username, password) => (username === 'dora' && password === 'dora-password' ? 'd-9' : null),
+      backgroundJobs: false,
+    });
+    const { json } = await registerClient(await auth.context(), {
+      redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token', 'password'], insecure_password_grant: true,
+      scope: 'openid profile email offline_access', skip_consent: true,
+    });
+    rp = { clientId: json.client_id as string, clientSecret: json.client_secret as string };
+    server = createServer((req, res) => auth.handler(req, res));
+    await new Promise<void>((ok) => server.listen(port, '127.0.0.1', ok));
+    config = await client.discovery(new URL(`${origin}/sso`), rp.clientId, rp.clientSecret, client.ClientSecretBasic(rp.clientSecret), { execute: [client.allowInsecureRequests] });
+  });
+  afterAll(async () => {
+    if (server) await new Promise((ok) => server.close(ok));
+    await auth?.close();
+    await dropTestDatabase(databaseUrl);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A code for dora whose ID tokens are to carry claims by name (OIDC Core §5.5): the token endpoint reads the account. */
+  async function codeFor(verifier: string) {
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: CB, scope: 'openid offline_access', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      claims: JSON.stringify({ id_token: { name: null, email: { essential: true } } }),
+    });
+    return new Agent(origin).authorize(url.href, 'dora', 'dora-password');
+  }
+
+  it('OIDC Core §5.5: code exchange and refresh put the host\'s claims in the ID token, the account looked up with no transaction open', async () => {
+    const verifier = client.randomPKCECodeVerifier();
+    const cb = await codeFor(verifier);
+    calls.length = 0;
+    const tokens = await client.authorizationCodeGrant(config, cb, { pkceCodeVerifier: verifier });
+    expect(calls.map((c) => c.sub)).toEqual(['d-9']); // the token endpoint did ask the host
+    expect(tokens.claims()).toMatchObject({ sub: 'd-9', name: 'Dora', email: 'dora@example.com' });
+    expect(tokens.claims()).not.toHaveProperty('preferred_username'); // only the claims asked for by name
+    expect(tokens.refresh_token).toBeTruthy();
+
+    calls.length = 0;
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(calls.map((c) => c.sub)).toEqual(['d-9']);
+    expect(refreshed.claims()).toMatchObject({ sub: 'd-9', name: 'Dora', email: 'dora@example.com' });
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token); // rotated, as before
+
+    // The rest of what reads the host's accounts: UserInfo, the password grant (authenticate, then findAccount).
+    expect(await client.fetchUserInfo(config, refreshed.access_token, 'd-9')).toMatchObject({ sub: 'd-9' });
+    const pw = await postForm(`${origin}/sso/oauth/token`, { grant_type: 'password', username: 'dora', password: 'dora-password', scope: 'openid' }, { authorization: basic(rp.clientId, rp.clientSecret) });
+    expect(pw.status).toBe(200);
+    expect(calls.length).toBeGreaterThan(2);
+    expect(calls.filter((c) => c.openTransactions !== 0)).toEqual([]);
+  });
+
+  it('a findAccount that fails during the code exchange or a refresh fails the request before the code or refresh token is spent; it can be used again', async () => {
+    const verifier = client.randomPKCECodeVerifier();
+    const cb = await codeFor(verifier);
+    const code = cb.searchParams.get('code')!;
+    const redeem = () =>
+      postForm(`${origin}/sso/oauth/token`, { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier }, { authorization: basic(rp.clientId, rp.clientSecret) });
+    failLookups = true;
+    try {
+      const failed = await redeem();
+      expect(failed.status).toBe(500);
+    } finally {
+      failLookups = false;
+    }
+    const ok = await redeem();
+    expect(ok.status).toBe(200);
+    expect(ok.json.id_token).toBeTruthy();
+    const refresh = () => postForm(`${origin}/sso/oauth/token`, { grant_type: 'refresh_token', refresh_token: ok.json.refresh_token }, { authorization: basic(rp.clientId, rp.clientSecret) });
+    failLookups = true;
+    try {
+      expect((await refresh()).status).toBe(500);
+    } finally {
+      failLookups = false;
+    }
+    const refreshed = await refresh();
+    expect(refreshed.status).toBe(200); // not refused as a reused (rotated) refresh token
+    expect(refreshed.json.id_token).toBeTruthy();
+    expect(calls.filter((c) => c.openTransactions !== 0)).toEqual([]);
+  });
+});

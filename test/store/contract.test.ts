@@ -201,6 +201,16 @@ describe(`store contract (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' 
     expect(await store.consumeCode(A, 'unknown', NOW)).toBeUndefined();
   });
 
+  it('findCode reads a code without consuming it; another tenant\'s code is not found', async () => {
+    const c = code(A, id('code'), id('g'));
+    await store.insertCode(c);
+    expect(await store.findCode(A, c.hash)).toMatchObject({ hash: c.hash, consumedAt: null });
+    expect(await store.findCode(B, c.hash)).toBeUndefined();
+    expect(await store.findCode(A, 'unknown')).toBeUndefined();
+    expect((await store.consumeCode(A, c.hash, NOW))?.firstUse).toBe(true);
+    expect(await store.findCode(A, c.hash)).toMatchObject({ consumedAt: NOW });
+  });
+
   it(`consumeTicket is exactly-once: ${RACERS} concurrent calls, one winner`, async () => {
     const t = ticket(A, id('tk'));
     await store.insertTicket(t);

@@ -4,7 +4,8 @@ import { nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { checkSubset, loadResources, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
-import { issueUserTokens } from './issue.js';
+import { prefetchAccount } from '../accounts.js';
+import { issueUserTokens, needsAccount } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/; // RFC 7636 §4.1
@@ -28,6 +29,17 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
   if (code.length > 200) throw invalidGrant('LK2004', 'invalid authorization code');
   const requestedResources = resourceParams(params); // RFC 8707 §2.2; malformed values fail before the code is spent
   const hash = ctx.hasher.hash(code);
+
+  // An embedding application's account is looked up before the transaction, never inside it (accounts.ts), from a
+  // read of the code that spends nothing. Before rather than after: a lookup that fails then fails the request with
+  // the code unspent, as a failure inside the transaction does. What decides whether tokens are issued is unchanged
+  // and stays inside the transaction: the code's checks and the grant's revocation (disabling or deleting a user of
+  // the users table revokes their grants in its own transaction, so it is seen there whichever commits first).
+  const peek = ctx.accounts ? await ctx.store.findCode(ctx.tenant.id, hash) : undefined;
+  const peeked = peek && peek.clientId === client.clientId && peek.consumedAt === null && peek.expiresAt > now
+    ? (peek.data as { subject: string; scope: string[]; claims?: ClaimsRequest })
+    : undefined;
+  const account = peeked ? await prefetchAccount(ctx, peeked.subject, needsAccount(peeked.scope, peeked.claims)) : undefined;
 
   // Consume and issue in one transaction: a failure part-way leaves the code unused and nothing issued.
   const outcome = await ctx.store.transaction(async (tx) => {
@@ -84,6 +96,7 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
       sid: d.sid,
       nonce: d.nonce,
       claims: d.claims,
+      account,
     });
     return { body };
   });

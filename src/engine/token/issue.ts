@@ -1,5 +1,5 @@
 import type { ClientRecord, Store } from '../../store/types.js';
-import { findAccount } from '../accounts.js';
+import { accountInTransaction, type PrefetchedAccount } from '../accounts.js';
 import { mintAccessToken } from '../../tokens/access-token.js';
 import { newOrderedHandle, tokenKey } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
@@ -29,6 +29,8 @@ export interface UserGrant {
   keepRefreshToken?: string;
   /** OIDC Core §5.5: claims asked for by name; UserInfo releases the userinfo ones, the ID token carries the id_token ones. */
   claims?: ClaimsRequest;
+  /** An embedding application's account, looked up before the transaction (accounts.ts prefetchAccount). */
+  account?: PrefetchedAccount;
 }
 
 /**
@@ -117,7 +119,7 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
   }
   if (g.target.scope.includes('openid')) {
     const wanted = g.claims?.id_token;
-    const user = wanted ? await findAccount(ctx, tx, g.subject) : undefined;
+    const user = wanted ? await accountInTransaction(ctx, tx, g.subject, g.account) : undefined;
     body.id_token = await mintIdToken(txCtx, {
       claims: user ? requestedUserClaims(wanted, user.claims) : undefined,
       client: g.client,
@@ -131,4 +133,9 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
     });
   }
   return body;
+}
+
+/** Whether issuing for this scope and claims request reads the user's account (the ID token's claims, OIDC Core §5.5). */
+export function needsAccount(scope: string[], claims: ClaimsRequest | undefined): boolean {
+  return scope.includes('openid') && Boolean(claims?.id_token);
 }
