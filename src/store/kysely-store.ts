@@ -611,7 +611,7 @@ export class KyselyStore implements Store {
     return seen && { code: toCode(seen), firstUse: false };
   }
   async findCode(tenantId: string, hash: string) {
-    const r = await this.db.selectFrom('authorization_codes').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
+    const r = (await this.fixed<CodeRow>('select * from "authorization_codes" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];
     return r && toCode(r);
   }
 
