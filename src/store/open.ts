@@ -133,6 +133,6 @@ async function openPostgres(url: string, poolSize: number): Promise<KyselyStore>
     closing = true;
     await db.destroy();
   });
-  store.enablePostgresBatching();
+  store.enablePostgresBatching(pool);
   return store;
 }
