@@ -12,6 +12,10 @@ import { SqliteDialect, type SqliteDialectConfig } from 'kysely';
  *   - Kysely's statements (BusyRetrySqliteDialect below): a BEGIN IMMEDIATE or a statement outside a transaction
  *     that failed with SQLITE_BUSY did nothing (SQLite rolled the statement back), so it is run again.
  * Past the deadline the SQLITE_BUSY error reaches the caller, which answers 503 (unavailable.ts).
+ * Readers do not wait for the write lock in WAL mode (only while another process recovers the log after a crash),
+ * so the direct read outside Kysely (KyselyStore.findToken's prepared statement) is not retried: it would answer 503.
+ * Why not lower busy_timeout around each flush only: SQLite applies the PRAGMA while compiling it, so a cached PRAGMA
+ * statement does not set it again, and preparing it costs ~4 µs, twice per flush.
  */
 
 /** How long a write waits for the write lock in all: what busy_timeout gave before (5 s). */
