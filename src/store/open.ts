@@ -1,11 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
+import { Kysely, PostgresDialect, type SqliteDatabase } from 'kysely';
 import type { Database } from './kysely-store.js';
 import { KyselyStore } from './kysely-store.js';
 import type { Store } from './types.js';
 import { BACKSTOP_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
+import { BusyRetrySqliteDialect } from './sqlite-busy.js';
 
 export interface OpenStoreOptions {
   /** sqlite:PATH, sqlite::memory:, or postgres://… (TLS through the URL: ?sslmode=verify-full&sslrootcert=PATH). */
@@ -50,7 +51,9 @@ async function openSqlite(path: string): Promise<KyselyStore> {
   // mode against process crashes (an OS crash may lose the last transactions, never corrupt the file).
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
-  database.pragma('busy_timeout = 5000');
+  // No waiting inside SQLite for another process's write lock (`serve --workers N`): its busy handler sleeps in the
+  // synchronous call and stalls the event loop. Writers retry on later turns instead, for 5 s (sqlite-busy.ts).
+  database.pragma('busy_timeout = 0');
   // 32 MiB of page cache (the default is 2 MiB): the token index takes random inserts, and once it outgrows the
   // cache every insert reads pages back from the OS.
   database.pragma('cache_size = -32768');
@@ -62,7 +65,7 @@ async function openSqlite(path: string): Promise<KyselyStore> {
     database.pragma('journal_size_limit = 67108864');
     checkpointer = startCheckpointer(resolve(path), { onError: (m) => process.emitWarning(`latchkey: WAL checkpoint failed: ${m}`) });
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const db = new Kysely<Database>({ dialect: new BusyRetrySqliteDialect({ database: withStatementCache(database) }, database) });
   const store = new KyselyStore(db, 'sqlite', async () => {
     await checkpointer?.stop();
     await db.destroy();
@@ -88,7 +91,8 @@ export function withStatementCache(database: BetterSqlite3.Database, max = 500):
       // Kysely opens transactions with a plain (deferred) BEGIN. With several processes on one file (`serve
       // --workers N`), a deferred transaction that reads and then writes fails with SQLITE_BUSY at once, without
       // waiting, when another process wrote in between (WAL snapshot upgrade); IMMEDIATE takes the write lock at
-      // BEGIN, where busy_timeout makes it wait its turn. In one process the driver serialises transactions anyway.
+      // BEGIN, where it waits its turn (retried, not slept: sqlite-busy.ts). In one process the driver serialises
+      // transactions anyway.
       if (sql === 'begin') sql = 'begin immediate';
       let stmt = cache.get(sql);
       if (!stmt) {

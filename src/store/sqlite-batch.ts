@@ -1,10 +1,13 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import { afterBusy, BUSY_DEADLINE_MS, isSqliteBusy } from './sqlite-busy.js';
 
 interface Pending {
   params: unknown[];
   resolve: (value: unknown) => void;
   reject: (e: unknown) => void;
   result?: unknown;
+  /** When this row's first attempt met another process's write lock (performance.now()). */
+  busySince?: number;
 }
 
 /**
@@ -14,10 +17,17 @@ interface Pending {
  * the cost of each token (bench/README.md). better-sqlite3 is synchronous, so the flush runs whole between two
  * awaits of any other query; it waits while a Kysely transaction is open on the shared connection (that
  * transaction spans awaits, and our rows must not land inside it).
+ *
+ * Another process on the same file (`serve --workers N`) may hold the write lock: the connection does not wait for
+ * it (busy_timeout 0, sqlite-busy.ts), the transaction fails at BEGIN IMMEDIATE with SQLITE_BUSY, and the batch
+ * goes back to the head of the queue for a later turn, joined by the rows queued meanwhile; its callers are
+ * answered when it commits, or with the SQLITE_BUSY error once they waited busyDeadlineMs.
  */
 export class SqliteInsertBatcher {
   private queue: Pending[] = [];
   private scheduled = false;
+  /** Consecutive flushes that met SQLITE_BUSY: the back-off before the next (sqlite-busy.ts afterBusy). */
+  private busyAttempts = 0;
   private prepared: { stmt: BetterSqlite3.Statement; many: (rows: Pending[]) => void } | undefined;
 
   constructor(
@@ -26,6 +36,8 @@ export class SqliteInsertBatcher {
     private readonly transactionOpen: () => boolean,
     /** 'get': each caller gets the row its statement returned (an upsert's RETURNING), else undefined. */
     private readonly mode: 'run' | 'get' = 'run',
+    /** How long a row waits for another process's write lock before its caller gets the SQLITE_BUSY error. */
+    private readonly busyDeadlineMs = BUSY_DEADLINE_MS,
   ) {}
 
   /** Prepared on first use: the table exists only once migrations ran. */
@@ -36,7 +48,9 @@ export class SqliteInsertBatcher {
       const many = this.db.transaction((rows: Pending[]) => {
         for (const r of rows) r.result = get ? stmt.get(...r.params) : stmt.run(...r.params);
       });
-      this.prepared = { stmt, many };
+      // IMMEDIATE: the write lock is taken at BEGIN, so a busy database fails the batch before any row ran (a
+      // deferred BEGIN would meet it at the first INSERT; either way better-sqlite3 rolls back what ran).
+      this.prepared = { stmt, many: many.immediate };
     }
     return this.prepared;
   }
@@ -68,22 +82,45 @@ export class SqliteInsertBatcher {
     try {
       p = this.p;
     } catch (e) {
+      if (isSqliteBusy(e)) return this.retryLater(batch, e); // the schema could not be read yet
       for (const x of batch) x.reject(e);
       return;
     }
     try {
       p.many(batch);
-      for (const x of batch) x.resolve(this.mode === 'get' ? x.result : undefined);
-    } catch {
+    } catch (e) {
+      // Contention is no bad row: never answer it row by row (each would fail alike, as the client's error).
+      if (isSqliteBusy(e)) return this.retryLater(batch, e);
       // One bad row must not fail its neighbours: write them one by one to find it.
-      for (const x of batch) {
+      for (let i = 0; i < batch.length; i++) {
+        const x = batch[i]!;
         try {
           x.resolve(this.mode === 'get' ? p.stmt.get(...x.params) : (p.stmt.run(...x.params), undefined));
         } catch (e) {
+          if (isSqliteBusy(e)) return this.retryLater(batch.slice(i), e);
           x.reject(e);
         }
       }
+      this.busyAttempts = 0;
+      return;
     }
+    this.busyAttempts = 0;
+    for (const x of batch) x.resolve(this.mode === 'get' ? x.result : undefined);
+  }
+
+  /** Another process holds the write lock: rows back to the head of the queue, tried again on a later turn. */
+  private retryLater(rows: Pending[], busy: unknown): void {
+    const now = performance.now();
+    const keep: Pending[] = [];
+    for (const x of rows) {
+      x.busySince ??= now;
+      if (now - x.busySince >= this.busyDeadlineMs) x.reject(busy);
+      else keep.push(x);
+    }
+    this.queue = keep.length ? keep.concat(this.queue) : this.queue;
+    if (!this.queue.length || this.scheduled) return;
+    this.scheduled = true;
+    afterBusy(this.busyAttempts++, () => this.flush());
   }
 }
 

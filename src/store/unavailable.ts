@@ -1,6 +1,7 @@
 /**
  * Whether an error says the database could not be reached, as opposed to a bug or a bad statement: the connection
- * was refused, reset, timed out or ended, or the server is shutting down or starting (SQLSTATE class 08, 57P01–57P03).
+ * was refused, reset, timed out or ended, or the server is shutting down or starting (SQLSTATE class 08, 57P01–57P03),
+ * or SQLite's write lock stayed with another process past the wait (SQLITE_BUSY).
  * Callers answer 503 (retry later) for these instead of 500. Store-neutral: it reads only error codes and messages.
  */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03']);
@@ -23,6 +24,8 @@ export function isStoreUnavailable(e: unknown): boolean {
   for (let err = e, depth = 0; err && typeof err === 'object' && depth < 5; err = (err as { cause?: unknown }).cause, depth++) {
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && (NETWORK_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+    // Another process held SQLite's write lock for the whole wait (sqlite-busy.ts): contention, not a bug.
+    if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return true;
     const message = (err as { message?: unknown }).message;
     if (typeof message === 'string' && MESSAGES.test(message)) return true;
     // AggregateError (a connect to every address of a host failed)

@@ -21,4 +21,11 @@ describe('database unavailable vs. server bug', () => {
     expect(bug).toMatchObject({ status: 500, resultCode: 'LK0001' });
     expect(JSON.parse(bug.responseContent).error).toBe('server_error');
   });
+
+  it('SQLite: a write lock another process held past the wait (SQLITE_BUSY and its extended codes) is the database being unavailable; a constraint is not', () => {
+    const err = (code: string) => Object.assign(new Error('database is locked'), { code });
+    for (const code of ['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY']) expect(isStoreUnavailable(err(code)), code).toBe(true);
+    for (const code of ['SQLITE_CONSTRAINT_PRIMARYKEY', 'SQLITE_ERROR', 'SQLITE_LOCKED']) expect(isStoreUnavailable(err(code)), code).toBe(false);
+    expect(internalErrorResult('X', err('SQLITE_BUSY'))).toMatchObject({ status: 503, resultCode: 'LK9501' });
+  });
 });
