@@ -24,6 +24,7 @@ import { migrateToLatest, pendingMigrations } from './migrations/index.js';
 import type { PurgeTarget } from './types.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { MultiRowInsertBatcher, SqliteInsertBatcher } from './sqlite-batch.js';
+import { isSqliteBusy } from './sqlite-busy.js';
 
 /* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
 interface TenantRow { id: string; issuer: string; settings: string; created_at: number }
@@ -387,9 +388,16 @@ export class KyselyStore implements Store {
     const database = this.sqliteDatabase;
     if (database && (this.inTransaction || this.openTransactions === 0)) {
       const stmt = preparedFor(database, f.sqlite);
-      if (stmt.reader) return stmt.all(...params) as R[];
-      stmt.run(...params);
-      return [];
+      try {
+        if (stmt.reader) return stmt.all(...params) as R[];
+        stmt.run(...params);
+        return [];
+      } catch (e) {
+        // busy_timeout is 0 (sqlite-busy.ts): outside a transaction, a statement that met another process's write
+        // lock did nothing, and Kysely's executor below retries it without blocking the event loop. Inside ours
+        // (BEGIN IMMEDIATE holds the lock) a BUSY cannot happen; anything else is the caller's error.
+        if (this.inTransaction || !isSqliteBusy(e)) throw e;
+      }
     }
     if (this.pgPool && !this.inTransaction) {
       return (await this.pgPool.query({ name: f.name, text: f.postgres, values: params as unknown[] })).rows as R[];

@@ -145,6 +145,19 @@ describe.skipIf(adminDatabaseUrl())('SQLite: another connection holding the writ
     await revoke;
     expect(log.slice(3)).toEqual(['a timer ran while the update waited', 'revoked']);
     expect((await store.findToken('default', 'existing'))?.revokedAt).toBe(5);
+
+    // A fixed-SQL write (a prepared statement run on the connection directly) that meets the lock falls back to
+    // Kysely's executor and waits the same way, instead of failing at once.
+    other.exec('begin immediate');
+    const ticket = store
+      .insertTicket({ tenantId: 'default', hash: 'fixed-sql-ticket', clientId: 'c', expiresAt: 10_000_000_000, consumedAt: null, data: {} })
+      .then(() => log.push('ticket stored'));
+    await turns();
+    log.push('a timer ran while the fixed write waited');
+    other.exec('commit');
+    await ticket;
+    expect(log.slice(5)).toEqual(['a timer ran while the fixed write waited', 'ticket stored']);
+    expect(await store.findTicket('default', 'fixed-sql-ticket')).toBeDefined();
   });
 
   it('Kysely on SQLite: past the deadline a transaction and an autocommit statement fail with SQLITE_BUSY (a 503), and nothing stays open', async () => {
