@@ -209,6 +209,11 @@ function clientRow(c: ClientRecord): ClientRow {
 const INSERT_TOKEN =
   'insert into "tokens" ("tenant_id", "hash", "kind", "client_id", "subject", "scope", "grant_id", "issued_at", "expires_at", "revoked_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
+const INSERT_GRANT = 'insert into "grants" ("tenant_id", "id", "client_id", "subject", "scope", "created_at", "revoked_at", "data", "sid") values (?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const grantParams = (g: GrantRecord) => [g.tenantId, g.id, g.clientId, g.subject, sc(g.scope), g.createdAt, g.revokedAt, j(g.data), g.sid ?? null];
+const INSERT_CODE = 'insert into "authorization_codes" ("tenant_id", "hash", "client_id", "grant_id", "expires_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?)';
+const codeParams = (c: AuthorizationCodeRecord) => [c.tenantId, c.hash, c.clientId, c.grantId, c.expiresAt, c.consumedAt, j(c.data)];
+
 /** Prepared statements of KyselyStore.fixed, per SQLite connection; the texts are constants, so the set is small. */
 const prepared = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
 function preparedFor(database: BetterSqlite3.Database, text: string): BetterSqlite3.Statement {
@@ -306,6 +311,8 @@ export class KyselyStore implements Store {
   private jtiBatcher: SqliteInsertBatcher | undefined;
   /** SQLite only: audit rows through one prepared statement (Kysely would compile a new multi-row insert per batch). */
   private auditBatcher: SqliteInsertBatcher | undefined;
+  /** SQLite only: a grant and its code as one unit, group-committed (insertGrantWithCode). */
+  private grantCodeBatcher: SqliteInsertBatcher | undefined;
   private openTransactions = 0;
 
   /** PostgreSQL only: group commit of token inserts made outside a transaction (see MultiRowInsertBatcher). */
@@ -345,6 +352,7 @@ export class KyselyStore implements Store {
       () => this.openTransactions > 0,
       'get',
     );
+    this.grantCodeBatcher = new SqliteInsertBatcher(database, [INSERT_GRANT, INSERT_CODE], () => this.openTransactions > 0);
     this.auditBatcher = new SqliteInsertBatcher(
       database,
       `insert into "audit_events" ("id", "tenant_id", "at", "type", "client_id", "subject", "ip", "result_code", "detail") values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -364,6 +372,7 @@ export class KyselyStore implements Store {
     } finally {
       if (--this.openTransactions === 0) {
         this.tokenBatcher?.resume();
+        this.grantCodeBatcher?.resume();
         this.auditBatcher?.resume();
         this.jtiBatcher?.resume();
       }
@@ -627,10 +636,7 @@ export class KyselyStore implements Store {
 
   // grants
   async insertGrant(g: GrantRecord) {
-    await this.fixed(
-      'insert into "grants" ("tenant_id", "id", "client_id", "subject", "scope", "created_at", "revoked_at", "data", "sid") values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [g.tenantId, g.id, g.clientId, g.subject, sc(g.scope), g.createdAt, g.revokedAt, j(g.data), g.sid ?? null],
-    );
+    await this.fixed(INSERT_GRANT, grantParams(g));
   }
   async listGrantsBySid(tenantId: string, sid: string) {
     return (await this.db.selectFrom('grants').selectAll().where('tenant_id', '=', tenantId).where('sid', '=', sid).orderBy('created_at').execute()).map(toGrant);
@@ -649,10 +655,17 @@ export class KyselyStore implements Store {
 
   // authorization codes
   async insertCode(c: AuthorizationCodeRecord) {
-    await this.fixed(
-      'insert into "authorization_codes" ("tenant_id", "hash", "client_id", "grant_id", "expires_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?)',
-      [c.tenantId, c.hash, c.clientId, c.grantId, c.expiresAt, c.consumedAt, j(c.data)],
-    );
+    await this.fixed(INSERT_CODE, codeParams(c));
+  }
+  async insertGrantWithCode(g: GrantRecord, c: AuthorizationCodeRecord) {
+    if (this.grantCodeBatcher) {
+      await this.grantCodeBatcher.insert([grantParams(g), codeParams(c)]);
+      return;
+    }
+    await this.transaction(async (tx) => {
+      await tx.insertGrant(g);
+      await tx.insertCode(c);
+    });
   }
   async consumeCode(tenantId: string, hash: string, now: number) {
     const won = (

@@ -2,6 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { afterBusy, BUSY_DEADLINE_MS, isSqliteBusy } from './sqlite-busy.js';
 
 interface Pending {
+  /** The statement's parameters; with several statements, one array per statement. */
   params: unknown[];
   resolve: (value: unknown) => void;
   reject: (e: unknown) => void;
@@ -22,17 +23,20 @@ interface Pending {
  * it (busy_timeout 0, sqlite-busy.ts), the transaction fails at BEGIN IMMEDIATE with SQLITE_BUSY, and the batch
  * goes back to the head of the queue for a later turn, joined by the rows queued meanwhile; its callers are
  * answered when it commits, or with the SQLITE_BUSY error once they waited busyDeadlineMs.
+ *
+ * With several statements (a grant and its authorization code), each caller's unit runs them all inside a
+ * savepoint of the batch transaction (better-sqlite3 nests transactions that way): all of a unit or none of it.
  */
 export class SqliteInsertBatcher {
   private queue: Pending[] = [];
   private scheduled = false;
   /** Consecutive flushes that met SQLITE_BUSY: the back-off before the next (sqlite-busy.ts afterBusy). */
   private busyAttempts = 0;
-  private prepared: { stmt: BetterSqlite3.Statement; many: (rows: Pending[]) => void } | undefined;
+  private prepared: { one: (row: Pending) => unknown; many: (rows: Pending[]) => void } | undefined;
 
   constructor(
     private readonly db: BetterSqlite3.Database,
-    private readonly sql: string,
+    private readonly sql: string | readonly string[],
     private readonly transactionOpen: () => boolean,
     /** 'get': each caller gets the row its statement returned (an upsert's RETURNING), else undefined. */
     private readonly mode: 'run' | 'get' = 'run',
@@ -43,14 +47,25 @@ export class SqliteInsertBatcher {
   /** Prepared on first use: the table exists only once migrations ran. */
   private get p() {
     if (!this.prepared) {
-      const stmt = this.db.prepare(this.sql);
       const get = this.mode === 'get';
+      let one: (row: Pending) => unknown;
+      if (typeof this.sql === 'string') {
+        const stmt = this.db.prepare(this.sql);
+        one = (r) => (get ? stmt.get(...r.params) : (stmt.run(...r.params), undefined));
+      } else {
+        const stmts = this.sql.map((text) => this.db.prepare(text));
+        // Inside the batch transaction a nested transaction is a savepoint: a unit that fails leaves nothing.
+        one = this.db.transaction((r: Pending) => {
+          stmts.forEach((stmt, i) => stmt.run(...(r.params[i] as unknown[])));
+          return undefined;
+        });
+      }
       const many = this.db.transaction((rows: Pending[]) => {
-        for (const r of rows) r.result = get ? stmt.get(...r.params) : stmt.run(...r.params);
+        for (const r of rows) r.result = one(r);
       });
       // IMMEDIATE: the write lock is taken at BEGIN, so a busy database fails the batch before any row ran (a
       // deferred BEGIN would meet it at the first INSERT; either way better-sqlite3 rolls back what ran).
-      this.prepared = { stmt, many: many.immediate };
+      this.prepared = { one, many: many.immediate };
     }
     return this.prepared;
   }
@@ -95,7 +110,7 @@ export class SqliteInsertBatcher {
       for (let i = 0; i < batch.length; i++) {
         const x = batch[i]!;
         try {
-          x.resolve(this.mode === 'get' ? p.stmt.get(...x.params) : (p.stmt.run(...x.params), undefined));
+          x.resolve(p.one(x));
         } catch (e) {
           if (isSqliteBusy(e)) return this.retryLater(batch.slice(i), e);
           x.reject(e);

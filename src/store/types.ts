@@ -280,6 +280,11 @@ export interface AuthorizationCodeRecord {
 
 export interface CodeStore {
   insertCode(code: AuthorizationCodeRecord): Promise<void>;
+  /**
+   * A new grant and its authorization code, both or neither (the authorization endpoint's step two). On SQLite,
+   * outside a transaction, group-committed with the other writes of the event-loop turn.
+   */
+  insertGrantWithCode(grant: GrantRecord, code: AuthorizationCodeRecord): Promise<void>;
   /** Atomically consume; returns { code, firstUse }. A second redemption returns firstUse=false with the record. */
   consumeCode(tenantId: string, hash: string, now: number): Promise<{ code: AuthorizationCodeRecord; firstUse: boolean } | undefined>;
   /** Read a code without consuming it (to look up its user before the redeeming transaction). */

@@ -211,6 +211,26 @@ describe(`store contract (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' 
     expect(await store.findCode(A, c.hash)).toMatchObject({ consumedAt: NOW });
   });
 
+  it('insertGrantWithCode stores both or neither: a unit whose code collides leaves no grant, and its neighbours commit', async () => {
+    const taken = code(A, id('code'), id('g'));
+    await store.insertCode(taken);
+    const [g1, g2, g3] = [id('g'), id('g'), id('g')];
+    const [c1, c3] = [code(A, id('code'), g1), code(A, id('code'), g3)];
+    // Queued in one turn: on SQLite one group commit, each unit in a savepoint of it.
+    const results = await Promise.allSettled([
+      store.insertGrantWithCode(grant(A, g1), c1),
+      store.insertGrantWithCode(grant(A, g2), code(A, taken.hash, g2)),
+      store.insertGrantWithCode(grant(A, g3), c3),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await store.findGrant(A, g1)).toMatchObject({ id: g1, scope: ['openid'], data: { k: 1 } });
+    expect(await store.findCode(A, c1.hash)).toMatchObject({ grantId: g1, consumedAt: null });
+    expect(await store.findGrant(A, g2)).toBeUndefined();
+    expect((await store.findCode(A, taken.hash))?.grantId).toBe(taken.grantId);
+    expect(await store.findGrant(A, g3)).toBeDefined();
+    expect(await store.findCode(A, c3.hash)).toBeDefined();
+  });
+
   it(`consumeTicket is exactly-once: ${RACERS} concurrent calls, one winner`, async () => {
     const t = ticket(A, id('tk'));
     await store.insertTicket(t);

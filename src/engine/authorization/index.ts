@@ -1,4 +1,4 @@
-import type { ClientRecord } from '../../store/types.js';
+import type { AuthorizationCodeRecord, ClientRecord, GrantRecord } from '../../store/types.js';
 import { findAccount } from '../accounts.js';
 import { type IssuedAccessToken, mintAccessToken } from '../../tokens/access-token.js';
 import { newHandle, newOrderedHandle } from '../../tokens/handles.js';
@@ -311,45 +311,50 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
   let at: IssuedAccessToken | undefined;
   let atTarget: TokenTarget | undefined;
   const resources = req.resources ?? [];
-  await ctx.store.transaction(async (tx) => {
-    await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources }, sid: input.sid ?? null });
-    if (code !== undefined) {
-      await tx.insertCode({
-        tenantId: ctx.tenant.id,
-        hash: ctx.hasher.hash(code),
-        clientId: req.clientId,
-        grantId,
-        expiresAt: now + ctx.tenant.settings.authorizationCodeTtl,
-        consumedAt: null,
-        data: {
-          subject: input.subject,
-          scope,
-          redirectUri: req.redirectUri,
-          redirectUriSent: req.redirectUriSent,
-          codeChallenge: req.codeChallenge,
-          nonce: req.nonce,
-          authTime: input.authTime,
-          acr,
-          amr: input.amr,
-          sid: input.sid,
-          claims: req.claims,
-          ...(req.dpopJkt ? { dpopJkt: req.dpopJkt } : {}), // RFC 9449 §10
-          resources, // RFC 8707 §2.1: applicable to the full grant
-        },
-      });
-    }
-    if (parts.includes('token')) {
-      // RFC 6749 §4.2.2: an access token straight from the authorization endpoint; never a refresh token.
-      // RFC 8707 §2.1: in the implicit flow the requested resources are that access token's audience.
-      const txCtx = { ...ctx, store: tx };
-      atTarget = await tokenTarget(txCtx, t.client, { resources: await loadResources(txCtx, t.client, resources), scope, scopeRequested: false });
-      at = await mintAccessToken(txCtx, {
-        client: t.client, subject: input.subject, scope: atTarget.scope, audience: atTarget.audience, format: atTarget.format,
-        lifetime: atTarget.lifetime, grantId, authTime: input.authTime, acr, amr: input.amr, sid: input.sid,
-        extra: accessTokenClaimsRecord(req.claims),
-      });
-    }
-  });
+  const grant: GrantRecord = { tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources }, sid: input.sid ?? null };
+  const codeRecord: AuthorizationCodeRecord | undefined = code === undefined ? undefined : {
+    tenantId: ctx.tenant.id,
+    hash: ctx.hasher.hash(code),
+    clientId: req.clientId,
+    grantId,
+    expiresAt: now + ctx.tenant.settings.authorizationCodeTtl,
+    consumedAt: null,
+    data: {
+      subject: input.subject,
+      scope,
+      redirectUri: req.redirectUri,
+      redirectUriSent: req.redirectUriSent,
+      codeChallenge: req.codeChallenge,
+      nonce: req.nonce,
+      authTime: input.authTime,
+      acr,
+      amr: input.amr,
+      sid: input.sid,
+      claims: req.claims,
+      ...(req.dpopJkt ? { dpopJkt: req.dpopJkt } : {}), // RFC 9449 §10
+      resources, // RFC 8707 §2.1: applicable to the full grant
+    },
+  };
+  if (codeRecord && !parts.includes('token')) {
+    // The code flow's usual case: the grant and its code, both or neither, group-committed on SQLite.
+    await ctx.store.insertGrantWithCode(grant, codeRecord);
+  } else {
+    await ctx.store.transaction(async (tx) => {
+      await tx.insertGrant(grant);
+      if (codeRecord) await tx.insertCode(codeRecord);
+      if (parts.includes('token')) {
+        // RFC 6749 §4.2.2: an access token straight from the authorization endpoint; never a refresh token.
+        // RFC 8707 §2.1: in the implicit flow the requested resources are that access token's audience.
+        const txCtx = { ...ctx, store: tx };
+        atTarget = await tokenTarget(txCtx, t.client, { resources: await loadResources(txCtx, t.client, resources), scope, scopeRequested: false });
+        at = await mintAccessToken(txCtx, {
+          client: t.client, subject: input.subject, scope: atTarget.scope, audience: atTarget.audience, format: atTarget.format,
+          lifetime: atTarget.lifetime, grantId, authTime: input.authTime, acr, amr: input.amr, sid: input.sid,
+          extra: accessTokenClaimsRecord(req.claims),
+        });
+      }
+    });
+  }
   const params: Record<string, string | undefined> = { code };
   if (at) {
     Object.assign(params, { access_token: at.token, token_type: 'Bearer', expires_in: String(at.expiresIn), scope: (atTarget?.scope ?? scope).join(' ') });
