@@ -1,11 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, type OpenedStore } from '../../src/store/open.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { OpenedStore } from '../../src/store/open.js';
 import type { ClientRecord, ManagementTokenRecord, SessionRecord, TokenRecord } from '../../src/store/types.js';
-import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+import { backend, id, useContractStore } from '../helpers/store-contract.js';
 
 /**
  * The store contract for the calls added with clients (issue 6): the client-assertion replay cache, management
@@ -15,7 +11,6 @@ import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
 
 const NOW = 1_700_000_000;
 const RACERS = 40;
-const id = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
 
 const token = (tenantId: string, extra: Partial<TokenRecord>): TokenRecord => ({
   tenantId, hash: id('h'), kind: 'refresh_token', clientId: 'c1', subject: 'alice', scope: ['openid'], grantId: null, issuedAt: NOW,
@@ -29,26 +24,13 @@ const mtoken = (extra: Partial<ManagementTokenRecord> = {}): ManagementTokenReco
   remainingUses: null, ...extra,
 });
 
-describe(`store contract, clients (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqlite'})`, () => {
-  let dir: string;
-  let url: string;
+describe(`store contract, clients (${backend})`, () => {
+  const contract = useContractStore();
   let store: OpenedStore;
   let A: string;
   let B: string;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
-    url = await testDatabaseUrl(dir);
-    store = await openStore({ url });
-  });
-  afterAll(async () => {
-    await store?.close();
-    if (url) await dropTestDatabase(url);
-    rmSync(dir, { recursive: true, force: true });
-  });
   beforeEach(() => {
-    A = id('tenant-a');
-    B = id('tenant-b');
+    ({ store, A, B } = contract);
   });
 
   it(`rememberJti is exactly-once: ${RACERS} concurrent calls, one true`, async () => {

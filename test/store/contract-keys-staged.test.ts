@@ -1,12 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { keyStates } from '../../src/keys/keystore.js';
-import { openStore, type OpenedStore } from '../../src/store/open.js';
+import type { OpenedStore } from '../../src/store/open.js';
 import type { SigningKeyRecord } from '../../src/store/types.js';
-import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+import { backend, id, useContractStore } from '../helpers/store-contract.js';
 
 /**
  * The store contract for staged key activation (issue 8): a staged key is stored with its activation time and
@@ -15,30 +11,17 @@ import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
  */
 
 const NOW = 1_700_000_000;
-const id = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
 const key = (tenantId: string, kid: string, alg: string, activatesAt?: number): SigningKeyRecord => ({
   tenantId, kid, alg, status: 'active', publicJwk: { kty: 'EC', kid }, privateJwe: 'a.b.c.d.e', createdAt: NOW,
   ...(activatesAt === undefined ? {} : { activatesAt }),
 });
 
-describe(`store contract, staged key activation (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqlite'})`, () => {
-  let dir: string;
-  let url: string;
+describe(`store contract, staged key activation (${backend})`, () => {
+  const contract = useContractStore();
   let store: OpenedStore;
   let A: string;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
-    url = await testDatabaseUrl(dir);
-    store = await openStore({ url });
-  });
-  afterAll(async () => {
-    await store?.close();
-    if (url) await dropTestDatabase(url);
-    rmSync(dir, { recursive: true, force: true });
-  });
   beforeEach(() => {
-    A = id('tenant-a');
+    ({ store, A } = contract);
   });
 
   it('a staged key keeps its activation time and leaves the current key active; an immediate one demotes it', async () => {

@@ -1,9 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, type OpenedStore } from '../../src/store/open.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { OpenedStore } from '../../src/store/open.js';
 import type {
   AuthorizationCodeRecord,
   ClientRecord,
@@ -14,7 +10,7 @@ import type {
   TokenRecord,
   UserRecord,
 } from '../../src/store/types.js';
-import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+import { backend, id, useContractStore } from '../helpers/store-contract.js';
 
 /**
  * The store contract: every backend (SQLite on the first pass, PostgreSQL on the second; see
@@ -27,7 +23,6 @@ const NOW = 1_700_000_000;
 const FAR = 4_102_444_800;
 const RACERS = 50;
 
-const id = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
 
 const client = (tenantId: string, clientId: string, extra: Partial<ClientRecord> = {}): ClientRecord => ({
   tenantId,
@@ -93,31 +88,18 @@ const key = (tenantId: string, kid: string, alg: string): SigningKeyRecord => ({
   tenantId, kid, alg, status: 'active', publicJwk: { kty: 'EC', kid }, privateJwe: 'a.b.c.d.e', createdAt: NOW,
 });
 
-describe(`store contract (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqlite'})`, () => {
-  let dir: string;
-  let url: string;
-  let store: OpenedStore;
+describe(`store contract (${backend})`, () => {
   // Every test works in tenants of its own, so tests stay independent in one database.
+  const contract = useContractStore();
+  let store: OpenedStore;
   let A: string;
   let B: string;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
-    url = await testDatabaseUrl(dir);
-    store = await openStore({ url });
-  });
-  afterAll(async () => {
-    await store?.close();
-    if (url) await dropTestDatabase(url);
-    rmSync(dir, { recursive: true, force: true });
-  });
   beforeEach(() => {
-    A = id('tenant-a');
-    B = id('tenant-b');
+    ({ store, A, B } = contract);
   });
 
   it('reports its dialect and answers ping', async () => {
-    expect(store.dialect).toBe(url.startsWith('sqlite:') ? 'sqlite' : 'postgres');
+    expect(store.dialect).toBe(backend);
     await store.ping();
   });
 

@@ -1,11 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, type OpenedStore } from '../../src/store/open.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { OpenedStore } from '../../src/store/open.js';
 import type { DeviceCodeRecord, PushedRequestRecord } from '../../src/store/types.js';
-import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+import { backend, id, useContractStore } from '../helpers/store-contract.js';
 
 /**
  * The store contract for pushed authorization requests and device codes, on SQLite and (second pass)
@@ -13,7 +9,6 @@ import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
  */
 const NOW = 1_700_000_000;
 const RACERS = 50;
-const id = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
 
 const pushed = (tenantId: string, hash: string): PushedRequestRecord => ({
   tenantId, hash, clientId: 'c1', expiresAt: NOW + 60, consumedAt: null, data: { parameters: 'response_type=code&scope=openid' },
@@ -24,26 +19,13 @@ const device = (tenantId: string, hash: string, userCodeHash: string): DeviceCod
   createdAt: NOW, expiresAt: NOW + 600, subject: null, decidedAt: null, consumedAt: null, data: {},
 });
 
-describe(`store contract: PAR and device codes (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqlite'})`, () => {
-  let dir: string;
-  let url: string;
+describe(`store contract: PAR and device codes (${backend})`, () => {
+  const contract = useContractStore();
   let store: OpenedStore;
   let A: string;
   let B: string;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'latchkey-store-front-'));
-    url = await testDatabaseUrl(dir);
-    store = await openStore({ url });
-  });
-  afterAll(async () => {
-    await store?.close();
-    if (url) await dropTestDatabase(url);
-    rmSync(dir, { recursive: true, force: true });
-  });
   beforeEach(() => {
-    A = id('tenant-a');
-    B = id('tenant-b');
+    ({ store, A, B } = contract);
   });
 
   it(`consumePushedRequest is exactly-once: ${RACERS} concurrent calls, one winner; other tenants see nothing`, async () => {

@@ -1,44 +1,26 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, type OpenedStore } from '../../src/store/open.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { OpenedStore } from '../../src/store/open.js';
 import type { TokenRecord } from '../../src/store/types.js';
-import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+import { backend, id, useContractStore } from '../helpers/store-contract.js';
 
 /** The store contract for the token services' additions (migration 0002_token_services), on every backend. */
 
 const NOW = 1_700_000_000;
 const FAR = 4_102_444_800;
 const RACERS = 50;
-const id = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
 
 const refresh = (tenantId: string, hash: string, extra: Partial<TokenRecord> = {}): TokenRecord => ({
   tenantId, hash, kind: 'refresh_token', clientId: 'c1', subject: 'alice', scope: ['openid'], grantId: null, issuedAt: NOW,
   expiresAt: FAR, revokedAt: null, consumedAt: null, data: {}, ...extra,
 });
 
-describe(`store contract: resource servers and refresh policies (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqlite'})`, () => {
-  let dir: string;
-  let url: string;
+describe(`store contract: resource servers and refresh policies (${backend})`, () => {
+  const contract = useContractStore();
   let store: OpenedStore;
   let A: string;
   let B: string;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'));
-    url = await testDatabaseUrl(dir);
-    store = await openStore({ url });
-  });
-  afterAll(async () => {
-    await store?.close();
-    if (url) await dropTestDatabase(url);
-    rmSync(dir, { recursive: true, force: true });
-  });
   beforeEach(() => {
-    A = id('tenant-a');
-    B = id('tenant-b');
+    ({ store, A, B } = contract);
   });
 
   it('resource servers: create, find, list (by identifier), delete; per tenant', async () => {
