@@ -82,8 +82,8 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
    * Replies finished during one turn of the event loop are written together, in that turn's check phase, instead
    * of each as soon as its engine call settles. A write to a loopback or LAN peer that is idle in epoll costs the
    * writer a wake-up of that peer; written back to back, most of a turn's replies find their peers already awake.
-   * With 50 keep-alive connections this took introspection from ~169 to ~90-115 µs of server CPU per request and
-   * halved its kernel time (bench/README.md). A reply waits at most for the rest of the current turn.
+   * With 50 keep-alive connections this took introspection from ~148 to ~75 µs of server CPU per request
+   * (bench/README.md). A reply waits at most for the rest of the current turn.
    */
   const replies: { res: ServerResponse; status: number; headers: Record<string, string>; body: string }[] = [];
   function writeReplies() {
