@@ -169,9 +169,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
             username: live!.user.username,
           }),
         );
-      case 'issue': {
+      case 'issue':
         return sendEngineResult(reply, await authorizationIssue({ ticket, ...issueInput(live!) }, ctx), targets);
-      }
     }
   }
 
