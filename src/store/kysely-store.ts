@@ -209,6 +209,10 @@ function clientRow(c: ClientRecord): ClientRow {
 const INSERT_TOKEN =
   'insert into "tokens" ("tenant_id", "hash", "kind", "client_id", "subject", "scope", "grant_id", "issued_at", "expires_at", "revoked_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
+const tokenParams = (t: TokenRecord) => [
+  t.tenantId, t.hash, t.kind, t.clientId, t.subject, sc(t.scope), t.grantId, t.issuedAt, t.expiresAt, t.revokedAt, t.consumedAt, j(t.data),
+];
+
 const INSERT_GRANT = 'insert into "grants" ("tenant_id", "id", "client_id", "subject", "scope", "created_at", "revoked_at", "data", "sid") values (?, ?, ?, ?, ?, ?, ?, ?, ?)';
 const grantParams = (g: GrantRecord) => [g.tenantId, g.id, g.clientId, g.subject, sc(g.scope), g.createdAt, g.revokedAt, j(g.data), g.sid ?? null];
 const INSERT_CODE = 'insert into "authorization_codes" ("tenant_id", "hash", "client_id", "grant_id", "expires_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?)';
@@ -576,14 +580,10 @@ export class KyselyStore implements Store {
   async insertToken(t: TokenRecord) {
     if (this.pgTokenBatcher) return this.pgTokenBatcher.insert(t);
     if (this.tokenBatcher) {
-      await this.tokenBatcher.insert([
-        t.tenantId, t.hash, t.kind, t.clientId, t.subject, sc(t.scope), t.grantId, t.issuedAt, t.expiresAt, t.revokedAt, t.consumedAt, j(t.data),
-      ]);
+      await this.tokenBatcher.insert(tokenParams(t));
       return;
     }
-    await this.fixed(INSERT_TOKEN, [
-      t.tenantId, t.hash, t.kind, t.clientId, t.subject, sc(t.scope), t.grantId, t.issuedAt, t.expiresAt, t.revokedAt, t.consumedAt, j(t.data),
-    ]);
+    await this.fixed(INSERT_TOKEN, tokenParams(t));
   }
   async findToken(tenantId: string, hash: string) {
     // Every introspection, revocation and UserInfo call reads one token by key (see fixed()).
@@ -672,8 +672,8 @@ export class KyselyStore implements Store {
       await this.fixed<CodeRow>('update "authorization_codes" set "consumed_at" = ? where "tenant_id" = ? and "hash" = ? and "consumed_at" is null returning *', [now, tenantId, hash])
     )[0];
     if (won) return { code: toCode(won), firstUse: true };
-    const seen = (await this.fixed<CodeRow>('select * from "authorization_codes" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];
-    return seen && { code: toCode(seen), firstUse: false };
+    const seen = await this.findCode(tenantId, hash);
+    return seen && { code: seen, firstUse: false };
   }
   async findCode(tenantId: string, hash: string) {
     const r = (await this.fixed<CodeRow>('select * from "authorization_codes" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];

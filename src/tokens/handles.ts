@@ -28,6 +28,9 @@ export function newHandle(random: RandomSource, bytes = 32): string {
   return random(bytes).toString('base64url');
 }
 
+/** Unix milliseconds as the 48 bits that time-ordered ids (ordered handles, UUIDv7) start with. */
+const ms48 = (ms: number) => Math.max(0, Math.floor(ms)) % 2 ** 48;
+
 /**
  * A handle for a row of the tokens table (opaque access and refresh tokens, JWT ids): 12 hex digits of the issue
  * time in milliseconds, then `bytes` random bytes in base64url (256 bits by default; the time adds none and is
@@ -36,7 +39,7 @@ export function newHandle(random: RandomSource, bytes = 32): string {
  * insert with 200,000 rows (bench/README.md). The time is no secret: it is when the token was issued.
  */
 export function newOrderedHandle(random: RandomSource, ms: number, bytes = 32): string {
-  const t = (Math.max(0, Math.floor(ms)) % 2 ** 48).toString(16).padStart(12, '0');
+  const t = ms48(ms).toString(16).padStart(12, '0');
   return t + random(bytes).toString('base64url');
 }
 
@@ -79,7 +82,7 @@ export class Hasher {
  */
 export function uuidv7(ms: number): string {
   const b = Buffer.allocUnsafe(16);
-  b.writeUIntBE(Math.max(0, Math.floor(ms)) % 2 ** 48, 0, 6);
+  b.writeUIntBE(ms48(ms), 0, 6);
   pooled(10).copy(b, 6);
   b[6] = (b[6]! & 0x0f) | 0x70; // version 7
   b[8] = (b[8]! & 0x3f) | 0x80; // RFC 9562 variant
