@@ -1,4 +1,4 @@
-import type { FailReason } from '../engine/authorization/index.js';
+import { namesAnotherUser, type FailReason } from '../engine/authorization/index.js';
 import type { AuthorizationRequest } from '../engine/authorization/request.js';
 import { requestedClaimNames, SCOPE_CLAIMS } from '../engine/claims.js';
 import type { ClientRecord, ConsentRecord, SessionRecord } from '../store/types.js';
@@ -29,8 +29,8 @@ export interface InteractionState {
   user?: Account;
   consent?: ConsentRecord;
   now: number;
-  /** The sub the client knows a local user by (OIDC Core §8: pairwise clients get their own); identity when absent. */
-  subjectOf?: (localSub: string) => string;
+  /** The sub the client knows a local user by (OIDC Core §8: pairwise clients get their own). */
+  subjectOf: (localSub: string) => string;
 }
 
 /**
@@ -46,12 +46,11 @@ export function decide(s: InteractionState): Decision {
   if (r.prompt.includes('create') && !s.loggedInForTicket) return { kind: 'create' };
 
   let login = !live;
-  const named = r.idTokenHintSub ?? r.claimsSub;
   if (live && !s.loggedInForTicket) {
     if (r.prompt.includes('login')) login = true;
     // max_age=0 is prompt=login; otherwise re-authenticate once the last login is older than max_age.
     if (r.maxAge !== undefined && (r.maxAge === 0 || s.now - live.authTime > r.maxAge)) login = true;
-    if (named !== undefined && named !== (s.subjectOf ? s.subjectOf(live.subject) : live.subject)) {
+    if (namesAnotherUser(r, s.subjectOf(live.subject))) {
       if (none) return { kind: 'fail', reason: 'LOGIN_REQUIRED' };
       login = true;
     }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authorization, authorizationIssue, authorizationIssuePending } from '../../src/engine/authorization/index.js';
+import { authorization, authorizationFailPending, authorizationIssue, authorizationIssuePending } from '../../src/engine/authorization/index.js';
 import { token } from '../../src/engine/token/index.js';
 import { openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
 
@@ -65,6 +65,18 @@ describe('authorization: a validated request parked only when needed ({ defer: t
     expect(first.action).toBe('LOCATION');
     expect((await ticketRow(pending.ticket))?.consumedAt).not.toBeNull();
     expect((await authorizationIssuePending(pending, { subject, authTime: 1 }, t.ctx)).action).toBe('BAD_REQUEST');
+  });
+
+  it('OIDC Core §3.1.2.6: a prompt=none request that cannot be answered fails back to the client, and no ticket is written', async () => {
+    const r = await authorization({ parameters: `${request('e')}&prompt=none` }, t.ctx, { defer: true });
+    expect(r.action).toBe('NO_INTERACTION');
+    const failed = await authorizationFailPending(r.pending!, { reason: 'LOGIN_REQUIRED' }, t.ctx);
+    expect(failed.action).toBe('LOCATION');
+    const back = new URL(failed.responseContent);
+    expect(back.origin + back.pathname).toBe(CB);
+    expect(back.searchParams.get('error')).toBe('login_required');
+    expect(back.searchParams.get('state')).toBe('e');
+    expect(await ticketRow(r.pending!.ticket)).toBeUndefined();
   });
 
   it('an invalid request is answered as without defer: nothing pending', async () => {

@@ -290,12 +290,19 @@ export async function authorizationIssuePending(pending: PendingAuthorization, i
   }
 }
 
+/**
+ * OIDC Core §3.1.2.1 (id_token_hint), §5.5.1 (a sub value in the claims parameter): whether the request names a
+ * user other than the one given, by the sub this client knows them by (pairwise, §8). Both names must match when
+ * both are present. The engine's issue step refuses then; the built-in UI asks for a sign-in first.
+ */
+export function namesAnotherUser(req: Pick<AuthorizationRequest, 'claimsSub' | 'idTokenHintSub'>, clientSub: string): boolean {
+  return (req.claimsSub !== undefined && req.claimsSub !== clientSub) || (req.idTokenHintSub !== undefined && req.idTokenHintSub !== clientSub);
+}
+
 async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: EngineContext): Promise<AuthorizationResult> {
   const req = t.request;
   const target = targetOf(req, t.client);
-  // OIDC Core §3.1.2.1 (id_token_hint), §5.5.1 (sub value): never answer for another user than the one named.
-  const named = req.claimsSub ?? req.idTokenHintSub;
-  if (named !== undefined && named !== subjectFor(ctx, t.client, input.subject)) {
+  if (namesAnotherUser(req, subjectFor(ctx, t.client, input.subject))) {
     return await errorResponse(ctx, target, new OAuthError('login_required', 'the signed-in user is not the one the request named'), 'LK7015');
   }
   const acr = input.acr ?? ctx.tenant.settings.defaultAcr;
@@ -390,12 +397,26 @@ export type FailReason = keyof typeof FAIL_REASONS;
 
 /** Step two, failure: send the error back to the client in its response mode (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6). */
 export async function authorizationFail(input: { ticket: string; reason: FailReason; description?: string }, ctx: EngineContext): Promise<AuthorizationResult> {
+  return fail(input, ctx, () => consumeTicket(ctx, input.ticket));
+}
+
+/** authorizationFail for a request that was never parked (authorizationIssuePending's counterpart). */
+export async function authorizationFailPending(
+  pending: PendingAuthorization,
+  input: { reason: FailReason; description?: string },
+  ctx: EngineContext,
+): Promise<AuthorizationResult> {
+  if (pending.parked) return authorizationFail({ ...input, ticket: pending.ticket }, ctx);
+  return fail(input, ctx, async () => pending.loaded);
+}
+
+async function fail(input: { reason: FailReason; description?: string }, ctx: EngineContext, take: () => Promise<LoadedTicket | undefined>): Promise<AuthorizationResult> {
   try {
     const pair = Object.hasOwn(FAIL_REASONS, input.reason) ? FAIL_REASONS[input.reason] : undefined;
     if (!pair) {
       return jsonResult('BAD_REQUEST', 400, 'LK0004', { error: 'invalid_request', error_description: 'unknown reason' }) as AuthorizationResult;
     }
-    const t = await consumeTicket(ctx, input.ticket);
+    const t = await take();
     if (!t) return unknownTicket();
     const err = new OAuthError(pair[0], input.description?.slice(0, 200) ?? pair[1]);
     const rc = pair[0] === 'login_required' || pair[0] === 'consent_required' || pair[0] === 'interaction_required' ? 'LK3011' : 'LK3008';

@@ -4,6 +4,7 @@ import {
   authorizationFail,
   authorizationIssue,
   authorizationIssuePending,
+  authorizationFailPending,
   loadTicket,
   type AuthorizationResult,
   type LoadedTicket,
@@ -281,14 +282,19 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (r.action !== 'INTERACTION' && r.action !== 'NO_INTERACTION') return sendEngineResult(reply, r);
       const pending = r.pending!;
       const ticket = pending.ticket;
-      // Single sign-on: a signed-in user whose session and consent already cover the request is answered at once
-      // (the same decision the interaction would make, without the detour), and the request is never parked: no
-      // ticket row is written only to be consumed in this same request. Anything else parks it first.
+      // Answered at once, without parking the request (no ticket row written only to be consumed in this same
+      // request), when no page is needed: a signed-in user whose session and consent already cover it (single
+      // sign-on), or prompt=none, which issues or fails (login_required, …) the same way. Anything else parks it.
       const signedIn = parseCookies(req.headers.cookie)[sessionName(ctx)] !== undefined;
       if (!opts.interactionUrl && (r.action === 'NO_INTERACTION' || signedIn)) {
         const { d, live } = await decision(req, pending.loaded, false);
+        const targets = [origin(pending.loaded.request.redirectUri)];
         if (d.kind === 'issue') {
-          sendEngineResult(reply, await authorizationIssuePending(pending, issueInput(live!), ctx), [origin(pending.loaded.request.redirectUri)]);
+          sendEngineResult(reply, await authorizationIssuePending(pending, issueInput(live!), ctx), targets);
+          return reply;
+        }
+        if (d.kind === 'fail') {
+          sendEngineResult(reply, await authorizationFailPending(pending, { reason: d.reason }, ctx), targets);
           return reply;
         }
       }
@@ -297,10 +303,6 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         const to = `${opts.interactionUrl}${opts.interactionUrl.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(ticket)}`;
         return reply.code(303).header('Cache-Control', 'no-store').header('Location', to).send();
       }
-      const t = await loadTicket(ctx, ticket);
-      if (!t) return sendEngineResult(reply, r);
-      // prompt=none that could not be answered above: the engine's failure for the client (login_required, …).
-      if (r.action === 'NO_INTERACTION') return proceed(req, reply, ticket, t);
       // Otherwise a page is needed: on to the interaction URL, bound to this browser.
       reply.header('Set-Cookie', serializeCookie(bindName(ctx), binding(ticket), cookieOptions(ctx, ctx.tenant.settings.interactionTtl, `/interaction/${ticket}`)));
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
