@@ -262,6 +262,9 @@ function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[]
   if (m.subject_type === 'pairwise' && m.sector_identifier_uri === undefined) {
     const hosts = new Set(redirectUris.map((r) => new URL(r).host.toLowerCase()));
     if (hosts.size === 0) throw invalid('subject_type pairwise needs redirect_uris or a sector_identifier_uri to name its sector (OIDC Core §8.1)');
+    // A private-use scheme (com.example.app:/cb) has no host: every such app would share the empty sector and so
+    // the same subs, which pairwise exists to prevent.
+    if (hosts.has('')) throw invalid('subject_type pairwise with a redirect URI that has no host needs a sector_identifier_uri (OIDC Core §8.1)');
     if (hosts.size > 1) throw invalid('subject_type pairwise with redirect_uris on several hosts needs a sector_identifier_uri (OIDC Core §8.1)');
   }
 }

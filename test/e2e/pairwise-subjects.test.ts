@@ -1,3 +1,4 @@
+import { validateClientMetadata } from '../../src/engine/client-metadata.js';
 // Pairwise subject identifiers (OIDC Core §8, §8.1; OIDC Registration §2, §5), end to end over HTTP: the same
 // pairwise sub in the ID token, at UserInfo, at introspection and in JWT access tokens; one sub per sector.
 import { createServer, type Server } from 'node:http';
@@ -144,6 +145,13 @@ describe('pairwise subject identifiers', () => {
     });
     expect(put.status).toBe(400);
     expect((await put.json()).error).toBe('invalid_client_metadata');
+  });
+
+  it('OIDC Core §8.1: a pairwise client whose redirect URI has no host (a private-use scheme) must name its sector', () => {
+    const native = { redirect_uris: ['com.example.app:/cb'], application_type: 'native', token_endpoint_auth_method: 'none', subject_type: 'pairwise' };
+    expect(() => validateClientMetadata(native)).toThrow(/no host needs a sector_identifier_uri/);
+    expect(validateClientMetadata({ ...native, sector_identifier_uri: 'https://apps.example.com/sector.json' }).metadata.subjectType).toBe('pairwise');
+    expect(validateClientMetadata({ ...native, subject_type: 'public' }).metadata.subjectType).not.toBe('pairwise');
   });
 
   it('the pairwise salt is per tenant: the same user, sector and client metadata give another sub in another tenant', () => {
