@@ -15,6 +15,8 @@ import { registerCoreApiRoutes } from './routes/core-api.js';
 import { registerProtocolRoutes } from './mount.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { isStoreRejectedInput, isStoreUnavailable } from '../store/unavailable.js';
+import { internalErrorResult } from '../engine/result.js';
+import { sendResult } from './adapt.js';
 import { REDACT_PATHS, requestIdOf, safeUrl, serializeRequest } from '../ops/log.js';
 import type { MetricsSnapshot } from '../ops/metrics.js';
 
@@ -168,13 +170,8 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
     // Fastify's own client errors (an aborted or malformed body: ECONNRESET with a 4xx statusCode) are not the database.
     const clientError = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500;
     if (!clientError && isStoreUnavailable(err)) {
-      req.log.warn({ err }, 'database unavailable');
-      void reply
-        .code(503)
-        .header('Retry-After', '1')
-        .header('Cache-Control', 'no-store')
-        .type('application/json')
-        .send(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry later' }));
+      // The engine's own answer for an outage (503, Retry-After, LK9501), so both are the same and counted alike.
+      void sendResult(reply, internalErrorResult('INTERNAL_SERVER_ERROR', err, req.log));
       return;
     }
     const status = clientError ? err.statusCode! : isStoreRejectedInput(err) ? 400 : 500;
