@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, type Transaction, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, type PostgresPool, type Transaction, sql } from 'kysely';
 import type {
   AuthorizationCodeRecord,
   ManagementTokenRecord,
@@ -216,6 +216,8 @@ const tokenParams = (t: TokenRecord) => [
 const INSERT_GRANT = 'insert into "grants" ("tenant_id", "id", "client_id", "subject", "scope", "created_at", "revoked_at", "data", "sid") values (?, ?, ?, ?, ?, ?, ?, ?, ?)';
 const grantParams = (g: GrantRecord) => [g.tenantId, g.id, g.clientId, g.subject, sc(g.scope), g.createdAt, g.revokedAt, j(g.data), g.sid ?? null];
 const INSERT_CODE = 'insert into "authorization_codes" ("tenant_id", "hash", "client_id", "grant_id", "expires_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?)';
+/** PostgreSQL only (SQLite has no data-modifying WITH): a grant and its code in one statement. */
+const INSERT_GRANT_WITH_CODE = `with "g" as (${INSERT_GRANT}) ${INSERT_CODE}`;
 const codeParams = (c: AuthorizationCodeRecord) => [c.tenantId, c.hash, c.clientId, c.grantId, c.expiresAt, c.consumedAt, j(c.data)];
 
 /** Prepared statements of KyselyStore.fixed, per SQLite connection; the texts are constants, so the set is small. */
@@ -228,9 +230,33 @@ function preparedFor(database: BetterSqlite3.Database, text: string): BetterSqli
   return stmt;
 }
 
-/** What KyselyStore.fixed needs of a pg Pool. */
+/** What KyselyStore needs of a pg Pool: named statements (fixed) and, for transactions, a connection of its own. */
 export interface PgQueryable {
   query(q: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+  connect?(): Promise<PgPoolClient>;
+}
+
+/** A pooled pg connection (pg.PoolClient), as the store's PostgreSQL transactions use it. */
+export interface PgPoolClient {
+  query(q: string | { name: string; text: string; values: unknown[] }, values?: unknown[]): Promise<{ rows: unknown[]; command?: string }>;
+  /** pg: a truthy argument destroys the connection instead of returning it to the pool. */
+  release(destroy?: boolean): void;
+}
+
+/**
+ * A Kysely bound to one pooled connection for the length of a transaction the store opened itself (transaction()),
+ * cached per connection: the query builder's statements run on it unnamed, fixed() ones by name on the same
+ * connection. Kysely never releases it (its release is a no-op); the store does, once the transaction ended.
+ */
+const kyselyOnClient = new WeakMap<PgPoolClient, Kysely<Database>>();
+function kyselyOn(client: PgPoolClient): Kysely<Database> {
+  let db = kyselyOnClient.get(client);
+  if (!db) {
+    const held = { query: (text: string, values?: unknown[]) => client.query(text, values), release: () => {} };
+    const pool = { connect: async () => held, end: async () => {} } as unknown as PostgresPool;
+    kyselyOnClient.set(client, (db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })));
+  }
+  return db;
 }
 
 /**
@@ -366,6 +392,8 @@ export class KyselyStore implements Store {
 
   async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn(this);
+    const connect = this.pgPool?.connect;
+    if (connect && !this.pinned) return this.pgTransaction(() => connect.call(this.pgPool), fn);
     this.openTransactions++;
     try {
       return await (this.db as Kysely<Database>).transaction().execute((trx) => {
@@ -384,6 +412,47 @@ export class KyselyStore implements Store {
   }
 
   /**
+   * PostgreSQL: a transaction on a pooled connection the store holds itself rather than through Kysely's
+   * transaction(), whose connection is out of reach: so fixed() statements inside it run as named prepared
+   * statements too (parsed and planned once per connection). BEGIN, COMMIT and ROLLBACK as Kysely sends them; a
+   * connection whose ROLLBACK (or BEGIN, COMMIT) failed is destroyed, not returned to the pool.
+   */
+  private async pgTransaction<T>(connect: () => Promise<PgPoolClient>, fn: (tx: Store) => Promise<T>): Promise<T> {
+    const client = await connect();
+    let destroy = false;
+    // A statement the server refused has a SQLSTATE; anything else (a dead socket, a timeout) leaves the
+    // connection in an unknown state.
+    const failed = (e: unknown) => {
+      const code = e instanceof Error ? (e as { code?: unknown }).code : undefined;
+      if (!(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))) destroy = true;
+      return e;
+    };
+    try {
+      await client.query('begin').catch((e) => Promise.reject(failed(e)));
+      let out: T;
+      try {
+        const tx = new KyselyStore(kyselyOn(client), 'postgres', async () => {}, true, false, this.staleClients);
+        tx.pgClient = client;
+        out = await fn(tx);
+      } catch (e) {
+        await client.query('rollback').catch(() => {
+          destroy = true;
+        });
+        throw e;
+      }
+      const { command } = await client.query('commit').catch((e) => Promise.reject(failed(e)));
+      // PostgreSQL completes COMMIT with a ROLLBACK tag when an earlier error aborted the transaction.
+      if (command === 'ROLLBACK') throw new Error('the transaction was aborted by an earlier error and rolled back');
+      return out;
+    } finally {
+      client.release(destroy);
+    }
+  }
+
+  /** PostgreSQL, inside a transaction the store opened (pgTransaction): its connection. */
+  private pgClient: PgPoolClient | undefined;
+
+  /**
    * Run a statement whose text never varies (`?` placeholders; `*` stands for the table's columns, spelled out by
    * fixedText), without the query builder: building and compiling a query costs more than running these point reads
    * and single-row writes (bench/README.md).
@@ -394,7 +463,8 @@ export class KyselyStore implements Store {
    *   and plans it once per connection (a point read measured ~85 µs of client and server CPU instead of ~150).
    *   The columns are listed, never `*`: a column added by a newer instance's migration must not change a cached
    *   plan's result type (which PostgreSQL refuses).
-   * - Otherwise (a PostgreSQL transaction): the fixed text through Kysely's executor, on the transaction's connection.
+   * - PostgreSQL, inside the store's own transaction (pgTransaction): a named prepared statement on its connection.
+   * - Otherwise (a pinned store's transaction): the fixed text through Kysely's executor, on the transaction's connection.
    */
   private async fixed<R>(text: string, params: readonly unknown[]): Promise<R[]> {
     const f = fixedText(text);
@@ -412,6 +482,7 @@ export class KyselyStore implements Store {
         if (this.inTransaction || !isSqliteBusy(e)) throw e;
       }
     }
+    if (this.pgClient) return (await this.pgClient.query({ name: f.name, text: f.postgres, values: params as unknown[] })).rows as R[];
     if (this.pgPool && !this.inTransaction) {
       return (await this.pgPool.query({ name: f.name, text: f.postgres, values: params as unknown[] })).rows as R[];
     }
@@ -660,6 +731,12 @@ export class KyselyStore implements Store {
   async insertGrantWithCode(g: GrantRecord, c: AuthorizationCodeRecord) {
     if (this.grantCodeBatcher) {
       await this.grantCodeBatcher.insert([grantParams(g), codeParams(c)]);
+      return;
+    }
+    if (this.pgPool && !this.inTransaction) {
+      // PostgreSQL: one statement writes both rows (a data-modifying WITH runs to completion whether or not it is
+      // read), atomic on its own: one round trip instead of a transaction's four.
+      await this.fixed(INSERT_GRANT_WITH_CODE, [...grantParams(g), ...codeParams(c)]);
       return;
     }
     await this.transaction(async (tx) => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { type Kysely, sql } from 'kysely';
 import { loadConfig } from '../../src/config/load.js';
 import { Latchkey } from '../../src/server/latchkey.js';
 import { openStore } from '../../src/store/open.js';
@@ -62,6 +63,41 @@ describe.runIf(adminDatabaseUrl())('PostgreSQL backend', () => {
       expect(new Set(kids).size).toBe(1);
     } finally {
       await Promise.all(instances.map((lk) => lk.close()));
+    }
+  });
+
+  it("the store's own transactions: fixed statements run by name on the transaction's connection, a failed one rolls back and gives its connection back", async () => {
+    const { url } = await freshDatabase();
+    const store = await openStore({ url, poolSize: 1 });
+    try {
+      const grant = (id: string) => ({
+        tenantId: DEFAULT_TENANT, id, clientId: 'c', subject: 'u', scope: ['openid'], createdAt: 1, revokedAt: null, data: {}, sid: null,
+      });
+      // First, before anything outside a transaction has prepared the grants read on this (only) connection.
+      const named = await store.transaction(async (tx) => {
+        await tx.insertGrant(grant('kept'));
+        expect((await tx.findGrant(DEFAULT_TENANT, 'kept'))?.id).toBe('kept');
+        // pg_prepared_statements lists this session's named statements: the fixed() read above is one of them.
+        const db = (tx as unknown as { db: Kysely<unknown> }).db;
+        return (await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(db)).rows.map((r) => r.statement);
+      });
+      expect(named.some((t) => t.startsWith('select') && t.includes('from "grants"'))).toBe(true);
+      // With one connection in the pool, a transaction that did not release its connection would hang the next one.
+      for (let i = 0; i < 3; i++) {
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.insertGrant(grant(`g${i}`));
+            throw new Error('fails after a write');
+          }),
+        ).rejects.toThrow('fails after a write');
+        expect(await store.findGrant(DEFAULT_TENANT, `g${i}`)).toBeUndefined();
+      }
+      expect((await store.findGrant(DEFAULT_TENANT, 'kept'))?.id).toBe('kept');
+      // A statement the server refuses inside the transaction aborts it; the connection survives.
+      await expect(store.transaction(async (tx) => tx.insertGrant(grant('kept')))).rejects.toThrow(/duplicate key/);
+      expect(await store.listGrantsBySid(DEFAULT_TENANT, 'none')).toEqual([]);
+    } finally {
+      await store.close();
     }
   });
 });
