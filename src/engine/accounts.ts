@@ -1,5 +1,6 @@
 import type { EngineContext } from './context.js';
 import type { Store } from '../store/types.js';
+import { OAuthError } from './errors.js';
 
 /**
  * User accounts kept by an application that embeds Latchkey (createLatchkey's `findAccount`), used instead of the
@@ -67,3 +68,19 @@ export async function accountInTransaction(
   // A programming error, not a protocol one: the grant must call prefetchAccount before its transaction.
   throw new Error(`the host account of ${sub} was not looked up before the store transaction`);
 }
+
+/**
+ * Before tokens are issued for a user of the embedding application (a code redeemed, a refresh, a device code): the
+ * host's account, which must still exist. An account the host no longer finds (deleted, or disabled, which
+ * findAccount reports the same way) gets no more tokens: invalid_grant, as oidc-provider and Keycloak answer.
+ * Looked up before the store transaction (see prefetchAccount), and passed to it for the ID token's claims. With
+ * the tenant's users table there is nothing to look up here: deleting or disabling a user revokes their grants in
+ * the same transaction, which each grant's own revocation check sees.
+ */
+export async function liveHostAccount(ctx: Pick<EngineContext, 'accounts' | 'tenant' | 'store'>, sub: string | null | undefined): Promise<PrefetchedAccount | undefined> {
+  const prefetched = await prefetchAccount(ctx, sub, true);
+  if (prefetched && !prefetched.account) throw accountGone();
+  return prefetched;
+}
+
+export const accountGone = () => new OAuthError('invalid_grant', 'the account this grant was made for no longer exists', { resultCode: 'LK2011' });

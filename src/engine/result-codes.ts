@@ -29,6 +29,7 @@ export const resultCodes = {
   LK2008: 'The refresh token is invalid, expired, revoked or was issued to another client.',
   LK2009: 'A rotated refresh token was presented again; its whole family was revoked (RFC 9700 §4.14.2).',
   LK2010: 'The requested scope exceeds the scope originally granted (RFC 6749 §6).',
+  LK2011: 'The account the grant was made for is gone: the embedding application’s findAccount answered none (deleted or disabled).',
   // authorization endpoint
   LK3001: 'The authorization request needs user interaction (login or consent).',
   LK3002: 'The authorization request can be completed without interaction.',

@@ -316,4 +316,37 @@ describe('createLatchkey: findAccount runs outside every store transaction', () 
     expect(refreshed.json.id_token).toBeTruthy();
     expect(calls.filter((c) => c.openTransactions !== 0)).toEqual([]);
   });
+
+  it('an account the host no longer finds gets no more tokens: the code exchange and the refresh answer invalid_grant, whatever the scope', async () => {
+    // Plain scopes, no claims by name: the token endpoint still asks the host whether the account exists.
+    const verifier = client.randomPKCECodeVerifier();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: CB, scope: 'openid offline_access', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    const cb = await new Agent(origin).authorize(url.href, 'dora', 'dora-password');
+    const tokens = await client.authorizationCodeGrant(config, cb, { pkceCodeVerifier: verifier });
+    const second = await codeFor(verifier);
+    const saved = accounts['d-9']!;
+    delete accounts['d-9']; // deleted or disabled by the host: findAccount answers null
+    try {
+      calls.length = 0;
+      const refresh = await postForm(`${origin}/sso/oauth/token`, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }, { authorization: basic(rp.clientId, rp.clientSecret) });
+      expect(refresh.status).toBe(400);
+      expect(refresh.json).toMatchObject({ error: 'invalid_grant' });
+      expect(calls.map((c) => c.sub)).toEqual(['d-9']);
+      const redeem = await postForm(
+        `${origin}/sso/oauth/token`,
+        { grant_type: 'authorization_code', code: second.searchParams.get('code')!, redirect_uri: CB, code_verifier: verifier },
+        { authorization: basic(rp.clientId, rp.clientSecret) },
+      );
+      expect(redeem.status).toBe(400);
+      expect(redeem.json).toMatchObject({ error: 'invalid_grant' });
+      expect(redeem.json.access_token).toBeUndefined();
+    } finally {
+      accounts['d-9'] = saved;
+    }
+    // Refused, not spent: the refresh token works again once the account is back (a disabled account re-enabled).
+    const back = await postForm(`${origin}/sso/oauth/token`, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }, { authorization: basic(rp.clientId, rp.clientSecret) });
+    expect(back.status).toBe(200);
+  });
 });

@@ -73,6 +73,25 @@ describe('device authorization grant (RFC 8628), engine with an injected clock',
     expect((await poll(d.device_code)).body.error).toBe('invalid_grant'); // issued once
   });
 
+  it('an embedding application\'s account that is gone gets no tokens for an approved device code (LK2011); the code is not spent', async () => {
+    const d = await start('openid');
+    expect((await approve(d.user_code)).action).toBe('SUCCESS');
+    tick(10);
+    let found: Record<string, unknown> | null = null;
+    const asked: string[] = [];
+    const host = { ...t.ctx, accounts: { findAccount: async (sub: string) => (asked.push(sub), found) } };
+    const poll = (ctx: typeof t.ctx) => token({ parameters: new URLSearchParams({ grant_type: GRANT, device_code: d.device_code, client_id: tv.clientId }).toString() }, ctx);
+    const refused = await poll(host);
+    expect(refused.resultCode).toBe('LK2011');
+    expect(JSON.parse(refused.responseContent).error).toBe('invalid_grant');
+    expect(asked).toEqual([aliceSub]);
+    found = { name: 'Alice' };
+    tick(10);
+    const ok = await poll(host);
+    expect(ok.action).toBe('OK');
+    expect(JSON.parse(ok.responseContent).access_token).toBeTruthy();
+  });
+
   it('RFC 8628 §3.5: a denied request answers access_denied', async () => {
     const d = await start();
     expect((await deviceComplete({ userCode: d.user_code, result: 'ACCESS_DENIED' }, t.ctx)).action).toBe('SUCCESS');

@@ -4,8 +4,8 @@ import { nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { checkSubset, loadResources, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
-import { prefetchAccount } from '../accounts.js';
-import { issueUserTokens, needsAccount } from './issue.js';
+import { accountGone, prefetchAccount } from '../accounts.js';
+import { issueUserTokens } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/; // RFC 7636 §4.1
@@ -39,7 +39,8 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
   const peeked = peek && peek.clientId === client.clientId && peek.consumedAt === null && peek.expiresAt > now
     ? (peek.data as { subject: string; scope: string[]; claims?: ClaimsRequest })
     : undefined;
-  const account = peeked ? await prefetchAccount(ctx, peeked.subject, needsAccount(peeked.scope, peeked.claims)) : undefined;
+  // The host's account is looked up whatever the scope: tokens are issued only while it exists (liveHostAccount).
+  const account = peeked ? await prefetchAccount(ctx, peeked.subject, true) : undefined;
 
   // Consume and issue in one transaction: a failure part-way leaves the code unused and nothing issued.
   const outcome = await ctx.store.transaction(async (tx) => {
@@ -70,6 +71,7 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
     }
     const grant = await tx.findGrant(ctx.tenant.id, rec.grantId);
     if (!grant || grant.revokedAt !== null) return { error: invalidGrant('LK2004', 'the grant was revoked') };
+    if (ctx.accounts && !account?.account) return { error: accountGone() }; // the code stays spent, as below
     const txCtx = { ...ctx, store: tx };
     const granted = d.resources ?? [];
     let target;

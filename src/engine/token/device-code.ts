@@ -4,6 +4,7 @@ import { OAuthError } from '../errors.js';
 import { checkSubset, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
 import { issueUserTokens } from './issue.js';
+import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
 
 /**
@@ -28,6 +29,8 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   if (rec.status === 'denied') throw new OAuthError('access_denied', 'the user denied the request', { resultCode: 'LK7019' });
   if (rec.status === 'pending') throw new OAuthError('authorization_pending', 'the user has not decided yet', { resultCode: 'LK7017' });
 
+  // Library mode: the approving user's account must still exist (accounts.ts liveHostAccount).
+  await liveHostAccount(ctx, rec.subject);
   const outcome = await ctx.store.transaction(async (tx) => {
     const won = await tx.consumeDeviceCode(ctx.tenant.id, hash, now);
     if (!won || !won.subject) return undefined;

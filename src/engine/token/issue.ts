@@ -134,8 +134,3 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
   }
   return body;
 }
-
-/** Whether issuing for this scope and claims request reads the user's account (the ID token's claims, OIDC Core §5.5). */
-export function needsAccount(scope: string[], claims: ClaimsRequest | undefined): boolean {
-  return scope.includes('openid') && Boolean(claims?.id_token);
-}

@@ -5,8 +5,8 @@ import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
 import { checkSubset, loadResources, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
-import { issueUserTokens, needsAccount, refreshExpiry, refreshPolicy } from './issue.js';
-import { prefetchAccount } from '../accounts.js';
+import { issueUserTokens, refreshExpiry, refreshPolicy } from './issue.js';
+import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
 import { checkRefreshBinding } from '../token-binding.js';
 import { tokenKey } from '../../tokens/handles.js';
@@ -71,7 +71,8 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   // An embedding application's account, looked up before the transaction, never inside it (accounts.ts), and before
   // the retry below is claimed, so a failing lookup spends nothing. Whether tokens are issued is still decided
   // inside the transaction (the token's consumption, the grant's revocation), as before.
-  const account = await prefetchAccount(ctx, rec.subject, needsAccount(target.scope, d.claimsRequest));
+  // It must still exist (liveHostAccount): a refresh for an account the host no longer finds is refused.
+  const account = await liveHostAccount(ctx, rec.subject);
   // A retry within the interval is claimed only once the request is known to be good, so a bad one does not
   // use it up.
   let grace = false;
