@@ -73,6 +73,16 @@ export interface EngineContext {
 
 export const nowSeconds = (ctx: Pick<EngineContext, 'clock'>): number => Math.floor(ctx.clock() / 1000);
 
+/**
+ * RFC 8705 §5: the base that replaces this issuer in its mTLS endpoint aliases (configuration mtlsBaseUrl), or
+ * undefined when it has none. A tenant whose issuer lies under the server's gets its aliases under the same base.
+ */
+export function mtlsAliasBase(clients: Pick<ClientSettings, 'mtls'> | undefined, issuer: string): string | undefined {
+  const mtls = clients?.mtls;
+  if (!mtls || !(issuer === mtls.issuer || issuer.startsWith(`${mtls.issuer}/`))) return undefined;
+  return mtls.baseUrl + issuer.slice(mtls.issuer.length);
+}
+
 /** Every URL the server prints is built from the issuer, never from the request's Host header. */
 export function endpointsOf(issuer: string) {
   return {

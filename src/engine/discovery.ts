@@ -5,7 +5,7 @@ import { REGISTRABLE_RESPONSE_TYPES } from './client-metadata.js';
 import { ASYMMETRIC_ASSERTION_ALGS, HMAC_ASSERTION_ALGS } from './client-assertion.js';
 import { supportedClientAuthMethods } from './client-auth.js';
 import type { ClientSettings } from './client-settings.js';
-import { endpointsOf, type TenantSettings } from './context.js';
+import { endpointsOf, mtlsAliasBase, type TenantSettings } from './context.js';
 import { grantHandlers } from './token/index.js';
 import { DPOP_ALGS } from './bearer.js';
 
@@ -68,9 +68,9 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
   doc.revocation_endpoint_auth_methods_supported = doc.token_endpoint_auth_methods_supported; // RFC 7009 §2.1: public clients too
   doc.revocation_endpoint_auth_signing_alg_values_supported = doc.token_endpoint_auth_signing_alg_values_supported;
   // RFC 8705 §5: where clients using mutual TLS send their requests, when a separate mTLS host is configured.
-  const mtls = opts.clients?.mtls;
-  if (mtls && (issuer === mtls.issuer || issuer.startsWith(`${mtls.issuer}/`))) {
-    const a = endpointsOf(mtls.baseUrl + issuer.slice(mtls.issuer.length));
+  const aliasBase = mtlsAliasBase(opts.clients, issuer);
+  if (aliasBase !== undefined) {
+    const a = endpointsOf(aliasBase);
     doc.mtls_endpoint_aliases = {
       token_endpoint: a.token,
       ...(hasCodeFlow ? { userinfo_endpoint: a.userinfo, pushed_authorization_request_endpoint: a.pushedAuthorizationRequest } : {}),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
 import { bearerError, DPOP_ALGS } from './bearer.js';
-import { type EngineContext, nowSeconds } from './context.js';
+import { type EngineContext, mtlsAliasBase, nowSeconds } from './context.js';
 import { OAuthError } from './errors.js';
 
 /*
@@ -133,7 +133,10 @@ export async function verifyDpopProof(ctx: EngineContext, proof: string, req: Dp
   const { jti, htm, iat, ath } = payload;
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw invalidProof(site, 'the DPoP proof has no valid jti');
   if (htm !== req.htm) throw invalidProof(site, 'the DPoP proof is for another HTTP method'); // §4.3 step 8
-  if (typeof payload.htu !== 'string' || targetUri(payload.htu) !== htu) throw invalidProof(site, 'the DPoP proof is for another URI'); // step 9
+  // Step 9. A request to one of our endpoints may have come through its RFC 8705 §5 mTLS alias (a client authenticating
+  // with a certificate and binding tokens with DPoP, as FAPI 2.0 allows), which names the same endpoint: the proof's
+  // htu is then the alias. The replay key below stays the main URI, so one proof is not accepted once at each.
+  if (typeof payload.htu !== 'string' || !sameEndpoint(ctx, targetUri(payload.htu), htu)) throw invalidProof(site, 'the DPoP proof is for another URI');
   const now = nowSeconds(ctx);
   const window = ctx.tenant.settings.dpopProofWindow ?? DPOP_PROOF_WINDOW;
   if (typeof iat !== 'number' || iat < now - window || iat > now + window) throw invalidProof(site, 'the DPoP proof is too old or from the future'); // step 11
@@ -145,6 +148,15 @@ export async function verifyDpopProof(ctx: EngineContext, proof: string, req: Dp
   const key = ctx.hasher.hash(`${htu} ${jkt} ${jti}`);
   if (!(await ctx.store.rememberJti(ctx.tenant.id, 'dpop', key, iat + window + 1, now))) throw invalidProof(site, 'the DPoP proof was used before');
   return { jkt };
+}
+
+/** Whether a proof's htu names the request's URI: that URI itself, or, for one of this issuer's endpoints, its mTLS alias. */
+function sameEndpoint(ctx: EngineContext, proofHtu: string | undefined, htu: string): boolean {
+  if (proofHtu === undefined) return false;
+  if (proofHtu === htu) return true;
+  const issuer = ctx.tenant.issuer;
+  const base = mtlsAliasBase(ctx.clients, issuer);
+  return base !== undefined && htu.startsWith(`${issuer}/`) && proofHtu === base + htu.slice(issuer.length);
 }
 
 /** RFC 9449 §10: a dpop_jkt parameter is an RFC 7638 SHA-256 thumbprint, 43 base64url characters. */

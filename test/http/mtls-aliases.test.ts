@@ -1,4 +1,5 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
@@ -7,6 +8,14 @@ import { tlsFetch } from '../helpers/https-fetch.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
 import { insertRefreshFamily } from '../helpers/tokens.js';
 import { tokenKey } from '../../src/tokens/handles.js';
+
+/** A DPoP proof (RFC 9449 §4.2) by a fresh key, for a POST to url. */
+async function dpopProofFor(url: string): Promise<string> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  return new SignJWT({ htm: 'POST', htu: url, jti: randomUUID(), iat: Math.floor(Date.now() / 1000) })
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) })
+    .sign(privateKey);
+}
 
 const x5t = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url');
 
@@ -85,6 +94,57 @@ describe('RFC 8705 §5: mtls_endpoint_aliases (mtlsBaseUrl)', () => {
       const r = await tlsFetch({ ca: pki.ca.cert, ...tls })(`${alias}/oauth/userinfo`, { headers: { authorization: `Bearer ${tok.access_token}` } });
       expect(r.status).toBe(401);
     }
+  });
+
+  it('RFC 9449 §4.3 with RFC 8705 §5: certificate authentication at the alias and DPoP-bound tokens (as FAPI 2.0 allows); the proof names the alias URL, and is accepted once', async () => {
+    const clientId = (
+      await s.client({
+        redirect_uris: ['https://rp.example/cb'], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid offline_access',
+        token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=alias-app,O=Example', dpop_bound_access_tokens: true,
+      })
+    ).clientId;
+    const sub = await s.user('dpop-alia', 'dpop-alia-password');
+    const { refreshToken } = await insertRefreshFamily(s.ctx, { clientId, subject: sub });
+    const fetchWithCert = tlsFetch({ ca: pki.ca.cert, cert: good.cert, key: good.key });
+    const seen: { url: string; dpop: string | null }[] = [];
+    const recording = {
+      [oauth.customFetch]: (url: string, init: RequestInit) => {
+        seen.push({ url, dpop: new Headers(init.headers).get('dpop') });
+        return fetchWithCert(url, init as never);
+      },
+    };
+    const issuer = new URL(s.issuer);
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, recording));
+    const client: oauth.Client = { client_id: clientId, use_mtls_endpoint_aliases: true };
+    const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+    const tok = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.TlsClientAuth(), refreshToken, { ...recording, DPoP }));
+    expect(tok.token_type.toLowerCase()).toBe('dpop');
+    const atToken = seen.at(-1)!;
+    expect(atToken.url).toBe(`${alias}/oauth/token`);
+    expect(JSON.parse(Buffer.from(atToken.dpop!.split('.')[1]!, 'base64url').toString()).htu).toBe(`${alias}/oauth/token`);
+
+    // The same proof again, at the alias or at the main URL of the same endpoint: a replay (§11.1).
+    for (const url of [`${alias}/oauth/token`, s.url('/oauth/token')]) {
+      const again = await fetchWithCert(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: atToken.dpop! },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tok.refresh_token!, client_id: clientId }).toString(),
+      });
+      expect(again.status).toBe(400);
+      expect(((await again.json()) as { error: string }).error).toBe('invalid_dpop_proof');
+    }
+    // A proof for the alias of another endpoint is still another URI.
+    const wrong = await fetchWithCert(`${alias}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: await dpopProofFor(`${alias}/oauth/introspect`) },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tok.refresh_token!, client_id: clientId }).toString(),
+    });
+    expect(wrong.status).toBe(400);
+    expect(((await wrong.json()) as { error_description: string }).error_description).toMatch(/another URI/);
+
+    const info = await oauth.processUserInfoResponse(as, client, sub, await oauth.userInfoRequest(as, client, tok.access_token, { ...recording, DPoP }));
+    expect(seen.at(-1)!.url).toBe(`${alias}/oauth/userinfo`);
+    expect(info.sub).toBe(sub);
   });
 });
 
