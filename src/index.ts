@@ -38,6 +38,7 @@ export { userinfo } from './engine/userinfo.js';
 export type { UserInfoAction, UserInfoInput } from './engine/userinfo.js';
 export { endSessionRequest } from './engine/logout.js';
 export type { EndSessionAction, EndSessionResult } from './engine/logout.js';
+export { logoutTiedToSession } from './engine/logout.js';
 export { discoveryDocument } from './engine/discovery.js';
 export type { EngineContext, TenantSettings } from './engine/context.js';
 export type { Result, EngineLogger } from './engine/result.js';

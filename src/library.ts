@@ -3,10 +3,11 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 import { ConfigError, validateConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import type { AccountSource } from './engine/accounts.js';
-import { authorizationFail, authorizationIssue, loadTicket, type AuthorizationIssueInput, type AuthorizationResult, type FailReason } from './engine/authorization/index.js';
+import { authorizationFail, authorizationIssue, loadTicket, namesAnotherUser, type AuthorizationIssueInput, type AuthorizationResult, type FailReason } from './engine/authorization/index.js';
 import { requestedClaimNames } from './engine/claims.js';
 import { nowSeconds, type EngineContext } from './engine/context.js';
 import type { EngineLogger, Result } from './engine/result.js';
+import { subjectFor } from './engine/subject.js';
 import { buildApp, installCommon, serverOptions, type AppOptions } from './http/app.js';
 import { registerProtocolRoutes } from './http/mount.js';
 import type { BackchannelOptions } from './services/backchannel.js';
@@ -68,8 +69,17 @@ export interface InteractionDetails {
   prompt: string[];
   maxAge?: number;
   loginHint?: string;
-  /** The sub an id_token_hint named: the user must be that one. */
+  /**
+   * The sub an id_token_hint (or a claims sub value) named, as the client knows the user: for a pairwise client
+   * (OIDC Core §8.1) that is not your user id. Compare `expectedSubject`, or ask `namesAnotherUser(ticket, id)`.
+   */
   idTokenHintSub?: string;
+  /**
+   * Your user id (the `subject` you pass to issue) that id_token_hint or a claims sub names: the user must be that
+   * one. Absent when the request names nobody, or names a pairwise sub Latchkey cannot trace back (no sid in the
+   * hint, or a claims sub alone): then use `namesAnotherUser`.
+   */
+  expectedSubject?: string;
   acrValues?: string[];
   uiLocales?: string[];
   redirectUri: string;
@@ -105,6 +115,12 @@ export interface LatchkeyInstance {
   issue(input: Omit<AuthorizationIssueInput, 'authTime'> & { authTime?: number }): Promise<InteractionResult>;
   /** Step two, failure (ACCESS_DENIED, LOGIN_REQUIRED, CONSENT_REQUIRED, …). */
   fail(ticket: string, reason: FailReason): Promise<InteractionResult>;
+  /**
+   * Whether the pending request names (id_token_hint, claims sub: OIDC Core §3.1.2.1, §5.5.1) a user other than
+   * your user `subject`, pairwise subs included; true: sign that user in instead (prompt=none: fail LOGIN_REQUIRED),
+   * as issue would refuse it. Undefined when the ticket is unknown or expired.
+   */
+  namesAnotherUser(ticket: string, subject: string): Promise<boolean | undefined>;
   /** Send an engine Result on a node:http/Express response or a Fastify reply. */
   respond(target: ServerResponse | FastifyReply, result: Result): void;
   /** The standalone server's Fastify app (`latchkey serve` uses this): every route, admin and Core API included. */
@@ -237,6 +253,7 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
         maxAge: r.maxAge,
         loginHint: r.loginHint,
         idTokenHintSub: r.idTokenHintSub ?? r.claimsSub,
+        expectedSubject: r.expectedSubject,
         acrValues: r.acrValues,
         uiLocales: r.uiLocales,
         redirectUri: r.redirectUri,
@@ -248,6 +265,12 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
     },
     async fail(ticket, reason) {
       return authorizationFail({ ticket, reason }, await context());
+    },
+    async namesAnotherUser(ticket, subject) {
+      const ctx = await context();
+      const t = await loadTicket(ctx, ticket);
+      // The engine's own rule (issue refuses the same way): compared as the client knows the user.
+      return t && namesAnotherUser(t.request, subjectFor(ctx, t.client, subject));
     },
     respond(target, result) {
       const headers: Record<string, string> = { ...result.headers };

@@ -103,7 +103,11 @@ async function activeBody(ctx: EngineContext, r: TokenRecord): Promise<Record<st
   const body: Record<string, unknown> = { active: true };
   if (r.scope.length) body.scope = r.scope.join(' ');
   body.client_id = r.clientId;
-  if (r.subject !== null) {
+  // OIDC Core §8: the user's sub as the token's client knows them (pairwise clients get their own).
+  const owner = r.subject !== null ? await ctx.store.findClient(ctx.tenant.id, r.clientId) : undefined;
+  // RFC 7662 §2.2: username is an optional human-readable name. It is one name across every sector, so next to a
+  // pairwise sub it would let resource servers of different sectors correlate the user (OIDC Core §8.1): left out.
+  if (r.subject !== null && owner?.subjectType !== 'pairwise') {
     const user = await findAccount(ctx, ctx.store, r.subject);
     if (user) body.username = user.username;
   }
@@ -116,8 +120,7 @@ async function activeBody(ctx: EngineContext, r: TokenRecord): Promise<Record<st
   // RFC 9068 §2.2: a client acting for itself is the JWT access token's sub; opaque tokens say the same, so a
   // resource server sees one shape whatever the format.
   // A token exchanged from another client's own token stands for that client (data.sub, RFC 8693).
-  // OIDC Core §8: a user's sub as the token's client knows it (pairwise clients get their own).
-  const owner = r.subject !== null ? await ctx.store.findClient(ctx.tenant.id, r.clientId) : undefined;
+  // OIDC Core §8: a user's sub as the token's client knows it (pairwise clients get their own: owner, above).
   body.sub = (r.subject !== null ? subjectFor(ctx, owner, r.subject) : undefined) ?? (typeof r.data.sub === 'string' ? r.data.sub : r.clientId);
   const aud = r.data.aud;
   if (Array.isArray(aud) && aud.length) body.aud = aud.length === 1 ? aud[0] : aud;

@@ -1,4 +1,4 @@
-import type { ClientRecord, LogoutDeliveryRecord } from '../store/types.js';
+import type { ClientRecord, LogoutDeliveryRecord, SessionRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { mintLogoutToken } from '../tokens/logout-token.js';
 import { audienceOf, verifyOwnIdToken } from '../tokens/verify-own.js';
@@ -83,6 +83,17 @@ export async function endSessionRequest(input: { parameters: string }, ctx: Engi
     'INTERNAL_SERVER_ERROR',
     ctx.log,
   ) as Promise<EndSessionResult>;
+}
+
+/**
+ * RP-Initiated Logout §2: whether a validated logout request (endSessionRequest) is tied to this browser session,
+ * so that it may end without asking the user: the id_token_hint's sid is this session's, or, for a hint without a
+ * sid, its sub is the session's user. OIDC Core §8.1: a pairwise client's sub is not the local one, so such a hint
+ * ties only by sid (endSessionRequest leaves its hintSub out). logout_hint alone never ties: anyone can send one.
+ */
+export function logoutTiedToSession(r: Pick<EndSessionResult, 'hintSid' | 'hintSub'>, session: Pick<SessionRecord, 'sid' | 'subject'>): boolean {
+  if (r.hintSid !== undefined) return r.hintSid === session.sid;
+  return r.hintSub !== undefined && r.hintSub === session.subject;
 }
 
 export interface LogoutOutcome {

@@ -40,3 +40,28 @@ export function subjectFor(ctx: Pick<EngineContext, 'hasher' | 'tenant'>, client
   if (sector === undefined) return localSub; // registration guarantees a sector; never reached for valid records
   return createHmac('sha256', pairwiseSalt(ctx)).update(`${sector}\u0000${localSub}`).digest('base64url');
 }
+
+/**
+ * The local user id behind a sub this client knows a user by, or undefined when it cannot be told. Public: the sub
+ * itself. Pairwise (OIDC Core §8.1): the sub is one-way by design, so there is no inverse; the user is found through
+ * the session an ID token was issued in (`sid`): among the users of that session and of the grants made in it, the
+ * one whose sub for this client is exactly the given one. Without a sid (an ID token from the password grant, or
+ * from an embedding application that passes none to the issue step), or once that session and its grants are gone,
+ * the answer is undefined: never a guess.
+ */
+export async function localSubjectOf(
+  ctx: Pick<EngineContext, 'hasher' | 'tenant' | 'store'>,
+  client: SubjectClient | undefined,
+  sub: string,
+  sid: string | undefined,
+): Promise<string | undefined> {
+  if (client?.subjectType !== 'pairwise' || sectorOf(client) === undefined) return sub;
+  if (sid === undefined || sid === '' || sid.length > 255) return undefined;
+  const candidates = new Set<string>();
+  const session = await ctx.store.findSessionBySid(ctx.tenant.id, sid);
+  if (session) candidates.add(session.subject);
+  // An embedding application's sid has no session row here; the grants made under it record their user.
+  for (const g of await ctx.store.listGrantsBySid(ctx.tenant.id, sid)) if (g.subject !== null) candidates.add(g.subject);
+  for (const local of candidates) if (subjectFor(ctx, client, local) === sub) return local;
+  return undefined;
+}

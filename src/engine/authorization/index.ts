@@ -52,6 +52,7 @@ export interface AuthorizationResult extends Result<AuthorizationAction> {
   prompt?: string[];
   maxAge?: number;
   loginHint?: string;
+  /** The sub of a valid id_token_hint as the client knows the user (a pairwise one for a pairwise client). */
   idTokenHintSub?: string;
   acrs?: string[];
   uiLocales?: string[];
@@ -63,6 +64,11 @@ export interface AuthorizationResult extends Result<AuthorizationAction> {
   redirectUri?: string;
   /** With `{ defer: true }` and INTERACTION / NO_INTERACTION: the request, validated but not parked yet. */
   pending?: PendingAuthorization;
+  /**
+   * The local subject (what authorizationIssue takes as `subject`) that id_token_hint or a claims sub names, when
+   * the engine can tell: always for a public client; for a pairwise one through the hint's sid (OIDC Core §8.1).
+   */
+  expectedSubject?: string;
 }
 
 /**
@@ -204,6 +210,7 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
       resources: req.resources,
       claims: req.claims,
       ...(pending ? { pending } : {}),
+      expectedSubject: req.expectedSubject,
     };
   } catch (e) {
     if (!(e instanceof OAuthError)) return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;

@@ -6,6 +6,7 @@ import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
 import { loadResources, resourceParams } from '../resources.js';
+import { localSubjectOf } from '../subject.js';
 import { fetchRequestUri, PAR_URN_PREFIX, requestObjectParams, verifyRequestObject } from './request-object.js';
 
 /** Where an authorization response goes (resolved: `jwt` becomes query.jwt or fragment.jwt, JARM §2.3.4). */
@@ -52,6 +53,12 @@ export interface AuthorizationRequest {
   dpopJkt?: string;
   /** RFC 8707 §2.1: the resource servers the whole grant is for (empty: none named). */
   resources?: string[];
+  /**
+   * The local subject (the user id an issue step is given) that id_token_hint or a claims sub value names. The
+   * names above are the client's view, a pairwise sub for a pairwise client (OIDC Core §8.1); this is the user
+   * behind it, found through the hint's sid (subject.ts localSubjectOf). Absent: none named, or not found.
+   */
+  expectedSubject?: string;
 }
 
 /** State threaded through the checks: what is known so far. */
@@ -331,6 +338,7 @@ export const checkIdTokenHint: Check = async (s) => {
     throw new OAuthError('invalid_request', 'id_token_hint is not a valid ID token issued by this provider to this client');
   }
   s.request.idTokenHintSub = payload.sub;
+  s.request.expectedSubject = await localSubjectOf(s.ctx, s.client, payload.sub, typeof payload.sid === 'string' ? payload.sid : undefined);
 };
 
 /**
@@ -355,7 +363,7 @@ export const checkNonce: Check = (s) => {
  * OIDC Core §5.5: the claims parameter, kept for the ID token and UserInfo. A sub value (§5.5.1) names the only
  * user the response may be for; it must agree with id_token_hint when both are sent.
  */
-export const checkClaims: Check = (s) => {
+export const checkClaims: Check = async (s) => {
   const raw = s.params.get('claims');
   if (raw === undefined) return;
   const claims = parseClaimsParameter(raw);
@@ -367,5 +375,7 @@ export const checkClaims: Check = (s) => {
       throw new OAuthError('invalid_request', 'claims sub value and id_token_hint name different users', { resultCode: 'LK7013' });
     }
     s.request.claimsSub = sub;
+    // A pairwise sub without a session to look it up in stays unresolved (OIDC Core §8.1: one-way).
+    s.request.expectedSubject ??= await localSubjectOf(s.ctx, s.client, sub, undefined);
   }
 };

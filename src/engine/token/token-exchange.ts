@@ -8,12 +8,22 @@ import { parseScope } from '../params.js';
 import { loadResources, MAX_RESOURCES, OIDC_SCOPES, resourceParams, tokenTarget } from '../resources.js';
 import type { ResultCode } from '../result-codes.js';
 import { jsonResult } from '../result.js';
+import { localSubjectOf, subjectFor } from '../subject.js';
 import { defaultExchangePolicy, EXCHANGE_OUTPUT_TYPES, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from './exchange-policy.js';
 import type { GrantHandler } from './types.js';
 
+/**
+ * One actor of a delegation chain (RFC 8693 §4.1), outermost first, as kept on the token's row (`act_chain`): a user
+ * by local id, a client by client_id. The `act` claim shows each user as the token's client knows them (OIDC Core §8).
+ */
+interface ActorLink {
+  sub: string;
+  user: boolean;
+}
+
 /** A subject or actor token that checked out, reduced to what the new token needs. */
 interface ExchangeParty {
-  /** The user's sub, or the client a client-only token stands for. */
+  /** The user's local sub (never a pairwise one), or the client a client-only token stands for. */
   sub: string;
   isUser: boolean;
   /**
@@ -24,7 +34,8 @@ interface ExchangeParty {
   scope?: string[];
   grantId: string | null;
   expiresAt: number;
-  act?: Record<string, unknown>;
+  /** The prior actors the token itself carries (RFC 8693 §4.1), outermost first. */
+  actors?: ActorLink[];
   authTime?: number;
   acr?: string;
   amr?: string[];
@@ -50,6 +61,8 @@ const invalidRequest = (rc: ResultCode, description: string, detail?: string) =>
  * consented to) and the client's registered scope, down-scoped to the targets. It never outlives the subject
  * or actor token, and stays in the subject's grant, so revoking that grant revokes it too.
  * Chains: an exchanged token can be exchanged again; its `act` becomes the nested prior actor (RFC 8693 §4.1).
+ * Subjects (OIDC Core §8): parties are local users; a pairwise client's ID token is traced back through its sid
+ * (subject.ts localSubjectOf) or refused; users in `act` are shown as the new token's client knows them.
  * Errors: a bad or unacceptable token is invalid_request (RFC 8693 §2.2.2 MUST); a refused target invalid_target.
  */
 export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
@@ -100,8 +113,14 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   });
 
   // RFC 8693 §4.1: the current actor outermost, prior actors (the subject token's own act) nested inside.
-  let act: Record<string, unknown> | undefined = subject.act;
-  if (actor) act = subject.act ? { sub: actor.sub, act: subject.act } : { sub: actor.sub };
+  const chain = actor ? [{ sub: actor.sub, user: actor.isUser }, ...(subject.actors ?? [])] : subject.actors;
+  // OIDC Core §8: every user in `act` is shown as this client knows them, like the token's own sub; the row keeps
+  // the local ids (act_chain) so that a later exchange by a client of another sector shows them in its own view.
+  let act: Record<string, unknown> | undefined;
+  for (const link of [...(chain ?? [])].reverse()) {
+    const sub = link.user ? subjectFor(ctx, client, link.sub) : link.sub;
+    act = act ? { sub, act } : { sub };
+  }
 
   const jwt = requestedType === TOKEN_TYPE.jwt;
   const at = await mintAccessToken(ctx, {
@@ -118,7 +137,7 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
     authTime: subject.authTime,
     acr: subject.acr,
     amr: subject.amr,
-    extra: { gty: TOKEN_EXCHANGE_GRANT },
+    extra: chain?.length ? { gty: TOKEN_EXCHANGE_GRANT, act_chain: chain } : { gty: TOKEN_EXCHANGE_GRANT },
   });
   // RFC 8693 §2.2.1: issued_token_type is required; scope when it differs from the request (always sent here).
   const body: Record<string, unknown> = {
@@ -161,7 +180,7 @@ async function validateParty(
       scope: grant ? grant.scope : r.scope,
       grantId: r.grantId,
       expiresAt: r.expiresAt,
-      act: isObject(d.act) ? d.act : undefined,
+      actors: actorsOf(d),
       authTime: typeof d.auth_time === 'number' ? d.auth_time : typeof d.authTime === 'number' ? d.authTime : undefined,
       acr: typeof d.acr === 'string' ? d.acr : undefined,
       amr: Array.isArray(d.amr) ? (d.amr as string[]) : undefined,
@@ -172,8 +191,12 @@ async function validateParty(
     // Our own ID token, unexpired, issued to this very client.
     const p = await verifyOwnIdToken(ctx, token, { audience: client.clientId, allowExpired: false });
     if (!p) throw refuse('not a valid, unexpired ID token of this issuer for this client');
+    // OIDC Core §8.1: a pairwise client's sub is a one-way function of the local id, never the local id itself; the
+    // user is found through the session the ID token was issued in (subject.ts). Unresolved: refused, never guessed.
+    const sub = await localSubjectOf(ctx, client, p.sub, typeof p.sid === 'string' ? p.sid : undefined);
+    if (sub === undefined) throw refuse('a pairwise ID token whose user cannot be found through its sid');
     return {
-      sub: p.sub,
+      sub,
       isUser: true,
       grantId: null,
       expiresAt: typeof p.exp === 'number' ? p.exp : 0,
@@ -205,6 +228,20 @@ async function validateParty(
     default:
       throw refuse('unsupported token type');
   }
+}
+
+/**
+ * The prior actors a token carries: its act_chain (local ids), or, for a token minted before act_chain existed, its
+ * act claim as it was shown (nothing to map back).
+ */
+function actorsOf(d: Record<string, unknown>): ActorLink[] | undefined {
+  const kept = d.act_chain;
+  if (Array.isArray(kept) && kept.every((l) => isObject(l) && typeof l.sub === 'string' && typeof l.user === 'boolean')) {
+    return kept.length ? (kept as ActorLink[]) : undefined;
+  }
+  const links: ActorLink[] = [];
+  for (let a: unknown = d.act; isObject(a) && typeof a.sub === 'string' && links.length < 32; a = a.act) links.push({ sub: a.sub, user: false });
+  return links.length ? links : undefined;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -24,7 +24,7 @@ import {
   consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
   signedOutPage, STYLESHEET,
 } from '../../ui/html.js';
-import { endSessionRequest, performLogout, type LogoutOutcome } from '../../engine/logout.js';
+import { endSessionRequest, logoutTiedToSession, performLogout, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
 import {
   clearAccountFailures, loginBlocked, recordLoginFailure, recordRegistration, recordUserCodeFailure, registrationBlocked, retryAfter,
@@ -424,8 +424,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const live = await readSession(ctx, cookie);
       if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, r.postLogoutRedirectUri);
       // §2: without proof the request comes from this session's RP (a matching id_token_hint), ask the user first.
-      const tied = r.hintSid !== undefined ? r.hintSid === live.session.sid : r.hintSub !== undefined && r.hintSub === live.user.id;
-      if (tied) return finishLogout(reply, live.session.sid, r.postLogoutRedirectUri, r.clientId);
+      if (logoutTiedToSession(r, live.session)) return finishLogout(reply, live.session.sid, r.postLogoutRedirectUri, r.clientId);
       const ticket = newHandle(ctx.random);
       const now = nowSeconds(ctx);
       await ctx.store.insertTicket({
