@@ -113,6 +113,7 @@ export const resultCodes = {
   LK7026: 'The client may not use the device authorization grant (RFC 8628 §3.1).',
   LK7027: 'A parameter sent beside the request object contradicts it (OIDC Core §6.1: response_type and client_id must match).',
   LK7028: 'Authorization response delivered as an auto-submitting form (OAuth 2.0 Form Post Response Mode).',
+  LK7029: 'The authentication is older than the request allows: prompt=login or max_age=0 need one made after the request, max_age=N one at most N seconds old (OIDC Core §3.1.2.1).',
   // clients: JWT and certificate client authentication (RFC 7523, RFC 8705), registration (RFC 7591, RFC 7592)
   LK8001: 'Client authentication failed: the client assertion is malformed (not a JWT, iss and sub not both the client_id, a bad claim).',
   LK8002: 'Client authentication failed: the client assertion signature does not verify with the client\'s secret or registered keys.',

@@ -54,7 +54,9 @@ export function decide(s: InteractionState): Decision {
       if (none) return { kind: 'fail', reason: 'LOGIN_REQUIRED' };
       login = true;
     }
-    if (r.prompt.includes('select_account')) return { kind: 'login', continueAs: s.user!.username };
+    // select_account: the signed-in account may be chosen, unless something above demands a fresh sign-in: prompt=login
+    // and an expired max_age MUST re-authenticate (OIDC Core §3.1.2.1), and a hint naming another user excludes it.
+    if (!login && r.prompt.includes('select_account')) return { kind: 'login', continueAs: s.user!.username };
   }
   if (login) return none ? { kind: 'fail', reason: 'LOGIN_REQUIRED' } : { kind: 'login' };
 

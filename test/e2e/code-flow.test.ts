@@ -182,6 +182,29 @@ describe('authorization code flow end to end', () => {
       expect(new URL(none.location!).searchParams.get('error')).toBe('invalid_request');
     });
 
+    it('OIDC Core §3.1.2.1: prompt=login and an expired max_age MUST re-authenticate: select_account offers no "continue as", and a crafted continue is not accepted', async () => {
+      const agent = new Agent(s.issuer);
+      await agent.authorize(authUrl({}), 'alice', 'alice-password');
+      clock += 120_000;
+      const cases: Record<string, string>[] = [{ prompt: 'login' }, { max_age: '0' }, { prompt: 'login select_account' }, { prompt: 'select_account', max_age: '60' }];
+      for (const extra of cases) {
+        const page = await agent.follow(authUrl(extra));
+        expect(page.html, JSON.stringify(extra)).toContain('name="password"');
+        expect(page.html, JSON.stringify(extra)).not.toContain('Continue as');
+        // The form posted as if the page had offered the signed-in account: back to the sign-in page, no code.
+        const crafted = await agent.follow(Agent.formAction(page.html, '/login'), { form: { csrf: Agent.formValue(page.html, 'csrf')!, continue: '1' } });
+        expect(crafted.location ?? '', JSON.stringify(extra)).not.toMatch(/code=/);
+        expect(crafted.html, JSON.stringify(extra)).toContain('name="password"');
+        // Signing in again is what gets the code, with a new auth_time.
+        const cb = await agent.login(crafted, 'alice', 'alice-password');
+        const code = new URL(cb.location!).searchParams.get('code')!;
+        const r = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code, redirect_uri: CB }, { authorization: basic(es.clientId, es.clientSecret!) });
+        const idt = JSON.parse(Buffer.from(r.json.id_token.split('.')[1], 'base64url').toString());
+        expect(idt.auth_time, JSON.stringify(extra)).toBe(Math.floor(clock / 1000));
+        clock += 120_000;
+      }
+    });
+
     it('prompt=none when consent is missing answers consent_required', async () => {
       const agent = new Agent(s.issuer);
       const cfg = await s.client({ redirect_uris: [CB] });

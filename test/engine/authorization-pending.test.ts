@@ -54,6 +54,32 @@ describe('authorization: a validated request parked only when needed ({ defer: t
     expect((await authorizationIssue({ ticket: pending.ticket, subject, authTime: 1 }, t.ctx)).action).toBe('BAD_REQUEST');
   });
 
+  it('OIDC Core §3.1.2.1: a host issuing with an authentication older than prompt=login or max_age allows gets login_required sent to the client (LK7029)', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [Record<string, string>, number, boolean][] = [
+      [{ prompt: 'login' }, now - 3600, false],
+      [{ prompt: 'login' }, now + 1, true], // signed in after the request arrived
+      [{ max_age: '0' }, now - 3600, false],
+      [{ max_age: '60' }, now - 3600, false],
+      [{ max_age: '60' }, now - 30, true],
+      [{}, now - 86400, true], // neither: any live authentication will do
+    ];
+    for (const [extra, authTime, ok] of cases) {
+      const params = new URLSearchParams(request('m'));
+      for (const [k, v] of Object.entries(extra)) params.set(k, v);
+      const r = await authorization({ parameters: params.toString() }, t.ctx);
+      const issued = await authorizationIssue({ ticket: r.ticket!, subject, authTime }, t.ctx);
+      expect(issued.action, JSON.stringify(extra)).toBe('LOCATION');
+      const loc = new URL(issued.responseContent);
+      if (ok) {
+        expect(loc.searchParams.get('code'), JSON.stringify(extra)).toBeTruthy();
+      } else {
+        expect(loc.searchParams.get('error'), JSON.stringify(extra)).toBe('login_required');
+        expect(issued.resultCode).toBe('LK7029');
+      }
+    }
+  });
+
   it('once parked, a pending request goes through its ticket: stored as without defer, and single use', async () => {
     const r = await authorization({ parameters: request('c') }, t.ctx, { defer: true });
     const pending = r.pending!;

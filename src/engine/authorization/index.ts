@@ -306,11 +306,23 @@ export function namesAnotherUser(req: Pick<AuthorizationRequest, 'claimsSub' | '
   return (req.claimsSub !== undefined && req.claimsSub !== clientSub) || (req.idTokenHintSub !== undefined && req.idTokenHintSub !== clientSub);
 }
 
+/** OIDC Core §3.1.2.1: whether an authentication at authTime satisfies the request's prompt=login and max_age. */
+export function authenticatedRecentlyEnough(req: Pick<AuthorizationRequest, 'prompt' | 'maxAge'>, authTime: number, requestedAt: number, now: number): boolean {
+  if (req.prompt.includes('login') || req.maxAge === 0) return authTime >= requestedAt;
+  return req.maxAge === undefined || now - authTime <= req.maxAge;
+}
+
 async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: EngineContext): Promise<AuthorizationResult> {
   const req = t.request;
   const target = targetOf(req, t.client);
   if (namesAnotherUser(req, subjectFor(ctx, t.client, input.subject))) {
     return await errorResponse(ctx, target, new OAuthError('login_required', 'the signed-in user is not the one the request named'), 'LK7015');
+  }
+  // OIDC Core §3.1.2.1: prompt=login and max_age=0 MUST re-authenticate, so the authentication must be this request's
+  // (made after it arrived); max_age=N allows one at most N seconds old. The built-in UI asks for a sign-in then; a
+  // host (Core API, library) that issues with an older one gets the same answer as for a user the request did not name.
+  if (!authenticatedRecentlyEnough(req, input.authTime, t.createdAt, nowSeconds(ctx))) {
+    return await errorResponse(ctx, target, new OAuthError('login_required', 'the user must sign in again for this request (prompt=login or max_age)'), 'LK7029');
   }
   const acr = input.acr ?? ctx.tenant.settings.defaultAcr;
   // OIDC Core §5.5.1.1: an essential acr that was not obtained is a failed authentication.

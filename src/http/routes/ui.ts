@@ -327,12 +327,12 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const markLoggedIn = () => ctx.store.updateTicketData(ctx.tenant.id, tkHash, { ...tk!.data, loggedIn: true });
 
       if (form.get('continue') === '1') {
-        // select_account: the user chose the account already signed in.
-        const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
-        if (live) {
-          await markLoggedIn();
-          return reply.code(303).header('Location', ixPath(ctx, ticket)).send();
-        }
+        // select_account: the user chose the account already signed in. Only where the page offers that choice
+        // (decide: continueAs): never for a request that must re-authenticate (prompt=login, an expired max_age,
+        // OIDC Core §3.1.2.1) or that names another user. Otherwise back to the page, as it now stands.
+        const { d, live } = await decision(req, t, false);
+        if (live && d.kind === 'login' && d.continueAs !== undefined) await markLoggedIn();
+        return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
       }
       const clientName = t.client.clientName ?? t.client.clientId;
       const again = (status: number, error: string, username?: string) =>
