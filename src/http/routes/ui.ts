@@ -34,6 +34,7 @@ import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js'
 import { newHandle } from '../../tokens/handles.js';
 import { subjectFor } from '../../engine/subject.js';
 import { clientBranding } from '../../ui/html.js';
+import { sendResult } from '../adapt.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
 import { cookiePath, fixedContext, pagesOf, type ContextOf } from '../tenant.js';
 
@@ -94,10 +95,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   const csrfFor = (ticket: string) => lk.hasher.hash(`csrf:${ticket}`);
 
   function sendEngineResult(reply: FastifyReply, r: AuthorizationResult, formTargets: string[] = []): FastifyReply {
-    reply.request.resultCode = r.resultCode;
-    if (r.action === 'LOCATION') return reply.code(r.status).headers(r.headers ?? {}).header('Location', r.responseContent).send();
     // form_post: the engine built the page and its headers (CSP allowing just the one script and the client's origin).
-    if (r.action === 'FORM') return reply.code(r.status).headers(r.headers ?? {}).type('text/html; charset=utf-8').send(r.responseContent);
+    if (r.action === 'LOCATION' || r.action === 'FORM') return sendResult(reply, r);
+    reply.request.resultCode = r.resultCode;
     let message = 'The request could not be processed.';
     let code: string | undefined;
     try {
