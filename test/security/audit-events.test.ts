@@ -146,6 +146,20 @@ describe('audit events of the CLI, device flow, logout, dynamic registration and
     expect(JSON.stringify([issued, failed])).not.toContain(ok.json.responseContent ? JSON.parse(ok.json.responseContent).access_token : 'x');
     expectLogged(issued);
   });
+
+  it('one rule for an event\'s detail: the same outcome through the token endpoint and through the Core API differs only in endpoint and via', async () => {
+    const http = await s.client({ grant_types: ['client_credentials'] });
+    const svc = await testService(s, 'audited-same');
+    const cc = await svc.client({ grant_types: ['client_credentials'] });
+    const wrong = 'wrong-secret-wrong-secret-wrong-secret';
+    expect((await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basic(http.clientId, wrong) })).status).toBe(401);
+    expect((await core(s, 'audited-same', 'auth/token', { parameters: 'grant_type=client_credentials', clientId: cc.clientId, clientSecret: wrong }, svc.token)).json.action).toBe('INVALID_CLIENT');
+    const viaHttp = (await events({ type: 'client.auth_failed' })).find((e) => e.client_id === http.clientId);
+    const viaCore = (await events({ type: 'client.auth_failed' }, 'audited-same'))[0];
+    expect(viaHttp.detail).toEqual({ endpoint: 'token', grant_type: 'client_credentials', message: 'Client authentication failed: wrong or missing secret. wrong secret' });
+    expect(viaCore.detail).toEqual({ ...viaHttp.detail, endpoint: 'auth/token', via: 'core_api' });
+    expect([viaHttp.client_id, viaCore.client_id]).toEqual([http.clientId, cc.clientId]);
+  });
 });
 
 describe('audit events of CLI writes', () => {
