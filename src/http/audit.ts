@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { auditTypeByResultCode, type AuditEventType } from '../audit/audit.js';
+import type { RegistrationResult } from '../engine/registration.js';
 import type { Result } from '../engine/result.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { header } from './adapt.js';
@@ -89,36 +90,30 @@ export function auditResult(lk: Latchkey, tenantId: string, endpoint: string, re
 
 /**
  * Dynamic registration (RFC 7591 §3, RFC 7592 §2): bodies are JSON, so the client is the path's (management) or
- * the one just registered (its client_id from the response; the secret in it is never read).
+ * the one just registered (the Result names it).
  */
-export function auditRegistration(lk: Latchkey, tenantId: string, req: FastifyRequest, result: Result, pathClientId?: string): void {
+export function auditRegistration(lk: Latchkey, tenantId: string, req: FastifyRequest, result: RegistrationResult, pathClientId?: string): void {
   const type = auditTypeByResultCode[result.resultCode];
   if (!type) return;
-  let clientId = pathClientId?.slice(0, 200) ?? null;
-  if (!clientId && result.resultCode === 'LK8020') {
-    try {
-      clientId = String((JSON.parse(result.responseContent) as { client_id?: unknown }).client_id ?? '') || null;
-    } catch {
-      /* no body */
-    }
-  }
+  const clientId = pathClientId || result.clientId || null;
   recordOutcome(lk, tenantId, type, { endpoint: 'registration', resultCode: result.resultCode, resultMessage: result.resultMessage, ip: req.ip, clientId }); // a JSON body: no form
 }
 
 /**
  * Core API results (POST /api/{service}/…), through the same result-code table as the built-in endpoints: one call
  * from the Core API's generic handler, for every endpoint. The client is the one the call names (clientId, or
- * client_id in the protocol parameters); `ip` is the caller's (the delegating server), as it is for any request.
+ * client_id in the protocol parameters), else the one the Result names (a registration's new client); `ip` is the caller's (the delegating server), as it is for any request.
  */
 export function auditCoreApiResult(lk: Latchkey, tenantId: string, endpoint: string, req: FastifyRequest, input: unknown, result: unknown): void {
   const rc = (result as { resultCode?: unknown } | undefined)?.resultCode;
   const type = typeof rc === 'string' ? auditTypeByResultCode[rc] : undefined;
   if (!type) return;
   const i = (input ?? {}) as { clientId?: unknown; subject?: unknown; parameters?: unknown };
+  const named = (result as { clientId?: unknown }).clientId; // a registration names the client it created
   const form = formOf(i.parameters);
   recordOutcome(lk, tenantId, type, {
     endpoint, via: 'core_api', resultCode: rc as string, resultMessage: (result as { resultMessage?: unknown }).resultMessage, ip: req.ip,
-    clientId: typeof i.clientId === 'string' ? i.clientId : (form?.get('client_id') ?? null),
+    clientId: typeof i.clientId === 'string' ? i.clientId : (form?.get('client_id') ?? (typeof named === 'string' ? named : null)),
     subject: typeof i.subject === 'string' ? i.subject : null, form,
   });
 }

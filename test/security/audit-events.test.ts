@@ -147,6 +147,16 @@ describe('audit events of the CLI, device flow, logout, dynamic registration and
     expectLogged(issued);
   });
 
+  it('RFC 7591 §3: a registration through the Core API is recorded with the client it created (the Result names it)', async () => {
+    const svc = await testService(s, 'audited-reg');
+    const r = await core(s, 'audited-reg', 'client/registration', { body: JSON.stringify({ redirect_uris: [CB], client_name: 'Core Dyn' }) }, svc.token);
+    expect(r.json).toMatchObject({ action: 'CREATED', resultCode: 'LK8020' });
+    const c = JSON.parse(r.json.responseContent) as Record<string, any>;
+    const reg = (await events({ type: 'client.registered' }, 'audited-reg'))[0];
+    expect(reg).toMatchObject({ client_id: c.client_id, result_code: 'LK8020', detail: { endpoint: 'client/registration', via: 'core_api' } });
+    expect(JSON.stringify(reg)).not.toContain(c.registration_access_token);
+  });
+
   it('one rule for an event\'s detail: the same outcome through the token endpoint and through the Core API differs only in endpoint and via', async () => {
     const http = await s.client({ grant_types: ['client_credentials'] });
     const svc = await testService(s, 'audited-same');
