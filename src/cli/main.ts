@@ -20,6 +20,7 @@ import { createTenant, getTenant, listTenants, tenantContext, tenantView } from 
 import {
   createUser,
   deleteUser,
+  endBrowserSession,
   getUser,
   listUsers,
   setDisabled,
@@ -31,7 +32,6 @@ import {
 } from '../services/users.js';
 import { registerResourceServer, resourceServerToJson } from '../services/resources.js';
 import { DEFAULT_TENANT } from '../store/types.js';
-import { performLogout } from '../engine/logout.js';
 import { serve } from './serve.js';
 import { createServiceToken, listServiceTokens, revokeServiceToken, serviceTokenView } from '../services/service-tokens.js';
 
@@ -614,9 +614,8 @@ async function sessionCommand(lk: Latchkey, sub: string | undefined, arg: string
     }
     case 'end': {
       if (!arg) throw new CliError('session end needs a sid');
-      const outcome = await performLogout(ctx, arg);
+      const outcome = await endBrowserSession(ctx, lk.audit, arg, { method: 'session_end', source: 'cli' });
       if (!outcome.ended) throw new CliError(`no live session ${arg}`);
-      lk.audit.record({ tenantId: DEFAULT_TENANT, type: 'logout', subject: outcome.subject ?? null, detail: { method: 'session_end', sid: arg, source: 'cli' } });
       await lk.backchannel.deliver(outcome.backchannel, 10_000);
       out.print(`ended session ${arg}; notified ${outcome.backchannel.length} client(s) by back-channel`, { ended: arg, backchannel: outcome.backchannel.length });
       return 0;

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_EVENT_TYPES } from '../../src/audit/audit.js';
+import { loadConfig } from '../../src/config/load.js';
+import { Latchkey } from '../../src/server/latchkey.js';
+import { createSession } from '../../src/ui/session.js';
 import { createAdminToken } from '../../src/services/management-tokens.js';
 import { Agent } from '../helpers/agent.js';
 import { core, testService } from '../helpers/core-api.js';
@@ -218,5 +221,21 @@ describe('audit events of CLI writes', () => {
     expect(by('client list')).toEqual([]);
     const text = JSON.stringify(all);
     for (const s of [secret, rotated, st.token, 'erin-password-1']) expect(text).not.toContain(s);
+  });
+
+  it('`latchkey session end SID` is a logout event with source cli (the same function as the admin API\'s session end), and an ended session is an error', async () => {
+    const user = JSON.parse(cli(['user', 'create', '--username', 'ivan', '--password', 'ivan-password-1', '--json']));
+    // A browser session, as the sign-in page creates it, in the database the CLI uses.
+    const config = loadConfig({ env: {}, overrides: { dataDir: join(dir, 'data'), logLevel: 'silent', demo: false, ...(databaseUrl ? { databaseUrl } : {}) } });
+    const lk = await Latchkey.open({ config });
+    const { session } = await createSession(await lk.context('default'), user.sub);
+    await lk.close();
+    cli(['session', 'end', session.sid]);
+    const again = spawnSync(process.execPath, [BIN, 'session', 'end', session.sid], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', LATCHKEY_DEMO: 'false', ...(databaseUrl ? { LATCHKEY_DATABASE_URL: databaseUrl } : {}) } });
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toMatch(/no live session/);
+    const logouts = JSON.parse(cli(['audit', 'list', '--type', 'logout', '--json'])) as any[];
+    expect(logouts).toHaveLength(1);
+    expect(logouts[0]).toMatchObject({ tenant_id: 'default', subject: user.sub, client_id: null, detail: { method: 'session_end', sid: session.sid, source: 'cli' } });
   });
 });

@@ -15,7 +15,7 @@ import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode } from '../../engine/device.js';
 import { FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
-import { createUser, UserInputError } from '../../services/users.js';
+import { createUser, endBrowserSession, UserInputError } from '../../services/users.js';
 import { verifyCredentials } from '../../services/accounts.js';
 import type { Account } from '../../engine/accounts.js';
 import type { UserRecord } from '../../store/types.js';
@@ -24,7 +24,7 @@ import {
   consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
   signedOutPage, STYLESHEET,
 } from '../../ui/html.js';
-import { endSessionRequest, performLogout, type LogoutOutcome } from '../../engine/logout.js';
+import { endSessionRequest, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
 import {
   clearAccountFailures, loginBlocked, recordLoginFailure, recordRegistration, recordUserCodeFailure, registrationBlocked, retryAfter,
@@ -463,10 +463,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
 
     async function finishLogout(reply: FastifyReply, sid: string, next: string | undefined, clientId?: string) {
       const ctx = ctxOf(reply.request);
-      const outcome = await performLogout(ctx, sid);
-      if (outcome.ended) {
-        lk.audit.record({ tenantId: ctx.tenant.id, type: 'logout', clientId: clientId || null, subject: outcome.subject ?? null, ip: reply.request.ip, detail: { method: 'rp_initiated', sid } });
-      }
+      const outcome = await endBrowserSession(ctx, lk.audit, sid, { method: 'rp_initiated', clientId, ip: reply.request.ip });
       await lk.backchannel.deliver(outcome.backchannel);
       return signedOut(reply, outcome, next);
     }
