@@ -223,6 +223,13 @@ describe('audit events of CLI writes', () => {
     for (const s of [secret, rotated, st.token, 'erin-password-1']) expect(text).not.toContain(s);
   });
 
+  it('a create printed for people (no --json) is recorded with the id the operation reported', () => {
+    cli(['registration-token', 'create', '--name', 'plain']);
+    const made = (JSON.parse(cli(['registration-token', 'list', '--json'])) as { id: string; name: string }[]).find((t) => t.name === 'plain')!;
+    const all = JSON.parse(cli(['audit', 'list', '--type', 'admin.action', '--json'])) as any[];
+    expect(all.find((e) => e.detail.command === 'registration-token create')).toMatchObject({ detail: { source: 'cli', target: made.id } });
+  });
+
   it('`latchkey session end SID` is a logout event with source cli (the same function as the admin API\'s session end), and an ended session is an error', async () => {
     const user = JSON.parse(cli(['user', 'create', '--username', 'ivan', '--password', 'ivan-password-1', '--json']));
     // A browser session, as the sign-in page creates it, in the database the CLI uses.
