@@ -8,6 +8,7 @@ import { requestedClaimNames } from './engine/claims.js';
 import { nowSeconds, type EngineContext } from './engine/context.js';
 import type { EngineLogger, Result } from './engine/result.js';
 import { subjectFor } from './engine/subject.js';
+import { sendResult, toHttp } from './http/adapt.js';
 import { buildApp, installCommon, serverOptions, type AppOptions } from './http/app.js';
 import { registerProtocolRoutes } from './http/mount.js';
 import type { BackchannelOptions } from './services/backchannel.js';
@@ -273,16 +274,13 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
       return t && namesAnotherUser(t.request, subjectFor(ctx, t.client, subject));
     },
     respond(target, result) {
-      const headers: Record<string, string> = { ...result.headers };
-      if (result.action === 'LOCATION') headers.Location = result.responseContent;
-      else if (result.contentType) headers['Content-Type'] = result.contentType === 'text/html' ? 'text/html; charset=utf-8' : result.contentType;
-      const body = result.action === 'LOCATION' ? undefined : result.responseContent;
       if ('raw' in target) {
-        void target.code(result.status).headers(headers).send(body);
+        void sendResult(target, result);
         return;
       }
-      target.writeHead(result.status, headers);
-      target.end(body);
+      const answer = toHttp(result);
+      target.writeHead(answer.status, answer.headers);
+      target.end(answer.body);
     },
     server: (opts) => buildApp(lk, opts),
     async close() {

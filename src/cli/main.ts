@@ -20,6 +20,7 @@ import { createTenant, getTenant, listTenants, tenantContext, tenantView } from 
 import {
   createUser,
   deleteUser,
+  endBrowserSession,
   getUser,
   listUsers,
   setDisabled,
@@ -31,7 +32,6 @@ import {
 } from '../services/users.js';
 import { registerResourceServer, resourceServerToJson } from '../services/resources.js';
 import { DEFAULT_TENANT } from '../store/types.js';
-import { performLogout } from '../engine/logout.js';
 import { serve } from './serve.js';
 import { createServiceToken, listServiceTokens, revokeServiceToken, serviceTokenView } from '../services/service-tokens.js';
 
@@ -74,16 +74,21 @@ export class CliError extends Error {}
 
 interface Out {
   json: boolean;
-  /** What the last print showed (the audit record takes the ids of what a command created from it). */
-  last?: unknown;
   print(human: string, data: unknown): void;
+}
+
+/** What a write command did, from the operation's own result (never from what it printed), for its audit event. */
+export interface CliWrite {
+  /** The id of what a create made (client_id, sub, token id, resource identifier). */
+  created?: string;
+  /** keys rotate: the kids of the new keys. */
+  kids?: string[];
 }
 
 function makeOut(json: boolean): Out {
   return {
     json,
     print(human, data) {
-      this.last = data;
       process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : human + '\n');
     },
   };
@@ -105,29 +110,24 @@ const CLI_WRITES: Readonly<Record<string, readonly string[]>> = {
 
 /**
  * The audit event of a successful CLI write: `admin.action` with `detail.source: "cli"`, the command and the id it
- * acted on (the argument, or the id of what it created, read from its output: never the secret printed beside it).
+ * acted on: the argument, or the id of what it created as the command reported it (CliWrite), never a secret.
  */
-export function cliAuditEvent(cmd: string | undefined, sub: string | undefined, arg: string | undefined, v: Values, printed: unknown): AuditEventInput | undefined {
+export function cliAuditEvent(cmd: string | undefined, sub: string | undefined, arg: string | undefined, v: Values, write: CliWrite): AuditEventInput | undefined {
   if (!cmd || !sub || !CLI_WRITES[cmd]?.includes(sub)) return undefined;
-  const data = (printed ?? {}) as Record<string, unknown>;
-  const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
   let tenantId = tenantOf(v);
-  let target = arg;
+  let target = arg ?? write.created;
   let clientId: string | null = null;
   let subject: string | null = null;
   const detail: Record<string, unknown> = { source: 'cli', command: `${cmd} ${sub}` };
   switch (cmd) {
     case 'client':
-      clientId = arg ?? str(data.client_id) ?? null;
-      target = clientId ?? undefined;
+      clientId = target ?? null;
       break;
     case 'user':
-      subject = arg ?? str(data.sub) ?? null;
-      target = subject ?? undefined;
+      subject = target ?? null;
       break;
     case 'keys':
-      if (Array.isArray(printed)) detail.kids = printed.map((k) => (k as { kid?: unknown }).kid);
-      else target = arg ?? str(data.kid);
+      if (write.kids) detail.kids = write.kids;
       break;
     case 'tenant':
     case 'service':
@@ -135,17 +135,9 @@ export function cliAuditEvent(cmd: string | undefined, sub: string | undefined, 
       break;
     case 'admin-token':
       tenantId = DEFAULT_TENANT;
-      target = arg ?? str(data.id);
       break;
     case 'service-token':
       tenantId = (v.service as string | undefined) ?? DEFAULT_TENANT;
-      target = arg ?? str(data.id);
-      break;
-    case 'registration-token':
-      target = arg ?? str(data.id);
-      break;
-    case 'resource':
-      target = arg ?? str(data.identifier);
       break;
     case 'session':
       tenantId = DEFAULT_TENANT;
@@ -257,11 +249,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   const out = makeOut(values.json!);
   // docs/audit.md: a successful CLI write is an audit event, like an admin API write (ids only, never secrets).
-  const audited = (fn: (lk: Latchkey) => Promise<number>) =>
+  const audited = (fn: (lk: Latchkey, write: CliWrite) => Promise<number>) =>
     withLatchkey(config, async (lk) => {
-      const rc = await fn(lk);
+      const write: CliWrite = {};
+      const rc = await fn(lk, write);
       if (rc === 0) {
-        const e = cliAuditEvent(cmd, sub, arg, values, out.last);
+        const e = cliAuditEvent(cmd, sub, arg, values, write);
         if (e) lk.audit.record(e);
       }
       return rc;
@@ -305,24 +298,24 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       });
     case 'client':
-      return audited((lk) => clientCommand(lk, sub, arg, values, out));
+      return audited((lk, write) => clientCommand(lk, sub, arg, values, out, write));
     case 'user':
-      return audited((lk) => userCommand(lk, sub, arg, values, out));
+      return audited((lk, write) => userCommand(lk, sub, arg, values, out, write));
     case 'keys':
-      return audited((lk) => keysCommand(lk, sub, arg, values, out));
+      return audited((lk, write) => keysCommand(lk, sub, arg, values, out, write));
     case 'tenant':
       return audited((lk) => tenantCommand(lk, sub, arg, out));
     case 'admin-token':
     case 'registration-token':
-      return audited((lk) => tokenCommand(lk, cmd, sub, arg, values, out));
+      return audited((lk, write) => tokenCommand(lk, cmd, sub, arg, values, out, write));
     case 'resource':
-      return audited((lk) => resourceCommand(lk, sub, arg, values, out));
+      return audited((lk, write) => resourceCommand(lk, sub, arg, values, out, write));
     case 'session':
       return audited((lk) => sessionCommand(lk, sub, arg, values, out));
     case 'service':
       return audited((lk) => serviceCommand(lk, sub, arg, values, out));
     case 'service-token':
-      return audited((lk) => serviceTokenCommand(lk, sub, arg, values, out));
+      return audited((lk, write) => serviceTokenCommand(lk, sub, arg, values, out, write));
     case 'audit':
       return withLatchkey(config, (lk) => auditCommand(lk, sub, values, out));
     default:
@@ -352,7 +345,7 @@ function parseClaimsOption(v: Values): unknown {
 
 /* Every command goes through src/services/, the same operations the admin API runs. */
 
-async function clientCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+async function clientCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out, write: CliWrite): Promise<number> {
   const ctx = await tenantContext(lk, tenantOf(v));
   const need = () => {
     if (!arg) throw new CliError(`client ${sub} needs a client_id`);
@@ -376,6 +369,7 @@ async function clientCommand(lk: Latchkey, sub: string | undefined, arg: string 
       if (v['require-pkce']) meta.require_pkce = true;
       if (meta.grant_types === undefined && meta.redirect_uris === undefined && !v.file) meta.grant_types = ['client_credentials'];
       const { json } = await registerClient(ctx, meta);
+      write.created = json.client_id as string;
       out.print(JSON.stringify(json, null, 2) + (json.client_secret ? '\n(the client_secret is shown only this once)' : ''), json);
       return 0;
     }
@@ -418,7 +412,7 @@ async function clientCommand(lk: Latchkey, sub: string | undefined, arg: string 
   }
 }
 
-async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out, write: CliWrite): Promise<number> {
   const ctx = await tenantContext(lk, tenantOf(v));
   const need = () => {
     if (!arg) throw new CliError(`user ${sub} needs a user id (sub)`);
@@ -429,6 +423,7 @@ async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | 
     case 'create': {
       if (!v.username || !v.password) throw new CliError('user create needs --username and --password');
       const u = await createUser(ctx, { username: v.username as string, password: v.password as string, claims: parseClaimsOption(v) ?? {}, id: v.id as string | undefined });
+      write.created = u.id;
       show(u, `created user ${u.username} (sub ${u.id})`);
       return 0;
     }
@@ -474,7 +469,7 @@ async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | 
   }
 }
 
-async function keysCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+async function keysCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out, write: CliWrite): Promise<number> {
   const tenant = (await tenantContext(lk, tenantOf(v))).tenant.id;
   const show = (ks: Awaited<ReturnType<typeof listKeys>>) =>
     ks.map((k) => ({ kid: k.kid, alg: k.alg, status: k.state, created_at: k.createdAt, activates_at: k.activatesAt }));
@@ -497,6 +492,7 @@ async function keysCommand(lk: Latchkey, sub: string | undefined, arg: string | 
         k.state === 'pending'
           ? `new key ${k.kid} (${k.alg}) published; it signs from ${at(k.activatesAt)}, the current one until then`
           : `new active key ${k.kid} (${k.alg}); the previous one stays published`;
+      write.kids = added.map((k) => k.kid);
       out.print(added.map(line).join('\n'), show(added));
       return 0;
     }
@@ -529,7 +525,7 @@ async function tenantCommand(lk: Latchkey, sub: string | undefined, arg: string 
   }
 }
 
-async function tokenCommand(lk: Latchkey, cmd: string, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+async function tokenCommand(lk: Latchkey, cmd: string, sub: string | undefined, arg: string | undefined, v: Values, out: Out, write: CliWrite): Promise<number> {
   const kind = cmd === 'admin-token' ? 'admin' : 'initial_access';
   switch (sub) {
     case 'create': {
@@ -538,6 +534,7 @@ async function tokenCommand(lk: Latchkey, cmd: string, sub: string | undefined, 
         kind === 'admin'
           ? await createAdminToken(lk, input)
           : await createInitialAccessToken(lk, { ...input, tenantId: tenantOf(v), uses: intOption(v, 'uses') });
+      write.created = record.id;
       out.print(`${token}\n(id ${record.id}; the token is shown only this once)`, { ...managementTokenView(record), token });
       return 0;
     }
@@ -561,7 +558,7 @@ async function tokenCommand(lk: Latchkey, cmd: string, sub: string | undefined, 
 }
 
 /** Resource servers (RFC 8707): what clients may name with `resource`, and the audience of their tokens. */
-async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out, write: CliWrite): Promise<number> {
   const ctx = await tenantContext(lk, tenantOf(v));
   switch (sub) {
     case 'create': {
@@ -575,6 +572,7 @@ async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: strin
       if (v.ttl) meta.access_token_lifetime = v.ttl;
       if (meta.identifier === undefined) throw new CliError('resource create needs --identifier');
       const rs = await registerResourceServer(ctx, meta);
+      write.created = rs.identifier;
       out.print(`created resource server ${rs.identifier}`, resourceServerToJson(rs));
       return 0;
     }
@@ -614,9 +612,8 @@ async function sessionCommand(lk: Latchkey, sub: string | undefined, arg: string
     }
     case 'end': {
       if (!arg) throw new CliError('session end needs a sid');
-      const outcome = await performLogout(ctx, arg);
+      const outcome = await endBrowserSession(ctx, lk.audit, arg, { method: 'session_end', source: 'cli' });
       if (!outcome.ended) throw new CliError(`no live session ${arg}`);
-      lk.audit.record({ tenantId: DEFAULT_TENANT, type: 'logout', subject: outcome.subject ?? null, detail: { method: 'session_end', sid: arg, source: 'cli' } });
       await lk.backchannel.deliver(outcome.backchannel, 10_000);
       out.print(`ended session ${arg}; notified ${outcome.backchannel.length} client(s) by back-channel`, { ended: arg, backchannel: outcome.backchannel.length });
       return 0;
@@ -644,10 +641,11 @@ async function serviceCommand(lk: Latchkey, sub: string | undefined, arg: string
   }
 }
 
-async function serviceTokenCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
+async function serviceTokenCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out, write: CliWrite): Promise<number> {
   switch (sub) {
     case 'create': {
       const { record, token } = await createServiceToken(lk, { serviceId: v.service as string | undefined, name: v.name as string | undefined });
+      write.created = record.id;
       const scope = record.tenantId === null ? 'every service' : `service ${record.tenantId}`;
       out.print(`service token ${record.id} for ${scope} (shown only this once):\n${token}`, { ...serviceTokenView(record), token });
       return 0;

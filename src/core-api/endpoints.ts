@@ -355,7 +355,7 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
       'came), FORBIDDEN (registration is off on this server), INTERNAL_SERVER_ERROR: reply with status, headers and responseContent.',
     input: z.object({ body: registrationBody, contentType: registrationContentType, authorization: z.string().optional().describe('The Authorization header as received (Bearer and an initial access token, when registration needs one).') }).strict(),
     actions: ['CREATED', 'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'],
-    output: noExtra,
+    output: z.object({ clientId: z.string().optional().describe('With CREATED: the client_id just registered (as in responseContent).') }),
     call: (i, ctx) => registration({ ...i, contentType: i.contentType ?? 'application/json' }, ctx),
   }),
   endpoint({

@@ -18,6 +18,12 @@ export interface RegistrationInput {
   clientAddress?: string;
 }
 
+/** A registration Result; CREATED also names the client just registered, so callers need not parse the reply. */
+export interface RegistrationResult extends Result<RegistrationAction> {
+  /** CREATED: the new client's client_id (also in responseContent). */
+  clientId?: string;
+}
+
 export interface RegistrationManagementInput extends RegistrationInput {
   method: 'GET' | 'PUT' | 'DELETE';
   /** The client_id from the registration_client_uri path. */
@@ -75,8 +81,8 @@ function registrationOff(ctx: EngineContext): Result<RegistrationAction> | undef
  * RFC 7592 management. Operator-only fields (client_id, client_secret, skip_consent) are ignored and scopes are
  * limited to `registrationScopes`.
  */
-export function registration(input: RegistrationInput, ctx: EngineContext): Promise<Result<RegistrationAction>> {
-  return runEngine(
+export function registration(input: RegistrationInput, ctx: EngineContext): Promise<RegistrationResult> {
+  return runEngine<RegistrationAction>(
     async () => {
       const off = registrationOff(ctx);
       if (off) return off;
@@ -98,7 +104,7 @@ export function registration(input: RegistrationInput, ctx: EngineContext): Prom
       }
       await ctx.store.createClient(client);
       // RFC 7591 §3.2.1: 201 Created, with everything registered (defaults included).
-      return jsonResult('CREATED', 201, 'LK8020', clientResponse(ctx, client, issued), { message: `client ${client.clientId} registered` });
+      return { ...jsonResult('CREATED', 201, 'LK8020', clientResponse(ctx, client, issued), { message: `client ${client.clientId} registered` }), clientId: client.clientId };
     },
     actionFor,
     'INTERNAL_SERVER_ERROR',

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import { auditTypeByResultCode } from '../audit/audit.js';
+import { auditTypeByResultCode, type AuditEventType } from '../audit/audit.js';
+import type { RegistrationResult } from '../engine/registration.js';
 import type { Result } from '../engine/result.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { header } from './adapt.js';
@@ -12,18 +13,23 @@ export interface AuditRequest {
   ip: string;
 }
 
+/** The request body as form parameters, or undefined when it is none (Core API inputs carry them as `parameters`). */
+function formOf(body: unknown): URLSearchParams | undefined {
+  if (typeof body !== 'string') return undefined;
+  try {
+    return new URLSearchParams(body);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Who the request says it comes from, for the audit record only (never for a decision): client_id from the form
  * body, else the user name of HTTP Basic credentials (RFC 6749 §2.3.1 form-encodes it).
  */
-function presentedClientId(req: AuditRequest): string | null {
-  const body = typeof req.body === 'string' ? req.body : '';
-  try {
-    const fromBody = new URLSearchParams(body).get('client_id');
-    if (fromBody) return fromBody.slice(0, 200);
-  } catch {
-    /* not a form */
-  }
+function presentedClientId(req: AuditRequest, form: URLSearchParams | undefined): string | null {
+  const fromBody = form?.get('client_id');
+  if (fromBody) return fromBody;
   const auth = header(req.headers.authorization);
   const m = auth && /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth);
   if (!m) return null;
@@ -31,19 +37,41 @@ function presentedClientId(req: AuditRequest): string | null {
   const i = decoded.indexOf(':');
   if (i < 0) return null;
   try {
-    return decodeURIComponent(decoded.slice(0, i).replace(/\+/g, ' ')).slice(0, 200);
+    return decodeURIComponent(decoded.slice(0, i).replace(/\+/g, ' '));
   } catch {
     return null;
   }
 }
 
-function formField(req: AuditRequest, name: string): string | undefined {
-  if (typeof req.body !== 'string') return undefined;
-  try {
-    return new URLSearchParams(req.body).get(name)?.slice(0, 200) ?? undefined;
-  } catch {
-    return undefined;
-  }
+/** An outcome to audit, whichever way it came: a built-in endpoint, the fast path or the Core API. */
+interface Outcome {
+  endpoint: string;
+  /** How the outcome came, when not through the built-in endpoints. */
+  via?: 'core_api';
+  resultCode: string;
+  resultMessage: unknown;
+  ip: string;
+  clientId: string | null;
+  subject?: string | null;
+  /** The protocol parameters of the request, when form-encoded. */
+  form?: URLSearchParams;
+}
+
+/**
+ * The one rule for what an audit event holds: the endpoint (and `via` for the Core API), the grant_type when the
+ * request names one, the result message only for failed client authentication and reuse detection (the events an
+ * operator investigates), and the presented names cut to the columns' sizes.
+ */
+function recordOutcome(lk: Latchkey, tenantId: string, type: AuditEventType, o: Outcome): void {
+  const detail: Record<string, unknown> = { endpoint: o.endpoint };
+  if (o.via) detail.via = o.via;
+  const grantType = o.form?.get('grant_type');
+  if (grantType) detail.grant_type = grantType.slice(0, 200);
+  if (type === 'client.auth_failed' || type.endsWith('reuse_detected')) detail.message = o.resultMessage;
+  lk.audit.record({
+    tenantId, type, clientId: o.clientId?.slice(0, 200) ?? null, subject: o.subject?.slice(0, 255) ?? null,
+    ip: o.ip, resultCode: o.resultCode, detail,
+  });
 }
 
 /**
@@ -53,53 +81,39 @@ function formField(req: AuditRequest, name: string): string | undefined {
 export function auditResult(lk: Latchkey, tenantId: string, endpoint: string, req: AuditRequest, result: Result, clientId?: string | null): void {
   const type = auditTypeByResultCode[result.resultCode];
   if (!type) return;
-  const detail: Record<string, unknown> = { endpoint };
-  const grantType = endpoint === 'token' ? formField(req, 'grant_type') : undefined;
-  if (grantType) detail.grant_type = grantType;
-  if (type === 'client.auth_failed' || type.endsWith('reuse_detected')) detail.message = result.resultMessage;
-  lk.audit.record({ tenantId, type, clientId: clientId !== undefined ? clientId : presentedClientId(req), ip: req.ip, resultCode: result.resultCode, detail });
+  const form = formOf(req.body);
+  recordOutcome(lk, tenantId, type, {
+    endpoint, resultCode: result.resultCode, resultMessage: result.resultMessage, ip: req.ip,
+    clientId: clientId !== undefined ? clientId : presentedClientId(req, form), form,
+  });
 }
 
 /**
  * Dynamic registration (RFC 7591 §3, RFC 7592 §2): bodies are JSON, so the client is the path's (management) or
- * the one just registered (its client_id from the response; the secret in it is never read).
+ * the one just registered (the Result names it).
  */
-export function auditRegistration(lk: Latchkey, tenantId: string, req: FastifyRequest, result: Result, pathClientId?: string): void {
-  if (!auditTypeByResultCode[result.resultCode]) return;
-  let clientId = pathClientId?.slice(0, 200) ?? null;
-  if (!clientId && result.resultCode === 'LK8020') {
-    try {
-      clientId = String((JSON.parse(result.responseContent) as { client_id?: unknown }).client_id ?? '') || null;
-    } catch {
-      /* no body */
-    }
-  }
-  auditResult(lk, tenantId, 'registration', req, result, clientId);
+export function auditRegistration(lk: Latchkey, tenantId: string, req: FastifyRequest, result: RegistrationResult, pathClientId?: string): void {
+  const type = auditTypeByResultCode[result.resultCode];
+  if (!type) return;
+  const clientId = pathClientId || result.clientId || null;
+  recordOutcome(lk, tenantId, type, { endpoint: 'registration', resultCode: result.resultCode, resultMessage: result.resultMessage, ip: req.ip, clientId }); // a JSON body: no form
 }
 
 /**
  * Core API results (POST /api/{service}/…), through the same result-code table as the built-in endpoints: one call
  * from the Core API's generic handler, for every endpoint. The client is the one the call names (clientId, or
- * client_id in the protocol parameters); `ip` is the caller's (the delegating server), as it is for any request.
+ * client_id in the protocol parameters), else the one the Result names (a registration's new client); `ip` is the caller's (the delegating server), as it is for any request.
  */
 export function auditCoreApiResult(lk: Latchkey, tenantId: string, endpoint: string, req: FastifyRequest, input: unknown, result: unknown): void {
   const rc = (result as { resultCode?: unknown } | undefined)?.resultCode;
   const type = typeof rc === 'string' ? auditTypeByResultCode[rc] : undefined;
   if (!type) return;
   const i = (input ?? {}) as { clientId?: unknown; subject?: unknown; parameters?: unknown };
-  let params: URLSearchParams | undefined;
-  try {
-    params = typeof i.parameters === 'string' ? new URLSearchParams(i.parameters) : undefined;
-  } catch {
-    params = undefined;
-  }
-  const clientId = typeof i.clientId === 'string' ? i.clientId : (params?.get('client_id') ?? null);
-  const detail: Record<string, unknown> = { endpoint, via: 'core_api' };
-  const grantType = params?.get('grant_type');
-  if (grantType) detail.grant_type = grantType.slice(0, 100);
-  if (type === 'client.auth_failed' || type.endsWith('reuse_detected')) detail.message = (result as { resultMessage?: unknown }).resultMessage;
-  lk.audit.record({
-    tenantId, type, clientId: clientId?.slice(0, 200) ?? null, subject: typeof i.subject === 'string' ? i.subject.slice(0, 255) : null,
-    ip: req.ip, resultCode: rc as string, detail,
+  const named = (result as { clientId?: unknown }).clientId; // a registration names the client it created
+  const form = formOf(i.parameters);
+  recordOutcome(lk, tenantId, type, {
+    endpoint, via: 'core_api', resultCode: rc as string, resultMessage: (result as { resultMessage?: unknown }).resultMessage, ip: req.ip,
+    clientId: typeof i.clientId === 'string' ? i.clientId : (form?.get('client_id') ?? (typeof named === 'string' ? named : null)),
+    subject: typeof i.subject === 'string' ? i.subject : null, form,
   });
 }

@@ -4,6 +4,7 @@ import type { EngineContext } from '../engine/context.js';
 import type { Result } from '../engine/result.js';
 import { requestIdOf } from '../ops/log.js';
 import type { Latchkey } from '../server/latchkey.js';
+import { toHttp, typed } from './adapt.js';
 import { auditResult } from './audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from './back-channel.js';
 import { trustedAddresses, type ClientCertificateOf } from './client-certificate.js';
@@ -35,13 +36,6 @@ export interface FastPath {
 }
 
 const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i;
-
-/** As Fastify's reply.send types a string: JSON media types without a charset get `; charset=utf-8`. */
-function typed(type: string): string {
-  const semi = type.indexOf(';');
-  const media = semi < 0 ? type : type.slice(0, semi);
-  return media.includes('json') && !/;\s*charset=/i.test(type) ? `${type}; charset=utf-8` : type;
-}
 
 /** The client address as Fastify's trustProxy computes it: the nearest untrusted hop (proxy-addr semantics). */
 export function clientAddressOf(trusted: readonly string[]): (req: IncomingMessage) => string {
@@ -122,15 +116,10 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
     finish(req, res, route, id, started, 500, '', { 'Cache-Control': 'no-store', 'content-type': 'application/json; charset=utf-8' }, body);
   }
 
-  /** sendResult's mapping from a Result to a reply. */
+  /** sendResult's mapping from a Result to a reply (toHttp, the one mapping). */
   function sendResult(req: IncomingMessage, res: ServerResponse, route: string, id: string, started: number, result: Result) {
-    const headers: Record<string, string> = { ...(result.headers ?? {}) };
-    let body = '';
-    if (result.headers?.Location === undefined && !(result.responseContent === '' && !result.contentType)) {
-      body = result.responseContent;
-      headers['content-type'] = !result.contentType ? 'text/plain; charset=utf-8' : result.contentType === 'text/html' ? 'text/html; charset=utf-8' : typed(result.contentType);
-    }
-    finish(req, res, route, id, started, result.status, result.resultCode, headers, body);
+    const answer = toHttp(result);
+    finish(req, res, route, id, started, answer.status, result.resultCode, answer.headers, answer.body ?? '');
   }
 
   function handlePost(req: IncomingMessage, res: ServerResponse, path: string, route: PostRoute): boolean {

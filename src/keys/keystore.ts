@@ -123,7 +123,11 @@ export class KeyManager {
    * key of an alg cannot be retired (rotate first), nor a pending one. False when there is no such published key.
    */
   async retire(tenantId: string, kid: string): Promise<boolean> {
-    const done = await this.repo.retireKey(tenantId, kid, Math.floor(this.clock() / 1000));
+    // One rule (keyStates): a key may go once it is published, i.e. rotated out, or replaced by a newer key of its
+    // alg that has activated. The store only re-checks the stored status it was read with.
+    const key = (await this.list(tenantId)).find((k) => k.kid === kid);
+    if (key?.state !== 'published') return false;
+    const done = await this.repo.retireKey(tenantId, kid, key.status === 'active' ? 'active' : 'published');
     if (done) {
       const keys = await this.load(tenantId, await this.repo.keysVersion(tenantId));
       this.cache.set(tenantId, { keys, checkedAt: this.clock() });

@@ -1,7 +1,8 @@
 import { hash, verify } from '@node-rs/argon2';
 import { z } from 'zod';
 import type { EngineContext } from '../engine/context.js';
-import { logoutUserEverywhere, performLogout } from '../engine/logout.js';
+import type { AuditLog } from '../audit/audit.js';
+import { logoutUserEverywhere, performLogout, type LogoutOutcome } from '../engine/logout.js';
 import { nowSeconds } from '../engine/context.js';
 import type { GrantRecord, SessionRecord, UserRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
@@ -190,8 +191,37 @@ export async function listUserSessions(ctx: EngineContext, sub: string): Promise
   return ctx.store.listSessionsBySubject(ctx.tenant.id, sub, nowSeconds(ctx));
 }
 
-/** End one of the user's sessions as a logout would: its non-offline grants revoked, its clients notified. */
-export async function endUserSession(ctx: EngineContext, sub: string, sid: string): Promise<void> {
-  const s = sid.length <= 100 ? await ctx.store.findSessionBySid(ctx.tenant.id, sid) : undefined;
-  if (!s || s.subject !== sub || !(await performLogout(ctx, sid)).ended) throw notFound(`session ${sid} of user ${sub}`);
+/** How a browser session came to end, as its `logout` audit event records it (docs/audit.md). */
+export type SessionEndCause =
+  | { method: 'rp_initiated'; clientId?: string | null; ip?: string }
+  | { method: 'session_end'; source: 'admin_api' | 'cli'; ip?: string };
+
+/**
+ * End a browser session as a logout does (performLogout: its non-offline grants revoked, its clients' notifications
+ * recorded) and record the `logout` audit event: the one place a session end becomes one. With `subject`, only a
+ * session of that user is ended. Delivering the back-channel notifications is the caller's (now, or the dispatcher).
+ */
+export async function endBrowserSession(
+  ctx: EngineContext,
+  audit: Pick<AuditLog, 'record'>,
+  sid: string,
+  cause: SessionEndCause,
+  subject?: string,
+): Promise<LogoutOutcome> {
+  if (subject !== undefined) {
+    const s = sid.length <= 100 ? await ctx.store.findSessionBySid(ctx.tenant.id, sid) : undefined;
+    if (!s || s.subject !== subject) return { ended: false, frontchannel: [], backchannel: [] };
+  }
+  const outcome = await performLogout(ctx, sid);
+  if (outcome.ended) {
+    const detail = cause.method === 'rp_initiated' ? { method: cause.method, sid } : { method: cause.method, sid, source: cause.source };
+    const clientId = cause.method === 'rp_initiated' ? cause.clientId || null : null;
+    audit.record({ tenantId: ctx.tenant.id, type: 'logout', clientId, subject: outcome.subject ?? null, ip: cause.ip ?? null, detail });
+  }
+  return outcome;
+}
+
+/** End one of the user's sessions (admin API): endBrowserSession, and 404 when the user has no such live session. */
+export async function endUserSession(ctx: EngineContext, audit: Pick<AuditLog, 'record'>, sub: string, sid: string, ip?: string): Promise<void> {
+  if (!(await endBrowserSession(ctx, audit, sid, { method: 'session_end', source: 'admin_api', ip }, sub)).ended) throw notFound(`session ${sid} of user ${sub}`);
 }

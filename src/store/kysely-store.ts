@@ -1012,7 +1012,7 @@ export class KyselyStore implements Store {
   }
 
   // signing keys (issue 6)
-  async retireKey(tenantId: string, kid: string, now?: number) {
+  async retireKey(tenantId: string, kid: string, from: 'published' | 'active' = 'published') {
     return this.transaction(async (tx) => {
       const db = (tx as KyselyStore).db;
       await this.lockTenant(db, 'latchkey.signing_keys', tenantId);
@@ -1023,22 +1023,7 @@ export class KyselyStore implements Store {
         .set({ status: 'retired', seq: Number(max?.m ?? 0) + 1 })
         .where('tenant_id', '=', tenantId)
         .where('kid', '=', kid)
-        .where((eb) => {
-          const published = eb('status', '=', 'published');
-          if (now === undefined) return published;
-          // Staged activation (issue 8): an 'active' row is replaced once a newer active row of its alg has activated.
-          const replaced = eb.exists(
-            eb
-              .selectFrom('signing_keys as newer')
-              .select('newer.kid')
-              .whereRef('newer.tenant_id', '=', 'signing_keys.tenant_id')
-              .whereRef('newer.alg', '=', 'signing_keys.alg')
-              .whereRef('newer.seq', '>', 'signing_keys.seq')
-              .where('newer.status', '=', 'active')
-              .where('newer.activates_at', '<=', now),
-          );
-          return eb.or([published, eb.and([eb('status', '=', 'active'), replaced])]);
-        })
+        .where('status', '=', from) // whether the key may go is keyStates' rule (KeyManager.retire); this only settles races
         .executeTakeFirst();
       return Number(r.numUpdatedRows) > 0;
     });

@@ -196,10 +196,11 @@ export interface KeyStoreRepo {
   /** A number that changes whenever a tenant's keys change (cheap to poll). */
   keysVersion(tenantId: string): Promise<number>;
   /**
-   * Mark a published (not active) key retired: it leaves the JWKS. False when no such published key. With `now`
-   * (epoch seconds), an 'active' key that a newer active key of its alg has replaced by then counts as published.
+   * Mark a key retired (it leaves the JWKS) if its stored status is still `from`: a compare-and-set, so that of
+   * racing retirements one wins. Whether a key may be retired is not decided here but by keyStates (KeyManager.retire):
+   * a stored 'active' row may be one a newer key has replaced. False when no such key has that status.
    */
-  retireKey(tenantId: string, kid: string, now?: number): Promise<boolean>;
+  retireKey(tenantId: string, kid: string, from?: 'published' | 'active'): Promise<boolean>;
 }
 
 export type TokenKind = 'access_token' | 'refresh_token';

@@ -20,10 +20,14 @@ ul.scopes{padding-left:1.2rem}ul.scopes li{margin:.3rem 0}
 img.logo{max-width:64px;max-height:64px;display:block;margin-bottom:1rem}
 `;
 
-export function layout(title: string, body: string, lang = 'en'): string {
+/**
+ * The page template. `base` is the path the pages are served under (pagesOf(ctx).base: '' at the root, the issuer's
+ * path for a tenant or an embedding app); the stylesheet is served there, so the link is built with the page.
+ */
+export function layout(base: string, title: string, body: string, lang = 'en'): string {
   return `<!doctype html>
 <html lang="${esc(lang)}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${esc(title)}</title><link rel="stylesheet" href="/assets/latchkey.css"></head>
+<meta name="referrer" content="no-referrer"><title>${esc(title)}</title><link rel="stylesheet" href="${esc(base)}/assets/latchkey.css"></head>
 <body><main>${body}</main></body></html>`;
 }
 
@@ -62,8 +66,9 @@ export function clientBranding(c: { logoUri?: string; policyUri?: string; tosUri
   return { logoUri: c.logoUri, policyUri: c.policyUri, tosUri: c.tosUri };
 }
 
-export function loginPage(m: LoginPageModel): string {
+export function loginPage(base: string, m: LoginPageModel): string {
   return layout(
+    base,
     'Sign in',
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>Sign in</h1>
 <p class="muted">${m.purpose ? esc(m.purpose) : `to continue to <strong>${esc(m.clientName)}</strong>`}</p>
@@ -116,8 +121,9 @@ const CLAIM_WORDS: Record<string, string> = {
   address: 'your postal address', phone_number: 'your phone number', phone_number_verified: 'whether your phone number is verified',
 };
 
-export function consentPage(m: ConsentPageModel): string {
+export function consentPage(base: string, m: ConsentPageModel): string {
   return layout(
+    base,
     'Allow access?',
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${esc(m.clientName)} wants to access your account</h1>
 <p class="muted">Signed in as <strong>${esc(m.username)}</strong></p>
@@ -132,23 +138,24 @@ export function consentPage(m: ConsentPageModel): string {
   );
 }
 
-export function errorPage(title: string, message: string, code?: string): string {
-  return layout(title, `<h1>${esc(title)}</h1><p class="error" role="alert">${esc(message)}</p>${code ? `<p class="muted">Error: ${esc(code)}</p>` : ''}
+export function errorPage(base: string, title: string, message: string, code?: string): string {
+  return layout(base, title, `<h1>${esc(title)}</h1><p class="error" role="alert">${esc(message)}</p>${code ? `<p class="muted">Error: ${esc(code)}</p>` : ''}
 <p class="muted">You were not sent back to the application because the request could not be trusted or completed.</p>`);
 }
 
-export function messagePage(title: string, message: string): string {
-  return layout(title, `<h1>${esc(title)}</h1><p>${esc(message)}</p>`);
+export function messagePage(base: string, title: string, message: string): string {
+  return layout(base, title, `<h1>${esc(title)}</h1><p>${esc(message)}</p>`);
 }
 
-export function demoCallbackPage(params: URLSearchParams): string {
+export function demoCallbackPage(base: string, params: URLSearchParams): string {
   const rows = [...params].map(([k, v]) => `<li><strong>${esc(k)}</strong>: <code>${esc(v)}</code></li>`).join('');
-  return layout('Demo callback', `<h1>Demo client callback</h1><p>The authorization server redirected here with:</p><ul>${rows}</ul>
+  return layout(base, 'Demo callback', `<h1>Demo client callback</h1><p>The authorization server redirected here with:</p><ul>${rows}</ul>
 <p class="muted">Exchange the code at the token endpoint with the demo client's credentials.</p>`);
 }
 
-export function logoutConfirmPage(m: { action: string; csrf: string; clientName?: string; username?: string }): string {
+export function logoutConfirmPage(base: string, m: { action: string; csrf: string; clientName?: string; username?: string }): string {
   return layout(
+    base,
     'Sign out?',
     `<h1>Sign out?</h1>
 ${m.clientName ? `<p class="muted"><strong>${esc(m.clientName)}</strong> asked to sign you out.</p>` : ''}
@@ -170,8 +177,9 @@ export interface CreateAccountPageModel {
   error?: string;
 }
 
-export function createAccountPage(m: CreateAccountPageModel): string {
+export function createAccountPage(base: string, m: CreateAccountPageModel): string {
   return layout(
+    base,
     'Create an account',
     `<h1>Create an account</h1>
 <p class="muted">to continue to <strong>${esc(m.clientName)}</strong></p>
@@ -195,12 +203,13 @@ ${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
  * The signed-out page. Front-Channel Logout §3: each client's frontchannel_logout_uri in a hidden iframe; once they
  * have loaded (or after a few seconds) the user goes on to the post-logout redirect URI, if there is one.
  */
-export function signedOutPage(m: { frames: string[]; next?: string; nonce: string }): string {
+export function signedOutPage(base: string, m: { frames: string[]; next?: string; nonce: string }): string {
   const frames = m.frames.map((u) => `<iframe src="${esc(u)}" hidden title="sign-out notification"></iframe>`).join('');
   const script = m.next
     ? `<script nonce="${esc(m.nonce)}">(function(){var f=document.querySelectorAll('iframe'),n=f.length,go=function(){location.replace(${JSON.stringify(m.next).replace(/</g, '\\u003c')});};if(!n){go();return;}f.forEach(function(x){x.addEventListener('load',function(){if(--n===0)go();});});setTimeout(go,4000);})();</script>`
     : '';
   return layout(
+    base,
     'Signed out',
     `<h1>You are signed out</h1>${m.next ? `<p class="muted"><a href="${esc(m.next)}">Continue</a></p>` : '<p>You can close this window.</p>'}${frames}${script}`,
   );
@@ -215,8 +224,9 @@ export interface DeviceCodePageModel {
 }
 
 /** RFC 8628 §3.3: the user types the code their device shows. */
-export function deviceCodePage(m: DeviceCodePageModel): string {
+export function deviceCodePage(base: string, m: DeviceCodePageModel): string {
   return layout(
+    base,
     'Connect a device',
     `<h1>Connect a device</h1>
 <p class="muted">Signed in as <strong>${esc(m.username)}</strong></p>
@@ -241,8 +251,9 @@ export interface DeviceConfirmPageModel {
 }
 
 /** RFC 8628 §5.4: say which application asks, so a user tricked into entering someone else's code can refuse. */
-export function deviceConfirmPage(m: DeviceConfirmPageModel): string {
+export function deviceConfirmPage(base: string, m: DeviceConfirmPageModel): string {
   return layout(
+    base,
     'Allow this device?',
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${esc(m.clientName)} wants to access your account</h1>
 <p class="muted">Signed in as <strong>${esc(m.username)}</strong>; code <strong>${esc(m.userCode)}</strong></p>

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as client from 'openid-client';
 import * as oauth from 'oauth4webapi';
+import { createTenant } from '../../src/services/tenants.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { startCallbackServer } from '../helpers/rp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -127,6 +128,20 @@ describe('code flow in Chromium: a user signs in by typing and clicking', () => 
     const cb = await arrived;
     expect(cb.searchParams.get('error')).toBe('access_denied');
     expect(cb.searchParams.get('state')).toBe('deny-me');
+    await ctx.close();
+  });
+
+  it('the pages\' stylesheet loads and applies at the root and under a tenant (the template links it where it is served)', async () => {
+    await createTenant(s.lk, { id: 'styled' });
+    const ctx = await b.newContext();
+    const page = await ctx.newPage();
+    for (const base of ['', '/t/styled']) {
+      const css = page.waitForResponse((r) => r.url().endsWith(`${base}/assets/latchkey.css`));
+      await page.goto(s.url(`${base}/oauth/authorize?client_id=nobody`));
+      expect((await css).status()).toBe(200);
+      expect(await page.textContent('h1')).toBe('Invalid request');
+      expect(await page.evaluate(() => getComputedStyle(document.querySelector('main')!).borderTopLeftRadius)).toBe('12px');
+    }
     await ctx.close();
   });
 });

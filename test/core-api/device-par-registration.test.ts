@@ -261,7 +261,9 @@ describe('Core API: device authorization, PAR, client registration', () => {
     const registered = async () => {
       const r = await register(meta);
       expect(r.json).toMatchObject({ action: 'CREATED', resultCode: 'LK8020', status: 201 });
-      return JSON.parse(r.json.responseContent) as Record<string, any>;
+      const c = JSON.parse(r.json.responseContent) as Record<string, any>;
+      expect(r.json.clientId, 'the Result names the client it registered').toBe(c.client_id);
+      return c;
     };
 
     it('RFC 7591 §3.2.1: CREATED with client_id, secret, registration access token and a registration_client_uri under the service\'s issuer; the client works', async () => {

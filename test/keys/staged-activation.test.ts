@@ -55,6 +55,23 @@ describe('staged key activation', () => {
     expect((await t.ctx.keys()).jwks.keys.map((k) => k.kid)).not.toContain(current);
   });
 
+  it('KeyManager.retire decides with keyStates alone: never the signing, a pending or another alg\'s key; the replaced one once, even when raced', async () => {
+    const tenant = t.ctx.tenant.id;
+    const current = (await t.ctx.keys()).signingKey('EdDSA').kid;
+    const other = (await t.ctx.keys()).signingKey('ES256').kid;
+    const [pending] = await rotateKeys(t.lk, tenant, ['EdDSA']);
+    expect(await t.lk.keys.retire(tenant, current)).toBe(false); // still signing until the new key activates
+    expect(await t.lk.keys.retire(tenant, pending!.kid)).toBe(false);
+    expect(await t.lk.keys.retire(tenant, 'no-such-kid')).toBe(false);
+    now += 120_000;
+    expect(await t.lk.keys.retire(tenant, pending!.kid)).toBe(false); // now the signing key
+    expect(await t.lk.keys.retire(tenant, other)).toBe(false); // another alg's rotation replaces nothing of ES256
+    expect((await t.lk.keys.list(tenant)).find((k) => k.kid === current)).toMatchObject({ status: 'active', state: 'published' });
+    const raced = await Promise.all([t.lk.keys.retire(tenant, current), t.lk.keys.retire(tenant, current)]);
+    expect(raced.filter(Boolean)).toHaveLength(1);
+    expect((await t.lk.keys.list(tenant)).find((k) => k.kid === current)?.state).toBe('retired');
+  });
+
   it('rotate --now (immediate) signs at once: the key in use and any pending one only verify from then on', async () => {
     const tenant = t.ctx.tenant.id;
     const current = (await t.ctx.keys()).signingKey('PS256').kid;

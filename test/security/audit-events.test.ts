@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_EVENT_TYPES } from '../../src/audit/audit.js';
+import { loadConfig } from '../../src/config/load.js';
+import { Latchkey } from '../../src/server/latchkey.js';
+import { createSession } from '../../src/ui/session.js';
 import { createAdminToken } from '../../src/services/management-tokens.js';
 import { Agent } from '../helpers/agent.js';
 import { core, testService } from '../helpers/core-api.js';
@@ -146,6 +149,30 @@ describe('audit events of the CLI, device flow, logout, dynamic registration and
     expect(JSON.stringify([issued, failed])).not.toContain(ok.json.responseContent ? JSON.parse(ok.json.responseContent).access_token : 'x');
     expectLogged(issued);
   });
+
+  it('RFC 7591 §3: a registration through the Core API is recorded with the client it created (the Result names it)', async () => {
+    const svc = await testService(s, 'audited-reg');
+    const r = await core(s, 'audited-reg', 'client/registration', { body: JSON.stringify({ redirect_uris: [CB], client_name: 'Core Dyn' }) }, svc.token);
+    expect(r.json).toMatchObject({ action: 'CREATED', resultCode: 'LK8020' });
+    const c = JSON.parse(r.json.responseContent) as Record<string, any>;
+    const reg = (await events({ type: 'client.registered' }, 'audited-reg'))[0];
+    expect(reg).toMatchObject({ client_id: c.client_id, result_code: 'LK8020', detail: { endpoint: 'client/registration', via: 'core_api' } });
+    expect(JSON.stringify(reg)).not.toContain(c.registration_access_token);
+  });
+
+  it('one rule for an event\'s detail: the same outcome through the token endpoint and through the Core API differs only in endpoint and via', async () => {
+    const http = await s.client({ grant_types: ['client_credentials'] });
+    const svc = await testService(s, 'audited-same');
+    const cc = await svc.client({ grant_types: ['client_credentials'] });
+    const wrong = 'wrong-secret-wrong-secret-wrong-secret';
+    expect((await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basic(http.clientId, wrong) })).status).toBe(401);
+    expect((await core(s, 'audited-same', 'auth/token', { parameters: 'grant_type=client_credentials', clientId: cc.clientId, clientSecret: wrong }, svc.token)).json.action).toBe('INVALID_CLIENT');
+    const viaHttp = (await events({ type: 'client.auth_failed' })).find((e) => e.client_id === http.clientId);
+    const viaCore = (await events({ type: 'client.auth_failed' }, 'audited-same'))[0];
+    expect(viaHttp.detail).toEqual({ endpoint: 'token', grant_type: 'client_credentials', message: 'Client authentication failed: wrong or missing secret. wrong secret' });
+    expect(viaCore.detail).toEqual({ ...viaHttp.detail, endpoint: 'auth/token', via: 'core_api' });
+    expect([viaHttp.client_id, viaCore.client_id]).toEqual([http.clientId, cc.clientId]);
+  });
 });
 
 describe('audit events of CLI writes', () => {
@@ -194,5 +221,28 @@ describe('audit events of CLI writes', () => {
     expect(by('client list')).toEqual([]);
     const text = JSON.stringify(all);
     for (const s of [secret, rotated, st.token, 'erin-password-1']) expect(text).not.toContain(s);
+  });
+
+  it('a create printed for people (no --json) is recorded with the id the operation reported', () => {
+    cli(['registration-token', 'create', '--name', 'plain']);
+    const made = (JSON.parse(cli(['registration-token', 'list', '--json'])) as { id: string; name: string }[]).find((t) => t.name === 'plain')!;
+    const all = JSON.parse(cli(['audit', 'list', '--type', 'admin.action', '--json'])) as any[];
+    expect(all.find((e) => e.detail.command === 'registration-token create')).toMatchObject({ detail: { source: 'cli', target: made.id } });
+  });
+
+  it('`latchkey session end SID` is a logout event with source cli (the same function as the admin API\'s session end), and an ended session is an error', async () => {
+    const user = JSON.parse(cli(['user', 'create', '--username', 'ivan', '--password', 'ivan-password-1', '--json']));
+    // A browser session, as the sign-in page creates it, in the database the CLI uses.
+    const config = loadConfig({ env: {}, overrides: { dataDir: join(dir, 'data'), logLevel: 'silent', demo: false, ...(databaseUrl ? { databaseUrl } : {}) } });
+    const lk = await Latchkey.open({ config });
+    const { session } = await createSession(await lk.context('default'), user.sub);
+    await lk.close();
+    cli(['session', 'end', session.sid]);
+    const again = spawnSync(process.execPath, [BIN, 'session', 'end', session.sid], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', LATCHKEY_DEMO: 'false', ...(databaseUrl ? { LATCHKEY_DATABASE_URL: databaseUrl } : {}) } });
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toMatch(/no live session/);
+    const logouts = JSON.parse(cli(['audit', 'list', '--type', 'logout', '--json'])) as any[];
+    expect(logouts).toHaveLength(1);
+    expect(logouts[0]).toMatchObject({ tenant_id: 'default', subject: user.sub, client_id: null, detail: { method: 'session_end', sid: session.sid, source: 'cli' } });
   });
 });

@@ -118,6 +118,8 @@ export interface AdminRequest {
   body: unknown;
   /** Query string parameters (operations that declare `query`). */
   query?: Record<string, string>;
+  /** The caller's address, for audit events a handler records (endUserSession). */
+  ip?: string;
 }
 
 export interface AdminOperation {
@@ -269,7 +271,7 @@ export const operations: AdminOperation[] = [
   {
     operationId: 'endUserSession', method: 'DELETE', path: `${T}/users/{sub}/sessions/{sid}`, summary: 'End a browser session', tag: 'sessions',
     response: { status: 204, description: 'Ended' },
-    handler: async (lk, req) => endUserSession(await ctxOf(lk, req), req.params.sub!, req.params.sid!),
+    handler: async (lk, req) => endUserSession(await ctxOf(lk, req), lk.audit, req.params.sub!, req.params.sid!, req.ip),
   },
   // keys
   {

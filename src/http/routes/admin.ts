@@ -44,7 +44,7 @@ export async function registerAdminRoutes(app: FastifyInstance, lk: Latchkey): P
           body = parsed.data;
         }
         try {
-          const out = await op.handler(lk, { params: req.params as Record<string, string>, body, query: req.query as Record<string, string> });
+          const out = await op.handler(lk, { params: req.params as Record<string, string>, body, query: req.query as Record<string, string>, ip: req.ip });
           if (op.method !== 'GET') {
             // docs/audit.md: every admin write is an audit event (the body is not recorded: it may carry secrets).
             const params = req.params as Record<string, string>;
@@ -56,9 +56,6 @@ export async function registerAdminRoutes(app: FastifyInstance, lk: Latchkey): P
               ip: req.ip,
               detail: { operation: op.operationId, method: op.method, path: req.url.split('?')[0] },
             });
-            if (op.operationId === 'endUserSession') {
-              lk.audit.record({ tenantId: params.tenant_id ?? DEFAULT_TENANT, type: 'logout', subject: params.sub ?? null, ip: req.ip, detail: { method: 'session_end', sid: params.sid, source: 'admin_api' } });
-            }
           }
           reply.code(op.response.status).header('Cache-Control', 'no-store');
           if (op.response.status === 204) return reply.send();

@@ -15,7 +15,7 @@ import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode } from '../../engine/device.js';
 import { FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
-import { createUser, UserInputError } from '../../services/users.js';
+import { createUser, endBrowserSession, UserInputError } from '../../services/users.js';
 import { verifyCredentials } from '../../services/accounts.js';
 import type { Account } from '../../engine/accounts.js';
 import type { UserRecord } from '../../store/types.js';
@@ -24,7 +24,7 @@ import {
   consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
   signedOutPage, STYLESHEET,
 } from '../../ui/html.js';
-import { endSessionRequest, logoutTiedToSession, performLogout, type LogoutOutcome } from '../../engine/logout.js';
+import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
 import {
   clearAccountFailures, loginBlocked, recordLoginFailure, recordRegistration, recordUserCodeFailure, registrationBlocked, retryAfter,
@@ -34,6 +34,7 @@ import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js'
 import { newHandle } from '../../tokens/handles.js';
 import { subjectFor } from '../../engine/subject.js';
 import { clientBranding } from '../../ui/html.js';
+import { sendResult } from '../adapt.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
 import { cookiePath, fixedContext, pagesOf, type ContextOf } from '../tenant.js';
 
@@ -64,8 +65,6 @@ function origin(uri: string): string {
   }
 }
 
-const STYLESHEET_LINK = 'href="/assets/latchkey.css"';
-
 function rawQuery(req: FastifyRequest): string {
   const i = req.raw.url?.indexOf('?') ?? -1;
   return i >= 0 ? req.raw.url!.slice(i + 1) : '';
@@ -91,13 +90,14 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   const sessionName = (ctx: EngineContext) => pagesOf(ctx).cookie(SESSION_COOKIE);
   const cookieOptions = (ctx: EngineContext, maxAge: number, sub = '') => ({ path: cookiePath(pagesOf(ctx), sub), secure: pagesOf(ctx).secure, maxAge });
   const binding = (ticket: string) => lk.hasher.hash(`bind:${ticket}`);
+  // Where the pages (and their stylesheet) are served: the page template links it there (ui/html.ts layout).
+  const pageBase = (reply: FastifyReply) => pagesOf(ctxOf(reply.request)).base;
   const csrfFor = (ticket: string) => lk.hasher.hash(`csrf:${ticket}`);
 
   function sendEngineResult(reply: FastifyReply, r: AuthorizationResult, formTargets: string[] = []): FastifyReply {
-    reply.request.resultCode = r.resultCode;
-    if (r.action === 'LOCATION') return reply.code(r.status).headers(r.headers ?? {}).header('Location', r.responseContent).send();
     // form_post: the engine built the page and its headers (CSP allowing just the one script and the client's origin).
-    if (r.action === 'FORM') return reply.code(r.status).headers(r.headers ?? {}).type('text/html; charset=utf-8').send(r.responseContent);
+    if (r.action === 'LOCATION' || r.action === 'FORM') return sendResult(reply, r);
+    reply.request.resultCode = r.resultCode;
     let message = 'The request could not be processed.';
     let code: string | undefined;
     try {
@@ -108,7 +108,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       /* keep generic text */
     }
     const title = r.action === 'INTERNAL_SERVER_ERROR' ? 'Something went wrong' : 'Invalid request';
-    return htmlHeaders(reply.code(r.status >= 400 ? r.status : 400), formTargets).send(errorPage(title, message, code));
+    return htmlHeaders(reply.code(r.status >= 400 ? r.status : 400), formTargets).send(errorPage(pageBase(reply), title, message, code));
   }
 
   /** What to do for a request, given the browser's session and the user's consent (ui/interaction.ts decide). */
@@ -154,13 +154,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: d.reason }, ctx), targets);
       case 'login':
         return htmlHeaders(reply, targets).send(
-          loginPage({ action: `${ixPath(ctx, ticket)}/login`, csrf: csrfFor(ticket), clientName, username: t.request.loginHint, continueAs: d.continueAs, ...clientBranding(t.client) }),
+          loginPage(pageBase(reply), { action: `${ixPath(ctx, ticket)}/login`, csrf: csrfFor(ticket), clientName, username: t.request.loginHint, continueAs: d.continueAs, ...clientBranding(t.client) }),
         );
       case 'create':
-        return htmlHeaders(reply, targets).send(createAccountPage({ action: `${ixPath(ctx, ticket)}/create`, csrf: csrfFor(ticket), clientName }));
+        return htmlHeaders(reply, targets).send(createAccountPage(pageBase(reply), { action: `${ixPath(ctx, ticket)}/create`, csrf: csrfFor(ticket), clientName }));
       case 'consent':
         return htmlHeaders(reply, targets).send(
-          consentPage({
+          consentPage(pageBase(reply), {
             action: `${ixPath(ctx, ticket)}/consent`,
             csrf: csrfFor(ticket),
             clientName,
@@ -224,17 +224,17 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     const ticket = (req.params as { ticket: string }).ticket;
     const t = await loadTicket(ctx, ticket);
     if (!t) {
-      htmlHeaders(reply.code(400)).send(errorPage('Sign-in expired', 'This sign-in request is unknown or has expired. Go back to the application and start again.'));
+      htmlHeaders(reply.code(400)).send(errorPage(pageBase(reply), 'Sign-in expired', 'This sign-in request is unknown or has expired. Go back to the application and start again.'));
       return undefined;
     }
     const cookies = parseCookies(req.headers.cookie);
     if (cookies[bindName(ctx)] !== binding(ticket)) {
-      htmlHeaders(reply.code(403)).send(errorPage('Sign-in not allowed', 'This sign-in request was started in another browser. Go back to the application and start again.'));
+      htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Sign-in not allowed', 'This sign-in request was started in another browser. Go back to the application and start again.'));
       return undefined;
     }
     const form = new URLSearchParams(post && typeof req.body === 'string' ? req.body : '');
     if (post && form.get('csrf') !== csrfFor(ticket)) {
-      htmlHeaders(reply.code(403)).send(errorPage('Request rejected', 'The form was missing its security token. Reload the page and try again.'));
+      htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
       return undefined;
     }
     return { ticket, t, form };
@@ -251,20 +251,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (req.routeOptions.url?.endsWith('/oauth/authorize')) return done();
       const body = typeof req.body === 'string' ? req.body : '';
       if (/%00|\u0000/i.test(req.url) || /%00|\u0000/i.test(body)) {
-        htmlHeaders(reply.code(400)).send(errorPage('Invalid request', 'The request holds characters that no valid request holds.'));
+        htmlHeaders(reply.code(400)).send(errorPage(pageBase(reply), 'Invalid request', 'The request holds characters that no valid request holds.'));
         return;
       }
       done();
     });
-
-    // The pages link the stylesheet at /assets/latchkey.css; under an issuer with a path (a tenant, or an embedding
-    // app's prefix) it is served below that path, so the link is rewritten there. Nothing to do at the root.
-    if (!fixed || pagesOf(fixed).base) {
-      scope.addHook('onSend', (req, _reply, payload, done) => {
-        if (typeof payload !== 'string' || !payload.startsWith('<!doctype html>')) return done(null, payload);
-        done(null, payload.replace(STYLESHEET_LINK, `href="${pagesOf(ctxOf(req)).base}/assets/latchkey.css"`));
-      });
-    }
 
     scope.get('/assets/latchkey.css', (_req, reply) => {
       void reply.header('Cache-Control', 'public, max-age=86400').type('text/css; charset=utf-8').send(STYLESHEET);
@@ -336,7 +327,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       }
       const clientName = t.client.clientName ?? t.client.clientId;
       const again = (status: number, error: string, username?: string) =>
-        htmlHeaders(reply.code(status), targets).send(loginPage({ action: `${ixPath(ctx, ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error, ...clientBranding(t.client) }));
+        htmlHeaders(reply.code(status), targets).send(loginPage(pageBase(reply), { action: `${ixPath(ctx, ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error, ...clientBranding(t.client) }));
       const user = await passwordLogin(req, reply, form, again);
       if (!user) return reply;
       await markLoggedIn();
@@ -357,7 +348,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         email: (form.get('email') ?? '').slice(0, 320),
       };
       const again = (status: number, error: string) =>
-        htmlHeaders(reply.code(status), targets).send(createAccountPage({ action: `${ixPath(ctx, ticket)}/create`, csrf: csrfFor(ticket), clientName, error, ...fields }));
+        htmlHeaders(reply.code(status), targets).send(createAccountPage(pageBase(reply), { action: `${ixPath(ctx, ticket)}/create`, csrf: csrfFor(ticket), clientName, error, ...fields }));
       if (!ctx.tenant.settings.allowRegistration || !t.request.prompt.includes('create')) return again(403, 'Account creation is not available.');
       if (await registrationBlocked(ctx, req.ip)) {
         reply.header('Retry-After', String(retryAfter(ctx)));
@@ -436,7 +427,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         data: { kind: 'logout', next: r.postLogoutRedirectUri ?? null, createdAt: now },
       });
       return htmlHeaders(reply).send(
-        logoutConfirmPage({ action: `${pagesOf(ctx).base}/logout/${ticket}`, csrf: ctx.hasher.hash(`logout-csrf:${ticket}`), clientName: r.clientName, username: live.user.username }),
+        logoutConfirmPage(pageBase(reply), { action: `${pagesOf(ctx).base}/logout/${ticket}`, csrf: ctx.hasher.hash(`logout-csrf:${ticket}`), clientName: r.clientName, username: live.user.username }),
       );
     };
     scope.get('/oauth/logout', logout);
@@ -447,14 +438,14 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const ticket = (req.params as { ticket: string }).ticket;
       const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
       if (ticket.length > 100 || form.get('csrf') !== ctx.hasher.hash(`logout-csrf:${ticket}`)) {
-        return htmlHeaders(reply.code(403)).send(errorPage('Request rejected', 'The form was missing its security token. Reload the page and try again.'));
+        return htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
       }
       const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), nowSeconds(ctx));
       if (!t || t.data.kind !== 'logout' || t.expiresAt <= nowSeconds(ctx)) {
-        return htmlHeaders(reply.code(400)).send(errorPage('Sign-out expired', 'This sign-out request is unknown or has expired.'));
+        return htmlHeaders(reply.code(400)).send(errorPage(pageBase(reply), 'Sign-out expired', 'This sign-out request is unknown or has expired.'));
       }
       const next = (t.data.next as string | null) ?? undefined;
-      if (form.get('decision') !== 'logout') return htmlHeaders(reply).send(messagePage('Still signed in', 'You are still signed in.'));
+      if (form.get('decision') !== 'logout') return htmlHeaders(reply).send(messagePage(pageBase(reply), 'Still signed in', 'You are still signed in.'));
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, next);
       return finishLogout(reply, live.session.sid, next, t.clientId);
@@ -462,10 +453,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
 
     async function finishLogout(reply: FastifyReply, sid: string, next: string | undefined, clientId?: string) {
       const ctx = ctxOf(reply.request);
-      const outcome = await performLogout(ctx, sid);
-      if (outcome.ended) {
-        lk.audit.record({ tenantId: ctx.tenant.id, type: 'logout', clientId: clientId || null, subject: outcome.subject ?? null, ip: reply.request.ip, detail: { method: 'rp_initiated', sid } });
-      }
+      const outcome = await endBrowserSession(ctx, lk.audit, sid, { method: 'rp_initiated', clientId, ip: reply.request.ip });
       await lk.backchannel.deliver(outcome.backchannel);
       return signedOut(reply, outcome, next);
     }
@@ -476,7 +464,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const frames = outcome.frontchannel.map((f) => f.uri);
       if (!frames.length && next) return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
       const nonce = newHandle(ctx.random, 16);
-      return htmlHeaders(reply, [], { frames: frames.map(origin), scriptNonce: nonce }).send(signedOutPage({ frames, next, nonce }));
+      return htmlHeaders(reply, [], { frames: frames.map(origin), scriptNonce: nonce }).send(signedOutPage(pageBase(reply), { frames, next, nonce }));
     }
 
     // RFC 8628 §3.3: the verification page. The user signs in (the same password check as every sign-in form),
@@ -498,16 +486,16 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
       const v = parseCookies(req.headers.cookie)[DEVICE_COOKIE(ctx)];
       if (!v || form.get('csrf') !== deviceCsrfOf(v)) {
-        htmlHeaders(reply.code(403)).send(errorPage('Request rejected', 'The form was missing its security token. Reload the page and try again.'));
+        htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
         return undefined;
       }
       return form;
     };
     const codePage = (reply: FastifyReply, csrf: string, username: string, userCode: string, error?: string, status = 200) =>
-      htmlHeaders(reply.code(status)).send(deviceCodePage({ action: `${pagesOf(ctxOf(reply.request)).base}/device`, csrf, username, userCode, error }));
+      htmlHeaders(reply.code(status)).send(deviceCodePage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/device`, csrf, username, userCode, error }));
     const deviceLoginPage = (reply: FastifyReply, csrf: string, userCode: string, error?: string, username?: string, status = 200) =>
       htmlHeaders(reply.code(status)).send(
-        loginPage({ action: `${pagesOf(ctxOf(reply.request)).base}/device/login`, csrf, clientName: 'your device', purpose: 'to connect a device to your account', hidden: { user_code: userCode }, username, error }),
+        loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/device/login`, csrf, clientName: 'your device', purpose: 'to connect a device to your account', hidden: { user_code: userCode }, username, error }),
       );
 
     scope.get('/device', async (req, reply) => {
@@ -551,7 +539,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         return codePage(reply, csrf, live.user.username, entered, why, 400);
       }
       return htmlHeaders(reply).send(
-        deviceConfirmPage({
+        deviceConfirmPage(pageBase(reply), {
           action: `${pagesOf(ctx).base}/device/confirm`,
           csrf,
           userCode: formatUserCode(normalizeUserCode(entered)!),
@@ -588,8 +576,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         lk.audit.record({ tenantId: ctx.tenant.id, type: approve ? 'device.approved' : 'device.denied', clientId: r.clientId, subject: live.user.id, ip: req.ip, resultCode: r.resultCode });
         return htmlHeaders(reply).send(
           approve
-            ? messagePage('Device connected', 'Your device is now signed in. You can close this page and return to it.')
-            : messagePage('Request denied', 'The device was not given access. You can close this page.'),
+            ? messagePage(pageBase(reply), 'Device connected', 'Your device is now signed in. You can close this page and return to it.')
+            : messagePage(pageBase(reply), 'Request denied', 'The device was not given access. You can close this page.'),
         );
       }
       if (r.action === 'INTERNAL_SERVER_ERROR') return sendEngineResult(reply, r as unknown as AuthorizationResult);
@@ -599,7 +587,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
 
     if (lk.config.demo && !contextOf) {
       scope.get('/demo/callback', (req, reply) => {
-        void htmlHeaders(reply).send(demoCallbackPage(new URLSearchParams(rawQuery(req))));
+        void htmlHeaders(reply).send(demoCallbackPage(pageBase(reply), new URLSearchParams(rawQuery(req))));
       });
     }
   });
