@@ -6,7 +6,7 @@ import type { AccountSource } from './engine/accounts.js';
 import { authorizationFail, authorizationIssue, loadTicket, namesAnotherUser, type AuthorizationIssueInput, type AuthorizationResult, type FailReason } from './engine/authorization/index.js';
 import { requestedClaimNames } from './engine/claims.js';
 import { nowSeconds, type EngineContext } from './engine/context.js';
-import type { EngineLogger, Result } from './engine/result.js';
+import { internalErrorResult, type EngineLogger, type Result } from './engine/result.js';
 import { subjectFor } from './engine/subject.js';
 import { sendResult, toHttp } from './http/adapt.js';
 import { buildApp, installCommon, serverOptions, type AppOptions } from './http/app.js';
@@ -104,8 +104,9 @@ export interface LatchkeyInstance {
    */
   readonly plugin: FastifyPluginAsync<{ prefix?: string }>;
   /**
-   * A `(req, res, next?)` handler for node:http, Express or Connect. Requests outside the issuer's path (and its
-   * RFC 8414 metadata URL) go to `next` (404 without one). Mount it before any body parser.
+   * A `(req, res, next?)` handler for node:http, Express or Connect. Requests none of Latchkey's routes serves
+   * (outside the issuer's path and its RFC 8414 metadata URL, or under them with no route) go to `next`
+   * untouched (404 without one). Mount it before any body parser.
    */
   readonly handler: NodeHandler;
   /** The default tenant's engine context, for calling the engine functions directly. */
@@ -191,6 +192,8 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
   Object.assign(plugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'latchkey' });
 
   let handlerApp: Promise<{ app: FastifyInstance; route: (req: IncomingMessage, res: ServerResponse) => void }> | undefined;
+  /** The host's `next` of a request being routed: a path none of Latchkey's routes serves goes back to it. */
+  const fallthrough = new WeakMap<IncomingMessage, () => void>();
   const buildHandlerApp = async () => {
     let route!: (req: IncomingMessage, res: ServerResponse) => void;
     const app = Fastify({
@@ -200,11 +203,24 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
         return createServer();
       },
     }) as unknown as FastifyInstance;
+    // No route of ours matched (an issuer at the host's root takes every path): the host's app answers, before
+    // anything (a body parser, a hook) has touched the request.
+    app.addHook('onRequest', (req, reply, done) => {
+      const next = req.is404 ? fallthrough.get(req.raw) : undefined;
+      if (!next) return done();
+      reply.hijack();
+      next();
+    });
     app.setNotFoundHandler((_req, reply) => {
       void reply.code(404).type('application/json').send(JSON.stringify({ error: 'not_found', error_description: 'no such endpoint' }));
     });
-    await app.register(plugin);
-    await app.ready();
+    try {
+      await app.register(plugin);
+      await app.ready();
+    } catch (e) {
+      await app.close().catch(() => undefined);
+      throw e;
+    }
     return { app, route };
   };
   const metadataPath = `/.well-known/oauth-authorization-server${mountPath}`;
@@ -220,14 +236,26 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
       res.end();
       return;
     }
+    const hostUrl = req.url;
     req.url = url;
-    handlerApp ??= buildHandlerApp();
-    handlerApp.then(
+    if (next) {
+      fallthrough.set(req, () => {
+        req.url = hostUrl; // as the host's router had it (Express strips its mount path)
+        next();
+      });
+    }
+    const building = (handlerApp ??= buildHandlerApp());
+    building.then(
       ({ route }) => route(req, res),
       (e: unknown) => {
+        // Not remembered: the next request builds again (a database that was away at first may be back).
+        if (handlerApp === building) handlerApp = undefined;
         (options.log ?? console).error({ err: e }, 'latchkey: could not build the request handler');
-        res.statusCode = 500;
-        res.end();
+        if (res.headersSent) return void res.end();
+        // The engine's own answer for a failure (a generic body, 503 + Retry-After when the database is away).
+        const answer = toHttp(internalErrorResult('INTERNAL_SERVER_ERROR', e));
+        res.writeHead(answer.status, answer.headers);
+        res.end(answer.body);
       },
     );
   };

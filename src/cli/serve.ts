@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
+import { SAFE_KEY_ACTIVATION_DELAY } from '../config/schema.js';
 import type { MetricsSnapshot } from '../ops/metrics.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { createLatchkey } from '../library.js';
@@ -128,7 +129,10 @@ export function startupWarnings(config: Config, log: { warn(msg: string): void }
   }
   // Several processes (workers, or instances on one PostgreSQL database) each re-validate their keys every 30 s.
   const severalProcesses = config.workers !== 1 || /^postgres(ql)?:/.test(config.databaseUrl ?? '');
-  if (severalProcesses && config.keyActivationDelay < 60) {
-    log.warn(`keyActivationDelay is ${config.keyActivationDelay} s: after a key rotation one process may sign with the new key before the others (and relying parties) have it in their JWKS (docs/operations.md)`);
+  if (severalProcesses && config.keyActivationDelay < SAFE_KEY_ACTIVATION_DELAY) {
+    log.warn(
+      `keyActivationDelay is ${config.keyActivationDelay} s, under ${SAFE_KEY_ACTIVATION_DELAY} s: after a key rotation one process may sign with the new key ` +
+        'before the others (and relying parties caching the JWKS) have it (docs/operations.md)',
+    );
   }
 }

@@ -6,6 +6,13 @@ import { z } from 'zod';
  * Keys are flat so that each maps to one env var: `accessTokenTtl` <-> `LATCHKEY_ACCESS_TOKEN_TTL`.
  * docs/configuration.md is generated from `optionDocs` below.
  */
+/**
+ * The keyActivationDelay that keeps every verifier in step with a rotation (docs/operations.md): twice the 30 s
+ * key re-validation interval of each process, plus the JWKS's Cache-Control max-age of 300 s at relying parties.
+ * The default, and the threshold under which `serve` warns.
+ */
+export const SAFE_KEY_ACTIVATION_DELAY = 2 * 30 + 300;
+
 const seconds = (def: number) => z.coerce.number().int().positive().max(10 * 365 * 86400).default(def);
 
 const flag = (def: boolean) =>
@@ -123,7 +130,7 @@ export const configSchema = z
     cleanupGrace: z.coerce.number().int().min(0).max(365 * 86400).default(3600),
     cleanupRetention: seconds(7 * 86400),
     auditRetention: z.coerce.number().int().min(0).max(10 * 365 * 86400).default(90 * 86400),
-    keyActivationDelay: z.coerce.number().int().min(0).max(7 * 86400).default(360),
+    keyActivationDelay: z.coerce.number().int().min(0).max(7 * 86400).default(SAFE_KEY_ACTIVATION_DELAY),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -227,5 +234,5 @@ export const optionDocs: Record<keyof Config, string> = {
   cleanupRetention: 'How long delivered or abandoned back-channel logout deliveries are kept, seconds.',
   auditRetention: 'How long audit events are kept before the cleanup deletes them, seconds (default 90 days); 0 keeps them forever.',
   keyActivationDelay:
-    'Seconds between a key rotation and the new key\'s first signature. The new key is in the JWKS at once; the previous key keeps signing until then, so every instance (each re-validates its keys every 30 s) and every relying party that caches the JWKS (served with max-age 300) has the new key before any token needs it. The default, 360, is twice the re-validation interval plus that max-age. 0 signs at once: right for a single process only. `latchkey keys rotate --now` skips the delay (a compromised key). See docs/operations.md.',
+    `Seconds between a key rotation and the new key's first signature. The new key is in the JWKS at once; the previous key keeps signing until then, so every instance (each re-validates its keys every 30 s) and every relying party that caches the JWKS (served with max-age 300) has the new key before any token needs it. The default, ${SAFE_KEY_ACTIVATION_DELAY}, is twice the re-validation interval plus that max-age; with several processes (workers, or instances sharing a PostgreSQL database) \`serve\` warns at start about a shorter delay. 0 signs at once: right for a single process only. \`latchkey keys rotate --now\` skips the delay (a compromised key). See docs/operations.md.`,
 };

@@ -7,7 +7,7 @@ import { type EngineContext, endpointsOf, nowSeconds } from './context.js';
 import type { OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
 import type { BackChannelInput } from './par.js';
-import { internalErrorResult, jsonResult, runEngine, type Result } from './result.js';
+import { failureResult, internalErrorResult, jsonResult, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
 
 /**
@@ -188,6 +188,6 @@ export async function deviceComplete(input: DeviceCompleteInput, ctx: EngineCont
     // clientId: for the caller's audit record (not in responseContent).
     return { ...jsonResult('SUCCESS', 200, 'LK7025', { action: 'SUCCESS' }, { message: `${resultCodes.LK7025} (${won.status})` }), clientId: won.clientId };
   } catch (e) {
-    return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log);
+    return failureResult(e, () => 'INVALID_REQUEST', 'INTERNAL_SERVER_ERROR', ctx.log); // a subject the store refuses: the caller's
   }
 }

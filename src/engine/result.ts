@@ -102,10 +102,23 @@ export async function runEngine<A extends string>(
   try {
     return await body();
   } catch (e) {
-    if (e instanceof OAuthError) return errorResult(e, actionFor);
-    if (isStoreRejectedInput(e)) {
-      return errorResult(new OAuthError('invalid_request', 'the request holds characters no valid request holds', { resultCode: 'LK0004' }), actionFor);
-    }
-    return internalErrorResult(internalAction, e, log);
+    return failureResult(e, actionFor, internalAction, log);
   }
+}
+
+/**
+ * The client's error a failure stands for, if any: an OAuthError itself, or a value the database refused
+ * (isStoreRejectedInput: the request carried something no valid request holds, e.g. a NUL byte) as invalid_request.
+ * Anything else is the server's. The one rule runEngine and every engine step that catches on its own apply.
+ */
+export function clientErrorOf(e: unknown): OAuthError | undefined {
+  if (e instanceof OAuthError) return e;
+  if (isStoreRejectedInput(e)) return new OAuthError('invalid_request', 'the request holds characters no valid request holds', { resultCode: 'LK0004' });
+  return undefined;
+}
+
+/** A caught failure as a Result: the client's error (clientErrorOf) through `actionFor`, else internalErrorResult. */
+export function failureResult<A extends string>(e: unknown, actionFor: (e: OAuthError) => A, internalAction: A, log?: EngineLogger): Result<A> {
+  const err = clientErrorOf(e);
+  return err ? errorResult(err, actionFor) : internalErrorResult(internalAction, e, log);
 }

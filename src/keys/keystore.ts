@@ -222,14 +222,23 @@ export class KeyManager {
     const publics = new Map<string, KeyObject>();
     /** Per alg, the keys that sign now or later, newest first, with their activation time in ms. */
     const candidates = new Map<SigningAlg, { at: number; key: SigningKey }[]>();
+    // A key replaced by a newer one that already signs never signs again (keyStates: 'published'): it stays in the
+    // JWKS and verifies through its public key, but its private key is not decrypted. The signer now and the
+    // pending keys after it are.
+    const loadedAt = this.clock();
+    const signerNow = new Map<string, SigningKeyRecord>();
+    for (const r of records) if (r.status === 'active' && activationOf(r) * 1000 <= loadedAt) signerNow.set(r.alg, r); // the newest wins
     for (const r of records) {
       publics.set(r.kid, createPublicKey({ key: r.publicJwk as JsonWebKey, format: 'jwk' }));
-      if (r.status === 'active') {
+      const signer = signerNow.get(r.alg);
+      if (r.status === 'active' && (!signer || records.indexOf(r) >= records.indexOf(signer))) {
         const { plaintext } = await compactDecrypt(r.privateJwe, this.encryptionKey);
         const jwk = JSON.parse(new TextDecoder().decode(plaintext)) as JsonWebKey;
         const key = { kid: r.kid, alg: r.alg as SigningAlg, privateKey: createPrivateKey({ key: jwk, format: 'jwk' }) };
         const list = candidates.get(key.alg) ?? [];
-        list.unshift({ at: activationOf(r) * 1000, key });
+        // The signer as loaded keeps signing until a newer key's time, even if the clock steps back a little: the
+        // keys it replaced are not loaded to fall back on.
+        list.unshift({ at: r === signer ? -Infinity : activationOf(r) * 1000, key });
         candidates.set(key.alg, list);
       }
     }

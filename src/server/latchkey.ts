@@ -20,6 +20,20 @@ import { LatchkeyMetrics } from '../ops/metrics.js';
 import { CleanupJob } from '../ops/cleanup.js';
 import { issuerOfTenant } from './tenant-issuer.js';
 import type { AccountSource } from '../engine/accounts.js';
+import { TtlCache } from '../resource-server/ttl-cache.js';
+
+/** Latchkey.context for an id no tenant has (a caller answers 404, not 500). */
+export class UnknownTenantError extends Error {
+  override name = 'UnknownTenantError';
+}
+
+/**
+ * How long (ms) a tenant id found missing stays known as missing, and how many such ids are kept: a flood of
+ * requests for an unknown /t/<id> costs one query per id per TTL, and a tenant created by another instance is
+ * served within the TTL (at once on the instance that created it).
+ */
+export const UNKNOWN_TENANT_TTL_MS = 5000;
+export const UNKNOWN_TENANT_MAX = 1000;
 
 /** The database schema is older than this build and migrations are not run at start (migrateOnStart: false). */
 export class SchemaBehindError extends Error {
@@ -177,6 +191,9 @@ export class Latchkey {
   /** The default tenant's accounts when an embedding application keeps them (createLatchkey's findAccount). */
   accounts: AccountSource | undefined;
 
+  /** Tenant ids recently found missing (UNKNOWN_TENANT_TTL_MS): a negative cache in front of the tenant lookup. */
+  readonly unknownTenants = new TtlCache<true>(UNKNOWN_TENANT_MAX, () => this.clock());
+
   /** Set when shutting down: /readyz answers 503 so balancers stop sending requests. */
   draining = false;
 
@@ -245,7 +262,7 @@ export class Latchkey {
     const hit = this.contexts.get(tenantId);
     if (hit) return hit;
     const t = await this.store.findTenant(tenantId);
-    if (!t) throw new Error(`unknown tenant ${tenantId}`);
+    if (!t) throw new UnknownTenantError(`unknown tenant ${tenantId}`);
     await this.keys.forTenant(t.id); // preload: requests never load keys themselves
     const ctx: EngineContext = {
       tenant: { id: t.id, issuer: this.issuerOf(t), settings: { ...tenantSettingsFrom(this.config), ...(t.settings as Partial<TenantSettings>) } },

@@ -1,5 +1,25 @@
 import type { LogoutDeliveryRecord, Store } from '../store/types.js';
 import type { EngineLogger } from '../engine/result.js';
+import { guardedFetch } from '../engine/remote.js';
+
+/** At most this much of an RP's answer is read (its body means nothing, §2.8); the rest is dropped unread. */
+const MAX_RESPONSE_BYTES = 4096;
+
+/** Read and drop a response body, at most `max` bytes of it: an RP cannot make us buffer an endless answer. */
+async function discardBody(res: Response, max = MAX_RESPONSE_BYTES): Promise<void> {
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  try {
+    for (let read = 0; read <= max; ) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+  } catch {
+    return;
+  }
+  await reader.cancel().catch(() => undefined);
+}
 
 export interface BackchannelOptions {
   /** Per-attempt timeout, ms. */
@@ -10,7 +30,8 @@ export interface BackchannelOptions {
   sweepMs?: number;
   /**
    * The fetch deliveries go through: the server passes its SSRF-guarded one (insecureRemoteFetchAddresses), since
-   * backchannel_logout_uri is a URL the client chose (with dynamic registration, anybody).
+   * backchannel_logout_uri is a URL the client chose (with dynamic registration, anybody). Without one, the
+   * guarded fetch for public addresses only (never the unguarded global fetch).
    */
   fetch?: typeof fetch;
 }
@@ -37,7 +58,7 @@ export class BackchannelDispatcher {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.retryDelays = opts.retryDelays ?? [10, 60, 300, 1800];
     this.sweepMs = opts.sweepMs ?? 5000;
-    this.fetch = opts.fetch ?? fetch;
+    this.fetch = opts.fetch ?? guardedFetch('public');
   }
 
   private now(): number {
@@ -68,7 +89,7 @@ export class BackchannelDispatcher {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      await res.arrayBuffer().catch(() => undefined);
+      await discardBody(res);
       if (res.status !== 200 && res.status !== 204) error = `HTTP ${res.status}`;
     } catch (e) {
       error = (e as Error).name === 'TimeoutError' ? 'timeout' : ((e as Error).message ?? 'network error').slice(0, 200);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { EngineContext } from '../engine/context.js';
-import type { Latchkey } from '../server/latchkey.js';
+import { UNKNOWN_TENANT_TTL_MS, UnknownTenantError, type Latchkey } from '../server/latchkey.js';
 import { DEFAULT_TENANT, type TenantRecord } from '../store/types.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { issuerOfTenant } from '../server/tenant-issuer.js';
@@ -88,16 +88,19 @@ export async function createTenant(lk: Latchkey, input: { id: string; issuer?: s
     throw e;
   }
   await lk.keys.ensureKeys(t.id);
+  lk.unknownTenants.delete(t.id); // served at once here (other instances: within UNKNOWN_TENANT_TTL_MS)
   return t;
 }
 
 /** The engine context of a service, or undefined when there is no such service (Core API routing). */
 export async function serviceContext(lk: Latchkey, id: string): Promise<EngineContext | undefined> {
   if (!TENANT_ID.test(id)) return undefined;
+  if (lk.unknownTenants.has(id)) return undefined; // a recent miss: no query
   try {
     return await lk.context(id); // cached after the first call
   } catch (e) {
-    if (!(await lk.store.findTenant(id))) return undefined;
-    throw e;
+    if (!(e instanceof UnknownTenantError)) throw e;
+    lk.unknownTenants.set(id, true, lk.clock() + UNKNOWN_TENANT_TTL_MS);
+    return undefined;
   }
 }

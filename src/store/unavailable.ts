@@ -9,13 +9,16 @@ const MESSAGES = /^(Connection terminated|Client was closed and is not queryable
 
 /**
  * Whether the database refused a value itself (PostgreSQL SQLSTATE 22021 character_not_in_repertoire, e.g. a NUL
- * byte in text; 22P05 untranslatable_character): the request carried something no valid request holds, so it is
- * the client's error (400), not the server's.
+ * byte in text; 22P05 untranslatable_character; 22001 string_data_right_truncation, a value too long for its
+ * column; 54000 program_limit_exceeded for an index row, a value too long to index): the request carried something
+ * no valid request holds, so it is the client's error (400), not the server's.
  */
 export function isStoreRejectedInput(e: unknown): boolean {
   for (let err = e, depth = 0; err && typeof err === 'object' && depth < 5; err = (err as { cause?: unknown }).cause, depth++) {
     const code = (err as { code?: unknown }).code;
-    if (code === '22021' || code === '22P05') return true;
+    if (code === '22021' || code === '22P05' || code === '22001') return true;
+    // 54000 also names limits no request controls (too many columns, a statement too complex): only index rows.
+    if (code === '54000' && /index row/i.test(String((err as { message?: unknown }).message ?? ''))) return true;
   }
   return false;
 }

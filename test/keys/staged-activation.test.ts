@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { startupWarnings } from '../../src/cli/serve.js';
 import { loadConfig } from '../../src/config/load.js';
-import type { ConfigInput } from '../../src/config/schema.js';
+import { SAFE_KEY_ACTIVATION_DELAY, type ConfigInput } from '../../src/config/schema.js';
 import { KeyManager } from '../../src/keys/keystore.js';
 import { retireKey, rotateKeys } from '../../src/services/keys.js';
 import type { KeyStoreRepo } from '../../src/store/types.js';
@@ -125,7 +125,7 @@ describe('staged key activation', () => {
     }
   });
 
-  it('a keyActivationDelay under twice the re-validation interval with several processes is warned about at start', () => {
+  it('a keyActivationDelay under the documented 360 s (re-validation twice plus the JWKS max-age) with several processes is warned about at start', () => {
     const warnings = (overrides: Record<string, unknown>) => {
       const out: string[] = [];
       startupWarnings(loadConfig({ env: {}, file: undefined, overrides: { keyEncryptionKey: 'k'.repeat(43), ...overrides } as ConfigInput }), { warn: (m) => out.push(m) });
@@ -135,5 +135,12 @@ describe('staged key activation', () => {
     expect(warnings({ workers: 1, keyActivationDelay: 0 })).toEqual([]); // one process: immediate is fine
     expect(warnings({ workers: 2, keyActivationDelay: 30 })).toHaveLength(1);
     expect(warnings({ workers: 1, keyActivationDelay: 0, databaseUrl: 'postgres://db.example/latchkey' })).toHaveLength(1);
+    // The documented threshold (docs/operations.md, docs/configuration.md), the default itself.
+    expect(SAFE_KEY_ACTIVATION_DELAY).toBe(360);
+    expect(loadConfig({ env: {}, file: undefined, overrides: { keyEncryptionKey: 'k'.repeat(43) } }).keyActivationDelay).toBe(SAFE_KEY_ACTIVATION_DELAY);
+    expect(warnings({ workers: 2, keyActivationDelay: 120 })).toHaveLength(1);
+    expect(warnings({ workers: 2, keyActivationDelay: 359 })).toHaveLength(1);
+    expect(warnings({ workers: 2, keyActivationDelay: 360 })).toEqual([]);
+    expect(warnings({ workers: 1, keyActivationDelay: 300, databaseUrl: 'postgres://db.example/latchkey' })).toHaveLength(1);
   });
 });

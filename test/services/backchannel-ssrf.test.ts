@@ -47,3 +47,57 @@ describe('back-channel logout deliveries go through the SSRF address guard', () 
     }
   });
 });
+
+describe('back-channel logout deliveries: defaults that no caller can forget', () => {
+  it('OIDC Back-Channel Logout §2.5 (SSRF): a dispatcher given no fetch uses the guarded one (public addresses only), never the global fetch', async () => {
+    let contacted = 0;
+    const rp = createServer((_req, res) => {
+      contacted++;
+      res.writeHead(200).end();
+    });
+    await new Promise<void>((r) => rp.listen(0, '127.0.0.1', r));
+    const port = (rp.address() as { port: number }).port;
+    try {
+      for (const opts of [{ retryDelays: [] }, { retryDelays: [], fetch: undefined }]) {
+        const { store, updates } = deliveryStore();
+        await new BackchannelDispatcher(store, () => 0, undefined, opts).deliver([delivery(`http://127.0.0.1:${port}/logout`)]);
+        expect(updates[0]?.deliveredAt ?? null).toBeNull();
+        expect(updates[0]?.lastError).toMatch(/blocked/);
+      }
+      expect(contacted).toBe(0);
+    } finally {
+      await new Promise<void>((r) => rp.close(() => r()));
+    }
+  });
+
+  it('OIDC Back-Channel Logout §2.8: only the status matters; at most a few KB of the RP\'s answer are read, the rest dropped unread', async () => {
+    const CHUNK = 64 * 1024;
+    let pulled = 0;
+    let cancelled = false;
+    // A 64 MB answer: read in full, it would be buffered whole.
+    const huge = () =>
+      new Response(
+        new ReadableStream<Uint8Array>(
+          {
+            pull(c) {
+              if (pulled >= 64 * 1024 * 1024) return c.close();
+              pulled += CHUNK;
+              c.enqueue(new Uint8Array(CHUNK));
+            },
+            cancel() {
+              cancelled = true;
+            },
+          },
+          { highWaterMark: 0 },
+        ),
+        { status: 200 },
+      );
+    const { store, updates } = deliveryStore();
+    const d = new BackchannelDispatcher(store, () => 0, undefined, { fetch: (async () => huge()) as typeof fetch, retryDelays: [] });
+    await d.deliver([delivery('https://rp.example/logout')]);
+    expect(updates[0]?.lastError).toBeNull();
+    expect(updates[0]?.deliveredAt).not.toBeNull();
+    expect(pulled).toBeLessThanOrEqual(2 * CHUNK);
+    expect(cancelled).toBe(true);
+  });
+});

@@ -8,7 +8,7 @@ import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError, type OAuthErrorCode } from '../errors.js';
 import { Params } from '../params.js';
 import { loadResources, tokenTarget, type TokenTarget } from '../resources.js';
-import { internalErrorResult, jsonResult, type Result } from '../result.js';
+import { clientErrorOf, internalErrorResult, jsonResult, type Result } from '../result.js';
 import { resultCodes, type ResultCode } from '../result-codes.js';
 import {
   type AuthorizationEndpoint,
@@ -131,6 +131,12 @@ export async function runChecks(endpoint: AuthorizationEndpoint, state: CheckSta
   for (const check of checksFor(endpoint)) await check(state);
 }
 
+/** A failure caught by a step (issue, fail): the client's error (clientErrorOf) is BAD_REQUEST, anything else a logged 500. */
+function stepFailure(e: unknown, ctx: EngineContext): AuthorizationResult {
+  const err = clientErrorOf(e);
+  return err ? badRequest(err) : (internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult);
+}
+
 function badRequest(err: OAuthError): AuthorizationResult {
   const rc = err.resultCode ?? 'LK0004';
   return jsonResult('BAD_REQUEST', 400, rc, err.body(), { message: `${resultCodes[rc]} (${err.description})` }) as AuthorizationResult;
@@ -212,14 +218,16 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
       ...(pending ? { pending } : {}),
       expectedSubject: req.expectedSubject,
     };
-  } catch (e) {
-    if (!(e instanceof OAuthError)) return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
+  } catch (caught) {
+    // A value the store refused (storing the ticket) is the client's invalid_request like any other (clientErrorOf).
+    const e = clientErrorOf(caught);
+    if (!e) return internalErrorResult('INTERNAL_SERVER_ERROR', caught, ctx.log) as AuthorizationResult;
     if (state.redirectUri === undefined) return badRequest(e);
     try {
       const target: ResponseTarget = { client: state.client!, redirectUri: state.redirectUri, responseMode: errorResponseMode(state), state: state.request.state };
       return await errorResponse(ctx, target, e, e.resultCode ?? 'LK3005');
     } catch (inner) {
-      return internalErrorResult('INTERNAL_SERVER_ERROR', inner, ctx.log) as AuthorizationResult;
+      return stepFailure(inner, ctx);
     }
   }
 }
@@ -278,8 +286,7 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
     if (!t) return unknownTicket();
     return await issue(t, input, ctx);
   } catch (e) {
-    if (e instanceof OAuthError) return badRequest(e);
-    return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
+    return stepFailure(e, ctx);
   }
 }
 
@@ -292,8 +299,7 @@ export async function authorizationIssuePending(pending: PendingAuthorization, i
   try {
     return await issue(pending.loaded, { ...input, ticket: pending.ticket }, ctx);
   } catch (e) {
-    if (e instanceof OAuthError) return badRequest(e);
-    return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
+    return stepFailure(e, ctx);
   }
 }
 
@@ -441,6 +447,6 @@ async function fail(input: { reason: FailReason; description?: string }, ctx: En
     const rc = pair[0] === 'login_required' || pair[0] === 'consent_required' || pair[0] === 'interaction_required' ? 'LK3011' : 'LK3008';
     return await errorResponse(ctx, targetOf(t.request, t.client), err, rc);
   } catch (e) {
-    return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as AuthorizationResult;
+    return stepFailure(e, ctx);
   }
 }

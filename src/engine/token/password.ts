@@ -3,7 +3,7 @@ import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
 import { loadResources, resourceParams, tokenTarget } from '../resources.js';
-import { internalErrorResult, jsonResult, runEngine, type Result } from '../result.js';
+import { failureResult, jsonResult, runEngine, type Result } from '../result.js';
 import { resultCodes } from '../result-codes.js';
 import { issueUserTokens } from './issue.js';
 import type { GrantHandler, TokenAction, TokenResult } from './types.js';
@@ -174,6 +174,6 @@ export async function tokenFail(
     if (error === 'server_error') return jsonResult('INTERNAL_SERVER_ERROR', 500, rc, { error, error_description: description }, { headers });
     return jsonResult('BAD_REQUEST', 400, rc, { error, error_description: description }, { headers });
   } catch (e) {
-    return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log);
+    return failureResult(e, actionFor, 'INTERNAL_SERVER_ERROR', ctx.log);
   }
 }

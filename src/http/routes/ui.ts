@@ -70,6 +70,9 @@ function rawQuery(req: FastifyRequest): string {
   return i >= 0 ? req.raw.url!.slice(i + 1) : '';
 }
 
+/** The routes here whose raw parameters the engine parses and judges (the UI's own NUL check leaves them alone). */
+const ENGINE_PARAMETER_ROUTES = ['/oauth/authorize', '/oauth/logout'];
+
 /** The built-in login/consent UI: one caller of the engine's two-step authorization, like any Core API caller. */
 export interface UiOptions {
   /**
@@ -245,10 +248,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
     // No field of the sign-in, consent, device and logout forms admits a NUL character, and PostgreSQL text cannot
-    // hold one: such a request gets an error page before any lookup. The authorization endpoint is the engine's
-    // (Params.parse refuses NUL as invalid_request, RFC 6749 Appendix A), so it is left to it.
+    // hold one: such a request gets an error page before any lookup. The endpoints whose parameters go to the
+    // engine as received (authorization, RP-initiated logout) are left to it: Params.parse refuses NUL (and any
+    // other malformed parameter) with the engine's own invalid_request (RFC 6749 Appendix A).
     scope.addHook('preHandler', (req, reply, done) => {
-      if (req.routeOptions.url?.endsWith('/oauth/authorize')) return done();
+      if (ENGINE_PARAMETER_ROUTES.some((r) => req.routeOptions.url?.endsWith(r))) return done();
       const body = typeof req.body === 'string' ? req.body : '';
       if (/%00|\u0000/i.test(req.url) || /%00|\u0000/i.test(body)) {
         htmlHeaders(reply.code(400)).send(errorPage(pageBase(reply), 'Invalid request', 'The request holds characters that no valid request holds.'));
