@@ -43,6 +43,7 @@ export const auditTypeByResultCode: Readonly<Record<string, AuditEventType>> = {
   LK1001: 'client.auth_failed',
   LK1002: 'client.auth_failed',
   LK1003: 'client.auth_failed',
+  LK1005: 'client.auth_failed',
   LK8001: 'client.auth_failed',
   LK8002: 'client.auth_failed',
   LK8003: 'client.auth_failed',

@@ -50,20 +50,27 @@ export function clientAuthDeps(ctx: EngineContext, endpoint?: string): ClientAut
 
 /**
  * RFC 6749 §2.3.1: the client id and secret are form-urlencoded before being put in the Basic header, so they
- * are decoded after base64. Returns undefined for a non-Basic scheme; throws invalid_request for a broken header.
+ * are decoded after base64. Returns undefined for a non-Basic scheme. A Basic header that is broken in any way
+ * (no credentials, not base64, no colon, bad percent-encoding) is a failed authentication attempt with the header:
+ * RFC 6749 §5.2 wants 401 invalid_client with a Basic challenge, as for a wrong secret.
  */
 export function parseBasicAuth(header: string | undefined): PresentedCredentials | undefined {
   if (!header) return undefined;
-  const m = /^Basic[ ]+([A-Za-z0-9+/=._~-]*)\s*$/i.exec(header);
+  // RFC 7235 §2.1: the scheme is case-insensitive and separated from its credentials by whitespace.
+  const m = /^Basic(?:[ \t]+([^]*))?$/i.exec(header);
   if (!m) return undefined;
-  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const malformed = (detail: string) => invalidClient(true, 'LK1005', `malformed Basic authorization header: ${detail}`);
+  const credentials = (m[1] ?? '').trim();
+  // RFC 7617 §2: base64 as RFC 4648 §4 defines it (the standard alphabet, padded).
+  if (!credentials || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(credentials)) throw malformed('not base64');
+  const decoded = Buffer.from(credentials, 'base64').toString('utf8');
   const i = decoded.indexOf(':');
-  if (i < 0) throw new OAuthError('invalid_request', 'malformed Basic authorization header', { resultCode: 'LK1005' });
+  if (i < 0) throw malformed('no colon');
   try {
     const dec = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
     return { clientId: dec(decoded.slice(0, i)), clientSecret: dec(decoded.slice(i + 1)) };
   } catch {
-    throw new OAuthError('invalid_request', 'malformed Basic authorization header', { resultCode: 'LK1005' });
+    throw malformed('bad percent-encoding');
   }
 }
 
@@ -90,7 +97,7 @@ export interface AuthenticatedClient {
   method: ClientRecord['tokenEndpointAuthMethod'];
 }
 
-function invalidClient(usedBasic: boolean, resultCode: 'LK1001' | 'LK1002' | 'LK1003', detail: string): OAuthError {
+function invalidClient(usedBasic: boolean, resultCode: 'LK1001' | 'LK1002' | 'LK1003' | 'LK1005', detail: string): OAuthError {
   // RFC 6749 §5.2: 401, and WWW-Authenticate naming the scheme the client tried when it used the header.
   return new OAuthError('invalid_client', 'client authentication failed', {
     status: 401,

@@ -5,7 +5,7 @@ import { REGISTRABLE_RESPONSE_TYPES } from './client-metadata.js';
 import { ASYMMETRIC_ASSERTION_ALGS, HMAC_ASSERTION_ALGS } from './client-assertion.js';
 import { supportedClientAuthMethods } from './client-auth.js';
 import type { ClientSettings } from './client-settings.js';
-import { endpointsOf, mtlsAliasBase, type TenantSettings } from './context.js';
+import { endpointsOf, mtlsAliasBase, type EngineContext, type TenantSettings } from './context.js';
 import { grantHandlers } from './token/index.js';
 import { DPOP_ALGS } from './bearer.js';
 
@@ -101,4 +101,23 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
     doc.request_object_signing_alg_values_supported = [...REQUEST_OBJECT_ALGS, 'none'];
   }
   return JSON.parse(JSON.stringify(doc)) as Record<string, unknown>;
+}
+
+/**
+ * The metadata documents a tenant serves, from the same inputs wherever they are served (the /.well-known routes,
+ * the fast path, the Core API's service/configuration): RFC 8414 §2 / OIDC Discovery §3 describe the server as it
+ * is configured. Built once per engine context, as ready-to-send strings.
+ */
+const tenantDocuments = new WeakMap<object, { openid: string; oauth: string }>();
+export function tenantMetadataDocuments(ctx: Pick<EngineContext, 'tenant' | 'clients'>): { openid: string; oauth: string } {
+  let d = tenantDocuments.get(ctx);
+  if (!d) {
+    const opts: DiscoveryOptions = { clients: ctx.clients, settings: ctx.tenant.settings };
+    d = {
+      openid: JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'openid', opts)),
+      oauth: JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'oauth', opts)),
+    };
+    tenantDocuments.set(ctx, d);
+  }
+  return d;
 }

@@ -1,11 +1,11 @@
 import type { EngineContext } from './context.js';
-import { discoveryDocument } from './discovery.js';
+import { tenantMetadataDocuments } from './discovery.js';
 import { resultCodes } from './result-codes.js';
 import { internalErrorResult, type Result } from './result.js';
 
 /*
  * The two constant documents of a tenant as engine Results, for callers that serve them themselves (the Core API).
- * The built-in /.well-known routes serve the very same documents: discoveryDocument() and the keys' jwksJson.
+ * The built-in /.well-known routes serve the very same documents: tenantMetadataDocuments() and the keys' jwksJson.
  */
 
 export type MetadataAction = 'OK' | 'INTERNAL_SERVER_ERROR';
@@ -18,7 +18,7 @@ export async function serviceConfiguration(_input: Record<string, never>, ctx: E
     action: 'OK',
     resultCode: 'LK11010',
     resultMessage: resultCodes.LK11010,
-    responseContent: JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'openid')),
+    responseContent: tenantMetadataDocuments(ctx).openid, // RFC 8414 §2: the server as configured, as /.well-known serves it
     status: 200,
     contentType: 'application/json',
     headers: { ...cacheable },

@@ -15,7 +15,7 @@ export const resultCodes = {
   LK1002: 'Client authentication failed: wrong or missing secret.',
   LK1003: 'Client authentication failed: the client used a method other than its registered one.',
   LK1004: 'More than one client authentication method was used in one request (RFC 6749 §2.3).',
-  LK1005: 'The Authorization header is malformed.',
+  LK1005: 'Client authentication failed: the HTTP Basic Authorization header is malformed.',
   LK1006: 'client_id in the body does not match the authenticated client.',
   LK1007: 'The client is not allowed to use this grant type or response type.',
   // token endpoint

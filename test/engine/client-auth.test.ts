@@ -12,11 +12,33 @@ describe('parseBasicAuth', () => {
   it('ignores other schemes', () => {
     expect(parseBasicAuth('Bearer abc')).toBeUndefined();
   });
-  it('a Basic header without a colon is invalid_request', () => {
-    expect(() => parseBasicAuth('Basic ' + Buffer.from('nocolon').toString('base64'))).toThrow(OAuthError);
+  // RFC 6749 §5.2: a Basic header the server cannot read is a failed authentication with the header.
+  const malformed = (header: string) => {
+    try {
+      parseBasicAuth(header);
+    } catch (e) {
+      return e as OAuthError;
+    }
+    throw new Error(`accepted ${header}`);
+  };
+  it('RFC 6749 §5.2: a Basic header without a colon is 401 invalid_client with a Basic challenge', () => {
+    const e = malformed('Basic ' + Buffer.from('nocolon').toString('base64'));
+    expect(e).toMatchObject({ code: 'invalid_client', status: 401, resultCode: 'LK1005' });
+    expect(e.wwwAuthenticate).toMatch(/^Basic realm=/);
   });
-  it('bad percent-encoding inside Basic is invalid_request, not a crash', () => {
-    expect(() => parseBasicAuth('Basic ' + Buffer.from('a%zz:b').toString('base64'))).toThrow(OAuthError);
+  it('RFC 6749 §5.2: bad percent-encoding inside Basic is 401 invalid_client, not a crash', () => {
+    expect(malformed('Basic ' + Buffer.from('a%zz:b').toString('base64'))).toMatchObject({ code: 'invalid_client', status: 401, resultCode: 'LK1005' });
+  });
+  it('RFC 6749 §5.2 / RFC 7617 §2: Basic with no credentials, or credentials that are not padded base64, is 401 invalid_client', () => {
+    for (const h of ['Basic', 'basic ', 'Basic !!!', 'Basic %%%', 'Basic aWQ6c2VjcmV0cw', 'Basic aWQ6c2VjcmV0cw== aWQ6c2VjcmV0cw==', 'Basic w7_Dvjo_Pg==']) {
+      const e = malformed(h);
+      expect(e, h).toMatchObject({ code: 'invalid_client', status: 401, resultCode: 'LK1005' });
+      expect(e.wwwAuthenticate, h).toMatch(/^Basic realm=/);
+    }
+  });
+  it('the scheme is case-insensitive and may be followed by several spaces (RFC 7235 §2.1)', () => {
+    expect(parseBasicAuth('bAsIc   ' + Buffer.from('id:secret').toString('base64') + ' ')).toEqual({ clientId: 'id', clientSecret: 'secret' });
+    expect(parseBasicAuth('Basicfoo')).toBeUndefined(); // another scheme
   });
 });
 

@@ -171,6 +171,20 @@ describe('the fast path answers exactly as the Fastify routes do', () => {
     expect(metrics.body).toMatch(/latchkey_tokens_issued_total\{grant_type="client_credentials"\} [1-9]/);
   });
 
+  it('RFC 6749 §5.2: malformed Basic headers get the same 401 invalid_client with WWW-Authenticate: Basic both ways', async () => {
+    const form = 'application/x-www-form-urlencoded';
+    const headers = ['Basic !!!', 'Basic', 'Basic ' + Buffer.from('nocolon').toString('base64'), 'Basic ' + Buffer.from('a%zz:b').toString('base64')];
+    for (const path of ['/oauth/token', '/oauth/introspect', '/oauth/revoke']) {
+      for (const authorization of headers) {
+        const [a, b] = await both('POST', path, { 'content-type': form, authorization }, path === '/oauth/token' ? 'grant_type=client_credentials' : 'token=abc');
+        expect(a.status, `${path} ${authorization}`).toBe(401);
+        expect(a.headers['www-authenticate']).toMatch(/^Basic realm=/);
+        expect(comparable(a)).toEqual(comparable(b));
+        expect(a.body).toBe(b.body);
+      }
+    }
+  });
+
   it('a failed client authentication on the fast path is an audit event with the client address', async () => {
     await send(fast, 'POST', '/oauth/token', { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('audited-nobody', 'x') }, 'grant_type=client_credentials');
     await t.lk.audit.flush();

@@ -389,7 +389,8 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
   }
   const params: Record<string, string | undefined> = { code };
   if (at) {
-    Object.assign(params, { access_token: at.token, token_type: 'Bearer', expires_in: String(at.expiresIn), scope: (atTarget?.scope ?? scope).join(' ') });
+    // RFC 6749 §3.3, §4.2.2: scope is one or more tokens; none granted leaves the (optional) parameter out.
+    Object.assign(params, { access_token: at.token, token_type: 'Bearer', expires_in: String(at.expiresIn), scope: (atTarget?.scope ?? scope).join(' ') || undefined });
   }
   if (parts.includes('id_token')) {
     const user = await findAccount(ctx, ctx.store, input.subject);

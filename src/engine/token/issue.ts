@@ -89,7 +89,9 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
     extra: accessTokenClaimsRecord(g.claims),
   });
   // RFC 6749 §5.1: scope is the access token's, which resource down-scoping may have narrowed (RFC 8707 §2.2).
-  const body: Record<string, unknown> = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn, scope: g.target.scope.join(' ') };
+  const body: Record<string, unknown> = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn };
+  // RFC 6749 §3.3: a scope is one or more tokens, so an empty one is left out (optional when it is as requested, §5.1).
+  if (g.target.scope.length) body.scope = g.target.scope.join(' ');
   if (g.keepRefreshToken !== undefined) {
     body.refresh_token = g.keepRefreshToken;
   } else if (wantsRefreshToken(g.client, g.refreshScope)) {

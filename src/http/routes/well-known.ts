@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { discoveryDocument } from '../../engine/discovery.js';
+import { tenantMetadataDocuments } from '../../engine/discovery.js';
 import type { EngineContext } from '../../engine/context.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
@@ -7,18 +7,9 @@ import { fixedContext, type ContextOf } from '../tenant.js';
 
 export const cacheable = 'public, max-age=300';
 
-/** A tenant's two metadata documents, built once per tenant context as ready-to-send strings (also served by the fast path, fast-path.ts). */
-const documents = new WeakMap<EngineContext, { openid: string; oauth: string }>();
+/** A tenant's two metadata documents as ready-to-send strings (also served by the fast path and the Core API). */
 export function metadataDocuments(ctx: EngineContext): { openid: string; oauth: string } {
-  let d = documents.get(ctx);
-  if (!d) {
-    d = {
-      openid: JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'openid', { clients: ctx.clients, settings: ctx.tenant.settings })),
-      oauth: JSON.stringify(discoveryDocument(ctx.tenant.issuer, 'oauth', { clients: ctx.clients, settings: ctx.tenant.settings })),
-    };
-    documents.set(ctx, d);
-  }
-  return d;
+  return tenantMetadataDocuments(ctx);
 }
 
 /** The RFC 8414 metadata document of a request's tenant (for the path-inserted route registered outside the tenant scope). */
