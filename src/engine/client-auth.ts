@@ -61,8 +61,9 @@ export function parseBasicAuth(header: string | undefined): PresentedCredentials
   if (!m) return undefined;
   const malformed = (detail: string) => invalidClient(true, 'LK1005', `malformed Basic authorization header: ${detail}`);
   const credentials = (m[1] ?? '').trim();
-  // RFC 7617 §2: base64 as RFC 4648 §4 defines it (the standard alphabet, padded).
-  if (!credentials || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(credentials)) throw malformed('not base64');
+  // RFC 7617 §2: base64 as RFC 4648 §4 defines it, the standard alphabet. The padding is accepted missing, as most
+  // servers (Java's decoder, node-oidc-provider) accept it: the length alone tells what it would have been.
+  if (!credentials || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/.test(credentials)) throw malformed('not base64');
   const decoded = Buffer.from(credentials, 'base64').toString('utf8');
   const i = decoded.indexOf(':');
   if (i < 0) throw malformed('no colon');

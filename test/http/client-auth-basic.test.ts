@@ -14,7 +14,6 @@ const MALFORMED: [string, string][] = [
   ['no colon after decoding', `Basic ${b64('nocolon')}`],
   ['no colon, lower-case scheme', `basic ${b64('nocolon')}`],
   ['bad percent-encoding in the id', `Basic ${b64('a%zz:b')}`],
-  ['base64 without its padding', `Basic ${b64('id:secrets').replace(/=+$/, '')}`],
   ['base64url alphabet', `Basic ${Buffer.from('\u00ff\u00fe:?>').toString('base64url')}`],
   ['two credentials', `Basic ${b64('a:b')} ${b64('c:d')}`],
 ];
