@@ -127,6 +127,32 @@ describe('authorization code flow: negative cases', () => {
     expect((await token(conf, { grant_type: 'refresh_token', refresh_token: first.json.refresh_token })).json.error).toBe('invalid_grant');
   });
 
+  it('RFC 9700 §4.5: a code presented without its proof (wrong verifier, another client, another redirect_uri) is not spent and is no reuse: the right request still gets its tokens, and only once', async () => {
+    const { verifier, challenge } = pkce();
+    const code = await codeFor(pub, { code_challenge: challenge, code_challenge_method: 'S256' });
+    const attempts: [{ clientId: string; clientSecret?: string }, Record<string, string>][] = [
+      [pub, { code_verifier: 'w'.repeat(43) }], // a leaked code without its verifier
+      [pub, {}], // no verifier at all
+      [other, { code_verifier: verifier }], // another client
+      [pub, { code_verifier: verifier, redirect_uri: CB2 }], // another redirect_uri
+    ];
+    for (const [c, extra] of attempts) {
+      const r = await token(c, { grant_type: 'authorization_code', code, redirect_uri: CB, ...extra });
+      expect(r.status, JSON.stringify(extra)).toBe(400);
+      expect(r.json.error).toBe('invalid_grant');
+    }
+    const ok = await token(pub, { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier });
+    expect(ok.status).toBe(200);
+    expect(ok.json.access_token).toBeTruthy();
+    // A wrong verifier after the redemption is still no reuse (the tokens stay valid); the right one again is.
+    expect((await token(pub, { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: 'w'.repeat(43) })).json.error).toBe('invalid_grant');
+    const ui = () => fetch(s.url('/oauth/userinfo'), { headers: { authorization: `Bearer ${ok.json.access_token}` } });
+    expect((await ui()).status).toBe(200);
+    const again = await token(pub, { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier });
+    expect(again.json).toMatchObject({ error: 'invalid_grant', error_description: 'authorization code already used' });
+    expect((await ui()).status).toBe(401);
+  });
+
   it('RFC 6749 §4.1.2: an expired code is invalid_grant', async () => {
     const code = await codeFor(conf);
     clock += 61_000;

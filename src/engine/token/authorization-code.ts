@@ -20,6 +20,11 @@ function pkceMatches(verifier: string, challenge: string): boolean {
   return computed.length === expected.length && timingSafeEqual(computed, expected);
 }
 
+/** Thrown inside the redemption transaction to roll the code's consumption back (see authorizationCode). */
+class Unspent {
+  constructor(readonly error: OAuthError) {}
+}
+
 /** RFC 6749 §4.1.3: exchange an authorization code. Single use; a reused code revokes what it issued (§4.1.2). */
 export const authorizationCode: GrantHandler = async (params, { client }, ctx) => {
   const code = params.require('code');
@@ -42,66 +47,83 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
   // The host's account is looked up whatever the scope: tokens are issued only while it exists (liveHostAccount).
   const account = peeked ? await prefetchAccount(ctx, peeked.subject, true) : undefined;
 
-  // Consume and issue in one transaction: a failure part-way leaves the code unused and nothing issued.
-  const outcome = await ctx.store.transaction(async (tx) => {
-    const consumed = await tx.consumeCode(ctx.tenant.id, hash, now);
-    if (!consumed) return { error: invalidGrant('LK2004', 'invalid authorization code') };
-    const { code: rec, firstUse } = consumed;
-    if (!firstUse) return { reuse: rec.grantId };
-    if (rec.clientId !== client.clientId) return { error: invalidGrant('LK2004', 'invalid authorization code') };
-    if (rec.expiresAt <= now) return { error: invalidGrant('LK2004', 'authorization code expired') };
-    const d = rec.data as {
-      subject: string; scope: string[]; redirectUri: string; redirectUriSent: boolean; codeChallenge?: string;
-      nonce?: string; authTime?: number; acr?: string; amr?: string[]; sid?: string; resources?: string[]; claims?: ClaimsRequest; dpopJkt?: string;
-    };
+  /** What this request must prove about the code it presents, checked against the code's own record. */
+  const presenterError = (codeClientId: string, d: { redirectUri: string; redirectUriSent: boolean; codeChallenge?: string; dpopJkt?: string }) => {
+    if (codeClientId !== client.clientId) return invalidGrant('LK2004', 'invalid authorization code');
     // RFC 9449 §10: a code bound with dpop_jkt is exchanged only with a proof by that key.
     if (d.dpopJkt !== undefined && ctx.confirmation?.jkt !== d.dpopJkt) {
-      return { error: new OAuthError('invalid_grant', 'the authorization code is bound to another DPoP key', { resultCode: 'LK13005' }) };
+      return new OAuthError('invalid_grant', 'the authorization code is bound to another DPoP key', { resultCode: 'LK13005' });
     }
     // RFC 6749 §4.1.3: when redirect_uri was in the authorization request, it must be here and identical.
     if ((d.redirectUriSent || redirectUri !== undefined) && redirectUri !== d.redirectUri) {
-      return { error: invalidGrant('LK2006', 'redirect_uri does not match the authorization request') };
+      return invalidGrant('LK2006', 'redirect_uri does not match the authorization request');
     }
     if (d.codeChallenge !== undefined) {
-      if (verifier === undefined) return { error: invalidGrant('LK2007', 'missing code_verifier') };
-      if (!VERIFIER.test(verifier) || !pkceMatches(verifier, d.codeChallenge)) return { error: invalidGrant('LK2007', 'code_verifier does not match') };
+      if (verifier === undefined) return invalidGrant('LK2007', 'missing code_verifier');
+      if (!VERIFIER.test(verifier) || !pkceMatches(verifier, d.codeChallenge)) return invalidGrant('LK2007', 'code_verifier does not match');
     } else if (verifier !== undefined) {
       // RFC 9700 §4.8.2: a verifier for a code issued without a challenge signals a PKCE downgrade attempt.
-      return { error: invalidGrant('LK2007', 'code_verifier sent but no code_challenge was used') };
+      return invalidGrant('LK2007', 'code_verifier sent but no code_challenge was used');
     }
-    const grant = await tx.findGrant(ctx.tenant.id, rec.grantId);
-    if (!grant || grant.revokedAt !== null) return { error: invalidGrant('LK2004', 'the grant was revoked') };
-    if (ctx.accounts && !account?.account) return { error: accountGone() }; // the code stays spent, as below
-    const txCtx = { ...ctx, store: tx };
-    const granted = d.resources ?? [];
-    let target;
-    try {
-      // RFC 8707 §2.2: the named resources must be among those granted; the access token is for that subset
-      // (all granted when none is named), the refresh token stays bound to the whole grant.
-      checkSubset(requestedResources, granted);
-      const resources = await loadResources(txCtx, client, requestedResources.length ? requestedResources : granted);
-      target = await tokenTarget(txCtx, client, { resources, scope: d.scope, scopeRequested: false });
-    } catch (e) {
-      if (e instanceof OAuthError) return { error: e }; // the code stays spent: single use, whatever went wrong
-      throw e;
-    }
-    const body = await issueUserTokens(ctx, tx, {
-      client,
-      grantId: rec.grantId,
-      subject: d.subject,
-      target,
-      resources: granted,
-      refreshScope: d.scope,
-      authTime: d.authTime,
-      acr: d.acr,
-      amr: d.amr,
-      sid: d.sid,
-      nonce: d.nonce,
-      claims: d.claims,
-      account,
+    return undefined;
+  };
+
+  // Consume and issue in one transaction: a failure part-way leaves the code unused and nothing issued.
+  // The request's own proof of possession is checked before the code counts as spent (RFC 9700 §4.5, §2.1.1):
+  // another client, a wrong PKCE verifier, another redirect_uri or DPoP key roll the consumption back, so whoever holds
+  // a leaked code without its verifier can neither burn it nor, by presenting it again, make it a reuse that revokes
+  // the grant. The consumption stays one conditional statement; the rollback costs nothing on the path that succeeds.
+  let outcome;
+  try {
+    outcome = await ctx.store.transaction(async (tx) => {
+      const consumed = await tx.consumeCode(ctx.tenant.id, hash, now);
+      if (!consumed) return { error: invalidGrant('LK2004', 'invalid authorization code') };
+      const { code: rec, firstUse } = consumed;
+      const d = rec.data as {
+        subject: string; scope: string[]; redirectUri: string; redirectUriSent: boolean; codeChallenge?: string;
+        nonce?: string; authTime?: number; acr?: string; amr?: string[]; sid?: string; resources?: string[]; claims?: ClaimsRequest; dpopJkt?: string;
+      };
+      const unproven = presenterError(rec.clientId, d);
+      if (unproven) throw new Unspent(unproven);
+      if (!firstUse) return { reuse: rec.grantId };
+      if (rec.expiresAt <= now) return { error: invalidGrant('LK2004', 'authorization code expired') };
+      const grant = await tx.findGrant(ctx.tenant.id, rec.grantId);
+      if (!grant || grant.revokedAt !== null) return { error: invalidGrant('LK2004', 'the grant was revoked') };
+      if (ctx.accounts && !account?.account) return { error: accountGone() }; // the code stays spent, as below
+      const txCtx = { ...ctx, store: tx };
+      const granted = d.resources ?? [];
+      let target;
+      try {
+        // RFC 8707 §2.2: the named resources must be among those granted; the access token is for that subset
+        // (all granted when none is named), the refresh token stays bound to the whole grant.
+        checkSubset(requestedResources, granted);
+        const resources = await loadResources(txCtx, client, requestedResources.length ? requestedResources : granted);
+        target = await tokenTarget(txCtx, client, { resources, scope: d.scope, scopeRequested: false });
+      } catch (e) {
+        if (e instanceof OAuthError) return { error: e }; // the code stays spent: single use, whatever went wrong
+        throw e;
+      }
+      const body = await issueUserTokens(ctx, tx, {
+        client,
+        grantId: rec.grantId,
+        subject: d.subject,
+        target,
+        resources: granted,
+        refreshScope: d.scope,
+        authTime: d.authTime,
+        acr: d.acr,
+        amr: d.amr,
+        sid: d.sid,
+        nonce: d.nonce,
+        claims: d.claims,
+        account,
+      });
+      return { body };
     });
-    return { body };
-  });
+  } catch (e) {
+    if (e instanceof Unspent) throw e.error; // rolled back: the code is as it was
+    throw e;
+  }
 
   if ('reuse' in outcome) {
     // Outside the transaction above so the revocation is not rolled back with the failed request.
