@@ -55,7 +55,7 @@ export const resultCodes = {
   LK5004: 'Revocation: the access token was revoked.',
   LK5005: 'Revocation: the refresh token and its whole grant (every token issued from it) were revoked (RFC 7009 §2.1).',
   LK5006: 'Revocation: nothing to revoke; the token is unknown, of another tenant, or already expired.',
-  LK5007: 'Revocation: the token was issued to another client and was not revoked; answered 200 all the same (RFC 7009 §2.2).',
+  LK5007: 'Revocation refused: the token was issued to another client (RFC 7009 §2.1: invalid_request).',
   // token services (issue 4): resource indicators (RFC 8707), JWT access tokens (RFC 9068), token exchange
   // (RFC 8693), the password grant (RFC 6749 §4.3) and refresh policies (RFC 9700 §4.14.2)
   LK6001: 'invalid_target: a resource value is not an absolute URI without a fragment, or too many were sent (RFC 8707 §2).',

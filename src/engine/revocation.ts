@@ -1,7 +1,7 @@
 import { lookupToken } from '../tokens/lookup.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
-import type { OAuthError } from './errors.js';
+import { OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
 import { NO_STORE, runEngine, type Result } from './result.js';
 import { resultCodes, type ResultCode } from './result-codes.js';
@@ -24,8 +24,8 @@ export interface RevocationInput {
 const actionFor = (e: OAuthError): RevocationAction => (e.code === 'invalid_client' ? 'INVALID_CLIENT' : 'BAD_REQUEST');
 
 /**
- * RFC 7009 §2.2: every outcome a client can act on is the same 200; the body is ignored by the client, so it
- * is empty. The result code tells operators what actually happened.
+ * RFC 7009 §2.2: every outcome a client can act on is the same 200 (an unknown or expired token too); the body is
+ * ignored by the client, so it is empty. The result code tells operators what actually happened.
  */
 function done(resultCode: ResultCode, detail?: string): Result<RevocationAction> {
   return {
@@ -65,9 +65,12 @@ export function revocation(input: RevocationInput, ctx: EngineContext): Promise<
       const { active, record } = await lookupToken(ctx, token);
       // RFC 7009 §2.2: an invalid token is not an error, the client could not handle one.
       if (!record) return done('LK5006');
-      // RFC 7009 §2.1: only the client the token was issued to may revoke it. The refusal is answered like an
-      // invalid token (§2.2), so a stolen token cannot be probed through this endpoint.
-      if (record.clientId !== client.clientId) return done('LK5007', `token of ${record.clientId}`);
+      // RFC 7009 §2.1: only the client the token was issued to may revoke it; "if this validation fails, the request
+      // is refused and the client is informed of the error". (Nothing is given away: that client holds the token,
+      // and could present it to a resource server just as well.)
+      if (record.clientId !== client.clientId) {
+        throw new OAuthError('invalid_request', 'the token was not issued to this client', { resultCode: 'LK5007' });
+      }
       const now = nowSeconds(ctx);
       if (record.kind === 'refresh_token') {
         if (record.grantId !== null) await ctx.store.revokeGrant(ctx.tenant.id, record.grantId, now);

@@ -78,12 +78,13 @@ describe('revocation endpoint (engine, injected clock)', () => {
     expect(await active(at2)).toBe(false);
   });
 
-  it('RFC 7009 §2.1, §2.2: a token issued to another client is not revoked, yet the answer is 200', async () => {
+  it('RFC 7009 §2.1: a token issued to another client is not revoked, and the request is refused with invalid_request', async () => {
     const at = await issue(other);
     const fam = await insertRefreshFamily(t.ctx, { clientId: other.clientId, subject: alice });
     for (const tok of [at, fam.refreshToken]) {
       const r = await revoke(tok, app);
-      expect(r).toMatchObject({ action: 'OK', status: 200, resultCode: 'LK5007' });
+      expect(r).toMatchObject({ action: 'BAD_REQUEST', status: 400, resultCode: 'LK5007' });
+      expect(JSON.parse(r.responseContent)).toMatchObject({ error: 'invalid_request' });
       expect(await active(tok)).toBe(true);
     }
     expect(await active(fam.accessToken)).toBe(true);
@@ -116,7 +117,8 @@ describe('revocation endpoint (engine, injected clock)', () => {
   it('RFC 7009 §2.1: a public client cannot revoke a confidential client\'s token', async () => {
     const at = await issue(app);
     const r = await revocation({ parameters: `token=${at}&client_id=${pub.clientId}` }, t.ctx);
-    expect(r.status).toBe(200);
+    expect(r.status).toBe(400);
+    expect(r.resultCode).toBe('LK5007');
     expect(await active(at)).toBe(true);
   });
 

@@ -93,10 +93,11 @@ describe('introspection (RFC 7662, RFC 9701) and revocation (RFC 7009) over HTTP
     }
   });
 
-  it('RFC 7009 §2.1, §2.2: revoking another client\'s token answers 200 and the token stays active', async () => {
+  it('RFC 7009 §2.1: revoking another client\'s token is refused (400 invalid_request) and the token stays active', async () => {
     const at = await issue(app);
     const r = await revoke(at, jwtApp);
-    expect(r.status).toBe(200);
+    expect(r.status).toBe(400);
+    expect(r.json.error).toBe('invalid_request');
     expect((await introspect(at)).json.active).toBe(true);
   });
 
