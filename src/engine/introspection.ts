@@ -37,9 +37,11 @@ const actionFor = (e: OAuthError): IntrospectionAction => (e.code === 'invalid_c
 
 /**
  * The introspection endpoint (RFC 7662 §2). The caller is a confidential client authenticating with its
- * registered method. Policy (RFC 7662 §4 leaves it to the server): a confidential client may introspect any
- * access token of its tenant, since resource servers introspect tokens issued to other clients, unless it was
- * registered with `introspection_own_tokens_only`; a refresh token is only ever shown to the client it was
+ * registered method. Policy: a confidential client may introspect any access token of its tenant, since resource
+ * servers introspect tokens issued to other clients (node-oidc-provider's and Keycloak's default too). RFC 7662 §4
+ * asks the server to check that an audience-restricted token can be used at the resource server calling; nothing
+ * here ties a client to the resource servers it stands for, so that check is not made (a known gap). A client
+ * registered with `introspection_own_tokens_only` sees only its own tokens; a refresh token is only ever shown to the client it was
  * issued to (resource servers never hold refresh tokens). Whatever is not shown is answered `{"active":false}`,
  * exactly like an unknown token, so the answer never says why.
  */
