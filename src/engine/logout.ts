@@ -4,7 +4,7 @@ import { mintLogoutToken } from '../tokens/logout-token.js';
 import { audienceOf, verifyOwnIdToken } from '../tokens/verify-own.js';
 import { type EngineContext, nowSeconds } from './context.js';
 import { OAuthError } from './errors.js';
-import { Params } from './params.js';
+import { Params, withQueryParams } from './params.js';
 import { jsonResult, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
 
@@ -61,10 +61,9 @@ export async function endSessionRequest(input: { parameters: string }, ctx: Engi
         if (!client || !(client.postLogoutRedirectUris ?? []).includes(target)) {
           throw new OAuthError('invalid_request', 'post_logout_redirect_uri is not registered for this client', { resultCode: 'LK9002' });
         }
-        const u = new URL(target);
+        // §3: to the URI that matched, with state added (withQueryParams keeps the rest of it as registered).
         const state = params.get('state');
-        if (state !== undefined) u.searchParams.append('state', state);
-        postLogoutRedirectUri = u.toString();
+        postLogoutRedirectUri = withQueryParams(target, state !== undefined ? [['state', state]] : []);
       }
       const result = jsonResult('OK', 200, 'LK9003', {}) as EndSessionResult;
       return Object.assign(result, {
@@ -126,13 +125,9 @@ export async function performLogout(ctx: EngineContext, sid: string): Promise<Lo
     const client = await ctx.store.findClient(ctx.tenant.id, clientId);
     if (!client) continue;
     if (client.frontchannelLogoutUri) {
-      const u = new URL(client.frontchannelLogoutUri);
       // Front-Channel Logout §2: iss and sid are added when the client requires the session.
-      if (client.frontchannelLogoutSessionRequired) {
-        u.searchParams.set('iss', ctx.tenant.issuer);
-        u.searchParams.set('sid', sid);
-      }
-      outcome.frontchannel.push({ clientId, uri: u.toString() });
+      const session: [string, string][] = client.frontchannelLogoutSessionRequired ? [['iss', ctx.tenant.issuer], ['sid', sid]] : [];
+      outcome.frontchannel.push({ clientId, uri: withQueryParams(client.frontchannelLogoutUri, session) });
     }
     if (client.backchannelLogoutUri) {
       const logoutToken = await mintLogoutToken(ctx, client, { sub: session.subject, sid });

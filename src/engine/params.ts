@@ -118,3 +118,21 @@ export function checkFormContentType(contentType: string | undefined): void {
     throw new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded', { resultCode: 'LK0005' });
   }
 }
+
+/**
+ * A registered URI (a redirect URI, a post-logout or front-channel logout URI) with response parameters added to its
+ * query, the rest of it exactly as registered: RFC 6749 §3.1.2 keeps its query ("MUST be retained"), and RP-Initiated
+ * Logout §3 redirects to the URI that matched. URL serialisation would rewrite it (lower-case the host, drop a default
+ * port, add a "/" path, re-encode the query as a form), so the parameters are appended to the string itself. A URI
+ * with anything but printable ASCII is serialised first, so that it can go in a Location header.
+ */
+export function withQueryParams(uri: string, params: Iterable<[string, string]>): string {
+  const added = new URLSearchParams([...params]).toString();
+  const base = /^[\x21-\x7e]+$/.test(uri) ? uri : new URL(uri).href;
+  if (!added) return base;
+  // Registered URIs never have a fragment (RFC 6749 §3.1.2); if one slipped through, the query goes before it.
+  const hash = base.indexOf('#');
+  const [head, tail] = hash >= 0 ? [base.slice(0, hash), base.slice(hash)] : [base, ''];
+  const sep = !head.includes('?') ? '?' : head.endsWith('?') || head.endsWith('&') ? '' : '&';
+  return head + sep + added + tail;
+}

@@ -62,6 +62,24 @@ describe('RP-Initiated and Back-Channel Logout over HTTP', () => {
     expect(r.location).toBe(`${rp.base}/bye?state=s1`);
   });
 
+  it('RFC 6749 §3.1.2, RP-Initiated Logout §3: responses go to the registered URI as registered (its case, port and query kept), parameters appended', async () => {
+    const cb = 'https://RP.Example:443/cb?x=a%20b';
+    const bye = 'https://RP.Example:443/bye?x=a%20b';
+    const odd = await s.client({ redirect_uris: [cb], post_logout_redirect_uris: [bye, 'https://rp.example'], grant_types: ['authorization_code'], skip_consent: true });
+    const agent = new Agent(s.issuer);
+    const page = await agent.follow(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: odd.clientId, redirect_uri: cb, response_type: 'code', scope: 'openid', state: 'st' }));
+    const back = await agent.login(page, 'carol', 'carol-password');
+    expect(back.rawLocation!.startsWith(`${cb}&code=`)).toBe(true);
+    expect(new URL(back.location!).searchParams.get('state')).toBe('st');
+    const code = new URL(back.location!).searchParams.get('code')!;
+    const t = (await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code, redirect_uri: cb }, { authorization: basic(odd.clientId, odd.clientSecret!) })).json;
+    const r = await agent.request(logoutUrl({ id_token_hint: t.id_token, post_logout_redirect_uri: bye, state: 's 1' }));
+    expect(r.rawLocation).toBe(`${bye}&state=s+1`);
+    // A registered URI with no path gets none added.
+    const r2 = await new Agent(s.issuer).request(logoutUrl({ client_id: odd.clientId, post_logout_redirect_uri: 'https://rp.example', state: 's2' }));
+    expect(r2.rawLocation).toBe('https://rp.example?state=s2');
+  });
+
   it('the confirmation form requires its CSRF token', async () => {
     const agent = new Agent(s.issuer);
     await signIn(agent);

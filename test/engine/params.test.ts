@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { OAuthError } from '../../src/engine/errors.js';
-import { checkFormContentType, Params, parseScope } from '../../src/engine/params.js';
+import { checkFormContentType, Params, parseScope, withQueryParams } from '../../src/engine/params.js';
 
 describe('Params', () => {
   it('RFC 6749 Appendix A: a NUL character in a parameter name or value is invalid_request', () => {
@@ -69,5 +69,31 @@ describe('checkFormContentType', () => {
   it('RFC 6749 §3.2: accepts form encoding with parameters, rejects JSON', () => {
     expect(() => checkFormContentType('application/x-www-form-urlencoded; charset=UTF-8')).not.toThrow();
     expect(() => checkFormContentType('application/json')).toThrow(/x-www-form-urlencoded/);
+  });
+});
+
+describe('withQueryParams', () => {
+  it('RFC 6749 §3.1.2: the registered URI is kept as written (case, port, path, query) and the parameters are appended', () => {
+    expect(withQueryParams('https://RP.Example:443/cb?x=a%20b', [['code', 'c'], ['state', 's 1']])).toBe('https://RP.Example:443/cb?x=a%20b&code=c&state=s+1');
+    expect(withQueryParams('https://rp.example', [['state', 's']])).toBe('https://rp.example?state=s');
+    expect(withQueryParams('https://rp.example/cb?', [['state', 's']])).toBe('https://rp.example/cb?state=s');
+    expect(withQueryParams('com.example.app:/cb', [['code', 'c']])).toBe('com.example.app:/cb?code=c');
+    expect(withQueryParams('https://rp.example/cb?x=1', [])).toBe('https://rp.example/cb?x=1');
+    // Not printable ASCII: serialised first, so the result can go in a Location header.
+    expect(withQueryParams('https://rp.example/caf\u00e9', [['a', 'b']])).toBe('https://rp.example/caf%C3%A9?a=b');
+  });
+
+  it('property: the original query parameters and the added ones all read back, in order', () => {
+    const key = fc.string({ minLength: 1, maxLength: 8 });
+    const pairs = fc.array(fc.tuple(key, fc.string({ maxLength: 12 })), { maxLength: 5 });
+    fc.assert(
+      fc.property(pairs, pairs, (orig, added) => {
+        const q = new URLSearchParams(orig).toString();
+        const uri = `https://rp.example/cb${q ? `?${q}` : ''}`;
+        const out = withQueryParams(uri, added);
+        expect(out.startsWith(uri)).toBe(true);
+        expect([...new URL(out).searchParams]).toEqual([...new URLSearchParams(orig), ...new URLSearchParams(added)]);
+      }),
+    );
   });
 });

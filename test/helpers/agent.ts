@@ -35,7 +35,7 @@ export class Agent {
     this.jar.delete(name);
   }
 
-  async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<{ status: number; location?: string; html: string; headers: Headers }> {
+  async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<{ status: number; location?: string; rawLocation?: string; html: string; headers: Headers }> {
     const u = new URL(url, this.base);
     const headers: Record<string, string> = { ...init.headers };
     const cookie = this.cookieHeader(u);
@@ -48,7 +48,8 @@ export class Agent {
     const res = await fetch(u, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     this.store(res);
     const location = res.headers.get('location') ?? undefined;
-    return { status: res.status, location: location ? new URL(location, u).toString() : undefined, html: await res.text(), headers: res.headers };
+    // location: resolved against the request URL (and so normalised); rawLocation: the header as sent.
+    return { status: res.status, location: location ? new URL(location, u).toString() : undefined, rawLocation: location, html: await res.text(), headers: res.headers };
   }
 
   /** Follow same-origin redirects; stop at a page (200/4xx) or at a redirect leaving the server. */

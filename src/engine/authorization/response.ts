@@ -2,6 +2,7 @@ import type { ClientRecord } from '../../store/types.js';
 import { signJwt, type SigningAlg } from '../../tokens/jwt.js';
 import { type EngineContext, endpointsOf, nowSeconds } from '../context.js';
 import { NO_STORE, type Result } from '../result.js';
+import { withQueryParams } from '../params.js';
 import { resultCodes, type ResultCode } from '../result-codes.js';
 import type { ResponseMode } from './request.js';
 
@@ -90,9 +91,7 @@ ${inputs}
     // The redirect URI never has a fragment (RFC 6749 §3.1.2); the response becomes it.
     location = `${target.redirectUri}#${new URLSearchParams(out).toString()}`;
   } else {
-    const u = new URL(target.redirectUri);
-    for (const [k, v] of Object.entries(out)) u.searchParams.append(k, v); // RFC 6749 §3.1.2: keep its query
-    location = u.toString();
+    location = withQueryParams(target.redirectUri, Object.entries(out)); // RFC 6749 §3.1.2: keep its query
   }
   return {
     action: 'LOCATION',
