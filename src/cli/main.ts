@@ -30,7 +30,7 @@ import {
   userView,
   UserInputError,
 } from '../services/users.js';
-import { registerResourceServer, resourceServerToJson } from '../services/resources.js';
+import { registerResourceServer, resourceServerToJson, updateResourceServer } from '../services/resources.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { serve } from './serve.js';
 import { createServiceToken, listServiceTokens, revokeServiceToken, serviceTokenView } from '../services/service-tokens.js';
@@ -62,7 +62,10 @@ const USAGE = `usage: latchkey <command> [options]
   registration-token create [--name N] [--expires-in SECONDS] [--uses N] | list | revoke ID
                                     initial access tokens for dynamic client registration (RFC 7591)
   resource create --identifier URI [--scope "a b"] [--name N] [--format opaque|jwt] [--ttl SECONDS]
-  resource list | delete URI        resource servers (RFC 8707): what clients may name as resource
+                  [--introspection-client CLIENT_ID]...   only these clients introspect its tokens (RFC 7662 §4)
+  resource update URI [--file F|-] [same options as create]   replace its metadata: the file's (or the current
+                                    one), with the options on top
+  resource list | show URI | delete URI   resource servers (RFC 8707): what clients may name as resource
   session list --user SUB | end SID   (ending a session notifies its clients, back-channel)
   service create ID [--issuer URL] | list          services (tenants) for the Core API
   service-token create [--service ID] [--name N] | list | revoke ID   Core API access tokens
@@ -103,7 +106,7 @@ const CLI_WRITES: Readonly<Record<string, readonly string[]>> = {
   service: ['create'],
   'admin-token': ['create', 'revoke'],
   'registration-token': ['create', 'revoke'],
-  resource: ['create', 'delete'],
+  resource: ['create', 'update', 'delete'],
   session: ['end'],
   'service-token': ['create', 'revoke'],
 };
@@ -226,6 +229,7 @@ export async function main(argv: string[]): Promise<number> {
       id: { type: 'string' },
       alg: { type: 'string', multiple: true },
       identifier: { type: 'string' },
+      'introspection-client': { type: 'string', multiple: true },
       format: { type: 'string' },
       ttl: { type: 'string' },
       tenant: { type: 'string' },
@@ -561,15 +565,30 @@ async function tokenCommand(lk: Latchkey, cmd: string, sub: string | undefined, 
 async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out, write: CliWrite): Promise<number> {
   const ctx = await tenantContext(lk, tenantOf(v));
   switch (sub) {
-    case 'create': {
-      const base = (v.file ? readJsonInput(v.file as string) : {}) as Record<string, unknown>;
+    case 'create':
+    case 'update': {
+      let current: Record<string, unknown> = {};
+      if (sub === 'update') {
+        if (!arg) throw new CliError('resource update needs an identifier');
+        const rs = await ctx.store.findResourceServer(ctx.tenant.id, arg);
+        if (!rs) throw new CliError(`no resource server ${arg}`);
+        current = resourceServerToJson(rs);
+      }
+      const base = (v.file ? readJsonInput(v.file as string) : current) as Record<string, unknown>;
       if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new CliError('a resource server must be a JSON object');
       const meta: Record<string, unknown> = { ...base };
+      delete meta.created_at; // read-only, as `resource show --json` prints it
       if (v.identifier) meta.identifier = v.identifier;
       if (v.scope) meta.scope = v.scope;
       if (v.name) meta.name = v.name;
       if (v.format) meta.access_token_format = v.format;
       if (v.ttl) meta.access_token_lifetime = v.ttl;
+      if (v['introspection-client']) meta.introspection_clients = v['introspection-client'];
+      if (sub === 'update') {
+        const rs = await updateResourceServer(ctx, arg!, meta);
+        out.print(`updated resource server ${rs.identifier}`, resourceServerToJson(rs));
+        return 0;
+      }
       if (meta.identifier === undefined) throw new CliError('resource create needs --identifier');
       const rs = await registerResourceServer(ctx, meta);
       write.created = rs.identifier;
@@ -579,9 +598,17 @@ async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: strin
     case 'list': {
       const all = await ctx.store.listResourceServers(ctx.tenant.id);
       out.print(
-        all.map((r) => `${r.identifier}\t${r.scopes.join(' ')}\t${r.accessTokenFormat ?? ''}`).join('\n') || '(no resource servers)',
+        all.map((r) => `${r.identifier}\t${r.scopes.join(' ')}\t${r.accessTokenFormat ?? ''}${r.introspectionClients ? `\tintrospection: ${r.introspectionClients.join(' ') || '(own client only)'}` : ''}`).join('\n') || '(no resource servers)',
         all.map(resourceServerToJson),
       );
+      return 0;
+    }
+    case 'show': {
+      if (!arg) throw new CliError('resource show needs an identifier');
+      const rs = await ctx.store.findResourceServer(ctx.tenant.id, arg);
+      if (!rs) throw new CliError(`no resource server ${arg}`);
+      const json = resourceServerToJson(rs);
+      out.print(Object.entries(json).map(([k, val]) => `${k}: ${Array.isArray(val) ? val.join(' ') || '(none)' : String(val)}`).join('\n'), json);
       return 0;
     }
     case 'delete': {
@@ -591,7 +618,7 @@ async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: strin
       return 0;
     }
     default:
-      throw new CliError('usage: latchkey resource create|list|delete');
+      throw new CliError('usage: latchkey resource create|update|list|show|delete');
   }
 }
 

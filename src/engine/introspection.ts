@@ -2,6 +2,7 @@ import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { findAccount } from './accounts.js';
 import { signJwt, SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { lookupToken, type TokenState } from '../tokens/lookup.js';
+import { mayIntrospectFor } from './resources.js';
 import { limitAddress, limitClient } from './abuse-limit.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
@@ -39,11 +40,13 @@ const actionFor = (e: OAuthError): IntrospectionAction => (e.code === 'invalid_c
  * The introspection endpoint (RFC 7662 §2). The caller is a confidential client authenticating with its
  * registered method. Policy: a confidential client may introspect any access token of its tenant, since resource
  * servers introspect tokens issued to other clients (node-oidc-provider's and Keycloak's default too). RFC 7662 §4
- * asks the server to check that an audience-restricted token can be used at the resource server calling; nothing
- * here ties a client to the resource servers it stands for, so that check is not made (a known gap). A client
- * registered with `introspection_own_tokens_only` sees only its own tokens; a refresh token is only ever shown to the client it was
- * issued to (resource servers never hold refresh tokens). Whatever is not shown is answered `{"active":false}`,
- * exactly like an unknown token, so the answer never says why.
+ * asks the server to check that an audience-restricted token can be used at the resource server calling: a
+ * registered resource server (RFC 8707) may name the clients that introspect for it (`introspection_clients`), and
+ * a token whose audience includes such resource servers is then shown only to its own client and to clients one
+ * of them names (resources.ts, mayIntrospectFor); resource servers that name none leave it to any confidential
+ * client. A client registered with `introspection_own_tokens_only` sees only its own tokens; a refresh token is
+ * only ever shown to the client it was issued to (resource servers never hold refresh tokens). Whatever is not
+ * shown is answered `{"active":false}`, exactly like an unknown token, so the answer never says why.
  */
 export function introspection(input: IntrospectionInput, ctx: EngineContext): Promise<Result<IntrospectionAction>> {
   return runEngine(
@@ -96,6 +99,10 @@ async function describe(ctx: EngineContext, caller: ClientRecord, state: TokenSt
     // RFC 7662 §2.2: a token the caller may not introspect is answered as inactive.
     if (r.kind === 'refresh_token') return { active: false, reason: 'refresh token of another client' };
     if (caller.introspectionOwnTokensOnly) return { active: false, reason: 'issued to another client (introspection_own_tokens_only)' };
+    // RFC 7662 §4: a token for resource servers that name their introspection clients is shown only to those.
+    if (!(await mayIntrospectFor(ctx, caller.clientId, r.data.aud))) {
+      return { active: false, reason: 'for resource servers whose introspection_clients do not name the caller' };
+    }
   }
   return { active: true, body: await activeBody(ctx, r) };
 }

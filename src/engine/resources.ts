@@ -137,3 +137,27 @@ async function inferResource(ctx: EngineContext, client: ClientRecord, scope: re
   checkAllowed(client, whole[0]!);
   return whole;
 }
+
+/**
+ * RFC 7662 §4: "If the token can be used only at certain resource servers, the authorization server MUST
+ * determine whether or not the token can be used at the resource server making the introspection call." A
+ * resource server that names its introspection clients (`introspectionClients`) says who that may be. When the
+ * token's audience includes such resource servers, the caller must be named by one of them; resource servers that
+ * name none leave the token to any confidential client (so a token with no such audience is unaffected). The
+ * caller being the token's own client is the introspection endpoint's business, not this check's.
+ */
+export async function mayIntrospectFor(ctx: EngineContext, clientId: string, audience: unknown): Promise<boolean> {
+  const ids = typeof audience === 'string' ? [audience] : Array.isArray(audience) ? audience.filter((a): a is string => typeof a === 'string') : [];
+  // A token for the authorization server alone (aud = issuer) names no resource server: no registry read.
+  const resources = ids.filter((a) => a !== ctx.tenant.issuer);
+  if (resources.length === 0) return true;
+  // The registry is cached per tenant by the store, so this is no query per introspection.
+  const registry = await ctx.store.listResourceServers(ctx.tenant.id);
+  let restricted = false;
+  for (const rs of registry) {
+    if (rs.introspectionClients === undefined || !resources.includes(rs.identifier)) continue;
+    if (rs.introspectionClients.includes(clientId)) return true;
+    restricted = true;
+  }
+  return !restricted;
+}

@@ -910,6 +910,12 @@ export class KyselyStore implements Store {
     this.resourceServerCache?.delete(tenantId);
     return Number(r.numDeletedRows) > 0;
   }
+  async updateResourceServer(rs: ResourceServerRecord) {
+    const { tenantId, identifier, createdAt: _kept, ...metadata } = rs;
+    const r = await this.db.updateTable('resource_servers').set({ metadata: j(metadata) }).where('tenant_id', '=', tenantId).where('identifier', '=', identifier).executeTakeFirst();
+    this.resourceServerCache?.delete(tenantId);
+    return Number(r.numUpdatedRows) > 0;
+  }
 
   // pushed authorization requests (RFC 9126)
   async insertPushedRequest(r: PushedRequestRecord) {

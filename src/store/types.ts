@@ -396,6 +396,11 @@ export interface ResourceServerRecord {
   /** Access token lifetime (seconds) for tokens aimed at it; the shortest of the client's and the resources' wins. */
   accessTokenLifetime?: number;
   createdAt: number;
+  /**
+   * The clients that introspect for this resource (RFC 7662 §4): absent, any confidential client of the tenant may
+   * introspect its tokens; present, only these (and each token's own client). `[]`: only the token's own client.
+   */
+  introspectionClients?: string[];
 }
 
 export interface ResourceServerStore {
@@ -403,6 +408,8 @@ export interface ResourceServerStore {
   listResourceServers(tenantId: string): Promise<ResourceServerRecord[]>;
   createResourceServer(r: ResourceServerRecord): Promise<void>;
   deleteResourceServer(tenantId: string, identifier: string): Promise<boolean>;
+  /** Replace a resource server's metadata (identifier and createdAt stay); false when there is no such resource server. */
+  updateResourceServer(r: ResourceServerRecord): Promise<boolean>;
 }
 
 export interface TenantStore {

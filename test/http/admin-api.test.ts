@@ -246,6 +246,37 @@ describe('admin API (through /admin/openapi.json)', () => {
     expect(list.body.some((e: any) => e.type === 'admin.action' && e.detail.operation === 'createInitialAccessToken')).toBe(true);
   });
 
+  it('resource servers (RFC 8707): create with introspection_clients (RFC 7662 §4), read, list, delete; bad input is a 400, a duplicate a 409', async () => {
+    const t = { tenant_id: 'default' };
+    const rs = await s.client({ grant_types: ['client_credentials'] });
+    const id = 'https://admin-rs.example/api';
+    const created = await api('POST /admin/tenants/{tenant_id}/resource-servers', t, { identifier: id, scope: 'orders:read', access_token_format: 'jwt', introspection_clients: [rs.clientId] });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ identifier: id, scope: 'orders:read', access_token_format: 'jwt', introspection_clients: [rs.clientId] });
+    const read = await api('GET /admin/tenants/{tenant_id}/resource-servers/{identifier}', { ...t, identifier: id });
+    expect(read.body).toEqual(created.body);
+    expect((await api('GET /admin/tenants/{tenant_id}/resource-servers', t)).body.find((r: any) => r.identifier === id)).toEqual(created.body);
+    expect((await api('POST /admin/tenants/{tenant_id}/resource-servers', t, { identifier: id })).status).toBe(409);
+    const put = await api('PUT /admin/tenants/{tenant_id}/resource-servers/{identifier}', { ...t, identifier: id }, { scope: 'orders:read orders:write', introspection_clients: [] });
+    expect(put.status).toBe(200);
+    expect(put.body).toEqual({ identifier: id, scope: 'orders:read orders:write', introspection_clients: [], created_at: created.body.created_at });
+    expect((await api('PUT /admin/tenants/{tenant_id}/resource-servers/{identifier}', { ...t, identifier: id }, { identifier: 'https://other.example/' })).status).toBe(400);
+    expect((await api('PUT /admin/tenants/{tenant_id}/resource-servers/{identifier}', { ...t, identifier: 'https://nowhere.example/' }, {})).status).toBe(404);
+    expect((await api('PUT /admin/tenants/{tenant_id}/resource-servers/{identifier}', { ...t, identifier: id }, { introspection_clients: [rs.clientId] })).body.introspection_clients).toEqual([rs.clientId]);
+    for (const bad of [
+      { identifier: 'https://x.example/', introspection_clients: 'not-a-list' }, // schema
+      { identifier: 'https://x.example/', introspection_clients: ['no-such-client'] }, // not a client of the tenant
+      { identifier: 'https://x.example/#frag' },
+      { identifier: 'https://x.example/', unknown_field: 1 },
+    ]) {
+      const r = await api('POST /admin/tenants/{tenant_id}/resource-servers', t, bad);
+      expect([r.status, r.body.error], JSON.stringify(bad)).toEqual([400, 'invalid_request']);
+    }
+    expect((await api('DELETE /admin/tenants/{tenant_id}/resource-servers/{identifier}', { ...t, identifier: id })).status).toBe(204);
+    expect((await api('GET /admin/tenants/{tenant_id}/resource-servers/{identifier}', { ...t, identifier: id })).status).toBe(404);
+    expect((await api('DELETE /admin/tenants/{tenant_id}/resource-servers/{identifier}', { ...t, identifier: id })).status).toBe(404);
+  });
+
   it('every operation in the document was exercised by this test', () => {
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
     expect(documented.filter((o) => !called.has(o))).toEqual([]);

@@ -37,6 +37,19 @@ describe(`store contract: resource servers and refresh policies (${backend})`, (
     await expect(store.createResourceServer({ ...rs, identifier: 'https://a-first.example/' })).rejects.toThrow();
   });
 
+  it('resource servers: update replaces the metadata (introspectionClients too), keeps createdAt; per tenant; the list sees it at once', async () => {
+    const rs = { tenantId: A, identifier: 'https://upd.example/', scopes: ['a'], createdAt: NOW };
+    await store.createResourceServer(rs);
+    expect((await store.listResourceServers(A)).find((r) => r.identifier === rs.identifier)!.introspectionClients).toBeUndefined();
+    const next = { ...rs, scopes: ['a', 'b'], introspectionClients: ['rs-1'], createdAt: NOW + 999 };
+    expect(await store.updateResourceServer(next)).toBe(true);
+    expect(await store.findResourceServer(A, rs.identifier)).toEqual({ ...next, createdAt: NOW });
+    expect((await store.listResourceServers(A)).find((r) => r.identifier === rs.identifier)!.introspectionClients).toEqual(['rs-1']);
+    expect(await store.updateResourceServer({ ...next, tenantId: B })).toBe(false);
+    expect(await store.updateResourceServer({ ...next, identifier: 'https://none.example/' })).toBe(false);
+    expect(await store.findResourceServer(B, rs.identifier)).toBeUndefined();
+  });
+
   it('extendToken moves the expiry of an unrevoked token only, in its own tenant', async () => {
     await store.insertToken(refresh(A, 'h1', { expiresAt: NOW + 10 }));
     await store.insertToken(refresh(A, 'h2', { expiresAt: NOW + 10, revokedAt: NOW }));

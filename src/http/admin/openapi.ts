@@ -52,7 +52,7 @@ export function adminOpenApiDocument(serverUrl: string): Record<string, unknown>
       title: 'Latchkey admin API',
       version: '1',
       description:
-        'Tenants, clients, users, grants, sessions, signing keys and initial access tokens. Authenticate with an admin token: `latchkey admin-token create`, then `Authorization: Bearer lka_…`.',
+        'Tenants, clients, users, grants, sessions, signing keys, initial access tokens and resource servers. Authenticate with an admin token: `latchkey admin-token create`, then `Authorization: Bearer lka_…`.',
     },
     servers: [{ url: serverUrl }],
     security: [{ adminToken: [] }],

@@ -39,6 +39,8 @@ import {
 import { SIGNING_ALGS } from '../../tokens/jwt.js';
 import { auditEventView } from '../../audit/audit.js';
 import { listAuditEvents, parseAuditQuery } from '../../services/audit.js';
+import { registerResourceServer, resourceServerSchema, resourceServerToJson, updateResourceServer } from '../../services/resources.js';
+import { conflict } from '../../services/errors.js';
 
 /**
  * The admin API as one table: each operation's method, path, schemas and handler. The routes and the OpenAPI
@@ -109,6 +111,13 @@ export const schemas = {
     client_id: z.string().nullable(), subject: z.string().nullable(), ip: z.string().nullable(), result_code: z.string().nullable(),
     detail: z.record(z.string(), z.unknown()),
   }).describe('A security event (docs/audit.md)'),
+  ResourceServerCreate: resourceServerSchema.describe('A resource server (RFC 8707; docs/token-services.md); scope is space-separated'),
+  ResourceServerUpdate: resourceServerSchema.partial({ identifier: true }).describe('The resource server\'s new metadata (replaces the old; identifier, if given, must be the one in the path)'),
+  ResourceServer: z.looseObject({
+    identifier: z.string(), name: z.string().optional(), scope: z.string(), access_token_format: z.enum(['opaque', 'jwt']).optional(),
+    access_token_lifetime: int.optional(), created_at: int,
+    introspection_clients: z.array(z.string()).optional().describe('Only these clients (and each token\'s own) may introspect its tokens (RFC 7662 §4)'),
+  }),
 } satisfies Record<string, z.ZodType>;
 
 export type SchemaName = keyof typeof schemas;
@@ -336,6 +345,53 @@ export const operations: AdminOperation[] = [
     handler: async (lk, req) => {
       const t = await getTenant(lk, req.params.tenant_id!);
       return (await listAuditEvents(lk, t.id, parseAuditQuery(req.query ?? {}))).map(auditEventView);
+    },
+  },
+  // resource servers (RFC 8707); {identifier} is the URL-encoded resource indicator
+  {
+    operationId: 'listResourceServers', method: 'GET', path: `${T}/resource-servers`, summary: 'List resource servers', tag: 'resource servers',
+    response: { status: 200, schema: 'ResourceServer', array: true, description: 'Every resource server of the tenant' },
+    handler: async (lk, req) => {
+      const ctx = await ctxOf(lk, req);
+      return (await ctx.store.listResourceServers(ctx.tenant.id)).map(resourceServerToJson);
+    },
+  },
+  {
+    operationId: 'createResourceServer', method: 'POST', path: `${T}/resource-servers`,
+    summary: 'Register a resource server: clients name it with resource, its tokens carry it as aud', tag: 'resource servers',
+    body: 'ResourceServerCreate', validateBody: true,
+    response: { status: 201, schema: 'ResourceServer', description: 'The resource server' },
+    handler: async (lk, req) => {
+      const ctx = await ctxOf(lk, req);
+      const identifier = (req.body as { identifier: string }).identifier;
+      if (await ctx.store.findResourceServer(ctx.tenant.id, identifier)) throw conflict(`resource server ${identifier} already exists`);
+      return resourceServerToJson(await registerResourceServer(ctx, req.body));
+    },
+  },
+  {
+    operationId: 'getResourceServer', method: 'GET', path: `${T}/resource-servers/{identifier}`, summary: 'Read a resource server', tag: 'resource servers',
+    response: { status: 200, schema: 'ResourceServer', description: 'The resource server' },
+    handler: async (lk, req) => {
+      const ctx = await ctxOf(lk, req);
+      const rs = await ctx.store.findResourceServer(ctx.tenant.id, req.params.identifier!);
+      if (!rs) throw notFound(`resource server ${req.params.identifier!.slice(0, 100)}`);
+      return resourceServerToJson(rs);
+    },
+  },
+  {
+    operationId: 'replaceResourceServer', method: 'PUT', path: `${T}/resource-servers/{identifier}`,
+    summary: 'Replace a resource server\'s metadata (scope, format, lifetime, introspection_clients); its identifier stays', tag: 'resource servers',
+    body: 'ResourceServerUpdate', validateBody: true,
+    response: { status: 200, schema: 'ResourceServer', description: 'The resource server as now registered' },
+    handler: async (lk, req) => resourceServerToJson(await updateResourceServer(await ctxOf(lk, req), req.params.identifier!, req.body)),
+  },
+  {
+    operationId: 'deleteResourceServer', method: 'DELETE', path: `${T}/resource-servers/{identifier}`,
+    summary: 'Delete a resource server (clients can no longer name it; tokens already issued for it stay valid until they expire)', tag: 'resource servers',
+    response: { status: 204, description: 'Deleted' },
+    handler: async (lk, req) => {
+      const ctx = await ctxOf(lk, req);
+      if (!(await ctx.store.deleteResourceServer(ctx.tenant.id, req.params.identifier!))) throw notFound(`resource server ${req.params.identifier!.slice(0, 100)}`);
     },
   },
 ];
