@@ -181,13 +181,36 @@ export function redirectUriMatches(client: Pick<ClientMetadata, 'redirectUris' |
   return key !== undefined && client.redirectUris.some((r) => portless(r) === key);
 }
 
+/**
+ * OIDC Registration §2 (application_type): "Web Clients using the OAuth Implicit Grant Type MUST only register URLs
+ * using the https scheme as redirect_uris; they MUST NOT use localhost as the hostname": the tokens travel in the
+ * URI, so no plain-http development exception and no loopback host (any local process could listen there).
+ */
+function checkImplicitWebRedirectUri(uri: string): void {
+  const u = new URL(uri);
+  if (u.protocol !== 'https:') throw invalidRedirect(uri, 'must use https: a web client using the implicit grant (response types with id_token or token) registers https URIs only (OIDC Registration §2)');
+  const host = u.hostname.toLowerCase().replace(/\.$/, '');
+  // The URL parser has normalised IPv4 (127.1 -> 127.0.0.1) and IPv6 ([0::1] -> [::1]) already.
+  if (host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '[::1]' || host.startsWith('[::ffff:7f')) {
+    throw invalidRedirect(uri, 'must not be on localhost or a loopback address: a web client using the implicit grant registers a real host (OIDC Registration §2)');
+  }
+}
+
 /** Options for validateClientMetadata. */
 export interface ValidateOptions {
   /**
    * Dynamic registration (RFC 7591): the client chose the metadata, so operator-only fields (client_id,
    * client_secret, skip_consent) are ignored and only these scopes may be registered.
    */
-  dynamic?: { allowedScopes: readonly string[] };
+  dynamic?: {
+    allowedScopes: readonly string[];
+    /**
+     * RFC 7592 §2.2 (the server MAY ignore or replace values): a client updating its stored record. The operator's
+     * values of OPERATOR_ONLY_FIELDS (wire names) replace whatever the client sent, and the grant types and scopes
+     * already on the record stay allowed though a new registration would be refused them: dropped, not added.
+     */
+    stored?: { operatorValues: Record<string, unknown>; grantTypes: readonly string[]; scope: readonly string[] };
+  };
   /** Authentication methods this server can verify (discovery's list); others are invalid_client_metadata. */
   supportedAuthMethods?: readonly string[];
   /** Accept http:// jwks_uri values (configuration insecureAllowHttpJwksUri). */
@@ -288,7 +311,10 @@ export function metadataFieldNames(): string[] {
 export function validateClientMetadata(input: unknown, opts: ValidateOptions = {}): ValidatedMetadata {
   let raw = input;
   if (opts.dynamic && typeof input === 'object' && input !== null && !Array.isArray(input)) {
-    raw = Object.fromEntries(Object.entries(input).filter(([k]) => !(OPERATOR_ONLY_FIELDS as readonly string[]).includes(k)));
+    raw = {
+      ...Object.fromEntries(Object.entries(input).filter(([k]) => !(OPERATOR_ONLY_FIELDS as readonly string[]).includes(k))),
+      ...opts.dynamic.stored?.operatorValues,
+    };
   }
   const parsed = wireSchema.safeParse(raw);
   if (!parsed.success) {
@@ -329,10 +355,13 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     throw new OAuthError('invalid_redirect_uri', 'redirect_uris: at least one is required for the authorization_code and implicit grants');
   }
   for (const u of redirectUris) checkRedirectUri(u, applicationType);
+  if (applicationType === 'web' && (withFront || grantTypes.includes('implicit'))) for (const u of redirectUris) checkImplicitWebRedirectUri(u);
   for (const u of m.post_logout_redirect_uris ?? []) checkRedirectUri(u, applicationType, 'post_logout_redirect_uris');
   // Back-Channel Logout §2.2 / Front-Channel Logout §2: absolute http(s) URIs without a fragment.
   for (const [field, u] of [['backchannel_logout_uri', m.backchannel_logout_uri], ['frontchannel_logout_uri', m.frontchannel_logout_uri]] as const) {
     if (u !== undefined && (!/^https?:\/\//.test(u) || u.includes('#'))) throw invalid(`${field}: must be an http(s) URI without a fragment`);
+    // Back-Channel Logout §2.2 / Front-Channel Logout §2: http only "provided that the Client Type is confidential".
+    if (u !== undefined && u.startsWith('http://') && method === 'none') throw invalid(`${field}: a public client (token_endpoint_auth_method none) must use https; http is only for confidential clients`);
   }
   checkSubjectType(m, redirectUris, opts);
   const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;
@@ -341,9 +370,12 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   if (grantTypes.includes('password') && m.insecure_password_grant !== true) {
     throw invalid('grant_types: password needs insecure_password_grant: true (RFC 9700 §2.4 says the grant MUST NOT be used)');
   }
+  if (grantTypes.includes('password') && opts.dynamic && !opts.dynamic.stored?.grantTypes.includes('password')) {
+    throw invalid('grant_types: the password grant is set up by an operator, not by dynamic registration');
+  }
   const exchange = grantTypes.includes(TOKEN_EXCHANGE_GRANT);
   if (exchange && method === 'none') throw invalid('a public client (token_endpoint_auth_method none) cannot use token exchange');
-  if (exchange && opts.dynamic) throw invalid('grant_types: token exchange is set up by an operator, not by dynamic registration');
+  if (exchange && opts.dynamic && !opts.dynamic.stored?.grantTypes.includes(TOKEN_EXCHANGE_GRANT)) throw invalid('grant_types: token exchange is set up by an operator, not by dynamic registration');
   const resources = m.resources === undefined ? undefined : [...new Set(m.resources)];
   for (const r of resources ?? []) {
     if (!isResourceIndicator(r)) throw invalid(`resources: ${JSON.stringify(r.slice(0, 100))} is not an absolute URI without a fragment (RFC 8707 §2)`);
@@ -365,11 +397,13 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
       if (!EXCHANGE_INPUT_TYPES.includes(t)) throw invalid(`token_exchange: token type ${JSON.stringify(t.slice(0, 100))} is not supported`);
     }
     if (!tokenExchange.delegation && !tokenExchange.impersonation) throw invalid('token_exchange: allow delegation, impersonation or both');
-  } else if (m.token_exchange !== undefined) {
+  } else if (m.token_exchange !== undefined && !opts.dynamic) {
+    // Not refused in a dynamic update: there it is the operator's stored policy (a client's own value is stripped),
+    // and it simply goes when the client drops the grant.
     throw invalid(`token_exchange: the client must register the ${TOKEN_EXCHANGE_GRANT} grant`);
   }
   if (opts.dynamic) {
-    const refused = scope.filter((s) => !opts.dynamic!.allowedScopes.includes(s));
+    const refused = scope.filter((s) => !opts.dynamic!.allowedScopes.includes(s) && !opts.dynamic!.stored?.scope.includes(s));
     if (refused.length) throw invalid(`scope: ${refused.join(' ')} may not be registered dynamically (allowed: ${opts.dynamic.allowedScopes.join(' ')})`);
   }
 

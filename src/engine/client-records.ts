@@ -1,7 +1,7 @@
 import type { ClientRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { supportedClientAuthMethods } from './client-auth.js';
-import { clientToJson, SECRET_METHODS, validateClientMetadata, type ValidateOptions } from './client-metadata.js';
+import { clientToJson, OPERATOR_ONLY_FIELDS, SECRET_METHODS, validateClientMetadata, type ValidateOptions } from './client-metadata.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
 import { applySoftwareStatement } from './software-statement.js';
@@ -71,8 +71,10 @@ export async function newClientRecord(ctx: EngineContext, input: unknown, opts: 
 /**
  * Replace a client's metadata (RFC 7592 §2.2: omitted fields are deleted). The secret is kept; a client moving
  * to a method that needs one it does not have (or, for client_secret_jwt, one we can recover) gets a new one.
- * Operator-only fields (skip_consent) survive a dynamic update. Dynamic updates rotate the registration access
- * token. An operator may set client_secret explicitly; a client may not (§2.2).
+ * In a client's own (dynamic) update every operator-only field keeps the operator's stored value whatever the client
+ * sends, and grants and scopes the operator gave beyond what registration allows stay if the client keeps them
+ * (storedByOperator). Dynamic updates rotate the registration access token. An operator may set client_secret
+ * explicitly; a client may not (§2.2).
  */
 export async function replacedClientRecord(
   ctx: EngineContext,
@@ -81,9 +83,10 @@ export async function replacedClientRecord(
   opts: { dynamic: boolean },
 ): Promise<{ client: ClientRecord; issued: IssuedCredentials }> {
   const merged = await applySoftwareStatement(ctx, { ...asObject(input), client_id: existing.clientId });
-  const { clientSecret, metadata } = validateClientMetadata(merged, clientValidateOptions(ctx, opts.dynamic));
+  const options = clientValidateOptions(ctx, opts.dynamic);
+  if (options.dynamic) options.dynamic.stored = storedByOperator(existing);
+  const { clientSecret, metadata } = validateClientMetadata(merged, options);
   await checkSectorIdentifierUri(ctx, metadata);
-  if (opts.dynamic) metadata.skipConsent = existing.skipConsent;
   const method = metadata.tokenEndpointAuthMethod;
   const issued: IssuedCredentials = {};
   const base = {
@@ -115,6 +118,17 @@ export async function replacedClientRecord(
     client.registrationAccessTokenHash = ctx.hasher.hash(issued.registrationAccessToken);
   }
   return { client, issued };
+}
+
+/**
+ * RFC 7592 §2.2: the server may ignore or replace values a client sends, and its answer holds what it stored. A client
+ * re-sending what it read must not reset the operator's settings (lifetimes, rotation, consent, the password grant
+ * and exchange policy) to their defaults, nor lose a grant the operator gave it, so its update gets these back.
+ */
+function storedByOperator(existing: ClientRecord): NonNullable<NonNullable<ValidateOptions['dynamic']>['stored']> {
+  const json = clientToJson(existing);
+  const fields = OPERATOR_ONLY_FIELDS.filter((f) => f !== 'client_id' && f !== 'client_secret' && json[f] !== undefined);
+  return { operatorValues: Object.fromEntries(fields.map((f) => [f, json[f]])), grantTypes: existing.grantTypes, scope: existing.scope };
 }
 
 /**

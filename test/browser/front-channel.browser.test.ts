@@ -21,7 +21,9 @@ describe('front channel in Chromium: form_post responses and the device flow', (
     s = await startTestServer({ deviceCodeTtl: 3600 }, { clock: () => clock });
     rp = await startCallbackServer();
     b = await launchBrowser();
-    hybrid = await s.client({ client_name: 'Acme Hybrid', redirect_uris: [rp.url], grant_types: ['authorization_code', 'implicit'], response_types: ['code', 'code id_token'] });
+    // The RP listens on loopback: as a web client using the implicit grant it could not (OIDC Registration §2),
+    // as a native one it may (RFC 8252 §7.3); the front channel is the same either way.
+    hybrid = await s.client({ client_name: 'Acme Hybrid', application_type: 'native', redirect_uris: [rp.url], grant_types: ['authorization_code', 'implicit'], response_types: ['code', 'code id_token'] });
     tv = await s.client({ client_name: 'Acme TV', grant_types: [GRANT], token_endpoint_auth_method: 'none', scope: 'openid profile' });
     await s.user('alice', 'alice-password', { name: 'Alice Liddell' });
     const issuer = new URL(s.issuer);
