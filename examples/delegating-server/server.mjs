@@ -298,6 +298,7 @@ async function deviceEntry(req, res, body) {
     const why = v.action === 'EXPIRED' ? 'That code has expired. Start again on your device.' : 'That code is not valid. Check it and try again.';
     return deviceForm(res, csrf, session, userCode, why, 400);
   }
+  session.deviceCode = userCode; // the one code /device/confirm may decide for this session
   const name = v.client.clientName ?? v.client.clientId;
   page(
     res,
@@ -320,6 +321,9 @@ async function deviceConfirm(req, res, body) {
   const session = currentSession(req);
   if (!csrf || form.get('csrf') !== csrf || !session) return page(res, 403, 'Request rejected', '<p>Open the page again.</p>');
   const userCode = (form.get('user_code') ?? '').slice(0, 64);
+  // RFC 8628 §5.1: only the code this session verified (and counted) at POST /device, so this form is no way to try codes.
+  if (!userCode || userCode !== session.deviceCode) return page(res, 400, 'That code was not checked', '<p>Enter the code on the previous page.</p>');
+  delete session.deviceCode;
   const approve = form.get('decision') === 'approve';
   const decision = approve
     ? { result: 'AUTHORIZED', subject: session.sub, authTime: session.authTime, sid: session.sid, amr: ['pwd'] }

@@ -313,7 +313,9 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     summary: 'Record the user\'s decision on a device authorization (RFC 8628 §3.3)',
     description:
       'SUCCESS: tell the user they may return to their device; its next poll of auth/token gets the tokens (AUTHORIZED) or access_denied (ACCESS_DENIED). ' +
-      'USER_CODE_NOT_EXIST (unknown or already decided), USER_CODE_EXPIRED: tell the user to start again on the device. INTERNAL_SERVER_ERROR: show a 500 page.',
+      'USER_CODE_NOT_EXIST (unknown or already decided), USER_CODE_EXPIRED: tell the user to start again on the device. INTERNAL_SERVER_ERROR: show a 500 page. ' +
+      'Call it only for the code this user entered and device/verification found VALID on your page (keep it server-side, or bind your confirm form to it): ' +
+      'a confirm step that takes any code is a way around the limit on wrong codes (RFC 8628 §5.1).',
     input: z
       .object({
         userCode,

@@ -10,6 +10,7 @@ export const resultCodes = {
   LK0004: 'A request parameter has an invalid value.',
   LK0005: 'The request body is not application/x-www-form-urlencoded.',
   LK0006: 'The request body is malformed.',
+  LK0090: 'The endpoint takes POST only: another method was answered 405 Method Not Allowed with Allow: POST (RFC 9126 §2.3, RFC 9110 §15.5.6).',
   // client authentication
   LK1001: 'Client authentication failed: unknown client.',
   LK1002: 'Client authentication failed: wrong or missing secret.',

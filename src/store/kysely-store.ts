@@ -951,12 +951,13 @@ export class KyselyStore implements Store {
     const r = await this.db.selectFrom('device_codes').selectAll().where('tenant_id', '=', tenantId).where('user_code_hash', '=', userCodeHash).executeTakeFirst();
     return r && toDevice(r);
   }
-  async pollDeviceCode(tenantId: string, hash: string, now: number) {
+  async pollDeviceCode(tenantId: string, hash: string, now: number, clientId: string) {
     const onTime = await this.db
       .updateTable('device_codes')
       .set({ last_polled_at: now })
       .where('tenant_id', '=', tenantId)
       .where('hash', '=', hash)
+      .where('client_id', '=', clientId) // RFC 8628 §3.5: another client's poll leaves the row alone
       .where((eb) => eb.or([eb('last_polled_at', 'is', null), eb(eb('last_polled_at', '+', eb.ref('poll_interval')), '<=', now)]))
       .returningAll()
       .executeTakeFirst();
@@ -966,6 +967,7 @@ export class KyselyStore implements Store {
       .set((eb) => ({ poll_interval: eb('poll_interval', '+', 5), last_polled_at: now }))
       .where('tenant_id', '=', tenantId)
       .where('hash', '=', hash)
+      .where('client_id', '=', clientId)
       .returningAll()
       .executeTakeFirst();
     return early && { record: toDevice(early), slowDown: true };

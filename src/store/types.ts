@@ -463,9 +463,11 @@ export interface DeviceCodeStore {
   /**
    * Record a poll. When the previous poll was at least `interval` seconds ago (or there was none) the poll is
    * stamped and slowDown is false; otherwise the interval is raised by 5 seconds and slowDown is true. Each
-   * outcome is one conditional statement, so two racing polls cannot both be on time.
+   * outcome is one conditional statement, so two racing polls cannot both be on time. Only a poll by the client the
+   * code was issued to (`clientId`) touches the row: another client's poll changes nothing and finds nothing (RFC 8628
+   * §3.5: another client must not be able to slow the device down).
    */
-  pollDeviceCode(tenantId: string, hash: string, now: number): Promise<{ record: DeviceCodeRecord; slowDown: boolean } | undefined>;
+  pollDeviceCode(tenantId: string, hash: string, now: number, clientId: string): Promise<{ record: DeviceCodeRecord; slowDown: boolean } | undefined>;
   /** Approve or deny a pending, unexpired device code, once; undefined when it was not in that state. */
   decideDeviceCode(
     tenantId: string,

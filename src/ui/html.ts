@@ -248,6 +248,8 @@ export interface DeviceConfirmPageModel {
   logoUri?: string;
   scopes: string[];
   username: string;
+  /** Ties the decision to the code verified on the previous page (routes/ui.ts confirmBinding). */
+  binding?: string;
 }
 
 /** RFC 8628 §5.4: say which application asks, so a user tricked into entering someone else's code can refuse. */
@@ -261,7 +263,7 @@ export function deviceConfirmPage(base: string, m: DeviceConfirmPageModel): stri
 <ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
-<input type="hidden" name="user_code" value="${esc(m.userCode)}">
+<input type="hidden" name="user_code" value="${esc(m.userCode)}">${m.binding ? `\n<input type="hidden" name="binding" value="${esc(m.binding)}">` : ''}
 <div class="actions"><button type="submit" name="decision" value="deny">Deny</button><button type="submit" name="decision" value="approve" class="primary">Allow</button></div>
 </form>`,
   );

@@ -298,7 +298,7 @@ async function deviceGrant(t: Conformance): Promise<void> {
     form: { csrf: Agent.formValue(login.html, 'csrf')!, user_code: Agent.formValue(login.html, 'user_code')!, username: USER.username, password: USER.password },
   });
   const confirm = await browser.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code } });
-  await browser.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, user_code: Agent.formValue(confirm.html, 'user_code')!, decision: 'approve' } });
+  await browser.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: Agent.formValue(confirm.html, 'user_code')!, decision: 'approve' } });
   t.advance(d.interval ?? 5);
   const res = await fetch(t.discovery.token_endpoint, { method: 'POST', headers: auth, body: new URLSearchParams({ grant_type: grant, device_code: d.device_code }) });
   expect(res.status).toBe(200);

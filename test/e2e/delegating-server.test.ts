@@ -138,6 +138,10 @@ describe('the delegating-server example: an OpenID Provider built on the Core AP
     expect(wrong.html).toContain('not valid');
     const confirm = await agent.request(`${issuer}/device`, { form: { csrf, user_code: d.user_code.toLowerCase() } });
     expect(confirm.html).toContain('Living Room TV wants: openid, profile');
+    // RFC 8628 §5.1: the confirm form decides only the code checked (and rate-limited) at /device, never another one.
+    const other = await client.initiateDeviceAuthorization(tvConfig, { scope: 'openid' });
+    const unchecked = await agent.request(`${issuer}/device/confirm`, { form: { csrf, user_code: other.user_code, decision: 'approve' } });
+    expect(unchecked.status).toBe(400);
     const done = await agent.request(`${issuer}/device/confirm`, { form: { csrf, user_code: Agent.formValue(confirm.html, 'user_code')!, decision: 'approve' } });
     expect(done.html).toContain('Device connected');
     const tokens = await client.pollDeviceAuthorizationGrant(tvConfig, d);

@@ -57,7 +57,7 @@ describe('device authorization grant through HTTP: the /device page and a pollin
     const confirm = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code.replace('-', '').toLowerCase() } });
     expect(confirm.html).toContain('Kitchen Display wants to access your account');
     expect(confirm.html).toContain(d.user_code);
-    const done = await agent.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, user_code: Agent.formValue(confirm.html, 'user_code')!, decision: 'approve' } });
+    const done = await agent.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: Agent.formValue(confirm.html, 'user_code')!, decision: 'approve' } });
     expect(done.html).toContain('Device connected');
     clock += 10_000;
     const tokens = await poll(d.device_code);
@@ -70,7 +70,7 @@ describe('device authorization grant through HTTP: the /device page and a pollin
     const agent = new Agent(s.issuer);
     const codePage = await signedInCodePage(agent, d.user_code);
     const confirm = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code } });
-    const done = await agent.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, user_code: d.user_code, decision: 'deny' } });
+    const done = await agent.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: d.user_code, decision: 'deny' } });
     expect(done.html).toContain('Request denied');
     await expect(poll(d.device_code)).rejects.toMatchObject({ error: 'access_denied' });
   });
@@ -91,6 +91,69 @@ describe('device authorization grant through HTTP: the /device page and a pollin
     clock += 301_000; // the window passes
     const ok = await agent.follow('/device', { form: { csrf, user_code: d.user_code } });
     expect(ok.html).toContain('wants to access your account');
+  });
+
+  it('RFC 8628 §5.1: /device/confirm is no way around the limit: codes not verified at /device count as wrong ones there, and once blocked a real code is refused (429)', async () => {
+    clock += 301_000; // a fresh window
+    const d = await start();
+    const agent = new Agent(s.issuer);
+    const csrf = Agent.formValue((await signedInCodePage(agent, '')).html, 'csrf')!;
+    const confirmGuess = (userCode: string) => agent.follow('/device/confirm', { form: { csrf, user_code: userCode, decision: 'approve' } });
+    for (const guess of ['BCDF-GHJK', 'BCDF-GHJL', 'BCDF-GHJM']) {
+      expect((await confirmGuess(guess)).status).toBe(400);
+    }
+    const blocked = await confirmGuess(d.user_code);
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get('retry-after')).toBeTruthy();
+    expect((await agent.follow('/device', { form: { csrf, user_code: d.user_code } })).status).toBe(429); // the same counters as /device
+    await expect(poll(d.device_code)).rejects.toMatchObject({ error: 'authorization_pending' });
+    clock += 301_000;
+    // Not blocked any more, but a real code never verified at /device is still not decided at /device/confirm.
+    const unverified = await confirmGuess(d.user_code);
+    expect(unverified.status).toBe(400);
+    expect(unverified.html).toContain('not valid');
+    await expect(poll(d.device_code)).rejects.toMatchObject({ error: 'authorization_pending' });
+    // The normal flow still works: verify at /device, then confirm with that page's form.
+    const confirm = await agent.follow('/device', { form: { csrf, user_code: d.user_code } });
+    const done = await agent.follow('/device/confirm', { form: { csrf, binding: Agent.formValue(confirm.html, 'binding')!, user_code: d.user_code, decision: 'approve' } });
+    expect(done.html).toContain('Device connected');
+    clock += 301_000;
+  });
+
+  it('RFC 8628 §5.1: a confirmation decides only the code this browser verified at /device (not another code, not from another browser)', async () => {
+    clock += 301_000;
+    const [d1, d2] = [await start(), await start()];
+    const agent = new Agent(s.issuer);
+    const csrf = Agent.formValue((await signedInCodePage(agent, d1.user_code)).html, 'csrf')!;
+    const confirm = await agent.follow('/device', { form: { csrf, user_code: d1.user_code } });
+    const binding = Agent.formValue(confirm.html, 'binding')!;
+    expect(binding).toBeTruthy();
+    const swapped = await agent.follow('/device/confirm', { form: { csrf, binding, user_code: d2.user_code, decision: 'approve' } });
+    expect(swapped.status).toBe(400);
+    const other = new Agent(s.issuer);
+    const otherCsrf = Agent.formValue((await signedInCodePage(other, '')).html, 'csrf')!;
+    const elsewhere = await other.follow('/device/confirm', { form: { csrf: otherCsrf, binding, user_code: d1.user_code, decision: 'approve' } });
+    expect(elsewhere.status).toBe(400);
+    await expect(poll(d1.device_code)).rejects.toMatchObject({ error: 'authorization_pending' });
+    await expect(poll(d2.device_code)).rejects.toMatchObject({ error: 'authorization_pending' });
+    const done = await agent.follow('/device/confirm', { form: { csrf, binding, user_code: d1.user_code, decision: 'deny' } });
+    expect(done.html).toContain('Request denied');
+    clock += 301_000;
+  });
+
+  it('RFC 8628 §3.3.1: /device?user_code= (verification_uri_complete) only prefills the form: no lookup, so no answer that tells a real code from a wrong one', async () => {
+    clock += 301_000;
+    const d = await start();
+    const agent = new Agent(s.issuer);
+    const csrf = Agent.formValue((await signedInCodePage(agent, '')).html, 'csrf')!;
+    const real = await agent.follow(`/device?user_code=${d.user_code}`);
+    const pages = [real];
+    for (const guess of ['BCDF-GHJK', 'BCDF-GHJL', 'BCDF-GHJM', 'BCDF-GHJN']) pages.push(await agent.follow(`/device?user_code=${guess}`));
+    const shape = (r: { status: number; html: string }) => [r.status, r.html.replace(/value="[A-Z]{4}-[A-Z]{4}"/, 'value="…"')];
+    for (const p of pages) expect(shape(p)).toEqual(shape(real));
+    // Nothing was counted: the real code is still accepted at /device.
+    expect((await agent.follow('/device', { form: { csrf, user_code: d.user_code } })).html).toContain('wants to access your account');
+    clock += 301_000;
   });
 
   it('RFC 8628 §3.5: once expired, the page says so and the device gets expired_token', async () => {

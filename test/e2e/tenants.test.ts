@@ -147,7 +147,7 @@ describe('tenants served at /t/{service}: each its own issuer, pages, cookies an
     });
     expect(codePage.html).toContain('action="/t/acme/device"');
     const confirm = await agent.follow(Agent.formAction(codePage.html, '/device'), { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code } });
-    const done = await agent.follow(Agent.formAction(confirm.html, '/device/confirm'), { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, user_code: d.user_code, decision: 'approve' } });
+    const done = await agent.follow(Agent.formAction(confirm.html, '/device/confirm'), { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: d.user_code, decision: 'approve' } });
     expect(done.html).toContain('Device connected');
     clock += 10_000;
     const tokens = await oauth.processDeviceCodeResponse(as, c, await oauth.deviceCodeGrantRequest(as, c, auth, d.device_code, insecure));

@@ -39,7 +39,7 @@ describe('device authorization grant (RFC 8628), engine with an injected clock',
     expect(d.verification_uri_complete).toBe(`${t.ctx.tenant.issuer}/device?user_code=${d.user_code}`);
     expect(d).toMatchObject({ expires_in: 600, interval: 5 });
     expect(Buffer.from(d.device_code, 'base64url').length).toBe(32);
-    expect(await t.ctx.store.pollDeviceCode(t.ctx.tenant.id, d.device_code, 0)).toBeUndefined();
+    expect(await t.ctx.store.pollDeviceCode(t.ctx.tenant.id, d.device_code, 0, tv.clientId)).toBeUndefined();
     expect(await t.ctx.store.findDeviceCodeByUserCode(t.ctx.tenant.id, d.user_code.replace('-', ''))).toBeUndefined();
   });
 
@@ -124,6 +124,23 @@ describe('device authorization grant (RFC 8628), engine with an injected clock',
     expect((await poll(d.device_code, other.clientId)).body.error).toBe('invalid_grant');
     expect((await deviceComplete({ userCode: d.user_code, result: 'AUTHORIZED' }, t.ctx)).action).toBe('INVALID_REQUEST');
     expect((await deviceComplete({ userCode: d.user_code, result: 'MAYBE' as never }, t.ctx)).action).toBe('INVALID_REQUEST');
+  });
+
+  it('RFC 8628 §3.5: another client polling the device code gets invalid_grant and neither stamps the poll nor raises the interval', async () => {
+    const d = await start();
+    const q = await t.client({ grant_types: [GRANT], token_endpoint_auth_method: 'none' });
+    expect((await poll(d.device_code)).body.error).toBe('authorization_pending');
+    for (let i = 0; i < 3; i++) {
+      tick(1);
+      const r = await poll(d.device_code, q.clientId);
+      expect(r.body.error).toBe('invalid_grant');
+      expect(r.r.resultCode).toBe('LK7021');
+    }
+    // P polls once its own 5 s have passed since its last poll: on time, interval still 5.
+    tick(2);
+    expect((await poll(d.device_code)).body.error).toBe('authorization_pending');
+    const row = await t.ctx.store.findDeviceCodeByUserCode(t.ctx.tenant.id, t.ctx.hasher.hash(`user_code:${d.user_code.replace('-', '')}`));
+    expect(row).toMatchObject({ interval: 5, lastPolledAt: Math.floor(clock / 1000) });
   });
 
   it('the user may narrow the scopes when approving, never widen them', async () => {

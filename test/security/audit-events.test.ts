@@ -67,7 +67,7 @@ describe('audit events of the CLI, device flow, logout, dynamic registration and
         form: { csrf: Agent.formValue(login.html, 'csrf')!, user_code: Agent.formValue(login.html, 'user_code')!, username: 'alice', password: 'alice-password' },
       });
       const confirm = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code } });
-      const done = await agent.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, user_code: d.user_code, decision } });
+      const done = await agent.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: d.user_code, decision } });
       expect(done.status).toBe(200);
       return d.user_code as string;
     };

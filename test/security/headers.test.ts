@@ -92,7 +92,7 @@ describe('security headers on every HTML page, and no-store on every token or co
       form: { csrf: Agent.formValue(dlogin.html, 'csrf')!, user_code: userCode, username: 'alice', password: 'alice-password' },
     });
     const confirm = await da.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: userCode } });
-    await da.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, user_code: userCode, decision: 'approve' } });
+    await da.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: userCode, decision: 'approve' } });
     // logout confirmation and signed-out pages (no id_token_hint: the user is asked)
     const ask = await a.follow(`${s.issuer}/oauth/logout`);
     expect(ask.html).toContain('<form');

@@ -51,19 +51,31 @@ describe(`store contract: PAR and device codes (${backend})`, () => {
   it('pollDeviceCode: the first poll is on time; an early one raises the interval by 5 and restarts the wait', async () => {
     const d = device(A, id('dc'), id('uc'));
     await store.insertDeviceCode(d);
-    expect(await store.pollDeviceCode(A, id('nope'), NOW)).toBeUndefined();
-    const first = await store.pollDeviceCode(A, d.hash, NOW);
+    expect(await store.pollDeviceCode(A, id('nope'), NOW, 'tv')).toBeUndefined();
+    const first = await store.pollDeviceCode(A, d.hash, NOW, 'tv');
     expect(first).toMatchObject({ slowDown: false, record: { lastPolledAt: NOW, interval: 5 } });
-    const early = await store.pollDeviceCode(A, d.hash, NOW + 4);
+    const early = await store.pollDeviceCode(A, d.hash, NOW + 4, 'tv');
     expect(early).toMatchObject({ slowDown: true, record: { lastPolledAt: NOW + 4, interval: 10 } });
-    expect((await store.pollDeviceCode(A, d.hash, NOW + 13))!.slowDown).toBe(true); // 9 s < 10 s
-    expect(await store.pollDeviceCode(A, d.hash, NOW + 13 + 15)).toMatchObject({ slowDown: false, record: { interval: 15 } });
+    expect((await store.pollDeviceCode(A, d.hash, NOW + 13, 'tv'))!.slowDown).toBe(true); // 9 s < 10 s
+    expect(await store.pollDeviceCode(A, d.hash, NOW + 13 + 15, 'tv')).toMatchObject({ slowDown: false, record: { interval: 15 } });
+  });
+
+  it('RFC 8628 §3.5: pollDeviceCode by another client (or in another tenant) finds nothing and leaves the row unchanged', async () => {
+    const d = device(A, id('dc'), id('uc'));
+    await store.insertDeviceCode(d);
+    expect(await store.pollDeviceCode(A, d.hash, NOW, 'tv')).toMatchObject({ slowDown: false, record: { interval: 5, lastPolledAt: NOW } });
+    // Early polls by another client: were they stamped, each would raise the interval by 5 s.
+    for (let i = 1; i <= 3; i++) expect(await store.pollDeviceCode(A, d.hash, NOW + i, 'intruder')).toBeUndefined();
+    expect(await store.pollDeviceCode(B, d.hash, NOW + 4, 'tv')).toBeUndefined();
+    expect(await store.findDeviceCodeByUserCode(A, d.userCodeHash)).toMatchObject({ interval: 5, lastPolledAt: NOW });
+    // The device itself, polling on time, is still on time.
+    expect(await store.pollDeviceCode(A, d.hash, NOW + 5, 'tv')).toMatchObject({ slowDown: false, record: { interval: 5, lastPolledAt: NOW + 5 } });
   });
 
   it(`pollDeviceCode under ${RACERS} concurrent polls: exactly one is on time`, async () => {
     const d = device(A, id('dc'), id('uc'));
     await store.insertDeviceCode(d);
-    const results = await Promise.all(Array.from({ length: RACERS }, () => store.pollDeviceCode(A, d.hash, NOW)));
+    const results = await Promise.all(Array.from({ length: RACERS }, () => store.pollDeviceCode(A, d.hash, NOW, 'tv')));
     expect(results.filter((r) => r && !r.slowDown)).toHaveLength(1);
   });
 

@@ -21,7 +21,8 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   // RFC 8707 §2.2: the device authorization named no resources, so a resource here asks for more than was granted.
   checkSubset(resourceParams(params), []);
   const hash = ctx.hasher.hash(presented);
-  const polled = await ctx.store.pollDeviceCode(ctx.tenant.id, hash, now);
+  // RFC 8628 §3.5: the stamp (and any slow_down) only for the client the code was issued to, in the same statement.
+  const polled = await ctx.store.pollDeviceCode(ctx.tenant.id, hash, now, client.clientId);
   if (!polled || polled.record.clientId !== client.clientId || polled.record.consumedAt !== null) throw invalid();
   const rec = polled.record;
   if (rec.expiresAt <= now) throw new OAuthError('expired_token', 'the device code expired', { resultCode: 'LK7020' });

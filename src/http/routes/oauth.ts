@@ -8,6 +8,7 @@ import { clientCertificateSource } from '../client-certificate.js';
 import { auditRegistration, auditResult } from '../audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from '../back-channel.js';
 import { fixedContext, type ContextOf } from '../tenant.js';
+import { answerMethodNotAllowed, POST_ONLY_ENDPOINTS } from '../method-not-allowed.js';
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
 export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf): Promise<void> {
@@ -35,6 +36,8 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
     scope.post('/oauth/revoke', backChannel(engines.revocation, 'revocation'));
     scope.post('/oauth/par', backChannel(engines.par, 'par')); // RFC 9126 §2
     scope.post('/oauth/device_authorization', backChannel(engines.device_authorization, 'device_authorization')); // RFC 8628 §3.1
+    // RFC 9126 §2.3, RFC 9110 §15.5.6: any other method on these is 405 with Allow: POST (registration only when routed).
+    answerMethodNotAllowed(scope, POST_ONLY_ENDPOINTS.filter((p) => p !== '/oauth/register' || lk.config.registration !== 'off'));
 
     // OIDC Core §5.3.1: GET and POST; the token in the header or, for POST, the form body (RFC 6750 §2.2).
     const ui = async (req: FastifyRequest, reply: FastifyReply) => {

@@ -12,7 +12,7 @@ import {
 import { requestedClaimNames } from '../../engine/claims.js';
 import type { EngineContext } from '../../engine/context.js';
 import { nowSeconds } from '../../engine/context.js';
-import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode } from '../../engine/device.js';
+import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, type DeviceVerificationResult } from '../../engine/device.js';
 import { FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { createUser, endBrowserSession, UserInputError } from '../../services/users.js';
@@ -502,6 +502,39 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/device/login`, csrf, clientName: 'your device', purpose: 'to connect a device to your account', hidden: { user_code: userCode }, username, error }),
       );
 
+    /**
+     * RFC 8628 §5.1: the confirmation form carries this, derived from the code the user verified at POST /device, the
+     * browser (its CSRF value) and the user: /device/confirm only decides a code this browser checked there, so it is
+     * no way to try codes, nor to decide one another user or browser verified.
+     */
+    const confirmBinding = (ctx: EngineContext, userId: string, csrf: string, code: string) =>
+      `device-confirm:${JSON.stringify([ctx.tenant.id, userId, csrf, code])}`;
+    /**
+     * RFC 8628 §5.1: the one gate for a user code, at POST /device and again at POST /device/confirm: refused (429)
+     * while the user or the address has too many wrong codes; a code that is not pending (or, `bound` false, was not
+     * verified here) counts as a wrong one. Answers the page itself and returns undefined, or returns the VALID lookup.
+     */
+    async function checkUserCode(
+      req: FastifyRequest, reply: FastifyReply, live: { user: { id: string; username: string } }, csrf: string, entered: string, bound = true,
+    ): Promise<DeviceVerificationResult | undefined> {
+      const ctx = ctxOf(req);
+      if (await userCodeBlocked(ctx, live.user.id, req.ip)) {
+        reply.header('Retry-After', String(retryAfter(ctx)));
+        codePage(reply, csrf, live.user.username, entered, 'Too many wrong codes. Wait a few minutes and try again.', 429);
+        return undefined;
+      }
+      const v = bound ? await deviceVerification({ userCode: entered }, ctx) : undefined;
+      if (v?.action === 'VALID') return v;
+      if (v?.action === 'INTERNAL_SERVER_ERROR') {
+        sendEngineResult(reply, v as unknown as AuthorizationResult);
+        return undefined;
+      }
+      await recordUserCodeFailure(ctx, live.user.id, req.ip);
+      const why = v?.action === 'EXPIRED' ? 'That code has expired. Start again on your device.' : 'That code is not valid. Check it and try again.';
+      codePage(reply, csrf, live.user.username, entered, why, 400);
+      return undefined;
+    }
+
     scope.get('/device', async (req, reply) => {
       const ctx = ctxOf(req);
       const userCode = (new URLSearchParams(rawQuery(req)).get('user_code') ?? '').slice(0, 64);
@@ -531,22 +564,15 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       const entered = (form.get('user_code') ?? '').slice(0, 64);
       if (!live) return deviceLoginPage(reply, csrf, entered);
-      if (await userCodeBlocked(ctx, live.user.id, req.ip)) {
-        reply.header('Retry-After', String(retryAfter(ctx)));
-        return codePage(reply, csrf, live.user.username, entered, 'Too many wrong codes. Wait a few minutes and try again.', 429);
-      }
-      const v = await deviceVerification({ userCode: entered }, ctx);
-      if (v.action !== 'VALID') {
-        if (v.action === 'INTERNAL_SERVER_ERROR') return sendEngineResult(reply, v as unknown as AuthorizationResult);
-        await recordUserCodeFailure(ctx, live.user.id, req.ip);
-        const why = v.action === 'EXPIRED' ? 'That code has expired. Start again on your device.' : 'That code is not valid. Check it and try again.';
-        return codePage(reply, csrf, live.user.username, entered, why, 400);
-      }
+      const v = await checkUserCode(req, reply, live, csrf, entered);
+      if (!v) return reply;
+      const code = normalizeUserCode(entered)!;
       return htmlHeaders(reply).send(
         deviceConfirmPage(pageBase(reply), {
           action: `${pagesOf(ctx).base}/device/confirm`,
           csrf,
-          userCode: formatUserCode(normalizeUserCode(entered)!),
+          binding: lk.hasher.hash(confirmBinding(ctx, live.user.id, csrf, code)),
+          userCode: formatUserCode(code),
           clientName: v.client!.clientName ?? v.client!.clientId,
           logoUri: v.client!.logoUri,
           scopes: v.scopes ?? [],
@@ -563,6 +589,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       const userCode = (form.get('user_code') ?? '').slice(0, 64);
       if (!live) return deviceLoginPage(reply, csrf, userCode);
+      // RFC 8628 §5.1: the same gate as POST /device, and only for the code verified there by this browser and user.
+      const code = normalizeUserCode(userCode);
+      const bound = code !== undefined && lk.hasher.verify(confirmBinding(ctx, live.user.id, csrf, code), form.get('binding') ?? '');
+      if (!(await checkUserCode(req, reply, live, csrf, userCode, bound))) return reply;
       const approve = form.get('decision') === 'approve';
       const r = await deviceComplete(
         {
