@@ -1,4 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError } from '../engine/errors.js';
+import { errorResult } from '../engine/result.js';
+import { sendResult } from './adapt.js';
 
 /**
  * The endpoints that take POST only: token (RFC 6749 §3.2), introspection (RFC 7662 §2.1), revocation (RFC 7009 §2.1),
@@ -17,12 +20,8 @@ export function answerMethodNotAllowed(scope: FastifyInstance, paths: readonly s
   for (const url of paths) scope.route({ method: [...METHODS_NOT_ALLOWED], url, handler: methodNotAllowed });
 }
 
+/** The engine's error answer (its body, no-store headers and result code), with the status and Allow of a 405. */
 function methodNotAllowed(req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  req.resultCode = 'LK0090';
-  return reply
-    .code(405)
-    .header('Allow', 'POST')
-    .header('Cache-Control', 'no-store')
-    .type('application/json')
-    .send(JSON.stringify({ error: 'invalid_request', error_description: `${req.method} is not allowed here: use POST` }));
+  const e = new OAuthError('invalid_request', `${req.method} is not allowed here: use POST`, { resultCode: 'LK0090', status: 405, headers: { Allow: 'POST' } });
+  return sendResult(reply, errorResult(e, () => 'BAD_REQUEST'));
 }
