@@ -3,11 +3,10 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 import { ConfigError, validateConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import type { AccountSource } from './engine/accounts.js';
-import { authorizationFail, authorizationIssue, loadTicket, namesAnotherUser, type AuthorizationIssueInput, type AuthorizationResult, type FailReason } from './engine/authorization/index.js';
+import { authorizationFail, authorizationIssue, loadTicket, namesAnotherLocalUser, type AuthorizationIssueInput, type AuthorizationResult, type FailReason } from './engine/authorization/index.js';
 import { requestedClaimNames } from './engine/claims.js';
 import { nowSeconds, type EngineContext } from './engine/context.js';
 import { internalErrorResult, type EngineLogger, type Result } from './engine/result.js';
-import { subjectFor } from './engine/subject.js';
 import { sendResult, toHttp } from './http/adapt.js';
 import { buildApp, installCommon, serverOptions, type AppOptions } from './http/app.js';
 import { registerProtocolRoutes } from './http/mount.js';
@@ -298,8 +297,7 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
     async namesAnotherUser(ticket, subject) {
       const ctx = await context();
       const t = await loadTicket(ctx, ticket);
-      // The engine's own rule (issue refuses the same way): compared as the client knows the user.
-      return t && namesAnotherUser(t.request, subjectFor(ctx, t.client, subject));
+      return t && namesAnotherLocalUser(ctx, t, subject); // the rule issue applies
     },
     respond(target, result) {
       if ('raw' in target) {

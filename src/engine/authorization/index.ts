@@ -312,6 +312,11 @@ export function namesAnotherUser(req: Pick<AuthorizationRequest, 'claimsSub' | '
   return (req.claimsSub !== undefined && req.claimsSub !== clientSub) || (req.idTokenHintSub !== undefined && req.idTokenHintSub !== clientSub);
 }
 
+/** namesAnotherUser for a loaded request and a local user id: compared as the request's client knows that user. */
+export function namesAnotherLocalUser(ctx: Pick<EngineContext, 'hasher' | 'tenant'>, t: Pick<LoadedTicket, 'request' | 'client'>, subject: string): boolean {
+  return namesAnotherUser(t.request, subjectFor(ctx, t.client, subject));
+}
+
 /** OIDC Core §3.1.2.1: whether an authentication at authTime satisfies the request's prompt=login and max_age. */
 export function authenticatedRecentlyEnough(req: Pick<AuthorizationRequest, 'prompt' | 'maxAge'>, authTime: number, requestedAt: number, now: number): boolean {
   if (req.prompt.includes('login') || req.maxAge === 0) return authTime >= requestedAt;
@@ -321,7 +326,7 @@ export function authenticatedRecentlyEnough(req: Pick<AuthorizationRequest, 'pro
 async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: EngineContext): Promise<AuthorizationResult> {
   const req = t.request;
   const target = targetOf(req, t.client);
-  if (namesAnotherUser(req, subjectFor(ctx, t.client, input.subject))) {
+  if (namesAnotherLocalUser(ctx, t, input.subject)) {
     return await errorResponse(ctx, target, new OAuthError('login_required', 'the signed-in user is not the one the request named'), 'LK7015');
   }
   // OIDC Core §3.1.2.1: prompt=login and max_age=0 MUST re-authenticate, so the authentication must be this request's
