@@ -134,6 +134,14 @@ function invalidRedirect(uri: string, why: string, field = 'redirect_uris'): OAu
 
 const LOOPBACK_IPS = ['127.0.0.1', '[::1]'];
 const isLoopbackHost = (host: string) => LOOPBACK_IPS.includes(host) || host === 'localhost';
+/**
+ * Any name for this machine: the loopback hosts above, all of 127.0.0.0/8 (and its IPv4-mapped IPv6 form) and the
+ * *.localhost names (RFC 6761 §6.3). The URL parser has normalised the host already (127.1 -> 127.0.0.1, [0::1] -> [::1]).
+ */
+const isLocalMachineHost = (hostname: string) => {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  return isLoopbackHost(host) || host.endsWith('.localhost') || /^127\./.test(host) || host.startsWith('[::ffff:7f');
+};
 
 /**
  * Redirect URI rules by client type:
@@ -189,9 +197,7 @@ export function redirectUriMatches(client: Pick<ClientMetadata, 'redirectUris' |
 function checkImplicitWebRedirectUri(uri: string): void {
   const u = new URL(uri);
   if (u.protocol !== 'https:') throw invalidRedirect(uri, 'must use https: a web client using the implicit grant (response types with id_token or token) registers https URIs only (OIDC Registration §2)');
-  const host = u.hostname.toLowerCase().replace(/\.$/, '');
-  // The URL parser has normalised IPv4 (127.1 -> 127.0.0.1) and IPv6 ([0::1] -> [::1]) already.
-  if (host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '[::1]' || host.startsWith('[::ffff:7f')) {
+  if (isLocalMachineHost(u.hostname)) {
     throw invalidRedirect(uri, 'must not be on localhost or a loopback address: a web client using the implicit grant registers a real host (OIDC Registration §2)');
   }
 }
