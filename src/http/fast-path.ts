@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EngineContext } from '../engine/context.js';
-import type { Result } from '../engine/result.js';
+import { internalErrorResult, type Result } from '../engine/result.js';
 import { requestIdOf } from '../ops/log.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { toHttp, typed } from './adapt.js';
@@ -105,15 +105,17 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
     if (resultCode) m.results.inc([resultCode]);
   }
 
-  /** As the app's error handler answers an unexpected failure: logged here, generic to the client. */
+  /**
+   * As the app's error handler answers an unexpected failure: the engine's internalErrorResult (logged, generic to the
+   * client; a database that is away is 503 with Retry-After, LK9501).
+   */
   function fail(req: IncomingMessage, res: ServerResponse, route: string, id: string, started: number, err: unknown) {
-    log.error({ err, reqId: id }, 'unhandled error');
     if (res.headersSent) {
+      log.error({ err, reqId: id }, 'unhandled error');
       res.destroy();
       return;
     }
-    const body = JSON.stringify({ error: 'server_error', error_description: 'internal server error' });
-    finish(req, res, route, id, started, 500, '', { 'Cache-Control': 'no-store', 'content-type': 'application/json; charset=utf-8' }, body);
+    sendResult(req, res, route, id, started, internalErrorResult('INTERNAL_SERVER_ERROR', err, log.child({ reqId: id })));
   }
 
   /** sendResult's mapping from a Result to a reply (toHttp, the one mapping). */

@@ -76,6 +76,27 @@ describe('the fast path answers exactly as the Fastify routes do', () => {
     await t.close();
   });
 
+  it('a failure outside the engine (here: the audit sink throws) is answered alike: 500 server_error, or 503 with Retry-After when the database is away', async () => {
+    const record = t.lk.audit.record;
+    const body = 'grant_type=client_credentials&scope=api:read';
+    const headers = { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' };
+    try {
+      for (const [err, status] of [[new Error('a bug'), 500], [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 503]] as const) {
+        t.lk.audit.record = () => {
+          throw err;
+        };
+        const [a, b] = await both('POST', '/oauth/token', headers, body);
+        expect(a.status).toBe(status);
+        expect(b.status).toBe(status);
+        expect(JSON.parse(a.body)).toEqual(JSON.parse(b.body));
+        expect(a.body).not.toContain('a bug');
+        expect(a.headers['retry-after']).toBe(b.headers['retry-after']);
+      }
+    } finally {
+      t.lk.audit.record = record;
+    }
+  });
+
   it('discovery, OAuth metadata and JWKS: identical status, headers and body', async () => {
     for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server', '/.well-known/jwks.json', '/.well-known/jwks.json?x=1']) {
       const [a, b] = await both('GET', path, {});
