@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { auditTypeByResultCode, type AuditEventType } from '../audit/audit.js';
+import { parseBasicAuth } from '../engine/client-auth.js';
 import type { RegistrationResult } from '../engine/registration.js';
 import type { Result } from '../engine/result.js';
 import type { Latchkey } from '../server/latchkey.js';
@@ -30,14 +31,9 @@ function formOf(body: unknown): URLSearchParams | undefined {
 function presentedClientId(req: AuditRequest, form: URLSearchParams | undefined): string | null {
   const fromBody = form?.get('client_id');
   if (fromBody) return fromBody;
-  const auth = header(req.headers.authorization);
-  const m = auth && /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth);
-  if (!m) return null;
-  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-  const i = decoded.indexOf(':');
-  if (i < 0) return null;
+  // The engine's own Basic parser (RFC 6749 §2.3.1); a header it refuses names nobody.
   try {
-    return decodeURIComponent(decoded.slice(0, i).replace(/\+/g, ' '));
+    return parseBasicAuth(header(req.headers.authorization))?.clientId ?? null;
   } catch {
     return null;
   }
