@@ -2,7 +2,7 @@ import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { newOrderedHandle, tokenKey } from './handles.js';
-import { signJwt } from './jwt.js';
+import { signJwt, signJwtWithTurn } from './jwt.js';
 import { subjectFor } from '../engine/subject.js';
 
 export interface AccessTokenRequest {
@@ -28,6 +28,8 @@ export interface AccessTokenRequest {
   sid?: string;
   /** Claims to keep with the token (for UserInfo's claims-by-request, the original grant type, …). */
   extra?: Record<string, unknown>;
+  /** The caller holds no store transaction: a JWT is signed with the turn's other tokens (jwt.ts signJwtWithTurn). */
+  outsideTransaction?: boolean;
 }
 
 export interface IssuedAccessToken {
@@ -86,7 +88,9 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
     if (ctx.confirmation) payload.cnf = { ...ctx.confirmation }; // RFC 9449 §6.1, RFC 8705 §3.1
     if (req.amr !== undefined) payload.amr = req.amr;
     if (req.act !== undefined) payload.act = req.act; // RFC 8693 §4.1
-    token = signJwt(keys.signingKey('ES256'), payload, { typ: 'at+jwt' }); // RFC 9068 §2.1
+    const key = keys.signingKey('ES256');
+    const header = { typ: 'at+jwt' }; // RFC 9068 §2.1
+    token = req.outsideTransaction ? await signJwtWithTurn(key, payload, header) : signJwt(key, payload, header);
   } else {
     token = newOrderedHandle(ctx.random, ctx.clock());
     handle = token;

@@ -116,4 +116,18 @@ describe('JWT access tokens (RFC 9068) validated by a resource server using oaut
     const info = await fetch(s.url('/oauth/userinfo'), { headers: { authorization: `Bearer ${r.json.access_token}` } });
     expect(info.status).toBe(200);
   });
+
+  it('RFC 9068 §2.2: tokens requested at the same moment each get their own jti and signature, and each is live at introspection', async () => {
+    const rs = await Promise.all(Array.from({ length: 12 }, () => token(jwtSvc, { grant_type: 'client_credentials', scope: 'misc' })));
+    const jwks = createRemoteJWKSet(new URL(s.url('/.well-known/jwks.json')));
+    const jtis = new Set<string>();
+    for (const r of rs) {
+      expect(r.status).toBe(200);
+      const { payload } = await jwtVerify(r.json.access_token, jwks, { issuer: s.issuer, typ: 'at+jwt' });
+      jtis.add(payload.jti!);
+      const i = await postForm(s.url('/oauth/introspect'), { token: r.json.access_token }, { authorization: basic(jwtSvc.clientId, jwtSvc.clientSecret!) });
+      expect(i.json).toMatchObject({ active: true, jti: payload.jti, client_id: jwtSvc.clientId });
+    }
+    expect(jtis.size).toBe(12);
+  });
 });

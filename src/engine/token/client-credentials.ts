@@ -33,6 +33,7 @@ export const clientCredentials: GrantHandler = async (params, { client, method }
     lifetime: target.lifetime,
     grantId: null,
     extra: { gty: 'client_credentials' },
+    outsideTransaction: true,
   });
   const body: Record<string, unknown> = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn };
   if (target.scope.length) body.scope = target.scope.join(' ');
