@@ -138,6 +138,7 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
     acr: subject.acr,
     amr: subject.amr,
     extra: chain?.length ? { gty: TOKEN_EXCHANGE_GRANT, act_chain: chain } : { gty: TOKEN_EXCHANGE_GRANT },
+    outsideTransaction: true,
   });
   // RFC 8693 §2.2.1: issued_token_type is required; scope when it differs from the request (always sent here).
   const body: Record<string, unknown> = {
