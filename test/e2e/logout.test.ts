@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
+import { core } from '../helpers/core-api.js';
+import { createServiceToken } from '../../src/services/service-tokens.js';
+import { DEFAULT_TENANT } from '../../src/store/types.js';
 import { startLogoutRp, waitFor } from '../helpers/logout-rp.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -78,6 +81,22 @@ describe('RP-Initiated and Back-Channel Logout over HTTP', () => {
     // A registered URI with no path gets none added.
     const r2 = await new Agent(s.issuer).request(logoutUrl({ client_id: odd.clientId, post_logout_redirect_uri: 'https://rp.example', state: 's2' }));
     expect(r2.rawLocation).toBe('https://rp.example?state=s2');
+  });
+
+  it('a logout confirmation ticket is no authorization ticket: the Core API issue step refuses it (BAD_REQUEST LK3006, not a 500) and the user can still sign out', async () => {
+    const agent = new Agent(s.issuer);
+    await signIn(agent);
+    const page = await agent.request(logoutUrl({ client_id: app.clientId }));
+    const action = Agent.formAction(page.html, '/logout/');
+    const ticket = action.split('/logout/')[1]!;
+    const { token } = await createServiceToken(s.lk, { name: 'logout ticket test' });
+    for (const [path, body] of [['auth/authorization/issue', { ticket, subject: 'carol', authTime: Math.floor(clock / 1000) }], ['auth/authorization/fail', { ticket, reason: 'ACCESS_DENIED' }]] as const) {
+      const r = await core(s, DEFAULT_TENANT, path, body, token);
+      // The Core API answers 200 with the engine's Result; the Result is the 400 the host would send.
+      expect(r.json, r.text).toMatchObject({ action: 'BAD_REQUEST', resultCode: 'LK3006' });
+    }
+    const ok = await agent.request(action, { form: { decision: 'logout', csrf: Agent.formValue(page.html, 'csrf')! } });
+    expect(ok.html).toContain('You are signed out');
   });
 
   it('the confirmation form requires its CSRF token', async () => {

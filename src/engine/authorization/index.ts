@@ -242,7 +242,7 @@ export interface LoadedTicket {
 export async function loadTicket(ctx: EngineContext, ticket: string): Promise<LoadedTicket | undefined> {
   if (!ticket || ticket.length > 100) return undefined;
   const t = await ctx.store.findTicket(ctx.tenant.id, ctx.hasher.hash(ticket));
-  if (!t || t.consumedAt !== null || t.expiresAt <= nowSeconds(ctx)) return undefined;
+  if (!t || t.consumedAt !== null || t.expiresAt <= nowSeconds(ctx) || !isAuthorizationTicket(t.data)) return undefined;
   const client = await ctx.store.findClient(ctx.tenant.id, t.clientId);
   if (!client) return undefined;
   return { request: t.data.request as AuthorizationRequest, client, createdAt: Number(t.data.createdAt) };
@@ -251,11 +251,14 @@ export async function loadTicket(ctx: EngineContext, ticket: string): Promise<Lo
 async function consumeTicket(ctx: EngineContext, ticket: string): Promise<LoadedTicket | undefined> {
   if (typeof ticket !== 'string' || !ticket || ticket.length > 100) return undefined;
   const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), nowSeconds(ctx));
-  if (!t || t.expiresAt <= nowSeconds(ctx)) return undefined;
+  if (!t || t.expiresAt <= nowSeconds(ctx) || !isAuthorizationTicket(t.data)) return undefined;
   const client = await ctx.store.findClient(ctx.tenant.id, t.clientId);
   if (!client) return undefined;
   return { request: t.data.request as AuthorizationRequest, client, createdAt: Number(t.data.createdAt) };
 }
+
+/** Other flows' tickets (logout, password grant) are stored under their own hash prefix; this guards the rest. */
+const isAuthorizationTicket = (data: Record<string, unknown>) => typeof data.request === 'object' && data.request !== null;
 
 const unknownTicket = () =>
   jsonResult('BAD_REQUEST', 400, 'LK3006', { error: 'invalid_request', error_description: 'unknown, expired or used ticket' }) as AuthorizationResult;

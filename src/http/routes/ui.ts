@@ -96,6 +96,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   // Where the pages (and their stylesheet) are served: the page template links it there (ui/html.ts layout).
   const pageBase = (reply: FastifyReply) => pagesOf(ctxOf(reply.request)).base;
   const csrfFor = (ticket: string) => lk.hasher.hash(`csrf:${ticket}`);
+  /**
+   * Logout confirmation tickets live in the ticket table under their own hash prefix (as the password grant's do), so
+   * the authorization steps (the Core API's issue and fail) can never find one.
+   */
+  const logoutTicketHash = (ctx: EngineContext, ticket: string) => ctx.hasher.hash(`logout:${ticket}`);
 
   function sendEngineResult(reply: FastifyReply, r: AuthorizationResult, formTargets: string[] = []): FastifyReply {
     // form_post: the engine built the page and its headers (CSP allowing just the one script and the client's origin).
@@ -424,7 +429,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const now = nowSeconds(ctx);
       await ctx.store.insertTicket({
         tenantId: ctx.tenant.id,
-        hash: ctx.hasher.hash(ticket),
+        hash: logoutTicketHash(ctx, ticket),
         clientId: r.clientId ?? '',
         expiresAt: now + ctx.tenant.settings.interactionTtl,
         consumedAt: null,
@@ -444,7 +449,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (ticket.length > 100 || form.get('csrf') !== ctx.hasher.hash(`logout-csrf:${ticket}`)) {
         return htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
       }
-      const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), nowSeconds(ctx));
+      const t = await ctx.store.consumeTicket(ctx.tenant.id, logoutTicketHash(ctx, ticket), nowSeconds(ctx));
       if (!t || t.data.kind !== 'logout' || t.expiresAt <= nowSeconds(ctx)) {
         return htmlHeaders(reply.code(400)).send(errorPage(pageBase(reply), 'Sign-out expired', 'This sign-out request is unknown or has expired.'));
       }
