@@ -1,7 +1,7 @@
 import type { TokenRecord } from '../store/types.js';
 import { lookupToken } from '../tokens/lookup.js';
 import type { EngineContext } from './context.js';
-import { OAuthError } from './errors.js';
+import { descriptionText, OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
 import { internalErrorResult, NO_STORE, type Result } from './result.js';
 import { resultCodes, type ResultCode } from './result-codes.js';
@@ -29,9 +29,6 @@ export interface ChallengeOptions {
 /** RFC 9449 §5, §7.1: the algorithms we accept DPoP proofs in, advertised in a DPoP challenge. */
 export const DPOP_ALGS = ['ES256', 'ES384', 'ES512', 'RS256', 'PS256', 'EdDSA'] as const;
 
-/** RFC 6750 §3.1: error_description and scope are quoted-strings without `"` or `\`. */
-const quotable = (s: string) => s.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '?');
-
 /**
  * A refusal by a protected resource (RFC 6750 §3): without an error code when no token was presented
  * (§3.1), otherwise with one, and the status the code calls for.
@@ -40,8 +37,8 @@ export function bearerError(code: BearerErrorCode | undefined, description: stri
   const scheme = opts.scheme ?? 'Bearer';
   const parts = ['realm="latchkey"'];
   if (scheme === 'DPoP') parts.push(`algs="${DPOP_ALGS.join(' ')}"`);
-  if (code) parts.push(`error="${code}"`, `error_description="${quotable(description)}"`);
-  if (code === 'insufficient_scope' && opts.scope?.length) parts.push(`scope="${quotable(opts.scope.join(' '))}"`);
+  if (code) parts.push(`error="${code}"`, `error_description="${descriptionText(description)}"`);
+  if (code === 'insufficient_scope' && opts.scope?.length) parts.push(`scope="${descriptionText(opts.scope.join(' '))}"`);
   return new OAuthError(code ?? 'invalid_token', description, {
     status,
     wwwAuthenticate: `${scheme} ${parts.join(', ')}`,

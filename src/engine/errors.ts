@@ -48,6 +48,15 @@ export interface OAuthErrorOptions {
   headers?: Record<string, string>;
 }
 
+/**
+ * RFC 6749 §4.1.2.1, §5.2 (and RFC 6750 §3): error_description holds only %x20-21 / %x23-5B / %x5D-7E. Messages
+ * that quote request input (JSON.stringify adds `"`) or a host's own text (the Core API's fail description) are
+ * brought into that set: a double quote becomes a single one, anything else outside it a `?`.
+ */
+export function descriptionText(s: string): string {
+  return s.replace(/"/g, "'").replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '?');
+}
+
 /** A protocol failure inside the engine. One function (toErrorResult) turns it into a Result. */
 export class OAuthError extends Error {
   override name = 'OAuthError';
@@ -58,12 +67,16 @@ export class OAuthError extends Error {
   readonly retryAfter: number | undefined;
   readonly headers: Record<string, string> | undefined;
 
+  /** Sent to the client as error_description: printable ASCII without `"` and `\` (descriptionText). */
+  readonly description: string;
+
   constructor(
     readonly code: OAuthErrorCode,
-    readonly description: string,
+    description: string,
     opts: OAuthErrorOptions = {},
   ) {
     super(`${code}: ${description}`);
+    this.description = descriptionText(description);
     this.resultCode = opts.resultCode;
     this.status = opts.status;
     this.wwwAuthenticate = opts.wwwAuthenticate;
