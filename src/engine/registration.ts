@@ -41,13 +41,14 @@ function bearerToken(header: string | undefined): string | undefined {
   return m ? m[1] : undefined;
 }
 
-function invalidToken(resultCode: 'LK8027' | 'LK8028', detail: string): OAuthError {
-  // RFC 6750 §3.1: a missing or bad bearer token is 401 with WWW-Authenticate.
+function invalidToken(resultCode: 'LK8027' | 'LK8028', detail: string, noCredentials = false): OAuthError {
+  // RFC 6750 §3.1: a missing or bad bearer token is 401 with WWW-Authenticate; a request with no authentication
+  // information at all gets the bare challenge, without an error code.
   return new OAuthError('invalid_token', 'the access token is missing, invalid or expired', {
     status: 401,
     resultCode,
     detail,
-    wwwAuthenticate: 'Bearer error="invalid_token"',
+    wwwAuthenticate: noCredentials ? 'Bearer' : 'Bearer error="invalid_token"',
   });
 }
 
@@ -90,7 +91,7 @@ export function registration(input: RegistrationInput, ctx: EngineContext): Prom
       let gate: string | undefined;
       if (ctx.clients?.registration === 'token') {
         const token = bearerToken(input.authorization);
-        if (!token) throw invalidToken('LK8027', 'no initial access token');
+        if (!token) throw invalidToken('LK8027', 'no initial access token', !input.authorization?.trim());
         gate = ctx.hasher.hash(token);
         const live = await ctx.store.findManagementToken('initial_access', gate, nowSeconds(ctx));
         if (!live || live.tenantId !== ctx.tenant.id) throw invalidToken('LK8027', 'unknown, expired, revoked or used-up initial access token');
@@ -125,7 +126,7 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
       if (off) return off;
       await limitAddress(ctx, 'registration', input.clientAddress);
       const token = bearerToken(input.authorization);
-      if (!token) throw invalidToken('LK8028', 'no registration access token');
+      if (!token) throw invalidToken('LK8028', 'no registration access token', !input.authorization?.trim());
       const client = input.clientId.length <= 255 ? await ctx.store.findClient(ctx.tenant.id, input.clientId) : undefined;
       // RFC 7592 §2.1: an unknown client and a wrong token get the same 401.
       if (!client?.registrationAccessTokenHash || !ctx.hasher.verify(token, client.registrationAccessTokenHash)) {

@@ -93,8 +93,11 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     expect(read.body.client_secret).toBeUndefined(); // stored hashed: shown only at registration
     const none = await call(reg.registration_client_uri);
     expect(none.status).toBe(401);
-    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
-    expect((await call(reg.registration_client_uri, { headers: bearer('wrong') })).status).toBe(401);
+    // RFC 6750 §3.1: a request without authentication information gets the challenge without an error code.
+    expect(none.headers.get('www-authenticate')).toBe('Bearer');
+    const wrong = await call(reg.registration_client_uri, { headers: bearer('wrong') });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     const { body: other } = await register({ redirect_uris: ['https://app.example/cb'] });
     expect((await call(reg.registration_client_uri, { headers: bearer(other.registration_access_token) })).status).toBe(401);
     expect((await call(`${s.issuer}/oauth/register/no-such-client`, { headers: bearer(reg.registration_access_token) })).status).toBe(401);
@@ -270,12 +273,14 @@ describe('dynamic registration gated by initial access tokens, with software sta
     call(s.url('/oauth/register'), json(meta, token ? { authorization: `Bearer ${token}` } : {}));
   const meta = { grant_types: ['client_credentials'] };
 
-  it('RFC 7591 §3: without a valid initial access token, 401 invalid_token', async () => {
+  it('RFC 7591 §3, RFC 6750 §3.1: without a valid initial access token, 401 invalid_token (a bare challenge when none was sent)', async () => {
     const none = await register(meta);
     expect(none.status).toBe(401);
     expect(none.body.error).toBe('invalid_token');
-    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
-    expect((await register(meta, 'lki_bogus')).status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer'); // RFC 6750 §3.1: no token, no error code
+    const bogus = await register(meta, 'lki_bogus');
+    expect(bogus.status).toBe(401);
+    expect(bogus.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
   });
 
   it('an initial access token limited to one use registers exactly one client', async () => {
