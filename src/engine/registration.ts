@@ -127,7 +127,9 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
       await limitAddress(ctx, 'registration', input.clientAddress);
       const token = bearerToken(input.authorization);
       if (!token) throw invalidToken('LK8028', 'no registration access token', !input.authorization?.trim());
-      const client = input.clientId.length <= 255 ? await ctx.store.findClient(ctx.tenant.id, input.clientId) : undefined;
+      // Read past the client cache (a transaction's store has none): RFC 7592 §2.2, §2.3 changes take effect at once,
+      // so a token rotated or a client deleted through another process must not be honoured here from a cached copy.
+      const client = input.clientId.length <= 255 ? await ctx.store.transaction((tx) => tx.findClient(ctx.tenant.id, input.clientId)) : undefined;
       // RFC 7592 §2.1: an unknown client and a wrong token get the same 401.
       if (!client?.registrationAccessTokenHash || !ctx.hasher.verify(token, client.registrationAccessTokenHash)) {
         throw invalidToken('LK8028', client ? 'wrong registration access token' : 'unknown client');

@@ -42,5 +42,8 @@ export async function lookupToken(ctx: EngineContext, token: string): Promise<To
   if (!record) return { active: false };
   if (record.revokedAt !== null || record.consumedAt !== null || record.expiresAt <= nowSeconds(ctx)) return { active: false, record };
   if (jwt && record.kind !== 'access_token') return { active: false, record };
+  // RFC 7592 §2.3: a deleted client's tokens are invalid. Deletion revokes them, but another process still holding
+  // the client in its cache (5 s, docs/operations.md) may have issued more meanwhile; they die with the client too.
+  if (!(await ctx.store.findClient(ctx.tenant.id, record.clientId))) return { active: false, record };
   return jwt ? { active: true, record, jwt } : { active: true, record };
 }
