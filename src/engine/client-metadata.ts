@@ -231,6 +231,9 @@ export const OPERATOR_ONLY_FIELDS = [
   // Token services: weaker or longer-lived tokens, the password grant and exchange policy are the operator's call.
   'insecure_password_grant', 'token_exchange', 'access_token_lifetime', 'id_token_lifetime', 'refresh_token_lifetime',
   'refresh_token_idle_lifetime', 'refresh_token_rotation', 'refresh_token_reuse_interval',
+  // Which APIs the client may get tokens for (RFC 8707), and whether it may introspect other clients' tokens
+  // (RFC 7662 §4): restrictions the operator sets, which the client's own update must not lift.
+  'resources', 'introspection_own_tokens_only',
 ] as const;
 
 const TLS_SUBJECT_FIELDS = [
@@ -319,6 +322,9 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   if (opts.dynamic && typeof input === 'object' && input !== null && !Array.isArray(input)) {
     raw = {
       ...Object.fromEntries(Object.entries(input).filter(([k]) => !(OPERATOR_ONLY_FIELDS as readonly string[]).includes(k))),
+      // RFC 7662 §4: anyone may register where registration is open; a client that registered itself is no resource
+      // server the operator chose, so it introspects only its own tokens unless the operator says otherwise.
+      ...(opts.dynamic.stored ? {} : { introspection_own_tokens_only: true }),
       ...opts.dynamic.stored?.operatorValues,
     };
   }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replaceClient } from '../../src/services/clients.js';
+import { registerResourceServer } from '../../src/services/resources.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -138,6 +139,38 @@ describe('RFC 7592 §2.2: a client\'s own update keeps what the operator set', (
     expect(dropped.body.token_exchange).toBeUndefined();
     const again = await m.put({ ...asUpdate(await m.read()), grant_types: ['client_credentials', EXCHANGE] });
     expect([again.status, again.body.error]).toEqual([400, 'invalid_client_metadata']);
+  });
+
+  it('RFC 8707 allow-list and RFC 7662 §4: a resources list the operator set survives the client\'s update that omits it, and the client stays unable to get tokens for other APIs', async () => {
+    await registerResourceServer(s.ctx, { identifier: 'https://api-a.example', scope: 'a' });
+    await registerResourceServer(s.ctx, { identifier: 'https://api-b.example', scope: 'b' });
+    const reg = await register({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', resources: ['https://api-a.example', 'https://api-b.example'] });
+    expect(reg.resources).toBeUndefined(); // not the client's to set
+    // The operator gives it the two APIs' scopes but only API A as a target.
+    await replaceClient(s.ctx, reg.client_id, { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'a b', resources: ['https://api-a.example'] });
+    const m = manage(reg);
+    const updated = await m.put({ client_id: reg.client_id, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'a b' });
+    expect(updated.status).toBe(200);
+    expect(updated.body.resources).toEqual(['https://api-a.example']);
+    const token = (resource: string) => postForm(s.url('/oauth/token'), { grant_type: 'client_credentials', resource }, { authorization: basic(reg.client_id, reg.client_secret) });
+    expect((await token('https://api-a.example')).status).toBe(200);
+    const refused = await token('https://api-b.example');
+    expect(refused.status).toBe(400);
+    expect(refused.json.error).toBe('invalid_target');
+  });
+
+  it('RFC 7662 §4: a client that registered itself introspects only its own tokens, however it registers or updates', async () => {
+    const reg = await register({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', introspection_own_tokens_only: false });
+    expect(reg.introspection_own_tokens_only).toBe(true);
+    const other = await s.client({ grant_types: ['client_credentials'] });
+    const theirs = (await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basic(other.clientId, other.clientSecret!) })).json.access_token;
+    const mine = (await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basic(reg.client_id, reg.client_secret) })).json.access_token;
+    const introspect = (t: string) => postForm(s.url('/oauth/introspect'), { token: t }, { authorization: basic(reg.client_id, reg.client_secret) });
+    expect((await introspect(theirs)).json).toEqual({ active: false });
+    expect((await introspect(mine)).json).toMatchObject({ active: true, client_id: reg.client_id });
+    const updated = await manage(reg).put({ client_id: reg.client_id, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', introspection_own_tokens_only: false });
+    expect(updated.body.introspection_own_tokens_only).toBe(true);
+    expect((await introspect(theirs)).json).toEqual({ active: false });
   });
 
   it('operators (admin API, CLI) still set, change and clear operator-only fields on a dynamically registered client', async () => {
