@@ -223,6 +223,8 @@ export interface ValidateOptions {
   allowHttpJwksUri?: boolean;
   /** Accept http:// sector_identifier_uri values (configuration insecureAllowHttpSectorIdentifierUri). */
   allowHttpSectorIdentifierUri?: boolean;
+  /** false: no client certificate can reach this server (no HTTPS listener, no trusted proxy header). */
+  certificatesAvailable?: boolean;
 }
 
 /** Fields only an operator (CLI, admin API) sets; a dynamically registering client cannot (RFC 7591 §2: MAY ignore). */
@@ -362,6 +364,11 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   }
   if (method === 'none' && m.client_secret) throw invalid('a public client has no client_secret');
   checkAuthMetadata(m, method, opts);
+  // RFC 8705 §3.4 with RFC 7591 §2: a client whose every token request would fail for want of a certificate is
+  // refused at registration, as discovery leaves tls_client_certificate_bound_access_tokens out (RFC 8705 §3.3).
+  if (m.tls_client_certificate_bound_access_tokens === true && opts.certificatesAvailable === false) {
+    throw invalid('tls_client_certificate_bound_access_tokens: no client certificate can reach this server (no HTTPS listener and no trusted proxy certificate header)');
+  }
   const redirectUris = [...new Set(m.redirect_uris ?? [])];
   if ((grantTypes.includes('authorization_code') || grantTypes.includes('implicit')) && redirectUris.length === 0) {
     throw new OAuthError('invalid_redirect_uri', 'redirect_uris: at least one is required for the authorization_code and implicit grants');

@@ -25,6 +25,7 @@ export function clientValidateOptions(ctx: EngineContext, dynamic: boolean): Val
     supportedAuthMethods: supportedClientAuthMethods(ctx.clients),
     allowHttpJwksUri: ctx.clients?.keySet.allowHttp ?? false,
     allowHttpSectorIdentifierUri: ctx.clients?.allowHttpSectorIdentifierUri ?? false,
+    certificatesAvailable: ctx.clients?.certificatesAvailable ?? false,
     dynamic: dynamic ? { allowedScopes: ctx.clients?.registrationScopes ?? [] } : undefined,
   };
 }

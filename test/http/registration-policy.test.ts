@@ -173,6 +173,18 @@ describe('RFC 7592 §2.2: a client\'s own update keeps what the operator set', (
     expect((await introspect(theirs)).json).toEqual({ active: false });
   });
 
+  it('RFC 8705 §3.4: a server no client certificate can reach refuses tls_client_certificate_bound_access_tokens (invalid_client_metadata), as its discovery leaves the capability out', async () => {
+    const d = await (await fetch(s.url('/.well-known/openid-configuration'))).json();
+    expect(d.tls_client_certificate_bound_access_tokens).toBeUndefined();
+    const r = await call(s.url('/oauth/register'), {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_types: ['client_credentials'], tls_client_certificate_bound_access_tokens: true }),
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('invalid_client_metadata');
+    expect(r.body.error_description).toContain('tls_client_certificate_bound_access_tokens');
+  });
+
   it('operators (admin API, CLI) still set, change and clear operator-only fields on a dynamically registered client', async () => {
     const reg = await register({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post' });
     const base = { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post' };
