@@ -92,6 +92,21 @@ export function requestedClaimNames(req: ClaimsRequest | undefined, target?: 'us
   return [...new Set(members.flatMap((m) => Object.keys(m ?? {})).filter((n) => USER_CLAIMS.has(n)))];
 }
 
+/**
+ * OIDC Core §3.1.2.4, §5.5: a claims request less the claims of the standard scopes the user declined. A user who
+ * unticks `email` has refused the email address, also when the client asked for it by name as well.
+ */
+export function withoutDeclinedClaims(req: ClaimsRequest | undefined, declinedScopes: readonly string[]): ClaimsRequest | undefined {
+  const declined = new Set(declinedScopes.flatMap((s) => SCOPE_CLAIMS[s] ?? []));
+  if (!req || declined.size === 0) return req;
+  const out: ClaimsRequest = {};
+  for (const target of ['userinfo', 'id_token'] as const) {
+    const member = req[target];
+    if (member) out[target] = Object.fromEntries(Object.entries(member).filter(([name]) => !declined.has(name)));
+  }
+  return out;
+}
+
 /** What an access token records of a claims request: the user claims UserInfo must release (OIDC Core §5.5). */
 export function accessTokenClaimsRecord(req: ClaimsRequest | undefined): Record<string, unknown> {
   const names = requestedClaimNames(req, 'userinfo');

@@ -3,7 +3,7 @@ import { findAccount } from '../accounts.js';
 import { type IssuedAccessToken, mintAccessToken } from '../../tokens/access-token.js';
 import { newHandle, newOrderedHandle } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
-import { accessTokenClaimsRecord, claimsForScopes, type ClaimsRequest, essentialAcrMet, requestedUserClaims } from '../claims.js';
+import { accessTokenClaimsRecord, claimsForScopes, type ClaimsRequest, essentialAcrMet, requestedUserClaims, withoutDeclinedClaims } from '../claims.js';
 import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError, type OAuthErrorCode } from '../errors.js';
 import { Params } from '../params.js';
@@ -345,6 +345,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
   }
   const parts = req.responseType.split(' ');
   const scope = input.scopes ? req.scope.filter((s) => input.scopes!.includes(s)) : req.scope;
+  const claimsRequest = withoutDeclinedClaims(req.claims, req.scope.filter((s) => !scope.includes(s)));
   const now = nowSeconds(ctx);
   const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
   const code = parts.includes('code') ? newHandle(ctx.random) : undefined;
@@ -370,7 +371,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
       acr,
       amr: input.amr,
       sid: input.sid,
-      claims: req.claims,
+      claims: claimsRequest,
       ...(req.dpopJkt ? { dpopJkt: req.dpopJkt } : {}), // RFC 9449 §10
       resources, // RFC 8707 §2.1: applicable to the full grant
     },
@@ -390,7 +391,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
         at = await mintAccessToken(txCtx, {
           client: t.client, subject: input.subject, scope: atTarget.scope, audience: atTarget.audience, format: atTarget.format,
           lifetime: atTarget.lifetime, grantId, authTime: input.authTime, acr, amr: input.amr, sid: input.sid,
-          extra: accessTokenClaimsRecord(req.claims),
+          extra: accessTokenClaimsRecord(claimsRequest),
         });
       }
     });
@@ -406,7 +407,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
     // OIDC Core §5.4: when no access token is ever issued (response_type id_token) the scope's claims go in the ID token.
     const claims = {
       ...(req.responseType === 'id_token' ? claimsForScopes(scope, userClaims) : {}),
-      ...requestedUserClaims(req.claims?.id_token, userClaims), // OIDC Core §5.5
+      ...requestedUserClaims(claimsRequest?.id_token, userClaims), // OIDC Core §5.5
     };
     // OIDC Core §3.3.2.11: c_hash with a code, at_hash with an access token.
     params.id_token = await mintIdToken(ctx, {
