@@ -1,0 +1,34 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+/** Authorization responses and errors, as a client sees them over HTTP. */
+describe('authorization endpoint: response encoding and error codes', () => {
+  let s: TestServer;
+  const CB = 'https://rp.example/cb';
+  const IRI = 'https://rp.example/日本/cb';
+  let plain: { clientId: string };
+  let iri: { clientId: string };
+
+  beforeAll(async () => {
+    s = await startTestServer();
+    plain = await s.client({ redirect_uris: [CB], skip_consent: true });
+    iri = await s.client({ redirect_uris: [IRI], skip_consent: true });
+  });
+  afterAll(() => s.close());
+
+  const authorize = (p: Record<string, string>) =>
+    fetch(`${s.issuer}/oauth/authorize?${new URLSearchParams(p)}`, { redirect: 'manual' });
+
+  it('RFC 6749 §4.1.2.1, Multiple Response Types §2.1: a fragment response to a redirect URI with non-ASCII characters is a redirect to its serialised form, as the query response is', async () => {
+    for (const mode of ['fragment', 'query']) {
+      const r = await authorize({ client_id: iri.clientId, redirect_uri: IRI, response_type: 'code', scope: 'openid', state: 'st', response_mode: mode, prompt: 'none' });
+      expect(r.status).toBe(303);
+      const loc = new URL(r.headers.get('location')!);
+      expect(loc.origin + loc.pathname).toBe(new URL(IRI).href);
+      const params = new URLSearchParams(mode === 'fragment' ? loc.hash.slice(1) : loc.search);
+      expect(params.get('error')).toBe('login_required');
+      expect(params.get('state')).toBe('st');
+      expect(params.get('iss')).toBe(s.issuer); // RFC 9207 §2
+    }
+  });
+});
