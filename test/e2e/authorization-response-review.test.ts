@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
 /** Authorization responses and errors, as a client sees them over HTTP. */
 describe('authorization endpoint: response encoding and error codes', () => {
@@ -8,11 +8,13 @@ describe('authorization endpoint: response encoding and error codes', () => {
   const IRI = 'https://rp.example/日本/cb';
   let plain: { clientId: string };
   let iri: { clientId: string };
+  let conf: { clientId: string; clientSecret?: string };
 
   beforeAll(async () => {
     s = await startTestServer();
     plain = await s.client({ redirect_uris: [CB], skip_consent: true });
     iri = await s.client({ redirect_uris: [IRI], skip_consent: true });
+    conf = await s.client({ redirect_uris: [CB], skip_consent: true });
   });
   afterAll(() => s.close());
 
@@ -30,5 +32,23 @@ describe('authorization endpoint: response encoding and error codes', () => {
       expect(params.get('state')).toBe('st');
       expect(params.get('iss')).toBe(s.issuer); // RFC 9207 §2
     }
+  });
+
+  it('OIDC Core §3.1.2.6: the registration parameter (Self-Issued OPs only, §7.2.1) is registration_not_supported, redirected with state and iss; JSON at the PAR endpoint', async () => {
+    const r = await authorize({ client_id: plain.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'st', registration: '{"client_name":"x"}' });
+    expect(r.status).toBe(303);
+    const loc = new URL(r.headers.get('location')!);
+    expect(loc.origin + loc.pathname).toBe(CB);
+    expect(loc.searchParams.get('error')).toBe('registration_not_supported');
+    expect(loc.searchParams.get('state')).toBe('st');
+    expect(loc.searchParams.get('iss')).toBe(s.issuer);
+
+    const par = await postForm(s.url('/oauth/par'), { redirect_uri: CB, response_type: 'code', scope: 'openid', registration: '{}' }, { authorization: basic(conf.clientId, conf.clientSecret!) });
+    expect(par.status).toBe(400);
+    expect(par.json.error).toBe('registration_not_supported');
+
+    // Without it, the same requests go through.
+    expect((await authorize({ client_id: plain.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'st', prompt: 'none' })).headers.get('location')).toContain('error=login_required');
+    expect((await postForm(s.url('/oauth/par'), { redirect_uri: CB, response_type: 'code', scope: 'openid' }, { authorization: basic(conf.clientId, conf.clientSecret!) })).status).toBe(201);
   });
 });

@@ -38,6 +38,7 @@ import {
 } from './request.js';
 import { authorizationResponse, type ResponseTarget } from './response.js';
 import { checkDpopJkt } from './dpop-jkt.js';
+import { checkRegistrationParameter } from './registration-param.js';
 import { subjectFor } from '../subject.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
@@ -103,6 +104,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkDeviceGrant,       _, _, X],
   [checkRedirectUri,       X, X, _], // from here on, authorization errors are redirected to the client
   [checkPushedRequired,    X, _, _], // RFC 9126 §4 (after the redirect URI, so the refusal reaches the client)
+  [checkRegistrationParameter, X, X, _], // OIDC Core §3.1.2.6: registration_not_supported
   [checkResponseType,      X, X, _],
   [checkResponseMode,      X, X, _],
   [checkScope,             X, X, X],
