@@ -2,7 +2,7 @@ import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, t
 import type { ClientRecord } from '../store/types.js';
 import { clientKeySet, ClientKeysError } from './client-keys.js';
 import type { ClientAuthDeps } from './client-auth.js';
-import { endpointsOf } from './context.js';
+import { endpointsOf, mtlsAliasBase } from './context.js';
 import { OAuthError } from './errors.js';
 import type { ResultCode } from './result-codes.js';
 
@@ -101,7 +101,12 @@ export async function verifyClientAssertion(
   // OIDC Registration §2: a registered token_endpoint_auth_signing_alg is the only one accepted.
   const algorithms = client.tokenEndpointAuthSigningAlg ? allowed.filter((a) => a === client.tokenEndpointAuthSigningAlg) : [...allowed];
   // RFC 7523 §3 item 3: the audience identifies us: the issuer, the token endpoint, or the endpoint called.
-  const audience = [...new Set([deps.issuer, endpointsOf(deps.issuer).token, ...(deps.endpoint ? [deps.endpoint] : [])])];
+  const urls = [endpointsOf(deps.issuer).token, ...(deps.endpoint ? [deps.endpoint] : [])];
+  // RFC 8705 §5: a client using mutual TLS calls those endpoints at their advertised aliases, which name them as well
+  // (RFC 9126 §2: the PAR endpoint URL MUST be accepted).
+  const aliasBase = mtlsAliasBase(deps.clients, deps.issuer);
+  if (aliasBase !== undefined) for (const u of [...urls]) if (u.startsWith(`${deps.issuer}/`)) urls.push(aliasBase + u.slice(deps.issuer.length));
+  const audience = [...new Set([deps.issuer, ...urls])];
   const options = {
     algorithms,
     issuer: client.clientId,

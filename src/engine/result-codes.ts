@@ -181,6 +181,8 @@ export const resultCodes = {
   LK9402: 'UserInfo: answered as a JWT signed with the client\'s userinfo_signed_response_alg (OIDC Core §5.3.2).',
   // reliability (issue 11 follow-up; LK95xx)
   LK9501: 'The database could not be reached (restarting, failing over, network); nothing was issued or changed. Answered 503 temporarily_unavailable with Retry-After.',
+  // authorization request review (LK7030-LK7039)
+  LK7030: 'The authorization request carries the registration parameter, which only Self-Issued OPs support (registration_not_supported, OIDC Core §3.1.2.6, §7.2.1).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -76,10 +76,13 @@ describe('authorization code flow: negative cases', () => {
     expect(loc.searchParams.get('iss')).toBe(s.issuer);
   });
 
-  it('RFC 6749 §3.1: a repeated parameter is rejected', async () => {
+  it('RFC 6749 §3.1: a repeated parameter is rejected (§4.1.2.1: redirected once client_id and redirect_uri verify)', async () => {
     const r = await new Agent(s.issuer).request(`${authUrl(base(conf))}&scope=openid`);
-    expect(r.status).toBe(400);
-    expect(r.html).toContain('repeated');
+    expect(new URL(r.location!).searchParams.get('error')).toBe('invalid_request');
+    expect(new URL(r.location!).searchParams.get('error_description')).toContain('repeated');
+    const page = await new Agent(s.issuer).request(`${authUrl(base(conf))}&client_id=${conf.clientId}`);
+    expect(page.status).toBe(400);
+    expect(page.html).toContain('repeated');
   });
 
   it('unsupported response_type is unsupported_response_type by redirect', async () => {

@@ -38,6 +38,8 @@ import {
 } from './request.js';
 import { authorizationResponse, type ResponseTarget } from './response.js';
 import { checkDpopJkt } from './dpop-jkt.js';
+import { checkRegistrationParameter } from './registration-param.js';
+import { repeatedParameterTarget } from './repeated-parameter.js';
 import { subjectFor } from '../subject.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
@@ -103,6 +105,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkDeviceGrant,       _, _, X],
   [checkRedirectUri,       X, X, _], // from here on, authorization errors are redirected to the client
   [checkPushedRequired,    X, _, _], // RFC 9126 §4 (after the redirect URI, so the refusal reaches the client)
+  [checkRegistrationParameter, X, X, _], // OIDC Core §3.1.2.6: registration_not_supported
   [checkResponseType,      X, X, _],
   [checkResponseMode,      X, X, _],
   [checkScope,             X, X, X],
@@ -222,6 +225,11 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
     // A value the store refused (storing the ticket) is the client's invalid_request like any other (clientErrorOf).
     const e = clientErrorOf(caught);
     if (!e) return internalErrorResult('INTERNAL_SERVER_ERROR', caught, ctx.log) as AuthorizationResult;
+    if (state.redirectUri === undefined && e.resultCode === 'LK0002') {
+      // RFC 6749 §4.1.2.1: a repeated parameter goes back to the client when client_id and redirect_uri verify.
+      const target = await repeatedParameterTarget(input.parameters, ctx).catch(() => undefined);
+      if (target) Object.assign(state, { params: target.params, client: target.client, redirectUri: target.redirectUri, request: target.request });
+    }
     if (state.redirectUri === undefined) return badRequest(e);
     try {
       const target: ResponseTarget = { client: state.client!, redirectUri: state.redirectUri, responseMode: errorResponseMode(state), state: state.request.state };

@@ -89,7 +89,9 @@ ${inputs}
   let location: string;
   if (base === 'fragment') {
     // The redirect URI never has a fragment (RFC 6749 §3.1.2); the response becomes it.
-    location = `${target.redirectUri}#${new URLSearchParams(out).toString()}`;
+    // Serialised as for the query (withQueryParams with no parameters): a registered URI with non-ASCII characters
+    // cannot go in a Location header as it is.
+    location = `${withQueryParams(target.redirectUri, [])}#${new URLSearchParams(out).toString()}`;
   } else {
     location = withQueryParams(target.redirectUri, Object.entries(out)); // RFC 6749 §3.1.2: keep its query
   }
