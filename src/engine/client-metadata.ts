@@ -289,7 +289,8 @@ function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[]
     if (u.protocol !== 'https:' && !(u.protocol === 'http:' && opts.allowHttpSectorIdentifierUri)) throw invalid('sector_identifier_uri must use https (OIDC Registration §2)');
   }
   if (m.subject_type === 'pairwise' && m.sector_identifier_uri === undefined) {
-    const hosts = new Set(redirectUris.map((r) => new URL(r).host.toLowerCase()));
+    // OIDC Core §8.1: the sector is the host component, so https://rp.example and https://rp.example:8443 are one.
+    const hosts = new Set(redirectUris.map((r) => new URL(r).hostname.toLowerCase()));
     if (hosts.size === 0) throw invalid('subject_type pairwise needs redirect_uris or a sector_identifier_uri to name its sector (OIDC Core §8.1)');
     // A private-use scheme (com.example.app:/cb) has no host: every such app would share the empty sector and so
     // the same subs, which pairwise exists to prevent.

@@ -1,21 +1,59 @@
 import { createHmac } from 'node:crypto';
-import type { ClientMetadata } from '../store/types.js';
+import type { ClientMetadata, ClientRecord } from '../store/types.js';
 import type { EngineContext } from './context.js';
 
 /**
  * Subject identifiers (OIDC Core §8): `public` gives every client the user's local sub; `pairwise` gives each
- * sector (OIDC Core §8.1: the host of the client's sector_identifier_uri, else of its redirect URIs) its own,
+ * sector (OIDC Core §8.1: the host, without port, of the client's sector_identifier_uri, else of its redirect URIs) its own,
  * so that clients of different sectors cannot correlate a user by sub.
  */
 
-type SubjectClient = Pick<ClientMetadata, 'subjectType' | 'sectorIdentifierUri' | 'redirectUris'>;
+type SubjectClient = Pick<ClientMetadata, 'subjectType' | 'sectorIdentifierUri' | 'redirectUris'> & Pick<ClientRecord, 'pairwiseSector'>;
 
-/** OIDC Core §8.1: the sector identifier: the host of sector_identifier_uri, or of the (single-host) redirect URIs. */
-export function sectorOf(client: SubjectClient): string | undefined {
+/** The URL the sector comes from: sector_identifier_uri, else the (single-host) redirect URIs. */
+function sectorSource(client: Pick<ClientMetadata, 'sectorIdentifierUri' | 'redirectUris'>): URL | undefined {
   const from = client.sectorIdentifierUri ?? client.redirectUris[0];
   if (from === undefined) return undefined;
   try {
-    return new URL(from).host.toLowerCase();
+    return new URL(from);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * OIDC Core §8.1: the sector identifier of a client: the one stored at registration (pairwiseSector), else, for a
+ * record stored before sectors were stored, the URL host WITH its port, as every sub of such a client was computed.
+ */
+export function sectorOf(client: SubjectClient): string | undefined {
+  if (client.pairwiseSector !== undefined) return client.pairwiseSector;
+  return sectorSource(client)?.host.toLowerCase();
+}
+
+/** OIDC Core §8.1: "the host component" of sector_identifier_uri or of the redirect URIs: the hostname, no port. */
+export function hostSectorOf(client: Pick<ClientMetadata, 'sectorIdentifierUri' | 'redirectUris'>): string | undefined {
+  const host = sectorSource(client)?.hostname.toLowerCase();
+  return host === '' ? undefined : host;
+}
+
+/**
+ * The sector to store on a pairwise client being registered (no `existing`) or replaced. A new client gets the
+ * spec's sector (hostSectorOf). An update keeps the sector the client had while the spec's sector is unchanged, so
+ * a client registered before the port was dropped (sector "rp.example:8443") keeps handing out the subs it handed
+ * out; only moving to another host (a new sector, new subs) takes the new derivation.
+ */
+export function sectorToStore(metadata: Pick<ClientMetadata, 'subjectType' | 'sectorIdentifierUri' | 'redirectUris'>, existing?: SubjectClient): string | undefined {
+  if (metadata.subjectType !== 'pairwise') return undefined;
+  const sector = hostSectorOf(metadata);
+  const before = existing?.subjectType === 'pairwise' ? sectorOf(existing) : undefined;
+  if (sector !== undefined && before !== undefined && hostnameOf(before) === sector) return before;
+  return sector;
+}
+
+/** The hostname of a stored sector (a hostname, or a legacy host:port). */
+function hostnameOf(sector: string): string | undefined {
+  try {
+    return new URL(`https://${sector}`).hostname.toLowerCase();
   } catch {
     return undefined;
   }
