@@ -89,6 +89,7 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     rateLimitWindow: config.rateLimitWindow,
     dpopNonces: config.dpopNonces,
     dpopProofWindow: config.dpopProofWindow,
+    introspectionNamedClientsOnly: config.introspectionNamedClientsOnly,
   };
 }
 
