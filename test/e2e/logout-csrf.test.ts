@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * RP-Initiated Logout 1.0 §6: "Logout requests without a valid id_token_hint value are a potential means of denial of
@@ -9,7 +9,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
  */
 describe('logout confirmation cannot be bypassed (RP-Initiated Logout §6)', () => {
   let s: TestServer;
-  let app: { clientId: string };
+  let app: { clientId: string; clientSecret?: string };
   const CB = 'https://rp.example/cb';
   const BYE = 'https://rp.example/bye';
 
@@ -79,5 +79,21 @@ describe('logout confirmation cannot be bypassed (RP-Initiated Logout §6)', () 
     const r = await agent.request(Agent.formAction(consent.html, '/consent'), { form: { decision: 'approve', csrf: Agent.formValue(consent.html, 'csrf')! } });
     expect(r.status).toBe(303);
     expect(r.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('RP-Initiated Logout §2: a client_id sent with an id_token_hint must be the client the ID token was issued to', async () => {
+    const other = await s.client({ redirect_uris: [CB], post_logout_redirect_uris: [BYE], grant_types: ['authorization_code'], skip_consent: true });
+    const agent = new Agent(s.issuer);
+    const cb = await agent.authorize(authorizeUrl(), 'dana', 'dana-password-1');
+    const tokens = (await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code: cb.searchParams.get('code')!, redirect_uri: CB }, { authorization: basic(app.clientId, app.clientSecret!) })).json;
+    const logout = (p: Record<string, string>) => agent.request(`${s.issuer}/oauth/logout?${new URLSearchParams(p)}`);
+    const wrong = await logout({ id_token_hint: tokens.id_token, client_id: other.clientId, post_logout_redirect_uri: BYE, state: 'w' });
+    expect(wrong.status).toBe(400);
+    expect(wrong.location).toBeUndefined();
+    expect(await signedIn(agent)).toBe(true);
+    const right = await logout({ id_token_hint: tokens.id_token, client_id: app.clientId, post_logout_redirect_uri: BYE, state: 'r' });
+    expect(right.status).toBe(303); // tied to the session by the hint's sid: no confirmation
+    expect(right.location).toBe(`${BYE}?state=r`);
+    expect(await signedIn(agent)).toBe(false);
   });
 });
