@@ -32,30 +32,44 @@ export function sectorOf(client: SubjectClient): string | undefined {
 
 /** OIDC Core §8.1: "the host component" of sector_identifier_uri or of the redirect URIs: the hostname, no port. */
 export function hostSectorOf(client: Pick<ClientMetadata, 'sectorIdentifierUri' | 'redirectUris'>): string | undefined {
-  const host = sectorSource(client)?.hostname.toLowerCase();
-  return host === '' ? undefined : host;
+  const source = sectorSource(client);
+  return source && sectorKeyOf(source);
+}
+
+/**
+ * The sector a URL names: its hostname (OIDC Core §8.1, without the port); undefined when it has none (a private-use
+ * scheme like com.example.app:/cb). The host of a private-use scheme URI (com.example.app://callback) is no DNS name
+ * anyone owns: unrelated apps all using "callback" would share a sector, and so their users' subs. There the scheme
+ * (RFC 8252 §7.1: a reversed domain name of the app's owner) is part of the sector.
+ */
+export function sectorKeyOf(u: URL): string | undefined {
+  const host = u.hostname.toLowerCase();
+  if (host === '') return undefined;
+  return u.protocol === 'https:' || u.protocol === 'http:' ? host : `${u.protocol.toLowerCase()}//${host}`;
 }
 
 /**
  * The sector to store on a pairwise client being registered (no `existing`) or replaced. A new client gets the
- * spec's sector (hostSectorOf). An update keeps the sector the client had while the spec's sector is unchanged, so
- * a client registered before the port was dropped (sector "rp.example:8443") keeps handing out the subs it handed
+ * spec's sector (hostSectorOf). An update keeps the sector the client had while its host stays the same, so a
+ * client registered before the port was dropped (sector "rp.example:8443") keeps handing out the subs it handed
  * out; only moving to another host (a new sector, new subs) takes the new derivation.
  */
 export function sectorToStore(metadata: Pick<ClientMetadata, 'subjectType' | 'sectorIdentifierUri' | 'redirectUris'>, existing?: SubjectClient): string | undefined {
   if (metadata.subjectType !== 'pairwise') return undefined;
-  const sector = hostSectorOf(metadata);
+  const source = sectorSource(metadata);
+  const sector = source && sectorKeyOf(source);
   const before = existing?.subjectType === 'pairwise' ? sectorOf(existing) : undefined;
-  if (sector !== undefined && before !== undefined && hostnameOf(before) === sector) return before;
+  if (sector !== undefined && before !== undefined && sameHost(before, source!)) return before;
   return sector;
 }
 
-/** The hostname of a stored sector (a hostname, or a legacy host:port). */
-function hostnameOf(sector: string): string | undefined {
+/** Whether a stored sector (sectorKeyOf, or a legacy URL.host with its port) names the host of `u`. */
+function sameHost(sector: string, u: URL): boolean {
+  if (sector.includes('//')) return sector === sectorKeyOf(u); // a private-use scheme's sector: no port to drop
   try {
-    return new URL(`https://${sector}`).hostname.toLowerCase();
+    return new URL(`https://${sector}`).hostname.toLowerCase() === u.hostname.toLowerCase();
   } catch {
-    return undefined;
+    return false;
   }
 }
 

@@ -34,8 +34,8 @@ describe('pairwise sector: host without port', () => {
     let r = started.page;
     if (r.html.includes('name="password"')) r = await browser.login(r, USER.username, USER.password);
     if (r.html.includes('/consent')) r = await browser.consent(r, 'approve');
+    expect(r.location!.startsWith(`${redirectUri}?`), r.html.slice(0, 300)).toBe(true);
     const callback = new URL(r.location!);
-    expect(callback.origin + callback.pathname).toBe(redirectUri);
     return (await redeem(config, { ...started, callback })).claims()!.sub;
   }
 
@@ -108,5 +108,23 @@ describe('pairwise sector: host without port', () => {
     const tokens = await redeem(config, await authorize(config, t.browser()));
     expect(tokens.claims()!.sub).not.toBe(t.sub);
     expect((await t.s.ctx.store.findClient(t.s.ctx.tenant.id, c.clientId))!.pairwiseSector).toBe('rp.example');
+  });
+
+  it('OIDC Core §8.1: private-use scheme apps sharing a "host" (com.a.app://callback, com.b.app://callback) are different sectors', async () => {
+    const native = { subject_type: 'pairwise', application_type: 'native', token_endpoint_auth_method: 'client_secret_basic' };
+    const a = await register({ ...native, redirect_uris: ['com.a.app://callback'] });
+    const a2 = await register({ ...native, redirect_uris: ['com.a.app://callback/other'] });
+    const b = await register({ ...native, redirect_uris: ['com.b.app://callback'] });
+    const subA = await subOf(a, 'com.a.app://callback');
+    expect(subA).not.toBe(t.sub);
+    expect(await subOf(a2, 'com.a.app://callback/other')).toBe(subA); // one app (scheme), one sector
+    expect(await subOf(b, 'com.b.app://callback')).not.toBe(subA);
+    // Two apps in one client need a sector_identifier_uri, like two hosts.
+    const both = await fetch(t.discovery.registration_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...native, redirect_uris: ['com.a.app://callback', 'com.b.app://callback'] }),
+    });
+    expect(both.status).toBe(400);
   });
 });
