@@ -7,6 +7,7 @@ import { OAuthError } from './errors.js';
 import { isResourceIndicator } from './resources.js';
 import { defaultExchangePolicy, EXCHANGE_INPUT_TYPES, TOKEN_EXCHANGE_GRANT } from './token/exchange-policy.js';
 import { parseRfc4514 } from './mtls.js';
+import { sectorKeyOf } from './subject.js';
 
 /**
  * Grant and response types a client may register today. `password` (RFC 6749 §4.3) only together with
@@ -294,7 +295,8 @@ function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[]
     if (u.protocol !== 'https:' && !(u.protocol === 'http:' && opts.allowHttpSectorIdentifierUri)) throw invalid('sector_identifier_uri must use https (OIDC Registration §2)');
   }
   if (m.subject_type === 'pairwise' && m.sector_identifier_uri === undefined) {
-    const hosts = new Set(redirectUris.map((r) => new URL(r).host.toLowerCase()));
+    // OIDC Core §8.1: the sector is the host component, so https://rp.example and https://rp.example:8443 are one.
+    const hosts = new Set(redirectUris.map((r) => sectorKeyOf(new URL(r)) ?? ''));
     if (hosts.size === 0) throw invalid('subject_type pairwise needs redirect_uris or a sector_identifier_uri to name its sector (OIDC Core §8.1)');
     // A private-use scheme (com.example.app:/cb) has no host: every such app would share the empty sector and so
     // the same subs, which pairwise exists to prevent.

@@ -6,6 +6,7 @@ import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
 import { applySoftwareStatement } from './software-statement.js';
 import { checkSectorIdentifierUri } from './sector-identifier.js';
+import { sectorToStore } from './subject.js';
 
 /**
  * Building and changing client records: one implementation for dynamic registration (RFC 7591/7592), the admin
@@ -61,6 +62,7 @@ export async function newClientRecord(ctx: EngineContext, input: unknown, opts: 
     clientId: id,
     createdAt: nowSeconds(ctx),
     ...(secret ? await secretFields(ctx, method, secret) : { secretHash: null }),
+    pairwiseSector: sectorToStore(metadata),
   };
   if (opts.dynamic) {
     issued.registrationAccessToken = newHandle(ctx.random);
@@ -113,7 +115,7 @@ export async function replacedClientRecord(
     issued.clientSecret = newHandle(ctx.random, 32);
     secretPart = { ...(await secretFields(ctx, method, issued.clientSecret)), ...NO_PREVIOUS_SECRET };
   }
-  const client: ClientRecord = { ...metadata, ...base, secretHash: null, ...secretPart };
+  const client: ClientRecord = { ...metadata, ...base, secretHash: null, ...secretPart, pairwiseSector: sectorToStore(metadata, existing) };
   if (opts.dynamic) {
     issued.registrationAccessToken = newHandle(ctx.random);
     client.registrationAccessTokenHash = ctx.hasher.hash(issued.registrationAccessToken);

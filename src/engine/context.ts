@@ -47,6 +47,8 @@ export interface TenantSettings {
   dpopNonces?: boolean;
   /** RFC 9449 §11.1: accepted distance of a DPoP proof's iat from now, seconds (default 60). */
   dpopProofWindow?: number;
+  /** RFC 7662 §4: only a token's own client and the introspection_clients its resource servers name may introspect it. */
+  introspectionNamedClientsOnly?: boolean;
 }
 
 export interface EngineContext {

@@ -101,7 +101,8 @@ async function describe(ctx: EngineContext, caller: ClientRecord, state: TokenSt
     if (caller.introspectionOwnTokensOnly) return { active: false, reason: 'issued to another client (introspection_own_tokens_only)' };
     // RFC 7662 §4: a token for resource servers that name their introspection clients is shown only to those.
     if (!(await mayIntrospectFor(ctx, caller.clientId, r.data.aud))) {
-      return { active: false, reason: 'for resource servers whose introspection_clients do not name the caller' };
+      const why = ctx.tenant.settings.introspectionNamedClientsOnly ? 'introspectionNamedClientsOnly: no resource server of its audience names the caller' : 'for resource servers whose introspection_clients do not name the caller';
+      return { active: false, reason: why };
     }
   }
   return { active: true, body: await activeBody(ctx, r) };

@@ -145,12 +145,15 @@ async function inferResource(ctx: EngineContext, client: ClientRecord, scope: re
  * token's audience includes such resource servers, the caller must be named by one of them; resource servers that
  * name none leave the token to any confidential client (so a token with no such audience is unaffected). The
  * caller being the token's own client is the introspection endpoint's business, not this check's.
+ * With the tenant setting introspectionNamedClientsOnly, naming is required: a resource server that names none, an
+ * unregistered audience and a token for the issuer alone leave the token to its own client only.
  */
 export async function mayIntrospectFor(ctx: EngineContext, clientId: string, audience: unknown): Promise<boolean> {
   const ids = typeof audience === 'string' ? [audience] : Array.isArray(audience) ? audience.filter((a): a is string => typeof a === 'string') : [];
   // A token for the authorization server alone (aud = issuer) names no resource server: no registry read.
   const resources = ids.filter((a) => a !== ctx.tenant.issuer);
-  if (resources.length === 0) return true;
+  const namedOnly = ctx.tenant.settings.introspectionNamedClientsOnly === true;
+  if (resources.length === 0) return !namedOnly;
   // The registry is cached per tenant by the store, so this is no query per introspection.
   const registry = await ctx.store.listResourceServers(ctx.tenant.id);
   let restricted = false;
@@ -159,5 +162,5 @@ export async function mayIntrospectFor(ctx: EngineContext, clientId: string, aud
     if (rs.introspectionClients.includes(clientId)) return true;
     restricted = true;
   }
-  return !restricted;
+  return !restricted && !namedOnly;
 }

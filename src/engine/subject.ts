@@ -1,23 +1,75 @@
 import { createHmac } from 'node:crypto';
-import type { ClientMetadata } from '../store/types.js';
+import type { ClientMetadata, ClientRecord } from '../store/types.js';
 import type { EngineContext } from './context.js';
 
 /**
  * Subject identifiers (OIDC Core §8): `public` gives every client the user's local sub; `pairwise` gives each
- * sector (OIDC Core §8.1: the host of the client's sector_identifier_uri, else of its redirect URIs) its own,
+ * sector (OIDC Core §8.1: the host, without port, of the client's sector_identifier_uri, else of its redirect URIs) its own,
  * so that clients of different sectors cannot correlate a user by sub.
  */
 
-type SubjectClient = Pick<ClientMetadata, 'subjectType' | 'sectorIdentifierUri' | 'redirectUris'>;
+type SubjectClient = Pick<ClientMetadata, 'subjectType' | 'sectorIdentifierUri' | 'redirectUris'> & Pick<ClientRecord, 'pairwiseSector'>;
 
-/** OIDC Core §8.1: the sector identifier: the host of sector_identifier_uri, or of the (single-host) redirect URIs. */
-export function sectorOf(client: SubjectClient): string | undefined {
+/** The URL the sector comes from: sector_identifier_uri, else the (single-host) redirect URIs. */
+function sectorSource(client: Pick<ClientMetadata, 'sectorIdentifierUri' | 'redirectUris'>): URL | undefined {
   const from = client.sectorIdentifierUri ?? client.redirectUris[0];
   if (from === undefined) return undefined;
   try {
-    return new URL(from).host.toLowerCase();
+    return new URL(from);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * OIDC Core §8.1: the sector identifier of a client: the one stored at registration (pairwiseSector), else, for a
+ * record stored before sectors were stored, the URL host WITH its port, as every sub of such a client was computed.
+ */
+export function sectorOf(client: SubjectClient): string | undefined {
+  if (client.pairwiseSector !== undefined) return client.pairwiseSector;
+  return sectorSource(client)?.host.toLowerCase();
+}
+
+/** OIDC Core §8.1: "the host component" of sector_identifier_uri or of the redirect URIs: the hostname, no port. */
+export function hostSectorOf(client: Pick<ClientMetadata, 'sectorIdentifierUri' | 'redirectUris'>): string | undefined {
+  const source = sectorSource(client);
+  return source && sectorKeyOf(source);
+}
+
+/**
+ * The sector a URL names: its hostname (OIDC Core §8.1, without the port); undefined when it has none (a private-use
+ * scheme like com.example.app:/cb). The host of a private-use scheme URI (com.example.app://callback) is no DNS name
+ * anyone owns: unrelated apps all using "callback" would share a sector, and so their users' subs. There the scheme
+ * (RFC 8252 §7.1: a reversed domain name of the app's owner) is part of the sector.
+ */
+export function sectorKeyOf(u: URL): string | undefined {
+  const host = u.hostname.toLowerCase();
+  if (host === '') return undefined;
+  return u.protocol === 'https:' || u.protocol === 'http:' ? host : `${u.protocol.toLowerCase()}//${host}`;
+}
+
+/**
+ * The sector to store on a pairwise client being registered (no `existing`) or replaced. A new client gets the
+ * spec's sector (hostSectorOf). An update keeps the sector the client had while its host stays the same, so a
+ * client registered before the port was dropped (sector "rp.example:8443") keeps handing out the subs it handed
+ * out; only moving to another host (a new sector, new subs) takes the new derivation.
+ */
+export function sectorToStore(metadata: Pick<ClientMetadata, 'subjectType' | 'sectorIdentifierUri' | 'redirectUris'>, existing?: SubjectClient): string | undefined {
+  if (metadata.subjectType !== 'pairwise') return undefined;
+  const source = sectorSource(metadata);
+  const sector = source && sectorKeyOf(source);
+  const before = existing?.subjectType === 'pairwise' ? sectorOf(existing) : undefined;
+  if (sector !== undefined && before !== undefined && sameHost(before, source!)) return before;
+  return sector;
+}
+
+/** Whether a stored sector (sectorKeyOf, or a legacy URL.host with its port) names the host of `u`. */
+function sameHost(sector: string, u: URL): boolean {
+  if (sector.includes('//')) return sector === sectorKeyOf(u); // a private-use scheme's sector: no port to drop
+  try {
+    return new URL(`https://${sector}`).hostname.toLowerCase() === u.hostname.toLowerCase();
+  } catch {
+    return false;
   }
 }
 

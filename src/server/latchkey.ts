@@ -14,6 +14,7 @@ import { secretBox, type SecretBox } from '../keys/secret-box.js';
 import { loadMasterKeys } from '../keys/master-key.js';
 import { openStore } from '../store/open.js';
 import { BackchannelDispatcher, type BackchannelOptions } from '../services/backchannel.js';
+import { reissueLogoutToken } from '../tokens/logout-token.js';
 import { DEFAULT_TENANT, type Store, type TenantRecord } from '../store/types.js';
 import { Hasher, secureRandom, type RandomSource } from '../tokens/handles.js';
 import { LatchkeyMetrics } from '../ops/metrics.js';
@@ -89,6 +90,7 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     rateLimitWindow: config.rateLimitWindow,
     dpopNonces: config.dpopNonces,
     dpopProofWindow: config.dpopProofWindow,
+    introspectionNamedClientsOnly: config.introspectionNamedClientsOnly,
   };
 }
 
@@ -169,6 +171,12 @@ export class Latchkey {
     backchannel: BackchannelOptions | undefined,
   ) {
     this.backchannel = new BackchannelDispatcher(store, clock, log, backchannel);
+    // Back-Channel Logout §2.6: a late retry gets a fresh logout token (the stored one has expired by then).
+    this.backchannel.refresh = async (d) => {
+      const ctx = await this.context(d.tenantId);
+      const client = await ctx.store.findClient(d.tenantId, d.clientId);
+      return client && reissueLogoutToken(ctx, client, d.logoutToken);
+    };
     this.audit = new AuditLog(store, clock, log);
     this.cleanup = new CleanupJob(
       store,

@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose';
 import type { LogoutDeliveryRecord, Store } from '../store/types.js';
 import type { EngineLogger } from '../engine/result.js';
 import { guardedFetch } from '../engine/remote.js';
@@ -48,6 +49,11 @@ export class BackchannelDispatcher {
   private readonly retryDelays: number[];
   private readonly sweepMs: number;
   private readonly fetch: typeof fetch;
+  /**
+   * A fresh logout token for a delivery whose stored one has expired (the server sets it: it needs the tenant's
+   * keys). Without it, retries send the stored token as it is.
+   */
+  refresh?: (d: LogoutDeliveryRecord) => Promise<string | undefined>;
 
   constructor(
     private readonly store: Store,
@@ -79,13 +85,30 @@ export class BackchannelDispatcher {
     await this.attempt({ ...d, nextAttemptAt: lease });
   }
 
+  /**
+   * The token to send: the stored one while it is valid; once expired (a late retry), a fresh one, since the RP
+   * rejects an expired logout token (Back-Channel Logout §2.6) and the retry would be pointless.
+   */
+  private async tokenFor(d: LogoutDeliveryRecord): Promise<string> {
+    if (!this.refresh) return d.logoutToken;
+    let exp: unknown;
+    try {
+      exp = decodeJwt(d.logoutToken).exp;
+    } catch {
+      return d.logoutToken;
+    }
+    if (typeof exp !== 'number' || exp > this.now() + 5) return d.logoutToken;
+    return (await this.refresh(d)) ?? d.logoutToken;
+  }
+
   private async attempt(d: LogoutDeliveryRecord): Promise<void> {
     let error: string | null = null;
     try {
+      const logoutToken = await this.tokenFor(d);
       const res = await this.fetch(d.uri, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ logout_token: d.logoutToken }).toString(),
+        body: new URLSearchParams({ logout_token: logoutToken }).toString(),
         redirect: 'manual',
         signal: AbortSignal.timeout(this.timeoutMs),
       });

@@ -14,6 +14,7 @@ export const tenantSettingsSchema = z
     accessTokenTtl: seconds, idTokenTtl: seconds, refreshTokenTtl: seconds, authorizationCodeTtl: z.number().int().min(1).max(600),
     interactionTtl: seconds, sessionTtl: seconds, sessionIdleTtl: seconds, accessTokenFormat: z.enum(['opaque', 'jwt']),
     loginRateLimit: z.number().int().min(1).max(10000), loginRateWindow: seconds,
+    introspectionNamedClientsOnly: z.boolean(),
   })
   .partial()
   .strict();

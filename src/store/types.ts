@@ -137,6 +137,12 @@ export interface ClientRecord extends ClientMetadata {
   previousSecretExpiresAt?: number;
   /** RFC 7592 §1.2: keyed hash of the registration access token (dynamically registered clients only). */
   registrationAccessTokenHash?: string;
+  /**
+   * OIDC Core §8.1: the pairwise sector, fixed when a pairwise client is registered or replaced (subject.ts
+   * sectorToStore), so a change in how sectors are derived never changes the subs a client already hands out.
+   * Absent on records stored before it existed: their sector is derived as it was then (subject.ts sectorOf).
+   */
+  pairwiseSector?: string;
 }
 
 export interface ClientStore {

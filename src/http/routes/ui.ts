@@ -390,7 +390,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const { ticket, t, form } = g;
       const targets = [origin(t.request.redirectUri)];
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
-      if (!live) return reply.code(303).header('Location', ixPath(ctx, ticket)).send();
+      if (!live) return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
       if (form.get('decision') !== 'approve') {
         lk.audit.record({ tenantId: ctx.tenant.id, type: 'consent.denied', clientId: t.client.clientId, subject: live.user.id, ip: req.ip, detail: { scope: consentScopes(t.request).join(' ') } });
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: 'ACCESS_DENIED' }, ctx), targets);
@@ -433,7 +433,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         clientId: r.clientId ?? '',
         expiresAt: now + ctx.tenant.settings.interactionTtl,
         consumedAt: null,
-        data: { kind: 'logout', next: r.postLogoutRedirectUri ?? null, createdAt: now },
+        // The confirmation is for this session only: a page (action and CSRF token) fetched in another browser must
+        // not sign this one out (RP-Initiated Logout §6: logout without a valid id_token_hint is a DoS vector).
+        data: { kind: 'logout', next: r.postLogoutRedirectUri ?? null, createdAt: now, sid: live.session.sid },
       });
       return htmlHeaders(reply).send(
         logoutConfirmPage(pageBase(reply), { action: `${pagesOf(ctx).base}/logout/${ticket}`, csrf: ctx.hasher.hash(`logout-csrf:${ticket}`), clientName: r.clientName, username: live.user.username }),
@@ -457,6 +459,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (form.get('decision') !== 'logout') return htmlHeaders(reply).send(messagePage(pageBase(reply), 'Still signed in', 'You are still signed in.'));
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, next);
+      if (typeof t.data.sid === 'string' && t.data.sid !== live.session.sid) {
+        return htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'This sign-out request was made for another session. You are still signed in.'));
+      }
       return finishLogout(reply, live.session.sid, next, t.clientId);
     });
 
@@ -469,7 +474,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
 
     function signedOut(reply: FastifyReply, outcome: LogoutOutcome, next: string | undefined) {
       const ctx = ctxOf(reply.request);
-      reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', cookieOptions(ctx, 0)));
+      // Only a cookie the request carried is cleared: a cross-site POST (SameSite=Lax holds the cookie back) must not
+      // sign the browser out through its answer's Set-Cookie, bypassing the confirmation (RP-Initiated Logout §6).
+      if (parseCookies(reply.request.headers.cookie)[sessionName(ctx)] !== undefined) {
+        reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', cookieOptions(ctx, 0)));
+      }
       const frames = outcome.frontchannel.map((f) => f.uri);
       if (!frames.length && next) return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
       const nonce = newHandle(ctx.random, 16);
