@@ -302,6 +302,11 @@ function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[]
     // the same subs, which pairwise exists to prevent.
     if (hosts.has('')) throw invalid('subject_type pairwise with a redirect URI that has no host needs a sector_identifier_uri (OIDC Core §8.1)');
     if (hosts.size > 1) throw invalid('subject_type pairwise with redirect_uris on several hosts needs a sector_identifier_uri (OIDC Core §8.1)');
+    // Likewise every native app redirecting to the loopback interface (RFC 8252 §7.3) would share the sector
+    // 127.0.0.1 with every other: a client registering itself must name its sector. (An operator may choose to.)
+    if (opts.dynamic && redirectUris.some((r) => isLocalMachineHost(new URL(r).hostname))) {
+      throw invalid('subject_type pairwise with a loopback redirect URI needs a sector_identifier_uri (OIDC Core §8.1): every app on this machine would share its sector');
+    }
   }
 }
 

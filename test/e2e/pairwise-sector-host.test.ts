@@ -102,6 +102,22 @@ describe('pairwise sector: host without port', () => {
     expect((await res.json()).error).toBe('invalid_client_metadata');
   });
 
+  it('OIDC Core §8.1: a native app registering itself as pairwise with a loopback redirect URI (RFC 8252 §7.3) must name its sector: every app on the machine would share 127.0.0.1', async () => {
+    for (const uri of ['http://127.0.0.1/cb', 'http://[::1]:8080/cb', 'http://localhost/cb']) {
+      const res = await fetch(t.discovery.registration_endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ subject_type: 'pairwise', application_type: 'native', token_endpoint_auth_method: 'none', redirect_uris: [uri] }),
+      });
+      expect(res.status, uri).toBe(400);
+      const body = await res.json();
+      expect(body.error).toBe('invalid_client_metadata');
+      expect(body.error_description).toContain('sector_identifier_uri');
+    }
+    // A public-subject native app on loopback is unaffected.
+    await register({ application_type: 'native', token_endpoint_auth_method: 'none', redirect_uris: ['http://127.0.0.1/cb'] });
+  });
+
   it('OIDC Core §8.1: a pairwise client registered by an operator stores its sector (the redirect URI host) and sees a pairwise sub', async () => {
     const c = await t.client({ subject_type: 'pairwise' });
     const config = await t.rp(c);
