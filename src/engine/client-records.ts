@@ -45,6 +45,12 @@ async function secretFields(ctx: EngineContext, method: string, secret: string):
   return { secretHash: ctx.hasher.hash(secret), secretJwe: await ctx.secrets.encrypt(secret) };
 }
 
+/**
+ * A new client secret: 256 random bits, base64url. A client_secret_jwt secret is the HMAC key itself, and RFC 7518
+ * §3.2 wants a key at least as long as the hash output (HS512: 512 bits), so it gets 512 random bits (86 characters).
+ */
+const newClientSecret = (ctx: EngineContext, method: string) => newHandle(ctx.random, method === 'client_secret_jwt' ? 64 : 32);
+
 const NO_PREVIOUS_SECRET = { previousSecretHash: undefined, previousSecretJwe: undefined, previousSecretExpiresAt: undefined };
 
 /** A new client from RFC 7591 metadata (not yet stored). Dynamic registrations also get a registration access token. */
@@ -54,7 +60,7 @@ export async function newClientRecord(ctx: EngineContext, input: unknown, opts: 
   await checkSectorIdentifierUri(ctx, metadata);
   const id = clientId ?? newHandle(ctx.random, 16);
   const method = metadata.tokenEndpointAuthMethod;
-  const secret = SECRET_METHODS.includes(method) ? (clientSecret ?? newHandle(ctx.random, 32)) : undefined;
+  const secret = SECRET_METHODS.includes(method) ? (clientSecret ?? newClientSecret(ctx, method)) : undefined;
   const issued: IssuedCredentials = { clientSecret: secret };
   const client: ClientRecord = {
     ...metadata,
@@ -112,7 +118,7 @@ export async function replacedClientRecord(
       previousSecretExpiresAt: existing.previousSecretExpiresAt,
     };
   } else {
-    issued.clientSecret = newHandle(ctx.random, 32);
+    issued.clientSecret = newClientSecret(ctx, method);
     secretPart = { ...(await secretFields(ctx, method, issued.clientSecret)), ...NO_PREVIOUS_SECRET };
   }
   const client: ClientRecord = { ...metadata, ...base, secretHash: null, ...secretPart, pairwiseSector: sectorToStore(metadata, existing) };
@@ -141,7 +147,7 @@ function storedByOperator(existing: ClientRecord): NonNullable<NonNullable<Valid
 export async function rotatedSecretRecord(ctx: EngineContext, existing: ClientRecord, graceSeconds: number): Promise<{ client: ClientRecord; secret: string }> {
   const method = existing.tokenEndpointAuthMethod;
   if (!SECRET_METHODS.includes(method)) throw new OAuthError('invalid_request', `a client using ${method} has no client_secret to rotate`);
-  const secret = newHandle(ctx.random, 32);
+  const secret = newClientSecret(ctx, method);
   const keepOld = graceSeconds > 0 && existing.secretHash !== null;
   const client: ClientRecord = {
     ...existing,

@@ -49,6 +49,17 @@ describe('JWT client authentication over HTTP (RFC 7523, OIDC Core §9)', () => 
     expect(tok.access_token).toBeTruthy();
   });
 
+  it('RFC 7518 §3.2: a client_secret_jwt secret is long enough for every HMAC algorithm advertised (HS512: 512 bits), and an HS512 assertion authenticates', async () => {
+    expect(Buffer.byteLength(csjwt.clientSecret!)).toBeGreaterThanOrEqual(64);
+    const now = Math.floor(Date.now() / 1000);
+    const a = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'HS512' })
+      .setIssuer(csjwt.clientId).setSubject(csjwt.clientId).setAudience(s.issuer).setIssuedAt(now).setExpirationTime(now + 60)
+      .sign(new TextEncoder().encode(csjwt.clientSecret!));
+    const r = await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: a });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+  });
+
   it('openid-client: private_key_jwt with the token endpoint as audience', async () => {
     const config = await client.discovery(
       new URL(s.issuer),
