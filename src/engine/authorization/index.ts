@@ -33,6 +33,7 @@ import {
   checkResponseMode,
   checkResponseType,
   checkResponseTypeScope,
+  checkOfflineAccess,
   checkScope,
   errorResponseMode,
 } from './request.js';
@@ -107,6 +108,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkResponseMode,      X, X, _],
   [checkScope,             X, X, X],
   [checkResponseTypeScope, X, X, _],
+  [checkOfflineAccess,     X, X, _], // OIDC Core §11
   [checkResource,          X, X, _], // RFC 8707 §2.1
   [checkPkce,              X, X, _],
   [checkPrompt,            X, X, _],
