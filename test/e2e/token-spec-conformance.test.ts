@@ -1,7 +1,10 @@
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
+import { accessTokenHash } from '../../src/engine/dpop.js';
+import { userinfoRequest } from '../../src/engine/userinfo.js';
 
 /*
  * Findings of the token-side spec review (RFC 8693, RFC 9068, RFC 6749 §6, OIDC Core §2/§3/§5/§11/§12, RFC 6750,
@@ -10,6 +13,15 @@ import { basic, postForm, startTestServer, type TestServer } from '../helpers/se
 
 const CB = 'https://rp.example/cb';
 type Creds = { clientId: string; clientSecret?: string };
+type Pair = { publicKey: CryptoKey; privateKey: CryptoKey };
+const insecure = { [oauth.allowInsecureRequests]: true } as const;
+
+/** A DPoP proof (RFC 9449 §4.2) made by hand, for requests no client library sends (two token methods at once). */
+async function proof(keys: Pair, htm: string, htu: string, extra: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT({ htm, htu, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000), ...extra })
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(keys.publicKey) })
+    .sign(keys.privateKey);
+}
 
 describe('token-side spec conformance', () => {
   let s: TestServer;
@@ -54,6 +66,63 @@ describe('token-side spec conformance', () => {
       expect(r.json.scope.split(' ')).toContain('offline_access');
       expect(r.json.refresh_token).toBeTruthy();
       expect(decodeJwt(f.get('id_token')!).c_hash).toBeTypeOf('string');
+    });
+  });
+
+  describe('UserInfo challenges (RFC 6750 §3, RFC 9449 §7)', () => {
+    let keys: Pair;
+    let dpopToken: string; // DPoP-bound, without the openid scope
+    const ui = () => s.url('/oauth/userinfo');
+
+    beforeAll(async () => {
+      keys = await generateKeyPair('ES256');
+      const u = await agent.authorize(authUrl(rp, { response_type: 'code', scope: 'profile' }), 'alice', 'alice-password');
+      const r = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code: u.searchParams.get('code')!, redirect_uri: CB }, {
+        authorization: basic(rp.clientId, rp.clientSecret!),
+        dpop: await proof(keys, 'POST', s.url('/oauth/token')),
+      });
+      expect(r.status, r.text).toBe(200);
+      expect(r.json.token_type).toBe('DPoP');
+      dpopToken = r.json.access_token;
+    });
+
+    it('RFC 9449 §7.2: a request made with the DPoP scheme gets its error in a DPoP challenge (insufficient_scope, with oauth4webapi)', async () => {
+      const as = await oauth.processDiscoveryResponse(new URL(s.issuer), await oauth.discoveryRequest(new URL(s.issuer), insecure));
+      const DPoP = oauth.DPoP({ client_id: rp.clientId }, keys);
+      const res = await oauth.userInfoRequest(as, { client_id: rp.clientId }, dpopToken, { ...insecure, DPoP });
+      expect(res.status).toBe(403);
+      const err = await oauth.processUserInfoResponse(as, { client_id: rp.clientId }, oauth.skipSubjectCheck, res).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(oauth.WWWAuthenticateChallengeError);
+      const [challenge] = (err as oauth.WWWAuthenticateChallengeError).cause;
+      expect(challenge).toMatchObject({ scheme: 'dpop', parameters: { error: 'insufficient_scope', scope: 'openid' } });
+    });
+
+    it('RFC 9449 §7.2: an unknown token sent with the DPoP scheme is invalid_token in a DPoP challenge; with Bearer, in a Bearer one', async () => {
+      const bogus = 'not-a-token-we-issued';
+      const asDpop = await fetch(ui(), { headers: { authorization: `DPoP ${bogus}`, dpop: await proof(keys, 'GET', ui(), { ath: accessTokenHash(bogus) }) } });
+      expect(asDpop.status).toBe(401);
+      expect(asDpop.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_token"/);
+      const asBearer = await fetch(ui(), { headers: { authorization: `Bearer ${bogus}` } });
+      expect(asBearer.status).toBe(401);
+      expect(asBearer.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
+    });
+
+    it('RFC 9449 §7.2: the Core API step one answers a token presented with the DPoP scheme with a DPoP challenge', async () => {
+      const r = await userinfoRequest({ token: 'not-a-token-we-issued', scheme: 'DPoP' }, s.ctx);
+      expect(r.action).toBe('UNAUTHORIZED');
+      expect(r.responseContent).toMatch(/^DPoP .*error="invalid_token"/);
+      const b = await userinfoRequest({ token: 'not-a-token-we-issued', scheme: 'Bearer' }, s.ctx);
+      expect(b.responseContent).toMatch(/^Bearer .*error="invalid_token"/);
+    });
+
+    it('RFC 6750 §2, RFC 9449 §7.2: a token in a DPoP Authorization header and in the form body both is invalid_request', async () => {
+      const r = await fetch(ui(), {
+        method: 'POST',
+        headers: { authorization: `DPoP ${dpopToken}`, dpop: await proof(keys, 'POST', ui(), { ath: accessTokenHash(dpopToken) }), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ access_token: dpopToken }).toString(),
+      });
+      expect(r.status).toBe(400);
+      expect(r.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_request"/);
     });
   });
 });
