@@ -125,4 +125,21 @@ describe('token-side spec conformance', () => {
       expect(r.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_request"/);
     });
   });
+
+  describe('RFC 9068: JWT access tokens for a user', () => {
+    it('RFC 9068 §2.2, §2.2.1: a user\'s JWT access token carries the required claims and auth_time/acr/amr, validated by oauth4webapi; no session id', async () => {
+      const jwtClient = await s.client({ redirect_uris: [CB], skip_consent: true, scope: 'openid profile', access_token_format: 'jwt' });
+      const u = await agent.authorize(authUrl(jwtClient, { response_type: 'code', scope: 'openid profile' }), 'alice', 'alice-password');
+      const r = await token(jwtClient, { grant_type: 'authorization_code', code: u.searchParams.get('code')!, redirect_uri: CB });
+      expect(r.status, r.text).toBe(200);
+      const as = await oauth.processDiscoveryResponse(new URL(s.issuer), await oauth.discoveryRequest(new URL(s.issuer), insecure));
+      const claims = await oauth.validateJwtAccessToken(as, new Request(s.url('/api'), { headers: { authorization: `Bearer ${r.json.access_token}` } }), s.issuer, insecure);
+      expect(claims).toMatchObject({ iss: s.issuer, aud: s.issuer, client_id: jwtClient.clientId, scope: 'openid profile', sub: decodeJwt(r.json.id_token).sub });
+      expect(claims.auth_time).toBeTypeOf('number');
+      expect(claims.acr).toBeTypeOf('string');
+      expect(claims.amr).toEqual(['pwd']);
+      // The session id stays on the token's row (RFC 9068 §6: a token shows resource servers no more than they use).
+      expect(claims.sid).toBeUndefined();
+    });
+  });
 });
