@@ -1,5 +1,6 @@
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import * as oauth from 'oauth4webapi';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
@@ -140,6 +141,28 @@ describe('token-side spec conformance', () => {
       expect(claims.amr).toEqual(['pwd']);
       // The session id stays on the token's row (RFC 9068 §6: a token shows resource servers no more than they use).
       expect(claims.sid).toBeUndefined();
+    });
+  });
+
+  describe('ID tokens from the authorization endpoint', () => {
+    /** OIDC Core §3.3.2.11, computed here independently of src/: left half of SHA-256 of the ASCII value, base64url. */
+    const halfSha256 = (v: string) => createHash('sha256').update(v, 'ascii').digest().subarray(0, 16).toString('base64url');
+
+    it('FAPI 1.0 Advanced §5.2.2.1: a front-channel ID token carries s_hash of state; oauth4webapi validates the detached signature', async () => {
+      const u = await agent.authorize(authUrl(rp, { response_type: 'code id_token', scope: 'openid', nonce: 'n3', state: 'state-3' }), 'alice', 'alice-password');
+      const as = await oauth.processDiscoveryResponse(new URL(s.issuer), await oauth.discoveryRequest(new URL(s.issuer), insecure));
+      const params = await oauth.validateDetachedSignatureResponse(as, { client_id: rp.clientId }, u, 'n3', 'state-3', oauth.skipAuthTimeCheck, insecure);
+      expect(params.get('code')).toBeTruthy();
+      const idt = decodeJwt(fragment(u).get('id_token')!);
+      expect(idt.s_hash).toBe(halfSha256('state-3'));
+      expect(idt.c_hash).toBe(halfSha256(params.get('code')!));
+    });
+
+    it('FAPI 1.0 Advanced §5.2.2.1: without state there is no s_hash', async () => {
+      const url = new URL(authUrl(rp, { response_type: 'code id_token', scope: 'openid', nonce: 'n4' }));
+      url.searchParams.delete('state');
+      const u = await agent.authorize(url.href, 'alice', 'alice-password');
+      expect(decodeJwt(fragment(u).get('id_token')!).s_hash).toBeUndefined();
     });
   });
 });

@@ -410,7 +410,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
     // OIDC Core §3.3.2.11: c_hash with a code, at_hash with an access token.
     params.id_token = await mintIdToken(ctx, {
       client: t.client, subject: input.subject, authTime: input.authTime, nonce: req.nonce, acr, amr: input.amr, sid: input.sid,
-      accessToken: at?.token, code, claims,
+      accessToken: at?.token, code, claims, state: req.state,
     });
   }
   return await authorizationResponse(ctx, target, params, 'LK3007');
