@@ -89,10 +89,11 @@ describe('token-side spec conformance', () => {
 
     it('RFC 9449 §7.2: a request made with the DPoP scheme gets its error in a DPoP challenge (insufficient_scope, with oauth4webapi)', async () => {
       const as = await oauth.processDiscoveryResponse(new URL(s.issuer), await oauth.discoveryRequest(new URL(s.issuer), insecure));
-      const DPoP = oauth.DPoP({ client_id: rp.clientId }, keys);
-      const res = await oauth.userInfoRequest(as, { client_id: rp.clientId }, dpopToken, { ...insecure, DPoP });
+      const client: oauth.Client = { client_id: rp.clientId };
+      const DPoP = oauth.DPoP(client, keys);
+      const res = await oauth.userInfoRequest(as, client, dpopToken, { ...insecure, DPoP });
       expect(res.status).toBe(403);
-      const err = await oauth.processUserInfoResponse(as, { client_id: rp.clientId }, oauth.skipSubjectCheck, res).catch((e: unknown) => e);
+      const err = await oauth.processUserInfoResponse(as, client, oauth.skipSubjectCheck, res).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(oauth.WWWAuthenticateChallengeError);
       const [challenge] = (err as oauth.WWWAuthenticateChallengeError).cause;
       expect(challenge).toMatchObject({ scheme: 'dpop', parameters: { error: 'insufficient_scope', scope: 'openid' } });
