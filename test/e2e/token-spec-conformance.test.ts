@@ -109,6 +109,17 @@ describe('token-side spec conformance', () => {
       expect(asBearer.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
     });
 
+    it('RFC 9449 §7.2: an unbound token presented with the DPoP scheme is refused in a DPoP challenge', async () => {
+      const u = await agent.authorize(authUrl(rp, { response_type: 'code', scope: 'openid' }), 'alice', 'alice-password');
+      const r = await token(rp, { grant_type: 'authorization_code', code: u.searchParams.get('code')!, redirect_uri: CB });
+      expect(r.json.token_type).toBe('Bearer');
+      const at = r.json.access_token as string;
+      const res = await fetch(ui(), { headers: { authorization: `DPoP ${at}`, dpop: await proof(keys, 'GET', ui(), { ath: accessTokenHash(at) }) } });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_token"/);
+      expect((await fetch(ui(), { headers: { authorization: `Bearer ${at}` } })).status).toBe(200);
+    });
+
     it('RFC 9449 §7.2: the Core API step one answers a token presented with the DPoP scheme with a DPoP challenge', async () => {
       const r = await userinfoRequest({ token: 'not-a-token-we-issued', scheme: 'DPoP' }, s.ctx);
       expect(r.action).toBe('UNAUTHORIZED');
