@@ -109,7 +109,7 @@ export interface UserInfoRequestResult extends Result<UserInfoAction> {
  */
 export function userinfoRequest(input: UserInfoRequestInput, ctx: EngineContext): Promise<UserInfoRequestResult> {
   return runResource(ctx, async (): Promise<UserInfoRequestResult> => {
-    const record = await userInfoToken(ctx, input.token, schemeChallenge(input.scheme === 'DPoP'));
+    const record = await userInfoToken(ctx, input.token, schemeChallenge((input.scheme ?? (input.dpop ? 'DPoP' : 'Bearer')) === 'DPoP'));
     await checkTokenBinding(ctx, record, input.token, input.scheme ? proofForScheme(record, input.scheme, input) : input);
     return {
       action: 'OK',

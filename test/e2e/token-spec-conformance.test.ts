@@ -126,6 +126,9 @@ describe('token-side spec conformance', () => {
       expect(r.responseContent).toMatch(/^DPoP .*error="invalid_token"/);
       const b = await userinfoRequest({ token: 'not-a-token-we-issued', scheme: 'Bearer' }, s.ctx);
       expect(b.responseContent).toMatch(/^Bearer .*error="invalid_token"/);
+      // No scheme named: a DPoP proof means DPoP, as in resource introspection.
+      const p = await userinfoRequest({ token: 'not-a-token-we-issued', dpop: 'a-proof' }, s.ctx);
+      expect(p.responseContent).toMatch(/^DPoP .*error="invalid_token"/);
     });
 
     it('RFC 6750 §2, RFC 9449 §7.2: a token in a DPoP Authorization header and in the form body both is invalid_request', async () => {
