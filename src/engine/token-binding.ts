@@ -70,7 +70,8 @@ export type TokenScheme = 'Bearer' | 'DPoP';
  */
 export function proofForScheme(record: TokenRecord, scheme: TokenScheme, presented: PresentedProof): PresentedProof {
   if (scheme === 'DPoP' && confirmationOf(record).jkt === undefined) {
-    throw bearerError('invalid_token', 'the access token is not DPoP-bound: present it as Bearer', 401, { resultCode: 'LK4003' });
+    // RFC 9449 §7.2: the request used the DPoP scheme, so the DPoP challenge carries the error (as in resource-server/verifier.ts).
+    throw bearerError('invalid_token', 'the access token is not DPoP-bound: present it as Bearer', 401, { scheme: 'DPoP', resultCode: 'LK4003' });
   }
   return scheme === 'DPoP' ? presented : { ...presented, dpop: undefined };
 }

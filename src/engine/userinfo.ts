@@ -1,6 +1,6 @@
 import type { TokenRecord } from '../store/types.js';
 import { findAccount } from './accounts.js';
-import { activeAccessToken, bearerError, extractBearer, type BearerInput, type ResourceAction, runResource } from './bearer.js';
+import { activeAccessToken, bearerError, type ChallengeOptions, extractBearer, type BearerInput, type ResourceAction, runResource } from './bearer.js';
 import { claimsForScopes, SCOPE_CLAIMS, USER_CLAIMS } from './claims.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import type { OAuthError } from './errors.js';
@@ -30,6 +30,12 @@ function dpopAuthorization(h: string | undefined): string | undefined {
   return token;
 }
 
+/**
+ * RFC 9449 §7.2: when the request used the DPoP scheme, the DPoP challenge carries the error (the mechanism is
+ * known); otherwise the Bearer one (RFC 6750 §3).
+ */
+const schemeChallenge = (dpop: boolean): ChallengeOptions => (dpop ? { scheme: 'DPoP' } : {});
+
 /*
  * UserInfo (OIDC Core §5.3) in two steps, so that an application holding its own users can serve it through the
  * Core API: step one checks the access token and says whose claims are wanted (userinfoRequest); the caller
@@ -38,12 +44,12 @@ function dpopAuthorization(h: string | undefined): string | undefined {
  */
 
 /** Step one's rule: an active access token, for a user, with the openid scope (OIDC Core §5.3, §5.3.3). */
-async function userInfoToken(ctx: EngineContext, token: string | undefined): Promise<TokenRecord> {
+async function userInfoToken(ctx: EngineContext, token: string | undefined, challenge: ChallengeOptions = {}): Promise<TokenRecord> {
   if (token === undefined || token === '') throw bearerError(undefined, 'no access token', 401); // RFC 6750 §3.1: no error code
-  const record = await activeAccessToken(ctx, token);
-  if (!record.subject) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401);
+  const record = await activeAccessToken(ctx, token, challenge);
+  if (!record.subject) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401, challenge);
   if (!record.scope.includes('openid')) {
-    throw bearerError('insufficient_scope', 'the access token lacks the openid scope', 403, { scope: ['openid'] });
+    throw bearerError('insufficient_scope', 'the access token lacks the openid scope', 403, { ...challenge, scope: ['openid'] });
   }
   return record;
 }
@@ -103,7 +109,7 @@ export interface UserInfoRequestResult extends Result<UserInfoAction> {
  */
 export function userinfoRequest(input: UserInfoRequestInput, ctx: EngineContext): Promise<UserInfoRequestResult> {
   return runResource(ctx, async (): Promise<UserInfoRequestResult> => {
-    const record = await userInfoToken(ctx, input.token);
+    const record = await userInfoToken(ctx, input.token, schemeChallenge((input.scheme ?? (input.dpop ? 'DPoP' : 'Bearer')) === 'DPoP'));
     await checkTokenBinding(ctx, record, input.token, input.scheme ? proofForScheme(record, input.scheme, input) : input);
     return {
       action: 'OK',
@@ -143,8 +149,13 @@ export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Resu
   return runEngine(
     async () => {
       const dpopToken = dpopAuthorization(input.authorization);
+      const challenge = schemeChallenge(dpopToken !== undefined);
+      // RFC 6750 §2, RFC 9449 §7.2: one way of sending the token per request; a DPoP header and a form body both is refused.
+      if (dpopToken !== undefined && extractBearer({ parameters: input.parameters, contentType: input.contentType }) !== undefined) {
+        throw bearerError('invalid_request', 'access token presented more than once', 400, challenge);
+      }
       const token = dpopToken ?? extractBearer(input);
-      const record = await userInfoToken(ctx, token);
+      const record = await userInfoToken(ctx, token, challenge);
       await checkTokenBinding(
         ctx,
         record,
@@ -157,7 +168,7 @@ export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Resu
         }),
       );
       const user = await findAccount(ctx, ctx.store, record.subject!);
-      if (!user || user.disabled) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401);
+      if (!user || user.disabled) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401, challenge);
       return userInfoAnswer(ctx, record, user.claims);
     },
     actionFor,

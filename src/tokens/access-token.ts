@@ -84,7 +84,6 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
     // server has no use for it and RFC 9068 §6 asks to minimise what tokens reveal.
     if (req.authTime !== undefined) payload.auth_time = req.authTime;
     if (req.acr !== undefined) payload.acr = req.acr;
-    if (req.sid !== undefined) payload.sid = req.sid;
     if (ctx.confirmation) payload.cnf = { ...ctx.confirmation }; // RFC 9449 §6.1, RFC 8705 §3.1
     if (req.amr !== undefined) payload.amr = req.amr;
     if (req.act !== undefined) payload.act = req.act; // RFC 8693 §4.1

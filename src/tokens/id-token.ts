@@ -24,6 +24,8 @@ export interface IdTokenRequest {
   sid?: string;
   accessToken?: string;
   code?: string;
+  /** The authorization request's state, hashed into s_hash when the ID token comes from the authorization endpoint. */
+  state?: string;
   /** User claims to put in the token (when no access token goes with it, OIDC Core §5.4). */
   claims?: Record<string, unknown>;
 }
@@ -49,6 +51,8 @@ export async function mintIdToken(ctx: EngineContext, req: IdTokenRequest): Prom
   if (req.sid !== undefined) payload.sid = req.sid;
   if (req.accessToken !== undefined) payload.at_hash = halfHash(req.accessToken, alg);
   if (req.code !== undefined) payload.c_hash = halfHash(req.code, alg);
+  // FAPI 1.0 Advanced §5.2.2.1: s_hash protects state in a front-channel ID token; computed like c_hash.
+  if (req.state !== undefined) payload.s_hash = halfHash(req.state, alg);
   return signJwt(key, payload);
 }
 

@@ -236,14 +236,14 @@ describe('Core API: device authorization, PAR, client registration', () => {
       }
     });
 
-    it('an unbound token presented with the DPoP scheme is refused (invalid_token, Bearer challenge); as Bearer it is OK', async () => {
+    it('an unbound token presented with the DPoP scheme is refused (invalid_token, in a DPoP challenge: RFC 9449 §7.2); as Bearer it is OK', async () => {
       const at = await userToken();
       const keys = await generateKeyPair('ES256');
       for (const path of ['auth/introspection', 'auth/userinfo']) {
         const extra = path === 'auth/introspection' ? { scopes: [] } : {};
         const asDpop = await call(path, { token: at, scheme: 'DPoP', dpop: await proof(keys, 'GET', API_URL, { ath: accessTokenHash(at) }), htm: 'GET', htu: API_URL, ...extra });
         expect(asDpop.json, path).toMatchObject({ action: 'UNAUTHORIZED', resultCode: 'LK4003' });
-        expect(asDpop.json.responseContent).toMatch(/^Bearer .*error="invalid_token"/);
+        expect(asDpop.json.responseContent).toMatch(/^DPoP .*error="invalid_token"/);
         expect((await call(path, { token: at, scheme: 'Bearer', ...extra })).json.action, path).toBe('OK');
       }
       expect((await call('auth/introspection', { token: at, scopes: [], scheme: 'bearer' })).json).toMatchObject({ action: 'CALLER_ERROR' });

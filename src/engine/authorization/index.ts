@@ -33,6 +33,7 @@ import {
   checkResponseMode,
   checkResponseType,
   checkResponseTypeScope,
+  checkOfflineAccess,
   checkScope,
   errorResponseMode,
 } from './request.js';
@@ -110,6 +111,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkResponseMode,      X, X, _],
   [checkScope,             X, X, X],
   [checkResponseTypeScope, X, X, _],
+  [checkOfflineAccess,     X, X, _], // OIDC Core §11
   [checkResource,          X, X, _], // RFC 8707 §2.1
   [checkPkce,              X, X, _],
   [checkPrompt,            X, X, _],
@@ -420,7 +422,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
     // OIDC Core §3.3.2.11: c_hash with a code, at_hash with an access token.
     params.id_token = await mintIdToken(ctx, {
       client: t.client, subject: input.subject, authTime: input.authTime, nonce: req.nonce, acr, amr: input.amr, sid: input.sid,
-      accessToken: at?.token, code, claims,
+      accessToken: at?.token, code, claims, state: req.state,
     });
   }
   return await authorizationResponse(ctx, target, params, 'LK3007');

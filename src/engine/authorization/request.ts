@@ -279,6 +279,15 @@ export const checkResponseTypeScope: Check = (s) => {
   }
 };
 
+/**
+ * OIDC Core §11: offline_access asks for a refresh token, which only the token endpoint issues; a response type that
+ * returns no authorization code MUST have the request ignored, so it is dropped from the scope (and so from the
+ * consent, the grant, and the implicit access token; a grant without it also ends with the session, logout.ts).
+ */
+export const checkOfflineAccess: Check = (s) => {
+  if (!s.request.responseType!.split(' ').includes('code')) s.request.scope = s.request.scope!.filter((sc) => sc !== 'offline_access');
+};
+
 /** RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1: S256 only, required for public clients and clients configured so. */
 export const checkPkce: Check = (s) => {
   // No code is issued (implicit): there is nothing for PKCE to bind.
