@@ -216,7 +216,7 @@ export interface ValidateOptions {
      * values of OPERATOR_ONLY_FIELDS (wire names) replace whatever the client sent, and the grant types and scopes
      * already on the record stay allowed though a new registration would be refused them: dropped, not added.
      */
-    stored?: { operatorValues: Record<string, unknown>; grantTypes: readonly string[]; scope: readonly string[] };
+    stored?: { operatorValues: Record<string, unknown>; grantTypes: readonly string[]; scope: readonly string[]; resources?: readonly string[] };
   };
   /** Authentication methods this server can verify (discovery's list); others are invalid_client_metadata. */
   supportedAuthMethods?: readonly string[];
@@ -234,9 +234,8 @@ export const OPERATOR_ONLY_FIELDS = [
   // Token services: weaker or longer-lived tokens, the password grant and exchange policy are the operator's call.
   'insecure_password_grant', 'token_exchange', 'access_token_lifetime', 'id_token_lifetime', 'refresh_token_lifetime',
   'refresh_token_idle_lifetime', 'refresh_token_rotation', 'refresh_token_reuse_interval',
-  // Which APIs the client may get tokens for (RFC 8707), and whether it may introspect other clients' tokens
-  // (RFC 7662 §4): restrictions the operator sets, which the client's own update must not lift.
-  'resources', 'introspection_own_tokens_only',
+  // Whether it may introspect other clients' tokens (RFC 7662 §4): the operator's call, which no update lifts.
+  'introspection_own_tokens_only',
 ] as const;
 
 const TLS_SUBJECT_FIELDS = [
@@ -336,6 +335,11 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
       ...(opts.dynamic.stored ? {} : { introspection_own_tokens_only: true }),
       ...opts.dynamic.stored?.operatorValues,
     };
+    // RFC 8707 allow-list: a client may narrow its own list, never widen it. An update that leaves it out keeps the
+    // stored list (omitting it would otherwise mean "every API", lifting what the operator set).
+    const stored = opts.dynamic.stored?.resources;
+    const sent = (input as Record<string, unknown>).resources;
+    if (stored) (raw as Record<string, unknown>).resources = Array.isArray(sent) ? sent.filter((r) => stored.includes(r as string)) : [...stored];
   }
   const parsed = wireSchema.safeParse(raw);
   if (!parsed.success) {

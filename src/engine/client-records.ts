@@ -137,7 +137,7 @@ export async function replacedClientRecord(
 function storedByOperator(existing: ClientRecord): NonNullable<NonNullable<ValidateOptions['dynamic']>['stored']> {
   const json = clientToJson(existing);
   const fields = OPERATOR_ONLY_FIELDS.filter((f) => f !== 'client_id' && f !== 'client_secret' && json[f] !== undefined);
-  return { operatorValues: Object.fromEntries(fields.map((f) => [f, json[f]])), grantTypes: existing.grantTypes, scope: existing.scope };
+  return { operatorValues: Object.fromEntries(fields.map((f) => [f, json[f]])), grantTypes: existing.grantTypes, scope: existing.scope, resources: existing.resources };
 }
 
 /**

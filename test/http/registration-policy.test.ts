@@ -141,17 +141,21 @@ describe('RFC 7592 §2.2: a client\'s own update keeps what the operator set', (
     expect([again.status, again.body.error]).toEqual([400, 'invalid_client_metadata']);
   });
 
-  it('RFC 8707 allow-list and RFC 7662 §4: a resources list the operator set survives the client\'s update that omits it, and the client stays unable to get tokens for other APIs', async () => {
+  it('RFC 8707 allow-list: a client narrows its resources list but never widens it; an update that omits the list keeps the one the operator set', async () => {
     await registerResourceServer(s.ctx, { identifier: 'https://api-a.example', scope: 'a' });
     await registerResourceServer(s.ctx, { identifier: 'https://api-b.example', scope: 'b' });
     const reg = await register({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', resources: ['https://api-a.example', 'https://api-b.example'] });
-    expect(reg.resources).toBeUndefined(); // not the client's to set
+    expect(reg.resources).toEqual(['https://api-a.example', 'https://api-b.example']); // narrowing itself is the client's business
     // The operator gives it the two APIs' scopes but only API A as a target.
     await replaceClient(s.ctx, reg.client_id, { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'a b', resources: ['https://api-a.example'] });
     const m = manage(reg);
     const updated = await m.put({ client_id: reg.client_id, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'a b' });
     expect(updated.status).toBe(200);
     expect(updated.body.resources).toEqual(['https://api-a.example']);
+    // Sending both back does not widen it again.
+    const widened = await m.put({ client_id: reg.client_id, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'a b', resources: ['https://api-a.example', 'https://api-b.example'] });
+    expect(widened.status).toBe(200);
+    expect(widened.body.resources).toEqual(['https://api-a.example']);
     const token = (resource: string) => postForm(s.url('/oauth/token'), { grant_type: 'client_credentials', resource }, { authorization: basic(reg.client_id, reg.client_secret) });
     expect((await token('https://api-a.example')).status).toBe(200);
     const refused = await token('https://api-b.example');
