@@ -70,6 +70,15 @@ describe('token-side spec conformance', () => {
     });
   });
 
+  it('OIDC Core §11: offline_access is dropped for a client that may not use the refresh_token grant (it could never get the refresh token asked for)', async () => {
+    const noRefresh = await s.client({ redirect_uris: [CB], grant_types: ['authorization_code'], skip_consent: true, scope: 'openid offline_access' });
+    const u = await agent.authorize(authUrl(noRefresh, { response_type: 'code', scope: 'openid offline_access' }), 'alice', 'alice-password');
+    const r = await token(noRefresh, { grant_type: 'authorization_code', code: u.searchParams.get('code')!, redirect_uri: CB });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json.scope).toBe('openid');
+    expect(r.json.refresh_token).toBeUndefined();
+  });
+
   describe('UserInfo challenges (RFC 6750 §3, RFC 9449 §7)', () => {
     let keys: Pair;
     let dpopToken: string; // DPoP-bound, without the openid scope

@@ -285,7 +285,10 @@ export const checkResponseTypeScope: Check = (s) => {
  * consent, the grant, and the implicit access token; a grant without it also ends with the session, logout.ts).
  */
 export const checkOfflineAccess: Check = (s) => {
-  if (!s.request.responseType!.split(' ').includes('code')) s.request.scope = s.request.scope!.filter((sc) => sc !== 'offline_access');
+  // Likewise for a client that may not use the refresh_token grant: it can never get the refresh token asked for,
+  // and a grant marked offline would outlive the user's session for nothing.
+  const noRefresh = !s.request.responseType!.split(' ').includes('code') || !s.client!.grantTypes.includes('refresh_token');
+  if (noRefresh) s.request.scope = s.request.scope!.filter((sc) => sc !== 'offline_access');
 };
 
 /** RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1: S256 only, required for public clients and clients configured so. */
