@@ -60,7 +60,7 @@ describe('latchkey resource (RFC 8707 resource servers)', () => {
     const typo = cli(['resource', 'create', '--identifier', 'https://typo.example/', '--introspection-client', 'rs-onee']);
     expect(typo.code).not.toBe(0);
     expect(typo.err.trim().split('\n')).toHaveLength(1);
-    expect(typo.err).toMatch(/introspection_clients: no client "rs-onee"/);
+    expect(typo.err).toMatch(/introspection_clients: no client 'rs-onee'/);
     expect(cli(['resource', 'show', 'https://typo.example/']).code).not.toBe(0);
     // update: the current metadata with the options on top; --file replaces it (show --json round-trips)
     const u = cli(['resource', 'update', 'https://orders.example/', '--introspection-client', 'rs-two', '--json']);

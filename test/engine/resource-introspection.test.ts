@@ -28,6 +28,8 @@ describe('resource-server introspection and token binding (engine)', () => {
 
   beforeAll(async () => {
     t = await openTestLatchkey({}, { clock: () => clock });
+    // The client the token rows below are issued to: a token whose client is gone is inactive (RFC 7592 §2.3).
+    await t.client({ client_id: 'rs-client', grant_types: ['client_credentials'] });
     key = await dpopKey();
     otherKey = await dpopKey();
   });
