@@ -167,6 +167,26 @@ describe('device authorization grant through HTTP: the /device page and a pollin
     await expect(poll(d.device_code)).rejects.toMatchObject({ error: 'expired_token' });
   });
 
+  it('RFC 8628 §3.5: slow_down is a variant of authorization_pending: once the user decided, even an early poll gets the outcome', async () => {
+    clock += 301_000;
+    const decide = async (userCode: string, decision: 'approve' | 'deny') => {
+      const agent = new Agent(s.issuer);
+      const codePage = await signedInCodePage(agent, userCode);
+      const confirm = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: userCode } });
+      return agent.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: userCode, decision } });
+    };
+    const approved = await start();
+    await expect(poll(approved.device_code)).rejects.toMatchObject({ error: 'authorization_pending' });
+    expect((await decide(approved.user_code, 'approve')).html).toContain('Device connected');
+    const tokens = await poll(approved.device_code); // within the interval of the previous poll
+    expect(tokens.access_token).toBeTruthy();
+    const denied = await start();
+    await expect(poll(denied.device_code)).rejects.toMatchObject({ error: 'authorization_pending' });
+    expect((await decide(denied.user_code, 'deny')).html).toContain('Request denied');
+    await expect(poll(denied.device_code)).rejects.toMatchObject({ error: 'access_denied' });
+    clock += 301_000;
+  });
+
   it('the /device forms need the CSRF token bound to the browser', async () => {
     const d = await start();
     const agent = new Agent(s.issuer);
