@@ -924,13 +924,15 @@ export class KyselyStore implements Store {
       .values({ tenant_id: r.tenantId, hash: r.hash, client_id: r.clientId, expires_at: r.expiresAt, consumed_at: r.consumedAt, data: j(r.data) })
       .execute();
   }
-  async consumePushedRequest(tenantId: string, hash: string, now: number) {
-    const r = await this.db
+  async consumePushedRequest(tenantId: string, hash: string, now: number, clientId?: string) {
+    let q = this.db
       .updateTable('pushed_requests')
       .set({ consumed_at: now })
       .where('tenant_id', '=', tenantId)
       .where('hash', '=', hash)
-      .where('consumed_at', 'is', null)
+      .where('consumed_at', 'is', null);
+    if (clientId !== undefined) q = q.where('client_id', '=', clientId); // RFC 9126 §4: bound to the pushing client
+    const r = await q
       .returningAll()
       .executeTakeFirst();
     return r && toPushed(r);

@@ -437,8 +437,12 @@ export interface PushedRequestRecord {
 
 export interface PushedRequestStore {
   insertPushedRequest(r: PushedRequestRecord): Promise<void>;
-  /** Atomically mark an unused pushed request used and return it; undefined when unknown or already used. */
-  consumePushedRequest(tenantId: string, hash: string, now: number): Promise<PushedRequestRecord | undefined>;
+  /**
+   * Atomically mark an unused pushed request used and return it; undefined when unknown or already used.
+   * With clientId, only a request pushed by that client is consumed (RFC 9126 §4): another client's attempt
+   * finds nothing and leaves it unspent.
+   */
+  consumePushedRequest(tenantId: string, hash: string, now: number, clientId?: string): Promise<PushedRequestRecord | undefined>;
 }
 
 /** RFC 8628: a device authorization, found by the device code's hash (client polling) or the user code's hash (user). */

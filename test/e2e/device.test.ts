@@ -1,3 +1,4 @@
+import { calculateJwkThumbprint, decodeJwt, exportJWK } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
@@ -167,6 +168,26 @@ describe('device authorization grant through HTTP: the /device page and a pollin
     await expect(poll(d.device_code)).rejects.toMatchObject({ error: 'expired_token' });
   });
 
+  it('RFC 8628 §3.5: slow_down is a variant of authorization_pending: once the user decided, even an early poll gets the outcome', async () => {
+    clock += 301_000;
+    const decide = async (userCode: string, decision: 'approve' | 'deny') => {
+      const agent = new Agent(s.issuer);
+      const codePage = await signedInCodePage(agent, userCode);
+      const confirm = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: userCode } });
+      return agent.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: userCode, decision } });
+    };
+    const approved = await start();
+    await expect(poll(approved.device_code)).rejects.toMatchObject({ error: 'authorization_pending' });
+    expect((await decide(approved.user_code, 'approve')).html).toContain('Device connected');
+    const tokens = await poll(approved.device_code); // within the interval of the previous poll
+    expect(tokens.access_token).toBeTruthy();
+    const denied = await start();
+    await expect(poll(denied.device_code)).rejects.toMatchObject({ error: 'authorization_pending' });
+    expect((await decide(denied.user_code, 'deny')).html).toContain('Request denied');
+    await expect(poll(denied.device_code)).rejects.toMatchObject({ error: 'access_denied' });
+    clock += 301_000;
+  });
+
   it('the /device forms need the CSRF token bound to the browser', async () => {
     const d = await start();
     const agent = new Agent(s.issuer);
@@ -187,5 +208,38 @@ describe('device authorization grant through HTTP: the /device page and a pollin
     const r2 = await postForm(s.url('/oauth/device_authorization'), { scope: 'openid' }, { authorization: basic(conf.clientId, conf.clientSecret!) });
     expect(r2.status).toBe(400);
     expect(r2.json.error).toBe('unauthorized_client');
+  });
+});
+
+describe('device authorization grant with DPoP through HTTP (real clock: proofs carry the time)', () => {
+  let s: TestServer;
+  let as: oauth.AuthorizationServer;
+
+  beforeAll(async () => {
+    s = await startTestServer({});
+    await s.user('alice', 'alice-password', { name: 'Alice' });
+    const issuer = new URL(s.issuer);
+    as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, insecure));
+  });
+  afterAll(() => s.close());
+
+  it('RFC 9449 §5, §6: a device code redeemed with a DPoP proof (oauth4webapi) gets a DPoP access token bound to the key (cnf.jkt)', async () => {
+    const tv = await s.client({ grant_types: [GRANT], token_endpoint_auth_method: 'none', scope: 'openid', access_token_format: 'jwt' });
+    const c: oauth.Client = { client_id: tv.clientId };
+    const d = await oauth.processDeviceAuthorizationResponse(as, c, await oauth.deviceAuthorizationRequest(as, c, oauth.None(), { scope: 'openid' }, insecure));
+    const agent = new Agent(s.issuer);
+    const login = await agent.follow(`/device?user_code=${encodeURIComponent(d.user_code)}`);
+    const codePage = await agent.follow(Agent.formAction(login.html, '/device/login'), {
+      form: { csrf: Agent.formValue(login.html, 'csrf')!, user_code: d.user_code, username: 'alice', password: 'alice-password' },
+    });
+    const confirm = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code } });
+    const done = await agent.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: d.user_code, decision: 'approve' } });
+    expect(done.html).toContain('Device connected');
+    const keyPair = await oauth.generateKeyPair('ES256');
+    const DPoP = oauth.DPoP(c, keyPair);
+    const tokens = await oauth.processDeviceCodeResponse(as, c, await oauth.deviceCodeGrantRequest(as, c, oauth.None(), d.device_code, { ...insecure, DPoP }));
+    expect(tokens.token_type).toBe('dpop'); // oauth4webapi lower-cases it
+    const jkt = await calculateJwkThumbprint(await exportJWK(keyPair.publicKey));
+    expect(decodeJwt(tokens.access_token).cnf).toEqual({ jkt });
   });
 });

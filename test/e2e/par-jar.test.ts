@@ -95,6 +95,24 @@ describe('pushed authorization requests, request objects and the claims paramete
       expect((await agent.follow(authorizeWith(conf.clientId, r2.json.request_uri))).status).toBe(400);
     });
 
+    it('RFC 9126 §4: a request_uri presented by another client is refused without being spent; its own client can still use it once', async () => {
+      const r = await push(conf, { redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'bound' });
+      // Anyone who saw the URN in a browser tries it under their own client_id: refused, not redirected.
+      for (const attempt of [other, signer]) {
+        const stolen = await agent.follow(authorizeWith(attempt.clientId, r.json.request_uri));
+        expect(stolen.status).toBe(400);
+        expect(stolen.location).toBeUndefined();
+        expect(stolen.html).toContain('invalid_request_uri');
+      }
+      // ... and it was not burnt: the client that pushed it still gets its code, exactly once.
+      const own = await agent.follow(authorizeWith(conf.clientId, r.json.request_uri));
+      const cb = new URL(own.location!);
+      expect(cb.searchParams.get('code')).toBeTruthy();
+      expect(cb.searchParams.get('state')).toBe('bound');
+      expect((await redeem(conf, cb.searchParams.get('code')!)).status).toBe(200);
+      expect((await agent.follow(authorizeWith(conf.clientId, r.json.request_uri))).status).toBe(400);
+    });
+
     it('§2.3: errors are JSON from the PAR endpoint: bad redirect_uri, request_uri sent, failed client authentication', async () => {
       const bad = await push(conf, { redirect_uri: 'https://evil.example/cb', response_type: 'code', scope: 'openid' });
       expect(bad.status).toBe(400);

@@ -98,6 +98,28 @@ describe('device authorization grant (RFC 8628), engine with an injected clock',
     expect((await poll(d.device_code)).body.error).toBe('access_denied');
   });
 
+  it('RFC 8628 §3.5: slow_down is a variant of authorization_pending: a decided request answers access_denied, or its tokens, even to an early poll', async () => {
+    const denied = await start('openid');
+    expect((await poll(denied.device_code)).body.error).toBe('authorization_pending');
+    expect((await deviceComplete({ userCode: denied.user_code, result: 'ACCESS_DENIED' }, t.ctx)).action).toBe('SUCCESS');
+    tick(1); // inside the 5 s interval
+    expect((await poll(denied.device_code)).body.error).toBe('access_denied');
+    const approved = await start('openid');
+    expect((await poll(approved.device_code)).body.error).toBe('authorization_pending');
+    expect((await approve(approved.user_code)).action).toBe('SUCCESS');
+    tick(1);
+    const ok = await poll(approved.device_code);
+    expect(ok.r.action).toBe('OK');
+    expect(ok.body.access_token).toBeTruthy();
+    tick(1);
+    expect((await poll(approved.device_code)).body.error).toBe('invalid_grant'); // still issued once
+    // An undecided request polled early is still slow_down.
+    const pending = await start('openid');
+    expect((await poll(pending.device_code)).body.error).toBe('authorization_pending');
+    tick(1);
+    expect((await poll(pending.device_code)).body.error).toBe('slow_down');
+  });
+
   it('RFC 8628 §3.5: an expired device code answers expired_token, and its user code can no longer be approved', async () => {
     const d = await start();
     tick(601);

@@ -39,6 +39,20 @@ describe(`store contract: PAR and device codes (${backend})`, () => {
     expect(await store.consumePushedRequest(A, r.hash, NOW + 2)).toBeUndefined();
   });
 
+  it(`RFC 9126 §4: consumePushedRequest with another client's id spends nothing; the pushing client wins once among ${RACERS} racers`, async () => {
+    const r = pushed(A, id('h'));
+    await store.insertPushedRequest(r);
+    expect(await store.consumePushedRequest(A, r.hash, NOW, 'intruder')).toBeUndefined();
+    expect(await store.consumePushedRequest(B, r.hash, NOW, 'c1')).toBeUndefined();
+    const results = await Promise.all(
+      Array.from({ length: RACERS }, (_, i) => store.consumePushedRequest(A, r.hash, NOW + 1, i % 2 ? 'c1' : 'intruder')),
+    );
+    const winners = results.filter(Boolean);
+    expect(winners).toHaveLength(1);
+    expect(winners[0]).toEqual({ ...r, consumedAt: NOW + 1 });
+    expect(await store.consumePushedRequest(A, r.hash, NOW + 2, 'c1')).toBeUndefined();
+  });
+
   it('device codes: insert, find by user code; a taken user code is rejected within a tenant, allowed in another', async () => {
     const d = device(A, id('dc'), id('uc'));
     await store.insertDeviceCode(d);

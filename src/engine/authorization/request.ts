@@ -124,7 +124,9 @@ export const checkPushedRequestUri: Check = async (s) => {
   }
   const handle = uri.slice(PAR_URN_PREFIX.length);
   const now = nowSeconds(s.ctx);
-  const rec = handle && handle.length <= 100 ? await s.ctx.store.consumePushedRequest(s.ctx.tenant.id, s.ctx.hasher.hash(handle), now) : undefined;
+  // RFC 9126 §4: only the client that pushed it may spend it; another client_id (anyone who saw the URN in a
+  // browser) is refused without burning it, in the same conditional statement (never read-then-write).
+  const rec = handle && handle.length <= 100 ? await s.ctx.store.consumePushedRequest(s.ctx.tenant.id, s.ctx.hasher.hash(handle), now, s.client!.clientId) : undefined;
   if (!rec || rec.expiresAt <= now || rec.clientId !== s.client!.clientId) {
     throw new OAuthError('invalid_request_uri', 'request_uri is unknown, expired or already used', { resultCode: 'LK7006' });
   }

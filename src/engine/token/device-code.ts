@@ -9,9 +9,9 @@ import type { GrantHandler } from './types.js';
 
 /**
  * RFC 8628 §3.4, §3.5: the device polls with its device_code. The poll is stamped first (one conditional
- * statement), so polling before the interval elapsed is slow_down and raises the interval by 5 s; then the
- * user's decision answers authorization_pending, access_denied or expired_token, or — once, by a conditional
- * update inside the issuing transaction — the tokens.
+ * statement), so polling a pending request before the interval elapsed is slow_down and raises the interval by
+ * 5 s; otherwise the user's decision answers authorization_pending, access_denied or expired_token, or — once,
+ * by a conditional update inside the issuing transaction — the tokens.
  */
 export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   const presented = params.require('device_code');
@@ -26,9 +26,13 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   if (!polled || polled.record.clientId !== client.clientId || polled.record.consumedAt !== null) throw invalid();
   const rec = polled.record;
   if (rec.expiresAt <= now) throw new OAuthError('expired_token', 'the device code expired', { resultCode: 'LK7020' });
-  if (polled.slowDown) throw new OAuthError('slow_down', `polling too fast; wait ${rec.interval} seconds between requests`, { resultCode: 'LK7018' });
   if (rec.status === 'denied') throw new OAuthError('access_denied', 'the user denied the request', { resultCode: 'LK7019' });
-  if (rec.status === 'pending') throw new OAuthError('authorization_pending', 'the user has not decided yet', { resultCode: 'LK7017' });
+  // RFC 8628 §3.5: slow_down is "a variant of authorization_pending": only an undecided request is answered so;
+  // a decided one answers its outcome (access_denied above, or the tokens below) even to an early poll.
+  if (rec.status === 'pending') {
+    if (polled.slowDown) throw new OAuthError('slow_down', `polling too fast; wait ${rec.interval} seconds between requests`, { resultCode: 'LK7018' });
+    throw new OAuthError('authorization_pending', 'the user has not decided yet', { resultCode: 'LK7017' });
+  }
 
   // Library mode: the approving user's account must still exist (accounts.ts liveHostAccount).
   await liveHostAccount(ctx, rec.subject);
