@@ -180,8 +180,8 @@ export const optionDocs: Record<keyof Config, string> = {
   demo: 'On a fresh database, create a demo client and a demo user and print how to use them.',
   loginRateLimit: 'Failed logins allowed per account and per address within loginRateWindow.',
   loginRateWindow: 'Window for loginRateLimit, seconds.',
-  rateLimitPerClient: 'Requests a client may make to each of the token, introspection and registration-management endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit: a busy machine client legitimately makes many requests; set it for your traffic.',
-  rateLimitPerIp: 'Requests an address may make to each of the token, introspection and registration endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit (clients behind one NAT or proxy share an address); set it for your traffic.',
+  rateLimitPerClient: 'Requests a client may make to each of the token, introspection, revocation, PAR, device authorization and registration-management endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit: a busy machine client legitimately makes many requests; set it for your traffic.',
+  rateLimitPerIp: 'Requests an address may make to each of the token, introspection, revocation, PAR, device authorization and registration endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit (clients behind one NAT or proxy share an address); set it for your traffic.',
   rateLimitWindow: 'Window for rateLimitPerClient and rateLimitPerIp, seconds.',
   loginRateLimitPerIp: 'Failed logins allowed per client address within loginRateWindow (default: loginRateLimit). Raise it when many users share an address.',
   refreshTokenIdleTtl:

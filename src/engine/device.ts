@@ -1,3 +1,4 @@
+import { limitAddress, limitClient } from './abuse-limit.js';
 import type { ClientRecord, DeviceCodeRecord } from '../store/types.js';
 import { newHandle, type RandomSource } from '../tokens/handles.js';
 import { runChecks } from './authorization/index.js';
@@ -51,7 +52,9 @@ export function deviceAuthorization(input: BackChannelInput, ctx: EngineContext)
     async () => {
       checkFormContentType(input.contentType);
       const params = Params.parse(input.parameters);
+      await limitAddress(ctx, 'device_authorization', input.clientAddress);
       const { client } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).deviceAuthorization), presentedCredentials(input), params);
+      await limitClient(ctx, 'device_authorization', client.clientId);
       const state: CheckState = { params, ctx, client, request: { clientId: client.clientId } };
       await runChecks('device_authorization', state);
       const now = nowSeconds(ctx);

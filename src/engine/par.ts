@@ -1,3 +1,4 @@
+import { limitAddress, limitClient } from './abuse-limit.js';
 import { newHandle } from '../tokens/handles.js';
 import { runChecks } from './authorization/index.js';
 import type { CheckState } from './authorization/request.js';
@@ -27,6 +28,8 @@ export interface BackChannelInput {
   /** With dpop: the method and URL of the request (RFC 9449 §4.3); a Core API caller names its own endpoint. POST to ours when absent. */
   htm?: string;
   htu?: string;
+  /** The caller's address, for the per-address abuse limit (abuse-limit.ts); absent for Core API callers. */
+  clientAddress?: string;
 }
 
 /** Client authentication parameters: they authenticate the push and are never stored with the request. */
@@ -45,7 +48,9 @@ export function pushedAuthorizationRequest(input: BackChannelInput, ctx: EngineC
     async () => {
       checkFormContentType(input.contentType);
       const body = Params.parse(input.parameters, { allowRepeated: ['resource'] }); // RFC 8707 §2
+      await limitAddress(ctx, 'par', input.clientAddress);
       const { client } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest), presentedCredentials(input), body);
+      await limitClient(ctx, 'par', client.clientId);
       const kept = Object.fromEntries([...body.entries()].filter(([k]) => !CLIENT_AUTH_PARAMS.includes(k)));
       const resource = body.getAll('resource');
       const state: CheckState = {

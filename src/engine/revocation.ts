@@ -1,3 +1,4 @@
+import { limitAddress, limitClient } from './abuse-limit.js';
 import { lookupToken } from '../tokens/lookup.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
@@ -19,6 +20,8 @@ export interface RevocationInput {
   clientSecret?: string;
   /** The TLS client certificate (PEM), for tls_client_auth / self_signed_tls_client_auth (RFC 8705 §2). */
   clientCertificate?: string;
+  /** The caller's address, for the per-address abuse limit (abuse-limit.ts); absent for Core API callers. */
+  clientAddress?: string;
 }
 
 const actionFor = (e: OAuthError): RevocationAction => (e.code === 'invalid_client' ? 'INVALID_CLIENT' : 'BAD_REQUEST');
@@ -56,11 +59,13 @@ export function revocation(input: RevocationInput, ctx: EngineContext): Promise<
     async () => {
       checkFormContentType(input.contentType);
       const params = Params.parse(input.parameters);
+      await limitAddress(ctx, 'revocation', input.clientAddress);
       const { client } = await authenticateClient(
         clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).revocation),
         presentedCredentials(input),
         params,
       );
+      await limitClient(ctx, 'revocation', client.clientId);
       const token = params.require('token');
       const { active, record } = await lookupToken(ctx, token);
       // RFC 7009 §2.2: an invalid token is not an error, the client could not handle one.

@@ -57,6 +57,29 @@ describe('abuse limits on the token, introspection and registration endpoints (d
     expect(limited.headers.get('retry-after')).toBeTruthy();
   });
 
+  it('PAR (RFC 9126), device authorization (RFC 8628) and revocation (RFC 7009) are limited per client and per address too', async () => {
+    const web = await s.client({ redirect_uris: ['https://rp.example/cb'], grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'], scope: 'openid' });
+    const auth = { authorization: basic(web.clientId, web.clientSecret!) };
+    const calls: [string, () => Promise<{ status: number; json: any; headers: Headers }>][] = [
+      ['par', () => postForm(s.url('/oauth/par'), { response_type: 'code', redirect_uri: 'https://rp.example/cb', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }, auth)],
+      ['device', () => postForm(s.url('/oauth/device_authorization'), { scope: 'openid' }, auth)],
+      ['revocation', () => postForm(s.url('/oauth/revoke'), { token: 'unknown' }, auth)],
+    ];
+    for (const [name, call] of calls) {
+      nextWindow();
+      for (let i = 0; i < 3; i++) expect((await call()).status, name).toBeLessThan(300);
+      const limited = await call();
+      expect(limited.status, name).toBe(429);
+      expect(limited.headers.get('retry-after'), name).toBeTruthy();
+      expect(limited.json, name).toMatchObject({ error: 'temporarily_unavailable' });
+    }
+    // Per address, before authentication: failed authentications spend the address's budget.
+    nextWindow();
+    const bad = () => postForm(s.url('/oauth/device_authorization'), { scope: 'openid' }, { authorization: basic(web.clientId, 'wrong') });
+    for (let i = 0; i < 6; i++) expect((await bad()).status).toBe(401);
+    expect((await calls[1]![1]()).status).toBe(429);
+  });
+
   it('dynamic registration (RFC 7591) is limited per address', async () => {
     nextWindow();
     const register = () =>
