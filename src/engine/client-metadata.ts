@@ -375,6 +375,11 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   }
   if (method === 'none' && m.client_secret) throw invalid('a public client has no client_secret');
   checkAuthMetadata(m, method, opts);
+  // RFC 9449 §5.2, RFC 8705 §3.4: a client that asks for sender-constrained access tokens gets no bearer token from
+  // the authorization endpoint either (nothing there can bind one: no DPoP proof, no client certificate).
+  if (withFront && responseTypes.some((r) => r.split(' ').includes('token')) && (m.dpop_bound_access_tokens === true || m.tls_client_certificate_bound_access_tokens === true)) {
+    throw invalid('response_types with "token" issue unbound access tokens, which a client with dpop_bound_access_tokens or tls_client_certificate_bound_access_tokens must not get');
+  }
   // RFC 8705 §3.4 with RFC 7591 §2: a client whose every token request would fail for want of a certificate is
   // refused at registration, as discovery leaves tls_client_certificate_bound_access_tokens out (RFC 8705 §3.3).
   if (m.tls_client_certificate_bound_access_tokens === true && opts.certificatesAvailable === false) {

@@ -189,6 +189,19 @@ describe('RFC 7592 §2.2: a client\'s own update keeps what the operator set', (
     expect(r.body.error_description).toContain('tls_client_certificate_bound_access_tokens');
   });
 
+  it('RFC 9449 §5.2: a client asking for DPoP-bound access tokens cannot register a response type that returns an unbound access token from the authorization endpoint', async () => {
+    const meta = { redirect_uris: ['https://rp.example/cb'], grant_types: ['authorization_code', 'implicit'], response_types: ['code', 'code token'], dpop_bound_access_tokens: true };
+    const r = await call(s.url('/oauth/register'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(meta) });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('invalid_client_metadata');
+    // Without the token response types (code id_token returns no access token), it registers.
+    const ok = await call(s.url('/oauth/register'), {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...meta, response_types: ['code', 'code id_token'] }),
+    });
+    expect(ok.status).toBe(201);
+  });
+
   it('operators (admin API, CLI) still set, change and clear operator-only fields on a dynamically registered client', async () => {
     const reg = await register({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post' });
     const base = { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post' };
