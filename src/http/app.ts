@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { clientErrorHandler, frameworkErrorHandler } from './early-errors.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { clientCertificateSource } from './client-certificate.js';
 import { createFastPath, type FastPath } from './fast-path.js';
@@ -67,6 +68,12 @@ function httpsOptions(lk: Latchkey): ServerOptions | undefined {
   };
 }
 
+/** Where the default tenant's pages (and their stylesheet) live: its issuer's path. */
+const pagesBase = (lk: Latchkey): string => {
+  const path = new URL(lk.config.issuer).pathname;
+  return path === '/' ? '' : path.replace(/\/$/, '');
+};
+
 /** The Fastify server options of a Latchkey server (the standalone one, and the one behind createLatchkey's handler). */
 export function serverOptions(lk: Latchkey, opts: AppOptions = {}): FastifyServerOptions {
   return {
@@ -87,6 +94,9 @@ export function serverOptions(lk: Latchkey, opts: AppOptions = {}): FastifyServe
     trustProxy: lk.config.trustedProxies.length ? [...lk.config.trustedProxies] : false,
     // Query strings are handed to the engine raw; Fastify's own parse is only used for routing.
     routerOptions: { maxParamLength: 200 },
+    // Requests refused before any route runs get our error shape, not Fastify's own body (FST_ERR_…, "Client Error").
+    frameworkErrors: frameworkErrorHandler(pagesBase(lk)),
+    clientErrorHandler: clientErrorHandler(pagesBase(lk)),
   };
 }
 
