@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { clientErrorHandler, frameworkErrorHandler } from './early-errors.js';
+import { clientErrorHandler, earlyAnswer, errorShapeOf, frameworkErrorHandler } from './early-errors.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { clientCertificateSource } from './client-certificate.js';
 import { createFastPath, type FastPath } from './fast-path.js';
@@ -179,6 +179,15 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
     // (as the engine answers, LK9501), a value the database refuses (a NUL byte) is the client's 400.
     // Fastify's own client errors (an aborted or malformed body: ECONNRESET with a 4xx statusCode) are not the database.
     const clientError = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500;
+    if (reply.raw.headersSent) {
+      req.log.error({ err }, 'error after the answer started');
+      reply.raw.destroy(); // half an answer is out: nothing can be added to it
+      return;
+    }
+    // Nothing the failed handler set goes out with the error: not a redirect or a cookie meant for success, nor a
+    // header value Node refused to write (a Location with a raw non-ASCII character: writing it again would fail
+    // again, and Fastify's last resort answers with Node's own message).
+    for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
     if (!clientError && isStoreUnavailable(err)) {
       // The engine's own answer for an outage (503, Retry-After, LK9501), so both are the same and counted alike.
       void sendResult(reply, internalErrorResult('INTERNAL_SERVER_ERROR', err, req.log));
@@ -190,6 +199,12 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
       err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body too large'
       : status === 500 ? 'internal server error'
       : 'malformed request';
+    // The browser pages answer with an HTML error page (early-errors.ts), the other endpoints with OAuth's shape.
+    if (errorShapeOf(req.url) === 'page') {
+      const a = earlyAnswer(req.url, status, description, pagesBase(lk));
+      void reply.code(a.status).headers(a.headers).send(a.body);
+      return;
+    }
     void reply
       .code(status)
       .header('Cache-Control', 'no-store')
