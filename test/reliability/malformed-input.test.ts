@@ -102,6 +102,7 @@ function routes(): Route[] {
     add('POST', `${base}/device/confirm`, 'html');
     add('POST', `${base}/logout/${TICKET}`, 'html');
     add('GET', `${base}/assets/latchkey.css`, 'html');
+    add('GET', `${base}/assets/form-post.js`, 'html');
   }
   add('GET', '/.well-known/oauth-authorization-server', 'doc');
   add('GET', '/.well-known/oauth-authorization-server/t/acme', 'doc');
@@ -232,7 +233,11 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
 
   async function sweep(cases: { route?: Route; req: Req }[]): Promise<string[]> {
     const out: string[] = [];
-    for (const c of cases) out.push(...problems(c.route, c.req, await send(c.req)));
+    for (const c of cases) {
+      const a = await send(c.req);
+      if (process.env.ROBUST_SHOW) console.log(c.req.method, c.req.path.slice(0, 60), String(c.req.body ?? "").slice(0, 50), "=>", a.status, a.body.slice(0, 90));
+      out.push(...problems(c.route, c.req, a));
+    }
     return out;
   }
 
@@ -416,6 +421,11 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
         cases.push({ route, req: { method: t.method, path: route.path, headers: { ...h, ...(t.method === 'PUT' || t.method === 'POST' ? json : {}) }, body: t.method === 'PUT' || t.method === 'POST' ? '{}' : undefined } });
       }
     }
+    // Query parameters the admin API reads itself: repeated, out of range, of the wrong form.
+    const audit: Route = { method: 'GET', path: '/admin/tenants/acme/audit-events', kind: 'admin', noStore: true };
+    for (const q of ['since=999999999999&limit=1000', 'since=-271821-04-20T00:00:00Z', 'since=%2B275760-09-13T00:00:00.001Z', 'since=1e3', 'since=2026-13-45', 'since=1&since=2', 'limit=1&limit=2', 'limit=0001', 'limit=99999', 'type=__proto__', 'type=a&type=b', 'type[]=x', 'since=%00', 'limit=%zz']) {
+      cases.push({ route: audit, req: { method: 'GET', path: `${audit.path}?${q}`, headers: { authorization: `Bearer ${admin}` } } });
+    }
     // Paths Node's parser or the router may refuse outright.
     for (const path of ['/oauth/token%', '/%zz', '/oauth/%2e%2e/admin/tenants', '/oauth//token', '/./oauth/token', '/oauth/token/', `/${'p'.repeat(9000)}`, '/oauth/authorize?%', '//evil.example/oauth/authorize', '/oauth/authorize#frag', '*']) {
       for (const method of ['GET', 'POST']) cases.push({ route: undefined as unknown as Route, req: { method, path, headers: form, body: method === 'POST' ? 'a=b' : undefined } });
@@ -458,6 +468,67 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
     }
     expect(out).toEqual([]);
   }, 30_000);
+
+  it('with real state behind them (a live sign-in ticket and its CSRF token, a registered client and its token, admin resources), malformed forms and JSON still get the endpoint\'s error', async () => {
+    const cases: { route: Route; req: Req }[] = [];
+    const adminAuth = { authorization: `Bearer ${admin}`, ...json };
+    const post = async (path: string, body: unknown, headers: Record<string, string>) => {
+      const a = await send({ method: 'POST', path, headers: { ...json, ...headers }, body: JSON.stringify(body) });
+      expect(a.status, a.body).toBeLessThan(300);
+      return JSON.parse(a.body) as Record<string, unknown>;
+    };
+    const jsonBodies = [
+      '{"redirect_uris":"https://rp.example/cb"}', '{"redirect_uris":[1,null,{}],"grant_types":{"__proto__":{}}}', '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}}}',
+      '{"client_name":["a"],"scope":7,"jwks":"x","contacts":[{}],"token_endpoint_auth_method":null}', '{"username":[],"password":{},"claims":"x","sub":1}', '{"password":123}', '{"password":"\u0000"}',
+      '{"claims":{"__proto__":{"email":"x"},"email":{"a":1}}}', `{"client_name":"${'n'.repeat(100_000)}"}`, '[]', '{"a":', '',
+    ];
+    // Admin resources that exist, so that the bodies reach validation and the services.
+    await post('/admin/tenants/acme/clients', { client_id: 'deep-client', redirect_uris: ['https://rp.example/cb'] }, adminAuth);
+    const user = await post('/admin/tenants/acme/users', { username: 'deep-user', password: 'a long enough password 1' }, adminAuth);
+    for (const [method, path] of [['PUT', '/admin/tenants/acme/clients/deep-client'], ['PATCH', `/admin/tenants/acme/users/${String(user.sub ?? user.id)}`], ['POST', `/admin/tenants/acme/users/${String(user.sub ?? user.id)}/password`], ['POST', '/admin/tenants/acme/clients']] as const) {
+      const route: Route = { method, path, kind: 'admin', noStore: true };
+      for (const body of jsonBodies) cases.push({ route, req: { method, path, headers: adminAuth, body } });
+    }
+    // A dynamically registered client and its registration access token (RFC 7592).
+    const reg = await post('/oauth/register', { redirect_uris: ['https://rp.example/cb'] }, {});
+    const manage: Route = { method: 'PUT', path: `/oauth/register/${String(reg.client_id)}`, kind: 'oauth', noStore: true };
+    for (const body of jsonBodies) cases.push({ route: manage, req: { method: 'PUT', path: manage.path, headers: { ...json, authorization: `Bearer ${String(reg.registration_access_token)}` }, body } });
+    // With client_id, as RFC 7592 §2.2 wants it, so that the metadata itself is judged.
+    for (const body of jsonBodies.filter((b) => b.startsWith('{"'))) {
+      const withId = `{"client_id":${JSON.stringify(reg.client_id)},${body.slice(1)}`;
+      cases.push({ route: manage, req: { method: 'PUT', path: manage.path, headers: { ...json, authorization: `Bearer ${String(reg.registration_access_token)}` }, body: withId } });
+    }
+    for (const a of [`Bearer ${String(reg.registration_access_token)} x`, `Bearer ${String(reg.registration_access_token)}%00`, `bearer  ${String(reg.registration_access_token)}`]) {
+      cases.push({ route: { ...manage, method: 'GET' }, req: { method: 'GET', path: manage.path, headers: { authorization: a } } });
+    }
+    // A live sign-in: the ticket, its browser binding cookie and the page's CSRF token.
+    const pub = await s.client({ client_id: 'deep-public', redirect_uris: ['https://rp.example/cb'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'] });
+    const q = new URLSearchParams({ client_id: pub.clientId, redirect_uri: 'https://rp.example/cb', response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' });
+    const start = await send({ method: 'GET', path: `/oauth/authorize?${q}` });
+    expect(start.status).toBe(303);
+    const page = start.headers.location!;
+    const cookie = start.headers['set-cookie']!.split(';')[0]!;
+    const shown = await send({ method: 'GET', path: page, headers: { cookie } });
+    const csrf = /name="csrf" value="([^"]+)"/.exec(shown.body)![1]!;
+    const forms = [
+      `csrf=${csrf}&username=a&username=b&password=x&password=y`, `csrf=${csrf}&username[]=a&password[a]=b`, `csrf=${csrf}&username=%zz&password=%C3%28`,
+      `csrf=${csrf}&username=${'u'.repeat(100_000)}&password=p`, `csrf=${csrf}&decision=%E2%82&decision=approve`, `csrf=${csrf}&csrf=other&username=a&password=b`,
+      `csrf=${csrf}&username=a%01b&password=%7f`, `csrf=${csrf}&given_name=${'g'.repeat(5000)}&email=not-an-email&password=x&username=`, `csrf=${csrf}`,
+    ];
+    for (const step of ['login', 'create', 'consent']) {
+      const route: Route = { method: 'POST', path: `${page}/${step}`, kind: 'html', noStore: false };
+      for (const body of forms) cases.push({ route, req: { method: 'POST', path: route.path, headers: { ...form, cookie }, body } });
+      cases.push({ route, req: { method: 'POST', path: route.path, headers: { ...json, cookie }, body: JSON.stringify({ csrf, username: ['a'], password: {} }) } });
+    }
+    // A pending device authorization: its user code on the verification page.
+    const device = await send({ method: 'POST', path: '/oauth/device_authorization', headers: form, body: `client_id=${pub.clientId}&scope=openid` });
+    const userCode = device.status === 200 ? String(JSON.parse(device.body).user_code) : 'WDJB-MJHT';
+    for (const qs of [`user_code=${userCode}&user_code=${userCode}`, `user_code=${encodeURIComponent(userCode)}%00`, `user_code=${'W'.repeat(5000)}`, 'user_code=%C3%28', `user_code[]=${userCode}`]) {
+      cases.push({ route: { method: 'GET', path: '/device', kind: 'html', noStore: false }, req: { method: 'GET', path: `/device?${qs}` } });
+      cases.push({ route: { method: 'POST', path: '/device', kind: 'html', noStore: false }, req: { method: 'POST', path: '/device', headers: form, body: qs } });
+    }
+    expect(await sweep(cases)).toEqual([]);
+  }, 60_000);
 
   it('property: any route, any method, any mix of malformed query, body, content type and headers answers well', async () => {
     const piece = fc.oneof(
