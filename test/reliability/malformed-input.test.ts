@@ -263,7 +263,8 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
     for (const route of main) {
       const h = authFor(route);
       for (const q of MALFORMED) {
-        cases.push({ route, req: { method: route.method, path: `${route.path}?${q}`, headers: h } });
+        // The query of a POST-only endpoint is not read: two malformed ones are enough there.
+        if (route.method === 'GET' || q === '%' || q === 'client_id=%C3%28') cases.push({ route, req: { method: route.method, path: `${route.path}?${q}`, headers: h } });
         if (route.method !== 'GET' && route.method !== 'DELETE') {
           const n = natural(route, q);
           cases.push({ route, req: { method: route.method, path: route.path, headers: { ...h, ...n.headers }, body: n.body } });
@@ -373,15 +374,12 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
       { host: '' },
       { host: '[::1' },
       { host: 'a b' },
-      { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'gopher', 'x-forwarded-for': 'not-an-ip, , ::zz', 'x-forwarded-port': 'abc', forwarded: 'for=";' },
-      { 'x-request-id': '../../etc/passwd\u00e9' },
-      { cookie: '%' },
-      { cookie: '=;=;;' },
+      { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'gopher', 'x-forwarded-for': 'not-an-ip, , ::zz', 'x-forwarded-port': 'abc', forwarded: 'for=";', 'x-request-id': '../../etc/passwd\u00e9' },
+      { cookie: '%; =;=;;' },
       { cookie: 'latchkey_session=%zz; latchkey_bind=%C3%28; latchkey_csrf=\u00e9\u00ff' },
       { cookie: `latchkey_session=${'s'.repeat(8000)}` },
       { cookie: 'a=1; a=2; __proto__=x; constructor=y; toString=z' },
-      { accept: 'application/token-introspection+jwt;q=abc, */*;;;', 'accept-language': '\u00e9;q=x' },
-      { 'if-none-match': '*', 'if-modified-since': 'not a date', range: 'bytes=9-1' },
+      { accept: 'application/token-introspection+jwt;q=abc, */*;;;', 'accept-language': '\u00e9;q=x', 'if-none-match': '*', 'if-modified-since': 'not a date', range: 'bytes=9-1' },
     ];
     const cases: { route: Route; req: Req }[] = [];
     for (const route of main) {
@@ -559,7 +557,7 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
         out.push(...p);
         return p.length === 0;
       }),
-      { numRuns: Number(process.env.FUZZ_RUNS ?? 150), seed: Number(process.env.FUZZ_SEED ?? 20261130) },
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 100), seed: Number(process.env.FUZZ_SEED ?? 20261130) },
     ).catch((e: unknown) => {
       if (!out.length) throw e; // a request that failed outright (no answer): fast-check's report says which
     });
@@ -598,5 +596,42 @@ describe('a reply that cannot be written', () => {
       expect(r.headers.get('location')).toBeNull();
       expect(r.headers.get('set-cookie')).toBeNull();
     }
+  });
+});
+
+describe('behind a trusted proxy, garbage forwarded headers are the client\'s problem, not a 5xx', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ trustedProxies: ['127.0.0.1'], clientCertificateHeader: 'x-client-cert' });
+  });
+  afterAll(() => s?.close());
+
+  it('X-Forwarded-For/-Proto/-Host and a forwarded client certificate that do not parse', async () => {
+    const port = Number(new URL(s.issuer).port);
+    const sets = [
+      { 'x-forwarded-for': 'not-an-ip, , ::zz, 999.1.1.1', 'x-forwarded-proto': 'gopher', 'x-forwarded-host': 'evil.example:99999' },
+      { 'x-forwarded-for': `${'1.2.3.4, '.repeat(500)}\u00e9`, 'x-forwarded-host': '' },
+      { 'x-client-cert': '%zz' },
+      { 'x-client-cert': '-----BEGIN CERTIFICATE-----%0Agarbage%0A-----END CERTIFICATE-----' },
+      { 'x-client-cert': 'x'.repeat(6000) },
+    ];
+    const requests = [
+      { method: 'POST', path: '/oauth/token', body: 'grant_type=client_credentials&client_id=nobody' },
+      { method: 'POST', path: '/oauth/introspect', body: 'token=abc&client_id=nobody' },
+      { method: 'GET', path: '/oauth/authorize?client_id=nobody&response_type=code' },
+      { method: 'GET', path: '/oauth/userinfo' },
+      { method: 'POST', path: '/oauth/par', body: 'client_id=nobody' },
+    ];
+    const out: string[] = [];
+    for (const h of sets) {
+      for (const r of requests) {
+        const headers = { host: `127.0.0.1:${port}`, connection: 'close', ...h, ...(r.body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(r.body.length) } : {}) };
+        const head = `${r.method} ${r.path} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`;
+        const a = await raw(port, head, r.body ?? '');
+        if (!(a.status >= 200 && a.status < 500)) out.push(`${r.method} ${r.path} ${JSON.stringify(h).slice(0, 80)}: ${a.status} ${a.body.slice(0, 200)}`);
+        if (INTERNAL.test(a.body)) out.push(`${r.method} ${r.path}: internal text ${a.body.slice(0, 200)}`);
+      }
+    }
+    expect(out).toEqual([]);
   });
 });
