@@ -74,6 +74,17 @@ const pagesBase = (lk: Latchkey): string => {
   return path === '/' ? '' : path.replace(/\/$/, '');
 };
 
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without a Host header is answered 400. Node would send an empty 400 itself
+ * (requireHostHeader); this one has the shape of the endpoint it was meant for. (No URL is ever built from Host.)
+ */
+function answerWithoutHost(req: IncomingMessage, res: ServerResponse, base: string): void {
+  req.resume(); // its body, if any, is not read
+  const a = earlyAnswer(req.url ?? '', 400, 'the Host header is missing', base);
+  res.writeHead(a.status, { ...a.headers, 'Content-Length': String(Buffer.byteLength(a.body)), Connection: 'close' });
+  res.end(a.body);
+}
+
 /** The Fastify server options of a Latchkey server (the standalone one, and the one behind createLatchkey's handler). */
 export function serverOptions(lk: Latchkey, opts: AppOptions = {}): FastifyServerOptions {
   return {
@@ -107,11 +118,14 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   // The server is ours (Fastify's serverFactory) so that the fast path sees each request first; it is set up as
   // Fastify sets up its own: keep-alive timeout 72 s, no request or socket timeout.
   let fast: FastPath | undefined;
+  const base = pagesBase(lk);
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (req.headers.host === undefined && req.httpVersion === '1.1') return answerWithoutHost(req, res, base);
       if (!fast?.handle(req, res)) handler(req, res);
     };
-    const server = https ? createHttpsServer(https, onRequest) : createHttpServer(onRequest);
+    // Node answers a request without Host itself, with an empty 400; answerWithoutHost gives it our error shape.
+    const server = https ? createHttpsServer({ ...https, requireHostHeader: false }, onRequest) : createHttpServer({ requireHostHeader: false }, onRequest);
     server.keepAliveTimeout = 72_000;
     server.requestTimeout = 0;
     server.setTimeout(0);

@@ -442,6 +442,9 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
       'GET /oauth/userinfo HTTP/1.1\r\nHost: x\r\nBad Header: y\r\nConnection: close\r\n\r\n',
       'FOO /oauth/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
       'GET /oauth/token HTTP/9.9\r\nHost: x\r\nConnection: close\r\n\r\n',
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+      'POST /oauth/token HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=b',
+      'GET /interaction/abc HTTP/1.1\r\nConnection: close\r\n\r\n',
     ];
     const out: string[] = [];
     for (const head of bad) {
@@ -449,6 +452,7 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
       const what = JSON.stringify(head.split('\r\n')[0]);
       if (a.status === 0 && a.body === '') continue; // the connection was closed without an answer: acceptable
       if (!(a.status >= 400 && a.status < 500)) out.push(`${what}: status ${a.status}`);
+      if (/^\w+ \/[^ ]* HTTP\/1\.1\r\n/.test(head) && !/\r\nhost:/i.test(head) && a.status !== 400) out.push(`${what}: no Host, but ${a.status}`);
       if (INTERNAL.test(a.body)) out.push(`${what}: internal text in ${JSON.stringify(a.body)}`);
       // The browser pages answer with an HTML error page, everything else with the OAuth error shape.
       if (/^[A-Z]+ \/(oauth\/authorize|interaction\/)/.test(head)) {
