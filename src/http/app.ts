@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { clientErrorHandler, earlyAnswer, errorShapeOf, frameworkErrorHandler } from './early-errors.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { clientCertificateSource } from './client-certificate.js';
 import { createFastPath, type FastPath } from './fast-path.js';
@@ -67,6 +68,23 @@ function httpsOptions(lk: Latchkey): ServerOptions | undefined {
   };
 }
 
+/** Where the default tenant's pages (and their stylesheet) live: its issuer's path. */
+const pagesBase = (lk: Latchkey): string => {
+  const path = new URL(lk.config.issuer).pathname;
+  return path === '/' ? '' : path.replace(/\/$/, '');
+};
+
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without a Host header is answered 400. Node would send an empty 400 itself
+ * (requireHostHeader); this one has the shape of the endpoint it was meant for. (No URL is ever built from Host.)
+ */
+function answerWithoutHost(req: IncomingMessage, res: ServerResponse, base: string): void {
+  req.resume(); // its body, if any, is not read
+  const a = earlyAnswer(req.url ?? '', 400, 'the Host header is missing', base);
+  res.writeHead(a.status, { ...a.headers, 'Content-Length': String(Buffer.byteLength(a.body)), Connection: 'close' });
+  res.end(a.body);
+}
+
 /** The Fastify server options of a Latchkey server (the standalone one, and the one behind createLatchkey's handler). */
 export function serverOptions(lk: Latchkey, opts: AppOptions = {}): FastifyServerOptions {
   return {
@@ -87,6 +105,9 @@ export function serverOptions(lk: Latchkey, opts: AppOptions = {}): FastifyServe
     trustProxy: lk.config.trustedProxies.length ? [...lk.config.trustedProxies] : false,
     // Query strings are handed to the engine raw; Fastify's own parse is only used for routing.
     routerOptions: { maxParamLength: 200 },
+    // Requests refused before any route runs get our error shape, not Fastify's own body (FST_ERR_…, "Client Error").
+    frameworkErrors: frameworkErrorHandler(pagesBase(lk)),
+    clientErrorHandler: clientErrorHandler(pagesBase(lk)),
   };
 }
 
@@ -97,11 +118,14 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   // The server is ours (Fastify's serverFactory) so that the fast path sees each request first; it is set up as
   // Fastify sets up its own: keep-alive timeout 72 s, no request or socket timeout.
   let fast: FastPath | undefined;
+  const base = pagesBase(lk);
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (req.headers.host === undefined && req.httpVersion === '1.1') return answerWithoutHost(req, res, base);
       if (!fast?.handle(req, res)) handler(req, res);
     };
-    const server = https ? createHttpsServer(https, onRequest) : createHttpServer(onRequest);
+    // Node answers a request without Host itself, with an empty 400; answerWithoutHost gives it our error shape.
+    const server = https ? createHttpsServer({ ...https, requireHostHeader: false }, onRequest) : createHttpServer({ requireHostHeader: false }, onRequest);
     server.keepAliveTimeout = 72_000;
     server.requestTimeout = 0;
     server.setTimeout(0);
@@ -169,6 +193,15 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
     // (as the engine answers, LK9501), a value the database refuses (a NUL byte) is the client's 400.
     // Fastify's own client errors (an aborted or malformed body: ECONNRESET with a 4xx statusCode) are not the database.
     const clientError = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500;
+    if (reply.raw.headersSent) {
+      req.log.error({ err }, 'error after the answer started');
+      reply.raw.destroy(); // half an answer is out: nothing can be added to it
+      return;
+    }
+    // Nothing the failed handler set goes out with the error: not a redirect or a cookie meant for success, nor a
+    // header value Node refused to write (a Location with a raw non-ASCII character: writing it again would fail
+    // again, and Fastify's last resort answers with Node's own message).
+    for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
     if (!clientError && isStoreUnavailable(err)) {
       // The engine's own answer for an outage (503, Retry-After, LK9501), so both are the same and counted alike.
       void sendResult(reply, internalErrorResult('INTERNAL_SERVER_ERROR', err, req.log));
@@ -180,6 +213,12 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
       err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body too large'
       : status === 500 ? 'internal server error'
       : 'malformed request';
+    // The browser pages answer with an HTML error page (early-errors.ts), the other endpoints with OAuth's shape.
+    if (errorShapeOf(req.url) === 'page') {
+      const a = earlyAnswer(req.url, status, description, pagesBase(lk));
+      void reply.code(a.status).headers(a.headers).send(a.body);
+      return;
+    }
     void reply
       .code(status)
       .header('Cache-Control', 'no-store')

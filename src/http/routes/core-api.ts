@@ -76,7 +76,10 @@ export async function registerCoreApiRoutes(app: FastifyInstance, lk: Latchkey):
           try {
             body = JSON.parse(raw);
           } catch (err) {
-            return fail(reply, 400, 'CALLER_ERROR', 'LK11001', `(${(err as Error).message.slice(0, 200)})`);
+            // Where it broke, in our words: V8's message quotes the body and is the runtime's text, not the API's.
+            const message = (err as Error).message;
+            const at = /at position (\d+)/.exec(message)?.[1];
+            return fail(reply, 400, 'CALLER_ERROR', 'LK11001', at !== undefined ? `(at position ${at})` : /end of JSON/.test(message) ? '(it ends too early)' : '(unexpected character)');
           }
         }
         if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(reply, 400, 'CALLER_ERROR', 'LK11002', '(the body must be a JSON object)');
