@@ -16,6 +16,7 @@ function window(ctx: EngineContext): { start: number; end: number } {
   return { start, end: start + w };
 }
 
+/** @deprecated check-then-record races under concurrency: use beginLoginAttempt / loginSucceeded. */
 export async function loginBlocked(ctx: EngineContext, username: string, ip: string): Promise<boolean> {
   const { start } = window(ctx);
   const s = ctx.tenant.settings;
@@ -30,6 +31,33 @@ export async function recordLoginFailure(ctx: EngineContext, username: string, i
 
 export async function clearAccountFailures(ctx: EngineContext, username: string, ip: string): Promise<void> {
   await ctx.store.reset(keys(ctx, username, ip)[0]);
+}
+
+/**
+ * The race-free form of loginBlocked + recordLoginFailure: count this attempt BEFORE the password is checked, and
+ * refuse it (true) when it is over a limit. Checking a count first and recording the failure only after the slow
+ * argon2 verification let any number of concurrent guesses through, each having seen the count from before the others
+ * (OWASP Authentication Cheat Sheet, account lockout: the limit must bound the guesses). The account counter is
+ * cleared on success (loginSucceeded), as before; the address counter counts attempts, and its successes are counted
+ * apart (`ipok`) and subtracted, so that many users signing in from one address still only spend failures.
+ */
+export async function beginLoginAttempt(ctx: EngineContext, username: string, ip: string): Promise<boolean> {
+  const { start, end } = window(ctx);
+  const s = ctx.tenant.settings;
+  const [acct, addr] = keys(ctx, username, ip);
+  // The address first: an address over its limit spends none of an account's attempts (it cannot lock accounts).
+  const addrAttempts = await ctx.store.hit(addr, start, end);
+  const addrSuccesses = await ctx.store.count(`${addr}:ok`, start);
+  if (addrAttempts - addrSuccesses > (s.loginRateLimitPerIp ?? s.loginRateLimit)) return true;
+  return (await ctx.store.hit(acct, start, end)) > s.loginRateLimit;
+}
+
+/** After beginLoginAttempt, a right password: the account's failures are forgotten, the address's attempt was no failure. */
+export async function loginSucceeded(ctx: EngineContext, username: string, ip: string): Promise<void> {
+  const { start, end } = window(ctx);
+  const [acct, addr] = keys(ctx, username, ip);
+  await ctx.store.reset(acct);
+  await ctx.store.hit(`${addr}:ok`, start, end);
 }
 
 /** Seconds until the current window ends, for Retry-After. */

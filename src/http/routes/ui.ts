@@ -27,7 +27,7 @@ import {
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
 import {
-  clearAccountFailures, loginBlocked, recordLoginFailure, recordRegistration, recordUserCodeFailure, registrationBlocked, retryAfter,
+  beginLoginAttempt, loginSucceeded, recordRegistration, recordUserCodeFailure, registrationBlocked, retryAfter,
   userCodeBlocked,
 } from '../../services/rate-limit.js';
 import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js';
@@ -201,7 +201,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       again(400, 'Enter your username and password.', username);
       return undefined;
     }
-    if (await loginBlocked(ctx, username, req.ip)) {
+    if (await beginLoginAttempt(ctx, username, req.ip)) {
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.locked', ip: req.ip, detail: { username } });
       lk.metrics.loginRateLimited.inc();
       reply.header('Retry-After', String(retryAfter(ctx)));
@@ -211,14 +211,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // The tenant's users (argon2id, same timing for unknown users), or an embedding application's accounts.
     const { account: user, knownSubject } = await verifyCredentials(ctx, username, password);
     if (!user) {
-      await recordLoginFailure(ctx, username, req.ip);
       lk.metrics.loginFailures.inc();
       req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: knownSubject ?? null, ip: req.ip, detail: { username } });
       again(401, 'Wrong username or password.', username);
       return undefined;
     }
-    await clearAccountFailures(ctx, username, req.ip);
+    await loginSucceeded(ctx, username, req.ip);
     const { cookie } = await createSession(ctx, user.id);
     reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
