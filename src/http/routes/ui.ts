@@ -30,7 +30,7 @@ import {
   beginLoginAttempt, loginSucceeded, recordRegistration, recordUserCodeFailure, registrationBlocked, retryAfter,
   userCodeBlocked,
 } from '../../services/rate-limit.js';
-import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js';
+import { readSession, SESSION_COOKIE, signIn } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
 import { subjectFor } from '../../engine/subject.js';
 import { clientBranding } from '../../ui/html.js';
@@ -218,11 +218,24 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return undefined;
     }
     await loginSucceeded(ctx, username, req.ip);
-    const { cookie } = await createSession(ctx, user.id);
-    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
+    await startSession(req, reply, user.id);
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
     lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username } });
     return user;
+  }
+
+  /**
+   * The session cookie for a user who just authenticated (ui/session.ts signIn: a new session id every time, the
+   * browser's previous one void). A session of another user this browser held ends as a logout does.
+   */
+  async function startSession(req: FastifyRequest, reply: FastifyReply, subject: string): Promise<void> {
+    const ctx = ctxOf(req);
+    const { cookie, replacedSid } = await signIn(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)], subject);
+    if (replacedSid !== undefined) {
+      const outcome = await endBrowserSession(ctx, lk.audit, replacedSid, { method: 'signed_in_again', ip: req.ip });
+      await lk.backchannel.deliver(outcome.backchannel);
+    }
+    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
   }
 
   /** The ticket of an interaction URL, only in the browser that started it (binding cookie) and with a CSRF token on POST. */
@@ -373,8 +386,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         if (e instanceof UserInputError) return again(400, e.message.replace(/^claims\./, ''));
         throw e;
       }
-      const { cookie } = await createSession(ctx, user.id);
-      reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
+      await startSession(req, reply, user.id);
       const tkHash = ctx.hasher.hash(ticket);
       const tk = await ctx.store.findTicket(ctx.tenant.id, tkHash);
       await ctx.store.updateTicketData(ctx.tenant.id, tkHash, { ...tk!.data, loggedIn: true });
