@@ -93,9 +93,12 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   const sessionName = (ctx: EngineContext) => pagesOf(ctx).cookie(SESSION_COOKIE);
   const cookieOptions = (ctx: EngineContext, maxAge: number, sub = '') => ({ path: cookiePath(pagesOf(ctx), sub), secure: pagesOf(ctx).secure, maxAge });
   const binding = (ticket: string) => lk.hasher.hash(`bind:${ticket}`);
+  /** OWASP Session Management: browser secrets are compared in constant time (Hasher.verify), never with !==. */
+  const bindingOk = (ticket: string, presented: string | undefined) => lk.hasher.verify(`bind:${ticket}`, presented ?? '');
   // Where the pages (and their stylesheet) are served: the page template links it there (ui/html.ts layout).
   const pageBase = (reply: FastifyReply) => pagesOf(ctxOf(reply.request)).base;
   const csrfFor = (ticket: string) => lk.hasher.hash(`csrf:${ticket}`);
+  const csrfOk = (ticket: string, presented: string | null) => lk.hasher.verify(`csrf:${ticket}`, presented ?? '');
   /**
    * Logout confirmation tickets live in the ticket table under their own hash prefix (as the password grant's do), so
    * the authorization steps (the Core API's issue and fail) can never find one.
@@ -248,12 +251,12 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return undefined;
     }
     const cookies = parseCookies(req.headers.cookie);
-    if (cookies[bindName(ctx)] !== binding(ticket)) {
+    if (!bindingOk(ticket, cookies[bindName(ctx)])) {
       htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Sign-in not allowed', 'This sign-in request was started in another browser. Go back to the application and start again.'));
       return undefined;
     }
     const form = new URLSearchParams(post && typeof req.body === 'string' ? req.body : '');
-    if (post && form.get('csrf') !== csrfFor(ticket)) {
+    if (post && !csrfOk(ticket, form.get('csrf'))) {
       htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
       return undefined;
     }
@@ -459,7 +462,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const ctx = ctxOf(req);
       const ticket = (req.params as { ticket: string }).ticket;
       const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
-      if (ticket.length > 100 || form.get('csrf') !== ctx.hasher.hash(`logout-csrf:${ticket}`)) {
+      if (ticket.length > 100 || !ctx.hasher.verify(`logout-csrf:${ticket}`, form.get('csrf') ?? '')) {
         return htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
       }
       const t = await ctx.store.consumeTicket(ctx.tenant.id, logoutTicketHash(ctx, ticket), nowSeconds(ctx));
@@ -500,6 +503,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // enters the code (rate-limited, §5.1), sees which client asks for what, and approves or denies (§5.4).
     const DEVICE_COOKIE = (ctx: EngineContext) => pagesOf(ctx).cookie('lk_dev');
     const deviceCsrfOf = (v: string) => lk.hasher.hash(`csrf:device:${v}`);
+    const deviceCsrfOk = (v: string, presented: string | null) => lk.hasher.verify(`csrf:device:${v}`, presented ?? '');
     /** CSRF for the /device forms: the keyed hash of a random per-browser cookie (set when missing). */
     const deviceCsrf = (req: FastifyRequest, reply: FastifyReply): string => {
       const ctx = ctxOf(req);
@@ -514,7 +518,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const ctx = ctxOf(req);
       const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
       const v = parseCookies(req.headers.cookie)[DEVICE_COOKIE(ctx)];
-      if (!v || form.get('csrf') !== deviceCsrfOf(v)) {
+      if (!v || !deviceCsrfOk(v, form.get('csrf'))) {
         htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
         return undefined;
       }
