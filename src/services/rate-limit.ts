@@ -70,6 +70,7 @@ function userCodeKeys(ctx: EngineContext, subject: string, ip: string): [string,
   return [`usercode:user:${ctx.tenant.id}:${subject}`, `usercode:ip:${ctx.tenant.id}:${ip}`];
 }
 
+/** @deprecated check-then-record races under concurrency: use beginUserCodeAttempt / userCodeAccepted. */
 export async function userCodeBlocked(ctx: EngineContext, subject: string, ip: string): Promise<boolean> {
   const { start } = window(ctx);
   const limit = ctx.tenant.settings.userCodeRateLimit ?? 10;
@@ -80,6 +81,29 @@ export async function userCodeBlocked(ctx: EngineContext, subject: string, ip: s
 export async function recordUserCodeFailure(ctx: EngineContext, subject: string, ip: string): Promise<void> {
   const { start, end } = window(ctx);
   for (const k of userCodeKeys(ctx, subject, ip)) await ctx.store.hit(k, start, end);
+}
+
+/**
+ * RFC 8628 §5.1, race-free: count this user-code attempt BEFORE the code is looked up, and refuse it (true) when the
+ * user or the address is over userCodeRateLimit. Checking first and recording the wrong code after the lookup let
+ * concurrent guesses all pass (the same flaw as beginLoginAttempt's). A code found valid is forgiven
+ * (userCodeAccepted), so only wrong codes spend the limit.
+ */
+export async function beginUserCodeAttempt(ctx: EngineContext, subject: string, ip: string): Promise<boolean> {
+  const { start, end } = window(ctx);
+  const limit = ctx.tenant.settings.userCodeRateLimit ?? 10;
+  let blocked = false;
+  for (const k of userCodeKeys(ctx, subject, ip)) {
+    const attempts = await ctx.store.hit(k, start, end);
+    if (attempts - (await ctx.store.count(`${k}:ok`, start)) > limit) blocked = true;
+  }
+  return blocked;
+}
+
+/** After beginUserCodeAttempt, a code that was not a wrong one: it does not count against the limit. */
+export async function userCodeAccepted(ctx: EngineContext, subject: string, ip: string): Promise<void> {
+  const { start, end } = window(ctx);
+  for (const k of userCodeKeys(ctx, subject, ip)) await ctx.store.hit(`${k}:ok`, start, end);
 }
 
 /** prompt=create: accounts created per address in the login window (the same limit as failed logins). */

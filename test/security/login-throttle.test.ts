@@ -57,3 +57,25 @@ describe('login throttling under concurrency (OWASP Authentication Cheat Sheet: 
     expect((await agent.login(page, 'ivan', 'ivan-password')).location).toMatch(/^https:\/\/rp\.example\/cb\?code=/);
   });
 });
+
+describe('user-code throttling under concurrency (RFC 8628 §5.1)', () => {
+  it('RFC 8628 §5.1: concurrent wrong user codes get no more lookups than userCodeRateLimit', async () => {
+    const s = await startTestServer({ userCodeRateLimit: 3 });
+    try {
+      await s.user('jo', 'jo-password');
+      const agent = new Agent(s.issuer);
+      const login = await agent.follow('/device');
+      const codePage = await agent.follow(Agent.formAction(login.html, '/device/login'), {
+        form: { csrf: Agent.formValue(login.html, 'csrf')!, user_code: '', username: 'jo', password: 'jo-password' },
+      });
+      const csrf = Agent.formValue(codePage.html, 'csrf')!;
+      const guesses = ['BCDF', 'BCDG', 'BCDH', 'BCDJ', 'BCDK', 'BCDL', 'BCDM', 'BCDN', 'BCDP', 'BCDQ', 'BCDR', 'BCDS'];
+      const answers = await Promise.all(guesses.map((g) => agent.request('/device', { form: { csrf, user_code: `${g}-GHJK` } })));
+      const statuses = answers.map((a) => a.status);
+      expect(statuses.filter((st) => st === 400)).toHaveLength(3);
+      expect(statuses.filter((st) => st === 429)).toHaveLength(9);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -27,8 +27,7 @@ import {
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
 import {
-  beginLoginAttempt, loginSucceeded, recordRegistration, recordUserCodeFailure, registrationBlocked, retryAfter,
-  userCodeBlocked,
+  beginLoginAttempt, beginUserCodeAttempt, loginSucceeded, recordRegistration, registrationBlocked, retryAfter, userCodeAccepted,
 } from '../../services/rate-limit.js';
 import { readSession, SESSION_COOKIE, signIn } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
@@ -547,18 +546,18 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       req: FastifyRequest, reply: FastifyReply, live: { user: { id: string; username: string } }, csrf: string, entered: string, bound = true,
     ): Promise<DeviceVerificationResult | undefined> {
       const ctx = ctxOf(req);
-      if (await userCodeBlocked(ctx, live.user.id, req.ip)) {
+      if (await beginUserCodeAttempt(ctx, live.user.id, req.ip)) {
         reply.header('Retry-After', String(retryAfter(ctx)));
         codePage(reply, csrf, live.user.username, entered, 'Too many wrong codes. Wait a few minutes and try again.', 429);
         return undefined;
       }
       const v = bound ? await deviceVerification({ userCode: entered }, ctx) : undefined;
+      if (v?.action === 'VALID' || v?.action === 'INTERNAL_SERVER_ERROR') await userCodeAccepted(ctx, live.user.id, req.ip);
       if (v?.action === 'VALID') return v;
       if (v?.action === 'INTERNAL_SERVER_ERROR') {
         sendEngineResult(reply, v as unknown as AuthorizationResult);
         return undefined;
       }
-      await recordUserCodeFailure(ctx, live.user.id, req.ip);
       const why = v?.action === 'EXPIRED' ? 'That code has expired. Start again on your device.' : 'That code is not valid. Check it and try again.';
       codePage(reply, csrf, live.user.username, entered, why, 400);
       return undefined;
