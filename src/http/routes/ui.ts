@@ -89,7 +89,17 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   const ctxOf = contextOf ?? fixedContext(fixed!);
   const ixPath = (ctx: EngineContext, ticket: string) => `${pagesOf(ctx).base}/interaction/${ticket}`;
   const bindName = (ctx: EngineContext) => pagesOf(ctx).cookie('lk_ix');
-  const sessionName = (ctx: EngineContext) => pagesOf(ctx).cookie(SESSION_COOKIE);
+  /**
+   * OWASP Session Management (cookie prefixes), RFC 6265bis §4.1.3: over https the session cookie is `__Host-` (Secure,
+   * Path=/, no Domain: no sibling subdomain can set or overwrite it, as a tossed session cookie would be) where its path is
+   * /, else `__Secure-` (tenants and issuers under a path: their cookies are scoped to that path).
+   */
+  const sessionName = (ctx: EngineContext) => {
+    const p = pagesOf(ctx);
+    const name = p.cookie(SESSION_COOKIE);
+    if (!p.secure) return name;
+    return cookiePath(p) === '/' ? `__Host-${name}` : `__Secure-${name}`;
+  };
   const cookieOptions = (ctx: EngineContext, maxAge: number, sub = '') => ({ path: cookiePath(pagesOf(ctx), sub), secure: pagesOf(ctx).secure, maxAge });
   const binding = (ticket: string) => lk.hasher.hash(`bind:${ticket}`);
   /** OWASP Session Management: browser secrets are compared in constant time (Hasher.verify), never with !==. */
