@@ -1067,6 +1067,7 @@ export class KyselyStore implements Store {
       const db = (tx as KyselyStore).db;
       await db.updateTable('grants').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('revoked_at', 'is', null).execute();
       await db.updateTable('tokens').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('revoked_at', 'is', null).execute();
+      await db.updateTable('device_codes').set({ status: 'denied' }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('status', '=', 'approved').where('consumed_at', 'is', null).execute();
     });
   }
   async revokeClientTokens(tenantId: string, clientId: string, now: number) {

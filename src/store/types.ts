@@ -268,7 +268,10 @@ export interface GrantStore {
   revokeGrant(tenantId: string, id: string, now: number): Promise<void>;
   /** Grants of one user, newest first. */
   listGrantsOfSubject(tenantId: string, subject: string): Promise<GrantRecord[]>;
-  /** Revoke every grant and token of a user (user disabled or deleted). */
+  /**
+   * Revoke every grant and token of a user (user disabled or deleted), and deny the device codes they approved that
+   * no device has redeemed yet (RFC 8628 §3.5: its next poll is access_denied; the grant would be made only then).
+   */
   revokeSubject(tenantId: string, subject: string, now: number): Promise<void>;
   /** Revoke every grant and token issued to a client (client deleted, RFC 7592 §2.3). */
   revokeClientTokens(tenantId: string, clientId: string, now: number): Promise<void>;

@@ -43,16 +43,16 @@ describe('a disabled or deleted user gets no tokens from a device code approved 
     return d.device_code;
   }
 
-  it('RFC 8628 §3.5 + OWASP: a user disabled after approving a device code gets no tokens for it (invalid_grant)', async () => {
+  it('RFC 8628 §3.5 + OWASP: a user disabled after approving a device code gets no tokens for it (access_denied)', async () => {
     const code = await approved('dora');
     await setDisabled(s.ctx, subs.dora!, true);
-    await expect(poll(code)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(poll(code)).rejects.toMatchObject({ error: 'access_denied' });
   });
 
-  it('RFC 8628 §3.5 + OWASP: a user deleted after approving a device code gets no tokens for it (invalid_grant)', async () => {
+  it('RFC 8628 §3.5 + OWASP: a user deleted after approving a device code gets no tokens for it (access_denied)', async () => {
     const code = await approved('eli');
     await deleteUser(s.ctx, subs.eli!);
-    await expect(poll(code)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(poll(code)).rejects.toMatchObject({ error: 'access_denied' });
   });
 
   it('RFC 8628 §3.5: an enabled user\'s approved device code still yields tokens', async () => {

@@ -4,7 +4,7 @@ import { OAuthError } from '../errors.js';
 import { checkSubset, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
 import { issueUserTokens } from './issue.js';
-import { accountGone, liveHostAccount } from '../accounts.js';
+import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
 
 /**
@@ -39,12 +39,6 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   const outcome = await ctx.store.transaction(async (tx) => {
     const won = await tx.consumeDeviceCode(ctx.tenant.id, hash, now);
     if (!won || !won.subject) return undefined;
-    // The grant is made only now, so disabling or deleting the user (which revokes the grants they hold) cannot have
-    // reached it: a user disabled or deleted since approving gets nothing (the same invalid_grant as library mode).
-    if (!ctx.accounts) {
-      const user = await tx.findUserById(ctx.tenant.id, won.subject);
-      if (!user || user.disabled) throw accountGone();
-    }
     const d = won.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string };
     const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
     await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: client.clientId, subject: won.subject, scope: won.scope, createdAt: now, revokedAt: null, data: { grantType: 'device_code' } });
