@@ -75,7 +75,8 @@ export async function accountInTransaction(
  * findAccount reports the same way) gets no more tokens: invalid_grant, as oidc-provider and Keycloak answer.
  * Looked up before the store transaction (see prefetchAccount), and passed to it for the ID token's claims. With
  * the tenant's users table there is nothing to look up here: deleting or disabling a user revokes their grants in
- * the same transaction, which each grant's own revocation check sees.
+ * the same transaction, which each grant's own revocation check sees (and denies the device codes they approved
+ * but no device has redeemed yet: their grant is made only at the poll).
  */
 export async function liveHostAccount(ctx: Pick<EngineContext, 'accounts' | 'tenant' | 'store'>, sub: string | null | undefined): Promise<PrefetchedAccount | undefined> {
   const prefetched = await prefetchAccount(ctx, sub, true);

@@ -2,7 +2,7 @@ import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { Result } from '../engine/result.js';
 import { tokenFail, tokenIssue, type TokenAction, type TokenResult } from '../engine/token/index.js';
-import { clearAccountFailures, loginBlocked, recordLoginFailure, retryAfter } from './rate-limit.js';
+import { beginLoginAttempt, loginSucceeded, retryAfter } from './rate-limit.js';
 import { verifyCredentials } from './accounts.js';
 
 /**
@@ -14,16 +14,15 @@ export async function completePasswordGrant(ctx: EngineContext, r: TokenResult, 
   const ticket = r.ticket!;
   const username = r.username!;
   try {
-    if (await loginBlocked(ctx, username, ip)) {
+    if (await beginLoginAttempt(ctx, username, ip)) {
       return tokenFail({ ticket, reason: 'RATE_LIMITED', retryAfter: retryAfter(ctx) }, ctx);
     }
     const { account: user } = await verifyCredentials(ctx, username, r.password!);
     if (!user) {
-      await recordLoginFailure(ctx, username, ip);
       ctx.log?.info({ event: 'password_grant_failure', tenant: ctx.tenant.id, client: r.clientId }, 'password grant: wrong credentials');
       return tokenFail({ ticket, reason: 'INVALID_CREDENTIALS' }, ctx);
     }
-    await clearAccountFailures(ctx, username, ip);
+    await loginSucceeded(ctx, username, ip);
     return tokenIssue({ ticket, subject: user.id, authTime: nowSeconds(ctx), amr: ['pwd'] }, ctx);
   } catch (e) {
     ctx.log?.error({ err: e }, 'password grant: credentials check failed');

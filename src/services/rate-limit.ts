@@ -16,6 +16,7 @@ function window(ctx: EngineContext): { start: number; end: number } {
   return { start, end: start + w };
 }
 
+/** @deprecated check-then-record races under concurrency: use beginLoginAttempt / loginSucceeded. */
 export async function loginBlocked(ctx: EngineContext, username: string, ip: string): Promise<boolean> {
   const { start } = window(ctx);
   const s = ctx.tenant.settings;
@@ -32,6 +33,33 @@ export async function clearAccountFailures(ctx: EngineContext, username: string,
   await ctx.store.reset(keys(ctx, username, ip)[0]);
 }
 
+/**
+ * The race-free form of loginBlocked + recordLoginFailure: count this attempt BEFORE the password is checked, and
+ * refuse it (true) when it is over a limit. Checking a count first and recording the failure only after the slow
+ * argon2 verification let any number of concurrent guesses through, each having seen the count from before the others
+ * (OWASP Authentication Cheat Sheet, account lockout: the limit must bound the guesses). The account counter is
+ * cleared on success (loginSucceeded), as before; the address counter counts attempts, and its successes are counted
+ * apart (`ipok`) and subtracted, so that many users signing in from one address still only spend failures.
+ */
+export async function beginLoginAttempt(ctx: EngineContext, username: string, ip: string): Promise<boolean> {
+  const { start, end } = window(ctx);
+  const s = ctx.tenant.settings;
+  const [acct, addr] = keys(ctx, username, ip);
+  // The address first: an address over its limit spends none of an account's attempts (it cannot lock accounts).
+  const addrAttempts = await ctx.store.hit(addr, start, end);
+  const addrSuccesses = await ctx.store.count(`${addr}:ok`, start);
+  if (addrAttempts - addrSuccesses > (s.loginRateLimitPerIp ?? s.loginRateLimit)) return true;
+  return (await ctx.store.hit(acct, start, end)) > s.loginRateLimit;
+}
+
+/** After beginLoginAttempt, a right password: the account's failures are forgotten, the address's attempt was no failure. */
+export async function loginSucceeded(ctx: EngineContext, username: string, ip: string): Promise<void> {
+  const { start, end } = window(ctx);
+  const [acct, addr] = keys(ctx, username, ip);
+  await ctx.store.reset(acct);
+  await ctx.store.hit(`${addr}:ok`, start, end);
+}
+
 /** Seconds until the current window ends, for Retry-After. */
 export function retryAfter(ctx: EngineContext): number {
   return window(ctx).end - nowSeconds(ctx);
@@ -42,6 +70,7 @@ function userCodeKeys(ctx: EngineContext, subject: string, ip: string): [string,
   return [`usercode:user:${ctx.tenant.id}:${subject}`, `usercode:ip:${ctx.tenant.id}:${ip}`];
 }
 
+/** @deprecated check-then-record races under concurrency: use beginUserCodeAttempt / userCodeAccepted. */
 export async function userCodeBlocked(ctx: EngineContext, subject: string, ip: string): Promise<boolean> {
   const { start } = window(ctx);
   const limit = ctx.tenant.settings.userCodeRateLimit ?? 10;
@@ -52,6 +81,29 @@ export async function userCodeBlocked(ctx: EngineContext, subject: string, ip: s
 export async function recordUserCodeFailure(ctx: EngineContext, subject: string, ip: string): Promise<void> {
   const { start, end } = window(ctx);
   for (const k of userCodeKeys(ctx, subject, ip)) await ctx.store.hit(k, start, end);
+}
+
+/**
+ * RFC 8628 §5.1, race-free: count this user-code attempt BEFORE the code is looked up, and refuse it (true) when the
+ * user or the address is over userCodeRateLimit. Checking first and recording the wrong code after the lookup let
+ * concurrent guesses all pass (the same flaw as beginLoginAttempt's). A code found valid is forgiven
+ * (userCodeAccepted), so only wrong codes spend the limit.
+ */
+export async function beginUserCodeAttempt(ctx: EngineContext, subject: string, ip: string): Promise<boolean> {
+  const { start, end } = window(ctx);
+  const limit = ctx.tenant.settings.userCodeRateLimit ?? 10;
+  let blocked = false;
+  for (const k of userCodeKeys(ctx, subject, ip)) {
+    const attempts = await ctx.store.hit(k, start, end);
+    if (attempts - (await ctx.store.count(`${k}:ok`, start)) > limit) blocked = true;
+  }
+  return blocked;
+}
+
+/** After beginUserCodeAttempt, a code that was not a wrong one: it does not count against the limit. */
+export async function userCodeAccepted(ctx: EngineContext, subject: string, ip: string): Promise<void> {
+  const { start, end } = window(ctx);
+  for (const k of userCodeKeys(ctx, subject, ip)) await ctx.store.hit(`${k}:ok`, start, end);
 }
 
 /** prompt=create: accounts created per address in the login window (the same limit as failed logins). */

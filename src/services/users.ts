@@ -194,7 +194,9 @@ export async function listUserSessions(ctx: EngineContext, sub: string): Promise
 /** How a browser session came to end, as its `logout` audit event records it (docs/audit.md). */
 export type SessionEndCause =
   | { method: 'rp_initiated'; clientId?: string | null; ip?: string }
-  | { method: 'session_end'; source: 'admin_api' | 'cli'; ip?: string };
+  | { method: 'session_end'; source: 'admin_api' | 'cli'; ip?: string }
+  /** Another user signed in in the browser that held this session (ui/session.ts signIn). */
+  | { method: 'signed_in_again'; ip?: string };
 
 /**
  * End a browser session as a logout does (performLogout: its non-offline grants revoked, its clients' notifications
@@ -214,7 +216,7 @@ export async function endBrowserSession(
   }
   const outcome = await performLogout(ctx, sid);
   if (outcome.ended) {
-    const detail = cause.method === 'rp_initiated' ? { method: cause.method, sid } : { method: cause.method, sid, source: cause.source };
+    const detail = cause.method === 'session_end' ? { method: cause.method, sid, source: cause.source } : { method: cause.method, sid };
     const clientId = cause.method === 'rp_initiated' ? cause.clientId || null : null;
     audit.record({ tenantId: ctx.tenant.id, type: 'logout', clientId, subject: outcome.subject ?? null, ip: cause.ip ?? null, detail });
   }

@@ -818,6 +818,17 @@ export class KyselyStore implements Store {
     const r = await this.db.updateTable('sessions').set({ ended_at: now }).where('tenant_id', '=', tenantId).where('sid', '=', sid).where('ended_at', 'is', null).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
+  async renewSession(tenantId: string, hash: string, next: Pick<SessionRecord, 'hash' | 'authTime' | 'acr' | 'lastSeenAt' | 'expiresAt' | 'data'>) {
+    const r = await this.db
+      .updateTable('sessions')
+      .set({ hash: next.hash, auth_time: next.authTime, acr: next.acr, last_seen_at: next.lastSeenAt, expires_at: next.expiresAt, data: j(next.data) })
+      .where('tenant_id', '=', tenantId)
+      .where('hash', '=', hash)
+      .where('ended_at', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+    return r && toSession(r as SessionRow);
+  }
 
   // back-channel logout deliveries
   async insertDelivery(d: LogoutDeliveryRecord) {
@@ -1056,6 +1067,7 @@ export class KyselyStore implements Store {
       const db = (tx as KyselyStore).db;
       await db.updateTable('grants').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('revoked_at', 'is', null).execute();
       await db.updateTable('tokens').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('revoked_at', 'is', null).execute();
+      await db.updateTable('device_codes').set({ status: 'denied' }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('status', '=', 'approved').where('consumed_at', 'is', null).execute();
     });
   }
   async revokeClientTokens(tenantId: string, clientId: string, now: number) {

@@ -268,7 +268,10 @@ export interface GrantStore {
   revokeGrant(tenantId: string, id: string, now: number): Promise<void>;
   /** Grants of one user, newest first. */
   listGrantsOfSubject(tenantId: string, subject: string): Promise<GrantRecord[]>;
-  /** Revoke every grant and token of a user (user disabled or deleted). */
+  /**
+   * Revoke every grant and token of a user (user disabled or deleted), and deny the device codes they approved that
+   * no device has redeemed yet (RFC 8628 §3.5: its next poll is access_denied; the grant would be made only then).
+   */
   revokeSubject(tenantId: string, subject: string, now: number): Promise<void>;
   /** Revoke every grant and token issued to a client (client deleted, RFC 7592 §2.3). */
   revokeClientTokens(tenantId: string, clientId: string, now: number): Promise<void>;
@@ -342,6 +345,17 @@ export interface SessionStore {
   listSessionsBySubject(tenantId: string, subject: string, now: number): Promise<SessionRecord[]>;
   /** End by sid; returns whether a live session was ended (exactly once). */
   endSessionBySid(tenantId: string, sid: string, now: number): Promise<boolean>;
+  /**
+   * A new authentication in a live session: its cookie hash (the session id) is replaced by `next.hash`, and its
+   * authentication fields and lifetime renewed, keeping its sid; atomically, only while it is live (not ended).
+   * Returns the session as it now is, or undefined when there was no such live session. OWASP Session Management:
+   * the session id is renewed on every authentication, so a value known before it is worth nothing after it.
+   */
+  renewSession(
+    tenantId: string,
+    hash: string,
+    next: Pick<SessionRecord, 'hash' | 'authTime' | 'acr' | 'lastSeenAt' | 'expiresAt' | 'data'>,
+  ): Promise<SessionRecord | undefined>;
 }
 
 /** A back-channel logout token waiting to be delivered (OIDC Back-Channel Logout 1.0 §2.5, with retries). */

@@ -44,3 +44,38 @@ export async function endSession(ctx: EngineContext, cookie: string | undefined)
   if (!cookie || cookie.length > 100) return;
   await ctx.store.endSession(ctx.tenant.id, ctx.hasher.hash(cookie), nowSeconds(ctx));
 }
+
+/**
+ * A successful sign-in in a browser that may already hold a session (prompt=login, max_age, select_account, another
+ * user). OWASP Session Management: the session id is renewed on every authentication, and the value the browser
+ * presented before it must stop working, so that a copy of it (stolen, or planted) is not a session after it.
+ * - The same user's live session is renewed in place (renewSession): a new cookie value and auth_time, the same sid,
+ *   so the clients that received tokens in it stay in it and a later logout still ends all of them.
+ * - Another user's live session is not carried over: `replacedSid` names it, for the caller to end as a logout
+ *   (its grants revoked, its clients told), since this browser no longer holds it.
+ * - Otherwise a fresh session (createSession).
+ */
+export async function signIn(
+  ctx: EngineContext,
+  presented: string | undefined,
+  subject: string,
+  opts: { acr?: string; amr?: string[] } = {},
+): Promise<{ cookie: string; session: SessionRecord; replacedSid?: string }> {
+  const now = nowSeconds(ctx);
+  const prior = presented && presented.length <= 100 ? await ctx.store.findSession(ctx.tenant.id, ctx.hasher.hash(presented)) : undefined;
+  const live = prior !== undefined && prior.endedAt === null && prior.expiresAt > now && now - prior.lastSeenAt <= ctx.tenant.settings.sessionIdleTtl;
+  if (live && prior.subject === subject) {
+    const cookie = newHandle(ctx.random);
+    const session = await ctx.store.renewSession(ctx.tenant.id, prior.hash, {
+      hash: ctx.hasher.hash(cookie),
+      authTime: now,
+      acr: opts.acr ?? null,
+      lastSeenAt: now,
+      expiresAt: now + ctx.tenant.settings.sessionTtl,
+      data: { ...prior.data, amr: opts.amr ?? ['pwd'] },
+    });
+    if (session) return { cookie, session };
+  }
+  const created = await createSession(ctx, subject, opts);
+  return live && prior.subject !== subject ? { ...created, replacedSid: prior.sid } : created;
+}

@@ -31,6 +31,10 @@ export class Agent {
     return [...this.jar.keys()];
   }
 
+  cookieValue(name: string): string | undefined {
+    return this.jar.get(name)?.value;
+  }
+
   dropCookie(name: string): void {
     this.jar.delete(name);
   }

@@ -133,6 +133,19 @@ describe(`store contract, clients (${backend})`, () => {
     expect(await store.listSessionsBySubject(A, 'bob', NOW)).toHaveLength(1);
   });
 
+  it('OWASP session management: renewSession replaces a live session\'s id (hash), keeps its sid, and never revives an ended one', async () => {
+    const s1 = session(A, 'carol', NOW);
+    await store.insertSession(s1);
+    const next = { hash: `${s1.hash}-renewed`, authTime: NOW + 10, acr: 'urn:x', lastSeenAt: NOW + 10, expiresAt: NOW + 1000, data: { amr: ['pwd'] } };
+    expect(await store.renewSession(B, s1.hash, next)).toBeUndefined(); // another tenant's
+    const renewed = await store.renewSession(A, s1.hash, next);
+    expect(renewed).toMatchObject({ sid: s1.sid, subject: 'carol', hash: next.hash, authTime: NOW + 10, acr: 'urn:x', expiresAt: NOW + 1000, endedAt: null });
+    expect(await store.findSession(A, s1.hash)).toBeUndefined();
+    expect((await store.findSession(A, next.hash))!.sid).toBe(s1.sid);
+    expect(await store.endSessionBySid(A, s1.sid, NOW + 20)).toBe(true);
+    expect(await store.renewSession(A, next.hash, { ...next, hash: `${s1.hash}-again` })).toBeUndefined();
+  });
+
   it('client credential fields round-trip through the client record', async () => {
     const c: ClientRecord = {
       tenantId: A, clientId: 'c', secretHash: 'h', createdAt: NOW, redirectUris: [], grantTypes: ['client_credentials'], responseTypes: [],

@@ -27,10 +27,9 @@ import {
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
 import {
-  clearAccountFailures, loginBlocked, recordLoginFailure, recordRegistration, recordUserCodeFailure, registrationBlocked, retryAfter,
-  userCodeBlocked,
+  beginLoginAttempt, beginUserCodeAttempt, loginSucceeded, recordRegistration, registrationBlocked, retryAfter, userCodeAccepted,
 } from '../../services/rate-limit.js';
-import { createSession, readSession, SESSION_COOKIE } from '../../ui/session.js';
+import { readSession, SESSION_COOKIE, signIn } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
 import { subjectFor } from '../../engine/subject.js';
 import { clientBranding } from '../../ui/html.js';
@@ -90,12 +89,25 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   const ctxOf = contextOf ?? fixedContext(fixed!);
   const ixPath = (ctx: EngineContext, ticket: string) => `${pagesOf(ctx).base}/interaction/${ticket}`;
   const bindName = (ctx: EngineContext) => pagesOf(ctx).cookie('lk_ix');
-  const sessionName = (ctx: EngineContext) => pagesOf(ctx).cookie(SESSION_COOKIE);
+  /**
+   * OWASP Session Management (cookie prefixes), RFC 6265bis §4.1.3: over https the session cookie is `__Host-` (Secure,
+   * Path=/, no Domain: no sibling subdomain can set or overwrite it, as a tossed session cookie would be) where its path is
+   * /, else `__Secure-` (tenants and issuers under a path: their cookies are scoped to that path).
+   */
+  const sessionName = (ctx: EngineContext) => {
+    const p = pagesOf(ctx);
+    const name = p.cookie(SESSION_COOKIE);
+    if (!p.secure) return name;
+    return cookiePath(p) === '/' ? `__Host-${name}` : `__Secure-${name}`;
+  };
   const cookieOptions = (ctx: EngineContext, maxAge: number, sub = '') => ({ path: cookiePath(pagesOf(ctx), sub), secure: pagesOf(ctx).secure, maxAge });
   const binding = (ticket: string) => lk.hasher.hash(`bind:${ticket}`);
+  /** OWASP Session Management: browser secrets are compared in constant time (Hasher.verify), never with !==. */
+  const bindingOk = (ticket: string, presented: string | undefined) => lk.hasher.verify(`bind:${ticket}`, presented ?? '');
   // Where the pages (and their stylesheet) are served: the page template links it there (ui/html.ts layout).
   const pageBase = (reply: FastifyReply) => pagesOf(ctxOf(reply.request)).base;
   const csrfFor = (ticket: string) => lk.hasher.hash(`csrf:${ticket}`);
+  const csrfOk = (ticket: string, presented: string | null) => lk.hasher.verify(`csrf:${ticket}`, presented ?? '');
   /**
    * Logout confirmation tickets live in the ticket table under their own hash prefix (as the password grant's do), so
    * the authorization steps (the Core API's issue and fail) can never find one.
@@ -201,7 +213,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       again(400, 'Enter your username and password.', username);
       return undefined;
     }
-    if (await loginBlocked(ctx, username, req.ip)) {
+    if (await beginLoginAttempt(ctx, username, req.ip)) {
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.locked', ip: req.ip, detail: { username } });
       lk.metrics.loginRateLimited.inc();
       reply.header('Retry-After', String(retryAfter(ctx)));
@@ -211,19 +223,31 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // The tenant's users (argon2id, same timing for unknown users), or an embedding application's accounts.
     const { account: user, knownSubject } = await verifyCredentials(ctx, username, password);
     if (!user) {
-      await recordLoginFailure(ctx, username, req.ip);
       lk.metrics.loginFailures.inc();
       req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: knownSubject ?? null, ip: req.ip, detail: { username } });
       again(401, 'Wrong username or password.', username);
       return undefined;
     }
-    await clearAccountFailures(ctx, username, req.ip);
-    const { cookie } = await createSession(ctx, user.id);
-    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
+    await loginSucceeded(ctx, username, req.ip);
+    await startSession(req, reply, user.id);
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
     lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username } });
     return user;
+  }
+
+  /**
+   * The session cookie for a user who just authenticated (ui/session.ts signIn: a new session id every time, the
+   * browser's previous one void). A session of another user this browser held ends as a logout does.
+   */
+  async function startSession(req: FastifyRequest, reply: FastifyReply, subject: string): Promise<void> {
+    const ctx = ctxOf(req);
+    const { cookie, replacedSid } = await signIn(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)], subject);
+    if (replacedSid !== undefined) {
+      const outcome = await endBrowserSession(ctx, lk.audit, replacedSid, { method: 'signed_in_again', ip: req.ip });
+      await lk.backchannel.deliver(outcome.backchannel);
+    }
+    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
   }
 
   /** The ticket of an interaction URL, only in the browser that started it (binding cookie) and with a CSRF token on POST. */
@@ -236,12 +260,12 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return undefined;
     }
     const cookies = parseCookies(req.headers.cookie);
-    if (cookies[bindName(ctx)] !== binding(ticket)) {
+    if (!bindingOk(ticket, cookies[bindName(ctx)])) {
       htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Sign-in not allowed', 'This sign-in request was started in another browser. Go back to the application and start again.'));
       return undefined;
     }
     const form = new URLSearchParams(post && typeof req.body === 'string' ? req.body : '');
-    if (post && form.get('csrf') !== csrfFor(ticket)) {
+    if (post && !csrfOk(ticket, form.get('csrf'))) {
       htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
       return undefined;
     }
@@ -374,8 +398,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         if (e instanceof UserInputError) return again(400, e.message.replace(/^claims\./, ''));
         throw e;
       }
-      const { cookie } = await createSession(ctx, user.id);
-      reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
+      await startSession(req, reply, user.id);
       const tkHash = ctx.hasher.hash(ticket);
       const tk = await ctx.store.findTicket(ctx.tenant.id, tkHash);
       await ctx.store.updateTicketData(ctx.tenant.id, tkHash, { ...tk!.data, loggedIn: true });
@@ -448,7 +471,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const ctx = ctxOf(req);
       const ticket = (req.params as { ticket: string }).ticket;
       const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
-      if (ticket.length > 100 || form.get('csrf') !== ctx.hasher.hash(`logout-csrf:${ticket}`)) {
+      if (ticket.length > 100 || !ctx.hasher.verify(`logout-csrf:${ticket}`, form.get('csrf') ?? '')) {
         return htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
       }
       const t = await ctx.store.consumeTicket(ctx.tenant.id, logoutTicketHash(ctx, ticket), nowSeconds(ctx));
@@ -489,6 +512,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // enters the code (rate-limited, §5.1), sees which client asks for what, and approves or denies (§5.4).
     const DEVICE_COOKIE = (ctx: EngineContext) => pagesOf(ctx).cookie('lk_dev');
     const deviceCsrfOf = (v: string) => lk.hasher.hash(`csrf:device:${v}`);
+    const deviceCsrfOk = (v: string, presented: string | null) => lk.hasher.verify(`csrf:device:${v}`, presented ?? '');
     /** CSRF for the /device forms: the keyed hash of a random per-browser cookie (set when missing). */
     const deviceCsrf = (req: FastifyRequest, reply: FastifyReply): string => {
       const ctx = ctxOf(req);
@@ -503,7 +527,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const ctx = ctxOf(req);
       const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
       const v = parseCookies(req.headers.cookie)[DEVICE_COOKIE(ctx)];
-      if (!v || form.get('csrf') !== deviceCsrfOf(v)) {
+      if (!v || !deviceCsrfOk(v, form.get('csrf'))) {
         htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
         return undefined;
       }
@@ -532,18 +556,18 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       req: FastifyRequest, reply: FastifyReply, live: { user: { id: string; username: string } }, csrf: string, entered: string, bound = true,
     ): Promise<DeviceVerificationResult | undefined> {
       const ctx = ctxOf(req);
-      if (await userCodeBlocked(ctx, live.user.id, req.ip)) {
+      if (await beginUserCodeAttempt(ctx, live.user.id, req.ip)) {
         reply.header('Retry-After', String(retryAfter(ctx)));
         codePage(reply, csrf, live.user.username, entered, 'Too many wrong codes. Wait a few minutes and try again.', 429);
         return undefined;
       }
       const v = bound ? await deviceVerification({ userCode: entered }, ctx) : undefined;
+      if (v?.action === 'VALID' || v?.action === 'INTERNAL_SERVER_ERROR') await userCodeAccepted(ctx, live.user.id, req.ip);
       if (v?.action === 'VALID') return v;
       if (v?.action === 'INTERNAL_SERVER_ERROR') {
         sendEngineResult(reply, v as unknown as AuthorizationResult);
         return undefined;
       }
-      await recordUserCodeFailure(ctx, live.user.id, req.ip);
       const why = v?.action === 'EXPIRED' ? 'That code has expired. Start again on your device.' : 'That code is not valid. Check it and try again.';
       codePage(reply, csrf, live.user.username, entered, why, 400);
       return undefined;

@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../helpers/agent.js';
+import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
+
+const CB = 'https://rp.example/cb';
+const ISSUER = 'https://login.example';
+
+/**
+ * Behind a TLS-terminating proxy: the issuer is https, the server itself speaks plain HTTP (the test talks to it
+ * directly). Cookie attributes follow the issuer, never the request.
+ */
+describe('the session cookie over https (OWASP Session Management Cheat Sheet: cookies)', () => {
+  let s: TestServer;
+  let clientId: string;
+  let local: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    s = await startTestServer({ port, issuer: ISSUER });
+    local = `http://127.0.0.1:${port}`;
+    clientId = (await s.client({ redirect_uris: [CB], skip_consent: true })).clientId;
+    await s.user('kim', 'kim-password');
+  });
+  afterAll(() => s.close());
+
+  const authPath = (extra: Record<string, string> = {}) =>
+    `/oauth/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'x', ...extra })}`;
+  const local_ = (u: string) => local + new URL(u, ISSUER).pathname + new URL(u, ISSUER).search;
+
+  /** Sign in; the session cookie's Set-Cookie line. */
+  async function signIn(): Promise<string> {
+    const agent = new Agent(local);
+    const start = await agent.request(authPath());
+    expect(start.status).toBe(303);
+    const page = await agent.request(local_(start.rawLocation!));
+    const r = await agent.request(local_(Agent.formAction(page.html, '/login')), {
+      form: { csrf: Agent.formValue(page.html, 'csrf')!, username: 'kim', password: 'kim-password' },
+    });
+    expect(r.status).toBe(303);
+    return r.headers.getSetCookie().find((c) => /lk_session=/.test(c))!;
+  }
+
+  it('OWASP session management: over https the session cookie is __Host-: Secure, HttpOnly, SameSite=Lax, Path=/, no Domain', async () => {
+    const set = await signIn();
+    expect(set).toMatch(/^__Host-lk_session=[A-Za-z0-9_-]{43};/);
+    const attrs = set.split(';').map((a) => a.trim().toLowerCase());
+    expect(attrs).toEqual(expect.arrayContaining(['secure', 'httponly', 'samesite=lax', 'path=/']));
+    expect(attrs.some((a) => a.startsWith('domain='))).toBe(false);
+  });
+
+  it('OWASP session management: a same-named cookie without the prefix (as a sibling subdomain could set) is not a session', async () => {
+    const value = (await signIn()).split(';')[0]!.split('=')[1]!;
+    const withPrefix = await fetch(local + authPath({ prompt: 'none' }), { headers: { cookie: `__Host-lk_session=${value}` }, redirect: 'manual' });
+    expect(new URL(withPrefix.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+    const tossed = await fetch(local + authPath({ prompt: 'none' }), { headers: { cookie: `lk_session=${value}` }, redirect: 'manual' });
+    expect(new URL(tossed.headers.get('location')!).searchParams.get('error')).toBe('login_required');
+  });
+});
