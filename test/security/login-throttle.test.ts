@@ -72,8 +72,11 @@ describe('user-code throttling under concurrency (RFC 8628 §5.1)', () => {
       const guesses = ['BCDF', 'BCDG', 'BCDH', 'BCDJ', 'BCDK', 'BCDL', 'BCDM', 'BCDN', 'BCDP', 'BCDQ', 'BCDR', 'BCDS'];
       const answers = await Promise.all(guesses.map((g) => agent.request('/device', { form: { csrf, user_code: `${g}-GHJK` } })));
       const statuses = answers.map((a) => a.status);
-      expect(statuses.filter((st) => st === 400)).toHaveLength(3);
-      expect(statuses.filter((st) => st === 429)).toHaveLength(9);
+      // At most userCodeRateLimit codes are looked up. Each attempt counts against the user and the address, and
+      // concurrent attempts may reach the two counters in different orders, so fewer may pass; never more.
+      const looked = statuses.filter((st) => st === 400).length;
+      expect(looked).toBeLessThanOrEqual(3);
+      expect(statuses.filter((st) => st === 429)).toHaveLength(12 - looked);
     } finally {
       await s.close();
     }
