@@ -16,30 +16,13 @@ function window(ctx: EngineContext): { start: number; end: number } {
   return { start, end: start + w };
 }
 
-/** @deprecated check-then-record races under concurrency: use beginLoginAttempt / loginSucceeded. */
-export async function loginBlocked(ctx: EngineContext, username: string, ip: string): Promise<boolean> {
-  const { start } = window(ctx);
-  const s = ctx.tenant.settings;
-  const [acct, addr] = await Promise.all(keys(ctx, username, ip).map((k) => ctx.store.count(k, start)));
-  return acct! >= s.loginRateLimit || addr! >= (s.loginRateLimitPerIp ?? s.loginRateLimit);
-}
-
-export async function recordLoginFailure(ctx: EngineContext, username: string, ip: string): Promise<void> {
-  const { start, end } = window(ctx);
-  for (const k of keys(ctx, username, ip)) await ctx.store.hit(k, start, end);
-}
-
-export async function clearAccountFailures(ctx: EngineContext, username: string, ip: string): Promise<void> {
-  await ctx.store.reset(keys(ctx, username, ip)[0]);
-}
-
 /**
- * The race-free form of loginBlocked + recordLoginFailure: count this attempt BEFORE the password is checked, and
- * refuse it (true) when it is over a limit. Checking a count first and recording the failure only after the slow
- * argon2 verification let any number of concurrent guesses through, each having seen the count from before the others
- * (OWASP Authentication Cheat Sheet, account lockout: the limit must bound the guesses). The account counter is
- * cleared on success (loginSucceeded), as before; the address counter counts attempts, and its successes are counted
- * apart (`ipok`) and subtracted, so that many users signing in from one address still only spend failures.
+ * Count this sign-in attempt BEFORE the password is checked, and refuse it (true) when it is over a limit. Checking
+ * a count first and recording the failure only after the slow argon2 verification let any number of concurrent
+ * guesses through, each having seen the count from before the others (OWASP Authentication Cheat Sheet, account
+ * lockout: the limit must bound the guesses). The account counter is cleared on success (loginSucceeded); the
+ * address counter counts attempts, and its successes are counted apart (`:ok`) and subtracted, so that many users
+ * signing in from one address still only spend failures.
  */
 export async function beginLoginAttempt(ctx: EngineContext, username: string, ip: string): Promise<boolean> {
   const { start, end } = window(ctx);
@@ -70,23 +53,10 @@ function userCodeKeys(ctx: EngineContext, subject: string, ip: string): [string,
   return [`usercode:user:${ctx.tenant.id}:${subject}`, `usercode:ip:${ctx.tenant.id}:${ip}`];
 }
 
-/** @deprecated check-then-record races under concurrency: use beginUserCodeAttempt / userCodeAccepted. */
-export async function userCodeBlocked(ctx: EngineContext, subject: string, ip: string): Promise<boolean> {
-  const { start } = window(ctx);
-  const limit = ctx.tenant.settings.userCodeRateLimit ?? 10;
-  const counts = await Promise.all(userCodeKeys(ctx, subject, ip).map((k) => ctx.store.count(k, start)));
-  return counts.some((c) => c >= limit);
-}
-
-export async function recordUserCodeFailure(ctx: EngineContext, subject: string, ip: string): Promise<void> {
-  const { start, end } = window(ctx);
-  for (const k of userCodeKeys(ctx, subject, ip)) await ctx.store.hit(k, start, end);
-}
-
 /**
  * RFC 8628 §5.1, race-free: count this user-code attempt BEFORE the code is looked up, and refuse it (true) when the
  * user or the address is over userCodeRateLimit. Checking first and recording the wrong code after the lookup let
- * concurrent guesses all pass (the same flaw as beginLoginAttempt's). A code found valid is forgiven
+ * concurrent guesses all pass. A code found valid is forgiven
  * (userCodeAccepted), so only wrong codes spend the limit.
  */
 export async function beginUserCodeAttempt(ctx: EngineContext, subject: string, ip: string): Promise<boolean> {
