@@ -5,17 +5,23 @@ import { newHandle } from '../tokens/handles.js';
 
 export const SESSION_COOKIE = 'lk_session';
 
-/** The live browser session behind a cookie value: not ended, within absolute and idle lifetimes, user enabled. */
-export async function readSession(ctx: EngineContext, cookie: string | undefined): Promise<{ session: SessionRecord; user: Account } | undefined> {
+/** The session behind a cookie value, if it is live: not ended, within its absolute and idle lifetimes. */
+async function liveSession(ctx: EngineContext, cookie: string | undefined, now: number): Promise<SessionRecord | undefined> {
   if (!cookie || cookie.length > 100) return undefined;
-  const hash = ctx.hasher.hash(cookie);
-  const session = await ctx.store.findSession(ctx.tenant.id, hash);
-  const now = nowSeconds(ctx);
+  const session = await ctx.store.findSession(ctx.tenant.id, ctx.hasher.hash(cookie));
   if (!session || session.endedAt !== null || session.expiresAt <= now) return undefined;
   if (now - session.lastSeenAt > ctx.tenant.settings.sessionIdleTtl) return undefined;
+  return session;
+}
+
+/** The live browser session behind a cookie value (liveSession), its user enabled. */
+export async function readSession(ctx: EngineContext, cookie: string | undefined): Promise<{ session: SessionRecord; user: Account } | undefined> {
+  const now = nowSeconds(ctx);
+  const session = await liveSession(ctx, cookie, now);
+  if (!session) return undefined;
   const user = await findAccount(ctx, ctx.store, session.subject);
   if (!user || user.disabled) return undefined;
-  if (now - session.lastSeenAt > 60) await ctx.store.touchSession(ctx.tenant.id, hash, now);
+  if (now - session.lastSeenAt > 60) await ctx.store.touchSession(ctx.tenant.id, session.hash, now);
   return { session, user };
 }
 
@@ -62,9 +68,8 @@ export async function signIn(
   opts: { acr?: string; amr?: string[] } = {},
 ): Promise<{ cookie: string; session: SessionRecord; replacedSid?: string }> {
   const now = nowSeconds(ctx);
-  const prior = presented && presented.length <= 100 ? await ctx.store.findSession(ctx.tenant.id, ctx.hasher.hash(presented)) : undefined;
-  const live = prior !== undefined && prior.endedAt === null && prior.expiresAt > now && now - prior.lastSeenAt <= ctx.tenant.settings.sessionIdleTtl;
-  if (live && prior.subject === subject) {
+  const prior = await liveSession(ctx, presented, now);
+  if (prior && prior.subject === subject) {
     const cookie = newHandle(ctx.random);
     const session = await ctx.store.renewSession(ctx.tenant.id, prior.hash, {
       hash: ctx.hasher.hash(cookie),
@@ -77,5 +82,5 @@ export async function signIn(
     if (session) return { cookie, session };
   }
   const created = await createSession(ctx, subject, opts);
-  return live && prior.subject !== subject ? { ...created, replacedSid: prior.sid } : created;
+  return prior && prior.subject !== subject ? { ...created, replacedSid: prior.sid } : created;
 }
