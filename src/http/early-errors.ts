@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { resultCodes } from '../engine/result-codes.js';
 import { errorPage } from '../ui/html.js';
+import { pageHeaders } from './page-headers.js';
 
 /*
  * Requests refused before any route runs: by Node's HTTP parser (a NUL or control byte in the request line or a
@@ -42,13 +43,7 @@ export function earlyAnswer(url: string, status: number, description: string, ba
   if (shape === 'page') {
     return {
       status,
-      headers: {
-        ...common,
-        'Content-Security-Policy': "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-        'X-Frame-Options': 'DENY',
-        'Referrer-Policy': 'no-referrer',
-        'content-type': 'text/html; charset=utf-8',
-      },
+      headers: { ...common, ...pageHeaders(), 'content-type': 'text/html; charset=utf-8' },
       body:
         status >= 500
           ? errorPage(base, 'Something went wrong', 'The server could not complete this request. Go back to the application and try again.')

@@ -31,6 +31,7 @@ import {
 } from '../../services/rate-limit.js';
 import { readSession, SESSION_COOKIE, signIn } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
+import { pageHeaders } from '../page-headers.js';
 import { subjectFor } from '../../engine/subject.js';
 import { clientBranding } from '../../ui/html.js';
 import { sendResult } from '../adapt.js';
@@ -39,20 +40,7 @@ import { cookiePath, fixedContext, pagesOf, type ContextOf } from '../tenant.js'
 
 /** Security headers for every HTML page (RFC 9700 §4.16 clickjacking; no referrer leaks of codes or tickets). */
 function htmlHeaders(reply: FastifyReply, formTargets: string[] = [], extra: { frames?: string[]; scriptNonce?: string } = {}): FastifyReply {
-  // Chrome applies form-action to the redirects that follow a form submission, so the client's origin is allowed.
-  const formAction = ["'self'", ...new Set(formTargets.filter(Boolean))].join(' ');
-  const frames = [...new Set((extra.frames ?? []).filter(Boolean))];
-  return reply
-    .header(
-      'Content-Security-Policy',
-      `default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'` +
-        (frames.length ? `; frame-src ${frames.join(' ')}` : '') +
-        (extra.scriptNonce ? `; script-src 'nonce-${extra.scriptNonce}'` : ''),
-    )
-    .header('X-Frame-Options', 'DENY')
-    .header('Referrer-Policy', 'no-referrer')
-    .header('Cache-Control', 'no-store')
-    .type('text/html; charset=utf-8');
+  return reply.headers(pageHeaders(formTargets, extra)).type('text/html; charset=utf-8');
 }
 
 function origin(uri: string): string {
