@@ -43,8 +43,8 @@ export function signJwt(key: SigningKey, payload: Record<string, unknown>, heade
  * Signing with the tokens of the same event-loop turn. An ES256 signature costs ~25 µs when signatures follow one
  * another but ~42 µs inside a server that runs HTTP parsing, SQLite and the engine between two of them: OpenSSL's
  * P-256 precomputed tables (~150 KB) fall out of the CPU caches. Signing a turn's tokens back to back in its check
- * phase, as the group commit and the fast path's replies already wait for, took the JWT client_credentials token
- * from ~160 to ~118 µs of server CPU (bench/README.md). A token waits at most for the rest of the current turn.
+ * phase, as the group commit and the fast path's replies already wait for, makes a JWT client_credentials token
+ * cheaper; how much depends on how many tokens one turn holds (bench/README.md, fifth round). A token waits at most for the rest of the current turn.
  * Only for callers outside a store transaction: the wait would hold the transaction's connection.
  */
 interface PendingSignature {
