@@ -4,7 +4,7 @@ import { OAuthError } from '../../src/engine/errors.js';
 import { createServiceToken } from '../../src/services/service-tokens.js';
 import { DEFAULT_TENANT } from '../../src/store/types.js';
 import { core } from '../helpers/core-api.js';
-import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const CB = 'https://rp.example/cb';
 /** RFC 6749 §4.1.2.1, §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E. */
@@ -17,7 +17,7 @@ describe('RFC 6749 §4.1.2.1, §5.2: error_description stays within its characte
   const call = (path: string, body: unknown) => core(s, DEFAULT_TENANT, path, body, token);
 
   beforeAll(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ registration: 'open' });
     token = (await createServiceToken(s.lk, { name: 'tests' })).token;
     web = await s.client({ redirect_uris: [CB], grant_types: ['authorization_code'], scope: 'openid' });
   });
@@ -53,10 +53,16 @@ describe('RFC 6749 §4.1.2.1, §5.2: error_description stays within its characte
     expect(d).toBe("Der Benutzer hat 'Nein' gew?hlt ? ?");
   });
 
-  it('a token endpoint error that quotes its input has a clean description', async () => {
-    const r = await postForm(s.url('/oauth/token'), { grant_type: 'urn:x:"ü"' }, { authorization: basic(web.clientId, web.clientSecret!) });
+  it('RFC 7591 §3.2.2: a registration error that quotes the metadata sent has a clean description', async () => {
+    const r = await fetch(s.url('/oauth/register'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_types: ['client_credentials'], resources: ['not "a" URI ü'] }),
+    });
+    const body = (await r.json()) as { error: string; error_description: string };
     expect(r.status).toBe(400);
-    expect(r.json.error).toBe('unsupported_grant_type');
-    expect(r.json.error_description).toMatch(ALLOWED);
+    expect(body.error).toBe('invalid_client_metadata');
+    expect(body.error_description).toContain('resources');
+    expect(body.error_description).toMatch(ALLOWED);
   });
 });
