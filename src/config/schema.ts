@@ -133,6 +133,7 @@ export const configSchema = z
     auditRetention: z.coerce.number().int().min(0).max(10 * 365 * 86400).default(90 * 86400),
     keyActivationDelay: z.coerce.number().int().min(0).max(7 * 86400).default(SAFE_KEY_ACTIVATION_DELAY),
     introspectionNamedClientsOnly: flag(false),
+    requireSignedRequestObject: flag(false),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -240,4 +241,6 @@ export const optionDocs: Record<keyof Config, string> = {
     `Seconds between a key rotation and the new key's first signature. The new key is in the JWKS at once; the previous key keeps signing until then, so every instance (each re-validates its keys every 30 s) and every relying party that caches the JWKS (served with max-age 300) has the new key before any token needs it. The default, ${SAFE_KEY_ACTIVATION_DELAY}, is twice the re-validation interval plus that max-age; with several processes (workers, or instances sharing a PostgreSQL database) \`serve\` warns at start about a shorter delay. 0 signs at once: right for a single process only. \`latchkey keys rotate --now\` skips the delay (a compromised key). See docs/operations.md.`,
   introspectionNamedClientsOnly:
     "RFC 7662 §4: an access token is introspected only by its own client and by the clients named in the introspection_clients of a registered resource server in its audience; anyone else gets {\"active\":false}. A token for a resource server that names none (or for the issuer alone) is then introspectable by its own client only. Off (default): resource servers that name no introspection_clients leave their tokens to any confidential client of the tenant (node-oidc-provider's and Keycloak's default). Tenants may override it (settings.introspectionNamedClientsOnly). See docs/token-services.md.",
+  requireSignedRequestObject:
+    'RFC 9101 §10.5: every authorization request must be a signed request object (request parameter, or pushed to the PAR endpoint with request): plain parameters and alg none are refused, and discovery says require_signed_request_object: true. Clients then need registered keys (jwks or jwks_uri). Clients may also require it one by one (require_signed_request_object); tenants may override it (settings.requireSignedRequestObject). See docs/authorization.md.',
 };

@@ -121,6 +121,7 @@ const wireSchema = z.object({
   subject_type: z.enum(['public', 'pairwise']).optional(),
   sector_identifier_uri: z.string().max(2000).url().optional(),
   userinfo_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
+  require_signed_request_object: z.boolean().optional(), // RFC 9101 §10.5
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -309,6 +310,19 @@ function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[]
   }
 }
 
+/**
+ * RFC 9101 §10.5: a client that requires signed request objects must be able to send one: not with
+ * request_object_signing_alg none (refused under the requirement), and not without keys to verify it with (only
+ * asymmetric algs are accepted: request-object.ts).
+ */
+function checkSignedRequestObjectMetadata(m: z.output<typeof wireSchema>): void {
+  if (m.require_signed_request_object !== true) return;
+  if (m.request_object_signing_alg === 'none') {
+    throw invalid('require_signed_request_object: true contradicts request_object_signing_alg none (RFC 9101 §10.5)');
+  }
+  if (!m.jwks && !m.jwks_uri) throw invalid('require_signed_request_object needs the client\'s keys to verify request objects with: jwks or jwks_uri');
+}
+
 export interface ValidatedMetadata {
   clientId?: string;
   clientSecret?: string;
@@ -399,6 +413,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     if (u !== undefined && u.startsWith('http://') && method === 'none') throw invalid(`${field}: a public client (token_endpoint_auth_method none) must use https; http is only for confidential clients`);
   }
   checkSubjectType(m, redirectUris, opts);
+  checkSignedRequestObjectMetadata(m);
   const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;
   const scope = m.scope === undefined ? [...defaultScope] : [...new Set(m.scope.split(' ').filter(Boolean))];
   for (const s of scope) if (!scopeToken.test(s)) throw invalid(`scope: ${JSON.stringify(s)} is not a valid scope token`);
@@ -496,6 +511,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     subjectType: m.subject_type,
     sectorIdentifierUri: m.sector_identifier_uri,
     userinfoSignedResponseAlg: m.userinfo_signed_response_alg,
+    requireSignedRequestObject: m.require_signed_request_object,
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -564,6 +580,7 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     subject_type: c.subjectType,
     sector_identifier_uri: c.sectorIdentifierUri,
     userinfo_signed_response_alg: c.userinfoSignedResponseAlg,
+    require_signed_request_object: c.requireSignedRequestObject,
   };
   // RFC 7591 §3.2.1: REQUIRED when a secret was issued; 0 = it does not expire.
   if (c.secretHash) out.client_secret_expires_at = 0;

@@ -49,6 +49,8 @@ export interface TenantSettings {
   dpopProofWindow?: number;
   /** RFC 7662 §4: only a token's own client and the introspection_clients its resource servers name may introspect it. */
   introspectionNamedClientsOnly?: boolean;
+  /** RFC 9101 §10.5: every client's authorization requests must be signed request objects (server metadata require_signed_request_object). */
+  requireSignedRequestObject?: boolean;
 }
 
 export interface EngineContext {

@@ -97,8 +97,11 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
     // OIDC Discovery §3 defaults this to true, so it is always said: by-reference fetching is off unless enabled.
     doc.request_uri_parameter_supported = settings.allowRemoteRequestUri ?? false;
     if (settings.allowRemoteRequestUri) doc.require_request_uri_registration = true;
-    // 'none' is accepted only from clients that registered request_object_signing_alg "none".
-    doc.request_object_signing_alg_values_supported = [...REQUEST_OBJECT_ALGS, 'none'];
+    // 'none' is accepted only from clients that registered request_object_signing_alg "none", and never when the
+    // tenant requires signed request objects (RFC 9101 §10.5).
+    doc.request_object_signing_alg_values_supported = settings.requireSignedRequestObject ? [...REQUEST_OBJECT_ALGS] : [...REQUEST_OBJECT_ALGS, 'none'];
+    // RFC 9101 §10.5: "If omitted, the default value is false"; said either way, like require_pushed_authorization_requests.
+    doc.require_signed_request_object = settings.requireSignedRequestObject ?? false;
   }
   return JSON.parse(JSON.stringify(doc)) as Record<string, unknown>;
 }

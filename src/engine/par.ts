@@ -66,7 +66,8 @@ export function pushedAuthorizationRequest(input: BackChannelInput, ctx: EngineC
         clientId: client.clientId,
         expiresAt: nowSeconds(ctx) + ttl,
         consumedAt: null,
-        data: { parameters: state.params.toString() },
+        // RFC 9126 §3: whether the parameters came from a (signed) request object, for require_signed_request_object at use.
+        data: { parameters: state.params.toString(), ...(state.requestObjectAlg ? { requestObjectAlg: state.requestObjectAlg } : {}) },
       });
       return jsonResult('CREATED', 201, 'LK7004', { request_uri: PAR_URN_PREFIX + handle, expires_in: ttl });
     },

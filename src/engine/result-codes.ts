@@ -183,6 +183,9 @@ export const resultCodes = {
   LK9501: 'The database could not be reached (restarting, failing over, network); nothing was issued or changed. Answered 503 temporarily_unavailable with Retry-After.',
   // authorization request review (LK7030-LK7039)
   LK7030: 'The authorization request carries the registration parameter, which only Self-Issued OPs support (registration_not_supported, OIDC Core §3.1.2.6, §7.2.1).',
+  // signed request objects required (LK7050-LK7059)
+  LK7050: 'Signed request objects are required for this client or tenant (RFC 9101 §10.5, require_signed_request_object); the request carried none. invalid_request.',
+  LK7051: 'Signed request objects are required for this client or tenant (RFC 9101 §10.5); the request object is unsigned (alg none). invalid_request_object at the authorization endpoint, invalid_request at the PAR endpoint (RFC 9126 §2.3).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

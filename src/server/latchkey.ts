@@ -91,6 +91,7 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     dpopNonces: config.dpopNonces,
     dpopProofWindow: config.dpopProofWindow,
     introspectionNamedClientsOnly: config.introspectionNamedClientsOnly,
+    requireSignedRequestObject: config.requireSignedRequestObject,
   };
 }
 

@@ -15,6 +15,7 @@ export const tenantSettingsSchema = z
     interactionTtl: seconds, sessionTtl: seconds, sessionIdleTtl: seconds, accessTokenFormat: z.enum(['opaque', 'jwt']),
     loginRateLimit: z.number().int().min(1).max(10000), loginRateWindow: seconds,
     introspectionNamedClientsOnly: z.boolean(),
+    requireSignedRequestObject: z.boolean(), // RFC 9101 §10.5
   })
   .partial()
   .strict();

@@ -106,6 +106,8 @@ export interface ClientMetadata {
   sectorIdentifierUri?: string;
   /** OIDC Registration §2: UserInfo responses are JWTs signed with this alg (OIDC Core §5.3.2); JSON when absent. */
   userinfoSignedResponseAlg?: string;
+  /** RFC 9101 §10.5: only authorization requests made as signed request objects (by value or pushed) are accepted. */
+  requireSignedRequestObject?: boolean;
 }
 
 /** Which token exchanges (RFC 8693) a client may perform. */

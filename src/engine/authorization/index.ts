@@ -41,6 +41,7 @@ import { authorizationResponse, type ResponseTarget } from './response.js';
 import { checkDpopJkt } from './dpop-jkt.js';
 import { checkRegistrationParameter } from './registration-param.js';
 import { repeatedParameterTarget } from './repeated-parameter.js';
+import { checkSignedRequestObject } from './signed-request-object.js';
 import { subjectFor } from '../subject.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
@@ -106,6 +107,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkDeviceGrant,       _, _, X],
   [checkRedirectUri,       X, X, _], // from here on, authorization errors are redirected to the client
   [checkPushedRequired,    X, _, _], // RFC 9126 §4 (after the redirect URI, so the refusal reaches the client)
+  [checkSignedRequestObject, X, X, _], // RFC 9101 §10.5, RFC 9126 §2.3: require_signed_request_object
   [checkRegistrationParameter, X, X, _], // OIDC Core §3.1.2.6: registration_not_supported
   [checkResponseType,      X, X, _],
   [checkResponseMode,      X, X, _],

@@ -1,3 +1,4 @@
+import { decodeProtectedHeader } from 'jose';
 import type { ClientRecord } from '../../store/types.js';
 import { verifyOwnIdToken } from '../../tokens/verify-own.js';
 import { type ClaimsRequest, parseClaimsParameter } from '../claims.js';
@@ -8,6 +9,7 @@ import { Params, parseScope } from '../params.js';
 import { loadResources, resourceParams } from '../resources.js';
 import { localSubjectOf } from '../subject.js';
 import { fetchRequestUri, PAR_URN_PREFIX, requestObjectParams, verifyRequestObject } from './request-object.js';
+import { signedRequestObjectRequired, unsignedRequestObjectRefused } from './signed-request-object.js';
 
 /** Where an authorization response goes (resolved: `jwt` becomes query.jwt or fragment.jwt, JARM §2.3.4). */
 export type ResponseMode = 'query' | 'fragment' | 'form_post' | 'query.jwt' | 'fragment.jwt' | 'form_post.jwt';
@@ -70,6 +72,11 @@ export interface CheckState {
   redirectUri?: string;
   request: Partial<AuthorizationRequest>;
   endpoint?: AuthorizationEndpoint;
+  /**
+   * The alg of the verified request object the parameters came from ('none' when unsigned); for a pushed request,
+   * the one verified at push time. Absent: plain parameters (RFC 9101 §10.5 require_signed_request_object).
+   */
+  requestObjectAlg?: string;
 }
 
 export type Check = (s: CheckState) => void | Promise<void>;
@@ -132,6 +139,7 @@ export const checkPushedRequestUri: Check = async (s) => {
   }
   s.params = Params.parse(String(rec.data.parameters ?? ''), { allowRepeated: ['resource'] }); // RFC 8707 §2
   s.request.pushed = true;
+  if (typeof rec.data.requestObjectAlg === 'string') s.requestObjectAlg = rec.data.requestObjectAlg; // RFC 9126 §3
 };
 
 /** RFC 9126 §4: PAR may be required per client (require_pushed_authorization_requests) or for the whole tenant. */
@@ -166,6 +174,8 @@ export const checkRequestObject: Check = async (s) => {
   try {
     const jwt = value ?? (await fetchRequestUri(s.ctx, s.client!, uri!));
     const claims = await verifyRequestObject(s.ctx, s.client!, jwt);
+    s.requestObjectAlg = String(decodeProtectedHeader(jwt).alg); // verified above
+    if (s.requestObjectAlg === 'none' && signedRequestObjectRequired(s)) throw unsignedRequestObjectRefused(s); // RFC 9101 §10.5
     inner = requestObjectParams(claims, s.client!.clientId);
     const outerType = s.params.get('response_type');
     const innerType = inner.get('response_type');
