@@ -183,6 +183,8 @@ export const resultCodes = {
   LK9501: 'The database could not be reached (restarting, failing over, network); nothing was issued or changed. Answered 503 temporarily_unavailable with Retry-After.',
   // authorization request review (LK7030-LK7039)
   LK7030: 'The authorization request carries the registration parameter, which only Self-Issued OPs support (registration_not_supported, OIDC Core §3.1.2.6, §7.2.1).',
+  // device code reuse (LK7040-LK7049)
+  LK7040: 'Device code grant: the device code was already redeemed; the grant its redemption made (its access and refresh tokens) was revoked, as for a reused authorization code (RFC 6749 §4.1.2).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;
