@@ -66,6 +66,8 @@ export const auditTypeByResultCode: Readonly<Record<string, AuditEventType>> = {
   LK8020: 'client.registered',
   LK8022: 'client.updated',
   LK8023: 'client.deleted',
+  // a reused device code revokes what it issued, as a reused authorization code does (detail.grant_type tells them apart)
+  LK7040: 'code.reuse_detected',
 };
 
 export interface AuditEventInput {

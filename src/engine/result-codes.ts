@@ -186,6 +186,8 @@ export const resultCodes = {
   // signed request objects required (LK7050-LK7059)
   LK7050: 'Signed request objects are required for this client or tenant (RFC 9101 §10.5, require_signed_request_object); the request carried none. invalid_request.',
   LK7051: 'Signed request objects are required for this client or tenant (RFC 9101 §10.5); the request object is unsigned (alg none). invalid_request_object at the authorization endpoint, invalid_request at the PAR endpoint (RFC 9126 §2.3).',
+  // device code reuse (LK7040-LK7049)
+  LK7040: 'Device code grant: the device code was already redeemed; the grant its redemption made (its access and refresh tokens) was revoked, as for a reused authorization code (RFC 6749 §4.1.2).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -56,7 +56,7 @@ interface PushedRow { tenant_id: string; hash: string; client_id: string; expire
 interface DeviceRow {
   tenant_id: string; hash: string; user_code_hash: string; client_id: string; scope: string; status: string; poll_interval: number;
   last_polled_at: number | null; created_at: number; expires_at: number; subject: string | null; decided_at: number | null;
-  consumed_at: number | null; data: string;
+  consumed_at: number | null; data: string; grant_id?: string | null;
 };
 interface AuditRow {
   id: string; tenant_id: string; at: number; type: string; client_id: string | null; subject: string | null; ip: string | null;
@@ -194,7 +194,7 @@ const toDevice = (r: DeviceRow): DeviceCodeRecord => ({
   tenantId: r.tenant_id, hash: r.hash, userCodeHash: r.user_code_hash, clientId: r.client_id, scope: ps(r.scope),
   status: r.status as DeviceCodeRecord['status'], interval: Number(r.poll_interval), lastPolledAt: n(r.last_polled_at),
   createdAt: Number(r.created_at), expiresAt: Number(r.expires_at), subject: r.subject, decidedAt: n(r.decided_at),
-  consumedAt: n(r.consumed_at), data: p(r.data),
+  consumedAt: n(r.consumed_at), data: p(r.data), ...(r.grant_id ? { grantId: r.grant_id } : {}),
 });
 const toManagementToken = (r: ManagementTokenRow): ManagementTokenRecord => ({
   id: r.id, kind: r.kind as ManagementTokenRecord['kind'], tenantId: r.tenant_id, hash: r.hash, name: r.name,
@@ -1008,16 +1008,20 @@ export class KyselyStore implements Store {
       .executeTakeFirst();
     return r && toDevice(r);
   }
-  async consumeDeviceCode(tenantId: string, hash: string, now: number) {
+  async consumeDeviceCode(tenantId: string, hash: string, now: number, grantId?: string) {
     const r = await this.db
       .updateTable('device_codes')
-      .set({ consumed_at: now })
+      .set({ consumed_at: now, ...(grantId !== undefined ? { grant_id: grantId } : {}) })
       .where('tenant_id', '=', tenantId)
       .where('hash', '=', hash)
       .where('status', '=', 'approved')
       .where('consumed_at', 'is', null)
       .returningAll()
       .executeTakeFirst();
+    return r && toDevice(r);
+  }
+  async findDeviceCode(tenantId: string, hash: string) {
+    const r = await this.db.selectFrom('device_codes').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
     return r && toDevice(r);
   }
 

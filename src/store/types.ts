@@ -480,6 +480,8 @@ export interface DeviceCodeRecord {
   consumedAt: number | null;
   /** auth_time, acr, amr, sid of the approving user … */
   data: Record<string, unknown>;
+  /** The grant its redemption made (set with consumedAt), so a second redemption can revoke it; absent until then. */
+  grantId?: string;
 }
 
 export interface DeviceCodeStore {
@@ -501,8 +503,13 @@ export interface DeviceCodeStore {
     decision: { status: 'approved' | 'denied'; subject: string | null; scope?: string[]; data: Record<string, unknown> },
     now: number,
   ): Promise<DeviceCodeRecord | undefined>;
-  /** Atomically mark an approved, unconsumed device code consumed and return it (tokens are issued once). */
-  consumeDeviceCode(tenantId: string, hash: string, now: number): Promise<DeviceCodeRecord | undefined>;
+  /**
+   * Atomically mark an approved, unconsumed device code consumed and return it (tokens are issued once). With
+   * grantId, the same statement records the grant the redemption makes (for reuse detection).
+   */
+  consumeDeviceCode(tenantId: string, hash: string, now: number, grantId?: string): Promise<DeviceCodeRecord | undefined>;
+  /** Read a device code by its hash without touching it (a losing redemption looks up what the winner issued). */
+  findDeviceCode(tenantId: string, hash: string): Promise<DeviceCodeRecord | undefined>;
 }
 
 /** One-time identifiers (JWT client assertion jti, RFC 7523 §3 item 7) remembered until they expire. */

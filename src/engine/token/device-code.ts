@@ -1,5 +1,5 @@
 import { newHandle, newOrderedHandle } from '../../tokens/handles.js';
-import { nowSeconds } from '../context.js';
+import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { checkSubset, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
@@ -11,7 +11,8 @@ import type { GrantHandler } from './types.js';
  * RFC 8628 §3.4, §3.5: the device polls with its device_code. The poll is stamped first (one conditional
  * statement), so polling a pending request before the interval elapsed is slow_down and raises the interval by
  * 5 s; otherwise the user's decision answers authorization_pending, access_denied or expired_token, or — once,
- * by a conditional update inside the issuing transaction — the tokens.
+ * by a conditional update inside the issuing transaction — the tokens. A redeemed code presented again by its
+ * client revokes the grant its redemption made, as a reused authorization code does (RFC 6749 §4.1.2).
  */
 export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   const presented = params.require('device_code');
@@ -23,8 +24,15 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   const hash = ctx.hasher.hash(presented);
   // RFC 8628 §3.5: the stamp (and any slow_down) only for the client the code was issued to, in the same statement.
   const polled = await ctx.store.pollDeviceCode(ctx.tenant.id, hash, now, client.clientId);
-  if (!polled || polled.record.clientId !== client.clientId || polled.record.consumedAt !== null) throw invalid();
+  // Another client's poll finds nothing (pollDeviceCode): it learns nothing and, presenting a code it got hold of,
+  // cannot make a reuse of it that revokes the tokens of the client it was issued to.
+  if (!polled || polled.record.clientId !== client.clientId) throw invalid();
   const rec = polled.record;
+  // Checked before expiry, as for authorization codes: a redeemed code stays a reuse once it has expired.
+  if (rec.consumedAt !== null) {
+    if (rec.grantId) return reused(ctx, client.clientId, rec.grantId, now);
+    throw invalid(); // redeemed before redemptions recorded their grant
+  }
   if (rec.expiresAt <= now) throw new OAuthError('expired_token', 'the device code expired', { resultCode: 'LK7020' });
   if (rec.status === 'denied') throw new OAuthError('access_denied', 'the user denied the request', { resultCode: 'LK7019' });
   // RFC 8628 §3.5: slow_down is "a variant of authorization_pending": only an undecided request is answered so;
@@ -36,18 +44,40 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
 
   // Library mode: the approving user's account must still exist (accounts.ts liveHostAccount).
   await liveHostAccount(ctx, rec.subject);
-  const outcome = await ctx.store.transaction(async (tx) => {
-    const won = await tx.consumeDeviceCode(ctx.tenant.id, hash, now);
-    if (!won || !won.subject) return undefined;
+  const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
+  const outcome = await ctx.store.transaction(async (tx): Promise<{ body: Record<string, unknown> } | { reuse: string } | undefined> => {
+    // One conditional statement spends the code and records the grant it makes; the grant and its tokens are
+    // written in the same transaction, so a failure part-way leaves the code unspent and nothing issued.
+    const won = await tx.consumeDeviceCode(ctx.tenant.id, hash, now, grantId);
+    if (!won) {
+      // Another redemption of the code won the race (its transaction committed first): this one is a reuse too.
+      const seen = await tx.findDeviceCode(ctx.tenant.id, hash);
+      const issued = seen && seen.clientId === client.clientId && seen.consumedAt !== null ? seen.grantId : null;
+      return issued ? { reuse: issued } : undefined;
+    }
+    if (!won.subject) return undefined;
     const d = won.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string };
-    const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
     await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: client.clientId, subject: won.subject, scope: won.scope, createdAt: now, revokedAt: null, data: { grantType: 'device_code' } });
     // RFC 9068 §3: no resource named, so the audience is inferred from the scope (or is the issuer).
     const target = await tokenTarget({ ...ctx, store: tx }, client, { resources: [], scope: won.scope, scopeRequested: false });
-    return issueUserTokens(ctx, tx, {
+    const body = await issueUserTokens(ctx, tx, {
       client, grantId, subject: won.subject, target, resources: [], refreshScope: won.scope, authTime: d.authTime, acr: d.acr, amr: d.amr, sid: d.sid,
     });
+    return { body };
   });
   if (!outcome) throw invalid();
-  return jsonResult('OK', 200, 'LK2001', outcome);
+  if ('reuse' in outcome) return reused(ctx, client.clientId, outcome.reuse, now);
+  return jsonResult('OK', 200, 'LK2001', outcome.body);
 };
+
+/**
+ * A device code redeemed a second time by its own client: revoke the grant its redemption made (every access and
+ * refresh token it issued) and refuse. RFC 8628 says nothing of reuse; this does what RFC 6749 §4.1.2 asks for a
+ * reused authorization code, since whoever redeemed first may not be the device. Outside any transaction, so the
+ * revocation is not rolled back with the failed request. The audit event comes from LK7040 (src/audit/audit.ts).
+ */
+async function reused(ctx: EngineContext, clientId: string, grantId: string, now: number): Promise<never> {
+  await ctx.store.revokeGrant(ctx.tenant.id, grantId, now);
+  ctx.log?.warn({ tenant: ctx.tenant.id, client: clientId, grantType: 'device_code', event: 'code_reuse' }, 'device code reused; grant revoked');
+  throw new OAuthError('invalid_grant', 'device code already used', { resultCode: 'LK7040' });
+}

@@ -359,6 +359,17 @@ const m0012KeysStaged: Migration = {
   },
 };
 
+/**
+ * A redeemed device code records the grant its redemption made, so a second redemption of it revokes that grant
+ * and every token it issued (as a reused authorization code does). Null while unredeemed, and on codes redeemed
+ * before this column existed.
+ */
+const m0013DeviceCodeGrant: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('device_codes').addColumn('grant_id', 'text').execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -371,6 +382,7 @@ export const migrations: Record<string, Migration> = {
   '0006_ops_cleanup': m006ops,
   '0011_perf_tokens_subject_idx': m0011PerfSubjectIdx,
   '0012_keys_staged_activation': m0012KeysStaged,
+  '0013_device_code_grant': m0013DeviceCodeGrant,
 };
 
 class InlineProvider implements MigrationProvider {
