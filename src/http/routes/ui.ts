@@ -214,7 +214,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       lk.metrics.loginFailures.inc();
       req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: knownSubject ?? null, ip: req.ip, detail: { username } });
-      again(401, 'Wrong username or password.', username);
+      // 400, not 401: RFC 9110 §15.5.2 makes a 401 carry a WWW-Authenticate challenge, and no HTTP scheme describes a form.
+      again(400, 'Wrong username or password.', username);
       return undefined;
     }
     await loginSucceeded(ctx, username, req.ip);
