@@ -195,7 +195,8 @@ async function login(req, res, id, body) {
     return refuse(res, ix.ticket, 'ACCESS_DENIED');
   }
   const user = passwordUser(form);
-  if (!user) return loginPage(res, id, ix, 'Wrong username or password.', 401);
+  // 400, not 401: a 401 must carry a WWW-Authenticate challenge (RFC 9110 §15.5.2), and no HTTP scheme describes a form.
+  if (!user) return loginPage(res, id, ix, 'Wrong username or password.', 400);
   interactions.delete(id);
   const { session, setCookie } = signIn(user);
   res.setHeader('Set-Cookie', [setCookie, `${cookie('ex_ix', '', '/login')}; Max-Age=0`]);
@@ -285,7 +286,7 @@ async function deviceEntry(req, res, body) {
   let session = currentSession(req);
   if (!session) {
     const user = passwordUser(form);
-    if (!user) return deviceForm(res, csrf, undefined, userCode, 'Wrong username or password.', 401);
+    if (!user) return deviceForm(res, csrf, undefined, userCode, 'Wrong username or password.', 400);
     const signedIn = signIn(user);
     session = signedIn.session;
     res.setHeader('Set-Cookie', signedIn.setCookie);

@@ -102,7 +102,8 @@ app.post('/login', async (req, reply) => {
   const d = await auth.interaction(ticket);
   if (!d) return reply.code(400).type('text/html').send('<p>This sign-in request is unknown or has expired.</p>');
   const user = checkPassword(username, password);
-  if (!user) return reply.code(401).type('text/html').send(loginPage(d, 'Wrong username or password.'));
+  // 400, not 401: a 401 must carry a WWW-Authenticate challenge (RFC 9110 §15.5.2), and no HTTP scheme describes a form.
+  if (!user) return reply.code(400).type('text/html').send(loginPage(d, 'Wrong username or password.'));
   if (d.idTokenHintSub && d.idTokenHintSub !== user.sub) return auth.respond(reply, await auth.fail(ticket, 'LOGIN_REQUIRED'));
   return auth.respond(reply, await auth.issue({ ticket, subject: user.sub, amr: ['pwd'] }));
 });

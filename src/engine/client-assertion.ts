@@ -3,7 +3,7 @@ import type { ClientRecord } from '../store/types.js';
 import { clientKeySet, ClientKeysError } from './client-keys.js';
 import type { ClientAuthDeps } from './client-auth.js';
 import { endpointsOf, mtlsAliasBase } from './context.js';
-import { OAuthError } from './errors.js';
+import { invalidClient, OAuthError } from './errors.js';
 import type { ResultCode } from './result-codes.js';
 
 /** RFC 7523 §2.2: the client assertion type of a JWT client assertion. */
@@ -22,7 +22,7 @@ const MAX_ASSERTION_LENGTH = 16 * 1024;
 
 function failure(resultCode: ResultCode, detail: string): OAuthError {
   // RFC 7521 §4.2.1: whatever is wrong with a client assertion, the answer is invalid_client.
-  return new OAuthError('invalid_client', 'client authentication failed', { status: 401, resultCode, detail });
+  return invalidClient(resultCode, detail);
 }
 
 /** The method an assertion stands for, from its header alg: HMAC is client_secret_jwt, anything else private_key_jwt. */

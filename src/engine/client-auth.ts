@@ -5,7 +5,7 @@ import { assertionClientId, assertionMethod, JWT_BEARER_ASSERTION_TYPE, verifyCl
 import { clientJwks, clientKeySet } from './client-keys.js';
 import type { ClientSettings } from './client-settings.js';
 import type { EngineContext } from './context.js';
-import { OAuthError } from './errors.js';
+import { invalidClient, OAuthError } from './errors.js';
 import { certificateMatchesClient, certificateMatchesJwks, chainsTo, parseCertificate, withinValidity } from './mtls.js';
 import type { Params } from './params.js';
 
@@ -59,7 +59,7 @@ export function parseBasicAuth(header: string | undefined): PresentedCredentials
   // RFC 7235 §2.1: the scheme is case-insensitive and separated from its credentials by whitespace.
   const m = /^Basic(?:[ \t]+([^]*))?$/i.exec(header);
   if (!m) return undefined;
-  const malformed = (detail: string) => invalidClient(true, 'LK1005', `malformed Basic authorization header: ${detail}`);
+  const malformed = (detail: string) => invalidClient('LK1005', `malformed Basic authorization header: ${detail}`);
   const credentials = (m[1] ?? '').trim();
   // RFC 7617 §2: base64 as RFC 4648 §4 defines it, the standard alphabet. The padding is accepted missing, as most
   // servers (Java's decoder, node-oidc-provider) accept it: the length alone tells what it would have been.
@@ -98,16 +98,6 @@ export interface AuthenticatedClient {
   method: ClientRecord['tokenEndpointAuthMethod'];
 }
 
-function invalidClient(usedBasic: boolean, resultCode: 'LK1001' | 'LK1002' | 'LK1003' | 'LK1005', detail: string): OAuthError {
-  // RFC 6749 §5.2: 401, and WWW-Authenticate naming the scheme the client tried when it used the header.
-  return new OAuthError('invalid_client', 'client authentication failed', {
-    status: 401,
-    resultCode,
-    detail,
-    wwwAuthenticate: usedBasic ? 'Basic realm="latchkey", charset="UTF-8"' : undefined,
-  });
-}
-
 /**
  * Authenticate the client of a back-channel request (token, introspection, revocation, PAR, device
  * authorization). Each client has exactly one registered method; any other method is invalid_client.
@@ -142,8 +132,8 @@ export async function authenticateClient(
   if (usedAssertion) return authenticateAssertion(deps, bodyId, assertionType, assertion);
 
   const clientId = usedBasic ? presented!.clientId! : bodyId;
-  if (clientId === undefined) throw invalidClient(false, 'LK1001', 'no client identification');
-  const client = await findClient(deps, clientId, usedBasic);
+  if (clientId === undefined) throw invalidClient('LK1001', 'no client identification');
+  const client = await findClient(deps, clientId);
   const registered = client.tokenEndpointAuthMethod;
 
   if (!usedBasic && bodySecret === undefined) {
@@ -153,18 +143,18 @@ export async function authenticateClient(
       await verifyCertificate(deps, client, presented?.clientCertificate);
       return { client, method: registered };
     }
-    throw invalidClient(false, 'LK1003', `client registered ${registered}, used none`);
+    throw invalidClient('LK1003', `client registered ${registered}, used none`);
   }
   const method = usedBasic ? 'client_secret_basic' : 'client_secret_post';
-  if (registered !== method) throw invalidClient(usedBasic, 'LK1003', `client registered ${registered}, used ${method}`);
+  if (registered !== method) throw invalidClient('LK1003', `client registered ${registered}, used ${method}`);
   const secret = usedBasic ? presented!.clientSecret! : bodySecret!;
-  if (!secretMatches(deps, client, secret)) throw invalidClient(usedBasic, 'LK1002', 'wrong secret');
+  if (!secretMatches(deps, client, secret)) throw invalidClient('LK1002', 'wrong secret');
   return { client, method };
 }
 
-async function findClient(deps: ClientAuthDeps, clientId: string, usedBasic: boolean): Promise<ClientRecord> {
+async function findClient(deps: ClientAuthDeps, clientId: string): Promise<ClientRecord> {
   const client = clientId.length <= 255 ? await deps.store.findClient(deps.tenantId, clientId) : undefined;
-  if (!client) throw invalidClient(usedBasic, 'LK1001', `unknown client ${JSON.stringify(clientId.slice(0, 64))}`);
+  if (!client) throw invalidClient('LK1001', `unknown client ${JSON.stringify(clientId.slice(0, 64))}`);
   return client;
 }
 
@@ -186,20 +176,16 @@ async function authenticateAssertion(
   if (assertionType === undefined) throw new OAuthError('invalid_request', 'missing required parameter client_assertion_type', { resultCode: 'LK0003' });
   if (assertion === undefined) throw new OAuthError('invalid_request', 'missing required parameter client_assertion', { resultCode: 'LK0003' });
   if (assertionType !== JWT_BEARER_ASSERTION_TYPE) {
-    throw new OAuthError('invalid_client', 'client authentication failed', {
-      status: 401,
-      resultCode: 'LK8006',
-      detail: `unsupported client_assertion_type ${JSON.stringify(assertionType.slice(0, 80))}`,
-    });
+    throw invalidClient('LK8006', `unsupported client_assertion_type ${JSON.stringify(assertionType.slice(0, 80))}`);
   }
   const clientId = assertionClientId(assertion);
   if (bodyId !== undefined && bodyId !== clientId) {
     throw new OAuthError('invalid_request', 'client_id does not match the client assertion', { resultCode: 'LK1006' });
   }
-  const client = await findClient(deps, clientId, false);
+  const client = await findClient(deps, clientId);
   const method = assertionMethod(assertion);
   if (client.tokenEndpointAuthMethod !== method) {
-    throw invalidClient(false, 'LK1003', `client registered ${client.tokenEndpointAuthMethod}, used ${method}`);
+    throw invalidClient('LK1003', `client registered ${client.tokenEndpointAuthMethod}, used ${method}`);
   }
   await verifyClientAssertion(deps, client, assertion, method);
   return { client, method };
@@ -207,8 +193,7 @@ async function authenticateAssertion(
 
 /** RFC 8705 §2.1 (a certificate from a trusted CA, matching the registered subject) or §2.2 (a registered certificate). */
 async function verifyCertificate(deps: ClientAuthDeps, client: ClientRecord, pem: string | undefined): Promise<void> {
-  const fail = (resultCode: 'LK8009' | 'LK8010' | 'LK8011' | 'LK8012', detail: string) =>
-    new OAuthError('invalid_client', 'client authentication failed', { status: 401, resultCode, detail });
+  const fail = (resultCode: 'LK8009' | 'LK8010' | 'LK8011' | 'LK8012', detail: string) => invalidClient(resultCode, detail);
   if (!pem) throw fail('LK8009', `${client.tokenEndpointAuthMethod}: no client certificate on the connection`);
   const cert = parseCertificate(pem);
   if (!cert) throw fail('LK8010', 'the client certificate does not parse');

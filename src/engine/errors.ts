@@ -90,3 +90,24 @@ export class OAuthError extends Error {
     return { error: this.code, error_description: this.description };
   }
 }
+
+/**
+ * The challenge of every invalid_client answer: the one HTTP authentication scheme our client-authenticated endpoints
+ * take (RFC 6749 §2.3.1). Every 401 carries a WWW-Authenticate challenge (RFC 9110 §15.5.2: MUST).
+ */
+export const CLIENT_AUTH_CHALLENGE = 'Basic realm="latchkey", charset="UTF-8"';
+
+/**
+ * Client authentication failed (RFC 6749 §5.2): 401 with CLIENT_AUTH_CHALLENGE, whichever method the client tried.
+ * When the client used the Authorization header, §5.2 requires exactly this. When it did not (client_secret_post,
+ * a JWT assertion, a certificate, client_id alone), §5.2 allows 400 or a 401 "to indicate which HTTP authentication
+ * schemes are supported"; we keep 401, so the status never depends on the method, and name Basic, the only HTTP
+ * scheme there is to name. What a client sees: oauth4webapi (and openid-client, which passes its errors through) reads
+ * any challenge before the body, so such a failure surfaces as WWWAuthenticateChallengeError (status 401, scheme
+ * basic, the invalid_client body still on its `response`) rather than ResponseBodyError, as a Basic client's already
+ * did; neither retries or switches method on it (their only automatic retry is the DPoP use_dpop_nonce challenge).
+ * Failures never say whether the client exists, so the answer is the same for every cause.
+ */
+export function invalidClient(resultCode: ResultCode, detail: string): OAuthError {
+  return new OAuthError('invalid_client', 'client authentication failed', { status: 401, resultCode, detail, wwwAuthenticate: CLIENT_AUTH_CHALLENGE });
+}

@@ -6,7 +6,7 @@ import { mayIntrospectFor } from './resources.js';
 import { limitAddress, limitClient } from './abuse-limit.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
-import { OAuthError } from './errors.js';
+import { invalidClient, OAuthError } from './errors.js';
 import { checkFormContentType, Params } from './params.js';
 import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
@@ -62,11 +62,7 @@ export function introspection(input: IntrospectionInput, ctx: EngineContext): Pr
       await limitClient(ctx, 'introspection', client.clientId);
       if (method === 'none') {
         // RFC 7662 §2.1: the endpoint MUST require authorization; a client_id alone proves nothing.
-        throw new OAuthError('invalid_client', 'client authentication failed', {
-          status: 401,
-          resultCode: 'LK5003',
-          detail: 'public clients cannot introspect',
-        });
+        throw invalidClient('LK5003', 'public clients cannot introspect');
       }
       const token = params.require('token');
       // RFC 7662 §2.1: token_type_hint only speeds up a lookup; ours finds any token by its hash, so the hint

@@ -76,14 +76,15 @@ export async function userCodeAccepted(ctx: EngineContext, subject: string, ip: 
   for (const k of userCodeKeys(ctx, subject, ip)) await ctx.store.hit(`${k}:ok`, start, end);
 }
 
-/** prompt=create: accounts created per address in the login window (the same limit as failed logins). */
-export async function registrationBlocked(ctx: EngineContext, ip: string): Promise<boolean> {
-  return (await ctx.store.count(`register:ip:${ctx.tenant.id}:${ip}`, window(ctx).start)) >= ctx.tenant.settings.loginRateLimit;
-}
-
-export async function recordRegistration(ctx: EngineContext, ip: string): Promise<void> {
+/**
+ * prompt=create, race-free: count this account-creation attempt per address BEFORE the account is made, and refuse it
+ * (true) when the address is over loginRateLimit in the login window. Checking the count first and recording the
+ * attempt after let concurrent requests all pass a check that saw the count from before the others (as for sign-in:
+ * beginLoginAttempt). Every attempt counts, a refused or failed one too (a taken username also tells something).
+ */
+export async function beginRegistrationAttempt(ctx: EngineContext, ip: string): Promise<boolean> {
   const { start, end } = window(ctx);
-  await ctx.store.hit(`register:ip:${ctx.tenant.id}:${ip}`, start, end);
+  return (await ctx.store.hit(`register:ip:${ctx.tenant.id}:${ip}`, start, end)) > ctx.tenant.settings.loginRateLimit;
 }
 
 /**

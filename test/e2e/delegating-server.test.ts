@@ -75,7 +75,7 @@ describe('the delegating-server example: an OpenID Provider built on the Core AP
     const page = await agent.follow(url.href);
     expect(page.html).toContain('Sign in to Relying Party');
     const wrong = await agent.login(page, 'alice', 'not-her-password');
-    expect(wrong.status).toBe(401);
+    expect(wrong.status).toBe(400);
     const done = await agent.login(wrong, 'alice', 'alice-in-wonderland');
     const cb = new URL(done.location!);
     expect(cb.searchParams.get('iss')).toBe(issuer); // RFC 9207

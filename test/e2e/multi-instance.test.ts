@@ -100,9 +100,9 @@ describe.runIf(adminDatabaseUrl())('three instances on one PostgreSQL database',
       const page = await agent.follow(authUrl(at));
       return agent.login(page, 'erin', password);
     };
-    expect((await attempt(A, 'wrong-1')).status).toBe(401);
-    expect((await attempt(B, 'wrong-2')).status).toBe(401);
-    expect((await attempt(C, 'wrong-3')).status).toBe(401);
+    expect((await attempt(A, 'wrong-1')).status).toBe(400);
+    expect((await attempt(B, 'wrong-2')).status).toBe(400);
+    expect((await attempt(C, 'wrong-3')).status).toBe(400);
     const blocked = await attempt(A, 'erin-password'); // even the right password, while the window lasts
     expect(blocked.status).toBe(429);
     expect(blocked.headers.get('retry-after')).toMatch(/^\d+$/);

@@ -88,10 +88,11 @@ describe('RFC 6749 §5.2: a malformed HTTP Basic header is 401 invalid_client wi
     expect((err as oauth.WWWAuthenticateChallengeError).cause[0]!.scheme).toBe('basic');
   });
 
-  it('a well-formed header of another scheme is not a Basic attempt: still no Basic challenge', async () => {
+  it('RFC 9110 §15.5.2: a header of another scheme is no Basic attempt, yet its 401 still names Basic, the scheme the endpoint takes', async () => {
     const r = await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: 'Bearer abc' });
     expect(r.status).toBe(401);
-    expect(r.headers.get('www-authenticate')).toBeNull();
+    expect(r.json).toMatchObject({ error: 'invalid_client' });
+    expect(r.headers.get('www-authenticate')).toBe(challenge);
   });
 
   it('Core API auth/token, auth/introspection/standard, auth/revocation, pushed_auth_req, device/authorization: 401 invalid_client and the Basic challenge', async () => {

@@ -76,11 +76,11 @@ describe('foundation over HTTP', () => {
       expect(r.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
     });
 
-    it('an unknown client via the body is 401 invalid_client without WWW-Authenticate: Basic', async () => {
+    it('RFC 9110 §15.5.2, RFC 6749 §5.2: an unknown client via the body is 401 invalid_client with the Basic challenge too', async () => {
       const r = await postForm(url(), { grant_type: 'client_credentials', client_id: 'ghost', client_secret: 'x'.repeat(40) });
       expect(r.status).toBe(401);
       expect(r.json.error).toBe('invalid_client');
-      expect(r.headers.get('www-authenticate')).toBeNull();
+      expect(r.headers.get('www-authenticate')).toBe('Basic realm="latchkey", charset="UTF-8"');
     });
 
     it('Basic and client_secret in the body at once is invalid_request', async () => {

@@ -92,7 +92,7 @@ describe('operations endpoints', () => {
     const agent = new Agent(s.issuer);
     const page = await agent.follow(url.href);
     const failed = await agent.login(page, 'carol', 'wrong-password');
-    expect(failed.status).toBe(401);
+    expect(failed.status).toBe(400);
     const done = await agent.login(failed, 'carol', 'carol-password');
     const cb = new URL(done.location!);
     const params = oauth.validateAuthResponse(as, { client_id: web.clientId }, cb, 'st');
@@ -176,7 +176,7 @@ describe('logs', () => {
       }
       const first = access.find((a) => a.reqId === 'trace-1');
       expect(first).toMatchObject({ method: 'POST', url: '/oauth/token', route: '/oauth/token', status: 200, resultCode: 'LK2001' });
-      expect(access.some((a) => a.url === '/interaction/:ticket/login' && a.status === 401)).toBe(true);
+      expect(access.some((a) => a.url === '/interaction/:ticket/login' && a.status === 400)).toBe(true);
       expect(records.some((r) => r.event === 'login_failure')).toBe(true);
 
       const all = lines.join('\n');

@@ -183,6 +183,9 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
     if (!(a.status >= 200 && a.status < 500)) out.push(`${what}: status ${a.status}: ${a.body.slice(0, 200)}`);
     const m = INTERNAL.exec(a.body);
     if (m) out.push(`${what}: internal text ${JSON.stringify(m[0])} in ${JSON.stringify(a.body.slice(0, 300))}`);
+    // RFC 9110 §15.5.2: every 401 names its challenge, on every route and whatever the client sent (RFC 6750 §3 for
+    // bearer tokens; RFC 6749 §5.2 invalid_client, however the client authenticated, names Basic).
+    if (a.status === 401 && !a.headers['www-authenticate']) out.push(`${what}: 401 without WWW-Authenticate`);
     if (req.method === 'HEAD' || a.status < 400) return out;
     const type = a.headers['content-type'] ?? '';
     const kind: Kind | undefined = req.path.startsWith('/api/') ? 'core' : route && route.method === req.method ? route.kind : kindOfPath(req.path);
@@ -215,11 +218,6 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
       if (typeof j.action !== 'string' || typeof j.resultCode !== 'string') out.push(`${what}: ${a.status} body is not the Core API shape: ${a.body.slice(0, 200)}`);
     }
     if (route?.noStore && kind && !/no-store/.test(a.headers['cache-control'] ?? '')) out.push(`${what}: ${a.status} error without Cache-Control: no-store`);
-    // RFC 9110 §15.5.2 and RFC 6750 §3: a 401 names its challenge. RFC 6749 §5.2 lets a client-authentication failure
-    // be 401 without one when the client did not authenticate with the Authorization header.
-    const basicUsed = /^basic/i.test(Object.entries(req.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1] ?? '');
-    const clientAuthEndpoint = /\/oauth\/(token|introspect|revoke|par|device_authorization)$/.test(req.path.split('?')[0]!);
-    if (a.status === 401 && kind && kind !== 'html' && !a.headers['www-authenticate'] && (basicUsed || !clientAuthEndpoint)) out.push(`${what}: 401 without WWW-Authenticate`);
     return out;
   }
 

@@ -60,7 +60,7 @@ describe('audit trail (docs/audit.md)', () => {
     const agent = new Agent(s.issuer);
     const page = await agent.follow(authUrl('a'));
     const failed = await agent.login(page, 'alice', 'wrong-password');
-    expect(failed.status).toBe(401);
+    expect(failed.status).toBe(400);
     const consent = await agent.login(failed, 'alice', 'alice-password');
     const cb = new URL((await agent.consent(consent, 'approve')).location!);
     const code = cb.searchParams.get('code')!;

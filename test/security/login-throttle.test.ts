@@ -28,7 +28,7 @@ describe('login throttling under concurrency (OWASP Authentication Cheat Sheet: 
       Array.from({ length: 12 }, (_, i) => agent.request(action, { form: { csrf, username: 'hana', password: `guess-${i}` } })),
     );
     const statuses = answers.map((a) => a.status);
-    expect(statuses.filter((st) => st === 401)).toHaveLength(3);
+    expect(statuses.filter((st) => st === 400)).toHaveLength(3); // wrong password: 400, a form has no HTTP challenge (RFC 9110 §15.5.2)
     expect(statuses.filter((st) => st === 429)).toHaveLength(9);
   });
 

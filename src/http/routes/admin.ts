@@ -28,7 +28,9 @@ export async function registerAdminRoutes(app: FastifyInstance, lk: Latchkey): P
       url: op.path.replace(/\{([^}]+)\}/g, ':$1'),
       handler: async (req, reply) => {
         if (!(await verifyAdminToken(lk, header(req.headers.authorization)))) {
-          reply.header('WWW-Authenticate', 'Bearer realm="latchkey-admin"');
+          // RFC 6750 §3.1: error="invalid_token" when a bearer token was presented, no error code when none was (as the Core API does).
+          const presented = /^Bearer\b/i.test(header(req.headers.authorization) ?? '');
+          reply.header('WWW-Authenticate', presented ? 'Bearer realm="latchkey-admin", error="invalid_token"' : 'Bearer realm="latchkey-admin"');
           return sendError(reply, 401, 'unauthorized', 'a valid admin token is required (latchkey admin-token create)');
         }
         let body: unknown = req.body ?? {};

@@ -27,7 +27,7 @@ import {
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
 import {
-  beginLoginAttempt, beginUserCodeAttempt, loginSucceeded, recordRegistration, registrationBlocked, retryAfter, userCodeAccepted,
+  beginLoginAttempt, beginRegistrationAttempt, beginUserCodeAttempt, loginSucceeded, retryAfter, userCodeAccepted,
 } from '../../services/rate-limit.js';
 import { readSession, SESSION_COOKIE, signIn } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
@@ -214,7 +214,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       lk.metrics.loginFailures.inc();
       req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: knownSubject ?? null, ip: req.ip, detail: { username } });
-      again(401, 'Wrong username or password.', username);
+      // 400, not 401: RFC 9110 §15.5.2 makes a 401 carry a WWW-Authenticate challenge, and no HTTP scheme describes a form.
+      again(400, 'Wrong username or password.', username);
       return undefined;
     }
     await loginSucceeded(ctx, username, req.ip);
@@ -371,11 +372,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const again = (status: number, error: string) =>
         htmlHeaders(reply.code(status), targets).send(createAccountPage(pageBase(reply), { action: `${ixPath(ctx, ticket)}/create`, csrf: csrfFor(ticket), clientName, error, ...fields }));
       if (!ctx.tenant.settings.allowRegistration || !t.request.prompt.includes('create')) return again(403, 'Account creation is not available.');
-      if (await registrationBlocked(ctx, req.ip)) {
+      if (await beginRegistrationAttempt(ctx, req.ip)) {
         reply.header('Retry-After', String(retryAfter(ctx)));
         return again(429, 'Too many accounts were created from this address. Wait a few minutes and try again.');
       }
-      await recordRegistration(ctx, req.ip);
       let user: UserRecord;
       try {
         const claims: Record<string, unknown> = {};
