@@ -183,6 +183,8 @@ export const resultCodes = {
   LK9501: 'The database could not be reached (restarting, failing over, network); nothing was issued or changed. Answered 503 temporarily_unavailable with Retry-After.',
   // authorization request review (LK7030-LK7039)
   LK7030: 'The authorization request carries the registration parameter, which only Self-Issued OPs support (registration_not_supported, OIDC Core §3.1.2.6, §7.2.1).',
+  // token exchange review (LK7070-LK7079)
+  LK7070: 'Token exchange: the subject_token or actor_token is a rotated refresh token of this client, presented again; its whole family was revoked (RFC 9700 §4.14.2; invalid_request, RFC 8693 §2.2.2).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;
