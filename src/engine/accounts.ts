@@ -77,6 +77,8 @@ export async function accountInTransaction(
  * the tenant's users table there is nothing to look up here: deleting or disabling a user revokes their grants in
  * the same transaction, which each grant's own revocation check sees (and denies the device codes they approved
  * but no device has redeemed yet: their grant is made only at the poll).
+ * Token exchange applies the same rule to every user behind a subject or actor token (token-exchange.ts), through
+ * findAccount, answering RFC 8693 §2.2.2's invalid_request rather than invalid_grant.
  */
 export async function liveHostAccount(ctx: Pick<EngineContext, 'accounts' | 'tenant' | 'store'>, sub: string | null | undefined): Promise<PrefetchedAccount | undefined> {
   const prefetched = await prefetchAccount(ctx, sub, true);

@@ -188,6 +188,8 @@ export const resultCodes = {
   LK7051: 'Signed request objects are required for this client or tenant (RFC 9101 §10.5); the request object is unsigned (alg none). invalid_request_object at the authorization endpoint, invalid_request at the PAR endpoint (RFC 9126 §2.3).',
   // device code reuse (LK7040-LK7049)
   LK7040: 'Device code grant: the device code was already redeemed; the grant its redemption made (its access and refresh tokens) was revoked, as for a reused authorization code (RFC 6749 §4.1.2).',
+  // token exchange review (LK7070-LK7079)
+  LK7070: 'Token exchange: the subject_token or actor_token is a rotated refresh token of this client, presented again; its whole family was revoked (RFC 9700 §4.14.2; invalid_request, RFC 8693 §2.2.2).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

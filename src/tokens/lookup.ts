@@ -45,5 +45,14 @@ export async function lookupToken(ctx: EngineContext, token: string): Promise<To
   // RFC 7592 §2.3: a deleted client's tokens are invalid. Deletion revokes them, but another process still holding
   // the client in its cache (5 s, docs/operations.md) may have issued more meanwhile; they die with the client too.
   if (!(await ctx.store.findClient(ctx.tenant.id, record.clientId))) return { active: false, record };
+  // RFC 8693 §4.1: a token exchanged with a user's token as actor_token dies with that user's grant too (its own
+  // grant_id is the subject's); only such tokens carry actor_grants (engine/token/token-exchange.ts).
+  const actorGrants = record.data.actor_grants;
+  if (Array.isArray(actorGrants)) {
+    for (const id of actorGrants) {
+      const grant = typeof id === 'string' ? await ctx.store.findGrant(ctx.tenant.id, id) : undefined;
+      if (!grant || grant.revokedAt !== null) return { active: false, record };
+    }
+  }
   return jwt ? { active: true, record, jwt } : { active: true, record };
 }

@@ -33,7 +33,8 @@ export function audienceOf(payload: JWTPayload): string[] {
 /**
  * An ID token this tenant issued: verifyOwnJwt, and only untyped (or `typ: JWT`) tokens without access-token or
  * introspection claims, so our JWT access tokens (at+jwt) and introspection answers (token-introspection+jwt)
- * are never taken for ID tokens (RFC 8725 §3.11), whatever their `aud`. With `audience`, it must be among the
+ * are never taken for ID tokens (RFC 8725 §3.11), whatever their `aud`; and only with a numeric exp and iat (OIDC
+ * Core §2), which a signed UserInfo response lacks. With `audience`, it must be among the
  * token's. The one check for id_token_hint (OIDC Core §3.1.2.1, RP-Initiated Logout §2) and for ID tokens
  * presented to token exchange (RFC 8693 §3). Undefined for anything else.
  */
@@ -47,6 +48,10 @@ export async function verifyOwnIdToken(
   const { typ } = decodeProtectedHeader(jwt);
   if (typ !== undefined && typ.toUpperCase() !== 'JWT') return undefined;
   if ('client_id' in payload || 'token_introspection' in payload) return undefined;
+  // OIDC Core §2: exp and iat are REQUIRED in an ID token. Our other untyped JWTs (a signed UserInfo response, OIDC
+  // Core §5.3.2) carry neither exp nor a purpose claim: without this they would pass for ID tokens that never expire
+  // (RFC 8725 §3.11: JWTs of one kind must not be taken for another).
+  if (typeof payload.exp !== 'number' || typeof payload.iat !== 'number') return undefined;
   if (opts.audience !== undefined && !audienceOf(payload).includes(opts.audience)) return undefined;
   return payload as JWTPayload & { sub: string };
 }

@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
+import { createHash } from 'node:crypto';
 import { startResourceServer, type TestResourceServer } from '../helpers/resource-server.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 import { validateClientMetadata } from '../../src/engine/client-metadata.js';
 import { OAuthError } from '../../src/engine/errors.js';
+import { authorization, authorizationIssue } from '../../src/engine/authorization/index.js';
 import { registerResourceServer } from '../../src/services/resources.js';
+import { createSession } from '../../src/ui/session.js';
 
 type Creds = { clientId: string; clientSecret?: string };
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -15,11 +18,12 @@ const JWT = 'urn:ietf:params:oauth:token-type:jwt';
 const API1 = 'https://api1.example/';
 const API2 = 'https://api2.example/';
 const API3 = 'https://api3.example/';
+const REDIRECT = 'https://app.example/cb';
 
 describe('token exchange (RFC 8693)', () => {
   let s: TestServer;
   let now = Date.UTC(2032, 0, 1);
-  let app: Creds; // the user's application: password grant, and exchanges of its own tokens
+  let app: Creds; // the user's application: code flow, password grant, and exchanges of its own tokens
   let svc1: Creds; // API 1's service: accepts tokens for API 1, impersonation and delegation
   let svc2: Creds; // API 2's service: accepts tokens for API 2, delegation only (the default)
   let strict: Creds; // default policy: its own access tokens, delegation only
@@ -33,11 +37,12 @@ describe('token exchange (RFC 8693)', () => {
     await registerResourceServer(s.ctx, { identifier: API2, scope: 'api2' });
     await registerResourceServer(s.ctx, { identifier: API3, scope: 'api3', access_token_format: 'jwt' });
     app = await s.client({
-      grant_types: ['password', 'refresh_token', GRANT], insecure_password_grant: true, scope: 'openid offline_access api1 api2 api3',
+      grant_types: ['authorization_code', 'password', 'refresh_token', GRANT], insecure_password_grant: true, scope: 'openid offline_access api1 api2 api3',
+      redirect_uris: [REDIRECT],
       token_exchange: { subject_token_types: [AT, RT, IDT, JWT], impersonation: true },
     });
     svc1 = await s.client({
-      grant_types: ['client_credentials', GRANT], scope: 'api1 api2 svc', access_token_format: 'jwt',
+      grant_types: ['client_credentials', GRANT], scope: 'api1 api2 api3 svc', access_token_format: 'jwt',
       token_exchange: { subject_token_types: [AT, JWT], actor_token_types: [AT], subject_token_audiences: [API1], impersonation: true, delegation: true },
     });
     svc2 = await s.client({
@@ -59,16 +64,37 @@ describe('token exchange (RFC 8693)', () => {
   const introspect = (tok: string) => postForm(s.url('/oauth/introspect'), { token: tok }, { authorization: basic(svc1.clientId, svc1.clientSecret!) });
   /**
    * Ivy signs in to the app, granting it `scope` for APIs 1 and 2 (and 3 when asked); the app then refreshes
-   * for a token at `resource` only (RFC 8707 §2.2), with an ID token and a refresh token.
+   * for a token at `resource` only (RFC 8707 §2.2; several: a token for each of them), with an ID token (no sid: the
+   * password grant has no session) and a refresh token.
    */
-  const userTokens = async (resource = API1, scope = 'openid offline_access api1 api2') => {
+  const userTokens = async (resource: string | string[] = API1, scope = 'openid offline_access api1 api2') => {
     const resources = [API1, API2, ...(scope.includes('api3') ? [API3] : [])];
     const body = new URLSearchParams([['grant_type', 'password'], ['username', 'ivy'], ['password', 'ivy-password'], ['scope', scope], ...resources.map((r) => ['resource', r])]);
     const first = await postForm(s.url('/oauth/token'), body.toString(), { authorization: basic(app.clientId, app.clientSecret!) });
     expect(first.status, first.text).toBe(200);
-    const r = await post(app, { grant_type: 'refresh_token', refresh_token: first.json.refresh_token, resource });
+    const refresh = new URLSearchParams([['grant_type', 'refresh_token'], ['refresh_token', first.json.refresh_token], ...[resource].flat().map((r) => ['resource', r])]);
+    const r = await postForm(s.url('/oauth/token'), refresh.toString(), { authorization: basic(app.clientId, app.clientSecret!) });
     expect(r.status, r.text).toBe(200);
     return r.json;
+  };
+  /**
+   * Ivy signs in to the app in a browser session (the authorization endpoint's two steps, as the built-in pages call
+   * them) and the app redeems the code over HTTP: the ID token carries the session's sid, which leads to the grant.
+   */
+  const signedIn = async (scope = 'openid offline_access api1 api2', sid?: string) => {
+    sid ??= (await createSession(s.ctx, ivySub)).session.sid;
+    const verifier = 'v'.repeat(50);
+    const p = new URLSearchParams({
+      response_type: 'code', client_id: app.clientId, redirect_uri: REDIRECT, scope, state: 's', nonce: 'n',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+    });
+    const a = await authorization({ parameters: p.toString() }, s.ctx);
+    expect(a.ticket, a.resultMessage).toBeTruthy();
+    const issued = await authorizationIssue({ ticket: a.ticket!, subject: ivySub, authTime: Math.floor(now / 1000), sid }, s.ctx);
+    const code = new URL(issued.responseContent as string).searchParams.get('code')!;
+    const r = await post(app, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier });
+    expect(r.status, r.text).toBe(200);
+    return { ...r.json, sid } as Record<string, string>;
   };
   const ownToken = async (c: Creds) => (await post(c, { grant_type: 'client_credentials', scope: 'svc' })).json.access_token as string;
 
@@ -78,7 +104,7 @@ describe('token exchange (RFC 8693)', () => {
   });
 
   it('RFC 8693 §2.2.1: impersonation: API 1 trades the user\'s token for one at API 2 (issued_token_type, no act)', async () => {
-    const user = await userTokens();
+    const user = await userTokens([API1, API2]); // the app's token for both APIs: API 1 may pass on its api2 part
     const r = await exchange(svc1, { subject_token: user.access_token, subject_token_type: AT, resource: API2 });
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ issued_token_type: AT, token_type: 'Bearer', scope: 'api2' });
@@ -90,20 +116,25 @@ describe('token exchange (RFC 8693)', () => {
   });
 
   it('RFC 8693 §4.1: delegation: with an actor token, the new token says who acts (act.sub)', async () => {
-    const user = await userTokens();
+    const user = await userTokens([API1, API2]);
     const r = await exchange(svc1, { subject_token: user.access_token, subject_token_type: AT, actor_token: await ownToken(svc1), actor_token_type: AT, audience: API2 });
     expect(r.status, r.text).toBe(200);
     const claims = decodeJwt(r.json.access_token);
-    expect(claims).toMatchObject({ sub: ivySub, aud: API2, act: { sub: svc1.clientId } });
+    expect(claims).toMatchObject({ sub: ivySub, aud: API2, scope: 'api2', act: { sub: svc1.clientId } });
     expect((await introspect(r.json.access_token)).json).toMatchObject({ active: true, sub: ivySub, act: { sub: svc1.clientId } });
   });
 
   it('RFC 8693 §4.1: an exchanged token exchanged again nests the prior actor; a resource server validates the result', async () => {
-    const user = await userTokens(API1, 'openid offline_access api1 api2 api3');
-    // Hop 1: API 1's service calls API 2 for Ivy.
-    const hop1 = await exchange(svc1, { subject_token: user.access_token, subject_token_type: AT, actor_token: await ownToken(svc1), actor_token_type: AT, resource: API2 });
+    // RFC 9700 §2.3: each hop passes on at most what it received, so the app's token carries the whole journey.
+    const user = await userTokens([API1, API2, API3], 'openid offline_access api1 api2 api3');
+    // Hop 1: API 1's service calls API 2 for Ivy, with what API 2 needs to call API 3.
+    const hop1body = new URLSearchParams([
+      ['grant_type', GRANT], ['subject_token', user.access_token], ['subject_token_type', AT], ['actor_token', await ownToken(svc1)], ['actor_token_type', AT],
+      ['resource', API2], ['resource', API3],
+    ]);
+    const hop1 = await postForm(s.url('/oauth/token'), hop1body.toString(), { authorization: basic(svc1.clientId, svc1.clientSecret!) });
     expect(hop1.status, hop1.text).toBe(200);
-    expect(decodeJwt(hop1.json.access_token)).toMatchObject({ aud: API2, scope: 'api2', act: { sub: svc1.clientId } });
+    expect(decodeJwt(hop1.json.access_token)).toMatchObject({ aud: [API2, API3], scope: 'api2 api3', act: { sub: svc1.clientId } });
     // Hop 2: API 2's service calls API 3 with the token it received, as a JWT.
     const hop2 = await exchange(svc2, {
       subject_token: hop1.json.access_token, subject_token_type: JWT, actor_token: await ownToken(svc2), actor_token_type: AT,
@@ -115,22 +146,23 @@ describe('token exchange (RFC 8693)', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.claims).toMatchObject({ sub: ivySub, aud: API3, client_id: svc2.clientId, act: { sub: svc2.clientId, act: { sub: svc1.clientId } } });
     // Hop 3: and once more; introspection shows the whole chain, newest actor outermost.
-    const hop3 = await exchange(svc2, { subject_token: hop2.json.access_token, subject_token_type: AT, actor_token: await ownToken(svc2), actor_token_type: AT, resource: API2 });
+    const hop3 = await exchange(svc2, { subject_token: hop2.json.access_token, subject_token_type: AT, actor_token: await ownToken(svc2), actor_token_type: AT, resource: API3 });
     expect(hop3.status, hop3.text).toBe(200);
     expect((await introspect(hop3.json.access_token)).json).toMatchObject({
-      active: true, sub: ivySub, aud: API2, act: { sub: svc2.clientId, act: { sub: svc2.clientId, act: { sub: svc1.clientId } } },
+      active: true, sub: ivySub, aud: API3, scope: 'api3', act: { sub: svc2.clientId, act: { sub: svc2.clientId, act: { sub: svc1.clientId } } },
     });
   });
 
   it('RFC 8693 §2.1: the new token never exceeds what the user granted, nor what the exchanging client may hold', async () => {
-    const user = await userTokens(); // granted api1 and api2, not api3
+    const user = await userTokens([API1, API2]); // granted api1 and api2, not api3
     const hop1 = await exchange(svc1, { subject_token: user.access_token, subject_token_type: AT, actor_token: await ownToken(svc1), actor_token_type: AT, resource: API2 });
     const r = await exchange(svc2, { subject_token: hop1.json.access_token, subject_token_type: AT, actor_token: await ownToken(svc2), actor_token_type: AT, resource: API3, scope: 'api3' });
     expect(r.status).toBe(400);
     expect(r.json.error).toBe('invalid_scope');
-    // svc1 is not registered for api3 even when the user granted it.
-    const wide = await userTokens(API1, 'openid offline_access api1 api2 api3');
-    const w = await exchange(svc1, { subject_token: wide.access_token, subject_token_type: AT, resource: API3, scope: 'api3' });
+    // noDelegation is not registered for api3, even when the user granted it and the token carries it.
+    const wide = await userTokens([API1, API3], 'openid offline_access api1 api2 api3');
+    expect(decodeJwt(wide.access_token).scope).toContain('api3');
+    const w = await exchange(noDelegation, { subject_token: wide.access_token, subject_token_type: AT, resource: API3, scope: 'api3' });
     expect(w.json.error).toBe('invalid_scope');
   });
 
@@ -143,18 +175,26 @@ describe('token exchange (RFC 8693)', () => {
     expect(res.body.claims).toMatchObject({ sub: ivySub, aud: API3, client_id: app.clientId });
   });
 
-  it('RFC 8693 §3: the app exchanges its refresh token and its ID token; an ID token yields API scopes only', async () => {
+  it('RFC 8693 §3: the app exchanges its refresh token and its ID token; an ID token yields what its grant allows, nothing more', async () => {
     const user = await userTokens(API1, 'openid offline_access api1 api2');
     const fromRt = await exchange(app, { subject_token: user.refresh_token, subject_token_type: RT, resource: API2 });
     expect(fromRt.status, fromRt.text).toBe(200);
     expect(fromRt.json.scope).toBe('api2');
-    const fromIdt = await exchange(app, { subject_token: user.id_token, subject_token_type: IDT, resource: API1 });
+    // The ID token of a sign-in (its sid leads to the grant): what that grant holds, api2 not among it.
+    const web = await signedIn('openid api1');
+    const fromIdt = await exchange(app, { subject_token: web.id_token!, subject_token_type: IDT, resource: API1 });
     expect(fromIdt.status, fromIdt.text).toBe(200);
     expect(fromIdt.json.scope).toBe('api1');
     expect((await introspect(fromIdt.json.access_token)).json).toMatchObject({ active: true, sub: ivySub, aud: API1 });
-    expect((await exchange(app, { subject_token: user.id_token, subject_token_type: IDT, scope: 'openid' })).json.error).toBe('invalid_scope');
+    expect((await exchange(app, { subject_token: web.id_token!, subject_token_type: IDT, resource: API2, scope: 'api2' })).json.error).toBe('invalid_scope');
+    // Within the grant, OpenID scopes too, when asked for (as for the client's own access and refresh tokens).
+    expect((await exchange(app, { subject_token: web.id_token!, subject_token_type: IDT, scope: 'openid' })).json.scope).toBe('openid');
     // The jwt type takes an ID token too.
-    expect((await exchange(app, { subject_token: user.id_token, subject_token_type: JWT, resource: API1 })).status).toBe(200);
+    expect((await exchange(app, { subject_token: web.id_token!, subject_token_type: JWT, resource: API1 })).status).toBe(200);
+    // The password grant's ID token has no sid: nothing leads to its grant, so it is refused.
+    const noSid = await exchange(app, { subject_token: user.id_token, subject_token_type: IDT, resource: API1 });
+    expect(noSid.status).toBe(400);
+    expect(noSid.json.error).toBe('invalid_request');
   });
 
   it('RFC 8693 §2.2.2: tokens the policy does not accept are invalid_request', async () => {
@@ -207,17 +247,19 @@ describe('token exchange (RFC 8693)', () => {
   });
 
   it('RFC 8693 §2.2.2: revoked and expired subject tokens are refused; revoking the user\'s grant revokes what was exchanged from it', async () => {
-    const user = await userTokens();
+    const user = await userTokens([API1, API2]);
     const r = await exchange(svc1, { subject_token: user.access_token, subject_token_type: AT, resource: API2 });
     expect((await introspect(r.json.access_token)).json.active).toBe(true);
     await postForm(s.url('/oauth/revoke'), { token: user.refresh_token }, { authorization: basic(app.clientId, app.clientSecret!) });
     expect((await introspect(r.json.access_token)).json.active).toBe(false);
     expect((await exchange(svc1, { subject_token: user.access_token, subject_token_type: AT })).json.error).toBe('invalid_request');
     const later = await userTokens();
+    const web = await signedIn('openid api1');
+    expect((await exchange(app, { subject_token: web.id_token!, subject_token_type: IDT })).status).toBe(200);
     now += 3601 * 1000;
     try {
       expect((await exchange(svc1, { subject_token: later.access_token, subject_token_type: AT })).json.error).toBe('invalid_request');
-      expect((await exchange(app, { subject_token: later.id_token, subject_token_type: IDT })).json.error).toBe('invalid_request');
+      expect((await exchange(app, { subject_token: web.id_token!, subject_token_type: IDT })).json.error).toBe('invalid_request');
     } finally {
       now -= 3601 * 1000;
     }

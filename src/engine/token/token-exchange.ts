@@ -1,8 +1,9 @@
-import type { ClientRecord, TokenExchangePolicy, TokenRecord } from '../../store/types.js';
+import type { ClientRecord, GrantRecord, TokenExchangePolicy, TokenRecord } from '../../store/types.js';
 import { mintAccessToken } from '../../tokens/access-token.js';
 import { lookupToken } from '../../tokens/lookup.js';
 import { verifyOwnIdToken } from '../../tokens/verify-own.js';
-import type { EngineContext } from '../context.js';
+import { findAccount } from '../accounts.js';
+import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
 import { loadResources, MAX_RESOURCES, OIDC_SCOPES, resourceParams, tokenTarget } from '../resources.js';
@@ -10,6 +11,7 @@ import type { ResultCode } from '../result-codes.js';
 import { jsonResult } from '../result.js';
 import { localSubjectOf, subjectFor } from '../subject.js';
 import { defaultExchangePolicy, EXCHANGE_OUTPUT_TYPES, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from './exchange-policy.js';
+import { refreshPolicy } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 /**
@@ -27,15 +29,17 @@ interface ExchangeParty {
   sub: string;
   isUser: boolean;
   /**
-   * The most a token exchanged from it may carry: what the user granted when the token belongs to a grant
-   * (the token itself may be down-scoped to one resource), else the token's own scope; undefined for ID
-   * tokens, which carry none.
+   * The most a token exchanged from it may carry (RFC 9700 §2.3): what the user granted when the token comes from a
+   * grant made to the exchanging client itself (its own token may be down-scoped to one resource); else, a token
+   * another client received or was issued, only the token's own scope.
    */
-  scope?: string[];
+  scope: string[];
   grantId: string | null;
   expiresAt: number;
   /** The prior actors the token itself carries (RFC 8693 §4.1), outermost first. */
   actors?: ActorLink[];
+  /** The grants of the user actors in its chain (a token exchanged with a user's token as actor dies with them). */
+  actorGrants?: string[];
   authTime?: number;
   acr?: string;
   amr?: string[];
@@ -55,12 +59,18 @@ const invalidRequest = (rc: ResultCode, description: string, detail?: string) =>
  *   (an actor_token: the new token carries `act` naming the actor, RFC 8693 §4.1), each allowed or not;
  * - whose tokens: access tokens issued to the client itself, or whose `aud` includes one of its
  *   `subject_token_audiences` (a resource server exchanging the tokens it receives). Refresh tokens only of
- *   the client itself; ID tokens only those issued to it, unexpired.
- * Targets (`resource`, `audience`) are registered resource servers the client may use (resources.ts). The new
- * token's scope is at most the user's grant (a token for API 1 may become one for API 2 within what the user
- * consented to) and the client's registered scope, down-scoped to the targets. It never outlives the subject
- * or actor token, and stays in the subject's grant, so revoking that grant revokes it too.
- * Chains: an exchanged token can be exchanged again; its `act` becomes the nested prior actor (RFC 8693 §4.1).
+ *   the client itself; ID tokens only those issued to it, unexpired, with a sid that leads to the grant they came from.
+ * Every party must still be live (RFC 8693 §2.1 "appropriate validation"): its grant not revoked, its user existing
+ * and enabled (accounts.ts). A rotated refresh token presented here revokes its family (RFC 9700 §4.14.2).
+ * Actors (RFC 8693 §2.1): only tokens issued to the requesting client itself: its own client_credentials token,
+ * or the token of a user signed in to it; never a token it received from someone else.
+ * Targets (`resource`, `audience`) are registered resource servers the client may use (resources.ts). Scope (RFC
+ * 9700 §2.3): a client exchanging a token of its own grant may have anything within that grant (a token for API 1 may
+ * become one for API 2 within what the user consented to); any other client at most what the token itself carries.
+ * Both within the client's registered scope, down-scoped to the targets. The new token never outlives the subject or
+ * actor token, and stays in the subject's grant (and a user actor's), so revoking that grant revokes it too.
+ * Chains: an exchanged token can be exchanged again; its `act` becomes the nested prior actor (RFC 8693 §4.1); without
+ * an actor_token, the requesting client becomes the current actor of an already delegated token.
  * Subjects (OIDC Core §8): parties are local users; a pairwise client's ID token is traced back through its sid
  * (subject.ts localSubjectOf) or refused; users in `act` are shown as the new token's client knows them.
  * Errors: a bad or unacceptable token is invalid_request (RFC 8693 §2.2.2 MUST); a refused target invalid_target.
@@ -96,10 +106,9 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   const subject = await validateParty(ctx, client, policy, subjectToken, subjectType, 'subject');
   const actor = actorToken === undefined ? undefined : await validateParty(ctx, client, policy, actorToken, actorType!, 'actor');
 
-  // The new token carries at most what the user granted (or a client-only subject token carries), and only
-  // what this client may hold; the target then down-scopes it. An ID token carries no scope: it proves who the
-  // user is, not what they consented to, so only the client's API scopes (never UserInfo's) follow from one.
-  const ceiling = subject.scope !== undefined ? subject.scope.filter((s) => client.scope.includes(s)) : client.scope.filter((s) => !OIDC_SCOPES.has(s));
+  // The new token carries at most what the subject allows (its grant's scope for the client's own grants, else the
+  // token's own scope: ExchangeParty.scope), and only what this client may hold; the target then down-scopes it.
+  const ceiling = subject.scope.filter((s) => client.scope.includes(s));
   const requested = parseScope(params.get('scope'));
   for (const s of requested) {
     if (!ceiling.includes(s)) throw new OAuthError('invalid_scope', `scope ${s} exceeds what the subject token and the client allow`, { resultCode: 'LK6027' });
@@ -113,7 +122,17 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   });
 
   // RFC 8693 §4.1: the current actor outermost, prior actors (the subject token's own act) nested inside.
-  const chain = actor ? [{ sub: actor.sub, user: actor.isUser }, ...(subject.actors ?? [])] : subject.actors;
+  let chain = actor ? [{ sub: actor.sub, user: actor.isUser }, ...(subject.actors ?? [])] : subject.actors;
+  // Impersonation (no actor_token) of a token that already records a delegation. RFC 8693 §4.1: "the outermost act
+  // claim represents the current actor"; kept as it is, it would name the prior actor as acting now, for a token this
+  // client holds and uses; dropped, it would turn a delegated token into the user's own (§1.1: impersonation makes
+  // the client indistinguishable from the *subject*, and the subject here is a delegation, not the user). So the
+  // requesting client, the party that now acts, becomes the current actor and the chain stays nested, as if it had
+  // presented its own client token as actor_token; unchanged when it already is the current actor (re-targeting
+  // its own delegated token). The spec is silent on this case; this is the reading that never misattributes.
+  if (!actor && chain?.length && !(chain[0]!.user === false && chain[0]!.sub === client.clientId)) {
+    chain = [{ sub: client.clientId, user: false }, ...chain];
+  }
   // OIDC Core §8: every user in `act` is shown as this client knows them, like the token's own sub; the row keeps
   // the local ids (act_chain) so that a later exchange by a client of another sector shows them in its own view.
   let act: Record<string, unknown> | undefined;
@@ -121,6 +140,18 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
     const sub = link.user ? subjectFor(ctx, client, link.sub) : link.sub;
     act = act ? { sub, act } : { sub };
   }
+
+  const notAfter = Math.min(subject.expiresAt, actor?.expiresAt ?? Infinity);
+  // Never a token that is born expired (a negative expires_in): the parties are checked unexpired above, and this
+  // guards that for every path (OIDC Core §2: exp is REQUIRED in an ID token; verifyOwnIdToken insists on it).
+  if (!(notAfter > nowSeconds(ctx))) throw invalidRequest('LK6021', 'the subject_token is invalid or not acceptable', 'expired');
+  const extra: Record<string, unknown> = { gty: TOKEN_EXCHANGE_GRANT };
+  if (chain?.length) extra.act_chain = chain;
+  // The new token stays in the subject's grant (grantId); the grants of user actors, this one's and the prior ones
+  // the subject token already depends on, are more it must die with (lookup.ts reads actor_grants): revoking an
+  // actor's consent, or disabling the actor, ends their acting downstream too.
+  const actorGrants = [...new Set([...(subject.actorGrants ?? []), ...(actor?.grantId ? [actor.grantId] : [])])].filter((g) => g !== subject.grantId);
+  if (actorGrants.length) extra.actor_grants = actorGrants;
 
   const jwt = requestedType === TOKEN_TYPE.jwt;
   const at = await mintAccessToken(ctx, {
@@ -131,13 +162,13 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
     audience: target.audience,
     format: jwt ? 'jwt' : target.format,
     lifetime: target.lifetime,
-    notAfter: Math.min(subject.expiresAt, actor?.expiresAt ?? Infinity),
+    notAfter,
     grantId: subject.grantId,
     act,
     authTime: subject.authTime,
     acr: subject.acr,
     amr: subject.amr,
-    extra: chain?.length ? { gty: TOKEN_EXCHANGE_GRANT, act_chain: chain } : { gty: TOKEN_EXCHANGE_GRANT },
+    extra,
     outsideTransaction: true,
   });
   // RFC 8693 §2.2.1: issued_token_type is required; scope when it differs from the request (always sent here).
@@ -151,7 +182,11 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   return jsonResult('OK', 200, 'LK2001', body);
 };
 
-/** Validate a subject or actor token of the given type against what this client may present. */
+/**
+ * Validate a subject or actor token of the given type against what this client may present. RFC 8693 §2.1: the
+ * server "MUST perform the appropriate validation procedures for the indicated token type": for ours, besides the
+ * token itself, that the grant it stands for is still live and that its user still exists and is enabled.
+ */
 async function validateParty(
   ctx: EngineContext,
   client: ClientRecord,
@@ -163,8 +198,24 @@ async function validateParty(
   const rc: ResultCode = role === 'subject' ? 'LK6021' : 'LK6022';
   const refuse = (detail: string) => invalidRequest(rc, `the ${role}_token is invalid or not acceptable`, detail);
 
+  /**
+   * accounts.ts: a deleted or disabled account gets no more tokens (liveHostAccount's rule for the grants), whether the
+   * embedding application's (ctx.accounts, which answers nothing for either) or the tenant's users table. Here as
+   * RFC 8693 §2.2.2's invalid_request. Outside any store transaction, so the host's findAccount may be called.
+   */
+  const liveUser = async (sub: string) => {
+    const account = await findAccount(ctx, ctx.store, sub);
+    if (!account || account.disabled) throw refuse('its user no longer exists or is disabled');
+  };
+
   const fromRecord = async (r: TokenRecord): Promise<ExchangeParty> => {
     if (r.clientId !== client.clientId) {
+      // RFC 8693 §2.1: the actor_token "represents the identity of the acting party", typically "the party that is
+      // authorized to use the requested security token": the requesting client, to which it is issued. A token the
+      // client merely received (a resource server holds many users' tokens) shows only that it holds it, not who
+      // acts; accepted, any two tokens it received could be spliced into "A acting for B". So an actor token must
+      // be the client's own: its client_credentials token, or a token of a user signed in to this very client.
+      if (role === 'actor') throw refuse('an actor token must be issued to the exchanging client itself');
       // A refresh token is only ever usable by its own client (RFC 6749 §6).
       if (r.kind === 'refresh_token') throw refuse('refresh token of another client');
       const aud = Array.isArray(r.data.aud) ? (r.data.aud as unknown[]) : [r.data.aud];
@@ -174,14 +225,25 @@ async function validateParty(
     }
     const d = r.data;
     const grant = r.grantId !== null ? await ctx.store.findGrant(ctx.tenant.id, r.grantId) : undefined;
-    if (grant && grant.revokedAt !== null) throw refuse('its grant was revoked');
+    if (r.grantId !== null && (!grant || grant.revokedAt !== null)) throw refuse('its grant was revoked');
+    const isUser = r.subject !== null;
+    const sub = r.subject ?? (typeof d.sub === 'string' ? d.sub : r.clientId);
+    // A client-only token issued to this client but standing for another (an exchanged one) does not name this
+    // client as the actor.
+    if (role === 'actor' && !isUser && sub !== client.clientId) throw refuse('a client token standing for another client');
+    if (isUser) await liveUser(sub);
     return {
-      sub: r.subject ?? (typeof d.sub === 'string' ? d.sub : r.clientId),
-      isUser: r.subject !== null,
-      scope: grant ? grant.scope : r.scope,
+      sub,
+      isUser,
+      // RFC 9700 §2.3 (privilege restriction): the user's consent is to the client the grant was made to. That client
+      // may trade its own token for anything within the grant (a token down-scoped to API 1 for one at API 2); any
+      // other client (a resource server that received the token, or the holder of a token exchanged from another's
+      // grant) only ever had the token: what it carries is the most it may pass on.
+      scope: grant && grant.clientId === client.clientId ? grant.scope : r.scope,
       grantId: r.grantId,
       expiresAt: r.expiresAt,
       actors: actorsOf(d),
+      actorGrants: Array.isArray(d.actor_grants) ? d.actor_grants.filter((g): g is string => typeof g === 'string') : undefined,
       authTime: typeof d.auth_time === 'number' ? d.auth_time : typeof d.authTime === 'number' ? d.authTime : undefined,
       acr: typeof d.acr === 'string' ? d.acr : undefined,
       amr: Array.isArray(d.amr) ? (d.amr as string[]) : undefined,
@@ -189,18 +251,31 @@ async function validateParty(
   };
 
   const fromIdToken = async (): Promise<ExchangeParty> => {
-    // Our own ID token, unexpired, issued to this very client.
+    // Our own ID token, unexpired (exp and iat required), issued to this very client.
     const p = await verifyOwnIdToken(ctx, token, { audience: client.clientId, allowExpired: false });
     if (!p) throw refuse('not a valid, unexpired ID token of this issuer for this client');
+    const sid = typeof p.sid === 'string' && p.sid !== '' && p.sid.length <= 255 ? p.sid : undefined;
     // OIDC Core §8.1: a pairwise client's sub is a one-way function of the local id, never the local id itself; the
     // user is found through the session the ID token was issued in (subject.ts). Unresolved: refused, never guessed.
-    const sub = await localSubjectOf(ctx, client, p.sub, typeof p.sid === 'string' ? p.sid : undefined);
+    const sub = await localSubjectOf(ctx, client, p.sub, sid);
     if (sub === undefined) throw refuse('a pairwise ID token whose user cannot be found through its sid');
+    // An ID token says who signed in, not what they consented to, and is not revoked with its grant. What it may be
+    // exchanged for is the grant it was issued from: found through its sid (the grants made in that session), this
+    // client's and this user's, made before the token; the newest of them not revoked. The new token joins that
+    // grant, so revoking it (logout, the user disabled, refresh-token reuse) revokes the new token too. An ID token
+    // without sid (the password grant, a host that passes none) cannot be traced to a grant: refused, never guessed.
+    if (sid === undefined) throw refuse('an ID token without sid cannot be traced to the grant it was issued from');
+    const iat = p.iat!;
+    const grants = (await ctx.store.listGrantsBySid(ctx.tenant.id, sid)).filter((g) => g.clientId === client.clientId && g.subject === sub && g.createdAt <= iat);
+    const grant = grants.filter((g) => g.revokedAt === null).sort((a, b) => b.createdAt - a.createdAt)[0] as GrantRecord | undefined;
+    if (!grant) throw refuse('no live grant of this user to this client in the session the ID token names');
+    await liveUser(sub);
     return {
       sub,
       isUser: true,
-      grantId: null,
-      expiresAt: typeof p.exp === 'number' ? p.exp : 0,
+      scope: grant.scope,
+      grantId: grant.id,
+      expiresAt: p.exp!,
       authTime: typeof p.auth_time === 'number' ? p.auth_time : undefined,
       acr: typeof p.acr === 'string' ? p.acr : undefined,
       amr: Array.isArray(p.amr) ? (p.amr as string[]) : undefined,
@@ -212,7 +287,10 @@ async function validateParty(
     case TOKEN_TYPE.refreshToken: {
       const state = await lookupToken(ctx, token);
       const kind = type === TOKEN_TYPE.accessToken ? 'access_token' : 'refresh_token';
-      if (!state.active) throw refuse('unknown, expired, revoked or rotated');
+      if (!state.active) {
+        if (state.record) await refreshTokenReuse(ctx, client, state.record, role);
+        throw refuse('unknown, expired, revoked or rotated');
+      }
       if (state.record.kind !== kind) throw refuse(`not a ${kind}`);
       return await fromRecord(state.record);
     }
@@ -229,6 +307,24 @@ async function validateParty(
     default:
       throw refuse('unsupported token type');
   }
+}
+
+/**
+ * RFC 9700 §4.14.2: a rotated refresh token presented again means the client or an attacker holds a copy; the refresh
+ * grant then revokes the whole family (refresh-token.ts), and so does presenting it here, whatever token type it is
+ * declared as: exchanging it would otherwise be a way to probe, or use, a stolen rotated token without consequence.
+ * The refresh grant's rules, mirrored (its reuse check is local to it): only a token of the presenting client is
+ * acted on (another client did not present it), and one presented again within the client's reuse interval is
+ * refused without revoking (the grace the refresh grant gives a retry or a racing tab).
+ */
+async function refreshTokenReuse(ctx: EngineContext, client: ClientRecord, r: TokenRecord, role: 'subject' | 'actor'): Promise<void> {
+  if (r.kind !== 'refresh_token' || r.consumedAt === null || r.revokedAt !== null || r.grantId === null || r.clientId !== client.clientId) return;
+  const now = nowSeconds(ctx);
+  const policy = refreshPolicy(ctx, client);
+  if (policy.rotation && policy.reuseInterval > 0 && r.consumedAt >= now - policy.reuseInterval) return;
+  await ctx.store.revokeGrant(ctx.tenant.id, r.grantId, now);
+  ctx.log?.warn({ tenant: ctx.tenant.id, client: client.clientId, event: 'refresh_reuse' }, 'rotated refresh token presented to token exchange; family revoked');
+  throw invalidRequest('LK7070', `the ${role}_token is invalid or not acceptable`, 'a rotated refresh token, presented again: its family was revoked');
 }
 
 /**
