@@ -388,7 +388,7 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     path: 'client/registration/delete',
     summary: 'Delete a registered client (RFC 7592 §2.3): a DELETE of its registration_client_uri',
     description:
-      'DELETED: reply 204 with no body; the client\'s grants and tokens are revoked with it. UNAUTHORIZED, FORBIDDEN, BAD_REQUEST (status 429: ' +
+      'DELETED: reply 204 with no body; the client\'s grants and tokens are revoked with it, its users\' consents and pending requests deleted. UNAUTHORIZED, FORBIDDEN, BAD_REQUEST (status 429: ' +
       'rate-limited), INTERNAL_SERVER_ERROR: reply with status, headers and responseContent.',
     input: z.object({ clientId: registeredClientId, authorization: registrationAuthorization }).strict(),
     actions: ['DELETED', 'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'],

@@ -1,6 +1,7 @@
 import { limitAddress, limitClient } from './abuse-limit.js';
 import type { ClientRecord } from '../store/types.js';
 import { clientResponse, newClientRecord, replacedClientRecord } from './client-records.js';
+import { removeClient } from './client-removal.js';
 import { nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
 import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
@@ -141,11 +142,8 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
         case 'PUT':
           return update(ctx, client, parseJsonBody(input));
         case 'DELETE': {
-          // RFC 7592 §2.3: the client's grants and tokens go with it.
-          await ctx.store.transaction(async (tx) => {
-            await tx.revokeClientTokens(ctx.tenant.id, client.clientId, nowSeconds(ctx));
-            await tx.deleteClient(ctx.tenant.id, client.clientId);
-          });
+          // RFC 7592 §2.3: the client's grants and tokens go with it, and its consents and pending interactions.
+          await ctx.store.transaction((tx) => removeClient(tx, ctx.tenant.id, client.clientId, nowSeconds(ctx)));
           return { action: 'DELETED', resultCode: 'LK8023', resultMessage: `client ${client.clientId} deleted`, responseContent: '', status: 204, headers: { ...NO_STORE } };
         }
       }

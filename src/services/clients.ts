@@ -1,5 +1,6 @@
 import { clientToJson } from '../engine/client-metadata.js';
 import { clientResponse, newClientRecord, replacedClientRecord, rotatedSecretRecord } from '../engine/client-records.js';
+import { removeClient } from '../engine/client-removal.js';
 import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { ClientRecord } from '../store/types.js';
@@ -56,13 +57,13 @@ export async function replaceClient(ctx: EngineContext, clientId: string, input:
   return { client, json: { ...clientView(client), ...clientResponse(ctx, client, issued) } };
 }
 
-/** Delete a client and revoke every grant and token issued to it. */
+/**
+ * Delete a client and revoke every grant and token issued to it; its users' consents and its pending interactions
+ * (tickets, pushed requests, device codes) go in the same transaction (engine/client-removal.ts).
+ */
 export async function deleteClient(ctx: EngineContext, clientId: string): Promise<void> {
   await getClient(ctx, clientId);
-  await ctx.store.transaction(async (tx) => {
-    await tx.revokeClientTokens(ctx.tenant.id, clientId, nowSeconds(ctx));
-    await tx.deleteClient(ctx.tenant.id, clientId);
-  });
+  await ctx.store.transaction((tx) => removeClient(tx, ctx.tenant.id, clientId, nowSeconds(ctx)));
 }
 
 /** A new secret; the old one keeps working for graceSeconds. */

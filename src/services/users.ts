@@ -152,12 +152,14 @@ export async function unlockUser(ctx: EngineContext, sub: string): Promise<UserR
   return u;
 }
 
-/** Delete a user, revoking their grants and tokens and ending their sessions. */
+/** Delete a user, revoking their grants and tokens, forgetting their consents and ending their sessions. */
 export async function deleteUser(ctx: EngineContext, sub: string): Promise<void> {
   await getUser(ctx, sub);
   const now = nowSeconds(ctx);
   await ctx.store.transaction(async (tx) => {
     await tx.revokeSubject(ctx.tenant.id, sub, now);
+    // A user created later with the same sub (an embedding application's own ids) has consented to nothing.
+    await tx.deleteSubjectConsents(ctx.tenant.id, sub);
     await tx.deleteUser(ctx.tenant.id, sub);
   });
   await logoutUserEverywhere(ctx, sub);
@@ -172,11 +174,19 @@ export async function listUserGrants(ctx: EngineContext, sub: string): Promise<G
   return ctx.store.listGrantsOfSubject(ctx.tenant.id, sub);
 }
 
-/** Revoke one of a user's grants and every token it issued. */
+/**
+ * Revoke one of a user's grants and every token it issued, and forget the user's consent to its client, in one
+ * transaction: the app's next authorization request asks the user again (as revoking an app's access does in
+ * Keycloak's account console). The user's other grants to that client, if any, stay valid until revoked too.
+ */
 export async function revokeUserGrant(ctx: EngineContext, sub: string, grantId: string): Promise<void> {
   const g = grantId.length <= 255 ? await ctx.store.findGrant(ctx.tenant.id, grantId) : undefined;
   if (!g || g.subject !== sub) throw notFound(`grant ${grantId} of user ${sub}`);
-  await ctx.store.revokeGrant(ctx.tenant.id, grantId, nowSeconds(ctx));
+  const now = nowSeconds(ctx);
+  await ctx.store.transaction(async (tx) => {
+    await tx.revokeGrant(ctx.tenant.id, grantId, now);
+    await tx.deleteConsent(ctx.tenant.id, sub, g.clientId);
+  });
 }
 
 export function sessionView(s: SessionRecord): Record<string, unknown> {

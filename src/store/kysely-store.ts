@@ -15,6 +15,7 @@ import type {
   Store,
   TenantRecord,
   TicketRecord,
+  TicketKind,
   TokenRecord,
   UserRecord,
   AuditEventQuery,
@@ -770,9 +771,14 @@ export class KyselyStore implements Store {
   async updateTicketData(tenantId: string, hash: string, data: Record<string, unknown>) {
     await this.db.updateTable('tickets').set({ data: j(data) }).where('tenant_id', '=', tenantId).where('hash', '=', hash).where('consumed_at', 'is', null).execute();
   }
-  async consumeTicket(tenantId: string, hash: string, now: number) {
+  async consumeTicket(tenantId: string, hash: string, now: number, kind?: TicketKind) {
+    const base = 'update "tickets" set "consumed_at" = ? where "tenant_id" = ? and "hash" = ? and "consumed_at" is null';
     const r = (
-      await this.fixed<TicketRow>('update "tickets" set "consumed_at" = ? where "tenant_id" = ? and "hash" = ? and "consumed_at" is null returning *', [now, tenantId, hash])
+      kind === undefined
+        ? await this.fixed<TicketRow>(`${base} returning *`, [now, tenantId, hash])
+        : await this.fixed<TicketRow>(`${base} and ${TICKET_KIND[this.dialect][kind === 'authorization' ? 'authorization' : 'other']} returning *`, [
+            now, tenantId, hash, ...(kind === 'authorization' ? [] : [kind]),
+          ])
     )[0];
     return r && toTicket(r);
   }
@@ -1227,7 +1233,42 @@ export class KyselyStore implements Store {
     const r = await sql`delete from ${sql.table(p.table)} where (${keys}) in (select ${keys} from ${sql.table(p.table)} where ${p.dead(cutoff)} limit ${limit})`.execute(this.db);
     return Number(r.numAffectedRows ?? 0);
   }
+
+  // consent and pending-interaction cleanup (ConsentCleanupStore): one statement each
+  async deleteConsent(tenantId: string, subject: string, clientId: string) {
+    const r = await this.db.deleteFrom('consents').where('tenant_id', '=', tenantId).where('subject', '=', subject).where('client_id', '=', clientId).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+  async deleteClientConsents(tenantId: string, clientId: string) {
+    const r = await this.db.deleteFrom('consents').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+  async deleteSubjectConsents(tenantId: string, subject: string) {
+    const r = await this.db.deleteFrom('consents').where('tenant_id', '=', tenantId).where('subject', '=', subject).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+  async deleteClientTickets(tenantId: string, clientId: string) {
+    const r = await this.db.deleteFrom('tickets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+  async deleteClientPushedRequests(tenantId: string, clientId: string) {
+    const r = await this.db.deleteFrom('pushed_requests').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+  async deleteClientDeviceCodes(tenantId: string, clientId: string) {
+    const r = await this.db.deleteFrom('device_codes').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
 }
+
+/**
+ * TicketKind as a condition on the ticket's JSON data (TicketStore.consumeTicket): an authorization ticket holds
+ * `request` (an object); the others name their kind (the one parameter). The data column is text on both dialects.
+ */
+const TICKET_KIND = {
+  sqlite: { authorization: `json_type("data", '$.request') = 'object'`, other: `json_extract("data", '$.kind') = ?` },
+  postgres: { authorization: `jsonb_typeof("data"::jsonb -> 'request') = 'object'`, other: `("data"::jsonb ->> 'kind') = ?` },
+} as const;
 
 /** What "dead" means per table for the cleanup job (see MaintenanceStore.purgeExpired). */
 const PURGES: Record<PurgeTarget, { table: string; keys: string[]; dead: (cutoff: number) => ReturnType<typeof sql> }> = {

@@ -318,8 +318,18 @@ export interface TicketStore {
   findTicket(tenantId: string, hash: string): Promise<TicketRecord | undefined>;
   /** Replace the data of a pending (unconsumed) ticket. */
   updateTicketData(tenantId: string, hash: string, data: Record<string, unknown>): Promise<void>;
-  consumeTicket(tenantId: string, hash: string, now: number): Promise<TicketRecord | undefined>;
+  /**
+   * Atomically mark an unconsumed ticket consumed and return it. With `kind`, only a ticket of that kind (see
+   * TicketKind) is consumed, in the same conditional statement: another flow's ticket is found and burned by nobody.
+   */
+  consumeTicket(tenantId: string, hash: string, now: number, kind?: TicketKind): Promise<TicketRecord | undefined>;
 }
+
+/**
+ * What a ticket is for, read from its data: 'authorization' holds `request` (an object), the others hold
+ * `kind: 'logout'` (RP-Initiated Logout confirmation) or `kind: 'password'` (the password grant's two steps).
+ */
+export type TicketKind = 'authorization' | 'logout' | 'password';
 
 export interface SessionRecord {
   tenantId: string;
@@ -660,3 +670,26 @@ export interface MaintenanceStore {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface Store extends MaintenanceStore {}
+
+/**
+ * What outlives a grant unless removed with it (F1, session 7): the user's consent (ConsentRecord) and a client's
+ * interactions still in progress. Deleting a client, deleting a user and revoking a user's grant call these in the
+ * same transaction as their grant and token revocation; each is one statement (no read-then-write).
+ */
+export interface ConsentCleanupStore {
+  /** Forget one user's consent to one client (a grant revoked by the user or an admin); false when there was none. */
+  deleteConsent(tenantId: string, subject: string, clientId: string): Promise<boolean>;
+  /** Forget every user's consent to a client (client deleted); returns how many. OIDC Core §3.1.2.4: consent is per client. */
+  deleteClientConsents(tenantId: string, clientId: string): Promise<number>;
+  /** Forget every consent a user gave (user deleted); returns how many. */
+  deleteSubjectConsents(tenantId: string, subject: string): Promise<number>;
+  /** Delete every ticket of a client, of every kind, used or not (client deleted): no pending interaction can finish. */
+  deleteClientTickets(tenantId: string, clientId: string): Promise<number>;
+  /** RFC 9126: delete a client's pushed authorization requests (client deleted): no request_uri of it can be used. */
+  deleteClientPushedRequests(tenantId: string, clientId: string): Promise<number>;
+  /** RFC 8628: delete a client's device codes (client deleted): pending or approved, none can be redeemed any more. */
+  deleteClientDeviceCodes(tenantId: string, clientId: string): Promise<number>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface Store extends ConsentCleanupStore {}

@@ -60,8 +60,17 @@ export function decide(s: InteractionState): Decision {
   }
   if (login) return none ? { kind: 'fail', reason: 'LOGIN_REQUIRED' } : { kind: 'login' };
 
-  const covered = s.consent !== undefined && consentScopes(r).every((sc) => s.consent!.scope.includes(sc));
+  const covered = consentFor(s.consent, s.client) !== undefined && consentScopes(r).every((sc) => s.consent!.scope.includes(sc));
   const consent = !s.client.skipConsent && (r.prompt.includes('consent') || !covered);
   if (consent) return none ? { kind: 'fail', reason: 'CONSENT_REQUIRED' } : { kind: 'consent' };
   return { kind: 'issue' };
+}
+
+/**
+ * The user's consent if it was given to this client record (OIDC Core §3.1.2.4: consent is per client): one saved
+ * before the client was registered was given to an earlier client deleted under the same client_id. Deleting a
+ * client deletes its consents; this also ignores one saved by a consent page submitted while it was being deleted.
+ */
+export function consentFor(consent: ConsentRecord | undefined, client: Pick<ClientRecord, 'createdAt'>): ConsentRecord | undefined {
+  return consent !== undefined && consent.updatedAt >= client.createdAt ? consent : undefined;
 }

@@ -184,7 +184,9 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
       clientId: req.clientId,
       expiresAt: now + ctx.tenant.settings.interactionTtl,
       consumedAt: null,
-      data: { request: req, createdAt: now },
+      // clientCreatedAt: the client record the ticket is for (madeForClient); one deleted and registered again
+      // under the same client_id is another record.
+      data: { request: req, createdAt: now, clientCreatedAt: state.client!.createdAt },
     };
     let pending: PendingAuthorization | undefined;
     if (opts.defer) {
@@ -252,25 +254,41 @@ export interface LoadedTicket {
 
 /** Read a pending ticket without consuming it (the built-in UI looks at it across login and consent pages). */
 export async function loadTicket(ctx: EngineContext, ticket: string): Promise<LoadedTicket | undefined> {
-  if (!ticket || ticket.length > 100) return undefined;
+  if (!isTicketHandle(ticket)) return undefined;
   const t = await ctx.store.findTicket(ctx.tenant.id, ctx.hasher.hash(ticket));
   if (!t || t.consumedAt !== null || t.expiresAt <= nowSeconds(ctx) || !isAuthorizationTicket(t.data)) return undefined;
   const client = await ctx.store.findClient(ctx.tenant.id, t.clientId);
-  if (!client) return undefined;
+  if (!client || !madeForClient(t.data, client)) return undefined;
   return { request: t.data.request as AuthorizationRequest, client, createdAt: Number(t.data.createdAt) };
 }
 
 async function consumeTicket(ctx: EngineContext, ticket: string): Promise<LoadedTicket | undefined> {
-  if (typeof ticket !== 'string' || !ticket || ticket.length > 100) return undefined;
-  const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), nowSeconds(ctx));
+  if (!isTicketHandle(ticket)) return undefined;
+  // Only an authorization ticket is consumed, in the same conditional statement: another flow's ticket presented
+  // here is neither used nor burned.
+  const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), nowSeconds(ctx), 'authorization');
   if (!t || t.expiresAt <= nowSeconds(ctx) || !isAuthorizationTicket(t.data)) return undefined;
   const client = await ctx.store.findClient(ctx.tenant.id, t.clientId);
-  if (!client) return undefined;
+  if (!client || !madeForClient(t.data, client)) return undefined;
   return { request: t.data.request as AuthorizationRequest, client, createdAt: Number(t.data.createdAt) };
 }
 
-/** Other flows' tickets (logout, password grant) are stored under their own hash prefix; this guards the rest. */
+/**
+ * Other flows' tickets (logout, password grant) are stored under their own hash prefix (`logout:`, `password-grant:`),
+ * so the value presented for them contains a colon; ours are newHandle output (base64url) and never do. A value
+ * outside that alphabet cannot name an authorization ticket, and is not looked up at all.
+ */
+const isTicketHandle = (ticket: unknown): ticket is string => typeof ticket === 'string' && /^[A-Za-z0-9_-]{1,100}$/.test(ticket);
 const isAuthorizationTicket = (data: Record<string, unknown>) => typeof data.request === 'object' && data.request !== null;
+
+/**
+ * Whether a ticket was made for this client record rather than for an earlier one with the same client_id, deleted
+ * since (RFC 6749 §3.1.2.2: the redirect URI in the ticket was verified against that record's registration only).
+ * Deleting a client deletes its tickets in the same transaction; this also refuses one written by a request that
+ * was under way meanwhile. Tickets written before clientCreatedAt was recorded: a record created after the ticket is another.
+ */
+const madeForClient = (data: Record<string, unknown>, client: ClientRecord) =>
+  typeof data.clientCreatedAt === 'number' ? data.clientCreatedAt === client.createdAt : client.createdAt <= Number(data.createdAt);
 
 const unknownTicket = () =>
   jsonResult('BAD_REQUEST', 400, 'LK3006', { error: 'invalid_request', error_description: 'unknown, expired or used ticket' }) as AuthorizationResult;

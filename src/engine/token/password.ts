@@ -54,7 +54,7 @@ export const passwordGrant: GrantHandler = async (params, { client }, ctx) => {
     clientId: client.clientId,
     expiresAt: nowSeconds(ctx) + PASSWORD_TICKET_TTL,
     consumedAt: null,
-    data: { kind: 'password', ...data },
+    data: { kind: 'password', ...data, clientCreatedAt: client.createdAt },
   });
   const result: TokenResult = {
     action: 'PASSWORD',
@@ -90,10 +90,12 @@ async function consume(ctx: EngineContext, ticket: unknown) {
   const unknown = new OAuthError('invalid_grant', 'the password grant request is unknown or expired', { resultCode: 'LK6013' });
   if (typeof ticket !== 'string' || ticket.length === 0 || ticket.length > 100) throw unknown;
   const now = nowSeconds(ctx);
-  const t = await ctx.store.consumeTicket(ctx.tenant.id, ticketHash(ctx, ticket), now);
+  const t = await ctx.store.consumeTicket(ctx.tenant.id, ticketHash(ctx, ticket), now, 'password');
   if (!t || t.expiresAt <= now || t.data.kind !== 'password') throw unknown;
   const client = await ctx.store.findClient(ctx.tenant.id, t.clientId);
   if (!client || !client.grantTypes.includes('password')) throw unknown;
+  // The client record the request was made by, not one registered since under the same client_id.
+  if (typeof t.data.clientCreatedAt === 'number' && t.data.clientCreatedAt !== client.createdAt) throw unknown;
   return { client, data: t.data as unknown as PasswordTicket };
 }
 

@@ -196,7 +196,7 @@ export const operations: AdminOperation[] = [
     handler: async (lk, req) => (await replaceClient(await ctxOf(lk, req), req.params.client_id!, req.body)).json,
   },
   {
-    operationId: 'deleteClient', method: 'DELETE', path: `${T}/clients/{client_id}`, summary: 'Delete a client and revoke its grants and tokens', tag: 'clients',
+    operationId: 'deleteClient', method: 'DELETE', path: `${T}/clients/{client_id}`, summary: 'Delete a client and revoke its grants and tokens; its users\' consents and pending requests go with it', tag: 'clients',
     response: { status: 204, description: 'Deleted' },
     handler: async (lk, req) => deleteClient(await ctxOf(lk, req), req.params.client_id!),
   },
@@ -235,7 +235,7 @@ export const operations: AdminOperation[] = [
     handler: async (lk, req) => userView(await updateUser(await ctxOf(lk, req), req.params.sub!, req.body as Body)),
   },
   {
-    operationId: 'deleteUser', method: 'DELETE', path: `${T}/users/{sub}`, summary: 'Delete a user, revoking their grants and sessions', tag: 'users',
+    operationId: 'deleteUser', method: 'DELETE', path: `${T}/users/{sub}`, summary: 'Delete a user, revoking their grants and sessions and forgetting their consents', tag: 'users',
     response: { status: 204, description: 'Deleted' },
     handler: async (lk, req) => deleteUser(await ctxOf(lk, req), req.params.sub!),
   },
@@ -268,7 +268,7 @@ export const operations: AdminOperation[] = [
     handler: async (lk, req) => (await listUserGrants(await ctxOf(lk, req), req.params.sub!)).map(grantView),
   },
   {
-    operationId: 'revokeUserGrant', method: 'DELETE', path: `${T}/users/{sub}/grants/{grant_id}`, summary: 'Revoke a grant and every token it issued', tag: 'grants',
+    operationId: 'revokeUserGrant', method: 'DELETE', path: `${T}/users/{sub}/grants/{grant_id}`, summary: 'Revoke a grant and every token it issued, and the user\'s consent to its client', tag: 'grants',
     response: { status: 204, description: 'Revoked' },
     handler: async (lk, req) => revokeUserGrant(await ctxOf(lk, req), req.params.sub!, req.params.grant_id!),
   },

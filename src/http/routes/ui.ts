@@ -25,7 +25,7 @@ import {
   signedOutPage, STYLESHEET,
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
-import { consentScopes, decide } from '../../ui/interaction.js';
+import { consentFor, consentScopes, decide } from '../../ui/interaction.js';
 import {
   beginLoginAttempt, beginRegistrationAttempt, beginUserCodeAttempt, loginSucceeded, retryAfter, userCodeAccepted,
 } from '../../services/rate-limit.js';
@@ -406,7 +406,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         lk.audit.record({ tenantId: ctx.tenant.id, type: 'consent.denied', clientId: t.client.clientId, subject: live.user.id, ip: req.ip, detail: { scope: consentScopes(t.request).join(' ') } });
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: 'ACCESS_DENIED' }, ctx), targets);
       }
-      const prior = await ctx.store.findConsent(ctx.tenant.id, live.user.id, t.client.clientId);
+      const prior = consentFor(await ctx.store.findConsent(ctx.tenant.id, live.user.id, t.client.clientId), t.client);
       await ctx.store.saveConsent({
         tenantId: ctx.tenant.id,
         subject: live.user.id,
@@ -462,7 +462,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (ticket.length > 100 || !ctx.hasher.verify(`logout-csrf:${ticket}`, form.get('csrf') ?? '')) {
         return htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
       }
-      const t = await ctx.store.consumeTicket(ctx.tenant.id, logoutTicketHash(ctx, ticket), nowSeconds(ctx));
+      const t = await ctx.store.consumeTicket(ctx.tenant.id, logoutTicketHash(ctx, ticket), nowSeconds(ctx), 'logout');
       if (!t || t.data.kind !== 'logout' || t.expiresAt <= nowSeconds(ctx)) {
         return htmlHeaders(reply.code(400)).send(errorPage(pageBase(reply), 'Sign-out expired', 'This sign-out request is unknown or has expired.'));
       }
