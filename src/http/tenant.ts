@@ -3,6 +3,7 @@ import type { EngineContext } from '../engine/context.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { serviceContext } from '../services/tenants.js';
 import { DEFAULT_TENANT } from '../store/types.js';
+import { servedAtTenantPath } from '../server/tenant-issuer.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -53,7 +54,8 @@ export const cookiePath = (p: TenantPages, sub = ''): string => p.base + sub || 
 /**
  * Register route plugins a second time under `/t/:service`, for every tenant other than the default one: a hook
  * resolves the tenant (engine contexts are cached per tenant, so tenants created through the admin API or the CLI,
- * even by another instance, are served) and answers 404 not_found for an unknown one.
+ * even by another instance, are served) and answers 404 not_found for an unknown one, and for one whose issuer is
+ * not `<issuer>/t/<id>` (an explicit issuer: servedAtTenantPath).
  */
 export async function registerTenantScope(
   app: FastifyInstance,
@@ -68,7 +70,9 @@ export async function registerTenantScope(
         const id = (req.params as { service?: string }).service ?? '';
         // The default tenant lives at the root of the issuer: one issuer, one place.
         const ctx = id === DEFAULT_TENANT ? undefined : await serviceContext(lk, id);
-        if (!ctx) {
+        // A tenant with an explicit issuer of its own is answered as an unknown one (RFC 8414 §3.3, OIDC Discovery
+        // §4.3: served only under its issuer, which is not this path).
+        if (!ctx || !servedAtTenantPath(lk.config.issuer, ctx.tenant)) {
           void reply.code(404).header('Cache-Control', 'no-store').type('application/json').send(JSON.stringify({ error: 'not_found', error_description: 'no such service' }));
           return reply;
         }

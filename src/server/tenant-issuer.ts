@@ -13,3 +13,13 @@ export function issuerOfTenant(configuredIssuer: string, t: Pick<TenantRecord, '
   if (t.id === DEFAULT_TENANT) return configuredIssuer;
   return t.issuer || `${configuredIssuer}${TENANT_PATH_PREFIX}${t.id}`;
 }
+
+/**
+ * Whether the built-in endpoints serve a tenant at `<configured issuer>/t/<id>`: only when that is its issuer. RFC 8414
+ * §3.3 and OIDC Discovery §4.3: the issuer in the metadata must be identical to the URL it was fetched under, and
+ * every page URL and cookie path is built from the issuer, so a tenant with an explicit issuer of its own is served
+ * where that issuer points (an application fronting it through the Core API), not under /t/<id>.
+ */
+export function servedAtTenantPath(configuredIssuer: string, t: Pick<TenantRecord, 'id'> & { issuer: string }): boolean {
+  return t.id !== DEFAULT_TENANT && t.issuer === `${configuredIssuer}${TENANT_PATH_PREFIX}${t.id}`;
+}
