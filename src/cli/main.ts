@@ -67,7 +67,8 @@ const USAGE = `usage: latchkey <command> [options]
                                     one), with the options on top
   resource list | show URI | delete URI   resource servers (RFC 8707): what clients may name as resource
   session list --user SUB | end SID   (ending a session notifies its clients, back-channel)
-  service create ID [--issuer URL] | list          services (tenants) for the Core API
+  service create ID [--issuer URL] | list          services (tenants) for the Core API; --issuer: the app fronting
+                                    it, or a proxy host mapped onto /t/ID (outside this server's issuer)
   service-token create [--service ID] [--name N] | list | revoke ID   Core API access tokens
   audit list [--type T] [--since TIME] [--limit N]   security events, newest first (docs/audit.md)
 

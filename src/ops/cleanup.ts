@@ -29,7 +29,7 @@ const LEASE = 'cleanup';
 
 /**
  * Deletes dead rows (expired codes, tickets, pushed requests, device codes, replay-cache entries, tokens and
- * rate-limit windows; expired or ended sessions; finished logout deliveries) in bounded batches, so the tables stop growing without one long statement holding locks.
+ * rate-limit windows; expired or ended sessions; finished logout deliveries; audit events past auditRetention) in bounded batches, so the tables stop growing without one long statement holding locks.
  *
  * Every serving process runs this timer, but a sweep needs the `cleanup` lease row (MaintenanceStore.acquireLease):
  * the lease lasts one interval and is taken by one conditional UPDATE, so across the workers of a cluster and across

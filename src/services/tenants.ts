@@ -59,9 +59,42 @@ function checkIssuer(value: string): string {
 }
 
 /**
+ * An explicit issuer must lie outside this server's own URL space: the configured issuer and every path below it, on
+ * the issuer's host and on the mTLS alias host (mtlsBaseUrl: the same routes under another host), either scheme.
+ * That space holds the default tenant's routes (/oauth/…, /interaction/…, /.well-known/…, /admin, /api, /healthz, …),
+ * every tenant's `/t/<id>` (its derived issuer, whether or not that tenant exists yet) and whatever routes later
+ * releases add there. An explicit issuer is for another host: an application fronting the tenant through the Core
+ * API, or a reverse proxy mapping its own host onto `/t/<id>`; one inside our space could be reached only by carving
+ * holes in it, and one of the form `<issuer>/t/<other>` would take another tenant's issuer before it exists. A path elsewhere on the same host
+ * (an issuer with a path, /auth, leaves /shop to others) collides with nothing: its RFC 8414 §3.1 metadata URL,
+ * /.well-known/oauth-authorization-server/shop, is not one of ours (/.well-known/oauth-authorization-server/auth…).
+ * Paths are compared percent-decoded (/t/%61cme is /t/acme to the router), hosts as the URL parser normalizes them.
+ */
+function checkOutsideOwnSpace(lk: Latchkey, issuer: string): void {
+  const u = new URL(issuer);
+  let path: string;
+  try {
+    path = decodeURIComponent(u.pathname);
+  } catch {
+    throw badRequest(`issuer ${JSON.stringify(issuer)} has a malformed percent-encoding in its path`);
+  }
+  for (const base of [lk.config.issuer, lk.config.mtlsBaseUrl]) {
+    if (!base) continue;
+    const own = new URL(base);
+    const ownPath = own.pathname === '/' ? '' : own.pathname;
+    if (u.host === own.host && (path === ownPath || path.startsWith(`${ownPath}/`))) {
+      throw badRequest(
+        `issuer ${issuer} lies in this server's own URL space (${own.origin}${ownPath}/…: the default tenant's endpoints, and ${lk.config.issuer}/t/<id> for tenants without an explicit issuer); omit the issuer to serve the tenant at /t/<id>, or give the URL of the application that fronts it through the Core API`,
+      );
+    }
+  }
+}
+
+/**
  * A new tenant (a Core API "service") with its own signing keys. Its issuer defaults to `<issuer>/t/<id>`, where the
  * built-in endpoints serve it; that default is not stored but derived (issuerOfTenant), so it follows the configured
- * issuer. A service used through the Core API takes the issuer of the application that fronts it (stored as given).
+ * issuer. A service used through the Core API takes the issuer of the application that fronts it, or of the host a
+ * reverse proxy maps onto `/t/<id>` (stored as given, outside this server's URL space: checkOutsideOwnSpace).
  * Two tenants never share an issuer: an issuer names exactly one authorization server (RFC 8414 §2).
  */
 export async function createTenant(lk: Latchkey, input: { id: string; issuer?: string; settings?: unknown }): Promise<TenantRecord> {
@@ -76,10 +109,12 @@ export async function createTenant(lk: Latchkey, input: { id: string; issuer?: s
   if (existing.some((t) => t.id === input.id)) throw conflict(`tenant ${input.id} already exists`);
   const clash = existing.find((t) => issuerOf(t, lk) === issuer);
   if (clash) throw conflict(`issuer ${issuer} is already the issuer of tenant ${clash.id}`);
+  const derived = issuer === issuerOfTenant(lk.config.issuer, { id: input.id, issuer: '' });
+  if (!derived) checkOutsideOwnSpace(lk, issuer);
   const t: TenantRecord = {
     id: input.id,
     // The default issuer is stored as '' (derived); an explicit one as given.
-    issuer: issuer === issuerOfTenant(lk.config.issuer, { id: input.id, issuer: '' }) ? '' : issuer,
+    issuer: derived ? '' : issuer,
     settings: parsed.data,
     createdAt: Math.floor(lk.clock() / 1000),
   };

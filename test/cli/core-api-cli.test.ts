@@ -30,7 +30,7 @@ describe('latchkey service and service-token commands', () => {
     if (databaseUrl) await dropTestDatabase(databaseUrl);
   });
 
-  it('service create gives a service its issuer and its own keys; list shows it; bad ids and clashing issuers are refused', () => {
+  it('service create gives a service its issuer and its own keys; list shows it; bad ids, clashing issuers and issuers in the server\'s own URL space are refused', () => {
     const r = cli(['service', 'create', 'acme', '--issuer', 'https://login.acme.example', '--json']);
     expect(r.err).toBe('');
     expect(JSON.parse(r.out)).toMatchObject({ id: 'acme', issuer: 'https://login.acme.example' });
@@ -43,7 +43,11 @@ describe('latchkey service and service-token commands', () => {
       expect(b.code, bad.join(' ')).toBe(2);
       expect(b.err.trim().split('\n')).toHaveLength(1);
     }
-  });
+    // docs/tenants.md: an explicit issuer may not lie in the server's own URL space (/t/zeta is tenant zeta's).
+    const own = cli(['service', 'create', 'eps', '--issuer', 'http://127.0.0.1:9000/t/zeta']);
+    expect(own.code).toBe(2);
+    expect(own.err).toMatch(/own URL space/);
+  }, 60_000); // eight CLI processes, each starting Node and opening the database
 
   it('service-token create (scoped and all-services), list (no secrets), revoke; the tokens work against the server', async () => {
     const scoped = JSON.parse(cli(['service-token', 'create', '--service', 'acme', '--name', 'acme app', '--json']).out);

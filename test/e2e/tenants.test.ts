@@ -288,10 +288,50 @@ describe('tenant issuers: derived from the configured issuer unless one was give
       expect(d.issuer).toBe('https://login.shop.example');
       expect(d.authorization_endpoint).toBe('https://login.shop.example/oauth/authorize');
       const res = await fetch(s.url('/t/shop/device'));
-      expect(res.headers.get('set-cookie')).toMatch(/^lk_dev_shop=[^;]+; Path=\/device;/);
+      expect(res.headers.get('set-cookie')).toMatch(/^__Secure-lk_dev_shop=[^;]+; Path=\/device;/);
       expect(await res.text()).toContain('action="/device/login"');
+      // A tenant whose derived issuer was given explicitly is an ordinary /t/{id} tenant.
+      await createTenant(s.lk, { id: 'plain', issuer: `${s.issuer}/t/plain` });
+      expect((await s.lk.store.findTenant('plain'))!.issuer).toBe('');
+      const plain = await fetch(s.url('/t/plain/.well-known/openid-configuration'));
+      expect(((await plain.json()) as { issuer: string }).issuer).toBe(`${s.issuer}/t/plain`);
     } finally {
       await s.close();
+    }
+  });
+
+  it('an explicit issuer in this server\'s own URL space (its issuer, any path below it, /t/<id> included, either scheme) is refused: service, admin API', async () => {
+    const s = await startTestServer();
+    try {
+      const own = new URL(s.issuer);
+      for (const issuer of [`${s.issuer}/t/later`, `${s.issuer}/t/%6Cater`, `${s.issuer}/oauth`, `${s.issuer}/x/y`, `https://${own.host}/t/later`, `HTTP://${own.host.toUpperCase()}/t/later`]) {
+        await expect(createTenant(s.lk, { id: 'ext', issuer }), issuer).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/own URL space/) });
+      }
+      await expect(createTenant(s.lk, { id: 'ext', issuer: s.issuer })).rejects.toMatchObject({ status: 409 }); // the default tenant's
+      // /t/later stays free for the tenant it belongs to.
+      await createTenant(s.lk, { id: 'later' });
+      const admin = (await createAdminToken(s.lk, { name: 'tests' })).token;
+      const res = await fetch(s.url('/admin/tenants'), { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'ext', issuer: `${s.issuer}/t/other` }) });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/own URL space/) });
+      // Another host (another port is another host) is fine.
+      await createTenant(s.lk, { id: 'ext', issuer: `http://${own.hostname}:${Number(own.port) + 1}/t/later` });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('an explicit issuer below an issuer with a path, or on the mTLS alias host, is refused; elsewhere on the same host it is not', async () => {
+    const t = await openTestLatchkey({ issuer: 'https://example.com/auth', mtlsBaseUrl: 'https://mtls.example.com/auth', clientCertificateHeader: 'x-client-cert', trustedProxies: ['127.0.0.1'] });
+    try {
+      for (const issuer of ['https://example.com/auth/t/x', 'https://example.com/auth/shop', 'https://mtls.example.com/auth/t/x', 'https://example.com/%61uth/x']) {
+        await expect(createTenant(t.lk, { id: 'ext', issuer }), issuer).rejects.toMatchObject({ status: 400 });
+      }
+      for (const [id, issuer] of [['a', 'https://example.com/shop'], ['b', 'https://example.com/authx'], ['c', 'https://example.com'], ['d', 'https://mtls.example.com/other']] as const) {
+        expect((await createTenant(t.lk, { id, issuer })).issuer, issuer).toBe(issuer);
+      }
+    } finally {
+      await t.close();
     }
   });
 });

@@ -76,6 +76,26 @@ describe('admin API (through /admin/openapi.json)', () => {
     expect((await api('GET /admin/tenants', {}, undefined, other.token)).status).toBe(401);
   });
 
+  it('RFC 6750 §3: the admin token is checked before the body is parsed: without one a malformed or non-JSON body is 401, not 400/415', async () => {
+    const send = (body: string, headers: Record<string, string>) => fetch(s.url('/admin/tenants'), { method: 'POST', headers, body });
+    for (const [body, type] of [['{bad', 'application/json'], ['<x/>', 'application/xml'], ['{"id":"x"}', 'application/json']] as const) {
+      // No token presented: a challenge without an error code (§3).
+      const anonymous = await send(body, { 'content-type': type });
+      expect(anonymous.status, `${type} ${body}`).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="latchkey-admin"');
+      expect(await anonymous.json()).toMatchObject({ error: 'unauthorized' });
+      // A token that is not a live admin token: error="invalid_token" (§3.1).
+      const forged = await send(body, { 'content-type': type, authorization: `Bearer lka_${'x'.repeat(43)}` });
+      expect(forged.status, `${type} ${body}`).toBe(401);
+      expect(forged.headers.get('www-authenticate')).toBe('Bearer realm="latchkey-admin", error="invalid_token"');
+    }
+    // With a valid token the body is judged as before.
+    const bad = await send('{bad', { 'content-type': 'application/json', authorization: `Bearer ${token}` });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: 'invalid_request' });
+    expect((await send('<x/>', { 'content-type': 'application/xml', authorization: `Bearer ${token}` })).status).toBe(415);
+  });
+
   it('tenants: list, create (issuer <issuer>/t/<id>, own keys), read, conflicts and bad input', async () => {
     const list = await api('GET /admin/tenants');
     expect(list.body.map((t: any) => t.id)).toContain('default');

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
+import { registerClient } from '../../src/services/clients.js';
+import { createTenant } from '../../src/services/tenants.js';
 
 const CB = 'https://rp.example/cb';
 const ISSUER = 'https://login.example';
@@ -9,7 +11,7 @@ const ISSUER = 'https://login.example';
  * Behind a TLS-terminating proxy: the issuer is https, the server itself speaks plain HTTP (the test talks to it
  * directly). Cookie attributes follow the issuer, never the request.
  */
-describe('the session cookie over https (OWASP Session Management Cheat Sheet: cookies)', () => {
+describe('the session, binding and CSRF cookies over https (OWASP Session Management Cheat Sheet: cookies)', () => {
   let s: TestServer;
   let clientId: string;
   let local: string;
@@ -54,5 +56,50 @@ describe('the session cookie over https (OWASP Session Management Cheat Sheet: c
     expect(new URL(withPrefix.headers.get('location')!).searchParams.get('code')).toBeTruthy();
     const tossed = await fetch(local + authPath({ prompt: 'none' }), { headers: { cookie: `lk_session=${value}` }, redirect: 'manual' });
     expect(new URL(tossed.headers.get('location')!).searchParams.get('error')).toBe('login_required');
+  });
+
+  /** Start an authorization without a session: the interaction path and the binding cookie's Set-Cookie line. */
+  async function startSignIn(base = ''): Promise<{ path: string; set: string }> {
+    const r = await fetch(local + base + authPath(), { redirect: 'manual' });
+    expect(r.status).toBe(303);
+    return { path: r.headers.get('location')!, set: r.headers.getSetCookie().find((c) => /lk_ix/.test(c))! };
+  }
+
+  it('RFC 6265bis §4.1.3: over https the sign-in binding cookie is __Secure-lk_ix: Secure, HttpOnly, Path=/interaction/<ticket>', async () => {
+    const { path, set } = await startSignIn();
+    expect(set).toMatch(/^__Secure-lk_ix=[A-Za-z0-9_-]{43};/);
+    const attrs = set.split(';').map((a) => a.trim().toLowerCase());
+    expect(attrs).toEqual(expect.arrayContaining(['secure', 'httponly', `path=${path.toLowerCase()}`]));
+    expect(attrs.some((a) => a.startsWith('domain='))).toBe(false);
+  });
+
+  it('RFC 6265bis §4.1.3: a binding cookie without the prefix (as a sibling subdomain could plant) does not bind the sign-in to the browser', async () => {
+    const { path, set } = await startSignIn();
+    const value = set.split(';')[0]!.split('=')[1]!;
+    expect((await fetch(local + path, { headers: { cookie: `__Secure-lk_ix=${value}` } })).status).toBe(200);
+    expect((await fetch(local + path, { headers: { cookie: `lk_ix=${value}` } })).status).toBe(403);
+  });
+
+  it('RFC 6265bis §4.1.3: over https the device page\'s CSRF cookie is __Secure-lk_dev; one without the prefix is no CSRF cookie', async () => {
+    const page = await fetch(local + '/device');
+    const set = page.headers.getSetCookie().find((c) => /lk_dev/.test(c))!;
+    expect(set).toMatch(/^__Secure-lk_dev=[A-Za-z0-9_-]{43};.*Path=\/device;.*Secure/);
+    const value = set.split(';')[0]!.split('=')[1]!;
+    const csrf = Agent.formValue(await page.text(), 'csrf')!;
+    const post = (cookie: string) =>
+      fetch(local + '/device/login', { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, username: 'kim', password: 'wrong', user_code: '' }), redirect: 'manual' });
+    expect((await post(`__Secure-lk_dev=${value}`)).status).not.toBe(403);
+    expect((await post(`lk_dev=${value}`)).status).toBe(403);
+  });
+
+  it('RFC 6265bis §4.1.3: a tenant\'s binding and CSRF cookies over https are __Secure- too, with its id in the name', async () => {
+    await createTenant(s.lk, { id: 'acme' });
+    const ctx = await s.lk.context('acme');
+    await registerClient(ctx, { client_id: clientId, redirect_uris: [CB], skip_consent: true });
+    const { path, set } = await startSignIn('/t/acme');
+    expect(path).toMatch(/^\/t\/acme\/interaction\//);
+    expect(set).toMatch(/^__Secure-lk_ix_acme=[A-Za-z0-9_-]{43};/);
+    const dev = (await fetch(local + '/t/acme/device')).headers.getSetCookie().find((c) => /lk_dev/.test(c))!;
+    expect(dev).toMatch(/^__Secure-lk_dev_acme=[^;]+;.*Path=\/t\/acme\/device;/);
   });
 });

@@ -58,7 +58,7 @@ export const schemas = {
   TenantCreate: z.object({
     id: z.string().describe('1-63 lower-case letters, digits and dashes'),
     settings: tenantSettingsSchema.optional(),
-    issuer: z.string().optional().describe('An explicit issuer (an application or host fronting the tenant); default <issuer>/t/<id>, served at /t/<id>'),
+    issuer: z.string().optional().describe('Default <issuer>/t/<id>, where the built-in endpoints serve the tenant. An explicit issuer is the URL of the application that fronts the tenant through the Core API, or of a host a reverse proxy maps onto /t/<id> (still served there, printing every URL from that issuer); it must lie outside this server\'s own URL space (the configured issuer and every path below it, on its host or the mtlsBaseUrl host; 400 otherwise)'),
   }),
   ClientMetadata: clientMetadataSchema.describe('RFC 7591 §2 client metadata (operators may also set client_id, client_secret, skip_consent)'),
   Client: clientMetadataSchema
@@ -159,7 +159,7 @@ export const operations: AdminOperation[] = [
     handler: async (lk) => (await listTenants(lk)).map((t) => tenantView(t, lk)),
   },
   {
-    operationId: 'createTenant', method: 'POST', path: '/admin/tenants', summary: 'Create a tenant (issuer <issuer>/t/<id>, served there, unless one is given) with its signing keys', tag: 'tenants',
+    operationId: 'createTenant', method: 'POST', path: '/admin/tenants', summary: 'Create a tenant (issuer <issuer>/t/<id>, served there, unless one is given: the URL of a Core API application or of a proxy mapping onto /t/<id>) with its signing keys', tag: 'tenants',
     body: 'TenantCreate', validateBody: true,
     response: { status: 201, schema: 'Tenant', description: 'The tenant' },
     handler: async (lk, req) => {

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../../engine/errors.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { ServiceError } from '../../services/errors.js';
@@ -22,17 +22,26 @@ export async function registerAdminRoutes(app: FastifyInstance, lk: Latchkey): P
     void reply.header('Cache-Control', 'no-cache').type('application/json').send(openapi);
   });
 
+  /**
+   * The admin token is checked when the request arrives, before its body is read or parsed (as the Core API checks
+   * its token before the JSON): without one, a malformed, oversized or mistyped body is a 401, never a 400/413/415
+   * that would answer an anonymous caller about the body. RFC 6750 §3: no error code when no bearer token was
+   * presented; error="invalid_token" when the one presented is unknown, expired or revoked (§3.1).
+   */
+  const requireAdminToken = async (req: FastifyRequest, reply: FastifyReply) => {
+    const authorization = header(req.headers.authorization);
+    if (await verifyAdminToken(lk, authorization)) return;
+    const presented = authorization !== undefined && /^Bearer\b/i.test(authorization);
+    reply.header('WWW-Authenticate', presented ? 'Bearer realm="latchkey-admin", error="invalid_token"' : 'Bearer realm="latchkey-admin"');
+    return sendError(reply, 401, 'unauthorized', 'a valid admin token is required (latchkey admin-token create)');
+  };
+
   for (const op of operations) {
     app.route({
       method: op.method,
       url: op.path.replace(/\{([^}]+)\}/g, ':$1'),
+      onRequest: requireAdminToken,
       handler: async (req, reply) => {
-        if (!(await verifyAdminToken(lk, header(req.headers.authorization)))) {
-          // RFC 6750 §3.1: error="invalid_token" when a bearer token was presented, no error code when none was (as the Core API does).
-          const presented = /^Bearer\b/i.test(header(req.headers.authorization) ?? '');
-          reply.header('WWW-Authenticate', presented ? 'Bearer realm="latchkey-admin", error="invalid_token"' : 'Bearer realm="latchkey-admin"');
-          return sendError(reply, 401, 'unauthorized', 'a valid admin token is required (latchkey admin-token create)');
-        }
         let body: unknown = req.body ?? {};
         if (op.body && (typeof body !== 'object' || body === null || Array.isArray(body))) {
           return sendError(reply, 400, 'invalid_request', 'the request body must be a JSON object');

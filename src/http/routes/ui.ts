@@ -76,18 +76,22 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   const fixed = contextOf ? undefined : await lk.context(DEFAULT_TENANT);
   const ctxOf = contextOf ?? fixedContext(fixed!);
   const ixPath = (ctx: EngineContext, ticket: string) => `${pagesOf(ctx).base}/interaction/${ticket}`;
-  const bindName = (ctx: EngineContext) => pagesOf(ctx).cookie('lk_ix');
   /**
-   * OWASP Session Management (cookie prefixes), RFC 6265bis §4.1.3: over https the session cookie is `__Host-` (Secure,
-   * Path=/, no Domain: no sibling subdomain can set or overwrite it, as a tossed session cookie would be) where its path is
-   * /, else `__Secure-` (tenants and issuers under a path: their cookies are scoped to that path).
+   * OWASP Session Management (cookie prefixes), RFC 6265bis §4.1.3: over https a cookie is `__Host-` (Secure, Path=/,
+   * no Domain: no sibling subdomain can set or overwrite it, as a tossed cookie would be) where its path is /, else
+   * `__Secure-` (tenants and issuers under a path, and cookies scoped below one: their cookies carry that path).
+   * Every cookie the pages set is named here: the session, the sign-in binding and the device-page CSRF cookie.
    */
-  const sessionName = (ctx: EngineContext) => {
+  const cookieName = (ctx: EngineContext, plain: string, sub = '') => {
     const p = pagesOf(ctx);
-    const name = p.cookie(SESSION_COOKIE);
+    const name = p.cookie(plain);
     if (!p.secure) return name;
-    return cookiePath(p) === '/' ? `__Host-${name}` : `__Secure-${name}`;
+    return cookiePath(p, sub) === '/' ? `__Host-${name}` : `__Secure-${name}`;
   };
+  const sessionName = (ctx: EngineContext) => cookieName(ctx, SESSION_COOKIE);
+  // Scoped to /interaction/<ticket>, so always __Secure- over https (a binding cookie planted by a sibling subdomain
+  // would tie a victim's browser to the planter's sign-in request).
+  const bindName = (ctx: EngineContext) => cookieName(ctx, 'lk_ix', '/interaction/');
   const cookieOptions = (ctx: EngineContext, maxAge: number, sub = '') => ({ path: cookiePath(pagesOf(ctx), sub), secure: pagesOf(ctx).secure, maxAge });
   const binding = (ticket: string) => lk.hasher.hash(`bind:${ticket}`);
   /** OWASP Session Management: browser secrets are compared in constant time (Hasher.verify), never with !==. */
@@ -498,7 +502,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
 
     // RFC 8628 §3.3: the verification page. The user signs in (the same password check as every sign-in form),
     // enters the code (rate-limited, §5.1), sees which client asks for what, and approves or denies (§5.4).
-    const DEVICE_COOKIE = (ctx: EngineContext) => pagesOf(ctx).cookie('lk_dev');
+    // A planted CSRF cookie (its value known to the planter, who reads the matching token off his own /device page) would
+    // defeat the CSRF check: named by the same prefix rule.
+    const DEVICE_COOKIE = (ctx: EngineContext) => cookieName(ctx, 'lk_dev', '/device');
     const deviceCsrfOf = (v: string) => lk.hasher.hash(`csrf:device:${v}`);
     const deviceCsrfOk = (v: string, presented: string | null) => lk.hasher.verify(`csrf:device:${v}`, presented ?? '');
     /** CSRF for the /device forms: the keyed hash of a random per-browser cookie (set when missing). */
