@@ -121,6 +121,9 @@ const wireSchema = z.object({
   subject_type: z.enum(['public', 'pairwise']).optional(),
   sector_identifier_uri: z.string().max(2000).url().optional(),
   userinfo_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
+  // OIDC Registration §2: max_age when a request sends none; auth_time in ID tokens (always sent here).
+  default_max_age: z.number().int().min(0).max(10 * 365 * 86400).optional(),
+  require_auth_time: z.boolean().optional(),
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -496,6 +499,8 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     subjectType: m.subject_type,
     sectorIdentifierUri: m.sector_identifier_uri,
     userinfoSignedResponseAlg: m.userinfo_signed_response_alg,
+    defaultMaxAge: m.default_max_age,
+    requireAuthTime: m.require_auth_time,
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -564,6 +569,8 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     subject_type: c.subjectType,
     sector_identifier_uri: c.sectorIdentifierUri,
     userinfo_signed_response_alg: c.userinfoSignedResponseAlg,
+    default_max_age: c.defaultMaxAge,
+    require_auth_time: c.requireAuthTime,
   };
   // RFC 7591 §3.2.1: REQUIRED when a secret was issued; 0 = it does not expire.
   if (c.secretHash) out.client_secret_expires_at = 0;

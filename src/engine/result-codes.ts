@@ -183,6 +183,10 @@ export const resultCodes = {
   LK9501: 'The database could not be reached (restarting, failing over, network); nothing was issued or changed. Answered 503 temporarily_unavailable with Retry-After.',
   // authorization request review (LK7030-LK7039)
   LK7030: 'The authorization request carries the registration parameter, which only Self-Issued OPs support (registration_not_supported, OIDC Core §3.1.2.6, §7.2.1).',
+  // refresh and session review (LK7080-LK7089)
+  LK7080: 'Refresh refused: the refresh token is bound to a browser session (no offline_access) that has ended, expired or gone idle; its grant is revoked (OIDC Core §11).',
+  LK7081: 'Refresh refused: the scope asked for is one the client is no longer registered for (RFC 6749 §6, §5.2 invalid_scope).',
+  LK7082: 'Refresh refused: the client is no longer registered for any of the scopes granted (RFC 6749 §6, §5.2 invalid_scope).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -106,6 +106,10 @@ export interface ClientMetadata {
   sectorIdentifierUri?: string;
   /** OIDC Registration §2: UserInfo responses are JWTs signed with this alg (OIDC Core §5.3.2); JSON when absent. */
   userinfoSignedResponseAlg?: string;
+  /** OIDC Registration §2: the max_age of this client's authorization requests that send none (seconds). */
+  defaultMaxAge?: number;
+  /** OIDC Registration §2: auth_time is required in ID tokens; Latchkey always sends it, so this is only kept and echoed. */
+  requireAuthTime?: boolean;
 }
 
 /** Which token exchanges (RFC 8693) a client may perform. */
