@@ -53,10 +53,12 @@ const USAGE = `usage: latchkey <command> [options]
   user unlock SUB                   forget failed sign-ins of a locked account (docs/security.md)
   user update SUB [--username U] [--claims JSON]
   user set-password SUB --password P
-  keys list | rotate [--alg ES256|RS256|PS256|EdDSA]... [--now] | retire KID
+  keys list | rotate [--alg ES256|RS256|PS256|EdDSA]... [--now] | retire KID [--force]
                                     rotate: the new keys are published at once and sign after keyActivationDelay;
                                     --now signs at once (compromised key: what it signs fails to verify at
                                     instances and relying parties until they fetch the JWKS again)
+                                    retire: only once its successor has signed for the longest token lifetime
+                                    (tokens it signed have expired); --force retires it at once (compromised key)
   tenant list | create ID
   admin-token create [--name N] [--expires-in SECONDS] | list | revoke ID
   registration-token create [--name N] [--expires-in SECONDS] [--uses N] | list | revoke ID
@@ -245,6 +247,7 @@ export async function main(argv: string[]): Promise<number> {
       limit: { type: 'string' },
       since: { type: 'string' },
       now: { type: 'boolean' },
+      force: { type: 'boolean' },
     } as const;
   const { values, positionals } = parseArgs({ args: separateIds(argv, options), allowPositionals: true, strict: true, options });
   const [cmd, sub, arg] = positionals;
@@ -503,7 +506,13 @@ async function keysCommand(lk: Latchkey, sub: string | undefined, arg: string | 
     }
     case 'retire': {
       if (!arg) throw new CliError('keys retire needs a kid');
-      const k = await retireKey(lk, tenant, arg);
+      let k;
+      try {
+        k = await retireKey(lk, tenant, arg, { force: v.force === true });
+      } catch (e) {
+        if (e instanceof ServiceError) throw new CliError(e.message);
+        throw e;
+      }
       out.print(`retired ${k.kid} (${k.alg}): it is no longer in the JWKS`, keyView(k));
       return 0;
     }

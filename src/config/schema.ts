@@ -178,7 +178,7 @@ export const optionDocs: Record<keyof Config, string> = {
   authorizationCodeTtl: 'Authorization code lifetime, seconds (at most 600; RFC 6749 §4.1.2 recommends ≤ 10 minutes).',
   interactionTtl: 'How long a pending authorization request (ticket) waits for login/consent, seconds.',
   sessionTtl: 'Browser session absolute lifetime, seconds.',
-  sessionIdleTtl: 'Browser session idle lifetime, seconds.',
+  sessionIdleTtl: 'Browser session idle lifetime, seconds. A refresh with a session-bound refresh token (session_refresh_tokens) counts as activity in its session.',
   accessTokenFormat: 'Default access token format: opaque (random, stored hashed) or jwt (RFC 9068). Clients may override.',
   demo: 'On a fresh database, create a demo client and a demo user and print how to use them.',
   loginRateLimit: 'Failed logins allowed per account and per address within loginRateWindow.',

@@ -122,6 +122,9 @@ const wireSchema = z.object({
   sector_identifier_uri: z.string().max(2000).url().optional(),
   userinfo_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   require_signed_request_object: z.boolean().optional(), // RFC 9101 §10.5
+  // OIDC Registration §2: max_age when a request sends none; auth_time in ID tokens (always sent here).
+  default_max_age: z.number().int().min(0).max(10 * 365 * 86400).optional(),
+  require_auth_time: z.boolean().optional(),
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -512,6 +515,8 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     sectorIdentifierUri: m.sector_identifier_uri,
     userinfoSignedResponseAlg: m.userinfo_signed_response_alg,
     requireSignedRequestObject: m.require_signed_request_object,
+    defaultMaxAge: m.default_max_age,
+    requireAuthTime: m.require_auth_time,
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -581,6 +586,8 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     sector_identifier_uri: c.sectorIdentifierUri,
     userinfo_signed_response_alg: c.userinfoSignedResponseAlg,
     require_signed_request_object: c.requireSignedRequestObject,
+    default_max_age: c.defaultMaxAge,
+    require_auth_time: c.requireAuthTime,
   };
   // RFC 7591 §3.2.1: REQUIRED when a secret was issued; 0 = it does not expire.
   if (c.secretHash) out.client_secret_expires_at = 0;

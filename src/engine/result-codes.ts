@@ -190,6 +190,10 @@ export const resultCodes = {
   LK7040: 'Device code grant: the device code was already redeemed; the grant its redemption made (its access and refresh tokens) was revoked, as for a reused authorization code (RFC 6749 §4.1.2).',
   // token exchange review (LK7070-LK7079)
   LK7070: 'Token exchange: the subject_token or actor_token is a rotated refresh token of this client, presented again; its whole family was revoked (RFC 9700 §4.14.2; invalid_request, RFC 8693 §2.2.2).',
+  // refresh and session review (LK7080-LK7089)
+  LK7080: 'Refresh refused: the refresh token is bound to a browser session (no offline_access) that has ended, expired or gone idle; its grant is revoked (OIDC Core §11).',
+  LK7081: 'Refresh refused: the scope asked for is one the client is no longer registered for (RFC 6749 §6, §5.2 invalid_scope).',
+  LK7082: 'Refresh refused: the client is no longer registered for any of the scopes granted (RFC 6749 §6, §5.2 invalid_scope).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

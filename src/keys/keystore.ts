@@ -71,6 +71,21 @@ export function keyStates(records: readonly SigningKeyRecord[], now: number): Ke
   });
 }
 
+/**
+ * When a replaced key stopped signing: the earliest activation among the keys of its alg added after it (the one
+ * that took over; a later immediate rotation may have come first). Retired keys are left out (retiring moves a
+ * row to the end of the store order): leaving out a successor only makes the answer later, never earlier.
+ * Undefined when no key has taken over (the key is still signing, or pending).
+ */
+export function signedUntil(listing: readonly KeyListing[], kid: string): number | undefined {
+  const live = listing.filter((k) => k.state !== 'retired' || k.kid === kid);
+  const i = live.findIndex((k) => k.kid === kid);
+  if (i < 0) return undefined;
+  const alg = live[i]!.alg;
+  const later = live.slice(i + 1).filter((k) => k.alg === alg).map((k) => k.activatesAt);
+  return later.length ? Math.min(...later) : undefined;
+}
+
 function publicOnly(jwk: JsonWebKey, alg: string, kid: string): JWK {
   const out: JWK = { kty: jwk.kty as string, use: 'sig', alg, kid };
   for (const m of PUBLIC_MEMBERS[jwk.kty as string] ?? []) (out as Record<string, unknown>)[m] = (jwk as Record<string, unknown>)[m];

@@ -108,6 +108,10 @@ export interface ClientMetadata {
   userinfoSignedResponseAlg?: string;
   /** RFC 9101 §10.5: only authorization requests made as signed request objects (by value or pushed) are accepted. */
   requireSignedRequestObject?: boolean;
+  /** OIDC Registration §2: the max_age of this client's authorization requests that send none (seconds). */
+  defaultMaxAge?: number;
+  /** OIDC Registration §2: auth_time is required in ID tokens; Latchkey always sends it, so this is only kept and echoed. */
+  requireAuthTime?: boolean;
 }
 
 /** Which token exchanges (RFC 8693) a client may perform. */

@@ -2,6 +2,7 @@ import { type EngineContext, nowSeconds } from '../engine/context.js';
 import type { SessionRecord } from '../store/types.js';
 import { findAccount, type Account } from '../engine/accounts.js';
 import { newHandle } from '../tokens/handles.js';
+import { isSessionLive, SESSION_TOUCH_INTERVAL } from '../engine/sessions.js';
 
 export const SESSION_COOKIE = 'lk_session';
 
@@ -9,8 +10,7 @@ export const SESSION_COOKIE = 'lk_session';
 async function liveSession(ctx: EngineContext, cookie: string | undefined, now: number): Promise<SessionRecord | undefined> {
   if (!cookie || cookie.length > 100) return undefined;
   const session = await ctx.store.findSession(ctx.tenant.id, ctx.hasher.hash(cookie));
-  if (!session || session.endedAt !== null || session.expiresAt <= now) return undefined;
-  if (now - session.lastSeenAt > ctx.tenant.settings.sessionIdleTtl) return undefined;
+  if (!session || !isSessionLive(ctx.tenant.settings, session, now)) return undefined;
   return session;
 }
 
@@ -21,7 +21,7 @@ export async function readSession(ctx: EngineContext, cookie: string | undefined
   if (!session) return undefined;
   const user = await findAccount(ctx, ctx.store, session.subject);
   if (!user || user.disabled) return undefined;
-  if (now - session.lastSeenAt > 60) await ctx.store.touchSession(ctx.tenant.id, session.hash, now);
+  if (now - session.lastSeenAt > SESSION_TOUCH_INTERVAL) await ctx.store.touchSession(ctx.tenant.id, session.hash, now);
   return { session, user };
 }
 

@@ -122,14 +122,18 @@ describe('latchkey CLI', () => {
     expect(cli(dir, ['client', 'delete', '-dash-client']).code).toBe(0);
   });
 
-  it('keys retire: the active key is refused, a rotated-out key is retired', () => {
+  it('keys retire: the active key is refused, a rotated-out key whose tokens may still be valid only with --force', () => {
     const keys = JSON.parse(cli(dir, ['keys', 'list', '--json']).out);
     const active = keys.find((k: any) => k.alg === 'ES256' && k.status === 'active');
     const published = keys.find((k: any) => k.alg === 'ES256' && k.status === 'published');
     const refused = cli(dir, ['keys', 'retire', active.kid]);
     expect(refused.code).not.toBe(0);
     expect(refused.err).toMatch(/rotate first/);
-    const r = cli(dir, ['keys', 'retire', published.kid, '--json']);
+    // It signed until the rotation a moment ago: its tokens are still valid, so only --force retires it now.
+    const early = cli(dir, ['keys', 'retire', published.kid]);
+    expect(early.code).not.toBe(0);
+    expect(early.err).toMatch(/still valid.*force/);
+    const r = cli(dir, ['keys', 'retire', published.kid, '--force', '--json']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out).status).toBe('retired');

@@ -40,7 +40,7 @@ describe('admin API (through /admin/openapi.json)', () => {
     const spec = doc.paths[path]?.[method.toLowerCase()];
     expect(spec, `${operation} is in the OpenAPI document`).toBeDefined();
     called.add(operation);
-    const url = path.replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(params[name]!));
+    const url = path.replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(params[name]!)) + (params['?'] ? `?${params['?']}` : ''); // '?': a query string
     const res = await fetch(s.url(url), {
       method,
       headers: { ...(auth ? { authorization: `Bearer ${auth}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -231,7 +231,11 @@ describe('admin API (through /admin/openapi.json)', () => {
     const jwks = async () => ((await (await fetch(s.url('/.well-known/jwks.json'))).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
     expect(await jwks()).toEqual(expect.arrayContaining([oldEs.kid, staged.body[0].kid, rotated.body[0].kid]));
     expect((await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: rotated.body[0].kid })).status).toBe(409);
-    const retired = await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: oldEs.kid });
+    // DESIGN.md "Keys and tokens": tokens it signed until a moment ago are still valid; force overrides (compromised key).
+    const early = await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: oldEs.kid });
+    expect(early.status).toBe(409);
+    expect(early.body).toMatchObject({ error: 'conflict', error_description: expect.stringMatching(/still valid until .*force/) });
+    const retired = await api('POST /admin/tenants/{tenant_id}/keys/{kid}/retire', { ...t, kid: oldEs.kid, '?': 'force=true' });
     expect(retired.body.status).toBe('retired');
     expect(await jwks()).not.toContain(oldEs.kid);
     expect(await jwks()).toContain(rotated.body[0].kid);

@@ -43,6 +43,7 @@ import { checkRegistrationParameter } from './registration-param.js';
 import { repeatedParameterTarget } from './repeated-parameter.js';
 import { checkSignedRequestObject } from './signed-request-object.js';
 import { subjectFor } from '../subject.js';
+import { LATCHKEY_SESSION } from '../sessions.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
 
@@ -306,6 +307,11 @@ export interface AuthorizationIssueInput {
   sid?: string;
   /** Narrow the granted scopes (e.g. the user unticked some); never widens. */
   scopes?: string[];
+  /**
+   * `sid` is a Latchkey browser session (the built-in UI sets this): a session-bound grant made in it dies with the
+   * session even once the session's row has been purged (token/refresh-token.ts). A host's own sid is not one.
+   */
+  latchkeySession?: boolean;
 }
 
 /**
@@ -382,7 +388,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
   let at: IssuedAccessToken | undefined;
   let atTarget: TokenTarget | undefined;
   const resources = req.resources ?? [];
-  const grant: GrantRecord = { tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources }, sid: input.sid ?? null };
+  const grant: GrantRecord = { tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources, ...(input.sid && input.latchkeySession ? { session: LATCHKEY_SESSION } : {}) }, sid: input.sid ?? null };
   const codeRecord: AuthorizationCodeRecord | undefined = code === undefined ? undefined : {
     tenantId: ctx.tenant.id,
     hash: ctx.hasher.hash(code),

@@ -335,7 +335,11 @@ export const checkPrompt: Check = (s) => {
 
 export const checkMaxAge: Check = (s) => {
   const v = s.params.get('max_age');
-  if (v === undefined) return;
+  // OIDC Registration §2: default_max_age stands in for an absent max_age; a max_age sent overrides it.
+  if (v === undefined) {
+    if (s.client?.defaultMaxAge !== undefined) s.request.maxAge = s.client.defaultMaxAge;
+    return;
+  }
   if (!/^\d{1,10}$/.test(v)) throw new OAuthError('invalid_request', 'max_age must be a non-negative integer');
   s.request.maxAge = Number(v);
 };

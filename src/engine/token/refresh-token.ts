@@ -10,6 +10,7 @@ import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
 import { checkRefreshBinding } from '../token-binding.js';
 import { tokenKey } from '../../tokens/handles.js';
+import { isSessionLive, LATCHKEY_SESSION, SESSION_TOUCH_INTERVAL } from '../sessions.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description, { resultCode: 'LK2008' });
 
@@ -56,10 +57,25 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   if (rec.expiresAt <= now) throw invalid('refresh token expired');
   checkRefreshBinding(ctx, rec); // RFC 9449 §5
 
-  const requested = params.has('scope') ? parseScope(params.get('scope')) : rec.scope;
-  for (const s of requested) {
-    if (!rec.scope.includes(s)) {
-      throw new OAuthError('invalid_scope', `scope ${s} was not granted originally`, { resultCode: 'LK2010' }); // RFC 6749 §6
+  // RFC 6749 §6: never beyond the original grant, nor beyond what the client is registered for now (an operator who
+  // narrows a client's scope narrows its refreshes too). A scope the client names is checked as a new request's
+  // would be: one it may no longer have is invalid_scope. Asking for none means "as originally granted" (§6), which
+  // the server may narrow (§3.3) and then says so in the response's scope: the client is told, not refused, unless
+  // nothing at all is left. The new refresh token keeps its scope (§6: identical), so a scope the operator restores
+  // comes back.
+  let requested: string[];
+  if (params.has('scope')) {
+    requested = parseScope(params.get('scope'));
+    for (const s of requested) {
+      if (!rec.scope.includes(s)) {
+        throw new OAuthError('invalid_scope', `scope ${s} was not granted originally`, { resultCode: 'LK2010' }); // RFC 6749 §6
+      }
+      if (!client.scope.includes(s)) throw new OAuthError('invalid_scope', `scope ${s} is not allowed for this client`, { resultCode: 'LK7081' });
+    }
+  } else {
+    requested = rec.scope.filter((s) => client.scope.includes(s));
+    if (rec.scope.length && !requested.length) {
+      throw new OAuthError('invalid_scope', 'the client is no longer registered for any of the scopes granted', { resultCode: 'LK7082' });
     }
   }
   const d = rec.data as RefreshData;
@@ -92,6 +108,20 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
     }
     const grant = await tx.findGrant(ctx.tenant.id, rec.grantId!);
     if (!grant || grant.revokedAt !== null) return { error: invalid('the grant was revoked') };
+    // OIDC Core §11: without offline_access a grant made in a browser session lives only as long as the session
+    // (ended, expired or idle: the cookie's own rule, isSessionLive), not only until an explicit logout.
+    if (grant.sid && !grant.scope.includes('offline_access')) {
+      const session = await tx.findSessionBySid(ctx.tenant.id, grant.sid);
+      // No row: a Latchkey session's was purged after it ended or expired; an embedding host's sid has none here,
+      // and its sessions are the host's to end (LATCHKEY_SESSION tells the two apart).
+      if (session ? !isSessionLive(ctx.tenant.settings, session, now) : grant.data.session === LATCHKEY_SESSION) {
+        await tx.revokeGrant(ctx.tenant.id, grant.id, now);
+        return { error: new OAuthError('invalid_grant', 'the session this refresh token was bound to has ended', { resultCode: 'LK7080' }) };
+      }
+      // A refresh is activity in the session (as Keycloak's SSO Session Idle): the client the user is using keeps it
+      // from going idle. The absolute lifetime (sessionTtl) is untouched, so it still ends the session and its tokens.
+      if (session && now - session.lastSeenAt > SESSION_TOUCH_INTERVAL) await tx.touchSession(ctx.tenant.id, session.hash, now);
+    }
     if (!policy.rotation && policy.idle > 0) await tx.extendToken(ctx.tenant.id, hash, refreshExpiry(policy, absolute, now));
     const body = await issueUserTokens(ctx, tx, {
       client,

@@ -300,8 +300,11 @@ export const operations: AdminOperation[] = [
   },
   {
     operationId: 'retireKey', method: 'POST', path: `${T}/keys/{kid}/retire`, summary: 'Retire a published key: it leaves the JWKS', tag: 'keys',
+    query: [
+      { name: 'force', description: 'true: retire it even though tokens it signed may still be valid (a compromised key); otherwise 409 until its successor has signed for the longest token lifetime', type: 'string' },
+    ],
     response: { status: 200, schema: 'Key', description: 'The retired key' },
-    handler: async (lk, req) => keyView(await retireKey(lk, (await getTenant(lk, req.params.tenant_id!)).id, req.params.kid!)),
+    handler: async (lk, req) => keyView(await retireKey(lk, (await getTenant(lk, req.params.tenant_id!)).id, req.params.kid!, { force: req.query?.force === 'true' })),
   },
   // initial access tokens (RFC 7591 §3)
   {

@@ -148,6 +148,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     acr: live.session.acr ?? undefined,
     amr: live.session.data.amr as string[] | undefined,
     sid: live.session.sid,
+    latchkeySession: true,
   });
 
   /**
@@ -422,7 +423,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return sendEngineResult(
         reply,
         await authorizationIssue(
-          { ticket, subject: live.user.id, authTime: live.session.authTime, acr: live.session.acr ?? undefined, amr: live.session.data.amr as string[] | undefined, sid: live.session.sid },
+          { ticket, subject: live.user.id, authTime: live.session.authTime, acr: live.session.acr ?? undefined, amr: live.session.data.amr as string[] | undefined, sid: live.session.sid, latchkeySession: true },
           ctx,
         ),
         targets,

@@ -1,0 +1,124 @@
+import * as oauth from 'oauth4webapi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServiceToken } from '../../src/services/service-tokens.js';
+import { DEFAULT_TENANT } from '../../src/store/types.js';
+import { Agent } from '../helpers/agent.js';
+import { core } from '../helpers/core-api.js';
+import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
+
+const CB = 'https://rp.example/cb';
+const insecure = { [oauth.allowInsecureRequests]: true } as const;
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+/**
+ * OIDC Core §11: a refresh token issued without offline_access (session_refresh_tokens) is bound to the browser
+ * session it was issued in, and stops working when that session ends: logged out, past its absolute lifetime
+ * (sessionTtl, 14 days) or idle (sessionIdleTtl, 1 day), the same rule as the session cookie. A successful refresh is
+ * activity in the session (it restarts the idle clock, as Keycloak's SSO Session Idle); the absolute lifetime still
+ * caps it. Sign-in goes through the built-in UI (a real session); the refreshes through oauth4webapi.
+ */
+describe('OIDC Core §11: session-bound refresh tokens end with the session', () => {
+  let s: TestServer;
+  let clock = Date.UTC(2031, 5, 1);
+  let as: oauth.AuthorizationServer;
+  let app: { clientId: string; clientSecret?: string };
+  const client = () => ({ client_id: app.clientId });
+  const auth = () => oauth.ClientSecretBasic(app.clientSecret!);
+
+  beforeAll(async () => {
+    s = await startTestServer({}, { clock: () => clock });
+    app = await s.client({
+      redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], skip_consent: true, session_refresh_tokens: true,
+      scope: 'openid profile offline_access api',
+    });
+    await s.user('rita', 'rita-password');
+    const issuer = new URL(s.issuer);
+    as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, insecure));
+  });
+  afterAll(() => s.close());
+
+  /** Sign in through the UI in a fresh browser and redeem the code: tokens bound to that browser's session. */
+  async function signIn(scope: string, agent = new Agent(s.issuer)) {
+    const cb = await agent.authorize(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: app.clientId, redirect_uri: CB, response_type: 'code', scope }), 'rita', 'rita-password');
+    const r = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code: cb.searchParams.get('code')!, redirect_uri: CB }, { authorization: basic(app.clientId, app.clientSecret!) });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json.refresh_token).toBeTruthy();
+    return { tokens: r.json as { access_token: string; refresh_token: string }, agent };
+  }
+
+  /** One refresh through oauth4webapi: the new tokens, or the OAuth error. */
+  async function refresh(rt: string): Promise<{ refresh_token?: string; access_token?: string; error?: string; error_description?: string }> {
+    const res = await oauth.refreshTokenGrantRequest(as, client(), auth(), rt, insecure);
+    try {
+      return await oauth.processRefreshTokenResponse(as, client(), res);
+    } catch (e) {
+      if (e instanceof oauth.ResponseBodyError) return { error: e.error, error_description: e.error_description };
+      throw e;
+    }
+  }
+
+  const active = async (token: string) =>
+    (await postForm(s.url('/oauth/introspect'), { token }, { authorization: basic(app.clientId, app.clientSecret!) })).json.active;
+
+  it('OIDC Core §11: refreshing keeps the session from going idle, but not past its absolute lifetime (sessionTtl); then invalid_grant and the grant revoked', async () => {
+    const start = clock;
+    const { tokens } = await signIn('openid api');
+    let rt = tokens.refresh_token;
+    // Every 23 hours, 14 times: each refresh is within a day of the last (sessionIdleTtl), and restarts the idle clock.
+    for (let i = 0; i < 14; i++) {
+      clock += 23 * HOUR;
+      const r = await refresh(rt);
+      expect(r.error, `refresh ${i + 1}: ${r.error_description}`).toBeUndefined();
+      rt = r.refresh_token!;
+    }
+    expect(clock - start).toBeLessThan(14 * DAY);
+    clock += 23 * HOUR; // past the session's 14 days, though it was never idle
+    const last = await refresh(rt);
+    expect(last.error).toBe('invalid_grant');
+    expect(last.error_description).toMatch(/session/);
+    expect(await active(tokens.access_token)).toBe(false); // the grant, and everything it issued, revoked
+  });
+
+  it('OIDC Core §11: a session-bound refresh token stops working once the session has been idle for sessionIdleTtl; an offline_access grant of the same session does not', async () => {
+    const first = await signIn('openid api');
+    const offline = await signIn('openid offline_access api', first.agent); // same browser, same session
+    clock += DAY + 2 * 60_000;
+    expect((await refresh(first.tokens.refresh_token)).error).toBe('invalid_grant');
+    // Refused for good: the grant is revoked, so coming back within the idle time of some other activity changes nothing.
+    expect((await refresh(first.tokens.refresh_token)).error).toBe('invalid_grant');
+    const r = await refresh(offline.tokens.refresh_token);
+    expect(r.error, r.error_description).toBeUndefined();
+  });
+
+  it('a plain OAuth grant (no openid) made in the browser session ends with it too, as logout ends it', async () => {
+    const { tokens } = await signIn('api');
+    clock += DAY + 2 * 60_000;
+    expect((await refresh(tokens.refresh_token)).error).toBe('invalid_grant');
+  });
+
+  it('OIDC Core §11: the session row purged after it expired (cleanup) does not bring the refresh token back', async () => {
+    const { tokens } = await signIn('openid api');
+    clock += 15 * DAY;
+    const cutoff = Math.floor(clock / 1000) + 1;
+    expect(await s.ctx.store.purgeExpired('sessions', cutoff, 1000)).toBeGreaterThan(0);
+    const r = await refresh(tokens.refresh_token);
+    expect(r.error).toBe('invalid_grant');
+    expect(await active(tokens.access_token)).toBe(false);
+  });
+
+  it('an embedding host\'s sid (Core API issue; no Latchkey session behind it) is the host\'s to end: its refresh tokens keep working', async () => {
+    const service = (await createServiceToken(s.lk, { name: 'host' })).token;
+    const call = (path: string, body: unknown) => core(s, DEFAULT_TENANT, path, body, service);
+    const parameters = new URLSearchParams({ client_id: app.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid api', state: 'st' }).toString();
+    const a = await call('auth/authorization', { parameters });
+    expect(a.json.action, a.json.resultMessage).toBe('INTERACTION');
+    const issued = await call('auth/authorization/issue', { ticket: a.json.ticket, subject: 'host-user-1', authTime: Math.floor(clock / 1000), sid: 'host-session-1' });
+    const code = new URL(issued.json.responseContent).searchParams.get('code')!;
+    const t = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code, redirect_uri: CB }, { authorization: basic(app.clientId, app.clientSecret!) });
+    expect(t.json.refresh_token).toBeTruthy();
+    clock += 2 * DAY;
+    const r = await refresh(t.json.refresh_token);
+    expect(r.error, r.error_description).toBeUndefined();
+  });
+});
