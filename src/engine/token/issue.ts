@@ -65,6 +65,15 @@ export function refreshPolicy(ctx: EngineContext, client: ClientRecord): Refresh
   };
 }
 
+/**
+ * RFC 9700 §4.14.2: whether a rotated refresh token (consumed at consumedAt) presented again is within the grace the
+ * policy gives a retry or a racing tab (rotation on, a reuse interval, not yet elapsed); outside it, it is a reuse that
+ * revokes its family. The refresh grant and token exchange both apply it.
+ */
+export function withinReuseGrace(policy: RefreshPolicy, consumedAt: number, now: number): boolean {
+  return policy.rotation && policy.reuseInterval > 0 && consumedAt >= now - policy.reuseInterval;
+}
+
 /** A refresh token's expiry: the family's absolute end, or sooner when it goes unused for the idle lifetime. */
 export function refreshExpiry(policy: RefreshPolicy, absolute: number, now: number): number {
   return policy.idle > 0 ? Math.min(absolute, now + policy.idle) : absolute;

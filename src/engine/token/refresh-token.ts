@@ -5,7 +5,7 @@ import { OAuthError } from '../errors.js';
 import { parseScope } from '../params.js';
 import { checkSubset, loadResources, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
-import { issueUserTokens, refreshExpiry, refreshPolicy } from './issue.js';
+import { issueUserTokens, refreshExpiry, refreshPolicy, withinReuseGrace } from './issue.js';
 import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
 import { checkRefreshBinding } from '../token-binding.js';
@@ -53,7 +53,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   if (rec.revokedAt !== null) throw invalid('refresh token revoked');
   const policy = refreshPolicy(ctx, client);
   const retryAllowed = policy.rotation && policy.reuseInterval > 0;
-  if (rec.consumedAt !== null && !(retryAllowed && rec.consumedAt >= now - policy.reuseInterval)) return reuse(rec.grantId!);
+  if (rec.consumedAt !== null && !withinReuseGrace(policy, rec.consumedAt, now)) return reuse(rec.grantId!);
   if (rec.expiresAt <= now) throw invalid('refresh token expired');
   checkRefreshBinding(ctx, rec); // RFC 9449 §5
 

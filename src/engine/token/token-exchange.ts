@@ -11,7 +11,7 @@ import type { ResultCode } from '../result-codes.js';
 import { jsonResult } from '../result.js';
 import { localSubjectOf, subjectFor } from '../subject.js';
 import { defaultExchangePolicy, EXCHANGE_OUTPUT_TYPES, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from './exchange-policy.js';
-import { refreshPolicy } from './issue.js';
+import { refreshPolicy, withinReuseGrace } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 /**
@@ -313,15 +313,14 @@ async function validateParty(
  * RFC 9700 §4.14.2: a rotated refresh token presented again means the client or an attacker holds a copy; the refresh
  * grant then revokes the whole family (refresh-token.ts), and so does presenting it here, whatever token type it is
  * declared as: exchanging it would otherwise be a way to probe, or use, a stolen rotated token without consequence.
- * The refresh grant's rules, mirrored (its reuse check is local to it): only a token of the presenting client is
+ * The refresh grant's rules (withinReuseGrace, shared with it): only a token of the presenting client is
  * acted on (another client did not present it), and one presented again within the client's reuse interval is
  * refused without revoking (the grace the refresh grant gives a retry or a racing tab).
  */
 async function refreshTokenReuse(ctx: EngineContext, client: ClientRecord, r: TokenRecord, role: 'subject' | 'actor'): Promise<void> {
   if (r.kind !== 'refresh_token' || r.consumedAt === null || r.revokedAt !== null || r.grantId === null || r.clientId !== client.clientId) return;
   const now = nowSeconds(ctx);
-  const policy = refreshPolicy(ctx, client);
-  if (policy.rotation && policy.reuseInterval > 0 && r.consumedAt >= now - policy.reuseInterval) return;
+  if (withinReuseGrace(refreshPolicy(ctx, client), r.consumedAt, now)) return;
   await ctx.store.revokeGrant(ctx.tenant.id, r.grantId, now);
   ctx.log?.warn({ tenant: ctx.tenant.id, client: client.clientId, event: 'refresh_reuse' }, 'rotated refresh token presented to token exchange; family revoked');
   throw invalidRequest('LK7070', `the ${role}_token is invalid or not acceptable`, 'a rotated refresh token, presented again: its family was revoked');
