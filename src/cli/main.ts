@@ -39,20 +39,22 @@ const USAGE = `usage: latchkey <command> [options]
 
   init                              create the data folder, key-encryption key, database and signing keys
   serve [--port N] [--host H] [--workers N]
-                                    start the server (creates a demo client and user on a fresh database);
+                                    start the server (a fresh database with a loopback issuer gets a demo
+                                    client and user: the demo option); refuses an http issuer off loopback;
                                     --workers N: N processes on the shared port (default: one per core)
   migrate                           apply database migrations and exit
   cleanup                           delete expired codes, tickets, tokens, sessions now (serve does it periodically)
-  client create [--file F|-] [--client-id ID] [--secret S] [--name N] [--redirect-uri U]... [--public]
-                [--grant G]... [--scope "a b"] [--skip-consent] [--require-pkce] [--auth-method M] [--jwks-uri U]
+  client create [--file F|-] [--client-id ID] [--secret S | --secret-file F|-] [--name N] [--redirect-uri U]...
+                [--public] [--grant G]... [--scope "a b"] [--skip-consent] [--require-pkce] [--auth-method M]
+                [--jwks-uri U]
   client list | show ID | delete ID
   client update ID --file F|-                 replace the metadata (the secret is kept)
   client rotate-secret ID [--grace SECONDS]   new secret; the old one works for SECONDS more (default 0)
-  user create --username U --password P [--claims JSON] [--id SUB]
+  user create --username U (--password P | --password-file F|-) [--claims JSON] [--id SUB]
   user list | show SUB | delete SUB | disable SUB | enable SUB
   user unlock SUB                   forget failed sign-ins of a locked account (docs/security.md)
   user update SUB [--username U] [--claims JSON]
-  user set-password SUB --password P
+  user set-password SUB (--password P | --password-file F|-)
   keys list | rotate [--alg ES256|RS256|PS256|EdDSA]... [--now] | retire KID [--force]
                                     rotate: the new keys are published at once and sign after keyActivationDelay;
                                     --now signs at once (compromised key: what it signs fails to verify at
@@ -74,7 +76,10 @@ const USAGE = `usage: latchkey <command> [options]
   service-token create [--service ID] [--name N] | list | revoke ID   Core API access tokens
   audit list [--type T] [--since TIME] [--limit N]   security events, newest first (docs/audit.md)
 
-Common options: --config FILE, --json (machine-readable output), --tenant ID (default: default).`;
+Common options: --config FILE, --json (machine-readable output), --tenant ID (default: default).
+
+--password and --secret are visible to other users of this machine (ps, /proc) and stay in your shell history:
+prefer --password-file / --secret-file, a file (mode 0600) or - for standard input; one trailing newline is dropped.`;
 
 export class CliError extends Error {}
 
@@ -162,6 +167,27 @@ async function withLatchkey<T>(config: Config, fn: (lk: Latchkey) => Promise<T>,
   }
 }
 
+/**
+ * A secret given as --NAME VALUE or --NAME-file F (- = standard input), the file's one trailing newline dropped (echo,
+ * editors). A value on the command line is visible to other local users (ps) and kept in shell history.
+ */
+function secretOption(v: Values, name: 'password' | 'secret'): string | undefined {
+  const fileOption = `${name}-file`;
+  const file = v[fileOption] as string | undefined;
+  if (file === undefined) return v[name] as string | undefined;
+  if (v[name] !== undefined) throw new CliError(`give --${name} or --${fileOption}, not both`);
+  if (file === '-' && v.file === '-') throw new CliError(`--file and --${fileOption} cannot both read standard input`);
+  let text: string;
+  try {
+    text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read --${fileOption} ${file}: ${(e as Error).message}`);
+  }
+  text = text.replace(/\r?\n$/, '');
+  if (!text) throw new CliError(`--${fileOption} ${file === '-' ? '(standard input)' : file} is empty`);
+  return text;
+}
+
 function readJsonInput(file: string): unknown {
   const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
   try {
@@ -228,6 +254,8 @@ export async function main(argv: string[]): Promise<number> {
       username: { type: 'string' },
       user: { type: 'string' },
       password: { type: 'string' },
+      'password-file': { type: 'string' },
+      'secret-file': { type: 'string' },
       claims: { type: 'string' },
       id: { type: 'string' },
       alg: { type: 'string', multiple: true },
@@ -365,7 +393,8 @@ async function clientCommand(lk: Latchkey, sub: string | undefined, arg: string 
       if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new CliError('client metadata must be a JSON object');
       const meta: Record<string, unknown> = { ...base };
       if (v['client-id']) meta.client_id = v['client-id'];
-      if (v.secret) meta.client_secret = v.secret;
+      const secret = secretOption(v, 'secret');
+      if (secret) meta.client_secret = secret;
       if (v.name) meta.client_name = v.name;
       if (v['redirect-uri']) meta.redirect_uris = v['redirect-uri'];
       if (v.grant) meta.grant_types = v.grant;
@@ -429,8 +458,9 @@ async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | 
   const show = (u: Parameters<typeof userView>[0], human: string) => out.print(human, userView(u));
   switch (sub) {
     case 'create': {
-      if (!v.username || !v.password) throw new CliError('user create needs --username and --password');
-      const u = await createUser(ctx, { username: v.username as string, password: v.password as string, claims: parseClaimsOption(v) ?? {}, id: v.id as string | undefined });
+      const password = secretOption(v, 'password');
+      if (!v.username || !password) throw new CliError('user create needs --username and --password-file (or --password)');
+      const u = await createUser(ctx, { username: v.username as string, password, claims: parseClaimsOption(v) ?? {}, id: v.id as string | undefined });
       write.created = u.id;
       show(u, `created user ${u.username} (sub ${u.id})`);
       return 0;
@@ -451,8 +481,9 @@ async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | 
       return 0;
     }
     case 'set-password': {
-      if (!v.password) throw new CliError('user set-password needs --password');
-      await setPassword(ctx, need(), v.password as string);
+      const password = secretOption(v, 'password');
+      if (!password) throw new CliError('user set-password needs --password-file (or --password)');
+      await setPassword(ctx, need(), password);
       out.print(`password changed for ${arg}; their sessions ended`, { sub: arg });
       return 0;
     }

@@ -2,7 +2,8 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { SAFE_KEY_ACTIVATION_DELAY } from '../config/schema.js';
+import { isLoopbackIssuer, SAFE_KEY_ACTIVATION_DELAY } from '../config/schema.js';
+import { ConfigError } from '../config/load.js';
 import type { MetricsSnapshot } from '../ops/metrics.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { createLatchkey } from '../library.js';
@@ -22,6 +23,7 @@ export function workerCount(config: Config): number {
  * cluster.ts). Either way SIGTERM/SIGINT drain in-flight requests before the process exits.
  */
 export async function serve(config: Config): Promise<void> {
+  checkServeConfig(config);
   if (cluster.isWorker) return serveProcess(config, { worker: true });
   const n = workerCount(config);
   if (n > 1) return runPrimary(config, n);
@@ -117,6 +119,22 @@ export async function drain(app: FastifyInstance, lk: Latchkey, timeoutS: number
 
 export type { MetricsSnapshot };
 
+/** An issuer reachable from other machines over plain http (RFC 8414 §2, OIDC Discovery §3: the issuer is https). */
+const httpIssuerOffLoopback = (config: Config) => new URL(config.issuer).protocol === 'http:' && !isLoopbackIssuer(config.issuer);
+
+/**
+ * What `serve` refuses that the library and tests accept: serving real traffic with an http issuer off the loopback
+ * interface. Checked here, not in the schema: an embedding application (createLatchkey) may sit behind its own TLS,
+ * and tests use http://login.example.com as a mere identifier without listening on it.
+ */
+export function checkServeConfig(config: Config): void {
+  if (httpIssuerOffLoopback(config) && !config.insecureHttpIssuer) {
+    throw new ConfigError(
+      `issuer ${config.issuer} is http on a host other than loopback: use https (behind a TLS-terminating proxy, its https URL), or set insecureHttpIssuer to start anyway (development only)`,
+    );
+  }
+}
+
 /** Options that weaken something say so at start (DESIGN: configuration). */
 export function startupWarnings(config: Config, log: { warn(msg: string): void }): void {
   if (config.allowRemoteRequestUri) {
@@ -126,6 +144,14 @@ export function startupWarnings(config: Config, log: { warn(msg: string): void }
   if (config.insecureAllowHttpJwksUri) log.warn('insecureAllowHttpJwksUri is on: client keys may be fetched over plain http and forged in transit');
   if (config.insecureAllowHttpSectorIdentifierUri) {
     log.warn('insecureAllowHttpSectorIdentifierUri is on: sector_identifier_uri documents may be fetched over plain http and forged in transit');
+  }
+  if (config.insecureHttpIssuer && httpIssuerOffLoopback(config)) {
+    log.warn(`insecureHttpIssuer is on: issuer ${config.issuer} is plain http off loopback; codes, tokens, passwords and session cookies (not Secure) cross the network in clear`);
+  }
+  if (config.demo && !isLoopbackIssuer(config.issuer)) {
+    log.warn(
+      `demo is on with issuer ${config.issuer}, not loopback: a fresh database gets a demo client and user whose secrets are printed at start; anyone who reads the start-up output can sign in or get tokens (set demo: false in production)`,
+    );
   }
   // Several processes (workers, or instances on one PostgreSQL database) each re-validate their keys every 30 s.
   const severalProcesses = config.workers !== 1 || /^postgres(ql)?:/.test(config.databaseUrl ?? '');

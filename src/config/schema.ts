@@ -74,10 +74,11 @@ export const configSchema = z
     sessionTtl: seconds(14 * 86400),
     sessionIdleTtl: seconds(86400),
     accessTokenFormat: z.enum(['opaque', 'jwt']).default('opaque'),
+    // Unset: on only for an issuer on a loopback host (resolved below, once the issuer is known).
     demo: z
       .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
       .transform((v) => v === true || v === 'true' || v === '1')
-      .default(true),
+      .optional(),
     loginRateLimit: z.coerce.number().int().min(1).max(10000).default(10),
     loginRateWindow: seconds(300),
     refreshTokenIdleTtl: z.coerce.number().int().min(0).max(10 * 365 * 86400).default(0),
@@ -120,6 +121,7 @@ export const configSchema = z
       .transform((v) => v === true || v === 'true' || v === '1')
       .default(false),
     insecureAllowHttpSectorIdentifierUri: flag(false),
+    insecureHttpIssuer: flag(false),
     insecureRemoteFetchAddresses: z.enum(['public', 'loopback', 'any']).default('public'),
     mtlsBaseUrl: issuerSchema.refine((v) => v.startsWith('https://'), 'must be an https URL').optional(),
     workers: z.coerce.number().int().min(1).max(256).optional(),
@@ -154,7 +156,23 @@ export const configSchema = z
     if (c.clientCertificateHeader !== undefined && c.trustedProxies.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['trustedProxies'], message: 'clientCertificateHeader is only read from trusted proxies; list them' });
     }
-  });
+  })
+  // The demo client and user are a development convenience: by default only where nobody else can reach them.
+  .overwrite((c) => (c.demo === undefined ? { ...c, demo: isLoopbackIssuer(c.issuer) } : c));
+
+/**
+ * Whether the issuer's host is this machine's loopback interface: 127.0.0.0/8, ::1 (also IPv4-mapped) or
+ * localhost. The URL parser has normalised the host already (127.1 -> 127.0.0.1, [0::1] -> [::1], case).
+ */
+export function isLoopbackIssuer(issuer: string): boolean {
+  let host: string;
+  try {
+    host = new URL(issuer).hostname.replace(/\.$/, '');
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host) || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host);
+}
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
@@ -180,7 +198,8 @@ export const optionDocs: Record<keyof Config, string> = {
   sessionTtl: 'Browser session absolute lifetime, seconds.',
   sessionIdleTtl: 'Browser session idle lifetime, seconds. A refresh with a session-bound refresh token (session_refresh_tokens) counts as activity in its session.',
   accessTokenFormat: 'Default access token format: opaque (random, stored hashed) or jwt (RFC 9068). Clients may override.',
-  demo: 'On a fresh database, create a demo client and a demo user and print how to use them.',
+  demo:
+    'On a fresh database, create a demo client and a demo user and print how to use them (secrets included). Default: on when the issuer\'s host is loopback (127.0.0.0/8, ::1, localhost: the out-of-the-box `http://127.0.0.1:9000`), off otherwise; the default shown is that of the default issuer. `true` with any other issuer creates them anyway and logs a warning at start: anyone who reads the start-up output can use them. `false` never creates them.',
   loginRateLimit: 'Failed logins allowed per account and per address within loginRateWindow.',
   loginRateWindow: 'Window for loginRateLimit, seconds.',
   rateLimitPerClient: 'Requests a client may make to each of the token, introspection, revocation, PAR, device authorization and registration-management endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit: a busy machine client legitimately makes many requests; set it for your traffic.',
@@ -222,6 +241,8 @@ export const optionDocs: Record<keyof Config, string> = {
   insecureAllowHttpJwksUri: 'Allow http:// client jwks_uri values (development only: keys fetched without TLS can be forged). Logs a warning.',
   insecureAllowHttpSectorIdentifierUri:
     'Allow http:// sector_identifier_uri values (development only: a document fetched without TLS can be forged, and with it the pairwise sector). Logs a warning.',
+  insecureHttpIssuer:
+    '`serve` refuses to start with an http issuer whose host is not loopback (RFC 8414 §2 and OIDC Discovery §3 require https: tokens, codes and session cookies would cross the network in clear, and cookies lose their Secure flag). Set this to start anyway (development only, e.g. a test host on a private network). Logs a warning. An issuer on 127.0.0.0/8, ::1 or localhost needs nothing; behind a TLS-terminating proxy the issuer is the proxy\'s https URL.',
   mtlsBaseUrl:
     'RFC 8705 §5 mTLS endpoint aliases: an https base URL (e.g. https://mtls.example.com) where clients using mutual TLS reach the token, introspection, revocation, UserInfo, PAR and device authorization endpoints; discovery then lists them in mtls_endpoint_aliases. It must reach this same server (only scheme, host and port differ from issuer), through its own HTTPS listener (tlsCert) or a TLS-terminating proxy that asks for client certificates and forwards them (clientCertificateHeader), so that the main host never prompts browsers for a certificate. A DPoP proof may name an endpoint by its main URL or its alias.',
   insecureRemoteFetchAddresses:
