@@ -5,6 +5,7 @@ import type { Config, ConfigInput } from './config/schema.js';
 import type { AccountSource } from './engine/accounts.js';
 import { authorizationFail, authorizationIssue, loadTicket, namesAnotherLocalUser, type AuthorizationIssueInput, type AuthorizationResult, type FailReason } from './engine/authorization/index.js';
 import { requestedClaimNames } from './engine/claims.js';
+import { consentRequiredFor } from './engine/consent.js';
 import { nowSeconds, type EngineContext } from './engine/context.js';
 import { internalErrorResult, type EngineLogger, type Result } from './engine/result.js';
 import { sendResult, toHttp } from './http/adapt.js';
@@ -83,6 +84,13 @@ export interface InteractionDetails {
   acrValues?: string[];
   uiLocales?: string[];
   redirectUri: string;
+  /**
+   * Ask the user for consent before issue (then pass `consentGiven: true`, which records it); with prompt `none`,
+   * fail with CONSENT_REQUIRED instead. The built-in consent page's rule: false for a client registered with
+   * skip_consent; true with prompt=consent; otherwise true unless the consent of the `subject` given to
+   * `interaction(ticket, subject)` covers the scopes and claims asked for (without a subject: as for a user who gave none).
+   */
+  consentRequired: boolean;
 }
 
 /** A step-two answer (issue/fail) to send to the browser: a redirect to the client, an auto-submitting form, or an error. */
@@ -110,9 +118,15 @@ export interface LatchkeyInstance {
   readonly handler: NodeHandler;
   /** The default tenant's engine context, for calling the engine functions directly. */
   context(): Promise<EngineContext>;
-  /** A pending authorization request (your own sign-in page), or undefined when the ticket is unknown or expired. */
-  interaction(ticket: string): Promise<InteractionDetails | undefined>;
-  /** Step two, success: the user `subject` signed in (authTime defaults to now). */
+  /**
+   * A pending authorization request (your own sign-in page), or undefined when the ticket is unknown or expired.
+   * `subject`: your signed-in user, once you know them: consentRequired then counts the consent they gave.
+   */
+  interaction(ticket: string, subject?: string): Promise<InteractionDetails | undefined>;
+  /**
+   * Step two, success: the user `subject` signed in (authTime defaults to now). `consentGiven: true`: they consented
+   * on your page; the consent is recorded for the granted scopes.
+   */
   issue(input: Omit<AuthorizationIssueInput, 'authTime'> & { authTime?: number }): Promise<InteractionResult>;
   /** Step two, failure (ACCESS_DENIED, LOGIN_REQUIRED, CONSENT_REQUIRED, …). */
   fail(ticket: string, reason: FailReason): Promise<InteractionResult>;
@@ -268,8 +282,9 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
     plugin,
     handler,
     context,
-    async interaction(ticket) {
-      const t = await loadTicket(await context(), ticket);
+    async interaction(ticket, subject) {
+      const ctx = await context();
+      const t = await loadTicket(ctx, ticket);
       if (!t) return undefined;
       const r = t.request;
       return {
@@ -285,6 +300,7 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
         acrValues: r.acrValues,
         uiLocales: r.uiLocales,
         redirectUri: r.redirectUri,
+        consentRequired: await consentRequiredFor(ctx, r, t.client, subject),
       };
     },
     async issue(input) {

@@ -8,7 +8,9 @@
  *   PORT=3000 OWN_LOGIN=1 node examples/embedded/server.mjs     # this application's own sign-in page (/login)
  *
  * Optional: DATA_DIR (default ./data-embedded), DATABASE_URL (sqlite:… or postgres://…), KEY_ENCRYPTION_KEY, and a
- * relying party to register at start: CLIENT_ID, CLIENT_SECRET, REDIRECT_URI. See README.md beside this file.
+ * relying party to register at start: CLIENT_ID, CLIENT_SECRET, REDIRECT_URI (this app's own, first-party client: no
+ * consent asked); REGISTRATION=open lets other relying parties register themselves (RFC 7591): their users are
+ * asked for consent. See README.md beside this file.
  */
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import Fastify from 'fastify';
@@ -44,6 +46,7 @@ const auth = await createLatchkey({
     databaseUrl: process.env.DATABASE_URL,
     keyEncryptionKey: process.env.KEY_ENCRYPTION_KEY,
     logLevel: 'warn',
+    registration: process.env.REGISTRATION === 'open' ? 'open' : 'off',
   },
   // Claims for ID tokens and UserInfo come from here, not from Latchkey's users table.
   findAccount: (sub) => {
@@ -65,7 +68,7 @@ if (process.env.CLIENT_ID) {
       redirect_uris: [process.env.REDIRECT_URI ?? `${ORIGIN}/cb`],
       grant_types: ['authorization_code', 'refresh_token'],
       scope: 'openid profile email offline_access',
-      skip_consent: OWN_LOGIN, // this app's login page asks for no consent
+      skip_consent: OWN_LOGIN, // this app's own, first-party client: its users are not asked for consent
     });
   } catch (e) {
     if (!/already exists/.test(String(e?.message))) throw e; // registered on an earlier start
@@ -88,6 +91,17 @@ ${error ? `<p role="alert">${esc(error)}</p>` : ''}
 <label>Password <input type="password" name="password"></label>
 <button>Sign in</button></form>`;
 
+const consentPage = (d) => `<!doctype html><title>Allow access</title><h1>Allow ${esc(d.client.clientName ?? d.client.clientId)} to access your account?</h1>
+<ul>${[...d.scopes, ...d.claims.map((c) => `claim: ${c}`)].map((s) => `<li>${esc(s)}</li>`).join('')}</ul>
+<form method="post" action="/consent?ticket=${esc(encodeURIComponent(d.ticket))}">
+<button name="decision" value="approve">Allow</button> <button name="decision" value="deny">Deny</button></form>`;
+
+/**
+ * Users who signed in on /login and are now on the consent page, by ticket (a 256-bit handle only this browser has
+ * seen). A real application keeps this in its session instead; entries die with the ticket (10 minutes).
+ */
+const signedIn = new Map();
+
 // The application's own sign-in page (OWN_LOGIN): step two of Latchkey's two-step authorization.
 app.get('/login', async (req, reply) => {
   const d = await auth.interaction(String(req.query.ticket ?? ''));
@@ -104,8 +118,26 @@ app.post('/login', async (req, reply) => {
   const user = checkPassword(username, password);
   // 400, not 401: a 401 must carry a WWW-Authenticate challenge (RFC 9110 §15.5.2), and no HTTP scheme describes a form.
   if (!user) return reply.code(400).type('text/html').send(loginPage(d, 'Wrong username or password.'));
-  if (d.idTokenHintSub && d.idTokenHintSub !== user.sub) return auth.respond(reply, await auth.fail(ticket, 'LOGIN_REQUIRED'));
-  return auth.respond(reply, await auth.issue({ ticket, subject: user.sub, amr: ['pwd'] }));
+  if (await auth.namesAnotherUser(ticket, user.sub)) return auth.respond(reply, await auth.fail(ticket, 'LOGIN_REQUIRED'));
+  const authTime = Math.floor(Date.now() / 1000);
+  // The rule Latchkey's own consent page follows: skip_consent clients (this app's own) never ask; others ask
+  // unless the user already consented to these scopes (prompt=consent always asks).
+  const withUser = await auth.interaction(ticket, user.sub);
+  if (withUser?.consentRequired) {
+    signedIn.set(ticket, { sub: user.sub, authTime });
+    setTimeout(() => signedIn.delete(ticket), 600_000).unref();
+    return reply.type('text/html').header('Cache-Control', 'no-store').send(consentPage(withUser));
+  }
+  return auth.respond(reply, await auth.issue({ ticket, subject: user.sub, authTime, amr: ['pwd'] }));
+});
+app.post('/consent', async (req, reply) => {
+  const ticket = String(req.query.ticket ?? '');
+  const who = signedIn.get(ticket);
+  if (!who) return reply.code(400).type('text/html').send('<p>This sign-in request is unknown or has expired.</p>');
+  signedIn.delete(ticket);
+  if (req.body?.decision !== 'approve') return auth.respond(reply, await auth.fail(ticket, 'ACCESS_DENIED'));
+  // consentGiven: Latchkey records the consent, so the next request for these scopes skips this page.
+  return auth.respond(reply, await auth.issue({ ticket, subject: who.sub, authTime: who.authTime, amr: ['pwd'], consentGiven: true }));
 });
 
 await app.listen({ host: HOST, port: PORT });

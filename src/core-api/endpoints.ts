@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { authorization, authorizationFail, authorizationIssue, FAIL_REASONS, type FailReason } from '../engine/authorization/index.js';
 import type { EngineContext } from '../engine/context.js';
+import { authorizationConsent } from '../engine/authorization/consent-step.js';
 import { deviceAuthorization, deviceComplete, deviceVerification } from '../engine/device.js';
 import { introspection } from '../engine/introspection.js';
 import { pushedAuthorizationRequest } from '../engine/par.js';
@@ -86,11 +87,17 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     path: 'auth/authorization',
     summary: 'Validate an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1)',
     description:
-      'INTERACTION: sign the user in and get consent as `prompt`, `maxAge`, `loginHint` ask, then call auth/authorization/issue or /fail with the ticket. ' +
+      'INTERACTION: sign the user in as `prompt`, `maxAge`, `loginHint` ask, ask for consent when `consentRequired` (pass your signed-in user as `subject` to have their earlier consent counted), ' +
+      'then call auth/authorization/issue (with consentGiven: true once the user consented) or /fail with the ticket. ' +
       'NO_INTERACTION (prompt=none): do not show a page; issue if the user is signed in and has consented, else fail with LOGIN_REQUIRED or CONSENT_REQUIRED. ' +
       'LOCATION: redirect the user agent to responseContent. FORM: send responseContent as an HTML page. ' +
       'BAD_REQUEST: show the user an error page (responseContent is the JSON error); never redirect. INTERNAL_SERVER_ERROR: show a 500 page.',
-    input: z.object({ parameters }).strict(),
+    input: z
+      .object({
+        parameters,
+        subject: z.string().min(1).max(255).optional().describe('Your signed-in user\'s id (the subject for auth/authorization/issue), if any: consentRequired then counts the consent they gave this client.'),
+      })
+      .strict(),
     actions: ['INTERACTION', 'NO_INTERACTION', 'LOCATION', 'FORM', 'BAD_REQUEST', 'INTERNAL_SERVER_ERROR'],
     output: z.object({
       ticket: z.string().optional().describe('With INTERACTION / NO_INTERACTION: pass it to auth/authorization/issue or /fail.'),
@@ -104,8 +111,15 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
       uiLocales: strings.optional(),
       resources: strings.optional().describe('RFC 8707: the resource servers the client asks access to.'),
       expectedSubject: z.string().optional().describe('Your user id (the subject for auth/authorization/issue) that id_token_hint or a claims sub value names: sign that user in. For a pairwise client it is found through the hint\'s sid; absent when nobody is named or it cannot be found (issue then still refuses another user with login_required).'),
+      consentRequired: z
+        .boolean()
+        .optional()
+        .describe(
+          'With INTERACTION / NO_INTERACTION: ask the user for consent (with NO_INTERACTION: fail with CONSENT_REQUIRED). False for a client registered with skip_consent; ' +
+            'true with prompt=consent; otherwise true unless the consent `subject` gave this client covers the scopes and claims asked for (without subject: as for a user who gave none).',
+        ),
     }),
-    call: (i, ctx) => authorization({ parameters: i.parameters }, ctx),
+    call: (i, ctx) => authorization({ parameters: i.parameters, subject: i.subject }, ctx),
   }),
   endpoint({
     path: 'auth/authorization/issue',
@@ -120,11 +134,33 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
         amr: strings.optional(),
         sid: z.string().max(255).optional().describe('The caller\'s session id for the ID token\'s sid (OIDC Front/Back-Channel Logout).'),
         scopes: strings.optional().describe('The scopes the user consented to; narrows the request\'s, never widens it.'),
+        consentGiven: z
+          .boolean()
+          .optional()
+          .describe('true: you asked the user and they consented; Latchkey records the consent for the granted scopes, so auth/authorization reports consentRequired false for this user next time.'),
       })
       .strict(),
     actions: ['LOCATION', 'FORM', 'BAD_REQUEST', 'INTERNAL_SERVER_ERROR'],
     output: noExtra,
     call: (i, ctx) => authorizationIssue(i, ctx),
+  }),
+  endpoint({
+    path: 'auth/authorization/consent',
+    summary: 'Whether a user who signed in after the request arrived must be asked for consent (OIDC Core §3.1.2.4)',
+    description:
+      'OK: consentRequired says whether to show your consent page before auth/authorization/issue (then pass consentGiven: true); the ticket stays usable. ' +
+      'BAD_REQUEST: the ticket is unknown, expired or used. INTERNAL_SERVER_ERROR: show a 500 page.',
+    input: z
+      .object({
+        ticket: z.string().min(1),
+        subject: z.string().min(1).max(255).describe('Your user\'s id (the subject for auth/authorization/issue).'),
+      })
+      .strict(),
+    actions: ['OK', 'BAD_REQUEST', 'INTERNAL_SERVER_ERROR'],
+    output: z.object({
+      consentRequired: z.boolean().optional().describe('With OK: false for a skip_consent client; true with prompt=consent; otherwise true unless the user\'s consent to this client covers the scopes and claims asked for.'),
+    }),
+    call: (i, ctx) => authorizationConsent(i, ctx),
   }),
   endpoint({
     path: 'auth/authorization/fail',

@@ -332,6 +332,30 @@ export interface ValidatedMetadata {
   metadata: ClientMetadata;
 }
 
+/**
+ * OIDC Registration §2 (ID token, UserInfo, request object), JARM and RFC 9701 (authorization and introspection
+ * responses): metadata asking for encrypted responses or encrypted request objects. This server encrypts nothing
+ * and decrypts nothing (discovery lists no *_encryption_* values), so a client asking for it must find out at
+ * registration rather than get signed-only responses it did not ask for (RFC 7591 §3.2.2: a value the server does
+ * not accept is invalid_client_metadata, not silently dropped).
+ */
+export const ENCRYPTION_METADATA_FIELDS = [
+  'id_token_encrypted_response_alg', 'id_token_encrypted_response_enc',
+  'userinfo_encrypted_response_alg', 'userinfo_encrypted_response_enc',
+  'request_object_encryption_alg', 'request_object_encryption_enc',
+  'authorization_encrypted_response_alg', 'authorization_encrypted_response_enc',
+  'introspection_encrypted_response_alg', 'introspection_encrypted_response_enc',
+] as const;
+
+function refuseEncryptionMetadata(raw: unknown): void {
+  if (typeof raw !== 'object' || raw === null) return;
+  for (const field of ENCRYPTION_METADATA_FIELDS) {
+    // null is "no value" (RFC 7592 §2.2 treats omitted fields as null), so it asks for nothing.
+    const v = (raw as Record<string, unknown>)[field];
+    if (v !== undefined && v !== null) throw invalid(`${field}: encryption is not supported`);
+  }
+}
+
 /** RFC 7591 §2: the field names a client may send, for messages. */
 export function metadataFieldNames(): string[] {
   return Object.keys(wireSchema.shape);
@@ -358,6 +382,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     const sent = (input as Record<string, unknown>).resources;
     if (stored) (raw as Record<string, unknown>).resources = Array.isArray(sent) ? sent.filter((r) => stored.includes(r as string)) : [...stored];
   }
+  refuseEncryptionMetadata(raw);
   const parsed = wireSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

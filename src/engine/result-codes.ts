@@ -194,6 +194,8 @@ export const resultCodes = {
   LK7080: 'Refresh refused: the refresh token is bound to a browser session (no offline_access) that has ended, expired or gone idle; its grant is revoked (OIDC Core §11).',
   LK7081: 'Refresh refused: the scope asked for is one the client is no longer registered for (RFC 6749 §6, §5.2 invalid_scope).',
   LK7082: 'Refresh refused: the client is no longer registered for any of the scopes granted (RFC 6749 §6, §5.2 invalid_scope).',
+  // consent for hosts (LK7130-LK7139)
+  LK7130: 'Core API: whether the signed-in user must still be asked for consent to a pending authorization request (consentRequired: OIDC Core §3.1.2.4, the built-in consent page\'s rule).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

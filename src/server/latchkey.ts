@@ -173,11 +173,9 @@ export class Latchkey {
   ) {
     this.backchannel = new BackchannelDispatcher(store, clock, log, backchannel);
     // Back-Channel Logout §2.6: a late retry gets a fresh logout token (the stored one has expired by then).
-    this.backchannel.refresh = async (d) => {
-      const ctx = await this.context(d.tenantId);
-      const client = await ctx.store.findClient(d.tenantId, d.clientId);
-      return client && reissueLogoutToken(ctx, client, d.logoutToken);
-    };
+    // The dispatcher passes the client as it is now (it gives up deliveries whose client is gone or whose
+    // backchannel_logout_uri changed), so the fresh token is for the current client.
+    this.backchannel.refresh = async (d, client) => reissueLogoutToken(await this.context(d.tenantId), client, d.logoutToken);
     this.audit = new AuditLog(store, clock, log);
     this.cleanup = new CleanupJob(
       store,

@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose';
-import type { LogoutDeliveryRecord, Store } from '../store/types.js';
+import type { ClientRecord, LogoutDeliveryRecord, Store } from '../store/types.js';
 import type { EngineLogger } from '../engine/result.js';
 import { guardedFetch } from '../engine/remote.js';
 
@@ -53,7 +53,7 @@ export class BackchannelDispatcher {
    * A fresh logout token for a delivery whose stored one has expired (the server sets it: it needs the tenant's
    * keys). Without it, retries send the stored token as it is.
    */
-  refresh?: (d: LogoutDeliveryRecord) => Promise<string | undefined>;
+  refresh?: (d: LogoutDeliveryRecord, client: ClientRecord) => Promise<string | undefined>;
 
   constructor(
     private readonly store: Store,
@@ -89,7 +89,7 @@ export class BackchannelDispatcher {
    * The token to send: the stored one while it is valid; once expired (a late retry), a fresh one, since the RP
    * rejects an expired logout token (Back-Channel Logout §2.6) and the retry would be pointless.
    */
-  private async tokenFor(d: LogoutDeliveryRecord): Promise<string> {
+  private async tokenFor(d: LogoutDeliveryRecord, client: ClientRecord): Promise<string> {
     if (!this.refresh) return d.logoutToken;
     let exp: unknown;
     try {
@@ -98,13 +98,36 @@ export class BackchannelDispatcher {
       return d.logoutToken;
     }
     if (typeof exp !== 'number' || exp > this.now() + 5) return d.logoutToken;
-    return (await this.refresh(d)) ?? d.logoutToken;
+    return (await this.refresh(d, client)) ?? d.logoutToken;
+  }
+
+  /**
+   * Why this delivery may no longer be sent, if so: the token is for the client as it was at logout, and the URI is
+   * the one it registered then. A client that was deleted, or whose backchannel_logout_uri was changed or removed
+   * since, no longer wants logout tokens there (the old URL may belong to someone else by now): never send one.
+   * Back-Channel Logout §2.2: the client's registered backchannel_logout_uri is where its logout tokens go.
+   */
+  private async staleReason(d: LogoutDeliveryRecord): Promise<{ client: ClientRecord } | { reason: string }> {
+    const client = await this.store.findClient(d.tenantId, d.clientId);
+    if (!client) return { reason: 'given up: the client no longer exists' };
+    // A client registered after the logout under the same client_id is another client (deleted and registered again).
+    if (client.createdAt > d.createdAt) return { reason: 'given up: the client no longer exists (registered again since)' };
+    if (!client.backchannelLogoutUri) return { reason: 'given up: the client no longer has a backchannel_logout_uri' };
+    if (client.backchannelLogoutUri !== d.uri) return { reason: 'given up: the client changed its backchannel_logout_uri' };
+    return { client };
   }
 
   private async attempt(d: LogoutDeliveryRecord): Promise<void> {
+    const current = await this.staleReason(d);
+    if ('reason' in current) {
+      // Recorded as failed (no next attempt, never delivered) without contacting the old URI; attempts counts only sends.
+      await this.store.updateDelivery({ ...d, lastError: current.reason, nextAttemptAt: null });
+      this.log?.warn({ event: 'backchannel_logout_failed', client: d.clientId, attempts: d.attempts, error: current.reason, gaveUp: true }, 'back-channel logout delivery given up');
+      return;
+    }
     let error: string | null = null;
     try {
-      const logoutToken = await this.tokenFor(d);
+      const logoutToken = await this.tokenFor(d, current.client);
       const res = await this.fetch(d.uri, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },

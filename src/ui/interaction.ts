@@ -1,6 +1,6 @@
 import { namesAnotherUser, type FailReason } from '../engine/authorization/index.js';
 import type { AuthorizationRequest } from '../engine/authorization/request.js';
-import { requestedClaimNames, SCOPE_CLAIMS } from '../engine/claims.js';
+import { consentRequired } from '../engine/consent.js';
 import type { ClientRecord, ConsentRecord, SessionRecord } from '../store/types.js';
 import type { Account } from '../engine/accounts.js';
 
@@ -11,14 +11,8 @@ export type Decision =
   | { kind: 'issue' }
   | { kind: 'fail'; reason: FailReason };
 
-/**
- * What a consent covers: the scopes, plus `claim:<name>` for each user claim asked for by name through the claims
- * parameter (OIDC Core §5.5) that none of the scopes already releases.
- */
-export function consentScopes(r: Pick<AuthorizationRequest, 'scope' | 'claims'>): string[] {
-  const byScope = new Set(r.scope.flatMap((s) => SCOPE_CLAIMS[s] ?? []));
-  return [...r.scope, ...requestedClaimNames(r.claims).filter((n) => !byScope.has(n)).map((n) => `claim:${n}`)];
-}
+// The consent rule lives in the engine (the library and the Core API report it too); the UI re-exports it.
+export { consentFor, consentScopes } from '../engine/consent.js';
 
 export interface InteractionState {
   request: AuthorizationRequest;
@@ -60,17 +54,6 @@ export function decide(s: InteractionState): Decision {
   }
   if (login) return none ? { kind: 'fail', reason: 'LOGIN_REQUIRED' } : { kind: 'login' };
 
-  const covered = consentFor(s.consent, s.client) !== undefined && consentScopes(r).every((sc) => s.consent!.scope.includes(sc));
-  const consent = !s.client.skipConsent && (r.prompt.includes('consent') || !covered);
-  if (consent) return none ? { kind: 'fail', reason: 'CONSENT_REQUIRED' } : { kind: 'consent' };
+  if (consentRequired(r, s.client, s.consent)) return none ? { kind: 'fail', reason: 'CONSENT_REQUIRED' } : { kind: 'consent' };
   return { kind: 'issue' };
-}
-
-/**
- * The user's consent if it was given to this client record (OIDC Core §3.1.2.4: consent is per client): one saved
- * before the client was registered was given to an earlier client deleted under the same client_id. Deleting a
- * client deletes its consents; this also ignores one saved by a consent page submitted while it was being deleted.
- */
-export function consentFor(consent: ConsentRecord | undefined, client: Pick<ClientRecord, 'createdAt'>): ConsentRecord | undefined {
-  return consent !== undefined && consent.updatedAt >= client.createdAt ? consent : undefined;
 }

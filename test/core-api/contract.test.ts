@@ -365,6 +365,7 @@ describe('Core API contract', () => {
       'auth/authorization': { parameters: form({ response_type: 'code', client_id: 'x', redirect_uri: CB }) },
       'auth/authorization/issue': { ticket: 't', subject: 's', authTime: 1 },
       'auth/authorization/fail': { ticket: 't', reason: 'ACCESS_DENIED' },
+      'auth/authorization/consent': { ticket: 't', subject: 's' },
       'auth/token': { parameters: 'grant_type=client_credentials', clientId: 'c', clientSecret: 's' },
       'auth/token/issue': { ticket: 't', subject: 's' },
       'auth/token/fail': { ticket: 't', reason: 'INVALID_CREDENTIALS' },

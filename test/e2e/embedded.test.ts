@@ -40,7 +40,7 @@ describe.each([
     proc = await startProcess(process.execPath, [resolve('examples/embedded/server.mjs')], {
       env: {
         PATH: process.env.PATH, PORT: String(port), DATA_DIR: dir, DATABASE_URL: databaseUrl, KEY_ENCRYPTION_KEY: secret(),
-        CLIENT_ID: rp.clientId, CLIENT_SECRET: rp.clientSecret, REDIRECT_URI: CB, ...(ownLogin ? { OWN_LOGIN: '1' } : {}),
+        CLIENT_ID: rp.clientId, CLIENT_SECRET: rp.clientSecret, REDIRECT_URI: CB, REGISTRATION: 'open', ...(ownLogin ? { OWN_LOGIN: '1' } : {}),
       },
       readyPattern: /listening on (http:\/\/\S+)/,
       timeoutMs: 60_000,
@@ -90,6 +90,51 @@ describe.each([
     expect(back.origin + back.pathname).toBe(CB);
     expect(back.searchParams.get('error')).toBe('login_required');
     expect(back.searchParams.get('state')).toBe('s1');
+  });
+
+  // With Latchkey's pages the example registers its client without skip_consent (the consent page is Latchkey's).
+  it.skipIf(!ownLogin)('OIDC Core §3.1.2.4: the application\'s own client (skip_consent) is never asked for consent', async () => {
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: CB, scope: 'openid profile email', prompt: 'consent', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256' });
+    const agent = new Agent(origin);
+    const done = await agent.login(await agent.follow(url.href), 'bob', 'bob-the-builder');
+    expect(done.location, done.html.slice(0, 300)).toBeDefined();
+    expect(new URL(done.location!).searchParams.get('code')).toBeTruthy();
+  });
+
+  it('OIDC Core §3.1.2.4: a third-party client (RFC 7591) gets a consent page once; the consent is recorded and the next request for the same scopes skips it; prompt=consent asks again', async () => {
+    const reg = await client.dynamicClientRegistration(new URL(issuer), { redirect_uris: [CB], token_endpoint_auth_method: 'client_secret_basic', client_name: 'Third party' }, undefined, { execute: [client.allowInsecureRequests] });
+    const meta = reg.clientMetadata();
+    const third = await client.discovery(new URL(issuer), meta.client_id, meta.client_secret as string, client.ClientSecretBasic(meta.client_secret as string), { execute: [client.allowInsecureRequests] });
+    const flow = async (params: Record<string, string> = {}) => {
+      const verifier = client.randomPKCECodeVerifier();
+      const url = client.buildAuthorizationUrl(third, { redirect_uri: CB, scope: 'openid email', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params });
+      const agent = new Agent(origin); // a fresh browser each time: signed out, so this is the sign-in page
+      return { agent, verifier, afterLogin: await agent.login(await agent.follow(url.href), 'alice', 'alice-in-wonderland') };
+    };
+
+    const first = await flow();
+    expect(first.afterLogin.location).toBeUndefined();
+    expect(first.afterLogin.html).toContain('/consent');
+    expect(first.afterLogin.html).toContain('Third party');
+    const approved = await first.agent.consent(first.afterLogin, 'approve');
+    const cb = new URL(approved.location!);
+    const tokens = await client.authorizationCodeGrant(third, cb, { pkceCodeVerifier: first.verifier, idTokenExpected: true });
+    expect(tokens.claims()!.sub).toBe('u-1001');
+
+    const second = await flow();
+    expect(second.afterLogin.location, 'consent recorded: no page the second time').toBeDefined();
+    expect(new URL(second.afterLogin.location!).searchParams.get('code')).toBeTruthy();
+
+    const again = await flow({ prompt: 'consent' });
+    expect(again.afterLogin.location).toBeUndefined();
+    expect(again.afterLogin.html).toContain('/consent');
+    const denied = new URL((await again.agent.consent(again.afterLogin, 'deny')).location!);
+    expect(denied.searchParams.get('error')).toBe('access_denied');
+
+    // More than was consented to (profile) asks again.
+    const wider = await flow({ scope: 'openid email profile' });
+    expect(wider.afterLogin.location).toBeUndefined();
+    expect(wider.afterLogin.html).toContain('/consent');
   });
 });
 

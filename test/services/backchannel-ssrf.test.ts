@@ -4,10 +4,11 @@ import { guardedFetch } from '../../src/engine/remote.js';
 import { BackchannelDispatcher } from '../../src/services/backchannel.js';
 import type { LogoutDeliveryRecord, Store } from '../../src/store/types.js';
 
-/** The two store calls a delivery makes, in memory. */
-function deliveryStore() {
+/** The store calls a delivery makes, in memory: its client (still registering `uri`), the claim, the update. */
+function deliveryStore(uri: string) {
   const updates: LogoutDeliveryRecord[] = [];
   const store = {
+    findClient: async () => ({ clientId: 'c', createdAt: 0, backchannelLogoutUri: uri }),
     claimDelivery: async () => true,
     updateDelivery: async (d: LogoutDeliveryRecord) => {
       updates.push(d);
@@ -30,14 +31,14 @@ describe('back-channel logout deliveries go through the SSRF address guard', () 
     await new Promise<void>((r) => rp.listen(0, '127.0.0.1', r));
     const port = (rp.address() as { port: number }).port;
     try {
-      const { store, updates } = deliveryStore();
+      const { store, updates } = deliveryStore(`http://127.0.0.1:${port}/logout`);
       const blocked = new BackchannelDispatcher(store, () => 0, undefined, { fetch: guardedFetch('public'), retryDelays: [] });
       await blocked.deliver([delivery(`http://127.0.0.1:${port}/logout`)]);
       expect(contacted).toBe(false);
       expect(updates[0]?.deliveredAt ?? null).toBeNull();
       expect(updates[0]?.lastError).toMatch(/blocked/);
 
-      const { store: store2, updates: updates2 } = deliveryStore();
+      const { store: store2, updates: updates2 } = deliveryStore(`http://127.0.0.1:${port}/logout`);
       const allowed = new BackchannelDispatcher(store2, () => 0, undefined, { fetch: guardedFetch('loopback'), retryDelays: [] });
       await allowed.deliver([delivery(`http://127.0.0.1:${port}/logout`)]);
       expect(contacted).toBe(true);
@@ -59,7 +60,7 @@ describe('back-channel logout deliveries: defaults that no caller can forget', (
     const port = (rp.address() as { port: number }).port;
     try {
       for (const opts of [{ retryDelays: [] }, { retryDelays: [], fetch: undefined }]) {
-        const { store, updates } = deliveryStore();
+        const { store, updates } = deliveryStore(`http://127.0.0.1:${port}/logout`);
         await new BackchannelDispatcher(store, () => 0, undefined, opts).deliver([delivery(`http://127.0.0.1:${port}/logout`)]);
         expect(updates[0]?.deliveredAt ?? null).toBeNull();
         expect(updates[0]?.lastError).toMatch(/blocked/);
@@ -92,7 +93,7 @@ describe('back-channel logout deliveries: defaults that no caller can forget', (
         ),
         { status: 200 },
       );
-    const { store, updates } = deliveryStore();
+    const { store, updates } = deliveryStore('https://rp.example/logout');
     const d = new BackchannelDispatcher(store, () => 0, undefined, { fetch: (async () => huge()) as typeof fetch, retryDelays: [] });
     await d.deliver([delivery('https://rp.example/logout')]);
     expect(updates[0]?.lastError).toBeNull();

@@ -44,6 +44,7 @@ import { repeatedParameterTarget } from './repeated-parameter.js';
 import { checkSignedRequestObject } from './signed-request-object.js';
 import { subjectFor } from '../subject.js';
 import { LATCHKEY_SESSION } from '../sessions.js';
+import { consentRequiredFor, consentScopes, recordConsent } from '../consent.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
 
@@ -74,6 +75,12 @@ export interface AuthorizationResult extends Result<AuthorizationAction> {
    * the engine can tell: always for a public client; for a pairwise one through the hint's sid (OIDC Core §8.1).
    */
   expectedSubject?: string;
+  /**
+   * With INTERACTION / NO_INTERACTION: whether the user must be asked for consent (engine/consent.ts, the rule the
+   * built-in UI applies): false for a skip_consent client; true with prompt=consent; otherwise unless the consent of
+   * the user `subject` (given to authorization) covers the request. Without a subject, as for a user who gave none.
+   */
+  consentRequired?: boolean;
 }
 
 /**
@@ -171,7 +178,11 @@ const targetOf = (req: AuthorizationRequest, client: ClientRecord): ResponseTarg
  * Until client_id and redirect_uri are verified, errors are BAD_REQUEST (shown to the user, never redirected);
  * after that they go back to the client, with state and iss, in the response mode the request asked for.
  */
-export async function authorization(input: { parameters: string }, ctx: EngineContext, opts: { defer?: boolean } = {}): Promise<AuthorizationResult> {
+export async function authorization(
+  input: { parameters: string; /** The host's signed-in user, if any: consentRequired reads their consent. */ subject?: string },
+  ctx: EngineContext,
+  opts: { defer?: boolean } = {},
+): Promise<AuthorizationResult> {
   const state: CheckState = { params: Params.parse(''), ctx, request: {} };
   try {
     state.params = Params.parse(input.parameters, { allowRepeated: ['resource'] }); // RFC 8707 §2
@@ -208,6 +219,7 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
       await ctx.store.insertTicket(record);
     }
     const none = req.prompt.includes('none');
+    const consentRequired = await consentRequiredFor(ctx, req, state.client!, input.subject);
     return {
       action: none ? 'NO_INTERACTION' : 'INTERACTION',
       resultCode: none ? 'LK3002' : 'LK3001',
@@ -227,6 +239,7 @@ export async function authorization(input: { parameters: string }, ctx: EngineCo
       claims: req.claims,
       ...(pending ? { pending } : {}),
       expectedSubject: req.expectedSubject,
+      consentRequired,
     };
   } catch (caught) {
     // A value the store refused (storing the ticket) is the client's invalid_request like any other (clientErrorOf).
@@ -312,6 +325,11 @@ export interface AuthorizationIssueInput {
    * session even once the session's row has been purged (token/refresh-token.ts). A host's own sid is not one.
    */
   latchkeySession?: boolean;
+  /**
+   * The host asked the user and they consented: record the consent for the granted scopes (and claims asked for by
+   * name), so a later request for no more than these reports consentRequired false. The built-in UI records its own.
+   */
+  consentGiven?: boolean;
 }
 
 /**
@@ -383,6 +401,8 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
   const scope = input.scopes ? req.scope.filter((s) => input.scopes!.includes(s)) : req.scope;
   const claimsRequest = withoutDeclinedClaims(req.claims, req.scope.filter((s) => !scope.includes(s)));
   const now = nowSeconds(ctx);
+  // Consent is recorded only once the user may be issued for (the checks above passed), for what is granted.
+  if (input.consentGiven === true) await recordConsent(ctx, input.subject, t.client, consentScopes({ scope, claims: claimsRequest }));
   const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
   const code = parts.includes('code') ? newHandle(ctx.random) : undefined;
   let at: IssuedAccessToken | undefined;

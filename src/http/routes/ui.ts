@@ -25,7 +25,8 @@ import {
   signedOutPage, STYLESHEET,
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
-import { consentFor, consentScopes, decide } from '../../ui/interaction.js';
+import { consentScopes, decide } from '../../ui/interaction.js';
+import { recordConsent } from '../../engine/consent.js';
 import {
   beginLoginAttempt, beginRegistrationAttempt, beginUserCodeAttempt, loginSucceeded, retryAfter, userCodeAccepted,
 } from '../../services/rate-limit.js';
@@ -411,14 +412,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         lk.audit.record({ tenantId: ctx.tenant.id, type: 'consent.denied', clientId: t.client.clientId, subject: live.user.id, ip: req.ip, detail: { scope: consentScopes(t.request).join(' ') } });
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: 'ACCESS_DENIED' }, ctx), targets);
       }
-      const prior = consentFor(await ctx.store.findConsent(ctx.tenant.id, live.user.id, t.client.clientId), t.client);
-      await ctx.store.saveConsent({
-        tenantId: ctx.tenant.id,
-        subject: live.user.id,
-        clientId: t.client.clientId,
-        scope: [...new Set([...(prior?.scope ?? []), ...consentScopes(t.request)])],
-        updatedAt: nowSeconds(ctx),
-      });
+      await recordConsent(ctx, live.user.id, t.client, consentScopes(t.request));
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'consent.granted', clientId: t.client.clientId, subject: live.user.id, ip: req.ip, detail: { scope: consentScopes(t.request).join(' ') } });
       return sendEngineResult(
         reply,
