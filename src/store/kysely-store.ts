@@ -1240,23 +1240,24 @@ export class KyselyStore implements Store {
     return Number(r.numDeletedRows) > 0;
   }
   async deleteClientConsents(tenantId: string, clientId: string) {
-    const r = await this.db.deleteFrom('consents').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
-    return Number(r.numDeletedRows);
+    return this.deleteOfClient('consents', tenantId, clientId);
   }
   async deleteSubjectConsents(tenantId: string, subject: string) {
     const r = await this.db.deleteFrom('consents').where('tenant_id', '=', tenantId).where('subject', '=', subject).executeTakeFirst();
     return Number(r.numDeletedRows);
   }
   async deleteClientTickets(tenantId: string, clientId: string) {
-    const r = await this.db.deleteFrom('tickets').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
-    return Number(r.numDeletedRows);
+    return this.deleteOfClient('tickets', tenantId, clientId);
   }
   async deleteClientPushedRequests(tenantId: string, clientId: string) {
-    const r = await this.db.deleteFrom('pushed_requests').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
-    return Number(r.numDeletedRows);
+    return this.deleteOfClient('pushed_requests', tenantId, clientId);
   }
   async deleteClientDeviceCodes(tenantId: string, clientId: string) {
-    const r = await this.db.deleteFrom('device_codes').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+    return this.deleteOfClient('device_codes', tenantId, clientId);
+  }
+  /** Delete a client's rows of one table; how many went. */
+  private async deleteOfClient(table: 'consents' | 'tickets' | 'pushed_requests' | 'device_codes', tenantId: string, clientId: string): Promise<number> {
+    const r = await this.db.deleteFrom(table).where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 }
