@@ -10,6 +10,7 @@ import { ensureDemo } from '../services/demo.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { runPrimary, workerChannel } from './cluster.js';
 import { catchStopSignals, onStopSignal, stopRequested } from './stop-signals.js';
+import { filePermissionWarnings } from '../server/file-permissions.js';
 
 /** Worker processes `serve` runs: the `workers` option, else one per available core. */
 export function workerCount(config: Config): number {
@@ -135,4 +136,5 @@ export function startupWarnings(config: Config, log: { warn(msg: string): void }
         'before the others (and relying parties caching the JWKS) have it (docs/operations.md)',
     );
   }
+  for (const w of filePermissionWarnings(config)) log.warn(w);
 }
