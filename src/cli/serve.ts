@@ -11,6 +11,7 @@ import { ensureDemo } from '../services/demo.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { runPrimary, workerChannel } from './cluster.js';
 import { catchStopSignals, onStopSignal, stopRequested } from './stop-signals.js';
+import { filePermissionWarnings } from '../server/file-permissions.js';
 
 /** Worker processes `serve` runs: the `workers` option, else one per available core. */
 export function workerCount(config: Config): number {
@@ -161,4 +162,5 @@ export function startupWarnings(config: Config, log: { warn(msg: string): void }
         'before the others (and relying parties caching the JWKS) have it (docs/operations.md)',
     );
   }
+  for (const w of filePermissionWarnings(config)) log.warn(w);
 }

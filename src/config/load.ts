@@ -10,16 +10,70 @@ export function envName(key: string): string {
   return 'LATCHKEY_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 }
 
+/** The config file a loaded Config came from, and whether it holds a secret (filePermissionWarnings). */
+const configFiles = new WeakMap<Config, { file: string; holdsSecret: boolean }>();
+
+/** The config file loadConfig read for this Config (absolute path), and whether it holds a secret. */
+export function configFileOf(config: Config): { file: string; holdsSecret: boolean } | undefined {
+  return configFiles.get(config);
+}
+
+/** A key-encryption key, or a database URL carrying a password, in the file's own options. */
+function holdsSecret(options: Record<string, unknown>): boolean {
+  if (options.keyEncryptionKey !== undefined) return true;
+  const url = options.databaseUrl;
+  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) return false;
+  try {
+    const u = new URL(url);
+    return u.password !== '' || u.searchParams.has('password');
+  } catch {
+    return true; // unparseable: assume the worst
+  }
+}
+
 /**
- * Merge, lowest precedence first: defaults, the JSON file, LATCHKEY_* env vars, explicit overrides.
- * Throws ConfigError with one line naming the offending option.
+ * A variable that is set but empty is an error, for every option: no option takes '' as a value, and an empty
+ * variable is what a deployment template leaves behind when the value it meant to substitute is missing. Taking it
+ * as unset would start with the default instead (a loopback issuer, a locally generated master.key that differs
+ * from the other instances'), or coerce it (a number option reads '' as 0).
+ */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name];
+  if (v === '') throw new ConfigError(`${name} is set but empty: give it a value, or unset it to use the default`);
+  return v;
+}
+
+/**
+ * LATCHKEY_<NAME>_FILE: the option's value is read from that file (Docker and Kubernetes secrets), without its
+ * trailing line break. Setting both forms of one option is an error, not a precedence rule to remember.
+ */
+function envFileValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const fileVar = name + '_FILE';
+  const path = envValue(env, fileVar);
+  if (path === undefined) return undefined;
+  if (env[name] !== undefined) throw new ConfigError(`both ${name} and ${fileVar} are set: use one`);
+  let value: string;
+  try {
+    value = readFileSync(resolve(path), 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read ${fileVar} (${path}): ${(e as Error).message}`);
+  }
+  value = value.replace(/(\r?\n)+$/, '');
+  if (value === '') throw new ConfigError(`${fileVar} (${path}) is empty`);
+  return value;
+}
+
+/**
+ * Merge, lowest precedence first: defaults, the JSON file, LATCHKEY_* env vars (or LATCHKEY_*_FILE), explicit
+ * overrides. Throws ConfigError with one line naming the offending option.
  */
 export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigInput } = {}): Config {
   const env = opts.env ?? process.env;
   const merged: Record<string, unknown> = {};
   const source: Record<string, string> = {};
+  let fromFile: { file: string; holdsSecret: boolean } | undefined;
 
-  const file = opts.file ?? env.LATCHKEY_CONFIG ?? (existsSync('latchkey.config.json') ? 'latchkey.config.json' : undefined);
+  const file = opts.file ?? envValue(env, 'LATCHKEY_CONFIG') ?? (existsSync('latchkey.config.json') ? 'latchkey.config.json' : undefined);
   if (file) {
     let parsed: unknown;
     try {
@@ -34,13 +88,16 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
       merged[k] = v;
       source[k] = `${file}: ${k}`;
     }
+    fromFile = { file: resolve(file), holdsSecret: holdsSecret(parsed as Record<string, unknown>) };
   }
   const known = Object.keys(configSchema.shape);
   for (const key of known) {
-    const v = env[envName(key)];
-    if (v !== undefined && v !== '') {
+    const name = envName(key);
+    const fromVar = envFileValue(env, name);
+    const v = fromVar ?? envValue(env, name);
+    if (v !== undefined) {
       merged[key] = v;
-      source[key] = envName(key);
+      source[key] = fromVar !== undefined ? `${name}_FILE` : name;
     }
   }
   for (const [k, v] of Object.entries(opts.overrides ?? {})) {
@@ -49,7 +106,9 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
       source[k] = k;
     }
   }
-  return validateConfig(merged, source);
+  const config = validateConfig(merged, source);
+  if (fromFile) configFiles.set(config, fromFile);
+  return config;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { calculateJwkThumbprint, compactDecrypt, CompactEncrypt, type JWK } from 'jose';
+import { calculateJwkThumbprint, compactDecrypt, CompactEncrypt, errors, type JWK } from 'jose';
+import { ConfigError } from '../config/load.js';
 import type { KeyStoreRepo, SigningKeyRecord } from '../store/types.js';
 import { SIGNING_ALGS, type SigningAlg, type SigningKey } from '../tokens/jwt.js';
 
@@ -111,6 +112,12 @@ export class KeyManager {
   /** Create keys (signing at once) for every signing alg that has no active or pending key yet. Returns the algs created. */
   async ensureKeys(tenantId: string): Promise<SigningAlg[]> {
     const existing = await this.repo.listKeys(tenantId);
+    // Decrypt the existing keys first, at start and before anything is written: a server given another
+    // keyEncryptionKey (or master.key) stops here with one line (decryptPrivateKey), in a cluster's primary too.
+    if (existing.some((k) => k.status === 'active')) {
+      const keys = await this.load(tenantId, await this.repo.keysVersion(tenantId));
+      this.cache.set(tenantId, { keys, checkedAt: this.clock() });
+    }
     const missing = SIGNING_ALGS.filter((a) => !existing.some((k) => k.alg === a && k.status === 'active'));
     if (missing.length) await this.addKeys(tenantId, missing, () => true);
     return missing;
@@ -247,7 +254,7 @@ export class KeyManager {
       publics.set(r.kid, createPublicKey({ key: r.publicJwk as JsonWebKey, format: 'jwk' }));
       const signer = signerNow.get(r.alg);
       if (r.status === 'active' && (!signer || records.indexOf(r) >= records.indexOf(signer))) {
-        const { plaintext } = await compactDecrypt(r.privateJwe, this.encryptionKey);
+        const plaintext = await decryptPrivateKey(r, this.encryptionKey);
         const jwk = JSON.parse(new TextDecoder().decode(plaintext)) as JsonWebKey;
         const key = { kid: r.kid, alg: r.alg as SigningAlg, privateKey: createPrivateKey({ key: jwk, format: 'jwk' }) };
         const list = candidates.get(key.alg) ?? [];
@@ -296,5 +303,22 @@ export class KeyManager {
       },
       publicKey: (kid) => publics.get(kid),
     };
+  }
+}
+
+/**
+ * A private key that does not decrypt (dir + A256GCM: the tag does not verify) was encrypted under another root
+ * secret: the server was started with a keyEncryptionKey (or master.key) other than the one the database was set
+ * up with. Said as a configuration error (one line from the CLI), not as jose's "decryption operation failed".
+ */
+async function decryptPrivateKey(r: SigningKeyRecord, encryptionKey: Uint8Array): Promise<Uint8Array> {
+  try {
+    return (await compactDecrypt(r.privateJwe, encryptionKey)).plaintext;
+  } catch (e) {
+    if (!(e instanceof errors.JWEDecryptionFailed)) throw e;
+    throw new ConfigError(
+      `the signing keys in the database (tenant ${r.tenantId}, key ${r.kid}) were encrypted with a different keyEncryptionKey (or master.key): ` +
+        'start with the one this database was set up with (LATCHKEY_KEY_ENCRYPTION_KEY, or master.key in its dataDir)',
+    );
   }
 }

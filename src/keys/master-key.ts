@@ -9,9 +9,15 @@ export interface MasterKeys {
   keyEncryptionKey: Uint8Array;
 }
 
+/** Where the generated root secret lives when no keyEncryptionKey is configured. */
+export function masterKeyFile(dataDir: string): string {
+  return join(dataDir, 'master.key');
+}
+
 /**
  * The root secret comes from config (LATCHKEY_KEY_ENCRYPTION_KEY) or from <dataDir>/master.key, which is
- * generated with mode 0600 on first start. Sub-keys are derived with HKDF so one secret serves both uses.
+ * generated with mode 0600 on first start, in a folder created 0700. Sub-keys are derived with HKDF so one secret
+ * serves both uses. An existing file or folder open to others is warned about at start (filePermissionWarnings).
  */
 export function loadMasterKeys(opts: { configured?: string; dataDir: string }): { keys: MasterKeys; source: string } {
   let root: Buffer;
@@ -20,12 +26,13 @@ export function loadMasterKeys(opts: { configured?: string; dataDir: string }): 
     root = Buffer.from(opts.configured, 'base64url');
     source = 'configuration';
   } else {
-    const file = join(opts.dataDir, 'master.key');
+    const file = masterKeyFile(opts.dataDir);
     if (existsSync(file)) {
       root = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
       if (root.length !== 32) throw new Error(`${file} does not hold a 32-byte base64url key`);
     } else {
-      mkdirSync(opts.dataDir, { recursive: true });
+      // Only folders created here get 0700: an existing one (perhaps a shared parent) is not changed.
+      mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
       root = randomBytes(32);
       writeFileSync(file, root.toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
       chmodSync(file, 0o600);

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, type SqliteDatabase } from 'kysely';
@@ -45,7 +45,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<OpenedStore> {
 
 async function openSqlite(path: string): Promise<KyselyStore> {
   const { default: SQLite } = await import('better-sqlite3');
-  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  if (path !== ':memory:') createPrivately(resolve(path));
   const database = new SQLite(path);
   // WAL lets readers run beside the writer and survives a crash at any point; NORMAL sync is durable in WAL
   // mode against process crashes (an OS crash may lose the last transactions, never corrupt the file).
@@ -72,6 +72,23 @@ async function openSqlite(path: string): Promise<KyselyStore> {
   });
   store.enableSqliteBatching(database);
   return store;
+}
+
+/**
+ * The database holds password hashes, user claims, the audit log and the encrypted signing keys: its folder is
+ * created 0700 and the file 0600 before SQLite opens it (SQLite gives the -wal and -shm files the database file's
+ * mode). Existing folders and files are left as they are (`serve` warns about loose ones: file-permissions.ts).
+ * Windows has no such modes.
+ */
+function createPrivately(file: string): void {
+  const posix = process.platform !== 'win32';
+  mkdirSync(dirname(file), { recursive: true, ...(posix ? { mode: 0o700 } : {}) });
+  if (!posix) return;
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
 }
 
 const INT8_OID = 20;

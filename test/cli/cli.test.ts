@@ -13,12 +13,13 @@ const databaseEnv = (url: string | undefined): Record<string, string> => (url ? 
 let databaseUrl: string | undefined;
 
 /** Runs the built CLI (scripts/test.sh builds dist/ first) in a fresh folder. */
-function cli(dir: string, args: string[], input?: string) {
+function cli(dir: string, args: string[], input?: string, env: Record<string, string> = {}, timeout?: number) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: dir,
     input,
     encoding: 'utf8',
-    env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...databaseEnv(databaseUrl) },
+    env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...databaseEnv(databaseUrl), ...env },
+    timeout,
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -42,6 +43,23 @@ describe('latchkey CLI', () => {
     expect(mode).toBe('600');
     // On the PostgreSQL pass the CLI really used PostgreSQL.
     expect(existsSync(join(dir, 'data', 'latchkey.db'))).toBe(!databaseUrl);
+  });
+
+  it('a keyEncryptionKey other than the one the database was set up with: one line saying so, exit 2, for commands and serve', () => {
+    const other = { LATCHKEY_KEY_ENCRYPTION_KEY: 'A'.repeat(43) };
+    const mismatch = /^latchkey: the signing keys in the database \(tenant default, key [\w-]+\) were encrypted with a different keyEncryptionKey \(or master\.key\)/;
+    const keys = cli(dir, ['keys', 'list'], undefined, other);
+    expect(keys.code).toBe(2);
+    expect(keys.err).toMatch(mismatch);
+    expect(keys.err.trim().split('\n')).toHaveLength(1);
+    // serve stops at start, in a cluster's primary too (before any worker is forked), never serving.
+    const serve = cli(dir, ['serve'], undefined, { ...other, LATCHKEY_PORT: '0', LATCHKEY_DEMO: 'false', LATCHKEY_WORKERS: '2' }, 20_000);
+    expect(serve.code).toBe(2);
+    expect(serve.err).toMatch(mismatch);
+    expect(serve.err.trim().split('\n')).toHaveLength(1);
+    expect(serve.out).not.toMatch(/serving/);
+    // Its own key (master.key) still works.
+    expect(cli(dir, ['keys', 'list']).code).toBe(0);
   });
 
   it('client create from stdin JSON with an explicit id and secret, then list, show, delete', () => {
