@@ -15,7 +15,6 @@ import type {
   Store,
   TenantRecord,
   TicketRecord,
-  TicketKind,
   TokenRecord,
   UserRecord,
   AuditEventQuery,
@@ -771,15 +770,8 @@ export class KyselyStore implements Store {
   async updateTicketData(tenantId: string, hash: string, data: Record<string, unknown>) {
     await this.db.updateTable('tickets').set({ data: j(data) }).where('tenant_id', '=', tenantId).where('hash', '=', hash).where('consumed_at', 'is', null).execute();
   }
-  async consumeTicket(tenantId: string, hash: string, now: number, kind?: TicketKind) {
-    const base = 'update "tickets" set "consumed_at" = ? where "tenant_id" = ? and "hash" = ? and "consumed_at" is null';
-    const r = (
-      kind === undefined
-        ? await this.fixed<TicketRow>(`${base} returning *`, [now, tenantId, hash])
-        : await this.fixed<TicketRow>(`${base} and ${TICKET_KIND[this.dialect][kind === 'authorization' ? 'authorization' : 'other']} returning *`, [
-            now, tenantId, hash, ...(kind === 'authorization' ? [] : [kind]),
-          ])
-    )[0];
+  async consumeTicket(tenantId: string, hash: string, now: number) {
+    const r = (await this.fixed<TicketRow>('update "tickets" set "consumed_at" = ? where "tenant_id" = ? and "hash" = ? and "consumed_at" is null returning *', [now, tenantId, hash]))[0];
     return r && toTicket(r);
   }
 
@@ -1261,15 +1253,6 @@ export class KyselyStore implements Store {
     return Number(r.numDeletedRows);
   }
 }
-
-/**
- * TicketKind as a condition on the ticket's JSON data (TicketStore.consumeTicket): an authorization ticket holds
- * `request` (an object); the others name their kind (the one parameter). The data column is text on both dialects.
- */
-const TICKET_KIND = {
-  sqlite: { authorization: `json_type("data", '$.request') = 'object'`, other: `json_extract("data", '$.kind') = ?` },
-  postgres: { authorization: `jsonb_typeof("data"::jsonb -> 'request') = 'object'`, other: `("data"::jsonb ->> 'kind') = ?` },
-} as const;
 
 /** What "dead" means per table for the cleanup job (see MaintenanceStore.purgeExpired). */
 const PURGES: Record<PurgeTarget, { table: string; keys: string[]; dead: (cutoff: number) => ReturnType<typeof sql> }> = {

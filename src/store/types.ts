@@ -323,17 +323,12 @@ export interface TicketStore {
   /** Replace the data of a pending (unconsumed) ticket. */
   updateTicketData(tenantId: string, hash: string, data: Record<string, unknown>): Promise<void>;
   /**
-   * Atomically mark an unconsumed ticket consumed and return it. With `kind`, only a ticket of that kind (see
-   * TicketKind) is consumed, in the same conditional statement: another flow's ticket is found and burned by nobody.
+   * Atomically mark an unconsumed ticket consumed and return it. Each flow stores its tickets under its own hash
+   * input (authorization: the handle; `logout:`, `password-grant:` prefixes), so a flow finds only its own.
    */
-  consumeTicket(tenantId: string, hash: string, now: number, kind?: TicketKind): Promise<TicketRecord | undefined>;
+  consumeTicket(tenantId: string, hash: string, now: number): Promise<TicketRecord | undefined>;
 }
 
-/**
- * What a ticket is for, read from its data: 'authorization' holds `request` (an object), the others hold
- * `kind: 'logout'` (RP-Initiated Logout confirmation) or `kind: 'password'` (the password grant's two steps).
- */
-export type TicketKind = 'authorization' | 'logout' | 'password';
 
 export interface SessionRecord {
   tenantId: string;

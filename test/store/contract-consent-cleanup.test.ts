@@ -4,12 +4,10 @@ import type { DeviceCodeRecord, TicketRecord } from '../../src/store/types.js';
 import { backend, id, useContractStore } from '../helpers/store-contract.js';
 
 /**
- * The store contract for what a deleted client, a deleted user or a revoked grant takes along (ConsentCleanupStore),
- * and for consumeTicket's kind: one statement each, scoped to one tenant and one client or user.
+ * The store contract for what a deleted client, a deleted user or a revoked grant takes along (ConsentCleanupStore): one statement each, scoped to one tenant and one client or user.
  */
 
 const NOW = 1_700_000_000;
-const RACERS = 30;
 
 const ticket = (tenantId: string, clientId: string, data: Record<string, unknown>): TicketRecord => ({
   tenantId, hash: id('tk'), clientId, expiresAt: NOW + 600, consumedAt: null, data,
@@ -87,30 +85,6 @@ describe(`store contract, consent and pending-interaction cleanup (${backend})`,
     expect(await store.findDeviceCodeByUserCode(A, pending.userCodeHash)).toBeUndefined();
     expect(await store.consumeDeviceCode(A, theirs.hash, NOW)).toBeDefined();
     expect(await store.consumeDeviceCode(B, far.hash, NOW)).toBeDefined();
-  });
-
-  it('consumeTicket with a kind consumes only a ticket of that kind: another kind is left unused', async () => {
-    const auth = ticket(A, 'c1', { request: { clientId: 'c1' }, createdAt: NOW });
-    const logout = ticket(A, 'c1', { kind: 'logout', next: null });
-    const password = ticket(A, 'c1', { kind: 'password', scope: [] });
-    // A request whose claims say "kind" is still an authorization ticket: only top-level fields count.
-    const tricky = ticket(A, 'c1', { request: { claims: { kind: 'logout' } } });
-    for (const t of [auth, logout, password, tricky]) await store.insertTicket(t);
-    for (const t of [logout, password]) expect(await store.consumeTicket(A, t.hash, NOW, 'authorization')).toBeUndefined();
-    for (const t of [auth, password, tricky]) expect(await store.consumeTicket(A, t.hash, NOW, 'logout')).toBeUndefined();
-    for (const t of [auth, logout, tricky]) expect(await store.consumeTicket(A, t.hash, NOW, 'password')).toBeUndefined();
-    for (const t of [auth, logout, password, tricky]) expect((await store.findTicket(A, t.hash))!.consumedAt).toBeNull();
-    expect(await store.consumeTicket(A, auth.hash, NOW, 'authorization')).toMatchObject({ hash: auth.hash, consumedAt: NOW });
-    expect(await store.consumeTicket(A, tricky.hash, NOW, 'authorization')).toBeDefined();
-    expect(await store.consumeTicket(A, logout.hash, NOW, 'logout')).toBeDefined();
-    expect(await store.consumeTicket(A, password.hash, NOW, 'password')).toBeDefined();
-  });
-
-  it(`consumeTicket with a kind is exactly-once: ${RACERS} concurrent calls, one winner`, async () => {
-    const t = ticket(A, 'c1', { request: {} });
-    await store.insertTicket(t);
-    const results = await Promise.all(Array.from({ length: RACERS }, () => store.consumeTicket(A, t.hash, NOW, 'authorization')));
-    expect(results.filter((r) => r !== undefined)).toHaveLength(1);
   });
 
   it('the cleanup calls run inside a transaction and roll back with it', async () => {

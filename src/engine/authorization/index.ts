@@ -278,9 +278,8 @@ export async function loadTicket(ctx: EngineContext, ticket: string): Promise<Lo
 
 async function consumeTicket(ctx: EngineContext, ticket: string): Promise<LoadedTicket | undefined> {
   if (!isTicketHandle(ticket)) return undefined;
-  // Only an authorization ticket is consumed, in the same conditional statement: another flow's ticket presented
-  // here is neither used nor burned.
-  const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), nowSeconds(ctx), 'authorization');
+  // isTicketHandle: another flow's ticket (its value has a colon) is never looked up here, so never burned.
+  const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), nowSeconds(ctx));
   if (!t || t.expiresAt <= nowSeconds(ctx) || !isAuthorizationTicket(t.data)) return undefined;
   const client = await ctx.store.findClient(ctx.tenant.id, t.clientId);
   if (!client || !madeForClient(t.data, client)) return undefined;

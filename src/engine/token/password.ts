@@ -90,7 +90,7 @@ async function consume(ctx: EngineContext, ticket: unknown) {
   const unknown = new OAuthError('invalid_grant', 'the password grant request is unknown or expired', { resultCode: 'LK6013' });
   if (typeof ticket !== 'string' || ticket.length === 0 || ticket.length > 100) throw unknown;
   const now = nowSeconds(ctx);
-  const t = await ctx.store.consumeTicket(ctx.tenant.id, ticketHash(ctx, ticket), now, 'password');
+  const t = await ctx.store.consumeTicket(ctx.tenant.id, ticketHash(ctx, ticket), now);
   if (!t || t.expiresAt <= now || t.data.kind !== 'password') throw unknown;
   const client = await ctx.store.findClient(ctx.tenant.id, t.clientId);
   if (!client || !client.grantTypes.includes('password')) throw unknown;

@@ -461,7 +461,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (ticket.length > 100 || !ctx.hasher.verify(`logout-csrf:${ticket}`, form.get('csrf') ?? '')) {
         return htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
       }
-      const t = await ctx.store.consumeTicket(ctx.tenant.id, logoutTicketHash(ctx, ticket), nowSeconds(ctx), 'logout');
+      const t = await ctx.store.consumeTicket(ctx.tenant.id, logoutTicketHash(ctx, ticket), nowSeconds(ctx));
       if (!t || t.data.kind !== 'logout' || t.expiresAt <= nowSeconds(ctx)) {
         return htmlHeaders(reply.code(400)).send(errorPage(pageBase(reply), 'Sign-out expired', 'This sign-out request is unknown or has expired.'));
       }
