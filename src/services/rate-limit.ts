@@ -17,6 +17,19 @@ function window(ctx: EngineContext): { start: number; end: number } {
 }
 
 /**
+ * Count one attempt on `key` first, then return the window's attempts that were not forgiven: those a success
+ * recorded under `key:ok` (forgive) does not take back. Counting before checking keeps concurrent attempts bounded.
+ */
+async function hitUnforgiven(ctx: EngineContext, key: string, w: { start: number; end: number }): Promise<number> {
+  return (await ctx.store.hit(key, w.start, w.end)) - (await ctx.store.count(`${key}:ok`, w.start));
+}
+
+/** A success on `key`: it takes back its attempt (hitUnforgiven). */
+async function forgive(ctx: EngineContext, key: string, w: { start: number; end: number }): Promise<void> {
+  await ctx.store.hit(`${key}:ok`, w.start, w.end);
+}
+
+/**
  * Count this sign-in attempt BEFORE the password is checked, and refuse it (true) when it is over a limit. Checking
  * a count first and recording the failure only after the slow argon2 verification let any number of concurrent
  * guesses through, each having seen the count from before the others (OWASP Authentication Cheat Sheet, account
@@ -25,22 +38,19 @@ function window(ctx: EngineContext): { start: number; end: number } {
  * signing in from one address still only spend failures.
  */
 export async function beginLoginAttempt(ctx: EngineContext, username: string, ip: string): Promise<boolean> {
-  const { start, end } = window(ctx);
+  const w = window(ctx);
   const s = ctx.tenant.settings;
   const [acct, addr] = keys(ctx, username, ip);
   // The address first: an address over its limit spends none of an account's attempts (it cannot lock accounts).
-  const addrAttempts = await ctx.store.hit(addr, start, end);
-  const addrSuccesses = await ctx.store.count(`${addr}:ok`, start);
-  if (addrAttempts - addrSuccesses > (s.loginRateLimitPerIp ?? s.loginRateLimit)) return true;
-  return (await ctx.store.hit(acct, start, end)) > s.loginRateLimit;
+  if ((await hitUnforgiven(ctx, addr, w)) > (s.loginRateLimitPerIp ?? s.loginRateLimit)) return true;
+  return (await ctx.store.hit(acct, w.start, w.end)) > s.loginRateLimit;
 }
 
 /** After beginLoginAttempt, a right password: the account's failures are forgotten, the address's attempt was no failure. */
 export async function loginSucceeded(ctx: EngineContext, username: string, ip: string): Promise<void> {
-  const { start, end } = window(ctx);
   const [acct, addr] = keys(ctx, username, ip);
   await ctx.store.reset(acct);
-  await ctx.store.hit(`${addr}:ok`, start, end);
+  await forgive(ctx, addr, window(ctx));
 }
 
 /** Seconds until the current window ends, for Retry-After. */
@@ -60,20 +70,17 @@ function userCodeKeys(ctx: EngineContext, subject: string, ip: string): [string,
  * (userCodeAccepted), so only wrong codes spend the limit.
  */
 export async function beginUserCodeAttempt(ctx: EngineContext, subject: string, ip: string): Promise<boolean> {
-  const { start, end } = window(ctx);
+  const w = window(ctx);
   const limit = ctx.tenant.settings.userCodeRateLimit ?? 10;
   let blocked = false;
-  for (const k of userCodeKeys(ctx, subject, ip)) {
-    const attempts = await ctx.store.hit(k, start, end);
-    if (attempts - (await ctx.store.count(`${k}:ok`, start)) > limit) blocked = true;
-  }
+  for (const k of userCodeKeys(ctx, subject, ip)) if ((await hitUnforgiven(ctx, k, w)) > limit) blocked = true;
   return blocked;
 }
 
 /** After beginUserCodeAttempt, a code that was not a wrong one: it does not count against the limit. */
 export async function userCodeAccepted(ctx: EngineContext, subject: string, ip: string): Promise<void> {
-  const { start, end } = window(ctx);
-  for (const k of userCodeKeys(ctx, subject, ip)) await ctx.store.hit(`${k}:ok`, start, end);
+  const w = window(ctx);
+  for (const k of userCodeKeys(ctx, subject, ip)) await forgive(ctx, k, w);
 }
 
 /**
