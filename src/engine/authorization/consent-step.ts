@@ -1,8 +1,8 @@
 import { consentRequiredFor } from '../consent.js';
 import type { EngineContext } from '../context.js';
-import { internalErrorResult, jsonResult, type Result } from '../result.js';
+import { internalErrorResult, type Result } from '../result.js';
 import { resultCodes } from '../result-codes.js';
-import { loadTicket } from './index.js';
+import { loadTicket, unknownTicket } from './index.js';
 
 export type AuthorizationConsentAction = 'OK' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
@@ -19,9 +19,7 @@ export interface AuthorizationConsentResult extends Result<AuthorizationConsentA
 export async function authorizationConsent(input: { ticket: string; subject: string }, ctx: EngineContext): Promise<AuthorizationConsentResult> {
   try {
     const t = await loadTicket(ctx, input.ticket);
-    if (!t) {
-      return jsonResult('BAD_REQUEST', 400, 'LK3006', { error: 'invalid_request', error_description: 'unknown, expired or used ticket' }) as AuthorizationConsentResult;
-    }
+    if (!t) return unknownTicket() as AuthorizationConsentResult;
     const consentRequired = await consentRequiredFor(ctx, t.request, t.client, input.subject);
     return { action: 'OK', resultCode: 'LK7130', resultMessage: resultCodes.LK7130, responseContent: '', status: 200, consentRequired };
   } catch (e) {

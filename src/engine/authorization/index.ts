@@ -303,7 +303,8 @@ const isAuthorizationTicket = (data: Record<string, unknown>) => typeof data.req
 const madeForClient = (data: Record<string, unknown>, client: ClientRecord) =>
   typeof data.clientCreatedAt === 'number' ? data.clientCreatedAt === client.createdAt : client.createdAt <= Number(data.createdAt);
 
-const unknownTicket = () =>
+/** A ticket that is not (or no longer) a pending authorization: the issue, fail and consent steps' answer. */
+export const unknownTicket = () =>
   jsonResult('BAD_REQUEST', 400, 'LK3006', { error: 'invalid_request', error_description: 'unknown, expired or used ticket' }) as AuthorizationResult;
 
 export interface AuthorizationIssueInput {
