@@ -93,6 +93,20 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
     }
   }
 
+  /*
+   * Requests read during one turn run their engine calls together too, in that turn's check phase, instead of each
+   * right after Node's HTTP parser delivered it. Interleaved with the parser and the socket reads, the engine's code
+   * and data (the client cache, SQLite's pages and statements, the HMAC state) fell out of the CPU caches between
+   * two requests; run back to back, they stay warm. With 50 keep-alive connections this took introspection from
+   * ~70 to ~48 µs of server CPU per request (bench/README.md, the seventh round). Each call gets exactly the input
+   * it had before, in arrival order; a request waits at most for the rest of the current turn.
+   */
+  const calls: (() => void)[] = [];
+  function runCalls() {
+    const batch = calls.splice(0);
+    for (const call of batch) call();
+  }
+
   /** The app's onSend headers and its onResponse metrics, for a reply written here. */
   function finish(req: IncomingMessage, res: ServerResponse, route: string, id: string, started: number, status: number, resultCode: string, headers: Record<string, string>, body: string) {
     headers['X-Content-Type-Options'] = 'nosniff';
@@ -154,17 +168,28 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
         fail(req, res, path, id, started, e);
         return;
       }
-      route.engine(input, ctx).then(
-        (result) => {
-          try {
-            auditResult(lk, ctx.tenant.id, route.name, { body, headers: req.headers, ip }, result);
-            sendResult(req, res, path, id, started, result);
-          } catch (e) {
-            fail(req, res, path, id, started, e);
-          }
-        },
-        (e: unknown) => fail(req, res, path, id, started, e),
-      );
+      const engineInput = input;
+      calls.push(() => {
+        let pending: Promise<Result>;
+        try {
+          pending = route.engine(engineInput, ctx);
+        } catch (e) {
+          fail(req, res, path, id, started, e);
+          return;
+        }
+        pending.then(
+          (result) => {
+            try {
+              auditResult(lk, ctx.tenant.id, route.name, { body, headers: req.headers, ip }, result);
+              sendResult(req, res, path, id, started, result);
+            } catch (e) {
+              fail(req, res, path, id, started, e);
+            }
+          },
+          (e: unknown) => fail(req, res, path, id, started, e),
+        );
+      });
+      if (calls.length === 1) setImmediate(runCalls);
     });
     return true;
   }
