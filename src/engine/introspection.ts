@@ -85,6 +85,7 @@ function inactiveReason(state: TokenState, now: number): string {
   if (r.revokedAt !== null) return 'revoked';
   if (r.consumedAt !== null) return 'rotated';
   if (r.expiresAt <= now) return 'expired';
+  if ('sessionEnded' in state) return 'its grant is bound to a browser session that has ended, expired or gone idle (OIDC Core §11)';
   return 'not an access token';
 }
 

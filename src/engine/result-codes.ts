@@ -51,7 +51,7 @@ export const resultCodes = {
   LK4005: 'The access token was presented in more than one way (RFC 6750 §2).',
   // introspection (RFC 7662, RFC 9701) and revocation (RFC 7009)
   LK5001: 'Introspection: the token is active.',
-  LK5002: 'Introspection: the token is inactive (unknown, expired, revoked, rotated, of another tenant, or not visible to this client); the message says which.',
+  LK5002: 'Introspection: the token is inactive (unknown, expired, revoked, rotated, of another tenant, of a session-bound grant whose browser session is over, or not visible to this client); the message says which.',
   LK5003: 'Public clients may not call the introspection endpoint (RFC 7662 §2.1: the caller must be authorized).',
   LK5004: 'Revocation: the access token was revoked.',
   LK5005: 'Revocation: the refresh token and its whole grant (every token issued from it) were revoked (RFC 7009 §2.1).',
@@ -196,6 +196,9 @@ export const resultCodes = {
   LK7082: 'Refresh refused: the client is no longer registered for any of the scopes granted (RFC 6749 §6, §5.2 invalid_scope).',
   // consent for hosts (LK7130-LK7139)
   LK7130: 'Core API: whether the signed-in user must still be asked for consent to a pending authorization request (consentRequired: OIDC Core §3.1.2.4, the built-in consent page\'s rule).',
+  // scope narrowed at redemption (LK7140-LK7149)
+  LK7140: 'Authorization code redemption refused: the client is no longer registered for any of the scopes the user granted (RFC 6749 §3.3, §5.2 invalid_scope); the code is spent. When some are left, the tokens carry just those and the response says so in scope.',
+  LK7141: 'Device code redemption refused: the client is no longer registered for any of the scopes the user granted (RFC 6749 §3.3, §5.2 invalid_scope); nothing is spent, and every poll gets the same answer until the code expires.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -15,3 +15,50 @@ export const SESSION_TOUCH_INTERVAL = 60;
 
 /** Set in a grant's data when its `sid` is a Latchkey browser session (the built-in UI), not an embedding host's. */
 export const LATCHKEY_SESSION = 'latchkey';
+
+/**
+ * The session a token's grant is bound to, recorded in the token's data (`session_binding`) when it is minted, so that
+ * resolving a token (tokens/lookup.ts) reads the session only for the tokens that carry it: a token with no user, or of
+ * a grant that is not session-bound, costs nothing extra. `latchkey`: the sid is a Latchkey browser session
+ * (LATCHKEY_SESSION), not an embedding host's.
+ */
+export interface SessionBinding {
+  sid: string;
+  latchkey: boolean;
+}
+
+/** The key of the marker in a token's data. */
+export const SESSION_BINDING = 'session_binding';
+
+/**
+ * OIDC Core §11: a grant made in a browser session (it has a sid) without offline_access lives only as long as that
+ * session. `scope` is the scope of the tokens being issued from the grant (of its refresh-token family): the grant's
+ * own, or that narrowed to what the client may still have (token/authorization-code.ts), so a family whose
+ * offline_access the operator took away before the code was redeemed is bound to the session too.
+ */
+export function sessionBindingOf(grant: { sid?: string | null; data: Record<string, unknown> }, scope: readonly string[]): SessionBinding | undefined {
+  if (!grant.sid || scope.includes('offline_access')) return undefined;
+  return { sid: grant.sid, latchkey: grant.data.session === LATCHKEY_SESSION };
+}
+
+/** The marker as a token's data holds it, if it is one (tokens minted before markers existed carry none). */
+export function recordedSessionBinding(data: Record<string, unknown>): SessionBinding | undefined {
+  const b = data[SESSION_BINDING] as Partial<SessionBinding> | undefined;
+  return b && typeof b === 'object' && typeof b.sid === 'string' && typeof b.latchkey === 'boolean' ? { sid: b.sid, latchkey: b.latchkey } : undefined;
+}
+
+/**
+ * The one rule for whether the session of a session-bound grant has ended, given its row (findSessionBySid) if any:
+ * the refresh grant (LK7080) and token lookup (introspection, UserInfo, revocation, token exchange) both go by it.
+ * No row: a Latchkey session's was purged after it ended or expired; an embedding host's sid has none here, and its
+ * sessions are the host's to end. A session that is not live never becomes live again (the UI renews only a live
+ * one; a new sign-in makes a new sid), so answering "ended" without writing anything is a stable answer.
+ */
+export function boundSessionEnded(
+  settings: Pick<TenantSettings, 'sessionIdleTtl'>,
+  binding: SessionBinding,
+  session: SessionRecord | undefined,
+  now: number,
+): boolean {
+  return session ? !isSessionLive(settings, session, now) : binding.latchkey;
+}

@@ -3,15 +3,17 @@ import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { TokenRecord } from '../store/types.js';
 import { tokenKey } from './handles.js';
+import { boundSessionEnded, recordedSessionBinding } from '../engine/sessions.js';
 
 /** A JWS compact serialization: three base64url parts. */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-export type TokenState = { active: true; record: TokenRecord; jwt?: JWTPayload } | { active: false; record?: TokenRecord };
+export type TokenState = { active: true; record: TokenRecord; jwt?: JWTPayload } | { active: false; record?: TokenRecord; sessionEnded?: true };
 
 /**
  * Find the stored record of a token we issued, opaque or JWT, and say whether it is active (known, of this
- * tenant, not expired, not revoked; refresh tokens also not yet rotated). JWT access tokens are verified with
+ * tenant, not expired, not revoked; refresh tokens also not yet rotated; a session-bound grant's only while its
+ * session is live). JWT access tokens are verified with
  * `jose` against the tenant's keys first, then looked up by jti, so a revoked JWT is inactive too.
  * Never throws for malformed input: anything unrecognised is simply inactive.
  */
@@ -53,6 +55,13 @@ export async function lookupToken(ctx: EngineContext, token: string): Promise<To
       const grant = typeof id === 'string' ? await ctx.store.findGrant(ctx.tenant.id, id) : undefined;
       if (!grant || grant.revokedAt !== null) return { active: false, record };
     }
+  }
+  // OIDC Core §11: a token of a session-bound grant dies with the session (ended, expired, idle), by the refresh grant's
+  // rule. Only tokens minted with the marker read the session; older ones, and every other token, pay nothing.
+  const binding = recordedSessionBinding(record.data);
+  if (binding) {
+    const session = await ctx.store.findSessionBySid(ctx.tenant.id, binding.sid);
+    if (boundSessionEnded(ctx.tenant.settings, binding, session, nowSeconds(ctx))) return { active: false, record, sessionEnded: true };
   }
   return jwt ? { active: true, record, jwt } : { active: true, record };
 }

@@ -43,7 +43,7 @@ import { checkRegistrationParameter } from './registration-param.js';
 import { repeatedParameterTarget } from './repeated-parameter.js';
 import { checkSignedRequestObject } from './signed-request-object.js';
 import { subjectFor } from '../subject.js';
-import { LATCHKEY_SESSION } from '../sessions.js';
+import { LATCHKEY_SESSION, SESSION_BINDING, sessionBindingOf } from '../sessions.js';
 import { consentRequiredFor, consentScopes, recordConsent } from '../consent.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
@@ -447,7 +447,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
         at = await mintAccessToken(txCtx, {
           client: t.client, subject: input.subject, scope: atTarget.scope, audience: atTarget.audience, format: atTarget.format,
           lifetime: atTarget.lifetime, grantId, authTime: input.authTime, acr, amr: input.amr, sid: input.sid,
-          extra: accessTokenClaimsRecord(claimsRequest),
+          extra: { ...accessTokenClaimsRecord(claimsRequest), ...sessionMarker(grant) },
         });
       }
     });
@@ -515,4 +515,10 @@ async function fail(input: { reason: FailReason; description?: string }, ctx: En
   } catch (e) {
     return stepFailure(e, ctx);
   }
+}
+
+/** OIDC Core §11: an implicit access token of a session-bound grant carries the marker that ends it with the session. */
+function sessionMarker(grant: GrantRecord): Record<string, unknown> {
+  const binding = sessionBindingOf(grant, grant.scope);
+  return binding ? { [SESSION_BINDING]: binding } : {};
 }

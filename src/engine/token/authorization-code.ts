@@ -5,7 +5,8 @@ import { OAuthError } from '../errors.js';
 import { checkSubset, loadResources, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
 import { accountGone, prefetchAccount } from '../accounts.js';
-import { issueUserTokens } from './issue.js';
+import { currentScope, issueUserTokens, nothingLeft } from './issue.js';
+import { sessionBindingOf } from '../sessions.js';
 import type { GrantHandler } from './types.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/; // RFC 7636 §4.1
@@ -92,13 +93,15 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
       if (ctx.accounts && !account?.account) return { error: accountGone() }; // the code stays spent, as below
       const txCtx = { ...ctx, store: tx };
       const granted = d.resources ?? [];
+      const scope = currentScope(client, d.scope);
+      if (!scope) return { error: nothingLeft('LK7140') }; // the code stays spent, as below
       let target;
       try {
         // RFC 8707 §2.2: the named resources must be among those granted; the access token is for that subset
         // (all granted when none is named), the refresh token stays bound to the whole grant.
         checkSubset(requestedResources, granted);
         const resources = await loadResources(txCtx, client, requestedResources.length ? requestedResources : granted);
-        target = await tokenTarget(txCtx, client, { resources, scope: d.scope, scopeRequested: false });
+        target = await tokenTarget(txCtx, client, { resources, scope, scopeRequested: false });
       } catch (e) {
         if (e instanceof OAuthError) return { error: e }; // the code stays spent: single use, whatever went wrong
         throw e;
@@ -109,11 +112,13 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
         subject: d.subject,
         target,
         resources: granted,
-        refreshScope: d.scope,
+        refreshScope: scope,
+        grantedScope: d.scope,
         authTime: d.authTime,
         acr: d.acr,
         amr: d.amr,
         sid: d.sid,
+        session: sessionBindingOf(grant, scope),
         nonce: d.nonce,
         claims: d.claims,
         account,

@@ -3,7 +3,7 @@ import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { checkSubset, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
-import { issueUserTokens } from './issue.js';
+import { currentScope, issueUserTokens, nothingLeft } from './issue.js';
 import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
 
@@ -42,6 +42,10 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
     throw new OAuthError('authorization_pending', 'the user has not decided yet', { resultCode: 'LK7017' });
   }
 
+  // RFC 6749 §3.3: only what the client may still have (currentScope). Nothing left is refused before anything is
+  // spent: no grant is made, and each later poll gets the same answer until the code expires.
+  const scope = currentScope(client, rec.scope);
+  if (!scope) throw nothingLeft('LK7141');
   // Library mode: the approving user's account must still exist (accounts.ts liveHostAccount).
   await liveHostAccount(ctx, rec.subject);
   const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
@@ -59,9 +63,10 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
     const d = won.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string };
     await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: client.clientId, subject: won.subject, scope: won.scope, createdAt: now, revokedAt: null, data: { grantType: 'device_code' } });
     // RFC 9068 §3: no resource named, so the audience is inferred from the scope (or is the issuer).
-    const target = await tokenTarget({ ...ctx, store: tx }, client, { resources: [], scope: won.scope, scopeRequested: false });
+    // The scope narrowed above from the code as polled; the user's decision was already made then, so it is the same one.
+    const target = await tokenTarget({ ...ctx, store: tx }, client, { resources: [], scope, scopeRequested: false });
     const body = await issueUserTokens(ctx, tx, {
-      client, grantId, subject: won.subject, target, resources: [], refreshScope: won.scope, authTime: d.authTime, acr: d.acr, amr: d.amr, sid: d.sid,
+      client, grantId, subject: won.subject, target, resources: [], refreshScope: scope, grantedScope: won.scope, authTime: d.authTime, acr: d.acr, amr: d.amr, sid: d.sid,
     });
     return { body };
   });

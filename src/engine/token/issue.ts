@@ -5,7 +5,9 @@ import { newOrderedHandle, tokenKey } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
 import { accessTokenClaimsRecord, type ClaimsRequest, requestedUserClaims } from '../claims.js';
 import { type EngineContext, nowSeconds } from '../context.js';
+import { OAuthError } from '../errors.js';
 import type { TokenTarget } from '../resources.js';
+import { SESSION_BINDING, type SessionBinding } from '../sessions.js';
 
 /** What a user-bound grant (code, refresh, password) carries into a token response. */
 export interface UserGrant {
@@ -23,6 +25,14 @@ export interface UserGrant {
   nonce?: string;
   /** Scope of the refresh token (the grant's); decides whether one is issued. */
   refreshScope: string[];
+  /**
+   * The scope the user granted, when refreshScope is that narrowed to the client's current scope (code and device
+   * code redemption): a refresh token only if the grant as made would have had one too, so narrowing (say, openid
+   * taken away from an OpenID grant without offline_access) never yields a refresh token the user did not grant.
+   */
+  grantedScope?: string[];
+  /** OIDC Core §11: the session the grant is bound to (sessions.ts sessionBindingOf), marked on every token minted. */
+  session?: SessionBinding;
   /** Absolute expiry of the refresh-token family (kept across rotations); a new family when absent. */
   refreshExpiresAt?: number;
   /** Rotation off: this refresh token stays valid and is returned as it is. */
@@ -79,6 +89,26 @@ export function refreshExpiry(policy: RefreshPolicy, absolute: number, now: numb
   return policy.idle > 0 ? Math.min(absolute, now + policy.idle) : absolute;
 }
 
+/**
+ * RFC 6749 §3.3: what the user granted, narrowed to what the client is registered for now. An operator may take a
+ * scope away from a client between the authorization and the redemption of its code (or device code); the tokens
+ * then carry only what the client may still have (the refresh grant does the same at each refresh, LK7082), and the
+ * response's scope says so (§5.1: it MUST be there when it differs from the request; issueUserTokens always sends a
+ * non-empty one). openid is narrowed like any scope: the token endpoint issues an ID token exactly when the tokens'
+ * scope has openid (issueUserTokens), as at the authorization endpoint, where a client without openid gets a plain
+ * OAuth grant (authorization/request.ts checkScope). Undefined when scopes were granted and none of them is left:
+ * the redemption is refused with invalid_scope, as such a refresh is (LK7082), rather than issuing tokens for
+ * nothing the user agreed to; a grant made with no scope at all stays a grant of no scope.
+ */
+export function currentScope(client: ClientRecord, granted: readonly string[]): string[] | undefined {
+  const scope = granted.filter((s) => client.scope.includes(s));
+  return granted.length && !scope.length ? undefined : scope;
+}
+
+/** The refusal when currentScope leaves nothing (RFC 6749 §5.2 invalid_scope). */
+export const nothingLeft = (rc: 'LK7140' | 'LK7141') =>
+  new OAuthError('invalid_scope', 'the client is no longer registered for any of the scopes granted', { resultCode: rc });
+
 /** Mint access, refresh and ID tokens for a user grant inside the given store (a transaction). */
 export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGrant): Promise<Record<string, unknown>> {
   const txCtx: EngineContext = { ...ctx, store: tx };
@@ -95,7 +125,7 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
     acr: g.acr,
     amr: g.amr,
     sid: g.sid,
-    extra: accessTokenClaimsRecord(g.claims),
+    extra: g.session ? { ...accessTokenClaimsRecord(g.claims), [SESSION_BINDING]: g.session } : accessTokenClaimsRecord(g.claims),
   });
   // RFC 6749 §5.1: scope is the access token's, which resource down-scoping may have narrowed (RFC 8707 §2.2).
   const body: Record<string, unknown> = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn };
@@ -103,7 +133,7 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
   if (g.target.scope.length) body.scope = g.target.scope.join(' ');
   if (g.keepRefreshToken !== undefined) {
     body.refresh_token = g.keepRefreshToken;
-  } else if (wantsRefreshToken(g.client, g.refreshScope)) {
+  } else if (wantsRefreshToken(g.client, g.refreshScope) && (g.grantedScope === undefined || wantsRefreshToken(g.client, g.grantedScope))) {
     const policy = refreshPolicy(ctx, g.client);
     const rt = newOrderedHandle(ctx.random, ctx.clock());
     const absolute = g.refreshExpiresAt ?? now + policy.lifetime;
@@ -122,6 +152,7 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
       data: {
         authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, resources: g.resources, absoluteExpiresAt: absolute,
         ...(g.claims ? { claimsRequest: g.claims } : {}),
+        ...(g.session ? { [SESSION_BINDING]: g.session } : {}),
         // RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a confidential client authenticates).
         ...(ctx.confirmation?.jkt && g.client.tokenEndpointAuthMethod === 'none' ? { cnf: { jkt: ctx.confirmation.jkt } } : {}),
       },

@@ -10,7 +10,7 @@ import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
 import { checkRefreshBinding } from '../token-binding.js';
 import { tokenKey } from '../../tokens/handles.js';
-import { isSessionLive, LATCHKEY_SESSION, SESSION_TOUCH_INTERVAL } from '../sessions.js';
+import { boundSessionEnded, SESSION_TOUCH_INTERVAL, sessionBindingOf } from '../sessions.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description, { resultCode: 'LK2008' });
 
@@ -109,12 +109,12 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
     const grant = await tx.findGrant(ctx.tenant.id, rec.grantId!);
     if (!grant || grant.revokedAt !== null) return { error: invalid('the grant was revoked') };
     // OIDC Core §11: without offline_access a grant made in a browser session lives only as long as the session
-    // (ended, expired or idle: the cookie's own rule, isSessionLive), not only until an explicit logout.
-    if (grant.sid && !grant.scope.includes('offline_access')) {
-      const session = await tx.findSessionBySid(ctx.tenant.id, grant.sid);
-      // No row: a Latchkey session's was purged after it ended or expired; an embedding host's sid has none here,
-      // and its sessions are the host's to end (LATCHKEY_SESSION tells the two apart).
-      if (session ? !isSessionLive(ctx.tenant.settings, session, now) : grant.data.session === LATCHKEY_SESSION) {
+    // (ended, expired or idle: the cookie's own rule, isSessionLive), not only until an explicit logout. The family's
+    // scope decides (it is the grant's, unless offline_access was narrowed away when the code was redeemed).
+    const binding = sessionBindingOf(grant, rec.scope);
+    if (binding) {
+      const session = await tx.findSessionBySid(ctx.tenant.id, binding.sid);
+      if (boundSessionEnded(ctx.tenant.settings, binding, session, now)) {
         await tx.revokeGrant(ctx.tenant.id, grant.id, now);
         return { error: new OAuthError('invalid_grant', 'the session this refresh token was bound to has ended', { resultCode: 'LK7080' }) };
       }
@@ -135,6 +135,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
       acr: d.acr,
       amr: d.amr,
       sid: d.sid,
+      session: binding,
       refreshExpiresAt: absolute,
       keepRefreshToken: policy.rotation ? undefined : presented,
       claims: d.claimsRequest,

@@ -13,6 +13,7 @@ import { localSubjectOf, subjectFor } from '../subject.js';
 import { defaultExchangePolicy, EXCHANGE_OUTPUT_TYPES, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from './exchange-policy.js';
 import { refreshPolicy, withinReuseGrace } from './issue.js';
 import type { GrantHandler } from './types.js';
+import { boundSessionEnded, recordedSessionBinding, SESSION_BINDING, type SessionBinding, sessionBindingOf } from '../sessions.js';
 
 /**
  * One actor of a delegation chain (RFC 8693 §4.1), outermost first, as kept on the token's row (`act_chain`): a user
@@ -43,6 +44,8 @@ interface ExchangeParty {
   authTime?: number;
   acr?: string;
   amr?: string[];
+  /** OIDC Core §11: the session the subject's grant is bound to; the new token, in that grant, ends with it too. */
+  session?: SessionBinding;
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -147,6 +150,7 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   if (!(notAfter > nowSeconds(ctx))) throw invalidRequest('LK6021', 'the subject_token is invalid or not acceptable', 'expired');
   const extra: Record<string, unknown> = { gty: TOKEN_EXCHANGE_GRANT };
   if (chain?.length) extra.act_chain = chain;
+  if (subject.session) extra[SESSION_BINDING] = subject.session;
   // The new token stays in the subject's grant (grantId); the grants of user actors, this one's and the prior ones
   // the subject token already depends on, are more it must die with (lookup.ts reads actor_grants): revoking an
   // actor's consent, or disabling the actor, ends their acting downstream too.
@@ -247,6 +251,7 @@ async function validateParty(
       authTime: typeof d.auth_time === 'number' ? d.auth_time : typeof d.authTime === 'number' ? d.authTime : undefined,
       acr: typeof d.acr === 'string' ? d.acr : undefined,
       amr: Array.isArray(d.amr) ? (d.amr as string[]) : undefined,
+      session: recordedSessionBinding(d), // lookupToken found its session live
     };
   };
 
@@ -269,6 +274,11 @@ async function validateParty(
     const grants = (await ctx.store.listGrantsBySid(ctx.tenant.id, sid)).filter((g) => g.clientId === client.clientId && g.subject === sub && g.createdAt <= iat);
     const grant = grants.filter((g) => g.revokedAt === null).sort((a, b) => b.createdAt - a.createdAt)[0] as GrantRecord | undefined;
     if (!grant) throw refuse('no live grant of this user to this client in the session the ID token names');
+    // OIDC Core §11: a session-bound grant whose session has ended (lookupToken's rule for the grant's own tokens).
+    const session = sessionBindingOf(grant, grant.scope);
+    if (session && boundSessionEnded(ctx.tenant.settings, session, await ctx.store.findSessionBySid(ctx.tenant.id, session.sid), nowSeconds(ctx))) {
+      throw refuse('the session the grant is bound to has ended');
+    }
     await liveUser(sub);
     return {
       sub,
@@ -279,6 +289,7 @@ async function validateParty(
       authTime: typeof p.auth_time === 'number' ? p.auth_time : undefined,
       acr: typeof p.acr === 'string' ? p.acr : undefined,
       amr: Array.isArray(p.amr) ? (p.amr as string[]) : undefined,
+      session,
     };
   };
 
