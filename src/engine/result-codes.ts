@@ -196,6 +196,8 @@ export const resultCodes = {
   LK7082: 'Refresh refused: the client is no longer registered for any of the scopes granted (RFC 6749 §6, §5.2 invalid_scope).',
   // consent for hosts (LK7130-LK7139)
   LK7130: 'Core API: whether the signed-in user must still be asked for consent to a pending authorization request (consentRequired: OIDC Core §3.1.2.4, the built-in consent page\'s rule).',
+  // review fixes r1 (LK7160-LK7169)
+  LK7160: 'Refresh refused: the refresh token of a public client is bound to a TLS client certificate (cnf x5t#S256) and the request presented none or another one (RFC 8705 §4; invalid_grant).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

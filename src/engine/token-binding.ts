@@ -110,13 +110,19 @@ export async function tokenRequestConfirmation(
 }
 
 /**
- * RFC 9449 §5: a refresh token bound to a DPoP key (public clients) is used only with a proof by that key.
+ * RFC 9449 §5: a refresh token bound to a DPoP key (public clients) is used only with a proof by that key; RFC 8705
+ * §4: one bound to a certificate only with that certificate (`clientCertificate`, the request's, PEM). The
+ * certificate is compared whatever the client's registration says now, so a binding is never dropped silently.
  * `record` is the refresh token's.
  */
-export function checkRefreshBinding(ctx: EngineContext, record: TokenRecord): void {
-  const { jkt } = confirmationOf(record);
+export function checkRefreshBinding(ctx: EngineContext, record: TokenRecord, clientCertificate?: string): void {
+  const { jkt, x5t } = confirmationOf(record);
   if (jkt !== undefined && ctx.confirmation?.jkt !== jkt) {
     throw new OAuthError('invalid_grant', 'the refresh token is bound to another DPoP key', { resultCode: 'LK13004' });
+  }
+  // RFC 8705 §4 (and §7.1): invalid_grant, as for the DPoP binding above.
+  if (x5t !== undefined && (clientCertificate ? certificateThumbprint(clientCertificate) : undefined) !== x5t) {
+    throw new OAuthError('invalid_grant', 'the refresh token is bound to another client certificate', { resultCode: 'LK7160' });
   }
 }
 

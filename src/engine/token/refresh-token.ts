@@ -41,7 +41,7 @@ interface RefreshData {
  * - Resources (RFC 8707 §2.2): the request may name some of the originally granted resources and gets an
  *   access token for just those, down-scoped; the refresh token stays bound to the whole grant.
  */
-export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
+export const refreshToken: GrantHandler = async (params, { client }, ctx, input) => {
   const presented = params.require('refresh_token');
   const now = nowSeconds(ctx);
   if (presented.length > 200) throw invalid('invalid refresh token');
@@ -55,7 +55,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   const retryAllowed = policy.rotation && policy.reuseInterval > 0;
   if (rec.consumedAt !== null && !withinReuseGrace(policy, rec.consumedAt, now)) return reuse(rec.grantId!);
   if (rec.expiresAt <= now) throw invalid('refresh token expired');
-  checkRefreshBinding(ctx, rec); // RFC 9449 §5
+  checkRefreshBinding(ctx, rec, input.clientCertificate); // RFC 9449 §5, RFC 8705 §4
 
   // RFC 6749 §6: never beyond the original grant, nor beyond what the client is registered for now (an operator who
   // narrows a client's scope narrows its refreshes too). A scope the client names is checked as a new request's
