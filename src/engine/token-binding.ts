@@ -3,7 +3,7 @@ import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { bearerError } from './bearer.js';
 import { endpointsOf, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
-import { Params } from './params.js';
+import type { Params } from './params.js';
 import { verifyDpopProof } from './dpop.js';
 
 /** What a client presented beside its access token to prove it holds the key the token is bound to. */
@@ -138,5 +138,6 @@ export async function pushedDpopJkt(ctx: EngineContext, dpop: string | undefined
   if (sent !== undefined && sent !== jkt) {
     throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the key of the DPoP proof', { resultCode: 'LK13006' });
   }
-  return Params.fromRecord({ ...Object.fromEntries(params.entries()), dpop_jkt: jkt });
+  // RFC 9449 §10.1: the proof only adds dpop_jkt; repeated parameters (RFC 8707 §2 resource) keep every value.
+  return params.with('dpop_jkt', jkt);
 }
