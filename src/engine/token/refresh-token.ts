@@ -98,6 +98,10 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx, input)
   }
 
   const outcome = await ctx.store.transaction(async (tx) => {
+    // The grant first, held until commit (findGrantLocked): a revocation racing this refresh then waits and revokes
+    // what it issues, or went first and is seen here (RFC 7009 §2.1). Before the token's row, as revokeGrant orders
+    // its updates (grant, then tokens), so the two cannot deadlock.
+    const grant = await tx.findGrantLocked(ctx.tenant.id, rec.grantId!);
     if (policy.rotation && !grace) {
       const won = await tx.consumeToken(ctx.tenant.id, hash, now);
       // Lost a race against another use of the same token: within the interval that is the retry it allows.
@@ -106,7 +110,6 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx, input)
         grace = true;
       }
     }
-    const grant = await tx.findGrant(ctx.tenant.id, rec.grantId!);
     if (!grant || grant.revokedAt !== null) return { error: invalid('the grant was revoked') };
     // OIDC Core §11: without offline_access a grant made in a browser session lives only as long as the session
     // (ended, expired or idle: the cookie's own rule, isSessionLive), not only until an explicit logout.
