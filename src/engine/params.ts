@@ -77,6 +77,15 @@ export class Params {
     return v;
   }
 
+  /** A copy with one parameter set to one value (replacing any it had), every value of every other parameter kept. */
+  with(name: string, value: string): Params {
+    const map = new Map(this.map);
+    const multi = new Map(this.multi);
+    multi.delete(name);
+    map.set(name, value);
+    return new Params(map, multi);
+  }
+
   entries(): IterableIterator<[string, string]> {
     return this.map.entries();
   }

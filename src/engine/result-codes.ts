@@ -199,6 +199,8 @@ export const resultCodes = {
   // scope narrowed at redemption (LK7140-LK7149)
   LK7140: 'Authorization code redemption refused: the client is no longer registered for any of the scopes the user granted (RFC 6749 §3.3, §5.2 invalid_scope); the code is spent. When some are left, the tokens carry just those and the response says so in scope.',
   LK7141: 'Device code redemption refused: the client is no longer registered for any of the scopes the user granted (RFC 6749 §3.3, §5.2 invalid_scope); nothing is spent, and every poll gets the same answer until the code expires.',
+  // review fixes r1 (LK7160-LK7169)
+  LK7160: 'Refresh refused: the refresh token of a public client is bound to a TLS client certificate (cnf x5t#S256) and the request presented none or another one (RFC 8705 §4; invalid_grant).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -3,7 +3,7 @@ import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { bearerError } from './bearer.js';
 import { endpointsOf, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
-import { Params } from './params.js';
+import type { Params } from './params.js';
 import { verifyDpopProof } from './dpop.js';
 
 /** What a client presented beside its access token to prove it holds the key the token is bound to. */
@@ -110,13 +110,19 @@ export async function tokenRequestConfirmation(
 }
 
 /**
- * RFC 9449 §5: a refresh token bound to a DPoP key (public clients) is used only with a proof by that key.
+ * RFC 9449 §5: a refresh token bound to a DPoP key (public clients) is used only with a proof by that key; RFC 8705
+ * §4: one bound to a certificate only with that certificate (`clientCertificate`, the request's, PEM). The
+ * certificate is compared whatever the client's registration says now, so a binding is never dropped silently.
  * `record` is the refresh token's.
  */
-export function checkRefreshBinding(ctx: EngineContext, record: TokenRecord): void {
-  const { jkt } = confirmationOf(record);
+export function checkRefreshBinding(ctx: EngineContext, record: TokenRecord, clientCertificate?: string): void {
+  const { jkt, x5t } = confirmationOf(record);
   if (jkt !== undefined && ctx.confirmation?.jkt !== jkt) {
     throw new OAuthError('invalid_grant', 'the refresh token is bound to another DPoP key', { resultCode: 'LK13004' });
+  }
+  // RFC 8705 §4 (and §7.1): invalid_grant, as for the DPoP binding above.
+  if (x5t !== undefined && (clientCertificate ? certificateThumbprint(clientCertificate) : undefined) !== x5t) {
+    throw new OAuthError('invalid_grant', 'the refresh token is bound to another client certificate', { resultCode: 'LK7160' });
   }
 }
 
@@ -132,5 +138,6 @@ export async function pushedDpopJkt(ctx: EngineContext, dpop: string | undefined
   if (sent !== undefined && sent !== jkt) {
     throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the key of the DPoP proof', { resultCode: 'LK13006' });
   }
-  return Params.fromRecord({ ...Object.fromEntries(params.entries()), dpop_jkt: jkt });
+  // RFC 9449 §10.1: the proof only adds dpop_jkt; repeated parameters (RFC 8707 §2 resource) keep every value.
+  return params.with('dpop_jkt', jkt);
 }

@@ -43,7 +43,8 @@ function trustedList(entries: readonly string[]): BlockList {
  * The client certificate (PEM) of a request: transport only, every check is the engine's (engine/mtls.ts).
  *
  * - From a trusted proxy (`trustedProxies`), the proxy's header (`clientCertificateHeader`, URL-encoded PEM as
- *   nginx's $ssl_client_escaped_cert) and nothing else: the connection's own certificate, if any, is the proxy's.
+ *   nginx's $ssl_client_escaped_cert) and nothing else: the connection's own certificate, if any, is the proxy's;
+ *   with no header configured, none.
  * - From anyone else, the certificate of our own TLS connection, if we serve HTTPS and one was sent; the header
  *   is ignored, since anybody can send a header.
  */
@@ -52,7 +53,9 @@ export function clientCertificateSource(config: Pick<Config, 'clientCertificateH
   const isTrusted = trustedAddresses(config.trustedProxies);
   const fromProxy = (req: CertificateRequest): boolean => isTrusted(req.raw.socket.remoteAddress);
   return (req) => {
-    if (header && config.trustedProxies.length && fromProxy(req)) {
+    if (config.trustedProxies.length && fromProxy(req)) {
+      // RFC 8705 §6.5: the proxy's connection carries the proxy's certificate, if any: only its header speaks for the client.
+      if (!header) return undefined;
       const raw = req.headers[header];
       const value = Array.isArray(raw) ? undefined : raw;
       if (!value || value.length > 64 * 1024) return undefined;

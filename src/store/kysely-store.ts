@@ -716,6 +716,14 @@ export class KyselyStore implements Store {
     const r = (await this.fixed<GrantRow>('select * from "grants" where "tenant_id" = ? and "id" = ?', [tenantId, id]))[0];
     return r && toGrant(r);
   }
+  async findGrantLocked(tenantId: string, id: string) {
+    if (this.dialect !== 'postgres') return this.findGrant(tenantId, id);
+    // The lock an UPDATE of the grant takes (revokeGrant's): two token requests of one grant take turns, so one that
+    // revokes the grant in its own transaction (refresh-token.ts, an ended session) never waits on the other's lock
+    // while the other waits on its. Weaker than FOR UPDATE: inserts that only reference the grant are not held up.
+    const r = (await this.fixed<GrantRow>('select * from "grants" where "tenant_id" = ? and "id" = ? for no key update', [tenantId, id]))[0];
+    return r && toGrant(r);
+  }
   async revokeGrant(tenantId: string, id: string, now: number) {
     await this.transaction(async (tx) => {
       const db = (tx as KyselyStore).db;
@@ -1067,9 +1075,12 @@ export class KyselyStore implements Store {
   async revokeSubject(tenantId: string, subject: string, now: number) {
     await this.transaction(async (tx) => {
       const db = (tx as KyselyStore).db;
+      // Device codes first (PostgreSQL): a redemption in progress holds its code's row, so this waits for it to commit,
+      // and the statements below (each its own snapshot) then see the grant and tokens it made. Run last, they missed
+      // them, and the redeemed code no longer matched: the tokens stayed live (RFC 7009 §2.1).
+      await db.updateTable('device_codes').set({ status: 'denied' }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('status', '=', 'approved').where('consumed_at', 'is', null).execute();
       await db.updateTable('grants').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('revoked_at', 'is', null).execute();
       await db.updateTable('tokens').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('revoked_at', 'is', null).execute();
-      await db.updateTable('device_codes').set({ status: 'denied' }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('status', '=', 'approved').where('consumed_at', 'is', null).execute();
     });
   }
   async revokeClientTokens(tenantId: string, clientId: string, now: number) {

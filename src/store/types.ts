@@ -268,6 +268,13 @@ export interface GrantRecord {
 export interface GrantStore {
   insertGrant(grant: GrantRecord): Promise<void>;
   findGrant(tenantId: string, id: string): Promise<GrantRecord | undefined>;
+  /**
+   * findGrant inside a transaction that issues tokens under the grant: on PostgreSQL it also holds the grant's row
+   * (FOR NO KEY UPDATE) until the transaction ends, so a concurrent revokeGrant (revokeSubject, revokeClientTokens) waits
+   * for it and then revokes the tokens it issued, or, having gone first, is seen here as revoked (RFC 7009 §2.1).
+   * SQLite runs one write transaction at a time: there it is findGrant.
+   */
+  findGrantLocked(tenantId: string, id: string): Promise<GrantRecord | undefined>;
   /** Grants made in one browser session (the clients that received tokens in it). */
   listGrantsBySid(tenantId: string, sid: string): Promise<GrantRecord[]>;
   /** Revoke the grant and every token it issued: one store call (code reuse, refresh reuse, logout). */

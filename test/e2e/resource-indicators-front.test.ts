@@ -54,6 +54,25 @@ describe('resource indicators with PAR, request objects, the implicit flow and t
     expect(bad.json.error).toBe('invalid_target');
   });
 
+  it('RFC 9449 §10.1, RFC 8707 §2: a DPoP proof at the PAR endpoint only adds dpop_jkt: every pushed resource is kept', async () => {
+    const client: oauth.Client = { client_id: rp.clientId };
+    const auth = oauth.ClientSecretBasic(rp.clientSecret!);
+    const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+    const verifier = oauth.generateRandomCodeVerifier();
+    const body = new URLSearchParams([
+      ['redirect_uri', CB], ['response_type', 'code'], ['scope', 'calendar contacts'], ['resource', CAL], ['resource', CONTACTS],
+      ['code_challenge', await oauth.calculatePKCECodeChallenge(verifier)], ['code_challenge_method', 'S256'],
+    ]);
+    const pushed = await oauth.processPushedAuthorizationResponse(as, client, await oauth.pushedAuthorizationRequest(as, client, auth, body, { ...insecure, DPoP }));
+    const cb = await follow(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: rp.clientId, request_uri: pushed.request_uri }));
+    const params = oauth.validateAuthResponse(as, client, cb, oauth.expectNoState);
+    // The second pushed resource is part of the grant: a token for it alone is issued (RFC 8707 §2.2).
+    const res = await oauth.authorizationCodeGrantRequest(as, client, auth, params, CB, verifier, { ...insecure, DPoP, additionalParameters: { resource: CONTACTS } });
+    const tok = await oauth.processAuthorizationCodeResponse(as, client, res);
+    expect(tok.token_type).toBe('dpop');
+    expect(decodeJwt(tok.access_token).aud).toBe(CONTACTS);
+  });
+
   it('RFC 8707 §2.1: in a request object, several resources are a JSON array', async () => {
     const real = await new SignJWT({ client_id: rp.clientId, redirect_uri: CB, response_type: 'code', scope: 'calendar contacts', state: 'ro', resource: [CAL, CONTACTS] })
       .setProtectedHeader({ alg: 'ES256', kid: 'rp-key-1', typ: 'oauth-authz-req+jwt' })

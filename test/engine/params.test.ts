@@ -17,6 +17,17 @@ describe('Params', () => {
     }
   });
 
+  it('RFC 8707 §2: with() sets one parameter and keeps every value of a repeated one', () => {
+    const p = Params.parse('resource=https%3A%2F%2Fa.example%2F&scope=x&resource=https%3A%2F%2Fb.example%2F&dpop_jkt=old', { allowRepeated: ['resource'] });
+    const q = p.with('dpop_jkt', 'new');
+    expect(q.getAll('resource')).toEqual(['https://a.example/', 'https://b.example/']);
+    expect(q.get('dpop_jkt')).toBe('new');
+    expect(q.get('scope')).toBe('x');
+    expect(Params.parse(q.toString(), { allowRepeated: ['resource'] }).getAll('resource')).toEqual(['https://a.example/', 'https://b.example/']);
+    expect(p.get('dpop_jkt')).toBe('old'); // a copy: the original is unchanged
+    expect(Params.fromRecord({ resource: ['r1', 'r2'] }).with('resource', 'r3').getAll('resource')).toEqual(['r3']);
+  });
+
   it('RFC 6749 §3.1: a parameter sent more than once is invalid_request', () => {
     expect(() => Params.parse('grant_type=a&grant_type=b')).toThrowError(OAuthError);
     try {

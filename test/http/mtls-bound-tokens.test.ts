@@ -7,6 +7,7 @@ import { tlsFetch } from '../helpers/https-fetch.js';
 import { basic, startTestServer, type TestServer } from '../helpers/server.js';
 import { insertRefreshFamily } from '../helpers/tokens.js';
 import { tokenKey } from '../../src/tokens/handles.js';
+import { authorization, authorizationIssue } from '../../src/engine/authorization/index.js';
 
 const x5t = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url');
 
@@ -70,6 +71,87 @@ describe('RFC 8705 §3: certificate-bound access tokens over the HTTPS listener'
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
     }
+  });
+});
+
+describe('RFC 8705 §4: a public client\'s refresh token is bound to its certificate', () => {
+  const CB = 'https://app.example/cb';
+  let pki: TestPki;
+  let s: TestServer;
+  let as: oauth.AuthorizationServer;
+  let certA: Pem;
+  let certB: Pem;
+  let pub: string;
+  let sub: string;
+
+  beforeAll(async () => {
+    pki = makeTestPki();
+    s = await startTestServer({ tlsCert: pki.server.certFile, tlsKey: pki.server.keyFile, tlsClientCa: pki.ca.certFile });
+    // Self-signed: a public client's certificate authenticates nobody, it only holds the key the tokens are bound to.
+    certA = pki.selfSigned('public-a', '/CN=public-app-a');
+    certB = pki.selfSigned('public-b', '/CN=public-app-b');
+    pub = (
+      await s.client({
+        redirect_uris: [CB], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'],
+        scope: 'openid offline_access', tls_client_certificate_bound_access_tokens: true,
+      })
+    ).clientId;
+    sub = await s.user('pat', 'pat-password');
+    const issuer = new URL(s.issuer);
+    as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { [oauth.customFetch]: tlsFetch({ ca: pki.ca.cert }) }));
+  });
+  afterAll(async () => {
+    await s.close();
+    pki.cleanup();
+  });
+
+  /** Pat signs in (the authorization endpoint's two steps, as the built-in pages call them); the code is redeemed with certA. */
+  async function codeFlow(): Promise<oauth.TokenEndpointResponse> {
+    const verifier = oauth.generateRandomCodeVerifier();
+    const p = new URLSearchParams({
+      response_type: 'code', client_id: pub, redirect_uri: CB, scope: 'openid offline_access', nonce: 'n',
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    const a = await authorization({ parameters: p.toString() }, s.ctx);
+    expect(a.ticket, a.resultMessage).toBeTruthy();
+    const issued = await authorizationIssue({ ticket: a.ticket!, subject: sub, authTime: Math.floor(Date.now() / 1000) }, s.ctx);
+    const cb = new URL(issued.responseContent as string);
+    const params = oauth.validateAuthResponse(as, { client_id: pub }, cb, oauth.expectNoState);
+    const res = await oauth.authorizationCodeGrantRequest(as, { client_id: pub }, oauth.None(), params, CB, verifier, {
+      [oauth.customFetch]: tlsFetch({ ca: pki.ca.cert, cert: certA.cert, key: certA.key }),
+    });
+    return oauth.processAuthorizationCodeResponse(as, { client_id: pub }, res, { expectedNonce: 'n' });
+  }
+  const refresh = (rt: string, tls: { cert?: string; key?: string }) =>
+    tlsFetch({ ca: pki.ca.cert, ...tls })(s.url('/oauth/token'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt, client_id: pub }).toString(),
+    });
+
+  it('RFC 8705 §4: the refresh token records cnf.x5t#S256 and is refused (invalid_grant) with another certificate', async () => {
+    const tok = await codeFlow();
+    const rec = await s.ctx.store.findToken(s.ctx.tenant.id, tokenKey(s.ctx.hasher, tok.refresh_token!));
+    expect(rec!.data.cnf).toEqual({ 'x5t#S256': x5t(certA.cert) });
+    const wrong = await refresh(tok.refresh_token!, { cert: certB.cert, key: certB.key });
+    expect(wrong.status).toBe(400);
+    expect(await wrong.json()).toMatchObject({ error: 'invalid_grant' });
+    // Refused before anything was spent: the holder of certA still refreshes, and its new tokens are bound to certA.
+    const ok = await refresh(tok.refresh_token!, { cert: certA.cert, key: certA.key });
+    expect(ok.status).toBe(200);
+    const next = (await ok.json()) as { access_token: string; refresh_token: string };
+    const at = await s.ctx.store.findToken(s.ctx.tenant.id, tokenKey(s.ctx.hasher, next.access_token));
+    expect(at!.data.cnf).toEqual({ 'x5t#S256': x5t(certA.cert) });
+    const rt = await s.ctx.store.findToken(s.ctx.tenant.id, tokenKey(s.ctx.hasher, next.refresh_token));
+    expect(rt!.data.cnf).toEqual({ 'x5t#S256': x5t(certA.cert) });
+  });
+
+  it('RFC 8705 §4: a certificate-bound refresh token presented without a certificate is refused', async () => {
+    const tok = await codeFlow();
+    const none = await refresh(tok.refresh_token!, {});
+    expect(none.status).toBe(400);
+    // The client registered certificate-bound tokens: no certificate is invalid_request (RFC 8705 §3) before the grant is looked at.
+    expect(await none.json()).toMatchObject({ error: 'invalid_request' });
   });
 });
 

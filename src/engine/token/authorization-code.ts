@@ -88,7 +88,8 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
       if (unproven) throw new Unspent(unproven);
       if (!firstUse) return { reuse: rec.grantId };
       if (rec.expiresAt <= now) return { error: invalidGrant('LK2004', 'authorization code expired') };
-      const grant = await tx.findGrant(ctx.tenant.id, rec.grantId);
+      // Held until commit (findGrantLocked): a revocation racing this redemption revokes what it issues (RFC 7009 §2.1).
+      const grant = await tx.findGrantLocked(ctx.tenant.id, rec.grantId);
       if (!grant || grant.revokedAt !== null) return { error: invalidGrant('LK2004', 'the grant was revoked') };
       if (ctx.accounts && !account?.account) return { error: accountGone() }; // the code stays spent, as below
       const txCtx = { ...ctx, store: tx };

@@ -153,8 +153,9 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
         authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, resources: g.resources, absoluteExpiresAt: absolute,
         ...(g.claims ? { claimsRequest: g.claims } : {}),
         ...(g.session ? { [SESSION_BINDING]: g.session } : {}),
-        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a confidential client authenticates).
-        ...(ctx.confirmation?.jkt && g.client.tokenEndpointAuthMethod === 'none' ? { cnf: { jkt: ctx.confirmation.jkt } } : {}),
+        // RFC 9449 §5, RFC 8705 §4: a public client's refresh token is bound to its DPoP key and to its certificate
+        // (a confidential client authenticates instead); checkRefreshBinding checks both at refresh.
+        ...(ctx.confirmation && g.client.tokenEndpointAuthMethod === 'none' ? { cnf: publicRefreshConfirmation(ctx.confirmation) } : {}),
       },
     });
     body.refresh_token = rt;
@@ -175,4 +176,12 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
     });
   }
   return body;
+}
+
+/** The confirmation a public client's refresh token keeps: the DPoP key (RFC 9449 §5) and the certificate (RFC 8705 §4). */
+function publicRefreshConfirmation(c: NonNullable<EngineContext['confirmation']>): Record<string, string> {
+  const cnf: Record<string, string> = {};
+  if (c.jkt) cnf.jkt = c.jkt;
+  if (c['x5t#S256']) cnf['x5t#S256'] = c['x5t#S256'];
+  return cnf;
 }

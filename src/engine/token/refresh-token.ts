@@ -41,7 +41,7 @@ interface RefreshData {
  * - Resources (RFC 8707 §2.2): the request may name some of the originally granted resources and gets an
  *   access token for just those, down-scoped; the refresh token stays bound to the whole grant.
  */
-export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
+export const refreshToken: GrantHandler = async (params, { client }, ctx, input) => {
   const presented = params.require('refresh_token');
   const now = nowSeconds(ctx);
   if (presented.length > 200) throw invalid('invalid refresh token');
@@ -55,7 +55,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   const retryAllowed = policy.rotation && policy.reuseInterval > 0;
   if (rec.consumedAt !== null && !withinReuseGrace(policy, rec.consumedAt, now)) return reuse(rec.grantId!);
   if (rec.expiresAt <= now) throw invalid('refresh token expired');
-  checkRefreshBinding(ctx, rec); // RFC 9449 §5
+  checkRefreshBinding(ctx, rec, input.clientCertificate); // RFC 9449 §5, RFC 8705 §4
 
   // RFC 6749 §6: never beyond the original grant, nor beyond what the client is registered for now (an operator who
   // narrows a client's scope narrows its refreshes too). A scope the client names is checked as a new request's
@@ -98,6 +98,10 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
   }
 
   const outcome = await ctx.store.transaction(async (tx) => {
+    // The grant first, held until commit (findGrantLocked): a revocation racing this refresh then waits and revokes
+    // what it issues, or went first and is seen here (RFC 7009 §2.1). Before the token's row, as revokeGrant orders
+    // its updates (grant, then tokens), so the two cannot deadlock.
+    const grant = await tx.findGrantLocked(ctx.tenant.id, rec.grantId!);
     if (policy.rotation && !grace) {
       const won = await tx.consumeToken(ctx.tenant.id, hash, now);
       // Lost a race against another use of the same token: within the interval that is the retry it allows.
@@ -106,7 +110,6 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx) => {
         grace = true;
       }
     }
-    const grant = await tx.findGrant(ctx.tenant.id, rec.grantId!);
     if (!grant || grant.revokedAt !== null) return { error: invalid('the grant was revoked') };
     // OIDC Core §11: without offline_access a grant made in a browser session lives only as long as the session
     // (ended, expired or idle: the cookie's own rule, isSessionLive), not only until an explicit logout. The family's
