@@ -187,8 +187,10 @@ export function redirectUriMatches(client: Pick<ClientMetadata, 'redirectUris' |
   if (client.applicationType !== 'native') return false;
   // Compared as strings with only the port taken out: no URL normalisation may make two different URIs equal.
   const portless = (uri: string) => {
-    const m = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::\d{1,5})?([/?][^#]*)?$/.exec(uri);
-    return m ? `http://${m[1]}${m[2] ?? ''}` : undefined;
+    const m = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?([/?][^#]*)?$/.exec(uri);
+    // RFC 3986 §3.2.3 with RFC 6335 §6: "any port" is any valid one, 1-65535 (99999 or 0 names no listener).
+    if (!m || (m[2] !== undefined && !(Number(m[2]) >= 1 && Number(m[2]) <= 65535))) return undefined;
+    return `http://${m[1]}${m[3] ?? ''}`;
   };
   const key = portless(sent);
   return key !== undefined && client.redirectUris.some((r) => portless(r) === key);

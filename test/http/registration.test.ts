@@ -210,6 +210,23 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     expect(otherHost.status).toBe(400);
   });
 
+  it('RFC 8252 §7.3, RFC 3986 §3.2.3: the any-port loopback match takes only valid ports (1-65535); others get the error page, never a redirect', async () => {
+    const { body: reg } = await register({ application_type: 'native', token_endpoint_auth_method: 'none', redirect_uris: ['http://127.0.0.1/cb'] });
+    // No response_type: an error that would be redirected (here with form_post) once the redirect URI is valid.
+    const url = (redirect: string) =>
+      s.url('/oauth/authorize?' + new URLSearchParams({ client_id: reg.client_id, redirect_uri: redirect, response_mode: 'form_post', state: 's' }));
+    for (const port of ['99999', '65536', '0', '00000']) {
+      const r = await fetch(url(`http://127.0.0.1:${port}/cb`), { redirect: 'manual' });
+      expect([port, r.status]).toEqual([port, 400]);
+      expect(r.headers.get('location')).toBeNull();
+      expect(await r.text()).not.toMatch(/<form method="post"/);
+    }
+    const valid = await fetch(url('http://127.0.0.1:65535/cb'), { redirect: 'manual' });
+    expect(valid.status).toBe(200);
+    expect(valid.headers.get('content-security-policy')).toMatch(/form-action http:\/\/127\.0\.0\.1:65535;/);
+    expect(await valid.text()).toMatch(/<form method="post" action="http:\/\/127\.0\.0\.1:65535\/cb">/);
+  });
+
   it('RFC 7591 §3.2.2: inconsistent or unsupported metadata is invalid_client_metadata naming the field', async () => {
     const { privateKey: _p, publicKey } = await generateKeyPair('ES256', { extractable: true });
     const pub = await exportJWK(publicKey);
