@@ -26,6 +26,7 @@ export interface RegistrationResult extends Result<RegistrationAction> {
 }
 
 export interface RegistrationManagementInput extends RegistrationInput {
+  /** GET, PUT or DELETE (RFC 7592 §2); any other method is answered 405 (a caller passing HEAD maps it to GET). */
   method: 'GET' | 'PUT' | 'DELETE';
   /** The client_id from the registration_client_uri path. */
   clientId: string;
@@ -50,6 +51,18 @@ function invalidToken(resultCode: 'LK8027' | 'LK8028', detail: string, noCredent
     resultCode,
     detail,
     wwwAuthenticate: noCredentials ? 'Bearer' : 'Bearer error="invalid_token"',
+  });
+}
+
+/** The methods of the client configuration endpoint (RFC 7592 §2.1-§2.3). */
+const MANAGEMENT_METHODS: readonly string[] = ['GET', 'PUT', 'DELETE'];
+
+function methodNotAllowed(method: unknown): OAuthError {
+  // RFC 9110 §15.5.6: a 405 names the methods the resource supports in Allow.
+  return new OAuthError('invalid_request', `${String(method).slice(0, 20)} is not allowed here: use GET, PUT or DELETE (RFC 7592 §2)`, {
+    resultCode: 'LK7170',
+    status: 405,
+    headers: { Allow: MANAGEMENT_METHODS.join(', ') },
   });
 }
 
@@ -125,6 +138,8 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
     async () => {
       const off = registrationOff(ctx);
       if (off) return off;
+      // Before the token and the limits: the method decides whether there is anything to authorise at all.
+      if (!MANAGEMENT_METHODS.includes(input.method)) throw methodNotAllowed(input.method);
       await limitAddress(ctx, 'registration', input.clientAddress);
       const token = bearerToken(input.authorization);
       if (!token) throw invalidToken('LK8028', 'no registration access token', !input.authorization?.trim());
@@ -146,6 +161,9 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
           await ctx.store.transaction((tx) => removeClient(tx, ctx.tenant.id, client.clientId, nowSeconds(ctx)));
           return { action: 'DELETED', resultCode: 'LK8023', resultMessage: `client ${client.clientId} deleted`, responseContent: '', status: 204, headers: { ...NO_STORE } };
         }
+        default:
+          // Never fall out of the switch with no Result: callers (the audit, sendResult) need one.
+          throw methodNotAllowed(input.method);
       }
     },
     actionFor,

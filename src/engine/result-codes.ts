@@ -196,6 +196,8 @@ export const resultCodes = {
   LK7082: 'Refresh refused: the client is no longer registered for any of the scopes granted (RFC 6749 §6, §5.2 invalid_scope).',
   // consent for hosts (LK7130-LK7139)
   LK7130: 'Core API: whether the signed-in user must still be asked for consent to a pending authorization request (consentRequired: OIDC Core §3.1.2.4, the built-in consent page\'s rule).',
+  // registration review (LK7170-LK7179)
+  LK7170: 'Registration: the client configuration endpoint takes GET, PUT and DELETE only (RFC 7592 §2); another method was answered 405 Method Not Allowed with Allow: GET, PUT, DELETE (RFC 9110 §15.5.6).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -103,6 +103,20 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     expect((await call(`${s.issuer}/oauth/register/no-such-client`, { headers: bearer(reg.registration_access_token) })).status).toBe(401);
   });
 
+  it('RFC 9110 §9.3.2: HEAD on the client configuration endpoint is a GET without a body (200, same headers), never a 500', async () => {
+    const { body: reg } = await register({ client_name: 'Headless', redirect_uris: ['https://app.example/cb'] });
+    const head = await fetch(reg.registration_client_uri, { method: 'HEAD', headers: bearer(reg.registration_access_token) });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(head.headers.get('cache-control')).toBe('no-store');
+    expect(await head.text()).toBe('');
+    const wrong = await fetch(reg.registration_client_uri, { method: 'HEAD', headers: bearer('wrong') });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    // HEAD reads: the token still works and was not rotated.
+    expect((await call(reg.registration_client_uri, { headers: bearer(reg.registration_access_token) })).status).toBe(200);
+  });
+
   it('RFC 7592 §2.2: update replaces the metadata and rotates the registration access token', async () => {
     const { body: reg } = await register({ client_name: 'Before', client_uri: 'https://app.example', redirect_uris: ['https://app.example/cb'] });
     const put = (body: unknown, token = reg.registration_access_token) =>
