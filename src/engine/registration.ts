@@ -158,7 +158,10 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
           return update(ctx, client, parseJsonBody(input));
         case 'DELETE': {
           // RFC 7592 §2.3: the client's grants and tokens go with it, and its consents and pending interactions.
-          await ctx.store.transaction((tx) => removeClient(tx, ctx.tenant.id, client.clientId, nowSeconds(ctx)));
+          // RFC 7592 §2.2: only while the presented token is still the client's (a racing update may have rotated it).
+          const condition = { registrationAccessTokenHash: client.registrationAccessTokenHash };
+          const removed = await ctx.store.transaction((tx) => removeClient(tx, ctx.tenant.id, client.clientId, nowSeconds(ctx), condition));
+          if (!removed) throw invalidToken('LK8028', 'the registration access token was replaced, or the client deleted, meanwhile');
           return { action: 'DELETED', resultCode: 'LK8023', resultMessage: `client ${client.clientId} deleted`, responseContent: '', status: 204, headers: { ...NO_STORE } };
         }
         default:
@@ -189,6 +192,11 @@ async function update(ctx: EngineContext, client: ClientRecord, body: Record<str
     if (!matches) throw new OAuthError('invalid_request', 'client_secret does not match the current secret (RFC 7592 §2.2)', { resultCode: 'LK8024' });
   }
   const { client: updated, issued } = await replacedClientRecord(ctx, client, body, { dynamic: true });
-  await ctx.store.updateClient(updated);
+  // RFC 7592 §2.2: the old token stops working once a new one is issued, so the write is a compare-and-swap on the
+  // token this request was authenticated with. A racing update (or delete) that got there first leaves this request
+  // holding a dead token: 401 invalid_token as for any bad token (§2.1), not a second token for the same client.
+  if (!(await ctx.store.updateClient(updated, { registrationAccessTokenHash: client.registrationAccessTokenHash! }))) {
+    throw invalidToken('LK8028', 'the registration access token was replaced, or the client deleted, meanwhile');
+  }
   return jsonResult('OK', 200, 'LK8022', clientResponse(ctx, updated, issued));
 }

@@ -147,6 +147,91 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     expect(same.status).toBe(200);
   });
 
+  describe('RFC 7592 §2.2: an update is atomic against the registration access token', () => {
+    const SECTOR = 'https://rp.example/sector.json';
+    const sectorMeta = { redirect_uris: ['https://app.example/cb'], sector_identifier_uri: SECTOR };
+    let realFetch: typeof fetch | undefined;
+    /** Every sector_identifier_uri fetch waits (the request is parked after its token check) until release(). */
+    let parked: Array<() => void> = [];
+    let gated = false;
+    const arrived = async (n: number) => {
+      while (parked.length < n) await new Promise((r) => setTimeout(r, 5));
+    };
+    const release = () => {
+      for (const go of parked.splice(0)) go();
+    };
+    beforeAll(() => {
+      realFetch = s.ctx.clients!.keySet.fetch;
+      s.ctx.clients!.keySet.fetch = (async () => {
+        if (gated) await new Promise<void>((go) => parked.push(go));
+        return new Response(JSON.stringify(['https://app.example/cb']), { headers: { 'content-type': 'application/json' } });
+      }) as typeof fetch;
+    });
+    afterAll(() => {
+      s.ctx.clients!.keySet.fetch = realFetch;
+    });
+    const put = (reg: Record<string, string>, body: Record<string, unknown>, token = reg.registration_access_token!) =>
+      call(reg.registration_client_uri!, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', ...bearer(token) },
+        body: JSON.stringify({ client_id: reg.client_id, ...sectorMeta, ...body }),
+      });
+
+    it('two updates with the same token: one wins, the other gets 401 invalid_token and changes nothing', async () => {
+      const { body: reg } = await register({ client_name: 'Before', ...sectorMeta });
+      gated = true;
+      parked = [];
+      try {
+        const first = put(reg, { client_name: 'First' });
+        const second = put(reg, { client_name: 'Second' });
+        await arrived(2); // both passed the token check with the same token
+        release();
+        const results = await Promise.all([first, second]);
+        expect(results.map((r) => r.status).sort()).toEqual([200, 401]);
+        const winner = results.find((r) => r.status === 200)!;
+        const loser = results.find((r) => r.status === 401)!;
+        expect(loser.body.error).toBe('invalid_token');
+        expect(loser.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+        // The winner's token and metadata stand; the old token is dead.
+        const read = await call(reg.registration_client_uri, { headers: bearer(winner.body.registration_access_token) });
+        expect(read.status).toBe(200);
+        expect(read.body.client_name).toBe(winner.body.client_name);
+        expect((await call(reg.registration_client_uri, { headers: bearer(reg.registration_access_token) })).status).toBe(401);
+      } finally {
+        gated = false;
+        release();
+      }
+    });
+
+    it('RFC 7592 §2.3: an update racing a delete with the same token gets 401, never a token for a deleted client', async () => {
+      const { body: reg } = await register({ client_name: 'Doomed', ...sectorMeta });
+      gated = true;
+      parked = [];
+      try {
+        const update = put(reg, { client_name: 'Too late' });
+        await arrived(1); // the update passed its token check
+        const del = await fetch(reg.registration_client_uri, { method: 'DELETE', headers: bearer(reg.registration_access_token) });
+        expect(del.status).toBe(204);
+        release();
+        const r = await update;
+        expect([r.status, r.body.error]).toEqual([401, 'invalid_token']);
+        expect(await s.ctx.store.findClient(s.ctx.tenant.id, reg.client_id)).toBeUndefined();
+      } finally {
+        gated = false;
+        release();
+      }
+    });
+
+    it('RFC 7592 §2.3: a delete with a token an update has just replaced gets 401 and the client stays', async () => {
+      const { body: reg } = await register({ client_name: 'Kept', ...sectorMeta });
+      const updated = await put(reg, { client_name: 'Updated' });
+      expect(updated.status).toBe(200);
+      const del = await fetch(reg.registration_client_uri, { method: 'DELETE', headers: bearer(reg.registration_access_token) });
+      expect(del.status).toBe(401);
+      expect((await call(reg.registration_client_uri, { headers: bearer(updated.body.registration_access_token) })).body.client_name).toBe('Updated');
+    });
+  });
+
   it('RFC 7592 §2.2: moving to a public client drops the secret; moving back issues a new one', async () => {
     const { body: reg } = await register({ redirect_uris: ['https://app.example/cb'] });
     const put = async (body: Record<string, unknown>, token: string) =>
