@@ -358,6 +358,14 @@ function refuseEncryptionMetadata(raw: unknown): void {
   }
 }
 
+/**
+ * RFC 7592 §2.2: a field left out of an update is "null or empty", the client's request to delete it, so a member
+ * sent as JSON null means the same: no value (a registration treats it as absent too). Top-level members only.
+ */
+export function withoutNullMembers(input: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null));
+}
+
 /** RFC 7591 §2: the field names a client may send, for messages. */
 export function metadataFieldNames(): string[] {
   return Object.keys(wireSchema.shape);
@@ -369,6 +377,7 @@ export function metadataFieldNames(): string[] {
  * invalid_client_metadata / invalid_redirect_uri with a message naming the field.
  */
 export function validateClientMetadata(input: unknown, opts: ValidateOptions = {}): ValidatedMetadata {
+  if (typeof input === 'object' && input !== null && !Array.isArray(input)) input = withoutNullMembers(input as Record<string, unknown>);
   let raw = input;
   if (opts.dynamic && typeof input === 'object' && input !== null && !Array.isArray(input)) {
     raw = {

@@ -1,6 +1,7 @@
 import { limitAddress, limitClient } from './abuse-limit.js';
 import type { ClientRecord } from '../store/types.js';
 import { clientResponse, newClientRecord, replacedClientRecord } from './client-records.js';
+import { withoutNullMembers } from './client-metadata.js';
 import { removeClient } from './client-removal.js';
 import { nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
@@ -178,13 +179,15 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
 /** RFC 7592 §2.2 fields the server issues; a client sends them back at its peril. */
 const SERVER_ISSUED = ['registration_access_token', 'registration_client_uri', 'client_secret_expires_at', 'client_id_issued_at'];
 
-async function update(ctx: EngineContext, client: ClientRecord, body: Record<string, unknown>): Promise<Result<RegistrationAction>> {
+async function update(ctx: EngineContext, client: ClientRecord, sent: Record<string, unknown>): Promise<Result<RegistrationAction>> {
+  // RFC 7592 §2.2: null is no value (a deletion, as an omitted field is), so e.g. "client_secret": null sends no secret.
+  const body = withoutNullMembers(sent);
   // RFC 7592 §2.2: the request MUST include client_id, the same as issued ...
   if (body.client_id !== client.clientId) {
     throw new OAuthError('invalid_request', 'client_id must be present and equal to the registered client_id (RFC 7592 §2.2)', { resultCode: 'LK8024' });
   }
   // ... MUST NOT include the fields the server issues ...
-  const issuedField = SERVER_ISSUED.find((f) => f in body);
+  const issuedField = SERVER_ISSUED.find((f) => f in sent); // even as null: they are not metadata to delete
   if (issuedField) throw new OAuthError('invalid_request', `${issuedField} must not be sent in an update (RFC 7592 §2.2)`, { resultCode: 'LK8024' });
   // ... and a client_secret, if sent, MUST match the current one: the client cannot choose its secret.
   if (body.client_secret !== undefined) {

@@ -232,6 +232,42 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     });
   });
 
+  it('RFC 7592 §2.2: a metadata member sent as null is deleted, as an omitted one is', async () => {
+    const { body: reg } = await register({ client_name: 'Logo', logo_uri: 'https://app.example/logo.png', policy_uri: 'https://app.example/policy', redirect_uris: ['https://app.example/cb'] });
+    expect(reg.logo_uri).toBe('https://app.example/logo.png');
+    const r = await call(reg.registration_client_uri, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...bearer(reg.registration_access_token) },
+      body: JSON.stringify({
+        client_id: reg.client_id, client_name: 'Logo', logo_uri: null, policy_uri: 'https://app.example/policy', redirect_uris: ['https://app.example/cb'],
+        client_secret: null, software_statement: null, jwks_uri: null, default_max_age: null,
+      }),
+    });
+    expect([r.status, r.body.error_description]).toEqual([200, undefined]);
+    expect(r.body.logo_uri).toBeUndefined();
+    expect(r.body.policy_uri).toBe('https://app.example/policy');
+    expect(r.body.client_secret).toBeUndefined(); // null is no secret sent: the current one is kept
+    const read = await call(reg.registration_client_uri, { headers: bearer(r.body.registration_access_token) });
+    expect(read.body.logo_uri).toBeUndefined();
+    expect((await postForm(s.url('/oauth/revoke'), { token: 'x' }, { authorization: basic(reg.client_id, reg.client_secret) })).status).toBe(200);
+    // The fields the server issues stay refused, even as null (RFC 7592 §2.2: MUST NOT be sent).
+    const issued = await call(reg.registration_client_uri, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...bearer(r.body.registration_access_token) },
+      body: JSON.stringify({ client_id: reg.client_id, redirect_uris: ['https://app.example/cb'], registration_client_uri: null }),
+    });
+    expect([issued.status, issued.body.error]).toEqual([400, 'invalid_request']);
+  });
+
+  it('RFC 7592 §2.2 (null is no value): a registration member sent as null is treated as absent (the default applies)', async () => {
+    const r = await register({ client_name: null, logo_uri: null, redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: null, grant_types: null, software_statement: null });
+    expect([r.status, r.body.error_description]).toEqual([201, undefined]);
+    expect(r.body.client_name).toBeUndefined();
+    expect(r.body.logo_uri).toBeUndefined();
+    expect(r.body.token_endpoint_auth_method).toBe('client_secret_basic');
+    expect(r.body.grant_types).toEqual(['authorization_code']);
+  });
+
   it('RFC 7592 §2.2: moving to a public client drops the secret; moving back issues a new one', async () => {
     const { body: reg } = await register({ redirect_uris: ['https://app.example/cb'] });
     const put = async (body: Record<string, unknown>, token: string) =>
