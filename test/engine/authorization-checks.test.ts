@@ -317,6 +317,24 @@ describe('authorization checks (engine units)', () => {
       expect((await run(checkRequestObject, ro(await sign({ response_type: 'code' }), unsignedOk)))?.resultCode).toBe('LK7008');
     });
 
+    it('RFC 9101 §7, OIDC Core §3.1.2.6: a request object error goes to the redirect_uri sent beside it when it matches as checkRedirectUri matches (RFC 8252 §7.3 any loopback port)', async () => {
+      const native = { ...signer, applicationType: 'native' as const, redirectUris: ['http://127.0.0.1/cb'] };
+      const bad = await sign({ response_type: 'code', exp: Math.floor(clock / 1000) - 60 });
+      const loopback = ro(bad, native, { redirect_uri: 'http://127.0.0.1:49152/cb', state: 'outer' });
+      expect((await run(checkRequestObject, loopback))?.resultCode).toBe('LK7008');
+      expect(loopback.redirectUri).toBe('http://127.0.0.1:49152/cb');
+      expect(loopback.request.state).toBe('outer');
+      // The same URI passes checkRedirectUri, so it is where any other error of this request would go.
+      const plain = state({ client_id: native.clientId, redirect_uri: 'http://127.0.0.1:49152/cb' }, native);
+      expect(await run(checkRedirectUri, plain)).toBeUndefined();
+      // Not registered (another path, an invalid port, or a web client's loopback URI on another port): no redirect.
+      for (const [client, uri] of [[native, 'http://127.0.0.1:49152/other'], [native, 'http://127.0.0.1:99999/cb'], [{ ...native, applicationType: 'web' as const }, 'http://127.0.0.1:49152/cb']] as const) {
+        const s = ro(bad, client, { redirect_uri: uri });
+        expect((await run(checkRequestObject, s))?.resultCode).toBe('LK7008');
+        expect(s.redirectUri).toBeUndefined();
+      }
+    });
+
     it('a client with no registered keys cannot send a signed request object', async () => {
       expect((await run(checkRequestObject, ro(await sign({ response_type: 'code' }), codeOnly)))?.resultCode).toBe('LK7010');
     });
