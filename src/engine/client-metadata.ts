@@ -187,8 +187,10 @@ export function redirectUriMatches(client: Pick<ClientMetadata, 'redirectUris' |
   if (client.applicationType !== 'native') return false;
   // Compared as strings with only the port taken out: no URL normalisation may make two different URIs equal.
   const portless = (uri: string) => {
-    const m = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::\d{1,5})?([/?][^#]*)?$/.exec(uri);
-    return m ? `http://${m[1]}${m[2] ?? ''}` : undefined;
+    const m = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?([/?][^#]*)?$/.exec(uri);
+    // RFC 3986 §3.2.3 with RFC 6335 §6: "any port" is any valid one, 1-65535 (99999 or 0 names no listener).
+    if (!m || (m[2] !== undefined && !(Number(m[2]) >= 1 && Number(m[2]) <= 65535))) return undefined;
+    return `http://${m[1]}${m[3] ?? ''}`;
   };
   const key = portless(sent);
   return key !== undefined && client.redirectUris.some((r) => portless(r) === key);
@@ -356,6 +358,14 @@ function refuseEncryptionMetadata(raw: unknown): void {
   }
 }
 
+/**
+ * RFC 7592 §2.2: a field left out of an update is "null or empty", the client's request to delete it, so a member
+ * sent as JSON null means the same: no value (a registration treats it as absent too). Top-level members only.
+ */
+export function withoutNullMembers(input: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null));
+}
+
 /** RFC 7591 §2: the field names a client may send, for messages. */
 export function metadataFieldNames(): string[] {
   return Object.keys(wireSchema.shape);
@@ -367,6 +377,7 @@ export function metadataFieldNames(): string[] {
  * invalid_client_metadata / invalid_redirect_uri with a message naming the field.
  */
 export function validateClientMetadata(input: unknown, opts: ValidateOptions = {}): ValidatedMetadata {
+  if (typeof input === 'object' && input !== null && !Array.isArray(input)) input = withoutNullMembers(input as Record<string, unknown>);
   let raw = input;
   if (opts.dynamic && typeof input === 'object' && input !== null && !Array.isArray(input)) {
     raw = {

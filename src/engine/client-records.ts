@@ -1,7 +1,7 @@
 import type { ClientRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { supportedClientAuthMethods } from './client-auth.js';
-import { clientToJson, OPERATOR_ONLY_FIELDS, SECRET_METHODS, validateClientMetadata, type ValidateOptions } from './client-metadata.js';
+import { clientToJson, OPERATOR_ONLY_FIELDS, SECRET_METHODS, validateClientMetadata, withoutNullMembers, type ValidateOptions } from './client-metadata.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
 import { applySoftwareStatement } from './software-statement.js';
@@ -35,7 +35,8 @@ function asObject(input: unknown): Record<string, unknown> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new OAuthError('invalid_client_metadata', 'client metadata must be a JSON object', { resultCode: 'LK8030' });
   }
-  return input as Record<string, unknown>;
+  // RFC 7592 §2.2: a null member is no value (before the software statement too: "software_statement": null is none).
+  return withoutNullMembers(input as Record<string, unknown>);
 }
 
 /** Secret material for a method: a hash always, the encrypted secret too for client_secret_jwt. */

@@ -1,6 +1,7 @@
 import { limitAddress, limitClient } from './abuse-limit.js';
 import type { ClientRecord } from '../store/types.js';
 import { clientResponse, newClientRecord, replacedClientRecord } from './client-records.js';
+import { withoutNullMembers } from './client-metadata.js';
 import { removeClient } from './client-removal.js';
 import { nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
@@ -26,6 +27,7 @@ export interface RegistrationResult extends Result<RegistrationAction> {
 }
 
 export interface RegistrationManagementInput extends RegistrationInput {
+  /** GET, PUT or DELETE (RFC 7592 §2); any other method is answered 405 (a caller passing HEAD maps it to GET). */
   method: 'GET' | 'PUT' | 'DELETE';
   /** The client_id from the registration_client_uri path. */
   clientId: string;
@@ -50,6 +52,18 @@ function invalidToken(resultCode: 'LK8027' | 'LK8028', detail: string, noCredent
     resultCode,
     detail,
     wwwAuthenticate: noCredentials ? 'Bearer' : 'Bearer error="invalid_token"',
+  });
+}
+
+/** The methods of the client configuration endpoint (RFC 7592 §2.1-§2.3). */
+const MANAGEMENT_METHODS: readonly string[] = ['GET', 'PUT', 'DELETE'];
+
+function methodNotAllowed(method: unknown): OAuthError {
+  // RFC 9110 §15.5.6: a 405 names the methods the resource supports in Allow.
+  return new OAuthError('invalid_request', `${String(method).slice(0, 20)} is not allowed here: use GET, PUT or DELETE (RFC 7592 §2)`, {
+    resultCode: 'LK7170',
+    status: 405,
+    headers: { Allow: MANAGEMENT_METHODS.join(', ') },
   });
 }
 
@@ -125,6 +139,8 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
     async () => {
       const off = registrationOff(ctx);
       if (off) return off;
+      // Before the token and the limits: the method decides whether there is anything to authorise at all.
+      if (!MANAGEMENT_METHODS.includes(input.method)) throw methodNotAllowed(input.method);
       await limitAddress(ctx, 'registration', input.clientAddress);
       const token = bearerToken(input.authorization);
       if (!token) throw invalidToken('LK8028', 'no registration access token', !input.authorization?.trim());
@@ -143,9 +159,15 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
           return update(ctx, client, parseJsonBody(input));
         case 'DELETE': {
           // RFC 7592 §2.3: the client's grants and tokens go with it, and its consents and pending interactions.
-          await ctx.store.transaction((tx) => removeClient(tx, ctx.tenant.id, client.clientId, nowSeconds(ctx)));
+          // RFC 7592 §2.2: only while the presented token is still the client's (a racing update may have rotated it).
+          const condition = { registrationAccessTokenHash: client.registrationAccessTokenHash };
+          const removed = await ctx.store.transaction((tx) => removeClient(tx, ctx.tenant.id, client.clientId, nowSeconds(ctx), condition));
+          if (!removed) throw invalidToken('LK8028', 'the registration access token was replaced, or the client deleted, meanwhile');
           return { action: 'DELETED', resultCode: 'LK8023', resultMessage: `client ${client.clientId} deleted`, responseContent: '', status: 204, headers: { ...NO_STORE } };
         }
+        default:
+          // Never fall out of the switch with no Result: callers (the audit, sendResult) need one.
+          throw methodNotAllowed(input.method);
       }
     },
     actionFor,
@@ -157,13 +179,15 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
 /** RFC 7592 §2.2 fields the server issues; a client sends them back at its peril. */
 const SERVER_ISSUED = ['registration_access_token', 'registration_client_uri', 'client_secret_expires_at', 'client_id_issued_at'];
 
-async function update(ctx: EngineContext, client: ClientRecord, body: Record<string, unknown>): Promise<Result<RegistrationAction>> {
+async function update(ctx: EngineContext, client: ClientRecord, sent: Record<string, unknown>): Promise<Result<RegistrationAction>> {
+  // RFC 7592 §2.2: null is no value (a deletion, as an omitted field is), so e.g. "client_secret": null sends no secret.
+  const body = withoutNullMembers(sent);
   // RFC 7592 §2.2: the request MUST include client_id, the same as issued ...
   if (body.client_id !== client.clientId) {
     throw new OAuthError('invalid_request', 'client_id must be present and equal to the registered client_id (RFC 7592 §2.2)', { resultCode: 'LK8024' });
   }
   // ... MUST NOT include the fields the server issues ...
-  const issuedField = SERVER_ISSUED.find((f) => f in body);
+  const issuedField = SERVER_ISSUED.find((f) => f in sent); // even as null: they are not metadata to delete
   if (issuedField) throw new OAuthError('invalid_request', `${issuedField} must not be sent in an update (RFC 7592 §2.2)`, { resultCode: 'LK8024' });
   // ... and a client_secret, if sent, MUST match the current one: the client cannot choose its secret.
   if (body.client_secret !== undefined) {
@@ -171,6 +195,11 @@ async function update(ctx: EngineContext, client: ClientRecord, body: Record<str
     if (!matches) throw new OAuthError('invalid_request', 'client_secret does not match the current secret (RFC 7592 §2.2)', { resultCode: 'LK8024' });
   }
   const { client: updated, issued } = await replacedClientRecord(ctx, client, body, { dynamic: true });
-  await ctx.store.updateClient(updated);
+  // RFC 7592 §2.2: the old token stops working once a new one is issued, so the write is a compare-and-swap on the
+  // token this request was authenticated with. A racing update (or delete) that got there first leaves this request
+  // holding a dead token: 401 invalid_token as for any bad token (§2.1), not a second token for the same client.
+  if (!(await ctx.store.updateClient(updated, { registrationAccessTokenHash: client.registrationAccessTokenHash! }))) {
+    throw invalidToken('LK8028', 'the registration access token was replaced, or the client deleted, meanwhile');
+  }
   return jsonResult('OK', 200, 'LK8022', clientResponse(ctx, updated, issued));
 }

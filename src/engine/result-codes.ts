@@ -201,6 +201,8 @@ export const resultCodes = {
   LK7141: 'Device code redemption refused: the client is no longer registered for any of the scopes the user granted (RFC 6749 §3.3, §5.2 invalid_scope); nothing is spent, and every poll gets the same answer until the code expires.',
   // review fixes r1 (LK7160-LK7169)
   LK7160: 'Refresh refused: the refresh token of a public client is bound to a TLS client certificate (cnf x5t#S256) and the request presented none or another one (RFC 8705 §4; invalid_grant).',
+  // registration review (LK7170-LK7179)
+  LK7170: 'Registration: the client configuration endpoint takes GET, PUT and DELETE only (RFC 7592 §2); another method was answered 405 Method Not Allowed with Allow: GET, PUT, DELETE (RFC 9110 §15.5.6).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -22,6 +22,7 @@ import type {
 } from './types.js';
 import { migrateToLatest, pendingMigrations } from './migrations/index.js';
 import type { PurgeTarget } from './types.js';
+import type { ClientWriteCondition } from './types.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { MultiRowInsertBatcher, SqliteInsertBatcher } from './sqlite-batch.js';
 import { isSqliteBusy } from './sqlite-busy.js';
@@ -564,22 +565,35 @@ export class KyselyStore implements Store {
     this.staleClients?.delete(c.tenantId, c.clientId);
     await this.db.insertInto('clients').values(clientRow(c)).execute();
   }
-  async updateClient(c: ClientRecord) {
+  async updateClient(c: ClientRecord, condition?: ClientWriteCondition) {
     this.staleClients?.delete(c.tenantId, c.clientId);
     const row = clientRow(c);
-    await this.db
+    let q = this.db
       .updateTable('clients')
       .set({ secret_hash: row.secret_hash, metadata: row.metadata })
       .where('tenant_id', '=', c.tenantId)
-      .where('client_id', '=', c.clientId)
-      .execute();
+      .where('client_id', '=', c.clientId);
+    if (condition) q = q.where(this.registrationTokenIs(condition));
+    const r = await q.executeTakeFirst();
+    // Again after the write: a read racing it may have cached the old record in between.
+    this.staleClients?.delete(c.tenantId, c.clientId);
+    return Number(r.numUpdatedRows) > 0;
+  }
+  /** The clients row's registration access token hash (inside the metadata JSON) is the expected one. */
+  private registrationTokenIs(condition: ClientWriteCondition) {
+    const hash = condition.registrationAccessTokenHash;
+    return this.dialect === 'postgres'
+      ? sql<boolean>`("metadata"::json ->> 'registrationAccessTokenHash') = ${hash}`
+      : sql<boolean>`json_extract("metadata", '$.registrationAccessTokenHash') = ${hash}`;
   }
   async listClients(tenantId: string) {
     return (await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('client_id').execute()).map(toClient);
   }
-  async deleteClient(tenantId: string, clientId: string) {
+  async deleteClient(tenantId: string, clientId: string, condition?: ClientWriteCondition) {
     this.staleClients?.delete(tenantId, clientId);
-    const r = await this.db.deleteFrom('clients').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst();
+    let q = this.db.deleteFrom('clients').where('tenant_id', '=', tenantId).where('client_id', '=', clientId);
+    if (condition) q = q.where(this.registrationTokenIs(condition));
+    const r = await q.executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 

@@ -151,12 +151,22 @@ export interface ClientRecord extends ClientMetadata {
   pairwiseSector?: string;
 }
 
+/**
+ * A condition on a client write, checked in the same statement (RFC 7592 §2.2: a rotated registration access token
+ * stops working at once): the row is written only while its stored registration access token hash is this one.
+ */
+export interface ClientWriteCondition {
+  registrationAccessTokenHash: string;
+}
+
 export interface ClientStore {
   findClient(tenantId: string, clientId: string): Promise<ClientRecord | undefined>;
   createClient(client: ClientRecord): Promise<void>;
-  updateClient(client: ClientRecord): Promise<void>;
+  /** Whether a row was written: false when the client is gone or, with `condition`, its token hash has changed. */
+  updateClient(client: ClientRecord, condition?: ClientWriteCondition): Promise<boolean>;
   listClients(tenantId: string): Promise<ClientRecord[]>;
-  deleteClient(tenantId: string, clientId: string): Promise<boolean>;
+  /** Whether a row was deleted: false when there was none or, with `condition`, its token hash has changed. */
+  deleteClient(tenantId: string, clientId: string, condition?: ClientWriteCondition): Promise<boolean>;
 }
 
 export interface UserRecord {

@@ -20,7 +20,8 @@ import {
   errorResponseMode,
 } from '../../src/engine/authorization/request.js';
 import { essentialAcrMet, parseClaimsParameter } from '../../src/engine/claims.js';
-import { normalizeResponseType, validateClientMetadata } from '../../src/engine/client-metadata.js';
+import { normalizeResponseType, redirectUriMatches, validateClientMetadata } from '../../src/engine/client-metadata.js';
+import { authorizationResponse } from '../../src/engine/authorization/response.js';
 import { nowSeconds } from '../../src/engine/context.js';
 import { formatUserCode, newUserCode, normalizeUserCode, USER_CODE_ALPHABET } from '../../src/engine/device.js';
 import { OAuthError } from '../../src/engine/errors.js';
@@ -161,6 +162,27 @@ describe('authorization checks (engine units)', () => {
       expect(errorResponseMode(state({ response_type: 'code', response_mode: 'jwt' }))).toBe('query.jwt');
       expect(errorResponseMode(state({ response_type: 'id_token', response_mode: 'query.jwt' }))).toBe('fragment.jwt');
     });
+
+    it('Form Post Response Mode §2: a redirect URI no URL parser accepts gets a page whose CSP allows no form target, not a 500', async () => {
+      const r = await authorizationResponse(t.ctx, { client: codeOnly, redirectUri: 'http://127.0.0.1:99999/cb', responseMode: 'form_post', state: 's' }, { error: 'invalid_request' }, 'LK3003');
+      expect(r.action).toBe('FORM');
+      expect(r.headers?.['Content-Security-Policy']).toMatch(/form-action 'none';/);
+      const ok = await authorizationResponse(t.ctx, { client: codeOnly, redirectUri: CB, responseMode: 'form_post' }, { error: 'invalid_request' }, 'LK3003');
+      expect(ok.headers?.['Content-Security-Policy']).toMatch(/form-action https:\/\/rp\.example;/);
+    });
+
+    it('RFC 8252 §7.3: a native loopback redirect URI matches on any valid port (1-65535) and no other', () => {
+      const native = { applicationType: 'native' as const, redirectUris: ['http://127.0.0.1/cb', 'http://[::1]/cb'] };
+      for (const port of ['1', '8080', '65535']) {
+        expect(redirectUriMatches(native, `http://127.0.0.1:${port}/cb`)).toBe(true);
+        expect(redirectUriMatches(native, `http://[::1]:${port}/cb`)).toBe(true);
+      }
+      for (const port of ['0', '00000', '65536', '99999']) {
+        expect(redirectUriMatches(native, `http://127.0.0.1:${port}/cb`)).toBe(false);
+        expect(redirectUriMatches(native, `http://[::1]:${port}/cb`)).toBe(false);
+      }
+      expect(redirectUriMatches({ ...native, applicationType: 'web' }, 'http://127.0.0.1:8080/cb')).toBe(false);
+    });
   });
 
   describe('claims parameter', () => {
@@ -293,6 +315,24 @@ describe('authorization checks (engine units)', () => {
       expect(await run(checkRequestObject, s)).toBeUndefined();
       expect(s.params.get('scope')).toBe('openid');
       expect((await run(checkRequestObject, ro(await sign({ response_type: 'code' }), unsignedOk)))?.resultCode).toBe('LK7008');
+    });
+
+    it('RFC 9101 §7, OIDC Core §3.1.2.6: a request object error goes to the redirect_uri sent beside it when it matches as checkRedirectUri matches (RFC 8252 §7.3 any loopback port)', async () => {
+      const native = { ...signer, applicationType: 'native' as const, redirectUris: ['http://127.0.0.1/cb'] };
+      const bad = await sign({ response_type: 'code', exp: Math.floor(clock / 1000) - 60 });
+      const loopback = ro(bad, native, { redirect_uri: 'http://127.0.0.1:49152/cb', state: 'outer' });
+      expect((await run(checkRequestObject, loopback))?.resultCode).toBe('LK7008');
+      expect(loopback.redirectUri).toBe('http://127.0.0.1:49152/cb');
+      expect(loopback.request.state).toBe('outer');
+      // The same URI passes checkRedirectUri, so it is where any other error of this request would go.
+      const plain = state({ client_id: native.clientId, redirect_uri: 'http://127.0.0.1:49152/cb' }, native);
+      expect(await run(checkRedirectUri, plain)).toBeUndefined();
+      // Not registered (another path, an invalid port, or a web client's loopback URI on another port): no redirect.
+      for (const [client, uri] of [[native, 'http://127.0.0.1:49152/other'], [native, 'http://127.0.0.1:99999/cb'], [{ ...native, applicationType: 'web' as const }, 'http://127.0.0.1:49152/cb']] as const) {
+        const s = ro(bad, client, { redirect_uri: uri });
+        expect((await run(checkRequestObject, s))?.resultCode).toBe('LK7008');
+        expect(s.redirectUri).toBeUndefined();
+      }
     });
 
     it('a client with no registered keys cannot send a signed request object', async () => {

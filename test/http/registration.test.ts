@@ -103,6 +103,20 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     expect((await call(`${s.issuer}/oauth/register/no-such-client`, { headers: bearer(reg.registration_access_token) })).status).toBe(401);
   });
 
+  it('RFC 9110 §9.3.2: HEAD on the client configuration endpoint is a GET without a body (200, same headers), never a 500', async () => {
+    const { body: reg } = await register({ client_name: 'Headless', redirect_uris: ['https://app.example/cb'] });
+    const head = await fetch(reg.registration_client_uri, { method: 'HEAD', headers: bearer(reg.registration_access_token) });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(head.headers.get('cache-control')).toBe('no-store');
+    expect(await head.text()).toBe('');
+    const wrong = await fetch(reg.registration_client_uri, { method: 'HEAD', headers: bearer('wrong') });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    // HEAD reads: the token still works and was not rotated.
+    expect((await call(reg.registration_client_uri, { headers: bearer(reg.registration_access_token) })).status).toBe(200);
+  });
+
   it('RFC 7592 §2.2: update replaces the metadata and rotates the registration access token', async () => {
     const { body: reg } = await register({ client_name: 'Before', client_uri: 'https://app.example', redirect_uris: ['https://app.example/cb'] });
     const put = (body: unknown, token = reg.registration_access_token) =>
@@ -131,6 +145,127 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     // a matching client_secret is accepted (and the client still cannot change it)
     const same = await put({ client_id: reg.client_id, client_secret: reg.client_secret, redirect_uris: ['https://app.example/cb'] }, token);
     expect(same.status).toBe(200);
+  });
+
+  describe('RFC 7592 §2.2: an update is atomic against the registration access token', () => {
+    const SECTOR = 'https://rp.example/sector.json';
+    const sectorMeta = { redirect_uris: ['https://app.example/cb'], sector_identifier_uri: SECTOR };
+    let realFetch: typeof fetch | undefined;
+    /** Every sector_identifier_uri fetch waits (the request is parked after its token check) until release(). */
+    let parked: Array<() => void> = [];
+    let gated = false;
+    const arrived = async (n: number) => {
+      while (parked.length < n) await new Promise((r) => setTimeout(r, 5));
+    };
+    const release = () => {
+      for (const go of parked.splice(0)) go();
+    };
+    beforeAll(() => {
+      realFetch = s.ctx.clients!.keySet.fetch;
+      s.ctx.clients!.keySet.fetch = (async () => {
+        if (gated) await new Promise<void>((go) => parked.push(go));
+        return new Response(JSON.stringify(['https://app.example/cb']), { headers: { 'content-type': 'application/json' } });
+      }) as typeof fetch;
+    });
+    afterAll(() => {
+      s.ctx.clients!.keySet.fetch = realFetch;
+    });
+    const put = (reg: Record<string, string>, body: Record<string, unknown>, token = reg.registration_access_token!) =>
+      call(reg.registration_client_uri!, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', ...bearer(token) },
+        body: JSON.stringify({ client_id: reg.client_id, ...sectorMeta, ...body }),
+      });
+
+    it('two updates with the same token: one wins, the other gets 401 invalid_token and changes nothing', async () => {
+      const { body: reg } = await register({ client_name: 'Before', ...sectorMeta });
+      gated = true;
+      parked = [];
+      try {
+        const first = put(reg, { client_name: 'First' });
+        const second = put(reg, { client_name: 'Second' });
+        await arrived(2); // both passed the token check with the same token
+        release();
+        const results = await Promise.all([first, second]);
+        expect(results.map((r) => r.status).sort()).toEqual([200, 401]);
+        const winner = results.find((r) => r.status === 200)!;
+        const loser = results.find((r) => r.status === 401)!;
+        expect(loser.body.error).toBe('invalid_token');
+        expect(loser.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+        // The winner's token and metadata stand; the old token is dead.
+        const read = await call(reg.registration_client_uri, { headers: bearer(winner.body.registration_access_token) });
+        expect(read.status).toBe(200);
+        expect(read.body.client_name).toBe(winner.body.client_name);
+        expect((await call(reg.registration_client_uri, { headers: bearer(reg.registration_access_token) })).status).toBe(401);
+      } finally {
+        gated = false;
+        release();
+      }
+    });
+
+    it('RFC 7592 §2.3: an update racing a delete with the same token gets 401, never a token for a deleted client', async () => {
+      const { body: reg } = await register({ client_name: 'Doomed', ...sectorMeta });
+      gated = true;
+      parked = [];
+      try {
+        const update = put(reg, { client_name: 'Too late' });
+        await arrived(1); // the update passed its token check
+        const del = await fetch(reg.registration_client_uri, { method: 'DELETE', headers: bearer(reg.registration_access_token) });
+        expect(del.status).toBe(204);
+        release();
+        const r = await update;
+        expect([r.status, r.body.error]).toEqual([401, 'invalid_token']);
+        expect(await s.ctx.store.findClient(s.ctx.tenant.id, reg.client_id)).toBeUndefined();
+      } finally {
+        gated = false;
+        release();
+      }
+    });
+
+    it('RFC 7592 §2.3: a delete with a token an update has just replaced gets 401 and the client stays', async () => {
+      const { body: reg } = await register({ client_name: 'Kept', ...sectorMeta });
+      const updated = await put(reg, { client_name: 'Updated' });
+      expect(updated.status).toBe(200);
+      const del = await fetch(reg.registration_client_uri, { method: 'DELETE', headers: bearer(reg.registration_access_token) });
+      expect(del.status).toBe(401);
+      expect((await call(reg.registration_client_uri, { headers: bearer(updated.body.registration_access_token) })).body.client_name).toBe('Updated');
+    });
+  });
+
+  it('RFC 7592 §2.2: a metadata member sent as null is deleted, as an omitted one is', async () => {
+    const { body: reg } = await register({ client_name: 'Logo', logo_uri: 'https://app.example/logo.png', policy_uri: 'https://app.example/policy', redirect_uris: ['https://app.example/cb'] });
+    expect(reg.logo_uri).toBe('https://app.example/logo.png');
+    const r = await call(reg.registration_client_uri, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...bearer(reg.registration_access_token) },
+      body: JSON.stringify({
+        client_id: reg.client_id, client_name: 'Logo', logo_uri: null, policy_uri: 'https://app.example/policy', redirect_uris: ['https://app.example/cb'],
+        client_secret: null, software_statement: null, jwks_uri: null, default_max_age: null,
+      }),
+    });
+    expect([r.status, r.body.error_description]).toEqual([200, undefined]);
+    expect(r.body.logo_uri).toBeUndefined();
+    expect(r.body.policy_uri).toBe('https://app.example/policy');
+    expect(r.body.client_secret).toBeUndefined(); // null is no secret sent: the current one is kept
+    const read = await call(reg.registration_client_uri, { headers: bearer(r.body.registration_access_token) });
+    expect(read.body.logo_uri).toBeUndefined();
+    expect((await postForm(s.url('/oauth/revoke'), { token: 'x' }, { authorization: basic(reg.client_id, reg.client_secret) })).status).toBe(200);
+    // The fields the server issues stay refused, even as null (RFC 7592 §2.2: MUST NOT be sent).
+    const issued = await call(reg.registration_client_uri, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...bearer(r.body.registration_access_token) },
+      body: JSON.stringify({ client_id: reg.client_id, redirect_uris: ['https://app.example/cb'], registration_client_uri: null }),
+    });
+    expect([issued.status, issued.body.error]).toEqual([400, 'invalid_request']);
+  });
+
+  it('RFC 7592 §2.2 (null is no value): a registration member sent as null is treated as absent (the default applies)', async () => {
+    const r = await register({ client_name: null, logo_uri: null, redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: null, grant_types: null, software_statement: null });
+    expect([r.status, r.body.error_description]).toEqual([201, undefined]);
+    expect(r.body.client_name).toBeUndefined();
+    expect(r.body.logo_uri).toBeUndefined();
+    expect(r.body.token_endpoint_auth_method).toBe('client_secret_basic');
+    expect(r.body.grant_types).toEqual(['authorization_code']);
   });
 
   it('RFC 7592 §2.2: moving to a public client drops the secret; moving back issues a new one', async () => {
@@ -208,6 +343,23 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     expect(otherPath.status).toBe(400);
     const otherHost = await fetch(url('http://localhost:49152/cb'), { redirect: 'manual' });
     expect(otherHost.status).toBe(400);
+  });
+
+  it('RFC 8252 §7.3, RFC 3986 §3.2.3: the any-port loopback match takes only valid ports (1-65535); others get the error page, never a redirect', async () => {
+    const { body: reg } = await register({ application_type: 'native', token_endpoint_auth_method: 'none', redirect_uris: ['http://127.0.0.1/cb'] });
+    // No response_type: an error that would be redirected (here with form_post) once the redirect URI is valid.
+    const url = (redirect: string) =>
+      s.url('/oauth/authorize?' + new URLSearchParams({ client_id: reg.client_id, redirect_uri: redirect, response_mode: 'form_post', state: 's' }));
+    for (const port of ['99999', '65536', '0', '00000']) {
+      const r = await fetch(url(`http://127.0.0.1:${port}/cb`), { redirect: 'manual' });
+      expect([port, r.status]).toEqual([port, 400]);
+      expect(r.headers.get('location')).toBeNull();
+      expect(await r.text()).not.toMatch(/<form method="post"/);
+    }
+    const valid = await fetch(url('http://127.0.0.1:65535/cb'), { redirect: 'manual' });
+    expect(valid.status).toBe(200);
+    expect(valid.headers.get('content-security-policy')).toMatch(/form-action http:\/\/127\.0\.0\.1:65535;/);
+    expect(await valid.text()).toMatch(/<form method="post" action="http:\/\/127\.0\.0\.1:65535\/cb">/);
   });
 
   it('RFC 7591 §3.2.2: inconsistent or unsupported metadata is invalid_client_metadata naming the field', async () => {

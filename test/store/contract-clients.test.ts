@@ -156,4 +156,51 @@ describe(`store contract, clients (${backend})`, () => {
     await store.createClient(c);
     expect(await store.findClient(A, 'c')).toEqual(c);
   });
+
+  const dynamicClient = (tenantId: string, clientId: string, rat: string): ClientRecord => ({
+    tenantId, clientId, secretHash: 'h', createdAt: NOW, redirectUris: ['https://app.example/cb'], grantTypes: ['authorization_code'], responseTypes: ['code'],
+    scope: ['openid'], tokenEndpointAuthMethod: 'client_secret_basic', applicationType: 'web', idTokenSignedResponseAlg: 'RS256', requirePkce: false,
+    skipConsent: false, registrationAccessTokenHash: rat,
+  });
+
+  it(`RFC 7592 §2.2: updateClient with a token condition is a compare-and-swap: ${RACERS} racers holding one token, one winner`, async () => {
+    await store.createClient(dynamicClient(A, 'dyn', 'rat-0'));
+    expect(await store.findClient(A, 'dyn')).toMatchObject({ registrationAccessTokenHash: 'rat-0' }); // now cached
+    const results = await Promise.all(
+      Array.from({ length: RACERS }, (_, i) => store.updateClient({ ...dynamicClient(A, 'dyn', `rat-${i + 1}`), clientName: `n${i + 1}` }, { registrationAccessTokenHash: 'rat-0' })),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const winner = results.indexOf(true) + 1;
+    // The cache was invalidated: the winner's record is read back, not the one cached before.
+    expect(await store.findClient(A, 'dyn')).toMatchObject({ registrationAccessTokenHash: `rat-${winner}`, clientName: `n${winner}` });
+    // A stale token, another tenant's client, a client that does not exist: nothing written.
+    expect(await store.updateClient({ ...dynamicClient(A, 'dyn', 'rat-x'), clientName: 'stale' }, { registrationAccessTokenHash: 'rat-0' })).toBe(false);
+    expect(await store.updateClient(dynamicClient(B, 'dyn', 'rat-x'), { registrationAccessTokenHash: `rat-${winner}` })).toBe(false);
+    expect(await store.updateClient(dynamicClient(A, 'nobody', 'rat-x'))).toBe(false);
+    expect(await store.findClient(A, 'dyn')).toMatchObject({ registrationAccessTokenHash: `rat-${winner}`, clientName: `n${winner}` });
+    // Without a condition, as before: the write happens whatever the token.
+    expect(await store.updateClient({ ...dynamicClient(A, 'dyn', 'rat-op'), clientName: 'operator' })).toBe(true);
+    expect(await store.findClient(A, 'dyn')).toMatchObject({ registrationAccessTokenHash: 'rat-op', clientName: 'operator' });
+  });
+
+  it('RFC 7592 §2.3: deleteClient with a token condition deletes only while the token is the client\'s; a conditional update then finds no row', async () => {
+    await store.createClient(dynamicClient(A, 'dyn', 'rat-0'));
+    await store.createClient({ ...dynamicClient(A, 'plain', 'ignored'), registrationAccessTokenHash: undefined });
+    expect(await store.deleteClient(A, 'dyn', { registrationAccessTokenHash: 'rat-old' })).toBe(false);
+    expect(await store.findClient(A, 'dyn')).toBeDefined();
+    expect(await store.deleteClient(A, 'plain', { registrationAccessTokenHash: 'ignored' })).toBe(false); // no token: no match
+    expect(await store.deleteClient(A, 'dyn', { registrationAccessTokenHash: 'rat-0' })).toBe(true);
+    expect(await store.findClient(A, 'dyn')).toBeUndefined();
+    expect(await store.updateClient(dynamicClient(A, 'dyn', 'rat-1'), { registrationAccessTokenHash: 'rat-0' })).toBe(false);
+    expect(await store.findClient(A, 'dyn')).toBeUndefined();
+    // Racing: one conditional delete and conditional updates holding the same token, exactly one of them wins.
+    await store.createClient(dynamicClient(A, 'race', 'rat-0'));
+    const cond = { registrationAccessTokenHash: 'rat-0' };
+    const results = await Promise.all([
+      store.transaction((tx) => tx.deleteClient(A, 'race', cond)),
+      ...Array.from({ length: 10 }, (_, i) => store.updateClient(dynamicClient(A, 'race', `rat-${i + 1}`), cond)),
+    ]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await store.findClient(A, 'race')) === undefined).toBe(results[0]);
+  });
 });

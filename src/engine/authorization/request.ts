@@ -184,9 +184,10 @@ export const checkRequestObject: Check = async (s) => {
     }
   } catch (e) {
     // RFC 9101 §7, OIDC Core §3.1.2.6: these errors go back to the client as in RFC 6749 §4.1.2.1, so to the
-    // redirect_uri sent beside the object when it is one the client registered (never to one from the object).
+    // redirect_uri sent beside the object when it is one the client registered (never to one from the object),
+    // matched as checkRedirectUri matches it (RFC 8252 §7.3: any port on a native client's loopback URI).
     const outer = s.params.get('redirect_uri');
-    if (e instanceof OAuthError && outer !== undefined && s.client!.redirectUris.includes(outer)) {
+    if (e instanceof OAuthError && outer !== undefined && redirectUriMatches(s.client!, outer)) {
       s.redirectUri = outer;
       s.request.state = s.params.get('state');
     }

@@ -20,9 +20,14 @@ const JARM_TTL = 600;
 const escHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
+/** The CSP form-action source for a redirect URI; one no URL parser accepts allows no form target at all. */
 function originOf(uri: string): string {
-  const u = new URL(uri);
-  return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : u.protocol;
+  try {
+    const u = new URL(uri);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : u.protocol;
+  } catch {
+    return "'none'";
+  }
 }
 
 /**

@@ -70,7 +70,8 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
       const manage = async (req: FastifyRequest<{ Params: { clientId: string } }>, reply: FastifyReply) => {
         const result = await registrationManagement(
           {
-            method: req.method as 'GET' | 'PUT' | 'DELETE',
+            // RFC 9110 §9.3.2: HEAD is GET without the body (Fastify routes HEAD to GET handlers and drops the body).
+            method: (req.method === 'HEAD' ? 'GET' : req.method) as 'GET' | 'PUT' | 'DELETE',
             clientId: req.params.clientId,
             body: typeof req.body === 'string' ? req.body : '',
             contentType: req.headers['content-type'],
