@@ -4,11 +4,12 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { clientErrorHandler, earlyAnswer, errorShapeOf, frameworkErrorHandler } from './early-errors.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { clientCertificateSource } from './client-certificate.js';
 import { createFastPath, type FastPath } from './fast-path.js';
+import { turnQueue } from './turn.js';
 import { ConfigError } from '../config/load.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { registerAdminRoutes } from './routes/admin.js';
@@ -121,10 +122,22 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   // Content-Length would otherwise hold the connection forever). Node checks at most every 30 s.
   let fast: FastPath | undefined;
   const base = pagesBase(lk);
+  // Every request is answered in the check phase of the turn that read it, after the parser has read the others
+  // (turn.ts): the fast path's engine calls and Fastify's routing alike.
+  let log: FastifyBaseLogger | undefined;
+  const later = turnQueue((err) => log?.error({ err }, 'unhandled error'));
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       if (req.headers.host === undefined && req.httpVersion === '1.1') return answerWithoutHost(req, res, base);
-      if (!fast?.handle(req, res)) handler(req, res);
+      if (fast?.handle(req, res)) return;
+      later(() => {
+        try {
+          handler(req, res);
+        } catch (e) {
+          res.destroy();
+          throw e;
+        }
+      });
     };
     // Node answers a request without Host itself, with an empty 400; answerWithoutHost gives it our error shape.
     const timeoutMs = lk.config.requestTimeout * 1000;
@@ -136,10 +149,11 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   };
   // One instance type for both: routes only see requests, and read the TLS socket through req.raw.socket.
   const app = Fastify({ ...options, serverFactory } as FastifyServerOptions) as unknown as FastifyInstance;
+  log = app.log;
   installCommon(app, lk);
   const requestLogging = ['debug', 'trace'].includes(lk.config.logLevel);
   if (opts.fastPath !== false && !lk.config.accessLog && !requestLogging) {
-    fast = createFastPath(lk, await lk.context(DEFAULT_TENANT), clientCertificateSource(lk.config), app.log);
+    fast = createFastPath(lk, await lk.context(DEFAULT_TENANT), clientCertificateSource(lk.config), app.log, later);
   }
 
   app.setNotFoundHandler((_req, reply) => {

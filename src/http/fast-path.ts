@@ -9,6 +9,7 @@ import { auditResult } from './audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from './back-channel.js';
 import { trustedAddresses, type ClientCertificateOf } from './client-certificate.js';
 import { cacheable, metadataDocuments } from './routes/well-known.js';
+import { turnQueue } from './turn.js';
 
 /*
  * The hot endpoints answered before Fastify routes the request: the token, introspection and revocation endpoints
@@ -55,7 +56,7 @@ export function clientAddressOf(trusted: readonly string[]): (req: IncomingMessa
   };
 }
 
-export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: ClientCertificateOf, log: FastifyBaseLogger): FastPath {
+export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: ClientCertificateOf, log: FastifyBaseLogger, later: (work: () => void) => void): FastPath {
   const engines = backChannelEngines(lk);
   const post = new Map<string, PostRoute>([
     ['/oauth/token', { engine: engines.token, name: 'token' }],
@@ -91,20 +92,6 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
         r.res.destroy();
       }
     }
-  }
-
-  /*
-   * Requests read during one turn run their engine calls together too, in that turn's check phase, instead of each
-   * right after Node's HTTP parser delivered it. Interleaved with the parser and the socket reads, the engine's code
-   * and data (the client cache, SQLite's pages and statements, the HMAC state) fell out of the CPU caches between
-   * two requests; run back to back, they stay warm. With 50 keep-alive connections this took introspection from
-   * ~70 to ~48 µs of server CPU per request (bench/README.md, the seventh round). Each call gets exactly the input
-   * it had before, in arrival order; a request waits at most for the rest of the current turn.
-   */
-  const calls: (() => void)[] = [];
-  function runCalls() {
-    const batch = calls.splice(0);
-    for (const call of batch) call();
   }
 
   /** The app's onSend headers and its onResponse metrics, for a reply written here. */
@@ -169,7 +156,7 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
         return;
       }
       const engineInput = input;
-      calls.push(() => {
+      later(() => {
         let pending: Promise<Result>;
         try {
           pending = route.engine(engineInput, ctx);
@@ -189,7 +176,6 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
           (e: unknown) => fail(req, res, path, id, started, e),
         );
       });
-      if (calls.length === 1) setImmediate(runCalls);
     });
     return true;
   }
