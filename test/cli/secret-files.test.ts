@@ -80,6 +80,15 @@ describe('latchkey CLI: --password-file and --secret-file', () => {
     expect(fromStdin.client_secret).toBe('t'.repeat(40));
   }, 30_000);
 
+  it('--password-file and --secret-file drop every trailing line break, as LATCHKEY_<NAME>_FILE does (src/config/secret-file.ts)', async () => {
+    const f = join(dir, 'dave.pw');
+    writeFileSync(f, 'dave password here\r\n\n', { mode: 0o600 });
+    expect(cli(['user', 'create', '--username', 'dave', '--password-file', f]).code).toBe(0);
+    expect(await passwordWorks('dave', 'dave password here')).toBe(true);
+    const secret = JSON.parse(cli(['client', 'create', '--client-id', 'svc-n', '--secret-file', '-', '--json'], 'u'.repeat(40) + '\n\n').out);
+    expect(secret.client_secret).toBe('u'.repeat(40));
+  }, 30_000);
+
   it('bad secret input exits 2 with one line: both forms at once, an empty or missing file, --file and --secret-file both on stdin', () => {
     const f = join(dir, 'empty');
     writeFileSync(f, '\n');
