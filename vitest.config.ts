@@ -1,13 +1,32 @@
-import { defineConfig } from 'vitest/config';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Test files that run the CLI as a process (bin/latchkey.js, or an installed package's node_modules/.bin/latchkey).
+ * Every CLI run starts Node and opens the database: seconds each on a loaded machine (two cores shared with
+ * benchmarks, load average 10+), so a test of several runs outlasts 30 s while asserting nothing about time. Their
+ * tests and hooks get 90 s. Found by content, so a new such file is covered without being listed here. A timeout a
+ * test passes itself (`it(name, fn, ms)`) still takes precedence.
+ */
+const runsTheCli = (readdirSync('test', { recursive: true, encoding: 'utf8' }) as string[])
+  .filter((f) => f.endsWith('.test.ts'))
+  .map((f) => join('test', f))
+  .filter((f) => readFileSync(f, 'utf8').includes('bin/latchkey'))
+  .sort();
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
     // Two cores: run two files at a time.
     maxWorkers: 2,
     fileParallelism: true,
+    projects: [
+      // include per project: with extends, a root include would be added to each project's.
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...runsTheCli] } },
+      { extends: true, test: { name: 'cli', include: runsTheCli, testTimeout: 90_000, hookTimeout: 90_000 } },
+    ],
   },
 });

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
+import { auditIssuedConsent } from './audit/audit.js';
 import { ConfigError, validateConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import type { AccountSource } from './engine/accounts.js';
@@ -305,7 +306,9 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
     },
     async issue(input) {
       const ctx = await context();
-      return authorizationIssue({ ...input, authTime: input.authTime ?? nowSeconds(ctx) }, ctx);
+      const issued = await authorizationIssue({ ...input, authTime: input.authTime ?? nowSeconds(ctx) }, ctx);
+      auditIssuedConsent(lk.audit, ctx.tenant.id, issued, { via: 'library' }); // consent.granted, as the built-in consent page writes it
+      return issued;
     },
     async fail(ticket, reason) {
       return authorizationFail({ ticket, reason }, await context());

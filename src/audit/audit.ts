@@ -1,4 +1,5 @@
 import { uuidv7 } from '../tokens/handles.js';
+import type { AuthorizationResult } from '../engine/authorization/index.js';
 import type { EngineLogger } from '../engine/result.js';
 import type { AuditEventRecord, Store } from '../store/types.js';
 
@@ -78,6 +79,32 @@ export interface AuditEventInput {
   ip?: string | null;
   resultCode?: string | null;
   detail?: Record<string, unknown>;
+}
+
+/** Where a consent decision came from: the built-in consent page (the browser's address), a Core API caller, the library. */
+export interface ConsentOrigin {
+  ip?: string | null;
+  via?: 'core_api' | 'library';
+}
+
+/**
+ * consent.granted / consent.denied (docs/audit.md), in one shape whichever page asked the user: the built-in one,
+ * a Core API caller's or a library host's (`detail.via` tells those apart). `scope` is what the decision was about:
+ * the scopes and `claim:<name>` entries (engine/consent.ts consentScopes).
+ */
+export function auditConsent(
+  audit: AuditLog,
+  tenantId: string,
+  type: 'consent.granted' | 'consent.denied',
+  c: { clientId: string; subject: string; scope: string[] },
+  origin: ConsentOrigin = {},
+): void {
+  audit.record({ tenantId, type, clientId: c.clientId, subject: c.subject, ip: origin.ip ?? null, detail: { scope: c.scope.join(' '), ...(origin.via ? { via: origin.via } : {}) } });
+}
+
+/** The consent an issue step recorded (its Result's consentGranted, from consentGiven), as consent.granted. */
+export function auditIssuedConsent(audit: AuditLog, tenantId: string, result: Pick<AuthorizationResult, 'consentGranted'>, origin: ConsentOrigin = {}): void {
+  if (result.consentGranted) auditConsent(audit, tenantId, 'consent.granted', result.consentGranted, origin);
 }
 
 /** The JSON shape of an event, as logged and as served by the admin API. */

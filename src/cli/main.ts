@@ -3,6 +3,7 @@ import { listAuditEvents, parseAuditQuery } from '../services/audit.js';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { readSecretFile } from '../config/secret-file.js';
 import type { Config } from '../config/schema.js';
 import { OAuthError } from '../engine/errors.js';
 import { Latchkey } from '../server/latchkey.js';
@@ -79,7 +80,8 @@ const USAGE = `usage: latchkey <command> [options]
 Common options: --config FILE, --json (machine-readable output), --tenant ID (default: default).
 
 --password and --secret are visible to other users of this machine (ps, /proc) and stay in your shell history:
-prefer --password-file / --secret-file, a file (mode 0600) or - for standard input; one trailing newline is dropped.`;
+prefer --password-file / --secret-file, a file (mode 0600) or - for standard input; trailing line breaks are dropped
+(as for LATCHKEY_<NAME>_FILE; no usable password or secret ends with one).`;
 
 export class CliError extends Error {}
 
@@ -168,8 +170,9 @@ async function withLatchkey<T>(config: Config, fn: (lk: Latchkey) => Promise<T>,
 }
 
 /**
- * A secret given as --NAME VALUE or --NAME-file F (- = standard input), the file's one trailing newline dropped (echo,
- * editors). A value on the command line is visible to other local users (ps) and kept in shell history.
+ * A secret given as --NAME VALUE or --NAME-file F (- = standard input), the file's trailing line breaks dropped
+ * (readSecretFile: the rule of LATCHKEY_<NAME>_FILE too). A value on the command line is visible to other local
+ * users (ps) and kept in shell history.
  */
 function secretOption(v: Values, name: 'password' | 'secret'): string | undefined {
   const fileOption = `${name}-file`;
@@ -179,11 +182,10 @@ function secretOption(v: Values, name: 'password' | 'secret'): string | undefine
   if (file === '-' && v.file === '-') throw new CliError(`--file and --${fileOption} cannot both read standard input`);
   let text: string;
   try {
-    text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    text = readSecretFile(file === '-' ? 0 : file);
   } catch (e) {
     throw new CliError(`cannot read --${fileOption} ${file}: ${(e as Error).message}`);
   }
-  text = text.replace(/\r?\n$/, '');
   if (!text) throw new CliError(`--${fileOption} ${file === '-' ? '(standard input)' : file} is empty`);
   return text;
 }

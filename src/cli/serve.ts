@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
-import { isLoopbackIssuer, SAFE_KEY_ACTIVATION_DELAY } from '../config/schema.js';
+import { isHttpIssuerOffLoopback, isLoopbackIssuer, SAFE_KEY_ACTIVATION_DELAY } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
 import type { MetricsSnapshot } from '../ops/metrics.js';
 import type { Latchkey } from '../server/latchkey.js';
@@ -121,7 +121,7 @@ export async function drain(app: FastifyInstance, lk: Latchkey, timeoutS: number
 export type { MetricsSnapshot };
 
 /** An issuer reachable from other machines over plain http (RFC 8414 §2, OIDC Discovery §3: the issuer is https). */
-const httpIssuerOffLoopback = (config: Config) => new URL(config.issuer).protocol === 'http:' && !isLoopbackIssuer(config.issuer);
+const httpIssuerOffLoopback = (config: Config) => isHttpIssuerOffLoopback(config.issuer);
 
 /**
  * What `serve` refuses that the library and tests accept: serving real traffic with an http issuer off the loopback

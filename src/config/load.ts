@@ -1,10 +1,10 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { ConfigError } from './errors.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
+import { readSecretFile } from './secret-file.js';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from './errors.js';
 
 export function envName(key: string): string {
   return 'LATCHKEY_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
@@ -45,7 +45,7 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
 
 /**
  * LATCHKEY_<NAME>_FILE: the option's value is read from that file (Docker and Kubernetes secrets), without its
- * trailing line break. Setting both forms of one option is an error, not a precedence rule to remember.
+ * trailing line breaks (readSecretFile: the CLI's --password-file rule too). Setting both forms of one option is an error, not a precedence rule to remember.
  */
 function envFileValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const fileVar = name + '_FILE';
@@ -54,11 +54,10 @@ function envFileValue(env: NodeJS.ProcessEnv, name: string): string | undefined 
   if (env[name] !== undefined) throw new ConfigError(`both ${name} and ${fileVar} are set: use one`);
   let value: string;
   try {
-    value = readFileSync(resolve(path), 'utf8');
+    value = readSecretFile(resolve(path));
   } catch (e) {
     throw new ConfigError(`cannot read ${fileVar} (${path}): ${(e as Error).message}`);
   }
-  value = value.replace(/(\r?\n)+$/, '');
   if (value === '') throw new ConfigError(`${fileVar} (${path}) is empty`);
   return value;
 }

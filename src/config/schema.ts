@@ -174,6 +174,15 @@ export function isLoopbackIssuer(issuer: string): boolean {
   return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host) || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host);
 }
 
+/**
+ * An http issuer on a host other than loopback: tokens, codes and cookies would cross the network in clear (RFC 8414
+ * §2, OIDC Discovery §3: an issuer uses https). `serve` refuses it for the configured issuer, tenant creation for an
+ * explicit tenant issuer, unless insecureHttpIssuer.
+ */
+export function isHttpIssuerOffLoopback(issuer: string): boolean {
+  return new URL(issuer).protocol === 'http:' && !isLoopbackIssuer(issuer);
+}
+
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
@@ -242,7 +251,7 @@ export const optionDocs: Record<keyof Config, string> = {
   insecureAllowHttpSectorIdentifierUri:
     'Allow http:// sector_identifier_uri values (development only: a document fetched without TLS can be forged, and with it the pairwise sector). Logs a warning.',
   insecureHttpIssuer:
-    '`serve` refuses to start with an http issuer whose host is not loopback (RFC 8414 §2 and OIDC Discovery §3 require https: tokens, codes and session cookies would cross the network in clear, and cookies lose their Secure flag). Set this to start anyway (development only, e.g. a test host on a private network). Logs a warning. An issuer on 127.0.0.0/8, ::1 or localhost needs nothing; behind a TLS-terminating proxy the issuer is the proxy\'s https URL.',
+    '`serve` refuses to start with an http issuer whose host is not loopback (RFC 8414 §2 and OIDC Discovery §3 require https: tokens, codes and session cookies would cross the network in clear, and cookies lose their Secure flag). Set this to start anyway (development only, e.g. a test host on a private network). Logs a warning. An issuer on 127.0.0.0/8, ::1 or localhost needs nothing; behind a TLS-terminating proxy the issuer is the proxy\'s https URL. The same rule applies to the explicit issuer of a tenant when it is created (`latchkey tenant/service create --issuer`, the admin API, createTenant: refused with 400 invalid_request unless this is set).',
   mtlsBaseUrl:
     'RFC 8705 §5 mTLS endpoint aliases: an https base URL (e.g. https://mtls.example.com) where clients using mutual TLS reach the token, introspection, revocation, UserInfo, PAR and device authorization endpoints; discovery then lists them in mtls_endpoint_aliases. It must reach this same server (only scheme, host and port differ from issuer), through its own HTTPS listener (tlsCert) or a TLS-terminating proxy that asks for client certificates and forwards them (clientCertificateHeader), so that the main host never prompts browsers for a certificate. A DPoP proof may name an endpoint by its main URL or its alias.',
   insecureRemoteFetchAddresses:

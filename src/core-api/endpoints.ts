@@ -141,7 +141,12 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
       })
       .strict(),
     actions: ['LOCATION', 'FORM', 'BAD_REQUEST', 'INTERNAL_SERVER_ERROR'],
-    output: noExtra,
+    output: z.object({
+      consentGranted: z
+        .object({ clientId: z.string(), subject: z.string(), scope: strings })
+        .optional()
+        .describe('With LOCATION / FORM when consentGiven was true: the consent recorded (the granted scopes, and claim:<name> for claims asked for by name); it is also written to the audit trail as consent.granted.'),
+    }),
     call: (i, ctx) => authorizationIssue(i, ctx),
   }),
   endpoint({

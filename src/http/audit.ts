@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import { auditTypeByResultCode, type AuditEventType } from '../audit/audit.js';
+import { auditIssuedConsent, auditTypeByResultCode, type AuditEventType } from '../audit/audit.js';
+import type { AuthorizationResult } from '../engine/authorization/index.js';
 import { parseBasicAuth } from '../engine/client-auth.js';
 import type { RegistrationResult } from '../engine/registration.js';
 import type { Result } from '../engine/result.js';
@@ -101,6 +102,8 @@ export function auditRegistration(lk: Latchkey, tenantId: string, req: FastifyRe
  * client_id in the protocol parameters), else the one the Result names (a registration's new client); `ip` is the caller's (the delegating server), as it is for any request.
  */
 export function auditCoreApiResult(lk: Latchkey, tenantId: string, endpoint: string, req: FastifyRequest, input: unknown, result: unknown): void {
+  // auth/authorization/issue with consentGiven: consent.granted, as the built-in consent page writes it.
+  auditIssuedConsent(lk.audit, tenantId, result as Pick<AuthorizationResult, 'consentGranted'>, { ip: req.ip, via: 'core_api' });
   const rc = (result as { resultCode?: unknown } | undefined)?.resultCode;
   const type = typeof rc === 'string' ? auditTypeByResultCode[rc] : undefined;
   if (!type) return;

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint, compactDecrypt, CompactEncrypt, errors, type JWK } from 'jose';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/errors.js';
 import type { KeyStoreRepo, SigningKeyRecord } from '../store/types.js';
 import { SIGNING_ALGS, type SigningAlg, type SigningKey } from '../tokens/jwt.js';
 

@@ -4,6 +4,7 @@ import { UNKNOWN_TENANT_TTL_MS, UnknownTenantError, type Latchkey } from '../ser
 import { DEFAULT_TENANT, type TenantRecord } from '../store/types.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { issuerOfTenant } from '../server/tenant-issuer.js';
+import { isHttpIssuerOffLoopback } from '../config/schema.js';
 
 /** Tenant operations shared by the CLI and the admin API. */
 
@@ -91,6 +92,19 @@ function checkOutsideOwnSpace(lk: Latchkey, issuer: string): void {
 }
 
 /**
+ * RFC 8414 §2, OIDC Discovery §3: an issuer uses https. An explicit issuer on http off loopback is refused as `serve`
+ * refuses such a configured issuer (cli/serve.ts checkServeConfig), unless insecureHttpIssuer (development only).
+ * A derived issuer follows the configured one, which that rule already covers.
+ */
+function checkHttpIssuer(lk: Latchkey, issuer: string): void {
+  if (isHttpIssuerOffLoopback(issuer) && !lk.config.insecureHttpIssuer) {
+    throw badRequest(
+      `issuer ${issuer} is http on a host other than loopback (RFC 8414 §2: an issuer uses https): use its https URL (behind a TLS-terminating proxy, the proxy's), or set insecureHttpIssuer on the server (development only)`,
+    );
+  }
+}
+
+/**
  * A new tenant (a Core API "service") with its own signing keys. Its issuer defaults to `<issuer>/t/<id>`, where the
  * built-in endpoints serve it; that default is not stored but derived (issuerOfTenant), so it follows the configured
  * issuer. A service used through the Core API takes the issuer of the application that fronts it, or of the host a
@@ -110,7 +124,10 @@ export async function createTenant(lk: Latchkey, input: { id: string; issuer?: s
   const clash = existing.find((t) => issuerOf(t, lk) === issuer);
   if (clash) throw conflict(`issuer ${issuer} is already the issuer of tenant ${clash.id}`);
   const derived = issuer === issuerOfTenant(lk.config.issuer, { id: input.id, issuer: '' });
-  if (!derived) checkOutsideOwnSpace(lk, issuer);
+  if (!derived) {
+    checkOutsideOwnSpace(lk, issuer);
+    checkHttpIssuer(lk, issuer);
+  }
   const t: TenantRecord = {
     id: input.id,
     // The default issuer is stored as '' (derived); an explicit one as given.

@@ -14,11 +14,11 @@ const BIN = resolve('bin/latchkey.js');
 describe('latchkey service and service-token commands', () => {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-core-cli-'));
   let databaseUrl: string | undefined;
-  const cli = (args: string[]) => {
+  const cli = (args: string[], env: Record<string, string> = {}) => {
     const r = spawnSync(process.execPath, [BIN, ...args], {
       cwd: dir,
       encoding: 'utf8',
-      env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...(databaseUrl ? { LATCHKEY_DATABASE_URL: databaseUrl } : {}) },
+      env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...(databaseUrl ? { LATCHKEY_DATABASE_URL: databaseUrl } : {}), ...env },
     });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
@@ -47,7 +47,15 @@ describe('latchkey service and service-token commands', () => {
     const own = cli(['service', 'create', 'eps', '--issuer', 'http://127.0.0.1:9000/t/zeta']);
     expect(own.code).toBe(2);
     expect(own.err).toMatch(/own URL space/);
-  }, 60_000); // eight CLI processes, each starting Node and opening the database
+    // RFC 8414 §2: an http issuer off loopback is refused as serve refuses such a configured issuer.
+    const plain = cli(['service', 'create', 'zeta', '--issuer', 'http://login.zeta.example']);
+    expect(plain.code).toBe(2);
+    expect(plain.err).toMatch(/^latchkey: issuer http:\/\/login\.zeta\.example is http on a host other than loopback.*insecureHttpIssuer/);
+    expect(plain.err.trim().split('\n')).toHaveLength(1);
+    const allowed = cli(['service', 'create', 'zeta', '--issuer', 'http://login.zeta.example', '--json'], { LATCHKEY_INSECURE_HTTP_ISSUER: 'true' });
+    expect(allowed.err).toBe('');
+    expect(JSON.parse(allowed.out)).toMatchObject({ id: 'zeta', issuer: 'http://login.zeta.example' });
+  }, 60_000); // ten CLI processes, each starting Node and opening the database
 
   it('service-token create (scoped and all-services), list (no secrets), revoke; the tokens work against the server', async () => {
     const scoped = JSON.parse(cli(['service-token', 'create', '--service', 'acme', '--name', 'acme app', '--json']).out);

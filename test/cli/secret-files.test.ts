@@ -57,7 +57,7 @@ describe('latchkey CLI: --password-file and --secret-file', () => {
     aliceSub = JSON.parse(r.out).sub;
     expect(await passwordWorks('alice', 'correct horse battery')).toBe(true);
     expect(await passwordWorks('alice', 'correct horse battery\n')).toBe(false);
-  }, 30_000);
+  });
 
   it('user set-password --password-file - reads standard input; a too short password from it is refused like one given with --password', async () => {
     const sub = aliceSub;
@@ -69,7 +69,7 @@ describe('latchkey CLI: --password-file and --secret-file', () => {
     const fromStdin = cli(['user', 'create', '--username', 'bob', '--password-file', '-'], 'bob password here');
     expect(fromStdin.code).toBe(0);
     expect(await passwordWorks('bob', 'bob password here')).toBe(true);
-  }, 30_000);
+  });
 
   it('client create --secret-file sets the client secret from a file or standard input', () => {
     const f = join(dir, 'svc.secret');
@@ -78,7 +78,16 @@ describe('latchkey CLI: --password-file and --secret-file', () => {
     expect(fromFile.client_secret).toBe('s'.repeat(40));
     const fromStdin = JSON.parse(cli(['client', 'create', '--client-id', 'svc-s', '--secret-file', '-', '--json'], 't'.repeat(40) + '\n').out);
     expect(fromStdin.client_secret).toBe('t'.repeat(40));
-  }, 30_000);
+  });
+
+  it('--password-file and --secret-file drop every trailing line break, as LATCHKEY_<NAME>_FILE does (src/config/secret-file.ts)', async () => {
+    const f = join(dir, 'dave.pw');
+    writeFileSync(f, 'dave password here\r\n\n', { mode: 0o600 });
+    expect(cli(['user', 'create', '--username', 'dave', '--password-file', f]).code).toBe(0);
+    expect(await passwordWorks('dave', 'dave password here')).toBe(true);
+    const secret = JSON.parse(cli(['client', 'create', '--client-id', 'svc-n', '--secret-file', '-', '--json'], 'u'.repeat(40) + '\n\n').out);
+    expect(secret.client_secret).toBe('u'.repeat(40));
+  });
 
   it('bad secret input exits 2 with one line: both forms at once, an empty or missing file, --file and --secret-file both on stdin', () => {
     const f = join(dir, 'empty');

@@ -102,6 +102,30 @@ describe('Core API: consentRequired and consentGiven', () => {
     expect((await authorize({}, 'u-5')).consentRequired).toBe(true);
   });
 
+  it('docs/audit.md: issue with consentGiven writes consent.granted as the built-in consent page does (the granted scopes, via core_api)', async () => {
+    const consents = async (subject: string) => {
+      await s.lk.audit.flush();
+      return (await s.lk.store.listAuditEvents(svc.id, { type: 'consent.granted', limit: 100 })).filter((e) => e.subject === subject);
+    };
+    const ticket = (await authorize({ scope: 'openid profile email', claims: JSON.stringify({ userinfo: { phone_number: null } }) }, 'u-8')).ticket;
+    const r = await call('auth/authorization/issue', { ticket, subject: 'u-8', authTime: now(), scopes: ['openid', 'email'], consentGiven: true });
+    expect(r.json.action, r.text).toBe('LOCATION');
+    const scope = ['openid', 'email', 'claim:phone_number'];
+    expect(r.json.consentGranted).toEqual({ clientId: app.clientId, subject: 'u-8', scope });
+    const [e, ...more] = await consents('u-8');
+    expect(more).toEqual([]);
+    expect(e).toMatchObject({ tenantId: svc.id, type: 'consent.granted', clientId: app.clientId, subject: 'u-8', resultCode: null, detail: { scope: scope.join(' '), via: 'core_api' } });
+    expect(e!.ip).toMatch(/127\.0\.0\.1|::1/);
+
+    // No consent given, or an issue step that fails: no consent recorded, so none audited.
+    await issue({ ticket: (await authorize({}, 'u-9')).ticket, subject: 'u-9' });
+    const late = (await authorize({ prompt: 'login' }, 'u-9')).ticket;
+    const refused = await call('auth/authorization/issue', { ticket: late, subject: 'u-9', authTime: now() - 3600, consentGiven: true });
+    expect(new URL(refused.json.responseContent).searchParams.get('error')).toBe('login_required');
+    expect(refused.json.consentGranted).toBeUndefined();
+    expect(await consents('u-9')).toEqual([]);
+  });
+
   it('the OpenAPI document describes subject, consentRequired and consentGiven', async () => {
     const doc = JSON.stringify(await (await fetch(s.url('/api/openapi.json'))).json());
     for (const name of ['consentRequired', 'consentGiven', 'auth/authorization/consent']) expect(doc).toContain(`${name}"`);

@@ -61,6 +61,21 @@ describe('library: InteractionDetails.consentRequired and issue({ consentGiven }
     expect(again.consentRequired).toBe(true);
   });
 
+  it('docs/audit.md: issue({ consentGiven: true }) writes consent.granted as the built-in consent page does (via library)', async () => {
+    const consents = async (subject: string) => {
+      await auth.latchkey.audit.flush();
+      return (await auth.latchkey.store.listAuditEvents('default', { type: 'consent.granted', limit: 100 })).filter((e) => e.subject === subject);
+    };
+    const issued = await auth.issue({ ticket: await start(third, { scope: 'openid profile email' }), subject: 'u-5', scopes: ['openid', 'profile'], consentGiven: true });
+    expect(new URL(issued.responseContent).searchParams.get('code')).toBeTruthy();
+    const [e, ...more] = await consents('u-5');
+    expect(more).toEqual([]);
+    expect(e).toMatchObject({ tenantId: 'default', type: 'consent.granted', clientId: third, subject: 'u-5', ip: null, resultCode: null, detail: { scope: 'openid profile', via: 'library' } });
+    // Without consentGiven, nothing was consented to: no event.
+    await auth.issue({ ticket: await start(third), subject: 'u-6' });
+    expect(await consents('u-6')).toEqual([]);
+  });
+
   it('a client registered with skip_consent needs no consent; issue without consentGiven records none', async () => {
     expect((await auth.interaction(await start(own)))!.consentRequired).toBe(false);
     expect((await auth.interaction(await start(own, { prompt: 'consent' }), 'u-3'))!.consentRequired).toBe(false);

@@ -334,4 +334,29 @@ describe('tenant issuers: derived from the configured issuer unless one was give
       await t.close();
     }
   });
+
+  it('RFC 8414 §2: an explicit http issuer off loopback is refused (service, admin API) unless insecureHttpIssuer, as serve refuses such a configured issuer', async () => {
+    const s = await startTestServer();
+    try {
+      for (const issuer of ['http://login.acme.example', 'http://10.0.0.5:8080/auth', 'http://[2001:db8::1]']) {
+        await expect(createTenant(s.lk, { id: 'ext', issuer }), issuer).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/is http on a host other than loopback.*insecureHttpIssuer/) });
+      }
+      const admin = (await createAdminToken(s.lk, { name: 'tests' })).token;
+      const res = await fetch(s.url('/admin/tenants'), { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'ext', issuer: 'http://login.acme.example' }) });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/is http on a host other than loopback/) });
+      expect(await s.lk.store.findTenant('ext')).toBeUndefined();
+      // https anywhere, and http on loopback (a development host), are fine.
+      expect((await createTenant(s.lk, { id: 'a', issuer: 'https://login.acme.example' })).issuer).toBe('https://login.acme.example');
+      expect((await createTenant(s.lk, { id: 'b', issuer: 'http://localhost:8081' })).issuer).toBe('http://localhost:8081');
+    } finally {
+      await s.close();
+    }
+    const t = await openTestLatchkey({ issuer: 'https://example.com', insecureHttpIssuer: true });
+    try {
+      expect((await createTenant(t.lk, { id: 'ext', issuer: 'http://login.acme.example' })).issuer).toBe('http://login.acme.example');
+    } finally {
+      await t.close();
+    }
+  });
 });

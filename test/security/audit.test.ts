@@ -72,7 +72,8 @@ describe('audit trail (docs/audit.md)', () => {
     const one = (type: string) => all.find((e) => e.type === type);
     expect(one('login.failure')).toMatchObject({ tenant_id: 'default', subject: aliceSub, ip: '127.0.0.1', detail: { username: 'alice' } });
     expect(one('login.success')).toMatchObject({ subject: aliceSub, ip: '127.0.0.1' });
-    expect(one('consent.granted')).toMatchObject({ client_id: conf.clientId, subject: aliceSub, detail: { scope: 'openid' } });
+    expect(one('consent.granted')).toMatchObject({ client_id: conf.clientId, subject: aliceSub, ip: '127.0.0.1', detail: { scope: 'openid' } });
+    expect(one('consent.granted')!.detail).toEqual({ scope: 'openid' }); // the built-in page: no via (Core API, library: docs/audit.md)
     expect(one('token.issued')).toMatchObject({ client_id: conf.clientId, result_code: 'LK2001', detail: { endpoint: 'token', grant_type: 'authorization_code' } });
     expect(one('code.reuse_detected')).toMatchObject({ client_id: conf.clientId, result_code: 'LK2005' });
     // Newest first, times in RFC 3339.

@@ -81,6 +81,18 @@ export interface AuthorizationResult extends Result<AuthorizationAction> {
    * the user `subject` (given to authorization) covers the request. Without a subject, as for a user who gave none.
    */
   consentRequired?: boolean;
+  /**
+   * With LOCATION / FORM from an issue step given consentGiven: the consent it recorded (consentScopes of what was
+   * granted), for the audit trail's consent.granted event (audit/audit.ts auditConsent): every host's one source.
+   */
+  consentGranted?: ConsentGranted;
+}
+
+/** A consent the issue step recorded: the user, the client, and what they consented to (scopes and claim:<name>). */
+export interface ConsentGranted {
+  clientId: string;
+  subject: string;
+  scope: string[];
 }
 
 /**
@@ -402,7 +414,8 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
   const claimsRequest = withoutDeclinedClaims(req.claims, req.scope.filter((s) => !scope.includes(s)));
   const now = nowSeconds(ctx);
   // Consent is recorded only once the user may be issued for (the checks above passed), for what is granted.
-  if (input.consentGiven === true) await recordConsent(ctx, input.subject, t.client, consentScopes({ scope, claims: claimsRequest }));
+  const consented = input.consentGiven === true ? consentScopes({ scope, claims: claimsRequest }) : undefined;
+  if (consented) await recordConsent(ctx, input.subject, t.client, consented);
   const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
   const code = parts.includes('code') ? newHandle(ctx.random) : undefined;
   let at: IssuedAccessToken | undefined;
@@ -471,7 +484,8 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
       accessToken: at?.token, code, claims, state: req.state,
     });
   }
-  return await authorizationResponse(ctx, target, params, 'LK3007');
+  const issued = await authorizationResponse<AuthorizationAction>(ctx, target, params, 'LK3007');
+  return consented ? { ...issued, consentGranted: { clientId: t.client.clientId, subject: input.subject, scope: consented } } : issued;
 }
 
 /** Why the caller could not complete the request; each maps to the OIDC/OAuth error the client receives. */

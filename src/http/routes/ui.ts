@@ -26,7 +26,7 @@ import {
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
-import { recordConsent } from '../../engine/consent.js';
+import { auditConsent, auditIssuedConsent } from '../../audit/audit.js';
 import {
   beginLoginAttempt, beginRegistrationAttempt, beginUserCodeAttempt, loginSucceeded, retryAfter, userCodeAccepted,
 } from '../../services/rate-limit.js';
@@ -409,19 +409,16 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       if (!live) return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
       if (form.get('decision') !== 'approve') {
-        lk.audit.record({ tenantId: ctx.tenant.id, type: 'consent.denied', clientId: t.client.clientId, subject: live.user.id, ip: req.ip, detail: { scope: consentScopes(t.request).join(' ') } });
+        auditConsent(lk.audit, ctx.tenant.id, 'consent.denied', { clientId: t.client.clientId, subject: live.user.id, scope: consentScopes(t.request) }, { ip: req.ip });
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: 'ACCESS_DENIED' }, ctx), targets);
       }
-      await recordConsent(ctx, live.user.id, t.client, consentScopes(t.request));
-      lk.audit.record({ tenantId: ctx.tenant.id, type: 'consent.granted', clientId: t.client.clientId, subject: live.user.id, ip: req.ip, detail: { scope: consentScopes(t.request).join(' ') } });
-      return sendEngineResult(
-        reply,
-        await authorizationIssue(
-          { ticket, subject: live.user.id, authTime: live.session.authTime, acr: live.session.acr ?? undefined, amr: live.session.data.amr as string[] | undefined, sid: live.session.sid, latchkeySession: true },
-          ctx,
-        ),
-        targets,
+      // The issue step records the consent (consentGiven) and reports it: recorded and audited as for a Core API or library host.
+      const issued = await authorizationIssue(
+        { ticket, subject: live.user.id, authTime: live.session.authTime, acr: live.session.acr ?? undefined, amr: live.session.data.amr as string[] | undefined, sid: live.session.sid, latchkeySession: true, consentGiven: true },
+        ctx,
       );
+      auditIssuedConsent(lk.audit, ctx.tenant.id, issued, { ip: req.ip });
+      return sendEngineResult(reply, issued, targets);
     });
 
     // OpenID Connect RP-Initiated Logout 1.0: GET and POST.
