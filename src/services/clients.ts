@@ -47,14 +47,39 @@ export async function getClient(ctx: EngineContext, clientId: string): Promise<C
 
 /** Replace a client's metadata; its secret is kept unless client_secret is given (or its new method needs one). */
 export async function replaceClient(ctx: EngineContext, clientId: string, input: unknown): Promise<{ client: ClientRecord; json: Record<string, unknown> }> {
-  const existing = await getClient(ctx, clientId);
   const body = input as Record<string, unknown> | null;
-  if (body && typeof body === 'object' && body.client_id !== undefined && body.client_id !== clientId) {
-    throw badRequest('client_id in the body differs from the client being updated');
-  }
-  const { client, issued } = await replacedClientRecord(ctx, existing, input, { dynamic: false });
-  await ctx.store.updateClient(client);
+  const { client, issued } = await writeOver(ctx, clientId, (existing) => {
+    if (body && typeof body === 'object' && body.client_id !== undefined && body.client_id !== clientId) {
+      throw badRequest('client_id in the body differs from the client being updated');
+    }
+    return replacedClientRecord(ctx, existing, input, { dynamic: false });
+  });
   return { client, json: { ...clientView(client), ...clientResponse(ctx, client, issued) } };
+}
+
+/**
+ * Write a client record built from the client as read, on condition that the client has not changed its registration
+ * (RFC 7592 §2.2) since: every update a client makes rotates its registration access token, and the record built here
+ * carries the token hash that was read, so an unconditional write would put a rotated-out token back (and undo the
+ * client's metadata and any secret its update issued); a client's own deletion would leave nothing to write. On a
+ * lost race the client is read again and the record rebuilt on it, once: an operator's replacement or new secret
+ * means the same on the fresh record, and the client's rotation stands. Lost again (a client updating in a loop), the
+ * operator gets 409 rather than a write loop; a client deleted meanwhile is 404.
+ */
+async function writeOver<T extends { client: ClientRecord }>(ctx: EngineContext, clientId: string, build: (existing: ClientRecord) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const existing = await currentClient(ctx, clientId);
+    const out = await build(existing);
+    if (await ctx.store.updateClient(out.client, { registrationAccessTokenHash: existing.registrationAccessTokenHash ?? null })) return out;
+    if (attempt === 1) throw conflict(`client ${clientId} changed while it was being updated; try again`);
+  }
+}
+
+/** The client as stored now, read past the client cache (a transaction's store has none), or 404. */
+async function currentClient(ctx: EngineContext, clientId: string): Promise<ClientRecord> {
+  const c = clientId.length <= 255 ? await ctx.store.transaction((tx) => tx.findClient(ctx.tenant.id, clientId)) : undefined;
+  if (!c) throw notFound(`client ${clientId}`);
+  return c;
 }
 
 /**
@@ -75,13 +100,12 @@ export async function rotateClientSecret(
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 90 * 86400) {
     throw badRequest('grace_seconds must be an integer between 0 and 7776000 (90 days)');
   }
-  const existing = await getClient(ctx, clientId);
-  let rotated;
-  try {
-    rotated = await rotatedSecretRecord(ctx, existing, graceSeconds);
-  } catch (e) {
-    throw badRequest((e as Error & { description?: string }).description ?? (e as Error).message);
-  }
-  await ctx.store.updateClient(rotated.client);
+  const rotated = await writeOver(ctx, clientId, async (existing) => {
+    try {
+      return await rotatedSecretRecord(ctx, existing, graceSeconds);
+    } catch (e) {
+      throw badRequest((e as Error & { description?: string }).description ?? (e as Error).message);
+    }
+  });
   return { client: rotated.client, json: { ...clientView(rotated.client), client_secret: rotated.secret } };
 }

@@ -582,6 +582,11 @@ export class KyselyStore implements Store {
   /** The clients row's registration access token hash (inside the metadata JSON) is the expected one. */
   private registrationTokenIs(condition: ClientWriteCondition) {
     const hash = condition.registrationAccessTokenHash;
+    if (hash === null) {
+      return this.dialect === 'postgres'
+        ? sql<boolean>`("metadata"::json ->> 'registrationAccessTokenHash') is null`
+        : sql<boolean>`json_extract("metadata", '$.registrationAccessTokenHash') is null`;
+    }
     return this.dialect === 'postgres'
       ? sql<boolean>`("metadata"::json ->> 'registrationAccessTokenHash') = ${hash}`
       : sql<boolean>`json_extract("metadata", '$.registrationAccessTokenHash') = ${hash}`;

@@ -156,7 +156,8 @@ export interface ClientRecord extends ClientMetadata {
  * stops working at once): the row is written only while its stored registration access token hash is this one.
  */
 export interface ClientWriteCondition {
-  registrationAccessTokenHash: string;
+  /** null: the client must still have no registration access token (one registered by an operator). */
+  registrationAccessTokenHash: string | null;
 }
 
 export interface ClientStore {

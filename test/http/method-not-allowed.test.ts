@@ -64,3 +64,40 @@ describe('with registration off, /oauth/register is not routed at all', () => {
     expect((await fetch(s.url('/oauth/par'))).status).toBe(405);
   });
 });
+
+describe('the RFC 7592 client configuration endpoint answers other methods 405 with Allow: GET, PUT, DELETE', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ registration: 'open' });
+    await createTenant(s.lk, { id: 'acme' });
+  });
+  afterAll(() => s.close());
+
+  it('RFC 9110 §15.5.6: POST, PATCH and OPTIONS on /oauth/register/<client_id> are 405 with Allow, not 404, with or without the token, and change nothing', async () => {
+    for (const prefix of ['', '/t/acme']) {
+      const reg = await fetch(s.url(`${prefix}/oauth/register`), {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://app.example/cb'], client_name: 'before' }),
+      });
+      expect(reg.status).toBe(201);
+      const { registration_client_uri: uri, registration_access_token: rat, client_id: clientId } = (await reg.json()) as Record<string, string>;
+      expect(new URL(uri!).pathname).toBe(`${prefix}/oauth/register/${clientId}`);
+      for (const method of ['POST', 'PATCH', 'OPTIONS']) {
+        for (const authorization of [`Bearer ${rat}`, undefined]) {
+          const headers: Record<string, string> = { 'content-type': 'application/json' };
+          if (authorization) headers.authorization = authorization;
+          const r = await fetch(uri!, { method, headers, body: JSON.stringify({ client_id: clientId, redirect_uris: ['https://app.example/cb'], client_name: 'after' }) });
+          const what = `${method} ${prefix || '/'} ${authorization ? 'with' : 'without'} token`;
+          expect([r.status, r.headers.get('allow'), r.headers.get('cache-control')], what).toEqual([405, 'GET, PUT, DELETE', 'no-store']);
+          expect(await r.json(), what).toMatchObject({ error: 'invalid_request' });
+        }
+      }
+      // Nothing was written: the token was not rotated and the metadata is as registered.
+      const read = await fetch(uri!, { headers: { authorization: `Bearer ${rat}` } });
+      expect(read.status).toBe(200);
+      expect(await read.json()).toMatchObject({ client_name: 'before' });
+    }
+    // An unknown client's URL is the same resource kind: 405 too (the method is refused before any token check).
+    const r = await fetch(s.url('/oauth/register/nobody'), { method: 'PATCH' });
+    expect([r.status, r.headers.get('allow')]).toEqual([405, 'GET, PUT, DELETE']);
+  });
+});

@@ -203,4 +203,15 @@ describe(`store contract, clients (${backend})`, () => {
     expect(results.filter(Boolean)).toHaveLength(1);
     expect((await store.findClient(A, 'race')) === undefined).toBe(results[0]);
   });
+  it('a null token condition writes only a client that has no registration access token (an operator\'s write of one it read without)', async () => {
+    await store.createClient({ ...dynamicClient(A, 'static', 'unused'), registrationAccessTokenHash: undefined });
+    await store.createClient(dynamicClient(A, 'dyn', 'rat-0'));
+    const none = { registrationAccessTokenHash: null };
+    expect(await store.updateClient({ ...dynamicClient(A, 'static', 'unused'), registrationAccessTokenHash: undefined, clientName: 'op' }, none)).toBe(true);
+    expect(await store.findClient(A, 'static')).toMatchObject({ clientName: 'op' });
+    expect(await store.updateClient({ ...dynamicClient(A, 'dyn', 'rat-0'), registrationAccessTokenHash: undefined, clientName: 'op' }, none)).toBe(false);
+    expect(await store.findClient(A, 'dyn')).toMatchObject({ registrationAccessTokenHash: 'rat-0' });
+    expect(await store.deleteClient(A, 'dyn', none)).toBe(false);
+    expect(await store.deleteClient(A, 'static', none)).toBe(true);
+  });
 });

@@ -1,17 +1,22 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { authorization, authorizationIssue } from '../../src/engine/authorization/index.js';
 import type { EngineContext } from '../../src/engine/context.js';
 import { token } from '../../src/engine/token/index.js';
 import type { Store } from '../../src/store/types.js';
 import { newHandle, secureRandom, tokenKey } from '../../src/tokens/handles.js';
+import { lookupToken } from '../../src/tokens/lookup.js';
 import { adminDatabaseUrl } from '../helpers/database.js';
 import { openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
 import { insertRefreshFamily } from '../helpers/tokens.js';
 
 const REDIRECT = 'https://app.example/cb';
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 
 /** A latch: `reached` resolves when the paused call gets there; `release()` lets it go on. */
 interface Gate {
@@ -21,8 +26,9 @@ interface Gate {
 
 /**
  * The store with one pause: the first token a transaction inserts (the new access token of a token request, after
- * the transaction has read or written its grant) waits for the gate. Nothing else changes: the engine's own code
- * runs, on the real database.
+ * the transaction has read or written its grant) waits for the gate; so does a token inserted outside any
+ * transaction (token exchange issued there, after reading its grant with a plain read). Nothing else changes: the
+ * engine's own code runs, on the real database.
  */
 function pausedAtFirstInsert(store: Store): { store: Store; gate: Gate } {
   let arrive!: () => void;
@@ -49,7 +55,11 @@ function pausedAtFirstInsert(store: Store): { store: Store; gate: Gate } {
         : undefined,
     );
   const wrapped = bind(store, (p) =>
-    p === 'transaction' ? <T>(fn: (tx: Store) => Promise<T>) => store.transaction((tx) => fn(pausedTx(tx))) : undefined,
+    p === 'transaction'
+      ? <T>(fn: (tx: Store) => Promise<T>) => store.transaction((tx) => fn(pausedTx(tx)))
+      : p === 'insertToken'
+        ? (pausedTx(store) as { insertToken: Store['insertToken'] }).insertToken
+        : undefined,
   );
   return { store: wrapped, gate: { reached, release } };
 }
@@ -68,6 +78,7 @@ describe.runIf(adminDatabaseUrl())('PostgreSQL: a revocation racing a token requ
   let t: TestLatchkey;
   let monitor: pg.Client;
   let app: { clientId: string; clientSecret?: string };
+  let exchanger: { clientId: string; clientSecret?: string };
   let sub: string;
 
   beforeAll(async () => {
@@ -76,6 +87,9 @@ describe.runIf(adminDatabaseUrl())('PostgreSQL: a revocation racing a token requ
     await monitor.connect();
     app = await t.client({
       redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token', DEVICE_GRANT], scope: 'openid offline_access api',
+    });
+    exchanger = await t.client({
+      grant_types: [EXCHANGE_GRANT], scope: 'openid api', token_exchange: { subject_token_types: [ACCESS_TOKEN_TYPE], impersonation: true, delegation: true },
     });
     sub = await t.user('rae', 'rae-password');
   });
@@ -97,10 +111,10 @@ describe.runIf(adminDatabaseUrl())('PostgreSQL: a revocation racing a token requ
   }
 
   /** Run the token request, hold it at its first token insert, run `revoke` against it, then let both finish. */
-  async function race(parameters: Record<string, string>, revoke: () => Promise<void>) {
+  async function race(parameters: Record<string, string>, revoke: () => Promise<void>, by = app) {
     const paused = pausedAtFirstInsert(t.ctx.store);
     const ctx: EngineContext = { ...t.ctx, store: paused.store };
-    const request = token({ parameters: new URLSearchParams(parameters).toString(), clientId: app.clientId, clientSecret: app.clientSecret }, ctx);
+    const request = token({ parameters: new URLSearchParams(parameters).toString(), clientId: by.clientId, clientSecret: by.clientSecret }, ctx);
     await paused.gate.reached;
     const revoked = revoke();
     await finishedOrWaiting(revoked);
@@ -177,4 +191,21 @@ describe.runIf(adminDatabaseUrl())('PostgreSQL: a revocation racing a token requ
     expect(result.action, result.resultMessage).toBe('OK');
     expect((await accessTokenRecord(body.access_token!))!.revokedAt).not.toBeNull();
   });
+
+  for (const requested of [ACCESS_TOKEN_TYPE, JWT_TYPE]) {
+    it(`RFC 7009 §2.1, RFC 8693 §2.1: revoking a grant while a token exchange is issuing in it revokes the exchanged token too (${requested === JWT_TYPE ? 'jwt' : 'opaque'})`, async () => {
+      const fam = await insertRefreshFamily(t.ctx, { clientId: exchanger.clientId, subject: sub, scope: ['openid', 'api'] });
+      const now = Math.floor(Date.now() / 1000);
+      const { result, body } = await race(
+        { grant_type: EXCHANGE_GRANT, subject_token: fam.accessToken, subject_token_type: ACCESS_TOKEN_TYPE, requested_token_type: requested },
+        () => t.ctx.store.revokeGrant(t.ctx.tenant.id, fam.grantId, now),
+        exchanger,
+      );
+      // The exchange had checked the grant first, so it is answered; what it issued is revoked with the grant.
+      expect(result.action, result.resultMessage).toBe('OK');
+      expect((await t.ctx.store.findGrant(t.ctx.tenant.id, fam.grantId))!.revokedAt).not.toBeNull();
+      expect((await lookupToken(t.ctx, body.access_token!)).active).toBe(false);
+      expect((await accessTokenRecord(requested === JWT_TYPE ? (decodeJwt(body.access_token!).jti as string) : body.access_token!))!.revokedAt).not.toBeNull();
+    });
+  }
 });

@@ -158,7 +158,7 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   if (actorGrants.length) extra.actor_grants = actorGrants;
 
   const jwt = requestedType === TOKEN_TYPE.jwt;
-  const at = await mintAccessToken(ctx, {
+  const mint = (c: EngineContext, outsideTransaction: boolean) => mintAccessToken(c, {
     client,
     subject: subject.isUser ? subject.sub : null,
     clientSubject: subject.isUser ? undefined : subject.sub,
@@ -173,8 +173,22 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
     acr: subject.acr,
     amr: subject.amr,
     extra,
-    outsideTransaction: true,
+    outsideTransaction,
   });
+  const subjectGrant = subject.grantId;
+  // RFC 7009 §2.1, RFC 8693 §2.1: a token that joins a grant is issued in a transaction holding the grant
+  // (findGrantLocked), as the refresh and code grants do: a revocation that went after validateParty's check is seen
+  // here, and one racing the insert waits for the commit and then revokes the new token with the grant. The user
+  // actors' grants need no such hold: lookupToken reads actor_grants again at every use, so a revoked one ends the
+  // token whenever it lands. A subject with no grant (a client's own token) has nothing to race: no transaction.
+  const at =
+    subjectGrant === null
+      ? await mint(ctx, true)
+      : await ctx.store.transaction(async (tx) => {
+          const grant = await tx.findGrantLocked(ctx.tenant.id, subjectGrant);
+          if (!grant || grant.revokedAt !== null) throw invalidRequest('LK6021', 'the subject_token is invalid or not acceptable', 'its grant was revoked');
+          return mint({ ...ctx, store: tx }, false);
+        });
   // RFC 8693 §2.2.1: issued_token_type is required; scope when it differs from the request (always sent here).
   const body: Record<string, unknown> = {
     access_token: at.token,

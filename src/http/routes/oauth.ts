@@ -8,7 +8,10 @@ import { clientCertificateSource } from '../client-certificate.js';
 import { auditRegistration, auditResult } from '../audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from '../back-channel.js';
 import { fixedContext, type ContextOf } from '../tenant.js';
-import { answerMethodNotAllowed, POST_ONLY_ENDPOINTS } from '../method-not-allowed.js';
+import { answerMethodNotAllowed, METHODS_NOT_ALLOWED, POST_ONLY_ENDPOINTS } from '../method-not-allowed.js';
+
+/** The methods routed to the client configuration endpoint's own operations (RFC 7592 §2; HEAD comes with GET). */
+const MANAGEMENT_ROUTED: readonly string[] = ['GET', 'PUT', 'DELETE'];
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
 export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf): Promise<void> {
@@ -86,6 +89,9 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
       scope.get('/oauth/register/:clientId', manage);
       scope.put('/oauth/register/:clientId', manage);
       scope.delete('/oauth/register/:clientId', manage);
+      // RFC 9110 §15.5.6: the client's URL exists, so the other methods Fastify routes are 405 (with Allow: GET, PUT,
+      // DELETE), not 404; the engine answers them (LK7170), before looking at any token.
+      scope.route({ method: [...METHODS_NOT_ALLOWED, 'POST'].filter((m) => !MANAGEMENT_ROUTED.includes(m)), url: '/oauth/register/:clientId', handler: manage });
     }
   });
 }
