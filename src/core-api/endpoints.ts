@@ -418,7 +418,8 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     summary: 'Replace a registered client\'s metadata (RFC 7592 §2.2): a PUT to its registration_client_uri',
     description:
       'OK: reply 200 with responseContent (the metadata now registered, with a new registration_access_token: the old one stops working). ' +
-      'BAD_REQUEST (invalid metadata, a client_id that differs, server-issued fields sent back; status 429 when rate-limited), UNAUTHORIZED, FORBIDDEN, ' +
+      'BAD_REQUEST (invalid metadata, a client_id that differs, server-issued fields sent back; status 429 when rate-limited; status 409 when the ' +
+      'server changed the client twice while the update was built, nothing written: the client may resend), UNAUTHORIZED, FORBIDDEN, ' +
       'INTERNAL_SERVER_ERROR: reply with status, headers and responseContent.',
     input: z.object({ clientId: registeredClientId, body: registrationBody, contentType: registrationContentType, authorization: registrationAuthorization }).strict(),
     actions: ['OK', 'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'],

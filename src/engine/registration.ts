@@ -156,10 +156,11 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
         case 'GET':
           return jsonResult('OK', 200, 'LK8021', clientResponse(ctx, client, {}, token));
         case 'PUT':
-          return update(ctx, client, parseJsonBody(input));
+          return update(ctx, client, token, parseJsonBody(input));
         case 'DELETE': {
           // RFC 7592 §2.3: the client's grants and tokens go with it, and its consents and pending interactions.
           // RFC 7592 §2.2: only while the presented token is still the client's (a racing update may have rotated it).
+          // Not on the revision: a deletion puts nothing back, so an operator's write since does not make it stale.
           const condition = { registrationAccessTokenHash: client.registrationAccessTokenHash };
           const removed = await ctx.store.transaction((tx) => removeClient(tx, ctx.tenant.id, client.clientId, nowSeconds(ctx), condition));
           if (!removed) throw invalidToken('LK8028', 'the registration access token was replaced, or the client deleted, meanwhile');
@@ -179,7 +180,39 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
 /** RFC 7592 §2.2 fields the server issues; a client sends them back at its peril. */
 const SERVER_ISSUED = ['registration_access_token', 'registration_client_uri', 'client_secret_expires_at', 'client_id_issued_at'];
 
-async function update(ctx: EngineContext, client: ClientRecord, sent: Record<string, unknown>): Promise<Result<RegistrationAction>> {
+/**
+ * RFC 7592 §2.2: the old token stops working once a new one is issued, so the write is a compare-and-swap on the token
+ * this request was authenticated with, and on the revision of the record it was built from: an operator's write since
+ * (a rotated secret, narrowed scope or grants, a redirect URI taken away) keeps the token, and writing the record built
+ * before it would put back what the operator changed. On a lost race the client is read again and, if the presented
+ * token is still its token, the update is checked and rebuilt on what is stored now, once. A racing update or delete
+ * of the client's own that got there first leaves this request holding a dead token: 401 invalid_token as for any bad
+ * token (§2.1), not a second token for the same client. Lost twice with the token still good (operators writing in a
+ * loop): 409 (LK7190), nothing written; the client may send the update again.
+ */
+async function update(ctx: EngineContext, read: ClientRecord, token: string, sent: Record<string, unknown>): Promise<Result<RegistrationAction>> {
+  let client = read;
+  for (let attempt = 0; ; attempt++) {
+    const { updated, issued } = await rebuilt(ctx, client, sent);
+    const condition = { registrationAccessTokenHash: client.registrationAccessTokenHash!, revision: client.revision ?? null };
+    if (await ctx.store.updateClient(updated, condition)) return jsonResult('OK', 200, 'LK8022', clientResponse(ctx, updated, issued));
+    const now = await ctx.store.transaction((tx) => tx.findClient(ctx.tenant.id, client.clientId));
+    if (!now?.registrationAccessTokenHash || !ctx.hasher.verify(token, now.registrationAccessTokenHash)) {
+      throw invalidToken('LK8028', 'the registration access token was replaced, or the client deleted, meanwhile');
+    }
+    if (attempt === 1) {
+      // RFC 9110 §15.5.10: a conflict with the current state of the resource, which the client may resolve by resending.
+      throw new OAuthError('invalid_request', 'the client was changed by the server while it was being updated; send the update again', {
+        resultCode: 'LK7190',
+        status: 409,
+      });
+    }
+    client = now;
+  }
+}
+
+/** The client's update checked and built against the client as stored (`client`), not yet written. */
+async function rebuilt(ctx: EngineContext, client: ClientRecord, sent: Record<string, unknown>) {
   // RFC 7592 §2.2: null is no value (a deletion, as an omitted field is), so e.g. "client_secret": null sends no secret.
   const body = withoutNullMembers(sent);
   // RFC 7592 §2.2: the request MUST include client_id, the same as issued ...
@@ -195,11 +228,5 @@ async function update(ctx: EngineContext, client: ClientRecord, sent: Record<str
     if (!matches) throw new OAuthError('invalid_request', 'client_secret does not match the current secret (RFC 7592 §2.2)', { resultCode: 'LK8024' });
   }
   const { client: updated, issued } = await replacedClientRecord(ctx, client, body, { dynamic: true });
-  // RFC 7592 §2.2: the old token stops working once a new one is issued, so the write is a compare-and-swap on the
-  // token this request was authenticated with. A racing update (or delete) that got there first leaves this request
-  // holding a dead token: 401 invalid_token as for any bad token (§2.1), not a second token for the same client.
-  if (!(await ctx.store.updateClient(updated, { registrationAccessTokenHash: client.registrationAccessTokenHash! }))) {
-    throw invalidToken('LK8028', 'the registration access token was replaced, or the client deleted, meanwhile');
-  }
-  return jsonResult('OK', 200, 'LK8022', clientResponse(ctx, updated, issued));
+  return { updated, issued };
 }

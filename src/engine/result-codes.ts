@@ -203,6 +203,8 @@ export const resultCodes = {
   LK7160: 'Refresh refused: the refresh token of a public client is bound to a TLS client certificate (cnf x5t#S256) and the request presented none or another one (RFC 8705 §4; invalid_grant).',
   // registration review (LK7170-LK7179)
   LK7170: 'Registration: the client configuration endpoint takes GET, PUT and DELETE only (RFC 7592 §2); another method was answered 405 Method Not Allowed with Allow: GET, PUT, DELETE (RFC 9110 §15.5.6).',
+  // client revision (LK7190-LK7199)
+  LK7190: 'Registration: the client\'s update (RFC 7592 §2.2) lost twice to writes by the server (an operator) made since the client was read; nothing was written and the registration access token still works. Answered 409 invalid_request (RFC 9110 §15.5.10); the client may send the update again.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -61,7 +61,8 @@ export async function replaceClient(ctx: EngineContext, clientId: string, input:
  * Write a client record built from the client as read, on condition that the client has not changed its registration
  * (RFC 7592 §2.2) since: every update a client makes rotates its registration access token, and the record built here
  * carries the token hash that was read, so an unconditional write would put a rotated-out token back (and undo the
- * client's metadata and any secret its update issued); a client's own deletion would leave nothing to write. On a
+ * client's metadata and any secret its update issued); a client's own deletion would leave nothing to write. The
+ * write is also conditional on the client's revision as read (any write since, another operator's included, fails it). On a
  * lost race the client is read again and the record rebuilt on it, once: an operator's replacement or new secret
  * means the same on the fresh record, and the client's rotation stands. Lost again (a client updating in a loop), the
  * operator gets 409 rather than a write loop; a client deleted meanwhile is 404.
@@ -70,7 +71,10 @@ async function writeOver<T extends { client: ClientRecord }>(ctx: EngineContext,
   for (let attempt = 0; ; attempt++) {
     const existing = await currentClient(ctx, clientId);
     const out = await build(existing);
-    if (await ctx.store.updateClient(out.client, { registrationAccessTokenHash: existing.registrationAccessTokenHash ?? null })) return out;
+    // The revision too: a client's own update racing this one may keep its token's hash (it lost, or was retried) but
+    // still change what this write would carry over, e.g. its metadata or the secret a concurrent rotation issued.
+    const condition = { registrationAccessTokenHash: existing.registrationAccessTokenHash ?? null, revision: existing.revision ?? null };
+    if (await ctx.store.updateClient(out.client, condition)) return out;
     if (attempt === 1) throw conflict(`client ${clientId} changed while it was being updated; try again`);
   }
 }

@@ -24,6 +24,7 @@ import { migrateToLatest, pendingMigrations } from './migrations/index.js';
 import type { PurgeTarget } from './types.js';
 import type { ClientWriteCondition } from './types.js';
 import type BetterSqlite3 from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
 import { MultiRowInsertBatcher, SqliteInsertBatcher } from './sqlite-batch.js';
 import { isSqliteBusy } from './sqlite-busy.js';
 
@@ -567,13 +568,15 @@ export class KyselyStore implements Store {
   }
   async updateClient(c: ClientRecord, condition?: ClientWriteCondition) {
     this.staleClients?.delete(c.tenantId, c.clientId);
-    const row = clientRow(c);
+    // A fresh revision with every write: a conditional write built from what was read before this one then finds none.
+    const row = clientRow({ ...c, revision: randomBytes(16).toString('base64url') });
     let q = this.db
       .updateTable('clients')
       .set({ secret_hash: row.secret_hash, metadata: row.metadata })
       .where('tenant_id', '=', c.tenantId)
       .where('client_id', '=', c.clientId);
     if (condition) q = q.where(this.registrationTokenIs(condition));
+    if (condition?.revision !== undefined) q = q.where(this.clientRevisionIs(condition.revision));
     const r = await q.executeTakeFirst();
     // Again after the write: a read racing it may have cached the old record in between.
     this.staleClients?.delete(c.tenantId, c.clientId);
@@ -591,6 +594,15 @@ export class KyselyStore implements Store {
       ? sql<boolean>`("metadata"::json ->> 'registrationAccessTokenHash') = ${hash}`
       : sql<boolean>`json_extract("metadata", '$.registrationAccessTokenHash') = ${hash}`;
   }
+  /** The clients row's revision (inside the metadata JSON) is the expected one; null: it has none (stored before revisions). */
+  private clientRevisionIs(revision: string | null) {
+    if (revision === null) {
+      return this.dialect === 'postgres' ? sql<boolean>`("metadata"::json ->> 'revision') is null` : sql<boolean>`json_extract("metadata", '$.revision') is null`;
+    }
+    return this.dialect === 'postgres'
+      ? sql<boolean>`("metadata"::json ->> 'revision') = ${revision}`
+      : sql<boolean>`json_extract("metadata", '$.revision') = ${revision}`;
+  }
   async listClients(tenantId: string) {
     return (await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('client_id').execute()).map(toClient);
   }
@@ -598,6 +610,7 @@ export class KyselyStore implements Store {
     this.staleClients?.delete(tenantId, clientId);
     let q = this.db.deleteFrom('clients').where('tenant_id', '=', tenantId).where('client_id', '=', clientId);
     if (condition) q = q.where(this.registrationTokenIs(condition));
+    if (condition?.revision !== undefined) q = q.where(this.clientRevisionIs(condition.revision));
     const r = await q.executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }

@@ -149,6 +149,12 @@ export interface ClientRecord extends ClientMetadata {
    * Absent on records stored before it existed: their sector is derived as it was then (subject.ts sectorOf).
    */
   pairwiseSector?: string;
+  /**
+   * Replaced by the store on every updateClient (stored in the metadata JSON, like registrationAccessTokenHash), so a
+   * write built from a record as read can be made conditional on nothing having been written since (ClientWriteCondition
+   * .revision). Absent on records created or stored before it existed: absent is itself a value a condition compares.
+   */
+  revision?: string;
 }
 
 /**
@@ -158,12 +164,21 @@ export interface ClientRecord extends ClientMetadata {
 export interface ClientWriteCondition {
   /** null: the client must still have no registration access token (one registered by an operator). */
   registrationAccessTokenHash: string | null;
+  /**
+   * The revision of the record the write was built from (null: it had none); the write happens only while the stored
+   * revision is still that one, i.e. nobody (client or operator) has written the client since it was read. Omitted: not
+   * checked, for a deletion, which puts nothing back (RFC 7592 §2.3: the token alone authorises it).
+   */
+  revision?: string | null;
 }
 
 export interface ClientStore {
   findClient(tenantId: string, clientId: string): Promise<ClientRecord | undefined>;
   createClient(client: ClientRecord): Promise<void>;
-  /** Whether a row was written: false when the client is gone or, with `condition`, its token hash has changed. */
+  /**
+   * Whether a row was written: false when the client is gone or, with `condition`, its token hash or revision has
+   * changed. Every write stores a fresh `revision` (whatever the record passed holds).
+   */
   updateClient(client: ClientRecord, condition?: ClientWriteCondition): Promise<boolean>;
   listClients(tenantId: string): Promise<ClientRecord[]>;
   /** Whether a row was deleted: false when there was none or, with `condition`, its token hash has changed. */

@@ -118,3 +118,126 @@ describe('operator writes to a client racing its own RFC 7592 update', () => {
     expect(t.ctx.hasher.verify(rot.json.client_secret as string, (await t.ctx.store.transaction((tx) => tx.findClient(t.ctx.tenant.id, c.clientId)))!.secretHash!)).toBe(true);
   });
 });
+
+// The other way round: the client's own RFC 7592 update is in flight (it has read the client and built its record) when
+// an operator writes. The operator keeps the client's registration access token, so only the client's revision tells the
+// client's write that what it read is gone. Deterministic as above: the operator's write runs to the end just before
+// the client's write reaches the store.
+describe('the client\'s own RFC 7592 update racing an operator\'s write', () => {
+  let t: TestLatchkey;
+  beforeAll(async () => {
+    t = await openTestLatchkey({ registration: 'open' });
+  });
+  afterAll(() => t.close());
+
+  async function register(extra: Record<string, unknown> = {}) {
+    const r = await registration({ body: JSON.stringify({ redirect_uris: [CB], client_name: 'self', ...extra }), contentType: 'application/json' }, t.ctx);
+    expect(r.action, r.resultMessage).toBe('CREATED');
+    return JSON.parse(r.responseContent as string) as { client_id: string; client_secret: string; registration_access_token: string };
+  }
+  const put = (ctx: EngineContext, clientId: string, token: string, body: Record<string, unknown>) =>
+    registrationManagement(
+      { method: 'PUT', clientId, authorization: `Bearer ${token}`, contentType: 'application/json', body: JSON.stringify({ client_id: clientId, ...body }) },
+      ctx,
+    );
+  const stored = async (clientId: string) => (await t.ctx.store.transaction((tx) => tx.findClient(t.ctx.tenant.id, clientId)))!;
+  const read = (clientId: string, token: string) => registrationManagement({ method: 'GET', clientId, authorization: `Bearer ${token}` }, t.ctx);
+
+  it('RFC 7592 §2.2: an operator\'s secret rotation during the client\'s update survives it (the update is rebuilt on the rotated client)', async () => {
+    const reg = await register();
+    let secret = '';
+    const s = interleaved(t.ctx.store, async () => {
+      secret = (await rotateClientSecret(t.ctx, reg.client_id, 0)).json.client_secret as string;
+    });
+    const r = await put({ ...t.ctx, store: s.store }, reg.client_id, reg.registration_access_token, { redirect_uris: [CB], client_name: 'renamed' });
+    expect(r.action, r.resultMessage).toBe('OK');
+    expect(s.writes()).toBe(2); // the first write lost on the revision, the rebuilt one went through
+    const now = await stored(reg.client_id);
+    expect(t.ctx.hasher.verify(secret, now.secretHash!)).toBe(true); // the operator's new secret, not the one the client read
+    expect(t.ctx.hasher.verify(reg.client_secret, now.secretHash!)).toBe(false);
+    expect(now.previousSecretHash).toBeUndefined(); // grace 0: the old secret is not brought back as the previous one either
+    expect(now.clientName).toBe('renamed');
+    const token = (JSON.parse(r.responseContent as string) as { registration_access_token: string }).registration_access_token;
+    expect((await read(reg.client_id, token)).action).toBe('OK');
+    expect((await read(reg.client_id, reg.registration_access_token)).status).toBe(401);
+  });
+
+  it('RFC 7592 §2.2: scope an operator takes away during the client\'s update stays away (the update is refused on the narrowed client)', async () => {
+    const reg = await register();
+    // The operator gave the client a scope dynamic registration does not allow; the client keeps it in its updates.
+    await replaceClient(t.ctx, reg.client_id, { redirect_uris: [CB], client_name: 'self', scope: 'openid api:write' });
+    const s = interleaved(t.ctx.store, async () => {
+      await replaceClient(t.ctx, reg.client_id, { redirect_uris: [CB], client_name: 'self', scope: 'openid' });
+    });
+    const r = await put({ ...t.ctx, store: s.store }, reg.client_id, reg.registration_access_token, { redirect_uris: [CB], client_name: 'renamed', scope: 'openid api:write' });
+    expect(r.status, r.resultMessage).toBe(400); // rebuilt on the narrowed client: api:write is not the client's to ask for
+    expect(JSON.parse(r.responseContent as string)).toMatchObject({ error: 'invalid_client_metadata' });
+    const now = await stored(reg.client_id);
+    expect(now.scope).toEqual(['openid']);
+    expect(now.clientName).toBe('self');
+    expect((await read(reg.client_id, reg.registration_access_token)).action).toBe('OK'); // nothing written: the token still works
+  });
+
+  it('RFC 7592 §2.2: an operator setting (skip_consent) turned off during the client\'s update stays off (the update is rebuilt on what is stored)', async () => {
+    const reg = await register();
+    await replaceClient(t.ctx, reg.client_id, { redirect_uris: [CB], client_name: 'self', skip_consent: true });
+    const s = interleaved(t.ctx.store, async () => {
+      await replaceClient(t.ctx, reg.client_id, { redirect_uris: [CB], client_name: 'self' });
+    });
+    // The client's update was built on the client it read, with the operator's skip_consent: true carried over.
+    const r = await put({ ...t.ctx, store: s.store }, reg.client_id, reg.registration_access_token, { redirect_uris: [CB], client_name: 'renamed' });
+    expect(r.action, r.resultMessage).toBe('OK');
+    expect(JSON.parse(r.responseContent as string)).not.toHaveProperty('skip_consent', true);
+    const now = await stored(reg.client_id);
+    expect(now.skipConsent).toBe(false);
+    expect(now.clientName).toBe('renamed');
+  });
+
+  it('a client\'s update losing twice to operator writes is 409 (LK7190), writes nothing, and its token keeps working', async () => {
+    const reg = await register();
+    let n = 0;
+    const s = interleaved(t.ctx.store, async () => {
+      await replaceClient(t.ctx, reg.client_id, { redirect_uris: [CB], client_name: `operator ${++n}` });
+    }, 10);
+    const r = await put({ ...t.ctx, store: s.store }, reg.client_id, reg.registration_access_token, { redirect_uris: [CB], client_name: 'client' });
+    expect(r.status, r.resultMessage).toBe(409);
+    expect(r.resultCode).toBe('LK7190');
+    expect(s.writes()).toBe(2); // one retry, not a loop
+    expect((await stored(reg.client_id)).clientName).toBe('operator 2');
+    expect((await read(reg.client_id, reg.registration_access_token)).action).toBe('OK');
+  });
+
+  it('RFC 7592 §2.2: a client\'s update racing its own update with the same token is still 401 (the token was rotated), not retried', async () => {
+    const reg = await register();
+    let other: Awaited<ReturnType<typeof put>> | undefined;
+    const s = interleaved(t.ctx.store, async () => {
+      other = await put(t.ctx, reg.client_id, reg.registration_access_token, { redirect_uris: [CB], client_name: 'first' });
+    });
+    const r = await put({ ...t.ctx, store: s.store }, reg.client_id, reg.registration_access_token, { redirect_uris: [CB], client_name: 'second' });
+    expect(other!.action).toBe('OK');
+    expect(r.status).toBe(401);
+    expect(s.writes()).toBe(1);
+    expect((await stored(reg.client_id)).clientName).toBe('first');
+  });
+});
+
+describe('two operator writes racing', () => {
+  let t: TestLatchkey;
+  beforeAll(async () => {
+    t = await openTestLatchkey();
+  });
+  afterAll(() => t.close());
+
+  it('a replacement built before another operator\'s secret rotation is rebuilt, and the rotated secret survives it (the revision, not the token, tells)', async () => {
+    const c = await t.client({ redirect_uris: [CB], client_name: 'static' }); // no registration access token to compare
+    let secret = '';
+    const s = interleaved(t.ctx.store, async () => {
+      secret = (await rotateClientSecret(t.ctx, c.clientId, 0)).json.client_secret as string;
+    });
+    await replaceClient({ ...t.ctx, store: s.store }, c.clientId, { redirect_uris: [CB], client_name: 'static 2' });
+    expect(s.writes()).toBe(2);
+    const now = (await t.ctx.store.transaction((tx) => tx.findClient(t.ctx.tenant.id, c.clientId)))!;
+    expect(t.ctx.hasher.verify(secret, now.secretHash!)).toBe(true);
+    expect(now.clientName).toBe('static 2');
+  });
+});

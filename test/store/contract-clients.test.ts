@@ -214,4 +214,35 @@ describe(`store contract, clients (${backend})`, () => {
     expect(await store.deleteClient(A, 'dyn', none)).toBe(false);
     expect(await store.deleteClient(A, 'static', none)).toBe(true);
   });
+
+  it('RFC 7592 §2.2: every updateClient stores a fresh revision, and a revision condition makes a write built from a stale read change nothing', async () => {
+    await store.createClient(dynamicClient(A, 'rev', 'rat-0'));
+    const created = (await store.findClient(A, 'rev'))!; // now cached
+    expect(created.revision).toBeUndefined(); // as for a client stored before revisions existed
+    // Absent compares as null: a write built from a record without a revision goes through, once.
+    const legacy = { registrationAccessTokenHash: 'rat-0', revision: null };
+    expect(await store.updateClient({ ...created, clientName: 'first' }, legacy)).toBe(true);
+    const first = (await store.findClient(A, 'rev'))!; // the cache was invalidated: the new record, with its revision
+    expect(first).toMatchObject({ clientName: 'first', registrationAccessTokenHash: 'rat-0' });
+    expect(typeof first.revision).toBe('string');
+    expect(await store.updateClient({ ...created, clientName: 'stale' }, legacy)).toBe(false);
+    // The record passed cannot choose its revision: the store writes a new one whatever it holds.
+    expect(await store.updateClient({ ...first, clientName: 'second' }, { registrationAccessTokenHash: 'rat-0', revision: first.revision! })).toBe(true);
+    const second = (await store.findClient(A, 'rev'))!;
+    expect(second.revision).not.toBe(first.revision);
+    // Same token, stale revision: nothing written (an operator's write in between keeps the token hash).
+    expect(await store.updateClient({ ...first, clientName: 'stale' }, { registrationAccessTokenHash: 'rat-0', revision: first.revision! })).toBe(false);
+    // Right revision, stale token: nothing written either.
+    expect(await store.updateClient({ ...second, clientName: 'stale' }, { registrationAccessTokenHash: 'rat-x', revision: second.revision! })).toBe(false);
+    expect(await store.findClient(A, 'rev')).toMatchObject({ clientName: 'second', revision: second.revision });
+    // Racers holding the same read: one winner.
+    const results = await Promise.all(
+      Array.from({ length: RACERS }, (_, i) => store.updateClient({ ...second, clientName: `n${i}` }, { registrationAccessTokenHash: 'rat-0', revision: second.revision! })),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await store.findClient(A, 'rev')).toMatchObject({ clientName: `n${results.indexOf(true)}` });
+    // A deletion with a stale revision deletes nothing; without a revision it is checked on the token alone.
+    expect(await store.deleteClient(A, 'rev', { registrationAccessTokenHash: 'rat-0', revision: second.revision! })).toBe(false);
+    expect(await store.deleteClient(A, 'rev', { registrationAccessTokenHash: 'rat-0' })).toBe(true);
+  });
 });
