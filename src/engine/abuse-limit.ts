@@ -54,8 +54,25 @@ export async function limitAddress(ctx: EngineContext, endpoint: LimitedEndpoint
   await hit(ctx, `${endpoint}:ip:${address}`, l.perIp, l.window);
 }
 
-/** Per client, after authentication: an attacker without the client's credentials cannot spend its budget. */
-export async function limitClient(ctx: EngineContext, endpoint: LimitedEndpoint, clientId: string): Promise<void> {
+/**
+ * Per client, after authentication: an attacker without a confidential client's credentials cannot spend its budget.
+ * A public client's client_id authenticates nothing (RFC 6749 §2.3; `method` 'none'), so anyone could name it: its
+ * counter is kept per client and address, so requests from elsewhere never use up a genuine user's budget. Without an
+ * address (Core API callers that pass none) nothing tells the callers apart and a public client is not counted;
+ * the per-address limit, and the host's own limits, are what remain.
+ */
+export async function limitClient(
+  ctx: EngineContext,
+  endpoint: LimitedEndpoint,
+  clientId: string,
+  method?: string,
+  address?: string,
+): Promise<void> {
   const l = limitsOf(ctx);
+  if (method === 'none') {
+    if (address === undefined) return;
+    await hit(ctx, `${endpoint}:client:${clientId}:ip:${address}`, l.perClient, l.window);
+    return;
+  }
   await hit(ctx, `${endpoint}:client:${clientId}`, l.perClient, l.window);
 }

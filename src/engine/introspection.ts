@@ -59,11 +59,11 @@ export function introspection(input: IntrospectionInput, ctx: EngineContext): Pr
         presentedCredentials(input),
         params,
       );
-      await limitClient(ctx, 'introspection', client.clientId);
       if (method === 'none') {
         // RFC 7662 §2.1: the endpoint MUST require authorization; a client_id alone proves nothing.
         throw invalidClient('LK5003', 'public clients cannot introspect');
       }
+      await limitClient(ctx, 'introspection', client.clientId, method, input.clientAddress);
       const token = params.require('token');
       // RFC 7662 §2.1: token_type_hint only speeds up a lookup; ours finds any token by its hash, so the hint
       // (known or not) is ignored.
