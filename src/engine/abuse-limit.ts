@@ -1,5 +1,6 @@
 import { nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
+import { addressKey } from './address-key.js';
 
 /**
  * Abuse limits on the back-channel endpoints (docs/security.md): requests per client and per address in fixed
@@ -51,7 +52,7 @@ async function hit(ctx: EngineContext, key: string, limit: number, window: numbe
 export async function limitAddress(ctx: EngineContext, endpoint: LimitedEndpoint, address: string | undefined): Promise<void> {
   if (address === undefined) return; // Core API callers and tests without an address
   const l = limitsOf(ctx);
-  await hit(ctx, `${endpoint}:ip:${address}`, l.perIp, l.window);
+  await hit(ctx, `${endpoint}:ip:${addressKey(address)}`, l.perIp, l.window); // an IPv6 /64 is one address
 }
 
 /**
@@ -71,7 +72,7 @@ export async function limitClient(
   const l = limitsOf(ctx);
   if (method === 'none') {
     if (address === undefined) return;
-    await hit(ctx, `${endpoint}:client:${clientId}:ip:${address}`, l.perClient, l.window);
+    await hit(ctx, `${endpoint}:client:${clientId}:ip:${addressKey(address)}`, l.perClient, l.window);
     return;
   }
   await hit(ctx, `${endpoint}:client:${clientId}`, l.perClient, l.window);

@@ -143,3 +143,36 @@ describe('abuse limits for public clients (RFC 6749 §2.3: a client_id alone aut
     }
   });
 });
+
+describe('per-address limits and IPv6 (RFC 4291 §2.5.4: a host has a whole /64)', () => {
+  let s: TestServer;
+  let clock = Date.now();
+  let c: { clientId: string; clientSecret?: string };
+
+  beforeAll(async () => {
+    s = await startTestServer({ rateLimitPerIp: 3, rateLimitWindow: 60, trustedProxies: ['127.0.0.1'] }, { clock: () => clock });
+    c = await s.client({ grant_types: ['client_credentials'], scope: 'api' });
+  });
+  afterAll(() => s.close());
+
+  const tokenFrom = (ip: string) => postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basic(c.clientId, c.clientSecret!), 'x-forwarded-for': ip });
+  const nextWindow = () => {
+    clock = (Math.floor(clock / 60_000) + 1) * 60_000 + 1000;
+  };
+
+  it('addresses rotated within one IPv6 /64 share one budget; another /64 has its own', async () => {
+    nextWindow();
+    for (let i = 1; i <= 3; i++) expect((await tokenFrom(`2001:db8:aa:bb::${i}`)).status).toBe(200);
+    const limited = await tokenFrom('2001:db8:aa:bb:1234:5678:9abc:def0');
+    expect(limited.status).toBe(429);
+    expect(limited.json).toMatchObject({ error: 'temporarily_unavailable' });
+    expect((await tokenFrom('2001:db8:aa:bc::1')).status).toBe(200);
+  });
+
+  it('an IPv4-mapped IPv6 address counts as its IPv4 address', async () => {
+    nextWindow();
+    for (let i = 0; i < 3; i++) expect((await tokenFrom(i % 2 ? '192.0.2.55' : '::ffff:192.0.2.55')).status).toBe(200);
+    expect((await tokenFrom('::ffff:192.0.2.55')).status).toBe(429);
+    expect((await tokenFrom('192.0.2.55')).status).toBe(429);
+  });
+});
