@@ -1,5 +1,6 @@
 import { nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
+import { addressKey } from './address-key.js';
 
 /**
  * Abuse limits on the back-channel endpoints (docs/security.md): requests per client and per address in fixed
@@ -51,11 +52,28 @@ async function hit(ctx: EngineContext, key: string, limit: number, window: numbe
 export async function limitAddress(ctx: EngineContext, endpoint: LimitedEndpoint, address: string | undefined): Promise<void> {
   if (address === undefined) return; // Core API callers and tests without an address
   const l = limitsOf(ctx);
-  await hit(ctx, `${endpoint}:ip:${address}`, l.perIp, l.window);
+  await hit(ctx, `${endpoint}:ip:${addressKey(address)}`, l.perIp, l.window); // an IPv6 /64 is one address
 }
 
-/** Per client, after authentication: an attacker without the client's credentials cannot spend its budget. */
-export async function limitClient(ctx: EngineContext, endpoint: LimitedEndpoint, clientId: string): Promise<void> {
+/**
+ * Per client, after authentication: an attacker without a confidential client's credentials cannot spend its budget.
+ * A public client's client_id authenticates nothing (RFC 6749 §2.3; `method` 'none'), so anyone could name it: its
+ * counter is kept per client and address, so requests from elsewhere never use up a genuine user's budget. Without an
+ * address (Core API callers that pass none) nothing tells the callers apart and a public client is not counted;
+ * the per-address limit, and the host's own limits, are what remain.
+ */
+export async function limitClient(
+  ctx: EngineContext,
+  endpoint: LimitedEndpoint,
+  clientId: string,
+  method?: string,
+  address?: string,
+): Promise<void> {
   const l = limitsOf(ctx);
+  if (method === 'none') {
+    if (address === undefined) return;
+    await hit(ctx, `${endpoint}:client:${clientId}:ip:${addressKey(address)}`, l.perClient, l.window);
+    return;
+  }
   await hit(ctx, `${endpoint}:client:${clientId}`, l.perClient, l.window);
 }

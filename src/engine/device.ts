@@ -53,8 +53,8 @@ export function deviceAuthorization(input: BackChannelInput, ctx: EngineContext)
       checkFormContentType(input.contentType);
       const params = Params.parse(input.parameters);
       await limitAddress(ctx, 'device_authorization', input.clientAddress);
-      const { client } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).deviceAuthorization), presentedCredentials(input), params);
-      await limitClient(ctx, 'device_authorization', client.clientId);
+      const { client, method } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).deviceAuthorization), presentedCredentials(input), params);
+      await limitClient(ctx, 'device_authorization', client.clientId, method, input.clientAddress);
       const state: CheckState = { params, ctx, client, request: { clientId: client.clientId } };
       await runChecks('device_authorization', state);
       const now = nowSeconds(ctx);

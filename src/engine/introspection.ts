@@ -1,5 +1,5 @@
 import type { ClientRecord, TokenRecord } from '../store/types.js';
-import { findAccount } from './accounts.js';
+import { findAccount, type Account } from './accounts.js';
 import { signJwt, SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { lookupToken, type TokenState } from '../tokens/lookup.js';
 import { mayIntrospectFor } from './resources.js';
@@ -59,11 +59,11 @@ export function introspection(input: IntrospectionInput, ctx: EngineContext): Pr
         presentedCredentials(input),
         params,
       );
-      await limitClient(ctx, 'introspection', client.clientId);
       if (method === 'none') {
         // RFC 7662 §2.1: the endpoint MUST require authorization; a client_id alone proves nothing.
         throw invalidClient('LK5003', 'public clients cannot introspect');
       }
+      await limitClient(ctx, 'introspection', client.clientId, method, input.clientAddress);
       const token = params.require('token');
       // RFC 7662 §2.1: token_type_hint only speeds up a lookup; ours finds any token by its hash, so the hint
       // (known or not) is ignored.
@@ -102,11 +102,17 @@ async function describe(ctx: EngineContext, caller: ClientRecord, state: TokenSt
       return { active: false, reason: why };
     }
   }
-  return { active: true, body: await activeBody(ctx, r) };
+  // RFC 7662 §2.2, §4: a user's token is active only while the user is, as at UserInfo: not for an account the host
+  // no longer finds (ctx.accounts: deleted or disabled there), nor for a disabled built-in user. Without ctx.accounts
+  // a subject missing from the users table is a Core API host's own user (docs/core-api.md), not a deleted one
+  // (deleting a built-in user revokes its tokens). One lookup, reused for username; tokens without a user pay nothing.
+  const user = r.subject !== null ? await findAccount(ctx, ctx.store, r.subject) : undefined;
+  if (r.subject !== null && (user ? user.disabled : ctx.accounts !== undefined)) return { active: false, reason: 'account gone (not found or disabled)' };
+  return { active: true, body: await activeBody(ctx, r, user) };
 }
 
 /** RFC 7662 §2.2 members for an active token. Field order follows the RFC's list. */
-async function activeBody(ctx: EngineContext, r: TokenRecord): Promise<Record<string, unknown>> {
+async function activeBody(ctx: EngineContext, r: TokenRecord, user: Account | undefined): Promise<Record<string, unknown>> {
   const body: Record<string, unknown> = { active: true };
   if (r.scope.length) body.scope = r.scope.join(' ');
   body.client_id = r.clientId;
@@ -114,10 +120,7 @@ async function activeBody(ctx: EngineContext, r: TokenRecord): Promise<Record<st
   const owner = r.subject !== null ? await ctx.store.findClient(ctx.tenant.id, r.clientId) : undefined;
   // RFC 7662 §2.2: username is an optional human-readable name. It is one name across every sector, so next to a
   // pairwise sub it would let resource servers of different sectors correlate the user (OIDC Core §8.1): left out.
-  if (r.subject !== null && owner?.subjectType !== 'pairwise') {
-    const user = await findAccount(ctx, ctx.store, r.subject);
-    if (user) body.username = user.username;
-  }
+  if (user && owner?.subjectType !== 'pairwise') body.username = user.username;
   const cnf = isObject(r.data.cnf) ? r.data.cnf : undefined;
   // RFC 7662 §2.2: token_type is an access token type (RFC 6749 §7.1); RFC 9449 §6.2: DPoP-bound tokens say DPoP.
   if (r.kind === 'access_token') body.token_type = typeof cnf?.jkt === 'string' ? 'DPoP' : 'Bearer';

@@ -49,8 +49,8 @@ export function pushedAuthorizationRequest(input: BackChannelInput, ctx: EngineC
       checkFormContentType(input.contentType);
       const body = Params.parse(input.parameters, { allowRepeated: ['resource'] }); // RFC 8707 §2
       await limitAddress(ctx, 'par', input.clientAddress);
-      const { client } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest), presentedCredentials(input), body);
-      await limitClient(ctx, 'par', client.clientId);
+      const { client, method } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest), presentedCredentials(input), body);
+      await limitClient(ctx, 'par', client.clientId, method, input.clientAddress);
       const kept = Object.fromEntries([...body.entries()].filter(([k]) => !CLIENT_AUTH_PARAMS.includes(k)));
       const resource = body.getAll('resource');
       const state: CheckState = {

@@ -60,12 +60,12 @@ export function revocation(input: RevocationInput, ctx: EngineContext): Promise<
       checkFormContentType(input.contentType);
       const params = Params.parse(input.parameters);
       await limitAddress(ctx, 'revocation', input.clientAddress);
-      const { client } = await authenticateClient(
+      const { client, method } = await authenticateClient(
         clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).revocation),
         presentedCredentials(input),
         params,
       );
-      await limitClient(ctx, 'revocation', client.clientId);
+      await limitClient(ctx, 'revocation', client.clientId, method, input.clientAddress);
       const token = params.require('token');
       const { active, record } = await lookupToken(ctx, token);
       // RFC 7009 §2.2: an invalid token is not an error, the client could not handle one.

@@ -23,7 +23,8 @@ export async function completePasswordGrant(ctx: EngineContext, r: TokenResult, 
       return tokenFail({ ticket, reason: 'INVALID_CREDENTIALS' }, ctx);
     }
     await loginSucceeded(ctx, username, ip);
-    return tokenIssue({ ticket, subject: user.id, authTime: nowSeconds(ctx), amr: ['pwd'] }, ctx);
+    // Built-in users are read again, locked, where the tokens are issued: setDisabled may have run since the check.
+    return tokenIssue({ ticket, subject: user.id, authTime: nowSeconds(ctx), amr: ['pwd'] }, ctx, { builtInUser: !ctx.accounts });
   } catch (e) {
     ctx.log?.error({ err: e }, 'password grant: credentials check failed');
     return tokenFail({ ticket, reason: 'SERVER_ERROR' }, ctx);

@@ -1,4 +1,5 @@
 import { type EngineContext, nowSeconds } from '../engine/context.js';
+import { addressKey } from '../engine/address-key.js';
 
 /**
  * Failed-login limits per account and per client address, in fixed windows kept in the store (so they hold
@@ -7,7 +8,7 @@ import { type EngineContext, nowSeconds } from '../engine/context.js';
  * neither is a way around the other.
  */
 function keys(ctx: EngineContext, username: string, ip: string): [string, string] {
-  return [`login:acct:${ctx.tenant.id}:${username.toLowerCase()}`, `login:ip:${ctx.tenant.id}:${ip}`];
+  return [`login:acct:${ctx.tenant.id}:${username.toLowerCase()}`, `login:ip:${ctx.tenant.id}:${addressKey(ip)}`];
 }
 
 function window(ctx: EngineContext): { start: number; end: number } {
@@ -60,7 +61,7 @@ export function retryAfter(ctx: EngineContext): number {
 
 /** RFC 8628 §5.1: wrong user codes per signed-in user and per address, in the login window. */
 function userCodeKeys(ctx: EngineContext, subject: string, ip: string): [string, string] {
-  return [`usercode:user:${ctx.tenant.id}:${subject}`, `usercode:ip:${ctx.tenant.id}:${ip}`];
+  return [`usercode:user:${ctx.tenant.id}:${subject}`, `usercode:ip:${ctx.tenant.id}:${addressKey(ip)}`];
 }
 
 /**
@@ -91,7 +92,7 @@ export async function userCodeAccepted(ctx: EngineContext, subject: string, ip: 
  */
 export async function beginRegistrationAttempt(ctx: EngineContext, ip: string): Promise<boolean> {
   const { start, end } = window(ctx);
-  return (await ctx.store.hit(`register:ip:${ctx.tenant.id}:${ip}`, start, end)) > ctx.tenant.settings.loginRateLimit;
+  return (await ctx.store.hit(`register:ip:${ctx.tenant.id}:${addressKey(ip)}`, start, end)) > ctx.tenant.settings.loginRateLimit;
 }
 
 /**

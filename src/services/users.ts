@@ -157,10 +157,12 @@ export async function deleteUser(ctx: EngineContext, sub: string): Promise<void>
   await getUser(ctx, sub);
   const now = nowSeconds(ctx);
   await ctx.store.transaction(async (tx) => {
+    // The row first, then the revocation (as setDisabled): on PostgreSQL a password grant issuing for the user holds
+    // the row (findUserLocked), so the delete waits for it and the revocation, a later statement, sees its tokens.
+    await tx.deleteUser(ctx.tenant.id, sub);
     await tx.revokeSubject(ctx.tenant.id, sub, now);
     // A user created later with the same sub (an embedding application's own ids) has consented to nothing.
     await tx.deleteSubjectConsents(ctx.tenant.id, sub);
-    await tx.deleteUser(ctx.tenant.id, sub);
   });
   await logoutUserEverywhere(ctx, sub);
 }

@@ -756,6 +756,13 @@ export class KyselyStore implements Store {
     const r = (await this.fixed<GrantRow>('select * from "grants" where "tenant_id" = ? and "id" = ? for no key update', [tenantId, id]))[0];
     return r && toGrant(r);
   }
+  async findUserLocked(tenantId: string, id: string) {
+    if (this.dialect !== 'postgres') return this.findUserById(tenantId, id);
+    // FOR SHARE conflicts with the lock an UPDATE (setDisabled) or DELETE (deleteUser) of the row takes; several
+    // token requests of one user still run side by side.
+    const r = (await this.fixed<UserRow>('select * from "users" where "tenant_id" = ? and "id" = ? for share', [tenantId, id]))[0];
+    return r && toUser(r);
+  }
   async revokeGrant(tenantId: string, id: string, now: number) {
     await this.transaction(async (tx) => {
       const db = (tx as KyselyStore).db;

@@ -301,6 +301,13 @@ export interface GrantStore {
    * SQLite runs one write transaction at a time: there it is findGrant.
    */
   findGrantLocked(tenantId: string, id: string): Promise<GrantRecord | undefined>;
+  /**
+   * findUserById inside a transaction that issues tokens to the user: on PostgreSQL it also holds the user's row
+   * (FOR SHARE) until the transaction ends, so a concurrent disable or delete (an UPDATE or DELETE of the row, done
+   * before its revokeSubject) waits for it and then revokes what it issued, or, having gone first, is seen here.
+   * SQLite runs one write transaction at a time: there it is findUserById.
+   */
+  findUserLocked(tenantId: string, id: string): Promise<UserRecord | undefined>;
   /** Grants made in one browser session (the clients that received tokens in it). */
   listGrantsBySid(tenantId: string, sid: string): Promise<GrantRecord[]>;
   /** Revoke the grant and every token it issued: one store call (code reuse, refresh reuse, logout). */

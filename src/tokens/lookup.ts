@@ -42,6 +42,10 @@ export async function lookupToken(ctx: EngineContext, token: string): Promise<To
   }
   const record = await ctx.store.findToken(ctx.tenant.id, tokenKey(ctx.hasher, handle));
   if (!record) return { active: false };
+  // RFC 9068 §2.2, RFC 7519 §4.1.7: a JWT's row is keyed by its jti, which is an identifier printed in the token and
+  // in introspection answers, not a secret. Only a verified JWT may find such a row (mintAccessToken sets data.jti on
+  // JWT rows only); the bare jti finds nothing, not even for revocation (RFC 7009: the token is the JWT).
+  if (!jwt && typeof record.data.jti === 'string') return { active: false };
   if (record.revokedAt !== null || record.consumedAt !== null || record.expiresAt <= nowSeconds(ctx)) return { active: false, record };
   if (jwt && record.kind !== 'access_token') return { active: false, record };
   // RFC 7592 §2.3: a deleted client's tokens are invalid. Deletion revokes them, but another process still holding

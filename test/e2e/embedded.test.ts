@@ -394,4 +394,34 @@ describe('createLatchkey: findAccount runs outside every store transaction', () 
     const back = await postForm(`${origin}/sso/oauth/token`, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }, { authorization: basic(rp.clientId, rp.clientSecret) });
     expect(back.status).toBe(200);
   });
+
+  it('RFC 7662 §2.2, §4: introspection answers active:false for a token of an account the host no longer finds, as UserInfo refuses it; a token without a user costs no lookup', async () => {
+    const verifier = client.randomPKCECodeVerifier();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: CB, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    const cb = await new Agent(origin).authorize(url.href, 'dora', 'dora-password');
+    const tokens = await client.authorizationCodeGrant(config, cb, { pkceCodeVerifier: verifier });
+    const introspect = (token: string) => postForm(`${origin}/sso/oauth/introspect`, { token }, { authorization: basic(rp.clientId, rp.clientSecret) });
+    const userinfo = () => fetch(`${origin}/sso/oauth/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect((await introspect(tokens.access_token)).json).toMatchObject({ active: true, sub: 'd-9', username: 'dora' });
+    const saved = accounts['d-9']!;
+    delete accounts['d-9']; // deleted or disabled by the host: findAccount answers null
+    try {
+      calls.length = 0;
+      expect((await introspect(tokens.access_token)).text).toBe('{"active":false}');
+      expect(calls.map((c) => c.sub)).toEqual(['d-9']); // one lookup
+      expect((await userinfo()).status).toBe(401);
+    } finally {
+      accounts['d-9'] = saved;
+    }
+    expect((await introspect(tokens.access_token)).json).toMatchObject({ active: true, sub: 'd-9' });
+    // A token without a user (client_credentials) never asks the host.
+    const { json: svc } = await registerClient(await auth.context(), { grant_types: ['client_credentials'], scope: 'profile' });
+    const cc = await postForm(`${origin}/sso/oauth/token`, { grant_type: 'client_credentials' }, { authorization: basic(svc.client_id as string, svc.client_secret as string) });
+    expect(cc.status, cc.text).toBe(200);
+    calls.length = 0;
+    expect((await introspect(cc.json.access_token)).json).toMatchObject({ active: true, client_id: svc.client_id });
+    expect(calls).toEqual([]);
+  });
 });

@@ -223,6 +223,18 @@ describe('introspection endpoint (engine, injected clock)', () => {
     expect(JSON.parse((await introspect(jwt)).responseContent).active).toBe(true);
   });
 
+  it('RFC 7662 §2.2: a token of a disabled built-in user is inactive (as at UserInfo); a subject the users table does not hold (a Core API host\'s user) is not', async () => {
+    const external = await insertRefreshFamily(t.ctx, { clientId: app.clientId, subject: 'host-user', scope: ['api:read'] });
+    expect(JSON.parse((await introspect(external.accessToken)).responseContent)).toMatchObject({ active: true, sub: 'host-user' });
+    const sub = await t.user('erin', 'correct horse battery staple');
+    const fam = await insertRefreshFamily(t.ctx, { clientId: app.clientId, subject: sub, scope: ['api:read'] });
+    expect(JSON.parse((await introspect(fam.accessToken)).responseContent)).toMatchObject({ active: true, username: 'erin' });
+    // The flag alone, without the revocation setDisabled also does: the token is still refused.
+    const u = (await t.ctx.store.findUserById(t.ctx.tenant.id, sub))!;
+    await t.ctx.store.updateUser({ ...u, disabled: true });
+    expect(JSON.parse((await introspect(fam.accessToken)).responseContent)).toEqual({ active: false });
+  });
+
   it('tokens issued before ordered handles (stored under the plain keyed hash) stay active and revocable', async () => {
     const fam = await insertRefreshFamily(t.ctx, { clientId: app.clientId, subject: 'legacy-user', scope: ['api:read'] });
     expect(fam.accessToken).toHaveLength(43);

@@ -117,6 +117,28 @@ describe('JWT access tokens (RFC 9068) validated by a resource server using oaut
     expect(info.status).toBe(200);
   });
 
+  it('RFC 7519 §4.1.7, RFC 6750 §5.2: a JWT access token\'s jti is an identifier, not a bearer token: UserInfo, introspection and revocation ignore it', async () => {
+    const url = `${s.issuer}/oauth/authorize?` + new URLSearchParams([
+      ['client_id', rp.clientId], ['redirect_uri', CB], ['response_type', 'code'], ['scope', 'openid orders:read'], ['state', 's2'], ['resource', ORDERS],
+    ]);
+    const cb = await new Agent(s.issuer).authorize(url, 'alice', 'alice-password');
+    const r = await token(rp, { grant_type: 'authorization_code', code: cb.searchParams.get('code')!, redirect_uri: CB });
+    expect(r.status, r.text).toBe(200);
+    const at = r.json.access_token as string;
+    const jti = decodeJwt(at).jti as string;
+    expect(typeof jti).toBe('string');
+    const userinfo = (t: string) => fetch(s.url('/oauth/userinfo'), { headers: { authorization: `Bearer ${t}` } });
+    const bad = await userinfo(jti);
+    expect(bad.status).toBe(401);
+    expect(bad.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+    const intro = (t: string) => postForm(s.url('/oauth/introspect'), { token: t }, { authorization: basic(rp.clientId, rp.clientSecret!) });
+    expect((await intro(jti)).text).toBe('{"active":false}');
+    // RFC 7009 §2.2: revoking by jti is revoking an unknown token: 200, and the JWT stays live.
+    expect((await postForm(s.url('/oauth/revoke'), { token: jti }, { authorization: basic(rp.clientId, rp.clientSecret!) })).status).toBe(200);
+    expect((await userinfo(at)).status).toBe(200);
+    expect((await intro(at)).json).toMatchObject({ active: true, jti });
+  });
+
   it('RFC 9068 §2.2: tokens requested at the same moment each get their own jti and signature, and each is live at introspection', async () => {
     const rs = await Promise.all(Array.from({ length: 12 }, () => token(jwtSvc, { grant_type: 'client_credentials', scope: 'misc' })));
     const jwks = createRemoteJWKSet(new URL(s.url('/.well-known/jwks.json')));

@@ -175,6 +175,16 @@ describe('token exchange (RFC 8693)', () => {
     expect(res.body.claims).toMatchObject({ sub: ivySub, aud: API3, client_id: app.clientId });
   });
 
+  it('RFC 7519 §4.1.7: a JWT access token\'s jti is no subject_token; the JWT itself is', async () => {
+    const user = await userTokens(API3, 'api3');
+    const jti = decodeJwt(user.access_token).jti as string;
+    expect(typeof jti).toBe('string');
+    const refused = await exchange(app, { subject_token: jti, subject_token_type: AT, resource: API3 });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.json.error).toBe('invalid_request');
+    expect((await exchange(app, { subject_token: user.access_token, subject_token_type: AT, resource: API3 })).status).toBe(200);
+  });
+
   it('RFC 8693 §3: the app exchanges its refresh token and its ID token; an ID token yields what its grant allows, nothing more', async () => {
     const user = await userTokens(API1, 'openid offline_access api1 api2');
     const fromRt = await exchange(app, { subject_token: user.refresh_token, subject_token_type: RT, resource: API2 });

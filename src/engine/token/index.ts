@@ -49,7 +49,7 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResul
         presentedCredentials(input),
         params,
       );
-      await limitClient(ctx, 'token', auth.client.clientId);
+      await limitClient(ctx, 'token', auth.client.clientId, auth.method, input.clientAddress);
       const handler = Object.hasOwn(grantHandlers, grantType) ? grantHandlers[grantType] : undefined;
       if (!handler) throw new OAuthError('unsupported_grant_type', 'unsupported grant_type', { resultCode: 'LK2002' });
       if (!auth.client.grantTypes.includes(grantType)) {

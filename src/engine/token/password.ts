@@ -99,8 +99,13 @@ async function consume(ctx: EngineContext, ticket: unknown) {
   return { client, data: t.data as unknown as PasswordTicket };
 }
 
-/** Step two, success: the caller verified the credentials of `subject`; issue the tokens (RFC 6749 §4.3.3). */
-export function tokenIssue(input: TokenIssueInput, ctx: EngineContext): Promise<Result<TokenAction>> {
+/**
+ * Step two, success: the caller verified the credentials of `subject`; issue the tokens (RFC 6749 §4.3.3).
+ * `builtInUser`: the subject is a user of the tenant's users table (the built-in server's password grant, not a
+ * Core API caller's own user): it is read again, locked, in the issuing transaction, so a user disabled or deleted
+ * since the password check (argon2 takes a while) gets no tokens that the disable's revocation would miss.
+ */
+export function tokenIssue(input: TokenIssueInput, ctx: EngineContext, opts: { builtInUser?: boolean } = {}): Promise<Result<TokenAction>> {
   return runEngine(
     async () => {
       if (typeof input.subject !== 'string' || input.subject.length === 0 || input.subject.length > 255) {
@@ -113,6 +118,12 @@ export function tokenIssue(input: TokenIssueInput, ctx: EngineContext): Promise<
       const bound: EngineContext = data.confirmation ? { ...ctx, confirmation: data.confirmation } : ctx;
       const body = await ctx.store.transaction(async (tx) => {
         const txCtx = { ...bound, store: tx };
+        if (opts.builtInUser) {
+          const user = await tx.findUserLocked(ctx.tenant.id, input.subject);
+          if (!user || user.disabled) {
+            throw new OAuthError('invalid_grant', 'invalid username or password', { resultCode: 'LK6011', detail: 'the user was disabled or deleted during the password check' });
+          }
+        }
         const resources = await loadResources(txCtx, client, data.resources);
         const target = await tokenTarget(txCtx, client, { resources, scope: data.scope, scopeRequested: data.scopeRequested });
         await tx.insertGrant({
