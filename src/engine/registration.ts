@@ -55,8 +55,8 @@ function invalidToken(resultCode: 'LK8027' | 'LK8028', detail: string, noCredent
   });
 }
 
-/** The methods of the client configuration endpoint (RFC 7592 §2.1-§2.3). */
-const MANAGEMENT_METHODS: readonly string[] = ['GET', 'PUT', 'DELETE'];
+/** The methods of the client configuration endpoint (RFC 7592 §2.1-§2.3); the HTTP layer routes the others here too (405). */
+export const MANAGEMENT_METHODS: readonly string[] = ['GET', 'PUT', 'DELETE'];
 
 function methodNotAllowed(method: unknown): OAuthError {
   // RFC 9110 §15.5.6: a 405 names the methods the resource supports in Allow.

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { registration, registrationManagement } from '../../engine/registration.js';
+import { MANAGEMENT_METHODS, registration, registrationManagement } from '../../engine/registration.js';
 import { userinfo } from '../../engine/userinfo.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
@@ -9,9 +9,6 @@ import { auditRegistration, auditResult } from '../audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from '../back-channel.js';
 import { fixedContext, type ContextOf } from '../tenant.js';
 import { answerMethodNotAllowed, METHODS_NOT_ALLOWED, POST_ONLY_ENDPOINTS } from '../method-not-allowed.js';
-
-/** The methods routed to the client configuration endpoint's own operations (RFC 7592 §2; HEAD comes with GET). */
-const MANAGEMENT_ROUTED: readonly string[] = ['GET', 'PUT', 'DELETE'];
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
 export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf): Promise<void> {
@@ -91,7 +88,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
       scope.delete('/oauth/register/:clientId', manage);
       // RFC 9110 §15.5.6: the client's URL exists, so the other methods Fastify routes are 405 (with Allow: GET, PUT,
       // DELETE), not 404; the engine answers them (LK7170), before looking at any token.
-      scope.route({ method: [...METHODS_NOT_ALLOWED, 'POST'].filter((m) => !MANAGEMENT_ROUTED.includes(m)), url: '/oauth/register/:clientId', handler: manage });
+      scope.route({ method: [...METHODS_NOT_ALLOWED, 'POST'].filter((m) => !MANAGEMENT_METHODS.includes(m)), url: '/oauth/register/:clientId', handler: manage });
     }
   });
 }
