@@ -1,4 +1,5 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
+import { ipBytes } from './mtls.js';
 
 /**
  * The key a per-address limit counts a client address under. One IPv6 host is usually given a whole /64 (RFC 4291
@@ -12,33 +13,8 @@ export function addressKey(address: string): string {
   const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
   const noZone = bare.split('%')[0]!; // RFC 6874: a zone index names a local interface, not another host
   if (!isIPv6(noZone)) return address;
-  const groups = ipv6Groups(noZone);
-  if (!groups) return address;
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    const v4 = `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`;
-    if (isIPv4(v4)) return v4;
-  }
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
-}
-
-/** The eight 16-bit groups of a valid IPv6 address (as net.isIPv6 accepts it), a trailing dotted quad included. */
-function ipv6Groups(ip: string): number[] | undefined {
-  const parse = (part: string): number[] => {
-    if (part === '') return [];
-    const out: number[] = [];
-    for (const p of part.split(':')) {
-      if (p.includes('.')) {
-        const b = p.split('.').map(Number);
-        out.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
-      } else out.push(parseInt(p, 16));
-    }
-    return out;
-  };
-  const [head, tail] = ip.split('::');
-  const h = parse(head!);
-  const t = tail === undefined ? [] : parse(tail);
-  const fill = 8 - h.length - t.length;
-  if (fill < 0 || (tail === undefined && fill !== 0)) return undefined;
-  const groups = [...h, ...new Array<number>(fill).fill(0), ...t];
-  return groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+  const b = ipBytes(noZone); // the one IP parser (RFC 5952 §8: addresses compare in binary)
+  if (!b) return address;
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  return `${[0, 2, 4, 6].map((i) => b.readUInt16BE(i).toString(16)).join(':')}::/64`;
 }
