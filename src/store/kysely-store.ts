@@ -582,26 +582,18 @@ export class KyselyStore implements Store {
     this.staleClients?.delete(c.tenantId, c.clientId);
     return Number(r.numUpdatedRows) > 0;
   }
-  /** The clients row's registration access token hash (inside the metadata JSON) is the expected one. */
+  /** The clients row's registration access token hash (inside the metadata JSON) is the expected one; null: it has none. */
   private registrationTokenIs(condition: ClientWriteCondition) {
-    const hash = condition.registrationAccessTokenHash;
-    if (hash === null) {
-      return this.dialect === 'postgres'
-        ? sql<boolean>`("metadata"::json ->> 'registrationAccessTokenHash') is null`
-        : sql<boolean>`json_extract("metadata", '$.registrationAccessTokenHash') is null`;
-    }
-    return this.dialect === 'postgres'
-      ? sql<boolean>`("metadata"::json ->> 'registrationAccessTokenHash') = ${hash}`
-      : sql<boolean>`json_extract("metadata", '$.registrationAccessTokenHash') = ${hash}`;
+    return this.metadataMemberIs('registrationAccessTokenHash', condition.registrationAccessTokenHash);
   }
   /** The clients row's revision (inside the metadata JSON) is the expected one; null: it has none (stored before revisions). */
   private clientRevisionIs(revision: string | null) {
-    if (revision === null) {
-      return this.dialect === 'postgres' ? sql<boolean>`("metadata"::json ->> 'revision') is null` : sql<boolean>`json_extract("metadata", '$.revision') is null`;
-    }
-    return this.dialect === 'postgres'
-      ? sql<boolean>`("metadata"::json ->> 'revision') = ${revision}`
-      : sql<boolean>`json_extract("metadata", '$.revision') = ${revision}`;
+    return this.metadataMemberIs('revision', revision);
+  }
+  /** A string member of the clients row's metadata JSON equals `value`, or is absent when `value` is null. */
+  private metadataMemberIs(member: 'registrationAccessTokenHash' | 'revision', value: string | null) {
+    const v = this.dialect === 'postgres' ? sql`("metadata"::json ->> ${sql.lit(member)})` : sql`json_extract("metadata", ${sql.lit(`$.${member}`)})`;
+    return value === null ? sql<boolean>`${v} is null` : sql<boolean>`${v} = ${value}`;
   }
   async listClients(tenantId: string) {
     return (await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('client_id').execute()).map(toClient);
