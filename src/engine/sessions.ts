@@ -1,5 +1,5 @@
-import type { SessionRecord } from '../store/types.js';
-import type { TenantSettings } from './context.js';
+import type { SessionRecord, Store } from '../store/types.js';
+import type { EngineContext, TenantSettings } from './context.js';
 
 /**
  * The one liveness rule for a browser session: not ended, within its absolute lifetime (sessionTtl, renewed by a
@@ -54,11 +54,25 @@ export function recordedSessionBinding(data: Record<string, unknown>): SessionBi
  * sessions are the host's to end. A session that is not live never becomes live again (the UI renews only a live
  * one; a new sign-in makes a new sid), so answering "ended" without writing anything is a stable answer.
  */
-export function boundSessionEnded(
+function boundSessionEnded(
   settings: Pick<TenantSettings, 'sessionIdleTtl'>,
   binding: SessionBinding,
   session: SessionRecord | undefined,
   now: number,
 ): boolean {
   return session ? !isSessionLive(settings, session, now) : binding.latchkey;
+}
+
+/**
+ * The session of a session-bound grant read through `store` (the caller's transaction, inside one) and judged by
+ * boundSessionEnded: the refresh grant, token lookup and token exchange all ask this way. `session` is its row, if any.
+ */
+export async function readBoundSession(
+  ctx: Pick<EngineContext, 'tenant'>,
+  store: Pick<Store, 'findSessionBySid'>,
+  binding: SessionBinding,
+  now: number,
+): Promise<{ ended: boolean; session: SessionRecord | undefined }> {
+  const session = await store.findSessionBySid(ctx.tenant.id, binding.sid);
+  return { ended: boundSessionEnded(ctx.tenant.settings, binding, session, now), session };
 }

@@ -3,7 +3,7 @@ import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { TokenRecord } from '../store/types.js';
 import { tokenKey } from './handles.js';
-import { boundSessionEnded, recordedSessionBinding } from '../engine/sessions.js';
+import { readBoundSession, recordedSessionBinding } from '../engine/sessions.js';
 
 /** A JWS compact serialization: three base64url parts. */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -64,8 +64,7 @@ export async function lookupToken(ctx: EngineContext, token: string): Promise<To
   // rule. Only tokens minted with the marker read the session; older ones, and every other token, pay nothing.
   const binding = recordedSessionBinding(record.data);
   if (binding) {
-    const session = await ctx.store.findSessionBySid(ctx.tenant.id, binding.sid);
-    if (boundSessionEnded(ctx.tenant.settings, binding, session, nowSeconds(ctx))) return { active: false, record, sessionEnded: true };
+    if ((await readBoundSession(ctx, ctx.store, binding, nowSeconds(ctx))).ended) return { active: false, record, sessionEnded: true };
   }
   return jwt ? { active: true, record, jwt } : { active: true, record };
 }

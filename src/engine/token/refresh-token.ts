@@ -10,7 +10,7 @@ import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
 import { checkRefreshBinding } from '../token-binding.js';
 import { tokenKey } from '../../tokens/handles.js';
-import { boundSessionEnded, SESSION_TOUCH_INTERVAL, sessionBindingOf } from '../sessions.js';
+import { readBoundSession, SESSION_TOUCH_INTERVAL, sessionBindingOf } from '../sessions.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description, { resultCode: 'LK2008' });
 
@@ -116,8 +116,8 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx, input)
     // scope decides (it is the grant's, unless offline_access was narrowed away when the code was redeemed).
     const binding = sessionBindingOf(grant, rec.scope);
     if (binding) {
-      const session = await tx.findSessionBySid(ctx.tenant.id, binding.sid);
-      if (boundSessionEnded(ctx.tenant.settings, binding, session, now)) {
+      const { ended, session } = await readBoundSession(ctx, tx, binding, now);
+      if (ended) {
         await tx.revokeGrant(ctx.tenant.id, grant.id, now);
         return { error: new OAuthError('invalid_grant', 'the session this refresh token was bound to has ended', { resultCode: 'LK7080' }) };
       }

@@ -13,7 +13,7 @@ import { localSubjectOf, subjectFor } from '../subject.js';
 import { defaultExchangePolicy, EXCHANGE_OUTPUT_TYPES, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from './exchange-policy.js';
 import { refreshPolicy, withinReuseGrace } from './issue.js';
 import type { GrantHandler } from './types.js';
-import { boundSessionEnded, recordedSessionBinding, SESSION_BINDING, type SessionBinding, sessionBindingOf } from '../sessions.js';
+import { readBoundSession, recordedSessionBinding, SESSION_BINDING, type SessionBinding, sessionBindingOf } from '../sessions.js';
 
 /**
  * One actor of a delegation chain (RFC 8693 §4.1), outermost first, as kept on the token's row (`act_chain`): a user
@@ -290,7 +290,7 @@ async function validateParty(
     if (!grant) throw refuse('no live grant of this user to this client in the session the ID token names');
     // OIDC Core §11: a session-bound grant whose session has ended (lookupToken's rule for the grant's own tokens).
     const session = sessionBindingOf(grant, grant.scope);
-    if (session && boundSessionEnded(ctx.tenant.settings, session, await ctx.store.findSessionBySid(ctx.tenant.id, session.sid), nowSeconds(ctx))) {
+    if (session && (await readBoundSession(ctx, ctx.store, session, nowSeconds(ctx))).ended) {
       throw refuse('the session the grant is bound to has ended');
     }
     await liveUser(sub);
