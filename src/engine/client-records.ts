@@ -176,3 +176,11 @@ export function clientResponse(ctx: EngineContext, client: ClientRecord, issued:
   }
   return json;
 }
+
+/**
+ * The client as stored now, read past the root store's client cache (a transaction's store keeps none): what a
+ * conditional client write (RFC 7592 update, an operator's replacement or rotation) re-reads after losing a race.
+ */
+export function storedClient(ctx: EngineContext, clientId: string): Promise<ClientRecord | undefined> {
+  return ctx.store.transaction((tx) => tx.findClient(ctx.tenant.id, clientId));
+}

@@ -1,6 +1,6 @@
 import { limitAddress, limitClient } from './abuse-limit.js';
 import type { ClientRecord } from '../store/types.js';
-import { clientResponse, newClientRecord, replacedClientRecord } from './client-records.js';
+import { clientResponse, newClientRecord, replacedClientRecord, storedClient } from './client-records.js';
 import { withoutNullMembers } from './client-metadata.js';
 import { removeClient } from './client-removal.js';
 import { nowSeconds, type EngineContext } from './context.js';
@@ -196,7 +196,7 @@ async function update(ctx: EngineContext, read: ClientRecord, token: string, sen
     const { updated, issued } = await rebuilt(ctx, client, sent);
     const condition = { registrationAccessTokenHash: client.registrationAccessTokenHash!, revision: client.revision ?? null };
     if (await ctx.store.updateClient(updated, condition)) return jsonResult('OK', 200, 'LK8022', clientResponse(ctx, updated, issued));
-    const now = await ctx.store.transaction((tx) => tx.findClient(ctx.tenant.id, client.clientId));
+    const now = await storedClient(ctx, client.clientId);
     if (!now?.registrationAccessTokenHash || !ctx.hasher.verify(token, now.registrationAccessTokenHash)) {
       throw invalidToken('LK8028', 'the registration access token was replaced, or the client deleted, meanwhile');
     }

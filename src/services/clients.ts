@@ -1,5 +1,5 @@
 import { clientToJson } from '../engine/client-metadata.js';
-import { clientResponse, newClientRecord, replacedClientRecord, rotatedSecretRecord } from '../engine/client-records.js';
+import { clientResponse, newClientRecord, replacedClientRecord, rotatedSecretRecord, storedClient } from '../engine/client-records.js';
 import { removeClient } from '../engine/client-removal.js';
 import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
@@ -79,9 +79,9 @@ async function writeOver<T extends { client: ClientRecord }>(ctx: EngineContext,
   }
 }
 
-/** The client as stored now, read past the client cache (a transaction's store has none), or 404. */
+/** The client as stored now (storedClient: past the client cache), or 404. */
 async function currentClient(ctx: EngineContext, clientId: string): Promise<ClientRecord> {
-  const c = clientId.length <= 255 ? await ctx.store.transaction((tx) => tx.findClient(ctx.tenant.id, clientId)) : undefined;
+  const c = clientId.length <= 255 ? await storedClient(ctx, clientId) : undefined;
   if (!c) throw notFound(`client ${clientId}`);
   return c;
 }
