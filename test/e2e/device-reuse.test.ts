@@ -45,15 +45,7 @@ describe('a reused device code revokes what it issued, through HTTP (oauth4webap
   const approvedDeviceCode = async (c: Registered, scope: string) => {
     const [client, auth] = asClient(c);
     const d = await oauth.processDeviceAuthorizationResponse(as, client, await oauth.deviceAuthorizationRequest(as, client, auth, { scope }, insecure));
-    const agent = new Agent(s.issuer);
-    const login = await agent.follow(`/device?user_code=${encodeURIComponent(d.user_code)}`);
-    const codePage = await agent.follow(Agent.formAction(login.html, '/device/login'), {
-      form: { csrf: Agent.formValue(login.html, 'csrf')!, user_code: d.user_code, username: 'alice', password: 'alice-password' },
-    });
-    const confirm = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code } });
-    const done = await agent.follow('/device/confirm', {
-      form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: d.user_code, decision: 'approve' },
-    });
+    const done = await new Agent(s.issuer).approveDevice(d.user_code, 'alice', 'alice-password');
     expect(done.html).toContain('Device connected');
     clock += 10_000;
     return d.device_code;

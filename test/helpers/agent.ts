@@ -74,6 +74,21 @@ export class Agent {
     return m;
   }
 
+  /**
+   * RFC 8628 §3.3: a user opens the verification page for `userCode`, signs in there and approves the device.
+   * Returns the final page (it says "Device connected" when the approval went through).
+   */
+  async approveDevice(userCode: string, username: string, password: string) {
+    const login = await this.follow(`/device?user_code=${encodeURIComponent(userCode)}`);
+    const codePage = await this.follow(Agent.formAction(login.html, '/device/login'), {
+      form: { csrf: Agent.formValue(login.html, 'csrf')!, user_code: userCode, username, password },
+    });
+    const confirm = await this.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: userCode } });
+    return this.follow('/device/confirm', {
+      form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: userCode, decision: 'approve' },
+    });
+  }
+
   /** Sign in on a login page and return the next response (consent page, or the redirect to the client). */
   async login(page: { html: string }, username: string, password: string) {
     const action = Agent.formAction(page.html, '/login');

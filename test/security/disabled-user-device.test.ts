@@ -29,15 +29,7 @@ describe('a disabled or deleted user gets no tokens from a device code approved 
   /** A device code the user approved on /device. */
   async function approved(username: string): Promise<string> {
     const d = await oauth.processDeviceAuthorizationResponse(as, c(), await oauth.deviceAuthorizationRequest(as, c(), oauth.None(), { scope: 'openid profile' }, insecure));
-    const agent = new Agent(s.issuer);
-    const login = await agent.follow(`/device?user_code=${encodeURIComponent(d.user_code)}`);
-    const codePage = await agent.follow(Agent.formAction(login.html, '/device/login'), {
-      form: { csrf: Agent.formValue(login.html, 'csrf')!, user_code: d.user_code, username, password: `${username}-password` },
-    });
-    const confirm = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code } });
-    const done = await agent.follow('/device/confirm', {
-      form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: d.user_code, decision: 'approve' },
-    });
+    const done = await new Agent(s.issuer).approveDevice(d.user_code, username, `${username}-password`);
     expect(done.html).toContain('Device connected');
     clock += 10_000;
     return d.device_code;
