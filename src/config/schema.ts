@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { isLocalMachineHost } from '../engine/hosts.js';
 
 /**
  * Every configuration option, its type, default and documentation.
@@ -160,18 +161,13 @@ export const configSchema = z
   // The demo client and user are a development convenience: by default only where nobody else can reach them.
   .overwrite((c) => (c.demo === undefined ? { ...c, demo: isLoopbackIssuer(c.issuer) } : c));
 
-/**
- * Whether the issuer's host is this machine's loopback interface: 127.0.0.0/8, ::1 (also IPv4-mapped) or
- * localhost. The URL parser has normalised the host already (127.1 -> 127.0.0.1, [0::1] -> [::1], case).
- */
+/** Whether the issuer's host is this machine (engine/hosts.ts: the rule redirect URIs use too). */
 export function isLoopbackIssuer(issuer: string): boolean {
-  let host: string;
   try {
-    host = new URL(issuer).hostname.replace(/\.$/, '');
+    return isLocalMachineHost(new URL(issuer).hostname);
   } catch {
     return false;
   }
-  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host) || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host);
 }
 
 /**

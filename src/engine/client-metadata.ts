@@ -8,6 +8,7 @@ import { isResourceIndicator } from './resources.js';
 import { defaultExchangePolicy, EXCHANGE_INPUT_TYPES, TOKEN_EXCHANGE_GRANT } from './token/exchange-policy.js';
 import { parseRfc4514 } from './mtls.js';
 import { sectorKeyOf } from './subject.js';
+import { isLocalMachineHost } from './hosts.js';
 
 /**
  * Grant and response types a client may register today. `password` (RFC 6749 §4.3) only together with
@@ -139,15 +140,6 @@ function invalidRedirect(uri: string, why: string, field = 'redirect_uris'): OAu
 
 const LOOPBACK_IPS = ['127.0.0.1', '[::1]'];
 const isLoopbackHost = (host: string) => LOOPBACK_IPS.includes(host) || host === 'localhost';
-/**
- * Any name for this machine: the loopback hosts above, all of 127.0.0.0/8 (and its IPv4-mapped IPv6 form) and the
- * *.localhost names (RFC 6761 §6.3). The URL parser has normalised the host already (127.1 -> 127.0.0.1, [0::1] -> [::1]).
- */
-const isLocalMachineHost = (hostname: string) => {
-  const host = hostname.toLowerCase().replace(/\.$/, '');
-  return isLoopbackHost(host) || host.endsWith('.localhost') || /^127\./.test(host) || host.startsWith('[::ffff:7f');
-};
-
 /**
  * Redirect URI rules by client type:
  * - every URI is absolute without a fragment (RFC 6749 §3.1.2);
