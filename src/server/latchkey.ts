@@ -207,6 +207,11 @@ export class Latchkey {
   /** Back-channel logout deliveries (and their retries). */
   readonly backchannel: BackchannelDispatcher;
 
+  /** The server's logger, once attached (none for a library host that attached none). */
+  get logger(): EngineLogger | undefined {
+    return this.log;
+  }
+
   /** Attach the server's logger (engine failures are logged through it). */
   setLogger(log: EngineLogger): void {
     this.log = log;

@@ -97,11 +97,17 @@ function checkOutsideOwnSpace(lk: Latchkey, issuer: string): void {
  * A derived issuer follows the configured one, which that rule already covers.
  */
 function checkHttpIssuer(lk: Latchkey, issuer: string): void {
-  if (isHttpIssuerOffLoopback(issuer) && !lk.config.insecureHttpIssuer) {
+  if (!isHttpIssuerOffLoopback(issuer)) return;
+  if (!lk.config.insecureHttpIssuer) {
     throw badRequest(
       `issuer ${issuer} is http on a host other than loopback (RFC 8414 §2: an issuer uses https): use its https URL (behind a TLS-terminating proxy, the proxy's), or set insecureHttpIssuer on the server (development only)`,
     );
   }
+  // The warning `serve` gives for the configured issuer (cli/serve.ts), for a tenant admitted the same way.
+  lk.logger?.warn(
+    { issuer },
+    `insecureHttpIssuer is on: tenant issuer ${issuer} is plain http off loopback; its codes, tokens and passwords cross the network in clear`,
+  );
 }
 
 /**

@@ -354,7 +354,13 @@ describe('tenant issuers: derived from the configured issuer unless one was give
     }
     const t = await openTestLatchkey({ issuer: 'https://example.com', insecureHttpIssuer: true });
     try {
+      const warnings: string[] = [];
+      t.lk.setLogger({ error: () => {}, info: () => {}, warn: (_o: unknown, msg?: string) => void warnings.push(msg ?? '') });
       expect((await createTenant(t.lk, { id: 'ext', issuer: 'http://login.acme.example' })).issuer).toBe('http://login.acme.example');
+      // Admitted, but with the warning serve gives for the configured issuer; an https tenant gets none.
+      expect(warnings.filter((m) => /insecureHttpIssuer is on: tenant issuer http:\/\/login\.acme\.example/.test(m))).toHaveLength(1);
+      await createTenant(t.lk, { id: 'sec', issuer: 'https://login.beta.example' });
+      expect(warnings).toHaveLength(1);
     } finally {
       await t.close();
     }
