@@ -45,3 +45,19 @@ export async function dropTestDatabase(url: string): Promise<void> {
     // The cluster is thrown away after the run anyway.
   }
 }
+
+/**
+ * Until `done` settles or another session of the database `monitor` is connected to waits for a lock (seen in
+ * pg_stat_activity, never a timer): how a race test knows a concurrent write has either finished or is blocked
+ * by the locks the test holds.
+ */
+export async function finishedOrWaitingForLock(monitor: pg.Client, done: Promise<unknown>): Promise<void> {
+  let settled = false;
+  void done.then(() => (settled = true), () => (settled = true));
+  while (!settled) {
+    const { rows } = await monitor.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+    );
+    if (rows[0]!.n > 0) return;
+  }
+}

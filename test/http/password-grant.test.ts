@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oauth from 'oauth4webapi';
 import { decodeJwt } from 'jose';
+import pg from 'pg';
 import { Agent } from '../helpers/agent.js';
+import { finishedOrWaitingForLock } from '../helpers/database.js';
 import { basic, openTestLatchkey, postForm, startTestServer, type TestLatchkey, type TestServer } from '../helpers/server.js';
 import { token, tokenFail, tokenIssue } from '../../src/engine/token/index.js';
 import { validateClientMetadata } from '../../src/engine/client-metadata.js';
@@ -121,11 +123,20 @@ describe('password grant through the engine (Core API callers verify credentials
   let t: TestLatchkey;
   let pw: Creds;
 
+  let monitor: pg.Client | undefined;
+
   beforeAll(async () => {
     t = await openTestLatchkey();
     pw = await t.client({ grant_types: ['password'], insecure_password_grant: true, scope: 'openid api:read' });
+    if (t.lk.config.databaseUrl?.startsWith('postgres')) {
+      monitor = new pg.Client({ connectionString: t.lk.config.databaseUrl });
+      await monitor.connect();
+    }
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await monitor?.end();
+    await t.close();
+  });
 
   const start = async () => {
     const r = await token({ parameters: 'grant_type=password&username=zoe%40example.com&password=s3cret&scope=openid', clientId: pw.clientId, clientSecret: pw.clientSecret }, t.ctx);
@@ -181,11 +192,20 @@ describe('password grant racing a disabled or deleted built-in user', () => {
   let t: TestLatchkey;
   let pw: Creds;
 
+  let monitor: pg.Client | undefined;
+
   beforeAll(async () => {
     t = await openTestLatchkey();
     pw = await t.client({ grant_types: ['password'], insecure_password_grant: true, scope: 'openid api:read' });
+    if (t.lk.config.databaseUrl?.startsWith('postgres')) {
+      monitor = new pg.Client({ connectionString: t.lk.config.databaseUrl });
+      await monitor.connect();
+    }
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await monitor?.end();
+    await t.close();
+  });
 
   const start = async (username: string, password: string) => {
     const r = await token({ parameters: new URLSearchParams({ grant_type: 'password', username, password, scope: 'openid' }).toString(), clientId: pw.clientId, clientSecret: pw.clientSecret }, t.ctx);
@@ -224,8 +244,9 @@ describe('password grant racing a disabled or deleted built-in user', () => {
     await t.ctx.store.transaction(async (tx) => {
       expect((await tx.findUserLocked(t.ctx.tenant.id, sub))?.disabled).toBe(false);
       disabling = setDisabled(t.ctx, sub, true); // waits for the row on PostgreSQL (for the store on SQLite)
-      // Time for it to run ahead, were the row not held (no assertion on timing: held, it waits however long this is).
-      await new Promise((r) => setTimeout(r, 500));
+      // PostgreSQL: let the disable run until it finishes (the row was not held: the test fails) or waits for the
+      // row lock. SQLite runs one transaction at a time, so there it can only wait.
+      if (monitor) await finishedOrWaitingForLock(monitor, disabling);
       await tx.insertToken({
         tenantId: t.ctx.tenant.id, hash, kind: 'access_token', clientId: pw.clientId, subject: sub, scope: ['openid'], grantId: null,
         issuedAt: now, expiresAt: now + 600, revokedAt: null, consumedAt: null, data: {},

@@ -8,7 +8,7 @@ import { token } from '../../src/engine/token/index.js';
 import type { Store } from '../../src/store/types.js';
 import { newHandle, secureRandom, tokenKey } from '../../src/tokens/handles.js';
 import { lookupToken } from '../../src/tokens/lookup.js';
-import { adminDatabaseUrl } from '../helpers/database.js';
+import { adminDatabaseUrl, finishedOrWaitingForLock } from '../helpers/database.js';
 import { openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
 import { insertRefreshFamily } from '../helpers/tokens.js';
 
@@ -98,18 +98,6 @@ describe.runIf(adminDatabaseUrl())('PostgreSQL: a revocation racing a token requ
     await t?.close();
   });
 
-  /** Until `done` settles or another session of this database waits for a lock. */
-  async function finishedOrWaiting(done: Promise<unknown>): Promise<void> {
-    let settled = false;
-    void done.then(() => (settled = true), () => (settled = true));
-    while (!settled) {
-      const { rows } = await monitor.query<{ n: number }>(
-        `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
-      );
-      if (rows[0]!.n > 0) return;
-    }
-  }
-
   /** Run the token request, hold it at its first token insert, run `revoke` against it, then let both finish. */
   async function race(parameters: Record<string, string>, revoke: () => Promise<void>, by = app) {
     const paused = pausedAtFirstInsert(t.ctx.store);
@@ -117,7 +105,7 @@ describe.runIf(adminDatabaseUrl())('PostgreSQL: a revocation racing a token requ
     const request = token({ parameters: new URLSearchParams(parameters).toString(), clientId: by.clientId, clientSecret: by.clientSecret }, ctx);
     await paused.gate.reached;
     const revoked = revoke();
-    await finishedOrWaiting(revoked);
+    await finishedOrWaitingForLock(monitor, revoked);
     paused.gate.release();
     const [result] = await Promise.all([request, revoked]);
     const body = result.responseContent ? (JSON.parse(result.responseContent) as Record<string, string>) : {};
@@ -167,7 +155,7 @@ describe.runIf(adminDatabaseUrl())('PostgreSQL: a revocation racing a token requ
       await revoker.query('begin');
       await revoker.query('update grants set revoked_at = $1 where tenant_id = $2 and id = $3 and revoked_at is null', [now, t.ctx.tenant.id, fam.grantId]);
       const request = token({ parameters: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: fam.refreshToken }).toString(), clientId: app.clientId, clientSecret: app.clientSecret }, t.ctx);
-      await finishedOrWaiting(request);
+      await finishedOrWaitingForLock(monitor, request);
       await revoker.query('update tokens set revoked_at = $1 where tenant_id = $2 and grant_id = $3 and revoked_at is null', [now, t.ctx.tenant.id, fam.grantId]);
       await revoker.query('commit');
       const result = await request;
