@@ -53,7 +53,7 @@ describe('latchkey CLI', () => {
     expect(keys.err).toMatch(mismatch);
     expect(keys.err.trim().split('\n')).toHaveLength(1);
     // serve stops at start, in a cluster's primary too (before any worker is forked), never serving.
-    const serve = cli(dir, ['serve'], undefined, { ...other, LATCHKEY_PORT: '0', LATCHKEY_DEMO: 'false', LATCHKEY_WORKERS: '2' }, 20_000);
+    const serve = cli(dir, ['serve'], undefined, { ...other, LATCHKEY_PORT: '0', LATCHKEY_DEMO: 'false', LATCHKEY_WORKERS: '2' }, 60_000);
     expect(serve.code).toBe(2);
     expect(serve.err).toMatch(mismatch);
     expect(serve.err.trim().split('\n')).toHaveLength(1);
@@ -226,7 +226,7 @@ describe('latchkey CLI', () => {
     let out = '';
     p.stdout.on('data', (b) => (out += b));
     await new Promise<void>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error('serve did not start: ' + out)), 20_000);
+      const timer = setTimeout(() => rej(new Error('serve did not start: ' + out)), 60_000);
       p.stdout.on('data', () => {
         if (out.includes('serving')) {
           clearTimeout(timer);

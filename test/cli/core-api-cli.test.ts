@@ -55,7 +55,7 @@ describe('latchkey service and service-token commands', () => {
     const allowed = cli(['service', 'create', 'zeta', '--issuer', 'http://login.zeta.example', '--json'], { LATCHKEY_INSECURE_HTTP_ISSUER: 'true' });
     expect(allowed.err).toBe('');
     expect(JSON.parse(allowed.out)).toMatchObject({ id: 'zeta', issuer: 'http://login.zeta.example' });
-  }, 60_000); // ten CLI processes, each starting Node and opening the database
+  }, 90_000); // ten CLI processes, each starting Node and opening the database
 
   it('service-token create (scoped and all-services), list (no secrets), revoke; the tokens work against the server', async () => {
     const scoped = JSON.parse(cli(['service-token', 'create', '--service', 'acme', '--name', 'acme app', '--json']).out);

@@ -104,7 +104,7 @@ describe('latchkey CLI: --password-file and --secret-file', () => {
       expect(r.err.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(r.err, args.join(' ')).toMatch(re);
     }
-  }, 60_000);
+  }, 90_000);
 
   it('the usage says --password and --secret are visible to other local users and names the file forms', () => {
     const help = cli(['--help']).out;

@@ -77,8 +77,8 @@ async function serve(args: string[], env: Record<string, string> = {}, folder?: 
       };
       const timer = setTimeout(() => {
         cleanup();
-        rej(new Error(`no ${what} in the output within 30 s:\n${out.slice(-3000)}`));
-      }, 30_000);
+        rej(new Error(`no ${what} in the output within 60 s:\n${out.slice(-3000)}`));
+      }, 60_000);
       const cleanup = () => {
         clearTimeout(timer);
         listeners.delete(check);

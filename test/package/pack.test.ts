@@ -45,7 +45,7 @@ describe('npm package', () => {
     const addon = join('build', 'Release', 'better_sqlite3.node');
     mkdirSync(join(project, 'node_modules/better-sqlite3/build/Release'), { recursive: true });
     copyFileSync(join(dirname(sqlitePkg), addon), join(project, 'node_modules/better-sqlite3', addon));
-  }, 80_000);
+  }, 90_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('holds the bin, dist/ with type declarations, the README and docs; no tests, sources or source maps', () => {
@@ -80,7 +80,7 @@ describe('npm package', () => {
          [await Latchkey.open({ config }), await v.verify({ method: 'GET', url: '/', headers: {} }), undefined];`,
     );
     run(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', resolve('node_modules/@types'), 'probe.ts'], project);
-  }, 60_000);
+  }, 90_000);
 
   it('`latchkey serve` from node_modules/.bin starts (SQLite, or PostgreSQL on that pass) and answers discovery', async () => {
     const port = await freePort();
@@ -105,5 +105,5 @@ describe('npm package', () => {
     } finally {
       await server.stop();
     }
-  }, 40_000);
+  }, 90_000);
 });

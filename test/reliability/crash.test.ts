@@ -33,7 +33,7 @@ describe('crash safety: SIGKILL under load loses nothing acknowledged', () => {
     p.stdout!.on('data', (b) => (out += b));
     p.stderr!.on('data', (b) => (out += b));
     await new Promise<void>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error('server did not start: ' + out)), 20_000);
+      const timer = setTimeout(() => rej(new Error('server did not start: ' + out)), 60_000);
       const check = () => {
         if (out.includes('serving')) {
           clearTimeout(timer);
@@ -58,7 +58,7 @@ describe('crash safety: SIGKILL under load loses nothing acknowledged', () => {
     expect(cli(['client', 'create', '--file', '-', '--json'], JSON.stringify(meta)).status).toBe(0);
     expect(cli(['user', 'create', '--username', 'dora', '--password', 'dora-password']).status).toBe(0);
     proc = await start();
-  }, 60_000);
+  }, 90_000);
   afterAll(async () => {
     proc?.kill('SIGKILL');
     await dropTestDatabase(dbUrl);
@@ -110,7 +110,7 @@ describe('crash safety: SIGKILL under load loses nothing acknowledged', () => {
     const introspect = (token: string) => postForm(`${issuer}/oauth/introspect`, { token }, auth);
     for (const t of issued) expect((await introspect(t)).json.active, 'an acknowledged access token was lost').toBe(true);
     for (const t of rotated) expect((await introspect(t)).json.active, 'a rotated refresh token came back to life').toBe(false);
-  }, 60_000);
+  }, 90_000);
 });
 
 /**
@@ -148,7 +148,7 @@ describe.skipIf(!adminDatabaseUrl())('crash safety: PostgreSQL restarted under l
     p.stdout!.on('data', (b) => (out += b));
     p.stderr!.on('data', (b) => (out += b));
     await new Promise<void>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error('server did not start: ' + out)), 20_000);
+      const timer = setTimeout(() => rej(new Error('server did not start: ' + out)), 60_000);
       const poll = setInterval(() => {
         fetch(`${issuer}/readyz`).then((r) => {
           if (r.status === 200) {
