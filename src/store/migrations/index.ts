@@ -370,6 +370,17 @@ const m0013DeviceCodeGrant: Migration = {
   },
 };
 
+/**
+ * Deleting a client deletes its consents (engine/client-removal.ts); the consents' key starts with the subject, so
+ * that delete read the whole table. Consents are written once per user and client, so the index costs little.
+ * (Tickets, pushed requests and device codes live minutes and are purged, so their client deletes stay scans.)
+ */
+const m0014ConsentsClientIdx: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.createIndex('idx_0014_consents_client').on('consents').columns(['tenant_id', 'client_id']).execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -383,6 +394,7 @@ export const migrations: Record<string, Migration> = {
   '0011_perf_tokens_subject_idx': m0011PerfSubjectIdx,
   '0012_keys_staged_activation': m0012KeysStaged,
   '0013_device_code_grant': m0013DeviceCodeGrant,
+  '0014_consents_client_idx': m0014ConsentsClientIdx,
 };
 
 class InlineProvider implements MigrationProvider {
