@@ -25,7 +25,7 @@ import type { PurgeTarget } from './types.js';
 import type { ClientWriteCondition } from './types.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { MultiRowInsertBatcher, SqliteInsertBatcher } from './sqlite-batch.js';
+import { KeyedReadBatcher, MultiRowInsertBatcher, SqliteInsertBatcher } from './sqlite-batch.js';
 import { isSqliteBusy } from './sqlite-busy.js';
 
 /* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
@@ -353,9 +353,19 @@ export class KyselyStore implements Store {
   /** PostgreSQL only: the pool, for fixed() statements run as named prepared statements outside transactions. */
   private pgPool: PgQueryable | undefined;
 
+  /** PostgreSQL only: the token look-ups of one turn in one statement (see KeyedReadBatcher). */
+  private pgTokenReads: KeyedReadBatcher<TokenRow> | undefined;
+
   enablePostgresBatching(pool?: PgQueryable): void {
     if (this.dialect !== 'postgres' || this.inTransaction || this.pinned) return;
     this.pgPool = pool;
+    if (pool) {
+      const text = `${fixedText('select * from "tokens" where "tenant_id" = ?').postgres} and "hash" = any($2::text[])`;
+      this.pgTokenReads = new KeyedReadBatcher<TokenRow>(
+        async (tenantId, hashes) => (await pool.query({ name: 'lk_tokens_by_hashes', text, values: [tenantId, hashes] })).rows as TokenRow[],
+        (r) => r.hash,
+      );
+    }
     const db = this.db as Kysely<Database>;
     this.pgTokenBatcher = new MultiRowInsertBatcher<TokenRecord>(async (rows) => {
       await db
@@ -681,8 +691,11 @@ export class KyselyStore implements Store {
     await this.fixed(INSERT_TOKEN, tokenParams(t));
   }
   async findToken(tenantId: string, hash: string) {
-    // Every introspection, revocation and UserInfo call reads one token by key (see fixed()).
-    const r = (await this.fixed<TokenRow>('select * from "tokens" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];
+    // Every introspection, revocation and UserInfo call reads one token by key (see fixed()); on PostgreSQL, outside
+    // a transaction, the reads of one turn share one statement.
+    const r = this.pgTokenReads
+      ? await this.pgTokenReads.read(tenantId, hash)
+      : (await this.fixed<TokenRow>('select * from "tokens" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];
     return r && toToken(r);
   }
   async consumeToken(tenantId: string, hash: string, now: number) {
