@@ -51,10 +51,12 @@ export interface OAuthErrorOptions {
 /**
  * RFC 6749 §4.1.2.1, §5.2 (and RFC 6750 §3): error_description holds only %x20-21 / %x23-5B / %x5D-7E. Messages
  * that quote request input (JSON.stringify adds `"`) or a host's own text (the Core API's fail description) are
- * brought into that set: a double quote becomes a single one, anything else outside it a `?`.
+ * brought into that set: a double quote becomes a single one; the engine's own section signs and ellipses are
+ * spelled out (`RFC 6749 section 3.1.2`, `...`); anything else outside the set becomes a `?`.
  */
 export function descriptionText(s: string): string {
-  return s.replace(/"/g, "'").replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '?');
+  if (/^[\x20\x21\x23-\x5b\x5d-\x7e]*$/.test(s)) return s;
+  return s.replace(/"/g, "'").replace(/§ ?/g, 'section ').replace(/…/g, '...').replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '?');
 }
 
 /** A protocol failure inside the engine. One function (toErrorResult) turns it into a Result. */

@@ -32,6 +32,11 @@ describe('RFC 6749 §4.1.2.1, §5.2: error_description stays within its characte
     );
   });
 
+  it('the engine\'s own section signs and ellipses are spelled out, not turned into ?', () => {
+    expect(new OAuthError('invalid_request', 'redirect_uri must match (RFC 6749 §3.1.2; OIDC Registration §2) for ab…').body().error_description)
+      .toBe('redirect_uri must match (RFC 6749 section 3.1.2; OIDC Registration section 2) for ab...');
+  });
+
   it('an unsupported response_type that contains a double quote and a non-ASCII character is redirected with a clean description', async () => {
     const parameters = new URLSearchParams({ client_id: web.clientId, redirect_uri: CB, response_type: 'co"dé', scope: 'openid', state: 's' }).toString();
     const r = await call('auth/authorization', { parameters });
