@@ -126,6 +126,8 @@ const wireSchema = z.object({
   // OIDC Registration §2: max_age when a request sends none; auth_time in ID tokens (always sent here).
   default_max_age: z.number().int().min(0).max(10 * 365 * 86400).optional(),
   require_auth_time: z.boolean().optional(),
+  // RFC 8693 §4.4: the may_act claim of this client's access tokens (operator only).
+  access_token_may_act: z.object({ sub: z.string().min(1).max(255) }).strict().optional(),
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -234,6 +236,8 @@ export const OPERATOR_ONLY_FIELDS = [
   'refresh_token_idle_lifetime', 'refresh_token_rotation', 'refresh_token_reuse_interval',
   // Whether it may introspect other clients' tokens (RFC 7662 §4): the operator's call, which no update lifts.
   'introspection_own_tokens_only',
+  // Who may act for the subject of its tokens (RFC 8693 §4.4): a statement resource servers and exchanges rely on.
+  'access_token_may_act',
 ] as const;
 
 const TLS_SUBJECT_FIELDS = [
@@ -545,6 +549,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     requireSignedRequestObject: m.require_signed_request_object,
     defaultMaxAge: m.default_max_age,
     requireAuthTime: m.require_auth_time,
+    accessTokenMayAct: m.access_token_may_act && { sub: m.access_token_may_act.sub },
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -616,6 +621,7 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     require_signed_request_object: c.requireSignedRequestObject,
     default_max_age: c.defaultMaxAge,
     require_auth_time: c.requireAuthTime,
+    access_token_may_act: c.accessTokenMayAct && { sub: c.accessTokenMayAct.sub },
   };
   // RFC 7591 §3.2.1: REQUIRED when a secret was issued; 0 = it does not expire.
   if (c.secretHash) out.client_secret_expires_at = 0;

@@ -85,7 +85,7 @@ function inactiveReason(state: TokenState, now: number): string {
   if (r.revokedAt !== null) return 'revoked';
   if (r.consumedAt !== null) return 'rotated';
   if (r.expiresAt <= now) return 'expired';
-  if ('sessionEnded' in state) return 'its grant is bound to a browser session that has ended, expired or gone idle (OIDC Core §11)';
+  if ('sessionEnded' in state) return 'its grant (or a user actor\'s, RFC 8693 §4.1) is bound to a browser session that has ended, expired or gone idle (OIDC Core §11)';
   return 'not an access token';
 }
 
@@ -142,6 +142,7 @@ async function activeBody(ctx: EngineContext, r: TokenRecord, user: Account | un
   if (typeof r.data.auth_time === 'number') body.auth_time = r.data.auth_time;
   if (typeof r.data.acr === 'string') body.acr = r.data.acr;
   if (isObject(r.data.act)) body.act = r.data.act; // RFC 8693 §4.1: who acts for the subject (delegation)
+  if (isObject(r.data.may_act)) body.may_act = r.data.may_act; // RFC 8693 §4.4: who may act for it (as in the JWT)
   return body;
 }
 

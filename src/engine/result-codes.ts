@@ -205,6 +205,9 @@ export const resultCodes = {
   LK7170: 'Registration: the client configuration endpoint takes GET, PUT and DELETE only (RFC 7592 §2); another method was answered 405 Method Not Allowed with Allow: GET, PUT, DELETE (RFC 9110 §15.5.6).',
   // client revision (LK7190-LK7199)
   LK7190: 'Registration: the client\'s update (RFC 7592 §2.2) lost twice to writes by the server (an operator) made since the client was read; nothing was written and the registration access token still works. Answered 409 invalid_request (RFC 9110 §15.5.10); the client may send the update again.',
+  // token exchange: may_act (LK7220-LK7239)
+  LK7220: 'Token exchange refused: the subject_token carries may_act (RFC 8693 §4.4) and the actor_token\'s party is not the one it names (sub, and iss when present); invalid_request (RFC 8693 §2.2.2: unacceptable based on policy).',
+  LK7221: 'Token exchange refused: the subject_token, issued to another client, carries may_act (RFC 8693 §4.4) naming a party other than the client impersonating with it (no actor_token); invalid_request (RFC 8693 §2.2.2).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -76,3 +76,20 @@ export async function readBoundSession(
   const session = await store.findSessionBySid(ctx.tenant.id, binding.sid);
   return { ended: boundSessionEnded(ctx.tenant.settings, binding, session, now), session };
 }
+
+/**
+ * The key, in a token's data, of the sessions of the session-bound user actors of a token exchange (RFC 8693 §4.1):
+ * the new token ends with each of them too, as it ends with its subject's session (SESSION_BINDING). Only tokens
+ * exchanged with such an actor carry it (engine/token/token-exchange.ts); tokens/lookup.ts reads it.
+ */
+export const ACTOR_SESSIONS = 'actor_sessions';
+
+/**
+ * The actor sessions a token's data records (ACTOR_SESSIONS), or undefined when it has none: the only cost a token
+ * without them pays. A malformed entry is kept as `null` so that the reader can refuse it rather than skip it.
+ */
+export function recordedActorSessions(data: Record<string, unknown>): (SessionBinding | null)[] | undefined {
+  const list = data[ACTOR_SESSIONS];
+  if (!Array.isArray(list)) return undefined;
+  return list.map((b: unknown) => (b && typeof b === 'object' ? (recordedSessionBinding({ [SESSION_BINDING]: b }) ?? null) : null));
+}

@@ -112,6 +112,16 @@ export interface ClientMetadata {
   defaultMaxAge?: number;
   /** OIDC Registration §2: auth_time is required in ID tokens; Latchkey always sends it, so this is only kept and echoed. */
   requireAuthTime?: boolean;
+  /**
+   * RFC 8693 §4.4: the one party authorized to act for the subject of this client's access tokens (`may_act`, carried
+   * in each access token issued to it and enforced when one is the subject_token of a token exchange). Operator only.
+   */
+  accessTokenMayAct?: MayActClaim;
+}
+
+/** RFC 8693 §4.4: the party a `may_act` claim names; ours is a client (its client_id) or a user (as `act.sub` shows them). */
+export interface MayActClaim {
+  sub: string;
 }
 
 /** Which token exchanges (RFC 8693) a client may perform. */

@@ -54,6 +54,9 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
   const data: Record<string, unknown> = { format, aud: audience, ...req.extra };
   if (req.clientSubject !== undefined) data.sub = req.clientSubject;
   if (req.act !== undefined) data.act = req.act;
+  // RFC 8693 §4.4: who may act for this token's subject, by the operator's policy for the client (access_token_may_act).
+  const mayAct = req.client.accessTokenMayAct ? { sub: req.client.accessTokenMayAct.sub } : undefined;
+  if (mayAct) data.may_act = mayAct;
   if (req.authTime !== undefined) data.auth_time = req.authTime;
   if (req.acr !== undefined) data.acr = req.acr;
   if (req.amr !== undefined) data.amr = req.amr;
@@ -87,6 +90,7 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
     if (ctx.confirmation) payload.cnf = { ...ctx.confirmation }; // RFC 9449 §6.1, RFC 8705 §3.1
     if (req.amr !== undefined) payload.amr = req.amr;
     if (req.act !== undefined) payload.act = req.act; // RFC 8693 §4.1
+    if (mayAct) payload.may_act = mayAct; // RFC 8693 §4.4
     const key = keys.signingKey('ES256');
     const header = { typ: 'at+jwt' }; // RFC 9068 §2.1
     token = req.outsideTransaction ? await signJwtWithTurn(key, payload, header) : signJwt(key, payload, header);

@@ -3,7 +3,7 @@ import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { TokenRecord } from '../store/types.js';
 import { tokenKey } from './handles.js';
-import { readBoundSession, recordedSessionBinding } from '../engine/sessions.js';
+import { readBoundSession, recordedActorSessions, recordedSessionBinding } from '../engine/sessions.js';
 
 /** A JWS compact serialization: three base64url parts. */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -13,7 +13,8 @@ export type TokenState = { active: true; record: TokenRecord; jwt?: JWTPayload }
 /**
  * Find the stored record of a token we issued, opaque or JWT, and say whether it is active (known, of this
  * tenant, not expired, not revoked; refresh tokens also not yet rotated; a session-bound grant's only while its
- * session is live). JWT access tokens are verified with
+ * session is live, and a token exchanged with a session-bound user's token as actor only while that actor's session
+ * is too). JWT access tokens are verified with
  * `jose` against the tenant's keys first, then looked up by jti, so a revoked JWT is inactive too.
  * Never throws for malformed input: anything unrecognised is simply inactive.
  */
@@ -65,6 +66,14 @@ export async function lookupToken(ctx: EngineContext, token: string): Promise<To
   const binding = recordedSessionBinding(record.data);
   if (binding) {
     if ((await readBoundSession(ctx, ctx.store, binding, nowSeconds(ctx))).ended) return { active: false, record, sessionEnded: true };
+  }
+  // OIDC Core §11, RFC 8693 §4.1: a token exchanged with a session-bound user's token as actor_token ends with that
+  // session too, by the same rule (actor_sessions, engine/token/token-exchange.ts); tokens without it pay nothing.
+  const actorSessions = recordedActorSessions(record.data);
+  if (actorSessions) {
+    for (const b of actorSessions) {
+      if (!b || (await readBoundSession(ctx, ctx.store, b, nowSeconds(ctx))).ended) return { active: false, record, sessionEnded: true };
+    }
   }
   return jwt ? { active: true, record, jwt } : { active: true, record };
 }

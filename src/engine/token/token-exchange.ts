@@ -1,4 +1,4 @@
-import type { ClientRecord, GrantRecord, TokenExchangePolicy, TokenRecord } from '../../store/types.js';
+import type { ClientRecord, GrantRecord, MayActClaim, TokenExchangePolicy, TokenRecord } from '../../store/types.js';
 import { mintAccessToken } from '../../tokens/access-token.js';
 import { lookupToken } from '../../tokens/lookup.js';
 import { verifyOwnIdToken } from '../../tokens/verify-own.js';
@@ -14,6 +14,7 @@ import { defaultExchangePolicy, EXCHANGE_OUTPUT_TYPES, TOKEN_EXCHANGE_GRANT, TOK
 import { refreshPolicy, withinReuseGrace } from './issue.js';
 import type { GrantHandler } from './types.js';
 import { readBoundSession, recordedSessionBinding, SESSION_BINDING, type SessionBinding, sessionBindingOf } from '../sessions.js';
+import { ACTOR_SESSIONS, recordedActorSessions } from '../sessions.js';
 
 /**
  * One actor of a delegation chain (RFC 8693 §4.1), outermost first, as kept on the token's row (`act_chain`): a user
@@ -46,6 +47,12 @@ interface ExchangeParty {
   amr?: string[];
   /** OIDC Core §11: the session the subject's grant is bound to; the new token, in that grant, ends with it too. */
   session?: SessionBinding;
+  /** The sessions of the session-bound user actors the token already depends on (its actor_sessions). */
+  actorSessions?: SessionBinding[];
+  /** RFC 8693 §4.4: the party the token says may act for its subject, if it says so. */
+  mayAct?: Record<string, unknown>;
+  /** Issued to the requesting client itself (its own token, not one it received). */
+  own: boolean;
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -77,6 +84,9 @@ const invalidRequest = (rc: ResultCode, description: string, detail?: string) =>
  * Subjects (OIDC Core §8): parties are local users; a pairwise client's ID token is traced back through its sid
  * (subject.ts localSubjectOf) or refused; users in `act` are shown as the new token's client knows them.
  * Errors: a bad or unacceptable token is invalid_request (RFC 8693 §2.2.2 MUST); a refused target invalid_target.
+ * may_act (RFC 8693 §4.4): a subject token that names who may act for its subject (its client's access_token_may_act)
+ * is accepted only with that party as actor, or impersonated by that client (checkMayAct).
+ * Sessions (OIDC Core §11): the new token ends with the subject's session and with each session-bound user actor's.
  */
 export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   const policy: TokenExchangePolicy = client.tokenExchange ?? defaultExchangePolicy();
@@ -108,6 +118,7 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
 
   const subject = await validateParty(ctx, client, policy, subjectToken, subjectType, 'subject');
   const actor = actorToken === undefined ? undefined : await validateParty(ctx, client, policy, actorToken, actorType!, 'actor');
+  checkMayAct(ctx, client, subject, actor);
 
   // The new token carries at most what the subject allows (its grant's scope for the client's own grants, else the
   // token's own scope: ExchangeParty.scope), and only what this client may hold; the target then down-scopes it.
@@ -151,10 +162,20 @@ export const tokenExchange: GrantHandler = async (params, { client }, ctx) => {
   const extra: Record<string, unknown> = { gty: TOKEN_EXCHANGE_GRANT };
   if (chain?.length) extra.act_chain = chain;
   if (subject.session) extra[SESSION_BINDING] = subject.session;
+  // OIDC Core §11 for the actors: a user acting through a session-bound grant acts only while that session lives, so
+  // the new token ends with the sessions of its user actors, this one's and those the subject token already depends
+  // on, as it ends with the subject's (lookup.ts reads actor_sessions; tokens without it pay nothing). The actor
+  // token's own dependencies come along: the new token never outlives what its actor token dies with.
+  const actorSessions = uniqueSessions([
+    ...(subject.actorSessions ?? []),
+    ...(actor?.session ? [actor.session] : []),
+    ...(actor?.actorSessions ?? []),
+  ]).filter((b) => b.sid !== subject.session?.sid);
+  if (actorSessions.length) extra[ACTOR_SESSIONS] = actorSessions;
   // The new token stays in the subject's grant (grantId); the grants of user actors, this one's and the prior ones
   // the subject token already depends on, are more it must die with (lookup.ts reads actor_grants): revoking an
   // actor's consent, or disabling the actor, ends their acting downstream too.
-  const actorGrants = [...new Set([...(subject.actorGrants ?? []), ...(actor?.grantId ? [actor.grantId] : [])])].filter((g) => g !== subject.grantId);
+  const actorGrants = [...new Set([...(subject.actorGrants ?? []), ...(actor?.grantId ? [actor.grantId] : []), ...(actor?.actorGrants ?? [])])].filter((g) => g !== subject.grantId);
   if (actorGrants.length) extra.actor_grants = actorGrants;
 
   const jwt = requestedType === TOKEN_TYPE.jwt;
@@ -265,7 +286,12 @@ async function validateParty(
       authTime: typeof d.auth_time === 'number' ? d.auth_time : typeof d.authTime === 'number' ? d.authTime : undefined,
       acr: typeof d.acr === 'string' ? d.acr : undefined,
       amr: Array.isArray(d.amr) ? (d.amr as string[]) : undefined,
-      session: recordedSessionBinding(d), // lookupToken found its session live
+      session: recordedSessionBinding(d), // lookupToken found its session live (and its actor_sessions)
+      actorSessions: recordedActorSessions(d)?.filter((b): b is SessionBinding => b !== null),
+      // RFC 8693 §4.4: an access token carries the may_act it was minted with (access_token_may_act of its client); a
+      // refresh token (only ever its own client's) goes by its client's policy as it is now.
+      mayAct: isObject(d.may_act) ? d.may_act : r.kind === 'refresh_token' ? mayActOf(client) : undefined,
+      own: r.clientId === client.clientId,
     };
   };
 
@@ -304,6 +330,9 @@ async function validateParty(
       acr: typeof p.acr === 'string' ? p.acr : undefined,
       amr: Array.isArray(p.amr) ? (p.amr as string[]) : undefined,
       session,
+      // An ID token carries no may_act (OIDC defines none); issued to this very client, its client's policy applies.
+      mayAct: mayActOf(client),
+      own: true,
     };
   };
 
@@ -363,6 +392,45 @@ function actorsOf(d: Record<string, unknown>): ActorLink[] | undefined {
   const links: ActorLink[] = [];
   for (let a: unknown = d.act; isObject(a) && typeof a.sub === 'string' && links.length < 32; a = a.act) links.push({ sub: a.sub, user: false });
   return links.length ? links : undefined;
+}
+
+/** The may_act of a client's policy (access_token_may_act), as its tokens carry it. */
+function mayActOf(client: ClientRecord): Record<string, unknown> | undefined {
+  const m: MayActClaim | undefined = client.accessTokenMayAct;
+  return m ? { sub: m.sub } : undefined;
+}
+
+/**
+ * RFC 8693 §4.4: a subject token's `may_act` names the one party "authorized to become the actor and act on behalf
+ * of" its subject, and the authorization server uses it to decide "whether the client (or party identified in the
+ * actor_token) is authorized to engage in the requested delegation or impersonation". So:
+ * - delegation (an actor_token): the actor must be that party: its `sub` as the new token's `act.sub` would name it
+ *   (a client by client_id, a user as this client knows them), and when may_act has an `iss`, this issuer (every
+ *   actor we accept is ours). Other members (RFC 8693 §4.4: e.g. `email`) only describe the party: not compared.
+ * - impersonation (none): the requesting client is the party that acts, and must be the one named; except the
+ *   token's own client, which already holds the token and the grant behind it: re-targeting its own token adds no
+ *   party (§1.1: a principal acting on its own behalf is neither delegation nor impersonation).
+ * Refused as invalid_request, not invalid_grant: §2.2.2 says a subject_token or actor_token "unacceptable based on
+ * policy" MUST get invalid_request, and may_act is the subject token's own statement of that policy.
+ */
+function checkMayAct(ctx: EngineContext, client: ClientRecord, subject: ExchangeParty, actor: ExchangeParty | undefined): void {
+  const mayAct = subject.mayAct;
+  if (!mayAct) return;
+  const iss = mayAct.iss;
+  const ours = iss === undefined || iss === ctx.tenant.issuer;
+  if (actor) {
+    const actorSub = actor.isUser ? subjectFor(ctx, client, actor.sub) : actor.sub;
+    if (!ours || mayAct.sub !== actorSub) {
+      throw invalidRequest('LK7220', 'the actor_token is not acceptable: the subject_token\'s may_act does not name its party as one that may act for the subject (RFC 8693 §4.4)');
+    }
+  } else if (!subject.own && (!ours || mayAct.sub !== client.clientId)) {
+    throw invalidRequest('LK7221', 'the subject_token is not acceptable: its may_act does not name this client as one that may act for its subject (RFC 8693 §4.4)');
+  }
+}
+
+function uniqueSessions(list: SessionBinding[]): SessionBinding[] {
+  const seen = new Set<string>();
+  return list.filter((b) => !seen.has(b.sid) && (seen.add(b.sid), true));
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
