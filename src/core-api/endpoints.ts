@@ -266,6 +266,8 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
       acr: z.string().optional(),
       claims: strings.optional().describe('The user claims the token\'s scopes release.'),
       cnf: z.record(z.string(), z.string()).optional().describe('The token\'s confirmation (RFC 7800), when sender-constrained.'),
+      act: z.record(z.string(), z.unknown()).optional().describe('RFC 8693 §4.1: the acting party of a token obtained by delegation (token exchange), as in the JWT and RFC 7662 answers.'),
+      mayAct: z.record(z.string(), z.unknown()).optional().describe('RFC 8693 §4.4: the party that may act for the subject (the client\'s access_token_may_act).'),
     }),
     call: (i, ctx) => resourceIntrospection(i, ctx),
   }),

@@ -1,4 +1,5 @@
 import { OAuthError } from './errors.js';
+import { isObject } from './objects.js';
 
 /** OIDC Core §5.4: the claims each standard scope stands for. */
 export const SCOPE_CLAIMS: Record<string, readonly string[]> = {
@@ -125,6 +126,3 @@ export function essentialAcrMet(req: ClaimsRequest | undefined, acr: string | un
   return acr !== undefined && wanted.includes(acr);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

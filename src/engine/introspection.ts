@@ -11,6 +11,7 @@ import { checkFormContentType, Params } from './params.js';
 import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
 import { subjectFor } from './subject.js';
+import { isObject } from './objects.js';
 
 export type IntrospectionAction = 'OK' | 'INVALID_CLIENT' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
@@ -146,9 +147,6 @@ async function activeBody(ctx: EngineContext, r: TokenRecord, user: Account | un
   return body;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 async function respond(ctx: EngineContext, caller: ClientRecord, accept: string | undefined, answer: Answer): Promise<Result<IntrospectionAction>> {
   const body = answer.active ? answer.body : { active: false };

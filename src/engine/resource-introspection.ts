@@ -4,6 +4,7 @@ import { resultCodes } from './result-codes.js';
 import type { Result } from './result.js';
 import { checkTokenBinding, confirmationOf, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
 import { userInfoClaimNames } from './userinfo.js';
+import { isObject } from './objects.js';
 
 export type ResourceIntrospectionAction = ResourceAction;
 
@@ -35,6 +36,10 @@ export interface ResourceIntrospectionResult extends Result<ResourceIntrospectio
   claims?: string[];
   /** The token's confirmation (RFC 7800 §3.1), when it is sender-constrained. */
   cnf?: Record<string, string>;
+  /** RFC 8693 §4.1: who acts for the subject, for a token obtained by delegation (token exchange). */
+  act?: Record<string, unknown>;
+  /** RFC 8693 §4.4: who may act for the subject (the client's access_token_may_act). */
+  mayAct?: Record<string, unknown>;
 }
 
 /**
@@ -78,6 +83,8 @@ export function resourceIntrospection(input: ResourceIntrospectionInput, ctx: En
       acr: typeof d.acr === 'string' ? d.acr : undefined,
       claims: record.subject ? userInfoClaimNames(record.scope) : undefined,
       cnf: jkt !== undefined ? { jkt } : x5t !== undefined ? { 'x5t#S256': x5t } : undefined,
+      act: isObject(d.act) ? d.act : undefined,
+      mayAct: isObject(d.may_act) ? d.may_act : undefined,
     };
     return result;
   });

@@ -7,6 +7,9 @@ import { decodeJwt } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replaceClient } from '../../src/services/clients.js';
+import { createServiceToken } from '../../src/services/service-tokens.js';
+import { DEFAULT_TENANT } from '../../src/store/types.js';
+import { core } from '../helpers/core-api.js';
 import { registerResourceServer } from '../../src/services/resources.js';
 import { startResourceServer, type TestResourceServer } from '../helpers/resource-server.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
@@ -103,6 +106,18 @@ describe('token exchange: may_act over HTTP (RFC 8693 §4.4)', () => {
     expect(issued(await exchange(svc1, { subject_token: tok, subject_token_type: JWT, resource: API1 })).issued_token_type).toBe(AT);
     expect(await exchange(svc2, { subject_token: tok, subject_token_type: JWT, resource: API1 })).toMatchObject({ ok: false, error: 'invalid_request' });
     expect(issued(await exchange(app, { subject_token: tok, subject_token_type: AT, resource: API1 })).scope).toBe('api1');
+  });
+
+  it('Core API auth/introspection tells a resource server act and may_act as the JWT and RFC 7662 do', async () => {
+    const service = (await createServiceToken(s.lk, { name: 'tests' })).token;
+    const tok = await ivyToken();
+    const plain = await core(s, DEFAULT_TENANT, 'auth/introspection', { token: tok, scopes: ['api1'] }, service);
+    expect(plain.json, plain.text).toMatchObject({ action: 'OK', mayAct: { sub: 'svc-one' } });
+    expect(plain.json.act).toBeUndefined();
+    const ok = issued(await exchange(svc1, { subject_token: tok, subject_token_type: AT, actor_token: await ownToken(svc1), actor_token_type: AT, resource: API1 }));
+    const delegated = await core(s, DEFAULT_TENANT, 'auth/introspection', { token: ok.access_token, scopes: ['api1'] }, service);
+    expect(delegated.json, delegated.text).toMatchObject({ action: 'OK', act: { sub: 'svc-one' } });
+    expect(delegated.json.mayAct).toBeUndefined();
   });
 
   it('RFC 8693 §4.4: a token exchanged by a client with access_token_may_act says its own client\'s policy, enforced at the next hop', async () => {

@@ -15,6 +15,7 @@ import { refreshPolicy, withinReuseGrace } from './issue.js';
 import type { GrantHandler } from './types.js';
 import { readBoundSession, recordedSessionBinding, SESSION_BINDING, type SessionBinding, sessionBindingOf } from '../sessions.js';
 import { ACTOR_SESSIONS, recordedActorSessions } from '../sessions.js';
+import { isObject } from '../objects.js';
 
 /**
  * One actor of a delegation chain (RFC 8693 §4.1), outermost first, as kept on the token's row (`act_chain`): a user
@@ -433,6 +434,3 @@ function uniqueSessions(list: SessionBinding[]): SessionBinding[] {
   return list.filter((b) => !seen.has(b.sid) && (seen.add(b.sid), true));
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
