@@ -205,6 +205,9 @@ export const resultCodes = {
   LK7170: 'Registration: the client configuration endpoint takes GET, PUT and DELETE only (RFC 7592 §2); another method was answered 405 Method Not Allowed with Allow: GET, PUT, DELETE (RFC 9110 §15.5.6).',
   // client revision (LK7190-LK7199)
   LK7190: 'Registration: the client\'s update (RFC 7592 §2.2) lost twice to writes by the server (an operator) made since the client was read; nothing was written and the registration access token still works. Answered 409 invalid_request (RFC 9110 §15.5.10); the client may send the update again.',
+  // CORS for browser-based clients (LK7200-LK7219)
+  LK7200: 'Registration: allowed_cors_origins holds a value that is not a web origin as browsers send it (scheme://host[:port]: https, or http on a loopback host; no path, wildcard or "null"). invalid_client_metadata (RFC 7591 §3.2.2).',
+  LK7201: 'A CORS preflight (Fetch standard, CORS protocol) was answered 204 with the methods and request headers the endpoint takes; whether the page may read the actual answer is decided on that answer, by the client it names.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

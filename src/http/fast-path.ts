@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EngineContext } from '../engine/context.js';
+import { PUBLIC_DOCUMENT_CORS } from '../engine/cors.js';
 import { internalErrorResult, type Result } from '../engine/result.js';
 import { requestIdOf } from '../ops/log.js';
 import type { Latchkey } from '../server/latchkey.js';
@@ -185,7 +186,7 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
     const started = performance.now();
     const id = requestIdOf(req);
     document().then(
-      (d) => finish(req, res, path, id, started, 200, '', { 'Cache-Control': cacheable, 'content-type': d.type }, d.body),
+      (d) => finish(req, res, path, id, started, 200, '', { 'Cache-Control': cacheable, 'content-type': d.type, ...PUBLIC_DOCUMENT_CORS }, d.body),
       (e: unknown) => fail(req, res, path, id, started, e),
     );
     return true;

@@ -112,6 +112,11 @@ export interface ClientMetadata {
   defaultMaxAge?: number;
   /** OIDC Registration §2: auth_time is required in ID tokens; Latchkey always sends it, so this is only kept and echoed. */
   requireAuthTime?: boolean;
+  /**
+   * CORS (Fetch standard): origins whose pages may read this client's answers at the token, revocation, PAR, device
+   * authorization and UserInfo endpoints, besides those derived from its redirect URIs (engine/cors.ts).
+   */
+  allowedCorsOrigins?: string[];
 }
 
 /** Which token exchanges (RFC 8693) a client may perform. */
