@@ -140,7 +140,9 @@ export function clientNamedBy(input: { parameters: string; authorization?: strin
 /**
  * The CORS headers of an answer at `endpoint` to a request from `origin` naming `clientId`: the origin echoed (with
  * the headers a page must read) when that client may be called from it, and Vary: Origin either way, as the answer
- * depends on it. The request itself was processed as without Origin.
+ * depends on it. The request itself was processed as without Origin. An answer to a request without Origin gets
+ * no Vary: every answer of these endpoints is Cache-Control: no-store, so no cache can serve it to a page, and the
+ * hot path (http/fast-path.ts) does no CORS work for the non-browser callers that make most requests.
  */
 export async function corsHeaders(ctx: EngineContext, endpoint: CorsEndpoint, origin: string, clientId: string | undefined): Promise<Record<string, string>> {
   const client = clientId !== undefined && clientId.length <= 255 ? await ctx.store.findClient(ctx.tenant.id, clientId) : undefined;
