@@ -47,7 +47,7 @@ const USAGE = `usage: latchkey <command> [options]
   cleanup                           delete expired codes, tickets, tokens, sessions now (serve does it periodically)
   client create [--file F|-] [--client-id ID] [--secret S | --secret-file F|-] [--name N] [--redirect-uri U]...
                 [--public] [--grant G]... [--scope "a b"] [--skip-consent] [--require-pkce] [--auth-method M]
-                [--jwks-uri U]
+                [--jwks-uri U] [--cors-origin O]...
   client list | show ID | delete ID
   client update ID --file F|-                 replace the metadata (the secret is kept)
   client rotate-secret ID [--grace SECONDS]   new secret; the old one works for SECONDS more (default 0)
@@ -248,6 +248,7 @@ export async function main(argv: string[]): Promise<number> {
       secret: { type: 'string' },
       name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
+      'cors-origin': { type: 'string', multiple: true },
       grant: { type: 'string', multiple: true },
       scope: { type: 'string' },
       public: { type: 'boolean' },
@@ -404,6 +405,7 @@ async function clientCommand(lk: Latchkey, sub: string | undefined, arg: string 
       if (v.public) meta.token_endpoint_auth_method = 'none';
       if (v['auth-method']) meta.token_endpoint_auth_method = v['auth-method'];
       if (v['jwks-uri']) meta.jwks_uri = v['jwks-uri'];
+      if (v['cors-origin']) meta.allowed_cors_origins = v['cors-origin']; // CORS: the client's web origins (docs/clients.md)
       if (v['skip-consent']) meta.skip_consent = true;
       if (v['require-pkce']) meta.require_pkce = true;
       if (meta.grant_types === undefined && meta.redirect_uris === undefined && !v.file) meta.grant_types = ['client_credentials'];

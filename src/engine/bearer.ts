@@ -84,9 +84,11 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
  * The record of an active access token of this tenant (not a refresh token), or invalid_token (RFC 6750 §3.1).
  * A token handed over already extracted must still have the b64token syntax, or the request was malformed.
  */
-export async function activeAccessToken(ctx: EngineContext, token: string, opts: ChallengeOptions = {}): Promise<TokenRecord> {
+export async function activeAccessToken(ctx: EngineContext, token: string, opts: ChallengeOptions = {}, seen?: { clientId?: string }): Promise<TokenRecord> {
   if (!B64TOKEN.test(token)) throw bearerError('invalid_request', 'the access token is malformed', 400, { ...opts, resultCode: 'LK11018' });
   const state = await lookupToken(ctx, token);
+  // The client the token was issued to, active or not, for the caller's CORS answer (cors.ts).
+  if (seen && state.record) seen.clientId = state.record.clientId;
   if (!state.active || state.record.kind !== 'access_token') {
     throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401, opts);
   }

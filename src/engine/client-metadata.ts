@@ -9,6 +9,7 @@ import { defaultExchangePolicy, EXCHANGE_INPUT_TYPES, TOKEN_EXCHANGE_GRANT } fro
 import { parseRfc4514 } from './mtls.js';
 import { sectorKeyOf } from './subject.js';
 import { isLocalMachineHost } from './hosts.js';
+import { checkOriginValue } from './cors.js';
 
 /**
  * Grant and response types a client may register today. `password` (RFC 6749 §4.3) only together with
@@ -128,6 +129,8 @@ const wireSchema = z.object({
   require_auth_time: z.boolean().optional(),
   // RFC 8693 §4.4: the may_act claim of this client's access tokens (operator only).
   access_token_may_act: z.object({ sub: z.string().min(1).max(255) }).strict().optional(),
+  // CORS (Fetch standard): the web origins of a browser-based client (engine/cors.ts); Hydra's name for it.
+  allowed_cors_origins: z.array(z.string().max(2000)).max(50).optional(),
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -324,6 +327,18 @@ function checkSignedRequestObjectMetadata(m: z.output<typeof wireSchema>): void 
   if (!m.jwks && !m.jwks_uri) throw invalid('require_signed_request_object needs the client\'s keys to verify request objects with: jwks or jwks_uri');
 }
 
+/**
+ * allowed_cors_origins: each value an origin exactly as a browser sends it in Origin (cors.ts checkOriginValue), and,
+ * as for redirect URIs (RFC 6749 §3.1.2.1), https or http on the loopback interface for development.
+ */
+function checkCorsOrigin(value: string): void {
+  const bad = (why: string) => new OAuthError('invalid_client_metadata', `allowed_cors_origins: ${JSON.stringify(value.slice(0, 200))} ${why}`, { resultCode: 'LK7200' });
+  const checked = checkOriginValue(value);
+  if (!checked.ok) throw bad(checked.why);
+  const u = new URL(value);
+  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) throw bad('must use https (http is only allowed on the loopback interface: 127.0.0.1, [::1], localhost)');
+}
+
 export interface ValidatedMetadata {
   clientId?: string;
   clientSecret?: string;
@@ -448,6 +463,8 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     if (u !== undefined && u.startsWith('http://') && method === 'none') throw invalid(`${field}: a public client (token_endpoint_auth_method none) must use https; http is only for confidential clients`);
   }
   checkSubjectType(m, redirectUris, opts);
+  const allowedCorsOrigins = m.allowed_cors_origins === undefined ? undefined : [...new Set(m.allowed_cors_origins)];
+  for (const o of allowedCorsOrigins ?? []) checkCorsOrigin(o);
   checkSignedRequestObjectMetadata(m);
   const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;
   const scope = m.scope === undefined ? [...defaultScope] : [...new Set(m.scope.split(' ').filter(Boolean))];
@@ -550,6 +567,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     defaultMaxAge: m.default_max_age,
     requireAuthTime: m.require_auth_time,
     accessTokenMayAct: m.access_token_may_act && { sub: m.access_token_may_act.sub },
+    allowedCorsOrigins,
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -622,6 +640,7 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     default_max_age: c.defaultMaxAge,
     require_auth_time: c.requireAuthTime,
     access_token_may_act: c.accessTokenMayAct && { sub: c.accessTokenMayAct.sub },
+    allowed_cors_origins: c.allowedCorsOrigins,
   };
   // RFC 7591 §3.2.1: REQUIRED when a secret was issued; 0 = it does not expire.
   if (c.secretHash) out.client_secret_expires_at = 0;

@@ -208,6 +208,9 @@ export const resultCodes = {
   // token exchange: may_act (LK7220-LK7239)
   LK7220: 'Token exchange refused: the subject_token carries may_act (RFC 8693 §4.4) and the actor_token\'s party is not the one it names (sub, and iss when present); invalid_request (RFC 8693 §2.2.2: unacceptable based on policy).',
   LK7221: 'Token exchange refused: the subject_token, issued to another client, carries may_act (RFC 8693 §4.4) naming a party other than the client impersonating with it (no actor_token); invalid_request (RFC 8693 §2.2.2).',
+  // CORS for browser-based clients (LK7200-LK7219)
+  LK7200: 'Registration: allowed_cors_origins holds a value that is not a web origin as browsers send it (scheme://host[:port]: https, or http on a loopback host; no path, wildcard or "null"). invalid_client_metadata (RFC 7591 §3.2.2).',
+  LK7201: 'A CORS preflight (Fetch standard, CORS protocol) was answered 204 with the methods and request headers the endpoint takes; whether the page may read the actual answer is decided on that answer, by the client it names.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -8,6 +8,7 @@ import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
 import { subjectFor } from './subject.js';
 import { signJwt, SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { resultCodes } from './result-codes.js';
+import { withCorsHeaders } from './cors.js';
 import { checkTokenBinding, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
 
 export { extractBearer } from './bearer.js';
@@ -20,6 +21,8 @@ export interface UserInfoInput extends BearerInput {
   dpop?: string;
   method?: string;
   clientCertificate?: string;
+  /** The Origin header of a browser's cross-origin request (CORS: the token's client decides, cors.ts). */
+  origin?: string;
 }
 
 /** RFC 9449 §7.1: `Authorization: DPoP <token>`; undefined when the header uses another scheme. */
@@ -44,9 +47,9 @@ const schemeChallenge = (dpop: boolean): ChallengeOptions => (dpop ? { scheme: '
  */
 
 /** Step one's rule: an active access token, for a user, with the openid scope (OIDC Core §5.3, §5.3.3). */
-async function userInfoToken(ctx: EngineContext, token: string | undefined, challenge: ChallengeOptions = {}): Promise<TokenRecord> {
+async function userInfoToken(ctx: EngineContext, token: string | undefined, challenge: ChallengeOptions = {}, seen?: { clientId?: string }): Promise<TokenRecord> {
   if (token === undefined || token === '') throw bearerError(undefined, 'no access token', 401); // RFC 6750 §3.1: no error code
-  const record = await activeAccessToken(ctx, token, challenge);
+  const record = await activeAccessToken(ctx, token, challenge, seen);
   if (!record.subject) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401, challenge);
   if (!record.scope.includes('openid')) {
     throw bearerError('insufficient_scope', 'the access token lacks the openid scope', 403, { ...challenge, scope: ['openid'] });
@@ -146,6 +149,14 @@ const actionFor = (e: OAuthError): UserInfoAction => (e.status === 401 ? 'UNAUTH
 
 /** The built-in UserInfo endpoint (OIDC Core §5.3): step one, the claims from the user store, step two. */
 export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Result<UserInfoAction>> {
+  if (input.origin === undefined) return userinfoAnswer(input, ctx);
+  // CORS: the pages of the client the presented token was issued to may read the answer, a refusal included.
+  const seen: { clientId?: string } = {};
+  const origin = input.origin;
+  return userinfoAnswer(input, ctx, seen).then((result) => withCorsHeaders(ctx, 'userinfo', origin, seen.clientId, result));
+}
+
+function userinfoAnswer(input: UserInfoInput, ctx: EngineContext, seen?: { clientId?: string }): Promise<Result<UserInfoAction>> {
   return runEngine(
     async () => {
       const dpopToken = dpopAuthorization(input.authorization);
@@ -155,7 +166,7 @@ export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Resu
         throw bearerError('invalid_request', 'access token presented more than once', 400, challenge);
       }
       const token = dpopToken ?? extractBearer(input);
-      const record = await userInfoToken(ctx, token, challenge);
+      const record = await userInfoToken(ctx, token, challenge, seen);
       await checkTokenBinding(
         ctx,
         record,

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { EngineContext } from '../engine/context.js';
+import { withCors } from '../engine/cors.js';
 import { deviceAuthorization } from '../engine/device.js';
 import { introspection } from '../engine/introspection.js';
 import { pushedAuthorizationRequest } from '../engine/par.js';
@@ -20,6 +21,8 @@ export interface BackChannelRequest {
   clientAddress?: string;
   /** RFC 9449 §4.1: the DPoP header (token endpoint, PAR). */
   dpop?: string;
+  /** The Origin header of a browser's cross-origin request (CORS, engine/cors.ts); absent from other callers. */
+  origin?: string;
 }
 
 export type BackChannelEngine = (input: BackChannelRequest, ctx: EngineContext) => Promise<Result>;
@@ -34,6 +37,7 @@ export function backChannelInput(body: unknown, headers: IncomingHttpHeaders, ip
     clientCertificate,
     clientAddress: ip,
     dpop: header(headers.dpop),
+    origin: headers.origin,
   };
 }
 
@@ -50,12 +54,13 @@ export function backChannelEngines(lk: Latchkey): Record<'token' | 'introspectio
     if (result.action === 'OK') lk.metrics.tokensIssued.inc([grantTypeOf(input.parameters)]);
     return result;
   };
+  // CORS (engine/cors.ts): the endpoints a browser-based client calls answer its pages; introspection does not.
   return {
-    token: tokenEndpoint,
+    token: withCors('token', tokenEndpoint),
     introspection,
-    revocation,
-    par: pushedAuthorizationRequest, // RFC 9126 §2
-    device_authorization: deviceAuthorization, // RFC 8628 §3.1
+    revocation: withCors('revocation', revocation),
+    par: withCors('par', pushedAuthorizationRequest), // RFC 9126 §2
+    device_authorization: withCors('device_authorization', deviceAuthorization), // RFC 8628 §3.1
   };
 }
 

@@ -185,7 +185,8 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
     const started = performance.now();
     const id = requestIdOf(req);
     document().then(
-      (d) => finish(req, res, path, id, started, 200, '', { 'Cache-Control': cacheable, 'content-type': d.type }, d.body),
+      // CORS: engine/cors.ts PUBLIC_DOCUMENT_CORS, written out (a literal, no spread, on the hot path); test/http/cors.test.ts compares.
+      (d) => finish(req, res, path, id, started, 200, '', { 'Cache-Control': cacheable, 'content-type': d.type, 'Access-Control-Allow-Origin': '*' }, d.body),
       (e: unknown) => fail(req, res, path, id, started, e),
     );
     return true;

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../engine/errors.js';
 import { errorResult } from '../engine/result.js';
-import { sendResult } from './adapt.js';
+import { header, sendResult } from './adapt.js';
+import { CORS_ENDPOINTS, corsPreflight, type CorsEndpoint } from '../engine/cors.js';
 
 /**
  * The endpoints that take POST only: token (RFC 6749 §3.2), introspection (RFC 7662 §2.1), revocation (RFC 7009 §2.1),
@@ -17,7 +18,21 @@ export const METHODS_NOT_ALLOWED = ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] 
  * methods in Allow (RFC 9110 §15.5.6); the other POST-only endpoints answer the same way (not 404: the resource exists).
  */
 export function answerMethodNotAllowed(scope: FastifyInstance, paths: readonly string[]): void {
-  for (const url of paths) scope.route({ method: [...METHODS_NOT_ALLOWED], url, handler: methodNotAllowed });
+  for (const url of paths) {
+    // A CORS preflight at an endpoint a browser client may call is answered by the engine (cors.ts), not refused.
+    const cors = CORS_PATHS[url];
+    scope.route({ method: [...METHODS_NOT_ALLOWED], url, handler: cors ? (req, reply) => sendPreflight(req, reply, CORS_ENDPOINTS[cors]) ?? methodNotAllowed(req, reply) : methodNotAllowed });
+  }
+}
+
+/** The POST-only endpoints a browser-based client may call cross-origin (engine/cors.ts CORS_ENDPOINTS). */
+const CORS_PATHS: Record<string, CorsEndpoint> = { '/oauth/token': 'token', '/oauth/revoke': 'revocation', '/oauth/par': 'par', '/oauth/device_authorization': 'device_authorization' };
+
+/** The engine's answer to an OPTIONS request that is a CORS preflight (cors.ts corsPreflight), or undefined. */
+export function sendPreflight(req: FastifyRequest, reply: FastifyReply, methods: string): FastifyReply | undefined {
+  if (req.method !== 'OPTIONS') return undefined;
+  const result = corsPreflight(methods, { origin: req.headers.origin, requestMethod: header(req.headers['access-control-request-method']) });
+  return result && sendResult(reply, result);
 }
 
 /** The engine's error answer (its body, no-store headers and result code), with the status and Allow of a 405. */

@@ -3,7 +3,7 @@ import type { Latchkey } from '../server/latchkey.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerUiRoutes, type UiOptions } from './routes/ui.js';
-import { registerWellKnownRoutes, sendOAuthMetadata } from './routes/well-known.js';
+import { documentPreflight, registerWellKnownRoutes, sendOAuthMetadata } from './routes/well-known.js';
 import { registerTenantScope } from './tenant.js';
 
 export interface ProtocolRouteOptions {
@@ -32,11 +32,13 @@ export async function registerProtocolRoutes(app: FastifyInstance, lk: Latchkey,
     app.get(`/.well-known/oauth-authorization-server${mount}`, (_req, reply) => {
       sendOAuthMetadata(defaultContext, reply);
     });
+    app.options(`/.well-known/oauth-authorization-server${mount}`, documentPreflight); // CORS (engine/cors.ts)
     await registerTenantScope(
       app,
       lk,
       async (scope, ctxOf) => {
         scope.get('/', { prefixTrailingSlash: 'no-slash' }, (req, reply) => sendOAuthMetadata(ctxOf(req), reply));
+        scope.options('/', { prefixTrailingSlash: 'no-slash' }, documentPreflight);
       },
       `/.well-known/oauth-authorization-server${mount}/t/:service`,
     );

@@ -117,6 +117,11 @@ export interface ClientMetadata {
    * in each access token issued to it and enforced when one is the subject_token of a token exchange). Operator only.
    */
   accessTokenMayAct?: MayActClaim;
+  /**
+   * CORS (Fetch standard): origins whose pages may read this client's answers at the token, revocation, PAR, device
+   * authorization and UserInfo endpoints, besides those derived from its redirect URIs (engine/cors.ts).
+   */
+  allowedCorsOrigins?: string[];
 }
 
 /** RFC 8693 §4.4: the party a `may_act` claim names; ours is a client (its client_id) or a user (as `act.sub` shows them). */

@@ -85,6 +85,15 @@ describe('latchkey CLI', () => {
     expect(c.redirect_uris).toEqual(['https://app.example/cb']);
   });
 
+  it('client create --cors-origin sets allowed_cors_origins (CORS: the client\'s web origins); a value with a path is refused', () => {
+    const r = cli(dir, ['client', 'create', '--public', '--redirect-uri', 'https://spa.example/cb', '--grant', 'authorization_code', '--cors-origin', 'https://spa.example', '--cors-origin', 'http://localhost:5173', '--json']);
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out).allowed_cors_origins).toEqual(['https://spa.example', 'http://localhost:5173']);
+    const bad = cli(dir, ['client', 'create', '--public', '--redirect-uri', 'https://spa.example/cb', '--grant', 'authorization_code', '--cors-origin', 'https://spa.example/app']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/allowed_cors_origins/);
+  });
+
   it('bad input exits non-zero with one clear line', () => {
     const short = cli(dir, ['client', 'create', '--secret', 'short', '--json']);
     expect(short.code).not.toBe(0);

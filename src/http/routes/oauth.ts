@@ -8,7 +8,8 @@ import { clientCertificateSource } from '../client-certificate.js';
 import { auditRegistration, auditResult } from '../audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from '../back-channel.js';
 import { fixedContext, type ContextOf } from '../tenant.js';
-import { answerMethodNotAllowed, METHODS_NOT_ALLOWED, POST_ONLY_ENDPOINTS } from '../method-not-allowed.js';
+import { answerMethodNotAllowed, METHODS_NOT_ALLOWED, POST_ONLY_ENDPOINTS, sendPreflight } from '../method-not-allowed.js';
+import { CORS_ENDPOINTS } from '../../engine/cors.js';
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
 export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf): Promise<void> {
@@ -49,6 +50,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
           dpop: header(req.headers.dpop),
           method: req.method,
           clientCertificate: certificateOf(req),
+          origin: req.headers.origin,
         },
         ctxOf(req),
       );
@@ -56,6 +58,10 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
     };
     scope.get('/oauth/userinfo', ui);
     scope.post('/oauth/userinfo', ui);
+    // CORS preflight (engine/cors.ts); any other OPTIONS request is not found, as before.
+    scope.options('/oauth/userinfo', (req, reply) => {
+      if (!sendPreflight(req, reply, CORS_ENDPOINTS.userinfo)) reply.callNotFound();
+    });
 
     // RFC 7591 §3 registration and RFC 7592 §2 management: only routed when registration is enabled.
     if (lk.config.registration !== 'off') {

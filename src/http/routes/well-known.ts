@@ -1,4 +1,6 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { PUBLIC_DOCUMENT_CORS } from '../../engine/cors.js';
+import { sendPreflight } from '../method-not-allowed.js';
 import { tenantMetadataDocuments } from '../../engine/discovery.js';
 import type { EngineContext } from '../../engine/context.js';
 import type { Latchkey } from '../../server/latchkey.js';
@@ -14,7 +16,12 @@ export function metadataDocuments(ctx: EngineContext): { openid: string; oauth: 
 
 /** The RFC 8414 metadata document of a request's tenant (for the path-inserted route registered outside the tenant scope). */
 export function sendOAuthMetadata(ctx: EngineContext, reply: FastifyReply): void {
-  void reply.header('Cache-Control', 'public, max-age=300').type('application/json').send(metadataDocuments(ctx).oauth);
+  void reply.header('Cache-Control', 'public, max-age=300').headers(PUBLIC_DOCUMENT_CORS).type('application/json').send(metadataDocuments(ctx).oauth);
+}
+
+/** OPTIONS on a public document: a CORS preflight is answered (engine/cors.ts), anything else is not found as before. */
+export function documentPreflight(req: FastifyRequest, reply: FastifyReply): void {
+  if (!sendPreflight(req, reply, 'GET, HEAD')) reply.callNotFound();
 }
 
 /**
@@ -28,12 +35,14 @@ export async function registerWellKnownRoutes(app: FastifyInstance, lk: Latchkey
 
   // OIDC Discovery §4.1: the issuer followed by /.well-known/openid-configuration (for every tenant).
   app.get('/.well-known/openid-configuration', (req, reply) => {
-    void reply.header('Cache-Control', cacheable).type('application/json').send((fixedDocs ?? metadataDocuments(ctxOf(req))).openid);
+    void reply.header('Cache-Control', cacheable).headers(PUBLIC_DOCUMENT_CORS).type('application/json').send((fixedDocs ?? metadataDocuments(ctxOf(req))).openid);
   });
+  app.options('/.well-known/openid-configuration', documentPreflight);
   // RFC 8414 §3.1: for an issuer with a path, the path goes after the well-known segment, so the OAuth metadata
   // routes are registered at the root of the host, outside the issuer's path (http/mount.ts).
   app.get('/.well-known/jwks.json', async (req, reply) => {
     const keys = await ctxOf(req).keys();
-    return reply.header('Cache-Control', cacheable).type('application/jwk-set+json').send(keys.jwksJson);
+    return reply.header('Cache-Control', cacheable).headers(PUBLIC_DOCUMENT_CORS).type('application/jwk-set+json').send(keys.jwksJson);
   });
+  app.options('/.well-known/jwks.json', documentPreflight);
 }

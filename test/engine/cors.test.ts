@@ -1,0 +1,72 @@
+import { UnsecuredJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { allowedOrigins, checkOriginValue, clientNamedBy, corsPreflight, originOf } from '../../src/engine/cors.js';
+import type { ClientRecord } from '../../src/store/types.js';
+
+const client = (meta: Partial<ClientRecord>): ClientRecord =>
+  ({
+    tenantId: 'default', clientId: 'c', secretHash: null, createdAt: 0, redirectUris: [], grantTypes: ['authorization_code'], responseTypes: ['code'],
+    scope: ['openid'], tokenEndpointAuthMethod: 'none', applicationType: 'web', idTokenSignedResponseAlg: 'RS256', requirePkce: true, skipConsent: false,
+    ...meta,
+  }) as ClientRecord;
+
+describe('engine/cors.ts: which origins may read a client\'s answers', () => {
+  it('RFC 6454 §6.2: an http(s) URI\'s origin is its scheme, host and non-default port; other schemes have none a page can send', () => {
+    expect(originOf('https://SPA.example:443/cb?x=1')).toBe('https://spa.example');
+    expect(originOf('http://127.0.0.1:5173/cb')).toBe('http://127.0.0.1:5173');
+    expect(originOf('com.example.app:/cb')).toBeUndefined();
+    expect(originOf('not a uri')).toBeUndefined();
+  });
+
+  it('a public web client: its redirect URIs\' origins and its allowed_cors_origins, at every CORS endpoint', () => {
+    const c = client({ redirectUris: ['https://spa.example/cb', 'https://spa.example/other', 'http://localhost:3000/cb'], allowedCorsOrigins: ['https://extra.example'] });
+    for (const endpoint of ['token', 'revocation', 'par', 'device_authorization', 'userinfo'] as const) {
+      expect([...allowedOrigins(c, endpoint)].sort(), endpoint).toEqual(['http://localhost:3000', 'https://extra.example', 'https://spa.example']);
+    }
+  });
+
+  it('a confidential client: only its allowed_cors_origins at the token endpoint family; its redirect URIs\' origins too at UserInfo', () => {
+    const c = client({ tokenEndpointAuthMethod: 'client_secret_basic', redirectUris: ['https://web.example/cb'], allowedCorsOrigins: ['https://console.example'] });
+    expect([...allowedOrigins(c, 'token')]).toEqual(['https://console.example']);
+    expect([...allowedOrigins(c, 'revocation')]).toEqual(['https://console.example']);
+    expect([...allowedOrigins(c, 'userinfo')].sort()).toEqual(['https://console.example', 'https://web.example']);
+    expect([...allowedOrigins(client({ tokenEndpointAuthMethod: 'private_key_jwt', redirectUris: ['https://web.example/cb'] }), 'token')]).toEqual([]);
+  });
+
+  it('RFC 8252: a native client\'s redirect URIs are not pages that call us: they give no origin', () => {
+    const c = client({ applicationType: 'native', redirectUris: ['http://127.0.0.1/cb', 'com.example.app:/cb'] });
+    expect([...allowedOrigins(c, 'token')]).toEqual([]);
+    expect([...allowedOrigins(c, 'userinfo')]).toEqual([]);
+  });
+
+  it('the client a request names: the Basic user name, else a single client_id, else the client assertion\'s issuer; nothing when it is ambiguous', () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    expect(clientNamedBy({ parameters: 'client_id=body', authorization: `Basic ${b64('basic%20id:secret')}` })).toBe('basic id');
+    expect(clientNamedBy({ parameters: 'grant_type=x&client_id=body' })).toBe('body');
+    expect(clientNamedBy({ parameters: 'client_id=a&client_id=b' })).toBeUndefined();
+    expect(clientNamedBy({ parameters: 'client_id=' })).toBeUndefined();
+    const assertion = new UnsecuredJWT({}).setIssuer('jwt-client').setSubject('jwt-client').encode();
+    expect(clientNamedBy({ parameters: `client_assertion=${assertion}` })).toBe('jwt-client');
+    expect(clientNamedBy({ parameters: 'client_assertion=garbage' })).toBeUndefined();
+    expect(clientNamedBy({ parameters: 'client_id=body', authorization: 'Basic !!!' })).toBe('body');
+    expect(clientNamedBy({ parameters: '' })).toBeUndefined();
+  });
+
+  it('allowed_cors_origins values: exactly an origin as a browser serializes it; wildcards and "null" never', () => {
+    for (const ok of ['https://spa.example', 'https://spa.example:8443', 'http://localhost:5173', 'http://[::1]:8080']) expect(checkOriginValue(ok), ok).toEqual({ ok: true });
+    for (const bad of ['https://spa.example/', 'https://Spa.example', 'https://spa.example:443', 'http://spa.example:80', '*', 'https://*.spa.example', 'null', 'file:///x', 'urn:x']) {
+      expect(checkOriginValue(bad).ok, bad).toBe(false);
+    }
+  });
+
+  it('Fetch CORS preflight: answered only when Origin and Access-Control-Request-Method are present, the same for every origin', () => {
+    expect(corsPreflight('POST', {})).toBeUndefined();
+    expect(corsPreflight('POST', { origin: 'https://a.example' })).toBeUndefined();
+    const a = corsPreflight('POST', { origin: 'https://a.example', requestMethod: 'POST' })!;
+    const b = corsPreflight('POST', { origin: 'https://b.example', requestMethod: 'PUT' })!;
+    expect(a).toEqual(b);
+    expect(a.status).toBe(204);
+    expect(a.headers).toMatchObject({ 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Methods': 'POST' });
+    expect(a.headers!['Access-Control-Allow-Credentials']).toBeUndefined();
+  });
+});
