@@ -205,6 +205,13 @@ export const resultCodes = {
   LK7170: 'Registration: the client configuration endpoint takes GET, PUT and DELETE only (RFC 7592 §2); another method was answered 405 Method Not Allowed with Allow: GET, PUT, DELETE (RFC 9110 §15.5.6).',
   // client revision (LK7190-LK7199)
   LK7190: 'Registration: the client\'s update (RFC 7592 §2.2) lost twice to writes by the server (an operator) made since the client was read; nothing was written and the registration access token still works. Answered 409 invalid_request (RFC 9110 §15.5.10); the client may send the update again.',
+  // encrypted responses (LK7240-LK7259): engine/response-encryption.ts
+  LK7240: 'Token endpoint: the client registered id_token_encrypted_response_alg and no key of its jwks / jwks_uri can encrypt to it with that alg (or jwks_uri could not be fetched); answered 400 invalid_client_metadata before anything was issued or spent.',
+  LK7241: 'Authorization endpoint: the client registered id_token_encrypted_response_alg and has no usable encryption key for it; the request is refused with invalid_client_metadata, redirected to the client (no ID token is sent unencrypted).',
+  LK7242: 'Authorization endpoint: the client registered authorization_encrypted_response_alg (JARM §2.2) and has no usable encryption key for it; answered 400 to the user agent, never redirected, since any response would have to go unencrypted.',
+  LK7243: 'UserInfo: the client registered userinfo_encrypted_response_alg and has no usable encryption key for it; answered 400 invalid_request (RFC 6750 §3.1), never unencrypted.',
+  LK7244: 'Introspection: the client registered introspection_encrypted_response_alg (RFC 9701 §6) and asked for a JWT answer, and has no usable encryption key for it; answered 400 invalid_client_metadata, never unencrypted.',
+  LK7245: 'UserInfo: answered as a JWE (application/jwt) with the client\'s userinfo_encrypted_response_alg/enc: a signed JWT, encrypted, when userinfo_signed_response_alg is registered too, else the claims encrypted (OIDC Core §5.3.2).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

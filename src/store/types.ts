@@ -112,6 +112,19 @@ export interface ClientMetadata {
   defaultMaxAge?: number;
   /** OIDC Registration §2: auth_time is required in ID tokens; Latchkey always sends it, so this is only kept and echoed. */
   requireAuthTime?: boolean;
+  /**
+   * Encrypted responses (OIDC Registration §2, JARM §2.2, RFC 9701 §6): the JWE alg and enc for ID tokens, UserInfo,
+   * JARM authorization responses and JWT introspection responses (engine/response-encryption.ts). An enc is stored
+   * only with its alg, A128CBC-HS256 when the client named none.
+   */
+  idTokenEncryptedResponseAlg?: string;
+  idTokenEncryptedResponseEnc?: string;
+  userinfoEncryptedResponseAlg?: string;
+  userinfoEncryptedResponseEnc?: string;
+  authorizationEncryptedResponseAlg?: string;
+  authorizationEncryptedResponseEnc?: string;
+  introspectionEncryptedResponseAlg?: string;
+  introspectionEncryptedResponseEnc?: string;
 }
 
 /** Which token exchanges (RFC 8693) a client may perform. */
