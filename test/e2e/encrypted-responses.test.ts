@@ -165,6 +165,22 @@ describe('encrypted responses (end to end)', () => {
     expect(JSON.parse(decoder.decode(plaintext))).toMatchObject({ sub: aliceSub, email: 'alice@example.com', iss: s.issuer, aud: remote.clientId });
   });
 
+  it('OIDC Core §10.2: oauth4webapi, given a jose compactDecrypt hook (jweDecrypt), validates the encrypted ID token of a jwks_uri client', async () => {
+    const as = await oauth.processDiscoveryResponse(new URL(s.issuer), await oauth.discoveryRequest(new URL(s.issuer), { [oauth.allowInsecureRequests]: true }));
+    const rp: oauth.Client = { client_id: remote.clientId, id_token_encrypted_response_alg: 'ECDH-ES' };
+    const verifier = oauth.generateRandomCodeVerifier();
+    const nonce = oauth.generateRandomNonce();
+    const u = await signIn(authUrl(remote.clientId, { response_type: 'code', scope: 'openid', nonce, code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }));
+    const params = oauth.validateAuthResponse(as, rp, u);
+    const res = await oauth.authorizationCodeGrantRequest(as, rp, oauth.ClientSecretBasic(remote.clientSecret!), params, CB, verifier, { [oauth.allowInsecureRequests]: true });
+    const tokens = await oauth.processAuthorizationCodeResponse(as, rp, res, {
+      expectedNonce: nonce,
+      requireIdToken: true,
+      [oauth.jweDecrypt]: async (jwe) => decoder.decode((await compactDecrypt(jwe, p256.privateKey, { keyManagementAlgorithms: ['ECDH-ES'] })).plaintext),
+    });
+    expect(oauth.getValidatedIdTokenClaims(tokens)).toMatchObject({ sub: aliceSub, aud: remote.clientId, nonce });
+  });
+
   it('OIDC Core §3.3.2.11, §10.2: the hybrid flow\'s front-channel ID token is encrypted too, with c_hash and s_hash inside', async () => {
     const u = await signIn(authUrl(remote.clientId, { response_type: 'code id_token', scope: 'openid', nonce: 'n-h', state: 'st-h' }));
     const f = fragment(u);
