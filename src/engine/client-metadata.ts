@@ -10,6 +10,7 @@ import { parseRfc4514 } from './mtls.js';
 import { sectorKeyOf } from './subject.js';
 import { isLocalMachineHost } from './hosts.js';
 import { checkOriginValue } from './cors.js';
+import { algMember, DEFAULT_ENCRYPTION_ENC, ENCRYPTED_RESPONSES, ENCRYPTION_ALGS, ENCRYPTION_ENCS, selectEncryptionKey } from './response-encryption.js';
 
 /**
  * Grant and response types a client may register today. `password` (RFC 6749 §4.3) only together with
@@ -131,6 +132,15 @@ const wireSchema = z.object({
   access_token_may_act: z.object({ sub: z.string().min(1).max(255) }).strict().optional(),
   // CORS (Fetch standard): the web origins of a browser-based client (engine/cors.ts); Hydra's name for it.
   allowed_cors_origins: z.array(z.string().max(2000)).max(50).optional(),
+  // Encrypted responses (OIDC Registration §2, JARM §2.2, RFC 9701 §6): engine/response-encryption.ts
+  id_token_encrypted_response_alg: z.enum(ENCRYPTION_ALGS).optional(),
+  id_token_encrypted_response_enc: z.enum(ENCRYPTION_ENCS).optional(),
+  userinfo_encrypted_response_alg: z.enum(ENCRYPTION_ALGS).optional(),
+  userinfo_encrypted_response_enc: z.enum(ENCRYPTION_ENCS).optional(),
+  authorization_encrypted_response_alg: z.enum(ENCRYPTION_ALGS).optional(),
+  authorization_encrypted_response_enc: z.enum(ENCRYPTION_ENCS).optional(),
+  introspection_encrypted_response_alg: z.enum(ENCRYPTION_ALGS).optional(),
+  introspection_encrypted_response_enc: z.enum(ENCRYPTION_ENCS).optional(),
 });
 
 export type ClientMetadataInput = z.input<typeof wireSchema>;
@@ -346,19 +356,13 @@ export interface ValidatedMetadata {
 }
 
 /**
- * OIDC Registration §2 (ID token, UserInfo, request object), JARM and RFC 9701 (authorization and introspection
- * responses): metadata asking for encrypted responses or encrypted request objects. This server encrypts nothing
- * and decrypts nothing (discovery lists no *_encryption_* values), so a client asking for it must find out at
- * registration rather than get signed-only responses it did not ask for (RFC 7591 §3.2.2: a value the server does
- * not accept is invalid_client_metadata, not silently dropped).
+ * OIDC Registration §2: request_object_encryption_alg/enc ask the server to decrypt request objects, which needs
+ * encryption keys of the server's own; Latchkey has none (discovery lists no request_object_encryption_* values), so a
+ * client asking for it must find out at registration rather than have its encrypted request objects refused later
+ * (RFC 7591 §3.2.2: a value the server does not accept is invalid_client_metadata, not silently dropped). Encrypted
+ * responses are supported: checkResponseEncryptionMetadata.
  */
-export const ENCRYPTION_METADATA_FIELDS = [
-  'id_token_encrypted_response_alg', 'id_token_encrypted_response_enc',
-  'userinfo_encrypted_response_alg', 'userinfo_encrypted_response_enc',
-  'request_object_encryption_alg', 'request_object_encryption_enc',
-  'authorization_encrypted_response_alg', 'authorization_encrypted_response_enc',
-  'introspection_encrypted_response_alg', 'introspection_encrypted_response_enc',
-] as const;
+export const ENCRYPTION_METADATA_FIELDS = ['request_object_encryption_alg', 'request_object_encryption_enc'] as const;
 
 function refuseEncryptionMetadata(raw: unknown): void {
   if (typeof raw !== 'object' || raw === null) return;
@@ -366,6 +370,27 @@ function refuseEncryptionMetadata(raw: unknown): void {
     // null is "no value" (RFC 7592 §2.2 treats omitted fields as null), so it asks for nothing.
     const v = (raw as Record<string, unknown>)[field];
     if (v !== undefined && v !== null) throw invalid(`${field}: encryption is not supported`);
+  }
+}
+
+/**
+ * OIDC Registration §2, JARM §2.2, RFC 9701 §6: an *_encrypted_response_enc needs its *_alg ("MUST also be
+ * provided"). A client asking for encrypted responses needs a public key to encrypt to: jwks or jwks_uri. Inline
+ * keys are checked now (one usable for the alg: response-encryption.ts canEncryptWith); a jwks_uri is not fetched at
+ * registration (its keys may rotate, or be published later) and is checked at each use, where a missing key is
+ * refused with invalid_client_metadata rather than answered unencrypted.
+ */
+function checkResponseEncryptionMetadata(m: z.output<typeof wireSchema>): void {
+  for (const kind of ENCRYPTED_RESPONSES) {
+    const alg = m[`${kind}_encrypted_response_alg`];
+    if (m[`${kind}_encrypted_response_enc`] !== undefined && alg === undefined) {
+      throw invalid(`${kind}_encrypted_response_enc needs ${algMember(kind)} (OIDC Registration §2)`);
+    }
+    if (alg === undefined) continue;
+    if (!m.jwks && !m.jwks_uri) throw invalid(`${algMember(kind)} needs the client's public keys to encrypt to: jwks or jwks_uri`);
+    if (m.jwks && !selectEncryptionKey(m.jwks.keys, alg)) {
+      throw invalid(`${algMember(kind)} ${alg}: jwks holds no key to encrypt to with it (use "enc" or none; ${alg.startsWith('RSA') ? 'an RSA key of at least 2048 bits' : 'an EC P-256/P-384/P-521 or OKP X25519 key'})`);
+    }
   }
 }
 
@@ -466,6 +491,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   const allowedCorsOrigins = m.allowed_cors_origins === undefined ? undefined : [...new Set(m.allowed_cors_origins)];
   for (const o of allowedCorsOrigins ?? []) checkCorsOrigin(o);
   checkSignedRequestObjectMetadata(m);
+  checkResponseEncryptionMetadata(m);
   const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;
   const scope = m.scope === undefined ? [...defaultScope] : [...new Set(m.scope.split(' ').filter(Boolean))];
   for (const s of scope) if (!scopeToken.test(s)) throw invalid(`scope: ${JSON.stringify(s)} is not a valid scope token`);
@@ -568,6 +594,15 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     requireAuthTime: m.require_auth_time,
     accessTokenMayAct: m.access_token_may_act && { sub: m.access_token_may_act.sub },
     allowedCorsOrigins,
+    // OIDC Registration §2, JARM §2.2, RFC 9701 §6: enc defaults to A128CBC-HS256 when only the alg is given.
+    idTokenEncryptedResponseAlg: m.id_token_encrypted_response_alg,
+    idTokenEncryptedResponseEnc: m.id_token_encrypted_response_alg && (m.id_token_encrypted_response_enc ?? DEFAULT_ENCRYPTION_ENC),
+    userinfoEncryptedResponseAlg: m.userinfo_encrypted_response_alg,
+    userinfoEncryptedResponseEnc: m.userinfo_encrypted_response_alg && (m.userinfo_encrypted_response_enc ?? DEFAULT_ENCRYPTION_ENC),
+    authorizationEncryptedResponseAlg: m.authorization_encrypted_response_alg,
+    authorizationEncryptedResponseEnc: m.authorization_encrypted_response_alg && (m.authorization_encrypted_response_enc ?? DEFAULT_ENCRYPTION_ENC),
+    introspectionEncryptedResponseAlg: m.introspection_encrypted_response_alg,
+    introspectionEncryptedResponseEnc: m.introspection_encrypted_response_alg && (m.introspection_encrypted_response_enc ?? DEFAULT_ENCRYPTION_ENC),
   };
   return { clientId: m.client_id, clientSecret: m.client_secret, metadata };
 }
@@ -641,6 +676,14 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     require_auth_time: c.requireAuthTime,
     access_token_may_act: c.accessTokenMayAct && { sub: c.accessTokenMayAct.sub },
     allowed_cors_origins: c.allowedCorsOrigins,
+    id_token_encrypted_response_alg: c.idTokenEncryptedResponseAlg,
+    id_token_encrypted_response_enc: c.idTokenEncryptedResponseEnc,
+    userinfo_encrypted_response_alg: c.userinfoEncryptedResponseAlg,
+    userinfo_encrypted_response_enc: c.userinfoEncryptedResponseEnc,
+    authorization_encrypted_response_alg: c.authorizationEncryptedResponseAlg,
+    authorization_encrypted_response_enc: c.authorizationEncryptedResponseEnc,
+    introspection_encrypted_response_alg: c.introspectionEncryptedResponseAlg,
+    introspection_encrypted_response_enc: c.introspectionEncryptedResponseEnc,
   };
   // RFC 7591 §3.2.1: REQUIRED when a secret was issued; 0 = it does not expire.
   if (c.secretHash) out.client_secret_expires_at = 0;

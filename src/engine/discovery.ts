@@ -8,6 +8,7 @@ import type { ClientSettings } from './client-settings.js';
 import { endpointsOf, mtlsAliasBase, type EngineContext, type TenantSettings } from './context.js';
 import { grantHandlers } from './token/index.js';
 import { DPOP_ALGS } from './bearer.js';
+import { ENCRYPTION_ALGS, ENCRYPTION_ENCS } from './response-encryption.js';
 
 /**
  * Authorization server metadata (RFC 8414 §2) and OpenID Provider metadata (OIDC Discovery §3).
@@ -37,6 +38,8 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
     doc.response_types_supported = [...REGISTRABLE_RESPONSE_TYPES];
     doc.response_modes_supported = [...RESPONSE_MODES]; // OAuth 2.0 Form Post Response Mode; JARM §3
     doc.authorization_signing_alg_values_supported = [...SIGNING_ALGS]; // JARM §3
+    doc.authorization_encryption_alg_values_supported = [...ENCRYPTION_ALGS]; // JARM §3: response-encryption.ts
+    doc.authorization_encryption_enc_values_supported = [...ENCRYPTION_ENCS];
     doc.code_challenge_methods_supported = ['S256'];
     doc.authorization_response_iss_parameter_supported = true; // RFC 9207
     doc.prompt_values_supported = ['none', 'login', 'consent', 'select_account', ...(settings.allowRegistration ? ['create'] : [])];
@@ -64,6 +67,8 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
   doc.introspection_endpoint_auth_methods_supported = supportedClientAuthMethods(opts.clients, { publicClients: false }); // RFC 7662 §2.1
   doc.introspection_endpoint_auth_signing_alg_values_supported = doc.token_endpoint_auth_signing_alg_values_supported;
   doc.introspection_signing_alg_values_supported = [...SIGNING_ALGS]; // RFC 9701 §7
+  doc.introspection_encryption_alg_values_supported = [...ENCRYPTION_ALGS]; // RFC 9701 §7
+  doc.introspection_encryption_enc_values_supported = [...ENCRYPTION_ENCS];
   doc.revocation_endpoint = e.revocation; // RFC 7009, RFC 8414 §2
   doc.revocation_endpoint_auth_methods_supported = doc.token_endpoint_auth_methods_supported; // RFC 7009 §2.1: public clients too
   doc.revocation_endpoint_auth_signing_alg_values_supported = doc.token_endpoint_auth_signing_alg_values_supported;
@@ -85,6 +90,11 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
     doc.subject_types_supported = ['public', 'pairwise']; // OIDC Core §8; pairwise: src/engine/subject.ts
     doc.id_token_signing_alg_values_supported = [...SIGNING_ALGS];
     doc.userinfo_signing_alg_values_supported = [...SIGNING_ALGS]; // OIDC Core §5.3.2, userinfo_signed_response_alg
+    // OIDC Discovery §3, OIDC Core §10.2: encryption to the client's public keys only (no dir, no secret-derived A*KW).
+    doc.id_token_encryption_alg_values_supported = [...ENCRYPTION_ALGS];
+    doc.id_token_encryption_enc_values_supported = [...ENCRYPTION_ENCS];
+    doc.userinfo_encryption_alg_values_supported = [...ENCRYPTION_ALGS];
+    doc.userinfo_encryption_enc_values_supported = [...ENCRYPTION_ENCS];
     doc.claims_supported = [
       'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'at_hash', 'c_hash', 'sid',
       'name', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture',

@@ -12,6 +12,7 @@ import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
 import { subjectFor } from './subject.js';
 import { isObject } from './objects.js';
+import { encryptIfRegistered } from './response-encryption.js';
 
 export type IntrospectionAction = 'OK' | 'INVALID_CLIENT' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
@@ -167,12 +168,14 @@ async function respond(ctx: EngineContext, caller: ClientRecord, accept: string 
 /**
  * RFC 9701 §5: the RFC 7662 object goes inside `token_introspection`, never at the top level, and the JWT is
  * explicitly typed, so it cannot be taken for an access token or an ID token (RFC 9701 §8.1, RFC 8725 §3.11).
- * `aud` is the resource server that asked.
+ * `aud` is the resource server that asked. Encrypted when it registered introspection_encrypted_response_alg.
  */
 async function jwtAnswer(ctx: EngineContext, caller: ClientRecord, body: Record<string, unknown>): Promise<string> {
   const key = (await ctx.keys()).signingKey(introspectionSigningAlg(caller));
   const claims = { iss: ctx.tenant.issuer, aud: caller.clientId, iat: nowSeconds(ctx), token_introspection: body };
-  return signJwt(key, claims, { typ: 'token-introspection+jwt' });
+  // RFC 9701 §5, §6: signed, then encrypted to the resource server when it registered introspection_encrypted_response_alg.
+  const jws = signJwt(key, claims, { typ: 'token-introspection+jwt' });
+  return caller.introspectionEncryptedResponseAlg === undefined ? jws : encryptIfRegistered(ctx, caller, 'introspection', jws, 'LK7244');
 }
 
 /**

@@ -211,6 +211,13 @@ export const resultCodes = {
   // CORS for browser-based clients (LK7200-LK7219)
   LK7200: 'Registration: allowed_cors_origins holds a value that is not a web origin as browsers send it (scheme://host[:port]: https, or http on a loopback host; no path, wildcard or "null"). invalid_client_metadata (RFC 7591 §3.2.2).',
   LK7201: 'A CORS preflight (Fetch standard, CORS protocol) was answered 204 with the methods and request headers the endpoint takes; whether the page may read the actual answer is decided on that answer, by the client it names.',
+  // encrypted responses (LK7240-LK7259): engine/response-encryption.ts
+  LK7240: 'Token endpoint: the client registered id_token_encrypted_response_alg and no key of its jwks / jwks_uri can encrypt to it with that alg (or jwks_uri could not be fetched); answered 400 invalid_client_metadata before anything was issued or spent.',
+  LK7241: 'Authorization endpoint: the client registered id_token_encrypted_response_alg and has no usable encryption key for it; the request is refused with invalid_client_metadata, redirected to the client (no ID token is sent unencrypted).',
+  LK7242: 'Authorization endpoint: the client registered authorization_encrypted_response_alg (JARM §2.2) and has no usable encryption key for it; answered 400 to the user agent, never redirected, since any response would have to go unencrypted.',
+  LK7243: 'UserInfo: the client registered userinfo_encrypted_response_alg and has no usable encryption key for it; answered 400 invalid_request (RFC 6750 §3.1), never unencrypted.',
+  LK7244: 'Introspection: the client registered introspection_encrypted_response_alg (RFC 9701 §6) and asked for a JWT answer, and has no usable encryption key for it; answered 400 invalid_client_metadata, never unencrypted.',
+  LK7245: 'UserInfo: answered as a JWE (application/jwt) with the client\'s userinfo_encrypted_response_alg/enc: a signed JWT, encrypted, when userinfo_signed_response_alg is registered too, else the claims encrypted (OIDC Core §5.3.2).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -1,14 +1,15 @@
-import type { TokenRecord } from '../store/types.js';
+import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { findAccount } from './accounts.js';
 import { activeAccessToken, bearerError, type ChallengeOptions, extractBearer, type BearerInput, type ResourceAction, runResource } from './bearer.js';
 import { claimsForScopes, SCOPE_CLAIMS, USER_CLAIMS } from './claims.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
-import type { OAuthError } from './errors.js';
+import { OAuthError } from './errors.js';
 import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
 import { subjectFor } from './subject.js';
 import { signJwt, SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { resultCodes } from './result-codes.js';
 import { withCorsHeaders } from './cors.js';
+import { encryptionKeyFor, encryptTo, responseEncryption } from './response-encryption.js';
 import { checkTokenBinding, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
 
 export { extractBearer } from './bearer.js';
@@ -79,16 +80,32 @@ function userInfoBody(record: TokenRecord, claims: Record<string, unknown>, sub:
 /**
  * The UserInfo response for the token's client: sub as that client knows the user (OIDC Core §8: pairwise
  * clients get their own), as JSON, or (OIDC Core §5.3.2, OIDC Registration §2 userinfo_signed_response_alg) as a
- * JWT signed by us, with iss and aud so the client can tell it is meant for it.
+ * JWT signed by us, with iss and aud so the client can tell it is meant for it. A client that registered
+ * userinfo_encrypted_response_alg gets it as a JWE (OIDC Core §5.3.2: "signed then encrypted" when both are
+ * registered, a nested JWT; else the claims, with iss and aud, encrypted), never unencrypted (LK7243).
  */
 async function userInfoAnswer(ctx: EngineContext, record: TokenRecord, claims: Record<string, unknown>): Promise<Result<UserInfoAction>> {
   const client = await ctx.store.findClient(ctx.tenant.id, record.clientId);
   const body = userInfoBody(record, claims, subjectFor(ctx, client, record.subject!));
   const alg = client?.userinfoSignedResponseAlg;
-  if (alg === undefined || !(SIGNING_ALGS as readonly string[]).includes(alg)) return jsonResult('OK', 200, 'LK4001', body);
-  const key = (await ctx.keys()).signingKey(alg as SigningAlg);
-  const jwt = signJwt(key, { ...body, iss: ctx.tenant.issuer, aud: record.clientId, iat: nowSeconds(ctx) });
-  return { action: 'OK', resultCode: 'LK9402', resultMessage: resultCodes.LK9402, responseContent: jwt, status: 200, contentType: 'application/jwt', headers: { ...NO_STORE } };
+  const signed = alg !== undefined && (SIGNING_ALGS as readonly string[]).includes(alg);
+  const encryption = responseEncryption(client, 'userinfo');
+  if (!signed && !encryption) return jsonResult('OK', 200, 'LK4001', body);
+  const claimsSet = { ...body, iss: ctx.tenant.issuer, aud: record.clientId, iat: nowSeconds(ctx) };
+  const jwt = signed ? signJwt((await ctx.keys()).signingKey(alg as SigningAlg), claimsSet) : undefined;
+  const rc = encryption ? 'LK7245' : 'LK9402';
+  const content = encryption ? await encryptTo(await userInfoEncryptionKey(ctx, client!), jwt ?? JSON.stringify(claimsSet), jwt !== undefined) : jwt!;
+  return { action: 'OK', resultCode: rc, resultMessage: resultCodes[rc], responseContent: content, status: 200, contentType: 'application/jwt', headers: { ...NO_STORE } };
+}
+
+/** OIDC Core §5.3.3: UserInfo errors are RFC 6750 §3 challenges; a client without a usable key gets invalid_request. */
+async function userInfoEncryptionKey(ctx: EngineContext, client: ClientRecord) {
+  try {
+    return await encryptionKeyFor(ctx, client, 'userinfo', 'LK7243');
+  } catch (e) {
+    if (e instanceof OAuthError) throw bearerError('invalid_request', e.description, 400, { resultCode: 'LK7243' });
+    throw e;
+  }
 }
 
 export interface UserInfoRequestInput extends PresentedProof {

@@ -122,6 +122,19 @@ export interface ClientMetadata {
    * authorization and UserInfo endpoints, besides those derived from its redirect URIs (engine/cors.ts).
    */
   allowedCorsOrigins?: string[];
+  /**
+   * Encrypted responses (OIDC Registration §2, JARM §2.2, RFC 9701 §6): the JWE alg and enc for ID tokens, UserInfo,
+   * JARM authorization responses and JWT introspection responses (engine/response-encryption.ts). An enc is stored
+   * only with its alg, A128CBC-HS256 when the client named none.
+   */
+  idTokenEncryptedResponseAlg?: string;
+  idTokenEncryptedResponseEnc?: string;
+  userinfoEncryptedResponseAlg?: string;
+  userinfoEncryptedResponseEnc?: string;
+  authorizationEncryptedResponseAlg?: string;
+  authorizationEncryptedResponseEnc?: string;
+  introspectionEncryptedResponseAlg?: string;
+  introspectionEncryptedResponseEnc?: string;
 }
 
 /** RFC 8693 §4.4: the party a `may_act` claim names; ours is a client (its client_id) or a user (as `act.sub` shows them). */

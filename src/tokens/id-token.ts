@@ -4,6 +4,8 @@ import { nowSeconds } from '../engine/context.js';
 import type { ClientRecord } from '../store/types.js';
 import { signJwt, type SigningAlg } from './jwt.js';
 import { subjectFor } from '../engine/subject.js';
+import { encryptIfRegistered } from '../engine/response-encryption.js';
+import type { ResultCode } from '../engine/result-codes.js';
 
 /**
  * OIDC Core §3.1.3.6 / §3.3.2.11: at_hash and c_hash are the left half of the hash of the ASCII value, with the
@@ -28,9 +30,14 @@ export interface IdTokenRequest {
   state?: string;
   /** User claims to put in the token (when no access token goes with it, OIDC Core §5.4). */
   claims?: Record<string, unknown>;
+  /** The result code of a refusal when the client registered ID token encryption and has no usable key (LK7240 by default). */
+  encryptionRefusal?: ResultCode;
 }
 
-/** Mint an ID token (OIDC Core §2), signed with the client's id_token_signed_response_alg (RS256 by default). */
+/**
+ * Mint an ID token (OIDC Core §2), signed with the client's id_token_signed_response_alg (RS256 by default), then
+ * encrypted to the client when it registered id_token_encrypted_response_alg (OIDC Core §10.2, §16.14: a nested JWT).
+ */
 export async function mintIdToken(ctx: EngineContext, req: IdTokenRequest): Promise<string> {
   const alg = req.client.idTokenSignedResponseAlg as SigningAlg;
   const key = (await ctx.keys()).signingKey(alg);
@@ -53,6 +60,8 @@ export async function mintIdToken(ctx: EngineContext, req: IdTokenRequest): Prom
   if (req.code !== undefined) payload.c_hash = halfHash(req.code, alg);
   // FAPI 1.0 Advanced §5.2.2.1: s_hash protects state in a front-channel ID token; computed like c_hash.
   if (req.state !== undefined) payload.s_hash = halfHash(req.state, alg);
-  return signJwt(key, payload);
+  const jws = signJwt(key, payload);
+  // A client without ID token encryption pays one property test (the token endpoint is benchmarked).
+  return req.client.idTokenEncryptedResponseAlg === undefined ? jws : encryptIfRegistered(ctx, req.client, 'id_token', jws, req.encryptionRefusal ?? 'LK7240');
 }
 

@@ -39,6 +39,7 @@ import {
 } from './request.js';
 import { authorizationResponse, type ResponseTarget } from './response.js';
 import { checkDpopJkt } from './dpop-jkt.js';
+import { checkResponseEncryption } from './response-encryption.js';
 import { checkRegistrationParameter } from './registration-param.js';
 import { repeatedParameterTarget } from './repeated-parameter.js';
 import { checkSignedRequestObject } from './signed-request-object.js';
@@ -143,6 +144,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkIdTokenHint,       X, X, _],
   [checkClaims,            X, X, _],
   [checkDpopJkt,           X, X, _], // RFC 9449 §10
+  [checkResponseEncryption, X, X, _], // JARM §2.2, OIDC Core §10.2: the client's encryption keys
 ];
 
 const COLUMN: Record<AuthorizationEndpoint, 1 | 2 | 3> = { authorization: 1, par: 2, device_authorization: 3 };
@@ -481,7 +483,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
     // OIDC Core §3.3.2.11: c_hash with a code, at_hash with an access token.
     params.id_token = await mintIdToken(ctx, {
       client: t.client, subject: input.subject, authTime: input.authTime, nonce: req.nonce, acr, amr: input.amr, sid: input.sid,
-      accessToken: at?.token, code, claims, state: req.state,
+      accessToken: at?.token, code, claims, state: req.state, encryptionRefusal: 'LK7241',
     });
   }
   const issued = await authorizationResponse<AuthorizationAction>(ctx, target, params, 'LK3007');

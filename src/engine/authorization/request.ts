@@ -230,7 +230,7 @@ export const returnsTokens = (responseType: string): boolean => responseType.spl
 /**
  * Multiple Response Types §2.1, §5: query by default for code, fragment for anything returning tokens, and
  * never query for those. JARM §2.3.4: `jwt` means query.jwt or fragment.jwt by the same rule; §2.3.1: query.jwt
- * is not allowed with tokens unless encrypted (we do not encrypt responses).
+ * is not allowed with tokens unless the response is encrypted (the client registered authorization_encrypted_response_alg).
  */
 export const checkResponseMode: Check = (s) => {
   const mode = s.params.get('response_mode');
@@ -239,7 +239,7 @@ export const checkResponseMode: Check = (s) => {
     throw new OAuthError('invalid_request', `response_mode ${JSON.stringify(mode.slice(0, 40))} is not supported`, { resultCode: 'LK7001' });
   }
   const resolved = resolveResponseMode(mode, tokens);
-  if (tokens && (resolved === 'query' || resolved === 'query.jwt')) {
+  if (tokens && (resolved === 'query' || (resolved === 'query.jwt' && s.client?.authorizationEncryptedResponseAlg === undefined))) {
     throw new OAuthError('invalid_request', `response_mode ${mode} cannot carry tokens; use fragment or form_post`, { resultCode: 'LK7001' });
   }
   s.request.responseMode = resolved;
@@ -263,6 +263,7 @@ export function errorResponseMode(s: CheckState): ResponseMode {
   if (mode !== undefined && (RESPONSE_MODES as readonly string[]).includes(mode)) {
     const resolved = resolveResponseMode(mode, tokens);
     if (!(tokens && resolved.startsWith('query'))) return resolved;
+    if (resolved === 'query.jwt' && s.client?.authorizationEncryptedResponseAlg !== undefined) return resolved; // JARM §2.3.1
     return resolved.endsWith('.jwt') ? 'fragment.jwt' : 'fragment'; // a JARM client still gets a JWT
   }
   return tokens ? 'fragment' : 'query';

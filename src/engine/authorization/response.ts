@@ -5,6 +5,7 @@ import { NO_STORE, type Result } from '../result.js';
 import { withQueryParams } from '../params.js';
 import { resultCodes, type ResultCode } from '../result-codes.js';
 import type { ResponseMode } from './request.js';
+import { encryptIfRegistered } from '../response-encryption.js';
 
 /** Where and how an authorization response (success or error) is delivered. */
 export interface ResponseTarget {
@@ -37,7 +38,8 @@ function originOf(uri: string): string {
  * - query / fragment: a 303 to redirect_uri with the parameters in its query (keeping its own) or its fragment;
  * - form_post (OAuth 2.0 Form Post Response Mode §2): an HTML page whose form posts them to redirect_uri;
  * - *.jwt (JARM §2): one `response` parameter, a JWT signed with the client's authorization_signed_response_alg
- *   (RS256 by default) holding iss, aud, exp and the parameters, delivered the same three ways.
+ *   (RS256 by default) holding iss, aud, exp and the parameters, encrypted when the client registered
+ *   authorization_encrypted_response_alg (JARM §2.2), delivered the same three ways.
  */
 export async function authorizationResponse<A extends string>(
   ctx: EngineContext,
@@ -55,7 +57,9 @@ export async function authorizationResponse<A extends string>(
     const now = nowSeconds(ctx);
     // JARM §2.1: iss and aud identify sender and recipient; RFC 9207 §2.4: iss inside the JWT, not beside it.
     const jwt = signJwt((await ctx.keys()).signingKey(alg), { iss: ctx.tenant.issuer, aud: target.client.clientId, exp: now + JARM_TTL, iat: now, ...out });
-    out = { response: jwt };
+    // JARM §2.2: signed, then encrypted when the client registered authorization_encrypted_response_alg. Without a
+    // usable key this throws (LK7242), and the caller answers the user agent: nothing goes to the client unencrypted.
+    out = { response: target.client.authorizationEncryptedResponseAlg === undefined ? jwt : await encryptIfRegistered(ctx, target.client, 'authorization', jwt, 'LK7242') };
   } else {
     out.iss = ctx.tenant.issuer; // RFC 9207 §2
   }

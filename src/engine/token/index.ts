@@ -14,6 +14,7 @@ import { tokenExchange } from './token-exchange.js';
 import type { GrantHandler, TokenAction, TokenInput, TokenResult } from './types.js';
 import { tokenRequestConfirmation } from '../token-binding.js';
 import { currentDpopNonce } from '../dpop.js';
+import { encryptionKeyFor } from '../response-encryption.js';
 
 export type { TokenAction, TokenInput, TokenResult } from './types.js';
 export { PASSWORD_FAIL_REASONS, tokenFail, tokenIssue, type PasswordFailReason, type TokenIssueInput } from './password.js';
@@ -28,6 +29,9 @@ export const grantHandlers: Record<string, GrantHandler> = {
   [TOKEN_EXCHANGE_GRANT]: tokenExchange, // RFC 8693
   'urn:ietf:params:oauth:grant-type:device_code': deviceCode, // RFC 8628 §3.4
 };
+
+/** The grants whose tokens may come with an ID token (issue.ts issueUserTokens). */
+const ID_TOKEN_GRANTS: readonly string[] = ['authorization_code', 'refresh_token', 'password', 'urn:ietf:params:oauth:grant-type:device_code'];
 
 export function registerGrant(grantType: string, handler: GrantHandler): void {
   grantHandlers[grantType] = handler;
@@ -55,6 +59,10 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResul
       if (!auth.client.grantTypes.includes(grantType)) {
         throw new OAuthError('unauthorized_client', `client is not allowed the ${grantType} grant`, { resultCode: 'LK1007' });
       }
+      // OIDC Core §10.2: a client that registered encrypted ID tokens has a key for them before a code, device code or
+      // refresh token is spent, and a jwks_uri is fetched here, outside the grant's transaction (minting then finds it
+      // cached). Refused with invalid_client_metadata (LK7240) rather than answered with an unencrypted ID token.
+      if (auth.client.idTokenEncryptedResponseAlg !== undefined && ID_TOKEN_GRANTS.includes(grantType)) await encryptionKeyFor(ctx, auth.client, 'id_token', 'LK7240');
       const confirmation = await tokenRequestConfirmation(ctx, auth.client, input);
       const result = await handler(params, auth, confirmation ? { ...ctx, confirmation } : ctx, input);
       const answered = confirmation?.jkt ? dpopTokenType(result) : result;

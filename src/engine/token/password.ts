@@ -1,6 +1,7 @@
 import { newHandle, newOrderedHandle } from '../../tokens/handles.js';
 import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
+import { encryptionKeyFor } from '../response-encryption.js';
 import { parseScope } from '../params.js';
 import { loadResources, resourceParams, tokenTarget } from '../resources.js';
 import { failureResult, jsonResult, runEngine, type Result } from '../result.js';
@@ -116,6 +117,8 @@ export function tokenIssue(input: TokenIssueInput, ctx: EngineContext, opts: { b
       const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
       // The binding proved at the token request holds for the tokens issued now.
       const bound: EngineContext = data.confirmation ? { ...ctx, confirmation: data.confirmation } : ctx;
+      // OIDC Core §10.2: the client's ID token encryption key, fetched outside the transaction (token/index.ts).
+      if (client.idTokenEncryptedResponseAlg !== undefined && data.scope.includes('openid')) await encryptionKeyFor(ctx, client, 'id_token', 'LK7240');
       const body = await ctx.store.transaction(async (tx) => {
         const txCtx = { ...bound, store: tx };
         if (opts.builtInUser) {
