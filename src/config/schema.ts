@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { isLocalMachineHost } from '../engine/hosts.js';
+import { isLoopbackHost } from '../engine/hosts.js';
 
 /**
  * Every configuration option, its type, default and documentation.
@@ -161,10 +161,10 @@ export const configSchema = z
   // The demo client and user are a development convenience: by default only where nobody else can reach them.
   .overwrite((c) => (c.demo === undefined ? { ...c, demo: isLoopbackIssuer(c.issuer) } : c));
 
-/** Whether the issuer's host is this machine (engine/hosts.ts: the rule redirect URIs use too). */
+/** Whether the issuer's host is this machine's loopback interface (engine/hosts.ts isLoopbackHost). */
 export function isLoopbackIssuer(issuer: string): boolean {
   try {
-    return isLocalMachineHost(new URL(issuer).hostname);
+    return isLoopbackHost(new URL(issuer).hostname);
   } catch {
     return false;
   }

@@ -8,7 +8,7 @@ import { isResourceIndicator } from './resources.js';
 import { defaultExchangePolicy, EXCHANGE_INPUT_TYPES, TOKEN_EXCHANGE_GRANT } from './token/exchange-policy.js';
 import { parseRfc4514 } from './mtls.js';
 import { sectorKeyOf } from './subject.js';
-import { isLocalMachineHost } from './hosts.js';
+import { isLocalMachineHost, isLoopbackHost } from './hosts.js';
 import { checkOriginValue } from './cors.js';
 import { algMember, DEFAULT_ENCRYPTION_ENC, ENCRYPTED_RESPONSES, ENCRYPTION_ALGS, ENCRYPTION_ENCS, selectEncryptionKey } from './response-encryption.js';
 
@@ -153,8 +153,6 @@ function invalidRedirect(uri: string, why: string, field = 'redirect_uris'): OAu
   return new OAuthError('invalid_redirect_uri', `${field}: ${JSON.stringify(uri.slice(0, 200))} ${why}`, { resultCode: 'LK8025' });
 }
 
-const LOOPBACK_IPS = ['127.0.0.1', '[::1]'];
-const isLoopbackHost = (host: string) => LOOPBACK_IPS.includes(host) || host === 'localhost';
 /**
  * Redirect URI rules by client type:
  * - every URI is absolute without a fragment (RFC 6749 §3.1.2);
