@@ -159,6 +159,9 @@ export async function withCorsHeaders<R extends Result>(ctx: EngineContext, endp
     ctx.log?.warn({ err: e }, 'cors: could not decide; answering without CORS headers');
     headers = { Vary: 'Origin' };
   }
+  // An answer that already varies on other request headers (content negotiation: Vary: Accept) keeps them.
+  const vary = result.headers?.Vary;
+  if (vary !== undefined && headers.Vary !== undefined) headers.Vary = `${vary}, ${headers.Vary}`;
   return { ...result, headers: { ...result.headers, ...headers } };
 }
 

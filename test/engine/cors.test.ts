@@ -1,6 +1,8 @@
 import { UnsecuredJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { allowedOrigins, checkOriginValue, clientNamedBy, corsPreflight, originOf } from '../../src/engine/cors.js';
+import { allowedOrigins, checkOriginValue, clientNamedBy, corsPreflight, originOf, withCorsHeaders } from '../../src/engine/cors.js';
+import type { EngineContext } from '../../src/engine/context.js';
+import type { Result } from '../../src/engine/result.js';
 import type { ClientRecord } from '../../src/store/types.js';
 
 const client = (meta: Partial<ClientRecord>): ClientRecord =>
@@ -68,5 +70,15 @@ describe('engine/cors.ts: which origins may read a client\'s answers', () => {
     expect(a.status).toBe(204);
     expect(a.headers).toMatchObject({ 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Methods': 'POST' });
     expect(a.headers!['Access-Control-Allow-Credentials']).toBeUndefined();
+  });
+
+  it('RFC 9110 §12.5.5: an answer that already varies on another header keeps it, and adds Origin', async () => {
+    const c = client({ redirectUris: ['https://spa.example/cb'] });
+    const ctx = { tenant: { id: 'default' }, store: { findClient: async () => c } } as unknown as EngineContext;
+    const base: Result = { action: 'OK', resultCode: 'LK2001', resultMessage: '', responseContent: '{}', status: 200 };
+    const negotiated = await withCorsHeaders(ctx, 'token', 'https://spa.example', 'c', { ...base, headers: { Vary: 'Accept' } });
+    expect(negotiated.headers).toMatchObject({ Vary: 'Accept, Origin', 'Access-Control-Allow-Origin': 'https://spa.example' });
+    const plain = await withCorsHeaders(ctx, 'token', 'https://other.example', 'c', { ...base });
+    expect(plain.headers).toEqual({ Vary: 'Origin' });
   });
 });
