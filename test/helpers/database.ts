@@ -49,7 +49,8 @@ export async function dropTestDatabase(url: string): Promise<void> {
 /**
  * Until `done` settles or another session of the database `monitor` is connected to waits for a lock (seen in
  * pg_stat_activity, never a timer): how a race test knows a concurrent write has either finished or is blocked
- * by the locks the test holds.
+ * by the locks the test holds. Any session of that database waiting for a lock counts, so the test's database must
+ * have no other traffic.
  */
 export async function finishedOrWaitingForLock(monitor: pg.Client, done: Promise<unknown>): Promise<void> {
   let settled = false;
@@ -59,5 +60,6 @@ export async function finishedOrWaitingForLock(monitor: pg.Client, done: Promise
       `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
     );
     if (rows[0]!.n > 0) return;
+    await new Promise((r) => setTimeout(r, 2)); // a poll, not a spin: the machine is shared
   }
 }

@@ -50,6 +50,19 @@ describe(`store contract: resource servers and refresh policies (${backend})`, (
     expect(await store.findResourceServer(B, rs.identifier)).toBeUndefined();
   });
 
+  it('findToken: look-ups asked together (one statement on PostgreSQL) each get their own tenant\'s row, or none', async () => {
+    const h = id('shared-hash');
+    await store.insertToken(refresh(A, h, { clientId: 'in-a' }));
+    await store.insertToken(refresh(B, h, { clientId: 'in-b' }));
+    await store.insertToken(refresh(A, `${h}-2`, { clientId: 'in-a-2' }));
+    const [a, b, a2, missing, none] = await Promise.all([
+      store.findToken(A, h), store.findToken(B, h), store.findToken(A, `${h}-2`), store.findToken(A, `${h}-missing`), store.findToken(id('tenant-c'), h),
+    ]);
+    expect([a?.clientId, b?.clientId, a2?.clientId, missing, none]).toEqual(['in-a', 'in-b', 'in-a-2', undefined, undefined]);
+    expect(a).toMatchObject({ tenantId: A, hash: h });
+    expect(b).toMatchObject({ tenantId: B, hash: h });
+  });
+
   it('extendToken moves the expiry of an unrevoked token only, in its own tenant', async () => {
     await store.insertToken(refresh(A, 'h1', { expiresAt: NOW + 10 }));
     await store.insertToken(refresh(A, 'h2', { expiresAt: NOW + 10, revokedAt: NOW }));
