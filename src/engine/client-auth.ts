@@ -228,3 +228,30 @@ export function supportedClientAuthMethods(settings: ClientSettings | undefined,
   if (opts.publicClients !== false) methods.push('none');
   return methods;
 }
+
+/**
+ * The client a back-channel request names, as it names it (RFC 6749 §2.3.1 Basic user name, RFC 7523 §3 client
+ * assertion issuer, or the client_id parameter), before any authentication. Unverified on purpose, for uses that
+ * only need the claim: CORS lets the pages of the client the request claims to come from read the answer to that very
+ * request, a refusal too (engine/cors.ts); the audit trail records who a refused request said it was (http/audit.ts).
+ */
+export function clientNamedBy(input: { parameters: string; authorization?: string }): string | undefined {
+  try {
+    const basic = parseBasicAuth(input.authorization);
+    if (basic?.clientId) return basic.clientId;
+  } catch {
+    // a broken Basic header names nobody
+  }
+  const params = new URLSearchParams(input.parameters);
+  const ids = params.getAll('client_id');
+  if (ids.length === 1 && ids[0]) return ids[0];
+  const assertions = params.getAll('client_assertion');
+  if (ids.length === 0 && assertions.length === 1) {
+    try {
+      return assertionClientId(assertions[0]!);
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}

@@ -1,6 +1,5 @@
 import type { ClientRecord } from '../store/types.js';
-import { assertionClientId } from './client-assertion.js';
-import { parseBasicAuth } from './client-auth.js';
+import { clientNamedBy } from './client-auth.js';
 import type { EngineContext } from './context.js';
 import type { Result } from './result.js';
 import { resultCodes } from './result-codes.js';
@@ -108,33 +107,6 @@ export function allowedOrigins(client: ClientRecord, endpoint: CorsEndpoint): Re
     cache.set(client, set);
   }
   return set;
-}
-
-/**
- * The client a back-channel request names, as it names it (RFC 6749 §2.3.1 Basic user name, RFC 7523 §3 client
- * assertion issuer, or the client_id parameter), before any authentication: so that a browser client can read a
- * refusal too (401 invalid_client, 400 invalid_grant). Unverified on purpose: CORS only lets the pages of the client
- * the request claims to come from read the answer to that very request.
- */
-export function clientNamedBy(input: { parameters: string; authorization?: string }): string | undefined {
-  try {
-    const basic = parseBasicAuth(input.authorization);
-    if (basic?.clientId) return basic.clientId;
-  } catch {
-    // a broken Basic header names nobody
-  }
-  const params = new URLSearchParams(input.parameters);
-  const ids = params.getAll('client_id');
-  if (ids.length === 1 && ids[0]) return ids[0];
-  const assertions = params.getAll('client_assertion');
-  if (ids.length === 0 && assertions.length === 1) {
-    try {
-      return assertionClientId(assertions[0]!);
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { auditIssuedConsent, auditTypeByResultCode, type AuditEventType } from '../audit/audit.js';
 import type { AuthorizationResult } from '../engine/authorization/index.js';
-import { parseBasicAuth } from '../engine/client-auth.js';
+import { clientNamedBy } from '../engine/client-auth.js';
 import type { RegistrationResult } from '../engine/registration.js';
 import type { Result } from '../engine/result.js';
 import type { Latchkey } from '../server/latchkey.js';
@@ -26,18 +26,11 @@ function formOf(body: unknown): URLSearchParams | undefined {
 }
 
 /**
- * Who the request says it comes from, for the audit record only (never for a decision): client_id from the form
- * body, else the user name of HTTP Basic credentials (RFC 6749 §2.3.1 form-encodes it).
+ * Who the request says it comes from, for the audit record only (never for a decision): the engine's reading of the
+ * names a request gives (clientNamedBy: Basic user name, client_id, client assertion issuer).
  */
-function presentedClientId(req: AuditRequest, form: URLSearchParams | undefined): string | null {
-  const fromBody = form?.get('client_id');
-  if (fromBody) return fromBody;
-  // The engine's own Basic parser (RFC 6749 §2.3.1); a header it refuses names nobody.
-  try {
-    return parseBasicAuth(header(req.headers.authorization))?.clientId ?? null;
-  } catch {
-    return null;
-  }
+function presentedClientId(req: AuditRequest): string | null {
+  return typeof req.body === 'string' ? (clientNamedBy({ parameters: req.body, authorization: header(req.headers.authorization) }) ?? null) : null;
 }
 
 /** An outcome to audit, whichever way it came: a built-in endpoint, the fast path or the Core API. */
@@ -81,7 +74,7 @@ export function auditResult(lk: Latchkey, tenantId: string, endpoint: string, re
   const form = formOf(req.body);
   recordOutcome(lk, tenantId, type, {
     endpoint, resultCode: result.resultCode, resultMessage: result.resultMessage, ip: req.ip,
-    clientId: clientId !== undefined ? clientId : presentedClientId(req, form), form,
+    clientId: clientId !== undefined ? clientId : presentedClientId(req), form,
   });
 }
 

@@ -1,6 +1,7 @@
 import { UnsecuredJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { allowedOrigins, checkOriginValue, clientNamedBy, corsPreflight, originOf, withCorsHeaders } from '../../src/engine/cors.js';
+import { clientNamedBy } from '../../src/engine/client-auth.js';
+import { allowedOrigins, checkOriginValue, corsPreflight, originOf, withCorsHeaders } from '../../src/engine/cors.js';
 import type { EngineContext } from '../../src/engine/context.js';
 import type { Result } from '../../src/engine/result.js';
 import type { ClientRecord } from '../../src/store/types.js';

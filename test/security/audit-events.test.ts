@@ -160,6 +160,15 @@ describe('audit events of the CLI, device flow, logout, dynamic registration and
     expect(JSON.stringify(reg)).not.toContain(c.registration_access_token);
   });
 
+  it('a failed JWT client authentication (RFC 7523 §3) is recorded under the client its assertion names (its iss)', async () => {
+    const id = `assertion-${randomBytes(4).toString('hex')}`; // no such client: the record says who the request claimed to be
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const assertion = `${b64({ alg: 'ES256' })}.${b64({ iss: id, sub: id, aud: s.issuer, exp: Math.floor(Date.now() / 1000) + 60, jti: randomBytes(8).toString('hex') })}.${'A'.repeat(86)}`;
+    const r = await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion });
+    expect(r.status).toBe(401);
+    expect((await events({ type: 'client.auth_failed' })).find((e) => e.client_id === id), JSON.stringify(await events({ type: 'client.auth_failed' }))).toBeDefined();
+  });
+
   it('one rule for an event\'s detail: the same outcome through the token endpoint and through the Core API differs only in endpoint and via', async () => {
     const http = await s.client({ grant_types: ['client_credentials'] });
     const svc = await testService(s, 'audited-same');
