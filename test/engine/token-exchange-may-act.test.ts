@@ -151,6 +151,16 @@ describe('token exchange: may_act (RFC 8693 §4.4)', () => {
     }
   });
 
+  it('RFC 8693 §4.4: an access token minted before its client had a policy goes by the policy the operator adds later', async () => {
+    const late = await t.client({ grant_types: ['authorization_code', 'refresh_token', GRANT], redirect_uris: [CB], scope: 'openid offline_access api1', skip_consent: true, token_exchange: exchangeAll });
+    const before = (await userTokens(late, 'carol')).access_token!;
+    expect((await rowOf(before)).data.may_act).toBeUndefined();
+    const stored = (await t.ctx.store.findClient(t.ctx.tenant.id, late.clientId))!;
+    await t.ctx.store.updateClient({ ...stored, accessTokenMayAct: { sub: 'svc-one' } });
+    refused(await exchange(svc2, { subject_token: before, subject_token_type: AT, resource: API1 }), 'LK7221');
+    expect((await exchange(svc1, { subject_token: before, subject_token_type: AT, resource: API1 })).action).toBe('OK');
+  });
+
   it('RFC 8693 §4.4: a may_act with an iss names a party of that issuer: ours matches, another issuer\'s names nobody here; one without a sub names nobody', async () => {
     const user = await userTokens(plain, 'alice');
     const row = await rowOf(user.access_token!);

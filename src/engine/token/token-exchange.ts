@@ -289,9 +289,11 @@ async function validateParty(
       amr: Array.isArray(d.amr) ? (d.amr as string[]) : undefined,
       session: recordedSessionBinding(d), // lookupToken found its session live (and its actor_sessions)
       actorSessions: recordedActorSessions(d)?.filter((b): b is SessionBinding => b !== null),
-      // RFC 8693 §4.4: an access token carries the may_act it was minted with (access_token_may_act of its client); a
-      // refresh token (only ever its own client's) goes by its client's policy as it is now.
-      mayAct: isObject(d.may_act) ? d.may_act : r.kind === 'refresh_token' ? mayActOf(client) : undefined,
+      // RFC 8693 §4.4: an access token carries the may_act it was minted with (access_token_may_act of its client).
+      // One minted without any (a refresh token, or an access token from before its client had a policy) goes by its
+      // client's policy as it is now: an operator who adds a policy (say, during an incident) restricts the tokens
+      // already out too.
+      mayAct: isObject(d.may_act) ? d.may_act : mayActOf(r.clientId === client.clientId ? client : await ctx.store.findClient(ctx.tenant.id, r.clientId)),
       own: r.clientId === client.clientId,
     };
   };
@@ -396,8 +398,8 @@ function actorsOf(d: Record<string, unknown>): ActorLink[] | undefined {
 }
 
 /** The may_act of a client's policy (access_token_may_act), as its tokens carry it. */
-function mayActOf(client: ClientRecord): Record<string, unknown> | undefined {
-  const m: MayActClaim | undefined = client.accessTokenMayAct;
+function mayActOf(client: ClientRecord | undefined): Record<string, unknown> | undefined {
+  const m: MayActClaim | undefined = client?.accessTokenMayAct;
   return m ? { sub: m.sub } : undefined;
 }
 
