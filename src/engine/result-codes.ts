@@ -205,6 +205,12 @@ export const resultCodes = {
   LK7170: 'Registration: the client configuration endpoint takes GET, PUT and DELETE only (RFC 7592 §2); another method was answered 405 Method Not Allowed with Allow: GET, PUT, DELETE (RFC 9110 §15.5.6).',
   // client revision (LK7190-LK7199)
   LK7190: 'Registration: the client\'s update (RFC 7592 §2.2) lost twice to writes by the server (an operator) made since the client was read; nothing was written and the registration access token still works. Answered 409 invalid_request (RFC 9110 §15.5.10); the client may send the update again.',
+  // malformed-input review (LK7260-LK7279)
+  LK7260: 'A protected resource (UserInfo, the registration endpoints) refused a malformed Bearer Authorization header, not `Bearer <b64token>` (RFC 6750 §2.1, §3.1): 400 invalid_request.',
+  LK7261: 'A protected resource (UserInfo, the registration endpoints) refused a request with more than one Authorization header (RFC 6750 §2: ambiguous credentials): 400 invalid_request.',
+  LK7262: 'UserInfo refused an access token with the openid scope that was not issued for a user (no subject: client_credentials): 401 invalid_token (OIDC Core §5.3).',
+  LK7263: 'Client authentication refused: the request carried more than one Authorization header (RFC 6749 §2.3: one authentication method per request): 400 invalid_request.',
+  LK7264: 'The request carried more than one Content-Type header (RFC 9110 §5.3: Content-Type is a singleton field): 400 invalid_request.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -8,6 +8,8 @@ import { clientCertificateSource } from '../client-certificate.js';
 import { auditRegistration, auditResult } from '../audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from '../back-channel.js';
 import { fixedContext, type ContextOf } from '../tenant.js';
+import { repeatedAuthorization } from '../raw-headers.js';
+import { rawBodies } from '../raw-body.js';
 import { answerMethodNotAllowed, METHODS_NOT_ALLOWED, POST_ONLY_ENDPOINTS } from '../method-not-allowed.js';
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
@@ -16,8 +18,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
   const ctxOf = contextOf ?? fixedContext(await lk.context(DEFAULT_TENANT));
   const certificateOf = clientCertificateSource(lk.config);
   await app.register(async (scope) => {
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    rawBodies(scope); // every content type reaches the engine as sent, an unparseable one too (raw-body.ts)
 
     /**
      * The request as received, for any back-channel engine endpoint: raw body, content type, Authorization and
@@ -25,7 +26,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
      */
     const backChannel = (engine: BackChannelEngine, endpoint: string) => async (req: FastifyRequest, reply: FastifyReply) => {
       const ctx = ctxOf(req);
-      const result = await engine(backChannelInput(req.body, req.headers, req.ip, certificateOf(req)), ctx);
+      const result = await engine(backChannelInput(req.body, req.headers, req.ip, certificateOf(req), req.raw.rawHeaders), ctx);
       auditResult(lk, ctx.tenant.id, endpoint, req, result);
       return sendResult(reply, result);
     };
@@ -49,6 +50,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
           dpop: header(req.headers.dpop),
           method: req.method,
           clientCertificate: certificateOf(req),
+          repeatedAuthorization: repeatedAuthorization(req.raw.rawHeaders),
         },
         ctxOf(req),
       );
@@ -61,7 +63,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
     if (lk.config.registration !== 'off') {
       scope.post('/oauth/register', async (req, reply) => {
         const result = await registration(
-          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip },
+          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip, repeatedAuthorization: repeatedAuthorization(req.raw.rawHeaders) },
           ctxOf(req),
         );
         auditRegistration(lk, ctxOf(req).tenant.id, req, result);
@@ -77,6 +79,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
             contentType: req.headers['content-type'],
             authorization: header(req.headers.authorization),
             clientAddress: req.ip,
+            repeatedAuthorization: repeatedAuthorization(req.raw.rawHeaders),
           },
           ctxOf(req),
         );
