@@ -41,7 +41,7 @@ export function repeatedHeaders(raw: readonly string[]): number {
 export const repeatedAuthorization = (raw: readonly string[]): boolean => (repeatedHeaders(raw) & REPEATED_AUTHORIZATION) !== 0;
 
 /** RFC 9112 §3.2, RFC 3986 §3.2.2-§3.2.3: uri-host [ ":" port ], the host not empty (RFC 9110 §4.2.1). */
-const HOST = /^(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=]+\]|[0-9A-Za-z\-._~!$&'()*+,;=%]+)(?::[0-9]*)?$/;
+const HOST = /^(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=%]+\]|[0-9A-Za-z\-._~!$&'()*+,;=%]+)(?::[0-9]*)?$/;
 
 /**
  * RFC 9112 §3.2: what is wrong with the request's Host header, if anything: missing (HTTP/1.1), sent more than once,

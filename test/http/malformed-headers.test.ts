@@ -109,7 +109,7 @@ describe('malformed headers get the protocol\'s answer, the same on every path',
     }
 
     it('RFC 9112 §3.2: one valid Host (a name, an address, with a port, an IPv6 literal) is served', async () => {
-      for (const host of ['127.0.0.1', '127.0.0.1:8080', 'a.example', '[::1]:443', 'xn--bcher-kva.example']) {
+      for (const host of ['127.0.0.1', '127.0.0.1:8080', 'a.example', '[::1]:443', '[fe80::1%25eth0]', 'xn--bcher-kva.example']) {
         const a = await raw(fast, ['GET /.well-known/openid-configuration HTTP/1.1', `Host: ${host}`]);
         expect(a.status, host).toBe(200);
       }
