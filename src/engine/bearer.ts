@@ -24,6 +24,8 @@ export interface ChallengeOptions {
   resultCode?: ResultCode;
   /** Further headers of the refusal (RFC 9449 §9: DPoP-Nonce). */
   headers?: Record<string, string>;
+  /** Internal detail for logs and resultMessage; never sent. */
+  detail?: string;
 }
 
 /** RFC 9449 §5, §7.1: the algorithms we accept DPoP proofs in, advertised in a DPoP challenge. */
@@ -43,6 +45,7 @@ export function bearerError(code: BearerErrorCode | undefined, description: stri
     status,
     wwwAuthenticate: `${scheme} ${parts.join(', ')}`,
     headers: opts.headers,
+    detail: opts.detail,
     resultCode:
       opts.resultCode ?? (code === 'insufficient_scope' ? 'LK4004' : code === 'invalid_request' ? 'LK4005' : code ? 'LK4003' : 'LK4002'),
   });
@@ -56,14 +59,19 @@ export interface BearerInput {
   /** The raw form body of a POST (RFC 6750 §2.2), with its content type. */
   parameters?: string;
   contentType?: string;
+  /** The request carried more than one Authorization header (the transport saw it; the header map keeps one). */
+  repeatedAuthorization?: boolean;
 }
 
 /** RFC 6750 §2.1, §2.2: the token in the header or the form body, never both. */
 export function extractBearer(input: BearerInput): string | undefined {
   if (input.accessToken !== undefined) return input.accessToken;
+  // RFC 6750 §2, RFC 6749 §2.3: two Authorization headers are ambiguous credentials, whichever one a parser kept.
+  if (input.repeatedAuthorization) throw bearerError('invalid_request', 'more than one Authorization header', 400, { resultCode: 'LK7261' });
   const h = input.authorization;
   const fromHeader = h !== undefined ? /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(h)?.[1] : undefined;
-  if (h !== undefined && fromHeader === undefined && /^Bearer\b/i.test(h)) throw bearerError('invalid_request', 'malformed Authorization header', 400);
+  // RFC 6750 §3.1: a Bearer header that is not `Bearer <b64token>` is a malformed request (400), not a bad token.
+  if (h !== undefined && fromHeader === undefined && /^Bearer\b/i.test(h)) throw bearerError('invalid_request', 'malformed Authorization header', 400, { resultCode: 'LK7260' });
   let fromBody: string | undefined;
   if (input.parameters) {
     try {

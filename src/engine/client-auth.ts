@@ -84,7 +84,11 @@ export function presentedCredentials(input: {
   clientId?: string;
   clientSecret?: string;
   clientCertificate?: string;
+  repeatedAuthorization?: boolean;
 }): PresentedCredentials | undefined {
+  // RFC 6749 §2.3: one authentication method per request; two Authorization headers are ambiguous, whichever one a
+  // parser kept (the token endpoint answers invalid_request, §5.2).
+  if (input.repeatedAuthorization) throw new OAuthError('invalid_request', 'more than one Authorization header', { resultCode: 'LK7263' });
   const basic = input.clientId !== undefined ? { clientId: input.clientId, clientSecret: input.clientSecret ?? '' } : parseBasicAuth(input.authorization);
   if (!input.clientCertificate) return basic;
   return { ...basic, clientCertificate: input.clientCertificate };

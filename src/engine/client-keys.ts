@@ -1,4 +1,6 @@
 import {
+  importJWK,
+  type JWK,
   createLocalJWKSet,
   createRemoteJWKSet,
   customFetch,
@@ -8,6 +10,8 @@ import {
   type RemoteJWKSet,
 } from 'jose';
 import type { ClientMetadata } from '../store/types.js';
+import { ASYMMETRIC_ASSERTION_ALGS } from './client-assertion.js';
+import { OAuthError } from './errors.js';
 import { guardedFetch } from './remote.js';
 
 /** How a client's jwks_uri is fetched and cached. */
@@ -120,4 +124,49 @@ export async function clientJwks(set: ClientKeySet, opts: { refetch?: boolean } 
 export function clearClientKeySets(): void {
   local.clear();
   remote.clear();
+}
+
+/** The signature algs a JWK can verify, by its alg member or else its kty and crv (RFC 7518 §3.1, RFC 8037 §3.1). */
+function signatureAlgsOf(jwk: Record<string, unknown>): string[] {
+  if (typeof jwk.alg === 'string') return [jwk.alg];
+  if (jwk.kty === 'RSA') return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+  if (jwk.kty === 'EC') return ({ 'P-256': ['ES256'], 'P-384': ['ES384'], 'P-521': ['ES512'] } as Record<string, string[]>)[String(jwk.crv)] ?? [];
+  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return ['EdDSA', 'Ed25519'];
+  return [];
+}
+
+/** The alg a key is imported with to see that it is usable: its own, else what its kty and crv are for. */
+function importAlgOf(jwk: Record<string, unknown>): string | undefined {
+  if (typeof jwk.alg === 'string') return jwk.alg;
+  if (jwk.kty === 'OKP' && jwk.crv === 'X25519') return 'ECDH-ES';
+  return signatureAlgsOf(jwk)[0];
+}
+
+/**
+ * RFC 7591 §3.2.2: inline `jwks` keys a client could never use are invalid_client_metadata at registration, not a
+ * client that fails every authentication later. Every key must import (jose importJWK: its members complete and
+ * consistent, the curve that of its alg), an RSA key must be at least 2048 bits (jose verifies with nothing smaller),
+ * and a private_key_jwt client needs a signing key for an alg its assertions may use (its
+ * token_endpoint_auth_signing_alg, else any asymmetric one: RFC 7523 §3, OIDC Core §9). A jwks_uri is not fetched.
+ */
+export async function checkInlineClientKeys(client: Pick<ClientMetadata, 'jwks' | 'tokenEndpointAuthMethod' | 'tokenEndpointAuthSigningAlg'>): Promise<void> {
+  const keys = (client.jwks?.keys ?? []) as Record<string, unknown>[];
+  const invalid = (msg: string) => new OAuthError('invalid_client_metadata', msg, { resultCode: 'LK8024' });
+  for (const [i, jwk] of keys.entries()) {
+    const alg = importAlgOf(jwk);
+    if (alg === undefined) throw invalid(`jwks.keys.${i}: a ${JSON.stringify(String(jwk.kty).slice(0, 20))} key${jwk.crv !== undefined ? ` on curve ${JSON.stringify(String(jwk.crv).slice(0, 20))}` : ''} is not supported`);
+    let key: Awaited<ReturnType<typeof importJWK>>;
+    try {
+      key = await importJWK(jwk as JWK, alg);
+    } catch (e) {
+      throw invalid(`jwks.keys.${i}: not a usable ${alg.slice(0, 20)} key (${(e as Error).message.slice(0, 120)})`);
+    }
+    const bits = (key as { algorithm?: { modulusLength?: number } }).algorithm?.modulusLength;
+    if (jwk.kty === 'RSA' && (bits === undefined || bits < 2048)) throw invalid(`jwks.keys.${i}: an RSA key must be at least 2048 bits`);
+  }
+  if (client.tokenEndpointAuthMethod === 'private_key_jwt' && keys.length) {
+    const allowed: readonly string[] = client.tokenEndpointAuthSigningAlg ? [client.tokenEndpointAuthSigningAlg] : ASYMMETRIC_ASSERTION_ALGS;
+    const usable = keys.some((k) => (k.use === undefined || k.use === 'sig') && signatureAlgsOf(k).some((a) => allowed.includes(a)));
+    if (!usable) throw invalid(`jwks: no signing key for a private_key_jwt assertion alg (${allowed.join(', ')}) (RFC 7523 §3)`);
+  }
 }

@@ -47,8 +47,18 @@ export const TOKEN_ENDPOINT_AUTH_METHODS = [
 /** Methods whose client holds a client_secret. */
 export const SECRET_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'];
 
+/**
+ * RFC 3986 §2: no URI holds a control character, DEL or whitespace, and a lone surrogate is no character at all;
+ * `new URL` strips tabs and newlines and percent-encodes the rest, so a value that parses can still carry them and be
+ * registered as something other than what any request will send. Every URI metadata value is refused with them.
+ */
+const UNSAFE_URI_CHARS = /[\u0000-\u0020\u007f\s]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSAFE_URI_MESSAGE = 'must not contain control characters, whitespace or lone surrogates (RFC 3986 §2)';
+export const hasUnsafeUriChars = (v: string): boolean => UNSAFE_URI_CHARS.test(v);
+/** A URI metadata value: a string without control characters, whitespace or lone surrogates. */
+const uriString = () => z.string().refine((v) => !hasUnsafeUriChars(v), UNSAFE_URI_MESSAGE);
 /** A human-facing link (logo, home page, terms, policy): http(s) only, never javascript: or data:. */
-const webUrl = z.string().max(2000).url().refine((v) => /^https?:\/\//i.test(v), 'must be an http(s) URL');
+const webUrl = uriString().max(2000).url().refine((v) => /^https?:\/\//i.test(v), 'must be an http(s) URL');
 /** A public JWK (RFC 7517 §4): private members are refused, so a client cannot hand us its private key by mistake. */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const jwkSchema = z
@@ -64,11 +74,11 @@ const wireSchema = z.object({
   logo_uri: webUrl.optional(),
   client_uri: webUrl.optional(),
   contacts: z.array(z.string().max(320)).max(20).optional(),
-  redirect_uris: z.array(z.string()).max(50).optional(),
-  post_logout_redirect_uris: z.array(z.string()).max(50).optional(),
-  backchannel_logout_uri: z.string().url().max(2000).optional(),
+  redirect_uris: z.array(uriString()).max(50).optional(),
+  post_logout_redirect_uris: z.array(uriString()).max(50).optional(),
+  backchannel_logout_uri: uriString().url().max(2000).optional(),
   backchannel_logout_session_required: z.boolean().optional(),
-  frontchannel_logout_uri: z.string().url().max(2000).optional(),
+  frontchannel_logout_uri: uriString().url().max(2000).optional(),
   frontchannel_logout_session_required: z.boolean().optional(),
   grant_types: z.array(z.string()).max(10).optional(),
   response_types: z.array(z.string()).max(10).optional(),
@@ -82,7 +92,7 @@ const wireSchema = z.object({
   access_token_format: z.enum(['opaque', 'jwt']).optional(),
   introspection_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   introspection_own_tokens_only: z.boolean().optional(),
-  resources: z.array(z.string().max(2000)).max(50).optional(),
+  resources: z.array(uriString().max(2000)).max(50).optional(),
   access_token_lifetime: lifetime.optional(),
   id_token_lifetime: lifetime.optional(),
   refresh_token_lifetime: lifetime.optional(),
@@ -103,14 +113,14 @@ const wireSchema = z.object({
   authorization_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   require_pushed_authorization_requests: z.boolean().optional(),
   request_object_signing_alg: z.enum([...SIGNING_ALGS, 'none']).optional(),
-  request_uris: z.array(z.string().url().refine((u) => u.startsWith('https://'), 'must be https URLs')).max(20).optional(),
+  request_uris: z.array(uriString().url().refine((u) => u.startsWith('https://'), 'must be https URLs')).max(20).optional(),
   // client authentication (RFC 7591 §2, RFC 7523, RFC 8705 §2.1.2, OIDC Registration §2)
   token_endpoint_auth_signing_alg: z.enum([...ASYMMETRIC_ASSERTION_ALGS, ...HMAC_ASSERTION_ALGS]).optional(),
   jwks: z.object({ keys: z.array(jwkSchema).min(1).max(100) }).optional(),
-  jwks_uri: z.string().max(2000).url().optional(),
+  jwks_uri: uriString().max(2000).url().optional(),
   tls_client_auth_subject_dn: z.string().min(1).max(1000).optional(),
   tls_client_auth_san_dns: z.string().min(1).max(255).optional(),
-  tls_client_auth_san_uri: z.string().min(1).max(2000).url().optional(),
+  tls_client_auth_san_uri: uriString().min(1).max(2000).url().optional(),
   tls_client_auth_san_ip: z.string().refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address').optional(),
   tls_client_auth_san_email: z.string().min(3).max(320).regex(/^[^@\s]+@[^@\s]+$/, 'must be an email address').optional(),
   tos_uri: webUrl.optional(),
@@ -122,7 +132,7 @@ const wireSchema = z.object({
   tls_client_certificate_bound_access_tokens: z.boolean().optional(), // RFC 8705 §3.4
   // OIDC Registration §2: subject identifiers (OIDC Core §8) and signed UserInfo (OIDC Core §5.3.2)
   subject_type: z.enum(['public', 'pairwise']).optional(),
-  sector_identifier_uri: z.string().max(2000).url().optional(),
+  sector_identifier_uri: uriString().max(2000).url().optional(),
   userinfo_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   require_signed_request_object: z.boolean().optional(), // RFC 9101 §10.5
   // OIDC Registration §2: max_age when a request sends none; auth_time in ID tokens (always sent here).

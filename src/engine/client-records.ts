@@ -6,6 +6,7 @@ import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
 import { applySoftwareStatement } from './software-statement.js';
 import { checkSectorIdentifierUri } from './sector-identifier.js';
+import { checkInlineClientKeys } from './client-keys.js';
 import { sectorToStore } from './subject.js';
 
 /**
@@ -58,6 +59,7 @@ const NO_PREVIOUS_SECRET = { previousSecretHash: undefined, previousSecretJwe: u
 export async function newClientRecord(ctx: EngineContext, input: unknown, opts: { dynamic: boolean }): Promise<{ client: ClientRecord; issued: IssuedCredentials }> {
   const merged = await applySoftwareStatement(ctx, asObject(input));
   const { clientId, clientSecret, metadata } = validateClientMetadata(merged, clientValidateOptions(ctx, opts.dynamic));
+  await checkInlineClientKeys(metadata);
   await checkSectorIdentifierUri(ctx, metadata);
   const id = clientId ?? newHandle(ctx.random, 16);
   const method = metadata.tokenEndpointAuthMethod;
@@ -96,6 +98,7 @@ export async function replacedClientRecord(
   const options = clientValidateOptions(ctx, opts.dynamic);
   if (options.dynamic) options.dynamic.stored = storedByOperator(existing);
   const { clientSecret, metadata } = validateClientMetadata(merged, options);
+  await checkInlineClientKeys(metadata);
   await checkSectorIdentifierUri(ctx, metadata);
   const method = metadata.tokenEndpointAuthMethod;
   const issued: IssuedCredentials = {};

@@ -50,7 +50,7 @@ export type DeviceAuthorizationAction = 'OK' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 
 export function deviceAuthorization(input: BackChannelInput, ctx: EngineContext): Promise<Result<DeviceAuthorizationAction>> {
   return runEngine(
     async () => {
-      checkFormContentType(input.contentType);
+      checkFormContentType(input.contentType, input.repeatedContentType);
       const params = Params.parse(input.parameters);
       await limitAddress(ctx, 'device_authorization', input.clientAddress);
       const { client, method } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).deviceAuthorization), presentedCredentials(input), params);

@@ -7,7 +7,7 @@ import { limitAddress, limitClient } from './abuse-limit.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { invalidClient, OAuthError } from './errors.js';
-import { checkFormContentType, Params } from './params.js';
+import { checkFormContentType, Params, type RepeatedHeaders } from './params.js';
 import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
 import { subjectFor } from './subject.js';
@@ -17,7 +17,7 @@ import { encryptIfRegistered } from './response-encryption.js';
 export type IntrospectionAction = 'OK' | 'INVALID_CLIENT' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
 /** The introspection request as received (DESIGN: the engine contract). */
-export interface IntrospectionInput {
+export interface IntrospectionInput extends RepeatedHeaders {
   /** The raw application/x-www-form-urlencoded body, unmodified. */
   parameters: string;
   contentType?: string;
@@ -53,7 +53,7 @@ const actionFor = (e: OAuthError): IntrospectionAction => (e.code === 'invalid_c
 export function introspection(input: IntrospectionInput, ctx: EngineContext): Promise<Result<IntrospectionAction>> {
   return runEngine(
     async () => {
-      checkFormContentType(input.contentType);
+      checkFormContentType(input.contentType, input.repeatedContentType);
       const params = Params.parse(input.parameters);
       await limitAddress(ctx, 'introspection', input.clientAddress);
       const { client, method } = await authenticateClient(

@@ -6,14 +6,14 @@ import { PAR_URN_PREFIX } from './authorization/request-object.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
 import { type EngineContext, endpointsOf, nowSeconds } from './context.js';
 import type { OAuthError } from './errors.js';
-import { checkFormContentType, Params } from './params.js';
+import { checkFormContentType, Params, type RepeatedHeaders } from './params.js';
 import { jsonResult, runEngine, type Result } from './result.js';
 import { pushedDpopJkt } from './token-binding.js';
 
 export type PushedAuthorizationAction = 'CREATED' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'INTERNAL_SERVER_ERROR';
 
 /** A back-channel request as received (DESIGN: the engine contract). */
-export interface BackChannelInput {
+export interface BackChannelInput extends RepeatedHeaders {
   /** The raw application/x-www-form-urlencoded body, unmodified. */
   parameters: string;
   contentType?: string;
@@ -46,7 +46,7 @@ const actionFor = (e: OAuthError): PushedAuthorizationAction => (e.status === 40
 export function pushedAuthorizationRequest(input: BackChannelInput, ctx: EngineContext): Promise<Result<PushedAuthorizationAction>> {
   return runEngine(
     async () => {
-      checkFormContentType(input.contentType);
+      checkFormContentType(input.contentType, input.repeatedContentType);
       const body = Params.parse(input.parameters, { allowRepeated: ['resource'] }); // RFC 8707 §2
       await limitAddress(ctx, 'par', input.clientAddress);
       const { client, method } = await authenticateClient(clientAuthDeps(ctx, endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest), presentedCredentials(input), body);

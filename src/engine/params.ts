@@ -40,6 +40,10 @@ export class Params {
     const map = new Map<string, string>();
     const multi = new Map<string, string[]>();
     for (const [k, v] of Object.entries(rec)) {
+      // As parse: no parameter admits %x00 (RFC 6749 Appendix A), wherever it came from (a request object's claims too).
+      if (k.includes('\u0000') || (typeof v === 'string' ? v.includes('\u0000') : v?.some((x) => x.includes('\u0000')))) {
+        throw new OAuthError('invalid_request', `parameter ${safeName(k)} holds a NUL character`, { resultCode: 'LK0004' });
+      }
       if (typeof v === 'string') {
         if (v !== '') map.set(k, v);
       } else if (v !== undefined) {
@@ -119,8 +123,19 @@ export function parseScope(value: string | undefined): string[] {
   return out;
 }
 
+/**
+ * What the transport saw of a request's headers that a header map cannot show: a header sent more than once (Node
+ * keeps the first Authorization, Content-Type and Host and drops the others). The engine decides what that means.
+ */
+export interface RepeatedHeaders {
+  repeatedAuthorization?: boolean;
+  repeatedContentType?: boolean;
+}
+
 /** RFC 6749 §3.2, §4.1.3: back-channel requests are application/x-www-form-urlencoded. */
-export function checkFormContentType(contentType: string | undefined): void {
+export function checkFormContentType(contentType: string | undefined, repeated?: boolean): void {
+  // RFC 9110 §5.3: Content-Type is a singleton; two of them leave the body's type unknown.
+  if (repeated) throw new OAuthError('invalid_request', 'more than one Content-Type header', { resultCode: 'LK7264' });
   if (contentType === undefined) return;
   const mime = contentType.split(';')[0]!.trim().toLowerCase();
   if (mime !== 'application/x-www-form-urlencoded') {

@@ -4,6 +4,7 @@ import { clientResponse, newClientRecord, replacedClientRecord, storedClient } f
 import { withoutNullMembers } from './client-metadata.js';
 import { removeClient } from './client-removal.js';
 import { nowSeconds, type EngineContext } from './context.js';
+import { bearerError, extractBearer } from './bearer.js';
 import { OAuthError } from './errors.js';
 import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
 
@@ -18,6 +19,8 @@ export interface RegistrationInput {
   authorization?: string;
   /** The caller's network address, for the abuse limits (src/engine/abuse-limit.ts). */
   clientAddress?: string;
+  /** The request carried more than one Authorization header (the transport saw it; RFC 6750 §2: ambiguous). */
+  repeatedAuthorization?: boolean;
 }
 
 /** A registration Result; CREATED also names the client just registered, so callers need not parse the reply. */
@@ -39,20 +42,19 @@ export const INITIAL_ACCESS_TOKEN_PREFIX = 'lki_';
 const actionFor = (e: OAuthError): RegistrationAction =>
   e.code === 'invalid_token' ? 'UNAUTHORIZED' : e.status === 403 ? 'FORBIDDEN' : 'BAD_REQUEST';
 
-function bearerToken(header: string | undefined): string | undefined {
-  const m = header === undefined ? null : /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
-  return m ? m[1] : undefined;
+/**
+ * The bearer token of the Authorization header (RFC 6750 §2.1), read as UserInfo reads it (bearer.ts): another
+ * scheme is no authentication information at all, a malformed Bearer header 400 invalid_request (§3.1), and two
+ * Authorization headers are ambiguous credentials (400 invalid_request).
+ */
+function bearerToken(input: RegistrationInput): string | undefined {
+  return extractBearer({ authorization: input.authorization, repeatedAuthorization: input.repeatedAuthorization });
 }
 
 function invalidToken(resultCode: 'LK8027' | 'LK8028', detail: string, noCredentials = false): OAuthError {
   // RFC 6750 §3.1: a missing or bad bearer token is 401 with WWW-Authenticate; a request with no authentication
-  // information at all gets the bare challenge, without an error code.
-  return new OAuthError('invalid_token', 'the access token is missing, invalid or expired', {
-    status: 401,
-    resultCode,
-    detail,
-    wwwAuthenticate: noCredentials ? 'Bearer' : 'Bearer error="invalid_token"',
-  });
+  // information at all (no header, or another scheme) gets the bare challenge, without an error code.
+  return bearerError(noCredentials ? undefined : 'invalid_token', 'the access token is missing, invalid or expired', 401, { resultCode, detail });
 }
 
 /** The methods of the client configuration endpoint (RFC 7592 §2.1-§2.3); the HTTP layer routes the others here too (405). */
@@ -105,8 +107,8 @@ export function registration(input: RegistrationInput, ctx: EngineContext): Prom
       await limitAddress(ctx, 'registration', input.clientAddress);
       let gate: string | undefined;
       if (ctx.clients?.registration === 'token') {
-        const token = bearerToken(input.authorization);
-        if (!token) throw invalidToken('LK8027', 'no initial access token', !input.authorization?.trim());
+        const token = bearerToken(input);
+        if (!token) throw invalidToken('LK8027', 'no initial access token', true);
         gate = ctx.hasher.hash(token);
         const live = await ctx.store.findManagementToken('initial_access', gate, nowSeconds(ctx));
         if (!live || live.tenantId !== ctx.tenant.id) throw invalidToken('LK8027', 'unknown, expired, revoked or used-up initial access token');
@@ -142,8 +144,8 @@ export function registrationManagement(input: RegistrationManagementInput, ctx: 
       // Before the token and the limits: the method decides whether there is anything to authorise at all.
       if (!MANAGEMENT_METHODS.includes(input.method)) throw methodNotAllowed(input.method);
       await limitAddress(ctx, 'registration', input.clientAddress);
-      const token = bearerToken(input.authorization);
-      if (!token) throw invalidToken('LK8028', 'no registration access token', !input.authorization?.trim());
+      const token = bearerToken(input);
+      if (!token) throw invalidToken('LK8028', 'no registration access token', true);
       // Read past the client cache (a transaction's store has none): RFC 7592 §2.2, §2.3 changes take effect at once,
       // so a token rotated or a client deleted through another process must not be honoured here from a cached copy.
       const client = input.clientId.length <= 255 ? await ctx.store.transaction((tx) => tx.findClient(ctx.tenant.id, input.clientId)) : undefined;

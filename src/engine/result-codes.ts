@@ -218,6 +218,12 @@ export const resultCodes = {
   LK7243: 'UserInfo: the client registered userinfo_encrypted_response_alg and has no usable encryption key for it; answered 400 invalid_request (RFC 6750 §3.1), never unencrypted.',
   LK7244: 'Introspection: the client registered introspection_encrypted_response_alg (RFC 9701 §6) and asked for a JWT answer, and has no usable encryption key for it; answered 400 invalid_client_metadata, never unencrypted.',
   LK7245: 'UserInfo: answered as a JWE (application/jwt) with the client\'s userinfo_encrypted_response_alg/enc: a signed JWT, encrypted, when userinfo_signed_response_alg is registered too, else the claims encrypted (OIDC Core §5.3.2).',
+  // malformed-input review (LK7260-LK7279)
+  LK7260: 'A protected resource (UserInfo, the registration endpoints) refused a malformed Bearer Authorization header, not `Bearer <b64token>` (RFC 6750 §2.1, §3.1): 400 invalid_request.',
+  LK7261: 'A protected resource (UserInfo, the registration endpoints) refused a request with more than one Authorization header (RFC 6750 §2: ambiguous credentials): 400 invalid_request.',
+  LK7262: 'UserInfo refused an access token with the openid scope that was not issued for a user (no subject: client_credentials): 401 invalid_token (OIDC Core §5.3).',
+  LK7263: 'Client authentication refused: the request carried more than one Authorization header (RFC 6749 §2.3: one authentication method per request): 400 invalid_request.',
+  LK7264: 'The request carried more than one Content-Type header (RFC 9110 §5.3: Content-Type is a singleton field): 400 invalid_request.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

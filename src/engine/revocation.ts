@@ -3,14 +3,14 @@ import { lookupToken } from '../tokens/lookup.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
-import { checkFormContentType, Params } from './params.js';
+import { checkFormContentType, Params, type RepeatedHeaders } from './params.js';
 import { NO_STORE, runEngine, type Result } from './result.js';
 import { resultCodes, type ResultCode } from './result-codes.js';
 
 export type RevocationAction = 'OK' | 'INVALID_CLIENT' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
 /** The revocation request as received (DESIGN: the engine contract). */
-export interface RevocationInput {
+export interface RevocationInput extends RepeatedHeaders {
   /** The raw application/x-www-form-urlencoded body, unmodified. */
   parameters: string;
   contentType?: string;
@@ -57,7 +57,7 @@ function done(resultCode: ResultCode, detail?: string): Result<RevocationAction>
 export function revocation(input: RevocationInput, ctx: EngineContext): Promise<Result<RevocationAction>> {
   return runEngine(
     async () => {
-      checkFormContentType(input.contentType);
+      checkFormContentType(input.contentType, input.repeatedContentType);
       const params = Params.parse(input.parameters);
       await limitAddress(ctx, 'revocation', input.clientAddress);
       const { client, method } = await authenticateClient(

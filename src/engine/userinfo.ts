@@ -51,10 +51,12 @@ const schemeChallenge = (dpop: boolean): ChallengeOptions => (dpop ? { scheme: '
 async function userInfoToken(ctx: EngineContext, token: string | undefined, challenge: ChallengeOptions = {}, seen?: { clientId?: string }): Promise<TokenRecord> {
   if (token === undefined || token === '') throw bearerError(undefined, 'no access token', 401); // RFC 6750 §3.1: no error code
   const record = await activeAccessToken(ctx, token, challenge, seen);
-  if (!record.subject) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401, challenge);
+  // OIDC Core §5.3, RFC 6750 §3.1: the scope first, so a valid token issued without openid (client_credentials: no
+  // user either) hears what it lacks (403 insufficient_scope), not that it is invalid.
   if (!record.scope.includes('openid')) {
     throw bearerError('insufficient_scope', 'the access token lacks the openid scope', 403, { ...challenge, scope: ['openid'] });
   }
+  if (!record.subject) throw bearerError('invalid_token', 'the access token was not issued for a user', 401, { ...challenge, resultCode: 'LK7262' });
   return record;
 }
 
@@ -176,6 +178,8 @@ export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Resu
 function userinfoAnswer(input: UserInfoInput, ctx: EngineContext, seen?: { clientId?: string }): Promise<Result<UserInfoAction>> {
   return runEngine(
     async () => {
+      // RFC 6750 §2: two Authorization headers are ambiguous, whichever scheme the first one names.
+      if (input.repeatedAuthorization) throw bearerError('invalid_request', 'more than one Authorization header', 400, { resultCode: 'LK7261' });
       const dpopToken = dpopAuthorization(input.authorization);
       const challenge = schemeChallenge(dpopToken !== undefined);
       // RFC 6750 §2, RFC 9449 §7.2: one way of sending the token per request; a DPoP header and a form body both is refused.

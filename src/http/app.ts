@@ -9,6 +9,7 @@ import { clientErrorHandler, earlyAnswer, errorShapeOf, frameworkErrorHandler } 
 import { DEFAULT_TENANT } from '../store/types.js';
 import { clientCertificateSource } from './client-certificate.js';
 import { createFastPath, type FastPath } from './fast-path.js';
+import { hostProblem } from './raw-headers.js';
 import { turnQueue } from './turn.js';
 import { ConfigError } from '../config/load.js';
 import type { Latchkey } from '../server/latchkey.js';
@@ -78,10 +79,11 @@ const pagesBase = (lk: Latchkey): string => {
 /**
  * RFC 9112 §3.2: an HTTP/1.1 request without a Host header is answered 400. Node would send an empty 400 itself
  * (requireHostHeader); this one has the shape of the endpoint it was meant for. (No URL is ever built from Host.)
+ * So is one with several Host headers or an invalid one (raw-headers.ts hostProblem names which).
  */
-function answerWithoutHost(req: IncomingMessage, res: ServerResponse, base: string): void {
+function answerWithoutHost(req: IncomingMessage, res: ServerResponse, base: string, problem = 'the Host header is missing'): void {
   req.resume(); // its body, if any, is not read
-  const a = earlyAnswer(req.url ?? '', 400, 'the Host header is missing', base);
+  const a = earlyAnswer(req.url ?? '', 400, problem, base);
   res.writeHead(a.status, { ...a.headers, 'Content-Length': String(Buffer.byteLength(a.body)), Connection: 'close' });
   res.end(a.body);
 }
@@ -128,7 +130,9 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   const later = turnQueue((err) => log?.error({ err }, 'unhandled error'));
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      if (req.headers.host === undefined && req.httpVersion === '1.1') return answerWithoutHost(req, res, base);
+      // RFC 9112 §3.2: a missing (HTTP/1.1), repeated or invalid Host is 400, before the fast path or any route.
+      const hostIssue = hostProblem(req);
+      if (hostIssue !== undefined) return answerWithoutHost(req, res, base, hostIssue);
       if (fast?.handle(req, res)) return;
       later(() => {
         try {

@@ -10,6 +10,7 @@ import { token } from '../engine/token/index.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { completePasswordGrant } from '../services/password-grant.js';
 import { header } from './adapt.js';
+import { REPEATED_AUTHORIZATION, REPEATED_CONTENT_TYPE, repeatedHeaders } from './raw-headers.js';
 
 /** What every back-channel engine endpoint receives: the request as received, nothing parsed. */
 export interface BackChannelRequest {
@@ -23,12 +24,16 @@ export interface BackChannelRequest {
   dpop?: string;
   /** The Origin header of a browser's cross-origin request (CORS, engine/cors.ts); absent from other callers. */
   origin?: string;
+  /** What the header map hides (raw-headers.ts): Authorization or Content-Type sent more than once. */
+  repeatedAuthorization?: boolean;
+  repeatedContentType?: boolean;
 }
 
 export type BackChannelEngine = (input: BackChannelRequest, ctx: EngineContext) => Promise<Result>;
 
 /** The engine input of a back-channel request, from its raw body, headers, peer address and certificate. */
-export function backChannelInput(body: unknown, headers: IncomingHttpHeaders, ip: string, clientCertificate: string | undefined): BackChannelRequest {
+export function backChannelInput(body: unknown, headers: IncomingHttpHeaders, ip: string, clientCertificate: string | undefined, rawHeaders?: readonly string[]): BackChannelRequest {
+  const repeated = rawHeaders ? repeatedHeaders(rawHeaders) : 0;
   return {
     parameters: typeof body === 'string' ? body : '',
     contentType: headers['content-type'] ?? '',
@@ -38,6 +43,8 @@ export function backChannelInput(body: unknown, headers: IncomingHttpHeaders, ip
     clientAddress: ip,
     dpop: header(headers.dpop),
     origin: headers.origin,
+    repeatedAuthorization: (repeated & REPEATED_AUTHORIZATION) !== 0,
+    repeatedContentType: (repeated & REPEATED_CONTENT_TYPE) !== 0,
   };
 }
 

@@ -150,7 +150,7 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
       const fake = { headers: req.headers, raw: req };
       let input;
       try {
-        input = backChannelInput(body, req.headers, ip, certificateOf(fake));
+        input = backChannelInput(body, req.headers, ip, certificateOf(fake), req.rawHeaders);
       } catch (e) {
         fail(req, res, path, id, started, e);
         return;

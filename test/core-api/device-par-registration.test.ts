@@ -279,10 +279,10 @@ describe('Core API: device authorization, PAR, client registration', () => {
     it('RFC 7591 §3: UNAUTHORIZED without a valid initial access token (registration: token)', async () => {
       const none = await register(meta, { authorization: undefined });
       expect(none.json).toMatchObject({ action: 'UNAUTHORIZED', status: 401, resultCode: 'LK8027' });
-      expect(none.json.headers['WWW-Authenticate']).toBe('Bearer'); // RFC 6750 §3.1: no credentials, no error code
+      expect(none.json.headers['WWW-Authenticate']).toBe('Bearer realm="latchkey"'); // RFC 6750 §3.1: no credentials, no error code
       const unknown = await register(meta, { authorization: 'Bearer lki_unknown' });
       expect(unknown.json).toMatchObject({ action: 'UNAUTHORIZED', resultCode: 'LK8027' });
-      expect(unknown.json.headers['WWW-Authenticate']).toBe('Bearer error="invalid_token"');
+      expect(unknown.json.headers['WWW-Authenticate']).toMatch(/^Bearer realm="latchkey", error="invalid_token", /);
     });
 
     it('RFC 7591 §3.2.2: BAD_REQUEST for invalid metadata, a body that is not JSON, or another content type', async () => {

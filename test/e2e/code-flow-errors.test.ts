@@ -281,11 +281,12 @@ describe('authorization code flow: negative cases', () => {
       expect(r.headers.get('www-authenticate')).toMatch(/error="insufficient_scope"/);
     });
 
-    it('a client_credentials token (no user behind it) is invalid_token at UserInfo', async () => {
+    it('OIDC Core §5.3, RFC 6750 §3.1: a client_credentials token (valid, without openid) is 403 insufficient_scope at UserInfo, not 401 invalid_token', async () => {
       const cc = await s.client({ grant_types: ['client_credentials'], scope: 'api' });
       const t = await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basic(cc.clientId, cc.clientSecret!) });
       const r = await fetch(s.url('/oauth/userinfo'), { headers: { authorization: `Bearer ${t.json.access_token}` } });
-      expect(r.status).toBe(401);
+      expect(r.status).toBe(403);
+      expect(r.headers.get('www-authenticate')).toMatch(/error="insufficient_scope"/);
     });
   });
 });

@@ -35,7 +35,8 @@ describe('client authentication methods (engine)', () => {
     psClient = (
       await t.client({
         grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'PS256',
-        jwks: { keys: [pk.jwk] },
+        // RFC 7591 §3.2.2: a PS256 client must hold a key for PS256; its ES256 key is the one an assertion then misuses.
+        jwks: { keys: [pk.jwk, (await keyPair('PS256')).jwk] },
       })
     ).clientId;
     csClient = await t.client({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_jwt' });

@@ -94,10 +94,10 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     const none = await call(reg.registration_client_uri);
     expect(none.status).toBe(401);
     // RFC 6750 §3.1: a request without authentication information gets the challenge without an error code.
-    expect(none.headers.get('www-authenticate')).toBe('Bearer');
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="latchkey"');
     const wrong = await call(reg.registration_client_uri, { headers: bearer('wrong') });
     expect(wrong.status).toBe(401);
-    expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(wrong.headers.get('www-authenticate')).toMatch(/^Bearer realm="latchkey", error="invalid_token", /);
     const { body: other } = await register({ redirect_uris: ['https://app.example/cb'] });
     expect((await call(reg.registration_client_uri, { headers: bearer(other.registration_access_token) })).status).toBe(401);
     expect((await call(`${s.issuer}/oauth/register/no-such-client`, { headers: bearer(reg.registration_access_token) })).status).toBe(401);
@@ -112,7 +112,7 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     expect(await head.text()).toBe('');
     const wrong = await fetch(reg.registration_client_uri, { method: 'HEAD', headers: bearer('wrong') });
     expect(wrong.status).toBe(401);
-    expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(wrong.headers.get('www-authenticate')).toMatch(/^Bearer realm="latchkey", error="invalid_token", /);
     // HEAD reads: the token still works and was not rotated.
     expect((await call(reg.registration_client_uri, { headers: bearer(reg.registration_access_token) })).status).toBe(200);
   });
@@ -191,7 +191,7 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
         const winner = results.find((r) => r.status === 200)!;
         const loser = results.find((r) => r.status === 401)!;
         expect(loser.body.error).toBe('invalid_token');
-        expect(loser.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+        expect(loser.headers.get('www-authenticate')).toMatch(/^Bearer realm="latchkey", error="invalid_token", /);
         // The winner's token and metadata stand; the old token is dead.
         const read = await call(reg.registration_client_uri, { headers: bearer(winner.body.registration_access_token) });
         expect(read.status).toBe(200);
@@ -429,10 +429,10 @@ describe('dynamic registration gated by initial access tokens, with software sta
     const none = await register(meta);
     expect(none.status).toBe(401);
     expect(none.body.error).toBe('invalid_token');
-    expect(none.headers.get('www-authenticate')).toBe('Bearer'); // RFC 6750 §3.1: no token, no error code
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="latchkey"'); // RFC 6750 §3.1: no token, no error code
     const bogus = await register(meta, 'lki_bogus');
     expect(bogus.status).toBe(401);
-    expect(bogus.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(bogus.headers.get('www-authenticate')).toMatch(/^Bearer realm="latchkey", error="invalid_token", /);
   });
 
   it('an initial access token limited to one use registers exactly one client', async () => {

@@ -210,11 +210,12 @@ describe('RFC 9110 §15.5.2: every 401 carries a WWW-Authenticate challenge', ()
     // Dynamic registration (initial access tokens, RFC 7591 §3) and its management (RFC 7592 §2)
     const register = (authorization?: string) =>
       fetch(fast + '/oauth/register', { method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: JSON.stringify({ redirect_uris: [CB] }) });
-    for (const [r, challenge] of [[await register(), 'Bearer'], [await register(bogus), 'Bearer error="invalid_token"']] as const) {
+    const invalidToken = expect.stringMatching(/^Bearer realm="latchkey", error="invalid_token", /);
+    for (const [r, challenge] of [[await register(), 'Bearer realm="latchkey"'], [await register(bogus), invalidToken]] as const) {
       expect([r.status, r.headers.get('www-authenticate')]).toEqual([401, challenge]);
     }
-    expect(await get(`/oauth/register/${own.post}`)).toEqual([401, 'Bearer']);
-    expect(await get(`/oauth/register/${own.post}`, bogus)).toEqual([401, 'Bearer error="invalid_token"']);
+    expect(await get(`/oauth/register/${own.post}`)).toEqual([401, 'Bearer realm="latchkey"']);
+    expect(await get(`/oauth/register/${own.post}`, bogus)).toEqual([401, invalidToken]);
   });
 
   it('RFC 9110 §15.5.2: a wrong password on the sign-in form is 400, not a 401 without a challenge (no HTTP scheme describes a form)', async () => {

@@ -43,7 +43,7 @@ const actionFor = (e: OAuthError): TokenAction => (e.code === 'invalid_client' ?
 export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResult> {
   return runEngine<TokenAction>(
     async () => {
-      checkFormContentType(input.contentType);
+      checkFormContentType(input.contentType, input.repeatedContentType);
       // RFC 8707 §2 and RFC 8693 §2.1: resource and audience may repeat.
       const params = Params.parse(input.parameters, { allowRepeated: ['resource', 'audience'] });
       const grantType = params.require('grant_type');

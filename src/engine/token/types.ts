@@ -1,12 +1,12 @@
 import type { AuthenticatedClient } from '../client-auth.js';
 import type { EngineContext } from '../context.js';
-import type { Params } from '../params.js';
+import type { Params, RepeatedHeaders } from '../params.js';
 import type { Result } from '../result.js';
 
 export type TokenAction = 'OK' | 'INVALID_CLIENT' | 'BAD_REQUEST' | 'PASSWORD' | 'INTERNAL_SERVER_ERROR';
 
 /** The token request as received (DESIGN: the engine contract). */
-export interface TokenInput {
+export interface TokenInput extends RepeatedHeaders {
   /** The raw application/x-www-form-urlencoded body, unmodified. */
   parameters: string;
   /** The Content-Type the body came with, when known; anything but form encoding is invalid_request (RFC 6749 §3.2). */

@@ -8,6 +8,7 @@ import { authenticateServiceToken } from '../../services/service-tokens.js';
 import { serviceContext } from '../../services/tenants.js';
 import { header } from '../adapt.js';
 import { auditCoreApiResult } from '../audit.js';
+import { rawBodies } from '../raw-body.js';
 
 type CoreAction = 'CALLER_ERROR' | 'SERVICE_UNAUTHORIZED' | 'SERVICE_NOT_FOUND' | 'INTERNAL_SERVER_ERROR';
 
@@ -42,8 +43,7 @@ function isJson(contentType: string | undefined): boolean {
 export async function registerCoreApiRoutes(app: FastifyInstance, lk: Latchkey): Promise<void> {
   await app.register(
     async (scope) => {
-      scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+      rawBodies(scope); // an unparseable Content-Type reaches the handler too: 415 LK11003 as for any other non-JSON type
 
       scope.setErrorHandler((err: FastifyError, req, reply) => {
         if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, 413, 'CALLER_ERROR', 'LK11009');

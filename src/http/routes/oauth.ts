@@ -10,6 +10,8 @@ import { backChannelEngines, backChannelInput, type BackChannelEngine } from '..
 import { fixedContext, type ContextOf } from '../tenant.js';
 import { answerMethodNotAllowed, METHODS_NOT_ALLOWED, POST_ONLY_ENDPOINTS, sendPreflight } from '../method-not-allowed.js';
 import { CORS_ENDPOINTS } from '../../engine/cors.js';
+import { repeatedAuthorization } from '../raw-headers.js';
+import { rawBodies } from '../raw-body.js';
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
 export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, contextOf?: ContextOf): Promise<void> {
@@ -17,8 +19,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
   const ctxOf = contextOf ?? fixedContext(await lk.context(DEFAULT_TENANT));
   const certificateOf = clientCertificateSource(lk.config);
   await app.register(async (scope) => {
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    rawBodies(scope); // every content type reaches the engine as sent, an unparseable one too (raw-body.ts)
 
     /**
      * The request as received, for any back-channel engine endpoint: raw body, content type, Authorization and
@@ -26,7 +27,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
      */
     const backChannel = (engine: BackChannelEngine, endpoint: string) => async (req: FastifyRequest, reply: FastifyReply) => {
       const ctx = ctxOf(req);
-      const result = await engine(backChannelInput(req.body, req.headers, req.ip, certificateOf(req)), ctx);
+      const result = await engine(backChannelInput(req.body, req.headers, req.ip, certificateOf(req), req.raw.rawHeaders), ctx);
       auditResult(lk, ctx.tenant.id, endpoint, req, result);
       return sendResult(reply, result);
     };
@@ -51,6 +52,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
           method: req.method,
           clientCertificate: certificateOf(req),
           origin: req.headers.origin,
+          repeatedAuthorization: repeatedAuthorization(req.raw.rawHeaders),
         },
         ctxOf(req),
       );
@@ -67,7 +69,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
     if (lk.config.registration !== 'off') {
       scope.post('/oauth/register', async (req, reply) => {
         const result = await registration(
-          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip },
+          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip, repeatedAuthorization: repeatedAuthorization(req.raw.rawHeaders) },
           ctxOf(req),
         );
         auditRegistration(lk, ctxOf(req).tenant.id, req, result);
@@ -83,6 +85,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
             contentType: req.headers['content-type'],
             authorization: header(req.headers.authorization),
             clientAddress: req.ip,
+            repeatedAuthorization: repeatedAuthorization(req.raw.rawHeaders),
           },
           ctxOf(req),
         );
