@@ -137,6 +137,7 @@ export const configSchema = z
     keyActivationDelay: z.coerce.number().int().min(0).max(7 * 86400).default(SAFE_KEY_ACTIVATION_DELAY),
     introspectionNamedClientsOnly: flag(false),
     requireSignedRequestObject: flag(false),
+    insecureLegacyClientAssertionAudience: flag(false),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -269,4 +270,6 @@ export const optionDocs: Record<keyof Config, string> = {
     "RFC 7662 §4: an access token is introspected only by its own client and by the clients named in the introspection_clients of a registered resource server in its audience; anyone else gets {\"active\":false}. A token for a resource server that names none (or for the issuer alone) is then introspectable by its own client only. Off (default): resource servers that name no introspection_clients leave their tokens to any confidential client of the tenant (node-oidc-provider's and Keycloak's default). Tenants may override it (settings.introspectionNamedClientsOnly). See docs/token-services.md.",
   requireSignedRequestObject:
     'RFC 9101 §10.5: every authorization request must be a signed request object (request parameter, or pushed to the PAR endpoint with request): plain parameters and alg none are refused, and discovery says require_signed_request_object: true. Clients then need registered keys (jwks or jwks_uri). Clients may also require it one by one (require_signed_request_object); tenants may override it (settings.requireSignedRequestObject). See docs/authorization.md.',
+  insecureLegacyClientAssertionAudience:
+    'JWT client assertions (private_key_jwt, client_secret_jwt) must have the issuer identifier as their sole `aud` (draft-ietf-oauth-rfc7523bis, after the OpenID Foundation\'s 2025 advisory on audience injection, CVE-2025-27370): a string, or an array holding only it. Set this to also accept, for older clients that follow RFC 7523 §3 / OIDC Core §9 as first published, the token endpoint URL and the URL of the endpoint the assertion is sent to (and their mTLS aliases) as a single string value; an array naming anything besides the issuer is refused either way. Logs a warning: a client tricked into making an assertion for a malicious server that claims our token endpoint as its own can then be impersonated. Tenants may override it (settings.insecureLegacyClientAssertionAudience). See docs/clients.md.',
 };

@@ -118,7 +118,7 @@ export const resultCodes = {
   // clients: JWT and certificate client authentication (RFC 7523, RFC 8705), registration (RFC 7591, RFC 7592)
   LK8001: 'Client authentication failed: the client assertion is malformed (not a JWT, iss and sub not both the client_id, a bad claim).',
   LK8002: 'Client authentication failed: the client assertion signature does not verify with the client\'s secret or registered keys.',
-  LK8003: 'Client authentication failed: the client assertion audience is neither the issuer nor the endpoint (RFC 7523 §3).',
+  LK8003: 'Client authentication failed: the client assertion audience is not the issuer identifier (draft-ietf-oauth-rfc7523bis; with insecureLegacyClientAssertionAudience, nor the endpoint or token endpoint URL as a single string).',
   LK8004: 'Client authentication failed: the client assertion is expired, not yet valid, or its exp is too far ahead (RFC 7523 §3).',
   LK8005: 'Client authentication failed: the client assertion has no jti, or its jti was already used (replay; RFC 7523 §3).',
   LK8006: 'Client authentication failed: unsupported client_assertion_type (RFC 7521 §4.2).',
@@ -205,6 +205,9 @@ export const resultCodes = {
   LK7170: 'Registration: the client configuration endpoint takes GET, PUT and DELETE only (RFC 7592 §2); another method was answered 405 Method Not Allowed with Allow: GET, PUT, DELETE (RFC 9110 §15.5.6).',
   // client revision (LK7190-LK7199)
   LK7190: 'Registration: the client\'s update (RFC 7592 §2.2) lost twice to writes by the server (an operator) made since the client was read; nothing was written and the registration access token still works. Answered 409 invalid_request (RFC 9110 §15.5.10); the client may send the update again.',
+  // conformance sweep fixes (LK7280-LK7299)
+  LK7280: 'Client authentication failed: the client assertion aud is an array of several audiences; the issuer identifier must be its sole value (draft-ietf-oauth-rfc7523bis, audience injection). invalid_client.',
+  LK7281: 'Client authentication failed: the client assertion aud names an endpoint URL (token, or the endpoint called) where the issuer identifier is required (draft-ietf-oauth-rfc7523bis); accepted as a single string only with the setting insecureLegacyClientAssertionAudience. invalid_client.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -92,6 +92,7 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     dpopProofWindow: config.dpopProofWindow,
     introspectionNamedClientsOnly: config.introspectionNamedClientsOnly,
     requireSignedRequestObject: config.requireSignedRequestObject,
+    insecureLegacyClientAssertionAudience: config.insecureLegacyClientAssertionAudience,
   };
 }
 
