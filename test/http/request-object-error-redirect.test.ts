@@ -60,7 +60,7 @@ describe('RFC 9101 §5: request and request_uri together, answered at the regist
   });
 
   it('RFC 6749 §4.1.2.1: with an unregistered redirect_uri, or none, the error is shown and never redirected', async () => {
-    for (const extra of [{ redirect_uri: 'https://evil.example/cb' }, {}]) {
+    for (const extra of [{ redirect_uri: 'https://evil.example/cb' }, {}] as Record<string, string>[]) {
       const res = await authorize({ client_id: c.clientId, response_type: 'code', scope: 'openid', state: 'st-3', request: object(), request_uri: 'https://rp.example/request.jwt', ...extra });
       expect(res.status, JSON.stringify(extra)).toBe(400);
       expect(res.headers.get('location')).toBeNull();
