@@ -9,6 +9,7 @@ import { defaultExchangePolicy, EXCHANGE_INPUT_TYPES, TOKEN_EXCHANGE_GRANT } fro
 import { parseRfc4514 } from './mtls.js';
 import { sectorKeyOf } from './subject.js';
 import { isLocalMachineHost } from './hosts.js';
+import { hostRefusedWithoutDns, type RemoteAddressPolicy } from './remote.js';
 
 /**
  * Grant and response types a client may register today. `password` (RFC 6749 §4.3) only together with
@@ -224,6 +225,35 @@ export interface ValidateOptions {
   allowHttpSectorIdentifierUri?: boolean;
   /** false: no client certificate can reach this server (no HTTPS listener, no trusted proxy header). */
   certificatesAvailable?: boolean;
+  /** The outbound address policy (insecureRemoteFetchAddresses) the URIs this server calls must pass; unchecked when absent. */
+  remoteFetchPolicy?: RemoteAddressPolicy;
+}
+
+/**
+ * URIs this server itself calls (jwks_uri, sector_identifier_uri, request_uris, backchannel_logout_uri) go through the
+ * outbound address policy (remote.ts, insecureRemoteFetchAddresses). One the policy refuses outright would fail at
+ * every call (a back-channel logout silently, long after registration), so it is refused now, by the same rule the
+ * fetch applies. Only what that rule decides without DNS (an IP literal, a localhost name): a host name resolves at
+ * each connection, where it is judged again.
+ */
+function checkServerCalledUris(m: z.output<typeof wireSchema>, opts: ValidateOptions): void {
+  const policy = opts.remoteFetchPolicy;
+  if (!policy) return;
+  const called: [string, string | undefined][] = [
+    ['jwks_uri', m.jwks_uri], ['sector_identifier_uri', m.sector_identifier_uri], ['backchannel_logout_uri', m.backchannel_logout_uri],
+    ...(m.request_uris ?? []).map((u): [string, string] => ['request_uris', u]),
+  ];
+  for (const [field, uri] of called) {
+    if (uri === undefined) continue;
+    const host = new URL(uri).hostname;
+    if (hostRefusedWithoutDns(host, policy)) {
+      throw new OAuthError(
+        'invalid_client_metadata',
+        `${field}: this server never connects to ${host} (its outbound address policy, insecureRemoteFetchAddresses, is ${policy}), so it could not call ${JSON.stringify(uri.slice(0, 200))}`,
+        { resultCode: 'LK7282' },
+      );
+    }
+  }
 }
 
 /** Fields only an operator (CLI, admin API) sets; a dynamically registering client cannot (RFC 7591 §2: MAY ignore). */
@@ -444,6 +474,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     if (u !== undefined && u.startsWith('http://') && method === 'none') throw invalid(`${field}: a public client (token_endpoint_auth_method none) must use https; http is only for confidential clients`);
   }
   checkSubjectType(m, redirectUris, opts);
+  checkServerCalledUris(m, opts);
   checkSignedRequestObjectMetadata(m);
   const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;
   const scope = m.scope === undefined ? [...defaultScope] : [...new Set(m.scope.split(' ').filter(Boolean))];

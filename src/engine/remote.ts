@@ -46,6 +46,20 @@ export function remoteAddressAllowed(address: string, policy: RemoteAddressPolic
   return !SPECIAL.check(address, family);
 }
 
+/**
+ * Whether the policy refuses a URL's host before any DNS: an IP literal it refuses, or a localhost name (RFC 6761
+ * §6.3: always this machine) where loopback is refused. A host name is otherwise judged only when it is resolved,
+ * at each connection (guardedLookup). The one rule guardedFetch applies first and registration applies to the URIs
+ * the server will call (client-metadata.ts), so a URI no fetch could ever reach is refused when it is registered.
+ */
+export function hostRefusedWithoutDns(hostname: string, policy: RemoteAddressPolicy): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) return !remoteAddressAllowed(host, policy);
+  const name = host.toLowerCase().replace(/\.$/, '');
+  if (name === 'localhost' || name.endsWith('.localhost')) return !remoteAddressAllowed('127.0.0.1', policy);
+  return false;
+}
+
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 /**
@@ -80,8 +94,7 @@ export function guardedFetch(policy: RemoteAddressPolicy): typeof fetch {
     new Promise<Response>((resolve, reject) => {
       const url = new URL(input instanceof Request ? input.url : String(input));
       if (url.protocol !== 'https:' && url.protocol !== 'http:') return reject(new TypeError('only http(s) URLs are fetched'));
-      const host = url.hostname.replace(/^\[|\]$/g, '');
-      if (isIP(host) && !remoteAddressAllowed(host, policy)) return reject(new TypeError(`${host} is a blocked address`));
+      if (hostRefusedWithoutDns(url.hostname, policy)) return reject(new TypeError(`${url.hostname} is a blocked address`));
       const signal = init.signal ?? undefined;
       if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
       const headers: Record<string, string> = {};
