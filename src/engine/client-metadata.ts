@@ -230,6 +230,31 @@ export interface ValidateOptions {
 }
 
 /**
+ * Front-Channel Logout 1.0 §2: "The domain, port, and scheme of this URL MUST be the same as that of a registered
+ * Redirection URI value": the logout page the OP frames belongs to the RP the user was sent back to, not to anyone
+ * the client names. Compared as the URL parser normalises them (case, default ports).
+ */
+function checkFrontchannelLogoutOrigin(uri: string | undefined, redirectUris: readonly string[]): void {
+  if (uri === undefined) return;
+  const f = new URL(uri);
+  const same = redirectUris.some((r) => {
+    try {
+      const u = new URL(r);
+      return u.protocol === f.protocol && u.hostname === f.hostname && u.port === f.port;
+    } catch {
+      return false;
+    }
+  });
+  if (!same) {
+    throw new OAuthError(
+      'invalid_client_metadata',
+      'frontchannel_logout_uri: its scheme, host and port must be those of a registered redirect URI (Front-Channel Logout 1.0 §2)',
+      { resultCode: 'LK7283' },
+    );
+  }
+}
+
+/**
  * URIs this server itself calls (jwks_uri, sector_identifier_uri, request_uris, backchannel_logout_uri) go through the
  * outbound address policy (remote.ts, insecureRemoteFetchAddresses). One the policy refuses outright would fail at
  * every call (a back-channel logout silently, long after registration), so it is refused now, by the same rule the
@@ -475,6 +500,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   }
   checkSubjectType(m, redirectUris, opts);
   checkServerCalledUris(m, opts);
+  checkFrontchannelLogoutOrigin(m.frontchannel_logout_uri, redirectUris);
   checkSignedRequestObjectMetadata(m);
   const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;
   const scope = m.scope === undefined ? [...defaultScope] : [...new Set(m.scope.split(' ').filter(Boolean))];
