@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oauth from 'oauth4webapi';
 import * as client from 'openid-client';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { createAdminToken } from '../../src/services/management-tokens.js';
+import { registerClient } from '../../src/services/clients.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -208,5 +210,36 @@ describe('insecureLegacyClientAssertionAudience: the legacy audiences of older c
     }
     const another = await oauth.clientCredentialsGrantRequest(as, c, withAud(as.introspection_endpoint), { scope: 'api:read' }, opts);
     expect(another.status).toBe(401);
+  });
+});
+
+describe('insecureLegacyClientAssertionAudience per tenant (settings.insecureLegacyClientAssertionAudience)', () => {
+  let s: TestServer;
+  afterAll(() => s?.close());
+
+  it('draft-ietf-oauth-rfc7523bis: a tenant may re-admit its token endpoint URL while the server keeps the issuer-only rule', async () => {
+    s = await startTestServer();
+    const admin = (await createAdminToken(s.lk, { name: 'tenants' })).token;
+    const res = await fetch(s.url('/admin/tenants'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'legacy', settings: { insecureLegacyClientAssertionAudience: true } }),
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const opts = { [oauth.allowInsecureRequests]: true };
+    const withAud = (aud: string) => oauth.PrivateKeyJwt({ key: privateKey, kid: 'k1' }, { [oauth.modifyAssertion]: (_h, p) => void (p.aud = aud) });
+    const statusAt = async (tenant: string) => {
+      const ctx = await s.lk.context(tenant);
+      const { json } = await registerClient(ctx, { grant_types: ['client_credentials'], scope: 'api:read', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } });
+      const c: oauth.Client = { client_id: json.client_id as string };
+      const issuer = new URL(ctx.tenant.issuer);
+      const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...opts }));
+      const r = await oauth.clientCredentialsGrantRequest(as, c, withAud(as.token_endpoint!), { scope: 'api:read' }, opts);
+      return r.status;
+    };
+    expect(await statusAt('legacy')).toBe(200);
+    expect(await statusAt('default')).toBe(401);
   });
 });
