@@ -47,10 +47,11 @@ export function remoteAddressAllowed(address: string, policy: RemoteAddressPolic
 }
 
 /**
- * Whether the policy refuses a URL's host before any DNS: an IP literal it refuses, or a localhost name (RFC 6761
- * §6.3: always this machine) where loopback is refused. A host name is otherwise judged only when it is resolved,
- * at each connection (guardedLookup). The one rule guardedFetch applies first and registration applies to the URIs
- * the server will call (client-metadata.ts), so a URI no fetch could ever reach is refused when it is registered.
+ * Whether the policy refuses a URL's host before any DNS, by the rule every connection is held to
+ * (remoteAddressAllowed): an IP literal it refuses (guardedFetch refuses those before connecting), or a localhost
+ * name (RFC 6761 §6.3: it resolves to loopback, which the connection's lookup then refuses). Any other name is judged
+ * only when it is resolved, at each connection (guardedLookup). Registration applies it to the URIs the server will
+ * call (client-metadata.ts), so a URI no fetch could ever reach is refused when it is registered.
  */
 export function hostRefusedWithoutDns(hostname: string, policy: RemoteAddressPolicy): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
@@ -94,7 +95,8 @@ export function guardedFetch(policy: RemoteAddressPolicy): typeof fetch {
     new Promise<Response>((resolve, reject) => {
       const url = new URL(input instanceof Request ? input.url : String(input));
       if (url.protocol !== 'https:' && url.protocol !== 'http:') return reject(new TypeError('only http(s) URLs are fetched'));
-      if (hostRefusedWithoutDns(url.hostname, policy)) return reject(new TypeError(`${url.hostname} is a blocked address`));
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      if (isIP(host) && !remoteAddressAllowed(host, policy)) return reject(new TypeError(`${host} is a blocked address`));
       const signal = init.signal ?? undefined;
       if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
       const headers: Record<string, string> = {};
