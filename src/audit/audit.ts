@@ -69,6 +69,9 @@ export const auditTypeByResultCode: Readonly<Record<string, AuditEventType>> = {
   LK8023: 'client.deleted',
   // a reused device code revokes what it issued, as a reused authorization code does (detail.grant_type tells them apart)
   LK7040: 'code.reuse_detected',
+  // client assertion audience (draft-ietf-oauth-rfc7523bis)
+  LK7280: 'client.auth_failed',
+  LK7281: 'client.auth_failed',
 };
 
 export interface AuditEventInput {

@@ -142,6 +142,9 @@ export function startupWarnings(config: Config, log: { warn(msg: string): void }
     log.warn('allowRemoteRequestUri is on: the server fetches request objects from clients\' registered https request_uris (RFC 9101 §10.4)');
   }
   if (config.insecureRemoteFetchAddresses !== 'public') log.warn(`insecureRemoteFetchAddresses is ${config.insecureRemoteFetchAddresses}: clients may make the server fetch from non-public addresses`);
+  if (config.insecureLegacyClientAssertionAudience) {
+    log.warn('insecureLegacyClientAssertionAudience is on: client assertions naming the token endpoint (or the endpoint called) as aud are accepted, which exposes clients to audience injection (CVE-2025-27370)');
+  }
   if (config.insecureAllowHttpJwksUri) log.warn('insecureAllowHttpJwksUri is on: client keys may be fetched over plain http and forged in transit');
   if (config.insecureAllowHttpSectorIdentifierUri) {
     log.warn('insecureAllowHttpSectorIdentifierUri is on: sector_identifier_uri documents may be fetched over plain http and forged in transit');

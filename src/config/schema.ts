@@ -137,6 +137,7 @@ export const configSchema = z
     keyActivationDelay: z.coerce.number().int().min(0).max(7 * 86400).default(SAFE_KEY_ACTIVATION_DELAY),
     introspectionNamedClientsOnly: flag(false),
     requireSignedRequestObject: flag(false),
+    insecureLegacyClientAssertionAudience: flag(false),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -251,7 +252,7 @@ export const optionDocs: Record<keyof Config, string> = {
   mtlsBaseUrl:
     'RFC 8705 §5 mTLS endpoint aliases: an https base URL (e.g. https://mtls.example.com) where clients using mutual TLS reach the token, introspection, revocation, UserInfo, PAR and device authorization endpoints; discovery then lists them in mtls_endpoint_aliases. It must reach this same server (only scheme, host and port differ from issuer), through its own HTTPS listener (tlsCert) or a TLS-terminating proxy that asks for client certificates and forwards them (clientCertificateHeader), so that the main host never prompts browsers for a certificate. A DPoP proof may name an endpoint by its main URL or its alias.',
   insecureRemoteFetchAddresses:
-    "Which addresses the server may connect to when it fetches a URL a client chose (jwks_uri, request_uri by reference): public (default) only public unicast addresses; loopback also 127.0.0.0/8 and ::1 (development, tests); any also private, link-local and other special-purpose ranges. Checked on the resolved address when connecting, so DNS rebinding cannot bypass it. Anything but public logs a warning: a client could make the server reach your internal network (SSRF).",
+    "Which addresses the server may connect to when it fetches a URL a client chose (jwks_uri, request_uri by reference, sector_identifier_uri) or delivers a back-channel logout: public (default) only public unicast addresses; loopback also 127.0.0.0/8 and ::1 (development, tests); any also private, link-local and other special-purpose ranges. Checked on the resolved address when connecting, so DNS rebinding cannot bypass it. Anything but public logs a warning: a client could make the server reach your internal network (SSRF). Registration (dynamic, admin API, CLI) refuses such a URI that this rule excludes without DNS, an IP address or a localhost name (invalid_client_metadata, LK7282): every call to it would fail, a back-channel logout silently; a host name is judged when it is resolved, at each connection.",
   workers:
     'Processes that serve requests (`latchkey serve --workers N`): a primary runs migrations and start-up once, then forks N workers sharing the port, and restarts a worker that dies. Default: the number of CPU cores available. 1 serves from one process, no cluster.',
   migrateOnStart:
@@ -269,4 +270,6 @@ export const optionDocs: Record<keyof Config, string> = {
     "RFC 7662 §4: an access token is introspected only by its own client and by the clients named in the introspection_clients of a registered resource server in its audience; anyone else gets {\"active\":false}. A token for a resource server that names none (or for the issuer alone) is then introspectable by its own client only. Off (default): resource servers that name no introspection_clients leave their tokens to any confidential client of the tenant (node-oidc-provider's and Keycloak's default). Tenants may override it (settings.introspectionNamedClientsOnly). See docs/token-services.md.",
   requireSignedRequestObject:
     'RFC 9101 §10.5: every authorization request must be a signed request object (request parameter, or pushed to the PAR endpoint with request): plain parameters and alg none are refused, and discovery says require_signed_request_object: true. Clients then need registered keys (jwks or jwks_uri). Clients may also require it one by one (require_signed_request_object); tenants may override it (settings.requireSignedRequestObject). See docs/authorization.md.',
+  insecureLegacyClientAssertionAudience:
+    'JWT client assertions (private_key_jwt, client_secret_jwt) must have the issuer identifier as their sole `aud` (draft-ietf-oauth-rfc7523bis, after the OpenID Foundation\'s 2025 advisory on audience injection, CVE-2025-27370): a string, or an array holding only it. Set this to also accept, for older clients that follow RFC 7523 §3 / OIDC Core §9 as first published, the token endpoint URL and the URL of the endpoint the assertion is sent to (and their mTLS aliases) as a single string value; an array naming anything besides the issuer is refused either way. Logs a warning: a client tricked into making an assertion for a malicious server that claims our token endpoint as its own can then be impersonated. Tenants may override it (settings.insecureLegacyClientAssertionAudience). See docs/clients.md.',
 };

@@ -212,7 +212,7 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
         ticket: z.string().min(1),
         subject: z.string().min(1).max(255).describe('The resource owner\'s stable identifier: the sub of the tokens.'),
         authTime: z.number().int().nonnegative().optional().describe('When the credentials were verified, epoch seconds; now when absent.'),
-        acr: z.string().optional(),
+        acr: z.string().optional().describe('The ID token\'s acr; the service\'s defaultAcr (a password sign-in) when absent.'),
         amr: strings.optional().describe('RFC 8176 methods; ["pwd"] when absent.'),
       })
       .strict(),

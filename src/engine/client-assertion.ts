@@ -66,7 +66,6 @@ function mapJoseError(e: unknown): OAuthError {
   if (e instanceof OAuthError) return e;
   if (e instanceof errors.JWTExpired) return failure('LK8004', `client_assertion expired (${e.claim})`);
   if (e instanceof errors.JWTClaimValidationFailed) {
-    if (e.claim === 'aud') return failure('LK8003', 'client_assertion aud is neither the issuer nor the endpoint');
     if (e.claim === 'jti') return failure('LK8005', 'client_assertion has no jti');
     if (e.claim === 'exp' || e.claim === 'nbf' || e.claim === 'iat') return failure('LK8004', `client_assertion ${e.claim}: ${e.reason}`);
     return failure('LK8001', `client_assertion ${e.claim}: ${e.reason}`);
@@ -81,6 +80,41 @@ function mapJoseError(e: unknown): OAuthError {
   if (e instanceof errors.JOSEError) return failure('LK8001', `client_assertion: ${e.message}`);
   if (e instanceof TypeError || (e instanceof Error && /fetch/i.test(e.message))) return failure('LK8008', `client keys unavailable: ${e.message}`);
   return failure('LK8001', `client_assertion: ${(e as Error)?.message ?? String(e)}`);
+}
+
+/**
+ * The audiences RFC 7523 §3 item 3, OIDC Core §9 and RFC 9126 §2 used to admit besides the issuer: the token endpoint
+ * URL and the URL of the endpoint called; RFC 8705 §5: for a client using mutual TLS, their advertised aliases too.
+ */
+function legacyAudiences(issuer: string, endpoint: string | undefined, clients: ClientAuthDeps['clients']): string[] {
+  const urls = [endpointsOf(issuer).token, ...(endpoint ? [endpoint] : [])];
+  const aliasBase = mtlsAliasBase(clients, issuer);
+  if (aliasBase !== undefined) for (const u of [...urls]) if (u.startsWith(`${issuer}/`)) urls.push(aliasBase + u.slice(issuer.length));
+  return [...new Set(urls)];
+}
+
+/**
+ * draft-ietf-oauth-rfc7523bis: the authorization server rejects an assertion that does not have its issuer
+ * identifier as its sole audience value. A one-element array holding the issuer names us alone, so it is accepted
+ * (the draft asks clients for a string only to simplify implementations). The legacy audiences (an opt-in for older
+ * clients) count only as a single string: an array is never an opening for another party's audience.
+ */
+function checkAudience(aud: unknown, issuer: string, legacy: readonly string[], legacyAllowed: boolean): void {
+  const sole = typeof aud === 'string' ? aud : Array.isArray(aud) && aud.length === 1 ? aud[0] : undefined;
+  if (sole === issuer) return;
+  if (legacyAllowed && typeof aud === 'string' && legacy.includes(aud)) return;
+  if (Array.isArray(aud) && aud.length > 1) {
+    throw failure('LK7280', 'client_assertion aud must be the issuer identifier as its sole value, not an array of several audiences');
+  }
+  if (typeof sole === 'string' && legacy.includes(sole)) {
+    throw failure(
+      'LK7281',
+      legacyAllowed
+        ? 'client_assertion aud: an endpoint URL is accepted only as a single string, not in an array'
+        : 'client_assertion aud must be the issuer identifier; endpoint URLs are not accepted (draft-ietf-oauth-rfc7523bis)',
+    );
+  }
+  throw failure('LK8003', 'client_assertion aud is not the issuer identifier');
 }
 
 /**
@@ -100,18 +134,15 @@ export async function verifyClientAssertion(
   const allowed: readonly string[] = method === 'client_secret_jwt' ? HMAC_ASSERTION_ALGS : ASYMMETRIC_ASSERTION_ALGS;
   // OIDC Registration §2: a registered token_endpoint_auth_signing_alg is the only one accepted.
   const algorithms = client.tokenEndpointAuthSigningAlg ? allowed.filter((a) => a === client.tokenEndpointAuthSigningAlg) : [...allowed];
-  // RFC 7523 §3 item 3: the audience identifies us: the issuer, the token endpoint, or the endpoint called.
-  const urls = [endpointsOf(deps.issuer).token, ...(deps.endpoint ? [deps.endpoint] : [])];
-  // RFC 8705 §5: a client using mutual TLS calls those endpoints at their advertised aliases, which name them as well
-  // (RFC 9126 §2: the PAR endpoint URL MUST be accepted).
-  const aliasBase = mtlsAliasBase(deps.clients, deps.issuer);
-  if (aliasBase !== undefined) for (const u of [...urls]) if (u.startsWith(`${deps.issuer}/`)) urls.push(aliasBase + u.slice(deps.issuer.length));
-  const audience = [...new Set([deps.issuer, ...urls])];
+  // draft-ietf-oauth-rfc7523bis (the OpenID Foundation's 2025 advisory on audience injection, CVE-2025-27370/27371): the audience
+  // is the issuer identifier as its sole value, so an assertion a client made for another party that named one of our
+  // URLs beside its own audience, or our token endpoint as that party's, is refused. Checked below, not by jose
+  // (whose audience option accepts an array with any one expected member).
+  const legacy = legacyAudiences(deps.issuer, deps.endpoint, deps.clients);
   const options = {
     algorithms,
     issuer: client.clientId,
     subject: client.clientId,
-    audience,
     currentDate: new Date(nowMs),
     clockTolerance: ASSERTION_CLOCK_SKEW,
     // RFC 7523 §3 item 4 (exp); OIDC Core §9 (jti).
@@ -145,6 +176,7 @@ export async function verifyClientAssertion(
     throw mapJoseError(e);
   }
 
+  checkAudience(payload.aud, deps.issuer, legacy, deps.legacyAssertionAudience === true);
   const exp = payload.exp!;
   if (exp > now + ASSERTION_MAX_LIFETIME + ASSERTION_CLOCK_SKEW) {
     throw failure('LK8004', `client_assertion exp is more than ${ASSERTION_MAX_LIFETIME}s ahead`);

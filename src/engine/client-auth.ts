@@ -32,6 +32,11 @@ export interface ClientAuthDeps {
   clock?: () => number;
   secrets?: SecretBox;
   clients?: ClientSettings;
+  /**
+   * Also accept, as a single string, the legacy client assertion audiences: the URL of the endpoint called and the
+   * token endpoint URL (tenant setting insecureLegacyClientAssertionAudience; see client-assertion.ts).
+   */
+  legacyAssertionAudience?: boolean;
 }
 
 /** Everything client authentication needs, from an engine context. `endpoint` is the URL being called. */
@@ -45,6 +50,7 @@ export function clientAuthDeps(ctx: EngineContext, endpoint?: string): ClientAut
     clock: ctx.clock,
     secrets: ctx.secrets,
     clients: ctx.clients,
+    legacyAssertionAudience: ctx.tenant.settings.insecureLegacyClientAssertionAudience === true,
   };
 }
 

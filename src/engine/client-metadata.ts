@@ -11,6 +11,7 @@ import { sectorKeyOf } from './subject.js';
 import { isLocalMachineHost, isLoopbackHost } from './hosts.js';
 import { checkOriginValue } from './cors.js';
 import { algMember, DEFAULT_ENCRYPTION_ENC, ENCRYPTED_RESPONSES, ENCRYPTION_ALGS, ENCRYPTION_ENCS, selectEncryptionKey } from './response-encryption.js';
+import { hostRefusedWithoutDns, type RemoteAddressPolicy } from './remote.js';
 
 /**
  * Grant and response types a client may register today. `password` (RFC 6749 §4.3) only together with
@@ -247,6 +248,60 @@ export interface ValidateOptions {
   allowHttpSectorIdentifierUri?: boolean;
   /** false: no client certificate can reach this server (no HTTPS listener, no trusted proxy header). */
   certificatesAvailable?: boolean;
+  /** The outbound address policy (insecureRemoteFetchAddresses) the URIs this server calls must pass; unchecked when absent. */
+  remoteFetchPolicy?: RemoteAddressPolicy;
+}
+
+/**
+ * Front-Channel Logout 1.0 §2: "The domain, port, and scheme of this URL MUST be the same as that of a registered
+ * Redirection URI value": the logout page the OP frames belongs to the RP the user was sent back to, not to anyone
+ * the client names. Compared as the URL parser normalises them (case, default ports).
+ */
+function checkFrontchannelLogoutOrigin(uri: string | undefined, redirectUris: readonly string[]): void {
+  if (uri === undefined) return;
+  const f = new URL(uri);
+  const same = redirectUris.some((r) => {
+    try {
+      const u = new URL(r);
+      return u.protocol === f.protocol && u.hostname === f.hostname && u.port === f.port;
+    } catch {
+      return false;
+    }
+  });
+  if (!same) {
+    throw new OAuthError(
+      'invalid_client_metadata',
+      'frontchannel_logout_uri: its scheme, host and port must be those of a registered redirect URI (Front-Channel Logout 1.0 §2)',
+      { resultCode: 'LK7283' },
+    );
+  }
+}
+
+/**
+ * URIs this server itself calls (jwks_uri, sector_identifier_uri, request_uris, backchannel_logout_uri) go through the
+ * outbound address policy (remote.ts, insecureRemoteFetchAddresses). One the policy refuses outright would fail at
+ * every call (a back-channel logout silently, long after registration), so it is refused now, by the same rule the
+ * fetch applies. Only what that rule decides without DNS (an IP literal, a localhost name): a host name resolves at
+ * each connection, where it is judged again.
+ */
+function checkServerCalledUris(m: z.output<typeof wireSchema>, opts: ValidateOptions): void {
+  const policy = opts.remoteFetchPolicy;
+  if (!policy) return;
+  const called: [string, string | undefined][] = [
+    ['jwks_uri', m.jwks_uri], ['sector_identifier_uri', m.sector_identifier_uri], ['backchannel_logout_uri', m.backchannel_logout_uri],
+    ...(m.request_uris ?? []).map((u): [string, string] => ['request_uris', u]),
+  ];
+  for (const [field, uri] of called) {
+    if (uri === undefined) continue;
+    const host = new URL(uri).hostname;
+    if (hostRefusedWithoutDns(host, policy)) {
+      throw new OAuthError(
+        'invalid_client_metadata',
+        `${field}: this server never connects to ${host} (its outbound address policy, insecureRemoteFetchAddresses, is ${policy}), so it could not call ${JSON.stringify(uri.slice(0, 200))}`,
+        { resultCode: 'LK7282' },
+      );
+    }
+  }
 }
 
 /** Fields only an operator (CLI, admin API) sets; a dynamically registering client cannot (RFC 7591 §2: MAY ignore). */
@@ -498,6 +553,8 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   checkSubjectType(m, redirectUris, opts);
   const allowedCorsOrigins = m.allowed_cors_origins === undefined ? undefined : [...new Set(m.allowed_cors_origins)];
   for (const o of allowedCorsOrigins ?? []) checkCorsOrigin(o);
+  checkServerCalledUris(m, opts);
+  checkFrontchannelLogoutOrigin(m.frontchannel_logout_uri, redirectUris);
   checkSignedRequestObjectMetadata(m);
   checkResponseEncryptionMetadata(m);
   const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;

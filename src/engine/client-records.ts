@@ -28,6 +28,7 @@ export function clientValidateOptions(ctx: EngineContext, dynamic: boolean): Val
     allowHttpJwksUri: ctx.clients?.keySet.allowHttp ?? false,
     allowHttpSectorIdentifierUri: ctx.clients?.allowHttpSectorIdentifierUri ?? false,
     certificatesAvailable: ctx.clients?.certificatesAvailable ?? false,
+    remoteFetchPolicy: ctx.clients?.remoteFetchAddresses,
     dynamic: dynamic ? { allowedScopes: ctx.clients?.registrationScopes ?? [] } : undefined,
   };
 }

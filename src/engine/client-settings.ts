@@ -1,6 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { JSONWebKeySet } from 'jose';
 import type { ClientKeySetOptions } from './client-keys.js';
+import type { RemoteAddressPolicy } from './remote.js';
 
 /** Server-wide client policy the engine reads (ctx.clients), built once from the configuration. */
 export interface ClientSettings {
@@ -23,4 +24,6 @@ export interface ClientSettings {
    * URL that replaces it in the aliases. A tenant whose issuer lies under the server's gets aliases under the base.
    */
   mtls?: { issuer: string; baseUrl: string };
+  /** Which addresses outbound fetches may reach (insecureRemoteFetchAddresses); registration refuses URIs it rules out. */
+  remoteFetchAddresses?: RemoteAddressPolicy;
 }

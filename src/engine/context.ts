@@ -51,6 +51,11 @@ export interface TenantSettings {
   introspectionNamedClientsOnly?: boolean;
   /** RFC 9101 §10.5: every client's authorization requests must be signed request objects (server metadata require_signed_request_object). */
   requireSignedRequestObject?: boolean;
+  /**
+   * draft-ietf-oauth-rfc7523bis: a client assertion's aud is the issuer alone; this also admits the URL of the endpoint
+   * called and the token endpoint URL, each as a single string (older clients). Never an array with other members.
+   */
+  insecureLegacyClientAssertionAudience?: boolean;
 }
 
 export interface EngineContext {

@@ -46,6 +46,21 @@ export function remoteAddressAllowed(address: string, policy: RemoteAddressPolic
   return !SPECIAL.check(address, family);
 }
 
+/**
+ * Whether the policy refuses a URL's host before any DNS, by the rule every connection is held to
+ * (remoteAddressAllowed): an IP literal it refuses (guardedFetch refuses those before connecting), or a localhost
+ * name (RFC 6761 §6.3: it resolves to loopback, which the connection's lookup then refuses). Any other name is judged
+ * only when it is resolved, at each connection (guardedLookup). Registration applies it to the URIs the server will
+ * call (client-metadata.ts), so a URI no fetch could ever reach is refused when it is registered.
+ */
+export function hostRefusedWithoutDns(hostname: string, policy: RemoteAddressPolicy): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) return !remoteAddressAllowed(host, policy);
+  const name = host.toLowerCase().replace(/\.$/, '');
+  if (name === 'localhost' || name.endsWith('.localhost')) return !remoteAddressAllowed('127.0.0.1', policy);
+  return false;
+}
+
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 /**

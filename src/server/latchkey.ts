@@ -92,6 +92,7 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     dpopProofWindow: config.dpopProofWindow,
     introspectionNamedClientsOnly: config.introspectionNamedClientsOnly,
     requireSignedRequestObject: config.requireSignedRequestObject,
+    insecureLegacyClientAssertionAudience: config.insecureLegacyClientAssertionAudience,
   };
 }
 
@@ -134,6 +135,7 @@ export function clientSettingsFrom(config: Config): ClientSettings {
     registrationScopes: config.registrationScopes,
     softwareStatementKeys: config.softwareStatementJwks ? readJwks(config.softwareStatementJwks, 'softwareStatementJwks') : undefined,
     allowHttpSectorIdentifierUri: config.insecureAllowHttpSectorIdentifierUri,
+    remoteFetchAddresses: config.insecureRemoteFetchAddresses,
     ...(config.mtlsBaseUrl ? { mtls: { issuer: config.issuer, baseUrl: config.mtlsBaseUrl } } : {}),
   };
 }

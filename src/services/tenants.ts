@@ -17,6 +17,7 @@ export const tenantSettingsSchema = z
     loginRateLimit: z.number().int().min(1).max(10000), loginRateWindow: seconds,
     introspectionNamedClientsOnly: z.boolean(),
     requireSignedRequestObject: z.boolean(), // RFC 9101 §10.5
+    insecureLegacyClientAssertionAudience: z.boolean(), // draft-ietf-oauth-rfc7523bis
   })
   .partial()
   .strict();

@@ -70,3 +70,13 @@ describe('serve refuses an http issuer off loopback unless insecureHttpIssuer (r
     expect(config({}).insecureHttpIssuer).toBe(false);
   });
 });
+
+describe('insecureLegacyClientAssertionAudience (draft-ietf-oauth-rfc7523bis)', () => {
+  it('DESIGN conventions: off by default; on (LATCHKEY_INSECURE_LEGACY_CLIENT_ASSERTION_AUDIENCE) it logs a warning at start naming the risk', () => {
+    expect(config({}).insecureLegacyClientAssertionAudience).toBe(false);
+    const env = { LATCHKEY_INSECURE_LEGACY_CLIENT_ASSERTION_AUDIENCE: 'true' };
+    expect(config(env).insecureLegacyClientAssertionAudience).toBe(true);
+    expect(warningsOf(env).filter((m) => /^insecureLegacyClientAssertionAudience is on: .*audience injection/.test(m))).toHaveLength(1);
+    expect(warningsOf({}).filter((m) => /insecureLegacyClientAssertionAudience/.test(m))).toEqual([]);
+  });
+});

@@ -195,10 +195,10 @@ describe('oidcc-discovery-endpoint-verification', () => {
         else if (method === 'client_secret_post') Object.assign(form, { client_id: c.clientId, client_secret: c.clientSecret });
         else if (method === 'none') form.client_id = c.clientId;
         else if (method === 'client_secret_jwt' || method === 'private_key_jwt') {
-          // RFC 7523 §2.2, §3: a JWT with iss = sub = client_id, aud = the token endpoint, exp and a fresh jti.
+          // RFC 7523 §2.2, §3: a JWT with iss = sub = client_id, aud = the issuer (draft-ietf-oauth-rfc7523bis), exp and a fresh jti.
           const assertion = new SignJWT({ jti: randomUUID() })
             .setProtectedHeader(method === 'private_key_jwt' ? { alg: 'ES256', kid: 'k1' } : { alg: 'HS256' })
-            .setIssuer(c.clientId).setSubject(c.clientId).setAudience(t.discovery.token_endpoint).setIssuedAt().setExpirationTime('60s');
+            .setIssuer(c.clientId).setSubject(c.clientId).setAudience(t.issuer).setIssuedAt().setExpirationTime('60s');
           Object.assign(form, {
             client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
             client_assertion: await assertion.sign(pair ? pair.privateKey : new TextEncoder().encode(c.clientSecret)),

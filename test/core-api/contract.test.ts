@@ -351,6 +351,17 @@ describe('Core API contract', () => {
       expect(payload).toMatchObject({ sub: 'user-zed', amr: ['pwd'] });
     });
 
+    it('OIDC Core §2: the ID token carries the acr the caller names, else the service\'s defaultAcr (as auth/authorization/issue)', async () => {
+      const jwks = createLocalJWKSet(JSON.parse((await call('service/jwks/get', {})).json.responseContent));
+      const idToken = async (extra: Record<string, unknown>) => {
+        const r = await call('auth/token/issue', { ticket: await start(), subject: 'user-zed', ...extra });
+        expect(r.json.action).toBe('OK');
+        return (await jwtVerify(JSON.parse(r.json.responseContent).id_token, jwks, { issuer: 'https://login.acme.example', audience: pw.clientId })).payload;
+      };
+      expect((await idToken({})).acr).toBe('urn:latchkey:acr:password');
+      expect((await idToken({ acr: 'urn:acme:mfa' })).acr).toBe('urn:acme:mfa');
+    });
+
     it('BAD_REQUEST: failed credentials are invalid_grant for the client; a spent ticket too', async () => {
       const ticket = await start();
       const r = await call('auth/token/fail', { ticket, reason: 'RATE_LIMITED', retryAfter: 30 });

@@ -61,8 +61,10 @@ describe('client authentication methods (engine)', () => {
       .setExpirationTime(o.exp ?? sec() + 60)
       .sign(key);
   };
-  const withAssertion = (a: string, extra: Record<string, string> = {}) =>
-    token({ parameters: cc({ client_assertion_type: JWT_BEARER_ASSERTION_TYPE, client_assertion: a, ...extra }) }, t.ctx);
+  const withAssertion = (a: string, extra: Record<string, string> = {}, ctx = t.ctx) =>
+    token({ parameters: cc({ client_assertion_type: JWT_BEARER_ASSERTION_TYPE, client_assertion: a, ...extra }) }, ctx);
+  /** The tenant with insecureLegacyClientAssertionAudience on. */
+  const legacyCtx = () => ({ ...t.ctx, tenant: { ...t.ctx.tenant, settings: { ...t.ctx.tenant.settings, insecureLegacyClientAssertionAudience: true } } });
   const secretKey = (s: string) => new TextEncoder().encode(s);
 
   it('RFC 7523 §2.2: private_key_jwt with the registered key authenticates the client', async () => {
@@ -70,11 +72,41 @@ describe('client authentication methods (engine)', () => {
     expect(r.action).toBe('OK');
   });
 
-  it('RFC 7523 §3: aud may be the issuer or the token endpoint URL', async () => {
-    const r = await withAssertion(await sign(pkClient, pk.privateKey, { aud: `${t.ctx.tenant.issuer}/oauth/token` }));
+  it('draft-ietf-oauth-rfc7523bis: aud is the issuer identifier, as a string or an array holding only it', async () => {
+    const r = await withAssertion(await sign(pkClient, pk.privateKey, { aud: t.ctx.tenant.issuer }));
     expect(r.action).toBe('OK');
-    const arr = await withAssertion(await sign(pkClient, pk.privateKey, { aud: ['https://elsewhere.example', t.ctx.tenant.issuer] }));
-    expect(arr.action).toBe('OK');
+    const one = await withAssertion(await sign(pkClient, pk.privateKey, { aud: [t.ctx.tenant.issuer] }));
+    expect(one.action).toBe('OK');
+  });
+
+  it('draft-ietf-oauth-rfc7523bis (audience injection): an aud array with a foreign member is refused, even beside the issuer', async () => {
+    for (const aud of [['https://elsewhere.example', t.ctx.tenant.issuer], [t.ctx.tenant.issuer, 'https://evil.example'], [t.ctx.tenant.issuer, t.ctx.tenant.issuer]]) {
+      for (const ctx of [t.ctx, legacyCtx()]) {
+        const r = await withAssertion(await sign(pkClient, pk.privateKey, { aud }), {}, ctx);
+        expect(r.action, JSON.stringify(aud)).toBe('INVALID_CLIENT');
+        expect(r.resultCode).toBe('LK7280');
+      }
+    }
+  });
+
+  it('draft-ietf-oauth-rfc7523bis: the token endpoint URL is refused as aud by default', async () => {
+    const r = await withAssertion(await sign(pkClient, pk.privateKey, { aud: `${t.ctx.tenant.issuer}/oauth/token` }));
+    expect(r.action).toBe('INVALID_CLIENT');
+    expect(r.resultCode).toBe('LK7281');
+    const cs = await withAssertion(await sign(csClient.clientId, secretKey(csClient.clientSecret!), { alg: 'HS256', aud: `${t.ctx.tenant.issuer}/oauth/token` }));
+    expect(cs.resultCode).toBe('LK7281');
+  });
+
+  it('insecureLegacyClientAssertionAudience: the token endpoint URL is accepted as a single string, never in an array', async () => {
+    const tokenUrl = `${t.ctx.tenant.issuer}/oauth/token`;
+    expect((await withAssertion(await sign(pkClient, pk.privateKey, { aud: tokenUrl }), {}, legacyCtx())).action).toBe('OK');
+    const one = await withAssertion(await sign(pkClient, pk.privateKey, { aud: [tokenUrl] }), {}, legacyCtx());
+    expect(one.resultCode).toBe('LK7281');
+    const two = await withAssertion(await sign(pkClient, pk.privateKey, { aud: [tokenUrl, t.ctx.tenant.issuer] }), {}, legacyCtx());
+    expect(two.resultCode).toBe('LK7280');
+    // Another endpoint's URL names us too, but not the endpoint called.
+    const other = await withAssertion(await sign(pkClient, pk.privateKey, { aud: `${t.ctx.tenant.issuer}/oauth/introspect` }), {}, legacyCtx());
+    expect(other.resultCode).toBe('LK8003');
   });
 
   it('OIDC Core §9: client_secret_jwt is an HMAC with the client secret', async () => {

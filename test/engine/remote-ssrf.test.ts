@@ -86,7 +86,13 @@ describe('outbound fetches only reach allowed addresses (insecureRemoteFetchAddr
       const kp = await generateKeyPair('ES256', { extractable: true });
       const jwk = { ...(await exportJWK(kp.publicKey)), kid: 'ssrf', alg: 'ES256' };
       body = JSON.stringify({ keys: [jwk] });
-      const { clientId } = await t.client({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `http://127.0.0.1:${port}/jwks-${randomUUID()}` });
+      const meta = { grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `http://127.0.0.1:${port}/jwks-${randomUUID()}` };
+      // Registration now refuses it (LK7282: the same rule as the fetch); a client stored before that rule, or under a
+      // looser policy since tightened, is still never fetched for: registered here with the check off.
+      await expect(t.client(meta)).rejects.toThrow(/insecureRemoteFetchAddresses/);
+      const settings = t.ctx.clients!;
+      settings.remoteFetchAddresses = undefined;
+      const { clientId } = await t.client(meta).finally(() => (settings.remoteFetchAddresses = 'public'));
       const assertion = await new SignJWT({ jti: randomUUID() })
         .setProtectedHeader({ alg: 'ES256', kid: 'ssrf' })
         .setIssuer(clientId)

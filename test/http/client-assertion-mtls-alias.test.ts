@@ -9,7 +9,7 @@ import { freePort, startTestServer, type TestServer } from '../helpers/server.js
  * private_key_jwt with certificate-bound tokens (RFC 8705 §3, as FAPI uses it): the client calls the token and PAR
  * endpoints at their mTLS aliases (§5) and may name the endpoint it calls, its alias URL, as the assertion audience.
  */
-describe('RFC 7523 §3 with RFC 8705 §5: client assertion audiences at the mTLS endpoint aliases', () => {
+describe('RFC 7523 §3 with RFC 8705 §5: client assertion audiences at the mTLS endpoint aliases (insecureLegacyClientAssertionAudience)', () => {
   let pki: TestPki;
   let s: TestServer;
   let alias: string;
@@ -26,6 +26,8 @@ describe('RFC 7523 §3 with RFC 8705 §5: client assertion audiences at the mTLS
     alias = `https://localhost:${port}`;
     s = await startTestServer({
       port, issuer: `https://127.0.0.1:${port}`, mtlsBaseUrl: alias,
+      // The endpoint URLs are legacy audiences (draft-ietf-oauth-rfc7523bis): admitted here by the setting.
+      insecureLegacyClientAssertionAudience: true,
       tlsCert: pki.server.certFile, tlsKey: pki.server.keyFile, tlsClientCa: pki.ca.certFile,
     });
     cert = pki.client('pkjwt-alias', '/O=Example/CN=pkjwt-app');

@@ -66,6 +66,18 @@ describe('resource owner password credentials grant (RFC 6749 §4.3) over HTTP',
     expect(refreshed.status).toBe(200);
   });
 
+  it('OIDC Core §2: a password-grant ID token carries acr (defaultAcr, a password sign-in), as every other path\'s does, and keeps it on refresh', async () => {
+    const issuer = new URL(s.issuer);
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { [oauth.allowInsecureRequests]: true }));
+    const c: oauth.Client = { client_id: pw.clientId };
+    const res = await oauth.genericTokenEndpointRequest(as, c, oauth.ClientSecretBasic(pw.clientSecret!), 'password', { username: 'dave', password: 'dave-password', scope: 'openid offline_access' }, { [oauth.allowInsecureRequests]: true });
+    const body = await oauth.processGenericTokenEndpointResponse(as, c, res);
+    expect(as.acr_values_supported).toEqual(['urn:latchkey:acr:password']);
+    expect(decodeJwt(body.id_token!).acr).toBe('urn:latchkey:acr:password');
+    const refreshed = await oauth.processRefreshTokenResponse(as, c, await oauth.refreshTokenGrantRequest(as, c, oauth.ClientSecretBasic(pw.clientSecret!), body.refresh_token!, { [oauth.allowInsecureRequests]: true }));
+    expect(decodeJwt(refreshed.id_token!).acr).toBe('urn:latchkey:acr:password');
+  });
+
   it('RFC 9449 §5: a password grant with a DPoP proof gets DPoP-bound tokens (the binding survives the two steps)', async () => {
     const issuer = new URL(s.issuer);
     const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { [oauth.allowInsecureRequests]: true }));

@@ -255,14 +255,15 @@ describe('redirect and logout URIs by client type', () => {
   });
 
   it('Back-Channel Logout §2.2, Front-Channel Logout §2: http logout URIs only for confidential clients; public clients use https', async () => {
-    const pub = { application_type: 'native', token_endpoint_auth_method: 'none', redirect_uris: ['com.example.app:/cb'] };
+    const pub = { application_type: 'native', token_endpoint_auth_method: 'none', redirect_uris: ['com.example.app:/cb', 'https://rp.example/cb'] };
     for (const field of ['backchannel_logout_uri', 'frontchannel_logout_uri']) {
       const r = await register({ ...pub, [field]: 'http://rp.example/logout' });
       expect([field, r.status, r.body.error]).toEqual([field, 400, 'invalid_client_metadata']);
       expect(r.body.error_description).toMatch(new RegExp(`${field}.*https`));
       expect((await register({ ...pub, [field]: 'https://rp.example/logout' })).status).toBe(201);
-      // A confidential client may use http (as the loopback test fixtures do).
-      expect((await register({ redirect_uris: ['https://rp.example/cb'], [field]: 'http://127.0.0.1:8080/logout' })).status).toBe(201);
+      // A confidential client may use http (as the loopback test fixtures do); a front-channel one on the origin of a
+      // registered redirect URI (Front-Channel Logout §2).
+      expect((await register({ redirect_uris: ['https://rp.example/cb', 'http://127.0.0.1:8080/cb'], [field]: 'http://127.0.0.1:8080/logout' })).status).toBe(201);
       await expect(s.client({ ...pub, [field]: 'http://rp.example/logout' })).rejects.toThrow(/confidential/);
     }
   });

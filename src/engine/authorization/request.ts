@@ -122,8 +122,29 @@ export const checkRedirectUri: Check = (s) => {
   s.request.state = s.params.get('state');
 };
 
+/**
+ * RFC 9101 §5, §7 and OIDC Core §3.1.2.6: once the client is known, an error about the request object or request_uri
+ * goes back to the client as in RFC 6749 §4.1.2.1, so to the redirect_uri sent beside them when it is one the client
+ * registered (never to one from inside the object), matched as checkRedirectUri matches it (RFC 8252 §7.3). Without
+ * such a redirect_uri nothing is verified and the error is shown, not redirected.
+ */
+async function errorsToOuterRedirectUri(s: CheckState, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (e) {
+    const outer = s.params.get('redirect_uri');
+    if (e instanceof OAuthError && outer !== undefined && redirectUriMatches(s.client!, outer)) {
+      s.redirectUri = outer;
+      s.request.state = s.params.get('state');
+    }
+    throw e;
+  }
+}
+
 /** RFC 9126 §4: a request_uri from the PAR endpoint stands for the parameters pushed, once, by the same client. */
-export const checkPushedRequestUri: Check = async (s) => {
+export const checkPushedRequestUri: Check = (s) => errorsToOuterRedirectUri(s, () => pushedRequestUri(s));
+
+async function pushedRequestUri(s: CheckState): Promise<void> {
   const uri = s.params.get('request_uri');
   if (uri === undefined || !uri.startsWith(PAR_URN_PREFIX)) return;
   if (s.params.has('request')) {
@@ -140,7 +161,7 @@ export const checkPushedRequestUri: Check = async (s) => {
   s.params = Params.parse(String(rec.data.parameters ?? ''), { allowRepeated: ['resource'] }); // RFC 8707 §2
   s.request.pushed = true;
   if (typeof rec.data.requestObjectAlg === 'string') s.requestObjectAlg = rec.data.requestObjectAlg; // RFC 9126 §3
-};
+}
 
 /** RFC 9126 §4: PAR may be required per client (require_pushed_authorization_requests) or for the whole tenant. */
 export const checkPushedRequired: Check = (s) => {
@@ -162,39 +183,29 @@ export const checkNoRequestUri: Check = (s) => {
  * and its client_id must be the one sent. OIDC Core §6.1 also sends response_type outside; when it is sent
  * there it must agree with the request object (parameters outside are otherwise ignored).
  */
-export const checkRequestObject: Check = async (s) => {
+export const checkRequestObject: Check = (s) => errorsToOuterRedirectUri(s, () => requestObject(s));
+
+async function requestObject(s: CheckState): Promise<void> {
   if (s.request.pushed) return; // verified and unpacked when it was pushed
   const value = s.params.get('request');
   const uri = s.params.get('request_uri');
   if (value === undefined && uri === undefined) return;
+  // RFC 9101 §5: not both (an error the client can be told at its registered redirect_uri, like the ones below).
   if (value !== undefined && uri !== undefined) {
     throw new OAuthError('invalid_request', 'request and request_uri cannot both be sent', { resultCode: 'LK7009' });
   }
-  let inner: Params;
-  try {
-    const jwt = value ?? (await fetchRequestUri(s.ctx, s.client!, uri!));
-    const claims = await verifyRequestObject(s.ctx, s.client!, jwt);
-    s.requestObjectAlg = String(decodeProtectedHeader(jwt).alg); // verified above
-    if (s.requestObjectAlg === 'none' && signedRequestObjectRequired(s)) throw unsignedRequestObjectRefused(s); // RFC 9101 §10.5
-    inner = requestObjectParams(claims, s.client!.clientId);
-    const outerType = s.params.get('response_type');
-    const innerType = inner.get('response_type');
-    if (outerType !== undefined && innerType !== undefined && normalizeResponseType(outerType) !== normalizeResponseType(innerType)) {
-      throw new OAuthError('invalid_request', 'response_type differs from the one in the request object', { resultCode: 'LK7027' });
-    }
-  } catch (e) {
-    // RFC 9101 §7, OIDC Core §3.1.2.6: these errors go back to the client as in RFC 6749 §4.1.2.1, so to the
-    // redirect_uri sent beside the object when it is one the client registered (never to one from the object),
-    // matched as checkRedirectUri matches it (RFC 8252 §7.3: any port on a native client's loopback URI).
-    const outer = s.params.get('redirect_uri');
-    if (e instanceof OAuthError && outer !== undefined && redirectUriMatches(s.client!, outer)) {
-      s.redirectUri = outer;
-      s.request.state = s.params.get('state');
-    }
-    throw e;
+  const jwt = value ?? (await fetchRequestUri(s.ctx, s.client!, uri!));
+  const claims = await verifyRequestObject(s.ctx, s.client!, jwt);
+  s.requestObjectAlg = String(decodeProtectedHeader(jwt).alg); // verified above
+  if (s.requestObjectAlg === 'none' && signedRequestObjectRequired(s)) throw unsignedRequestObjectRefused(s); // RFC 9101 §10.5
+  const inner = requestObjectParams(claims, s.client!.clientId);
+  const outerType = s.params.get('response_type');
+  const innerType = inner.get('response_type');
+  if (outerType !== undefined && innerType !== undefined && normalizeResponseType(outerType) !== normalizeResponseType(innerType)) {
+    throw new OAuthError('invalid_request', 'response_type differs from the one in the request object', { resultCode: 'LK7027' });
   }
   s.params = inner;
-};
+}
 
 /** RFC 8628 §3.1: only clients registered for the device grant may start one. */
 export const checkDeviceGrant: Check = (s) => {

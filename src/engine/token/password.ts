@@ -80,6 +80,7 @@ export interface TokenIssueInput {
   subject: string;
   /** When the credentials were verified (epoch seconds); now when absent. */
   authTime?: number;
+  /** How the user authenticated; the tenant's defaultAcr (a password sign-in) when absent. */
   acr?: string;
   /** RFC 8176 methods; ['pwd'] when absent. */
   amr?: string[];
@@ -147,7 +148,8 @@ export function tokenIssue(input: TokenIssueInput, ctx: EngineContext, opts: { b
           resources: data.resources,
           refreshScope: data.scope,
           authTime: input.authTime ?? now,
-          acr: input.acr,
+          // As authorizationIssue and deviceComplete do: a password sign-in's acr unless the caller names another.
+          acr: input.acr ?? ctx.tenant.settings.defaultAcr,
           amr: input.amr ?? ['pwd'],
         });
       });

@@ -28,6 +28,8 @@ export const DYNAMIC_CONFIG: ConfigInput = {
   allowRemoteRequestUri: true,
   insecureAllowHttpJwksUri: true,
   insecureAllowHttpSectorIdentifierUri: true,
+  // The suite's RP names the token endpoint as the assertion audience: a legacy value since draft-ietf-oauth-rfc7523bis.
+  insecureLegacyClientAssertionAudience: true,
 };
 
 /** The RP's key pair for private_key_jwt (GenerateRS256ClientJWKsWithKeyID). */
