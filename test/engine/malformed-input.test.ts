@@ -177,7 +177,7 @@ describe('RFC 3986 §2: URI metadata with control characters, whitespace or lone
       ['jwks_uri', (u) => ({ ...web, jwks_uri: u })],
       ['sector_identifier_uri', (u) => ({ ...web, sector_identifier_uri: u })],
       ['backchannel_logout_uri', (u) => ({ ...web, backchannel_logout_uri: u })],
-      ['frontchannel_logout_uri', (u) => ({ ...web, frontchannel_logout_uri: u })],
+      ['frontchannel_logout_uri', (u) => ({ redirect_uris: [CB], frontchannel_logout_uri: u })], // on a redirect URI's origin (Front-Channel Logout §2)
       ['logo_uri', (u) => ({ ...web, logo_uri: u })],
       ['client_uri', (u) => ({ ...web, client_uri: u })],
       ['policy_uri', (u) => ({ ...web, policy_uri: u })],
