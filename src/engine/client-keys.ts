@@ -47,6 +47,36 @@ function remember<V>(map: Map<string, V>, key: string, value: V): V {
   return value;
 }
 
+/**
+ * jwks_uri documents that could not be fetched lately, by URI: until `until` every fetch of one answers with the
+ * remembered failure at once. Without it anyone who knows a client_id (and its redirect_uri) could make the server
+ * fetch an unreachable jwks_uri on every request, each waiting out the timeout: jose's cooldown only follows a success.
+ */
+interface FetchFailure { until: number; why: string }
+const failures = new Map<string, FetchFailure>();
+
+/** The fetch of one jwks_uri: answered from the failure memory within the cooldown, and remembering a new failure. */
+function rememberingFetch(cooldownMs: number, inner: FetchImplementation): FetchImplementation {
+  return async (url, init) => {
+    const known = failures.get(url);
+    if (known && known.until > Date.now()) throw new ClientKeysError(`jwks_uri not refetched yet after a failed fetch (${known.why})`);
+    let res: Response;
+    try {
+      res = await inner(url, init);
+      // jose refuses these after the fetch (RFC 7517 §5: a JWK Set is a JSON object with a keys array).
+      if (res.status !== 200) throw new ClientKeysError(`jwks_uri answered HTTP ${res.status}`);
+      const doc = JSON.parse(await res.clone().text()) as { keys?: unknown };
+      if (typeof doc !== 'object' || doc === null || !Array.isArray(doc.keys)) throw new ClientKeysError('jwks_uri document is not a JWK Set');
+    } catch (e) {
+      failures.delete(url);
+      remember(failures, url, { until: Date.now() + cooldownMs, why: (e as Error).message?.slice(0, 200) ?? 'failed' });
+      throw e;
+    }
+    failures.delete(url);
+    return res;
+  };
+}
+
 /** Reads at most maxBytes of the response: a client's jwks_uri must not be able to exhaust our memory. */
 function limitedFetch(maxBytes: number, base: typeof fetch): FetchImplementation {
   return async (url, init) => {
@@ -102,7 +132,7 @@ export function clientKeySet(client: Pick<ClientMetadata, 'jwks' | 'jwksUri'>, o
         cooldownDuration: opts.cooldownMs ?? 60_000,
         cacheMaxAge: opts.cacheMaxAgeMs ?? 600_000,
         headers: { accept: 'application/jwk-set+json, application/json' },
-        [customFetch]: limitedFetch(opts.maxBytes ?? 64 * 1024, opts.fetch ?? guardedFetch('public')),
+        [customFetch]: rememberingFetch(opts.cooldownMs ?? 60_000, limitedFetch(opts.maxBytes ?? 64 * 1024, opts.fetch ?? guardedFetch('public'))),
       }),
     );
   }
@@ -124,6 +154,7 @@ export async function clientJwks(set: ClientKeySet, opts: { refetch?: boolean } 
 export function clearClientKeySets(): void {
   local.clear();
   remote.clear();
+  failures.clear();
 }
 
 /** The signature algs a JWK can verify, by its alg member or else its kty and crv (RFC 7518 §3.1, RFC 8037 §3.1). */

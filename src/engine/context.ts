@@ -5,6 +5,8 @@ import type { Hasher, RandomSource } from '../tokens/handles.js';
 import type { EngineLogger } from './result.js';
 import type { ClientSettings } from './client-settings.js';
 import type { AccountSource } from './accounts.js';
+import type { EncryptionKey } from './response-encryption.js';
+import type { OAuthError } from './errors.js';
 
 /** Per-tenant policy the engine reads. Defaults come from the server config; a tenant may override. */
 export interface TenantSettings {
@@ -78,6 +80,11 @@ export interface EngineContext {
   confirmation?: { jkt?: string; 'x5t#S256'?: string };
   /** Accounts of an application embedding Latchkey (createLatchkey), used instead of the users table for claims. */
   accounts?: AccountSource;
+  /**
+   * Set by the token endpoint for one request (OIDC Core §10.2): the client's ID token encryption key, or the refusal
+   * when it has no usable one, resolved before any store transaction: minting an ID token never fetches a jwks_uri.
+   */
+  idTokenEncryption?: EncryptionKey | OAuthError;
 }
 
 export const nowSeconds = (ctx: Pick<EngineContext, 'clock'>): number => Math.floor(ctx.clock() / 1000);

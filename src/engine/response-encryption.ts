@@ -130,6 +130,19 @@ export async function encryptionKeyFor(ctx: EngineContext, client: ClientMetadat
   return { ...wanted, key, kid: typeof jwk.kid === 'string' ? jwk.kid : undefined };
 }
 
+/**
+ * encryptionKeyFor with the refusal returned rather than thrown, for a caller that resolves the key ahead (outside
+ * any store transaction) and throws the refusal only where the response is made, if it is made at all.
+ */
+export async function resolveEncryptionKey(ctx: EngineContext, client: ClientMetadata, kind: EncryptedResponse, resultCode: ResultCode): Promise<EncryptionKey | OAuthError> {
+  try {
+    return await encryptionKeyFor(ctx, client, kind, resultCode);
+  } catch (e) {
+    if (e instanceof OAuthError) return e;
+    throw e;
+  }
+}
+
 const encoder = new TextEncoder();
 
 /**

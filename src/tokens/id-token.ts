@@ -4,8 +4,8 @@ import { nowSeconds } from '../engine/context.js';
 import type { ClientRecord } from '../store/types.js';
 import { signJwt, type SigningAlg } from './jwt.js';
 import { subjectFor } from '../engine/subject.js';
-import { encryptIfRegistered } from '../engine/response-encryption.js';
-import type { ResultCode } from '../engine/result-codes.js';
+import { encryptTo, type EncryptionKey } from '../engine/response-encryption.js';
+import { OAuthError } from '../engine/errors.js';
 
 /**
  * OIDC Core §3.1.3.6 / §3.3.2.11: at_hash and c_hash are the left half of the hash of the ASCII value, with the
@@ -30,8 +30,11 @@ export interface IdTokenRequest {
   state?: string;
   /** User claims to put in the token (when no access token goes with it, OIDC Core §5.4). */
   claims?: Record<string, unknown>;
-  /** The result code of a refusal when the client registered ID token encryption and has no usable key (LK7240 by default). */
-  encryptionRefusal?: ResultCode;
+  /**
+   * OIDC Core §10.2: when the client registered ID token encryption, its key (or the refusal, thrown here), resolved
+   * by the caller before any write or store transaction (encryptionKeyFor / resolveEncryptionKey): never fetched here.
+   */
+  encryptionKey?: EncryptionKey | OAuthError;
 }
 
 /**
@@ -62,6 +65,11 @@ export async function mintIdToken(ctx: EngineContext, req: IdTokenRequest): Prom
   if (req.state !== undefined) payload.s_hash = halfHash(req.state, alg);
   const jws = signJwt(key, payload);
   // A client without ID token encryption pays one property test (the token endpoint is benchmarked).
-  return req.client.idTokenEncryptedResponseAlg === undefined ? jws : encryptIfRegistered(ctx, req.client, 'id_token', jws, req.encryptionRefusal ?? 'LK7240');
+  if (req.client.idTokenEncryptedResponseAlg === undefined) return jws;
+  const k = req.encryptionKey;
+  // Fail closed: a caller that did not resolve the key gets no ID token at all (never an unencrypted one, never a fetch here).
+  if (k === undefined) throw new Error('mintIdToken: the ID token encryption key must be resolved before minting');
+  if (k instanceof OAuthError) throw k;
+  return encryptTo(k, jws, true);
 }
 

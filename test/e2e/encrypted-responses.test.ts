@@ -312,7 +312,11 @@ describe('encrypted responses (end to end)', () => {
     });
   });
 
-  it('the keys the tests use are public JWKs the registration accepted', () => {
-    for (const p of [rsaOaep256, p256, x25519, rsaOaep]) expect((p.jwk as JWK).d).toBeUndefined();
+  it('RFC 7517 §4, OIDC Registration §2: jwks holds public keys only; a client registering its private decryption key is refused', async () => {
+    const full = { ...(await exportJWK(rsaOaep256.privateKey)), use: 'enc' } as JWK;
+    expect(full.d).toBeDefined();
+    await expect(s.client({ redirect_uris: [CB], jwks: { keys: [full] }, id_token_encrypted_response_alg: 'RSA-OAEP-256' }))
+      .rejects.toMatchObject({ code: 'invalid_client_metadata' });
+    // The public half (what `rsa` registered, without d, p, q, dp, dq, qi) is accepted and used: see the first test.
   });
 });

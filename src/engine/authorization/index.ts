@@ -40,6 +40,7 @@ import {
 import { authorizationResponse, type ResponseTarget } from './response.js';
 import { checkDpopJkt } from './dpop-jkt.js';
 import { checkResponseEncryption } from './response-encryption.js';
+import { encryptionKeyFor, resolveEncryptionKey } from '../response-encryption.js';
 import { checkRegistrationParameter } from './registration-param.js';
 import { repeatedParameterTarget } from './repeated-parameter.js';
 import { checkSignedRequestObject } from './signed-request-object.js';
@@ -397,6 +398,19 @@ export function authenticatedRecentlyEnough(req: Pick<AuthorizationRequest, 'pro
 async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: EngineContext): Promise<AuthorizationResult> {
   const req = t.request;
   const target = targetOf(req, t.client);
+  const parts = req.responseType.split(' ');
+  // JARM §2.2, OIDC Core §10.2: the client's keys were checked when the request arrived, but may have become unusable
+  // since (a rotated jwks_uri, a failed refetch). They are resolved again now, before anything is written (consent,
+  // grant, code, tokens), and carried to where the response is made, which then fetches nothing. Without a JARM key no
+  // response can reach the client (the user agent gets LK7242, thrown to stepFailure); without an ID token key the
+  // refusal is redirected (LK7241), as in step one (authorization/response-encryption.ts).
+  if (t.client.authorizationEncryptedResponseAlg !== undefined && req.responseMode.endsWith('.jwt')) {
+    target.encryptionKey = await encryptionKeyFor(ctx, t.client, 'authorization', 'LK7242');
+  }
+  const idTokenKey = t.client.idTokenEncryptedResponseAlg !== undefined && parts.includes('id_token')
+    ? await resolveEncryptionKey(ctx, t.client, 'id_token', 'LK7241')
+    : undefined;
+  if (idTokenKey instanceof OAuthError) return await errorResponse(ctx, target, idTokenKey, 'LK7241');
   if (namesAnotherLocalUser(ctx, t, input.subject)) {
     return await errorResponse(ctx, target, new OAuthError('login_required', 'the signed-in user is not the one the request named'), 'LK7015');
   }
@@ -411,7 +425,6 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
   if (!essentialAcrMet(req.claims, acr)) {
     return await errorResponse(ctx, target, new OAuthError('access_denied', 'the requested authentication context could not be met'), 'LK7014');
   }
-  const parts = req.responseType.split(' ');
   const scope = input.scopes ? req.scope.filter((s) => input.scopes!.includes(s)) : req.scope;
   const claimsRequest = withoutDeclinedClaims(req.claims, req.scope.filter((s) => !scope.includes(s)));
   const now = nowSeconds(ctx);
@@ -483,7 +496,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
     // OIDC Core §3.3.2.11: c_hash with a code, at_hash with an access token.
     params.id_token = await mintIdToken(ctx, {
       client: t.client, subject: input.subject, authTime: input.authTime, nonce: req.nonce, acr, amr: input.amr, sid: input.sid,
-      accessToken: at?.token, code, claims, state: req.state, encryptionRefusal: 'LK7241',
+      accessToken: at?.token, code, claims, state: req.state, encryptionKey: idTokenKey,
     });
   }
   const issued = await authorizationResponse<AuthorizationAction>(ctx, target, params, 'LK3007');

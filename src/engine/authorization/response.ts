@@ -5,7 +5,7 @@ import { NO_STORE, type Result } from '../result.js';
 import { withQueryParams } from '../params.js';
 import { resultCodes, type ResultCode } from '../result-codes.js';
 import type { ResponseMode } from './request.js';
-import { encryptIfRegistered } from '../response-encryption.js';
+import { encryptIfRegistered, encryptTo, type EncryptionKey } from '../response-encryption.js';
 
 /** Where and how an authorization response (success or error) is delivered. */
 export interface ResponseTarget {
@@ -13,6 +13,8 @@ export interface ResponseTarget {
   redirectUri: string;
   responseMode: ResponseMode;
   state?: string;
+  /** JARM §2.2: the client's authorization response encryption key, resolved before anything was written (authorization/index.ts issue). */
+  encryptionKey?: EncryptionKey;
 }
 
 /** JARM §2.1: the response JWT is short-lived; ten minutes is the longest the spec suggests. */
@@ -59,7 +61,11 @@ export async function authorizationResponse<A extends string>(
     const jwt = signJwt((await ctx.keys()).signingKey(alg), { iss: ctx.tenant.issuer, aud: target.client.clientId, exp: now + JARM_TTL, iat: now, ...out });
     // JARM §2.2: signed, then encrypted when the client registered authorization_encrypted_response_alg. Without a
     // usable key this throws (LK7242), and the caller answers the user agent: nothing goes to the client unencrypted.
-    out = { response: target.client.authorizationEncryptedResponseAlg === undefined ? jwt : await encryptIfRegistered(ctx, target.client, 'authorization', jwt, 'LK7242') };
+    out = {
+      response: target.client.authorizationEncryptedResponseAlg === undefined ? jwt
+        : target.encryptionKey ? await encryptTo(target.encryptionKey, jwt, true)
+        : await encryptIfRegistered(ctx, target.client, 'authorization', jwt, 'LK7242'),
+    };
   } else {
     out.iss = ctx.tenant.issuer; // RFC 9207 §2
   }

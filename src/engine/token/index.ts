@@ -14,7 +14,7 @@ import { tokenExchange } from './token-exchange.js';
 import type { GrantHandler, TokenAction, TokenInput, TokenResult } from './types.js';
 import { tokenRequestConfirmation } from '../token-binding.js';
 import { currentDpopNonce } from '../dpop.js';
-import { encryptionKeyFor } from '../response-encryption.js';
+import { resolveEncryptionKey } from '../response-encryption.js';
 
 export type { TokenAction, TokenInput, TokenResult } from './types.js';
 export { PASSWORD_FAIL_REASONS, tokenFail, tokenIssue, type PasswordFailReason, type TokenIssueInput } from './password.js';
@@ -29,9 +29,6 @@ export const grantHandlers: Record<string, GrantHandler> = {
   [TOKEN_EXCHANGE_GRANT]: tokenExchange, // RFC 8693
   'urn:ietf:params:oauth:grant-type:device_code': deviceCode, // RFC 8628 §3.4
 };
-
-/** The grants whose tokens may come with an ID token (issue.ts issueUserTokens). */
-const ID_TOKEN_GRANTS: readonly string[] = ['authorization_code', 'refresh_token', 'password', 'urn:ietf:params:oauth:grant-type:device_code'];
 
 export function registerGrant(grantType: string, handler: GrantHandler): void {
   grantHandlers[grantType] = handler;
@@ -59,12 +56,17 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResul
       if (!auth.client.grantTypes.includes(grantType)) {
         throw new OAuthError('unauthorized_client', `client is not allowed the ${grantType} grant`, { resultCode: 'LK1007' });
       }
-      // OIDC Core §10.2: a client that registered encrypted ID tokens has a key for them before a code, device code or
-      // refresh token is spent, and a jwks_uri is fetched here, outside the grant's transaction (minting then finds it
-      // cached). Refused with invalid_client_metadata (LK7240) rather than answered with an unencrypted ID token.
-      if (auth.client.idTokenEncryptedResponseAlg !== undefined && ID_TOKEN_GRANTS.includes(grantType)) await encryptionKeyFor(ctx, auth.client, 'id_token', 'LK7240');
-      const confirmation = await tokenRequestConfirmation(ctx, auth.client, input);
-      const result = await handler(params, auth, confirmation ? { ...ctx, confirmation } : ctx, input);
+      // OIDC Core §10.2: the key of a client that registered encrypted ID tokens is resolved here, for whichever grant,
+      // outside the grant's transaction (a jwks_uri is never fetched while the store's writer is held), and carried to
+      // mintIdToken, which never fetches. Only a client registered for openid can be issued an ID token (every grant
+      // narrows to the client's scope). A refusal is kept, not thrown: it is thrown (invalid_client_metadata, LK7240)
+      // only when an ID token is minted, inside the transaction, so the code or refresh token stays unspent; a
+      // redemption without openid is answered as usual.
+      const keyed = auth.client.idTokenEncryptedResponseAlg !== undefined && auth.client.scope.includes('openid')
+        ? { ...ctx, idTokenEncryption: await resolveEncryptionKey(ctx, auth.client, 'id_token', 'LK7240') }
+        : ctx;
+      const confirmation = await tokenRequestConfirmation(keyed, auth.client, input);
+      const result = await handler(params, auth, confirmation ? { ...keyed, confirmation } : keyed, input);
       const answered = confirmation?.jkt ? dpopTokenType(result) : result;
       // RFC 9449 §8.2: with nonces on, every answer to a DPoP request carries a fresh nonce for the next proof.
       if (input.dpop !== undefined && ctx.tenant.settings.dpopNonces) answered.headers = { ...answered.headers, 'DPoP-Nonce': currentDpopNonce(ctx) };

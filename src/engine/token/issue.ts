@@ -173,6 +173,7 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
       amr: g.amr,
       sid: g.sid,
       accessToken: at.token,
+      encryptionKey: ctx.idTokenEncryption, // resolved by the token endpoint before the transaction (token/index.ts)
     });
   }
   return body;

@@ -117,9 +117,10 @@ export function tokenIssue(input: TokenIssueInput, ctx: EngineContext, opts: { b
       const now = nowSeconds(ctx);
       const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
       // The binding proved at the token request holds for the tokens issued now.
-      const bound: EngineContext = data.confirmation ? { ...ctx, confirmation: data.confirmation } : ctx;
-      // OIDC Core §10.2: the client's ID token encryption key, fetched outside the transaction (token/index.ts).
-      if (client.idTokenEncryptedResponseAlg !== undefined && data.scope.includes('openid')) await encryptionKeyFor(ctx, client, 'id_token', 'LK7240');
+      let bound: EngineContext = data.confirmation ? { ...ctx, confirmation: data.confirmation } : ctx;
+      // OIDC Core §10.2: the client's ID token encryption key, resolved outside the transaction and carried to
+      // mintIdToken (token/index.ts); with none usable the request is refused here, before any write.
+      if (client.idTokenEncryptedResponseAlg !== undefined && data.scope.includes('openid')) bound = { ...bound, idTokenEncryption: await encryptionKeyFor(ctx, client, 'id_token', 'LK7240') };
       const body = await ctx.store.transaction(async (tx) => {
         const txCtx = { ...bound, store: tx };
         if (opts.builtInUser) {
