@@ -96,6 +96,8 @@ describe('RFC 6749 §2.3, RFC 9110 §5.3: repeated Authorization and Content-Typ
     // Still refused for an unknown token, and for two Authorization headers.
     expect((await userinfo({ authorization: 'Bearer unknown' }, t.ctx)).status).toBe(401);
     expect((await userinfo({ authorization: `Bearer ${at}`, repeatedAuthorization: true }, t.ctx)).resultCode).toBe('LK7261');
+    // The DPoP scheme does not go through extractBearer: the same one check refuses it (bearer.ts refuseRepeatedAuthorization).
+    expect((await userinfo({ authorization: `DPoP ${at}`, repeatedAuthorization: true }, t.ctx)).resultCode).toBe('LK7261');
   });
 
   it('OIDC Core §5.3: a token with openid but issued for no user is still 401 invalid_token at UserInfo (LK7262)', async () => {
