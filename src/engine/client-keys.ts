@@ -156,6 +156,9 @@ function isEncryptionKey(jwk: Record<string, unknown>): boolean {
  * key without crv).
  */
 function importAlgOf(jwk: Record<string, unknown>): string | 'ignore' | undefined {
+  // A curve we do not use, whatever the alg says (EdDSA also names Ed448).
+  if (jwk.kty === 'OKP' && typeof jwk.crv === 'string' && jwk.crv !== 'Ed25519' && jwk.crv !== 'X25519') return 'ignore';
+  if (jwk.kty === 'EC' && typeof jwk.crv === 'string' && !Object.hasOwn(NIST_CURVES, jwk.crv)) return 'ignore';
   if (jwk.alg !== undefined) return typeof jwk.alg === 'string' && CHECKED_ALGS.has(jwk.alg) ? jwk.alg : 'ignore';
   const enc = isEncryptionKey(jwk);
   if (typeof jwk.kty !== 'string') return undefined;

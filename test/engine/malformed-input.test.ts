@@ -306,6 +306,7 @@ describe('RFC 7517 §5: inline jwks keys the server does not understand are igno
       ['ES256K', { kty: 'EC', crv: 'secp256k1', alg: 'ES256K', x: 'AA', y: 'AA' }],
       ['secp256k1 without alg', { kty: 'EC', crv: 'secp256k1', x: 'AA', y: 'AA' }],
       ['Ed448', { kty: 'OKP', crv: 'Ed448', x: 'AA' }],
+      ['Ed448 with alg EdDSA', { kty: 'OKP', crv: 'Ed448', alg: 'EdDSA', x: 'AA' }],
       ['X448', { kty: 'OKP', crv: 'X448', x: 'AA', use: 'enc' }],
       ['unknown kty', { kty: 'XYZ', x: 'abc' }],
     ];
