@@ -63,11 +63,15 @@ export interface BearerInput {
   repeatedAuthorization?: boolean;
 }
 
+/** RFC 6750 §2, RFC 6749 §2.3: two Authorization headers are ambiguous credentials, whichever one a parser kept (and whichever scheme it names). */
+export function refuseRepeatedAuthorization(input: Pick<BearerInput, 'repeatedAuthorization'>): void {
+  if (input.repeatedAuthorization) throw bearerError('invalid_request', 'more than one Authorization header', 400, { resultCode: 'LK7261' });
+}
+
 /** RFC 6750 §2.1, §2.2: the token in the header or the form body, never both. */
 export function extractBearer(input: BearerInput): string | undefined {
   if (input.accessToken !== undefined) return input.accessToken;
-  // RFC 6750 §2, RFC 6749 §2.3: two Authorization headers are ambiguous credentials, whichever one a parser kept.
-  if (input.repeatedAuthorization) throw bearerError('invalid_request', 'more than one Authorization header', 400, { resultCode: 'LK7261' });
+  refuseRepeatedAuthorization(input);
   const h = input.authorization;
   const fromHeader = h !== undefined ? /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(h)?.[1] : undefined;
   // RFC 6750 §3.1: a Bearer header that is not `Bearer <b64token>` is a malformed request (400), not a bad token.

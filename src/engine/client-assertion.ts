@@ -96,23 +96,21 @@ function legacyAudiences(issuer: string, endpoint: string | undefined, clients: 
 /**
  * draft-ietf-oauth-rfc7523bis: the authorization server rejects an assertion that does not have its issuer
  * identifier as its sole audience value. A one-element array holding the issuer names us alone, so it is accepted
- * (the draft asks clients for a string only to simplify implementations). The legacy audiences (an opt-in for older
- * clients) count only as a single string: an array is never an opening for another party's audience.
+ * (the draft asks clients for a string only to simplify implementations). With the legacy opt-in, an endpoint URL is
+ * accepted as a string, and so is an array whose every member is the issuer or such a URL (openid-client 5 sends
+ * [issuer, token endpoint]): every member names this server, so an assertion made for another server, the
+ * audience-injection attack, still needs a foreign member and is refused.
  */
 function checkAudience(aud: unknown, issuer: string, legacy: readonly string[], legacyAllowed: boolean): void {
   const sole = typeof aud === 'string' ? aud : Array.isArray(aud) && aud.length === 1 ? aud[0] : undefined;
   if (sole === issuer) return;
   if (legacyAllowed && typeof aud === 'string' && legacy.includes(aud)) return;
+  if (legacyAllowed && Array.isArray(aud) && aud.length > 0 && aud.every((a) => a === issuer || (typeof a === 'string' && legacy.includes(a)))) return;
   if (Array.isArray(aud) && aud.length > 1) {
     throw failure('LK7280', 'client_assertion aud must be the issuer identifier as its sole value, not an array of several audiences');
   }
   if (typeof sole === 'string' && legacy.includes(sole)) {
-    throw failure(
-      'LK7281',
-      legacyAllowed
-        ? 'client_assertion aud: an endpoint URL is accepted only as a single string, not in an array'
-        : 'client_assertion aud must be the issuer identifier; endpoint URLs are not accepted (draft-ietf-oauth-rfc7523bis)',
-    );
+    throw failure('LK7281', 'client_assertion aud must be the issuer identifier; endpoint URLs are not accepted (draft-ietf-oauth-rfc7523bis)');
   }
   throw failure('LK8003', 'client_assertion aud is not the issuer identifier');
 }

@@ -166,38 +166,75 @@ function signatureAlgsOf(jwk: Record<string, unknown>): string[] {
   return [];
 }
 
-/** The alg a key is imported with to see that it is usable: its own, else what its kty and crv are for. */
-function importAlgOf(jwk: Record<string, unknown>): string | undefined {
-  if (typeof jwk.alg === 'string') return jwk.alg;
-  if (jwk.kty === 'OKP' && jwk.crv === 'X25519') return 'ECDH-ES';
-  return signatureAlgsOf(jwk)[0];
+/** The algs a registration-time key check imports with (what jose 6 and this server use); a key naming another alg is ignored. */
+const CHECKED_ALGS = new Set([
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+  'RSA-OAEP', 'RSA-OAEP-256', 'RSA-OAEP-384', 'RSA-OAEP-512', 'ECDH-ES', 'ECDH-ES+A128KW', 'ECDH-ES+A192KW', 'ECDH-ES+A256KW',
+]);
+const NIST_CURVES: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
+const ENCRYPTION_OPS = ['encrypt', 'wrapKey', 'deriveKey', 'deriveBits'];
+
+/** RFC 7517 §4.2, §4.3: a key meant for encryption (use "enc", or key_ops of encryption and not "verify"). */
+function isEncryptionKey(jwk: Record<string, unknown>): boolean {
+  if (jwk.use !== undefined) return jwk.use === 'enc';
+  return Array.isArray(jwk.key_ops) && jwk.key_ops.some((op) => ENCRYPTION_OPS.includes(op as string)) && !jwk.key_ops.includes('verify');
+}
+
+/**
+ * The alg a key is imported with to see that it is usable: its own when it names one we use, else what its kty and
+ * crv are for (an encryption key with an encryption alg); 'ignore' for a key this server does not understand (another
+ * alg, kty or curve: RFC 7517 §5 says to ignore it); undefined for a key too incomplete to say (no kty, an EC or OKP
+ * key without crv).
+ */
+function importAlgOf(jwk: Record<string, unknown>): string | 'ignore' | undefined {
+  // A curve we do not use, whatever the alg says (EdDSA also names Ed448).
+  if (jwk.kty === 'OKP' && typeof jwk.crv === 'string' && jwk.crv !== 'Ed25519' && jwk.crv !== 'X25519') return 'ignore';
+  if (jwk.kty === 'EC' && typeof jwk.crv === 'string' && !Object.hasOwn(NIST_CURVES, jwk.crv)) return 'ignore';
+  if (jwk.alg !== undefined) return typeof jwk.alg === 'string' && CHECKED_ALGS.has(jwk.alg) ? jwk.alg : 'ignore';
+  const enc = isEncryptionKey(jwk);
+  if (typeof jwk.kty !== 'string') return undefined;
+  if (jwk.kty === 'RSA') return enc ? 'RSA-OAEP-256' : 'RS256';
+  if (jwk.kty === 'EC' || jwk.kty === 'OKP') {
+    if (jwk.crv === undefined) return undefined;
+    if (jwk.kty === 'EC') return typeof jwk.crv === 'string' && Object.hasOwn(NIST_CURVES, jwk.crv) ? (enc ? 'ECDH-ES' : NIST_CURVES[jwk.crv]) : 'ignore';
+    return jwk.crv === 'Ed25519' ? 'EdDSA' : jwk.crv === 'X25519' ? 'ECDH-ES' : 'ignore';
+  }
+  return 'ignore';
 }
 
 /**
  * RFC 7591 §3.2.2: inline `jwks` keys a client could never use are invalid_client_metadata at registration, not a
- * client that fails every authentication later. Every key must import (jose importJWK: its members complete and
- * consistent, the curve that of its alg), an RSA key must be at least 2048 bits (jose verifies with nothing smaller),
- * and a private_key_jwt client needs a signing key for an alg its assertions may use (its
- * token_endpoint_auth_signing_alg, else any asymmetric one: RFC 7523 §3, OIDC Core §9). A jwks_uri is not fetched.
+ * client that fails every authentication later. A key this server does not understand (an alg such as RSA1_5 or
+ * ES256K, a curve such as Ed448/X448 or secp256k1, another kty) is ignored (RFC 7517 §5: a JWK Set parser SHOULD
+ * ignore such keys); every other key must import (jose importJWK with the alg it names, else one for its kty and crv:
+ * an encryption alg for an encryption key, its `use` and `key_ops` left out of the usability test: its members
+ * complete and consistent, the curve that of its alg), and an RSA key must be at least 2048 bits (jose verifies with
+ * nothing smaller). A private_key_jwt client needs a signing key for an alg its assertions may use (its
+ * token_endpoint_auth_signing_alg, else any asymmetric one: RFC 7523 §3, OIDC Core §9); an encryption key for each
+ * registered *_encrypted_response_alg is checked by client-metadata.ts. A jwks_uri is not fetched.
  */
 export async function checkInlineClientKeys(client: Pick<ClientMetadata, 'jwks' | 'tokenEndpointAuthMethod' | 'tokenEndpointAuthSigningAlg'>): Promise<void> {
   const keys = (client.jwks?.keys ?? []) as Record<string, unknown>[];
   const invalid = (msg: string) => new OAuthError('invalid_client_metadata', msg, { resultCode: 'LK8024' });
+  const usable: Record<string, unknown>[] = [];
   for (const [i, jwk] of keys.entries()) {
     const alg = importAlgOf(jwk);
-    if (alg === undefined) throw invalid(`jwks.keys.${i}: a ${JSON.stringify(String(jwk.kty).slice(0, 20))} key${jwk.crv !== undefined ? ` on curve ${JSON.stringify(String(jwk.crv).slice(0, 20))}` : ''} is not supported`);
+    if (alg === 'ignore') continue;
+    if (alg === undefined) throw invalid(`jwks.keys.${i}: an incomplete key (${jwk.kty === undefined ? 'no kty' : `a ${JSON.stringify(String(jwk.kty).slice(0, 20))} key without crv`})`);
+    const { use: _use, key_ops: _ops, alg: _alg, ...material } = jwk;
     let key: Awaited<ReturnType<typeof importJWK>>;
     try {
-      key = await importJWK(jwk as JWK, alg);
+      key = await importJWK(material as JWK, alg);
     } catch (e) {
-      throw invalid(`jwks.keys.${i}: not a usable ${alg.slice(0, 20)} key (${(e as Error).message.slice(0, 120)})`);
+      throw invalid(`jwks.keys.${i}: not a usable ${alg} key (${(e as Error).message.slice(0, 120)})`);
     }
     const bits = (key as { algorithm?: { modulusLength?: number } }).algorithm?.modulusLength;
     if (jwk.kty === 'RSA' && (bits === undefined || bits < 2048)) throw invalid(`jwks.keys.${i}: an RSA key must be at least 2048 bits`);
+    usable.push(jwk);
   }
   if (client.tokenEndpointAuthMethod === 'private_key_jwt' && keys.length) {
     const allowed: readonly string[] = client.tokenEndpointAuthSigningAlg ? [client.tokenEndpointAuthSigningAlg] : ASYMMETRIC_ASSERTION_ALGS;
-    const usable = keys.some((k) => (k.use === undefined || k.use === 'sig') && signatureAlgsOf(k).some((a) => allowed.includes(a)));
-    if (!usable) throw invalid(`jwks: no signing key for a private_key_jwt assertion alg (${allowed.join(', ')}) (RFC 7523 §3)`);
+    const signing = usable.some((k) => !isEncryptionKey(k) && signatureAlgsOf(k).some((a) => allowed.includes(a)));
+    if (!signing) throw invalid(`jwks: no signing key for a private_key_jwt assertion alg (${allowed.join(', ')}) (RFC 7523 §3)`);
   }
 }

@@ -257,13 +257,15 @@ export interface ValidateOptions {
  * Redirection URI value": the logout page the OP frames belongs to the RP the user was sent back to, not to anyone
  * the client names. Compared as the URL parser normalises them (case, default ports).
  */
-function checkFrontchannelLogoutOrigin(uri: string | undefined, redirectUris: readonly string[]): void {
+function checkFrontchannelLogoutOrigin(uri: string | undefined, redirectUris: readonly string[], applicationType: 'web' | 'native' = 'web'): void {
   if (uri === undefined) return;
   const f = new URL(uri);
   const same = redirectUris.some((r) => {
     try {
       const u = new URL(r);
-      return u.protocol === f.protocol && u.hostname === f.hostname && u.port === f.port;
+      // RFC 8252 §7.3: a native client's loopback http redirect URI takes any port (redirectUriMatches), so its port names no listener.
+      const anyPort = applicationType === 'native' && u.protocol === 'http:' && (u.hostname === '127.0.0.1' || u.hostname === '[::1]');
+      return u.protocol === f.protocol && u.hostname === f.hostname && (anyPort || u.port === f.port);
     } catch {
       return false;
     }
@@ -554,7 +556,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   const allowedCorsOrigins = m.allowed_cors_origins === undefined ? undefined : [...new Set(m.allowed_cors_origins)];
   for (const o of allowedCorsOrigins ?? []) checkCorsOrigin(o);
   checkServerCalledUris(m, opts);
-  checkFrontchannelLogoutOrigin(m.frontchannel_logout_uri, redirectUris);
+  checkFrontchannelLogoutOrigin(m.frontchannel_logout_uri, redirectUris, applicationType);
   checkSignedRequestObjectMetadata(m);
   checkResponseEncryptionMetadata(m);
   const defaultScope = opts.dynamic ? opts.dynamic.allowedScopes : STANDARD_SCOPES;

@@ -3,6 +3,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { Readable } from 'node:stream';
+import { isLocalMachineHost } from './hosts.js';
 
 /**
  * Which addresses outbound fetches on a client's behalf may reach (configuration `insecureRemoteFetchAddresses`):
@@ -56,8 +57,7 @@ export function remoteAddressAllowed(address: string, policy: RemoteAddressPolic
 export function hostRefusedWithoutDns(hostname: string, policy: RemoteAddressPolicy): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
   if (isIP(host)) return !remoteAddressAllowed(host, policy);
-  const name = host.toLowerCase().replace(/\.$/, '');
-  if (name === 'localhost' || name.endsWith('.localhost')) return !remoteAddressAllowed('127.0.0.1', policy);
+  if (isLocalMachineHost(host)) return !remoteAddressAllowed('127.0.0.1', policy);
   return false;
 }
 
@@ -88,15 +88,16 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
 
 /**
  * A fetch (GET or POST, no redirects followed, ever) over node:http(s) whose connections may only reach addresses
- * the policy allows. Literal IP hosts are checked before connecting; names at connect time (guardedLookup).
+ * the policy allows. Literal IP hosts and localhost names are checked before connecting (hostRefusedWithoutDns);
+ * other names at connect time (guardedLookup).
  */
 export function guardedFetch(policy: RemoteAddressPolicy): typeof fetch {
   const impl = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
     new Promise<Response>((resolve, reject) => {
       const url = new URL(input instanceof Request ? input.url : String(input));
       if (url.protocol !== 'https:' && url.protocol !== 'http:') return reject(new TypeError('only http(s) URLs are fetched'));
-      const host = url.hostname.replace(/^\[|\]$/g, '');
-      if (isIP(host) && !remoteAddressAllowed(host, policy)) return reject(new TypeError(`${host} is a blocked address`));
+      // The rule registration applies too: refused IP literals and localhost names fail before any connection.
+      if (hostRefusedWithoutDns(url.hostname, policy)) return reject(new TypeError(`${url.hostname.replace(/^\[|\]$/g, '')} is a blocked address`));
       const signal = init.signal ?? undefined;
       if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
       const headers: Record<string, string> = {};

@@ -118,7 +118,7 @@ export const resultCodes = {
   // clients: JWT and certificate client authentication (RFC 7523, RFC 8705), registration (RFC 7591, RFC 7592)
   LK8001: 'Client authentication failed: the client assertion is malformed (not a JWT, iss and sub not both the client_id, a bad claim).',
   LK8002: 'Client authentication failed: the client assertion signature does not verify with the client\'s secret or registered keys.',
-  LK8003: 'Client authentication failed: the client assertion audience is not the issuer identifier (draft-ietf-oauth-rfc7523bis; with insecureLegacyClientAssertionAudience, nor the endpoint or token endpoint URL as a single string).',
+  LK8003: 'Client authentication failed: the client assertion audience is not the issuer identifier (draft-ietf-oauth-rfc7523bis; with insecureLegacyClientAssertionAudience, nor the endpoint or token endpoint URL, as a string or in an array of only the issuer and those URLs).',
   LK8004: 'Client authentication failed: the client assertion is expired, not yet valid, or its exp is too far ahead (RFC 7523 §3).',
   LK8005: 'Client authentication failed: the client assertion has no jti, or its jti was already used (replay; RFC 7523 §3).',
   LK8006: 'Client authentication failed: unsupported client_assertion_type (RFC 7521 §4.2).',
@@ -225,8 +225,8 @@ export const resultCodes = {
   LK7263: 'Client authentication refused: the request carried more than one Authorization header (RFC 6749 §2.3: one authentication method per request): 400 invalid_request.',
   LK7264: 'The request carried more than one Content-Type header (RFC 9110 §5.3: Content-Type is a singleton field): 400 invalid_request.',
   // conformance sweep fixes (LK7280-LK7299)
-  LK7280: 'Client authentication failed: the client assertion aud is an array of several audiences; the issuer identifier must be its sole value (draft-ietf-oauth-rfc7523bis, audience injection). invalid_client.',
-  LK7281: 'Client authentication failed: the client assertion aud names an endpoint URL (token, or the endpoint called) where the issuer identifier is required (draft-ietf-oauth-rfc7523bis); accepted as a single string only with the setting insecureLegacyClientAssertionAudience. invalid_client.',
+  LK7280: 'Client authentication failed: the client assertion aud is an array of several audiences; the issuer identifier must be its sole value (draft-ietf-oauth-rfc7523bis, audience injection; with insecureLegacyClientAssertionAudience, an array is refused only when a member is neither the issuer nor an endpoint URL of ours). invalid_client.',
+  LK7281: 'Client authentication failed: the client assertion aud names an endpoint URL (token, or the endpoint called) where the issuer identifier is required (draft-ietf-oauth-rfc7523bis); accepted (as a string, or in an array naming only this server) only with the setting insecureLegacyClientAssertionAudience. invalid_client.',
   LK7282: 'Registration refused: a URI the server itself calls (backchannel_logout_uri, jwks_uri, sector_identifier_uri, request_uris) names an IP address or localhost that the outbound address policy (insecureRemoteFetchAddresses) never connects to: every call would fail. invalid_client_metadata.',
   LK7283: 'Registration refused: the frontchannel_logout_uri has another scheme, host or port than every registered redirect URI (Front-Channel Logout 1.0 §2). invalid_client_metadata.',
 } as const;

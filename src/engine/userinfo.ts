@@ -1,6 +1,6 @@
 import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { findAccount } from './accounts.js';
-import { activeAccessToken, bearerError, type ChallengeOptions, extractBearer, type BearerInput, type ResourceAction, runResource } from './bearer.js';
+import { activeAccessToken, bearerError, type ChallengeOptions, extractBearer, type BearerInput, refuseRepeatedAuthorization, type ResourceAction, runResource } from './bearer.js';
 import { claimsForScopes, SCOPE_CLAIMS, USER_CLAIMS } from './claims.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
@@ -178,8 +178,8 @@ export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Resu
 function userinfoAnswer(input: UserInfoInput, ctx: EngineContext, seen?: { clientId?: string }): Promise<Result<UserInfoAction>> {
   return runEngine(
     async () => {
-      // RFC 6750 §2: two Authorization headers are ambiguous, whichever scheme the first one names.
-      if (input.repeatedAuthorization) throw bearerError('invalid_request', 'more than one Authorization header', 400, { resultCode: 'LK7261' });
+      // Before the scheme is read: the DPoP branch does not go through extractBearer.
+      refuseRepeatedAuthorization(input);
       const dpopToken = dpopAuthorization(input.authorization);
       const challenge = schemeChallenge(dpopToken !== undefined);
       // RFC 6750 §2, RFC 9449 §7.2: one way of sending the token per request; a DPoP header and a form body both is refused.

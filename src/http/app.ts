@@ -9,7 +9,7 @@ import { clientErrorHandler, earlyAnswer, errorShapeOf, frameworkErrorHandler } 
 import { DEFAULT_TENANT } from '../store/types.js';
 import { clientCertificateSource } from './client-certificate.js';
 import { createFastPath, type FastPath } from './fast-path.js';
-import { hostProblem } from './raw-headers.js';
+import { hostProblem, rememberRepeatedHeaders, repeatedHeaders } from './raw-headers.js';
 import { turnQueue } from './turn.js';
 import { ConfigError } from '../config/load.js';
 import type { Latchkey } from '../server/latchkey.js';
@@ -131,9 +131,12 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
   const serverFactory = (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       // RFC 9112 §3.2: a missing (HTTP/1.1), repeated or invalid Host is 400, before the fast path or any route.
-      const hostIssue = hostProblem(req);
+      // One scan of rawHeaders per request (raw-headers.ts): its mask serves the Host check, the fast path and the routes.
+      const repeated = repeatedHeaders(req.rawHeaders);
+      const hostIssue = hostProblem(req, repeated);
       if (hostIssue !== undefined) return answerWithoutHost(req, res, base, hostIssue);
-      if (fast?.handle(req, res)) return;
+      if (fast?.handle(req, res, repeated)) return;
+      rememberRepeatedHeaders(req, repeated);
       later(() => {
         try {
           handler(req, res);

@@ -32,8 +32,15 @@ export interface BackChannelRequest {
 export type BackChannelEngine = (input: BackChannelRequest, ctx: EngineContext) => Promise<Result>;
 
 /** The engine input of a back-channel request, from its raw body, headers, peer address and certificate. */
-export function backChannelInput(body: unknown, headers: IncomingHttpHeaders, ip: string, clientCertificate: string | undefined, rawHeaders?: readonly string[]): BackChannelRequest {
-  const repeated = rawHeaders ? repeatedHeaders(rawHeaders) : 0;
+export function backChannelInput(
+  body: unknown,
+  headers: IncomingHttpHeaders,
+  ip: string,
+  clientCertificate: string | undefined,
+  /** The raw headers, or their repeatedHeaders mask when the server already has it (one scan per request). */
+  rawHeaders?: readonly string[] | number,
+): BackChannelRequest {
+  const repeated = typeof rawHeaders === 'number' ? rawHeaders : rawHeaders ? repeatedHeaders(rawHeaders) : 0;
   return {
     parameters: typeof body === 'string' ? body : '',
     contentType: headers['content-type'] ?? '',

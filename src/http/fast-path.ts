@@ -33,7 +33,7 @@ interface PostRoute {
 
 export interface FastPath {
   /** Answers the request and returns true, or returns false having touched nothing (Fastify takes it). */
-  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  handle(req: IncomingMessage, res: ServerResponse, repeated?: number): boolean;
 }
 
 const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i;
@@ -125,7 +125,7 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
     finish(req, res, route, id, started, answer.status, result.resultCode, answer.headers, answer.body ?? '');
   }
 
-  function handlePost(req: IncomingMessage, res: ServerResponse, path: string, route: PostRoute): boolean {
+  function handlePost(req: IncomingMessage, res: ServerResponse, path: string, route: PostRoute, repeated: number | undefined): boolean {
     const type = req.headers['content-type'];
     const length = req.headers['content-length'];
     if (type === undefined || !FORM.test(type) || length === undefined || req.headers['transfer-encoding'] !== undefined) return false;
@@ -150,7 +150,7 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
       const fake = { headers: req.headers, raw: req };
       let input;
       try {
-        input = backChannelInput(body, req.headers, ip, certificateOf(fake), req.rawHeaders);
+        input = backChannelInput(body, req.headers, ip, certificateOf(fake), repeated ?? req.rawHeaders);
       } catch (e) {
         fail(req, res, path, id, started, e);
         return;
@@ -193,13 +193,13 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
   }
 
   return {
-    handle(req, res) {
+    handle(req, res, repeated) {
       const url = req.url ?? '';
       const q = url.indexOf('?');
       const path = q < 0 ? url : url.slice(0, q);
       if (req.method === 'POST') {
         const route = post.get(path);
-        return route ? handlePost(req, res, path, route) : false;
+        return route ? handlePost(req, res, path, route, repeated) : false;
       }
       if (req.method === 'GET') {
         const document = documents.get(path);

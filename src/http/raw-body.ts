@@ -18,6 +18,8 @@ const BODYLESS = new Set(['GET', 'HEAD', 'TRACE']);
  * tokens before any ";", parameters never matter). test/http/raw-body.test.ts checks this against Fastify's own.
  */
 export function unparseableMediaType(value: string): boolean {
+  // The common cases, without slicing or trimming.
+  if (value === 'application/x-www-form-urlencoded' || value === 'application/json') return false;
   if (value === '' || value === 'undefined') return true;
   const semi = value.indexOf(';');
   const media = semi < 0 ? value : value.slice(0, semi);

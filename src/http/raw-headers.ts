@@ -47,10 +47,25 @@ const HOST = /^(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=%]+\]|[0-9A-Za-z\-._~!$&'()*+,;=%
  * RFC 9112 §3.2: what is wrong with the request's Host header, if anything: missing (HTTP/1.1), sent more than once,
  * or not a valid host[:port]. A server MUST answer each of these 400.
  */
-export function hostProblem(req: IncomingMessage): string | undefined {
+export function hostProblem(req: IncomingMessage, repeated?: number): string | undefined {
   const host = req.headers.host;
   if (host === undefined) return req.httpVersion === '1.1' ? 'the Host header is missing' : undefined;
   if (!HOST.test(host)) return 'the Host header is invalid';
-  if (repeatedHeaders(req.rawHeaders) & REPEATED_HOST) return 'more than one Host header';
+  if ((repeated ?? repeatedHeaders(req.rawHeaders)) & REPEATED_HOST) return 'more than one Host header';
   return undefined;
 }
+
+const REPEATED = Symbol('latchkey.repeatedHeaders');
+
+/** Keeps a request's repeatedHeaders mask with it, so the routes that Fastify serves do not scan rawHeaders again. */
+export function rememberRepeatedHeaders(req: IncomingMessage, repeated: number): void {
+  (req as IncomingMessage & { [REPEATED]?: number })[REPEATED] = repeated;
+}
+
+/** The request's repeatedHeaders mask: the one the server computed on arrival, else scanned now. */
+export function repeatedHeadersOf(req: IncomingMessage): number {
+  return (req as IncomingMessage & { [REPEATED]?: number })[REPEATED] ?? repeatedHeaders(req.rawHeaders);
+}
+
+/** Whether the request carried more than one Authorization header (from the mask the server computed on arrival). */
+export const repeatedAuthorizationOf = (req: IncomingMessage): boolean => (repeatedHeadersOf(req) & REPEATED_AUTHORIZATION) !== 0;

@@ -80,7 +80,7 @@ describe('client authentication methods (engine)', () => {
   });
 
   it('draft-ietf-oauth-rfc7523bis (audience injection): an aud array with a foreign member is refused, even beside the issuer', async () => {
-    for (const aud of [['https://elsewhere.example', t.ctx.tenant.issuer], [t.ctx.tenant.issuer, 'https://evil.example'], [t.ctx.tenant.issuer, t.ctx.tenant.issuer]]) {
+    for (const aud of [['https://elsewhere.example', t.ctx.tenant.issuer], [t.ctx.tenant.issuer, 'https://evil.example'], [`${t.ctx.tenant.issuer}/oauth/token`, 'https://evil.example']]) {
       for (const ctx of [t.ctx, legacyCtx()]) {
         const r = await withAssertion(await sign(pkClient, pk.privateKey, { aud }), {}, ctx);
         expect(r.action, JSON.stringify(aud)).toBe('INVALID_CLIENT');
@@ -97,13 +97,18 @@ describe('client authentication methods (engine)', () => {
     expect(cs.resultCode).toBe('LK7281');
   });
 
-  it('insecureLegacyClientAssertionAudience: the token endpoint URL is accepted as a single string, never in an array', async () => {
+  it('insecureLegacyClientAssertionAudience: the token endpoint URL is accepted as a string, or in an array whose every member names this server (openid-client 5)', async () => {
     const tokenUrl = `${t.ctx.tenant.issuer}/oauth/token`;
     expect((await withAssertion(await sign(pkClient, pk.privateKey, { aud: tokenUrl }), {}, legacyCtx())).action).toBe('OK');
-    const one = await withAssertion(await sign(pkClient, pk.privateKey, { aud: [tokenUrl] }), {}, legacyCtx());
-    expect(one.resultCode).toBe('LK7281');
-    const two = await withAssertion(await sign(pkClient, pk.privateKey, { aud: [tokenUrl, t.ctx.tenant.issuer] }), {}, legacyCtx());
-    expect(two.resultCode).toBe('LK7280');
+    for (const aud of [[tokenUrl], [t.ctx.tenant.issuer, tokenUrl], [tokenUrl, t.ctx.tenant.issuer], [t.ctx.tenant.issuer, t.ctx.tenant.issuer]]) {
+      const r = await withAssertion(await sign(pkClient, pk.privateKey, { aud }), {}, legacyCtx());
+      expect(r.action, JSON.stringify(aud)).toBe('OK');
+    }
+    // The default stays strict: the same arrays are refused.
+    expect((await withAssertion(await sign(pkClient, pk.privateKey, { aud: [tokenUrl] }))).resultCode).toBe('LK7281');
+    expect((await withAssertion(await sign(pkClient, pk.privateKey, { aud: [t.ctx.tenant.issuer, tokenUrl] }))).resultCode).toBe('LK7280');
+    expect((await withAssertion(await sign(pkClient, pk.privateKey, { aud: [t.ctx.tenant.issuer, t.ctx.tenant.issuer] }))).resultCode).toBe('LK7280');
+    expect((await withAssertion(await sign(pkClient, pk.privateKey, { aud: [] }), {}, legacyCtx())).action).toBe('INVALID_CLIENT');
     // Another endpoint's URL names us too, but not the endpoint called.
     const other = await withAssertion(await sign(pkClient, pk.privateKey, { aud: `${t.ctx.tenant.issuer}/oauth/introspect` }), {}, legacyCtx());
     expect(other.resultCode).toBe('LK8003');

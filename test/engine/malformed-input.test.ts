@@ -96,6 +96,8 @@ describe('RFC 6749 §2.3, RFC 9110 §5.3: repeated Authorization and Content-Typ
     // Still refused for an unknown token, and for two Authorization headers.
     expect((await userinfo({ authorization: 'Bearer unknown' }, t.ctx)).status).toBe(401);
     expect((await userinfo({ authorization: `Bearer ${at}`, repeatedAuthorization: true }, t.ctx)).resultCode).toBe('LK7261');
+    // The DPoP scheme does not go through extractBearer: the same one check refuses it (bearer.ts refuseRepeatedAuthorization).
+    expect((await userinfo({ authorization: `DPoP ${at}`, repeatedAuthorization: true }, t.ctx)).resultCode).toBe('LK7261');
   });
 
   it('OIDC Core §5.3: a token with openid but issued for no user is still 401 invalid_token at UserInfo (LK7262)', async () => {
@@ -270,6 +272,83 @@ describe('RFC 7591 §3.2.2: inline jwks keys a client could never use are invali
     ]) {
       const r = await registration({ body: JSON.stringify(meta), contentType: 'application/json' }, t.ctx);
       expect(r.action, JSON.stringify(meta).slice(0, 200)).toBe('CREATED');
+    }
+  });
+});
+
+describe('RFC 7517 §5: inline jwks keys the server does not understand are ignored, not refused', () => {
+  let t: TestLatchkey;
+  let es256: Record<string, unknown>;
+  let rsa: Record<string, unknown>;
+  let ecEnc: Record<string, unknown>;
+  beforeAll(async () => {
+    t = await openTestLatchkey({ registration: 'open' });
+    es256 = { ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey)) };
+    rsa = { ...(await exportJWK((await generateKeyPair('RSA-OAEP-256', { extractable: true })).publicKey)) };
+    ecEnc = { ...(await exportJWK((await generateKeyPair('ECDH-ES', { crv: 'P-256', extractable: true })).publicKey)) };
+  });
+  afterAll(() => t?.close());
+
+  const pkj = (keys: unknown[], extra: Record<string, unknown> = {}) => ({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys }, ...extra });
+  const created = async (meta: Record<string, unknown>, what: string) => {
+    const r = await registration({ body: JSON.stringify(meta), contentType: 'application/json' }, t.ctx);
+    expect([r.action, r.resultCode, String(r.responseContent).slice(0, 300)], what).toEqual(['CREATED', expect.anything(), expect.anything()]);
+    return JSON.parse(r.responseContent as string) as Record<string, unknown>;
+  };
+  const refused = async (meta: Record<string, unknown>, what: string) => {
+    const r = await registration({ body: JSON.stringify(meta), contentType: 'application/json' }, t.ctx);
+    expect([r.action, JSON.parse(r.responseContent as string).error], what).toEqual(['BAD_REQUEST', 'invalid_client_metadata']);
+  };
+
+  it('RFC 7517 §5: an RSA1_5, ES256K, Ed448, X448 or unknown-kty key beside a usable signing key does not refuse the registration', async () => {
+    const foreign: [string, Record<string, unknown>][] = [
+      ['RSA1_5', { ...rsa, alg: 'RSA1_5', use: 'enc' }],
+      ['ES256K', { kty: 'EC', crv: 'secp256k1', alg: 'ES256K', x: 'AA', y: 'AA' }],
+      ['secp256k1 without alg', { kty: 'EC', crv: 'secp256k1', x: 'AA', y: 'AA' }],
+      ['Ed448', { kty: 'OKP', crv: 'Ed448', x: 'AA' }],
+      ['Ed448 with alg EdDSA', { kty: 'OKP', crv: 'Ed448', alg: 'EdDSA', x: 'AA' }],
+      ['X448', { kty: 'OKP', crv: 'X448', x: 'AA', use: 'enc' }],
+      ['unknown kty', { kty: 'XYZ', x: 'abc' }],
+    ];
+    for (const [what, k] of foreign) await created(pkj([k, es256]), what);
+    // Only keys it does not understand: a private_key_jwt client has no signing key, so still refused.
+    await refused(pkj([{ kty: 'EC', crv: 'secp256k1', alg: 'ES256K', x: 'AA', y: 'AA' }]), 'only ES256K');
+  });
+
+  it('RFC 7517 §4.3: an encryption key with key_ops deriveBits (EC) or encrypt (RSA) registers for encrypted responses, and such a client can update (RFC 7592)', async () => {
+    const enc = (keys: unknown[], alg: string) => pkj([...keys, es256], { id_token_encrypted_response_alg: alg, redirect_uris: [CB], grant_types: ['authorization_code'] });
+    const body = await created(enc([{ ...ecEnc, key_ops: ['deriveBits'] }], 'ECDH-ES'), 'EC deriveBits');
+    await created(enc([{ ...rsa, key_ops: ['encrypt'] }], 'RSA-OAEP-256'), 'RSA encrypt');
+    await created(enc([{ ...rsa, use: 'enc' }], 'RSA-OAEP-256'), 'RSA use enc');
+    // RFC 7592 §2.2: the registered client replaces its metadata with the same key set.
+    const upd = await registrationManagement(
+      {
+        method: 'PUT',
+        clientId: body.client_id as string,
+        authorization: `Bearer ${body.registration_access_token as string}`,
+        body: JSON.stringify({ ...enc([{ ...ecEnc, key_ops: ['deriveBits'] }], 'ECDH-ES'), client_id: body.client_id }),
+        contentType: 'application/json',
+      },
+      t.ctx,
+    );
+    expect([upd.action, String(upd.responseContent).slice(0, 300)]).toEqual(['OK', expect.anything()]);
+    // An encryption alg still needs a key that can serve it: an RSA1_5 key (ignored) is none.
+    await refused(enc([{ ...rsa, alg: 'RSA1_5', use: 'enc' }], 'RSA-OAEP-256'), 'only RSA1_5 for RSA-OAEP-256');
+    // An encryption key is no private_key_jwt signing key.
+    await refused(pkj([{ ...ecEnc, key_ops: ['deriveBits'] }]), 'only an EC deriveBits key');
+  });
+
+  it('RFC 7591 §3.2.2: broken keys that name a supported alg or kty are still refused', async () => {
+    const rsa1024 = await exportJWK(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey);
+    for (const [what, k] of [
+      ['EC without crv/x/y', { kty: 'EC' }],
+      ['OKP without crv', { kty: 'OKP', x: 'AA' }],
+      ['RSA under 2048 bits', rsa1024],
+      ['RSA under 2048 bits for encryption', { ...rsa1024, use: 'enc' }],
+      ['ECDH-ES key with a bad point', { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', alg: 'ECDH-ES' }],
+      ['RS256 alg on an EC key', { ...es256, alg: 'RS256' }],
+    ] as [string, Record<string, unknown>][]) {
+      await refused(pkj([es256, k]), what);
     }
   });
 });

@@ -4,7 +4,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { JWT_BEARER_ASSERTION_TYPE } from '../../src/engine/client-assertion.js';
-import { fetchBounded, guardedFetch, remoteAddressAllowed, RemoteFetchError } from '../../src/engine/remote.js';
+import { fetchBounded, guardedFetch, hostRefusedWithoutDns, remoteAddressAllowed, RemoteFetchError } from '../../src/engine/remote.js';
 import { token } from '../../src/engine/token/index.js';
 import { openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
 
@@ -58,8 +58,18 @@ describe('outbound fetches only reach allowed addresses (insecureRemoteFetchAddr
 
   it('a host name is checked on the address it resolves to when connecting (a name for loopback is refused)', async () => {
     const before = hits;
-    // "localhost" resolves to a loopback address: the check runs in the connection's own DNS lookup.
+    // "localhost" resolves to a loopback address (refused before the lookup too; other names in the connection's own lookup).
     await expect(guardedFetch('public')(`http://localhost:${port}/x`)).rejects.toThrow(/blocked/);
+    expect(hits).toBe(before);
+  });
+
+  it('RFC 6761 §6.3: localhost and *.localhost names are refused before any connection, by the rule registration applies (hostRefusedWithoutDns)', async () => {
+    const before = hits;
+    for (const host of ['localhost', 'app.localhost', 'APP.LOCALHOST.']) {
+      await expect(guardedFetch('public')(`http://${host}:${port}/x`), host).rejects.toThrow(new RegExp(`^${host.replace(/\./g, '\\.')} is a blocked address$`, 'i'));
+      expect(hostRefusedWithoutDns(host, 'public'), host).toBe(true);
+      expect(hostRefusedWithoutDns(host, 'loopback'), host).toBe(false);
+    }
     expect(hits).toBe(before);
   });
 

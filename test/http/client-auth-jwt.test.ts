@@ -203,8 +203,15 @@ describe('insecureLegacyClientAssertionAudience: the legacy audiences of older c
     expect(viaTokenUrl.active).toBe(true);
   });
 
-  it('draft-ietf-oauth-rfc7523bis: an array is still refused when it names anything but the issuer, legacy URLs included', async () => {
-    for (const aud of [[as.token_endpoint], [as.token_endpoint, 'https://evil.example'], [s.issuer, 'https://evil.example'], [s.issuer, as.token_endpoint]]) {
+  it('RFC 7523 §3 (legacy): openid-client 5 sends aud [issuer, token endpoint]: accepted, every member names this server', async () => {
+    for (const aud of [[s.issuer, as.token_endpoint], [as.token_endpoint]]) {
+      const res = await oauth.clientCredentialsGrantRequest(as, c, withAud(aud), { scope: 'api:read' }, opts);
+      expect(res.status, JSON.stringify(aud)).toBe(200);
+    }
+  });
+
+  it('draft-ietf-oauth-rfc7523bis (audience injection): an array is still refused when a member names anything but this server', async () => {
+    for (const aud of [[as.token_endpoint, 'https://evil.example'], [s.issuer, 'https://evil.example'], ['https://evil.example/token', as.token_endpoint]]) {
       const res = await oauth.clientCredentialsGrantRequest(as, c, withAud(aud), { scope: 'api:read' }, opts);
       expect(res.status, JSON.stringify(aud)).toBe(401);
     }

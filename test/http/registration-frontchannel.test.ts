@@ -31,4 +31,26 @@ describe('Front-Channel Logout 1.0 §2: frontchannel_logout_uri shares scheme, h
     await expect(s.client({ redirect_uris: ['https://rp.example/cb'], frontchannel_logout_uri: 'https://other.example/logout' })).rejects.toThrow(/frontchannel_logout_uri/);
     await expect(s.client({ redirect_uris: ['https://app.example/cb', 'https://rp.example/cb'], frontchannel_logout_uri: 'https://rp.example/logout' })).resolves.toBeTruthy();
   });
+
+  it('Front-Channel Logout §2 with RFC 8252 §7.3: a native client\'s loopback http redirect URI takes any port, so only its scheme and host are compared', async () => {
+    const native = (redirect: string, logout: string) => register({ application_type: 'native', redirect_uris: [redirect], frontchannel_logout_uri: logout });
+    for (const [redirect, logout] of [
+      ['http://127.0.0.1/cb', 'http://127.0.0.1:49152/logout'],
+      ['http://127.0.0.1:53000/cb', 'http://127.0.0.1:49152/logout'],
+      ['http://[::1]/cb', 'http://[::1]:8080/logout'],
+    ]) {
+      const config = await native(redirect!, logout!);
+      expect(config.clientMetadata().frontchannel_logout_uri, logout).toBe(logout);
+    }
+    // Scheme and host still count; and a web client's loopback redirect URI keeps its port.
+    for (const [redirect, logout] of [
+      ['http://127.0.0.1/cb', 'http://localhost:49152/logout'],
+      ['http://127.0.0.1/cb', 'http://[::1]:49152/logout'],
+      ['http://127.0.0.1/cb', 'https://127.0.0.1:49152/logout'],
+    ]) {
+      const err = await native(redirect!, logout!).catch((e: unknown) => e);
+      expect((err as client.ResponseBodyError).error, logout).toBe('invalid_client_metadata');
+    }
+    await expect(s.client({ redirect_uris: ['http://127.0.0.1:53000/cb'], frontchannel_logout_uri: 'http://127.0.0.1:49152/logout' })).rejects.toThrow(/frontchannel_logout_uri/);
+  });
 });

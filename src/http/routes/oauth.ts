@@ -10,7 +10,7 @@ import { backChannelEngines, backChannelInput, type BackChannelEngine } from '..
 import { fixedContext, type ContextOf } from '../tenant.js';
 import { answerMethodNotAllowed, METHODS_NOT_ALLOWED, POST_ONLY_ENDPOINTS, sendPreflight } from '../method-not-allowed.js';
 import { CORS_ENDPOINTS } from '../../engine/cors.js';
-import { repeatedAuthorization } from '../raw-headers.js';
+import { repeatedAuthorizationOf, repeatedHeadersOf } from '../raw-headers.js';
 import { rawBodies } from '../raw-body.js';
 
 /** Back-channel OAuth endpoints. Bodies reach the engine as raw strings, whatever their content type. */
@@ -27,7 +27,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
      */
     const backChannel = (engine: BackChannelEngine, endpoint: string) => async (req: FastifyRequest, reply: FastifyReply) => {
       const ctx = ctxOf(req);
-      const result = await engine(backChannelInput(req.body, req.headers, req.ip, certificateOf(req), req.raw.rawHeaders), ctx);
+      const result = await engine(backChannelInput(req.body, req.headers, req.ip, certificateOf(req), repeatedHeadersOf(req.raw)), ctx);
       auditResult(lk, ctx.tenant.id, endpoint, req, result);
       return sendResult(reply, result);
     };
@@ -52,7 +52,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
           method: req.method,
           clientCertificate: certificateOf(req),
           origin: req.headers.origin,
-          repeatedAuthorization: repeatedAuthorization(req.raw.rawHeaders),
+          repeatedAuthorization: repeatedAuthorizationOf(req.raw),
         },
         ctxOf(req),
       );
@@ -69,7 +69,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
     if (lk.config.registration !== 'off') {
       scope.post('/oauth/register', async (req, reply) => {
         const result = await registration(
-          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip, repeatedAuthorization: repeatedAuthorization(req.raw.rawHeaders) },
+          { body: typeof req.body === 'string' ? req.body : '', contentType: req.headers['content-type'], authorization: header(req.headers.authorization), clientAddress: req.ip, repeatedAuthorization: repeatedAuthorizationOf(req.raw) },
           ctxOf(req),
         );
         auditRegistration(lk, ctxOf(req).tenant.id, req, result);
@@ -85,7 +85,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
             contentType: req.headers['content-type'],
             authorization: header(req.headers.authorization),
             clientAddress: req.ip,
-            repeatedAuthorization: repeatedAuthorization(req.raw.rawHeaders),
+            repeatedAuthorization: repeatedAuthorizationOf(req.raw),
           },
           ctxOf(req),
         );
