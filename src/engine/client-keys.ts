@@ -53,6 +53,12 @@ function remember<V>(map: Map<string, V>, key: string, value: V): V {
  * fetch an unreachable jwks_uri on every request, each waiting out the timeout: jose's cooldown only follows a success.
  */
 interface FetchFailure { until: number; why: string }
+/**
+ * How long a failure is remembered (at most the cooldown): long enough that a stream of requests naming the client
+ * makes one fetch per window, short enough that a passing outage of the client's key server locks its
+ * private_key_jwt authentication and encrypted answers out for seconds, not a minute.
+ */
+const FAILURE_MEMORY_MS = 10_000;
 const failures = new Map<string, FetchFailure>();
 
 /** The fetch of one jwks_uri: answered from the failure memory within the cooldown, and remembering a new failure. */
@@ -132,7 +138,7 @@ export function clientKeySet(client: Pick<ClientMetadata, 'jwks' | 'jwksUri'>, o
         cooldownDuration: opts.cooldownMs ?? 60_000,
         cacheMaxAge: opts.cacheMaxAgeMs ?? 600_000,
         headers: { accept: 'application/jwk-set+json, application/json' },
-        [customFetch]: rememberingFetch(opts.cooldownMs ?? 60_000, limitedFetch(opts.maxBytes ?? 64 * 1024, opts.fetch ?? guardedFetch('public'))),
+        [customFetch]: rememberingFetch(Math.min(opts.cooldownMs ?? 60_000, FAILURE_MEMORY_MS), limitedFetch(opts.maxBytes ?? 64 * 1024, opts.fetch ?? guardedFetch('public'))),
       }),
     );
   }
