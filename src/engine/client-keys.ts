@@ -71,8 +71,15 @@ function rememberingFetch(cooldownMs: number, inner: FetchImplementation): Fetch
       res = await inner(url, init);
       // jose refuses these after the fetch (RFC 7517 §5: a JWK Set is a JSON object with a keys array).
       if (res.status !== 200) throw new ClientKeysError(`jwks_uri answered HTTP ${res.status}`);
-      const doc = JSON.parse(await res.clone().text()) as { keys?: unknown };
-      if (typeof doc !== 'object' || doc === null || !Array.isArray(doc.keys)) throw new ClientKeysError('jwks_uri document is not a JWK Set');
+      let doc: { keys?: unknown } | null;
+      try {
+        doc = JSON.parse(await res.clone().text()) as { keys?: unknown } | null;
+      } catch {
+        throw new ClientKeysError('jwks_uri document is not JSON');
+      }
+      // Every member an object, as jose's JWK Set reader requires: anything it would refuse is remembered here.
+      const isJwkSet = typeof doc === 'object' && doc !== null && Array.isArray(doc.keys) && doc.keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k));
+      if (!isJwkSet) throw new ClientKeysError('jwks_uri document is not a JWK Set');
     } catch (e) {
       failures.delete(url);
       remember(failures, url, { until: Date.now() + cooldownMs, why: (e as Error).message?.slice(0, 200) ?? 'failed' });
@@ -240,7 +247,9 @@ export async function checkInlineClientKeys(client: Pick<ClientMetadata, 'jwks' 
   }
   if (client.tokenEndpointAuthMethod === 'private_key_jwt' && keys.length) {
     const allowed: readonly string[] = client.tokenEndpointAuthSigningAlg ? [client.tokenEndpointAuthSigningAlg] : ASYMMETRIC_ASSERTION_ALGS;
-    const signing = usable.some((k) => !isEncryptionKey(k) && signatureAlgsOf(k).some((a) => allowed.includes(a)));
+    // A key jose verifies with (RFC 7517 §4.2, §4.3): use absent or "sig", key_ops (when present) including "verify".
+    const verifies = (k: Record<string, unknown>) => (k.use === undefined || k.use === 'sig') && (k.key_ops === undefined || (Array.isArray(k.key_ops) && k.key_ops.includes('verify')));
+    const signing = usable.some((k) => verifies(k) && signatureAlgsOf(k).some((a) => allowed.includes(a)));
     if (!signing) throw invalid(`jwks: no signing key for a private_key_jwt assertion alg (${allowed.join(', ')}) (RFC 7523 §3)`);
   }
 }

@@ -228,7 +228,7 @@ export const resultCodes = {
   LK7280: 'Client authentication failed: the client assertion aud is an array of several audiences; the issuer identifier must be its sole value (draft-ietf-oauth-rfc7523bis, audience injection; with insecureLegacyClientAssertionAudience, an array is refused only when a member is neither the issuer nor an endpoint URL of ours). invalid_client.',
   LK7281: 'Client authentication failed: the client assertion aud names an endpoint URL (token, or the endpoint called) where the issuer identifier is required (draft-ietf-oauth-rfc7523bis); accepted (as a string, or in an array naming only this server) only with the setting insecureLegacyClientAssertionAudience. invalid_client.',
   LK7282: 'Registration refused: a URI the server itself calls (backchannel_logout_uri, jwks_uri, sector_identifier_uri, request_uris) names an IP address or localhost that the outbound address policy (insecureRemoteFetchAddresses) never connects to: every call would fail. invalid_client_metadata.',
-  LK7283: 'Registration refused: the frontchannel_logout_uri has another scheme, host or port than every registered redirect URI (Front-Channel Logout 1.0 §2). invalid_client_metadata.',
+  LK7283: 'Registration refused: the frontchannel_logout_uri has another scheme, host or port than every registered redirect URI (Front-Channel Logout 1.0 §2; for a native client\'s loopback http redirect URI, any port: RFC 8252 §7.3). invalid_client_metadata.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

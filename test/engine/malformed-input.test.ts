@@ -338,6 +338,17 @@ describe('RFC 7517 §5: inline jwks keys the server does not understand are igno
     await refused(pkj([{ ...ecEnc, key_ops: ['deriveBits'] }]), 'only an EC deriveBits key');
   });
 
+  it('RFC 7517 §4.2, §4.3: a private_key_jwt client needs a key it can verify with: use absent or sig, key_ops with verify', async () => {
+    for (const [what, k] of [
+      ['use foo', { ...es256, use: 'foo' }],
+      ['key_ops sign only', { ...es256, key_ops: ['sign'] }],
+      ['key_ops empty', { ...es256, key_ops: [] }],
+    ] as [string, Record<string, unknown>][]) {
+      await refused(pkj([k]), what);
+    }
+    await created(pkj([{ ...es256, use: 'sig', key_ops: ['verify'] }]), 'use sig, key_ops verify');
+  });
+
   it('RFC 7591 §3.2.2: broken keys that name a supported alg or kty are still refused', async () => {
     const rsa1024 = await exportJWK(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey);
     for (const [what, k] of [

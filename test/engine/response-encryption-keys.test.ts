@@ -27,11 +27,13 @@ describe('response encryption: when the client\'s keys are resolved', () => {
   let encPair: Awaited<ReturnType<typeof generateKeyPair>>;
   let encJwk: Record<string, unknown>;
   let sigJwk: Record<string, unknown>;
-  const documents = new Map<string, { keys: Record<string, unknown>[] } | 'down'>();
+  const documents = new Map<string, { keys: Record<string, unknown>[] } | 'down' | 'not-a-jwk-set' | 'not-json'>();
   const fetcher = vi.fn(async (url: string | URL | Request) => {
     const doc = documents.get(String(url));
     if (doc === undefined) return new Response('not found', { status: 404 });
     if (doc === 'down') throw new TypeError('fetch failed (connection refused)');
+    if (doc === 'not-a-jwk-set') return new Response('{"keys":[1,null]}', { headers: { 'content-type': 'application/jwk-set+json' } });
+    if (doc === 'not-json') return new Response('{"keys":', { headers: { 'content-type': 'application/jwk-set+json' } });
     return new Response(JSON.stringify(doc), { headers: { 'content-type': 'application/jwk-set+json' } });
   });
   let n = 0;
@@ -160,6 +162,42 @@ describe('response encryption: when the client\'s keys are resolved', () => {
       expect(JSON.parse(r.responseContent)).toEqual({ resolved: true });
     } finally {
       registerGrant('client_credentials', original);
+    }
+  });
+
+  it('OIDC Core §10.2, RFC 9700 §4.14.2: a refresh retry refused for want of the ID token key does not spend the retry the reuse interval allows', async () => {
+    const uri = jwksUri();
+    documents.set(uri, { keys: [encJwk] });
+    const c = await t.client({
+      grant_types: ['authorization_code', 'refresh_token'], redirect_uris: [CB], skip_consent: true, scope: 'openid offline_access',
+      jwks_uri: uri, id_token_encrypted_response_alg: 'RSA-OAEP-256', refresh_token_rotation: true, refresh_token_reuse_interval: 120,
+    });
+    const first = JSON.parse((await redeem(c, await codeFor(c.clientId, 'openid offline_access'))).responseContent) as Record<string, string>;
+    const refresh = (rt: string) =>
+      token({ parameters: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt }).toString(), clientId: c.clientId, clientSecret: c.clientSecret }, ctx);
+    expect((await refresh(first.refresh_token!)).action).toBe('OK'); // rotated: the old token is now a retry
+    documents.set(uri, 'down');
+    expect((await refresh(first.refresh_token!)).resultCode).toBe('LK7240');
+    documents.set(uri, { keys: [encJwk] });
+    // Past the failure memory (10 s), within the reuse interval: the retry is still there, not taken as reuse.
+    const later = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 11_000);
+    try {
+      const retried = await refresh(first.refresh_token!);
+      expect(retried.action, retried.resultMessage).toBe('OK');
+    } finally {
+      later.mockRestore();
+    }
+  });
+
+  it('RFC 7517 §5: a jwks_uri answering a document that is not a JWK Set (a key not an object, or not JSON) is remembered as a failure too', async () => {
+    for (const doc of ['not-a-jwk-set', 'not-json'] as const) {
+      const uri = jwksUri();
+      documents.set(uri, doc);
+      const c = await t.client({ grant_types: ['authorization_code'], redirect_uris: [CB], jwks_uri: uri, id_token_encrypted_response_alg: 'RSA-OAEP-256' });
+      const record = (await t.ctx.store.findClient(t.ctx.tenant.id, c.clientId))!;
+      fetcher.mockClear();
+      for (let i = 0; i < 3; i++) await expect(encryptionKeyFor(ctx, record, 'id_token', 'LK7240'), doc).rejects.toMatchObject({ resultCode: 'LK7240' });
+      expect(fetcher, doc).toHaveBeenCalledTimes(1);
     }
   });
 

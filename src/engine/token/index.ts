@@ -30,6 +30,14 @@ export const grantHandlers: Record<string, GrantHandler> = {
   'urn:ietf:params:oauth:grant-type:device_code': deviceCode, // RFC 8628 §3.4
 };
 
+/**
+ * The built-in handlers that never mint an ID token (no key to resolve for them): client_credentials (no user),
+ * token exchange (issues access tokens) and the password grant's first step (its tokens come from tokenIssue, which
+ * resolves its own). By handler, not grant name: a handler put in with registerGrant gets the key whenever it might
+ * need one, under any name.
+ */
+const NO_ID_TOKEN_HANDLERS: ReadonlySet<GrantHandler> = new Set([clientCredentials, tokenExchange, passwordGrant]);
+
 export function registerGrant(grantType: string, handler: GrantHandler): void {
   grantHandlers[grantType] = handler;
 }
@@ -62,7 +70,7 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResul
       // narrows to the client's scope). A refusal is kept, not thrown: it is thrown (invalid_client_metadata, LK7240)
       // only when an ID token is minted, inside the transaction, so the code or refresh token stays unspent; a
       // redemption without openid is answered as usual.
-      const keyed = auth.client.idTokenEncryptedResponseAlg !== undefined && auth.client.scope.includes('openid')
+      const keyed = auth.client.idTokenEncryptedResponseAlg !== undefined && auth.client.scope.includes('openid') && !NO_ID_TOKEN_HANDLERS.has(handler)
         ? { ...ctx, idTokenEncryption: await resolveEncryptionKey(ctx, auth.client, 'id_token', 'LK7240') }
         : ctx;
       const confirmation = await tokenRequestConfirmation(keyed, auth.client, input);

@@ -89,6 +89,9 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx, input)
   // inside the transaction (the token's consumption, the grant's revocation), as before.
   // It must still exist (liveHostAccount): a refresh for an account the host no longer finds is refused.
   const account = await liveHostAccount(ctx, rec.subject);
+  // OIDC Core §10.2: an ID token this refresh would carry but could not encrypt (the client's key unavailable,
+  // resolved by token/index.ts) is refused before the retry below is claimed, so the client's retry stays unspent.
+  if (target.scope.includes('openid') && ctx.idTokenEncryption instanceof OAuthError) throw ctx.idTokenEncryption;
   // A retry within the interval is claimed only once the request is known to be good, so a bad one does not
   // use it up.
   let grace = false;
