@@ -229,6 +229,8 @@ export const resultCodes = {
   LK7281: 'Client authentication failed: the client assertion aud names an endpoint URL (token, or the endpoint called) where the issuer identifier is required (draft-ietf-oauth-rfc7523bis); accepted (as a string, or in an array naming only this server) only with the setting insecureLegacyClientAssertionAudience. invalid_client.',
   LK7282: 'Registration refused: a URI the server itself calls (backchannel_logout_uri, jwks_uri, sector_identifier_uri, request_uris) names an IP address or localhost that the outbound address policy (insecureRemoteFetchAddresses) never connects to: every call would fail. invalid_client_metadata.',
   LK7283: 'Registration refused: the frontchannel_logout_uri has another scheme, host or port than every registered redirect URI (Front-Channel Logout 1.0 §2; for a native client\'s loopback http redirect URI, any port: RFC 8252 §7.3). invalid_client_metadata.',
+  // Core API: repeated credentials (LK7310-LK7319)
+  LK7310: 'Core API: the request carried more than one Authorization header, so which service token is meant is unknown (RFC 6750 §2); answered 400 CALLER_ERROR before any token is checked.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
 import { unparseableMediaType } from '../../src/http/raw-body.js';
-import { createInitialAccessToken } from '../../src/services/management-tokens.js';
+import { createAdminToken, createInitialAccessToken } from '../../src/services/management-tokens.js';
 import { createServiceToken } from '../../src/services/service-tokens.js';
 import { createTenant } from '../../src/services/tenants.js';
 import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
@@ -199,6 +199,20 @@ describe('malformed headers get the protocol\'s answer, the same on every path',
       expect(a.status).toBe(400);
       expect(a.headers['www-authenticate']).toMatch(/^Bearer realm="latchkey", error="invalid_request"/);
     });
+  });
+
+  it('RFC 6750 §2: the Core API and the admin API refuse two Authorization headers (400), not the first token; one is served', async () => {
+    const admin = (await createAdminToken(t.lk, { name: 'tests' })).token;
+    const body = JSON.stringify({ parameters: 'grant_type=client_credentials' });
+    for (const port of ports()) {
+      const core = await post(port, '/api/default/auth/token', [`Authorization: Bearer ${service}`, 'Authorization: Bearer other', 'Content-Type: application/json'], body);
+      expect([core.status, json(core).resultCode]).toEqual([400, 'LK7310']);
+      const adminTwice = await raw(port, ['GET /admin/tenants HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${admin}`, 'Authorization: Bearer other']);
+      expect([adminTwice.status, json(adminTwice).error]).toEqual([400, 'invalid_request']);
+      // One header of each is served as before.
+      expect((await post(port, '/api/default/auth/token', [`Authorization: Bearer ${service}`, 'Content-Type: application/json'], body)).status).toBe(200);
+      expect((await raw(port, ['GET /admin/tenants HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${admin}`])).status).toBe(200);
+    }
   });
 
   describe('RFC 6750 §3.1 at the registration endpoints (RFC 7591 §3, RFC 7592 §2)', () => {

@@ -7,6 +7,7 @@ import { header } from '../adapt.js';
 import { adminOpenApiDocument } from '../admin/openapi.js';
 import { operations, schemas } from '../admin/operations.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
+import { repeatedAuthorizationOf } from '../raw-headers.js';
 
 function sendError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
   return reply.code(status).header('Cache-Control', 'no-store').type('application/json').send(JSON.stringify({ error, error_description: description }));
@@ -29,6 +30,8 @@ export async function registerAdminRoutes(app: FastifyInstance, lk: Latchkey): P
    * presented; error="invalid_token" when the one presented is unknown, expired or revoked (§3.1).
    */
   const requireAdminToken = async (req: FastifyRequest, reply: FastifyReply) => {
+    // RFC 6750 §2: one token, one place. Node keeps the first of two Authorization headers; which was meant is unknown.
+    if (repeatedAuthorizationOf(req.raw)) return sendError(reply, 400, 'invalid_request', 'more than one Authorization header');
     const authorization = header(req.headers.authorization);
     if (await verifyAdminToken(lk, authorization)) return;
     const presented = authorization !== undefined && /^Bearer\b/i.test(authorization);

@@ -9,6 +9,7 @@ import { serviceContext } from '../../services/tenants.js';
 import { header } from '../adapt.js';
 import { auditCoreApiResult } from '../audit.js';
 import { rawBodies } from '../raw-body.js';
+import { repeatedAuthorizationOf } from '../raw-headers.js';
 
 type CoreAction = 'CALLER_ERROR' | 'SERVICE_UNAUTHORIZED' | 'SERVICE_NOT_FOUND' | 'INTERNAL_SERVER_ERROR';
 
@@ -59,6 +60,8 @@ export async function registerCoreApiRoutes(app: FastifyInstance, lk: Latchkey):
 
       const handle = (e: CoreApiEndpoint) => async (req: FastifyRequest, reply: FastifyReply) => {
         const serviceId = (req.params as { serviceId: string }).serviceId;
+        // RFC 6750 §2: one token, one place. Node keeps the first of two Authorization headers; which was meant is unknown.
+        if (repeatedAuthorizationOf(req.raw)) return fail(reply, 400, 'CALLER_ERROR', 'LK7310');
         const auth = await authenticateServiceToken(lk, header(req.headers.authorization), serviceId);
         if (!auth.ok) {
           // RFC 6750 §3: no error code when no token was presented.
