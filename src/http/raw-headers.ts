@@ -37,9 +37,6 @@ export function repeatedHeaders(raw: readonly string[]): number {
   return repeated;
 }
 
-/** Whether the request carried more than one Authorization header. */
-export const repeatedAuthorization = (raw: readonly string[]): boolean => (repeatedHeaders(raw) & REPEATED_AUTHORIZATION) !== 0;
-
 /** RFC 9112 §3.2, RFC 3986 §3.2.2-§3.2.3: uri-host [ ":" port ], the host not empty (RFC 9110 §4.2.1). */
 const HOST = /^(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=%]+\]|[0-9A-Za-z\-._~!$&'()*+,;=%]+)(?::[0-9]*)?$/;
 
