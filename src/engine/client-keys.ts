@@ -185,12 +185,13 @@ const CHECKED_ALGS = new Set([
   'RSA-OAEP', 'RSA-OAEP-256', 'RSA-OAEP-384', 'RSA-OAEP-512', 'ECDH-ES', 'ECDH-ES+A128KW', 'ECDH-ES+A192KW', 'ECDH-ES+A256KW',
 ]);
 const NIST_CURVES: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
-const ENCRYPTION_OPS = ['encrypt', 'wrapKey', 'deriveKey', 'deriveBits'];
+/** RFC 7517 §4.3: the key_ops values of a key used for encryption (also read by response-encryption.ts). */
+export const ENCRYPTION_KEY_OPS: readonly string[] = ['encrypt', 'wrapKey', 'deriveKey', 'deriveBits'];
 
 /** RFC 7517 §4.2, §4.3: a key meant for encryption (use "enc", or key_ops of encryption and not "verify"). */
 function isEncryptionKey(jwk: Record<string, unknown>): boolean {
   if (jwk.use !== undefined) return jwk.use === 'enc';
-  return Array.isArray(jwk.key_ops) && jwk.key_ops.some((op) => ENCRYPTION_OPS.includes(op as string)) && !jwk.key_ops.includes('verify');
+  return Array.isArray(jwk.key_ops) && jwk.key_ops.some((op) => ENCRYPTION_KEY_OPS.includes(op as string)) && !jwk.key_ops.includes('verify');
 }
 
 /**

@@ -1,6 +1,6 @@
 import { CompactEncrypt, type CompactJWEHeaderParameters, importJWK, type JWK } from 'jose';
 import type { ClientMetadata } from '../store/types.js';
-import { clientJwks, clientKeySet } from './client-keys.js';
+import { clientJwks, clientKeySet, ENCRYPTION_KEY_OPS } from './client-keys.js';
 import type { EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
 import type { ResultCode } from './result-codes.js';
@@ -55,7 +55,7 @@ const ECDH_CURVES = ['P-256', 'P-384', 'P-521'];
  */
 export function canEncryptWith(jwk: Record<string, unknown>, alg: EncryptionAlg): boolean {
   if (jwk.use !== undefined && jwk.use !== 'enc') return false;
-  if (Array.isArray(jwk.key_ops) && !jwk.key_ops.some((op) => op === 'encrypt' || op === 'wrapKey' || op === 'deriveKey' || op === 'deriveBits')) return false;
+  if (Array.isArray(jwk.key_ops) && !jwk.key_ops.some((op) => ENCRYPTION_KEY_OPS.includes(op as string))) return false;
   if (jwk.alg !== undefined && jwk.alg !== alg) return false;
   if (alg.startsWith('RSA-OAEP')) {
     return jwk.kty === 'RSA' && typeof jwk.n === 'string' && Buffer.from(jwk.n, 'base64url').length * 8 >= 2048 && typeof jwk.e === 'string';
