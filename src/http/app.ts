@@ -152,6 +152,11 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
     const server = https ? createHttpsServer({ ...https, ...common }, onRequest) : createHttpServer(common, onRequest);
     server.keepAliveTimeout = 72_000;
     server.setTimeout(0);
+    // RFC 9112 §9.6, RFC 9293 §3.6: a client that half-closes after its request still reads the answer. By default
+    // Node drops a request whose answer is not yet written when the client's FIN arrives, and ours are written in
+    // the check phase (turn.ts); with this flag (node's own, read by its HTTP server) the answer goes out, then the
+    // connection closes. A request still incomplete at the FIN ends with the request timeout, as any other.
+    (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
     return server;
   };
   // One instance type for both: routes only see requests, and read the TLS socket through req.raw.socket.

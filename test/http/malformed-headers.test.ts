@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { unparseableMediaType } from '../../src/http/raw-body.js';
 import { createAdminToken, createInitialAccessToken } from '../../src/services/management-tokens.js';
 import { createServiceToken } from '../../src/services/service-tokens.js';
 import { createTenant } from '../../src/services/tenants.js';
+import { rawRequest as raw, type RawAnswer as Answer } from '../helpers/raw-http.js';
 import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
 
 /*
@@ -15,35 +15,6 @@ import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers
  * schemes the registration endpoints did not read as RFC 6750 §3.1 says. Raw bytes over node:net (fetch sends none
  * of these), to one Latchkey served with and without the fast path: whichever path a request takes, the same answer.
  */
-
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** One HTTP/1.1 request as raw bytes over a fresh connection (Connection: close); the answer as written. */
-function raw(port: number, lines: string[], body = ''): Promise<Answer> {
-  const head = [...lines, `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', '', ''].join('\r\n');
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    sock.on('data', (c) => chunks.push(c));
-    sock.on('error', reject);
-    sock.on('close', () => {
-      const all = Buffer.concat(chunks).toString('utf8');
-      const end = all.indexOf('\r\n\r\n');
-      const hl = all.slice(0, end).split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const l of hl.slice(1)) {
-        const i = l.indexOf(':');
-        headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-      }
-      resolve({ status: Number(hl[0]!.split(' ')[1]), headers, body: all.slice(end + 4) });
-    });
-    sock.write(head + body); // not end(): a half-closed connection is another subject
-  });
-}
 
 const json = (a: Answer): Record<string, unknown> => JSON.parse(a.body) as Record<string, unknown>;
 /** What must not differ between two answers to the same request: status, body, and headers but date and request id. */
