@@ -13,7 +13,8 @@ import { resultCodes } from './result-codes.js';
  * - Public documents (discovery, RFC 8414 metadata, JWKS): `Access-Control-Allow-Origin: *`, always (they are the
  *   same for everyone, so nothing depends on Origin and no Vary is needed).
  * - The endpoints a browser client calls with its own credentials or tokens (CORS_ENDPOINTS): the request's Origin
- *   is echoed only when the client the request names may be called from it (allowedOrigins). The introspection
+ *   is echoed only when the client the request names may be called from it (allowedOrigins), except on an error
+ *   answer for which no client could be identified, which any web origin may read (unidentifiedErrorCors). The introspection
  *   endpoint is not among them: it is a resource server's back channel (RFC 7662 §2.1), public clients cannot use
  *   it here, and a page that could call it would hold a client secret. Nor are registration, the Core API and the
  *   admin API (server to server), or the authorization and logout endpoints (navigations, not fetches).
@@ -110,36 +111,91 @@ export function allowedOrigins(client: ClientRecord, endpoint: CorsEndpoint): Re
 }
 
 /**
- * The CORS headers of an answer at `endpoint` to a request from `origin` naming `clientId`: the origin echoed (with
- * the headers a page must read) when that client may be called from it, and Vary: Origin either way, as the answer
- * depends on it. The request itself was processed as without Origin. An answer to a request without Origin gets
- * no Vary: every answer of these endpoints is Cache-Control: no-store, so no cache can serve it to a page, and the
- * hot path (http/fast-path.ts) does no CORS work for the non-browser callers that make most requests.
+ * Whether an Origin header value may be echoed at all: a web origin exactly as a browser serializes it (RFC 6454
+ * §6.2, http or https). Never "null" (sandboxed, file: and data: pages: any page can make itself one), nor a
+ * malformed value or several origins joined (Node joins a repeated Origin header with ", ").
  */
-export async function corsHeaders(ctx: EngineContext, endpoint: CorsEndpoint, origin: string, clientId: string | undefined): Promise<Record<string, string>> {
-  const client = clientId !== undefined && clientId.length <= 255 ? await ctx.store.findClient(ctx.tenant.id, clientId) : undefined;
-  if (!client || !allowedOrigins(client, endpoint).has(origin)) return { Vary: 'Origin' };
-  return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': EXPOSED_RESPONSE_HEADERS, Vary: 'Origin' };
+export function isWebOrigin(origin: string): boolean {
+  return origin !== 'null' && originOf(origin) === origin;
 }
 
-/** A Result with the CORS headers of its answer added (corsHeaders). A failure to decide adds none. */
+/** The headers that let the page at `origin` read an answer (and its challenge, DPoP nonce, Retry-After). */
+const readableBy = (origin: string): Record<string, string> => ({ 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': EXPOSED_RESPONSE_HEADERS, Vary: 'Origin' });
+
+/**
+ * The CORS headers of an ERROR answer at a CORS endpoint for which no client could be identified: the request named
+ * no client or an unknown one, presented a token we hold no record of, or failed before the engine ran (body too
+ * large, a request the HTTP parser or router refused, the database away). Any web origin may read it (as Keycloak
+ * answers errors raised before the client is known), never with credentials.
+ *
+ * Why this discloses nothing: such an answer holds only the error code, its description and the challenge
+ * (WWW-Authenticate, DPoP-Nonce, Retry-After); no cookie is involved, and the request was processed exactly as
+ * without Origin, so a page learns nothing it could not learn by sending the same request from its own server. What
+ * it gains is a browser-based client that can show why it failed and react to the challenge
+ * (draft-ietf-oauth-browser-based-apps) instead of a bare network error.
+ *
+ * Once a client is identified its own origins decide, on errors too (corsHeaders): a page at another origin cannot
+ * read that client's refusals either, so allowed_cors_origins keeps its meaning, and success answers are never widened.
+ */
+export function unidentifiedErrorCors(origin: string): Record<string, string> {
+  return isWebOrigin(origin) ? readableBy(origin) : { Vary: 'Origin' };
+}
+
+/**
+ * An error answer's headers, made before the engine ran (http layer: cors-errors.ts), with the CORS headers of
+ * unidentifiedErrorCors added when the request came with an Origin; as they were otherwise.
+ */
+export function withUnidentifiedErrorCors(origin: string | undefined, headers: Record<string, string> | undefined): Record<string, string> | undefined {
+  return origin === undefined ? headers : mergeCors(headers, unidentifiedErrorCors(origin));
+}
+
+/** `headers` with the CORS ones added; an answer that already varies on other request headers (Vary: Accept) keeps them. */
+function mergeCors(headers: Record<string, string> | undefined, cors: Record<string, string>): Record<string, string> {
+  const vary = headers?.Vary;
+  if (vary !== undefined && cors.Vary !== undefined) cors.Vary = `${vary}, ${cors.Vary}`;
+  return { ...headers, ...cors };
+}
+
+/**
+ * The CORS headers of an answer at `endpoint` to a request from `origin` naming `clientId`, `error` when the answer
+ * is a refusal (status 400 and up). Vary: Origin always, as the answer depends on it.
+ * - A client is identified (it exists: whether the request authenticated it does not matter, the answer is for the
+ *   pages of the client the request claims to come from): the origin is echoed, on success and error alike, when
+ *   that client may be called from it (allowedOrigins). Its error answers stay unreadable to other origins: a page
+ *   at an origin the client did not list gets nothing from its endpoints, so listing origins keeps its meaning.
+ * - No client is identified: an error answer is readable by any web origin (unidentifiedErrorCors); a success
+ *   answer (none of these endpoints gives one without a client, but the rule must not depend on it) by none.
+ * The request itself was processed as without Origin. An answer to a request without Origin gets no Vary: every
+ * answer of these endpoints is Cache-Control: no-store, so no cache can serve it to a page, and the hot path
+ * (http/fast-path.ts) does no CORS work for the non-browser callers that make most requests.
+ */
+export async function corsHeaders(ctx: EngineContext, endpoint: CorsEndpoint, origin: string, clientId: string | undefined, error = false): Promise<Record<string, string>> {
+  const client = clientId !== undefined && clientId.length <= 255 ? await ctx.store.findClient(ctx.tenant.id, clientId) : undefined;
+  if (!client) return error ? unidentifiedErrorCors(origin) : { Vary: 'Origin' };
+  return allowedOrigins(client, endpoint).has(origin) ? readableBy(origin) : { Vary: 'Origin' };
+}
+
+/**
+ * A Result with the CORS headers of its answer added (corsHeaders). When the decision fails (the database is away)
+ * no client could be identified: an error answer (most likely the engine's own 503) gets unidentifiedErrorCors, a
+ * success none.
+ */
 export async function withCorsHeaders<R extends Result>(ctx: EngineContext, endpoint: CorsEndpoint, origin: string, clientId: string | undefined, result: R): Promise<R> {
+  const error = result.status >= 400;
   let headers: Record<string, string>;
   try {
-    headers = await corsHeaders(ctx, endpoint, origin, clientId);
+    headers = await corsHeaders(ctx, endpoint, origin, clientId, error);
   } catch (e) {
-    ctx.log?.warn({ err: e }, 'cors: could not decide; answering without CORS headers');
-    headers = { Vary: 'Origin' };
+    ctx.log?.warn({ err: e }, 'cors: could not look the client up; answering as for no client identified');
+    headers = error ? unidentifiedErrorCors(origin) : { Vary: 'Origin' };
   }
-  // An answer that already varies on other request headers (content negotiation: Vary: Accept) keeps them.
-  const vary = result.headers?.Vary;
-  if (vary !== undefined && headers.Vary !== undefined) headers.Vary = `${vary}, ${headers.Vary}`;
-  return { ...result, headers: { ...result.headers, ...headers } };
+  return { ...result, headers: mergeCors(result.headers, headers) };
 }
 
 /**
  * A back-channel engine endpoint that also answers CORS: a request without Origin reaches `engine` with no other
- * work; one with Origin gets the headers for the client it names (clientNamedBy), on success and on failure alike.
+ * work; one with Origin gets the headers for the client it names (clientNamedBy), on success and on failure alike
+ * (corsHeaders: a failure naming no known client is readable by any web origin).
  */
 export function withCors<I extends { parameters: string; authorization?: string; origin?: string }, R extends Result>(
   endpoint: Exclude<CorsEndpoint, 'userinfo'>,

@@ -169,7 +169,8 @@ const actionFor = (e: OAuthError): UserInfoAction => (e.status === 401 ? 'UNAUTH
 /** The built-in UserInfo endpoint (OIDC Core §5.3): step one, the claims from the user store, step two. */
 export function userinfo(input: UserInfoInput, ctx: EngineContext): Promise<Result<UserInfoAction>> {
   if (input.origin === undefined) return userinfoAnswer(input, ctx);
-  // CORS: the pages of the client the presented token was issued to may read the answer, a refusal included.
+  // CORS: the pages of the client the presented token was issued to may read the answer, a refusal included. A token
+  // we hold no record of (or none at all) identifies no client: its refusal is readable by any page (cors.ts).
   const seen: { clientId?: string } = {};
   const origin = input.origin;
   return userinfoAnswer(input, ctx, seen).then((result) => withCorsHeaders(ctx, 'userinfo', origin, seen.clientId, result));

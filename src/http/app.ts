@@ -20,6 +20,7 @@ import { registerOpsRoutes } from './routes/ops.js';
 import { isStoreRejectedInput, isStoreUnavailable } from '../store/unavailable.js';
 import { internalErrorResult } from '../engine/result.js';
 import { sendResult } from './adapt.js';
+import { preEngineErrorCors } from './cors-errors.js';
 import { REDACT_PATHS, requestIdOf, safeUrl, serializeRequest } from '../ops/log.js';
 import type { MetricsSnapshot } from '../ops/metrics.js';
 
@@ -83,7 +84,7 @@ const pagesBase = (lk: Latchkey): string => {
  */
 function answerWithoutHost(req: IncomingMessage, res: ServerResponse, base: string, problem = 'the Host header is missing'): void {
   req.resume(); // its body, if any, is not read
-  const a = earlyAnswer(req.url ?? '', 400, problem, base);
+  const a = earlyAnswer(req.url ?? '', 400, problem, base, req.headers.origin);
   res.writeHead(a.status, { ...a.headers, 'Content-Length': String(Buffer.byteLength(a.body)), Connection: 'close' });
   res.end(a.body);
 }
@@ -233,7 +234,9 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
     for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
     if (!clientError && isStoreUnavailable(err)) {
       // The engine's own answer for an outage (503, Retry-After, LK9501), so both are the same and counted alike.
-      void sendResult(reply, internalErrorResult('INTERNAL_SERVER_ERROR', err, req.log));
+      const outage = internalErrorResult('INTERNAL_SERVER_ERROR', err, req.log);
+      outage.headers = preEngineErrorCors(req.url, req.headers.origin, outage.headers); // CORS: no client identified (cors-errors.ts)
+      void sendResult(reply, outage);
       return;
     }
     const status = clientError ? err.statusCode! : isStoreRejectedInput(err) ? 400 : 500;
@@ -248,6 +251,9 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
       void reply.code(a.status).headers(a.headers).send(a.body);
       return;
     }
+    // CORS: a failure before the endpoint ran identifies no client; a CORS endpoint's page may read it (cors-errors.ts).
+    const cors = preEngineErrorCors(req.url, req.headers.origin, undefined);
+    if (cors) void reply.headers(cors);
     void reply
       .code(status)
       .header('Cache-Control', 'no-store')

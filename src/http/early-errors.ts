@@ -4,6 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { resultCodes } from '../engine/result-codes.js';
 import { errorPage } from '../ui/html.js';
 import { pageHeaders } from './page-headers.js';
+import { preEngineErrorCors } from './cors-errors.js';
 
 /*
  * Requests refused before any route runs: by Node's HTTP parser (a NUL or control byte in the request line or a
@@ -31,9 +32,10 @@ export interface EarlyAnswer {
 
 /**
  * The answer to a request refused before routing. `base` is the path the pages' assets live under (the default
- * tenant's issuer path), for the error page's stylesheet.
+ * tenant's issuer path), for the error page's stylesheet. `origin`: the request's Origin header, when it can be read
+ * (a CORS endpoint's answer is readable by the page that asked: cors-errors.ts).
  */
-export function earlyAnswer(url: string, status: number, description: string, base: string): EarlyAnswer {
+export function earlyAnswer(url: string, status: number, description: string, base: string, origin?: string): EarlyAnswer {
   const shape = errorShapeOf(url);
   const common = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
   if (shape === 'core') {
@@ -51,7 +53,7 @@ export function earlyAnswer(url: string, status: number, description: string, ba
     };
   }
   const body = { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: description };
-  return { status, headers: { ...common, 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };
+  return { status, headers: preEngineErrorCors(url, origin, { ...common, 'content-type': 'application/json; charset=utf-8' }), body: JSON.stringify(body) };
 }
 
 /** Fastify's frameworkErrors option: the router refused the path. */
@@ -60,7 +62,7 @@ export function frameworkErrorHandler(base: string) {
     const status = err.code === 'FST_ERR_BAD_URL' ? 400 : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 500;
     if (status === 500) req.log.error({ err }, 'unhandled framework error');
     const description = status === 400 ? 'malformed request path' : status === 414 ? 'request path too long' : 'internal server error';
-    const a = earlyAnswer(req.raw.url ?? '', status, description, base);
+    const a = earlyAnswer(req.raw.url ?? '', status, description, base, req.headers.origin);
     void reply.code(a.status).headers(a.headers).send(a.body);
   };
 }
@@ -79,7 +81,7 @@ export function clientErrorHandler(base: string) {
       : [400, 'malformed request'];
     const packet = Buffer.isBuffer(err.rawPacket) ? err.rawPacket.subarray(0, 2048).toString('latin1') : '';
     const line = /^[!-~]+ ([!-~]+)/.exec(packet);
-    const a = earlyAnswer(line?.[1] ?? '', status, description, base);
+    const a = earlyAnswer(line?.[1] ?? '', status, description, base, originInPacket(packet));
     if (socket.writable) {
       const head = Object.entries({ ...a.headers, 'Content-Length': String(Buffer.byteLength(a.body)), Connection: 'close' })
         .map(([k, v]) => `${k}: ${v}\r\n`)
@@ -88,4 +90,13 @@ export function clientErrorHandler(base: string) {
     }
     socket.destroy(err);
   };
+}
+
+/**
+ * The Origin header of a request Node's parser refused, read from what it kept of the request (best effort: only a
+ * whole header line, and only when there is exactly one), for the CORS headers of the answer (cors-errors.ts).
+ */
+function originInPacket(packet: string): string | undefined {
+  const found = [...packet.matchAll(/\r\norigin:[ \t]*([!-~]+)[ \t]*\r\n/gi)];
+  return found.length === 1 ? found[0]![1] : undefined;
 }

@@ -7,6 +7,7 @@ import type { Latchkey } from '../server/latchkey.js';
 import { toHttp, typed } from './adapt.js';
 import { auditResult } from './audit.js';
 import { backChannelEngines, backChannelInput, type BackChannelEngine } from './back-channel.js';
+import { preEngineErrorCors } from './cors-errors.js';
 import { trustedAddresses, type ClientCertificateOf } from './client-certificate.js';
 import { cacheable, metadataDocuments } from './routes/well-known.js';
 import { turnQueue } from './turn.js';
@@ -137,7 +138,9 @@ export function createFastPath(lk: Latchkey, ctx: EngineContext, certificateOf: 
       res.destroy();
       return;
     }
-    sendResult(req, res, route, id, started, internalErrorResult('INTERNAL_SERVER_ERROR', err, log.child({ reqId: id })));
+    const result = internalErrorResult('INTERNAL_SERVER_ERROR', err, log.child({ reqId: id }));
+    result.headers = preEngineErrorCors(route, req.headers.origin, result.headers); // CORS: no client identified (cors-errors.ts)
+    sendResult(req, res, route, id, started, result);
   }
 
   /** sendResult's mapping from a Result to a reply (toHttp, the one mapping). */

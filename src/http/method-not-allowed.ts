@@ -3,6 +3,7 @@ import { OAuthError } from '../engine/errors.js';
 import { errorResult } from '../engine/result.js';
 import { header, sendResult } from './adapt.js';
 import { CORS_ENDPOINTS, corsPreflight, type CorsEndpoint } from '../engine/cors.js';
+import { preEngineErrorCors } from './cors-errors.js';
 
 /**
  * The endpoints that take POST only: token (RFC 6749 §3.2), introspection (RFC 7662 §2.1), revocation (RFC 7009 §2.1),
@@ -38,5 +39,7 @@ export function sendPreflight(req: FastifyRequest, reply: FastifyReply, methods:
 /** The engine's error answer (its body, no-store headers and result code), with the status and Allow of a 405. */
 function methodNotAllowed(req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const e = new OAuthError('invalid_request', `${req.method} is not allowed here: use POST`, { resultCode: 'LK0090', status: 405, headers: { Allow: 'POST' } });
-  return sendResult(reply, errorResult(e, () => 'BAD_REQUEST'));
+  const result = errorResult(e, () => 'BAD_REQUEST');
+  result.headers = preEngineErrorCors(req.url, req.headers.origin, result.headers); // CORS: no client named (cors-errors.ts)
+  return sendResult(reply, result);
 }

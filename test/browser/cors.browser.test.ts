@@ -113,4 +113,20 @@ describe('CORS in Chromium: a browser-based client reads its own answers, anothe
     expect(await pageFetch(other, `${s.issuer}/oauth/token`, init)).toMatchObject({ blocked: expect.stringContaining('TypeError') });
     await ctx.close();
   });
+
+  it('Fetch CORS, RFC 6750 §3: a page on any origin reads UserInfo\'s refusal of a token we never issued (error and WWW-Authenticate); a client\'s success stays unreadable to it', async () => {
+    const ctx = await b.newContext();
+    const page = await ctx.newPage();
+    await page.goto(otherSite.url);
+    const refused = await pageFetch(page, `${s.issuer}/oauth/userinfo`, { headers: { authorization: 'Bearer not-a-token-we-issued' } });
+    expect(refused).toMatchObject({ status: 401, json: { error: 'invalid_token' } });
+    expect(refused.wwwAuthenticate).toMatch(/^Bearer .*error="invalid_token"/);
+    // The token endpoint naming an unknown client: the refusal is readable too.
+    const unknown = await pageFetch(page, `${s.issuer}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&client_id=nobody' });
+    expect(unknown).toMatchObject({ status: 401, json: { error: 'invalid_client' } });
+    // A known client that did not list this origin: its answer, success or not, stays unreadable.
+    const init = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${conf.clientId}:${conf.clientSecret!}`).toString('base64')}` }, body: 'grant_type=client_credentials&scope=api' };
+    expect(await pageFetch(page, `${s.issuer}/oauth/token`, init)).toMatchObject({ blocked: expect.stringContaining('TypeError') });
+    await ctx.close();
+  });
 });

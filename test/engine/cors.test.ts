@@ -1,7 +1,7 @@
 import { UnsecuredJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { clientNamedBy } from '../../src/engine/client-auth.js';
-import { allowedOrigins, checkOriginValue, corsPreflight, originOf, withCorsHeaders } from '../../src/engine/cors.js';
+import { allowedOrigins, checkOriginValue, corsHeaders, corsPreflight, isWebOrigin, originOf, unidentifiedErrorCors, withCorsHeaders, withUnidentifiedErrorCors } from '../../src/engine/cors.js';
 import type { EngineContext } from '../../src/engine/context.js';
 import type { Result } from '../../src/engine/result.js';
 import type { ClientRecord } from '../../src/store/types.js';
@@ -81,5 +81,44 @@ describe('engine/cors.ts: which origins may read a client\'s answers', () => {
     expect(negotiated.headers).toMatchObject({ Vary: 'Accept, Origin', 'Access-Control-Allow-Origin': 'https://spa.example' });
     const plain = await withCorsHeaders(ctx, 'token', 'https://other.example', 'c', { ...base });
     expect(plain.headers).toEqual({ Vary: 'Origin' });
+  });
+
+  it('RFC 6454 §6.2: only a web origin as browsers serialize it may be echoed; "null", a path, upper case, a default port, two origins never', () => {
+    for (const ok of ['https://spa.example', 'http://127.0.0.1:5173', 'http://[::1]:8080', 'https://xn--bcher-kva.example']) expect(isWebOrigin(ok), ok).toBe(true);
+    for (const bad of ['null', '', 'https://spa.example/', 'https://SPA.example', 'https://spa.example:443', 'https://a.example, https://b.example', 'spa.example', 'file://', 'chrome-extension://abc', 'https://user@spa.example']) {
+      expect(isWebOrigin(bad), bad).toBe(false);
+    }
+  });
+
+  it('Keycloak-style: an error for which no client is identified is readable by the asking web origin; a success naming no client by none', async () => {
+    const ctx = { tenant: { id: 'default' }, store: { findClient: async () => undefined } } as unknown as EngineContext;
+    const expose = 'WWW-Authenticate, DPoP-Nonce, Retry-After';
+    expect(await corsHeaders(ctx, 'token', 'https://any.example', 'unknown', true)).toEqual({ 'Access-Control-Allow-Origin': 'https://any.example', 'Access-Control-Expose-Headers': expose, Vary: 'Origin' });
+    expect(await corsHeaders(ctx, 'userinfo', 'https://any.example', undefined, true)).toEqual({ 'Access-Control-Allow-Origin': 'https://any.example', 'Access-Control-Expose-Headers': expose, Vary: 'Origin' });
+    expect(await corsHeaders(ctx, 'token', 'https://any.example', 'unknown', false)).toEqual({ Vary: 'Origin' });
+    expect(await corsHeaders(ctx, 'token', 'null', undefined, true)).toEqual({ Vary: 'Origin' });
+    expect(unidentifiedErrorCors('https://any.example')['Access-Control-Allow-Credentials']).toBeUndefined();
+  });
+
+  it('a client identified keeps its own origins on errors too: another origin cannot read its refusals', async () => {
+    const c = client({ redirectUris: ['https://spa.example/cb'] });
+    const ctx = { tenant: { id: 'default' }, store: { findClient: async () => c } } as unknown as EngineContext;
+    expect(await corsHeaders(ctx, 'token', 'https://other.example', 'c', true)).toEqual({ Vary: 'Origin' });
+    expect((await corsHeaders(ctx, 'token', 'https://spa.example', 'c', true))['Access-Control-Allow-Origin']).toBe('https://spa.example');
+  });
+
+  it('when the client cannot be looked up (the database is away), an error answer is as for no client identified, a success gets no Allow-Origin', async () => {
+    const ctx = { tenant: { id: 'default' }, store: { findClient: async () => { throw new Error('down'); } } } as unknown as EngineContext;
+    const base: Result = { action: 'INTERNAL_SERVER_ERROR', resultCode: 'LK9501', resultMessage: '', responseContent: '{}', status: 503, headers: { 'Retry-After': '1' } };
+    const outage = await withCorsHeaders(ctx, 'token', 'https://any.example', 'c', base);
+    expect(outage.headers).toMatchObject({ 'Retry-After': '1', 'Access-Control-Allow-Origin': 'https://any.example', Vary: 'Origin' });
+    const ok = await withCorsHeaders(ctx, 'token', 'https://any.example', 'c', { ...base, action: 'OK', status: 200 });
+    expect(ok.headers).toEqual({ 'Retry-After': '1', Vary: 'Origin' });
+  });
+
+  it('errors made before the engine: CORS added only for a request with Origin; an existing Vary is kept', () => {
+    expect(withUnidentifiedErrorCors(undefined, { 'Cache-Control': 'no-store' })).toEqual({ 'Cache-Control': 'no-store' });
+    expect(withUnidentifiedErrorCors('https://any.example', { Vary: 'Accept' })).toMatchObject({ Vary: 'Accept, Origin', 'Access-Control-Allow-Origin': 'https://any.example' });
+    expect(withUnidentifiedErrorCors('null', undefined)).toEqual({ Vary: 'Origin' });
   });
 });

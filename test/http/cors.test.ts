@@ -13,7 +13,8 @@ import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers
 /*
  * CORS (Fetch standard, "CORS protocol") for browser-based clients, through HTTP: public documents are readable from
  * any origin; the token, revocation, PAR, device authorization and UserInfo endpoints answer the pages of the client
- * the request names (or the access token's client at UserInfo); a preflight is answered alike for every origin.
+ * the request names (or the access token's client at UserInfo); an error naming no known client is readable by any
+ * page (test/http/cors-errors.test.ts); a preflight is answered alike for every origin.
  * One Latchkey is served twice, with and without the fast path: every answer must be the same both ways.
  */
 
@@ -210,9 +211,9 @@ describe('CORS for browser-based clients', () => {
     // The client named in the body (client_secret_post shape) counts the same as the Basic user name.
     const posted = await both('POST', '/oauth/token', { ...FORM, origin: SPA }, `grant_type=client_credentials&client_id=${browserConf.clientId}&client_secret=wrong-wrong-wrong`);
     expect([posted.status, posted.headers['access-control-allow-origin']]).toEqual([401, SPA]);
-    // An unknown client names no origins.
-    const unknown = await both('POST', '/oauth/token', { ...FORM, origin: SPA }, 'grant_type=client_credentials&client_id=nobody');
-    expect([unknown.status, unknown.headers['access-control-allow-origin']]).toEqual([401, undefined]);
+    // An unknown client identifies none: its refusal is readable by the page that asked (cors.ts unidentifiedErrorCors).
+    const unknown = await both('POST', '/oauth/token', { ...FORM, origin: EVIL }, 'grant_type=client_credentials&client_id=nobody');
+    expect([unknown.status, unknown.headers['access-control-allow-origin']]).toEqual([401, EVIL]);
   });
 
   it('revocation (RFC 7009) answers the public client\'s pages; introspection answers no origin (a resource server\'s back channel)', async () => {
@@ -251,9 +252,9 @@ describe('CORS for browser-based clients', () => {
     expect(revoked.status).toBe(401);
     expect(revoked.headers['www-authenticate']).toContain('invalid_token');
     expect(revoked.headers['access-control-allow-origin']).toBe(SPA);
-    // A token nobody issued names no client.
-    const unknown = await both('GET', '/oauth/userinfo', { origin: SPA, authorization: 'Bearer not-a-token' });
-    expect([unknown.status, unknown.headers['access-control-allow-origin'], unknown.headers.vary]).toEqual([401, undefined, 'Origin']);
+    // A token nobody issued names no client: its refusal is readable by the page that asked (cors.ts unidentifiedErrorCors).
+    const unknown = await both('GET', '/oauth/userinfo', { origin: EVIL, authorization: 'Bearer not-a-token' });
+    expect([unknown.status, unknown.headers['access-control-allow-origin'], unknown.headers.vary]).toEqual([401, EVIL, 'Origin']);
   });
 
   it('UserInfo: a confidential web client\'s redirect-URI origins may read it (the access token, not a secret, authenticates)', async () => {
@@ -272,9 +273,13 @@ describe('CORS for browser-based clients', () => {
     expect(cors(r)).toEqual({ allowOrigin: SPA, allowCredentials: undefined, expose: 'WWW-Authenticate, DPoP-Nonce, Retry-After', vary: 'Origin' });
     const spent = await both('POST', '/t/acme/oauth/token', { ...FORM, origin: SPA }, body);
     expect([spent.status, spent.headers['access-control-allow-origin']]).toEqual([400, SPA]);
-    // The default tenant's client is unknown in the tenant: no origin.
-    const other = await both('POST', '/t/acme/oauth/token', { ...FORM, origin: SPA }, `grant_type=authorization_code&code=x&redirect_uri=${encodeURIComponent(SPA_CB)}&client_id=${spa.clientId}`);
-    expect([other.status, other.headers['access-control-allow-origin']]).toEqual([401, undefined]);
+    // Clients are looked up in the request's tenant: the tenant's client, known there, keeps its refusal from another
+    // origin; named at the default tenant, where it is unknown, it identifies no client (cors.ts unidentifiedErrorCors).
+    const spentBody = `grant_type=authorization_code&code=x&redirect_uri=${encodeURIComponent(SPA_CB)}&client_id=${tenantSpa}`;
+    const own = await both('POST', '/t/acme/oauth/token', { ...FORM, origin: EVIL }, spentBody);
+    expect([own.status, own.headers['access-control-allow-origin']]).toEqual([400, undefined]);
+    const elsewhere = await both('POST', '/oauth/token', { ...FORM, origin: EVIL }, spentBody);
+    expect([elsewhere.status, elsewhere.headers['access-control-allow-origin']]).toEqual([401, EVIL]);
   });
 
   it('oauth4webapi reads discovery and a token response as a browser client would, the CORS headers present', async () => {
