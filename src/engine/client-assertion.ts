@@ -115,6 +115,26 @@ function checkAudience(aud: unknown, issuer: string, legacy: readonly string[], 
   throw failure('LK8003', 'client_assertion aud is not the issuer identifier');
 }
 
+/** The typ values of a client assertion: none, the generic JWT, or draft-ietf-oauth-rfc7523bis's explicit type. */
+const ASSERTION_TYPS = ['jwt', 'client-authentication+jwt'];
+
+/**
+ * RFC 8725 §3.11, RFC 9101 §10.8: a JWT the client signed for another purpose and typed so (a request object, which
+ * travels through the browser, a DPoP proof, ...) must not authenticate it, even when its claims would pass.
+ */
+function checkAssertionTyp(assertion: string): void {
+  let typ: unknown;
+  try {
+    typ = decodeProtectedHeader(assertion).typ;
+  } catch {
+    throw failure('LK8001', 'client_assertion header is malformed');
+  }
+  if (typ === undefined) return;
+  // RFC 7515 §4.1.9: media types compare case-insensitively, "application/" may be left out.
+  const t = typeof typ === 'string' ? typ.toLowerCase().replace(/^application\//, '') : undefined;
+  if (t === undefined || !ASSERTION_TYPS.includes(t)) throw failure('LK7370', `client_assertion typ ${JSON.stringify(String(typ).slice(0, 40))} is another kind of JWT`);
+}
+
 /**
  * Verify a JWT client assertion for `client` (RFC 7523 §3, OIDC Core §9), signed with the client's secret
  * (client_secret_jwt) or one of its registered keys (private_key_jwt); then remember its jti until it expires,
@@ -146,6 +166,8 @@ export async function verifyClientAssertion(
     // RFC 7523 §3 item 4 (exp); OIDC Core §9 (jti).
     requiredClaims: ['exp', 'jti'],
   };
+
+  checkAssertionTyp(assertion);
 
   let payload: JWTPayload;
   try {

@@ -231,6 +231,7 @@ export const resultCodes = {
   LK7283: 'Registration refused: the frontchannel_logout_uri has another scheme, host or port than every registered redirect URI (Front-Channel Logout 1.0 §2; for a native client\'s loopback http redirect URI, any port: RFC 8252 §7.3). invalid_client_metadata.',
   // Core API: repeated credentials (LK7310-LK7319)
   LK7310: 'Core API: the request carried more than one Authorization header, so which service token is meant is unknown (RFC 6750 §2); answered 400 CALLER_ERROR before any token is checked.',
+  LK7370: 'Client authentication failed: the client assertion is explicitly typed (typ) as another kind of JWT (a request object, DPoP proof, access token, logout token...); only an untyped, JWT or client-authentication+jwt assertion is accepted (RFC 8725 §3.11, RFC 9101 §10.8). invalid_client.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;
