@@ -124,7 +124,8 @@ export async function verifyDpopProof(ctx: EngineContext, proof: string, req: Dp
     if (typeof header.alg !== 'string' || !(DPOP_ALGS as readonly string[]).includes(header.alg)) throw new Error('alg');
     const k = await proofKey(jwk, header.alg);
     if (k.key instanceof Uint8Array || k.key.type !== 'public') throw new Error('not a public key');
-    const verified = await jwtVerify(proof, k.key, { typ: 'dpop+jwt', algorithms: [...DPOP_ALGS] });
+    // exp and nbf, when a proof carries them, are judged by the server's clock like iat (ctx.clock), not the host's.
+    const verified = await jwtVerify(proof, k.key, { typ: 'dpop+jwt', algorithms: [...DPOP_ALGS], currentDate: new Date(ctx.clock()) });
     payload = verified.payload as Record<string, unknown>;
     jkt = k.jkt;
   } catch {

@@ -355,5 +355,21 @@ describe('JWT attacks on the engine', () => {
       const assertion = await signWith(pk.privateKey, { alg: 'ES256', kid: pk.jwk.kid }, assertionClaims(pkClient));
       for (const p of [idt, assertion]) expect(await check(p)).toBe('invalid_dpop_proof');
     });
+
+    it('RFC 9449 §4.3: a proof with exp/nbf is judged by the server clock, not the host\'s', async () => {
+      // The proof window is the server's (ctx.clock); a proof whose own nbf lies in the server's past must not be refused
+      // because the host clock differs, nor one whose exp passed by the server's clock accepted.
+      const saved = now;
+      try {
+        now = Date.now() + 3600_000 * 24 * 365;
+        const ok = await signWith(attacker.privateKey, { alg: 'ES256', typ: 'dpop+jwt', jwk: pub() }, proofClaims({ nbf: sec() - 10, exp: sec() + 50 }));
+        expect(await check(ok)).toBeUndefined();
+        now = Date.now() - 3600_000 * 24 * 365;
+        const expired = await signWith(attacker.privateKey, { alg: 'ES256', typ: 'dpop+jwt', jwk: pub() }, proofClaims({ exp: sec() - 100 }));
+        expect(await check(expired)).toBe('invalid_dpop_proof');
+      } finally {
+        now = saved;
+      }
+    });
   });
 });
