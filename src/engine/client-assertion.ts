@@ -47,7 +47,9 @@ export function assertionClientId(assertion: string): string {
   } catch {
     throw failure('LK8001', 'client_assertion is not a JWT');
   }
-  if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 255) throw failure('LK8001', 'client_assertion has no usable sub');
+  // RFC 6749 Appendix A.1: a client_id is printable ASCII (ours: client-metadata.ts); a sub with a NUL or any other
+  // character no client_id holds is refused here, never handed to the store (PostgreSQL refuses NUL: a 400, not invalid_client).
+  if (typeof claims.sub !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(claims.sub)) throw failure('LK8001', 'client_assertion has no usable sub');
   if (claims.iss !== claims.sub) throw failure('LK8001', 'client_assertion iss and sub differ (both must be the client_id)');
   return claims.sub;
 }

@@ -145,14 +145,12 @@ describe('JWT attacks on the engine', () => {
       expect((await withAssertion(await signWith(pk.privateKey, { alg: 'ES256', kid: pk.jwk.kid }, claims))).resultCode).toBe('LK8005');
     });
 
-    it('malformed assertions are invalid_client, never a 500: not JSON, deep JSON, duplicate keys, huge, NUL and unicode escapes', async () => {
+    it('malformed assertions are invalid_client, never a 500: not JSON, deep JSON, duplicate keys, huge', async () => {
       const deep = '['.repeat(4000) + ']'.repeat(4000);
       const cases = [
         rawJws({ alg: 'ES256' }, 'not json', 'AAAA'),
         rawJws({ alg: 'ES256' }, `{"iss":"${pkClient}","sub":"${pkClient}","x":${deep}}`, 'AAAA'),
         rawJws('{"alg":"none","alg":"ES256"}', `{"iss":"x","sub":"${pkClient}","iss":"${pkClient}"}`, 'AAAA'),
-        rawJws({ alg: 'ES256' }, { iss: `${pkClient}\u0000`, sub: `${pkClient}\u0000` }, 'AAAA'),
-        rawJws({ alg: 'ES256' }, { iss: '\ud800', sub: '\ud800' }, 'AAAA'),
         rawJws({ alg: 'ES256' }, { iss: pkClient, sub: pkClient, pad: 'x'.repeat(20_000) }, 'AAAA'),
         rawJws({ alg: 'ES256' }, '[]', 'AAAA'),
         rawJws({ alg: 'ES256' }, 'null', 'AAAA'),
@@ -172,6 +170,14 @@ describe('JWT attacks on the engine', () => {
       const keyObj = (await import('node:crypto')).createPrivateKey({ key: (await exportJWK(pk.privateKey)) as never, format: 'jwk' });
       const sig = sign('sha256', Buffer.from(input), { key: keyObj, dsaEncoding: 'ieee-p1363' }).toString('base64url');
       expect((await withAssertion(`${input}.${sig}`)).action).toBe('OK');
+    });
+
+    it('RFC 6749 Appendix A.1, RFC 7521 §4.2.1: a sub no client_id can be (NUL, a lone surrogate, a space, non-ASCII) is invalid_client on every store, not the store\'s 400', async () => {
+      for (const sub of [`${pkClient}\u0000`, '\ud800', `${pkClient} `, 'clïent']) {
+        const r = await withAssertion(rawJws({ alg: 'ES256' }, { iss: sub, sub }, 'AAAA'));
+        expect(r.action, JSON.stringify(sub)).toBe('INVALID_CLIENT');
+        expect(r.resultCode, JSON.stringify(sub)).toBe('LK8001');
+      }
     });
 
     it('RFC 8725 §2.8: our own JWTs are no assertion, even for a client that registered our public keys as its own', async () => {
