@@ -206,6 +206,8 @@ export async function verifyClientAssertion(
   if (payload.iat !== undefined && payload.iat > now + ASSERTION_CLOCK_SKEW) throw failure('LK8004', 'client_assertion iat is in the future');
   const jti = payload.jti;
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 255) throw failure('LK8005', 'client_assertion jti must be a string of 1-255 characters');
+  // Stored as it is (the replay cache): PostgreSQL text refuses NUL, which would answer 400 instead of invalid_client.
+  if (jti.includes('\u0000')) throw failure('LK8005', 'client_assertion jti holds a NUL character');
   // RFC 7523 §3 item 7: remembered until the assertion could no longer be accepted (exp plus the skew).
   const fresh = await deps.store.rememberJti(deps.tenantId, `client_assertion:${client.clientId}`, jti, exp + ASSERTION_CLOCK_SKEW, now);
   if (!fresh) throw failure('LK8005', 'client_assertion jti was already used');

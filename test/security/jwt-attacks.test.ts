@@ -180,6 +180,12 @@ describe('JWT attacks on the engine', () => {
       }
     });
 
+    it('RFC 7521 §4.2.1: a signed assertion whose jti holds a NUL is invalid_client on every store', async () => {
+      const r = await withAssertion(await signWith(pk.privateKey, { alg: 'ES256', kid: pk.jwk.kid }, assertionClaims(pkClient, { jti: `j\u0000${randomUUID()}` })));
+      expect(r.action).toBe('INVALID_CLIENT');
+      expect(r.resultCode).toBe('LK8005');
+    });
+
     it('RFC 8725 §2.8: our own JWTs are no assertion, even for a client that registered our public keys as its own', async () => {
       const { clientId } = await t.client({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks: (await t.ctx.keys()).jwks });
       const client = (await t.ctx.store.findClient(t.ctx.tenant.id, clientId))!;
