@@ -238,6 +238,8 @@ describe('JWT attacks on the engine', () => {
         signJwt(k, { iss, aud, iat: sec(), exp: sec() + 120, jti: 'j', sub: 'u1', events: { 'http://schemas.openid.net/event/backchannel-logout': {} } }, { typ: 'logout+jwt' }),
       ];
       for (const jwt of others) expect(await verifyOwnIdToken(t.ctx, jwt, { allowExpired: false })).toBeUndefined();
+      // RFC 9068 §4 at our own resources (UserInfo, introspection): none of them, nor an ID token, is an access token.
+      for (const jwt of [...others, await mintIdToken(t.ctx, { client: webClient, subject: 'u1' })]) expect((await lookupToken(t.ctx, jwt)).active).toBe(false);
     });
 
     it('tenants: an ID token or a JWT access token of tenant A is nothing at tenant B', async () => {
@@ -383,5 +385,67 @@ describe('JWT attacks on the engine', () => {
         now = saved;
       }
     });
+  });
+});
+
+describe('request objects through the authorization endpoint: odd claim values never make a 500', () => {
+  let t: TestLatchkey;
+  let clientId: string;
+
+  beforeAll(async () => {
+    t = await openTestLatchkey();
+    ({ clientId } = await t.client({ redirect_uris: ['https://rp.example/cb'] }));
+  });
+  afterAll(() => t.close());
+
+  it('RFC 9101 §6.3: claims of any JSON type (objects, arrays, huge numbers, NUL, lone surrogates) end in an OAuth error or a ticket', async () => {
+    const { authorization } = await import('../../src/engine/authorization/index.js');
+    const base = { client_id: clientId, response_type: 'code', redirect_uri: 'https://rp.example/cb', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' };
+    const odd: Array<Record<string, unknown> | string> = [
+      { max_age: 1e400 }, { max_age: -1 }, { max_age: { a: 1 } }, { max_age: [1, 2] }, { max_age: '1e3' },
+      { claims: [1, 2] }, { claims: 'nope' }, { claims: { id_token: { sub: { value: { deep: [1] } } } } }, { claims: { userinfo: null } },
+      { response_type: ['code'] }, { redirect_uri: 42 }, { scope: { openid: true } }, { state: '\u0000' }, { nonce: '\ud800' },
+      { prompt: ['none'] }, { resource: [1, 2] }, { resource: ['https://a.example', 'https://a.example'] }, { ui_locales: 1e400 },
+      { authorization_details: [{ type: 'x' }] }, { id_token_hint: 'a.b.c' }, { login_hint: { x: 1 } }, { acr_values: null },
+      { dpop_jkt: 1 }, { code_challenge: null }, { exp: 'tomorrow' }, { iat: 'x' }, { nbf: null },
+      '{"response_type":"code","response_type":"token"}', '[]', '1', '"s"', 'null', '{"__proto__":{"x":1}}',
+    ];
+    for (const o of odd) {
+      const payload = typeof o === 'string' ? o : JSON.stringify({ ...base, ...o }).replace('"max_age":null', '"max_age":1e400').replace('"ui_locales":null', '"ui_locales":1e400');
+      const jwt = `${b64({ alg: 'none' })}.${b64(payload)}.`;
+      const r = await authorization({ parameters: new URLSearchParams({ client_id: clientId, request: jwt }).toString() }, t.ctx);
+      expect(r.action, payload.slice(0, 80)).not.toBe('INTERNAL_SERVER_ERROR');
+    }
+  });
+});
+
+describe('software statements (RFC 7591 §2.3): alg confusion and keys named by the statement', () => {
+  let t: TestLatchkey;
+  beforeAll(async () => {
+    t = await openTestLatchkey();
+  });
+  afterAll(() => t.close());
+
+  it('RFC 8725 §3.1: alg none, HS256 keyed with the trusted public key, an embedded jwk, an expired statement are refused', async () => {
+    const { applySoftwareStatement } = await import('../../src/engine/software-statement.js');
+    const trusted = await keyPair();
+    const attacker = await keyPair();
+    const ctx = { ...t.ctx, clients: { ...t.ctx.clients!, softwareStatementKeys: { keys: [trusted.jwk] } } } as EngineContext;
+    const claims = { iss: 'https://publisher.example', software_id: 's', client_name: 'x', iat: Math.floor(Date.now() / 1000) };
+    const sign = (key: CryptoKey | Uint8Array, h: Record<string, unknown>, c: Record<string, unknown> = claims) => new SignJWT(c).setProtectedHeader(h as { alg: string }).sign(key);
+    const control = await sign(trusted.privateKey, { alg: 'ES256', kid: trusted.jwk.kid });
+    expect((await applySoftwareStatement(ctx, { software_statement: control })).client_name).toBe('x');
+    const bad = [
+      rawJws({ alg: 'none' }, claims),
+      await sign(new TextEncoder().encode(JSON.stringify(trusted.jwk)), { alg: 'HS256', kid: trusted.jwk.kid }),
+      await sign(attacker.privateKey, { alg: 'ES256', jwk: attacker.jwk }),
+      await sign(attacker.privateKey, { alg: 'ES256', kid: trusted.jwk.kid }),
+      await sign(trusted.privateKey, { alg: 'ES256', kid: trusted.jwk.kid }, { ...claims, exp: claims.iat - 120 }),
+      rawJws({ alg: 'ES256', kid: trusted.jwk.kid }, 'not json', 'AAAA'),
+    ];
+    for (const st of bad) {
+      const e = await applySoftwareStatement(ctx, { software_statement: st }).then(() => undefined, (x: { code?: string }) => x.code);
+      expect(['invalid_software_statement', 'unapproved_software_statement']).toContain(e);
+    }
   });
 });
