@@ -281,6 +281,13 @@ describe('JWT attacks on the engine', () => {
       for (const jwt of cases) expect(await refused(jwt)).toBe('invalid_request_object');
     });
 
+    it('RFC 9101 §4, RFC 7515 §4.1.9: typ may be the full media type application/oauth-authz-req+jwt, in any case', async () => {
+      for (const typ of ['application/oauth-authz-req+jwt', 'Application/OAuth-Authz-Req+JWT', 'application/jwt', 'JWT']) {
+        expect(await refused(await signWith(pk.privateKey, { alg: 'ES256', kid: pk.jwk.kid, typ }, ro())), typ).toBeUndefined();
+      }
+      expect(await refused(await signWith(pk.privateKey, { alg: 'ES256', kid: pk.jwk.kid, typ: 'application/dpop+jwt' }, ro()))).toBe('invalid_request_object');
+    });
+
     it('RFC 9101 §10.8, RFC 8725 §3.11: a JWT typed as a DPoP proof, access token, logout token or client assertion is not a request object', async () => {
       for (const typ of ['dpop+jwt', 'at+jwt', 'logout+jwt', 'client-authentication+jwt']) {
         expect(await refused(await signWith(pk.privateKey, { alg: 'ES256', kid: pk.jwk.kid, typ }, ro())), typ).toBe('invalid_request_object');

@@ -39,7 +39,8 @@ export async function verifyRequestObject(ctx: EngineContext, client: ClientReco
   } catch {
     throw invalidObject('request object header is malformed');
   }
-  if (header.typ !== undefined && !ACCEPTED_TYP.includes(String(header.typ).toLowerCase())) {
+  // RFC 7515 §4.1.9: the "application/" prefix of a typ may be left out, so both spellings of the media type are it.
+  if (header.typ !== undefined && !ACCEPTED_TYP.includes(String(header.typ).toLowerCase().replace(/^application\//, ''))) {
     throw invalidObject('request object typ must be oauth-authz-req+jwt'); // RFC 9101 §10.8: no cross-JWT confusion
   }
   const registered = client.requestObjectSigningAlg;
