@@ -72,6 +72,8 @@ export const auditTypeByResultCode: Readonly<Record<string, AuditEventType>> = {
   // client assertion audience (draft-ietf-oauth-rfc7523bis)
   LK7280: 'client.auth_failed',
   LK7281: 'client.auth_failed',
+  // a client assertion typed as another kind of JWT (RFC 8725 §3.11)
+  LK7370: 'client.auth_failed',
 };
 
 export interface AuditEventInput {
