@@ -307,6 +307,13 @@ describe('JWT attacks on the engine', () => {
       expect(await refused(idt, c)).toBe('invalid_request_object');
     });
 
+    it('tenants: a request object made for tenant A (aud A) is refused at tenant B, by a client of the same keys there', async () => {
+      const { json } = await registerClient(other, { redirect_uris: ['https://rp.example/cb'], jwks: { keys: [pk.jwk] } });
+      const atB = (await other.store.findClient(other.tenant.id, json.client_id as string))!;
+      const jwt = await signWith(pk.privateKey, { alg: 'ES256', kid: pk.jwk.kid }, ro({ iss: atB.clientId, client_id: atB.clientId }));
+      await expect(verifyRequestObject(other, atB, jwt)).rejects.toMatchObject({ code: 'invalid_request_object' });
+    });
+
     it('RFC 9101 §6.1: an encrypted (JWE) request object is refused, as not supported', async () => {
       expect(await refused('eyJhbGciOiJkaXIiLCJlbmMiOiJBMTI4R0NNIn0..AAAA.AAAA.AAAA')).toBe('invalid_request_object');
     });
@@ -369,6 +376,11 @@ describe('JWT attacks on the engine', () => {
         expect(await check(await signWith(attacker.privateKey, { alg: 'ES256', typ: 'dpop+jwt', jwk: pub() }, claims).catch(() => rawJws({ alg: 'ES256', typ: 'dpop+jwt', jwk: pub() }, claims, 'AAAA')))).toBe('invalid_dpop_proof');
       }
       expect(await check(rawJws({ alg: 'ES256', typ: 'dpop+jwt', jwk: pub() }, `{"htm":"POST","htu":"${HTU}","jti":"x","iat":1e400}`, 'AAAA'))).toBe('invalid_dpop_proof');
+    });
+
+    it('tenants: a proof made for tenant A\'s token endpoint is refused at tenant B\'s (RFC 9449 §4.3 step 9, htu)', async () => {
+      const p = await signWith(attacker.privateKey, { alg: 'ES256', typ: 'dpop+jwt', jwk: pub() }, proofClaims({ htu: `${t.ctx.tenant.issuer}/oauth/token` }));
+      await expect(verifyDpopProof(other, p, { htm: 'POST', htu: `${other.tenant.issuer}/oauth/token`, site: 'token' })).rejects.toMatchObject({ code: 'invalid_dpop_proof' });
     });
 
     it('RFC 8725 §3.11: a client assertion or our ID token is not a DPoP proof', async () => {
