@@ -191,7 +191,17 @@ describe('JWT attacks on the engine', () => {
       const client = (await t.ctx.store.findClient(t.ctx.tenant.id, clientId))!;
       const at = await mintAccessToken(t.ctx, { client, subject: null, scope: [], grantId: null, format: 'jwt' } as never);
       const idt = await mintIdToken(t.ctx, { client, subject: clientId });
-      for (const jwt of [at.token, idt]) expect((await withAssertion(jwt)).action).toBe('INVALID_CLIENT');
+      const k = (await t.ctx.keys()).signingKey('ES256');
+      const iss = t.ctx.tenant.issuer;
+      const n = sec();
+      const ours = [
+        at.token, idt,
+        signJwt(k, { iss, aud: clientId, exp: n + 60, iat: n, code: 'c' }), // JARM
+        signJwt(k, { iss, aud: clientId, iat: n, token_introspection: { active: true } }, { typ: 'token-introspection+jwt' }),
+        signJwt(k, { iss, sub: clientId, aud: clientId, iat: n }), // signed UserInfo
+        signJwt(k, { iss, sub: clientId, aud: clientId, iat: n, exp: n + 60, jti: 'x', events: {} }, { typ: 'logout+jwt' }),
+      ];
+      for (const jwt of ours) expect((await withAssertion(jwt)).action).toBe('INVALID_CLIENT');
     });
 
     it('tenants: an assertion made for tenant A is refused at tenant B, even by a client of the same keys', async () => {
