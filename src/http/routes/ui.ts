@@ -444,7 +444,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         // not sign this one out (RP-Initiated Logout §6: logout without a valid id_token_hint is a DoS vector).
         data: { kind: 'logout', next: r.postLogoutRedirectUri ?? null, createdAt: now, sid: live.session.sid },
       });
-      return htmlHeaders(reply).send(
+      // Chrome applies form-action to the redirect that follows the confirmation (signedOut: a 303 to the RP).
+      return htmlHeaders(reply, r.postLogoutRedirectUri ? [origin(r.postLogoutRedirectUri)] : []).send(
         logoutConfirmPage(pageBase(reply), { action: `${pagesOf(ctx).base}/logout/${ticket}`, csrf: ctx.hasher.hash(`logout-csrf:${ticket}`), clientName: r.clientName, username: live.user.username }),
       );
     };
