@@ -268,3 +268,22 @@ export function deviceConfirmPage(base: string, m: DeviceConfirmPageModel): stri
 </form>`,
   );
 }
+
+/**
+ * A request the browser sent from another site, posted again from this origin, so that it carries the SameSite=Lax
+ * session cookie the cross-site POST was sent without (routes/ui.ts: RP-initiated logout by POST). The fields are
+ * those received; a script submits the form at once, a button does without scripts. The form's own submit method is
+ * called from the prototype: a field named "submit" would shadow it.
+ */
+export function resubmitPage(base: string, m: { action: string; fields: [string, string][]; nonce: string }): string {
+  const inputs = m.fields.map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('\n');
+  return layout(
+    base,
+    'Continue',
+    `<h1>Continue</h1><form method="post" action="${esc(m.action)}">
+${inputs}
+<p class="muted">Press Continue if nothing happens.</p>
+<div class="actions"><button type="submit" class="primary">Continue</button></div>
+</form><script nonce="${esc(m.nonce)}">HTMLFormElement.prototype.submit.call(document.forms[0]);</script>`,
+  );
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../helpers/browser.js';
 import { startLogoutRp } from '../helpers/logout-rp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
 describe('browser-facing pages under attack, in Chromium', () => {
   let s: TestServer;
@@ -15,6 +15,7 @@ describe('browser-facing pages under attack, in Chromium', () => {
     b = await launchBrowser();
     a = await s.client({
       client_name: 'App A', redirect_uris: [`${rp.base}/cb-a`], post_logout_redirect_uris: [`${rp.base}/bye`], skip_consent: true,
+      grant_types: ['authorization_code'],
     });
     await s.user('alice', 'alice-password');
   }, 60_000);
@@ -37,6 +38,94 @@ describe('browser-facing pages under attack, in Chromium', () => {
     await page.click('button:has-text("Sign out")');
     await page.waitForURL((u) => u.pathname === '/bye', { timeout: 5000 });
     expect(new URL(page.url()).searchParams.get('state')).toBe('after');
+    await ctx.close();
+  });
+
+  it('RP-Initiated Logout §2: a logout POSTed by the RP page on another site (SameSite=Lax holds the cookie back) still ends the session', async () => {
+    const ctx = await b.newContext();
+    const page = await ctx.newPage();
+    const signIn = async (extra: Record<string, string> = {}) => {
+      await page.goto(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: a.clientId, redirect_uri: `${rp.base}/cb-a`, response_type: 'code', scope: 'openid', state: 'x', ...extra }));
+      await page.waitForURL((u) => u.pathname === '/cb-a' || u.pathname === '/interaction' || u.pathname.startsWith('/interaction/'));
+      return new URL(page.url());
+    };
+    await signIn();
+    await page.fill('#username', 'alice');
+    await page.fill('#password', 'alice-password');
+    await page.click('button:has-text("Sign in")');
+    await page.waitForURL((u) => u.pathname === '/cb-a');
+    const code = new URL(page.url()).searchParams.get('code')!;
+    const tokens = (await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code, redirect_uri: `${rp.base}/cb-a` }, { authorization: basic(a.clientId, a.clientSecret!) })).json;
+    // The RP's page, on another site (localhost is not 127.0.0.1), posts the logout request as the spec allows (§2: GET and POST).
+    const rpOtherSite = rp.base.replace('127.0.0.1', 'localhost');
+    await page.goto(`${rpOtherSite}/start`);
+    await page.evaluate(({ action, fields }) => {
+      const f = document.createElement('form');
+      f.method = 'post';
+      f.action = action;
+      for (const [k, v] of Object.entries(fields)) {
+        const i = document.createElement('input');
+        i.type = 'hidden';
+        i.name = k;
+        i.value = v;
+        f.appendChild(i);
+      }
+      document.body.appendChild(f);
+      f.submit();
+    }, { action: `${s.issuer}/oauth/logout`, fields: { id_token_hint: tokens.id_token, post_logout_redirect_uri: `${rp.base}/bye`, state: 'after' } });
+    await page.waitForURL((u) => u.pathname === '/bye', { timeout: 5000 });
+    expect(new URL(page.url()).searchParams.get('state')).toBe('after');
+    // The session really ended: prompt=none now needs a login.
+    const after = await signIn({ prompt: 'none' });
+    expect(after.searchParams.get('error')).toBe('login_required');
+    await ctx.close();
+  });
+
+  it('RP-Initiated Logout §6: a cross-site POST without an id_token_hint, posted again from our origin, still asks the user to confirm', async () => {
+    const ctx = await b.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: a.clientId, redirect_uri: `${rp.base}/cb-a`, response_type: 'code', scope: 'openid', state: 'x' }));
+    await page.fill('#username', 'alice');
+    await page.fill('#password', 'alice-password');
+    await page.click('button:has-text("Sign in")');
+    await page.waitForURL((u) => u.pathname === '/cb-a');
+    await page.goto(`${rp.base.replace('127.0.0.1', 'localhost')}/evil`);
+    await page.evaluate((action) => {
+      const f = document.createElement('form');
+      f.method = 'post';
+      f.action = action;
+      for (const [k, v] of [['post_logout_redirect_uri', 'x'], ['submit', '1']]) {
+        const i = document.createElement('input');
+        i.type = 'hidden';
+        i.name = k!;
+        i.value = v!;
+        f.appendChild(i);
+      }
+      document.body.appendChild(f);
+      HTMLFormElement.prototype.submit.call(f);
+    }, `${s.issuer}/oauth/logout?client_id=${a.clientId}`);
+    // post_logout_redirect_uri 'x' is not registered: the engine refuses before anything is posted again.
+    await page.waitForSelector('text=Invalid request');
+    await page.goto(`${rp.base.replace('127.0.0.1', 'localhost')}/evil`);
+    await page.evaluate(({ action, clientId }) => {
+      const f = document.createElement('form');
+      f.method = 'post';
+      f.action = action;
+      for (const [k, v] of [['client_id', clientId], ['submit', '1']]) {
+        const i = document.createElement('input');
+        i.type = 'hidden';
+        i.name = k!;
+        i.value = v!;
+        f.appendChild(i);
+      }
+      document.body.appendChild(f);
+      HTMLFormElement.prototype.submit.call(f);
+    }, { action: `${s.issuer}/oauth/logout`, clientId: a.clientId });
+    await page.waitForSelector('text=Sign out?');
+    expect(new URL(page.url()).origin).toBe(s.issuer);
+    await page.goto(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: a.clientId, redirect_uri: `${rp.base}/cb-a`, response_type: 'code', scope: 'openid', prompt: 'none' }));
+    await page.waitForURL((u) => u.pathname === '/cb-a');
+    expect(new URL(page.url()).searchParams.get('code')).toBeTruthy(); // still signed in
     await ctx.close();
   });
 });

@@ -22,7 +22,7 @@ import type { UserRecord } from '../../store/types.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import {
   consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
-  signedOutPage, STYLESHEET,
+  signedOutPage, STYLESHEET, resubmitPage,
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
@@ -428,6 +428,16 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const r = await endSessionRequest({ parameters }, ctx);
       if (r.action !== 'OK') return sendEngineResult(reply, r as unknown as AuthorizationResult);
       const cookie = parseCookies(req.headers.cookie)[sessionName(ctx)];
+      // §2: the RP may POST. From its page on another site the browser holds the SameSite=Lax session cookie back, so
+      // this request cannot tell whether the browser is signed in: answering "signed out" would send the user on to
+      // the RP with the session still live. The browser posts it again from this origin, which sends the cookie
+      // (Sec-Fetch-Site says where a request came from; a browser that does not send it is answered as before).
+      if (req.method === 'POST' && cookie === undefined && req.headers['sec-fetch-site'] === 'cross-site') {
+        const nonce = newHandle(ctx.random, 16);
+        return htmlHeaders(reply, r.postLogoutRedirectUri ? [origin(r.postLogoutRedirectUri)] : [], { scriptNonce: nonce }).send(
+          resubmitPage(pageBase(reply), { action: `${pagesOf(ctx).base}/oauth/logout`, fields: [...new URLSearchParams(parameters)], nonce }),
+        );
+      }
       const live = await readSession(ctx, cookie);
       if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, r.postLogoutRedirectUri);
       // §2: without proof the request comes from this session's RP (a matching id_token_hint), ask the user first.
