@@ -16,6 +16,7 @@ import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, 
 import { FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { createUser, endBrowserSession, UserInputError } from '../../services/users.js';
+import { ServiceError } from '../../services/errors.js';
 import { verifyCredentials } from '../../services/accounts.js';
 import type { Account } from '../../engine/accounts.js';
 import type { UserRecord } from '../../store/types.js';
@@ -390,6 +391,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         user = await createUser(ctx, { username: fields.username, password: (form.get('password') ?? '').slice(0, 1024), claims });
       } catch (e) {
         if (e instanceof UserInputError) return again(400, e.message.replace(/^claims\./, ''));
+        // A taken username is the user's to fix (the sign-up form again), not a server failure.
+        if (e instanceof ServiceError && e.code === 'conflict') return again(409, 'That username is taken. Choose another one.');
         throw e;
       }
       await startSession(req, reply, user.id);
