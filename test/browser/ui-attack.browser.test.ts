@@ -128,4 +128,34 @@ describe('browser-facing pages under attack, in Chromium', () => {
     expect(new URL(page.url()).searchParams.get('code')).toBeTruthy(); // still signed in
     await ctx.close();
   });
+
+  it('OIDC Core §3.1.2.1: prompt=none POSTed by the RP page on another site (SameSite=Lax holds the cookie back) still sees the session', async () => {
+    const ctx = await b.newContext();
+    const page = await ctx.newPage();
+    const params = { client_id: a.clientId, redirect_uri: `${rp.base}/cb-a`, response_type: 'code', scope: 'openid', state: 'x' };
+    await page.goto(`${s.issuer}/oauth/authorize?` + new URLSearchParams(params));
+    await page.fill('#username', 'alice');
+    await page.fill('#password', 'alice-password');
+    await page.click('button:has-text("Sign in")');
+    await page.waitForURL((u) => u.pathname === '/cb-a');
+    await page.goto(`${rp.base.replace('127.0.0.1', 'localhost')}/start`);
+    await page.evaluate(({ action, fields }) => {
+      const f = document.createElement('form');
+      f.method = 'post';
+      f.action = action;
+      for (const [k, v] of Object.entries(fields)) {
+        const i = document.createElement('input');
+        i.type = 'hidden';
+        i.name = k;
+        i.value = v;
+        f.appendChild(i);
+      }
+      document.body.appendChild(f);
+      f.submit();
+    }, { action: `${s.issuer}/oauth/authorize`, fields: { ...params, prompt: 'none', state: 'silent' } });
+    await page.waitForURL((u) => u.pathname === '/cb-a' && u.searchParams.get('state') === 'silent');
+    expect(new URL(page.url()).searchParams.get('error')).toBeNull();
+    expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
+    await ctx.close();
+  });
 });

@@ -306,7 +306,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       // request), when no page is needed: a signed-in user whose session and consent already cover it (single
       // sign-on), or prompt=none, which issues or fails (login_required, …) the same way. Anything else parks it.
       const signedIn = parseCookies(req.headers.cookie)[sessionName(ctx)] !== undefined;
-      if (!opts.interactionUrl && (r.action === 'NO_INTERACTION' || signedIn)) {
+      // A POST from another site comes without the SameSite=Lax session cookie, so it cannot tell a signed-out browser
+      // (prompt=none would answer login_required wrongly): parked, the GET to the interaction URL brings the cookie.
+      const cookieHeldBack = !signedIn && req.method === 'POST' && req.headers['sec-fetch-site'] === 'cross-site';
+      if (!opts.interactionUrl && !cookieHeldBack && (r.action === 'NO_INTERACTION' || signedIn)) {
         const { d, live } = await decision(req, pending.loaded, false);
         const targets = [origin(pending.loaded.request.redirectUri)];
         if (d.kind === 'issue') {
