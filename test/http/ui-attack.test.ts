@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
 /** The sign-in, sign-up, consent, device and logout pages against a hostile client or page (HTTP, scripted agent). */
 describe('browser-facing pages under attack (HTTP)', () => {
@@ -26,5 +26,37 @@ describe('browser-facing pages under attack (HTTP)', () => {
     expect(r.html).toContain('That username is taken');
     expect(r.html).toContain('value="alice"');
     expect(r.headers.getSetCookie().some((c) => c.startsWith('lk_session='))).toBe(false);
+  });
+
+  it('client metadata and request parameters a hostile client controls are text on the login, consent, device, logout and error pages', async () => {
+    const X = `<script>alert(1)</script>"'><img src=x onerror=alert(2)>`;
+    const evil = await s.client({
+      client_name: X, redirect_uris: [CB], post_logout_redirect_uris: ['https://rp.example/bye'], logo_uri: 'https://rp.example/l.png?"><script>',
+      policy_uri: 'https://rp.example/p?"><b>', tos_uri: 'https://rp.example/t', token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'],
+    });
+    await s.user('<b>mallory</b>', 'mallory-password', { name: X });
+    const a = new Agent(s.issuer);
+    const url = (extra: Record<string, string>) => '/oauth/authorize?' + new URLSearchParams({ client_id: evil.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid profile', state: X, code_challenge: 'E9Melhoa2OwvFrEMTJguCHDoeqcy2Z-4zXtNtEq1ZGE', code_challenge_method: 'S256', ...extra });
+    const pages: { status: number; html: string; headers: Headers }[] = [];
+    const login = await a.follow(url({ login_hint: X, ui_locales: X, claims_locales: X, acr_values: X, nonce: X }));
+    pages.push(login, await a.login(login, '<b>mallory</b>', 'mallory-password')); // the consent page
+    expect(pages[1]!.html).toContain('wants to access your account');
+    pages.push(await a.follow(url({ redirect_uri: `https://evil.example/?${X}` }))); // an error page: not redirected
+    expect(pages[2]!.status).toBe(400);
+    pages.push(await a.follow('/oauth/logout?' + new URLSearchParams({ client_id: evil.clientId, post_logout_redirect_uri: 'https://rp.example/bye', state: X })));
+    expect(pages[3]!.html).toContain('Sign out?');
+    const dev = await postForm(s.url('/oauth/device_authorization'), { client_id: evil.clientId, scope: 'openid profile' });
+    const code = await a.follow(`/device?user_code=${encodeURIComponent(X)}`);
+    pages.push(code, await a.follow('/device', { form: { csrf: Agent.formValue(code.html, 'csrf')!, user_code: dev.json.user_code } }));
+    expect(pages[5]!.html).toContain('Allow this device?');
+    for (const p of pages) {
+      expect(p.html).not.toMatch(/<script>alert|<img src=x|"><script>|"><b>|<b>mallory/);
+      expect(p.html).not.toMatch(/<script(?! nonce)/);
+      expect(p.headers.get('content-security-policy')).toMatch(/default-src 'none'.*frame-ancestors 'none'/);
+      expect(p.headers.get('x-frame-options')).toBe('DENY');
+      expect(p.headers.get('cache-control')).toBe('no-store');
+    }
+    expect(pages[1]!.html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&gt;&lt;img src=x onerror=alert(2)&gt; wants to access');
   });
 });
