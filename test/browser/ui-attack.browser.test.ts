@@ -78,6 +78,23 @@ describe('browser-facing pages under attack, in Chromium', () => {
     // The session really ended: prompt=none now needs a login.
     const after = await signIn({ prompt: 'none' });
     expect(after.searchParams.get('error')).toBe('login_required');
+    // Signed out already, the same POST goes straight on (posted again, then redirected: the repost page's CSP allows it).
+    await page.goto(`${rpOtherSite}/start`);
+    await page.evaluate(({ action, fields }) => {
+      const f = document.createElement('form');
+      f.method = 'post';
+      f.action = action;
+      for (const [k, v] of Object.entries(fields)) {
+        const i = document.createElement('input');
+        i.type = 'hidden';
+        i.name = k;
+        i.value = v;
+        f.appendChild(i);
+      }
+      document.body.appendChild(f);
+      f.submit();
+    }, { action: `${s.issuer}/oauth/logout`, fields: { client_id: a.clientId, post_logout_redirect_uri: `${rp.base}/bye`, state: 'again' } });
+    await page.waitForURL((u) => u.pathname === '/bye' && u.searchParams.get('state') === 'again', { timeout: 5000 });
     await ctx.close();
   });
 
