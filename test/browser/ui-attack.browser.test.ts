@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../helpers/browser.js';
 import { startLogoutRp } from '../helpers/logout-rp.js';
@@ -174,5 +175,38 @@ describe('browser-facing pages under attack, in Chromium', () => {
     expect(new URL(page.url()).searchParams.get('error')).toBeNull();
     expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
     await ctx.close();
+  });
+
+  it('RFC 8252 §7.3: a native client on the IPv6 loopback ([::1]) gets its code after the sign-in and consent forms, and by form_post (CSP cannot name an IPv6 host)', async () => {
+    const got: string[] = [];
+    const v6: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        got.push(`${req.method} ${req.url} ${body}`);
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<p>native app</p>');
+      });
+    });
+    await new Promise<void>((r) => v6.listen(0, '::1', r));
+    const port = (v6.address() as { port: number }).port;
+    try {
+      const native = await s.client({ application_type: 'native', redirect_uris: ['http://[::1]/cb'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] });
+      const ctx = await b.newContext();
+      const page = await ctx.newPage();
+      const params = { client_id: native.clientId, redirect_uri: `http://[::1]:${port}/cb`, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHDoeqcy2Z-4zXtNtEq1ZGE', code_challenge_method: 'S256' };
+      await page.goto(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ ...params, state: 'one' }));
+      await page.fill('#username', 'alice');
+      await page.fill('#password', 'alice-password');
+      await page.click('button:has-text("Sign in")');
+      await page.click('button:has-text("Allow")');
+      await page.waitForURL((u) => u.pathname === '/cb' && u.searchParams.get('state') === 'one', { timeout: 5000 });
+      expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
+      await page.goto(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ ...params, state: 'two', response_mode: 'form_post' }));
+      await page.waitForSelector('text=native app');
+      expect(got.some((g) => g.startsWith('POST /cb ') && g.includes('state=two') && g.includes('code='))).toBe(true);
+      await ctx.close();
+    } finally {
+      await new Promise<void>((r) => v6.close(() => r()));
+    }
   });
 });

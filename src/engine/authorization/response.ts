@@ -27,6 +27,7 @@ const escHtml = (s: string): string =>
 function originOf(uri: string): string {
   try {
     const u = new URL(uri);
+    if (u.hostname.startsWith('[')) return u.protocol; // CSP host-sources cannot name an IPv6 literal (RFC 8252 §7.3 [::1])
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : u.protocol;
   } catch {
     return "'none'";

@@ -48,6 +48,9 @@ function htmlHeaders(reply: FastifyReply, formTargets: string[] = [], extra: { f
 function origin(uri: string): string {
   try {
     const u = new URL(uri);
+    // CSP host-sources cannot name an IPv6 literal (a native client's http://[::1]:port, RFC 8252 §7.3): Chrome drops
+    // such a source, blocking the redirect; the scheme is the narrowest source that allows it.
+    if (u.hostname.startsWith('[')) return u.protocol;
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : `${u.protocol}`;
   } catch {
     return '';
