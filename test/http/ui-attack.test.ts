@@ -73,4 +73,16 @@ describe('browser-facing pages under attack (HTTP)', () => {
     const logout = await a.follow(`/oauth/logout?client_id=${spoof.clientId}`);
     expect(logout.html).toContain(`<strong><bdi>Photos${RLO}</bdi></strong> asked to sign you out.`);
   });
+
+  it('CSP3 §2.3.1: a redirect URI whose host no host-source can name (an underscore, an IPv6 literal) is allowed by its scheme in form-action, not dropped as an invalid source', async () => {
+    const odd = await s.client({ redirect_uris: ['https://rp_1.example/cb'], grant_types: ['authorization_code'] });
+    const a = new Agent(s.issuer);
+    const q = { client_id: odd.clientId, redirect_uri: 'https://rp_1.example/cb', response_type: 'code', scope: 'openid' };
+    const login = await a.follow('/oauth/authorize?' + new URLSearchParams(q));
+    expect(login.headers.get('content-security-policy')).toContain("form-action 'self' https:;");
+    await a.login(login, 'alice', 'alice-password');
+    const fp = await a.follow('/oauth/authorize?' + new URLSearchParams({ ...q, response_mode: 'form_post', prompt: 'none' }));
+    expect(fp.html).toContain('action="https://rp_1.example/cb"');
+    expect(fp.headers.get('content-security-policy')).toContain('form-action https:;');
+  });
 });

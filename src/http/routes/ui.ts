@@ -48,9 +48,10 @@ function htmlHeaders(reply: FastifyReply, formTargets: string[] = [], extra: { f
 function origin(uri: string): string {
   try {
     const u = new URL(uri);
-    // CSP host-sources cannot name an IPv6 literal (a native client's http://[::1]:port, RFC 8252 §7.3): Chrome drops
-    // such a source, blocking the redirect; the scheme is the narrowest source that allows it.
-    if (u.hostname.startsWith('[')) return u.protocol;
+    // CSP host-sources (CSP3 §2.3.1: letters, digits, dashes, dots) cannot name an IPv6 literal (a native client's
+    // http://[::1]:port, RFC 8252 §7.3) or a host with an underscore: Chrome drops such a source, blocking the
+    // redirect; the scheme is the narrowest source that allows it.
+    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(u.hostname)) return u.protocol;
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : `${u.protocol}`;
   } catch {
     return '';
