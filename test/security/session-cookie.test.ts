@@ -80,19 +80,21 @@ describe('the session, binding and CSRF cookies over https (OWASP Session Manage
     expect((await fetch(local + path, { headers: { cookie: `lk_ix=${value}` } })).status).toBe(403);
   });
 
-  it('RFC 6265bis §4.1.3: over https the device page\'s CSRF cookie is __Secure-lk_dev; one without the prefix is no CSRF cookie', async () => {
+  it('RFC 6265bis §4.1.3.2: over https the device page\'s CSRF cookie is __Host-lk_dev (Path=/: a sibling subdomain can set a __Secure- one); one without the prefix is no CSRF cookie', async () => {
     const page = await fetch(local + '/device');
     const set = page.headers.getSetCookie().find((c) => /lk_dev/.test(c))!;
-    expect(set).toMatch(/^__Secure-lk_dev=[A-Za-z0-9_-]{43};.*Path=\/device;.*Secure/);
+    expect(set).toMatch(/^__Host-lk_dev=[A-Za-z0-9_-]{43}; Path=\/;.*Secure/);
+    expect(set).not.toMatch(/domain=/i);
     const value = set.split(';')[0]!.split('=')[1]!;
     const csrf = Agent.formValue(await page.text(), 'csrf')!;
     const post = (cookie: string) =>
       fetch(local + '/device/login', { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, username: 'kim', password: 'wrong', user_code: '' }), redirect: 'manual' });
-    expect((await post(`__Secure-lk_dev=${value}`)).status).not.toBe(403);
+    expect((await post(`__Host-lk_dev=${value}`)).status).not.toBe(403);
     expect((await post(`lk_dev=${value}`)).status).toBe(403);
+    expect((await post(`__Secure-lk_dev=${value}`)).status).toBe(403); // what a sibling subdomain could plant
   });
 
-  it('RFC 6265bis §4.1.3: a tenant\'s binding and CSRF cookies over https are __Secure- too, with its id in the name', async () => {
+  it('RFC 6265bis §4.1.3: a tenant\'s binding cookie over https is __Secure- too, its device CSRF cookie __Host-, with its id in the name', async () => {
     await createTenant(s.lk, { id: 'acme' });
     const ctx = await s.lk.context('acme');
     await registerClient(ctx, { client_id: clientId, redirect_uris: [CB], skip_consent: true });
@@ -100,6 +102,6 @@ describe('the session, binding and CSRF cookies over https (OWASP Session Manage
     expect(path).toMatch(/^\/t\/acme\/interaction\//);
     expect(set).toMatch(/^__Secure-lk_ix_acme=[A-Za-z0-9_-]{43};/);
     const dev = (await fetch(local + '/t/acme/device')).headers.getSetCookie().find((c) => /lk_dev/.test(c))!;
-    expect(dev).toMatch(/^__Secure-lk_dev_acme=[^;]+;.*Path=\/t\/acme\/device;/);
+    expect(dev).toMatch(/^__Host-lk_dev_acme=[^;]+; Path=\/;/);
   });
 });

@@ -516,8 +516,14 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // RFC 8628 §3.3: the verification page. The user signs in (the same password check as every sign-in form),
     // enters the code (rate-limited, §5.1), sees which client asks for what, and approves or denies (§5.4).
     // A planted CSRF cookie (its value known to the planter, who reads the matching token off his own /device page) would
-    // defeat the CSRF check: named by the same prefix rule.
-    const DEVICE_COOKIE = (ctx: EngineContext) => cookieName(ctx, 'lk_dev', '/device');
+    // defeat the CSRF check. RFC 6265bis §4.1.3.1: a __Secure- cookie can still be set by a sibling subdomain (Domain=
+    // the parent, Path=/device/login to be sent first), and its same-site POST carries it: only __Host- (no Domain,
+    // Path=/) cannot be planted. So over https the cookie is __Host-, host-wide, named per tenant.
+    const deviceCookie = (ctx: EngineContext): { name: string; path: string } => {
+      const p = pagesOf(ctx);
+      return p.secure ? { name: `__Host-${p.cookie('lk_dev')}`, path: '/' } : { name: p.cookie('lk_dev'), path: cookiePath(p, '/device') };
+    };
+    const DEVICE_COOKIE = (ctx: EngineContext) => deviceCookie(ctx).name;
     const deviceCsrfOf = (v: string) => lk.hasher.hash(`csrf:device:${v}`);
     const deviceCsrfOk = (v: string, presented: string | null) => lk.hasher.verify(`csrf:device:${v}`, presented ?? '');
     /** CSRF for the /device forms: the keyed hash of a random per-browser cookie (set when missing). */
@@ -526,7 +532,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       let v = parseCookies(req.headers.cookie)[DEVICE_COOKIE(ctx)];
       if (!v || !/^[A-Za-z0-9_-]{43}$/.test(v)) {
         v = newHandle(ctx.random);
-        reply.header('Set-Cookie', serializeCookie(DEVICE_COOKIE(ctx), v, cookieOptions(ctx, ctx.tenant.settings.sessionTtl, '/device')));
+        reply.header('Set-Cookie', serializeCookie(DEVICE_COOKIE(ctx), v, { ...cookieOptions(ctx, ctx.tenant.settings.sessionTtl), path: deviceCookie(ctx).path }));
       }
       return deviceCsrfOf(v);
     };
