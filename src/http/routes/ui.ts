@@ -95,9 +95,18 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     return cookiePath(p, sub) === '/' ? `__Host-${name}` : `__Secure-${name}`;
   };
   const sessionName = (ctx: EngineContext) => cookieName(ctx, SESSION_COOKIE);
-  // Scoped to /interaction/<ticket>, so always __Secure- over https (a binding cookie planted by a sibling subdomain
-  // would tie a victim's browser to the planter's sign-in request).
-  const bindName = (ctx: EngineContext) => cookieName(ctx, 'lk_ix', '/interaction/');
+  /**
+   * The sign-in binding cookie. A binding cookie planted by a sibling subdomain would tie a victim's browser to the
+   * planter's sign-in request, whose CSRF token the planter reads off his own page: a same-site POST of his password
+   * then signs the victim's browser in as him (login CSRF). RFC 6265bis §4.1.3.1: a __Secure- cookie can be planted so
+   * (Domain=the parent); only a __Host- one (no Domain, Path=/) cannot. So over https each sign-in has its own
+   * host-wide __Host- cookie, named after its ticket; over http (no prefixes) it is scoped to /interaction/<ticket>.
+   */
+  const bindCookie = (ctx: EngineContext, ticket: string): { name: string; path: string } => {
+    const p = pagesOf(ctx);
+    if (!p.secure) return { name: p.cookie('lk_ix'), path: cookiePath(p, `/interaction/${ticket}`) };
+    return { name: `__Host-${p.cookie('lk_ix')}_${lk.hasher.hash(`bind-name:${ticket}`).slice(0, 16)}`, path: '/' };
+  };
   const cookieOptions = (ctx: EngineContext, maxAge: number, sub = '') => ({ path: cookiePath(pagesOf(ctx), sub), secure: pagesOf(ctx).secure, maxAge });
   const binding = (ticket: string) => lk.hasher.hash(`bind:${ticket}`);
   /** OWASP Session Management: browser secrets are compared in constant time (Hasher.verify), never with !==. */
@@ -260,7 +269,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return undefined;
     }
     const cookies = parseCookies(req.headers.cookie);
-    if (!bindingOk(ticket, cookies[bindName(ctx)])) {
+    if (!bindingOk(ticket, cookies[bindCookie(ctx, ticket).name])) {
       htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Sign-in not allowed', 'This sign-in request was started in another browser. Go back to the application and start again.'));
       return undefined;
     }
@@ -331,7 +340,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         return reply.code(303).header('Cache-Control', 'no-store').header('Location', to).send();
       }
       // Otherwise a page is needed: on to the interaction URL, bound to this browser.
-      reply.header('Set-Cookie', serializeCookie(bindName(ctx), binding(ticket), cookieOptions(ctx, ctx.tenant.settings.interactionTtl, `/interaction/${ticket}`)));
+      const bind = bindCookie(ctx, ticket);
+      reply.header('Set-Cookie', serializeCookie(bind.name, binding(ticket), { ...cookieOptions(ctx, ctx.tenant.settings.interactionTtl), path: bind.path }));
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
     };
     scope.get('/oauth/authorize', authorize);
