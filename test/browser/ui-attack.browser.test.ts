@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../helpers/browser.js';
+import { makeTestPki } from '../helpers/certs.js';
 import { startLogoutRp } from '../helpers/logout-rp.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -208,5 +209,50 @@ describe('browser-facing pages under attack, in Chromium', () => {
     } finally {
       await new Promise<void>((r) => v6.close(() => r()));
     }
+  });
+});
+
+describe('over https in Chromium: the __Host- cookies (session, per sign-in binding, device CSRF) carry the flows', () => {
+  let s: TestServer;
+  let rp: Awaited<ReturnType<typeof startLogoutRp>>;
+  let b: Awaited<ReturnType<typeof launchBrowser>>;
+
+  beforeAll(async () => {
+    const pki = makeTestPki();
+    s = await startTestServer({ tlsCert: pki.server.certFile, tlsKey: pki.server.keyFile });
+    rp = await startLogoutRp();
+    b = await launchBrowser();
+    await s.user('alice', 'alice-password');
+  }, 60_000);
+  afterAll(async () => {
+    await b?.close();
+    await rp?.close();
+    await s?.close();
+  });
+
+  it('RFC 6265bis §4.1.3.2: two sign-ins started in parallel tabs each complete (one binding cookie per sign-in), then the device page works', async () => {
+    const c = await s.client({ redirect_uris: [`${rp.base}/cb-a`], skip_consent: true, grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'] });
+    const ctx = await b.browser.newContext({ ignoreHTTPSErrors: true });
+    const [one, two] = [await ctx.newPage(), await ctx.newPage()];
+    const url = (state: string) => `${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: c.clientId, redirect_uri: `${rp.base}/cb-a`, response_type: 'code', scope: 'openid', state });
+    await one.goto(url('one'));
+    await two.goto(url('two'));
+    const cookies = (await ctx.cookies(s.issuer)).map((k) => k.name);
+    expect(cookies.filter((n) => n.startsWith('__Host-lk_ix_'))).toHaveLength(2);
+    for (const [page, state] of [[one, 'one'], [two, 'two']] as const) {
+      await page.fill('#username', 'alice');
+      await page.fill('#password', 'alice-password');
+      await page.click('button:has-text("Sign in")');
+      await page.waitForURL((u) => u.pathname === '/cb-a' && u.searchParams.get('state') === state);
+      expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
+    }
+    const dev = (await (await ctx.request.post(s.url('/oauth/device_authorization'), { form: { scope: 'openid' }, headers: { authorization: basic(c.clientId, c.clientSecret!) } })).json()) as { user_code: string };
+    await one.goto(`${s.issuer}/device`);
+    await one.fill('#user_code', dev.user_code);
+    await one.click('button:has-text("Continue")');
+    await one.click('button:has-text("Allow")');
+    await one.waitForSelector('text=Device connected');
+    expect((await ctx.cookies(s.issuer)).some((k) => k.name === '__Host-lk_dev')).toBe(true);
+    await ctx.close();
   });
 });
