@@ -3,6 +3,7 @@ import { Agent } from '../helpers/agent.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
 import { registerClient } from '../../src/services/clients.js';
 import { createTenant } from '../../src/services/tenants.js';
+import { createUser } from '../../src/services/users.js';
 
 const CB = 'https://rp.example/cb';
 const ISSUER = 'https://login.example';
@@ -106,5 +107,20 @@ describe('the session, binding and CSRF cookies over https (OWASP Session Manage
     expect(set).toMatch(/^__Host-lk_ix_acme_[A-Za-z0-9_-]{16}=[A-Za-z0-9_-]{43}; Path=\/;/);
     const dev = (await fetch(local + '/t/acme/device')).headers.getSetCookie().find((c) => /lk_dev/.test(c))!;
     expect(dev).toMatch(/^__Host-lk_dev_acme=[^;]+; Path=\/;/);
+  });
+
+  it('RFC 6265bis §4.1.3.2: a tenant\'s session cookie over https is __Host-lk_session_<id> (Path=/): a __Secure- one a sibling subdomain planted is no session', async () => {
+    await createUser(await s.lk.context('acme'), { username: 'tess', password: 'tess-password-1' });
+    const agent = new Agent(local);
+    const start = await agent.request('/t/acme' + authPath());
+    const page = await agent.request(local_(start.rawLocation!));
+    const r = await agent.request(local_(Agent.formAction(page.html, '/login')), { form: { csrf: Agent.formValue(page.html, 'csrf')!, username: 'tess', password: 'tess-password-1' } });
+    const set = r.headers.getSetCookie().find((c) => /lk_session/.test(c))!;
+    expect(set).toMatch(/^__Host-lk_session_acme=[A-Za-z0-9_-]{43}; Path=\/;/);
+    expect(set).not.toMatch(/domain=/i);
+    const value = set.split(';')[0]!.split('=')[1]!;
+    const silent = (cookie: string) => fetch(local + '/t/acme' + authPath({ prompt: 'none' }), { headers: { cookie }, redirect: 'manual' });
+    expect(new URL((await silent(`__Host-lk_session_acme=${value}`)).headers.get('location')!).searchParams.get('code')).toBeTruthy();
+    expect(new URL((await silent(`__Secure-lk_session_acme=${value}`)).headers.get('location')!).searchParams.get('error')).toBe('login_required');
   });
 });

@@ -83,18 +83,18 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   const ctxOf = contextOf ?? fixedContext(fixed!);
   const ixPath = (ctx: EngineContext, ticket: string) => `${pagesOf(ctx).base}/interaction/${ticket}`;
   /**
-   * OWASP Session Management (cookie prefixes), RFC 6265bis §4.1.3: over https a cookie is `__Host-` (Secure, Path=/,
-   * no Domain: no sibling subdomain can set or overwrite it, as a tossed cookie would be) where its path is /, else
-   * `__Secure-` (tenants and issuers under a path, and cookies scoped below one: their cookies carry that path).
-   * Every cookie the pages set is named here: the session, the sign-in binding and the device-page CSRF cookie.
+   * OWASP Session Management (cookie prefixes), RFC 6265bis §4.1.3: over https every cookie the pages set is `__Host-`
+   * (Secure, Path=/, no Domain): no sibling subdomain can set or overwrite it, as a tossed cookie would be. A `__Secure-`
+   * cookie is no such guard (§4.1.3.1 asks only for Secure: a sibling sets one with Domain=the parent), so cookies are
+   * host-wide over https, kept apart by name (each tenant's carry its id). Over http (no prefixes) a cookie is scoped to
+   * the issuer's path, or `sub` below it. The session, the sign-in binding and the device-page CSRF cookie.
    */
-  const cookieName = (ctx: EngineContext, plain: string, sub = '') => {
+  const hostCookie = (ctx: EngineContext, plain: string, sub = ''): { name: string; path: string } => {
     const p = pagesOf(ctx);
-    const name = p.cookie(plain);
-    if (!p.secure) return name;
-    return cookiePath(p, sub) === '/' ? `__Host-${name}` : `__Secure-${name}`;
+    return p.secure ? { name: `__Host-${p.cookie(plain)}`, path: '/' } : { name: p.cookie(plain), path: cookiePath(p, sub) };
   };
-  const sessionName = (ctx: EngineContext) => cookieName(ctx, SESSION_COOKIE);
+  const sessionName = (ctx: EngineContext) => hostCookie(ctx, SESSION_COOKIE).name;
+  const sessionOptions = (ctx: EngineContext, maxAge: number) => ({ path: hostCookie(ctx, SESSION_COOKIE).path, secure: pagesOf(ctx).secure, maxAge });
   /**
    * The sign-in binding cookie. A binding cookie planted by a sibling subdomain would tie a victim's browser to the
    * planter's sign-in request, whose CSRF token the planter reads off his own page: a same-site POST of his password
@@ -256,7 +256,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const outcome = await endBrowserSession(ctx, lk.audit, replacedSid, { method: 'signed_in_again', ip: req.ip });
       await lk.backchannel.deliver(outcome.backchannel);
     }
-    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
+    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, sessionOptions(ctx, ctx.tenant.settings.sessionTtl)));
   }
 
   /** The ticket of an interaction URL, only in the browser that started it (binding cookie) and with a CSRF token on POST. */
@@ -515,7 +515,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       // Only a cookie the request carried is cleared: a cross-site POST (SameSite=Lax holds the cookie back) must not
       // sign the browser out through its answer's Set-Cookie, bypassing the confirmation (RP-Initiated Logout §6).
       if (parseCookies(reply.request.headers.cookie)[sessionName(ctx)] !== undefined) {
-        reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', cookieOptions(ctx, 0)));
+        reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', sessionOptions(ctx, 0)));
       }
       const frames = outcome.frontchannel.map((f) => f.uri);
       if (!frames.length && next) return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
@@ -529,10 +529,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // defeat the CSRF check. RFC 6265bis §4.1.3.1: a __Secure- cookie can still be set by a sibling subdomain (Domain=
     // the parent, Path=/device/login to be sent first), and its same-site POST carries it: only __Host- (no Domain,
     // Path=/) cannot be planted. So over https the cookie is __Host-, host-wide, named per tenant.
-    const deviceCookie = (ctx: EngineContext): { name: string; path: string } => {
-      const p = pagesOf(ctx);
-      return p.secure ? { name: `__Host-${p.cookie('lk_dev')}`, path: '/' } : { name: p.cookie('lk_dev'), path: cookiePath(p, '/device') };
-    };
+    const deviceCookie = (ctx: EngineContext) => hostCookie(ctx, 'lk_dev', '/device');
     const DEVICE_COOKIE = (ctx: EngineContext) => deviceCookie(ctx).name;
     const deviceCsrfOf = (v: string) => lk.hasher.hash(`csrf:device:${v}`);
     const deviceCsrfOk = (v: string, presented: string | null) => lk.hasher.verify(`csrf:device:${v}`, presented ?? '');
