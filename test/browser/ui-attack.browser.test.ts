@@ -109,23 +109,7 @@ describe('browser-facing pages under attack, in Chromium', () => {
     await page.click('button:has-text("Sign in")');
     await page.waitForURL((u) => u.pathname === '/cb-a');
     await page.goto(`${rp.base.replace('127.0.0.1', 'localhost')}/evil`);
-    await page.evaluate((action) => {
-      const f = document.createElement('form');
-      f.method = 'post';
-      f.action = action;
-      for (const [k, v] of [['post_logout_redirect_uri', 'x'], ['submit', '1']]) {
-        const i = document.createElement('input');
-        i.type = 'hidden';
-        i.name = k!;
-        i.value = v!;
-        f.appendChild(i);
-      }
-      document.body.appendChild(f);
-      HTMLFormElement.prototype.submit.call(f);
-    }, `${s.issuer}/oauth/logout?client_id=${a.clientId}`);
-    // post_logout_redirect_uri 'x' is not registered: the engine refuses before anything is posted again.
-    await page.waitForSelector('text=Invalid request');
-    await page.goto(`${rp.base.replace('127.0.0.1', 'localhost')}/evil`);
+    // A field named "submit" would shadow form.submit on the repost page: it still posts.
     await page.evaluate(({ action, clientId }) => {
       const f = document.createElement('form');
       f.method = 'post';
