@@ -23,9 +23,9 @@ export interface TenantPages {
   /** Cookies are Secure when the issuer is https. */
   secure: boolean;
   /**
-   * A cookie name for this tenant. The default tenant keeps the plain names; any other tenant's carry its id as well
-   * as being scoped to its path, so that a cookie of the default tenant (Path=/) reaching /t/x is never read as one
-   * of tenant x's (a session with one service is never a session with another).
+   * A cookie name for this tenant. The default tenant keeps the plain names; any other tenant's carry its id (over
+   * https its cookies are __Host-, Path=/, like the default tenant's: routes/ui.ts), so that a cookie of the default
+   * tenant reaching /t/x is never read as one of tenant x's (a session with one service is never a session with another).
    */
   cookie(name: string): string;
 }

@@ -3,6 +3,12 @@
 export const esc = (s: unknown): string =>
   String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
+/**
+ * A name someone else chose (a client's name, a username) shown inside our sentences: escaped, and isolated (<bdi>) so
+ * that bidirectional control characters in it (U+202E …) cannot reorder the page's own words around it.
+ */
+const who = (s: unknown): string => `<bdi>${esc(s)}</bdi>`;
+
 export const STYLESHEET = `
 :root{color-scheme:light dark;--fg:#1b1f24;--muted:#57606a;--bg:#f6f8fa;--card:#fff;--accent:#0b57d0;--err:#b3261e;--border:#d0d7de}
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9da7b3;--bg:#0d1117;--card:#161b22;--accent:#4d8ef7;--err:#ff7b72;--border:#30363d}}
@@ -71,7 +77,7 @@ export function loginPage(base: string, m: LoginPageModel): string {
     base,
     'Sign in',
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>Sign in</h1>
-<p class="muted">${m.purpose ? esc(m.purpose) : `to continue to <strong>${esc(m.clientName)}</strong>`}</p>
+<p class="muted">${m.purpose ? esc(m.purpose) : `to continue to <strong>${who(m.clientName)}</strong>`}</p>
 ${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
 ${m.continueAs ? `<form method="post" action="${esc(m.action)}"><input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="continue" value="1">
 <div class="actions"><button type="submit" class="primary">Continue as ${esc(m.continueAs)}</button></div></form><p class="muted">or sign in with another account:</p>` : ''}
@@ -125,8 +131,8 @@ export function consentPage(base: string, m: ConsentPageModel): string {
   return layout(
     base,
     'Allow access?',
-    `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${esc(m.clientName)} wants to access your account</h1>
-<p class="muted">Signed in as <strong>${esc(m.username)}</strong></p>
+    `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${who(m.clientName)} wants to access your account</h1>
+<p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
 <p>It is asking to:</p>
 <ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}${
       m.claims?.length ? `<li>Read ${esc(m.claims.map((c) => CLAIM_WORDS[c] ?? c).join(', '))}</li>` : ''
@@ -158,8 +164,8 @@ export function logoutConfirmPage(base: string, m: { action: string; csrf: strin
     base,
     'Sign out?',
     `<h1>Sign out?</h1>
-${m.clientName ? `<p class="muted"><strong>${esc(m.clientName)}</strong> asked to sign you out.</p>` : ''}
-${m.username ? `<p>You are signed in as <strong>${esc(m.username)}</strong>.</p>` : ''}
+${m.clientName ? `<p class="muted"><strong>${who(m.clientName)}</strong> asked to sign you out.</p>` : ''}
+${m.username ? `<p>You are signed in as <strong>${who(m.username)}</strong>.</p>` : ''}
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 <div class="actions"><button type="submit" name="decision" value="stay">Stay signed in</button><button type="submit" name="decision" value="logout" class="primary">Sign out</button></div>
@@ -182,7 +188,7 @@ export function createAccountPage(base: string, m: CreateAccountPageModel): stri
     base,
     'Create an account',
     `<h1>Create an account</h1>
-<p class="muted">to continue to <strong>${esc(m.clientName)}</strong></p>
+<p class="muted">to continue to <strong>${who(m.clientName)}</strong></p>
 ${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
@@ -229,7 +235,7 @@ export function deviceCodePage(base: string, m: DeviceCodePageModel): string {
     base,
     'Connect a device',
     `<h1>Connect a device</h1>
-<p class="muted">Signed in as <strong>${esc(m.username)}</strong></p>
+<p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
 ${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
@@ -257,8 +263,8 @@ export function deviceConfirmPage(base: string, m: DeviceConfirmPageModel): stri
   return layout(
     base,
     'Allow this device?',
-    `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${esc(m.clientName)} wants to access your account</h1>
-<p class="muted">Signed in as <strong>${esc(m.username)}</strong>; code <strong>${esc(m.userCode)}</strong></p>
+    `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${who(m.clientName)} wants to access your account</h1>
+<p class="muted">Signed in as <strong>${who(m.username)}</strong>; code <strong>${esc(m.userCode)}</strong></p>
 <p>Only continue if you started this on a device you own and it shows this code. It is asking to:</p>
 <ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>
 <form method="post" action="${esc(m.action)}">
@@ -266,5 +272,24 @@ export function deviceConfirmPage(base: string, m: DeviceConfirmPageModel): stri
 <input type="hidden" name="user_code" value="${esc(m.userCode)}">${m.binding ? `\n<input type="hidden" name="binding" value="${esc(m.binding)}">` : ''}
 <div class="actions"><button type="submit" name="decision" value="deny">Deny</button><button type="submit" name="decision" value="approve" class="primary">Allow</button></div>
 </form>`,
+  );
+}
+
+/**
+ * A request the browser sent from another site, posted again from this origin, so that it carries the SameSite=Lax
+ * session cookie the cross-site POST was sent without (routes/ui.ts: RP-initiated logout by POST). The fields are
+ * those received; a script submits the form at once, a button does without scripts. The form's own submit method is
+ * called from the prototype: a field named "submit" would shadow it.
+ */
+export function resubmitPage(base: string, m: { action: string; fields: [string, string][]; nonce: string }): string {
+  const inputs = m.fields.map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('\n');
+  return layout(
+    base,
+    'Continue',
+    `<h1>Continue</h1><form method="post" action="${esc(m.action)}">
+${inputs}
+<p class="muted">Press Continue if nothing happens.</p>
+<div class="actions"><button type="submit" class="primary">Continue</button></div>
+</form><script nonce="${esc(m.nonce)}">HTMLFormElement.prototype.submit.call(document.forms[0]);</script>`,
   );
 }

@@ -56,7 +56,7 @@ describe('device authorization grant through HTTP: the /device page and a pollin
     await expect(poll(d.device_code)).rejects.toMatchObject({ error: 'authorization_pending' });
     // Entered by hand: lower case, no hyphen.
     const confirm = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code.replace('-', '').toLowerCase() } });
-    expect(confirm.html).toContain('Kitchen Display wants to access your account');
+    expect(confirm.html).toContain('<bdi>Kitchen Display</bdi> wants to access your account');
     expect(confirm.html).toContain(d.user_code);
     const done = await agent.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: Agent.formValue(confirm.html, 'user_code')!, decision: 'approve' } });
     expect(done.html).toContain('Device connected');

@@ -96,4 +96,27 @@ describe('logout confirmation cannot be bypassed (RP-Initiated Logout §6)', () 
     expect(right.location).toBe(`${BYE}?state=r`);
     expect(await signedIn(agent)).toBe(false);
   });
+
+  it('RP-Initiated Logout §2: a cross-site POST (Sec-Fetch-Site: cross-site, no cookie) gets a page posting the same fields again from this origin, and clears nothing', async () => {
+    const res = await fetch(`${s.issuer}/oauth/logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'cross-site' },
+      body: new URLSearchParams({ client_id: app.clientId, post_logout_redirect_uri: BYE, state: '"><script>x()</script>' }).toString(),
+      redirect: 'manual',
+    });
+    const html = await res.text();
+    expect(res.status).toBe(200);
+    expect(res.headers.getSetCookie()).toEqual([]);
+    const csp = res.headers.get('content-security-policy')!;
+    const nonce = /script-src 'nonce-([^']+)'/.exec(csp)?.[1];
+    expect(nonce).toBeTruthy();
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("form-action 'self' https://rp.example"); // the redirect after the repost (Chrome checks it)
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(html).toContain(`<form method="post" action="/oauth/logout">`);
+    expect(html).toContain('name="state" value="&quot;&gt;&lt;script&gt;x()&lt;/script&gt;"');
+    expect(html).not.toContain('<script>x()');
+    expect(html).toContain(`<script nonce="${nonce}">`);
+  });
 });

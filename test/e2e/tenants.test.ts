@@ -288,7 +288,7 @@ describe('tenant issuers: derived from the configured issuer unless one was give
       expect(d.issuer).toBe('https://login.shop.example');
       expect(d.authorization_endpoint).toBe('https://login.shop.example/oauth/authorize');
       const res = await fetch(s.url('/t/shop/device'));
-      expect(res.headers.get('set-cookie')).toMatch(/^__Secure-lk_dev_shop=[^;]+; Path=\/device;/);
+      expect(res.headers.get('set-cookie')).toMatch(/^__Host-lk_dev_shop=[^;]+; Path=\/;/);
       expect(await res.text()).toContain('action="/device/login"');
       // A tenant whose derived issuer was given explicitly is an ordinary /t/{id} tenant.
       await createTenant(s.lk, { id: 'plain', issuer: `${s.issuer}/t/plain` });

@@ -27,6 +27,8 @@ const escHtml = (s: string): string =>
 function originOf(uri: string): string {
   try {
     const u = new URL(uri);
+    // CSP3 §2.3.1 host-sources cannot name an IPv6 literal (RFC 8252 §7.3 [::1]) or a host with an underscore.
+    if (u.protocol.startsWith('http') && !/^[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(u.hostname)) return u.protocol;
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : u.protocol;
   } catch {
     return "'none'";

@@ -16,13 +16,14 @@ import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, 
 import { FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { createUser, endBrowserSession, UserInputError } from '../../services/users.js';
+import { ServiceError } from '../../services/errors.js';
 import { verifyCredentials } from '../../services/accounts.js';
 import type { Account } from '../../engine/accounts.js';
 import type { UserRecord } from '../../store/types.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import {
   consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
-  signedOutPage, STYLESHEET,
+  signedOutPage, STYLESHEET, resubmitPage,
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
@@ -47,6 +48,10 @@ function htmlHeaders(reply: FastifyReply, formTargets: string[] = [], extra: { f
 function origin(uri: string): string {
   try {
     const u = new URL(uri);
+    // CSP host-sources (CSP3 §2.3.1: letters, digits, dashes, dots) cannot name an IPv6 literal (a native client's
+    // http://[::1]:port, RFC 8252 §7.3) or a host with an underscore: Chrome drops such a source, blocking the
+    // redirect; the scheme is the narrowest source that allows it.
+    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(u.hostname)) return u.protocol;
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : `${u.protocol}`;
   } catch {
     return '';
@@ -78,21 +83,30 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   const ctxOf = contextOf ?? fixedContext(fixed!);
   const ixPath = (ctx: EngineContext, ticket: string) => `${pagesOf(ctx).base}/interaction/${ticket}`;
   /**
-   * OWASP Session Management (cookie prefixes), RFC 6265bis §4.1.3: over https a cookie is `__Host-` (Secure, Path=/,
-   * no Domain: no sibling subdomain can set or overwrite it, as a tossed cookie would be) where its path is /, else
-   * `__Secure-` (tenants and issuers under a path, and cookies scoped below one: their cookies carry that path).
-   * Every cookie the pages set is named here: the session, the sign-in binding and the device-page CSRF cookie.
+   * OWASP Session Management (cookie prefixes), RFC 6265bis §4.1.3: over https every cookie the pages set is `__Host-`
+   * (Secure, Path=/, no Domain): no sibling subdomain can set or overwrite it, as a tossed cookie would be. A `__Secure-`
+   * cookie is no such guard (§4.1.3.1 asks only for Secure: a sibling sets one with Domain=the parent), so cookies are
+   * host-wide over https, kept apart by name (each tenant's carry its id). Over http (no prefixes) a cookie is scoped to
+   * the issuer's path, or `sub` below it. The session, the sign-in binding and the device-page CSRF cookie.
    */
-  const cookieName = (ctx: EngineContext, plain: string, sub = '') => {
+  const hostCookie = (ctx: EngineContext, plain: string, sub = ''): { name: string; path: string } => {
     const p = pagesOf(ctx);
-    const name = p.cookie(plain);
-    if (!p.secure) return name;
-    return cookiePath(p, sub) === '/' ? `__Host-${name}` : `__Secure-${name}`;
+    return p.secure ? { name: `__Host-${p.cookie(plain)}`, path: '/' } : { name: p.cookie(plain), path: cookiePath(p, sub) };
   };
-  const sessionName = (ctx: EngineContext) => cookieName(ctx, SESSION_COOKIE);
-  // Scoped to /interaction/<ticket>, so always __Secure- over https (a binding cookie planted by a sibling subdomain
-  // would tie a victim's browser to the planter's sign-in request).
-  const bindName = (ctx: EngineContext) => cookieName(ctx, 'lk_ix', '/interaction/');
+  const sessionName = (ctx: EngineContext) => hostCookie(ctx, SESSION_COOKIE).name;
+  const sessionOptions = (ctx: EngineContext, maxAge: number) => ({ path: hostCookie(ctx, SESSION_COOKIE).path, secure: pagesOf(ctx).secure, maxAge });
+  /**
+   * The sign-in binding cookie. A binding cookie planted by a sibling subdomain would tie a victim's browser to the
+   * planter's sign-in request, whose CSRF token the planter reads off his own page: a same-site POST of his password
+   * then signs the victim's browser in as him (login CSRF). RFC 6265bis §4.1.3.1: a __Secure- cookie can be planted so
+   * (Domain=the parent); only a __Host- one (no Domain, Path=/) cannot. So over https each sign-in has its own
+   * host-wide __Host- cookie, named after its ticket; over http (no prefixes) it is scoped to /interaction/<ticket>.
+   */
+  const bindCookie = (ctx: EngineContext, ticket: string): { name: string; path: string } => {
+    const p = pagesOf(ctx);
+    if (!p.secure) return { name: p.cookie('lk_ix'), path: cookiePath(p, `/interaction/${ticket}`) };
+    return { name: `__Host-${p.cookie('lk_ix')}_${lk.hasher.hash(`bind-name:${ticket}`).slice(0, 16)}`, path: '/' };
+  };
   const cookieOptions = (ctx: EngineContext, maxAge: number, sub = '') => ({ path: cookiePath(pagesOf(ctx), sub), secure: pagesOf(ctx).secure, maxAge });
   const binding = (ticket: string) => lk.hasher.hash(`bind:${ticket}`);
   /** OWASP Session Management: browser secrets are compared in constant time (Hasher.verify), never with !==. */
@@ -242,7 +256,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const outcome = await endBrowserSession(ctx, lk.audit, replacedSid, { method: 'signed_in_again', ip: req.ip });
       await lk.backchannel.deliver(outcome.backchannel);
     }
-    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieOptions(ctx, ctx.tenant.settings.sessionTtl)));
+    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, sessionOptions(ctx, ctx.tenant.settings.sessionTtl)));
   }
 
   /** The ticket of an interaction URL, only in the browser that started it (binding cookie) and with a CSRF token on POST. */
@@ -255,7 +269,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return undefined;
     }
     const cookies = parseCookies(req.headers.cookie);
-    if (!bindingOk(ticket, cookies[bindName(ctx)])) {
+    if (!bindingOk(ticket, cookies[bindCookie(ctx, ticket).name])) {
       htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Sign-in not allowed', 'This sign-in request was started in another browser. Go back to the application and start again.'));
       return undefined;
     }
@@ -305,7 +319,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       // request), when no page is needed: a signed-in user whose session and consent already cover it (single
       // sign-on), or prompt=none, which issues or fails (login_required, …) the same way. Anything else parks it.
       const signedIn = parseCookies(req.headers.cookie)[sessionName(ctx)] !== undefined;
-      if (!opts.interactionUrl && (r.action === 'NO_INTERACTION' || signedIn)) {
+      // A POST from another site comes without the SameSite=Lax session cookie, so it cannot tell a signed-out browser
+      // (prompt=none would answer login_required wrongly): parked, the GET to the interaction URL brings the cookie.
+      const cookieHeldBack = !signedIn && req.method === 'POST' && req.headers['sec-fetch-site'] === 'cross-site';
+      if (!opts.interactionUrl && !cookieHeldBack && (r.action === 'NO_INTERACTION' || signedIn)) {
         const { d, live } = await decision(req, pending.loaded, false);
         const targets = [origin(pending.loaded.request.redirectUri)];
         if (d.kind === 'issue') {
@@ -323,7 +340,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         return reply.code(303).header('Cache-Control', 'no-store').header('Location', to).send();
       }
       // Otherwise a page is needed: on to the interaction URL, bound to this browser.
-      reply.header('Set-Cookie', serializeCookie(bindName(ctx), binding(ticket), cookieOptions(ctx, ctx.tenant.settings.interactionTtl, `/interaction/${ticket}`)));
+      const bind = bindCookie(ctx, ticket);
+      reply.header('Set-Cookie', serializeCookie(bind.name, binding(ticket), { ...cookieOptions(ctx, ctx.tenant.settings.interactionTtl), path: bind.path }));
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
     };
     scope.get('/oauth/authorize', authorize);
@@ -390,6 +408,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         user = await createUser(ctx, { username: fields.username, password: (form.get('password') ?? '').slice(0, 1024), claims });
       } catch (e) {
         if (e instanceof UserInputError) return again(400, e.message.replace(/^claims\./, ''));
+        // A taken username is the user's to fix (the sign-up form again), not a server failure.
+        if (e instanceof ServiceError && e.code === 'conflict') return again(409, 'That username is taken. Choose another one.');
         throw e;
       }
       await startSession(req, reply, user.id);
@@ -428,6 +448,16 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const r = await endSessionRequest({ parameters }, ctx);
       if (r.action !== 'OK') return sendEngineResult(reply, r as unknown as AuthorizationResult);
       const cookie = parseCookies(req.headers.cookie)[sessionName(ctx)];
+      // §2: the RP may POST. From its page on another site the browser holds the SameSite=Lax session cookie back, so
+      // this request cannot tell whether the browser is signed in: answering "signed out" would send the user on to
+      // the RP with the session still live. The browser posts it again from this origin, which sends the cookie
+      // (Sec-Fetch-Site says where a request came from; a browser that does not send it is answered as before).
+      if (req.method === 'POST' && cookie === undefined && req.headers['sec-fetch-site'] === 'cross-site') {
+        const nonce = newHandle(ctx.random, 16);
+        return htmlHeaders(reply, r.postLogoutRedirectUri ? [origin(r.postLogoutRedirectUri)] : [], { scriptNonce: nonce }).send(
+          resubmitPage(pageBase(reply), { action: `${pagesOf(ctx).base}/oauth/logout`, fields: [...new URLSearchParams(parameters)], nonce }),
+        );
+      }
       const live = await readSession(ctx, cookie);
       if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, r.postLogoutRedirectUri);
       // §2: without proof the request comes from this session's RP (a matching id_token_hint), ask the user first.
@@ -444,7 +474,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         // not sign this one out (RP-Initiated Logout §6: logout without a valid id_token_hint is a DoS vector).
         data: { kind: 'logout', next: r.postLogoutRedirectUri ?? null, createdAt: now, sid: live.session.sid },
       });
-      return htmlHeaders(reply).send(
+      // Chrome applies form-action to the redirect that follows the confirmation (signedOut: a 303 to the RP).
+      return htmlHeaders(reply, r.postLogoutRedirectUri ? [origin(r.postLogoutRedirectUri)] : []).send(
         logoutConfirmPage(pageBase(reply), { action: `${pagesOf(ctx).base}/logout/${ticket}`, csrf: ctx.hasher.hash(`logout-csrf:${ticket}`), clientName: r.clientName, username: live.user.username }),
       );
     };
@@ -484,7 +515,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       // Only a cookie the request carried is cleared: a cross-site POST (SameSite=Lax holds the cookie back) must not
       // sign the browser out through its answer's Set-Cookie, bypassing the confirmation (RP-Initiated Logout §6).
       if (parseCookies(reply.request.headers.cookie)[sessionName(ctx)] !== undefined) {
-        reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', cookieOptions(ctx, 0)));
+        reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', sessionOptions(ctx, 0)));
       }
       const frames = outcome.frontchannel.map((f) => f.uri);
       if (!frames.length && next) return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
@@ -495,8 +526,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // RFC 8628 §3.3: the verification page. The user signs in (the same password check as every sign-in form),
     // enters the code (rate-limited, §5.1), sees which client asks for what, and approves or denies (§5.4).
     // A planted CSRF cookie (its value known to the planter, who reads the matching token off his own /device page) would
-    // defeat the CSRF check: named by the same prefix rule.
-    const DEVICE_COOKIE = (ctx: EngineContext) => cookieName(ctx, 'lk_dev', '/device');
+    // defeat the CSRF check. RFC 6265bis §4.1.3.1: a __Secure- cookie can still be set by a sibling subdomain (Domain=
+    // the parent, Path=/device/login to be sent first), and its same-site POST carries it: only __Host- (no Domain,
+    // Path=/) cannot be planted. So over https the cookie is __Host-, host-wide, named per tenant.
+    const deviceCookie = (ctx: EngineContext) => hostCookie(ctx, 'lk_dev', '/device');
+    const DEVICE_COOKIE = (ctx: EngineContext) => deviceCookie(ctx).name;
     const deviceCsrfOf = (v: string) => lk.hasher.hash(`csrf:device:${v}`);
     const deviceCsrfOk = (v: string, presented: string | null) => lk.hasher.verify(`csrf:device:${v}`, presented ?? '');
     /** CSRF for the /device forms: the keyed hash of a random per-browser cookie (set when missing). */
@@ -505,7 +539,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       let v = parseCookies(req.headers.cookie)[DEVICE_COOKIE(ctx)];
       if (!v || !/^[A-Za-z0-9_-]{43}$/.test(v)) {
         v = newHandle(ctx.random);
-        reply.header('Set-Cookie', serializeCookie(DEVICE_COOKIE(ctx), v, cookieOptions(ctx, ctx.tenant.settings.sessionTtl, '/device')));
+        reply.header('Set-Cookie', serializeCookie(DEVICE_COOKIE(ctx), v, { ...cookieOptions(ctx, ctx.tenant.settings.sessionTtl), path: deviceCookie(ctx).path }));
       }
       return deviceCsrfOf(v);
     };
