@@ -28,6 +28,26 @@ describe('browser-facing pages under attack (HTTP)', () => {
     expect(r.headers.getSetCookie().some((c) => c.startsWith('lk_session='))).toBe(false);
   });
 
+  it('a finished sign-in (issued or refused) clears its binding cookie instead of leaving it until interactionTtl', async () => {
+    for (const decision of ['deny', 'approve'] as const) { // deny first: an approval is remembered
+      const a = new Agent(s.issuer);
+      const login = await a.follow(authorizeUrl({ state: decision }));
+      expect(a.cookies().some((n) => n.includes('lk_ix'))).toBe(true);
+      const consent = await a.login(login, 'alice', 'alice-password');
+      const done = await a.consent(consent, decision);
+      expect(new URL(done.location!).searchParams.get('state')).toBe(decision);
+      expect(done.headers.getSetCookie().some((c) => /lk_ix[^=]*=;.*Max-Age=0/i.test(c)), decision).toBe(true);
+      expect(a.cookies().filter((n) => n.includes('lk_ix')), decision).toEqual([]);
+      expect(a.cookies()).toContain('lk_session');
+    }
+    // Consent remembered: the sign-in ends at the interaction URL after the password, with no consent form.
+    const a = new Agent(s.issuer);
+    const login = await a.follow(authorizeUrl({ state: 'remembered' }));
+    const done = await a.login(login, 'alice', 'alice-password');
+    expect(new URL(done.location!).searchParams.get('code')).toBeTruthy();
+    expect(a.cookies().filter((n) => n.includes('lk_ix'))).toEqual([]);
+  });
+
   it('client metadata and request parameters a hostile client controls are text on the login, consent, device, logout and error pages', async () => {
     const X = `<script>alert(1)</script>"'><img src=x onerror=alert(2)>`;
     const evil = await s.client({

@@ -113,6 +113,14 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   const bindingOk = (ticket: string, presented: string | undefined) => lk.hasher.verify(`bind:${ticket}`, presented ?? '');
   // Where the pages (and their stylesheet) are served: the page template links it there (ui/html.ts layout).
   const pageBase = (reply: FastifyReply) => pagesOf(ctxOf(reply.request)).base;
+  /**
+   * A sign-in that ends (its ticket issued or failed) drops its binding cookie, rather than leaving it in the browser
+   * until interactionTtl runs out (over https each sign-in has its own, so they would pile up).
+   */
+  const unbind = (reply: FastifyReply, ctx: EngineContext, ticket: string) => {
+    const b = bindCookie(ctx, ticket);
+    reply.header('Set-Cookie', serializeCookie(b.name, '', { ...cookieOptions(ctx, 0), path: b.path }));
+  };
   const csrfFor = (ticket: string) => lk.hasher.hash(`csrf:${ticket}`);
   const csrfOk = (ticket: string, presented: string | null) => lk.hasher.verify(`csrf:${ticket}`, presented ?? '');
   /**
@@ -179,6 +187,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     const clientName = t.client.clientName ?? t.client.clientId;
     switch (d.kind) {
       case 'fail':
+        unbind(reply, ctx, ticket);
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: d.reason }, ctx), targets);
       case 'login':
         return htmlHeaders(reply, targets).send(
@@ -199,6 +208,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
           }),
         );
       case 'issue':
+        unbind(reply, ctx, ticket);
         return sendEngineResult(reply, await authorizationIssue({ ticket, ...issueInput(live!) }, ctx), targets);
     }
   }
@@ -428,6 +438,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const targets = [origin(t.request.redirectUri)];
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       if (!live) return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
+      unbind(reply, ctx, ticket);
       if (form.get('decision') !== 'approve') {
         auditConsent(lk.audit, ctx.tenant.id, 'consent.denied', { clientId: t.client.clientId, subject: live.user.id, scope: consentScopes(t.request) }, { ip: req.ip });
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: 'ACCESS_DENIED' }, ctx), targets);
