@@ -2,6 +2,7 @@ import { auditEventView, type AuditEventInput } from '../audit/audit.js';
 import { listAuditEvents, parseAuditQuery } from '../services/audit.js';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { readSecretFile } from '../config/secret-file.js';
 import type { Config } from '../config/schema.js';
@@ -759,6 +760,9 @@ export async function run(argv: string[]): Promise<void> {
       process.stderr.write(`latchkey: ${(e as Error).message ?? String(e)}\n`);
       process.exitCode = 1;
     }
+    // A cluster worker that failed to start (port in use): its IPC channel to the primary would keep it alive after
+    // the line above. Exit, so the primary sees a worker fail to start and stops (cluster.ts).
+    if (cluster.isWorker) process.exit();
   }
 }
 

@@ -64,7 +64,15 @@ async function serveProcess(config: Config, opts: { worker: boolean }): Promise<
     await lk.close();
     process.exit(0);
   }
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (e) {
+    // Port in use, address not on this machine, no permission: the error is the one line the CLI prints. Close the
+    // database and the key checks too, or their handles keep the process alive after it (and a cluster waiting).
+    await app.close().catch(() => {});
+    await lk.close();
+    throw e;
+  }
   lk.backchannel.start(); // retries of back-channel logout deliveries
   lk.cleanup.start(); // expired rows; one process of the cluster (or of all instances) per sweep
   const port = (app.server.address() as { port: number }).port;

@@ -1,0 +1,60 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { adminDatabaseUrl, dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+
+/**
+ * What an operator sees when something around the server is wrong (the port, the configuration, the database):
+ * the built CLI (bin/latchkey.js; scripts/test.sh builds dist/ first), one line on stderr, a non-zero exit, and
+ * never a process left running.
+ */
+const BIN = resolve('bin/latchkey.js');
+
+async function freshFolder(): Promise<{ dir: string; env: Record<string, string> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-operator-'));
+  const url = adminDatabaseUrl() ? await testDatabaseUrl(dir) : undefined;
+  onTestFinished(async () => {
+    if (url) await dropTestDatabase(url);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, env: url ? { LATCHKEY_DATABASE_URL: url } : {} };
+}
+
+function cli(folder: { dir: string; env: Record<string, string> }, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: folder.dir,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...folder.env, ...env },
+    // Bounded: a process that hangs is the failure some of these tests look for.
+    timeout: 60_000,
+    killSignal: 'SIGKILL',
+  });
+  return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
+}
+
+/** A port held by another listener. */
+async function portInUse(): Promise<number> {
+  const server: Server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
+  return (server.address() as { port: number }).port;
+}
+
+describe('latchkey serve on a port that is in use', () => {
+  for (const workers of ['1', '2']) {
+    it(`--workers ${workers}: one line naming the address, a non-zero exit, and the process (every worker) is gone`, async () => {
+      const folder = await freshFolder();
+      const port = await portInUse();
+      const r = cli(folder, ['serve', '--workers', workers], { LATCHKEY_PORT: String(port), LATCHKEY_DEMO: 'false' });
+      // Before: the message was printed and the process stayed up (the database and key checks held it open).
+      expect(r.signal).toBeNull();
+      expect(r.code).not.toBe(0);
+      expect(r.err).toMatch(new RegExp(`^latchkey: .*EADDRINUSE.*127\\.0\\.0\\.1:${port}`, 'm'));
+      expect(r.out).not.toMatch(/latchkey: serving/);
+      expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+    });
+  }
+});
