@@ -58,3 +58,30 @@ describe('latchkey serve on a port that is in use', () => {
     });
   }
 });
+
+describe('a database from a newer version', () => {
+  it('migrate, commands and serve refuse a database that ran a migration this version does not know, saying it is newer (not "corrupted")', async () => {
+    const folder = await freshFolder();
+    expect(cli(folder, ['init']).code).toBe(0);
+    const url = folder.env.LATCHKEY_DATABASE_URL;
+    const { Kysely, PostgresDialect, SqliteDialect } = await import('kysely');
+    let db: InstanceType<typeof Kysely<any>>;
+    if (url) {
+      const pg = (await import('pg')).default;
+      db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+    } else {
+      const SQLite = (await import('better-sqlite3')).default;
+      db = new Kysely({ dialect: new SqliteDialect({ database: new SQLite(join(folder.dir, 'data', 'latchkey.db')) }) });
+    }
+    await db.insertInto('kysely_migration').values({ name: '9999_from_the_future', timestamp: new Date().toISOString() }).execute();
+    await db.destroy();
+
+    for (const args of [['migrate'], ['client', 'list'], ['serve', '--workers', '1']]) {
+      const r = cli(folder, args, { LATCHKEY_PORT: '0', LATCHKEY_DEMO: 'false' });
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.err.trim().split('\n')).toEqual([
+        'latchkey: the database was migrated by a newer version of Latchkey (migration this version does not know: 9999_from_the_future); run that version or a newer one, or restore a backup made with this one',
+      ]);
+    }
+  });
+});
