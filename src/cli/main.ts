@@ -63,7 +63,7 @@ const USAGE = `usage: latchkey <command> [options]
                                     instances and relying parties until they fetch the JWKS again)
                                     retire: only once its successor has signed for the longest token lifetime
                                     (tokens it signed have expired); --force retires it at once (compromised key)
-  tenant list | create ID
+  tenant list | create ID [--issuer URL]
   admin-token create [--name N] [--expires-in SECONDS] | list | revoke ID
   registration-token create [--name N] [--expires-in SECONDS] [--uses N] | list | revoke ID
                                     initial access tokens for dynamic client registration (RFC 7591)
@@ -236,6 +236,51 @@ export function separateIds(argv: string[], options: Record<string, { type: 'str
   return ids.length ? [...out, '--', ...ids] : out;
 }
 
+/**
+ * The options each command reads, besides --config, --json and --help. Every option is parsed for every command
+ * (one parseArgs), so without this a flag a command does not read was silently ignored: `client update ID --name N`
+ * changed nothing, `session list --tenant T` listed the default tenant's sessions. A command or subcommand not
+ * listed here is left to its own usage error.
+ */
+const TENANT = ['tenant'];
+const CLIENT_METADATA = ['file', 'client-id', 'secret', 'secret-file', 'name', 'redirect-uri', 'public', 'grant', 'scope', 'skip-consent', 'require-pkce', 'auth-method', 'jwks-uri', 'cors-origin'];
+const RESOURCE_METADATA = ['file', 'identifier', 'scope', 'name', 'format', 'ttl', 'introspection-client'];
+const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record<string, string[]>>>> = {
+  serve: ['port', 'host', 'workers'],
+  init: [],
+  migrate: [],
+  cleanup: [],
+  client: {
+    create: [...CLIENT_METADATA, ...TENANT], list: TENANT, show: TENANT, delete: TENANT, update: ['file', ...TENANT], 'rotate-secret': ['grace', ...TENANT],
+  },
+  user: {
+    create: ['username', 'password', 'password-file', 'claims', 'id', ...TENANT], update: ['username', 'claims', ...TENANT],
+    'set-password': ['password', 'password-file', ...TENANT], list: TENANT, show: TENANT, delete: TENANT, disable: TENANT, enable: TENANT, unlock: TENANT,
+  },
+  keys: { list: TENANT, rotate: ['alg', 'now', ...TENANT], retire: ['force', ...TENANT] },
+  tenant: { list: [], create: ['issuer'] },
+  'admin-token': { create: ['name', 'expires-in'], list: [], revoke: [] },
+  'registration-token': { create: ['name', 'expires-in', 'uses', ...TENANT], list: TENANT, revoke: [] },
+  resource: { create: [...RESOURCE_METADATA, ...TENANT], update: [...RESOURCE_METADATA, ...TENANT], list: TENANT, show: TENANT, delete: TENANT },
+  session: { list: ['user'], end: [] },
+  service: { create: ['issuer'], list: [] },
+  'service-token': { create: ['service', 'name'], list: [], revoke: [] },
+  audit: { list: ['type', 'since', 'limit', ...TENANT] },
+};
+const ALWAYS = new Set(['config', 'json', 'help']);
+
+/** Refuse an option the command would ignore (COMMAND_OPTIONS), naming it. */
+function checkCommandOptions(cmd: string, sub: string | undefined, given: Record<string, unknown>): void {
+  const entry = Object.hasOwn(COMMAND_OPTIONS, cmd) ? COMMAND_OPTIONS[cmd]! : undefined;
+  const allowed = Array.isArray(entry) ? entry : entry && sub !== undefined && Object.hasOwn(entry, sub) ? entry[sub]! : undefined;
+  if (!allowed) return;
+  const name = Array.isArray(entry) ? cmd : `${cmd} ${sub}`;
+  for (const [option, value] of Object.entries(given)) {
+    if (value === undefined || ALWAYS.has(option) || allowed.includes(option)) continue;
+    throw new CliError(`${name} does not take --${option}; see latchkey --help`);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const options = {
       config: { type: 'string' },
@@ -287,6 +332,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return cmd || values.help ? 0 : 2;
   }
+  checkCommandOptions(cmd, sub, values);
   const out = makeOut(values.json!);
   // docs/audit.md: a successful CLI write is an audit event, like an admin API write (ids only, never secrets).
   const audited = (fn: (lk: Latchkey, write: CliWrite) => Promise<number>) =>
@@ -344,7 +390,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'keys':
       return audited((lk, write) => keysCommand(lk, sub, arg, values, out, write));
     case 'tenant':
-      return audited((lk) => tenantCommand(lk, sub, arg, out));
+      return audited((lk) => tenantCommand(lk, sub, arg, values, out));
     case 'admin-token':
     case 'registration-token':
       return audited((lk, write) => tokenCommand(lk, cmd, sub, arg, values, out, write));
@@ -557,7 +603,7 @@ async function keysCommand(lk: Latchkey, sub: string | undefined, arg: string | 
   }
 }
 
-async function tenantCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, out: Out): Promise<number> {
+async function tenantCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
   switch (sub) {
     case 'list': {
       const ts = (await listTenants(lk)).map((t) => tenantView(t, lk));
@@ -566,7 +612,8 @@ async function tenantCommand(lk: Latchkey, sub: string | undefined, arg: string 
     }
     case 'create': {
       if (!arg) throw new CliError('tenant create needs an id');
-      const t = tenantView(await createTenant(lk, { id: arg }), lk);
+      // A tenant and a service are the same thing: --issuer as for `service create` (docs/configuration.md insecureHttpIssuer).
+      const t = tenantView(await createTenant(lk, { id: arg, issuer: v.issuer as string | undefined }), lk);
       out.print(`created tenant ${arg} (issuer ${t.issuer as string})`, t);
       return 0;
     }
@@ -589,7 +636,8 @@ async function tokenCommand(lk: Latchkey, cmd: string, sub: string | undefined, 
       return 0;
     }
     case 'list': {
-      const ts = (await listManagementTokens(lk, kind)).map(managementTokenView);
+      // Initial access tokens belong to a tenant: --tenant lists that tenant's only (without it, every tenant's).
+      const ts = (await listManagementTokens(lk, kind)).filter((t) => v.tenant === undefined || t.tenantId === v.tenant).map(managementTokenView);
       out.print(
         ts.map((t) => `${t.id as string}\t${(t.name as string | null) ?? ''}${t.revoked_at !== null ? '\t(revoked)' : ''}`).join('\n') || '(none)',
         ts,

@@ -85,3 +85,43 @@ describe('a database from a newer version', () => {
     }
   });
 });
+
+describe('options a command does not read', () => {
+  it('are refused with one line naming them (they were silently ignored); tenant create takes --issuer like service create; registration-token list --tenant lists that tenant\'s', async () => {
+    const folder = await freshFolder();
+    expect(cli(folder, ['init']).code).toBe(0);
+    const created = cli(folder, ['client', 'create', '--client-id', 'app', '--name', 'before', '--json']);
+    expect(created.code).toBe(0);
+    const file = join(folder.dir, 'app.json');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(file, JSON.stringify({ grant_types: ['client_credentials'], client_name: 'from the file' }));
+
+    const refused = (args: string[], line: string) => {
+      const r = cli(folder, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err.trim().split('\n')).toEqual([`latchkey: ${line}; see latchkey --help`]);
+      expect(r.out).toBe('');
+    };
+    // client update replaces the metadata from --file only: a --name beside it changed nothing, silently.
+    refused(['client', 'update', 'app', '--file', file, '--name', 'after'], 'client update does not take --name');
+    expect(JSON.parse(cli(folder, ['client', 'show', 'app', '--json']).out).client_name).toBe('before');
+    // Sessions are the default tenant's: --tenant listed those anyway.
+    refused(['session', 'list', '--user', 'someone', '--tenant', 'acme'], 'session list does not take --tenant');
+    refused(['client', 'list', '--port', '9001'], 'client list does not take --port');
+    refused(['serve', '--tenant', 'acme'], 'serve does not take --tenant');
+    refused(['admin-token', 'create', '--tenant', 'acme'], 'admin-token create does not take --tenant');
+    // The options a command does read still work.
+    expect(cli(folder, ['client', 'update', 'app', '--file', file, '--json']).code).toBe(0);
+    expect(JSON.parse(cli(folder, ['client', 'show', 'app', '--json']).out).client_name).toBe('from the file');
+
+    const t = cli(folder, ['tenant', 'create', 'acme', '--issuer', 'https://id.acme.example', '--json']);
+    expect(t.code).toBe(0);
+    expect(JSON.parse(t.out).issuer).toBe('https://id.acme.example');
+
+    expect(cli(folder, ['registration-token', 'create', '--tenant', 'acme', '--name', 'acme-reg']).code).toBe(0);
+    expect(cli(folder, ['registration-token', 'create', '--name', 'default-reg']).code).toBe(0);
+    const names = (args: string[]) => JSON.parse(cli(folder, [...args, '--json']).out).map((x: { name: string }) => x.name).sort();
+    expect(names(['registration-token', 'list'])).toEqual(['acme-reg', 'default-reg']);
+    expect(names(['registration-token', 'list', '--tenant', 'acme'])).toEqual(['acme-reg']);
+  });
+});
