@@ -1,6 +1,6 @@
 import { AuditLog } from '../audit/audit.js';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { ConfigError } from '../config/load.js';
@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import type { EngineContext, TenantSettings } from '../engine/context.js';
 import type { EngineLogger } from '../engine/result.js';
 import type { ClientSettings } from '../engine/client-settings.js';
-import { KeyManager } from '../keys/keystore.js';
+import { KeyEncryptionKeyMismatchError, KeyManager } from '../keys/keystore.js';
 import { secretBox, type SecretBox } from '../keys/secret-box.js';
 import { loadMasterKeys } from '../keys/master-key.js';
 import { openStore } from '../store/open.js';
@@ -226,7 +226,7 @@ export class Latchkey {
   static async open(opts: LatchkeyOptions): Promise<Latchkey> {
     const { config } = opts;
     const clock = opts.clock ?? Date.now;
-    const { keys: master } = loadMasterKeys({ configured: config.keyEncryptionKey, dataDir: resolve(config.dataDir) });
+    const { keys: master, generated } = loadMasterKeys({ configured: config.keyEncryptionKey, dataDir: resolve(config.dataDir) });
     const clientSettings = clientSettingsFrom(config);
     let store: Store;
     if (opts.store) {
@@ -252,6 +252,15 @@ export class Latchkey {
         });
       } catch (e) {
         await opened.close();
+        if (generated && e instanceof KeyEncryptionKeyMismatchError) {
+          // master.key was missing (a wrong dataDir, a restore without it) and one was just made for a database set up
+          // with another: drop it, or it would sit in dataDir looking like the right one.
+          rmSync(generated, { force: true });
+          throw new ConfigError(
+            `${generated} was missing, and the database's signing keys were encrypted with another key: restore the master.key this ` +
+              'database was set up with (or set keyEncryptionKey to it), or check dataDir and databaseUrl; no new master.key was kept',
+          );
+        }
         throw e;
       }
       store = opened;

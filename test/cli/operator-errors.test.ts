@@ -125,3 +125,29 @@ describe('options a command does not read', () => {
     expect(names(['registration-token', 'list', '--tenant', 'acme'])).toEqual(['acme-reg']);
   });
 });
+
+describe('the master.key', () => {
+  it('missing beside a database set up with it: one line saying so, exit 2, and no new master.key left behind; unreadable: one line, exit 2', async () => {
+    const folder = await freshFolder();
+    expect(cli(folder, ['init']).code).toBe(0);
+    const { existsSync, readFileSync, unlinkSync, writeFileSync } = await import('node:fs');
+    const file = join(folder.dir, 'data', 'master.key');
+    const original = readFileSync(file);
+    unlinkSync(file);
+    for (const args of [['keys', 'list'], ['serve', '--workers', '1']]) {
+      const r = cli(folder, args, { LATCHKEY_PORT: '0', LATCHKEY_DEMO: 'false' });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err.trim().split('\n')).toEqual([
+        `latchkey: ${file} was missing, and the database's signing keys were encrypted with another key: restore the master.key this database was set up with (or set keyEncryptionKey to it), or check dataDir and databaseUrl; no new master.key was kept`,
+      ]);
+      // Before, a fresh master.key was written (and kept), looking like the right one to the next run.
+      expect(existsSync(file)).toBe(false);
+    }
+    writeFileSync(file, 'not a key\n');
+    const r = cli(folder, ['keys', 'list']);
+    expect(r.code).toBe(2);
+    expect(r.err.trim().split('\n')).toEqual([`latchkey: ${file} does not hold a 32-byte base64url key`]);
+    writeFileSync(file, original);
+    expect(cli(folder, ['keys', 'list']).code).toBe(0);
+  });
+});
