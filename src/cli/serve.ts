@@ -173,5 +173,24 @@ export function startupWarnings(config: Config, log: { warn(msg: string): void }
         'before the others (and relying parties caching the JWKS) have it (docs/operations.md)',
     );
   }
+  const portMismatch = loopbackIssuerPortMismatch(config);
+  if (portMismatch) log.warn(portMismatch);
   for (const w of filePermissionWarnings(config)) log.warn(w);
+}
+
+/**
+ * `serve --port 8080` with the default (or init's) issuer http://127.0.0.1:9000: the server answers on 8080, but
+ * discovery, redirects, form actions and the demo's URLs all name 9000 (every URL comes from the issuer). Said only
+ * for a plain-http loopback issuer served directly (no tlsCert): an https issuer on loopback is a local TLS proxy's.
+ */
+export function loopbackIssuerPortMismatch(config: Config): string | undefined {
+  if (config.port === 0 || config.tlsCert !== undefined) return undefined;
+  const u = new URL(config.issuer);
+  if (u.protocol !== 'http:' || !isLoopbackIssuer(config.issuer)) return undefined;
+  const issuerPort = Number(u.port || 80);
+  if (issuerPort === config.port) return undefined;
+  return (
+    `issuer ${config.issuer} names port ${issuerPort}, but the server listens on port ${config.port}: discovery, redirects and pages ` +
+    `send clients to port ${issuerPort}; set issuer to match (http://${u.host.replace(/:\d+$/, '')}:${config.port}${u.pathname === '/' ? '' : u.pathname})`
+  );
 }
