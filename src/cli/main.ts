@@ -2,12 +2,14 @@ import { auditEventView, type AuditEventInput } from '../audit/audit.js';
 import { listAuditEvents, parseAuditQuery } from '../services/audit.js';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { readSecretFile } from '../config/secret-file.js';
 import type { Config } from '../config/schema.js';
 import { OAuthError } from '../engine/errors.js';
-import { Latchkey } from '../server/latchkey.js';
+import { databaseUrlOf, Latchkey } from '../server/latchkey.js';
+import { masterKeyFile } from '../keys/master-key.js';
 import { clientView, deleteClient, getClient, listClients, registerClient, replaceClient, rotateClientSecret } from '../services/clients.js';
 import { ServiceError } from '../services/errors.js';
 import { keyView, listKeys, retireKey, rotateKeys } from '../services/keys.js';
@@ -159,6 +161,16 @@ export function cliAuditEvent(cmd: string | undefined, sub: string | undefined, 
   }
   if (target) detail.target = target;
   return { tenantId, type: 'admin.action', clientId, subject, detail };
+}
+
+/** A PostgreSQL URL without its credentials and parameters, to print: postgresql://host:port/db. */
+function databaseLocation(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return 'PostgreSQL';
+  }
 }
 
 async function withLatchkey<T>(config: Config, fn: (lk: Latchkey) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
@@ -364,7 +376,11 @@ export async function main(argv: string[]): Promise<number> {
       }
       return withLatchkey(config, async (lk) => {
         const keys = await lk.keys.list(DEFAULT_TENANT);
-        out.print(`initialised: issuer ${config.issuer}, ${keys.length} signing keys, data in ${config.dataDir}`, {
+        // Where the data went: on PostgreSQL (with a configured keyEncryptionKey) nothing is in dataDir.
+        const url = databaseUrlOf(config);
+        const database = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : databaseLocation(url);
+        const keyFile = config.keyEncryptionKey === undefined ? `, key-encryption key in ${masterKeyFile(resolve(config.dataDir))}` : '';
+        out.print(`initialised: issuer ${config.issuer}, ${keys.length} signing keys, database ${database}${keyFile}`, {
           issuer: config.issuer,
           keys: keys.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status })),
         });

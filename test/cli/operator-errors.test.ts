@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -151,3 +151,28 @@ describe('the master.key', () => {
     expect(cli(folder, ['keys', 'list']).code).toBe(0);
   });
 });
+
+describe('latchkey init', () => {
+  it('says where the database and the key-encryption key are (on PostgreSQL: the server and database, never the password), not the data folder it may not use', async () => {
+    const folder = await freshFolder();
+    const r = cli(folder, ['init']);
+    expect(r.code).toBe(0);
+    const url = folder.env.LATCHKEY_DATABASE_URL;
+    const { realpathSync } = await import('node:fs');
+    const dataDir = join(realpathSync(folder.dir), 'data');
+    if (url) {
+      const u = new URL(url);
+      expect(r.out.trim()).toBe(`initialised: issuer http://127.0.0.1:9000, 4 signing keys, database ${u.protocol}//${u.host}${u.pathname}, key-encryption key in ${join(dataDir, 'master.key')}`);
+      if (u.password) expect(r.out).not.toContain(u.password);
+      // With a configured keyEncryptionKey nothing is in the data folder: none is named.
+      const again = cli(folder, ['init'], { LATCHKEY_KEY_ENCRYPTION_KEY: readKey(join(dataDir, 'master.key')) });
+      expect(again.out.trim()).toBe(`initialised: issuer http://127.0.0.1:9000, 4 signing keys, database ${u.protocol}//${u.host}${u.pathname}`);
+    } else {
+      expect(r.out.trim()).toBe(`initialised: issuer http://127.0.0.1:9000, 4 signing keys, database ${join(dataDir, 'latchkey.db')}, key-encryption key in ${join(dataDir, 'master.key')}`);
+    }
+  });
+});
+
+function readKey(file: string): string {
+  return readFileSync(file, 'utf8').trim();
+}
