@@ -13,6 +13,7 @@ import { KeyEncryptionKeyMismatchError, KeyManager } from '../keys/keystore.js';
 import { secretBox, type SecretBox } from '../keys/secret-box.js';
 import { loadMasterKeys } from '../keys/master-key.js';
 import { openStore } from '../store/open.js';
+import { isStoreUnavailable } from '../store/unavailable.js';
 import { BackchannelDispatcher, type BackchannelOptions } from '../services/backchannel.js';
 import { reissueLogoutToken } from '../tokens/logout-token.js';
 import { DEFAULT_TENANT, type Store, type TenantRecord } from '../store/types.js';
@@ -55,6 +56,17 @@ export interface LatchkeyOptions {
   keyRecheckMs?: number;
   /** The default tenant's accounts live in an embedding application (createLatchkey), not in the users table. */
   accounts?: AccountSource;
+}
+
+/**
+ * A PostgreSQL connection that failed: refused, unreachable, wrong credentials (SQLSTATE class 28), no such database
+ * (3D000), a TLS mismatch. SQLite opens a file: its errors name it already.
+ */
+function cannotConnect(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && (/^28[0-9A-Z]{3}$/.test(code) || code === '3D000' || code === 'ENOTFOUND')) return true;
+  const message = String((e as { message?: unknown } | undefined)?.message ?? '');
+  return isStoreUnavailable(e) || (/SSL|self[- ]signed|certificate/i.test(message) && !(e instanceof ConfigError));
 }
 
 export function databaseUrlOf(config: Config): string {
@@ -260,6 +272,11 @@ export class Latchkey {
             `${generated} was missing, and the database's signing keys were encrypted with another key: restore the master.key this ` +
               'database was set up with (or set keyEncryptionKey to it), or check dataDir and databaseUrl; no new master.key was kept',
           );
+        }
+        if (!databaseUrlOf(config).startsWith('sqlite:') && cannotConnect(e)) {
+          // pg says "connect ECONNREFUSED 127.0.0.1:5432" or "password authentication failed for user x": name the database.
+          const u = new URL(databaseUrlOf(config));
+          throw new Error(`cannot connect to the database ${u.protocol}//${u.host}${u.pathname}: ${(e as Error).message}`, { cause: e });
         }
         throw e;
       }

@@ -176,3 +176,21 @@ describe('latchkey init', () => {
 function readKey(file: string): string {
   return readFileSync(file, 'utf8').trim();
 }
+
+describe('a PostgreSQL database that cannot be reached', () => {
+  it('commands and serve say "cannot connect to the database" with its host and name (never the password) and the driver\'s reason, one line, non-zero exit', async () => {
+    const folder = await freshFolder();
+    // A port nothing listens on: take a free one and let it go.
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    await new Promise<void>((r) => server.close(() => r()));
+    const env = { LATCHKEY_DATABASE_URL: `postgres://latchkey:hunter2-secret@127.0.0.1:${port}/auth`, LATCHKEY_PORT: '0', LATCHKEY_DEMO: 'false' };
+    for (const args of [['client', 'list'], ['migrate'], ['serve', '--workers', '1']]) {
+      const r = cli(folder, args, env);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.err.trim().split('\n')).toEqual([`latchkey: cannot connect to the database postgres://127.0.0.1:${port}/auth: connect ECONNREFUSED 127.0.0.1:${port}`]);
+      expect(r.err).not.toContain('hunter2');
+    }
+  });
+});
