@@ -366,6 +366,16 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
 
+  // A command that only reads, run from the wrong folder (dataDir is relative: ./data), created a database and a
+  // master.key there and answered "(no clients)". Only init, serve, migrate and writes create one.
+  const readOnly = cmd === 'cleanup' || ((sub === 'list' || sub === 'show') && Object.hasOwn(COMMAND_OPTIONS, cmd));
+  const url = databaseUrlOf(config);
+  if (readOnly && url.startsWith('sqlite:') && url !== 'sqlite::memory:' && !existsSync(url.slice('sqlite:'.length))) {
+    throw new CliError(
+      `no database at ${url.slice('sqlite:'.length)}: run this where your data folder is, or set dataDir or databaseUrl (a new one is made by latchkey init)`,
+    );
+  }
+
   switch (cmd) {
     case 'serve':
       await serve(config);

@@ -194,3 +194,24 @@ describe('a PostgreSQL database that cannot be reached', () => {
     }
   });
 });
+
+describe('a command that only reads, where there is no database', () => {
+  it('list, show and cleanup refuse a missing SQLite database with one line naming it, and create nothing (they made a database and a master.key in the wrong folder and answered "(no clients)")', async () => {
+    const folder = await freshFolder();
+    if (folder.env.LATCHKEY_DATABASE_URL) return; // PostgreSQL: the database exists or the connection fails (above)
+    const { existsSync, realpathSync } = await import('node:fs');
+    const db = join(realpathSync(folder.dir), 'data', 'latchkey.db');
+    for (const args of [['client', 'list'], ['keys', 'list'], ['user', 'show', 'someone'], ['audit', 'list'], ['cleanup']]) {
+      const r = cli(folder, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err.trim().split('\n')).toEqual([
+        `latchkey: no database at ${db}: run this where your data folder is, or set dataDir or databaseUrl (a new one is made by latchkey init)`,
+      ]);
+      expect(existsSync(join(folder.dir, 'data'))).toBe(false);
+    }
+    expect(cli(folder, ['init']).code).toBe(0);
+    const listed = cli(folder, ['client', 'list']);
+    expect(listed.code).toBe(0);
+    expect(listed.out.trim()).toBe('(no clients)');
+  });
+});
