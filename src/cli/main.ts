@@ -341,8 +341,9 @@ export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: separateIds(argv, options), allowPositionals: true, strict: true, options });
   const [cmd, sub, arg] = positionals;
   if (values.help || !cmd) {
-    process.stdout.write(USAGE + '\n');
-    return cmd || values.help ? 0 : 2;
+    // Asked for (--help): the usage is the output. No command at all: it is the error message, on stderr.
+    (values.help ? process.stdout : process.stderr).write(USAGE + '\n');
+    return values.help ? 0 : 2;
   }
   checkCommandOptions(cmd, sub, values);
   const out = makeOut(values.json!);

@@ -215,3 +215,17 @@ describe('a command that only reads, where there is no database', () => {
     expect(listed.out.trim()).toBe('(no clients)');
   });
 });
+
+describe('usage', () => {
+  it('--help prints the usage on stdout and exits 0; no command at all is an error: the usage on stderr, exit 2', async () => {
+    const folder = await freshFolder();
+    const help = cli(folder, ['--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/^usage: latchkey <command> \[options\]/);
+    expect(help.err).toBe('');
+    const none = cli(folder, []);
+    expect(none.code).toBe(2);
+    expect(none.out).toBe('');
+    expect(none.err).toMatch(/^usage: latchkey <command> \[options\]/);
+  });
+});
