@@ -69,6 +69,20 @@ function cannotConnect(e: unknown): boolean {
   return isStoreUnavailable(e) || (/SSL|self[- ]signed|certificate/i.test(message) && !(e instanceof ConfigError));
 }
 
+/**
+ * SQLite's "attempt to write a readonly database" (a database file or folder of another user) names no file: say
+ * which, and what to check.
+ */
+function sqliteFileError(config: Config, e: unknown): Error | undefined {
+  const url = databaseUrlOf(config);
+  const code = (e as { code?: unknown } | undefined)?.code;
+  if (!url.startsWith('sqlite:') || typeof code !== 'string' || !/^SQLITE_(READONLY|CANTOPEN|PERM)/.test(code)) return undefined;
+  return new Error(
+    `cannot write the database ${url.slice('sqlite:'.length)}: ${(e as Error).message} (the user running latchkey needs write access to the file and its folder)`,
+    { cause: e },
+  );
+}
+
 export function databaseUrlOf(config: Config): string {
   return config.databaseUrl ?? `sqlite:${join(resolve(config.dataDir), 'latchkey.db')}`;
 }
@@ -245,7 +259,9 @@ export class Latchkey {
       store = opts.store;
       await ensureDefaultTenant(config, store, new KeyManager(store, master.keyEncryptionKey, clock), clock);
     } else {
-      const opened = await openStore({ url: databaseUrlOf(config), migrate: false, poolSize: config.databasePoolSize });
+      const opened = await openStore({ url: databaseUrlOf(config), migrate: false, poolSize: config.databasePoolSize }).catch((e: unknown) => {
+        throw sqliteFileError(config, e) ?? e;
+      });
       const migrate = opts.migrate ?? config.migrateOnStart;
       try {
         // Several instances may start at once on one PostgreSQL database: migrations and the bootstrap run
@@ -273,6 +289,8 @@ export class Latchkey {
               'database was set up with (or set keyEncryptionKey to it), or check dataDir and databaseUrl; no new master.key was kept',
           );
         }
+        const fileError = sqliteFileError(config, e);
+        if (fileError) throw fileError;
         if (!databaseUrlOf(config).startsWith('sqlite:') && cannotConnect(e)) {
           // pg says "connect ECONNREFUSED 127.0.0.1:5432" or "password authentication failed for user x": name the database.
           const u = new URL(databaseUrlOf(config));

@@ -229,3 +229,30 @@ describe('usage', () => {
     expect(none.err).toMatch(/^usage: latchkey <command> \[options\]/);
   });
 });
+
+describe('a SQLite database this user may not write', () => {
+  it('one line naming the file and what to check, not SQLite\'s bare "attempt to write a readonly database"', async () => {
+    const folder = await freshFolder();
+    if (folder.env.LATCHKEY_DATABASE_URL) return; // PostgreSQL: no file
+    expect(cli(folder, ['init']).code).toBe(0);
+    const { chmodSync, realpathSync } = await import('node:fs');
+    const data = join(folder.dir, 'data');
+    // Root writes anything: run as nobody then (the files stay root's); anyone else loses write access.
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot && spawnSync('runuser', ['--help']).status !== 0) return;
+    chmodSync(folder.dir, 0o755);
+    chmodSync(data, 0o555);
+    chmodSync(join(data, 'latchkey.db'), 0o444);
+    chmodSync(join(data, 'master.key'), 0o444);
+    onTestFinished(() => chmodSync(data, 0o700));
+    const r = asRoot
+      ? spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, BIN, 'client', 'list'], {
+          cwd: folder.dir, encoding: 'utf8', env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent' }, timeout: 60_000,
+        })
+      : spawnSync(process.execPath, [BIN, 'client', 'list'], { cwd: folder.dir, encoding: 'utf8', env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent' }, timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `latchkey: cannot write the database ${join(realpathSync(data), 'latchkey.db')}: attempt to write a readonly database (the user running latchkey needs write access to the file and its folder)`,
+    ]);
+  });
+});
