@@ -204,7 +204,12 @@ function secretOption(v: Values, name: 'password' | 'secret'): string | undefine
 }
 
 function readJsonInput(file: string): unknown {
-  const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read --file ${file}: ${(e as Error).message}`);
+  }
   try {
     return JSON.parse(text);
   } catch (e) {

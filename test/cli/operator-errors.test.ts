@@ -256,3 +256,16 @@ describe('a SQLite database this user may not write', () => {
     ]);
   });
 });
+
+describe('--file', () => {
+  it('a --file that cannot be read is one line naming it and exit 2, like other bad input (was the bare ENOENT, exit 1)', async () => {
+    const folder = await freshFolder();
+    expect(cli(folder, ['init']).code).toBe(0);
+    for (const args of [['client', 'create', '--file', 'missing.json'], ['client', 'update', 'x', '--file', 'missing.json'], ['resource', 'create', '--file', 'missing.json']]) {
+      const r = cli(folder, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).toMatch(/^latchkey: cannot read --file missing\.json: ENOENT/);
+    }
+  });
+});
