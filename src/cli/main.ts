@@ -2,11 +2,14 @@ import { auditEventView, type AuditEventInput } from '../audit/audit.js';
 import { listAuditEvents, parseAuditQuery } from '../services/audit.js';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { readSecretFile } from '../config/secret-file.js';
 import type { Config } from '../config/schema.js';
 import { OAuthError } from '../engine/errors.js';
-import { Latchkey } from '../server/latchkey.js';
+import { databaseUrlOf, Latchkey } from '../server/latchkey.js';
+import { masterKeyFile } from '../keys/master-key.js';
 import { clientView, deleteClient, getClient, listClients, registerClient, replaceClient, rotateClientSecret } from '../services/clients.js';
 import { ServiceError } from '../services/errors.js';
 import { keyView, listKeys, retireKey, rotateKeys } from '../services/keys.js';
@@ -62,7 +65,7 @@ const USAGE = `usage: latchkey <command> [options]
                                     instances and relying parties until they fetch the JWKS again)
                                     retire: only once its successor has signed for the longest token lifetime
                                     (tokens it signed have expired); --force retires it at once (compromised key)
-  tenant list | create ID
+  tenant list | create ID [--issuer URL]
   admin-token create [--name N] [--expires-in SECONDS] | list | revoke ID
   registration-token create [--name N] [--expires-in SECONDS] [--uses N] | list | revoke ID
                                     initial access tokens for dynamic client registration (RFC 7591)
@@ -160,6 +163,16 @@ export function cliAuditEvent(cmd: string | undefined, sub: string | undefined, 
   return { tenantId, type: 'admin.action', clientId, subject, detail };
 }
 
+/** A PostgreSQL URL without its credentials and parameters, to print: postgresql://host:port/db. */
+function databaseLocation(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return 'PostgreSQL';
+  }
+}
+
 async function withLatchkey<T>(config: Config, fn: (lk: Latchkey) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
   const lk = await Latchkey.open({ config, migrate: opts.migrate });
   try {
@@ -191,7 +204,12 @@ function secretOption(v: Values, name: 'password' | 'secret'): string | undefine
 }
 
 function readJsonInput(file: string): unknown {
-  const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read --file ${file}: ${(e as Error).message}`);
+  }
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -233,6 +251,51 @@ export function separateIds(argv: string[], options: Record<string, { type: 'str
     out.push(a);
   }
   return ids.length ? [...out, '--', ...ids] : out;
+}
+
+/**
+ * The options each command reads, besides --config, --json and --help. Every option is parsed for every command
+ * (one parseArgs), so without this a flag a command does not read was silently ignored: `client update ID --name N`
+ * changed nothing, `session list --tenant T` listed the default tenant's sessions. A command or subcommand not
+ * listed here is left to its own usage error.
+ */
+const TENANT = ['tenant'];
+const CLIENT_METADATA = ['file', 'client-id', 'secret', 'secret-file', 'name', 'redirect-uri', 'public', 'grant', 'scope', 'skip-consent', 'require-pkce', 'auth-method', 'jwks-uri', 'cors-origin'];
+const RESOURCE_METADATA = ['file', 'identifier', 'scope', 'name', 'format', 'ttl', 'introspection-client'];
+const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record<string, string[]>>>> = {
+  serve: ['port', 'host', 'workers'],
+  init: [],
+  migrate: [],
+  cleanup: [],
+  client: {
+    create: [...CLIENT_METADATA, ...TENANT], list: TENANT, show: TENANT, delete: TENANT, update: ['file', ...TENANT], 'rotate-secret': ['grace', ...TENANT],
+  },
+  user: {
+    create: ['username', 'password', 'password-file', 'claims', 'id', ...TENANT], update: ['username', 'claims', ...TENANT],
+    'set-password': ['password', 'password-file', ...TENANT], list: TENANT, show: TENANT, delete: TENANT, disable: TENANT, enable: TENANT, unlock: TENANT,
+  },
+  keys: { list: TENANT, rotate: ['alg', 'now', ...TENANT], retire: ['force', ...TENANT] },
+  tenant: { list: [], create: ['issuer'] },
+  'admin-token': { create: ['name', 'expires-in'], list: [], revoke: [] },
+  'registration-token': { create: ['name', 'expires-in', 'uses', ...TENANT], list: TENANT, revoke: [] },
+  resource: { create: [...RESOURCE_METADATA, ...TENANT], update: [...RESOURCE_METADATA, ...TENANT], list: TENANT, show: TENANT, delete: TENANT },
+  session: { list: ['user'], end: [] },
+  service: { create: ['issuer'], list: [] },
+  'service-token': { create: ['service', 'name'], list: [], revoke: [] },
+  audit: { list: ['type', 'since', 'limit', ...TENANT] },
+};
+const ALWAYS = new Set(['config', 'json', 'help']);
+
+/** Refuse an option the command would ignore (COMMAND_OPTIONS), naming it. */
+function checkCommandOptions(cmd: string, sub: string | undefined, given: Record<string, unknown>): void {
+  const entry = Object.hasOwn(COMMAND_OPTIONS, cmd) ? COMMAND_OPTIONS[cmd]! : undefined;
+  const allowed = Array.isArray(entry) ? entry : entry && sub !== undefined && Object.hasOwn(entry, sub) ? entry[sub]! : undefined;
+  if (!allowed) return;
+  const name = Array.isArray(entry) ? cmd : `${cmd} ${sub}`;
+  for (const [option, value] of Object.entries(given)) {
+    if (value === undefined || ALWAYS.has(option) || allowed.includes(option)) continue;
+    throw new CliError(`${name} does not take --${option}; see latchkey --help`);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -283,9 +346,11 @@ export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: separateIds(argv, options), allowPositionals: true, strict: true, options });
   const [cmd, sub, arg] = positionals;
   if (values.help || !cmd) {
-    process.stdout.write(USAGE + '\n');
-    return cmd || values.help ? 0 : 2;
+    // Asked for (--help): the usage is the output. No command at all: it is the error message, on stderr.
+    (values.help ? process.stdout : process.stderr).write(USAGE + '\n');
+    return values.help ? 0 : 2;
   }
+  checkCommandOptions(cmd, sub, values);
   const out = makeOut(values.json!);
   // docs/audit.md: a successful CLI write is an audit event, like an admin API write (ids only, never secrets).
   const audited = (fn: (lk: Latchkey, write: CliWrite) => Promise<number>) =>
@@ -307,6 +372,16 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
 
+  // A command that only reads, run from the wrong folder (dataDir is relative: ./data), created a database and a
+  // master.key there and answered "(no clients)". Only init, serve, migrate and writes create one.
+  const readOnly = cmd === 'cleanup' || ((sub === 'list' || sub === 'show') && Object.hasOwn(COMMAND_OPTIONS, cmd));
+  const url = databaseUrlOf(config);
+  if (readOnly && url.startsWith('sqlite:') && url !== 'sqlite::memory:' && !existsSync(url.slice('sqlite:'.length))) {
+    throw new CliError(
+      `no database at ${url.slice('sqlite:'.length)}: run this where your data folder is, or set dataDir or databaseUrl (a new one is made by latchkey init)`,
+    );
+  }
+
   switch (cmd) {
     case 'serve':
       await serve(config);
@@ -317,7 +392,11 @@ export async function main(argv: string[]): Promise<number> {
       }
       return withLatchkey(config, async (lk) => {
         const keys = await lk.keys.list(DEFAULT_TENANT);
-        out.print(`initialised: issuer ${config.issuer}, ${keys.length} signing keys, data in ${config.dataDir}`, {
+        // Where the data went: on PostgreSQL (with a configured keyEncryptionKey) nothing is in dataDir.
+        const url = databaseUrlOf(config);
+        const database = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : databaseLocation(url);
+        const keyFile = config.keyEncryptionKey === undefined ? `, key-encryption key in ${masterKeyFile(resolve(config.dataDir))}` : '';
+        out.print(`initialised: issuer ${config.issuer}, ${keys.length} signing keys, database ${database}${keyFile}`, {
           issuer: config.issuer,
           keys: keys.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status })),
         });
@@ -343,7 +422,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'keys':
       return audited((lk, write) => keysCommand(lk, sub, arg, values, out, write));
     case 'tenant':
-      return audited((lk) => tenantCommand(lk, sub, arg, out));
+      return audited((lk) => tenantCommand(lk, sub, arg, values, out));
     case 'admin-token':
     case 'registration-token':
       return audited((lk, write) => tokenCommand(lk, cmd, sub, arg, values, out, write));
@@ -556,7 +635,7 @@ async function keysCommand(lk: Latchkey, sub: string | undefined, arg: string | 
   }
 }
 
-async function tenantCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, out: Out): Promise<number> {
+async function tenantCommand(lk: Latchkey, sub: string | undefined, arg: string | undefined, v: Values, out: Out): Promise<number> {
   switch (sub) {
     case 'list': {
       const ts = (await listTenants(lk)).map((t) => tenantView(t, lk));
@@ -565,7 +644,8 @@ async function tenantCommand(lk: Latchkey, sub: string | undefined, arg: string 
     }
     case 'create': {
       if (!arg) throw new CliError('tenant create needs an id');
-      const t = tenantView(await createTenant(lk, { id: arg }), lk);
+      // A tenant and a service are the same thing: --issuer as for `service create` (docs/configuration.md insecureHttpIssuer).
+      const t = tenantView(await createTenant(lk, { id: arg, issuer: v.issuer as string | undefined }), lk);
       out.print(`created tenant ${arg} (issuer ${t.issuer as string})`, t);
       return 0;
     }
@@ -588,7 +668,8 @@ async function tokenCommand(lk: Latchkey, cmd: string, sub: string | undefined, 
       return 0;
     }
     case 'list': {
-      const ts = (await listManagementTokens(lk, kind)).map(managementTokenView);
+      // Initial access tokens belong to a tenant: --tenant lists that tenant's only (without it, every tenant's).
+      const ts = (await listManagementTokens(lk, kind)).filter((t) => v.tenant === undefined || t.tenantId === v.tenant).map(managementTokenView);
       out.print(
         ts.map((t) => `${t.id as string}\t${(t.name as string | null) ?? ''}${t.revoked_at !== null ? '\t(revoked)' : ''}`).join('\n') || '(none)',
         ts,
@@ -759,6 +840,9 @@ export async function run(argv: string[]): Promise<void> {
       process.stderr.write(`latchkey: ${(e as Error).message ?? String(e)}\n`);
       process.exitCode = 1;
     }
+    // A cluster worker that failed to start (port in use): its IPC channel to the primary would keep it alive after
+    // the line above. Exit, so the primary sees a worker fail to start and stops (cluster.ts).
+    if (cluster.isWorker) process.exit();
   }
 }
 

@@ -64,7 +64,15 @@ async function serveProcess(config: Config, opts: { worker: boolean }): Promise<
     await lk.close();
     process.exit(0);
   }
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (e) {
+    // Port in use, address not on this machine, no permission: the error is the one line the CLI prints. Close the
+    // database and the key checks too, or their handles keep the process alive after it (and a cluster waiting).
+    await app.close().catch(() => {});
+    await lk.close();
+    throw e;
+  }
   lk.backchannel.start(); // retries of back-channel logout deliveries
   lk.cleanup.start(); // expired rows; one process of the cluster (or of all instances) per sweep
   const port = (app.server.address() as { port: number }).port;
@@ -165,5 +173,24 @@ export function startupWarnings(config: Config, log: { warn(msg: string): void }
         'before the others (and relying parties caching the JWKS) have it (docs/operations.md)',
     );
   }
+  const portMismatch = loopbackIssuerPortMismatch(config);
+  if (portMismatch) log.warn(portMismatch);
   for (const w of filePermissionWarnings(config)) log.warn(w);
+}
+
+/**
+ * `serve --port 8080` with the default (or init's) issuer http://127.0.0.1:9000: the server answers on 8080, but
+ * discovery, redirects, form actions and the demo's URLs all name 9000 (every URL comes from the issuer). Said only
+ * for a plain-http loopback issuer served directly (no tlsCert): an https issuer on loopback is a local TLS proxy's.
+ */
+export function loopbackIssuerPortMismatch(config: Config): string | undefined {
+  if (config.port === 0 || config.tlsCert !== undefined) return undefined;
+  const u = new URL(config.issuer);
+  if (u.protocol !== 'http:' || !isLoopbackIssuer(config.issuer)) return undefined;
+  const issuerPort = Number(u.port || 80);
+  if (issuerPort === config.port) return undefined;
+  return (
+    `issuer ${config.issuer} names port ${issuerPort}, but the server listens on port ${config.port}: discovery, redirects and pages ` +
+    `send clients to port ${issuerPort}; set issuer to match (http://${u.host.replace(/:\d+$/, '')}:${config.port}${u.pathname === '/' ? '' : u.pathname})`
+  );
 }

@@ -18,14 +18,16 @@ const seconds = (def: number) => z.coerce.number().int().positive().max(10 * 365
 
 const flag = (def: boolean) =>
   z
-    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'must be true or false (or 1 or 0)' })
     .transform((v) => v === true || v === 'true' || v === '1')
     .default(def);
 
 const issuerSchema = z
   .string()
-  .url()
+  .url({ error: 'must be an http(s) URL without query, fragment or trailing slash' })
   .refine((v) => {
+    // .url() has reported a value that is no URL; checks still run, and new URL would throw past the message.
+    if (!URL.canParse(v)) return true;
     const u = new URL(v);
     // RFC 8414 §2: the issuer has no query or fragment component.
     return (u.protocol === 'https:' || u.protocol === 'http:') && !u.search && !u.hash && !v.endsWith('/');
@@ -77,7 +79,7 @@ export const configSchema = z
     accessTokenFormat: z.enum(['opaque', 'jwt']).default('opaque'),
     // Unset: on only for an issuer on a loopback host (resolved below, once the issuer is known).
     demo: z
-      .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+      .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'must be true or false (or 1 or 0)' })
       .transform((v) => v === true || v === 'true' || v === '1')
       .optional(),
     loginRateLimit: z.coerce.number().int().min(1).max(10000).default(10),

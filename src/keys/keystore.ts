@@ -311,12 +311,15 @@ export class KeyManager {
  * secret: the server was started with a keyEncryptionKey (or master.key) other than the one the database was set
  * up with. Said as a configuration error (one line from the CLI), not as jose's "decryption operation failed".
  */
+/** The stored signing keys do not open with this server's keyEncryptionKey (or master.key). */
+export class KeyEncryptionKeyMismatchError extends ConfigError {}
+
 async function decryptPrivateKey(r: SigningKeyRecord, encryptionKey: Uint8Array): Promise<Uint8Array> {
   try {
     return (await compactDecrypt(r.privateJwe, encryptionKey)).plaintext;
   } catch (e) {
     if (!(e instanceof errors.JWEDecryptionFailed)) throw e;
-    throw new ConfigError(
+    throw new KeyEncryptionKeyMismatchError(
       `the signing keys in the database (tenant ${r.tenantId}, key ${r.kid}) were encrypted with a different keyEncryptionKey (or master.key): ` +
         'start with the one this database was set up with (LATCHKEY_KEY_ENCRYPTION_KEY, or master.key in its dataDir)',
     );

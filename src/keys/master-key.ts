@@ -1,6 +1,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '../config/errors.js';
 
 export interface MasterKeys {
   /** Keys the HMAC that stores secrets as hashes. */
@@ -19,9 +20,10 @@ export function masterKeyFile(dataDir: string): string {
  * generated with mode 0600 on first start, in a folder created 0700. Sub-keys are derived with HKDF so one secret
  * serves both uses. An existing file or folder open to others is warned about at start (filePermissionWarnings).
  */
-export function loadMasterKeys(opts: { configured?: string; dataDir: string }): { keys: MasterKeys; source: string } {
+export function loadMasterKeys(opts: { configured?: string; dataDir: string }): { keys: MasterKeys; source: string; generated?: string } {
   let root: Buffer;
   let source: string;
+  let generated: string | undefined;
   if (opts.configured) {
     root = Buffer.from(opts.configured, 'base64url');
     source = 'configuration';
@@ -29,17 +31,18 @@ export function loadMasterKeys(opts: { configured?: string; dataDir: string }): 
     const file = masterKeyFile(opts.dataDir);
     if (existsSync(file)) {
       root = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
-      if (root.length !== 32) throw new Error(`${file} does not hold a 32-byte base64url key`);
+      if (root.length !== 32) throw new ConfigError(`${file} does not hold a 32-byte base64url key`);
     } else {
       // Only folders created here get 0700: an existing one (perhaps a shared parent) is not changed.
       mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
       root = randomBytes(32);
       writeFileSync(file, root.toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
       chmodSync(file, 0o600);
+      generated = file;
     }
     source = file;
   }
-  return { keys: deriveMasterKeys(root), source };
+  return { keys: deriveMasterKeys(root), source, generated };
 }
 
 export function deriveMasterKeys(root: Buffer): MasterKeys {

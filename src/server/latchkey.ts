@@ -1,6 +1,6 @@
 import { AuditLog } from '../audit/audit.js';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { ConfigError } from '../config/load.js';
@@ -9,10 +9,11 @@ import type { Config } from '../config/schema.js';
 import type { EngineContext, TenantSettings } from '../engine/context.js';
 import type { EngineLogger } from '../engine/result.js';
 import type { ClientSettings } from '../engine/client-settings.js';
-import { KeyManager } from '../keys/keystore.js';
+import { KeyEncryptionKeyMismatchError, KeyManager } from '../keys/keystore.js';
 import { secretBox, type SecretBox } from '../keys/secret-box.js';
 import { loadMasterKeys } from '../keys/master-key.js';
 import { openStore } from '../store/open.js';
+import { isStoreUnavailable } from '../store/unavailable.js';
 import { BackchannelDispatcher, type BackchannelOptions } from '../services/backchannel.js';
 import { reissueLogoutToken } from '../tokens/logout-token.js';
 import { DEFAULT_TENANT, type Store, type TenantRecord } from '../store/types.js';
@@ -55,6 +56,31 @@ export interface LatchkeyOptions {
   keyRecheckMs?: number;
   /** The default tenant's accounts live in an embedding application (createLatchkey), not in the users table. */
   accounts?: AccountSource;
+}
+
+/**
+ * A PostgreSQL connection that failed: refused, unreachable, wrong credentials (SQLSTATE class 28), no such database
+ * (3D000), a TLS mismatch. SQLite opens a file: its errors name it already.
+ */
+function cannotConnect(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && (/^28[0-9A-Z]{3}$/.test(code) || code === '3D000' || code === 'ENOTFOUND')) return true;
+  const message = String((e as { message?: unknown } | undefined)?.message ?? '');
+  return isStoreUnavailable(e) || (/SSL|self[- ]signed|certificate/i.test(message) && !(e instanceof ConfigError));
+}
+
+/**
+ * SQLite's "attempt to write a readonly database" (a database file or folder of another user) names no file: say
+ * which, and what to check.
+ */
+function sqliteFileError(config: Config, e: unknown): Error | undefined {
+  const url = databaseUrlOf(config);
+  const code = (e as { code?: unknown } | undefined)?.code;
+  if (!url.startsWith('sqlite:') || typeof code !== 'string' || !/^SQLITE_(READONLY|CANTOPEN|PERM)/.test(code)) return undefined;
+  return new Error(
+    `cannot write the database ${url.slice('sqlite:'.length)}: ${(e as Error).message} (the user running latchkey needs write access to the file and its folder)`,
+    { cause: e },
+  );
 }
 
 export function databaseUrlOf(config: Config): string {
@@ -226,14 +252,16 @@ export class Latchkey {
   static async open(opts: LatchkeyOptions): Promise<Latchkey> {
     const { config } = opts;
     const clock = opts.clock ?? Date.now;
-    const { keys: master } = loadMasterKeys({ configured: config.keyEncryptionKey, dataDir: resolve(config.dataDir) });
+    const { keys: master, generated } = loadMasterKeys({ configured: config.keyEncryptionKey, dataDir: resolve(config.dataDir) });
     const clientSettings = clientSettingsFrom(config);
     let store: Store;
     if (opts.store) {
       store = opts.store;
       await ensureDefaultTenant(config, store, new KeyManager(store, master.keyEncryptionKey, clock), clock);
     } else {
-      const opened = await openStore({ url: databaseUrlOf(config), migrate: false, poolSize: config.databasePoolSize });
+      const opened = await openStore({ url: databaseUrlOf(config), migrate: false, poolSize: config.databasePoolSize }).catch((e: unknown) => {
+        throw sqliteFileError(config, e) ?? e;
+      });
       const migrate = opts.migrate ?? config.migrateOnStart;
       try {
         // Several instances may start at once on one PostgreSQL database: migrations and the bootstrap run
@@ -252,6 +280,22 @@ export class Latchkey {
         });
       } catch (e) {
         await opened.close();
+        if (generated && e instanceof KeyEncryptionKeyMismatchError) {
+          // master.key was missing (a wrong dataDir, a restore without it) and one was just made for a database set up
+          // with another: drop it, or it would sit in dataDir looking like the right one.
+          rmSync(generated, { force: true });
+          throw new ConfigError(
+            `${generated} was missing, and the database's signing keys were encrypted with another key: restore the master.key this ` +
+              'database was set up with (or set keyEncryptionKey to it), or check dataDir and databaseUrl; no new master.key was kept',
+          );
+        }
+        const fileError = sqliteFileError(config, e);
+        if (fileError) throw fileError;
+        if (!databaseUrlOf(config).startsWith('sqlite:') && cannotConnect(e)) {
+          // pg says "connect ECONNREFUSED 127.0.0.1:5432" or "password authentication failed for user x": name the database.
+          const u = new URL(databaseUrlOf(config));
+          throw new Error(`cannot connect to the database ${u.protocol}//${u.host}${u.pathname}: ${(e as Error).message}`, { cause: e });
+        }
         throw e;
       }
       store = opened;

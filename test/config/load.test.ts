@@ -40,6 +40,18 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: f, env: {} })).toThrow(/unknown configuration option: prot/);
   });
 
+  it('an issuer (or mtlsBaseUrl) that is no URL at all, and a flag that is not a boolean, are ConfigErrors naming the option and what it takes', () => {
+    // Before, a value new URL() cannot parse escaped the schema as a bare TypeError "Invalid URL" (exit 1, no option).
+    const bad = (env: Record<string, string>) => () => loadConfig({ env });
+    for (const [name, value] of [['LATCHKEY_ISSUER', 'login.example.com'], ['LATCHKEY_ISSUER', 'foo'], ['LATCHKEY_MTLS_BASE_URL', 'mtls']] as const) {
+      expect(bad({ [name]: value })).toThrow(ConfigError);
+      expect(bad({ [name]: value })).toThrow(`invalid configuration option ${name}: must be an http(s) URL without query, fragment or trailing slash`);
+    }
+    for (const name of ['LATCHKEY_DEMO', 'LATCHKEY_METRICS', 'LATCHKEY_ACCESS_LOG']) {
+      expect(bad({ [name]: 'yes' })).toThrow(`invalid configuration option ${name}: must be true or false (or 1 or 0)`);
+    }
+  });
+
   it('operations options: workers, migrateOnStart, accessLog and cleanup timings parse from env', () => {
     const c = loadConfig({
       env: {

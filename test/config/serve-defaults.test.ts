@@ -80,3 +80,19 @@ describe('insecureLegacyClientAssertionAudience (draft-ietf-oauth-rfc7523bis)', 
     expect(warningsOf({}).filter((m) => /insecureLegacyClientAssertionAudience/.test(m))).toEqual([]);
   });
 });
+
+describe('serve warns when a loopback http issuer names another port than the one it listens on', () => {
+  it('serve --port 8080 with the default issuer http://127.0.0.1:9000: one warning naming both ports and the issuer to set; none when they match, for port 0, https (a local TLS proxy) or an issuer off loopback', () => {
+    const mismatch = (env: Record<string, string>) => warningsOf(env).filter((m) => /names port/.test(m));
+    expect(mismatch({ LATCHKEY_PORT: '8080' })).toEqual([
+      'issuer http://127.0.0.1:9000 names port 9000, but the server listens on port 8080: discovery, redirects and pages send clients to port 9000; set issuer to match (http://127.0.0.1:8080)',
+    ]);
+    expect(mismatch({ LATCHKEY_ISSUER: 'http://localhost:9000/auth', LATCHKEY_PORT: '9001' })).toHaveLength(1);
+    expect(mismatch({})).toEqual([]);
+    expect(mismatch({ LATCHKEY_ISSUER: 'http://127.0.0.1:8080', LATCHKEY_PORT: '8080' })).toEqual([]);
+    expect(mismatch({ LATCHKEY_ISSUER: 'http://localhost', LATCHKEY_PORT: '80' })).toEqual([]);
+    expect(mismatch({ LATCHKEY_PORT: '0' })).toEqual([]);
+    expect(mismatch({ LATCHKEY_ISSUER: 'https://localhost:8443', LATCHKEY_PORT: '9000' })).toEqual([]);
+    expect(mismatch({ LATCHKEY_ISSUER: 'https://login.example.com', LATCHKEY_PORT: '9000' })).toEqual([]);
+  });
+});

@@ -403,7 +403,31 @@ class InlineProvider implements MigrationProvider {
   }
 }
 
+/** The database was migrated by a newer Latchkey: it has run migrations this build does not know. */
+export class SchemaAheadError extends Error {
+  override name = 'SchemaAheadError';
+}
+
+/**
+ * Migrations the database has run that this build does not know, oldest name first. Kysely's Migrator calls that
+ * "corrupted migrations: previously executed migration X is missing", which sends an operator who started an older
+ * version on a newer database looking for damage instead of the newer version (or a backup of this one).
+ */
+async function unknownExecutedMigrations(db: Kysely<any>): Promise<string[]> {
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  if (!tables.some((t) => t.name === 'kysely_migration')) return [];
+  const rows = (await db.selectFrom('kysely_migration').select('name').orderBy('name').execute()) as { name: string }[];
+  return rows.map((r) => r.name).filter((n) => !Object.hasOwn(migrations, n));
+}
+
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const unknown = await unknownExecutedMigrations(db);
+  if (unknown.length) {
+    throw new SchemaAheadError(
+      `the database was migrated by a newer version of Latchkey (migration${unknown.length > 1 ? 's' : ''} this version does not know: ${unknown.join(', ')}); ` +
+        'run that version or a newer one, or restore a backup made with this one',
+    );
+  }
   // Branches developed in parallel append migrations with interleaved names; each one is independent of the
   // others, so a database that already ran 0005 may still run 0003 when it arrives.
   const migrator = new Migrator({ db, provider: new InlineProvider(), allowUnorderedMigrations: true });
