@@ -93,6 +93,7 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     introspectionNamedClientsOnly: config.introspectionNamedClientsOnly,
     requireSignedRequestObject: config.requireSignedRequestObject,
     insecureLegacyClientAssertionAudience: config.insecureLegacyClientAssertionAudience,
+    authorizationDetailsTypes: config.authorizationDetailsTypes,
   };
 }
 

@@ -181,6 +181,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
             ...clientBranding(t.client),
             scopes: t.request.scope,
             claims: requestedClaimNames(t.request.claims),
+            authorizationDetails: t.request.authorizationDetails, // RFC 9396
             username: live!.user.username,
           }),
         );
