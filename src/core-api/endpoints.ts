@@ -357,6 +357,7 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     output: z.object({
       client: clientView.optional().describe('With VALID: the client that asks.'),
       scopes: strings.optional().describe('With VALID: the scopes it asks for.'),
+      authorizationDetails: z.array(z.record(z.string(), z.unknown())).optional().describe('With VALID: RFC 9396, the authorization details it asks for (show them; pass the approved ones to device/complete).'),
       expiresAt: z.number().int().optional().describe('With VALID: when the user code expires, epoch seconds.'),
     }),
     call: (i, ctx) => deviceVerification(i, ctx),
@@ -379,12 +380,17 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
         amr: strings.optional(),
         sid: z.string().max(255).optional().describe('The caller\'s session id for the ID token\'s sid.'),
         scopes: strings.optional().describe('The scopes the user approved; narrows the request\'s, never widens it.'),
+        authorizationDetails: z
+          .array(z.record(z.string(), z.unknown()))
+          .max(20)
+          .optional()
+          .describe('RFC 9396: the authorization details the user approved, each exactly one of those device/verification returned (deep equality; anything else is INVALID_REQUEST, LK7353, and the code stays pending); [] approves none. Absent: all.'),
       })
       .strict()
       .superRefine((v, c) => {
         if (v.result === 'AUTHORIZED' && v.subject === undefined) c.addIssue({ code: 'custom', path: ['subject'], message: 'required with AUTHORIZED' });
       }),
-    actions: ['SUCCESS', 'USER_CODE_NOT_EXIST', 'USER_CODE_EXPIRED', 'INTERNAL_SERVER_ERROR'],
+    actions: ['SUCCESS', 'USER_CODE_NOT_EXIST', 'USER_CODE_EXPIRED', 'INVALID_REQUEST', 'INTERNAL_SERVER_ERROR'],
     output: noExtra,
     call: (i, ctx) => deviceComplete(i, ctx),
   }),

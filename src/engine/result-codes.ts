@@ -235,7 +235,7 @@ export const resultCodes = {
   LK7350: 'invalid_authorization_details (RFC 9396 §5): authorization_details is not a non-empty JSON array of objects each with a string type, a common field (§2.2: locations, actions, datatypes, privileges, identifier) has the wrong JSON type, or the value is too long or too deeply nested. Redirected to the client from the authorization endpoint; 400 at PAR, the device authorization and the token endpoints.',
   LK7351: 'invalid_authorization_details (RFC 9396 §5): an authorization details type the server does not support (authorizationDetailsTypes) or the client may not use (its authorization_details_types, RFC 9396 §10).',
   LK7352: 'invalid_authorization_details (RFC 9396 §6): the token request named authorization details that are not among those granted (each must equal a granted one); nothing was issued, and the code or refresh token stays usable.',
-  LK7353: 'Issue step (Core API auth/authorization/issue, library issue): authorizationDetails holds an object that is not one of those the request asked for (compared by deep equality), or authorizationDetails was given for a request that asked for none; answered 400 invalid_request to the host, and the ticket stays usable.',
+  LK7353: 'Issue step (Core API auth/authorization/issue and device/complete, library issue): authorizationDetails holds an object that is not one of those the request asked for (compared by deep equality), or authorizationDetails was given for a request that asked for none; answered 400 invalid_request to the host, and the ticket stays usable.',
   LK7354: 'Registration refused: authorization_details_types (RFC 9396 §10) names a type this server does not support (authorizationDetailsTypes); invalid_client_metadata.',
 } as const;
 

@@ -271,6 +271,8 @@ export interface DeviceConfirmPageModel {
   clientName: string;
   logoUri?: string;
   scopes: string[];
+  /** RFC 9396: the authorization details the device asked for (client-chosen text, escaped). */
+  authorizationDetails?: Record<string, unknown>[];
   username: string;
   /** Ties the decision to the code verified on the previous page (routes/ui.ts confirmBinding). */
   binding?: string;
@@ -284,7 +286,11 @@ export function deviceConfirmPage(base: string, m: DeviceConfirmPageModel): stri
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${esc(m.clientName)} wants to access your account</h1>
 <p class="muted">Signed in as <strong>${esc(m.username)}</strong>; code <strong>${esc(m.userCode)}</strong></p>
 <p>Only continue if you started this on a device you own and it shows this code. It is asking to:</p>
-<ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>
+<ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>${
+      m.authorizationDetails?.length
+        ? `\n<p>And to be authorized for:</p>\n<ul class="scopes authorization-details">${m.authorizationDetails.map(describeAuthorizationDetail).join('')}</ul>`
+        : ''
+    }
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 <input type="hidden" name="user_code" value="${esc(m.userCode)}">${m.binding ? `\n<input type="hidden" name="binding" value="${esc(m.binding)}">` : ''}

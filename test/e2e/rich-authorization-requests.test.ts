@@ -3,6 +3,8 @@ import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
+import { createTenant } from '../../src/services/tenants.js';
+import { registerClient } from '../../src/services/clients.js';
 
 const CB = 'https://rp.example/cb';
 const TYPES = ['payment_initiation', 'account_information'];
@@ -171,6 +173,27 @@ describe('RFC 9396 Rich Authorization Requests over HTTP', () => {
     expect(tok.authorization_details).toEqual([ACCOUNTS]);
   });
 
+  it('RFC 9396 §3, RFC 8628: the /device page shows the device\'s authorization details, escaped; the tokens carry them', async () => {
+    const DEVICE = 'urn:ietf:params:oauth:grant-type:device_code';
+    const dev = await s.client({ grant_types: [DEVICE], scope: 'payments', token_endpoint_auth_method: 'none' });
+    const hostile = { ...ACCOUNTS, identifier: '<i>acct</i>' };
+    const started = await postForm(s.url('/oauth/device_authorization'), { client_id: dev.clientId, scope: 'payments', authorization_details: JSON.stringify([hostile]) });
+    expect(started.status, started.text).toBe(200);
+    const userCode: string = started.json.user_code;
+    const device = new Agent(s.issuer);
+    const login = await device.follow(`/device?user_code=${encodeURIComponent(userCode)}`);
+    const codePage = await device.follow(Agent.formAction(login.html, '/device/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, user_code: userCode, username: 'rita', password: 'rita-password' } });
+    const confirm = await device.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: userCode } });
+    expect(confirm.html).toContain('account_information');
+    expect(confirm.html).toContain('&lt;i&gt;acct&lt;/i&gt;');
+    expect(confirm.html).not.toContain('<i>acct');
+    const done = await device.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: userCode, decision: 'approve' } });
+    expect(done.status).toBe(200);
+    const tok = await postForm(s.url('/oauth/token'), { grant_type: DEVICE, device_code: started.json.device_code, client_id: dev.clientId });
+    expect(tok.status, tok.text).toBe(200);
+    expect(tok.json.authorization_details).toEqual([hostile]);
+  });
+
   it('RFC 9396 §6: client_credentials takes authorization_details directly', async () => {
     const res = await oauth.clientCredentialsGrantRequest(as, client, auth, new URLSearchParams({ authorization_details: JSON.stringify([ACCOUNTS]) }), insecure);
     const tok = await oauth.processClientCredentialsResponse(as, client, res);
@@ -198,6 +221,16 @@ describe('RFC 9396 off (no types configured)', () => {
     const r = await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials', authorization_details: 'not json' }, { authorization: basic(c.clientId, c.clientSecret!) });
     expect(r.status, r.text).toBe(200);
     expect(r.json.authorization_details).toBeUndefined();
+  });
+
+  it('RFC 9396 §10: a tenant may turn it on for itself (settings.authorizationDetailsTypes); a malformed setting is refused', async () => {
+    await createTenant(s.lk, { id: 'bank', settings: { authorizationDetailsTypes: ['payment_initiation'] } });
+    const meta = await (await fetch(s.url('/t/bank/.well-known/openid-configuration'))).json();
+    expect(meta.authorization_details_types_supported).toEqual(['payment_initiation']);
+    const ctx = await s.lk.context('bank');
+    const { json } = await registerClient(ctx, { redirect_uris: [CB], authorization_details_types: ['payment_initiation'] });
+    expect(json.authorization_details_types).toEqual(['payment_initiation']);
+    await expect(createTenant(s.lk, { id: 'bank2', settings: { authorizationDetailsTypes: ['has space'] } })).rejects.toThrow(/authorizationDetailsTypes/);
   });
 
   it('RFC 9396 §10: registering authorization_details_types is refused when the server supports none', async () => {

@@ -12,6 +12,7 @@ import { discoveryDocument } from '../../src/engine/discovery.js';
 import { OAuthError } from '../../src/engine/errors.js';
 import { token } from '../../src/engine/token/index.js';
 import { introspection } from '../../src/engine/introspection.js';
+import { deviceAuthorization, deviceComplete, deviceVerification } from '../../src/engine/device.js';
 import { basic, openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
 
 const TYPES = ['payment_initiation', 'account_information'];
@@ -204,6 +205,29 @@ describe('RFC 9396 through the engine: authorization, issue, token, introspectio
     const at = new URLSearchParams(new URL(issued.responseContent).hash.slice(1)).get('access_token')!;
     const intro = await introspection({ parameters: `token=${at}`, authorization: basic(rp.clientId, rp.clientSecret!) }, t.ctx);
     expect(JSON.parse(intro.responseContent)).toMatchObject({ active: true, authorization_details: [PAY] });
+  });
+
+  it('RFC 9396 §3: the device authorization request takes authorization_details; verification shows them, completion narrows, the token response returns them', async () => {
+    const DEVICE = 'urn:ietf:params:oauth:grant-type:device_code';
+    const dev = await t.client({ grant_types: [DEVICE, 'refresh_token'], scope: 'accounts' });
+    const devAuth = basic(dev.clientId, dev.clientSecret!);
+    const bad = await deviceAuthorization({ parameters: new URLSearchParams({ scope: 'accounts', authorization_details: '[{"type":"nope"}]' }).toString(), authorization: devAuth }, t.ctx);
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.responseContent).error).toBe('invalid_authorization_details');
+    const started = await deviceAuthorization({ parameters: new URLSearchParams({ scope: 'accounts', authorization_details: JSON.stringify([PAY, ACCOUNTS]) }).toString(), authorization: devAuth }, t.ctx);
+    const { device_code, user_code } = JSON.parse(started.responseContent);
+    const v = await deviceVerification({ userCode: user_code }, t.ctx);
+    expect(v.authorizationDetails).toEqual([PAY, ACCOUNTS]);
+    const refused = await deviceComplete({ userCode: user_code, result: 'AUTHORIZED', subject: 'u-5', authorizationDetails: [{ type: 'payment_initiation' }] }, t.ctx);
+    expect(refused).toMatchObject({ action: 'INVALID_REQUEST', resultCode: 'LK7353' });
+    const done = await deviceComplete({ userCode: user_code, result: 'AUTHORIZED', subject: 'u-5', authorizationDetails: [ACCOUNTS] }, t.ctx);
+    expect(done.action).toBe('SUCCESS');
+    const tok = await token({ parameters: new URLSearchParams({ grant_type: DEVICE, device_code }).toString(), authorization: devAuth }, t.ctx);
+    expect(tok.action, tok.responseContent).toBe('OK');
+    const body = JSON.parse(tok.responseContent);
+    expect(body.authorization_details).toEqual([ACCOUNTS]);
+    const refreshed = await token({ parameters: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: body.refresh_token }).toString(), authorization: devAuth }, t.ctx);
+    expect(JSON.parse(refreshed.responseContent).authorization_details).toEqual([ACCOUNTS]);
   });
 
   it('RFC 6749 §3.1: with no types configured the parameter is ignored, as any unknown parameter', async () => {

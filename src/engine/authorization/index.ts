@@ -141,7 +141,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkResponseTypeScope, X, X, _],
   [checkOfflineAccess,     X, X, _], // OIDC Core §11
   [checkResource,          X, X, _], // RFC 8707 §2.1
-  [checkAuthorizationDetails, X, X, _], // RFC 9396 §3 (the device grant does not carry them: docs/authorization.md)
+  [checkAuthorizationDetails, X, X, X], // RFC 9396 §3
   [checkPkce,              X, X, _],
   [checkPrompt,            X, X, _],
   [checkMaxAge,            X, X, _],

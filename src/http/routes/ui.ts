@@ -601,6 +601,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
           clientName: v.client!.clientName ?? v.client!.clientId,
           logoUri: v.client!.logoUri,
           scopes: v.scopes ?? [],
+          authorizationDetails: v.authorizationDetails, // RFC 9396
           username: live.user.username,
         }),
       );
