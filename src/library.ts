@@ -84,6 +84,8 @@ export interface InteractionDetails {
   expectedSubject?: string;
   acrValues?: string[];
   uiLocales?: string[];
+  /** RFC 9396: the authorization details asked for; show them, and pass the approved ones to issue (authorizationDetails). */
+  authorizationDetails?: Record<string, unknown>[];
   redirectUri: string;
   /**
    * Ask the user for consent before issue (then pass `consentGiven: true`, which records it); with prompt `none`,
@@ -300,6 +302,7 @@ export async function createLatchkey(options: CreateLatchkeyOptions): Promise<La
         expectedSubject: r.expectedSubject,
         acrValues: r.acrValues,
         uiLocales: r.uiLocales,
+        authorizationDetails: r.authorizationDetails,
         redirectUri: r.redirectUri,
         consentRequired: await consentRequiredFor(ctx, r, t.client, subject),
       };

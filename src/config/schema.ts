@@ -140,6 +140,7 @@ export const configSchema = z
     introspectionNamedClientsOnly: flag(false),
     requireSignedRequestObject: flag(false),
     insecureLegacyClientAssertionAudience: flag(false),
+    authorizationDetailsTypes: list(z.string().regex(/^[\x21-\x7e]{1,200}$/, 'must be printable ASCII without spaces, at most 200 characters'), /[\s,]+/).default([]),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -274,4 +275,6 @@ export const optionDocs: Record<keyof Config, string> = {
     'RFC 9101 §10.5: every authorization request must be a signed request object (request parameter, or pushed to the PAR endpoint with request): plain parameters and alg none are refused, and discovery says require_signed_request_object: true. Clients then need registered keys (jwks or jwks_uri). Clients may also require it one by one (require_signed_request_object); tenants may override it (settings.requireSignedRequestObject). See docs/authorization.md.',
   insecureLegacyClientAssertionAudience:
     'JWT client assertions (private_key_jwt, client_secret_jwt) must have the issuer identifier as their sole `aud` (draft-ietf-oauth-rfc7523bis, after the OpenID Foundation\'s 2025 advisory on audience injection, CVE-2025-27370): a string, or an array holding only it. Set this to also accept, for older clients that follow RFC 7523 §3 / OIDC Core §9 as first published, the token endpoint URL and the URL of the endpoint the assertion is sent to (and their mTLS aliases), as a string or in an array whose every member is the issuer or such a URL (openid-client 5 sends [issuer, token endpoint]; Spring Security/Nimbus and Keycloak brokering send the token URL as a string); an array with any other member is refused either way. Logs a warning: a client tricked into making an assertion for a malicious server that claims our token endpoint as its own can then be impersonated. Tenants may override it (settings.insecureLegacyClientAssertionAudience). See docs/clients.md.',
+  authorizationDetailsTypes:
+    'OAuth 2.0 Rich Authorization Requests (RFC 9396): the authorization details types clients may request with authorization_details (comma or space separated in the environment), advertised as authorization_details_types_supported. Empty (default): the feature is off, nothing is advertised and an authorization_details parameter is ignored like any unknown parameter (RFC 6749 §3.1). Clients may be limited to some of them (authorization_details_types); tenants may override it (settings.authorizationDetailsTypes). See docs/authorization.md.',
 };

@@ -110,6 +110,10 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
       acrs: strings.optional().describe('Requested acr_values, in order of preference.'),
       uiLocales: strings.optional(),
       resources: strings.optional().describe('RFC 8707: the resource servers the client asks access to.'),
+      authorizationDetails: z
+        .array(z.record(z.string(), z.unknown()))
+        .optional()
+        .describe('RFC 9396: the authorization details the client asks for (each with its type; other fields as the client sent them). Show them to the user; pass the approved ones to auth/authorization/issue as authorizationDetails. A request with them needs consent (consentRequired), a remembered consent does not cover them.'),
       expectedSubject: z.string().optional().describe('Your user id (the subject for auth/authorization/issue) that id_token_hint or a claims sub value names: sign that user in. For a pairwise client it is found through the hint\'s sid; absent when nobody is named or it cannot be found (issue then still refuses another user with login_required).'),
       consentRequired: z
         .boolean()
@@ -138,6 +142,11 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
           .boolean()
           .optional()
           .describe('true: you asked the user and they consented; Latchkey records the consent for the granted scopes, so auth/authorization reports consentRequired false for this user next time.'),
+        authorizationDetails: z
+          .array(z.record(z.string(), z.unknown()))
+          .max(20)
+          .optional()
+          .describe('RFC 9396: the authorization details the user approved, each exactly one of those auth/authorization returned (compared by deep equality; anything else is refused with BAD_REQUEST, LK7353, and the ticket stays usable); [] approves none. Absent: all requested.'),
       })
       .strict(),
     actions: ['LOCATION', 'FORM', 'BAD_REQUEST', 'INTERNAL_SERVER_ERROR'],
@@ -268,6 +277,7 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
       cnf: z.record(z.string(), z.string()).optional().describe('The token\'s confirmation (RFC 7800), when sender-constrained.'),
       act: z.record(z.string(), z.unknown()).optional().describe('RFC 8693 §4.1: the acting party of a token obtained by delegation (token exchange), as in the JWT and RFC 7662 answers.'),
       mayAct: z.record(z.string(), z.unknown()).optional().describe('RFC 8693 §4.4: the party that may act for the subject (the client\'s access_token_may_act).'),
+      authorizationDetails: z.array(z.record(z.string(), z.unknown())).optional().describe('RFC 9396 §9.2: the authorization details the token carries (each with its type).'),
     }),
     call: (i, ctx) => resourceIntrospection(i, ctx),
   }),
@@ -347,6 +357,7 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     output: z.object({
       client: clientView.optional().describe('With VALID: the client that asks.'),
       scopes: strings.optional().describe('With VALID: the scopes it asks for.'),
+      authorizationDetails: z.array(z.record(z.string(), z.unknown())).optional().describe('With VALID: RFC 9396, the authorization details it asks for (show them; pass the approved ones to device/complete).'),
       expiresAt: z.number().int().optional().describe('With VALID: when the user code expires, epoch seconds.'),
     }),
     call: (i, ctx) => deviceVerification(i, ctx),
@@ -369,12 +380,17 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
         amr: strings.optional(),
         sid: z.string().max(255).optional().describe('The caller\'s session id for the ID token\'s sid.'),
         scopes: strings.optional().describe('The scopes the user approved; narrows the request\'s, never widens it.'),
+        authorizationDetails: z
+          .array(z.record(z.string(), z.unknown()))
+          .max(20)
+          .optional()
+          .describe('RFC 9396: the authorization details the user approved, each exactly one of those device/verification returned (deep equality; anything else is INVALID_REQUEST, LK7353, and the code stays pending); [] approves none. Absent: all.'),
       })
       .strict()
       .superRefine((v, c) => {
         if (v.result === 'AUTHORIZED' && v.subject === undefined) c.addIssue({ code: 'custom', path: ['subject'], message: 'required with AUTHORIZED' });
       }),
-    actions: ['SUCCESS', 'USER_CODE_NOT_EXIST', 'USER_CODE_EXPIRED', 'INTERNAL_SERVER_ERROR'],
+    actions: ['SUCCESS', 'USER_CODE_NOT_EXIST', 'USER_CODE_EXPIRED', 'INVALID_REQUEST', 'INTERNAL_SERVER_ERROR'],
     output: noExtra,
     call: (i, ctx) => deviceComplete(i, ctx),
   }),

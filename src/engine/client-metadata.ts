@@ -12,6 +12,7 @@ import { isLocalMachineHost, isLoopbackHost } from './hosts.js';
 import { checkOriginValue } from './cors.js';
 import { algMember, DEFAULT_ENCRYPTION_ENC, ENCRYPTED_RESPONSES, ENCRYPTION_ALGS, ENCRYPTION_ENCS, selectEncryptionKey } from './response-encryption.js';
 import { hostRefusedWithoutDns, type RemoteAddressPolicy } from './remote.js';
+import { AUTHORIZATION_DETAILS_TYPE } from './authorization-details.js';
 
 /**
  * Grant and response types a client may register today. `password` (RFC 6749 §4.3) only together with
@@ -94,6 +95,7 @@ const wireSchema = z.object({
   introspection_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   introspection_own_tokens_only: z.boolean().optional(),
   resources: z.array(uriString().max(2000)).max(50).optional(),
+  authorization_details_types: z.array(z.string().regex(AUTHORIZATION_DETAILS_TYPE, 'must be printable ASCII without spaces, at most 200 characters')).max(50).optional(), // RFC 9396 §10
   access_token_lifetime: lifetime.optional(),
   id_token_lifetime: lifetime.optional(),
   refresh_token_lifetime: lifetime.optional(),
@@ -248,6 +250,8 @@ export interface ValidateOptions {
   allowHttpSectorIdentifierUri?: boolean;
   /** false: no client certificate can reach this server (no HTTPS listener, no trusted proxy header). */
   certificatesAvailable?: boolean;
+  /** RFC 9396 §10: the authorization details types the server supports; authorization_details_types must be among them. Unchecked when absent. */
+  authorizationDetailsTypes?: readonly string[];
   /** The outbound address policy (insecureRemoteFetchAddresses) the URIs this server calls must pass; unchecked when absent. */
   remoteFetchPolicy?: RemoteAddressPolicy;
 }
@@ -575,6 +579,13 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   for (const r of resources ?? []) {
     if (!isResourceIndicator(r)) throw invalid(`resources: ${JSON.stringify(r.slice(0, 100))} is not an absolute URI without a fragment (RFC 8707 §2)`);
   }
+  const authorizationDetailsTypes = m.authorization_details_types === undefined ? undefined : [...new Set(m.authorization_details_types)];
+  for (const t of authorizationDetailsTypes ?? []) {
+    // RFC 9396 §10: the types the client uses; one the server does not support could never be requested.
+    if (opts.authorizationDetailsTypes && !opts.authorizationDetailsTypes.includes(t)) {
+      throw new OAuthError('invalid_client_metadata', `authorization_details_types: ${JSON.stringify(t.slice(0, 100))} is not supported by this server`, { resultCode: 'LK7354' });
+    }
+  }
   // RFC 9700 §4.14.2: a public client's refresh tokens are not sender-constrained here, so they must rotate.
   if (method === 'none' && m.refresh_token_rotation === false) throw invalid('refresh_token_rotation: public clients always rotate refresh tokens (RFC 9700 §4.14.2)');
   let tokenExchange: ClientMetadata['tokenExchange'];
@@ -626,6 +637,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     introspectionSignedResponseAlg: m.introspection_signed_response_alg,
     introspectionOwnTokensOnly: m.introspection_own_tokens_only,
     resources,
+    authorizationDetailsTypes,
     accessTokenLifetime: m.access_token_lifetime,
     idTokenLifetime: m.id_token_lifetime,
     refreshTokenLifetime: m.refresh_token_lifetime,
@@ -702,6 +714,7 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     introspection_signed_response_alg: c.introspectionSignedResponseAlg,
     introspection_own_tokens_only: c.introspectionOwnTokensOnly,
     resources: c.resources,
+    authorization_details_types: c.authorizationDetailsTypes,
     access_token_lifetime: c.accessTokenLifetime,
     id_token_lifetime: c.idTokenLifetime,
     refresh_token_lifetime: c.refreshTokenLifetime,

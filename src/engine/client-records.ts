@@ -29,6 +29,7 @@ export function clientValidateOptions(ctx: EngineContext, dynamic: boolean): Val
     allowHttpSectorIdentifierUri: ctx.clients?.allowHttpSectorIdentifierUri ?? false,
     certificatesAvailable: ctx.clients?.certificatesAvailable ?? false,
     remoteFetchPolicy: ctx.clients?.remoteFetchAddresses,
+    authorizationDetailsTypes: ctx.tenant.settings.authorizationDetailsTypes ?? [],
     dynamic: dynamic ? { allowedScopes: ctx.clients?.registrationScopes ?? [] } : undefined,
   };
 }

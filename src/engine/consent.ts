@@ -28,12 +28,15 @@ export function consentFor(consent: ConsentRecord | undefined, client: Pick<Clie
  * `consent` is the user's stored consent for the client (undefined: none, or the user is not known yet).
  */
 export function consentRequired(
-  r: Pick<AuthorizationRequest, 'scope' | 'claims' | 'prompt'>,
+  r: Pick<AuthorizationRequest, 'scope' | 'claims' | 'prompt'> & Partial<Pick<AuthorizationRequest, 'authorizationDetails'>>,
   client: Pick<ClientRecord, 'skipConsent' | 'createdAt'>,
   consent: ConsentRecord | undefined,
 ): boolean {
   if (client.skipConsent) return false;
   if (r.prompt.includes('consent')) return true;
+  // RFC 9396 §3: authorization details describe this one transaction (a payment, a document); a consent given to
+  // earlier ones does not cover them, so the user is asked every time.
+  if (r.authorizationDetails?.length) return true;
   const given = consentFor(consent, client);
   return given === undefined || !consentScopes(r).every((s) => given.scope.includes(s));
 }
@@ -41,7 +44,7 @@ export function consentRequired(
 /** consentRequired for a local user (the `subject` a host passes to the issue step): reads their consent. */
 export async function consentRequiredFor(
   ctx: EngineContext,
-  r: Pick<AuthorizationRequest, 'scope' | 'claims' | 'prompt'>,
+  r: Pick<AuthorizationRequest, 'scope' | 'claims' | 'prompt'> & Partial<Pick<AuthorizationRequest, 'authorizationDetails'>>,
   client: Pick<ClientRecord, 'clientId' | 'skipConsent' | 'createdAt'>,
   subject: string | undefined,
 ): Promise<boolean> {

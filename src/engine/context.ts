@@ -58,6 +58,8 @@ export interface TenantSettings {
    * called and the token endpoint URL, each as a single string (older clients). Never an array with other members.
    */
   insecureLegacyClientAssertionAudience?: boolean;
+  /** RFC 9396: the authorization details types supported (authorization_details_types_supported); empty or absent = off. */
+  authorizationDetailsTypes?: string[];
 }
 
 export interface EngineContext {

@@ -1,11 +1,12 @@
 import { limitAddress, limitClient } from './abuse-limit.js';
 import type { ClientRecord, DeviceCodeRecord } from '../store/types.js';
 import { newHandle, type RandomSource } from '../tokens/handles.js';
-import { runChecks } from './authorization/index.js';
 import type { CheckState } from './authorization/request.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
 import { type EngineContext, endpointsOf, nowSeconds } from './context.js';
-import type { OAuthError } from './errors.js';
+import { OAuthError } from './errors.js';
+import { type AuthorizationDetail, storedAuthorizationDetails, supportedAuthorizationDetailsTypes } from './authorization-details.js';
+import { approvedAuthorizationDetails, runChecks } from './authorization/index.js';
 import { checkFormContentType, Params } from './params.js';
 import type { BackChannelInput } from './par.js';
 import { failureResult, internalErrorResult, jsonResult, runEngine, type Result } from './result.js';
@@ -79,7 +80,8 @@ export function deviceAuthorization(input: BackChannelInput, ctx: EngineContext)
             subject: null,
             decidedAt: null,
             consumedAt: null,
-            data: {},
+            // RFC 9396 §3: the authorization details asked for, shown on the verification page and granted on approval.
+            data: state.request.authorizationDetails ? { authorizationDetails: state.request.authorizationDetails } : {},
           });
           break;
         } catch (e) {
@@ -110,6 +112,8 @@ export interface DeviceVerificationResult extends Result<DeviceVerificationActio
   /** With VALID: who asks, and for what, to show the user before they approve (RFC 8628 §5.4). */
   client?: { clientId: string; clientName?: string; logoUri?: string; clientUri?: string };
   scopes?: string[];
+  /** With VALID: RFC 9396, the authorization details asked for. */
+  authorizationDetails?: AuthorizationDetail[];
   expiresAt?: number;
 }
 
@@ -132,7 +136,7 @@ export async function deviceVerification(input: { userCode: string }, ctx: Engin
     if (rec.expiresAt <= nowSeconds(ctx)) return verificationResult('EXPIRED', 'LK7024');
     const client = await ctx.store.findClient(ctx.tenant.id, rec.clientId);
     if (!client) return verificationResult('NOT_EXIST', 'LK7023');
-    return verificationResult('VALID', 'LK7022', { client: view(client), scopes: rec.scope, expiresAt: rec.expiresAt });
+    return verificationResult('VALID', 'LK7022', { client: view(client), scopes: rec.scope, authorizationDetails: storedAuthorizationDetails(rec.data.authorizationDetails), expiresAt: rec.expiresAt });
   } catch (e) {
     return internalErrorResult('INTERNAL_SERVER_ERROR', e, ctx.log) as DeviceVerificationResult;
   }
@@ -152,6 +156,8 @@ export interface DeviceCompleteInput {
   sid?: string;
   /** Narrow the scopes (the user unticked some); never widens. */
   scopes?: string[];
+  /** RFC 9396: the authorization details the user approved, each one of those asked for (deep equality); [] none; absent: all. */
+  authorizationDetails?: unknown[];
 }
 
 /**
@@ -159,7 +165,7 @@ export interface DeviceCompleteInput {
  * polling client then gets its tokens (approved) or access_denied (denied) at the token endpoint.
  */
 export async function deviceComplete(input: DeviceCompleteInput, ctx: EngineContext): Promise<Result<DeviceCompleteAction> & { clientId?: string }> {
-  const fail = (action: DeviceCompleteAction, rc: 'LK7023' | 'LK7024' | 'LK0004', description: string) =>
+  const fail = (action: DeviceCompleteAction, rc: 'LK7023' | 'LK7024' | 'LK0004' | 'LK7353', description: string) =>
     jsonResult(action, 400, rc, { action, error: action === 'USER_CODE_EXPIRED' ? 'expired_token' : 'invalid_request', error_description: description });
   try {
     if (input.result !== 'AUTHORIZED' && input.result !== 'ACCESS_DENIED') return fail('INVALID_REQUEST', 'LK0004', 'result must be AUTHORIZED or ACCESS_DENIED');
@@ -170,12 +176,22 @@ export async function deviceComplete(input: DeviceCompleteInput, ctx: EngineCont
     const now = nowSeconds(ctx);
     const approved = input.result === 'AUTHORIZED';
     let scope: string[] | undefined;
-    if (approved && input.scopes) {
-      const current = await ctx.store.findDeviceCodeByUserCode(ctx.tenant.id, hash);
-      scope = current?.scope.filter((s) => input.scopes!.includes(s));
+    // RFC 9396: the details asked for are kept through the decision (it replaces the record's data); read only when the
+    // tenant supports them (they never change after the device authorization request).
+    const rar = approved && supportedAuthorizationDetailsTypes(ctx).length > 0;
+    const current = approved && (input.scopes || rar) ? await ctx.store.findDeviceCodeByUserCode(ctx.tenant.id, hash) : undefined;
+    if (approved && input.scopes) scope = current?.scope.filter((s) => input.scopes!.includes(s));
+    let authorizationDetails: AuthorizationDetail[] | undefined;
+    if (rar) {
+      try {
+        authorizationDetails = approvedAuthorizationDetails({ authorizationDetails: storedAuthorizationDetails(current?.data.authorizationDetails) }, input.authorizationDetails);
+      } catch (e) {
+        if (e instanceof OAuthError) return fail('INVALID_REQUEST', 'LK7353', e.description);
+        throw e;
+      }
     }
     const data: DeviceCodeRecord['data'] = approved
-      ? { authTime: input.authTime ?? now, acr: input.acr ?? ctx.tenant.settings.defaultAcr, amr: input.amr, sid: input.sid }
+      ? { authTime: input.authTime ?? now, acr: input.acr ?? ctx.tenant.settings.defaultAcr, amr: input.amr, sid: input.sid, ...(authorizationDetails ? { authorizationDetails } : {}) }
       : {};
     const won = await ctx.store.decideDeviceCode(
       ctx.tenant.id,

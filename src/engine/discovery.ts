@@ -61,6 +61,8 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
   // RFC 8414 §2: REQUIRED when client_secret_jwt or private_key_jwt is listed.
   doc.token_endpoint_auth_signing_alg_values_supported = [...ASYMMETRIC_ASSERTION_ALGS, ...HMAC_ASSERTION_ALGS];
   doc.dpop_signing_alg_values_supported = [...DPOP_ALGS]; // RFC 9449 §5.1
+  // RFC 9396 §10: only when types are configured (otherwise authorization_details is ignored, so nothing works).
+  if (settings.authorizationDetailsTypes?.length) doc.authorization_details_types_supported = [...new Set(settings.authorizationDetailsTypes)];
   // RFC 8705 §3.3: only when a client certificate can reach us (an HTTPS listener or a trusted proxy header).
   if (opts.clients?.certificatesAvailable) doc.tls_client_certificate_bound_access_tokens = true;
   doc.introspection_endpoint = e.introspection; // RFC 7662, RFC 8414 §2

@@ -33,7 +33,8 @@ export type OAuthErrorCode =
   | 'invalid_dpop_proof'
   | 'use_dpop_nonce'
   | 'invalid_software_statement' // RFC 7591 §3.2.2
-  | 'unapproved_software_statement'; // RFC 7591 §3.2.2
+  | 'unapproved_software_statement' // RFC 7591 §3.2.2
+  | 'invalid_authorization_details'; // RFC 9396 §5
 
 export interface OAuthErrorOptions {
   resultCode?: ResultCode;

@@ -145,6 +145,7 @@ async function activeBody(ctx: EngineContext, r: TokenRecord, user: Account | un
   if (typeof r.data.acr === 'string') body.acr = r.data.acr;
   if (isObject(r.data.act)) body.act = r.data.act; // RFC 8693 §4.1: who acts for the subject (delegation)
   if (isObject(r.data.may_act)) body.may_act = r.data.may_act; // RFC 8693 §4.4: who may act for it (as in the JWT)
+  if (Array.isArray(r.data.authorization_details)) body.authorization_details = r.data.authorization_details; // RFC 9396 §9.2
   return body;
 }
 

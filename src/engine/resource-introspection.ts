@@ -40,6 +40,8 @@ export interface ResourceIntrospectionResult extends Result<ResourceIntrospectio
   act?: Record<string, unknown>;
   /** RFC 8693 §4.4: who may act for the subject (the client's access_token_may_act). */
   mayAct?: Record<string, unknown>;
+  /** RFC 9396 §9.2: the authorization details the token carries. */
+  authorizationDetails?: Record<string, unknown>[];
 }
 
 /**
@@ -85,6 +87,7 @@ export function resourceIntrospection(input: ResourceIntrospectionInput, ctx: En
       cnf: jkt !== undefined ? { jkt } : x5t !== undefined ? { 'x5t#S256': x5t } : undefined,
       act: isObject(d.act) ? d.act : undefined,
       mayAct: isObject(d.may_act) ? d.may_act : undefined,
+      authorizationDetails: Array.isArray(d.authorization_details) ? (d.authorization_details as Record<string, unknown>[]) : undefined,
     };
     return result;
   });

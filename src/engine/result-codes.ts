@@ -231,6 +231,12 @@ export const resultCodes = {
   LK7283: 'Registration refused: the frontchannel_logout_uri has another scheme, host or port than every registered redirect URI (Front-Channel Logout 1.0 §2; for a native client\'s loopback http redirect URI, any port: RFC 8252 §7.3). invalid_client_metadata.',
   // Core API: repeated credentials (LK7310-LK7319)
   LK7310: 'Core API: the request carried more than one Authorization header, so which service token is meant is unknown (RFC 6750 §2); answered 400 CALLER_ERROR before any token is checked.',
+  // Rich Authorization Requests, RFC 9396 (LK7350-LK7369): engine/authorization-details.ts
+  LK7350: 'invalid_authorization_details (RFC 9396 §5): authorization_details is not a non-empty JSON array of objects each with a string type, a common field (§2.2: locations, actions, datatypes, privileges, identifier) has the wrong JSON type, or the value is too long or too deeply nested. Redirected to the client from the authorization endpoint; 400 at PAR, the device authorization and the token endpoints.',
+  LK7351: 'invalid_authorization_details (RFC 9396 §5): an authorization details type the server does not support (authorizationDetailsTypes) or the client may not use (its authorization_details_types, RFC 9396 §10).',
+  LK7352: 'invalid_authorization_details (RFC 9396 §6): the token request named authorization details that are not among those granted (each must equal a granted one); nothing was issued, and the code or refresh token stays usable.',
+  LK7353: 'Issue step (Core API auth/authorization/issue and device/complete, library issue): authorizationDetails holds an object that is not one of those the request asked for (compared by deep equality), or authorizationDetails was given for a request that asked for none; answered 400 invalid_request to the host, and the ticket stays usable.',
+  LK7354: 'Registration refused: authorization_details_types (RFC 9396 §10) names a type this server does not support (authorizationDetailsTypes); invalid_client_metadata.',
   LK7370: 'Client authentication failed: the client assertion is explicitly typed (typ) as another kind of JWT (a request object, DPoP proof, access token, logout token...); only an untyped, JWT or client-authentication+jwt assertion is accepted (RFC 8725 §3.11, RFC 9101 §10.8). invalid_client.',
 } as const;
 

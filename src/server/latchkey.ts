@@ -119,6 +119,7 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     introspectionNamedClientsOnly: config.introspectionNamedClientsOnly,
     requireSignedRequestObject: config.requireSignedRequestObject,
     insecureLegacyClientAssertionAudience: config.insecureLegacyClientAssertionAudience,
+    authorizationDetailsTypes: config.authorizationDetailsTypes,
   };
 }
 

@@ -5,6 +5,7 @@ import { DEFAULT_TENANT, type TenantRecord } from '../store/types.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { issuerOfTenant } from '../server/tenant-issuer.js';
 import { isHttpIssuerOffLoopback } from '../config/schema.js';
+import { AUTHORIZATION_DETAILS_TYPE } from '../engine/authorization-details.js';
 
 /** Tenant operations shared by the CLI and the admin API. */
 
@@ -18,6 +19,7 @@ export const tenantSettingsSchema = z
     introspectionNamedClientsOnly: z.boolean(),
     requireSignedRequestObject: z.boolean(), // RFC 9101 §10.5
     insecureLegacyClientAssertionAudience: z.boolean(), // draft-ietf-oauth-rfc7523bis
+    authorizationDetailsTypes: z.array(z.string().regex(AUTHORIZATION_DETAILS_TYPE, 'must be printable ASCII without spaces, at most 200 characters')).max(50), // RFC 9396
   })
   .partial()
   .strict();

@@ -69,6 +69,8 @@ export interface ClientMetadata {
   requestUris?: string[];
   /** RFC 8707: resource servers this client may ask tokens for; absent = every registered one of the tenant. */
   resources?: string[];
+  /** RFC 9396 §10: the authorization details types this client may request; absent = every type the tenant supports. */
+  authorizationDetailsTypes?: string[];
   /** Lifetimes (seconds) and refresh policy overriding the tenant's settings. */
   accessTokenLifetime?: number;
   idTokenLifetime?: number;

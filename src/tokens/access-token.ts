@@ -26,6 +26,8 @@ export interface AccessTokenRequest {
   acr?: string;
   amr?: string[];
   sid?: string;
+  /** RFC 9396 §9: the authorization details the token carries (introspection, and the JWT's claim). */
+  authorizationDetails?: readonly Record<string, unknown>[];
   /** Claims to keep with the token (for UserInfo's claims-by-request, the original grant type, …). */
   extra?: Record<string, unknown>;
   /** The caller holds no store transaction: a JWT is signed with the turn's other tokens (jwt.ts signJwtWithTurn). */
@@ -62,6 +64,7 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
   if (req.amr !== undefined) data.amr = req.amr;
   if (req.sid !== undefined) data.sid = req.sid;
   if (ctx.confirmation) data.cnf = { ...ctx.confirmation }; // RFC 9449 §6, RFC 8705 §3.1
+  if (req.authorizationDetails?.length) data.authorization_details = req.authorizationDetails; // RFC 9396 §9.2
 
   let token: string;
   let handle: string;
@@ -91,6 +94,7 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
     if (req.amr !== undefined) payload.amr = req.amr;
     if (req.act !== undefined) payload.act = req.act; // RFC 8693 §4.1
     if (mayAct) payload.may_act = mayAct; // RFC 8693 §4.4
+    if (req.authorizationDetails?.length) payload.authorization_details = req.authorizationDetails; // RFC 9396 §9.1
     const key = keys.signingKey('ES256');
     const header = { typ: 'at+jwt' }; // RFC 9068 §2.1
     token = req.outsideTransaction ? await signJwtWithTurn(key, payload, header) : signJwt(key, payload, header);

@@ -23,6 +23,7 @@ button{flex:1;padding:.65rem 1rem;font:inherit;font-weight:600;border-radius:8px
 button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
 .error{color:var(--err);border-left:3px solid var(--err);padding-left:.6rem}
 ul.scopes{padding-left:1.2rem}ul.scopes li{margin:.3rem 0}
+pre.detail{margin:.3rem 0;padding:.4rem;font-size:.8rem;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--bg);border-radius:6px}
 img.logo{max-width:64px;max-height:64px;display:block;margin-bottom:1rem}
 `;
 
@@ -117,6 +118,23 @@ export interface ConsentPageModel {
   username: string;
   policyUri?: string;
   tosUri?: string;
+  /** RFC 9396: the authorization details asked for, each shown field by field (client-chosen text, escaped). */
+  authorizationDetails?: Record<string, unknown>[];
+}
+
+/** RFC 9396 §2.2: the common fields, shown with words; any other field of the type is shown as JSON. */
+const DETAIL_FIELDS: [string, string][] = [
+  ['actions', 'Actions'], ['locations', 'Locations'], ['datatypes', 'Data types'], ['identifier', 'Identifier'], ['privileges', 'Privileges'],
+];
+
+/** One authorization details object, readably: its type, the common fields, then the rest as escaped JSON. */
+export function describeAuthorizationDetail(d: Record<string, unknown>): string {
+  const rows = DETAIL_FIELDS.filter(([k]) => d[k] !== undefined).map(
+    ([k, label]) => `<br><span class="muted">${label}:</span> ${esc(Array.isArray(d[k]) ? (d[k] as unknown[]).join(', ') : d[k])}`,
+  );
+  const rest = Object.fromEntries(Object.entries(d).filter(([k]) => k !== 'type' && !DETAIL_FIELDS.some(([f]) => f === k)));
+  const more = Object.keys(rest).length ? `<pre class="detail">${esc(JSON.stringify(rest, null, 2))}</pre>` : '';
+  return `<li class="authorization-detail"><strong>${esc(d.type)}</strong>${rows.join('')}${more}</li>`;
 }
 
 const CLAIM_WORDS: Record<string, string> = {
@@ -128,15 +146,21 @@ const CLAIM_WORDS: Record<string, string> = {
 };
 
 export function consentPage(base: string, m: ConsentPageModel): string {
+  const details = (m.authorizationDetails?.length ?? 0) > 0; // RFC 9396
+  const asks = m.scopes.length > 0 || (m.claims?.length ?? 0) > 0;
   return layout(
     base,
     'Allow access?',
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${who(m.clientName)} wants to access your account</h1>
 <p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
-<p>It is asking to:</p>
+${asks || !details ? `<p>It is asking to:</p>
 <ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}${
       m.claims?.length ? `<li>Read ${esc(m.claims.map((c) => CLAIM_WORDS[c] ?? c).join(', '))}</li>` : ''
-    }</ul>
+    }</ul>` : ''}${
+      details
+        ? `\n<p>${asks ? 'And to be authorized for' : 'It is asking to be authorized for'}:</p>\n<ul class="scopes authorization-details">${m.authorizationDetails!.map(describeAuthorizationDetail).join('')}</ul>`
+        : ''
+    }
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 <div class="actions"><button type="submit" name="decision" value="deny">Deny</button><button type="submit" name="decision" value="approve" class="primary">Allow</button></div>
@@ -253,6 +277,8 @@ export interface DeviceConfirmPageModel {
   clientName: string;
   logoUri?: string;
   scopes: string[];
+  /** RFC 9396: the authorization details the device asked for (client-chosen text, escaped). */
+  authorizationDetails?: Record<string, unknown>[];
   username: string;
   /** Ties the decision to the code verified on the previous page (routes/ui.ts confirmBinding). */
   binding?: string;
@@ -266,7 +292,11 @@ export function deviceConfirmPage(base: string, m: DeviceConfirmPageModel): stri
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${who(m.clientName)} wants to access your account</h1>
 <p class="muted">Signed in as <strong>${who(m.username)}</strong>; code <strong>${esc(m.userCode)}</strong></p>
 <p>Only continue if you started this on a device you own and it shows this code. It is asking to:</p>
-<ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>
+<ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>${
+      m.authorizationDetails?.length
+        ? `\n<p>And to be authorized for:</p>\n<ul class="scopes authorization-details">${m.authorizationDetails.map(describeAuthorizationDetail).join('')}</ul>`
+        : ''
+    }
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 <input type="hidden" name="user_code" value="${esc(m.userCode)}">${m.binding ? `\n<input type="hidden" name="binding" value="${esc(m.binding)}">` : ''}

@@ -15,6 +15,7 @@ import {
   type AuthorizationRequest,
   type Check,
   type CheckState,
+  checkAuthorizationDetails,
   checkClaims,
   checkClient,
   checkDeviceGrant,
@@ -47,6 +48,7 @@ import { checkSignedRequestObject } from './signed-request-object.js';
 import { subjectFor } from '../subject.js';
 import { LATCHKEY_SESSION, SESSION_BINDING, sessionBindingOf } from '../sessions.js';
 import { consentRequiredFor, consentScopes, recordConsent } from '../consent.js';
+import { type AuthorizationDetail, jsonEqual } from '../authorization-details.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
 
@@ -66,6 +68,8 @@ export interface AuthorizationResult extends Result<AuthorizationAction> {
   uiLocales?: string[];
   /** RFC 8707: the resource servers the client asked access to. */
   resources?: string[];
+  /** RFC 9396 §2: the authorization details the client asked for (for the consent page; the issue step may narrow them). */
+  authorizationDetails?: AuthorizationDetail[];
   /** OIDC Core §5.5: the claims the client asked for by name (for the consent page). */
   claims?: ClaimsRequest;
   /** With LOCATION / FORM: the client's redirect URI the response goes to (its origin is the form-action target). */
@@ -137,6 +141,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkResponseTypeScope, X, X, _],
   [checkOfflineAccess,     X, X, _], // OIDC Core §11
   [checkResource,          X, X, _], // RFC 8707 §2.1
+  [checkAuthorizationDetails, X, X, X], // RFC 9396 §3
   [checkPkce,              X, X, _],
   [checkPrompt,            X, X, _],
   [checkMaxAge,            X, X, _],
@@ -251,6 +256,7 @@ export async function authorization(
       acrs: req.acrValues,
       uiLocales: req.uiLocales,
       resources: req.resources,
+      authorizationDetails: req.authorizationDetails,
       claims: req.claims,
       ...(pending ? { pending } : {}),
       expectedSubject: req.expectedSubject,
@@ -345,6 +351,28 @@ export interface AuthorizationIssueInput {
    * name), so a later request for no more than these reports consentRequired false. The built-in UI records its own.
    */
   consentGiven?: boolean;
+  /**
+   * RFC 9396: the authorization details the user approved, each one of those the request asked for (deep equality);
+   * [] approves none. Absent: all of them.
+   */
+  authorizationDetails?: unknown[];
+}
+
+/**
+ * The authorization details an issue step grants: those named (each one asked for, compared by deep equality), or
+ * all asked for. A host naming one the request did not ask for is refused (LK7353), never granted more.
+ */
+export function approvedAuthorizationDetails(req: Pick<AuthorizationRequest, 'authorizationDetails'>, approved: unknown[] | undefined): AuthorizationDetail[] | undefined {
+  const requested = req.authorizationDetails;
+  if (approved === undefined) return requested;
+  if (approved.length === 0) return undefined;
+  if (!requested) throw new OAuthError('invalid_request', 'authorizationDetails given, but the request asked for none', { resultCode: 'LK7353' });
+  for (const a of approved) {
+    if (!requested.some((r) => jsonEqual(r, a))) {
+      throw new OAuthError('invalid_request', 'authorizationDetails holds an object the request did not ask for', { resultCode: 'LK7353' });
+    }
+  }
+  return requested.filter((r) => approved.some((a) => jsonEqual(r, a)));
 }
 
 /**
@@ -354,6 +382,11 @@ export interface AuthorizationIssueInput {
  */
 export async function authorizationIssue(input: AuthorizationIssueInput, ctx: EngineContext): Promise<AuthorizationResult> {
   try {
+    if (input.authorizationDetails !== undefined) {
+      // Checked before the ticket is spent: a host's mistake leaves the request pending (LK7353).
+      const pending = await loadTicket(ctx, input.ticket);
+      if (pending) approvedAuthorizationDetails(pending.request, input.authorizationDetails);
+    }
     const t = await consumeTicket(ctx, input.ticket);
     if (!t) return unknownTicket();
     return await issue(t, input, ctx);
@@ -426,6 +459,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
     return await errorResponse(ctx, target, new OAuthError('access_denied', 'the requested authentication context could not be met'), 'LK7014');
   }
   const scope = input.scopes ? req.scope.filter((s) => input.scopes!.includes(s)) : req.scope;
+  const authorizationDetails = approvedAuthorizationDetails(req, input.authorizationDetails); // RFC 9396 §7.1: what was approved
   const claimsRequest = withoutDeclinedClaims(req.claims, req.scope.filter((s) => !scope.includes(s)));
   const now = nowSeconds(ctx);
   // Consent is recorded only once the user may be issued for (the checks above passed), for what is granted.
@@ -436,7 +470,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
   let at: IssuedAccessToken | undefined;
   let atTarget: TokenTarget | undefined;
   const resources = req.resources ?? [];
-  const grant: GrantRecord = { tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources, ...(input.sid && input.latchkeySession ? { session: LATCHKEY_SESSION } : {}) }, sid: input.sid ?? null };
+  const grant: GrantRecord = { tenantId: ctx.tenant.id, id: grantId, clientId: req.clientId, subject: input.subject, scope, createdAt: now, revokedAt: null, data: { resources, ...(authorizationDetails ? { authorizationDetails } : {}), ...(input.sid && input.latchkeySession ? { session: LATCHKEY_SESSION } : {}) }, sid: input.sid ?? null };
   const codeRecord: AuthorizationCodeRecord | undefined = code === undefined ? undefined : {
     tenantId: ctx.tenant.id,
     hash: ctx.hasher.hash(code),
@@ -458,6 +492,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
       claims: claimsRequest,
       ...(req.dpopJkt ? { dpopJkt: req.dpopJkt } : {}), // RFC 9449 §10
       resources, // RFC 8707 §2.1: applicable to the full grant
+      ...(authorizationDetails ? { authorizationDetails } : {}), // RFC 9396 §7: returned with the tokens
     },
   };
   if (codeRecord && !parts.includes('token')) {
@@ -474,7 +509,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
         atTarget = await tokenTarget(txCtx, t.client, { resources: await loadResources(txCtx, t.client, resources), scope, scopeRequested: false });
         at = await mintAccessToken(txCtx, {
           client: t.client, subject: input.subject, scope: atTarget.scope, audience: atTarget.audience, format: atTarget.format,
-          lifetime: atTarget.lifetime, grantId, authTime: input.authTime, acr, amr: input.amr, sid: input.sid,
+          lifetime: atTarget.lifetime, grantId, authTime: input.authTime, acr, amr: input.amr, sid: input.sid, authorizationDetails, // RFC 9396 §9
           extra: { ...accessTokenClaimsRecord(claimsRequest), ...sessionMarker(grant) },
         });
       }

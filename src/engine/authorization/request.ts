@@ -8,6 +8,7 @@ import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
 import { loadResources, resourceParams } from '../resources.js';
 import { localSubjectOf } from '../subject.js';
+import { type AuthorizationDetail, clientAuthorizationDetailsTypes, parseAuthorizationDetails, supportedAuthorizationDetailsTypes } from '../authorization-details.js';
 import { fetchRequestUri, PAR_URN_PREFIX, requestObjectParams, verifyRequestObject } from './request-object.js';
 import { signedRequestObjectRequired, unsignedRequestObjectRefused } from './signed-request-object.js';
 
@@ -55,6 +56,8 @@ export interface AuthorizationRequest {
   dpopJkt?: string;
   /** RFC 8707 §2.1: the resource servers the whole grant is for (empty: none named). */
   resources?: string[];
+  /** RFC 9396 §2: the authorization details asked for (absent: none, or the feature is off). */
+  authorizationDetails?: AuthorizationDetail[];
   /**
    * The local subject (the user id an issue step is given) that id_token_hint or a claims sub value names. The
    * names above are the client's view, a pairwise sub for a pairwise client (OIDC Core §8.1); this is the user
@@ -419,4 +422,16 @@ export const checkClaims: Check = async (s) => {
     // A pairwise sub without a session to look it up in stays unresolved (OIDC Core §8.1: one-way).
     s.request.expectedSubject ??= await localSubjectOf(s.ctx, s.client, sub, undefined);
   }
+};
+
+/**
+ * RFC 9396 §3: authorization_details, checked like scope: each object's type must be supported and allowed for the
+ * client, the common fields well-typed (§2.2); a bad value is invalid_authorization_details (§5), redirected (client
+ * and redirect_uri are verified by now). With no types configured the server does not implement RFC 9396, and the
+ * parameter is ignored as any unknown parameter is (RFC 6749 §3.1).
+ */
+export const checkAuthorizationDetails: Check = (s) => {
+  const raw = s.params.get('authorization_details');
+  if (raw === undefined || supportedAuthorizationDetailsTypes(s.ctx).length === 0) return;
+  s.request.authorizationDetails = parseAuthorizationDetails(raw, clientAuthorizationDetailsTypes(s.ctx, s.client!));
 };

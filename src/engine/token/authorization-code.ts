@@ -8,6 +8,7 @@ import { accountGone, prefetchAccount } from '../accounts.js';
 import { currentScope, issueUserTokens, nothingLeft } from './issue.js';
 import { sessionBindingOf } from '../sessions.js';
 import type { GrantHandler } from './types.js';
+import { narrowAuthorizationDetails, storedAuthorizationDetails, tokenRequestAuthorizationDetails } from '../authorization-details.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/; // RFC 7636 §4.1
 
@@ -34,6 +35,7 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
   const now = nowSeconds(ctx);
   if (code.length > 200) throw invalidGrant('LK2004', 'invalid authorization code');
   const requestedResources = resourceParams(params); // RFC 8707 §2.2; malformed values fail before the code is spent
+  const requestedDetails = tokenRequestAuthorizationDetails(ctx, params); // RFC 9396 §6; likewise
   const hash = ctx.hasher.hash(code);
 
   // An embedding application's account is looked up before the transaction, never inside it (accounts.ts), from a
@@ -82,12 +84,24 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
       const { code: rec, firstUse } = consumed;
       const d = rec.data as {
         subject: string; scope: string[]; redirectUri: string; redirectUriSent: boolean; codeChallenge?: string;
-        nonce?: string; authTime?: number; acr?: string; amr?: string[]; sid?: string; resources?: string[]; claims?: ClaimsRequest; dpopJkt?: string;
+        nonce?: string; authTime?: number; acr?: string; amr?: string[]; sid?: string; resources?: string[]; claims?: ClaimsRequest; dpopJkt?: string; authorizationDetails?: unknown;
       };
       const unproven = presenterError(rec.clientId, d);
       if (unproven) throw new Unspent(unproven);
       if (!firstUse) return { reuse: rec.grantId };
       if (rec.expiresAt <= now) return { error: invalidGrant('LK2004', 'authorization code expired') };
+      // RFC 9396 §6, §7: the access token carries the granted authorization details, or the subset the request names
+      // (each equal to a granted one); asking for others spends nothing, as a wrong verifier does not.
+      const grantedDetails = storedAuthorizationDetails(d.authorizationDetails);
+      let details = grantedDetails;
+      if (requestedDetails) {
+        try {
+          details = narrowAuthorizationDetails(requestedDetails, grantedDetails ?? []);
+        } catch (e) {
+          if (e instanceof OAuthError) throw new Unspent(e);
+          throw e;
+        }
+      }
       // Held until commit (findGrantLocked): a revocation racing this redemption revokes what it issues (RFC 7009 §2.1).
       const grant = await tx.findGrantLocked(ctx.tenant.id, rec.grantId);
       if (!grant || grant.revokedAt !== null) return { error: invalidGrant('LK2004', 'the grant was revoked') };
@@ -123,6 +137,8 @@ export const authorizationCode: GrantHandler = async (params, { client }, ctx) =
         nonce: d.nonce,
         claims: d.claims,
         account,
+        authorizationDetails: details,
+        grantedAuthorizationDetails: grantedDetails,
       });
       return { body };
     });

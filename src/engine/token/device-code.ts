@@ -6,6 +6,7 @@ import { jsonResult } from '../result.js';
 import { currentScope, issueUserTokens, nothingLeft } from './issue.js';
 import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
+import { narrowAuthorizationDetails, storedAuthorizationDetails, tokenRequestAuthorizationDetails } from '../authorization-details.js';
 
 /**
  * RFC 8628 §3.4, §3.5: the device polls with its device_code. The poll is stamped first (one conditional
@@ -21,6 +22,7 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   if (presented.length > 200) throw invalid();
   // RFC 8707 §2.2: the device authorization named no resources, so a resource here asks for more than was granted.
   checkSubset(resourceParams(params), []);
+  const requestedDetails = tokenRequestAuthorizationDetails(ctx, params); // RFC 9396 §6
   const hash = ctx.hasher.hash(presented);
   // RFC 8628 §3.5: the stamp (and any slow_down) only for the client the code was issued to, in the same statement.
   const polled = await ctx.store.pollDeviceCode(ctx.tenant.id, hash, now, client.clientId);
@@ -46,6 +48,9 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   // spent: no grant is made, and each later poll gets the same answer until the code expires.
   const scope = currentScope(client, rec.scope);
   if (!scope) throw nothingLeft('LK7141');
+  // RFC 9396 §6, §7: the approved authorization details, or the subset the request names; checked before anything is spent.
+  const grantedDetails = storedAuthorizationDetails(rec.data.authorizationDetails);
+  const details = requestedDetails ? narrowAuthorizationDetails(requestedDetails, grantedDetails ?? []) : grantedDetails;
   // Library mode: the approving user's account must still exist (accounts.ts liveHostAccount).
   await liveHostAccount(ctx, rec.subject);
   const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
@@ -61,12 +66,13 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
     }
     if (!won.subject) return undefined;
     const d = won.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string };
-    await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: client.clientId, subject: won.subject, scope: won.scope, createdAt: now, revokedAt: null, data: { grantType: 'device_code' } });
+    await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: client.clientId, subject: won.subject, scope: won.scope, createdAt: now, revokedAt: null, data: { grantType: 'device_code', ...(grantedDetails ? { authorizationDetails: grantedDetails } : {}) } });
     // RFC 9068 §3: no resource named, so the audience is inferred from the scope (or is the issuer).
     // The scope narrowed above from the code as polled; the user's decision was already made then, so it is the same one.
     const target = await tokenTarget({ ...ctx, store: tx }, client, { resources: [], scope, scopeRequested: false });
     const body = await issueUserTokens(ctx, tx, {
       client, grantId, subject: won.subject, target, resources: [], refreshScope: scope, grantedScope: won.scope, authTime: d.authTime, acr: d.acr, amr: d.amr, sid: d.sid,
+      authorizationDetails: details, grantedAuthorizationDetails: grantedDetails,
     });
     return { body };
   });

@@ -8,6 +8,7 @@ import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import type { TokenTarget } from '../resources.js';
 import { SESSION_BINDING, type SessionBinding } from '../sessions.js';
+import type { AuthorizationDetail } from '../authorization-details.js';
 
 /** What a user-bound grant (code, refresh, password) carries into a token response. */
 export interface UserGrant {
@@ -41,6 +42,10 @@ export interface UserGrant {
   claims?: ClaimsRequest;
   /** An embedding application's account, looked up before the transaction (accounts.ts prefetchAccount). */
   account?: PrefetchedAccount;
+  /** RFC 9396 §7: the authorization details of this access token (those granted, or the subset the request named). */
+  authorizationDetails?: AuthorizationDetail[];
+  /** RFC 9396 §7.2: every authorization detail of the grant: the refresh token keeps them all. */
+  grantedAuthorizationDetails?: AuthorizationDetail[];
 }
 
 /**
@@ -125,12 +130,14 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
     acr: g.acr,
     amr: g.amr,
     sid: g.sid,
+    authorizationDetails: g.authorizationDetails,
     extra: g.session ? { ...accessTokenClaimsRecord(g.claims), [SESSION_BINDING]: g.session } : accessTokenClaimsRecord(g.claims),
   });
   // RFC 6749 §5.1: scope is the access token's, which resource down-scoping may have narrowed (RFC 8707 §2.2).
   const body: Record<string, unknown> = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn };
   // RFC 6749 §3.3: a scope is one or more tokens, so an empty one is left out (optional when it is as requested, §5.1).
   if (g.target.scope.length) body.scope = g.target.scope.join(' ');
+  if (g.authorizationDetails?.length) body.authorization_details = g.authorizationDetails; // RFC 9396 §7
   if (g.keepRefreshToken !== undefined) {
     body.refresh_token = g.keepRefreshToken;
   } else if (wantsRefreshToken(g.client, g.refreshScope) && (g.grantedScope === undefined || wantsRefreshToken(g.client, g.grantedScope))) {
@@ -152,6 +159,7 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
       data: {
         authTime: g.authTime, acr: g.acr, amr: g.amr, sid: g.sid, resources: g.resources, absoluteExpiresAt: absolute,
         ...(g.claims ? { claimsRequest: g.claims } : {}),
+        ...(g.grantedAuthorizationDetails?.length ? { authorizationDetails: g.grantedAuthorizationDetails } : {}), // RFC 9396 §7.2
         ...(g.session ? { [SESSION_BINDING]: g.session } : {}),
         // RFC 9449 §5, RFC 8705 §4: a public client's refresh token is bound to its DPoP key and to its certificate
         // (a confidential client authenticates instead); checkRefreshBinding checks both at refresh.

@@ -8,6 +8,7 @@ import { jsonResult } from '../result.js';
 import { issueUserTokens, refreshExpiry, refreshPolicy, withinReuseGrace } from './issue.js';
 import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
+import { narrowAuthorizationDetails, storedAuthorizationDetails, tokenRequestAuthorizationDetails } from '../authorization-details.js';
 import { checkRefreshBinding } from '../token-binding.js';
 import { tokenKey } from '../../tokens/handles.js';
 import { readBoundSession, SESSION_TOUCH_INTERVAL, sessionBindingOf } from '../sessions.js';
@@ -24,6 +25,8 @@ interface RefreshData {
   absoluteExpiresAt?: number;
   /** OIDC Core §5.5: the claims request of the original authorization, kept for UserInfo and the ID token. */
   claimsRequest?: ClaimsRequest;
+  /** RFC 9396 §7: the grant's authorization details. */
+  authorizationDetails?: unknown;
 }
 
 /**
@@ -46,6 +49,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx, input)
   const now = nowSeconds(ctx);
   if (presented.length > 200) throw invalid('invalid refresh token');
   const requestedResources = resourceParams(params);
+  const requestedDetails = tokenRequestAuthorizationDetails(ctx, params); // RFC 9396 §6
   const hash = tokenKey(ctx.hasher, presented);
   const rec = await ctx.store.findToken(ctx.tenant.id, hash);
   // A token of another client is not touched: that client did not present it (RFC 6749 §6: bound to the client).
@@ -81,6 +85,10 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx, input)
   const d = rec.data as RefreshData;
   const granted = d.resources ?? [];
   checkSubset(requestedResources, granted);
+  // RFC 9396 §6, §7: the new access token gets the grant's authorization details, or the subset the request names;
+  // the new refresh token keeps them all (as it keeps the scope, RFC 6749 §6).
+  const grantedDetails = storedAuthorizationDetails(d.authorizationDetails);
+  const details = requestedDetails ? narrowAuthorizationDetails(requestedDetails, grantedDetails ?? []) : grantedDetails;
   const resources = await loadResources(ctx, client, requestedResources.length ? requestedResources : granted);
   const target = await tokenTarget(ctx, client, { resources, scope: requested, scopeRequested: params.has('scope') });
   const absolute = d.absoluteExpiresAt ?? rec.expiresAt;
@@ -146,6 +154,8 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx, input)
       keepRefreshToken: policy.rotation ? undefined : presented,
       claims: d.claimsRequest,
       account,
+      authorizationDetails: details,
+      grantedAuthorizationDetails: grantedDetails,
     });
     return { body };
   });

@@ -204,6 +204,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
             ...clientBranding(t.client),
             scopes: t.request.scope,
             claims: requestedClaimNames(t.request.claims),
+            authorizationDetails: t.request.authorizationDetails, // RFC 9396
             username: live!.user.username,
           }),
         );
@@ -645,6 +646,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
           clientName: v.client!.clientName ?? v.client!.clientId,
           logoUri: v.client!.logoUri,
           scopes: v.scopes ?? [],
+          authorizationDetails: v.authorizationDetails, // RFC 9396
           username: live.user.username,
         }),
       );
