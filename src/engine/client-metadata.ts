@@ -459,6 +459,39 @@ function checkResponseEncryptionMetadata(m: z.output<typeof wireSchema>): void {
   }
 }
 
+/** C0 and C1 control characters and DEL: no metadata value (name, contact, key member, DN …) holds one. */
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/** Bidirectional embeddings, overrides and isolates: inside client_name they reorder the page text around the name. */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * No string of the metadata, at any depth (member names too), holds a control character: none is meaningful in a
+ * name, contact, DN or key member, they are display spoofing on the consent page, and a U+0000 cannot be read back
+ * through PostgreSQL's json (the clients row would be stored, then every RFC 7592 update and delete of it fail). Run on
+ * the parsed metadata: only members this server registers (RFC 7591 §2 has unknown ones ignored, and not stored).
+ * client_name, shown to users as who is asking, also holds no bidirectional override (Unicode UAX #9, "Trojan Source").
+ */
+function refuseControlCharacters(raw: unknown): void {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return;
+  const scan = (v: unknown, path: string): void => {
+    if (typeof v === 'string') {
+      if (CONTROL_CHARS.test(v)) throw invalid(`${path}: must not contain control characters`);
+    } else if (Array.isArray(v)) {
+      v.forEach((e, i) => scan(e, `${path}.${i}`));
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, e] of Object.entries(v)) {
+        if (CONTROL_CHARS.test(k)) throw invalid(`${path}: member names must not contain control characters`);
+        scan(e, `${path}.${k}`);
+      }
+    }
+  };
+  for (const [k, v] of Object.entries(raw)) scan(v, k);
+  const name = (raw as Record<string, unknown>).client_name;
+  if (typeof name === 'string' && BIDI_CONTROLS.test(name)) {
+    throw invalid('client_name: must not contain bidirectional embedding, override or isolate characters (U+202A-U+202E, U+2066-U+2069)');
+  }
+}
+
 /**
  * RFC 7592 §2.2: a field left out of an update is "null or empty", the client's request to delete it, so a member
  * sent as JSON null means the same: no value (a registration treats it as absent too). Top-level members only.
@@ -503,6 +536,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     throw invalid(`${field}: ${issue.message}`);
   }
   const m = parsed.data;
+  refuseControlCharacters(m); // after the schema: URI fields keep their own messages (invalid_redirect_uri …)
   const method = m.token_endpoint_auth_method ?? 'client_secret_basic';
   const applicationType = m.application_type ?? 'web';
   const grantTypes = [...new Set(m.grant_types ?? ['authorization_code'])];

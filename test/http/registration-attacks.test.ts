@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+/** Attacks on dynamic registration (RFC 7591) and its management (RFC 7592) found by the registration audit. */
+
+async function call(url: string, method: string, body?: unknown, token?: string) {
+  const res = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+describe('dynamic registration attacks, open registration', () => {
+  let s: TestServer;
+  const register = (meta: unknown) => call(s.url('/oauth/register'), 'POST', meta);
+  const base = { redirect_uris: ['https://app.example/cb'] };
+
+  beforeAll(async () => {
+    s = await startTestServer({ registration: 'open' });
+  });
+  afterAll(() => s.close());
+
+  it('control characters anywhere in the metadata are invalid_client_metadata naming the member (a NUL stored would leave the client unmanageable on PostgreSQL)', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ client_name: 'a\u0000b' }, 'client_name'],
+      [{ client_name: 'line\nbreak' }, 'client_name'],
+      [{ client_name: 'c1\u0085' }, 'client_name'],
+      [{ contacts: ['ops@app.example', 'x\u0000'] }, 'contacts.1'],
+      [{ software_id: 'id\u0007' }, 'software_id'],
+      [{ jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid: 'k\u0000' }] } }, 'jwks.keys.0.kid'],
+      [{ jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', 'n\u0000': 1 }] } }, 'jwks.keys.0'],
+    ];
+    for (const [meta, field] of cases) {
+      const r = await register({ ...base, ...meta });
+      expect([r.status, r.body.error], JSON.stringify(meta)).toEqual([400, 'invalid_client_metadata']);
+      expect(r.body.error_description).toContain(field);
+    }
+  });
+
+  it('client_name: bidirectional overrides and isolates, which reorder the consent page around the name, are invalid_client_metadata', async () => {
+    for (const name of ['Good\u202eliveE', 'a\u2066b\u2069', 'a\u202ab\u202c']) {
+      const r = await register({ ...base, client_name: name });
+      expect([r.status, r.body.error]).toEqual([400, 'invalid_client_metadata']);
+    }
+    // Scripts written right to left, and the marks that only hint direction, are names like any other.
+    const ok = await register({ ...base, client_name: 'تطبيق\u200f App 日本' });
+    expect(ok.status).toBe(201);
+    expect(ok.body.client_name).toBe('تطبيق\u200f App 日本');
+  });
+
+  it('RFC 7592 §2.2, §2.3: a client with a name in any script reads, updates and deletes itself (on either store)', async () => {
+    const r = await register({ ...base, client_name: 'Ünïcødé ✓ 名前', contacts: ['ö@app.example'] });
+    expect(r.status).toBe(201);
+    const uri = r.body.registration_client_uri as string;
+    const u = await call(uri, 'PUT', { client_id: r.body.client_id, ...base, client_name: 'Ünïcødé 2' }, r.body.registration_access_token);
+    expect([u.status, u.body.client_name]).toEqual([200, 'Ünïcødé 2']);
+    expect((await call(uri, 'DELETE', undefined, u.body.registration_access_token)).status).toBe(204);
+  });
+});
