@@ -182,6 +182,10 @@ function checkRedirectUri(uri: string, applicationType: 'web' | 'native', field 
   }
   if (u.hash || uri.includes('#')) throw invalidRedirect(uri, 'must not have a fragment (RFC 6749 §3.1.2)', field);
   if (/^(javascript|data|vbscript|file|blob|about|filesystem):$/i.test(u.protocol)) throw invalidRedirect(uri, 'uses a forbidden scheme', field);
+  if (u.protocol === 'http:' || u.protocol === 'https:') {
+    const flaw = httpUriFlaw(uri, u);
+    if (flaw) throw invalidRedirect(uri, flaw, field);
+  }
   if (u.protocol === 'https:') return;
   if (u.protocol === 'http:') {
     if (isLoopbackHost(u.hostname)) return;
@@ -192,6 +196,22 @@ function checkRedirectUri(uri: string, applicationType: 'web' | 'native', field 
   if (!u.protocol.slice(0, -1).includes('.')) {
     throw invalidRedirect(uri, 'uses a private-use scheme that is not a reversed domain name (RFC 8252 §7.1: e.g. com.example.app:/cb)', field);
   }
+}
+
+/**
+ * An http(s) URI this server sends browsers to, or calls, as the URL parser and every other reader see it alike:
+ * - RFC 9110 §4.2.4: a sender MUST NOT generate userinfo in an http(s) URI; "https://good.example@evil.example/"
+ *   only obscures the authority;
+ * - RFC 9110 §4.2.2: https (and http) URIs have an authority with a host: "https:evil.example/cb" and "https:///cb"
+ *   are read as some host by WHATWG parsers and as none by RFC 3986 ones;
+ * - RFC 3986 §2: "\\" is no URI character; WHATWG parsers read it as "/", others as data.
+ */
+function httpUriFlaw(uri: string, u: URL): string | undefined {
+  if (!/^https?:\/\/[^/\\?#]/i.test(uri)) return 'must be scheme://host… with an authority (RFC 9110 §4.2.2)';
+  if (uri.includes('\\')) return 'must not contain "\\" (RFC 3986 §2)';
+  const authority = /^https?:\/\/([^/?#]*)/i.exec(uri)![1]!;
+  if (u.username || u.password || authority.includes('@')) return 'must not contain userinfo (RFC 9110 §4.2.4)';
+  return undefined;
 }
 
 /**
@@ -583,6 +603,8 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   // Back-Channel Logout §2.2 / Front-Channel Logout §2: absolute http(s) URIs without a fragment.
   for (const [field, u] of [['backchannel_logout_uri', m.backchannel_logout_uri], ['frontchannel_logout_uri', m.frontchannel_logout_uri]] as const) {
     if (u !== undefined && (!/^https?:\/\//.test(u) || u.includes('#'))) throw invalid(`${field}: must be an http(s) URI without a fragment`);
+    const flaw = u === undefined || !/^https?:\/\//.test(u) ? undefined : httpUriFlaw(u, new URL(u));
+    if (flaw) throw invalid(`${field}: ${flaw}`);
     // Back-Channel Logout §2.2 / Front-Channel Logout §2: http only "provided that the Client Type is confidential".
     if (u !== undefined && u.startsWith('http://') && method === 'none') throw invalid(`${field}: a public client (token_endpoint_auth_method none) must use https; http is only for confidential clients`);
   }

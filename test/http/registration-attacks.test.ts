@@ -59,4 +59,31 @@ describe('dynamic registration attacks, open registration', () => {
     expect([u.status, u.body.client_name]).toEqual([200, 'Ünïcødé 2']);
     expect((await call(uri, 'DELETE', undefined, u.body.registration_access_token)).status).toBe(204);
   });
+
+  it('RFC 9110 §4.2.4, §4.2.2: an http(s) redirect URI with userinfo, without an authority, or with a backslash is invalid_redirect_uri', async () => {
+    const bad = [
+      'https://good.example@evil.example/cb', // userinfo obscuring the authority
+      'https://user:pw@app.example/cb',
+      'https://app.example:@evil.example/cb',
+      'https:evil.example/cb', // no "//": URL parsers disagree on its host
+      'https:///cb',
+      'https://good.example\\@evil.example/cb', // "\\" is no URI character (RFC 3986 §2); WHATWG reads it as "/"
+      'https://good.example\\.evil.example/cb',
+    ];
+    for (const uri of bad) {
+      const r = await register({ redirect_uris: [uri] });
+      expect([r.status, r.body.error], uri).toEqual([400, 'invalid_redirect_uri']);
+    }
+    for (const field of ['post_logout_redirect_uris']) {
+      const r = await register({ ...base, [field]: ['https://app.example@evil.example/bye'] });
+      expect([r.status, r.body.error], field).toEqual([400, 'invalid_redirect_uri']);
+    }
+    for (const field of ['backchannel_logout_uri', 'frontchannel_logout_uri']) {
+      const r = await register({ ...base, [field]: 'https://app.example@app.example/logout' });
+      expect([r.status, r.body.error], field).toEqual([400, 'invalid_client_metadata']);
+    }
+    // An "@" in the path or query is no userinfo.
+    const ok = await register({ redirect_uris: ['https://app.example/cb/@team?u=a@b'] });
+    expect(ok.status).toBe(201);
+  });
 });
