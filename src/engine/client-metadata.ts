@@ -387,7 +387,7 @@ function checkAuthMetadata(m: z.output<typeof wireSchema>, method: TokenEndpoint
  * later, when it is fetched: client-records.ts); a pairwise client needs one sector, so redirect URIs on several
  * hosts need a sector_identifier_uri.
  */
-function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[], opts: ValidateOptions): void {
+function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[], opts: ValidateOptions, grantTypes: readonly string[] = []): void {
   if (m.sector_identifier_uri !== undefined) {
     const u = new URL(m.sector_identifier_uri);
     if (u.hash) throw invalid('sector_identifier_uri must not have a fragment');
@@ -405,6 +405,13 @@ function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[]
     // 127.0.0.1 with every other: a client registering itself must name its sector. (An operator may choose to.)
     if (opts.dynamic && redirectUris.some((r) => isLocalMachineHost(new URL(r).hostname))) {
       throw invalid('subject_type pairwise with a loopback redirect URI needs a sector_identifier_uri (OIDC Core §8.1): every app on this machine would share its sector');
+    }
+    // OIDC Core §8.1 takes the sector from the redirect URI's host because the codes and tokens go there, which is what
+    // shows the client is that host's. The device grant (RFC 8628) sends nothing to a redirect URI: a client naming
+    // https://victim.example/cb would get, by the device flow, the subs victim.example's clients get. Its sector comes
+    // from a sector_identifier_uri instead (the document's host, OIDC Registration §5). Kept if the operator gave it.
+    if (opts.dynamic && grantTypes.includes(DEVICE_CODE_GRANT) && !opts.dynamic.stored?.grantTypes.includes(DEVICE_CODE_GRANT)) {
+      throw invalid(`subject_type pairwise with the ${DEVICE_CODE_GRANT} grant needs a sector_identifier_uri (OIDC Core §8.1): that grant sends nothing to the redirect URIs, so they do not show whose sector it is`);
     }
   }
 }
@@ -608,7 +615,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     // Back-Channel Logout §2.2 / Front-Channel Logout §2: http only "provided that the Client Type is confidential".
     if (u !== undefined && u.startsWith('http://') && method === 'none') throw invalid(`${field}: a public client (token_endpoint_auth_method none) must use https; http is only for confidential clients`);
   }
-  checkSubjectType(m, redirectUris, opts);
+  checkSubjectType(m, redirectUris, opts, grantTypes);
   const allowedCorsOrigins = m.allowed_cors_origins === undefined ? undefined : [...new Set(m.allowed_cors_origins)];
   for (const o of allowedCorsOrigins ?? []) checkCorsOrigin(o);
   checkServerCalledUris(m, opts);

@@ -86,4 +86,19 @@ describe('dynamic registration attacks, open registration', () => {
     const ok = await register({ redirect_uris: ['https://app.example/cb/@team?u=a@b'] });
     expect(ok.status).toBe(201);
   });
+
+  it('OIDC Core §8.1: a pairwise client with the device grant names its sector by sector_identifier_uri, not by redirect URIs nothing is sent to', async () => {
+    const device = 'urn:ietf:params:oauth:grant-type:device_code';
+    // Someone else's redirect URI would put the registrant in victim.example's sector: the same pairwise subs.
+    const r = await register({ subject_type: 'pairwise', redirect_uris: ['https://victim.example/cb'], grant_types: ['authorization_code', device] });
+    expect([r.status, r.body.error]).toEqual([400, 'invalid_client_metadata']);
+    expect(r.body.error_description).toContain('sector_identifier_uri');
+    // Nor by an update that adds the grant to a pairwise client.
+    const ok = await register({ subject_type: 'pairwise', redirect_uris: ['https://victim.example/cb'] });
+    expect(ok.status).toBe(201);
+    const u = await call(ok.body.registration_client_uri, 'PUT', { client_id: ok.body.client_id, subject_type: 'pairwise', redirect_uris: ['https://victim.example/cb'], grant_types: ['authorization_code', device] }, ok.body.registration_access_token);
+    expect([u.status, u.body.error]).toEqual([400, 'invalid_client_metadata']);
+    // Without pairwise subjects, or through the code flow alone, the redirect URIs are as before.
+    expect((await register({ redirect_uris: ['https://victim.example/cb'], grant_types: ['authorization_code', device] })).status).toBe(201);
+  });
 });
