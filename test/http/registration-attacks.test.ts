@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../helpers/agent.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 /** Attacks on dynamic registration (RFC 7591) and its management (RFC 7592) found by the registration audit. */
@@ -100,5 +101,36 @@ describe('dynamic registration attacks, open registration', () => {
     expect([u.status, u.body.error]).toEqual([400, 'invalid_client_metadata']);
     // Without pairwise subjects, or through the code flow alone, the redirect URIs are as before.
     expect((await register({ redirect_uris: ['https://victim.example/cb'], grant_types: ['authorization_code', device] })).status).toBe(201);
+  });
+
+  it('RFC 6749 §3.1.2.2, RFC 7592 §2.2: an authorization begun before an update that unregistered its redirect URI (or its response type) is not answered there', async () => {
+    await s.user('rita', 'rita-password');
+    const old = 'https://old.example/cb';
+    const r = await register({ redirect_uris: [old, 'https://new.example/cb'], grant_types: ['authorization_code', 'implicit'], response_types: ['code', 'code id_token'], scope: 'openid' });
+    expect(r.status).toBe(201);
+    const start = (redirectUri: string, responseType: string) => {
+      const agent = new Agent(s.issuer);
+      const q = new URLSearchParams({ client_id: r.body.client_id, redirect_uri: redirectUri, response_type: responseType, scope: 'openid', nonce: 'n', state: 's' });
+      return { agent, page: agent.follow(`/oauth/authorize?${q}`) };
+    };
+    const byUri = start(old, 'code');
+    const byType = start('https://new.example/cb', 'code id_token');
+    const untouched = start('https://new.example/cb', 'code');
+    const pages = await Promise.all([byUri.page, byType.page, untouched.page]);
+    for (const p of pages) expect(p.html).toContain('name="password"');
+    // The client drops the old redirect URI (say its domain lapsed) and the hybrid response type.
+    const u = await call(r.body.registration_client_uri, 'PUT', { client_id: r.body.client_id, redirect_uris: ['https://new.example/cb'], scope: 'openid' }, r.body.registration_access_token);
+    expect(u.status).toBe(200);
+    for (const [agent, page] of [[byUri.agent, pages[0]!], [byType.agent, pages[1]!]] as const) {
+      let next = await agent.login(page, 'rita', 'rita-password');
+      if (next.html.includes('/consent')) next = await agent.consent(next, 'approve');
+      expect(next.location ?? '').not.toContain('old.example');
+      expect(next.location ?? '').not.toContain('id_token=');
+      expect(next.status).toBe(400);
+    }
+    // A request the client still registers completes as before.
+    let next = await untouched.agent.login(pages[2]!, 'rita', 'rita-password');
+    if (next.html.includes('/consent')) next = await untouched.agent.consent(next, 'approve');
+    expect(next.location).toMatch(/^https:\/\/new\.example\/cb\?code=/);
   });
 });
