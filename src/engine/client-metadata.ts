@@ -59,7 +59,9 @@ export const hasUnsafeUriChars = (v: string): boolean => UNSAFE_URI_CHARS.test(v
 /** A URI metadata value: a string without control characters, whitespace or lone surrogates. */
 const uriString = () => z.string().refine((v) => !hasUnsafeUriChars(v), UNSAFE_URI_MESSAGE);
 /** A human-facing link (logo, home page, terms, policy): http(s) only, never javascript: or data:. */
-const webUrl = uriString().max(2000).url().refine((v) => /^https?:\/\//i.test(v), 'must be an http(s) URL');
+const webUrl = uriString().max(2000).url().refine((v) => /^https?:\/\//i.test(v), 'must be an http(s) URL')
+  // Shown to users as links and images on the sign-in and consent pages: as unambiguous as a redirect URI (httpUriFlaw).
+  .refine((v) => !URL.canParse(v) || httpUriFlaw(v, new URL(v)) === undefined, 'must be scheme://host… with no userinfo (RFC 9110 §4.2.4) and no "\\"');
 /** A public JWK (RFC 7517 §4): private members are refused, so a client cannot hand us its private key by mistake. */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const jwkSchema = z

@@ -83,6 +83,12 @@ describe('dynamic registration attacks, open registration', () => {
       const r = await register({ ...base, [field]: 'https://app.example@app.example/logout' });
       expect([r.status, r.body.error], field).toEqual([400, 'invalid_client_metadata']);
     }
+    // Nor the links and logo the sign-in and consent pages show (a link reading "Privacy policy" would lead elsewhere).
+    for (const field of ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri']) {
+      const r = await register({ ...base, [field]: 'https://app.example@evil.example/policy' });
+      expect([r.status, r.body.error], field).toEqual([400, 'invalid_client_metadata']);
+      expect(r.body.error_description).toContain(field);
+    }
     // An "@" in the path or query is no userinfo.
     const ok = await register({ redirect_uris: ['https://app.example/cb/@team?u=a@b'] });
     expect(ok.status).toBe(201);
