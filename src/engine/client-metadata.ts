@@ -309,12 +309,17 @@ function checkFrontchannelLogoutOrigin(uri: string | undefined, redirectUris: re
  * each connection, where it is judged again.
  */
 function checkServerCalledUris(m: z.output<typeof wireSchema>, opts: ValidateOptions): void {
-  const policy = opts.remoteFetchPolicy;
-  if (!policy) return;
   const called: [string, string | undefined][] = [
     ['jwks_uri', m.jwks_uri], ['sector_identifier_uri', m.sector_identifier_uri], ['backchannel_logout_uri', m.backchannel_logout_uri],
     ...(m.request_uris ?? []).map((u): [string, string] => ['request_uris', u]),
   ];
+  // A fetch refuses a URL with userinfo (WHATWG fetch: credentials in the URL), so each call would fail: refused now.
+  for (const [field, uri] of called) {
+    const flaw = uri !== undefined && /^https?:/i.test(uri) ? httpUriFlaw(uri, new URL(uri)) : undefined;
+    if (flaw) throw invalid(`${field}: ${flaw}`);
+  }
+  const policy = opts.remoteFetchPolicy;
+  if (!policy) return;
   for (const [field, uri] of called) {
     if (uri === undefined) continue;
     const host = new URL(uri).hostname;

@@ -83,6 +83,15 @@ describe('dynamic registration attacks, open registration', () => {
       const r = await register({ ...base, [field]: 'https://app.example@app.example/logout' });
       expect([r.status, r.body.error], field).toEqual([400, 'invalid_client_metadata']);
     }
+    // Nor the URIs the server itself calls (a fetch refuses credentials in the URL: every call would fail).
+    for (const [field, value] of [
+      ['jwks_uri', 'https://user:pw@keys.example/jwks'], ['sector_identifier_uri', 'https://app.example@keys.example/s'],
+      ['request_uris', ['https://app.example@keys.example/r']],
+    ] as const) {
+      const r = await register({ ...base, [field]: value, ...(field === 'jwks_uri' ? { token_endpoint_auth_method: 'private_key_jwt' } : {}) });
+      expect([r.status, r.body.error], field).toEqual([400, 'invalid_client_metadata']);
+      expect(r.body.error_description).toContain(field);
+    }
     // Nor the links and logo the sign-in and consent pages show (a link reading "Privacy policy" would lead elsewhere).
     for (const field of ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri']) {
       const r = await register({ ...base, [field]: 'https://app.example@evil.example/policy' });
