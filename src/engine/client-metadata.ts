@@ -60,7 +60,9 @@ export const hasUnsafeUriChars = (v: string): boolean => UNSAFE_URI_CHARS.test(v
 /** A URI metadata value: a string without control characters, whitespace or lone surrogates. */
 const uriString = () => z.string().refine((v) => !hasUnsafeUriChars(v), UNSAFE_URI_MESSAGE);
 /** A human-facing link (logo, home page, terms, policy): http(s) only, never javascript: or data:. */
-const webUrl = uriString().max(2000).url().refine((v) => /^https?:\/\//i.test(v), 'must be an http(s) URL');
+const webUrl = uriString().max(2000).url().refine((v) => /^https?:\/\//i.test(v), 'must be an http(s) URL')
+  // Shown to users as links and images on the sign-in and consent pages: as unambiguous as a redirect URI (httpUriFlaw).
+  .refine((v) => !URL.canParse(v) || httpUriFlaw(v, new URL(v)) === undefined, 'must be scheme://host… with no userinfo (RFC 9110 §4.2.4) and no "\\"');
 /** A public JWK (RFC 7517 §4): private members are refused, so a client cannot hand us its private key by mistake. */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const jwkSchema = z
@@ -184,6 +186,10 @@ function checkRedirectUri(uri: string, applicationType: 'web' | 'native', field 
   }
   if (u.hash || uri.includes('#')) throw invalidRedirect(uri, 'must not have a fragment (RFC 6749 §3.1.2)', field);
   if (/^(javascript|data|vbscript|file|blob|about|filesystem):$/i.test(u.protocol)) throw invalidRedirect(uri, 'uses a forbidden scheme', field);
+  if (u.protocol === 'http:' || u.protocol === 'https:') {
+    const flaw = httpUriFlaw(uri, u);
+    if (flaw) throw invalidRedirect(uri, flaw, field);
+  }
   if (u.protocol === 'https:') return;
   if (u.protocol === 'http:') {
     if (isLoopbackHost(u.hostname)) return;
@@ -194,6 +200,22 @@ function checkRedirectUri(uri: string, applicationType: 'web' | 'native', field 
   if (!u.protocol.slice(0, -1).includes('.')) {
     throw invalidRedirect(uri, 'uses a private-use scheme that is not a reversed domain name (RFC 8252 §7.1: e.g. com.example.app:/cb)', field);
   }
+}
+
+/**
+ * An http(s) URI this server sends browsers to, or calls, as the URL parser and every other reader see it alike:
+ * - RFC 9110 §4.2.4: a sender MUST NOT generate userinfo in an http(s) URI; "https://good.example@evil.example/"
+ *   only obscures the authority;
+ * - RFC 9110 §4.2.2: https (and http) URIs have an authority with a host: "https:evil.example/cb" and "https:///cb"
+ *   are read as some host by WHATWG parsers and as none by RFC 3986 ones;
+ * - RFC 3986 §2: "\\" is no URI character; WHATWG parsers read it as "/", others as data.
+ */
+function httpUriFlaw(uri: string, u: URL): string | undefined {
+  if (!/^https?:\/\/[^/\\?#]/i.test(uri)) return 'must be scheme://host… with an authority (RFC 9110 §4.2.2)';
+  if (uri.includes('\\')) return 'must not contain "\\" (RFC 3986 §2)';
+  const authority = /^https?:\/\/([^/?#]*)/i.exec(uri)![1]!;
+  if (u.username || u.password || authority.includes('@')) return 'must not contain userinfo (RFC 9110 §4.2.4)';
+  return undefined;
 }
 
 /**
@@ -291,12 +313,17 @@ function checkFrontchannelLogoutOrigin(uri: string | undefined, redirectUris: re
  * each connection, where it is judged again.
  */
 function checkServerCalledUris(m: z.output<typeof wireSchema>, opts: ValidateOptions): void {
-  const policy = opts.remoteFetchPolicy;
-  if (!policy) return;
   const called: [string, string | undefined][] = [
     ['jwks_uri', m.jwks_uri], ['sector_identifier_uri', m.sector_identifier_uri], ['backchannel_logout_uri', m.backchannel_logout_uri],
     ...(m.request_uris ?? []).map((u): [string, string] => ['request_uris', u]),
   ];
+  // A fetch refuses a URL with userinfo (WHATWG fetch: credentials in the URL), so each call would fail: refused now.
+  for (const [field, uri] of called) {
+    const flaw = uri !== undefined && /^https?:/i.test(uri) ? httpUriFlaw(uri, new URL(uri)) : undefined;
+    if (flaw) throw invalid(`${field}: ${flaw}`);
+  }
+  const policy = opts.remoteFetchPolicy;
+  if (!policy) return;
   for (const [field, uri] of called) {
     if (uri === undefined) continue;
     const host = new URL(uri).hostname;
@@ -371,7 +398,7 @@ function checkAuthMetadata(m: z.output<typeof wireSchema>, method: TokenEndpoint
  * later, when it is fetched: client-records.ts); a pairwise client needs one sector, so redirect URIs on several
  * hosts need a sector_identifier_uri.
  */
-function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[], opts: ValidateOptions): void {
+function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[], opts: ValidateOptions, grantTypes: readonly string[] = []): void {
   if (m.sector_identifier_uri !== undefined) {
     const u = new URL(m.sector_identifier_uri);
     if (u.hash) throw invalid('sector_identifier_uri must not have a fragment');
@@ -389,6 +416,13 @@ function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[]
     // 127.0.0.1 with every other: a client registering itself must name its sector. (An operator may choose to.)
     if (opts.dynamic && redirectUris.some((r) => isLocalMachineHost(new URL(r).hostname))) {
       throw invalid('subject_type pairwise with a loopback redirect URI needs a sector_identifier_uri (OIDC Core §8.1): every app on this machine would share its sector');
+    }
+    // OIDC Core §8.1 takes the sector from the redirect URI's host because the codes and tokens go there, which is what
+    // shows the client is that host's. The device grant (RFC 8628) sends nothing to a redirect URI: a client naming
+    // https://victim.example/cb would get, by the device flow, the subs victim.example's clients get. Its sector comes
+    // from a sector_identifier_uri instead (the document's host, OIDC Registration §5). Kept if the operator gave it.
+    if (opts.dynamic && grantTypes.includes(DEVICE_CODE_GRANT) && !opts.dynamic.stored?.grantTypes.includes(DEVICE_CODE_GRANT)) {
+      throw invalid(`subject_type pairwise with the ${DEVICE_CODE_GRANT} grant needs a sector_identifier_uri (OIDC Core §8.1): that grant sends nothing to the redirect URIs, so they do not show whose sector it is`);
     }
   }
 }
@@ -463,6 +497,39 @@ function checkResponseEncryptionMetadata(m: z.output<typeof wireSchema>): void {
   }
 }
 
+/** C0 and C1 control characters and DEL: no metadata value (name, contact, key member, DN …) holds one. */
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/** Bidirectional embeddings, overrides and isolates: inside client_name they reorder the page text around the name. */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * No string of the metadata, at any depth (member names too), holds a control character: none is meaningful in a
+ * name, contact, DN or key member, they are display spoofing on the consent page, and a U+0000 cannot be read back
+ * through PostgreSQL's json (the clients row would be stored, then every RFC 7592 update and delete of it fail). Run on
+ * the parsed metadata: only members this server registers (RFC 7591 §2 has unknown ones ignored, and not stored).
+ * client_name, shown to users as who is asking, also holds no bidirectional override (Unicode UAX #9, "Trojan Source").
+ */
+function refuseControlCharacters(raw: unknown): void {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return;
+  const scan = (v: unknown, path: string): void => {
+    if (typeof v === 'string') {
+      if (CONTROL_CHARS.test(v)) throw invalid(`${path}: must not contain control characters`);
+    } else if (Array.isArray(v)) {
+      v.forEach((e, i) => scan(e, `${path}.${i}`));
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, e] of Object.entries(v)) {
+        if (CONTROL_CHARS.test(k)) throw invalid(`${path}: member names must not contain control characters`);
+        scan(e, `${path}.${k}`);
+      }
+    }
+  };
+  for (const [k, v] of Object.entries(raw)) scan(v, k);
+  const name = (raw as Record<string, unknown>).client_name;
+  if (typeof name === 'string' && BIDI_CONTROLS.test(name)) {
+    throw invalid('client_name: must not contain bidirectional embedding, override or isolate characters (U+202A-U+202E, U+2066-U+2069)');
+  }
+}
+
 /**
  * RFC 7592 §2.2: a field left out of an update is "null or empty", the client's request to delete it, so a member
  * sent as JSON null means the same: no value (a registration treats it as absent too). Top-level members only.
@@ -507,6 +574,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     throw invalid(`${field}: ${issue.message}`);
   }
   const m = parsed.data;
+  refuseControlCharacters(m); // after the schema: URI fields keep their own messages (invalid_redirect_uri …)
   const method = m.token_endpoint_auth_method ?? 'client_secret_basic';
   const applicationType = m.application_type ?? 'web';
   const grantTypes = [...new Set(m.grant_types ?? ['authorization_code'])];
@@ -553,10 +621,12 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   // Back-Channel Logout §2.2 / Front-Channel Logout §2: absolute http(s) URIs without a fragment.
   for (const [field, u] of [['backchannel_logout_uri', m.backchannel_logout_uri], ['frontchannel_logout_uri', m.frontchannel_logout_uri]] as const) {
     if (u !== undefined && (!/^https?:\/\//.test(u) || u.includes('#'))) throw invalid(`${field}: must be an http(s) URI without a fragment`);
+    const flaw = u === undefined || !/^https?:\/\//.test(u) ? undefined : httpUriFlaw(u, new URL(u));
+    if (flaw) throw invalid(`${field}: ${flaw}`);
     // Back-Channel Logout §2.2 / Front-Channel Logout §2: http only "provided that the Client Type is confidential".
     if (u !== undefined && u.startsWith('http://') && method === 'none') throw invalid(`${field}: a public client (token_endpoint_auth_method none) must use https; http is only for confidential clients`);
   }
-  checkSubjectType(m, redirectUris, opts);
+  checkSubjectType(m, redirectUris, opts, grantTypes);
   const allowedCorsOrigins = m.allowed_cors_origins === undefined ? undefined : [...new Set(m.allowed_cors_origins)];
   for (const o of allowedCorsOrigins ?? []) checkCorsOrigin(o);
   checkServerCalledUris(m, opts);

@@ -116,11 +116,14 @@ export function registration(input: RegistrationInput, ctx: EngineContext): Prom
       const body = parseJsonBody(input);
       const { client, issued } = await newClientRecord(ctx, body, { dynamic: true });
       // A use is spent only on a registration that succeeds (a typo in the metadata does not burn a one-time
-      // token); the conditional decrement still settles races between requests holding the same token.
-      if (gate !== undefined && !(await ctx.store.useManagementToken('initial_access', gate, nowSeconds(ctx)))) {
-        throw invalidToken('LK8027', 'the initial access token was used up meanwhile');
-      }
-      await ctx.store.createClient(client);
+      // token); the conditional decrement still settles races between requests holding the same token. Spent and
+      // stored in one transaction: an insert that fails (an outage) gives the use back rather than burning it.
+      await ctx.store.transaction(async (tx) => {
+        if (gate !== undefined && !(await tx.useManagementToken('initial_access', gate, nowSeconds(ctx)))) {
+          throw invalidToken('LK8027', 'the initial access token was used up meanwhile');
+        }
+        await tx.createClient(client);
+      });
       // RFC 7591 §3.2.1: 201 Created, with everything registered (defaults included).
       return { ...jsonResult('CREATED', 201, 'LK8020', clientResponse(ctx, client, issued), { message: `client ${client.clientId} registered` }), clientId: client.clientId };
     },

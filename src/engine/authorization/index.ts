@@ -39,6 +39,7 @@ import {
   errorResponseMode,
 } from './request.js';
 import { authorizationResponse, type ResponseTarget } from './response.js';
+import { redirectUriMatches } from '../client-metadata.js';
 import { checkDpopJkt } from './dpop-jkt.js';
 import { checkResponseEncryption } from './response-encryption.js';
 import { encryptionKeyFor, resolveEncryptionKey } from '../response-encryption.js';
@@ -293,7 +294,7 @@ export async function loadTicket(ctx: EngineContext, ticket: string): Promise<Lo
   const t = await ctx.store.findTicket(ctx.tenant.id, ctx.hasher.hash(ticket));
   if (!t || t.consumedAt !== null || t.expiresAt <= nowSeconds(ctx) || !isAuthorizationTicket(t.data)) return undefined;
   const client = await ctx.store.findClient(ctx.tenant.id, t.clientId);
-  if (!client || !madeForClient(t.data, client)) return undefined;
+  if (!client || !madeForClient(t.data, client) || !stillRegistered(t.data.request as AuthorizationRequest, client)) return undefined;
   return { request: t.data.request as AuthorizationRequest, client, createdAt: Number(t.data.createdAt) };
 }
 
@@ -303,7 +304,7 @@ async function consumeTicket(ctx: EngineContext, ticket: string): Promise<Loaded
   const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), nowSeconds(ctx));
   if (!t || t.expiresAt <= nowSeconds(ctx) || !isAuthorizationTicket(t.data)) return undefined;
   const client = await ctx.store.findClient(ctx.tenant.id, t.clientId);
-  if (!client || !madeForClient(t.data, client)) return undefined;
+  if (!client || !madeForClient(t.data, client) || !stillRegistered(t.data.request as AuthorizationRequest, client)) return undefined;
   return { request: t.data.request as AuthorizationRequest, client, createdAt: Number(t.data.createdAt) };
 }
 
@@ -323,6 +324,19 @@ const isAuthorizationTicket = (data: Record<string, unknown>) => typeof data.req
  */
 const madeForClient = (data: Record<string, unknown>, client: ClientRecord) =>
   typeof data.clientCreatedAt === 'number' ? data.clientCreatedAt === client.createdAt : client.createdAt <= Number(data.createdAt);
+
+/**
+ * Whether the client, as registered now, still has the ticket's redirect URI and response type. RFC 7592 §2.2 lets a
+ * client change both at any time (an operator too); RFC 6749 §3.1.2.2 wants the response sent only to a registered
+ * redirect URI, so an interaction begun before the change (up to interactionTtl) is not answered at a URI the client
+ * has since removed (a lapsed domain, say), nor with tokens by a response type it has given up.
+ */
+const stillRegistered = (req: AuthorizationRequest, client: ClientRecord): boolean => {
+  const parts = req.responseType.split(' ');
+  return redirectUriMatches(client, req.redirectUri) && client.responseTypes.includes(req.responseType) &&
+    (!parts.includes('code') || client.grantTypes.includes('authorization_code')) &&
+    (!parts.some((p) => p !== 'code') || client.grantTypes.includes('implicit'));
+};
 
 /** A ticket that is not (or no longer) a pending authorization: the issue, fail and consent steps' answer. */
 export const unknownTicket = () =>
