@@ -80,18 +80,21 @@ describe('browser-facing pages under attack (HTTP)', () => {
     expect(pages[1]!.html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&gt;&lt;img src=x onerror=alert(2)&gt;</bdi> wants to access');
   });
 
-  it('a client name or username with bidirectional controls (U+202E) is isolated (<bdi>): it cannot reorder the page\'s own words', async () => {
+  it('a right-to-left client name, or a username with bidirectional controls (U+202E), is isolated (<bdi>): it cannot reorder the page\'s own words', async () => {
     const RLO = '\u202e';
-    const spoof = await s.client({ client_name: `Photos${RLO}`, redirect_uris: [CB], grant_types: ['authorization_code'], post_logout_redirect_uris: ['https://rp.example/bye'] });
+    // Registration refuses bidirectional controls in client_name (client-metadata.ts); a right-to-left name is legitimate
+    // and still reorders neutral text next to it unless isolated. Usernames are the operator's or the user's own.
+    const NAME = '\u05e4\u05d5\u05d8\u05d5 (1)';
+    const spoof = await s.client({ client_name: NAME, redirect_uris: [CB], grant_types: ['authorization_code'], post_logout_redirect_uris: ['https://rp.example/bye'] });
     await s.user(`bob${RLO}`, 'bob-password-1');
     const a = new Agent(s.issuer);
     const login = await a.follow('/oauth/authorize?' + new URLSearchParams({ client_id: spoof.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid' }));
-    expect(login.html).toContain(`to continue to <strong><bdi>Photos${RLO}</bdi></strong>`);
+    expect(login.html).toContain(`to continue to <strong><bdi>${NAME}</bdi></strong>`);
     const consent = await a.login(login, `bob${RLO}`, 'bob-password-1');
-    expect(consent.html).toContain(`<h1><bdi>Photos${RLO}</bdi> wants to access your account</h1>`);
+    expect(consent.html).toContain(`<h1><bdi>${NAME}</bdi> wants to access your account</h1>`);
     expect(consent.html).toContain(`Signed in as <strong><bdi>bob${RLO}</bdi></strong>`);
     const logout = await a.follow(`/oauth/logout?client_id=${spoof.clientId}`);
-    expect(logout.html).toContain(`<strong><bdi>Photos${RLO}</bdi></strong> asked to sign you out.`);
+    expect(logout.html).toContain(`<strong><bdi>${NAME}</bdi></strong> asked to sign you out.`);
   });
 
   it('CSP3 §2.3.1: a redirect URI whose host no host-source can name (an underscore, an IPv6 literal) is allowed by its scheme in form-action, not dropped as an invalid source', async () => {
