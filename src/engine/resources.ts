@@ -27,7 +27,7 @@ export function isResourceIndicator(value: string): boolean {
   return value.length <= 2000 && ABSOLUTE_URI.test(value);
 }
 
-const invalidTarget = (rc: 'LK6001' | 'LK6002' | 'LK6003' | 'LK6004' | 'LK6005', description: string) =>
+const invalidTarget = (rc: 'LK6001' | 'LK6002' | 'LK6003' | 'LK6004' | 'LK6005' | 'LK6007', description: string) =>
   new OAuthError('invalid_target', description, { resultCode: rc });
 
 /** The `resource` values of a request, validated for shape (RFC 8707 §2) and de-duplicated. */
@@ -112,6 +112,20 @@ export async function tokenTarget(ctx: EngineContext, client: ClientRecord, req:
       throw invalidTarget('LK6005', `scope ${meaningless} has no meaning at the requested resource`);
     }
   }
+  // RFC 9068 §2.2.3, RFC 8707 §2: a token names a resource server in aud only with some scope meaningful there.
+  // Otherwise any client (one registered dynamically too) could get a token whose aud names an API it holds no scope
+  // of, which an API that checks aud alone accepts. A named resource the granted scope says nothing about is left out
+  // of this token (RFC 8707 §2.2 lets the server narrow it; a grant keeps its resources for later requests); when
+  // none is left, invalid_target (the client "is not allowed to request it"). A resource server registered with no
+  // scopes at all is audience-only: its clients' allow-lists govern it.
+  const meaningful = named ? resources.filter((r) => r.scopes.length === 0 || r.scopes.some((s) => scope.includes(s))) : resources;
+  if (meaningful.length === 0) {
+    throw invalidTarget('LK6007', `no scope of the resource ${JSON.stringify(resources[0]!.identifier.slice(0, 100))} is granted; request one of its scopes`);
+  }
+  return targetOf(ctx, meaningful, scope, atIssuer);
+}
+
+function targetOf(ctx: EngineContext, resources: ResourceServerRecord[], scope: string[], atIssuer: boolean): TokenTarget {
   const audience = resources.map((r) => r.identifier);
   if (atIssuer) audience.push(ctx.tenant.issuer);
   // A resource that wants JWTs gets them (it validates locally); opaque tokens are asked for explicitly.

@@ -65,6 +65,7 @@ export const resultCodes = {
   LK6004: 'invalid_target: the resource was not part of the original grant; only those or a subset may be named (RFC 8707 §2.2).',
   LK6005: 'invalid_target: the requested scope has no meaning at the requested resource (RFC 8707 §2, RFC 9068 §2.2.3).',
   LK6006: 'invalid_scope: the scopes belong to different resource servers and no resource was named (RFC 9068 §3).',
+  LK6007: 'invalid_target: the token would carry no scope of any named resource server, so its aud would name APIs the client holds no permission at (RFC 8707 §2, RFC 9068 §2.2.3). A named resource without granted scope is left out of the audience when another one remains; a resource server registered without scopes is audience-only and exempt.',
   LK6010: 'Password grant: verify the username and password, then call tokenIssue or tokenFail with the ticket.',
   LK6011: 'Password grant: wrong username or password, or a disabled account (invalid_grant, RFC 6749 §5.2).',
   LK6012: 'Password grant: too many failed sign-ins for this account or address; refused without checking (invalid_grant).',

@@ -17,7 +17,7 @@ describe('resource indicators (RFC 8707)', () => {
   let rp: Creds;
 
   beforeAll(async () => {
-    s = await startTestServer();
+    s = await startTestServer({ registration: 'open' });
     await registerResourceServer(s.ctx, { identifier: CAL, scope: 'calendar' });
     await registerResourceServer(s.ctx, { identifier: CONTACTS, scope: 'contacts' });
     await registerResourceServer(s.ctx, { identifier: SECRET, scope: 'secret' });
@@ -55,6 +55,31 @@ describe('resource indicators (RFC 8707)', () => {
     it('RFC 8707 §2: a scope no requested resource understands is invalid_target (an invalid combination)', async () => {
       const r = await token(svc, { grant_type: 'client_credentials', resource: CAL, scope: 'contacts' });
       expect(r.json.error).toBe('invalid_target');
+    });
+
+    it('RFC 9068 §2.2.3: a token names a resource server only with one of its scopes; none granted is invalid_target (a self-registered client gets no aud-only token for an API)', async () => {
+      // svc holds no `secret`, and asks for SECRET without a scope: formerly a token with aud SECRET and no scope.
+      const none = await token(svc, { grant_type: 'client_credentials', resource: SECRET });
+      expect(none.status, none.text).toBe(400);
+      expect(none.json.error).toBe('invalid_target');
+      // A client registered dynamically (open registration, any resource) is held to the same rule.
+      const reg = await postForm(s.url('/oauth/register'), JSON.stringify({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' }), { 'content-type': 'application/json' });
+      expect(reg.status, reg.text).toBe(201);
+      const anon = { clientId: reg.json.client_id as string, clientSecret: reg.json.client_secret as string };
+      const r = await token(anon, { grant_type: 'client_credentials', resource: CAL });
+      expect(r.json).toMatchObject({ error: 'invalid_target' });
+      // Named with one meaningful resource, an idle one is left out of aud rather than named without scope.
+      const mixed = await token(svc, form([['grant_type', 'client_credentials'], ['resource', CAL], ['resource', SECRET]]));
+      expect(mixed.status, mixed.text).toBe(200);
+      expect(decodeJwt(mixed.json.access_token)).toMatchObject({ aud: CAL, scope: 'calendar' });
+    });
+
+    it('RFC 8707 §2: a resource server registered without scopes is audience-only: any allowed client may name it', async () => {
+      const AUD = 'https://audience-only.example/';
+      await registerResourceServer(s.ctx, { identifier: AUD });
+      const r = await token(svc, { grant_type: 'client_credentials', resource: AUD });
+      expect(r.status, r.text).toBe(200);
+      expect(decodeJwt(r.json.access_token).aud).toBe(AUD);
     });
 
     it('RFC 8707 §2, §2.2: resource may repeat; the token is for all of them and carries their scopes', async () => {

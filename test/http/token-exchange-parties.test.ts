@@ -139,8 +139,8 @@ describe('token exchange: the parties behind subject and actor tokens', () => {
     const narrowed = (await post(app, { grant_type: 'refresh_token', refresh_token: pw.refresh_token!, resource: API1, scope: 'api1' })).json;
     expect(narrowed.scope).toBe('api1');
     expect(await exchange(svc1, { subject_token: narrowed.access_token, subject_token_type: AT, scope: 'api2', resource: API2 })).toMatchObject({ ok: false, error: 'invalid_scope' });
-    // Unasked, it gets a token for API 2 without api2.
-    expect(tokenOf(await exchange(svc1, { subject_token: narrowed.access_token, subject_token_type: AT, resource: API2 })).scope).toBeUndefined();
+    // Unasked, it gets no token for API 2 either: one without api2 would name an API it holds nothing at (RFC 9068 §2.2.3, LK6007).
+    expect(await exchange(svc1, { subject_token: narrowed.access_token, subject_token_type: AT, resource: API2 })).toMatchObject({ ok: false, error: 'invalid_target' });
     // The app, whose grant it is, may trade its own token for api2.
     expect(tokenOf(await exchange(app, { subject_token: narrowed.access_token, subject_token_type: AT, scope: 'api2', resource: API2 })).scope).toBe('api2');
     // And a token exchanged to svc1 from the app's grant is svc1's, yet not of svc1's grant: it stays within itself.

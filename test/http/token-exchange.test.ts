@@ -252,7 +252,11 @@ describe('token exchange (RFC 8693)', () => {
     expect((await exchange(svc1, { subject_token: user.access_token, subject_token_type: AT, audience: 'api2' })).json.error).toBe('invalid_target');
     expect((await exchange(svc1, { subject_token: user.access_token, subject_token_type: AT, resource: 'https://api2.example/#x' })).json.error).toBe('invalid_target');
     // svc2's resources allow-list has no API 1.
-    const w = await exchange(svc1, { subject_token: user.access_token, subject_token_type: AT, actor_token: await ownToken(svc1), actor_token_type: AT, resource: API2 });
+    const both = await userTokens([API1, API2]);
+    const w = await exchange(svc1, { subject_token: both.access_token, subject_token_type: AT, actor_token: await ownToken(svc1), actor_token_type: AT, resource: API2 });
+    expect(w.status, w.text).toBe(200);
+    // RFC 9068 §2.2.3: a token for API 2 needs some api2 scope; an API 1 token carries none (resources.ts LK6007).
+    expect((await exchange(svc1, { subject_token: user.access_token, subject_token_type: AT, resource: API2 })).json).toMatchObject({ error: 'invalid_target' });
     expect((await exchange(svc2, { subject_token: w.json.access_token, subject_token_type: AT, actor_token: await ownToken(svc2), actor_token_type: AT, resource: API1 })).json.error).toBe('invalid_target');
   });
 
