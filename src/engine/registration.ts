@@ -200,7 +200,17 @@ async function update(ctx: EngineContext, read: ClientRecord, token: string, sen
   for (let attempt = 0; ; attempt++) {
     const { updated, issued } = await rebuilt(ctx, client, sent);
     const condition = { registrationAccessTokenHash: client.registrationAccessTokenHash!, revision: client.revision ?? null };
-    if (await ctx.store.updateClient(updated, condition)) return jsonResult('OK', 200, 'LK8022', clientResponse(ctx, updated, issued));
+    // Consent was given to a client that sends its codes to the places it named then. A registration access token is
+    // a bearer credential: whoever holds it could move the redirect URIs to a host of theirs, and every user who had
+    // consented would be signed in there silently (prompt=none). So a new redirect origin asks users again (RFC 9700
+    // §4.1: the redirect URI is what binds an authorization response to the client). Forgotten before the write (a
+    // crash in between loses consents, never keeps them) and after it (a consent given meanwhile goes too).
+    const elsewhere = newRedirectPlaces(client, updated);
+    if (elsewhere) await ctx.store.deleteClientConsents(ctx.tenant.id, client.clientId);
+    if (await ctx.store.updateClient(updated, condition)) {
+      if (elsewhere) await ctx.store.deleteClientConsents(ctx.tenant.id, client.clientId);
+      return jsonResult('OK', 200, 'LK8022', clientResponse(ctx, updated, issued));
+    }
     const now = await storedClient(ctx, client.clientId);
     if (!now?.registrationAccessTokenHash || !ctx.hasher.verify(token, now.registrationAccessTokenHash)) {
       throw invalidToken('LK8028', 'the registration access token was replaced, or the client deleted, meanwhile');
@@ -214,6 +224,24 @@ async function update(ctx: EngineContext, read: ClientRecord, token: string, sen
     }
     client = now;
   }
+}
+
+/**
+ * Whether an update lets the client receive authorization responses somewhere it could not before: a redirect URI
+ * at a web origin (RFC 6454) none of its previous ones had, or a new non-web URI (a native app's private-use scheme
+ * has no origin: the URI itself is the place).
+ */
+function newRedirectPlaces(before: ClientRecord, after: ClientRecord): boolean {
+  const place = (uri: string) => {
+    try {
+      const u = new URL(uri);
+      return u.protocol === 'https:' || u.protocol === 'http:' ? u.origin : uri;
+    } catch {
+      return uri;
+    }
+  };
+  const known = new Set(before.redirectUris.map(place));
+  return after.redirectUris.some((u) => !known.has(place(u)));
 }
 
 /** The client's update checked and built against the client as stored (`client`), not yet written. */

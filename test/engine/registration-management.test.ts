@@ -29,4 +29,37 @@ describe('client configuration endpoint (RFC 7592 §2, engine)', () => {
     const read = await registrationManagement({ method: 'GET', clientId: reg.client_id!, authorization: `Bearer ${reg.registration_access_token}` }, t.ctx);
     expect([read.action, read.status]).toEqual(['OK', 200]);
   });
+
+  it('RFC 9700 §4.1: an update that adds a redirect origin forgets the users\' consents (a stolen registration access token cannot redirect silent sign-ins); a new path at a known origin keeps them', async () => {
+    let reg = await register({ redirect_uris: ['https://app.example/cb'] });
+    let clientId = reg.client_id!;
+    let token = reg.registration_access_token!;
+    const consent = () => t.ctx.store.saveConsent({ tenantId: t.ctx.tenant.id, subject: 'user-1', clientId, scope: ['openid'], updatedAt: 1 });
+    const consented = async () => (await t.ctx.store.findConsent(t.ctx.tenant.id, 'user-1', clientId)) !== undefined;
+    const put = async (redirect_uris: string[], extra: Record<string, unknown> = {}) => {
+      const r = await registrationManagement(
+        { method: 'PUT', clientId, authorization: `Bearer ${token}`, body: JSON.stringify({ client_id: clientId, redirect_uris, ...extra }), contentType: 'application/json' },
+        t.ctx,
+      );
+      expect(r.action, r.responseContent as string).toBe('OK');
+      token = (JSON.parse(r.responseContent as string) as Record<string, string>).registration_access_token!;
+    };
+    await consent();
+    await put(['https://app.example/cb', 'https://app.example/other']);
+    expect(await consented(), 'same origin, another path').toBe(true);
+    await put(['https://app.example/cb']);
+    expect(await consented(), 'a redirect URI removed').toBe(true);
+    await put(['https://app.example/cb', 'https://attacker.example/cb']);
+    expect(await consented(), 'a new origin').toBe(false);
+    // A native app's private-use scheme has no origin: the URI itself is the place.
+    const native = { application_type: 'native', token_endpoint_auth_method: 'none' };
+    reg = await register({ redirect_uris: ['com.example.app:/cb'], ...native });
+    clientId = reg.client_id!;
+    token = reg.registration_access_token!;
+    await consent();
+    await put(['com.example.app:/cb'], native);
+    expect(await consented(), 'the same URI').toBe(true);
+    await put(['com.example.app:/cb', 'com.evil.app:/cb'], native);
+    expect(await consented(), 'a new private-use-scheme URI').toBe(false);
+  });
 });
