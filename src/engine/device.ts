@@ -176,13 +176,15 @@ export async function deviceComplete(input: DeviceCompleteInput, ctx: EngineCont
     const now = nowSeconds(ctx);
     const approved = input.result === 'AUTHORIZED';
     let scope: string[] | undefined;
-    // RFC 9396: the details asked for are kept through the decision (it replaces the record's data); read only when the
-    // tenant supports them (they never change after the device authorization request).
-    const rar = approved && supportedAuthorizationDetailsTypes(ctx).length > 0;
+    // RFC 9396: the details asked for are kept through the decision (it replaces the record's data); read when the
+    // tenant supports them (they never change after the device authorization request) or the host names some (checked
+    // as the issue step checks them: one the device did not ask for is refused, RAR on or off).
+    const rar = approved && (supportedAuthorizationDetailsTypes(ctx).length > 0 || input.authorizationDetails !== undefined);
     const current = approved && (input.scopes || rar) ? await ctx.store.findDeviceCodeByUserCode(ctx.tenant.id, hash) : undefined;
     if (approved && input.scopes) scope = current?.scope.filter((s) => input.scopes!.includes(s));
     let authorizationDetails: AuthorizationDetail[] | undefined;
-    if (rar) {
+    // No such code: decideDeviceCode below says so (USER_CODE_NOT_EXIST), not the details check.
+    if (rar && current) {
       try {
         authorizationDetails = approvedAuthorizationDetails({ authorizationDetails: storedAuthorizationDetails(current?.data.authorizationDetails) }, input.authorizationDetails);
       } catch (e) {

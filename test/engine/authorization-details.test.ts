@@ -242,3 +242,32 @@ describe('RFC 9396 through the engine: authorization, issue, token, introspectio
     }
   });
 });
+
+describe('RFC 9396 device completion: the host\'s approved details are checked on every path', () => {
+  it('device/complete refuses authorization details the device did not ask for, as the issue step does, also with RFC 9396 off', async () => {
+    const off = await openTestLatchkey();
+    try {
+      const DEVICE = 'urn:ietf:params:oauth:grant-type:device_code';
+      const dev = await off.client({ grant_types: [DEVICE], scope: 'accounts' });
+      const started = await deviceAuthorization({ parameters: new URLSearchParams({ scope: 'accounts' }).toString(), authorization: basic(dev.clientId, dev.clientSecret!) }, off.ctx);
+      const { user_code } = JSON.parse(started.responseContent);
+      const refused = await deviceComplete({ userCode: user_code, result: 'AUTHORIZED', subject: 'u-6', authorizationDetails: [ACCOUNTS] }, off.ctx);
+      expect(refused).toMatchObject({ action: 'INVALID_REQUEST', resultCode: 'LK7353' });
+      // The code stays pending: the host may still complete it correctly.
+      const done = await deviceComplete({ userCode: user_code, result: 'AUTHORIZED', subject: 'u-6' }, off.ctx);
+      expect(done.action).toBe('SUCCESS');
+    } finally {
+      await off.close();
+    }
+  });
+
+  it('RFC 8628 §3.3: an unknown user code is USER_CODE_NOT_EXIST, whatever authorization details the host passes', async () => {
+    const t = await openTestLatchkey({ authorizationDetailsTypes: TYPES });
+    try {
+      const r = await deviceComplete({ userCode: 'BCDF-GHJK', result: 'AUTHORIZED', subject: 'u-7', authorizationDetails: [ACCOUNTS] }, t.ctx);
+      expect(r).toMatchObject({ action: 'USER_CODE_NOT_EXIST', resultCode: 'LK7023' });
+    } finally {
+      await t.close();
+    }
+  });
+});
