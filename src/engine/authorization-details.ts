@@ -126,13 +126,14 @@ export function storedAuthorizationDetails(v: unknown): AuthorizationDetail[] | 
 }
 
 /**
- * RFC 9396 §6: the authorization_details of a token request, checked for shape and type (§2); undefined when absent
- * or when the feature is off (ignored then, RFC 6749 §3.1). A request without the parameter costs one lookup.
+ * RFC 9396 §6: the authorization_details of a token request, checked for shape and type (§2): the types `client` may
+ * use (§10) when given, else every supported one; undefined when absent or when the feature is off (ignored then,
+ * RFC 6749 §3.1). A request without the parameter costs one lookup (the client's types are worked out only after).
  */
-export function tokenRequestAuthorizationDetails(ctx: Pick<EngineContext, 'tenant'>, params: { get(name: string): string | undefined }, allowedTypes?: readonly string[]): AuthorizationDetail[] | undefined {
+export function tokenRequestAuthorizationDetails(ctx: Pick<EngineContext, 'tenant'>, params: { get(name: string): string | undefined }, client?: Pick<ClientRecord, 'authorizationDetailsTypes'>): AuthorizationDetail[] | undefined {
   const raw = params.get('authorization_details');
   if (raw === undefined) return undefined;
   const supported = supportedAuthorizationDetailsTypes(ctx);
   if (supported.length === 0) return undefined;
-  return parseAuthorizationDetails(raw, allowedTypes ?? supported);
+  return parseAuthorizationDetails(raw, client ? clientAuthorizationDetailsTypes(ctx, client) : supported);
 }

@@ -4,7 +4,7 @@ import { parseScope } from '../params.js';
 import { loadResources, OIDC_SCOPES, resourceParams, tokenTarget } from '../resources.js';
 import { jsonResult } from '../result.js';
 import type { GrantHandler } from './types.js';
-import { clientAuthorizationDetailsTypes, tokenRequestAuthorizationDetails } from '../authorization-details.js';
+import { tokenRequestAuthorizationDetails } from '../authorization-details.js';
 
 /**
  * RFC 6749 §4.4: the client requests an access token for itself. Only confidential clients (§4.4.2).
@@ -23,7 +23,7 @@ export const clientCredentials: GrantHandler = async (params, { client, method }
   }
   const resources = await loadResources(ctx, client, resourceParams(params));
   // RFC 9396 §6: with no grant behind it, the client's own policy decides: the types it may use (§10).
-  const authorizationDetails = tokenRequestAuthorizationDetails(ctx, params, clientAuthorizationDetailsTypes(ctx, client));
+  const authorizationDetails = tokenRequestAuthorizationDetails(ctx, params, client);
   // RFC 6749 §3.3: with no scope requested, the server applies a pre-defined default (here, all allowed).
   const scope = params.has('scope') ? requested : allowed;
   const target = await tokenTarget(ctx, client, { resources, scope, scopeRequested: params.has('scope') });
