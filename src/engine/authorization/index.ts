@@ -18,6 +18,7 @@ import {
   checkAuthorizationDetails,
   checkClaims,
   checkClient,
+  clientMayUseResponseType,
   checkDeviceGrant,
   checkHints,
   checkIdTokenHint,
@@ -331,12 +332,8 @@ const madeForClient = (data: Record<string, unknown>, client: ClientRecord) =>
  * redirect URI, so an interaction begun before the change (up to interactionTtl) is not answered at a URI the client
  * has since removed (a lapsed domain, say), nor with tokens by a response type it has given up.
  */
-const stillRegistered = (req: AuthorizationRequest, client: ClientRecord): boolean => {
-  const parts = req.responseType.split(' ');
-  return redirectUriMatches(client, req.redirectUri) && client.responseTypes.includes(req.responseType) &&
-    (!parts.includes('code') || client.grantTypes.includes('authorization_code')) &&
-    (!parts.some((p) => p !== 'code') || client.grantTypes.includes('implicit'));
-};
+const stillRegistered = (req: AuthorizationRequest, client: ClientRecord): boolean =>
+  redirectUriMatches(client, req.redirectUri) && clientMayUseResponseType(client, req.responseType);
 
 /** A ticket that is not (or no longer) a pending authorization: the issue, fail and consent steps' answer. */
 export const unknownTicket = () =>

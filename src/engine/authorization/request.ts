@@ -226,17 +226,19 @@ export const checkResponseType: Check = (s) => {
   if (!rt) throw new OAuthError('invalid_request', 'missing response_type', { resultCode: 'LK0003' });
   const normalized = normalizeResponseType(rt);
   if (!normalized) throw new OAuthError('unsupported_response_type', `response_type ${JSON.stringify(rt.slice(0, 40))} is not supported`, { resultCode: 'LK3009' });
-  const parts = normalized.split(' ');
-  const c = s.client!;
-  if (
-    !c.responseTypes.includes(normalized) ||
-    (parts.includes('code') && !c.grantTypes.includes('authorization_code')) ||
-    (parts.some((p) => p !== 'code') && !c.grantTypes.includes('implicit'))
-  ) {
+  if (!clientMayUseResponseType(s.client!, normalized)) {
     throw new OAuthError('unauthorized_client', 'the client may not use this response_type', { resultCode: 'LK1007' });
   }
   s.request.responseType = normalized;
 };
+
+/** Whether the client registered this (normalized) response type and the grants it implies (RFC 7591 §2.1). */
+export function clientMayUseResponseType(c: Pick<ClientRecord, 'responseTypes' | 'grantTypes'>, normalized: string): boolean {
+  const parts = normalized.split(' ');
+  return c.responseTypes.includes(normalized) &&
+    (!parts.includes('code') || c.grantTypes.includes('authorization_code')) &&
+    (!parts.some((p) => p !== 'code') || c.grantTypes.includes('implicit'));
+}
 
 /** Whether a response type puts tokens in the front channel (then query encoding is forbidden). */
 export const returnsTokens = (responseType: string): boolean => responseType.split(' ').some((p) => p === 'token' || p === 'id_token');
