@@ -262,7 +262,11 @@ export interface ValidateOptions {
      * values of OPERATOR_ONLY_FIELDS (wire names) replace whatever the client sent, and the grant types and scopes
      * already on the record stay allowed though a new registration would be refused them: dropped, not added.
      */
-    stored?: { operatorValues: Record<string, unknown>; grantTypes: readonly string[]; scope: readonly string[]; resources?: readonly string[] };
+    stored?: {
+      operatorValues: Record<string, unknown>; grantTypes: readonly string[]; scope: readonly string[]; resources?: readonly string[];
+      /** The sector (redirect URI host) of a stored pairwise client with the device grant and no sector_identifier_uri (an operator's setup). */
+      pairwiseDeviceSector?: string;
+    };
   };
   /** Authentication methods this server can verify (discovery's list); others are invalid_client_metadata. */
   supportedAuthMethods?: readonly string[];
@@ -421,7 +425,9 @@ function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[]
     // shows the client is that host's. The device grant (RFC 8628) sends nothing to a redirect URI: a client naming
     // https://victim.example/cb would get, by the device flow, the subs victim.example's clients get. Its sector comes
     // from a sector_identifier_uri instead (the document's host, OIDC Registration §5). Kept if the operator gave it.
-    if (opts.dynamic && grantTypes.includes(DEVICE_CODE_GRANT) && !opts.dynamic.stored?.grantTypes.includes(DEVICE_CODE_GRANT)) {
+    // Kept means the same sector: a client whose stored record had the device grant but public subjects, or another
+    // sector, would otherwise become pairwise in any redirect URI host's sector by an update (RFC 7592).
+    if (opts.dynamic && grantTypes.includes(DEVICE_CODE_GRANT) && (opts.dynamic.stored?.pairwiseDeviceSector === undefined || !hosts.has(opts.dynamic.stored.pairwiseDeviceSector))) {
       throw invalid(`subject_type pairwise with the ${DEVICE_CODE_GRANT} grant needs a sector_identifier_uri (OIDC Core §8.1): that grant sends nothing to the redirect URIs, so they do not show whose sector it is`);
     }
   }

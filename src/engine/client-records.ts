@@ -1,13 +1,13 @@
 import type { ClientRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { supportedClientAuthMethods } from './client-auth.js';
-import { clientToJson, OPERATOR_ONLY_FIELDS, SECRET_METHODS, validateClientMetadata, withoutNullMembers, type ValidateOptions } from './client-metadata.js';
+import { clientToJson, DEVICE_CODE_GRANT, OPERATOR_ONLY_FIELDS, SECRET_METHODS, validateClientMetadata, withoutNullMembers, type ValidateOptions } from './client-metadata.js';
 import { endpointsOf, nowSeconds, type EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
 import { applySoftwareStatement } from './software-statement.js';
 import { checkSectorIdentifierUri } from './sector-identifier.js';
 import { checkInlineClientKeys } from './client-keys.js';
-import { sectorToStore } from './subject.js';
+import { sectorKeyOf, sectorToStore } from './subject.js';
 
 /**
  * Building and changing client records: one implementation for dynamic registration (RFC 7591/7592), the admin
@@ -143,7 +143,13 @@ export async function replacedClientRecord(
 function storedByOperator(existing: ClientRecord): NonNullable<NonNullable<ValidateOptions['dynamic']>['stored']> {
   const json = clientToJson(existing);
   const fields = OPERATOR_ONLY_FIELDS.filter((f) => f !== 'client_id' && f !== 'client_secret' && json[f] !== undefined);
-  return { operatorValues: Object.fromEntries(fields.map((f) => [f, json[f]])), grantTypes: existing.grantTypes, scope: existing.scope, resources: existing.resources };
+  // OIDC Core §8.1: a pairwise device client without sector_identifier_uri (possible only as an operator set it up)
+  // keeps that sector, and only that one (client-metadata.ts checkSubjectType).
+  const first = existing.redirectUris[0];
+  const pairwiseDeviceSector = existing.subjectType === 'pairwise' && existing.sectorIdentifierUri === undefined && existing.grantTypes.includes(DEVICE_CODE_GRANT) && first !== undefined && URL.canParse(first)
+    ? (sectorKeyOf(new URL(first)) ?? undefined)
+    : undefined;
+  return { operatorValues: Object.fromEntries(fields.map((f) => [f, json[f]])), grantTypes: existing.grantTypes, scope: existing.scope, resources: existing.resources, pairwiseDeviceSector };
 }
 
 /**

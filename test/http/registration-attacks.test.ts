@@ -1,3 +1,4 @@
+import { replaceClient } from '../../src/services/clients.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -116,6 +117,34 @@ describe('dynamic registration attacks, open registration', () => {
     expect([u.status, u.body.error]).toEqual([400, 'invalid_client_metadata']);
     // Without pairwise subjects, or through the code flow alone, the redirect URIs are as before.
     expect((await register({ redirect_uris: ['https://victim.example/cb'], grant_types: ['authorization_code', device] })).status).toBe(201);
+  });
+
+  it('OIDC Core §8.1: a client with the device grant cannot become pairwise in a redirect URI host\'s sector by an update (RFC 7592)', async () => {
+    const device = 'urn:ietf:params:oauth:grant-type:device_code';
+    // Public subjects, device grant, someone else's redirect URI: allowed (no sector is taken from it).
+    const r = await register({ redirect_uris: ['https://victim.example/cb'], grant_types: ['authorization_code', device] });
+    expect(r.status).toBe(201);
+    const u = await call(r.body.registration_client_uri, 'PUT', { client_id: r.body.client_id, subject_type: 'pairwise', redirect_uris: ['https://victim.example/cb'], grant_types: ['authorization_code', device] }, r.body.registration_access_token);
+    expect([u.status, u.body.error]).toEqual([400, 'invalid_client_metadata']);
+    expect(u.body.error_description).toContain('sector_identifier_uri');
+    // Nor a pairwise device client moving its redirect URIs (and so its sector) to another host.
+    const own = await register({ subject_type: 'pairwise', redirect_uris: ['https://app.example/cb'] });
+    expect(own.status).toBe(201);
+    const moved = await call(own.body.registration_client_uri, 'PUT', { client_id: own.body.client_id, subject_type: 'pairwise', redirect_uris: ['https://victim.example/cb'], grant_types: ['authorization_code'] }, own.body.registration_access_token);
+    expect(moved.status).toBe(200);
+    const withDevice = await call(own.body.registration_client_uri, 'PUT', { client_id: own.body.client_id, subject_type: 'pairwise', redirect_uris: ['https://victim.example/cb'], grant_types: ['authorization_code', device] }, moved.body.registration_access_token);
+    expect([withDevice.status, withDevice.body.error]).toEqual([400, 'invalid_client_metadata']);
+  });
+
+  it('OIDC Core §8.1: a pairwise device client an operator set up keeps its sector through the client\'s own updates, and only that sector', async () => {
+    const device = 'urn:ietf:params:oauth:grant-type:device_code';
+    const r = await register({ subject_type: 'pairwise', redirect_uris: ['https://app.example/cb'] });
+    await replaceClient(s.ctx, r.body.client_id, { subject_type: 'pairwise', redirect_uris: ['https://app.example/cb'], grant_types: ['authorization_code', device] });
+    const meta = { client_id: r.body.client_id, subject_type: 'pairwise', grant_types: ['authorization_code', device] };
+    const same = await call(r.body.registration_client_uri, 'PUT', { ...meta, redirect_uris: ['https://app.example/cb2'] }, r.body.registration_access_token);
+    expect(same.status).toBe(200);
+    const moved = await call(r.body.registration_client_uri, 'PUT', { ...meta, redirect_uris: ['https://victim.example/cb'] }, same.body.registration_access_token);
+    expect([moved.status, moved.body.error]).toEqual([400, 'invalid_client_metadata']);
   });
 
   it('RFC 6749 §3.1.2.2, RFC 7592 §2.2: an authorization begun before an update that unregistered its redirect URI (or its response type) is not answered there', async () => {
