@@ -118,12 +118,25 @@ export async function tokenTarget(ctx: EngineContext, client: ClientRecord, req:
   // of this token (RFC 8707 §2.2 lets the server narrow it; a grant keeps its resources for later requests); when
   // none is left, invalid_target (the client "is not allowed to request it"). A resource server registered with no
   // scopes at all is audience-only: its clients' allow-lists govern it.
-  const meaningful = named ? resources.filter((r) => r.scopes.length === 0 || r.scopes.some((s) => scope.includes(s))) : resources;
+  const meaningful = named ? meaningfulResources(resources, scope) : resources;
   if (meaningful.length === 0) {
-    throw invalidTarget('LK6007', `no scope of the resource ${JSON.stringify(resources[0]!.identifier.slice(0, 100))} is granted; request one of its scopes`);
+    throw noMeaningfulResource(resources);
   }
   return targetOf(ctx, meaningful, scope, atIssuer);
 }
+
+/**
+ * RFC 9068 §2.2.3: the named resources a token for `scope` may name in aud: those with one of their scopes in it, and
+ * the audience-only ones (registered with no scopes). The token endpoint (tokenTarget) and the authorization endpoint
+ * (checkResource, so a request that could only fail at the token endpoint is refused before the user is asked).
+ */
+export function meaningfulResources(resources: readonly ResourceServerRecord[], scope: readonly string[]): ResourceServerRecord[] {
+  return resources.filter((r) => r.scopes.length === 0 || r.scopes.some((s) => scope.includes(s)));
+}
+
+/** LK6007: no named resource is left for the scope (meaningfulResources). */
+export const noMeaningfulResource = (resources: readonly ResourceServerRecord[]) =>
+  invalidTarget('LK6007', `no scope of the resource ${JSON.stringify(resources[0]!.identifier.slice(0, 100))} is granted; request one of its scopes`);
 
 function targetOf(ctx: EngineContext, resources: ResourceServerRecord[], scope: string[], atIssuer: boolean): TokenTarget {
   const audience = resources.map((r) => r.identifier);

@@ -138,6 +138,17 @@ describe('resource indicators (RFC 8707)', () => {
       }
     });
 
+    it('RFC 9068 §2.2.3: a resource none of whose scopes is asked for is redirected back as invalid_target (not refused only at the token endpoint, after the user approved)', async () => {
+      const r = await new Agent(s.issuer).request(authorizeUrl([CAL], 'openid contacts'));
+      expect(r.status).toBe(303);
+      const loc = new URL(r.location!);
+      expect(loc.origin + loc.pathname).toBe(CB);
+      expect(loc.searchParams.get('error')).toBe('invalid_target');
+      expect(loc.searchParams.get('state')).toBe('xyz');
+      // One of its scopes, or another named resource that has one, is enough (the token names only those).
+      expect(new URL((await new Agent(s.issuer).request(authorizeUrl([CAL, CONTACTS], 'openid contacts'))).location!, s.issuer).searchParams.get('error')).toBeNull();
+    });
+
     it('RFC 8707 §2.2: with no resource at the token endpoint, the access token is for every granted resource', async () => {
       const r = await token(rp, { grant_type: 'authorization_code', code: await code([CAL, CONTACTS]), redirect_uri: CB });
       expect(r.status).toBe(200);

@@ -6,7 +6,7 @@ import { DEVICE_CODE_GRANT, normalizeResponseType, redirectUriMatches } from '..
 import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
-import { loadResources, resourceParams } from '../resources.js';
+import { loadResources, meaningfulResources, noMeaningfulResource, resourceParams } from '../resources.js';
 import { localSubjectOf } from '../subject.js';
 import { type AuthorizationDetail, clientAuthorizationDetailsTypes, parseAuthorizationDetails, supportedAuthorizationDetailsTypes } from '../authorization-details.js';
 import { fetchRequestUri, PAR_URN_PREFIX, requestObjectParams, verifyRequestObject } from './request-object.js';
@@ -394,7 +394,10 @@ export const checkIdTokenHint: Check = async (s) => {
  */
 export const checkResource: Check = async (s) => {
   const named = resourceParams(s.params);
-  await loadResources(s.ctx, s.client!, named);
+  const records = await loadResources(s.ctx, s.client!, named);
+  // RFC 9068 §2.2.3 (resources.ts tokenTarget, LK6007): a resource none of whose scopes is asked for could only be
+  // refused at the token endpoint, after the user approved (and, implicit, at the issue step): refused here instead.
+  if (records.length > 0 && meaningfulResources(records, s.request.scope ?? []).length === 0) throw noMeaningfulResource(records);
   s.request.resources = named;
 };
 
