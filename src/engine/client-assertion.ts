@@ -4,6 +4,7 @@ import { clientKeySet, ClientKeysError } from './client-keys.js';
 import type { ClientAuthDeps } from './client-auth.js';
 import { endpointsOf, mtlsAliasBase } from './context.js';
 import { invalidClient, OAuthError } from './errors.js';
+import { typIsAbsentOrOneOf } from './objects.js';
 import type { ResultCode } from './result-codes.js';
 
 /** RFC 7523 §2.2: the client assertion type of a JWT client assertion. */
@@ -131,10 +132,7 @@ function checkAssertionTyp(assertion: string): void {
   } catch {
     throw failure('LK8001', 'client_assertion header is malformed');
   }
-  if (typ === undefined) return;
-  // RFC 7515 §4.1.9: media types compare case-insensitively, "application/" may be left out.
-  const t = typeof typ === 'string' ? typ.toLowerCase().replace(/^application\//, '') : undefined;
-  if (t === undefined || !ASSERTION_TYPS.includes(t)) throw failure('LK7370', `client_assertion typ ${JSON.stringify(String(typ).slice(0, 40))} is another kind of JWT`);
+  if (!typIsAbsentOrOneOf(typ, ASSERTION_TYPS)) throw failure('LK7370', `client_assertion typ ${JSON.stringify(String(typ).slice(0, 40))} is another kind of JWT`);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { decodeProtectedHeader, jwtVerify, UnsecuredJWT, type JWTPayload } from 'jose';
+import { typIsAbsentOrOneOf } from '../objects.js';
 import type { ClientRecord } from '../../store/types.js';
 import { clientKeySet } from '../client-keys.js';
 import type { EngineContext } from '../context.js';
@@ -39,8 +40,7 @@ export async function verifyRequestObject(ctx: EngineContext, client: ClientReco
   } catch {
     throw invalidObject('request object header is malformed');
   }
-  // RFC 7515 §4.1.9: the "application/" prefix of a typ may be left out, so both spellings of the media type are it.
-  if (header.typ !== undefined && !ACCEPTED_TYP.includes(String(header.typ).toLowerCase().replace(/^application\//, ''))) {
+  if (!typIsAbsentOrOneOf(header.typ, ACCEPTED_TYP)) {
     throw invalidObject('request object typ must be oauth-authz-req+jwt'); // RFC 9101 §10.8: no cross-JWT confusion
   }
   const registered = client.requestObjectSigningAlg;
