@@ -23,17 +23,25 @@ const JARM_TTL = 600;
 const escHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-/** The CSP form-action source for a redirect URI; one no URL parser accepts allows no form target at all. */
-function originOf(uri: string): string {
+/**
+ * The CSP source (form-action, frame-src) that allows a URI as a target: its origin, or its scheme when no
+ * host-source can name it (CSP3 §2.3.1: letters, digits, dashes and dots; not an IPv6 literal such as a native
+ * client's http://[::1]:port, RFC 8252 §7.3, nor a host with an underscore: Chrome drops such a source and blocks
+ * the navigation) or it has no web origin (a private-use scheme). Undefined for a URI no URL parser accepts.
+ * The form_post page here and the sign-in, consent and logout pages (http/routes/ui.ts) alike.
+ */
+export function cspSourceOf(uri: string): string | undefined {
   try {
     const u = new URL(uri);
-    // CSP3 §2.3.1 host-sources cannot name an IPv6 literal (RFC 8252 §7.3 [::1]) or a host with an underscore.
-    if (u.protocol.startsWith('http') && !/^[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(u.hostname)) return u.protocol;
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : u.protocol;
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return u.protocol;
+    return /^[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(u.hostname) ? u.origin : u.protocol;
   } catch {
-    return "'none'";
+    return undefined;
   }
 }
+
+/** The CSP form-action source for a redirect URI; one no URL parser accepts allows no form target at all. */
+const originOf = (uri: string): string => cspSourceOf(uri) ?? "'none'";
 
 /**
  * The one place an authorization response is built, for success and error alike (RFC 6749 §4.1.2, §4.1.2.1,

@@ -13,7 +13,7 @@ import { requestedClaimNames } from '../../engine/claims.js';
 import type { EngineContext } from '../../engine/context.js';
 import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, type DeviceVerificationResult } from '../../engine/device.js';
-import { FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
+import { cspSourceOf, FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { createUser, endBrowserSession, UserInputError } from '../../services/users.js';
 import { ServiceError } from '../../services/errors.js';
@@ -45,18 +45,8 @@ function htmlHeaders(reply: FastifyReply, formTargets: string[] = [], extra: { f
   return reply.headers(pageHeaders(formTargets, extra)).type('text/html; charset=utf-8');
 }
 
-function origin(uri: string): string {
-  try {
-    const u = new URL(uri);
-    // CSP host-sources (CSP3 §2.3.1: letters, digits, dashes, dots) cannot name an IPv6 literal (a native client's
-    // http://[::1]:port, RFC 8252 §7.3) or a host with an underscore: Chrome drops such a source, blocking the
-    // redirect; the scheme is the narrowest source that allows it.
-    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(u.hostname)) return u.protocol;
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : `${u.protocol}`;
-  } catch {
-    return '';
-  }
-}
+/** A page's form or frame target as a CSP source (engine: cspSourceOf); '' (no source) for an unparseable URI. */
+const origin = (uri: string): string => cspSourceOf(uri) ?? '';
 
 function rawQuery(req: FastifyRequest): string {
   const i = req.raw.url?.indexOf('?') ?? -1;
