@@ -1,4 +1,4 @@
-import { withUnidentifiedErrorCors } from '../engine/cors.js';
+import { withUnidentifiedErrorCors, type CorsEndpoint } from '../engine/cors.js';
 
 /*
  * CORS on the error answers made before any engine endpoint ran (body too large, a request the HTTP parser or the
@@ -8,16 +8,27 @@ import { withUnidentifiedErrorCors } from '../engine/cors.js';
  */
 
 /**
- * The paths of the CORS endpoints (engine/cors.ts CORS_ENDPOINTS: token, revocation, PAR, device authorization,
- * UserInfo), for the default tenant or any other (/t/<id>/…), under any mount path; never the Core API (/api/…).
+ * The CORS endpoints (engine/cors.ts CORS_ENDPOINTS) by the path each is routed at, relative to its tenant: the one
+ * map from paths to them, for preflights (method-not-allowed.ts) and for the CORS headers of errors made outside
+ * the engine (below).
  */
-const CORS_ENDPOINT_PATH = /\/oauth\/(?:token|revoke|par|device_authorization|userinfo)$/;
+export const CORS_ENDPOINT_PATHS: Readonly<Record<string, CorsEndpoint>> = {
+  '/oauth/token': 'token',
+  '/oauth/revoke': 'revocation',
+  '/oauth/par': 'par',
+  '/oauth/device_authorization': 'device_authorization',
+  '/oauth/userinfo': 'userinfo',
+};
 
-/** Whether the request URL (path and query as received) is one of the CORS endpoints. */
+/**
+ * Whether the request URL (path and query as received) is one of the CORS endpoints, for the default tenant or any
+ * other (/t/<id>/…), under any mount path; never the Core API (/api/…).
+ */
 export function isCorsEndpointPath(url: string): boolean {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
-  return !path.startsWith('/api/') && CORS_ENDPOINT_PATH.test(path);
+  const i = path.lastIndexOf('/oauth/');
+  return i >= 0 && !path.startsWith('/api/') && Object.hasOwn(CORS_ENDPOINT_PATHS, path.slice(i));
 }
 
 /**

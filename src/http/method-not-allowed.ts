@@ -2,8 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../engine/errors.js';
 import { errorResult } from '../engine/result.js';
 import { header, sendResult } from './adapt.js';
-import { CORS_ENDPOINTS, corsPreflight, type CorsEndpoint } from '../engine/cors.js';
-import { preEngineErrorCors } from './cors-errors.js';
+import { CORS_ENDPOINTS, corsPreflight } from '../engine/cors.js';
+import { CORS_ENDPOINT_PATHS, preEngineErrorCors } from './cors-errors.js';
 
 /**
  * The endpoints that take POST only: token (RFC 6749 §3.2), introspection (RFC 7662 §2.1), revocation (RFC 7009 §2.1),
@@ -21,13 +21,11 @@ export const METHODS_NOT_ALLOWED = ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] 
 export function answerMethodNotAllowed(scope: FastifyInstance, paths: readonly string[]): void {
   for (const url of paths) {
     // A CORS preflight at an endpoint a browser client may call is answered by the engine (cors.ts), not refused.
-    const cors = CORS_PATHS[url];
+    const cors = Object.hasOwn(CORS_ENDPOINT_PATHS, url) ? CORS_ENDPOINT_PATHS[url] : undefined;
     scope.route({ method: [...METHODS_NOT_ALLOWED], url, handler: cors ? (req, reply) => sendPreflight(req, reply, CORS_ENDPOINTS[cors]) ?? methodNotAllowed(req, reply) : methodNotAllowed });
   }
 }
 
-/** The POST-only endpoints a browser-based client may call cross-origin (engine/cors.ts CORS_ENDPOINTS). */
-const CORS_PATHS: Record<string, CorsEndpoint> = { '/oauth/token': 'token', '/oauth/revoke': 'revocation', '/oauth/par': 'par', '/oauth/device_authorization': 'device_authorization' };
 
 /** The engine's answer to an OPTIONS request that is a CORS preflight (cors.ts corsPreflight), or undefined. */
 export function sendPreflight(req: FastifyRequest, reply: FastifyReply, methods: string): FastifyReply | undefined {
