@@ -1,6 +1,8 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { ClientRecord } from '../store/types.js';
 import type { EngineContext } from './context.js';
 import { OAuthError } from './errors.js';
+import { isObject } from './objects.js';
 import type { ResultCode } from './result-codes.js';
 
 /**
@@ -51,7 +53,6 @@ function depthWithin(v: unknown, depth: number): boolean {
   return true;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 /**
@@ -80,7 +81,7 @@ export function parseAuthorizationDetails(value: unknown, allowedTypes: readonly
 
 function checkDetail(d: unknown, i: number, allowedTypes: readonly string[]): AuthorizationDetail {
   const at = `authorization_details[${i}]`;
-  if (!isPlainObject(d)) throw invalidAuthorizationDetails(`${at} is not a JSON object`);
+  if (!isObject(d)) throw invalidAuthorizationDetails(`${at} is not a JSON object`);
   // RFC 9396 §2: type is REQUIRED, a string.
   if (typeof d.type !== 'string' || d.type === '') throw invalidAuthorizationDetails(`${at} has no string type`);
   if (!allowedTypes.includes(d.type)) {
@@ -94,17 +95,6 @@ function checkDetail(d: unknown, i: number, allowedTypes: readonly string[]): Au
   return d as AuthorizationDetail;
 }
 
-/** Deep equality of JSON values (object members in any order). */
-export function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));
-  if (isPlainObject(a) && isPlainObject(b)) {
-    const ka = Object.keys(a);
-    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && jsonEqual(a[k], b[k]));
-  }
-  return false;
-}
-
 /**
  * RFC 9396 §6, §6.1, §7.2: authorization details asked for by a later request (the issue step, a token request) must
  * each be one of those granted, compared by deep equality: never more than was approved. Returns them de-duplicated.
@@ -112,10 +102,10 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
 export function narrowAuthorizationDetails(requested: readonly AuthorizationDetail[], granted: readonly AuthorizationDetail[], resultCode: ResultCode = 'LK7352'): AuthorizationDetail[] {
   const out: AuthorizationDetail[] = [];
   for (const [i, r] of requested.entries()) {
-    if (!granted.some((g) => jsonEqual(g, r))) {
+    if (!granted.some((g) => isDeepStrictEqual(g, r))) {
       throw invalidAuthorizationDetails(`authorization_details[${i}] was not part of the authorization granted`, resultCode);
     }
-    if (!out.some((o) => jsonEqual(o, r))) out.push(r);
+    if (!out.some((o) => isDeepStrictEqual(o, r))) out.push(r);
   }
   return out;
 }

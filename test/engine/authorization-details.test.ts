@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  jsonEqual,
   narrowAuthorizationDetails,
   parseAuthorizationDetails,
   type AuthorizationDetail,
@@ -69,9 +68,10 @@ describe('RFC 9396 authorization_details: parsing and comparison', () => {
   });
 
   it('RFC 9396 §6.1: authorization details are compared by deep equality, members in any order', () => {
-    expect(jsonEqual({ a: [1, { b: 2, c: 3 }], d: 'x' }, { d: 'x', a: [1, { c: 3, b: 2 }] })).toBe(true);
-    expect(jsonEqual({ a: [1, 2] }, { a: [2, 1] })).toBe(false);
-    expect(jsonEqual({ a: 1 }, { a: 1, b: undefined })).toBe(false);
+    const nested = { type: PAY.type, a: [1, { b: 2, c: 3 }], d: 'x' };
+    expect(narrowAuthorizationDetails([{ d: 'x', a: [1, { c: 3, b: 2 }], type: PAY.type }], [nested])).toHaveLength(1);
+    expect(refusal(() => narrowAuthorizationDetails([{ ...nested, a: [{ b: 2, c: 3 }, 1] }], [nested]))).toBe('invalid_authorization_details/LK7352'); // array order matters
+    expect(refusal(() => narrowAuthorizationDetails([{ ...nested, extra: undefined }], [nested]))).toBe('invalid_authorization_details/LK7352');
     const reordered = { locations: PAY.locations, instructedAmount: { amount: '123.50', currency: 'EUR' }, actions: PAY.actions, type: PAY.type };
     expect(narrowAuthorizationDetails([reordered], [PAY, ACCOUNTS])).toEqual([reordered]);
     const more = { ...PAY, instructedAmount: { currency: 'EUR', amount: '999.00' } };

@@ -50,7 +50,8 @@ import { checkSignedRequestObject } from './signed-request-object.js';
 import { subjectFor } from '../subject.js';
 import { LATCHKEY_SESSION, SESSION_BINDING, sessionBindingOf } from '../sessions.js';
 import { consentRequiredFor, consentScopes, recordConsent } from '../consent.js';
-import { type AuthorizationDetail, jsonEqual } from '../authorization-details.js';
+import { isDeepStrictEqual } from 'node:util';
+import { type AuthorizationDetail } from '../authorization-details.js';
 
 export type { AuthorizationRequest, AuthorizationEndpoint } from './request.js';
 
@@ -379,11 +380,11 @@ export function approvedAuthorizationDetails(req: Pick<AuthorizationRequest, 'au
   if (approved.length === 0) return undefined;
   if (!requested) throw new OAuthError('invalid_request', 'authorizationDetails given, but the request asked for none', { resultCode: 'LK7353' });
   for (const a of approved) {
-    if (!requested.some((r) => jsonEqual(r, a))) {
+    if (!requested.some((r) => isDeepStrictEqual(r, a))) {
       throw new OAuthError('invalid_request', 'authorizationDetails holds an object the request did not ask for', { resultCode: 'LK7353' });
     }
   }
-  return requested.filter((r) => approved.some((a) => jsonEqual(r, a)));
+  return requested.filter((r) => approved.some((a) => isDeepStrictEqual(r, a)));
 }
 
 /**
