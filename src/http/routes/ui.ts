@@ -83,8 +83,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     const p = pagesOf(ctx);
     return p.secure ? { name: `__Host-${p.cookie(plain)}`, path: '/' } : { name: p.cookie(plain), path: cookiePath(p, sub) };
   };
-  const sessionName = (ctx: EngineContext) => hostCookie(ctx, SESSION_COOKIE).name;
-  const sessionOptions = (ctx: EngineContext, maxAge: number) => ({ path: hostCookie(ctx, SESSION_COOKIE).path, secure: pagesOf(ctx).secure, maxAge });
+  /** The Set-Cookie attributes of a page cookie (hostCookie, bindCookie): its path, Secure over https, and Max-Age. */
+  const cookieAttributes = (ctx: EngineContext, c: { path: string }, maxAge: number) => ({ path: c.path, secure: pagesOf(ctx).secure, maxAge });
+  const sessionCookie = (ctx: EngineContext) => hostCookie(ctx, SESSION_COOKIE);
+  const sessionName = (ctx: EngineContext) => sessionCookie(ctx).name;
   /**
    * The sign-in binding cookie. A binding cookie planted by a sibling subdomain would tie a victim's browser to the
    * planter's sign-in request, whose CSRF token the planter reads off his own page: a same-site POST of his password
@@ -97,7 +99,6 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     if (!p.secure) return { name: p.cookie('lk_ix'), path: cookiePath(p, `/interaction/${ticket}`) };
     return { name: `__Host-${p.cookie('lk_ix')}_${lk.hasher.hash(`bind-name:${ticket}`).slice(0, 16)}`, path: '/' };
   };
-  const cookieOptions = (ctx: EngineContext, maxAge: number, sub = '') => ({ path: cookiePath(pagesOf(ctx), sub), secure: pagesOf(ctx).secure, maxAge });
   const binding = (ticket: string) => lk.hasher.hash(`bind:${ticket}`);
   /** OWASP Session Management: browser secrets are compared in constant time (Hasher.verify), never with !==. */
   const bindingOk = (ticket: string, presented: string | undefined) => lk.hasher.verify(`bind:${ticket}`, presented ?? '');
@@ -109,7 +110,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
    */
   const unbind = (reply: FastifyReply, ctx: EngineContext, ticket: string) => {
     const b = bindCookie(ctx, ticket);
-    reply.header('Set-Cookie', serializeCookie(b.name, '', { ...cookieOptions(ctx, 0), path: b.path }));
+    reply.header('Set-Cookie', serializeCookie(b.name, '', cookieAttributes(ctx, b, 0)));
   };
   const csrfFor = (ticket: string) => lk.hasher.hash(`csrf:${ticket}`);
   const csrfOk = (ticket: string, presented: string | null) => lk.hasher.verify(`csrf:${ticket}`, presented ?? '');
@@ -257,7 +258,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const outcome = await endBrowserSession(ctx, lk.audit, replacedSid, { method: 'signed_in_again', ip: req.ip });
       await lk.backchannel.deliver(outcome.backchannel);
     }
-    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, sessionOptions(ctx, ctx.tenant.settings.sessionTtl)));
+    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieAttributes(ctx, sessionCookie(ctx), ctx.tenant.settings.sessionTtl)));
   }
 
   /** The ticket of an interaction URL, only in the browser that started it (binding cookie) and with a CSRF token on POST. */
@@ -342,7 +343,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       }
       // Otherwise a page is needed: on to the interaction URL, bound to this browser.
       const bind = bindCookie(ctx, ticket);
-      reply.header('Set-Cookie', serializeCookie(bind.name, binding(ticket), { ...cookieOptions(ctx, ctx.tenant.settings.interactionTtl), path: bind.path }));
+      reply.header('Set-Cookie', serializeCookie(bind.name, binding(ticket), cookieAttributes(ctx, bind, ctx.tenant.settings.interactionTtl)));
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
     };
     scope.get('/oauth/authorize', authorize);
@@ -517,7 +518,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       // Only a cookie the request carried is cleared: a cross-site POST (SameSite=Lax holds the cookie back) must not
       // sign the browser out through its answer's Set-Cookie, bypassing the confirmation (RP-Initiated Logout §6).
       if (parseCookies(reply.request.headers.cookie)[sessionName(ctx)] !== undefined) {
-        reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', sessionOptions(ctx, 0)));
+        reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', cookieAttributes(ctx, sessionCookie(ctx), 0)));
       }
       const frames = outcome.frontchannel.map((f) => f.uri);
       if (!frames.length && next) return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
@@ -541,7 +542,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       let v = parseCookies(req.headers.cookie)[DEVICE_COOKIE(ctx)];
       if (!v || !/^[A-Za-z0-9_-]{43}$/.test(v)) {
         v = newHandle(ctx.random);
-        reply.header('Set-Cookie', serializeCookie(DEVICE_COOKIE(ctx), v, { ...cookieOptions(ctx, ctx.tenant.settings.sessionTtl), path: deviceCookie(ctx).path }));
+        reply.header('Set-Cookie', serializeCookie(DEVICE_COOKIE(ctx), v, cookieAttributes(ctx, deviceCookie(ctx), ctx.tenant.settings.sessionTtl)));
       }
       return deviceCsrfOf(v);
     };
