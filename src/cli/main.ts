@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { readSecretFile } from '../config/secret-file.js';
 import type { Config } from '../config/schema.js';
 import { OAuthError } from '../engine/errors.js';
-import { databaseUrlOf, Latchkey } from '../server/latchkey.js';
+import { databaseLocation, databaseUrlOf, Latchkey } from '../server/latchkey.js';
 import { masterKeyFile } from '../keys/master-key.js';
 import { clientView, deleteClient, getClient, listClients, registerClient, replaceClient, rotateClientSecret } from '../services/clients.js';
 import { ServiceError } from '../services/errors.js';
@@ -161,16 +161,6 @@ export function cliAuditEvent(cmd: string | undefined, sub: string | undefined, 
   }
   if (target) detail.target = target;
   return { tenantId, type: 'admin.action', clientId, subject, detail };
-}
-
-/** A PostgreSQL URL without its credentials and parameters, to print: postgresql://host:port/db. */
-function databaseLocation(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return 'PostgreSQL';
-  }
 }
 
 async function withLatchkey<T>(config: Config, fn: (lk: Latchkey) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {

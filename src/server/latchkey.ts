@@ -58,6 +58,16 @@ export interface LatchkeyOptions {
   accounts?: AccountSource;
 }
 
+/** A database URL without its credentials and parameters, to print (postgresql://host:port/db). */
+export function databaseLocation(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return 'PostgreSQL';
+  }
+}
+
 /**
  * A PostgreSQL connection that failed: refused, unreachable, wrong credentials (SQLSTATE class 28), no such database
  * (3D000), a TLS mismatch. SQLite opens a file: its errors name it already.
@@ -294,8 +304,7 @@ export class Latchkey {
         if (fileError) throw fileError;
         if (!databaseUrlOf(config).startsWith('sqlite:') && cannotConnect(e)) {
           // pg says "connect ECONNREFUSED 127.0.0.1:5432" or "password authentication failed for user x": name the database.
-          const u = new URL(databaseUrlOf(config));
-          throw new Error(`cannot connect to the database ${u.protocol}//${u.host}${u.pathname}: ${(e as Error).message}`, { cause: e });
+          throw new Error(`cannot connect to the database ${databaseLocation(databaseUrlOf(config))}: ${(e as Error).message}`, { cause: e });
         }
         throw e;
       }
