@@ -3,6 +3,7 @@ import type { ClientRecord } from '../store/types.js';
 import { clientResponse, newClientRecord, replacedClientRecord, storedClient } from './client-records.js';
 import { withoutNullMembers } from './client-metadata.js';
 import { removeClient } from './client-removal.js';
+import { originOf } from './cors.js';
 import { nowSeconds, type EngineContext } from './context.js';
 import { bearerError, extractBearer } from './bearer.js';
 import { OAuthError } from './errors.js';
@@ -232,14 +233,7 @@ async function update(ctx: EngineContext, read: ClientRecord, token: string, sen
  * has no origin: the URI itself is the place).
  */
 function newRedirectPlaces(before: ClientRecord, after: ClientRecord): boolean {
-  const place = (uri: string) => {
-    try {
-      const u = new URL(uri);
-      return u.protocol === 'https:' || u.protocol === 'http:' ? u.origin : uri;
-    } catch {
-      return uri;
-    }
-  };
+  const place = (uri: string) => originOf(uri) ?? uri;
   const known = new Set(before.redirectUris.map(place));
   return after.redirectUris.some((u) => !known.has(place(u)));
 }
