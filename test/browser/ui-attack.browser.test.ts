@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../helpers/browser.js';
 import { makeTestPki } from '../helpers/certs.js';
@@ -27,14 +28,35 @@ describe('browser-facing pages under attack, in Chromium', () => {
     await s?.close();
   });
 
-  it('RP-Initiated Logout §3: after the user confirms, the browser reaches the registered post_logout_redirect_uri (the form CSP allows it)', async () => {
-    const ctx = await b.newContext();
-    const page = await ctx.newPage();
-    await page.goto(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: a.clientId, redirect_uri: `${rp.base}/cb-a`, response_type: 'code', scope: 'openid', state: 'x' }));
+  /** The sign-in form filled in as alice; the browser then lands on App A's /cb-a. */
+  const signInAsAlice = async (page: Page) => {
     await page.fill('#username', 'alice');
     await page.fill('#password', 'alice-password');
     await page.click('button:has-text("Sign in")');
     await page.waitForURL((u) => u.pathname === '/cb-a');
+  };
+  /** What the page at hand (an RP's, on another site) does to POST `fields` to `action`: a hidden form, submitted by script. */
+  const postFromPage = (page: Page, action: string, fields: Record<string, string>) =>
+    page.evaluate(({ action, fields }) => {
+      const f = document.createElement('form');
+      f.method = 'post';
+      f.action = action;
+      for (const [k, v] of Object.entries(fields)) {
+        const i = document.createElement('input');
+        i.type = 'hidden';
+        i.name = k;
+        i.value = v;
+        f.appendChild(i);
+      }
+      document.body.appendChild(f);
+      f.submit();
+    }, { action, fields });
+
+  it('RP-Initiated Logout §3: after the user confirms, the browser reaches the registered post_logout_redirect_uri (the form CSP allows it)', async () => {
+    const ctx = await b.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: a.clientId, redirect_uri: `${rp.base}/cb-a`, response_type: 'code', scope: 'openid', state: 'x' }));
+    await signInAsAlice(page);
     await page.goto(`${s.issuer}/oauth/logout?` + new URLSearchParams({ client_id: a.clientId, post_logout_redirect_uri: `${rp.base}/bye`, state: 'after' }));
     expect(await page.textContent('h1')).toBe('Sign out?');
     await page.click('button:has-text("Sign out")');
@@ -52,29 +74,13 @@ describe('browser-facing pages under attack, in Chromium', () => {
       return new URL(page.url());
     };
     await signIn();
-    await page.fill('#username', 'alice');
-    await page.fill('#password', 'alice-password');
-    await page.click('button:has-text("Sign in")');
-    await page.waitForURL((u) => u.pathname === '/cb-a');
+    await signInAsAlice(page);
     const code = new URL(page.url()).searchParams.get('code')!;
     const tokens = (await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code, redirect_uri: `${rp.base}/cb-a` }, { authorization: basic(a.clientId, a.clientSecret!) })).json;
     // The RP's page, on another site (localhost is not 127.0.0.1), posts the logout request as the spec allows (§2: GET and POST).
     const rpOtherSite = rp.base.replace('127.0.0.1', 'localhost');
     await page.goto(`${rpOtherSite}/start`);
-    await page.evaluate(({ action, fields }) => {
-      const f = document.createElement('form');
-      f.method = 'post';
-      f.action = action;
-      for (const [k, v] of Object.entries(fields)) {
-        const i = document.createElement('input');
-        i.type = 'hidden';
-        i.name = k;
-        i.value = v;
-        f.appendChild(i);
-      }
-      document.body.appendChild(f);
-      f.submit();
-    }, { action: `${s.issuer}/oauth/logout`, fields: { id_token_hint: tokens.id_token, post_logout_redirect_uri: `${rp.base}/bye`, state: 'after' } });
+    await postFromPage(page, `${s.issuer}/oauth/logout`, { id_token_hint: tokens.id_token, post_logout_redirect_uri: `${rp.base}/bye`, state: 'after' });
     await page.waitForURL((u) => u.pathname === '/bye', { timeout: 5000 });
     expect(new URL(page.url()).searchParams.get('state')).toBe('after');
     // The session really ended: prompt=none now needs a login.
@@ -82,20 +88,7 @@ describe('browser-facing pages under attack, in Chromium', () => {
     expect(after.searchParams.get('error')).toBe('login_required');
     // Signed out already, the same POST goes straight on (posted again, then redirected: the repost page's CSP allows it).
     await page.goto(`${rpOtherSite}/start`);
-    await page.evaluate(({ action, fields }) => {
-      const f = document.createElement('form');
-      f.method = 'post';
-      f.action = action;
-      for (const [k, v] of Object.entries(fields)) {
-        const i = document.createElement('input');
-        i.type = 'hidden';
-        i.name = k;
-        i.value = v;
-        f.appendChild(i);
-      }
-      document.body.appendChild(f);
-      f.submit();
-    }, { action: `${s.issuer}/oauth/logout`, fields: { client_id: a.clientId, post_logout_redirect_uri: `${rp.base}/bye`, state: 'again' } });
+    await postFromPage(page, `${s.issuer}/oauth/logout`, { client_id: a.clientId, post_logout_redirect_uri: `${rp.base}/bye`, state: 'again' });
     await page.waitForURL((u) => u.pathname === '/bye' && u.searchParams.get('state') === 'again', { timeout: 5000 });
     await ctx.close();
   });
@@ -104,10 +97,7 @@ describe('browser-facing pages under attack, in Chromium', () => {
     const ctx = await b.newContext();
     const page = await ctx.newPage();
     await page.goto(`${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: a.clientId, redirect_uri: `${rp.base}/cb-a`, response_type: 'code', scope: 'openid', state: 'x' }));
-    await page.fill('#username', 'alice');
-    await page.fill('#password', 'alice-password');
-    await page.click('button:has-text("Sign in")');
-    await page.waitForURL((u) => u.pathname === '/cb-a');
+    await signInAsAlice(page);
     await page.goto(`${rp.base.replace('127.0.0.1', 'localhost')}/evil`);
     // A field named "submit" would shadow form.submit on the repost page: it still posts.
     await page.evaluate(({ action, clientId }) => {
@@ -137,25 +127,9 @@ describe('browser-facing pages under attack, in Chromium', () => {
     const page = await ctx.newPage();
     const params = { client_id: a.clientId, redirect_uri: `${rp.base}/cb-a`, response_type: 'code', scope: 'openid', state: 'x' };
     await page.goto(`${s.issuer}/oauth/authorize?` + new URLSearchParams(params));
-    await page.fill('#username', 'alice');
-    await page.fill('#password', 'alice-password');
-    await page.click('button:has-text("Sign in")');
-    await page.waitForURL((u) => u.pathname === '/cb-a');
+    await signInAsAlice(page);
     await page.goto(`${rp.base.replace('127.0.0.1', 'localhost')}/start`);
-    await page.evaluate(({ action, fields }) => {
-      const f = document.createElement('form');
-      f.method = 'post';
-      f.action = action;
-      for (const [k, v] of Object.entries(fields)) {
-        const i = document.createElement('input');
-        i.type = 'hidden';
-        i.name = k;
-        i.value = v;
-        f.appendChild(i);
-      }
-      document.body.appendChild(f);
-      f.submit();
-    }, { action: `${s.issuer}/oauth/authorize`, fields: { ...params, prompt: 'none', state: 'silent' } });
+    await postFromPage(page, `${s.issuer}/oauth/authorize`, { ...params, prompt: 'none', state: 'silent' });
     await page.waitForURL((u) => u.pathname === '/cb-a' && u.searchParams.get('state') === 'silent');
     expect(new URL(page.url()).searchParams.get('error')).toBeNull();
     expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();

@@ -1,31 +1,12 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminDatabaseUrl, dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
-
-const BIN = resolve('bin/latchkey.js');
+import { cliFolder } from '../helpers/cli-folder.js';
 
 /** RFC 9396 §10 through the CLI: the server's types from the environment, a client's authorization_details_types from --file. */
 describe('latchkey CLI: authorization_details_types (RFC 9396 §10)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cli-rar-'));
-  let databaseUrl: string | undefined;
-  const cli = (args: string[], input?: string, env: Record<string, string> = {}) => {
-    const r = spawnSync(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      input,
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...(databaseUrl ? { LATCHKEY_DATABASE_URL: databaseUrl } : {}), ...env },
-    });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
-  beforeAll(async () => {
-    databaseUrl = adminDatabaseUrl() ? await testDatabaseUrl(dir) : undefined;
-  });
-  afterAll(async () => {
-    if (databaseUrl) await dropTestDatabase(databaseUrl);
-  });
+  const folder = cliFolder('latchkey-cli-rar-');
+  const cli = folder.cli;
+  beforeAll(() => folder.open());
+  afterAll(() => folder.close());
 
   it('client create --file registers authorization_details_types the server supports (LATCHKEY_AUTHORIZATION_DETAILS_TYPES), and refuses others', () => {
     expect(cli(['init', '--json']).code).toBe(0);

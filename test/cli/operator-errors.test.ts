@@ -196,9 +196,9 @@ describe('a PostgreSQL database that cannot be reached', () => {
 });
 
 describe('a command that only reads, where there is no database', () => {
-  it('list, show and cleanup refuse a missing SQLite database with one line naming it, and create nothing (they made a database and a master.key in the wrong folder and answered "(no clients)")', async () => {
+  it('list, show and cleanup refuse a missing SQLite database with one line naming it, and create nothing (they made a database and a master.key in the wrong folder and answered "(no clients)")', async ({ skip }) => {
     const folder = await freshFolder();
-    if (folder.env.LATCHKEY_DATABASE_URL) return; // PostgreSQL: the database exists or the connection fails (above)
+    if (folder.env.LATCHKEY_DATABASE_URL) return skip(); // PostgreSQL: the database exists or the connection fails (above)
     const { existsSync, realpathSync } = await import('node:fs');
     const db = join(realpathSync(folder.dir), 'data', 'latchkey.db');
     for (const args of [['client', 'list'], ['keys', 'list'], ['user', 'show', 'someone'], ['audit', 'list'], ['cleanup']]) {
@@ -231,15 +231,15 @@ describe('usage', () => {
 });
 
 describe('a SQLite database this user may not write', () => {
-  it('one line naming the file and what to check, not SQLite\'s bare "attempt to write a readonly database"', async () => {
+  it('one line naming the file and what to check, not SQLite\'s bare "attempt to write a readonly database"', async ({ skip }) => {
     const folder = await freshFolder();
-    if (folder.env.LATCHKEY_DATABASE_URL) return; // PostgreSQL: no file
+    if (folder.env.LATCHKEY_DATABASE_URL) return skip(); // PostgreSQL: no file
     expect(cli(folder, ['init']).code).toBe(0);
     const { chmodSync, realpathSync } = await import('node:fs');
     const data = join(folder.dir, 'data');
     // Root writes anything: run as nobody then (the files stay root's); anyone else loses write access.
     const asRoot = process.getuid?.() === 0;
-    if (asRoot && spawnSync('runuser', ['--help']).status !== 0) return;
+    if (asRoot && spawnSync('runuser', ['--help']).status !== 0) return skip(); // no way to run as another user
     chmodSync(folder.dir, 0o755);
     chmodSync(data, 0o555);
     chmodSync(join(data, 'latchkey.db'), 0o444);

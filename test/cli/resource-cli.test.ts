@@ -1,31 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminDatabaseUrl, dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
-
-const BIN = resolve('bin/latchkey.js');
+import { cliFolder } from '../helpers/cli-folder.js';
 
 describe('latchkey resource (RFC 8707 resource servers)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cli-rs-'));
-  let databaseUrl: string | undefined;
-  /** Runs the built CLI (scripts/test.sh builds dist/ first) in a fresh folder. */
-  const cli = (args: string[], input?: string) => {
-    const r = spawnSync(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      input,
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH, LATCHKEY_LOG_LEVEL: 'silent', ...(databaseUrl ? { LATCHKEY_DATABASE_URL: databaseUrl } : {}) },
-    });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
-  beforeAll(async () => {
-    databaseUrl = adminDatabaseUrl() ? await testDatabaseUrl(dir) : undefined;
-  });
-  afterAll(async () => {
-    if (databaseUrl) await dropTestDatabase(databaseUrl);
-  });
+  const folder = cliFolder('latchkey-cli-rs-');
+  const cli = folder.cli;
+  beforeAll(() => folder.open());
+  afterAll(() => folder.close());
 
   it('create with flags, list, delete; a bad identifier exits non-zero with one clear line', () => {
     const c = cli(['resource', 'create', '--identifier', 'https://api.example/', '--scope', 'orders:read orders:write', '--format', 'jwt', '--ttl', '600', '--json']);

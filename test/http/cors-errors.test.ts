@@ -1,13 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import type { FastifyInstance } from 'fastify';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/http/app.js';
 import { isCorsEndpointPath } from '../../src/http/cors-errors.js';
 import { Agent } from '../helpers/agent.js';
-import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
+import { basic, type TestLatchkey } from '../helpers/server.js';
+import { openTwoPaths, type RawAnswer as Raw, sendTo as send, type TwoPaths } from '../helpers/two-paths.js';
 
 /*
  * CORS on error answers (engine/cors.ts unidentifiedErrorCors): an error at a CORS endpoint (token, revocation, PAR,
@@ -16,26 +14,6 @@ import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers
  * once a client is identified its own origins decide, on errors and success alike. One Latchkey is served twice,
  * with and without the fast path: every answer must be the same both ways.
  */
-
-interface Raw {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function send(port: number, method: string, path: string, headers: Record<string, string | string[]>, body?: string): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
 
 /** A request written to the socket as is (what Node's parser refuses), and the status line and headers of the answer. */
 function sendRaw(port: number, request: string): Promise<{ status: number; headers: Record<string, string> }> {
@@ -88,8 +66,7 @@ const CORS_POST_PATHS = ['/oauth/token', '/oauth/revoke', '/oauth/par', '/oauth/
 
 describe('CORS on error answers: an error for which no client is identified is readable by the page that asked', () => {
   let t: TestLatchkey;
-  let fastApp: FastifyInstance;
-  let slowApp: FastifyInstance;
+  let paths: TwoPaths;
   let fast: number;
   let slow: number;
   let spa: { clientId: string };
@@ -119,13 +96,8 @@ describe('CORS on error answers: an error for which no client is identified is r
   }
 
   beforeAll(async () => {
-    fast = await freePort();
-    slow = await freePort();
-    t = await openTestLatchkey({ issuer: `http://127.0.0.1:${fast}`, bodyLimit: BODY_LIMIT });
-    fastApp = await buildApp(t.lk, { logger: false });
-    slowApp = await buildApp(t.lk, { logger: false, fastPath: false });
-    await fastApp.listen({ host: '127.0.0.1', port: fast });
-    await slowApp.listen({ host: '127.0.0.1', port: slow });
+    paths = await openTwoPaths({ bodyLimit: BODY_LIMIT });
+    ({ t, fast, slow } = paths);
     await t.user('ann', 'ann-password', { name: 'Ann' });
     // A public client: its pages are at its redirect URI's origin (SPA), not EVIL.
     spa = await t.client({ redirect_uris: [SPA_CB], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], skip_consent: true });
@@ -133,9 +105,7 @@ describe('CORS on error answers: an error for which no client is identified is r
     conf = await t.client({ grant_types: ['client_credentials'], scope: 'api', allowed_cors_origins: [SPA] });
   }, 60_000);
   afterAll(async () => {
-    await fastApp?.close();
-    await slowApp?.close();
-    await t?.close();
+    await paths?.close();
   });
 
   it('Fetch CORS: at every CORS endpoint, an error naming no known client (or a token we hold no record of) echoes the Origin, with Vary and Expose-Headers, never Allow-Credentials', async () => {

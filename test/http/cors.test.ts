@@ -1,14 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
-import type { FastifyInstance } from 'fastify';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/http/app.js';
 import { registerClient } from '../../src/services/clients.js';
 import { createUser } from '../../src/services/users.js';
 import { createTenant, serviceContext } from '../../src/services/tenants.js';
 import { Agent } from '../helpers/agent.js';
-import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
+import { basic, type TestLatchkey } from '../helpers/server.js';
+import { openTwoPaths, type RawAnswer as Raw, sendTo as send, type TwoPaths } from '../helpers/two-paths.js';
 
 /*
  * CORS (Fetch standard, "CORS protocol") for browser-based clients, through HTTP: public documents are readable from
@@ -17,26 +15,6 @@ import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers
  * page (test/http/cors-errors.test.ts); a preflight is answered alike for every origin.
  * One Latchkey is served twice, with and without the fast path: every answer must be the same both ways.
  */
-
-interface Raw {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function send(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const SPA = 'https://spa.example';
@@ -54,8 +32,7 @@ const cors = (r: Raw) => ({
 
 describe('CORS for browser-based clients', () => {
   let t: TestLatchkey;
-  let fastApp: FastifyInstance;
-  let slowApp: FastifyInstance;
+  let paths: TwoPaths;
   let fast: number;
   let slow: number;
   let spa: { clientId: string };
@@ -93,13 +70,8 @@ describe('CORS for browser-based clients', () => {
   }
 
   beforeAll(async () => {
-    fast = await freePort();
-    slow = await freePort();
-    t = await openTestLatchkey({ issuer: `http://127.0.0.1:${fast}` });
-    fastApp = await buildApp(t.lk, { logger: false });
-    slowApp = await buildApp(t.lk, { logger: false, fastPath: false });
-    await fastApp.listen({ host: '127.0.0.1', port: fast });
-    await slowApp.listen({ host: '127.0.0.1', port: slow });
+    paths = await openTwoPaths();
+    ({ t, fast, slow } = paths);
     await t.user('ann', 'ann-password', { name: 'Ann' });
     spa = await t.client({ redirect_uris: [SPA_CB], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], skip_consent: true });
     web = await t.client({ redirect_uris: [`${WEB}/cb`], grant_types: ['authorization_code'], skip_consent: true });
@@ -111,9 +83,7 @@ describe('CORS for browser-based clients', () => {
     tenantSpa = (await registerClient(acme, { redirect_uris: [SPA_CB], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], skip_consent: true })).json.client_id as string;
   }, 60_000);
   afterAll(async () => {
-    await fastApp?.close();
-    await slowApp?.close();
-    await t?.close();
+    await paths?.close();
   });
 
   it('Fetch CORS: discovery, RFC 8414 metadata and the JWKS are readable from any origin (Access-Control-Allow-Origin: *), for every tenant, with or without Origin', async () => {

@@ -1,37 +1,15 @@
-import { request as httpRequest } from 'node:http';
 import fc from 'fast-check';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/http/app.js';
 import { clientAddressOf } from '../../src/http/fast-path.js';
-import type { FastifyInstance } from 'fastify';
-import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
+import { basic, type TestLatchkey } from '../helpers/server.js';
+import { openTwoPaths, type RawAnswer as Raw, sendTo as send, type TwoPaths } from '../helpers/two-paths.js';
 
 /*
  * The fast path (src/http/fast-path.ts) answers the hot endpoints before Fastify routes them. Its promise: the
  * same answer as the Fastify routes for every request. One Latchkey is served twice, with and without the fast
  * path, and the same requests go to both.
  */
-
-interface Raw {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function send(port: number, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
 
 /** Headers that differ between any two responses (time, request id) are left out of comparisons. */
 function comparable(r: Raw): { status: number; headers: Record<string, unknown> } {
@@ -51,8 +29,7 @@ function shape(body: string): unknown {
 
 describe('the fast path answers exactly as the Fastify routes do', () => {
   let t: TestLatchkey;
-  let fastApp: FastifyInstance;
-  let slowApp: FastifyInstance;
+  let paths: TwoPaths;
   let fast: number;
   let slow: number;
   let auth: string;
@@ -60,20 +37,13 @@ describe('the fast path answers exactly as the Fastify routes do', () => {
     Promise.all([send(fast, method, path, headers, body), send(slow, method, path, headers, body)]);
 
   beforeAll(async () => {
-    fast = await freePort();
-    slow = await freePort();
-    t = await openTestLatchkey({ issuer: `http://127.0.0.1:${fast}`, bodyLimit: 4096 });
-    fastApp = await buildApp(t.lk, { logger: false });
-    slowApp = await buildApp(t.lk, { logger: false, fastPath: false });
-    await fastApp.listen({ host: '127.0.0.1', port: fast });
-    await slowApp.listen({ host: '127.0.0.1', port: slow });
+    paths = await openTwoPaths({ bodyLimit: 4096 });
+    ({ t, fast, slow } = paths);
     const c = await t.client({ grant_types: ['client_credentials'], scope: 'api:read api:write' });
     auth = basic(c.clientId, c.clientSecret!);
   });
   afterAll(async () => {
-    await fastApp.close();
-    await slowApp.close();
-    await t.close();
+    await paths?.close();
   });
 
   it('a failure outside the engine (here: the audit sink throws) is answered alike: 500 server_error, or 503 with Retry-After when the database is away', async () => {

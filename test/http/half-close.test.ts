@@ -1,8 +1,7 @@
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/http/app.js';
 import { rawRequest } from '../helpers/raw-http.js';
-import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
+import { basic, type TestLatchkey } from '../helpers/server.js';
+import { openTwoPaths, type TwoPaths } from '../helpers/two-paths.js';
 
 /*
  * RFC 9112 §9.6 and TCP (RFC 9293 §3.6): a client may close its sending side once its request is out (a half-close,
@@ -12,27 +11,19 @@ import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers
  */
 describe('a request whose client half-closes the connection is still answered', () => {
   let t: TestLatchkey;
-  let fastApp: FastifyInstance;
-  let slowApp: FastifyInstance;
+  let paths: TwoPaths;
   let fast: number;
   let slow: number;
   let auth: string;
 
   beforeAll(async () => {
-    fast = await freePort();
-    slow = await freePort();
-    t = await openTestLatchkey({ issuer: `http://127.0.0.1:${fast}` });
-    fastApp = await buildApp(t.lk, { logger: false });
-    slowApp = await buildApp(t.lk, { logger: false, fastPath: false });
-    await fastApp.listen({ host: '127.0.0.1', port: fast });
-    await slowApp.listen({ host: '127.0.0.1', port: slow });
+    paths = await openTwoPaths({});
+    ({ t, fast, slow } = paths);
     const c = await t.client({ grant_types: ['client_credentials'], scope: 'api:read' });
     auth = basic(c.clientId, c.clientSecret!);
   }, 30_000);
   afterAll(async () => {
-    await fastApp?.close();
-    await slowApp?.close();
-    await t?.close();
+    await paths?.close();
   });
 
   const form = 'Content-Type: application/x-www-form-urlencoded';

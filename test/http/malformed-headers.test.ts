@@ -1,13 +1,12 @@
 import { createRequire } from 'node:module';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/http/app.js';
 import { unparseableMediaType } from '../../src/http/raw-body.js';
 import { createAdminToken, createInitialAccessToken } from '../../src/services/management-tokens.js';
 import { createServiceToken } from '../../src/services/service-tokens.js';
 import { createTenant } from '../../src/services/tenants.js';
 import { rawRequest as raw, type RawAnswer as Answer } from '../helpers/raw-http.js';
-import { basic, freePort, openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
+import { basic, type TestLatchkey } from '../helpers/server.js';
+import { openTwoPaths, type TwoPaths } from '../helpers/two-paths.js';
 
 /*
  * Malformed headers that Node's header map hides or that Fastify refuses before our routes run: repeated or invalid
@@ -25,8 +24,7 @@ const comparable = (a: Answer) => {
 
 describe('malformed headers get the protocol\'s answer, the same on every path', () => {
   let t: TestLatchkey;
-  let fastApp: FastifyInstance;
-  let slowApp: FastifyInstance;
+  let paths: TwoPaths;
   let fast: number;
   let slow: number;
   let auth: string;
@@ -35,13 +33,8 @@ describe('malformed headers get the protocol\'s answer, the same on every path',
   const ports = () => [fast, slow];
 
   beforeAll(async () => {
-    fast = await freePort();
-    slow = await freePort();
-    t = await openTestLatchkey({ issuer: `http://127.0.0.1:${fast}`, registration: 'token' });
-    fastApp = await buildApp(t.lk, { logger: false });
-    slowApp = await buildApp(t.lk, { logger: false, fastPath: false });
-    await fastApp.listen({ host: '127.0.0.1', port: fast });
-    await slowApp.listen({ host: '127.0.0.1', port: slow });
+    paths = await openTwoPaths({ registration: 'token' });
+    ({ t, fast, slow } = paths);
     await createTenant(t.lk, { id: 'acme' });
     const c = await t.client({ grant_types: ['client_credentials'], scope: 'api:read' });
     auth = basic(c.clientId, c.clientSecret!);
@@ -49,9 +42,7 @@ describe('malformed headers get the protocol\'s answer, the same on every path',
     initial = (await createInitialAccessToken(t.lk, { tenantId: 'default' })).token;
   }, 30_000);
   afterAll(async () => {
-    await fastApp?.close();
-    await slowApp?.close();
-    await t?.close();
+    await paths?.close();
   });
 
   const post = (port: number, path: string, headers: string[], body: string) => raw(port, [`POST ${path} HTTP/1.1`, 'Host: 127.0.0.1', ...headers], body);
