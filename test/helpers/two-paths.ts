@@ -38,14 +38,15 @@ export async function openTwoPaths(overrides: ConfigInput = {}): Promise<TwoPath
   return { t, fast, slow, close };
 }
 
-export interface RawAnswer {
+/** An answer as Node's HTTP client reads it (headers parsed); raw-http.ts has the raw-socket one. */
+export interface HttpAnswer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
 }
 
 /** One request through Node's HTTP client (Content-Length set from the body), and the whole answer. */
-export function sendTo(port: number, method: string, path: string, headers: Record<string, string | string[]>, body?: string | Buffer): Promise<RawAnswer> {
+export function sendTo(port: number, method: string, path: string, headers: Record<string, string | string[]>, body?: string | Buffer): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
       const chunks: Buffer[] = [];

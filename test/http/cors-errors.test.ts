@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCorsEndpointPath } from '../../src/http/cors-errors.js';
 import { Agent } from '../helpers/agent.js';
 import { basic, type TestLatchkey } from '../helpers/server.js';
-import { openTwoPaths, type RawAnswer as Raw, sendTo as send, type TwoPaths } from '../helpers/two-paths.js';
+import { openTwoPaths, type HttpAnswer as Raw, sendTo as send, type TwoPaths } from '../helpers/two-paths.js';
 
 /*
  * CORS on error answers (engine/cors.ts unidentifiedErrorCors): an error at a CORS endpoint (token, revocation, PAR,

@@ -6,7 +6,7 @@ import { createUser } from '../../src/services/users.js';
 import { createTenant, serviceContext } from '../../src/services/tenants.js';
 import { Agent } from '../helpers/agent.js';
 import { basic, type TestLatchkey } from '../helpers/server.js';
-import { openTwoPaths, type RawAnswer as Raw, sendTo as send, type TwoPaths } from '../helpers/two-paths.js';
+import { openTwoPaths, type HttpAnswer as Raw, sendTo as send, type TwoPaths } from '../helpers/two-paths.js';
 
 /*
  * CORS (Fetch standard, "CORS protocol") for browser-based clients, through HTTP: public documents are readable from

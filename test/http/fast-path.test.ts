@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientAddressOf } from '../../src/http/fast-path.js';
 import { basic, type TestLatchkey } from '../helpers/server.js';
-import { openTwoPaths, type RawAnswer as Raw, sendTo as send, type TwoPaths } from '../helpers/two-paths.js';
+import { openTwoPaths, type HttpAnswer as Raw, sendTo as send, type TwoPaths } from '../helpers/two-paths.js';
 
 /*
  * The fast path (src/http/fast-path.ts) answers the hot endpoints before Fastify routes them. Its promise: the
