@@ -169,7 +169,9 @@ export async function buildApp(lk: Latchkey, opts: AppOptions = {}): Promise<Fas
     fast = createFastPath(lk, await lk.context(DEFAULT_TENANT), clientCertificateSource(lk.config), app.log, later);
   }
 
-  app.setNotFoundHandler((_req, reply) => {
+  app.setNotFoundHandler((req, reply) => {
+    const cors = preEngineErrorCors(req.url, req.headers.origin, undefined); // CORS: no client identified (cors-errors.ts)
+    if (cors) void reply.headers(cors);
     void reply.code(404).type('application/json').send(JSON.stringify({ error: 'not_found', error_description: 'no such endpoint' }));
   });
 

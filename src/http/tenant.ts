@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { EngineContext } from '../engine/context.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { serviceContext } from '../services/tenants.js';
+import { preEngineErrorCors } from './cors-errors.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 
 declare module 'fastify' {
@@ -69,6 +70,9 @@ export async function registerTenantScope(
         // The default tenant lives at the root of the issuer: one issuer, one place.
         const ctx = id === DEFAULT_TENANT ? undefined : await serviceContext(lk, id);
         if (!ctx) {
+          // CORS: an unknown tenant identifies no client; a CORS endpoint's page may read the error (cors-errors.ts).
+          const cors = preEngineErrorCors(req.url, req.headers.origin, undefined);
+          if (cors) void reply.headers(cors);
           void reply.code(404).header('Cache-Control', 'no-store').type('application/json').send(JSON.stringify({ error: 'not_found', error_description: 'no such service' }));
           return reply;
         }

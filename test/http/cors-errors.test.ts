@@ -256,6 +256,18 @@ describe('CORS on error answers: an error for which no client is identified is r
     }
   });
 
+  it('an unknown tenant (404 not_found) names no client: readable by the page that asked at a CORS endpoint, not at introspection or without Origin', async () => {
+    const r = await both('POST', '/t/no-such-tenant/oauth/token', { ...FORM, origin: EVIL }, 'grant_type=client_credentials');
+    expect([r.status, JSON.parse(r.body).error]).toEqual([404, 'not_found']);
+    expect(cors(r)).toEqual(readableBy(EVIL));
+    expect(cors(await both('POST', '/t/no-such-tenant/oauth/token', FORM, 'grant_type=client_credentials'))).toEqual(NO_CORS);
+    expect(cors(await both('POST', '/t/no-such-tenant/oauth/introspect', { ...FORM, origin: EVIL }, 'token=x'))).toEqual(NO_CORS);
+    // A CORS endpoint's path under a mount path we do not serve: the router's 404, readable too.
+    const unrouted = await both('POST', '/elsewhere/oauth/token', { ...FORM, origin: EVIL }, 'grant_type=client_credentials');
+    expect(unrouted.status).toBe(404);
+    expect(cors(unrouted)).toEqual(readableBy(EVIL));
+  });
+
   it('a database that is away (503 temporarily_unavailable, Retry-After) identifies no client: the page that asked reads the answer and its Retry-After', async () => {
     const store = t.lk.store as unknown as Record<string, unknown>;
     const down = async () => {
