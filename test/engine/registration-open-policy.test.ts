@@ -300,3 +300,21 @@ describe('registrationMaxClients under concurrent registrations (engine; run on 
     expect(await counted(t.ctx)).toBe(3);
   });
 });
+
+describe('Consent Required: an openly registered client can never skip consent (engine)', () => {
+  let t: TestLatchkey;
+  beforeAll(async () => {
+    t = await openTestLatchkey({ registration: 'open' });
+  });
+  afterAll(() => t.close());
+
+  it('RFC 7591 §2, RFC 7592 §2.2: skip_consent sent at registration or in an update is ignored; the record keeps skipConsent false', async () => {
+    const reg = await register(t.ctx, { ...web(), skip_consent: true });
+    expect(reg.action).toBe('CREATED');
+    expect(reg.body.skip_consent).toBe(false);
+    const update = await manage(t.ctx, reg.body, 'PUT', { client_id: reg.body.client_id, ...web(), skip_consent: true });
+    expect(update.status).toBe(200);
+    expect(update.body!.skip_consent).toBe(false);
+    expect((await t.ctx.store.findClient('default', reg.body.client_id))!.skipConsent).toBe(false);
+  });
+});
