@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/load.js';
 import type { EngineContext } from '../../src/engine/context.js';
 import { registration, registrationManagement } from '../../src/engine/registration.js';
 import { isTrustedHost, trustedHostEntry } from '../../src/engine/registration-policy.js';
-import { deleteClient, replaceClient } from '../../src/services/clients.js';
+import { clientView, deleteClient, replaceClient } from '../../src/services/clients.js';
 import { createInitialAccessToken } from '../../src/services/management-tokens.js';
 import { createTenant } from '../../src/services/tenants.js';
 import { openTestLatchkey, type TestLatchkey } from '../helpers/server.js';
@@ -255,7 +255,10 @@ describe('registrationMaxClients: a quota on the clients open registration holds
     const viaToken = await register(tokenCtx, web(), `Bearer ${token}`);
     expect(viaToken.action).toBe('CREATED');
     // An operator's replacement keeps how the client registered (it does not become an open one).
-    await replaceClient(t.ctx, viaToken.body.client_id, web('partner.example.net'));
+    const replaced = await replaceClient(t.ctx, viaToken.body.client_id, web('partner.example.net'));
+    // The admin API and CLI show which clients take a slot.
+    expect(replaced.json).toMatchObject({ dynamically_registered: true, open_registration: false });
+    expect(clientView((await t.ctx.store.listClients('default')).find((c) => c.registeredThrough === 'open')!)).toMatchObject({ open_registration: true });
     expect((await register(t.ctx, web())).action).toBe('CREATED');
     expect((await register(t.ctx, web())).status).toBe(403);
   });
