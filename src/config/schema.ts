@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isLoopbackHost } from '../engine/hosts.js';
+import { DEFAULT_REGISTRATION_MAX_CLIENTS, trustedHostEntry } from '../engine/registration-policy.js';
 
 /**
  * Every configuration option, its type, default and documentation.
@@ -118,6 +119,13 @@ export const configSchema = z
     registrationScopes: list(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be scope tokens (RFC 6749 §3.3)'), /[\s,]+/).default([
       'openid', 'profile', 'email', 'address', 'phone', 'offline_access',
     ]),
+    registrationMaxClients: z.coerce.number().int().min(0).max(10_000_000).default(DEFAULT_REGISTRATION_MAX_CLIENTS),
+    registrationTrustedHosts: list(
+      z
+        .string()
+        .refine((v) => trustedHostEntry(v) !== undefined, 'must be a host name (app.example.com), an IP address (192.0.2.10, [2001:db8::1]) or .domain for the hosts below it (.example.com): no scheme, port, path or *')
+        .transform((v) => trustedHostEntry(v)!),
+    ).default([]),
     softwareStatementJwks: z.string().min(1).optional(),
     insecureAllowHttpJwksUri: z
       .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
@@ -245,6 +253,10 @@ export const optionDocs: Record<keyof Config, string> = {
     'IP addresses or CIDR blocks (comma-separated in the environment) of your reverse proxies: their clientCertificateHeader and their X-Forwarded-For are believed (so login rate limits and logs see the client\'s address, not the proxy\'s); nobody else\'s.',
   registration: "Dynamic client registration (RFC 7591) at /oauth/register: off, open (anyone), or token (an initial access token is required).",
   registrationScopes: 'Scopes a dynamically registered client may register (space or comma separated list in the environment).',
+  registrationMaxClients:
+    'With registration: open, how many clients open registration may hold in each tenant; the next registration is answered 403 access_denied (LK7420) until one is deleted (RFC 7592 DELETE, the admin API, the CLI). Counted are the clients that registered themselves without an initial access token (those registered before this setting existed included); clients made by an operator or registered with an initial access token are not. 0 = no limit. See docs/clients.md.',
+  registrationTrustedHosts:
+    'With registration: open, the hosts every URI of a client registering itself must lie on (comma separated in the environment): redirect and post-logout redirect URIs (else invalid_redirect_uri, LK7421), logout URIs, jwks_uri, sector_identifier_uri, request_uris, logo_uri, client_uri, policy_uri, tos_uri and allowed_cors_origins (else invalid_client_metadata, LK7422), at registration and at each RFC 7592 update of such a client. An entry is a host name or IP address, matched exactly, or .domain for every host below it (.example.com: app.example.com, not example.com). A native app\'s private-use scheme counts as its reversed domain (com.example.app: app.example.com); a native app\'s http loopback redirect URI (RFC 8252 §7.3) is always accepted. Empty (default): any host. See docs/clients.md.',
   softwareStatementJwks:
     'Path to a JWK Set of issuers trusted to sign software statements (RFC 7591 §2.3). Unset: registrations carrying a software_statement are rejected.',
   insecureAllowHttpJwksUri: 'Allow http:// client jwks_uri values (development only: keys fetched without TLS can be forged). Logs a warning.',

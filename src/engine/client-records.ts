@@ -1,4 +1,4 @@
-import type { ClientRecord } from '../store/types.js';
+import type { ClientMetadata, ClientRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { supportedClientAuthMethods } from './client-auth.js';
 import { clientToJson, DEVICE_CODE_GRANT, OPERATOR_ONLY_FIELDS, SECRET_METHODS, validateClientMetadata, withoutNullMembers, type ValidateOptions } from './client-metadata.js';
@@ -57,10 +57,18 @@ const newClientSecret = (ctx: EngineContext, method: string) => newHandle(ctx.ra
 
 const NO_PREVIOUS_SECRET = { previousSecretHash: undefined, previousSecretJwe: undefined, previousSecretExpiresAt: undefined };
 
+/** How a record is built: by a client itself (`dynamic`, RFC 7591/7592) or an operator; `policy` runs on the validated metadata before anything is fetched. */
+export interface ClientRecordOptions {
+  dynamic: boolean;
+  /** A registration policy (registration-policy.ts): throws to refuse the metadata. */
+  policy?: (metadata: ClientMetadata) => void;
+}
+
 /** A new client from RFC 7591 metadata (not yet stored). Dynamic registrations also get a registration access token. */
-export async function newClientRecord(ctx: EngineContext, input: unknown, opts: { dynamic: boolean }): Promise<{ client: ClientRecord; issued: IssuedCredentials }> {
+export async function newClientRecord(ctx: EngineContext, input: unknown, opts: ClientRecordOptions): Promise<{ client: ClientRecord; issued: IssuedCredentials }> {
   const merged = await applySoftwareStatement(ctx, asObject(input));
   const { clientId, clientSecret, metadata } = validateClientMetadata(merged, clientValidateOptions(ctx, opts.dynamic));
+  opts.policy?.(metadata);
   await checkInlineClientKeys(metadata);
   await checkSectorIdentifierUri(ctx, metadata);
   const id = clientId ?? newHandle(ctx.random, 16);
@@ -94,12 +102,13 @@ export async function replacedClientRecord(
   ctx: EngineContext,
   existing: ClientRecord,
   input: unknown,
-  opts: { dynamic: boolean },
+  opts: ClientRecordOptions,
 ): Promise<{ client: ClientRecord; issued: IssuedCredentials }> {
   const merged = await applySoftwareStatement(ctx, { ...asObject(input), client_id: existing.clientId });
   const options = clientValidateOptions(ctx, opts.dynamic);
   if (options.dynamic) options.dynamic.stored = storedByOperator(existing);
   const { clientSecret, metadata } = validateClientMetadata(merged, options);
+  opts.policy?.(metadata);
   await checkInlineClientKeys(metadata);
   await checkSectorIdentifierUri(ctx, metadata);
   const method = metadata.tokenEndpointAuthMethod;
@@ -109,6 +118,8 @@ export async function replacedClientRecord(
     clientId: existing.clientId,
     createdAt: existing.createdAt,
     registrationAccessTokenHash: existing.registrationAccessTokenHash,
+    // How it registered stays what it was, whoever replaces its metadata (registration-policy.ts counts on it).
+    registeredThrough: existing.registeredThrough,
   };
   let secretPart: Partial<ClientRecord>;
   if (!SECRET_METHODS.includes(method)) {

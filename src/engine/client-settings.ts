@@ -15,6 +15,10 @@ export interface ClientSettings {
   registration: 'off' | 'open' | 'token';
   /** Scopes a dynamically registered client may register. */
   registrationScopes: readonly string[];
+  /** Clients open registration may hold per tenant (registration-policy.ts); 0 = no limit. Absent: the default, 200. */
+  registrationMaxClients?: number;
+  /** Hosts the URIs of openly registered clients must lie on (registration-policy.ts trustedHostEntry form); empty or absent: any. */
+  registrationTrustedHosts?: readonly string[];
   /** Keys of issuers trusted to sign software statements (RFC 7591 §2.3); absent: statements are rejected. */
   softwareStatementKeys?: JSONWebKeySet;
   /** Fetch http:// sector_identifier_uri documents too (development only; insecureAllowHttpSectorIdentifierUri). */

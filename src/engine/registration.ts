@@ -1,5 +1,5 @@
 import { limitAddress, limitClient } from './abuse-limit.js';
-import type { ClientRecord } from '../store/types.js';
+import type { ClientMetadata, ClientRecord } from '../store/types.js';
 import { clientResponse, newClientRecord, replacedClientRecord, storedClient } from './client-records.js';
 import { withoutNullMembers } from './client-metadata.js';
 import { removeClient } from './client-removal.js';
@@ -7,6 +7,7 @@ import { originOf } from './cors.js';
 import { nowSeconds, type EngineContext } from './context.js';
 import { bearerError, extractBearer } from './bearer.js';
 import { OAuthError } from './errors.js';
+import { checkTrustedHosts, DEFAULT_REGISTRATION_MAX_CLIENTS, maxClientsReached, openlyRegistered } from './registration-policy.js';
 import { jsonResult, NO_STORE, runEngine, type Result } from './result.js';
 
 export type RegistrationAction = 'CREATED' | 'OK' | 'DELETED' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'INTERNAL_SERVER_ERROR';
@@ -98,7 +99,8 @@ function registrationOff(ctx: EngineContext): Result<RegistrationAction> | undef
  * token`), which are bearer tokens created by an operator, stored hashed, optionally limited in time and uses.
  * The client gets its client_id, a secret when its method needs one, and a registration access token for
  * RFC 7592 management. Operator-only fields (client_id, client_secret, skip_consent) are ignored and scopes are
- * limited to `registrationScopes`.
+ * limited to `registrationScopes`. Open registration (no initial access token) is further bound by the tenant's quota
+ * (`registrationMaxClients`) and the trusted hosts (`registrationTrustedHosts`): registration-policy.ts.
  */
 export function registration(input: RegistrationInput, ctx: EngineContext): Promise<RegistrationResult> {
   return runEngine<RegistrationAction>(
@@ -115,7 +117,10 @@ export function registration(input: RegistrationInput, ctx: EngineContext): Prom
         if (!live || live.tenantId !== ctx.tenant.id) throw invalidToken('LK8027', 'unknown, expired, revoked or used-up initial access token');
       }
       const body = parseJsonBody(input);
-      const { client, issued } = await newClientRecord(ctx, body, { dynamic: true });
+      const open = gate === undefined;
+      const { client, issued } = await newClientRecord(ctx, body, { dynamic: true, policy: open ? (m) => openRegistrationPolicy(ctx, m) : undefined });
+      client.registeredThrough = open ? 'open' : 'token';
+      const max = ctx.clients?.registrationMaxClients ?? DEFAULT_REGISTRATION_MAX_CLIENTS;
       // A use is spent only on a registration that succeeds (a typo in the metadata does not burn a one-time
       // token); the conditional decrement still settles races between requests holding the same token. Spent and
       // stored in one transaction: an insert that fails (an outage) gives the use back rather than burning it.
@@ -123,7 +128,12 @@ export function registration(input: RegistrationInput, ctx: EngineContext): Prom
         if (gate !== undefined && !(await tx.useManagementToken('initial_access', gate, nowSeconds(ctx)))) {
           throw invalidToken('LK8027', 'the initial access token was used up meanwhile');
         }
-        await tx.createClient(client);
+        if (!open || max === 0) {
+          await tx.createClient(client);
+        } else if (!(await tx.createClientWithinLimit(client, max))) {
+          // Counted and stored in one transaction: concurrent registrations never take the tenant past the limit.
+          throw maxClientsReached(max);
+        }
       });
       // RFC 7591 §3.2.1: 201 Created, with everything registered (defaults included).
       return { ...jsonResult('CREATED', 201, 'LK8020', clientResponse(ctx, client, issued), { message: `client ${client.clientId} registered` }), clientId: client.clientId };
@@ -254,6 +264,14 @@ async function rebuilt(ctx: EngineContext, client: ClientRecord, sent: Record<st
     const matches = typeof body.client_secret === 'string' && client.secretHash !== null && ctx.hasher.verify(body.client_secret, client.secretHash);
     if (!matches) throw new OAuthError('invalid_request', 'client_secret does not match the current secret (RFC 7592 §2.2)', { resultCode: 'LK8024' });
   }
-  const { client: updated, issued } = await replacedClientRecord(ctx, client, body, { dynamic: true });
+  // Keycloak's anonymous policies hold for the token an anonymous registration issued too: an openly registered client
+  // cannot move its URIs off the trusted hosts by an update.
+  const policy = openlyRegistered(client) ? (m: ClientMetadata) => openRegistrationPolicy(ctx, m) : undefined;
+  const { client: updated, issued } = await replacedClientRecord(ctx, client, body, { dynamic: true, policy });
   return { updated, issued };
+}
+
+/** The rules for the metadata of a client registering (or updating) itself through open registration: registration-policy.ts. */
+function openRegistrationPolicy(ctx: EngineContext, metadata: ClientMetadata): void {
+  checkTrustedHosts(metadata, ctx.clients?.registrationTrustedHosts ?? []);
 }

@@ -239,6 +239,10 @@ export const resultCodes = {
   LK7353: 'Issue step (Core API auth/authorization/issue and device/complete, library issue): authorizationDetails holds an object that is not one of those the request asked for (compared by deep equality), or authorizationDetails was given for a request that asked for none; answered 400 invalid_request to the host, and the ticket stays usable.',
   LK7354: 'Registration refused: authorization_details_types (RFC 9396 §10) names a type this server does not support (authorizationDetailsTypes); invalid_client_metadata.',
   LK7370: 'Client authentication failed: the client assertion is explicitly typed (typ) as another kind of JWT (a request object, DPoP proof, access token, logout token...); only an untyped, JWT or client-authentication+jwt assertion is accepted (RFC 8725 §3.11, RFC 9101 §10.8). invalid_client.',
+  // open registration policies (LK7420-LK7429): engine/registration-policy.ts
+  LK7420: 'Registration refused: open registration (no initial access token) already holds registrationMaxClients clients in this tenant; answered 403 access_denied until one is deleted. Clients made by an operator or registered with an initial access token are not counted.',
+  LK7421: 'Registration refused: with registrationTrustedHosts set, a redirect URI or post-logout redirect URI of a client registering or updating itself through open registration is not on a trusted host (a native app\'s loopback redirect URI excepted, RFC 8252 §7.3); invalid_redirect_uri (RFC 7591 §3.2.2).',
+  LK7422: 'Registration refused: with registrationTrustedHosts set, a URI of a client registering or updating itself through open registration (logout URI, jwks_uri, sector_identifier_uri, request_uris, logo_uri, client_uri, policy_uri, tos_uri, allowed_cors_origins) is not on a trusted host; invalid_client_metadata (RFC 7591 §3.2.2).',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

@@ -170,6 +170,8 @@ export function clientSettingsFrom(config: Config): ClientSettings {
     keySet: { allowHttp: config.insecureAllowHttpJwksUri, fetch: guardedFetch(config.insecureRemoteFetchAddresses) },
     registration: config.registration,
     registrationScopes: config.registrationScopes,
+    registrationMaxClients: config.registrationMaxClients,
+    registrationTrustedHosts: config.registrationTrustedHosts,
     softwareStatementKeys: config.softwareStatementJwks ? readJwks(config.softwareStatementJwks, 'softwareStatementJwks') : undefined,
     allowHttpSectorIdentifierUri: config.insecureAllowHttpSectorIdentifierUri,
     remoteFetchAddresses: config.insecureRemoteFetchAddresses,

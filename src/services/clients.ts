@@ -1,6 +1,7 @@
 import { clientToJson } from '../engine/client-metadata.js';
 import { clientResponse, newClientRecord, replacedClientRecord, rotatedSecretRecord, storedClient } from '../engine/client-records.js';
 import { removeClient } from '../engine/client-removal.js';
+import { openlyRegistered } from '../engine/registration-policy.js';
 import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import type { ClientRecord } from '../store/types.js';
@@ -15,7 +16,11 @@ import { badRequest, conflict, notFound } from './errors.js';
 export function clientView(c: ClientRecord): Record<string, unknown> {
   const json = clientToJson(c);
   if (c.previousSecretExpiresAt !== undefined && c.previousSecretHash) json.previous_secret_expires_at = c.previousSecretExpiresAt;
-  if (c.registrationAccessTokenHash) json.dynamically_registered = true;
+  if (c.registrationAccessTokenHash) {
+    json.dynamically_registered = true;
+    // Which clients take a slot of registrationMaxClients and are held to registrationTrustedHosts.
+    json.open_registration = openlyRegistered(c);
+  }
   return json;
 }
 

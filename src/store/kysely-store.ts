@@ -602,8 +602,30 @@ export class KyselyStore implements Store {
   }
   /** A string member of the clients row's metadata JSON equals `value`, or is absent when `value` is null. */
   private metadataMemberIs(member: 'registrationAccessTokenHash' | 'revision', value: string | null) {
-    const v = this.dialect === 'postgres' ? sql`("metadata"::json ->> ${sql.lit(member)})` : sql`json_extract("metadata", ${sql.lit(`$.${member}`)})`;
+    const v = this.metadataMember(member);
     return value === null ? sql<boolean>`${v} is null` : sql<boolean>`${v} = ${value}`;
+  }
+  /** A string member of the clients row's metadata JSON (null when absent). */
+  private metadataMember(member: 'registrationAccessTokenHash' | 'revision' | 'registeredThrough') {
+    return this.dialect === 'postgres' ? sql`("metadata"::json ->> ${sql.lit(member)})` : sql`json_extract("metadata", ${sql.lit(`$.${member}`)})`;
+  }
+  async createClientWithinLimit(c: ClientRecord, max: number) {
+    return this.transaction(async (store) => {
+      const tx = store as KyselyStore;
+      // PostgreSQL runs concurrent transactions: without the lock, two could each count max - 1 and both insert.
+      await tx.lockTenant(tx.db, 'latchkey.open_registration', c.tenantId);
+      const through = tx.metadataMember('registeredThrough');
+      const row = await tx.db
+        .selectFrom('clients')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('tenant_id', '=', c.tenantId)
+        .where(sql<boolean>`${tx.metadataMember('registrationAccessTokenHash')} is not null`)
+        .where(sql<boolean>`(${through} is null or ${through} <> 'token')`)
+        .executeTakeFirst();
+      if (Number(row?.n ?? 0) >= max) return false;
+      await tx.createClient(c);
+      return true;
+    });
   }
   async listClients(tenantId: string) {
     return (await this.db.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('client_id').execute()).map(toClient);

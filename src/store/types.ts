@@ -174,6 +174,12 @@ export interface ClientRecord extends ClientMetadata {
   /** RFC 7592 §1.2: keyed hash of the registration access token (dynamically registered clients only). */
   registrationAccessTokenHash?: string;
   /**
+   * How a dynamically registered client registered (RFC 7591 §3): `open` (no initial access token) or `token` (with
+   * one). Absent for operators' clients, and for dynamic clients stored before it was recorded (engine/registration-
+   * policy.ts openlyRegistered treats those as open). Kept through every update.
+   */
+  registeredThrough?: 'open' | 'token';
+  /**
    * OIDC Core §8.1: the pairwise sector, fixed when a pairwise client is registered or replaced (subject.ts
    * sectorToStore), so a change in how sectors are derived never changes the subs a client already hands out.
    * Absent on records stored before it existed: their sector is derived as it was then (subject.ts sectorOf).
@@ -211,6 +217,12 @@ export interface ClientStore {
    */
   updateClient(client: ClientRecord, condition?: ClientWriteCondition): Promise<boolean>;
   listClients(tenantId: string): Promise<ClientRecord[]>;
+  /**
+   * Store a client that registered itself through open registration, unless the tenant holds `max` such clients
+   * already (those with a registration access token whose registeredThrough is not `token`): counted and inserted in
+   * one transaction that concurrent calls for the tenant cannot interleave with. Whether it was stored.
+   */
+  createClientWithinLimit(client: ClientRecord, max: number): Promise<boolean>;
   /** Whether a row was deleted: false when there was none or, with `condition`, its token hash has changed. */
   deleteClient(tenantId: string, clientId: string, condition?: ClientWriteCondition): Promise<boolean>;
 }

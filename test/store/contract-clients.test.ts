@@ -245,4 +245,25 @@ describe(`store contract, clients (${backend})`, () => {
     expect(await store.deleteClient(A, 'rev', { registrationAccessTokenHash: 'rat-0', revision: second.revision! })).toBe(false);
     expect(await store.deleteClient(A, 'rev', { registrationAccessTokenHash: 'rat-0' })).toBe(true);
   });
+  it(`createClientWithinLimit counts only openly registered clients of the tenant, and holds under ${RACERS} racers`, async () => {
+    const open = (tenantId: string, clientId: string): ClientRecord => ({ ...dynamicClient(tenantId, clientId, `rat-${clientId}`), registeredThrough: 'open' });
+    // Not counted: an operator's client (no registration access token), one registered with an initial access token,
+    // and another tenant's. Counted: a dynamic client stored before registeredThrough existed.
+    await store.createClient({ ...dynamicClient(A, 'operator', 'x'), registrationAccessTokenHash: undefined });
+    await store.createClient({ ...dynamicClient(A, 'via-token', 'rat-t'), registeredThrough: 'token' });
+    await store.createClient(open(B, 'elsewhere'));
+    await store.createClient(dynamicClient(A, 'legacy', 'rat-l'));
+    const results = await Promise.all(Array.from({ length: RACERS }, (_, i) => store.createClientWithinLimit(open(A, `racer-${i}`), 4)));
+    expect(results.filter(Boolean)).toHaveLength(3);
+    const stored = await store.listClients(A);
+    expect(stored.map((c) => c.clientId).filter((c) => c.startsWith('racer-'))).toHaveLength(3);
+    expect(stored.find((c) => c.clientId.startsWith('racer-'))).toMatchObject({ registeredThrough: 'open' });
+    expect(await store.createClientWithinLimit(open(A, 'late'), 4)).toBe(false);
+    expect(await store.findClient(A, 'late')).toBeUndefined();
+    // A deletion frees a slot; inside a caller's transaction it works the same.
+    expect(await store.deleteClient(A, 'legacy')).toBe(true);
+    expect(await store.transaction((tx) => tx.createClientWithinLimit(open(A, 'late'), 4))).toBe(true);
+    expect(await store.createClientWithinLimit(open(B, 'b2'), 2)).toBe(true);
+    expect(await store.createClientWithinLimit(open(B, 'b3'), 2)).toBe(false);
+  });
 });

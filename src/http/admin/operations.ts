@@ -69,6 +69,7 @@ export const schemas = {
       client_secret_expires_at: int.optional(),
       previous_secret_expires_at: int.optional().describe('While a rotated-out secret still works'),
       dynamically_registered: z.boolean().optional(),
+      open_registration: z.boolean().optional().describe('With dynamically_registered: whether it registered itself without an initial access token, so that it counts toward registrationMaxClients and is held to registrationTrustedHosts (docs/clients.md)'),
     })
     .loose(),
   SecretRotation: z.object({
