@@ -4,7 +4,9 @@ import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose
 import { Agent } from '../helpers/agent.js';
 import { core } from '../helpers/core-api.js';
 import { startLogoutRp, waitFor } from '../helpers/logout-rp.js';
-import { basic, postForm, startTestInstances, type TestInstance } from '../helpers/server.js';
+import { basic, postForm, startTestInstances, startTestServer, type TestInstance, type TestServer } from '../helpers/server.js';
+import { dpopKey } from '../resource-server/helpers.js';
+import { createTokenVerifier, TokenRejection, type DpopReplayStore } from '../../src/resource-server/index.js';
 import { createAdminToken } from '../../src/services/management-tokens.js';
 import { createServiceToken } from '../../src/services/service-tokens.js';
 import { registerClient, replaceClient } from '../../src/services/clients.js';
@@ -293,5 +295,53 @@ describe('abuse limits are counted together by all instances', () => {
       statuses.push(res.status);
     }
     expect(statuses).toEqual([200, 200, 200, 200, 429, 429, 429]);
+  });
+});
+
+/**
+ * The resource-server library (latchkey/resource-server) run as several instances of one API behind a load balancer:
+ * RFC 9449 §11.1 wants a DPoP proof used once at the resource, so the instances remember accepted proofs in one store
+ * they share (`dpopReplayStore`), as Latchkey's own instances share the database.
+ */
+describe('resource-server library: API instances share one DPoP replay store', () => {
+  let s: TestServer;
+  let app: { clientId: string; clientSecret?: string };
+
+  beforeAll(async () => {
+    s = await startTestServer();
+    app = await s.client({ grant_types: ['client_credentials'], scope: 'items:read', access_token_format: 'jwt' });
+  });
+  afterAll(() => s?.close());
+
+  /** One store reachable by both verifiers, atomic as Redis SET NX would be (both live in this process here). */
+  function sharedStore(): DpopReplayStore {
+    const seen = new Map<string, number>();
+    return {
+      async remember(key, expiresAt) {
+        const until = seen.get(key);
+        if (until !== undefined && until > Date.now()) return false;
+        seen.set(key, expiresAt);
+        return true;
+      },
+    };
+  }
+
+  it('RFC 9449 §11.1: a proof accepted by one instance of the API is a replay at another instance', async () => {
+    const k = await dpopKey();
+    const proofAtToken = await k.proof('POST', s.url('/oauth/token'), '', { ath: null });
+    const issued = await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials', scope: 'items:read' }, { authorization: basic(app.clientId, app.clientSecret!), dpop: proofAtToken });
+    expect(issued.status).toBe(200);
+    expect(issued.json.token_type).toBe('DPoP');
+    const token = issued.json.access_token as string;
+    const store = sharedStore();
+    const instances = [1, 2].map(() => createTokenVerifier({ issuer: s.issuer, audience: [s.issuer, app.clientId], dpopReplayStore: store }));
+    const api = 'https://api.example/items';
+    const proof = await k.proof('GET', api, token);
+    const request = { method: 'GET', url: '/items', headers: { host: 'api.example', authorization: `DPoP ${token}`, dpop: proof }, encrypted: true };
+    const first = await instances[0]!.verify(request);
+    expect(first.bindings).toEqual([{ type: 'dpop', jkt: k.jkt }]);
+    const replay = await instances[1]!.verify(request).then(() => undefined, (e: unknown) => e);
+    expect(replay).toBeInstanceOf(TokenRejection);
+    expect(replay).toMatchObject({ error: 'invalid_dpop_proof', description: 'the DPoP proof was already used', status: 401 });
   });
 });
