@@ -34,7 +34,7 @@ import {
   userView,
   UserInputError,
 } from '../services/users.js';
-import { registerResourceServer, resourceServerToJson, updateResourceServer } from '../services/resources.js';
+import { registerResourceServer, resourceServerToJson, storedResourceServer, storedResourceServers, updateResourceServer } from '../services/resources.js';
 import { DEFAULT_TENANT } from '../store/types.js';
 import { serve } from './serve.js';
 import { createServiceToken, listServiceTokens, revokeServiceToken, serviceTokenView } from '../services/service-tokens.js';
@@ -686,7 +686,7 @@ async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: strin
       let current: Record<string, unknown> = {};
       if (sub === 'update') {
         if (!arg) throw new CliError('resource update needs an identifier');
-        const rs = await ctx.store.findResourceServer(ctx.tenant.id, arg);
+        const rs = await storedResourceServer(ctx, arg);
         if (!rs) throw new CliError(`no resource server ${arg}`);
         current = resourceServerToJson(rs);
       }
@@ -712,7 +712,7 @@ async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: strin
       return 0;
     }
     case 'list': {
-      const all = await ctx.store.listResourceServers(ctx.tenant.id);
+      const all = await storedResourceServers(ctx);
       out.print(
         all.map((r) => `${r.identifier}\t${r.scopes.join(' ')}\t${r.accessTokenFormat ?? ''}${r.introspectionClients ? `\tintrospection: ${r.introspectionClients.join(' ') || '(own client only)'}` : ''}`).join('\n') || '(no resource servers)',
         all.map(resourceServerToJson),
@@ -721,7 +721,7 @@ async function resourceCommand(lk: Latchkey, sub: string | undefined, arg: strin
     }
     case 'show': {
       if (!arg) throw new CliError('resource show needs an identifier');
-      const rs = await ctx.store.findResourceServer(ctx.tenant.id, arg);
+      const rs = await storedResourceServer(ctx, arg);
       if (!rs) throw new CliError(`no resource server ${arg}`);
       const json = resourceServerToJson(rs);
       out.print(Object.entries(json).map(([k, val]) => `${k}: ${Array.isArray(val) ? val.join(' ') || '(none)' : String(val)}`).join('\n'), json);

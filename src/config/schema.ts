@@ -221,7 +221,7 @@ export const optionDocs: Record<keyof Config, string> = {
   loginRateWindow: 'Window for loginRateLimit, seconds.',
   rateLimitPerClient: 'Requests a client may make to each of the token, introspection, revocation, PAR, device authorization and registration-management endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit: a busy machine client legitimately makes many requests; set it for your traffic.',
   rateLimitPerIp: 'Requests an address may make to each of the token, introspection, revocation, PAR, device authorization and registration endpoints within rateLimitWindow; more are answered 429. 0 (default) = no limit (clients behind one NAT or proxy share an address); set it for your traffic.',
-  rateLimitWindow: 'Window for rateLimitPerClient and rateLimitPerIp, seconds.',
+  rateLimitWindow: 'Window for rateLimitPerClient and rateLimitPerIp, seconds. Both are counted in the database, for all processes and instances sharing it together.',
   loginRateLimitPerIp: 'Failed logins allowed per client address within loginRateWindow (default: loginRateLimit). Raise it when many users share an address.',
   refreshTokenIdleTtl:
     'Refresh token idle lifetime, seconds: a refresh token unused this long expires (0 = none, only refreshTokenTtl). Clients may override (refresh_token_idle_lifetime).',

@@ -7,6 +7,7 @@ import { OAuthError } from './errors.js';
 import { Params, withQueryParams } from './params.js';
 import { jsonResult, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
+import { storedClient } from './client-records.js';
 
 export type EndSessionAction = 'OK' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
@@ -122,7 +123,9 @@ export async function performLogout(ctx: EngineContext, sid: string): Promise<Lo
   }
   const outcome: LogoutOutcome = { ended: true, frontchannel: [], backchannel: [], subject: session.subject };
   for (const clientId of [...new Set(grants.map((g) => g.clientId))]) {
-    const client = await ctx.store.findClient(ctx.tenant.id, clientId);
+    // As stored now, past the client cache: a logout URI changed or removed through another instance a moment ago must
+    // not get this session's logout (the old URL may not be the client's any more). Logout is no hot path.
+    const client = await storedClient(ctx, clientId);
     if (!client) continue;
     if (client.frontchannelLogoutUri) {
       // Front-Channel Logout §2: iss and sid are added when the client requires the session.

@@ -186,7 +186,10 @@ export class KeyManager {
     const hit = this.cache.get(tenantId);
     if (!hit) {
       const keys = await this.load(tenantId, await this.repo.keysVersion(tenantId));
-      this.cache.set(tenantId, { keys, checkedAt: this.clock() });
+      // A tenant with no key at all is one being created (createTenant writes its row, then its keys), seen through
+      // another instance in between: not cached, so its keys are found the moment they are written, rather than a
+      // key set that signs nothing being served for the re-validation interval.
+      if (keys.version !== 0) this.cache.set(tenantId, { keys, checkedAt: this.clock() });
       return keys;
     }
     const now = this.clock();

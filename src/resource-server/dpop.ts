@@ -20,7 +20,33 @@ export interface DpopCheck {
   maxAge: number;
   /** Allowed clock skew for a proof dated in the future, seconds. */
   clockTolerance: number;
-  replay: TtlCache<true>;
+  replay: DpopReplayStore;
+}
+
+/**
+ * Where a resource server remembers the DPoP proofs it accepted (RFC 9449 §11.1: a proof is used once). The default
+ * (memoryReplayStore) is one process's memory: an API run as several instances behind a load balancer gives them one
+ * store they all reach (`dpopReplayStore` option), or a proof accepted by one instance is accepted once more by each
+ * of the others within its window.
+ */
+export interface DpopReplayStore {
+  /**
+   * Remember `key` until `expiresAt` (milliseconds since the epoch). Resolves true when the key was not remembered
+   * yet (first use), false when it was (a replay). Must be atomic across everything sharing the store: Redis
+   * `SET key 1 NX PXAT expiresAt`, or SQL `INSERT … ON CONFLICT DO NOTHING` on a primary key (deleting expired rows).
+   */
+  remember(key: string, expiresAt: number): Promise<boolean>;
+}
+
+/** This process's memory, bounded (the oldest entries go first when full): right for a single instance. */
+export function memoryReplayStore(cache: TtlCache<true>): DpopReplayStore {
+  return {
+    async remember(key, expiresAt) {
+      if (cache.has(key)) return false;
+      cache.set(key, true, expiresAt);
+      return true;
+    },
+  };
 }
 
 const bad = (description: string, detail?: string) =>
@@ -83,7 +109,6 @@ export async function verifyDpopProof(c: DpopCheck): Promise<string> {
   }
   // §11.1: a proof is used once. Keyed by key and jti, kept as long as the proof could still be accepted.
   const replayKey = `${thumbprint}:${jti}`;
-  if (c.replay.has(replayKey)) throw bad('the DPoP proof was already used');
-  c.replay.set(replayKey, true, (iat + c.maxAge + c.clockTolerance + 1) * 1000);
+  if (!(await c.replay.remember(replayKey, (iat + c.maxAge + c.clockTolerance + 1) * 1000))) throw bad('the DPoP proof was already used');
   return thumbprint;
 }

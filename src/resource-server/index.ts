@@ -7,6 +7,7 @@ export type { ResourceServerOptions, ResourceRequest, TokenBinding, TokenVerifie
 export { AuthorizationServerUnavailable, TokenRejection } from './errors.js';
 export type { ResourceErrorCode, TokenScheme } from './errors.js';
 export { accessTokenHash } from './dpop.js';
+export type { DpopReplayStore } from './dpop.js';
 export { requireToken, resourceRequestOf, sendRejection } from './node.js';
 export type { RequestWithToken, TokenMiddleware } from './node.js';
 export { latchkeyResourceServer } from './fastify.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { AuthorizationServerUnavailable, TokenRejection, type TokenScheme } from './errors.js';
-import { accessTokenHash, DPOP_ALGS, verifyDpopProof } from './dpop.js';
+import { accessTokenHash, DPOP_ALGS, memoryReplayStore, verifyDpopProof, type DpopReplayStore } from './dpop.js';
 import { TtlCache } from './ttl-cache.js';
 
 /** How a resource server reaches and trusts its Latchkey (or any RFC 8414 / OIDC Discovery authorization server). */
@@ -44,6 +44,12 @@ export interface ResourceServerOptions {
   clockTolerance?: number;
   /** How old a DPoP proof may be, seconds (RFC 9449 §11.1). Default 60. */
   dpopMaxAge?: number;
+  /**
+   * Where accepted DPoP proofs are remembered, so that each is used once (RFC 9449 §11.1). Default: this process's
+   * memory. Several instances of the resource server behind a load balancer need one store they share (Redis, their
+   * database), or a proof replayed at another instance within dpopMaxAge is accepted there.
+   */
+  dpopReplayStore?: DpopReplayStore;
   /** Timeout for calls to the authorization server, milliseconds. Default 5000. */
   timeout?: number;
   /** Milliseconds since the epoch (tests). */
@@ -171,7 +177,7 @@ export function createTokenVerifier(options: ResourceServerOptions): TokenVerifi
   const algorithms = options.algorithms ?? DEFAULT_ALGS;
   const cacheTtl = options.introspection?.cacheTtl ?? 30;
   const introspectionCache = new TtlCache<Record<string, unknown>>(cacheTtl > 0 ? (options.introspection?.cacheMaxEntries ?? 1000) : 0, clock);
-  const dpopReplay = new TtlCache<true>(10_000, clock);
+  const dpopReplay = options.dpopReplayStore ?? memoryReplayStore(new TtlCache<true>(10_000, clock));
 
   let metadata: Promise<ServerMetadata> | undefined;
   let jwks: JWTVerifyGetKey | undefined;

@@ -108,7 +108,9 @@ export class BackchannelDispatcher {
    * Back-Channel Logout §2.2: the client's registered backchannel_logout_uri is where its logout tokens go.
    */
   private async staleReason(d: LogoutDeliveryRecord): Promise<{ client: ClientRecord } | { reason: string }> {
-    const client = await this.store.findClient(d.tenantId, d.clientId);
+    // As stored now, past the client cache (a transaction's store keeps none): a change made through another instance
+    // within the cache's 5 s must not send a logout token to the URI the client just left.
+    const client = await this.store.transaction((tx) => tx.findClient(d.tenantId, d.clientId));
     if (!client) return { reason: 'given up: the client no longer exists' };
     // A client registered after the logout under the same client_id is another client (deleted and registered again).
     if (client.createdAt > d.createdAt) return { reason: 'given up: the client no longer exists (registered again since)' };

@@ -44,10 +44,12 @@ export async function listClients(ctx: EngineContext): Promise<ClientRecord[]> {
   return ctx.store.listClients(ctx.tenant.id);
 }
 
+/**
+ * The client as stored now, or 404: read past the client cache (storedClient), so what an operator reads through one
+ * instance shows a change or deletion made through another at once (read-your-writes behind a load balancer).
+ */
 export async function getClient(ctx: EngineContext, clientId: string): Promise<ClientRecord> {
-  const c = clientId.length <= 255 ? await ctx.store.findClient(ctx.tenant.id, clientId) : undefined;
-  if (!c) throw notFound(`client ${clientId}`);
-  return c;
+  return currentClient(ctx, clientId);
 }
 
 /** Replace a client's metadata; its secret is kept unless client_secret is given (or its new method needs one). */

@@ -3,6 +3,7 @@ import { LOGOUT_TOKEN_LIFETIME } from '../tokens/logout-token.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { badRequest, conflict, notFound } from './errors.js';
+import { storedResourceServers } from './resources.js';
 
 /** Signing key operations shared by the CLI and the admin API. */
 
@@ -37,7 +38,8 @@ export async function longestTokenLifetime(lk: Latchkey, tenantId: string): Prom
   const s = ctx.tenant.settings;
   const lifetimes = [s.idTokenTtl, s.accessTokenTtl, LOGOUT_TOKEN_LIFETIME];
   for (const c of await ctx.store.listClients(tenantId)) lifetimes.push(c.idTokenLifetime ?? 0, c.accessTokenLifetime ?? 0);
-  for (const r of await ctx.store.listResourceServers(tenantId)) lifetimes.push(r.accessTokenLifetime ?? 0);
+  // As stored now (past the registry cache): a resource server registered through another instance a moment ago counts.
+  for (const r of await storedResourceServers(ctx)) lifetimes.push(r.accessTokenLifetime ?? 0);
   return Math.max(...lifetimes);
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { EngineContext } from '../engine/context.js';
 import { nowSeconds } from '../engine/context.js';
 import { OAuthError } from '../engine/errors.js';
-import { notFound } from './errors.js';
+import { conflict, notFound } from './errors.js';
 import { isResourceIndicator } from '../engine/resources.js';
 import type { ResourceServerRecord } from '../store/types.js';
 
@@ -34,18 +34,40 @@ const invalid = (msg: string) => new OAuthError('invalid_request', msg);
  */
 export async function registerResourceServer(ctx: EngineContext, input: unknown): Promise<ResourceServerRecord> {
   const m = await validate(ctx, input);
-  if (await ctx.store.findResourceServer(ctx.tenant.id, m.identifier)) throw invalid(`resource server ${m.identifier} already exists`);
+  const exists = () => storedResourceServer(ctx, m.identifier);
+  if (await exists()) throw conflict(`resource server ${m.identifier} already exists`);
   const rs: ResourceServerRecord = { ...m, createdAt: nowSeconds(ctx) };
-  await ctx.store.createResourceServer(rs);
+  try {
+    await ctx.store.createResourceServer(rs);
+  } catch (e) {
+    // Registered meanwhile (another instance, or a concurrent request): the primary key refused the second one.
+    if (await exists()) throw conflict(`resource server ${m.identifier} already exists`);
+    throw e;
+  }
   return rs;
 }
 
 /**
+ * The tenant's resource servers as stored now, read past the store's 5-second registry cache (a transaction's store
+ * keeps none). Token requests read the cached registry; what an operator reads and writes goes by the database, so
+ * a resource server registered, changed or deleted through another instance is seen at once (read-your-writes
+ * behind a load balancer).
+ */
+export function storedResourceServers(ctx: EngineContext): Promise<ResourceServerRecord[]> {
+  return ctx.store.transaction((tx) => tx.listResourceServers(ctx.tenant.id));
+}
+
+/** One resource server as stored now (storedResourceServers), or undefined. */
+export function storedResourceServer(ctx: EngineContext, identifier: string): Promise<ResourceServerRecord | undefined> {
+  return ctx.store.transaction((tx) => tx.findResourceServer(ctx.tenant.id, identifier));
+}
+
+/**
  * Replace a resource server's metadata (its identifier and creation time stay). Tokens already issued keep their
- * audience; the new `introspection_clients` apply to them from now on (within the store's 5-second cache).
+ * audience; the new `introspection_clients` apply to them from now on (at once on this instance, within the store's 5-second registry cache on the others).
  */
 export async function updateResourceServer(ctx: EngineContext, identifier: string, input: unknown): Promise<ResourceServerRecord> {
-  const existing = await ctx.store.findResourceServer(ctx.tenant.id, identifier);
+  const existing = await storedResourceServer(ctx, identifier);
   if (!existing) throw notFound(`resource server ${identifier.slice(0, 100)}`);
   const body = typeof input === 'object' && input !== null && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
   if (body.identifier !== undefined && body.identifier !== identifier) throw invalid('identifier: cannot be changed (it is the aud of issued tokens)');

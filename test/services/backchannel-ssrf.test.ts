@@ -7,8 +7,10 @@ import type { LogoutDeliveryRecord, Store } from '../../src/store/types.js';
 /** The store calls a delivery makes, in memory: its client (still registering `uri`), the claim, the update. */
 function deliveryStore(uri: string) {
   const updates: LogoutDeliveryRecord[] = [];
-  const store = {
+  const store: Store = {
     findClient: async () => ({ clientId: 'c', createdAt: 0, backchannelLogoutUri: uri }),
+    // The dispatcher reads the client past the cache, in a transaction's store (this one).
+    transaction: async <T>(fn: (tx: Store) => Promise<T>) => fn(store),
     claimDelivery: async () => true,
     updateDelivery: async (d: LogoutDeliveryRecord) => {
       updates.push(d);

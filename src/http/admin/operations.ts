@@ -39,7 +39,7 @@ import {
 import { SIGNING_ALGS } from '../../tokens/jwt.js';
 import { auditEventView } from '../../audit/audit.js';
 import { listAuditEvents, parseAuditQuery } from '../../services/audit.js';
-import { registerResourceServer, resourceServerSchema, resourceServerToJson, updateResourceServer } from '../../services/resources.js';
+import { registerResourceServer, resourceServerSchema, resourceServerToJson, storedResourceServer, storedResourceServers, updateResourceServer } from '../../services/resources.js';
 import { conflict } from '../../services/errors.js';
 
 /**
@@ -357,7 +357,7 @@ export const operations: AdminOperation[] = [
     response: { status: 200, schema: 'ResourceServer', array: true, description: 'Every resource server of the tenant' },
     handler: async (lk, req) => {
       const ctx = await ctxOf(lk, req);
-      return (await ctx.store.listResourceServers(ctx.tenant.id)).map(resourceServerToJson);
+      return (await storedResourceServers(ctx)).map(resourceServerToJson);
     },
   },
   {
@@ -368,7 +368,7 @@ export const operations: AdminOperation[] = [
     handler: async (lk, req) => {
       const ctx = await ctxOf(lk, req);
       const identifier = (req.body as { identifier: string }).identifier;
-      if (await ctx.store.findResourceServer(ctx.tenant.id, identifier)) throw conflict(`resource server ${identifier} already exists`);
+      if (await storedResourceServer(ctx, identifier)) throw conflict(`resource server ${identifier} already exists`);
       return resourceServerToJson(await registerResourceServer(ctx, req.body));
     },
   },
@@ -377,7 +377,7 @@ export const operations: AdminOperation[] = [
     response: { status: 200, schema: 'ResourceServer', description: 'The resource server' },
     handler: async (lk, req) => {
       const ctx = await ctxOf(lk, req);
-      const rs = await ctx.store.findResourceServer(ctx.tenant.id, req.params.identifier!);
+      const rs = await storedResourceServer(ctx, req.params.identifier!);
       if (!rs) throw notFound(`resource server ${req.params.identifier!.slice(0, 100)}`);
       return resourceServerToJson(rs);
     },
