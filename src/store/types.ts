@@ -743,7 +743,7 @@ export interface MaintenanceStore {
   /**
    * Delete at most `limit` rows of `target` that are dead before `cutoff` (epoch seconds) and return how many:
    * codes, tickets, tokens, rate-limit windows, pushed requests, device codes and replay-cache entries by
-   * expires_at; sessions by expires_at or ended_at; logout deliveries that are finished (delivered or given up) by
+   * expires_at (a rotated refresh token only once its family has no live member: reuse detection); sessions by expires_at or ended_at; logout deliveries that are finished (delivered or given up) by
    * created_at. One bounded statement per call.
    */
   purgeExpired(target: PurgeTarget, cutoff: number, limit: number): Promise<number>;

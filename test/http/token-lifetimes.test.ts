@@ -3,6 +3,7 @@ import { decodeJwt } from 'jose';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 import { validateClientMetadata } from '../../src/engine/client-metadata.js';
 import { OAuthError } from '../../src/engine/errors.js';
+import { CleanupJob } from '../../src/ops/cleanup.js';
 
 type Creds = { clientId: string; clientSecret?: string };
 
@@ -116,6 +117,25 @@ describe('token lifetimes and refresh policies, per tenant and per client', () =
     expect((await refresh(c, rt1)).json.error).toBe('invalid_grant');
     expect((await refresh(c, next.json.refresh_token)).json.error).toBe('invalid_grant');
     expect((await introspect(c, next.json.access_token)).json.active).toBe(false);
+  });
+
+  it('RFC 9700 §4.14.2: a rotated refresh token past its own idle expiry, after a cleanup sweep, still revokes its live family when replayed', async () => {
+    // refreshTokenTtl 10 000 s (the family), idle 2000 s (each token), grace 3600 s: the first token's row is past
+    // expiry plus grace long before the family ends.
+    const c = await s.client(passwordClient({ refresh_token_idle_lifetime: 2000 }));
+    const rt1 = (await login(c)).json.refresh_token;
+    advance(10);
+    let rt = (await refresh(c, rt1)).json.refresh_token; // rt1 rotated; its own expiry stays login + 2000
+    for (let i = 0; i < 2; i++) {
+      advance(1900);
+      const r = await refresh(c, rt);
+      expect(r.status).toBe(200);
+      rt = r.json.refresh_token;
+    }
+    advance(1900); // login + 5710: rt1's row (expired at login + 2000) is older than the grace period
+    await new CleanupJob(s.ctx.store, () => now, { intervalS: 300, graceS: 3600, retentionS: 86400 }).sweep();
+    expect((await refresh(c, rt1)).json.error).toBe('invalid_grant'); // the stolen copy comes back
+    expect((await refresh(c, rt)).json.error).toBe('invalid_grant'); // and the family it was rotated into is revoked
   });
 
   it('RFC 9700 §4.14.2: with no reuse interval (the default) any replay revokes the family', async () => {
