@@ -1,4 +1,5 @@
 import { signedUntil, type KeyListing } from '../keys/keystore.js';
+import { JARM_TTL } from '../engine/authorization/response.js';
 import { LOGOUT_TOKEN_LIFETIME } from '../tokens/logout-token.js';
 import type { Latchkey } from '../server/latchkey.js';
 import { SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
@@ -31,12 +32,13 @@ export async function rotateKeys(lk: Latchkey, tenantId: string, algs?: readonly
 /**
  * The longest a token we sign stays valid in this tenant: ID tokens and access tokens (JWT access tokens are signed;
  * whichever format a client or resource gets, the bound holds), with every client's and resource server's
- * override. It knows the lifetimes configured now, not ones changed since a token was signed.
+ * override, and the fixed lifetimes of logout tokens and JARM responses (a response JWT verified after a short
+ * access token lifetime would otherwise name a retired key). It knows the lifetimes configured now, not ones changed since a token was signed.
  */
 export async function longestTokenLifetime(lk: Latchkey, tenantId: string): Promise<number> {
   const ctx = await lk.context(tenantId);
   const s = ctx.tenant.settings;
-  const lifetimes = [s.idTokenTtl, s.accessTokenTtl, LOGOUT_TOKEN_LIFETIME];
+  const lifetimes = [s.idTokenTtl, s.accessTokenTtl, LOGOUT_TOKEN_LIFETIME, JARM_TTL];
   for (const c of await ctx.store.listClients(tenantId)) lifetimes.push(c.idTokenLifetime ?? 0, c.accessTokenLifetime ?? 0);
   // As stored now (past the registry cache): a resource server registered through another instance a moment ago counts.
   for (const r of await storedResourceServers(ctx)) lifetimes.push(r.accessTokenLifetime ?? 0);

@@ -71,3 +71,23 @@ describe('keys retire waits until what the key signed has expired', () => {
     expect(signedUntil(listing, 'rs')).toBeUndefined(); // another alg's keys replace nothing of it
   });
 });
+
+describe('keys retire waits for the fixed lifetimes too (JARM responses, logout tokens)', () => {
+  let t: TestLatchkey;
+  let now = Date.UTC(2030, 6, 1);
+  beforeAll(async () => {
+    t = await openTestLatchkey({ keyActivationDelay: 0, accessTokenTtl: 300, idTokenTtl: 120 }, { clock: () => now });
+  });
+  afterAll(() => t.close());
+
+  it('JARM §2.1: a response JWT lives 600 s, longer than these access and ID tokens: the key it was signed with stays published that long', async () => {
+    const tenant = t.ctx.tenant.id;
+    expect(await longestTokenLifetime(t.lk, tenant)).toBe(600);
+    const old = (await t.ctx.keys()).signingKey('ES256').kid;
+    await rotateKeys(t.lk, tenant, ['ES256']);
+    now += 599_000;
+    await expect(retireKey(t.lk, tenant, old)).rejects.toMatchObject({ status: 409 });
+    now += 1000;
+    expect(await retireKey(t.lk, tenant, old)).toMatchObject({ state: 'retired' });
+  });
+});

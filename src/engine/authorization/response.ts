@@ -18,7 +18,7 @@ export interface ResponseTarget {
 }
 
 /** JARM §2.1: the response JWT is short-lived; ten minutes is the longest the spec suggests. */
-const JARM_TTL = 600;
+export const JARM_TTL = 600;
 
 const escHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
