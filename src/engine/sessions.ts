@@ -7,7 +7,9 @@ import type { EngineContext, TenantSettings } from './context.js';
  * refresh tokens bound to the session (token/refresh-token.ts, OIDC Core §11) both go by it.
  */
 export function isSessionLive(settings: Pick<TenantSettings, 'sessionIdleTtl'>, session: SessionRecord, now: number): boolean {
-  return session.endedAt === null && session.expiresAt > now && now - session.lastSeenAt <= settings.sessionIdleTtl;
+  // Both ends are exclusive, as a JWT's exp is (RFC 7519 §4.1.4) and as a refresh token's idle lifetime is: idle for
+  // exactly sessionIdleTtl seconds, the session has ended.
+  return session.endedAt === null && session.expiresAt > now && now - session.lastSeenAt < settings.sessionIdleTtl;
 }
 
 /** lastSeenAt is written at most once this many seconds: the idle lifetime is a day, not a minute. */

@@ -91,6 +91,17 @@ describe('OIDC Core §11: session-bound refresh tokens end with the session', ()
     expect(r.error, r.error_description).toBeUndefined();
   });
 
+  it('OIDC Core §11 at the boundary (RFC 7519 §4.1.4 "on or after"): idle one second less than sessionIdleTtl the session is live; idle exactly that long it has ended', async () => {
+    const a = await signIn('openid api'); // one browser
+    const b = await signIn('openid api'); // another browser: another session, last seen at the same second
+    clock += DAY - 1000;
+    const r = await refresh(a.tokens.refresh_token);
+    expect(r.error, r.error_description).toBeUndefined();
+    clock += 1000;
+    expect((await refresh(b.tokens.refresh_token)).error).toBe('invalid_grant');
+    expect(await active(b.tokens.access_token)).toBe(false);
+  });
+
   it('a plain OAuth grant (no openid) made in the browser session ends with it too, as logout ends it', async () => {
     const { tokens } = await signIn('api');
     clock += DAY + 2 * 60_000;
