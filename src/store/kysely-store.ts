@@ -720,10 +720,10 @@ export class KyselyStore implements Store {
       : (await this.fixed<TokenRow>('select * from "tokens" where "tenant_id" = ? and "hash" = ?', [tenantId, hash]))[0];
     return r && toToken(r);
   }
-  async consumeToken(tenantId: string, hash: string, now: number) {
+  async consumeToken(tenantId: string, hash: string, now: number, keepUntil?: number) {
     const r = await this.db
       .updateTable('tokens')
-      .set({ consumed_at: now })
+      .set(keepUntil === undefined ? { consumed_at: now } : { consumed_at: now, expires_at: keepUntil })
       .where('tenant_id', '=', tenantId)
       .where('hash', '=', hash)
       .where('consumed_at', 'is', null)
@@ -1335,16 +1335,7 @@ export class KyselyStore implements Store {
 const PURGES: Record<PurgeTarget, { table: string; keys: string[]; dead: (cutoff: number) => ReturnType<typeof sql> }> = {
   authorization_codes: { table: 'authorization_codes', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
   tickets: { table: 'tickets', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
-  // RFC 9700 §4.14.2: a rotated (consumed) refresh token is what reveals a stolen family when presented again, so it is
-  // kept while its family lives (an unconsumed, unrevoked member not dead by this cutoff), even past its own expiry,
-  // which an idle lifetime makes sooner than the family's. Without an idle lifetime its expiry is the family's anyway.
-  tokens: {
-    table: 'tokens',
-    keys: ['tenant_id', 'hash'],
-    dead: (c) => sql`expires_at < ${c} and not (consumed_at is not null and grant_id is not null and exists (
-      select 1 from tokens f where f.tenant_id = tokens.tenant_id and f.grant_id = tokens.grant_id and f.kind = 'refresh_token'
-        and f.consumed_at is null and f.revoked_at is null and f.expires_at >= ${c}))`,
-  },
+  tokens: { table: 'tokens', keys: ['tenant_id', 'hash'], dead: (c) => sql`expires_at < ${c}` },
   sessions: { table: 'sessions', keys: ['tenant_id', 'hash'], dead: (c) => sql`(expires_at < ${c} or ended_at < ${c})` },
   rate_limits: { table: 'rate_limits', keys: ['key', 'window_start'], dead: (c) => sql`expires_at < ${c}` },
   logout_deliveries: { table: 'logout_deliveries', keys: ['tenant_id', 'id'], dead: (c) => sql`next_attempt_at is null and created_at < ${c}` },

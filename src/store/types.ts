@@ -315,8 +315,10 @@ export interface TokenStore {
   /**
    * Atomically mark an unconsumed, unrevoked refresh token consumed and return it; undefined when it was not
    * in that state (already rotated, revoked or unknown). One conditional statement: two racers cannot both win.
+   * keepUntil becomes the row's expires_at in the same statement: a rotated token is kept (by the cleanup, which goes
+   * by expires_at) as long as its family can live, since presenting it again is what reveals a stolen family.
    */
-  consumeToken(tenantId: string, hash: string, now: number): Promise<TokenRecord | undefined>;
+  consumeToken(tenantId: string, hash: string, now: number, keepUntil?: number): Promise<TokenRecord | undefined>;
   revokeToken(tenantId: string, hash: string, now: number): Promise<void>;
 }
 
@@ -743,7 +745,7 @@ export interface MaintenanceStore {
   /**
    * Delete at most `limit` rows of `target` that are dead before `cutoff` (epoch seconds) and return how many:
    * codes, tickets, tokens, rate-limit windows, pushed requests, device codes and replay-cache entries by
-   * expires_at (a rotated refresh token only once its family has no live member: reuse detection); sessions by expires_at or ended_at; logout deliveries that are finished (delivered or given up) by
+   * expires_at; sessions by expires_at or ended_at; logout deliveries that are finished (delivered or given up) by
    * created_at. One bounded statement per call.
    */
   purgeExpired(target: PurgeTarget, cutoff: number, limit: number): Promise<number>;

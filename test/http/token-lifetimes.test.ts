@@ -4,6 +4,7 @@ import { basic, postForm, startTestServer, type TestServer } from '../helpers/se
 import { validateClientMetadata } from '../../src/engine/client-metadata.js';
 import { OAuthError } from '../../src/engine/errors.js';
 import { CleanupJob } from '../../src/ops/cleanup.js';
+import { tokenKey } from '../../src/tokens/handles.js';
 
 type Creds = { clientId: string; clientSecret?: string };
 
@@ -136,6 +137,10 @@ describe('token lifetimes and refresh policies, per tenant and per client', () =
     await new CleanupJob(s.ctx.store, () => now, { intervalS: 300, graceS: 3600, retentionS: 86400 }).sweep();
     expect((await refresh(c, rt1)).json.error).toBe('invalid_grant'); // the stolen copy comes back
     expect((await refresh(c, rt)).json.error).toBe('invalid_grant'); // and the family it was rotated into is revoked
+    // Kept no longer than the family could have lived: past its absolute end (login + 10 000) plus the grace, gone.
+    advance(10_000 - 5710 + 3600 + 1);
+    await new CleanupJob(s.ctx.store, () => now, { intervalS: 300, graceS: 3600, retentionS: 86400 }).sweep();
+    expect(await s.ctx.store.findToken(s.ctx.tenant.id, tokenKey(s.ctx.hasher, rt1))).toBeUndefined();
   });
 
   it('RFC 9700 §4.14.2: with no reuse interval (the default) any replay revokes the family', async () => {

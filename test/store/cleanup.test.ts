@@ -116,35 +116,6 @@ describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqli
     expect(Object.values(await job(store).sweep()).every((n) => n === 0)).toBe(true);
   });
 
-  it('RFC 9700 §4.14.2: a rotated refresh token past its expiry stays while its family has a live member (reuse detection), and goes once the family is dead', async () => {
-    const store = await freshStore();
-    const T = 'default';
-    const old = NOW - GRACE - 10;
-    const rt = (hash: string, grantId: string, expiresAt: number, consumedAt: number | null, revokedAt: number | null = null) =>
-      store.insertToken({
-        tenantId: T, hash, kind: 'refresh_token', clientId: 'c', subject: 's', scope: [], grantId,
-        issuedAt: NOW - 100_000, expiresAt, revokedAt, consumedAt, data: {},
-      });
-    await rt('alive-rotated', 'g-alive', old, old - 100); // an idle lifetime made it expire before its family
-    await rt('alive-current', 'g-alive', NOW + 600, null);
-    await rt('dead-rotated', 'g-dead', old, old - 100);
-    await rt('dead-current', 'g-dead', old, null); // the family itself expired
-    await rt('revoked-rotated', 'g-revoked', old, old - 100, NOW - 5);
-    await rt('revoked-current', 'g-revoked', NOW + 600, null, NOW - 5); // a revoked family is no live family
-    // The same grant id in another tenant is another family: T's live member keeps nothing of it.
-    await store.insertToken({
-      tenantId: 'other', hash: 'other-rotated', kind: 'refresh_token', clientId: 'c', subject: 's', scope: [], grantId: 'g-alive',
-      issuedAt: NOW - 100_000, expiresAt: old, revokedAt: null, consumedAt: old - 100, data: {},
-    });
-    const sweep = await job(store).sweep();
-    expect(sweep.tokens).toBe(4);
-    expect(await store.findToken(T, 'alive-rotated')).toBeDefined();
-    expect(await store.findToken(T, 'alive-current')).toBeDefined();
-    expect(await store.findToken(T, 'revoked-current')).toBeDefined(); // not expired yet
-    for (const h of ['dead-rotated', 'dead-current', 'revoked-rotated']) expect(await store.findToken(T, h)).toBeUndefined();
-    expect(await store.findToken('other', 'other-rotated')).toBeUndefined();
-  });
-
   it('deletes in bounded batches until the backlog is gone', async () => {
     const store = await freshStore();
     for (let i = 0; i < 23; i++) {

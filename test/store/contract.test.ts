@@ -164,6 +164,19 @@ describe(`store contract (${backend})`, () => {
     expect(await store.consumeToken(A, t.hash, NOW)).toBeUndefined();
   });
 
+  it('consumeToken with keepUntil: the rotated row\'s expiry becomes its family\'s end in the same statement; without it the expiry stays', async () => {
+    const kept = token(A, id('rt'));
+    const plain = token(A, id('rt'));
+    await store.insertToken(kept);
+    await store.insertToken(plain);
+    expect(await store.consumeToken(A, kept.hash, NOW, kept.expiresAt + 86400)).toMatchObject({ consumedAt: NOW, expiresAt: kept.expiresAt + 86400 });
+    expect((await store.findToken(A, kept.hash))!.expiresAt).toBe(kept.expiresAt + 86400);
+    await store.consumeToken(A, plain.hash, NOW);
+    expect((await store.findToken(A, plain.hash))!.expiresAt).toBe(plain.expiresAt);
+    expect(await store.consumeToken(A, kept.hash, NOW, kept.expiresAt + 2 * 86400)).toBeUndefined(); // the loser changes nothing
+    expect((await store.findToken(A, kept.hash))!.expiresAt).toBe(kept.expiresAt + 86400);
+  });
+
   it('consumeToken refuses a revoked or unknown token', async () => {
     const t = token(A, id('rt'));
     await store.insertToken(t);

@@ -114,7 +114,10 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx, input)
     // its updates (grant, then tokens), so the two cannot deadlock.
     const grant = await tx.findGrantLocked(ctx.tenant.id, rec.grantId!);
     if (policy.rotation && !grace) {
-      const won = await tx.consumeToken(ctx.tenant.id, hash, now);
+      // RFC 9700 §4.14.2: the rotated row stays as long as the family can (its absolute end), not only until its own
+      // expiry, which an idle lifetime makes sooner: swept at that expiry, a stolen copy presented later would be
+      // just unknown, and the family it was rotated into would live on instead of being revoked (reuse()).
+      const won = await tx.consumeToken(ctx.tenant.id, hash, now, absolute);
       // Lost a race against another use of the same token: within the interval that is the retry it allows.
       if (!won) {
         if (!(await retryWithinInterval(tx))) return { reuse: true as const };
