@@ -91,6 +91,20 @@ export interface EngineContext {
 
 export const nowSeconds = (ctx: Pick<EngineContext, 'clock'>): number => Math.floor(ctx.clock() / 1000);
 
+/** How far ahead of our clock a host's authTime may be (its clock against ours), seconds: as for client assertions. */
+export const AUTH_TIME_SKEW = 30;
+
+/**
+ * OIDC Core §2: auth_time is when the user authenticated, so not after now, give or take the host's clock. A host's
+ * authTime (Core API, library issue, device/complete, password issue) later than that is refused (LK7390): the usual
+ * cause is milliseconds given for seconds, a value that would satisfy every max_age and prompt=login check for
+ * ages (authorization/index.ts authenticatedRecentlyEnough) and put an auth_time years ahead in the ID token.
+ */
+export function futureAuthTime(ctx: Pick<EngineContext, 'clock'>, authTime: number | undefined): string | undefined {
+  if (authTime === undefined || authTime <= nowSeconds(ctx) + AUTH_TIME_SKEW) return undefined;
+  return `authTime ${authTime} is in the future (epoch seconds are expected, not milliseconds)`;
+}
+
 /**
  * RFC 8705 §5: the base that replaces this issuer in its mTLS endpoint aliases (configuration mtlsBaseUrl), or
  * undefined when it has none. A tenant whose issuer lies under the server's gets its aliases under the same base.

@@ -3,7 +3,7 @@ import type { ClientRecord, DeviceCodeRecord } from '../store/types.js';
 import { newHandle, type RandomSource } from '../tokens/handles.js';
 import type { CheckState } from './authorization/request.js';
 import { authenticateClient, clientAuthDeps, presentedCredentials } from './client-auth.js';
-import { type EngineContext, endpointsOf, nowSeconds } from './context.js';
+import { type EngineContext, endpointsOf, futureAuthTime, nowSeconds } from './context.js';
 import { OAuthError } from './errors.js';
 import { type AuthorizationDetail, storedAuthorizationDetails, supportedAuthorizationDetailsTypes } from './authorization-details.js';
 import { approvedAuthorizationDetails, runChecks } from './authorization/index.js';
@@ -165,11 +165,13 @@ export interface DeviceCompleteInput {
  * polling client then gets its tokens (approved) or access_denied (denied) at the token endpoint.
  */
 export async function deviceComplete(input: DeviceCompleteInput, ctx: EngineContext): Promise<Result<DeviceCompleteAction> & { clientId?: string }> {
-  const fail = (action: DeviceCompleteAction, rc: 'LK7023' | 'LK7024' | 'LK0004' | 'LK7353', description: string) =>
+  const fail = (action: DeviceCompleteAction, rc: 'LK7023' | 'LK7024' | 'LK0004' | 'LK7353' | 'LK7390', description: string) =>
     jsonResult(action, 400, rc, { action, error: action === 'USER_CODE_EXPIRED' ? 'expired_token' : 'invalid_request', error_description: description });
   try {
     if (input.result !== 'AUTHORIZED' && input.result !== 'ACCESS_DENIED') return fail('INVALID_REQUEST', 'LK0004', 'result must be AUTHORIZED or ACCESS_DENIED');
     if (input.result === 'AUTHORIZED' && (typeof input.subject !== 'string' || !input.subject)) return fail('INVALID_REQUEST', 'LK0004', 'subject is required');
+    const future = input.result === 'AUTHORIZED' ? futureAuthTime(ctx, input.authTime) : undefined;
+    if (future) return fail('INVALID_REQUEST', 'LK7390', future);
     const code = normalizeUserCode(String(input.userCode ?? ''));
     if (!code) return fail('USER_CODE_NOT_EXIST', 'LK7023', 'unknown user code');
     const hash = userCodeHash(ctx, code);

@@ -4,7 +4,7 @@ import { type IssuedAccessToken, mintAccessToken } from '../../tokens/access-tok
 import { newHandle, newOrderedHandle } from '../../tokens/handles.js';
 import { mintIdToken } from '../../tokens/id-token.js';
 import { accessTokenClaimsRecord, claimsForScopes, type ClaimsRequest, essentialAcrMet, requestedUserClaims, withoutDeclinedClaims } from '../claims.js';
-import { type EngineContext, nowSeconds } from '../context.js';
+import { type EngineContext, futureAuthTime, nowSeconds } from '../context.js';
 import { OAuthError, type OAuthErrorCode } from '../errors.js';
 import { Params } from '../params.js';
 import { loadResources, tokenTarget, type TokenTarget } from '../resources.js';
@@ -337,6 +337,9 @@ const stillRegistered = (req: AuthorizationRequest, client: ClientRecord): boole
   redirectUriMatches(client, req.redirectUri) && clientMayUseResponseType(client, req.responseType);
 
 /** A ticket that is not (or no longer) a pending authorization: the issue, fail and consent steps' answer. */
+const futureAuthTimeResult = (description: string) =>
+  jsonResult('BAD_REQUEST', 400, 'LK7390', { error: 'invalid_request', error_description: description }) as AuthorizationResult;
+
 export const unknownTicket = () =>
   jsonResult('BAD_REQUEST', 400, 'LK3006', { error: 'invalid_request', error_description: 'unknown, expired or used ticket' }) as AuthorizationResult;
 
@@ -394,6 +397,8 @@ export function approvedAuthorizationDetails(req: Pick<AuthorizationRequest, 'au
  */
 export async function authorizationIssue(input: AuthorizationIssueInput, ctx: EngineContext): Promise<AuthorizationResult> {
   try {
+    const future = futureAuthTime(ctx, input.authTime);
+    if (future) return futureAuthTimeResult(future); // before the ticket is spent: the host may try again
     if (input.authorizationDetails !== undefined) {
       // Checked before the ticket is spent: a host's mistake leaves the request pending (LK7353).
       const pending = await loadTicket(ctx, input.ticket);
@@ -414,6 +419,8 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
 export async function authorizationIssuePending(pending: PendingAuthorization, input: Omit<AuthorizationIssueInput, 'ticket'>, ctx: EngineContext): Promise<AuthorizationResult> {
   if (pending.parked) return authorizationIssue({ ...input, ticket: pending.ticket }, ctx);
   try {
+    const future = futureAuthTime(ctx, input.authTime);
+    if (future) return futureAuthTimeResult(future);
     return await issue(pending.loaded, { ...input, ticket: pending.ticket }, ctx);
   } catch (e) {
     return stepFailure(e, ctx);

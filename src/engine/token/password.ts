@@ -1,5 +1,5 @@
 import { newHandle, newOrderedHandle } from '../../tokens/handles.js';
-import { type EngineContext, nowSeconds } from '../context.js';
+import { type EngineContext, futureAuthTime, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { encryptionKeyFor } from '../response-encryption.js';
 import { parseScope } from '../params.js';
@@ -113,6 +113,8 @@ export function tokenIssue(input: TokenIssueInput, ctx: EngineContext, opts: { b
       if (typeof input.subject !== 'string' || input.subject.length === 0 || input.subject.length > 255) {
         throw new OAuthError('invalid_request', 'subject must be a non-empty string', { resultCode: 'LK0004' });
       }
+      const future = futureAuthTime(ctx, input.authTime);
+      if (future) throw new OAuthError('invalid_request', future, { resultCode: 'LK7390' }); // before the ticket is spent
       const { client, data } = await consume(ctx, input.ticket);
       const now = nowSeconds(ctx);
       const grantId = newOrderedHandle(ctx.random, ctx.clock(), 16); // not a secret; ordered: appended to its indexes
