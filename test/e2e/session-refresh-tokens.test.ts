@@ -132,4 +132,38 @@ describe('OIDC Core §11: session-bound refresh tokens end with the session', ()
     const r = await refresh(t.json.refresh_token);
     expect(r.error, r.error_description).toBeUndefined();
   });
+
+  it('OIDC Core §11: with no session to bind to (device code, password grant, an issue step without sid) an OpenID grant without offline_access gets no refresh token, session_refresh_tokens or not; with offline_access it does', async () => {
+    const DEVICE = 'urn:ietf:params:oauth:grant-type:device_code';
+    const c = await s.client({
+      redirect_uris: [CB], grant_types: ['authorization_code', 'password', DEVICE, 'refresh_token'], insecure_password_grant: true, session_refresh_tokens: true,
+      scope: 'openid offline_access api',
+    });
+    const auth = { authorization: basic(c.clientId, c.clientSecret!) };
+    const service = (await createServiceToken(s.lk, { name: 'host-2' })).token;
+    const call = (path: string, body: unknown) => core(s, DEFAULT_TENANT, path, body, service);
+    const now = () => Math.floor(clock / 1000);
+
+    const password = (scope: string) => postForm(s.url('/oauth/token'), { grant_type: 'password', username: 'rita', password: 'rita-password', scope }, auth);
+    const device = async (scope: string) => {
+      const started = await postForm(s.url('/oauth/device_authorization'), { scope }, auth);
+      expect((await call('device/complete', { userCode: started.json.user_code, result: 'AUTHORIZED', subject: 'rita-device', authTime: now() })).json.action).toBe('SUCCESS');
+      return postForm(s.url('/oauth/token'), { grant_type: DEVICE, device_code: started.json.device_code }, auth);
+    };
+    const noSid = async (scope: string) => {
+      const parameters = new URLSearchParams({ client_id: c.clientId, redirect_uri: CB, response_type: 'code', scope, state: 'st' }).toString();
+      const a = await call('auth/authorization', { parameters });
+      const issued = await call('auth/authorization/issue', { ticket: a.json.ticket, subject: 'host-user-2', authTime: now() });
+      const code = new URL(issued.json.responseContent).searchParams.get('code')!;
+      return postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code, redirect_uri: CB }, auth);
+    };
+    for (const flow of [password, device, noSid]) {
+      const bare = await flow('openid api');
+      expect(bare.status, bare.text).toBe(200);
+      expect(bare.json.access_token).toBeTruthy();
+      expect(bare.json.refresh_token, flow.name).toBeUndefined();
+      const offline = await flow('openid offline_access api');
+      expect(offline.json.refresh_token, flow.name).toBeTruthy();
+    }
+  });
 });

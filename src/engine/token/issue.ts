@@ -51,11 +51,14 @@ export interface UserGrant {
 /**
  * Whether a grant gets a refresh token: the client must be registered for the refresh_token grant, and for
  * OpenID requests the user must have granted offline_access (OIDC Core §11) or the client asked for session-bound
- * refresh tokens (they die with the session); plain OAuth grants get one.
+ * refresh tokens (they die with the session) and there is a session to bind them to (`sessionBound`: the grant was
+ * made in one, sessionBindingOf); plain OAuth grants get one. A device code or password grant, or an issue step with
+ * no sid, has no session: a session_refresh_tokens client gets none there, rather than one that outlives nothing and
+ * lasts the full refresh lifetime without the user's offline_access.
  */
-export function wantsRefreshToken(client: ClientRecord, scope: string[]): boolean {
+export function wantsRefreshToken(client: ClientRecord, scope: string[], sessionBound: boolean): boolean {
   if (!client.grantTypes.includes('refresh_token')) return false;
-  return scope.includes('offline_access') || !scope.includes('openid') || client.sessionRefreshTokens === true;
+  return scope.includes('offline_access') || !scope.includes('openid') || (client.sessionRefreshTokens === true && sessionBound);
 }
 
 /** The refresh-token policy of a client: its own settings over the tenant's. */
@@ -140,7 +143,7 @@ export async function issueUserTokens(ctx: EngineContext, tx: Store, g: UserGran
   if (g.authorizationDetails?.length) body.authorization_details = g.authorizationDetails; // RFC 9396 §7
   if (g.keepRefreshToken !== undefined) {
     body.refresh_token = g.keepRefreshToken;
-  } else if (wantsRefreshToken(g.client, g.refreshScope) && (g.grantedScope === undefined || wantsRefreshToken(g.client, g.grantedScope))) {
+  } else if (wantsRefreshToken(g.client, g.refreshScope, !!g.session) && (g.grantedScope === undefined || wantsRefreshToken(g.client, g.grantedScope, !!g.session))) {
     const policy = refreshPolicy(ctx, g.client);
     const rt = newOrderedHandle(ctx.random, ctx.clock());
     const absolute = g.refreshExpiresAt ?? now + policy.lifetime;
