@@ -26,6 +26,7 @@ import {
   deleteUser,
   endBrowserSession,
   getUser,
+  liveSessionsOf,
   listUsers,
   setDisabled,
   unlockUser,
@@ -743,7 +744,7 @@ async function sessionCommand(lk: Latchkey, sub: string | undefined, arg: string
   switch (sub) {
     case 'list': {
       if (!v.user) throw new CliError('session list needs --user SUB');
-      const sessions = await lk.store.listSessionsBySubject(DEFAULT_TENANT, v.user as string, Math.floor(lk.clock() / 1000));
+      const sessions = await liveSessionsOf(ctx, v.user as string);
       const rows = await Promise.all(
         sessions.map(async (s) => ({
           sid: s.sid, auth_time: s.authTime, last_seen_at: s.lastSeenAt, expires_at: s.expiresAt,

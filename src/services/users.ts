@@ -4,6 +4,7 @@ import type { EngineContext } from '../engine/context.js';
 import type { AuditLog } from '../audit/audit.js';
 import { logoutUserEverywhere, performLogout, type LogoutOutcome } from '../engine/logout.js';
 import { nowSeconds } from '../engine/context.js';
+import { isSessionLive } from '../engine/sessions.js';
 import type { GrantRecord, SessionRecord, UserRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { unlockAccount } from './rate-limit.js';
@@ -197,10 +198,16 @@ export function sessionView(s: SessionRecord): Record<string, unknown> {
   };
 }
 
-/** The user's live sessions (not ended, not expired). */
+/** The user's live sessions (admin API): liveSessionsOf, for a user that exists. */
 export async function listUserSessions(ctx: EngineContext, sub: string): Promise<SessionRecord[]> {
   await getUser(ctx, sub);
-  return ctx.store.listSessionsBySubject(ctx.tenant.id, sub, nowSeconds(ctx));
+  return liveSessionsOf(ctx, sub);
+}
+
+/** A subject's live sessions, newest first: not ended, not expired, not idle (isSessionLive, the cookie's own rule). */
+export async function liveSessionsOf(ctx: EngineContext, sub: string): Promise<SessionRecord[]> {
+  const now = nowSeconds(ctx);
+  return (await ctx.store.listSessionsBySubject(ctx.tenant.id, sub, now)).filter((s) => isSessionLive(ctx.tenant.settings, s, now));
 }
 
 /** How a browser session came to end, as its `logout` audit event records it (docs/audit.md). */
