@@ -15,6 +15,15 @@ export function isSessionLive(settings: Pick<TenantSettings, 'sessionIdleTtl'>, 
 /** lastSeenAt is written at most once this many seconds: the idle lifetime is a day, not a minute. */
 export const SESSION_TOUCH_INTERVAL = 60;
 
+/**
+ * Whether a use of a live session should write lastSeenAt now: at most once a SESSION_TOUCH_INTERVAL, and at least
+ * twice per idle lifetime, so a session in use never goes idle between two writes however short sessionIdleTtl is
+ * (with a fixed minute, an idle lifetime of a minute or less ended every session that long after sign-in, in use or not).
+ */
+export function sessionTouchDue(settings: Pick<TenantSettings, 'sessionIdleTtl'>, session: Pick<SessionRecord, 'lastSeenAt'>, now: number): boolean {
+  return now - session.lastSeenAt > Math.min(SESSION_TOUCH_INTERVAL, Math.floor(settings.sessionIdleTtl / 2));
+}
+
 /** Set in a grant's data when its `sid` is a Latchkey browser session (the built-in UI), not an embedding host's. */
 export const LATCHKEY_SESSION = 'latchkey';
 

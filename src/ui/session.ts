@@ -2,7 +2,7 @@ import { type EngineContext, nowSeconds } from '../engine/context.js';
 import type { SessionRecord } from '../store/types.js';
 import { findAccount, type Account } from '../engine/accounts.js';
 import { newHandle } from '../tokens/handles.js';
-import { isSessionLive, SESSION_TOUCH_INTERVAL } from '../engine/sessions.js';
+import { isSessionLive, sessionTouchDue } from '../engine/sessions.js';
 
 export const SESSION_COOKIE = 'lk_session';
 
@@ -21,7 +21,7 @@ export async function readSession(ctx: EngineContext, cookie: string | undefined
   if (!session) return undefined;
   const user = await findAccount(ctx, ctx.store, session.subject);
   if (!user || user.disabled) return undefined;
-  if (now - session.lastSeenAt > SESSION_TOUCH_INTERVAL) await ctx.store.touchSession(ctx.tenant.id, session.hash, now);
+  if (sessionTouchDue(ctx.tenant.settings, session, now)) await ctx.store.touchSession(ctx.tenant.id, session.hash, now);
   return { session, user };
 }
 

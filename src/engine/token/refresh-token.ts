@@ -11,7 +11,7 @@ import type { GrantHandler } from './types.js';
 import { narrowAuthorizationDetails, storedAuthorizationDetails, tokenRequestAuthorizationDetails } from '../authorization-details.js';
 import { checkRefreshBinding } from '../token-binding.js';
 import { tokenKey } from '../../tokens/handles.js';
-import { readBoundSession, SESSION_TOUCH_INTERVAL, sessionBindingOf } from '../sessions.js';
+import { readBoundSession, sessionBindingOf, sessionTouchDue } from '../sessions.js';
 
 const invalid = (description: string) => new OAuthError('invalid_grant', description, { resultCode: 'LK2008' });
 
@@ -137,7 +137,7 @@ export const refreshToken: GrantHandler = async (params, { client }, ctx, input)
       }
       // A refresh is activity in the session (as Keycloak's SSO Session Idle): the client the user is using keeps it
       // from going idle. The absolute lifetime (sessionTtl) is untouched, so it still ends the session and its tokens.
-      if (session && now - session.lastSeenAt > SESSION_TOUCH_INTERVAL) await tx.touchSession(ctx.tenant.id, session.hash, now);
+      if (session && sessionTouchDue(ctx.tenant.settings, session, now)) await tx.touchSession(ctx.tenant.id, session.hash, now);
     }
     if (!policy.rotation && policy.idle > 0) await tx.extendToken(ctx.tenant.id, hash, refreshExpiry(policy, absolute, now));
     const body = await issueUserTokens(ctx, tx, {
