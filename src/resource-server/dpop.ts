@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import { TokenRejection } from './errors.js';
-import type { TtlCache } from './ttl-cache.js';
+import { TtlCache } from './ttl-cache.js';
 
 /** Asymmetric JWS algorithms a DPoP proof may use (RFC 9449 §4.2: never none, never a MAC). */
 export const DPOP_ALGS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'EdDSA', 'Ed25519'] as const;
@@ -38,12 +38,22 @@ export interface DpopReplayStore {
   remember(key: string, expiresAt: number): Promise<boolean>;
 }
 
-/** This process's memory, bounded (the oldest entries go first when full): right for a single instance. */
-export function memoryReplayStore(cache: TtlCache<true>): DpopReplayStore {
+/**
+ * This process's memory, bounded (`maxEntries`): right for a single instance. When it is full of live entries the
+ * oldest is forgotten, and a proof whose entry may have been forgotten can no longer be told from a replay: so from then
+ * on every proof whose window ends no later than a forgotten one's (`floor`; a window's end grows with the proof's iat)
+ * is refused, as a replay. Filling the cache (any client can, with proofs of its own key) then shortens the window
+ * instead of letting a captured proof be replayed (RFC 9449 §11.1); fresh proofs keep working.
+ */
+export function memoryReplayStore(maxEntries: number, clock: () => number): DpopReplayStore {
+  let floor = -Infinity;
+  const cache = new TtlCache<number>(maxEntries, clock, (expiresAt) => {
+    if (expiresAt > floor) floor = expiresAt;
+  });
   return {
     async remember(key, expiresAt) {
-      if (cache.has(key)) return false;
-      cache.set(key, true, expiresAt);
+      if (expiresAt <= floor || cache.has(key)) return false;
+      cache.set(key, expiresAt, expiresAt);
       return true;
     },
   };

@@ -8,6 +8,8 @@ export class TtlCache<V> {
   constructor(
     readonly maxEntries: number,
     private readonly clock: () => number,
+    /** Called with each entry evicted before its expiry to make room (a replay cache must know what it forgot). */
+    private readonly onEvictLive?: (value: V) => void,
   ) {}
 
   get(key: string): V | undefined {
@@ -33,8 +35,9 @@ export class TtlCache<V> {
       for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k);
     }
     while (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
+      const [oldest, e] = this.entries.entries().next().value as [string, { value: V; expiresAt: number }];
       this.entries.delete(oldest);
+      this.onEvictLive?.(e.value);
     }
     this.entries.set(key, { value, expiresAt });
   }

@@ -177,7 +177,7 @@ export function createTokenVerifier(options: ResourceServerOptions): TokenVerifi
   const algorithms = options.algorithms ?? DEFAULT_ALGS;
   const cacheTtl = options.introspection?.cacheTtl ?? 30;
   const introspectionCache = new TtlCache<Record<string, unknown>>(cacheTtl > 0 ? (options.introspection?.cacheMaxEntries ?? 1000) : 0, clock);
-  const dpopReplay = options.dpopReplayStore ?? memoryReplayStore(new TtlCache<true>(10_000, clock));
+  const dpopReplay = options.dpopReplayStore ?? memoryReplayStore(10_000, clock);
 
   let metadata: Promise<ServerMetadata> | undefined;
   let jwks: JWTVerifyGetKey | undefined;
