@@ -45,6 +45,25 @@ describe('token lifetimes and refresh policies, per tenant and per client', () =
     expect((await introspect(own, b.refresh_token)).json.exp - now / 1000).toBe(1000);
   });
 
+  it('RFC 7519 §4.1.4 ("on or after" exp: rejected), one rule everywhere: a second before exp introspection, UserInfo and the refresh grant accept the token; at exp they all refuse it', async () => {
+    for (const format of ['opaque', 'jwt']) {
+      const c = await s.client(passwordClient({ access_token_lifetime: 100, refresh_token_lifetime: 100, access_token_format: format }));
+      const t = (await login(c)).json;
+      const userinfo = () => fetch(s.url('/oauth/userinfo'), { headers: { authorization: `Bearer ${t.access_token}` } });
+      advance(99);
+      expect((await introspect(c, t.access_token)).json.active, format).toBe(true);
+      expect((await introspect(c, t.refresh_token)).json.active, format).toBe(true);
+      expect((await userinfo()).status, format).toBe(200);
+      advance(1);
+      expect((await introspect(c, t.access_token)).json.active, format).toBe(false);
+      expect((await introspect(c, t.refresh_token)).json.active, format).toBe(false);
+      const u = await userinfo();
+      expect(u.status, format).toBe(401);
+      expect(u.headers.get('www-authenticate'), format).toMatch(/error="invalid_token"/);
+      expect((await refresh(c, t.refresh_token)).json.error, format).toBe('invalid_grant');
+    }
+  });
+
   it('the absolute refresh lifetime holds for the whole family, across rotations', async () => {
     const c = await s.client(passwordClient({ refresh_token_lifetime: 1000 }));
     let rt = (await login(c)).json.refresh_token;
