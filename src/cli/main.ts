@@ -39,7 +39,7 @@ import { DEFAULT_TENANT } from '../store/types.js';
 import { serve } from './serve.js';
 import { createServiceToken, listServiceTokens, revokeServiceToken, serviceTokenView } from '../services/service-tokens.js';
 
-const USAGE = `usage: latchkey <command> [options]
+export const USAGE = `usage: latchkey <command> [options]
 
   init                              create the data folder, key-encryption key, database and signing keys
   serve [--port N] [--host H] [--workers N]
@@ -69,7 +69,7 @@ const USAGE = `usage: latchkey <command> [options]
   admin-token create [--name N] [--expires-in SECONDS] | list | revoke ID
   registration-token create [--name N] [--expires-in SECONDS] [--uses N] | list | revoke ID
                                     initial access tokens for dynamic client registration (RFC 7591)
-  resource create --identifier URI [--scope "a b"] [--name N] [--format opaque|jwt] [--ttl SECONDS]
+  resource create (--identifier URI | --file F|-) [--scope "a b"] [--name N] [--format opaque|jwt] [--ttl SECONDS]
                   [--introspection-client CLIENT_ID]...   only these clients introspect its tokens (RFC 7662 §4)
   resource update URI [--file F|-] [same options as create]   replace its metadata: the file's (or the current
                                     one), with the options on top
@@ -252,7 +252,7 @@ export function separateIds(argv: string[], options: Record<string, { type: 'str
 const TENANT = ['tenant'];
 const CLIENT_METADATA = ['file', 'client-id', 'secret', 'secret-file', 'name', 'redirect-uri', 'public', 'grant', 'scope', 'skip-consent', 'require-pkce', 'auth-method', 'jwks-uri', 'cors-origin'];
 const RESOURCE_METADATA = ['file', 'identifier', 'scope', 'name', 'format', 'ttl', 'introspection-client'];
-const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record<string, string[]>>>> = {
+export const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record<string, string[]>>>> = {
   serve: ['port', 'host', 'workers'],
   init: [],
   migrate: [],
@@ -274,7 +274,7 @@ const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record<string
   'service-token': { create: ['service', 'name'], list: [], revoke: [] },
   audit: { list: ['type', 'since', 'limit', ...TENANT] },
 };
-const ALWAYS = new Set(['config', 'json', 'help']);
+export const ALWAYS = new Set(['config', 'json', 'help']);
 
 /** Refuse an option the command would ignore (COMMAND_OPTIONS), naming it. */
 function checkCommandOptions(cmd: string, sub: string | undefined, given: Record<string, unknown>): void {
