@@ -204,6 +204,46 @@ describe('the documents name only commands, options and settings that exist', ()
   });
 });
 
+/** [option, default] of the rows of tables whose second column is headed "Default": `| \`key\` | \`value\` |`. */
+function tableDefaults(md: string): string[][] {
+  const out: string[][] = [];
+  let header: string | undefined;
+  for (const line of md.split('\n')) {
+    if (!line.startsWith('|')) {
+      header = undefined;
+      continue;
+    }
+    header ??= line;
+    const m = /^\| `([A-Za-z]+)` \| `([^`]*)` \|/.exec(line);
+    if (m && /^default$/i.test(header.split('|')[2]!.trim())) out.push([m[1]!, m[2]!]);
+  }
+  return out;
+}
+
+describe('the defaults the documents state are the schema\'s', () => {
+  it('"| `key` | `default` |" table rows, "`key` (N s)", "`key` (true)" and "`key` (default `V`)" match configSchema', () => {
+    const defaults = configSchema.parse({}) as Record<string, unknown>;
+    const shown = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+    const errors: string[] = [];
+    let count = 0;
+    for (const file of DOCS.filter((f) => f !== 'docs/configuration.md')) {
+      const md = text(file);
+      const claims = [
+        ...tableDefaults(md),
+        ...[...md.matchAll(/`([A-Za-z]+)` \((\d+|true|false)(?: s)?[;)]/g)].map((m) => [m[1]!, m[2]!]),
+        ...[...md.matchAll(/`([A-Za-z]+)` \(default `([^`]+)`/g)].map((m) => [m[1]!, m[2]!]),
+      ];
+      for (const [key, value] of claims) {
+        if (!Object.hasOwn(defaults, key!)) continue;
+        count++;
+        if (shown(defaults[key!]) !== value) errors.push(`${file}: ${key} is said to default to ${value}, the schema says ${shown(defaults[key!])}`);
+      }
+    }
+    expect(count).toBeGreaterThan(10);
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('the checks above can fail', () => {
   it('cliMentions finds commands in code spans and shell blocks, continued lines included', () => {
     const md = 'Run `latchkey keys rotate --now`.\n\n```sh\nnpx latchkey client create --name a \\\n  --bogus\necho latchkey rocks\n```\n\n```js\nrun("latchkey serve --x")\n```\n';
