@@ -80,7 +80,8 @@ export const USAGE = `usage: latchkey <command> [options]
   service-token create [--service ID] [--name N] | list | revoke ID   Core API access tokens
   audit list [--type T] [--since TIME] [--limit N]   security events, newest first (docs/audit.md)
 
-Common options: --config FILE, --json (machine-readable output), --tenant ID (default: default).
+Common options: --config FILE, --json (machine-readable output); for client, user, keys, resource,
+registration-token and audit commands --tenant ID (default: default).
 
 --password and --secret are visible to other users of this machine (ps, /proc) and stay in your shell history:
 prefer --password-file / --secret-file, a file (mode 0600) or - for standard input; trailing line breaks are dropped

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ALWAYS, COMMAND_OPTIONS, USAGE } from '../../src/cli/main.js';
 import { envName } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
+import { resultCodes } from '../../src/engine/result-codes.js';
 
 const DOCS = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 const text = (file: string) => readFileSync(file, 'utf8');
@@ -165,6 +166,13 @@ describe('the documents name only commands, options and settings that exist', ()
       }
     }
     expect(missing).toEqual([]);
+    // … and names exactly the commands that take --tenant.
+    const named = /for ([a-z, -]+?)(?:,| and) ([a-z-]+) commands --tenant ID/.exec(USAGE.replace(/\s+/g, ' '));
+    expect(named, 'the usage text names the commands that take --tenant').not.toBeNull();
+    const withTenant = Object.entries(COMMAND_OPTIONS)
+      .filter(([, e]) => (Array.isArray(e) ? e : Object.values(e as Record<string, string[]>).flat()).includes('tenant'))
+      .map(([c]) => c);
+    expect([...named![1]!.split(/, /), named![2]!].sort()).toEqual(withTenant.sort());
   });
 
   it('every LATCHKEY_* variable the documents name is a configuration option (src/config/schema.ts)', () => {
@@ -241,6 +249,26 @@ describe('the defaults the documents state are the schema\'s', () => {
     }
     expect(count).toBeGreaterThan(10);
     expect(errors).toEqual([]);
+  });
+});
+
+describe('the result codes the documents name exist', () => {
+  it('every LKnnnn in README.md and docs/ is in src/engine/result-codes.ts', () => {
+    const errors: string[] = [];
+    for (const file of DOCS) for (const m of text(file).matchAll(/\bLK\d+\b/g)) if (!Object.hasOwn(resultCodes, m[0])) errors.push(`${file}: ${m[0]}`);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('docs/operations.md lists every log event', () => {
+  it('each `event: \'name\'` a log line in src/ carries is named in the Logs section', () => {
+    const events = new Set<string>();
+    for (const f of readdirSync('src', { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))) {
+      for (const m of readFileSync(`src/${f}`, 'utf8').matchAll(/\bevent: '([a-z_]+)'/g)) events.add(m[1]!);
+    }
+    expect(events.size).toBeGreaterThan(10);
+    const logs = text('docs/operations.md').split('## Logs')[1]!.split('\n## ')[0]!;
+    expect([...events].filter((e) => !logs.includes('`' + e + '`')).sort()).toEqual([]);
   });
 });
 
