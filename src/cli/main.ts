@@ -277,6 +277,41 @@ export const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record
 };
 export const ALWAYS = new Set(['config', 'json', 'help']);
 
+/**
+ * The subcommands that take one argument (an id); every other command and subcommand takes none. An option that is
+ * not ours is kept as a positional by separateIds (an id may begin with '-'), so without this count `serve --prot
+ * 8080` started on the default port and `client delete ID --bogus` deleted: extra words were never looked at.
+ */
+const TAKES_ID: Readonly<Record<string, readonly string[]>> = {
+  client: ['show', 'delete', 'update', 'rotate-secret'],
+  user: ['show', 'delete', 'update', 'set-password', 'disable', 'enable', 'unlock'],
+  keys: ['retire'],
+  tenant: ['create'],
+  'admin-token': ['revoke'],
+  'registration-token': ['revoke'],
+  resource: ['update', 'show', 'delete'],
+  session: ['end'],
+  service: ['create'],
+  'service-token': ['revoke'],
+};
+
+/** Refuse a word the command would ignore: an unknown option, or an argument where it takes none (more). */
+function checkPositionals(cmd: string, positionals: string[]): void {
+  const entry = Object.hasOwn(COMMAND_OPTIONS, cmd) ? COMMAND_OPTIONS[cmd]! : undefined;
+  if (!entry) throw new CliError(`unknown command ${cmd}; try latchkey --help`);
+  const hasSubs = !Array.isArray(entry);
+  const sub = positionals[1];
+  // A missing or unknown subcommand is left to the command's own usage line.
+  if (hasSubs && (sub === undefined || !Object.hasOwn(entry, sub))) return;
+  const name = hasSubs ? `${cmd} ${sub}` : cmd;
+  const expected = (hasSubs ? 2 : 1) + (hasSubs && TAKES_ID[cmd]?.includes(sub!) ? 1 : 0);
+  const extra = positionals.slice(expected);
+  if (extra.length === 0) return;
+  const option = extra.find((w) => /^--?[A-Za-z]/.test(w));
+  if (option) throw new CliError(`${name} does not take ${option.replace(/=.*/, '')}; see latchkey --help`);
+  throw new CliError(`${name} takes ${expected === (hasSubs ? 2 : 1) ? 'no argument' : 'one argument'}, not also ${JSON.stringify(extra[0])}; see latchkey --help`);
+}
+
 /** Refuse an option the command would ignore (COMMAND_OPTIONS), naming it. */
 function checkCommandOptions(cmd: string, sub: string | undefined, given: Record<string, unknown>): void {
   const entry = Object.hasOwn(COMMAND_OPTIONS, cmd) ? COMMAND_OPTIONS[cmd]! : undefined;
@@ -342,6 +377,7 @@ export async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   checkCommandOptions(cmd, sub, values);
+  checkPositionals(cmd, positionals);
   const out = makeOut(values.json!);
   // docs/audit.md: a successful CLI write is an audit event, like an admin API write (ids only, never secrets).
   const audited = (fn: (lk: Latchkey, write: CliWrite) => Promise<number>) =>
