@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALWAYS, COMMAND_OPTIONS, USAGE } from '../../src/cli/main.js';
-import { envName } from '../../src/config/load.js';
+import { envName, validateConfig } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import { resultCodes } from '../../src/engine/result-codes.js';
 
@@ -204,7 +205,13 @@ describe('the documents name only commands, options and settings that exist', ()
       // A json block introduced as configuration ("… configuration:", "latchkey.config.json:").
       for (const m of md.matchAll(/(configuration|latchkey\.config\.json):?\n\n```json\n([\s\S]*?)\n```/g)) {
         count++;
-        for (const k of Object.keys(JSON.parse(m[2]!) as object)) if (!keys.has(k)) errors.push(`${file}: config file key ${k}`);
+        const options = JSON.parse(m[2]!) as Record<string, unknown>;
+        for (const k of Object.keys(options)) if (!keys.has(k)) errors.push(`${file}: config file key ${k}`);
+        try {
+          validateConfig(options);
+        } catch (e) {
+          errors.push(`${file}: the configuration shown is refused: ${(e as Error).message}`);
+        }
       }
     }
     expect(count).toBeGreaterThan(5);
@@ -269,6 +276,47 @@ describe('docs/operations.md lists every log event', () => {
     expect(events.size).toBeGreaterThan(10);
     const logs = text('docs/operations.md').split('## Logs')[1]!.split('\n## ')[0]!;
     expect([...events].filter((e) => !logs.includes('`' + e + '`')).sort()).toEqual([]);
+  });
+});
+
+/** The anchors GitHub gives a document's headings: lower case, punctuation dropped, spaces as '-', repeats numbered. */
+function anchorsOf(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  for (const m of markdown.replace(/```[\s\S]*?```/g, '').matchAll(/^#+\s+(.*)$/gm)) {
+    const slug = m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-');
+    const n = seen.get(slug);
+    seen.set(slug, (n ?? -1) + 1);
+    out.add(n === undefined ? slug : `${slug}-${n + 1}`);
+  }
+  return out;
+}
+
+describe('links between the documents resolve', () => {
+  it('every relative link in README.md and docs/ names a file that exists, and an anchor its headings have', () => {
+    const errors: string[] = [];
+    let count = 0;
+    for (const file of DOCS) {
+      for (const m of text(file).replace(/```[\s\S]*?```/g, '').matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!;
+        if (/^[a-z]+:/.test(target)) continue;
+        count++;
+        const [path, anchor] = target.split('#') as [string, string | undefined];
+        const to = path ? normalize(join(dirname(file), path)) : file;
+        if (!existsSync(to)) {
+          errors.push(`${file}: ${target}: no such file`);
+          continue;
+        }
+        if (anchor === undefined) continue;
+        if (statSync(to).isDirectory() || !to.endsWith('.md')) errors.push(`${file}: ${target}: an anchor on a non-Markdown target`);
+        else if (!anchorsOf(readFileSync(to, 'utf8')).has(anchor)) errors.push(`${file}: ${target}: no such heading`);
+      }
+    }
+    expect(count).toBeGreaterThan(30);
+    expect(errors).toEqual([]);
+  });
+  it('anchorsOf follows GitHub: `may_act` (RFC 8693 §4.4) is #may_act-rfc-8693-44', () => {
+    expect(anchorsOf('## may_act (RFC 8693 §4.4)\n## A\n## A\n')).toEqual(new Set(['may_act-rfc-8693-44', 'a', 'a-1']));
   });
 });
 
