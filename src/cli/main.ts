@@ -40,7 +40,7 @@ import { DEFAULT_TENANT } from '../store/types.js';
 import { serve } from './serve.js';
 import { createServiceToken, listServiceTokens, revokeServiceToken, serviceTokenView } from '../services/service-tokens.js';
 
-const USAGE = `usage: latchkey <command> [options]
+export const USAGE = `usage: latchkey <command> [options]
 
   init                              create the data folder, key-encryption key, database and signing keys
   serve [--port N] [--host H] [--workers N]
@@ -70,7 +70,7 @@ const USAGE = `usage: latchkey <command> [options]
   admin-token create [--name N] [--expires-in SECONDS] | list | revoke ID
   registration-token create [--name N] [--expires-in SECONDS] [--uses N] | list | revoke ID
                                     initial access tokens for dynamic client registration (RFC 7591)
-  resource create --identifier URI [--scope "a b"] [--name N] [--format opaque|jwt] [--ttl SECONDS]
+  resource create (--identifier URI | --file F|-) [--scope "a b"] [--name N] [--format opaque|jwt] [--ttl SECONDS]
                   [--introspection-client CLIENT_ID]...   only these clients introspect its tokens (RFC 7662 §4)
   resource update URI [--file F|-] [same options as create]   replace its metadata: the file's (or the current
                                     one), with the options on top
@@ -81,7 +81,8 @@ const USAGE = `usage: latchkey <command> [options]
   service-token create [--service ID] [--name N] | list | revoke ID   Core API access tokens
   audit list [--type T] [--since TIME] [--limit N]   security events, newest first (docs/audit.md)
 
-Common options: --config FILE, --json (machine-readable output), --tenant ID (default: default).
+Common options: --config FILE, --json (machine-readable output); for client, user, keys, resource,
+registration-token and audit commands --tenant ID (default: default).
 
 --password and --secret are visible to other users of this machine (ps, /proc) and stay in your shell history:
 prefer --password-file / --secret-file, a file (mode 0600) or - for standard input; trailing line breaks are dropped
@@ -253,7 +254,7 @@ export function separateIds(argv: string[], options: Record<string, { type: 'str
 const TENANT = ['tenant'];
 const CLIENT_METADATA = ['file', 'client-id', 'secret', 'secret-file', 'name', 'redirect-uri', 'public', 'grant', 'scope', 'skip-consent', 'require-pkce', 'auth-method', 'jwks-uri', 'cors-origin'];
 const RESOURCE_METADATA = ['file', 'identifier', 'scope', 'name', 'format', 'ttl', 'introspection-client'];
-const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record<string, string[]>>>> = {
+export const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record<string, string[]>>>> = {
   serve: ['port', 'host', 'workers'],
   init: [],
   migrate: [],
@@ -275,7 +276,42 @@ const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record<string
   'service-token': { create: ['service', 'name'], list: [], revoke: [] },
   audit: { list: ['type', 'since', 'limit', ...TENANT] },
 };
-const ALWAYS = new Set(['config', 'json', 'help']);
+export const ALWAYS = new Set(['config', 'json', 'help']);
+
+/**
+ * The subcommands that take one argument (an id); every other command and subcommand takes none. An option that is
+ * not ours is kept as a positional by separateIds (an id may begin with '-'), so without this count `serve --prot
+ * 8080` started on the default port and `client delete ID --bogus` deleted: extra words were never looked at.
+ */
+const TAKES_ID: Readonly<Record<string, readonly string[]>> = {
+  client: ['show', 'delete', 'update', 'rotate-secret'],
+  user: ['show', 'delete', 'update', 'set-password', 'disable', 'enable', 'unlock'],
+  keys: ['retire'],
+  tenant: ['create'],
+  'admin-token': ['revoke'],
+  'registration-token': ['revoke'],
+  resource: ['update', 'show', 'delete'],
+  session: ['end'],
+  service: ['create'],
+  'service-token': ['revoke'],
+};
+
+/** Refuse a word the command would ignore: an unknown option, or an argument where it takes none (more). */
+function checkPositionals(cmd: string, positionals: string[]): void {
+  const entry = Object.hasOwn(COMMAND_OPTIONS, cmd) ? COMMAND_OPTIONS[cmd]! : undefined;
+  if (!entry) throw new CliError(`unknown command ${cmd}; try latchkey --help`);
+  const hasSubs = !Array.isArray(entry);
+  const sub = positionals[1];
+  // A missing or unknown subcommand is left to the command's own usage line.
+  if (hasSubs && (sub === undefined || !Object.hasOwn(entry, sub))) return;
+  const name = hasSubs ? `${cmd} ${sub}` : cmd;
+  const expected = (hasSubs ? 2 : 1) + (hasSubs && TAKES_ID[cmd]?.includes(sub!) ? 1 : 0);
+  const extra = positionals.slice(expected);
+  if (extra.length === 0) return;
+  const option = extra.find((w) => /^--?[A-Za-z]/.test(w));
+  if (option) throw new CliError(`${name} does not take ${option.replace(/=.*/, '')}; see latchkey --help`);
+  throw new CliError(`${name} takes ${expected === (hasSubs ? 2 : 1) ? 'no argument' : 'one argument'}, not also ${JSON.stringify(extra[0])}; see latchkey --help`);
+}
 
 /** Refuse an option the command would ignore (COMMAND_OPTIONS), naming it. */
 function checkCommandOptions(cmd: string, sub: string | undefined, given: Record<string, unknown>): void {
@@ -342,6 +378,7 @@ export async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   checkCommandOptions(cmd, sub, values);
+  checkPositionals(cmd, positionals);
   const out = makeOut(values.json!);
   // docs/audit.md: a successful CLI write is an audit event, like an admin API write (ids only, never secrets).
   const audited = (fn: (lk: Latchkey, write: CliWrite) => Promise<number>) =>

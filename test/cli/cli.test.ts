@@ -111,6 +111,25 @@ describe('latchkey CLI', () => {
     expect(cli(dir, ['frobnicate']).code).not.toBe(0);
   });
 
+  it('an option the CLI does not know, or an argument a command does not take, is refused before anything runs', () => {
+    // `serve --prot 8080` (a typo) started the server on the default port; `client delete ID --bogus` deleted.
+    const serve = cli(dir, ['serve', '--prot', '8080'], undefined, {}, 20_000);
+    expect(serve.code).toBe(2);
+    expect(serve.out).toBe('');
+    expect(serve.err).toBe('latchkey: serve does not take --prot; see latchkey --help\n');
+    expect(cli(dir, ['migrate', 'now']).err).toBe('latchkey: migrate takes no argument, not also "now"; see latchkey --help\n');
+
+    const made = cli(dir, ['client', 'create', '--client-id', 'keep-me', '--grant', 'client_credentials', '--json']);
+    expect(made.code).toBe(0);
+    const del = cli(dir, ['client', 'delete', 'keep-me', '--bogus']);
+    expect(del.code).toBe(2);
+    expect(del.err).toBe('latchkey: client delete does not take --bogus; see latchkey --help\n');
+    const extra = cli(dir, ['client', 'delete', 'keep-me', 'and-this']);
+    expect(extra.err).toBe('latchkey: client delete takes one argument, not also "and-this"; see latchkey --help\n');
+    expect(cli(dir, ['client', 'show', 'keep-me', '--json']).code).toBe(0);
+    expect(cli(dir, ['client', 'delete', 'keep-me']).code).toBe(0);
+  });
+
   it('user create hashes with argon2id; list never shows the hash', () => {
     const r = cli(dir, ['user', 'create', '--username', 'alice', '--password', 'correct horse', '--claims', '{"email":"alice@example.com","email_verified":true}', '--json']);
     expect(r.code).toBe(0);
