@@ -134,6 +134,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       /* keep generic text */
     }
     const title = r.action === 'INTERNAL_SERVER_ERROR' ? 'Something went wrong' : 'Invalid request';
+    // 503 (the database away, LK9501): the page says when to try again, as the engine's JSON answer does.
+    const retryAfter = r.status === 503 ? r.headers?.['Retry-After'] : undefined;
+    if (retryAfter !== undefined) reply.header('Retry-After', retryAfter);
     return htmlHeaders(reply.code(r.status >= 400 ? r.status : 400), formTargets).send(errorPage(pageBase(reply), title, message, code));
   }
 

@@ -1,0 +1,182 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import type { EngineContext } from '../../src/engine/context.js';
+import { buildApp } from '../../src/http/app.js';
+import { Latchkey } from '../../src/server/latchkey.js';
+import { registerClient } from '../../src/services/clients.js';
+import { createUser } from '../../src/services/users.js';
+import { openStore, type OpenedStore } from '../../src/store/open.js';
+import { DEFAULT_TENANT, type Store } from '../../src/store/types.js';
+import { dropTestDatabase, testDatabaseUrl } from './database.js';
+import { freePort } from './server.js';
+
+/**
+ * Fault injection for the store (test/reliability/store-faults.test.ts): a Store that forwards every call to a real
+ * one (SQLite or PostgreSQL, as the test pass picks) and, once armed, makes the Nth counted call (or the Nth call of
+ * one method) fail before it reaches the database, with an error shaped as the backends' own: what a statement that
+ * met a dead connection, a busy SQLite file or an I/O error, or a bug, throws. Calls made inside a transaction go
+ * through the wrapper too (the transaction's store is wrapped), and opening the transaction is itself a call (a
+ * BEGIN that fails).
+ */
+
+/** What the failing call throws. `unavailable` is the backend's outage (503 by unavailable.ts); `ioerr` and `bug` are 500s. */
+export type FaultKind = 'unavailable' | 'ioerr' | 'bug';
+
+/** Text in every injected error's message: no answer may carry it (no internal message text to a client). */
+export const FAULT_MARKER = 'lkfault-7c1e';
+
+export function faultError(kind: FaultKind, dialect: 'sqlite' | 'postgres'): Error {
+  if (kind === 'unavailable') {
+    return dialect === 'sqlite'
+      ? Object.assign(new Error(`database is locked (${FAULT_MARKER})`), { code: 'SQLITE_BUSY' })
+      : Object.assign(new Error(`terminating connection due to administrator command (${FAULT_MARKER})`), { code: '57P01' });
+  }
+  if (kind === 'ioerr') {
+    return dialect === 'sqlite'
+      ? Object.assign(new Error(`disk I/O error (${FAULT_MARKER})`), { code: 'SQLITE_IOERR' })
+      : Object.assign(new Error(`could not write to file "pg_wal/xlogtemp" (${FAULT_MARKER})`), { code: '58030' });
+  }
+  return new TypeError(`Cannot read properties of undefined (reading 'x') (${FAULT_MARKER})`);
+}
+
+/**
+ * Calls made by background work (audit flushes, key re-checks, the back-channel dispatcher, cleanup): not counted
+ * and never failed, so that the count of a request's own calls is the same on every run.
+ */
+export const BACKGROUND_METHODS: ReadonlySet<string> = new Set([
+  'insertAuditEvents', 'keysVersion', 'dueDeliveries', 'claimDelivery', 'updateDelivery', 'acquireLease', 'purgeExpired',
+  'close', 'ping',
+]);
+
+export class FaultPlan {
+  /** Counted calls since the last arm(), by method name (transaction included). */
+  readonly calls: string[] = [];
+  private target: number | undefined;
+  private method: string | undefined;
+  private kind: FaultKind = 'bug';
+  /** The method that was failed, once one was. */
+  fired: string | undefined;
+
+  constructor(readonly dialect: 'sqlite' | 'postgres') {}
+
+  /** Fail the nth counted call from now (1-based), or the nth call of `method`. */
+  arm(n: number, kind: FaultKind, method?: string): void {
+    this.calls.length = 0;
+    this.target = n;
+    this.kind = kind;
+    this.method = method;
+    this.fired = undefined;
+  }
+
+  disarm(): void {
+    this.target = undefined;
+  }
+
+  /** Called before each call reaches the store: throws the fault when this call is the armed one. */
+  enter(name: string): void {
+    if (this.target === undefined || BACKGROUND_METHODS.has(name)) return;
+    if (this.method !== undefined && name !== this.method) return;
+    this.calls.push(name);
+    if (this.calls.length === this.target) {
+      this.target = undefined;
+      this.fired = name;
+      throw faultError(this.kind, this.dialect);
+    }
+  }
+}
+
+/** `inner` with every call going through `plan` first. */
+export function faultyStore<S extends Store>(inner: S, plan: FaultPlan): S {
+  const wrap = (target: Store): Store =>
+    new Proxy(target, {
+      get(t, prop, receiver) {
+        const value = Reflect.get(t, prop, receiver);
+        if (typeof value !== 'function' || typeof prop !== 'string') return value;
+        if (prop === 'transaction') {
+          return async <T>(fn: (tx: Store) => Promise<T>): Promise<T> => {
+            plan.enter('transaction');
+            return t.transaction((tx) => fn(tx === t ? wrapped : wrap(tx)));
+          };
+        }
+        return async (...args: unknown[]) => {
+          plan.enter(prop);
+          return (value as (...a: unknown[]) => unknown).apply(t, args);
+        };
+      },
+    });
+  const wrapped = wrap(inner);
+  return wrapped as S;
+}
+
+export interface FaultyServer {
+  lk: Latchkey;
+  ctx: EngineContext;
+  app: FastifyInstance;
+  issuer: string;
+  /** The real store (not failing): for checking what the database holds. */
+  store: OpenedStore;
+  plan: FaultPlan;
+  databaseUrl: string;
+  url(path: string): string;
+  client(meta: Record<string, unknown>): Promise<{ clientId: string; clientSecret?: string }>;
+  user(username: string, password: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The real HTTP server (as startTestServer) over a store that fails when its plan says so. */
+export async function startFaultyServer(overrides: ConfigInput = {}, opts: { clock?: () => number } = {}): Promise<FaultyServer> {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-faults-'));
+  const databaseUrl = await testDatabaseUrl(dir);
+  const store = await openStore({ url: databaseUrl });
+  const plan = new FaultPlan(store.dialect);
+  const config = loadConfig({
+    env: {},
+    file: undefined,
+    overrides: {
+      dataDir: dir,
+      keyEncryptionKey: randomBytes(32).toString('base64url'),
+      logLevel: 'silent',
+      demo: false,
+      insecureRemoteFetchAddresses: 'loopback',
+      issuer,
+      port,
+      databaseUrl,
+      ...overrides,
+    },
+  });
+  const lk = await Latchkey.open({ config, store: faultyStore(store, plan), clock: opts.clock });
+  const ctx = await lk.context(DEFAULT_TENANT);
+  const app = await buildApp(lk, { logger: false });
+  await app.listen({ host: '127.0.0.1', port });
+  return {
+    lk,
+    ctx,
+    app,
+    issuer,
+    store,
+    plan,
+    databaseUrl,
+    url: (path) => issuer + path,
+    async client(meta) {
+      const { json } = await registerClient(ctx, meta);
+      return { clientId: json.client_id as string, clientSecret: json.client_secret as string | undefined };
+    },
+    async user(username, password) {
+      return (await createUser(ctx, { username, password, claims: {} })).id;
+    },
+    async close() {
+      plan.disarm();
+      await app.close();
+      await lk.close(); // closes the store through the wrapper
+      await dropTestDatabase(databaseUrl);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
