@@ -67,6 +67,20 @@ export async function createUser(
   ctx: EngineContext,
   input: { username: string; password: string; claims?: unknown; id?: string },
 ): Promise<UserRecord> {
+  const user = await newUserRecord(ctx, input);
+  await ctx.store.createUser(user);
+  return user;
+}
+
+/**
+ * createUser without the write: the input checked (UserInputError; conflict when the username or sub is taken now) and
+ * the password hashed, for a caller that stores the user in a transaction of its own (the sign-up page: the account
+ * and its first session, both or neither). The slow hash is done here, before any transaction is open.
+ */
+export async function newUserRecord(
+  ctx: EngineContext,
+  input: { username: string; password: string; claims?: unknown; id?: string },
+): Promise<UserRecord> {
   checkUsername(input.username);
   checkPassword(input.password);
   const claims = parseClaims(input.claims);
@@ -82,7 +96,6 @@ export async function createUser(
     disabled: false,
     createdAt: nowSeconds(ctx),
   };
-  await ctx.store.createUser(user);
   return user;
 }
 

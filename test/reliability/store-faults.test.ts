@@ -127,7 +127,7 @@ describe('store faults in the middle of a request', () => {
 
   beforeAll(async () => {
     rp = await startLogoutRp();
-    s = await startFaultyServer({ registration: 'token', deviceCodeInterval: 5, loginRateLimit: 10000 }, { clock: () => clock });
+    s = await startFaultyServer({ registration: 'token', deviceCodeInterval: 5, loginRateLimit: 10000, userCodeRateLimit: 10000, allowRegistration: true }, { clock: () => clock });
     web = await s.client({
       redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid profile offline_access api',
       backchannel_logout_uri: `${rp.base}/bc`, post_logout_redirect_uris: [`${rp.base}/bye`], session_refresh_tokens: true,
@@ -315,6 +315,57 @@ describe('store faults in the middle of a request', () => {
       },
     });
     expect([...authz.problems, ...poll.problems]).toEqual([]);
+  });
+
+  it('RFC 8628 §3.3: an approval that fails is an error page; approving again works and the device gets its tokens', async () => {
+    const { problems } = await sweep(s, {
+      page: true,
+      setup: async () => {
+        const d = (await send(s.url('/oauth/device_authorization'), { form: { scope: 'openid api' }, headers: auth(dev) })).json;
+        const agent = new Agent(s.issuer);
+        const login = await agent.follow(`/device?user_code=${encodeURIComponent(d.user_code)}`);
+        const codePage = await agent.follow(Agent.formAction(login.html, '/device/login'), {
+          form: { csrf: Agent.formValue(login.html, 'csrf')!, user_code: d.user_code, username: 'alice', password: 'alice-password' },
+        });
+        const confirm = await agent.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: d.user_code } });
+        const form = { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: d.user_code, decision: 'approve' };
+        return { agent, form, deviceCode: d.device_code as string };
+      },
+      act: async ({ agent, form }) => pageAnswer(await agent.request('/device/confirm', { form })),
+      check: async ({ agent, form, deviceCode }, a) => {
+        if (!a.text.includes('Device connected')) {
+          const again = await agent.request('/device/confirm', { form });
+          if (!again.html.includes('Device connected')) return [`approving again failed: ${again.status}`];
+        }
+        clock += 20_000;
+        const r = await token(dev, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode });
+        return r.status === 200 ? [] : [`the device got no tokens: ${r.status} ${r.text.slice(0, 120)}`];
+      },
+    });
+    expect(problems).toEqual([]);
+  });
+
+  it('prompt=create: a sign-up that fails is an error page, and signing up again (or signing in) gets the user a code', async () => {
+    let n = 0;
+    const { problems } = await sweep(s, {
+      page: true,
+      setup: async () => {
+        const agent = new Agent(s.issuer);
+        const page = await agent.follow(authorizeUrl({ prompt: 'create' }));
+        const action = Agent.formAction(page.html, '/create');
+        return { agent, action, csrf: Agent.formValue(page.html, 'csrf')!, username: `newcomer-${++n}` };
+      },
+      act: async ({ agent, action, csrf, username }) => pageAnswer(await agent.request(action, { form: { csrf, username, password: 'newcomer-password-1' } })),
+      check: async ({ agent, action, csrf, username }, a) => {
+        if (a.status === 303) return [];
+        const again = await agent.follow(action, { form: { csrf, username, password: 'newcomer-password-1' } });
+        if (again.status === 409) return [`signing up again: the account was made but the sign-up failed (${username} is taken)`];
+        let r = again;
+        if (r.html.includes('/consent')) r = await agent.consent(r, 'approve');
+        return r.location && new URL(r.location).searchParams.get('code') ? [] : [`signing up again gave no code: ${r.status} ${r.html.slice(0, 120)}`];
+      },
+    });
+    expect(problems).toEqual([]);
   });
 
   it('RFC 9126: a pushed authorization request that fails is 500/503', async () => {
