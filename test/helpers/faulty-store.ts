@@ -12,7 +12,8 @@ import { registerClient } from '../../src/services/clients.js';
 import { createUser } from '../../src/services/users.js';
 import { openStore, type OpenedStore } from '../../src/store/open.js';
 import { DEFAULT_TENANT, type Store } from '../../src/store/types.js';
-import { dropTestDatabase, testDatabaseUrl } from './database.js';
+import pg from 'pg';
+import { adminDatabaseUrl, dropTestDatabase, testDatabaseUrl } from './database.js';
 import { freePort } from './server.js';
 
 /**
@@ -24,13 +25,17 @@ import { freePort } from './server.js';
  * BEGIN that fails).
  */
 
-/** What the failing call throws. `unavailable` is the backend's outage (503 by unavailable.ts); `ioerr` and `bug` are 500s. */
-export type FaultKind = 'unavailable' | 'ioerr' | 'bug';
+/**
+ * What the failing call throws. `unavailable` is the backend's outage (503 by unavailable.ts); `ioerr` and `bug` are
+ * 500s. `terminate` (PostgreSQL only) throws nothing itself: it ends every server session of the database
+ * (pg_terminate_backend, as a failover or an operator does) and lets the call run into the dead connection.
+ */
+export type FaultKind = 'unavailable' | 'ioerr' | 'bug' | 'terminate';
 
 /** Text in every injected error's message: no answer may carry it (no internal message text to a client). */
 export const FAULT_MARKER = 'lkfault-7c1e';
 
-export function faultError(kind: FaultKind, dialect: 'sqlite' | 'postgres'): Error {
+export function faultError(kind: Exclude<FaultKind, 'terminate'>, dialect: 'sqlite' | 'postgres'): Error {
   if (kind === 'unavailable') {
     return dialect === 'sqlite'
       ? Object.assign(new Error(`database is locked (${FAULT_MARKER})`), { code: 'SQLITE_BUSY' })
@@ -79,15 +84,20 @@ export class FaultPlan {
     this.target = undefined;
   }
 
+  /** PostgreSQL: end every session of the test's database (set by startFaultyServer). */
+  terminate: (() => Promise<void>) | undefined;
+
   /** Called before each call reaches the store: throws the fault when this call is the armed one. */
-  enter(name: string): void {
+  async enter(name: string): Promise<void> {
     if (this.target === undefined || this.background.has(name)) return;
     if (this.method !== undefined && name !== this.method) return;
     this.calls.push(name);
     if (this.calls.length === this.target) {
       this.target = undefined;
       this.fired = name;
-      throw faultError(this.kind, this.dialect);
+      if (this.kind !== 'terminate') throw faultError(this.kind, this.dialect);
+      if (!this.terminate) throw new Error('terminate is for PostgreSQL');
+      await this.terminate();
     }
   }
 }
@@ -101,12 +111,12 @@ export function faultyStore<S extends Store>(inner: S, plan: FaultPlan): S {
         if (typeof value !== 'function' || typeof prop !== 'string') return value;
         if (prop === 'transaction') {
           return async <T>(fn: (tx: Store) => Promise<T>): Promise<T> => {
-            plan.enter('transaction');
+            await plan.enter('transaction');
             return t.transaction((tx) => fn(tx === t ? wrapped : wrap(tx)));
           };
         }
         return async (...args: unknown[]) => {
-          plan.enter(prop);
+          await plan.enter(prop);
           return (value as (...a: unknown[]) => unknown).apply(t, args);
         };
       },
@@ -131,13 +141,31 @@ export interface FaultyServer {
 }
 
 /** The real HTTP server (as startTestServer) over a store that fails when its plan says so. */
-export async function startFaultyServer(overrides: ConfigInput = {}, opts: { clock?: () => number } = {}): Promise<FaultyServer> {
+export async function startFaultyServer(overrides: ConfigInput = {}, opts: { clock?: () => number; poolSize?: number } = {}): Promise<FaultyServer> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-faults-'));
   const databaseUrl = await testDatabaseUrl(dir);
-  const store = await openStore({ url: databaseUrl });
+  const store = await openStore({ url: databaseUrl, poolSize: opts.poolSize });
   const plan = new FaultPlan(store.dialect);
+  const admin = adminDatabaseUrl();
+  if (store.dialect === 'postgres' && admin) {
+    const name = new URL(databaseUrl).pathname.slice(1);
+    plan.terminate = async () => {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      try {
+        const others = 'from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()';
+        await c.query(`select pg_terminate_backend(pid) ${others}`, [name]);
+        // pg_terminate_backend only signals: wait until the sessions are gone, so the call meets a dead connection.
+        while ((await c.query<{ n: number }>(`select count(*)::int as n ${others}`, [name])).rows[0]!.n > 0) {
+          await new Promise((r) => setTimeout(r, 5)); // a poll, not a spin: the machine is shared
+        }
+      } finally {
+        await c.end();
+      }
+    };
+  }
   const config = loadConfig({
     env: {},
     file: undefined,
