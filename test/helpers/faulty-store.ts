@@ -84,12 +84,34 @@ export class FaultPlan {
     this.target = undefined;
   }
 
+  /**
+   * 'statement' (SQLite): count and fail better-sqlite3 statements (each query, BEGIN, COMMIT; the group-commit
+   * batches' inserts) instead of store calls, with the error SQLite itself throws. See sqliteStatementFaults.
+   */
+  level: 'call' | 'statement' = 'call';
+
+  /** SQLite statements run by background work (audit rows, key re-checks, the dispatcher, cleanup): not counted. */
+  static readonly BACKGROUND_SQL = /audit_events|ops_leases|max\("seq"\)|"next_attempt_at" <=|logout_deliveries" set/;
+
+  /** Called by each SQLite statement (level 'statement'): throws SQLite's own error when it is the armed one. */
+  enterStatement(sql: string): void {
+    if (this.level !== 'statement' || this.target === undefined || FaultPlan.BACKGROUND_SQL.test(sql)) return;
+    this.calls.push(sql.slice(0, 60));
+    if (this.calls.length === this.target) {
+      this.target = undefined;
+      this.fired = sql.slice(0, 60);
+      // better-sqlite3's SqliteError: a message and the extended result code name.
+      const code = this.kind === 'unavailable' ? 'SQLITE_BUSY' : 'SQLITE_IOERR_WRITE';
+      throw Object.assign(new Error(`${code === 'SQLITE_BUSY' ? 'database is locked' : 'disk I/O error'} (${FAULT_MARKER})`), { name: 'SqliteError', code });
+    }
+  }
+
   /** PostgreSQL: end every session of the test's database (set by startFaultyServer). */
   terminate: (() => Promise<void>) | undefined;
 
   /** Called before each call reaches the store: throws the fault when this call is the armed one. */
   async enter(name: string): Promise<void> {
-    if (this.target === undefined || this.background.has(name)) return;
+    if (this.level !== 'call' || this.target === undefined || this.background.has(name)) return;
     if (this.method !== undefined && name !== this.method) return;
     this.calls.push(name);
     if (this.calls.length === this.target) {
@@ -148,6 +170,7 @@ export async function startFaultyServer(overrides: ConfigInput = {}, opts: { clo
   const databaseUrl = await testDatabaseUrl(dir);
   const store = await openStore({ url: databaseUrl, poolSize: opts.poolSize });
   const plan = new FaultPlan(store.dialect);
+  const unpatch = store.dialect === 'sqlite' ? await sqliteStatementFaults(plan) : () => {};
   const admin = adminDatabaseUrl();
   if (store.dialect === 'postgres' && admin) {
     const name = new URL(databaseUrl).pathname.slice(1);
@@ -203,10 +226,33 @@ export async function startFaultyServer(overrides: ConfigInput = {}, opts: { clo
     },
     async close() {
       plan.disarm();
+      unpatch();
       await app.close();
       await lk.close(); // closes the store through the wrapper
       await dropTestDatabase(databaseUrl);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * SQLite statement faults: every better-sqlite3 statement (Kysely's queries, the store's prepared ones, the
+ * group-commit batchers') asks `plan` first. Patched on the Statement prototype of the module, for this process's
+ * test file; the returned function puts it back.
+ */
+async function sqliteStatementFaults(plan: FaultPlan): Promise<() => void> {
+  const { default: SQLite } = await import('better-sqlite3');
+  const probe = new SQLite(':memory:');
+  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<string, (...a: unknown[]) => unknown>;
+  probe.close();
+  const saved: Record<string, (...a: unknown[]) => unknown> = {};
+  for (const m of ['run', 'get', 'all', 'iterate']) {
+    const original = proto[m]!;
+    saved[m] = original;
+    proto[m] = function (this: { source: string }, ...args: unknown[]) {
+      plan.enterStatement(this.source);
+      return original.apply(this, args);
+    };
+  }
+  return () => Object.assign(proto, saved);
 }
