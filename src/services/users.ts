@@ -134,8 +134,12 @@ export async function updateUser(ctx: EngineContext, sub: string, input: { usern
 export async function setPassword(ctx: EngineContext, sub: string, password: string): Promise<void> {
   checkPassword(password);
   const u = await getUser(ctx, sub);
-  await ctx.store.updateUser({ ...u, passwordHash: await hashPassword(password) });
-  await logoutUserEverywhere(ctx, sub);
+  const passwordHash = await hashPassword(password);
+  // One transaction: a reset whose logout failed after the new password was stored would leave the sessions live.
+  await ctx.store.transaction(async (tx) => {
+    await tx.updateUser({ ...u, passwordHash });
+    await logoutUserEverywhere({ ...ctx, store: tx }, sub);
+  });
 }
 
 /**
@@ -148,10 +152,12 @@ export async function setDisabled(ctx: EngineContext, sub: string, disabled: boo
   const now = nowSeconds(ctx);
   await ctx.store.transaction(async (tx) => {
     await tx.updateUser(next);
-    if (disabled) await tx.revokeSubject(ctx.tenant.id, sub, now);
+    if (!disabled) return;
+    await tx.revokeSubject(ctx.tenant.id, sub, now);
+    // Sessions end the way a logout ends them: clients are told (back-channel deliveries, sent by the sweep). In the
+    // same transaction, so a failure leaves the user as they were rather than disabled with clients never told.
+    await logoutUserEverywhere({ ...ctx, store: tx }, sub);
   });
-  // Sessions end the way a logout ends them: clients are told (back-channel deliveries, sent by the sweep).
-  if (disabled) await logoutUserEverywhere(ctx, sub);
   return next;
 }
 
@@ -176,8 +182,10 @@ export async function deleteUser(ctx: EngineContext, sub: string): Promise<void>
     await tx.revokeSubject(ctx.tenant.id, sub, now);
     // A user created later with the same sub (an embedding application's own ids) has consented to nothing.
     await tx.deleteSubjectConsents(ctx.tenant.id, sub);
+    // The sessions too, as logouts (their clients told by back-channel deliveries): after the deletion committed, a
+    // failure here could never be made good, since deleting the user again finds no user (404).
+    await logoutUserEverywhere({ ...ctx, store: tx }, sub);
   });
-  await logoutUserEverywhere(ctx, sub);
 }
 
 export function grantView(g: GrantRecord): Record<string, unknown> {

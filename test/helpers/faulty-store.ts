@@ -134,7 +134,8 @@ export function faultyStore<S extends Store>(inner: S, plan: FaultPlan): S {
         if (prop === 'transaction') {
           return async <T>(fn: (tx: Store) => Promise<T>): Promise<T> => {
             await plan.enter('transaction');
-            return t.transaction((tx) => fn(tx === t ? wrapped : wrap(tx)));
+            // A store already in a transaction runs fn in it, on itself: fn gets this same wrapper (`receiver`).
+            return t.transaction((tx) => fn(tx === t ? (receiver as Store) : wrap(tx)));
           };
         }
         return async (...args: unknown[]) => {
@@ -143,8 +144,7 @@ export function faultyStore<S extends Store>(inner: S, plan: FaultPlan): S {
         };
       },
     });
-  const wrapped = wrap(inner);
-  return wrapped as S;
+  return wrap(inner) as S;
 }
 
 export interface FaultyServer {

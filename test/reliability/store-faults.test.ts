@@ -3,6 +3,7 @@ import { Agent } from '../helpers/agent.js';
 import { BACKGROUND_METHODS, FAULT_MARKER, type FaultKind, startFaultyServer, type FaultyServer } from '../helpers/faulty-store.js';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { rotateKeys } from '../../src/services/keys.js';
+import { deleteUser, setDisabled, setPassword } from '../../src/services/users.js';
 import { basic, postForm } from '../helpers/server.js';
 import { startLogoutRp } from '../helpers/logout-rp.js';
 import { createInitialAccessToken } from '../../src/services/management-tokens.js';
@@ -458,6 +459,50 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
     });
     expect(problems).toEqual([]);
   });
+
+  for (const op of ['delete', 'disable', 'reset password'] as const) {
+    it(`an operator's user ${op} that fails ends no session by halves; done again, the sessions' clients are told`, async () => {
+      let n = 0;
+      const run = (sub: string) =>
+        op === 'delete' ? deleteUser(s.ctx, sub) : op === 'disable' ? setDisabled(s.ctx, sub, true) : setPassword(s.ctx, sub, 'another-password-1');
+      const { problems } = await sweep(s, level, {
+        noAnswer: true,
+        setup: async () => {
+          const name = `managed-${op.replace(' ', '-')}-${++n}`;
+          const sub = await s.user(name, 'managed-password');
+          const cb = await new Agent(s.issuer).authorize(authorizeUrl({ scope: 'openid api' }), name, 'managed-password');
+          const t = (await token(web, { grant_type: 'authorization_code', code: cb.searchParams.get('code')!, redirect_uri: CB })).json;
+          const hash = (await s.store.findUserById('default', sub))!.passwordHash;
+          return { sub, t, hash, before: (await s.store.listDeliveries('default', web.clientId)).length };
+        },
+        act: async ({ sub }) => {
+          try {
+            await run(sub);
+            return { status: 200, headers: new Headers(), text: '' };
+          } catch (e) {
+            return { status: 500, headers: new Headers(), text: String(e) };
+          }
+        },
+        check: async ({ sub, t, hash, before }, a) => {
+          const out: string[] = [];
+          const sid = JSON.parse(Buffer.from(t.id_token.split('.')[1]!, 'base64url').toString()).sid as string;
+          if (a.status !== 200 && op !== 'delete') {
+            // Before anyone does it again: a password reset (or a disabling) stored, its sessions must have ended with it.
+            const u = (await s.store.findUserById('default', sub))!;
+            const stored = op === 'disable' ? u.disabled : u.passwordHash !== hash;
+            if (stored && (await s.store.findSessionBySid('default', sid))?.endedAt === null) out.push(`the ${op} was stored, and the user's session left live`);
+          }
+          // The operator sees the failure and does it again (a user already deleted is 404 then: nothing left to do).
+          if (a.status !== 200) await run(sub).catch(() => undefined);
+          if ((await s.store.listDeliveries('default', web.clientId)).length !== before + 1) out.push("the session's client was not told (no back-channel delivery)");
+          if (await introspect(t.access_token)) out.push("the user's access token is still active");
+          if ((await s.store.findSessionBySid('default', sid))?.endedAt === null) out.push("the user's session was not ended");
+          return out;
+        },
+      });
+      expect(problems).toEqual([]);
+    });
+  }
 
   it('RFC 9126: a pushed authorization request that fails is 500/503', async () => {
     const { problems } = await sweep(s, level, {
