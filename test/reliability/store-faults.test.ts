@@ -392,6 +392,37 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
     expect(problems).toEqual([]);
   });
 
+  it("prompt=create in a browser signed in as another user: that session ends as a logout with the sign-up, all or nothing", async () => {
+    let n = 0;
+    const { problems } = await sweep(s, level, {
+      page: true,
+      setup: async () => {
+        const agent = new Agent(s.issuer);
+        const cb = await agent.authorize(authorizeUrl({ scope: 'openid api' }), 'alice', 'alice-password');
+        const t = (await token(web, { grant_type: 'authorization_code', code: cb.searchParams.get('code')!, redirect_uri: CB })).json;
+        const sid = JSON.parse(Buffer.from(t.id_token.split('.')[1]!, 'base64url').toString()).sid as string;
+        const page = await agent.follow(authorizeUrl({ prompt: 'create' }));
+        const form = { csrf: Agent.formValue(page.html, 'csrf')!, username: `switcher-${++n}`, password: 'switcher-password-1' };
+        return { agent, action: Agent.formAction(page.html, '/create'), form, sid, before: (await s.store.listDeliveries('default', web.clientId)).length };
+      },
+      act: async ({ agent, action, form }) => pageAnswer(await agent.request(action, { form })),
+      check: async ({ agent, action, form, sid, before }, a) => {
+        const out: string[] = [];
+        const delivered = async () => (await s.store.listDeliveries('default', web.clientId)).length - before;
+        const ended = async () => (await s.store.findSessionBySid('default', sid))?.endedAt !== null;
+        if (a.status !== 303) {
+          // Failed: alice's session is as it was (live, nobody told), or ended with its client told; never half of it.
+          if ((await ended()) !== ((await delivered()) === 1)) out.push("alice's session was ended by halves");
+          await agent.follow(action, { form });
+        }
+        if (!(await ended())) out.push("alice's session was not ended by the sign-up");
+        if ((await delivered()) !== 1) out.push(`alice's session's client was told ${await delivered()} times`);
+        return out;
+      },
+    });
+    expect(problems).toEqual([]);
+  });
+
   it('key rotation (latchkey keys rotate): a rotation that fails leaves the keys signing and published, and a retry rotates', async () => {
     const verifiable = async (): Promise<string[]> => {
       const jwks = createLocalJWKSet((await send(s.url('/.well-known/jwks.json'))).json);
