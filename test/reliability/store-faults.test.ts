@@ -133,7 +133,8 @@ async function sweep<P>(
 // SQLite also fails single statements (better-sqlite3's own errors: a query, BEGIN or COMMIT, a group-commit batch).
 const LEVELS: ('call' | 'statement')[] = process.env.LATCHKEY_TEST_DATABASE_URL ? ['call'] : ['call', 'statement'];
 
-describe.each(LEVELS)('store faults in the middle of a request (failing one store %s at a time)', (level) => {
+// A sweep is dozens of requests (sign-ins with argon2 among them): more than the default 30 s on a loaded machine.
+describe.each(LEVELS)('store faults in the middle of a request (failing one store %s at a time)', { timeout: 180_000 }, (level) => {
   let s: FaultyServer;
   let clock = Date.now();
   let rp: Awaited<ReturnType<typeof startLogoutRp>>;
