@@ -4,14 +4,15 @@ import { BACKGROUND_METHODS, FAULT_MARKER, type FaultKind, startFaultyServer, ty
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { rotateKeys } from '../../src/services/keys.js';
 import { deleteUser, setDisabled, setPassword } from '../../src/services/users.js';
-import { basic, postForm } from '../helpers/server.js';
+import { basic } from '../helpers/server.js';
 import { startLogoutRp } from '../helpers/logout-rp.js';
 import { createInitialAccessToken } from '../../src/services/management-tokens.js';
 
 /*
  * Fault injection: the database fails in the middle of a request. Each writing flow is run with its 1st, 2nd, 3rd, …
  * store call failing (test/helpers/faulty-store.ts), once as an outage (503) and once as a server fault (500), until
- * the flow runs through without reaching the armed call. Each time:
+ * the flow runs through without reaching the armed call; on PostgreSQL also with every database session ended at that
+ * call (pg_terminate_backend), and on SQLite also with its Nth statement failing (SQLITE_BUSY, SQLITE_IOERR). Each time:
  *   - the answer is the spec's error (500 server_error / 503 temporarily_unavailable with Retry-After; an error page or
  *     a redirect to the registered redirect_uri at the authorization endpoint), with no internal text;
  *   - nothing is half-issued: what the flow promises on a retry (the code, the refresh token, the registration access
