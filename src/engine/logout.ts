@@ -7,7 +7,6 @@ import { OAuthError } from './errors.js';
 import { Params, withQueryParams } from './params.js';
 import { jsonResult, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
-import { storedClient } from './client-records.js';
 
 export type EndSessionAction = 'OK' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
@@ -114,43 +113,52 @@ export interface LogoutOutcome {
  */
 export async function performLogout(ctx: EngineContext, sid: string): Promise<LogoutOutcome> {
   const now = nowSeconds(ctx);
-  const session = await ctx.store.findSessionBySid(ctx.tenant.id, sid);
-  const ended = await ctx.store.endSessionBySid(ctx.tenant.id, sid, now);
-  if (!ended || !session) return { ended: false, frontchannel: [], backchannel: [] };
-  const grants = await ctx.store.listGrantsBySid(ctx.tenant.id, sid);
-  for (const g of grants) {
-    if (g.revokedAt === null && !g.scope.includes('offline_access')) await ctx.store.revokeGrant(ctx.tenant.id, g.id, now);
-  }
-  const outcome: LogoutOutcome = { ended: true, frontchannel: [], backchannel: [], subject: session.subject };
-  for (const clientId of [...new Set(grants.map((g) => g.clientId))]) {
-    // As stored now, past the client cache: a logout URI changed or removed through another instance a moment ago must
-    // not get this session's logout (the old URL may not be the client's any more). Logout is no hot path.
-    const client = await storedClient(ctx, clientId);
-    if (!client) continue;
-    if (client.frontchannelLogoutUri) {
-      // Front-Channel Logout §2: iss and sid are added when the client requires the session.
-      const session: [string, string][] = client.frontchannelLogoutSessionRequired ? [['iss', ctx.tenant.issuer], ['sid', sid]] : [];
-      outcome.frontchannel.push({ clientId, uri: withQueryParams(client.frontchannelLogoutUri, session) });
+  // One transaction: the session's end, its grants' revocation and the back-channel deliveries, all or none. Ending
+  // the session is what makes a second logout a no-op (endSessionBySid finds it ended), so a failure after it that
+  // left the grants live or the clients unnotified could never be made good by signing out again.
+  // Grants before the session row (PostgreSQL row locks), in the order a refresh takes them (refresh-token.ts: the
+  // grant, then the session it touches), so the two cannot deadlock.
+  const notEnded: LogoutOutcome = { ended: false, frontchannel: [], backchannel: [] };
+  return ctx.store.transaction(async (tx) => {
+    const session = await tx.findSessionBySid(ctx.tenant.id, sid);
+    if (!session || session.endedAt !== null) return notEnded;
+    const grants = await tx.listGrantsBySid(ctx.tenant.id, sid);
+    for (const g of grants) {
+      if (g.revokedAt === null && !g.scope.includes('offline_access')) await tx.revokeGrant(ctx.tenant.id, g.id, now);
     }
-    if (client.backchannelLogoutUri) {
-      const logoutToken = await mintLogoutToken(ctx, client, { sub: session.subject, sid });
-      const d: LogoutDeliveryRecord = {
-        tenantId: ctx.tenant.id,
-        id: newHandle(ctx.random, 16),
-        clientId,
-        uri: client.backchannelLogoutUri,
-        logoutToken,
-        attempts: 0,
-        nextAttemptAt: now,
-        deliveredAt: null,
-        lastError: null,
-        createdAt: now,
-      };
-      await ctx.store.insertDelivery(d);
-      outcome.backchannel.push(d);
+    // Exactly once: of two logouts racing, one ends the session and notifies; the other's revocations changed nothing.
+    if (!(await tx.endSessionBySid(ctx.tenant.id, sid, now))) return notEnded;
+    const outcome: LogoutOutcome = { ended: true, frontchannel: [], backchannel: [], subject: session.subject };
+    for (const clientId of [...new Set(grants.map((g) => g.clientId))]) {
+      // As stored now: a transaction's store reads past the client cache, so a logout URI changed or removed through
+      // another instance a moment ago does not get this session's logout.
+      const client = await tx.findClient(ctx.tenant.id, clientId);
+      if (!client) continue;
+      if (client.frontchannelLogoutUri) {
+        // Front-Channel Logout §2: iss and sid are added when the client requires the session.
+        const session: [string, string][] = client.frontchannelLogoutSessionRequired ? [['iss', ctx.tenant.issuer], ['sid', sid]] : [];
+        outcome.frontchannel.push({ clientId, uri: withQueryParams(client.frontchannelLogoutUri, session) });
+      }
+      if (client.backchannelLogoutUri) {
+        const logoutToken = await mintLogoutToken(ctx, client, { sub: session.subject, sid });
+        const d: LogoutDeliveryRecord = {
+          tenantId: ctx.tenant.id,
+          id: newHandle(ctx.random, 16),
+          clientId,
+          uri: client.backchannelLogoutUri,
+          logoutToken,
+          attempts: 0,
+          nextAttemptAt: now,
+          deliveredAt: null,
+          lastError: null,
+          createdAt: now,
+        };
+        await tx.insertDelivery(d);
+        outcome.backchannel.push(d);
+      }
     }
-  }
-  return outcome;
+    return outcome;
+  });
 }
 
 /** End every live session of a user (admin action, user disabled, password changed). */

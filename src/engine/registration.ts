@@ -215,11 +215,18 @@ async function update(ctx: EngineContext, read: ClientRecord, token: string, sen
     // a bearer credential: whoever holds it could move the redirect URIs to a host of theirs, and every user who had
     // consented would be signed in there silently (prompt=none). So a new redirect origin asks users again (RFC 9700
     // §4.1: the redirect URI is what binds an authorization response to the client). Forgotten before the write (a
-    // crash in between loses consents, never keeps them) and after it (a consent given meanwhile goes too).
+    // failure in between loses consents, never keeps them, and leaves the presented token good for a retry) and after
+    // it (a consent given meanwhile goes too). The write rotates the registration access token: once it is done, the
+    // answer carrying the new token must go out, or the client is locked out of its registration (the old token no
+    // longer works). So the second deletion, which only narrows a race, is logged when it fails, not answered.
     const elsewhere = newRedirectPlaces(client, updated);
     if (elsewhere) await ctx.store.deleteClientConsents(ctx.tenant.id, client.clientId);
     if (await ctx.store.updateClient(updated, condition)) {
-      if (elsewhere) await ctx.store.deleteClientConsents(ctx.tenant.id, client.clientId);
+      if (elsewhere) {
+        await ctx.store.deleteClientConsents(ctx.tenant.id, client.clientId).catch((e: unknown) => {
+          ctx.log?.warn({ err: e, tenant: ctx.tenant.id, client: client.clientId }, 'consents given during a redirect URI change could not be forgotten');
+        });
+      }
       return jsonResult('OK', 200, 'LK8022', clientResponse(ctx, updated, issued));
     }
     const now = await storedClient(ctx, client.clientId);

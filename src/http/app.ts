@@ -237,6 +237,14 @@ export function installCommon(app: FastifyInstance, lk: Latchkey): void {
     if (!clientError && isStoreUnavailable(err)) {
       // The engine's own answer for an outage (503, Retry-After, LK9501), so both are the same and counted alike.
       const outage = internalErrorResult('INTERNAL_SERVER_ERROR', err, req.log);
+      if (errorShapeOf(req.url) === 'page') {
+        // A browser's page (sign-in, consent, device, logout, the authorization endpoint) gets an error page, as for
+        // any other failure there, not the back channel's JSON.
+        req.resultCode = outage.resultCode;
+        const a = earlyAnswer(req.url, 503, 'temporarily unavailable', pagesBase(lk));
+        void reply.code(a.status).headers({ ...a.headers, 'Retry-After': outage.headers?.['Retry-After'] ?? '1' }).send(a.body);
+        return;
+      }
       outage.headers = preEngineErrorCors(req.url, req.headers.origin, outage.headers); // CORS: no client identified (cors-errors.ts)
       void sendResult(reply, outage);
       return;

@@ -68,6 +68,20 @@ export async function createUser(
   ctx: EngineContext,
   input: { username: string; password: string; claims?: unknown; id?: string },
 ): Promise<UserRecord> {
+  const user = await newUserRecord(ctx, input);
+  await ctx.store.createUser(user);
+  return user;
+}
+
+/**
+ * createUser without the write: the input checked (UserInputError; conflict when the username or sub is taken now) and
+ * the password hashed, for a caller that stores the user in a transaction of its own (the sign-up page: the account
+ * and its first session, both or neither). The slow hash is done here, before any transaction is open.
+ */
+export async function newUserRecord(
+  ctx: EngineContext,
+  input: { username: string; password: string; claims?: unknown; id?: string },
+): Promise<UserRecord> {
   checkUsername(input.username);
   checkPassword(input.password);
   const claims = parseClaims(input.claims);
@@ -83,7 +97,6 @@ export async function createUser(
     disabled: false,
     createdAt: nowSeconds(ctx),
   };
-  await ctx.store.createUser(user);
   return user;
 }
 
@@ -122,8 +135,12 @@ export async function updateUser(ctx: EngineContext, sub: string, input: { usern
 export async function setPassword(ctx: EngineContext, sub: string, password: string): Promise<void> {
   checkPassword(password);
   const u = await getUser(ctx, sub);
-  await ctx.store.updateUser({ ...u, passwordHash: await hashPassword(password) });
-  await logoutUserEverywhere(ctx, sub);
+  const passwordHash = await hashPassword(password);
+  // One transaction: a reset whose logout failed after the new password was stored would leave the sessions live.
+  await ctx.store.transaction(async (tx) => {
+    await tx.updateUser({ ...u, passwordHash });
+    await logoutUserEverywhere({ ...ctx, store: tx }, sub);
+  });
 }
 
 /**
@@ -136,10 +153,12 @@ export async function setDisabled(ctx: EngineContext, sub: string, disabled: boo
   const now = nowSeconds(ctx);
   await ctx.store.transaction(async (tx) => {
     await tx.updateUser(next);
-    if (disabled) await tx.revokeSubject(ctx.tenant.id, sub, now);
+    if (!disabled) return;
+    await tx.revokeSubject(ctx.tenant.id, sub, now);
+    // Sessions end the way a logout ends them: clients are told (back-channel deliveries, sent by the sweep). In the
+    // same transaction, so a failure leaves the user as they were rather than disabled with clients never told.
+    await logoutUserEverywhere({ ...ctx, store: tx }, sub);
   });
-  // Sessions end the way a logout ends them: clients are told (back-channel deliveries, sent by the sweep).
-  if (disabled) await logoutUserEverywhere(ctx, sub);
   return next;
 }
 
@@ -164,8 +183,10 @@ export async function deleteUser(ctx: EngineContext, sub: string): Promise<void>
     await tx.revokeSubject(ctx.tenant.id, sub, now);
     // A user created later with the same sub (an embedding application's own ids) has consented to nothing.
     await tx.deleteSubjectConsents(ctx.tenant.id, sub);
+    // The sessions too, as logouts (their clients told by back-channel deliveries): after the deletion committed, a
+    // failure here could never be made good, since deleting the user again finds no user (404).
+    await logoutUserEverywhere({ ...ctx, store: tx }, sub);
   });
-  await logoutUserEverywhere(ctx, sub);
 }
 
 export function grantView(g: GrantRecord): Record<string, unknown> {

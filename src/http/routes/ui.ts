@@ -15,8 +15,8 @@ import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, type DeviceVerificationResult } from '../../engine/device.js';
 import { cspSourceOf, FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
-import { createUser, endBrowserSession, UserInputError } from '../../services/users.js';
-import { ServiceError } from '../../services/errors.js';
+import { endBrowserSession, newUserRecord, UserInputError } from '../../services/users.js';
+import { conflict, ServiceError } from '../../services/errors.js';
 import { verifyCredentials } from '../../services/accounts.js';
 import type { Account } from '../../engine/accounts.js';
 import type { UserRecord } from '../../store/types.js';
@@ -134,6 +134,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       /* keep generic text */
     }
     const title = r.action === 'INTERNAL_SERVER_ERROR' ? 'Something went wrong' : 'Invalid request';
+    // 503 (the database away, LK9501): the page says when to try again, as the engine's JSON answer does.
+    const retryAfter = r.status === 503 ? r.headers?.['Retry-After'] : undefined;
+    if (retryAfter !== undefined) reply.header('Retry-After', retryAfter);
     return htmlHeaders(reply.code(r.status >= 400 ? r.status : 400), formTargets).send(errorPage(pageBase(reply), title, message, code));
   }
 
@@ -253,12 +256,20 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
    */
   async function startSession(req: FastifyRequest, reply: FastifyReply, subject: string): Promise<void> {
     const ctx = ctxOf(req);
+    await sessionOpened(reply, ctx, await openSession(ctx, req, subject));
+  }
+
+  /** startSession's writes, through ctx.store (a transaction's, for the sign-up page); nothing sent yet. */
+  async function openSession(ctx: EngineContext, req: FastifyRequest, subject: string) {
     const { cookie, replacedSid } = await signIn(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)], subject);
-    if (replacedSid !== undefined) {
-      const outcome = await endBrowserSession(ctx, lk.audit, replacedSid, { method: 'signed_in_again', ip: req.ip });
-      await lk.backchannel.deliver(outcome.backchannel);
-    }
-    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), cookie, cookieAttributes(ctx, sessionCookie(ctx), ctx.tenant.settings.sessionTtl)));
+    const ended = replacedSid !== undefined ? await endBrowserSession(ctx, lk.audit, replacedSid, { method: 'signed_in_again', ip: req.ip }) : undefined;
+    return { cookie, backchannel: ended?.backchannel ?? [] };
+  }
+
+  /** After openSession (once its writes are committed): the replaced session's clients told, the cookie set. */
+  async function sessionOpened(reply: FastifyReply, ctx: EngineContext, opened: Awaited<ReturnType<typeof openSession>>): Promise<void> {
+    if (opened.backchannel.length) await lk.backchannel.deliver(opened.backchannel);
+    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), opened.cookie, cookieAttributes(ctx, sessionCookie(ctx), ctx.tenant.settings.sessionTtl)));
   }
 
   /** The ticket of an interaction URL, only in the browser that started it (binding cookie) and with a CSRF token on POST. */
@@ -403,21 +414,32 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         return again(429, 'Too many accounts were created from this address. Wait a few minutes and try again.');
       }
       let user: UserRecord;
+      let opened: Awaited<ReturnType<typeof openSession>>;
       try {
         const claims: Record<string, unknown> = {};
         if (fields.name) claims.name = fields.name;
         if (fields.email) Object.assign(claims, { email: fields.email, email_verified: false });
-        user = await createUser(ctx, { username: fields.username, password: (form.get('password') ?? '').slice(0, 1024), claims });
+        // Checked and hashed before the transaction (argon2 must not hold it open).
+        user = await newUserRecord(ctx, { username: fields.username, password: (form.get('password') ?? '').slice(0, 1024), claims });
+        const made = user;
+        // The account, its first session and the sign-in's mark on the ticket, all or none: an account stored by a
+        // sign-up that then failed would make the user's retry "username taken" for an account they never got into.
+        opened = await ctx.store.transaction(async (tx) => {
+          if (await tx.findUserByUsername(ctx.tenant.id, made.username)) throw conflict(`user ${made.username} already exists`);
+          await tx.createUser(made);
+          const o = await openSession({ ...ctx, store: tx }, req, made.id);
+          const tkHash = ctx.hasher.hash(ticket);
+          const tk = await tx.findTicket(ctx.tenant.id, tkHash);
+          await tx.updateTicketData(ctx.tenant.id, tkHash, { ...tk!.data, loggedIn: true });
+          return o;
+        });
       } catch (e) {
         if (e instanceof UserInputError) return again(400, e.message.replace(/^claims\./, ''));
         // A taken username is the user's to fix (the sign-up form again), not a server failure.
         if (e instanceof ServiceError && e.code === 'conflict') return again(409, 'That username is taken. Choose another one.');
         throw e;
       }
-      await startSession(req, reply, user.id);
-      const tkHash = ctx.hasher.hash(ticket);
-      const tk = await ctx.store.findTicket(ctx.tenant.id, tkHash);
-      await ctx.store.updateTicketData(ctx.tenant.id, tkHash, { ...tk!.data, loggedIn: true });
+      await sessionOpened(reply, ctx, opened);
       req.log.info({ event: 'user_registered', tenant: ctx.tenant.id, sub: user.id }, 'account created');
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
     });
