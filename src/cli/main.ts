@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { readSecretFile } from '../config/secret-file.js';
+import { jsonSyntaxProblem } from '../ops/json-error.js';
 import type { Config } from '../config/schema.js';
 import { OAuthError } from '../engine/errors.js';
 import { databaseLocation, databaseUrlOf, Latchkey } from '../server/latchkey.js';
@@ -205,7 +206,7 @@ function readJsonInput(file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new CliError(`${file === '-' ? 'stdin' : file} is not valid JSON: ${(e as Error).message}`);
+    throw new CliError(`${file === '-' ? 'stdin' : file} is not valid JSON (${jsonSyntaxProblem(e)})`);
   }
 }
 

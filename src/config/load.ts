@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 import { readSecretFile } from './secret-file.js';
+import { jsonFileProblem } from '../ops/json-error.js';
 
 export { ConfigError } from './errors.js';
 
@@ -78,7 +79,7 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
     try {
       parsed = JSON.parse(readFileSync(resolve(file), 'utf8'));
     } catch (e) {
-      throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
+      throw new ConfigError(`cannot read config file ${file}: ${jsonFileProblem(e)}`);
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new ConfigError(`config file ${file} must hold a JSON object`);

@@ -61,6 +61,10 @@ export const configSchema = z
       .string()
       .min(1)
       .refine((v) => v.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(v), 'must start with sqlite: or postgres://')
+      // An unparseable PostgreSQL URL would fail later inside pg as a TypeError whose `input` is the whole URL, password
+      // included (and whose message, "Invalid URL", says nothing): refused here, in words that do not repeat it. As pg does,
+      // an empty host before the path (postgres://u:pw@/db?host=/run/postgresql, a Unix socket) is allowed.
+      .refine((v) => !/^postgres(ql)?:\/\//.test(v) || URL.canParse(v) || URL.canParse(v.replace('@/', '@socket/')), 'is not a valid URL (postgres://user:password@host:port/database; percent-encode reserved characters in the password)')
       .optional(),
     databasePoolSize: z.coerce.number().int().min(1).max(1000).default(10),
     keyEncryptionKey: z

@@ -4,6 +4,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { ConfigError } from '../config/load.js';
+import { jsonFileProblem } from '../ops/json-error.js';
 import { guardedFetch } from '../engine/remote.js';
 import type { Config } from '../config/schema.js';
 import type { EngineContext, TenantSettings } from '../engine/context.js';
@@ -155,7 +156,7 @@ function readJwks(path: string, option: string): JSONWebKeySet {
   try {
     parsed = JSON.parse(readFileSync(resolve(path), 'utf8'));
   } catch (e) {
-    throw new ConfigError(`cannot read ${option} ${path}: ${(e as Error).message}`);
+    throw new ConfigError(`cannot read ${option} ${path}: ${jsonFileProblem(e)}`);
   }
   const keys = (parsed as { keys?: unknown })?.keys;
   if (!Array.isArray(keys) || !keys.length) throw new ConfigError(`${option} ${path} must be a JWK Set ({"keys": [...]})`);

@@ -52,6 +52,24 @@ describe('configuration', () => {
     }
   });
 
+  it('a PostgreSQL databaseUrl that is no URL is a ConfigError that does not repeat it (pg would throw a TypeError holding it whole, password included)', () => {
+    for (const url of ['postgres://lk:PWSECRET@[bad/db', 'postgresql://lk:PWSECRET@host:notaport/db']) {
+      let err: unknown;
+      try {
+        loadConfig({ env: { LATCHKEY_DATABASE_URL: url } });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(/^invalid configuration option LATCHKEY_DATABASE_URL: is not a valid URL/);
+      expect(JSON.stringify({ ...(err as object), message: (err as Error).message, stack: (err as Error).stack })).not.toContain('PWSECRET');
+    }
+    // What pg itself accepts stays accepted: an empty host (a Unix socket in the query), reserved characters pg tolerates.
+    for (const url of ['postgres://lk:pw@/lk?host=/run/postgresql', 'postgres:///lk?host=/tmp', 'postgres://lk:p@ss@db.example/lk', 'postgres://lk:pw@[::1]:5432/lk']) {
+      expect(loadConfig({ env: { LATCHKEY_DATABASE_URL: url } }).databaseUrl).toBe(url);
+    }
+  });
+
   it('operations options: workers, migrateOnStart, accessLog and cleanup timings parse from env', () => {
     const c = loadConfig({
       env: {

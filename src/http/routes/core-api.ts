@@ -10,6 +10,7 @@ import { header } from '../adapt.js';
 import { auditCoreApiResult } from '../audit.js';
 import { rawBodies } from '../raw-body.js';
 import { repeatedAuthorizationOf } from '../raw-headers.js';
+import { jsonSyntaxProblem } from '../../ops/json-error.js';
 
 type CoreAction = 'CALLER_ERROR' | 'SERVICE_UNAUTHORIZED' | 'SERVICE_NOT_FOUND' | 'INTERNAL_SERVER_ERROR';
 
@@ -79,10 +80,8 @@ export async function registerCoreApiRoutes(app: FastifyInstance, lk: Latchkey):
           try {
             body = JSON.parse(raw);
           } catch (err) {
-            // Where it broke, in our words: V8's message quotes the body and is the runtime's text, not the API's.
-            const message = (err as Error).message;
-            const at = /at position (\d+)/.exec(message)?.[1];
-            return fail(reply, 400, 'CALLER_ERROR', 'LK11001', at !== undefined ? `(at position ${at})` : /end of JSON/.test(message) ? '(it ends too early)' : '(unexpected character)');
+            // Where it broke, in our words: V8's message quotes the body (and its secrets) and is the runtime's text.
+            return fail(reply, 400, 'CALLER_ERROR', 'LK11001', `(${jsonSyntaxProblem(err)})`);
           }
         }
         if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(reply, 400, 'CALLER_ERROR', 'LK11002', '(the body must be a JSON object)');
