@@ -21,7 +21,7 @@ import type {
   AuditEventRecord,
 } from './types.js';
 import { migrateToLatest, pendingMigrations } from './migrations/index.js';
-import type { PurgeTarget } from './types.js';
+import { MAX_AUTHORIZATION_CODE_TTL, type PurgeTarget } from './types.js';
 import type { ClientWriteCondition } from './types.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -38,7 +38,10 @@ interface TokenRow {
   grant_id: string | null; issued_at: number; expires_at: number; revoked_at: number | null; consumed_at: number | null; data: string;
   reused_at?: number | null;
 }
-interface GrantRow { tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string; sid: string | null }
+interface GrantRow {
+  tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string;
+  sid: string | null; sweep_after: number;
+}
 interface DeliveryRow {
   tenant_id: string; id: string; client_id: string; uri: string; logout_token: string; attempts: number;
   next_attempt_at: number | null; delivered_at: number | null; last_error: string | null; created_at: number;
@@ -215,8 +218,12 @@ const tokenParams = (t: TokenRecord) => [
   t.tenantId, t.hash, t.kind, t.clientId, t.subject, sc(t.scope), t.grantId, t.issuedAt, t.expiresAt, t.revokedAt, t.consumedAt, j(t.data),
 ];
 
-const INSERT_GRANT = 'insert into "grants" ("tenant_id", "id", "client_id", "subject", "scope", "created_at", "revoked_at", "data", "sid") values (?, ?, ?, ?, ?, ?, ?, ?, ?)';
-const grantParams = (g: GrantRecord) => [g.tenantId, g.id, g.clientId, g.subject, sc(g.scope), g.createdAt, g.revokedAt, j(g.data), g.sid ?? null];
+const INSERT_GRANT =
+  'insert into "grants" ("tenant_id", "id", "client_id", "subject", "scope", "created_at", "revoked_at", "data", "sid", "sweep_after") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+// sweep_after (GrantSweepStore): nothing can be dead before the code written with the grant has expired.
+const grantParams = (g: GrantRecord) => [
+  g.tenantId, g.id, g.clientId, g.subject, sc(g.scope), g.createdAt, g.revokedAt, j(g.data), g.sid ?? null, g.createdAt + MAX_AUTHORIZATION_CODE_TTL,
+];
 const INSERT_CODE = 'insert into "authorization_codes" ("tenant_id", "hash", "client_id", "grant_id", "expires_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?)';
 /** PostgreSQL only (SQLite has no data-modifying WITH): a grant and its code in one statement. */
 const INSERT_GRANT_WITH_CODE = `with "g" as (${INSERT_GRANT}) ${INSERT_CODE}`;
@@ -267,7 +274,7 @@ function kyselyOn(client: PgPoolClient): Kysely<Database> {
  */
 export const FIXED_COLUMNS: Record<string, readonly string[]> = {
   tokens: ['tenant_id', 'hash', 'kind', 'client_id', 'subject', 'scope', 'grant_id', 'issued_at', 'expires_at', 'revoked_at', 'consumed_at', 'data', 'reused_at'],
-  grants: ['tenant_id', 'id', 'client_id', 'subject', 'scope', 'created_at', 'revoked_at', 'data', 'sid'],
+  grants: ['tenant_id', 'id', 'client_id', 'subject', 'scope', 'created_at', 'revoked_at', 'data', 'sid', 'sweep_after'],
   authorization_codes: ['tenant_id', 'hash', 'client_id', 'grant_id', 'expires_at', 'consumed_at', 'data'],
   tickets: ['tenant_id', 'hash', 'client_id', 'expires_at', 'consumed_at', 'data'],
   sessions: ['tenant_id', 'hash', 'sid', 'subject', 'auth_time', 'acr', 'created_at', 'last_seen_at', 'expires_at', 'ended_at', 'data'],
@@ -1301,6 +1308,37 @@ export class KyselyStore implements Store {
     // work on SQLite ≥ 3.15 and PostgreSQL; neither has DELETE … LIMIT in every build).
     const r = await sql`delete from ${sql.table(p.table)} where (${keys}) in (select ${keys} from ${sql.table(p.table)} where ${p.dead(cutoff)} limit ${limit})`.execute(this.db);
     return Number(r.numAffectedRows ?? 0);
+  }
+
+  /**
+   * GrantSweepStore. One transaction per batch, two statements: the UPDATE visits the batch (the oldest grants past
+   * their sweep_after, by its index), moving each one's sweep_after to the end of what refers to it; the DELETE then
+   * removes those of them that end before the cutoff, re-checking the rule itself. On PostgreSQL the batch's rows are
+   * taken FOR UPDATE SKIP LOCKED: the sweep never waits on (or deadlocks with) a request holding a grant (a token
+   * request's findGrantLocked, a revocation), and from the UPDATE until commit none can take one of the batch; the
+   * DELETE, a later statement, reads what such a request committed before (READ COMMITTED: a fresh snapshot), so a
+   * token issued under a grant at the last moment keeps it. SQLite runs one writer at a time.
+   */
+  async sweepGrants(cutoff: number, limit: number) {
+    return this.transaction(async (store) => {
+      const tx = store as KyselyStore;
+      const skipLocked = tx.dialect === 'postgres' ? sql` for update skip locked` : sql``;
+      const larger = (a: ReturnType<typeof sql>, b: ReturnType<typeof sql>) => sql`(case when ${a} > ${b} then ${a} else ${b} end)`;
+      const codeWindow = sql`("grants"."created_at" + ${MAX_AUTHORIZATION_CODE_TTL})`;
+      // Kept rows as the cleanup keeps them (PURGES): a token until its expires_at (a rotated refresh token's is its
+      // family's end, consumeToken), a session until it expires or ends, whichever is first.
+      const tokensEnd = sql`(select max("t"."expires_at") from "tokens" as "t" where "t"."tenant_id" = "grants"."tenant_id" and "t"."grant_id" = "grants"."id")`;
+      const sessionEnd = sql`(select max(case when "s"."ended_at" is not null and "s"."ended_at" < "s"."expires_at" then "s"."ended_at" else "s"."expires_at" end) from "sessions" as "s" where "s"."tenant_id" = "grants"."tenant_id" and "s"."sid" = "grants"."sid")`;
+      const end = larger(larger(sql`coalesce(${tokensEnd}, ${codeWindow})`, sql`coalesce(${sessionEnd}, ${codeWindow})`), codeWindow);
+      const visited = await sql<{ tenant_id: string; id: string; sweep_after: number | string }>`update "grants" set "sweep_after" = ${end} where ("tenant_id", "id") in (select "tenant_id", "id" from "grants" where "sweep_after" < ${cutoff} order by "sweep_after" limit ${limit}${skipLocked}) returning "tenant_id", "id", "sweep_after"`.execute(tx.db);
+      const dead = visited.rows.filter((r) => Number(r.sweep_after) < cutoff);
+      if (dead.length === 0) return { examined: visited.rows.length, deleted: 0 };
+      const keys = sql.join(dead.map((r) => sql`(${r.tenant_id}, ${r.id})`));
+      const deleted = await sql`delete from "grants" where ("tenant_id", "id") in (values ${keys}) and ${codeWindow} < ${cutoff}
+        and not exists (select 1 from "tokens" as "t" where "t"."tenant_id" = "grants"."tenant_id" and "t"."grant_id" = "grants"."id" and "t"."expires_at" >= ${cutoff})
+        and not exists (select 1 from "sessions" as "s" where "s"."tenant_id" = "grants"."tenant_id" and "s"."sid" = "grants"."sid" and "s"."expires_at" >= ${cutoff} and ("s"."ended_at" is null or "s"."ended_at" >= ${cutoff}))`.execute(tx.db);
+      return { examined: visited.rows.length, deleted: Number(deleted.numAffectedRows ?? 0) };
+    });
   }
 
   // consent and pending-interaction cleanup (ConsentCleanupStore): one statement each
