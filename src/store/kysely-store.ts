@@ -1311,18 +1311,24 @@ export class KyselyStore implements Store {
   }
 
   /**
-   * GrantSweepStore. One transaction per batch, two statements: the UPDATE visits the batch (the oldest grants past
-   * their sweep_after, by its index), moving each one's sweep_after to the end of what refers to it; the DELETE then
-   * removes those of them that end before the cutoff, re-checking the rule itself. On PostgreSQL the batch's rows are
-   * taken FOR UPDATE SKIP LOCKED: the sweep never waits on (or deadlocks with) a request holding a grant (a token
-   * request's findGrantLocked, a revocation), and from the UPDATE until commit none can take one of the batch; the
-   * DELETE, a later statement, reads what such a request committed before (READ COMMITTED: a fresh snapshot), so a
-   * token issued under a grant at the last moment keeps it. SQLite runs one writer at a time.
+   * GrantSweepStore. One transaction per batch: a SELECT takes the batch (the oldest grants past their sweep_after, by
+   * its index), an UPDATE moves each one's sweep_after to the end of what refers to it, a DELETE removes those of them
+   * that end before the cutoff, re-checking the rule itself. On PostgreSQL the SELECT takes the rows FOR UPDATE SKIP
+   * LOCKED: the sweep never waits on (or deadlocks with) a request holding a grant (a token request's findGrantLocked,
+   * a revocation), and until commit none can take one of the batch; the UPDATE and DELETE, later statements, read what
+   * such a request committed before (READ COMMITTED: a fresh snapshot each), so a token issued under a grant at the
+   * last moment keeps it. SQLite runs one writer at a time. The UPDATE and DELETE name their rows by key, one tenant
+   * at a time (`tenant_id = ? and id in (…)`): a primary-key lookup on both dialects, where a row-value IN list or
+   * subquery lets PostgreSQL's planner pick a hash join over the whole table.
    */
   async sweepGrants(cutoff: number, limit: number) {
     return this.transaction(async (store) => {
       const tx = store as KyselyStore;
       const skipLocked = tx.dialect === 'postgres' ? sql` for update skip locked` : sql``;
+      const batch = await sql<{ tenant_id: string; id: string }>`select "tenant_id", "id" from "grants" where "sweep_after" < ${cutoff} order by "sweep_after" limit ${limit}${skipLocked}`.execute(tx.db);
+      if (batch.rows.length === 0) return { examined: 0, deleted: 0 };
+      const byTenant = new Map<string, string[]>();
+      for (const r of batch.rows) byTenant.set(r.tenant_id, [...(byTenant.get(r.tenant_id) ?? []), r.id]);
       const larger = (a: ReturnType<typeof sql>, b: ReturnType<typeof sql>) => sql`(case when ${a} > ${b} then ${a} else ${b} end)`;
       const codeWindow = sql`("grants"."created_at" + ${MAX_AUTHORIZATION_CODE_TTL})`;
       // Kept rows as the cleanup keeps them (PURGES): a token until its expires_at (a rotated refresh token's is its
@@ -1330,14 +1336,18 @@ export class KyselyStore implements Store {
       const tokensEnd = sql`(select max("t"."expires_at") from "tokens" as "t" where "t"."tenant_id" = "grants"."tenant_id" and "t"."grant_id" = "grants"."id")`;
       const sessionEnd = sql`(select max(case when "s"."ended_at" is not null and "s"."ended_at" < "s"."expires_at" then "s"."ended_at" else "s"."expires_at" end) from "sessions" as "s" where "s"."tenant_id" = "grants"."tenant_id" and "s"."sid" = "grants"."sid")`;
       const end = larger(larger(sql`coalesce(${tokensEnd}, ${codeWindow})`, sql`coalesce(${sessionEnd}, ${codeWindow})`), codeWindow);
-      const visited = await sql<{ tenant_id: string; id: string; sweep_after: number | string }>`update "grants" set "sweep_after" = ${end} where ("tenant_id", "id") in (select "tenant_id", "id" from "grants" where "sweep_after" < ${cutoff} order by "sweep_after" limit ${limit}${skipLocked}) returning "tenant_id", "id", "sweep_after"`.execute(tx.db);
-      const dead = visited.rows.filter((r) => Number(r.sweep_after) < cutoff);
-      if (dead.length === 0) return { examined: visited.rows.length, deleted: 0 };
-      const keys = sql.join(dead.map((r) => sql`(${r.tenant_id}, ${r.id})`));
-      const deleted = await sql`delete from "grants" where ("tenant_id", "id") in (values ${keys}) and ${codeWindow} < ${cutoff}
-        and not exists (select 1 from "tokens" as "t" where "t"."tenant_id" = "grants"."tenant_id" and "t"."grant_id" = "grants"."id" and "t"."expires_at" >= ${cutoff})
-        and not exists (select 1 from "sessions" as "s" where "s"."tenant_id" = "grants"."tenant_id" and "s"."sid" = "grants"."sid" and "s"."expires_at" >= ${cutoff} and ("s"."ended_at" is null or "s"."ended_at" >= ${cutoff}))`.execute(tx.db);
-      return { examined: visited.rows.length, deleted: Number(deleted.numAffectedRows ?? 0) };
+      let deleted = 0;
+      for (const [tenantId, ids] of byTenant) {
+        const keys = sql`"tenant_id" = ${tenantId} and "id" in (${sql.join(ids)})`;
+        const visited = await sql<{ id: string; sweep_after: number | string }>`update "grants" set "sweep_after" = ${end} where ${keys} returning "id", "sweep_after"`.execute(tx.db);
+        const dead = visited.rows.filter((r) => Number(r.sweep_after) < cutoff).map((r) => r.id);
+        if (dead.length === 0) continue;
+        const r = await sql`delete from "grants" where "tenant_id" = ${tenantId} and "id" in (${sql.join(dead)}) and ${codeWindow} < ${cutoff}
+          and not exists (select 1 from "tokens" as "t" where "t"."tenant_id" = "grants"."tenant_id" and "t"."grant_id" = "grants"."id" and "t"."expires_at" >= ${cutoff})
+          and not exists (select 1 from "sessions" as "s" where "s"."tenant_id" = "grants"."tenant_id" and "s"."sid" = "grants"."sid" and "s"."expires_at" >= ${cutoff} and ("s"."ended_at" is null or "s"."ended_at" >= ${cutoff}))`.execute(tx.db);
+        deleted += Number(r.numAffectedRows ?? 0);
+      }
+      return { examined: batch.rows.length, deleted };
     });
   }
 
