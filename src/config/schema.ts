@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isLoopbackHost } from '../engine/hosts.js';
 import { DEFAULT_REGISTRATION_MAX_CLIENTS, trustedHostEntry } from '../engine/registration-policy.js';
+import { MAX_AUTHORIZATION_CODE_TTL } from '../store/types.js';
 
 /**
  * Every configuration option, its type, default and documentation.
@@ -77,7 +78,7 @@ export const configSchema = z
     accessTokenTtl: seconds(3600),
     idTokenTtl: seconds(3600),
     refreshTokenTtl: seconds(30 * 86400),
-    authorizationCodeTtl: z.coerce.number().int().min(1).max(600).default(60),
+    authorizationCodeTtl: z.coerce.number().int().min(1).max(MAX_AUTHORIZATION_CODE_TTL).default(60),
     interactionTtl: seconds(600),
     sessionTtl: seconds(14 * 86400),
     sessionIdleTtl: seconds(86400),

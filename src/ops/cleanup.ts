@@ -27,9 +27,13 @@ const TARGETS: readonly PurgeTarget[] = [
 
 const LEASE = 'cleanup';
 
+/** What a sweep reports, per table: the purged tables and the grants (GrantSweepStore). */
+export type CleanupTarget = PurgeTarget | 'grants';
+
 /**
  * Deletes dead rows (expired codes, tickets, pushed requests, device codes, replay-cache entries, tokens and
- * rate-limit windows; expired or ended sessions; finished logout deliveries; audit events past auditRetention) in bounded batches, so the tables stop growing without one long statement holding locks.
+ * rate-limit windows; expired or ended sessions; finished logout deliveries; audit events past auditRetention; grants
+ * nothing kept refers to any more) in bounded batches, so the tables stop growing without one long statement holding locks.
  *
  * Every serving process runs this timer, but a sweep needs the `cleanup` lease row (MaintenanceStore.acquireLease):
  * the lease lasts one interval and is taken by one conditional UPDATE, so across the workers of a cluster and across
@@ -60,9 +64,9 @@ export class CleanupJob {
   }
 
   /** One sweep over every table, without the lease (tests, `latchkey` maintenance). Returns rows deleted per table. */
-  async sweep(): Promise<Record<PurgeTarget, number>> {
+  async sweep(): Promise<Record<CleanupTarget, number>> {
     const now = this.now();
-    const deleted = {} as Record<PurgeTarget, number>;
+    const deleted = {} as Record<CleanupTarget, number>;
     for (const target of TARGETS) {
       if (target === 'audit_events' && !this.opts.auditRetentionS) {
         deleted[target] = 0;
@@ -85,11 +89,29 @@ export class CleanupJob {
       deleted[target] = total;
       if (total) this.metrics?.cleanupDeleted.inc([target], total);
     }
+    deleted.grants = await this.sweepGrants(now - this.opts.graceS);
+    if (deleted.grants) this.metrics?.cleanupDeleted.inc(['grants'], deleted.grants);
     return deleted;
   }
 
+  /**
+   * Grants go last, once what refers to them is judged by the same cutoff (GrantSweepStore: a grant is kept while a
+   * token or session that refers to it is kept). A batch visits up to batchSize grants that are due, deleting the dead
+   * and rescheduling the rest, so the loop goes on while batches come back full, whatever was deleted.
+   */
+  private async sweepGrants(cutoff: number): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < this.maxBatches && !this.stopped; i++) {
+      const { examined, deleted } = await this.store.sweepGrants(cutoff, this.batchSize);
+      total += deleted;
+      if (examined < this.batchSize) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    return total;
+  }
+
   /** Sweep if this process wins the lease for the current interval. Returns the counts, or undefined when another did. */
-  async runIfLeader(): Promise<Record<PurgeTarget, number> | undefined> {
+  async runIfLeader(): Promise<Record<CleanupTarget, number> | undefined> {
     const now = this.now();
     if (!(await this.store.acquireLease(LEASE, this.holder, now, now + this.opts.intervalS))) return undefined;
     const deleted = await this.sweep();

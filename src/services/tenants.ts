@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { EngineContext } from '../engine/context.js';
 import { UNKNOWN_TENANT_TTL_MS, UnknownTenantError, type Latchkey } from '../server/latchkey.js';
-import { DEFAULT_TENANT, type TenantRecord } from '../store/types.js';
+import { DEFAULT_TENANT, MAX_AUTHORIZATION_CODE_TTL, type TenantRecord } from '../store/types.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { issuerOfTenant } from '../server/tenant-issuer.js';
 import { isHttpIssuerOffLoopback } from '../config/schema.js';
@@ -13,7 +13,7 @@ const seconds = z.number().int().positive().max(10 * 365 * 86400);
 /** Per-tenant overrides of the server's defaults (TenantSettings in engine/context.ts). */
 export const tenantSettingsSchema = z
   .object({
-    accessTokenTtl: seconds, idTokenTtl: seconds, refreshTokenTtl: seconds, authorizationCodeTtl: z.number().int().min(1).max(600),
+    accessTokenTtl: seconds, idTokenTtl: seconds, refreshTokenTtl: seconds, authorizationCodeTtl: z.number().int().min(1).max(MAX_AUTHORIZATION_CODE_TTL),
     interactionTtl: seconds, sessionTtl: seconds, sessionIdleTtl: seconds, accessTokenFormat: z.enum(['opaque', 'jwt']),
     loginRateLimit: z.number().int().min(1).max(10000), loginRateWindow: seconds,
     introspectionNamedClientsOnly: z.boolean(),

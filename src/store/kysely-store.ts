@@ -21,7 +21,7 @@ import type {
   AuditEventRecord,
 } from './types.js';
 import { migrateToLatest, pendingMigrations } from './migrations/index.js';
-import type { PurgeTarget } from './types.js';
+import { MAX_AUTHORIZATION_CODE_TTL, type PurgeTarget } from './types.js';
 import type { ClientWriteCondition } from './types.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -38,7 +38,10 @@ interface TokenRow {
   grant_id: string | null; issued_at: number; expires_at: number; revoked_at: number | null; consumed_at: number | null; data: string;
   reused_at?: number | null;
 }
-interface GrantRow { tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string; sid: string | null }
+interface GrantRow {
+  tenant_id: string; id: string; client_id: string; subject: string | null; scope: string; created_at: number; revoked_at: number | null; data: string;
+  sid: string | null; sweep_after: number;
+}
 interface DeliveryRow {
   tenant_id: string; id: string; client_id: string; uri: string; logout_token: string; attempts: number;
   next_attempt_at: number | null; delivered_at: number | null; last_error: string | null; created_at: number;
@@ -215,8 +218,12 @@ const tokenParams = (t: TokenRecord) => [
   t.tenantId, t.hash, t.kind, t.clientId, t.subject, sc(t.scope), t.grantId, t.issuedAt, t.expiresAt, t.revokedAt, t.consumedAt, j(t.data),
 ];
 
-const INSERT_GRANT = 'insert into "grants" ("tenant_id", "id", "client_id", "subject", "scope", "created_at", "revoked_at", "data", "sid") values (?, ?, ?, ?, ?, ?, ?, ?, ?)';
-const grantParams = (g: GrantRecord) => [g.tenantId, g.id, g.clientId, g.subject, sc(g.scope), g.createdAt, g.revokedAt, j(g.data), g.sid ?? null];
+const INSERT_GRANT =
+  'insert into "grants" ("tenant_id", "id", "client_id", "subject", "scope", "created_at", "revoked_at", "data", "sid", "sweep_after") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+// sweep_after (GrantSweepStore): nothing can be dead before the code written with the grant has expired.
+const grantParams = (g: GrantRecord) => [
+  g.tenantId, g.id, g.clientId, g.subject, sc(g.scope), g.createdAt, g.revokedAt, j(g.data), g.sid ?? null, g.createdAt + MAX_AUTHORIZATION_CODE_TTL,
+];
 const INSERT_CODE = 'insert into "authorization_codes" ("tenant_id", "hash", "client_id", "grant_id", "expires_at", "consumed_at", "data") values (?, ?, ?, ?, ?, ?, ?)';
 /** PostgreSQL only (SQLite has no data-modifying WITH): a grant and its code in one statement. */
 const INSERT_GRANT_WITH_CODE = `with "g" as (${INSERT_GRANT}) ${INSERT_CODE}`;
@@ -267,7 +274,7 @@ function kyselyOn(client: PgPoolClient): Kysely<Database> {
  */
 export const FIXED_COLUMNS: Record<string, readonly string[]> = {
   tokens: ['tenant_id', 'hash', 'kind', 'client_id', 'subject', 'scope', 'grant_id', 'issued_at', 'expires_at', 'revoked_at', 'consumed_at', 'data', 'reused_at'],
-  grants: ['tenant_id', 'id', 'client_id', 'subject', 'scope', 'created_at', 'revoked_at', 'data', 'sid'],
+  grants: ['tenant_id', 'id', 'client_id', 'subject', 'scope', 'created_at', 'revoked_at', 'data', 'sid', 'sweep_after'],
   authorization_codes: ['tenant_id', 'hash', 'client_id', 'grant_id', 'expires_at', 'consumed_at', 'data'],
   tickets: ['tenant_id', 'hash', 'client_id', 'expires_at', 'consumed_at', 'data'],
   sessions: ['tenant_id', 'hash', 'sid', 'subject', 'auth_time', 'acr', 'created_at', 'last_seen_at', 'expires_at', 'ended_at', 'data'],
@@ -1301,6 +1308,47 @@ export class KyselyStore implements Store {
     // work on SQLite ≥ 3.15 and PostgreSQL; neither has DELETE … LIMIT in every build).
     const r = await sql`delete from ${sql.table(p.table)} where (${keys}) in (select ${keys} from ${sql.table(p.table)} where ${p.dead(cutoff)} limit ${limit})`.execute(this.db);
     return Number(r.numAffectedRows ?? 0);
+  }
+
+  /**
+   * GrantSweepStore. One transaction per batch: a SELECT takes the batch (the oldest grants past their sweep_after, by
+   * its index), an UPDATE moves each one's sweep_after to the end of what refers to it, a DELETE removes those of them
+   * that end before the cutoff, re-checking the rule itself. On PostgreSQL the SELECT takes the rows FOR UPDATE SKIP
+   * LOCKED: the sweep never waits on (or deadlocks with) a request holding a grant (a token request's findGrantLocked,
+   * a revocation), and until commit none can take one of the batch; the UPDATE and DELETE, later statements, read what
+   * such a request committed before (READ COMMITTED: a fresh snapshot each), so a token issued under a grant at the
+   * last moment keeps it. SQLite runs one writer at a time. The UPDATE and DELETE name their rows by key, one tenant
+   * at a time (`tenant_id = ? and id in (…)`): a primary-key lookup on both dialects, where a row-value IN list or
+   * subquery lets PostgreSQL's planner pick a hash join over the whole table.
+   */
+  async sweepGrants(cutoff: number, limit: number) {
+    return this.transaction(async (store) => {
+      const tx = store as KyselyStore;
+      const skipLocked = tx.dialect === 'postgres' ? sql` for update skip locked` : sql``;
+      const batch = await sql<{ tenant_id: string; id: string }>`select "tenant_id", "id" from "grants" where "sweep_after" < ${cutoff} order by "sweep_after" limit ${limit}${skipLocked}`.execute(tx.db);
+      if (batch.rows.length === 0) return { examined: 0, deleted: 0 };
+      const byTenant = new Map<string, string[]>();
+      for (const r of batch.rows) byTenant.set(r.tenant_id, [...(byTenant.get(r.tenant_id) ?? []), r.id]);
+      const larger = (a: ReturnType<typeof sql>, b: ReturnType<typeof sql>) => sql`(case when ${a} > ${b} then ${a} else ${b} end)`;
+      const codeWindow = sql`("grants"."created_at" + ${MAX_AUTHORIZATION_CODE_TTL})`;
+      // Kept rows as the cleanup keeps them (PURGES): a token until its expires_at (a rotated refresh token's is its
+      // family's end, consumeToken), a session until it expires or ends, whichever is first.
+      const tokensEnd = sql`(select max("t"."expires_at") from "tokens" as "t" where "t"."tenant_id" = "grants"."tenant_id" and "t"."grant_id" = "grants"."id")`;
+      const sessionEnd = sql`(select max(case when "s"."ended_at" is not null and "s"."ended_at" < "s"."expires_at" then "s"."ended_at" else "s"."expires_at" end) from "sessions" as "s" where "s"."tenant_id" = "grants"."tenant_id" and "s"."sid" = "grants"."sid")`;
+      const end = larger(larger(sql`coalesce(${tokensEnd}, ${codeWindow})`, sql`coalesce(${sessionEnd}, ${codeWindow})`), codeWindow);
+      let deleted = 0;
+      for (const [tenantId, ids] of byTenant) {
+        const keys = sql`"tenant_id" = ${tenantId} and "id" in (${sql.join(ids)})`;
+        const visited = await sql<{ id: string; sweep_after: number | string }>`update "grants" set "sweep_after" = ${end} where ${keys} returning "id", "sweep_after"`.execute(tx.db);
+        const dead = visited.rows.filter((r) => Number(r.sweep_after) < cutoff).map((r) => r.id);
+        if (dead.length === 0) continue;
+        const r = await sql`delete from "grants" where "tenant_id" = ${tenantId} and "id" in (${sql.join(dead)}) and ${codeWindow} < ${cutoff}
+          and not exists (select 1 from "tokens" as "t" where "t"."tenant_id" = "grants"."tenant_id" and "t"."grant_id" = "grants"."id" and "t"."expires_at" >= ${cutoff})
+          and not exists (select 1 from "sessions" as "s" where "s"."tenant_id" = "grants"."tenant_id" and "s"."sid" = "grants"."sid" and "s"."expires_at" >= ${cutoff} and ("s"."ended_at" is null or "s"."ended_at" >= ${cutoff}))`.execute(tx.db);
+        deleted += Number(r.numAffectedRows ?? 0);
+      }
+      return { examined: batch.rows.length, deleted };
+    });
   }
 
   // consent and pending-interaction cleanup (ConsentCleanupStore): one statement each

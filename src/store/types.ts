@@ -6,6 +6,13 @@
 
 export const DEFAULT_TENANT = 'default';
 
+/**
+ * The longest an authorization code may live, seconds (config and tenant settings cap authorizationCodeTtl here).
+ * A code is written only with its grant, so a grant is never swept before this long after it was made
+ * (GrantSweepStore): an unredeemed code always finds its grant.
+ */
+export const MAX_AUTHORIZATION_CODE_TTL = 600;
+
 export interface TenantRecord {
   id: string;
   issuer: string;
@@ -776,3 +783,24 @@ export interface ConsentCleanupStore {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface Store extends ConsentCleanupStore {}
+
+/**
+ * Dead grants (cleanup): a grant is kept while anything that refers to it is kept — a token row (live, or expired
+ * or consumed but still within the cleanup's grace, including rotated refresh tokens kept until their family's end),
+ * a session of its sid that the cleanup still keeps (performLogout finds a session's clients through its grants,
+ * OIDC Back-Channel Logout §2.5, Front-Channel Logout §3), and, for MAX_AUTHORIZATION_CODE_TTL after it was made,
+ * the authorization code written with it. Nothing on the token path writes the grant for this: each grant row
+ * carries `sweep_after`, the earliest time it can be dead (set at insert, moved by the sweep to the latest end of
+ * what refers to it), and the sweep visits only grants past it, by an index.
+ */
+export interface GrantSweepStore {
+  /**
+   * Visit at most `limit` grants whose sweep_after is before `cutoff`, oldest first: delete those of them nothing
+   * kept at `cutoff` refers to (re-checked in the deleting statement), move the others' sweep_after to the end of
+   * what refers to them. Across tenants. Returns how many were visited and how many deleted.
+   */
+  sweepGrants(cutoff: number, limit: number): Promise<{ examined: number; deleted: number }>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface Store extends GrantSweepStore {}

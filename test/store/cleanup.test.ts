@@ -27,8 +27,8 @@ async function freshStore(): Promise<OpenedStore> {
   return store;
 }
 
-const job = (store: OpenedStore, opts: { batchSize?: number; intervalS?: number; now?: number } = {}) =>
-  new CleanupJob(store, () => (opts.now ?? NOW) * 1000, { intervalS: opts.intervalS ?? 300, graceS: GRACE, retentionS: RETENTION, batchSize: opts.batchSize }, new LatchkeyMetrics());
+const job = (store: OpenedStore, opts: { batchSize?: number; intervalS?: number; now?: number; metrics?: LatchkeyMetrics } = {}) =>
+  new CleanupJob(store, () => (opts.now ?? NOW) * 1000, { intervalS: opts.intervalS ?? 300, graceS: GRACE, retentionS: RETENTION, batchSize: opts.batchSize }, opts.metrics ?? new LatchkeyMetrics());
 
 async function count(store: OpenedStore, table: string): Promise<number> {
   // Through the store's own connection: the test database may be either dialect.
@@ -81,12 +81,25 @@ describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqli
     expect(await store.rememberJti(T, 'client_assertion', 'jti-live', live, NOW)).toBe(true);
     expect(await store.rememberJti(T, 'client_assertion', 'jti-old', old, old - 60)).toBe(true);
 
-    const deleted = await job(store).sweep();
+    // Grants: 'g' is kept by its live and recent tokens (and codes); one nothing refers to any more goes, with the
+    // tokens and sessions judged by the same cutoff in the same sweep (its only token and its session are dead).
+    const grant = (id: string, sid: string | null) =>
+      store.insertGrant({ tenantId: T, id, clientId: 'c', subject: 's', scope: [], createdAt: NOW - 100_000, revokedAt: null, data: {}, sid });
+    await grant('g', null);
+    await grant('g-dead', 'sid-s-expired');
+    await store.insertToken({ tenantId: T, hash: 'k-g-dead', kind: 'access_token', clientId: 'c', subject: 's', scope: [], grantId: 'g-dead', issuedAt: 1, expiresAt: old, revokedAt: null, consumedAt: null, data: {} });
+
+    const metrics = new LatchkeyMetrics();
+    const deleted = await job(store, { metrics }).sweep();
     expect(deleted).toEqual({
-      authorization_codes: 1, tickets: 1, pushed_requests: 1, device_codes: 1, jti_replay_cache: 1, rate_limits: 1, sessions: 2, tokens: 2,
+      authorization_codes: 1, tickets: 1, pushed_requests: 1, device_codes: 1, jti_replay_cache: 1, rate_limits: 1, sessions: 2, tokens: 3,
       logout_deliveries: 2,
       audit_events: 0, // this job has no auditRetention: events are kept
+      grants: 1,
     });
+    expect(metrics.registry.render()).toMatch(/^latchkey_cleanup_deleted_rows_total\{table="grants"\} 1$/m);
+    expect(await store.findGrant(T, 'g')).toBeDefined();
+    expect(await store.findGrant(T, 'g-dead')).toBeUndefined();
 
     expect((await store.consumeCode(T, 'c-old', NOW))).toBeUndefined();
     expect((await store.consumeCode(T, 'c-recent', NOW))?.code.hash).toBe('c-recent');

@@ -381,6 +381,20 @@ const m0014ConsentsClientIdx: Migration = {
   },
 };
 
+/**
+ * Dead grants are swept (GrantSweepStore): `sweep_after` is the earliest time a grant can be dead, and the sweep reads
+ * only grants past it, through this index. Existing rows get 0, so the first sweeps visit each once (in batches) and
+ * either delete it or move it to the end of what refers to it; so does a grant written by an older instance during a
+ * rolling upgrade (the sweep never deletes a grant younger than MAX_AUTHORIZATION_CODE_TTL, whatever its column says).
+ * A constant default: no table rewrite on PostgreSQL (11+) or SQLite.
+ */
+const m0015GrantsSweep: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('grants').addColumn('sweep_after', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+    await db.schema.createIndex('idx_0015_grants_sweep_after').on('grants').column('sweep_after').execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -395,6 +409,7 @@ export const migrations: Record<string, Migration> = {
   '0012_keys_staged_activation': m0012KeysStaged,
   '0013_device_code_grant': m0013DeviceCodeGrant,
   '0014_consents_client_idx': m0014ConsentsClientIdx,
+  '0015_grants_sweep': m0015GrantsSweep,
 };
 
 class InlineProvider implements MigrationProvider {
