@@ -22,6 +22,16 @@ describe('database unavailable vs. server bug', () => {
     expect(JSON.parse(bug.responseContent).error).toBe('server_error');
   });
 
+  it('PostgreSQL failures of the moment (deadlock victim, serialization failure, statement or lock timeout, no connection slot, memory or disk) are answered 503 with Retry-After, not 500', () => {
+    const err = (code: string) => Object.assign(new Error('x'), { code });
+    for (const code of ['40P01', '40001', '57014', '55P03', '53300', '53200', '53100', '53000']) {
+      expect(isStoreUnavailable(err(code)), code).toBe(true);
+      expect(internalErrorResult('X', err(code)), code).toMatchObject({ status: 503, resultCode: 'LK9501' });
+    }
+    // Other class 40 and 55 codes and the integrity violations stay bugs (500).
+    for (const code of ['40002', '55000', '23503', '23514', '42703']) expect(isStoreUnavailable(err(code)), code).toBe(false);
+  });
+
   it('SQLite: a write lock another process held past the wait (SQLITE_BUSY and its extended codes) is the database being unavailable; a constraint is not', () => {
     const err = (code: string) => Object.assign(new Error('database is locked'), { code });
     for (const code of ['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY']) expect(isStoreUnavailable(err(code)), code).toBe(true);
