@@ -9,22 +9,50 @@ export const esc = (s: unknown): string =>
  */
 const who = (s: unknown): string => `<bdi>${esc(s)}</bdi>`;
 
+/**
+ * A page that answers a form with an error says so first in its title (WCAG 2.4.2, 3.3.1): the title is the first
+ * thing a screen reader reads of the page that comes back.
+ */
+const titled = (title: string, error: string | undefined): string => (error ? `Error: ${title}` : title);
+
+/** The one error message of a form page: an alert (WCAG 4.1.3), and the description of the fields it is about. */
+const errorAlert = (error: string | undefined): string => (error ? `<p class="error" id="error" role="alert">${esc(error)}</p>` : '');
+
+/**
+ * The attributes of a field on a form page (WCAG 3.3.1, 4.1.2): invalid, and described by the error, when the error
+ * is about it; the focus on it when it is the field to fix (`focus`), so the error is read with its label.
+ */
+const fieldState = (invalid: boolean, focus: boolean): string =>
+  `${invalid ? ' aria-invalid="true" aria-describedby="error"' : ''}${focus ? ' autofocus' : ''}`;
+
+/**
+ * WCAG 2.2 AA, worked out from these colours (test/ui/stylesheet.test.ts recomputes them): text ≥ 4.5:1 against the
+ * card and the field background in both schemes (1.4.3); a field's border and the focus ring ≥ 3:1 against the card
+ * (1.4.11), --border being only a card's decoration; the text on the primary button is --on-accent, dark in the dark
+ * scheme, where white on its lighter blue would be 3.2:1. Long words (client names, usernames, codes) wrap at any
+ * letter rather than push the page sideways at 320 px (1.4.10). No animation, so prefers-reduced-motion has nothing
+ * to stop.
+ */
 export const STYLESHEET = `
-:root{color-scheme:light dark;--fg:#1b1f24;--muted:#57606a;--bg:#f6f8fa;--card:#fff;--accent:#0b57d0;--err:#b3261e;--border:#d0d7de}
-@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9da7b3;--bg:#0d1117;--card:#161b22;--accent:#4d8ef7;--err:#ff7b72;--border:#30363d}}
+:root{color-scheme:light dark;--fg:#1b1f24;--muted:#57606a;--bg:#f6f8fa;--card:#fff;--accent:#0b57d0;--on-accent:#fff;--err:#b3261e;--border:#d0d7de;--field:#6e7781}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9da7b3;--bg:#0d1117;--card:#161b22;--accent:#4d8ef7;--on-accent:#0d1117;--err:#ff7b72;--border:#30363d;--field:#8b949e}}
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;background:var(--bg);color:var(--fg)}
-main{max-width:26rem;margin:8vh auto;padding:2rem;background:var(--card);border:1px solid var(--border);border-radius:12px}
+main{max-width:26rem;margin:8vh auto;padding:2rem;background:var(--card);border:1px solid var(--border);border-radius:12px;overflow-wrap:anywhere}
 h1{font-size:1.35rem;margin:0 0 1rem}p{margin:.5rem 0}.muted{color:var(--muted);font-size:.9rem}
+a{color:var(--accent)}
 label{display:block;margin:.9rem 0 .25rem;font-weight:600}
-input[type=text],input[type=password]{width:100%;padding:.6rem .7rem;font:inherit;border:1px solid var(--border);border-radius:8px;background:var(--bg);color:var(--fg)}
-input:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+input[type=text],input[type=password],input[type=email]{width:100%;padding:.6rem .7rem;font:inherit;border:1px solid var(--field);border-radius:8px;background:var(--bg);color:var(--fg)}
+input::placeholder{color:var(--muted);opacity:1}
+input[aria-invalid=true]{border:2px solid var(--err)}
+a:focus-visible,input:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 .actions{display:flex;gap:.75rem;margin-top:1.5rem}
-button{flex:1;padding:.65rem 1rem;font:inherit;font-weight:600;border-radius:8px;border:1px solid var(--border);background:var(--card);color:var(--fg);cursor:pointer}
-button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
+button{flex:1;padding:.65rem 1rem;font:inherit;font-weight:600;border-radius:8px;border:1px solid var(--field);background:var(--card);color:var(--fg);cursor:pointer}
+button.primary{background:var(--accent);border-color:var(--accent);color:var(--on-accent)}
 .error{color:var(--err);border-left:3px solid var(--err);padding-left:.6rem}
 ul.scopes{padding-left:1.2rem}ul.scopes li{margin:.3rem 0}
 pre.detail{margin:.3rem 0;padding:.4rem;font-size:.8rem;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--bg);border-radius:6px}
 img.logo{max-width:64px;max-height:64px;display:block;margin-bottom:1rem}
+.vh{position:absolute;width:1px;height:1px;margin:-1px;padding:0;border:0;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 `;
 
 /**
@@ -44,6 +72,8 @@ export interface LoginPageModel {
   clientName: string;
   username?: string;
   error?: string;
+  /** The fields the error is about (marked invalid and described by it); none for an error about the whole form. */
+  invalid?: ('username' | 'password')[];
   /** select_account: offer to continue with the signed-in account. */
   continueAs?: string;
   /** Replaces "to continue to <client>" (the /device page signs in for a device, not a client). */
@@ -60,10 +90,13 @@ export interface LoginPageModel {
  * OIDC Registration §2: the OP SHOULD show the End-User the client's policy_uri and tos_uri (and display its
  * logo_uri). They are client-chosen http(s) URLs (validated at registration), shown as plain links.
  */
+/** WCAG G201: a link that opens a new tab says so to those who cannot see the tab open. */
+const NEW_TAB = '<span class="vh"> (opens in a new tab)</span>';
+
 export function clientLinks(m: { policyUri?: string; tosUri?: string }): string {
   const links = [
-    m.policyUri ? `<a href="${esc(m.policyUri)}" rel="noopener noreferrer" target="_blank">Privacy policy</a>` : '',
-    m.tosUri ? `<a href="${esc(m.tosUri)}" rel="noopener noreferrer" target="_blank">Terms of service</a>` : '',
+    m.policyUri ? `<a href="${esc(m.policyUri)}" rel="noopener noreferrer" target="_blank">Privacy policy${NEW_TAB}</a>` : '',
+    m.tosUri ? `<a href="${esc(m.tosUri)}" rel="noopener noreferrer" target="_blank">Terms of service${NEW_TAB}</a>` : '',
   ].filter(Boolean);
   return links.length ? `<p class="muted client-links">${links.join(' · ')}</p>` : '';
 }
@@ -74,21 +107,26 @@ export function clientBranding(c: { logoUri?: string; policyUri?: string; tosUri
 }
 
 export function loginPage(base: string, m: LoginPageModel): string {
+  const invalid = new Set(m.error ? m.invalid ?? [] : []);
+  // The focus: on "Continue as" when it is offered (it comes first: a focus on the field below would skip it), else on
+  // the field to fill or fix: the password once a username was entered, unless the error is about the username alone.
+  const offer = m.continueAs !== undefined && !m.error;
+  const focus = offer ? 'continue' : !m.username || (invalid.has('username') && !invalid.has('password')) ? 'username' : 'password';
   return layout(
     base,
-    'Sign in',
+    titled('Sign in', m.error),
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>Sign in</h1>
 <p class="muted">${m.purpose ? esc(m.purpose) : `to continue to <strong>${who(m.clientName)}</strong>`}</p>
-${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
+${errorAlert(m.error)}
 ${m.continueAs ? `<form method="post" action="${esc(m.action)}"><input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="continue" value="1">
-<div class="actions"><button type="submit" class="primary">Continue as ${esc(m.continueAs)}</button></div></form><p class="muted">or sign in with another account:</p>` : ''}
+<div class="actions"><button type="submit" class="primary"${focus === 'continue' ? ' autofocus' : ''}>Continue as ${who(m.continueAs)}</button></div></form><p class="muted">or sign in with another account:</p>` : ''}
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 ${Object.entries(m.hidden ?? {}).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('')}
 <label for="username">Username</label>
-<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${esc(m.username)}"${m.username ? '' : ' autofocus'}>
+<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${esc(m.username)}"${fieldState(invalid.has('username'), focus === 'username')}>
 <label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required${m.username ? ' autofocus' : ''}>
+<input type="password" id="password" name="password" autocomplete="current-password" required${fieldState(invalid.has('password'), focus === 'password')}>
 <div class="actions"><button type="submit" class="primary">Sign in</button></div>
 </form>${clientLinks(m)}`,
   );
@@ -145,18 +183,21 @@ const CLAIM_WORDS: Record<string, string> = {
   address: 'your postal address', phone_number: 'your phone number', phone_number_verified: 'whether your phone number is verified',
 };
 
+/** A request that names no scope, claim or authorization detail: a sentence, not an empty list (read as "list, 0 items"). */
+const NOTHING_NAMED = 'It is asking for access to your account without naming any particular permission.';
+
 export function consentPage(base: string, m: ConsentPageModel): string {
   const details = (m.authorizationDetails?.length ?? 0) > 0; // RFC 9396
   const asks = m.scopes.length > 0 || (m.claims?.length ?? 0) > 0;
   return layout(
     base,
-    'Allow access?',
+    `Allow ${m.clientName} to access your account?`,
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${who(m.clientName)} wants to access your account</h1>
 <p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
-${asks || !details ? `<p>It is asking to:</p>
+${asks ? `<p>It is asking to:</p>
 <ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}${
       m.claims?.length ? `<li>Read ${esc(m.claims.map((c) => CLAIM_WORDS[c] ?? c).join(', '))}</li>` : ''
-    }</ul>` : ''}${
+    }</ul>` : details ? '' : `<p>${NOTHING_NAMED}</p>`}${
       details
         ? `\n<p>${asks ? 'And to be authorized for' : 'It is asking to be authorized for'}:</p>\n<ul class="scopes authorization-details">${m.authorizationDetails!.map(describeAuthorizationDetail).join('')}</ul>`
         : ''
@@ -205,25 +246,31 @@ export interface CreateAccountPageModel {
   name?: string;
   email?: string;
   error?: string;
+  /** The field the error is about; none for an error about the whole form. */
+  invalid?: 'username' | 'password' | 'name' | 'email';
 }
 
 export function createAccountPage(base: string, m: CreateAccountPageModel): string {
+  const invalid = m.error ? m.invalid : undefined;
+  // The focus: on the field to fix; else on the username, or, once one was entered, on the password (never kept).
+  const focus = invalid ?? (m.username ? 'password' : 'username');
+  const state = (f: typeof focus) => fieldState(invalid === f, focus === f);
   return layout(
     base,
-    'Create an account',
+    titled('Create an account', m.error),
     `<h1>Create an account</h1>
 <p class="muted">to continue to <strong>${who(m.clientName)}</strong></p>
-${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
+${errorAlert(m.error)}
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 <label for="username">Username</label>
-<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus value="${esc(m.username)}">
+<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${esc(m.username)}"${state('username')}>
 <label for="password">Password (at least 8 characters)</label>
-<input type="password" id="password" name="password" autocomplete="new-password" minlength="8" required>
+<input type="password" id="password" name="password" autocomplete="new-password" minlength="8" required${state('password')}>
 <label for="name">Name (optional)</label>
-<input type="text" id="name" name="name" autocomplete="name" value="${esc(m.name)}">
+<input type="text" id="name" name="name" autocomplete="name" value="${esc(m.name)}"${state('name')}>
 <label for="email">Email (optional)</label>
-<input type="text" id="email" name="email" autocomplete="email" inputmode="email" value="${esc(m.email)}">
+<input type="email" id="email" name="email" autocomplete="email" spellcheck="false" value="${esc(m.email)}"${state('email')}>
 <div class="actions"><button type="submit" class="primary">Create account</button></div>
 </form>`,
   );
@@ -257,14 +304,14 @@ export interface DeviceCodePageModel {
 export function deviceCodePage(base: string, m: DeviceCodePageModel): string {
   return layout(
     base,
-    'Connect a device',
+    titled('Connect a device', m.error),
     `<h1>Connect a device</h1>
 <p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
-${m.error ? `<p class="error" role="alert">${esc(m.error)}</p>` : ''}
+${errorAlert(m.error)}
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 <label for="user_code">Enter the code shown on your device</label>
-<input type="text" id="user_code" name="user_code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required autofocus placeholder="XXXX-XXXX" value="${esc(m.userCode)}">
+<input type="text" id="user_code" name="user_code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required placeholder="XXXX-XXXX" value="${esc(m.userCode)}"${fieldState(m.error !== undefined, true)}>
 <div class="actions"><button type="submit" class="primary">Continue</button></div>
 </form>`,
   );
@@ -286,15 +333,18 @@ export interface DeviceConfirmPageModel {
 
 /** RFC 8628 §5.4: say which application asks, so a user tricked into entering someone else's code can refuse. */
 export function deviceConfirmPage(base: string, m: DeviceConfirmPageModel): string {
+  const asks = m.scopes.length > 0;
+  const details = (m.authorizationDetails?.length ?? 0) > 0; // RFC 9396
   return layout(
     base,
-    'Allow this device?',
+    `Allow ${m.clientName} to access your account?`,
     `${m.logoUri ? `<img class="logo" src="${esc(m.logoUri)}" alt="">` : ''}<h1>${who(m.clientName)} wants to access your account</h1>
 <p class="muted">Signed in as <strong>${who(m.username)}</strong>; code <strong>${esc(m.userCode)}</strong></p>
-<p>Only continue if you started this on a device you own and it shows this code. It is asking to:</p>
-<ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>${
-      m.authorizationDetails?.length
-        ? `\n<p>And to be authorized for:</p>\n<ul class="scopes authorization-details">${m.authorizationDetails.map(describeAuthorizationDetail).join('')}</ul>`
+<p>Only continue if you started this on a device you own and it shows this code. ${
+      asks ? 'It is asking to:' : details ? 'It is asking to be authorized for:' : NOTHING_NAMED
+    }</p>${asks ? `\n<ul class="scopes">${m.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>` : ''}${
+      details
+        ? `${asks ? '\n<p>And to be authorized for:</p>' : ''}\n<ul class="scopes authorization-details">${m.authorizationDetails!.map(describeAuthorizationDetail).join('')}</ul>`
         : ''
     }
 <form method="post" action="${esc(m.action)}">
@@ -311,12 +361,12 @@ export function deviceConfirmPage(base: string, m: DeviceConfirmPageModel): stri
  * those received; a script submits the form at once, a button does without scripts. The form's own submit method is
  * called from the prototype: a field named "submit" would shadow it.
  */
-export function resubmitPage(base: string, m: { action: string; fields: [string, string][]; nonce: string }): string {
+export function resubmitPage(base: string, m: { action: string; fields: [string, string][]; nonce: string; title: string }): string {
   const inputs = m.fields.map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('\n');
   return layout(
     base,
-    'Continue',
-    `<h1>Continue</h1><form method="post" action="${esc(m.action)}">
+    m.title,
+    `<h1>${esc(m.title)}</h1><form method="post" action="${esc(m.action)}">
 ${inputs}
 <p class="muted">Press Continue if nothing happens.</p>
 <div class="actions"><button type="submit" class="primary">Continue</button></div>

@@ -174,7 +174,7 @@ describe('authorization code flow end to end', () => {
       const agent = new Agent(s.issuer);
       await agent.authorize(authUrl({}), 'alice', 'alice-password');
       const page = await agent.follow(authUrl({ prompt: 'select_account' }));
-      expect(page.html).toContain('Continue as alice');
+      expect(page.html).toContain('Continue as <bdi>alice</bdi>');
       expect(page.html).toContain('name="password"');
       const r = await agent.follow(Agent.formAction(page.html, '/login'), { form: { csrf: Agent.formValue(page.html, 'csrf')!, continue: '1' } });
       expect(new URL(r.location!).searchParams.get('code')).toBeTruthy();

@@ -69,7 +69,7 @@ describe('browser-facing pages under attack (HTTP)', () => {
     const dev = await postForm(s.url('/oauth/device_authorization'), { client_id: evil.clientId, scope: 'openid profile' });
     const code = await a.follow(`/device?user_code=${encodeURIComponent(X)}`);
     pages.push(code, await a.follow('/device', { form: { csrf: Agent.formValue(code.html, 'csrf')!, user_code: dev.json.user_code } }));
-    expect(pages[5]!.html).toContain('Allow this device?');
+    expect(pages[5]!.html).toContain('to access your account?</title>'); // the device confirmation page
     for (const p of pages) {
       expect(p.html).not.toMatch(/<script>alert|<img src=x|"><script>|"><b>|<b>mallory/);
       expect(p.html).not.toMatch(/<script(?! nonce)/);

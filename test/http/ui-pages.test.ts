@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant } from '../../src/services/tenants.js';
 import * as html from '../../src/ui/html.js';
+import { Agent } from '../helpers/agent.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 /*
@@ -49,5 +50,52 @@ describe('pages served at the root and under a tenant link a stylesheet that is 
     expect(css.status).toBe(200);
     expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
     expect(await css.text()).toBe(html.STYLESHEET);
+  });
+});
+
+describe('WCAG 3.3.1: an error the server finds in a form marks the field it is about (the browser cannot: these pass its checks)', () => {
+  let s: TestServer;
+  let client: { clientId: string };
+  const CB = 'https://rp.example/cb';
+  beforeAll(async () => {
+    s = await startTestServer({ allowRegistration: true });
+    client = await s.client({ redirect_uris: [CB], grant_types: ['authorization_code'] });
+    await s.user('alice', 'alice-password');
+  });
+  afterAll(() => s?.close());
+
+  const authorizeUrl = (extra: Record<string, string> = {}) =>
+    '/oauth/authorize?' + new URLSearchParams({ client_id: client.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', ...extra });
+  /** The ids of the fields marked invalid, and the one with the focus. */
+  const marked = (page: string) => ({
+    invalid: [...page.matchAll(/<input[^>]* id="(\w+)"[^>]*aria-invalid="true" aria-describedby="error"/g)].map((m) => m[1]),
+    focus: /<input[^>]* id="(\w+)"[^>]* autofocus/.exec(page)?.[1],
+  });
+
+  it.each([
+    ['a username with a space', { username: 'bob smith', password: 'bob-password' }, 'username'],
+    ['a password too short (sent past the browser\'s minlength)', { username: 'bob', password: 'short' }, 'password'],
+    ['an email address the server refuses', { username: 'bob', password: 'bob-password', email: 'bob@' }, 'email'],
+    ['a taken username', { username: 'alice', password: 'bob-password' }, 'username'],
+  ])('sign-up, %s: that field is invalid, described by the alert, and focused', async (_what, form, name) => {
+    const a = new Agent(s.issuer);
+    const page = await a.follow(authorizeUrl({ prompt: 'create' }));
+    const r = await a.follow(Agent.formAction(page.html, '/create'), { form: { csrf: Agent.formValue(page.html, 'csrf')!, ...form } });
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.html).toContain('<p class="error" id="error" role="alert">');
+    expect(marked(r.html)).toEqual({ invalid: [name], focus: name });
+  });
+
+  it.each([
+    ['no password', { username: 'alice', password: '' }, ['password'], 'password'],
+    ['no username', { username: '', password: 'x' }, ['username'], 'username'],
+    ['a wrong password', { username: 'alice', password: 'wrong-password' }, ['username', 'password'], 'password'],
+  ])('sign-in, %s: the fields at fault are invalid; the focus on the one to fix', async (_what, form, invalid, focus) => {
+    const a = new Agent(s.issuer);
+    const page = await a.follow(authorizeUrl());
+    const r = await a.follow(Agent.formAction(page.html, '/login'), { form: { csrf: Agent.formValue(page.html, 'csrf')!, ...form } });
+    expect(r.status).toBe(400);
+    expect(r.html).toContain('<title>Error: Sign in</title>');
+    expect(marked(r.html)).toEqual({ invalid, focus });
   });
 });

@@ -87,13 +87,15 @@ export async function authorizationResponse<A extends string>(
       .map(([k, v]) => `<input type="hidden" name="${escHtml(k)}" value="${escHtml(v)}">`)
       .join('\n');
     const script = endpointsOf(ctx.tenant.issuer).formPostScript;
-    // No inline script: the page loads one fixed script from the issuer, and the CSP allows exactly that file.
+    // No inline script: the page loads one fixed script from the issuer, and the CSP allows exactly that file. The
+    // Continue button is for browsers without scripts only (<noscript>): shown to all, it could post the response a
+    // second time, and a code presented twice revokes what it issued (RFC 6749 §4.1.2).
     const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>Returning to the application</title></head>
-<body><form method="post" action="${escHtml(target.redirectUri)}">
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>Returning to the application</title></head>
+<body><main><h1>Returning to the application</h1><form method="post" action="${escHtml(target.redirectUri)}">
 ${inputs}
 <noscript><p>Scripts are disabled in this browser. Press Continue to return to the application.</p><button type="submit">Continue</button></noscript>
-</form><script src="${escHtml(script)}"></script></body></html>`;
+</form></main><script src="${escHtml(script)}"></script></body></html>`;
     return {
       action: 'FORM',
       resultCode: resultCode === 'LK3007' ? 'LK7028' : resultCode,

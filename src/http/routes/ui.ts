@@ -23,7 +23,7 @@ import type { UserRecord } from '../../store/types.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import {
   consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
-  signedOutPage, STYLESHEET, resubmitPage,
+  signedOutPage, STYLESHEET, resubmitPage, type CreateAccountPageModel,
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
@@ -217,13 +217,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     req: FastifyRequest,
     reply: FastifyReply,
     form: URLSearchParams,
-    again: (status: number, error: string, username?: string) => FastifyReply,
+    again: (status: number, error: string, username?: string, invalid?: ('username' | 'password')[]) => FastifyReply,
   ): Promise<Account | undefined> {
     const ctx = ctxOf(req);
     const username = (form.get('username') ?? '').slice(0, 100);
     const password = (form.get('password') ?? '').slice(0, 1024);
     if (!username || !password) {
-      again(400, 'Enter your username and password.', username);
+      again(400, 'Enter your username and password.', username, [...(username ? [] : ['username' as const]), ...(password ? [] : ['password' as const])]);
       return undefined;
     }
     if (await beginLoginAttempt(ctx, username, req.ip)) {
@@ -240,7 +240,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: knownSubject ?? null, ip: req.ip, detail: { username } });
       // 400, not 401: RFC 9110 §15.5.2 makes a 401 carry a WWW-Authenticate challenge, and no HTTP scheme describes a form.
-      again(400, 'Wrong username or password.', username);
+      again(400, 'Wrong username or password.', username, ['username', 'password']);
       return undefined;
     }
     await loginSucceeded(ctx, username, req.ip);
@@ -385,8 +385,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
       }
       const clientName = t.client.clientName ?? t.client.clientId;
-      const again = (status: number, error: string, username?: string) =>
-        htmlHeaders(reply.code(status), targets).send(loginPage(pageBase(reply), { action: `${ixPath(ctx, ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error, ...clientBranding(t.client) }));
+      const again = (status: number, error: string, username?: string, invalid?: ('username' | 'password')[]) =>
+        htmlHeaders(reply.code(status), targets).send(loginPage(pageBase(reply), { action: `${ixPath(ctx, ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error, invalid, ...clientBranding(t.client) }));
       const user = await passwordLogin(req, reply, form, again);
       if (!user) return reply;
       await markLoggedIn();
@@ -406,8 +406,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         name: (form.get('name') ?? '').slice(0, 200),
         email: (form.get('email') ?? '').slice(0, 320),
       };
-      const again = (status: number, error: string) =>
-        htmlHeaders(reply.code(status), targets).send(createAccountPage(pageBase(reply), { action: `${ixPath(ctx, ticket)}/create`, csrf: csrfFor(ticket), clientName, error, ...fields }));
+      const again = (status: number, error: string, invalid?: CreateAccountPageModel['invalid']) =>
+        htmlHeaders(reply.code(status), targets).send(createAccountPage(pageBase(reply), { action: `${ixPath(ctx, ticket)}/create`, csrf: csrfFor(ticket), clientName, error, invalid, ...fields }));
       if (!ctx.tenant.settings.allowRegistration || !t.request.prompt.includes('create')) return again(403, 'Account creation is not available.');
       if (await beginRegistrationAttempt(ctx, req.ip)) {
         reply.header('Retry-After', String(retryAfter(ctx)));
@@ -434,9 +434,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
           return o;
         });
       } catch (e) {
-        if (e instanceof UserInputError) return again(400, e.message.replace(/^claims\./, ''));
+        if (e instanceof UserInputError) {
+          // The field the message names (services/users.ts: "username must …", "password must …", "claims.email: …").
+          const message = e.message.replace(/^claims\./, '');
+          return again(400, message, /^(username|password|name|email)\b/.exec(message)?.[1] as CreateAccountPageModel['invalid']);
+        }
         // A taken username is the user's to fix (the sign-up form again), not a server failure.
-        if (e instanceof ServiceError && e.code === 'conflict') return again(409, 'That username is taken. Choose another one.');
+        if (e instanceof ServiceError && e.code === 'conflict') return again(409, 'That username is taken. Choose another one.', 'username');
         throw e;
       }
       await sessionOpened(reply, ctx, opened);
@@ -480,7 +484,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (req.method === 'POST' && cookie === undefined && req.headers['sec-fetch-site'] === 'cross-site') {
         const nonce = newHandle(ctx.random, 16);
         return htmlHeaders(reply, r.postLogoutRedirectUri ? [origin(r.postLogoutRedirectUri)] : [], { scriptNonce: nonce }).send(
-          resubmitPage(pageBase(reply), { action: `${pagesOf(ctx).base}/oauth/logout`, fields: [...new URLSearchParams(parameters)], nonce }),
+          resubmitPage(pageBase(reply), { action: `${pagesOf(ctx).base}/oauth/logout`, fields: [...new URLSearchParams(parameters)], nonce, title: 'Continue to sign out' }),
         );
       }
       const live = await readSession(ctx, cookie);
@@ -580,9 +584,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     };
     const codePage = (reply: FastifyReply, csrf: string, username: string, userCode: string, error?: string, status = 200) =>
       htmlHeaders(reply.code(status)).send(deviceCodePage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/device`, csrf, username, userCode, error }));
-    const deviceLoginPage = (reply: FastifyReply, csrf: string, userCode: string, error?: string, username?: string, status = 200) =>
+    const deviceLoginPage = (reply: FastifyReply, csrf: string, userCode: string, error?: string, username?: string, status = 200, invalid?: ('username' | 'password')[]) =>
       htmlHeaders(reply.code(status)).send(
-        loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/device/login`, csrf, clientName: 'your device', purpose: 'to connect a device to your account', hidden: { user_code: userCode }, username, error }),
+        loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/device/login`, csrf, clientName: 'your device', purpose: 'to connect a device to your account', hidden: { user_code: userCode }, username, error, invalid }),
       );
 
     /**
@@ -633,7 +637,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (!form) return reply;
       const userCode = (form.get('user_code') ?? '').slice(0, 64);
       const csrf = form.get('csrf')!;
-      const user = await passwordLogin(req, reply, form, (status, error, username) => deviceLoginPage(reply, csrf, userCode, error, username, status));
+      const user = await passwordLogin(req, reply, form, (status, error, username, invalid) => deviceLoginPage(reply, csrf, userCode, error, username, status, invalid));
       if (!user) return reply;
       const next = `${pagesOf(ctx).base}/device` + (userCode ? `?user_code=${encodeURIComponent(userCode)}` : '');
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();

@@ -4,5 +4,5 @@ import { displayMetadataModule } from './display-metadata.js';
 
 displayMetadataModule('oidcc-registration-policy-uri', 'policy_uri', 'https://rp.example/policy.html', {
   what: 'links to the client\'s privacy policy',
-  page: /<a href="https:\/\/rp\.example\/policy\.html"[^>]*>Privacy policy<\/a>/, // ExpectLoginPageWithPolicyUri
+  page: /<a href="https:\/\/rp\.example\/policy\.html"[^>]*>Privacy policy<span class="vh"> \(opens in a new tab\)<\/span><\/a>/, // ExpectLoginPageWithPolicyUri
 });

@@ -4,5 +4,5 @@ import { displayMetadataModule } from './display-metadata.js';
 
 displayMetadataModule('oidcc-registration-tos-uri', 'tos_uri', 'https://rp.example/tos.html', {
   what: 'links to the client\'s terms of service',
-  page: /<a href="https:\/\/rp\.example\/tos\.html"[^>]*>Terms of service<\/a>/, // ExpectLoginPageWithTosUri
+  page: /<a href="https:\/\/rp\.example\/tos\.html"[^>]*>Terms of service<span class="vh"> \(opens in a new tab\)<\/span><\/a>/, // ExpectLoginPageWithTosUri
 });

@@ -1,0 +1,408 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchBrowser } from '../helpers/browser.js';
+import { startCallbackServer } from '../helpers/rp.js';
+import { postForm, startTestServer, type TestServer } from '../helpers/server.js';
+
+/*
+ * WCAG 2.2 AA on the built-in pages, in Chromium, by keyboard only: every flow below is walked with Tab, Shift+Tab,
+ * Enter, Space and typed keys (no click, no fill), at 320 CSS px wide (WCAG 1.4.10 Reflow: 1280 px at 400 %), and
+ * every page it reaches is checked against Chromium's own accessibility tree (through CDP) and by axe-core, which is
+ * injected into the page (no network; the page's CSP is left as served: CDP's evaluate is not a page script).
+ */
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
+const NARROW = { width: 320, height: 640 };
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+interface AxFacts {
+  role: string;
+  name: string;
+  description: string;
+  invalid: boolean;
+  required: boolean;
+}
+
+/** What Chromium's accessibility tree says of the focused element (what a screen reader announces on focus). */
+async function focused(ctx: BrowserContext, page: Page): Promise<AxFacts | undefined> {
+  if (await page.evaluate(() => document.activeElement === null || document.activeElement === document.body)) return undefined;
+  const cdp = await ctx.newCDPSession(page);
+  try {
+    const { result } = await cdp.send('Runtime.evaluate', { expression: 'document.activeElement' });
+    // The subtree under the element, the element itself first (this Chromium has no getPartialAXNode).
+    const { nodes } = await cdp.send('Accessibility.queryAXTree', { objectId: result.objectId! });
+    const n = nodes[0]!;
+    const prop = (name: string) => n.properties?.find((p) => p.name === name)?.value.value;
+    return {
+      role: String(n.role?.value ?? ''),
+      name: String(n.name?.value ?? ''),
+      description: String(n.description?.value ?? ''),
+      invalid: prop('invalid') !== undefined && prop('invalid') !== 'false',
+      required: prop('required') === true,
+    };
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/** The element the page's autofocus gave the focus to (Chromium applies autofocus at a rendering step after load). */
+async function autofocused(ctx: BrowserContext, page: Page): Promise<AxFacts | undefined> {
+  await page.waitForFunction(() => document.activeElement !== null && document.activeElement !== document.body, undefined, { polling: 50 });
+  return focused(ctx, page);
+}
+
+/** "role name" of the focused element, for tab orders. */
+const said = (f: AxFacts | undefined) => (f ? `${f.role} ${f.name}` : 'nothing');
+
+/** Press Tab until `target` ("role name") has the focus; returns the stops passed on the way, the target included. */
+async function tabTo(ctx: BrowserContext, page: Page, target: string, key = 'Tab'): Promise<string[]> {
+  const stops: string[] = [];
+  for (let i = 0; i < 15; i++) {
+    await page.keyboard.press(key);
+    const f = await focused(ctx, page);
+    stops.push(said(f));
+    if (said(f) === target) {
+      await expectVisibleFocus(page);
+      return stops;
+    }
+  }
+  throw new Error(`${target} was never reached by ${key}: ${stops.join(' → ')}`);
+}
+
+/** Press a key that submits a form, and wait for the page that answers it. */
+async function submitWith(page: Page, key: string): Promise<void> {
+  const answered = page.waitForNavigation();
+  await page.keyboard.press(key);
+  await answered;
+}
+
+/** The whole tab order of the page, from its first focusable element on. */
+async function tabOrder(ctx: BrowserContext, page: Page): Promise<string[]> {
+  // From the top, wherever the focus is: an element focused at the start of the body, and gone, leaves the
+  // sequential focus navigation starting point there.
+  await page.evaluate(() => {
+    const start = document.createElement('span');
+    start.tabIndex = -1;
+    document.body.prepend(start);
+    start.focus();
+    start.remove();
+  });
+  const stops: string[] = [];
+  for (let i = 0; i < 15; i++) {
+    await page.keyboard.press('Tab');
+    const s = said(await focused(ctx, page));
+    if (s === 'nothing' || s === stops[0]) break;
+    await expectVisibleFocus(page);
+    stops.push(s);
+  }
+  return stops;
+}
+
+/**
+ * WCAG 2.4.7: the keyboard focus is visible: the stylesheet's solid outline of at least 2 px, or, on the form_post page
+ * (its CSP admits no stylesheet), Chromium's own focus ring (outline-style auto), not taken away.
+ */
+async function expectVisibleFocus(page: Page): Promise<void> {
+  const o = await page.evaluate(() => {
+    const s = getComputedStyle(document.activeElement!);
+    return { style: s.outlineStyle, width: parseFloat(s.outlineWidth), focusVisible: document.activeElement!.matches(':focus-visible'), styled: document.styleSheets.length > 0 };
+  });
+  expect(o).toEqual({ style: o.styled ? 'solid' : 'auto', width: expect.any(Number), focusVisible: true, styled: o.styled });
+  if (o.styled) expect(o.width).toBeGreaterThanOrEqual(2);
+}
+
+/** axe-core's WCAG 2.x A/AA and best-practice rules, light and dark colour schemes. Returns "rule: targets" lines. */
+async function axe(page: Page): Promise<string[]> {
+  const out: string[] = [];
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE_SOURCE);
+    const violations = await page.evaluate(async (values) => {
+      const r = await (window as unknown as { axe: { run(c: unknown, o: unknown): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe.run(
+        document, { runOnly: { type: 'tag', values }, resultTypes: ['violations'] },
+      );
+      return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    }, AXE_TAGS);
+    out.push(...violations.map((v) => `${colorScheme} ${v}`));
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  return out;
+}
+
+/**
+ * What every page must be: lang="en" (the pages are English whatever ui_locales asks: no translation exists, and
+ * a lang naming another language would make a screen reader mispronounce every word), a <title> saying what the page
+ * is, one <h1>, a label for every field, a name for every button, no positive tabindex, no sideways scrolling at
+ * 320 px, and no axe-core violation.
+ */
+async function checkPage(page: Page, want: { title: string; h1: string | RegExp }, opts = { axe: true }): Promise<void> {
+  const facts = await page.evaluate(() => ({
+    lang: document.documentElement.lang,
+    dir: document.documentElement.dir,
+    title: document.title,
+    h1: [...document.querySelectorAll('h1')].map((h) => h.textContent),
+    unlabelled: [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+      .filter((e) => (e as HTMLInputElement).labels?.length === 0)
+      .map((e) => e.outerHTML),
+    unnamedButtons: [...document.querySelectorAll('button, [role=button], input[type=submit]')]
+      .filter((e) => e.tagName !== 'BUTTON' || !e.textContent?.trim())
+      .map((e) => e.outerHTML),
+    positiveTabindex: [...document.querySelectorAll('[tabindex]')].filter((e) => (e as HTMLElement).tabIndex > 0).map((e) => e.outerHTML),
+    overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    width: window.innerWidth,
+  }));
+  expect(facts).toEqual({
+    lang: 'en', dir: '', title: want.title, h1: [expect.stringMatching(want.h1)], unlabelled: [], unnamedButtons: [], positiveTabindex: [],
+    overflow: 0, width: NARROW.width,
+  });
+  if (opts.axe) expect(await axe(page)).toEqual([]);
+}
+
+/** WCAG 3.3.1, 4.1.3: the error is an alert, the field it is about is invalid, described by it, and has the focus. */
+async function expectFieldError(ctx: BrowserContext, page: Page, field: string, message: string | RegExp): Promise<void> {
+  const alert = page.getByRole('alert');
+  expect(await alert.textContent()).toMatch(message);
+  const f = await autofocused(ctx, page);
+  expect(f).toMatchObject({ role: 'textbox', name: field, invalid: true, description: expect.stringMatching(message) });
+  expect(await page.title()).toMatch(/^Error: /);
+}
+
+describe('accessibility of the built-in pages in Chromium: keyboard only, at 320 px, WCAG 2.2 AA', () => {
+  let s: TestServer;
+  let rp: Awaited<ReturnType<typeof startCallbackServer>>;
+  let b: Awaited<ReturnType<typeof launchBrowser>>;
+  let notes: { clientId: string };
+  let tv: { clientId: string };
+
+  beforeAll(async () => {
+    s = await startTestServer({ allowRegistration: true });
+    rp = await startCallbackServer();
+    b = await launchBrowser();
+    notes = await s.client({
+      client_name: 'Acme Notes', redirect_uris: [rp.url], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'],
+      policy_uri: 'https://notes.example/privacy', tos_uri: 'https://notes.example/terms',
+    });
+    tv = await s.client({ client_name: 'Kitchen Display', grant_types: [DEVICE_GRANT], token_endpoint_auth_method: 'none', scope: 'openid profile' });
+    await s.user('alice', 'alice-password', { name: 'Alice' });
+  }, 60_000);
+  afterAll(async () => {
+    await b?.close();
+    await rp?.close();
+    await s?.close();
+  });
+
+  const authorizeUrl = (client: { clientId: string }, extra: Record<string, string> = {}) =>
+    `${s.issuer}/oauth/authorize?` +
+    new URLSearchParams({ client_id: client.clientId, redirect_uri: rp.url, response_type: 'code', scope: 'openid profile email', state: 's', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', ...extra });
+  const narrow = (opts: Parameters<typeof b.browser.newContext>[0] = {}) => b.browser.newContext({ viewport: NARROW, ...opts });
+
+  /** Sign in on the login page by keyboard: the username field has the focus, Tab to the password, Enter submits. */
+  async function signIn(ctx: BrowserContext, page: Page, password = 'alice-password'): Promise<void> {
+    expect(await autofocused(ctx, page)).toMatchObject({ role: 'textbox', name: 'Username', required: true });
+    await page.keyboard.type('alice');
+    await page.keyboard.press('Tab');
+    expect(await focused(ctx, page)).toMatchObject({ role: 'textbox', name: 'Password', required: true });
+    await page.keyboard.type(password);
+    await submitWith(page, 'Enter');
+  }
+
+  it('sign-in, a wrong password, then consent approved with Space: every page checked, the error announced and tied to its field', async () => {
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(authorizeUrl(notes, { ui_locales: 'fr-CA ar' }));
+    await checkPage(page, { title: 'Sign in', h1: 'Sign in' });
+    // The autocomplete tokens that let password managers and autofill do the typing (WCAG 1.3.5, 3.3.8).
+    expect(await page.locator('input:not([type=hidden])').evaluateAll((es) => es.map((e) => `${(e as HTMLInputElement).type} ${e.getAttribute('autocomplete')}`)))
+      .toEqual(['text username', 'password current-password']);
+    expect(await tabOrder(ctx, page)).toEqual([
+      'textbox Username', 'textbox Password', 'button Sign in', 'link Privacy policy (opens in a new tab)', 'link Terms of service (opens in a new tab)',
+    ]);
+    await page.goto(authorizeUrl(notes, { ui_locales: 'fr-CA ar', prompt: 'consent' }));
+    await signIn(ctx, page, 'not the password');
+    await checkPage(page, { title: 'Error: Sign in', h1: 'Sign in' });
+    // The password field has the focus (the username was kept), marked invalid and described by the error.
+    await expectFieldError(ctx, page, 'Password', 'Wrong username or password.');
+    await page.keyboard.type('alice-password');
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Allow Acme Notes to access your account?', h1: 'Acme Notes wants to access your account' });
+    // The scopes asked for are a list a screen reader counts.
+    const list = page.getByRole('list');
+    expect(await list.getByRole('listitem').allTextContents()).toEqual(['Know who you are (your account identifier)', 'Your basic profile: name, username, picture and locale', 'Your email address']);
+    // Deny, then Allow, then the client's links; Shift+Tab goes back the same way.
+    expect(await tabOrder(ctx, page)).toEqual(['button Deny', 'button Allow', 'link Privacy policy (opens in a new tab)', 'link Terms of service (opens in a new tab)']);
+    expect(await tabTo(ctx, page, 'button Allow', 'Shift+Tab')).toEqual(['link Terms of service (opens in a new tab)', 'link Privacy policy (opens in a new tab)', 'button Allow']);
+    const arrived = rp.next();
+    await page.keyboard.press('Space');
+    expect((await arrived).searchParams.get('code')).toBeTruthy();
+    await ctx.close();
+  }, 120_000);
+
+  it('consent denied with Enter on Deny sends access_denied', async () => {
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(authorizeUrl(notes, { prompt: 'consent', state: 'deny' }));
+    await signIn(ctx, page);
+    await page.getByRole('button', { name: 'Deny' }).waitFor();
+    expect(await tabTo(ctx, page, 'button Deny')).toEqual(['button Deny']);
+    const arrived = rp.next();
+    await page.keyboard.press('Enter');
+    const cb = await arrived;
+    expect([cb.searchParams.get('error'), cb.searchParams.get('state')]).toEqual(['access_denied', 'deny']);
+    await ctx.close();
+  }, 60_000);
+
+  it('select_account: "Continue as" comes first and works by keyboard', async () => {
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(authorizeUrl(notes));
+    await signIn(ctx, page);
+    await page.goto(authorizeUrl(notes, { prompt: 'select_account consent' }));
+    // The focus starts on the choice the page offers first, not on the field below it.
+    expect(said(await autofocused(ctx, page))).toBe('button Continue as alice');
+    await checkPage(page, { title: 'Sign in', h1: 'Sign in' });
+    expect(await tabOrder(ctx, page)).toEqual([
+      'button Continue as alice', 'textbox Username', 'textbox Password', 'button Sign in',
+      'link Privacy policy (opens in a new tab)', 'link Terms of service (opens in a new tab)',
+    ]);
+    // Back up by Shift+Tab, through the links and the sign-in form, to the first button.
+    await tabTo(ctx, page, 'button Continue as alice', 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Allow' }).waitFor();
+    await ctx.close();
+  }, 60_000);
+
+  it('sign-up (prompt=create): new-password, an email field, a taken username announced on its field', async () => {
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(authorizeUrl(notes, { prompt: 'create' }));
+    await checkPage(page, { title: 'Create an account', h1: 'Create an account' });
+    expect(await page.locator('input:not([type=hidden])').evaluateAll((es) => es.map((e) => `${(e as HTMLInputElement).type} ${e.getAttribute('autocomplete')}`)))
+      .toEqual(['text username', 'password new-password', 'text name', 'email email']);
+    const type = async (field: string, text: string) => {
+      await tabTo(ctx, page, `textbox ${field}`);
+      await page.keyboard.type(text);
+    };
+    expect(said(await autofocused(ctx, page))).toBe('textbox Username');
+    await page.keyboard.type('alice');
+    await type('Password (at least 8 characters)', 'bob-password');
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Error: Create an account', h1: 'Create an account' });
+    await expectFieldError(ctx, page, 'Username', 'That username is taken. Choose another one.');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('bob');
+    await type('Password (at least 8 characters)', 'bob-password');
+    await type('Email (optional)', 'bob@example.com');
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Allow' }).waitFor();
+    await ctx.close();
+  }, 60_000);
+
+  it('device verification (RFC 8628): sign in, a wrong code announced on its field, the right one, Allow', async () => {
+    const d = (await postForm(s.url('/oauth/device_authorization'), { client_id: tv.clientId, scope: 'openid profile' })).json as { user_code: string; device_code: string };
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(s.url('/device'));
+    await checkPage(page, { title: 'Sign in', h1: 'Sign in' });
+    await signIn(ctx, page);
+    await checkPage(page, { title: 'Connect a device', h1: 'Connect a device' });
+    expect(await autofocused(ctx, page)).toMatchObject({ role: 'textbox', name: 'Enter the code shown on your device', required: true, invalid: false });
+    expect(await page.locator('#user_code').getAttribute('autocomplete')).toBe('one-time-code');
+    await page.keyboard.type('BCDF-GHJK');
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Error: Connect a device', h1: 'Connect a device' });
+    await expectFieldError(ctx, page, 'Enter the code shown on your device', 'That code is not valid. Check it and try again.');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type(d.user_code);
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Allow Kitchen Display to access your account?', h1: 'Kitchen Display wants to access your account' });
+    expect(await tabOrder(ctx, page)).toEqual(['button Deny', 'button Allow']);
+    await page.keyboard.press('Shift+Tab'); // wrapped past the end: back onto Allow
+    expect(said(await focused(ctx, page))).toBe('button Allow');
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Device connected', h1: 'Device connected' });
+    const token = await postForm(s.url('/oauth/token'), { grant_type: DEVICE_GRANT, device_code: d.device_code, client_id: tv.clientId });
+    expect(token.status).toBe(200);
+    await ctx.close();
+  }, 120_000);
+
+  it('logout: the confirmation by keyboard, then the signed-out page', async () => {
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(authorizeUrl(notes));
+    await signIn(ctx, page);
+    await page.goto(s.url(`/oauth/logout?client_id=${notes.clientId}`));
+    await checkPage(page, { title: 'Sign out?', h1: 'Sign out?' });
+    expect(await tabOrder(ctx, page)).toEqual(['button Stay signed in', 'button Sign out']);
+    await page.keyboard.press('Shift+Tab');
+    expect(said(await focused(ctx, page))).toBe('button Sign out');
+    await submitWith(page, 'Space');
+    await checkPage(page, { title: 'Signed out', h1: 'You are signed out' });
+    await ctx.close();
+  }, 60_000);
+
+  it('error pages: a bad request and an expired sign-in are announced alerts with a title and heading', async () => {
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(s.url('/oauth/authorize?client_id=nobody'));
+    await checkPage(page, { title: 'Invalid request', h1: 'Invalid request' });
+    expect(await page.getByRole('alert').textContent()).toBeTruthy();
+    await page.goto(s.url('/interaction/no-such-ticket'));
+    await checkPage(page, { title: 'Sign-in expired', h1: 'Sign-in expired' });
+    await ctx.close();
+  }, 60_000);
+
+  it('form_post without JavaScript: a heading and a Continue button reached by Tab post the response', async () => {
+    const ctx = await narrow({ javaScriptEnabled: false });
+    const page = await ctx.newPage();
+    await page.goto(authorizeUrl(notes, { response_mode: 'form_post', state: 'no-js', prompt: 'consent' }));
+    await signIn(ctx, page);
+    await tabTo(ctx, page, 'button Allow');
+    await submitWith(page, 'Enter');
+    // axe-core cannot run where scripts are off: it runs below on the same page in a browser with scripts.
+    await checkPage(page, { title: 'Returning to the application', h1: 'Returning to the application' }, { axe: false });
+    expect(await page.locator('meta[name=viewport]').getAttribute('content')).toBe('width=device-width,initial-scale=1');
+    expect(await tabTo(ctx, page, 'button Continue')).toEqual(['button Continue']);
+    const posted = rp.nextPost();
+    await page.keyboard.press('Enter');
+    expect((await posted).get('state')).toBe('no-js');
+    await ctx.close();
+  }, 60_000);
+
+  it('form_post with scripts on, held on the page (its script not served): a main landmark and heading, no axe-core violation', async () => {
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(authorizeUrl(notes, { response_mode: 'form_post', state: 'js', prompt: 'consent' }));
+    await signIn(ctx, page);
+    await page.route('**/assets/form-post.js', (r) => r.abort());
+    await tabTo(ctx, page, 'button Allow');
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Returning to the application', h1: 'Returning to the application' });
+    await ctx.close();
+  }, 60_000);
+
+  it('a long name without spaces (client, user) wraps at 320 px instead of pushing the page sideways', async () => {
+    const long = 'Acme' + 'Supercalifragilistic'.repeat(3);
+    const wide = await s.client({ client_name: long, redirect_uris: [rp.url], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] });
+    await s.user(`${long.toLowerCase()}@example.com`, 'long-password');
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    await page.goto(authorizeUrl(wide));
+    expect(await overflow()).toBe(0);
+    await autofocused(ctx, page);
+    await page.keyboard.type(`${long.toLowerCase()}@example.com`);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('long-password');
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Allow' }).waitFor();
+    expect(await overflow()).toBe(0);
+    await page.goto(authorizeUrl(wide, { prompt: 'select_account' }));
+    expect(await overflow()).toBe(0);
+    await page.goto(s.url(`/oauth/logout?client_id=${wide.clientId}`));
+    expect(await overflow()).toBe(0);
+    await ctx.close();
+  }, 60_000);
+});
