@@ -14,7 +14,7 @@ import { KeyEncryptionKeyMismatchError, KeyManager } from '../keys/keystore.js';
 import { secretBox, type SecretBox } from '../keys/secret-box.js';
 import { loadMasterKeys } from '../keys/master-key.js';
 import { openStore } from '../store/open.js';
-import { isStoreUnavailable } from '../store/unavailable.js';
+import { isStoreUnreachable } from '../store/unavailable.js';
 import { BackchannelDispatcher, type BackchannelOptions } from '../services/backchannel.js';
 import { reissueLogoutToken } from '../tokens/logout-token.js';
 import { DEFAULT_TENANT, type Store, type TenantRecord } from '../store/types.js';
@@ -71,13 +71,14 @@ export function databaseLocation(url: string): string {
 
 /**
  * A PostgreSQL connection that failed: refused, unreachable, wrong credentials (SQLSTATE class 28), no such database
- * (3D000), a TLS mismatch. SQLite opens a file: its errors name it already.
+ * (3D000), a TLS mismatch. Not a failure of a database that was reached (a lock timeout while another instance
+ * migrates, a deadlock, a full disk): isStoreUnreachable, not isStoreUnavailable. SQLite opens a file: its errors name it already.
  */
 function cannotConnect(e: unknown): boolean {
   const code = (e as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && (/^28[0-9A-Z]{3}$/.test(code) || code === '3D000' || code === 'ENOTFOUND')) return true;
   const message = String((e as { message?: unknown } | undefined)?.message ?? '');
-  return isStoreUnavailable(e) || (/SSL|self[- ]signed|certificate/i.test(message) && !(e instanceof ConfigError));
+  return isStoreUnreachable(e) || (/SSL|self[- ]signed|certificate/i.test(message) && !(e instanceof ConfigError));
 }
 
 /**

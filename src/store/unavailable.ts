@@ -33,16 +33,29 @@ export function isStoreRejectedInput(e: unknown): boolean {
 }
 
 export function isStoreUnavailable(e: unknown): boolean {
+  return matchesChain(e, (code) => TRANSIENT_CODES.has(code) || /^53[0-9A-Z]{3}$/.test(code) || code.startsWith('SQLITE_BUSY'));
+}
+
+/**
+ * The narrower half of isStoreUnavailable: the database could not be reached at all (refused, reset, timed out,
+ * ended, shutting down or starting; class 08, 57P01–57P03; no connection slot, 53300). Not a deadlock, a statement
+ * or lock timeout, a full disk or SQLite's busy lock: those are answered 503 too, but they come from a database that
+ * was reached, so a start-up failure is not reported as "cannot connect" for them (server/latchkey.ts).
+ */
+export function isStoreUnreachable(e: unknown): boolean {
+  return matchesChain(e, () => false);
+}
+
+/** An error (or its causes, or an AggregateError's members) a connection failure, or with a code `extra` accepts. */
+function matchesChain(e: unknown, extra: (code: string) => boolean): boolean {
   for (let err = e, depth = 0; err && typeof err === 'object' && depth < 5; err = (err as { cause?: unknown }).cause, depth++) {
     const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string' && (NETWORK_CODES.has(code) || TRANSIENT_CODES.has(code) || /^(08|53)[0-9A-Z]{3}$/.test(code))) return true;
-    // Another process held SQLite's write lock for the whole wait (sqlite-busy.ts): contention, not a bug.
-    if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return true;
+    if (typeof code === 'string' && (NETWORK_CODES.has(code) || code === '53300' || /^08[0-9A-Z]{3}$/.test(code) || extra(code))) return true;
     const message = (err as { message?: unknown }).message;
     if (typeof message === 'string' && MESSAGES.test(message)) return true;
     // AggregateError (a connect to every address of a host failed)
     const errors = (err as { errors?: unknown }).errors;
-    if (Array.isArray(errors) && errors.some((x) => isStoreUnavailable(x))) return true;
+    if (Array.isArray(errors) && errors.some((x) => matchesChain(x, extra))) return true;
   }
   return false;
 }

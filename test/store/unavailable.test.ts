@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { internalErrorResult } from '../../src/engine/result.js';
-import { isStoreUnavailable } from '../../src/store/unavailable.js';
+import { isStoreUnavailable, isStoreUnreachable } from '../../src/store/unavailable.js';
 
 describe('database unavailable vs. server bug', () => {
   it('connection failures and server shutdown codes count as the database being unavailable', () => {
@@ -30,6 +30,14 @@ describe('database unavailable vs. server bug', () => {
     }
     // Other class 40 and 55 codes and the integrity violations stay bugs (500).
     for (const code of ['40002', '55000', '23503', '23514', '42703']) expect(isStoreUnavailable(err(code)), code).toBe(false);
+  });
+
+  it('only a database that could not be reached is "unreachable" (start-up says "cannot connect"); a deadlock, a timeout, a full disk or SQLite\'s busy lock are not', () => {
+    const err = (code: string) => Object.assign(new Error('x'), { code });
+    for (const code of ['ECONNREFUSED', '08006', '57P03', '53300']) expect(isStoreUnreachable(err(code)), code).toBe(true);
+    expect(isStoreUnreachable(new AggregateError([err('ECONNREFUSED')]))).toBe(true);
+    expect(isStoreUnreachable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    for (const code of ['40P01', '40001', '57014', '55P03', '53100', '53200', 'SQLITE_BUSY', '23505']) expect(isStoreUnreachable(err(code)), code).toBe(false);
   });
 
   it('SQLite: a write lock another process held past the wait (SQLITE_BUSY and its extended codes) is the database being unavailable; a constraint is not', () => {
