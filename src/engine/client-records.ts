@@ -1,4 +1,4 @@
-import type { ClientMetadata, ClientRecord } from '../store/types.js';
+import type { ClientMetadata, ClientRecord, Store } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { supportedClientAuthMethods } from './client-auth.js';
 import { clientToJson, DEVICE_CODE_GRANT, OPERATOR_ONLY_FIELDS, SECRET_METHODS, validateClientMetadata, withoutNullMembers, type ValidateOptions } from './client-metadata.js';
@@ -204,5 +204,10 @@ export function clientResponse(ctx: EngineContext, client: ClientRecord, issued:
  * conditional client write (RFC 7592 update, an operator's replacement or rotation) re-reads after losing a race.
  */
 export function storedClient(ctx: EngineContext, clientId: string): Promise<ClientRecord | undefined> {
-  return ctx.store.transaction((tx) => tx.findClient(ctx.tenant.id, clientId));
+  return clientAsStored(ctx.store, ctx.tenant.id, clientId);
+}
+
+/** storedClient for a caller with a store and no engine context (the back-channel dispatcher). */
+export function clientAsStored(store: Store, tenantId: string, clientId: string): Promise<ClientRecord | undefined> {
+  return store.transaction((tx) => tx.findClient(tenantId, clientId));
 }

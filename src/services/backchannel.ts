@@ -2,6 +2,7 @@ import { decodeJwt } from 'jose';
 import type { ClientRecord, LogoutDeliveryRecord, Store } from '../store/types.js';
 import type { EngineLogger } from '../engine/result.js';
 import { guardedFetch } from '../engine/remote.js';
+import { clientAsStored } from '../engine/client-records.js';
 
 /** At most this much of an RP's answer is read (its body means nothing, §2.8); the rest is dropped unread. */
 const MAX_RESPONSE_BYTES = 4096;
@@ -108,9 +109,9 @@ export class BackchannelDispatcher {
    * Back-Channel Logout §2.2: the client's registered backchannel_logout_uri is where its logout tokens go.
    */
   private async staleReason(d: LogoutDeliveryRecord): Promise<{ client: ClientRecord } | { reason: string }> {
-    // As stored now, past the client cache (a transaction's store keeps none): a change made through another instance
-    // within the cache's 5 s must not send a logout token to the URI the client just left.
-    const client = await this.store.transaction((tx) => tx.findClient(d.tenantId, d.clientId));
+    // As stored now, past the client cache (clientAsStored): a change made through another instance within the
+    // cache's 5 s must not send a logout token to the URI the client just left.
+    const client = await clientAsStored(this.store, d.tenantId, d.clientId);
     if (!client) return { reason: 'given up: the client no longer exists' };
     // A client registered after the logout under the same client_id is another client (deleted and registered again).
     if (client.createdAt > d.createdAt) return { reason: 'given up: the client no longer exists (registered again since)' };
