@@ -5,7 +5,7 @@ import type { AuditLog } from '../audit/audit.js';
 import { logoutUserEverywhere, performLogout, type LogoutOutcome } from '../engine/logout.js';
 import { nowSeconds } from '../engine/context.js';
 import { isSessionLive } from '../engine/sessions.js';
-import type { GrantRecord, SessionRecord, UserRecord } from '../store/types.js';
+import type { GrantRecord, SessionRecord, Store, UserRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { unlockAccount } from './rate-limit.js';
 import { ServiceError, conflict, notFound } from './errors.js';
@@ -69,13 +69,22 @@ export async function createUser(
   input: { username: string; password: string; claims?: unknown; id?: string },
 ): Promise<UserRecord> {
   const user = await newUserRecord(ctx, input);
-  await ctx.store.createUser(user);
+  await storeNewUser(ctx, ctx.store, user);
   return user;
 }
 
 /**
+ * Write a user newUserRecord made, through `store` (the caller's transaction, or the root store): its username is
+ * checked again first (conflict), since the password hash took a while after newUserRecord's check.
+ */
+export async function storeNewUser(ctx: EngineContext, store: Store, user: UserRecord): Promise<void> {
+  if (await store.findUserByUsername(ctx.tenant.id, user.username)) throw conflict(`user ${user.username} already exists`);
+  await store.createUser(user);
+}
+
+/**
  * createUser without the write: the input checked (UserInputError; conflict when the username or sub is taken now) and
- * the password hashed, for a caller that stores the user in a transaction of its own (the sign-up page: the account
+ * the password hashed, for a caller that stores the user (storeNewUser) in a transaction of its own (the sign-up page: the account
  * and its first session, both or neither). The slow hash is done here, before any transaction is open.
  */
 export async function newUserRecord(

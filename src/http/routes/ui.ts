@@ -15,8 +15,8 @@ import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, type DeviceVerificationResult } from '../../engine/device.js';
 import { cspSourceOf, FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
-import { endBrowserSession, newUserRecord, UserInputError } from '../../services/users.js';
-import { conflict, ServiceError } from '../../services/errors.js';
+import { endBrowserSession, newUserRecord, storeNewUser, UserInputError } from '../../services/users.js';
+import { ServiceError } from '../../services/errors.js';
 import { verifyCredentials } from '../../services/accounts.js';
 import type { Account } from '../../engine/accounts.js';
 import type { UserRecord } from '../../store/types.js';
@@ -425,8 +425,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         // The account, its first session and the sign-in's mark on the ticket, all or none: an account stored by a
         // sign-up that then failed would make the user's retry "username taken" for an account they never got into.
         opened = await ctx.store.transaction(async (tx) => {
-          if (await tx.findUserByUsername(ctx.tenant.id, made.username)) throw conflict(`user ${made.username} already exists`);
-          await tx.createUser(made);
+          await storeNewUser(ctx, tx, made);
           const o = await openSession({ ...ctx, store: tx }, req, made.id);
           const tkHash = ctx.hasher.hash(ticket);
           const tk = await tx.findTicket(ctx.tenant.id, tkHash);
