@@ -44,22 +44,26 @@ export const claimsSchema = z.object({
 
 /** Bad input to a user operation (400 in the admin API). */
 export class UserInputError extends ServiceError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The input it is about: username, password, id, or a claim's name (the sign-up page marks that field). */
+    readonly field?: string,
+  ) {
     super(400, 'invalid_request', message);
   }
 }
 
 function checkUsername(username: string): void {
-  if (!/^[^\s\x00-\x1f]{1,100}$/.test(username)) throw new UserInputError('username must be 1-100 characters without spaces');
+  if (!/^[^\s\x00-\x1f]{1,100}$/.test(username)) throw new UserInputError('username must be 1-100 characters without spaces', 'username');
 }
 function checkPassword(password: string): void {
-  if (password.length < 8 || password.length > 1024) throw new UserInputError('password must be 8-1024 characters');
+  if (password.length < 8 || password.length > 1024) throw new UserInputError('password must be 8-1024 characters', 'password');
 }
 function parseClaims(claims: unknown): z.output<typeof claimsSchema> {
   const parsed = claimsSchema.safeParse(claims ?? {});
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
-    throw new UserInputError(`claims.${i.path.join('.') || ''}: ${i.message}`);
+    throw new UserInputError(`claims.${i.path.join('.') || ''}: ${i.message}`, i.path[0] === undefined ? undefined : String(i.path[0]));
   }
   return parsed.data;
 }
@@ -94,7 +98,7 @@ export async function newUserRecord(
   checkUsername(input.username);
   checkPassword(input.password);
   const claims = parseClaims(input.claims);
-  if (input.id !== undefined && !/^[\x21-\x7e]{1,255}$/.test(input.id)) throw new UserInputError('id (sub) must be 1-255 printable ASCII characters');
+  if (input.id !== undefined && !/^[\x21-\x7e]{1,255}$/.test(input.id)) throw new UserInputError('id (sub) must be 1-255 printable ASCII characters', 'id');
   if (await ctx.store.findUserByUsername(ctx.tenant.id, input.username)) throw conflict(`user ${input.username} already exists`);
   if (input.id !== undefined && (await ctx.store.findUserById(ctx.tenant.id, input.id))) throw conflict(`a user with sub ${input.id} already exists`);
   const user: UserRecord = {

@@ -434,9 +434,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         });
       } catch (e) {
         if (e instanceof UserInputError) {
-          // The field the message names (services/users.ts: "username must …", "password must …", "claims.email: …").
-          const message = e.message.replace(/^claims\./, '');
-          return again(400, message, /^(username|password|name|email)\b/.exec(message)?.[1] as CreateAccountPageModel['invalid']);
+          // The field the error is about, when it is one of the form's (services/users.ts names it).
+          const fieldOfForm = (['username', 'password', 'name', 'email'] as const).find((f) => f === e.field);
+          return again(400, e.message.replace(/^claims\./, ''), fieldOfForm);
         }
         // A taken username is the user's to fix (the sign-up form again), not a server failure.
         if (e instanceof ServiceError && e.code === 'conflict') return again(409, 'That username is taken. Choose another one.', 'username');
