@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../helpers/agent.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { createHash } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
 /** RFC 9700 recommendations that no other test file covers on its own (SECURITY.md maps each to its proof). */
 describe('RFC 9700 odds and ends', () => {
@@ -132,5 +134,142 @@ describe('RFC 9700 §4.11.2 with registrationTrustedHosts', () => {
     const r = await fetch(s.url(`/oauth/authorize?${q}`), { redirect: 'manual' });
     expect(r.status).toBe(303);
     expect(new URL(r.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+  });
+});
+
+describe('RFC 9700 §4.13: behind a TLS-terminating proxy, forwarded headers do not name the server', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    // The test's own address is a trusted proxy: the strongest case, its X-Forwarded-* headers are believed.
+    s = await startTestServer({ trustedProxies: ['127.0.0.1'] });
+  });
+  afterAll(() => s.close());
+
+  const forged = { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', forwarded: 'host=evil.example;proto=https' };
+
+  it('discovery and the sign-in page are built from the configured issuer, whatever Host and X-Forwarded-* say', async () => {
+    const d = await fetch(s.url('/.well-known/openid-configuration'), { headers: forged });
+    const text = await d.text();
+    expect(text).not.toContain('evil.example');
+    expect((JSON.parse(text) as { issuer: string }).issuer).toBe(s.issuer);
+    const { clientId } = await s.client({ redirect_uris: ['https://rp.example/cb'] });
+    const q = new URLSearchParams({ client_id: clientId, redirect_uri: 'https://rp.example/cb', response_type: 'code', scope: 'openid' });
+    const agent = new Agent(s.issuer);
+    const page = await agent.follow(`/oauth/authorize?${q}`, { headers: forged });
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('name="password"');
+    expect(page.html).not.toContain('evil.example');
+    expect(page.headers.get('content-security-policy') ?? '').not.toContain('evil.example');
+  });
+
+  it('RFC 9449 §4.3: a DPoP proof for the forwarded URL is refused; one for the issuer\'s token endpoint is accepted', async () => {
+    const svc = await s.client({ grant_types: ['client_credentials'] });
+    const keys = await generateKeyPair('ES256');
+    const jwk = await exportJWK(keys.publicKey);
+    const proof = (htu: string) =>
+      new SignJWT({ htm: 'POST', htu, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000) }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(keys.privateKey);
+    const token = async (htu: string) =>
+      postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basic(svc.clientId, svc.clientSecret!), dpop: await proof(htu), ...forged });
+    const spoofed = await token('https://evil.example/oauth/token');
+    expect(spoofed.status).toBe(400);
+    expect(spoofed.json.error).toBe('invalid_dpop_proof');
+    const right = await token(s.url('/oauth/token'));
+    expect(right.status).toBe(200);
+    expect(right.json.token_type).toBe('DPoP');
+  });
+});
+
+describe('RFC 9700 §4.12: no redirect answering a POST is a 307 or 308', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(() => s.close());
+
+  it('a code flow started by a POST to the authorization endpoint: every redirect after a POST (credentials, consent) is 303', async () => {
+    await s.user('poster', 'poster-password');
+    const { clientId } = await s.client({ redirect_uris: ['https://rp.example/cb'] });
+    const agent = new Agent(s.issuer);
+    const statuses: [string, number][] = [];
+    // Follows redirects by hand, noting the status of each answer to a POST.
+    const go = async (url: string, init: Parameters<Agent['request']>[1]) => {
+      let r = await agent.request(url, init);
+      if (init?.form) statuses.push([url, r.status]);
+      while (r.location?.startsWith(s.issuer)) r = await agent.request(r.location);
+      return r;
+    };
+    const form = { client_id: clientId, redirect_uri: 'https://rp.example/cb', response_type: 'code', scope: 'openid', state: 'st' };
+    const login = await go('/oauth/authorize', { form });
+    const consent = await go(Agent.formAction(login.html, '/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: 'poster', password: 'poster-password' } });
+    const done = await go(Agent.formAction(consent.html, '/consent'), { form: { csrf: Agent.formValue(consent.html, 'csrf')!, decision: 'approve' } });
+    expect(new URL(done.location!).searchParams.get('code')).toBeTruthy();
+    expect(statuses.map(([, st]) => st)).toEqual([303, 303, 303]);
+    // An error answered to a POST too.
+    const bad = await agent.request('/oauth/authorize', { form: { ...form, response_type: 'unknown' } });
+    expect(bad.status).toBe(303);
+    expect(new URL(bad.location!).searchParams.get('error')).toBe('unsupported_response_type');
+  });
+});
+
+describe('RFC 9700 §4.8, §4.10, §4.14: PKCE for confidential clients, sender-constrained tokens where they are checked', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(() => s.close());
+
+  const keyProof = async (htm: string, htu: string, keys: { publicKey: CryptoKey; privateKey: CryptoKey }, extra: Record<string, unknown> = {}) =>
+    new SignJWT({ htm, htu, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000), ...extra })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(keys.publicKey) })
+      .sign(keys.privateKey);
+
+  it('RFC 9700 §2.1.1: a confidential client registered with require_pkce gets invalid_request for a request without code_challenge', async () => {
+    const { clientId } = await s.client({ redirect_uris: ['https://rp.example/cb'], require_pkce: true });
+    const q = new URLSearchParams({ client_id: clientId, redirect_uri: 'https://rp.example/cb', response_type: 'code', scope: 'openid', state: 'st' });
+    const r = await fetch(s.url(`/oauth/authorize?${q}`), { redirect: 'manual' });
+    expect(r.status).toBe(303);
+    const to = new URL(r.headers.get('location')!);
+    expect([to.searchParams.get('error'), to.searchParams.get('state')]).toEqual(['invalid_request', 'st']);
+    expect(to.searchParams.get('error_description')).toMatch(/PKCE is required/);
+  });
+
+  it('RFC 9449 §6.2, RFC 9700 §4.10.1: introspection tells the resource server a DPoP-bound token\'s key (cnf.jkt, token_type DPoP)', async () => {
+    const svc = await s.client({ grant_types: ['client_credentials'] });
+    const keys = await generateKeyPair('ES256');
+    const t = await postForm(s.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basic(svc.clientId, svc.clientSecret!), dpop: await keyProof('POST', s.url('/oauth/token'), keys) });
+    expect(t.json.token_type).toBe('DPoP');
+    const i = await postForm(s.url('/oauth/introspect'), { token: t.json.access_token }, { authorization: basic(svc.clientId, svc.clientSecret!) });
+    expect(i.status).toBe(200);
+    expect(i.json).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt: await calculateJwkThumbprint(await exportJWK(keys.publicKey)) } });
+  });
+
+  it('RFC 9700 §4.14.2, RFC 9449 §5: a public client\'s DPoP-bound refresh token is refused without a proof by the same key', async () => {
+    await s.user('rt-user', 'rt-password');
+    const { clientId } = await s.client({ redirect_uris: ['https://rp.example/cb'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], skip_consent: true });
+    const verifier = 'v'.repeat(43);
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const q = new URLSearchParams({ client_id: clientId, redirect_uri: 'https://rp.example/cb', response_type: 'code', scope: 'openid offline_access', prompt: 'consent', code_challenge: challenge, code_challenge_method: 'S256' });
+    const cb = await new Agent(s.issuer).authorize(`/oauth/authorize?${q}`, 'rt-user', 'rt-password');
+    const keys = await generateKeyPair('ES256');
+    const other = await generateKeyPair('ES256');
+    const tok = await postForm(
+      s.url('/oauth/token'),
+      { grant_type: 'authorization_code', code: cb.searchParams.get('code')!, redirect_uri: 'https://rp.example/cb', client_id: clientId, code_verifier: verifier },
+      { dpop: await keyProof('POST', s.url('/oauth/token'), keys) },
+    );
+    expect(tok.status).toBe(200);
+    expect(tok.json.refresh_token).toBeTruthy();
+    const refresh = async (headers: Record<string, string>) =>
+      postForm(s.url('/oauth/token'), { grant_type: 'refresh_token', refresh_token: tok.json.refresh_token, client_id: clientId }, headers);
+    const bare = await refresh({});
+    expect(bare.status).toBe(400);
+    expect(bare.json.error).toMatch(/^invalid_(grant|dpop_proof)$/);
+    const wrongKey = await refresh({ dpop: await keyProof('POST', s.url('/oauth/token'), other) });
+    expect(wrongKey.status).toBe(400);
+    expect(wrongKey.json.error).toMatch(/^invalid_(grant|dpop_proof)$/);
+    // The refusals did not spend it: the holder of the key still refreshes.
+    const right = await refresh({ dpop: await keyProof('POST', s.url('/oauth/token'), keys) });
+    expect(right.status).toBe(200);
+    expect(right.json.token_type).toBe('DPoP');
   });
 });
