@@ -71,11 +71,16 @@ describe('RFC 9700 odds and ends', () => {
     expect(Object.fromEntries(to.searchParams)).toMatchObject({ error: 'invalid_request', state: 'st', iss: s.issuer });
   });
 
-  it('RFC 9700 §4.11.2, RFC 8252 §7.3: a native app\'s loopback redirect URI stays on the user\'s machine, so its errors are redirected', async () => {
+  it('RFC 9700 §4.11.2, RFC 8252 §7.3: a loopback redirect URI stays on the user\'s machine, so its errors are redirected', async () => {
     const reg = (await (await register({ redirect_uris: ['http://127.0.0.1:8123/cb'], application_type: 'native', token_endpoint_auth_method: 'none' })).json()) as { client_id: string };
     const r = await fetch(failing(reg.client_id, 'http://127.0.0.1:8123/cb'), { redirect: 'manual' });
     expect(r.status).toBe(303);
     expect(new URL(r.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+    // A web client's loopback URI (a development set-up, a local tool) stays on the user's machine just the same.
+    const web = (await (await register({ redirect_uris: ['http://localhost:3000/cb'] })).json()) as { client_id: string };
+    const r2 = await fetch(failing(web.client_id, 'http://localhost:3000/cb'), { redirect: 'manual' });
+    expect(r2.status).toBe(303);
+    expect(new URL(r2.headers.get('location')!).origin).toBe('http://localhost:3000');
   });
 
   it('RFC 9700 §4.11.2: prompt=none for an openly registered client is not bounced back unseen; once the user consented it is answered', async () => {
