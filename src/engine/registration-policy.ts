@@ -131,3 +131,28 @@ export function checkTrustedHosts(m: ClientMetadata, trusted: readonly string[])
     }
   }
 }
+
+/**
+ * RFC 9700 §4.11.2: whether the server may send the user to this redirect URI of this client without the user having
+ * seen anything (an error in the authorization request itself). A client an operator made, or one registered with an
+ * initial access token, is trusted; an openly registered one only when its URI lies on a registrationTrustedHosts host
+ * (or is an http loopback URI, which never leaves the user's machine): anyone may register a client whose
+ * redirect URI is a phishing page and send users to it through the server with a request made to fail.
+ */
+export function redirectTrusted(
+  client: Pick<ClientRecord, 'registrationAccessTokenHash' | 'registeredThrough' | 'applicationType'>,
+  redirectUri: string,
+  trusted: readonly string[],
+): boolean {
+  if (!openlyRegistered(client)) return true;
+  try {
+    // An http loopback URI (RFC 8252 §7.3; a web client's development URI too) sends the user to their own machine,
+    // never to a page on someone else's host: the redirect is no phishing vector, whatever the application type.
+    const u = new URL(redirectUri);
+    if (u.protocol === 'http:' && isLoopbackHost(u.hostname)) return true;
+    const host = redirectHost(redirectUri);
+    return trusted.length > 0 && host !== undefined && isTrustedHost(host, trusted);
+  } catch {
+    return false;
+  }
+}

@@ -117,7 +117,10 @@ describe('require_signed_request_object (RFC 9101 §10.5) through HTTP', () => {
       const read = await call(reg.body.registration_client_uri, { headers: bearer(reg.body.registration_access_token) });
       expect(read.body.require_signed_request_object).toBe(true);
       const plainUrl = authorizeUrl({ client_id: reg.body.client_id, redirect_uri: CB, response_type: 'code', scope: 'openid' });
-      expect(new URL((await agent.follow(plainUrl)).location!).searchParams.get('error')).toBe('invalid_request');
+      // RFC 9700 §4.11.2: an openly registered client's request error is shown, not redirected to its redirect URI.
+      const refused = await agent.follow(plainUrl);
+      expect([refused.status, refused.location]).toEqual([400, undefined]);
+      expect(refused.html).toContain('Error: invalid_request');
       const put = await call(
         reg.body.registration_client_uri,
         jsonBody('PUT', { client_id: reg.body.client_id, redirect_uris: [CB], jwks: { keys: [jwk] }, require_signed_request_object: false }, bearer(reg.body.registration_access_token)),

@@ -41,6 +41,7 @@ import {
 } from './request.js';
 import { authorizationResponse, type ResponseTarget } from './response.js';
 import { redirectUriMatches } from '../client-metadata.js';
+import { redirectTrusted } from '../registration-policy.js';
 import { checkDpopJkt } from './dpop-jkt.js';
 import { checkResponseEncryption } from './response-encryption.js';
 import { encryptionKeyFor, resolveEncryptionKey } from '../response-encryption.js';
@@ -275,6 +276,11 @@ export async function authorization(
       if (target) Object.assign(state, { params: target.params, client: target.client, redirectUri: target.redirectUri, request: target.request });
     }
     if (state.redirectUri === undefined) return badRequest(e);
+    // RFC 9700 §4.11.2: a request made to fail must not turn the server into a redirector to an untrusted client's page.
+    if (!redirectTrusted(state.client!, state.redirectUri, ctx.clients?.registrationTrustedHosts ?? [])) {
+      const rc = e.resultCode ?? 'LK3005';
+      return jsonResult('BAD_REQUEST', 400, 'LK7470', e.body(), { message: `${resultCodes.LK7470} (${rc}: ${e.code}: ${e.description})` }) as AuthorizationResult;
+    }
     try {
       const target: ResponseTarget = { client: state.client!, redirectUri: state.redirectUri, responseMode: errorResponseMode(state), state: state.request.state };
       return await errorResponse(ctx, target, e, e.resultCode ?? 'LK3005');
@@ -584,6 +590,9 @@ export async function authorizationFailPending(
   return fail(input, ctx, async () => pending.loaded);
 }
 
+/** The reasons a request ends with no page shown to the user (OIDC Core §3.1.2.6); access_denied follows one. */
+const silentFailure = (reason: FailReason) => reason !== 'ACCESS_DENIED' && reason !== 'SERVER_ERROR';
+
 async function fail(input: { reason: FailReason; description?: string }, ctx: EngineContext, take: () => Promise<LoadedTicket | undefined>): Promise<AuthorizationResult> {
   try {
     const pair = Object.hasOwn(FAIL_REASONS, input.reason) ? FAIL_REASONS[input.reason] : undefined;
@@ -594,6 +603,11 @@ async function fail(input: { reason: FailReason; description?: string }, ctx: En
     if (!t) return unknownTicket();
     const err = new OAuthError(pair[0], input.description?.slice(0, 200) ?? pair[1]);
     const rc = pair[0] === 'login_required' || pair[0] === 'consent_required' || pair[0] === 'interaction_required' ? 'LK3011' : 'LK3008';
+    // RFC 9700 §4.11.2: prompt=none answers with no page at all, so its errors, like a failing request's, would bounce
+    // the user to an untrusted client's page unseen (an open redirect once reported against Doorkeeper's OpenID Connect extension).
+    if (silentFailure(input.reason) && t.request.prompt.includes('none') && !redirectTrusted(t.client, t.request.redirectUri, ctx.clients?.registrationTrustedHosts ?? [])) {
+      return jsonResult('BAD_REQUEST', 400, 'LK7471', err.body(), { message: `${resultCodes.LK7471} (${err.code}: ${err.description})` }) as AuthorizationResult;
+    }
     return await errorResponse(ctx, targetOf(t.request, t.client), err, rc);
   } catch (e) {
     return stepFailure(e, ctx);

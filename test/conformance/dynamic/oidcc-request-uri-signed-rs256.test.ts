@@ -38,6 +38,8 @@ describe('oidcc-request-uri-signed-rs256', () => {
     const inner = { response_type: 'code', scope: 'openid', redirect_uri: CB, state: client.randomState(), nonce: client.randomNonce() };
     undo = serveRequestUri(d, uri, unsignedRequestObject(d, c.clientId, inner));
     const r = await d.browser().follow(requestObjectUrl(d, c.clientId, inner, { request_uri: uri }));
-    expect(new URL(r.location!).searchParams.get('error')).toBe('invalid_request_object');
+    // RFC 9700 §4.11.2: the client registered itself openly, so the error is shown rather than redirected to it.
+    expect([r.status, r.location]).toEqual([400, undefined]);
+    expect(r.html).toContain('Error: invalid_request_object');
   });
 });
