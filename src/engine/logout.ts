@@ -7,6 +7,7 @@ import { OAuthError } from './errors.js';
 import { Params, withQueryParams } from './params.js';
 import { jsonResult, runEngine, type Result } from './result.js';
 import { resultCodes } from './result-codes.js';
+import { redirectTrusted } from './registration-policy.js';
 
 export type EndSessionAction = 'OK' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
@@ -15,6 +16,12 @@ export interface EndSessionResult extends Result<EndSessionAction> {
   clientName?: string;
   /** Where to send the user once signed out, with state (RP-Initiated Logout §3); absent: show a signed-out page. */
   postLogoutRedirectUri?: string;
+  /**
+   * Whether the user may be sent to postLogoutRedirectUri without having seen a page of ours (no session to end, so no
+   * confirmation). False for an openly registered client whose URI is not on a trusted host (RFC 9700 §4.11.2,
+   * registration-policy.ts redirectTrusted): anyone can register one, and an ID token for their own account.
+   */
+  postLogoutRedirectUnattended?: boolean;
   /** sub and sid of a valid id_token_hint: when they match the browser's session, no confirmation is needed (§2). */
   hintSub?: string;
   hintSid?: string;
@@ -55,6 +62,7 @@ export async function endSessionRequest(input: { parameters: string }, ctx: Engi
         if (!client) throw new OAuthError('invalid_request', 'unknown client_id', { resultCode: 'LK9001' });
       }
       let postLogoutRedirectUri: string | undefined;
+      let postLogoutRedirectUnattended: boolean | undefined;
       const target = params.get('post_logout_redirect_uri');
       if (target !== undefined) {
         // §3: exact match against the identified client's registered URIs; never redirect anywhere else.
@@ -64,6 +72,9 @@ export async function endSessionRequest(input: { parameters: string }, ctx: Engi
         // §3: to the URI that matched, with state added (withQueryParams keeps the rest of it as registered).
         const state = params.get('state');
         postLogoutRedirectUri = withQueryParams(target, state !== undefined ? [['state', state]] : []);
+        // RFC 9700 §4.11.2, RP-Initiated Logout §3 ("other means of confirming the legitimacy of the post-logout
+        // redirection target"): a URI an operator approved, or one on a trusted host; a self-registered one is not.
+        postLogoutRedirectUnattended = redirectTrusted(client, target, ctx.clients?.registrationTrustedHosts ?? []);
       }
       const result = jsonResult('OK', 200, 'LK9003', {}) as EndSessionResult;
       return Object.assign(result, {
@@ -71,6 +82,7 @@ export async function endSessionRequest(input: { parameters: string }, ctx: Engi
         clientId: client?.clientId,
         clientName: client?.clientName ?? client?.clientId,
         postLogoutRedirectUri,
+        postLogoutRedirectUnattended,
         hintSub,
         hintSid,
         logoutHint: params.get('logout_hint'),

@@ -111,6 +111,26 @@ describe('RFC 9700 odds and ends', () => {
     expect(new URL(silent.location!).searchParams.get('code')).toBeTruthy();
   });
 
+  it('RFC 9700 §4.11.2, RP-Initiated Logout §3: a logout with no session does not send the user on unseen to an openly registered client', async () => {
+    const reg = (await (await register({ redirect_uris: ['https://phish.example/cb'], post_logout_redirect_uris: ['https://phish.example/bye'] })).json()) as { client_id: string };
+    const q = new URLSearchParams({ client_id: reg.client_id, post_logout_redirect_uri: 'https://phish.example/bye', state: 'x' });
+    const r = await new Agent(s.issuer).request(`/oauth/logout?${q}`);
+    expect([r.status, r.location]).toEqual([200, undefined]);
+    expect(r.html).not.toContain('phish.example');
+    // With a session the user is asked first, and may then be sent on (they saw who asked).
+    await s.user('leaving', 'leaving-password');
+    const { clientId } = await s.client({ redirect_uris: ['https://rp.example/cb'] });
+    const agent = new Agent(s.issuer);
+    await agent.authorize(`/oauth/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: 'https://rp.example/cb', response_type: 'code', scope: 'openid' })}`, 'leaving', 'leaving-password');
+    const confirm = await agent.request(`/oauth/logout?${q}`);
+    expect(confirm.status).toBe(200);
+    expect(confirm.html).toContain('Sign out?');
+    // A client the operator registered is sent back at once, session or not.
+    const { clientId: rp } = await s.client({ redirect_uris: ['https://rp.example/cb'], post_logout_redirect_uris: ['https://rp.example/bye'] });
+    const back = await new Agent(s.issuer).request(`/oauth/logout?${new URLSearchParams({ client_id: rp, post_logout_redirect_uri: 'https://rp.example/bye', state: 'x' })}`);
+    expect([back.status, back.location]).toEqual([303, 'https://rp.example/bye?state=x']);
+  });
+
   it('RFC 9700 §4.11.2: prompt=none for a client the operator registered still gets login_required redirected', async () => {
     const { clientId } = await s.client({ redirect_uris: ['https://rp.example/cb'] });
     const q = new URLSearchParams({ client_id: clientId, redirect_uri: 'https://rp.example/cb', response_type: 'code', scope: 'openid', prompt: 'none', state: 'st' });
@@ -139,6 +159,17 @@ describe('RFC 9700 §4.11.2 with registrationTrustedHosts', () => {
     const r = await fetch(s.url(`/oauth/authorize?${q}`), { redirect: 'manual' });
     expect(r.status).toBe(303);
     expect(new URL(r.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+  });
+
+  it('a logout with no session sends the user back to such a client\'s post-logout redirect URI', async () => {
+    const r0 = await fetch(s.url('/oauth/register'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: ['https://app.trusted.example/cb'], post_logout_redirect_uris: ['https://app.trusted.example/bye'] }),
+    });
+    const { client_id } = (await r0.json()) as { client_id: string };
+    const r = await new Agent(s.issuer).request(`/oauth/logout?${new URLSearchParams({ client_id, post_logout_redirect_uri: 'https://app.trusted.example/bye' })}`);
+    expect([r.status, r.location]).toEqual([303, 'https://app.trusted.example/bye']);
   });
 });
 

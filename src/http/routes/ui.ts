@@ -487,7 +487,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         );
       }
       const live = await readSession(ctx, cookie);
-      if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, r.postLogoutRedirectUri);
+      // No session: nothing to confirm, so the user would be sent on without seeing anything; only to a trusted URI.
+      if (!live) return signedOut(reply, { ended: false, frontchannel: [], backchannel: [] }, r.postLogoutRedirectUnattended ? r.postLogoutRedirectUri : undefined);
       // §2: without proof the request comes from this session's RP (a matching id_token_hint), ask the user first.
       if (logoutTiedToSession(r, live.session)) return finishLogout(reply, live.session.sid, r.postLogoutRedirectUri, r.clientId);
       const ticket = newHandle(ctx.random);
