@@ -2,7 +2,7 @@ import type { EngineContext } from '../../src/engine/context.js';
 import { registerClient } from '../../src/services/clients.js';
 import { createServiceToken } from '../../src/services/service-tokens.js';
 import { createTenant } from '../../src/services/tenants.js';
-import type { TestServer } from './server.js';
+import { jsonOrUndefined, type TestServer } from './server.js';
 
 export interface CoreReply {
   status: number;
@@ -26,12 +26,7 @@ export async function core(
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOrUndefined(text);
   return { status: res.status, headers: res.headers, json, text };
 }
 

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { onTestFinished } from 'vitest';
+import { openStore, type OpenedStore } from '../../src/store/open.js';
 
 /**
  * Test databases. When LATCHKEY_TEST_DATABASE_URL is set (scripts/with-postgres.sh sets it to a superuser URL
@@ -44,6 +48,19 @@ export async function dropTestDatabase(url: string): Promise<void> {
   } catch {
     // The cluster is thrown away after the run anyway.
   }
+}
+
+/** A migrated store on a fresh test database (SQLite, or PostgreSQL in that pass), closed and dropped after the test. */
+export async function freshTestStore(prefix: string): Promise<OpenedStore> {
+  const dir = mkdtempSync(join(tmpdir(), `latchkey-${prefix}-`));
+  const url = await testDatabaseUrl(dir);
+  const store = await openStore({ url });
+  onTestFinished(async () => {
+    await store.close();
+    await dropTestDatabase(url);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return store;
 }
 
 /**

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -14,7 +13,7 @@ import { openStore, type OpenedStore } from '../../src/store/open.js';
 import { DEFAULT_TENANT, type Store } from '../../src/store/types.js';
 import pg from 'pg';
 import { adminDatabaseUrl, dropTestDatabase, testDatabaseUrl } from './database.js';
-import { freePort } from './server.js';
+import { freePort, testConfigBase } from './server.js';
 
 /**
  * Fault injection for the store (test/reliability/store-faults.test.ts): a Store that forwards every call to a real
@@ -193,11 +192,7 @@ export async function startFaultyServer(overrides: ConfigInput = {}, opts: { clo
     env: {},
     file: undefined,
     overrides: {
-      dataDir: dir,
-      keyEncryptionKey: randomBytes(32).toString('base64url'),
-      logLevel: 'silent',
-      demo: false,
-      insecureRemoteFetchAddresses: 'loopback',
+      ...testConfigBase(dir),
       issuer,
       port,
       databaseUrl,

@@ -58,12 +58,7 @@ export async function openTestLatchkey(
       env: {},
       file: undefined,
       overrides: {
-        dataDir: dir,
-        keyEncryptionKey: randomBytes(32).toString('base64url'),
-        logLevel: 'silent',
-        demo: false,
-        // Tests serve jwks_uri documents and request objects from loopback servers.
-        insecureRemoteFetchAddresses: 'loopback',
+        ...testConfigBase(dir),
         ...overrides,
         databaseUrl: overrides.databaseUrl ?? ownDatabase,
       },
@@ -124,6 +119,27 @@ export function basic(id: string, secret: string): string {
   return 'Basic ' + Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64');
 }
 
+/** A response body as JSON, or undefined when it is not JSON (an HTML page, an empty body). */
+export function jsonOrUndefined(text: string): any {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The configuration every test server starts from: its own data directory and key, quiet, no demo data. */
+export function testConfigBase(dir: string) {
+  return {
+    dataDir: dir,
+    keyEncryptionKey: randomBytes(32).toString('base64url'),
+    logLevel: 'silent' as const,
+    demo: false,
+    // Tests serve jwks_uri documents and request objects from loopback servers.
+    insecureRemoteFetchAddresses: 'loopback' as const,
+  };
+}
+
 export async function postForm(url: string, body: string | Record<string, string>, headers: Record<string, string> = {}) {
   const res = await fetch(url, {
     method: 'POST',
@@ -131,12 +147,7 @@ export async function postForm(url: string, body: string | Record<string, string
     body: typeof body === 'string' ? body : new URLSearchParams(body).toString(),
   });
   const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOrUndefined(text);
   return { status: res.status, headers: res.headers, text, json };
 }
 

@@ -4,7 +4,7 @@ import { BACKGROUND_METHODS, FAULT_MARKER, type FaultKind, startFaultyServer, ty
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { rotateKeys } from '../../src/services/keys.js';
 import { deleteUser, setDisabled, setPassword } from '../../src/services/users.js';
-import { basic } from '../helpers/server.js';
+import { basic, jsonOrUndefined } from '../helpers/server.js';
 import { startLogoutRp } from '../helpers/logout-rp.js';
 import { createInitialAccessToken } from '../../src/services/management-tokens.js';
 
@@ -44,12 +44,7 @@ async function send(url: string, init: { method?: string; form?: Record<string, 
   }
   const res = await fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
   const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
+  const json = jsonOrUndefined(text);
   return { status: res.status, headers: res.headers, text, json, location: res.headers.get('location') ?? undefined };
 }
 

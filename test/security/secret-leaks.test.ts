@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Agent } from '../helpers/agent.js';
-import { basic, freePort, openTestLatchkey } from '../helpers/server.js';
+import { basic, freePort, jsonOrUndefined, openTestLatchkey } from '../helpers/server.js';
 import { buildApp } from '../../src/http/app.js';
 import { createAdminToken, createInitialAccessToken } from '../../src/services/management-tokens.js';
 import { createServiceToken } from '../../src/services/service-tokens.js';
@@ -77,12 +77,7 @@ describe.each([
       const res = await fetch(issuer + path, { method: init.method ?? (body !== undefined ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
       const text = await res.text();
       exchanges.push({ label, status: res.status, headers: res.headers, body: text, carrier });
-      let json: any;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
+      const json = jsonOrUndefined(text);
       return { status: res.status, headers: res.headers, text, json };
     };
 

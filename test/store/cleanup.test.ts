@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CleanupJob } from '../../src/ops/cleanup.js';
 import { LatchkeyMetrics } from '../../src/ops/metrics.js';
-import { openStore, type OpenedStore } from '../../src/store/open.js';
-import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+import type { OpenedStore } from '../../src/store/open.js';
+import { freshTestStore } from '../helpers/database.js';
 
 /**
  * The cleanup job (issue 8): dead rows go in bounded batches, live ones stay, and of many processes (or instances
@@ -15,17 +12,7 @@ const NOW = 1_800_000_000;
 const GRACE = 3600;
 const RETENTION = 7 * 86400;
 
-async function freshStore(): Promise<OpenedStore> {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cleanup-'));
-  const url = await testDatabaseUrl(dir);
-  const store = await openStore({ url });
-  onTestFinished(async () => {
-    await store.close();
-    await dropTestDatabase(url);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return store;
-}
+const freshStore = (): Promise<OpenedStore> => freshTestStore('cleanup');
 
 const job = (store: OpenedStore, opts: { batchSize?: number; intervalS?: number; now?: number; metrics?: LatchkeyMetrics } = {}) =>
   new CleanupJob(store, () => (opts.now ?? NOW) * 1000, { intervalS: opts.intervalS ?? 300, graceS: GRACE, retentionS: RETENTION, batchSize: opts.batchSize }, opts.metrics ?? new LatchkeyMetrics());

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { openStore, type OpenedStore } from '../../src/store/open.js';
+import { describe, expect, it } from 'vitest';
+import type { OpenedStore } from '../../src/store/open.js';
 import { MAX_AUTHORIZATION_CODE_TTL, type GrantRecord, type TokenRecord } from '../../src/store/types.js';
-import { dropTestDatabase, testDatabaseUrl } from '../helpers/database.js';
+import { freshTestStore } from '../helpers/database.js';
 import { backend } from '../helpers/store-contract.js';
 
 /**
@@ -20,17 +17,7 @@ const CUTOFF = NOW - GRACE;
 const LONG_AGO = NOW - 40 * 86400;
 const T = 'default';
 
-async function freshStore(): Promise<OpenedStore> {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-grant-sweep-'));
-  const url = await testDatabaseUrl(dir);
-  const store = await openStore({ url });
-  onTestFinished(async () => {
-    await store.close();
-    await dropTestDatabase(url);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return store;
-}
+const freshStore = (): Promise<OpenedStore> => freshTestStore('grant-sweep');
 
 const grant = (id: string, extra: Partial<GrantRecord> = {}): GrantRecord => ({
   tenantId: T, id, clientId: 'c1', subject: 'alice', scope: ['openid'], createdAt: LONG_AGO, revokedAt: null, data: {}, ...extra,
