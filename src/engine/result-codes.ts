@@ -245,6 +245,16 @@ export const resultCodes = {
   LK7420: 'Registration refused: open registration (no initial access token) already holds registrationMaxClients clients in this tenant; answered 403 access_denied until one is deleted. Clients made by an operator or registered with an initial access token are not counted.',
   LK7421: 'Registration refused: with registrationTrustedHosts set, a redirect URI or post-logout redirect URI of a client registering or updating itself through open registration is not on a trusted host (a native app\'s loopback redirect URI excepted, RFC 8252 §7.3); invalid_redirect_uri (RFC 7591 §3.2.2).',
   LK7422: 'Registration refused: with registrationTrustedHosts set, a URI of a client registering or updating itself through open registration (logout URI, jwks_uri, sector_identifier_uri, request_uris, logo_uri, client_uri, policy_uri, tos_uri, allowed_cors_origins) is not on a trusted host; invalid_client_metadata (RFC 7591 §3.2.2).',
+  // FAPI 2.0 Security Profile, per client (fapi_profile "2.0"; LK7460-LK7469): engine/fapi.ts
+  LK7460: 'FAPI 2.0 (§5.3.2.2): the authorization request of a client with fapi_profile 2.0 did not come through the pushed authorization request endpoint (RFC 9126); invalid_request, redirected to the client.',
+  LK7461: 'FAPI 2.0 (§5.3.2.2): a pushed authorization request of a client with fapi_profile 2.0 has no redirect_uri; 400 invalid_request at PAR.',
+  LK7462: 'FAPI 2.0 (§5.3.2.2): a pushed authorization request of a client with fapi_profile 2.0 has no code_challenge (PKCE with S256 is required); 400 invalid_request at PAR.',
+  LK7463: 'FAPI 2.0 (§5.4.1): the request object of a client with fapi_profile 2.0 is signed with an alg other than PS256, ES256 or EdDSA (or is unsigned); 400 invalid_request_object at PAR.',
+  LK7464: 'FAPI 2.0 (§5.3.2.1): a token request of a client with fapi_profile 2.0 carried neither a DPoP proof nor a TLS client certificate, so its access token could not be sender-constrained; no bearer token is issued: 400 invalid_request, and the code or refresh token stays unspent.',
+  LK7465: 'FAPI 2.0 (§5.4.1): the client assertion of a client with fapi_profile 2.0 is signed with an alg other than PS256, ES256 or EdDSA; 401 invalid_client.',
+  LK7466: 'FAPI 2.0 (§5.4.1): the DPoP proof of a client with fapi_profile 2.0 (token endpoint, PAR) is signed with an alg other than PS256, ES256 or EdDSA; 400 invalid_dpop_proof.',
+  LK7467: 'Registration refused: the metadata of a client with fapi_profile 2.0 contradicts the profile (token_endpoint_auth_method other than private_key_jwt, tls_client_auth, self_signed_tls_client_auth; the password or implicit grant; response_types other than code; require_pushed_authorization_requests or require_pkce false; a signing alg other than PS256, ES256, EdDSA); invalid_client_metadata.',
+  LK7469: 'FAPI 2.0 (§5.3.2.1): the client assertion of a client with fapi_profile 2.0 has an aud other than the issuer identifier as a single string (an array, even one holding only the issuer, or a legacy endpoint URL); 401 invalid_client.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;
