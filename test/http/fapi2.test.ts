@@ -276,3 +276,39 @@ describe('FAPI 2.0 Security Profile over mutual TLS', () => {
     expect(decodeJwt(tok.access_token).cnf).toEqual({ 'x5t#S256': expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
   });
 });
+
+describe('FAPI 2.0 Security Profile: fapi_profile is the operator\'s (RFC 7591 §2, RFC 7592 §2.2)', () => {
+  let s: TestServer;
+  let es: Keys;
+  beforeAll(async () => {
+    s = await startTestServer({ registration: 'open' });
+    es = await keyPair('ES256', 'es');
+  });
+  afterAll(() => s.close());
+
+  const register = (meta: Record<string, unknown>) => fetch(s.url('/oauth/register'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(meta) });
+  const update = (uri: string, token: string, meta: Record<string, unknown>) =>
+    fetch(uri, { method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(meta) });
+
+  it('a client cannot put itself under the profile, nor take itself out of it once its operator did', async () => {
+    const { skip_consent: _, ...meta } = fapiClient([es.publicJwk]);
+    const res = await register(meta);
+    expect(res.status).toBe(201);
+    const reg = (await res.json()) as Record<string, unknown>;
+    expect(reg.fapi_profile).toBeUndefined();
+    const id = reg.client_id as string;
+    // The operator puts it under the profile (admin API, CLI: the same service).
+    const { replaceClient } = await import('../../src/services/clients.js');
+    const { fapi_profile: _f, ...sent } = meta;
+    await replaceClient(s.ctx, id, { ...sent, client_id: id, fapi_profile: '2.0' });
+    // RFC 7592 update without fapi_profile: kept.
+    const kept = await update(reg.registration_client_uri as string, reg.registration_access_token as string, { ...sent, client_id: id });
+    expect(kept.status).toBe(200);
+    const keptJson = (await kept.json()) as Record<string, unknown>;
+    expect(keptJson.fapi_profile).toBe('2.0');
+    // And an update contradicting the profile is refused (LK7467).
+    const refused = await update(reg.registration_client_uri as string, (keptJson.registration_access_token ?? reg.registration_access_token) as string, { ...sent, client_id: id, token_endpoint_auth_method: 'client_secret_basic', jwks: undefined });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringMatching(/^fapi_profile 2\.0: token_endpoint_auth_method/) });
+  });
+});
