@@ -206,7 +206,7 @@ export async function verifyClientAssertion(
     throw mapJoseError(e);
   }
 
-  // FAPI 2.0 §5.3.2.1 item 8: only the issuer identifier, as a string, is accepted as aud (not in an array, and the
+  // FAPI 2.0 §5.3.2.1: only the issuer identifier, as a string, is accepted as aud (not in an array, and the
   // tenant's legacy audiences do not apply).
   if (isFapi(client) && payload.aud !== deps.issuer) throw failure('LK7469', 'client_assertion aud must be the issuer identifier as a single string (FAPI 2.0)');
   checkAudience(payload.aud, deps.issuer, legacy, deps.legacyAssertionAudience === true);

@@ -732,7 +732,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     insecurePasswordGrant: m.insecure_password_grant,
     tokenExchange,
     authorizationSignedResponseAlg: m.authorization_signed_response_alg ?? (fapi ? 'ES256' : undefined), // FAPI 2.0 §5.4.1 (JARM)
-    // FAPI 2.0 §5.3.2.2 item 2: PAR required; said in the client's metadata too (RFC 9126 §6).
+    // FAPI 2.0 §5.3.2.2: PAR required; said in the client's metadata too (RFC 9126 §6).
     requirePushedAuthorizationRequests: fapi ? true : m.require_pushed_authorization_requests,
     fapiProfile: m.fapi_profile,
     jwks: m.jwks as ClientMetadata['jwks'],

@@ -52,15 +52,15 @@ export interface FapiMetadataView {
  */
 export function checkFapiMetadata(m: FapiMetadataView, method: TokenEndpointAuthMethod, grantTypes: readonly string[], responseTypes: readonly string[]): void {
   if (m.fapi_profile === undefined) return;
-  // FAPI 2.0 §5.3.2.1 items 3, 6: confidential clients, authenticated by mTLS or private_key_jwt.
+  // FAPI 2.0 §5.3.2.1: confidential clients, authenticated by mTLS or private_key_jwt.
   if (!FAPI_AUTH_METHODS.includes(method)) throw contradicts(`token_endpoint_auth_method must be one of ${FAPI_AUTH_METHODS.join(', ')}, not ${method}`);
-  // FAPI 2.0 §5.3.2.1 item 2: the resource owner password credentials grant is rejected.
+  // FAPI 2.0 §5.3.2.1: the resource owner password credentials grant is rejected.
   if (grantTypes.includes('password')) throw contradicts('the password grant is not allowed');
-  // FAPI 2.0 §5.3.2.2 items 1, 6: the authorization code flow with response type code only (no implicit, no hybrid).
+  // FAPI 2.0 §5.3.2.2: the authorization code flow with response type code only (no implicit, no hybrid).
   if (grantTypes.includes('implicit') || responseTypes.some((r) => r !== 'code')) throw contradicts('response_types must be ["code"] (no implicit or hybrid flow)');
-  // FAPI 2.0 §5.3.2.2 item 2: every authorization request is pushed (RFC 9126).
+  // FAPI 2.0 §5.3.2.2: every authorization request is pushed (RFC 9126).
   if (m.require_pushed_authorization_requests === false) throw contradicts('require_pushed_authorization_requests cannot be false');
-  // FAPI 2.0 §5.3.2.2 item 5: PKCE with S256 is required.
+  // FAPI 2.0 §5.3.2.2: PKCE with S256 is required.
   if (m.require_pkce === false) throw contradicts('require_pkce cannot be false');
   // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA for what the client signs and what it asks us to sign.
   for (const field of ['request_object_signing_alg', 'token_endpoint_auth_signing_alg', 'id_token_signed_response_alg', 'userinfo_signed_response_alg', 'authorization_signed_response_alg', 'introspection_signed_response_alg'] as const) {
@@ -76,9 +76,9 @@ export function checkFapiMetadata(m: FapiMetadataView, method: TokenEndpointAuth
  */
 export const checkFapiPushedRequest: Check = (s) => {
   if (!isFapi(s.client)) return;
-  // FAPI 2.0 §5.3.2.2 item 9: redirect_uri in every pushed request (it is then bound to the code, RFC 6749 §4.1.3).
+  // FAPI 2.0 §5.3.2.2: redirect_uri in every pushed request (it is then bound to the code, RFC 6749 §4.1.3).
   if (!s.request.redirectUriSent) throw new OAuthError('invalid_request', 'redirect_uri is required in a pushed authorization request (FAPI 2.0)', { resultCode: 'LK7461' });
-  // FAPI 2.0 §5.3.2.2 item 5: PKCE with S256 (checkPkce refuses other methods; this refuses its absence).
+  // FAPI 2.0 §5.3.2.2: PKCE with S256 (checkPkce refuses other methods; this refuses its absence).
   if (s.params.get('code_challenge') === undefined) {
     throw new OAuthError('invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256 (FAPI 2.0)', { resultCode: 'LK7462' });
   }

@@ -108,7 +108,7 @@ export async function tokenRequestConfirmation(
     cnf['x5t#S256'] = x5t;
   }
   if (isFapi(client) && !cnf.jkt && !cnf['x5t#S256']) {
-    // FAPI 2.0 §5.3.2.1 items 4, 5: only sender-constrained access tokens, by DPoP or mTLS. A client that authenticated
+    // FAPI 2.0 §5.3.2.1: only sender-constrained access tokens, by DPoP or mTLS. A client that authenticated
     // with its certificate has its tokens bound to it (RFC 8705 §3); any other needs a DPoP proof. Never a bearer token.
     const x5t = input.clientCertificate ? certificateThumbprint(input.clientCertificate) : undefined;
     if (!x5t) throw new OAuthError('invalid_request', 'this client\'s access tokens must be sender-constrained: send a DPoP proof or present the TLS client certificate (FAPI 2.0)', { resultCode: 'LK7464' });

@@ -497,7 +497,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
     hash: ctx.hasher.hash(code),
     clientId: req.clientId,
     grantId,
-    // FAPI 2.0 §5.3.2.2 item 10: a FAPI client's codes live at most 60 seconds, whatever the tenant allows.
+    // FAPI 2.0 §5.3.2.2: a FAPI client's codes live at most 60 seconds, whatever the tenant allows.
     expiresAt: now + (isFapi(t.client) ? Math.min(FAPI_CODE_LIFETIME, ctx.tenant.settings.authorizationCodeTtl) : ctx.tenant.settings.authorizationCodeTtl),
     consumedAt: null,
     data: {

@@ -170,7 +170,7 @@ async function pushedRequestUri(s: CheckState): Promise<void> {
 /** RFC 9126 §4: PAR may be required per client (require_pushed_authorization_requests) or for the whole tenant. */
 export const checkPushedRequired: Check = (s) => {
   if (s.request.pushed) return;
-  // FAPI 2.0 §5.3.2.2 item 2: a FAPI client's requests are always pushed, whatever its other metadata says.
+  // FAPI 2.0 §5.3.2.2: a FAPI client's requests are always pushed, whatever its other metadata says.
   if (isFapi(s.client)) {
     throw new OAuthError('invalid_request', 'authorization requests of this client must be pushed to the pushed authorization request endpoint (FAPI 2.0)', { resultCode: 'LK7460' });
   }

@@ -79,7 +79,7 @@ export function refreshPolicy(ctx: EngineContext, client: ClientRecord): Refresh
     lifetime: client.refreshTokenLifetime ?? s.refreshTokenTtl,
     idle: client.refreshTokenIdleLifetime ?? s.refreshTokenIdleTtl,
     // RFC 9700 §4.14.2: refresh tokens of public clients must be sender-constrained or rotated; we rotate.
-    // FAPI 2.0 §5.3.2.1 item 9: no rotation for a FAPI client unless its operator set refresh_token_rotation (the
+    // FAPI 2.0 §5.3.2.1: no rotation for a FAPI client unless its operator set refresh_token_rotation (the
     // profile's "extraordinary circumstances"): its refresh tokens are bound to its authentication instead.
     rotation: client.tokenEndpointAuthMethod === 'none' ? true : (client.refreshTokenRotation ?? (isFapi(client) ? false : s.refreshTokenRotation)),
     reuseInterval: client.refreshTokenReuseInterval ?? s.refreshTokenReuseInterval,
