@@ -177,7 +177,8 @@ export async function verifyClientAssertion(
   };
 
   checkAssertionTyp(assertion);
-  if (isFapi(client)) checkFapiAssertionAlg(assertion);
+  const fapi = isFapi(client) || deps.fapi === true;
+  if (fapi) checkFapiAssertionAlg(assertion);
 
   let payload: JWTPayload;
   try {
@@ -208,7 +209,7 @@ export async function verifyClientAssertion(
 
   // FAPI 2.0 §5.3.2.1: only the issuer identifier, as a string, is accepted as aud (not in an array, and the
   // tenant's legacy audiences do not apply).
-  if (isFapi(client) && payload.aud !== deps.issuer) throw failure('LK7469', 'client_assertion aud must be the issuer identifier as a single string (FAPI 2.0)');
+  if (fapi && payload.aud !== deps.issuer) throw failure('LK7469', 'client_assertion aud must be the issuer identifier as a single string (FAPI 2.0)');
   checkAudience(payload.aud, deps.issuer, legacy, deps.legacyAssertionAudience === true);
   const exp = payload.exp!;
   if (exp > now + ASSERTION_MAX_LIFETIME + ASSERTION_CLOCK_SKEW) {

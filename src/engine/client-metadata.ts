@@ -283,6 +283,8 @@ export interface ValidateOptions {
   authorizationDetailsTypes?: readonly string[];
   /** The outbound address policy (insecureRemoteFetchAddresses) the URIs this server calls must pass; unchecked when absent. */
   remoteFetchPolicy?: RemoteAddressPolicy;
+  /** The tenant holds every client to the FAPI 2.0 profile (fapiProfile): validated as if fapi_profile were "2.0". */
+  fapi?: boolean;
 }
 
 /**
@@ -613,8 +615,8 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   }
   if (method === 'none' && m.client_secret) throw invalid('a public client has no client_secret');
   checkAuthMetadata(m, method, opts);
-  checkFapiMetadata(m, method, grantTypes, responseTypes); // FAPI 2.0 §5.3.2, §5.4
-  const fapi = m.fapi_profile !== undefined;
+  const fapi = m.fapi_profile !== undefined || opts.fapi === true;
+  checkFapiMetadata(m, method, grantTypes, responseTypes, opts.fapi === true && m.fapi_profile === undefined); // FAPI 2.0 §5.3.2, §5.4
   // RFC 9449 §5.2, RFC 8705 §3.4: a client that asks for sender-constrained access tokens gets no bearer token from
   // the authorization endpoint either (nothing there can bind one: no DPoP proof, no client certificate).
   if (withFront && responseTypes.some((r) => r.split(' ').includes('token')) && (m.dpop_bound_access_tokens === true || m.tls_client_certificate_bound_access_tokens === true)) {

@@ -1,10 +1,13 @@
 import type { ClientRecord, TokenEndpointAuthMethod } from '../store/types.js';
 import { OAuthError } from './errors.js';
 import type { Check } from './authorization/request.js';
+import type { TenantSettings } from './context.js';
 
 /*
  * The FAPI 2.0 Security Profile (OpenID Foundation, final, 2025), enforced per client: a client the operator registered
- * with `fapi_profile: "2.0"` gets only what the profile's authorization server requirements (§5.3.2, §5.4) allow.
+ * with `fapi_profile: "2.0"`, or every client of a tenant whose fapiProfile is "2.0" (isFapi), gets only what the
+ * profile's authorization server requirements (§5.3.2, §5.4) allow. Under the tenant-wide profile, a client registered
+ * before it was turned on is refused where it steps outside it (LK7468), never silently changed.
  * Each rule lives where the protocol step is (registration, PAR, authorization, token, client authentication, DPoP);
  * this module holds the profile's parameters and the checks that exist only for it. What the deployment decides
  * (TLS versions and cipher suites, §5.2.1; key sizes of the client's keys as issued) is not checked here:
@@ -24,13 +27,36 @@ export const FAPI_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['private_k
 /** FAPI 2.0 §5.3.2.2: authorization codes live at most 60 seconds. */
 export const FAPI_CODE_LIFETIME = 60;
 
-export const isFapi = (client: Pick<ClientRecord, 'fapiProfile'> | undefined): boolean => client?.fapiProfile === '2.0';
+/** Whether the profile holds for this client: its own fapi_profile, or the tenant's fapiProfile for every client. */
+export const isFapi = (client: Pick<ClientRecord, 'fapiProfile'> | undefined, settings?: Pick<TenantSettings, 'fapiProfile'>): boolean =>
+  client?.fapiProfile === '2.0' || settings?.fapiProfile === '2.0';
 
 /** The algs a FAPI client may use, or undefined (no narrowing) for any other client. */
-export const fapiAlgs = (client: Pick<ClientRecord, 'fapiProfile'> | undefined): readonly string[] | undefined => (isFapi(client) ? FAPI_ALGS : undefined);
+export const fapiAlgs = (client: Pick<ClientRecord, 'fapiProfile'> | undefined, settings?: Pick<TenantSettings, 'fapiProfile'>): readonly string[] | undefined =>
+  (isFapi(client, settings) ? FAPI_ALGS : undefined);
 
-function contradicts(msg: string): OAuthError {
-  return new OAuthError('invalid_client_metadata', `fapi_profile 2.0: ${msg}`, { resultCode: 'LK7467' });
+/**
+ * FAPI 2.0 §5.4.1: what this server signs for a client that registered no alg: ES256 under the profile, else the
+ * spec's own default (RS256 for JARM, RFC 9701).
+ */
+export const signingAlgFor = <A extends string>(registered: A | undefined, fapi: boolean, specDefault: A): A | 'ES256' => registered ?? (fapi ? 'ES256' : specDefault);
+
+/**
+ * FAPI 2.0 §5.4.1: the signing algs a client registered that the profile forbids, for a client registered before its
+ * tenant turned the profile on (registration refuses them from then on: checkFapiMetadata).
+ */
+export function forbiddenRegisteredAlgs(client: Pick<ClientRecord, 'idTokenSignedResponseAlg' | 'userinfoSignedResponseAlg' | 'authorizationSignedResponseAlg' | 'introspectionSignedResponseAlg'>): string[] {
+  const registered = {
+    id_token_signed_response_alg: client.idTokenSignedResponseAlg,
+    userinfo_signed_response_alg: client.userinfoSignedResponseAlg,
+    authorization_signed_response_alg: client.authorizationSignedResponseAlg,
+    introspection_signed_response_alg: client.introspectionSignedResponseAlg,
+  };
+  return Object.entries(registered).filter(([, alg]) => alg !== undefined && !(FAPI_ALGS as readonly string[]).includes(alg)).map(([k, alg]) => `${k} ${alg}`);
+}
+
+function contradictsProfile(msg: string, tenantWide: boolean): OAuthError {
+  return new OAuthError('invalid_client_metadata', `${tenantWide ? 'the tenant\'s FAPI 2.0 profile (fapiProfile)' : 'fapi_profile 2.0'}: ${msg}`, { resultCode: 'LK7467' });
 }
 
 /** The wire metadata checkFapiMetadata reads (validated by the schema already). */
@@ -49,9 +75,11 @@ export interface FapiMetadataView {
 /**
  * Registration (and every update, RFC 7592) of a FAPI client: metadata that contradicts the profile is refused
  * (RFC 7591 §3.2.2 invalid_client_metadata), never silently changed. Run after the general metadata checks.
+ * `tenantWide`: every client of the tenant is held to the profile (fapiProfile), whatever its fapi_profile says.
  */
-export function checkFapiMetadata(m: FapiMetadataView, method: TokenEndpointAuthMethod, grantTypes: readonly string[], responseTypes: readonly string[]): void {
-  if (m.fapi_profile === undefined) return;
+export function checkFapiMetadata(m: FapiMetadataView, method: TokenEndpointAuthMethod, grantTypes: readonly string[], responseTypes: readonly string[], tenantWide = false): void {
+  if (m.fapi_profile === undefined && !tenantWide) return;
+  const contradicts = (msg: string) => contradictsProfile(msg, tenantWide);
   // FAPI 2.0 §5.3.2.1: confidential clients, authenticated by mTLS or private_key_jwt.
   if (!FAPI_AUTH_METHODS.includes(method)) throw contradicts(`token_endpoint_auth_method must be one of ${FAPI_AUTH_METHODS.join(', ')}, not ${method}`);
   // FAPI 2.0 §5.3.2.1: the resource owner password credentials grant is rejected.
@@ -75,7 +103,18 @@ export function checkFapiMetadata(m: FapiMetadataView, method: TokenEndpointAuth
  * checkPushedRequired), so whatever it processes passed this.
  */
 export const checkFapiPushedRequest: Check = (s) => {
-  if (!isFapi(s.client)) return;
+  if (!isFapi(s.client, s.ctx.tenant.settings)) return;
+  // FAPI 2.0 §5.3.2.2: response type code only. Registration refuses others under the profile; a client registered
+  // with a hybrid type before the tenant turned the profile on is refused here.
+  const responseType = s.params.get('response_type');
+  if (responseType !== undefined && responseType !== 'code') {
+    throw new OAuthError('unsupported_response_type', 'only response_type code is allowed (FAPI 2.0)', { resultCode: 'LK7468' });
+  }
+  // FAPI 2.0 §5.4.1: what we would sign for a client registered before its tenant turned the profile on.
+  const algs = forbiddenRegisteredAlgs(s.client!);
+  if (algs.length) {
+    throw new OAuthError('unauthorized_client', `this client's registration is outside the FAPI 2.0 profile (${algs.join(', ')}; ${FAPI_ALGS.join(', ')} only): update it`, { resultCode: 'LK7468' });
+  }
   // FAPI 2.0 §5.3.2.2: redirect_uri in every pushed request (it is then bound to the code, RFC 6749 §4.1.3).
   if (!s.request.redirectUriSent) throw new OAuthError('invalid_request', 'redirect_uri is required in a pushed authorization request (FAPI 2.0)', { resultCode: 'LK7461' });
   // FAPI 2.0 §5.3.2.2: PKCE with S256 (checkPkce refuses other methods; this refuses its absence).

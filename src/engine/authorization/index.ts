@@ -498,7 +498,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
     clientId: req.clientId,
     grantId,
     // FAPI 2.0 §5.3.2.2: a FAPI client's codes live at most 60 seconds, whatever the tenant allows.
-    expiresAt: now + (isFapi(t.client) ? Math.min(FAPI_CODE_LIFETIME, ctx.tenant.settings.authorizationCodeTtl) : ctx.tenant.settings.authorizationCodeTtl),
+    expiresAt: now + (isFapi(t.client, ctx.tenant.settings) ? Math.min(FAPI_CODE_LIFETIME, ctx.tenant.settings.authorizationCodeTtl) : ctx.tenant.settings.authorizationCodeTtl),
     consumedAt: null,
     data: {
       subject: input.subject,

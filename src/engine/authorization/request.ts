@@ -171,7 +171,7 @@ async function pushedRequestUri(s: CheckState): Promise<void> {
 export const checkPushedRequired: Check = (s) => {
   if (s.request.pushed) return;
   // FAPI 2.0 §5.3.2.2: a FAPI client's requests are always pushed, whatever its other metadata says.
-  if (isFapi(s.client)) {
+  if (isFapi(s.client, s.ctx.tenant.settings)) {
     throw new OAuthError('invalid_request', 'authorization requests of this client must be pushed to the pushed authorization request endpoint (FAPI 2.0)', { resultCode: 'LK7460' });
   }
   if (s.client!.requirePushedAuthorizationRequests || s.ctx.tenant.settings.requirePushedAuthorizationRequests) {

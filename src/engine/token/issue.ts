@@ -81,7 +81,7 @@ export function refreshPolicy(ctx: EngineContext, client: ClientRecord): Refresh
     // RFC 9700 §4.14.2: refresh tokens of public clients must be sender-constrained or rotated; we rotate.
     // FAPI 2.0 §5.3.2.1: no rotation for a FAPI client unless its operator set refresh_token_rotation (the
     // profile's "extraordinary circumstances"): its refresh tokens are bound to its authentication instead.
-    rotation: client.tokenEndpointAuthMethod === 'none' ? true : (client.refreshTokenRotation ?? (isFapi(client) ? false : s.refreshTokenRotation)),
+    rotation: client.tokenEndpointAuthMethod === 'none' ? true : (client.refreshTokenRotation ?? (isFapi(client, s) ? false : s.refreshTokenRotation)),
     reuseInterval: client.refreshTokenReuseInterval ?? s.refreshTokenReuseInterval,
   };
 }
