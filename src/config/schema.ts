@@ -152,6 +152,7 @@ export const configSchema = z
     keyActivationDelay: z.coerce.number().int().min(0).max(7 * 86400).default(SAFE_KEY_ACTIVATION_DELAY),
     introspectionNamedClientsOnly: flag(false),
     requireSignedRequestObject: flag(false),
+    fapiProfile: z.enum(['off', '2.0']).default('off'),
     insecureLegacyClientAssertionAudience: flag(false),
     authorizationDetailsTypes: list(z.string().regex(/^[\x21-\x7e]{1,200}$/, 'must be printable ASCII without spaces, at most 200 characters'), /[\s,]+/).default([]),
   })
@@ -288,6 +289,8 @@ export const optionDocs: Record<keyof Config, string> = {
     `Seconds between a key rotation and the new key's first signature. The new key is in the JWKS at once; the previous key keeps signing until then, so every instance (each re-validates its keys every 30 s) and every relying party that caches the JWKS (served with max-age 300) has the new key before any token needs it. The default, ${SAFE_KEY_ACTIVATION_DELAY}, is twice the re-validation interval plus that max-age; with several processes (workers, or instances sharing a PostgreSQL database) \`serve\` warns at start about a shorter delay. 0 signs at once: right for a single process only. \`latchkey keys rotate --now\` skips the delay (a compromised key). See docs/operations.md.`,
   introspectionNamedClientsOnly:
     "RFC 7662 §4: an access token is introspected only by its own client and by the clients named in the introspection_clients of a registered resource server in its audience; anyone else gets {\"active\":false}. A token for a resource server that names none (or for the issuer alone) is then introspectable by its own client only. Off (default): resource servers that name no introspection_clients leave their tokens to any confidential client of the tenant (node-oidc-provider's and Keycloak's default). Tenants may override it (settings.introspectionNamedClientsOnly). See docs/token-services.md.",
+  fapiProfile:
+    'The FAPI 2.0 Security Profile for every client of the tenant: off (default), or 2.0. With 2.0, registrations and updates must satisfy the profile (else invalid_client_metadata, LK7467), every client is held to it at run time (PAR, redirect_uri and PKCE in pushed requests, private_key_jwt or mTLS only, PS256/ES256/EdDSA, sender-constrained tokens only, codes of at most 60 s, no refresh token rotation unless a client sets it; an existing client outside it is refused, LK7468), and discovery says so (require_pushed_authorization_requests, narrowed methods and algorithms). Off, single clients can still be put under it (client metadata fapi_profile, operator only). Tenants may override it (settings.fapiProfile). See docs/clients.md.',
   requireSignedRequestObject:
     'RFC 9101 §10.5: every authorization request must be a signed request object (request parameter, or pushed to the PAR endpoint with request): plain parameters and alg none are refused, and discovery says require_signed_request_object: true. Clients then need registered keys (jwks or jwks_uri). Clients may also require it one by one (require_signed_request_object); tenants may override it (settings.requireSignedRequestObject). See docs/authorization.md.',
   insecureLegacyClientAssertionAudience:

@@ -1,4 +1,5 @@
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { FAPI_ALGS, isFapi } from './fapi.js';
 import type { ClientRecord } from '../store/types.js';
 import { clientKeySet, ClientKeysError } from './client-keys.js';
 import type { ClientAuthDeps } from './client-auth.js';
@@ -135,6 +136,14 @@ function checkAssertionTyp(assertion: string): void {
   if (!typIsAbsentOrOneOf(typ, ASSERTION_TYPS)) throw failure('LK7370', `client_assertion typ ${JSON.stringify(String(typ).slice(0, 40))} is another kind of JWT`);
 }
 
+/** FAPI 2.0 §5.4.1: a FAPI client signs its assertions with PS256, ES256 or EdDSA. */
+function checkFapiAssertionAlg(assertion: string): void {
+  const { alg } = decodeProtectedHeader(assertion); // the header decoded already in checkAssertionTyp
+  if (typeof alg !== 'string' || !(FAPI_ALGS as readonly string[]).includes(alg)) {
+    throw failure('LK7465', `client_assertion alg must be one of ${FAPI_ALGS.join(', ')} (FAPI 2.0)`);
+  }
+}
+
 /**
  * Verify a JWT client assertion for `client` (RFC 7523 §3, OIDC Core §9), signed with the client's secret
  * (client_secret_jwt) or one of its registered keys (private_key_jwt); then remember its jti until it expires,
@@ -168,6 +177,8 @@ export async function verifyClientAssertion(
   };
 
   checkAssertionTyp(assertion);
+  const fapi = isFapi(client) || deps.fapi === true;
+  if (fapi) checkFapiAssertionAlg(assertion);
 
   let payload: JWTPayload;
   try {
@@ -196,6 +207,9 @@ export async function verifyClientAssertion(
     throw mapJoseError(e);
   }
 
+  // FAPI 2.0 §5.3.2.1: only the issuer identifier, as a string, is accepted as aud (not in an array, and the
+  // tenant's legacy audiences do not apply).
+  if (fapi && payload.aud !== deps.issuer) throw failure('LK7469', 'client_assertion aud must be the issuer identifier as a single string (FAPI 2.0)');
   checkAudience(payload.aud, deps.issuer, legacy, deps.legacyAssertionAudience === true);
   const exp = payload.exp!;
   if (exp > now + ASSERTION_MAX_LIFETIME + ASSERTION_CLOCK_SKEW) {

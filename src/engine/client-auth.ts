@@ -6,6 +6,7 @@ import { clientJwks, clientKeySet } from './client-keys.js';
 import type { ClientSettings } from './client-settings.js';
 import type { EngineContext } from './context.js';
 import { invalidClient, OAuthError } from './errors.js';
+import { FAPI_AUTH_METHODS } from './fapi.js';
 import { certificateMatchesClient, certificateMatchesJwks, chainsTo, parseCertificate, withinValidity } from './mtls.js';
 import type { Params } from './params.js';
 
@@ -37,6 +38,8 @@ export interface ClientAuthDeps {
    * token endpoint URL (tenant setting insecureLegacyClientAssertionAudience; see client-assertion.ts).
    */
   legacyAssertionAudience?: boolean;
+  /** The tenant holds every client to the FAPI 2.0 profile (tenant setting fapiProfile; fapi.ts). */
+  fapi?: boolean;
 }
 
 /** Everything client authentication needs, from an engine context. `endpoint` is the URL being called. */
@@ -51,6 +54,7 @@ export function clientAuthDeps(ctx: EngineContext, endpoint?: string): ClientAut
     secrets: ctx.secrets,
     clients: ctx.clients,
     legacyAssertionAudience: ctx.tenant.settings.insecureLegacyClientAssertionAudience === true,
+    fapi: ctx.tenant.settings.fapiProfile === '2.0',
   };
 }
 
@@ -121,6 +125,20 @@ export interface AuthenticatedClient {
  * - none: a public client identifies itself with client_id alone.
  */
 export async function authenticateClient(
+  deps: ClientAuthDeps,
+  presented: PresentedCredentials | undefined,
+  params: Params,
+): Promise<AuthenticatedClient> {
+  const auth = await authenticateByRegisteredMethod(deps, presented, params);
+  // FAPI 2.0 §5.3.2.1: under the tenant-wide profile (fapiProfile), a client registered with another method before it
+  // was turned on is refused, not let through (registration refuses such methods from then on).
+  if (deps.fapi && !FAPI_AUTH_METHODS.includes(auth.method)) {
+    throw invalidClient('LK7468', `client authentication ${auth.method} is not allowed under the FAPI 2.0 profile (${FAPI_AUTH_METHODS.join(', ')})`);
+  }
+  return auth;
+}
+
+async function authenticateByRegisteredMethod(
   deps: ClientAuthDeps,
   presented: PresentedCredentials | undefined,
   params: Params,

@@ -13,6 +13,7 @@ import { checkOriginValue } from './cors.js';
 import { algMember, DEFAULT_ENCRYPTION_ENC, ENCRYPTED_RESPONSES, ENCRYPTION_ALGS, ENCRYPTION_ENCS, selectEncryptionKey } from './response-encryption.js';
 import { hostRefusedWithoutDns, type RemoteAddressPolicy } from './remote.js';
 import { AUTHORIZATION_DETAILS_TYPE } from './authorization-details.js';
+import { checkFapiMetadata, FAPI_PROFILES } from './fapi.js';
 
 /**
  * Grant and response types a client may register today. `password` (RFC 6749 §4.3) only together with
@@ -117,6 +118,8 @@ const wireSchema = z.object({
     .optional(),
   authorization_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   require_pushed_authorization_requests: z.boolean().optional(),
+  // FAPI 2.0 Security Profile enforced for this client (engine/fapi.ts; operator only).
+  fapi_profile: z.enum(FAPI_PROFILES).optional(),
   request_object_signing_alg: z.enum([...SIGNING_ALGS, 'none']).optional(),
   request_uris: z.array(uriString().url().refine((u) => u.startsWith('https://'), 'must be https URLs')).max(20).optional(),
   // client authentication (RFC 7591 §2, RFC 7523, RFC 8705 §2.1.2, OIDC Registration §2)
@@ -280,6 +283,8 @@ export interface ValidateOptions {
   authorizationDetailsTypes?: readonly string[];
   /** The outbound address policy (insecureRemoteFetchAddresses) the URIs this server calls must pass; unchecked when absent. */
   remoteFetchPolicy?: RemoteAddressPolicy;
+  /** The tenant holds every client to the FAPI 2.0 profile (fapiProfile): validated as if fapi_profile were "2.0". */
+  fapi?: boolean;
 }
 
 /**
@@ -351,6 +356,9 @@ export const OPERATOR_ONLY_FIELDS = [
   'introspection_own_tokens_only',
   // Who may act for the subject of its tokens (RFC 8693 §4.4): a statement resource servers and exchanges rely on.
   'access_token_may_act',
+  // The FAPI 2.0 profile (engine/fapi.ts) is the operator's policy over the client: a client dropping it by an RFC 7592
+  // update would lift every rule it enforces, and one setting it itself would only mirror what metadata can say.
+  'fapi_profile',
 ] as const;
 
 const TLS_SUBJECT_FIELDS = [
@@ -607,6 +615,8 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   }
   if (method === 'none' && m.client_secret) throw invalid('a public client has no client_secret');
   checkAuthMetadata(m, method, opts);
+  const fapi = m.fapi_profile !== undefined || opts.fapi === true;
+  checkFapiMetadata(m, method, grantTypes, responseTypes, opts.fapi === true && m.fapi_profile === undefined); // FAPI 2.0 §5.3.2, §5.4
   // RFC 9449 §5.2, RFC 8705 §3.4: a client that asks for sender-constrained access tokens gets no bearer token from
   // the authorization endpoint either (nothing there can bind one: no DPoP proof, no client certificate).
   if (withFront && responseTypes.some((r) => r.split(' ').includes('token')) && (m.dpop_bound_access_tokens === true || m.tls_client_certificate_bound_access_tokens === true)) {
@@ -705,8 +715,9 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     scope,
     tokenEndpointAuthMethod: method,
     applicationType,
-    idTokenSignedResponseAlg: m.id_token_signed_response_alg ?? 'RS256', // OIDC Registration §2
-    requirePkce: method === 'none' ? true : (m.require_pkce ?? false), // RFC 9700 §2.1.1
+    // OIDC Registration §2 (RS256 by default); FAPI 2.0 §5.4.1: ES256 for a FAPI client.
+    idTokenSignedResponseAlg: m.id_token_signed_response_alg ?? (fapi ? 'ES256' : 'RS256'),
+    requirePkce: method === 'none' || fapi ? true : (m.require_pkce ?? false), // RFC 9700 §2.1.1; FAPI 2.0 §5.3.2.2
     skipConsent: m.skip_consent ?? false,
     sessionRefreshTokens: m.session_refresh_tokens,
     accessTokenFormat: m.access_token_format,
@@ -722,8 +733,10 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     refreshTokenReuseInterval: m.refresh_token_reuse_interval,
     insecurePasswordGrant: m.insecure_password_grant,
     tokenExchange,
-    authorizationSignedResponseAlg: m.authorization_signed_response_alg,
-    requirePushedAuthorizationRequests: m.require_pushed_authorization_requests,
+    authorizationSignedResponseAlg: m.authorization_signed_response_alg ?? (fapi ? 'ES256' : undefined), // FAPI 2.0 §5.4.1 (JARM)
+    // FAPI 2.0 §5.3.2.2: PAR required; said in the client's metadata too (RFC 9126 §6).
+    requirePushedAuthorizationRequests: fapi ? true : m.require_pushed_authorization_requests,
+    fapiProfile: m.fapi_profile,
     jwks: m.jwks as ClientMetadata['jwks'],
     jwksUri: m.jwks_uri,
     requestObjectSigningAlg: m.request_object_signing_alg,
@@ -807,6 +820,7 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     },
     authorization_signed_response_alg: c.authorizationSignedResponseAlg,
     require_pushed_authorization_requests: c.requirePushedAuthorizationRequests,
+    fapi_profile: c.fapiProfile,
     jwks: c.jwks,
     jwks_uri: c.jwksUri,
     request_object_signing_alg: c.requestObjectSigningAlg,

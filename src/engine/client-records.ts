@@ -30,6 +30,7 @@ export function clientValidateOptions(ctx: EngineContext, dynamic: boolean): Val
     certificatesAvailable: ctx.clients?.certificatesAvailable ?? false,
     remoteFetchPolicy: ctx.clients?.remoteFetchAddresses,
     authorizationDetailsTypes: ctx.tenant.settings.authorizationDetailsTypes ?? [],
+    fapi: ctx.tenant.settings.fapiProfile === '2.0',
     dynamic: dynamic ? { allowedScopes: ctx.clients?.registrationScopes ?? [] } : undefined,
   };
 }

@@ -53,6 +53,8 @@ export interface TenantSettings {
   introspectionNamedClientsOnly?: boolean;
   /** RFC 9101 §10.5: every client's authorization requests must be signed request objects (server metadata require_signed_request_object). */
   requireSignedRequestObject?: boolean;
+  /** FAPI 2.0 Security Profile for every client of the tenant (engine/fapi.ts); 'off' or absent: only clients with fapi_profile. */
+  fapiProfile?: 'off' | '2.0';
   /**
    * draft-ietf-oauth-rfc7523bis: a client assertion's aud is the issuer alone; this also admits the URL of the endpoint
    * called and the token endpoint URL, each as a single string (older clients). Never an array with other members.

@@ -9,6 +9,7 @@ import { endpointsOf, mtlsAliasBase, type EngineContext, type TenantSettings } f
 import { grantHandlers } from './token/index.js';
 import { DPOP_ALGS } from './bearer.js';
 import { ENCRYPTION_ALGS, ENCRYPTION_ENCS } from './response-encryption.js';
+import { FAPI_ALGS, FAPI_AUTH_METHODS } from './fapi.js';
 
 /**
  * Authorization server metadata (RFC 8414 §2) and OpenID Provider metadata (OIDC Discovery §3).
@@ -115,7 +116,31 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
     // RFC 9101 §10.5: "If omitted, the default value is false"; said either way, like require_pushed_authorization_requests.
     doc.require_signed_request_object = settings.requireSignedRequestObject ?? false;
   }
+  if (settings.fapiProfile === '2.0') narrowToFapi(doc);
   return JSON.parse(JSON.stringify(doc)) as Record<string, unknown>;
+}
+
+/**
+ * RFC 8414 §2: the metadata describes the server as configured, so under the tenant-wide profile it lists only what
+ * every client is held to: PAR required and no request_uri by reference (FAPI 2.0 §5.3.2.2), the code flow only and
+ * no password grant, private_key_jwt or mTLS (§5.3.2.1), PS256/ES256/EdDSA for everything signed (§5.4.1).
+ */
+function narrowToFapi(doc: Record<string, unknown>): void {
+  const only = (key: string, allowed: readonly string[]) => {
+    if (Array.isArray(doc[key])) doc[key] = (doc[key] as string[]).filter((v) => allowed.includes(v));
+  };
+  if (doc.authorization_endpoint !== undefined) doc.require_pushed_authorization_requests = true;
+  // A request_uri by reference (OIDC Core §6.2) is a request that was not pushed, refused under the profile (LK7460).
+  if (doc.request_uri_parameter_supported === true) doc.request_uri_parameter_supported = false;
+  delete doc.require_request_uri_registration;
+  only('response_types_supported', ['code']);
+  doc.grant_types_supported = (doc.grant_types_supported as string[]).filter((g) => g !== 'implicit' && g !== 'password');
+  for (const k of ['token_endpoint_auth_methods_supported', 'introspection_endpoint_auth_methods_supported', 'revocation_endpoint_auth_methods_supported']) only(k, FAPI_AUTH_METHODS);
+  for (const k of [
+    'token_endpoint_auth_signing_alg_values_supported', 'introspection_endpoint_auth_signing_alg_values_supported', 'revocation_endpoint_auth_signing_alg_values_supported',
+    'dpop_signing_alg_values_supported', 'request_object_signing_alg_values_supported', 'id_token_signing_alg_values_supported',
+    'userinfo_signing_alg_values_supported', 'authorization_signing_alg_values_supported', 'introspection_signing_alg_values_supported',
+  ]) only(k, FAPI_ALGS);
 }
 
 /**

@@ -94,6 +94,8 @@ export interface DpopRequest {
   accessToken?: string;
   /** The refusal style; 'resource' when absent. */
   site?: DpopSite;
+  /** The algs this client's proofs may use, narrower than DPOP_ALGS (FAPI 2.0 §5.4.1: fapi.ts); all of them when absent. */
+  algs?: readonly string[];
 }
 
 /**
@@ -116,6 +118,11 @@ export async function verifyDpopProof(ctx: EngineContext, proof: string, req: Dp
   const jwk = header.jwk as JWK | undefined;
   if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk) || 'd' in jwk || 'p' in jwk || 'k' in jwk || jwk.kty === 'oct') {
     throw invalidProof(site, 'the DPoP proof must carry a public key');
+  }
+  // FAPI 2.0 §5.4.1: a FAPI client's proofs use PS256, ES256 or EdDSA only (RFC 9449 §4.3 step 5: an alg the server accepts).
+  if (req.algs && typeof header.alg === 'string' && !req.algs.includes(header.alg)) {
+    if (site === 'token') throw new OAuthError('invalid_dpop_proof', `the DPoP proof alg must be one of ${req.algs.join(', ')}`, { resultCode: 'LK7466', status: 400 });
+    throw bearerError('invalid_dpop_proof', `the DPoP proof alg must be one of ${req.algs.join(', ')}`, 401, { scheme: 'DPoP', resultCode: 'LK7466' });
   }
   let payload: Record<string, unknown>;
   let jkt: string;

@@ -13,6 +13,7 @@ import { resultCodes } from './result-codes.js';
 import { subjectFor } from './subject.js';
 import { isObject } from './objects.js';
 import { encryptIfRegistered } from './response-encryption.js';
+import { FAPI_ALGS, isFapi, signingAlgFor } from './fapi.js';
 
 export type IntrospectionAction = 'OK' | 'INVALID_CLIENT' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
@@ -172,7 +173,7 @@ async function respond(ctx: EngineContext, caller: ClientRecord, accept: string 
  * `aud` is the resource server that asked. Encrypted when it registered introspection_encrypted_response_alg.
  */
 async function jwtAnswer(ctx: EngineContext, caller: ClientRecord, body: Record<string, unknown>): Promise<string> {
-  const key = (await ctx.keys()).signingKey(introspectionSigningAlg(caller));
+  const key = (await ctx.keys()).signingKey(introspectionSigningAlg(caller, isFapi(caller, ctx.tenant.settings)));
   const claims = { iss: ctx.tenant.issuer, aud: caller.clientId, iat: nowSeconds(ctx), token_introspection: body };
   // RFC 9701 §5, §6: signed, then encrypted to the resource server when it registered introspection_encrypted_response_alg.
   const jws = signJwt(key, claims, { typ: 'token-introspection+jwt' });
@@ -202,8 +203,13 @@ export function wantsJwt(accept: string | undefined): boolean {
   return jwtQ > 0 && jwtQ >= jsonQ;
 }
 
-export function introspectionSigningAlg(client: ClientRecord): SigningAlg {
+export function introspectionSigningAlg(client: ClientRecord, fapi = false): SigningAlg {
   const alg = client.introspectionSignedResponseAlg;
-  // RFC 9701 §6: RS256 unless the client registered another.
-  return alg !== undefined && (SIGNING_ALGS as readonly string[]).includes(alg) ? (alg as SigningAlg) : 'RS256';
+  // FAPI 2.0 §5.4.1: under the profile, PS256, ES256 or EdDSA only; a resource server registered with another alg
+  // before its tenant turned the profile on is refused (registration refuses it from then on).
+  if (fapi && alg !== undefined && !(FAPI_ALGS as readonly string[]).includes(alg)) {
+    throw new OAuthError('invalid_request', `introspection_signed_response_alg ${alg} is outside the FAPI 2.0 profile (${FAPI_ALGS.join(', ')}): update the client`, { resultCode: 'LK7468' });
+  }
+  // RFC 9701 §6: RS256 unless the client registered another; FAPI 2.0 §5.4.1: ES256 under the profile.
+  return alg !== undefined && (SIGNING_ALGS as readonly string[]).includes(alg) ? (alg as SigningAlg) : signingAlgFor(undefined, fapi, 'RS256');
 }

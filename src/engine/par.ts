@@ -57,7 +57,7 @@ export function pushedAuthorizationRequest(input: BackChannelInput, ctx: EngineC
         params: Params.fromRecord({ ...kept, ...(resource.length ? { resource } : {}), client_id: client.clientId }), ctx, client, request: { clientId: client.clientId },
       };
       await runChecks('par', state);
-      state.params = await pushedDpopJkt(ctx, input.dpop, state.params, input); // RFC 9449 §10.1
+      state.params = await pushedDpopJkt(ctx, input.dpop, state.params, input, client); // RFC 9449 §10.1
       const handle = newHandle(ctx.random);
       const ttl = Math.min(60, ctx.tenant.settings.pushedAuthorizationRequestTtl ?? 60);
       await ctx.store.insertPushedRequest({

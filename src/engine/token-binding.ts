@@ -1,4 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
+import { fapiAlgs, isFapi } from './fapi.js';
 import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { bearerError } from './bearer.js';
 import { endpointsOf, type EngineContext } from './context.js';
@@ -48,7 +49,8 @@ export async function checkTokenBinding(ctx: EngineContext, record: TokenRecord,
     if (!presented.dpop) {
       throw bearerError('invalid_token', 'the access token is DPoP-bound: a DPoP proof is required', 401, { scheme: 'DPoP', resultCode: 'LK11014' });
     }
-    const proof = await verifyDpopProof(ctx, presented.dpop, { htm: presented.htm, htu: presented.htu, accessToken: token });
+    // FAPI 2.0 §5.4.1: under the tenant's profile, proofs at protected resources too (a per-client FAPI key was checked at the token endpoint).
+    const proof = await verifyDpopProof(ctx, presented.dpop, { htm: presented.htm, htu: presented.htu, accessToken: token, algs: fapiAlgs(undefined, ctx.tenant.settings) });
     if (proof.jkt !== jkt) throw bearerError('invalid_token', 'invalid DPoP key binding', 401, { scheme: 'DPoP', resultCode: 'LK11016' });
   }
   if (x5t !== undefined) {
@@ -96,7 +98,7 @@ export async function tokenRequestConfirmation(
 ): Promise<EngineContext['confirmation']> {
   const cnf: NonNullable<EngineContext['confirmation']> = {};
   if (input.dpop !== undefined) {
-    const proof = await verifyDpopProof(ctx, input.dpop, { htm: input.htm ?? 'POST', htu: input.htu ?? endpointsOf(ctx.tenant.issuer).token, site: 'token' });
+    const proof = await verifyDpopProof(ctx, input.dpop, { htm: input.htm ?? 'POST', htu: input.htu ?? endpointsOf(ctx.tenant.issuer).token, site: 'token', algs: fapiAlgs(client, ctx.tenant.settings) });
     cnf.jkt = proof.jkt;
   } else if (client.dpopBoundAccessTokens) {
     throw new OAuthError('invalid_request', 'this client must send a DPoP proof', { resultCode: 'LK13003' }); // RFC 9449 §5.2
@@ -104,6 +106,13 @@ export async function tokenRequestConfirmation(
   if (client.tlsClientCertificateBoundAccessTokens) {
     const x5t = input.clientCertificate ? certificateThumbprint(input.clientCertificate) : undefined;
     if (!x5t) throw new OAuthError('invalid_request', 'this client must present its TLS client certificate', { resultCode: 'LK13007' }); // RFC 8705 §3
+    cnf['x5t#S256'] = x5t;
+  }
+  if (isFapi(client, ctx.tenant.settings) && !cnf.jkt && !cnf['x5t#S256']) {
+    // FAPI 2.0 §5.3.2.1: only sender-constrained access tokens, by DPoP or mTLS. A client that authenticated
+    // with its certificate has its tokens bound to it (RFC 8705 §3); any other needs a DPoP proof. Never a bearer token.
+    const x5t = input.clientCertificate ? certificateThumbprint(input.clientCertificate) : undefined;
+    if (!x5t) throw new OAuthError('invalid_request', 'this client\'s access tokens must be sender-constrained: send a DPoP proof or present the TLS client certificate (FAPI 2.0)', { resultCode: 'LK7464' });
     cnf['x5t#S256'] = x5t;
   }
   return cnf.jkt || cnf['x5t#S256'] ? cnf : undefined;
@@ -131,9 +140,9 @@ export function checkRefreshBinding(ctx: EngineContext, record: TokenRecord, cli
  * are sent they must name the same key. Returns the parameters to keep, with dpop_jkt set. Called after the
  * checks, so that it applies to the parameters of a request object too.
  */
-export async function pushedDpopJkt(ctx: EngineContext, dpop: string | undefined, params: Params, target: { htm?: string; htu?: string } = {}): Promise<Params> {
+export async function pushedDpopJkt(ctx: EngineContext, dpop: string | undefined, params: Params, target: { htm?: string; htu?: string } = {}, client?: ClientRecord): Promise<Params> {
   if (dpop === undefined) return params;
-  const { jkt } = await verifyDpopProof(ctx, dpop, { htm: target.htm ?? 'POST', htu: target.htu ?? endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest, site: 'token' });
+  const { jkt } = await verifyDpopProof(ctx, dpop, { htm: target.htm ?? 'POST', htu: target.htu ?? endpointsOf(ctx.tenant.issuer).pushedAuthorizationRequest, site: 'token', algs: fapiAlgs(client, ctx.tenant.settings) });
   const sent = params.get('dpop_jkt');
   if (sent !== undefined && sent !== jkt) {
     throw new OAuthError('invalid_dpop_proof', 'dpop_jkt does not match the key of the DPoP proof', { resultCode: 'LK13006' });

@@ -130,6 +130,7 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     dpopProofWindow: config.dpopProofWindow,
     introspectionNamedClientsOnly: config.introspectionNamedClientsOnly,
     requireSignedRequestObject: config.requireSignedRequestObject,
+    fapiProfile: config.fapiProfile,
     insecureLegacyClientAssertionAudience: config.insecureLegacyClientAssertionAudience,
     authorizationDetailsTypes: config.authorizationDetailsTypes,
   };

@@ -18,6 +18,7 @@ export const tenantSettingsSchema = z
     loginRateLimit: z.number().int().min(1).max(10000), loginRateWindow: seconds,
     introspectionNamedClientsOnly: z.boolean(),
     requireSignedRequestObject: z.boolean(), // RFC 9101 §10.5
+    fapiProfile: z.enum(['off', '2.0']), // FAPI 2.0 Security Profile, engine/fapi.ts
     insecureLegacyClientAssertionAudience: z.boolean(), // draft-ietf-oauth-rfc7523bis
     authorizationDetailsTypes: z.array(z.string().regex(AUTHORIZATION_DETAILS_TYPE, 'must be printable ASCII without spaces, at most 200 characters')).max(50), // RFC 9396
   })

@@ -66,6 +66,8 @@ export interface ClientMetadata {
   authorizationSignedResponseAlg?: string;
   /** RFC 9126 §6: this client must use pushed authorization requests. */
   requirePushedAuthorizationRequests?: boolean;
+  /** FAPI 2.0 Security Profile enforced for this client (engine/fapi.ts); set by an operator only. */
+  fapiProfile?: '2.0';
   /** RFC 7591 §2: the client's public keys, inline (request objects; client JWT authentication). */
   jwks?: { keys: Record<string, unknown>[] };
   /** RFC 7591 §2: where the client's public keys are published. */

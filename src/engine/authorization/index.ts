@@ -44,6 +44,7 @@ import { redirectUriMatches } from '../client-metadata.js';
 import { redirectTrusted } from '../registration-policy.js';
 import { checkDpopJkt } from './dpop-jkt.js';
 import { checkResponseEncryption } from './response-encryption.js';
+import { checkFapiPushedRequest, FAPI_CODE_LIFETIME, isFapi } from '../fapi.js';
 import { encryptionKeyFor, resolveEncryptionKey } from '../response-encryption.js';
 import { checkRegistrationParameter } from './registration-param.js';
 import { repeatedParameterTarget } from './repeated-parameter.js';
@@ -137,6 +138,7 @@ export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, 
   [checkDeviceGrant,       _, _, X],
   [checkRedirectUri,       X, X, _], // from here on, authorization errors are redirected to the client
   [checkPushedRequired,    X, _, _], // RFC 9126 §4 (after the redirect URI, so the refusal reaches the client)
+  [checkFapiPushedRequest, _, X, _], // FAPI 2.0 §5.3.2.2: redirect_uri, PKCE, request object alg (fapi.ts)
   [checkSignedRequestObject, X, X, _], // RFC 9101 §10.5, RFC 9126 §2.3: require_signed_request_object
   [checkRegistrationParameter, X, X, _], // OIDC Core §3.1.2.6: registration_not_supported
   [checkResponseType,      X, X, _],
@@ -501,7 +503,8 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
     hash: ctx.hasher.hash(code),
     clientId: req.clientId,
     grantId,
-    expiresAt: now + ctx.tenant.settings.authorizationCodeTtl,
+    // FAPI 2.0 §5.3.2.2: a FAPI client's codes live at most 60 seconds, whatever the tenant allows.
+    expiresAt: now + (isFapi(t.client, ctx.tenant.settings) ? Math.min(FAPI_CODE_LIFETIME, ctx.tenant.settings.authorizationCodeTtl) : ctx.tenant.settings.authorizationCodeTtl),
     consumedAt: null,
     data: {
       subject: input.subject,

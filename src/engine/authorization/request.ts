@@ -1,4 +1,5 @@
 import { decodeProtectedHeader } from 'jose';
+import { isFapi } from '../fapi.js';
 import type { ClientRecord } from '../../store/types.js';
 import { verifyOwnIdToken } from '../../tokens/verify-own.js';
 import { type ClaimsRequest, parseClaimsParameter } from '../claims.js';
@@ -169,6 +170,10 @@ async function pushedRequestUri(s: CheckState): Promise<void> {
 /** RFC 9126 §4: PAR may be required per client (require_pushed_authorization_requests) or for the whole tenant. */
 export const checkPushedRequired: Check = (s) => {
   if (s.request.pushed) return;
+  // FAPI 2.0 §5.3.2.2: a FAPI client's requests are always pushed, whatever its other metadata says.
+  if (isFapi(s.client, s.ctx.tenant.settings)) {
+    throw new OAuthError('invalid_request', 'authorization requests of this client must be pushed to the pushed authorization request endpoint (FAPI 2.0)', { resultCode: 'LK7460' });
+  }
   if (s.client!.requirePushedAuthorizationRequests || s.ctx.tenant.settings.requirePushedAuthorizationRequests) {
     throw new OAuthError('invalid_request', 'authorization requests must be pushed to the pushed authorization request endpoint', { resultCode: 'LK7007' });
   }

@@ -6,6 +6,7 @@ import { withQueryParams } from '../params.js';
 import { resultCodes, type ResultCode } from '../result-codes.js';
 import type { ResponseMode } from './request.js';
 import { encryptIfRegistered, encryptTo, type EncryptionKey } from '../response-encryption.js';
+import { isFapi, signingAlgFor } from '../fapi.js';
 
 /** Where and how an authorization response (success or error) is delivered. */
 export interface ResponseTarget {
@@ -65,7 +66,8 @@ export async function authorizationResponse<A extends string>(
   if (target.state !== undefined) out.state = target.state;
   const jarm = target.responseMode.endsWith('.jwt');
   if (jarm) {
-    const alg = (target.client.authorizationSignedResponseAlg ?? 'RS256') as SigningAlg;
+    // JARM §3: RS256 unless the client registered another; FAPI 2.0 §5.4.1: ES256 under the profile.
+    const alg = signingAlgFor(target.client.authorizationSignedResponseAlg as SigningAlg | undefined, isFapi(target.client, ctx.tenant.settings), 'RS256');
     const now = nowSeconds(ctx);
     // JARM §2.1: iss and aud identify sender and recipient; RFC 9207 §2.4: iss inside the JWT, not beside it.
     const jwt = signJwt((await ctx.keys()).signingKey(alg), { iss: ctx.tenant.issuer, aud: target.client.clientId, exp: now + JARM_TTL, iat: now, ...out });

@@ -15,6 +15,7 @@ import type { GrantHandler, TokenAction, TokenInput, TokenResult } from './types
 import { tokenRequestConfirmation } from '../token-binding.js';
 import { currentDpopNonce } from '../dpop.js';
 import { resolveEncryptionKey } from '../response-encryption.js';
+import { isFapi } from '../fapi.js';
 
 export type { TokenAction, TokenInput, TokenResult } from './types.js';
 export { PASSWORD_FAIL_REASONS, tokenFail, tokenIssue, type PasswordFailReason, type TokenIssueInput } from './password.js';
@@ -63,6 +64,10 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResul
       if (!handler) throw new OAuthError('unsupported_grant_type', 'unsupported grant_type', { resultCode: 'LK2002' });
       if (!auth.client.grantTypes.includes(grantType)) {
         throw new OAuthError('unauthorized_client', `client is not allowed the ${grantType} grant`, { resultCode: 'LK1007' });
+      }
+      // FAPI 2.0 §5.3.2.1: no password grant, even for a client registered with it before the tenant's profile was on.
+      if (grantType === 'password' && isFapi(auth.client, ctx.tenant.settings)) {
+        throw new OAuthError('unauthorized_client', 'the password grant is not allowed under the FAPI 2.0 profile', { resultCode: 'LK7468' });
       }
       // OIDC Core §10.2: the key of a client that registered encrypted ID tokens is resolved here, for whichever grant,
       // outside the grant's transaction (a jwks_uri is never fetched while the store's writer is held), and carried to

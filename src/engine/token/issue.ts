@@ -1,4 +1,5 @@
 import type { ClientRecord, Store } from '../../store/types.js';
+import { isFapi } from '../fapi.js';
 import { accountInTransaction, type PrefetchedAccount } from '../accounts.js';
 import { mintAccessToken } from '../../tokens/access-token.js';
 import { newOrderedHandle, tokenKey } from '../../tokens/handles.js';
@@ -78,7 +79,9 @@ export function refreshPolicy(ctx: EngineContext, client: ClientRecord): Refresh
     lifetime: client.refreshTokenLifetime ?? s.refreshTokenTtl,
     idle: client.refreshTokenIdleLifetime ?? s.refreshTokenIdleTtl,
     // RFC 9700 §4.14.2: refresh tokens of public clients must be sender-constrained or rotated; we rotate.
-    rotation: client.tokenEndpointAuthMethod === 'none' ? true : (client.refreshTokenRotation ?? s.refreshTokenRotation),
+    // FAPI 2.0 §5.3.2.1: no rotation for a FAPI client unless its operator set refresh_token_rotation (the
+    // profile's "extraordinary circumstances"): its refresh tokens are bound to its authentication instead.
+    rotation: client.tokenEndpointAuthMethod === 'none' ? true : (client.refreshTokenRotation ?? (isFapi(client, s) ? false : s.refreshTokenRotation)),
     reuseInterval: client.refreshTokenReuseInterval ?? s.refreshTokenReuseInterval,
   };
 }
