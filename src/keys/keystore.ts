@@ -15,9 +15,13 @@ export interface TenantKeys {
   /** The ready-to-send JWKS body (RFC 7517 §5), built once per key change (and once per activation). */
   readonly jwksJson: string;
   readonly jwks: { keys: JWK[] };
-  /** Active signing key for alg, as of now (staged keys take over at their activation time); throws when none. */
+  /**
+   * Active signing key for alg, as of now (staged keys take over at their activation time); while none has activated
+   * by this clock (another instance's clock ahead, or this one stepped back), the one that activates first. Throws
+   * when the tenant has no key for alg.
+   */
   signingKey(alg: SigningAlg): SigningKey;
-  /** Algorithms that have an active key. */
+  /** Algorithms that have a key to sign with (signingKey). */
   readonly algs: SigningAlg[];
   /** Public key by kid (active or still published), for verifying tokens we issued (id_token_hint). */
   publicKey(kid: string): KeyObject | undefined;
@@ -267,6 +271,12 @@ export class KeyManager {
         candidates.set(key.alg, list);
       }
     }
+    // No key of an alg had activated by this instance's clock when they were loaded: a tenant's first keys, or an
+    // immediate rotation, written by an instance whose clock runs ahead of this one's (instances sharing PostgreSQL),
+    // or before this clock was stepped back (NTP). The key that activates first signs then, rather than none (every
+    // token request a 500 until the clock catches up): it is in the JWKS already, published when it was written.
+    const first = new Map<SigningAlg, SigningKey>();
+    for (const [alg, list] of candidates) first.set(alg, list.reduce((a, b) => (b.at < a.at ? b : a)).key);
     const clock = this.clock;
     // The JWKS and the alg list change only when a pending key activates: rebuilt then, once, not per request.
     const build = (now: number) => {
@@ -277,7 +287,7 @@ export class KeyManager {
       // Newest first, the signing keys before the others, so clients that pick the first matching key pick the active one.
       const ordered = states.map((k, i) => ({ k, i })).sort((a, b) => rank(a.k) - rank(b.k) || b.i - a.i);
       const jwks = { keys: ordered.map(({ k }) => k.publicJwk as JWK) };
-      const algs = [...candidates.entries()].filter(([, list]) => list.some((c) => c.at <= now)).map(([alg]) => alg);
+      const algs = [...first.keys()]; // every loaded alg signs (signingKey), its first key until one activates
       return { builtAt: now, next, jwks, jwksJson: JSON.stringify(jwks), algs };
     };
     let view = build(clock());
@@ -300,9 +310,9 @@ export class KeyManager {
       // A time check per signature on the preloaded set: every instance switches at the activation time, no store call.
       signingKey(alg) {
         const now = clock();
-        const k = candidates.get(alg)?.find((c) => c.at <= now);
+        const k = candidates.get(alg)?.find((c) => c.at <= now)?.key ?? first.get(alg);
         if (!k) throw new Error(`no active ${alg} signing key for tenant ${tenantId}`);
-        return k.key;
+        return k;
       },
       publicKey: (kid) => publics.get(kid),
     };
