@@ -70,6 +70,18 @@ export interface FapiMetadataView {
   userinfo_signed_response_alg?: string;
   authorization_signed_response_alg?: string;
   introspection_signed_response_alg?: string;
+  redirect_uris?: string[];
+  application_type?: string;
+}
+
+/**
+ * FAPI 2.0 §5.3.2.2: authorization responses never cross the network unencrypted: no http redirect URI, except a
+ * native client's loopback one (RFC 8252 §7.3). A web client's http://localhost (a development URI the general rules
+ * allow, RFC 6749 §3.1.2.1) is not. The first such URI, or undefined.
+ */
+export function plainHttpRedirect(redirectUris: readonly string[], applicationType: string | undefined): string | undefined {
+  if (applicationType === 'native') return undefined;
+  return redirectUris.find((u) => /^http:/i.test(u));
 }
 
 /**
@@ -90,6 +102,8 @@ export function checkFapiMetadata(m: FapiMetadataView, method: TokenEndpointAuth
   if (m.require_pushed_authorization_requests === false) throw contradicts('require_pushed_authorization_requests cannot be false');
   // FAPI 2.0 §5.3.2.2: PKCE with S256 is required.
   if (m.require_pkce === false) throw contradicts('require_pkce cannot be false');
+  const http = plainHttpRedirect(m.redirect_uris ?? [], m.application_type);
+  if (http !== undefined) throw contradicts(`redirect_uris must use https (http only for a native client's loopback URI, RFC 8252 §7.3), not ${http.slice(0, 100)}`);
   // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA for what the client signs and what it asks us to sign.
   for (const field of ['request_object_signing_alg', 'token_endpoint_auth_signing_alg', 'id_token_signed_response_alg', 'userinfo_signed_response_alg', 'authorization_signed_response_alg', 'introspection_signed_response_alg'] as const) {
     const alg = m[field];
@@ -114,6 +128,10 @@ export const checkFapiPushedRequest: Check = (s) => {
   const algs = forbiddenRegisteredAlgs(s.client!);
   if (algs.length) {
     throw new OAuthError('unauthorized_client', `this client's registration is outside the FAPI 2.0 profile (${algs.join(', ')}; ${FAPI_ALGS.join(', ')} only): update it`, { resultCode: 'LK7468' });
+  }
+  // FAPI 2.0 §5.3.2.2: an http redirect URI of a client registered before its tenant turned the profile on.
+  if (s.redirectUri !== undefined && plainHttpRedirect([s.redirectUri], s.client!.applicationType) !== undefined) {
+    throw new OAuthError('unauthorized_client', 'this client\'s redirect_uri uses http, outside the FAPI 2.0 profile (https, or a native client\'s loopback URI): update it', { resultCode: 'LK7468' });
   }
   // FAPI 2.0 §5.3.2.2: redirect_uri in every pushed request (it is then bound to the code, RFC 6749 §4.1.3).
   if (!s.request.redirectUriSent) throw new OAuthError('invalid_request', 'redirect_uri is required in a pushed authorization request (FAPI 2.0)', { resultCode: 'LK7461' });

@@ -47,6 +47,7 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
   let rsa: Keys;
   let legacySecret: { clientId: string; clientSecret: string };
   let legacyKeyed: string;
+  let legacyHttp: string;
   let fapi: string;
   let agent: Agent;
 
@@ -66,6 +67,11 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
       legacyKeyed = (await before.client({
         token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [es.publicJwk] }, redirect_uris: [CB],
         grant_types: ['authorization_code', 'password'], insecure_password_grant: true, skip_consent: true, introspection_signed_response_alg: 'RS256',
+      })).clientId;
+      // Within the profile but for its development redirect URI, http on loopback (a web client's, allowed then).
+      legacyHttp = (await before.client({
+        token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [es.publicJwk] }, redirect_uris: ['http://127.0.0.1:9/cb'],
+        id_token_signed_response_alg: 'ES256', skip_consent: true,
       })).clientId;
       await before.user('alice', 'alice-password');
     } finally {
@@ -133,6 +139,12 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
     const r = await push(legacyKeyed, authParams(oauth.generateRandomCodeVerifier()));
     expect(r.status).toBe(400);
     expect(r.json).toMatchObject({ error: 'unauthorized_client', error_description: expect.stringMatching(/id_token_signed_response_alg RS256/) });
+  });
+
+  it('§5.3.2.2: a web client registered before with an http (loopback) redirect URI is refused at PAR (400 unauthorized_client, LK7468)', async () => {
+    const r = await push(legacyHttp, { ...authParams(oauth.generateRandomCodeVerifier()), redirect_uri: 'http://127.0.0.1:9/cb' });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ error: 'unauthorized_client', error_description: expect.stringMatching(/redirect_uri uses http/) });
   });
 
   it('registration: metadata outside the profile is refused (invalid_client_metadata, LK7467); conforming metadata gets PAR, PKCE and ES256', async () => {

@@ -50,6 +50,7 @@ describe('FAPI 2.0 Security Profile (fapi_profile "2.0"): registration', () => {
     ['request_object_signing_alg none (§5.4.1)', { request_object_signing_alg: 'none' }],
     ['token_endpoint_auth_signing_alg RS256 (§5.4.1)', { token_endpoint_auth_signing_alg: 'RS256' }],
     ['id_token_signed_response_alg RS256 (§5.4.1)', { id_token_signed_response_alg: 'RS256' }],
+    ['an http redirect URI of a web client, loopback though it is (§5.3.2.2)', { redirect_uris: [CB, 'http://127.0.0.1:8080/cb'] }],
   ])('metadata contradicting the profile is invalid_client_metadata: %s', (_name, change) => {
     const meta = { ...fapiClient([es.publicJwk]), ...change } as Record<string, unknown>;
     for (const k of Object.keys(meta)) if (meta[k] === undefined) delete meta[k];
@@ -63,6 +64,11 @@ describe('FAPI 2.0 Security Profile (fapi_profile "2.0"): registration', () => {
     const { fapi_profile: _, ...plain } = fapiClient([es.publicJwk]);
     expect(validateClientMetadata(plain).metadata).toMatchObject({ requirePkce: false, idTokenSignedResponseAlg: 'RS256' });
     expect(validateClientMetadata(plain).metadata.fapiProfile).toBeUndefined();
+  });
+
+  it('§5.3.2.2, RFC 8252 §7.3: a native client\'s http loopback redirect URI is within the profile', () => {
+    const native = { ...fapiClient([es.publicJwk]), application_type: 'native', redirect_uris: ['http://127.0.0.1/cb'] };
+    expect(validateClientMetadata(native).metadata.fapiProfile).toBe('2.0');
   });
 
   it('tls_client_auth and self_signed_tls_client_auth are within the profile (§5.3.2.1: mTLS)', () => {
