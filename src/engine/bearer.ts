@@ -26,6 +26,8 @@ export interface ChallengeOptions {
   headers?: Record<string, string>;
   /** Internal detail for logs and resultMessage; never sent. */
   detail?: string;
+  /** RFC 9449 §7.1: the algs a DPoP challenge names, when narrower than DPOP_ALGS (the FAPI 2.0 profile, fapi.ts). */
+  algs?: readonly string[];
 }
 
 /** RFC 9449 §5, §7.1: the algorithms we accept DPoP proofs in, advertised in a DPoP challenge. */
@@ -38,7 +40,7 @@ export const DPOP_ALGS = ['ES256', 'ES384', 'ES512', 'RS256', 'PS256', 'EdDSA'] 
 export function bearerError(code: BearerErrorCode | undefined, description: string, status: number, opts: ChallengeOptions = {}): OAuthError {
   const scheme = opts.scheme ?? 'Bearer';
   const parts = ['realm="latchkey"'];
-  if (scheme === 'DPoP') parts.push(`algs="${DPOP_ALGS.join(' ')}"`);
+  if (scheme === 'DPoP') parts.push(`algs="${(opts.algs ?? DPOP_ALGS).join(' ')}"`);
   if (code) parts.push(`error="${code}"`, `error_description="${descriptionText(description)}"`);
   if (code === 'insufficient_scope' && opts.scope?.length) parts.push(`scope="${descriptionText(opts.scope.join(' '))}"`);
   return new OAuthError(code ?? 'invalid_token', description, {

@@ -20,10 +20,10 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** Where the proof came: the token endpoint (and PAR) answer JSON errors, resources answer challenges. */
 export type DpopSite = 'token' | 'resource';
 
-function invalidProof(site: DpopSite, why: string): OAuthError {
+function invalidProof(site: DpopSite, why: string, algs?: readonly string[]): OAuthError {
   // RFC 9449 §5: 400 invalid_dpop_proof at the token endpoint; §7.1: 401 with a DPoP challenge at a resource.
   if (site === 'token') return new OAuthError('invalid_dpop_proof', why, { resultCode: 'LK13001', status: 400 });
-  return bearerError('invalid_dpop_proof', why, 401, { scheme: 'DPoP', resultCode: 'LK11015' });
+  return bearerError('invalid_dpop_proof', why, 401, { scheme: 'DPoP', resultCode: 'LK11015', algs });
 }
 
 /** RFC 9449 §4.3 step 9: the URI without query and fragment, normalized (RFC 3986 §6.2.2, §6.2.3). */
@@ -60,11 +60,11 @@ function nonceIsFresh(ctx: EngineContext, nonce: unknown): boolean {
   return nonce === nonceFor(ctx, slot) || nonce === nonceFor(ctx, slot - 1);
 }
 
-function useNonce(ctx: EngineContext, site: DpopSite): OAuthError {
+function useNonce(ctx: EngineContext, site: DpopSite, algs?: readonly string[]): OAuthError {
   const headers = { 'DPoP-Nonce': currentDpopNonce(ctx) };
   // RFC 9449 §8: 400 use_dpop_nonce at the token endpoint; §9: 401 challenge error="use_dpop_nonce" at a resource.
   if (site === 'token') return new OAuthError('use_dpop_nonce', 'a DPoP nonce from this server is required', { resultCode: 'LK13002', status: 400, headers });
-  return bearerError('use_dpop_nonce', 'a DPoP nonce from this server is required', 401, { scheme: 'DPoP', resultCode: 'LK13002', headers });
+  return bearerError('use_dpop_nonce', 'a DPoP nonce from this server is required', 401, { scheme: 'DPoP', resultCode: 'LK13002', headers, algs });
 }
 
 /**
@@ -105,24 +105,24 @@ export interface DpopRequest {
  */
 export async function verifyDpopProof(ctx: EngineContext, proof: string, req: DpopRequest): Promise<{ jkt: string }> {
   const site = req.site ?? 'resource';
-  if (proof.length > 8192 || !JWT_SHAPE.test(proof)) throw invalidProof(site, 'the DPoP proof is not a JWT'); // §4.3 steps 1, 2
+  if (proof.length > 8192 || !JWT_SHAPE.test(proof)) throw invalidProof(site, 'the DPoP proof is not a JWT', req.algs); // §4.3 steps 1, 2
   const htu = req.htu !== undefined ? targetUri(req.htu) : undefined;
-  if (!req.htm || !htu) throw invalidProof(site, 'the request method and URI are needed to check the DPoP proof');
+  if (!req.htm || !htu) throw invalidProof(site, 'the request method and URI are needed to check the DPoP proof', req.algs);
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {
     header = decodeProtectedHeader(proof);
   } catch {
-    throw invalidProof(site, 'the DPoP proof does not verify');
+    throw invalidProof(site, 'the DPoP proof does not verify', req.algs);
   }
   // RFC 9449 §4.3 step 7: the header's jwk is a public key (no private or symmetric members).
   const jwk = header.jwk as JWK | undefined;
   if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk) || 'd' in jwk || 'p' in jwk || 'k' in jwk || jwk.kty === 'oct') {
-    throw invalidProof(site, 'the DPoP proof must carry a public key');
+    throw invalidProof(site, 'the DPoP proof must carry a public key', req.algs);
   }
   // FAPI 2.0 §5.4.1: a FAPI client's proofs use PS256, ES256 or EdDSA only (RFC 9449 §4.3 step 5: an alg the server accepts).
   if (req.algs && typeof header.alg === 'string' && !req.algs.includes(header.alg)) {
     if (site === 'token') throw new OAuthError('invalid_dpop_proof', `the DPoP proof alg must be one of ${req.algs.join(', ')}`, { resultCode: 'LK7466', status: 400 });
-    throw bearerError('invalid_dpop_proof', `the DPoP proof alg must be one of ${req.algs.join(', ')}`, 401, { scheme: 'DPoP', resultCode: 'LK7466' });
+    throw bearerError('invalid_dpop_proof', `the DPoP proof alg must be one of ${req.algs.join(', ')}`, 401, { scheme: 'DPoP', resultCode: 'LK7466', algs: req.algs });
   }
   let payload: Record<string, unknown>;
   let jkt: string;
@@ -136,25 +136,25 @@ export async function verifyDpopProof(ctx: EngineContext, proof: string, req: Dp
     payload = verified.payload as Record<string, unknown>;
     jkt = k.jkt;
   } catch {
-    throw invalidProof(site, 'the DPoP proof does not verify');
+    throw invalidProof(site, 'the DPoP proof does not verify', req.algs);
   }
   const { jti, htm, iat, ath } = payload;
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw invalidProof(site, 'the DPoP proof has no valid jti');
-  if (htm !== req.htm) throw invalidProof(site, 'the DPoP proof is for another HTTP method'); // §4.3 step 8
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw invalidProof(site, 'the DPoP proof has no valid jti', req.algs);
+  if (htm !== req.htm) throw invalidProof(site, 'the DPoP proof is for another HTTP method', req.algs); // §4.3 step 8
   // Step 9. A request to one of our endpoints may have come through its RFC 8705 §5 mTLS alias (a client authenticating
   // with a certificate and binding tokens with DPoP, as FAPI 2.0 allows), which names the same endpoint: the proof's
   // htu is then the alias. The replay key below stays the main URI, so one proof is not accepted once at each.
-  if (typeof payload.htu !== 'string' || !sameEndpoint(ctx, targetUri(payload.htu), htu)) throw invalidProof(site, 'the DPoP proof is for another URI');
+  if (typeof payload.htu !== 'string' || !sameEndpoint(ctx, targetUri(payload.htu), htu)) throw invalidProof(site, 'the DPoP proof is for another URI', req.algs);
   const now = nowSeconds(ctx);
   const window = ctx.tenant.settings.dpopProofWindow ?? DPOP_PROOF_WINDOW;
-  if (typeof iat !== 'number' || iat < now - window || iat > now + window) throw invalidProof(site, 'the DPoP proof is too old or from the future'); // step 11
+  if (typeof iat !== 'number' || iat < now - window || iat > now + window) throw invalidProof(site, 'the DPoP proof is too old or from the future', req.algs); // step 11
   if (req.accessToken !== undefined && ath !== accessTokenHash(req.accessToken)) {
-    throw invalidProof(site, 'the DPoP proof does not carry the hash of this access token'); // §4.3 step 12, §7
+    throw invalidProof(site, 'the DPoP proof does not carry the hash of this access token', req.algs); // §4.3 step 12, §7
   }
-  if (ctx.tenant.settings.dpopNonces && !nonceIsFresh(ctx, payload.nonce)) throw useNonce(ctx, site); // §4.3 step 10
+  if (ctx.tenant.settings.dpopNonces && !nonceIsFresh(ctx, payload.nonce)) throw useNonce(ctx, site, req.algs); // §4.3 step 10
   // §11.1: a proof seen before at this URI is a replay. Recorded last, so that broken proofs cost no storage.
   const key = ctx.hasher.hash(`${htu} ${jkt} ${jti}`);
-  if (!(await ctx.store.rememberJti(ctx.tenant.id, 'dpop', key, iat + window + 1, now))) throw invalidProof(site, 'the DPoP proof was used before');
+  if (!(await ctx.store.rememberJti(ctx.tenant.id, 'dpop', key, iat + window + 1, now))) throw invalidProof(site, 'the DPoP proof was used before', req.algs);
   return { jkt };
 }
 

@@ -5,6 +5,7 @@ import type { Result } from './result.js';
 import { checkTokenBinding, confirmationOf, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
 import { userInfoClaimNames } from './userinfo.js';
 import { isObject } from './objects.js';
+import { fapiAlgs } from './fapi.js';
 
 export type ResourceIntrospectionAction = ResourceAction;
 
@@ -53,10 +54,12 @@ export interface ResourceIntrospectionResult extends Result<ResourceIntrospectio
 export function resourceIntrospection(input: ResourceIntrospectionInput, ctx: EngineContext): Promise<ResourceIntrospectionResult> {
   return runResource(ctx, async (): Promise<ResourceIntrospectionResult> => {
     // RFC 9449 §7.1: a request made with a DPoP proof is answered with the DPoP scheme.
-    const challenge: ChallengeOptions = { scheme: input.scheme ?? (input.dpop ? 'DPoP' : 'Bearer') };
+    const scheme = input.scheme ?? (input.dpop ? 'DPoP' : 'Bearer');
+    // RFC 9449 §7.1: a DPoP challenge names the algs accepted (narrower under the FAPI 2.0 profile).
+    const challenge: ChallengeOptions = { scheme, algs: scheme === 'DPoP' ? fapiAlgs(undefined, ctx.tenant.settings) : undefined };
     if (!input.token) throw bearerError(undefined, 'no access token', 401, challenge); // RFC 6750 §3.1: no error code
     const record = await activeAccessToken(ctx, input.token, challenge);
-    await checkTokenBinding(ctx, record, input.token, input.scheme ? proofForScheme(record, input.scheme, input) : input);
+    await checkTokenBinding(ctx, record, input.token, input.scheme ? proofForScheme(record, input.scheme, input, challenge.algs) : input);
     const required = input.scopes ?? [];
     if (required.some((s) => !record.scope.includes(s))) {
       throw bearerError('insufficient_scope', 'the access token lacks a scope this resource requires', 403, { ...challenge, scope: required });

@@ -46,12 +46,14 @@ export function certificateThumbprint(pem: string): string | undefined {
 export async function checkTokenBinding(ctx: EngineContext, record: TokenRecord, token: string, presented: PresentedProof): Promise<void> {
   const { jkt, x5t } = confirmationOf(record);
   if (jkt !== undefined) {
+    // FAPI 2.0 §5.4.1: under the tenant's profile, proofs at protected resources too (a per-client FAPI key was checked
+    // at the token endpoint); RFC 9449 §7.1: and the challenges name only those.
+    const algs = fapiAlgs(undefined, ctx.tenant.settings);
     if (!presented.dpop) {
-      throw bearerError('invalid_token', 'the access token is DPoP-bound: a DPoP proof is required', 401, { scheme: 'DPoP', resultCode: 'LK11014' });
+      throw bearerError('invalid_token', 'the access token is DPoP-bound: a DPoP proof is required', 401, { scheme: 'DPoP', resultCode: 'LK11014', algs });
     }
-    // FAPI 2.0 §5.4.1: under the tenant's profile, proofs at protected resources too (a per-client FAPI key was checked at the token endpoint).
-    const proof = await verifyDpopProof(ctx, presented.dpop, { htm: presented.htm, htu: presented.htu, accessToken: token, algs: fapiAlgs(undefined, ctx.tenant.settings) });
-    if (proof.jkt !== jkt) throw bearerError('invalid_token', 'invalid DPoP key binding', 401, { scheme: 'DPoP', resultCode: 'LK11016' });
+    const proof = await verifyDpopProof(ctx, presented.dpop, { htm: presented.htm, htu: presented.htu, accessToken: token, algs });
+    if (proof.jkt !== jkt) throw bearerError('invalid_token', 'invalid DPoP key binding', 401, { scheme: 'DPoP', resultCode: 'LK11016', algs });
   }
   if (x5t !== undefined) {
     // RFC 8705 §3: no certificate, or another one: 401 invalid_token.
@@ -70,10 +72,10 @@ export type TokenScheme = 'Bearer' | 'DPoP';
  * DPoP-bound tokens only (RFC 9449 §7.1), and a DPoP-bound token presented as Bearer is refused whatever proof came
  * with it (RFC 9449 §7.2: no downgrade), so its proof is dropped and checkTokenBinding refuses it.
  */
-export function proofForScheme(record: TokenRecord, scheme: TokenScheme, presented: PresentedProof): PresentedProof {
+export function proofForScheme(record: TokenRecord, scheme: TokenScheme, presented: PresentedProof, algs?: readonly string[]): PresentedProof {
   if (scheme === 'DPoP' && confirmationOf(record).jkt === undefined) {
     // RFC 9449 §7.2: the request used the DPoP scheme, so the DPoP challenge carries the error (as in resource-server/verifier.ts).
-    throw bearerError('invalid_token', 'the access token is not DPoP-bound: present it as Bearer', 401, { scheme: 'DPoP', resultCode: 'LK4003' });
+    throw bearerError('invalid_token', 'the access token is not DPoP-bound: present it as Bearer', 401, { scheme: 'DPoP', resultCode: 'LK4003', algs });
   }
   return scheme === 'DPoP' ? presented : { ...presented, dpop: undefined };
 }

@@ -11,6 +11,7 @@ import { resultCodes } from './result-codes.js';
 import { withCorsHeaders } from './cors.js';
 import { encryptionKeyFor, encryptTo, responseEncryption } from './response-encryption.js';
 import { checkTokenBinding, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
+import { fapiAlgs } from './fapi.js';
 
 export { extractBearer } from './bearer.js';
 
@@ -27,18 +28,18 @@ export interface UserInfoInput extends BearerInput {
 }
 
 /** RFC 9449 §7.1: `Authorization: DPoP <token>`; undefined when the header uses another scheme. */
-function dpopAuthorization(h: string | undefined): string | undefined {
+function dpopAuthorization(h: string | undefined, ctx: EngineContext): string | undefined {
   if (h === undefined || !/^DPoP\b/i.test(h)) return undefined;
   const token = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(h)?.[1];
-  if (token === undefined) throw bearerError('invalid_request', 'malformed Authorization header', 400, { scheme: 'DPoP' });
+  if (token === undefined) throw bearerError('invalid_request', 'malformed Authorization header', 400, schemeChallenge(true, ctx));
   return token;
 }
 
 /**
  * RFC 9449 §7.2: when the request used the DPoP scheme, the DPoP challenge carries the error (the mechanism is
- * known); otherwise the Bearer one (RFC 6750 §3).
+ * known); otherwise the Bearer one (RFC 6750 §3). §7.1: naming the algs accepted (narrower under the FAPI 2.0 profile).
  */
-const schemeChallenge = (dpop: boolean): ChallengeOptions => (dpop ? { scheme: 'DPoP' } : {});
+const schemeChallenge = (dpop: boolean, ctx: EngineContext): ChallengeOptions => (dpop ? { scheme: 'DPoP', algs: fapiAlgs(undefined, ctx.tenant.settings) } : {});
 
 /*
  * UserInfo (OIDC Core §5.3) in two steps, so that an application holding its own users can serve it through the
@@ -131,8 +132,9 @@ export interface UserInfoRequestResult extends Result<UserInfoAction> {
  */
 export function userinfoRequest(input: UserInfoRequestInput, ctx: EngineContext): Promise<UserInfoRequestResult> {
   return runResource(ctx, async (): Promise<UserInfoRequestResult> => {
-    const record = await userInfoToken(ctx, input.token, schemeChallenge((input.scheme ?? (input.dpop ? 'DPoP' : 'Bearer')) === 'DPoP'));
-    await checkTokenBinding(ctx, record, input.token, input.scheme ? proofForScheme(record, input.scheme, input) : input);
+    const challenge = schemeChallenge((input.scheme ?? (input.dpop ? 'DPoP' : 'Bearer')) === 'DPoP', ctx);
+    const record = await userInfoToken(ctx, input.token, challenge);
+    await checkTokenBinding(ctx, record, input.token, input.scheme ? proofForScheme(record, input.scheme, input, fapiAlgs(undefined, ctx.tenant.settings)) : input);
     return {
       action: 'OK',
       resultCode: 'LK11012',
@@ -181,8 +183,8 @@ function userinfoAnswer(input: UserInfoInput, ctx: EngineContext, seen?: { clien
     async () => {
       // Before the scheme is read: the DPoP branch does not go through extractBearer.
       refuseRepeatedAuthorization(input);
-      const dpopToken = dpopAuthorization(input.authorization);
-      const challenge = schemeChallenge(dpopToken !== undefined);
+      const dpopToken = dpopAuthorization(input.authorization, ctx);
+      const challenge = schemeChallenge(dpopToken !== undefined, ctx);
       // RFC 6750 §2, RFC 9449 §7.2: one way of sending the token per request; a DPoP header and a form body both is refused.
       if (dpopToken !== undefined && extractBearer({ parameters: input.parameters, contentType: input.contentType }) !== undefined) {
         throw bearerError('invalid_request', 'access token presented more than once', 400, challenge);
@@ -198,7 +200,7 @@ function userinfoAnswer(input: UserInfoInput, ctx: EngineContext, seen?: { clien
           htm: input.method ?? 'GET',
           htu: endpointsOf(ctx.tenant.issuer).userinfo,
           clientCertificate: input.clientCertificate,
-        }),
+        }, challenge.algs),
       );
       const user = await findAccount(ctx, ctx.store, record.subject!);
       if (!user || user.disabled) throw bearerError('invalid_token', 'the access token is invalid, expired or revoked', 401, challenge);

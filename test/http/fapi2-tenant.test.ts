@@ -225,6 +225,12 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
     const refused = await call(rsaPkcs1, 'RS256');
     expect(refused.status).toBe(401);
     expect(refused.headers.get('www-authenticate')).toMatch(/invalid_dpop_proof/);
+    // RFC 9449 §7.1: the challenge names the algs accepted, so not RS256, the one just refused.
+    expect(refused.headers.get('www-authenticate')).toContain('algs="PS256 ES256 EdDSA"');
+    // Every DPoP challenge of the tenant says the same: no proof at all for a DPoP-bound token.
+    const noProof = await fetch(s.url('/oauth/userinfo'), { headers: { authorization: `DPoP ${at}` } });
+    expect(noProof.status).toBe(401);
+    expect(noProof.headers.get('www-authenticate')).toMatch(/^DPoP .*algs="PS256 ES256 EdDSA"/);
     expect((await call(rsa, 'PS256')).status).toBe(200);
   });
 
