@@ -78,11 +78,12 @@ export async function createUser(
 }
 
 /**
- * Write a user newUserRecord made, through `store` (the caller's transaction, or the root store): its username is
- * checked again first (conflict), since the password hash took a while after newUserRecord's check.
+ * Write a user newUserRecord made, through `store` (the caller's transaction, or the root store): its username and
+ * sub are checked again first (conflict), since the password hash took a while after newUserRecord's checks.
  */
 export async function storeNewUser(ctx: EngineContext, store: Store, user: UserRecord): Promise<void> {
   if (await store.findUserByUsername(ctx.tenant.id, user.username)) throw conflict(`user ${user.username} already exists`);
+  if (await store.findUserById(ctx.tenant.id, user.id)) throw conflict(`a user with sub ${user.id} already exists`);
   await store.createUser(user);
 }
 
