@@ -179,7 +179,10 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
   endpoint({
     path: 'auth/authorization/fail',
     summary: 'Finish an authorization request with an error for the client',
-    description: 'LOCATION: redirect the user agent to responseContent (the error goes to the client). BAD_REQUEST: the ticket is unknown, expired or used. INTERNAL_SERVER_ERROR: show a 500 page.',
+    description:
+      'LOCATION: redirect the user agent to responseContent (the error goes to the client). BAD_REQUEST: the ticket is unknown, expired or used, ' +
+      'or (LK7471, RFC 9700 §4.11.2) a prompt=none failure of an openly registered client whose redirect_uri is not trusted: show an error page, never redirect. ' +
+      'INTERNAL_SERVER_ERROR: show a 500 page.',
     input: z
       .object({
         ticket: z.string().min(1),
