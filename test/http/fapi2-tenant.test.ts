@@ -9,6 +9,7 @@ import { Agent } from '../helpers/agent.js';
 import { basic, dropTestDatabase, freePort, openTestLatchkey, postForm, startTestServer, testDatabaseUrl, type TestServer } from '../helpers/server.js';
 import { registerClient } from '../../src/services/clients.js';
 import { createTenant } from '../../src/services/tenants.js';
+import { insertRefreshFamily } from '../helpers/tokens.js';
 
 const CB = 'https://rp.example/cb';
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -48,6 +49,7 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
   let legacySecret: { clientId: string; clientSecret: string };
   let legacyKeyed: string;
   let legacyHttp: string;
+  let legacyRefresh: { clientId: string; refreshToken: string };
   let fapi: string;
   let agent: Agent;
 
@@ -73,7 +75,13 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
         token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [es.publicJwk] }, redirect_uris: ['http://127.0.0.1:9/cb'],
         id_token_signed_response_alg: 'ES256', skip_consent: true,
       })).clientId;
-      await before.user('alice', 'alice-password');
+      const alice = await before.user('alice', 'alice-password');
+      // Within the profile but for its RS256 ID tokens (the default then), holding a refresh token from then.
+      const refreshing = (await before.client({
+        token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [es.publicJwk] }, redirect_uris: [CB],
+        grant_types: ['authorization_code', 'refresh_token'], scope: 'openid offline_access',
+      })).clientId;
+      legacyRefresh = { clientId: refreshing, refreshToken: (await insertRefreshFamily(before.ctx, { clientId: refreshing, subject: alice })).refreshToken };
     } finally {
       await before.close();
     }
@@ -145,6 +153,15 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
     const r = await push(legacyHttp, { ...authParams(oauth.generateRandomCodeVerifier()), redirect_uri: 'http://127.0.0.1:9/cb' });
     expect(r.status).toBe(400);
     expect(r.json).toMatchObject({ error: 'unauthorized_client', error_description: expect.stringMatching(/redirect_uri uses http/) });
+  });
+
+  it('§5.4.1: the refresh token of a client registered before with RS256 ID tokens mints none: 400 unauthorized_client (LK7468)', async () => {
+    const dpopKey = await keyPair('ES256', 'dpop');
+    const r = await postForm(s.url('/oauth/token'), {
+      grant_type: 'refresh_token', refresh_token: legacyRefresh.refreshToken, client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion(legacyRefresh.clientId),
+    }, { dpop: await dpopProof(s.url('/oauth/token'), dpopKey, 'ES256') });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ error: 'unauthorized_client', error_description: expect.stringMatching(/id_token_signed_response_alg RS256/) });
   });
 
   it('registration: metadata outside the profile is refused (invalid_client_metadata, LK7467); conforming metadata gets PAR, PKCE and ES256', async () => {
