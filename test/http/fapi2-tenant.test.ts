@@ -85,7 +85,8 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
     } finally {
       await before.close();
     }
-    s = await startTestServer({ ...shared, fapiProfile: '2.0', authorizationCodeTtl: 300, refreshTokenRotation: true }, { clock: () => clock });
+    // allowRemoteRequestUri: a server that fetches request_uri by reference (OIDC Core §6.2), which the profile narrows away.
+    s = await startTestServer({ ...shared, fapiProfile: '2.0', authorizationCodeTtl: 300, refreshTokenRotation: true, allowRemoteRequestUri: true }, { clock: () => clock });
     // No fapi_profile in its metadata: the tenant's profile applies all the same.
     fapi = (await s.client({
       token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [es.publicJwk, rsa.publicJwk] }, redirect_uris: [CB],
@@ -269,7 +270,9 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
       expect(d.grant_types_supported).toContain('authorization_code');
       expect(d.grant_types_supported).not.toContain('implicit');
       expect(d.grant_types_supported).not.toContain('password');
-      expect(d.request_uri_parameter_supported === undefined || d.request_uri_parameter_supported === false).toBe(true);
+      // A request by reference is not a pushed one (LK7460), though this server fetches request_uri for other tenants.
+      expect(d.request_uri_parameter_supported).toBe(false);
+      expect(d.require_request_uri_registration).toBeUndefined();
       for (const k of ['token_endpoint_auth_methods_supported', 'introspection_endpoint_auth_methods_supported', 'revocation_endpoint_auth_methods_supported']) {
         expect(d[k], k).toEqual(['private_key_jwt']); // no client certificates can reach this server (no TLS listener)
       }
