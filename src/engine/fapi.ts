@@ -45,9 +45,10 @@ export const signingAlgFor = <A extends string>(registered: A | undefined, fapi:
  * FAPI 2.0 §5.4.1: the signing algs a client registered that the profile forbids, for a client registered before its
  * tenant turned the profile on (registration refuses them from then on: checkFapiMetadata).
  */
-export function forbiddenRegisteredAlgs(client: Pick<ClientRecord, 'idTokenSignedResponseAlg' | 'userinfoSignedResponseAlg' | 'authorizationSignedResponseAlg' | 'introspectionSignedResponseAlg'>): string[] {
+export function forbiddenRegisteredAlgs(client: Pick<ClientRecord, 'scope' | 'idTokenSignedResponseAlg' | 'userinfoSignedResponseAlg' | 'authorizationSignedResponseAlg' | 'introspectionSignedResponseAlg'>): string[] {
   const registered = {
-    id_token_signed_response_alg: client.idTokenSignedResponseAlg,
+    // Only a client registered for openid is ever issued an ID token: a plain OAuth client's stored default (RS256) signs nothing.
+    id_token_signed_response_alg: client.scope.includes('openid') ? client.idTokenSignedResponseAlg : undefined,
     userinfo_signed_response_alg: client.userinfoSignedResponseAlg,
     authorization_signed_response_alg: client.authorizationSignedResponseAlg,
     introspection_signed_response_alg: client.introspectionSignedResponseAlg,

@@ -20,6 +20,7 @@ export interface EndSessionResult extends Result<EndSessionAction> {
    * Whether the user may be sent to postLogoutRedirectUri without having seen a page of ours (no session to end, so no
    * confirmation). False for an openly registered client whose URI is not on a trusted host (RFC 9700 §4.11.2,
    * registration-policy.ts redirectTrusted): anyone can register one, and an ID token for their own account.
+   * A host that sends the user to responseContent without a page of its own (no session to end) must check this first.
    */
   postLogoutRedirectUnattended?: boolean;
   /** sub and sid of a valid id_token_hint: when they match the browser's session, no confirmation is needed (§2). */

@@ -49,6 +49,7 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
   let legacySecret: { clientId: string; clientSecret: string };
   let legacyKeyed: string;
   let legacyHttp: string;
+  let legacyOauth: string;
   let legacyRefresh: { clientId: string; refreshToken: string };
   let fapi: string;
   let agent: Agent;
@@ -74,6 +75,10 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
       legacyHttp = (await before.client({
         token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [es.publicJwk] }, redirect_uris: ['http://127.0.0.1:9/cb'],
         id_token_signed_response_alg: 'ES256', skip_consent: true,
+      })).clientId;
+      // A plain OAuth client (no openid) registered then: its stored ID-token alg (RS256, the default) signs nothing.
+      legacyOauth = (await before.client({
+        token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [es.publicJwk] }, redirect_uris: [CB], scope: 'api:read',
       })).clientId;
       const alice = await before.user('alice', 'alice-password');
       // Within the profile but for its RS256 ID tokens (the default then), holding a refresh token from then.
@@ -148,6 +153,12 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
     const r = await push(legacyKeyed, authParams(oauth.generateRandomCodeVerifier()));
     expect(r.status).toBe(400);
     expect(r.json).toMatchObject({ error: 'unauthorized_client', error_description: expect.stringMatching(/id_token_signed_response_alg RS256/) });
+  });
+
+  it('§5.4.1: a client registered before without openid is not refused for the RS256 ID tokens it can never get', async () => {
+    const r = await push(legacyOauth, { ...authParams(oauth.generateRandomCodeVerifier()), scope: 'api:read' });
+    expect(r.status).toBe(201);
+    expect(r.json.request_uri).toMatch(/^urn:ietf:params:oauth:request_uri:/);
   });
 
   it('§5.3.2.2: a web client registered before with an http (loopback) redirect URI is refused at PAR (400 unauthorized_client, LK7468)', async () => {
