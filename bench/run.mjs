@@ -11,8 +11,9 @@
 // every server, profiles written to DIR on shutdown; summarise with bench/profile-summary.mjs), --no-pin.
 // Env: BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_CONNECTIONS, BENCH_PROFILE_INTERVAL (µs, with --profile),
 // BENCH_QUIET_WAIT (s to wait for quiet cores before a cell), BENCH_RETRIES (re-measure a disturbed cell),
+// BENCH_ROUNDS (measure everything this many times, minutes apart; each cell keeps its best round),
 // BENCH_TIME_BUDGET (s: waiting for quiet cores and re-measuring stop when the run would exceed it; default 570
-// for a full run). The SVG chart goes next to the markdown file (results.svg beside RESULTS.md).
+// per round for a full run). The SVG chart goes next to the markdown file (results.svg beside RESULTS.md).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -76,9 +77,14 @@ const settings = {
   // Full runs wait for quiet cores and measure a disturbed cell again; quick runs do neither.
   quietWaitS: opts.quick ? 0 : positive('BENCH_QUIET_WAIT', 20, 300, { zero: true }),
   retries: opts.quick ? 0 : Math.round(positive('BENCH_RETRIES', 2, 5, { zero: true })),
+  // Rounds: every server and scenario measured again, in the same order, this many times; each cell keeps its best
+  // round. This VM's host can slow down for minutes at a time, unseen from inside (no steal time, quiet cores), and
+  // a slow phase then lands on whichever server was measured in it; the best of rounds measured minutes apart does not.
+  rounds: Math.round(positive('BENCH_ROUNDS', 1, 10)),
   // Quiet waits and re-measures are spent only while the whole run stays within this many seconds.
-  timeBudgetS: positive('BENCH_TIME_BUDGET', opts.quick ? 0 : 570, 7200, { zero: true }),
+  timeBudgetS: 0,
 };
+settings.timeBudgetS = positive('BENCH_TIME_BUDGET', opts.quick ? 0 : 570 * settings.rounds, 7200, { zero: true });
 
 const pick = (list, csv, what) => {
   if (!csv) return list;
@@ -103,7 +109,7 @@ if (!cellsPlanned.length) usage('no chosen server serves any chosen scenario');
 
 // The whole run is bounded: every cell's warm-up and measurement plus generous start-up slack.
 const perAttemptS = settings.duration + settings.warmup + settings.quietWaitS + 15;
-const budgetMs = (cellsPlanned.length * (settings.retries + 1) * perAttemptS + chosenServers.length * 60 + 30) * 1000;
+const budgetMs = (settings.rounds * (cellsPlanned.length * (settings.retries + 1) * perAttemptS + chosenServers.length * 60) + 30) * 1000;
 
 // The load generator runs in this process; re-run it pinned to its own core before doing anything else.
 if (settings.pin && process.env.BENCH_LOADGEN_PINNED !== '1') {
@@ -136,7 +142,7 @@ if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
 if (opts.profile) mkdirSync(resolve(opts.profile), { recursive: true });
 
 console.log(
-  `bench: ${cellsPlanned.length} cells, ${settings.duration} s each after ${settings.warmup} s warm-up, ${settings.connections} connections, ` +
+  `bench: ${cellsPlanned.length} cells${settings.rounds > 1 ? ` × ${settings.rounds} rounds (each cell keeps its best)` : ''}, ${settings.duration} s each after ${settings.warmup} s warm-up, ${settings.connections} connections, ` +
     (settings.pin ? `servers on CPU ${SERVER_CPU}, autocannon on CPU ${LOAD_CPU} (this process: CPUs ${allowedCpus(process.pid)})` : 'NOT pinned') +
     `; load average ${machine.loadBefore}`,
 );
@@ -287,6 +293,11 @@ async function runCell(srv, sc, issuer, cpuPids, cellsLeft) {
 }
 
 const cells = [];
+/** Every round's cells, by server and scenario: the best one of each is the result. */
+const measured = [];
+const cellsTotal = cellsPlanned.length * settings.rounds;
+for (let round = 1; round <= settings.rounds; round++) {
+if (settings.rounds > 1) console.log(`round ${round} of ${settings.rounds}`);
 for (const srv of chosenServers) {
   const mine = cellsPlanned.filter((c) => c.srv === srv);
   if (!mine.length) continue;
@@ -305,17 +316,27 @@ for (const srv of chosenServers) {
     const allowed = allowedCpus(started.proc.pid);
     if (settings.pin && !srv.unpinned && allowed !== String(SERVER_CPU)) throw new Error(`${srv.name} runs on CPUs ${allowed}, expected ${SERVER_CPU}`);
     const cpuPids = started.cpuPids ?? (() => [started.proc.pid]);
-    for (const { sc } of mine) cells.push(await runCell(srv, sc, started.issuer, cpuPids, cellsPlanned.length - cells.length - 1));
+    for (const { sc } of mine) measured.push({ round, ...(await runCell(srv, sc, started.issuer, cpuPids, cellsTotal - measured.length - 1)) });
   } catch (e) {
     console.log(`  FAILED to start: ${e.message}`);
-    for (const { sc } of mine) if (!cells.some((c) => c.server === srv.name && c.scenario === sc.name)) {
-      cells.push({ server: srv.name, scenario: sc.name, ok: false, error: `server did not start: ${e.message.split('\n')[0]}` });
+    for (const { sc } of mine) if (!measured.some((c) => c.round === round && c.server === srv.name && c.scenario === sc.name)) {
+      measured.push({ round, server: srv.name, scenario: sc.name, ok: false, error: `server did not start: ${e.message.split('\n')[0]}` });
     }
   } finally {
     await started?.proc.stop();
     if (widen) setAffinity(process.pid, String(LOAD_CPU));
     rmSync(dir, { recursive: true, force: true });
   }
+}
+}
+// A cell that failed in any round fails (every response of every round is checked); otherwise its fastest round.
+for (const { srv, sc } of cellsPlanned) {
+  const runs = measured.filter((c) => c.server === srv.name && c.scenario === sc.name);
+  const failedRun = runs.find((c) => !c.ok);
+  const best = failedRun ?? runs.reduce((a, b) => (b.rps > a.rps ? b : a));
+  const { round, ...cell } = best;
+  if (settings.rounds > 1) Object.assign(cell, { round, roundsRps: runs.map((c) => Math.round(c.rps ?? 0)) });
+  cells.push(cell);
 }
 
 // Table order: by scenario, then by server, as declared.
@@ -326,7 +347,7 @@ const ratioRows = ratios(cells, comparisons, chosenScenarios.map((s) => s.name))
 console.log('\n' + consoleTable(cells, ratioRows, labelOf));
 
 const args = process.argv.slice(2).join(' ');
-const envShown = ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_CONNECTIONS', 'BENCH_QUIET_WAIT', 'BENCH_RETRIES'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).join(' ');
+const envShown = ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_CONNECTIONS', 'BENCH_QUIET_WAIT', 'BENCH_RETRIES', 'BENCH_ROUNDS'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).join(' ');
 const commands = [
   'npx tsc -p tsconfig.build.json   # npm run bench builds first',
   `${envShown ? envShown + ' ' : ''}node bench/run.mjs${args ? ' ' + args : ''}`,

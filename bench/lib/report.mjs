@@ -81,6 +81,7 @@ export function caveat(c) {
   if (c.iterations) notes.push(`iterations of ${c.requestsPerIteration !== undefined ? c.requestsPerIteration.toFixed(1) : '?'} requests`);
   if (c.unpinned) notes.push('unpinned: server and autocannon share both cores');
   if (Math.max(c.otherOnServerCore ?? 0, c.otherOnLoadCore ?? 0) >= 0.1) notes.push('shared core');
+  if (c.roundsRps) notes.push(`best of rounds: ${c.roundsRps.map((r) => r.toLocaleString('en-US')).join(' / ')} req/s`);
   return notes.join(', ');
 }
 
