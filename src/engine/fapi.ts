@@ -47,13 +47,21 @@ export const signingAlgFor = <A extends string>(registered: A | undefined, fapi:
  */
 export function forbiddenRegisteredAlgs(client: Pick<ClientRecord, 'scope' | 'idTokenSignedResponseAlg' | 'userinfoSignedResponseAlg' | 'authorizationSignedResponseAlg' | 'introspectionSignedResponseAlg'>): string[] {
   const registered = {
-    // Only a client registered for openid is ever issued an ID token: a plain OAuth client's stored default (RS256) signs nothing.
-    id_token_signed_response_alg: client.scope.includes('openid') ? client.idTokenSignedResponseAlg : undefined,
+    id_token_signed_response_alg: idTokenAlgOutsideProfile(client),
     userinfo_signed_response_alg: client.userinfoSignedResponseAlg,
     authorization_signed_response_alg: client.authorizationSignedResponseAlg,
     introspection_signed_response_alg: client.introspectionSignedResponseAlg,
   };
   return Object.entries(registered).filter(([, alg]) => alg !== undefined && !(FAPI_ALGS as readonly string[]).includes(alg)).map(([k, alg]) => `${k} ${alg}`);
+}
+
+/**
+ * FAPI 2.0 §5.4.1: the ID-token alg a client registered outside the profile (RS256 was the default before it), or
+ * undefined. Only a client registered for openid is ever issued an ID token: a plain OAuth client's stored default signs nothing.
+ */
+export function idTokenAlgOutsideProfile(client: Pick<ClientRecord, 'scope' | 'idTokenSignedResponseAlg'>): string | undefined {
+  const alg = client.idTokenSignedResponseAlg;
+  return client.scope.includes('openid') && !(FAPI_ALGS as readonly string[]).includes(alg) ? alg : undefined;
 }
 
 function contradictsProfile(msg: string, tenantWide: boolean): OAuthError {

@@ -83,7 +83,11 @@ function redirectHost(uri: string): string | undefined {
  * not: list localhost or 127.0.0.1 to allow them.)
  */
 function nativeLoopback(uri: string, applicationType: ClientMetadata['applicationType']): boolean {
-  if (applicationType !== 'native') return false;
+  return applicationType === 'native' && httpLoopback(uri);
+}
+
+/** An http URI on the loopback interface (RFC 8252 §7.3): it names the user's own machine, no remote host. */
+function httpLoopback(uri: string): boolean {
   const u = new URL(uri);
   return u.protocol === 'http:' && isLoopbackHost(u.hostname);
 }
@@ -148,8 +152,7 @@ export function redirectTrusted(
   try {
     // An http loopback URI (RFC 8252 §7.3; a web client's development URI too) sends the user to their own machine,
     // never to a page on someone else's host: the redirect is no phishing vector, whatever the application type.
-    const u = new URL(redirectUri);
-    if (u.protocol === 'http:' && isLoopbackHost(u.hostname)) return true;
+    if (httpLoopback(redirectUri)) return true;
     const host = redirectHost(redirectUri);
     return trusted.length > 0 && host !== undefined && isTrustedHost(host, trusted);
   } catch {

@@ -15,7 +15,7 @@ import type { GrantHandler, TokenAction, TokenInput, TokenResult } from './types
 import { tokenRequestConfirmation } from '../token-binding.js';
 import { currentDpopNonce } from '../dpop.js';
 import { resolveEncryptionKey } from '../response-encryption.js';
-import { FAPI_ALGS, isFapi } from '../fapi.js';
+import { FAPI_ALGS, idTokenAlgOutsideProfile, isFapi } from '../fapi.js';
 
 export type { TokenAction, TokenInput, TokenResult } from './types.js';
 export { PASSWORD_FAIL_REASONS, tokenFail, tokenIssue, type PasswordFailReason, type TokenIssueInput } from './password.js';
@@ -71,8 +71,9 @@ export function token(input: TokenInput, ctx: EngineContext): Promise<TokenResul
       }
       // FAPI 2.0 §5.4.1: nor an ID token signed with another alg for a client registered before it (RS256 was the
       // default). PAR refuses its new requests (fapi.ts); its refresh tokens from before and the device grant do not pass there.
-      if (isFapi(auth.client, ctx.tenant.settings) && !NO_ID_TOKEN_HANDLERS.has(handler) && auth.client.scope.includes('openid') && !(FAPI_ALGS as readonly string[]).includes(auth.client.idTokenSignedResponseAlg)) {
-        throw new OAuthError('unauthorized_client', `this client's id_token_signed_response_alg ${auth.client.idTokenSignedResponseAlg} is outside the FAPI 2.0 profile (${FAPI_ALGS.join(', ')}): update it`, { resultCode: 'LK7468' });
+      const outside = isFapi(auth.client, ctx.tenant.settings) && !NO_ID_TOKEN_HANDLERS.has(handler) ? idTokenAlgOutsideProfile(auth.client) : undefined;
+      if (outside !== undefined) {
+        throw new OAuthError('unauthorized_client', `this client's id_token_signed_response_alg ${outside} is outside the FAPI 2.0 profile (${FAPI_ALGS.join(', ')}): update it`, { resultCode: 'LK7468' });
       }
       // OIDC Core §10.2: the key of a client that registered encrypted ID tokens is resolved here, for whichever grant,
       // outside the grant's transaction (a jwks_uri is never fetched while the store's writer is held), and carried to
