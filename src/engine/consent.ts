@@ -58,8 +58,6 @@ export async function consentRequiredFor(
  * to before (a consent given to an earlier client under the same client_id does not count: consentFor).
  */
 export async function recordConsent(ctx: EngineContext, subject: string, client: Pick<ClientRecord, 'clientId' | 'createdAt'>, scopes: string[]): Promise<string[]> {
-  const prior = consentFor(await ctx.store.findConsent(ctx.tenant.id, subject, client.clientId), client);
-  const scope = [...new Set([...(prior?.scope ?? []), ...scopes])];
-  await ctx.store.saveConsent({ tenantId: ctx.tenant.id, subject, clientId: client.clientId, scope, updatedAt: nowSeconds(ctx) });
-  return scope;
+  // Read and written in one transaction (addConsent): a consent given in another tab at the same time is kept.
+  return ctx.store.addConsent({ tenantId: ctx.tenant.id, subject, clientId: client.clientId, scope: scopes, updatedAt: nowSeconds(ctx) }, client.createdAt);
 }

@@ -956,6 +956,32 @@ export class KyselyStore implements Store {
       .execute();
   }
 
+  async addConsent(c: ConsentRecord, notBefore: number) {
+    return this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      // The row first, so that on PostgreSQL the locked read below has a row to lock: two first consents at once then
+      // take turns instead of the second overwriting the first (on SQLite the transaction's BEGIN IMMEDIATE does).
+      await db
+        .insertInto('consents')
+        .values({ tenant_id: c.tenantId, subject: c.subject, client_id: c.clientId, scope: '', updated_at: notBefore - 1 })
+        .onConflict((oc) => oc.columns(['tenant_id', 'subject', 'client_id']).doNothing())
+        .execute();
+      let read = db.selectFrom('consents').select(['scope', 'updated_at']).where('tenant_id', '=', c.tenantId).where('subject', '=', c.subject).where('client_id', '=', c.clientId);
+      if (this.dialect === 'postgres') read = read.forUpdate();
+      const prior = await read.executeTakeFirstOrThrow();
+      const kept = Number(prior.updated_at) >= notBefore ? ps(prior.scope) : [];
+      const scope = [...new Set([...kept, ...c.scope])];
+      await db
+        .updateTable('consents')
+        .set({ scope: sc(scope), updated_at: c.updatedAt })
+        .where('tenant_id', '=', c.tenantId)
+        .where('subject', '=', c.subject)
+        .where('client_id', '=', c.clientId)
+        .execute();
+      return scope;
+    });
+  }
+
   // rate limits
   async hit(key: string, windowStart: number, expiresAt: number) {
     const r = await this.db

@@ -498,6 +498,12 @@ export interface ConsentRecord {
 export interface ConsentStore {
   findConsent(tenantId: string, subject: string, clientId: string): Promise<ConsentRecord | undefined>;
   saveConsent(consent: ConsentRecord): Promise<void>;
+  /**
+   * Add `scope` to the user's consent for the client, atomically: two consents given at once (two tabs) both count.
+   * A stored consent updated before `notBefore` (given to an earlier client under the same client_id) is replaced,
+   * not added to. Returns the scope stored.
+   */
+  addConsent(consent: ConsentRecord, notBefore: number): Promise<string[]>;
 }
 
 export interface RateLimitStore {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorization } from '../../src/engine/authorization/index.js';
+import { recordConsent } from '../../src/engine/consent.js';
 import { core, testService, type TestService } from '../helpers/core-api.js';
 import { Agent } from '../helpers/agent.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -88,6 +89,13 @@ describe('Core API: consentRequired and consentGiven', () => {
     expect(used.json).toMatchObject({ action: 'BAD_REQUEST', resultCode: 'LK3006', status: 400 });
     const trustedTicket = (await authorize({}, undefined, trusted.clientId)).ticket;
     expect((await call('auth/authorization/consent', { ticket: trustedTicket, subject: 'u-7' })).json).toMatchObject({ action: 'OK', consentRequired: false });
+  });
+
+  it('two consents given at once (two tabs) both count: neither overwrites the other (recordConsent reads and writes in one transaction)', async () => {
+    const client = { clientId: app.clientId, createdAt: 0 };
+    const ctx = await s.lk.context(svc.id); // the service's tenant
+    await Promise.all([recordConsent(ctx, 'u-10', client, ['openid', 'profile']), recordConsent(ctx, 'u-10', client, ['openid', 'email'])]);
+    expect((await authorize({ scope: 'openid profile email' }, 'u-10')).consentRequired).toBe(false);
   });
 
   it('issue without consentGiven records nothing', async () => {

@@ -273,6 +273,19 @@ describe(`store contract (${backend})`, () => {
     expect(await store.findConsent(A, 'alice', 'c2')).toBeUndefined();
   });
 
+  it(`consents: ${RACERS} consents given at once to different scopes all count (addConsent); one older than the client is replaced`, async () => {
+    const scopes = await Promise.all(
+      Array.from({ length: RACERS }, (_, i) => store.addConsent({ tenantId: A, subject: 'bob', clientId: 'c1', scope: [`s${i}`], updatedAt: NOW + 10 }, NOW)),
+    );
+    const all = Array.from({ length: RACERS }, (_, i) => `s${i}`);
+    expect((await store.findConsent(A, 'bob', 'c1'))!.scope.sort()).toEqual([...all].sort());
+    expect(scopes.some((s) => s.length === RACERS)).toBe(true); // the last one to write saw all the others
+    // A consent stored before the client (of this client_id) was created is not added to: it is replaced.
+    expect(await store.addConsent({ tenantId: A, subject: 'bob', clientId: 'c1', scope: ['openid'], updatedAt: NOW + 100 }, NOW + 50)).toEqual(['openid']);
+    expect(await store.findConsent(A, 'bob', 'c1')).toEqual({ tenantId: A, subject: 'bob', clientId: 'c1', scope: ['openid'], updatedAt: NOW + 100 });
+    expect(await store.addConsent({ tenantId: A, subject: 'bob', clientId: 'c1', scope: ['email', 'openid'], updatedAt: NOW + 101 }, NOW + 50)).toEqual(['openid', 'email']);
+  });
+
   it(`rate limit: ${RACERS} concurrent hits count 1..${RACERS} exactly once each; windows are separate; reset clears`, async () => {
     const k = id('login:alice');
     const counts = await Promise.all(Array.from({ length: RACERS }, () => store.hit(k, NOW, NOW + 300)));
