@@ -78,6 +78,9 @@ const wireSchema = z.object({
   client_name: z.string().max(200).optional(),
   logo_uri: webUrl.optional(),
   client_uri: webUrl.optional(),
+  // OIDC Registration §2: where a third party sends the browser to have the RP start a login (OIDC Core §4); "MUST use
+  // the https scheme". Latchkey never follows it itself: it is stored and returned.
+  initiate_login_uri: webUrl.refine((v) => /^https:\/\//i.test(v), 'must use https (OIDC Registration §2)').optional(),
   contacts: z.array(z.string().max(320)).max(20).optional(),
   redirect_uris: z.array(uriString()).max(50).optional(),
   post_logout_redirect_uris: z.array(uriString()).max(50).optional(),
@@ -703,6 +706,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     clientName: m.client_name,
     logoUri: m.logo_uri,
     clientUri: m.client_uri,
+    initiateLoginUri: m.initiate_login_uri,
     contacts: m.contacts,
     redirectUris,
     postLogoutRedirectUris: m.post_logout_redirect_uris,
@@ -783,6 +787,7 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     client_name: c.clientName,
     logo_uri: c.logoUri,
     client_uri: c.clientUri,
+    initiate_login_uri: c.initiateLoginUri,
     contacts: c.contacts,
     redirect_uris: c.redirectUris,
     post_logout_redirect_uris: c.postLogoutRedirectUris,

@@ -95,9 +95,10 @@ function httpLoopback(uri: string): boolean {
 /**
  * registrationTrustedHosts: every URI of an openly registered client must lie on a trusted host: where users are sent
  * (redirect and post-logout redirect URIs: `invalid_redirect_uri`, LK7421), what the server calls or frames (logout
- * URIs, jwks_uri, sector_identifier_uri, request_uris) and what its pages show or allow (logo, home page, policy and
- * terms links, CORS origins: `invalid_client_metadata`, LK7422). Empty: any host. Run on validated metadata, before
- * anything is fetched (a sector_identifier_uri on an untrusted host is refused unread).
+ * URIs, jwks_uri, sector_identifier_uri, request_uris), what its pages show or allow (logo, home page, policy and
+ * terms links, CORS origins) and the client's login URI for third parties (initiate_login_uri):
+ * `invalid_client_metadata`, LK7422. Empty: any host. Run on validated metadata, before anything is fetched (a
+ * sector_identifier_uri on an untrusted host is refused unread).
  */
 export function checkTrustedHosts(m: ClientMetadata, trusted: readonly string[]): void {
   if (!trusted.length) return;
@@ -124,6 +125,7 @@ export function checkTrustedHosts(m: ClientMetadata, trusted: readonly string[])
     ['client_uri', m.clientUri],
     ['policy_uri', m.policyUri],
     ['tos_uri', m.tosUri],
+    ['initiate_login_uri', m.initiateLoginUri],
     ...(m.allowedCorsOrigins ?? []).map((u): [string, string] => ['allowed_cors_origins', u]),
   ];
   for (const [field, uri] of others) {

@@ -34,6 +34,8 @@ export interface ClientMetadata {
   clientName?: string;
   logoUri?: string;
   clientUri?: string;
+  /** OIDC Registration §2: an https URI a third party uses to have the client start a login (OIDC Core §4); stored and returned only. */
+  initiateLoginUri?: string;
   redirectUris: string[];
   grantTypes: string[];
   responseTypes: string[];

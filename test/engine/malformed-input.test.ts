@@ -184,6 +184,7 @@ describe('RFC 3986 §2: URI metadata with control characters, whitespace or lone
       ['client_uri', (u) => ({ ...web, client_uri: u })],
       ['policy_uri', (u) => ({ ...web, policy_uri: u })],
       ['tos_uri', (u) => ({ ...web, tos_uri: u })],
+      ['initiate_login_uri', (u) => ({ ...web, initiate_login_uri: u })],
       ['request_uris', (u) => ({ ...web, request_uris: [u] })],
       ['resources', (u) => ({ ...web, resources: [u] })],
       ['tls_client_auth_san_uri', (u) => ({ ...web, token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_san_uri: u })],

@@ -128,6 +128,7 @@ describe('registrationTrustedHosts: every URI of an openly registered client on 
     ['client_uri', { client_uri: 'https://evil.example.net/' }],
     ['policy_uri', { policy_uri: 'https://evil.example.net/policy' }],
     ['tos_uri', { tos_uri: 'https://evil.example.net/tos' }],
+    ['initiate_login_uri', { initiate_login_uri: 'https://evil.example.net/login' }],
     ['allowed_cors_origins', { allowed_cors_origins: ['https://evil.example.net'] }],
   ])('RFC 7591 §3.2.2: %s off the trusted hosts is invalid_client_metadata (LK7422)', async (field, meta) => {
     const r = await register(t.ctx, { ...web(), ...meta });

@@ -131,6 +131,12 @@ describe('admin API (through /admin/openapi.json)', () => {
     expect(tok.status).toBe(200); // the secret survived the replacement
     const bad = await api('POST /admin/tenants/{tenant_id}/clients', t, { redirect_uris: ['http://app.example/cb'] });
     expect([bad.status, bad.body.error]).toEqual([400, 'invalid_redirect_uri']);
+    // OIDC Registration §2: an operator sets initiate_login_uri as a client would, https only.
+    const login = await api('PUT /admin/tenants/{tenant_id}/clients/{client_id}', { ...t, client_id: 'svc-admin' }, { grant_types: ['client_credentials'], initiate_login_uri: 'https://svc.example/login' });
+    expect([login.status, login.body.initiate_login_uri]).toEqual([200, 'https://svc.example/login']);
+    expect((await api('GET /admin/tenants/{tenant_id}/clients/{client_id}', { ...t, client_id: 'svc-admin' })).body.initiate_login_uri).toBe('https://svc.example/login');
+    const httpLogin = await api('PUT /admin/tenants/{tenant_id}/clients/{client_id}', { ...t, client_id: 'svc-admin' }, { grant_types: ['client_credentials'], initiate_login_uri: 'http://svc.example/login' });
+    expect([httpLogin.status, httpLogin.body.error]).toEqual([400, 'invalid_client_metadata']);
     expect((await api('POST /admin/tenants/{tenant_id}/clients', t, { client_id: 'svc-admin', grant_types: ['client_credentials'] })).status).toBe(409);
     expect((await api('DELETE /admin/tenants/{tenant_id}/clients/{client_id}', { ...t, client_id: 'svc-admin' })).status).toBe(204);
     expect((await api('GET /admin/tenants/{tenant_id}/clients/{client_id}', { ...t, client_id: 'svc-admin' })).status).toBe(404);

@@ -94,7 +94,7 @@ describe('dynamic registration attacks, open registration', () => {
       expect(r.body.error_description).toContain(field);
     }
     // Nor the links and logo the sign-in and consent pages show (a link reading "Privacy policy" would lead elsewhere).
-    for (const field of ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri']) {
+    for (const field of ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri', 'initiate_login_uri']) {
       const r = await register({ ...base, [field]: 'https://app.example@evil.example/policy' });
       expect([r.status, r.body.error], field).toEqual([400, 'invalid_client_metadata']);
       expect(r.body.error_description).toContain(field);

@@ -232,6 +232,45 @@ describe('dynamic client registration (RFC 7591) and management (RFC 7592), open
     });
   });
 
+  it('OIDC Registration §2: initiate_login_uri (https only) is registered, read back (RFC 7592 §2.1), changed and removed by an update (§2.2)', async () => {
+    const login = 'https://app.example/login?from=idp';
+    const r = await register({ client_name: 'Third-party login', initiate_login_uri: login, redirect_uris: ['https://app.example/cb'] });
+    expect([r.status, r.body.error_description]).toEqual([201, undefined]);
+    expect(r.body.initiate_login_uri).toBe(login);
+    const read = await call(r.body.registration_client_uri, { headers: bearer(r.body.registration_access_token) });
+    expect([read.status, read.body.initiate_login_uri]).toEqual([200, login]);
+    const put = (body: Record<string, unknown>, token: string) =>
+      call(r.body.registration_client_uri, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', ...bearer(token) },
+        body: JSON.stringify({ client_id: r.body.client_id, redirect_uris: ['https://app.example/cb'], ...body }),
+      });
+    const changed = await put({ initiate_login_uri: 'https://app.example/start' }, r.body.registration_access_token);
+    expect([changed.status, changed.body.initiate_login_uri]).toEqual([200, 'https://app.example/start']);
+    expect((await call(r.body.registration_client_uri, { headers: bearer(changed.body.registration_access_token) })).body.initiate_login_uri).toBe('https://app.example/start');
+    // RFC 7591 §3.2.2: the update is refused whole, and the stored value stays.
+    const refused = await put({ initiate_login_uri: 'http://app.example/start' }, changed.body.registration_access_token);
+    expect([refused.status, refused.body.error]).toEqual([400, 'invalid_client_metadata']);
+    expect(refused.body.error_description).toMatch(/^initiate_login_uri: .*https/);
+    expect((await call(r.body.registration_client_uri, { headers: bearer(changed.body.registration_access_token) })).body.initiate_login_uri).toBe('https://app.example/start');
+    const removed = await put({}, changed.body.registration_access_token); // omitted = deleted
+    expect([removed.status, removed.body.initiate_login_uri]).toEqual([200, undefined]);
+    const after = await call(r.body.registration_client_uri, { headers: bearer(removed.body.registration_access_token) });
+    expect([after.status, 'initiate_login_uri' in after.body]).toEqual([200, false]);
+  });
+
+  it('OIDC Registration §2: an initiate_login_uri that is not an https URI is invalid_client_metadata', async () => {
+    for (const value of [
+      'http://app.example/login', 'javascript:alert(1)', 'app.example/login', '/login', 'not a uri', 'https://', 'https:app.example/login',
+      'https://app.example@evil.example/login', 'https://app.example\\@evil.example/login', 'https://app.example/lo gin', 'https://app.example/login\u0000',
+      42, ['https://app.example/login'],
+    ]) {
+      const r = await register({ initiate_login_uri: value, redirect_uris: ['https://app.example/cb'] });
+      expect([r.status, r.body.error], JSON.stringify(value)).toEqual([400, 'invalid_client_metadata']);
+      expect(r.body.error_description, JSON.stringify(value)).toContain('initiate_login_uri');
+    }
+  });
+
   it('RFC 7592 §2.2: a metadata member sent as null is deleted, as an omitted one is', async () => {
     const { body: reg } = await register({ client_name: 'Logo', logo_uri: 'https://app.example/logo.png', policy_uri: 'https://app.example/policy', redirect_uris: ['https://app.example/cb'] });
     expect(reg.logo_uri).toBe('https://app.example/logo.png');
