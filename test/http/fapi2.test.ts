@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -218,6 +218,31 @@ describe('FAPI 2.0 Security Profile (fapi_profile "2.0"): enforcement over HTTP'
       return new URL(r.location!).searchParams.get('code')!;
     })();
     expect((await redeem(plain, plainCode, verifier)).json.token_type).toBe('Bearer');
+  });
+
+  it('§5.4.1: at UserInfo too, a FAPI client\'s DPoP proofs use PS256, ES256 or EdDSA: the RSA key its token is bound to cannot sign RS256 there', async () => {
+    // One RSA key (a KeyObject signs with any RSA alg): PS256 at the token endpoint, then RS256 and PS256 at UserInfo.
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = pair.publicKey.export({ format: 'jwk' }) as JWK;
+    const proof = (url: string, htm: string, alg: string, ath?: string) =>
+      new SignJWT({ htm, htu: url, jti: randomUUID(), iat: now(), ...(ath ? { ath } : {}) }).setProtectedHeader({ typ: 'dpop+jwt', alg, jwk }).sign(pair.privateKey);
+    const userinfo = async (token: string, alg: string) =>
+      fetch(s.url('/oauth/userinfo'), { headers: { authorization: `DPoP ${token}`, dpop: await proof(s.url('/oauth/userinfo'), 'GET', alg, s256(token)) } });
+    for (const [clientId, rs256] of [[fapi, 401], [plain, 200]] as const) {
+      const verifier = oauth.generateRandomCodeVerifier();
+      const r = await redeem(clientId, await codeFor(clientId, verifier), verifier, await proof(s.url('/oauth/token'), 'POST', 'PS256'));
+      expect(r.status, r.text).toBe(200);
+      expect(r.json.token_type).toBe('DPoP');
+      const refused = await userinfo(r.json.access_token, 'RS256');
+      expect(refused.status, clientId).toBe(rs256);
+      if (rs256 === 401) {
+        const challenge = refused.headers.get('www-authenticate') ?? '';
+        expect(challenge).toMatch(/^DPoP /);
+        expect(challenge).toContain('algs="PS256 ES256 EdDSA"'); // RFC 9449 §7.1
+        expect(challenge).toContain('error="invalid_dpop_proof"');
+      }
+      expect((await userinfo(r.json.access_token, 'PS256')).status).toBe(200);
+    }
   });
 
   it('§5.3.2.2: a FAPI client\'s code lives at most 60 s though the tenant allows 300 s', async () => {
