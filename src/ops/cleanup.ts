@@ -17,6 +17,11 @@ export interface CleanupOptions {
   batchSize?: number;
   /** At most this many statements per table per sweep (the rest waits for the next sweep). */
   maxBatches?: number;
+  /**
+   * Each tenant's session idle lifetime (sessionIdleTtl), read once per sweep: sessions idle for longer, plus the
+   * grace, are swept too. Without it (or for a tenant it does not name) a session is kept until it expires or ends.
+   */
+  sessionIdleTtls?: () => Promise<ReadonlyArray<{ tenantId: string; idleTtl: number }>>;
 }
 
 /** Dead rows by table, in the order the sweep visits them. */
@@ -32,7 +37,7 @@ export type CleanupTarget = PurgeTarget | 'grants';
 
 /**
  * Deletes dead rows (expired codes, tickets, pushed requests, device codes, replay-cache entries, tokens and
- * rate-limit windows; expired or ended sessions; finished logout deliveries; audit events past auditRetention; grants
+ * rate-limit windows; expired, ended or idle sessions; finished logout deliveries; audit events past auditRetention; grants
  * nothing kept refers to any more) in bounded batches, so the tables stop growing without one long statement holding locks.
  *
  * Every serving process runs this timer, but a sweep needs the `cleanup` lease row (MaintenanceStore.acquireLease):
@@ -86,12 +91,35 @@ export class CleanupJob {
         // Let requests in between batches (on SQLite each batch holds the one write lock while it runs).
         await new Promise((r) => setImmediate(r));
       }
+      if (target === 'sessions') total += await this.sweepIdleSessions(now);
       deleted[target] = total;
       if (total) this.metrics?.cleanupDeleted.inc([target], total);
     }
     deleted.grants = await this.sweepGrants(now - this.opts.graceS);
     if (deleted.grants) this.metrics?.cleanupDeleted.inc(['grants'], deleted.grants);
     return deleted;
+  }
+
+  /**
+   * Sessions nobody used for their tenant's idle lifetime are over (isSessionLive) though not yet expired: without
+   * this they stayed until their absolute end (sessionTtl, often days). A session never comes back from idle (the UI
+   * renews only a live one, a refresh touches only a live one), so once gone, what asks for it finds the same answer:
+   * a session-bound grant whose Latchkey session has no row has ended (engine/sessions.ts). The grace keeps one past
+   * its idle end as long as an expired one, so a raised sessionIdleTtl still applies to sessions that went idle within it.
+   */
+  private async sweepIdleSessions(now: number): Promise<number> {
+    if (!this.opts.sessionIdleTtls) return 0;
+    let total = 0;
+    for (const { tenantId, idleTtl } of await this.opts.sessionIdleTtls()) {
+      const lastSeenBefore = now - idleTtl - this.opts.graceS;
+      for (let i = 0; i < this.maxBatches && !this.stopped; i++) {
+        const n = await this.store.purgeIdleSessions(tenantId, lastSeenBefore, this.batchSize);
+        total += n;
+        if (n < this.batchSize) break;
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    return total;
   }
 
   /**

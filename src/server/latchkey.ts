@@ -224,7 +224,15 @@ export class Latchkey {
     this.cleanup = new CleanupJob(
       store,
       clock,
-      { intervalS: config.cleanupInterval, graceS: config.cleanupGrace, retentionS: config.cleanupRetention, auditRetentionS: config.auditRetention },
+      {
+        intervalS: config.cleanupInterval,
+        graceS: config.cleanupGrace,
+        retentionS: config.cleanupRetention,
+        auditRetentionS: config.auditRetention,
+        // Read from the store each sweep (not the cached contexts): a tenant's settings changed by another instance count.
+        sessionIdleTtls: async () =>
+          (await store.listTenants()).map((t) => ({ tenantId: t.id, idleTtl: { ...tenantSettingsFrom(config), ...(t.settings as Partial<TenantSettings>) }.sessionIdleTtl })),
+      },
       this.metrics,
       log,
     );

@@ -1336,6 +1336,14 @@ export class KyselyStore implements Store {
     return Number(r.numAffectedRows ?? 0);
   }
 
+  async purgeIdleSessions(tenantId: string, lastSeenBefore: number, limit: number) {
+    // The outer condition again: on PostgreSQL a row touched (last_seen_at moved) between the subquery's read and the
+    // delete is re-checked against it (READ COMMITTED re-reads the updated row), and kept.
+    const idle = sql`"tenant_id" = ${tenantId} and "last_seen_at" < ${lastSeenBefore}`;
+    const r = await sql`delete from "sessions" where ${idle} and ("tenant_id", "hash") in (select "tenant_id", "hash" from "sessions" where ${idle} limit ${limit})`.execute(this.db);
+    return Number(r.numAffectedRows ?? 0);
+  }
+
   /**
    * GrantSweepStore. One transaction per batch: a SELECT takes the batch (the oldest grants past their sweep_after, by
    * its index), an UPDATE moves each one's sweep_after to the end of what refers to it, a DELETE removes those of them

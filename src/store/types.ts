@@ -766,6 +766,12 @@ export interface MaintenanceStore {
    * created_at. One bounded statement per call.
    */
   purgeExpired(target: PurgeTarget, cutoff: number, limit: number): Promise<number>;
+  /**
+   * Delete at most `limit` of a tenant's sessions last seen before `lastSeenBefore` (epoch seconds) and return how
+   * many: sessions that went idle (the cleanup passes now − the tenant's sessionIdleTtl − its grace). One bounded
+   * statement per call, by the (tenant_id, last_seen_at) index.
+   */
+  purgeIdleSessions(tenantId: string, lastSeenBefore: number, limit: number): Promise<number>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type

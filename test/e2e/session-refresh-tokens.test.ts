@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServiceToken } from '../../src/services/service-tokens.js';
@@ -116,6 +117,24 @@ describe('OIDC Core §11: session-bound refresh tokens end with the session', ()
     const r = await refresh(tokens.refresh_token);
     expect(r.error).toBe('invalid_grant');
     expect(await active(tokens.access_token)).toBe(false);
+  });
+
+  it('the cleanup sweeps a session idle past sessionIdleTtl and the grace (not only at its absolute end): its refresh token stays dead, a session in use is kept', async () => {
+    const idle = await signIn('openid api');
+    clock += 12 * HOUR;
+    const used = await signIn('openid api'); // another browser, signed in half a day later
+    clock += 12 * HOUR + s.lk.config.cleanupGrace * 1000 + 60_000; // the first: idle for a day and the grace; the second: half a day
+    const sidOf = (signedIn: { tokens: object }) => decodeJwt((signedIn.tokens as { id_token: string }).id_token).sid as string; // OIDC Front-Channel Logout §3
+    const usedSid = sidOf(used);
+    const before = sidOf(idle);
+    expect(await s.ctx.store.findSessionBySid(DEFAULT_TENANT, before)).toBeDefined();
+    const deleted = await s.lk.cleanup.sweep();
+    expect(deleted.sessions).toBeGreaterThanOrEqual(1);
+    expect(await s.ctx.store.findSessionBySid(DEFAULT_TENANT, before)).toBeUndefined();
+    expect(await s.ctx.store.findSessionBySid(DEFAULT_TENANT, usedSid)).toBeDefined();
+    expect((await refresh(idle.tokens.refresh_token)).error).toBe('invalid_grant');
+    const r = await refresh(used.tokens.refresh_token);
+    expect(r.error, r.error_description).toBeUndefined();
   });
 
   it('an embedding host\'s sid (Core API issue; no Latchkey session behind it) is the host\'s to end: its refresh tokens keep working', async () => {

@@ -53,7 +53,7 @@ export function faultError(kind: Exclude<FaultKind, 'terminate'>, dialect: 'sqli
  * and never failed, so that the count of a request's own calls is the same on every run.
  */
 export const BACKGROUND_METHODS: ReadonlySet<string> = new Set([
-  'insertAuditEvents', 'keysVersion', 'dueDeliveries', 'claimDelivery', 'updateDelivery', 'acquireLease', 'purgeExpired',
+  'insertAuditEvents', 'keysVersion', 'dueDeliveries', 'claimDelivery', 'updateDelivery', 'acquireLease', 'purgeExpired', 'purgeIdleSessions',
   'close', 'ping',
 ]);
 

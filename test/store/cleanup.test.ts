@@ -116,6 +116,27 @@ describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqli
     expect(Object.values(await job(store).sweep()).every((n) => n === 0)).toBe(true);
   });
 
+  it('sessions idle past their tenant\'s sessionIdleTtl and the grace go too, in bounded batches; those within it, and a tenant the job is not told of, stay', async () => {
+    const store = await freshStore();
+    const session = (tenantId: string, hash: string, lastSeenAt: number) =>
+      store.insertSession({ tenantId, hash, sid: 'sid-' + hash, subject: 's', authTime: 1, acr: null, createdAt: 1, lastSeenAt, expiresAt: NOW + 86400, endedAt: null, data: {} });
+    const idleTtls = [{ tenantId: 'default', idleTtl: 7200 }, { tenantId: 'short', idleTtl: 600 }];
+    for (let i = 0; i < 5; i++) await session('default', `d-idle-${i}`, NOW - 7200 - GRACE - 1);
+    await session('default', 'd-within-grace', NOW - 7200 - GRACE + 1); // idle, but not for the grace as well
+    await session('default', 'd-live', NOW - 60);
+    await session('short', 's-idle', NOW - 600 - GRACE - 1); // this tenant's shorter idle lifetime decides
+    await session('short', 's-within-grace', NOW - 600 - GRACE + 1);
+    await session('untold', 'u-idle', 1); // no idle lifetime named for it: kept until it expires
+    const j = new CleanupJob(store, () => NOW * 1000, { intervalS: 300, graceS: GRACE, retentionS: RETENTION, batchSize: 2, sessionIdleTtls: async () => idleTtls });
+    expect(await store.purgeIdleSessions('default', NOW - 7200 - GRACE, 2)).toBe(2); // one statement deletes at most the limit
+    expect((await j.sweep()).sessions).toBe(4);
+    const left = async (tenantId: string, hashes: string[]) => (await Promise.all(hashes.map((h) => store.findSession(tenantId, h)))).map((r) => r?.hash);
+    expect(await left('default', ['d-idle-0', 'd-idle-4', 'd-within-grace', 'd-live'])).toEqual([undefined, undefined, 'd-within-grace', 'd-live']);
+    expect(await left('short', ['s-idle', 's-within-grace'])).toEqual([undefined, 's-within-grace']);
+    expect(await left('untold', ['u-idle'])).toEqual(['u-idle']);
+    expect((await j.sweep()).sessions).toBe(0);
+  });
+
   it('deletes in bounded batches until the backlog is gone', async () => {
     const store = await freshStore();
     for (let i = 0; i < 23; i++) {

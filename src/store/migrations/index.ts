@@ -395,6 +395,13 @@ const m0015GrantsSweep: Migration = {
   },
 };
 
+/** Idle sessions are swept by tenant and last activity (CleanupJob, purgeIdleSessions). */
+const m0016SessionsIdle: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.createIndex('idx_0016_sessions_last_seen').on('sessions').columns(['tenant_id', 'last_seen_at']).execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -410,6 +417,7 @@ export const migrations: Record<string, Migration> = {
   '0013_device_code_grant': m0013DeviceCodeGrant,
   '0014_consents_client_idx': m0014ConsentsClientIdx,
   '0015_grants_sweep': m0015GrantsSweep,
+  '0016_sessions_idle': m0016SessionsIdle,
 };
 
 class InlineProvider implements MigrationProvider {
