@@ -13,6 +13,7 @@ export const AUDIT_EVENT_TYPES = [
   'login.success',
   'login.failure',
   'login.locked',
+  'user.registered',
   'consent.granted',
   'consent.denied',
   'token.issued',

@@ -428,6 +428,11 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
         }
         if (!(await ended())) out.push("alice's session was not ended by the sign-up");
         if ((await delivered()) !== 1) out.push(`alice's session's client was told ${await delivered()} times`);
+        // The audit trail tells what happened: one logout of alice's session, not one per attempt (a rolled-back
+        // sign-up's event was kept before).
+        await s.lk.audit.flush();
+        const logouts = (await s.store.listAuditEvents('default', { type: 'logout', limit: 1000 })).filter((e) => e.detail.sid === sid).length;
+        if (logouts !== 1) out.push(`alice's session's logout was audited ${logouts} times`);
         return out;
       },
     });

@@ -44,6 +44,10 @@ describe('registration throttling under concurrency (OWASP: limits bound concurr
       // The store agrees: no more accounts than the limit exist.
       const made = await Promise.all(Array.from({ length: 12 }, (_, i) => s.lk.store.findUserByUsername(s.ctx.tenant.id, `new-${i}`)));
       expect(made.filter(Boolean).length).toBe(created);
+      // And so does the audit trail: one user.registered event per account made, naming it (docs/audit.md).
+      await s.lk.audit.flush();
+      const events = await s.lk.store.listAuditEvents(s.ctx.tenant.id, { type: 'user.registered', limit: 50 });
+      expect(events.map((e) => e.subject).sort()).toEqual(made.flatMap((u) => (u ? [u.id] : [])).sort());
     } finally {
       await s.close();
     }

@@ -27,7 +27,7 @@ import {
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
-import { auditConsent, auditIssuedConsent } from '../../audit/audit.js';
+import { auditConsent, auditIssuedConsent, type AuditEventInput } from '../../audit/audit.js';
 import {
   beginLoginAttempt, beginRegistrationAttempt, beginUserCodeAttempt, loginSucceeded, retryAfter, userCodeAccepted,
 } from '../../services/rate-limit.js';
@@ -259,10 +259,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     await sessionOpened(reply, ctx, await openSession(ctx, req, subject));
   }
 
-  /** startSession's writes, through ctx.store (a transaction's, for the sign-up page); nothing sent yet. */
-  async function openSession(ctx: EngineContext, req: FastifyRequest, subject: string) {
+  /**
+   * startSession's writes, through ctx.store (a transaction's, for the sign-up page); nothing sent yet. The events
+   * go to `audit`: inside a transaction, a list recorded once it commits (a rolled-back sign-up ended no session).
+   */
+  async function openSession(ctx: EngineContext, req: FastifyRequest, subject: string, audit: { record(e: AuditEventInput): void } = lk.audit) {
     const { cookie, replacedSid } = await signIn(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)], subject);
-    const ended = replacedSid !== undefined ? await endBrowserSession(ctx, lk.audit, replacedSid, { method: 'signed_in_again', ip: req.ip }) : undefined;
+    const ended = replacedSid !== undefined ? await endBrowserSession(ctx, audit, replacedSid, { method: 'signed_in_again', ip: req.ip }) : undefined;
     return { cookie, backchannel: ended?.backchannel ?? [] };
   }
 
@@ -424,14 +427,19 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         const made = user;
         // The account, its first session and the sign-in's mark on the ticket, all or none: an account stored by a
         // sign-up that then failed would make the user's retry "username taken" for an account they never got into.
+        // The audit events of the attempt that commits only (a retried or failed transaction's are dropped).
+        let events: AuditEventInput[] = [];
         opened = await ctx.store.transaction(async (tx) => {
+          events = [];
           await storeNewUser(ctx, tx, made);
-          const o = await openSession({ ...ctx, store: tx }, req, made.id);
+          const o = await openSession({ ...ctx, store: tx }, req, made.id, { record: (e) => events.push(e) });
           const tkHash = ctx.hasher.hash(ticket);
           const tk = await tx.findTicket(ctx.tenant.id, tkHash);
           await tx.updateTicketData(ctx.tenant.id, tkHash, { ...tk!.data, loggedIn: true });
           return o;
         });
+        for (const e of events) lk.audit.record(e);
+        lk.audit.record({ tenantId: ctx.tenant.id, type: 'user.registered', subject: made.id, ip: req.ip });
       } catch (e) {
         if (e instanceof UserInputError) {
           // The field the error is about, when it is one of the form's (services/users.ts names it).
