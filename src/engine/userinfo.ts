@@ -10,8 +10,8 @@ import { signJwt, SIGNING_ALGS, type SigningAlg } from '../tokens/jwt.js';
 import { resultCodes } from './result-codes.js';
 import { withCorsHeaders } from './cors.js';
 import { encryptionKeyFor, encryptTo, responseEncryption } from './response-encryption.js';
-import { checkTokenBinding, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
-import { fapiAlgs } from './fapi.js';
+import { checkTokenBinding, confirmationOf, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
+import { FAPI_ALGS, fapiAlgs, isFapi } from './fapi.js';
 
 export { extractBearer } from './bearer.js';
 
@@ -92,6 +92,14 @@ async function userInfoAnswer(ctx: EngineContext, record: TokenRecord, claims: R
   const body = userInfoBody(record, claims, subjectFor(ctx, client, record.subject!));
   const alg = client?.userinfoSignedResponseAlg;
   const signed = alg !== undefined && (SIGNING_ALGS as readonly string[]).includes(alg);
+  // FAPI 2.0 §5.4.1: a client registered before its tenant turned the profile on may hold RS256 here (registration
+  // refuses it since). Its tokens from a device grant or an old refresh token reach UserInfo without passing PAR's
+  // check (checkFapiPushedRequest), so it is refused here too, as introspection refuses such a signing alg (LK7468).
+  if (signed && isFapi(client, ctx.tenant.settings) && !(FAPI_ALGS as readonly string[]).includes(alg)) {
+    // RFC 9449 §7.1: challenged in the scheme of the token (the profile's tokens are sender-constrained).
+    const challenge = schemeChallenge(confirmationOf(record).jkt !== undefined, ctx);
+    throw bearerError('invalid_request', `this client's userinfo_signed_response_alg ${alg} is outside the FAPI 2.0 profile (${FAPI_ALGS.join(', ')}): update it`, 400, { ...challenge, resultCode: 'LK7468' });
+  }
   const encryption = responseEncryption(client, 'userinfo');
   if (!signed && !encryption) return jsonResult('OK', 200, 'LK4001', body);
   const claimsSet = { ...body, iss: ctx.tenant.issuer, aud: record.clientId, iat: nowSeconds(ctx) };

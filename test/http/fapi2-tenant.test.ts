@@ -51,6 +51,7 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
   let legacyHttp: string;
   let legacyOauth: string;
   let legacyRefresh: { clientId: string; refreshToken: string };
+  let legacyUserinfo: { clientId: string; refreshToken: string };
   let fapi: string;
   let agent: Agent;
 
@@ -87,6 +88,12 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
         grant_types: ['authorization_code', 'refresh_token'], scope: 'openid offline_access',
       })).clientId;
       legacyRefresh = { clientId: refreshing, refreshToken: (await insertRefreshFamily(before.ctx, { clientId: refreshing, subject: alice })).refreshToken };
+      // Within the profile for its ID tokens (ES256) but with RS256 signed UserInfo answers, holding a refresh token.
+      const signedUserinfo = (await before.client({
+        token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [es.publicJwk] }, redirect_uris: [CB], id_token_signed_response_alg: 'ES256',
+        userinfo_signed_response_alg: 'RS256', grant_types: ['authorization_code', 'refresh_token'], scope: 'openid profile offline_access',
+      })).clientId;
+      legacyUserinfo = { clientId: signedUserinfo, refreshToken: (await insertRefreshFamily(before.ctx, { clientId: signedUserinfo, subject: alice, scope: ['openid', 'profile', 'offline_access'] })).refreshToken };
     } finally {
       await before.close();
     }
@@ -174,6 +181,22 @@ describe('FAPI 2.0 Security Profile for every client of the tenant (fapiProfile 
     }, { dpop: await dpopProof(s.url('/oauth/token'), dpopKey, 'ES256') });
     expect(r.status).toBe(400);
     expect(r.json).toMatchObject({ error: 'unauthorized_client', error_description: expect.stringMatching(/id_token_signed_response_alg RS256/) });
+  });
+
+  it('§5.4.1: UserInfo signs nothing RS256 for a client registered before with userinfo_signed_response_alg RS256 (400 invalid_request, LK7468): its old refresh token still works', async () => {
+    const dpopKey = await keyPair('ES256', 'dpop');
+    const r = await postForm(s.url('/oauth/token'), {
+      grant_type: 'refresh_token', refresh_token: legacyUserinfo.refreshToken, client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion(legacyUserinfo.clientId),
+    }, { dpop: await dpopProof(s.url('/oauth/token'), dpopKey, 'ES256') });
+    expect(r.status, r.text).toBe(200);
+    expect(decodeProtectedHeader(r.json.id_token).alg).toBe('ES256');
+    const userinfo = await fetch(s.url('/oauth/userinfo'), {
+      headers: { authorization: `DPoP ${r.json.access_token}`, dpop: await dpopProof(s.url('/oauth/userinfo'), dpopKey, 'ES256', { htm: 'GET', accessToken: r.json.access_token }) },
+    });
+    const text = await userinfo.text();
+    expect(userinfo.status, text).toBe(400);
+    expect(userinfo.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_request"/);
+    expect(JSON.parse(text)).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/userinfo_signed_response_alg RS256/) });
   });
 
   it('registration: metadata outside the profile is refused (invalid_client_metadata, LK7467); conforming metadata gets PAR, PKCE and ES256', async () => {
