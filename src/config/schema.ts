@@ -219,7 +219,7 @@ export const optionDocs: Record<keyof Config, string> = {
   authorizationCodeTtl: 'Authorization code lifetime, seconds (at most 600; RFC 6749 §4.1.2 recommends ≤ 10 minutes).',
   interactionTtl: 'How long a pending authorization request (ticket) waits for login/consent, seconds.',
   sessionTtl: 'Browser session absolute lifetime, seconds.',
-  sessionIdleTtl: 'Browser session idle lifetime, seconds. A refresh with a session-bound refresh token (session_refresh_tokens) counts as activity in its session.',
+  sessionIdleTtl: 'Browser session idle lifetime, seconds. A refresh with a session-bound refresh token (session_refresh_tokens) counts as activity in its session. The cleanup deletes sessions idle for longer than this plus cleanupGrace.',
   accessTokenFormat: 'Default access token format: opaque (random, stored hashed) or jwt (RFC 9068). Clients may override.',
   demo:
     'On a fresh database, create a demo client and a demo user and print how to use them (secrets included). Default: on when the issuer\'s host is loopback (127.0.0.0/8, ::1, localhost: the out-of-the-box `http://127.0.0.1:9000`), off otherwise; the default shown is that of the default issuer. `true` with any other issuer creates them anyway and logs a warning at start: anyone who reads the start-up output can use them. `false` never creates them.',
