@@ -1339,8 +1339,10 @@ export class KyselyStore implements Store {
   async purgeIdleSessions(tenantId: string, lastSeenBefore: number, limit: number) {
     // The outer condition again: on PostgreSQL a row touched (last_seen_at moved) between the subquery's read and the
     // delete is re-checked against it (READ COMMITTED re-reads the updated row), and kept.
+    // One tenant: its rows named by hash (no row-value IN, which can lead PostgreSQL's planner to a hash join over the
+    // whole table), both sides found by the (tenant_id, last_seen_at) index.
     const idle = sql`"tenant_id" = ${tenantId} and "last_seen_at" < ${lastSeenBefore}`;
-    const r = await sql`delete from "sessions" where ${idle} and ("tenant_id", "hash") in (select "tenant_id", "hash" from "sessions" where ${idle} limit ${limit})`.execute(this.db);
+    const r = await sql`delete from "sessions" where ${idle} and "hash" in (select "hash" from "sessions" where ${idle} limit ${limit})`.execute(this.db);
     return Number(r.numAffectedRows ?? 0);
   }
 
