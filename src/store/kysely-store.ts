@@ -1342,8 +1342,16 @@ export class KyselyStore implements Store {
     // One tenant: its rows named by hash (no row-value IN, which can lead PostgreSQL's planner to a hash join over the
     // whole table), both sides found by the (tenant_id, last_seen_at) index.
     const idle = sql`"tenant_id" = ${tenantId} and "last_seen_at" < ${lastSeenBefore}`;
-    const r = await sql`delete from "sessions" where ${idle} and "hash" in (select "hash" from "sessions" where ${idle} limit ${limit})`.execute(this.db);
-    return Number(r.numAffectedRows ?? 0);
+    return this.transaction(async (store) => {
+      const tx = store as KyselyStore;
+      const r = await sql<{ sid: string }>`delete from "sessions" where ${idle} and "hash" in (select "hash" from "sessions" where ${idle} limit ${limit}) returning "sid"`.execute(tx.db);
+      // Their grants were scheduled for the sweep at the sessions' absolute end (sweepGrants): due now instead, so the
+      // same sweep deletes those nothing else keeps (its grant pass runs after the sessions).
+      if (r.rows.length) {
+        await sql`update "grants" set "sweep_after" = 0 where "tenant_id" = ${tenantId} and "sid" in (${sql.join(r.rows.map((x) => x.sid))}) and "sweep_after" > 0`.execute(tx.db);
+      }
+      return r.rows.length;
+    });
   }
 
   /**

@@ -769,7 +769,8 @@ export interface MaintenanceStore {
   /**
    * Delete at most `limit` of a tenant's sessions last seen before `lastSeenBefore` (epoch seconds) and return how
    * many: sessions that went idle (the cleanup passes now − the tenant's sessionIdleTtl − its grace). One bounded
-   * statement per call, by the (tenant_id, last_seen_at) index.
+   * statement per call, by the (tenant_id, last_seen_at) index; the grants of those sessions are made due for the
+   * grant sweep (sweep_after) in the same transaction.
    */
   purgeIdleSessions(tenantId: string, lastSeenBefore: number, limit: number): Promise<number>;
 }

@@ -137,6 +137,25 @@ describe(`cleanup (${process.env.LATCHKEY_TEST_DATABASE_URL ? 'postgres' : 'sqli
     expect((await j.sweep()).sessions).toBe(0);
   });
 
+  it('a grant of a session swept as idle goes in the same sweep when nothing else keeps it, not at the session\'s absolute end', async () => {
+    const store = await freshStore();
+    const T = 'default';
+    const sweepAt = (now: number) =>
+      new CleanupJob(store, () => now * 1000, { intervalS: 300, graceS: GRACE, retentionS: RETENTION, sessionIdleTtls: async () => [{ tenantId: T, idleTtl: 7200 }] }).sweep();
+    await store.insertSession({ tenantId: T, hash: 'h', sid: 'sid-idle', subject: 's', authTime: 1, acr: null, createdAt: NOW - 100, lastSeenAt: NOW - 60, expiresAt: NOW + 14 * 86400, endedAt: null, data: {} });
+    await store.insertGrant({ tenantId: T, id: 'g-session', clientId: 'c', subject: 's', scope: [], createdAt: NOW - 100_000, revokedAt: null, data: {}, sid: 'sid-idle' });
+    await store.insertGrant({ tenantId: T, id: 'g-kept', clientId: 'c', subject: 's', scope: [], createdAt: NOW - 100_000, revokedAt: null, data: {}, sid: 'sid-idle' });
+    const later = NOW + 7200 + GRACE + 60;
+    await store.insertToken({ tenantId: T, hash: 'k-kept', kind: 'refresh_token', clientId: 'c', subject: 's', scope: [], grantId: 'g-kept', issuedAt: NOW, expiresAt: later + 86400, revokedAt: null, consumedAt: null, data: {} });
+    // While the session is live, the sweep keeps both grants and schedules them for its absolute end.
+    expect((await sweepAt(NOW)).grants).toBe(0);
+    const swept = await sweepAt(later);
+    expect(swept.sessions).toBe(1);
+    expect(swept.grants).toBe(1);
+    expect(await store.findGrant(T, 'g-session')).toBeUndefined();
+    expect(await store.findGrant(T, 'g-kept')).toBeDefined(); // its live refresh token keeps it
+  });
+
   it('deletes in bounded batches until the backlog is gone', async () => {
     const store = await freshStore();
     for (let i = 0; i < 23; i++) {
