@@ -1,5 +1,5 @@
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { FAPI_ALGS, isFapi } from './fapi.js';
+import { FAPI_ALGS, isFapi, isFapiAlg } from './fapi.js';
 import type { ClientRecord } from '../store/types.js';
 import { clientKeySet, ClientKeysError } from './client-keys.js';
 import type { ClientAuthDeps } from './client-auth.js';
@@ -139,7 +139,7 @@ function checkAssertionTyp(assertion: string): void {
 /** FAPI 2.0 §5.4.1: a FAPI client signs its assertions with PS256, ES256 or EdDSA. */
 function checkFapiAssertionAlg(assertion: string): void {
   const { alg } = decodeProtectedHeader(assertion); // the header decoded already in checkAssertionTyp
-  if (typeof alg !== 'string' || !(FAPI_ALGS as readonly string[]).includes(alg)) {
+  if (typeof alg !== 'string' || !isFapiAlg(alg)) {
     throw failure('LK7465', `client_assertion alg must be one of ${FAPI_ALGS.join(', ')} (FAPI 2.0)`);
   }
 }

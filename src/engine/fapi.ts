@@ -21,6 +21,9 @@ export type FapiProfile = (typeof FAPI_PROFILES)[number];
 /** FAPI 2.0 §5.4.1: the JWS algorithms for everything signed under the profile. EdDSA with Ed25519 only. */
 export const FAPI_ALGS = ['PS256', 'ES256', 'EdDSA'] as const;
 
+/** Whether a JWS alg is one the profile allows (FAPI 2.0 §5.4.1). */
+export const isFapiAlg = (alg: string): boolean => (FAPI_ALGS as readonly string[]).includes(alg);
+
 /** FAPI 2.0 §5.3.2.1: confidential clients only, authenticated with mTLS (RFC 8705 §2) or private_key_jwt. */
 export const FAPI_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'];
 
@@ -52,7 +55,7 @@ export function forbiddenRegisteredAlgs(client: Pick<ClientRecord, 'scope' | 'id
     authorization_signed_response_alg: client.authorizationSignedResponseAlg,
     introspection_signed_response_alg: client.introspectionSignedResponseAlg,
   };
-  return Object.entries(registered).filter(([, alg]) => alg !== undefined && !(FAPI_ALGS as readonly string[]).includes(alg)).map(([k, alg]) => `${k} ${alg}`);
+  return Object.entries(registered).filter(([, alg]) => alg !== undefined && !isFapiAlg(alg)).map(([k, alg]) => `${k} ${alg}`);
 }
 
 /**
@@ -61,7 +64,7 @@ export function forbiddenRegisteredAlgs(client: Pick<ClientRecord, 'scope' | 'id
  */
 export function idTokenAlgOutsideProfile(client: Pick<ClientRecord, 'scope' | 'idTokenSignedResponseAlg'>): string | undefined {
   const alg = client.idTokenSignedResponseAlg;
-  return client.scope.includes('openid') && !(FAPI_ALGS as readonly string[]).includes(alg) ? alg : undefined;
+  return client.scope.includes('openid') && !isFapiAlg(alg) ? alg : undefined;
 }
 
 function contradictsProfile(msg: string, tenantWide: boolean): OAuthError {
@@ -116,7 +119,7 @@ export function checkFapiMetadata(m: FapiMetadataView, method: TokenEndpointAuth
   // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA for what the client signs and what it asks us to sign.
   for (const field of ['request_object_signing_alg', 'token_endpoint_auth_signing_alg', 'id_token_signed_response_alg', 'userinfo_signed_response_alg', 'authorization_signed_response_alg', 'introspection_signed_response_alg'] as const) {
     const alg = m[field];
-    if (alg !== undefined && !(FAPI_ALGS as readonly string[]).includes(alg)) throw contradicts(`${field} must be one of ${FAPI_ALGS.join(', ')}, not ${alg}`);
+    if (alg !== undefined && !isFapiAlg(alg)) throw contradicts(`${field} must be one of ${FAPI_ALGS.join(', ')}, not ${alg}`);
   }
 }
 
@@ -149,7 +152,7 @@ export const checkFapiPushedRequest: Check = (s) => {
     throw new OAuthError('invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256 (FAPI 2.0)', { resultCode: 'LK7462' });
   }
   // FAPI 2.0 §5.4.1: a request object, when one is sent, is signed with PS256, ES256 or EdDSA (never none, never RS256).
-  if (s.requestObjectAlg !== undefined && !(FAPI_ALGS as readonly string[]).includes(s.requestObjectAlg)) {
+  if (s.requestObjectAlg !== undefined && !isFapiAlg(s.requestObjectAlg)) {
     throw new OAuthError('invalid_request_object', `request object alg ${JSON.stringify(s.requestObjectAlg.slice(0, 20))} is not allowed (FAPI 2.0: ${FAPI_ALGS.join(', ')})`, { resultCode: 'LK7463' });
   }
 };

@@ -13,7 +13,7 @@ import { resultCodes } from './result-codes.js';
 import { subjectFor } from './subject.js';
 import { isObject } from './objects.js';
 import { encryptIfRegistered } from './response-encryption.js';
-import { FAPI_ALGS, isFapi, signingAlgFor } from './fapi.js';
+import { FAPI_ALGS, isFapi, isFapiAlg, signingAlgFor } from './fapi.js';
 
 export type IntrospectionAction = 'OK' | 'INVALID_CLIENT' | 'BAD_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
@@ -207,7 +207,7 @@ export function introspectionSigningAlg(client: ClientRecord, fapi = false): Sig
   const alg = client.introspectionSignedResponseAlg;
   // FAPI 2.0 §5.4.1: under the profile, PS256, ES256 or EdDSA only; a resource server registered with another alg
   // before its tenant turned the profile on is refused (registration refuses it from then on).
-  if (fapi && alg !== undefined && !(FAPI_ALGS as readonly string[]).includes(alg)) {
+  if (fapi && alg !== undefined && !isFapiAlg(alg)) {
     throw new OAuthError('invalid_request', `introspection_signed_response_alg ${alg} is outside the FAPI 2.0 profile (${FAPI_ALGS.join(', ')}): update the client`, { resultCode: 'LK7468' });
   }
   // RFC 9701 §6: RS256 unless the client registered another; FAPI 2.0 §5.4.1: ES256 under the profile.

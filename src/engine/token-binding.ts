@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { FAPI_ALGS, fapiAlgs, isFapi } from './fapi.js';
+import { fapiAlgs, isFapi } from './fapi.js';
 import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { bearerError } from './bearer.js';
 import { endpointsOf, type EngineContext } from './context.js';
@@ -46,9 +46,10 @@ export function certificateThumbprint(pem: string): string | undefined {
 export async function checkTokenBinding(ctx: EngineContext, record: TokenRecord, token: string, presented: PresentedProof): Promise<void> {
   const { jkt, x5t } = confirmationOf(record);
   if (jkt !== undefined) {
-    // FAPI 2.0 §5.4.1: under the tenant's profile, or for a token of a FAPI client (marked when minted: access-token.ts),
-    // proofs at protected resources too; RFC 9449 §7.1: and the challenges name only those.
-    const algs = fapiAlgs(undefined, ctx.tenant.settings) ?? (record.data.fapi === true ? FAPI_ALGS : undefined);
+    // FAPI 2.0 §5.4.1: the proofs of a FAPI client's token (its own fapi_profile, or the tenant's) at protected
+    // resources too, as at the token endpoint; RFC 9449 §7.1: and the challenges name only those. The client as it
+    // is now (lookupToken has just read it: a cache hit), as every other per-client rule goes.
+    const algs = fapiAlgs(await ctx.store.findClient(ctx.tenant.id, record.clientId), ctx.tenant.settings);
     if (!presented.dpop) {
       throw bearerError('invalid_token', 'the access token is DPoP-bound: a DPoP proof is required', 401, { scheme: 'DPoP', resultCode: 'LK11014', algs });
     }

@@ -11,7 +11,7 @@ import { resultCodes } from './result-codes.js';
 import { withCorsHeaders } from './cors.js';
 import { encryptionKeyFor, encryptTo, responseEncryption } from './response-encryption.js';
 import { checkTokenBinding, confirmationOf, type PresentedProof, proofForScheme, type TokenScheme } from './token-binding.js';
-import { FAPI_ALGS, fapiAlgs, isFapi } from './fapi.js';
+import { FAPI_ALGS, fapiAlgs, isFapi, isFapiAlg } from './fapi.js';
 
 export { extractBearer } from './bearer.js';
 
@@ -95,7 +95,7 @@ async function userInfoAnswer(ctx: EngineContext, record: TokenRecord, claims: R
   // FAPI 2.0 §5.4.1: a client registered before its tenant turned the profile on may hold RS256 here (registration
   // refuses it since). Its tokens from a device grant or an old refresh token reach UserInfo without passing PAR's
   // check (checkFapiPushedRequest), so it is refused here too, as introspection refuses such a signing alg (LK7468).
-  if (signed && isFapi(client, ctx.tenant.settings) && !(FAPI_ALGS as readonly string[]).includes(alg)) {
+  if (signed && isFapi(client, ctx.tenant.settings) && !isFapiAlg(alg)) {
     // RFC 9449 §7.1: challenged in the scheme of the token (the profile's tokens are sender-constrained).
     const challenge = schemeChallenge(confirmationOf(record).jkt !== undefined, ctx);
     throw bearerError('invalid_request', `this client's userinfo_signed_response_alg ${alg} is outside the FAPI 2.0 profile (${FAPI_ALGS.join(', ')}): update it`, 400, { ...challenge, resultCode: 'LK7468' });

@@ -4,7 +4,6 @@ import type { ClientRecord, TokenRecord } from '../store/types.js';
 import { newOrderedHandle, tokenKey } from './handles.js';
 import { signJwt, signJwtWithTurn } from './jwt.js';
 import { subjectFor } from '../engine/subject.js';
-import { isFapi } from '../engine/fapi.js';
 
 export interface AccessTokenRequest {
   client: ClientRecord;
@@ -65,9 +64,6 @@ export async function mintAccessToken(ctx: EngineContext, req: AccessTokenReques
   if (req.amr !== undefined) data.amr = req.amr;
   if (req.sid !== undefined) data.sid = req.sid;
   if (ctx.confirmation) data.cnf = { ...ctx.confirmation }; // RFC 9449 §6, RFC 8705 §3.1
-  // FAPI 2.0 §5.4.1: a FAPI client's proofs at protected resources (UserInfo, resource introspection) use the profile's
-  // algs too, as at the token endpoint: the same RSA key could otherwise sign an RS256 proof there (token-binding.ts).
-  if (ctx.confirmation?.jkt !== undefined && isFapi(req.client)) data.fapi = true;
   if (req.authorizationDetails?.length) data.authorization_details = req.authorizationDetails; // RFC 9396 §9.2
 
   let token: string;
