@@ -136,6 +136,11 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
   };
 }
 
+/** A tenant's effective settings: the server's (tenantSettingsFrom) under the tenant's own overrides. */
+export function settingsOfTenant(config: Config, t: Pick<TenantRecord, 'settings'>): TenantSettings {
+  return { ...tenantSettingsFrom(config), ...(t.settings as Partial<TenantSettings>) };
+}
+
 /** Every certificate in a PEM bundle. */
 export function readCertificates(path: string, option: string): X509Certificate[] {
   let text: string;
@@ -231,7 +236,7 @@ export class Latchkey {
         auditRetentionS: config.auditRetention,
         // Read from the store each sweep (not the cached contexts): a tenant's settings changed by another instance count.
         sessionIdleTtls: async () =>
-          (await store.listTenants()).map((t) => ({ tenantId: t.id, idleTtl: { ...tenantSettingsFrom(config), ...(t.settings as Partial<TenantSettings>) }.sessionIdleTtl })),
+          (await store.listTenants()).map((t) => ({ tenantId: t.id, idleTtl: settingsOfTenant(config, t).sessionIdleTtl })),
       },
       this.metrics,
       log,
@@ -346,7 +351,7 @@ export class Latchkey {
     if (!t) throw new UnknownTenantError(`unknown tenant ${tenantId}`);
     await this.keys.forTenant(t.id); // preload: requests never load keys themselves
     const ctx: EngineContext = {
-      tenant: { id: t.id, issuer: this.issuerOf(t), settings: { ...tenantSettingsFrom(this.config), ...(t.settings as Partial<TenantSettings>) } },
+      tenant: { id: t.id, issuer: this.issuerOf(t), settings: settingsOfTenant(this.config, t) },
       store: this.store,
       keys: () => this.keys.forTenant(t.id),
       hasher: this.hasher,

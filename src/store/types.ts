@@ -769,8 +769,8 @@ export interface MaintenanceStore {
   /**
    * Delete at most `limit` of a tenant's sessions last seen before `lastSeenBefore` (epoch seconds) and return how
    * many: sessions that went idle (the cleanup passes now − the tenant's sessionIdleTtl − its grace). One bounded
-   * statement per call, by the (tenant_id, last_seen_at) index; the grants of those sessions are made due for the
-   * grant sweep (sweep_after) in the same transaction.
+   * delete per call, by the (tenant_id, last_seen_at) index, and in its transaction one update that makes the grants
+   * of those sessions due for the grant sweep (sweep_after).
    */
   purgeIdleSessions(tenantId: string, lastSeenBefore: number, limit: number): Promise<number>;
 }

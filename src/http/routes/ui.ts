@@ -27,7 +27,7 @@ import {
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
-import { auditConsent, auditIssuedConsent, type AuditEventInput } from '../../audit/audit.js';
+import { auditConsent, auditIssuedConsent, type AuditEventInput, type AuditLog } from '../../audit/audit.js';
 import {
   beginLoginAttempt, beginRegistrationAttempt, beginUserCodeAttempt, loginSucceeded, retryAfter, userCodeAccepted,
 } from '../../services/rate-limit.js';
@@ -263,7 +263,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
    * startSession's writes, through ctx.store (a transaction's, for the sign-up page); nothing sent yet. The events
    * go to `audit`: inside a transaction, a list recorded once it commits (a rolled-back sign-up ended no session).
    */
-  async function openSession(ctx: EngineContext, req: FastifyRequest, subject: string, audit: { record(e: AuditEventInput): void } = lk.audit) {
+  async function openSession(ctx: EngineContext, req: FastifyRequest, subject: string, audit: Pick<AuditLog, 'record'> = lk.audit) {
     const { cookie, replacedSid } = await signIn(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)], subject);
     const ended = replacedSid !== undefined ? await endBrowserSession(ctx, audit, replacedSid, { method: 'signed_in_again', ip: req.ip }) : undefined;
     return { cookie, backchannel: ended?.backchannel ?? [] };
