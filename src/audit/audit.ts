@@ -25,6 +25,8 @@ export const AUDIT_EVENT_TYPES = [
   'admin.action',
   'device.approved',
   'device.denied',
+  'ciba.approved',
+  'ciba.denied',
   'logout',
   'client.registered',
   'client.updated',
@@ -70,6 +72,7 @@ export const auditTypeByResultCode: Readonly<Record<string, AuditEventType>> = {
   LK8023: 'client.deleted',
   // a reused device code revokes what it issued, as a reused authorization code does (detail.grant_type tells them apart)
   LK7040: 'code.reuse_detected',
+  LK7491: 'code.reuse_detected', // and a reused CIBA auth_req_id
   // client assertion audience (draft-ietf-oauth-rfc7523bis)
   LK7280: 'client.auth_failed',
   LK7281: 'client.auth_failed',

@@ -3,6 +3,7 @@ import { authorization, authorizationFail, authorizationIssue, FAIL_REASONS, typ
 import type { EngineContext } from '../engine/context.js';
 import { authorizationConsent } from '../engine/authorization/consent-step.js';
 import { deviceAuthorization, deviceComplete, deviceVerification } from '../engine/device.js';
+import { backchannelAuthentication, cibaComplete } from '../engine/ciba.js';
 import { introspection } from '../engine/introspection.js';
 import { pushedAuthorizationRequest } from '../engine/par.js';
 import { registration, registrationManagement } from '../engine/registration.js';
@@ -396,6 +397,47 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     actions: ['SUCCESS', 'USER_CODE_NOT_EXIST', 'USER_CODE_EXPIRED', 'INVALID_REQUEST', 'INTERNAL_SERVER_ERROR'],
     output: noExtra,
     call: (i, ctx) => deviceComplete(i, ctx),
+  }),
+  endpoint({
+    path: 'backchannel/authentication',
+    summary: 'The CIBA backchannel authentication endpoint (OpenID CIBA Core §7)',
+    description:
+      'OK: reply with status 200 and responseContent (auth_req_id, expires_in, interval). The user is asked on the service\'s /ciba page, and the ' +
+      'request is announced at its cibaNotifyUrl (with the ticket for backchannel/complete). UNAUTHORIZED (client authentication failed), BAD_REQUEST ' +
+      '(CIBA Core §13: invalid_request, invalid_scope, unknown_user_id, invalid_binding_message, unauthorized_client), INTERNAL_SERVER_ERROR: reply ' +
+      'with status, headers and responseContent. The client then polls auth/token with the urn:openid:params:grant-type:ciba grant.',
+    input: z.object({ parameters, contentType, ...clientAuth, clientCertificate: proof.clientCertificate }).strict().superRefine(credentialFields),
+    actions: ['OK', 'BAD_REQUEST', 'UNAUTHORIZED', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => backchannelAuthentication(i, ctx),
+  }),
+  endpoint({
+    path: 'backchannel/complete',
+    summary: 'Record the user\'s decision on a CIBA request (OpenID CIBA Core §8)',
+    description:
+      'For an application that is the users\' authentication device: it was sent the request (cibaNotifyUrl, a signed JWT with a ticket), asked ' +
+      'the user it names, and reports what they decided. SUCCESS: the client\'s next poll gets the tokens (AUTHORIZED) or access_denied (ACCESS_DENIED), ' +
+      'and a ping-mode client is notified. NOT_EXIST (unknown ticket, already decided, or subject is not the request\'s user), EXPIRED, ' +
+      'INVALID_REQUEST, INTERNAL_SERVER_ERROR: nothing was recorded.',
+    input: z
+      .object({
+        ticket: z.string().min(1).max(200).describe('The ticket of the request\'s announcement.'),
+        result: z.enum(['AUTHORIZED', 'ACCESS_DENIED']).describe('The user\'s decision.'),
+        subject: z.string().min(1).max(255).optional().describe('The user who decided; when given it must be the user the request names.'),
+        authTime: z.number().int().nonnegative().optional().describe('When the user authenticated, epoch seconds; now when absent.'),
+        acr: z.string().optional(),
+        amr: strings.optional(),
+        scopes: strings.optional().describe('The scopes the user approved; narrows the request\'s, never widens it.'),
+        authorizationDetails: z
+          .array(z.record(z.string(), z.unknown()))
+          .max(20)
+          .optional()
+          .describe('RFC 9396: the authorization details the user approved, each exactly one of those announced (deep equality; anything else is INVALID_REQUEST, LK7353, and the request stays pending); [] approves none. Absent: all.'),
+      })
+      .strict(),
+    actions: ['SUCCESS', 'NOT_EXIST', 'EXPIRED', 'INVALID_REQUEST', 'INTERNAL_SERVER_ERROR'],
+    output: noExtra,
+    call: (i, ctx) => cibaComplete(i, ctx),
   }),
   endpoint({
     path: 'pushed_auth_req',

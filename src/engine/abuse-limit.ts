@@ -13,7 +13,7 @@ import { addressKey } from './address-key.js';
  * `slow_down` means "poll less often" only to a device-grant client (RFC 8628 §3.5). Clients that do not know
  * the code still see a JSON error and a 429 they can back off on.
  */
-export type LimitedEndpoint = 'token' | 'introspection' | 'registration' | 'revocation' | 'par' | 'device_authorization';
+export type LimitedEndpoint = 'token' | 'introspection' | 'registration' | 'revocation' | 'par' | 'device_authorization' | 'backchannel_authentication';
 
 export interface AbuseLimits {
   perClient: number;

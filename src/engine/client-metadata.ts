@@ -20,8 +20,11 @@ import { checkFapiMetadata, FAPI_PROFILES } from './fapi.js';
  * `insecure_password_grant: true`: RFC 9700 §2.4 says the grant MUST NOT be used, so it takes a knowing opt-in.
  */
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'; // RFC 8628 §3.4
+export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba'; // OpenID CIBA Core §4
+/** CIBA Core §4, §5: the token delivery modes served (push is not: FAPI-CIBA forbids it, and it sends tokens to a URL). */
+export const CIBA_DELIVERY_MODES = ['poll', 'ping'] as const;
 export const REGISTRABLE_GRANTS = [
-  'authorization_code', 'refresh_token', 'client_credentials', 'implicit', DEVICE_CODE_GRANT, 'password', TOKEN_EXCHANGE_GRANT,
+  'authorization_code', 'refresh_token', 'client_credentials', 'implicit', DEVICE_CODE_GRANT, 'password', TOKEN_EXCHANGE_GRANT, CIBA_GRANT,
 ] as const;
 /**
  * OIDC Core §3 and OAuth 2.0 Multiple Response Type Encoding Practices §3-§5, in canonical order. Implicit and
@@ -88,6 +91,11 @@ const wireSchema = z.object({
   backchannel_logout_session_required: z.boolean().optional(),
   frontchannel_logout_uri: uriString().url().max(2000).optional(),
   frontchannel_logout_session_required: z.boolean().optional(),
+  // OpenID CIBA Core §4: how this client gets its tokens, and where a ping goes.
+  backchannel_token_delivery_mode: z.string().max(20).optional(),
+  backchannel_client_notification_endpoint: uriString().url().max(2000).optional(),
+  backchannel_authentication_request_signing_alg: z.string().max(20).optional(),
+  backchannel_user_code_parameter: z.boolean().optional(),
   grant_types: z.array(z.string()).max(10).optional(),
   response_types: z.array(z.string()).max(10).optional(),
   scope: z.string().max(2000).optional(),
@@ -327,6 +335,7 @@ function checkFrontchannelLogoutOrigin(uri: string | undefined, redirectUris: re
 function checkServerCalledUris(m: z.output<typeof wireSchema>, opts: ValidateOptions): void {
   const called: [string, string | undefined][] = [
     ['jwks_uri', m.jwks_uri], ['sector_identifier_uri', m.sector_identifier_uri], ['backchannel_logout_uri', m.backchannel_logout_uri],
+    ['backchannel_client_notification_endpoint', m.backchannel_client_notification_endpoint],
     ...(m.request_uris ?? []).map((u): [string, string] => ['request_uris', u]),
   ];
   // A fetch refuses a URL with userinfo (WHATWG fetch: credentials in the URL), so each call would fail: refused now.
@@ -442,6 +451,43 @@ function checkSubjectType(m: z.output<typeof wireSchema>, redirectUris: string[]
       throw invalid(`subject_type pairwise with the ${DEVICE_CODE_GRANT} grant needs a sector_identifier_uri (OIDC Core §8.1): that grant sends nothing to the redirect URIs, so they do not show whose sector it is`);
     }
   }
+}
+
+/**
+ * OpenID CIBA Core §4: a client with the CIBA grant names its token delivery mode (poll or ping here), and a ping
+ * client its https notification endpoint. Signed authentication requests (§7.1.1) and user codes (§7.1) are not
+ * offered (discovery says so), so a client asking for them is refused rather than left to fail at every request.
+ * CIBA pushes a sign-in prompt to a named user: who may do that is the operator's call, as for token exchange.
+ */
+function checkCibaMetadata(
+  m: z.output<typeof wireSchema>, method: TokenEndpointAuthMethod, grantTypes: readonly string[], opts: ValidateOptions,
+): { mode: 'poll' | 'ping'; notificationEndpoint?: string } | undefined {
+  const mode = m.backchannel_token_delivery_mode;
+  if (!grantTypes.includes(CIBA_GRANT)) {
+    const stray = (['backchannel_token_delivery_mode', 'backchannel_client_notification_endpoint'] as const).find((f) => m[f] !== undefined);
+    if (stray && !opts.dynamic) throw invalid(`${stray}: the client must register the ${CIBA_GRANT} grant (CIBA Core §4)`);
+    return undefined;
+  }
+  if (opts.dynamic && !opts.dynamic.stored?.grantTypes.includes(CIBA_GRANT)) throw invalid('grant_types: CIBA is set up by an operator, not by dynamic registration');
+  // CIBA Core §4 (the client authenticates at the backchannel authentication endpoint, §7.1).
+  if (method === 'none') throw invalid('a public client (token_endpoint_auth_method none) cannot use CIBA (CIBA Core §7.1: the client authenticates)');
+  if (mode === undefined) throw invalid(`backchannel_token_delivery_mode is required with the ${CIBA_GRANT} grant: poll or ping (CIBA Core §4)`);
+  if (!(CIBA_DELIVERY_MODES as readonly string[]).includes(mode)) throw invalid(`backchannel_token_delivery_mode: ${JSON.stringify(mode)} is not supported (supported: ${CIBA_DELIVERY_MODES.join(', ')})`);
+  if (m.backchannel_authentication_request_signing_alg !== undefined) {
+    throw invalid('backchannel_authentication_request_signing_alg: signed authentication requests are not supported (CIBA Core §7.1.1; discovery lists no algs)');
+  }
+  if (m.backchannel_user_code_parameter === true) throw invalid('backchannel_user_code_parameter: user codes are not supported (backchannel_user_code_parameter_supported is false)');
+  const endpoint = m.backchannel_client_notification_endpoint;
+  if (mode === 'poll') {
+    if (endpoint !== undefined) throw invalid('backchannel_client_notification_endpoint goes with backchannel_token_delivery_mode ping');
+    return { mode: 'poll' };
+  }
+  // CIBA Core §4: REQUIRED for ping, and it MUST be https.
+  if (endpoint === undefined) throw invalid('backchannel_client_notification_endpoint is required with backchannel_token_delivery_mode ping (CIBA Core §4)');
+  const u = new URL(endpoint);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && opts.allowHttpJwksUri)) throw invalid('backchannel_client_notification_endpoint must use https (CIBA Core §4)');
+  if (u.hash) throw invalid('backchannel_client_notification_endpoint must not have a fragment');
+  return { mode: 'ping', notificationEndpoint: endpoint };
 }
 
 /**
@@ -664,6 +710,7 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
   const exchange = grantTypes.includes(TOKEN_EXCHANGE_GRANT);
   if (exchange && method === 'none') throw invalid('a public client (token_endpoint_auth_method none) cannot use token exchange');
   if (exchange && opts.dynamic && !opts.dynamic.stored?.grantTypes.includes(TOKEN_EXCHANGE_GRANT)) throw invalid('grant_types: token exchange is set up by an operator, not by dynamic registration');
+  const ciba = checkCibaMetadata(m, method, grantTypes, opts);
   const resources = m.resources === undefined ? undefined : [...new Set(m.resources)];
   for (const r of resources ?? []) {
     if (!isResourceIndicator(r)) throw invalid(`resources: ${JSON.stringify(r.slice(0, 100))} is not an absolute URI without a fragment (RFC 8707 §2)`);
@@ -714,6 +761,8 @@ export function validateClientMetadata(input: unknown, opts: ValidateOptions = {
     backchannelLogoutSessionRequired: m.backchannel_logout_session_required,
     frontchannelLogoutUri: m.frontchannel_logout_uri,
     frontchannelLogoutSessionRequired: m.frontchannel_logout_session_required,
+    backchannelTokenDeliveryMode: ciba?.mode,
+    backchannelClientNotificationEndpoint: ciba?.notificationEndpoint,
     grantTypes,
     responseTypes,
     scope,
@@ -795,6 +844,8 @@ export function clientToJson(c: ClientRecord): Record<string, unknown> {
     backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
     frontchannel_logout_uri: c.frontchannelLogoutUri,
     frontchannel_logout_session_required: c.frontchannelLogoutSessionRequired,
+    backchannel_token_delivery_mode: c.backchannelTokenDeliveryMode,
+    backchannel_client_notification_endpoint: c.backchannelClientNotificationEndpoint,
     grant_types: c.grantTypes,
     response_types: c.responseTypes,
     scope: c.scope.join(' '),

@@ -39,6 +39,12 @@ export interface TenantSettings {
   deviceCodeTtl?: number;
   deviceCodeInterval?: number;
   userCodeRateLimit?: number;
+  /** OpenID CIBA Core §7.3: the longest (and default) expires_in of a backchannel authentication request, seconds. */
+  cibaRequestTtl?: number;
+  /** CIBA Core §7.3: the poll interval, seconds. */
+  cibaPollInterval?: number;
+  /** Where each new CIBA request is announced for the user's authentication device (engine/ciba.ts); none: the /ciba page only. */
+  cibaNotifyUrl?: string;
   /** Failed logins per address within loginRateWindow (default loginRateLimit). */
   loginRateLimitPerIp?: number;
   /** Abuse limits (src/engine/abuse-limit.ts): requests per client, per address, window seconds. */
@@ -89,6 +95,22 @@ export interface EngineContext {
    * when it has no usable one, resolved before any store transaction: minting an ID token never fetches a jwks_uri.
    */
   idTokenEncryption?: EncryptionKey | OAuthError;
+  /**
+   * Outbound notifications the engine asks for and does not wait on (CIBA ping callbacks and request announcements):
+   * sent by the server through its address-guarded fetch, with a timeout and a few retries. Absent: none are sent.
+   */
+  notify?: (message: OutboundMessage) => void;
+}
+
+/** One POST the engine wants made (EngineContext.notify). */
+export interface OutboundMessage {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** For the logs: what it is (ciba_ping, ciba_request). */
+  kind: string;
+  tenantId: string;
+  clientId?: string;
 }
 
 export const nowSeconds = (ctx: Pick<EngineContext, 'clock'>): number => Math.floor(ctx.clock() / 1000);
@@ -132,6 +154,8 @@ export function endpointsOf(issuer: string) {
     pushedAuthorizationRequest: `${issuer}/oauth/par`,
     deviceAuthorization: `${issuer}/oauth/device_authorization`,
     device: `${issuer}/device`,
+    backchannelAuthentication: `${issuer}/oauth/bc-authorize`, // OpenID CIBA Core §7
+    ciba: `${issuer}/ciba`,
     formPostScript: `${issuer}/assets/form-post.js`,
     registration: `${issuer}/oauth/register`,
   };

@@ -144,8 +144,8 @@ export async function deviceVerification(input: { userCode: string }, ctx: Engin
 
 export type DeviceCompleteAction = 'SUCCESS' | 'USER_CODE_NOT_EXIST' | 'USER_CODE_EXPIRED' | 'INVALID_REQUEST' | 'INTERNAL_SERVER_ERROR';
 
-export interface DeviceCompleteInput {
-  userCode: string;
+/** A user's decision on a polled request (a device code, or a CIBA request: ciba.ts). */
+export interface DecisionInput {
   /** The user's decision. */
   result: 'AUTHORIZED' | 'ACCESS_DENIED';
   /** With AUTHORIZED: the user (sub) and how they authenticated. */
@@ -158,6 +158,53 @@ export interface DeviceCompleteInput {
   scopes?: string[];
   /** RFC 9396: the authorization details the user approved, each one of those asked for (deep equality); [] none; absent: all. */
   authorizationDetails?: unknown[];
+}
+
+export interface DeviceCompleteInput extends DecisionInput {
+  userCode: string;
+}
+
+/** What a decision writes on a polled request: its scope (absent: unchanged) and data. */
+export interface Decision {
+  scope?: string[];
+  data: Record<string, unknown>;
+}
+
+/**
+ * What a decision records on a polled request as it is now (`current`). A denial records nothing of the user. An
+ * approval: the scopes narrowed to those the user kept, and the data the grant is made from (who and how they
+ * authenticated, the approved RFC 9396 details). The details asked for are kept through the decision (it replaces
+ * the record's data); checked as the issue step checks them: one the request did not ask for is refused (`refused`,
+ * LK7353), the feature on or off.
+ */
+export function decisionOf(ctx: EngineContext, input: DecisionInput, current: DeviceCodeRecord | undefined): Decision | { refused: string } {
+  if (input.result !== 'AUTHORIZED') return { data: {} };
+  const scope = input.scopes ? current?.scope.filter((s) => input.scopes!.includes(s)) : undefined;
+  const rar = supportedAuthorizationDetailsTypes(ctx).length > 0 || input.authorizationDetails !== undefined;
+  let authorizationDetails: AuthorizationDetail[] | undefined;
+  try {
+    authorizationDetails = rar && current
+      ? approvedAuthorizationDetails({ authorizationDetails: storedAuthorizationDetails(current.data.authorizationDetails) }, input.authorizationDetails)
+      : undefined;
+  } catch (e) {
+    if (e instanceof OAuthError) return { refused: e.description };
+    throw e;
+  }
+  const data = { authTime: input.authTime ?? nowSeconds(ctx), acr: input.acr ?? ctx.tenant.settings.defaultAcr, amr: input.amr, sid: input.sid, ...(authorizationDetails ? { authorizationDetails } : {}) };
+  return { scope, data };
+}
+
+/**
+ * Write a decision on a pending, unexpired polled request, once (decideDeviceCode's one conditional update); when it
+ * did not win, why: the request had expired, or it was unknown or already decided.
+ */
+export async function recordDecision(
+  ctx: EngineContext, userCodeHash: string, status: 'approved' | 'denied', subject: string | null, decision: Decision, now: number,
+): Promise<DeviceCodeRecord | 'EXPIRED' | 'NOT_EXIST'> {
+  const won = await ctx.store.decideDeviceCode(ctx.tenant.id, userCodeHash, { status, subject, scope: decision.scope, data: decision.data }, now);
+  if (won) return won;
+  const rec = await ctx.store.findDeviceCodeByUserCode(ctx.tenant.id, userCodeHash);
+  return rec && rec.status === 'pending' && rec.expiresAt <= now ? 'EXPIRED' : 'NOT_EXIST';
 }
 
 /**
@@ -177,37 +224,15 @@ export async function deviceComplete(input: DeviceCompleteInput, ctx: EngineCont
     const hash = userCodeHash(ctx, code);
     const now = nowSeconds(ctx);
     const approved = input.result === 'AUTHORIZED';
-    let scope: string[] | undefined;
-    // RFC 9396: the details asked for are kept through the decision (it replaces the record's data); read when the
-    // tenant supports them (they never change after the device authorization request) or the host names some (checked
-    // as the issue step checks them: one the device did not ask for is refused, RAR on or off).
+    // Read only when the decision needs it: the scopes to narrow, or details to keep or check (approvedDecision).
     const rar = approved && (supportedAuthorizationDetailsTypes(ctx).length > 0 || input.authorizationDetails !== undefined);
     const current = approved && (input.scopes || rar) ? await ctx.store.findDeviceCodeByUserCode(ctx.tenant.id, hash) : undefined;
-    if (approved && input.scopes) scope = current?.scope.filter((s) => input.scopes!.includes(s));
-    let authorizationDetails: AuthorizationDetail[] | undefined;
-    // No such code: decideDeviceCode below says so (USER_CODE_NOT_EXIST), not the details check.
-    if (rar && current) {
-      try {
-        authorizationDetails = approvedAuthorizationDetails({ authorizationDetails: storedAuthorizationDetails(current?.data.authorizationDetails) }, input.authorizationDetails);
-      } catch (e) {
-        if (e instanceof OAuthError) return fail('INVALID_REQUEST', 'LK7353', e.description);
-        throw e;
-      }
-    }
-    const data: DeviceCodeRecord['data'] = approved
-      ? { authTime: input.authTime ?? now, acr: input.acr ?? ctx.tenant.settings.defaultAcr, amr: input.amr, sid: input.sid, ...(authorizationDetails ? { authorizationDetails } : {}) }
-      : {};
-    const won = await ctx.store.decideDeviceCode(
-      ctx.tenant.id,
-      hash,
-      { status: approved ? 'approved' : 'denied', subject: approved ? input.subject! : null, scope, data },
-      now,
-    );
-    if (!won) {
-      const rec = await ctx.store.findDeviceCodeByUserCode(ctx.tenant.id, hash);
-      if (rec && rec.status === 'pending' && rec.expiresAt <= now) return fail('USER_CODE_EXPIRED', 'LK7024', 'the user code expired');
-      return fail('USER_CODE_NOT_EXIST', 'LK7023', 'unknown or already decided user code');
-    }
+    // No such code: recordDecision says so (USER_CODE_NOT_EXIST), not the details check (it has none to check).
+    const decision = decisionOf(ctx, input, current);
+    if ('refused' in decision) return fail('INVALID_REQUEST', 'LK7353', decision.refused);
+    const won = await recordDecision(ctx, hash, approved ? 'approved' : 'denied', approved ? input.subject! : null, decision, now);
+    if (won === 'EXPIRED') return fail('USER_CODE_EXPIRED', 'LK7024', 'the user code expired');
+    if (won === 'NOT_EXIST') return fail('USER_CODE_NOT_EXIST', 'LK7023', 'unknown or already decided user code');
     // clientId: for the caller's audit record (not in responseContent).
     return { ...jsonResult('SUCCESS', 200, 'LK7025', { action: 'SUCCESS' }, { message: `${resultCodes.LK7025} (${won.status})` }), clientId: won.clientId };
   } catch (e) {

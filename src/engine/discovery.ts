@@ -1,7 +1,7 @@
 import { SIGNING_ALGS } from '../tokens/jwt.js';
 import { REQUEST_OBJECT_ALGS } from './authorization/request-object.js';
 import { RESPONSE_MODES } from './authorization/request.js';
-import { REGISTRABLE_RESPONSE_TYPES } from './client-metadata.js';
+import { CIBA_DELIVERY_MODES, CIBA_GRANT, REGISTRABLE_RESPONSE_TYPES } from './client-metadata.js';
 import { ASYMMETRIC_ASSERTION_ALGS, HMAC_ASSERTION_ALGS } from './client-assertion.js';
 import { supportedClientAuthMethods } from './client-auth.js';
 import type { ClientSettings } from './client-settings.js';
@@ -58,6 +58,12 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
   // implicit has no token-endpoint handler: it is listed because response_types with token/id_token work.
   doc.grant_types_supported = hasCodeFlow ? [...grants.slice(0, 1), 'implicit', ...grants.slice(1)] : grants;
   doc.device_authorization_endpoint = e.deviceAuthorization; // RFC 8628 §4
+  // OpenID CIBA Core §4: poll and ping; no signed requests (no backchannel_authentication_request_signing_alg_values_supported), no user codes.
+  if (grants.includes(CIBA_GRANT)) {
+    doc.backchannel_authentication_endpoint = e.backchannelAuthentication;
+    doc.backchannel_token_delivery_modes_supported = [...CIBA_DELIVERY_MODES];
+    doc.backchannel_user_code_parameter_supported = false;
+  }
   doc.token_endpoint_auth_methods_supported = supportedClientAuthMethods(opts.clients, { publicClients: hasCodeFlow });
   // RFC 8414 §2: REQUIRED when client_secret_jwt or private_key_jwt is listed.
   doc.token_endpoint_auth_signing_alg_values_supported = [...ASYMMETRIC_ASSERTION_ALGS, ...HMAC_ASSERTION_ALGS];
@@ -85,6 +91,7 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
       introspection_endpoint: a.introspection,
       revocation_endpoint: a.revocation,
       device_authorization_endpoint: a.deviceAuthorization,
+      ...(grants.includes(CIBA_GRANT) ? { backchannel_authentication_endpoint: a.backchannelAuthentication } : {}),
     };
   }
   // RFC 8414 §2, RFC 7591: only when registration is enabled.

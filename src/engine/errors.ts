@@ -34,7 +34,9 @@ export type OAuthErrorCode =
   | 'use_dpop_nonce'
   | 'invalid_software_statement' // RFC 7591 §3.2.2
   | 'unapproved_software_statement' // RFC 7591 §3.2.2
-  | 'invalid_authorization_details'; // RFC 9396 §5
+  | 'invalid_authorization_details' // RFC 9396 §5
+  | 'unknown_user_id' // OpenID CIBA Core §13
+  | 'invalid_binding_message'; // OpenID CIBA Core §13
 
 export interface OAuthErrorOptions {
   resultCode?: ResultCode;

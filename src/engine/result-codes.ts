@@ -199,7 +199,7 @@ export const resultCodes = {
   LK7130: 'Core API: whether the signed-in user must still be asked for consent to a pending authorization request (consentRequired: OIDC Core §3.1.2.4, the built-in consent page\'s rule).',
   // scope narrowed at redemption (LK7140-LK7149)
   LK7140: 'Authorization code redemption refused: the client is no longer registered for any of the scopes the user granted (RFC 6749 §3.3, §5.2 invalid_scope); the code is spent. When some are left, the tokens carry just those and the response says so in scope.',
-  LK7141: 'Device code redemption refused: the client is no longer registered for any of the scopes the user granted (RFC 6749 §3.3, §5.2 invalid_scope); nothing is spent, and every poll gets the same answer until the code expires.',
+  LK7141: 'Device code (or CIBA auth_req_id) redemption refused: the client is no longer registered for any of the scopes the user granted (RFC 6749 §3.3, §5.2 invalid_scope); nothing is spent, and every poll gets the same answer until the code expires.',
   // review fixes r1 (LK7160-LK7169)
   LK7160: 'Refresh refused: the refresh token of a public client is bound to a TLS client certificate (cnf x5t#S256) and the request presented none or another one (RFC 8705 §4; invalid_grant).',
   // registration review (LK7170-LK7179)
@@ -259,6 +259,22 @@ export const resultCodes = {
   // RFC 9700 §4.11.2 (LK7470-LK7479): engine/authorization/index.ts, registration-policy.ts redirectTrusted
   LK7470: 'Authorization request refused and shown to the user, not redirected: the client registered itself through open registration and its redirect URI is not on a registrationTrustedHosts host (nor an http loopback URI), so an error in the request itself, which the user never saw, does not send the user to it (RFC 9700 §4.11.2: the server as open redirector to a phishing page). The page and the JSON answer carry the error the redirect would have.',
   LK7471: 'prompt=none answer refused and shown to the user, not redirected: the request failed without any page (login_required, consent_required, interaction_required, account_selection_required) and its client registered itself through open registration with a redirect URI not on a registrationTrustedHosts host (nor an http loopback URI); RFC 9700 §4.11.2, as LK7470. A signed-in user who consented to the client gets the response as usual.',
+  // OpenID CIBA Core 1.0 (LK7480-LK7499): engine/ciba.ts, engine/token/device-code.ts polledGrant
+  LK7480: 'Backchannel authentication request accepted (CIBA Core §7.3): auth_req_id, expires_in and interval returned; the user is asked on the /ciba page, and the request announced at cibaNotifyUrl when set.',
+  LK7481: 'The client may not use CIBA: it is not registered for the urn:openid:params:grant-type:ciba grant (unauthorized_client, CIBA Core §13).',
+  LK7482: 'Backchannel authentication request refused (invalid_request, CIBA Core §7.1, §13): not exactly one of login_hint, id_token_hint and login_hint_token (which is not supported), an id_token_hint that is not an ID token this provider issued to the client, a signed request (request, not supported), a request_uri, user_code (not supported), a malformed requested_expiry, or a ping client\'s client_notification_token missing or not an RFC 6750 bearer token.',
+  LK7483: 'Backchannel authentication request refused: the hint names no enabled user of this tenant (unknown_user_id, CIBA Core §13).',
+  LK7484: 'Backchannel authentication request refused: the scope does not include openid, or none of the scopes asked for is registered for the client (invalid_scope, CIBA Core §7.1).',
+  LK7485: 'Backchannel authentication request refused: binding_message is longer than 100 characters or holds control characters (invalid_binding_message, CIBA Core §13).',
+  LK7486: 'CIBA grant: the user has not decided yet (authorization_pending, CIBA Core §11).',
+  LK7487: 'CIBA grant: the client polled before its interval elapsed; the interval was raised by 5 s (slow_down, CIBA Core §11).',
+  LK7488: 'CIBA grant: the user denied the request (access_denied, CIBA Core §11).',
+  LK7489: 'CIBA grant: the auth_req_id expired (expired_token, CIBA Core §11).',
+  LK7490: 'CIBA grant: the auth_req_id is unknown, already used or was issued to another client (invalid_grant, CIBA Core §11).',
+  LK7491: 'CIBA grant: the auth_req_id was already redeemed; the grant its redemption made (its access and refresh tokens) was revoked, as for a reused authorization code (RFC 6749 §4.1.2).',
+  LK7492: 'CIBA decision recorded (the /ciba page, or the Core API backchannel/complete): the client\'s next poll gets the tokens or access_denied; a ping client is notified.',
+  LK7493: 'CIBA decision refused: no pending request with that ticket (unknown, already decided, or for another user).',
+  LK7494: 'CIBA decision refused: the request expired before the user decided.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

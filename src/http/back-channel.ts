@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { EngineContext } from '../engine/context.js';
 import { withCors } from '../engine/cors.js';
 import { deviceAuthorization } from '../engine/device.js';
+import { backchannelAuthentication } from '../engine/ciba.js';
 import { introspection } from '../engine/introspection.js';
 import { pushedAuthorizationRequest } from '../engine/par.js';
 import type { Result } from '../engine/result.js';
@@ -59,7 +60,7 @@ export function backChannelInput(
  * The back-channel endpoints by audit name, shared by the Fastify routes (routes/oauth.ts) and the fast path
  * (fast-path.ts), so both run exactly the same engine function.
  */
-export function backChannelEngines(lk: Latchkey): Record<'token' | 'introspection' | 'revocation' | 'par' | 'device_authorization', BackChannelEngine> {
+export function backChannelEngines(lk: Latchkey): Record<'token' | 'introspection' | 'revocation' | 'par' | 'device_authorization' | 'backchannel_authentication', BackChannelEngine> {
   // RFC 6749 §4.3: for the password grant the engine asks its caller to verify the resource owner's credentials.
   // Successful token responses are counted by grant type (latchkey_tokens_issued_total).
   const tokenEndpoint: BackChannelEngine = async (input, c) => {
@@ -75,6 +76,8 @@ export function backChannelEngines(lk: Latchkey): Record<'token' | 'introspectio
     revocation: withCors('revocation', revocation),
     par: withCors('par', pushedAuthorizationRequest), // RFC 9126 §2
     device_authorization: withCors('device_authorization', deviceAuthorization), // RFC 8628 §3.1
+    // OpenID CIBA Core §7: confidential clients on servers; no CORS (a browser app has no secret to authenticate with).
+    backchannel_authentication: backchannelAuthentication,
   };
 }
 

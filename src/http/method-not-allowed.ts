@@ -9,7 +9,7 @@ import { CORS_ENDPOINT_PATHS, preEngineErrorCors } from './cors-errors.js';
  * The endpoints that take POST only: token (RFC 6749 §3.2), introspection (RFC 7662 §2.1), revocation (RFC 7009 §2.1),
  * pushed authorization requests (RFC 9126 §2.1), device authorization (RFC 8628 §3.1) and registration (RFC 7591 §3.1).
  */
-export const POST_ONLY_ENDPOINTS = ['/oauth/token', '/oauth/introspect', '/oauth/revoke', '/oauth/par', '/oauth/device_authorization', '/oauth/register'];
+export const POST_ONLY_ENDPOINTS = ['/oauth/token', '/oauth/introspect', '/oauth/revoke', '/oauth/par', '/oauth/device_authorization', '/oauth/bc-authorize', '/oauth/register'];
 
 /** The other methods Fastify routes; HEAD comes with GET (exposeHeadRoutes). */
 export const METHODS_NOT_ALLOWED = ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;

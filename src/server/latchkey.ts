@@ -122,6 +122,9 @@ export function tenantSettingsFrom(config: Config): TenantSettings {
     deviceCodeTtl: config.deviceCodeTtl,
     deviceCodeInterval: config.deviceCodeInterval,
     userCodeRateLimit: config.userCodeRateLimit,
+    cibaRequestTtl: config.cibaRequestTtl,
+    cibaPollInterval: config.cibaPollInterval,
+    cibaNotifyUrl: config.cibaNotifyUrl,
     loginRateLimitPerIp: config.loginRateLimitPerIp,
     rateLimitPerClient: config.rateLimitPerClient,
     rateLimitPerIp: config.rateLimitPerIp,
@@ -360,6 +363,7 @@ export class Latchkey {
       log: this.log,
       secrets: this.secrets,
       clients: this.clientSettings,
+      notify: (m) => this.backchannel.notify(m),
       ...(t.id === DEFAULT_TENANT && this.accounts ? { accounts: this.accounts } : {}),
     };
     this.contexts.set(tenantId, ctx);

@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import type { ClientRecord, LogoutDeliveryRecord, Store } from '../store/types.js';
 import type { EngineLogger } from '../engine/result.js';
+import type { OutboundMessage } from '../engine/context.js';
 import { guardedFetch } from '../engine/remote.js';
 import { clientAsStored } from '../engine/client-records.js';
 
@@ -149,6 +150,43 @@ export class BackchannelDispatcher {
       : { ...d, attempts, lastError: null, nextAttemptAt: null, deliveredAt: this.now() };
     await this.store.updateDelivery(next);
     if (error) this.log?.warn({ event: 'backchannel_logout_failed', client: d.clientId, attempts, error, gaveUp: next.nextAttemptAt === null }, 'back-channel logout delivery failed');
+  }
+
+  /**
+   * The engine's notifications (EngineContext.notify: CIBA pings and request announcements), sent through the same
+   * guarded fetch as logout tokens, redirects not followed, with a timeout and a few quick retries (notifyRetryMs).
+   * Not stored: a message lost for good is logged, and the party it was for can still poll, or the user use /ciba.
+   * Success is any 2xx (CIBA Core §10.2 expects 204; an announcement receiver may answer 200 or 202).
+   */
+  notify(message: OutboundMessage): void {
+    void this.sendNotification(message, 0);
+  }
+
+  /** Delays before each retry of a notification, ms. */
+  notifyRetryMs = [1000, 5000];
+  /** Notifications not yet settled (tests wait for them; close() does not). */
+  readonly pendingNotifications = new Set<Promise<void>>();
+
+  private sendNotification(message: OutboundMessage, attempt: number): Promise<void> {
+    const p = (async () => {
+      let error: string | undefined;
+      try {
+        const res = await this.fetch(message.url, {
+          method: 'POST', headers: message.headers, body: message.body, redirect: 'manual', signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        await discardBody(res);
+        if (res.status < 200 || res.status > 299) error = `HTTP ${res.status}`;
+      } catch (e) {
+        error = (e as Error).name === 'TimeoutError' ? 'timeout' : ((e as Error).message ?? 'network error').slice(0, 200);
+      }
+      if (error === undefined) return;
+      const retry = this.notifyRetryMs[attempt];
+      this.log?.warn({ event: `${message.kind}_failed`, tenant: message.tenantId, client: message.clientId, attempts: attempt + 1, error, gaveUp: retry === undefined }, 'notification failed');
+      if (retry !== undefined) await new Promise((r) => setTimeout(r, retry).unref()).then(() => this.sendNotification(message, attempt + 1));
+    })();
+    this.pendingNotifications.add(p);
+    void p.finally(() => this.pendingNotifications.delete(p));
+    return p;
   }
 
   /** One sweep: attempt every due delivery. Returns how many were attempted. */

@@ -20,6 +20,8 @@ export const tenantSettingsSchema = z
     requireSignedRequestObject: z.boolean(), // RFC 9101 §10.5
     fapiProfile: z.enum(['off', '2.0']), // FAPI 2.0 Security Profile, engine/fapi.ts
     insecureLegacyClientAssertionAudience: z.boolean(), // draft-ietf-oauth-rfc7523bis
+    cibaRequestTtl: z.number().int().min(30).max(3600), cibaPollInterval: z.number().int().min(1).max(60),
+    cibaNotifyUrl: z.string().url().max(2000).refine((v) => /^https?:\/\//.test(v), 'must be an http(s) URL'), // engine/ciba.ts
     authorizationDetailsTypes: z.array(z.string().regex(AUTHORIZATION_DETAILS_TYPE, 'must be printable ASCII without spaces, at most 200 characters')).max(50), // RFC 9396
   })
   .partial()

@@ -1125,6 +1125,19 @@ export class KyselyStore implements Store {
       .executeTakeFirst();
     return r && toDevice(r);
   }
+  async listPendingDeviceCodesOf(tenantId: string, subject: string, now: number, limit: number) {
+    const rows = await this.db
+      .selectFrom('device_codes')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('subject', '=', subject)
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(toDevice);
+  }
   async findDeviceCode(tenantId: string, hash: string) {
     const r = await this.db.selectFrom('device_codes').selectAll().where('tenant_id', '=', tenantId).where('hash', '=', hash).executeTakeFirst();
     return r && toDevice(r);
@@ -1177,7 +1190,7 @@ export class KyselyStore implements Store {
       // Device codes first (PostgreSQL): a redemption in progress holds its code's row, so this waits for it to commit,
       // and the statements below (each its own snapshot) then see the grant and tokens it made. Run last, they missed
       // them, and the redeemed code no longer matched: the tokens stayed live (RFC 7009 §2.1).
-      await db.updateTable('device_codes').set({ status: 'denied' }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('status', '=', 'approved').where('consumed_at', 'is', null).execute();
+      await db.updateTable('device_codes').set({ status: 'denied' }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('status', 'in', ['approved', 'pending']).where('consumed_at', 'is', null).execute();
       await db.updateTable('grants').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('revoked_at', 'is', null).execute();
       await db.updateTable('tokens').set({ revoked_at: now }).where('tenant_id', '=', tenantId).where('subject', '=', subject).where('revoked_at', 'is', null).execute();
     });

@@ -63,6 +63,10 @@ export interface ClientMetadata {
   backchannelLogoutSessionRequired?: boolean;
   frontchannelLogoutUri?: string;
   frontchannelLogoutSessionRequired?: boolean;
+  /** OpenID CIBA Core §4: poll or ping (only with the CIBA grant). */
+  backchannelTokenDeliveryMode?: 'poll' | 'ping';
+  /** OpenID CIBA Core §4: where a ping-mode client is told its request was decided. */
+  backchannelClientNotificationEndpoint?: string;
   contacts?: string[];
   /** JARM: alg of signed authorization responses; RS256 when absent. */
   authorizationSignedResponseAlg?: string;
@@ -371,7 +375,8 @@ export interface GrantStore {
   listGrantsOfSubject(tenantId: string, subject: string): Promise<GrantRecord[]>;
   /**
    * Revoke every grant and token of a user (user disabled or deleted), and deny the device codes they approved that
-   * no device has redeemed yet (RFC 8628 §3.5: its next poll is access_denied; the grant would be made only then).
+   * no device has redeemed yet (RFC 8628 §3.5: its next poll is access_denied; the grant would be made only then),
+   * and the CIBA requests still waiting for their decision.
    */
   revokeSubject(tenantId: string, subject: string, now: number): Promise<void>;
   /** Revoke every grant and token issued to a client (client deleted, RFC 7592 §2.3). */
@@ -618,6 +623,11 @@ export interface DeviceCodeStore {
    * grantId, the same statement records the grant the redemption makes (for reuse detection).
    */
   consumeDeviceCode(tenantId: string, hash: string, now: number, grantId?: string): Promise<DeviceCodeRecord | undefined>;
+  /**
+   * CIBA: the pending, unexpired requests waiting for this user's decision, newest first (a CIBA request names its
+   * user when it is made; a device code's subject is set only when decided, so none of them is listed).
+   */
+  listPendingDeviceCodesOf(tenantId: string, subject: string, now: number, limit: number): Promise<DeviceCodeRecord[]>;
   /** Read a device code by its hash without touching it (a losing redemption looks up what the winner issued). */
   findDeviceCode(tenantId: string, hash: string): Promise<DeviceCodeRecord | undefined>;
 }

@@ -373,3 +373,48 @@ ${inputs}
 </form><script nonce="${esc(m.nonce)}">HTMLFormElement.prototype.submit.call(document.forms[0]);</script>`,
   );
 }
+
+export interface CibaPageModel {
+  action: string;
+  csrf: string;
+  username: string;
+  requests: {
+    id: string;
+    clientName: string;
+    logoUri?: string;
+    scopes: string[];
+    bindingMessage?: string;
+    authorizationDetails?: Record<string, unknown>[];
+  }[];
+}
+
+/**
+ * OpenID CIBA Core §8: the user's authentication device, in the browser. Each request waiting for the signed-in user
+ * shows who asks, for what, and the binding message the client shows on its own device (§7.1), to compare.
+ */
+export function cibaPage(base: string, m: CibaPageModel): string {
+  const items = m.requests.map((r, i) => {
+    const asks = r.scopes.length > 0;
+    // Several requests: each button names its own (WCAG 2.4.6, 2.5.3: the visible label first), or they all read "Allow".
+    const which = m.requests.length > 1 ? `${r.clientName}, ${r.bindingMessage ?? `request ${i + 1}`}` : undefined;
+    const label = (verb: string) => (which === undefined ? '' : ` aria-label="${esc(`${verb} ${which}`)}"`);
+    const details = (r.authorizationDetails?.length ?? 0) > 0;
+    return `<section class="ciba-request">${r.logoUri ? `<img class="logo" src="${esc(r.logoUri)}" alt="">` : ''}<h2>${who(r.clientName)} asks you to sign in</h2>
+${r.bindingMessage !== undefined ? `<p>It shows this message: <strong class="binding-message">${esc(r.bindingMessage)}</strong>. Only allow it if you see the same message where you are signing in.</p>` : '<p>Only allow it if you are signing in to it now.</p>'}
+<p>${asks ? 'It is asking to:' : details ? 'It is asking to be authorized for:' : NOTHING_NAMED}</p>${asks ? `\n<ul class="scopes">${r.scopes.map((s) => `<li>${esc(describeScope(s))}</li>`).join('')}</ul>` : ''}${
+      details ? `${asks ? '\n<p>And to be authorized for:</p>' : ''}\n<ul class="scopes authorization-details">${r.authorizationDetails!.map(describeAuthorizationDetail).join('')}</ul>` : ''
+    }
+<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}">
+<input type="hidden" name="request" value="${esc(r.id)}">
+<div class="actions"><button type="submit" name="decision" value="deny"${label('Deny')}>Deny</button><button type="submit" name="decision" value="approve" class="primary"${label('Allow')}>Allow</button></div>
+</form></section>`;
+  });
+  return layout(
+    base,
+    'Sign-in requests',
+    `<h1>Sign-in requests</h1>
+<p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
+${items.length ? items.join('\n') : '<p class="none">There is nothing waiting for you. If an application said it sent you a sign-in request, it may have expired: start again there, then reload this page.</p>'}`,
+  );
+}

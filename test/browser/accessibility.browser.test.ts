@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.js';
 import { startCallbackServer } from '../helpers/rp.js';
-import { postForm, startTestServer, type TestServer } from '../helpers/server.js';
+import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
 /*
  * WCAG 2.2 AA on the built-in pages, in Chromium, by keyboard only: every flow below is walked with Tab, Shift+Tab,
@@ -325,6 +325,37 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     await checkPage(page, { title: 'Device connected', h1: 'Device connected' });
     const token = await postForm(s.url('/oauth/token'), { grant_type: DEVICE_GRANT, device_code: d.device_code, client_id: tv.clientId });
     expect(token.status).toBe(200);
+    await ctx.close();
+  }, 120_000);
+
+  it('CIBA (OpenID CIBA Core §8): sign in on /ciba, each request a section with its binding message, Deny and Allow by keyboard', async () => {
+    const kiosk = await s.client({ client_name: 'Kiosk', grant_types: ['urn:openid:params:grant-type:ciba'], backchannel_token_delivery_mode: 'poll', scope: 'openid profile' });
+    const ask = async (bindingMessage: string) =>
+      (await postForm(s.url('/oauth/bc-authorize'), { scope: 'openid profile', login_hint: 'alice', binding_message: bindingMessage }, { authorization: basic(kiosk.clientId, kiosk.clientSecret!) })).json as { auth_req_id: string };
+    const first = await ask('TABLE 12');
+    const second = await ask('TABLE 14');
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(s.url('/ciba'));
+    await checkPage(page, { title: 'Sign in', h1: 'Sign in' });
+    await signIn(ctx, page);
+    await checkPage(page, { title: 'Sign-in requests', h1: 'Sign-in requests' });
+    expect(await page.locator('h2').allTextContents()).toEqual(['Kiosk asks you to sign in', 'Kiosk asks you to sign in']);
+    const shown = await page.locator('.binding-message').allTextContents(); // newest first (made in the same second here: either order)
+    expect([...shown].sort()).toEqual(['TABLE 12', 'TABLE 14']);
+    // Each button names its request: a screen reader does not hear four alike.
+    expect(await tabOrder(ctx, page)).toEqual(shown.flatMap((m) => [`button Deny Kiosk, ${m}`, `button Allow Kiosk, ${m}`]));
+    // Back from the end (the focus wrapped) onto the Allow button of TABLE 12's section.
+    for (let i = 0; i < (shown[1] === 'TABLE 12' ? 1 : 3); i++) await page.keyboard.press('Shift+Tab');
+    expect(said(await focused(ctx, page))).toBe('button Allow Kiosk, TABLE 12');
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Sign-in allowed', h1: 'Sign-in allowed' });
+    const token = await postForm(s.url('/oauth/token'), { grant_type: 'urn:openid:params:grant-type:ciba', auth_req_id: first.auth_req_id }, { authorization: basic(kiosk.clientId, kiosk.clientSecret!) });
+    expect(token.status, token.text).toBe(200);
+    const pending = await postForm(s.url('/oauth/token'), { grant_type: 'urn:openid:params:grant-type:ciba', auth_req_id: second.auth_req_id }, { authorization: basic(kiosk.clientId, kiosk.clientSecret!) });
+    expect(pending.json.error).toBe('authorization_pending');
+    await page.goto(s.url('/ciba'));
+    await checkPage(page, { title: 'Sign-in requests', h1: 'Sign-in requests' });
     await ctx.close();
   }, 120_000);
 

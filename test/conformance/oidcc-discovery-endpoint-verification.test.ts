@@ -235,6 +235,7 @@ describe('oidcc-discovery-endpoint-verification', () => {
           expect((await res.json()).scope).toBe('api:read');
         },
         'urn:ietf:params:oauth:grant-type:device_code': deviceGrant,
+        'urn:openid:params:grant-type:ciba': cibaGrant,
         // RFC 6749 §4.3: advertised because a client may opt in; it works for one that did.
         password: async (t) => {
           const c = await t.client({ grant_types: ['password'], redirect_uris: [], insecure_password_grant: true, scope: 'openid' });
@@ -285,6 +286,24 @@ describe('oidcc-discovery-endpoint-verification', () => {
     });
   });
 });
+
+/** OpenID CIBA Core: the client names the user, who allows it on /ciba; the client polls for tokens. */
+async function cibaGrant(t: Conformance): Promise<void> {
+  const grant = 'urn:openid:params:grant-type:ciba';
+  const c = await t.client({ grant_types: [grant], redirect_uris: [], scope: 'openid', backchannel_token_delivery_mode: 'poll' });
+  const auth = { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(c.clientId, c.clientSecret) };
+  const r = await (await fetch(t.discovery.backchannel_authentication_endpoint, { method: 'POST', headers: auth, body: new URLSearchParams({ scope: 'openid', login_hint: USER.username }) })).json();
+  const browser = new Agent(t.issuer);
+  const login = await browser.follow('/ciba');
+  const page = await browser.follow(Agent.formAction(login.html, '/ciba/login'), {
+    form: { csrf: Agent.formValue(login.html, 'csrf')!, username: USER.username, password: USER.password },
+  });
+  await browser.follow('/ciba', { form: { csrf: Agent.formValue(page.html, 'csrf')!, request: Agent.formValue(page.html, 'request')!, decision: 'approve' } });
+  t.advance(r.interval ?? 5);
+  const res = await fetch(t.discovery.token_endpoint, { method: 'POST', headers: auth, body: new URLSearchParams({ grant_type: grant, auth_req_id: r.auth_req_id }) });
+  expect(res.status).toBe(200);
+  expect((await res.json()).id_token).toBeTruthy();
+}
 
 /** RFC 8628: a device asks for a code, the user approves it on /device, the device polls for tokens. */
 async function deviceGrant(t: Conformance): Promise<void> {

@@ -389,6 +389,8 @@ describe('Core API contract', () => {
       'device/authorization': { parameters: 'client_id=c&scope=openid' },
       'device/verification': { userCode: 'BCDF-GHJK' },
       'device/complete': { userCode: 'BCDF-GHJK', result: 'AUTHORIZED', subject: 's' },
+      'backchannel/authentication': { parameters: 'scope=openid&login_hint=u', clientId: 'c', clientSecret: 's' },
+      'backchannel/complete': { ticket: 't', result: 'AUTHORIZED' },
       pushed_auth_req: { parameters: 'response_type=code', clientId: 'c', clientSecret: 's' },
       'client/registration': { body: JSON.stringify({ redirect_uris: [CB] }) },
       'client/registration/get': { clientId: 'c', authorization: 'Bearer t' },

@@ -43,7 +43,7 @@ describe('RFC 8705 §5: mtls_endpoint_aliases (mtlsBaseUrl)', () => {
     pki.cleanup();
   });
 
-  it('§5: discovery lists the token, introspection, revocation, UserInfo, PAR and device endpoints at the mTLS base', async () => {
+  it('§5: discovery lists the token, introspection, revocation, UserInfo, PAR, device and CIBA endpoints at the mTLS base', async () => {
     const doc = (await (await tlsFetch({ ca: pki.ca.cert })(s.url('/.well-known/openid-configuration'))).json()) as Record<string, any>;
     expect(doc.mtls_endpoint_aliases).toEqual({
       token_endpoint: `${alias}/oauth/token`,
@@ -52,11 +52,27 @@ describe('RFC 8705 §5: mtls_endpoint_aliases (mtlsBaseUrl)', () => {
       introspection_endpoint: `${alias}/oauth/introspect`,
       revocation_endpoint: `${alias}/oauth/revoke`,
       device_authorization_endpoint: `${alias}/oauth/device_authorization`,
+      backchannel_authentication_endpoint: `${alias}/oauth/bc-authorize`,
     });
     // The main endpoints stay where they were.
     expect(doc.token_endpoint).toBe(s.url('/oauth/token'));
     const oauthDoc = (await (await tlsFetch({ ca: pki.ca.cert })(s.url('/.well-known/oauth-authorization-server'))).json()) as Record<string, any>;
     expect(oauthDoc.mtls_endpoint_aliases).toEqual(doc.mtls_endpoint_aliases);
+  });
+
+  it('§5: a tls_client_auth CIBA client authenticates at the backchannel authentication endpoint\'s alias with its certificate, and only there', async () => {
+    const c = await s.client({
+      grant_types: ['urn:openid:params:grant-type:ciba'], backchannel_token_delivery_mode: 'poll', scope: 'openid',
+      token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=alias-app,O=Example',
+    });
+    await s.user('cibauser', 'cibauser-password');
+    const body = new URLSearchParams({ client_id: c.clientId, scope: 'openid', login_hint: 'cibauser' });
+    const post = (url: string, cert?: Pem) =>
+      tlsFetch({ ca: pki.ca.cert, ...(cert ? { cert: cert.cert, key: cert.key } : {}) })(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const ok = await post(`${alias}/oauth/bc-authorize`, good);
+    expect(ok.status, await ok.clone().text()).toBe(200);
+    expect(((await ok.json()) as { auth_req_id: string }).auth_req_id).toBeTruthy();
+    expect((await post(`${alias}/oauth/bc-authorize`, other)).status).toBe(401);
   });
 
   it('§5, §3: a certificate-bound token obtained at the alias (oauth4webapi, use_mtls_endpoint_aliases) works at UserInfo there, with that certificate only', async () => {

@@ -56,6 +56,29 @@ describe(`store contract: the grant a device code's redemption made (${backend})
     expect(await store.findDeviceCode(A, id('nope'))).toBeUndefined();
     expect(await store.findDeviceCodeByUserCode(A, d.userCodeHash)).toEqual(d); // not polled, not spent
   });
+
+  it('CIBA: listPendingDeviceCodesOf lists one user\'s pending, unexpired requests in one tenant, newest first; revokeSubject denies them', async () => {
+    const named = (hash: string, subject: string, createdAt: number, tenant = A): DeviceCodeRecord => ({ ...device(tenant, hash, id('uc')), subject, createdAt, expiresAt: createdAt + 300, data: { ciba: { mode: 'poll' } } });
+    const older = named(id('c1'), 'alice', NOW);
+    const newer = named(id('c2'), 'alice', NOW + 10);
+    const expired = { ...named(id('c3'), 'alice', NOW - 400) };
+    const bobs = named(id('c4'), 'bob', NOW);
+    const otherTenant = named(id('c5'), 'alice', NOW, B);
+    const decided = named(id('c6'), 'alice', NOW);
+    for (const r of [older, newer, expired, bobs, otherTenant, decided]) await store.insertDeviceCode(r);
+    await store.decideDeviceCode(A, decided.userCodeHash, { status: 'denied', subject: 'alice', data: {} }, NOW + 11);
+    const listed = await store.listPendingDeviceCodesOf(A, 'alice', NOW + 20, 10);
+    expect(listed.map((r) => r.hash)).toEqual([newer.hash, older.hash]);
+    expect(listed[0]).toMatchObject({ subject: 'alice', status: 'pending', data: { ciba: { mode: 'poll' } } });
+    expect(await store.listPendingDeviceCodesOf(A, 'alice', NOW + 20, 1)).toHaveLength(1);
+    expect((await store.listPendingDeviceCodesOf(B, 'alice', NOW + 20, 10)).map((r) => r.hash)).toEqual([otherTenant.hash]);
+    // A user disabled while requests wait: they are denied (the client's next token request is access_denied).
+    await store.revokeSubject(A, 'alice', NOW + 21);
+    expect(await store.listPendingDeviceCodesOf(A, 'alice', NOW + 22, 10)).toEqual([]);
+    expect((await store.findDeviceCode(A, newer.hash))?.status).toBe('denied');
+    expect((await store.findDeviceCode(A, bobs.hash))?.status).toBe('pending');
+    expect((await store.findDeviceCode(B, otherTenant.hash))?.status).toBe('pending');
+  });
 });
 
 describe(`migration 0013_device_code_grant (${backend})`, () => {

@@ -20,6 +20,7 @@ import {
   checkClient,
   clientMayUseResponseType,
   checkDeviceGrant,
+  checkCibaGrant,
   checkHints,
   checkIdTokenHint,
   checkMaxAge,
@@ -128,38 +129,40 @@ const _ = false;
  *   authorization:        GET/POST /oauth/authorize (the client is identified by client_id)
  *   par:                  POST /oauth/par, RFC 9126 (the client authenticated first; errors are JSON)
  *   device_authorization: POST /oauth/device_authorization, RFC 8628 (the client authenticated first)
+ *   backchannel_authentication: POST /oauth/bc-authorize, OpenID CIBA Core §7 (the client authenticated first; ciba.ts)
  */
-//                                                     authorization  par  device_authorization
-export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, boolean])[] = [
-  [checkClient,            X, _, _],
-  [checkPushedRequestUri,  X, _, _], // RFC 9126 §4: the pushed parameters replace the ones sent
-  [checkNoRequestUri,      _, X, _], // RFC 9126 §2.1
-  [checkRequestObject,     X, X, _], // RFC 9101: the request object's parameters replace the ones sent
-  [checkDeviceGrant,       _, _, X],
-  [checkRedirectUri,       X, X, _], // from here on, authorization errors are redirected to the client
-  [checkPushedRequired,    X, _, _], // RFC 9126 §4 (after the redirect URI, so the refusal reaches the client)
-  [checkFapiPushedRequest, _, X, _], // FAPI 2.0 §5.3.2.2: redirect_uri, PKCE, request object alg (fapi.ts)
-  [checkSignedRequestObject, X, X, _], // RFC 9101 §10.5, RFC 9126 §2.3: require_signed_request_object
-  [checkRegistrationParameter, X, X, _], // OIDC Core §3.1.2.6: registration_not_supported
-  [checkResponseType,      X, X, _],
-  [checkResponseMode,      X, X, _],
-  [checkScope,             X, X, X],
-  [checkResponseTypeScope, X, X, _],
-  [checkOfflineAccess,     X, X, _], // OIDC Core §11
-  [checkResource,          X, X, _], // RFC 8707 §2.1
-  [checkAuthorizationDetails, X, X, X], // RFC 9396 §3
-  [checkPkce,              X, X, _],
-  [checkPrompt,            X, X, _],
-  [checkMaxAge,            X, X, _],
-  [checkHints,             X, X, _],
-  [checkNonce,             X, X, _],
-  [checkIdTokenHint,       X, X, _],
-  [checkClaims,            X, X, _],
-  [checkDpopJkt,           X, X, _], // RFC 9449 §10
-  [checkResponseEncryption, X, X, _], // JARM §2.2, OIDC Core §10.2: the client's encryption keys
+//                                                     authorization  par  device_authorization  backchannel_authentication
+export const AUTHORIZATION_CHECKS: readonly (readonly [Check, boolean, boolean, boolean, boolean])[] = [
+  [checkClient,            X, _, _, _],
+  [checkPushedRequestUri,  X, _, _, _], // RFC 9126 §4: the pushed parameters replace the ones sent
+  [checkNoRequestUri,      _, X, _, _], // RFC 9126 §2.1
+  [checkRequestObject,     X, X, _, _], // RFC 9101: the request object's parameters replace the ones sent
+  [checkDeviceGrant,       _, _, X, _],
+  [checkCibaGrant,         _, _, _, X], // OpenID CIBA Core §7.2
+  [checkRedirectUri,       X, X, _, _], // from here on, authorization errors are redirected to the client
+  [checkPushedRequired,    X, _, _, _], // RFC 9126 §4 (after the redirect URI, so the refusal reaches the client)
+  [checkFapiPushedRequest, _, X, _, _], // FAPI 2.0 §5.3.2.2: redirect_uri, PKCE, request object alg (fapi.ts)
+  [checkSignedRequestObject, X, X, _, _], // RFC 9101 §10.5, RFC 9126 §2.3: require_signed_request_object
+  [checkRegistrationParameter, X, X, _, _], // OIDC Core §3.1.2.6: registration_not_supported
+  [checkResponseType,      X, X, _, _],
+  [checkResponseMode,      X, X, _, _],
+  [checkScope,             X, X, X, X],
+  [checkResponseTypeScope, X, X, _, _],
+  [checkOfflineAccess,     X, X, _, _], // OIDC Core §11
+  [checkResource,          X, X, _, _], // RFC 8707 §2.1
+  [checkAuthorizationDetails, X, X, X, X], // RFC 9396 §3
+  [checkPkce,              X, X, _, _],
+  [checkPrompt,            X, X, _, _],
+  [checkMaxAge,            X, X, _, _],
+  [checkHints,             X, X, _, _],
+  [checkNonce,             X, X, _, _],
+  [checkIdTokenHint,       X, X, _, _],
+  [checkClaims,            X, X, _, _],
+  [checkDpopJkt,           X, X, _, _], // RFC 9449 §10
+  [checkResponseEncryption, X, X, _, _], // JARM §2.2, OIDC Core §10.2: the client's encryption keys
 ];
 
-const COLUMN: Record<AuthorizationEndpoint, 1 | 2 | 3> = { authorization: 1, par: 2, device_authorization: 3 };
+const COLUMN: Record<AuthorizationEndpoint, 1 | 2 | 3 | 4> = { authorization: 1, par: 2, device_authorization: 3, backchannel_authentication: 4 };
 
 /** The checks an endpoint runs, in table order. */
 export function checksFor(endpoint: AuthorizationEndpoint): Check[] {

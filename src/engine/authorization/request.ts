@@ -3,7 +3,7 @@ import { isFapi } from '../fapi.js';
 import type { ClientRecord } from '../../store/types.js';
 import { verifyOwnIdToken } from '../../tokens/verify-own.js';
 import { type ClaimsRequest, parseClaimsParameter } from '../claims.js';
-import { DEVICE_CODE_GRANT, normalizeResponseType, redirectUriMatches } from '../client-metadata.js';
+import { CIBA_GRANT, DEVICE_CODE_GRANT, normalizeResponseType, redirectUriMatches } from '../client-metadata.js';
 import { type EngineContext, nowSeconds } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { Params, parseScope } from '../params.js';
@@ -18,7 +18,7 @@ export type ResponseMode = 'query' | 'fragment' | 'form_post' | 'query.jwt' | 'f
 export const RESPONSE_MODES = ['query', 'fragment', 'form_post', 'query.jwt', 'fragment.jwt', 'form_post.jwt', 'jwt'] as const;
 
 /** The authorization-family endpoints that share the checks (a column each in AUTHORIZATION_CHECKS). */
-export type AuthorizationEndpoint = 'authorization' | 'par' | 'device_authorization';
+export type AuthorizationEndpoint = 'authorization' | 'par' | 'device_authorization' | 'backchannel_authentication';
 
 /**
  * The validated authorization request, as kept with its ticket between the two steps.
@@ -219,6 +219,13 @@ async function requestObject(s: CheckState): Promise<void> {
 export const checkDeviceGrant: Check = (s) => {
   if (!s.client!.grantTypes.includes(DEVICE_CODE_GRANT)) {
     throw new OAuthError('unauthorized_client', 'the client may not use the device authorization grant', { resultCode: 'LK7026' });
+  }
+};
+
+/** OpenID CIBA Core §7.2: only clients registered for the CIBA grant may make a backchannel authentication request. */
+export const checkCibaGrant: Check = (s) => {
+  if (!s.client!.grantTypes.includes(CIBA_GRANT)) {
+    throw new OAuthError('unauthorized_client', 'the client may not use CIBA (it is not registered for the urn:openid:params:grant-type:ciba grant)', { resultCode: 'LK7481' });
   }
 };
 

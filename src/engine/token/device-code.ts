@@ -6,7 +6,24 @@ import { jsonResult } from '../result.js';
 import { currentScope, issueUserTokens, nothingLeft } from './issue.js';
 import { liveHostAccount } from '../accounts.js';
 import type { GrantHandler } from './types.js';
+import type { ResultCode } from '../result-codes.js';
 import { narrowAuthorizationDetails, storedAuthorizationDetails, tokenRequestAuthorizationDetails } from '../authorization-details.js';
+
+/**
+ * A grant redeemed by polling: the device code (RFC 8628) and CIBA's auth_req_id (OpenID CIBA Core §10, §11) are the
+ * same machine (one device_codes row each, decided by the user elsewhere), with their own names and answers.
+ */
+export interface PolledGrant {
+  /** The token request parameter carrying the handle. */
+  param: 'device_code' | 'auth_req_id';
+  /** The stored hash of a presented handle (each kind hashes in its own namespace, so one is never the other). */
+  hashOf(ctx: EngineContext, presented: string): string;
+  /** grants.data.grantType, and the log's. */
+  grantType: 'device_code' | 'ciba';
+  /** What the handle is called in messages. */
+  noun: string;
+  codes: { pending: ResultCode; slowDown: ResultCode; denied: ResultCode; expired: ResultCode; invalid: ResultCode; reused: ResultCode; nothingLeft: 'LK7141' };
+}
 
 /**
  * RFC 8628 §3.4, §3.5: the device polls with its device_code. The poll is stamped first (one conditional
@@ -15,15 +32,15 @@ import { narrowAuthorizationDetails, storedAuthorizationDetails, tokenRequestAut
  * by a conditional update inside the issuing transaction — the tokens. A redeemed code presented again by its
  * client revokes the grant its redemption made, as a reused authorization code does (RFC 6749 §4.1.2).
  */
-export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
-  const presented = params.require('device_code');
+export const polledGrant = (kind: PolledGrant): GrantHandler => async (params, { client }, ctx) => {
+  const presented = params.require(kind.param);
   const now = nowSeconds(ctx);
-  const invalid = () => new OAuthError('invalid_grant', 'invalid device code', { resultCode: 'LK7021' });
+  const invalid = () => new OAuthError('invalid_grant', `invalid ${kind.noun}`, { resultCode: kind.codes.invalid });
   if (presented.length > 200) throw invalid();
   // RFC 8707 §2.2: the device authorization named no resources, so a resource here asks for more than was granted.
   checkSubset(resourceParams(params), []);
   const requestedDetails = tokenRequestAuthorizationDetails(ctx, params); // RFC 9396 §6
-  const hash = ctx.hasher.hash(presented);
+  const hash = kind.hashOf(ctx, presented);
   // RFC 8628 §3.5: the stamp (and any slow_down) only for the client the code was issued to, in the same statement.
   const polled = await ctx.store.pollDeviceCode(ctx.tenant.id, hash, now, client.clientId);
   // Another client's poll finds nothing (pollDeviceCode): it learns nothing and, presenting a code it got hold of,
@@ -32,22 +49,22 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
   const rec = polled.record;
   // Checked before expiry, as for authorization codes: a redeemed code stays a reuse once it has expired.
   if (rec.consumedAt !== null) {
-    if (rec.grantId) return reused(ctx, client.clientId, rec.grantId, now);
+    if (rec.grantId) return reused(ctx, kind, client.clientId, rec.grantId, now);
     throw invalid(); // redeemed before redemptions recorded their grant
   }
-  if (rec.expiresAt <= now) throw new OAuthError('expired_token', 'the device code expired', { resultCode: 'LK7020' });
-  if (rec.status === 'denied') throw new OAuthError('access_denied', 'the user denied the request', { resultCode: 'LK7019' });
+  if (rec.expiresAt <= now) throw new OAuthError('expired_token', `the ${kind.noun} expired`, { resultCode: kind.codes.expired });
+  if (rec.status === 'denied') throw new OAuthError('access_denied', 'the user denied the request', { resultCode: kind.codes.denied });
   // RFC 8628 §3.5: slow_down is "a variant of authorization_pending": only an undecided request is answered so;
   // a decided one answers its outcome (access_denied above, or the tokens below) even to an early poll.
   if (rec.status === 'pending') {
-    if (polled.slowDown) throw new OAuthError('slow_down', `polling too fast; wait ${rec.interval} seconds between requests`, { resultCode: 'LK7018' });
-    throw new OAuthError('authorization_pending', 'the user has not decided yet', { resultCode: 'LK7017' });
+    if (polled.slowDown) throw new OAuthError('slow_down', `polling too fast; wait ${rec.interval} seconds between requests`, { resultCode: kind.codes.slowDown });
+    throw new OAuthError('authorization_pending', 'the user has not decided yet', { resultCode: kind.codes.pending });
   }
 
   // RFC 6749 §3.3: only what the client may still have (currentScope). Nothing left is refused before anything is
   // spent: no grant is made, and each later poll gets the same answer until the code expires.
   const scope = currentScope(client, rec.scope);
-  if (!scope) throw nothingLeft('LK7141');
+  if (!scope) throw nothingLeft(kind.codes.nothingLeft);
   // RFC 9396 §6, §7: the approved authorization details, or the subset the request names; checked before anything is spent.
   const grantedDetails = storedAuthorizationDetails(rec.data.authorizationDetails);
   const details = requestedDetails ? narrowAuthorizationDetails(requestedDetails, grantedDetails ?? []) : grantedDetails;
@@ -66,7 +83,7 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
     }
     if (!won.subject) return undefined;
     const d = won.data as { authTime?: number; acr?: string; amr?: string[]; sid?: string };
-    await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: client.clientId, subject: won.subject, scope: won.scope, createdAt: now, revokedAt: null, data: { grantType: 'device_code', ...(grantedDetails ? { authorizationDetails: grantedDetails } : {}) } });
+    await tx.insertGrant({ tenantId: ctx.tenant.id, id: grantId, clientId: client.clientId, subject: won.subject, scope: won.scope, createdAt: now, revokedAt: null, data: { grantType: kind.grantType, ...(grantedDetails ? { authorizationDetails: grantedDetails } : {}) } });
     // RFC 9068 §3: no resource named, so the audience is inferred from the scope (or is the issuer).
     // The scope narrowed above from the code as polled; the user's decision was already made then, so it is the same one.
     const target = await tokenTarget({ ...ctx, store: tx }, client, { resources: [], scope, scopeRequested: false });
@@ -77,9 +94,18 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
     return { body };
   });
   if (!outcome) throw invalid();
-  if ('reuse' in outcome) return reused(ctx, client.clientId, outcome.reuse, now);
+  if ('reuse' in outcome) return reused(ctx, kind, client.clientId, outcome.reuse, now);
   return jsonResult('OK', 200, 'LK2001', outcome.body);
 };
+
+/** RFC 8628 §3.4: the device code grant. */
+export const deviceCode: GrantHandler = polledGrant({
+  param: 'device_code',
+  hashOf: (ctx, presented) => ctx.hasher.hash(presented),
+  grantType: 'device_code',
+  noun: 'device code',
+  codes: { pending: 'LK7017', slowDown: 'LK7018', denied: 'LK7019', expired: 'LK7020', invalid: 'LK7021', reused: 'LK7040', nothingLeft: 'LK7141' },
+});
 
 /**
  * A device code redeemed a second time by its own client: revoke the grant its redemption made (every access and
@@ -87,8 +113,8 @@ export const deviceCode: GrantHandler = async (params, { client }, ctx) => {
  * reused authorization code, since whoever redeemed first may not be the device. Outside any transaction, so the
  * revocation is not rolled back with the failed request. The audit event comes from LK7040 (src/audit/audit.ts).
  */
-async function reused(ctx: EngineContext, clientId: string, grantId: string, now: number): Promise<never> {
+async function reused(ctx: EngineContext, kind: PolledGrant, clientId: string, grantId: string, now: number): Promise<never> {
   await ctx.store.revokeGrant(ctx.tenant.id, grantId, now);
-  ctx.log?.warn({ tenant: ctx.tenant.id, client: clientId, grantType: 'device_code', event: 'code_reuse' }, 'device code reused; grant revoked');
-  throw new OAuthError('invalid_grant', 'device code already used', { resultCode: 'LK7040' });
+  ctx.log?.warn({ tenant: ctx.tenant.id, client: clientId, grantType: kind.grantType, event: 'code_reuse' }, `${kind.noun} reused; grant revoked`);
+  throw new OAuthError('invalid_grant', `${kind.noun} already used`, { resultCode: kind.codes.reused });
 }

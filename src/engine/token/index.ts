@@ -9,6 +9,7 @@ import { clientCredentials } from './client-credentials.js';
 import { TOKEN_EXCHANGE_GRANT } from './exchange-policy.js';
 import { passwordGrant } from './password.js';
 import { deviceCode } from './device-code.js';
+import { cibaGrant } from '../ciba.js';
 import { refreshToken } from './refresh-token.js';
 import { tokenExchange } from './token-exchange.js';
 import type { GrantHandler, TokenAction, TokenInput, TokenResult } from './types.js';
@@ -29,6 +30,7 @@ export const grantHandlers: Record<string, GrantHandler> = {
   password: passwordGrant,
   [TOKEN_EXCHANGE_GRANT]: tokenExchange, // RFC 8693
   'urn:ietf:params:oauth:grant-type:device_code': deviceCode, // RFC 8628 §3.4
+  'urn:openid:params:grant-type:ciba': cibaGrant, // OpenID CIBA Core §10.1
 };
 
 /**

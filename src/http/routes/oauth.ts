@@ -38,6 +38,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, lk: Latchkey, co
     scope.post('/oauth/revoke', backChannel(engines.revocation, 'revocation'));
     scope.post('/oauth/par', backChannel(engines.par, 'par')); // RFC 9126 §2
     scope.post('/oauth/device_authorization', backChannel(engines.device_authorization, 'device_authorization')); // RFC 8628 §3.1
+    scope.post('/oauth/bc-authorize', backChannel(engines.backchannel_authentication, 'backchannel_authentication')); // OpenID CIBA Core §7.1
     // RFC 9126 §2.3, RFC 9110 §15.5.6: any other method on these is 405 with Allow: POST (registration only when routed).
     answerMethodNotAllowed(scope, POST_ONLY_ENDPOINTS.filter((p) => p !== '/oauth/register' || lk.config.registration !== 'off'));
 

@@ -13,6 +13,7 @@ import { requestedClaimNames } from '../../engine/claims.js';
 import type { EngineContext } from '../../engine/context.js';
 import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, type DeviceVerificationResult } from '../../engine/device.js';
+import { cibaComplete, pendingCibaRequests } from '../../engine/ciba.js';
 import { cspSourceOf, FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { endBrowserSession, newUserRecord, storeNewUser, UserInputError } from '../../services/users.js';
@@ -22,7 +23,7 @@ import type { Account } from '../../engine/accounts.js';
 import type { UserRecord } from '../../store/types.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import {
-  consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
+  cibaPage, consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
   signedOutPage, STYLESHEET, resubmitPage, type CreateAccountPageModel,
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
@@ -566,30 +567,38 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // defeat the CSRF check. RFC 6265bis §4.1.3.1: a __Secure- cookie can still be set by a sibling subdomain (Domain=
     // the parent, Path=/device/login to be sent first), and its same-site POST carries it: only __Host- (no Domain,
     // Path=/) cannot be planted. So over https the cookie is __Host-, host-wide, named per tenant.
-    const deviceCookie = (ctx: EngineContext) => hostCookie(ctx, 'lk_dev', '/device');
-    const DEVICE_COOKIE = (ctx: EngineContext) => deviceCookie(ctx).name;
-    const deviceCsrfOf = (v: string) => lk.hasher.hash(`csrf:device:${v}`);
-    const deviceCsrfOk = (v: string, presented: string | null) => lk.hasher.verify(`csrf:device:${v}`, presented ?? '');
-    /** CSRF for the /device forms: the keyed hash of a random per-browser cookie (set when missing). */
-    const deviceCsrf = (req: FastifyRequest, reply: FastifyReply): string => {
-      const ctx = ctxOf(req);
-      let v = parseCookies(req.headers.cookie)[DEVICE_COOKIE(ctx)];
-      if (!v || !/^[A-Za-z0-9_-]{43}$/.test(v)) {
-        v = newHandle(ctx.random);
-        reply.header('Set-Cookie', serializeCookie(DEVICE_COOKIE(ctx), v, cookieAttributes(ctx, deviceCookie(ctx), ctx.tenant.settings.sessionTtl)));
-      }
-      return deviceCsrfOf(v);
+    /**
+     * CSRF for the forms of a page outside any sign-in flow (/device, /ciba): the keyed hash of a random per-browser
+     * cookie of the page's own (set when missing). `issue` gives the token for a page; `form` checks a POST's, answering
+     * 403 itself (undefined) when it does not match.
+     */
+    const pageCsrf = (plain: string, path: string) => {
+      const cookie = (ctx: EngineContext) => hostCookie(ctx, plain, path);
+      const tokenOf = (v: string) => lk.hasher.hash(`csrf:${path}:${v}`);
+      return {
+        issue(req: FastifyRequest, reply: FastifyReply): string {
+          const ctx = ctxOf(req);
+          let v = parseCookies(req.headers.cookie)[cookie(ctx).name];
+          if (!v || !/^[A-Za-z0-9_-]{43}$/.test(v)) {
+            v = newHandle(ctx.random);
+            reply.header('Set-Cookie', serializeCookie(cookie(ctx).name, v, cookieAttributes(ctx, cookie(ctx), ctx.tenant.settings.sessionTtl)));
+          }
+          return tokenOf(v);
+        },
+        form(req: FastifyRequest, reply: FastifyReply): URLSearchParams | undefined {
+          const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
+          const v = parseCookies(req.headers.cookie)[cookie(ctxOf(req)).name];
+          if (!v || !lk.hasher.verify(`csrf:${path}:${v}`, form.get('csrf') ?? '')) {
+            htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
+            return undefined;
+          }
+          return form;
+        },
+      };
     };
-    const deviceForm = (req: FastifyRequest, reply: FastifyReply): URLSearchParams | undefined => {
-      const ctx = ctxOf(req);
-      const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
-      const v = parseCookies(req.headers.cookie)[DEVICE_COOKIE(ctx)];
-      if (!v || !deviceCsrfOk(v, form.get('csrf'))) {
-        htmlHeaders(reply.code(403)).send(errorPage(pageBase(reply), 'Request rejected', 'The form was missing its security token. Reload the page and try again.'));
-        return undefined;
-      }
-      return form;
-    };
+    const deviceCsrfKit = pageCsrf('lk_dev', '/device');
+    const deviceCsrf = deviceCsrfKit.issue;
+    const deviceForm = deviceCsrfKit.form;
     const codePage = (reply: FastifyReply, csrf: string, username: string, userCode: string, error?: string, status = 200) =>
       htmlHeaders(reply.code(status)).send(deviceCodePage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/device`, csrf, username, userCode, error }));
     const deviceLoginPage = (reply: FastifyReply, csrf: string, userCode: string, error?: string, username?: string, status = 200, invalid?: ('username' | 'password')[]) =>
@@ -713,6 +722,78 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (r.action === 'INTERNAL_SERVER_ERROR') return sendEngineResult(reply, r as unknown as AuthorizationResult);
       const why = r.action === 'USER_CODE_EXPIRED' ? 'That code has expired. Start again on your device.' : 'That code is no longer valid. Start again on your device.';
       return codePage(reply, csrf, live.user.username, '', why, 400);
+    });
+
+    // OpenID CIBA Core §8: the authentication device in a browser. The user signs in (the same password check as every
+    // sign-in form) and sees the CIBA requests that name them, each with its binding message, to allow or deny. Nothing
+    // here is guessable input: a request is decided only by the user it names, signed in (engine/ciba.ts cibaComplete).
+    const cibaCsrfKit = pageCsrf('lk_ciba', '/ciba');
+    const cibaLoginPage = (reply: FastifyReply, csrf: string, error?: string, username?: string, status = 200, invalid?: ('username' | 'password')[]) =>
+      htmlHeaders(reply.code(status)).send(
+        loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/ciba/login`, csrf, clientName: 'your sign-in requests', purpose: 'to see the sign-in requests waiting for you', hidden: {}, username, error, invalid }),
+      );
+    const cibaRequestsPage = async (reply: FastifyReply, csrf: string, live: { user: { id: string; username: string } }) => {
+      const ctx = ctxOf(reply.request);
+      const pending = await pendingCibaRequests(ctx, live.user.id);
+      return htmlHeaders(reply).send(
+        cibaPage(pageBase(reply), {
+          action: `${pagesOf(ctx).base}/ciba`,
+          csrf,
+          username: live.user.username,
+          requests: pending.map((r) => ({ id: r.id, clientName: r.client.clientName ?? r.client.clientId, logoUri: r.client.logoUri, scopes: r.scopes, bindingMessage: r.bindingMessage, authorizationDetails: r.authorizationDetails })),
+        }),
+      );
+    };
+
+    scope.get('/ciba', async (req, reply) => {
+      const ctx = ctxOf(req);
+      const csrf = cibaCsrfKit.issue(req, reply);
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
+      if (!live) return cibaLoginPage(reply, csrf);
+      return cibaRequestsPage(reply, csrf, live);
+    });
+
+    scope.post('/ciba/login', async (req, reply) => {
+      const ctx = ctxOf(req);
+      const form = cibaCsrfKit.form(req, reply);
+      if (!form) return reply;
+      const csrf = form.get('csrf')!;
+      const user = await passwordLogin(req, reply, form, (status, error, username, invalid) => cibaLoginPage(reply, csrf, error, username, status, invalid));
+      if (!user) return reply;
+      return reply.code(303).header('Cache-Control', 'no-store').header('Location', `${pagesOf(ctx).base}/ciba`).send();
+    });
+
+    scope.post('/ciba', async (req, reply) => {
+      const ctx = ctxOf(req);
+      const form = cibaCsrfKit.form(req, reply);
+      if (!form) return reply;
+      const csrf = form.get('csrf')!;
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
+      if (!live) return cibaLoginPage(reply, csrf);
+      const approve = form.get('decision') === 'approve';
+      // The phone's browser session is not the client's: no sid, so signing out here does not end the client's tokens.
+      const r = await cibaComplete(
+        {
+          requestId: (form.get('request') ?? '').slice(0, 200),
+          result: approve ? 'AUTHORIZED' : 'ACCESS_DENIED',
+          subject: live.user.id,
+          authTime: live.session.authTime,
+          acr: live.session.acr ?? undefined,
+          amr: live.session.data.amr as string[] | undefined,
+        },
+        ctx,
+      );
+      if (r.action === 'SUCCESS') {
+        lk.audit.record({ tenantId: ctx.tenant.id, type: approve ? 'ciba.approved' : 'ciba.denied', clientId: r.clientId, subject: live.user.id, ip: req.ip, resultCode: r.resultCode });
+        return htmlHeaders(reply).send(
+          approve
+            ? messagePage(pageBase(reply), 'Sign-in allowed', 'You are signed in to the application that asked. You can close this page.')
+            : messagePage(pageBase(reply), 'Request denied', 'The application was not given access. You can close this page.'),
+        );
+      }
+      if (r.action === 'INTERNAL_SERVER_ERROR') return sendEngineResult(reply, r as unknown as AuthorizationResult);
+      const why = r.action === 'EXPIRED' ? 'That request has expired. Start again in the application.' : 'That request is no longer waiting for you.';
+      return htmlHeaders(reply.code(400)).send(messagePage(pageBase(reply), 'Request not found', why));
     });
 
     if (lk.config.demo && !contextOf) {

@@ -402,6 +402,13 @@ const m0016SessionsIdle: Migration = {
   },
 };
 
+/** CIBA (engine/ciba.ts): a user's pending backchannel authentication requests are listed by tenant and subject. */
+const m0017DeviceCodesSubject: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.createIndex('idx_0017_device_codes_subject').on('device_codes').columns(['tenant_id', 'subject']).execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -418,6 +425,7 @@ export const migrations: Record<string, Migration> = {
   '0014_consents_client_idx': m0014ConsentsClientIdx,
   '0015_grants_sweep': m0015GrantsSweep,
   '0016_sessions_idle': m0016SessionsIdle,
+  '0017_device_codes_subject': m0017DeviceCodesSubject,
 };
 
 class InlineProvider implements MigrationProvider {
