@@ -404,10 +404,11 @@ export const CORE_API: readonly CoreApiEndpoint[] = [
     description:
       'OK: reply with status 200 and responseContent (auth_req_id, expires_in, interval). The user is asked on the service\'s /ciba page, and the ' +
       'request is announced at its cibaNotifyUrl (with the ticket for backchannel/complete). UNAUTHORIZED (client authentication failed), BAD_REQUEST ' +
-      '(CIBA Core §13: invalid_request, invalid_scope, unknown_user_id, invalid_binding_message, unauthorized_client), INTERNAL_SERVER_ERROR: reply ' +
+      '(CIBA Core §13: invalid_request, invalid_scope, unknown_user_id, invalid_binding_message, unauthorized_client), FORBIDDEN (access_denied: too many ' +
+      'requests of the client wait for the user), INTERNAL_SERVER_ERROR: reply ' +
       'with status, headers and responseContent. The client then polls auth/token with the urn:openid:params:grant-type:ciba grant.',
     input: z.object({ parameters, contentType, ...clientAuth, clientCertificate: proof.clientCertificate }).strict().superRefine(credentialFields),
-    actions: ['OK', 'BAD_REQUEST', 'UNAUTHORIZED', 'INTERNAL_SERVER_ERROR'],
+    actions: ['OK', 'BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'INTERNAL_SERVER_ERROR'],
     output: noExtra,
     call: (i, ctx) => backchannelAuthentication(i, ctx),
   }),

@@ -64,12 +64,18 @@ export const cibaGrant = polledGrant({
   codes: { pending: 'LK7486', slowDown: 'LK7487', denied: 'LK7488', expired: 'LK7489', invalid: 'LK7490', reused: 'LK7491', nothingLeft: 'LK7141' },
 });
 
-export type BackchannelAuthenticationAction = 'OK' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'INTERNAL_SERVER_ERROR';
+export type BackchannelAuthenticationAction = 'OK' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'INTERNAL_SERVER_ERROR';
 
 const HINTS = ['login_hint', 'id_token_hint', 'login_hint_token'] as const;
 /** RFC 6750 §2.1 b64token: the client_notification_token is sent back as a bearer token (CIBA Core §7.1). */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const MAX_BINDING_MESSAGE = 100;
+/**
+ * Requests of one client that may wait for one user's decision at once. A prompt the user did not ask for, sent again
+ * and again until they give in ("push bombing", MFA fatigue), is how such flows are abused: a client past this is
+ * refused (CIBA Core §13 access_denied: the OP denied the request) until the user decides or the requests expire.
+ */
+export const MAX_PENDING_PER_USER = 5;
 
 const refused = (description: string) => new OAuthError('invalid_request', description, { resultCode: 'LK7482' });
 
@@ -115,6 +121,10 @@ export function backchannelAuthentication(input: BackChannelInput, ctx: EngineCo
       const subject = await hintedUser(ctx, client, params);
 
       const now = nowSeconds(ctx);
+      const waiting = (await ctx.store.listPendingDeviceCodesOf(ctx.tenant.id, subject, now, 20)).filter((r) => r.clientId === client.clientId && cibaOf(r));
+      if (waiting.length >= MAX_PENDING_PER_USER) {
+        throw new OAuthError('access_denied', `${waiting.length} requests of this client already wait for this user's decision; wait for them to be decided or to expire`, { resultCode: 'LK7495', status: 403 });
+      }
       const longest = ctx.tenant.settings.cibaRequestTtl ?? 300;
       // §7.1 requested_expiry: honoured up to the server's lifetime, never beyond it.
       const ttl = requestedExpiry === undefined ? longest : Math.min(Number(requestedExpiry), longest);
@@ -149,7 +159,7 @@ export function backchannelAuthentication(input: BackChannelInput, ctx: EngineCo
       if (announcement) ctx.notify?.(announcement);
       return jsonResult('OK', 200, 'LK7480', { auth_req_id: authReqId, expires_in: ttl, interval });
     },
-    (e: OAuthError): BackchannelAuthenticationAction => (e.status === 401 ? 'UNAUTHORIZED' : 'BAD_REQUEST'),
+    (e: OAuthError): BackchannelAuthenticationAction => (e.status === 401 ? 'UNAUTHORIZED' : e.status === 403 ? 'FORBIDDEN' : 'BAD_REQUEST'),
     'INTERNAL_SERVER_ERROR',
     ctx.log,
   );

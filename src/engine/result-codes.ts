@@ -275,6 +275,7 @@ export const resultCodes = {
   LK7492: 'CIBA decision recorded (the /ciba page, or the Core API backchannel/complete): the client\'s next poll gets the tokens or access_denied; a ping client is notified.',
   LK7493: 'CIBA decision refused: no pending request with that ticket (unknown, already decided, or for another user).',
   LK7494: 'CIBA decision refused: the request expired before the user decided.',
+  LK7495: 'Backchannel authentication request refused (403 access_denied, CIBA Core §13): MAX_PENDING_PER_USER (5) requests of this client already wait for this user\'s decision (a defence against push bombing); the next is accepted once one is decided or expires.',
 } as const;
 
 export type ResultCode = keyof typeof resultCodes;

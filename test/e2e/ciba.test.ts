@@ -26,9 +26,10 @@ async function receiver() {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const next = async (path: string) => {
+  /** The first POST to path (whose body passes `match`), waiting for it: notifications are not awaited by the server. */
+  const next = async (path: string, match: (body: string) => boolean = () => true) => {
     for (let i = 0; i < 100; i++) {
-      const hit = got.find((g) => g.path === path);
+      const hit = got.find((g) => g.path === path && match(g.body));
       if (hit) {
         got.splice(got.indexOf(hit), 1);
         return hit;
@@ -39,6 +40,12 @@ async function receiver() {
   };
   return { base, got, next, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
+
+/** An announcement's body is a JWT: one for this user (and binding message, when given). */
+const about = (sub: string, bindingMessage?: string) => (body: string) => {
+  const p = decodeJwt(body);
+  return p.sub === sub && (bindingMessage === undefined || p.binding_message === bindingMessage);
+};
 
 describe('OpenID CIBA Core 1.0 through HTTP: poll and ping modes, the /ciba page, announcements and the Core API', () => {
   let s: TestServer;
@@ -166,7 +173,7 @@ describe('OpenID CIBA Core 1.0 through HTTP: poll and ping modes, the /ciba page
   it('the announcement at cibaNotifyUrl is a JWT signed with the issuer\'s keys; the Core API decides with its ticket; a redeemed auth_req_id used again revokes its tokens', async () => {
     const started = await start(poller, { scope: 'openid profile', login_hint: 'alice', binding_message: 'CORE-API', acr_values: 'urn:example:strong' });
     expect(started.status, started.text).toBe(200);
-    const posted = await rx.next('/announce');
+    const posted = await rx.next('/announce', about(alice, 'CORE-API'));
     expect(posted.headers['content-type']).toBe('application/jwt');
     const { payload, protectedHeader } = await jwtVerify(posted.body, createRemoteJWKSet(new URL(s.url('/.well-known/jwks.json'))), {
       issuer: s.issuer, audience: `${rx.base}/announce`, typ: 'latchkey-ciba-request+jwt',
@@ -218,19 +225,20 @@ describe('OpenID CIBA Core 1.0 through HTTP: poll and ping modes, the /ciba page
 
   it('id_token_hint names the user; requested_expiry shortens the request\'s lifetime, never lengthens it', async () => {
     const first = await start(poller, { scope: 'openid', login_hint: 'alice', binding_message: 'HINT-1' });
-    const a = await core(s, 'default', 'backchannel/complete', { ticket: decodeJwt((await rx.next('/announce')).body).ticket as string, result: 'AUTHORIZED' }, service);
+    const a = await core(s, 'default', 'backchannel/complete', { ticket: decodeJwt((await rx.next('/announce', about(alice, 'HINT-1'))).body).ticket as string, result: 'AUTHORIZED' }, service);
     expect(a.json.action).toBe('SUCCESS');
     const idToken = (await redeem(poller, first.json.auth_req_id)).json.id_token as string;
-    const hinted = await start(poller, { scope: 'openid', id_token_hint: idToken, requested_expiry: '60' });
+    const hinted = await start(poller, { scope: 'openid', id_token_hint: idToken, requested_expiry: '60', binding_message: 'HINT-2' });
     expect(hinted.status, hinted.text).toBe(200);
     expect(hinted.json.expires_in).toBe(60);
-    expect(decodeJwt((await rx.next('/announce')).body).sub).toBe(alice);
+    expect(decodeJwt((await rx.next('/announce', about(alice, 'HINT-2'))).body).sub).toBe(alice);
     const long = await start(poller, { scope: 'openid', login_hint: 'alice', requested_expiry: '86400' });
     expect(long.json.expires_in).toBe(300);
-    await rx.next('/announce');
   });
 
   it('CIBA Core §13: each malformed request gets its error, and nothing is stored', async () => {
+    const pendingOf = async () => (await s.ctx.store.listPendingDeviceCodesOf(s.ctx.tenant.id, alice, Math.floor(Date.now() / 1000), 100)).length;
+    const before = await pendingOf();
     const cases: [Record<string, string>, string, string?][] = [
       [{ scope: 'openid' }, 'invalid_request', 'exactly one of'],
       [{ scope: 'openid', login_hint: 'alice', id_token_hint: 'x' }, 'invalid_request', 'exactly one of'],
@@ -252,7 +260,7 @@ describe('OpenID CIBA Core 1.0 through HTTP: poll and ping modes, the /ciba page
       expect(r.json.error, JSON.stringify(params)).toBe(error);
       if (words) expect(r.json.error_description).toContain(words);
     }
-    expect(rx.got.filter((g) => g.path === '/announce')).toEqual([]);
+    expect(await pendingOf()).toBe(before);
     // unauthorized_client: a client without the grant; invalid_client (401): a wrong secret.
     const noGrant = await start(other, { scope: 'openid', login_hint: 'alice' });
     expect(noGrant.status).toBe(400);
@@ -271,11 +279,24 @@ describe('OpenID CIBA Core 1.0 through HTTP: poll and ping modes, the /ciba page
     const carol = await s.user('carol', 'carol-password');
     const started = await start(poller, { scope: 'openid', login_hint: 'carol' });
     expect(started.status, started.text).toBe(200);
-    await rx.next('/announce');
     await setDisabled(s.ctx, carol, true);
     expect((await redeem(poller, started.json.auth_req_id)).json.error).toBe('access_denied');
     const again = await start(poller, { scope: 'openid', login_hint: 'carol' });
     expect(again.json.error).toBe('unknown_user_id');
+  });
+
+  it('push bombing: a sixth request of one client waiting for one user is access_denied (403) until one is decided; another client is not held back', async () => {
+    await s.user('dave', 'dave-password');
+    const asks = [];
+    for (let i = 0; i < 5; i++) asks.push(await start(poller, { scope: 'openid', login_hint: 'dave', binding_message: `D${i}` }));
+    expect(asks.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    const sixth = await start(poller, { scope: 'openid', login_hint: 'dave' });
+    expect(sixth.status).toBe(403);
+    expect(sixth.json.error).toBe('access_denied');
+    expect((await start(pinger, { scope: 'openid', login_hint: 'dave', client_notification_token: 'tok' })).status).toBe(200);
+    const { agent, page } = await signedIn('dave');
+    await decide(agent, page.html, 'D0', 'deny');
+    expect((await start(poller, { scope: 'openid', login_hint: 'dave' })).status).toBe(200);
   });
 
   it('oauth4webapi (spec-strict) accepts the backchannel authentication response and the CIBA token response', async () => {
@@ -284,13 +305,14 @@ describe('OpenID CIBA Core 1.0 through HTTP: poll and ping modes, the /ciba page
     const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, insecure));
     const c: oauth.Client = { client_id: poller.clientId };
     const auth = oauth.ClientSecretBasic(poller.clientSecret!);
-    const res = await oauth.backchannelAuthenticationRequest(as, c, auth, { scope: 'openid', login_hint: 'alice' }, insecure);
+    const erin = await s.user('erin', 'erin-password');
+    const res = await oauth.backchannelAuthenticationRequest(as, c, auth, { scope: 'openid', login_hint: 'erin' }, insecure);
     const started = await oauth.processBackchannelAuthenticationResponse(as, c, res);
-    const ticket = decodeJwt((await rx.next('/announce')).body).ticket as string;
-    expect((await core(s, 'default', 'backchannel/complete', { ticket, result: 'AUTHORIZED', subject: alice }, service)).json.action).toBe('SUCCESS');
+    const ticket = decodeJwt((await rx.next('/announce', about(erin))).body).ticket as string;
+    expect((await core(s, 'default', 'backchannel/complete', { ticket, result: 'AUTHORIZED', subject: erin }, service)).json.action).toBe('SUCCESS');
     const tokenRes = await oauth.backchannelAuthenticationGrantRequest(as, c, auth, started.auth_req_id, insecure);
     const tokens = await oauth.processBackchannelAuthenticationGrantResponse(as, c, tokenRes);
     expect(tokens.access_token).toBeTruthy();
-    expect(oauth.getValidatedIdTokenClaims(tokens)?.sub).toBe(alice);
+    expect(oauth.getValidatedIdTokenClaims(tokens)?.sub).toBe(erin);
   });
 });
