@@ -1,5 +1,6 @@
 import { type EngineContext, nowSeconds } from '../engine/context.js';
 import { addressKey } from '../engine/address-key.js';
+import { newHandle } from '../tokens/handles.js';
 
 /**
  * Failed-login limits per account and per client address, in fixed windows kept in the store (so they hold
@@ -31,27 +32,60 @@ async function forgive(ctx: EngineContext, key: string, w: { start: number; end:
 }
 
 /**
+ * Known devices (OWASP "Slow Down Online Guessing Attacks with Device Cookies"): a browser where a user signed in
+ * holds a cookie naming that user, `nonce.mac`, the mac a keyed hash of the tenant, the username and the nonce. The
+ * account limit is what stops a guesser, but it also locks the account's owner out for as long as the guessing lasts,
+ * from as many addresses as the guesser has (a lockout anyone can cause). A sign-in from a known device of that user
+ * is counted against the device instead: the owner still gets in on the browser they used before, and a stolen
+ * cookie buys its holder only loginRateLimit guesses a window, as an address does.
+ */
+export const KNOWN_DEVICE_TTL = 365 * 86400;
+
+const knownDeviceBinding = (ctx: EngineContext, username: string, nonce: string) =>
+  `known-device:${JSON.stringify([ctx.tenant.id, username.toLowerCase(), nonce])}`;
+
+/** A fresh known-device cookie value for this user (after a right password). */
+export function knownDeviceCookie(ctx: EngineContext, username: string): string {
+  const nonce = newHandle(ctx.random, 16);
+  return `${nonce}.${ctx.hasher.hash(knownDeviceBinding(ctx, username, nonce))}`;
+}
+
+/** The device's nonce when `cookie` is a known-device cookie for this user; undefined otherwise (absent, forged, another user's). */
+export function knownDeviceOf(ctx: EngineContext, cookie: string | undefined, username: string): string | undefined {
+  const m = cookie === undefined ? null : /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/.exec(cookie);
+  return m && ctx.hasher.verify(knownDeviceBinding(ctx, username, m[1]!), m[2]!) ? m[1] : undefined;
+}
+
+/** The counter of an account's sign-ins: the account's, or (from a known device of that user) the device's own. */
+const accountKey = (ctx: EngineContext, username: string, ip: string, device: string | undefined) =>
+  device === undefined ? keys(ctx, username, ip)[0] : `login:dev:${ctx.tenant.id}:${device}`;
+
+/**
  * Count this sign-in attempt BEFORE the password is checked, and refuse it (true) when it is over a limit. Checking
  * a count first and recording the failure only after the slow argon2 verification let any number of concurrent
  * guesses through, each having seen the count from before the others (OWASP Authentication Cheat Sheet, account
  * lockout: the limit must bound the guesses). The account counter is cleared on success (loginSucceeded); the
  * address counter counts attempts, and its successes are counted apart (`:ok`) and subtracted, so that many users
- * signing in from one address still only spend failures.
+ * signing in from one address still only spend failures. `device`: the nonce of a known device of this user
+ * (knownDeviceOf), whose attempts count against it rather than the account.
  */
-export async function beginLoginAttempt(ctx: EngineContext, username: string, ip: string): Promise<boolean> {
+export async function beginLoginAttempt(ctx: EngineContext, username: string, ip: string, device?: string): Promise<boolean> {
   const w = window(ctx);
   const s = ctx.tenant.settings;
-  const [acct, addr] = keys(ctx, username, ip);
+  const addr = keys(ctx, username, ip)[1];
   // The address first: an address over its limit spends none of an account's attempts (it cannot lock accounts).
   if ((await hitUnforgiven(ctx, addr, w)) > (s.loginRateLimitPerIp ?? s.loginRateLimit)) return true;
-  return (await ctx.store.hit(acct, w.start, w.end)) > s.loginRateLimit;
+  return (await ctx.store.hit(accountKey(ctx, username, ip, device), w.start, w.end)) > s.loginRateLimit;
 }
 
-/** After beginLoginAttempt, a right password: the account's failures are forgotten, the address's attempt was no failure. */
-export async function loginSucceeded(ctx: EngineContext, username: string, ip: string): Promise<void> {
-  const [acct, addr] = keys(ctx, username, ip);
-  await ctx.store.reset(acct);
-  await forgive(ctx, addr, window(ctx));
+/**
+ * After beginLoginAttempt, a right password: the failures counted on that attempt's counter (the account's, or the
+ * known device's) are forgotten, and the address's attempt was no failure. A sign-in from a known device leaves the
+ * account's counter as it is: a guesser locked out of the account is not given a fresh allowance by its owner.
+ */
+export async function loginSucceeded(ctx: EngineContext, username: string, ip: string, device?: string): Promise<void> {
+  await ctx.store.reset(accountKey(ctx, username, ip, device));
+  await forgive(ctx, keys(ctx, username, ip)[1], window(ctx));
 }
 
 /** Seconds until the current window ends, for Retry-After. */

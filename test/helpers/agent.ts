@@ -39,6 +39,11 @@ export class Agent {
     this.jar.delete(name);
   }
 
+  /** Plant a cookie, as a script or another site could (path /). */
+  setCookie(name: string, value: string): void {
+    this.jar.set(name, { value, path: '/' });
+  }
+
   async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<{ status: number; location?: string; rawLocation?: string; html: string; headers: Headers }> {
     const u = new URL(url, this.base);
     const headers: Record<string, string> = { ...init.headers };

@@ -30,7 +30,7 @@ import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../.
 import { consentScopes, decide } from '../../ui/interaction.js';
 import { auditConsent, auditIssuedConsent, type AuditEventInput, type AuditLog } from '../../audit/audit.js';
 import {
-  beginLoginAttempt, beginRegistrationAttempt, beginUserCodeAttempt, loginSucceeded, retryAfter, userCodeAccepted,
+  beginLoginAttempt, beginRegistrationAttempt, beginUserCodeAttempt, KNOWN_DEVICE_TTL, knownDeviceCookie, knownDeviceOf, loginSucceeded, retryAfter, userCodeAccepted,
 } from '../../services/rate-limit.js';
 import { readSession, SESSION_COOKIE, signIn } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
@@ -87,6 +87,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   /** The Set-Cookie attributes of a page cookie (hostCookie, bindCookie): its path, Secure over https, and Max-Age. */
   const cookieAttributes = (ctx: EngineContext, c: { path: string }, maxAge: number) => ({ path: c.path, secure: pagesOf(ctx).secure, maxAge });
   const sessionCookie = (ctx: EngineContext) => hostCookie(ctx, SESSION_COOKIE);
+  /** The known-device cookie (services/rate-limit.ts): set at each password sign-in, read at the next. */
+  const knownDeviceName = (ctx: EngineContext) => hostCookie(ctx, 'lk_known').name;
   const sessionName = (ctx: EngineContext) => sessionCookie(ctx).name;
   /**
    * The sign-in binding cookie. A binding cookie planted by a sibling subdomain would tie a victim's browser to the
@@ -227,7 +229,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       again(400, 'Enter your username and password.', username, [...(username ? [] : ['username' as const]), ...(password ? [] : ['password' as const])]);
       return undefined;
     }
-    if (await beginLoginAttempt(ctx, username, req.ip)) {
+    // OWASP device cookies (services/rate-limit.ts): a browser this user signed in on before is not held by the account's lockout.
+    const device = knownDeviceOf(ctx, parseCookies(req.headers.cookie)[knownDeviceName(ctx)], username);
+    if (await beginLoginAttempt(ctx, username, req.ip, device)) {
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.locked', ip: req.ip, detail: { username } });
       lk.metrics.loginRateLimited.inc();
       reply.header('Retry-After', String(retryAfter(ctx)));
@@ -244,8 +248,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       again(400, 'Wrong username or password.', username, ['username', 'password']);
       return undefined;
     }
-    await loginSucceeded(ctx, username, req.ip);
+    await loginSucceeded(ctx, username, req.ip, device);
     await startSession(req, reply, user.id);
+    const known = hostCookie(ctx, 'lk_known');
+    reply.header('Set-Cookie', serializeCookie(known.name, knownDeviceCookie(ctx, username), cookieAttributes(ctx, known, KNOWN_DEVICE_TTL)));
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
     lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username } });
     return user;
