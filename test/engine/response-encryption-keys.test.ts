@@ -99,6 +99,14 @@ describe('response encryption: when the client\'s keys are resolved', () => {
     expect(issued.resultCode).toBe('LK7242');
     expect(JSON.parse(issued.responseContent)).toMatchObject({ error: 'invalid_client_metadata' });
     expect(await grantsOfAlice()).toBe(before);
+    // The key was looked for before the ticket was spent: once the client's keys can be read again, the same step
+    // (the user reloading, the host trying again) answers the request.
+    documents.set(uri, { keys: [encJwk] });
+    clearClientKeySets(); // past the failed fetch's cooldown
+    const again = await authorizationIssue({ ticket: a.ticket!, subject: alice, authTime: Math.floor(t.ctx.clock() / 1000) }, ctx);
+    expect(again.action, again.resultMessage).toBe('LOCATION');
+    expect(new URL(again.responseContent).searchParams.get('response')!.split('.')).toHaveLength(5); // JWE
+    expect(await grantsOfAlice()).toBe(before + 1);
   });
 
   /** A code for `c`, by the engine's two steps. */

@@ -46,7 +46,7 @@ import { redirectTrusted } from '../registration-policy.js';
 import { checkDpopJkt } from './dpop-jkt.js';
 import { checkResponseEncryption } from './response-encryption.js';
 import { checkFapiPushedRequest, FAPI_CODE_LIFETIME, isFapi } from '../fapi.js';
-import { encryptionKeyFor, resolveEncryptionKey } from '../response-encryption.js';
+import { encryptionKeyFor, resolveEncryptionKey, type EncryptionKey } from '../response-encryption.js';
 import { checkRegistrationParameter } from './registration-param.js';
 import { repeatedParameterTarget } from './repeated-parameter.js';
 import { checkSignedRequestObject } from './signed-request-object.js';
@@ -410,14 +410,15 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
   try {
     const future = futureAuthTime(ctx, input.authTime);
     if (future) return futureAuthTimeResult(future); // before the ticket is spent: the host may try again
-    if (input.authorizationDetails !== undefined) {
-      // Checked before the ticket is spent: a host's mistake leaves the request pending (LK7353).
-      const pending = await loadTicket(ctx, input.ticket);
-      if (pending) approvedAuthorizationDetails(pending.request, input.authorizationDetails);
-    }
+    // Before the ticket is spent, what may fail and be tried again: a host's mistake in the authorization details
+    // (LK7353), and the client's response encryption key, fetched from its jwks_uri (LK7242: the request cannot be
+    // answered without it; the ticket stays, so the same step succeeds once the client's keys can be read again).
+    const pending = await loadTicket(ctx, input.ticket);
+    if (pending && input.authorizationDetails !== undefined) approvedAuthorizationDetails(pending.request, input.authorizationDetails);
+    const keys = pending && (await issueKeys(pending, ctx));
     const t = await consumeTicket(ctx, input.ticket);
     if (!t) return unknownTicket();
-    return await issue(t, input, ctx);
+    return await issue(t, input, ctx, t.client === pending?.client ? keys : undefined); // the same client record (the cache's), else resolved again
   } catch (e) {
     return stepFailure(e, ctx);
   }
@@ -458,21 +459,33 @@ export function authenticatedRecentlyEnough(req: Pick<AuthorizationRequest, 'pro
   return req.maxAge === undefined || now - authTime <= req.maxAge;
 }
 
-async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: EngineContext): Promise<AuthorizationResult> {
+/**
+ * JARM §2.2, OIDC Core §10.2: the client's keys were checked when the request arrived, but may have become unusable
+ * since (a rotated jwks_uri, a failed refetch). They are resolved again for the issue step, before anything is
+ * written (consent, grant, code, tokens), and carried to where the response is made, which then fetches nothing.
+ * Without a JARM key no response can reach the client (the user agent gets LK7242, thrown to stepFailure); without an
+ * ID token key the refusal is redirected (LK7241, returned here as the OAuthError), as in step one
+ * (authorization/response-encryption.ts).
+ */
+async function issueKeys(t: LoadedTicket, ctx: EngineContext): Promise<{ response?: EncryptionKey; idToken?: EncryptionKey | OAuthError }> {
+  const req = t.request;
+  return {
+    response: t.client.authorizationEncryptedResponseAlg !== undefined && req.responseMode.endsWith('.jwt')
+      ? await encryptionKeyFor(ctx, t.client, 'authorization', 'LK7242')
+      : undefined,
+    idToken: t.client.idTokenEncryptedResponseAlg !== undefined && req.responseType.split(' ').includes('id_token')
+      ? await resolveEncryptionKey(ctx, t.client, 'id_token', 'LK7241')
+      : undefined,
+  };
+}
+
+/** `keys`: issueKeys for this ticket's client, resolved before the ticket was spent; resolved here when absent. */
+async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: EngineContext, keys?: Awaited<ReturnType<typeof issueKeys>>): Promise<AuthorizationResult> {
   const req = t.request;
   const target = targetOf(req, t.client);
   const parts = req.responseType.split(' ');
-  // JARM §2.2, OIDC Core §10.2: the client's keys were checked when the request arrived, but may have become unusable
-  // since (a rotated jwks_uri, a failed refetch). They are resolved again now, before anything is written (consent,
-  // grant, code, tokens), and carried to where the response is made, which then fetches nothing. Without a JARM key no
-  // response can reach the client (the user agent gets LK7242, thrown to stepFailure); without an ID token key the
-  // refusal is redirected (LK7241), as in step one (authorization/response-encryption.ts).
-  if (t.client.authorizationEncryptedResponseAlg !== undefined && req.responseMode.endsWith('.jwt')) {
-    target.encryptionKey = await encryptionKeyFor(ctx, t.client, 'authorization', 'LK7242');
-  }
-  const idTokenKey = t.client.idTokenEncryptedResponseAlg !== undefined && parts.includes('id_token')
-    ? await resolveEncryptionKey(ctx, t.client, 'id_token', 'LK7241')
-    : undefined;
+  const { response, idToken: idTokenKey } = keys ?? (await issueKeys(t, ctx));
+  if (response) target.encryptionKey = response;
   if (idTokenKey instanceof OAuthError) return await errorResponse(ctx, target, idTokenKey, 'LK7241');
   if (namesAnotherLocalUser(ctx, t, input.subject)) {
     return await errorResponse(ctx, target, new OAuthError('login_required', 'the signed-in user is not the one the request named'), 'LK7015');
