@@ -28,6 +28,8 @@ export { pushedAuthorizationRequest } from './engine/par.js';
 export type { PushedAuthorizationAction, BackChannelInput } from './engine/par.js';
 export { deviceAuthorization, deviceVerification, deviceComplete } from './engine/device.js';
 export type { DeviceAuthorizationAction, DeviceVerificationAction, DeviceVerificationResult, DeviceCompleteAction, DeviceCompleteInput } from './engine/device.js';
+export { backchannelAuthentication, cibaComplete, pendingCibaRequests } from './engine/ciba.js';
+export type { BackchannelAuthenticationAction, CibaCompleteAction, CibaCompleteInput, PendingCibaRequest } from './engine/ciba.js';
 export { token } from './engine/token/index.js';
 export type { TokenAction, TokenInput } from './engine/token/index.js';
 export { introspection } from './engine/introspection.js';
