@@ -57,12 +57,15 @@ describe('abuse limits on the token, introspection and registration endpoints (d
     expect(limited.headers.get('retry-after')).toBeTruthy();
   });
 
-  it('PAR (RFC 9126), device authorization (RFC 8628) and revocation (RFC 7009) are limited per client and per address too', async () => {
+  it('PAR (RFC 9126), device authorization (RFC 8628), CIBA and revocation (RFC 7009) are limited per client and per address too', async () => {
     const web = await s.client({ redirect_uris: ['https://rp.example/cb'], grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'], scope: 'openid' });
     const auth = { authorization: basic(web.clientId, web.clientSecret!) };
+    const ciba = await s.client({ grant_types: ['urn:openid:params:grant-type:ciba'], backchannel_token_delivery_mode: 'poll', scope: 'openid' });
+    await s.user('limited', 'limited-password');
     const calls: [string, () => Promise<{ status: number; json: any; headers: Headers }>][] = [
       ['par', () => postForm(s.url('/oauth/par'), { response_type: 'code', redirect_uri: 'https://rp.example/cb', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }, auth)],
       ['device', () => postForm(s.url('/oauth/device_authorization'), { scope: 'openid' }, auth)],
+      ['ciba', () => postForm(s.url('/oauth/bc-authorize'), { scope: 'openid', login_hint: 'limited' }, { authorization: basic(ciba.clientId, ciba.clientSecret!) })],
       ['revocation', () => postForm(s.url('/oauth/revoke'), { token: 'unknown' }, auth)],
     ];
     for (const [name, call] of calls) {

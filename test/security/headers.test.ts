@@ -44,6 +44,7 @@ describe('security headers on every HTML page, and no-store on every token or co
   let s: TestServer;
   let conf: { clientId: string; clientSecret?: string };
   let dev: { clientId: string };
+  let ciba: { clientId: string; clientSecret?: string };
   const pages: Page[] = [];
   const cookies: string[] = [];
 
@@ -63,6 +64,7 @@ describe('security headers on every HTML page, and no-store on every token or co
     s = await startTestServer({ demo: true, allowRegistration: true });
     conf = await s.client({ redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] });
     dev = await s.client({ token_endpoint_auth_method: 'none', grant_types: [DEVICE] });
+    ciba = await s.client({ grant_types: ['urn:openid:params:grant-type:ciba'], backchannel_token_delivery_mode: 'poll', scope: 'openid' });
     await s.user('alice', 'alice-password');
   });
   afterAll(() => s.close());
@@ -70,7 +72,7 @@ describe('security headers on every HTML page, and no-store on every token or co
   const authUrl = (extra: Record<string, string> = {}) =>
     `${s.issuer}/oauth/authorize?${new URLSearchParams({ client_id: conf.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 's', ...extra })}`;
 
-  it('login, consent, form_post, error, create-account, device, logout confirmation, signed-out and demo pages', async () => {
+  it('login, consent, form_post, error, create-account, device, CIBA, logout confirmation, signed-out and demo pages', async () => {
     // error page (unknown client)
     await recording(new Agent(s.issuer), 'error').follow(`${s.issuer}/oauth/authorize?client_id=nobody&response_type=code`);
     // login page, a failed login, consent page, form_post page
@@ -93,6 +95,13 @@ describe('security headers on every HTML page, and no-store on every token or co
     });
     const confirm = await da.follow('/device', { form: { csrf: Agent.formValue(codePage.html, 'csrf')!, user_code: userCode } });
     await da.follow('/device/confirm', { form: { csrf: Agent.formValue(confirm.html, 'csrf')!, binding: Agent.formValue(confirm.html, 'binding')!, user_code: userCode, decision: 'approve' } });
+    // CIBA pages: sign in, the requests, the decision
+    await postForm(s.url('/oauth/bc-authorize'), { scope: 'openid', login_hint: 'alice', binding_message: 'HDR' }, { authorization: basic(ciba.clientId, ciba.clientSecret!) });
+    const ca = recording(new Agent(s.issuer), 'ciba');
+    const clogin = await ca.follow('/ciba');
+    const requests = await ca.follow(Agent.formAction(clogin.html, '/ciba/login'), { form: { csrf: Agent.formValue(clogin.html, 'csrf')!, username: 'alice', password: 'alice-password' } });
+    expect(requests.html).toContain('HDR');
+    await ca.follow('/ciba', { form: { csrf: Agent.formValue(requests.html, 'csrf')!, request: Agent.formValue(requests.html, 'request')!, decision: 'approve' } });
     // logout confirmation and signed-out pages (no id_token_hint: the user is asked)
     const ask = await a.follow(`${s.issuer}/oauth/logout`);
     expect(ask.html).toContain('<form');
@@ -101,7 +110,7 @@ describe('security headers on every HTML page, and no-store on every token or co
     await recording(new Agent(s.issuer), 'demo').follow(`${s.issuer}/demo/callback?code=abc&state=x`);
 
     const names = pages.map((p) => p.name).join('\n');
-    for (const path of ['/oauth/authorize', '/interaction/', '/device', '/device/confirm', '/oauth/logout', '/logout/', '/demo/callback']) {
+    for (const path of ['/oauth/authorize', '/interaction/', '/device', '/device/confirm', '/ciba', '/oauth/logout', '/logout/', '/demo/callback']) {
       expect(names, `a page at ${path} was checked`).toContain(path);
     }
     expect(pages.some((p) => p.html.includes('action="/interaction/') && p.html.includes('/create'))).toBe(true);
