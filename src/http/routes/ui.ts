@@ -20,7 +20,7 @@ import { endBrowserSession, newUserRecord, storeNewUser, UserInputError } from '
 import { ServiceError } from '../../services/errors.js';
 import { verifyCredentials } from '../../services/accounts.js';
 import type { Account } from '../../engine/accounts.js';
-import type { UserRecord } from '../../store/types.js';
+import type { SessionRecord, UserRecord } from '../../store/types.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import {
   cibaPage, consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
@@ -612,6 +612,20 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/device/login`, csrf, clientName: 'your device', purpose: 'to connect a device to your account', hidden: { user_code: userCode }, username, error, invalid }),
       );
 
+    /** The signed-in user's decision as the engine's decision steps take it (deviceComplete, cibaComplete). */
+    const decisionBy = (live: { user: { id: string }; session: SessionRecord }, approve: boolean) => ({
+      result: approve ? ('AUTHORIZED' as const) : ('ACCESS_DENIED' as const),
+      subject: live.user.id,
+      authTime: live.session.authTime,
+      acr: live.session.acr ?? undefined,
+      amr: live.session.data.amr as string[] | undefined,
+    });
+    /** A decision recorded on a page (/device, /ciba): its audit event, and the page that says what happened. */
+    const decided = (req: FastifyRequest, reply: FastifyReply, live: { user: { id: string } }, r: { clientId?: string; resultCode: string }, type: 'device.approved' | 'device.denied' | 'ciba.approved' | 'ciba.denied', [title, message]: [string, string]) => {
+      lk.audit.record({ tenantId: ctxOf(req).tenant.id, type, clientId: r.clientId, subject: live.user.id, ip: req.ip, resultCode: r.resultCode });
+      return htmlHeaders(reply).send(messagePage(pageBase(reply), title, message));
+    };
+
     /**
      * RFC 8628 §5.1: the confirmation form carries this, derived from the code the user verified at POST /device, the
      * browser (its CSRF value) and the user: /device/confirm only decides a code this browser checked there, so it is
@@ -705,25 +719,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const bound = code !== undefined && lk.hasher.verify(confirmBinding(ctx, live.user.id, csrf, code), form.get('binding') ?? '');
       if (!(await checkUserCode(req, reply, live, csrf, userCode, bound))) return reply;
       const approve = form.get('decision') === 'approve';
-      const r = await deviceComplete(
-        {
-          userCode,
-          result: approve ? 'AUTHORIZED' : 'ACCESS_DENIED',
-          subject: live.user.id,
-          authTime: live.session.authTime,
-          acr: live.session.acr ?? undefined,
-          amr: live.session.data.amr as string[] | undefined,
-          sid: live.session.sid,
-        },
-        ctx,
-      );
+      const r = await deviceComplete({ userCode, ...decisionBy(live, approve), sid: live.session.sid }, ctx);
       if (r.action === 'SUCCESS') {
-        lk.audit.record({ tenantId: ctx.tenant.id, type: approve ? 'device.approved' : 'device.denied', clientId: r.clientId, subject: live.user.id, ip: req.ip, resultCode: r.resultCode });
-        return htmlHeaders(reply).send(
-          approve
-            ? messagePage(pageBase(reply), 'Device connected', 'Your device is now signed in. You can close this page and return to it.')
-            : messagePage(pageBase(reply), 'Request denied', 'The device was not given access. You can close this page.'),
-        );
+        return decided(req, reply, live, r, approve ? 'device.approved' : 'device.denied', approve
+          ? ['Device connected', 'Your device is now signed in. You can close this page and return to it.']
+          : ['Request denied', 'The device was not given access. You can close this page.']);
       }
       if (r.action === 'INTERNAL_SERVER_ERROR') return sendEngineResult(reply, r as unknown as AuthorizationResult);
       const why = r.action === 'USER_CODE_EXPIRED' ? 'That code has expired. Start again on your device.' : 'That code is no longer valid. Start again on your device.';
@@ -778,24 +778,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (!live) return cibaLoginPage(reply, csrf);
       const approve = form.get('decision') === 'approve';
       // The phone's browser session is not the client's: no sid, so signing out here does not end the client's tokens.
-      const r = await cibaComplete(
-        {
-          requestId: (form.get('request') ?? '').slice(0, 200),
-          result: approve ? 'AUTHORIZED' : 'ACCESS_DENIED',
-          subject: live.user.id,
-          authTime: live.session.authTime,
-          acr: live.session.acr ?? undefined,
-          amr: live.session.data.amr as string[] | undefined,
-        },
-        ctx,
-      );
+      const r = await cibaComplete({ requestId: (form.get('request') ?? '').slice(0, 200), ...decisionBy(live, approve) }, ctx);
       if (r.action === 'SUCCESS') {
-        lk.audit.record({ tenantId: ctx.tenant.id, type: approve ? 'ciba.approved' : 'ciba.denied', clientId: r.clientId, subject: live.user.id, ip: req.ip, resultCode: r.resultCode });
-        return htmlHeaders(reply).send(
-          approve
-            ? messagePage(pageBase(reply), 'Sign-in allowed', 'You are signed in to the application that asked. You can close this page.')
-            : messagePage(pageBase(reply), 'Request denied', 'The application was not given access. You can close this page.'),
-        );
+        return decided(req, reply, live, r, approve ? 'ciba.approved' : 'ciba.denied', approve
+          ? ['Sign-in allowed', 'You are signed in to the application that asked. You can close this page.']
+          : ['Request denied', 'The application was not given access. You can close this page.']);
       }
       if (r.action === 'INTERNAL_SERVER_ERROR') return sendEngineResult(reply, r as unknown as AuthorizationResult);
       const why = r.action === 'EXPIRED' ? 'That request has expired. Start again in the application.' : 'That request is no longer waiting for you.';
