@@ -27,6 +27,8 @@ export const AUDIT_EVENT_TYPES = [
   'device.denied',
   'ciba.approved',
   'ciba.denied',
+  'mfa.enabled',
+  'mfa.disabled',
   'logout',
   'client.registered',
   'client.updated',
@@ -66,6 +68,7 @@ export const auditTypeByResultCode: Readonly<Record<string, AuditEventType>> = {
   LK6031: 'token.issued',
   LK6011: 'login.failure',
   LK6012: 'login.locked',
+  LK6016: 'login.failure', // the password grant for an account with two-step sign-in on
   // dynamic client registration (RFC 7591 §3, RFC 7592 §2)
   LK8020: 'client.registered',
   LK8022: 'client.updated',

@@ -31,6 +31,7 @@ import {
   listUsers,
   setDisabled,
   unlockUser,
+  resetUserMfa,
   setPassword,
   updateUser,
   userView,
@@ -59,6 +60,7 @@ export const USAGE = `usage: latchkey <command> [options]
   user create --username U (--password P | --password-file F|-) [--claims JSON] [--id SUB]
   user list | show SUB | delete SUB | disable SUB | enable SUB
   user unlock SUB                   forget failed sign-ins of a locked account (docs/security.md)
+  user reset-mfa SUB                turn off two-step sign-in (a lost authenticator app; docs/security.md)
   user update SUB [--username U] [--claims JSON]
   user set-password SUB (--password P | --password-file F|-)
   keys list | rotate [--alg ES256|RS256|PS256|EdDSA]... [--now] | retire KID [--force]
@@ -116,7 +118,7 @@ function makeOut(json: boolean): Out {
 /** The CLI commands that change something, by command and subcommand. */
 const CLI_WRITES: Readonly<Record<string, readonly string[]>> = {
   client: ['create', 'update', 'rotate-secret', 'delete'],
-  user: ['create', 'update', 'set-password', 'disable', 'enable', 'unlock', 'delete'],
+  user: ['create', 'update', 'set-password', 'disable', 'enable', 'unlock', 'reset-mfa', 'delete'],
   keys: ['rotate', 'retire'],
   tenant: ['create'],
   service: ['create'],
@@ -265,7 +267,7 @@ export const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record
   },
   user: {
     create: ['username', 'password', 'password-file', 'claims', 'id', ...TENANT], update: ['username', 'claims', ...TENANT],
-    'set-password': ['password', 'password-file', ...TENANT], list: TENANT, show: TENANT, delete: TENANT, disable: TENANT, enable: TENANT, unlock: TENANT,
+    'set-password': ['password', 'password-file', ...TENANT], list: TENANT, show: TENANT, delete: TENANT, disable: TENANT, enable: TENANT, unlock: TENANT, 'reset-mfa': TENANT,
   },
   keys: { list: TENANT, rotate: ['alg', 'now', ...TENANT], retire: ['force', ...TENANT] },
   tenant: { list: [], create: ['issuer'] },
@@ -286,7 +288,7 @@ export const ALWAYS = new Set(['config', 'json', 'help']);
  */
 const TAKES_ID: Readonly<Record<string, readonly string[]>> = {
   client: ['show', 'delete', 'update', 'rotate-secret'],
-  user: ['show', 'delete', 'update', 'set-password', 'disable', 'enable', 'unlock'],
+  user: ['show', 'delete', 'update', 'set-password', 'disable', 'enable', 'unlock', 'reset-mfa'],
   keys: ['retire'],
   tenant: ['create'],
   'admin-token': ['revoke'],
@@ -610,13 +612,18 @@ async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | 
       show(u, `unlocked ${u.username}: failed sign-ins forgotten`);
       return 0;
     }
+    case 'reset-mfa': {
+      const u = await resetUserMfa(ctx, need());
+      show(u, `two-step sign-in turned off for ${u.username}`);
+      return 0;
+    }
     case 'delete': {
       await deleteUser(ctx, need());
       out.print(`deleted user ${arg}`, { deleted: arg });
       return 0;
     }
     default:
-      throw new CliError('usage: latchkey user create|list|show|update|set-password|disable|enable|unlock|delete');
+      throw new CliError('usage: latchkey user create|list|show|update|set-password|disable|enable|unlock|reset-mfa|delete');
   }
 }
 

@@ -16,6 +16,13 @@ export interface AccountSource {
   authenticate?(username: string, password: string): Promise<string | null | undefined>;
 }
 
+/**
+ * Two-step sign-in on the built-in pages (services/mfa.ts: a password, then an authenticator app's code): the acr
+ * its sessions carry, listed in discovery beside the password sign-in's (defaultAcr), and the amr (RFC 8176).
+ */
+export const MFA_ACR = 'urn:latchkey:acr:mfa';
+export const MFA_AMR = ['pwd', 'otp', 'mfa'];
+
 /** What the engine and the sign-in pages need to know about a user, wherever the account lives. */
 export interface Account {
   id: string;

@@ -10,6 +10,7 @@ import { grantHandlers } from './token/index.js';
 import { DPOP_ALGS } from './bearer.js';
 import { ENCRYPTION_ALGS, ENCRYPTION_ENCS } from './response-encryption.js';
 import { FAPI_ALGS, FAPI_AUTH_METHODS } from './fapi.js';
+import { MFA_ACR } from './accounts.js';
 
 /**
  * Authorization server metadata (RFC 8414 §2) and OpenID Provider metadata (OIDC Discovery §3).
@@ -112,7 +113,8 @@ export function discoveryDocument(issuer: string, kind: 'openid' | 'oauth', opts
       'phone_number', 'phone_number_verified',
     ];
     doc.claims_parameter_supported = true; // OIDC Core §5.5
-    doc.acr_values_supported = [settings.defaultAcr ?? 'urn:latchkey:acr:password'];
+    // The built-in password sign-in's, and two-step sign-in's (services/mfa.ts: a password and an authenticator app's code).
+    doc.acr_values_supported = [settings.defaultAcr ?? 'urn:latchkey:acr:password', MFA_ACR];
     doc.request_parameter_supported = true; // RFC 9101 §10.5
     // OIDC Discovery §3 defaults this to true, so it is always said: by-reference fetching is off unless enabled.
     doc.request_uri_parameter_supported = settings.allowRemoteRequestUri ?? false;

@@ -72,6 +72,7 @@ export const resultCodes = {
   LK6013: 'Password grant: the ticket is unknown, expired or already used.',
   LK6014: 'Password grant: the username or password is longer than accepted.',
   LK6015: 'Password grant: the caller could not verify the credentials (server_error).',
+  LK6016: 'Password grant: the password is right, but the account has two-step sign-in on (an authenticator app): the grant cannot ask for the code, so no tokens are issued (invalid_grant); the user signs in through the browser.',
   LK6020: 'Token exchange: subject_token_type or actor_token_type is unsupported or not allowed for this client (RFC 8693 §2.2.2).',
   LK6021: 'Token exchange: the subject_token is invalid, expired, revoked, of another type, or not acceptable to this client (RFC 8693 §2.2.2).',
   LK6022: 'Token exchange: the actor_token is invalid, expired, revoked, of another type, or not acceptable to this client (RFC 8693 §2.2.2).',

@@ -119,6 +119,20 @@ export async function userCodeAccepted(ctx: EngineContext, subject: string, ip: 
 }
 
 /**
+ * Codes from an authenticator app (services/mfa.ts), race-free: counted per user BEFORE the code is checked, refused
+ * (true) past loginRateLimit wrong codes in the login window; a right code is forgiven (otpAccepted). Six digits
+ * are 10^6 guesses, with three steps accepted at a time: at 10 a window the chance of a hit stays below 1 in 30,000.
+ */
+export async function beginOtpAttempt(ctx: EngineContext, userId: string): Promise<boolean> {
+  return (await hitUnforgiven(ctx, `otp:user:${ctx.tenant.id}:${userId}`, window(ctx))) > ctx.tenant.settings.loginRateLimit;
+}
+
+/** After beginOtpAttempt, a right code: it does not count against the limit. */
+export async function otpAccepted(ctx: EngineContext, userId: string): Promise<void> {
+  await forgive(ctx, `otp:user:${ctx.tenant.id}:${userId}`, window(ctx));
+}
+
+/**
  * prompt=create, race-free: count this account-creation attempt per address BEFORE the account is made, and refuse it
  * (true) when the address is over loginRateLimit in the login window. Checking the count first and recording the
  * attempt after let concurrent requests all pass a check that saw the count from before the others (as for sign-in:

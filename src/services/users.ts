@@ -8,6 +8,7 @@ import { isSessionLive } from '../engine/sessions.js';
 import type { GrantRecord, SessionRecord, Store, UserRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { unlockAccount } from './rate-limit.js';
+import { removeOtp } from './mfa.js';
 import { ServiceError, conflict, notFound } from './errors.js';
 
 /** argon2id with OWASP's recommended baseline (19 MiB, t=2, p=1). */
@@ -183,6 +184,16 @@ export async function setDisabled(ctx: EngineContext, sub: string, disabled: boo
 export async function unlockUser(ctx: EngineContext, sub: string): Promise<UserRecord> {
   const u = await getUser(ctx, sub);
   await unlockAccount(ctx, u.username);
+  return u;
+}
+
+/**
+ * Operator reset of two-step sign-in (a user who lost their authenticator app): the app is forgotten, so the next
+ * password sign-in asks for no code, and the user can set up a new one at /mfa. Their sessions are left as they are.
+ */
+export async function resetUserMfa(ctx: EngineContext, sub: string): Promise<UserRecord> {
+  const u = await getUser(ctx, sub);
+  await removeOtp(ctx, u.id);
   return u;
 }
 

@@ -4,6 +4,7 @@ import type {
   ManagementTokenRecord,
   ClientRecord,
   DeviceCodeRecord,
+  OtpRecord,
   PushedRequestRecord,
   ConsentRecord,
   GrantRecord,
@@ -30,6 +31,7 @@ import { isSqliteBusy } from './sqlite-busy.js';
 
 /* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
 interface TenantRow { id: string; issuer: string; settings: string; created_at: number }
+interface OtpRow { tenant_id: string; user_id: string; secret: string; confirmed_at: number | null; last_step: number; created_at: number }
 interface ClientRow { tenant_id: string; client_id: string; secret_hash: string | null; metadata: string; created_at: number }
 interface UserRow { tenant_id: string; id: string; username: string; password_hash: string; claims: string; disabled: number; created_at: number }
 interface KeyRow { tenant_id: string; kid: string; alg: string; status: string; public_jwk: string; private_jwe: string; created_at: number; seq: number; activates_at: number | null }
@@ -94,6 +96,7 @@ export interface Database {
   service_tokens: ServiceTokenRow;
   audit_events: AuditRow;
   ops_leases: LeaseRow;
+  user_otp: OtpRow;
 }
 
 const j = (v: unknown) => JSON.stringify(v);
@@ -669,6 +672,37 @@ export class KyselyStore implements Store {
   }
   async deleteUser(tenantId: string, id: string) {
     const r = await this.db.deleteFrom('users').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    // The user's authenticator app goes with the account (a user made again under the same id does not inherit it).
+    await this.db.deleteFrom('user_otp').where('tenant_id', '=', tenantId).where('user_id', '=', id).execute();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // authenticator apps (RFC 6238; services/mfa.ts)
+  async findOtp(tenantId: string, userId: string) {
+    const r = await this.db.selectFrom('user_otp').selectAll().where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
+    return r && { tenantId: r.tenant_id, userId: r.user_id, secret: r.secret, confirmedAt: n(r.confirmed_at), lastStep: Number(r.last_step), createdAt: Number(r.created_at) };
+  }
+  async putPendingOtp(o: OtpRecord) {
+    const r = await this.db
+      .insertInto('user_otp')
+      .values({ tenant_id: o.tenantId, user_id: o.userId, secret: o.secret, confirmed_at: null, last_step: o.lastStep, created_at: o.createdAt })
+      .onConflict((oc) => oc.columns(['tenant_id', 'user_id']).doUpdateSet({ secret: o.secret, last_step: o.lastStep, created_at: o.createdAt }).where('user_otp.confirmed_at', 'is', null))
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+  async acceptOtpStep(tenantId: string, userId: string, step: number, opts: { confirm: boolean; now: number }) {
+    const r = await this.db
+      .updateTable('user_otp')
+      .set({ last_step: step, ...(opts.confirm ? { confirmed_at: opts.now } : {}) })
+      .where('tenant_id', '=', tenantId)
+      .where('user_id', '=', userId)
+      .where('last_step', '<', step)
+      .where('confirmed_at', opts.confirm ? 'is' : 'is not', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+  async deleteOtp(tenantId: string, userId: string) {
+    const r = await this.db.deleteFrom('user_otp').where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 

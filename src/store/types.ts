@@ -264,6 +264,32 @@ export interface UserStore {
   updateUser(user: UserRecord): Promise<boolean>;
 }
 
+/** A user's authenticator app (RFC 6238 TOTP, services/mfa.ts): its secret, encrypted, and the last step accepted. */
+export interface OtpRecord {
+  tenantId: string;
+  userId: string;
+  /** The shared secret, encrypted under the key-encryption key (SecretBox). */
+  secret: string;
+  /** When the user confirmed it with a first code; null while it is being set up (not yet asked at sign-in). */
+  confirmedAt: number | null;
+  /** The last time step a code was accepted for (RFC 6238 §5.2: none at or before it is accepted again). */
+  lastStep: number;
+  createdAt: number;
+}
+
+export interface OtpStore {
+  findOtp(tenantId: string, userId: string): Promise<OtpRecord | undefined>;
+  /** Start (or restart) setting up an app: a new unconfirmed secret; false when the user already has a confirmed one. */
+  putPendingOtp(r: OtpRecord): Promise<boolean>;
+  /**
+   * Accept a code's step, once: one conditional update, true when `step` is after the last accepted one (and, with
+   * `confirm`, the secret was unconfirmed and is now confirmed at `now`; without it, the secret was confirmed).
+   */
+  acceptOtpStep(tenantId: string, userId: string, step: number, opts: { confirm: boolean; now: number }): Promise<boolean>;
+  /** Remove a user's app (turned off, reset by an operator, user deleted); false when there was none. */
+  deleteOtp(tenantId: string, userId: string): Promise<boolean>;
+}
+
 export interface SigningKeyRecord {
   tenantId: string;
   kid: string;
@@ -723,6 +749,7 @@ export interface Store
   extends TenantStore,
     ClientStore,
     UserStore,
+    OtpStore,
     KeyStoreRepo,
     TokenStore,
     GrantStore,

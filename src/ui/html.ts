@@ -418,3 +418,75 @@ ${r.bindingMessage !== undefined ? `<p>It shows this message: <strong class="bin
 ${items.length ? items.join('\n') : '<p class="none">There is nothing waiting for you. If an application said it sent you a sign-in request, it may have expired: start again there, then reload this page.</p>'}`,
   );
 }
+
+export interface OtpPageModel {
+  action: string;
+  csrf: string;
+  /** The hidden fields of the sign-in form it continues (the ticket's, the device's user code). */
+  hidden?: Record<string, string>;
+  /** The sign-in waiting for its second step (bound to this browser's form and the user). */
+  pending: string;
+  error?: string;
+}
+
+/** Two-step sign-in, the second step: the code from the user's authenticator app (services/mfa.ts). */
+export function otpPage(base: string, m: OtpPageModel): string {
+  return layout(
+    base,
+    titled('Enter your code', m.error),
+    `<h1>Enter your code</h1>
+<p class="muted">Open your authenticator app and enter the 6-digit code it shows for this account.</p>
+${errorAlert(m.error)}
+<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}">
+${Object.entries(m.hidden ?? {}).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('')}<input type="hidden" name="otp_pending" value="${esc(m.pending)}">
+<label for="otp">Code</label>
+<input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="7" spellcheck="false" required${fieldState(m.error !== undefined, true)}>
+<div class="actions"><button type="submit" class="primary">Verify</button></div>
+</form>`,
+  );
+}
+
+export interface MfaPageModel {
+  action: string;
+  csrf: string;
+  username: string;
+  /** On: the user's sign-ins ask for a code. Off: `setup` holds a new secret to add to an app. */
+  on: boolean;
+  setup?: { secret: string; uri: string };
+  error?: string;
+  /** A message after a change (turned on or off). */
+  done?: string;
+}
+
+/**
+ * The user's two-step sign-in: off, with a new secret to add to an authenticator app (as a link its phone opens, and
+ * as text to type) and a code to confirm it; or on, with a code to turn it off.
+ */
+export function mfaPage(base: string, m: MfaPageModel): string {
+  const grouped = m.setup?.secret.replace(/(.{4})(?=.)/g, '$1 ');
+  const codeField = `<label for="otp">Code from your authenticator app</label>
+<input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="7" spellcheck="false" required${fieldState(m.error !== undefined, m.error !== undefined)}>`;
+  const body = m.on
+    ? `<p>Two-step sign-in is <strong>on</strong>: after your password, you enter a code from your authenticator app.</p>
+<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="decision" value="off">
+${codeField}
+<div class="actions"><button type="submit">Turn off</button></div>
+</form>`
+    : `<p>Two-step sign-in is <strong>off</strong>. To turn it on, add this account to an authenticator app, then enter the code it shows.</p>
+<p><a href="${esc(m.setup!.uri)}">Add to an authenticator app on this device</a>, or enter this key in it: <code class="otp-secret">${esc(grouped)}</code></p>
+<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="decision" value="on">
+${codeField}
+<div class="actions"><button type="submit" class="primary">Turn on</button></div>
+</form>`;
+  return layout(
+    base,
+    titled('Two-step sign-in', m.error),
+    `<h1>Two-step sign-in</h1>
+<p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
+${m.done ? `<p role="status">${esc(m.done)}</p>` : ''}${errorAlert(m.error)}
+${body}`,
+  );
+}

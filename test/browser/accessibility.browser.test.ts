@@ -5,6 +5,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.js';
 import { startCallbackServer } from '../helpers/rp.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
+import { base32Decode, hotp } from '../../src/services/totp.js';
 
 /*
  * WCAG 2.2 AA on the built-in pages, in Chromium, by keyboard only: every flow below is walked with Tab, Shift+Tab,
@@ -200,9 +201,9 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
   const narrow = (opts: Parameters<typeof b.browser.newContext>[0] = {}) => b.browser.newContext({ viewport: NARROW, ...opts });
 
   /** Sign in on the login page by keyboard: the username field has the focus, Tab to the password, Enter submits. */
-  async function signIn(ctx: BrowserContext, page: Page, password = 'alice-password'): Promise<void> {
+  async function signIn(ctx: BrowserContext, page: Page, password = 'alice-password', username = 'alice'): Promise<void> {
     expect(await autofocused(ctx, page)).toMatchObject({ role: 'textbox', name: 'Username', required: true });
-    await page.keyboard.type('alice');
+    await page.keyboard.type(username);
     await page.keyboard.press('Tab');
     expect(await focused(ctx, page)).toMatchObject({ role: 'textbox', name: 'Password', required: true });
     await page.keyboard.type(password);
@@ -356,6 +357,39 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     expect(pending.json.error).toBe('authorization_pending');
     await page.goto(s.url('/ciba'));
     await checkPage(page, { title: 'Sign-in requests', h1: 'Sign-in requests' });
+    await ctx.close();
+  }, 120_000);
+
+  it('two-step sign-in (RFC 6238): turned on at /mfa by keyboard, then the code page after the password, a wrong code announced on its field', async () => {
+    await s.user('tess', 'tess-password');
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(s.url('/mfa'));
+    await checkPage(page, { title: 'Sign in', h1: 'Sign in' });
+    await signIn(ctx, page, 'tess-password', 'tess');
+    await checkPage(page, { title: 'Two-step sign-in', h1: 'Two-step sign-in' });
+    const secret = base32Decode((await page.locator('code.otp-secret').textContent())!)!;
+    const now = () => hotp(secret, Math.floor(Date.now() / 1000 / 30));
+    expect(await tabOrder(ctx, page)).toEqual(['link Add to an authenticator app on this device', 'textbox Code from your authenticator app', 'button Turn on']);
+    await page.keyboard.press('Shift+Tab'); // wrapped: back onto the button, then the field
+    await page.keyboard.press('Shift+Tab');
+    expect(await focused(ctx, page)).toMatchObject({ role: 'textbox', name: 'Code from your authenticator app', required: true });
+    await page.keyboard.type(now());
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Two-step sign-in', h1: 'Two-step sign-in' });
+    expect(await page.getByRole('status').textContent()).toContain('now on');
+    // A new sign-in: the password, then the code.
+    await ctx.clearCookies();
+    await page.goto(authorizeUrl(notes, { prompt: 'login' }));
+    await signIn(ctx, page, 'tess-password', 'tess');
+    await checkPage(page, { title: 'Enter your code', h1: 'Enter your code' });
+    expect(await autofocused(ctx, page)).toMatchObject({ role: 'textbox', name: 'Code', required: true, invalid: false });
+    expect(await page.locator('#otp').getAttribute('autocomplete')).toBe('one-time-code');
+    expect(await page.locator('#otp').getAttribute('inputmode')).toBe('numeric');
+    await page.keyboard.type('000000');
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Error: Enter your code', h1: 'Enter your code' });
+    await expectFieldError(ctx, page, 'Code', 'That code is not right, or was used already. Enter the code your app shows now.');
     await ctx.close();
   }, 120_000);
 

@@ -206,6 +206,11 @@ describe('latchkey CLI', () => {
     expect(cli(dir, ['user', 'set-password', u.sub, '--password', 'a-new-password']).code).toBe(0);
     expect(cli(dir, ['user', 'set-password', u.sub, '--password', 'short']).code).not.toBe(0);
     expect(cli(dir, ['user', 'create', '--username', 'dave', '--password', 'dave-password']).err).toMatch(/already exists/);
+    // reset-mfa: a lost authenticator app (services/mfa.ts); it answers for a user with none too, and not for nobody.
+    const reset = cli(dir, ['user', 'reset-mfa', u.sub]);
+    expect(reset.code, reset.err).toBe(0);
+    expect(reset.out).toContain('two-step sign-in turned off for dave');
+    expect(cli(dir, ['user', 'reset-mfa', 'nobody']).err).toMatch(/not found/);
   });
 
   it('tenant create and list; clients are created per tenant', () => {

@@ -64,7 +64,7 @@ describe('Core API service/configuration: the tenant\'s own discovery document',
       require_request_uri_registration: true,
       registration_endpoint: `${s.issuer}/oauth/register`,
       tls_client_certificate_bound_access_tokens: true,
-      acr_values_supported: ['urn:example:acr:custom'],
+      acr_values_supported: ['urn:example:acr:custom', 'urn:latchkey:acr:mfa'],
       mtls_endpoint_aliases: { token_endpoint: `${MTLS}/oauth/token`, introspection_endpoint: `${MTLS}/oauth/introspect` },
     });
     expect(doc.prompt_values_supported).toContain('create');
@@ -83,7 +83,7 @@ describe('Core API service/configuration: the tenant\'s own discovery document',
       request_uri_parameter_supported: true,
       registration_endpoint: `${s.issuer}/t/acme/oauth/register`,
       tls_client_certificate_bound_access_tokens: true,
-      acr_values_supported: ['urn:example:acr:custom'],
+      acr_values_supported: ['urn:example:acr:custom', 'urn:latchkey:acr:mfa'],
       mtls_endpoint_aliases: { token_endpoint: `${MTLS}/t/acme/oauth/token` },
     });
     expect(doc.prompt_values_supported).toContain('create');

@@ -49,7 +49,7 @@ describe('pushed authorization requests, request objects and the claims paramete
     expect(as.request_uri_parameter_supported).toBe(false);
     expect(as.request_object_signing_alg_values_supported).toEqual(expect.arrayContaining(['ES256', 'RS256']));
     expect(as.claims_parameter_supported).toBe(true);
-    expect(as.acr_values_supported).toEqual(['urn:latchkey:acr:password']);
+    expect(as.acr_values_supported).toEqual(['urn:latchkey:acr:password', 'urn:latchkey:acr:mfa']);
     expect(as.prompt_values_supported).not.toContain('create');
   });
 

@@ -268,6 +268,8 @@ describe('admin API (through /admin/openapi.json)', () => {
     const u = await api('POST /admin/tenants/{tenant_id}/users', { tenant_id: 'default' }, { username: 'locked-out', password: 'locked-out-password' });
     expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/unlock', { tenant_id: 'default', sub: u.body.sub })).status).toBe(200);
     expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/unlock', { tenant_id: 'default', sub: 'nobody' })).status).toBe(404);
+    expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/mfa/reset', { tenant_id: 'default', sub: u.body.sub })).status).toBe(200);
+    expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/mfa/reset', { tenant_id: 'default', sub: 'nobody' })).status).toBe(404);
   });
 
   it('audit events: the admin writes above are listed, newest first (docs/audit.md)', async () => {

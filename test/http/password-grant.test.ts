@@ -72,7 +72,7 @@ describe('resource owner password credentials grant (RFC 6749 §4.3) over HTTP',
     const c: oauth.Client = { client_id: pw.clientId };
     const res = await oauth.genericTokenEndpointRequest(as, c, oauth.ClientSecretBasic(pw.clientSecret!), 'password', { username: 'dave', password: 'dave-password', scope: 'openid offline_access' }, { [oauth.allowInsecureRequests]: true });
     const body = await oauth.processGenericTokenEndpointResponse(as, c, res);
-    expect(as.acr_values_supported).toEqual(['urn:latchkey:acr:password']);
+    expect(as.acr_values_supported).toEqual(['urn:latchkey:acr:password', 'urn:latchkey:acr:mfa']);
     expect(decodeJwt(body.id_token!).acr).toBe('urn:latchkey:acr:password');
     const refreshed = await oauth.processRefreshTokenResponse(as, c, await oauth.refreshTokenGrantRequest(as, c, oauth.ClientSecretBasic(pw.clientSecret!), body.refresh_token!, { [oauth.allowInsecureRequests]: true }));
     expect(decodeJwt(refreshed.id_token!).acr).toBe('urn:latchkey:acr:password');

@@ -172,6 +172,8 @@ export const PASSWORD_FAIL_REASONS = {
   /** Brute-force protection: refused without checking; the same invalid_grant, with Retry-After. */
   RATE_LIMITED: ['invalid_grant', 'too many failed attempts; try again later', 'LK6012'],
   SERVER_ERROR: ['server_error', 'the credentials could not be verified', 'LK6015'],
+  /** The account signs in in two steps (a password and a code): this grant has no way to ask for the second. */
+  SECOND_FACTOR_REQUIRED: ['invalid_grant', 'this account uses two-step sign-in, which the password grant cannot complete; sign in through the browser', 'LK6016'],
 } as const;
 export type PasswordFailReason = keyof typeof PASSWORD_FAIL_REASONS;
 

@@ -33,6 +33,7 @@ import {
   setDisabled,
   setPassword,
   unlockUser,
+  resetUserMfa,
   updateUser,
   userView,
 } from '../../services/users.js';
@@ -262,6 +263,12 @@ export const operations: AdminOperation[] = [
     summary: 'Unlock an account locked by failed sign-ins (the lock otherwise ends with loginRateWindow)', tag: 'users',
     response: { status: 200, schema: 'User', description: 'The user' },
     handler: async (lk, req) => userView(await unlockUser(await ctxOf(lk, req), req.params.sub!)),
+  },
+  {
+    operationId: 'resetUserMfa', method: 'POST', path: `${T}/users/{sub}/mfa/reset`,
+    summary: 'Turn off a user\'s two-step sign-in (a lost authenticator app): the next password sign-in asks for no code', tag: 'users',
+    response: { status: 200, schema: 'User', description: 'The user' },
+    handler: async (lk, req) => userView(await resetUserMfa(await ctxOf(lk, req), req.params.sub!)),
   },
   {
     operationId: 'listUserGrants', method: 'GET', path: `${T}/users/{sub}/grants`, summary: 'List a user\'s grants', tag: 'grants',

@@ -14,6 +14,8 @@ import type { EngineContext } from '../../engine/context.js';
 import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, type DeviceVerificationResult } from '../../engine/device.js';
 import { cibaComplete, pendingCibaRequests } from '../../engine/ciba.js';
+import { acceptOtp, MFA_ACR, MFA_AMR, otpRequired, otpSetup, removeOtp } from '../../services/mfa.js';
+import { findAccount } from '../../engine/accounts.js';
 import { cspSourceOf, FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
 import { endBrowserSession, newUserRecord, storeNewUser, UserInputError } from '../../services/users.js';
@@ -23,14 +25,14 @@ import type { Account } from '../../engine/accounts.js';
 import type { SessionRecord, UserRecord } from '../../store/types.js';
 import { DEFAULT_TENANT } from '../../store/types.js';
 import {
-  cibaPage, consentPage, createAccountPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
+  cibaPage, consentPage, createAccountPage, mfaPage, otpPage, demoCallbackPage, deviceCodePage, deviceConfirmPage, errorPage, loginPage, logoutConfirmPage, messagePage,
   signedOutPage, STYLESHEET, resubmitPage, type CreateAccountPageModel,
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
 import { consentScopes, decide } from '../../ui/interaction.js';
 import { auditConsent, auditIssuedConsent, type AuditEventInput, type AuditLog } from '../../audit/audit.js';
 import {
-  beginLoginAttempt, beginRegistrationAttempt, beginUserCodeAttempt, KNOWN_DEVICE_TTL, knownDeviceCookie, knownDeviceOf, loginSucceeded, retryAfter, userCodeAccepted,
+  beginLoginAttempt, beginOtpAttempt, beginRegistrationAttempt, beginUserCodeAttempt, KNOWN_DEVICE_TTL, knownDeviceCookie, knownDeviceOf, loginSucceeded, otpAccepted, retryAfter, userCodeAccepted,
 } from '../../services/rate-limit.js';
 import { readSession, SESSION_COOKIE, signIn } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
@@ -212,17 +214,25 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   }
 
   /**
-   * The password check behind every sign-in form (interaction and /device): rate limits per account and address,
-   * the same answer and timing whether or not the account exists, a fresh session cookie on success.
-   * Returns the user, or undefined once it has answered (with `again`).
+   * The password check behind every sign-in form (interaction, /device, /ciba, /mfa): rate limits per account and
+   * address, the same answer and timing whether or not the account exists, a fresh session cookie on success. A user
+   * with two-step sign-in on (services/mfa.ts) is then asked for a code on the same form's action (`form`: its
+   * action, CSRF token, hidden fields and CSP form targets), and signed in only with a right one.
+   * Returns the user, or undefined once it has answered (with `again`, or the code page).
    */
   async function passwordLogin(
     req: FastifyRequest,
     reply: FastifyReply,
     form: URLSearchParams,
     again: (status: number, error: string, username?: string, invalid?: ('username' | 'password')[]) => FastifyReply,
+    page: { action: string; hidden?: Record<string, string>; targets?: string[] },
   ): Promise<Account | undefined> {
     const ctx = ctxOf(req);
+    const csrf = form.get('csrf') ?? '';
+    const codePage = (status: number, pending: string, error?: string) =>
+      htmlHeaders(reply.code(status), page.targets).send(otpPage(pageBase(reply), { action: page.action, csrf, hidden: page.hidden, pending, error }));
+    const pending = form.get('otp_pending');
+    if (pending !== null) return secondStep(req, reply, form, again, codePage, pending);
     const username = (form.get('username') ?? '').slice(0, 100);
     const password = (form.get('password') ?? '').slice(0, 1024);
     if (!username || !password) {
@@ -249,29 +259,97 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return undefined;
     }
     await loginSucceeded(ctx, username, req.ip, device);
-    await startSession(req, reply, user.id);
+    if (await otpRequired(ctx, user.id)) {
+      codePage(200, otpPendingOf(ctx, user.id, username, csrf, nowSeconds(ctx) + OTP_PENDING_TTL));
+      return undefined;
+    }
+    return signedIn(req, reply, user, username);
+  }
+
+  /** The sign-in's end, once every step passed: the session (amr and acr as the user authenticated), the known-device cookie. */
+  async function signedIn(req: FastifyRequest, reply: FastifyReply, user: Account, username: string, mfa = false): Promise<Account> {
+    const ctx = ctxOf(req);
+    await startSession(req, reply, user.id, mfa ? { acr: MFA_ACR, amr: MFA_AMR } : {});
     const known = hostCookie(ctx, 'lk_known');
     reply.header('Set-Cookie', serializeCookie(known.name, knownDeviceCookie(ctx, username), cookieAttributes(ctx, known, KNOWN_DEVICE_TTL)));
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
-    lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username } });
+    lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username, ...(mfa ? { mfa: 'otp' } : {}) } });
     return user;
+  }
+
+  /**
+   * A sign-in past its password: `otp_pending` names the user (keyed hash over the tenant, the user, the username, the
+   * form's CSRF token and an expiry, so it is good for this browser's form for OTP_PENDING_TTL only) and `otp` is the
+   * code. Wrong codes are limited per user (beginOtpAttempt); a right one is accepted once (RFC 6238 §5.2).
+   */
+  async function secondStep(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    form: URLSearchParams,
+    again: (status: number, error: string) => FastifyReply,
+    codePage: (status: number, pending: string, error?: string) => FastifyReply,
+    pending: string,
+  ): Promise<Account | undefined> {
+    const ctx = ctxOf(req);
+    const who = pendingSignIn(ctx, pending, form.get('csrf') ?? '');
+    if (!who) {
+      again(400, 'Your sign-in took too long. Sign in again.');
+      return undefined;
+    }
+    if (await beginOtpAttempt(ctx, who.userId)) {
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.locked', subject: who.userId, ip: req.ip, detail: { username: who.username, mfa: 'otp' } });
+      reply.header('Retry-After', String(retryAfter(ctx)));
+      codePage(429, pending, 'Too many wrong codes. Wait a few minutes and try again.');
+      return undefined;
+    }
+    const user = await findAccount(ctx, ctx.store, who.userId);
+    if (!user || user.disabled || !(await acceptOtp(ctx, who.userId, (form.get('otp') ?? '').slice(0, 20)))) {
+      lk.metrics.loginFailures.inc();
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: who.userId, ip: req.ip, detail: { username: who.username, mfa: 'otp' } });
+      codePage(400, pending, 'That code is not right, or was used already. Enter the code your app shows now.');
+      return undefined;
+    }
+    await otpAccepted(ctx, who.userId);
+    return signedIn(req, reply, user, who.username, true);
+  }
+
+  /** How long the code page waits for its code after the password, seconds. */
+  const OTP_PENDING_TTL = 300;
+  const pendingBinding = (ctx: EngineContext, userId: string, username: string, csrf: string, exp: number) =>
+    `otp-pending:${JSON.stringify([ctx.tenant.id, userId, username, csrf, exp])}`;
+  const otpPendingOf = (ctx: EngineContext, userId: string, username: string, csrf: string, exp: number) =>
+    `${Buffer.from(JSON.stringify([userId, username, exp])).toString('base64url')}.${lk.hasher.hash(pendingBinding(ctx, userId, username, csrf, exp))}`;
+  /** The user of a pending sign-in made for this form (csrf) and not expired; undefined otherwise. */
+  function pendingSignIn(ctx: EngineContext, pending: string, csrf: string): { userId: string; username: string } | undefined {
+    const m = /^([A-Za-z0-9_-]{1,2000})\.([A-Za-z0-9_-]{43})$/.exec(pending);
+    if (!m) return undefined;
+    let v: unknown;
+    try {
+      v = JSON.parse(Buffer.from(m[1]!, 'base64url').toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(v) || v.length !== 3 || typeof v[0] !== 'string' || typeof v[1] !== 'string' || typeof v[2] !== 'number') return undefined;
+    const [userId, username, exp] = v as [string, string, number];
+    if (exp <= nowSeconds(ctx) || !lk.hasher.verify(pendingBinding(ctx, userId, username, csrf, exp), m[2]!)) return undefined;
+    return { userId, username };
   }
 
   /**
    * The session cookie for a user who just authenticated (ui/session.ts signIn: a new session id every time, the
    * browser's previous one void). A session of another user this browser held ends as a logout does.
    */
-  async function startSession(req: FastifyRequest, reply: FastifyReply, subject: string): Promise<void> {
+  async function startSession(req: FastifyRequest, reply: FastifyReply, subject: string, how: { acr?: string; amr?: string[] } = {}): Promise<void> {
     const ctx = ctxOf(req);
-    await sessionOpened(reply, ctx, await openSession(ctx, req, subject));
+    await sessionOpened(reply, ctx, await openSession(ctx, req, subject, lk.audit, how));
   }
 
   /**
    * startSession's writes, through ctx.store (a transaction's, for the sign-up page); nothing sent yet. The events
    * go to `audit`: inside a transaction, a list recorded once it commits (a rolled-back sign-up ended no session).
    */
-  async function openSession(ctx: EngineContext, req: FastifyRequest, subject: string, audit: Pick<AuditLog, 'record'> = lk.audit) {
-    const { cookie, replacedSid } = await signIn(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)], subject);
+  async function openSession(ctx: EngineContext, req: FastifyRequest, subject: string, audit: Pick<AuditLog, 'record'> = lk.audit, how: { acr?: string; amr?: string[] } = {}) {
+    const { cookie, replacedSid } = await signIn(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)], subject, how);
     const ended = replacedSid !== undefined ? await endBrowserSession(ctx, audit, replacedSid, { method: 'signed_in_again', ip: req.ip }) : undefined;
     return { cookie, backchannel: ended?.backchannel ?? [] };
   }
@@ -397,7 +475,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const clientName = t.client.clientName ?? t.client.clientId;
       const again = (status: number, error: string, username?: string, invalid?: ('username' | 'password')[]) =>
         htmlHeaders(reply.code(status), targets).send(loginPage(pageBase(reply), { action: `${ixPath(ctx, ticket)}/login`, csrf: csrfFor(ticket), clientName, username, error, invalid, ...clientBranding(t.client) }));
-      const user = await passwordLogin(req, reply, form, again);
+      const user = await passwordLogin(req, reply, form, again, { action: `${ixPath(ctx, ticket)}/login`, targets });
       if (!user) return reply;
       await markLoggedIn();
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
@@ -674,7 +752,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (!form) return reply;
       const userCode = (form.get('user_code') ?? '').slice(0, 64);
       const csrf = form.get('csrf')!;
-      const user = await passwordLogin(req, reply, form, (status, error, username, invalid) => deviceLoginPage(reply, csrf, userCode, error, username, status, invalid));
+      const user = await passwordLogin(req, reply, form, (status, error, username, invalid) => deviceLoginPage(reply, csrf, userCode, error, username, status, invalid), { action: `${pagesOf(ctx).base}/device/login`, hidden: { user_code: userCode } });
       if (!user) return reply;
       const next = `${pagesOf(ctx).base}/device` + (userCode ? `?user_code=${encodeURIComponent(userCode)}` : '');
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
@@ -764,7 +842,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const form = cibaCsrfKit.form(req, reply);
       if (!form) return reply;
       const csrf = form.get('csrf')!;
-      const user = await passwordLogin(req, reply, form, (status, error, username, invalid) => cibaLoginPage(reply, csrf, error, username, status, invalid));
+      const user = await passwordLogin(req, reply, form, (status, error, username, invalid) => cibaLoginPage(reply, csrf, error, username, status, invalid), { action: `${pagesOf(ctx).base}/ciba/login` });
       if (!user) return reply;
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', `${pagesOf(ctx).base}/ciba`).send();
     });
@@ -787,6 +865,68 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       if (r.action === 'INTERNAL_SERVER_ERROR') return sendEngineResult(reply, r as unknown as AuthorizationResult);
       const why = r.action === 'EXPIRED' ? 'That request has expired. Start again in the application.' : 'That request is no longer waiting for you.';
       return htmlHeaders(reply.code(400)).send(messagePage(pageBase(reply), 'Request not found', why));
+    });
+
+    // Two-step sign-in (services/mfa.ts): the signed-in user turns their authenticator app on or off. Either change
+    // needs a sign-in of the last MFA_REAUTH seconds (a session left open is not enough to change how one signs in)
+    // and a code from the app: turning on proves the app holds the secret, turning off that the user still has it.
+    const mfaCsrfKit = pageCsrf('lk_mfa', '/mfa');
+    const MFA_REAUTH = 600;
+    const mfaLoginPage = (reply: FastifyReply, csrf: string, error?: string, username?: string, status = 200, invalid?: ('username' | 'password')[]) =>
+      htmlHeaders(reply.code(status)).send(
+        loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/mfa/login`, csrf, clientName: 'your account', purpose: 'to change how you sign in', hidden: {}, username, error, invalid }),
+      );
+    const mfaSignedIn = async (req: FastifyRequest) => {
+      const ctx = ctxOf(req);
+      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
+      return live && nowSeconds(ctx) - live.session.authTime <= MFA_REAUTH ? live : undefined;
+    };
+    const mfaStatusPage = async (reply: FastifyReply, csrf: string, live: { user: { id: string; username: string } }, say: { error?: string; done?: string; status?: number } = {}) => {
+      const ctx = ctxOf(reply.request);
+      const on = await otpRequired(ctx, live.user.id);
+      const setup = on ? undefined : await otpSetup(ctx, live.user);
+      return htmlHeaders(reply.code(say.status ?? 200)).send(
+        mfaPage(pageBase(reply), { action: `${pagesOf(ctx).base}/mfa`, csrf, username: live.user.username, on, setup, error: say.error, done: say.done }),
+      );
+    };
+
+    scope.get('/mfa', async (req, reply) => {
+      const csrf = mfaCsrfKit.issue(req, reply);
+      const live = await mfaSignedIn(req);
+      if (!live) return mfaLoginPage(reply, csrf);
+      return mfaStatusPage(reply, csrf, live);
+    });
+
+    scope.post('/mfa/login', async (req, reply) => {
+      const ctx = ctxOf(req);
+      const form = mfaCsrfKit.form(req, reply);
+      if (!form) return reply;
+      const csrf = form.get('csrf')!;
+      const user = await passwordLogin(req, reply, form, (status, error, username, invalid) => mfaLoginPage(reply, csrf, error, username, status, invalid), { action: `${pagesOf(ctx).base}/mfa/login` });
+      if (!user) return reply;
+      return reply.code(303).header('Cache-Control', 'no-store').header('Location', `${pagesOf(ctx).base}/mfa`).send();
+    });
+
+    scope.post('/mfa', async (req, reply) => {
+      const ctx = ctxOf(req);
+      const form = mfaCsrfKit.form(req, reply);
+      if (!form) return reply;
+      const csrf = form.get('csrf')!;
+      const live = await mfaSignedIn(req);
+      if (!live) return mfaLoginPage(reply, csrf, 'Sign in again to change how you sign in.');
+      const turnOn = form.get('decision') === 'on';
+      if (await beginOtpAttempt(ctx, live.user.id)) {
+        reply.header('Retry-After', String(retryAfter(ctx)));
+        return mfaStatusPage(reply, csrf, live, { error: 'Too many wrong codes. Wait a few minutes and try again.', status: 429 });
+      }
+      const code = (form.get('otp') ?? '').slice(0, 20);
+      const ok = turnOn ? await acceptOtp(ctx, live.user.id, code, true) : (await acceptOtp(ctx, live.user.id, code)) && (await removeOtp(ctx, live.user.id));
+      if (!ok) return mfaStatusPage(reply, csrf, live, { error: 'That code is not right. Enter the code your app shows now.', status: 400 });
+      await otpAccepted(ctx, live.user.id);
+      lk.audit.record({ tenantId: ctx.tenant.id, type: turnOn ? 'mfa.enabled' : 'mfa.disabled', subject: live.user.id, ip: req.ip });
+      return mfaStatusPage(reply, csrf, live, {
+        done: turnOn ? 'Two-step sign-in is now on. Next time you sign in, you will be asked for a code.' : 'Two-step sign-in is now off.',
+      });
     });
 
     if (lk.config.demo && !contextOf) {

@@ -409,6 +409,22 @@ const m0017DeviceCodesSubject: Migration = {
   },
 };
 
+/** Two-step sign-in (services/mfa.ts): a user's authenticator app (RFC 6238), one per user. */
+const m0018UserOtp: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('user_otp')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('secret', 'text', (c) => c.notNull())
+      .addColumn('confirmed_at', 'bigint')
+      .addColumn('last_step', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('user_otp_pk', ['tenant_id', 'user_id'])
+      .execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -426,6 +442,7 @@ export const migrations: Record<string, Migration> = {
   '0015_grants_sweep': m0015GrantsSweep,
   '0016_sessions_idle': m0016SessionsIdle,
   '0017_device_codes_subject': m0017DeviceCodesSubject,
+  '0018_user_otp': m0018UserOtp,
 };
 
 class InlineProvider implements MigrationProvider {

@@ -1,0 +1,181 @@
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resetUserMfa } from '../../src/services/users.js';
+import { base32Decode, hotp, TOTP_STEP } from '../../src/services/totp.js';
+import { Agent } from '../helpers/agent.js';
+import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
+
+const CB = 'https://rp.example/cb';
+const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+
+/**
+ * Two-step sign-in (services/mfa.ts): a user turns on an authenticator app at /mfa (RFC 6238 TOTP); from then on each
+ * password sign-in asks for a code, and the session, the ID token and introspection say so (acr, amr: RFC 8176).
+ */
+describe('two-step sign-in with an authenticator app (TOTP, RFC 6238)', () => {
+  let s: TestServer;
+  let clock = Date.UTC(2026, 11, 2, 12, 0, 5); // 5 s into a 30-second step
+  let rp: { clientId: string; clientSecret?: string };
+  let alice: string;
+  let secret: Buffer;
+
+  beforeAll(async () => {
+    s = await startTestServer({ loginRateLimit: 4 }, { clock: () => clock });
+    rp = await s.client({ redirect_uris: [CB], scope: 'openid profile', skip_consent: true });
+    alice = await s.user('alice', 'alice-password', { name: 'Alice' });
+  });
+  afterAll(() => s.close());
+
+  const code = (offsetSteps = 0) => hotp(secret, Math.floor(clock / 1000 / TOTP_STEP) + offsetSteps);
+  const nextStep = () => {
+    clock += TOTP_STEP * 1000;
+  };
+  /** The first sign-in step of the code flow: the password, answered by the code page (or the redirect). */
+  const password = async (agent: Agent, pw = 'alice-password') => {
+    const authorize = `/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: rp.clientId, redirect_uri: CB, scope: 'openid', code_challenge: CHALLENGE, code_challenge_method: 'S256', state: 'st' })}`;
+    return agent.login(await agent.follow(authorize), 'alice', pw);
+  };
+  const enterCode = (agent: Agent, page: { html: string }, value: string) =>
+    agent.follow(Agent.formAction(page.html, '/login'), {
+      form: { csrf: Agent.formValue(page.html, 'csrf')!, otp_pending: Agent.formValue(page.html, 'otp_pending')!, otp: value },
+    });
+
+  it('turning it on at /mfa: a sign-in, the key to add, a wrong code refused, the right one confirms it', async () => {
+    const agent = new Agent(s.issuer);
+    const login = await agent.follow('/mfa');
+    expect(login.html).toContain('to change how you sign in');
+    const page = await agent.follow(Agent.formAction(login.html, '/mfa/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: 'alice', password: 'alice-password' } });
+    expect(page.html).toContain('Two-step sign-in is <strong>off</strong>');
+    const key = /<code class="otp-secret">([A-Z2-7 ]+)<\/code>/.exec(page.html)![1]!;
+    secret = base32Decode(key)!;
+    expect(secret).toHaveLength(20);
+    const uri = new URL(Agent.formAction(page.html.replace('<a href=', '<form action='), 'otpauth:').replace(/&amp;/g, '&'));
+    expect(uri.searchParams.get('secret')).toBe(key.replace(/ /g, ''));
+    // A reload shows the same key (the app it was added to keeps working).
+    expect((await agent.follow('/mfa')).html).toContain(key);
+    const csrf = Agent.formValue(page.html, 'csrf')!;
+    const wrong = await agent.follow('/mfa', { form: { csrf, decision: 'on', otp: code(5) } });
+    expect(wrong.status).toBe(400);
+    expect(wrong.html).toContain('Two-step sign-in is <strong>off</strong>');
+    const on = await agent.follow('/mfa', { form: { csrf, decision: 'on', otp: code() } });
+    expect(on.status).toBe(200);
+    expect(on.html).toContain('Two-step sign-in is now on');
+    expect(on.html).toContain('Two-step sign-in is <strong>on</strong>');
+    await s.lk.audit.flush();
+    expect((await s.lk.store.listAuditEvents('default', { type: 'mfa.enabled', limit: 5 }))[0]).toMatchObject({ subject: alice });
+  });
+
+  it('a password sign-in then asks for a code: none, a wrong one and a used one refused; the right one signs in with acr mfa and amr otp', async () => {
+    nextStep();
+    const agent = new Agent(s.issuer);
+    const asked = await password(agent);
+    expect(asked.status).toBe(200);
+    expect(asked.html).toContain('Enter your code');
+    expect(asked.html).toContain('autocomplete="one-time-code"');
+    expect(agent.cookies().some((c) => c.includes('lk_session'))).toBe(false); // not signed in yet
+    const wrong = await enterCode(agent, asked, code(3));
+    expect(wrong.status).toBe(400);
+    expect(wrong.html).toContain('That code is not right');
+    const done = await enterCode(agent, wrong, code());
+    expect(done.location, done.html.slice(0, 300)).toMatch(/^https:\/\/rp\.example\/cb\?code=/);
+    // The same code again, in another browser: spent (RFC 6238 §5.2).
+    const other = new Agent(s.issuer);
+    const replay = await enterCode(other, await password(other), code());
+    expect(replay.status).toBe(400);
+    // The tokens say how the user signed in.
+    const tokens = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code: new URL(done.location!).searchParams.get('code')!, redirect_uri: CB, code_verifier: VERIFIER }, { authorization: basic(rp.clientId, rp.clientSecret!) });
+    expect(tokens.status, tokens.text).toBe(200);
+    expect(decodeJwt(tokens.json.id_token)).toMatchObject({ sub: alice, acr: 'urn:latchkey:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
+    const d = (await (await fetch(s.url('/.well-known/openid-configuration'))).json()) as { acr_values_supported: string[] };
+    expect(d.acr_values_supported).toContain('urn:latchkey:acr:mfa');
+  });
+
+  it('the password grant (RFC 6749 §4.3) cannot ask for the code, so it issues nothing for the account, right password or not', async () => {
+    const legacy = await s.client({ grant_types: ['password'], insecure_password_grant: true, redirect_uris: [], scope: 'openid' });
+    const r = await postForm(s.url('/oauth/token'), { grant_type: 'password', username: 'alice', password: 'alice-password', scope: 'openid' }, { authorization: basic(legacy.clientId, legacy.clientSecret!) });
+    expect(r.status).toBe(400);
+    expect(r.json.error).toBe('invalid_grant');
+    expect(r.json.error_description).toContain('two-step sign-in');
+    await s.user('bob', 'bob-password');
+    const bob = await postForm(s.url('/oauth/token'), { grant_type: 'password', username: 'bob', password: 'bob-password', scope: 'openid' }, { authorization: basic(legacy.clientId, legacy.clientSecret!) });
+    expect(bob.status, bob.text).toBe(200); // an account without it is unaffected
+  });
+
+  it('the code step is bound to the browser\'s form and expires; wrong codes are limited', async () => {
+    nextStep();
+    const agent = new Agent(s.issuer);
+    const asked = await password(agent);
+    // The pending sign-in posted with another browser's form (its CSRF token) is refused.
+    const thief = new Agent(s.issuer);
+    const thiefPage = await thief.follow(`/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: rp.clientId, redirect_uri: CB, scope: 'openid', code_challenge: CHALLENGE, code_challenge_method: 'S256' })}`);
+    const stolen = await thief.follow(Agent.formAction(thiefPage.html, '/login'), { form: { csrf: Agent.formValue(thiefPage.html, 'csrf')!, otp_pending: Agent.formValue(asked.html, 'otp_pending')!, otp: code() } });
+    expect(stolen.status).toBe(400);
+    expect(stolen.html).toContain('took too long');
+    // Five minutes later the pending sign-in is over.
+    clock += 301_000;
+    const late = await enterCode(agent, asked, code());
+    expect(late.html).toContain('took too long');
+    // loginRateLimit (4) wrong codes, then even the right one waits.
+    const again = await password(agent);
+    let page = again;
+    for (let i = 0; i < 4; i++) {
+      page = await enterCode(agent, page, '000000');
+      expect(page.status).toBe(400);
+    }
+    const limited = await enterCode(agent, page, code());
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBeTruthy();
+  });
+
+  it('the device page (RFC 8628) asks for the code too, keeping the user code through the step', async () => {
+    clock += 600_000; // past the rate-limit window
+    const tv = await s.client({ grant_types: ['urn:ietf:params:oauth:grant-type:device_code'], token_endpoint_auth_method: 'none', scope: 'openid' });
+    const d = (await postForm(s.url('/oauth/device_authorization'), { client_id: tv.clientId, scope: 'openid' })).json as { user_code: string };
+    const agent = new Agent(s.issuer);
+    const login = await agent.follow(`/device?user_code=${encodeURIComponent(d.user_code)}`);
+    const asked = await agent.follow(Agent.formAction(login.html, '/device/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, user_code: d.user_code, username: 'alice', password: 'alice-password' } });
+    expect(asked.html).toContain('Enter your code');
+    expect(Agent.formValue(asked.html, 'user_code')).toBe(d.user_code);
+    const codePage = await agent.follow(Agent.formAction(asked.html, '/device/login'), {
+      form: { csrf: Agent.formValue(asked.html, 'csrf')!, user_code: d.user_code, otp_pending: Agent.formValue(asked.html, 'otp_pending')!, otp: code() },
+    });
+    expect(codePage.html).toContain('Enter the code shown on your device');
+    expect(codePage.html).toContain(`value="${d.user_code}"`);
+  });
+
+  it('turning it off needs a code; an operator can reset it (a lost app); then sign-ins ask for no code', async () => {
+    nextStep();
+    const agent = new Agent(s.issuer);
+    const login = await agent.follow('/mfa');
+    const asked = await agent.follow(Agent.formAction(login.html, '/mfa/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: 'alice', password: 'alice-password' } });
+    const page = await agent.follow(Agent.formAction(asked.html, '/mfa/login'), { form: { csrf: Agent.formValue(asked.html, 'csrf')!, otp_pending: Agent.formValue(asked.html, 'otp_pending')!, otp: code() } });
+    expect(page.html).toContain('Two-step sign-in is <strong>on</strong>');
+    const csrf = Agent.formValue(page.html, 'csrf')!;
+    expect((await agent.follow('/mfa', { form: { csrf, decision: 'off', otp: code() } })).status).toBe(400); // this step's code is spent
+    nextStep();
+    const off = await agent.follow('/mfa', { form: { csrf, decision: 'off', otp: code() } });
+    expect(off.html).toContain('Two-step sign-in is now off');
+    expect((await password(new Agent(s.issuer))).location).toMatch(/^https:\/\/rp\.example\/cb\?code=/);
+
+    // On again, then reset by an operator.
+    const key = /<code class="otp-secret">([A-Z2-7 ]+)<\/code>/.exec(off.html)![1]!;
+    secret = base32Decode(key)!;
+    nextStep();
+    expect((await agent.follow('/mfa', { form: { csrf, decision: 'on', otp: code() } })).html).toContain('now on');
+    expect((await password(new Agent(s.issuer))).html).toContain('Enter your code');
+    await resetUserMfa(s.ctx, alice);
+    expect((await password(new Agent(s.issuer))).location).toMatch(/^https:\/\/rp\.example\/cb\?code=/);
+  });
+
+  it('changing it needs a recent sign-in: a session older than 10 minutes is sent to sign in again', async () => {
+    const agent = new Agent(s.issuer);
+    const login = await agent.follow('/mfa');
+    const page = await agent.follow(Agent.formAction(login.html, '/mfa/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: 'alice', password: 'alice-password' } });
+    expect(page.html).toContain('Two-step sign-in is <strong>off</strong>');
+    clock += 601_000;
+    const stale = await agent.follow('/mfa', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'on', otp: '123456' } });
+    expect(stale.html).toContain('Sign in again to change how you sign in');
+    expect((await agent.follow('/mfa')).html).toContain('to change how you sign in');
+  });
+});

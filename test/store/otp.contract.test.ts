@@ -1,0 +1,47 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { OpenedStore } from '../../src/store/open.js';
+import type { OtpRecord } from '../../src/store/types.js';
+import { backend, useContractStore } from '../helpers/store-contract.js';
+
+/** Two-step sign-in's store (migration 0018_user_otp): set-up, confirmation, one use per time step, removal. */
+describe(`store contract: authenticator apps (${backend})`, () => {
+  const contract = useContractStore();
+  let store: OpenedStore;
+  let A: string;
+  let B: string;
+  beforeEach(() => {
+    ({ store, A, B } = contract);
+  });
+  const rec = (tenantId: string, userId: string, secret: string): OtpRecord => ({ tenantId, userId, secret, confirmedAt: null, lastStep: 0, createdAt: 1000 });
+
+  it('a set-up is replaced until confirmed, never after; confirmation and each later step are accepted once, in order', async () => {
+    expect(await store.putPendingOtp(rec(A, 'alice', 's1'))).toBe(true);
+    expect(await store.putPendingOtp(rec(A, 'alice', 's2'))).toBe(true); // a new set-up replaces an unconfirmed one
+    expect(await store.findOtp(A, 'alice')).toMatchObject({ secret: 's2', confirmedAt: null, lastStep: 0 });
+    expect(await store.acceptOtpStep(A, 'alice', 100, { confirm: false, now: 2000 })).toBe(false); // not confirmed yet
+    expect(await store.acceptOtpStep(A, 'alice', 100, { confirm: true, now: 2000 })).toBe(true);
+    expect(await store.findOtp(A, 'alice')).toMatchObject({ secret: 's2', confirmedAt: 2000, lastStep: 100 });
+    expect(await store.putPendingOtp(rec(A, 'alice', 's3'))).toBe(false); // confirmed: kept
+    expect((await store.findOtp(A, 'alice'))!.secret).toBe('s2');
+    expect(await store.acceptOtpStep(A, 'alice', 101, { confirm: true, now: 2001 })).toBe(false); // already confirmed
+    expect(await store.acceptOtpStep(A, 'alice', 100, { confirm: false, now: 2001 })).toBe(false); // the same step again
+    expect(await store.acceptOtpStep(A, 'alice', 99, { confirm: false, now: 2001 })).toBe(false); // an older one
+    expect(await store.acceptOtpStep(A, 'alice', 101, { confirm: false, now: 2001 })).toBe(true);
+    // Racers presenting codes of the same step: one wins.
+    const won = await Promise.all(Array.from({ length: 20 }, () => store.acceptOtpStep(A, 'alice', 102, { confirm: false, now: 2002 })));
+    expect(won.filter(Boolean)).toHaveLength(1);
+    // Per tenant.
+    expect(await store.findOtp(B, 'alice')).toBeUndefined();
+    expect(await store.deleteOtp(A, 'alice')).toBe(true);
+    expect(await store.deleteOtp(A, 'alice')).toBe(false);
+    expect(await store.findOtp(A, 'alice')).toBeUndefined();
+  });
+
+  it('deleting a user deletes their app: a user made again under the same id does not inherit it', async () => {
+    await store.createUser({ tenantId: A, id: 'u1', username: 'u1', passwordHash: 'x', claims: {}, disabled: false, createdAt: 1 });
+    await store.putPendingOtp(rec(A, 'u1', 's'));
+    await store.acceptOtpStep(A, 'u1', 5, { confirm: true, now: 10 });
+    expect(await store.deleteUser(A, 'u1')).toBe(true);
+    expect(await store.findOtp(A, 'u1')).toBeUndefined();
+  });
+});
