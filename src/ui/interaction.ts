@@ -2,7 +2,7 @@ import { namesAnotherUser, type FailReason } from '../engine/authorization/index
 import type { AuthorizationRequest } from '../engine/authorization/request.js';
 import { consentRequired } from '../engine/consent.js';
 import type { ClientRecord, ConsentRecord, SessionRecord } from '../store/types.js';
-import type { Account } from '../engine/accounts.js';
+import { MFA_ACR, type Account } from '../engine/accounts.js';
 
 export type Decision =
   | { kind: 'login'; continueAs?: string }
@@ -25,6 +25,19 @@ export interface InteractionState {
   now: number;
   /** The sub the client knows a local user by (OIDC Core §8: pairwise clients get their own). */
   subjectOf: (localSub: string) => string;
+  /** The signed-in user has two-step sign-in on (services/mfa.ts); read only for a request that asks for it (asksForMfa). */
+  mfaAvailable?: boolean;
+}
+
+/**
+ * OIDC Core §3.1.2.1 acr_values, §5.5.1.1 an acr claim request: whether the request names two-step sign-in's acr
+ * among the ones it wants. A user who has it on, in a session signed in with a password alone (made before they
+ * turned it on), is then asked to sign in again, which takes the code: a step-up, as Keycloak does for acr levels.
+ */
+export function asksForMfa(r: Pick<AuthorizationRequest, 'acrValues' | 'claims'>): boolean {
+  const spec = r.claims?.id_token?.acr;
+  const claimed = spec?.values ?? (spec?.value !== undefined ? [spec.value] : []);
+  return (r.acrValues ?? []).includes(MFA_ACR) || claimed.includes(MFA_ACR);
 }
 
 /**
@@ -44,6 +57,8 @@ export function decide(s: InteractionState): Decision {
     if (r.prompt.includes('login')) login = true;
     // max_age=0 is prompt=login; otherwise re-authenticate once the last login is older than max_age.
     if (r.maxAge !== undefined && (r.maxAge === 0 || s.now - live.authTime > r.maxAge)) login = true;
+    // Step-up (asksForMfa): a password-only session of a user who could do better is not enough for the request.
+    if (s.mfaAvailable && live.acr !== MFA_ACR && asksForMfa(r)) login = true;
     if (namesAnotherUser(r, s.subjectOf(live.subject))) {
       if (none) return { kind: 'fail', reason: 'LOGIN_REQUIRED' };
       login = true;

@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetUserMfa } from '../../src/services/users.js';
+import { acceptOtp, startOtpSetup } from '../../src/services/mfa.js';
 import { base32Decode, hotp, TOTP_STEP } from '../../src/services/totp.js';
 import { Agent } from '../helpers/agent.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
@@ -166,6 +167,35 @@ describe('two-step sign-in with an authenticator app (TOTP, RFC 6238)', () => {
     expect((await password(new Agent(s.issuer))).html).toContain('Enter your code');
     await resetUserMfa(s.ctx, alice);
     expect((await password(new Agent(s.issuer))).location).toMatch(/^https:\/\/rp\.example\/cb\?code=/);
+  });
+
+  it('step-up: a password-only session of a user who has turned it on since is asked to sign in again when the request asks for acr mfa, not otherwise', async () => {
+    clock += 600_000;
+    const carolId = await s.user('carol', 'carol-password');
+    const agent = new Agent(s.issuer);
+    const authorize = (extra: Record<string, string> = {}) =>
+      `/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: rp.clientId, redirect_uri: CB, scope: 'openid', code_challenge: CHALLENGE, code_challenge_method: 'S256', state: 'st', ...extra })}`;
+    expect((await agent.login(await agent.follow(authorize()), 'carol', 'carol-password')).location).toMatch(/\?code=/);
+    // Carol turns two-step sign-in on (in another browser, say).
+    const setup = await startOtpSetup(s.ctx, { id: carolId, username: 'carol' });
+    const carols = base32Decode(setup.secret)!;
+    const carolCode = () => hotp(carols, Math.floor(clock / 1000 / TOTP_STEP));
+    expect(await acceptOtp(s.ctx, carolId, carolCode(), true)).toBe(true);
+    nextStep();
+    // Not asked for: the session is used as it is.
+    expect((await agent.follow(authorize())).location).toMatch(/\?code=/);
+    // Asked for (acr_values, or an essential acr claim): sign in again; prompt=none cannot, so login_required.
+    const claims = JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:latchkey:acr:mfa'] } } });
+    for (const extra of [{ acr_values: 'urn:latchkey:acr:mfa' }, { claims }] as Record<string, string>[]) expect((await agent.follow(authorize(extra))).html).toContain('name="password"');
+    const none = new URL((await agent.follow(authorize({ acr_values: 'urn:latchkey:acr:mfa', prompt: 'none' }))).location!);
+    expect(none.searchParams.get('error')).toBe('login_required');
+    const asked = await agent.login(await agent.follow(authorize({ claims })), 'carol', 'carol-password');
+    expect(asked.html).toContain('Enter your code');
+    const done = await enterCode(agent, asked, carolCode());
+    const tokens = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code: new URL(done.location!).searchParams.get('code')!, redirect_uri: CB, code_verifier: VERIFIER }, { authorization: basic(rp.clientId, rp.clientSecret!) });
+    expect(decodeJwt(tokens.json.id_token)).toMatchObject({ sub: carolId, acr: 'urn:latchkey:acr:mfa' });
+    // Now the session satisfies it: no further sign-in.
+    expect((await agent.follow(authorize({ acr_values: 'urn:latchkey:acr:mfa' }))).location).toMatch(/\?code=/);
   });
 
   it('changing it needs a recent sign-in: a session older than 10 minutes is sent to sign in again', async () => {

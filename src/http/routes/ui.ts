@@ -29,7 +29,7 @@ import {
   signedOutPage, STYLESHEET, resubmitPage, type CreateAccountPageModel,
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
-import { consentScopes, decide } from '../../ui/interaction.js';
+import { asksForMfa, consentScopes, decide } from '../../ui/interaction.js';
 import { auditConsent, auditIssuedConsent, type AuditEventInput, type AuditLog } from '../../audit/audit.js';
 import {
   beginLoginAttempt, beginOtpAttempt, beginRegistrationAttempt, beginUserCodeAttempt, KNOWN_DEVICE_TTL, knownDeviceCookie, knownDeviceOf, loginSucceeded, otpAccepted, retryAfter, userCodeAccepted,
@@ -159,6 +159,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       consent,
       now: nowSeconds(ctx),
       subjectOf: (sub) => subjectFor(ctx, t.client, sub),
+      mfaAvailable: live !== undefined && asksForMfa(t.request) ? await otpRequired(ctx, live.user.id) : undefined,
     });
     return { d, live };
   }
