@@ -68,6 +68,43 @@ export async function acceptOtp(ctx: EngineContext, userId: string, code: string
   return step !== undefined && (await ctx.store.acceptOtpStep(ctx.tenant.id, userId, step, { confirm, now }));
 }
 
+/** Recovery codes made when two-step sign-in is turned on: each works once, in place of a code from the app. */
+export const RECOVERY_CODES = 10;
+const RECOVERY_DIGITS = 10;
+
+const recoveryHash = (ctx: EngineContext, userId: string, digits: string) => ctx.hasher.hash(`recovery-code:${JSON.stringify([ctx.tenant.id, userId, digits])}`);
+
+/**
+ * New recovery codes for a user, the old ones void: RECOVERY_CODES codes of 10 digits (about 33 bits each, behind the
+ * same per-user limit on wrong codes as the app's), stored as keyed hashes and shown once, as 12345-67890.
+ */
+export async function newRecoveryCodes(ctx: EngineContext, userId: string): Promise<string[]> {
+  const codes: string[] = [];
+  while (codes.length < RECOVERY_CODES) {
+    let digits = '';
+    while (digits.length < RECOVERY_DIGITS) for (const b of ctx.random(16)) if (b < 250 && digits.length < RECOVERY_DIGITS) digits += String(b % 10); // no modulo bias
+    if (!codes.includes(digits)) codes.push(digits);
+  }
+  await ctx.store.replaceRecoveryCodes(ctx.tenant.id, userId, codes.map((c) => recoveryHash(ctx, userId, c)));
+  return codes.map((c) => `${c.slice(0, 5)}-${c.slice(5)}`);
+}
+
+/** How many recovery codes the user has left. */
+export const recoveryCodesLeft = (ctx: EngineContext, userId: string): Promise<number> => ctx.store.countRecoveryCodes(ctx.tenant.id, userId);
+
+/**
+ * The second step of a sign-in (or of turning it off): a code from the app (6 digits, acceptOtp), or one of the
+ * user's recovery codes (10 digits, spent once); which one it was, or undefined when it was neither.
+ */
+export async function acceptSecondFactor(ctx: EngineContext, userId: string, presented: string): Promise<'otp' | 'recovery' | undefined> {
+  const digits = presented.replace(/[\s-]/g, '');
+  if (/^\d{10}$/.test(digits)) {
+    if (!(await otpRequired(ctx, userId))) return undefined;
+    return (await ctx.store.useRecoveryCode(ctx.tenant.id, userId, recoveryHash(ctx, userId, digits), nowSeconds(ctx))) ? 'recovery' : undefined;
+  }
+  return (await acceptOtp(ctx, userId, presented)) ? 'otp' : undefined;
+}
+
 /** Turn two-step sign-in off for a user (their own choice, with a code; or an operator's reset); false when it was off. */
 export function removeOtp(ctx: EngineContext, userId: string): Promise<boolean> {
   return ctx.store.deleteOtp(ctx.tenant.id, userId);

@@ -31,6 +31,7 @@ import { isSqliteBusy } from './sqlite-busy.js';
 
 /* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
 interface TenantRow { id: string; issuer: string; settings: string; created_at: number }
+interface RecoveryCodeRow { tenant_id: string; user_id: string; hash: string; used_at: number | null }
 interface OtpRow { tenant_id: string; user_id: string; secret: string; confirmed_at: number | null; last_step: number; created_at: number }
 interface ClientRow { tenant_id: string; client_id: string; secret_hash: string | null; metadata: string; created_at: number }
 interface UserRow { tenant_id: string; id: string; username: string; password_hash: string; claims: string; disabled: number; created_at: number }
@@ -97,6 +98,7 @@ export interface Database {
   audit_events: AuditRow;
   ops_leases: LeaseRow;
   user_otp: OtpRow;
+  user_recovery_codes: RecoveryCodeRow;
 }
 
 const j = (v: unknown) => JSON.stringify(v);
@@ -674,6 +676,7 @@ export class KyselyStore implements Store {
     const r = await this.db.deleteFrom('users').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
     // The user's authenticator app goes with the account (a user made again under the same id does not inherit it).
     await this.db.deleteFrom('user_otp').where('tenant_id', '=', tenantId).where('user_id', '=', id).execute();
+    await this.db.deleteFrom('user_recovery_codes').where('tenant_id', '=', tenantId).where('user_id', '=', id).execute();
     return Number(r.numDeletedRows) > 0;
   }
 
@@ -703,7 +706,36 @@ export class KyselyStore implements Store {
   }
   async deleteOtp(tenantId: string, userId: string) {
     const r = await this.db.deleteFrom('user_otp').where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
+    await this.db.deleteFrom('user_recovery_codes').where('tenant_id', '=', tenantId).where('user_id', '=', userId).execute();
     return Number(r.numDeletedRows) > 0;
+  }
+  async replaceRecoveryCodes(tenantId: string, userId: string, hashes: string[]) {
+    await this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      await db.deleteFrom('user_recovery_codes').where('tenant_id', '=', tenantId).where('user_id', '=', userId).execute();
+      if (hashes.length) await db.insertInto('user_recovery_codes').values(hashes.map((hash) => ({ tenant_id: tenantId, user_id: userId, hash, used_at: null }))).execute();
+    });
+  }
+  async useRecoveryCode(tenantId: string, userId: string, hash: string, now: number) {
+    const r = await this.db
+      .updateTable('user_recovery_codes')
+      .set({ used_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('user_id', '=', userId)
+      .where('hash', '=', hash)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+  async countRecoveryCodes(tenantId: string, userId: string) {
+    const r = await this.db
+      .selectFrom('user_recovery_codes')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('tenant_id', '=', tenantId)
+      .where('user_id', '=', userId)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
   }
 
   // signing keys

@@ -286,8 +286,14 @@ export interface OtpStore {
    * `confirm`, the secret was unconfirmed and is now confirmed at `now`; without it, the secret was confirmed).
    */
   acceptOtpStep(tenantId: string, userId: string, step: number, opts: { confirm: boolean; now: number }): Promise<boolean>;
-  /** Remove a user's app (turned off, reset by an operator, user deleted); false when there was none. */
+  /** Remove a user's app (turned off, reset by an operator, user deleted), and its recovery codes; false when there was none. */
   deleteOtp(tenantId: string, userId: string): Promise<boolean>;
+  /** Replace a user's recovery codes (their keyed hashes) with these, in one transaction. */
+  replaceRecoveryCodes(tenantId: string, userId: string, hashes: string[]): Promise<void>;
+  /** Spend one recovery code, once (one conditional update); false when it is not the user's or was spent. */
+  useRecoveryCode(tenantId: string, userId: string, hash: string, now: number): Promise<boolean>;
+  /** How many of the user's recovery codes are left unspent. */
+  countRecoveryCodes(tenantId: string, userId: string): Promise<number>;
 }
 
 export interface SigningKeyRecord {

@@ -435,13 +435,13 @@ export function otpPage(base: string, m: OtpPageModel): string {
     base,
     titled('Enter your code', m.error),
     `<h1>Enter your code</h1>
-<p class="muted">Open your authenticator app and enter the 6-digit code it shows for this account.</p>
+<p class="muted" id="otp-hint">Open your authenticator app and enter the 6-digit code it shows for this account, or one of your recovery codes.</p>
 ${errorAlert(m.error)}
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 ${Object.entries(m.hidden ?? {}).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('')}<input type="hidden" name="otp_pending" value="${esc(m.pending)}">
 <label for="otp">Code</label>
-<input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="7" spellcheck="false" required${fieldState(m.error !== undefined, true)}>
+<input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" maxlength="12" spellcheck="false" required${fieldState(m.error !== undefined, true)}>
 <div class="actions"><button type="submit" class="primary">Verify</button></div>
 </form>`,
   );
@@ -457,6 +457,10 @@ export interface MfaPageModel {
   error?: string;
   /** A message after a change (turned on or off). */
   done?: string;
+  /** Just turned on: the recovery codes, shown this once. */
+  recoveryCodes?: string[];
+  /** On: how many recovery codes are left. */
+  recoveryLeft?: number;
 }
 
 /**
@@ -466,9 +470,12 @@ export interface MfaPageModel {
 export function mfaPage(base: string, m: MfaPageModel): string {
   const grouped = m.setup?.secret.replace(/(.{4})(?=.)/g, '$1 ');
   const codeField = `<label for="otp">Code from your authenticator app</label>
-<input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="7" spellcheck="false" required${fieldState(m.error !== undefined, m.error !== undefined)}>`;
+<input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" maxlength="12" spellcheck="false" required${fieldState(m.error !== undefined, m.error !== undefined)}>`;
   const body = m.on
     ? `<p>Two-step sign-in is <strong>on</strong>: after your password, you enter a code from your authenticator app.</p>
+${m.recoveryCodes ? `<h2>Your recovery codes</h2>
+<p>Keep these somewhere safe. If you lose your authenticator app, each one signs you in once in place of a code. They are shown only now.</p>
+<ul class="recovery-codes">${m.recoveryCodes.map((c) => `<li><code>${esc(c)}</code></li>`).join('')}</ul>` : `<p class="muted">${m.recoveryLeft ?? 0} recovery code${m.recoveryLeft === 1 ? '' : 's'} left. To make new ones, turn two-step sign-in off and on again.</p>`}
 <form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="decision" value="off">
 ${codeField}

@@ -20,6 +20,7 @@ describe('two-step sign-in with an authenticator app (TOTP, RFC 6238)', () => {
   let rp: { clientId: string; clientSecret?: string };
   let alice: string;
   let secret: Buffer;
+  let recovery: string[] = [];
 
   beforeAll(async () => {
     s = await startTestServer({ loginRateLimit: 4 }, { clock: () => clock });
@@ -63,6 +64,13 @@ describe('two-step sign-in with an authenticator app (TOTP, RFC 6238)', () => {
     expect(on.status).toBe(200);
     expect(on.html).toContain('Two-step sign-in is now on');
     expect(on.html).toContain('Two-step sign-in is <strong>on</strong>');
+    // Ten recovery codes, shown this once.
+    recovery = [...on.html.matchAll(/<li><code>(\d{5}-\d{5})<\/code><\/li>/g)].map((m) => m[1]!);
+    expect(recovery).toHaveLength(10);
+    expect(new Set(recovery).size).toBe(10);
+    const later = await agent.follow('/mfa');
+    expect(later.html).not.toContain(recovery[0]!);
+    expect(later.html).toContain('10 recovery codes left');
     await s.lk.audit.flush();
     expect((await s.lk.store.listAuditEvents('default', { type: 'mfa.enabled', limit: 5 }))[0]).toMatchObject({ subject: alice });
   });
@@ -101,6 +109,21 @@ describe('two-step sign-in with an authenticator app (TOTP, RFC 6238)', () => {
     await s.user('bob', 'bob-password');
     const bob = await postForm(s.url('/oauth/token'), { grant_type: 'password', username: 'bob', password: 'bob-password', scope: 'openid' }, { authorization: basic(legacy.clientId, legacy.clientSecret!) });
     expect(bob.status, bob.text).toBe(200); // an account without it is unaffected
+  });
+
+  it('a recovery code signs in once in place of a code from the app', async () => {
+    clock += 300_000; // a fresh window of the limit on wrong codes
+    const agent = new Agent(s.issuer);
+    const done = await enterCode(agent, await password(agent), recovery[0]!);
+    expect(done.location, done.html.slice(0, 300)).toMatch(/^https:\/\/rp\.example\/cb\?code=/);
+    const again = new Agent(s.issuer);
+    const spent = await enterCode(again, await password(again), recovery[0]!.replace('-', ''));
+    expect(spent.status).toBe(400);
+    // Another one, typed without its hyphen, works.
+    expect((await enterCode(again, spent, recovery[1]!.replace('-', ' '))).location).toMatch(/\?code=/);
+    await s.lk.audit.flush();
+    const events = await s.lk.store.listAuditEvents('default', { type: 'login.success', limit: 2 });
+    expect(events[0]!.detail).toMatchObject({ mfa: 'recovery' });
   });
 
   it('the code step is bound to the browser\'s form and expires; wrong codes are limited', async () => {

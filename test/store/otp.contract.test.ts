@@ -37,11 +37,29 @@ describe(`store contract: authenticator apps (${backend})`, () => {
     expect(await store.findOtp(A, 'alice')).toBeUndefined();
   });
 
+  it('recovery codes: replaced as a set, each spent once (racers: one winner), per user; removing the app removes them', async () => {
+    await store.putPendingOtp(rec(A, 'bob', 's'));
+    await store.replaceRecoveryCodes(A, 'bob', ['h1', 'h2', 'h3']);
+    expect(await store.countRecoveryCodes(A, 'bob')).toBe(3);
+    const won = await Promise.all(Array.from({ length: 20 }, () => store.useRecoveryCode(A, 'bob', 'h1', 10)));
+    expect(won.filter(Boolean)).toHaveLength(1);
+    expect(await store.useRecoveryCode(A, 'carol', 'h2', 10)).toBe(false); // not carol's
+    expect(await store.useRecoveryCode(B, 'bob', 'h2', 10)).toBe(false); // not in that tenant
+    expect(await store.countRecoveryCodes(A, 'bob')).toBe(2);
+    await store.replaceRecoveryCodes(A, 'bob', ['h9']);
+    expect(await store.useRecoveryCode(A, 'bob', 'h2', 11)).toBe(false); // the old set is void
+    expect(await store.countRecoveryCodes(A, 'bob')).toBe(1);
+    await store.deleteOtp(A, 'bob');
+    expect(await store.countRecoveryCodes(A, 'bob')).toBe(0);
+  });
+
   it('deleting a user deletes their app: a user made again under the same id does not inherit it', async () => {
     await store.createUser({ tenantId: A, id: 'u1', username: 'u1', passwordHash: 'x', claims: {}, disabled: false, createdAt: 1 });
     await store.putPendingOtp(rec(A, 'u1', 's'));
     await store.acceptOtpStep(A, 'u1', 5, { confirm: true, now: 10 });
+    await store.replaceRecoveryCodes(A, 'u1', ['r1']);
     expect(await store.deleteUser(A, 'u1')).toBe(true);
     expect(await store.findOtp(A, 'u1')).toBeUndefined();
+    expect(await store.countRecoveryCodes(A, 'u1')).toBe(0);
   });
 });

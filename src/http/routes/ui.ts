@@ -14,7 +14,7 @@ import type { EngineContext } from '../../engine/context.js';
 import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, type DeviceVerificationResult } from '../../engine/device.js';
 import { cibaComplete, pendingCibaRequests } from '../../engine/ciba.js';
-import { acceptOtp, MFA_ACR, MFA_AMR, otpRequired, otpSetup, removeOtp } from '../../services/mfa.js';
+import { acceptOtp, acceptSecondFactor, MFA_ACR, MFA_AMR, newRecoveryCodes, otpRequired, otpSetup, recoveryCodesLeft, removeOtp } from '../../services/mfa.js';
 import { findAccount } from '../../engine/accounts.js';
 import { cspSourceOf, FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
@@ -268,13 +268,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   }
 
   /** The sign-in's end, once every step passed: the session (amr and acr as the user authenticated), the known-device cookie. */
-  async function signedIn(req: FastifyRequest, reply: FastifyReply, user: Account, username: string, mfa = false): Promise<Account> {
+  async function signedIn(req: FastifyRequest, reply: FastifyReply, user: Account, username: string, mfa?: 'otp' | 'recovery'): Promise<Account> {
     const ctx = ctxOf(req);
     await startSession(req, reply, user.id, mfa ? { acr: MFA_ACR, amr: MFA_AMR } : {});
     const known = hostCookie(ctx, 'lk_known');
     reply.header('Set-Cookie', serializeCookie(known.name, knownDeviceCookie(ctx, username), cookieAttributes(ctx, known, KNOWN_DEVICE_TTL)));
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
-    lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username, ...(mfa ? { mfa: 'otp' } : {}) } });
+    lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username, ...(mfa ? { mfa } : {}) } });
     return user;
   }
 
@@ -304,14 +304,15 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return undefined;
     }
     const user = await findAccount(ctx, ctx.store, who.userId);
-    if (!user || user.disabled || !(await acceptOtp(ctx, who.userId, (form.get('otp') ?? '').slice(0, 20)))) {
+    const factor = user && !user.disabled ? await acceptSecondFactor(ctx, who.userId, (form.get('otp') ?? '').slice(0, 20)) : undefined;
+    if (!user || !factor) {
       lk.metrics.loginFailures.inc();
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: who.userId, ip: req.ip, detail: { username: who.username, mfa: 'otp' } });
       codePage(400, pending, 'That code is not right, or was used already. Enter the code your app shows now.');
       return undefined;
     }
     await otpAccepted(ctx, who.userId);
-    return signedIn(req, reply, user, who.username, true);
+    return signedIn(req, reply, user, who.username, factor);
   }
 
   /** How long the code page waits for its code after the password, seconds. */
@@ -882,12 +883,15 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       return live && nowSeconds(ctx) - live.session.authTime <= MFA_REAUTH ? live : undefined;
     };
-    const mfaStatusPage = async (reply: FastifyReply, csrf: string, live: { user: { id: string; username: string } }, say: { error?: string; done?: string; status?: number } = {}) => {
+    const mfaStatusPage = async (
+      reply: FastifyReply, csrf: string, live: { user: { id: string; username: string } }, say: { error?: string; done?: string; status?: number; recoveryCodes?: string[] } = {},
+    ) => {
       const ctx = ctxOf(reply.request);
       const on = await otpRequired(ctx, live.user.id);
       const setup = on ? undefined : await otpSetup(ctx, live.user);
+      const recoveryLeft = on ? await recoveryCodesLeft(ctx, live.user.id) : undefined;
       return htmlHeaders(reply.code(say.status ?? 200)).send(
-        mfaPage(pageBase(reply), { action: `${pagesOf(ctx).base}/mfa`, csrf, username: live.user.username, on, setup, error: say.error, done: say.done }),
+        mfaPage(pageBase(reply), { action: `${pagesOf(ctx).base}/mfa`, csrf, username: live.user.username, on, setup, error: say.error, done: say.done, recoveryCodes: say.recoveryCodes, recoveryLeft }),
       );
     };
 
@@ -921,13 +925,14 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         return mfaStatusPage(reply, csrf, live, { error: 'Too many wrong codes. Wait a few minutes and try again.', status: 429 });
       }
       const code = (form.get('otp') ?? '').slice(0, 20);
-      const ok = turnOn ? await acceptOtp(ctx, live.user.id, code, true) : (await acceptOtp(ctx, live.user.id, code)) && (await removeOtp(ctx, live.user.id));
+      // Turning off takes a code from the app or a recovery code (the app may be the thing that was lost).
+      const ok = turnOn ? await acceptOtp(ctx, live.user.id, code, true) : (await acceptSecondFactor(ctx, live.user.id, code)) !== undefined && (await removeOtp(ctx, live.user.id));
       if (!ok) return mfaStatusPage(reply, csrf, live, { error: 'That code is not right. Enter the code your app shows now.', status: 400 });
       await otpAccepted(ctx, live.user.id);
       lk.audit.record({ tenantId: ctx.tenant.id, type: turnOn ? 'mfa.enabled' : 'mfa.disabled', subject: live.user.id, ip: req.ip });
-      return mfaStatusPage(reply, csrf, live, {
-        done: turnOn ? 'Two-step sign-in is now on. Next time you sign in, you will be asked for a code.' : 'Two-step sign-in is now off.',
-      });
+      return mfaStatusPage(reply, csrf, live, turnOn
+        ? { done: 'Two-step sign-in is now on. Next time you sign in, you will be asked for a code.', recoveryCodes: await newRecoveryCodes(ctx, live.user.id) }
+        : { done: 'Two-step sign-in is now off.' });
     });
 
     if (lk.config.demo && !contextOf) {

@@ -425,6 +425,20 @@ const m0018UserOtp: Migration = {
   },
 };
 
+/** Two-step sign-in's recovery codes (services/mfa.ts): each a keyed hash, spent once. */
+const m0019UserRecoveryCodes: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('user_recovery_codes')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('used_at', 'bigint')
+      .addPrimaryKeyConstraint('user_recovery_codes_pk', ['tenant_id', 'user_id', 'hash'])
+      .execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -443,6 +457,7 @@ export const migrations: Record<string, Migration> = {
   '0016_sessions_idle': m0016SessionsIdle,
   '0017_device_codes_subject': m0017DeviceCodesSubject,
   '0018_user_otp': m0018UserOtp,
+  '0019_user_recovery_codes': m0019UserRecoveryCodes,
 };
 
 class InlineProvider implements MigrationProvider {
