@@ -253,7 +253,7 @@ export const optionDocs: Record<keyof Config, string> = {
   deviceCodeInterval: 'Seconds a device must wait between token polls (RFC 8628 §3.2 interval); polling faster raises it by 5 (slow_down).',
   cibaRequestTtl: 'Longest lifetime of a CIBA backchannel authentication request, seconds (OpenID CIBA Core §7.3 expires_in; a client\'s requested_expiry may shorten it).',
   cibaPollInterval: 'Seconds a CIBA client must wait between token polls (CIBA Core §7.3 interval); polling faster raises it by 5 (slow_down).',
-  cibaNotifyUrl: 'Where each new CIBA request is announced, so the user\'s authentication device can be prompted: a POST of a signed JWT (application/jwt, typ latchkey-ciba-request+jwt, verifiable with the issuer\'s JWKS) naming the user, the client, the scope, the binding message, the approval page and a ticket for the Core API\'s backchannel/complete. Unset: nothing is sent; users approve on the /ciba page. docs/ciba.md.',
+  cibaNotifyUrl: 'Where each new CIBA request is announced, so the user\'s authentication device can be prompted: a POST of a signed JWT (application/jwt, typ latchkey-ciba-request+jwt, verifiable with the issuer\'s JWKS) naming the user, the client, the scope, the binding message, the approval page and a ticket for the Core API\'s backchannel/complete. Unset: nothing is sent; users approve on the /ciba page. Your URL, so not held to insecureRemoteFetchAddresses (a private address is fine). docs/ciba.md.',
   userCodeRateLimit: 'Wrong user codes a signed-in user, and an address, may enter on the /device page within loginRateWindow (RFC 8628 §5.1).',
   tlsCert: 'Path to a PEM certificate (chain): serve HTTPS directly. Goes with tlsKey.',
   tlsKey: 'Path to the PEM private key of tlsCert.',

@@ -219,7 +219,7 @@ async function announcementOf(ctx: EngineContext, client: ClientRecord, rec: Dev
     },
     { typ: 'latchkey-ciba-request+jwt' },
   );
-  return { url, headers: { 'content-type': 'application/jwt' }, body: jwt, kind: 'ciba_request', tenantId: ctx.tenant.id, clientId: client.clientId };
+  return { url, headers: { 'content-type': 'application/jwt' }, body: jwt, kind: 'ciba_request', tenantId: ctx.tenant.id, clientId: client.clientId, operatorUrl: true };
 }
 
 /** A request waiting for the signed-in user's decision, as the /ciba page shows it. */

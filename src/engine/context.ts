@@ -111,6 +111,12 @@ export interface OutboundMessage {
   kind: string;
   tenantId: string;
   clientId?: string;
+  /**
+   * The operator's own URL (configuration: cibaNotifyUrl), not one a client registered: it is not held to the outbound
+   * address policy (insecureRemoteFetchAddresses), which keeps clients from aiming the server at private addresses;
+   * an operator's receiver is usually on one.
+   */
+  operatorUrl?: boolean;
 }
 
 export const nowSeconds = (ctx: Pick<EngineContext, 'clock'>): number => Math.floor(ctx.clock() / 1000);

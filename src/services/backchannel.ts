@@ -37,6 +37,8 @@ export interface BackchannelOptions {
    * guarded fetch for public addresses only (never the unguarded global fetch).
    */
   fetch?: typeof fetch;
+  /** The fetch for the operator's own URLs (OutboundMessage.operatorUrl): not address-guarded. Default: the global fetch. */
+  operatorFetch?: typeof fetch;
 }
 
 /**
@@ -51,6 +53,7 @@ export class BackchannelDispatcher {
   private readonly retryDelays: number[];
   private readonly sweepMs: number;
   private readonly fetch: typeof fetch;
+  private readonly operatorFetch: typeof fetch;
   /**
    * A fresh logout token for a delivery whose stored one has expired (the server sets it: it needs the tenant's
    * keys). Without it, retries send the stored token as it is.
@@ -67,6 +70,7 @@ export class BackchannelDispatcher {
     this.retryDelays = opts.retryDelays ?? [10, 60, 300, 1800];
     this.sweepMs = opts.sweepMs ?? 5000;
     this.fetch = opts.fetch ?? guardedFetch('public');
+    this.operatorFetch = opts.operatorFetch ?? ((input, init) => globalThis.fetch(input, init));
   }
 
   private now(): number {
@@ -171,7 +175,7 @@ export class BackchannelDispatcher {
     const p = (async () => {
       let error: string | undefined;
       try {
-        const res = await this.fetch(message.url, {
+        const res = await (message.operatorUrl ? this.operatorFetch : this.fetch)(message.url, {
           method: 'POST', headers: message.headers, body: message.body, redirect: 'manual', signal: AbortSignal.timeout(this.timeoutMs),
         });
         await discardBody(res);

@@ -316,3 +316,27 @@ describe('OpenID CIBA Core 1.0 through HTTP: poll and ping modes, the /ciba page
     expect(oauth.getValidatedIdTokenClaims(tokens)?.sub).toBe(erin);
   });
 });
+
+describe('CIBA under the default outbound address policy (insecureRemoteFetchAddresses public)', () => {
+  let s: TestServer;
+  let rx: Awaited<ReturnType<typeof receiver>>;
+
+  beforeAll(async () => {
+    rx = await receiver();
+    s = await startTestServer({ insecureRemoteFetchAddresses: 'public', cibaNotifyUrl: `${rx.base}/announce`, insecureAllowHttpJwksUri: true });
+    await s.user('alice', 'alice-password');
+  });
+  afterAll(async () => {
+    await s.close();
+    await rx.close();
+  });
+
+  it('the operator\'s cibaNotifyUrl on a private address is reached; a client\'s ping endpoint there is refused at registration', async () => {
+    const c = await s.client({ grant_types: [CIBA], backchannel_token_delivery_mode: 'poll', scope: 'openid' });
+    const r = await postForm(s.url('/oauth/bc-authorize'), { scope: 'openid', login_hint: 'alice', binding_message: 'PRIVATE' }, { authorization: basic(c.clientId, c.clientSecret!) });
+    expect(r.status, r.text).toBe(200);
+    expect(decodeJwt((await rx.next('/announce')).body).binding_message).toBe('PRIVATE');
+    await expect(s.client({ grant_types: [CIBA], backchannel_token_delivery_mode: 'ping', backchannel_client_notification_endpoint: `${rx.base}/ping`, scope: 'openid' }))
+      .rejects.toMatchObject({ message: expect.stringContaining('backchannel_client_notification_endpoint') });
+  });
+});
