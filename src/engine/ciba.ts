@@ -3,7 +3,7 @@ import type { ClientRecord, DeviceCodeRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { signJwt } from '../tokens/jwt.js';
 import { verifyOwnIdToken } from '../tokens/verify-own.js';
-import { findAccount } from './accounts.js';
+import { findAccount, type Account } from './accounts.js';
 import type { CheckState } from './authorization/request.js';
 import { runChecks } from './authorization/index.js';
 import { type AuthorizationDetail, storedAuthorizationDetails } from './authorization-details.js';
@@ -118,7 +118,8 @@ export function backchannelAuthentication(input: BackChannelInput, ctx: EngineCo
       const requestedExpiry = params.get('requested_expiry');
       if (requestedExpiry !== undefined && !/^[1-9]\d{0,9}$/.test(requestedExpiry)) throw refused('requested_expiry must be a positive integer (seconds)');
       const acrValues = params.get('acr_values')?.split(' ').filter(Boolean);
-      const subject = await hintedUser(ctx, client, params);
+      const user = await hintedUser(ctx, client, params);
+      const subject = user.id;
 
       const now = nowSeconds(ctx);
       const waiting = (await ctx.store.listPendingDeviceCodesOf(ctx.tenant.id, subject, now, 20)).filter((r) => r.clientId === client.clientId && cibaOf(r));
@@ -154,7 +155,7 @@ export function backchannelAuthentication(input: BackChannelInput, ctx: EngineCo
         data: { ciba, ...(state.request.authorizationDetails ? { authorizationDetails: state.request.authorizationDetails } : {}) },
       };
       // Signed before anything is stored: a key failure leaves no request behind that nobody was told of.
-      const announcement = await announcementOf(ctx, client, rec, ticket);
+      const announcement = await announcementOf(ctx, client, rec, ticket, user);
       await ctx.store.insertDeviceCode(rec);
       if (announcement) ctx.notify?.(announcement);
       return jsonResult('OK', 200, 'LK7480', { auth_req_id: authReqId, expires_in: ttl, interval });
@@ -170,7 +171,7 @@ export function backchannelAuthentication(input: BackChannelInput, ctx: EngineCo
  * id_token_hint an ID token this provider issued to the client, expired or not (its sub, pairwise for a pairwise
  * client, taken back to the user: subject.ts). login_hint_token has no format here, so it is refused as unsupported.
  */
-async function hintedUser(ctx: EngineContext, client: ClientRecord, params: Params): Promise<string> {
+async function hintedUser(ctx: EngineContext, client: ClientRecord, params: Params): Promise<Account> {
   const given = HINTS.filter((h) => params.get(h) !== undefined);
   if (given.length !== 1) {
     throw refused(`exactly one of login_hint, id_token_hint and login_hint_token is required (CIBA Core section 7.1); ${given.length ? `got ${given.join(', ')}` : 'none was sent'}`);
@@ -188,15 +189,17 @@ async function hintedUser(ctx: EngineContext, client: ClientRecord, params: Para
   }
   const account = sub === undefined ? undefined : await findAccount(ctx, ctx.store, sub);
   if (!account || account.disabled) throw new OAuthError('unknown_user_id', 'the hint does not name a user of this provider', { resultCode: 'LK7483' });
-  return account.id;
+  return account;
 }
 
-/** The request's announcement to cibaNotifyUrl, signed with the tenant's ES256 key; undefined when none is configured. */
-async function announcementOf(ctx: EngineContext, client: ClientRecord, rec: DeviceCodeRecord, ticket: string) {
+/**
+ * The request's announcement to cibaNotifyUrl, signed with the tenant's ES256 key; undefined when none is configured.
+ * `user`: the account hintedUser found (looked up once per request; for an embedding application, its own code).
+ */
+async function announcementOf(ctx: EngineContext, client: ClientRecord, rec: DeviceCodeRecord, ticket: string, user: Account) {
   const url = ctx.tenant.settings.cibaNotifyUrl;
   if (!url || !ctx.notify) return undefined;
   const ciba = cibaOf(rec)!;
-  const account = await findAccount(ctx, ctx.store, rec.subject!);
   const jwt = signJwt(
     (await ctx.keys()).signingKey('ES256'),
     {
@@ -206,7 +209,7 @@ async function announcementOf(ctx: EngineContext, client: ClientRecord, rec: Dev
       exp: rec.expiresAt,
       jti: newHandle(ctx.random, 16),
       sub: rec.subject,
-      username: account?.username,
+      username: user.username,
       client_id: client.clientId,
       client_name: client.clientName,
       scope: rec.scope.join(' '),
