@@ -27,6 +27,7 @@ import type { ClientWriteCondition } from './types.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { KeyedReadBatcher, MultiRowInsertBatcher, SqliteInsertBatcher } from './sqlite-batch.js';
+import { isPlainRead, type SqliteReadScope } from './sqlite-read-scope.js';
 import { isSqliteBusy } from './sqlite-busy.js';
 
 /* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
@@ -393,24 +394,37 @@ export class KyselyStore implements Store {
   /** SQLite only: the one connection, for group commit and for fixed() statements run on it directly. */
   private sqliteDatabase: BetterSqlite3.Database | undefined;
 
-  enableSqliteBatching(database: BetterSqlite3.Database): void {
+  /** SQLite only, on the root store: the read transaction its direct reads share within a turn. */
+  private sqliteReads: SqliteReadScope | undefined;
+
+  enableSqliteBatching(database: BetterSqlite3.Database, reads?: SqliteReadScope): void {
     this.sqliteDatabase = database;
+    this.sqliteReads = reads;
+    const beforeWrite = reads ? () => reads.end() : undefined;
     this.tokenBatcher = new SqliteInsertBatcher(
       database,
       INSERT_TOKEN,
       () => this.openTransactions > 0,
+      'run',
+      undefined,
+      beforeWrite,
     );
     this.jtiBatcher = new SqliteInsertBatcher(
       database,
       `insert into "jti_replay_cache" ("tenant_id", "namespace", "jti", "expires_at") values (?, ?, ?, ?) on conflict ("tenant_id", "namespace", "jti") do update set "expires_at" = ? where "jti_replay_cache"."expires_at" <= ? returning "jti"`,
       () => this.openTransactions > 0,
       'get',
+      undefined,
+      beforeWrite,
     );
-    this.grantCodeBatcher = new SqliteInsertBatcher(database, [INSERT_GRANT, INSERT_CODE], () => this.openTransactions > 0);
+    this.grantCodeBatcher = new SqliteInsertBatcher(database, [INSERT_GRANT, INSERT_CODE], () => this.openTransactions > 0, 'run', undefined, beforeWrite);
     this.auditBatcher = new SqliteInsertBatcher(
       database,
       `insert into "audit_events" ("id", "tenant_id", "at", "type", "client_id", "subject", "ip", "result_code", "detail") values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       () => this.openTransactions > 0,
+      'run',
+      undefined,
+      beforeWrite,
     );
   }
 
@@ -495,7 +509,11 @@ export class KyselyStore implements Store {
     const database = this.sqliteDatabase;
     if (database && (this.inTransaction || this.openTransactions === 0)) {
       const stmt = preparedFor(database, f.sqlite);
+      const reads = this.inTransaction ? undefined : this.sqliteReads;
       try {
+        // Outside a transaction: a read joins the turn's read transaction, anything else ends it first (sqlite-read-scope.ts).
+        if (reads && isPlainRead(stmt)) return reads.read(() => stmt.all(...params) as R[]);
+        reads?.end();
         if (stmt.reader) return stmt.all(...params) as R[];
         stmt.run(...params);
         return [];

@@ -7,6 +7,7 @@ import { KyselyStore } from './kysely-store.js';
 import type { Store } from './types.js';
 import { BACKSTOP_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 import { BusyRetrySqliteDialect } from './sqlite-busy.js';
+import { isPlainRead, SqliteReadScope } from './sqlite-read-scope.js';
 
 export interface OpenStoreOptions {
   /** sqlite:PATH, sqlite::memory:, or postgres://… (TLS through the URL: ?sslmode=verify-full&sslrootcert=PATH). */
@@ -65,12 +66,15 @@ async function openSqlite(path: string): Promise<KyselyStore> {
     database.pragma('journal_size_limit = 67108864');
     checkpointer = startCheckpointer(resolve(path), { onError: (m) => process.emitWarning(`latchkey: WAL checkpoint failed: ${m}`) });
   }
-  const db = new Kysely<Database>({ dialect: new BusyRetrySqliteDialect({ database: withStatementCache(database) }, database) });
+  // The point reads of a turn share one read transaction (sqlite-read-scope.ts); Kysely's writes end it first.
+  const reads = new SqliteReadScope(database);
+  const db = new Kysely<Database>({ dialect: new BusyRetrySqliteDialect({ database: withStatementCache(database, 500, reads) }, database) });
   const store = new KyselyStore(db, 'sqlite', async () => {
+    reads.end();
     await checkpointer?.stop();
     await db.destroy();
   });
-  store.enableSqliteBatching(database);
+  store.enableSqliteBatching(database, reads);
   return store;
 }
 
@@ -100,10 +104,13 @@ const INT8_OID = 20;
  * different lengths) cannot grow it without limit. Safe to share: better-sqlite3 runs a statement to completion
  * synchronously, and the driver serialises every query on its single connection.
  */
-export function withStatementCache(database: BetterSqlite3.Database, max = 500): SqliteDatabase {
+export function withStatementCache(database: BetterSqlite3.Database, max = 500, reads?: SqliteReadScope): SqliteDatabase {
   const cache = new Map<string, BetterSqlite3.Statement>();
   return {
-    close: () => database.close(),
+    close: () => {
+      reads?.end();
+      database.close();
+    },
     prepare(sql: string) {
       // Kysely opens transactions with a plain (deferred) BEGIN. With several processes on one file (`serve
       // --workers N`), a deferred transaction that reads and then writes fails with SQLITE_BUSY at once, without
@@ -117,6 +124,10 @@ export function withStatementCache(database: BetterSqlite3.Database, max = 500):
         if (cache.size >= max) cache.delete(cache.keys().next().value!);
         cache.set(sql, stmt);
       }
+      // Kysely runs what it prepares at once, synchronously: anything but a plain read must not run inside the turn's
+      // read transaction, so that ends here; a SELECT may join it. (SQLite calls BEGIN, COMMIT and SAVEPOINT
+      // read-only too: they write nothing themselves. So: read-only, returning rows, and a SELECT.)
+      if (reads?.active && !isPlainRead(stmt)) reads.end();
       return stmt;
     },
   };

@@ -42,6 +42,8 @@ export class SqliteInsertBatcher {
     private readonly mode: 'run' | 'get' = 'run',
     /** How long a row waits for another process's write lock before its caller gets the SQLITE_BUSY error. */
     private readonly busyDeadlineMs = BUSY_DEADLINE_MS,
+    /** Called before the batch is written: ends the turn's read transaction (sqlite-read-scope.ts). */
+    private readonly beforeWrite?: () => void,
   ) {}
 
   /** Prepared on first use: the table exists only once migrations ran. */
@@ -102,6 +104,7 @@ export class SqliteInsertBatcher {
       return;
     }
     try {
+      this.beforeWrite?.();
       p.many(batch);
     } catch (e) {
       // Contention is no bad row: never answer it row by row (each would fail alike, as the client's error).

@@ -89,8 +89,12 @@ export class FaultPlan {
    */
   level: 'call' | 'statement' = 'call';
 
-  /** SQLite statements run by background work (audit rows, key re-checks, the dispatcher, cleanup): not counted. */
-  static readonly BACKGROUND_SQL = /audit_events|ops_leases|max\("seq"\)|"next_attempt_at" <=|logout_deliveries" set/;
+  /**
+   * SQLite statements run by background work (audit rows, key re-checks, the dispatcher, cleanup): not counted. Nor
+   * is the END of a turn's read transaction (src/store/sqlite-read-scope.ts): it runs at the turn's end, whichever
+   * request is under way then, and its reads have already answered (a failed END is rolled back and absorbed).
+   */
+  static readonly BACKGROUND_SQL = /audit_events|ops_leases|max\("seq"\)|"next_attempt_at" <=|logout_deliveries" set|^end$/;
 
   /**
    * Set while background work runs its statements synchronously (the audit group commit, see sqliteStatementFaults):
