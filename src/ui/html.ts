@@ -461,6 +461,11 @@ export interface MfaPageModel {
   recoveryCodes?: string[];
   /** On: how many recovery codes are left. */
   recoveryLeft?: number;
+  /**
+   * Offered inside a sign-in, because the application asked for two-step sign-in (ui/interaction.ts 'mfa-setup'):
+   * it can be declined ("not now", or "cancel" when the application requires it), and once on, the page leads on.
+   */
+  enrol?: { clientName: string; required: boolean };
 }
 
 /**
@@ -471,23 +476,34 @@ export function mfaPage(base: string, m: MfaPageModel): string {
   const grouped = m.setup?.secret.replace(/(.{4})(?=.)/g, '$1 ');
   const codeField = `<label for="otp">Code from your authenticator app</label>
 <input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" maxlength="12" spellcheck="false" required${fieldState(m.error !== undefined, m.error !== undefined)}>`;
-  const body = m.on
-    ? `<p>Two-step sign-in is <strong>on</strong>: after your password, you enter a code from your authenticator app.</p>
-${m.recoveryCodes ? `<h2>Your recovery codes</h2>
-<p>Keep these somewhere safe. If you lose your authenticator app, each one signs you in once in place of a code. They are shown only now.</p>
-<ul class="recovery-codes">${m.recoveryCodes.map((c) => `<li><code>${esc(c)}</code></li>`).join('')}</ul>` : `<p class="muted">${m.recoveryLeft ?? 0} recovery code${m.recoveryLeft === 1 ? '' : 's'} left. To make new ones, turn two-step sign-in off and on again.</p>`}
-<form method="post" action="${esc(m.action)}">
-<input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="decision" value="off">
-${codeField}
-<div class="actions"><button type="submit">Turn off</button></div>
-</form>`
-    : `<p>Two-step sign-in is <strong>off</strong>. To turn it on, add this account to an authenticator app, then enter the code it shows.</p>
-<p><a href="${esc(m.setup!.uri)}">Add to an authenticator app on this device</a>, or enter this key in it: <code class="otp-secret">${esc(grouped)}</code></p>
-<form method="post" action="${esc(m.action)}">
-<input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="decision" value="on">
-${codeField}
-<div class="actions"><button type="submit" class="primary">Turn on</button></div>
+  const form = (decision: string, inner: string) => `<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="decision" value="${decision}">
+${inner}
 </form>`;
+  const button = (label: string, primary = false) => `<div class="actions"><button type="submit"${primary ? ' class="primary"' : ''}>${esc(label)}</button></div>`;
+  const onText = '<p>Two-step sign-in is <strong>on</strong>: after your password, you enter a code from your authenticator app.</p>';
+  const recovery = m.recoveryCodes
+    ? `<h2>Your recovery codes</h2>
+<p>Keep these somewhere safe. If you lose your authenticator app, each one signs you in once in place of a code. They are shown only now.</p>
+<ul class="recovery-codes">${m.recoveryCodes.map((c) => `<li><code>${esc(c)}</code></li>`).join('')}</ul>`
+    : `<p class="muted">${m.recoveryLeft ?? 0} recovery code${m.recoveryLeft === 1 ? '' : 's'} left. To make new ones, turn two-step sign-in off and on again.</p>`;
+  const setup = () => `<p><a href="${esc(m.setup!.uri)}">Add to an authenticator app on this device</a>, or enter this key in it: <code class="otp-secret">${esc(grouped)}</code></p>`;
+  const enrol = m.enrol;
+  let body: string;
+  if (enrol && m.on) {
+    body = `${onText}\n${recovery}\n${form('continue', button(`Continue to ${enrol.clientName}`, true))}`;
+  } else if (enrol) {
+    body = `<p><strong>${esc(enrol.clientName)}</strong> ${enrol.required ? 'requires' : 'asks for'} two-step sign-in: after your password, a code from an authenticator app. To turn it on, add this account to an authenticator app, then enter the code it shows.</p>
+${setup()}
+${form('on', `${codeField}\n${button('Turn on and continue', true)}`)}
+${form('skip', button(enrol.required ? `Cancel: do not sign in to ${enrol.clientName}` : 'Not now'))}`;
+  } else if (m.on) {
+    body = `${onText}\n${recovery}\n${form('off', `${codeField}\n${button('Turn off')}`)}`;
+  } else {
+    body = `<p>Two-step sign-in is <strong>off</strong>. To turn it on, add this account to an authenticator app, then enter the code it shows.</p>
+${setup()}
+${form('on', `${codeField}\n${button('Turn on', true)}`)}`;
+  }
   return layout(
     base,
     titled('Two-step sign-in', m.error),

@@ -1,6 +1,7 @@
 import { namesAnotherUser, type FailReason } from '../engine/authorization/index.js';
 import type { AuthorizationRequest } from '../engine/authorization/request.js';
 import { consentRequired } from '../engine/consent.js';
+import { essentialAcrMet } from '../engine/claims.js';
 import type { ClientRecord, ConsentRecord, SessionRecord } from '../store/types.js';
 import { MFA_ACR, type Account } from '../engine/accounts.js';
 
@@ -8,6 +9,8 @@ export type Decision =
   | { kind: 'login'; continueAs?: string }
   | { kind: 'create' }
   | { kind: 'consent' }
+  /** Offer to turn two-step sign-in on now (the request asks for it, the user has none); `required`: essential. */
+  | { kind: 'mfa-setup'; required: boolean }
   | { kind: 'issue' }
   | { kind: 'fail'; reason: FailReason };
 
@@ -27,7 +30,14 @@ export interface InteractionState {
   subjectOf: (localSub: string) => string;
   /** The signed-in user has two-step sign-in on (services/mfa.ts); read only for a request that asks for it (asksForMfa). */
   mfaAvailable?: boolean;
+  /** The user chose "not now" on this request's offer to set two-step sign-in up (the ticket remembers it). */
+  mfaSetupDeclined?: boolean;
+  /** The acr a password sign-in gets (the tenant's defaultAcr), to tell whether an essential acr request needs more. */
+  passwordAcr?: string;
 }
+
+/** How recent a sign-in must be to turn two-step sign-in on: the same as on the /mfa page (routes/ui.ts MFA_REAUTH). */
+export const MFA_SETUP_FRESHNESS = 600;
 
 /**
  * OIDC Core §3.1.2.1 acr_values, §5.5.1.1 an acr claim request: whether the request names two-step sign-in's acr
@@ -68,6 +78,15 @@ export function decide(s: InteractionState): Decision {
     if (!login && r.prompt.includes('select_account')) return { kind: 'login', continueAs: s.user!.username };
   }
   if (login) return none ? { kind: 'fail', reason: 'LOGIN_REQUIRED' } : { kind: 'login' };
+
+  // A request that asks for two-step sign-in from a user who has none set up: offer it now, as Keycloak's "configure
+  // OTP" required action does, unless they said "not now" for this request. With prompt=none nothing is shown: the
+  // engine then answers with what the session has (access_denied for an essential acr, OIDC Core §5.5.1.1). The
+  // offer needs as recent a sign-in as the /mfa page does.
+  if (!none && s.mfaAvailable === false && live!.acr !== MFA_ACR && !s.mfaSetupDeclined && asksForMfa(r)) {
+    if (!s.loggedInForTicket && s.now - live!.authTime > MFA_SETUP_FRESHNESS) return { kind: 'login' };
+    return { kind: 'mfa-setup', required: !essentialAcrMet(r.claims, live!.acr ?? s.passwordAcr) };
+  }
 
   if (consentRequired(r, s.client, s.consent)) return none ? { kind: 'fail', reason: 'CONSENT_REQUIRED' } : { kind: 'consent' };
   return { kind: 'issue' };

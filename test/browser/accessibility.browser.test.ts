@@ -393,6 +393,33 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     await ctx.close();
   }, 120_000);
 
+  it('two-step sign-in offered inside a sign-in (the request asks for acr mfa): set up by keyboard, the recovery codes, then on to the application', async () => {
+    await s.user('ursula', 'ursula-password');
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(authorizeUrl(notes, { acr_values: 'urn:latchkey:acr:mfa' }));
+    await signIn(ctx, page, 'ursula-password', 'ursula');
+    await checkPage(page, { title: 'Two-step sign-in', h1: 'Two-step sign-in' });
+    expect(await tabOrder(ctx, page)).toEqual([
+      'link Add to an authenticator app on this device', 'textbox Code from your authenticator app', 'button Turn on and continue', 'button Not now',
+    ]);
+    const secret = base32Decode((await page.locator('code.otp-secret').textContent())!)!;
+    await page.keyboard.press('Shift+Tab'); // wrapped: back onto "Not now", then "Turn on", then the field
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    expect(await focused(ctx, page)).toMatchObject({ role: 'textbox', name: 'Code from your authenticator app', required: true });
+    await page.keyboard.type(hotp(secret, Math.floor(Date.now() / 1000 / 30)));
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Two-step sign-in', h1: 'Two-step sign-in' });
+    expect(await page.locator('ul.recovery-codes li').count()).toBe(10);
+    expect(await tabOrder(ctx, page)).toEqual(['button Continue to Acme Notes']);
+    await page.keyboard.press('Shift+Tab'); // wrapped: back onto the button
+    expect(said(await focused(ctx, page))).toBe('button Continue to Acme Notes');
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Allow Acme Notes to access your account?', h1: 'Acme Notes wants to access your account' });
+    await ctx.close();
+  }, 120_000);
+
   it('logout: the confirmation by keyboard, then the signed-out page', async () => {
     const ctx = await narrow();
     const page = await ctx.newPage();

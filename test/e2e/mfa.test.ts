@@ -221,6 +221,76 @@ describe('two-step sign-in with an authenticator app (TOTP, RFC 6238)', () => {
     expect((await agent.follow(authorize({ acr_values: 'urn:latchkey:acr:mfa' }))).location).toMatch(/\?code=/);
   });
 
+  it('asked for by a request, from a user who has none: set up inside the sign-in, which then counts as two-step (acr mfa, amr otp)', async () => {
+    clock += 600_000;
+    const daveId = await s.user('dave', 'dave-password');
+    const agent = new Agent(s.issuer);
+    const authorize = `/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: rp.clientId, redirect_uri: CB, scope: 'openid', code_challenge: CHALLENGE, code_challenge_method: 'S256', state: 'st', acr_values: 'urn:latchkey:acr:mfa' })}`;
+    const offer = await agent.login(await agent.follow(authorize), 'dave', 'dave-password');
+    expect(offer.status).toBe(200);
+    expect(offer.html).toContain('asks for two-step sign-in');
+    expect(offer.html).toContain('Not now');
+    const key = /<code class="otp-secret">([A-Z2-7 ]+)<\/code>/.exec(offer.html)![1]!;
+    const daves = base32Decode(key)!;
+    const daveCode = (steps = 0) => hotp(daves, Math.floor(clock / 1000 / TOTP_STEP) + steps);
+    const action = Agent.formAction(offer.html, '/mfa');
+    const csrf = Agent.formValue(offer.html, 'csrf')!;
+    const wrong = await agent.follow(action, { form: { csrf, decision: 'on', otp: daveCode(4) } });
+    expect(wrong.status).toBe(400);
+    expect(wrong.html).toContain('That code is not right');
+    expect(wrong.html).toContain(key); // the same key: the app it was added to keeps working
+    const on = await agent.follow(action, { form: { csrf, decision: 'on', otp: daveCode() } });
+    expect(on.status, on.html.slice(0, 300)).toBe(200);
+    expect([...on.html.matchAll(/<li><code>(\d{5}-\d{5})<\/code><\/li>/g)]).toHaveLength(10);
+    expect(on.html).toContain('Continue to');
+    const done = await agent.follow(action, { form: { csrf, decision: 'continue' } });
+    expect(done.location, done.html.slice(0, 300)).toMatch(/^https:\/\/rp\.example\/cb\?code=/);
+    const tokens = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code: new URL(done.location!).searchParams.get('code')!, redirect_uri: CB, code_verifier: VERIFIER }, { authorization: basic(rp.clientId, rp.clientSecret!) });
+    expect(decodeJwt(tokens.json.id_token)).toMatchObject({ sub: daveId, acr: 'urn:latchkey:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
+    await s.lk.audit.flush();
+    expect((await s.lk.store.listAuditEvents('default', { type: 'mfa.enabled', limit: 50 })).find((e) => e.subject === daveId)).toMatchObject({ clientId: rp.clientId });
+    // From now on every password sign-in asks for a code.
+    nextStep();
+    const other = new Agent(s.issuer);
+    expect((await other.login(await other.follow(authorize), 'dave', 'dave-password')).html).toContain('Enter your code');
+  });
+
+  it('the offer can be declined: "not now" for acr_values (the password acr), "cancel" for an essential acr (access_denied); never with prompt=none or a stale sign-in', async () => {
+    await s.user('erin', 'erin-password');
+    const authorize = (extra: Record<string, string>) =>
+      `/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: rp.clientId, redirect_uri: CB, scope: 'openid', code_challenge: CHALLENGE, code_challenge_method: 'S256', state: 'st', ...extra })}`;
+    const agent = new Agent(s.issuer);
+    const offer = await agent.login(await agent.follow(authorize({ acr_values: 'urn:latchkey:acr:mfa' })), 'erin', 'erin-password');
+    expect(offer.html).toContain('Not now');
+    const skipped = await agent.follow(Agent.formAction(offer.html, '/mfa'), { form: { csrf: Agent.formValue(offer.html, 'csrf')!, decision: 'skip' } });
+    expect(skipped.location, skipped.html.slice(0, 300)).toMatch(/\?code=/);
+    const tokens = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code: new URL(skipped.location!).searchParams.get('code')!, redirect_uri: CB, code_verifier: VERIFIER }, { authorization: basic(rp.clientId, rp.clientSecret!) });
+    expect(decodeJwt(tokens.json.id_token).acr).toBe('urn:latchkey:acr:password');
+    // Without a page to show (prompt=none): the session as it is.
+    expect((await agent.follow(authorize({ acr_values: 'urn:latchkey:acr:mfa', prompt: 'none' }))).location).toMatch(/\?code=/);
+    // Essential: the page says so, and declining fails the request as an unmet essential acr (OIDC Core §5.5.1.1).
+    const claims = JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:latchkey:acr:mfa'] } } });
+    const required = await agent.follow(authorize({ claims }));
+    expect(required.html).toContain('requires two-step sign-in');
+    expect(required.html).toContain('Cancel');
+    const cancelled = await agent.follow(Agent.formAction(required.html, '/mfa'), { form: { csrf: Agent.formValue(required.html, 'csrf')!, decision: 'skip' } });
+    expect(new URL(cancelled.location!).searchParams.get('error')).toBe('access_denied');
+    const noneEssential = new URL((await agent.follow(authorize({ claims, prompt: 'none' }))).location!);
+    expect(noneEssential.searchParams.get('error')).toBe('access_denied');
+    // A sign-in older than 10 minutes: the password first, then the offer.
+    clock += 601_000;
+    const stale = await agent.follow(authorize({ acr_values: 'urn:latchkey:acr:mfa' }));
+    expect(stale.html).toContain('name="password"');
+    const fresh = await agent.login(stale, 'erin', 'erin-password');
+    expect(fresh.html).toContain('asks for two-step sign-in');
+    // A decision without the form's CSRF token is refused, and another browser cannot use the form at all.
+    const forged = await agent.follow(Agent.formAction(fresh.html, '/mfa'), { form: { csrf: 'x', decision: 'skip' } });
+    expect(forged.status).toBe(403);
+    const elsewhere = await new Agent(s.issuer).follow(Agent.formAction(fresh.html, '/mfa'), { form: { csrf: Agent.formValue(fresh.html, 'csrf')!, decision: 'skip' } });
+    expect(elsewhere.status).toBeGreaterThanOrEqual(400);
+    expect((await agent.follow(Agent.formAction(fresh.html, '/mfa'), { form: { csrf: Agent.formValue(fresh.html, 'csrf')!, decision: 'skip' } })).location).toMatch(/\?code=/);
+  });
+
   it('changing it needs a recent sign-in: a session older than 10 minutes is sent to sign in again', async () => {
     const agent = new Agent(s.issuer);
     const login = await agent.follow('/mfa');

@@ -72,7 +72,7 @@ describe('security headers on every HTML page, and no-store on every token or co
   const authUrl = (extra: Record<string, string> = {}) =>
     `${s.issuer}/oauth/authorize?${new URLSearchParams({ client_id: conf.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 's', ...extra })}`;
 
-  it('login, consent, form_post, error, create-account, device, CIBA, logout confirmation, signed-out and demo pages', async () => {
+  it('login, consent, form_post, error, create-account, device, CIBA, two-step sign-in, logout confirmation, signed-out and demo pages', async () => {
     // error page (unknown client)
     await recording(new Agent(s.issuer), 'error').follow(`${s.issuer}/oauth/authorize?client_id=nobody&response_type=code`);
     // login page, a failed login, consent page, form_post page
@@ -106,11 +106,18 @@ describe('security headers on every HTML page, and no-store on every token or co
     const ask = await a.follow(`${s.issuer}/oauth/logout`);
     expect(ask.html).toContain('<form');
     await a.follow(Agent.formAction(ask.html, '/logout/'), { form: { csrf: Agent.formValue(ask.html, 'csrf') ?? '', decision: 'yes', confirm: 'yes' } });
+    // two-step sign-in offered inside a sign-in (the request asks for acr mfa), then its recovery codes; and /mfa
+    await s.user('zed', 'zed-password');
+    const m = recording(new Agent(s.issuer), 'mfa offer');
+    const offer = await m.login(await m.follow(authUrl({ acr_values: 'urn:latchkey:acr:mfa' })), 'zed', 'zed-password');
+    expect(offer.html).toContain('two-step sign-in');
+    await m.follow(Agent.formAction(offer.html, '/mfa'), { form: { csrf: Agent.formValue(offer.html, 'csrf')!, decision: 'on', otp: '000000' } });
+    await m.follow('/mfa');
     // demo callback
     await recording(new Agent(s.issuer), 'demo').follow(`${s.issuer}/demo/callback?code=abc&state=x`);
 
     const names = pages.map((p) => p.name).join('\n');
-    for (const path of ['/oauth/authorize', '/interaction/', '/device', '/device/confirm', '/ciba', '/oauth/logout', '/logout/', '/demo/callback']) {
+    for (const path of ['/oauth/authorize', '/interaction/', '/device', '/device/confirm', '/ciba', '/mfa', '/oauth/logout', '/logout/', '/demo/callback']) {
       expect(names, `a page at ${path} was checked`).toContain(path);
     }
     expect(pages.some((p) => p.html.includes('action="/interaction/') && p.html.includes('/create'))).toBe(true);

@@ -146,7 +146,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   }
 
   /** What to do for a request, given the browser's session and the user's consent (ui/interaction.ts decide). */
-  async function decision(req: FastifyRequest, t: LoadedTicket, loggedInForTicket: boolean) {
+  async function decision(req: FastifyRequest, t: LoadedTicket, loggedInForTicket: boolean, mfaSetupDeclined = false) {
     const ctx = ctxOf(req);
     const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
     const consent = live ? await ctx.store.findConsent(ctx.tenant.id, live.user.id, t.client.clientId) : undefined;
@@ -160,6 +160,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       now: nowSeconds(ctx),
       subjectOf: (sub) => subjectFor(ctx, t.client, sub),
       mfaAvailable: live !== undefined && asksForMfa(t.request) ? await otpRequired(ctx, live.user.id) : undefined,
+      mfaSetupDeclined,
+      passwordAcr: ctx.tenant.settings.defaultAcr,
     });
     return { d, live };
   }
@@ -183,7 +185,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     const ctx = ctxOf(req);
     const targets = [origin(t.request.redirectUri)];
     const tk = await ctx.store.findTicket(ctx.tenant.id, ctx.hasher.hash(ticket));
-    const { d, live } = await decision(req, t, tk?.data.loggedIn === true);
+    const { d, live } = await decision(req, t, tk?.data.loggedIn === true, tk?.data.mfaSetupDeclined === true);
     const clientName = t.client.clientName ?? t.client.clientId;
     switch (d.kind) {
       case 'fail':
@@ -206,6 +208,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
             claims: requestedClaimNames(t.request.claims),
             authorizationDetails: t.request.authorizationDetails, // RFC 9396
             username: live!.user.username,
+          }),
+        );
+      case 'mfa-setup':
+        return htmlHeaders(reply, targets).send(
+          mfaPage(pageBase(reply), {
+            action: `${ixPath(ctx, ticket)}/mfa`, csrf: csrfFor(ticket), username: live!.user.username, on: false,
+            setup: await otpSetup(ctx, live!.user), enrol: { clientName, required: d.required },
           }),
         );
       case 'issue':
@@ -456,14 +465,21 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return proceed(req, reply, g.ticket, g.t);
     });
 
-    scope.post('/interaction/:ticket/login', async (req, reply) => {
+    /** A form posted on an interaction page (guard), with its ticket's row and the way back to the page (a 303). */
+    async function interactionForm(req: FastifyRequest, reply: FastifyReply) {
       const ctx = ctxOf(req);
       const g = await guard(req, reply, true);
-      if (!g) return reply;
-      const { ticket, t, form } = g;
-      const targets = [origin(t.request.redirectUri)];
-      const tkHash = ctx.hasher.hash(ticket);
+      if (!g) return undefined;
+      const tkHash = ctx.hasher.hash(g.ticket);
       const tk = await ctx.store.findTicket(ctx.tenant.id, tkHash);
+      const back = () => reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, g.ticket)).send();
+      return { ...g, ctx, targets: [origin(g.t.request.redirectUri)], tkHash, tk, back };
+    }
+
+    scope.post('/interaction/:ticket/login', async (req, reply) => {
+      const f = await interactionForm(req, reply);
+      if (!f) return reply;
+      const { ctx, ticket, t, form, targets, tkHash, tk, back } = f;
       const markLoggedIn = () => ctx.store.updateTicketData(ctx.tenant.id, tkHash, { ...tk!.data, loggedIn: true });
 
       if (form.get('continue') === '1') {
@@ -472,7 +488,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         // OIDC Core §3.1.2.1) or that names another user. Otherwise back to the page, as it now stands.
         const { d, live } = await decision(req, t, false);
         if (live && d.kind === 'login' && d.continueAs !== undefined) await markLoggedIn();
-        return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
+        return back();
       }
       const clientName = t.client.clientName ?? t.client.clientId;
       const again = (status: number, error: string, username?: string, invalid?: ('username' | 'password')[]) =>
@@ -480,7 +496,46 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const user = await passwordLogin(req, reply, form, again, { action: `${ixPath(ctx, ticket)}/login`, targets });
       if (!user) return reply;
       await markLoggedIn();
-      return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
+      return back();
+    });
+
+    // Two-step sign-in offered inside a sign-in (ui/interaction.ts 'mfa-setup'): turned on with a first code, which
+    // also makes this session a two-step one (a password of the last MFA_SETUP_FRESHNESS seconds, then the code), or
+    // declined for this request ("not now"; for an essential acr the engine then answers access_denied). Any other
+    // state of the request (the offer no longer stands) goes back to the interaction page, which decides afresh.
+    scope.post('/interaction/:ticket/mfa', async (req, reply) => {
+      const f = await interactionForm(req, reply);
+      if (!f) return reply;
+      const { ctx, ticket, t, form, targets, tkHash, tk, back } = f;
+      const choice = form.get('decision');
+      if (choice === 'continue') return back();
+      const { d, live } = await decision(req, t, tk?.data.loggedIn === true, tk?.data.mfaSetupDeclined === true);
+      if (d.kind !== 'mfa-setup' || !live || !tk) return back();
+      if (choice === 'skip') {
+        await ctx.store.updateTicketData(ctx.tenant.id, tkHash, { ...tk.data, mfaSetupDeclined: true });
+        return back();
+      }
+      const clientName = t.client.clientName ?? t.client.clientId;
+      const page = async (status: number, extra: { error?: string; on?: boolean; recoveryCodes?: string[] }) =>
+        htmlHeaders(reply.code(status), targets).send(
+          mfaPage(pageBase(reply), {
+            action: `${ixPath(ctx, ticket)}/mfa`, csrf: csrfFor(ticket), username: live.user.username, on: extra.on ?? false,
+            setup: extra.on ? undefined : await otpSetup(ctx, live.user), enrol: { clientName, required: d.required },
+            error: extra.error, recoveryCodes: extra.recoveryCodes,
+          }),
+        );
+      if (await beginOtpAttempt(ctx, live.user.id)) {
+        reply.header('Retry-After', String(retryAfter(ctx)));
+        return page(429, { error: 'Too many wrong codes. Wait a few minutes and try again.' });
+      }
+      if (!(await acceptOtp(ctx, live.user.id, (form.get('otp') ?? '').slice(0, 20), true))) {
+        return page(400, { error: 'That code is not right. Enter the code your app shows now.' });
+      }
+      await otpAccepted(ctx, live.user.id);
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'mfa.enabled', clientId: t.client.clientId, subject: live.user.id, ip: req.ip });
+      // The password (of the last few minutes) and now a code from the app: this session is a two-step one (RFC 8176 amr).
+      await startSession(req, reply, live.user.id, { acr: MFA_ACR, amr: MFA_AMR });
+      return page(200, { on: true, recoveryCodes: await newRecoveryCodes(ctx, live.user.id) });
     });
 
     // prompt=create (Initiating User Registration via OpenID Connect): only when registration is enabled.
