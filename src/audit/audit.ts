@@ -28,6 +28,7 @@ export const AUDIT_EVENT_TYPES = [
   'ciba.approved',
   'ciba.denied',
   'mfa.enabled',
+  'mfa.recovery_codes_renewed',
   'mfa.disabled',
   'logout',
   'client.registered',

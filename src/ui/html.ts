@@ -486,7 +486,7 @@ ${inner}
     ? `<h2>Your recovery codes</h2>
 <p>Keep these somewhere safe. If you lose your authenticator app, each one signs you in once in place of a code. They are shown only now.</p>
 <ul class="recovery-codes">${m.recoveryCodes.map((c) => `<li><code>${esc(c)}</code></li>`).join('')}</ul>`
-    : `<p class="muted">${m.recoveryLeft ?? 0} recovery code${m.recoveryLeft === 1 ? '' : 's'} left. To make new ones, turn two-step sign-in off and on again.</p>`;
+    : `<p class="muted">${m.recoveryLeft ?? 0} recovery code${m.recoveryLeft === 1 ? '' : 's'} left. A code from your app makes new ones; the old ones then stop working.</p>`;
   const setup = () => `<p><a href="${esc(m.setup!.uri)}">Add to an authenticator app on this device</a>, or enter this key in it: <code class="otp-secret">${esc(grouped)}</code></p>`;
   const enrol = m.enrol;
   let body: string;
@@ -498,7 +498,12 @@ ${setup()}
 ${form('on', `${codeField}\n${button('Turn on and continue', true)}`)}
 ${form('skip', button(enrol.required ? `Cancel: do not sign in to ${enrol.clientName}` : 'Not now'))}`;
   } else if (m.on) {
-    body = `${onText}\n${recovery}\n${form('off', `${codeField}\n${button('Turn off')}`)}`;
+    // One code, two actions: the first button (what Enter in the field does) is the one that changes less.
+    body = `${onText}\n${recovery}\n<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}">
+${codeField}
+<div class="actions"><button type="submit" name="decision" value="recovery">Make new recovery codes</button><button type="submit" name="decision" value="off">Turn off</button></div>
+</form>`;
   } else {
     body = `<p>Two-step sign-in is <strong>off</strong>. To turn it on, add this account to an authenticator app, then enter the code it shows.</p>
 ${setup()}

@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetUserMfa } from '../../src/services/users.js';
-import { acceptOtp, startOtpSetup } from '../../src/services/mfa.js';
+import { acceptOtp, acceptSecondFactor, newRecoveryCodes, otpRequired, startOtpSetup } from '../../src/services/mfa.js';
 import { base32Decode, hotp, TOTP_STEP } from '../../src/services/totp.js';
 import { Agent } from '../helpers/agent.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
@@ -289,6 +289,38 @@ describe('two-step sign-in with an authenticator app (TOTP, RFC 6238)', () => {
     const elsewhere = await new Agent(s.issuer).follow(Agent.formAction(fresh.html, '/mfa'), { form: { csrf: Agent.formValue(fresh.html, 'csrf')!, decision: 'skip' } });
     expect(elsewhere.status).toBeGreaterThanOrEqual(400);
     expect((await agent.follow(Agent.formAction(fresh.html, '/mfa'), { form: { csrf: Agent.formValue(fresh.html, 'csrf')!, decision: 'skip' } })).location).toMatch(/\?code=/);
+  });
+
+  it('new recovery codes at /mfa: a code from the app makes ten new ones, and the old ones stop working', async () => {
+    clock += 600_000;
+    const fayId = await s.user('fay', 'fay-password');
+    const setup = await startOtpSetup(s.ctx, { id: fayId, username: 'fay' });
+    const fays = base32Decode(setup.secret)!;
+    const fayCode = () => hotp(fays, Math.floor(clock / 1000 / TOTP_STEP));
+    expect(await acceptOtp(s.ctx, fayId, fayCode(), true)).toBe(true);
+    const old = await newRecoveryCodes(s.ctx, fayId);
+    nextStep();
+    const agent = new Agent(s.issuer);
+    const login = await agent.follow('/mfa');
+    const asked = await agent.follow(Agent.formAction(login.html, '/mfa/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: 'fay', password: 'fay-password' } });
+    const page = await agent.follow(Agent.formAction(asked.html, '/mfa/login'), { form: { csrf: Agent.formValue(asked.html, 'csrf')!, otp_pending: Agent.formValue(asked.html, 'otp_pending')!, otp: fayCode() } });
+    expect(page.html).toContain('10 recovery codes left');
+    expect(page.html).toContain('value="recovery"');
+    const csrf = Agent.formValue(page.html, 'csrf')!;
+    expect((await agent.follow('/mfa', { form: { csrf, decision: 'recovery', otp: '000000' } })).status).toBe(400);
+    expect((await agent.follow('/mfa', { form: { csrf, decision: 'recovery', otp: fayCode() } })).status).toBe(400); // this step's code is spent
+    nextStep();
+    const renewed = await agent.follow('/mfa', { form: { csrf, decision: 'recovery', otp: fayCode() } });
+    expect(renewed.status).toBe(200);
+    expect(renewed.html).toContain('New recovery codes made');
+    const fresh = [...renewed.html.matchAll(/<li><code>(\d{5}-\d{5})<\/code><\/li>/g)].map((m) => m[1]!);
+    expect(fresh).toHaveLength(10);
+    expect(fresh.some((c) => old.includes(c))).toBe(false);
+    expect(await acceptSecondFactor(s.ctx, fayId, old[0]!)).toBeUndefined();
+    expect(await acceptSecondFactor(s.ctx, fayId, fresh[0]!)).toBe('recovery');
+    expect(await otpRequired(s.ctx, fayId)).toBe(true); // still on
+    await s.lk.audit.flush();
+    expect((await s.lk.store.listAuditEvents('default', { type: 'mfa.recovery_codes_renewed', limit: 5 }))[0]).toMatchObject({ subject: fayId });
   });
 
   it('changing it needs a recent sign-in: a session older than 10 minutes is sent to sign in again', async () => {

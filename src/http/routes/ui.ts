@@ -975,11 +975,21 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const live = await mfaSignedIn(req);
       if (!live) return mfaLoginPage(reply, csrf, 'Sign in again to change how you sign in.');
       const turnOn = form.get('decision') === 'on';
+      const renew = form.get('decision') === 'recovery';
       if (await beginOtpAttempt(ctx, live.user.id)) {
         reply.header('Retry-After', String(retryAfter(ctx)));
         return mfaStatusPage(reply, csrf, live, { error: 'Too many wrong codes. Wait a few minutes and try again.', status: 429 });
       }
       const code = (form.get('otp') ?? '').slice(0, 20);
+      if (renew) {
+        // New recovery codes (the old ones void): a code from the app, or one of the recovery codes left.
+        if (!(await otpRequired(ctx, live.user.id)) || (await acceptSecondFactor(ctx, live.user.id, code)) === undefined) {
+          return mfaStatusPage(reply, csrf, live, { error: 'That code is not right. Enter the code your app shows now.', status: 400 });
+        }
+        await otpAccepted(ctx, live.user.id);
+        lk.audit.record({ tenantId: ctx.tenant.id, type: 'mfa.recovery_codes_renewed', subject: live.user.id, ip: req.ip });
+        return mfaStatusPage(reply, csrf, live, { done: 'New recovery codes made. The old ones no longer work.', recoveryCodes: await newRecoveryCodes(ctx, live.user.id) });
+      }
       // Turning off takes a code from the app or a recovery code (the app may be the thing that was lost).
       const ok = turnOn ? await acceptOtp(ctx, live.user.id, code, true) : (await acceptSecondFactor(ctx, live.user.id, code)) !== undefined && (await removeOtp(ctx, live.user.id));
       if (!ok) return mfaStatusPage(reply, csrf, live, { error: 'That code is not right. Enter the code your app shows now.', status: 400 });
