@@ -12,7 +12,7 @@ describe('sign-in lockout and known devices (OWASP device cookies)', () => {
   let s: TestServer;
 
   beforeAll(async () => {
-    s = await startTestServer({ loginRateLimit: 3, loginRateLimitPerIp: 10_000 });
+    s = await startTestServer({ loginRateLimit: 3, loginRateLimitPerIp: 10_000, allowRegistration: true });
     await s.user('alice', 'alice-password');
     await s.user('bob', 'bob-password');
   });
@@ -64,5 +64,19 @@ describe('sign-in lockout and known devices (OWASP device cookies)', () => {
     const forged = new Agent(s.issuer);
     forged.setCookie(name, `${carols.cookieValue(name)!.split('.')[0]}.${'A'.repeat(43)}`);
     expect(await signIn(forged, 'bob', 'bob-password')).toBe(429);
+  });
+
+  it('signing up makes the browser a known device of the new account', async () => {
+    const rp = await s.client({ redirect_uris: ['https://rp.example/cb'], scope: 'openid', skip_consent: true });
+    const dana = new Agent(s.issuer);
+    const authorize = `/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: rp.clientId, redirect_uri: 'https://rp.example/cb', scope: 'openid', prompt: 'create', state: 's', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`;
+    const page = await dana.follow(authorize);
+    const made = await dana.follow(Agent.formAction(page.html, '/create'), { form: { csrf: Agent.formValue(page.html, 'csrf')!, username: 'dana', password: 'dana-password-1' } });
+    expect(made.location, made.html.slice(0, 200)).toMatch(/^https:\/\/rp\.example\/cb\?code=/);
+    expect(knownCookie(dana)).toBeDefined();
+    signedOut(dana);
+    for (let i = 0; i < 3; i++) expect(await signIn(new Agent(s.issuer), 'dana', `guess-${i}`)).toBe(400);
+    expect(await signIn(new Agent(s.issuer), 'dana', 'dana-password-1')).toBe(429);
+    expect(await signIn(dana, 'dana', 'dana-password-1')).toBe(200);
   });
 });

@@ -280,11 +280,16 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   async function signedIn(req: FastifyRequest, reply: FastifyReply, user: Account, username: string, mfa?: 'otp' | 'recovery'): Promise<Account> {
     const ctx = ctxOf(req);
     await startSession(req, reply, user.id, mfa ? { acr: MFA_ACR, amr: MFA_AMR } : {});
-    const known = hostCookie(ctx, 'lk_known');
-    reply.header('Set-Cookie', serializeCookie(known.name, knownDeviceCookie(ctx, username), cookieAttributes(ctx, known, KNOWN_DEVICE_TTL)));
+    rememberDevice(reply, ctx, username);
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
     lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username, ...(mfa ? { mfa } : {}) } });
     return user;
+  }
+
+  /** The known-device cookie of a browser the user has signed in on (OWASP device cookies, services/rate-limit.ts). */
+  function rememberDevice(reply: FastifyReply, ctx: EngineContext, username: string): void {
+    const known = hostCookie(ctx, 'lk_known');
+    reply.header('Set-Cookie', serializeCookie(known.name, knownDeviceCookie(ctx, username), cookieAttributes(ctx, known, KNOWN_DEVICE_TTL)));
   }
 
   /**
@@ -593,6 +598,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         throw e;
       }
       await sessionOpened(reply, ctx, opened);
+      rememberDevice(reply, ctx, user.username); // the new account's own browser: its owner is not locked out of it
       req.log.info({ event: 'user_registered', tenant: ctx.tenant.id, sub: user.id }, 'account created');
       return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
     });
