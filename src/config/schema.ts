@@ -82,6 +82,7 @@ export const configSchema = z
     interactionTtl: seconds(600),
     sessionTtl: seconds(14 * 86400),
     sessionIdleTtl: seconds(86400),
+    sessionCookieSameSite: z.enum(['lax', 'none']).default('lax'),
     accessTokenFormat: z.enum(['opaque', 'jwt']).default('opaque'),
     // Unset: on only for an issuer on a loopback host (resolved below, once the issuer is known).
     demo: z
@@ -175,6 +176,9 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['mtlsBaseUrl'], message: 'must have the same path as issuer (only the scheme, host and port differ)' });
       }
     }
+    if (c.sessionCookieSameSite === 'none' && !c.issuer.startsWith('https://')) {
+      ctx.addIssue({ code: 'custom', path: ['sessionCookieSameSite'], message: 'none needs an https issuer: browsers drop a SameSite=None cookie that is not Secure' });
+    }
     if (c.clientCertificateHeader !== undefined && c.trustedProxies.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['trustedProxies'], message: 'clientCertificateHeader is only read from trusted proxies; list them' });
     }
@@ -223,6 +227,8 @@ export const optionDocs: Record<keyof Config, string> = {
   interactionTtl: 'How long a pending authorization request (ticket) waits for login/consent, seconds.',
   sessionTtl: 'Browser session absolute lifetime, seconds.',
   sessionIdleTtl: 'Browser session idle lifetime, seconds. A refresh with a session-bound refresh token (session_refresh_tokens) counts as activity in its session. The cleanup deletes sessions idle for longer than this plus cleanupGrace.',
+  sessionCookieSameSite:
+    'SameSite of the browser session cookie. `lax` (default): the browser sends it on top-level navigations from other sites, not in their iframes, so a silent `prompt=none` request from a client\'s hidden iframe finds no session and answers `login_required`. `none`: sent in other sites\' iframes too (as Keycloak\'s session cookies are), for clients that renew tokens in a hidden iframe; every form still needs its CSRF token, and the pages still refuse to be framed (`frame-ancestors \'none\'`). Needs an https issuer (browsers drop a SameSite=None cookie that is not Secure); a tenant on an http issuer keeps `lax`. Browsers that block third-party cookies (Safari, Firefox\'s Total Cookie Protection) hold it back from iframes anyway: refresh tokens are the dependable way for a browser app to renew.',
   accessTokenFormat: 'Default access token format: opaque (random, stored hashed) or jwt (RFC 9068). Clients may override.',
   demo:
     'On a fresh database, create a demo client and a demo user and print how to use them (secrets included). Default: on when the issuer\'s host is loopback (127.0.0.0/8, ::1, localhost: the out-of-the-box `http://127.0.0.1:9000`), off otherwise; the default shown is that of the default issuer. `true` with any other issuer creates them anyway and logs a warning at start: anyone who reads the start-up output can use them. `false` never creates them.',

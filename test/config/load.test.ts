@@ -52,6 +52,13 @@ describe('configuration', () => {
     }
   });
 
+  it('sessionCookieSameSite none needs an https issuer (browsers drop a SameSite=None cookie that is not Secure)', () => {
+    expect(() => loadConfig({ env: { LATCHKEY_SESSION_COOKIE_SAME_SITE: 'none' } })).toThrow(/LATCHKEY_SESSION_COOKIE_SAME_SITE: none needs an https issuer/);
+    expect(loadConfig({ env: { LATCHKEY_SESSION_COOKIE_SAME_SITE: 'none', LATCHKEY_ISSUER: 'https://login.example.com' } }).sessionCookieSameSite).toBe('none');
+    expect(loadConfig({ env: {} }).sessionCookieSameSite).toBe('lax');
+    expect(() => loadConfig({ env: { LATCHKEY_SESSION_COOKIE_SAME_SITE: 'strict' } })).toThrow(ConfigError);
+  });
+
   it('a PostgreSQL databaseUrl that is no URL is a ConfigError that does not repeat it (pg would throw a TypeError holding it whole, password included)', () => {
     for (const url of ['postgres://lk:PWSECRET@[bad/db', 'postgresql://lk:PWSECRET@host:notaport/db']) {
       let err: unknown;

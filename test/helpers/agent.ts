@@ -5,7 +5,11 @@
 export class Agent {
   private jar = new Map<string, { value: string; path: string }>();
 
-  constructor(readonly base: string) {}
+  /** `fetcher`: the fetch to send with (tests of an https server pass one that trusts their CA: https-fetch.ts). */
+  constructor(
+    readonly base: string,
+    private readonly fetcher: (url: URL, init: { method: string; headers: Record<string, string>; body?: string; redirect: 'manual' }) => Promise<Response> = fetch,
+  ) {}
 
   private cookieHeader(url: URL): string {
     return [...this.jar.entries()]
@@ -54,7 +58,7 @@ export class Agent {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(init.form).toString();
     }
-    const res = await fetch(u, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+    const res = await this.fetcher(u, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     this.store(res);
     const location = res.headers.get('location') ?? undefined;
     // location: resolved against the request URL (and so normalised); rawLocation: the header as sent.

@@ -145,6 +145,37 @@ describe('security headers on every HTML page, and no-store on every token or co
 });
 
 describe('cookies over HTTPS', () => {
+  it('sessionCookieSameSite none: the session cookie is SameSite=None and Secure (a client\'s hidden iframe finds the session), every other cookie stays Lax', async () => {
+    const pki = makeTestPki();
+    const s = await startTestServer({ tlsCert: pki.server.certFile, tlsKey: pki.server.keyFile, sessionCookieSameSite: 'none' });
+    try {
+      const c = await s.client({ redirect_uris: [CB], skip_consent: true });
+      await s.user('alice', 'alice-password');
+      const agent = new Agent(s.issuer, tlsFetch({ ca: pki.ca.cert }));
+      const seen: string[] = [];
+      const orig = agent.request.bind(agent);
+      agent.request = async (url, init) => {
+        const r = await orig(url, init);
+        seen.push(...r.headers.getSetCookie());
+        return r;
+      };
+      const authorize = `/oauth/authorize?${new URLSearchParams({ client_id: c.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`;
+      const done = await agent.login(await agent.follow(authorize), 'alice', 'alice-password');
+      expect(done.location).toMatch(/^https:\/\/rp\.example\/cb\?code=/);
+      const session = seen.filter((h) => h.startsWith('__Host-lk_session='));
+      expect(session.length).toBeGreaterThan(0);
+      for (const h of session) expect(h).toMatch(/;\s*SameSite=None(;|$)/);
+      for (const h of session) expect(h).toMatch(/;\s*Secure(;|$)/);
+      const others = seen.filter((h) => !h.startsWith('__Host-lk_session='));
+      expect(others.length).toBeGreaterThan(0);
+      checkCookies(others, true);
+      // prompt=none from the signed-in browser: the session is found (in a cross-site iframe the browser now sends it).
+      expect((await agent.follow(`${authorize}&prompt=none`)).location).toMatch(/\?code=/);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('every cookie is Secure when the issuer is https', async () => {
     const pki = makeTestPki();
     const s = await startTestServer({ tlsCert: pki.server.certFile, tlsKey: pki.server.keyFile });

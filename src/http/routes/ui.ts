@@ -89,6 +89,15 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   /** The Set-Cookie attributes of a page cookie (hostCookie, bindCookie): its path, Secure over https, and Max-Age. */
   const cookieAttributes = (ctx: EngineContext, c: { path: string }, maxAge: number) => ({ path: c.path, secure: pagesOf(ctx).secure, maxAge });
   const sessionCookie = (ctx: EngineContext) => hostCookie(ctx, SESSION_COOKIE);
+  /**
+   * The session cookie's attributes: a page cookie's, with SameSite=None when the operator asked for it
+   * (sessionCookieSameSite: a client's hidden iframe then finds the session, for prompt=none) and the pages are on
+   * https (a SameSite=None cookie must be Secure). Every other cookie stays Lax.
+   */
+  const sessionAttributes = (ctx: EngineContext, maxAge: number) => ({
+    ...cookieAttributes(ctx, sessionCookie(ctx), maxAge),
+    sameSite: lk.config.sessionCookieSameSite === 'none' && pagesOf(ctx).secure ? ('None' as const) : ('Lax' as const),
+  });
   /** The known-device cookie (services/rate-limit.ts): set at each password sign-in, read at the next. */
   const knownDeviceName = (ctx: EngineContext) => hostCookie(ctx, 'lk_known').name;
   const sessionName = (ctx: EngineContext) => sessionCookie(ctx).name;
@@ -373,7 +382,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   /** After openSession (once its writes are committed): the replaced session's clients told, the cookie set. */
   async function sessionOpened(reply: FastifyReply, ctx: EngineContext, opened: Awaited<ReturnType<typeof openSession>>): Promise<void> {
     if (opened.backchannel.length) await lk.backchannel.deliver(opened.backchannel);
-    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), opened.cookie, cookieAttributes(ctx, sessionCookie(ctx), ctx.tenant.settings.sessionTtl)));
+    reply.header('Set-Cookie', serializeCookie(sessionName(ctx), opened.cookie, sessionAttributes(ctx, ctx.tenant.settings.sessionTtl)));
   }
 
   /** The ticket of an interaction URL, only in the browser that started it (binding cookie) and with a CSRF token on POST. */
@@ -436,7 +445,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       // request), when no page is needed: a signed-in user whose session and consent already cover it (single
       // sign-on), or prompt=none, which issues or fails (login_required, …) the same way. Anything else parks it.
       const signedIn = parseCookies(req.headers.cookie)[sessionName(ctx)] !== undefined;
-      // A POST from another site comes without the SameSite=Lax session cookie, so it cannot tell a signed-out browser
+      // A POST from another site comes without the (by default SameSite=Lax) session cookie, so it cannot tell a signed-out browser
       // (prompt=none would answer login_required wrongly): parked, the GET to the interaction URL brings the cookie.
       const cookieHeldBack = !signedIn && req.method === 'POST' && req.headers['sec-fetch-site'] === 'cross-site';
       if (!opts.interactionUrl && !cookieHeldBack && (r.action === 'NO_INTERACTION' || signedIn)) {
@@ -700,7 +709,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       // Only a cookie the request carried is cleared: a cross-site POST (SameSite=Lax holds the cookie back) must not
       // sign the browser out through its answer's Set-Cookie, bypassing the confirmation (RP-Initiated Logout §6).
       if (parseCookies(reply.request.headers.cookie)[sessionName(ctx)] !== undefined) {
-        reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', cookieAttributes(ctx, sessionCookie(ctx), 0)));
+        reply.header('Set-Cookie', serializeCookie(sessionName(ctx), '', sessionAttributes(ctx, 0)));
       }
       const frames = outcome.frontchannel.map((f) => f.uri);
       if (!frames.length && next) return reply.code(303).header('Cache-Control', 'no-store').header('Location', next).send();
