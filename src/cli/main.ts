@@ -34,6 +34,7 @@ import {
   resetUserMfa,
   setPassword,
   updateUser,
+  userDetails,
   userView,
   UserInputError,
 } from '../services/users.js';
@@ -586,7 +587,8 @@ async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | 
     }
     case 'show': {
       const u = await getUser(ctx, need());
-      show(u, JSON.stringify(userView(u), null, 2));
+      const details = await userDetails(ctx, u);
+      out.print(JSON.stringify(details, null, 2), details);
       return 0;
     }
     case 'update': {

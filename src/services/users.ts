@@ -8,7 +8,7 @@ import { isSessionLive } from '../engine/sessions.js';
 import type { GrantRecord, SessionRecord, Store, UserRecord } from '../store/types.js';
 import { newHandle } from '../tokens/handles.js';
 import { unlockAccount } from './rate-limit.js';
-import { removeOtp } from './mfa.js';
+import { otpRequired, recoveryCodesLeft, removeOtp } from './mfa.js';
 import { ServiceError, conflict, notFound } from './errors.js';
 
 /** argon2id with OWASP's recommended baseline (19 MiB, t=2, p=1). */
@@ -120,6 +120,15 @@ export async function newUserRecord(
 /** A user as the admin API and CLI show it: never the password hash. */
 export function userView(u: UserRecord): Record<string, unknown> {
   return { sub: u.id, username: u.username, disabled: u.disabled, claims: u.claims, created_at: u.createdAt };
+}
+
+/**
+ * One user as the admin API's GET and the CLI's `user show` show them: userView and whether two-step sign-in is on,
+ * with how many recovery codes are left (a support desk's first question when a user cannot sign in).
+ */
+export async function userDetails(ctx: EngineContext, u: UserRecord): Promise<Record<string, unknown>> {
+  const on = await otpRequired(ctx, u.id);
+  return { ...userView(u), mfa: on ? { otp: true, recovery_codes_left: await recoveryCodesLeft(ctx, u.id) } : { otp: false } };
 }
 
 export async function getUser(ctx: EngineContext, sub: string): Promise<UserRecord> {

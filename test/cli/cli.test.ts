@@ -201,7 +201,7 @@ describe('latchkey CLI', () => {
   it('user show, disable, enable, set-password', () => {
     const u = JSON.parse(cli(dir, ['user', 'create', '--username', 'dave', '--password', 'dave-password', '--json']).out);
     expect(JSON.parse(cli(dir, ['user', 'disable', u.sub, '--json']).out).disabled).toBe(true);
-    expect(JSON.parse(cli(dir, ['user', 'show', u.sub, '--json']).out).disabled).toBe(true);
+    expect(JSON.parse(cli(dir, ['user', 'show', u.sub, '--json']).out)).toMatchObject({ disabled: true, mfa: { otp: false } });
     expect(JSON.parse(cli(dir, ['user', 'enable', u.sub, '--json']).out).disabled).toBe(false);
     expect(cli(dir, ['user', 'set-password', u.sub, '--password', 'a-new-password']).code).toBe(0);
     expect(cli(dir, ['user', 'set-password', u.sub, '--password', 'short']).code).not.toBe(0);

@@ -3,6 +3,8 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { createAdminToken, revokeManagementToken } from '../../src/services/management-tokens.js';
 import { createSession } from '../../src/ui/session.js';
+import { acceptOtp, newRecoveryCodes, startOtpSetup } from '../../src/services/mfa.js';
+import { base32Decode, hotp, TOTP_STEP } from '../../src/services/totp.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 import { insertRefreshFamily } from '../helpers/tokens.js';
 
@@ -264,11 +266,20 @@ describe('admin API (through /admin/openapi.json)', () => {
     expect((await api('GET /admin/tenants/{tenant_id}/initial-access-tokens', { tenant_id: 'acme' })).body.map((x: any) => x.id)).not.toContain(created.body.id);
   });
 
-  it('users: unlock an account locked by failed sign-ins; an unknown user is 404', async () => {
+  it('users: unlock an account locked by failed sign-ins, two-step sign-in shown and reset; an unknown user is 404', async () => {
     const u = await api('POST /admin/tenants/{tenant_id}/users', { tenant_id: 'default' }, { username: 'locked-out', password: 'locked-out-password' });
     expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/unlock', { tenant_id: 'default', sub: u.body.sub })).status).toBe(200);
     expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/unlock', { tenant_id: 'default', sub: 'nobody' })).status).toBe(404);
-    expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/mfa/reset', { tenant_id: 'default', sub: u.body.sub })).status).toBe(200);
+    // Whether two-step sign-in is on, and how many recovery codes are left: on the user's own page, not in lists.
+    const user = { tenant_id: 'default', sub: u.body.sub };
+    expect((await api('GET /admin/tenants/{tenant_id}/users/{sub}', user)).body.mfa).toEqual({ otp: false });
+    const setup = await startOtpSetup(s.ctx, { id: u.body.sub, username: 'locked-out' });
+    expect(await acceptOtp(s.ctx, u.body.sub, hotp(base32Decode(setup.secret)!, Math.floor(Date.now() / 1000 / TOTP_STEP)), true)).toBe(true);
+    await newRecoveryCodes(s.ctx, u.body.sub);
+    expect((await api('GET /admin/tenants/{tenant_id}/users/{sub}', user)).body.mfa).toEqual({ otp: true, recovery_codes_left: 10 });
+    const reset = await api('POST /admin/tenants/{tenant_id}/users/{sub}/mfa/reset', user);
+    expect(reset.status).toBe(200);
+    expect(reset.body.mfa).toEqual({ otp: false });
     expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/mfa/reset', { tenant_id: 'default', sub: 'nobody' })).status).toBe(404);
   });
 

@@ -35,6 +35,7 @@ import {
   unlockUser,
   resetUserMfa,
   updateUser,
+  userDetails,
   userView,
 } from '../../services/users.js';
 import { SIGNING_ALGS } from '../../tokens/jwt.js';
@@ -77,6 +78,13 @@ export const schemas = {
     grace_seconds: int.min(0).max(90 * 86400).optional().describe('How long the previous secret keeps working (default 0)'),
   }),
   User: z.looseObject({ sub: z.string(), username: z.string(), disabled: z.boolean(), claims: z.record(z.string(), z.unknown()), created_at: int }),
+  UserDetails: z.looseObject({
+    sub: z.string(), username: z.string(), disabled: z.boolean(), claims: z.record(z.string(), z.unknown()), created_at: int,
+    mfa: z.object({
+      otp: z.boolean().describe('Two-step sign-in with an authenticator app is on (RFC 6238)'),
+      recovery_codes_left: int.optional().describe('With otp: how many of its recovery codes are unused'),
+    }),
+  }),
   UserCreate: z.object({
     username: z.string(),
     password: z.string(),
@@ -226,9 +234,12 @@ export const operations: AdminOperation[] = [
     },
   },
   {
-    operationId: 'getUser', method: 'GET', path: `${T}/users/{sub}`, summary: 'Read a user', tag: 'users',
-    response: { status: 200, schema: 'User', description: 'The user' },
-    handler: async (lk, req) => userView(await getUser(await ctxOf(lk, req), req.params.sub!)),
+    operationId: 'getUser', method: 'GET', path: `${T}/users/{sub}`, summary: 'Read a user, with whether two-step sign-in is on', tag: 'users',
+    response: { status: 200, schema: 'UserDetails', description: 'The user' },
+    handler: async (lk, req) => {
+      const ctx = await ctxOf(lk, req);
+      return userDetails(ctx, await getUser(ctx, req.params.sub!));
+    },
   },
   {
     operationId: 'updateUser', method: 'PATCH', path: `${T}/users/{sub}`, summary: 'Change a user\'s username or claims', tag: 'users',
@@ -267,8 +278,11 @@ export const operations: AdminOperation[] = [
   {
     operationId: 'resetUserMfa', method: 'POST', path: `${T}/users/{sub}/mfa/reset`,
     summary: 'Turn off a user\'s two-step sign-in (a lost authenticator app): the next password sign-in asks for no code', tag: 'users',
-    response: { status: 200, schema: 'User', description: 'The user' },
-    handler: async (lk, req) => userView(await resetUserMfa(await ctxOf(lk, req), req.params.sub!)),
+    response: { status: 200, schema: 'UserDetails', description: 'The user' },
+    handler: async (lk, req) => {
+      const ctx = await ctxOf(lk, req);
+      return userDetails(ctx, await resetUserMfa(ctx, req.params.sub!));
+    },
   },
   {
     operationId: 'listUserGrants', method: 'GET', path: `${T}/users/{sub}/grants`, summary: 'List a user\'s grants', tag: 'grants',
