@@ -175,7 +175,11 @@ describe.each([
       const authQuery = new URLSearchParams({ client_id: web.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid offline_access', state: 'st', nonce: 'n1', code_challenge: challenge, code_challenge_method: 'S256', prompt: 'consent' });
       const page = await agent.follow(`${issuer}/oauth/authorize?${authQuery}`);
       exchanges.push({ label: 'login page', status: page.status, headers: page.headers, body: page.html, carrier: false });
-      const failed = await agent.login(page, 'dave', wrong('wrong password'));
+      // A password typed into the username field by mistake: the page shows the user what they typed (a carrier), but
+      // the audit trail and the log never hold it (login.failure keeps a keyed hash of a name that is no account).
+      const misplaced = await agent.login(page, secret('password typed as the username', fresh('pw-')), 'anything');
+      exchanges.push({ label: 'login, password in the username field', status: misplaced.status, headers: misplaced.headers, body: misplaced.html, carrier: true });
+      const failed = await agent.login(misplaced, 'dave', wrong('wrong password'));
       exchanges.push({ label: 'login failed', status: failed.status, headers: failed.headers, body: failed.html, carrier: false });
       const done = await agent.login(failed, 'dave', password);
       exchanges.push({ label: 'login done', status: done.status, headers: done.headers, body: done.html, carrier: true });

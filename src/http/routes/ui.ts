@@ -239,6 +239,16 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
    * action, CSRF token, hidden fields and CSP form targets), and signed in only with a right one.
    * Returns the user, or undefined once it has answered (with `again`, or the code page).
    */
+  /**
+   * What the audit trail keeps of a name typed into a sign-in form: an account's name as it is, anything else only as
+   * a keyed hash (the same for the same name, so repeated attempts on one unknown name still group). A password typed
+   * into the username field by mistake is the usual thing in there (OWASP Logging Cheat Sheet: never record
+   * passwords), and the audit rows are kept for auditRetention and shown to operators.
+   */
+  function typedName(ctx: EngineContext, username: string, account: boolean): Record<string, string> {
+    return account ? { username } : { username_hash: ctx.hasher.hash(`audit-username:${JSON.stringify([ctx.tenant.id, username.toLowerCase()])}`) };
+  }
+
   async function passwordLogin(
     req: FastifyRequest,
     reply: FastifyReply,
@@ -261,7 +271,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // OWASP device cookies (services/rate-limit.ts): a browser this user signed in on before is not held by the account's lockout.
     const device = knownDeviceOf(ctx, parseCookies(req.headers.cookie)[knownDeviceName(ctx)], username);
     if (await beginLoginAttempt(ctx, username, req.ip, device)) {
-      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.locked', ip: req.ip, detail: { username } });
+      const locked = await ctx.store.findUserByUsername(ctx.tenant.id, username);
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.locked', subject: locked?.id ?? null, ip: req.ip, detail: typedName(ctx, username, locked !== undefined) });
       lk.metrics.loginRateLimited.inc();
       reply.header('Retry-After', String(retryAfter(ctx)));
       again(429, 'Too many failed sign-in attempts. Wait a few minutes and try again.', username);
@@ -272,7 +283,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     if (!user) {
       lk.metrics.loginFailures.inc();
       req.log.info({ event: 'login_failure', tenant: ctx.tenant.id }, 'login failed');
-      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: knownSubject ?? null, ip: req.ip, detail: { username } });
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: knownSubject ?? null, ip: req.ip, detail: typedName(ctx, username, knownSubject !== undefined) });
       // 400, not 401: RFC 9110 §15.5.2 makes a 401 carry a WWW-Authenticate challenge, and no HTTP scheme describes a form.
       again(400, 'Wrong username or password.', username, ['username', 'password']);
       return undefined;
