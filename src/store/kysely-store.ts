@@ -935,6 +935,10 @@ export class KyselyStore implements Store {
   async updateTicketData(tenantId: string, hash: string, data: Record<string, unknown>) {
     await this.db.updateTable('tickets').set({ data: j(data) }).where('tenant_id', '=', tenantId).where('hash', '=', hash).where('consumed_at', 'is', null).execute();
   }
+  async releaseTicket(tenantId: string, hash: string, consumedAt: number) {
+    const r = await this.db.updateTable('tickets').set({ consumed_at: null }).where('tenant_id', '=', tenantId).where('hash', '=', hash).where('consumed_at', '=', consumedAt).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
   async consumeTicket(tenantId: string, hash: string, now: number) {
     const r = (await this.fixed<TicketRow>('update "tickets" set "consumed_at" = ? where "tenant_id" = ? and "hash" = ? and "consumed_at" is null returning *', [now, tenantId, hash]))[0];
     return r && toTicket(r);

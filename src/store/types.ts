@@ -459,6 +459,12 @@ export interface TicketStore {
    * input (authorization: the handle; `logout:`, `password-grant:` prefixes), so a flow finds only its own.
    */
   consumeTicket(tenantId: string, hash: string, now: number): Promise<TicketRecord | undefined>;
+  /**
+   * Undo consumeTicket when what it was consumed for wrote nothing (the issue step's store write failed): the ticket
+   * is pending again, for the host or the user to try once more. Only the consumption made at `consumedAt`; false
+   * when the ticket is not consumed at that time (never consumed, or another consumption since).
+   */
+  releaseTicket(tenantId: string, hash: string, consumedAt: number): Promise<boolean>;
 }
 
 

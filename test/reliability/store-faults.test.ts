@@ -310,6 +310,30 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
     expect(problems).toEqual([]);
   });
 
+  it('RFC 6749 §4.1.2: a consent approval whose issue step fails is an error page; the same page, sent again, gets a code (the ticket was given back)', async () => {
+    const agent = await signedIn();
+    const approve = (page: { html: string }) =>
+      agent.request(Agent.formAction(page.html, '/consent'), { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'approve' } });
+    const { problems } = await sweep(s, level, {
+      page: true,
+      setup: async () => {
+        const page = await agent.follow(authorizeUrl({ prompt: 'consent', state: 'st' }));
+        if (!page.html.includes('/consent')) throw new Error(`no consent page: ${page.status} ${page.html.slice(0, 200)}`);
+        return page;
+      },
+      act: async (page) => pageAnswer(await approve(page)),
+      check: async (page, a) => {
+        if (a.location && new URL(a.location).searchParams.get('code')) return [];
+        const again = await approve(page);
+        const c = again.location ? new URL(again.location).searchParams.get('code') : null;
+        if (!c) return [`approving again gave no code: ${again.status} ${again.html.slice(0, 150)}`];
+        const r = await token(web, { grant_type: 'authorization_code', code: c, redirect_uri: CB });
+        return r.status === 200 ? [] : [`the code was refused: ${r.status} ${r.text.slice(0, 100)}`];
+      },
+    });
+    expect(problems).toEqual([]);
+  });
+
   it('sign-in: a login that fails is an error page, and signing in again works', async () => {
     const { problems } = await sweep(s, level, {
       page: true,

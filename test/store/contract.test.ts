@@ -234,6 +234,19 @@ describe(`store contract (${backend})`, () => {
     expect(results.filter((r) => r !== undefined)).toHaveLength(1);
   });
 
+  it('releaseTicket undoes one consumption (the one made at that time), so the ticket can be consumed again', async () => {
+    const t = ticket(A, id('tk'));
+    await store.insertTicket(t);
+    expect(await store.releaseTicket(A, t.hash, NOW)).toBe(false); // not consumed
+    expect(await store.consumeTicket(A, t.hash, NOW)).toBeDefined();
+    expect(await store.releaseTicket(A, t.hash, NOW + 1)).toBe(false); // another consumption's time
+    expect(await store.releaseTicket(B, t.hash, NOW)).toBe(false); // another tenant
+    expect(await store.releaseTicket(A, t.hash, NOW)).toBe(true);
+    expect((await store.findTicket(A, t.hash))?.consumedAt).toBeNull();
+    expect(await store.consumeTicket(A, t.hash, NOW + 2)).toBeDefined();
+    expect(await store.consumeTicket(A, t.hash, NOW + 3)).toBeUndefined();
+  });
+
   it('revokeGrant revokes the grant and every token with that grant id, and nothing else', async () => {
     const g = id('g');
     const other = id('g');

@@ -311,10 +311,12 @@ export async function loadTicket(ctx: EngineContext, ticket: string): Promise<Lo
   return { request: t.data.request as AuthorizationRequest, client, createdAt: Number(t.data.createdAt) };
 }
 
-async function consumeTicket(ctx: EngineContext, ticket: string): Promise<LoadedTicket | undefined> {
+async function consumeTicket(ctx: EngineContext, ticket: string, progress?: { consumedAt?: number }): Promise<LoadedTicket | undefined> {
   if (!isTicketHandle(ticket)) return undefined;
   // isTicketHandle: another flow's ticket (its value has a colon) is never looked up here, so never burned.
-  const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), nowSeconds(ctx));
+  const now = nowSeconds(ctx);
+  const t = await ctx.store.consumeTicket(ctx.tenant.id, ctx.hasher.hash(ticket), now);
+  if (t && progress) progress.consumedAt = now; // this call spent it (authorizationIssue may give it back)
   if (!t || t.expiresAt <= nowSeconds(ctx) || !isAuthorizationTicket(t.data)) return undefined;
   const client = await ctx.store.findClient(ctx.tenant.id, t.clientId);
   if (!client || !madeForClient(t.data, client) || !stillRegistered(t.data.request as AuthorizationRequest, client)) return undefined;
@@ -416,9 +418,21 @@ export async function authorizationIssue(input: AuthorizationIssueInput, ctx: En
     const pending = await loadTicket(ctx, input.ticket);
     if (pending && input.authorizationDetails !== undefined) approvedAuthorizationDetails(pending.request, input.authorizationDetails);
     const keys = pending && (await issueKeys(pending, ctx));
-    const t = await consumeTicket(ctx, input.ticket);
-    if (!t) return unknownTicket();
-    return await issue(t, input, ctx, t.client === pending?.client ? keys : undefined); // the same client record (the cache's), else resolved again
+    const progress = { consumedAt: undefined as number | undefined, written: false };
+    try {
+      const t = await consumeTicket(ctx, input.ticket, progress);
+      if (!t) return unknownTicket();
+      return await issue(t, input, ctx, t.client === pending?.client ? keys : undefined, progress); // the same client record (the cache's), else resolved again
+    } catch (e) {
+      // This call spent the ticket and nothing was issued (the store failed after the consumption, before or at the
+      // grant's write, which is all or nothing): the ticket is pending again, so the same step can be tried once more
+      // rather than the user starting over. Once the grant is written, a failure keeps it spent (a retry would issue a
+      // second grant).
+      if (progress.consumedAt !== undefined && !progress.written) {
+        await ctx.store.releaseTicket(ctx.tenant.id, ctx.hasher.hash(input.ticket), progress.consumedAt).catch(() => false);
+      }
+      throw e;
+    }
   } catch (e) {
     return stepFailure(e, ctx);
   }
@@ -480,7 +494,14 @@ async function issueKeys(t: LoadedTicket, ctx: EngineContext): Promise<{ respons
 }
 
 /** `keys`: issueKeys for this ticket's client, resolved before the ticket was spent; resolved here when absent. */
-async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: EngineContext, keys?: Awaited<ReturnType<typeof issueKeys>>): Promise<AuthorizationResult> {
+async function issue(
+  t: LoadedTicket,
+  input: AuthorizationIssueInput,
+  ctx: EngineContext,
+  keys?: Awaited<ReturnType<typeof issueKeys>>,
+  /** Set once the grant (and what comes with it) is written: from then on, a failure must not give the ticket back. */
+  progress?: { written: boolean },
+): Promise<AuthorizationResult> {
   const req = t.request;
   const target = targetOf(req, t.client);
   const parts = req.responseType.split(' ');
@@ -559,6 +580,7 @@ async function issue(t: LoadedTicket, input: AuthorizationIssueInput, ctx: Engin
       }
     });
   }
+  if (progress) progress.written = true;
   const params: Record<string, string | undefined> = { code };
   if (at) {
     // RFC 6749 §3.3, §4.2.2: scope is one or more tokens; none granted leaves the (optional) parameter out.

@@ -227,9 +227,18 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
           }),
         );
       case 'issue':
-        unbind(reply, ctx, ticket);
-        return sendEngineResult(reply, await authorizationIssue({ ticket, ...issueInput(live!) }, ctx), targets);
+        return sendIssued(reply, ticket, await authorizationIssue({ ticket, ...issueInput(live!) }, ctx), targets);
     }
+  }
+
+  /**
+   * The issue step's answer. The sign-in ends (its binding cookie dropped) unless the step failed inside the server:
+   * then the ticket was given back if nothing was issued (authorizationIssue), and the same page, reloaded or sent
+   * again, tries once more in this browser.
+   */
+  function sendIssued(reply: FastifyReply, ticket: string, r: AuthorizationResult, targets: string[]): FastifyReply {
+    if (r.action !== 'INTERNAL_SERVER_ERROR') unbind(reply, ctxOf(reply.request), ticket);
+    return sendEngineResult(reply, r, targets);
   }
 
   /**
@@ -631,8 +640,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const targets = [origin(t.request.redirectUri)];
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
       if (!live) return reply.code(303).header('Cache-Control', 'no-store').header('Location', ixPath(ctx, ticket)).send();
-      unbind(reply, ctx, ticket);
       if (form.get('decision') !== 'approve') {
+        unbind(reply, ctx, ticket);
         auditConsent(lk.audit, ctx.tenant.id, 'consent.denied', { clientId: t.client.clientId, subject: live.user.id, scope: consentScopes(t.request) }, { ip: req.ip });
         return sendEngineResult(reply, await authorizationFail({ ticket, reason: 'ACCESS_DENIED' }, ctx), targets);
       }
@@ -642,7 +651,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         ctx,
       );
       auditIssuedConsent(lk.audit, ctx.tenant.id, issued, { ip: req.ip });
-      return sendEngineResult(reply, issued, targets);
+      return sendIssued(reply, ticket, issued, targets);
     });
 
     // OpenID Connect RP-Initiated Logout 1.0: GET and POST.
