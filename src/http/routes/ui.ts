@@ -242,13 +242,6 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   }
 
   /**
-   * The password check behind every sign-in form (interaction, /device, /ciba, /mfa): rate limits per account and
-   * address, the same answer and timing whether or not the account exists, a fresh session cookie on success. A user
-   * with two-step sign-in on (services/mfa.ts) is then asked for a code on the same form's action (`form`: its
-   * action, CSRF token, hidden fields and CSP form targets), and signed in only with a right one.
-   * Returns the user, or undefined once it has answered (with `again`, or the code page).
-   */
-  /**
    * What the audit trail keeps of a name typed into a sign-in form: an account's name as it is, anything else only as
    * a keyed hash (the same for the same name, so repeated attempts on one unknown name still group). A password typed
    * into the username field by mistake is the usual thing in there (OWASP Logging Cheat Sheet: never record
@@ -258,6 +251,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     return account ? { username } : { username_hash: ctx.hasher.hash(`audit-username:${JSON.stringify([ctx.tenant.id, username.toLowerCase()])}`) };
   }
 
+  /**
+   * The password check behind every sign-in form (interaction, /device, /ciba, /mfa): rate limits per account and
+   * address, the same answer and timing whether or not the account exists, a fresh session cookie on success. A user
+   * with two-step sign-in on (services/mfa.ts) is then asked for a code on the same form's action (`form`: its
+   * action, CSRF token, hidden fields and CSP form targets), and signed in only with a right one.
+   * Returns the user, or undefined once it has answered (with `again`, or the code page).
+   */
   async function passwordLogin(
     req: FastifyRequest,
     reply: FastifyReply,
