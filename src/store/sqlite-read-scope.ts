@@ -8,14 +8,15 @@ import type BetterSqlite3 from 'better-sqlite3';
  * system call costs a few µs, and a point read by key measured 5.9 µs alone against 1.0 µs when ten ran inside one
  * BEGIN … COMMIT (bench/README.md, the fifteenth round): most of a read was the locking around it.
  *
- * So the store's direct reads outside its transactions (KyselyStore.fixed: tokens by key, users, grants, tickets)
+ * So the store's direct reads outside its transactions (KyselyStore.fixed: tokens, users, grants, sessions, consents and tickets by key)
  * share one deferred read transaction, opened by the first of them in a turn and ended in the next check phase
  * (setImmediate), or earlier, before anything else uses the connection:
- *   - every statement Kysely prepares that is not read-only, its BEGIN included (open.ts withStatementCache);
+ *   - every statement Kysely prepares that is not a plain SELECT (isPlainRead), its BEGIN included (open.ts
+ *     withStatementCache);
  *   - every group commit (sqlite-batch.ts) and every direct write (fixed());
  *   - closing the store.
- * A read-only statement Kysely runs while the scope is open joins it (it is read-only: `Statement.readonly`, not
- * `reader`, which an `INSERT … RETURNING` also is). No write ever runs inside the scope, so nothing is acknowledged
+ * A plain SELECT Kysely runs while the scope is open joins it: read-only (`Statement.readonly`, which SQLite also
+ * says of BEGIN), returning rows (`reader`, which an `INSERT … RETURNING` also is), and a SELECT. No write ever runs inside the scope, so nothing is acknowledged
  * before its own commit, and a read after a write of this process starts a new snapshot and sees it.
  *
  * What a reader may see: the database as of the first read of its turn, not as of its own statement. Another
