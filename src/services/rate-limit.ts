@@ -123,14 +123,22 @@ export async function userCodeAccepted(ctx: EngineContext, subject: string, ip: 
  * (true) past loginRateLimit wrong codes in the login window; a right code is forgiven (otpAccepted). Six digits
  * are 10^6 guesses, with three steps accepted at a time: at 10 a window the chance of a hit stays below 1 in 30,000.
  */
-export async function beginOtpAttempt(ctx: EngineContext, userId: string): Promise<boolean> {
-  return (await hitUnforgiven(ctx, `otp:user:${ctx.tenant.id}:${userId}`, window(ctx))) > ctx.tenant.settings.loginRateLimit;
+export async function beginOtpAttempt(ctx: EngineContext, userId: string, device?: string): Promise<boolean> {
+  return (await hitUnforgiven(ctx, otpKey(ctx, userId, device), window(ctx))) > ctx.tenant.settings.loginRateLimit;
 }
 
 /** After beginOtpAttempt, a right code: it does not count against the limit. */
-export async function otpAccepted(ctx: EngineContext, userId: string): Promise<void> {
-  await forgive(ctx, `otp:user:${ctx.tenant.id}:${userId}`, window(ctx));
+export async function otpAccepted(ctx: EngineContext, userId: string, device?: string): Promise<void> {
+  await forgive(ctx, otpKey(ctx, userId, device), window(ctx));
 }
+
+/**
+ * The counter of a user's wrong codes: the user's, or from a known device of that user (knownDeviceOf) the device's
+ * own. Whoever has only the password spends the user's counter and can lock it; the owner's browser, which got its
+ * known-device cookie from a complete sign-in (password and code), keeps its own allowance, as for passwords.
+ */
+const otpKey = (ctx: EngineContext, userId: string, device: string | undefined) =>
+  device === undefined ? `otp:user:${ctx.tenant.id}:${userId}` : `otp:dev:${ctx.tenant.id}:${device}`;
 
 /**
  * prompt=create, race-free: count this account-creation attempt per address BEFORE the account is made, and refuse it

@@ -323,6 +323,37 @@ describe('two-step sign-in with an authenticator app (TOTP, RFC 6238)', () => {
     expect((await s.lk.store.listAuditEvents('default', { type: 'mfa.recovery_codes_renewed', limit: 5 }))[0]).toMatchObject({ subject: fayId });
   });
 
+  it('someone who has the password and guesses codes locks the code step for new browsers, not for the owner\'s known one', async () => {
+    clock += 600_000;
+    const hanId = await s.user('han', 'han-password');
+    const setup = await startOtpSetup(s.ctx, { id: hanId, username: 'han' });
+    const hans = base32Decode(setup.secret)!;
+    const hanCode = () => hotp(hans, Math.floor(clock / 1000 / TOTP_STEP));
+    expect(await acceptOtp(s.ctx, hanId, hanCode(), true)).toBe(true);
+    const authorize = `/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: rp.clientId, redirect_uri: CB, scope: 'openid', code_challenge: CHALLENGE, code_challenge_method: 'S256', state: 'st' })}`;
+    const signIn = async (agent: Agent, code: string) => {
+      const asked = await agent.login(await agent.follow(authorize), 'han', 'han-password');
+      expect(asked.html).toContain('Enter your code');
+      return enterCode(agent, asked, code);
+    };
+    // The owner signs in once on their browser: it becomes a known device of theirs.
+    nextStep();
+    const owner = new Agent(s.issuer);
+    expect((await signIn(owner, hanCode())).location).toMatch(/\?code=/);
+    const known = owner.cookies().find((n) => n.includes('lk_known'))!;
+    for (const n of owner.cookies()) if (n !== known) owner.dropCookie(n);
+    // Someone with the password guesses codes from a fresh browser until the code step refuses them (loginRateLimit 4).
+    const guesser = new Agent(s.issuer);
+    let status = 0;
+    for (let i = 0; i < 6 && status !== 429; i++) status = (await signIn(guesser, '000000')).status;
+    expect(status).toBe(429);
+    nextStep();
+    expect((await signIn(new Agent(s.issuer), hanCode())).status).toBe(429); // the right code too, elsewhere
+    // The owner's known browser still gets in with the right code.
+    nextStep();
+    expect((await signIn(owner, hanCode())).location).toMatch(/\?code=/);
+  });
+
   it('changing it needs a recent sign-in: a session older than 10 minutes is sent to sign in again', async () => {
     const agent = new Agent(s.issuer);
     const login = await agent.follow('/mfa');

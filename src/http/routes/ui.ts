@@ -340,7 +340,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       again(400, 'Your sign-in took too long. Sign in again.');
       return undefined;
     }
-    if (await beginOtpAttempt(ctx, who.userId)) {
+    // A known device of this user has its own allowance of wrong codes (rate-limit.ts otpKey), as for passwords.
+    const device = knownDeviceOf(ctx, parseCookies(req.headers.cookie)[knownDeviceName(ctx)], who.username);
+    if (await beginOtpAttempt(ctx, who.userId, device)) {
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.locked', subject: who.userId, ip: req.ip, detail: { username: who.username, mfa: 'otp' } });
       reply.header('Retry-After', String(retryAfter(ctx)));
       codePage(429, pending, 'Too many wrong codes. Wait a few minutes and try again.');
@@ -354,7 +356,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       codePage(400, pending, 'That code is not right, or was used already. Enter the code your app shows now.');
       return undefined;
     }
-    await otpAccepted(ctx, who.userId);
+    await otpAccepted(ctx, who.userId, device);
     return signedIn(req, reply, user, who.username, factor);
   }
 
