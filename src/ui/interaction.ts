@@ -51,6 +51,17 @@ export function asksForMfa(r: Pick<AuthorizationRequest, 'acrValues' | 'claims'>
 }
 
 /**
+ * Whether the request prefers two-step sign-in: its acr is the first of acr_values (they come in order of
+ * preference, OIDC Core §3.1.2.1) or the first value of an acr claim request (§5.5.1.1). A request that lists the
+ * password acr first accepts a password, and is not offered a set-up.
+ */
+export function prefersMfa(r: Pick<AuthorizationRequest, 'acrValues' | 'claims'>): boolean {
+  const spec = r.claims?.id_token?.acr;
+  const claimed = spec?.values ?? (spec?.value !== undefined ? [spec.value] : []);
+  return r.acrValues?.[0] === MFA_ACR || claimed[0] === MFA_ACR;
+}
+
+/**
  * The built-in UI's policy between the two engine steps: must the user sign in, consent, or neither?
  * OIDC Core §3.1.2.1 (prompt, max_age, id_token_hint) and §3.1.2.6 (errors for prompt=none).
  */
@@ -79,11 +90,11 @@ export function decide(s: InteractionState): Decision {
   }
   if (login) return none ? { kind: 'fail', reason: 'LOGIN_REQUIRED' } : { kind: 'login' };
 
-  // A request that asks for two-step sign-in from a user who has none set up: offer it now, as Keycloak's "configure
-  // OTP" required action does, unless they said "not now" for this request. With prompt=none nothing is shown: the
-  // engine then answers with what the session has (access_denied for an essential acr, OIDC Core §5.5.1.1). The
-  // offer needs as recent a sign-in as the /mfa page does.
-  if (!none && s.mfaAvailable === false && live!.acr !== MFA_ACR && !s.mfaSetupDeclined && asksForMfa(r)) {
+  // A request that prefers two-step sign-in (prefersMfa) from a user who has none set up: offer it now, as
+  // Keycloak's "configure OTP" required action does, unless they said "not now" for this request. With prompt=none
+  // nothing is shown: the engine then answers with what the session has (access_denied for an essential acr, OIDC
+  // Core §5.5.1.1). The offer needs as recent a sign-in as the /mfa page does.
+  if (!none && s.mfaAvailable === false && live!.acr !== MFA_ACR && !s.mfaSetupDeclined && prefersMfa(r)) {
     if (!s.loggedInForTicket && s.now - live!.authTime > MFA_SETUP_FRESHNESS) return { kind: 'login' };
     return { kind: 'mfa-setup', required: !essentialAcrMet(r.claims, live!.acr ?? s.passwordAcr) };
   }

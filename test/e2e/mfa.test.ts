@@ -266,6 +266,8 @@ describe('two-step sign-in with an authenticator app (TOTP, RFC 6238)', () => {
     expect(skipped.location, skipped.html.slice(0, 300)).toMatch(/\?code=/);
     const tokens = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code: new URL(skipped.location!).searchParams.get('code')!, redirect_uri: CB, code_verifier: VERIFIER }, { authorization: basic(rp.clientId, rp.clientSecret!) });
     expect(decodeJwt(tokens.json.id_token).acr).toBe('urn:latchkey:acr:password');
+    // The password acr listed first (acr_values come in order of preference): a password is what it prefers, no offer.
+    expect((await agent.follow(authorize({ acr_values: 'urn:latchkey:acr:password urn:latchkey:acr:mfa' }))).location).toMatch(/\?code=/);
     // Without a page to show (prompt=none): the session as it is.
     expect((await agent.follow(authorize({ acr_values: 'urn:latchkey:acr:mfa', prompt: 'none' }))).location).toMatch(/\?code=/);
     // Essential: the page says so, and declining fails the request as an unmet essential acr (OIDC Core §5.5.1.1).
