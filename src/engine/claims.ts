@@ -121,8 +121,23 @@ export function accessTokenClaimsRecord(req: ClaimsRequest | undefined): Record<
 export function essentialAcrMet(req: ClaimsRequest | undefined, acr: string | undefined): boolean {
   const spec = req?.id_token?.acr;
   if (!spec?.essential) return true;
-  const wanted = spec.values ?? (spec.value !== undefined ? [spec.value] : undefined);
-  if (!wanted) return true;
+  const wanted = claimedAcrs(req);
+  if (!wanted.length) return true;
   return acr !== undefined && wanted.includes(acr);
+}
+
+/** The acr values an acr claim request names (OIDC Core §5.5.1.1: `values`, or one `value`), in its order. */
+function claimedAcrs(req: ClaimsRequest | undefined): readonly unknown[] {
+  const spec = req?.id_token?.acr;
+  return spec?.values ?? (spec?.value !== undefined ? [spec.value] : []);
+}
+
+/**
+ * Whether a request prefers this acr: it is the first of acr_values, which come in order of preference (OIDC Core
+ * §3.1.2.1), or the first value of an acr claim request (§5.5.1.1). A request that lists another acr first accepts
+ * that one (a password, say) and is served by it.
+ */
+export function prefersAcr(req: { acrValues?: readonly string[]; claims?: ClaimsRequest }, acr: string): boolean {
+  return req.acrValues?.[0] === acr || claimedAcrs(req.claims)[0] === acr;
 }
 

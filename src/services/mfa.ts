@@ -68,6 +68,12 @@ export async function acceptOtp(ctx: EngineContext, userId: string, code: string
   return step !== undefined && (await ctx.store.acceptOtpStep(ctx.tenant.id, userId, step, { confirm, now }));
 }
 
+/**
+ * How recent a sign-in must be to change how one signs in (turn two-step sign-in on or off, new recovery codes), on
+ * /mfa or inside a sign-in: a session left open is not enough.
+ */
+export const MFA_CHANGE_FRESHNESS = 600;
+
 /** Recovery codes made when two-step sign-in is turned on: each works once, in place of a code from the app. */
 export const RECOVERY_CODES = 10;
 const RECOVERY_DIGITS = 10;
@@ -87,6 +93,15 @@ export async function newRecoveryCodes(ctx: EngineContext, userId: string): Prom
   }
   await ctx.store.replaceRecoveryCodes(ctx.tenant.id, userId, codes.map((c) => recoveryHash(ctx, userId, c)));
   return codes.map((c) => `${c.slice(0, 5)}-${c.slice(5)}`);
+}
+
+/**
+ * Finish setting up an app with its first code (acceptOtp with confirm): two-step sign-in is then on, and the user's
+ * new recovery codes are returned to be shown once. Undefined for a wrong code (nothing changes).
+ */
+export async function confirmOtp(ctx: EngineContext, userId: string, code: string): Promise<string[] | undefined> {
+  if (!(await acceptOtp(ctx, userId, code, true))) return undefined;
+  return newRecoveryCodes(ctx, userId);
 }
 
 /** How many recovery codes the user has left. */

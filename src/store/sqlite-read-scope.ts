@@ -75,7 +75,14 @@ export class SqliteReadScope {
   }
 }
 
-/** A SELECT that writes nothing (not an `INSERT … RETURNING`, not a transaction statement, not a PRAGMA). */
+const plainReads = new WeakMap<BetterSqlite3.Statement, boolean>();
+
+/**
+ * A SELECT that writes nothing (not an `INSERT … RETURNING`, not a transaction statement, not a PRAGMA). Decided once
+ * per prepared statement: every direct read asks (statements are cached, so this is a map look-up per read).
+ */
 export function isPlainRead(stmt: BetterSqlite3.Statement): boolean {
-  return stmt.readonly && stmt.reader && /^\s*select\b/i.test(stmt.source);
+  let plain = plainReads.get(stmt);
+  if (plain === undefined) plainReads.set(stmt, (plain = stmt.readonly && stmt.reader && /^\s*select\b/i.test(stmt.source)));
+  return plain;
 }

@@ -14,7 +14,7 @@ import type { EngineContext } from '../../engine/context.js';
 import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, type DeviceVerificationResult } from '../../engine/device.js';
 import { cibaComplete, pendingCibaRequests } from '../../engine/ciba.js';
-import { acceptOtp, acceptSecondFactor, MFA_ACR, MFA_AMR, newRecoveryCodes, otpRequired, otpSetup, recoveryCodesLeft, removeOtp } from '../../services/mfa.js';
+import { acceptSecondFactor, confirmOtp, MFA_ACR, MFA_CHANGE_FRESHNESS, MFA_AMR, newRecoveryCodes, otpRequired, otpSetup, recoveryCodesLeft, removeOtp } from '../../services/mfa.js';
 import { findAccount } from '../../engine/accounts.js';
 import { cspSourceOf, FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
@@ -29,7 +29,8 @@ import {
   signedOutPage, STYLESHEET, resubmitPage, type CreateAccountPageModel,
 } from '../../ui/html.js';
 import { endSessionRequest, logoutTiedToSession, type LogoutOutcome } from '../../engine/logout.js';
-import { asksForMfa, consentScopes, decide } from '../../ui/interaction.js';
+import { consentScopes, decide } from '../../ui/interaction.js';
+import { prefersAcr } from '../../engine/claims.js';
 import { auditConsent, auditIssuedConsent, type AuditEventInput, type AuditLog } from '../../audit/audit.js';
 import {
   beginLoginAttempt, beginOtpAttempt, beginRegistrationAttempt, beginUserCodeAttempt, KNOWN_DEVICE_TTL, knownDeviceCookie, knownDeviceOf, loginSucceeded, otpAccepted, retryAfter, userCodeAccepted,
@@ -168,7 +169,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       consent,
       now: nowSeconds(ctx),
       subjectOf: (sub) => subjectFor(ctx, t.client, sub),
-      mfaAvailable: live !== undefined && asksForMfa(t.request) ? await otpRequired(ctx, live.user.id) : undefined,
+      mfaAvailable: live !== undefined && prefersAcr(t.request, MFA_ACR) ? await otpRequired(ctx, live.user.id) : undefined,
       mfaSetupDeclined,
       passwordAcr: ctx.tenant.settings.defaultAcr,
     });
@@ -536,7 +537,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     });
 
     // Two-step sign-in offered inside a sign-in (ui/interaction.ts 'mfa-setup'): turned on with a first code, which
-    // also makes this session a two-step one (a password of the last MFA_SETUP_FRESHNESS seconds, then the code), or
+    // also makes this session a two-step one (a password of the last MFA_CHANGE_FRESHNESS seconds, then the code), or
     // declined for this request ("not now"; for an essential acr the engine then answers access_denied). Any other
     // state of the request (the offer no longer stands) goes back to the interaction page, which decides afresh.
     scope.post('/interaction/:ticket/mfa', async (req, reply) => {
@@ -564,14 +565,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         reply.header('Retry-After', String(retryAfter(ctx)));
         return page(429, { error: 'Too many wrong codes. Wait a few minutes and try again.' });
       }
-      if (!(await acceptOtp(ctx, live.user.id, (form.get('otp') ?? '').slice(0, 20), true))) {
-        return page(400, { error: 'That code is not right. Enter the code your app shows now.' });
-      }
+      const recoveryCodes = await confirmOtp(ctx, live.user.id, (form.get('otp') ?? '').slice(0, 20));
+      if (!recoveryCodes) return page(400, { error: 'That code is not right. Enter the code your app shows now.' });
       await otpAccepted(ctx, live.user.id);
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'mfa.enabled', clientId: t.client.clientId, subject: live.user.id, ip: req.ip });
       // The password (of the last few minutes) and now a code from the app: this session is a two-step one (RFC 8176 amr).
       await startSession(req, reply, live.user.id, { acr: MFA_ACR, amr: MFA_AMR });
-      return page(200, { on: true, recoveryCodes: await newRecoveryCodes(ctx, live.user.id) });
+      return page(200, { on: true, recoveryCodes });
     });
 
     // prompt=create (Initiating User Registration via OpenID Connect): only when registration is enabled.
@@ -962,10 +962,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     });
 
     // Two-step sign-in (services/mfa.ts): the signed-in user turns their authenticator app on or off. Either change
-    // needs a sign-in of the last MFA_REAUTH seconds (a session left open is not enough to change how one signs in)
+    // needs a sign-in of the last MFA_CHANGE_FRESHNESS seconds (a session left open is not enough to change how one signs in)
     // and a code from the app: turning on proves the app holds the secret, turning off that the user still has it.
     const mfaCsrfKit = pageCsrf('lk_mfa', '/mfa');
-    const MFA_REAUTH = 600;
     const mfaLoginPage = (reply: FastifyReply, csrf: string, error?: string, username?: string, status = 200, invalid?: ('username' | 'password')[]) =>
       htmlHeaders(reply.code(status)).send(
         loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/mfa/login`, csrf, clientName: 'your account', purpose: 'to change how you sign in', hidden: {}, username, error, invalid }),
@@ -973,7 +972,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     const mfaSignedIn = async (req: FastifyRequest) => {
       const ctx = ctxOf(req);
       const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
-      return live && nowSeconds(ctx) - live.session.authTime <= MFA_REAUTH ? live : undefined;
+      return live && nowSeconds(ctx) - live.session.authTime <= MFA_CHANGE_FRESHNESS ? live : undefined;
     };
     const mfaStatusPage = async (
       reply: FastifyReply, csrf: string, live: { user: { id: string; username: string } }, say: { error?: string; done?: string; status?: number; recoveryCodes?: string[] } = {},
@@ -1020,7 +1019,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const code = (form.get('otp') ?? '').slice(0, 20);
       if (renew) {
         // New recovery codes (the old ones void): a code from the app, or one of the recovery codes left.
-        if (!(await otpRequired(ctx, live.user.id)) || (await acceptSecondFactor(ctx, live.user.id, code)) === undefined) {
+        if ((await acceptSecondFactor(ctx, live.user.id, code)) === undefined) {
           return mfaStatusPage(reply, csrf, live, { error: 'That code is not right. Enter the code your app shows now.', status: 400 });
         }
         await otpAccepted(ctx, live.user.id);
@@ -1028,12 +1027,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         return mfaStatusPage(reply, csrf, live, { done: 'New recovery codes made. The old ones no longer work.', recoveryCodes: await newRecoveryCodes(ctx, live.user.id) });
       }
       // Turning off takes a code from the app or a recovery code (the app may be the thing that was lost).
-      const ok = turnOn ? await acceptOtp(ctx, live.user.id, code, true) : (await acceptSecondFactor(ctx, live.user.id, code)) !== undefined && (await removeOtp(ctx, live.user.id));
+      const recoveryCodes = turnOn ? await confirmOtp(ctx, live.user.id, code) : undefined;
+      const ok = turnOn ? recoveryCodes !== undefined : (await acceptSecondFactor(ctx, live.user.id, code)) !== undefined && (await removeOtp(ctx, live.user.id));
       if (!ok) return mfaStatusPage(reply, csrf, live, { error: 'That code is not right. Enter the code your app shows now.', status: 400 });
       await otpAccepted(ctx, live.user.id);
       lk.audit.record({ tenantId: ctx.tenant.id, type: turnOn ? 'mfa.enabled' : 'mfa.disabled', subject: live.user.id, ip: req.ip });
       return mfaStatusPage(reply, csrf, live, turnOn
-        ? { done: 'Two-step sign-in is now on. Next time you sign in, you will be asked for a code.', recoveryCodes: await newRecoveryCodes(ctx, live.user.id) }
+        ? { done: 'Two-step sign-in is now on. Next time you sign in, you will be asked for a code.', recoveryCodes }
         : { done: 'Two-step sign-in is now off.' });
     });
 
