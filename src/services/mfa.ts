@@ -59,13 +59,13 @@ export async function startOtpSetup(ctx: EngineContext, user: { id: string; user
  * last one accepted, so a code seen over a shoulder is spent). `confirm`: the code finishes the set-up of an
  * unconfirmed app; otherwise the app must be confirmed. False for a wrong, reused or out-of-window code.
  */
-export async function acceptOtp(ctx: EngineContext, userId: string, code: string, confirm = false): Promise<boolean> {
+export async function acceptOtp(ctx: EngineContext, userId: string, code: string, confirm = false, recoveryCodes?: string[]): Promise<boolean> {
   const r = await ctx.store.findOtp(ctx.tenant.id, userId);
   if (!r || (r.confirmedAt !== null) === confirm) return false;
   const secret = Buffer.from(await secretsOf(ctx).decrypt(r.secret), 'base64url');
   const now = nowSeconds(ctx);
   const step = matchTotp(secret, code, now);
-  return step !== undefined && (await ctx.store.acceptOtpStep(ctx.tenant.id, userId, step, { confirm, now }));
+  return step !== undefined && (await ctx.store.acceptOtpStep(ctx.tenant.id, userId, step, { confirm, now, recoveryCodes }));
 }
 
 /**
@@ -80,28 +80,36 @@ const RECOVERY_DIGITS = 10;
 
 const recoveryHash = (ctx: EngineContext, userId: string, digits: string) => ctx.hasher.hash(`recovery-code:${JSON.stringify([ctx.tenant.id, userId, digits])}`);
 
-/**
- * New recovery codes for a user, the old ones void: RECOVERY_CODES codes of 10 digits (about 33 bits each, behind the
- * same per-user limit on wrong codes as the app's), stored as keyed hashes and shown once, as 12345-67890.
- */
-export async function newRecoveryCodes(ctx: EngineContext, userId: string): Promise<string[]> {
+/** Draw RECOVERY_CODES distinct codes: as shown once, and as stored (keyed hashes). */
+function drawRecoveryCodes(ctx: EngineContext, userId: string): { shown: string[]; hashes: string[] } {
   const codes: string[] = [];
   while (codes.length < RECOVERY_CODES) {
     let digits = '';
     while (digits.length < RECOVERY_DIGITS) for (const b of ctx.random(16)) if (b < 250 && digits.length < RECOVERY_DIGITS) digits += String(b % 10); // no modulo bias
     if (!codes.includes(digits)) codes.push(digits);
   }
-  await ctx.store.replaceRecoveryCodes(ctx.tenant.id, userId, codes.map((c) => recoveryHash(ctx, userId, c)));
-  return codes.map((c) => `${c.slice(0, 5)}-${c.slice(5)}`);
+  return { shown: codes.map((c) => `${c.slice(0, 5)}-${c.slice(5)}`), hashes: codes.map((c) => recoveryHash(ctx, userId, c)) };
+}
+
+/**
+ * New recovery codes for a user, the old ones void: RECOVERY_CODES codes of 10 digits (about 33 bits each, behind the
+ * same per-user limit on wrong codes as the app's), stored as keyed hashes and shown once, as 12345-67890.
+ */
+export async function newRecoveryCodes(ctx: EngineContext, userId: string): Promise<string[]> {
+  const { shown, hashes } = drawRecoveryCodes(ctx, userId);
+  await ctx.store.replaceRecoveryCodes(ctx.tenant.id, userId, hashes);
+  return shown;
 }
 
 /**
  * Finish setting up an app with its first code (acceptOtp with confirm): two-step sign-in is then on, and the user's
- * new recovery codes are returned to be shown once. Undefined for a wrong code (nothing changes).
+ * new recovery codes are returned to be shown once. The confirmation and the codes are one store transaction, so a
+ * failure between them cannot leave two-step sign-in on with no recovery codes. Undefined for a wrong code (nothing
+ * changes).
  */
 export async function confirmOtp(ctx: EngineContext, userId: string, code: string): Promise<string[] | undefined> {
-  if (!(await acceptOtp(ctx, userId, code, true))) return undefined;
-  return newRecoveryCodes(ctx, userId);
+  const { shown, hashes } = drawRecoveryCodes(ctx, userId);
+  return (await acceptOtp(ctx, userId, code, true, hashes)) ? shown : undefined;
 }
 
 /** How many recovery codes the user has left. */

@@ -711,7 +711,16 @@ export class KyselyStore implements Store {
       .executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
   }
-  async acceptOtpStep(tenantId: string, userId: string, step: number, opts: { confirm: boolean; now: number }) {
+  async acceptOtpStep(tenantId: string, userId: string, step: number, opts: { confirm: boolean; now: number; recoveryCodes?: string[] }): Promise<boolean> {
+    const codes = opts.recoveryCodes;
+    if (codes) {
+      // The confirmation and the user's first recovery codes commit together: never two-step sign-in on without them.
+      return this.transaction(async (tx) => {
+        const won = await tx.acceptOtpStep(tenantId, userId, step, { confirm: opts.confirm, now: opts.now });
+        if (won) await tx.replaceRecoveryCodes(tenantId, userId, codes);
+        return won;
+      });
+    }
     const r = await this.db
       .updateTable('user_otp')
       .set({ last_step: step, ...(opts.confirm ? { confirmed_at: opts.now } : {}) })
@@ -723,9 +732,12 @@ export class KyselyStore implements Store {
     return Number(r.numUpdatedRows) > 0;
   }
   async deleteOtp(tenantId: string, userId: string) {
-    const r = await this.db.deleteFrom('user_otp').where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
-    await this.db.deleteFrom('user_recovery_codes').where('tenant_id', '=', tenantId).where('user_id', '=', userId).execute();
-    return Number(r.numDeletedRows) > 0;
+    return this.transaction(async (tx) => {
+      const db = (tx as KyselyStore).db;
+      const r = await db.deleteFrom('user_otp').where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
+      await db.deleteFrom('user_recovery_codes').where('tenant_id', '=', tenantId).where('user_id', '=', userId).execute();
+      return Number(r.numDeletedRows) > 0;
+    });
   }
   async replaceRecoveryCodes(tenantId: string, userId: string, hashes: string[]) {
     await this.transaction(async (tx) => {

@@ -284,9 +284,10 @@ export interface OtpStore {
   /**
    * Accept a code's step, once: one conditional update, true when `step` is after the last accepted one (and, with
    * `confirm`, the secret was unconfirmed and is now confirmed at `now`; without it, the secret was confirmed).
+   * `recoveryCodes` (keyed hashes): when the step is accepted, they replace the user's in the same transaction.
    */
-  acceptOtpStep(tenantId: string, userId: string, step: number, opts: { confirm: boolean; now: number }): Promise<boolean>;
-  /** Remove a user's app (turned off, reset by an operator, user deleted), and its recovery codes; false when there was none. */
+  acceptOtpStep(tenantId: string, userId: string, step: number, opts: { confirm: boolean; now: number; recoveryCodes?: string[] }): Promise<boolean>;
+  /** Remove a user's app (turned off, reset by an operator, user deleted), and its recovery codes, in one transaction; false when there was none. */
   deleteOtp(tenantId: string, userId: string): Promise<boolean>;
   /** Replace a user's recovery codes (their keyed hashes) with these, in one transaction. */
   replaceRecoveryCodes(tenantId: string, userId: string, hashes: string[]): Promise<void>;

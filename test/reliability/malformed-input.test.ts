@@ -96,7 +96,11 @@ function routes(): Route[] {
     add('GET,POST', `${base}/oauth/userinfo`, 'oauth');
     add('GET,POST', `${base}/oauth/logout`, 'html');
     add('GET', `${base}/interaction/${TICKET}`, 'html');
-    for (const p of ['login', 'consent', 'create']) add('POST', `${base}/interaction/${TICKET}/${p}`, 'html');
+    for (const p of ['login', 'consent', 'create', 'mfa']) add('POST', `${base}/interaction/${TICKET}/${p}`, 'html');
+    add('GET,POST', `${base}/mfa`, 'html');
+    add('POST', `${base}/mfa/login`, 'html');
+    add('GET,POST', `${base}/ciba`, 'html');
+    add('POST', `${base}/ciba/login`, 'html');
     add('GET,POST', `${base}/device`, 'html');
     add('POST', `${base}/device/login`, 'html');
     add('POST', `${base}/device/confirm`, 'html');
@@ -225,7 +229,7 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
   function kindOfPath(path: string): Kind | undefined {
     if (path.startsWith('/api/')) return 'core';
     // The browser pages answer a request they cannot trust with an HTML page; an unrouted method gets the JSON 404.
-    if (/^(\/t\/[^/]+)?\/(oauth\/authorize|oauth\/logout|interaction\/|device|logout\/)/.test(path)) return 'html';
+    if (/^(\/t\/[^/]+)?\/(oauth\/authorize|oauth\/logout|interaction\/|device|logout\/|mfa|ciba)/.test(path)) return 'html';
     return undefined;
   }
 

@@ -7,6 +7,8 @@ import { deleteUser, setDisabled, setPassword } from '../../src/services/users.j
 import { basic, jsonOrUndefined } from '../helpers/server.js';
 import { startLogoutRp } from '../helpers/logout-rp.js';
 import { createInitialAccessToken } from '../../src/services/management-tokens.js';
+import { otpRequired, RECOVERY_CODES, recoveryCodesLeft } from '../../src/services/mfa.js';
+import { base32Decode, hotp, TOTP_STEP } from '../../src/services/totp.js';
 
 /*
  * Fault injection: the database fails in the middle of a request. Each writing flow is run with its 1st, 2nd, 3rd, …
@@ -399,6 +401,35 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
         clock += 20_000;
         const r = await token(dev, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode });
         return r.status === 200 ? [] : [`the device got no tokens: ${r.status} ${r.text.slice(0, 120)}`];
+      },
+    });
+    expect(problems).toEqual([]);
+  });
+
+  it('two-step sign-in turned on at /mfa: a failure leaves it off (the same code then turns it on) or on with all its recovery codes, never on without them', async () => {
+    const { problems } = await sweep(s, level, {
+      page: true,
+      setup: async () => {
+        const name = `enrolling-${++users}`;
+        const id = await s.user(name, 'enrolling-password');
+        const agent = new Agent(s.issuer);
+        const login = await agent.follow('/mfa');
+        const page = await agent.follow(Agent.formAction(login.html, '/mfa/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: name, password: 'enrolling-password' } });
+        const key = /<code class="otp-secret">([A-Z2-7 ]+)<\/code>/.exec(page.html)?.[1];
+        if (!key) throw new Error(`no set-up page: ${page.status} ${page.html.slice(0, 200)}`);
+        const turnOn = () => agent.request('/mfa', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'on', otp: hotp(base32Decode(key)!, Math.floor(clock / 1000 / TOTP_STEP)) } });
+        return { id, turnOn };
+      },
+      act: async ({ turnOn }) => pageAnswer(await turnOn()),
+      check: async ({ id, turnOn }, a) => {
+        const state = async () => ({ on: await otpRequired(s.ctx, id), left: await recoveryCodesLeft(s.ctx, id) });
+        let now = await state();
+        if (now.on && now.left !== RECOVERY_CODES) return [`two-step sign-in is on with ${now.left} recovery codes`];
+        if (a.status === 200 && !now.on) return ['the page said on, the store says off'];
+        if (now.on) return [];
+        const again = await turnOn();
+        now = await state();
+        return again.status === 200 && now.on && now.left === RECOVERY_CODES ? [] : [`turning it on again: ${again.status}, on ${now.on}, ${now.left} codes`];
       },
     });
     expect(problems).toEqual([]);

@@ -53,6 +53,17 @@ describe(`store contract: authenticator apps (${backend})`, () => {
     expect(await store.countRecoveryCodes(A, 'bob')).toBe(0);
   });
 
+  it('a confirmation carrying recovery codes writes them with it, and only when it wins', async () => {
+    await store.putPendingOtp(rec(A, 'dan', 's'));
+    expect(await store.acceptOtpStep(A, 'dan', 7, { confirm: false, now: 10, recoveryCodes: ['x1'] })).toBe(false); // not confirmed: nothing written
+    expect(await store.countRecoveryCodes(A, 'dan')).toBe(0);
+    expect(await store.acceptOtpStep(A, 'dan', 7, { confirm: true, now: 10, recoveryCodes: ['c1', 'c2'] })).toBe(true);
+    expect(await store.countRecoveryCodes(A, 'dan')).toBe(2);
+    expect(await store.acceptOtpStep(A, 'dan', 8, { confirm: true, now: 11, recoveryCodes: ['d1'] })).toBe(false); // already on: the codes stay
+    expect(await store.useRecoveryCode(A, 'dan', 'c1', 12)).toBe(true);
+    expect(await store.useRecoveryCode(A, 'dan', 'd1', 12)).toBe(false);
+  });
+
   it('deleting a user deletes their app: a user made again under the same id does not inherit it', async () => {
     await store.createUser({ tenantId: A, id: 'u1', username: 'u1', passwordHash: 'x', claims: {}, disabled: false, createdAt: 1 });
     await store.putPendingOtp(rec(A, 'u1', 's'));
