@@ -23,6 +23,7 @@ import { base32Decode, hotp, TOTP_STEP } from '../../src/services/totp.js';
  */
 
 const CB = 'https://rp.example/cb';
+const CIBA = 'urn:openid:params:grant-type:ciba';
 // On PostgreSQL also the database ending every session of ours (a failover, an operator's pg_terminate_backend).
 const KINDS: FaultKind[] = process.env.LATCHKEY_TEST_DATABASE_URL ? ['unavailable', 'bug', 'terminate'] : ['unavailable', 'bug'];
 
@@ -139,6 +140,7 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
   let web: { clientId: string; clientSecret?: string };
   let svc: { clientId: string; clientSecret?: string };
   let dev: { clientId: string; clientSecret?: string };
+  let ciba: { clientId: string; clientSecret?: string };
 
   beforeAll(async () => {
     rp = await startLogoutRp();
@@ -154,6 +156,7 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
     });
     svc = await s.client({ grant_types: ['client_credentials'], scope: 'api' });
     dev = await s.client({ grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'], scope: 'openid offline_access api' });
+    ciba = await s.client({ grant_types: [CIBA, 'refresh_token'], backchannel_token_delivery_mode: 'poll', scope: 'openid offline_access api' });
     await s.user('alice', 'alice-password');
   });
   afterAll(async () => {
@@ -163,7 +166,7 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
 
   const auth = (c: { clientId: string; clientSecret?: string }) => ({ authorization: basic(c.clientId, c.clientSecret!) });
   const token = (c: { clientId: string; clientSecret?: string }, form: Record<string, string>) => send(s.url('/oauth/token'), { form, headers: auth(c) });
-  const introspect = async (t: string) => (await send(s.url('/oauth/introspect'), { form: { token: t }, headers: auth(web) })).json?.active === true;
+  const introspect = async (t: string, by = web) => (await send(s.url('/oauth/introspect'), { form: { token: t }, headers: auth(by) })).json?.active === true;
   const authorizeUrl = (extra: Record<string, string> = {}) =>
     `${s.issuer}/oauth/authorize?` + new URLSearchParams({ client_id: web.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid offline_access api', ...extra });
 
@@ -401,6 +404,63 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
         clock += 20_000;
         const r = await token(dev, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode });
         return r.status === 200 ? [] : [`the device got no tokens: ${r.status} ${r.text.slice(0, 120)}`];
+      },
+    });
+    expect(problems).toEqual([]);
+  });
+
+  /** A CIBA request naming alice (CIBA Core §7.1), and alice signed in on /ciba with the form that decides it. */
+  async function cibaWaiting(): Promise<{ agent: Agent; form: Record<string, string>; authReqId: string }> {
+    const message = `M${++cibaRequests}`;
+    const started = await send(s.url('/oauth/bc-authorize'), { form: { scope: 'openid offline_access', login_hint: 'alice', binding_message: message }, headers: auth(ciba) });
+    if (started.status !== 200) throw new Error(`bc-authorize: ${started.status} ${started.text.slice(0, 150)}`);
+    const agent = new Agent(s.issuer);
+    const login = await agent.follow('/ciba');
+    const page = await agent.follow(Agent.formAction(login.html, '/ciba/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: 'alice', password: 'alice-password' } });
+    const section = page.html.split('<section class="ciba-request">').find((p) => p.includes(`>${message}<`));
+    if (!section) throw new Error(`the request is not listed: ${page.status} ${page.html.slice(0, 200)}`);
+    return { agent, form: { csrf: Agent.formValue(section, 'csrf')!, request: Agent.formValue(section, 'request')!, decision: 'approve' }, authReqId: started.json.auth_req_id };
+  }
+  let cibaRequests = 0;
+  const redeemCiba = (authReqId: string) => {
+    clock += 10_000; // past the polling interval (CIBA Core §11: slow_down)
+    return token(ciba, { grant_type: CIBA, auth_req_id: authReqId });
+  };
+
+  it('CIBA Core §9: an approval on /ciba that fails is an error page; allowing it again works and the client gets its tokens', async () => {
+    const { problems } = await sweep(s, level, {
+      page: true,
+      setup: cibaWaiting,
+      act: async ({ agent, form }) => pageAnswer(await agent.request('/ciba', { form })),
+      check: async ({ agent, form, authReqId }, a) => {
+        if (!a.text.includes('Sign-in allowed')) {
+          const again = await agent.request('/ciba', { form });
+          if (!again.html.includes('Sign-in allowed')) return [`allowing again failed: ${again.status} ${again.html.slice(0, 150)}`];
+        }
+        const r = await redeemCiba(authReqId);
+        return r.status === 200 && r.json.id_token ? [] : [`the client got no tokens: ${r.status} ${r.text.slice(0, 120)}`];
+      },
+    });
+    expect(problems).toEqual([]);
+  });
+
+  it('CIBA Core §11: a redemption that fails leaves the request redeemable, and the retry gets the tokens', async () => {
+    const { problems } = await sweep(s, level, {
+      setup: async () => {
+        const w = await cibaWaiting();
+        const done = await w.agent.request('/ciba', { form: w.form });
+        if (!done.html.includes('Sign-in allowed')) throw new Error(`not allowed: ${done.status}`);
+        return w.authReqId;
+      },
+      act: (authReqId) => redeemCiba(authReqId),
+      check: async (authReqId, a) => {
+        if (a.status === 200) return serving();
+        const retry = await redeemCiba(authReqId);
+        if (retry.status !== 200) return [`the retry failed: ${retry.status} ${retry.text.slice(0, 150)}`];
+        const out = [];
+        if (!(await introspect(retry.json.access_token, ciba))) out.push('the retry access token is not active');
+        if (!(await introspect(retry.json.refresh_token, ciba))) out.push('the retry refresh token is not active');
+        return [...out, ...(await serving())];
       },
     });
     expect(problems).toEqual([]);
