@@ -16,6 +16,7 @@ export const AUDIT_EVENT_TYPES = [
   'user.registered',
   'consent.granted',
   'consent.denied',
+  'consent.revoked',
   'token.issued',
   'token.revoked',
   'code.reuse_detected',

@@ -19,9 +19,9 @@ import { preEngineErrorCors } from './cors-errors.js';
 export function errorShapeOf(url: string): 'core' | 'page' | 'json' {
   const path = url.split('?')[0]!;
   if (/^\/api\//.test(path)) return 'core';
-  // The sign-in, consent, device, CIBA, two-step set-up and logout pages, the demo's callback and the authorization
+  // The sign-in, consent, device, CIBA, two-step set-up, account and logout pages, the demo's callback and the authorization
   // endpoint (a browser's, under any mount or tenant).
-  if (/\/(interaction|logout)\/|\/oauth\/(authorize|logout)$|\/(device|ciba|mfa)(\/login|\/confirm)?$|\/demo\/callback$|\/assets\//.test(path)) return 'page';
+  if (/\/(interaction|logout)\/|\/oauth\/(authorize|logout)$|\/(device|ciba|mfa|account)(\/login|\/confirm)?$|\/demo\/callback$|\/assets\//.test(path)) return 'page';
   return 'json';
 }
 

@@ -1048,6 +1048,10 @@ export class KyselyStore implements Store {
     )[0];
     return r && ({ tenantId: r.tenant_id, subject: r.subject, clientId: r.client_id, scope: ps(r.scope), updatedAt: Number(r.updated_at) } satisfies ConsentRecord);
   }
+  async listConsentsOfSubject(tenantId: string, subject: string) {
+    const rows = await this.db.selectFrom('consents').selectAll().where('tenant_id', '=', tenantId).where('subject', '=', subject).orderBy('updated_at', 'desc').orderBy('client_id').execute();
+    return rows.map((r) => ({ tenantId: r.tenant_id, subject: r.subject, clientId: r.client_id, scope: ps(r.scope), updatedAt: Number(r.updated_at) }) satisfies ConsentRecord);
+  }
   async saveConsent(c: ConsentRecord) {
     await this.db
       .insertInto('consents')

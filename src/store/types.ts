@@ -543,6 +543,8 @@ export interface ConsentRecord {
 
 export interface ConsentStore {
   findConsent(tenantId: string, subject: string, clientId: string): Promise<ConsentRecord | undefined>;
+  /** The user's consents, one per client, most recently given first (the account page). */
+  listConsentsOfSubject(tenantId: string, subject: string): Promise<ConsentRecord[]>;
   saveConsent(consent: ConsentRecord): Promise<void>;
   /**
    * Add `scope` to the user's consent for the client, atomically: two consents given at once (two tabs) both count.

@@ -52,6 +52,7 @@ button.primary{background:var(--accent);border-color:var(--accent);color:var(--o
 ul.scopes{padding-left:1.2rem}ul.scopes li{margin:.3rem 0}
 pre.detail{margin:.3rem 0;padding:.4rem;font-size:.8rem;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--bg);border-radius:6px}
 img.logo{max-width:64px;max-height:64px;display:block;margin-bottom:1rem}
+section.app-access{border-top:1px solid var(--border);margin-top:1rem;padding-top:.5rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}h3{font-size:1rem;margin:.5rem 0 0}
 .vh{position:absolute;width:1px;height:1px;margin:-1px;padding:0;border:0;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 `;
 
@@ -516,5 +517,49 @@ ${form('on', `${codeField}\n${button('Turn on', true)}`)}`;
 <p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
 ${m.done ? `<p role="status">${esc(m.done)}</p>` : ''}${errorAlert(m.error)}
 ${body}`,
+  );
+}
+
+export interface AccountPageModel {
+  action: string;
+  csrf: string;
+  username: string;
+  apps: { clientId: string; clientName: string; logoUri?: string; scopes: string[]; lastAllowed: number }[];
+  /** Where the user manages two-step sign-in. */
+  mfaHref: string;
+  done?: string;
+  error?: string;
+}
+
+/** One entry of what an application may use: a scope, or a claim asked for by name (`claim:<name>`, engine/consent.ts). */
+function describeAccess(entry: string): string {
+  return entry.startsWith('claim:') ? `Read ${CLAIM_WORDS[entry.slice(6)] ?? entry.slice(6)}` : describeScope(entry);
+}
+
+/**
+ * The user's account: the applications that can reach it (what each may use, when it was last allowed), each with
+ * a button that takes its access back; and where to manage two-step sign-in.
+ */
+export function accountPage(base: string, m: AccountPageModel): string {
+  const apps = m.apps.map((a) => {
+    const day = new Date(a.lastAllowed * 1000).toISOString();
+    return `<section class="app-access">${a.logoUri ? `<img class="logo" src="${esc(a.logoUri)}" alt="">` : ''}<h3>${who(a.clientName)}</h3>
+<p class="muted">Last allowed <time datetime="${day}">${day.slice(0, 10)}</time></p>
+${a.scopes.length ? `<p>It may:</p>\n<ul class="scopes">${a.scopes.map((s) => `<li>${esc(describeAccess(s))}</li>`).join('')}</ul>` : `<p>It may access your account without any particular permission.</p>`}
+<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="client" value="${esc(a.clientId)}">
+<div class="actions"><button type="submit" name="decision" value="remove"${m.apps.length > 1 ? ` aria-label="${esc(`Remove access for ${a.clientName}`)}"` : ''}>Remove access</button></div>
+</form></section>`;
+  });
+  return layout(
+    base,
+    titled('Your account', m.error),
+    `<h1>Your account</h1>
+<p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
+${m.done ? `<p role="status">${esc(m.done)}</p>` : ''}${errorAlert(m.error)}
+<h2>Applications with access</h2>
+${apps.length ? apps.join('\n') : '<p class="none">No application has access to your account.</p>'}
+<h2>Signing in</h2>
+<p><a href="${esc(m.mfaHref)}">Two-step sign-in</a>: a code from an authenticator app after your password.</p>`,
   );
 }

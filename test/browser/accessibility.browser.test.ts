@@ -420,6 +420,34 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     await ctx.close();
   }, 120_000);
 
+  it('the account page: sign in, each application a section with what it may use, Remove access by keyboard, the change announced', async () => {
+    await s.user('uma', 'uma-password');
+    const board = await s.client({ client_name: 'Team Board', redirect_uris: [rp.url], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] });
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    for (const c of [notes, board]) {
+      await page.goto(authorizeUrl(c, { prompt: 'consent' }));
+      if (c === notes) await signIn(ctx, page, 'uma-password', 'uma');
+      const arrived = rp.next();
+      await page.getByRole('button', { name: 'Allow' }).press('Enter');
+      expect((await arrived).searchParams.get('code')).toBeTruthy();
+    }
+    await page.goto(s.url('/account'));
+    await checkPage(page, { title: 'Your account', h1: 'Your account' }, { axe: true });
+    expect(await page.locator('h2').allTextContents()).toEqual(['Applications with access', 'Signing in']);
+    expect([...(await page.locator('h3').allTextContents())].sort()).toEqual(['Acme Notes', 'Team Board']);
+    // Each button names its application: a screen reader does not hear two alike (WCAG 2.4.6; the visible label first, 2.5.3).
+    const names = await page.locator('h3').allTextContents();
+    expect(await tabOrder(ctx, page)).toEqual([...names.map((n) => `button Remove access for ${n}`), 'link Two-step sign-in']);
+    await page.getByRole('button', { name: 'Remove access for Team Board' }).focus();
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Your account', h1: 'Your account' }, { axe: true });
+    expect(await page.getByRole('status').textContent()).toBe('Team Board no longer has access to your account.');
+    expect(await page.locator('h3').allTextContents()).toEqual(['Acme Notes']);
+    expect(await tabOrder(ctx, page)).toEqual(['button Remove access', 'link Two-step sign-in']);
+    await ctx.close();
+  }, 120_000);
+
   it('logout: the confirmation by keyboard, then the signed-out page', async () => {
     const ctx = await narrow();
     const page = await ctx.newPage();

@@ -101,6 +101,8 @@ function routes(): Route[] {
     add('POST', `${base}/mfa/login`, 'html');
     add('GET,POST', `${base}/ciba`, 'html');
     add('POST', `${base}/ciba/login`, 'html');
+    add('GET,POST', `${base}/account`, 'html');
+    add('POST', `${base}/account/login`, 'html');
     add('GET,POST', `${base}/device`, 'html');
     add('POST', `${base}/device/login`, 'html');
     add('POST', `${base}/device/confirm`, 'html');
@@ -229,7 +231,7 @@ describe('malformed input on every route gets the endpoint\'s own error, never a
   function kindOfPath(path: string): Kind | undefined {
     if (path.startsWith('/api/')) return 'core';
     // The browser pages answer a request they cannot trust with an HTML page; an unrouted method gets the JSON 404.
-    if (/^(\/t\/[^/]+)?\/(oauth\/authorize|oauth\/logout|interaction\/|device|logout\/|mfa|ciba)/.test(path)) return 'html';
+    if (/^(\/t\/[^/]+)?\/(oauth\/authorize|oauth\/logout|interaction\/|device|logout\/|mfa|ciba|account|assets\/)/.test(path)) return 'html';
     return undefined;
   }
 

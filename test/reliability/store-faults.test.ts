@@ -141,6 +141,7 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
   let svc: { clientId: string; clientSecret?: string };
   let dev: { clientId: string; clientSecret?: string };
   let ciba: { clientId: string; clientSecret?: string };
+  let alice: string;
 
   beforeAll(async () => {
     rp = await startLogoutRp();
@@ -157,7 +158,7 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
     svc = await s.client({ grant_types: ['client_credentials'], scope: 'api' });
     dev = await s.client({ grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'], scope: 'openid offline_access api' });
     ciba = await s.client({ grant_types: [CIBA, 'refresh_token'], backchannel_token_delivery_mode: 'poll', scope: 'openid offline_access api' });
-    await s.user('alice', 'alice-password');
+    alice = await s.user('alice', 'alice-password');
   });
   afterAll(async () => {
     await s?.close();
@@ -461,6 +462,32 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
         if (!(await introspect(retry.json.access_token, ciba))) out.push('the retry access token is not active');
         if (!(await introspect(retry.json.refresh_token, ciba))) out.push('the retry refresh token is not active');
         return [...out, ...(await serving())];
+      },
+    });
+    expect(problems).toEqual([]);
+  });
+
+  it('the account page: removing an application\'s access that fails is an error page and removes all or nothing; removing again removes it', async () => {
+    const { problems } = await sweep(s, level, {
+      page: true,
+      setup: async () => {
+        const agent = await signedIn();
+        const t = (await token(web, { grant_type: 'authorization_code', code: await code(agent), redirect_uri: CB })).json;
+        const page = await agent.follow('/account');
+        const section = page.html.split('<section class="app-access">').find((p) => p.includes(`value="${web.clientId}"`));
+        if (!section) throw new Error(`the client is not listed: ${page.status} ${page.html.slice(0, 200)}`);
+        return { agent, refresh: t.refresh_token as string, form: { csrf: Agent.formValue(section, 'csrf')!, client: web.clientId, decision: 'remove' } };
+      },
+      act: async ({ agent, form }) => pageAnswer(await agent.request('/account', { form })),
+      check: async ({ agent, refresh, form }, a) => {
+        const state = async () => ({ live: await introspect(refresh), consent: (await s.ctx.store.findConsent(s.ctx.tenant.id, alice, web.clientId)) !== undefined });
+        let now = await state();
+        if (now.live !== now.consent) return [`removed by halves: refresh token live ${now.live}, consent kept ${now.consent}`];
+        if (a.text.includes('no longer has access') && now.live) return ['the page said removed, the store did not'];
+        if (!now.live) return [];
+        const again = await agent.request('/account', { form });
+        now = await state();
+        return again.html.includes('no longer has access') && !now.live && !now.consent ? [] : [`removing again: ${again.status}, live ${now.live}, consent ${now.consent}`];
       },
     });
     expect(problems).toEqual([]);

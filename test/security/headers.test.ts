@@ -72,7 +72,7 @@ describe('security headers on every HTML page, and no-store on every token or co
   const authUrl = (extra: Record<string, string> = {}) =>
     `${s.issuer}/oauth/authorize?${new URLSearchParams({ client_id: conf.clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 's', ...extra })}`;
 
-  it('login, consent, form_post, error, create-account, device, CIBA, two-step sign-in, logout confirmation, signed-out and demo pages', async () => {
+  it('login, consent, form_post, error, create-account, device, CIBA, two-step sign-in, account, logout confirmation, signed-out and demo pages', async () => {
     // error page (unknown client)
     await recording(new Agent(s.issuer), 'error').follow(`${s.issuer}/oauth/authorize?client_id=nobody&response_type=code`);
     // login page, a failed login, consent page, form_post page
@@ -113,11 +113,17 @@ describe('security headers on every HTML page, and no-store on every token or co
     expect(offer.html).toContain('two-step sign-in');
     await m.follow(Agent.formAction(offer.html, '/mfa'), { form: { csrf: Agent.formValue(offer.html, 'csrf')!, decision: 'on', otp: '000000' } });
     await m.follow('/mfa');
+    // the account page: its sign-in form, then the applications with access, then removing one
+    const acc = recording(new Agent(s.issuer), 'account');
+    const alogin = await acc.follow('/account');
+    const apps = await acc.follow(Agent.formAction(alogin.html, '/account/login'), { form: { csrf: Agent.formValue(alogin.html, 'csrf')!, username: 'alice', password: 'alice-password' } });
+    expect(apps.html).toContain('<section class="app-access">');
+    await acc.follow('/account', { form: { csrf: Agent.formValue(apps.html, 'csrf')!, client: Agent.formValue(apps.html, 'client')!, decision: 'remove' } });
     // demo callback
     await recording(new Agent(s.issuer), 'demo').follow(`${s.issuer}/demo/callback?code=abc&state=x`);
 
     const names = pages.map((p) => p.name).join('\n');
-    for (const path of ['/oauth/authorize', '/interaction/', '/device', '/device/confirm', '/ciba', '/mfa', '/oauth/logout', '/logout/', '/demo/callback']) {
+    for (const path of ['/oauth/authorize', '/interaction/', '/device', '/device/confirm', '/ciba', '/mfa', '/account', '/oauth/logout', '/logout/', '/demo/callback']) {
       expect(names, `a page at ${path} was checked`).toContain(path);
     }
     expect(pages.some((p) => p.html.includes('action="/interaction/') && p.html.includes('/create'))).toBe(true);

@@ -29,6 +29,18 @@ describe(`store contract, consent and pending-interaction cleanup (${backend})`,
   const consent = (tenantId: string, subject: string, clientId: string) =>
     store.saveConsent({ tenantId, subject, clientId, scope: ['openid'], updatedAt: NOW });
 
+  it('listConsentsOfSubject: the user\'s consents in one tenant, the most recently given first', async () => {
+    await store.saveConsent({ tenantId: A, subject: 'alice', clientId: 'c1', scope: ['openid', 'claim:email'], updatedAt: NOW });
+    await store.saveConsent({ tenantId: A, subject: 'alice', clientId: 'c2', scope: ['openid'], updatedAt: NOW + 5 });
+    await consent(A, 'bob', 'c1');
+    await consent(B, 'alice', 'c3');
+    expect(await store.listConsentsOfSubject(A, 'alice')).toEqual([
+      { tenantId: A, subject: 'alice', clientId: 'c2', scope: ['openid'], updatedAt: NOW + 5 },
+      { tenantId: A, subject: 'alice', clientId: 'c1', scope: ['openid', 'claim:email'], updatedAt: NOW },
+    ]);
+    expect(await store.listConsentsOfSubject(A, 'carol')).toEqual([]);
+  });
+
   it('deleteConsent forgets one user\'s consent to one client, and nothing else', async () => {
     await consent(A, 'alice', 'c1');
     await consent(A, 'alice', 'c2');

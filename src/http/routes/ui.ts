@@ -39,7 +39,8 @@ import { readSession, SESSION_COOKIE, signIn } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
 import { pageHeaders } from '../page-headers.js';
 import { subjectFor } from '../../engine/subject.js';
-import { clientBranding } from '../../ui/html.js';
+import { accountPage, clientBranding } from '../../ui/html.js';
+import { appsWithAccess, removeAppAccess } from '../../services/account.js';
 import { sendResult } from '../adapt.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
 import { cookiePath, fixedContext, pagesOf, type ContextOf } from '../tenant.js';
@@ -902,14 +903,52 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return codePage(reply, csrf, live.user.username, '', why, 400);
     });
 
+    /**
+     * A signed-in user's own page at `path` (/ciba, /mfa, /account): GET shows it (`show`) to a user `signedIn` finds,
+     * else its sign-in form; POST `path`/login signs in (passwordLogin: the same checks, limits and second step as every
+     * sign-in form) and comes back. Its CSRF kit (cookie `cookieName`) and sign-in page serve the page's own POST.
+     */
+    type SignedIn = { user: { id: string; username: string } };
+    const userPage = <L extends SignedIn>(
+      path: string, cookieName: string, words: { clientName: string; purpose: string },
+      signedIn: (req: FastifyRequest) => Promise<L | undefined>, show: (reply: FastifyReply, csrf: string, live: L) => Promise<FastifyReply>,
+    ) => {
+      const kit = pageCsrf(cookieName, path);
+      const login = (reply: FastifyReply, csrf: string, error?: string, username?: string, status = 200, invalid?: ('username' | 'password')[]) =>
+        htmlHeaders(reply.code(status)).send(loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}${path}/login`, csrf, ...words, hidden: {}, username, error, invalid }));
+      scope.get(path, async (req, reply) => {
+        const csrf = kit.issue(req, reply);
+        const live = await signedIn(req);
+        return live ? show(reply, csrf, live) : login(reply, csrf);
+      });
+      scope.post(`${path}/login`, async (req, reply) => {
+        const base = pagesOf(ctxOf(req)).base;
+        const form = kit.form(req, reply);
+        if (!form) return reply;
+        const csrf = form.get('csrf')!;
+        const user = await passwordLogin(req, reply, form, (status, error, username, invalid) => login(reply, csrf, error, username, status, invalid), { action: `${base}${path}/login` });
+        if (!user) return reply;
+        return reply.code(303).header('Cache-Control', 'no-store').header('Location', `${base}${path}`).send();
+      });
+      /** The page's own POST: CSRF-checked and signed in (else the sign-in form, saying `again`), then `act`. */
+      const post = (again: string | undefined, act: (req: FastifyRequest, reply: FastifyReply, form: URLSearchParams, csrf: string, live: L) => Promise<FastifyReply>) =>
+        scope.post(path, async (req, reply) => {
+          const form = kit.form(req, reply);
+          if (!form) return reply;
+          const csrf = form.get('csrf')!;
+          const live = await signedIn(req);
+          return live ? act(req, reply, form, csrf, live) : login(reply, csrf, again);
+        });
+      return { post };
+    };
+    const liveSession = (req: FastifyRequest) => {
+      const ctx = ctxOf(req);
+      return readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
+    };
+
     // OpenID CIBA Core §8: the authentication device in a browser. The user signs in (the same password check as every
     // sign-in form) and sees the CIBA requests that name them, each with its binding message, to allow or deny. Nothing
     // here is guessable input: a request is decided only by the user it names, signed in (engine/ciba.ts cibaComplete).
-    const cibaCsrfKit = pageCsrf('lk_ciba', '/ciba');
-    const cibaLoginPage = (reply: FastifyReply, csrf: string, error?: string, username?: string, status = 200, invalid?: ('username' | 'password')[]) =>
-      htmlHeaders(reply.code(status)).send(
-        loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/ciba/login`, csrf, clientName: 'your sign-in requests', purpose: 'to see the sign-in requests waiting for you', hidden: {}, username, error, invalid }),
-      );
     const cibaRequestsPage = async (reply: FastifyReply, csrf: string, live: { user: { id: string; username: string } }) => {
       const ctx = ctxOf(reply.request);
       const pending = await pendingCibaRequests(ctx, live.user.id);
@@ -923,31 +962,8 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       );
     };
 
-    scope.get('/ciba', async (req, reply) => {
+    userPage('/ciba', 'lk_ciba', { clientName: 'your sign-in requests', purpose: 'to see the sign-in requests waiting for you' }, liveSession, cibaRequestsPage).post(undefined, async (req, reply, form, _csrf, live) => {
       const ctx = ctxOf(req);
-      const csrf = cibaCsrfKit.issue(req, reply);
-      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
-      if (!live) return cibaLoginPage(reply, csrf);
-      return cibaRequestsPage(reply, csrf, live);
-    });
-
-    scope.post('/ciba/login', async (req, reply) => {
-      const ctx = ctxOf(req);
-      const form = cibaCsrfKit.form(req, reply);
-      if (!form) return reply;
-      const csrf = form.get('csrf')!;
-      const user = await passwordLogin(req, reply, form, (status, error, username, invalid) => cibaLoginPage(reply, csrf, error, username, status, invalid), { action: `${pagesOf(ctx).base}/ciba/login` });
-      if (!user) return reply;
-      return reply.code(303).header('Cache-Control', 'no-store').header('Location', `${pagesOf(ctx).base}/ciba`).send();
-    });
-
-    scope.post('/ciba', async (req, reply) => {
-      const ctx = ctxOf(req);
-      const form = cibaCsrfKit.form(req, reply);
-      if (!form) return reply;
-      const csrf = form.get('csrf')!;
-      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
-      if (!live) return cibaLoginPage(reply, csrf);
       const approve = form.get('decision') === 'approve';
       // The phone's browser session is not the client's: no sid, so signing out here does not end the client's tokens.
       const r = await cibaComplete({ requestId: (form.get('request') ?? '').slice(0, 200), ...decisionBy(live, approve) }, ctx);
@@ -964,14 +980,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // Two-step sign-in (services/mfa.ts): the signed-in user turns their authenticator app on or off. Either change
     // needs a sign-in of the last MFA_CHANGE_FRESHNESS seconds (a session left open is not enough to change how one signs in)
     // and a code from the app: turning on proves the app holds the secret, turning off that the user still has it.
-    const mfaCsrfKit = pageCsrf('lk_mfa', '/mfa');
-    const mfaLoginPage = (reply: FastifyReply, csrf: string, error?: string, username?: string, status = 200, invalid?: ('username' | 'password')[]) =>
-      htmlHeaders(reply.code(status)).send(
-        loginPage(pageBase(reply), { action: `${pagesOf(ctxOf(reply.request)).base}/mfa/login`, csrf, clientName: 'your account', purpose: 'to change how you sign in', hidden: {}, username, error, invalid }),
-      );
     const mfaSignedIn = async (req: FastifyRequest) => {
       const ctx = ctxOf(req);
-      const live = await readSession(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)]);
+      const live = await liveSession(req);
       return live && nowSeconds(ctx) - live.session.authTime <= MFA_CHANGE_FRESHNESS ? live : undefined;
     };
     const mfaStatusPage = async (
@@ -986,30 +997,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       );
     };
 
-    scope.get('/mfa', async (req, reply) => {
-      const csrf = mfaCsrfKit.issue(req, reply);
-      const live = await mfaSignedIn(req);
-      if (!live) return mfaLoginPage(reply, csrf);
-      return mfaStatusPage(reply, csrf, live);
-    });
-
-    scope.post('/mfa/login', async (req, reply) => {
+    const mfa = userPage('/mfa', 'lk_mfa', { clientName: 'your account', purpose: 'to change how you sign in' }, mfaSignedIn, (reply, csrf, live) => mfaStatusPage(reply, csrf, live));
+    mfa.post('Sign in again to change how you sign in.', async (req, reply, form, csrf, live) => {
       const ctx = ctxOf(req);
-      const form = mfaCsrfKit.form(req, reply);
-      if (!form) return reply;
-      const csrf = form.get('csrf')!;
-      const user = await passwordLogin(req, reply, form, (status, error, username, invalid) => mfaLoginPage(reply, csrf, error, username, status, invalid), { action: `${pagesOf(ctx).base}/mfa/login` });
-      if (!user) return reply;
-      return reply.code(303).header('Cache-Control', 'no-store').header('Location', `${pagesOf(ctx).base}/mfa`).send();
-    });
-
-    scope.post('/mfa', async (req, reply) => {
-      const ctx = ctxOf(req);
-      const form = mfaCsrfKit.form(req, reply);
-      if (!form) return reply;
-      const csrf = form.get('csrf')!;
-      const live = await mfaSignedIn(req);
-      if (!live) return mfaLoginPage(reply, csrf, 'Sign in again to change how you sign in.');
       const turnOn = form.get('decision') === 'on';
       const renew = form.get('decision') === 'recovery';
       if (await beginOtpAttempt(ctx, live.user.id)) {
@@ -1035,6 +1025,30 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       return mfaStatusPage(reply, csrf, live, turnOn
         ? { done: 'Two-step sign-in is now on. Next time you sign in, you will be asked for a code.', recoveryCodes }
         : { done: 'Two-step sign-in is now off.' });
+    });
+
+    // The user's account (services/account.ts): the applications with access to it, each of which the user can take
+    // back (its grants and tokens revoked, its consent forgotten). Signed in (any live session), as on /ciba; the
+    // change only takes access away, so it needs no fresh sign-in (/mfa's rule is for changing how one signs in).
+    const accountStatusPage = async (reply: FastifyReply, csrf: string, live: { user: { id: string; username: string } }, say: { done?: string; error?: string; status?: number } = {}) => {
+      const ctx = ctxOf(reply.request);
+      const base = pagesOf(ctx).base;
+      return htmlHeaders(reply.code(say.status ?? 200)).send(
+        accountPage(pageBase(reply), { action: `${base}/account`, csrf, username: live.user.username, apps: await appsWithAccess(ctx, live.user.id), mfaHref: `${base}/mfa`, done: say.done, error: say.error }),
+      );
+    };
+
+    const account = userPage('/account', 'lk_account', { clientName: 'your account', purpose: 'to see which applications can access your account' }, liveSession, (reply, csrf, live) => accountStatusPage(reply, csrf, live));
+    account.post('Sign in again to change your account.', async (req, reply, form, csrf, live) => {
+      const ctx = ctxOf(req);
+      const clientId = (form.get('client') ?? '').slice(0, 255);
+      if (form.get('decision') !== 'remove' || !clientId) return accountStatusPage(reply, csrf, live, { error: 'Choose an application whose access to remove.', status: 400 });
+      const name = (await ctx.store.findClient(ctx.tenant.id, clientId))?.clientName ?? clientId;
+      if (!(await removeAppAccess(ctx, live.user.id, clientId))) {
+        return accountStatusPage(reply, csrf, live, { error: `${name} has no access to remove.`, status: 400 });
+      }
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'consent.revoked', clientId, subject: live.user.id, ip: req.ip });
+      return accountStatusPage(reply, csrf, live, { done: `${name} no longer has access to your account.` });
     });
 
     if (lk.config.demo && !contextOf) {

@@ -1,0 +1,61 @@
+import { consentFor } from '../engine/consent.js';
+import { nowSeconds, type EngineContext } from '../engine/context.js';
+
+/**
+ * The user's own account page (/account): which applications can reach their account, and taking that access back,
+ * as Keycloak's account console lists "Applications" with "Remove access". Grants are swept once nothing they
+ * issued lives (store sweepGrants), so an unrevoked grant is access an application still holds; a consent is access
+ * it can get again without asking.
+ */
+export interface AppAccess {
+  clientId: string;
+  clientName: string;
+  logoUri?: string;
+  /** What it may use: the consented scopes (and `claim:<name>` entries, engine/consent.ts consentScopes) and its live grants' scopes. */
+  scopes: string[];
+  /** When the user last allowed it: their consent, or the newest live grant (seconds). */
+  lastAllowed: number;
+}
+
+/** The applications with access to the user's account, the most recently allowed first. */
+export async function appsWithAccess(ctx: EngineContext, subject: string): Promise<AppAccess[]> {
+  const tenantId = ctx.tenant.id;
+  const [grants, consents] = await Promise.all([ctx.store.listGrantsOfSubject(tenantId, subject), ctx.store.listConsentsOfSubject(tenantId, subject)]);
+  const byClient = new Map<string, { scopes: Set<string>; lastAllowed: number }>();
+  const add = (clientId: string, scopes: string[], at: number) => {
+    const a = byClient.get(clientId) ?? { scopes: new Set<string>(), lastAllowed: 0 };
+    for (const s of scopes) a.scopes.add(s);
+    a.lastAllowed = Math.max(a.lastAllowed, at);
+    byClient.set(clientId, a);
+  };
+  for (const g of grants) if (g.revokedAt === null) add(g.clientId, g.scope, g.createdAt);
+  const out: AppAccess[] = [];
+  const clientIds = new Set([...byClient.keys(), ...consents.map((c) => c.clientId)]);
+  for (const clientId of clientIds) {
+    const client = await ctx.store.findClient(tenantId, clientId);
+    if (!client) continue; // deleted: its grants and consents went with it (or are about to)
+    // A consent given to an earlier client under the same client_id does not count (consentFor).
+    const consent = consentFor(consents.find((c) => c.clientId === clientId), client);
+    if (consent) add(clientId, consent.scope, consent.updatedAt);
+    const a = byClient.get(clientId);
+    if (!a) continue;
+    out.push({ clientId, clientName: client.clientName ?? clientId, logoUri: client.logoUri, scopes: [...a.scopes], lastAllowed: a.lastAllowed });
+  }
+  return out.sort((x, y) => y.lastAllowed - x.lastAllowed || x.clientId.localeCompare(y.clientId));
+}
+
+/**
+ * Take an application's access back: every live grant of the user to it revoked, with every token it issued (RFC
+ * 7009 §2.1: a refresh token's access tokens too), and the user's consent forgotten, so its next authorization request
+ * asks again; one transaction. False when it had none.
+ */
+export async function removeAppAccess(ctx: EngineContext, subject: string, clientId: string): Promise<boolean> {
+  const tenantId = ctx.tenant.id;
+  const now = nowSeconds(ctx);
+  return ctx.store.transaction(async (tx) => {
+    const live = (await tx.listGrantsOfSubject(tenantId, subject)).filter((g) => g.clientId === clientId && g.revokedAt === null);
+    for (const g of live) await tx.revokeGrant(tenantId, g.id, now);
+    const consented = await tx.deleteConsent(tenantId, subject, clientId);
+    return consented || live.length > 0;
+  });
+}

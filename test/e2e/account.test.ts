@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../helpers/agent.js';
+import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
+
+const CB = 'https://rp.example/cb';
+const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+
+type Client = { clientId: string; clientSecret?: string };
+
+/**
+ * The account page (services/account.ts): a signed-in user sees the applications with access to their account and
+ * takes one's access back: its grants and every token they issued revoked (RFC 7009 §2.1), its consent forgotten, so
+ * its next authorization request asks again (OIDC Core §3.1.2.4).
+ */
+describe('the account page: applications with access, and removing it', () => {
+  let s: TestServer;
+  let notes: Client;
+  let photos: Client;
+  let firstParty: Client;
+  let alice: string;
+
+  beforeAll(async () => {
+    s = await startTestServer();
+    notes = await s.client({ client_name: 'Notes', redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid profile email offline_access' });
+    photos = await s.client({ client_name: 'Photos', redirect_uris: [CB], scope: 'openid email' });
+    firstParty = await s.client({ client_name: 'Intranet', redirect_uris: [CB], scope: 'openid', skip_consent: true });
+    alice = await s.user('alice', 'alice-password');
+    await s.user('bob', 'bob-password');
+  });
+  afterAll(() => s.close());
+
+  const authorizeUrl = (c: Client, scope: string, extra: Record<string, string> = {}) =>
+    `/oauth/authorize?${new URLSearchParams({ client_id: c.clientId, redirect_uri: CB, response_type: 'code', scope, code_challenge: CHALLENGE, code_challenge_method: 'S256', ...extra })}`;
+  /** The code flow through the pages (sign-in and consent as needed), then the token request. */
+  async function tokens(agent: Agent, c: Client, scope: string, user = 'alice') {
+    const cb = await agent.authorize(authorizeUrl(c, scope, scope.includes('offline_access') ? { prompt: 'consent' } : {}), user, `${user}-password`);
+    const r = await postForm(s.url('/oauth/token'), { grant_type: 'authorization_code', code: cb.searchParams.get('code')!, redirect_uri: CB, code_verifier: VERIFIER }, { authorization: basic(c.clientId, c.clientSecret!) });
+    expect(r.status, r.text).toBe(200);
+    return r.json as { access_token: string; refresh_token?: string };
+  }
+  const active = async (c: Client, token: string) => (await postForm(s.url('/oauth/introspect'), { token }, { authorization: basic(c.clientId, c.clientSecret!) })).json.active as boolean;
+  /** The account page, signed in at its own form when the browser has no session. */
+  async function accountOf(agent: Agent, user = 'alice') {
+    let page = await agent.follow('/account');
+    if (page.html.includes('name="password"')) {
+      expect(page.html).toContain('to see which applications can access your account');
+      page = await agent.follow(Agent.formAction(page.html, '/account/login'), { form: { csrf: Agent.formValue(page.html, 'csrf')!, username: user, password: `${user}-password` } });
+    }
+    expect(page.status, page.html.slice(0, 300)).toBe(200);
+    return page;
+  }
+  const sectionOf = (html: string, name: string) => html.split('<section class="app-access">').find((p) => p.includes(`<bdi>${name}</bdi>`));
+  const remove = (agent: Agent, html: string, name: string) => {
+    const section = sectionOf(html, name)!;
+    return agent.follow('/account', { form: { csrf: Agent.formValue(section, 'csrf')!, client: Agent.formValue(section, 'client')!, decision: 'remove' } });
+  };
+
+  it('lists what each application may use; removing one revokes its tokens and consent, and nothing of the others or of other users', async () => {
+    const agent = new Agent(s.issuer);
+    const notesTokens = await tokens(agent, notes, 'openid profile offline_access');
+    const photosTokens = await tokens(agent, photos, 'openid email');
+    const intranetTokens = await tokens(agent, firstParty, 'openid');
+    const bob = new Agent(s.issuer);
+    const bobNotes = await tokens(bob, notes, 'openid profile offline_access', 'bob');
+
+    const page = await accountOf(new Agent(s.issuer)); // a browser of its own: the page's own sign-in form
+    expect(page.html).toContain('Signed in as <strong><bdi>alice</bdi></strong>');
+    for (const name of ['Notes', 'Photos', 'Intranet']) expect(sectionOf(page.html, name), name).toBeDefined();
+    expect(sectionOf(page.html, 'Notes')).toContain('Keep access while you are not using it');
+    expect(sectionOf(page.html, 'Photos')).toContain('Your email address');
+    expect(sectionOf(page.html, 'Photos')).not.toContain('Your basic profile');
+    expect(page.html).toMatch(/Last allowed <time datetime="\d{4}-\d\d-\d\dT[^"]+">\d{4}-\d\d-\d\d<\/time>/);
+    expect(page.html).toContain('aria-label="Remove access for Notes"');
+    expect(page.html).toContain('href="/mfa"');
+
+    const done = await remove(agent, (await accountOf(agent)).html, 'Notes');
+    expect(done.status).toBe(200);
+    expect(done.html).toContain('<p role="status">Notes no longer has access to your account.</p>');
+    expect(sectionOf(done.html, 'Notes')).toBeUndefined();
+    expect(sectionOf(done.html, 'Photos')).toBeDefined();
+    // RFC 7009 §2.1: the refresh token's grant and its access tokens end with it.
+    expect(await active(notes, notesTokens.refresh_token!)).toBe(false);
+    expect(await active(notes, notesTokens.access_token)).toBe(false);
+    const refreshed = await postForm(s.url('/oauth/token'), { grant_type: 'refresh_token', refresh_token: notesTokens.refresh_token! }, { authorization: basic(notes.clientId, notes.clientSecret!) });
+    expect(refreshed.json.error).toBe('invalid_grant');
+    // The others, and bob's access to the same application, are untouched.
+    expect(await active(photos, photosTokens.access_token)).toBe(true);
+    expect(await active(firstParty, intranetTokens.access_token)).toBe(true);
+    expect(await active(notes, bobNotes.refresh_token!)).toBe(true);
+    // The consent is forgotten: Notes asks again (OIDC Core §3.1.2.4), where Photos does not.
+    expect((await agent.follow(authorizeUrl(notes, 'openid profile'))).html).toContain('/consent');
+    expect((await agent.follow(authorizeUrl(photos, 'openid email'))).location).toMatch(/\?code=/);
+    // The audit trail says who took which access back.
+    await s.lk.audit.flush();
+    const events = await s.ctx.store.listAuditEvents(s.ctx.tenant.id, { type: 'consent.revoked', limit: 10 });
+    expect(events.map((e) => [e.clientId, e.subject])).toEqual([[notes.clientId, alice]]);
+
+    // A client registered to skip consent: its tokens end too; signing in to it again issues new ones without asking.
+    const after = await remove(agent, done.html, 'Intranet');
+    expect(after.html).toContain('Intranet no longer has access to your account.');
+    expect(await active(firstParty, intranetTokens.access_token)).toBe(false);
+  });
+
+  it('refuses what it cannot do: nothing to remove, no decision, no session, a forged form', async () => {
+    const agent = new Agent(s.issuer);
+    await tokens(agent, photos, 'openid email', 'bob');
+    const page = await accountOf(agent, 'bob');
+    const section = sectionOf(page.html, 'Photos')!;
+    const csrf = Agent.formValue(section, 'csrf')!;
+    // An application with no access to this user (alice's Notes access does not make it bob's).
+    const none = await agent.follow('/account', { form: { csrf, client: 'no-such-client', decision: 'remove' } });
+    expect(none.status).toBe(400);
+    expect(none.html).toContain('no-such-client has no access to remove.');
+    expect((await agent.follow('/account', { form: { csrf, client: photos.clientId } })).status).toBe(400);
+    // A form from another page (no or a wrong CSRF token) changes nothing.
+    const forged = await agent.follow('/account', { form: { csrf: 'x'.repeat(43), client: photos.clientId, decision: 'remove' } });
+    expect(forged.status).toBe(403);
+    expect(sectionOf((await accountOf(agent, 'bob')).html, 'Photos')).toBeDefined();
+    // Signed out: the sign-in form, and nothing removed.
+    for (const n of agent.cookies()) if (n.includes('lk_session')) agent.dropCookie(n);
+    const out = await agent.follow('/account', { form: { csrf, client: photos.clientId, decision: 'remove' } });
+    expect(out.html).toContain('Sign in again to change your account.');
+    expect(sectionOf((await accountOf(agent, 'bob')).html, 'Photos')).toBeDefined();
+  });
+
+  it('a user with nothing allowed sees so', async () => {
+    await s.user('carol', 'carol-password');
+    const page = await accountOf(new Agent(s.issuer), 'carol');
+    expect(page.html).toContain('No application has access to your account.');
+  });
+});
