@@ -1,5 +1,9 @@
 import { consentFor } from '../engine/consent.js';
 import { nowSeconds, type EngineContext } from '../engine/context.js';
+import type { AuditLog } from '../audit/audit.js';
+import { endBrowserSession, liveSessionsOf } from './users.js';
+import { MFA_ACR } from './mfa.js';
+import type { LogoutDeliveryRecord } from '../store/types.js';
 
 /**
  * The user's own account page (/account): which applications can reach their account, and taking that access back,
@@ -58,4 +62,40 @@ export async function removeAppAccess(ctx: EngineContext, subject: string, clien
     const consented = await tx.deleteConsent(tenantId, subject, clientId);
     return consented || live.length > 0;
   });
+}
+
+/** One of the user's live browser sessions, as the account page shows it. */
+export interface SessionSummary {
+  signedInAt: number;
+  lastSeenAt: number;
+  /** The browser showing the page. */
+  current: boolean;
+  /** Signed in with two steps (acr MFA_ACR). */
+  twoStep: boolean;
+}
+
+/** The user's live browser sessions (liveSessionsOf), the one showing the page first, then the newest. */
+export async function sessionsOf(ctx: EngineContext, subject: string, currentSid: string): Promise<SessionSummary[]> {
+  const all = (await liveSessionsOf(ctx, subject)).map((s) => ({ signedInAt: s.authTime, lastSeenAt: s.lastSeenAt, current: s.sid === currentSid, twoStep: s.acr === MFA_ACR }));
+  return [...all.filter((s) => s.current), ...all.filter((s) => !s.current)];
+}
+
+/**
+ * Sign the user out of every other browser: each of their other live sessions ended as a logout (endBrowserSession:
+ * its grants revoked, its clients' back-channel notifications recorded for the dispatcher, a `logout` event with
+ * source `account`). Each session ends in its own transaction, so a failure part way leaves the rest for a retry.
+ * Returns how many were ended, and the back-channel deliveries to send now (the dispatcher retries what fails).
+ */
+export async function signOutOtherSessions(
+  ctx: EngineContext, audit: Pick<AuditLog, 'record'>, subject: string, currentSid: string, ip?: string,
+): Promise<{ ended: number; backchannel: LogoutDeliveryRecord[] }> {
+  let ended = 0;
+  const backchannel: LogoutDeliveryRecord[] = [];
+  for (const s of await liveSessionsOf(ctx, subject)) {
+    if (s.sid === currentSid) continue;
+    const outcome = await endBrowserSession(ctx, audit, s.sid, { method: 'session_end', source: 'account', ip }, subject);
+    if (outcome.ended) ended++;
+    backchannel.push(...outcome.backchannel);
+  }
+  return { ended, backchannel };
 }

@@ -268,7 +268,7 @@ export async function liveSessionsOf(ctx: EngineContext, sub: string): Promise<S
 /** How a browser session came to end, as its `logout` audit event records it (docs/audit.md). */
 export type SessionEndCause =
   | { method: 'rp_initiated'; clientId?: string | null; ip?: string }
-  | { method: 'session_end'; source: 'admin_api' | 'cli'; ip?: string }
+  | { method: 'session_end'; source: 'admin_api' | 'cli' | 'account'; ip?: string }
   /** Another user signed in in the browser that held this session (ui/session.ts signIn). */
   | { method: 'signed_in_again'; ip?: string };
 

@@ -525,11 +525,18 @@ export interface AccountPageModel {
   csrf: string;
   username: string;
   apps: { clientId: string; clientName: string; logoUri?: string; scopes: string[]; lastAllowed: number }[];
+  /** The user's live browser sessions, this one first. */
+  sessions: { signedInAt: number; lastSeenAt: number; current: boolean; twoStep: boolean }[];
   /** Where the user manages two-step sign-in. */
   mfaHref: string;
   done?: string;
   error?: string;
 }
+
+const when = (seconds: number): string => {
+  const t = new Date(seconds * 1000).toISOString();
+  return `<time datetime="${t}">${t.slice(0, 10)} ${t.slice(11, 16)} UTC</time>`;
+};
 
 /** One entry of what an application may use: a scope, or a claim asked for by name (`claim:<name>`, engine/consent.ts). */
 function describeAccess(entry: string): string {
@@ -559,6 +566,12 @@ ${a.scopes.length ? `<p>It may:</p>\n<ul class="scopes">${a.scopes.map((s) => `<
 ${m.done ? `<p role="status">${esc(m.done)}</p>` : ''}${errorAlert(m.error)}
 <h2>Applications with access</h2>
 ${apps.length ? apps.join('\n') : '<p class="none">No application has access to your account.</p>'}
+<h2>Where you are signed in</h2>
+<ul class="sessions">${m.sessions.map((x) => `<li>${x.current ? '<strong>This browser</strong>: signed' : 'Signed'} in ${when(x.signedInAt)}${x.twoStep ? ' with two steps' : ''}, last active ${when(x.lastSeenAt)}</li>`).join('')}</ul>
+${m.sessions.some((x) => !x.current) ? `<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}">
+<div class="actions"><button type="submit" name="decision" value="sign-out-others">Sign out of other browsers</button></div>
+</form>` : '<p class="muted">You are not signed in anywhere else.</p>'}
 <h2>Signing in</h2>
 <p><a href="${esc(m.mfaHref)}">Two-step sign-in</a>: a code from an authenticator app after your password.</p>`,
   );

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeJwt } from 'jose';
 import { Agent } from '../helpers/agent.js';
+import { startLogoutRp, waitFor } from '../helpers/logout-rp.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 
 const CB = 'https://rp.example/cb';
@@ -122,6 +124,47 @@ describe('the account page: applications with access, and removing it', () => {
     const out = await agent.follow('/account', { form: { csrf, client: photos.clientId, decision: 'remove' } });
     expect(out.html).toContain('Sign in again to change your account.');
     expect(sectionOf((await accountOf(agent, 'bob')).html, 'Photos')).toBeDefined();
+  });
+
+  it('signing out of other browsers ends every other session of the user as a logout (its client told by back-channel), not this one nor another user\'s', async () => {
+    const rp = await startLogoutRp();
+    try {
+      const chat = await s.client({ client_name: 'Chat', redirect_uris: [CB], scope: 'openid', skip_consent: true, backchannel_logout_uri: `${rp.base}/bc`, backchannel_logout_session_required: true });
+      await s.user('dora', 'dora-password');
+      const laptop = new Agent(s.issuer);
+      const phone = new Agent(s.issuer);
+      const tablet = new Agent(s.issuer);
+      const phoneTokens = await tokens(phone, chat, 'openid', 'dora') as { access_token: string; id_token?: string };
+      await accountOf(tablet, 'dora');
+      const bobs = new Agent(s.issuer);
+      await accountOf(bobs, 'bob');
+      const page = await accountOf(laptop, 'dora');
+      const listed = page.html.split('<ul class="sessions">')[1]!.split('</ul>')[0]!;
+      expect(listed.match(/<li>/g)).toHaveLength(3);
+      expect(listed).toMatch(/^<li><strong>This browser<\/strong>: signed in <time datetime="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/time>, last active/);
+      const done = await laptop.follow('/account', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'sign-out-others' } });
+      expect(done.status).toBe(200);
+      expect(done.html).toContain('<p role="status">Signed out of 2 other browsers.</p>');
+      expect(done.html).toContain('You are not signed in anywhere else.');
+      expect(done.html).not.toContain('Sign out of other browsers');
+      // The other browsers are signed out; this one and bob's are not.
+      for (const other of [phone, tablet]) expect((await other.follow('/account')).html).toContain('name="password"');
+      expect((await laptop.follow('/account')).html).toContain('Signed in as <strong><bdi>dora</bdi></strong>');
+      expect((await bobs.follow('/account')).html).toContain('Signed in as <strong><bdi>bob</bdi></strong>');
+      // OIDC Back-Channel Logout §2.5: the phone's client is told, for the phone's session.
+      await waitFor(() => rp.backchannel.length > 0);
+      expect(decodeJwt(rp.backchannel[0]!.logoutToken).sid).toBe(decodeJwt(phoneTokens.id_token!).sid);
+      expect(await active(chat, phoneTokens.access_token)).toBe(false); // the session's grant is revoked with it
+      await s.lk.audit.flush();
+      const logouts = (await s.ctx.store.listAuditEvents(s.ctx.tenant.id, { type: 'logout', limit: 20 })).filter((e) => e.detail.source === 'account');
+      expect(logouts).toHaveLength(2);
+      expect(logouts.every((e) => e.detail.method === 'session_end')).toBe(true);
+      // Nothing else to sign out of: said so.
+      const again = await laptop.follow('/account', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'sign-out-others' } });
+      expect(again.html).toContain('You were not signed in anywhere else.');
+    } finally {
+      await rp.close();
+    }
   });
 
   it('a user with nothing allowed sees so', async () => {
