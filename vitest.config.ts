@@ -22,6 +22,11 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: run two files at a time.
     maxWorkers: 2,
+    // Each worker keeps its module graph from one test file to the next instead of importing the whole server again
+    // per file: importing was ~2 s a file (577 s of a 1,205 s SQLite pass; 22 s without isolation, the pass 471 s).
+    // The test files share no module state that matters: none mocks a module, stubs a global or writes process.env,
+    // and each opens its own Latchkey (store, keys, metrics) and closes it in afterAll.
+    isolate: false,
     fileParallelism: true,
     projects: [
       // include per project: with extends, a root include would be added to each project's.

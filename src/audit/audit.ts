@@ -17,6 +17,7 @@ export const AUDIT_EVENT_TYPES = [
   'consent.granted',
   'consent.denied',
   'consent.revoked',
+  'password.changed',
   'token.issued',
   'token.revoked',
   'code.reuse_detected',

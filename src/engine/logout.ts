@@ -174,12 +174,17 @@ export async function performLogout(ctx: EngineContext, sid: string): Promise<Lo
   });
 }
 
-/** End every live session of a user (admin action, user disabled, password changed). */
-export async function logoutUserEverywhere(ctx: EngineContext, subject: string): Promise<LogoutOutcome> {
-  const all: LogoutOutcome = { ended: false, frontchannel: [], backchannel: [] };
+/**
+ * End every live session of a user (admin action, user disabled, password reset), or every one but `except` (the
+ * user's own password change, from the browser they keep). `sessionsEnded`: how many this call ended.
+ */
+export async function logoutUserEverywhere(ctx: EngineContext, subject: string, except?: string): Promise<LogoutOutcome & { sessionsEnded: number }> {
+  const all = { ended: false, frontchannel: [], backchannel: [], sessionsEnded: 0 } as LogoutOutcome & { sessionsEnded: number };
   for (const s of await ctx.store.listSessionsBySubject(ctx.tenant.id, subject, nowSeconds(ctx))) {
+    if (s.sid === except) continue;
     const o = await performLogout(ctx, s.sid);
     all.ended ||= o.ended;
+    if (o.ended) all.sessionsEnded++;
     all.backchannel.push(...o.backchannel);
   }
   return all;

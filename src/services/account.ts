@@ -1,7 +1,9 @@
 import { consentFor } from '../engine/consent.js';
 import { nowSeconds, type EngineContext } from '../engine/context.js';
 import type { AuditLog } from '../audit/audit.js';
-import { endBrowserSession, liveSessionsOf } from './users.js';
+import { checkPassword, endBrowserSession, hashPassword, liveSessionsOf } from './users.js';
+import { logoutUserEverywhere } from '../engine/logout.js';
+import { notFound } from './errors.js';
 import { MFA_ACR } from './mfa.js';
 import type { LogoutDeliveryRecord } from '../store/types.js';
 
@@ -98,4 +100,24 @@ export async function signOutOtherSessions(
     backchannel.push(...outcome.backchannel);
   }
   return { ended, backchannel };
+}
+
+/**
+ * The user's own password change (the caller has checked a recent sign-in): the new password (services/users.ts
+ * checkPassword's rule, argon2id) and every other session of the user ended as a logout, in one transaction, so a
+ * session taken from another browser does not outlive the change (Keycloak's "sign out other devices"); the browser
+ * making the change stays signed in. Returns how many sessions ended and their back-channel deliveries to send.
+ */
+export async function changePassword(
+  ctx: EngineContext, subject: string, currentSid: string, password: string,
+): Promise<{ sessionsEnded: number; backchannel: LogoutDeliveryRecord[] }> {
+  checkPassword(password);
+  const passwordHash = await hashPassword(password);
+  return ctx.store.transaction(async (tx) => {
+    const user = await tx.findUserById(ctx.tenant.id, subject);
+    if (!user) throw notFound(`user ${subject}`);
+    await tx.updateUser({ ...user, passwordHash });
+    const { sessionsEnded, backchannel } = await logoutUserEverywhere({ ...ctx, store: tx }, subject, currentSid);
+    return { sessionsEnded, backchannel };
+  });
 }

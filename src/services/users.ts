@@ -57,7 +57,7 @@ export class UserInputError extends ServiceError {
 function checkUsername(username: string): void {
   if (!/^[^\s\x00-\x1f]{1,100}$/.test(username)) throw new UserInputError('username must be 1-100 characters without spaces', 'username');
 }
-function checkPassword(password: string): void {
+export function checkPassword(password: string): void {
   if (password.length < 8 || password.length > 1024) throw new UserInputError('password must be 8-1024 characters', 'password');
 }
 function parseClaims(claims: unknown): z.output<typeof claimsSchema> {

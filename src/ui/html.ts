@@ -531,6 +531,10 @@ export interface AccountPageModel {
   mfaHref: string;
   done?: string;
   error?: string;
+  /** The error is about the new password: its field is marked and focused. */
+  passwordInvalid?: boolean;
+  /** Passwords are Latchkey's to change (not an embedding application's accounts). */
+  passwordChange: boolean;
 }
 
 const when = (seconds: number): string => {
@@ -573,6 +577,13 @@ ${m.sessions.some((x) => !x.current) ? `<form method="post" action="${esc(m.acti
 <div class="actions"><button type="submit" name="decision" value="sign-out-others">Sign out of other browsers</button></div>
 </form>` : '<p class="muted">You are not signed in anywhere else.</p>'}
 <h2>Signing in</h2>
+${m.passwordChange ? `<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}">
+<label for="new-password">New password</label>
+<input type="password" id="new-password" name="password" autocomplete="new-password" minlength="8" maxlength="1024" required${fieldState(m.passwordInvalid === true, m.passwordInvalid === true)}>
+<p class="muted">At least 8 characters. Your other browsers are signed out when it changes.</p>
+<div class="actions"><button type="submit" name="decision" value="password">Change password</button></div>
+</form>` : ''}
 <p><a href="${esc(m.mfaHref)}">Two-step sign-in</a>: a code from an authenticator app after your password.</p>`,
   );
 }

@@ -420,7 +420,7 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     await ctx.close();
   }, 120_000);
 
-  it('the account page: sign in, each application a section with what it may use, Remove access by keyboard, the change announced', async () => {
+  it('the account page: sign in, each application a section with what it may use, Remove access by keyboard, the change announced; a new password refused on its field, then changed', async () => {
     await s.user('uma', 'uma-password');
     const board = await s.client({ client_name: 'Team Board', redirect_uris: [rp.url], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] });
     const ctx = await narrow();
@@ -439,13 +439,24 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     expect([...(await page.locator('h3').allTextContents())].sort()).toEqual(['Acme Notes', 'Team Board']);
     // Each button names its application: a screen reader does not hear two alike (WCAG 2.4.6; the visible label first, 2.5.3).
     const names = await page.locator('h3').allTextContents();
-    expect(await tabOrder(ctx, page)).toEqual([...names.map((n) => `button Remove access for ${n}`), 'link Two-step sign-in']);
+    expect(await tabOrder(ctx, page)).toEqual([...names.map((n) => `button Remove access for ${n}`), 'textbox New password', 'button Change password', 'link Two-step sign-in']);
     await page.getByRole('button', { name: 'Remove access for Team Board' }).focus();
     await submitWith(page, 'Enter');
     await checkPage(page, { title: 'Your account', h1: 'Your account' }, { axe: true });
     expect(await page.getByRole('status').textContent()).toBe('Team Board no longer has access to your account.');
     expect(await page.locator('h3').allTextContents()).toEqual(['Acme Notes']);
-    expect(await tabOrder(ctx, page)).toEqual(['button Remove access', 'link Two-step sign-in']);
+    expect(await tabOrder(ctx, page)).toEqual(['button Remove access', 'textbox New password', 'button Change password', 'link Two-step sign-in']);
+    // A new password too short: the error announced and tied to its field, which has the focus (WCAG 3.3.1).
+    await page.locator('#new-password').fill('short');
+    await page.locator('#new-password').evaluate((e) => e.removeAttribute('minlength')); // past the browser's own check, to the server's
+    await page.locator('#new-password').focus();
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Error: Your account', h1: 'Your account' });
+    await expectFieldError(ctx, page, 'New password', 'The new password was not accepted: password must be 8-1024 characters.');
+    await page.keyboard.type('uma-new-password');
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Your account', h1: 'Your account' });
+    expect(await page.getByRole('status').textContent()).toBe('Password changed.');
     await ctx.close();
   }, 120_000);
 

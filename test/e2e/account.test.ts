@@ -7,6 +7,8 @@ import { basic, postForm, startTestServer, type TestServer } from '../helpers/se
 const CB = 'https://rp.example/cb';
 const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+/** The account page's sign-in form says what it is for. */
+const SIGN_IN = 'to see which applications can access your account';
 
 type Client = { clientId: string; clientSecret?: string };
 
@@ -21,9 +23,10 @@ describe('the account page: applications with access, and removing it', () => {
   let photos: Client;
   let firstParty: Client;
   let alice: string;
+  let clock = Date.now();
 
   beforeAll(async () => {
-    s = await startTestServer();
+    s = await startTestServer({}, { clock: () => clock });
     notes = await s.client({ client_name: 'Notes', redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid profile email offline_access' });
     photos = await s.client({ client_name: 'Photos', redirect_uris: [CB], scope: 'openid email' });
     firstParty = await s.client({ client_name: 'Intranet', redirect_uris: [CB], scope: 'openid', skip_consent: true });
@@ -45,8 +48,7 @@ describe('the account page: applications with access, and removing it', () => {
   /** The account page, signed in at its own form when the browser has no session. */
   async function accountOf(agent: Agent, user = 'alice') {
     let page = await agent.follow('/account');
-    if (page.html.includes('name="password"')) {
-      expect(page.html).toContain('to see which applications can access your account');
+    if (page.html.includes(SIGN_IN)) {
       page = await agent.follow(Agent.formAction(page.html, '/account/login'), { form: { csrf: Agent.formValue(page.html, 'csrf')!, username: user, password: `${user}-password` } });
     }
     expect(page.status, page.html.slice(0, 300)).toBe(200);
@@ -148,7 +150,7 @@ describe('the account page: applications with access, and removing it', () => {
       expect(done.html).toContain('You are not signed in anywhere else.');
       expect(done.html).not.toContain('Sign out of other browsers');
       // The other browsers are signed out; this one and bob's are not.
-      for (const other of [phone, tablet]) expect((await other.follow('/account')).html).toContain('name="password"');
+      for (const other of [phone, tablet]) expect((await other.follow('/account')).html).toContain(SIGN_IN);
       expect((await laptop.follow('/account')).html).toContain('Signed in as <strong><bdi>dora</bdi></strong>');
       expect((await bobs.follow('/account')).html).toContain('Signed in as <strong><bdi>bob</bdi></strong>');
       // OIDC Back-Channel Logout §2.5: the phone's client is told, for the phone's session.
@@ -165,6 +167,43 @@ describe('the account page: applications with access, and removing it', () => {
     } finally {
       await rp.close();
     }
+  });
+
+  it('changing the password: a sign-in of the last 10 minutes, the policy on its field, every other browser signed out, this one kept', async () => {
+    const erin = await s.user('erin', 'erin-password');
+    const laptop = new Agent(s.issuer);
+    const phone = new Agent(s.issuer);
+    await accountOf(phone, 'erin');
+    const page = await accountOf(laptop, 'erin');
+    expect(page.html).toContain('autocomplete="new-password"');
+    const change = (password: string) => laptop.follow('/account', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'password', password } });
+    const short = await change('short');
+    expect(short.status).toBe(400);
+    expect(short.html).toContain('The new password was not accepted: password must be 8-1024 characters.');
+    expect(short.html).toMatch(/id="new-password"[^>]* aria-invalid="true" aria-describedby="error" autofocus>/);
+    const done = await change('erin-new-password');
+    expect(done.status).toBe(200);
+    expect(done.html).toContain('<p role="status">Password changed. Signed out of 1 other browser.</p>');
+    // The other browser is signed out; this one is not.
+    expect((await phone.follow('/account')).html).toContain(SIGN_IN);
+    expect((await laptop.follow('/account')).html).toContain('Signed in as <strong><bdi>erin</bdi></strong>');
+    // The old password no longer signs in; the new one does.
+    const signIn = async (password: string) => {
+      const a = new Agent(s.issuer);
+      const login = await a.follow('/account');
+      return a.follow(Agent.formAction(login.html, '/account/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: 'erin', password } });
+    };
+    expect((await signIn('erin-password')).html).toContain('Wrong username or password.');
+    expect((await signIn('erin-new-password')).html).toContain('Signed in as <strong><bdi>erin</bdi></strong>');
+    await s.lk.audit.flush();
+    const events = await s.ctx.store.listAuditEvents(s.ctx.tenant.id, { type: 'password.changed', limit: 10 });
+    expect(events.map((e) => [e.subject, e.detail])).toEqual([[erin, { other_sessions_ended: 1 }]]);
+    // A sign-in older than 10 minutes: signed in again first, and the password stays as it was.
+    clock += 601_000;
+    const stale = await change('erin-third-password');
+    expect(stale.html).toContain('Sign in again to change your password.');
+    expect(stale.html).toContain(SIGN_IN);
+    expect((await signIn('erin-new-password')).html).toContain('Signed in as <strong><bdi>erin</bdi></strong>');
   });
 
   it('a user with nothing allowed sees so', async () => {

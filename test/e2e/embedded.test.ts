@@ -204,6 +204,17 @@ describe('createLatchkey: a node:http request handler mounted at the issuer\'s p
     expect(await client.fetchUserInfo(config, tokens.access_token, 'c-7')).toMatchObject({ sub: 'c-7', email: 'carol@example.com' });
   });
 
+  it('the account page for the host\'s accounts: signed in through its authenticate, no password form, a password change refused', async () => {
+    const agent = new Agent(origin);
+    const login = await agent.follow('/sso/account');
+    const page = await agent.follow(Agent.formAction(login.html, '/account/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: 'carol', password: 'carol-password' } });
+    expect(page.html).toContain('Signed in as <strong><bdi>carol</bdi></strong>');
+    expect(page.html).not.toContain('Change password');
+    const refused = await agent.follow('/sso/account', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'password', password: 'a-new-password' } });
+    expect(refused.status).toBe(400);
+    expect(refused.html).toContain('Your password is not kept here');
+  });
+
   it('RFC 6749 §4.3: the password grant checks the host\'s authenticate', async () => {
     const ok = await postForm(`${origin}/sso/oauth/token`, { grant_type: 'password', username: 'carol', password: 'carol-password', scope: 'openid' }, { authorization: basic(rp.clientId, rp.clientSecret) });
     expect(ok.status).toBe(200);

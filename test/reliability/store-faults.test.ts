@@ -493,6 +493,42 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
     expect(problems).toEqual([]);
   });
 
+  it('the account page: a password change that fails is an error page and changes all or nothing (the password and the other browsers\' sessions); done again, it changes', async () => {
+    const { problems } = await sweep(s, level, {
+      page: true,
+      setup: async () => {
+        const name = `changing-${++users}`;
+        const id = await s.user(name, 'changing-password');
+        const signIn = async () => {
+          const agent = new Agent(s.issuer);
+          const login = await agent.follow('/account');
+          const page = await agent.follow(Agent.formAction(login.html, '/account/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: name, password: 'changing-password' } });
+          if (!page.html.includes('Change password')) throw new Error(`no account page: ${page.status} ${page.html.slice(0, 200)}`);
+          return { agent, page };
+        };
+        const phone = (await signIn()).agent;
+        const { agent, page } = await signIn();
+        const before = (await s.ctx.store.findUserById(s.ctx.tenant.id, id))!.passwordHash;
+        return { id, agent, phone, before, form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'password', password: 'changed-password' } };
+      },
+      act: async ({ agent, form }) => pageAnswer(await agent.request('/account', { form })),
+      check: async ({ id, agent, phone, before, form }, a) => {
+        const state = async () => ({
+          changed: (await s.ctx.store.findUserById(s.ctx.tenant.id, id))!.passwordHash !== before,
+          phoneIn: (await phone.request('/account')).html.includes('Change password'),
+        });
+        let now = await state();
+        if (now.changed === now.phoneIn) return [`changed by halves: password changed ${now.changed}, the other browser signed in ${now.phoneIn}`];
+        if (a.text.includes('Password changed.') && !now.changed) return ['the page said changed, the store did not'];
+        if (now.changed) return [];
+        const again = await agent.request('/account', { form });
+        now = await state();
+        return again.html.includes('Password changed.') && now.changed && !now.phoneIn ? [] : [`changing again: ${again.status}, changed ${now.changed}, other browser in ${now.phoneIn}`];
+      },
+    });
+    expect(problems).toEqual([]);
+  });
+
   it('two-step sign-in turned on at /mfa: a failure leaves it off (the same code then turns it on) or on with all its recovery codes, never on without them', async () => {
     const { problems } = await sweep(s, level, {
       page: true,

@@ -40,7 +40,7 @@ import { newHandle } from '../../tokens/handles.js';
 import { pageHeaders } from '../page-headers.js';
 import { subjectFor } from '../../engine/subject.js';
 import { accountPage, clientBranding } from '../../ui/html.js';
-import { appsWithAccess, removeAppAccess, sessionsOf, signOutOtherSessions } from '../../services/account.js';
+import { appsWithAccess, changePassword, removeAppAccess, sessionsOf, signOutOtherSessions } from '../../services/account.js';
 import { sendResult } from '../adapt.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
 import { cookiePath, fixedContext, pagesOf, type ContextOf } from '../tenant.js';
@@ -939,7 +939,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
           const live = await signedIn(req);
           return live ? act(req, reply, form, csrf, live) : login(reply, csrf, again);
         });
-      return { post };
+      return { post, login };
     };
     const liveSession = (req: FastifyRequest) => {
       const ctx = ctxOf(req);
@@ -1030,23 +1030,41 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // The user's account (services/account.ts): the applications with access to it, each of which the user can take
     // back (its grants and tokens revoked, its consent forgotten). Signed in (any live session), as on /ciba; the
     // change only takes access away, so it needs no fresh sign-in (/mfa's rule is for changing how one signs in).
-    const accountStatusPage = async (reply: FastifyReply, csrf: string, live: SignedIn & { session: { sid: string } }, say: { done?: string; error?: string; status?: number } = {}) => {
+    const accountStatusPage = async (reply: FastifyReply, csrf: string, live: SignedIn & { session: { sid: string } }, say: { done?: string; error?: string; status?: number; passwordInvalid?: boolean } = {}) => {
       const ctx = ctxOf(reply.request);
       const base = pagesOf(ctx).base;
       const [apps, sessions] = await Promise.all([appsWithAccess(ctx, live.user.id), sessionsOf(ctx, live.user.id, live.session.sid)]);
       return htmlHeaders(reply.code(say.status ?? 200)).send(
-        accountPage(pageBase(reply), { action: `${base}/account`, csrf, username: live.user.username, apps, sessions, mfaHref: `${base}/mfa`, done: say.done, error: say.error }),
+        accountPage(pageBase(reply), { action: `${base}/account`, csrf, username: live.user.username, apps, sessions, mfaHref: `${base}/mfa`, done: say.done, error: say.error, passwordInvalid: say.passwordInvalid, passwordChange: !ctx.accounts }),
       );
     };
 
+    const signedOutOf = (n: number) => `Signed out of ${n} other browser${n === 1 ? '' : 's'}.`;
     const account = userPage('/account', 'lk_account', { clientName: 'your account', purpose: 'to see which applications can access your account' }, liveSession, (reply, csrf, live) => accountStatusPage(reply, csrf, live));
     account.post('Sign in again to change your account.', async (req, reply, form, csrf, live) => {
       const ctx = ctxOf(req);
+      if (form.get('decision') === 'password') {
+        // An embedding application's accounts (ctx.accounts) keep their passwords in that application.
+        if (ctx.accounts) return accountStatusPage(reply, csrf, live, { error: 'Your password is not kept here: change it in the application you signed up with.', status: 400 });
+        // As at /mfa: changing how one signs in takes a sign-in of the last few minutes, not a session left open (so no
+        // current-password field here to guess at).
+        if (nowSeconds(ctx) - live.session.authTime > MFA_CHANGE_FRESHNESS) return account.login(reply, csrf, 'Sign in again to change your password.');
+        let changed: Awaited<ReturnType<typeof changePassword>>;
+        try {
+          changed = await changePassword(ctx, live.user.id, live.session.sid, form.get('password') ?? '');
+        } catch (e) {
+          if (e instanceof UserInputError) return accountStatusPage(reply, csrf, live, { error: `The new password was not accepted: ${e.message}.`, status: 400, passwordInvalid: true });
+          throw e;
+        }
+        await lk.backchannel.deliver(changed.backchannel);
+        lk.audit.record({ tenantId: ctx.tenant.id, type: 'password.changed', subject: live.user.id, ip: req.ip, detail: { other_sessions_ended: changed.sessionsEnded } });
+        return accountStatusPage(reply, csrf, live, { done: `Password changed.${changed.sessionsEnded ? ` ${signedOutOf(changed.sessionsEnded)}` : ''}` });
+      }
       if (form.get('decision') === 'sign-out-others') {
         // The other browsers' sessions end as logouts: their clients are told by back-channel now (retried by the dispatcher).
         const { ended, backchannel } = await signOutOtherSessions(ctx, lk.audit, live.user.id, live.session.sid, req.ip);
         await lk.backchannel.deliver(backchannel);
-        return accountStatusPage(reply, csrf, live, { done: ended ? `Signed out of ${ended} other browser${ended === 1 ? '' : 's'}.` : 'You were not signed in anywhere else.' });
+        return accountStatusPage(reply, csrf, live, { done: ended ? signedOutOf(ended) : 'You were not signed in anywhere else.' });
       }
       const clientId = (form.get('client') ?? '').slice(0, 255);
       if (form.get('decision') !== 'remove' || !clientId) return accountStatusPage(reply, csrf, live, { error: 'Choose an application whose access to remove.', status: 400 });
