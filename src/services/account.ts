@@ -68,6 +68,10 @@ export async function removeAppAccess(ctx: EngineContext, subject: string, clien
 
 /** One of the user's live browser sessions, as the account page shows it. */
 export interface SessionSummary {
+  /** The public `sid`: what the page's sign-out button names (only the user's own sessions can be ended with it). */
+  sid: string;
+  /** The browser's coarse name at sign-in (ui/device.ts), when it had one. */
+  device?: string;
   signedInAt: number;
   lastSeenAt: number;
   /** The browser showing the page. */
@@ -78,8 +82,23 @@ export interface SessionSummary {
 
 /** The user's live browser sessions (liveSessionsOf), the one showing the page first, then the newest. */
 export async function sessionsOf(ctx: EngineContext, subject: string, currentSid: string): Promise<SessionSummary[]> {
-  const all = (await liveSessionsOf(ctx, subject)).map((s) => ({ signedInAt: s.authTime, lastSeenAt: s.lastSeenAt, current: s.sid === currentSid, twoStep: s.acr === MFA_ACR }));
+  const all = (await liveSessionsOf(ctx, subject)).map((s) => ({
+    sid: s.sid, device: typeof s.data.device === 'string' ? s.data.device : undefined, signedInAt: s.authTime, lastSeenAt: s.lastSeenAt, current: s.sid === currentSid, twoStep: s.acr === MFA_ACR,
+  }));
   return [...all.filter((s) => s.current), ...all.filter((s) => !s.current)];
+}
+
+/**
+ * Sign the user out of one of their other browsers (the account page's per-session button): endBrowserSession for a
+ * session of theirs only (another user's sid ends nothing), source `account`. Not the browser making the request: it
+ * signs out with the logout endpoint. Undefined when there was no such live session.
+ */
+export async function signOutSession(
+  ctx: EngineContext, audit: Pick<AuditLog, 'record'>, subject: string, currentSid: string, sid: string, ip?: string,
+): Promise<LogoutDeliveryRecord[] | undefined> {
+  if (sid === currentSid) return undefined;
+  const outcome = await endBrowserSession(ctx, audit, sid, { method: 'session_end', source: 'account', ip }, subject);
+  return outcome.ended ? outcome.backchannel : undefined;
 }
 
 /**

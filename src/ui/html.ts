@@ -52,7 +52,7 @@ button.primary{background:var(--accent);border-color:var(--accent);color:var(--o
 ul.scopes{padding-left:1.2rem}ul.scopes li{margin:.3rem 0}
 pre.detail{margin:.3rem 0;padding:.4rem;font-size:.8rem;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--bg);border-radius:6px}
 img.logo{max-width:64px;max-height:64px;display:block;margin-bottom:1rem}
-section.app-access{border-top:1px solid var(--border);margin-top:1rem;padding-top:.5rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}h3{font-size:1rem;margin:.5rem 0 0}
+section.app-access{border-top:1px solid var(--border);margin-top:1rem;padding-top:.5rem}ul.sessions li{margin:.4rem 0}ul.sessions form{display:inline}ul.sessions button{flex:none;margin-left:.5rem;padding:.2rem .7rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}h3{font-size:1rem;margin:.5rem 0 0}
 .vh{position:absolute;width:1px;height:1px;margin:-1px;padding:0;border:0;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 `;
 
@@ -526,7 +526,7 @@ export interface AccountPageModel {
   username: string;
   apps: { clientId: string; clientName: string; logoUri?: string; scopes: string[]; lastAllowed: number }[];
   /** The user's live browser sessions, this one first. */
-  sessions: { signedInAt: number; lastSeenAt: number; current: boolean; twoStep: boolean }[];
+  sessions: { sid: string; device?: string; signedInAt: number; lastSeenAt: number; current: boolean; twoStep: boolean }[];
   /** Where the user manages two-step sign-in. */
   mfaHref: string;
   done?: string;
@@ -571,7 +571,16 @@ ${m.done ? `<p role="status">${esc(m.done)}</p>` : ''}${errorAlert(m.error)}
 <h2>Applications with access</h2>
 ${apps.length ? apps.join('\n') : '<p class="none">No application has access to your account.</p>'}
 <h2>Where you are signed in</h2>
-<ul class="sessions">${m.sessions.map((x) => `<li>${x.current ? '<strong>This browser</strong>: signed' : 'Signed'} in ${when(x.signedInAt)}${x.twoStep ? ' with two steps' : ''}, last active ${when(x.lastSeenAt)}</li>`).join('')}</ul>
+<ul class="sessions">${m.sessions.map((x) => {
+    const name = x.device ?? 'A browser';
+    const text = `${x.current ? `<strong>This browser</strong> (${esc(name)})` : esc(name)}: signed in ${when(x.signedInAt)}${x.twoStep ? ' with two steps' : ''}, last active ${when(x.lastSeenAt)}`;
+    // Each button names its session (WCAG 2.4.6; the visible label first, 2.5.3).
+    const out = x.current ? '' : `<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="session" value="${esc(x.sid)}">
+<button type="submit" name="decision" value="sign-out" aria-label="${esc(`Sign out ${name}, signed in ${new Date(x.signedInAt * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`)}">Sign out</button>
+</form>`;
+    return `<li>${text}${out}</li>`;
+  }).join('')}</ul>
 ${m.sessions.some((x) => !x.current) ? `<form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 <div class="actions"><button type="submit" name="decision" value="sign-out-others">Sign out of other browsers</button></div>

@@ -26,7 +26,14 @@ export async function readSession(ctx: EngineContext, cookie: string | undefined
 }
 
 /** A fresh session on every login (never reuse an id across authentications: session fixation). */
-export async function createSession(ctx: EngineContext, subject: string, opts: { acr?: string; amr?: string[] } = {}): Promise<{ cookie: string; session: SessionRecord }> {
+/** How a session was signed in: acr and amr (RFC 8176), and the browser's coarse name (ui/device.ts) for the account page. */
+export interface SignInHow {
+  acr?: string;
+  amr?: string[];
+  device?: string;
+}
+
+export async function createSession(ctx: EngineContext, subject: string, opts: SignInHow = {}): Promise<{ cookie: string; session: SessionRecord }> {
   const cookie = newHandle(ctx.random);
   const now = nowSeconds(ctx);
   const session: SessionRecord = {
@@ -40,7 +47,7 @@ export async function createSession(ctx: EngineContext, subject: string, opts: {
     lastSeenAt: now,
     expiresAt: now + ctx.tenant.settings.sessionTtl,
     endedAt: null,
-    data: { amr: opts.amr ?? ['pwd'] },
+    data: { amr: opts.amr ?? ['pwd'], ...(opts.device ? { device: opts.device } : {}) },
   };
   await ctx.store.insertSession(session);
   return { cookie, session };
@@ -65,7 +72,7 @@ export async function signIn(
   ctx: EngineContext,
   presented: string | undefined,
   subject: string,
-  opts: { acr?: string; amr?: string[] } = {},
+  opts: SignInHow = {},
 ): Promise<{ cookie: string; session: SessionRecord; replacedSid?: string }> {
   const now = nowSeconds(ctx);
   const prior = await liveSession(ctx, presented, now);
@@ -77,7 +84,7 @@ export async function signIn(
       acr: opts.acr ?? null,
       lastSeenAt: now,
       expiresAt: now + ctx.tenant.settings.sessionTtl,
-      data: { ...prior.data, amr: opts.amr ?? ['pwd'] },
+      data: { ...prior.data, amr: opts.amr ?? ['pwd'], ...(opts.device ? { device: opts.device } : {}) },
     });
     if (session) return { cookie, session };
   }

@@ -435,7 +435,7 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     await page.goto(s.url('/account'));
     await checkPage(page, { title: 'Your account', h1: 'Your account' }, { axe: true });
     expect(await page.locator('h2').allTextContents()).toEqual(['Applications with access', 'Where you are signed in', 'Signing in']);
-    expect(await page.locator('ul.sessions li').allTextContents()).toEqual([expect.stringMatching(/^This browser: signed in \d{4}-\d\d-\d\d \d\d:\d\d UTC, last active/)]);
+    expect(await page.locator('ul.sessions li').allTextContents()).toEqual([expect.stringMatching(/^This browser \(Chrome on Linux\): signed in \d{4}-\d\d-\d\d \d\d:\d\d UTC, last active/)]);
     expect([...(await page.locator('h3').allTextContents())].sort()).toEqual(['Acme Notes', 'Team Board']);
     // Each button names its application: a screen reader does not hear two alike (WCAG 2.4.6; the visible label first, 2.5.3).
     const names = await page.locator('h3').allTextContents();

@@ -8,7 +8,7 @@ const CB = 'https://rp.example/cb';
 const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
 /** The account page's sign-in form says what it is for. */
-const SIGN_IN = 'to see which applications can access your account';
+const SIGN_IN = 'to manage your account: the applications that can reach it';
 
 type Client = { clientId: string; clientSecret?: string };
 
@@ -143,7 +143,7 @@ describe('the account page: applications with access, and removing it', () => {
       const page = await accountOf(laptop, 'dora');
       const listed = page.html.split('<ul class="sessions">')[1]!.split('</ul>')[0]!;
       expect(listed.match(/<li>/g)).toHaveLength(3);
-      expect(listed).toMatch(/^<li><strong>This browser<\/strong>: signed in <time datetime="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/time>, last active/);
+      expect(listed).toMatch(/^<li><strong>This browser<\/strong> \(A browser\): signed in <time datetime="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/time>, last active/);
       const done = await laptop.follow('/account', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'sign-out-others' } });
       expect(done.status).toBe(200);
       expect(done.html).toContain('<p role="status">Signed out of 2 other browsers.</p>');
@@ -167,6 +167,42 @@ describe('the account page: applications with access, and removing it', () => {
     } finally {
       await rp.close();
     }
+  });
+
+  it('each other browser is named by its User-Agent and signed out on its own; this browser has no such button, another user\'s session cannot be named', async () => {
+    const as = (ua: string) => new Agent(s.issuer, (url, init) => fetch(url, { ...init, headers: { ...init.headers, 'user-agent': ua } }));
+    await s.user('finn', 'finn-password');
+    const laptop = as('Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0');
+    const phone = as('Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1');
+    const tablet = as('Mozilla/5.0 (Linux; Android 14; Pixel Tablet) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36');
+    await accountOf(phone, 'finn');
+    await accountOf(tablet, 'finn');
+    const bobs = new Agent(s.issuer);
+    await accountOf(bobs, 'bob');
+    const sessionsOfUser = async (name: string) =>
+      s.ctx.store.listSessionsBySubject(s.ctx.tenant.id, (await s.ctx.store.findUserByUsername(s.ctx.tenant.id, name))!.id, Math.floor(clock / 1000));
+    const bobSid = (await sessionsOfUser('bob'))[0]!.sid;
+    const page = await accountOf(laptop, 'finn');
+    const items = page.html.split('<ul class="sessions">')[1]!.split('</ul>')[0]!.split('<li>').slice(1);
+    expect(items[0]).toMatch(/^<strong>This browser<\/strong> \(Firefox on Linux\): signed in/);
+    expect(items[0]).not.toContain('value="sign-out"');
+    const phoneItem = items.find((i) => i.startsWith('Safari on iOS: signed in'))!;
+    expect(phoneItem).toMatch(/aria-label="Sign out Safari on iOS, signed in \d{4}-\d\d-\d\d \d\d:\d\d UTC">Sign out<\/button>/);
+    expect(items.some((i) => i.startsWith('Chrome on Android: signed in'))).toBe(true);
+    const signOut = (session: string) => laptop.follow('/account', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'sign-out', session } });
+    const done = await signOut(Agent.formValue(phoneItem, 'session')!);
+    expect(done.html).toContain('<p role="status">Signed out of 1 other browser.</p>');
+    expect((await phone.follow('/account')).html).toContain(SIGN_IN);
+    expect((await tablet.follow('/account')).html).toContain('Signed in as <strong><bdi>finn</bdi></strong>');
+    // Another user's session, or this browser's own, is not the account page's to end.
+    const laptopSid = (await sessionsOfUser('finn')).find((x) => x.data.device === 'Firefox on Linux')!.sid;
+    for (const sid of [bobSid, laptopSid, 'no-such-session']) {
+      const refused = await signOut(sid);
+      expect(refused.status).toBe(400);
+      expect(refused.html).toContain('That browser is no longer signed in.');
+    }
+    expect((await bobs.follow('/account')).html).toContain('Signed in as <strong><bdi>bob</bdi></strong>');
+    expect((await laptop.follow('/account')).html).toContain('Signed in as <strong><bdi>finn</bdi></strong>');
   });
 
   it('changing the password: a sign-in of the last 10 minutes, the policy on its field, every other browser signed out, this one kept', async () => {

@@ -40,7 +40,8 @@ import { newHandle } from '../../tokens/handles.js';
 import { pageHeaders } from '../page-headers.js';
 import { subjectFor } from '../../engine/subject.js';
 import { accountPage, clientBranding } from '../../ui/html.js';
-import { appsWithAccess, changePassword, removeAppAccess, sessionsOf, signOutOtherSessions } from '../../services/account.js';
+import { describeBrowser } from '../../ui/device.js';
+import { appsWithAccess, changePassword, removeAppAccess, sessionsOf, signOutOtherSessions, signOutSession } from '../../services/account.js';
 import { sendResult } from '../adapt.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
 import { cookiePath, fixedContext, pagesOf, type ContextOf } from '../tenant.js';
@@ -398,7 +399,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
    * go to `audit`: inside a transaction, a list recorded once it commits (a rolled-back sign-up ended no session).
    */
   async function openSession(ctx: EngineContext, req: FastifyRequest, subject: string, audit: Pick<AuditLog, 'record'> = lk.audit, how: { acr?: string; amr?: string[] } = {}) {
-    const { cookie, replacedSid } = await signIn(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)], subject, how);
+    const { cookie, replacedSid } = await signIn(ctx, parseCookies(req.headers.cookie)[sessionName(ctx)], subject, { ...how, device: describeBrowser(req.headers['user-agent']) });
     const ended = replacedSid !== undefined ? await endBrowserSession(ctx, audit, replacedSid, { method: 'signed_in_again', ip: req.ip }) : undefined;
     return { cookie, backchannel: ended?.backchannel ?? [] };
   }
@@ -1040,7 +1041,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     };
 
     const signedOutOf = (n: number) => `Signed out of ${n} other browser${n === 1 ? '' : 's'}.`;
-    const account = userPage('/account', 'lk_account', { clientName: 'your account', purpose: 'to see which applications can access your account' }, liveSession, (reply, csrf, live) => accountStatusPage(reply, csrf, live));
+    const account = userPage('/account', 'lk_account', { clientName: 'your account', purpose: 'to manage your account: the applications that can reach it, where you are signed in, your password' }, liveSession, (reply, csrf, live) => accountStatusPage(reply, csrf, live));
     account.post('Sign in again to change your account.', async (req, reply, form, csrf, live) => {
       const ctx = ctxOf(req);
       if (form.get('decision') === 'password') {
@@ -1059,6 +1060,12 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         await lk.backchannel.deliver(changed.backchannel);
         lk.audit.record({ tenantId: ctx.tenant.id, type: 'password.changed', subject: live.user.id, ip: req.ip, detail: { other_sessions_ended: changed.sessionsEnded } });
         return accountStatusPage(reply, csrf, live, { done: `Password changed.${changed.sessionsEnded ? ` ${signedOutOf(changed.sessionsEnded)}` : ''}` });
+      }
+      if (form.get('decision') === 'sign-out') {
+        const ended = await signOutSession(ctx, lk.audit, live.user.id, live.session.sid, (form.get('session') ?? '').slice(0, 100), req.ip);
+        if (!ended) return accountStatusPage(reply, csrf, live, { error: 'That browser is no longer signed in.', status: 400 });
+        await lk.backchannel.deliver(ended);
+        return accountStatusPage(reply, csrf, live, { done: signedOutOf(1) });
       }
       if (form.get('decision') === 'sign-out-others') {
         // The other browsers' sessions end as logouts: their clients are told by back-channel now (retried by the dispatcher).
