@@ -467,6 +467,8 @@ export interface MfaPageModel {
    * it can be declined ("not now", or "cancel" when the application requires it), and once on, the page leads on.
    */
   enrol?: { clientName: string; required: boolean };
+  /** The account page, linked from /mfa (not inside a sign-in). */
+  accountHref?: string;
 }
 
 /**
@@ -516,7 +518,8 @@ ${form('on', `${codeField}\n${button('Turn on', true)}`)}`;
     `<h1>Two-step sign-in</h1>
 <p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
 ${m.done ? `<p role="status">${esc(m.done)}</p>` : ''}${errorAlert(m.error)}
-${body}`,
+${body}${m.accountHref && !enrol ? `
+<p><a href="${esc(m.accountHref)}">Your account</a>: the applications that can reach it, where you are signed in, your password.</p>` : ''}`,
   );
 }
 

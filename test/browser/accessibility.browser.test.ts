@@ -370,8 +370,9 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     await checkPage(page, { title: 'Two-step sign-in', h1: 'Two-step sign-in' });
     const secret = base32Decode((await page.locator('code.otp-secret').textContent())!)!;
     const now = () => hotp(secret, Math.floor(Date.now() / 1000 / 30));
-    expect(await tabOrder(ctx, page)).toEqual(['link Add to an authenticator app on this device', 'textbox Code from your authenticator app', 'button Turn on']);
-    await page.keyboard.press('Shift+Tab'); // wrapped: back onto the button, then the field
+    expect(await tabOrder(ctx, page)).toEqual(['link Add to an authenticator app on this device', 'textbox Code from your authenticator app', 'button Turn on', 'link Your account']);
+    await page.keyboard.press('Shift+Tab'); // wrapped: back onto the link, the button, then the field
+    await page.keyboard.press('Shift+Tab');
     await page.keyboard.press('Shift+Tab');
     expect(await focused(ctx, page)).toMatchObject({ role: 'textbox', name: 'Code from your authenticator app', required: true });
     await page.keyboard.type(now());

@@ -56,6 +56,7 @@ describe('two-step sign-in with an authenticator app (TOTP, RFC 6238)', () => {
     expect(login.html).toContain('to change how you sign in');
     const page = await agent.follow(Agent.formAction(login.html, '/mfa/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: 'alice', password: 'alice-password' } });
     expect(page.html).toContain('Two-step sign-in is <strong>off</strong>');
+    expect(page.html).toContain('<a href="/account">Your account</a>');
     const key = /<code class="otp-secret">([A-Z2-7 ]+)<\/code>/.exec(page.html)![1]!;
     secret = base32Decode(key)!;
     expect(secret).toHaveLength(20);

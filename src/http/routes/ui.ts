@@ -994,7 +994,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const setup = on ? undefined : await otpSetup(ctx, live.user);
       const recoveryLeft = on ? await recoveryCodesLeft(ctx, live.user.id) : undefined;
       return htmlHeaders(reply.code(say.status ?? 200)).send(
-        mfaPage(pageBase(reply), { action: `${pagesOf(ctx).base}/mfa`, csrf, username: live.user.username, on, setup, error: say.error, done: say.done, recoveryCodes: say.recoveryCodes, recoveryLeft }),
+        mfaPage(pageBase(reply), { action: `${pagesOf(ctx).base}/mfa`, csrf, username: live.user.username, on, setup, error: say.error, done: say.done, recoveryCodes: say.recoveryCodes, recoveryLeft, accountHref: `${pagesOf(ctx).base}/account` }),
       );
     };
 
