@@ -113,10 +113,10 @@ export async function signOutOtherSessions(
   let ended = 0;
   const backchannel: LogoutDeliveryRecord[] = [];
   for (const s of await liveSessionsOf(ctx, subject)) {
-    if (s.sid === currentSid) continue;
-    const outcome = await endBrowserSession(ctx, audit, s.sid, { method: 'session_end', source: 'account', ip }, subject);
-    if (outcome.ended) ended++;
-    backchannel.push(...outcome.backchannel);
+    const delivered = await signOutSession(ctx, audit, subject, currentSid, s.sid, ip);
+    if (!delivered) continue;
+    ended++;
+    backchannel.push(...delivered);
   }
   return { ended, backchannel };
 }

@@ -981,10 +981,11 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // Two-step sign-in (services/mfa.ts): the signed-in user turns their authenticator app on or off. Either change
     // needs a sign-in of the last MFA_CHANGE_FRESHNESS seconds (a session left open is not enough to change how one signs in)
     // and a code from the app: turning on proves the app holds the secret, turning off that the user still has it.
+    /** A sign-in recent enough to change how one signs in (MFA_CHANGE_FRESHNESS): two-step sign-in, the password. */
+    const freshSignIn = (ctx: EngineContext, session: { authTime: number }) => nowSeconds(ctx) - session.authTime <= MFA_CHANGE_FRESHNESS;
     const mfaSignedIn = async (req: FastifyRequest) => {
-      const ctx = ctxOf(req);
       const live = await liveSession(req);
-      return live && nowSeconds(ctx) - live.session.authTime <= MFA_CHANGE_FRESHNESS ? live : undefined;
+      return live && freshSignIn(ctxOf(req), live.session) ? live : undefined;
     };
     const mfaStatusPage = async (
       reply: FastifyReply, csrf: string, live: { user: { id: string; username: string } }, say: { error?: string; done?: string; status?: number; recoveryCodes?: string[] } = {},
@@ -1028,9 +1029,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         : { done: 'Two-step sign-in is now off.' });
     });
 
-    // The user's account (services/account.ts): the applications with access to it, each of which the user can take
-    // back (its grants and tokens revoked, its consent forgotten). Signed in (any live session), as on /ciba; the
-    // change only takes access away, so it needs no fresh sign-in (/mfa's rule is for changing how one signs in).
+    // The user's account (services/account.ts): the applications with access to it (each can be taken back), where the
+    // user is signed in (each other browser can be signed out), and a password change. Signed in (any live session), as
+    // on /ciba: removing access and signing out only take something away. The password change, like /mfa, changes how
+    // one signs in, so it takes a fresh sign-in.
     const accountStatusPage = async (reply: FastifyReply, csrf: string, live: SignedIn & { session: { sid: string } }, say: { done?: string; error?: string; status?: number; passwordInvalid?: boolean } = {}) => {
       const ctx = ctxOf(reply.request);
       const base = pagesOf(ctx).base;
@@ -1049,7 +1051,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         if (ctx.accounts) return accountStatusPage(reply, csrf, live, { error: 'Your password is not kept here: change it in the application you signed up with.', status: 400 });
         // As at /mfa: changing how one signs in takes a sign-in of the last few minutes, not a session left open (so no
         // current-password field here to guess at).
-        if (nowSeconds(ctx) - live.session.authTime > MFA_CHANGE_FRESHNESS) return account.login(reply, csrf, 'Sign in again to change your password.');
+        if (!freshSignIn(ctx, live.session)) return account.login(reply, csrf, 'Sign in again to change your password.');
         let changed: Awaited<ReturnType<typeof changePassword>>;
         try {
           changed = await changePassword(ctx, live.user.id, live.session.sid, form.get('password') ?? '');
