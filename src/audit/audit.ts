@@ -32,6 +32,8 @@ export const AUDIT_EVENT_TYPES = [
   'mfa.enabled',
   'mfa.recovery_codes_renewed',
   'mfa.disabled',
+  'mfa.key_added',
+  'mfa.key_removed',
   'logout',
   'client.registered',
   'client.updated',

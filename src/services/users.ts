@@ -9,6 +9,7 @@ import type { GrantRecord, SessionRecord, Store, UserRecord } from '../store/typ
 import { newHandle } from '../tokens/handles.js';
 import { unlockAccount } from './rate-limit.js';
 import { otpRequired, recoveryCodesLeft, removeOtp } from './mfa.js';
+import { webauthnKeys } from './webauthn.js';
 import { ServiceError, conflict, notFound } from './errors.js';
 
 /** argon2id with OWASP's recommended baseline (19 MiB, t=2, p=1). */
@@ -124,11 +125,14 @@ export function userView(u: UserRecord): Record<string, unknown> {
 
 /**
  * One user as the admin API's GET and the CLI's `user show` show them: userView and whether two-step sign-in is on,
- * with how many recovery codes are left (a support desk's first question when a user cannot sign in).
+ * with how many recovery codes are left and the user's security keys (a support desk's first questions when a user
+ * cannot sign in).
  */
 export async function userDetails(ctx: EngineContext, u: UserRecord): Promise<Record<string, unknown>> {
   const on = await otpRequired(ctx, u.id);
-  return { ...userView(u), mfa: on ? { otp: true, recovery_codes_left: await recoveryCodesLeft(ctx, u.id) } : { otp: false } };
+  if (!on) return { ...userView(u), mfa: { otp: false } };
+  const keys = (await webauthnKeys(ctx, u.id)).map((k) => ({ name: k.name, created_at: k.createdAt, last_used_at: k.lastUsedAt }));
+  return { ...userView(u), mfa: { otp: true, recovery_codes_left: await recoveryCodesLeft(ctx, u.id), security_keys: keys } };
 }
 
 export async function getUser(ctx: EngineContext, sub: string): Promise<UserRecord> {

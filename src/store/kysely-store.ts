@@ -5,6 +5,7 @@ import type {
   ClientRecord,
   DeviceCodeRecord,
   OtpRecord,
+  WebauthnCredentialRecord,
   PushedRequestRecord,
   ConsentRecord,
   GrantRecord,
@@ -33,6 +34,9 @@ import { isSqliteBusy } from './sqlite-busy.js';
 /* Row shapes as stored. JSON lives in text columns so both dialects share every query. */
 interface TenantRow { id: string; issuer: string; settings: string; created_at: number }
 interface RecoveryCodeRow { tenant_id: string; user_id: string; hash: string; used_at: number | null }
+interface WebauthnRow {
+  tenant_id: string; credential_id: string; user_id: string; public_key: string; counter: number; transports: string; name: string; created_at: number; last_used_at: number | null;
+}
 interface OtpRow { tenant_id: string; user_id: string; secret: string; confirmed_at: number | null; last_step: number; created_at: number }
 interface ClientRow { tenant_id: string; client_id: string; secret_hash: string | null; metadata: string; created_at: number }
 interface UserRow { tenant_id: string; id: string; username: string; password_hash: string; claims: string; disabled: number; created_at: number }
@@ -100,6 +104,7 @@ export interface Database {
   ops_leases: LeaseRow;
   user_otp: OtpRow;
   user_recovery_codes: RecoveryCodeRow;
+  user_webauthn: WebauthnRow;
 }
 
 const j = (v: unknown) => JSON.stringify(v);
@@ -695,6 +700,7 @@ export class KyselyStore implements Store {
     // The user's authenticator app goes with the account (a user made again under the same id does not inherit it).
     await this.db.deleteFrom('user_otp').where('tenant_id', '=', tenantId).where('user_id', '=', id).execute();
     await this.db.deleteFrom('user_recovery_codes').where('tenant_id', '=', tenantId).where('user_id', '=', id).execute();
+    await this.db.deleteFrom('user_webauthn').where('tenant_id', '=', tenantId).where('user_id', '=', id).execute();
     return Number(r.numDeletedRows) > 0;
   }
 
@@ -736,6 +742,8 @@ export class KyselyStore implements Store {
       const db = (tx as KyselyStore).db;
       const r = await db.deleteFrom('user_otp').where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
       await db.deleteFrom('user_recovery_codes').where('tenant_id', '=', tenantId).where('user_id', '=', userId).execute();
+      // Security keys are a second way to the same second step: they go when two-step sign-in does.
+      await db.deleteFrom('user_webauthn').where('tenant_id', '=', tenantId).where('user_id', '=', userId).execute();
       return Number(r.numDeletedRows) > 0;
     });
   }
@@ -756,6 +764,40 @@ export class KyselyStore implements Store {
       .where('used_at', 'is', null)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
+  }
+  // security keys and passkeys (WebAuthn; services/webauthn.ts)
+  async listWebauthnCredentials(tenantId: string, userId: string): Promise<WebauthnCredentialRecord[]> {
+    const rows = await this.db.selectFrom('user_webauthn').selectAll().where('tenant_id', '=', tenantId).where('user_id', '=', userId).orderBy('created_at').orderBy('credential_id').execute();
+    return rows.map((r) => ({
+      tenantId: r.tenant_id, userId: r.user_id, credentialId: r.credential_id, publicKey: r.public_key, counter: Number(r.counter),
+      transports: JSON.parse(r.transports) as string[], name: r.name, createdAt: Number(r.created_at), lastUsedAt: n(r.last_used_at),
+    }));
+  }
+  async addWebauthnCredential(c: WebauthnCredentialRecord) {
+    const r = await this.db
+      .insertInto('user_webauthn')
+      .values({
+        tenant_id: c.tenantId, credential_id: c.credentialId, user_id: c.userId, public_key: c.publicKey, counter: c.counter,
+        transports: JSON.stringify(c.transports), name: c.name, created_at: c.createdAt, last_used_at: c.lastUsedAt,
+      })
+      .onConflict((oc) => oc.columns(['tenant_id', 'credential_id']).doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+  async useWebauthnCredential(tenantId: string, userId: string, credentialId: string, previousCounter: number, counter: number, now: number) {
+    const r = await this.db
+      .updateTable('user_webauthn')
+      .set({ counter, last_used_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('credential_id', '=', credentialId)
+      .where('user_id', '=', userId)
+      .where('counter', '=', previousCounter)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+  async deleteWebauthnCredential(tenantId: string, userId: string, credentialId: string) {
+    const r = await this.db.deleteFrom('user_webauthn').where('tenant_id', '=', tenantId).where('credential_id', '=', credentialId).where('user_id', '=', userId).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
   async countRecoveryCodes(tenantId: string, userId: string) {
     const r = await this.db

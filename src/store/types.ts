@@ -287,7 +287,10 @@ export interface OtpStore {
    * `recoveryCodes` (keyed hashes): when the step is accepted, they replace the user's in the same transaction.
    */
   acceptOtpStep(tenantId: string, userId: string, step: number, opts: { confirm: boolean; now: number; recoveryCodes?: string[] }): Promise<boolean>;
-  /** Remove a user's app (turned off, reset by an operator, user deleted), and its recovery codes, in one transaction; false when there was none. */
+  /**
+   * Remove a user's app (turned off, reset by an operator, user deleted), its recovery codes and security keys, in one
+   * transaction; false when there was no app.
+   */
   deleteOtp(tenantId: string, userId: string): Promise<boolean>;
   /** Replace a user's recovery codes (their keyed hashes) with these, in one transaction. */
   replaceRecoveryCodes(tenantId: string, userId: string, hashes: string[]): Promise<void>;
@@ -295,6 +298,35 @@ export interface OtpStore {
   useRecoveryCode(tenantId: string, userId: string, hash: string, now: number): Promise<boolean>;
   /** How many of the user's recovery codes are left unspent. */
   countRecoveryCodes(tenantId: string, userId: string): Promise<number>;
+  /** The user's security keys and passkeys, oldest first. */
+  listWebauthnCredentials(tenantId: string, userId: string): Promise<WebauthnCredentialRecord[]>;
+  /** Register a key; false when its credential id is already registered in the tenant (to anyone). */
+  addWebauthnCredential(r: WebauthnCredentialRecord): Promise<boolean>;
+  /**
+   * A sign-in with the key: one conditional update, true when the key is the user's and its counter is still
+   * `previousCounter` (so two sign-ins racing with one key cannot both pass the counter check), now `counter`.
+   */
+  useWebauthnCredential(tenantId: string, userId: string, credentialId: string, previousCounter: number, counter: number, now: number): Promise<boolean>;
+  /** Remove one of the user's keys; false when the user has no such key. */
+  deleteWebauthnCredential(tenantId: string, userId: string, credentialId: string): Promise<boolean>;
+}
+
+/** A security key or passkey registered for two-step sign-in (services/webauthn.ts). */
+export interface WebauthnCredentialRecord {
+  tenantId: string;
+  userId: string;
+  /** The credential id, base64url (WebAuthn §6.1: at most 1023 bytes). */
+  credentialId: string;
+  /** The credential public key as COSE_Key bytes, base64url (WebAuthn §6.5.1.1). */
+  publicKey: string;
+  /** The signature counter last seen (WebAuthn §6.1.1); 0 for keys that keep none. */
+  counter: number;
+  /** The transports the authenticator said it speaks (hints for the browser). */
+  transports: string[];
+  /** The name the user gave it. */
+  name: string;
+  createdAt: number;
+  lastUsedAt: number | null;
 }
 
 export interface SigningKeyRecord {

@@ -428,22 +428,98 @@ export interface OtpPageModel {
   /** The sign-in waiting for its second step (bound to this browser's form and the user). */
   pending: string;
   error?: string;
+  /** The user has security keys (services/webauthn.ts): navigator.credentials.get's options, and the script's nonce. */
+  webauthn?: WebauthnPageModel;
 }
 
-/** Two-step sign-in, the second step: the code from the user's authenticator app (services/mfa.ts). */
+/** A form that runs /assets/webauthn.js: what it passes to navigator.credentials (binary members base64url). */
+export interface WebauthnPageModel {
+  options: unknown;
+  nonce: string;
+}
+
+/**
+ * A form the WebAuthn script (WEBAUTHN_SCRIPT) drives: hidden until the script finds the browser can use a key, then
+ * on submit it asks the key (`kind`: get or create, with `options`), puts the answer in the `webauthn` field and
+ * posts the form. `fields`: its hidden fields; `inner`: its visible ones and the button.
+ */
+function webauthnForm(base: string, action: string, kind: 'get' | 'create', w: WebauthnPageModel, fields: Record<string, string>, inner: string): string {
+  return `<div class="webauthn" data-webauthn-box hidden>
+<form method="post" action="${esc(action)}" data-webauthn="${kind}" data-options="${esc(JSON.stringify(w.options))}">
+${Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('')}<input type="hidden" name="webauthn" value="">
+${inner}
+</form>
+<p class="muted" aria-live="polite" data-webauthn-status></p>
+</div>
+<script nonce="${esc(w.nonce)}" src="${esc(base)}/assets/webauthn.js"></script>`;
+}
+
+/**
+ * The script of a page offering a security key (services/webauthn.ts): WebAuthn's JSON-to-binary and back, as the
+ * browsers without PublicKeyCredential.parse*OptionsFromJSON need. Served as /assets/webauthn.js, run by the page's
+ * nonce; a browser without WebAuthn (or without scripts) keeps the key's form hidden and uses a code.
+ */
+export const WEBAUTHN_SCRIPT = `(function () {
+  if (!window.PublicKeyCredential || !navigator.credentials) return;
+  var toB64 = function (buf) {
+    var a = new Uint8Array(buf), s = '';
+    for (var i = 0; i < a.length; i++) s += String.fromCharCode(a[i]);
+    return btoa(s).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
+  };
+  var fromB64 = function (t) {
+    var s = atob(t.replace(/-/g, '+').replace(/_/g, '/')), a = new Uint8Array(s.length);
+    for (var i = 0; i < s.length; i++) a[i] = s.charCodeAt(i);
+    return a;
+  };
+  document.querySelectorAll('[data-webauthn-box]').forEach(function (box) {
+    var form = box.querySelector('form[data-webauthn]'), status = box.querySelector('[data-webauthn-status]');
+    var create = form.getAttribute('data-webauthn') === 'create';
+    box.hidden = false;
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var o = JSON.parse(form.getAttribute('data-options'));
+      o.challenge = fromB64(o.challenge);
+      if (o.user) o.user.id = fromB64(o.user.id);
+      (o.allowCredentials || o.excludeCredentials || []).forEach(function (c) { c.id = fromB64(c.id); });
+      status.textContent = create ? 'Follow your browser to add the key.' : 'Follow your browser to use your key.';
+      (create ? navigator.credentials.create({ publicKey: o }) : navigator.credentials.get({ publicKey: o })).then(function (c) {
+        var r = c.response, out = { id: c.id, rawId: toB64(c.rawId), type: c.type, clientExtensionResults: c.getClientExtensionResults(), response: { clientDataJSON: toB64(r.clientDataJSON) } };
+        if (c.authenticatorAttachment) out.authenticatorAttachment = c.authenticatorAttachment;
+        if (create) {
+          out.response.attestationObject = toB64(r.attestationObject);
+          out.response.transports = r.getTransports ? r.getTransports() : [];
+        } else {
+          out.response.authenticatorData = toB64(r.authenticatorData);
+          out.response.signature = toB64(r.signature);
+          if (r.userHandle) out.response.userHandle = toB64(r.userHandle);
+        }
+        form.elements.webauthn.value = JSON.stringify(out);
+        status.textContent = '';
+        HTMLFormElement.prototype.submit.call(form);
+      }, function (err) {
+        status.textContent = (create ? 'No key was added' : 'Your key was not used') + ' (' + (err && err.name ? err.name : 'error') + '). Try again' + (create ? '.' : ', or enter a code.');
+      });
+    });
+  });
+})();
+`;
+
+/** Two-step sign-in, the second step: a security key, or the code from the user's authenticator app (services/mfa.ts). */
 export function otpPage(base: string, m: OtpPageModel): string {
+  const hidden = { csrf: m.csrf, ...(m.hidden ?? {}), otp_pending: m.pending };
+  const title = m.webauthn ? 'Confirm it is you' : 'Enter your code';
   return layout(
     base,
-    titled('Enter your code', m.error),
-    `<h1>Enter your code</h1>
-<p class="muted" id="otp-hint">Open your authenticator app and enter the 6-digit code it shows for this account, or one of your recovery codes.</p>
+    titled(title, m.error),
+    `<h1>${title}</h1>
 ${errorAlert(m.error)}
+${m.webauthn ? `${webauthnForm(base, m.action, 'get', m.webauthn, hidden, '<div class="actions"><button type="submit" class="primary">Use your security key</button></div>')}
+` : ''}<p class="muted" id="otp-hint">${m.webauthn ? 'Or open' : 'Open'} your authenticator app and enter the 6-digit code it shows for this account, or one of your recovery codes.</p>
 <form method="post" action="${esc(m.action)}">
-<input type="hidden" name="csrf" value="${esc(m.csrf)}">
-${Object.entries(m.hidden ?? {}).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('')}<input type="hidden" name="otp_pending" value="${esc(m.pending)}">
+${Object.entries(hidden).map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`).join('')}
 <label for="otp">Code</label>
-<input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" maxlength="12" spellcheck="false" required${fieldState(m.error !== undefined, true)}>
-<div class="actions"><button type="submit" class="primary">Verify</button></div>
+<input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" maxlength="12" spellcheck="false" required${fieldState(m.error !== undefined, m.webauthn === undefined || m.error !== undefined)}>
+<div class="actions"><button type="submit"${m.webauthn ? '' : ' class="primary"'}>Verify</button></div>
 </form>`,
   );
 }
@@ -469,6 +545,10 @@ export interface MfaPageModel {
   enrol?: { clientName: string; required: boolean };
   /** The account page, linked from /mfa (not inside a sign-in). */
   accountHref?: string;
+  /** On, at /mfa: the user's security keys and passkeys (services/webauthn.ts). */
+  keys?: { id: string; name: string; createdAt: number; lastUsedAt: number | null }[];
+  /** On, at /mfa, below the keys' limit: adding one (navigator.credentials.create's options; the challenge's expiry). */
+  addKey?: WebauthnPageModel & { exp: number };
 }
 
 /**
@@ -506,7 +586,8 @@ ${form('skip', button(enrol.required ? `Cancel: do not sign in to ${enrol.client
 <input type="hidden" name="csrf" value="${esc(m.csrf)}">
 ${codeField}
 <div class="actions"><button type="submit" name="decision" value="recovery">Make new recovery codes</button><button type="submit" name="decision" value="off">Turn off</button></div>
-</form>`;
+</form>
+${keysSection(base, m)}`;
   } else {
     body = `<p>Two-step sign-in is <strong>off</strong>. To turn it on, add this account to an authenticator app, then enter the code it shows.</p>
 ${setup()}
@@ -521,6 +602,27 @@ ${m.done ? `<p role="status">${esc(m.done)}</p>` : ''}${errorAlert(m.error)}
 ${body}${m.accountHref && !enrol ? `
 <p><a href="${esc(m.accountHref)}">Your account</a>: the applications that can reach it, where you are signed in, your password.</p>` : ''}`,
   );
+}
+
+/** /mfa with two-step sign-in on: the user's security keys, each with its own remove button, and a form to add one. */
+function keysSection(base: string, m: MfaPageModel): string {
+  const keys = m.keys ?? [];
+  const list = keys.length
+    ? `<ul class="keys">${keys.map((k) => `<li><strong>${who(k.name)}</strong>: added ${when(k.createdAt)}, ${k.lastUsedAt === null ? 'not used yet' : `last used ${when(k.lastUsedAt)}`}<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="key" value="${esc(k.id)}">
+<button type="submit" name="decision" value="remove-key"${keys.length > 1 ? ` aria-label="${esc(`Remove ${k.name}, added ${new Date(k.createdAt * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`)}"` : ''}>Remove</button>
+</form></li>`).join('')}</ul>`
+    : '<p class="none">You have no security key.</p>';
+  const add = m.addKey
+    ? `${webauthnForm(base, m.action, 'create', m.addKey, { csrf: m.csrf, decision: 'add-key', webauthn_exp: String(m.addKey.exp) }, `<label for="key-name">Name of the key</label>
+<input type="text" id="key-name" name="key_name" maxlength="60" autocomplete="off" placeholder="Security key">
+<div class="actions"><button type="submit">Add a security key</button></div>`)}
+<noscript><p class="muted">Adding a key needs JavaScript.</p></noscript>`
+    : '<p class="muted">You have as many keys as one account may have. Remove one to add another.</p>';
+  return `<h2>Security keys and passkeys</h2>
+<p>Instead of a code, you can sign in with a security key, or a passkey on your phone or computer.</p>
+${list}
+${add}`;
 }
 
 export interface AccountPageModel {

@@ -6,6 +6,7 @@ import { launchBrowser } from '../helpers/browser.js';
 import { startCallbackServer } from '../helpers/rp.js';
 import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 import { base32Decode, hotp } from '../../src/services/totp.js';
+import { acceptOtp, startOtpSetup } from '../../src/services/mfa.js';
 
 /*
  * WCAG 2.2 AA on the built-in pages, in Chromium, by keyboard only: every flow below is walked with Tab, Shift+Tab,
@@ -418,6 +419,39 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     expect(said(await focused(ctx, page))).toBe('button Continue to Acme Notes');
     await submitWith(page, 'Enter');
     await checkPage(page, { title: 'Allow Acme Notes to access your account?', h1: 'Acme Notes wants to access your account' });
+    await ctx.close();
+  }, 120_000);
+
+  it('security keys (WebAuthn): the second step offers the key first, then the code; /mfa lists the keys, each removed by keyboard, and the form to add one', async () => {
+    const kim = await s.user('kim', 'kim-password');
+    const secret = base32Decode((await startOtpSetup(s.ctx, { id: kim, username: 'kim' })).secret)!;
+    const now = (steps = 0) => hotp(secret, Math.floor(Date.now() / 1000 / 30) + steps);
+    expect(await acceptOtp(s.ctx, kim, now(-1), true)).toBe(true); // the step before (one either side is accepted): this one stays unspent
+    // Two keys as /mfa would have stored them (the markup is what is checked here; test/browser/webauthn uses real ones).
+    for (const [id, name, createdAt] of [['a2V5LW9uZQ', 'Blue key', 1_764_000_000], ['a2V5LXR3bw', 'Phone', 1_764_100_000]] as const) {
+      await s.lk.store.addWebauthnCredential({ tenantId: 'default', userId: kim, credentialId: id, publicKey: 'pQ', counter: 0, transports: [], name, createdAt, lastUsedAt: null });
+    }
+    const ctx = await narrow();
+    const page = await ctx.newPage();
+    await page.goto(s.url('/mfa'));
+    await signIn(ctx, page, 'kim-password', 'kim');
+    await checkPage(page, { title: 'Confirm it is you', h1: 'Confirm it is you' });
+    expect(await tabOrder(ctx, page)).toEqual(['button Use your security key', 'textbox Code', 'button Verify']);
+    await page.locator('#otp').focus();
+    await page.keyboard.type(now());
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Two-step sign-in', h1: 'Two-step sign-in' });
+    expect(await page.locator('h2').allTextContents()).toEqual(['Security keys and passkeys']);
+    expect(await tabOrder(ctx, page)).toEqual([
+      'textbox Code from your authenticator app', 'button Make new recovery codes', 'button Turn off',
+      'button Remove Blue key, added 2025-11-24 16:00 UTC', 'button Remove Phone, added 2025-11-25 19:46 UTC',
+      'textbox Name of the key', 'button Add a security key', 'link Your account',
+    ]);
+    await page.getByRole('button', { name: /^Remove Blue key/ }).focus();
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Two-step sign-in', h1: 'Two-step sign-in' });
+    expect(await page.getByRole('status').textContent()).toBe('Security key removed.');
+    expect(await page.locator('ul.keys li').allTextContents()).toEqual([expect.stringMatching(/^Phone: added 2025-11-25 19:46 UTC, not used yet/)]);
     await ctx.close();
   }, 120_000);
 

@@ -276,7 +276,7 @@ describe('admin API (through /admin/openapi.json)', () => {
     const setup = await startOtpSetup(s.ctx, { id: u.body.sub, username: 'locked-out' });
     expect(await acceptOtp(s.ctx, u.body.sub, hotp(base32Decode(setup.secret)!, Math.floor(Date.now() / 1000 / TOTP_STEP)), true)).toBe(true);
     await newRecoveryCodes(s.ctx, u.body.sub);
-    expect((await api('GET /admin/tenants/{tenant_id}/users/{sub}', user)).body.mfa).toEqual({ otp: true, recovery_codes_left: 10 });
+    expect((await api('GET /admin/tenants/{tenant_id}/users/{sub}', user)).body.mfa).toEqual({ otp: true, recovery_codes_left: 10, security_keys: [] });
     const reset = await api('POST /admin/tenants/{tenant_id}/users/{sub}/mfa/reset', user);
     expect(reset.status).toBe(200);
     expect(reset.body.mfa).toEqual({ otp: false });

@@ -22,6 +22,18 @@ const pages: Record<string, (base: string) => string> = {
   deviceConfirm: (b) => html.deviceConfirmPage(b, { action: '/a', csrf: 'c', userCode: 'ABCD-EFGH', clientName: 'TV', scopes: ['openid'], username: 'u' }),
 };
 
+describe('the security-key script (ui/html.ts WEBAUTHN_SCRIPT)', () => {
+  it('is valid JavaScript, linked under the base with the page\'s nonce, and only on pages that offer a key', () => {
+    expect(() => new Function(html.WEBAUTHN_SCRIPT)).not.toThrow();
+    const options = { challenge: 'c', rpId: 'x', allowCredentials: [], note: '"</script><b>' };
+    const withKey = html.otpPage('/t/acme', { action: '/t/acme/login', csrf: 'c', pending: 'p', webauthn: { nonce: 'n1', options } });
+    expect(withKey).toContain('<script nonce="n1" src="/t/acme/assets/webauthn.js"></script>');
+    expect(withKey).not.toContain('</script><b>'); // the options are an escaped attribute
+    expect(withKey).toContain('data-webauthn-box hidden'); // hidden until the script finds WebAuthn
+    expect(html.otpPage('', { action: '/login', csrf: 'c', pending: 'p' })).not.toContain('<script');
+  });
+});
+
 const links = (page: string) => [...page.matchAll(/<link rel="stylesheet" href="([^"]*)">/g)].map((m) => m[1]);
 
 describe('the page template links the stylesheet where the pages are served', () => {

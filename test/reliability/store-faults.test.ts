@@ -7,7 +7,9 @@ import { deleteUser, setDisabled, setPassword } from '../../src/services/users.j
 import { basic, jsonOrUndefined } from '../helpers/server.js';
 import { startLogoutRp } from '../helpers/logout-rp.js';
 import { createInitialAccessToken } from '../../src/services/management-tokens.js';
-import { otpRequired, RECOVERY_CODES, recoveryCodesLeft } from '../../src/services/mfa.js';
+import { acceptOtp, otpRequired, RECOVERY_CODES, recoveryCodesLeft, startOtpSetup } from '../../src/services/mfa.js';
+import { addWebauthnKey, creationOptions, webauthnChallenge, webauthnKeys } from '../../src/services/webauthn.js';
+import { pageWebauthnOptions, SoftKey } from '../helpers/webauthn.js';
 import { base32Decode, hotp, TOTP_STEP } from '../../src/services/totp.js';
 
 /*
@@ -553,6 +555,45 @@ describe.each(LEVELS)('store faults in the middle of a request (failing one stor
         const again = await turnOn();
         now = await state();
         return again.status === 200 && now.on && now.left === RECOVERY_CODES ? [] : [`turning it on again: ${again.status}, on ${now.on}, ${now.left} codes`];
+      },
+    });
+    expect(problems).toEqual([]);
+  });
+
+  it('a security key as the second step (WebAuthn): a sign-in that fails is an error page or the code page again, and the key signs in afterwards', async () => {
+    /** Password, then the page's challenge: `answer()` posts the key's answer to it. */
+    const askedForKey = async (name: string, key: SoftKey) => {
+      const agent = new Agent(s.issuer);
+      const asked = await agent.login(await agent.follow(authorizeUrl()), name, 'keyed-password');
+      const options = pageWebauthnOptions(asked.html, 'get');
+      if (!options) throw new Error(`no key offered: ${asked.status} ${asked.html.slice(0, 200)}`);
+      const form = { csrf: Agent.formValue(asked.html, 'csrf')!, otp_pending: Agent.formValue(asked.html, 'otp_pending')!, webauthn: key.assert(options, s.issuer) };
+      return { agent, answer: () => agent.request(Agent.formAction(asked.html, '/login'), { form }) };
+    };
+    const { problems } = await sweep(s, level, {
+      page: true,
+      setup: async () => {
+        const name = `keyed-${++users}`;
+        const id = await s.user(name, 'keyed-password');
+        const app = base32Decode((await startOtpSetup(s.ctx, { id, username: name })).secret)!;
+        if (!(await acceptOtp(s.ctx, id, hotp(app, Math.floor(clock / 1000 / TOTP_STEP)), true))) throw new Error('two-step sign-in not on');
+        const key = new SoftKey({ counter: 1 });
+        const exp = Math.floor(clock / 1000) + 60;
+        const challenge = webauthnChallenge(s.ctx, 'create', [id, 'sweep', exp]);
+        const added = await addWebauthnKey(s.ctx, id, key.register(creationOptions(s.ctx, { id, username: name }, challenge, []), s.issuer), challenge, exp, 'key');
+        if (added !== 'added') throw new Error(`key not added: ${added}`);
+        return { id, name, key, ...(await askedForKey(name, key)) };
+      },
+      act: async ({ answer }) => pageAnswer(await answer()),
+      check: async ({ id, name, key }) => {
+        // Whatever happened, the key (its counter as the store has it) signs in now.
+        const { agent, answer: post } = await askedForKey(name, key);
+        const answer = await post();
+        const done = answer.location ? await agent.follow(answer.location) : answer;
+        // Signed in: on to the consent page (or the client, once consent was given).
+        const on = (done.location ?? '').startsWith(`${CB}?code=`) || (done.status === 200 && done.html.includes('/consent') && !done.html.includes('otp_pending'));
+        if (answer.status !== 303 || !on) return [`the key does not sign in afterwards: ${answer.status} ${done.status} ${done.location ?? done.html.slice(0, 160)}`];
+        return (await webauthnKeys(s.ctx, id))[0]?.counter === key.counter ? [] : ['the stored counter is not the key\'s'];
       },
     });
     expect(problems).toEqual([]);

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { OpenedStore } from '../../src/store/open.js';
-import type { OtpRecord } from '../../src/store/types.js';
+import type { OtpRecord, WebauthnCredentialRecord } from '../../src/store/types.js';
 import { backend, useContractStore } from '../helpers/store-contract.js';
 
 /** Two-step sign-in's store (migration 0018_user_otp): set-up, confirmation, one use per time step, removal. */
@@ -69,8 +69,38 @@ describe(`store contract: authenticator apps (${backend})`, () => {
     await store.putPendingOtp(rec(A, 'u1', 's'));
     await store.acceptOtpStep(A, 'u1', 5, { confirm: true, now: 10 });
     await store.replaceRecoveryCodes(A, 'u1', ['r1']);
+    await store.addWebauthnCredential(key(A, 'u1', 'k-u1'));
     expect(await store.deleteUser(A, 'u1')).toBe(true);
     expect(await store.findOtp(A, 'u1')).toBeUndefined();
     expect(await store.countRecoveryCodes(A, 'u1')).toBe(0);
+    expect(await store.listWebauthnCredentials(A, 'u1')).toEqual([]);
+  });
+
+  const key = (tenantId: string, userId: string, credentialId: string, createdAt = 100): WebauthnCredentialRecord => ({
+    tenantId, userId, credentialId, publicKey: 'pk', counter: 0, transports: ['usb', 'nfc'], name: `key ${credentialId}`, createdAt, lastUsedAt: null,
+  });
+
+  it('security keys (migration 0020): listed oldest first, one credential id per tenant, counter moves only from the value read, removed per user and with the app', async () => {
+    expect(await store.addWebauthnCredential(key(A, 'erin', 'k2', 200))).toBe(true);
+    expect(await store.addWebauthnCredential(key(A, 'erin', 'k1', 100))).toBe(true);
+    expect(await store.addWebauthnCredential(key(A, 'frank', 'k1'))).toBe(false); // the same key again, to anyone
+    expect(await store.addWebauthnCredential(key(B, 'erin', 'k1'))).toBe(true); // another tenant
+    expect(await store.listWebauthnCredentials(A, 'erin')).toEqual([key(A, 'erin', 'k1', 100), key(A, 'erin', 'k2', 200)]);
+    expect(await store.listWebauthnCredentials(A, 'frank')).toEqual([]);
+    expect(await store.useWebauthnCredential(A, 'frank', 'k1', 0, 5, 300)).toBe(false); // not frank's
+    expect(await store.useWebauthnCredential(A, 'erin', 'k1', 3, 5, 300)).toBe(false); // the counter read was not the stored one
+    // Racers with the same counter read: one wins.
+    const won = await Promise.all(Array.from({ length: 10 }, () => store.useWebauthnCredential(A, 'erin', 'k1', 0, 5, 300)));
+    expect(won.filter(Boolean)).toHaveLength(1);
+    expect((await store.listWebauthnCredentials(A, 'erin'))[0]).toMatchObject({ counter: 5, lastUsedAt: 300 });
+    expect((await store.listWebauthnCredentials(B, 'erin'))[0]).toMatchObject({ counter: 0, lastUsedAt: null });
+    expect(await store.deleteWebauthnCredential(A, 'frank', 'k2')).toBe(false);
+    expect(await store.deleteWebauthnCredential(A, 'erin', 'k2')).toBe(true);
+    expect(await store.deleteWebauthnCredential(A, 'erin', 'k2')).toBe(false);
+    // Two-step sign-in turned off: the keys go with the app, in the same transaction.
+    await store.putPendingOtp(rec(A, 'erin', 's'));
+    expect(await store.deleteOtp(A, 'erin')).toBe(true);
+    expect(await store.listWebauthnCredentials(A, 'erin')).toEqual([]);
+    expect(await store.listWebauthnCredentials(B, 'erin')).toHaveLength(1);
   });
 });

@@ -83,6 +83,8 @@ export const schemas = {
     mfa: z.object({
       otp: z.boolean().describe('Two-step sign-in with an authenticator app is on (RFC 6238)'),
       recovery_codes_left: int.optional().describe('With otp: how many of its recovery codes are unused'),
+      security_keys: z.array(z.object({ name: z.string(), created_at: int, last_used_at: int.nullable() })).optional()
+        .describe('With otp: the security keys and passkeys the user added at /mfa (WebAuthn), usable in place of a code'),
     }),
   }),
   UserCreate: z.object({

@@ -39,7 +39,8 @@ import { readSession, SESSION_COOKIE, signIn } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
 import { pageHeaders } from '../page-headers.js';
 import { subjectFor } from '../../engine/subject.js';
-import { accountPage, clientBranding } from '../../ui/html.js';
+import { accountPage, clientBranding, WEBAUTHN_SCRIPT } from '../../ui/html.js';
+import { acceptWebauthn, addWebauthnKey, creationOptions, keyName, MAX_WEBAUTHN_KEYS, removeWebauthnKey, requestOptions, WEBAUTHN_AMR, webauthnChallenge, webauthnKeys } from '../../services/webauthn.js';
 import { describeBrowser } from '../../ui/device.js';
 import { appsWithAccess, changePassword, removeAppAccess, sessionsOf, signOutOtherSessions, signOutSession } from '../../services/account.js';
 import { sendResult } from '../adapt.js';
@@ -270,8 +271,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   ): Promise<Account | undefined> {
     const ctx = ctxOf(req);
     const csrf = form.get('csrf') ?? '';
-    const codePage = (status: number, pending: string, error?: string) =>
-      htmlHeaders(reply.code(status), page.targets).send(otpPage(pageBase(reply), { action: page.action, csrf, hidden: page.hidden, pending, error }));
+    // With security keys (services/webauthn.ts), the page also offers them: the challenge is bound to this pending sign-in.
+    const codePage = async (status: number, who: { userId: string; pending: string }, error?: string) => {
+      const keys = await webauthnKeys(ctx, who.userId);
+      const nonce = keys.length ? newHandle(ctx.random, 16) : undefined;
+      const webauthn = nonce ? { nonce, options: requestOptions(ctx, webauthnChallenge(ctx, 'get', [who.userId, who.pending]), keys) } : undefined;
+      return htmlHeaders(reply.code(status), page.targets, { scriptNonce: nonce }).send(otpPage(pageBase(reply), { action: page.action, csrf, hidden: page.hidden, pending: who.pending, error, webauthn }));
+    };
     const pending = form.get('otp_pending');
     if (pending !== null) return secondStep(req, reply, form, again, codePage, pending);
     const username = (form.get('username') ?? '').slice(0, 100);
@@ -302,16 +308,16 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     }
     await loginSucceeded(ctx, username, req.ip, device);
     if (await otpRequired(ctx, user.id)) {
-      codePage(200, otpPendingOf(ctx, user.id, username, csrf, nowSeconds(ctx) + OTP_PENDING_TTL));
+      await codePage(200, { userId: user.id, pending: otpPendingOf(ctx, user.id, username, csrf, nowSeconds(ctx) + OTP_PENDING_TTL) });
       return undefined;
     }
     return signedIn(req, reply, user, username);
   }
 
   /** The sign-in's end, once every step passed: the session (amr and acr as the user authenticated), the known-device cookie. */
-  async function signedIn(req: FastifyRequest, reply: FastifyReply, user: Account, username: string, mfa?: 'otp' | 'recovery'): Promise<Account> {
+  async function signedIn(req: FastifyRequest, reply: FastifyReply, user: Account, username: string, mfa?: 'otp' | 'recovery' | 'webauthn'): Promise<Account> {
     const ctx = ctxOf(req);
-    await startSession(req, reply, user.id, mfa ? { acr: MFA_ACR, amr: MFA_AMR } : {});
+    await startSession(req, reply, user.id, mfa ? { acr: MFA_ACR, amr: mfa === 'webauthn' ? WEBAUTHN_AMR : MFA_AMR } : {});
     rememberDevice(reply, ctx, username);
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
     lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username, ...(mfa ? { mfa } : {}) } });
@@ -327,14 +333,16 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   /**
    * A sign-in past its password: `otp_pending` names the user (keyed hash over the tenant, the user, the username, the
    * form's CSRF token and an expiry, so it is good for this browser's form for OTP_PENDING_TTL only) and `otp` is the
-   * code. Wrong codes are limited per user (beginOtpAttempt); a right one is accepted once (RFC 6238 §5.2).
+   * code. Wrong codes are limited per user (beginOtpAttempt); a right one is accepted once (RFC 6238 §5.2). In place of
+   * the code, `webauthn` may hold a security key's answer to the challenge of this pending sign-in (services/webauthn.ts),
+   * under the same limit.
    */
   async function secondStep(
     req: FastifyRequest,
     reply: FastifyReply,
     form: URLSearchParams,
     again: (status: number, error: string) => FastifyReply,
-    codePage: (status: number, pending: string, error?: string) => FastifyReply,
+    codePage: (status: number, who: { userId: string; pending: string }, error?: string) => Promise<FastifyReply>,
     pending: string,
   ): Promise<Account | undefined> {
     const ctx = ctxOf(req);
@@ -348,15 +356,21 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     if (await beginOtpAttempt(ctx, who.userId, device)) {
       lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.locked', subject: who.userId, ip: req.ip, detail: { username: who.username, mfa: 'otp' } });
       reply.header('Retry-After', String(retryAfter(ctx)));
-      codePage(429, pending, 'Too many wrong codes. Wait a few minutes and try again.');
+      await codePage(429, { userId: who.userId, pending }, 'Too many wrong codes. Wait a few minutes and try again.');
       return undefined;
     }
     const user = await findAccount(ctx, ctx.store, who.userId);
-    const factor = user && !user.disabled ? await acceptSecondFactor(ctx, who.userId, (form.get('otp') ?? '').slice(0, 20)) : undefined;
+    const key = form.get('webauthn');
+    const usable = user !== undefined && !user.disabled;
+    const factor = key
+      ? usable && (await acceptWebauthn(ctx, who.userId, key, webauthnChallenge(ctx, 'get', [who.userId, pending]), who.exp)) ? 'webauthn' as const : undefined
+      : usable ? await acceptSecondFactor(ctx, who.userId, (form.get('otp') ?? '').slice(0, 20)) : undefined;
     if (!user || !factor) {
       lk.metrics.loginFailures.inc();
-      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: who.userId, ip: req.ip, detail: { username: who.username, mfa: 'otp' } });
-      codePage(400, pending, 'That code is not right, or was used already. Enter the code your app shows now.');
+      lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.failure', subject: who.userId, ip: req.ip, detail: { username: who.username, mfa: key ? 'webauthn' : 'otp' } });
+      await codePage(400, { userId: who.userId, pending }, key
+        ? 'Your security key was not accepted. Try again, or enter a code.'
+        : 'That code is not right, or was used already. Enter the code your app shows now.');
       return undefined;
     }
     await otpAccepted(ctx, who.userId, device);
@@ -370,7 +384,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   const otpPendingOf = (ctx: EngineContext, userId: string, username: string, csrf: string, exp: number) =>
     `${Buffer.from(JSON.stringify([userId, username, exp])).toString('base64url')}.${lk.hasher.hash(pendingBinding(ctx, userId, username, csrf, exp))}`;
   /** The user of a pending sign-in made for this form (csrf) and not expired; undefined otherwise. */
-  function pendingSignIn(ctx: EngineContext, pending: string, csrf: string): { userId: string; username: string } | undefined {
+  function pendingSignIn(ctx: EngineContext, pending: string, csrf: string): { userId: string; username: string; exp: number } | undefined {
     const m = /^([A-Za-z0-9_-]{1,2000})\.([A-Za-z0-9_-]{43})$/.exec(pending);
     if (!m) return undefined;
     let v: unknown;
@@ -382,7 +396,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     if (!Array.isArray(v) || v.length !== 3 || typeof v[0] !== 'string' || typeof v[1] !== 'string' || typeof v[2] !== 'number') return undefined;
     const [userId, username, exp] = v as [string, string, number];
     if (exp <= nowSeconds(ctx) || !lk.hasher.verify(pendingBinding(ctx, userId, username, csrf, exp), m[2]!)) return undefined;
-    return { userId, username };
+    return { userId, username, exp };
   }
 
   /**
@@ -456,6 +470,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // The one script a form_post response page runs (its CSP allows this URL and nothing else).
     scope.get('/assets/form-post.js', (_req, reply) => {
       void reply.header('Cache-Control', 'public, max-age=86400').type('text/javascript; charset=utf-8').send(FORM_POST_SCRIPT);
+    });
+    // The script of the pages that offer a security key (ui/html.ts WEBAUTHN_SCRIPT), run by each page's nonce.
+    scope.get('/assets/webauthn.js', (_req, reply) => {
+      void reply.header('Cache-Control', 'public, max-age=86400').type('text/javascript; charset=utf-8').send(WEBAUTHN_SCRIPT);
     });
 
     // OIDC Core §3.1.2.1: GET and POST (form-encoded) are both supported.
@@ -994,16 +1012,56 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const on = await otpRequired(ctx, live.user.id);
       const setup = on ? undefined : await otpSetup(ctx, live.user);
       const recoveryLeft = on ? await recoveryCodesLeft(ctx, live.user.id) : undefined;
-      return htmlHeaders(reply.code(say.status ?? 200)).send(
-        mfaPage(pageBase(reply), { action: `${pagesOf(ctx).base}/mfa`, csrf, username: live.user.username, on, setup, error: say.error, done: say.done, recoveryCodes: say.recoveryCodes, recoveryLeft, accountHref: `${pagesOf(ctx).base}/account` }),
+      // With it on, the user's security keys (services/webauthn.ts), and a challenge to add one, bound to this form.
+      const keys = on ? await webauthnKeys(ctx, live.user.id) : [];
+      const exp = nowSeconds(ctx) + KEY_CHALLENGE_TTL;
+      const nonce = on && keys.length < MAX_WEBAUTHN_KEYS ? newHandle(ctx.random, 16) : undefined;
+      const addKey = nonce ? { nonce, exp, options: creationOptions(ctx, live.user, webauthnChallenge(ctx, 'create', [live.user.id, csrf, exp]), keys) } : undefined;
+      return htmlHeaders(reply.code(say.status ?? 200), [], { scriptNonce: nonce }).send(
+        mfaPage(pageBase(reply), {
+          action: `${pagesOf(ctx).base}/mfa`, csrf, username: live.user.username, on, setup, error: say.error, done: say.done, recoveryCodes: say.recoveryCodes, recoveryLeft, accountHref: `${pagesOf(ctx).base}/account`,
+          keys: on ? keys.map((k) => ({ id: k.credentialId, name: k.name, createdAt: k.createdAt, lastUsedAt: k.lastUsedAt })) : undefined, addKey,
+        }),
       );
     };
+    /** How long /mfa's challenge to add a key stays good, seconds (the user may take a while to find the key). */
+    const KEY_CHALLENGE_TTL = 600;
 
     const mfa = userPage('/mfa', 'lk_mfa', { clientName: 'your account', purpose: 'to change how you sign in' }, mfaSignedIn, (reply, csrf, live) => mfaStatusPage(reply, csrf, live));
     mfa.post('Sign in again to change how you sign in.', async (req, reply, form, csrf, live) => {
       const ctx = ctxOf(req);
-      const turnOn = form.get('decision') === 'on';
-      const renew = form.get('decision') === 'recovery';
+      const decision = form.get('decision');
+      // Security keys (services/webauthn.ts): added with the browser's answer to this form's challenge, removed by id.
+      // The fresh sign-in this page takes (mfaSignedIn) is the proof here; the app stays, so no code is asked.
+      if (decision === 'add-key') {
+        const exp = Number(form.get('webauthn_exp'));
+        const now = nowSeconds(ctx);
+        const result = Number.isSafeInteger(exp) && exp > now && exp <= now + KEY_CHALLENGE_TTL
+          ? await addWebauthnKey(ctx, live.user.id, form.get('webauthn') ?? '', webauthnChallenge(ctx, 'create', [live.user.id, csrf, exp]), exp, keyName(form.get('key_name')))
+          : 'invalid';
+        if (result !== 'added') {
+          return mfaStatusPage(reply, csrf, live, {
+            status: result === 'exists' || result === 'full' || result === 'off' ? 409 : 400,
+            error: {
+              invalid: 'The key was not added: its answer did not check out, or the page was open too long. Try again.',
+              exists: 'That key is already added.',
+              full: `An account may have at most ${MAX_WEBAUTHN_KEYS} keys. Remove one to add another.`,
+              off: 'Turn two-step sign-in on before adding a security key.',
+            }[result],
+          });
+        }
+        lk.audit.record({ tenantId: ctx.tenant.id, type: 'mfa.key_added', subject: live.user.id, ip: req.ip, detail: { name: keyName(form.get('key_name')) } });
+        return mfaStatusPage(reply, csrf, live, { done: 'Security key added. Next time you sign in, you can use it instead of a code.' });
+      }
+      if (decision === 'remove-key') {
+        if (!(await removeWebauthnKey(ctx, live.user.id, form.get('key') ?? ''))) {
+          return mfaStatusPage(reply, csrf, live, { status: 400, error: 'That key is not one of yours, or was removed already.' });
+        }
+        lk.audit.record({ tenantId: ctx.tenant.id, type: 'mfa.key_removed', subject: live.user.id, ip: req.ip });
+        return mfaStatusPage(reply, csrf, live, { done: 'Security key removed.' });
+      }
+      const turnOn = decision === 'on';
+      const renew = decision === 'recovery';
       if (await beginOtpAttempt(ctx, live.user.id)) {
         reply.header('Retry-After', String(retryAfter(ctx)));
         return mfaStatusPage(reply, csrf, live, { error: 'Too many wrong codes. Wait a few minutes and try again.', status: 429 });

@@ -439,6 +439,29 @@ const m0019UserRecoveryCodes: Migration = {
   },
 };
 
+/**
+ * Two-step sign-in with security keys and passkeys (services/webauthn.ts, W3C WebAuthn Level 2): a user's registered
+ * credentials, each with its public key (COSE) and signature counter. A credential id names one key for the tenant.
+ */
+const m0020UserWebauthn: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('user_webauthn')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('credential_id', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('public_key', 'text', (c) => c.notNull())
+      .addColumn('counter', 'bigint', (c) => c.notNull())
+      .addColumn('transports', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_used_at', 'bigint')
+      .addPrimaryKeyConstraint('user_webauthn_pk', ['tenant_id', 'credential_id'])
+      .execute();
+    await db.schema.createIndex('idx_0020_user_webauthn_user').on('user_webauthn').columns(['tenant_id', 'user_id']).execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': m001,
   '0005_sessions_logout': m005,
@@ -458,6 +481,7 @@ export const migrations: Record<string, Migration> = {
   '0017_device_codes_subject': m0017DeviceCodesSubject,
   '0018_user_otp': m0018UserOtp,
   '0019_user_recovery_codes': m0019UserRecoveryCodes,
+  '0020_user_webauthn': m0020UserWebauthn,
 };
 
 class InlineProvider implements MigrationProvider {
