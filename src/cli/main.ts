@@ -40,7 +40,6 @@ import {
 } from '../services/users.js';
 import { registerResourceServer, resourceServerToJson, storedResourceServer, storedResourceServers, updateResourceServer } from '../services/resources.js';
 import { DEFAULT_TENANT } from '../store/types.js';
-import { serve } from './serve.js';
 import { createServiceToken, listServiceTokens, revokeServiceToken, serviceTokenView } from '../services/service-tokens.js';
 
 export const USAGE = `usage: latchkey <command> [options]
@@ -416,7 +415,9 @@ export async function main(argv: string[]): Promise<number> {
 
   switch (cmd) {
     case 'serve':
-      await serve(config);
+      // Loaded here: the HTTP server (Fastify, the routes, the pages) is a third of a CLI process's start-up, and
+      // every other command goes without it.
+      await (await import('./serve.js')).serve(config);
       return 0;
     case 'init': {
       if (!existsSync('latchkey.config.json') && !values.config) {

@@ -1,4 +1,4 @@
-import { verifyAuthenticationResponse, verifyRegistrationResponse } from '@simplewebauthn/server';
+import type { verifyAuthenticationResponse, verifyRegistrationResponse } from '@simplewebauthn/server';
 import { z } from 'zod';
 import { nowSeconds, type EngineContext } from '../engine/context.js';
 import type { WebauthnCredentialRecord } from '../store/types.js';
@@ -24,6 +24,13 @@ export const MAX_WEBAUTHN_KEYS = 10;
 const TIMEOUT_MS = 120_000;
 /** The algorithms offered at registration, in order of preference: ES256, EdDSA, RS256 (COSE ids). */
 const ALGORITHMS = [-7, -8, -257];
+
+/**
+ * The verifier, loaded on first use: it brings ASN.1 and X.509 libraries that cost every process start (each CLI
+ * command, each server) about 0.2 s, and most never see a key.
+ */
+let verifier: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const simpleWebauthn = () => (verifier ??= import('@simplewebauthn/server'));
 
 const relyingParty = (ctx: EngineContext) => {
   const u = new URL(ctx.tenant.issuer);
@@ -116,7 +123,7 @@ export async function addWebauthnKey(
   const rp = relyingParty(ctx);
   let info;
   try {
-    const v = await verifyRegistrationResponse({
+    const v = await (await simpleWebauthn()).verifyRegistrationResponse({
       response: { ...response, response: { ...response.response, attestationObject: response.response.attestationObject } } as Parameters<typeof verifyRegistrationResponse>[0]['response'],
       expectedChallenge: challenge, expectedOrigin: rp.origin, expectedRPID: rp.id, requireUserVerification: false, supportedAlgorithmIDs: ALGORITHMS,
     });
@@ -152,7 +159,7 @@ export async function acceptWebauthn(ctx: EngineContext, userId: string, json: s
   const rp = relyingParty(ctx);
   let newCounter: number;
   try {
-    const v = await verifyAuthenticationResponse({
+    const v = await (await simpleWebauthn()).verifyAuthenticationResponse({
       response: { ...response, response: { ...response.response, authenticatorData, signature } } as Parameters<typeof verifyAuthenticationResponse>[0]['response'],
       expectedChallenge: challenge, expectedOrigin: rp.origin, expectedRPID: rp.id, requireUserVerification: false,
       credential: { id: key.credentialId, publicKey: Buffer.from(key.publicKey, 'base64url'), counter: key.counter, transports: key.transports as never },
