@@ -179,7 +179,7 @@ export async function performLogout(ctx: EngineContext, sid: string): Promise<Lo
  * user's own password change, from the browser they keep). `sessionsEnded`: how many this call ended.
  */
 export async function logoutUserEverywhere(ctx: EngineContext, subject: string, except?: string): Promise<LogoutOutcome & { sessionsEnded: number }> {
-  const all = { ended: false, frontchannel: [], backchannel: [], sessionsEnded: 0 } as LogoutOutcome & { sessionsEnded: number };
+  const all: LogoutOutcome & { sessionsEnded: number } = { ended: false, frontchannel: [], backchannel: [], sessionsEnded: 0 };
   for (const s of await ctx.store.listSessionsBySubject(ctx.tenant.id, subject, nowSeconds(ctx))) {
     if (s.sid === except) continue;
     const o = await performLogout(ctx, s.sid);

@@ -604,13 +604,21 @@ ${body}${m.accountHref && !enrol ? `
   );
 }
 
+/** A time to the minute, as the pages show it: "2026-12-02 15:45 UTC" (plain text, for a label). */
+const minuteUtc = (seconds: number): string => {
+  const t = new Date(seconds * 1000).toISOString();
+  return `${t.slice(0, 10)} ${t.slice(11, 16)} UTC`;
+};
+/** The same as a <time> element, with the exact instant for machines. */
+const when = (seconds: number): string => `<time datetime="${new Date(seconds * 1000).toISOString()}">${minuteUtc(seconds)}</time>`;
+
 /** /mfa with two-step sign-in on: the user's security keys, each with its own remove button, and a form to add one. */
 function keysSection(base: string, m: MfaPageModel): string {
   const keys = m.keys ?? [];
   const list = keys.length
     ? `<ul class="keys">${keys.map((k) => `<li><strong>${who(k.name)}</strong>: added ${when(k.createdAt)}, ${k.lastUsedAt === null ? 'not used yet' : `last used ${when(k.lastUsedAt)}`}<form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="key" value="${esc(k.id)}">
-<button type="submit" name="decision" value="remove-key"${keys.length > 1 ? ` aria-label="${esc(`Remove ${k.name}, added ${new Date(k.createdAt * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`)}"` : ''}>Remove</button>
+<button type="submit" name="decision" value="remove-key"${keys.length > 1 ? ` aria-label="${esc(`Remove ${k.name}, added ${minuteUtc(k.createdAt)}`)}"` : ''}>Remove</button>
 </form></li>`).join('')}</ul>`
     : '<p class="none">You have no security key.</p>';
   const add = m.addKey
@@ -642,10 +650,6 @@ export interface AccountPageModel {
   passwordChange: boolean;
 }
 
-const when = (seconds: number): string => {
-  const t = new Date(seconds * 1000).toISOString();
-  return `<time datetime="${t}">${t.slice(0, 10)} ${t.slice(11, 16)} UTC</time>`;
-};
 
 /** One entry of what an application may use: a scope, or a claim asked for by name (`claim:<name>`, engine/consent.ts). */
 function describeAccess(entry: string): string {
@@ -654,7 +658,8 @@ function describeAccess(entry: string): string {
 
 /**
  * The user's account: the applications that can reach it (what each may use, when it was last allowed), each with
- * a button that takes its access back; and where to manage two-step sign-in.
+ * a button that takes its access back; where the user is signed in, each other browser with a button that signs it
+ * out; a new password (when Latchkey holds the passwords); and a link to two-step sign-in and security keys.
  */
 export function accountPage(base: string, m: AccountPageModel): string {
   const apps = m.apps.map((a) => {
@@ -682,7 +687,7 @@ ${apps.length ? apps.join('\n') : '<p class="none">No application has access to 
     // Each button names its session (WCAG 2.4.6; the visible label first, 2.5.3).
     const out = x.current ? '' : `<form method="post" action="${esc(m.action)}">
 <input type="hidden" name="csrf" value="${esc(m.csrf)}"><input type="hidden" name="session" value="${esc(x.sid)}">
-<button type="submit" name="decision" value="sign-out" aria-label="${esc(`Sign out ${name}, signed in ${new Date(x.signedInAt * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`)}">Sign out</button>
+<button type="submit" name="decision" value="sign-out" aria-label="${esc(`Sign out ${name}, signed in ${minuteUtc(x.signedInAt)}`)}">Sign out</button>
 </form>`;
     return `<li>${text}${out}</li>`;
   }).join('')}</ul>
@@ -698,6 +703,6 @@ ${m.passwordChange ? `<form method="post" action="${esc(m.action)}">
 <p class="muted">At least 8 characters. Your other browsers are signed out when it changes.</p>
 <div class="actions"><button type="submit" name="decision" value="password">Change password</button></div>
 </form>` : ''}
-<p><a href="${esc(m.mfaHref)}">Two-step sign-in</a>: a code from an authenticator app after your password.</p>`,
+<p><a href="${esc(m.mfaHref)}">Two-step sign-in</a>: a code from an authenticator app, or a security key, after your password.</p>`,
   );
 }
