@@ -18,6 +18,7 @@ export const AUDIT_EVENT_TYPES = [
   'consent.denied',
   'consent.revoked',
   'password.changed',
+  'profile.updated',
   'token.issued',
   'token.revoked',
   'code.reuse_detected',

@@ -1,7 +1,7 @@
 import { consentFor } from '../engine/consent.js';
 import { nowSeconds, type EngineContext } from '../engine/context.js';
 import type { AuditLog } from '../audit/audit.js';
-import { checkPassword, endBrowserSession, hashPassword, liveSessionsOf } from './users.js';
+import { checkPassword, endBrowserSession, hashPassword, liveSessionsOf, parseClaims, UserInputError } from './users.js';
 import { logoutUserEverywhere } from '../engine/logout.js';
 import { notFound } from './errors.js';
 import { MFA_ACR } from './mfa.js';
@@ -138,5 +138,50 @@ export async function changePassword(
     await tx.updateUser({ ...user, passwordHash });
     const { sessionsEnded, backchannel } = await logoutUserEverywhere({ ...ctx, store: tx }, subject, currentSid);
     return { sessionsEnded, backchannel };
+  });
+}
+
+/** The claims a user edits on the account page (OIDC Core §5.1): what Keycloak's account console calls personal info. */
+export const PROFILE_CLAIMS = ['name', 'given_name', 'family_name', 'email'] as const;
+export type ProfileClaim = (typeof PROFILE_CLAIMS)[number];
+
+/**
+ * The user's own change to their details (PROFILE_CLAIMS): each field trimmed, an empty one removing its claim, the
+ * others left as they are. A changed email is unverified (email_verified false: nothing here proved the user reads
+ * it, OIDC Core §5.1) until an operator says otherwise; an unchanged one keeps its flag. updated_at is set when
+ * anything changed (§5.1). Checked as every user's claims are (UserInputError naming the field); the row is read
+ * locked and written in one transaction, so an operator's change to the same user is not undone. Returns the names
+ * of the claims that changed (none: nothing written).
+ */
+export async function updateProfile(ctx: EngineContext, subject: string, input: Partial<Record<ProfileClaim, string>>): Promise<ProfileClaim[]> {
+  const typed: Partial<Record<ProfileClaim, string>> = {};
+  for (const k of PROFILE_CLAIMS) {
+    const v = input[k];
+    if (v === undefined) continue;
+    const t = v.replace(/\p{Cc}/gu, ' ').trim();
+    if (t.length > (k === 'email' ? 320 : 200)) throw new UserInputError(`${k} is too long`, k);
+    typed[k] = t;
+  }
+  return ctx.store.transaction(async (tx) => {
+    const user = await tx.findUserLocked(ctx.tenant.id, subject);
+    if (!user) throw notFound(`user ${subject}`);
+    const claims: Record<string, unknown> = { ...user.claims };
+    const changed: ProfileClaim[] = [];
+    for (const k of PROFILE_CLAIMS) {
+      const v = typed[k];
+      if (v === undefined || v === (claims[k] ?? '')) continue;
+      changed.push(k);
+      if (v) claims[k] = v;
+      else delete claims[k];
+      if (k === 'email') {
+        if (v) claims.email_verified = false;
+        else delete claims.email_verified;
+      }
+    }
+    if (!changed.length) return changed;
+    claims.updated_at = nowSeconds(ctx);
+    const checked = parseClaims(claims);
+    await tx.updateUser({ ...user, claims: checked });
+    return changed;
   });
 }

@@ -61,7 +61,7 @@ function checkUsername(username: string): void {
 export function checkPassword(password: string): void {
   if (password.length < 8 || password.length > 1024) throw new UserInputError('password must be 8-1024 characters', 'password');
 }
-function parseClaims(claims: unknown): z.output<typeof claimsSchema> {
+export function parseClaims(claims: unknown): z.output<typeof claimsSchema> {
   const parsed = claimsSchema.safeParse(claims ?? {});
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;

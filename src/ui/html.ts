@@ -600,7 +600,7 @@ ${form('on', `${codeField}\n${button('Turn on', true)}`)}`;
 <p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
 ${m.done ? `<p role="status">${esc(m.done)}</p>` : ''}${errorAlert(m.error)}
 ${body}${m.accountHref && !enrol ? `
-<p><a href="${esc(m.accountHref)}">Your account</a>: the applications that can reach it, where you are signed in, your password.</p>` : ''}`,
+<p><a href="${esc(m.accountHref)}">Your account</a>: the applications that can reach it, your details, where you are signed in, your password.</p>` : ''}`,
   );
 }
 
@@ -648,6 +648,27 @@ export interface AccountPageModel {
   passwordInvalid?: boolean;
   /** Passwords are Latchkey's to change (not an embedding application's accounts). */
   passwordChange: boolean;
+  /** The user's details as the form shows them (services/account.ts PROFILE_CLAIMS), when Latchkey keeps them. */
+  profile?: { name?: string; given_name?: string; family_name?: string; email?: string; emailVerified: boolean };
+  /** The error is about this field of the details form: it is marked and focused. */
+  profileInvalid?: 'name' | 'given_name' | 'family_name' | 'email';
+}
+
+/** The account page's form of the user's own details (OIDC Core §5.1 claims), with the autocomplete tokens browsers fill. */
+function profileForm(m: AccountPageModel): string {
+  const p = m.profile!;
+  const field = (k: 'name' | 'given_name' | 'family_name' | 'email', label: string, autocomplete: string, type = 'text') =>
+    `<label for="profile-${k}">${label}</label>
+<input type="${type}" id="profile-${k}" name="${k}" autocomplete="${autocomplete}" maxlength="${k === 'email' ? 320 : 200}"${type === 'email' ? ' spellcheck="false"' : ''} value="${esc(p[k])}"${fieldState(m.profileInvalid === k, m.profileInvalid === k)}>`;
+  return `<form method="post" action="${esc(m.action)}">
+<input type="hidden" name="csrf" value="${esc(m.csrf)}">
+${field('name', 'Full name', 'name')}
+${field('given_name', 'Given name', 'given-name')}
+${field('family_name', 'Family name', 'family-name')}
+${field('email', 'Email', 'email', 'email')}
+<p class="muted">${p.email ? (p.emailVerified ? 'Your email address is verified.' : 'Your email address is not verified: applications are told so.') : 'Applications you allow to see your email address get this one.'}</p>
+<div class="actions"><button type="submit" name="decision" value="profile">Save details</button></div>
+</form>`;
 }
 
 
@@ -678,7 +699,7 @@ ${a.scopes.length ? `<p>It may:</p>\n<ul class="scopes">${a.scopes.map((s) => `<
     `<h1>Your account</h1>
 <p class="muted">Signed in as <strong>${who(m.username)}</strong></p>
 ${m.done ? `<p role="status">${esc(m.done)}</p>` : ''}${errorAlert(m.error)}
-<h2>Applications with access</h2>
+${m.profile ? `<h2>Your details</h2>\n${profileForm(m)}\n` : ''}<h2>Applications with access</h2>
 ${apps.length ? apps.join('\n') : '<p class="none">No application has access to your account.</p>'}
 <h2>Where you are signed in</h2>
 <ul class="sessions">${m.sessions.map((x) => {

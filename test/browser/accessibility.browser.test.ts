@@ -469,18 +469,19 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     }
     await page.goto(s.url('/account'));
     await checkPage(page, { title: 'Your account', h1: 'Your account' }, { axe: true });
-    expect(await page.locator('h2').allTextContents()).toEqual(['Applications with access', 'Where you are signed in', 'Signing in']);
+    expect(await page.locator('h2').allTextContents()).toEqual(['Your details', 'Applications with access', 'Where you are signed in', 'Signing in']);
     expect(await page.locator('ul.sessions li').allTextContents()).toEqual([expect.stringMatching(/^This browser \(Chrome on Linux\): signed in \d{4}-\d\d-\d\d \d\d:\d\d UTC, last active/)]);
     expect([...(await page.locator('h3').allTextContents())].sort()).toEqual(['Acme Notes', 'Team Board']);
     // Each button names its application: a screen reader does not hear two alike (WCAG 2.4.6; the visible label first, 2.5.3).
     const names = await page.locator('h3').allTextContents();
-    expect(await tabOrder(ctx, page)).toEqual([...names.map((n) => `button Remove access for ${n}`), 'textbox New password', 'button Change password', 'link Two-step sign-in']);
+    const details = ['textbox Full name', 'textbox Given name', 'textbox Family name', 'textbox Email', 'button Save details'];
+    expect(await tabOrder(ctx, page)).toEqual([...details, ...names.map((n) => `button Remove access for ${n}`), 'textbox New password', 'button Change password', 'link Two-step sign-in']);
     await page.getByRole('button', { name: 'Remove access for Team Board' }).focus();
     await submitWith(page, 'Enter');
     await checkPage(page, { title: 'Your account', h1: 'Your account' }, { axe: true });
     expect(await page.getByRole('status').textContent()).toBe('Team Board no longer has access to your account.');
     expect(await page.locator('h3').allTextContents()).toEqual(['Acme Notes']);
-    expect(await tabOrder(ctx, page)).toEqual(['button Remove access', 'textbox New password', 'button Change password', 'link Two-step sign-in']);
+    expect(await tabOrder(ctx, page)).toEqual([...details, 'button Remove access', 'textbox New password', 'button Change password', 'link Two-step sign-in']);
     // A new password too short: the error announced and tied to its field, which has the focus (WCAG 3.3.1).
     await page.locator('#new-password').fill('short');
     await page.locator('#new-password').evaluate((e) => e.removeAttribute('minlength')); // past the browser's own check, to the server's
@@ -492,6 +493,18 @@ describe('accessibility of the built-in pages in Chromium: keyboard only, at 320
     await submitWith(page, 'Enter');
     await checkPage(page, { title: 'Your account', h1: 'Your account' });
     expect(await page.getByRole('status').textContent()).toBe('Password changed.');
+    // The details: a bad email announced on its field, which has the focus; then saved, the change announced.
+    await page.locator('#profile-email').fill('uma at example');
+    await page.locator('#profile-email').evaluate((e) => e.setAttribute('type', 'text')); // past the browser's own check, to the server's
+    await page.locator('#profile-email').focus();
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Error: Your account', h1: 'Your account' });
+    await expectFieldError(ctx, page, 'Email', /^Your details were not saved: email/);
+    await page.keyboard.press('ControlOrMeta+a');
+    await page.keyboard.type('uma@example.com');
+    await submitWith(page, 'Enter');
+    await checkPage(page, { title: 'Your account', h1: 'Your account' });
+    expect(await page.getByRole('status').textContent()).toBe('Your details are saved.');
     await ctx.close();
   }, 120_000);
 

@@ -242,6 +242,59 @@ describe('the account page: applications with access, and removing it', () => {
     expect((await signIn('erin-new-password')).html).toContain('Signed in as <strong><bdi>erin</bdi></strong>');
   });
 
+  it('the user\'s details: prefilled, saved (a changed email unverified, an empty field removing its claim, updated_at), refused on the field at fault; what the tokens then say', async () => {
+    const dana = await s.user('dana', 'dana-password', { name: 'Dora D', email: 'dora@example.com', email_verified: true, given_name: 'Dora' });
+    const agent = new Agent(s.issuer);
+    const page = await accountOf(agent, 'dana');
+    const value = (html: string, k: string) => new RegExp(`name="${k}"[^>]*value="([^"]*)"`).exec(html)?.[1];
+    expect(page.html).toContain('<h2>Your details</h2>');
+    expect(value(page.html, 'name')).toBe('Dora D');
+    expect(value(page.html, 'given_name')).toBe('Dora');
+    expect(value(page.html, 'family_name')).toBe('');
+    expect(value(page.html, 'email')).toBe('dora@example.com');
+    expect(page.html).toContain('autocomplete="family-name"');
+    expect(page.html).toContain('Your email address is verified.');
+    const csrf = Agent.formValue(page.html, 'csrf')!;
+    const save = (fields: Record<string, string>) => agent.follow('/account', { form: { csrf, decision: 'profile', name: 'Dora D', given_name: 'Dora', family_name: '', email: 'dora@example.com', ...fields } });
+
+    // Nothing changed: nothing written.
+    const same = await save({ name: '  Dora D ' });
+    expect(same.html).toContain('Nothing to save');
+    expect((await s.lk.store.findUserById('default', dana))!.claims.updated_at).toBeUndefined();
+
+    // A bad email: refused on its field, what was typed shown again, nothing saved.
+    const bad = await save({ email: 'not an email', family_name: 'Explorer' });
+    expect(bad.status).toBe(400);
+    expect(bad.html).toContain('Your details were not saved: email');
+    expect(bad.html).toMatch(/id="profile-email" name="email"[^>]*value="not an email" aria-invalid="true" aria-describedby="error" autofocus/);
+    expect(value(bad.html, 'family_name')).toBe('Explorer');
+    expect(bad.html).toContain('not verified');
+    expect((await s.lk.store.findUserById('default', dana))!.claims).toMatchObject({ email: 'dora@example.com', email_verified: true });
+    const tooLong = await save({ name: 'x'.repeat(201) });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.html).toContain('name is too long');
+
+    clock += 5000;
+    const ok = await save({ name: 'Dora Explorer', given_name: '', family_name: 'Explorer', email: 'dora@new.example' });
+    expect(ok.status).toBe(200);
+    expect(ok.html).toContain('Your details are saved.');
+    expect(ok.html).toContain('Your email address is not verified');
+    const stored = (await s.lk.store.findUserById('default', dana))!.claims;
+    expect(stored).toEqual({ preferred_username: 'dana', name: 'Dora Explorer', family_name: 'Explorer', email: 'dora@new.example', email_verified: false, updated_at: Math.floor(clock / 1000) });
+    await s.lk.audit.flush();
+    expect((await s.lk.store.listAuditEvents('default', { type: 'profile.updated', limit: 1 }))[0]).toMatchObject({ subject: dana, detail: { claims: ['name', 'given_name', 'family_name', 'email'] } });
+
+    // UserInfo says what the user saved (OIDC Core §5.3).
+    const t = await tokens(new Agent(s.issuer), notes, 'openid profile email', 'dana');
+    const info = await fetch(s.url('/oauth/userinfo'), { headers: { authorization: `Bearer ${t.access_token}` } });
+    expect(await info.json()).toMatchObject({ sub: dana, name: 'Dora Explorer', family_name: 'Explorer', email: 'dora@new.example', email_verified: false });
+
+    // An emptied email removes the claim and its flag.
+    const cleared = await save({ name: 'Dora Explorer', given_name: '', family_name: 'Explorer', email: '' });
+    expect(cleared.html).toContain('Your details are saved.');
+    expect((await s.lk.store.findUserById('default', dana))!.claims).not.toHaveProperty('email_verified');
+  });
+
   it('a user with nothing allowed sees so', async () => {
     await s.user('carol', 'carol-password');
     const page = await accountOf(new Agent(s.issuer), 'carol');

@@ -204,7 +204,7 @@ describe('createLatchkey: a node:http request handler mounted at the issuer\'s p
     expect(await client.fetchUserInfo(config, tokens.access_token, 'c-7')).toMatchObject({ sub: 'c-7', email: 'carol@example.com' });
   });
 
-  it('the account page for the host\'s accounts: signed in through its authenticate, no password form, a password change refused', async () => {
+  it('the account page for the host\'s accounts: signed in through its authenticate, no password or details form, a change to either refused', async () => {
     const agent = new Agent(origin);
     const login = await agent.follow('/sso/account');
     const page = await agent.follow(Agent.formAction(login.html, '/account/login'), { form: { csrf: Agent.formValue(login.html, 'csrf')!, username: 'carol', password: 'carol-password' } });
@@ -213,6 +213,11 @@ describe('createLatchkey: a node:http request handler mounted at the issuer\'s p
     const refused = await agent.follow('/sso/account', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'password', password: 'a-new-password' } });
     expect(refused.status).toBe(400);
     expect(refused.html).toContain('Your password is not kept here');
+    // Nor its details: the host keeps them.
+    expect(page.html).not.toContain('Your details');
+    const details = await agent.follow('/sso/account', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'profile', name: 'Carol' } });
+    expect(details.status).toBe(400);
+    expect(details.html).toContain('Your details are not kept here');
   });
 
   it('RFC 6749 §4.3: the password grant checks the host\'s authenticate', async () => {

@@ -39,10 +39,10 @@ import { readSession, SESSION_COOKIE, signIn } from '../../ui/session.js';
 import { newHandle } from '../../tokens/handles.js';
 import { pageHeaders } from '../page-headers.js';
 import { subjectFor } from '../../engine/subject.js';
-import { accountPage, clientBranding, WEBAUTHN_SCRIPT } from '../../ui/html.js';
+import { accountPage, clientBranding, WEBAUTHN_SCRIPT, type AccountPageModel } from '../../ui/html.js';
 import { acceptWebauthn, addWebauthnKey, creationOptions, keyName, MAX_WEBAUTHN_KEYS, removeWebauthnKey, requestOptions, WEBAUTHN_AMR, webauthnChallenge, webauthnKeys } from '../../services/webauthn.js';
 import { describeBrowser } from '../../ui/device.js';
-import { appsWithAccess, changePassword, removeAppAccess, sessionsOf, signOutOtherSessions, signOutSession } from '../../services/account.js';
+import { appsWithAccess, changePassword, PROFILE_CLAIMS, removeAppAccess, sessionsOf, signOutOtherSessions, signOutSession, updateProfile, type ProfileClaim } from '../../services/account.js';
 import { sendResult } from '../adapt.js';
 import { parseCookies, serializeCookie } from '../cookies.js';
 import { cookiePath, fixedContext, pagesOf, type ContextOf } from '../tenant.js';
@@ -1091,17 +1091,32 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     // user is signed in (each other browser can be signed out), and a password change. Signed in (any live session), as
     // on /ciba: removing access and signing out only take something away. The password change, like /mfa, changes how
     // one signs in, so it takes a fresh sign-in.
-    const accountStatusPage = async (reply: FastifyReply, csrf: string, live: SignedIn & { session: { sid: string } }, say: { done?: string; error?: string; status?: number; passwordInvalid?: boolean } = {}) => {
+    type AccountSay = {
+      done?: string; error?: string; status?: number; passwordInvalid?: boolean;
+      /** The details as typed, shown again with an error about them (`profileInvalid`: its field). */
+      typed?: Record<ProfileClaim, string>; profileInvalid?: AccountPageModel['profileInvalid'];
+    };
+    const accountStatusPage = async (reply: FastifyReply, csrf: string, live: SignedIn & { session: { sid: string } }, say: AccountSay = {}) => {
       const ctx = ctxOf(reply.request);
       const base = pagesOf(ctx).base;
-      const [apps, sessions] = await Promise.all([appsWithAccess(ctx, live.user.id), sessionsOf(ctx, live.user.id, live.session.sid)]);
+      const [apps, sessions, user] = await Promise.all([
+        appsWithAccess(ctx, live.user.id), sessionsOf(ctx, live.user.id, live.session.sid), ctx.accounts ? undefined : ctx.store.findUserById(ctx.tenant.id, live.user.id),
+      ]);
+      // The details Latchkey keeps (an embedding application's accounts keep their own).
+      const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+      const stored = user && { name: text(user.claims.name), given_name: text(user.claims.given_name), family_name: text(user.claims.family_name), email: text(user.claims.email) };
+      const shown = say.typed ?? stored;
+      const profile = user && { ...shown, emailVerified: user.claims.email_verified === true && shown?.email === stored?.email };
       return htmlHeaders(reply.code(say.status ?? 200)).send(
-        accountPage(pageBase(reply), { action: `${base}/account`, csrf, username: live.user.username, apps, sessions, mfaHref: `${base}/mfa`, done: say.done, error: say.error, passwordInvalid: say.passwordInvalid, passwordChange: !ctx.accounts }),
+        accountPage(pageBase(reply), {
+          action: `${base}/account`, csrf, username: live.user.username, apps, sessions, mfaHref: `${base}/mfa`, done: say.done, error: say.error, passwordInvalid: say.passwordInvalid, passwordChange: !ctx.accounts,
+          profile, profileInvalid: say.profileInvalid,
+        }),
       );
     };
 
     const signedOutOf = (n: number) => `Signed out of ${n} other browser${n === 1 ? '' : 's'}.`;
-    const account = userPage('/account', 'lk_account', { clientName: 'your account', purpose: 'to manage your account: the applications that can reach it, where you are signed in, your password' }, liveSession, (reply, csrf, live) => accountStatusPage(reply, csrf, live));
+    const account = userPage('/account', 'lk_account', { clientName: 'your account', purpose: 'to manage your account: the applications that can reach it, your details, where you are signed in, your password' }, liveSession, (reply, csrf, live) => accountStatusPage(reply, csrf, live));
     account.post('Sign in again to change your account.', async (req, reply, form, csrf, live) => {
       const ctx = ctxOf(req);
       if (form.get('decision') === 'password') {
@@ -1120,6 +1135,23 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
         await lk.backchannel.deliver(changed.backchannel);
         lk.audit.record({ tenantId: ctx.tenant.id, type: 'password.changed', subject: live.user.id, ip: req.ip, detail: { other_sessions_ended: changed.sessionsEnded } });
         return accountStatusPage(reply, csrf, live, { done: `Password changed.${changed.sessionsEnded ? ` ${signedOutOf(changed.sessionsEnded)}` : ''}` });
+      }
+      if (form.get('decision') === 'profile') {
+        if (ctx.accounts) return accountStatusPage(reply, csrf, live, { error: 'Your details are not kept here: change them in the application you signed up with.', status: 400 });
+        const typed = Object.fromEntries(PROFILE_CLAIMS.map((k) => [k, (form.get(k) ?? '').slice(0, 1000)])) as Record<ProfileClaim, string>;
+        let changed: ProfileClaim[];
+        try {
+          changed = await updateProfile(ctx, live.user.id, typed);
+        } catch (e) {
+          if (!(e instanceof UserInputError)) throw e;
+          const field = PROFILE_CLAIMS.find((k) => k === e.field);
+          return accountStatusPage(reply, csrf, live, {
+            error: `Your details were not saved: ${e.message.replace(/^claims\./, '')}.`, status: 400, profileInvalid: field, typed,
+          });
+        }
+        if (!changed.length) return accountStatusPage(reply, csrf, live, { done: 'Nothing to save: your details are as they were.' });
+        lk.audit.record({ tenantId: ctx.tenant.id, type: 'profile.updated', subject: live.user.id, ip: req.ip, detail: { claims: changed } });
+        return accountStatusPage(reply, csrf, live, { done: 'Your details are saved.' });
       }
       if (form.get('decision') === 'sign-out') {
         const ended = await signOutSession(ctx, lk.audit, live.user.id, live.session.sid, (form.get('session') ?? '').slice(0, 100), req.ip);
