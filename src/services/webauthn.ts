@@ -75,6 +75,9 @@ function parseCredential(json: string) {
 /** The user's keys, oldest first. */
 export const webauthnKeys = (ctx: EngineContext, userId: string): Promise<WebauthnCredentialRecord[]> => ctx.store.listWebauthnCredentials(ctx.tenant.id, userId);
 
+/** The user handle given to a key (WebAuthn §14.6.1: no personal data): 32 bytes of keyed hash of the user's id, base64url. */
+const userHandle = (ctx: EngineContext, userId: string) => ctx.hasher.hash(`webauthn-user:${JSON.stringify([ctx.tenant.id, userId])}`);
+
 const descriptor = (k: WebauthnCredentialRecord) => ({ type: 'public-key', id: k.credentialId, ...(k.transports.length ? { transports: k.transports } : {}) });
 
 /**
@@ -88,7 +91,7 @@ export function creationOptions(ctx: EngineContext, user: { id: string; username
   return {
     challenge,
     rp: { id: rp.id, name: rp.name },
-    user: { id: ctx.hasher.hash(`webauthn-user:${JSON.stringify([ctx.tenant.id, user.id])}`), name: user.username, displayName: user.username },
+    user: { id: userHandle(ctx, user.id), name: user.username, displayName: user.username },
     pubKeyCredParams: ALGORITHMS.map((alg) => ({ type: 'public-key', alg })),
     timeout: TIMEOUT_MS,
     attestation: 'none',
@@ -119,7 +122,8 @@ export async function addWebauthnKey(
 ): Promise<'added' | 'invalid' | 'exists' | 'full' | 'off'> {
   if (!(await otpRequired(ctx, userId))) return 'off';
   const response = parseCredential(json);
-  if (!response?.response.attestationObject) return 'invalid';
+  // §7.1 step 24: a credential id longer than 1023 bytes is refused.
+  if (!response?.response.attestationObject || Buffer.from(response.id, 'base64url').length > 1023) return 'invalid';
   const rp = relyingParty(ctx);
   let info;
   try {
@@ -154,6 +158,9 @@ export async function acceptWebauthn(ctx: EngineContext, userId: string, json: s
   const response = parseCredential(json);
   const { authenticatorData, signature } = response?.response ?? {};
   if (!response || !authenticatorData || !signature) return false;
+  // §7.2 step 6: the user was identified first (the password), so the key must be theirs, and a user handle, if the
+  // authenticator returns one, must be the one their keys were given.
+  if (response.response.userHandle !== undefined && response.response.userHandle !== userHandle(ctx, userId)) return false;
   const key = (await webauthnKeys(ctx, userId)).find((k) => k.credentialId === response.id);
   if (!key) return false;
   const rp = relyingParty(ctx);

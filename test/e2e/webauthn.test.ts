@@ -142,6 +142,8 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
   });
 
   it('refused: another sign-in\'s challenge, another origin, a key not registered, a replay, malformed answers', async () => {
+    const handle = pageWebauthnOptions<CreationOptions>((await mfaPage(new Agent(s.issuer))).html, 'create')!.user.id;
+    clock += 300_000; // a fresh window of the limit on wrong codes
     const agent = new Agent(s.issuer);
     const asked = await password(agent);
     const options = pageWebauthnOptions<RequestOptions>(asked.html, 'get')!;
@@ -150,11 +152,12 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
     expect(otherOptions.challenge).not.toBe(options.challenge); // bound to each pending sign-in
     const stranger = new SoftKey();
     for (const wrong of [
+      key.assert(options, s.issuer, { userHandle: Buffer.alloc(32, 1).toString('base64url') }), // another user's handle (WebAuthn §7.2 step 6)
       key.assert(otherOptions, s.issuer),
       key.assert(options, 'https://evil.example'),
       key.assert(options, s.issuer, { rpId: 'evil.example' }),
       stranger.assert(options, s.issuer),
-      '', '{', 'null', '{"id":"x"}', JSON.stringify({ id: key.id, rawId: key.id, type: 'public-key', response: { clientDataJSON: '!!', authenticatorData: 'AA', signature: 'AA' } }), 'x'.repeat(40_000),
+      '', '{', '{"id":"x"}', JSON.stringify({ id: key.id, rawId: key.id, type: 'public-key', response: { clientDataJSON: '!!', authenticatorData: 'AA', signature: 'AA' } }), 'x'.repeat(40_000),
     ]) {
       const r = await useKey(agent, asked, wrong);
       if (wrong === '') {
@@ -162,7 +165,7 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
         expect(r.status).toBe(400);
         continue;
       }
-      expect(r.status, wrong.slice(0, 80)).toBe(400);
+      expect(r.status, wrong.slice(0, 80)).toBe(400); // ten wrong answers: the limit on wrong codes (loginRateLimit) not yet passed
       expect(r.html).toContain('Your security key was not accepted');
       expect(r.html).toContain('data-webauthn="get"'); // offered again
     }
@@ -175,7 +178,7 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
     const challenge = webauthnChallenge(s.ctx, 'get', [alice, pending]);
     expect(challenge).toBe(options.challenge);
     const exp = Math.floor(clock / 1000) + 60;
-    const answer = key.assert(options, s.issuer);
+    const answer = key.assert(options, s.issuer, { userHandle: handle }); // the handle alice's keys were given: accepted
     expect(await acceptWebauthn(s.ctx, alice, answer, challenge, exp)).toBe(true);
     expect(await acceptWebauthn(s.ctx, alice, answer, challenge, exp)).toBe(false);
     // Another user cannot use alice's key.

@@ -34,14 +34,17 @@ export class SoftKey {
   }
 
   /** The answer to navigator.credentials.get with `options` (§7.2): user present, the counter moved on. */
-  assert(options: RequestOptions, origin: string, overrides: { challenge?: string; rpId?: string; counter?: number } = {}): string {
+  assert(options: RequestOptions, origin: string, overrides: { challenge?: string; rpId?: string; counter?: number; userHandle?: string } = {}): string {
     if (this.counter > 0 || overrides.counter !== undefined) this.counter = overrides.counter ?? this.counter + 1;
     const authData = Buffer.concat([rpIdHash(overrides.rpId ?? options.rpId), Buffer.from([0x01]), counterBytes(this.counter)]);
     const clientData = clientDataJSON('webauthn.get', overrides.challenge ?? options.challenge, origin);
     const signature = sign('sha256', Buffer.concat([authData, createHash('sha256').update(clientData).digest()]), this.key.privateKey);
     return JSON.stringify({
       id: this.id, rawId: this.id, type: 'public-key', clientExtensionResults: {},
-      response: { clientDataJSON: clientData.toString('base64url'), authenticatorData: authData.toString('base64url'), signature: signature.toString('base64url') },
+      response: {
+        clientDataJSON: clientData.toString('base64url'), authenticatorData: authData.toString('base64url'), signature: signature.toString('base64url'),
+        ...(overrides.userHandle !== undefined ? { userHandle: overrides.userHandle } : {}),
+      },
     });
   }
 }
