@@ -1,4 +1,5 @@
 import type { verifyAuthenticationResponse, verifyRegistrationResponse } from '@simplewebauthn/server';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { nowSeconds, type EngineContext } from '../engine/context.js';
 import type { WebauthnCredentialRecord } from '../store/types.js';
@@ -36,6 +37,14 @@ const relyingParty = (ctx: EngineContext) => {
   const u = new URL(ctx.tenant.issuer);
   return { id: u.hostname, origin: u.origin, name: u.host };
 };
+
+/**
+ * Whether a browser can use keys with this issuer: its host must be a name. WebAuthn's RP ID is a domain (§5.1.3: a
+ * browser refuses an IP address, even 127.0.0.1, the out-of-the-box issuer), so there /mfa offers no key to add.
+ */
+export function webauthnUsable(ctx: EngineContext): boolean {
+  return isIP(relyingParty(ctx).id.replace(/^\[|\]$/g, '')) === 0;
+}
 
 /** A challenge for `purpose`, bound to `binding`: 32 bytes of keyed hash, base64url (WebAuthn §13.4.3: ≥ 16 random bytes). */
 export function webauthnChallenge(ctx: EngineContext, purpose: 'get' | 'create', binding: unknown[]): string {

@@ -549,6 +549,8 @@ export interface MfaPageModel {
   keys?: { id: string; name: string; createdAt: number; lastUsedAt: number | null }[];
   /** On, at /mfa, below the keys' limit: adding one (navigator.credentials.create's options; the challenge's expiry). */
   addKey?: WebauthnPageModel & { exp: number };
+  /** On, at /mfa, with an issuer at an IP address: no key can be added there (services/webauthn.ts webauthnUsable). */
+  keysNeedHostName?: boolean;
 }
 
 /**
@@ -626,7 +628,9 @@ function keysSection(base: string, m: MfaPageModel): string {
 <input type="text" id="key-name" name="key_name" maxlength="60" autocomplete="off" placeholder="Security key">
 <div class="actions"><button type="submit">Add a security key</button></div>`)}
 <noscript><p class="muted">Adding a key needs JavaScript.</p></noscript>`
-    : '<p class="muted">You have as many keys as one account may have. Remove one to add another.</p>';
+    : m.keysNeedHostName
+      ? '<p class="muted">To add a key, open this page at the server\'s host name (such as localhost) rather than an IP address: browsers use security keys only with a name.</p>'
+      : '<p class="muted">You have as many keys as one account may have. Remove one to add another.</p>';
   return `<h2>Security keys and passkeys</h2>
 <p>Instead of a code, you can sign in with a security key, or a passkey on your phone or computer.</p>
 ${list}

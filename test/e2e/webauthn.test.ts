@@ -1,11 +1,12 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptOtp, removeOtp, startOtpSetup } from '../../src/services/mfa.js';
-import { acceptWebauthn, webauthnChallenge, webauthnKeys } from '../../src/services/webauthn.js';
+import { acceptWebauthn, webauthnChallenge, webauthnKeys, webauthnUsable } from '../../src/services/webauthn.js';
+import type { EngineContext } from '../../src/engine/context.js';
 import { resetUserMfa } from '../../src/services/users.js';
 import { base32Decode, hotp, TOTP_STEP } from '../../src/services/totp.js';
 import { Agent } from '../helpers/agent.js';
-import { basic, postForm, startTestServer, type TestServer } from '../helpers/server.js';
+import { basic, freePort, postForm, startTestServer, type TestServer } from '../helpers/server.js';
 import { pageWebauthnOptions, SoftKey, type CreationOptions, type RequestOptions } from '../helpers/webauthn.js';
 
 const CB = 'https://rp.example/cb';
@@ -31,7 +32,9 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
   };
 
   beforeAll(async () => {
-    s = await startTestServer({}, { clock: () => clock });
+    // A host name: WebAuthn's RP ID is a domain, so at an IP address /mfa offers no key to add (webauthnUsable).
+    const port = await freePort();
+    s = await startTestServer({ port, issuer: `http://localhost:${port}` }, { clock: () => clock });
     rp = await s.client({ redirect_uris: [CB], scope: 'openid profile', skip_consent: true });
     alice = await s.user('alice', 'alice-password', { name: 'Alice' });
     await s.user('bob', 'bob-password');
@@ -71,7 +74,7 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
     expect(await script.text()).toContain('navigator.credentials.create');
 
     const options = pageWebauthnOptions<CreationOptions>(page.html, 'create')!;
-    expect(options.rp.id).toBe('127.0.0.1');
+    expect(options.rp.id).toBe('localhost');
     expect(options.attestation).toBe('none');
     expect(options.pubKeyCredParams.map((p) => p.alg)).toEqual([-7, -8, -257]);
     expect(options.excludeCredentials).toEqual([]);
@@ -119,7 +122,7 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
     expect(asked.html).toContain('Confirm it is you');
     expect(asked.html).toContain('Use your security key');
     const options = pageWebauthnOptions<RequestOptions>(asked.html, 'get')!;
-    expect(options).toMatchObject({ rpId: '127.0.0.1', userVerification: 'discouraged', allowCredentials: [{ type: 'public-key', id: key.id }] });
+    expect(options).toMatchObject({ rpId: 'localhost', userVerification: 'discouraged', allowCredentials: [{ type: 'public-key', id: key.id }] });
     const nonce = /<script nonce="([^"]+)"/.exec(asked.html)![1]!;
     expect(asked.headers.get('content-security-policy')).toContain(`'nonce-${nonce}'`);
 
@@ -193,7 +196,7 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
     expect((await addKey(agent, page, counting.register(pageWebauthnOptions<CreationOptions>(page.html, 'create')!, s.issuer), 'Counter')).status).toBe(200);
     const exp = Math.floor(clock / 1000) + 60;
     const challenge = (n: number) => webauthnChallenge(s.ctx, 'get', [alice, `c${n}`]);
-    const opts = (n: number) => ({ challenge: challenge(n), rpId: '127.0.0.1', allowCredentials: [], userVerification: 'discouraged' });
+    const opts = (n: number) => ({ challenge: challenge(n), rpId: 'localhost', allowCredentials: [], userVerification: 'discouraged' });
     expect(await acceptWebauthn(s.ctx, alice, counting.assert(opts(1), s.issuer), challenge(1), exp)).toBe(true); // 11
     expect(await acceptWebauthn(s.ctx, alice, counting.assert(opts(2), s.issuer, { counter: 11 }), challenge(2), exp)).toBe(false);
     expect(await acceptWebauthn(s.ctx, alice, counting.assert(opts(3), s.issuer, { counter: 5 }), challenge(3), exp)).toBe(false);
@@ -230,5 +233,13 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
     expect(await removeOtp(s.ctx, alice)).toBe(false);
     // With two-step sign-in off, the password alone signs in again.
     expect((await password(new Agent(s.issuer))).location).toMatch(/\?code=/);
+  });
+
+  it('keys need an issuer at a host name: an IP address (v4 or v6) is no RP ID (WebAuthn §5.1.3)', () => {
+    const at = (issuer: string) => webauthnUsable({ tenant: { issuer } } as EngineContext);
+    expect(at('http://127.0.0.1:9000')).toBe(false);
+    expect(at('http://[::1]:9000')).toBe(false);
+    expect(at('http://localhost:9000')).toBe(true);
+    expect(at('https://login.example.com/t/acme')).toBe(true);
   });
 });

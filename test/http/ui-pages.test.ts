@@ -31,6 +31,11 @@ describe('the security-key script (ui/html.ts WEBAUTHN_SCRIPT)', () => {
     expect(withKey).not.toContain('</script><b>'); // the options are an escaped attribute
     expect(withKey).toContain('data-webauthn-box hidden'); // hidden until the script finds WebAuthn
     expect(html.otpPage('', { action: '/login', csrf: 'c', pending: 'p' })).not.toContain('<script');
+    // /mfa at an IP address: the keys listed, none to add, and why.
+    const atAddress = html.mfaPage('', { action: '/mfa', csrf: 'c', username: 'u', on: true, keys: [{ id: 'k', name: 'Blue', createdAt: 0, lastUsedAt: null }], keysNeedHostName: true });
+    expect(atAddress).toContain('Blue');
+    expect(atAddress).not.toContain('data-webauthn');
+    expect(atAddress).toContain('host name');
   });
 });
 

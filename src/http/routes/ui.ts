@@ -40,7 +40,7 @@ import { newHandle } from '../../tokens/handles.js';
 import { pageHeaders } from '../page-headers.js';
 import { subjectFor } from '../../engine/subject.js';
 import { accountPage, clientBranding, WEBAUTHN_SCRIPT, type AccountPageModel } from '../../ui/html.js';
-import { acceptWebauthn, addWebauthnKey, creationOptions, keyName, MAX_WEBAUTHN_KEYS, removeWebauthnKey, requestOptions, WEBAUTHN_AMR, webauthnChallenge, webauthnKeys } from '../../services/webauthn.js';
+import { acceptWebauthn, addWebauthnKey, creationOptions, keyName, MAX_WEBAUTHN_KEYS, removeWebauthnKey, requestOptions, WEBAUTHN_AMR, webauthnChallenge, webauthnKeys, webauthnUsable } from '../../services/webauthn.js';
 import { describeBrowser } from '../../ui/device.js';
 import { appsWithAccess, changePassword, PROFILE_CLAIMS, removeAppAccess, sessionsOf, signOutOtherSessions, signOutSession, updateProfile, type ProfileClaim } from '../../services/account.js';
 import { sendResult } from '../adapt.js';
@@ -1015,12 +1015,13 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       // With it on, the user's security keys (services/webauthn.ts), and a challenge to add one, bound to this form.
       const keys = on ? await webauthnKeys(ctx, live.user.id) : [];
       const exp = nowSeconds(ctx) + KEY_CHALLENGE_TTL;
-      const nonce = on && keys.length < MAX_WEBAUTHN_KEYS ? newHandle(ctx.random, 16) : undefined;
+      const usable = webauthnUsable(ctx);
+      const nonce = on && usable && keys.length < MAX_WEBAUTHN_KEYS ? newHandle(ctx.random, 16) : undefined;
       const addKey = nonce ? { nonce, exp, options: creationOptions(ctx, live.user, webauthnChallenge(ctx, 'create', [live.user.id, csrf, exp]), keys) } : undefined;
       return htmlHeaders(reply.code(say.status ?? 200), [], { scriptNonce: nonce }).send(
         mfaPage(pageBase(reply), {
           action: `${pagesOf(ctx).base}/mfa`, csrf, username: live.user.username, on, setup, error: say.error, done: say.done, recoveryCodes: say.recoveryCodes, recoveryLeft, accountHref: `${pagesOf(ctx).base}/account`,
-          keys: on ? keys.map((k) => ({ id: k.credentialId, name: k.name, createdAt: k.createdAt, lastUsedAt: k.lastUsedAt })) : undefined, addKey,
+          keys: on ? keys.map((k) => ({ id: k.credentialId, name: k.name, createdAt: k.createdAt, lastUsedAt: k.lastUsedAt })) : undefined, addKey, keysNeedHostName: on && !usable,
         }),
       );
     };
