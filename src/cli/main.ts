@@ -32,6 +32,7 @@ import {
   setDisabled,
   unlockUser,
   resetUserMfa,
+  removeUserSecurityKey,
   setPassword,
   updateUser,
   userDetails,
@@ -61,6 +62,7 @@ export const USAGE = `usage: latchkey <command> [options]
   user list | show SUB | delete SUB | disable SUB | enable SUB
   user unlock SUB                   forget failed sign-ins of a locked account (docs/security.md)
   user reset-mfa SUB                turn off two-step sign-in (a lost authenticator app; docs/security.md)
+  user remove-key SUB --key ID      remove one security key (a lost one; ID from user show's mfa.security_keys)
   user update SUB [--username U] [--claims JSON]
   user set-password SUB (--password P | --password-file F|-)
   keys list | rotate [--alg ES256|RS256|PS256|EdDSA]... [--now] | retire KID [--force]
@@ -118,7 +120,7 @@ function makeOut(json: boolean): Out {
 /** The CLI commands that change something, by command and subcommand. */
 const CLI_WRITES: Readonly<Record<string, readonly string[]>> = {
   client: ['create', 'update', 'rotate-secret', 'delete'],
-  user: ['create', 'update', 'set-password', 'disable', 'enable', 'unlock', 'reset-mfa', 'delete'],
+  user: ['create', 'update', 'set-password', 'disable', 'enable', 'unlock', 'reset-mfa', 'remove-key', 'delete'],
   keys: ['rotate', 'retire'],
   tenant: ['create'],
   service: ['create'],
@@ -268,6 +270,7 @@ export const COMMAND_OPTIONS: Readonly<Record<string, string[] | Readonly<Record
   user: {
     create: ['username', 'password', 'password-file', 'claims', 'id', ...TENANT], update: ['username', 'claims', ...TENANT],
     'set-password': ['password', 'password-file', ...TENANT], list: TENANT, show: TENANT, delete: TENANT, disable: TENANT, enable: TENANT, unlock: TENANT, 'reset-mfa': TENANT,
+    'remove-key': ['key', ...TENANT],
   },
   keys: { list: TENANT, rotate: ['alg', 'now', ...TENANT], retire: ['force', ...TENANT] },
   tenant: { list: [], create: ['issuer'] },
@@ -288,7 +291,7 @@ export const ALWAYS = new Set(['config', 'json', 'help']);
  */
 const TAKES_ID: Readonly<Record<string, readonly string[]>> = {
   client: ['show', 'delete', 'update', 'rotate-secret'],
-  user: ['show', 'delete', 'update', 'set-password', 'disable', 'enable', 'unlock', 'reset-mfa'],
+  user: ['show', 'delete', 'update', 'set-password', 'disable', 'enable', 'unlock', 'reset-mfa', 'remove-key'],
   keys: ['retire'],
   tenant: ['create'],
   'admin-token': ['revoke'],
@@ -372,6 +375,7 @@ export async function main(argv: string[]): Promise<number> {
       since: { type: 'string' },
       now: { type: 'boolean' },
       force: { type: 'boolean' },
+      key: { type: 'string' },
     } as const;
   const { values, positionals } = parseArgs({ args: separateIds(argv, options), allowPositionals: true, strict: true, options });
   const [cmd, sub, arg] = positionals;
@@ -620,13 +624,19 @@ async function userCommand(lk: Latchkey, sub: string | undefined, arg: string | 
       show(u, `two-step sign-in turned off for ${u.username}`);
       return 0;
     }
+    case 'remove-key': {
+      if (typeof v.key !== 'string' || !v.key) throw new CliError('usage: latchkey user remove-key SUB --key ID (the key ids are in latchkey user show SUB)');
+      const u = await removeUserSecurityKey(ctx, need(), v.key);
+      show(u, `security key removed for ${u.username}`);
+      return 0;
+    }
     case 'delete': {
       await deleteUser(ctx, need());
       out.print(`deleted user ${arg}`, { deleted: arg });
       return 0;
     }
     default:
-      throw new CliError('usage: latchkey user create|list|show|update|set-password|disable|enable|unlock|reset-mfa|delete');
+      throw new CliError('usage: latchkey user create|list|show|update|set-password|disable|enable|unlock|reset-mfa|remove-key|delete');
   }
 }
 

@@ -9,7 +9,7 @@ import type { GrantRecord, SessionRecord, Store, UserRecord } from '../store/typ
 import { newHandle } from '../tokens/handles.js';
 import { unlockAccount } from './rate-limit.js';
 import { otpRequired, recoveryCodesLeft, removeOtp } from './mfa.js';
-import { webauthnKeys } from './webauthn.js';
+import { removeWebauthnKey, webauthnKeys } from './webauthn.js';
 import { ServiceError, conflict, notFound } from './errors.js';
 
 /** argon2id with OWASP's recommended baseline (19 MiB, t=2, p=1). */
@@ -131,7 +131,7 @@ export function userView(u: UserRecord): Record<string, unknown> {
 export async function userDetails(ctx: EngineContext, u: UserRecord): Promise<Record<string, unknown>> {
   const on = await otpRequired(ctx, u.id);
   if (!on) return { ...userView(u), mfa: { otp: false } };
-  const keys = (await webauthnKeys(ctx, u.id)).map((k) => ({ name: k.name, created_at: k.createdAt, last_used_at: k.lastUsedAt }));
+  const keys = (await webauthnKeys(ctx, u.id)).map((k) => ({ id: k.credentialId, name: k.name, created_at: k.createdAt, last_used_at: k.lastUsedAt }));
   return { ...userView(u), mfa: { otp: true, recovery_codes_left: await recoveryCodesLeft(ctx, u.id), security_keys: keys } };
 }
 
@@ -207,6 +207,16 @@ export async function unlockUser(ctx: EngineContext, sub: string): Promise<UserR
 export async function resetUserMfa(ctx: EngineContext, sub: string): Promise<UserRecord> {
   const u = await getUser(ctx, sub);
   await removeOtp(ctx, u.id);
+  return u;
+}
+
+/**
+ * Remove one of a user's security keys (a lost or stolen key; `keyId` as userDetails lists it), the rest of their
+ * two-step sign-in untouched. Not found when the user or the key is not there.
+ */
+export async function removeUserSecurityKey(ctx: EngineContext, sub: string, keyId: string): Promise<UserRecord> {
+  const u = await getUser(ctx, sub);
+  if (!(await removeWebauthnKey(ctx, u.id, keyId))) throw notFound(`security key ${keyId}`);
   return u;
 }
 

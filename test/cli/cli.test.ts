@@ -211,6 +211,10 @@ describe('latchkey CLI', () => {
     expect(reset.code, reset.err).toBe(0);
     expect(reset.out).toContain('two-step sign-in turned off for dave');
     expect(cli(dir, ['user', 'reset-mfa', 'nobody']).err).toMatch(/not found/);
+    // remove-key: one security key (the admin API test removes a real one); it names what is missing.
+    expect(cli(dir, ['user', 'remove-key', u.sub]).err).toMatch(/usage: latchkey user remove-key SUB --key ID/);
+    expect(cli(dir, ['user', 'remove-key', u.sub, '--key', 'a2V5']).err).toMatch(/security key a2V5 not found/);
+    expect(cli(dir, ['user', 'remove-key', 'nobody', '--key', 'a2V5']).err).toMatch(/user nobody not found/);
   });
 
   it('tenant create and list; clients are created per tenant', () => {

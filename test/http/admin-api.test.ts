@@ -266,7 +266,7 @@ describe('admin API (through /admin/openapi.json)', () => {
     expect((await api('GET /admin/tenants/{tenant_id}/initial-access-tokens', { tenant_id: 'acme' })).body.map((x: any) => x.id)).not.toContain(created.body.id);
   });
 
-  it('users: unlock an account locked by failed sign-ins, two-step sign-in shown and reset; an unknown user is 404', async () => {
+  it('users: unlock an account locked by failed sign-ins, two-step sign-in shown (with security keys, one removable) and reset; an unknown user is 404', async () => {
     const u = await api('POST /admin/tenants/{tenant_id}/users', { tenant_id: 'default' }, { username: 'locked-out', password: 'locked-out-password' });
     expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/unlock', { tenant_id: 'default', sub: u.body.sub })).status).toBe(200);
     expect((await api('POST /admin/tenants/{tenant_id}/users/{sub}/unlock', { tenant_id: 'default', sub: 'nobody' })).status).toBe(404);
@@ -277,6 +277,18 @@ describe('admin API (through /admin/openapi.json)', () => {
     expect(await acceptOtp(s.ctx, u.body.sub, hotp(base32Decode(setup.secret)!, Math.floor(Date.now() / 1000 / TOTP_STEP)), true)).toBe(true);
     await newRecoveryCodes(s.ctx, u.body.sub);
     expect((await api('GET /admin/tenants/{tenant_id}/users/{sub}', user)).body.mfa).toEqual({ otp: true, recovery_codes_left: 10, security_keys: [] });
+    // Security keys (services/webauthn.ts): listed with their ids; one removed by id (a lost key), the other kept.
+    for (const [id, name] of [['a2V5LW9uZQ', 'Blue'], ['a2V5LXR3bw', 'Phone']]) {
+      await s.lk.store.addWebauthnCredential({ tenantId: 'default', userId: u.body.sub, credentialId: id!, publicKey: 'pQ', counter: 0, transports: [], name: name!, createdAt: 1000, lastUsedAt: null });
+    }
+    expect((await api('GET /admin/tenants/{tenant_id}/users/{sub}', user)).body.mfa.security_keys).toEqual([
+      { id: 'a2V5LW9uZQ', name: 'Blue', created_at: 1000, last_used_at: null }, { id: 'a2V5LXR3bw', name: 'Phone', created_at: 1000, last_used_at: null },
+    ]);
+    const removed = await api('DELETE /admin/tenants/{tenant_id}/users/{sub}/security-keys/{key_id}', { ...user, key_id: 'a2V5LW9uZQ' });
+    expect(removed.status).toBe(200);
+    expect(removed.body.mfa.security_keys.map((k: any) => k.name)).toEqual(['Phone']);
+    expect((await api('DELETE /admin/tenants/{tenant_id}/users/{sub}/security-keys/{key_id}', { ...user, key_id: 'a2V5LW9uZQ' })).status).toBe(404);
+    expect((await api('DELETE /admin/tenants/{tenant_id}/users/{sub}/security-keys/{key_id}', { tenant_id: 'default', sub: 'nobody', key_id: 'a2V5LXR3bw' })).status).toBe(404);
     const reset = await api('POST /admin/tenants/{tenant_id}/users/{sub}/mfa/reset', user);
     expect(reset.status).toBe(200);
     expect(reset.body.mfa).toEqual({ otp: false });

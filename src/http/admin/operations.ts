@@ -34,6 +34,7 @@ import {
   setPassword,
   unlockUser,
   resetUserMfa,
+  removeUserSecurityKey,
   updateUser,
   userDetails,
   userView,
@@ -83,7 +84,7 @@ export const schemas = {
     mfa: z.object({
       otp: z.boolean().describe('Two-step sign-in with an authenticator app is on (RFC 6238)'),
       recovery_codes_left: int.optional().describe('With otp: how many of its recovery codes are unused'),
-      security_keys: z.array(z.object({ name: z.string(), created_at: int, last_used_at: int.nullable() })).optional()
+      security_keys: z.array(z.object({ id: z.string().describe('The credential id (base64url), for removeUserSecurityKey'), name: z.string(), created_at: int, last_used_at: int.nullable() })).optional()
         .describe('With otp: the security keys and passkeys the user added at /mfa (WebAuthn), usable in place of a code'),
     }),
   }),
@@ -284,6 +285,15 @@ export const operations: AdminOperation[] = [
     handler: async (lk, req) => {
       const ctx = await ctxOf(lk, req);
       return userDetails(ctx, await resetUserMfa(ctx, req.params.sub!));
+    },
+  },
+  {
+    operationId: 'removeUserSecurityKey', method: 'DELETE', path: `${T}/users/{sub}/security-keys/{key_id}`,
+    summary: 'Remove one of a user\'s security keys (a lost or stolen key; key_id from the user\'s mfa.security_keys), the rest of two-step sign-in untouched', tag: 'users',
+    response: { status: 200, schema: 'UserDetails', description: 'The user, without the key' },
+    handler: async (lk, req) => {
+      const ctx = await ctxOf(lk, req);
+      return userDetails(ctx, await removeUserSecurityKey(ctx, req.params.sub!, req.params.key_id!));
     },
   },
   {
