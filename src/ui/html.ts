@@ -646,6 +646,8 @@ export interface AccountPageModel {
   sessions: { sid: string; device?: string; signedInAt: number; lastSeenAt: number; current: boolean; twoStep: boolean }[];
   /** Where the user manages two-step sign-in. */
   mfaHref: string;
+  /** Whether two-step sign-in is on, and with how many security keys. */
+  twoStep: { on: boolean; keys: number };
   done?: string;
   error?: string;
   /** The error is about the new password: its field is marked and focused. */
@@ -728,6 +730,8 @@ ${m.passwordChange ? `<form method="post" action="${esc(m.action)}">
 <p class="muted">At least 8 characters. Your other browsers are signed out when it changes.</p>
 <div class="actions"><button type="submit" name="decision" value="password">Change password</button></div>
 </form>` : ''}
-<p><a href="${esc(m.mfaHref)}">Two-step sign-in</a>: a code from an authenticator app, or a security key, after your password.</p>`,
+<p><a href="${esc(m.mfaHref)}">Two-step sign-in</a>: ${m.twoStep.on
+    ? `<strong>on</strong>, with an authenticator app${m.twoStep.keys ? ` and ${m.twoStep.keys === 1 ? 'a security key' : `${m.twoStep.keys} security keys`}` : ''}.`
+    : '<strong>off</strong>. Turn it on to be asked for a code from an authenticator app, or a security key, after your password.'}</p>`,
   );
 }

@@ -299,5 +299,6 @@ describe('the account page: applications with access, and removing it', () => {
     await s.user('carol', 'carol-password');
     const page = await accountOf(new Agent(s.issuer), 'carol');
     expect(page.html).toContain('No application has access to your account.');
+    expect(page.html).toContain('Two-step sign-in</a>: <strong>off</strong>.');
   });
 });

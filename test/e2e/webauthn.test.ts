@@ -113,6 +113,8 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
     expect(pageWebauthnOptions<CreationOptions>(again.html, 'create')!.excludeCredentials).toEqual([{ type: 'public-key', id: key.id, transports: ['usb'] }]);
     await s.lk.audit.flush();
     expect((await s.lk.store.listAuditEvents('default', { type: 'mfa.key_added', limit: 5 }))[0]).toMatchObject({ subject: alice, detail: { name: 'Blue key <b>' } });
+    // The account page says so.
+    expect((await agent.follow('/account')).html).toContain('Two-step sign-in</a>: <strong>on</strong>, with an authenticator app and a security key.');
   });
 
   it('a sign-in then offers the key: its answer signs in with acr mfa and amr pop; a code still works', async () => {

@@ -1100,8 +1100,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
     const accountStatusPage = async (reply: FastifyReply, csrf: string, live: SignedIn & { session: { sid: string } }, say: AccountSay = {}) => {
       const ctx = ctxOf(reply.request);
       const base = pagesOf(ctx).base;
-      const [apps, sessions, user] = await Promise.all([
+      const [apps, sessions, user, on, keys] = await Promise.all([
         appsWithAccess(ctx, live.user.id), sessionsOf(ctx, live.user.id, live.session.sid), ctx.accounts ? undefined : ctx.store.findUserById(ctx.tenant.id, live.user.id),
+        otpRequired(ctx, live.user.id), webauthnKeys(ctx, live.user.id),
       ]);
       // The details Latchkey keeps (an embedding application's accounts keep their own).
       const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -1110,7 +1111,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const profile = user && { ...shown, emailVerified: user.claims.email_verified === true && shown?.email === stored?.email };
       return htmlHeaders(reply.code(say.status ?? 200)).send(
         accountPage(pageBase(reply), {
-          action: `${base}/account`, csrf, username: live.user.username, apps, sessions, mfaHref: `${base}/mfa`, done: say.done, error: say.error, passwordInvalid: say.passwordInvalid, passwordChange: !ctx.accounts,
+          action: `${base}/account`, csrf, username: live.user.username, apps, sessions, mfaHref: `${base}/mfa`, twoStep: { on, keys: on ? keys.length : 0 }, done: say.done, error: say.error, passwordInvalid: say.passwordInvalid, passwordChange: !ctx.accounts,
           profile, profileInvalid: say.profileInvalid,
         }),
       );
