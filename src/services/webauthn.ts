@@ -57,7 +57,7 @@ const CredentialJson = z.object({
   id: b64.min(1).max(1400),
   rawId: b64.min(1).max(1400),
   type: z.literal('public-key'),
-  authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
+  authenticatorAttachment: z.string().max(32).optional(), // 'platform' or 'cross-platform' today; a hint, not checked
   clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
   response: z.object({
     clientDataJSON: b64.min(1),

@@ -548,7 +548,7 @@ export interface MfaPageModel {
   /** On, at /mfa: the user's security keys and passkeys (services/webauthn.ts). */
   keys?: { id: string; name: string; createdAt: number; lastUsedAt: number | null }[];
   /** On, at /mfa, below the keys' limit: adding one (navigator.credentials.create's options; the challenge's expiry). */
-  addKey?: WebauthnPageModel & { exp: number };
+  addKey?: WebauthnPageModel & { exp: number; salt: string };
   /** On, at /mfa, with an issuer at an IP address: no key can be added there (services/webauthn.ts webauthnUsable). */
   keysNeedHostName?: boolean;
 }
@@ -624,7 +624,7 @@ function keysSection(base: string, m: MfaPageModel): string {
 </form></li>`).join('')}</ul>`
     : '<p class="none">You have no security key.</p>';
   const add = m.addKey
-    ? `${webauthnForm(base, m.action, 'create', m.addKey, { csrf: m.csrf, decision: 'add-key', webauthn_exp: String(m.addKey.exp) }, `<label for="key-name">Name of the key</label>
+    ? `${webauthnForm(base, m.action, 'create', m.addKey, { csrf: m.csrf, decision: 'add-key', webauthn_exp: String(m.addKey.exp), webauthn_salt: m.addKey.salt }, `<label for="key-name">Name of the key</label>
 <input type="text" id="key-name" name="key_name" maxlength="60" autocomplete="off" placeholder="Security key">
 <div class="actions"><button type="submit">Add a security key</button></div>`)}
 <noscript><p class="muted">Adding a key needs JavaScript.</p></noscript>`

@@ -52,7 +52,7 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
     return agent.follow(Agent.formAction(asked.html, '/mfa/login'), { form: { csrf: Agent.formValue(asked.html, 'csrf')!, otp_pending: Agent.formValue(asked.html, 'otp_pending')!, otp: code() } });
   };
   const addKey = (agent: Agent, page: { html: string }, webauthn: string, name = 'Blue key') =>
-    agent.follow('/mfa', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'add-key', webauthn_exp: Agent.formValue(page.html, 'webauthn_exp')!, webauthn, key_name: name } });
+    agent.follow('/mfa', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'add-key', webauthn_exp: Agent.formValue(page.html, 'webauthn_exp')!, webauthn_salt: Agent.formValue(page.html, 'webauthn_salt')!, webauthn, key_name: name } });
   /** The first sign-in step of the code flow: the password, answered by the second step's page. */
   const password = async (agent: Agent) => {
     const authorize = `/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: rp.clientId, redirect_uri: CB, scope: 'openid', code_challenge: CHALLENGE, code_challenge_method: 'S256', state: 'st' })}`;
@@ -94,9 +94,11 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
       expect(r.status, wrong.slice(0, 80)).toBe(400);
       expect(r.html).toContain('The key was not added');
     }
-    // A challenge expiry the page did not give changes the challenge, and one too far off is refused outright.
-    const forged = await agent.follow('/mfa', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'add-key', webauthn_exp: String(Number(Agent.formValue(page.html, 'webauthn_exp')) + 1), webauthn: key.register(options, s.issuer) } });
-    expect(forged.status).toBe(400);
+    // An expiry or salt the page did not give changes the challenge (none at all is refused outright).
+    const form = { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'add-key', webauthn_exp: Agent.formValue(page.html, 'webauthn_exp')!, webauthn_salt: Agent.formValue(page.html, 'webauthn_salt')!, webauthn: key.register(options, s.issuer) };
+    expect((await agent.follow('/mfa', { form: { ...form, webauthn_exp: String(Number(form.webauthn_exp) + 1) } })).status).toBe(400);
+    expect((await agent.follow('/mfa', { form: { ...form, webauthn_salt: 'another-salt-value' } })).status).toBe(400);
+    expect((await agent.follow('/mfa', { form: { ...form, webauthn_salt: '' } })).status).toBe(400);
     expect(await webauthnKeys(s.ctx, alice)).toEqual([]);
 
     const added = await addKey(agent, page, key.register(options, s.issuer), 'Blue key <b>');
@@ -191,6 +193,33 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
     expect(await acceptWebauthn(s.ctx, bob, key.assert({ ...options, challenge: webauthnChallenge(s.ctx, 'get', [bob, 'p']) }, s.issuer), webauthnChallenge(s.ctx, 'get', [bob, 'p']), exp)).toBe(false);
   });
 
+  it('keys of each algorithm offered (ES256, EdDSA, RS256) are added and sign in', async () => {
+    const agent = new Agent(s.issuer);
+    let page = await mfaPage(agent);
+    for (const alg of [-8, -257] as const) {
+      const other = new SoftKey({ alg });
+      page = await addKey(agent, page, other.register(pageWebauthnOptions<CreationOptions>(page.html, 'create')!, s.issuer), `alg ${alg}`);
+      expect(page.status, /role="alert">([^<]*)/.exec(page.html)?.[1]).toBe(200);
+      const exp = Math.floor(clock / 1000) + 60;
+      const challenge = webauthnChallenge(s.ctx, 'get', [alice, `alg${alg}`]);
+      const opts = { challenge, rpId: 'localhost', allowCredentials: [], userVerification: 'discouraged' };
+      expect(await acceptWebauthn(s.ctx, alice, other.assert(opts, s.issuer), challenge, exp)).toBe(true);
+      // A signature by another key of the same algorithm is refused.
+      const other2 = new SoftKey({ alg });
+      const forged = JSON.parse(other2.assert(opts, s.issuer)) as { id: string; rawId: string };
+      const challenge2 = webauthnChallenge(s.ctx, 'get', [alice, `alg${alg}-forged`]);
+      const signedByOther = JSON.parse(other2.assert({ ...opts, challenge: challenge2 }, s.issuer)) as Record<string, unknown>;
+      expect(forged.id).not.toBe(other.id);
+      expect(await acceptWebauthn(s.ctx, alice, JSON.stringify({ ...signedByOther, id: other.id, rawId: other.id }), challenge2, exp)).toBe(false);
+    }
+    const remove = async (name: string) => {
+      const id = (await webauthnKeys(s.ctx, alice)).find((k) => k.name === name)!.credentialId;
+      expect((await agent.follow('/mfa', { form: { csrf: Agent.formValue(page.html, 'csrf')!, decision: 'remove-key', key: id } })).status).toBe(200);
+    };
+    await remove('alg -8');
+    await remove('alg -257');
+  });
+
   it('a key that counts its signatures: a counter that goes back is a cloned key, refused (WebAuthn §6.1.1)', async () => {
     const counting = new SoftKey({ counter: 10 });
     const agent = new Agent(s.issuer);
@@ -215,7 +244,7 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
     const notHis = await bobAgent.follow('/mfa', { form: { csrf: Agent.formValue(bobPage.html, 'csrf')!, decision: 'remove-key', key: key.id } });
     expect(notHis.status).toBe(400);
     // Nor add one while it is off.
-    const off = await bobAgent.follow('/mfa', { form: { csrf: Agent.formValue(bobPage.html, 'csrf')!, decision: 'add-key', webauthn_exp: String(Math.floor(clock / 1000) + 60), webauthn: '{}' } });
+    const off = await bobAgent.follow('/mfa', { form: { csrf: Agent.formValue(bobPage.html, 'csrf')!, decision: 'add-key', webauthn_exp: String(Math.floor(clock / 1000) + 60), webauthn_salt: 'some-salt', webauthn: '{}' } });
     expect(off.status).toBe(409);
     expect(await webauthnKeys(s.ctx, alice)).toHaveLength(2);
 

@@ -7,12 +7,26 @@ import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } fr
  */
 export class SoftKey {
   readonly credentialId: Buffer = randomBytes(16);
-  private readonly key: { privateKey: KeyObject; publicKey: KeyObject } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  private readonly key: { privateKey: KeyObject; publicKey: KeyObject };
   /** The signature counter it reports next (§6.1.1); stays 0 for a key that keeps none. */
   counter: number;
+  /** Its algorithm (COSE): ES256 (-7), EdDSA with Ed25519 (-8) or RS256 (-257). */
+  readonly alg: -7 | -8 | -257;
 
-  constructor(opts: { counter?: number } = {}) {
+  constructor(opts: { counter?: number; alg?: -7 | -8 | -257 } = {}) {
     this.counter = opts.counter ?? 0;
+    this.alg = opts.alg ?? -7;
+    this.key = this.alg === -7 ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : this.alg === -8 ? generateKeyPairSync('ed25519') : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  }
+
+  /** The public key as a COSE_Key (RFC 9053 §7: EC2, OKP or RSA). */
+  private cose(): Buffer {
+    const jwk = this.key.publicKey.export({ format: 'jwk' });
+    const b = (v: string | undefined) => Buffer.from(v!, 'base64url');
+    if (this.alg === -7) return cbor(new Map<number, unknown>([[1, 2], [3, -7], [-1, 1], [-2, b(jwk.x)], [-3, b(jwk.y)]]));
+    if (this.alg === -8) return cbor(new Map<number, unknown>([[1, 1], [3, -8], [-1, 6], [-2, b(jwk.x)]]));
+    return cbor(new Map<number, unknown>([[1, 3], [3, -257], [-1, b(jwk.n)], [-2, b(jwk.e)]]));
   }
 
   get id(): string {
@@ -21,8 +35,7 @@ export class SoftKey {
 
   /** The answer to navigator.credentials.create with `options` (§7.1), as the page's script serialises it. */
   register(options: CreationOptions, origin: string, overrides: { challenge?: string; rpId?: string; type?: string } = {}): string {
-    const jwk = this.key.publicKey.export({ format: 'jwk' });
-    const cose = cbor(new Map<number, unknown>([[1, 2], [3, -7], [-1, 1], [-2, Buffer.from(jwk.x!, 'base64url')], [-3, Buffer.from(jwk.y!, 'base64url')]]));
+    const cose = this.cose();
     const idLength = Buffer.alloc(2);
     idLength.writeUInt16BE(this.credentialId.length);
     const authData = Buffer.concat([rpIdHash(overrides.rpId ?? options.rp.id), Buffer.from([0x41]), counterBytes(this.counter), Buffer.alloc(16), idLength, this.credentialId, cose]);
@@ -38,7 +51,8 @@ export class SoftKey {
     if (this.counter > 0 || overrides.counter !== undefined) this.counter = overrides.counter ?? this.counter + 1;
     const authData = Buffer.concat([rpIdHash(overrides.rpId ?? options.rpId), Buffer.from([0x01]), counterBytes(this.counter)]);
     const clientData = clientDataJSON('webauthn.get', overrides.challenge ?? options.challenge, origin);
-    const signature = sign('sha256', Buffer.concat([authData, createHash('sha256').update(clientData).digest()]), this.key.privateKey);
+    const signed = Buffer.concat([authData, createHash('sha256').update(clientData).digest()]);
+    const signature = sign(this.alg === -8 ? null : 'sha256', signed, this.key.privateKey); // ECDSA in DER, as authenticators sign
     return JSON.stringify({
       id: this.id, rawId: this.id, type: 'public-key', clientExtensionResults: {},
       response: {

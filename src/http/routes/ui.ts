@@ -1017,7 +1017,9 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       const exp = nowSeconds(ctx) + KEY_CHALLENGE_TTL;
       const usable = webauthnUsable(ctx);
       const nonce = on && usable && keys.length < MAX_WEBAUTHN_KEYS ? newHandle(ctx.random, 16) : undefined;
-      const addKey = nonce ? { nonce, exp, options: creationOptions(ctx, live.user, webauthnChallenge(ctx, 'create', [live.user.id, csrf, exp]), keys) } : undefined;
+      // A salt per page: two pages of the same form and second still get challenges of their own (each works once).
+      const salt = newHandle(ctx.random, 16);
+      const addKey = nonce ? { nonce, exp, salt, options: creationOptions(ctx, live.user, webauthnChallenge(ctx, 'create', [live.user.id, csrf, exp, salt]), keys) } : undefined;
       return htmlHeaders(reply.code(say.status ?? 200), [], { scriptNonce: nonce }).send(
         mfaPage(pageBase(reply), {
           action: `${pagesOf(ctx).base}/mfa`, csrf, username: live.user.username, on, setup, error: say.error, done: say.done, recoveryCodes: say.recoveryCodes, recoveryLeft, accountHref: `${pagesOf(ctx).base}/account`,
@@ -1036,9 +1038,10 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
       // The fresh sign-in this page takes (mfaSignedIn) is the proof here; the app stays, so no code is asked.
       if (decision === 'add-key') {
         const exp = Number(form.get('webauthn_exp'));
+        const salt = (form.get('webauthn_salt') ?? '').slice(0, 64);
         const now = nowSeconds(ctx);
-        const result = Number.isSafeInteger(exp) && exp > now && exp <= now + KEY_CHALLENGE_TTL
-          ? await addWebauthnKey(ctx, live.user.id, form.get('webauthn') ?? '', webauthnChallenge(ctx, 'create', [live.user.id, csrf, exp]), exp, keyName(form.get('key_name')))
+        const result = Number.isSafeInteger(exp) && exp > now && exp <= now + KEY_CHALLENGE_TTL && salt
+          ? await addWebauthnKey(ctx, live.user.id, form.get('webauthn') ?? '', webauthnChallenge(ctx, 'create', [live.user.id, csrf, exp, salt]), exp, keyName(form.get('key_name')))
           : 'invalid';
         if (result !== 'added') {
           return mfaStatusPage(reply, csrf, live, {
