@@ -19,9 +19,11 @@ export interface AccountSource {
 /**
  * Two-step sign-in on the built-in pages (services/mfa.ts: a password, then an authenticator app's code): the acr
  * its sessions carry, listed in discovery beside the password sign-in's (defaultAcr), and the amr (RFC 8176).
+ * With a security key as the second step (services/webauthn.ts), the same acr and amr `pop` (a key held, hardware or not).
  */
 export const MFA_ACR = 'urn:latchkey:acr:mfa';
 export const MFA_AMR = ['pwd', 'otp', 'mfa'];
+export const KEY_AMR = ['pwd', 'pop', 'mfa'];
 
 /** What the engine and the sign-in pages need to know about a user, wherever the account lives. */
 export interface Account {

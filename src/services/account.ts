@@ -1,7 +1,7 @@
 import { consentFor } from '../engine/consent.js';
 import { nowSeconds, type EngineContext } from '../engine/context.js';
 import type { AuditLog } from '../audit/audit.js';
-import { checkPassword, endBrowserSession, hashPassword, liveSessionsOf, parseClaims, UserInputError } from './users.js';
+import { checkPassword, endBrowserSession, hashPassword, liveSessionsOf, parseClaims, typedText, UserInputError } from './users.js';
 import { logoutUserEverywhere } from '../engine/logout.js';
 import { notFound } from './errors.js';
 import { MFA_ACR } from './mfa.js';
@@ -158,7 +158,7 @@ export async function updateProfile(ctx: EngineContext, subject: string, input: 
   for (const k of PROFILE_CLAIMS) {
     const v = input[k];
     if (v === undefined) continue;
-    const t = v.replace(/\p{Cc}/gu, ' ').trim();
+    const t = typedText(v);
     if (t.length > (k === 'email' ? 320 : 200)) throw new UserInputError(`${k} is too long`, k);
     typed[k] = t;
   }

@@ -7,7 +7,7 @@ import { ServiceError } from './errors.js';
  * A user turns it on at /mfa (signed in); from then on every password sign-in asks for a code, and the session it
  * makes says so: acr MFA_ACR and amr ["pwd", "otp", "mfa"] (RFC 8176), in ID tokens and introspection.
  */
-export { MFA_ACR, MFA_AMR } from '../engine/accounts.js';
+export { KEY_AMR, MFA_ACR, MFA_AMR } from '../engine/accounts.js';
 
 function secretsOf(ctx: EngineContext) {
   if (!ctx.secrets) throw new Error('two-step sign-in needs the key-encryption key (ctx.secrets)');

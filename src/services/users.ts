@@ -9,7 +9,6 @@ import type { GrantRecord, SessionRecord, Store, UserRecord } from '../store/typ
 import { newHandle } from '../tokens/handles.js';
 import { unlockAccount } from './rate-limit.js';
 import { otpRequired, recoveryCodesLeft, removeOtp } from './mfa.js';
-import { removeWebauthnKey, webauthnKeys } from './webauthn.js';
 import { ServiceError, conflict, notFound } from './errors.js';
 
 /** argon2id with OWASP's recommended baseline (19 MiB, t=2, p=1). */
@@ -54,6 +53,9 @@ export class UserInputError extends ServiceError {
     super(400, 'invalid_request', message);
   }
 }
+
+/** Text a user typed into a form field, as stored: control characters (a pasted newline, NUL) as spaces, trimmed. */
+export const typedText = (s: string): string => s.replace(/\p{Cc}/gu, ' ').trim();
 
 function checkUsername(username: string): void {
   if (!/^[^\s\x00-\x1f]{1,100}$/.test(username)) throw new UserInputError('username must be 1-100 characters without spaces', 'username');
@@ -131,7 +133,7 @@ export function userView(u: UserRecord): Record<string, unknown> {
 export async function userDetails(ctx: EngineContext, u: UserRecord): Promise<Record<string, unknown>> {
   const on = await otpRequired(ctx, u.id);
   if (!on) return { ...userView(u), mfa: { otp: false } };
-  const keys = (await webauthnKeys(ctx, u.id)).map((k) => ({ id: k.credentialId, name: k.name, created_at: k.createdAt, last_used_at: k.lastUsedAt }));
+  const keys = (await ctx.store.listWebauthnCredentials(ctx.tenant.id, u.id)).map((k) => ({ id: k.credentialId, name: k.name, created_at: k.createdAt, last_used_at: k.lastUsedAt }));
   return { ...userView(u), mfa: { otp: true, recovery_codes_left: await recoveryCodesLeft(ctx, u.id), security_keys: keys } };
 }
 
@@ -216,7 +218,7 @@ export async function resetUserMfa(ctx: EngineContext, sub: string): Promise<Use
  */
 export async function removeUserSecurityKey(ctx: EngineContext, sub: string, keyId: string): Promise<UserRecord> {
   const u = await getUser(ctx, sub);
-  if (!(await removeWebauthnKey(ctx, u.id, keyId))) throw notFound(`security key ${keyId}`);
+  if (!(await ctx.store.deleteWebauthnCredential(ctx.tenant.id, u.id, keyId.slice(0, 1400)))) throw notFound(`security key ${keyId}`);
   return u;
 }
 

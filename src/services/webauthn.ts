@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { nowSeconds, type EngineContext } from '../engine/context.js';
 import type { WebauthnCredentialRecord } from '../store/types.js';
 import { otpRequired } from './mfa.js';
+import { typedText } from './users.js';
 
 /**
  * Security keys and passkeys as the second step of a sign-in (W3C Web Authentication Level 2), next to the
@@ -17,8 +18,6 @@ import { otpRequired } from './mfa.js';
  * passed is remembered until it expires (store rememberJti) and so works once (WebAuthn §13.4.3).
  */
 
-/** Amr of a sign-in whose second step was a key: RFC 8176 `pop` (a key held by the user, hardware or not). */
-export const WEBAUTHN_AMR = ['pwd', 'pop', 'mfa'];
 /** How many keys one user may register. */
 export const MAX_WEBAUTHN_KEYS = 10;
 /** How long the browser may take to get an answer from the key (WebAuthn `timeout`), milliseconds. */
@@ -114,10 +113,9 @@ export function requestOptions(ctx: EngineContext, challenge: string, keys: Weba
   return { challenge, rpId: relyingParty(ctx).id, allowCredentials: keys.map(descriptor), timeout: TIMEOUT_MS, userVerification: 'discouraged' };
 }
 
-/** A key's name as the user typed it: trimmed, control characters out, at most 60 characters; "Security key" when empty. */
+/** A key's name as the user typed it (typedText), at most 60 characters; "Security key" when empty. */
 export function keyName(typed: string | null): string {
-  const name = [...(typed ?? '').replace(/\p{Cc}/gu, ' ').trim()].slice(0, 60).join('');
-  return name || 'Security key';
+  return [...typedText(typed ?? '')].slice(0, 60).join('') || 'Security key';
 }
 
 /**

@@ -204,12 +204,10 @@ describe('two-step sign-in with a security key (WebAuthn)', () => {
       const challenge = webauthnChallenge(s.ctx, 'get', [alice, `alg${alg}`]);
       const opts = { challenge, rpId: 'localhost', allowCredentials: [], userVerification: 'discouraged' };
       expect(await acceptWebauthn(s.ctx, alice, other.assert(opts, s.issuer), challenge, exp)).toBe(true);
-      // A signature by another key of the same algorithm is refused.
+      // A signature by another key of the same algorithm, presented under this key's id, is refused.
       const other2 = new SoftKey({ alg });
-      const forged = JSON.parse(other2.assert(opts, s.issuer)) as { id: string; rawId: string };
       const challenge2 = webauthnChallenge(s.ctx, 'get', [alice, `alg${alg}-forged`]);
       const signedByOther = JSON.parse(other2.assert({ ...opts, challenge: challenge2 }, s.issuer)) as Record<string, unknown>;
-      expect(forged.id).not.toBe(other.id);
       expect(await acceptWebauthn(s.ctx, alice, JSON.stringify({ ...signedByOther, id: other.id, rawId: other.id }), challenge2, exp)).toBe(false);
     }
     const remove = async (name: string) => {

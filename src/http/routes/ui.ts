@@ -14,7 +14,7 @@ import type { EngineContext } from '../../engine/context.js';
 import { nowSeconds } from '../../engine/context.js';
 import { deviceComplete, deviceVerification, formatUserCode, normalizeUserCode, type DeviceVerificationResult } from '../../engine/device.js';
 import { cibaComplete, pendingCibaRequests } from '../../engine/ciba.js';
-import { acceptSecondFactor, confirmOtp, MFA_ACR, MFA_CHANGE_FRESHNESS, MFA_AMR, newRecoveryCodes, otpRequired, otpSetup, recoveryCodesLeft, removeOtp } from '../../services/mfa.js';
+import { acceptSecondFactor, confirmOtp, MFA_ACR, MFA_CHANGE_FRESHNESS, MFA_AMR, KEY_AMR, newRecoveryCodes, otpRequired, otpSetup, recoveryCodesLeft, removeOtp } from '../../services/mfa.js';
 import { findAccount } from '../../engine/accounts.js';
 import { cspSourceOf, FORM_POST_SCRIPT } from '../../engine/authorization/response.js';
 import type { Latchkey } from '../../server/latchkey.js';
@@ -40,7 +40,7 @@ import { newHandle } from '../../tokens/handles.js';
 import { pageHeaders } from '../page-headers.js';
 import { subjectFor } from '../../engine/subject.js';
 import { accountPage, clientBranding, WEBAUTHN_SCRIPT, type AccountPageModel } from '../../ui/html.js';
-import { acceptWebauthn, addWebauthnKey, creationOptions, keyName, MAX_WEBAUTHN_KEYS, removeWebauthnKey, requestOptions, WEBAUTHN_AMR, webauthnChallenge, webauthnKeys, webauthnUsable } from '../../services/webauthn.js';
+import { acceptWebauthn, addWebauthnKey, creationOptions, keyName, MAX_WEBAUTHN_KEYS, removeWebauthnKey, requestOptions, webauthnChallenge, webauthnKeys, webauthnUsable } from '../../services/webauthn.js';
 import { describeBrowser } from '../../ui/device.js';
 import { appsWithAccess, changePassword, PROFILE_CLAIMS, removeAppAccess, sessionsOf, signOutOtherSessions, signOutSession, updateProfile, type ProfileClaim } from '../../services/account.js';
 import { sendResult } from '../adapt.js';
@@ -317,7 +317,7 @@ export async function registerUiRoutes(app: FastifyInstance, lk: Latchkey, conte
   /** The sign-in's end, once every step passed: the session (amr and acr as the user authenticated), the known-device cookie. */
   async function signedIn(req: FastifyRequest, reply: FastifyReply, user: Account, username: string, mfa?: 'otp' | 'recovery' | 'webauthn'): Promise<Account> {
     const ctx = ctxOf(req);
-    await startSession(req, reply, user.id, mfa ? { acr: MFA_ACR, amr: mfa === 'webauthn' ? WEBAUTHN_AMR : MFA_AMR } : {});
+    await startSession(req, reply, user.id, mfa ? { acr: MFA_ACR, amr: mfa === 'webauthn' ? KEY_AMR : MFA_AMR } : {});
     rememberDevice(reply, ctx, username);
     req.log.info({ event: 'login_success', tenant: ctx.tenant.id, sub: user.id }, 'login succeeded');
     lk.audit.record({ tenantId: ctx.tenant.id, type: 'login.success', subject: user.id, ip: req.ip, detail: { username, ...(mfa ? { mfa } : {}) } });
