@@ -94,7 +94,8 @@ describe('OpenID CIBA Core 1.0 through HTTP: poll and ping modes, the /ciba page
   };
   /** Allow or deny the request shown with this binding message on the signed-in user's page. */
   const decide = async (agent: Agent, html: string, bindingMessage: string, decision: 'approve' | 'deny') => {
-    const section = html.split('<section class="ciba-request">').find((p) => p.includes(bindingMessage));
+    // Matched on the message's own element: a random csrf or request value can contain the text "D0".
+    const section = html.split('<section class="ciba-request">').find((p) => p.includes(`<strong class="binding-message">${bindingMessage}</strong>`));
     expect(section, `a request showing ${bindingMessage}`).toBeDefined();
     return agent.follow('/ciba', { form: { csrf: Agent.formValue(section!, 'csrf')!, request: Agent.formValue(section!, 'request')!, decision } });
   };
