@@ -135,6 +135,8 @@ export function auditEventView(e: AuditEventRecord): Record<string, unknown> {
 
 const BATCH = 200;
 const DELAY_MS = 50;
+/** Pauses before the second and third attempt at a batch that could not be stored. */
+const RETRY_PAUSES_MS = [100, 1000];
 
 export class AuditLog {
   private queue: AuditEventRecord[] = [];
@@ -182,10 +184,21 @@ export class AuditLog {
     // Chained: batches are written in order, one at a time.
     this.writing = this.writing.then(async () => {
       if (batch.length === 0) return;
-      try {
-        await this.store.insertAuditEvents(batch);
-      } catch (err) {
-        this.log?.error({ err, lost: batch.length }, 'audit: could not store events');
+      // A failed write is tried again after a pause (a PostgreSQL connection terminated under it, a busy SQLite file):
+      // the events are still in memory, and the next batch waits, so order is kept. An event's id is its primary key and
+      // the insert ignores ids already stored, so a write that landed but whose reply was lost stores nothing twice.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.store.insertAuditEvents(batch);
+          return;
+        } catch (err) {
+          if (attempt >= RETRY_PAUSES_MS.length) {
+            this.log?.error({ err, lost: batch.length }, 'audit: could not store events');
+            return;
+          }
+          this.log?.warn({ err, events: batch.length }, 'audit: could not store events; trying again');
+          await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSES_MS[attempt]).unref());
+        }
       }
     });
     return this.writing;

@@ -425,7 +425,7 @@ export class KyselyStore implements Store {
     this.grantCodeBatcher = new SqliteInsertBatcher(database, [INSERT_GRANT, INSERT_CODE], () => this.openTransactions > 0, 'run', undefined, beforeWrite);
     this.auditBatcher = new SqliteInsertBatcher(
       database,
-      `insert into "audit_events" ("id", "tenant_id", "at", "type", "client_id", "subject", "ip", "result_code", "detail") values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `insert into "audit_events" ("id", "tenant_id", "at", "type", "client_id", "subject", "ip", "result_code", "detail") values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict ("id") do nothing`,
       () => this.openTransactions > 0,
       'run',
       undefined,
@@ -1457,6 +1457,7 @@ export class KyselyStore implements Store {
         id: e.id, tenant_id: e.tenantId, at: e.at, type: e.type, client_id: e.clientId, subject: e.subject, ip: e.ip,
         result_code: e.resultCode, detail: j(e.detail),
       })))
+      .onConflict((oc) => oc.column('id').doNothing()) // AuditLog retries a batch whose reply was lost
       .execute();
   }
   async listAuditEvents(tenantId: string, q: AuditEventQuery) {
